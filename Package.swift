@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "docket", targets: ["docket"]),
         .library(name: "DocketCore", targets: ["DocketCore"]),
         .library(name: "DocketStore", targets: ["DocketStore"]),
+        .library(name: "DocketTestSupport", targets: ["DocketTestSupport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -37,17 +38,19 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Synthetic workloads shared by tests, `docket bench` and Benchmarks/ (like NIOTestUtils).
+        .target(name: "DocketTestSupport", dependencies: ["DocketCore"]),
         .executableTarget(
             name: "docket",
             dependencies: [
-                "DocketCore", "DocketStore",
+                "DocketCore", "DocketStore", "DocketTestSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "DocketCoreTests", dependencies: ["DocketCore"]),
-        .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore", "DocketCore"]),
-        .testTarget(name: "DocketCLITests", dependencies: ["docket", "DocketStore", "DocketCore"]),
+        .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore", "DocketCore", "DocketTestSupport"]),
+        .testTarget(name: "DocketCLITests", dependencies: ["docket", "DocketStore", "DocketCore", "DocketTestSupport"]),
     ]
 )
 

@@ -1,0 +1,111 @@
+import DocketCore
+import Foundation
+import Synchronization
+
+/// Dictionaries by version, loaded from the `dicts` database on first use and kept: they are
+/// immutable once stored, and few (one per retraining).
+final class DictionaryCache: Sendable {
+    private let loaded = Mutex<[UInt16: ZstdDictionary]>([:])
+    private let environment: LMDBEnvironment
+    private let databases: Databases
+    private let level: Int32
+
+    init(environment: LMDBEnvironment, databases: Databases, level: Int32) {
+        self.environment = environment
+        self.databases = databases
+        self.level = level
+    }
+
+    /// The dictionary `version`, reading it within `txn` if it is not loaded yet.
+    func dictionary(_ version: UInt16, txn: borrowing Transaction) throws(StoreError) -> ZstdDictionary? {
+        if version == 0 { return nil }
+        if let d = loaded.withLock({ $0[version] }) { return d }
+        let raw: UnsafeRawBufferPointer?
+        do { raw = try txn.get(databases.dicts, bigEndianBytes(version)) } catch { throw error.storeError }
+        guard let raw else { return nil }
+        let d = try ZstdDictionary(version: version, bytes: Array(raw), level: level)
+        loaded.withLock { $0[version] = d }
+        return d
+    }
+
+    func insert(_ d: ZstdDictionary) {
+        loaded.withLock { $0[d.version] = d }
+    }
+}
+
+/// Information kept about each dictionary, stored as JSON text in metadata.
+public struct DictionaryInfo: Hashable, Sendable {
+    public var version: UInt16
+    public var bytes: Int
+    /// The log's head when the samples were taken.
+    public var trainedAtSequence: UInt64
+    public var samples: Int
+    /// Uncompressed ÷ compressed size of the samples with this dictionary.
+    public var ratio: Double
+
+    var json: String {
+        "{\"version\":\(version),\"bytes\":\(bytes),\"trained_at_seq\":\(trainedAtSequence),\"samples\":\(samples),\"ratio\":\(ratio)}"
+    }
+
+    init(version: UInt16, bytes: Int, trainedAtSequence: UInt64, samples: Int, ratio: Double) {
+        self.version = version
+        self.bytes = bytes
+        self.trainedAtSequence = trainedAtSequence
+        self.samples = samples
+        self.ratio = ratio
+    }
+
+    init?(json text: String) {
+        guard let v = try? JSON.parse(text), let version = v["version"]?.intValue, let bytes = v["bytes"]?.intValue,
+            let at = v["trained_at_seq"]?.intValue, let samples = v["samples"]?.intValue
+        else { return nil }
+        let ratio: Double
+        switch v["ratio"] {
+        case .double(let d): ratio = d
+        case .int(let i): ratio = Double(i)
+        default: return nil
+        }
+        self.init(version: UInt16(version), bytes: Int(bytes), trainedAtSequence: UInt64(at), samples: Int(samples), ratio: ratio)
+    }
+}
+
+/// Turns stored records back into events. Holds a decompression context, so it is used by one
+/// thread at a time (each read or scan makes its own).
+final class RecordDecoder {
+    let dictionaries: DictionaryCache
+    let decompressor = ZstdDecompressor()
+
+    init(dictionaries: DictionaryCache) {
+        self.dictionaries = dictionaries
+    }
+
+    func decode(_ record: UnsafeRawBufferPointer, sequence: UInt64, txn: borrowing Transaction) throws(StoreError) -> RecordedEvent {
+        try withEnvelope(record, sequence: sequence, txn: txn) { (bytes) throws(CoreError) in
+            try EnvelopeCodec.decode(bytes, sequence: sequence)
+        }
+    }
+
+    /// Decompresses the record's envelope and lends its bytes to `body`.
+    func withEnvelope<T>(
+        _ record: UnsafeRawBufferPointer, sequence: UInt64, txn: borrowing Transaction,
+        _ body: (UnsafeRawBufferPointer) throws(CoreError) -> T
+    ) throws(StoreError) -> T {
+        let header = try RecordFormat.header(of: record, sequence: sequence)
+        let dictionary = try dictionaries.dictionary(header.dictionary, txn: txn)
+        if header.dictionary != 0 && dictionary == nil {
+            throw StoreError(
+                .corruptRecord, "record \(sequence) names dictionary \(header.dictionary), which the store does not hold",
+                sequence: sequence)
+        }
+        do {
+            return try decompressor.decompress(
+                UnsafeRawBufferPointer(rebasing: record[RecordFormat.headerSize...]), dictionary: dictionary,
+                limit: EnvelopeCodec.maximumEncodedSize, body)
+        } catch {
+            var e = error
+            e.message = "record \(sequence): \(e.message)"
+            e.sequence = sequence
+            throw e
+        }
+    }
+}

@@ -1,0 +1,294 @@
+import CLMDB
+public import DocketCore
+import Foundation
+public import Logging
+import Synchronization
+
+/// The durable event log of one node: an LMDB environment of zstd-compressed, hash-chained
+/// records, appended to through a group-committing writer thread.
+///
+/// Appends are acknowledged only after the transaction holding them is durable on disk. Reads
+/// never block appends (LMDB's MVCC) and long scans use a fresh read transaction per chunk, so
+/// they do not pin old pages.
+public final class EventStore: Sendable {
+    /// Tunables. The defaults suit a production node; tests shrink them.
+    public struct Configuration: Sendable {
+        /// Bytes of address space mapped at first; the map doubles whenever LMDB reports it full.
+        public var initialMapSize = 256 << 20
+        /// The map never grows past this (LMDB needs it to be addressable, not present on disk).
+        public var maximumMapSize = 1 << 40
+        public var compressionLevel: Int32 = 3
+        /// Records needed before the first dictionary is trained from the node's own events.
+        public var dictionaryTrainingThreshold = 4096
+        /// How many of the latest records a dictionary is trained on.
+        public var dictionarySampleCount = 16384
+        /// Dictionary size in bytes.
+        public var dictionaryCapacity = 16 * 1024
+        /// Records compressed with a dictionary between two checks of its compression ratio.
+        public var retrainWindow = 65536
+        /// Retrain when the ratio over the last window falls below this share of the ratio the
+        /// dictionary had when it was trained.
+        public var retrainThreshold = 0.8
+        /// Most events in one group-commit transaction.
+        public var maximumEventsPerCommit = 65536
+        /// Open without writing anything (no writer thread; appends fail). Works on read-only copies.
+        public var readOnly = false
+
+        public init() {}
+    }
+
+    /// Most events a single append may carry.
+    public static let maximumEventsPerAppend = 10_000
+
+    let environment: LMDBEnvironment
+    let databases: Databases
+    let configuration: Configuration
+    let logger: Logger
+    let directory: String
+    /// The ledger's identity, fixed at creation; replicas share it.
+    public let ledgerID: String
+    let dictionaries: DictionaryCache
+    let committed: CommittedHead
+    let writer: LogWriter?
+
+    struct Head: Sendable {
+        var sequence: UInt64
+        var hash: ChainHash
+    }
+
+    /// The record format and the layout of the databases this build writes.
+    public static let storageFormat = 1
+    static let formatKey = "docket-store-format"
+
+    /// Opens (creating if needed) the data directory `directory`.
+    public static func open(
+        directory: String, configuration: Configuration = Configuration(),
+        logger: Logger = Logger(label: "docket.store")
+    ) throws(StoreError) -> EventStore {
+        let ledgerPath = try prepareDirectory(directory, readOnly: configuration.readOnly)
+        let env: LMDBEnvironment
+        do {
+            env = try LMDBEnvironment(
+                path: ledgerPath, mapSize: configuration.initialMapSize, maxDatabases: 8, readOnly: configuration.readOnly)
+        } catch {
+            if error.code == MDB_INVALID || error.code == MDB_VERSION_MISMATCH {
+                throw StoreError(.notADataDirectory, "\(ledgerPath) is not an LMDB environment Docket can read (\(error))")
+            }
+            throw StoreError(.io, "cannot open \(ledgerPath): \(error)")
+        }
+        let dbs = try Databases.open(env, readOnly: configuration.readOnly, path: directory)
+        let ledgerID = try Self.loadOrInitialiseMetadata(env, dbs, readOnly: configuration.readOnly, path: directory)
+        let head = try Self.loadHead(env, dbs)
+        return try EventStore(
+            environment: env, databases: dbs, configuration: configuration, logger: logger, directory: directory,
+            ledgerID: ledgerID, head: head)
+    }
+
+    private init(
+        environment: LMDBEnvironment, databases: Databases, configuration: Configuration, logger: Logger,
+        directory: String, ledgerID: String, head: Head
+    ) throws(StoreError) {
+        self.environment = environment
+        self.databases = databases
+        self.configuration = configuration
+        self.logger = logger
+        self.directory = directory
+        self.ledgerID = ledgerID
+        self.dictionaries = DictionaryCache(environment: environment, databases: databases, level: configuration.compressionLevel)
+        self.committed = CommittedHead(head)
+        if configuration.readOnly {
+            self.writer = nil
+        } else {
+            self.writer = try LogWriter(
+                environment: environment, databases: databases, configuration: configuration,
+                dictionaries: dictionaries, logger: logger, head: head)
+            self.writer?.onCommit = { [committed] head in committed.value.withLock { $0 = head } }
+        }
+    }
+
+    deinit {
+        writer?.stopAndWait()
+    }
+
+    /// Stops the writer after it has committed everything already submitted. Appends submitted
+    /// afterwards fail with `.closed`.
+    public func close() {
+        writer?.stopAndWait()
+    }
+
+    /// The last committed sequence (0 for an empty log) and its chain hash.
+    public var head: (sequence: UInt64, hash: ChainHash) {
+        let h = committed.value.withLock { $0 }
+        return (h.sequence, h.hash)
+    }
+
+    // MARK: Appending
+
+    /// Appends `events` to `stream` as one atomic unit, after checking the stream's version.
+    ///
+    /// Resumes only once the events are durable. A retry with the same event ids and content
+    /// returns the original result (with `duplicate` set) and writes nothing.
+    public func append(
+        to stream: StreamName, expecting expected: ExpectedVersion = .any, events: [ProposedEvent]
+    ) async throws(StoreError) -> AppendResult {
+        guard let writer else {
+            throw StoreError(.readOnly, "the store at \(directory) is open read-only")
+        }
+        guard !events.isEmpty else { throw StoreError(.invalidEvent, "an append needs at least one event") }
+        guard events.count <= Self.maximumEventsPerAppend else {
+            throw StoreError(
+                .batchTooLarge, "an append may carry at most \(Self.maximumEventsPerAppend) events, got \(events.count)")
+        }
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<AppendResult, StoreError>, Never>) in
+            writer.submit(AppendRequest(stream: stream, expected: expected, events: events, continuation: continuation))
+        }
+        return try result.get()
+    }
+
+    // MARK: Reading
+
+    /// The number of events in `stream` (0 when it does not exist).
+    public func version(of stream: StreamName) throws(StoreError) -> UInt64 {
+        try read { (txn) throws(StoreError) in try StreamIndex.head(of: stream, in: txn, databases) }
+    }
+
+    /// The event at `sequence`, or nil past the head.
+    public func event(at sequence: UInt64) throws(StoreError) -> RecordedEvent? {
+        try read(from: sequence, limit: 1).first
+    }
+
+    /// Up to `limit` events from `sequence` on, in one read transaction.
+    public func read(from sequence: UInt64, limit: Int) throws(StoreError) -> [RecordedEvent] {
+        var out: [RecordedEvent] = []
+        let decoder = RecordDecoder(dictionaries: dictionaries)
+        try read { (txn) throws(StoreError) in
+            try LogIndex.forEachRecord(in: txn, databases, from: max(sequence, 1), limit: limit) { (seq, value) throws(StoreError) in
+                out.append(try decoder.decode(value, sequence: seq, txn: txn))
+                return true
+            }
+        }
+        return out
+    }
+
+    /// Up to `limit` events of `stream`, from stream version `version` (1-based) on.
+    public func read(stream: StreamName, fromVersion version: UInt64 = 1, limit: Int = .max) throws(StoreError) -> [RecordedEvent] {
+        var out: [RecordedEvent] = []
+        let decoder = RecordDecoder(dictionaries: dictionaries)
+        try read { (txn) throws(StoreError) in
+            let sequences = try StreamIndex.sequences(of: stream, fromVersion: max(version, 1), limit: limit, in: txn, databases)
+            for seq in sequences {
+                guard let value = try LogIndex.record(at: seq, in: txn, databases) else {
+                    throw StoreError(.corruptRecord, "stream index names sequence \(seq), which the log does not hold", sequence: seq)
+                }
+                out.append(try decoder.decode(value, sequence: seq, txn: txn))
+            }
+        }
+        return out
+    }
+
+    /// The stored bytes of the record at `sequence` (header and zstd frame), as replicas copy them.
+    public func rawRecord(at sequence: UInt64) throws(StoreError) -> [UInt8]? {
+        try read { (txn) throws(StoreError) in try LogIndex.record(at: sequence, in: txn, databases).map { Array($0) } }
+    }
+
+    /// Calls `body` with every event from `sequence` through `last`, decoding as it goes, in
+    /// chunks of `chunk` records per read transaction. `body` returns false to stop early.
+    public func scan(
+        from sequence: UInt64 = 1, through last: UInt64 = .max, chunk: Int = 4096,
+        _ body: (RecordedEvent) throws(StoreError) -> Bool
+    ) throws(StoreError) {
+        let decoder = RecordDecoder(dictionaries: dictionaries)
+        var next = max(sequence, 1)
+        var more = true
+        while more && next <= last {
+            var count = 0
+            try read { (txn) throws(StoreError) in
+                try LogIndex.forEachRecord(in: txn, databases, from: next, limit: chunk) { (seq, value) throws(StoreError) in
+                    guard seq <= last else {
+                        more = false
+                        return false
+                    }
+                    count += 1
+                    next = seq + 1
+                    more = try body(try decoder.decode(value, sequence: seq, txn: txn))
+                    return more
+                }
+            }
+            if count < chunk { break }
+        }
+    }
+
+    /// Every event from `sequence` on, read lazily in chunks, each chunk in its own short read
+    /// transaction. Ends at the head as it was when each chunk was read.
+    public func events(from sequence: UInt64 = 1, chunk: Int = 1024) -> EventSequence {
+        EventSequence(store: self, start: max(sequence, 1), chunk: max(chunk, 1))
+    }
+
+    /// Runs `body` in a read transaction.
+    func read<T>(_ body: (borrowing Transaction) throws(StoreError) -> T) throws(StoreError) -> T {
+        try environment.read(body).get()
+    }
+}
+
+/// The last committed head, shared between the writer (which sets it after each commit) and
+/// readers.
+final class CommittedHead: Sendable {
+    let value: Mutex<EventStore.Head>
+    init(_ head: EventStore.Head) { value = Mutex(head) }
+}
+
+/// What an append did.
+public struct AppendResult: Hashable, Sendable {
+    /// Sequences of the first and last appended event.
+    public var firstSequence: UInt64
+    public var lastSequence: UInt64
+    /// The stream's version after the append.
+    public var streamVersion: UInt64
+    /// When the ledger recorded the events.
+    public var recordedAt: Timestamp
+    /// True when this was a retry of an append already recorded: nothing new was written.
+    public var duplicate: Bool
+
+    public init(firstSequence: UInt64, lastSequence: UInt64, streamVersion: UInt64, recordedAt: Timestamp, duplicate: Bool) {
+        self.firstSequence = firstSequence
+        self.lastSequence = lastSequence
+        self.streamVersion = streamVersion
+        self.recordedAt = recordedAt
+        self.duplicate = duplicate
+    }
+}
+
+/// An `AsyncSequence` over the log that never holds a read transaction between two chunks.
+public struct EventSequence: AsyncSequence, Sendable {
+    public typealias Element = RecordedEvent
+    let store: EventStore
+    let start: UInt64
+    let chunk: Int
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let store: EventStore
+        var next: UInt64
+        let chunk: Int
+        var buffer: [RecordedEvent] = []
+        var index = 0
+        var finished = false
+
+        public mutating func next() async throws(StoreError) -> RecordedEvent? {
+            if index == buffer.count {
+                guard !finished else { return nil }
+                buffer = try store.read(from: next, limit: chunk)
+                index = 0
+                if buffer.count < chunk { finished = true }
+                guard let last = buffer.last else { return nil }
+                next = last.sequence + 1
+                await Task.yield()
+            }
+            defer { index += 1 }
+            return buffer[index]
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(store: store, next: start, chunk: chunk)
+    }
+}

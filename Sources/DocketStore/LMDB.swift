@@ -1,0 +1,248 @@
+import CLMDB
+import DocketCore
+import Foundation
+
+// The only file that calls LMDB. Handles are lent to closures (the GRDB pattern) and never
+// escape this target.
+
+/// An LMDB return code that is not success.
+struct LMDBError: Error, CustomStringConvertible {
+    let code: Int32
+    var description: String { String(cString: mdb_strerror(code)) }
+    var isMapFull: Bool { code == MDB_MAP_FULL }
+    var isNotFound: Bool { code == MDB_NOTFOUND }
+    /// Errors that mean the file system would not take more bytes.
+    var isNoSpace: Bool { code == ENOSPC || code == EFBIG || code == EDQUOT }
+
+    var storeError: StoreError {
+        if isNoSpace {
+            return StoreError(.diskFull, "the disk is full (\(description)); nothing of the failed append was written — free space and retry")
+        }
+        return StoreError(.lmdb, "LMDB: \(description)")
+    }
+}
+
+@inline(__always)
+func check(_ rc: Int32) throws(LMDBError) {
+    if rc != 0 { throw LMDBError(code: rc) }
+}
+
+/// An opened LMDB environment. `MDB_env` is safe to share between threads; transactions are not.
+final class LMDBEnvironment: @unchecked Sendable {
+    let env: OpaquePointer
+    let readOnly: Bool
+    private(set) var mapSize: Int
+    /// Readers hold it shared; the writer holds it exclusively while it resizes the map, which
+    /// LMDB requires to happen with no transaction open in the process.
+    private var resizeLock = pthread_rwlock_t()
+
+    init(path: String, mapSize: Int, maxDatabases: Int32, readOnly: Bool) throws(LMDBError) {
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env))
+        guard let env else { throw LMDBError(code: ENOMEM) }
+        self.env = env
+        self.readOnly = readOnly
+        self.mapSize = mapSize
+        pthread_rwlock_init(&resizeLock, nil)
+        do {
+            try check(mdb_env_set_maxdbs(env, UInt32(maxDatabases)))
+            try check(mdb_env_set_mapsize(env, mapSize))
+            try check(mdb_env_set_maxreaders(env, 512))
+            // NOTLS: read transactions are used from async tasks that hop threads.
+            // NORDAHEAD: the log is read in order and is mostly hot; readahead only pollutes the cache.
+            var flags = UInt32(MDB_NOTLS | MDB_NORDAHEAD)
+            if readOnly { flags |= UInt32(MDB_RDONLY) }
+            var rc = mdb_env_open(env, path, flags, 0o640)
+            if readOnly && (rc == EACCES || rc == EROFS) {
+                // A read-only copy (a forensic snapshot on read-only media): no lock file possible.
+                rc = mdb_env_open(env, path, flags | UInt32(MDB_NOLOCK), 0o640)
+            }
+            try check(rc)
+            var info = MDB_envinfo()
+            try check(mdb_env_info(env, &info))
+            self.mapSize = info.me_mapsize
+        } catch {
+            mdb_env_close(env)
+            pthread_rwlock_destroy(&resizeLock)
+            throw error
+        }
+    }
+
+    deinit {
+        mdb_env_close(env)
+        pthread_rwlock_destroy(&resizeLock)
+    }
+
+    /// Opens (creating when writable) the named database inside a write transaction.
+    func openDatabase(_ name: String, in txn: borrowing Transaction, create: Bool) throws(LMDBError) -> MDB_dbi {
+        var dbi: MDB_dbi = 0
+        try check(mdb_dbi_open(txn.txn, name, create ? UInt32(MDB_CREATE) : 0, &dbi))
+        return dbi
+    }
+
+    /// Runs `body` in a read-only transaction that is aborted afterwards.
+    func read<T, E: Error>(_ body: (borrowing Transaction) throws(E) -> T) throws(StoreError) -> Result<T, E> {
+        pthread_rwlock_rdlock(&resizeLock)
+        defer { pthread_rwlock_unlock(&resizeLock) }
+        var txn: OpaquePointer?
+        var rc = mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn)
+        if rc == MDB_MAP_RESIZED {
+            // Another process grew the map; adopt its size and retry.
+            mdb_env_set_mapsize(env, 0)
+            rc = mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn)
+        }
+        do { try check(rc) } catch { throw error.storeError }
+        let t = Transaction(txn: txn!)
+        defer { mdb_txn_abort(txn) }
+        return Result { () throws(E) in try body(t) }
+    }
+
+    /// Begins a write transaction. Only the writer thread calls this.
+    func beginWrite() throws(LMDBError) -> Transaction {
+        var txn: OpaquePointer?
+        var rc = mdb_txn_begin(env, nil, 0, &txn)
+        if rc == MDB_MAP_RESIZED {
+            mdb_env_set_mapsize(env, 0)
+            rc = mdb_txn_begin(env, nil, 0, &txn)
+        }
+        try check(rc)
+        return Transaction(txn: txn!)
+    }
+
+    /// Grows the map to `newSize` bytes with no transaction open in this process.
+    func growMap(to newSize: Int) throws(LMDBError) {
+        pthread_rwlock_wrlock(&resizeLock)
+        defer { pthread_rwlock_unlock(&resizeLock) }
+        try check(mdb_env_set_mapsize(env, newSize))
+        var info = MDB_envinfo()
+        try check(mdb_env_info(env, &info))
+        mapSize = info.me_mapsize
+    }
+
+    /// Bytes of the data file actually in use (pages up to the last one written).
+    func usedBytes() -> Int {
+        var info = MDB_envinfo()
+        var stat = MDB_stat()
+        guard mdb_env_info(env, &info) == 0, mdb_env_stat(env, &stat) == 0 else { return 0 }
+        return (info.me_last_pgno + 1) * Int(stat.ms_psize)
+    }
+}
+
+/// A transaction lent to a closure (read) or owned by the writer thread (write). Not Sendable.
+struct Transaction: ~Copyable {
+    let txn: OpaquePointer
+
+    func get(_ dbi: MDB_dbi, _ key: UnsafeRawBufferPointer) throws(LMDBError) -> UnsafeRawBufferPointer? {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val()
+        let rc = mdb_get(txn, dbi, &k, &v)
+        if rc == MDB_NOTFOUND { return nil }
+        try check(rc)
+        return UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)
+    }
+
+    func get(_ dbi: MDB_dbi, _ key: [UInt8]) throws(LMDBError) -> UnsafeRawBufferPointer? {
+        try key.withUnsafeBytes { k in Result { () throws(LMDBError) in try get(dbi, k) } }.get()
+    }
+
+    func put(_ dbi: MDB_dbi, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer, flags: Int32 = 0) throws(LMDBError) {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        try check(mdb_put(txn, dbi, &k, &v, UInt32(flags)))
+    }
+
+    func put(_ dbi: MDB_dbi, _ key: [UInt8], _ value: [UInt8], flags: Int32 = 0) throws(LMDBError) {
+        let r = key.withUnsafeBytes { k in
+            value.withUnsafeBytes { v in Result { () throws(LMDBError) in try put(dbi, k, v, flags: flags) } }
+        }
+        try r.get()
+    }
+
+    func delete(_ dbi: MDB_dbi, _ key: [UInt8]) throws(LMDBError) {
+        var kk = key
+        let rc = kk.withUnsafeMutableBytes { k -> Int32 in
+            var kv = MDB_val(mv_size: k.count, mv_data: k.baseAddress)
+            return mdb_del(txn, dbi, &kv, nil)
+        }
+        if rc != MDB_NOTFOUND { try check(rc) }
+    }
+
+    func entryCount(_ dbi: MDB_dbi) throws(LMDBError) -> Int {
+        var stat = MDB_stat()
+        try check(mdb_stat(txn, dbi, &stat))
+        return stat.ms_entries
+    }
+
+    func commit() throws(LMDBError) { try check(mdb_txn_commit(txn)) }
+    func abort() { mdb_txn_abort(txn) }
+
+    /// Opens a cursor that lives until `body` returns.
+    func withCursor<T, E: Error>(_ dbi: MDB_dbi, _ body: (inout Cursor) throws(E) -> T) throws(LMDBError) -> Result<T, E> {
+        var c: OpaquePointer?
+        try check(mdb_cursor_open(txn, dbi, &c))
+        defer { mdb_cursor_close(c) }
+        var cursor = Cursor(cursor: c!)
+        return Result { () throws(E) in try body(&cursor) }
+    }
+}
+
+/// A cursor positioned by `MDB_cursor_op`s; keys and values are valid until the transaction ends.
+struct Cursor {
+    let cursor: OpaquePointer
+
+    enum Op {
+        case first, last, next, prev, setRange, set
+        var raw: MDB_cursor_op {
+            switch self {
+            case .first: return MDB_FIRST
+            case .last: return MDB_LAST
+            case .next: return MDB_NEXT
+            case .prev: return MDB_PREV
+            case .setRange: return MDB_SET_RANGE
+            case .set: return MDB_SET_KEY
+            }
+        }
+    }
+
+    /// Moves the cursor; nil when there is no such entry.
+    mutating func get(_ op: Op, key: UnsafeRawBufferPointer? = nil) throws(LMDBError)
+        -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)?
+    {
+        var k = MDB_val()
+        if let key { k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress)) }
+        var v = MDB_val()
+        let rc = mdb_cursor_get(cursor, &k, &v, op.raw)
+        if rc == MDB_NOTFOUND { return nil }
+        try check(rc)
+        return (UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size), UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size))
+    }
+
+    mutating func get(_ op: Op, key: [UInt8]) throws(LMDBError) -> (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)? {
+        try key.withUnsafeBytes { k in Result { () throws(LMDBError) in try get(op, key: k) } }.get()
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// The big-endian u64 at `offset`.
+    @inline(__always)
+    func loadBigEndianUInt64(at offset: Int = 0) -> UInt64 {
+        UInt64(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+    }
+
+    @inline(__always)
+    func loadBigEndianUInt16(at offset: Int = 0) -> UInt16 {
+        UInt16(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+}
+
+/// Big-endian bytes of `v`, so that byte order is numeric order in LMDB's default comparator and
+/// `mdb_dump` shows sequence numbers readably.
+@inline(__always)
+func bigEndianBytes(_ v: UInt64) -> [UInt8] {
+    withUnsafeBytes(of: v.bigEndian) { Array($0) }
+}
+
+@inline(__always)
+func bigEndianBytes(_ v: UInt16) -> [UInt8] {
+    withUnsafeBytes(of: v.bigEndian) { Array($0) }
+}

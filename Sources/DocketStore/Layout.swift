@@ -1,0 +1,265 @@
+import CLMDB
+import DocketCore
+import Foundation
+
+// The databases of the ledger environment and their key encodings (Schemas/storage.md).
+
+struct Databases: Sendable {
+    /// u64be sequence → record.
+    let log: MDB_dbi
+    /// u8 length ‖ stream name ‖ u64be stream version → u64be sequence.
+    let streams: MDB_dbi
+    /// event id (UTF-8) → u64be sequence.
+    let ids: MDB_dbi
+    /// ASCII key → value (format, ledger id, head, counters, dictionary info).
+    let meta: MDB_dbi
+    /// u16be dictionary version → raw zstd dictionary (usable as `zstd -D`).
+    let dicts: MDB_dbi
+    /// u64be sequence → 32-byte chain hash, every `anchorInterval` records.
+    let chain: MDB_dbi
+
+    static let names = ["log", "streams", "ids", "meta", "dicts", "chain"]
+    /// Full chain hashes are kept every this many records, so a verifier can resume anywhere and
+    /// a replica can compare without replaying from genesis.
+    static let anchorInterval: UInt64 = 1024
+
+    static func open(_ env: LMDBEnvironment, readOnly: Bool, path: String) throws(StoreError) -> Databases {
+        // Handles opened in a transaction become usable by others only once it commits.
+        let existing = FileManager.default.fileExists(atPath: path + "/ledger/data.mdb") && !Self.isFresh(env)
+        var txn: OpaquePointer?
+        var rc = mdb_txn_begin(env.env, nil, readOnly ? UInt32(MDB_RDONLY) : 0, &txn)
+        guard rc == 0, let txn else { throw LMDBError(code: rc).storeError }
+        var handles: [MDB_dbi] = []
+        for name in names {
+            var dbi: MDB_dbi = 0
+            // Never create Docket's databases inside someone else's LMDB environment.
+            let flags: UInt32 = (readOnly || existing) ? 0 : UInt32(MDB_CREATE)
+            rc = mdb_dbi_open(txn, name, flags, &dbi)
+            if rc == MDB_NOTFOUND {
+                mdb_txn_abort(txn)
+                throw StoreError(
+                    .notADataDirectory,
+                    "\(path) is not a Docket data directory: its LMDB environment has no '\(name)' database")
+            }
+            guard rc == 0 else {
+                mdb_txn_abort(txn)
+                throw LMDBError(code: rc).storeError
+            }
+            handles.append(dbi)
+        }
+        rc = mdb_txn_commit(txn)
+        guard rc == 0 else { throw LMDBError(code: rc).storeError }
+        return Databases(log: handles[0], streams: handles[1], ids: handles[2], meta: handles[3], dicts: handles[4], chain: handles[5])
+    }
+
+    /// An environment with no named database yet (a data file LMDB just created).
+    private static func isFresh(_ env: LMDBEnvironment) -> Bool {
+        var txn: OpaquePointer?
+        guard mdb_txn_begin(env.env, nil, UInt32(MDB_RDONLY), &txn) == 0, let txn else { return false }
+        defer { mdb_txn_abort(txn) }
+        var stat = MDB_stat()
+        guard mdb_stat(txn, MDB_dbi(1), &stat) == 0 else { return false }  // dbi 1 is the main DB
+        return stat.ms_entries == 0
+    }
+}
+
+enum Key {
+    static func sequence(_ s: UInt64) -> [UInt8] { bigEndianBytes(s) }
+
+    static func stream(_ stream: StreamName, version: UInt64) -> [UInt8] {
+        var k = streamPrefix(stream)
+        k.append(contentsOf: bigEndianBytes(version))
+        return k
+    }
+
+    static func streamPrefix(_ stream: StreamName) -> [UInt8] {
+        let name = Array(stream.rawValue.utf8)
+        var k: [UInt8] = [UInt8(name.count)]
+        k.reserveCapacity(name.count + 9)
+        k.append(contentsOf: name)
+        return k
+    }
+
+    static func id(_ id: EventID) -> [UInt8] { Array(id.rawValue.utf8) }
+}
+
+enum LogIndex {
+    static func record(at sequence: UInt64, in txn: borrowing Transaction, _ dbs: Databases) throws(StoreError) -> UnsafeRawBufferPointer? {
+        do { return try txn.get(dbs.log, Key.sequence(sequence)) } catch { throw error.storeError }
+    }
+
+    /// Visits up to `limit` records from `sequence` on in key order.
+    static func forEachRecord(
+        in txn: borrowing Transaction, _ dbs: Databases, from sequence: UInt64, limit: Int,
+        _ body: (UInt64, UnsafeRawBufferPointer) throws(StoreError) -> Bool
+    ) throws(StoreError) {
+        guard limit > 0 else { return }
+        let r: Result<Void, StoreError>
+        do throws(LMDBError) {
+            r = try txn.withCursor(dbs.log) { (cursor) throws(StoreError) in
+                var entry: (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)?
+                do throws(LMDBError) { entry = try cursor.get(.setRange, key: Key.sequence(sequence)) } catch { throw error.storeError }
+                var n = 0
+                while let (k, v) = entry {
+                    guard k.count == 8 else { throw StoreError(.corruptRecord, "log key of \(k.count) bytes") }
+                    guard try body(k.loadBigEndianUInt64(), v) else { return }
+                    n += 1
+                    if n == limit { return }
+                    do throws(LMDBError) { entry = try cursor.get(.next) } catch { throw error.storeError }
+                }
+            }
+        } catch { throw error.storeError }
+        try r.get()
+    }
+}
+
+enum StreamIndex {
+    /// The current version of `stream`: the version in its last index key, or 0.
+    static func head(of stream: StreamName, in txn: borrowing Transaction, _ dbs: Databases) throws(StoreError) -> UInt64 {
+        let prefix = Key.streamPrefix(stream)
+        let probe = Key.stream(stream, version: .max)
+        do {
+            return try txn.withCursor(dbs.streams) { (cursor) throws(LMDBError) -> UInt64 in
+                // The first key at or after (stream, max) is either that very key or another
+                // stream's; the entry before it is this stream's last one, if any.
+                let at = try cursor.get(.setRange, key: probe)
+                if let at, at.key.elementsEqual(probe) { return .max }
+                let prev = at == nil ? try cursor.get(.last) : try cursor.get(.prev)
+                guard let prev, prev.key.count == prefix.count + 8, prev.key.starts(with: prefix) else { return 0 }
+                return prev.key.loadBigEndianUInt64(at: prefix.count)
+            }.get()
+        } catch { throw error.storeError }
+    }
+
+    static func sequences(
+        of stream: StreamName, fromVersion version: UInt64, limit: Int, in txn: borrowing Transaction, _ dbs: Databases
+    ) throws(StoreError) -> [UInt64] {
+        let prefix = Key.streamPrefix(stream)
+        var out: [UInt64] = []
+        do {
+            try txn.withCursor(dbs.streams) { (cursor) throws(LMDBError) in
+                var entry = try cursor.get(.setRange, key: Key.stream(stream, version: version))
+                while let e = entry, out.count < limit, e.key.count == prefix.count + 8, e.key.starts(with: prefix) {
+                    out.append(e.value.loadBigEndianUInt64())
+                    entry = try cursor.get(.next)
+                }
+            }.get()
+        } catch { throw error.storeError }
+        return out
+    }
+}
+
+enum Meta {
+    static let format = "format"
+    static let ledgerID = "ledger-id"
+    static let createdAt = "created-at"
+    /// u64be sequence ‖ 32-byte chain hash of the last record.
+    static let head = "head"
+    static let streamCount = "count.streams"
+    /// Total bytes of envelopes before compression, and of stored records.
+    static let rawBytes = "count.raw-bytes"
+    static let recordBytes = "count.record-bytes"
+    static let currentDictionary = "dict.current"
+    static func dictionaryInfo(_ v: UInt16) -> String { "dict.\(v).info" }
+
+    static func get(_ key: String, in txn: borrowing Transaction, _ dbs: Databases) throws(StoreError) -> [UInt8]? {
+        do { return try txn.get(dbs.meta, Array(key.utf8)).map { Array($0) } } catch { throw error.storeError }
+    }
+
+    static func getUInt64(_ key: String, in txn: borrowing Transaction, _ dbs: Databases) throws(StoreError) -> UInt64 {
+        guard let v = try get(key, in: txn, dbs), v.count == 8 else { return 0 }
+        return v.withUnsafeBytes { $0.loadBigEndianUInt64() }
+    }
+
+    static func put(_ key: String, _ value: [UInt8], in txn: borrowing Transaction, _ dbs: Databases) throws(LMDBError) {
+        try txn.put(dbs.meta, Array(key.utf8), value)
+    }
+}
+
+extension EventStore {
+    /// Checks what is at `directory` and returns the path of the ledger environment.
+    static func prepareDirectory(_ directory: String, readOnly: Bool) throws(StoreError) -> String {
+        let fm = FileManager.default
+        let ledger = directory + "/ledger"
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: directory, isDirectory: &isDir) {
+            guard isDir.boolValue else {
+                throw StoreError(.notADataDirectory, "\(directory) is a file, not a Docket data directory")
+            }
+            if !fm.fileExists(atPath: ledger) {
+                let contents = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
+                let foreign = contents.filter { !$0.hasPrefix(".") }
+                if !foreign.isEmpty {
+                    throw StoreError(
+                        .notADataDirectory,
+                        "\(directory) is not a Docket data directory: it holds \(foreign.sorted().prefix(3).joined(separator: ", ")) and no ledger/; pass an empty or new directory"
+                    )
+                }
+            }
+        } else if readOnly {
+            throw StoreError(.notFound, "no data directory at \(directory)")
+        }
+        if !readOnly {
+            do { try fm.createDirectory(atPath: ledger, withIntermediateDirectories: true) } catch {
+                throw StoreError(.io, "cannot create \(ledger): \(error.localizedDescription)")
+            }
+        } else if !fm.fileExists(atPath: ledger + "/data.mdb") {
+            throw StoreError(.notADataDirectory, "\(directory) is not a Docket data directory: no ledger/data.mdb")
+        }
+        return ledger
+    }
+
+    static func loadOrInitialiseMetadata(
+        _ env: LMDBEnvironment, _ dbs: Databases, readOnly: Bool, path: String
+    ) throws(StoreError) -> String {
+        let existing = try env.read { (txn) throws(StoreError) -> (format: [UInt8]?, id: [UInt8]?, records: Int) in
+            let records: Int
+            do throws(LMDBError) { records = try txn.entryCount(dbs.log) } catch { throw error.storeError }
+            return (try Meta.get(Meta.format, in: txn, dbs), try Meta.get(Meta.ledgerID, in: txn, dbs), records)
+        }.get()
+        if let format = existing.format {
+            let text = String(decoding: format, as: UTF8.self)
+            guard text == "docket-store \(storageFormat)" else {
+                throw StoreError(
+                    .unsupportedFormat,
+                    "\(path) holds format '\(text)'; this build reads 'docket-store \(storageFormat)' — use the Docket release that wrote it")
+            }
+            guard let id = existing.id else {
+                throw StoreError(.notADataDirectory, "\(path) has no ledger id in its metadata")
+            }
+            return String(decoding: id, as: UTF8.self)
+        }
+        guard existing.records == 0 else {
+            throw StoreError(.notADataDirectory, "\(path) holds log records but no Docket format marker")
+        }
+        guard !readOnly else {
+            throw StoreError(.notADataDirectory, "\(path) is an empty, uninitialised data directory")
+        }
+        var g = SystemRandomNumberGenerator()
+        let id = hex((0..<16).map { _ in UInt8.random(in: 0...255, using: &g) })
+        do throws(LMDBError) {
+            let txn = try env.beginWrite()
+            do throws(LMDBError) {
+                try Meta.put(Meta.format, Array("docket-store \(storageFormat)".utf8), in: txn, dbs)
+                try Meta.put(Meta.ledgerID, Array(id.utf8), in: txn, dbs)
+                let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
+                try Meta.put(Meta.createdAt, Array(now.rfc3339.utf8), in: txn, dbs)
+                try txn.commit()
+            } catch {
+                txn.abort()
+                throw error
+            }
+        } catch { throw error.storeError }
+        return id
+    }
+
+    static func loadHead(_ env: LMDBEnvironment, _ dbs: Databases) throws(StoreError) -> Head {
+        try env.read { (txn) throws(StoreError) -> Head in
+            guard let v = try Meta.get(Meta.head, in: txn, dbs) else { return Head(sequence: 0, hash: .genesis) }
+            guard v.count == 40 else { throw StoreError(.corruptRecord, "the head record in metadata is \(v.count) bytes, not 40") }
+            return Head(
+                sequence: v.withUnsafeBytes { $0.loadBigEndianUInt64() },
+                hash: ChainHash(bytes: Array(v[8..<40])))
+        }.get()
+    }
+}

@@ -1,0 +1,498 @@
+import CLMDB
+import DocketCore
+import Foundation
+import Logging
+import Synchronization
+
+/// One pending append, waiting for the writer.
+struct AppendRequest: Sendable {
+    let stream: StreamName
+    let expected: ExpectedVersion
+    let events: [ProposedEvent]
+    let continuation: CheckedContinuation<Result<AppendResult, StoreError>, Never>
+}
+
+/// The single writer: a dedicated OS thread (LMDB write transactions belong to one thread) that
+/// drains the queue of pending appends into one transaction and one durable commit.
+///
+/// Batching adapts to load with no timer: while one commit syncs, new appends queue up, and the
+/// next transaction takes all of them. An idle node commits a lone append at once.
+final class LogWriter: @unchecked Sendable {
+    // @unchecked: `queue`/`stopping`/`finished` are guarded by `condition`; everything else is
+    // touched only on the writer thread after `init`.
+
+    private enum Job {
+        case append(AppendRequest)
+        case installDictionary(bytes: [UInt8], info: DictionaryInfo)
+    }
+
+    private let condition = NSCondition()
+    private var queue: [Job] = []
+    private var stopping = false
+    private var finished = false
+
+    private let environment: LMDBEnvironment
+    private let databases: Databases
+    private let configuration: EventStore.Configuration
+    private let dictionaries: DictionaryCache
+    private let logger: Logger
+    /// Called on the writer thread after each durable commit, before callers resume.
+    var onCommit: (@Sendable (EventStore.Head) -> Void)?
+
+    // Writer-thread state.
+    private var head: EventStore.Head
+    private var streamCount: UInt64 = 0
+    private var rawBytes: UInt64 = 0
+    private var recordBytes: UInt64 = 0
+    private var dictionary: ZstdDictionary?
+    private var dictionaryRatio: Double = 0
+    private var windowRaw: UInt64 = 0
+    private var windowStored: UInt64 = 0
+    private var windowRecords = 0
+    private let training = Atomic<Bool>(false)
+    private var nextTrainingAt: UInt64
+    private let compressor: ZstdCompressor
+    private var envelope = BinaryWriter(capacity: 1024)
+    private var record: [UInt8] = []
+    private var thread: Thread?
+
+    init(
+        environment: LMDBEnvironment, databases: Databases, configuration: EventStore.Configuration,
+        dictionaries: DictionaryCache, logger: Logger, head: EventStore.Head
+    ) throws(StoreError) {
+        self.environment = environment
+        self.databases = databases
+        self.configuration = configuration
+        self.dictionaries = dictionaries
+        self.logger = logger
+        self.head = head
+        self.compressor = ZstdCompressor(level: configuration.compressionLevel)
+        self.nextTrainingAt = UInt64(configuration.dictionaryTrainingThreshold)
+        record.reserveCapacity(EnvelopeCodec.maximumEncodedSize + 1024)
+        try environment.read { (txn) throws(StoreError) in
+            streamCount = try Meta.getUInt64(Meta.streamCount, in: txn, databases)
+            rawBytes = try Meta.getUInt64(Meta.rawBytes, in: txn, databases)
+            recordBytes = try Meta.getUInt64(Meta.recordBytes, in: txn, databases)
+            if let v = try Meta.get(Meta.currentDictionary, in: txn, databases), v.count == 2 {
+                let version = v.withUnsafeBytes { $0.loadBigEndianUInt16() }
+                dictionary = try dictionaries.dictionary(version, txn: txn)
+                if let info = try Meta.get(Meta.dictionaryInfo(version), in: txn, databases) {
+                    dictionaryRatio = DictionaryInfo(json: String(decoding: info, as: UTF8.self))?.ratio ?? 0
+                }
+            }
+        }.get()
+        let t = Thread { [unowned self] in self.run() }
+        t.name = "docket-writer"
+        t.stackSize = 4 << 20
+        thread = t
+        t.start()
+    }
+
+    /// Queues an append; if the writer has stopped, fails it at once.
+    func submit(_ request: AppendRequest) {
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            request.continuation.resume(returning: .failure(StoreError(.closed, "the store is closed")))
+            return
+        }
+        queue.append(.append(request))
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func submitInternal(_ job: Job) {
+        condition.lock()
+        if !stopping {
+            queue.append(job)
+            condition.signal()
+        }
+        condition.unlock()
+    }
+
+    /// Lets the writer commit what is queued, then stops it and waits for it.
+    func stopAndWait() {
+        condition.lock()
+        stopping = true
+        condition.broadcast()
+        while !finished { condition.wait() }
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopping { condition.wait() }
+            if queue.isEmpty && stopping {
+                finished = true
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            // Take as many queued appends as fit in one commit.
+            var taken = 0
+            var events = 0
+            for job in queue {
+                if case .append(let r) = job {
+                    if taken > 0 && events + r.events.count > configuration.maximumEventsPerCommit { break }
+                    events += r.events.count
+                }
+                taken += 1
+            }
+            let batch = Array(queue.prefix(taken))
+            queue.removeFirst(taken)
+            condition.unlock()
+            commit(batch)
+        }
+    }
+
+    // MARK: Committing a batch
+
+    private struct Snapshot {
+        let head: EventStore.Head
+        let streamCount, rawBytes, recordBytes: UInt64
+        let dictionary: ZstdDictionary?
+        let dictionaryRatio: Double
+        let windowRaw, windowStored: UInt64
+        let windowRecords: Int
+    }
+
+    private func snapshot() -> Snapshot {
+        Snapshot(
+            head: head, streamCount: streamCount, rawBytes: rawBytes, recordBytes: recordBytes, dictionary: dictionary,
+            dictionaryRatio: dictionaryRatio, windowRaw: windowRaw, windowStored: windowStored, windowRecords: windowRecords)
+    }
+
+    private func restore(_ s: Snapshot) {
+        head = s.head
+        streamCount = s.streamCount
+        rawBytes = s.rawBytes
+        recordBytes = s.recordBytes
+        dictionary = s.dictionary
+        dictionaryRatio = s.dictionaryRatio
+        windowRaw = s.windowRaw
+        windowStored = s.windowStored
+        windowRecords = s.windowRecords
+    }
+
+    private func commit(_ batch: [Job]) {
+        let before = snapshot()
+        var installed: [ZstdDictionary] = []
+        while true {
+            var results: [Result<AppendResult, StoreError>] = []
+            results.reserveCapacity(batch.count)
+            installed.removeAll()
+            let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
+            do {
+                let txn = try environment.beginWrite()
+                do {
+                    for job in batch {
+                        switch job {
+                        case .append(let request):
+                            results.append(try apply(request, txn: txn, now: now))
+                        case .installDictionary(let bytes, let info):
+                            if let d = try install(bytes, info: info, txn: txn) { installed.append(d) }
+                        }
+                    }
+                    if head.sequence != before.head.sequence {
+                        try persistCounters(txn: txn, since: before.head.sequence)
+                    }
+                    try txn.commit()
+                } catch {
+                    txn.abort()
+                    throw error
+                }
+            } catch let error as LMDBError where error.isMapFull {
+                restore(before)
+                if growMap() { continue }
+                fail(batch, StoreError(.diskFull, "the log reached its maximum map size of \(configuration.maximumMapSize) bytes; raise it"))
+                return
+            } catch let error as LMDBError {
+                restore(before)
+                logger.error("write transaction failed", metadata: ["error": "\(error)"])
+                fail(batch, error.storeError)
+                return
+            } catch {
+                restore(before)
+                fail(batch, StoreError(.io, "unexpected error committing: \(error)"))
+                return
+            }
+            for d in installed { dictionaries.insert(d) }
+            if !installed.isEmpty { training.store(false, ordering: .releasing) }
+            onCommit?(head)
+            var i = 0
+            for job in batch {
+                if case .append(let request) = job {
+                    request.continuation.resume(returning: results[i])
+                    i += 1
+                }
+            }
+            considerTraining()
+            return
+        }
+    }
+
+    private func fail(_ batch: [Job], _ error: StoreError) {
+        for job in batch {
+            switch job {
+            case .append(let r): r.continuation.resume(returning: .failure(error))
+            case .installDictionary: training.store(false, ordering: .releasing)
+            }
+        }
+    }
+
+    /// Doubles the map; false when it is already at its maximum.
+    private func growMap() -> Bool {
+        let current = environment.mapSize
+        guard current < configuration.maximumMapSize else { return false }
+        let next = min(current * 2, configuration.maximumMapSize)
+        do {
+            try environment.growMap(to: next)
+            logger.info("grew the log map", metadata: ["from": "\(current)", "to": "\(environment.mapSize)"])
+            return true
+        } catch {
+            logger.error("could not grow the log map", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    private func persistCounters(txn: borrowing Transaction, since previous: UInt64) throws(LMDBError) {
+        var h = bigEndianBytes(head.sequence)
+        h.append(contentsOf: head.hash.bytes)
+        try Meta.put(Meta.head, h, in: txn, databases)
+        try Meta.put(Meta.streamCount, bigEndianBytes(streamCount), in: txn, databases)
+        try Meta.put(Meta.rawBytes, bigEndianBytes(rawBytes), in: txn, databases)
+        try Meta.put(Meta.recordBytes, bigEndianBytes(recordBytes), in: txn, databases)
+    }
+
+    // MARK: One append
+
+    /// Checks the whole request, then writes it. A request that fails a check writes nothing and
+    /// does not disturb the others in the batch; an LMDB error aborts the whole transaction.
+    private func apply(_ request: AppendRequest, txn: borrowing Transaction, now: Timestamp) throws(LMDBError) -> Result<AppendResult, StoreError> {
+        let events = request.events
+        var seen = Set<EventID>(minimumCapacity: events.count)
+        for e in events where !seen.insert(e.id).inserted {
+            return .failure(StoreError(.invalidEvent, "event id \(e.id) appears twice in one append"))
+        }
+        // Idempotency first: a retry of a committed append must not trip the version check.
+        var existing: [UInt64?] = []
+        existing.reserveCapacity(events.count)
+        for e in events {
+            existing.append(try txn.get(databases.ids, Key.id(e.id)).map { $0.loadBigEndianUInt64() })
+        }
+        if existing.contains(where: { $0 != nil }) {
+            return retryResult(request, existing: existing, txn: txn)
+        }
+        let current: UInt64
+        do { current = try StreamIndex.head(of: request.stream, in: txn, databases) } catch { return .failure(error) }
+        if case .exact(let expected) = request.expected, expected != current {
+            return .failure(
+                StoreError(
+                    .wrongExpectedVersion,
+                    "stream \(request.stream) is at version \(current), but the append expected \(request.expected); nothing was written — re-read the stream and retry",
+                    expectedVersion: request.expected, actualVersion: current))
+        }
+        // Encode everything before writing anything, so a too-large event leaves no trace.
+        var encoded: [[UInt8]] = []
+        encoded.reserveCapacity(events.count)
+        for (i, e) in events.enumerated() {
+            let recorded = RecordedEvent(
+                sequence: head.sequence + UInt64(i) + 1, stream: request.stream, streamVersion: current + UInt64(i) + 1,
+                id: e.id, type: e.type, schemaVersion: e.schemaVersion, actor: e.actor, occurredAt: e.occurredAt ?? now,
+                recordedAt: now, data: e.data)
+            envelope.removeAll()
+            EnvelopeCodec.encode(recorded, into: &envelope)
+            guard envelope.bytes.count <= EnvelopeCodec.maximumEncodedSize else {
+                return .failure(
+                    StoreError(
+                        .eventTooLarge,
+                        "event \(e.id) encodes to \(envelope.bytes.count) bytes, over the \(EnvelopeCodec.maximumEncodedSize)-byte limit; store large attachments elsewhere and reference them"
+                    ))
+            }
+            encoded.append(envelope.bytes)
+        }
+        let first = head.sequence + 1
+        for (i, bytes) in encoded.enumerated() {
+            do { try writeRecord(bytes, stream: request.stream, version: current + UInt64(i) + 1, id: events[i].id, txn: txn) } catch let e as LMDBError {
+                throw e
+            } catch {
+                // zstd failing on valid input is not recoverable for this request alone.
+                return .failure(error as? StoreError ?? StoreError(.compression, "\(error)"))
+            }
+        }
+        if current == 0 { streamCount += 1 }
+        return .success(
+            AppendResult(
+                firstSequence: first, lastSequence: head.sequence, streamVersion: current + UInt64(events.count),
+                recordedAt: now, duplicate: false))
+    }
+
+    private func writeRecord(_ envelopeBytes: [UInt8], stream: StreamName, version: UInt64, id: EventID, txn: borrowing Transaction) throws {
+        let sequence = head.sequence + 1
+        record.removeAll(keepingCapacity: true)
+        record.append(RecordFormat.version)
+        record.append(contentsOf: bigEndianBytes(dictionary?.version ?? 0))
+        record.append(contentsOf: repeatElement(0, count: 8))
+        try envelopeBytes.withUnsafeBytes { raw in
+            Result { () throws(StoreError) in try compressor.compress(raw, dictionary: dictionary, appendingTo: &record) }
+        }.get()
+        let hash = record.withUnsafeBytes { RecordFormat.chain(previous: head.hash, sequence: sequence, record: $0) }
+        record.withUnsafeMutableBytes { $0.storeBytes(of: hash.tag.bigEndian, toByteOffset: RecordFormat.tagOffset, as: UInt64.self) }
+        let key = Key.sequence(sequence)
+        try txn.put(databases.log, key, record, flags: MDB_APPEND)
+        try txn.put(databases.streams, Key.stream(stream, version: version), key, flags: MDB_NOOVERWRITE)
+        try txn.put(databases.ids, Key.id(id), key, flags: MDB_NOOVERWRITE)
+        if sequence % Databases.anchorInterval == 0 {
+            try txn.put(databases.chain, key, hash.bytes)
+        }
+        head = EventStore.Head(sequence: sequence, hash: hash)
+        rawBytes += UInt64(envelopeBytes.count)
+        recordBytes += UInt64(record.count)
+        if dictionary != nil {
+            windowRaw += UInt64(envelopeBytes.count)
+            windowStored += UInt64(record.count - RecordFormat.headerSize)
+            windowRecords += 1
+        }
+    }
+
+    /// The outcome of an append whose ids are (some or all) already recorded.
+    private func retryResult(_ request: AppendRequest, existing: [UInt64?], txn: borrowing Transaction) -> Result<AppendResult, StoreError> {
+        let decoder = RecordDecoder(dictionaries: dictionaries)
+        var recorded: [RecordedEvent] = []
+        for (i, seq) in existing.enumerated() {
+            let e = request.events[i]
+            guard let seq else {
+                return .failure(
+                    StoreError(
+                        .eventIDReused,
+                        "event \(e.id) is new but other events of this append are already recorded; an idempotent retry must resend exactly the original events"
+                    ))
+            }
+            do {
+                guard let value = try LogIndex.record(at: seq, in: txn, databases) else {
+                    return .failure(StoreError(.corruptRecord, "event id \(e.id) points at missing sequence \(seq)", sequence: seq))
+                }
+                let original = try decoder.decode(value, sequence: seq, txn: txn)
+                guard original.matches(e, in: request.stream) else {
+                    return .failure(
+                        StoreError(
+                            .eventIDReused,
+                            "event id \(e.id) was already used at sequence \(seq) for a different event (stream \(original.stream), type \(original.type)); choose a new id"
+                        ))
+                }
+                recorded.append(original)
+            } catch { return .failure(error) }
+        }
+        let first = recorded[0]
+        let last = recorded[recorded.count - 1]
+        return .success(
+            AppendResult(
+                firstSequence: first.sequence, lastSequence: last.sequence, streamVersion: last.streamVersion,
+                recordedAt: first.recordedAt, duplicate: true))
+    }
+
+    // MARK: Dictionaries
+
+    private func install(_ bytes: [UInt8], info: DictionaryInfo, txn: borrowing Transaction) throws(LMDBError) -> ZstdDictionary? {
+        let version = (dictionary?.version ?? 0) + 1
+        var info = info
+        info.version = version
+        let d: ZstdDictionary
+        do { d = try ZstdDictionary(version: version, bytes: bytes, level: configuration.compressionLevel) } catch {
+            logger.error("trained dictionary does not load; keeping the current one", metadata: ["error": "\(error)"])
+            return nil
+        }
+        try txn.put(databases.dicts, bigEndianBytes(version), bytes, flags: MDB_NOOVERWRITE)
+        try Meta.put(Meta.currentDictionary, bigEndianBytes(version), in: txn, databases)
+        try Meta.put(Meta.dictionaryInfo(version), Array(info.json.utf8), in: txn, databases)
+        dictionary = d
+        dictionaryRatio = info.ratio
+        windowRaw = 0
+        windowStored = 0
+        windowRecords = 0
+        logger.info(
+            "installed compression dictionary",
+            metadata: ["version": "\(version)", "samples": "\(info.samples)", "ratio": "\(info.ratio)"])
+        return d
+    }
+
+    /// Starts training in the background when there is no dictionary yet and enough records,
+    /// or when the current dictionary's ratio has degraded over the last window.
+    private func considerTraining() {
+        var reason: String?
+        if dictionary == nil {
+            if head.sequence >= nextTrainingAt { reason = "first dictionary" }
+        } else if windowRecords >= configuration.retrainWindow {
+            let ratio = windowStored == 0 ? 0 : Double(windowRaw) / Double(windowStored)
+            if ratio < dictionaryRatio * configuration.retrainThreshold {
+                reason = "ratio fell from \(dictionaryRatio) to \(ratio)"
+            }
+            windowRaw = 0
+            windowStored = 0
+            windowRecords = 0
+        }
+        guard let reason, training.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged else {
+            return
+        }
+        let upTo = head.sequence
+        // Back off if training fails for lack of data, instead of retrying on every commit.
+        nextTrainingAt = upTo * 2
+        let trainer = DictionaryTrainer(
+            environment: environment, databases: databases, dictionaries: dictionaries, configuration: configuration)
+        logger.info("training a compression dictionary", metadata: ["reason": "\(reason)", "head": "\(upTo)"])
+        let logger = self.logger
+        let done: @Sendable (Result<([UInt8], DictionaryInfo), StoreError>) -> Void = { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .success(let (bytes, info)): self.submitInternal(.installDictionary(bytes: bytes, info: info))
+            case .failure(let error):
+                logger.warning("dictionary training failed; will retry later", metadata: ["error": "\(error)"])
+                self.training.store(false, ordering: .releasing)
+            }
+        }
+        Thread.detachNewThread { done(Result { () throws(StoreError) in try trainer.train(upTo: upTo) }) }
+    }
+}
+
+/// Trains a dictionary from the latest records, off the writer thread.
+struct DictionaryTrainer: Sendable {
+    let environment: LMDBEnvironment
+    let databases: Databases
+    let dictionaries: DictionaryCache
+    let configuration: EventStore.Configuration
+
+    func train(upTo head: UInt64) throws(StoreError) -> ([UInt8], DictionaryInfo) {
+        let count = UInt64(configuration.dictionarySampleCount)
+        let start = head > count ? head - count + 1 : 1
+        var samples: [[UInt8]] = []
+        let decoder = RecordDecoder(dictionaries: dictionaries)
+        var next = start
+        while next <= head {
+            try environment.read { (txn) throws(StoreError) in
+                try LogIndex.forEachRecord(in: txn, databases, from: next, limit: 4096) { (seq, value) throws(StoreError) in
+                    guard seq <= head else { return false }
+                    samples.append(try decoder.withEnvelope(value, sequence: seq, txn: txn) { Array($0) })
+                    next = seq + 1
+                    return true
+                }
+            }.get()
+            if samples.isEmpty { break }
+        }
+        let bytes = try ZstdTrainer.train(samples: samples, capacity: configuration.dictionaryCapacity)
+        let dictionary = try ZstdDictionary(version: 0, bytes: bytes, level: configuration.compressionLevel)
+        let compressor = ZstdCompressor(level: configuration.compressionLevel)
+        var raw = 0
+        var compressed: [UInt8] = []
+        for s in samples {
+            raw += s.count
+            try s.withUnsafeBytes { b in
+                Result { () throws(StoreError) in try compressor.compress(b, dictionary: dictionary, appendingTo: &compressed) }
+            }.get()
+        }
+        let info = DictionaryInfo(
+            version: 0, bytes: bytes.count, trainedAtSequence: head, samples: samples.count,
+            ratio: compressed.isEmpty ? 0 : (Double(raw) / Double(compressed.count) * 1000).rounded() / 1000)
+        return (bytes, info)
+    }
+}

@@ -1,0 +1,169 @@
+import DocketCore
+import Foundation
+
+/// What `verify` found.
+public struct VerificationReport: Sendable {
+    /// Records checked, from sequence 1.
+    public var records: UInt64
+    /// Chain anchors (full hashes kept every 1024 records) that matched.
+    public var anchorsChecked: Int
+    /// The recomputed chain hash of the last record.
+    public var headHash: ChainHash
+    /// The first problem, if any. Verification stops there: later records cannot be trusted
+    /// to chain from a bad one.
+    public var failure: Failure?
+
+    public struct Failure: Sendable, CustomStringConvertible {
+        /// The first sequence at which the log does not hold (0 for the metadata head).
+        public var sequence: UInt64
+        public var reason: String
+        public var description: String { "sequence \(sequence): \(reason)" }
+    }
+
+    public var isIntact: Bool { failure == nil }
+}
+
+extension EventStore {
+    /// Walks the whole log: contiguous sequences from 1, every record's header, chain tag and
+    /// envelope, the full-hash anchors, the stream and id indexes, and the head in metadata.
+    ///
+    /// Reads only; safe on a read-only copy of a data directory. `progress` is called every
+    /// 65,536 records with the sequence reached.
+    public func verify(progress: ((UInt64) -> Void)? = nil) throws(StoreError) -> VerificationReport {
+        var report = VerificationReport(records: 0, anchorsChecked: 0, headHash: .genesis, failure: nil)
+        var previous = ChainHash.genesis
+        var expected: UInt64 = 1
+        let decoder = RecordDecoder(dictionaries: dictionaries)
+        var done = false
+        func fail(_ seq: UInt64, _ why: String) {
+            report.failure = .init(sequence: seq, reason: why)
+            done = true
+        }
+        while !done {
+            var count = 0
+            try read { (txn) throws(StoreError) in
+                try LogIndex.forEachRecord(in: txn, databases, from: expected, limit: 8192) { (seq, value) throws(StoreError) in
+                    count += 1
+                    guard seq == expected else {
+                        fail(expected, "missing: the log jumps from \(expected - 1) to \(seq)")
+                        return false
+                    }
+                    let header: RecordFormat.Header
+                    do throws(StoreError) { header = try RecordFormat.header(of: value, sequence: seq) } catch {
+                        fail(seq, error.message)
+                        return false
+                    }
+                    let hash = RecordFormat.chain(previous: previous, sequence: seq, record: value)
+                    guard hash.tag == header.tag else {
+                        fail(seq, "chain hash mismatch: the record was altered, or a record before it was removed or reordered")
+                        return false
+                    }
+                    if seq % Databases.anchorInterval == 0 {
+                        let anchor: UnsafeRawBufferPointer?
+                        do throws(LMDBError) { anchor = try txn.get(databases.chain, Key.sequence(seq)) } catch { throw error.storeError }
+                        guard let anchor, let stored = ChainHash(raw: anchor), stored == hash else {
+                            fail(seq, "the chain anchor at \(seq) is missing or does not match the recomputed hash")
+                            return false
+                        }
+                        report.anchorsChecked += 1
+                    }
+                    let event: RecordedEvent
+                    do throws(StoreError) { event = try decoder.decode(value, sequence: seq, txn: txn) } catch {
+                        fail(seq, error.message)
+                        return false
+                    }
+                    // The indexes must point back at this record.
+                    let key = Key.sequence(seq)
+                    let byID: UnsafeRawBufferPointer?
+                    let byStream: UnsafeRawBufferPointer?
+                    do throws(LMDBError) {
+                        byID = try txn.get(databases.ids, Key.id(event.id))
+                        byStream = try txn.get(databases.streams, Key.stream(event.stream, version: event.streamVersion))
+                    } catch { throw error.storeError }
+                    guard let byID, byID.elementsEqual(key) else {
+                        fail(seq, "the event-id index does not point at this record (id \(event.id))")
+                        return false
+                    }
+                    guard let byStream, byStream.elementsEqual(key) else {
+                        fail(seq, "the stream index does not point at this record (stream \(event.stream) version \(event.streamVersion))")
+                        return false
+                    }
+                    previous = hash
+                    report.records = seq
+                    expected = seq + 1
+                    if seq % 65536 == 0 { progress?(seq) }
+                    return true
+                }
+            }
+            if count == 0 { break }
+        }
+        report.headHash = previous
+        if report.failure == nil {
+            let stored = try Self.loadHead(environment, databases)
+            if stored.sequence != report.records || stored.hash != previous {
+                report.failure = .init(
+                    sequence: min(stored.sequence, report.records) + 1,
+                    reason: "the recorded head (sequence \(stored.sequence), hash \(stored.hash.description.prefix(16))…) does not match the log (sequence \(report.records), hash \(previous.description.prefix(16))…): records were removed or appended outside Docket"
+                )
+            }
+        }
+        return report
+    }
+}
+
+/// Sizes and counts, for `docket stats`.
+public struct StoreStatistics: Sendable {
+    public var events: UInt64
+    public var streams: UInt64
+    /// Size of the LMDB data file, and the part of it in use.
+    public var fileBytes: Int
+    public var usedBytes: Int
+    /// Sum of stored record values (header + zstd frame), and of envelopes before compression.
+    public var recordBytes: UInt64
+    public var rawBytes: UInt64
+    public var dictionaries: [DictionaryInfo]
+    public var currentDictionary: UInt16?
+    public var mapSize: Int
+
+    public var recordBytesPerEvent: Double { events == 0 ? 0 : Double(recordBytes) / Double(events) }
+    public var usedBytesPerEvent: Double { events == 0 ? 0 : Double(usedBytes) / Double(events) }
+    /// Envelope bytes ÷ stored frame bytes.
+    public var compressionRatio: Double {
+        let frames = recordBytes - events * UInt64(RecordFormat.headerSize)
+        return frames == 0 ? 0 : Double(rawBytes) / Double(frames)
+    }
+}
+
+extension EventStore {
+    public func statistics() throws(StoreError) -> StoreStatistics {
+        let head = self.head
+        let (streams, raw, stored, infos, current) = try read { (txn) throws(StoreError) in
+            var infos: [DictionaryInfo] = []
+            var version: UInt16 = 1
+            while let info = try Meta.get(Meta.dictionaryInfo(version), in: txn, databases) {
+                if let i = DictionaryInfo(json: String(decoding: info, as: UTF8.self)) { infos.append(i) }
+                version += 1
+            }
+            let current = try Meta.get(Meta.currentDictionary, in: txn, databases).map { $0.withUnsafeBytes { $0.loadBigEndianUInt16() } }
+            return (
+                try Meta.getUInt64(Meta.streamCount, in: txn, databases), try Meta.getUInt64(Meta.rawBytes, in: txn, databases),
+                try Meta.getUInt64(Meta.recordBytes, in: txn, databases), infos, current
+            )
+        }
+        let file = directory + "/ledger/data.mdb"
+        let size = ((try? FileManager.default.attributesOfItem(atPath: file))?[.size] as? NSNumber)?.intValue ?? 0
+        return StoreStatistics(
+            events: head.sequence, streams: streams, fileBytes: size, usedBytes: environment.usedBytes(), recordBytes: stored,
+            rawBytes: raw, dictionaries: infos, currentDictionary: current, mapSize: environment.mapSize)
+    }
+
+    /// The bytes of dictionary `version` (a standard zstd dictionary: `zstd -d -D FILE`).
+    public func dictionary(version: UInt16) throws(StoreError) -> [UInt8] {
+        try read { (txn) throws(StoreError) in
+            guard version != 0, let d = try dictionaries.dictionary(version, txn: txn) else {
+                throw StoreError(.notFound, "there is no dictionary version \(version)")
+            }
+            return d.bytes
+        }
+    }
+}

@@ -1,0 +1,217 @@
+import ArgumentParser
+import DocketCore
+import DocketStore
+import Foundation
+
+struct Append: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Append one event to a stream (durable when this returns).",
+        discussion: "Prints the result as one JSON object. Retrying with the same --id returns the original result.")
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: "The stream to append to, e.g. report-2026-001.")
+    var stream: String
+
+    @Option(help: "The event type, e.g. ReportSubmitted.")
+    var type: String
+
+    @Option(help: "The payload, as JSON.")
+    var data: String
+
+    @Option(help: ArgumentHelp("Fail unless the stream holds exactly N events (0: must not exist).", valueName: "N"))
+    var expectVersion: UInt64?
+
+    @Option(help: "The event id (idempotency key); a random UUID by default.")
+    var id: String?
+
+    @Option(help: "Who did it.")
+    var actor: String = ProcessInfo.processInfo.environment["DOCKET_ACTOR"] ?? ProcessInfo.processInfo.environment["USER"] ?? "cli"
+
+    @Option(help: ArgumentHelp("When it happened (RFC 3339); the ledger's clock by default.", valueName: "time"))
+    var at: String?
+
+    @Option(help: "The payload's schema version.")
+    var schemaVersion: UInt16 = 1
+
+    func run() async throws {
+        try await reporting {
+            // Validate everything before opening the store: bad input never reaches the log.
+            let stream = try StreamName(self.stream)
+            let event = try ProposedEvent(
+                id: try id.map { try EventID($0) } ?? .random(), type: try EventType(type), schemaVersion: schemaVersion,
+                actor: actor, occurredAt: try at.map { try Timestamp(rfc3339: $0) }, data: try JSON.parse(data))
+            let store = try self.store.openStore()
+            defer { store.close() }
+            let result = try await store.append(
+                to: stream, expecting: expectVersion.map { .exact($0) } ?? .any, events: [event])
+            printJSON([
+                ("seq", .int(Int64(result.lastSequence))), ("stream", .string(stream.rawValue)),
+                ("version", .int(Int64(result.streamVersion))), ("id", .string(event.id.rawValue)),
+                ("recorded_at", .string(result.recordedAt.rfc3339)), ("duplicate", .bool(result.duplicate)),
+            ])
+        }
+    }
+}
+
+struct Read: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print events as JSON lines.")
+
+    @OptionGroup var store: StoreOptions
+
+    @Option(help: "The first sequence (or, with --stream, stream version) to print.")
+    var from: UInt64 = 1
+
+    @Option(help: "Print at most N events.")
+    var limit: Int?
+
+    @Option(help: "Only this stream's events.")
+    var stream: String?
+
+    func validate() throws {
+        if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
+    }
+
+    func run() async throws {
+        try await reporting {
+            let streamName = try stream.map { try StreamName($0) }
+            let store = try self.store.openStore(readOnly: true)
+            defer { store.close() }
+            var out = Output()
+            if let streamName {
+                for event in try store.read(stream: streamName, fromVersion: from, limit: limit ?? .max) { out.line(event.json) }
+            } else {
+                var remaining = limit ?? .max
+                if remaining > 0 {
+                    try store.scan(from: from) { event in
+                        out.line(event.json)
+                        remaining -= 1
+                        return remaining > 0
+                    }
+                }
+            }
+            out.flush()
+        }
+    }
+}
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check the log's hash chain, records and indexes (read-only).",
+        discussion: "Exit 0 when intact; 3, naming the first bad sequence, when not.")
+
+    @OptionGroup var store: StoreOptions
+
+    @Flag(help: "Print the report as JSON.")
+    var json = false
+
+    func run() async throws {
+        try await reporting {
+            let store = try self.store.openStore(readOnly: true)
+            defer { store.close() }
+            let report = try store.verify()
+            if json {
+                var members: [(String, Value)] = [
+                    ("intact", .bool(report.isIntact)), ("records", .int(Int64(report.records))),
+                    ("anchors_checked", .int(Int64(report.anchorsChecked))), ("head_hash", .string(report.headHash.description)),
+                ]
+                if let f = report.failure {
+                    members += [("first_bad_sequence", .int(Int64(f.sequence))), ("reason", .string(f.reason))]
+                }
+                printJSON(members)
+            } else if let f = report.failure {
+                print("NOT INTACT: first bad record is sequence \(f.sequence): \(f.reason)")
+                print("(\(report.records) records before it verified)")
+            } else {
+                print("intact: \(report.records) records, chain head \(report.headHash), \(report.anchorsChecked) anchors checked")
+            }
+            if !report.isIntact { throw ExitCode(3) }
+        }
+    }
+}
+
+struct Stats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show counts, sizes and compression of the log.")
+
+    @OptionGroup var store: StoreOptions
+
+    @Flag(help: "Print as JSON.")
+    var json = false
+
+    func run() async throws {
+        try await reporting {
+            let store = try self.store.openStore(readOnly: true)
+            defer { store.close() }
+            let s = try store.statistics()
+            let dicts: [Value] = s.dictionaries.map { d in
+                .object([
+                    (key: "version", value: .int(Int64(d.version))), (key: "bytes", value: .int(Int64(d.bytes))),
+                    (key: "trained_at_seq", value: .int(Int64(d.trainedAtSequence))),
+                    (key: "samples", value: .int(Int64(d.samples))), (key: "ratio", value: .double(d.ratio)),
+                ])
+            }
+            if json {
+                printJSON([
+                    ("events", .int(Int64(s.events))), ("streams", .int(Int64(s.streams))),
+                    ("file_bytes", .int(Int64(s.fileBytes))), ("used_bytes", .int(Int64(s.usedBytes))),
+                    ("record_bytes", .int(Int64(s.recordBytes))),
+                    ("record_bytes_per_event", .double(round2(s.recordBytesPerEvent))),
+                    ("used_bytes_per_event", .double(round2(s.usedBytesPerEvent))),
+                    ("compression_ratio", .double(round2(s.compressionRatio))),
+                    ("current_dictionary", s.currentDictionary.map { .int(Int64($0)) } ?? .null),
+                    ("dictionaries", .array(dicts)), ("ledger_id", .string(store.ledgerID)),
+                ])
+            } else {
+                print("ledger            \(store.ledgerID)")
+                print("events            \(s.events)")
+                print("streams           \(s.streams)")
+                print("bytes on disk     \(s.fileBytes) (\(s.usedBytes) in use, map \(s.mapSize))")
+                print("bytes per event   \(round2(s.recordBytesPerEvent)) stored per record, \(round2(s.usedBytesPerEvent)) of file in use")
+                print("compression ratio \(round2(s.compressionRatio))")
+                if s.dictionaries.isEmpty {
+                    print("dictionaries      none yet (trained once enough events exist)")
+                } else {
+                    for d in s.dictionaries {
+                        let mark = d.version == s.currentDictionary ? " (current)" : ""
+                        print("dictionary v\(d.version)     \(d.bytes) bytes, trained at seq \(d.trainedAtSequence) on \(d.samples) events, ratio \(d.ratio)\(mark)")
+                    }
+                }
+            }
+        }
+    }
+}
+
+func round2(_ d: Double) -> Double { (d * 100).rounded() / 100 }
+
+struct Dict: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compression dictionaries.", subcommands: [Export.self])
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a dictionary to a file, for `zstd -d -D FILE` (see Schemas/storage.md).")
+
+        @OptionGroup var store: StoreOptions
+
+        @Option(help: "Where to write it.")
+        var out: String
+
+        @Option(help: "The dictionary version (a record's header names it); the current one by default.")
+        var version: UInt16?
+
+        func run() async throws {
+            try await reporting {
+                let store = try self.store.openStore(readOnly: true)
+                defer { store.close() }
+                guard let version = try version ?? store.statistics().currentDictionary else {
+                    throw CLIError("this log has no dictionary yet: its records are plain zstd frames (`zstd -d` needs no -D)")
+                }
+                let bytes = try store.dictionary(version: version)
+                guard FileManager.default.createFile(atPath: out, contents: Data(bytes)) else {
+                    throw CLIError("cannot write \(out)")
+                }
+                print("wrote dictionary v\(version) (\(bytes.count) bytes) to \(out)")
+            }
+        }
+    }
+}
