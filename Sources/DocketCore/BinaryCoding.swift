@@ -27,6 +27,11 @@ public struct BinaryWriter: Sendable {
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
+    /// Eight bytes, most significant first (UUID byte order).
+    public mutating func writeBigEndian64(_ value: UInt64) {
+        withUnsafeBytes(of: value.bigEndian) { bytes.append(contentsOf: $0) }
+    }
+
     /// A varint byte count followed by the UTF-8 bytes.
     public mutating func writeString(_ s: String) {
         var s = s

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// An instant in UTC with microsecond precision: microseconds since 1970-01-01T00:00:00Z.
 ///
 /// Written and read as RFC 3339 (`2026-11-21T09:30:00Z`, `2026-11-21T10:30:00.25+01:00`); stored as
@@ -8,6 +14,13 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     public init(microseconds: Int64) { self.microseconds = microseconds }
 
     public init(seconds: Int64) { self.microseconds = seconds * 1_000_000 }
+
+    /// The system's wall-clock time.
+    public static func now() -> Timestamp {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Timestamp(microseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000)
+    }
 
     /// Years 0001–9999 only: RFC 3339 cannot say more.
     public static let minimum = Timestamp(microseconds: -62_135_596_800_000_000)

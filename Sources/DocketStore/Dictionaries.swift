@@ -74,14 +74,18 @@ public struct DictionaryInfo: Hashable, Sendable {
 final class RecordDecoder {
     let dictionaries: DictionaryCache
     let decompressor = ZstdDecompressor()
+    let interner = StringInterner()
+    /// The dictionary of the previous record: consecutive records nearly always share one.
+    private var last: ZstdDictionary?
 
     init(dictionaries: DictionaryCache) {
         self.dictionaries = dictionaries
     }
 
     func decode(_ record: UnsafeRawBufferPointer, sequence: UInt64, txn: borrowing Transaction) throws(StoreError) -> RecordedEvent {
-        try withEnvelope(record, sequence: sequence, txn: txn) { (bytes) throws(CoreError) in
-            try EnvelopeCodec.decode(bytes, sequence: sequence)
+        let interner = self.interner
+        return try withEnvelope(record, sequence: sequence, txn: txn) { (bytes) throws(CoreError) in
+            try EnvelopeCodec.decode(bytes, sequence: sequence, interner: interner)
         }
     }
 
@@ -91,7 +95,15 @@ final class RecordDecoder {
         _ body: (UnsafeRawBufferPointer) throws(CoreError) -> T
     ) throws(StoreError) -> T {
         let header = try RecordFormat.header(of: record, sequence: sequence)
-        let dictionary = try dictionaries.dictionary(header.dictionary, txn: txn)
+        let dictionary: ZstdDictionary?
+        if header.dictionary == 0 {
+            dictionary = nil
+        } else if let last, last.version == header.dictionary {
+            dictionary = last
+        } else {
+            dictionary = try dictionaries.dictionary(header.dictionary, txn: txn)
+            last = dictionary
+        }
         if header.dictionary != 0 && dictionary == nil {
             throw StoreError(
                 .corruptRecord, "record \(sequence) names dictionary \(header.dictionary), which the store does not hold",

@@ -242,7 +242,7 @@ extension EventStore {
             do throws(LMDBError) {
                 try Meta.put(Meta.format, Array("docket-store \(storageFormat)".utf8), in: txn, dbs)
                 try Meta.put(Meta.ledgerID, Array(id.utf8), in: txn, dbs)
-                let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
+                let now = Timestamp.now()
                 try Meta.put(Meta.createdAt, Array(now.rfc3339.utf8), in: txn, dbs)
                 try txn.commit()
             } catch {

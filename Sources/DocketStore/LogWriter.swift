@@ -182,7 +182,7 @@ final class LogWriter: @unchecked Sendable {
             var results: [Result<AppendResult, StoreError>] = []
             results.reserveCapacity(batch.count)
             installed.removeAll()
-            let now = Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
+            let now = Timestamp.now()
             do {
                 let txn = try environment.beginWrite()
                 do {
@@ -300,7 +300,7 @@ final class LogWriter: @unchecked Sendable {
             let recorded = RecordedEvent(
                 sequence: head.sequence + UInt64(i) + 1, stream: request.stream, streamVersion: current + UInt64(i) + 1,
                 id: e.id, type: e.type, schemaVersion: e.schemaVersion, actor: e.actor, occurredAt: e.occurredAt ?? now,
-                recordedAt: now, data: e.data)
+                recordedAt: now, payload: e.payload)
             envelope.removeAll()
             EnvelopeCodec.encode(recorded, into: &envelope)
             guard envelope.bytes.count <= EnvelopeCodec.maximumEncodedSize else {

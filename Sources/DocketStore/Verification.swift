@@ -72,6 +72,10 @@ extension EventStore {
                         fail(seq, error.message)
                         return false
                     }
+                    do throws(CoreError) { _ = try Payload(validating: event.payload.bytes) } catch {
+                        fail(seq, "the payload does not decode: \(error.message)")
+                        return false
+                    }
                     // The indexes must point back at this record.
                     let key = Key.sequence(seq)
                     let byID: UnsafeRawBufferPointer?

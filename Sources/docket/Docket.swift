@@ -112,7 +112,3 @@ struct Output {
 func printJSON(_ members: [(String, Value)]) {
     print(JSON.serialize(.object(members.map { (key: $0.0, value: $0.1) })))
 }
-
-func now() -> Timestamp {
-    Timestamp(microseconds: Int64(Date().timeIntervalSince1970 * 1_000_000))
-}

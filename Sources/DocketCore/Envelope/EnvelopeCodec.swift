@@ -21,12 +21,15 @@ public enum EnvelopeCodec {
 
     public static func encode(_ e: RecordedEvent, into w: inout BinaryWriter) {
         w.writeByte(formatVersion)
-        if let uuid = e.id.uuidForm {
-            w.writeByte(uuid.uppercase ? 2 : 1)
-            w.writeBytes(uuid.bytes)
-        } else {
+        switch e.id.storage {
+        case .uuid(let high, let low, let uppercase):
+            w.writeByte(uppercase ? 2 : 1)
+            // RFC 9562 byte order: the UUID's bytes as written, most significant first.
+            w.writeBigEndian64(high)
+            w.writeBigEndian64(low)
+        case .text(let text):
             w.writeByte(0)
-            w.writeString(e.id.rawValue)
+            w.writeString(text)
         }
         w.writeString(e.stream.rawValue)
         w.writeVarint(e.streamVersion)
@@ -35,7 +38,7 @@ public enum EnvelopeCodec {
         w.writeString(e.actor)
         w.writeZigzag(e.occurredAt.microseconds)
         w.writeZigzag(e.recordedAt.microseconds &- e.occurredAt.microseconds)
-        e.data.encode(into: &w)
+        w.writeBytes(e.payload.bytes)
     }
 
     public static func encode(_ e: RecordedEvent) -> [UInt8] {
@@ -45,8 +48,20 @@ public enum EnvelopeCodec {
     }
 
     /// Decodes the envelope in `bytes`, which belongs to the record at `sequence`.
-    public static func decode(_ bytes: UnsafeRawBufferPointer, sequence: UInt64) throws(CoreError) -> RecordedEvent {
+    ///
+    /// Identifiers are not re-validated (they were when the event was appended, and the chain
+    /// vouches for the bytes since); UTF-8 is. `interner` shares repeated strings across calls.
+    public static func decode(
+        _ bytes: UnsafeRawBufferPointer, sequence: UInt64, interner: StringInterner? = nil
+    ) throws(CoreError) -> RecordedEvent {
         var r = BinaryReader(bytes)
+        func text() throws(CoreError) -> String {
+            let raw = try r.readLengthPrefixed()
+            guard let s = interner?.string(raw) ?? String(validating: raw, as: UTF8.self) else {
+                throw CoreError(.invalidEnvelope, "event at sequence \(sequence) holds text that is not UTF-8")
+            }
+            return s
+        }
         let format = try r.readByte()
         guard format == formatVersion else {
             throw CoreError(.unsupportedVersion, "event at sequence \(sequence) has envelope format \(format); this build reads format \(formatVersion)")
@@ -54,30 +69,28 @@ public enum EnvelopeCodec {
         let id: EventID
         switch try r.readByte() {
         case 0:
-            id = try EventID(try r.readString())
+            id = EventID(uncheckedText: try text())
         case let form where form == 1 || form == 2:
-            id = EventID(uuidBytes: Array(try r.readBytes(16)), uppercase: form == 2)
+            id = EventID(uuidBytes: try r.readBytes(16), uppercase: form == 2)
         case let form:
             throw CoreError(.invalidEnvelope, "event at sequence \(sequence) has unknown id form \(form)")
         }
-        let stream = try StreamName(try r.readString())
+        let stream = StreamName(unchecked: try text())
         let streamVersion = try r.readVarint()
-        let type = try EventType(try r.readString())
+        let type = EventType(unchecked: try text())
         let schema = try r.readVarint()
         guard schema >= 1, schema <= UInt64(UInt16.max) else {
             throw CoreError(.invalidEnvelope, "event at sequence \(sequence) has schema version \(schema)")
         }
-        let actor = try r.readString()
+        let actor = try text()
         let occurred = try r.readZigzag()
         let recordedDelta = try r.readZigzag()
-        let data = try Value.decode(from: &r)
-        guard r.isAtEnd else {
-            throw CoreError(.invalidEnvelope, "event at sequence \(sequence) has \(r.remaining) bytes after its payload")
-        }
+        guard r.remaining > 0 else { throw CoreError(.truncated, "event at sequence \(sequence) has no payload") }
+        let payload = Payload(uncheckedBytes: Array(try r.readBytes(r.remaining)))
         return RecordedEvent(
             sequence: sequence, stream: stream, streamVersion: streamVersion, id: id, type: type,
             schemaVersion: UInt16(schema), actor: actor, occurredAt: Timestamp(microseconds: occurred),
-            recordedAt: Timestamp(microseconds: occurred &+ recordedDelta), data: data)
+            recordedAt: Timestamp(microseconds: occurred &+ recordedDelta), payload: payload)
     }
 
     public static func decode(_ bytes: [UInt8], sequence: UInt64) throws(CoreError) -> RecordedEvent {
@@ -97,7 +110,7 @@ extension RecordedEvent {
         out += ",\"schema\":\(schemaVersion),\"actor\":"
         JSON.writeString(actor, to: &out)
         out += ",\"occurred_at\":\"\(occurredAt.rfc3339)\",\"recorded_at\":\"\(recordedAt.rfc3339)\",\"data\":"
-        JSON.write(data, to: &out)
+        JSON.write(payload.value, to: &out)
         out += "}"
         return out
     }

@@ -10,7 +10,10 @@ public struct ProposedEvent: Hashable, Sendable {
     public var actor: String
     /// When it happened, as the client says; `nil` means "when the ledger records it".
     public var occurredAt: Timestamp?
-    public var data: Value
+    /// The payload, encoded once when the event is made.
+    public var payload: Payload
+
+    public var data: Value { payload.value }
 
     public static let maximumActorLength = 200
 
@@ -27,7 +30,7 @@ public struct ProposedEvent: Hashable, Sendable {
         self.schemaVersion = schemaVersion
         self.actor = actor
         self.occurredAt = occurredAt
-        self.data = data
+        self.payload = Payload(data)
     }
 }
 
@@ -44,11 +47,15 @@ public struct RecordedEvent: Hashable, Sendable {
     public var actor: String
     public var occurredAt: Timestamp
     public var recordedAt: Timestamp
-    public var data: Value
+    /// The payload, still encoded; `data` decodes it.
+    public var payload: Payload
+
+    /// The payload as a `Value` (decoded on each access).
+    public var data: Value { payload.value }
 
     public init(
         sequence: UInt64, stream: StreamName, streamVersion: UInt64, id: EventID, type: EventType,
-        schemaVersion: UInt16, actor: String, occurredAt: Timestamp, recordedAt: Timestamp, data: Value
+        schemaVersion: UInt16, actor: String, occurredAt: Timestamp, recordedAt: Timestamp, payload: Payload
     ) {
         self.sequence = sequence
         self.stream = stream
@@ -59,14 +66,14 @@ public struct RecordedEvent: Hashable, Sendable {
         self.actor = actor
         self.occurredAt = occurredAt
         self.recordedAt = recordedAt
-        self.data = data
+        self.payload = payload
     }
 
     /// True when `proposed` says the same thing as this event, so that a retry carrying the
     /// same id is a harmless duplicate rather than a different event reusing an id.
     public func matches(_ proposed: ProposedEvent, in stream: StreamName) -> Bool {
         proposed.id == id && proposed.type == type && proposed.schemaVersion == schemaVersion
-            && proposed.actor == actor && stream == self.stream && proposed.data == data
+            && proposed.actor == actor && stream == self.stream && proposed.payload == payload
             && (proposed.occurredAt == nil || proposed.occurredAt == occurredAt)
     }
 }

@@ -2,8 +2,30 @@
 ///
 /// 1–128 bytes of `A–Z a–z 0–9 . _ : -`. UUIDs are the usual choice and are stored in 16 bytes.
 public struct EventID: Hashable, Sendable, CustomStringConvertible, Comparable {
-    public let rawValue: String
+    /// UUIDs (the common case) are kept as 16 bytes so that decoding a log allocates nothing
+    /// for them; anything else as its text. The forms never overlap: a UUID-shaped text in one
+    /// case is always stored as `.uuid`.
+    enum Storage: Hashable, Sendable {
+        case text(String)
+        case uuid(high: UInt64, low: UInt64, uppercase: Bool)
+    }
+
+    let storage: Storage
     public static let maximumLength = 128
+
+    /// The id as text.
+    public var rawValue: String {
+        switch storage {
+        case .text(let s): return s
+        case .uuid(let high, let low, let uppercase):
+            var bytes = [UInt8](repeating: 0, count: 16)
+            for i in 0..<8 {
+                bytes[i] = UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64(i)))
+                bytes[8 + i] = UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64(i)))
+            }
+            return Self.uuidText(bytes, uppercase: uppercase)
+        }
+    }
 
     public init(_ rawValue: String) throws(CoreError) {
         let utf8 = rawValue.utf8
@@ -15,21 +37,53 @@ public struct EventID: Hashable, Sendable, CustomStringConvertible, Comparable {
                 .invalidValue,
                 "event id \"\(rawValue)\" contains '\(Character(Unicode.Scalar(c)))'; allowed are A–Z a–z 0–9 . _ : -")
         }
-        self.rawValue = rawValue
+        if let uuid = Self.parseUUID(rawValue) {
+            self.init(uuidBytes: uuid.bytes, uppercase: uuid.uppercase)
+        } else {
+            self.init(uncheckedText: rawValue)
+        }
     }
 
-    /// A new random (version 4) UUID id, lowercase.
+    /// A new time-ordered UUID (version 7, RFC 9562 §5.7), lowercase.
+    ///
+    /// Time order matters for the ledger: ids generated this way land at the right edge of the
+    /// event-id index, so a commit dirties a few index pages instead of one per event. Any other
+    /// id (a UUIDv4, a ticket number) works too, only with more random index writes.
     public static func random() -> EventID {
         var g = SystemRandomNumberGenerator()
-        return EventID(uuidBytes: (0..<16).map { _ in UInt8.random(in: 0...255, using: &g) }, uppercase: false, setVersion: true)
+        return random(at: .now(), using: &g)
     }
 
-    init(uuidBytes b: [UInt8], uppercase: Bool, setVersion: Bool = false) {
-        var b = b
-        if setVersion {
-            b[6] = (b[6] & 0x0F) | 0x40
-            b[8] = (b[8] & 0x3F) | 0x80
+    /// A UUIDv7 for `time`: 48 bits of Unix milliseconds, 12 bits of sub-millisecond time
+    /// (RFC 9562 method 3, so ids from one process sort by time), 62 random bits.
+    public static func random(at time: Timestamp, using g: inout some RandomNumberGenerator) -> EventID {
+        let ms = UInt64(max(time.microseconds, 0) / 1000)
+        let subMillisecond = UInt64(max(time.microseconds, 0) % 1000) * 4096 / 1000
+        let r = g.next()
+        var b = [UInt8](repeating: 0, count: 16)
+        for i in 0..<6 { b[i] = UInt8(truncatingIfNeeded: ms >> (40 - 8 * UInt64(i))) }
+        b[6] = 0x70 | UInt8(subMillisecond >> 8)
+        b[7] = UInt8(truncatingIfNeeded: subMillisecond)
+        for i in 8..<16 { b[i] = UInt8(truncatingIfNeeded: r >> (8 * UInt64(i - 8))) }
+        b[8] = (b[8] & 0x3F) | 0x80
+        return EventID(uuidBytes: b, uppercase: false)
+    }
+
+    init(uuidBytes b: some Collection<UInt8>, uppercase: Bool) {
+        var high: UInt64 = 0
+        var low: UInt64 = 0
+        for (i, byte) in b.enumerated() {
+            if i < 8 { high = high << 8 | UInt64(byte) } else { low = low << 8 | UInt64(byte) }
         }
+        storage = .uuid(high: high, low: low, uppercase: uppercase)
+    }
+
+    /// Text read back from the ledger's own records, already validated when it was appended.
+    init(uncheckedText: String) {
+        storage = .text(uncheckedText)
+    }
+
+    static func uuidText(_ b: [UInt8], uppercase: Bool) -> String {
         let digits: [UInt8] = Array((uppercase ? "0123456789ABCDEF" : "0123456789abcdef").utf8)
         var out: [UInt8] = []
         out.reserveCapacity(36)
@@ -38,7 +92,7 @@ public struct EventID: Hashable, Sendable, CustomStringConvertible, Comparable {
             out.append(digits[Int(byte >> 4)])
             out.append(digits[Int(byte & 0x0F)])
         }
-        rawValue = String(decoding: out, as: UTF8.self)
+        return String(decoding: out, as: UTF8.self)
     }
 
     public var description: String { rawValue }
@@ -55,8 +109,8 @@ public struct EventID: Hashable, Sendable, CustomStringConvertible, Comparable {
     }
 
     /// If the id is a canonical UUID in one case, its 16 bytes and whether it was uppercase.
-    var uuidForm: (bytes: [UInt8], uppercase: Bool)? {
-        let u = Array(rawValue.utf8)
+    static func parseUUID(_ text: String) -> (bytes: [UInt8], uppercase: Bool)? {
+        let u = Array(text.utf8)
         guard u.count == 36 else { return nil }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(16)
@@ -111,6 +165,9 @@ public struct StreamName: Hashable, Sendable, CustomStringConvertible, Comparabl
         self.rawValue = rawValue
     }
 
+    /// A name read back from the ledger's own records, already validated when it was appended.
+    init(unchecked rawValue: String) { self.rawValue = rawValue }
+
     public var description: String { rawValue }
     public static func < (a: StreamName, b: StreamName) -> Bool { a.rawValue < b.rawValue }
 }
@@ -133,6 +190,9 @@ public struct EventType: Hashable, Sendable, CustomStringConvertible {
         }
         self.rawValue = rawValue
     }
+
+    /// A name read back from the ledger's own records, already validated when it was appended.
+    init(unchecked rawValue: String) { self.rawValue = rawValue }
 
     public var description: String { rawValue }
 }

@@ -1,0 +1,71 @@
+/// An event's payload in its stored binary form (the `Value` encoding of `Schemas/envelope.md`).
+///
+/// Events keep their payload encoded: replaying the log copies one buffer per event instead of
+/// building a tree of values, and typed decoders read the bytes directly. Equality is byte
+/// equality, which for this deterministic encoding is value equality.
+public struct Payload: Hashable, Sendable {
+    public let bytes: [UInt8]
+
+    public init(_ value: Value) {
+        var w = BinaryWriter(capacity: 128)
+        value.encode(into: &w)
+        bytes = w.bytes
+    }
+
+    /// Wraps bytes already known to hold one encoded value (read back from the ledger).
+    init(uncheckedBytes: [UInt8]) {
+        bytes = uncheckedBytes
+    }
+
+    /// Checks that `bytes` hold exactly one well-formed value.
+    public init(validating bytes: [UInt8]) throws(CoreError) {
+        _ = try Payload.decode(bytes)
+        self.bytes = bytes
+    }
+
+    /// The payload as a `Value`.
+    public var value: Value {
+        // Payloads are validated when they are appended and chain-checked when read, so a
+        // failure here is a broken invariant, not bad input.
+        (try? Payload.decode(bytes)) ?? .null
+    }
+
+    static func decode(_ bytes: [UInt8]) throws(CoreError) -> Value {
+        try bytes.withUnsafeBytes { raw in
+            Result { () throws(CoreError) -> Value in
+                var r = BinaryReader(raw)
+                let v = try Value.decode(from: &r)
+                guard r.isAtEnd else { throw CoreError(.invalidValue, "\(r.remaining) bytes after the payload value") }
+                return v
+            }
+        }.get()
+    }
+}
+
+/// Reuses the `String`s that recur across events (types, actors, streams) while decoding a log,
+/// so a replay does not allocate the same text over and over. One per decoding thread.
+public final class StringInterner {
+    private var slots: [(hash: UInt64, bytes: [UInt8], string: String)?]
+    private let mask: Int
+
+    /// `capacity` is rounded up to a power of two; a colliding string evicts the older one.
+    public init(capacity: Int = 256) {
+        var n = 1
+        while n < capacity { n <<= 1 }
+        slots = Array(repeating: nil, count: n)
+        mask = n - 1
+    }
+
+    /// The string for these UTF-8 bytes; nil if they are not valid UTF-8.
+    public func string(_ raw: UnsafeRawBufferPointer) -> String? {
+        // Short strings are stored inline by Swift and cost no allocation: don't bother.
+        if raw.count <= 15 { return String(validating: raw, as: UTF8.self) }
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in raw { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let i = Int(truncatingIfNeeded: h) & mask
+        if let slot = slots[i], slot.hash == h, slot.bytes.elementsEqual(raw) { return slot.string }
+        guard let s = String(validating: raw, as: UTF8.self) else { return nil }
+        slots[i] = (h, Array(raw), s)
+        return s
+    }
+}
