@@ -18,8 +18,11 @@ public final class EventStore: Sendable {
         /// The map never grows past this (LMDB needs it to be addressable, not present on disk).
         public var maximumMapSize = 1 << 40
         public var compressionLevel: Int32 = 3
-        /// Records needed before the first dictionary is trained from the node's own events.
-        public var dictionaryTrainingThreshold = 4096
+        /// Records needed before the first dictionary is trained from the node's own events. Until
+        /// then records are zstd frames without a dictionary (barely smaller than the envelope).
+        /// A first dictionary trained on fewer than `dictionarySampleCount` records is replaced
+        /// once four times as many exist.
+        public var dictionaryTrainingThreshold = 1024
         /// How many of the latest records a dictionary is trained on.
         public var dictionarySampleCount = 16384
         /// Dictionary size in bytes.
@@ -115,6 +118,9 @@ public final class EventStore: Sendable {
     public func close() {
         writer?.stopAndWait()
     }
+
+    /// Durable write transactions since the store was opened.
+    public var commitCount: Int { writer?.commits.load(ordering: .relaxed) ?? 0 }
 
     /// The last committed sequence (0 for an empty log) and its chain hash.
     public var head: (sequence: UInt64, hash: ChainHash) {

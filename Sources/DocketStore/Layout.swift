@@ -9,7 +9,7 @@ struct Databases: Sendable {
     let log: MDB_dbi
     /// u8 length ‖ stream name ‖ u64be stream version → u64be sequence.
     let streams: MDB_dbi
-    /// event id (UTF-8) → u64be sequence.
+    /// event id key (see `Key.id`) → u64be sequence.
     let ids: MDB_dbi
     /// ASCII key → value (format, ledger id, head, counters, dictionary info).
     let meta: MDB_dbi
@@ -80,7 +80,9 @@ enum Key {
         return k
     }
 
-    static func id(_ id: EventID) -> [UInt8] { Array(id.rawValue.utf8) }
+    /// 0x01/0x02 ‖ 16 UUID bytes for UUID ids (lower/upper case), 0x00 ‖ UTF-8 text otherwise:
+    /// short keys, and no text to build for the common case.
+    static func id(_ id: EventID) -> [UInt8] { id.indexKey }
 }
 
 enum LogIndex {

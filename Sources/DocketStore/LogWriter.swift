@@ -38,6 +38,8 @@ final class LogWriter: @unchecked Sendable {
     private let logger: Logger
     /// Called on the writer thread after each durable commit, before callers resume.
     var onCommit: (@Sendable (EventStore.Head) -> Void)?
+    /// Durable commits since the store was opened (for benchmarks and status).
+    let commits = Atomic<Int>(0)
 
     // Writer-thread state.
     private var head: EventStore.Head
@@ -46,6 +48,7 @@ final class LogWriter: @unchecked Sendable {
     private var recordBytes: UInt64 = 0
     private var dictionary: ZstdDictionary?
     private var dictionaryRatio: Double = 0
+    private var dictionarySamples = 0
     private var windowRaw: UInt64 = 0
     private var windowStored: UInt64 = 0
     private var windowRecords = 0
@@ -77,7 +80,10 @@ final class LogWriter: @unchecked Sendable {
                 let version = v.withUnsafeBytes { $0.loadBigEndianUInt16() }
                 dictionary = try dictionaries.dictionary(version, txn: txn)
                 if let info = try Meta.get(Meta.dictionaryInfo(version), in: txn, databases) {
-                    dictionaryRatio = DictionaryInfo(json: String(decoding: info, as: UTF8.self))?.ratio ?? 0
+                    let parsed = DictionaryInfo(json: String(decoding: info, as: UTF8.self))
+                    dictionaryRatio = parsed?.ratio ?? 0
+                    dictionarySamples = parsed?.samples ?? 0
+                    nextTrainingAt = (parsed?.trainedAtSequence ?? 0) * 4
                 }
             }
         }.get()
@@ -153,6 +159,8 @@ final class LogWriter: @unchecked Sendable {
         let streamCount, rawBytes, recordBytes: UInt64
         let dictionary: ZstdDictionary?
         let dictionaryRatio: Double
+        let dictionarySamples: Int
+        let nextTrainingAt: UInt64
         let windowRaw, windowStored: UInt64
         let windowRecords: Int
     }
@@ -160,7 +168,8 @@ final class LogWriter: @unchecked Sendable {
     private func snapshot() -> Snapshot {
         Snapshot(
             head: head, streamCount: streamCount, rawBytes: rawBytes, recordBytes: recordBytes, dictionary: dictionary,
-            dictionaryRatio: dictionaryRatio, windowRaw: windowRaw, windowStored: windowStored, windowRecords: windowRecords)
+            dictionaryRatio: dictionaryRatio, dictionarySamples: dictionarySamples, nextTrainingAt: nextTrainingAt,
+            windowRaw: windowRaw, windowStored: windowStored, windowRecords: windowRecords)
     }
 
     private func restore(_ s: Snapshot) {
@@ -170,6 +179,8 @@ final class LogWriter: @unchecked Sendable {
         recordBytes = s.recordBytes
         dictionary = s.dictionary
         dictionaryRatio = s.dictionaryRatio
+        dictionarySamples = s.dictionarySamples
+        nextTrainingAt = s.nextTrainingAt
         windowRaw = s.windowRaw
         windowStored = s.windowStored
         windowRecords = s.windowRecords
@@ -217,6 +228,7 @@ final class LogWriter: @unchecked Sendable {
                 fail(batch, StoreError(.io, "unexpected error committing: \(error)"))
                 return
             }
+            commits.add(1, ordering: .relaxed)
             for d in installed { dictionaries.insert(d) }
             if !installed.isEmpty { training.store(false, ordering: .releasing) }
             onCommit?(head)
@@ -408,6 +420,8 @@ final class LogWriter: @unchecked Sendable {
         try Meta.put(Meta.dictionaryInfo(version), Array(info.json.utf8), in: txn, databases)
         dictionary = d
         dictionaryRatio = info.ratio
+        dictionarySamples = info.samples
+        nextTrainingAt = max(info.trainedAtSequence * 4, UInt64(configuration.dictionarySampleCount))
         windowRaw = 0
         windowStored = 0
         windowRecords = 0
@@ -423,6 +437,10 @@ final class LogWriter: @unchecked Sendable {
         var reason: String?
         if dictionary == nil {
             if head.sequence >= nextTrainingAt { reason = "first dictionary" }
+        } else if dictionarySamples < configuration.dictionarySampleCount && head.sequence >= nextTrainingAt {
+            // The first dictionary is trained early, on few events, so a young log compresses
+            // at all; train a better one once there are enough.
+            reason = "more samples available (\(dictionarySamples) used before)"
         } else if windowRecords >= configuration.retrainWindow {
             let ratio = windowStored == 0 ? 0 : Double(windowRaw) / Double(windowStored)
             if ratio < dictionaryRatio * configuration.retrainThreshold {

@@ -4,25 +4,45 @@ import DocketCore
 /// A SHA-256 chain value: `h(n) = SHA-256(h(n-1) ‖ u64be(n) ‖ record(n) without its tag)`, with
 /// `h(0)` = 32 zero bytes. Specified in `Schemas/storage.md`.
 public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
-    public let bytes: [UInt8]
+    // Four big-endian words rather than an array: the writer makes one per record.
+    private let w0, w1, w2, w3: UInt64
 
-    public static let genesis = ChainHash(bytes: [UInt8](repeating: 0, count: 32))
+    public static let genesis = ChainHash(words: 0, 0, 0, 0)
+
+    private init(words w0: UInt64, _ w1: UInt64, _ w2: UInt64, _ w3: UInt64) {
+        (self.w0, self.w1, self.w2, self.w3) = (w0, w1, w2, w3)
+    }
 
     public init(bytes: [UInt8]) {
         precondition(bytes.count == 32, "a chain hash is 32 bytes")
-        self.bytes = bytes
+        self = bytes.withUnsafeBytes { ChainHash(raw: $0)! }
     }
 
     init?(raw: UnsafeRawBufferPointer) {
         guard raw.count == 32 else { return nil }
-        bytes = Array(raw)
+        self.init(
+            words: raw.loadBigEndianUInt64(at: 0), raw.loadBigEndianUInt64(at: 8), raw.loadBigEndianUInt64(at: 16),
+            raw.loadBigEndianUInt64(at: 24))
+    }
+
+    /// The 32 bytes.
+    public var bytes: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        for w in [w0, w1, w2, w3] { Swift.withUnsafeBytes(of: w.bigEndian) { out.append(contentsOf: $0) } }
+        return out
     }
 
     /// Lowercase hex.
     public var description: String { hex(bytes) }
 
     /// The first 8 bytes, as stored in each record's header.
-    var tag: UInt64 { bytes.withUnsafeBytes { $0.loadBigEndianUInt64() } }
+    var tag: UInt64 { w0 }
+
+    func withUnsafeBytes<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
+        var words = (w0.bigEndian, w1.bigEndian, w2.bigEndian, w3.bigEndian)
+        return Swift.withUnsafeBytes(of: &words) { body($0) }
+    }
 }
 
 func hex(_ bytes: some Sequence<UInt8>) -> String {
@@ -67,10 +87,10 @@ enum RecordFormat {
     /// The chain value of a record, given its predecessor's.
     static func chain(previous: ChainHash, sequence: UInt64, record: UnsafeRawBufferPointer) -> ChainHash {
         var h = SHA256()
-        previous.bytes.withUnsafeBytes { h.update(bufferPointer: $0) }
+        previous.withUnsafeBytes { h.update(bufferPointer: $0) }
         withUnsafeBytes(of: sequence.bigEndian) { h.update(bufferPointer: $0) }
         h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: record[0..<tagOffset]))
         h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: record[headerSize...]))
-        return ChainHash(bytes: Array(h.finalize()))
+        return h.finalize().withUnsafeBytes { ChainHash(raw: $0)! }
     }
 }

@@ -11,7 +11,7 @@ public enum SyntheticEvents {
     static let severities = ["critical", "high", "medium"]
 
     /// Event number `i`: a report's stream gets seven consecutive events.
-    public static func event(_ i: Int, id: EventID? = nil) -> (stream: StreamName, event: ProposedEvent) {
+    public static func event(_ i: Int, id: EventID? = nil, occurredAt: Timestamp? = nil) -> (stream: StreamName, event: ProposedEvent) {
         let report = i / 7
         let a = UInt64(truncatingIfNeeded: i) &* 2_654_435_761 & 0xFFFF_FFFF
         let data: Value = .object([
@@ -24,11 +24,12 @@ public enum SyntheticEvents {
                 .string("Reproduced on commit \(String(a, radix: 16)); affects versions <= 1.\(i % 9).x; fix planned in next patch release.")
             ),
         ])
-        let occurred = Timestamp(seconds: 1_790_000_000 + Int64(i) * 37)
-        // The force-unwraps below are on constant, valid names.
+        // Live events: they happen when the ledger records them (no separate occurred-at), as
+        // when an intake bot or a maintainer appends without --at. The force-unwraps are on
+        // constant, valid names.
         let event = try! ProposedEvent(
             id: id ?? .random(), type: try! EventType(kinds[i % 7]), actor: "maintainer-\(i % 13)@example.org",
-            occurredAt: occurred, data: data)
+            occurredAt: occurredAt, data: data)
         return (try! StreamName("report-\(pad(report, 6))"), event)
     }
 

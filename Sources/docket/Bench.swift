@@ -83,6 +83,7 @@ struct AppendBench: AsyncParsableCommand {
                 return all.sorted()
             }
             let seconds = Double((clock.now - start).microseconds) / 1e6
+            let commits = store.commitCount
             let stats = try store.statistics()
             func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : round3(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) }
             printJSON([
@@ -90,6 +91,7 @@ struct AppendBench: AsyncParsableCommand {
                 ("concurrency", .int(Int64(concurrency))), ("seconds", .double(round3(seconds))),
                 ("events_per_s", .int(Int64(Double(stats.events) / seconds))),
                 ("appends_per_s", .int(Int64(Double(latencies.count) / seconds))),
+                ("commits", .int(Int64(commits))), ("events_per_commit", .double(round2(Double(stats.events) / Double(max(commits, 1))))),
                 ("p50_ms", .double(pct(0.5))), ("p99_ms", .double(pct(0.99))),
                 ("record_bytes_per_event", .double(round2(stats.recordBytesPerEvent))),
                 ("used_bytes_per_event", .double(round2(stats.usedBytesPerEvent))),

@@ -78,6 +78,23 @@ public struct EventID: Hashable, Sendable, CustomStringConvertible, Comparable {
         storage = .uuid(high: high, low: low, uppercase: uppercase)
     }
 
+    /// A compact, unambiguous byte form for index keys: `0x01`/`0x02` and the 16 bytes of a
+    /// lowercase/uppercase UUID, or `0x00` and the UTF-8 text.
+    public var indexKey: [UInt8] {
+        switch storage {
+        case .uuid(let high, let low, let uppercase):
+            var k = [UInt8](repeating: 0, count: 17)
+            k[0] = uppercase ? 2 : 1
+            for i in 0..<8 {
+                k[1 + i] = UInt8(truncatingIfNeeded: high >> (56 - 8 * UInt64(i)))
+                k[9 + i] = UInt8(truncatingIfNeeded: low >> (56 - 8 * UInt64(i)))
+            }
+            return k
+        case .text(let s):
+            return [0] + Array(s.utf8)
+        }
+    }
+
     /// Text read back from the ledger's own records, already validated when it was appended.
     init(uncheckedText: String) {
         storage = .text(uncheckedText)
