@@ -34,7 +34,8 @@ final class LMDBEnvironment: @unchecked Sendable {
     private(set) var mapSize: Int
     /// Readers hold it shared; the writer holds it exclusively while it resizes the map, which
     /// LMDB requires to happen with no transaction open in the process.
-    private var resizeLock = pthread_rwlock_t()
+    /// Heap-allocated: a lock must not move, and `&` on a stored property may pass a copy.
+    private let resizeLock: UnsafeMutablePointer<pthread_rwlock_t> = .allocate(capacity: 1)
 
     init(path: String, mapSize: Int, maxDatabases: Int32, readOnly: Bool) throws(LMDBError) {
         var env: OpaquePointer?
@@ -43,7 +44,7 @@ final class LMDBEnvironment: @unchecked Sendable {
         self.env = env
         self.readOnly = readOnly
         self.mapSize = mapSize
-        pthread_rwlock_init(&resizeLock, nil)
+        pthread_rwlock_init(resizeLock, nil)
         do {
             try check(mdb_env_set_maxdbs(env, UInt32(maxDatabases)))
             try check(mdb_env_set_mapsize(env, mapSize))
@@ -63,14 +64,16 @@ final class LMDBEnvironment: @unchecked Sendable {
             self.mapSize = info.me_mapsize
         } catch {
             mdb_env_close(env)
-            pthread_rwlock_destroy(&resizeLock)
+            pthread_rwlock_destroy(resizeLock)
+            resizeLock.deallocate()
             throw error
         }
     }
 
     deinit {
         mdb_env_close(env)
-        pthread_rwlock_destroy(&resizeLock)
+        pthread_rwlock_destroy(resizeLock)
+        resizeLock.deallocate()
     }
 
     /// Opens (creating when writable) the named database inside a write transaction.
@@ -82,15 +85,17 @@ final class LMDBEnvironment: @unchecked Sendable {
 
     /// Runs `body` in a read-only transaction that is aborted afterwards.
     func read<T, E: Error>(_ body: (borrowing Transaction) throws(E) -> T) throws(StoreError) -> Result<T, E> {
-        pthread_rwlock_rdlock(&resizeLock)
-        defer { pthread_rwlock_unlock(&resizeLock) }
         var txn: OpaquePointer?
+        pthread_rwlock_rdlock(resizeLock)
         var rc = mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn)
         if rc == MDB_MAP_RESIZED {
-            // Another process grew the map; adopt its size and retry.
-            mdb_env_set_mapsize(env, 0)
+            // Another process grew the map: adopt its size (with no transaction open here), retry.
+            pthread_rwlock_unlock(resizeLock)
+            adoptGrownMap()
+            pthread_rwlock_rdlock(resizeLock)
             rc = mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn)
         }
+        defer { pthread_rwlock_unlock(resizeLock) }
         do { try check(rc) } catch { throw error.storeError }
         let t = Transaction(txn: txn!)
         defer { mdb_txn_abort(txn) }
@@ -102,17 +107,26 @@ final class LMDBEnvironment: @unchecked Sendable {
         var txn: OpaquePointer?
         var rc = mdb_txn_begin(env, nil, 0, &txn)
         if rc == MDB_MAP_RESIZED {
-            mdb_env_set_mapsize(env, 0)
+            adoptGrownMap()
             rc = mdb_txn_begin(env, nil, 0, &txn)
         }
         try check(rc)
         return Transaction(txn: txn!)
     }
 
+    /// Adopts the larger map another process set, with no transaction open in this process.
+    private func adoptGrownMap() {
+        pthread_rwlock_wrlock(resizeLock)
+        defer { pthread_rwlock_unlock(resizeLock) }
+        mdb_env_set_mapsize(env, 0)
+        var info = MDB_envinfo()
+        if mdb_env_info(env, &info) == 0 { mapSize = info.me_mapsize }
+    }
+
     /// Grows the map to `newSize` bytes with no transaction open in this process.
     func growMap(to newSize: Int) throws(LMDBError) {
-        pthread_rwlock_wrlock(&resizeLock)
-        defer { pthread_rwlock_unlock(&resizeLock) }
+        pthread_rwlock_wrlock(resizeLock)
+        defer { pthread_rwlock_unlock(resizeLock) }
         try check(mdb_env_set_mapsize(env, newSize))
         var info = MDB_envinfo()
         try check(mdb_env_info(env, &info))
@@ -121,6 +135,9 @@ final class LMDBEnvironment: @unchecked Sendable {
 
     /// Bytes of the data file actually in use (pages up to the last one written).
     func usedBytes() -> Int {
+        // mdb_env_info reads the meta pages through the map, which a resize replaces.
+        pthread_rwlock_rdlock(resizeLock)
+        defer { pthread_rwlock_unlock(resizeLock) }
         var info = MDB_envinfo()
         var stat = MDB_stat()
         guard mdb_env_info(env, &info) == 0, mdb_env_stat(env, &stat) == 0 else { return 0 }

@@ -208,11 +208,13 @@ final class LogWriter: @unchecked Sendable {
                     if head.sequence != before.head.sequence {
                         try persistCounters(txn: txn, since: before.head.sequence)
                     }
-                    try txn.commit()
                 } catch {
                     txn.abort()
                     throw error
                 }
+                // mdb_txn_commit frees the transaction whether or not it succeeds (it can fail
+                // with MDB_MAP_FULL while saving the free list): never abort it afterwards.
+                try txn.commit()
             } catch let error as LMDBError where error.isMapFull {
                 restore(before)
                 if growMap() { continue }
@@ -390,8 +392,8 @@ final class LogWriter: @unchecked Sendable {
                     return .failure(
                         StoreError(
                             .eventIDReused,
-                            "event id \(e.id) was already used at sequence \(seq) for a different event (stream \(original.stream), type \(original.type)); choose a new id"
-                        ))
+                            "event id \(e.id) was already used at sequence \(seq) for a different event (stream \(original.stream), type \(original.type)); choose a new id",
+                            sequence: seq))
                 }
                 recorded.append(original)
             } catch { return .failure(error) }

@@ -1,0 +1,296 @@
+import DocketCore
+import DocketStore
+import DocketTestSupport
+import Testing
+
+@Suite("Appending and reading")
+struct AppendAndReadTests {
+    @Test("appended events read back identically by sequence, by stream and lazily, also after reopening")
+    func roundTrip() async throws {
+        try await withTemporaryDirectory { dir in
+            var appended: [(StreamName, ProposedEvent)] = []
+            do {
+                let store = try openStore(dir)
+                for i in 0..<200 {
+                    let (s, e) = SyntheticEvents.event(i)
+                    let r = try await store.append(to: s, events: [e])
+                    #expect(r.firstSequence == UInt64(i + 1))
+                    #expect(r.lastSequence == UInt64(i + 1))
+                    #expect(r.streamVersion == UInt64(i % 7 + 1))
+                    #expect(!r.duplicate)
+                    appended.append((s, e))
+                }
+                #expect(store.head.sequence == 200)
+                store.close()
+            }
+            let store = try openStore(dir)
+            #expect(store.head.sequence == 200)
+            let all = try store.read(from: 1, limit: 1000)
+            #expect(all.count == 200)
+            for (k, recorded) in all.enumerated() {
+                let (s, e) = appended[k]
+                #expect(recorded.sequence == UInt64(k + 1))
+                #expect(recorded.matches(e, in: s))
+                #expect(recorded.data == e.data)
+                #expect(recorded.occurredAt == recorded.recordedAt, "a live event happens when it is recorded")
+            }
+            // By stream: the third report's seven events, in order.
+            let third = try stream("report-000002")
+            let byStream = try store.read(stream: third)
+            #expect(byStream.map(\.streamVersion) == Array(1...7))
+            #expect(byStream.map(\.sequence) == Array(15...21))
+            #expect(try store.read(stream: third, fromVersion: 6).map(\.sequence) == [20, 21])
+            #expect(try store.version(of: third) == 7)
+            #expect(try store.version(of: stream("no-such-stream")) == 0)
+            #expect(try store.read(stream: stream("no-such-stream")).isEmpty)
+            #expect(try store.event(at: 57)?.sequence == 57)
+            #expect(try store.event(at: 201) == nil)
+            #expect(try store.read(from: 198, limit: 10).map(\.sequence) == [198, 199, 200])
+
+            // Lazy iteration in small chunks sees every event exactly once, in order.
+            var seen: [UInt64] = []
+            for try await e in store.events(from: 3, chunk: 16) { seen.append(e.sequence) }
+            #expect(seen == Array(3...200))
+            var scanned = 0
+            try store.scan(from: 10, through: 19, chunk: 3) { _ in
+                scanned += 1
+                return true
+            }
+            #expect(scanned == 10)
+        }
+    }
+
+    @Test("a batch is one atomic append with consecutive sequences and stream versions")
+    func batch() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            let s = try stream("report-1")
+            let events = try (0..<50).map { try event(data: ["i": .int(Int64($0))]) }
+            let r = try await store.append(to: s, expecting: .noStream, events: events)
+            #expect(r.firstSequence == 1 && r.lastSequence == 50 && r.streamVersion == 50)
+            let back = try store.read(stream: s)
+            #expect(back.map(\.id) == events.map(\.id))
+            #expect(back.allSatisfy { $0.recordedAt == r.recordedAt })
+        }
+    }
+
+    @Test("explicit occurred-at times, text ids and schema versions survive the round trip")
+    func envelopeFields() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            let at = try Timestamp(rfc3339: "2025-02-28T23:59:59.123456Z")
+            let e = try ProposedEvent(
+                id: EventID("intake-bot:42"), type: EventType("ReportSubmitted"), schemaVersion: 3, actor: "bot",
+                occurredAt: at, data: ["title": "ünïcödé ✓", "nested": ["a": [1, 2.5, nil, true]]])
+            _ = try await store.append(to: stream("r"), events: [e])
+            let back = try #require(try store.event(at: 1))
+            #expect(back.id.rawValue == "intake-bot:42")
+            #expect(back.schemaVersion == 3)
+            #expect(back.occurredAt == at)
+            #expect(back.recordedAt > at)
+            #expect(back.data == e.data)
+        }
+    }
+}
+
+@Suite("Optimistic concurrency")
+struct OptimisticConcurrencyTests {
+    @Test("a wrong expected version is a typed error naming both versions, and nothing is written")
+    func conflict() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            let s = try stream("report-7")
+            _ = try await store.append(to: s, expecting: .noStream, events: [try event()])
+            _ = try await store.append(to: s, expecting: .exact(1), events: [try event()])
+            let before = store.head
+            let error = await #expect(throws: StoreError.self) {
+                try await store.append(to: s, expecting: .exact(1), events: [try event(), try event()])
+            }
+            #expect(error?.code == .wrongExpectedVersion)
+            #expect(error?.expectedVersion == .exact(1))
+            #expect(error?.actualVersion == 2)
+            #expect(error?.message.contains("nothing was written") == true)
+            #expect(store.head.sequence == before.sequence && store.head.hash == before.hash)
+            #expect(try store.version(of: s) == 2)
+
+            let fresh = await #expect(throws: StoreError.self) {
+                try await store.append(to: s, expecting: .noStream, events: [try event()])
+            }
+            #expect(fresh?.actualVersion == 2)
+            let ahead = await #expect(throws: StoreError.self) {
+                try await store.append(to: try stream("other"), expecting: .exact(3), events: [try event()])
+            }
+            #expect(ahead?.actualVersion == 0)
+            #expect(store.head.sequence == 2)
+        }
+    }
+
+    @Test("of many appenders racing on the same expected version exactly one wins")
+    func race() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            let s = try stream("contended")
+            _ = try await store.append(to: s, events: [try event()])
+            let outcomes = await withTaskGroup(of: Bool.self) { group in
+                for _ in 0..<32 {
+                    group.addTask {
+                        do {
+                            _ = try await store.append(to: s, expecting: .exact(1), events: [try event()])
+                            return true
+                        } catch { return false }
+                    }
+                }
+                return await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 }.count == 1)
+            #expect(try store.version(of: s) == 2)
+            #expect(store.head.sequence == 2)
+        }
+    }
+
+    @Test("appends without an expected version from many tasks interleave without losing any")
+    func concurrentAny() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for w in 0..<16 {
+                    group.addTask {
+                        for _ in 0..<25 { _ = try await store.append(to: try stream("s-\(w % 4)"), events: [try event()]) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(store.head.sequence == 400)
+            for w in 0..<4 {
+                #expect(try store.version(of: stream("s-\(w)")) == 100)
+                #expect(try store.read(stream: stream("s-\(w)")).map(\.streamVersion) == Array(1...100))
+            }
+            #expect(try store.verify().isIntact)
+        }
+    }
+}
+
+@Suite("Idempotent appends")
+struct IdempotencyTests {
+    @Test("a retried append with the same ids and content returns the original result and writes nothing")
+    func retry() async throws {
+        try await withTemporaryDirectory { dir in
+            let s = try stream("report-1")
+            let events = try (0..<3).map { try event(data: ["k": .int(Int64($0))]) }
+            let original: AppendResult
+            do {
+                let store = try openStore(dir)
+                _ = try await store.append(to: s, events: [try event()])
+                original = try await store.append(to: s, expecting: .exact(1), events: events)
+                // A retry after the stream moved on still answers with the original result,
+                // even though its expected version is now stale.
+                _ = try await store.append(to: s, events: [try event()])
+                let again = try await store.append(to: s, expecting: .exact(1), events: events)
+                #expect(again.duplicate)
+                #expect(again.firstSequence == original.firstSequence && again.lastSequence == original.lastSequence)
+                #expect(again.streamVersion == original.streamVersion && again.recordedAt == original.recordedAt)
+                #expect(store.head.sequence == 5)
+                store.close()
+            }
+            // And after a restart.
+            let store = try openStore(dir)
+            let again = try await store.append(to: s, expecting: .exact(1), events: events)
+            #expect(again.duplicate && again.firstSequence == original.firstSequence)
+            #expect(store.head.sequence == 5)
+        }
+    }
+
+    @Test("a reused id with different content, another stream or a partial batch is an error and nothing is written")
+    func reuse() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            let s = try stream("report-1")
+            let id = EventID.random()
+            _ = try await store.append(to: s, events: [try event(id: id, data: ["v": 1])])
+            let changed = await #expect(throws: StoreError.self) {
+                try await store.append(to: s, events: [try event(id: id, data: ["v": 2])])
+            }
+            #expect(changed?.code == .eventIDReused)
+            #expect(changed?.sequence == 1)
+            let elsewhere = await #expect(throws: StoreError.self) {
+                try await store.append(to: try stream("report-2"), events: [try event(id: id, data: ["v": 1])])
+            }
+            #expect(elsewhere?.code == .eventIDReused)
+            // A batch mixing a recorded id with new events is not a retry.
+            let mixed = await #expect(throws: StoreError.self) {
+                try await store.append(to: s, events: [try event(id: id, data: ["v": 1]), try event()])
+            }
+            #expect(mixed?.code == .eventIDReused)
+            let twice = EventID.random()
+            let inBatch = await #expect(throws: StoreError.self) {
+                try await store.append(to: s, events: [try event(id: twice), try event(id: twice)])
+            }
+            #expect(inBatch?.code == .invalidEvent)
+            #expect(inBatch?.message.contains("appears twice") == true)
+            #expect(store.head.sequence == 1)
+            #expect(try store.version(of: stream("report-2")) == 0)
+        }
+    }
+
+    @Test("ids differing only in letter case are distinct events, as their text is")
+    func uuidCase() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            let lower = try EventID("0190f1a2-7b3c-7def-8123-456789abcdef")
+            let upper = try EventID("0190F1A2-7B3C-7DEF-8123-456789ABCDEF")
+            _ = try await store.append(to: stream("a"), events: [try event(id: lower)])
+            let r = try await store.append(to: stream("a"), events: [try event(id: upper)])
+            #expect(!r.duplicate && r.firstSequence == 2)
+            #expect(try store.event(at: 2)?.id.rawValue == "0190F1A2-7B3C-7DEF-8123-456789ABCDEF")
+        }
+    }
+}
+
+@Suite("Limits")
+struct LimitTests {
+    @Test("an event over the size limit is rejected with its size and the limit, and nothing is written")
+    func tooLarge() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            let big = Value.string(String(repeating: "x", count: EnvelopeCodec.maximumEncodedSize))
+            let error = await #expect(throws: StoreError.self) {
+                try await store.append(to: try stream("s"), events: [try event(), try event(data: ["blob": big])])
+            }
+            #expect(error?.code == .eventTooLarge)
+            #expect(error?.message.contains("\(EnvelopeCodec.maximumEncodedSize)") == true)
+            #expect(store.head.sequence == 0)
+            // Just under the limit is fine.
+            let fits = Value.string(String(repeating: "y", count: EnvelopeCodec.maximumEncodedSize - 200))
+            _ = try await store.append(to: try stream("s"), events: [try event(data: ["blob": fits])])
+            #expect(try store.event(at: 1)?.data == ["blob": fits])
+        }
+    }
+
+    @Test("empty and oversized batches are rejected before reaching the writer")
+    func batches() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            let empty = await #expect(throws: StoreError.self) { try await store.append(to: try stream("s"), events: []) }
+            #expect(empty?.code == .invalidEvent)
+            let many = try (0...EventStore.maximumEventsPerAppend).map { _ in try event() }
+            let tooMany = await #expect(throws: StoreError.self) { try await store.append(to: try stream("s"), events: many) }
+            #expect(tooMany?.code == .batchTooLarge)
+            #expect(store.head.sequence == 0)
+        }
+    }
+
+    @Test("a closed store refuses appends; a read-only one refuses them with its own error")
+    func closedAndReadOnly() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            _ = try await store.append(to: try stream("s"), events: [try event()])
+            store.close()
+            let closed = await #expect(throws: StoreError.self) { try await store.append(to: try stream("s"), events: [try event()]) }
+            #expect(closed?.code == .closed)
+            let reader = try openStore(dir) { $0.readOnly = true }
+            #expect(reader.head.sequence == 1)
+            let readOnly = await #expect(throws: StoreError.self) { try await reader.append(to: try stream("s"), events: [try event()]) }
+            #expect(readOnly?.code == .readOnly)
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import DocketCore
+import DocketStore
+import DocketTestSupport
+import Foundation
+import Testing
+
+@Suite("Tamper detection")
+struct TamperTests {
+    enum Spot: String, CaseIterable, CustomTestStringConvertible {
+        case dictionaryField, chainTag, frameHeader, lastPayloadByte, middle
+        var testDescription: String { rawValue }
+        func offset(in record: [UInt8]) -> Int {
+            switch self {
+            case .dictionaryField: 2
+            case .chainTag: 5
+            case .frameHeader: 11 + 5
+            case .lastPayloadByte: record.count - 1
+            case .middle: record.count / 2 + 3
+            }
+        }
+    }
+
+    /// Writes 300 events (with a dictionary from record 100 on), flips one byte of the record at
+    /// `target` in the data file, and expects verify to name `target` as the first bad sequence.
+    @Test("changing one byte of a stored record makes verify name its sequence", arguments: Spot.allCases, [42, 250])
+    func flipByte(spot: Spot, target: UInt64) async throws {
+        try await withTemporaryDirectory { dir in
+            let record: [UInt8]
+            do {
+                let store = try openStore(dir) {
+                    $0.dictionaryTrainingThreshold = 100
+                    $0.dictionarySampleCount = 100
+                }
+                try await appendBatches(store, count: 150, batch: 50)
+                // Let the background training finish so later records use a dictionary.
+                for _ in 0..<200 where try store.statistics().dictionaries.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+                try await appendBatches(store, count: 150, batch: 50, offset: 150)
+                #expect(try store.verify().isIntact)
+                record = try #require(try store.rawRecord(at: target))
+                store.close()
+            }
+            if target == 250 { #expect(record[2] != 0, "late records are compressed with a dictionary") }
+            let file = dir + "/ledger/data.mdb"
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+            let offset = spot.offset(in: record)
+            // Copy-on-write can leave stale copies of a page in free pages; change every copy.
+            let hits = occurrences(of: record, in: bytes)
+            try #require(!hits.isEmpty, "the record's bytes are in the data file")
+            for hit in hits { bytes[hit + offset] ^= 0x20 }
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+
+            let store = try openStore(dir) { $0.readOnly = true }
+            let report = try store.verify()
+            let failure = try #require(report.failure)
+            #expect(failure.sequence == target, "\(failure)")
+        }
+    }
+
+    @Test("a missing record breaks contiguity and is named")
+    func gap() async throws {
+        try await withTemporaryDirectory { dir in
+            do {
+                let store = try openStore(dir)
+                try await appendBatches(store, count: 20, batch: 20)
+                store.close()
+            }
+            // Rewrite the key of record 7 to 0x7F… so sequence 7 is missing from the log.
+            let file = dir + "/ledger/data.mdb"
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+            let key: [UInt8] = [0, 0, 0, 0, 0, 0, 0, 7]
+            let store0 = try openStore(dir) { $0.readOnly = true }
+            let record = try #require(try store0.rawRecord(at: 7))
+            // A leaf node is: u16 lo, u16 hi (data size), u16 flags, u16 key size, key, data.
+            let hits = occurrences(of: key + record.prefix(16), in: bytes)
+            try #require(!hits.isEmpty)
+            for hit in hits { bytes[hit + 7] = 0x7F }
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+            let store = try openStore(dir) { $0.readOnly = true }
+            let failure = try #require(try store.verify().failure)
+            #expect(failure.sequence == 7, "\(failure)")
+        }
+    }
+}
+
+func occurrences(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
+    guard let first = needle.first, needle.count <= haystack.count else { return [] }
+    var result: [Int] = []
+    var i = 0
+    let last = haystack.count - needle.count
+    while i <= last {
+        if haystack[i] == first && haystack[i..<i + needle.count].elementsEqual(needle) { result.append(i) }
+        i += 1
+    }
+    return result
+}
