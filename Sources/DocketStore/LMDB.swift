@@ -20,6 +20,30 @@ struct LMDBError: Error, CustomStringConvertible {
         }
         return StoreError(.lmdb, "LMDB: \(description)")
     }
+
+    /// The error for a failed write transaction on the data file at `path`. LMDB reports a
+    /// short write as EIO, which is what a disk that fills up mid-write produces; when the file
+    /// system (or the process's file-size limit) has no room left, say so.
+    func writeError(dataFile path: String) -> StoreError {
+        if code == EIO && Self.outOfSpace(dataFile: path) {
+            return StoreError(
+                .diskFull,
+                "the disk is full (a write to \(path) came up short); nothing of the failed append was written — free space and retry")
+        }
+        if isNoSpace { return storeError }
+        return StoreError(.io, "writing \(path) failed: \(description); nothing of the failed append was written")
+    }
+
+    private static func outOfSpace(dataFile path: String) -> Bool {
+        var fs = statvfs()
+        if statvfs(path, &fs) == 0 && UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 1 << 20 { return true }
+        var limit = rlimit()
+        var st = stat()
+        if getrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit) == 0 && limit.rlim_cur != rlim_t.max && stat(path, &st) == 0 {
+            return UInt64(st.st_size) + (1 << 20) > UInt64(limit.rlim_cur)
+        }
+        return false
+    }
 }
 
 @inline(__always)
@@ -31,6 +55,8 @@ func check(_ rc: Int32) throws(LMDBError) {
 final class LMDBEnvironment: @unchecked Sendable {
     let env: OpaquePointer
     let readOnly: Bool
+    /// The environment's directory.
+    let path: String
     private(set) var mapSize: Int
     /// Readers hold it shared; the writer holds it exclusively while it resizes the map, which
     /// LMDB requires to happen with no transaction open in the process.
@@ -43,31 +69,27 @@ final class LMDBEnvironment: @unchecked Sendable {
         guard let env else { throw LMDBError(code: ENOMEM) }
         self.env = env
         self.readOnly = readOnly
+        self.path = path
         self.mapSize = mapSize
         pthread_rwlock_init(resizeLock, nil)
-        do {
-            try check(mdb_env_set_maxdbs(env, UInt32(maxDatabases)))
-            try check(mdb_env_set_mapsize(env, mapSize))
-            try check(mdb_env_set_maxreaders(env, 512))
-            // NOTLS: read transactions are used from async tasks that hop threads.
-            // NORDAHEAD: the log is read in order and is mostly hot; readahead only pollutes the cache.
-            var flags = UInt32(MDB_NOTLS | MDB_NORDAHEAD)
-            if readOnly { flags |= UInt32(MDB_RDONLY) }
-            var rc = mdb_env_open(env, path, flags, 0o640)
-            if readOnly && (rc == EACCES || rc == EROFS) {
-                // A read-only copy (a forensic snapshot on read-only media): no lock file possible.
-                rc = mdb_env_open(env, path, flags | UInt32(MDB_NOLOCK), 0o640)
-            }
-            try check(rc)
-            var info = MDB_envinfo()
-            try check(mdb_env_info(env, &info))
-            self.mapSize = info.me_mapsize
-        } catch {
-            mdb_env_close(env)
-            pthread_rwlock_destroy(resizeLock)
-            resizeLock.deallocate()
-            throw error
+        try check(mdb_env_set_maxdbs(env, UInt32(maxDatabases)))
+        try check(mdb_env_set_mapsize(env, mapSize))
+        try check(mdb_env_set_maxreaders(env, 512))
+        // NOTLS: read transactions are used from async tasks that hop threads.
+        // NORDAHEAD: the log is read in order and is mostly hot; readahead only pollutes the cache.
+        var flags = UInt32(MDB_NOTLS | MDB_NORDAHEAD)
+        if readOnly { flags |= UInt32(MDB_RDONLY) }
+        var rc = mdb_env_open(env, path, flags, 0o640)
+        if readOnly && (rc == EACCES || rc == EROFS) {
+            // A read-only copy (a forensic snapshot on read-only media): no lock file possible.
+            rc = mdb_env_open(env, path, flags | UInt32(MDB_NOLOCK), 0o640)
         }
+        try check(rc)
+        var info = MDB_envinfo()
+        try check(mdb_env_info(env, &info))
+        self.mapSize = info.me_mapsize
+        // On a throw above, deinit closes the environment and frees the lock: every stored
+        // property is initialised by then, so Swift runs it.
     }
 
     deinit {

@@ -222,8 +222,9 @@ final class LogWriter: @unchecked Sendable {
                 return
             } catch let error as LMDBError {
                 restore(before)
-                logger.error("write transaction failed", metadata: ["error": "\(error)"])
-                fail(batch, error.storeError)
+                let failure = error.writeError(dataFile: environment.path + "/data.mdb")
+                logger.error("write transaction failed", metadata: ["error": "\(error)", "code": "\(failure.code)"])
+                fail(batch, failure)
                 return
             } catch {
                 restore(before)

@@ -78,6 +78,8 @@ struct Read: AsyncParsableCommand {
             let store = try self.store.openStore(readOnly: true)
             defer { store.close() }
             var out = Output()
+            // What was read before a failure (a damaged record, say) is still printed.
+            defer { out.flush() }
             if let streamName {
                 for event in try store.read(stream: streamName, fromVersion: from, limit: limit ?? .max) { out.line(event.json) }
             } else {
@@ -90,7 +92,6 @@ struct Read: AsyncParsableCommand {
                     }
                 }
             }
-            out.flush()
         }
     }
 }

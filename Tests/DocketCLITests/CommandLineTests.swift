@@ -1,0 +1,184 @@
+@testable import DocketStore
+import DocketCore
+import DocketTestSupport
+import Foundation
+import Testing
+
+/// The CLI against real data directories: every bad input is a clear message, a non-zero exit
+/// and an unchanged log.
+@Suite("docket command line")
+struct CommandLineTests {
+    func docket(_ args: String..., dir: String) throws -> DocketProcess.Output {
+        try DocketProcess.run(args + ["--data-dir", dir])
+    }
+
+    func eventCount(_ dir: String) throws -> Int {
+        try docket("read", dir: dir).lines.count
+    }
+
+    @Test("append, read, verify and stats work end to end and print parseable JSON")
+    func happyPath() async throws {
+        try await withTemporaryDirectory { dir in
+            let a = try docket("append", "--stream", "report-1", "--type", "ReportSubmitted", "--data", #"{"title":"XSS","cvss":9.8}"#, "--id", "intake:1", dir: dir)
+            #expect(a.status == 0, "\(a.stderr)")
+            let result = try JSON.parse(a.stdout)
+            #expect(result["seq"] == 1 && result["version"] == 1 && result["duplicate"] == false)
+            let b = try docket(
+                "append", "--stream", "report-1", "--type", "ReportAcknowledged", "--data", "{}", "--expect-version", "1",
+                "--at", "2026-01-02T03:04:05Z", "--actor", "alice", dir: dir)
+            #expect(b.status == 0, "\(b.stderr)")
+            // The same id again is an idempotent retry.
+            let again = try docket("append", "--stream", "report-1", "--type", "ReportSubmitted", "--data", #"{"title":"XSS","cvss":9.8}"#, "--id", "intake:1", dir: dir)
+            #expect(again.status == 0)
+            #expect(try JSON.parse(again.stdout)["duplicate"] == true)
+
+            let lines = try docket("read", dir: dir).lines
+            #expect(lines.count == 2)
+            let second = try JSON.parse(lines[1])
+            #expect(second["type"] == "ReportAcknowledged" && second["actor"] == "alice")
+            #expect(second["occurred_at"] == "2026-01-02T03:04:05Z")
+            #expect(try JSON.parse(lines[0])["data"] == ["title": "XSS", "cvss": 9.8])
+            #expect(try docket("read", "--stream", "report-1", "--from", "2", dir: dir).lines.count == 1)
+            #expect(try docket("read", "--from", "2", "--limit", "5", dir: dir).lines.count == 1)
+
+            let v = try docket("verify", "--json", dir: dir)
+            #expect(v.status == 0)
+            #expect(try JSON.parse(v.stdout)["intact"] == true)
+            let s = try docket("stats", "--json", dir: dir)
+            #expect(s.status == 0)
+            let stats = try JSON.parse(s.stdout)
+            #expect(stats["events"] == 2 && stats["streams"] == 1)
+            #expect(stats["dictionaries"] == [])
+        }
+    }
+
+    @Test(
+        "bad input is a clear error, a non-zero exit and nothing written",
+        arguments: [
+            (["--data", "{\"a\":", "--stream", "s", "--type", "T"], 1, "invalid-json"),
+            (["--data", "{\"a\":1,\"a\":2}", "--stream", "s", "--type", "T"], 1, "duplicate"),
+            (["--data", "{}", "--stream", "", "--type", "T"], 1, "stream"),
+            (["--data", "{}", "--stream", "s", "--type", "not a type!"], 1, "type"),
+            (["--data", "{}", "--stream", "s", "--type", "T", "--id", "has space"], 1, "event id"),
+            (["--data", "{}", "--stream", "s", "--type", "T", "--at", "yesterday"], 1, "invalid-timestamp"),
+            (["--data", "{}", "--stream", "s", "--type", "T", "--expect-version", "-1"], 64, "expect-version"),
+            (["--data", "{}", "--stream", "s", "--type", "T", "--frobnicate"], 64, "frobnicate"),
+            (["--data", "{}", "--type", "T"], 64, "--stream"),
+            (["--data", "{}", "--stream", "s", "--type", "T", "--expect-version", "3"], 1, "wrong-expected-version"),
+        ] as [([String], Int32, String)])
+    func badAppend(arguments: [String], status: Int32, message: String) async throws {
+        try await withTemporaryDirectory { dir in
+            #expect(try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir).status == 0)
+            let r = try DocketProcess.run(["append"] + arguments + ["--data-dir", dir])
+            #expect(r.status == status, "\(r.stderr)")
+            #expect(r.stderr.lowercased().contains(message.lowercased()), "\(r.stderr)")
+            #expect(r.stdout.isEmpty)
+            #expect(try eventCount(dir) == 1)
+        }
+    }
+
+    @Test("an event over the size limit is refused with the limit in the message")
+    func tooLarge() async throws {
+        try await withTemporaryDirectory { dir in
+            let big = "{\"blob\":\"" + String(repeating: "a", count: 70_000) + "\"}"
+            let r = try docket("append", "--stream", "s", "--type", "T", "--data", big, dir: dir)
+            #expect(r.status == 1)
+            #expect(r.stderr.contains("event-too-large") && r.stderr.contains("\(EnvelopeCodec.maximumEncodedSize)"), "\(r.stderr)")
+            #expect(try eventCount(dir) == 0)
+        }
+    }
+
+    @Test("a directory that is not a Docket data directory is refused and left alone")
+    func foreignDirectory() async throws {
+        try await withTemporaryDirectory { dir in
+            try "precious".write(toFile: dir + "/notes.txt", atomically: true, encoding: .utf8)
+            let r = try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir)
+            #expect(r.status == 1)
+            #expect(r.stderr.contains("not a Docket data directory") && r.stderr.contains("notes.txt"), "\(r.stderr)")
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["notes.txt"])
+
+            // A ledger/ that holds something other than LMDB.
+            try FileManager.default.createDirectory(atPath: dir + "/other/ledger", withIntermediateDirectories: true)
+            try Data(repeating: 0x5A, count: 65536).write(to: URL(fileURLWithPath: dir + "/other/ledger/data.mdb"))
+            let garbage = try docket("verify", dir: dir + "/other")
+            #expect(garbage.status == 1)
+            #expect(garbage.stderr.contains("not-a-data-directory") || garbage.stderr.contains("not an LMDB environment"), "\(garbage.stderr)")
+            let missing = try docket("read", dir: dir + "/nowhere")
+            #expect(missing.status == 1 && missing.stderr.contains("no data directory"), "\(missing.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/nowhere"), "reading never creates a data directory")
+        }
+    }
+
+    @Test("a data directory of another format version is refused, naming both versions")
+    func otherFormat() async throws {
+        try await withTemporaryDirectory { dir in
+            #expect(try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir).status == 0)
+            // Rewrite the format marker as a future release would.
+            do {
+                let env = try LMDBEnvironment(path: dir + "/ledger", mapSize: 1 << 20, maxDatabases: 8, readOnly: false)
+                let dbs = try Databases.open(env, readOnly: false, path: dir)
+                let txn = try env.beginWrite()
+                try Meta.put(Meta.format, Array("docket-store 2".utf8), in: txn, dbs)
+                try txn.commit()
+            }
+            for command in [["read"], ["append", "--stream", "s", "--type", "T", "--data", "{}"], ["verify"]] {
+                let r = try DocketProcess.run(command + ["--data-dir", dir])
+                #expect(r.status == 1, "\(command)")
+                #expect(r.stderr.contains("docket-store 2") && r.stderr.contains("docket-store 1"), "\(r.stderr)")
+            }
+        }
+    }
+
+    @Test("verify exits 3 naming the first bad sequence; the corrupt record is reported when read")
+    func corruptRecord() async throws {
+        try await withTemporaryDirectory { dir in
+            for i in 0..<20 {
+                #expect(try docket("append", "--stream", "s\(i % 3)", "--type", "T", "--data", #"{"i":\#(i),"note":"some words to compress"}"#, dir: dir).status == 0)
+            }
+            let record: [UInt8]
+            do {
+                let store = try EventStore.open(directory: dir, configuration: { var c = EventStore.Configuration(); c.readOnly = true; return c }())
+                record = try #require(try store.rawRecord(at: 13))
+            }
+            let file = dir + "/ledger/data.mdb"
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+            var hits = 0
+            var i = 0
+            while i + record.count <= bytes.count {
+                if bytes[i..<i + record.count].elementsEqual(record) {
+                    bytes[i + 11 + 3] ^= 0xFF  // inside the zstd frame header: the frame no longer decodes
+                    hits += 1
+                }
+                i += 1
+            }
+            try #require(hits > 0)
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+
+            let v = try docket("verify", dir: dir)
+            #expect(v.status == 3)
+            #expect(v.stdout.contains("sequence 13"), "\(v.stdout)")
+            let j = try JSON.parse(try docket("verify", "--json", dir: dir).stdout)
+            #expect(j["intact"] == false && j["first_bad_sequence"] == 13)
+            let r = try docket("read", dir: dir)
+            #expect(r.status == 1)
+            #expect(r.stderr.contains("13"), "\(r.stderr)")
+            #expect(r.lines.count == 12, "the records before the bad one are printed")
+        }
+    }
+
+    @Test("dict export writes a dictionary that zstd can use; before any dictionary it explains why not")
+    func dictExport() async throws {
+        try await withTemporaryDirectory { dir in
+            #expect(try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir + "/data").status == 0)
+            let none = try docket("dict", "export", "--out", dir + "/d", dir: dir + "/data")
+            #expect(none.status == 1 && none.stderr.contains("no dictionary yet"), "\(none.stderr)")
+            let bench = try DocketProcess.run(["bench", "append", "--events", "3000", "--batch", "100", "--data-dir", dir + "/data"])
+            #expect(bench.status == 0, "\(bench.stderr)")
+            let ok = try docket("dict", "export", "--out", dir + "/dict", dir: dir + "/data")
+            #expect(ok.status == 0, "\(ok.stderr)")
+            let dict = try Data(contentsOf: URL(fileURLWithPath: dir + "/dict"))
+            // A zstd dictionary starts with its magic number, 0xEC30A437 little-endian.
+            #expect(Array(dict.prefix(4)) == [0x37, 0xA4, 0x30, 0xEC])
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import DocketCore
+import DocketStore
+import DocketTestSupport
+import Foundation
+import Testing
+
+/// A child process appends in a loop and prints "<event id> <sequence>" after each append it got
+/// acknowledged; it is SIGKILLed at a random moment. Everything it printed must be in the log.
+@Suite("Crash safety", .serialized)
+struct CrashSafetyTests {
+    struct Round {
+        var acknowledged: [(id: String, sequence: UInt64)] = []
+        var stderr = ""
+        var status: Int32 = 0
+    }
+
+    /// Starts `docket bench crash-writer` (optionally under a shell prefix such as a ulimit),
+    /// lets it run for `duration` (or until it exits), kills it and returns what it acknowledged.
+    func runWriter(
+        dir: String, prefix: String, batch: Int, concurrency: Int, duration: Duration?, shell: String? = nil
+    ) async throws -> Round {
+        guard let docket = DocketProcess.executable else { throw NotBuilt() }
+        let process = Process()
+        let arguments = [
+            "bench", "crash-writer", "--data-dir", dir, "--prefix", prefix, "--batch", "\(batch)", "--concurrency",
+            "\(concurrency)",
+        ]
+        if let shell {
+            process.executableURL = URL(fileURLWithPath: "/bin/bash")
+            process.arguments = ["-c", shell + "; exec \"$0\" \"$@\"", docket.path] + arguments
+        } else {
+            process.executableURL = docket
+            process.arguments = arguments
+        }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        let stdout = Locked(Data())
+        let stderr = Locked(Data())
+        out.fileHandleForReading.readabilityHandler = { h in
+            let d = h.availableData
+            stdout.mutate { $0.append(d) }
+        }
+        err.fileHandleForReading.readabilityHandler = { h in
+            let d = h.availableData
+            stderr.mutate { $0.append(d) }
+        }
+        try process.run()
+        if let duration {
+            let deadline = ContinuousClock.now + duration
+            while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+            kill(process.processIdentifier, SIGKILL)
+        }
+        process.waitUntilExit()
+        out.fileHandleForReading.readabilityHandler = nil
+        err.fileHandleForReading.readabilityHandler = nil
+        stdout.mutate { $0.append(out.fileHandleForReading.readDataToEndOfFile()) }
+        stderr.mutate { $0.append(err.fileHandleForReading.readDataToEndOfFile()) }
+
+        var round = Round(stderr: String(decoding: stderr.get(), as: UTF8.self), status: process.terminationStatus)
+        let text = String(decoding: stdout.get(), as: UTF8.self)
+        // Only complete lines count: the kill may cut the last write short.
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        lines.removeLast()
+        for line in lines {
+            let parts = line.split(separator: " ")
+            let seq = try #require(parts.count == 2 ? UInt64(parts[1]) : nil, "malformed ack line '\(line)'")
+            round.acknowledged.append((String(parts[0]), seq))
+        }
+        return round
+    }
+
+    /// Reopens the store and checks every acknowledged event is where it was acknowledged, the
+    /// chain verifies and the head covers them all.
+    func check(_ dir: String, _ acknowledged: [(id: String, sequence: UInt64)], _ context: String) throws {
+        let store = try EventStore.open(directory: dir)
+        defer { store.close() }
+        let report = try store.verify()
+        #expect(report.isIntact, "\(context): \(report.failure.map { "\($0)" } ?? "")")
+        let head = store.head.sequence
+        for (id, seq) in acknowledged {
+            #expect(seq <= head, "\(context): acknowledged sequence \(seq) is beyond the head \(head)")
+            let event = try store.event(at: seq)
+            #expect(event?.id.rawValue == id, "\(context): event \(id) acknowledged at \(seq) is missing")
+        }
+        // Sequences are dense from 1 to the head: no partial record, no gap.
+        #expect(try store.read(from: 1, limit: Int(head) + 10).map(\.sequence) == Array(1...max(head, 1)).prefix(Int(head)).map { $0 })
+    }
+
+    @Test("SIGKILL at random moments loses no acknowledged append and leaves no partial record")
+    func killRepeatedly() async throws {
+        let dir = makeTemporaryDirectory("docket-crash")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var rng = SystemRandomNumberGenerator()
+        var all: [(id: String, sequence: UInt64)] = []
+        let rounds = 30
+        for round in 0..<rounds {
+            // Alternate single-event appends from many writers with batches, and kill anywhere
+            // from start-up to well into steady state (dictionary training included).
+            let batch = round % 3 == 2 ? 16 : 1
+            let millis = Int.random(in: 30...400, using: &rng)
+            let r = try await runWriter(
+                dir: dir, prefix: "r\(round)-", batch: batch, concurrency: 8, duration: .milliseconds(millis))
+            #expect(r.status == SIGKILL || r.stderr.isEmpty, "round \(round): \(r.stderr)")
+            all += r.acknowledged
+            try check(dir, all, "round \(round) (killed after \(millis) ms, batch \(batch))")
+        }
+        #expect(all.count > 1000, "the writer acknowledged enough appends to make the test meaningful")
+        #expect(Set(all.map(\.sequence)).count == all.count)
+    }
+
+    @Test("a full disk fails the append with a clear error; the log stays intact and usable")
+    func diskFull() async throws {
+        let dir = makeTemporaryDirectory("docket-full")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // A 2 MiB file-size limit stands in for a full disk: writes past it fail with EFBIG.
+        let r = try await runWriter(dir: dir, prefix: "f-", batch: 8, concurrency: 4, duration: .seconds(60), shell: "ulimit -f 2048")
+        #expect(r.status == 1)
+        #expect(r.stderr.contains("disk-full"), "\(r.stderr)")
+        #expect(r.stderr.contains("nothing of the failed append was written"))
+        #expect(!r.acknowledged.isEmpty)
+        try check(dir, r.acknowledged, "after the disk filled up")
+        // With space again, appends continue where the log left off.
+        let store = try EventStore.open(directory: dir)
+        let head = store.head.sequence
+        let tail = try ProposedEvent(type: EventType("NoteAdded"), actor: "t", data: ["after": true])
+        let result = try await store.append(to: StreamName("after-full"), events: [tail])
+        #expect(result.firstSequence == head + 1)
+        #expect(try store.verify().isIntact)
+        store.close()
+    }
+}
+
