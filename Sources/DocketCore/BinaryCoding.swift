@@ -122,7 +122,7 @@ public struct BinaryReader {
 
     public mutating func readString() throws(CoreError) -> String {
         let raw = try readLengthPrefixed()
-        guard let s = String(validating: raw, as: UTF8.self) else {
+        guard let s = utf8String(raw) else {
             throw CoreError(.invalidValue, "string ending at byte \(offset) is not valid UTF-8")
         }
         return s
@@ -131,4 +131,27 @@ public struct BinaryReader {
     private static func truncated(_ at: Int) -> CoreError {
         CoreError(.truncated, "input ends early at byte \(at)")
     }
+}
+
+/// The string these bytes encode, or nil when they are not valid UTF-8. ASCII (the common case
+/// for names, ids and types) skips the generic validator, which dominated decoding profiles.
+@inlinable
+public func utf8String(_ raw: UnsafeRawBufferPointer) -> String? {
+    if isASCII(raw) { return String(decoding: raw, as: UTF8.self) }
+    return String(validating: raw, as: UTF8.self)
+}
+
+@inlinable
+func isASCII(_ raw: UnsafeRawBufferPointer) -> Bool {
+    let n = raw.count
+    var i = 0
+    while i + 8 <= n {
+        if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
+        i += 8
+    }
+    while i < n {
+        if raw[i] >= 0x80 { return false }
+        i += 1
+    }
+    return true
 }

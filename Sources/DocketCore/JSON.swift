@@ -131,7 +131,7 @@ public enum JSON {
             case UInt8(ascii: "f"): return try expect("false", value: .bool(false))
             case UInt8(ascii: "n"): return try expect("null", value: .null)
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
-            default: throw error("unexpected character '\(Character(Unicode.Scalar(c)))', expected a value")
+            default: throw error("unexpected \(describeByte(c)), expected a value")
             }
         }
 
@@ -262,7 +262,7 @@ public enum JSON {
         }
 
         func validated(_ bytes: [UInt8]) throws(CoreError) -> String {
-            guard let s = String(validating: bytes, as: UTF8.self) else { throw error("string is not valid UTF-8") }
+            guard let s = bytes.withUnsafeBytes({ utf8String($0) }) else { throw error("string is not valid UTF-8") }
             return s
         }
 
@@ -304,4 +304,11 @@ public enum JSON {
             return .double(d)
         }
     }
+}
+
+/// A byte of JSON input for an error message: the character for ASCII, the byte otherwise (a
+/// multi-byte character's first byte alone is not a character).
+func describeByte(_ c: UInt8) -> String {
+    if c >= 0x20 && c < 0x7F { return "character '\(Character(Unicode.Scalar(c)))'" }
+    return "byte 0x\(String(c, radix: 16, uppercase: true))"
 }

@@ -158,5 +158,41 @@ extension Value {
     }
 }
 
+extension Value {
+    /// Checks that `reader` holds one well-formed value (tags, lengths, UTF-8, depth) and moves
+    /// past it, without building it: what replay does for every stored payload.
+    public static func skip(from reader: inout BinaryReader, depth: Int = 0) throws(CoreError) {
+        guard depth < maximumDepth else {
+            throw CoreError(.invalidValue, "payload nests deeper than \(maximumDepth) levels")
+        }
+        let tagByte = try reader.readByte()
+        guard let tag = Tag(rawValue: tagByte) else {
+            throw CoreError(.invalidValue, "unknown value tag \(tagByte) at byte \(reader.offset - 1)")
+        }
+        switch tag {
+        case .null, .false, .true: return
+        case .int: _ = try reader.readVarint()
+        case .double: _ = try reader.readFixed64()
+        case .string: try skipString(&reader)
+        case .array:
+            let count = try reader.readCount()
+            for _ in 0..<count { try skip(from: &reader, depth: depth + 1) }
+        case .object:
+            let count = try reader.readCount()
+            for _ in 0..<count {
+                try skipString(&reader)
+                try skip(from: &reader, depth: depth + 1)
+            }
+        }
+    }
+
+    private static func skipString(_ reader: inout BinaryReader) throws(CoreError) {
+        let raw = try reader.readLengthPrefixed()
+        guard isASCII(raw) || String(validating: raw, as: UTF8.self) != nil else {
+            throw CoreError(.invalidValue, "string ending at byte \(reader.offset) is not valid UTF-8")
+        }
+    }
+}
+
 @inlinable func zigzag(_ v: Int64) -> UInt64 { UInt64(bitPattern: (v << 1) ^ (v >> 63)) }
 @inlinable func unzigzag(_ v: UInt64) -> Int64 { Int64(bitPattern: v >> 1) ^ -Int64(bitPattern: v & 1) }

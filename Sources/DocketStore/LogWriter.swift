@@ -83,7 +83,7 @@ final class LogWriter: @unchecked Sendable {
                     let parsed = DictionaryInfo(json: String(decoding: info, as: UTF8.self))
                     dictionaryRatio = parsed?.ratio ?? 0
                     dictionarySamples = parsed?.samples ?? 0
-                    nextTrainingAt = (parsed?.trainedAtSequence ?? 0) * 4
+                    nextTrainingAt = Self.nextTraining(after: parsed?.trainedAtSequence ?? 0, configuration)
                 }
             }
         }.get()
@@ -107,12 +107,21 @@ final class LogWriter: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Queues a job of the writer's own (a trained dictionary). Accepted while stopping: the
+    /// writer waits for training in flight, so a dictionary is never trained and then lost.
     private func submitInternal(_ job: Job) {
         condition.lock()
-        if !stopping {
-            queue.append(job)
-            condition.signal()
-        }
+        queue.append(job)
+        // broadcast, not signal: a closing thread may be waiting on the same condition, and a
+        // signal that wakes it instead of the writer would leave the job unprocessed.
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func trainingFailed() {
+        condition.lock()
+        training.store(false, ordering: .releasing)
+        condition.broadcast()
         condition.unlock()
     }
 
@@ -128,7 +137,8 @@ final class LogWriter: @unchecked Sendable {
     private func run() {
         while true {
             condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
+            // Stopping waits for a dictionary being trained, then installs it.
+            while queue.isEmpty && (!stopping || training.load(ordering: .acquiring)) { condition.wait() }
             if queue.isEmpty && stopping {
                 finished = true
                 condition.broadcast()
@@ -233,7 +243,9 @@ final class LogWriter: @unchecked Sendable {
             }
             commits.add(1, ordering: .relaxed)
             for d in installed { dictionaries.insert(d) }
-            if !installed.isEmpty { training.store(false, ordering: .releasing) }
+            if batch.contains(where: { if case .installDictionary = $0 { true } else { false } }) {
+                training.store(false, ordering: .releasing)
+            }
             onCommit?(head)
             var i = 0
             for job in batch {
@@ -254,6 +266,11 @@ final class LogWriter: @unchecked Sendable {
             case .installDictionary: training.store(false, ordering: .releasing)
             }
         }
+    }
+
+    /// When a dictionary trained at `sequence` on fewer than the configured samples is replaced.
+    static func nextTraining(after sequence: UInt64, _ configuration: EventStore.Configuration) -> UInt64 {
+        max(sequence * 4, UInt64(configuration.dictionarySampleCount))
     }
 
     /// Doubles the map; false when it is already at its maximum.
@@ -352,7 +369,9 @@ final class LogWriter: @unchecked Sendable {
         try envelopeBytes.withUnsafeBytes { raw in
             Result { () throws(StoreError) in try compressor.compress(raw, dictionary: dictionary, appendingTo: &record) }
         }.get()
-        let hash = record.withUnsafeBytes { RecordFormat.chain(previous: head.hash, sequence: sequence, record: $0) }
+        let hash = record.withUnsafeBytes {
+            RecordFormat.chain(previous: head.hash, sequence: sequence, record: $0, dictionaryDigest: dictionary?.digest)
+        }
         record.withUnsafeMutableBytes { $0.storeBytes(of: hash.tag.bigEndian, toByteOffset: RecordFormat.tagOffset, as: UInt64.self) }
         let key = Key.sequence(sequence)
         try txn.put(databases.log, key, record, flags: MDB_APPEND)
@@ -424,7 +443,7 @@ final class LogWriter: @unchecked Sendable {
         dictionary = d
         dictionaryRatio = info.ratio
         dictionarySamples = info.samples
-        nextTrainingAt = max(info.trainedAtSequence * 4, UInt64(configuration.dictionarySampleCount))
+        nextTrainingAt = Self.nextTraining(after: info.trainedAtSequence, configuration)
         windowRaw = 0
         windowStored = 0
         windowRecords = 0
@@ -469,7 +488,7 @@ final class LogWriter: @unchecked Sendable {
             case .success(let (bytes, info)): self.submitInternal(.installDictionary(bytes: bytes, info: info))
             case .failure(let error):
                 logger.warning("dictionary training failed; will retry later", metadata: ["error": "\(error)"])
-                self.training.store(false, ordering: .releasing)
+                self.trainingFailed()
             }
         }
         Thread.detachNewThread { done(Result { () throws(StoreError) in try trainer.train(upTo: upTo) }) }

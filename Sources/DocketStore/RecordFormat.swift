@@ -84,12 +84,18 @@ enum RecordFormat {
         return Header(dictionary: record.loadBigEndianUInt16(at: 1), tag: record.loadBigEndianUInt64(at: tagOffset))
     }
 
-    /// The chain value of a record, given its predecessor's.
-    static func chain(previous: ChainHash, sequence: UInt64, record: UnsafeRawBufferPointer) -> ChainHash {
+    /// The chain value of a record, given its predecessor's and, when the record names a
+    /// dictionary, that dictionary's SHA-256: a frame decodes only with its dictionary, so the
+    /// dictionary is part of what the chain protects (altering a stored dictionary would
+    /// otherwise change what records say without changing a chained byte).
+    static func chain(
+        previous: ChainHash, sequence: UInt64, record: UnsafeRawBufferPointer, dictionaryDigest: ChainHash?
+    ) -> ChainHash {
         var h = SHA256()
         previous.withUnsafeBytes { h.update(bufferPointer: $0) }
         withUnsafeBytes(of: sequence.bigEndian) { h.update(bufferPointer: $0) }
         h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: record[0..<tagOffset]))
+        dictionaryDigest?.withUnsafeBytes { h.update(bufferPointer: $0) }
         h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: record[headerSize...]))
         return h.finalize().withUnsafeBytes { ChainHash(raw: $0)! }
     }

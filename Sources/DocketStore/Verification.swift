@@ -14,7 +14,10 @@ public struct VerificationReport: Sendable {
     public var failure: Failure?
 
     public struct Failure: Sendable, CustomStringConvertible {
-        /// The first sequence at which the log does not hold (0 for the metadata head).
+        /// The first sequence at which the log does not hold: a record that fails its checks, the
+        /// first missing one, or — when the head in metadata disagrees with an intact chain —
+        /// the first record past the recorded head (or the last record, if only the hash
+        /// differs). 0 when the damage is in an index rather than at a record.
         public var sequence: UInt64
         public var reason: String
         public var description: String { "sequence \(sequence): \(reason)" }
@@ -53,9 +56,18 @@ extension EventStore {
                         fail(seq, error.message)
                         return false
                     }
-                    let hash = RecordFormat.chain(previous: previous, sequence: seq, record: value)
+                    let dictionary: ZstdDictionary?
+                    do throws(StoreError) { dictionary = try dictionaries.dictionary(header.dictionary, txn: txn) } catch {
+                        fail(seq, error.message)
+                        return false
+                    }
+                    if header.dictionary != 0 && dictionary == nil {
+                        fail(seq, "the record names dictionary \(header.dictionary), which the store does not hold")
+                        return false
+                    }
+                    let hash = RecordFormat.chain(previous: previous, sequence: seq, record: value, dictionaryDigest: dictionary?.digest)
                     guard hash.tag == header.tag else {
-                        fail(seq, "chain hash mismatch: the record was altered, or a record before it was removed or reordered")
+                        fail(seq, "chain hash mismatch: the record or the dictionary it names was altered, or a record before it was removed or reordered")
                         return false
                     }
                     if seq % Databases.anchorInterval == 0 {
@@ -105,10 +117,28 @@ extension EventStore {
         if report.failure == nil {
             let stored = try Self.loadHead(environment, databases)
             if stored.sequence != report.records || stored.hash != previous {
+                let at =
+                    stored.sequence < report.records
+                    ? stored.sequence + 1 : stored.sequence > report.records ? report.records + 1 : report.records
                 report.failure = .init(
-                    sequence: min(stored.sequence, report.records) + 1,
+                    sequence: at,
                     reason: "the recorded head (sequence \(stored.sequence), hash \(stored.hash.description.prefix(16))…) does not match the log (sequence \(report.records), hash \(previous.description.prefix(16))…): records were removed or appended outside Docket"
                 )
+            }
+        }
+        if report.failure == nil {
+            // Every record's index entries point back at it (checked above); an index holding
+            // more entries than there are records has entries no record accounts for.
+            let counts = try read { (txn) throws(StoreError) -> (streams: Int, ids: Int) in
+                do throws(LMDBError) { return (try txn.entryCount(databases.streams), try txn.entryCount(databases.ids)) } catch {
+                    throw error.storeError
+                }
+            }
+            for (name, count) in [("stream", counts.streams), ("event-id", counts.ids)] where UInt64(count) != report.records {
+                report.failure = .init(
+                    sequence: 0,
+                    reason: "the \(name) index holds \(count) entries for \(report.records) records: entries were added or removed outside Docket")
+                break
             }
         }
         return report

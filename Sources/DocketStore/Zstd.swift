@@ -1,4 +1,5 @@
 import CZstd
+import Crypto
 import DocketCore
 
 // The only file that calls zstd.
@@ -11,9 +12,13 @@ final class ZstdDictionary: @unchecked Sendable {
     private let cdict: OpaquePointer
     private let ddict: OpaquePointer
 
+    /// SHA-256 of `bytes`: records compressed with this dictionary chain it (Schemas/storage.md).
+    let digest: ChainHash
+
     init(version: UInt16, bytes: [UInt8], level: Int32) throws(StoreError) {
         self.version = version
         self.bytes = bytes
+        self.digest = ChainHash(bytes: Array(SHA256.hash(data: bytes)))
         let c = bytes.withUnsafeBytes { ZSTD_createCDict($0.baseAddress, $0.count, level) }
         let d = bytes.withUnsafeBytes { ZSTD_createDDict($0.baseAddress, $0.count) }
         guard let c, let d else {

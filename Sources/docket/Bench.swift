@@ -63,6 +63,7 @@ struct AppendBench: AsyncParsableCommand {
                 }
                 work.append(mine)
             }
+            let before = store.head.sequence
             let clock = ContinuousClock()
             let start = clock.now
             let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
@@ -85,13 +86,14 @@ struct AppendBench: AsyncParsableCommand {
             let seconds = Double((clock.now - start).microseconds) / 1e6
             let commits = store.commitCount
             let stats = try store.statistics()
+            let appended = stats.events - before
             func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : round3(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) }
             printJSON([
-                ("bench", "append"), ("events", .int(Int64(stats.events))), ("batch", .int(Int64(batch))),
+                ("bench", "append"), ("events", .int(Int64(appended))), ("batch", .int(Int64(batch))),
                 ("concurrency", .int(Int64(concurrency))), ("seconds", .double(round3(seconds))),
-                ("events_per_s", .int(Int64(Double(stats.events) / seconds))),
+                ("events_per_s", .int(Int64(Double(appended) / seconds))),
                 ("appends_per_s", .int(Int64(Double(latencies.count) / seconds))),
-                ("commits", .int(Int64(commits))), ("events_per_commit", .double(round2(Double(stats.events) / Double(max(commits, 1))))),
+                ("commits", .int(Int64(commits))), ("events_per_commit", .double(round2(Double(appended) / Double(max(commits, 1))))),
                 ("p50_ms", .double(pct(0.5))), ("p99_ms", .double(pct(0.99))),
                 ("record_bytes_per_event", .double(round2(stats.recordBytesPerEvent))),
                 ("used_bytes_per_event", .double(round2(stats.usedBytesPerEvent))),

@@ -57,6 +57,13 @@ struct AppendAndReadTests {
                 return true
             }
             #expect(scanned == 10)
+
+            var stopped: [UInt64] = []
+            try store.scan(from: 1, through: 150, chunk: 4) { e in
+                stopped.append(e.sequence)
+                return e.sequence < 77
+            }
+            #expect(stopped == Array(1...77))
         }
     }
 

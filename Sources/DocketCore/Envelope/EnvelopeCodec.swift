@@ -57,7 +57,7 @@ public enum EnvelopeCodec {
         var r = BinaryReader(bytes)
         func text() throws(CoreError) -> String {
             let raw = try r.readLengthPrefixed()
-            guard let s = interner?.string(raw) ?? String(validating: raw, as: UTF8.self) else {
+            guard let s = interner?.string(raw) ?? utf8String(raw) else {
                 throw CoreError(.invalidEnvelope, "event at sequence \(sequence) holds text that is not UTF-8")
             }
             return s
@@ -86,7 +86,11 @@ public enum EnvelopeCodec {
         let occurred = try r.readZigzag()
         let recordedDelta = try r.readZigzag()
         guard r.remaining > 0 else { throw CoreError(.truncated, "event at sequence \(sequence) has no payload") }
-        let payload = Payload(uncheckedBytes: Array(try r.readBytes(r.remaining)))
+        let payloadBytes = try r.readBytes(r.remaining)
+        do throws(CoreError) { try Payload.validate(payloadBytes) } catch {
+            throw CoreError(.invalidEnvelope, "event at sequence \(sequence) has a malformed payload: \(error.message)")
+        }
+        let payload = Payload(uncheckedBytes: Array(payloadBytes))
         return RecordedEvent(
             sequence: sequence, stream: stream, streamVersion: streamVersion, id: id, type: type,
             schemaVersion: UInt16(schema), actor: actor, occurredAt: Timestamp(microseconds: occurred),

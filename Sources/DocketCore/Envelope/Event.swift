@@ -30,7 +30,10 @@ public struct ProposedEvent: Hashable, Sendable {
         self.schemaVersion = schemaVersion
         self.actor = actor
         self.occurredAt = occurredAt
-        self.payload = Payload(data)
+        let payload = Payload(data)
+        // The encoder accepts any tree; the log only takes what it can read back.
+        try payload.bytes.withUnsafeBytes { raw in Result { () throws(CoreError) in try Payload.validate(raw) } }.get()
+        self.payload = payload
     }
 }
 

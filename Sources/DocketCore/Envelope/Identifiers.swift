@@ -32,10 +32,9 @@ public struct EventID: Hashable, Sendable, CustomStringConvertible, Comparable {
         guard !utf8.isEmpty, utf8.count <= Self.maximumLength else {
             throw CoreError(.invalidValue, "event id must be 1–\(Self.maximumLength) bytes, got \(utf8.count)")
         }
-        for c in utf8 where !Self.isAllowed(c) {
+        for scalar in rawValue.unicodeScalars where !(scalar.isASCII && Self.isAllowed(UInt8(scalar.value))) {
             throw CoreError(
-                .invalidValue,
-                "event id \"\(rawValue)\" contains '\(Character(Unicode.Scalar(c)))'; allowed are A–Z a–z 0–9 . _ : -")
+                .invalidValue, "event id \"\(rawValue)\" contains '\(scalar)'; allowed are A–Z a–z 0–9 . _ : -")
         }
         if let uuid = Self.parseUUID(rawValue) {
             self.init(uuidBytes: uuid.bytes, uppercase: uuid.uppercase)

@@ -19,8 +19,17 @@ public struct Payload: Hashable, Sendable {
 
     /// Checks that `bytes` hold exactly one well-formed value.
     public init(validating bytes: [UInt8]) throws(CoreError) {
-        _ = try Payload.decode(bytes)
+        try bytes.withUnsafeBytes { raw in Result { () throws(CoreError) in try Payload.validate(raw) } }.get()
         self.bytes = bytes
+    }
+
+    /// Checks that `raw` holds exactly one well-formed value, without decoding it.
+    public static func validate(_ raw: UnsafeRawBufferPointer) throws(CoreError) {
+        var r = BinaryReader(raw)
+        try Value.skip(from: &r)
+        guard r.isAtEnd else {
+            throw CoreError(.invalidValue, "\(r.remaining) byte\(r.remaining == 1 ? "" : "s") after the payload value")
+        }
     }
 
     /// The payload as a `Value`.
@@ -45,7 +54,7 @@ public struct Payload: Hashable, Sendable {
 /// Reuses the `String`s that recur across events (types, actors, streams) while decoding a log,
 /// so a replay does not allocate the same text over and over. One per decoding thread.
 public final class StringInterner {
-    private var slots: [(hash: UInt64, bytes: [UInt8], string: String)?]
+    private var slots: [(hash: UInt64, string: String)?]
     private let mask: Int
 
     /// `capacity` is rounded up to a power of two; a colliding string evicts the older one.
@@ -58,14 +67,32 @@ public final class StringInterner {
 
     /// The string for these UTF-8 bytes; nil if they are not valid UTF-8.
     public func string(_ raw: UnsafeRawBufferPointer) -> String? {
-        // Short strings are stored inline by Swift and cost no allocation: don't bother.
-        if raw.count <= 15 { return String(validating: raw, as: UTF8.self) }
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         for b in raw { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
         let i = Int(truncatingIfNeeded: h) & mask
-        if let slot = slots[i], slot.hash == h, slot.bytes.elementsEqual(raw) { return slot.string }
-        guard let s = String(validating: raw, as: UTF8.self) else { return nil }
-        slots[i] = (h, Array(raw), s)
+        if let slot = slots[i], slot.hash == h, Self.equal(slot.string, raw) { return slot.string }
+        guard let s = utf8String(raw) else { return nil }
+        slots[i] = (h, s)
         return s
+    }
+
+    private static func equal(_ s: String, _ raw: UnsafeRawBufferPointer) -> Bool {
+        var s = s
+        return s.withUTF8 { u in
+            guard u.count == raw.count else { return false }
+            let a = UnsafeRawBufferPointer(u)
+            var i = 0
+            while i + 8 <= a.count {
+                if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                    return false
+                }
+                i += 8
+            }
+            while i < a.count {
+                if a[i] != raw[i] { return false }
+                i += 1
+            }
+            return true
+        }
     }
 }
