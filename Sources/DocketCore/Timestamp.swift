@@ -120,7 +120,11 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         guard hour < 24, minute < 60, second <= 60 else { throw fail("time of day out of range") }
         let days = Self.days(fromCivil: year, month, day)
         let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offsetMinutes * 60
-        self.microseconds = secs * 1_000_000 + fraction
+        let micros = secs * 1_000_000 + fraction
+        guard micros >= Self.minimum.microseconds && micros <= Self.maximum.microseconds else {
+            throw fail("the offset moves it outside years 0001–9999 UTC")
+        }
+        self.microseconds = micros
     }
 
     // Howard Hinnant's days_from_civil / civil_from_days: exact for the proleptic Gregorian calendar.
