@@ -48,7 +48,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "DocketCoreTests", dependencies: ["DocketCore"]),
+        .testTarget(name: "DocketCoreTests", dependencies: ["DocketCore", "DocketTestSupport"]),
         .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore", "DocketCore", "DocketTestSupport"]),
         .testTarget(name: "DocketCLITests", dependencies: ["docket", "DocketStore", "DocketCore", "DocketTestSupport"]),
     ]

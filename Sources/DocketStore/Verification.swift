@@ -84,10 +84,7 @@ extension EventStore {
                         fail(seq, error.message)
                         return false
                     }
-                    do throws(CoreError) { _ = try Payload(validating: event.payload.bytes) } catch {
-                        fail(seq, "the payload does not decode: \(error.message)")
-                        return false
-                    }
+                    // Decoding already checked the payload's structure (EnvelopeCodec.decode).
                     // The indexes must point back at this record.
                     let key = Key.sequence(seq)
                     let byID: UnsafeRawBufferPointer?

@@ -1,4 +1,5 @@
 import DocketCore
+import DocketTestSupport
 import Testing
 
 // Event identifiers (EventID, StreamName, EventType), ProposedEvent/RecordedEvent, and the

@@ -1,4 +1,5 @@
 import DocketCore
+import DocketTestSupport
 import Testing
 
 // RFC 3339 parsing and formatting of `Timestamp` (microseconds since the Unix epoch, UTC).

@@ -1,8 +1,9 @@
 import DocketCore
+import DocketTestSupport
 import Testing
 
 // The binary `Value` encoding (payloads) and the `BinaryWriter`/`BinaryReader` it is built on.
-// The helpers at the bottom of this file (`expectCoreError`, `identical`, `SplitMix64`,
+// The helpers at the bottom of this file (`expectCoreError`, `identical`,
 // `ValueGenerator`, byte-level encode/decode) are shared by the other DocketCore test files.
 
 @Suite("Value binary coding")
@@ -551,19 +552,6 @@ func identical(_ a: Value, _ b: Value) -> Bool {
         return x.count == y.count
             && zip(x, y).allSatisfy { $0.key.utf8.elementsEqual($1.key.utf8) && identical($0.value, $1.value) }
     default: return false
-    }
-}
-
-/// A tiny deterministic generator (SplitMix64) so property tests are reproducible.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -54,7 +54,7 @@ struct DictionaryAndMapTests {
 
             // A different workload degrades the ratio; the writer retrains on it.
             let shifted: (Int) -> ProposedEvent = { i in
-                var rng = SplitMix(seed: UInt64(i))
+                var rng = SplitMix64(seed: UInt64(i))
                 let words = (0..<12).map { _ in String(rng.next() % 1_000_000_007, radix: 36) }
                 return try! ProposedEvent(
                     type: EventType("AdvisoryPublished"), actor: "publisher-\(i % 3)",
@@ -127,18 +127,5 @@ struct DictionaryAndMapTests {
             _ = try? await store.append(to: try stream("small"), events: [try event()])
             #expect(try store.verify().isIntact)
         }
-    }
-}
-
-/// A small deterministic generator (SplitMix64) for reproducible workloads.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,5 +1,5 @@
 import DocketCore
-import DocketStore
+@testable import DocketStore
 import DocketTestSupport
 import Foundation
 import Testing
@@ -78,6 +78,53 @@ struct TamperTests {
             let store = try openStore(dir) { $0.readOnly = true }
             let failure = try #require(try store.verify().failure)
             #expect(failure.sequence == 7, "\(failure)")
+        }
+    }
+
+    /// Writes straight into the environment, as someone editing the files outside Docket would.
+    func tamper(_ dir: String, _ edit: (borrowing Transaction, Databases) throws -> Void) throws {
+        let env = try LMDBEnvironment(path: dir + "/ledger", mapSize: 1 << 28, maxDatabases: 8, readOnly: false)
+        let dbs = try Databases.open(env, readOnly: false, path: dir)
+        let txn = try env.beginWrite()
+        try edit(txn, dbs)
+        try txn.commit()
+    }
+
+    @Test("an index entry no record accounts for is reported, as sequence 0")
+    func extraIndexEntry() async throws {
+        try await withTemporaryDirectory { dir in
+            do {
+                let store = try openStore(dir)
+                try await appendBatches(store, count: 20, batch: 10)
+                store.close()
+            }
+            try tamper(dir) { txn, dbs in
+                try txn.put(dbs.streams, Key.stream(try StreamName("bulk-0"), version: 9999), Key.sequence(5))
+            }
+            let failure = try #require(try openStore(dir) { $0.readOnly = true }.verify().failure)
+            #expect(failure.sequence == 0)
+            #expect(failure.reason.contains("the stream index holds 21 entries for 20 records"), "\(failure)")
+        }
+    }
+
+    @Test(
+        "a recorded head that disagrees with an intact chain names the sequence where they part",
+        arguments: [(UInt64(15), false, UInt64(16)), (25, false, 21), (20, true, 20)])
+    func headMismatch(recorded: UInt64, wrongHash: Bool, named: UInt64) async throws {
+        try await withTemporaryDirectory { dir in
+            let hash: ChainHash
+            do {
+                let store = try openStore(dir)
+                try await appendBatches(store, count: 20, batch: 10)
+                hash = wrongHash ? .genesis : store.head.hash
+                store.close()
+            }
+            try tamper(dir) { txn, dbs in
+                try Meta.put(Meta.head, bigEndianBytes(recorded) + hash.bytes, in: txn, dbs)
+            }
+            let failure = try #require(try openStore(dir) { $0.readOnly = true }.verify().failure)
+            #expect(failure.sequence == named, "\(failure)")
+            #expect(failure.reason.contains("does not match the log"))
         }
     }
 }

@@ -44,53 +44,39 @@ let benchmarks: @Sendable () -> Void = {
         maxIterations: 20
     )
 
+    /// One timed pass: scans the whole log, folding each event into a checksum with `fold`.
+    func replay(_ name: String, fold: @escaping @Sendable (RecordedEvent) -> Int) {
+        Benchmark(
+            name,
+            configuration: configuration,
+            closure: { benchmark in
+                guard let store = fixture.temporary?.store else { return benchmark.error("setup made no store") }
+                let clock = ContinuousClock()
+                let start = clock.now
+                var count = 0
+                var checksum = 0
+                try store.scan { event in
+                    count += 1
+                    checksum &+= fold(event)
+                    return true
+                }
+                let elapsed = clock.now - start
+                benchmark.stopMeasurement()
+                blackHole(checksum)
+                guard count == logEvents else { return benchmark.error("scanned \(count) events, expected \(logEvents)") }
+                benchmark.measurement(eventsPerSecond, Int(Double(count) / seconds(elapsed)))
+            },
+            setup: setup,
+            teardown: teardown
+        )
+    }
+
     // Envelopes only: the payload stays encoded, as projections that skip most events see it.
-    Benchmark(
-        "Replay 100k (scan + envelope decode)",
-        configuration: configuration,
-        closure: { benchmark in
-            guard let store = fixture.temporary?.store else { return benchmark.error("setup made no store") }
-            let clock = ContinuousClock()
-            let start = clock.now
-            var count = 0
-            var checksum = 0
-            try store.scan { event in
-                count += 1
-                checksum &+= Int(event.streamVersion)
-                return true
-            }
-            let elapsed = clock.now - start
-            benchmark.stopMeasurement()
-            blackHole(checksum)
-            guard count == logEvents else { return benchmark.error("scanned \(count) events, expected \(logEvents)") }
-            benchmark.measurement(eventsPerSecond, Int(Double(count) / seconds(elapsed)))
-        },
-        setup: setup,
-        teardown: teardown
-    )
+    replay("Replay 100k (scan + envelope decode)") { Int($0.streamVersion) }
 
     // Every payload decoded to a `Value` too, as a projection that reads every event does.
-    Benchmark(
-        "Replay 100k (scan + envelope + payload decode)",
-        configuration: configuration,
-        closure: { benchmark in
-            guard let store = fixture.temporary?.store else { return benchmark.error("setup made no store") }
-            let clock = ContinuousClock()
-            let start = clock.now
-            var count = 0
-            var fields = 0
-            try store.scan { event in
-                count += 1
-                if case .object(let members) = event.data { fields &+= members.count }
-                return true
-            }
-            let elapsed = clock.now - start
-            benchmark.stopMeasurement()
-            blackHole(fields)
-            guard count == logEvents else { return benchmark.error("scanned \(count) events, expected \(logEvents)") }
-            benchmark.measurement(eventsPerSecond, Int(Double(count) / seconds(elapsed)))
-        },
-        setup: setup,
-        teardown: teardown
-    )
+    replay("Replay 100k (scan + envelope + payload decode)") { event in
+        if case .object(let members) = event.data { return members.count }
+        return 0
+    }
 }
