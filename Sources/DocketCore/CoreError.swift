@@ -11,6 +11,7 @@ public struct CoreError: Error, Hashable, Sendable, CustomStringConvertible {
             case unsupportedVersion = "unsupported-version"
             case tooLarge = "too-large"
             case invalidTimestamp = "invalid-timestamp"
+            case invalidPolicy = "invalid-policy"
         }
         fileprivate let base: Base
         public var description: String { base.rawValue }
@@ -29,6 +30,8 @@ public struct CoreError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let tooLarge = Code(base: .tooLarge)
         /// A time that is not RFC 3339 or is out of range.
         public static let invalidTimestamp = Code(base: .invalidTimestamp)
+        /// A disclosure policy document that does not parse or contradicts itself.
+        public static let invalidPolicy = Code(base: .invalidPolicy)
     }
 
     public var code: Code

@@ -8,7 +8,7 @@ import Logging
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Whole-system benchmarks; each prints one JSON line.",
-        subcommands: [AppendBench.self, ReplayBench.self, CrashWriter.self])
+        subcommands: [AppendBench.self, ReplayBench.self, ViewsBench.self, CrashWriter.self])
 }
 
 /// Options every benchmark shares.
@@ -152,6 +152,114 @@ struct ReplayBench: AsyncParsableCommand {
                 ("record_bytes_per_event", .double(round2(stats.recordBytesPerEvent))),
                 ("used_bytes_per_event", .double(round2(stats.usedBytesPerEvent))),
                 ("compression_ratio", .double(round2(stats.compressionRatio))), ("checksum", .int(Int64(checksum))),
+            ])
+        }
+    }
+}
+
+struct ViewsBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "views",
+        abstract: "Rebuild every view (advisory state, every clock of every report, hall of fame, metrics) from a log of realistic report histories.")
+
+    @OptionGroup var bench: BenchOptions
+
+    @Option(help: "Events in the log (filled with synthetic report histories if it is short).")
+    var events = 1_000_000
+
+    @Option(help: "Timed passes; the median is reported.")
+    var passes = 3
+
+    /// The policy every synthetic project adopts: every kind of clock, business days included.
+    static let policy = """
+        name = "Benchmark policy"
+        version = 1
+        time-zone = "UTC"
+        holidays = ["2026-12-25", "2027-01-01"]
+        [acknowledge]
+        within = "48h"
+        [triage]
+        within = "5bd"
+        pause-while-waiting = true
+        [status-update]
+        every = "7d"
+        [fix]
+        from = "acceptance"
+        critical = "7d"
+        high = "30d"
+        medium = "next-release"
+        low = "next-release"
+        [disclosure]
+        from = "report"
+        within = "90d"
+        grace = "14d"
+        exploited = "7d"
+        [needs-info]
+        auto-close = "30d"
+        """
+
+    func run() async throws {
+        let (events, passes) = (self.events, max(self.passes, 1))
+        try await bench.withDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
+            if store.head.sequence == 0 {
+                let policy = try Policy.parse(Self.policy, file: "bench")
+                for project in ["aisoc", "aumos", "aixcl", "socai", "aios"] {
+                    _ = try await store.append(to: try DomainStreams.project(project), events: [
+                        try DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: .utc)).proposed(actor: "admin", occurredAt: start)
+                    ])
+                }
+            }
+            var n = 0
+            while store.head.sequence < UInt64(events) {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for k in 0..<64 {
+                        let step = SyntheticReports.report(n + k, start: start + .seconds(Int64((n + k) * 600)))
+                        group.addTask { _ = try await store.append(to: step.stream, expecting: .noStream, events: step.events) }
+                    }
+                    try await group.waitForAll()
+                }
+                n += 64
+            }
+            let now = try Timestamp(rfc3339: "2027-06-01T00:00:00Z")
+            let clock = ContinuousClock()
+            var rates: [Double] = []
+            var foldRates: [Double] = []
+            var clocks = 0
+            var reports = 0
+            for _ in 0..<passes {
+                let t0 = clock.now
+                var projection = Projection()
+                try store.scan { event in
+                    projection.apply(event)
+                    return true
+                }
+                let folded = clock.now
+                clocks = 0
+                for r in projection.reports.values {
+                    clocks += Timers.clocks(for: r, policy: projection.policy(for: r), now: now).count
+                }
+                for project in projection.projects.keys {
+                    _ = HallOfFame(projection: projection, project: project, year: nil, now: now)
+                    _ = ProgrammeMetrics(projection: projection, project: project, window: .seconds(365 * 86_400), now: now)
+                }
+                let seconds = Double((clock.now - t0).microseconds) / 1e6
+                rates.append(Double(projection.lastSequence) / seconds)
+                foldRates.append(Double(projection.lastSequence) / (Double((folded - t0).microseconds) / 1e6))
+                reports = projection.reports.count
+                precondition(projection.undecodable == 0, "undecodable domain events in the benchmark log")
+            }
+            rates.sort()
+            foldRates.sort()
+            let stats = try store.statistics()
+            printJSON([
+                ("bench", "views"), ("events", .int(Int64(stats.events))), ("reports", .int(Int64(reports))),
+                ("clocks", .int(Int64(clocks))), ("passes", .int(Int64(passes))),
+                ("events_per_s", .int(Int64(rates[rates.count / 2]))),
+                ("fold_only_events_per_s", .int(Int64(foldRates[foldRates.count / 2]))),
+                ("record_bytes_per_event", .double(round2(stats.recordBytesPerEvent))),
             ])
         }
     }

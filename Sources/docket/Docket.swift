@@ -3,6 +3,9 @@ import DocketCore
 import DocketStore
 import Foundation
 public import Logging
+import Synchronization
+
+private let loggingBootstrapped = Atomic<Bool>(false)
 
 @main
 struct Docket: AsyncParsableCommand {
@@ -15,7 +18,9 @@ struct Docket: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Serve.self, Append.self, Read.self, Verify.self, Stats.self, Dict.self, Bench.self,
+            Serve.self, ReportGroup.self, PolicyGroup.self, StateCommand.self, TimersCommand.self, HallOfFameCommand.self,
+            MetricsCommand.self, HistoryCommand.self, CVSSCommand.self,
+            Append.self, Read.self, Verify.self, Stats.self, Dict.self, Bench.self,
         ]
     )
 }
@@ -29,6 +34,8 @@ struct StoreOptions: ParsableArguments {
     var logLevel: Logger.Level = .warning
 
     func bootstrapLogging() {
+        // swift-log allows one bootstrap per process; a command may open more than one store.
+        guard loggingBootstrapped.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -69,6 +76,10 @@ struct CLIError: Error, CustomStringConvertible {
         self.message = "\(error.code): \(error.message)"
     }
 
+    init(_ error: DomainError) {
+        self.message = "\(error.code): \(error.message)"
+    }
+
     var description: String { message }
 }
 
@@ -84,6 +95,9 @@ extension AsyncParsableCommand {
             FileHandle.standardError.write(Data("error: \(CLIError(error).message)\n".utf8))
             throw ExitCode(1)
         } catch let error as CoreError {
+            FileHandle.standardError.write(Data("error: \(CLIError(error).message)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as DomainError {
             FileHandle.standardError.write(Data("error: \(CLIError(error).message)\n".utf8))
             throw ExitCode(1)
         }

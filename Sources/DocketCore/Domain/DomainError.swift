@@ -1,0 +1,43 @@
+/// Why the domain refused a command or could not read an event.
+///
+/// Every rejection says what to do about it: an illegal transition names the report's state and
+/// the events that state allows; a declined credit names the person and when they declined.
+public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public var description: String { rawValue }
+
+        /// The event is not legal in the report's current state.
+        public static let illegalTransition = Code(rawValue: "illegal-transition")
+        /// No report (or project) with that id exists.
+        public static let unknownReport = Code(rawValue: "unknown-report")
+        public static let unknownProject = Code(rawValue: "unknown-project")
+        /// A report with that id already exists.
+        public static let reportExists = Code(rawValue: "report-exists")
+        /// A command whose arguments are wrong by themselves (a malformed CVSS vector, say).
+        public static let invalidCommand = Code(rawValue: "invalid-command")
+        /// A payload that does not match its event schema.
+        public static let invalidEvent = Code(rawValue: "invalid-event")
+        /// An event type or schema version this build does not know.
+        public static let unknownEventType = Code(rawValue: "unknown-event-type")
+        /// Credit offered to, or accepted for, someone who declined it.
+        public static let creditDeclined = Code(rawValue: "credit-declined")
+        /// A policy that is missing, invalid or does not allow the command.
+        public static let policy = Code(rawValue: "policy")
+    }
+
+    public var code: Code
+    public var message: String
+    /// For an illegal transition: the report's state and the event types it allows.
+    public var state: ReportState?
+    public var allowed: [String]
+
+    public init(_ code: Code, _ message: String, state: ReportState? = nil, allowed: [String] = []) {
+        self.code = code
+        self.message = message
+        self.state = state
+        self.allowed = allowed
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,172 @@
+/// Any event of the catalogue, typed.
+public enum DomainEvent: Hashable, Sendable {
+    case reportSubmitted(ReportSubmitted)
+    case reportAcknowledged(ReportAcknowledged)
+    case triageStarted(TriageStarted)
+    case infoRequested(InfoRequested)
+    case reporterResponded(ReporterResponded)
+    case reportTriaged(ReportTriaged)
+    case severityChanged(SeverityChanged)
+    case assigneeChanged(AssigneeChanged)
+    case statusUpdateSent(StatusUpdateSent)
+    case fixStarted(FixStarted)
+    case fixMerged(FixMerged)
+    case fixReleased(FixReleased)
+    case cveRequested(CVERequested)
+    case cveAssigned(CVEAssigned)
+    case advisoryPublished(AdvisoryPublished)
+    case disclosureScheduled(DisclosureScheduled)
+    case embargoExtended(EmbargoExtended)
+    case exploitationObserved(ExploitationObserved)
+    case creditOffered(CreditOffered)
+    case creditAccepted(CreditAccepted)
+    case creditDeclined(CreditDeclined)
+    case reportClosed(ReportClosed)
+    case reportReopened(ReportReopened)
+    case advisoryWithdrawn(AdvisoryWithdrawn)
+    case noteAdded(NoteAdded)
+    case policyAdopted(PolicyAdopted)
+    case maintainerAdded(MaintainerAdded)
+    case maintainerRemoved(MaintainerRemoved)
+
+    /// Every payload type with its current schema (one entry per `Schemas/events/*.v<current>.json`).
+    public static let catalogue: [any DomainEventPayload.Type] = [
+        ReportSubmitted.self, ReportAcknowledged.self, TriageStarted.self, InfoRequested.self, ReporterResponded.self,
+        ReportTriaged.self, SeverityChanged.self, AssigneeChanged.self, StatusUpdateSent.self, FixStarted.self,
+        FixMerged.self, FixReleased.self, CVERequested.self, CVEAssigned.self, AdvisoryPublished.self,
+        DisclosureScheduled.self, EmbargoExtended.self, ExploitationObserved.self, CreditOffered.self,
+        CreditAccepted.self, CreditDeclined.self, ReportClosed.self, ReportReopened.self, AdvisoryWithdrawn.self,
+        NoteAdded.self, PolicyAdopted.self, MaintainerAdded.self, MaintainerRemoved.self,
+    ]
+
+    /// Field tables of schema versions that are still read but no longer written.
+    public static let retiredSchemas: [String: [UInt16: [FieldSpec]]] = [
+        ReportTriaged.eventType: [1: ReportTriaged.fieldsV1]
+    ]
+
+    /// The field table of `type` at `version`, current or retired; nil if unknown.
+    public static func fields(of type: String, version: UInt16) -> [FieldSpec]? {
+        if let current = catalogue.first(where: { $0.eventType == type }), current.schemaVersion == version {
+            return current.fields
+        }
+        return retiredSchemas[type]?[version]
+    }
+
+    /// The typed payload.
+    public var payload: any DomainEventPayload {
+        switch self {
+        case .reportSubmitted(let e): e
+        case .reportAcknowledged(let e): e
+        case .triageStarted(let e): e
+        case .infoRequested(let e): e
+        case .reporterResponded(let e): e
+        case .reportTriaged(let e): e
+        case .severityChanged(let e): e
+        case .assigneeChanged(let e): e
+        case .statusUpdateSent(let e): e
+        case .fixStarted(let e): e
+        case .fixMerged(let e): e
+        case .fixReleased(let e): e
+        case .cveRequested(let e): e
+        case .cveAssigned(let e): e
+        case .advisoryPublished(let e): e
+        case .disclosureScheduled(let e): e
+        case .embargoExtended(let e): e
+        case .exploitationObserved(let e): e
+        case .creditOffered(let e): e
+        case .creditAccepted(let e): e
+        case .creditDeclined(let e): e
+        case .reportClosed(let e): e
+        case .reportReopened(let e): e
+        case .advisoryWithdrawn(let e): e
+        case .noteAdded(let e): e
+        case .policyAdopted(let e): e
+        case .maintainerAdded(let e): e
+        case .maintainerRemoved(let e): e
+        }
+    }
+
+    public var typeName: String { type(of: payload).eventType }
+    public var schemaVersion: UInt16 { type(of: payload).schemaVersion }
+
+    /// The payload as a `Value`, in field-table order.
+    public var value: Value {
+        var b = PayloadBuilder()
+        payload.build(into: &b)
+        return b.value
+    }
+
+    /// Decodes a payload of `type` written with schema `version`, upcasting retired versions.
+    public init(type: String, version: UInt16, payload: Value) throws(DomainError) {
+        let context = "\(type) v\(version)"
+        guard let spec = Self.fields(of: type, version: version) else {
+            if Self.catalogue.contains(where: { $0.eventType == type }) {
+                throw DomainError(.unknownEventType, "\(type) has no schema version \(version) in this build")
+            }
+            throw DomainError(.unknownEventType, "\(type) is not an event type of the catalogue")
+        }
+        let f = try PayloadFields(payload, spec: spec, context: context)
+        switch type {
+        case ReportSubmitted.eventType: self = .reportSubmitted(try ReportSubmitted(f))
+        case ReportAcknowledged.eventType: self = .reportAcknowledged(try ReportAcknowledged(f))
+        case TriageStarted.eventType: self = .triageStarted(try TriageStarted(f))
+        case InfoRequested.eventType: self = .infoRequested(try InfoRequested(f))
+        case ReporterResponded.eventType: self = .reporterResponded(try ReporterResponded(f))
+        case ReportTriaged.eventType: self = .reportTriaged(version == 1 ? ReportTriaged(v1: f) : try ReportTriaged(f))
+        case SeverityChanged.eventType: self = .severityChanged(try SeverityChanged(f))
+        case AssigneeChanged.eventType: self = .assigneeChanged(try AssigneeChanged(f))
+        case StatusUpdateSent.eventType: self = .statusUpdateSent(try StatusUpdateSent(f))
+        case FixStarted.eventType: self = .fixStarted(try FixStarted(f))
+        case FixMerged.eventType: self = .fixMerged(try FixMerged(f))
+        case FixReleased.eventType: self = .fixReleased(try FixReleased(f))
+        case CVERequested.eventType: self = .cveRequested(try CVERequested(f))
+        case CVEAssigned.eventType: self = .cveAssigned(try CVEAssigned(f))
+        case AdvisoryPublished.eventType: self = .advisoryPublished(try AdvisoryPublished(f))
+        case DisclosureScheduled.eventType: self = .disclosureScheduled(try DisclosureScheduled(f))
+        case EmbargoExtended.eventType: self = .embargoExtended(try EmbargoExtended(f))
+        case ExploitationObserved.eventType: self = .exploitationObserved(try ExploitationObserved(f))
+        case CreditOffered.eventType: self = .creditOffered(try CreditOffered(f))
+        case CreditAccepted.eventType: self = .creditAccepted(try CreditAccepted(f))
+        case CreditDeclined.eventType: self = .creditDeclined(try CreditDeclined(f))
+        case ReportClosed.eventType: self = .reportClosed(try ReportClosed(f))
+        case ReportReopened.eventType: self = .reportReopened(try ReportReopened(f))
+        case AdvisoryWithdrawn.eventType: self = .advisoryWithdrawn(try AdvisoryWithdrawn(f))
+        case NoteAdded.eventType: self = .noteAdded(try NoteAdded(f))
+        case PolicyAdopted.eventType: self = .policyAdopted(try PolicyAdopted(f))
+        case MaintainerAdded.eventType: self = .maintainerAdded(try MaintainerAdded(f))
+        case MaintainerRemoved.eventType: self = .maintainerRemoved(try MaintainerRemoved(f))
+        default: throw DomainError(.unknownEventType, "\(type) is not an event type of the catalogue")
+        }
+    }
+
+    /// Decodes a recorded event of the catalogue.
+    public init(_ event: RecordedEvent) throws(DomainError) {
+        try self.init(type: event.type.rawValue, version: event.schemaVersion, payload: event.data)
+    }
+
+    /// The envelope to append for this event.
+    public func proposed(id: EventID = .random(), actor: String, occurredAt: Timestamp?) throws(CoreError) -> ProposedEvent {
+        try ProposedEvent(
+            id: id, type: EventType(typeName), schemaVersion: schemaVersion, actor: actor, occurredAt: occurredAt, data: value)
+    }
+}
+
+/// Stream names of the domain: one stream per report, one per project.
+public enum DomainStreams {
+    public static let reportPrefix = "report/"
+    public static let projectPrefix = "project/"
+
+    public static func report(_ id: String) throws(CoreError) -> StreamName { try StreamName(reportPrefix + id) }
+    public static func project(_ name: String) throws(CoreError) -> StreamName { try StreamName(projectPrefix + name) }
+
+    /// Checks a report id or project name: 1–64 of `A–Z a–z 0–9 . _ -`, starting with a letter or digit.
+    public static func validateIdentifier(_ s: String, what: String) throws(DomainError) {
+        let u = Array(s.utf8)
+        let ok = !u.isEmpty && u.count <= 64
+            && u.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
+            && u[0] != 0x2E && u[0] != 0x5F && u[0] != 0x2D
+        guard ok else {
+            throw DomainError(.invalidCommand, "\(what) \"\(s)\" must be 1–64 of A–Z a–z 0–9 . _ -, starting with a letter or digit")
+        }
+    }
+}

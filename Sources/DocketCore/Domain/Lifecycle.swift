@@ -1,0 +1,259 @@
+/// What a maintainer (or reporter) asks to happen to a report.
+public enum ReportCommand: Hashable, Sendable {
+    case submit(ReportSubmitted)
+    case acknowledge(assignee: String)
+    case startTriage
+    case requestInfo(question: String?)
+    case respond(summary: String?)
+    /// Accepts the report with an assessment; on an accepted report, re-assesses it (a severity change).
+    /// Without `severity`, it is the CVSS base severity (v4.0 preferred).
+    case triage(severity: CVSSSeverity?, cvss31: String?, cvss40: String?, cwes: [String], component: String?, affected: [String], reason: String?)
+    case assign(assignee: String)
+    case statusUpdate(summary: String?)
+    case startFix(branch: String?)
+    case mergeFix(commit: String)
+    case release(versions: [String])
+    case requestCVE(cna: String?)
+    case assignCVE(String)
+    case publish(ghsa: String?, cve: String?, url: String?)
+    case scheduleDisclosure(Timestamp)
+    case extendEmbargo(until: Timestamp, reason: String, reporterAgreed: Bool)
+    case exploited(source: String?)
+    case offerCredit(person: String, type: CreditType)
+    case acceptCredit(person: String, displayName: String?, preference: CreditPreference)
+    case declineCredit(person: String)
+    case close(Resolution, duplicateOf: String?, reason: String?)
+    case reopen(reason: String?)
+    case withdraw(reason: String)
+    case note(String)
+}
+
+/// The report state machine: which events each state allows, where they lead, and `decide`,
+/// which turns a command into events or a typed rejection. Pure: no IO, no clock.
+public enum Lifecycle {
+    private static let open: [ReportState] = [.submitted, .acknowledged, .triaging, .needsInfo, .accepted, .fixing, .fixReleased]
+    private static let assessed: [ReportState] = [.accepted, .fixing, .fixReleased]
+
+    /// For each report event type: the states it is legal in and the state it leads to (nil: unchanged).
+    static let transitions: [String: (from: [ReportState], to: ReportState?)] = [
+        ReportAcknowledged.eventType: ([.submitted], .acknowledged),
+        TriageStarted.eventType: ([.acknowledged], .triaging),
+        InfoRequested.eventType: ([.acknowledged, .triaging], .needsInfo),
+        ReporterResponded.eventType: ([.needsInfo], .triaging),
+        ReportTriaged.eventType: ([.acknowledged, .triaging], .accepted),
+        SeverityChanged.eventType: (assessed, nil),
+        AssigneeChanged.eventType: (open, nil),
+        StatusUpdateSent.eventType: ([.acknowledged, .triaging, .needsInfo, .accepted, .fixing, .fixReleased], nil),
+        FixStarted.eventType: ([.accepted], .fixing),
+        FixMerged.eventType: ([.accepted, .fixing], .fixing),
+        FixReleased.eventType: ([.accepted, .fixing], .fixReleased),
+        CVERequested.eventType: (assessed, nil),
+        CVEAssigned.eventType: (assessed + [.disclosed], nil),
+        AdvisoryPublished.eventType: (assessed, .disclosed),
+        DisclosureScheduled.eventType: (assessed, nil),
+        EmbargoExtended.eventType: ([.acknowledged, .triaging, .needsInfo] + assessed, nil),
+        ExploitationObserved.eventType: (open, nil),
+        CreditOffered.eventType: ([.acknowledged, .triaging, .needsInfo] + assessed + [.disclosed], nil),
+        CreditAccepted.eventType: ([.submitted, .acknowledged, .triaging, .needsInfo] + assessed + [.disclosed], nil),
+        CreditDeclined.eventType: ([.submitted, .acknowledged, .triaging, .needsInfo] + assessed + [.disclosed], nil),
+        ReportClosed.eventType: ([.submitted, .acknowledged, .triaging, .needsInfo, .accepted, .fixing], .closed),
+        ReportReopened.eventType: ([.closed], .triaging),
+        AdvisoryWithdrawn.eventType: ([.disclosed], .withdrawn),
+        NoteAdded.eventType: (ReportState.allCases, nil),
+    ]
+
+    /// The event types legal in `state`, in catalogue order.
+    public static func allowedEvents(in state: ReportState) -> [String] {
+        DomainEvent.catalogue.map { $0.eventType }.filter { transitions[$0]?.from.contains(state) == true }
+    }
+
+    /// The state `event` leads to from `state`, or nil if it leaves the state unchanged.
+    static func target(of event: DomainEvent, from state: ReportState) -> ReportState? {
+        transitions[event.typeName]?.to
+    }
+
+    /// Checks that `event` is legal for `report` (nil: the report does not exist yet).
+    public static func check(_ event: DomainEvent, against report: Report?, reportID: String) throws(DomainError) {
+        if case .reportSubmitted = event {
+            guard report == nil else {
+                throw DomainError(.reportExists, "report \(reportID) already exists (state \(report!.state)); choose another id")
+            }
+            return
+        }
+        guard let report else {
+            throw DomainError(.unknownReport, "no report \(reportID); submit it first (docket report submit)")
+        }
+        guard let rule = transitions[event.typeName] else {
+            throw DomainError(.invalidCommand, "\(event.typeName) is a project event, not a report event")
+        }
+        guard rule.from.contains(report.state) else {
+            let allowed = allowedEvents(in: report.state)
+            throw DomainError(
+                .illegalTransition,
+                "\(event.typeName) is not allowed on report \(reportID) in state \(report.state); allowed: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", "))",
+                state: report.state, allowed: allowed)
+        }
+    }
+
+    /// Turns `command` into the events to append to report `reportID`, or rejects it.
+    public static func decide(_ command: ReportCommand, report: Report?, reportID: String) throws(DomainError) -> [DomainEvent] {
+        let events = try events(for: command, report: report, reportID: reportID)
+        var state = report
+        for e in events {
+            try check(e, against: state, reportID: reportID)
+            if state != nil { state!.apply(e, at: state!.lastEventAt) }
+        }
+        return events
+    }
+
+    private static func events(for command: ReportCommand, report: Report?, reportID: String) throws(DomainError) -> [DomainEvent] {
+        switch command {
+        case .submit(let e):
+            try DomainStreams.validateIdentifier(reportID, what: "report id")
+            try DomainStreams.validateIdentifier(e.project, what: "project")
+            try nonEmpty(e.title, "title")
+            try nonEmpty(e.reporter.handle, "reporter handle")
+            return [.reportSubmitted(e)]
+        case .acknowledge(let assignee):
+            try nonEmpty(assignee, "assignee")
+            return [.reportAcknowledged(ReportAcknowledged(assignee: assignee))]
+        case .startTriage:
+            return [.triageStarted(TriageStarted())]
+        case .requestInfo(let q):
+            return [.infoRequested(InfoRequested(question: q))]
+        case .respond(let s):
+            return [.reporterResponded(ReporterResponded(summary: s))]
+        case .triage(let severity, let v31, let v40, let cwes, let component, let affected, let reason):
+            let s31 = try score(v31, expected: .v3_1)
+            let s40 = try score(v40, expected: .v4_0)
+            guard let severity = severity ?? s40?.severity ?? s31?.severity else {
+                throw DomainError(.invalidCommand, "give a severity (--severity critical|high|medium|low|none) or a CVSS vector to derive it from")
+            }
+            for cwe in cwes {
+                guard cwe.hasPrefix("CWE-"), let n = Int(cwe.dropFirst(4)), n > 0 else {
+                    throw DomainError(.invalidCommand, "\"\(cwe)\" is not a CWE id (like CWE-79)")
+                }
+            }
+            if let report, [.accepted, .fixing, .fixReleased].contains(report.state) {
+                return [.severityChanged(SeverityChanged(severity: severity, cvss31: v31, cvss40: v40, reason: reason))]
+            }
+            return [.reportTriaged(ReportTriaged(severity: severity, cvss31: v31, cvss40: v40, cwes: cwes, component: component, affected: affected))]
+        case .assign(let a):
+            try nonEmpty(a, "assignee")
+            return [.assigneeChanged(AssigneeChanged(assignee: a))]
+        case .statusUpdate(let s):
+            return [.statusUpdateSent(StatusUpdateSent(summary: s))]
+        case .startFix(let b):
+            return [.fixStarted(FixStarted(branch: b))]
+        case .mergeFix(let c):
+            try nonEmpty(c, "commit")
+            return [.fixMerged(FixMerged(commit: c))]
+        case .release(let versions):
+            guard !versions.isEmpty, versions.allSatisfy({ !$0.isEmpty }) else {
+                throw DomainError(.invalidCommand, "name at least one released version (--version 1.4.2)")
+            }
+            return [.fixReleased(FixReleased(versions: versions))]
+        case .requestCVE(let cna):
+            return [.cveRequested(CVERequested(cna: cna))]
+        case .assignCVE(let cve):
+            try validateCVE(cve)
+            return [.cveAssigned(CVEAssigned(cve: cve))]
+        case .publish(let ghsa, let cve, let url):
+            if let cve { try validateCVE(cve) }
+            if let ghsa, !isGHSA(ghsa) {
+                throw DomainError(.invalidCommand, "\"\(ghsa)\" is not a GHSA id (like GHSA-xxxx-xxxx-xxxx)")
+            }
+            return [.advisoryPublished(AdvisoryPublished(ghsa: ghsa, cve: cve, url: url))]
+        case .scheduleDisclosure(let date):
+            if let report, date < report.lastEventAt {
+                throw DomainError(.invalidCommand, "disclosure date \(date) is before the report's latest event (\(report.lastEventAt))")
+            }
+            return [.disclosureScheduled(DisclosureScheduled(date: date))]
+        case .extendEmbargo(let until, let reason, let agreed):
+            try nonEmpty(reason, "reason")
+            if let report, let previous = report.embargoExtensions.last?.until ?? report.scheduledDisclosure, until <= previous {
+                throw DomainError(.invalidCommand, "an extension must move the embargo later than \(previous), not to \(until)")
+            }
+            return [.embargoExtended(EmbargoExtended(until: until, reason: reason, reporterAgreed: agreed))]
+        case .exploited(let source):
+            return [.exploitationObserved(ExploitationObserved(source: source))]
+        case .offerCredit(let person, let type):
+            try nonEmpty(person, "person")
+            try refuseDeclined(person, report: report)
+            return [.creditOffered(CreditOffered(person: person, type: type))]
+        case .acceptCredit(let person, let name, let preference):
+            try nonEmpty(person, "person")
+            guard preference != .none else {
+                throw DomainError(.invalidCommand, "accepting credit needs a preference of named, handle or anonymous; use credit --decline to refuse it")
+            }
+            try refuseDeclined(person, report: report)
+            if let report, report.credit(of: person) == nil, person != report.reporter.handle {
+                throw DomainError(.invalidCommand, "no credit was offered to \(person) on report \(reportID); offer it first (credit --offer)")
+            }
+            return [.creditAccepted(CreditAccepted(person: person, displayName: name, preference: preference))]
+        case .declineCredit(let person):
+            try nonEmpty(person, "person")
+            if let report, report.credit(of: person) == nil, person != report.reporter.handle {
+                throw DomainError(.invalidCommand, "no credit was offered to \(person) on report \(reportID)")
+            }
+            if let record = report?.credit(of: person), record.status == .declined {
+                throw DomainError(.creditDeclined, "\(person) has already declined credit on report \(reportID)")
+            }
+            return [.creditDeclined(CreditDeclined(person: person))]
+        case .close(let resolution, let duplicateOf, let reason):
+            if resolution == .duplicate {
+                guard let duplicateOf else {
+                    throw DomainError(.invalidCommand, "a duplicate must name the report it duplicates (--duplicate-of ID)")
+                }
+                try DomainStreams.validateIdentifier(duplicateOf, what: "duplicate-of")
+                guard duplicateOf != reportID else { throw DomainError(.invalidCommand, "a report cannot duplicate itself") }
+            } else if duplicateOf != nil {
+                throw DomainError(.invalidCommand, "--duplicate-of only goes with the duplicate resolution")
+            }
+            return [.reportClosed(ReportClosed(resolution: resolution, duplicateOf: duplicateOf, reason: reason))]
+        case .reopen(let reason):
+            return [.reportReopened(ReportReopened(reason: reason))]
+        case .withdraw(let reason):
+            try nonEmpty(reason, "reason")
+            return [.advisoryWithdrawn(AdvisoryWithdrawn(reason: reason))]
+        case .note(let text):
+            try nonEmpty(text, "note")
+            return [.noteAdded(NoteAdded(text: text))]
+        }
+    }
+
+    private static func nonEmpty(_ s: String, _ what: String) throws(DomainError) {
+        guard !s.allSatisfy(\.isWhitespace) else { throw DomainError(.invalidCommand, "\(what) must not be empty") }
+    }
+
+    private static func score(_ vector: String?, expected: CVSSVersion) throws(DomainError) -> CVSSScore? {
+        guard let vector else { return nil }
+        guard vector.hasPrefix(expected.prefix) else {
+            throw DomainError(.invalidCommand, "\"\(vector)\" is not a CVSS \(expected.rawValue) vector (it must start with \(expected.prefix))")
+        }
+        do { return try CVSS.score(vector) } catch { throw DomainError(.invalidCommand, "malformed CVSS vector: \(error.message)") }
+    }
+
+    private static func refuseDeclined(_ person: String, report: Report?) throws(DomainError) {
+        guard let report else { return }
+        if let record = report.credit(of: person), record.status == .declined {
+            throw DomainError(.creditDeclined, "\(person) declined credit on report \(report.id); it cannot be offered or recorded again")
+        }
+        if person == report.reporter.handle, report.reporter.credit == .none, report.credit(of: person) == nil {
+            throw DomainError(.creditDeclined, "\(person) asked for no credit when reporting \(report.id); credit cannot be offered to them")
+        }
+    }
+
+    static func validateCVE(_ s: String) throws(DomainError) {
+        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "CVE", parts[1].count == 4, Int(parts[1]) != nil,
+            parts[2].count >= 4, parts[2].allSatisfy(\.isASCII), Int(parts[2]) != nil
+        else { throw DomainError(.invalidCommand, "\"\(s)\" is not a CVE id (like CVE-2026-12345)") }
+    }
+
+    static func isGHSA(_ s: String) -> Bool {
+        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
+        let alphabet = Set("23456789cfghjmpqrvwx")
+        return parts.count == 4 && parts[0] == "GHSA" && parts.dropFirst().allSatisfy { $0.count == 4 && $0.allSatisfy(alphabet.contains) }
+    }
+}

@@ -1,0 +1,215 @@
+/// Where a report is in its lifecycle (DESIGN §2):
+/// `submitted → acknowledged → triaging ⇄ needs-info → accepted → fixing → fix-released → disclosed`,
+/// closed with a resolution from any state before the fix ships, reopened back into triage,
+/// and withdrawn after disclosure.
+public enum ReportState: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    case submitted
+    case acknowledged
+    case triaging
+    case needsInfo = "needs-info"
+    case accepted
+    case fixing
+    case fixReleased = "fix-released"
+    case disclosed
+    case closed
+    case withdrawn
+
+    public var description: String { rawValue }
+
+    /// Still being worked on: not disclosed, closed or withdrawn.
+    public var isOpen: Bool { self != .disclosed && self != .closed && self != .withdrawn }
+}
+
+/// A credit offered on a report, and what the person said.
+public struct CreditRecord: Hashable, Sendable {
+    public enum Status: String, Hashable, Sendable { case offered, accepted, declined }
+    public var person: String
+    public var types: [CreditType]
+    public var status: Status
+    public var displayName: String?
+    public var preference: CreditPreference
+}
+
+/// An interval during which the report waited on the reporter (needs-info).
+public struct WaitInterval: Hashable, Sendable {
+    public var start: Timestamp
+    /// nil while still waiting.
+    public var end: Timestamp?
+}
+
+/// One report as its events have made it: the aggregate that commands are decided against and
+/// the row of the advisory-state view. `apply` is the pure evolve function.
+public struct Report: Hashable, Sendable {
+    public let id: String
+    public var project: String
+    public var title: String
+    public var component: String?
+    public var reporter: Reporter
+    public var state: ReportState
+    /// The number of events in the report's stream (the expected version of the next append).
+    public var version: UInt64 = 0
+
+    public var severity: CVSSSeverity?
+    public var claimedSeverity: CVSSSeverity?
+    public var cvss31: String?
+    public var cvss40: String?
+    public var cwes: [String] = []
+    public var affected: [String] = []
+    public var fixedVersions: [String] = []
+    public var commits: [String] = []
+    public var assignee: String?
+    public var cveRequested = false
+    public var cve: String?
+    public var ghsa: String?
+    public var advisoryURL: String?
+    public var scheduledDisclosure: Timestamp?
+    /// Embargo extensions, oldest first.
+    public var embargoExtensions: [EmbargoExtended] = []
+    public var exploitedAt: Timestamp?
+    public var credits: [CreditRecord] = []
+    public var resolution: Resolution?
+    public var duplicateOf: String?
+    public var withdrawalReason: String?
+    public var notes = 0
+
+    // Milestones (event times as the client gave them).
+    public var submittedAt: Timestamp
+    public var acknowledgedAt: Timestamp?
+    public var acceptedAt: Timestamp?
+    public var fixStartedAt: Timestamp?
+    public var fixReleasedAt: Timestamp?
+    public var disclosedAt: Timestamp?
+    public var closedAt: Timestamp?
+    public var withdrawnAt: Timestamp?
+    public var waits: [WaitInterval] = []
+    public var statusUpdates: [Timestamp] = []
+    public var lastEventAt: Timestamp
+    /// Index into the project's adopted policies of the one in force at submission; nil if none yet.
+    public var policyIndex: Int?
+
+    /// The report a `ReportSubmitted` creates.
+    public init(id: String, submitted e: ReportSubmitted, at t: Timestamp) {
+        self.id = id
+        project = e.project
+        title = e.title
+        component = e.component
+        reporter = e.reporter
+        state = .submitted
+        claimedSeverity = e.claimedSeverity
+        affected = e.affected ?? []
+        submittedAt = t
+        lastEventAt = t
+        version = 1
+    }
+
+    /// The credit record of `person`, if any.
+    public func credit(of person: String) -> CreditRecord? { credits.first { $0.person == person } }
+
+    /// Evolves the report by one of its events (already decided legal, or read from the log).
+    public mutating func apply(_ event: DomainEvent, at t: Timestamp) {
+        version += 1
+        if t > lastEventAt { lastEventAt = t }
+        if let next = Lifecycle.target(of: event, from: state) { state = next }
+        switch event {
+        case .reportSubmitted, .policyAdopted, .maintainerAdded, .maintainerRemoved:
+            break
+        case .reportAcknowledged(let e):
+            acknowledgedAt = acknowledgedAt ?? t
+            assignee = e.assignee
+        case .triageStarted:
+            break
+        case .infoRequested:
+            waits.append(WaitInterval(start: t, end: nil))
+        case .reporterResponded:
+            if let i = waits.indices.last, waits[i].end == nil { waits[i].end = t }
+        case .reportTriaged(let e):
+            acceptedAt = acceptedAt ?? t
+            severity = e.severity
+            cvss31 = e.cvss31 ?? cvss31
+            cvss40 = e.cvss40 ?? cvss40
+            if !e.cwes.isEmpty { cwes = e.cwes }
+            if let c = e.component { component = c }
+            if !e.affected.isEmpty { affected = e.affected }
+        case .severityChanged(let e):
+            severity = e.severity
+            cvss31 = e.cvss31 ?? cvss31
+            cvss40 = e.cvss40 ?? cvss40
+        case .assigneeChanged(let e):
+            assignee = e.assignee
+        case .statusUpdateSent:
+            statusUpdates.append(t)
+        case .fixStarted:
+            fixStartedAt = fixStartedAt ?? t
+        case .fixMerged(let e):
+            fixStartedAt = fixStartedAt ?? t
+            commits.append(e.commit)
+        case .fixReleased(let e):
+            fixReleasedAt = fixReleasedAt ?? t
+            fixedVersions.append(contentsOf: e.versions.filter { !fixedVersions.contains($0) })
+        case .cveRequested:
+            cveRequested = true
+        case .cveAssigned(let e):
+            cve = e.cve
+        case .advisoryPublished(let e):
+            disclosedAt = disclosedAt ?? t
+            ghsa = e.ghsa ?? ghsa
+            cve = e.cve ?? cve
+            advisoryURL = e.url ?? advisoryURL
+        case .disclosureScheduled(let e):
+            scheduledDisclosure = e.date
+        case .embargoExtended(let e):
+            embargoExtensions.append(e)
+        case .exploitationObserved:
+            exploitedAt = exploitedAt ?? t
+        case .creditOffered(let e):
+            if let i = credits.firstIndex(where: { $0.person == e.person }) {
+                if !credits[i].types.contains(e.type) { credits[i].types.append(e.type) }
+            } else {
+                credits.append(CreditRecord(person: e.person, types: [e.type], status: .offered, displayName: nil, preference: .named))
+            }
+        case .creditAccepted(let e):
+            if let i = credits.firstIndex(where: { $0.person == e.person }) {
+                credits[i].status = .accepted
+                credits[i].displayName = e.displayName
+                credits[i].preference = e.preference
+            } else {
+                // The reporter accepting the credit their submission implied.
+                credits.append(CreditRecord(person: e.person, types: [.finder], status: .accepted, displayName: e.displayName, preference: e.preference))
+            }
+        case .creditDeclined(let e):
+            if let i = credits.firstIndex(where: { $0.person == e.person }) {
+                credits[i].status = .declined
+            } else {
+                credits.append(CreditRecord(person: e.person, types: [.finder], status: .declined, displayName: nil, preference: .none))
+            }
+        case .reportClosed(let e):
+            closedAt = t
+            resolution = e.resolution
+            duplicateOf = e.duplicateOf
+            closeWaits(at: t)
+        case .reportReopened:
+            closedAt = nil
+            resolution = nil
+            duplicateOf = nil
+        case .advisoryWithdrawn(let e):
+            withdrawnAt = t
+            withdrawalReason = e.reason
+        case .noteAdded:
+            notes += 1
+        }
+        if case .reportTriaged = event { closeWaits(at: t) }
+    }
+
+    private mutating func closeWaits(at t: Timestamp) {
+        if let i = waits.indices.last, waits[i].end == nil { waits[i].end = t }
+    }
+
+    /// Whether the reporter wants credit and has not declined it.
+    public var reporterCredit: CreditRecord? {
+        if let own = credit(of: reporter.handle) {
+            return own.status == .declined ? nil : own
+        }
+        guard reporter.credit != .none else { return nil }
+        return CreditRecord(person: reporter.handle, types: [.finder], status: .accepted, displayName: reporter.name, preference: reporter.credit)
+    }
+}

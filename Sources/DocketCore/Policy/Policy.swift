@@ -1,0 +1,441 @@
+// A project's security policy as data: the clocks a disclosure programme promises to keep.
+// The human-editable form is a TOML subset (Schemas/policy.md, PolicyParser.swift);
+// `encodeCanonical()` prints the one text per policy that is stored in the log.
+
+/// What a policy clock counts.
+public enum ClockUnit: String, Sendable, Hashable, CaseIterable {
+    /// Elapsed hours.
+    case hours
+    /// Elapsed 24-hour days (not local calendar days).
+    case days
+    /// Time on local workweek days that are not holidays (see `BusinessCalendar`).
+    case businessDays
+}
+
+/// A length of policy time: `48h`, `7d`, `2w` (read as `14d`) or `5bd` (business days).
+public struct PolicyDuration: Hashable, Sendable, CustomStringConvertible {
+    /// How many units; 1…`maximumAmount` in a valid policy.
+    public var amount: Int
+    /// Weeks are stored as days: `2w` is `14d`.
+    public var unit: ClockUnit
+
+    /// The largest amount a policy may write (in days, for weeks after conversion).
+    public static let maximumAmount = 99_999
+
+    public init(_ amount: Int, _ unit: ClockUnit) {
+        self.amount = amount
+        self.unit = unit
+    }
+
+    /// `n` hours (`nh`).
+    public static func hours(_ n: Int) -> PolicyDuration { PolicyDuration(n, .hours) }
+    /// `n` days of 24 hours (`nd`).
+    public static func days(_ n: Int) -> PolicyDuration { PolicyDuration(n, .days) }
+    /// `n` business days (`nbd`).
+    public static func businessDays(_ n: Int) -> PolicyDuration { PolicyDuration(n, .businessDays) }
+
+    /// The forms a duration may take, for error messages.
+    static let allowedForms =
+        "a whole number from 1 followed by h (hours), d (days), w (weeks of 7 days) or bd (business days), e.g. \"48h\", \"7d\", \"2w\", \"5bd\""
+
+    /// Parses `<n>h`, `<n>d`, `<n>w` or `<n>bd`, n a whole number from 1 without leading zeros
+    /// (weeks become days; at most 99,999 of the resulting unit).
+    public init(_ text: String) throws(CoreError) {
+        let digits = text.prefix { $0.isASCII && $0.isNumber }
+        let suffix = text[digits.endIndex...]
+        let unit: ClockUnit
+        var factor = 1
+        switch suffix {
+        case "h": unit = .hours
+        case "d": unit = .days
+        case "w": (unit, factor) = (.days, 7)
+        case "bd": unit = .businessDays
+        default: throw CoreError(.invalidValue, "\"\(text)\" is not a duration; write \(Self.allowedForms)")
+        }
+        guard !digits.isEmpty, digits.first != "0", digits.count <= 6, let n = Int(digits), n * factor <= Self.maximumAmount else {
+            throw CoreError(
+                .invalidValue, "\"\(text)\" is not a duration; the number must be a whole number from 1 to \(Self.maximumAmount / factor)")
+        }
+        self.init(n * factor, unit)
+    }
+
+    /// The canonical text: `48h`, `14d`, `5bd`.
+    public var description: String {
+        switch unit {
+        case .hours: "\(amount)h"
+        case .days: "\(amount)d"
+        case .businessDays: "\(amount)bd"
+        }
+    }
+
+    /// Microseconds of counted time: 1 h = 3,600 s; 1 d and 1 bd = 86,400 s.
+    public var countedMicroseconds: Int64 {
+        Int64(amount) * (unit == .hours ? 3_600_000_000 : 86_400_000_000)
+    }
+
+    /// Whether `self` is certainly longer than `other`: nil when one counts business days and the
+    /// other calendar time, because then the answer depends on the calendar.
+    func isLonger(than other: PolicyDuration) -> Bool? {
+        guard (unit == .businessDays) == (other.unit == .businessDays) else { return nil }
+        return countedMicroseconds > other.countedMicroseconds
+    }
+}
+
+/// The fix target for one severity.
+public enum FixTarget: Hashable, Sendable, CustomStringConvertible {
+    /// Fixed within this long of the fix clock's start.
+    case within(PolicyDuration)
+    /// Fixed in the next scheduled release: a target with no fixed length, counted as longer
+    /// than any duration when targets are compared.
+    case nextRelease
+    /// No target.
+    case none
+
+    /// Parses a duration, `next-release` or `none`.
+    public init(_ text: String) throws(CoreError) {
+        switch text {
+        case "next-release": self = .nextRelease
+        case "none": self = .none
+        default:
+            do {
+                self = .within(try PolicyDuration(text))
+            } catch {
+                throw CoreError(
+                    .invalidValue, "\"\(text)\" is not a fix target; write a duration (\(PolicyDuration.allowedForms)), \"next-release\" or \"none\"")
+            }
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .within(let d): d.description
+        case .nextRelease: "next-release"
+        case .none: "none"
+        }
+    }
+
+    /// Whether `self` is certainly longer than `other` (nil: not comparable, or a `none`).
+    func isLonger(than other: FixTarget) -> Bool? {
+        switch (self, other) {
+        case (.none, _), (_, .none): nil
+        case (.nextRelease, .nextRelease): false
+        case (.nextRelease, .within): true
+        case (.within, .nextRelease): false
+        case (.within(let a), .within(let b)): a.isLonger(than: b)
+        }
+    }
+}
+
+/// What the disclosure deadline counts from.
+public enum DisclosureAnchor: String, Sendable, Hashable {
+    /// The report's submission (e.g. 90 days after the report).
+    case report
+    /// The release of the fix (e.g. 7–14 days after it).
+    case fixRelease = "fix-release"
+}
+
+/// When the fix clock starts.
+public enum FixClockStart: String, Sendable, Hashable {
+    /// At submission.
+    case report
+    /// When the report is accepted as valid ("confirmation" in many policies).
+    case acceptance
+}
+
+/// A first-response clock (acknowledge, triage): due `within` of the report.
+public struct ResponseClock: Hashable, Sendable {
+    /// How long after submission the clock is due.
+    public var within: PolicyDuration
+    /// Whether the clock stops while the programme waits on the reporter (needs-info).
+    public var pausedWhileWaiting: Bool
+
+    public init(within: PolicyDuration, pausedWhileWaiting: Bool = false) {
+        self.within = within
+        self.pausedWhileWaiting = pausedWhileWaiting
+    }
+}
+
+/// Fix targets by severity.
+///
+/// A severity without an entry has the target `.none`, and equality treats the two alike, so
+/// `[.low: .none]` and `[:]` are the same policy.
+public struct FixPolicy: Hashable, Sendable {
+    /// Targets by severity; only critical, high, medium and low appear in policy files.
+    public var targets: [CVSSSeverity: FixTarget]
+    /// When the fix clock starts.
+    public var from: FixClockStart
+    /// Whether the clock stops while the programme waits on the reporter.
+    public var pausedWhileWaiting: Bool
+
+    /// The severities a policy file gives targets for, most severe first.
+    public static let severities: [CVSSSeverity] = [.critical, .high, .medium, .low]
+
+    public init(targets: [CVSSSeverity: FixTarget], from: FixClockStart = .report, pausedWhileWaiting: Bool = false) {
+        self.targets = targets
+        self.from = from
+        self.pausedWhileWaiting = pausedWhileWaiting
+    }
+
+    /// The target for `severity`; `.none` when none is set.
+    public func target(for severity: CVSSSeverity) -> FixTarget { targets[severity] ?? .none }
+
+    public static func == (a: FixPolicy, b: FixPolicy) -> Bool {
+        a.from == b.from && a.pausedWhileWaiting == b.pausedWhileWaiting
+            && CVSSSeverity.allCases.allSatisfy { a.target(for: $0) == b.target(for: $0) }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(from)
+        hasher.combine(pausedWhileWaiting)
+        for severity in CVSSSeverity.allCases { hasher.combine(target(for: severity)) }
+    }
+}
+
+/// When a report is disclosed, and what moves that date.
+public struct DisclosurePolicy: Hashable, Sendable {
+    /// What the deadline counts from.
+    public var anchor: DisclosureAnchor
+    /// The deadline after the anchor (90 days from the report; 14 days after the fix release).
+    public var within: PolicyDuration
+    /// Not before this long after the anchor ("7–14 days after the fix": earliest 7 days).
+    public var earliest: PolicyDuration?
+    /// When the fix is released before the deadline, disclosure is due this long after the
+    /// release instead (Project Zero's "90+30"). Only with the `report` anchor.
+    public var afterFix: PolicyDuration?
+    /// A missed deadline is only breached after this grace period.
+    public var grace: PolicyDuration?
+    /// When exploitation in the wild is observed, due = min(due, observed + exploited).
+    public var exploited: PolicyDuration?
+    /// Embargo extensions may move the deadline at most this far beyond the original; nil: no limit.
+    public var maxExtension: PolicyDuration?
+
+    public init(
+        anchor: DisclosureAnchor, within: PolicyDuration, earliest: PolicyDuration? = nil, afterFix: PolicyDuration? = nil,
+        grace: PolicyDuration? = nil, exploited: PolicyDuration? = nil, maxExtension: PolicyDuration? = nil
+    ) {
+        self.anchor = anchor
+        self.within = within
+        self.earliest = earliest
+        self.afterFix = afterFix
+        self.grace = grace
+        self.exploited = exploited
+        self.maxExtension = maxExtension
+    }
+}
+
+/// The credit a reporter gets when they have not said what they prefer.
+public enum CreditDefault: String, Sendable, Hashable {
+    /// Credited by display name.
+    case named
+    /// Credited by handle only.
+    case handle
+    /// Counted, never named.
+    case anonymous
+    /// Not credited.
+    case none
+}
+
+/// A disclosure policy: one version of the promises a project makes to reporters.
+///
+/// Values are checked by `Policy.parse(_:file:)`; a policy built in code is valid when its
+/// canonical text parses.
+public struct Policy: Hashable, Sendable {
+    /// 1–200 characters.
+    public var name: String
+    /// 1 or more; adopting a new version is an event.
+    public var version: Int
+    /// The seed file this policy models, e.g. `001_cccf3bfcab00222a.txt`.
+    public var models: String?
+    /// `UTC`, a fixed offset (`+05:30`) or an IANA id (`Europe/Berlin`).
+    public var timeZone: String
+    /// The days business-day clocks count; Monday–Friday by default.
+    public var workweek: [Weekday]
+    /// Local dates business-day clocks skip.
+    public var holidays: [CivilDate]
+    /// First response.
+    public var acknowledge: ResponseClock?
+    /// Triage, or "initial assessment".
+    public var triage: ResponseClock?
+    /// The reporter hears from the programme at least this often.
+    public var statusUpdateEvery: PolicyDuration?
+    /// Fix targets by severity.
+    public var fix: FixPolicy?
+    /// The disclosure deadline and what moves it.
+    public var disclosure: DisclosurePolicy?
+    /// A report waiting on the reporter this long may be closed.
+    public var needsInfoAutoClose: PolicyDuration?
+    /// The credit a reporter gets without a stated preference; `.named` by default.
+    public var creditDefault: CreditDefault
+    /// In-scope components or issue kinds, free text.
+    public var scopeIn: [String]
+    /// Out-of-scope components or issue kinds, free text.
+    public var scopeOut: [String]
+    /// How long a release receives (critical) fixes; informational.
+    public var supportWindow: PolicyDuration?
+
+    /// A policy with the format's defaults for everything not given (UTC, Monday–Friday, no
+    /// holidays, no clocks, named credit, empty scope).
+    public init(
+        name: String, version: Int, models: String? = nil, timeZone: String = "UTC",
+        workweek: [Weekday] = Weekday.mondayToFriday, holidays: [CivilDate] = [],
+        acknowledge: ResponseClock? = nil, triage: ResponseClock? = nil, statusUpdateEvery: PolicyDuration? = nil,
+        fix: FixPolicy? = nil, disclosure: DisclosurePolicy? = nil, needsInfoAutoClose: PolicyDuration? = nil,
+        creditDefault: CreditDefault = .named, scopeIn: [String] = [], scopeOut: [String] = [],
+        supportWindow: PolicyDuration? = nil
+    ) {
+        self.name = name
+        self.version = version
+        self.models = models
+        self.timeZone = timeZone
+        self.workweek = workweek
+        self.holidays = holidays
+        self.acknowledge = acknowledge
+        self.triage = triage
+        self.statusUpdateEvery = statusUpdateEvery
+        self.fix = fix
+        self.disclosure = disclosure
+        self.needsInfoAutoClose = needsInfoAutoClose
+        self.creditDefault = creditDefault
+        self.scopeIn = scopeIn
+        self.scopeOut = scopeOut
+        self.supportWindow = supportWindow
+    }
+
+    /// Every duration the policy sets, with its field name as policy files spell it.
+    var durations: [(field: String, duration: PolicyDuration)] {
+        var all: [(String, PolicyDuration?)] = [
+            ("acknowledge.within", acknowledge?.within), ("triage.within", triage?.within),
+            ("status-update.every", statusUpdateEvery),
+        ]
+        for severity in FixPolicy.severities {
+            if case .within(let d) = fix?.target(for: severity) { all.append(("fix.\(severity.rawValue)", d)) }
+        }
+        all += [
+            ("disclosure.within", disclosure?.within), ("disclosure.earliest", disclosure?.earliest),
+            ("disclosure.after-fix", disclosure?.afterFix), ("disclosure.grace", disclosure?.grace),
+            ("disclosure.exploited", disclosure?.exploited), ("disclosure.max-extension", disclosure?.maxExtension),
+            ("needs-info.auto-close", needsInfoAutoClose), ("support.window", supportWindow),
+        ]
+        return all.compactMap { field, d in d.map { (field, $0) } }
+    }
+
+    /// Rules between fields that no single value can break, as (field, message) pairs.
+    func contradictions() -> [(field: String, message: String)] {
+        var found: [(field: String, message: String)] = []
+        if let ack = acknowledge?.within, let triage = triage?.within, ack.isLonger(than: triage) == true {
+            found.append(("acknowledge.within", "\(ack) is longer than triage within (\(triage)); a report is acknowledged before it is triaged"))
+        }
+        if let fix {
+            // A more severe report must not get more time: critical <= high <= medium <= low.
+            // Each severity is reported once, against the first less severe target it exceeds.
+            for (i, higher) in FixPolicy.severities.enumerated() {
+                let target = fix.target(for: higher)
+                if let lower = FixPolicy.severities[(i + 1)...].first(where: { target.isLonger(than: fix.target(for: $0)) == true }) {
+                    found.append((
+                        "fix.\(higher.rawValue)",
+                        "\(target) is longer than the \(lower.rawValue) target (\(fix.target(for: lower))); a more severe report must not get more time"
+                    ))
+                }
+            }
+        }
+        if let disclosure {
+            if let earliest = disclosure.earliest, earliest.isLonger(than: disclosure.within) == true {
+                found.append(("disclosure.earliest", "\(earliest) is later than the deadline (within = \(disclosure.within))"))
+            }
+            if disclosure.anchor == .fixRelease, disclosure.afterFix != nil {
+                found.append(("disclosure.after-fix", "after-fix only applies when the deadline counts from the report (from = \"report\"), not from the fix release"))
+            }
+        }
+        if workweek.isEmpty {
+            for (field, d) in durations where d.unit == .businessDays {
+                found.append((field, "\(d) counts business days, but the workweek is empty"))
+            }
+        }
+        return found
+    }
+}
+
+// MARK: - Canonical text
+
+extension Policy {
+    /// The policy in the file format with every field, in schema order, without comments: the
+    /// text stored in the log. For a valid policy, `Policy.parse(p.encodeCanonical(), file:)`
+    /// returns `p`.
+    public func encodeCanonical() -> String {
+        var out = ""
+        func line(_ key: String, _ value: String) { out += key + " = " + value + "\n" }
+        func section(_ name: String) { out += "\n[" + name + "]\n" }
+        func quoted(_ s: some CustomStringConvertible) -> String { PolicyText.quote(s.description) }
+        func array(_ items: [String]) -> String { "[" + items.map(PolicyText.quote).joined(separator: ", ") + "]" }
+
+        line("name", quoted(name))
+        line("version", String(version))
+        if let models { line("models", quoted(models)) }
+        line("time-zone", quoted(timeZone))
+        line("workweek", array(workweek.map(\.abbreviation)))
+        line("holidays", array(holidays.map(\.description)))
+        line("credit-default", quoted(creditDefault.rawValue))
+        for (name, clock) in [("acknowledge", acknowledge), ("triage", triage)] {
+            guard let clock else { continue }
+            section(name)
+            line("within", quoted(clock.within))
+            line("pause-while-waiting", String(clock.pausedWhileWaiting))
+        }
+        if let statusUpdateEvery {
+            section("status-update")
+            line("every", quoted(statusUpdateEvery))
+        }
+        if let fix {
+            section("fix")
+            line("from", quoted(fix.from.rawValue))
+            line("pause-while-waiting", String(fix.pausedWhileWaiting))
+            for severity in FixPolicy.severities { line(severity.rawValue, quoted(fix.target(for: severity))) }
+        }
+        if let disclosure {
+            section("disclosure")
+            line("from", quoted(disclosure.anchor.rawValue))
+            line("within", quoted(disclosure.within))
+            let optional: [(String, PolicyDuration?)] = [
+                ("earliest", disclosure.earliest), ("after-fix", disclosure.afterFix), ("grace", disclosure.grace),
+                ("exploited", disclosure.exploited), ("max-extension", disclosure.maxExtension),
+            ]
+            for case (let key, let d?) in optional { line(key, quoted(d)) }
+        }
+        if let needsInfoAutoClose {
+            section("needs-info")
+            line("auto-close", quoted(needsInfoAutoClose))
+        }
+        section("scope")
+        line("in", array(scopeIn))
+        line("out", array(scopeOut))
+        if let supportWindow {
+            section("support")
+            line("window", quoted(supportWindow))
+        }
+        return out
+    }
+}
+
+/// Text helpers shared by the parser and the canonical encoder.
+enum PolicyText {
+    /// A TOML basic string: `"` and `\` escaped, control characters as escapes.
+    static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\u{08}": out += "\\b"
+            case "\t": out += "\\t"
+            case "\n": out += "\\n"
+            case "\u{0C}": out += "\\f"
+            case "\r": out += "\\r"
+            case "\u{00}"..."\u{1F}", "\u{7F}":
+                let hex = String(scalar.value, radix: 16, uppercase: true)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,118 @@
+/// The people a project credits, per year of disclosure (DESIGN §3.3).
+///
+/// Only disclosed reports count (a withdrawn advisory's credits go with it). Each person is
+/// credited as they asked: by display name, by handle, or not at all; anonymous reporters are
+/// counted but never named. Contacts never appear.
+public struct HallOfFame: Hashable, Sendable {
+    public struct Entry: Hashable, Sendable {
+        /// What the credit shows: the display name or the handle.
+        public var credited: String
+        /// Their handle.
+        public var handle: String
+        public var types: [CreditType]
+        /// Report ids and, when published, their advisory ids.
+        public var reports: [String]
+        public var advisories: [String]
+    }
+
+    public var project: String
+    public var year: Int64?
+    public var entries: [Entry]
+    /// Credits given anonymously: counted, never named.
+    public var anonymous: Int
+    public var disclosedReports: Int
+
+    public init(projection: Projection, project: String, year: Int64?, now: Timestamp) {
+        self.project = project
+        self.year = year
+        var byPerson: [String: Entry] = [:]
+        var order: [String] = []
+        var anonymous = 0
+        var disclosed = 0
+        let reports = projection.reports.values
+            .filter { $0.project == project && $0.state == .disclosed }
+            .filter { r in r.disclosedAt.map { $0 <= now && (year == nil || Timestamp.civil(fromDays: $0.microseconds.floorDivided(by: 86_400_000_000).quotient).year == year) } ?? false }
+            .sorted { ($0.disclosedAt!, $0.id) < ($1.disclosedAt!, $1.id) }
+        for r in reports {
+            disclosed += 1
+            var people: [CreditRecord] = r.credits.filter { $0.status == .accepted && $0.person != r.reporter.handle }
+            if let own = r.reporterCredit {
+                var own = own
+                if own.status == .offered { own.preference = r.reporter.credit; own.displayName = r.reporter.name }
+                people.insert(own, at: 0)
+            }
+            for c in people {
+                switch c.preference {
+                case .none: continue
+                case .anonymous:
+                    anonymous += 1
+                    continue
+                case .named, .handle:
+                    let shown = c.preference == .named ? (c.displayName ?? (c.person == r.reporter.handle ? r.reporter.name : nil) ?? c.person) : c.person
+                    let key = c.person
+                    var entry = byPerson[key] ?? Entry(credited: shown, handle: c.person, types: [], reports: [], advisories: [])
+                    for t in c.types where !entry.types.contains(t) { entry.types.append(t) }
+                    entry.reports.append(r.id)
+                    if let id = r.ghsa ?? r.cve { entry.advisories.append(id) }
+                    if byPerson[key] == nil { order.append(key) }
+                    byPerson[key] = entry
+                }
+            }
+        }
+        entries = order.map { byPerson[$0]! }
+        self.anonymous = anonymous
+        self.disclosedReports = disclosed
+    }
+
+    /// A `CREDITS.md` section.
+    public var markdown: String {
+        var s = "## Security researchers\n\n"
+        s += "We thank the people who reported vulnerabilities in \(project)"
+        s += year.map { " and helped us fix them in \($0)" } ?? " and helped us fix them"
+        s += ".\n\n"
+        if entries.isEmpty && anonymous == 0 {
+            return s + "_No credited reports yet._\n"
+        }
+        for e in entries {
+            var line = "- " + (e.credited == e.handle ? "@" + Self.escape(e.handle) : Self.escape(e.credited) + " (@\(Self.escape(e.handle)))")
+            let kinds = e.types.map { $0.rawValue.lowercased().replacingUnderscores() }.joined(separator: ", ")
+            line += " — \(kinds)"
+            line += e.advisories.isEmpty ? "" : "; " + e.advisories.map(Self.escape).joined(separator: ", ")
+            s += line + "\n"
+        }
+        if anonymous > 0 {
+            s += "- and \(anonymous) researcher\(anonymous == 1 ? "" : "s") who asked to stay anonymous\n"
+        }
+        return s
+    }
+
+    /// The same as JSON.
+    public var json: Value {
+        var members: [(key: String, value: Value)] = [("project", .string(project))]
+        if let year { members.append(("year", .int(year))) }
+        members.append(("disclosedReports", .int(Int64(disclosedReports))))
+        members.append(("credited", .array(entries.map { e in
+            var m: [(key: String, value: Value)] = [("name", .string(e.credited)), ("handle", .string(e.handle))]
+            m.append(("types", .array(e.types.map { .string($0.rawValue) })))
+            m.append(("reports", .array(e.reports.map { .string($0) })))
+            m.append(("advisories", .array(e.advisories.map { .string($0) })))
+            return .object(m)
+        })))
+        members.append(("anonymous", .int(Int64(anonymous))))
+        return .object(members)
+    }
+
+    /// Markdown-escapes text supplied by reporters so a name cannot inject links or formatting.
+    static func escape(_ s: String) -> String {
+        var out = ""
+        for ch in s {
+            if "\\`*_{}[]()#+-.!<>|~".contains(ch) { out.append("\\") }
+            out.append(ch == "\n" ? " " : ch)
+        }
+        return out
+    }
+}
+
+extension String {
+    fileprivate func replacingUnderscores() -> String { String(map { $0 == "_" ? " " : $0 }) }
+}

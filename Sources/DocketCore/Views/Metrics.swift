@@ -1,0 +1,65 @@
+/// Programme metrics over a trailing window (DESIGN §3.2): median time from submission to each
+/// milestone, and the share of clocks that ended met among those that ended.
+public struct ProgrammeMetrics: Hashable, Sendable {
+    public struct Milestone: Hashable, Sendable {
+        public var name: String
+        /// Reports in the window that reached the milestone.
+        public var count: Int
+        public var median: Duration?
+    }
+
+    public struct Target: Hashable, Sendable {
+        public var clock: ClockKind
+        public var met: Int
+        public var breached: Int
+        /// Still running, paused or not applicable.
+        public var open: Int
+        /// met / (met + breached), nil when none ended.
+        public var share: Double? { met + breached == 0 ? nil : Double(met) / Double(met + breached) }
+    }
+
+    public var project: String
+    public var from: Timestamp
+    public var to: Timestamp
+    public var reports: Int
+    public var milestones: [Milestone]
+    public var targets: [Target]
+
+    /// Reports of `project` submitted in `[now − window, now]`.
+    public init(projection: Projection, project: String, window: Duration, now: Timestamp) {
+        self.project = project
+        let from = now + .microseconds(-window.microseconds)
+        self.from = from
+        to = now
+        let reports = projection.reports.values.filter { $0.project == project && $0.submittedAt >= from && $0.submittedAt <= now }
+        self.reports = reports.count
+        let pick: [(String, (Report) -> Timestamp?)] = [
+            ("first response", { $0.acknowledgedAt }), ("triage", { $0.acceptedAt }),
+            ("fix", { $0.fixReleasedAt }), ("disclosure", { $0.disclosedAt }),
+        ]
+        milestones = pick.map { name, at in
+            let spans = reports.compactMap { r in at(r).flatMap { $0 <= now ? ($0 - r.submittedAt).microseconds : nil } }.sorted()
+            return Milestone(name: name, count: spans.count, median: Self.median(spans).map { .microseconds($0) })
+        }
+        var tally: [ClockKind: Target] = [:]
+        for kind in ClockKind.allCases { tally[kind] = Target(clock: kind, met: 0, breached: 0, open: 0) }
+        for r in reports {
+            for c in Timers.clocks(for: r, policy: projection.policy(for: r), now: now) {
+                switch c.state {
+                case .met: tally[c.kind]!.met += 1
+                case .breached: tally[c.kind]!.breached += 1
+                case .running, .paused: tally[c.kind]!.open += 1
+                case .notApplicable: break
+                }
+            }
+        }
+        targets = ClockKind.allCases.map { tally[$0]! }
+    }
+
+    /// The median of sorted values (the mean of the middle two for an even count), nil if empty.
+    static func median(_ sorted: [Int64]) -> Int64? {
+        guard !sorted.isEmpty else { return nil }
+        let mid = sorted.count / 2
+        return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+    }
+}

@@ -1,0 +1,128 @@
+/// A policy a project adopted, ready to evaluate clocks with.
+public struct AdoptedPolicy: Sendable {
+    public var policy: Policy
+    public var calendar: BusinessCalendar
+    public var adoptedAt: Timestamp
+    public var sequence: UInt64
+}
+
+/// A project as its events have made it.
+public struct ProjectState: Sendable {
+    public let name: String
+    /// Every policy adopted, oldest first.
+    public var policies: [AdoptedPolicy] = []
+    public var maintainers: [String] = []
+
+    public var currentPolicy: AdoptedPolicy? { policies.last }
+}
+
+/// How far into the log a view looks.
+public enum AsOf: Hashable, Sendable, CustomStringConvertible {
+    /// The whole log, clocks evaluated at `now`.
+    case latest(now: Timestamp)
+    /// Events that happened at or before the instant (their `occurredAt`), clocks evaluated then.
+    case instant(Timestamp)
+    /// Events up to and including this global sequence, clocks evaluated at the last one's `recordedAt`.
+    case sequence(UInt64, now: Timestamp)
+
+    public var description: String {
+        switch self {
+        case .latest(let now): return "now (\(now))"
+        case .instant(let t): return t.rfc3339
+        case .sequence(let n, _): return "sequence \(n)"
+        }
+    }
+}
+
+/// Every view's state, folded from the log: reports and projects. Pure; `apply` takes events in
+/// log order. A view "as of" a past instant or sequence is this fold stopped early (`includes`).
+public struct Projection: Sendable {
+    public var reports: [String: Report] = [:]
+    public var projects: [String: ProjectState] = [:]
+    /// The last global sequence folded in.
+    public var lastSequence: UInt64 = 0
+    /// The latest event time folded in.
+    public var lastOccurredAt: Timestamp?
+    public var lastRecordedAt: Timestamp?
+    /// Events in domain streams that did not decode (should be 0; `docket verify` says more).
+    public var undecodable = 0
+
+    public init() {}
+
+    /// Whether `event` belongs in a view as of `asOf`.
+    public static func includes(_ event: RecordedEvent, asOf: AsOf) -> Bool {
+        switch asOf {
+        case .latest: return true
+        case .instant(let t): return event.occurredAt <= t
+        case .sequence(let n, _): return event.sequence <= n
+        }
+    }
+
+    /// The instant clocks are evaluated at for `asOf`.
+    public func evaluationTime(_ asOf: AsOf) -> Timestamp {
+        switch asOf {
+        case .latest(let now): return now
+        case .instant(let t): return t
+        case .sequence(_, let now): return lastRecordedAt ?? now
+        }
+    }
+
+    /// Folds one recorded event in. Events outside the domain streams are ignored.
+    public mutating func apply(_ recorded: RecordedEvent) {
+        lastSequence = recorded.sequence
+        lastRecordedAt = recorded.recordedAt
+        let stream = recorded.stream.rawValue
+        let isReport = stream.hasPrefix(DomainStreams.reportPrefix)
+        guard isReport || stream.hasPrefix(DomainStreams.projectPrefix) else { return }
+        guard let event = try? DomainEvent(recorded) else {
+            undecodable += 1
+            return
+        }
+        if lastOccurredAt == nil || recorded.occurredAt > lastOccurredAt! { lastOccurredAt = recorded.occurredAt }
+        let key = String(stream.utf8.dropFirst(isReport ? DomainStreams.reportPrefix.utf8.count : DomainStreams.projectPrefix.utf8.count))!
+        if isReport {
+            apply(event, toReport: key, at: recorded.occurredAt)
+        } else {
+            apply(event, toProject: key, at: recorded.occurredAt, sequence: recorded.sequence)
+        }
+    }
+
+    /// Folds a report event in (the typed path used by `apply` and by tests).
+    public mutating func apply(_ event: DomainEvent, toReport id: String, at t: Timestamp) {
+        if case .reportSubmitted(let e) = event {
+            var report = Report(id: id, submitted: e, at: t)
+            let policies = projects[e.project]?.policies.count ?? 0
+            report.policyIndex = policies > 0 ? policies - 1 : nil
+            reports[id] = report
+        } else {
+            reports[id]?.apply(event, at: t)
+        }
+    }
+
+    /// Folds a project event in.
+    public mutating func apply(_ event: DomainEvent, toProject name: String, at t: Timestamp, sequence: UInt64) {
+        var project = projects[name] ?? ProjectState(name: name)
+        switch event {
+        case .policyAdopted(let e):
+            if let policy = try? Policy.parse(e.policyText, file: "PolicyAdopted@\(sequence)") {
+                project.policies.append(AdoptedPolicy(policy: policy, calendar: BusinessCalendar(policy: policy, zone: e.zone), adoptedAt: t, sequence: sequence))
+            } else {
+                undecodable += 1
+            }
+        case .maintainerAdded(let e):
+            if !project.maintainers.contains(e.handle) { project.maintainers.append(e.handle) }
+        case .maintainerRemoved(let e):
+            project.maintainers.removeAll { $0 == e.handle }
+        default:
+            break
+        }
+        projects[name] = project
+    }
+
+    /// The policy `report` is held to: the one in force when it was submitted, or the project's
+    /// first policy for reports submitted before any was adopted.
+    public func policy(for report: Report) -> AdoptedPolicy? {
+        guard let project = projects[report.project], !project.policies.isEmpty else { return nil }
+        return project.policies[report.policyIndex ?? 0]
+    }
+}

@@ -1,0 +1,280 @@
+/// The clocks a disclosure policy can define.
+public enum ClockKind: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
+    case acknowledge
+    case triage
+    case statusUpdate = "status-update"
+    case fix
+    case disclosure
+    case needsInfo = "needs-info"
+
+    public var description: String { rawValue }
+}
+
+/// Where one clock stands.
+public enum ClockState: String, Hashable, Sendable, CustomStringConvertible {
+    /// Counting; not yet due (or due with no instant yet, like a next-release fix target).
+    case running
+    /// Ended on or before its due instant (within any grace period).
+    case met
+    /// Past its due instant: ended late, or still not done.
+    case breached
+    /// Stopped while the report waits on the reporter.
+    case paused
+    /// The policy has no such clock, or it cannot apply to this report (closed, no severity yet).
+    case notApplicable = "not-applicable"
+
+    public var description: String { rawValue }
+}
+
+/// One clock of one report.
+public struct Clock: Hashable, Sendable {
+    public var report: String
+    public var project: String
+    public var kind: ClockKind
+    public var state: ClockState
+    /// The policy target it measures, as the policy says it ("48h", "5bd", "next-release").
+    public var target: String?
+    public var startedAt: Timestamp?
+    /// When it is (or was) due; nil when the target has no instant (next release, paused with no
+    /// budget left to place, disclosure relative to a fix not yet released).
+    public var dueAt: Timestamp?
+    /// When the milestone it measures happened.
+    public var endedAt: Timestamp?
+    /// `dueAt − endedAt` when it ended (negative: late), or `dueAt − now` while open (negative: overdue).
+    public var margin: Duration?
+    public var note: String?
+
+    /// Breached and still not done: what `docket timers --late` lists.
+    public var isLate: Bool { state == .breached && endedAt == nil }
+}
+
+/// Computes every clock of a report under a policy at an instant. Pure.
+public enum Timers {
+    public static func clocks(for report: Report, policy adopted: AdoptedPolicy?, now: Timestamp) -> [Clock] {
+        var engine = Engine(report: report, now: now)
+        guard let adopted else {
+            return ClockKind.allCases.map { engine.clock($0, .notApplicable, note: "project \(report.project) has no policy") }
+        }
+        let p = adopted.policy
+        let cal = adopted.calendar
+        return [
+            engine.response(.acknowledge, p.acknowledge, cal, end: report.acknowledgedAt ?? report.closedAt),
+            engine.response(.triage, p.triage, cal, end: report.acceptedAt ?? report.closedAt),
+            engine.statusUpdates(p.statusUpdateEvery, cal),
+            engine.fix(p.fix, cal),
+            engine.disclosure(p.disclosure, cal),
+            engine.needsInfo(p.needsInfoAutoClose, cal),
+        ]
+    }
+
+    private struct Engine {
+        let report: Report
+        let now: Timestamp
+
+        init(report: Report, now: Timestamp) {
+            self.report = report
+            self.now = now
+        }
+
+        func clock(_ kind: ClockKind, _ state: ClockState, target: String? = nil, start: Timestamp? = nil, due: Timestamp? = nil, end: Timestamp? = nil, note: String? = nil) -> Clock {
+            var margin: Duration?
+            if let due {
+                margin = due - (end ?? now)
+            }
+            return Clock(report: report.id, project: report.project, kind: kind, state: state, target: target, startedAt: start, dueAt: due, endedAt: end, margin: margin, note: note)
+        }
+
+        /// The state of a clock with a due instant: met/breached once ended, else running/breached.
+        func judge(_ kind: ClockKind, target: String, start: Timestamp, due: Timestamp, end: Timestamp?, breachAfter: Timestamp? = nil, note: String? = nil) -> Clock {
+            let limit = breachAfter ?? due
+            if let end {
+                var note = note
+                if end > due && end <= limit { note = [note, "within the grace period"].compactMap { $0 }.joined(separator: "; ") }
+                return clock(kind, end <= limit ? .met : .breached, target: target, start: start, due: due, end: end, note: note)
+            }
+            if now > limit { return clock(kind, .breached, target: target, start: start, due: due, note: note) }
+            var note = note
+            if now > due { note = [note, "in the grace period until \(limit)"].compactMap { $0 }.joined(separator: "; ") }
+            return clock(kind, .running, target: target, start: start, due: due, note: note)
+        }
+
+        /// The waits that pause a clock, if the policy pauses it.
+        func pauses(_ paused: Bool) -> [WaitInterval] { paused ? report.waits : [] }
+
+        /// Acknowledge and triage: from submission until the milestone.
+        func response(_ kind: ClockKind, _ rule: ResponseClock?, _ cal: BusinessCalendar, end: Timestamp?) -> Clock {
+            guard let rule else { return clock(kind, .notApplicable, note: "the policy sets no \(kind) target") }
+            let start = report.submittedAt
+            let target = rule.within.description
+            // A report reopened after being closed does not restart its response clocks.
+            let end = end.map { min($0, now) }
+            switch due(from: start, rule.within, pauses: pauses(rule.pausedWhileWaiting), cal) {
+            case .at(let d):
+                return judge(kind, target: target, start: start, due: d, end: end)
+            case .pausedAt(let remaining):
+                if let end { return clock(kind, .met, target: target, start: start, end: end) }
+                return clock(kind, .paused, target: target, start: start, due: cal.advance(now, by: remaining, unit: rule.within.unit), note: "paused while waiting on the reporter; due shown as if it resumed now")
+            }
+        }
+
+        func statusUpdates(_ every: PolicyDuration?, _ cal: BusinessCalendar) -> Clock {
+            let kind = ClockKind.statusUpdate
+            guard let every else { return clock(kind, .notApplicable, note: "the policy sets no status-update cadence") }
+            guard let ack = report.acknowledgedAt, ack <= now else {
+                return clock(kind, .notApplicable, target: every.description, note: "starts when the report is acknowledged")
+            }
+            let investigationEnd = [report.fixReleasedAt, report.disclosedAt, report.closedAt].compactMap { $0 }.min()
+            let end = investigationEnd.map { min($0, now) }
+            let horizon = end ?? now
+            var last = ack
+            var missed = 0
+            var worst: Duration = .zero
+            for u in report.statusUpdates where u <= horizon {
+                let due = cal.advance(last, by: cal.span(of: every), unit: every.unit)
+                if u > due {
+                    missed += 1
+                    worst = max(worst, u - due)
+                }
+                last = u
+            }
+            let next = cal.advance(last, by: cal.span(of: every), unit: every.unit)
+            let missedNote = missed > 0 ? "\(missed) update\(missed == 1 ? "" : "s") sent late (worst \(Clock.format(worst)) late)" : nil
+            if let end {
+                if end > next { return clock(kind, .breached, target: every.description, start: ack, due: next, end: end, note: [missedNote, "no update before the investigation ended"].compactMap { $0 }.joined(separator: "; ")) }
+                return clock(kind, missed > 0 ? .breached : .met, target: every.description, start: ack, due: next, end: end, note: missedNote)
+            }
+            if now > next { return clock(kind, .breached, target: every.description, start: ack, due: next, note: missedNote) }
+            return clock(kind, .running, target: every.description, start: last, due: next, note: missedNote)
+        }
+
+        func fix(_ rule: FixPolicy?, _ cal: BusinessCalendar) -> Clock {
+            let kind = ClockKind.fix
+            guard let rule else { return clock(kind, .notApplicable, note: "the policy sets no fix targets") }
+            if report.fixReleasedAt == nil, let closed = report.closedAt, closed <= now {
+                return clock(kind, .notApplicable, note: "closed as \(report.resolution?.rawValue ?? "resolved") without a fix")
+            }
+            guard let severity = report.severity else {
+                return clock(kind, .notApplicable, note: "no severity yet; the fix target is set at triage")
+            }
+            let start: Timestamp
+            switch rule.from {
+            case .report: start = report.submittedAt
+            case .acceptance:
+                guard let accepted = report.acceptedAt else { return clock(kind, .notApplicable, note: "starts when the report is accepted") }
+                start = accepted
+            }
+            let end = report.fixReleasedAt.map { min($0, now) }
+            let severityNote = "severity \(severity.rawValue)"
+            switch rule.targets[severity] ?? FixTarget.none {
+            case .none:
+                return clock(kind, .notApplicable, start: start, note: "the policy sets no fix target for \(severity.rawValue) severity")
+            case .nextRelease:
+                if let end { return clock(kind, .met, target: "next-release", start: start, end: end, note: severityNote) }
+                return clock(kind, .running, target: "next-release", start: start, note: "\(severityNote); due with the next release")
+            case .within(let d):
+                switch due(from: start, d, pauses: pauses(rule.pausedWhileWaiting), cal) {
+                case .at(let dueAt):
+                    return judge(kind, target: d.description, start: start, due: dueAt, end: end, note: severityNote)
+                case .pausedAt(let remaining):
+                    return clock(kind, .paused, target: d.description, start: start, due: cal.advance(now, by: remaining, unit: d.unit), note: "\(severityNote); paused while waiting on the reporter")
+                }
+            }
+        }
+
+        func disclosure(_ rule: DisclosurePolicy?, _ cal: BusinessCalendar) -> Clock {
+            let kind = ClockKind.disclosure
+            guard let rule else { return clock(kind, .notApplicable, note: "the policy sets no disclosure deadline") }
+            if report.disclosedAt == nil, let closed = report.closedAt, closed <= now {
+                return clock(kind, .notApplicable, note: "closed as \(report.resolution?.rawValue ?? "resolved"); nothing to disclose")
+            }
+            let fixedAt = report.fixReleasedAt.flatMap { $0 <= now ? $0 : nil }
+            let anchor: Timestamp
+            switch rule.anchor {
+            case .report: anchor = report.submittedAt
+            case .fixRelease:
+                guard let fixedAt else {
+                    return clock(kind, .running, target: "\(rule.within) after the fix release", note: "due \(rule.within) after the fix is released")
+                }
+                anchor = fixedAt
+            }
+            let add = { (d: PolicyDuration, from: Timestamp) in cal.advance(from, by: cal.span(of: d), unit: d.unit) }
+            var due = add(rule.within, anchor)
+            var notes: [String] = []
+            if let afterFix = rule.afterFix, let fixedAt, fixedAt <= due {
+                due = add(afterFix, fixedAt)
+                notes.append("fixed before the deadline: due \(afterFix) after the fix release")
+            }
+            if let extended = report.embargoExtensions.last {
+                if let maxExt = rule.maxExtension, extended.until > add(maxExt, due) {
+                    notes.append("embargo extended beyond the policy's maximum extension of \(maxExt)")
+                }
+                due = extended.until
+                notes.append("embargo extended to \(extended.until)\(extended.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
+            }
+            if let shortened = rule.exploited, let observed = report.exploitedAt, observed <= now {
+                let exploitedDue = add(shortened, observed)
+                if exploitedDue < due {
+                    due = exploitedDue
+                    notes.append("exploitation observed \(observed): due \(shortened) after it")
+                }
+            }
+            let end = report.disclosedAt.map { min($0, now) }
+            if let earliest = rule.earliest, let end, end < add(earliest, anchor) {
+                notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
+            }
+            let graceEnd = rule.grace.map { add($0, due) }
+            return judge(kind, target: "\(rule.within) from the \(rule.anchor == .report ? "report" : "fix release")", start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
+        }
+
+        func needsInfo(_ autoClose: PolicyDuration?, _ cal: BusinessCalendar) -> Clock {
+            let kind = ClockKind.needsInfo
+            guard let autoClose else { return clock(kind, .notApplicable, note: "the policy sets no needs-info auto-close") }
+            guard let wait = report.waits.last(where: { $0.start <= now }) else {
+                return clock(kind, .notApplicable, target: autoClose.description, note: "no information was requested")
+            }
+            let due = cal.advance(wait.start, by: cal.span(of: autoClose), unit: autoClose.unit)
+            let end = wait.end.flatMap { $0 <= now ? $0 : nil }
+            var c = judge(kind, target: autoClose.description, start: wait.start, due: due, end: end)
+            if c.isLate { c.note = "the reporter has not answered; the policy says close the report" }
+            return c
+        }
+
+        enum Due {
+            case at(Timestamp)
+            /// Currently paused with this much counted time still to run.
+            case pausedAt(remaining: Int64)
+        }
+
+        /// When a budget of `d` counted from `start` runs out, skipping `pauses`.
+        func due(from start: Timestamp, _ d: PolicyDuration, pauses: [WaitInterval], _ cal: BusinessCalendar) -> Due {
+            var remaining = cal.span(of: d)
+            var t = start
+            for p in pauses {
+                if let end = p.end, end <= t { continue }
+                let pauseStart = max(p.start, t)
+                if pauseStart > now { break }
+                let available = cal.measure(from: t, to: pauseStart, unit: d.unit)
+                if available >= remaining { return .at(cal.advance(t, by: remaining, unit: d.unit)) }
+                remaining -= available
+                guard let end = p.end, end <= now else { return .pausedAt(remaining: remaining) }
+                t = end
+            }
+            return .at(cal.advance(t, by: remaining, unit: d.unit))
+        }
+    }
+}
+
+extension Clock {
+    /// A duration as people read it: `2d 3h`, `45m`, `-1d 2h` for late.
+    public static func format(_ d: Duration) -> String {
+        var s = d.microseconds / 1_000_000
+        let negative = s < 0
+        s = abs(s)
+        let days = s / 86_400, hours = s % 86_400 / 3600, minutes = s % 3600 / 60
+        var parts: [String] = []
+        if days > 0 { parts.append("\(days)d") }
+        if hours > 0 { parts.append("\(hours)h") }
+        if minutes > 0 || parts.isEmpty { parts.append("\(minutes)m") }
+        return (negative ? "-" : "") + parts.joined(separator: " ")
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import DocketCore
+import DocketStore
+import Foundation
+
+struct PolicyGroup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "policy", abstract: "Disclosure policies (format: Schemas/policy.md).", subcommands: [Validate.self, Adopt.self])
+
+    /// Reads and parses a policy file, printing every problem as `file:line: field: message`.
+    static func load(_ path: String) throws -> (Policy, ZoneRules) {
+        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
+        guard let text = String(data: data, encoding: .utf8) else { throw CLIError("\(path) is not UTF-8 text") }
+        let policy: Policy
+        do { policy = try Policy.parse(text, file: path) } catch {
+            throw CLIError(error.description)
+        }
+        return (policy, try zone(policy.timeZone, file: path))
+    }
+
+    /// The rules of a policy's time zone: fixed offsets directly, IANA ids from the system's tz database.
+    static func zone(_ id: String, file: String) throws -> ZoneRules {
+        if id == "UTC" || id == "Etc/UTC" { return .utc }
+        if id.hasPrefix("+") || id.hasPrefix("-") {
+            do { return try ZoneRules(fixedOffset: id) } catch { throw CLIError("\(file): time-zone: \(error.message)") }
+        }
+        let root = ProcessInfo.processInfo.environment["TZDIR"] ?? "/usr/share/zoneinfo"
+        guard !id.split(separator: "/").contains(".."), let bytes = FileManager.default.contents(atPath: root + "/" + id) else {
+            throw CLIError("\(file): time-zone: unknown time zone \"\(id)\" (no \(root)/\(id); install tzdata or use an offset like +01:00)")
+        }
+        do { return try ZoneRules(identifier: id, tzif: [UInt8](bytes)) } catch {
+            throw CLIError("\(file): time-zone: \(root)/\(id): \(error.message)")
+        }
+    }
+
+    struct Validate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check a policy file; every problem names file, line and field.")
+        @Argument(help: "The policy file.") var file: String
+        func run() async throws {
+            try await reporting {
+                let (policy, _) = try PolicyGroup.load(file)
+                print("\(file): valid policy \"\(policy.name)\" version \(policy.version)")
+            }
+        }
+    }
+
+    struct Adopt: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Record that a project adopts a policy (its clocks apply to reports submitted from now on).")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Option(help: "The project.") var project: String
+        @Argument(help: "The policy file.") var file: String
+        func run() async throws {
+            try await reporting {
+                let (policy, zone) = try PolicyGroup.load(file)
+                let store = try self.store.openStore()
+                defer { store.close() }
+                let adopted = DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone))
+                let result: AppendResult
+                do {
+                    result = try await LocalLedger(store: store).appendProjectEvent(adopted, project: project, actor: event.actor, at: try event.occurredAt())
+                } catch let error as DomainError { throw CLIError("\(error.code): \(error.message)") }
+                if event.json {
+                    printJSON([("project", .string(project)), ("policy", .string(policy.name)), ("version", .int(Int64(policy.version))), ("seq", .int(Int64(result.lastSequence)))])
+                } else {
+                    print("\(project) adopted policy \"\(policy.name)\" version \(policy.version) (seq \(result.lastSequence))")
+                }
+            }
+        }
+    }
+}

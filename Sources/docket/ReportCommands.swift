@@ -1,0 +1,385 @@
+public import ArgumentParser
+public import DocketCore
+import DocketStore
+import Foundation
+
+/// Who and when, shared by every command that records an event.
+struct EventOptions: ParsableArguments {
+    @Option(help: "Who did it (a maintainer or reporter handle).")
+    var actor: String = ProcessInfo.processInfo.environment["DOCKET_ACTOR"] ?? ProcessInfo.processInfo.environment["USER"] ?? "cli"
+
+    @Option(help: ArgumentHelp("When it happened (RFC 3339); now by default. For importing and scripting histories.", valueName: "time"))
+    var at: String?
+
+    @Option(name: .customLong("id"), help: ArgumentHelp("The event id, to make a retry idempotent; random by default.", valueName: "event-id"))
+    var eventID: String?
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func occurredAt() throws -> Timestamp? { try at.map { try parseTime($0, what: "--at") } }
+    func id() throws -> EventID? { try eventID.map { try EventID($0) } }
+}
+
+/// Parses an RFC 3339 instant, or a calendar date meaning its midnight UTC.
+func parseTime(_ text: String, what: String) throws -> Timestamp {
+    let full = text.count == 10 ? text + "T00:00:00Z" : text
+    do { return try Timestamp(rfc3339: full) } catch {
+        throw CLIError("\(what): \(error.message) (use RFC 3339, like 2026-11-21T09:30:00Z, or a date, like 2026-11-21)")
+    }
+}
+
+extension CVSSSeverity: ExpressibleByArgument {}
+extension CreditPreference: ExpressibleByArgument {}
+extension Resolution: ExpressibleByArgument {}
+extension ReportState: ExpressibleByArgument {}
+
+extension CreditType: ExpressibleByArgument {
+    public init?(argument: String) {
+        let normalized = argument.uppercased().replacingOccurrences(of: "-", with: "_")
+        self.init(rawValue: normalized)
+    }
+}
+
+/// `docket report <verb> REPORT …`: one lifecycle command each.
+struct ReportGroup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Record what happens to a report (each verb decides against its lifecycle state).",
+        discussion: "An event that is not legal in the report's state is refused, naming the state and the allowed events; nothing is appended.",
+        subcommands: [
+            Submit.self, Ack.self, Triage.self, RequestInfo.self, Respond.self, Assign.self, StatusUpdate.self,
+            FixStart.self, FixMerge.self, Release.self, CVE.self, Publish.self, ExtendEmbargo.self, Exploited.self,
+            Credit.self, Close.self, Reopen.self, Withdraw.self, Note.self,
+        ])
+}
+
+/// Runs `command` against report `id` and prints the outcome.
+private func perform(_ command: ReportCommand, report id: String, store options: StoreOptions, event: EventOptions) async throws {
+    let store = try options.openStore()
+    defer { store.close() }
+    let outcome: LocalLedger.Outcome
+    do {
+        outcome = try await LocalLedger(store: store).execute(command, report: id, actor: event.actor, at: try event.occurredAt(), eventID: try event.id())
+    } catch let error as DomainError {
+        throw CLIError("\(error.code): \(error.message)")
+    }
+    let types = outcome.events.map(\.typeName)
+    if event.json {
+        printJSON([
+            ("report", .string(id)), ("state", .string(outcome.report.state.rawValue)),
+            ("events", .array(types.map { .string($0) })), ("seq", .int(Int64(outcome.result.lastSequence))),
+            ("version", .int(Int64(outcome.result.streamVersion))), ("duplicate", .bool(outcome.result.duplicate)),
+        ])
+    } else {
+        let again = outcome.result.duplicate ? " (already recorded; nothing appended)" : ""
+        print("\(id): \(types.joined(separator: ", ")) → \(outcome.report.state) (seq \(outcome.result.lastSequence))\(again)")
+    }
+}
+
+extension ReportGroup {
+    struct Submit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record a newly received report.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Option(help: "The report id (A–Z a–z 0–9 . _ -); <project>-<random> by default.") var report: String?
+        @Option(help: "The project it is about.") var project: String
+        @Option(help: "A short title (kept private until disclosure).") var title: String
+        @Option(help: "The reporter's handle.") var reporter: String
+        @Option(help: "The reporter's display name.") var reporterName: String?
+        @Option(help: "How to reach the reporter (personal data; never shown in public views).") var contact: String?
+        @Option(help: "How the reporter wants credit: named, handle, anonymous, none; the project policy's credit-default by default.") var credit: CreditPreference?
+        @Option(help: "The affected component.") var component: String?
+        @Option(help: "An affected version range (repeatable).") var affected: [String] = []
+        @Option(help: "The severity the reporter claims.") var claimedSeverity: CVSSSeverity?
+
+        func run() async throws {
+            try await reporting {
+                try DomainStreams.validateIdentifier(project, what: "project")
+                var g = SystemRandomNumberGenerator()
+                let id = report ?? "\(project)-\(String(g.next() as UInt32, radix: 16))"
+                let credit = try self.credit ?? defaultCredit()
+                let submitted = ReportSubmitted(
+                    project: project, title: title,
+                    reporter: Reporter(handle: reporter, name: reporterName, contact: contact, credit: credit),
+                    component: component, affected: affected.isEmpty ? nil : affected, claimedSeverity: claimedSeverity)
+                try await perform(.submit(submitted), report: id, store: store, event: event)
+            }
+        }
+
+        /// What the project's current policy says about credit when the reporter has not said.
+        func defaultCredit() throws -> CreditPreference {
+            // A new (or not yet created) data directory has no policy yet.
+            guard let store = try? self.store.openStore(readOnly: true) else { return .named }
+            defer { store.close() }
+            var projection = Projection()
+            for e in try store.read(stream: try DomainStreams.project(project)) { projection.apply(e) }
+            switch projection.projects[project]?.currentPolicy?.policy.creditDefault ?? .named {
+            case .named: return .named
+            case .handle: return .handle
+            case .anonymous: return .anonymous
+            case .none: return .none
+            }
+        }
+    }
+
+    struct Ack: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Acknowledge receipt and assign the primary contact.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(help: "The maintainer who becomes the primary contact.") var assignee: String
+        func run() async throws {
+            try await reporting { try await perform(.acknowledge(assignee: assignee), report: report, store: store, event: event) }
+        }
+    }
+
+    struct Triage: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Start triage (--start), accept the report with an assessment, or re-assess an accepted report.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Flag(help: "Only record that triage has started.") var start = false
+        @Option(help: "critical, high, medium, low or none; the CVSS base severity by default.") var severity: CVSSSeverity?
+        @Option(help: "A CVSS 3.1 or 4.0 vector (repeatable: one of each).") var cvss: [String] = []
+        @Option(help: "A CWE id, like CWE-79 (repeatable).") var cwe: [String] = []
+        @Option(help: "The affected component.") var component: String?
+        @Option(help: "An affected version range (repeatable).") var affected: [String] = []
+        @Option(help: "Why the severity changed (re-assessment).") var reason: String?
+
+        func run() async throws {
+            try await reporting {
+                if start {
+                    try await perform(.startTriage, report: report, store: store, event: event)
+                    return
+                }
+                var v31: String?
+                var v40: String?
+                for v in cvss {
+                    if v.hasPrefix(CVSSVersion.v3_1.prefix), v31 == nil { v31 = v }
+                    else if v.hasPrefix(CVSSVersion.v4_0.prefix), v40 == nil { v40 = v }
+                    else { throw CLIError("invalid-command: --cvss \"\(v)\" must be one CVSS:3.1/… and/or one CVSS:4.0/… vector") }
+                }
+                try await perform(
+                    .triage(severity: severity, cvss31: v31, cvss40: v40, cwes: cwe, component: component, affected: affected, reason: reason),
+                    report: report, store: store, event: event)
+            }
+        }
+    }
+
+    struct RequestInfo: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Ask the reporter for more information (the report waits on them).")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(help: "What was asked.") var question: String?
+        func run() async throws {
+            try await reporting { try await perform(.requestInfo(question: question), report: report, store: store, event: event) }
+        }
+    }
+
+    struct Respond: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record the reporter's answer (triage resumes).")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(help: "A summary of the answer.") var summary: String?
+        func run() async throws {
+            try await reporting { try await perform(.respond(summary: summary), report: report, store: store, event: event) }
+        }
+    }
+
+    struct Assign: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Change the assignee.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(help: "The new assignee.") var assignee: String
+        func run() async throws {
+            try await reporting { try await perform(.assign(assignee: assignee), report: report, store: store, event: event) }
+        }
+    }
+
+    struct StatusUpdate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "status-update", abstract: "Record a status update sent to the reporter.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(help: "What was said.") var summary: String?
+        func run() async throws {
+            try await reporting { try await perform(.statusUpdate(summary: summary), report: report, store: store, event: event) }
+        }
+    }
+
+    struct FixStart: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "fix-start", abstract: "Record that work on a fix has started.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(help: "The (private) branch.") var branch: String?
+        func run() async throws {
+            try await reporting { try await perform(.startFix(branch: branch), report: report, store: store, event: event) }
+        }
+    }
+
+    struct FixMerge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "fix-merge", abstract: "Record a merged fix commit.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(help: "The commit.") var commit: String
+        func run() async throws {
+            try await reporting { try await perform(.mergeFix(commit: commit), report: report, store: store, event: event) }
+        }
+    }
+
+    struct Release: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record the release that ships the fix.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(name: .customLong("version"), help: "A released version with the fix (repeatable).") var versions: [String] = []
+        func run() async throws {
+            try await reporting { try await perform(.release(versions: versions), report: report, store: store, event: event) }
+        }
+    }
+
+    struct CVE: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "cve", abstract: "Record a CVE request (--request) or the assigned id (--assign).")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Flag(help: "A CVE was requested.") var request = false
+        @Option(help: "The CNA asked.") var cna: String?
+        @Option(help: "The CVE id assigned, like CVE-2026-12345.") var assign: String?
+        func validate() throws {
+            guard request != (assign != nil) else { throw ValidationError("give exactly one of --request or --assign CVE-ID") }
+        }
+        func run() async throws {
+            try await reporting {
+                try await perform(assign.map { .assignCVE($0) } ?? .requestCVE(cna: cna), report: report, store: store, event: event)
+            }
+        }
+    }
+
+    struct Publish: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Publish the advisory (the report is disclosed), or --schedule the disclosure date.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(help: "The GHSA id.") var ghsa: String?
+        @Option(help: "The CVE id.") var cve: String?
+        @Option(help: "The advisory URL.") var url: String?
+        @Option(help: ArgumentHelp("Only schedule disclosure for this date (RFC 3339 or YYYY-MM-DD).", valueName: "time")) var schedule: String?
+        func run() async throws {
+            try await reporting {
+                if let schedule {
+                    try await perform(.scheduleDisclosure(try parseTime(schedule, what: "--schedule")), report: report, store: store, event: event)
+                } else {
+                    try await perform(.publish(ghsa: ghsa, cve: cve, url: url), report: report, store: store, event: event)
+                }
+            }
+        }
+    }
+
+    struct ExtendEmbargo: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "extend-embargo", abstract: "Move the disclosure deadline later.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(help: ArgumentHelp("The new embargo end (RFC 3339 or YYYY-MM-DD).", valueName: "time")) var until: String
+        @Option(help: "Why.") var reason: String
+        @Flag(help: "The reporter agreed to the extension.") var reporterAgreed = false
+        func run() async throws {
+            try await reporting {
+                try await perform(
+                    .extendEmbargo(until: try parseTime(until, what: "--until"), reason: reason, reporterAgreed: reporterAgreed),
+                    report: report, store: store, event: event)
+            }
+        }
+    }
+
+    struct Exploited: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record exploitation observed in the wild (policies may shorten deadlines).")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(help: "Where it was seen.") var source: String?
+        func run() async throws {
+            try await reporting { try await perform(.exploited(source: source), report: report, store: store, event: event) }
+        }
+    }
+
+    struct Credit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Offer credit (--offer), or record that a person accepted (--accept) or declined (--decline) it.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(help: "The person's handle.") var person: String
+        @Flag(help: "Offer credit.") var offer = false
+        @Flag(help: "The person accepted.") var accept = false
+        @Flag(help: "The person declined.") var decline = false
+        @Option(help: "finder, reporter, analyst, coordinator, remediation-developer, remediation-reviewer, remediation-verifier, tool, sponsor, other.") var type: CreditType = .finder
+        @Option(help: "The name to credit (with --accept).") var name: String?
+        @Option(help: "named, handle or anonymous (with --accept).") var preference: CreditPreference = .named
+        func validate() throws {
+            guard [offer, accept, decline].filter({ $0 }).count == 1 else { throw ValidationError("give exactly one of --offer, --accept, --decline") }
+        }
+        func run() async throws {
+            try await reporting {
+                let command: ReportCommand =
+                    offer ? .offerCredit(person: person, type: type)
+                    : accept ? .acceptCredit(person: person, displayName: name, preference: preference) : .declineCredit(person: person)
+                try await perform(command, report: report, store: store, event: event)
+            }
+        }
+    }
+
+    struct Close: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Close without a fix: duplicate, informative, not-applicable, out-of-scope, spam, wont-fix.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(help: "The resolution.") var resolution: Resolution
+        @Option(help: "The report this duplicates.") var duplicateOf: String?
+        @Option(help: "Why.") var reason: String?
+        func run() async throws {
+            try await reporting { try await perform(.close(resolution, duplicateOf: duplicateOf, reason: reason), report: report, store: store, event: event) }
+        }
+    }
+
+    struct Reopen: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Reopen a closed report (back into triage).")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(help: "Why.") var reason: String?
+        func run() async throws {
+            try await reporting { try await perform(.reopen(reason: reason), report: report, store: store, event: event) }
+        }
+    }
+
+    struct Withdraw: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Withdraw a published advisory.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Option(help: "Why.") var reason: String
+        func run() async throws {
+            try await reporting { try await perform(.withdraw(reason: reason), report: report, store: store, event: event) }
+        }
+    }
+
+    struct Note: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add an internal note (never shown to reporters).")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var event: EventOptions
+        @Argument(help: "The report id.") var report: String
+        @Argument(help: "The note.") var text: String
+        func run() async throws {
+            try await reporting { try await perform(.note(text), report: report, store: store, event: event) }
+        }
+    }
+}

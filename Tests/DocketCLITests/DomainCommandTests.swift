@@ -1,0 +1,159 @@
+import DocketCore
+import DocketTestSupport
+import Foundation
+import Testing
+
+/// The domain commands end to end against real data directories: lifecycle verbs, policies,
+/// every view with --as-of and --json, and bad input that must leave the log unchanged.
+@Suite("docket report, policy and views")
+struct DomainCommandTests {
+    static let policies = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Schemas/policies")
+
+    struct CLI {
+        let dir: String
+        @discardableResult
+        func callAsFunction(_ args: String...) throws -> DocketProcess.Output {
+            try DocketProcess.run(args + ["--data-dir", dir], environment: ["DOCKET_ACTOR": "maria"])
+        }
+        func ok(_ args: String...) throws -> DocketProcess.Output {
+            let out = try DocketProcess.run(args + ["--data-dir", dir], environment: ["DOCKET_ACTOR": "maria"])
+            #expect(out.status == 0, "docket \(args.joined(separator: " ")): \(out.stderr)")
+            return out
+        }
+        func events() throws -> Int { try DocketProcess.run(["read", "--data-dir", dir]).lines.count }
+    }
+
+    @Test("a report's whole life through the CLI, with every view, --as-of and --json")
+    func lifecycle() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            _ = try docket.ok("policy", "adopt", "--project", "aumos", Self.policies.appendingPathComponent("aumos.toml").path, "--at", "2025-01-01T00:00:00Z")
+            _ = try docket.ok("report", "submit", "--project", "aumos", "--report", "AUM-1", "--title", "RLS bypass", "--reporter", "ada",
+                              "--reporter-name", "Ada Lovelace", "--contact", "ada@example.org", "--at", "2025-11-21T15:00:00Z")
+            _ = try docket.ok("report", "ack", "AUM-1", "--assignee", "maria", "--at", "2025-11-22T10:00:00Z")
+            let triage = try docket.ok("report", "triage", "AUM-1", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--cwe", "CWE-284",
+                                       "--at", "2025-11-25T10:00:00Z", "--json")
+            let t = try JSON.parse(triage.stdout)
+            #expect(t["state"] == "accepted" && t["events"] == ["ReportTriaged"])
+            _ = try docket.ok("report", "fix-start", "AUM-1", "--at", "2025-11-26T10:00:00Z")
+            _ = try docket.ok("report", "fix-merge", "AUM-1", "--commit", "9f2c1e7", "--at", "2025-11-27T10:00:00Z")
+            _ = try docket.ok("report", "release", "AUM-1", "--version", "2.1.1", "--at", "2025-11-29T10:00:00Z")
+            _ = try docket.ok("report", "cve", "AUM-1", "--assign", "CVE-2026-41234", "--at", "2025-11-30T10:00:00Z")
+            _ = try docket.ok("report", "credit", "AUM-1", "--person", "bob", "--offer", "--type", "remediation-reviewer", "--at", "2025-11-30T11:00:00Z")
+            _ = try docket.ok("report", "credit", "AUM-1", "--person", "bob", "--accept", "--preference", "handle", "--at", "2025-11-30T12:00:00Z")
+            _ = try docket.ok("report", "publish", "AUM-1", "--ghsa", "GHSA-2c4m-59x8-xvhw", "--at", "2025-12-02T10:00:00Z")
+            _ = try docket.ok("report", "note", "AUM-1", "advisory out", "--at", "2025-12-02T11:00:00Z")
+
+            // Advisory state now, and as it stood on 11-25 (by time) and at sequence 3 (by sequence).
+            let now = try JSON.parse(try docket.ok("state", "--json").stdout)
+            #expect(now["state"] == "disclosed" && now["cve"] == "CVE-2026-41234" && now["severity"] == "critical")
+            #expect(now["cvss31"]?["score"] == 9.8)
+            let then = try JSON.parse(try docket.ok("state", "--json", "--as-of", "2025-11-26T00:00:00Z").stdout)
+            #expect(then["state"] == "accepted" && then["cve"] == nil)
+            let atSeq = try JSON.parse(try docket.ok("state", "--json", "--as-of", "3").stdout)
+            #expect(atSeq["state"] == "acknowledged")
+            #expect(try docket.ok("state", "--state", "fixing").lines.count == 1)  // the header only
+            #expect(try docket.ok("state", "--severity", "critical", "--project", "aumos").stdout.contains("AUM-1"))
+
+            // Timers as of 11-25: triage met, fix running (critical: 7 days from acceptance).
+            let clocks = try docket.ok("timers", "--report", "AUM-1", "--json", "--as-of", "2025-11-26T00:00:00Z").lines.map { try JSON.parse($0) }
+            let fix = try #require(clocks.first { $0["clock"] == "fix" })
+            #expect(fix["state"] == "running" && fix["dueAt"] == "2025-12-02T10:00:00Z")
+            #expect(clocks.first { $0["clock"] == "triage" }?["state"] == "met")
+            let due = try docket.ok("timers", "--due-within", "72h", "--as-of", "2025-11-27T12:00:00Z", "--json").lines.map { try JSON.parse($0) }
+            #expect(due.map { $0["clock"] } == ["status-update"])
+            #expect(try docket.ok("timers", "--late", "--as-of", "2025-11-26T00:00:00Z").lines.count == 1)
+            // Readable table by default.
+            #expect(try docket.ok("timers", "--report", "AUM-1").stdout.hasPrefix("REPORT"))
+
+            // Hall of fame: the reporter by name, bob by handle; never the contact.
+            let md = try docket.ok("hall-of-fame", "--project", "aumos").stdout
+            #expect(md.contains("Ada Lovelace (@ada)") && md.contains("@bob") && !md.contains("example.org"))
+            let hof = try JSON.parse(try docket.ok("hall-of-fame", "--project", "aumos", "--year", "2025", "--format", "json").stdout)
+            #expect(hof["credited"]?.arrayValue?.count == 2 && hof["anonymous"] == 0)
+            #expect(try JSON.parse(try docket.ok("hall-of-fame", "--project", "aumos", "--json", "--as-of", "2025-12-01").stdout)["credited"] == [])
+            #expect(try JSON.parse(try docket.ok("hall-of-fame", "--project", "aumos", "--year", "2024", "--json").stdout)["disclosedReports"] == 0)
+
+            let metrics = try JSON.parse(try docket.ok("metrics", "--project", "aumos", "--window", "365d", "--json", "--as-of", "2025-12-03").stdout)
+            #expect(metrics["reports"] == 1)
+            #expect(metrics["milestones"]?.arrayValue?.first?["medianSeconds"] == 68400)  // 19 h to first response
+
+            let history = try docket.ok("history", "AUM-1").lines
+            #expect(history.count == 11 && history[0].contains("ReportSubmitted") && history[10].contains("NoteAdded"))
+            #expect(try docket.ok("history", "AUM-1", "--as-of", "2025-11-23").lines.count == 2)
+            #expect(try DocketProcess.run(["cvss", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"]).stdout == "9.3 Critical (CVSS 4.0)\n")
+            #expect(try docket.ok("verify").status == 0)
+        }
+    }
+
+    @Test("illegal transitions, unknown reports, malformed vectors, declined credit and bad policies are refused with nothing appended")
+    func badInput() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            _ = try docket.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "eve", "--credit", "none")
+            let before = try docket.events()
+            let cases: [([String], String)] = [
+                (["report", "release", "R-1", "--version", "1.0"], "illegal-transition: FixReleased is not allowed on report R-1 in state submitted; allowed: ReportAcknowledged"),
+                (["report", "ack", "R-404", "--assignee", "m"], "unknown-report: no report R-404"),
+                (["report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "x"], "report-exists"),
+                (["report", "credit", "R-1", "--person", "eve", "--offer"], "credit-declined: eve asked for no credit"),
+                (["report", "ack", "R-1", "--assignee", "m", "--at", "2026-13-01T00:00:00Z"], "--at"),
+                (["report", "submit", "--project", "bad project", "--title", "t", "--reporter", "x"], "project \"bad project\""),
+                (["state", "--as-of", "yesterday"], "--as-of"),
+                (["timers", "--due-within", "soon"], "--due-within"),
+            ]
+            for (args, message) in cases {
+                let out = try DocketProcess.run(args + ["--data-dir", dir])
+                #expect(out.status != 0, "\(args)")
+                #expect(out.stderr.contains(message), "\(args): \(out.stderr)")
+            }
+            _ = try docket.ok("report", "ack", "R-1", "--assignee", "m")
+            let vector = try docket("report", "triage", "R-1", "--cvss", "CVSS:3.1/AV:N/AC:L")
+            #expect(vector.status == 1 && vector.stderr.contains("malformed CVSS vector"))
+            #expect(try docket.events() == before + 1)
+
+            // A policy with a missing field and a contradiction: every problem, by file, line and field.
+            let bad = dir + "/bad.toml"
+            try "version = 1\n[fix]\ncritical = \"30d\"\nhigh = \"7d\"\n".write(toFile: bad, atomically: true, encoding: .utf8)
+            #expect(try DocketProcess.run(["cvss", "CVSS:3.1/AV:X/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"]).stderr.contains("invalid-cvss"))
+            let v = try DocketProcess.run(["policy", "validate", bad])
+            #expect(v.status == 1)
+            #expect(v.stderr.contains("bad.toml:") && v.stderr.contains("name") && v.stderr.contains("fix.critical"), "\(v.stderr)")
+            let adopt = try docket("policy", "adopt", "--project", "p", bad)
+            #expect(adopt.status == 1)
+            #expect(try docket.events() == before + 1)
+        }
+    }
+
+    @Test("a retried command with the same --id appends nothing; a different command reusing it is refused")
+    func idempotentRetry() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            _ = try docket.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "x", "--id", "intake-1")
+            _ = try docket.ok("report", "ack", "R-1", "--assignee", "m", "--id", "ack-1")
+            let again = try JSON.parse(try docket.ok("report", "ack", "R-1", "--assignee", "m", "--id", "ack-1", "--json").stdout)
+            #expect(again["duplicate"] == true && again["seq"] == 2)
+            let other = try docket("report", "ack", "R-1", "--assignee", "someone-else", "--id", "ack-1")
+            #expect(other.status == 1 && other.stderr.contains("event-id-reused"))
+            #expect(try docket.events() == 2)
+        }
+    }
+
+    @Test("anonymous reporters are counted in the hall of fame but never named; undisclosed reports do not count")
+    func hallOfFamePrivacy() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            for (id, handle, credit) in [("A", "ann", "anonymous"), ("B", "bea", "named"), ("C", "cat", "named")] {
+                _ = try docket.ok("report", "submit", "--project", "p", "--report", id, "--title", "t", "--reporter", handle, "--reporter-name", "Secret \(handle)", "--credit", credit, "--at", "2026-02-01T00:00:00Z")
+                _ = try docket.ok("report", "ack", id, "--assignee", "m", "--at", "2026-02-02T00:00:00Z")
+                _ = try docket.ok("report", "triage", id, "--severity", "high", "--at", "2026-02-03T00:00:00Z")
+                if id != "C" { _ = try docket.ok("report", "publish", id, "--at", "2026-03-01T00:00:00Z") }
+            }
+            let md = try docket.ok("hall-of-fame", "--project", "p").stdout
+            #expect(md.contains("Secret bea (@bea)"))
+            #expect(!md.contains("ann") && !md.contains("cat"))
+            #expect(md.contains("1 researcher who asked to stay anonymous"))
+        }
+    }
+}

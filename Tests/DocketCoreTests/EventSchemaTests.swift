@@ -1,0 +1,134 @@
+import DocketCore
+import Foundation
+import Testing
+
+// `Schemas/events/*.json` are the source of truth for event payloads. These tests hold the Swift
+// codecs to them: the same fields, the golden payloads decode and re-encode to the exact bytes
+// the schema gives (computed independently of this code), retired versions upcast as stated,
+// and every required field and unknown field is enforced.
+
+enum SchemaFiles {
+    static let root = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var eventSchemaNames: [String] {
+        let dir = root.appendingPathComponent("Schemas/events")
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []).filter { $0.hasSuffix(".json") }.sorted()
+    }
+
+    static func load(_ name: String) throws -> Value {
+        try JSON.parse(String(contentsOf: root.appendingPathComponent("Schemas/events/\(name)"), encoding: .utf8))
+    }
+
+    /// The field table a JSON Schema object describes.
+    static func fields(of schema: Value) -> [FieldSpec] {
+        guard case .object(let properties)? = schema["properties"] else { return [] }
+        let required = Set(schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        return properties.map { name, p in
+            FieldSpec(name, kind(of: p), required: required.contains(name))
+        }
+    }
+
+    static func kind(of p: Value) -> FieldSpec.Kind {
+        if let values = p["enum"]?.arrayValue { return .enumeration(values.compactMap(\.stringValue)) }
+        switch p["type"]?.stringValue {
+        case "string": return p["format"]?.stringValue == "date-time" ? .timestamp : .string
+        case "integer": return .int
+        case "boolean": return .bool
+        case "array": return .stringArray
+        case "object": return .object(fields(of: p))
+        default: return .string
+        }
+    }
+}
+
+extension Payload {
+    var hex: String { bytes.map { String(format: "%02x", $0) }.joined() }
+}
+
+@Suite("Event schemas")
+struct EventSchemaTests {
+    @Test("every catalogue event has a schema file for its current version, and every file names a known codec")
+    func catalogueAndFilesAgree() throws {
+        let names = Set(SchemaFiles.eventSchemaNames)
+        #expect(names.count >= DomainEvent.catalogue.count)
+        for type in DomainEvent.catalogue {
+            #expect(names.contains("\(type.eventType).v\(type.schemaVersion).json"), "no schema for \(type.eventType) v\(type.schemaVersion)")
+        }
+        for name in names {
+            let schema = try SchemaFiles.load(name)
+            let type = try #require(schema["x-docket-event"]?.stringValue)
+            let version = UInt16(try #require(schema["x-docket-version"]?.intValue))
+            #expect(name == "\(type).v\(version).json")
+            #expect(DomainEvent.fields(of: type, version: version) != nil, "\(name) has no codec")
+        }
+    }
+
+    @Test("the codec's field table equals the schema", arguments: SchemaFiles.eventSchemaNames)
+    func fieldsMatch(_ name: String) throws {
+        let schema = try SchemaFiles.load(name)
+        let type = try #require(schema["x-docket-event"]?.stringValue)
+        let version = UInt16(try #require(schema["x-docket-version"]?.intValue))
+        let codec = try #require(DomainEvent.fields(of: type, version: version))
+        #expect(codec == SchemaFiles.fields(of: schema))
+        #expect(schema["additionalProperties"] == .bool(false))
+    }
+
+    @Test("golden payloads decode, re-encode to the schema's exact bytes, and upcast as stated", arguments: SchemaFiles.eventSchemaNames)
+    func goldenVectors(_ name: String) throws {
+        let schema = try SchemaFiles.load(name)
+        let type = try #require(schema["x-docket-event"]?.stringValue)
+        let version = UInt16(try #require(schema["x-docket-version"]?.intValue))
+        let golden = try #require(schema["x-docket-golden"]?.arrayValue)
+        #expect(!golden.isEmpty)
+        for g in golden {
+            let payload = try #require(g["payload"])
+            // The schema's bytes are the payload encoding, computed outside this code base.
+            #expect(Payload(payload).hex == g["binary"]?.stringValue, "\(name): binary form of \(JSON.serialize(payload))")
+            let event = try DomainEvent(type: type, version: version, payload: payload)
+            if let upcast = g["upcastTo"] {
+                #expect(event.schemaVersion > version)
+                #expect(event.value == upcast)
+            } else {
+                #expect(event.typeName == type && event.schemaVersion == version)
+                #expect(event.value == payload, "\(name): re-encoding changes \(JSON.serialize(payload))")
+                #expect(Payload(event.value).hex == g["binary"]?.stringValue)
+                // Through the envelope and back.
+                let proposed = try event.proposed(actor: "test", occurredAt: nil)
+                #expect(try DomainEvent(type: proposed.type.rawValue, version: proposed.schemaVersion, payload: proposed.data) == event)
+            }
+        }
+    }
+
+    @Test("a payload missing a required field, with an unknown field or a wrong type is refused, naming the field", arguments: SchemaFiles.eventSchemaNames)
+    func requiredAndUnknownFields(_ name: String) throws {
+        let schema = try SchemaFiles.load(name)
+        let type = try #require(schema["x-docket-event"]?.stringValue)
+        let version = UInt16(try #require(schema["x-docket-version"]?.intValue))
+        guard case .object(let members)? = try #require(schema["x-docket-golden"]?.arrayValue).first?["payload"] else {
+            Issue.record("\(name): first golden payload is not an object")
+            return
+        }
+        for field in SchemaFiles.fields(of: schema) where field.required {
+            let without = Value.object(members.filter { $0.key != field.name })
+            let error = #expect(throws: DomainError.self) { try DomainEvent(type: type, version: version, payload: without) }
+            #expect(error?.code == .invalidEvent)
+            #expect(error?.message.contains("\"\(field.name)\"") == true, "\(error?.message ?? "")")
+        }
+        let extra = Value.object(members + [(key: "surprise", value: .int(1))])
+        let error = #expect(throws: DomainError.self) { try DomainEvent(type: type, version: version, payload: extra) }
+        #expect(error?.message.contains("unknown field \"surprise\"") == true)
+        if let first = members.first {
+            let wrong = Value.object([(key: first.key, value: .array([.null]))] + members.dropFirst())
+            #expect(throws: DomainError.self) { try DomainEvent(type: type, version: version, payload: wrong) }
+        }
+    }
+
+    @Test("an unknown event type or schema version is a clear error")
+    func unknownTypes() {
+        let a = #expect(throws: DomainError.self) { try DomainEvent(type: "ReportEaten", version: 1, payload: [:]) }
+        #expect(a?.code == .unknownEventType)
+        let b = #expect(throws: DomainError.self) { try DomainEvent(type: "ReportSubmitted", version: 9, payload: [:]) }
+        #expect(b?.message.contains("no schema version 9") == true)
+    }
+}

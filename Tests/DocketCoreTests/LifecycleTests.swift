@@ -1,0 +1,167 @@
+import DocketCore
+import Testing
+
+/// Runs commands against an in-memory report the way the CLI does against the log.
+struct ReportHarness {
+    var projection = Projection()
+    let id: String
+    var clock = try! Timestamp(rfc3339: "2026-11-02T09:00:00Z")
+
+    init(id: String = "r-1", project: String = "demo", reporter: Reporter = Reporter(handle: "ada", name: "Ada L", credit: .named)) throws {
+        self.id = id
+        try run(.submit(ReportSubmitted(project: project, title: "Bug", reporter: reporter)))
+    }
+
+    var report: Report? { projection.reports[id] }
+
+    @discardableResult
+    mutating func run(_ command: ReportCommand, at time: Timestamp? = nil) throws(DomainError) -> [DomainEvent] {
+        let events = try Lifecycle.decide(command, report: report, reportID: id)
+        if let time { clock = time } else { clock = clock + .seconds(3600) }
+        for e in events { projection.apply(e, toReport: id, at: clock) }
+        return events
+    }
+}
+
+@Suite("Lifecycle")
+struct LifecycleTests {
+    static let triage = ReportCommand.triage(severity: nil, cvss31: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", cvss40: nil, cwes: ["CWE-89"], component: nil, affected: [], reason: nil)
+
+    @Test("the happy path walks every state to disclosed, then withdrawn")
+    func happyPath() throws {
+        var h = try ReportHarness()
+        #expect(h.report?.state == .submitted)
+        try h.run(.acknowledge(assignee: "maria"))
+        #expect(h.report?.state == .acknowledged && h.report?.assignee == "maria")
+        try h.run(.startTriage)
+        #expect(h.report?.state == .triaging)
+        try h.run(.requestInfo(question: "version?"))
+        #expect(h.report?.state == .needsInfo)
+        try h.run(.respond(summary: "1.2"))
+        #expect(h.report?.state == .triaging)
+        let triaged = try h.run(Self.triage)
+        #expect(triaged.map(\.typeName) == ["ReportTriaged"])
+        #expect(h.report?.state == .accepted && h.report?.severity == .critical)
+        try h.run(.startFix(branch: nil))
+        try h.run(.mergeFix(commit: "abc123"))
+        #expect(h.report?.state == .fixing)
+        try h.run(.release(versions: ["1.2.1"]))
+        #expect(h.report?.state == .fixReleased && h.report?.fixedVersions == ["1.2.1"])
+        try h.run(.assignCVE("CVE-2026-1234"))
+        try h.run(.publish(ghsa: "GHSA-2c4m-59x8-xvhw", cve: nil, url: nil))
+        #expect(h.report?.state == .disclosed && h.report?.cve == "CVE-2026-1234")
+        try h.run(.withdraw(reason: "not a vulnerability"))
+        #expect(h.report?.state == .withdrawn)
+        #expect(h.report?.version == 12)
+    }
+
+    @Test("re-triaging an accepted report is a severity change")
+    func severityChange() throws {
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "m"))
+        try h.run(Self.triage)
+        let changed = try h.run(.triage(severity: .medium, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "needs local access"))
+        #expect(changed.map(\.typeName) == ["SeverityChanged"])
+        #expect(h.report?.severity == .medium && h.report?.state == .accepted)
+    }
+
+    @Test("an illegal transition names the state and the allowed events, and changes nothing")
+    func illegalTransition() throws {
+        var h = try ReportHarness()
+        let before = h.report
+        let error = #expect(throws: DomainError.self) { try h.run(.release(versions: ["1.0"])) }
+        #expect(error?.code == .illegalTransition)
+        #expect(error?.state == .submitted)
+        #expect(error?.allowed.contains("ReportAcknowledged") == true)
+        #expect(error?.allowed.contains("FixReleased") == false)
+        #expect(error?.message.contains("in state submitted; allowed: ReportAcknowledged") == true, "\(error?.message ?? "")")
+        #expect(h.report == before)
+    }
+
+    @Test("every state allows exactly the events of its transition table", arguments: ReportState.allCases)
+    func allowedEventsAreLegal(_ state: ReportState) {
+        let allowed = Lifecycle.allowedEvents(in: state)
+        #expect(allowed.contains("NoteAdded"))
+        #expect(!allowed.contains("ReportSubmitted"))
+        if state == .closed { #expect(allowed.contains("ReportReopened")) }
+        if state == .withdrawn { #expect(allowed == ["NoteAdded"]) }
+        if state.isOpen && state != .submitted { #expect(allowed.contains("ReportClosed") == (state != .fixReleased)) }
+    }
+
+    @Test("an unknown report, a second submission and bad arguments are refused")
+    func badCommands() throws {
+        let unknown = #expect(throws: DomainError.self) { try Lifecycle.decide(.acknowledge(assignee: "m"), report: nil, reportID: "nope") }
+        #expect(unknown?.code == .unknownReport)
+        var h = try ReportHarness()
+        let again = #expect(throws: DomainError.self) { try h.run(.submit(ReportSubmitted(project: "demo", title: "x", reporter: Reporter(handle: "b")))) }
+        #expect(again?.code == .reportExists)
+        try h.run(.acknowledge(assignee: "m"))
+        let badVector = #expect(throws: DomainError.self) {
+            try h.run(.triage(severity: nil, cvss31: "CVSS:3.1/AV:N/AC:L", cvss40: nil, cwes: [], component: nil, affected: [], reason: nil))
+        }
+        #expect(badVector?.code == .invalidCommand)
+        #expect(badVector?.message.contains("malformed CVSS vector") == true)
+        let wrongVersion = #expect(throws: DomainError.self) {
+            try h.run(.triage(severity: nil, cvss31: "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", cvss40: nil, cwes: [], component: nil, affected: [], reason: nil))
+        }
+        #expect(wrongVersion?.message.contains("not a CVSS 3.1 vector") == true)
+        let noSeverity = #expect(throws: DomainError.self) { try h.run(.triage(severity: nil, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil)) }
+        #expect(noSeverity?.message.contains("give a severity") == true)
+        #expect(throws: DomainError.self) { try h.run(.triage(severity: .low, cvss31: nil, cvss40: nil, cwes: ["79"], component: nil, affected: [], reason: nil)) }
+        #expect(throws: DomainError.self) { try h.run(.close(.duplicate, duplicateOf: nil, reason: nil)) }
+        #expect(throws: DomainError.self) { try h.run(.close(.spam, duplicateOf: "r-2", reason: nil)) }
+        #expect(throws: DomainError.self) { try h.run(.assignCVE("CVE-26-1")) }
+        #expect(throws: DomainError.self) { try Lifecycle.decide(.submit(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "a"))), report: nil, reportID: "bad id!") }
+        #expect(h.report?.state == .acknowledged)
+    }
+
+    @Test("closing, reopening and closing as duplicate")
+    func closeAndReopen() throws {
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "m"))
+        try h.run(.close(.duplicate, duplicateOf: "r-0", reason: nil))
+        #expect(h.report?.state == .closed && h.report?.resolution == .duplicate && h.report?.duplicateOf == "r-0")
+        #expect(throws: DomainError.self) { try h.run(.publish(ghsa: nil, cve: nil, url: nil)) }
+        try h.run(.reopen(reason: "not a duplicate"))
+        #expect(h.report?.state == .triaging && h.report?.resolution == nil)
+        try h.run(Self.triage)
+        #expect(h.report?.state == .accepted)
+    }
+
+    @Test("credit for a person who declined it is refused; accepting needs an offer")
+    func credits() throws {
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "m"))
+        try h.run(.offerCredit(person: "bob", type: .remediationDeveloper))
+        try h.run(.declineCredit(person: "bob"))
+        let offered = #expect(throws: DomainError.self) { try h.run(.offerCredit(person: "bob", type: .analyst)) }
+        #expect(offered?.code == .creditDeclined)
+        #expect(offered?.message.contains("bob declined credit") == true)
+        let accepted = #expect(throws: DomainError.self) { try h.run(.acceptCredit(person: "bob", displayName: nil, preference: .named)) }
+        #expect(accepted?.code == .creditDeclined)
+        let unoffered = #expect(throws: DomainError.self) { try h.run(.acceptCredit(person: "carol", displayName: nil, preference: .named)) }
+        #expect(unoffered?.message.contains("offer it first") == true)
+        // The reporter may accept the credit their submission implied.
+        try h.run(.acceptCredit(person: "ada", displayName: "Ada Lovelace", preference: .named))
+        #expect(h.report?.credit(of: "ada")?.status == .accepted)
+    }
+
+    @Test("a reporter who asked for no credit cannot be offered it")
+    func noCreditReporter() throws {
+        var h = try ReportHarness(reporter: Reporter(handle: "shy", credit: .none))
+        try h.run(.acknowledge(assignee: "m"))
+        let error = #expect(throws: DomainError.self) { try h.run(.offerCredit(person: "shy", type: .finder)) }
+        #expect(error?.code == .creditDeclined)
+    }
+
+    @Test("embargo extensions must move the date later")
+    func embargo() throws {
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "m"))
+        try h.run(Self.triage)
+        let d1 = try Timestamp(rfc3339: "2027-02-01T00:00:00Z")
+        try h.run(.extendEmbargo(until: d1, reason: "distros", reporterAgreed: true))
+        #expect(throws: DomainError.self) { try h.run(.extendEmbargo(until: d1, reason: "again", reporterAgreed: true)) }
+        #expect(h.report?.embargoExtensions.count == 1)
+    }
+}

@@ -1,0 +1,332 @@
+import DocketCore
+import Foundation
+import Testing
+
+// Scripted report histories under each seed policy (and Project Zero's and CERT/CC's), with every
+// clock's state, due instant and margin worked out by hand from the policy text. The working is
+// in the comments; times are UTC unless a test says otherwise.
+
+private func t(_ s: String) -> Timestamp { try! Timestamp(rfc3339: s) }
+private func hours(_ h: Int64) -> Duration { .seconds(h * 3600) }
+
+/// A project with one adopted policy and the reports scripted against it, folded exactly as
+/// replaying the log would fold them.
+struct Scenario {
+    var projection = Projection()
+    let project: String
+
+    /// Adopts `Schemas/policies/<file>`, optionally edited (to model a variant such as a holiday list).
+    init(_ file: String, project: String = "p", zone: ZoneRules = .utc, edit: (String) -> String = { $0 }) throws {
+        self.project = project
+        let text = edit(try String(contentsOf: PolicyFiles.directory.appendingPathComponent(file), encoding: .utf8))
+        let policy = try Policy.parse(text, file: file)
+        projection.apply(.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone)), toProject: project, at: t("2026-01-01T00:00:00Z"), sequence: 1)
+    }
+
+    mutating func submit(_ id: String, at time: String, reporter: Reporter = Reporter(handle: "ada", name: "Ada L", credit: .named)) throws {
+        try run(id, .submit(ReportSubmitted(project: project, title: "Report \(id)", reporter: reporter)), at: time)
+    }
+
+    mutating func run(_ id: String, _ command: ReportCommand, at time: String) throws {
+        let events = try Lifecycle.decide(command, report: projection.reports[id], reportID: id)
+        for e in events { projection.apply(e, toReport: id, at: t(time)) }
+    }
+
+    mutating func triage(_ id: String, _ severity: CVSSSeverity, at time: String) throws {
+        try run(id, .triage(severity: severity, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), at: time)
+    }
+
+    func clock(_ id: String, _ kind: ClockKind, at time: String) -> Clock {
+        let report = projection.reports[id]!
+        return Timers.clocks(for: report, policy: projection.policy(for: report), now: t(time)).first { $0.kind == kind }!
+    }
+}
+
+/// Inserts top-level keys after `version = 1` and appends sections: the policy variants below.
+private func variant(top: String = "", append: String = "") -> (String) -> String {
+    { text in text.replacingOccurrences(of: "version = 1\n", with: "version = 1\n\(top)\n") + "\n" + append + "\n" }
+}
+
+@Suite("Timer scenarios")
+struct TimerScenarioTests {
+    // MARK: 001 AumOS: 48 h, 5 business days, updates every 7 days, fix by severity from acceptance, 90 days.
+
+    @Test("AumOS: business days across a weekend, a severity change mid-flight, missed status update, 90-day disclosure")
+    func aumos() throws {
+        var s = try Scenario("aumos.toml")
+        // Friday 15:00.
+        try s.submit("A", at: "2026-11-20T15:00:00Z")
+        // Acknowledge: due Sun 2026-11-22T15:00Z (48 calendar hours); done Sat 10:00 → met, 29 h early.
+        try s.run("A", .acknowledge(assignee: "maria"), at: "2026-11-21T10:00:00Z")
+        var c = s.clock("A", .acknowledge, at: "2026-12-05T00:00:00Z")
+        #expect(c.state == .met && c.dueAt == t("2026-11-22T15:00:00Z") && c.margin == hours(29))
+        // Triage, 5 business days: Fri 9 h + Mon–Thu 96 h + Fri 15 h = 120 h → Fri 2026-11-27T15:00Z.
+        c = s.clock("A", .triage, at: "2026-11-25T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-11-27T15:00:00Z"))
+        // Accepted as critical on Thursday 12:00: met, 27 h early.
+        try s.triage("A", .critical, at: "2026-11-26T12:00:00Z")
+        c = s.clock("A", .triage, at: "2026-11-27T00:00:00Z")
+        #expect(c.state == .met && c.endedAt == t("2026-11-26T12:00:00Z") && c.margin == hours(27))
+        // Fix critical: 7 days from confirmation → 2026-12-03T12:00Z.
+        c = s.clock("A", .fix, at: "2026-11-29T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-12-03T12:00:00Z") && c.target == "7d")
+        // Status updates every 7 days from the acknowledgement: one on 11-27 10:00 (due 11-28 10:00,
+        // on time), the next due 2026-12-04T10:00Z.
+        try s.run("A", .statusUpdate(summary: "confirmed"), at: "2026-11-27T10:00:00Z")
+        c = s.clock("A", .statusUpdate, at: "2026-12-01T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-12-04T10:00:00Z"))
+        // Re-assessed as high on 11-30: the fix target becomes 30 days from the same confirmation,
+        // 2026-12-26T12:00Z; as of 12-05 the clock runs.
+        try s.triage("A", .high, at: "2026-11-30T09:00:00Z")
+        c = s.clock("A", .fix, at: "2026-12-05T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-12-26T12:00:00Z") && c.target == "30d")
+        // No update since 11-27: breached at 12-04 10:00, 14 h overdue as of 12-05 00:00.
+        c = s.clock("A", .statusUpdate, at: "2026-12-05T00:00:00Z")
+        #expect(c.state == .breached && c.isLate && c.dueAt == t("2026-12-04T10:00:00Z") && c.margin == .zero - hours(14))
+        // Disclosure: 90 days from the report → 2027-02-18T15:00Z.
+        c = s.clock("A", .disclosure, at: "2026-12-05T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2027-02-18T15:00:00Z"))
+        // The fix ships 12-20: met, 6 d 12 h... early (12-26 12:00 − 12-20 00:00 = 6 d 12 h).
+        try s.run("A", .release(versions: ["2.1.1"]), at: "2026-12-20T00:00:00Z")
+        c = s.clock("A", .fix, at: "2026-12-21T00:00:00Z")
+        #expect(c.state == .met && c.margin == hours(6 * 24 + 12))
+        // The investigation ended at the release; the status clock had a late gap, so it ends breached.
+        c = s.clock("A", .statusUpdate, at: "2026-12-21T00:00:00Z")
+        #expect(c.state == .breached && c.endedAt == t("2026-12-20T00:00:00Z"))
+        #expect(s.clock("A", .needsInfo, at: "2026-12-21T00:00:00Z").state == .notApplicable)
+    }
+
+    @Test("AumOS: medium and low severities are due with the next release")
+    func aumosNextRelease() throws {
+        var s = try Scenario("aumos.toml")
+        try s.submit("B", at: "2026-11-02T09:00:00Z")
+        try s.run("B", .acknowledge(assignee: "li"), at: "2026-11-02T10:00:00Z")
+        try s.triage("B", .medium, at: "2026-11-03T10:00:00Z")
+        var c = s.clock("B", .fix, at: "2027-01-01T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == nil && c.target == "next-release" && !c.isLate)
+        try s.run("B", .release(versions: ["2.2.0"]), at: "2027-01-15T00:00:00Z")
+        c = s.clock("B", .fix, at: "2027-01-16T00:00:00Z")
+        #expect(c.state == .met && c.endedAt == t("2027-01-15T00:00:00Z"))
+    }
+
+    @Test("AumOS with a holiday: Thanksgiving moves the 5-business-day triage deadline past the weekend")
+    func aumosHoliday() throws {
+        var s = try Scenario("aumos.toml", edit: variant(top: "holidays = [\"2026-11-26\"]"))
+        try s.submit("H", at: "2026-11-20T15:00:00Z")
+        // Fri 9 h + Mon–Wed 72 h + (Thu is a holiday) Fri 24 h + (weekend) Mon 15 h = 120 h → Mon 2026-11-30T15:00Z.
+        var c = s.clock("H", .triage, at: "2026-11-27T16:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-11-30T15:00:00Z"))
+        // Without the holiday the same moment is already past due (Fri 15:00).
+        var plain = try Scenario("aumos.toml")
+        try plain.submit("H", at: "2026-11-20T15:00:00Z")
+        #expect(plain.clock("H", .triage, at: "2026-11-27T16:00:00Z").state == .breached)
+        try s.run("H", .acknowledge(assignee: "m"), at: "2026-11-21T09:00:00Z")
+        try s.triage("H", .low, at: "2026-11-27T16:00:00Z")
+        c = s.clock("H", .triage, at: "2026-12-01T00:00:00Z")
+        #expect(c.state == .met && c.margin == hours(71))
+    }
+
+    @Test("AumOS with the clock paused while waiting on the reporter, and needs-info auto-close")
+    func aumosPause() throws {
+        let edit = variant(append: "[needs-info]\nauto-close = \"14d\"")
+        let pausing: (String) -> String = { edit($0.replacingOccurrences(of: "[triage]\nwithin = \"5bd\"", with: "[triage]\nwithin = \"5bd\"\npause-while-waiting = true")) }
+        var s = try Scenario("aumos.toml", edit: pausing)
+        var plain = try Scenario("aumos.toml")
+        do {
+            // The same history under both policies.
+            try s.submit("C", at: "2026-11-02T09:00:00Z")  // Monday 09:00
+            try plain.submit("C", at: "2026-11-02T09:00:00Z")
+            try s.run("C", .acknowledge(assignee: "m"), at: "2026-11-02T12:00:00Z")
+            try plain.run("C", .acknowledge(assignee: "m"), at: "2026-11-02T12:00:00Z")
+            try s.run("C", .requestInfo(question: "config?"), at: "2026-11-03T09:00:00Z")
+            try plain.run("C", .requestInfo(question: "config?"), at: "2026-11-03T09:00:00Z")
+        }
+        // Paused on Wednesday: 24 business hours were used (Mon 09:00 → Tue 09:00), 96 remain;
+        // shown as due if the clock resumed now: Wed 12 h + Thu 24 + Fri 24 + Mon 24 + Tue 12 → Tue 2026-11-10T12:00Z.
+        var c = s.clock("C", .triage, at: "2026-11-04T12:00:00Z")
+        #expect(c.state == .paused && c.dueAt == t("2026-11-10T12:00:00Z"))
+        // The unpaused policy keeps counting: due Mon 2026-11-09T09:00Z.
+        #expect(plain.clock("C", .triage, at: "2026-11-04T12:00:00Z").dueAt == t("2026-11-09T09:00:00Z"))
+        // The reporter answers Thursday 09:00 (48 h paused): Thu 15 + Fri 24 + Mon 24 + Tue 24 + Wed 9 = 96 → Wed 2026-11-11T09:00Z.
+        try s.run("C", .respond(summary: "defaults"), at: "2026-11-05T09:00:00Z")
+        try plain.run("C", .respond(summary: "defaults"), at: "2026-11-05T09:00:00Z")
+        c = s.clock("C", .triage, at: "2026-11-06T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-11-11T09:00:00Z"))
+        // Triaged Tuesday 10:00: met with the pause (23 h early), breached without it (25 h late).
+        try s.triage("C", .high, at: "2026-11-10T10:00:00Z")
+        try plain.triage("C", .high, at: "2026-11-10T10:00:00Z")
+        c = s.clock("C", .triage, at: "2026-11-12T00:00:00Z")
+        #expect(c.state == .met && c.margin == hours(23))
+        c = plain.clock("C", .triage, at: "2026-11-12T00:00:00Z")
+        #expect(c.state == .breached && c.margin == .zero - hours(25))
+        // The needs-info clock ended when the reporter answered, 12 days before the 14-day auto-close.
+        c = s.clock("C", .needsInfo, at: "2026-11-12T00:00:00Z")
+        #expect(c.state == .met && c.dueAt == t("2026-11-17T09:00:00Z") && c.margin == hours(12 * 24))
+        // A reporter who never answers: the auto-close is due 14 days after the request.
+        try s.submit("D", at: "2026-11-02T09:00:00Z")
+        try s.run("D", .acknowledge(assignee: "m"), at: "2026-11-02T10:00:00Z")
+        try s.run("D", .requestInfo(question: "PoC?"), at: "2026-11-03T09:00:00Z")
+        c = s.clock("D", .needsInfo, at: "2026-11-18T00:00:00Z")
+        #expect(c.state == .breached && c.isLate && c.dueAt == t("2026-11-17T09:00:00Z") && c.note?.contains("close the report") == true)
+        #expect(s.clock("D", .triage, at: "2026-11-18T00:00:00Z").state == .paused)
+    }
+
+    // MARK: 002 AIXCL: 72 h, 7 days, disclosure 7–14 days after the fix release.
+
+    @Test("AIXCL: a late acknowledgement, disclosure keyed to the fix release, an embargo extension")
+    func aixcl() throws {
+        var s = try Scenario("aixcl.toml")
+        try s.submit("X", at: "2026-03-02T08:00:00Z")
+        // Acknowledge within 72 h → due 2026-03-05T08:00Z; done 09:00 → breached by 1 h.
+        try s.run("X", .acknowledge(assignee: "dev"), at: "2026-03-05T09:00:00Z")
+        var c = s.clock("X", .acknowledge, at: "2026-03-06T00:00:00Z")
+        #expect(c.state == .breached && c.margin == .zero - hours(1) && !c.isLate)
+        // Assessment within 7 days → 2026-03-09T08:00Z; accepted 03-06 08:00 → met, 3 days early.
+        try s.triage("X", .high, at: "2026-03-06T08:00:00Z")
+        c = s.clock("X", .triage, at: "2026-03-07T00:00:00Z")
+        #expect(c.state == .met && c.margin == hours(72))
+        // No fix yet: the disclosure clock has no instant.
+        c = s.clock("X", .disclosure, at: "2026-03-20T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == nil)
+        #expect(s.clock("X", .fix, at: "2026-03-20T00:00:00Z").state == .notApplicable)
+        // Fix released 04-01 12:00 → disclosure due 14 days later, 2026-04-15T12:00Z.
+        try s.run("X", .startFix(branch: nil), at: "2026-03-10T00:00:00Z")
+        try s.run("X", .release(versions: ["0.9.4"]), at: "2026-04-01T12:00:00Z")
+        c = s.clock("X", .disclosure, at: "2026-04-02T00:00:00Z")
+        #expect(c.state == .running && c.startedAt == t("2026-04-01T12:00:00Z") && c.dueAt == t("2026-04-15T12:00:00Z"))
+        // Embargo extended to 04-22 with the reporter's agreement; published 04-20 10:00 → met, 38 h early.
+        try s.run("X", .extendEmbargo(until: t("2026-04-22T00:00:00Z"), reason: "distributions", reporterAgreed: true), at: "2026-04-10T00:00:00Z")
+        c = s.clock("X", .disclosure, at: "2026-04-16T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-04-22T00:00:00Z") && c.note?.contains("with the reporter's agreement") == true)
+        try s.run("X", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-04-20T10:00:00Z")
+        c = s.clock("X", .disclosure, at: "2026-05-01T00:00:00Z")
+        #expect(c.state == .met && c.margin == hours(38))
+    }
+
+    @Test("AIXCL: disclosing before the earliest date (7 days after the fix) is flagged")
+    func aixclEarly() throws {
+        var s = try Scenario("aixcl.toml")
+        try s.submit("Y", at: "2026-03-02T08:00:00Z")
+        try s.run("Y", .acknowledge(assignee: "dev"), at: "2026-03-02T09:00:00Z")
+        try s.triage("Y", .critical, at: "2026-03-03T08:00:00Z")
+        try s.run("Y", .release(versions: ["0.9.4"]), at: "2026-04-01T12:00:00Z")
+        try s.run("Y", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-04-03T12:00:00Z")
+        let c = s.clock("Y", .disclosure, at: "2026-04-04T00:00:00Z")
+        #expect(c.state == .met && c.note?.contains("before the earliest date") == true)
+    }
+
+    // MARK: 000 AiSOC: 48 h, 7 days, fix or timeline within 30 days; no disclosure deadline.
+
+    @Test("AiSOC: acknowledged late, triaged early, fix overdue")
+    func aisoc() throws {
+        var s = try Scenario("aisoc.toml")
+        try s.submit("S", at: "2026-05-04T10:00:00Z")
+        try s.run("S", .acknowledge(assignee: "beenuar"), at: "2026-05-07T09:00:00Z")
+        // 48 h → 05-06 10:00; acknowledged 05-07 09:00 → 23 h late.
+        var c = s.clock("S", .acknowledge, at: "2026-05-08T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-05-06T10:00:00Z") && c.margin == .zero - hours(23))
+        // 7 days → 05-11 10:00; triaged 05-08 10:00 → 3 days early.
+        try s.triage("S", .medium, at: "2026-05-08T10:00:00Z")
+        c = s.clock("S", .triage, at: "2026-05-09T00:00:00Z")
+        #expect(c.state == .met && c.margin == hours(72))
+        // Fix (any severity) 30 days from the report → 2026-06-03T10:00Z; on 06-04 00:00 it is 14 h late.
+        c = s.clock("S", .fix, at: "2026-06-04T00:00:00Z")
+        #expect(c.state == .breached && c.isLate && c.dueAt == t("2026-06-03T10:00:00Z") && c.margin == .zero - hours(14))
+        #expect(s.clock("S", .disclosure, at: "2026-06-04T00:00:00Z").state == .notApplicable)
+    }
+
+    // MARK: 003 SOC ingest: acknowledge within 72 h, nothing else.
+
+    @Test("SOC ingest: the 72-hour acknowledgement is the only clock; closing as spam answers it")
+    func socIngest() throws {
+        var s = try Scenario("soc-ingest.toml")
+        try s.submit("I", at: "2026-08-01T00:00:00Z")
+        var c = s.clock("I", .acknowledge, at: "2026-08-03T23:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-08-04T00:00:00Z") && c.margin == hours(1))
+        for kind in [ClockKind.triage, .statusUpdate, .fix, .disclosure, .needsInfo] {
+            #expect(s.clock("I", kind, at: "2026-08-03T23:00:00Z").state == .notApplicable)
+        }
+        try s.run("I", .close(.spam, duplicateOf: nil, reason: nil), at: "2026-08-02T00:00:00Z")
+        c = s.clock("I", .acknowledge, at: "2026-08-05T00:00:00Z")
+        #expect(c.state == .met && c.margin == hours(48))
+    }
+
+    // MARK: 004 AIOS: 24 h, 72 h, critical fixed within 7 days.
+
+    @Test("AIOS: every target met for a critical report; no fix target for high")
+    func aios() throws {
+        var s = try Scenario("aios.toml")
+        try s.submit("O", at: "2026-09-10T06:00:00Z")
+        try s.run("O", .acknowledge(assignee: "ops"), at: "2026-09-10T20:00:00Z")
+        #expect(s.clock("O", .acknowledge, at: "2026-09-11T00:00:00Z").margin == hours(10))
+        try s.triage("O", .critical, at: "2026-09-12T06:00:00Z")
+        var c = s.clock("O", .triage, at: "2026-09-12T07:00:00Z")
+        #expect(c.state == .met && c.dueAt == t("2026-09-13T06:00:00Z") && c.margin == hours(24))
+        // Critical: 7 days from the report → 09-17 06:00; released 09-16 18:00 → 12 h early.
+        try s.run("O", .exploited(source: "honeypot"), at: "2026-09-13T00:00:00Z")
+        try s.run("O", .release(versions: ["1.0.7"]), at: "2026-09-16T18:00:00Z")
+        c = s.clock("O", .fix, at: "2026-09-17T00:00:00Z")
+        #expect(c.state == .met && c.dueAt == t("2026-09-17T06:00:00Z") && c.margin == hours(12))
+        try s.submit("P", at: "2026-09-10T06:00:00Z")
+        try s.run("P", .acknowledge(assignee: "ops"), at: "2026-09-10T07:00:00Z")
+        try s.triage("P", .high, at: "2026-09-11T06:00:00Z")
+        c = s.clock("P", .fix, at: "2026-09-20T00:00:00Z")
+        #expect(c.state == .notApplicable && c.note?.contains("high") == true)
+    }
+
+    // MARK: Project Zero 90+30 and CERT/CC 45 days.
+
+    @Test("Project Zero: 30 days after a fix inside the deadline, 14-day grace, 7 days when exploited")
+    func projectZero() throws {
+        var s = try Scenario("project-zero.toml")
+        for id in ["P1", "P2", "P3"] {
+            try s.submit(id, at: "2026-01-10T00:00:00Z")
+            try s.run(id, .acknowledge(assignee: "vendor"), at: "2026-01-11T00:00:00Z")
+            try s.triage(id, .high, at: "2026-01-12T00:00:00Z")
+        }
+        // Fixed 02-01 (inside 90 days): disclosure due 30 days after the fix, 2026-03-03T00:00Z.
+        try s.run("P1", .release(versions: ["5.1"]), at: "2026-02-01T00:00:00Z")
+        var c = s.clock("P1", .disclosure, at: "2026-02-02T00:00:00Z")
+        #expect(c.dueAt == t("2026-03-03T00:00:00Z") && c.note?.contains("30d after the fix") == true)
+        try s.run("P1", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-02T00:00:00Z")
+        #expect(s.clock("P1", .disclosure, at: "2026-03-04T00:00:00Z").state == .met)
+        // Not fixed: due 90 days after the report, 2026-04-10T00:00Z; in grace until 04-24; breached after.
+        c = s.clock("P2", .disclosure, at: "2026-04-15T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-04-10T00:00:00Z") && c.note?.contains("grace period until 2026-04-24T00:00:00Z") == true)
+        c = s.clock("P2", .disclosure, at: "2026-04-25T00:00:00Z")
+        #expect(c.state == .breached && c.isLate)
+        // Exploited in the wild on 01-20 12:00: due 7 days later, 2026-01-27T12:00Z.
+        try s.run("P3", .exploited(source: "ITW"), at: "2026-01-20T12:00:00Z")
+        c = s.clock("P3", .disclosure, at: "2026-01-26T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-01-27T12:00:00Z") && c.margin == hours(36))
+    }
+
+    @Test("CERT/CC: 45 days from the report, extended without the reporter's agreement")
+    func certCC() throws {
+        var s = try Scenario("cert-cc.toml")
+        try s.submit("V", at: "2026-02-01T00:00:00Z")
+        try s.run("V", .acknowledge(assignee: "vendor"), at: "2026-02-02T00:00:00Z")
+        try s.triage("V", .medium, at: "2026-02-03T00:00:00Z")
+        // 45 days from 02-01 → 2026-03-18T00:00Z.
+        var c = s.clock("V", .disclosure, at: "2026-03-01T00:00:00Z")
+        #expect(c.dueAt == t("2026-03-18T00:00:00Z"))
+        try s.run("V", .extendEmbargo(until: t("2026-04-01T00:00:00Z"), reason: "vendor needs a release", reporterAgreed: false), at: "2026-03-10T00:00:00Z")
+        try s.run("V", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-30T00:00:00Z")
+        c = s.clock("V", .disclosure, at: "2026-04-02T00:00:00Z")
+        #expect(c.state == .met && c.dueAt == t("2026-04-01T00:00:00Z") && c.margin == hours(48))
+        #expect(c.note?.contains("without the reporter's agreement") == true)
+    }
+
+    @Test("AumOS in Europe/Berlin: business days follow local midnight and daylight saving time",
+          .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/zoneinfo/Europe/Berlin"), "needs tzdata"))
+    func businessDaysInAZone() throws {
+        let tzif = try [UInt8](Data(contentsOf: URL(fileURLWithPath: "/usr/share/zoneinfo/Europe/Berlin")))
+        let berlin = try ZoneRules(identifier: "Europe/Berlin", tzif: tzif)
+        var s = try Scenario("aumos.toml", zone: berlin, edit: { $0.replacingOccurrences(of: "version = 1\n", with: "version = 1\ntime-zone = \"Europe/Berlin\"\n") })
+        // Friday 2026-10-23 22:30Z is Saturday 00:30 in Berlin (CEST, +2): the count starts Monday
+        // 00:00 local. Summer time ends Sunday 10-25, so Monday 00:00 local is 2026-10-25T23:00Z;
+        // five business days end Saturday 10-31 00:00 local = 2026-10-30T23:00Z.
+        try s.submit("Z", at: "2026-10-23T22:30:00Z")
+        #expect(s.clock("Z", .triage, at: "2026-10-26T00:00:00Z").dueAt == t("2026-10-30T23:00:00Z"))
+    }
+}
