@@ -7,6 +7,11 @@ public enum SyntheticReports {
     public struct Step: Sendable {
         public var stream: StreamName
         public var events: [ProposedEvent]
+
+        public init(stream: StreamName, events: [ProposedEvent]) {
+            self.stream = stream
+            self.events = events
+        }
     }
 
     static let projects = ["aisoc", "aumos", "aixcl", "socai", "aios"]

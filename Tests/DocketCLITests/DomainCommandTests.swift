@@ -156,4 +156,29 @@ struct DomainCommandTests {
             #expect(md.contains("1 researcher who asked to stay anonymous"))
         }
     }
+
+    @Test("views resume from a checkpoint that matches the log, and ignore one that does not")
+    func checkpoints() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            // A few thousand events of synthetic report histories under a policy.
+            _ = try DocketProcess.run(["bench", "views", "--events", "3000", "--passes", "1", "--data-dir", dir])
+            let checkpoint = dir + "/views.checkpoint"
+            #expect(!FileManager.default.fileExists(atPath: checkpoint))
+            let first = try docket.ok("state", "--json").stdout
+            #expect(FileManager.default.fileExists(atPath: checkpoint))
+            let timers = try docket.ok("timers", "--json", "--all", "--as-of", "999999").stdout
+            // Resumed from the checkpoint: the same views.
+            #expect(try docket.ok("state", "--json").stdout == first)
+            #expect(try docket.ok("timers", "--json", "--all", "--as-of", "999999").stdout == timers)
+            // A new event after the checkpoint is folded in on top of it.
+            _ = try docket.ok("report", "submit", "--project", "aisoc", "--report", "NEW-1", "--title", "t", "--reporter", "x")
+            let after = try docket.ok("state", "--json").lines
+            #expect(after.count == first.split(separator: "\n").count + 1 && after.last?.contains("NEW-1") == true)
+            let resumed = try docket.ok("state", "--json").stdout
+            // A damaged checkpoint is ignored and the views are rebuilt from the log.
+            try Data("DKVC garbage".utf8).write(to: URL(fileURLWithPath: checkpoint))
+            #expect(try docket.ok("state", "--json").stdout == resumed)
+        }
+    }
 }

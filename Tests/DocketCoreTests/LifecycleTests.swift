@@ -1,4 +1,4 @@
-import DocketCore
+@testable import DocketCore
 import Testing
 
 /// Runs commands against an in-memory report the way the CLI does against the log.
@@ -86,6 +86,18 @@ struct LifecycleTests {
         if state == .closed { #expect(allowed.contains("ReportReopened")) }
         if state == .withdrawn { #expect(allowed == ["NoteAdded"]) }
         if state.isOpen && state != .submitted { #expect(allowed.contains("ReportClosed") == (state != .fixReleased)) }
+    }
+
+    @Test("the state each event leads to (the switch replay uses) agrees with the transition table")
+    func targetsAgreeWithTable() throws {
+        for name in SchemaFiles.eventSchemaNames {
+            let schema = try SchemaFiles.load(name)
+            let type = try #require(schema["x-docket-event"]?.stringValue)
+            let version = UInt16(try #require(schema["x-docket-version"]?.intValue))
+            guard let payload = schema["x-docket-golden"]?.arrayValue?.first?["payload"] else { continue }
+            let event = try DomainEvent(type: type, version: version, payload: payload)
+            #expect(Lifecycle.target(of: event) == Lifecycle.transitions[type]?.to, "\(type)")
+        }
     }
 
     @Test("an unknown report, a second submission and bad arguments are refused")

@@ -98,14 +98,13 @@ public enum DomainEvent: Hashable, Sendable {
 
     /// Decodes a payload of `type` written with schema `version`, upcasting retired versions.
     public init(type: String, version: UInt16, payload: Value) throws(DomainError) {
-        let context = "\(type) v\(version)"
         guard let spec = Self.fields(of: type, version: version) else {
             if Self.catalogue.contains(where: { $0.eventType == type }) {
                 throw DomainError(.unknownEventType, "\(type) has no schema version \(version) in this build")
             }
             throw DomainError(.unknownEventType, "\(type) is not an event type of the catalogue")
         }
-        let f = try PayloadFields(payload, spec: spec, context: context)
+        let f = try PayloadFields(payload, spec: spec, context: "\(type) v\(version)")
         switch type {
         case ReportSubmitted.eventType: self = .reportSubmitted(try ReportSubmitted(f))
         case ReportAcknowledged.eventType: self = .reportAcknowledged(try ReportAcknowledged(f))

@@ -32,61 +32,73 @@ public struct FieldSpec: Hashable, Sendable {
 }
 
 /// A payload object checked against a field table; typed accessors cannot fail afterwards.
+///
+/// Replaying the log builds one of these per event, so it keeps the members in a small array
+/// (payloads have a handful of fields) and only builds error text when there is an error.
 public struct PayloadFields {
-    private var members: [String: Value] = [:]
+    private var members: [(key: String, value: Value)] = []
 
-    public init(_ value: Value, spec: [FieldSpec], context: String) throws(DomainError) {
+    public init(_ value: Value, spec: [FieldSpec], context: @autoclosure () -> String) throws(DomainError) {
         guard case .object(let list) = value else {
-            throw DomainError(.invalidEvent, "\(context): the payload must be an object")
+            throw DomainError(.invalidEvent, "\(context()): the payload must be an object")
         }
+        members.reserveCapacity(list.count)
         for (key, member) in list {
             guard let field = spec.first(where: { $0.name == key }) else {
                 let known = spec.map(\.name).joined(separator: ", ")
-                throw DomainError(.invalidEvent, "\(context): unknown field \"\(key)\" (fields: \(known))")
+                throw DomainError(.invalidEvent, "\(context()): unknown field \"\(key)\" (fields: \(known))")
+            }
+            guard !members.contains(where: { $0.key == key }) else {
+                throw DomainError(.invalidEvent, "\(context()): field \"\(key)\" appears twice")
             }
             if case .null = member, !field.required { continue }
             try Self.check(member, against: field, context: context)
-            members[key] = member
+            members.append((key, member))
         }
-        for field in spec where field.required && members[field.name] == nil {
-            throw DomainError(.invalidEvent, "\(context): missing required field \"\(field.name)\"")
+        for field in spec where field.required && !members.contains(where: { $0.key == field.name }) {
+            throw DomainError(.invalidEvent, "\(context()): missing required field \"\(field.name)\"")
         }
     }
 
-    private static func check(_ v: Value, against field: FieldSpec, context: String) throws(DomainError) {
-        let path = "\(context): field \"\(field.name)\""
+    private static func check(_ v: Value, against field: FieldSpec, context: () -> String) throws(DomainError) {
+        func fail(_ what: String) -> DomainError { DomainError(.invalidEvent, "\(context()): field \"\(field.name)\"\(what)") }
         switch field.kind {
         case .string:
-            guard case .string = v else { throw DomainError(.invalidEvent, "\(path) must be a string") }
+            guard case .string = v else { throw fail(" must be a string") }
         case .int:
-            guard case .int = v else { throw DomainError(.invalidEvent, "\(path) must be an integer") }
+            guard case .int = v else { throw fail(" must be an integer") }
         case .bool:
-            guard case .bool = v else { throw DomainError(.invalidEvent, "\(path) must be true or false") }
+            guard case .bool = v else { throw fail(" must be true or false") }
         case .timestamp:
-            guard case .string(let s) = v else { throw DomainError(.invalidEvent, "\(path) must be an RFC 3339 time string") }
-            do { _ = try Timestamp(rfc3339: s) } catch { throw DomainError(.invalidEvent, "\(path): \(error.message)") }
+            guard case .string(let s) = v else { throw fail(" must be an RFC 3339 time string") }
+            do { _ = try Timestamp(rfc3339: s) } catch { throw fail(": \(error.message)") }
         case .enumeration(let allowed):
             guard case .string(let s) = v, allowed.contains(s) else {
-                throw DomainError(.invalidEvent, "\(path) must be one of \(allowed.joined(separator: ", "))")
+                throw fail(" must be one of \(allowed.joined(separator: ", "))")
             }
         case .stringArray:
             guard case .array(let items) = v, items.allSatisfy({ $0.stringValue != nil }) else {
-                throw DomainError(.invalidEvent, "\(path) must be an array of strings")
+                throw fail(" must be an array of strings")
             }
         case .object(let nested):
-            _ = try PayloadFields(v, spec: nested, context: path)
+            _ = try PayloadFields(v, spec: nested, context: "\(context()): field \"\(field.name)\"")
         }
     }
 
-    public func string(_ key: String) -> String { members[key]?.stringValue ?? "" }
-    public func optionalString(_ key: String) -> String? { members[key]?.stringValue }
-    public func bool(_ key: String) -> Bool { members[key]?.boolValue ?? false }
-    public func optionalBool(_ key: String) -> Bool? { members[key]?.boolValue }
-    public func int(_ key: String) -> Int64 { members[key]?.intValue ?? 0 }
-    public func strings(_ key: String) -> [String] { members[key]?.arrayValue?.compactMap(\.stringValue) ?? [] }
+    private func member(_ key: String) -> Value? {
+        for m in members where m.key == key { return m.value }
+        return nil
+    }
+
+    public func string(_ key: String) -> String { member(key)?.stringValue ?? "" }
+    public func optionalString(_ key: String) -> String? { member(key)?.stringValue }
+    public func bool(_ key: String) -> Bool { member(key)?.boolValue ?? false }
+    public func optionalBool(_ key: String) -> Bool? { member(key)?.boolValue }
+    public func int(_ key: String) -> Int64 { member(key)?.intValue ?? 0 }
+    public func strings(_ key: String) -> [String] { member(key)?.arrayValue?.compactMap(\.stringValue) ?? [] }
     public func timestamp(_ key: String) -> Timestamp { optionalTimestamp(key) ?? Timestamp(microseconds: 0) }
     public func optionalTimestamp(_ key: String) -> Timestamp? {
-        guard let s = members[key]?.stringValue else { return nil }
+        guard let s = member(key)?.stringValue else { return nil }
         return try? Timestamp(rfc3339: s)
     }
     func enumeration<E: RawRepresentable>(_ key: String, as: E.Type) -> E where E.RawValue == String {
@@ -95,7 +107,7 @@ public struct PayloadFields {
     func optionalEnumeration<E: RawRepresentable>(_ key: String, as: E.Type) -> E? where E.RawValue == String {
         optionalString(key).flatMap(E.init(rawValue:))
     }
-    public func value(_ key: String) -> Value? { members[key] }
+    public func value(_ key: String) -> Value? { member(key) }
 }
 
 /// Builds a payload object in field-table order, leaving out absent optionals.

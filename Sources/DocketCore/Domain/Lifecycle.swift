@@ -67,9 +67,21 @@ public enum Lifecycle {
         DomainEvent.catalogue.map { $0.eventType }.filter { transitions[$0]?.from.contains(state) == true }
     }
 
-    /// The state `event` leads to from `state`, or nil if it leaves the state unchanged.
-    static func target(of event: DomainEvent, from state: ReportState) -> ReportState? {
-        transitions[event.typeName]?.to
+    /// The state `event` leads to, or nil if it leaves the state unchanged (the `to` column of
+    /// `transitions`, as a switch: replay calls this for every event).
+    static func target(of event: DomainEvent) -> ReportState? {
+        switch event {
+        case .reportAcknowledged: .acknowledged
+        case .triageStarted, .reporterResponded, .reportReopened: .triaging
+        case .infoRequested: .needsInfo
+        case .reportTriaged: .accepted
+        case .fixStarted, .fixMerged: .fixing
+        case .fixReleased: .fixReleased
+        case .advisoryPublished: .disclosed
+        case .reportClosed: .closed
+        case .advisoryWithdrawn: .withdrawn
+        default: nil
+        }
     }
 
     /// Checks that `event` is legal for `report` (nil: the report does not exist yet).

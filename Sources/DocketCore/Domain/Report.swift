@@ -109,7 +109,7 @@ public struct Report: Hashable, Sendable {
     public mutating func apply(_ event: DomainEvent, at t: Timestamp) {
         version += 1
         if t > lastEventAt { lastEventAt = t }
-        if let next = Lifecycle.target(of: event, from: state) { state = next }
+        if let next = Lifecycle.target(of: event) { state = next }
         switch event {
         case .reportSubmitted, .policyAdopted, .maintainerAdded, .maintainerRemoved:
             break

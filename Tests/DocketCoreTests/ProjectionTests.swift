@@ -1,0 +1,109 @@
+import DocketCore
+import DocketTestSupport
+import Testing
+
+/// The fold behind every view: checkpoints restore exactly what was folded, and a view as of a
+/// sequence or an instant is the fold stopped there.
+@Suite("Projection")
+struct ProjectionTests {
+    /// A log of synthetic report histories under one policy, as recorded events.
+    static func log(reports: Int) throws -> [RecordedEvent] {
+        let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
+        var steps = [SyntheticReports.Step(
+            stream: try DomainStreams.project("aumos"),
+            events: [try DomainEvent.policyAdopted(PolicyAdopted(policyText: """
+                name = "P"
+                version = 1
+                holidays = ["2026-04-03"]
+                [acknowledge]
+                within = "48h"
+                [triage]
+                within = "5bd"
+                pause-while-waiting = true
+                [status-update]
+                every = "7d"
+                [fix]
+                from = "acceptance"
+                critical = "7d"
+                high = "30d"
+                [disclosure]
+                within = "90d"
+                grace = "14d"
+                [needs-info]
+                auto-close = "30d"
+                """, zone: .utc)).proposed(actor: "admin", occurredAt: start)])]
+        for n in 0..<reports { steps.append(SyntheticReports.report(n, start: start + .seconds(Int64(n) * 7200))) }
+        var sequence: UInt64 = 0
+        var out: [RecordedEvent] = []
+        for step in steps {
+            for (i, e) in step.events.enumerated() {
+                sequence += 1
+                out.append(RecordedEvent(
+                    sequence: sequence, stream: step.stream, streamVersion: UInt64(i + 1), id: e.id, type: e.type,
+                    schemaVersion: e.schemaVersion, actor: e.actor, occurredAt: e.occurredAt!, recordedAt: e.occurredAt!, payload: e.payload))
+            }
+        }
+        return out
+    }
+
+    static func clocks(_ p: Projection, at now: Timestamp) -> [Clock] {
+        p.reports.keys.sorted().flatMap { id in Timers.clocks(for: p.reports[id]!, policy: p.policy(for: p.reports[id]!), now: now) }
+    }
+
+    @Test("a checkpoint restores every report, project and clock exactly; folding on from it equals folding from scratch")
+    func checkpointRoundTrip() throws {
+        let events = try Self.log(reports: 200)
+        let half = events.count / 2
+        var first = Projection()
+        for e in events.prefix(half) { first.apply(e) }
+        let restored = try #require(Projection(checkpoint: first.checkpoint()))
+        #expect(restored.reports == first.reports)
+        #expect(restored.lastSequence == first.lastSequence && restored.lastOccurredAt == first.lastOccurredAt)
+        #expect(restored.projects["aumos"]?.currentPolicy?.policy == first.projects["aumos"]?.currentPolicy?.policy)
+        var resumed = restored
+        var full = Projection()
+        for e in events.dropFirst(half) { resumed.apply(e) }
+        for e in events { full.apply(e) }
+        #expect(resumed.reports == full.reports)
+        let now = try Timestamp(rfc3339: "2026-04-01T00:00:00Z")
+        #expect(Self.clocks(resumed, at: now) == Self.clocks(full, at: now))
+        #expect(full.undecodable == 0)
+    }
+
+    @Test("a checkpoint of another format, or damaged, is refused rather than misread")
+    func foreignCheckpoint() {
+        #expect(Projection(checkpoint: Payload(["format": 99, "lastSequence": 1])) == nil)
+        #expect(Projection(checkpoint: Payload(["format": 1, "lastSequence": 1, "reports": [["id": "x"]]])) == nil)
+        #expect(Projection(checkpoint: Payload("not a checkpoint")) == nil)
+    }
+
+    @Test("as of a sequence is the fold of the events up to it; as of an instant, of the events that happened by then")
+    func asOf() throws {
+        let events = try Self.log(reports: 30)
+        let cut = events[events.count / 3]
+        var bySequence = Projection()
+        var prefix = Projection()
+        for e in events where Projection.includes(e, asOf: .sequence(cut.sequence, now: .now())) { bySequence.apply(e) }
+        for e in events.prefix(Int(cut.sequence)) { prefix.apply(e) }
+        #expect(bySequence.reports == prefix.reports)
+        var byTime = Projection()
+        for e in events where Projection.includes(e, asOf: .instant(cut.occurredAt)) { byTime.apply(e) }
+        #expect(byTime.reports.values.allSatisfy { $0.lastEventAt <= cut.occurredAt })
+        #expect(byTime.evaluationTime(.instant(cut.occurredAt)) == cut.occurredAt)
+    }
+
+    @Test("a report is held to the policy in force when it was submitted")
+    func policyAtSubmission() throws {
+        var p = Projection()
+        let t0 = try Timestamp(rfc3339: "2026-01-01T00:00:00Z")
+        func adopt(_ ack: String, _ seq: UInt64) {
+            p.apply(.policyAdopted(PolicyAdopted(policyText: "name = \"P\"\nversion = \(seq)\n[acknowledge]\nwithin = \"\(ack)\"\n", zone: .utc)), toProject: "x", at: t0, sequence: seq)
+        }
+        adopt("48h", 1)
+        p.apply(.reportSubmitted(ReportSubmitted(project: "x", title: "t", reporter: Reporter(handle: "a"))), toReport: "old", at: t0)
+        adopt("24h", 2)
+        p.apply(.reportSubmitted(ReportSubmitted(project: "x", title: "t", reporter: Reporter(handle: "a"))), toReport: "new", at: t0)
+        #expect(p.policy(for: p.reports["old"]!)?.policy.acknowledge?.within == .hours(48))
+        #expect(p.policy(for: p.reports["new"]!)?.policy.acknowledge?.within == .hours(24))
+    }
+}
