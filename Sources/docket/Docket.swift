@@ -1,6 +1,9 @@
 public import ArgumentParser
+import DocketClient
 import DocketCore
+import DocketServer
 import DocketStore
+import DocketWire
 import Foundation
 public import Logging
 import Synchronization
@@ -18,7 +21,7 @@ struct Docket: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [
-            Serve.self, ReportGroup.self, PolicyGroup.self, StateCommand.self, TimersCommand.self, HallOfFameCommand.self,
+            Serve.self, Status.self, TokenGroup.self, ReportGroup.self, PolicyGroup.self, StateCommand.self, TimersCommand.self, HallOfFameCommand.self,
             MetricsCommand.self, HistoryCommand.self, CVSSCommand.self,
             Append.self, Read.self, Verify.self, Stats.self, Dict.self, Bench.self,
         ]
@@ -99,6 +102,18 @@ extension AsyncParsableCommand {
             throw ExitCode(1)
         } catch let error as DomainError {
             FileHandle.standardError.write(Data("error: \(CLIError(error).message)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as DocketClientError {
+            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as Forbidden {
+            FileHandle.standardError.write(Data("error: forbidden: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as MessageError {
+            FileHandle.standardError.write(Data("error: bad-request: \(error.message)\n".utf8))
+            throw ExitCode(1)
+        } catch let error as PolicyError {
+            FileHandle.standardError.write(Data("error: invalid policy\n\(error.description)\n".utf8))
             throw ExitCode(1)
         }
     }

@@ -2,6 +2,9 @@ import ArgumentParser
 import DocketCore
 import DocketStore
 import Foundation
+import DocketClient
+import DocketServer
+import DocketWire
 
 struct PolicyGroup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -48,23 +51,37 @@ struct PolicyGroup: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Record that a project adopts a policy (its clocks apply to reports submitted from now on).")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Option(help: "The project.") var project: String
         @Argument(help: "The policy file.") var file: String
         func run() async throws {
             try await reporting {
                 let (policy, zone) = try PolicyGroup.load(file)
-                let store = try self.store.openStore()
-                defer { store.close() }
-                let adopted = DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone))
-                let result: AppendResult
-                do {
-                    result = try await LocalLedger(store: store).appendProjectEvent(adopted, project: project, actor: event.actor, at: try event.occurredAt())
-                } catch let error as DomainError { throw CLIError("\(error.code): \(error.message)") }
+                let answer: Value
+                switch try store.node(remote, actor: event.actor) {
+                case .local(let ledger, let actor):
+                    defer { ledger.store.close() }
+                    let adopted = DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone))
+                    let r = try await ledger.appendProjectEvent(adopted, project: project, as: .local(actor: actor), at: try event.occurredAt())
+                    answer = .object([("project", .string(project)), ("policy", .string(policy.name)), ("version", .int(Int64(policy.version))), ("seq", .int(Int64(r.lastSequence)))])
+                case .remote(let client):
+                    do {
+                        answer = try await client.admin("policy-adopt", [
+                            ("project", .string(project)), ("policy", .string(policy.encodeCanonical())), ("file", .string(file)),
+                            ("zone", .string(zone.identifier)), ("zoneTransitions", .array(zone.encodedTransitions.map { .string($0) })),
+                            ("at", try event.occurredAt().map { .string($0.rfc3339) } ?? .null),
+                        ])
+                    } catch {
+                        await client.close()
+                        throw error
+                    }
+                    await client.close()
+                }
                 if event.json {
-                    printJSON([("project", .string(project)), ("policy", .string(policy.name)), ("version", .int(Int64(policy.version))), ("seq", .int(Int64(result.lastSequence)))])
+                    print(JSON.serialize(answer))
                 } else {
-                    print("\(project) adopted policy \"\(policy.name)\" version \(policy.version) (seq \(result.lastSequence))")
+                    print("\(project) adopted policy \"\(policy.name)\" version \(policy.version) (seq \(answer["seq"]?.intValue ?? 0))")
                 }
             }
         }

@@ -2,6 +2,9 @@ public import ArgumentParser
 public import DocketCore
 import DocketStore
 import Foundation
+import DocketClient
+import DocketServer
+import DocketWire
 
 /// Who and when, shared by every command that records an event.
 struct EventOptions: ParsableArguments {
@@ -54,26 +57,23 @@ struct ReportGroup: AsyncParsableCommand {
         ])
 }
 
-/// Runs `command` against report `id` and prints the outcome.
-private func perform(_ command: ReportCommand, report id: String, store options: StoreOptions, event: EventOptions) async throws {
-    let store = try options.openStore()
-    defer { store.close() }
-    let outcome: LocalLedger.Outcome
+/// Runs `command` against report `id` (locally, or on --server) and prints the outcome.
+private func perform(_ command: ReportCommand, report id: String, store options: StoreOptions, remote: RemoteOptions, event: EventOptions) async throws {
+    let node = try options.node(remote, actor: event.actor)
+    let outcome: Value
     do {
-        outcome = try await LocalLedger(store: store).execute(command, report: id, actor: event.actor, at: try event.occurredAt(), eventID: try event.id())
-    } catch let error as DomainError {
-        throw CLIError("\(error.code): \(error.message)")
+        outcome = try await node.execute(command, report: id, at: try event.occurredAt(), eventID: try event.id())
+    } catch {
+        await node.close()
+        throw error
     }
-    let types = outcome.events.map(\.typeName)
+    await node.close()
     if event.json {
-        printJSON([
-            ("report", .string(id)), ("state", .string(outcome.report.state.rawValue)),
-            ("events", .array(types.map { .string($0) })), ("seq", .int(Int64(outcome.result.lastSequence))),
-            ("version", .int(Int64(outcome.result.streamVersion))), ("duplicate", .bool(outcome.result.duplicate)),
-        ])
+        print(JSON.serialize(outcome))
     } else {
-        let again = outcome.result.duplicate ? " (already recorded; nothing appended)" : ""
-        print("\(id): \(types.joined(separator: ", ")) → \(outcome.report.state) (seq \(outcome.result.lastSequence))\(again)")
+        let types = (outcome["events"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ")
+        let again = outcome["duplicate"] == .bool(true) ? " (already recorded; nothing appended)" : ""
+        print("\(id): \(types) → \(outcome["state"]?.stringValue ?? "?") (seq \(outcome["seq"]?.intValue ?? 0))\(again)")
     }
 }
 
@@ -81,6 +81,7 @@ extension ReportGroup {
     struct Submit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Record a newly received report.")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Option(help: "The report id (A–Z a–z 0–9 . _ -); <project>-<random> by default.") var report: String?
         @Option(help: "The project it is about.") var project: String
@@ -103,14 +104,14 @@ extension ReportGroup {
                     project: project, title: title,
                     reporter: Reporter(handle: reporter, name: reporterName, contact: contact, credit: credit),
                     component: component, affected: affected.isEmpty ? nil : affected, claimedSeverity: claimedSeverity)
-                try await perform(.submit(submitted), report: id, store: store, event: event)
+                try await perform(.submit(submitted), report: id, store: store, remote: remote, event: event)
             }
         }
 
         /// What the project's current policy says about credit when the reporter has not said.
         func defaultCredit() throws -> CreditPreference {
-            // A new (or not yet created) data directory has no policy yet.
-            guard let store = try? self.store.openStore(readOnly: true) else { return .named }
+            // Remotely, or in a new data directory, there is no local policy to consult.
+            guard remote.server == nil, let store = try? self.store.openStore(readOnly: true) else { return .named }
             defer { store.close() }
             var projection = Projection()
             for e in try store.read(stream: try DomainStreams.project(project)) { projection.apply(e) }
@@ -126,11 +127,12 @@ extension ReportGroup {
     struct Ack: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Acknowledge receipt and assign the primary contact.")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: "The maintainer who becomes the primary contact.") var assignee: String
         func run() async throws {
-            try await reporting { try await perform(.acknowledge(assignee: assignee), report: report, store: store, event: event) }
+            try await reporting { try await perform(.acknowledge(assignee: assignee), report: report, store: store, remote: remote, event: event) }
         }
     }
 
@@ -138,6 +140,7 @@ extension ReportGroup {
         static let configuration = CommandConfiguration(
             abstract: "Start triage (--start), accept the report with an assessment, or re-assess an accepted report.")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Flag(help: "Only record that triage has started.") var start = false
@@ -151,7 +154,7 @@ extension ReportGroup {
         func run() async throws {
             try await reporting {
                 if start {
-                    try await perform(.startTriage, report: report, store: store, event: event)
+                    try await perform(.startTriage, report: report, store: store, remote: remote, event: event)
                     return
                 }
                 var v31: String?
@@ -163,7 +166,7 @@ extension ReportGroup {
                 }
                 try await perform(
                     .triage(severity: severity, cvss31: v31, cvss40: v40, cwes: cwe, component: component, affected: affected, reason: reason),
-                    report: report, store: store, event: event)
+                    report: report, store: store, remote: remote, event: event)
             }
         }
     }
@@ -171,83 +174,91 @@ extension ReportGroup {
     struct RequestInfo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Ask the reporter for more information (the report waits on them).")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: "What was asked.") var question: String?
         func run() async throws {
-            try await reporting { try await perform(.requestInfo(question: question), report: report, store: store, event: event) }
+            try await reporting { try await perform(.requestInfo(question: question), report: report, store: store, remote: remote, event: event) }
         }
     }
 
     struct Respond: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Record the reporter's answer (triage resumes).")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: "A summary of the answer.") var summary: String?
         func run() async throws {
-            try await reporting { try await perform(.respond(summary: summary), report: report, store: store, event: event) }
+            try await reporting { try await perform(.respond(summary: summary), report: report, store: store, remote: remote, event: event) }
         }
     }
 
     struct Assign: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Change the assignee.")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: "The new assignee.") var assignee: String
         func run() async throws {
-            try await reporting { try await perform(.assign(assignee: assignee), report: report, store: store, event: event) }
+            try await reporting { try await perform(.assign(assignee: assignee), report: report, store: store, remote: remote, event: event) }
         }
     }
 
     struct StatusUpdate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "status-update", abstract: "Record a status update sent to the reporter.")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: "What was said.") var summary: String?
         func run() async throws {
-            try await reporting { try await perform(.statusUpdate(summary: summary), report: report, store: store, event: event) }
+            try await reporting { try await perform(.statusUpdate(summary: summary), report: report, store: store, remote: remote, event: event) }
         }
     }
 
     struct FixStart: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "fix-start", abstract: "Record that work on a fix has started.")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: "The (private) branch.") var branch: String?
         func run() async throws {
-            try await reporting { try await perform(.startFix(branch: branch), report: report, store: store, event: event) }
+            try await reporting { try await perform(.startFix(branch: branch), report: report, store: store, remote: remote, event: event) }
         }
     }
 
     struct FixMerge: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "fix-merge", abstract: "Record a merged fix commit.")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: "The commit.") var commit: String
         func run() async throws {
-            try await reporting { try await perform(.mergeFix(commit: commit), report: report, store: store, event: event) }
+            try await reporting { try await perform(.mergeFix(commit: commit), report: report, store: store, remote: remote, event: event) }
         }
     }
 
     struct Release: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Record the release that ships the fix.")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(name: .customLong("version"), help: "A released version with the fix (repeatable).") var versions: [String] = []
         func run() async throws {
-            try await reporting { try await perform(.release(versions: versions), report: report, store: store, event: event) }
+            try await reporting { try await perform(.release(versions: versions), report: report, store: store, remote: remote, event: event) }
         }
     }
 
     struct CVE: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "cve", abstract: "Record a CVE request (--request) or the assigned id (--assign).")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Flag(help: "A CVE was requested.") var request = false
@@ -258,7 +269,7 @@ extension ReportGroup {
         }
         func run() async throws {
             try await reporting {
-                try await perform(assign.map { .assignCVE($0) } ?? .requestCVE(cna: cna), report: report, store: store, event: event)
+                try await perform(assign.map { .assignCVE($0) } ?? .requestCVE(cna: cna), report: report, store: store, remote: remote, event: event)
             }
         }
     }
@@ -267,6 +278,7 @@ extension ReportGroup {
         static let configuration = CommandConfiguration(
             abstract: "Publish the advisory (the report is disclosed), or --schedule the disclosure date.")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: "The GHSA id.") var ghsa: String?
@@ -276,9 +288,9 @@ extension ReportGroup {
         func run() async throws {
             try await reporting {
                 if let schedule {
-                    try await perform(.scheduleDisclosure(try parseTime(schedule, what: "--schedule")), report: report, store: store, event: event)
+                    try await perform(.scheduleDisclosure(try parseTime(schedule, what: "--schedule")), report: report, store: store, remote: remote, event: event)
                 } else {
-                    try await perform(.publish(ghsa: ghsa, cve: cve, url: url), report: report, store: store, event: event)
+                    try await perform(.publish(ghsa: ghsa, cve: cve, url: url), report: report, store: store, remote: remote, event: event)
                 }
             }
         }
@@ -287,6 +299,7 @@ extension ReportGroup {
     struct ExtendEmbargo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "extend-embargo", abstract: "Move the disclosure deadline later.")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: ArgumentHelp("The new embargo end (RFC 3339 or YYYY-MM-DD).", valueName: "time")) var until: String
@@ -296,7 +309,7 @@ extension ReportGroup {
             try await reporting {
                 try await perform(
                     .extendEmbargo(until: try parseTime(until, what: "--until"), reason: reason, reporterAgreed: reporterAgreed),
-                    report: report, store: store, event: event)
+                    report: report, store: store, remote: remote, event: event)
             }
         }
     }
@@ -304,17 +317,19 @@ extension ReportGroup {
     struct Exploited: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Record exploitation observed in the wild (policies may shorten deadlines).")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: "Where it was seen.") var source: String?
         func run() async throws {
-            try await reporting { try await perform(.exploited(source: source), report: report, store: store, event: event) }
+            try await reporting { try await perform(.exploited(source: source), report: report, store: store, remote: remote, event: event) }
         }
     }
 
     struct Credit: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Offer credit (--offer), or record that a person accepted (--accept) or declined (--decline) it.")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: "The person's handle.") var person: String
@@ -332,7 +347,7 @@ extension ReportGroup {
                 let command: ReportCommand =
                     offer ? .offerCredit(person: person, type: type)
                     : accept ? .acceptCredit(person: person, displayName: name, preference: preference) : .declineCredit(person: person)
-                try await perform(command, report: report, store: store, event: event)
+                try await perform(command, report: report, store: store, remote: remote, event: event)
             }
         }
     }
@@ -340,46 +355,50 @@ extension ReportGroup {
     struct Close: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Close without a fix: duplicate, informative, not-applicable, out-of-scope, spam, wont-fix.")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: "The resolution.") var resolution: Resolution
         @Option(help: "The report this duplicates.") var duplicateOf: String?
         @Option(help: "Why.") var reason: String?
         func run() async throws {
-            try await reporting { try await perform(.close(resolution, duplicateOf: duplicateOf, reason: reason), report: report, store: store, event: event) }
+            try await reporting { try await perform(.close(resolution, duplicateOf: duplicateOf, reason: reason), report: report, store: store, remote: remote, event: event) }
         }
     }
 
     struct Reopen: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Reopen a closed report (back into triage).")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: "Why.") var reason: String?
         func run() async throws {
-            try await reporting { try await perform(.reopen(reason: reason), report: report, store: store, event: event) }
+            try await reporting { try await perform(.reopen(reason: reason), report: report, store: store, remote: remote, event: event) }
         }
     }
 
     struct Withdraw: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Withdraw a published advisory.")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: "Why.") var reason: String
         func run() async throws {
-            try await reporting { try await perform(.withdraw(reason: reason), report: report, store: store, event: event) }
+            try await reporting { try await perform(.withdraw(reason: reason), report: report, store: store, remote: remote, event: event) }
         }
     }
 
     struct Note: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add an internal note (never shown to reporters).")
         @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Argument(help: "The note.") var text: String
         func run() async throws {
-            try await reporting { try await perform(.note(text), report: report, store: store, event: event) }
+            try await reporting { try await perform(.note(text), report: report, store: store, remote: remote, event: event) }
         }
     }
 }

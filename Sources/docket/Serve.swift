@@ -1,19 +1,50 @@
 import ArgumentParser
+import DocketClient
+import DocketCore
+import DocketServer
 import DocketStore
+import DocketWire
 import Foundation
 import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a node on a data directory until SIGINT or SIGTERM.",
+        abstract: "Run a node on a data directory, serving the protocol of Schemas/protocol.md, until SIGINT or SIGTERM.",
         discussion: """
-            This build runs the node locally: it opens (or creates) the ledger, keeps its writer \
-            ready and reports its state. The network listener arrives with the protocol (DESIGN §5); \
-            until then, use the local commands against the same --data-dir, which LMDB lets \
-            several processes share safely.
+            Shutdown is graceful: the node stops accepting connections, finishes the requests in \
+            progress (every acknowledged append is durable), then closes. Make the first admin token \
+            with `docket token create --role admin --name NAME` on the data directory.
             """)
 
     @OptionGroup var store: StoreOptions
+
+    @Option(help: ArgumentHelp("Address to listen on.", valueName: "host:port"))
+    var listen = "127.0.0.1:7411"
+
+    @Option(help: ArgumentHelp("TLS certificate chain (PEM); with --tls-key.", valueName: "file"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("TLS private key (PEM).", valueName: "file"))
+    var tlsKey: String?
+
+    @Option(help: "Most connections served at once.")
+    var maxConnections = 1024
+
+    @Option(help: "Most requests in flight per connection.")
+    var maxInFlight = 256
+
+    @Option(help: ArgumentHelp("Close connections idle for this many seconds.", valueName: "seconds"))
+    var idleTimeout: Int64 = 300
+
+    func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard listen.lastIndex(of: ":").flatMap({ Int(listen[listen.index(after: $0)...]) }) != nil else {
+            throw ValidationError("--listen must be HOST:PORT")
+        }
+    }
 
     func run() async throws {
         try await reporting {
@@ -21,48 +52,132 @@ struct Serve: AsyncParsableCommand {
             if options.logLevel > .info { options.logLevel = .info }
             let logger = Logger(label: "docket.node")
             let store = try options.openStore(logger: logger)
-            let head = store.head
-            logger.info(
-                "node ready (local mode)",
-                metadata: [
-                    "data-dir": "\(options.dataDir)", "ledger": "\(store.ledgerID)", "events": "\(head.sequence)",
-                    "head": "\(head.hash)",
-                ])
-            let signal = await waitForTermination()
-            logger.info("stopping", metadata: ["signal": "\(signal)"])
-            store.close()
-            logger.info("stopped; every acknowledged append is on disk")
+            defer { store.close() }
+            var configuration = ServerConfiguration()
+            let colon = listen.lastIndex(of: ":")!
+            configuration.host = String(listen[..<colon])
+            configuration.port = Int(listen[listen.index(after: colon)...])!
+            configuration.tlsCertificatePath = tlsCert
+            configuration.tlsKeyPath = tlsKey
+            configuration.maximumConnections = maxConnections
+            configuration.maximumInFlightPerConnection = maxInFlight
+            configuration.idleTimeout = .seconds(idleTimeout)
+            let server = DocketServer(ledger: Ledger(store: store, dataDir: options.dataDir), configuration: configuration, logger: logger)
+            let group = ServiceGroup(configuration: .init(
+                services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            try await group.run()
         }
     }
 }
 
-/// Suspends until SIGINT or SIGTERM arrives, and returns its name.
-func waitForTermination() async -> String {
-    await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
-        let queue = DispatchQueue(label: "docket.signals")
-        let resumed = SignalLatch()
-        var sources: [any DispatchSourceSignal] = []
-        for (sig, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler {
-                if resumed.fire() {
-                    for s in sources { s.cancel() }
-                    continuation.resume(returning: name)
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "A node's version, role, last sequence, connections and append rate.")
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var remote: RemoteOptions
+
+    func run() async throws {
+        try await reporting {
+            guard let client = try remote.client() else {
+                let store = try self.store.openStore(readOnly: true)
+                defer { store.close() }
+                printJSON([("version", "0.1.0"), ("role", "local"), ("ledger", .string(store.ledgerID)), ("lastSequence", .int(Int64(store.head.sequence)))])
+                return
+            }
+            defer { Task { await client.close() } }
+            print(JSON.serialize(try await client.status()))
+        }
+    }
+}
+
+struct TokenGroup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "token", abstract: "Access tokens: the secret is printed once and stored only as a hash.",
+        subcommands: [Create.self, Revoke.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Make a token and print its secret (once).")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
+        @Option(name: .customLong("role"), help: "admin, maintainer, reporter, replica or auditor.") var roleName: String
+        @Option(help: "The project (maintainer tokens only).") var project: String?
+        @Option(help: "Who holds it: the name their events are recorded under (a reporter's handle for reporter tokens).") var name: String
+        @Option(help: ArgumentHelp("Expire after this span (like 90d).", valueName: "span")) var expires: String?
+        @Flag(help: "Print JSON.") var json = false
+
+        var role: Role { Role(rawValue: roleName)! }
+
+        func validate() throws {
+            guard Role(rawValue: roleName) != nil else {
+                throw ValidationError("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+        }
+
+        func run() async throws {
+            try await reporting {
+                let expiresAt = try expires.map { Timestamp.now() + (try parseSpan($0, what: "--expires")) }
+                let id: String
+                let secret: String
+                if let client = try remote.client() {
+                    defer { Task { await client.close() } }
+                    var args: [(key: String, value: Value)] = [("role", .string(role.rawValue)), ("name", .string(name))]
+                    if let project { args.append(("project", .string(project))) }
+                    if let expiresAt { args.append(("expiresAt", .string(expiresAt.rfc3339))) }
+                    let r = try await client.admin("token-create", args)
+                    id = r["id"]?.stringValue ?? ""
+                    secret = r["secret"]?.stringValue ?? ""
+                } else {
+                    let store = try self.store.openStore()
+                    defer { store.close() }
+                    let (record, s) = try await Tokens(ledger: Ledger(store: store, dataDir: self.store.dataDir)).create(
+                        role: role, project: project, subject: name, expiresAt: expiresAt, by: .local(actor: "operator"))
+                    id = record.id
+                    secret = s
+                }
+                if json {
+                    printJSON([("id", .string(id)), ("role", .string(role.rawValue)), ("token", .string(secret))])
+                } else {
+                    print(secret)
+                    FileHandle.standardError.write(Data("token \(id) (\(role)\(project.map { " of \($0)" } ?? "") for \(name)): shown once; store it now\n".utf8))
                 }
             }
-            source.resume()
-            sources.append(source)
         }
-        _ = sources  // kept alive by their handlers until cancelled
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token by id; connections using it are refused from their next handshake.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
+        @Argument(help: "The token id (the 12 hex digits after dkt_).") var id: String
+
+        func run() async throws {
+            try await reporting {
+                if let client = try remote.client() {
+                    defer { Task { await client.close() } }
+                    _ = try await client.admin("token-revoke", [("id", .string(id))])
+                } else {
+                    let store = try self.store.openStore()
+                    defer { store.close() }
+                    try await Tokens(ledger: Ledger(store: store, dataDir: self.store.dataDir)).revoke(id: id, by: .local(actor: "operator"))
+                }
+                print("revoked token \(id)")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens (ids, roles, holders; never secrets).")
+        @OptionGroup var store: StoreOptions
+
+        func run() async throws {
+            try await reporting {
+                let store = try self.store.openStore(readOnly: true)
+                defer { store.close() }
+                let records = try Tokens(ledger: Ledger(store: store, dataDir: nil)).records().values.sorted { $0.createdAt < $1.createdAt }
+                printTable(["ID", "ROLE", "PROJECT", "NAME", "CREATED", "EXPIRES", "REVOKED"], records.map { r in
+                    [r.id, r.role.rawValue, r.project ?? "-", r.subject, r.createdAt.rfc3339, r.expiresAt?.rfc3339 ?? "-", r.revokedAt?.rfc3339 ?? "-"]
+                })
+            }
+        }
     }
 }
 
-private final class SignalLatch: @unchecked Sendable {
-    // @unchecked: only touched on the signal queue, which is serial.
-    private var fired = false
-    func fire() -> Bool {
-        defer { fired = true }
-        return !fired
-    }
-}

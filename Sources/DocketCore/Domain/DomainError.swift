@@ -22,6 +22,8 @@ public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unknownEventType = Code(rawValue: "unknown-event-type")
         /// Credit offered to, or accepted for, someone who declined it.
         public static let creditDeclined = Code(rawValue: "credit-declined")
+        /// A retried command's event id already names a different event.
+        public static let eventIDReused = Code(rawValue: "event-id-reused")
         /// A policy that is missing, invalid or does not allow the command.
         public static let policy = Code(rawValue: "policy")
     }

@@ -1,0 +1,342 @@
+public import DocketCore
+public import DocketWire
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// What can go wrong talking to a node.
+public enum DocketClientError: Error, Sendable, CustomStringConvertible {
+    /// The node answered with an ERROR frame: its code and message are the node's.
+    case server(ErrorBody)
+    /// The connection dropped (or could not be made) and the request could not be retried.
+    case connectionLost(String)
+    /// The node sent something this client does not understand.
+    case protocolViolation(String)
+
+    public var description: String {
+        switch self {
+        case .server(let e): "\(e.code): \(e.message)"
+        case .connectionLost(let why): "connection lost: \(why)"
+        case .protocolViolation(let why): "protocol violation: \(why)"
+        }
+    }
+
+    /// The server's error code, if it was one.
+    public var code: String? {
+        if case .server(let e) = self { return e.code }
+        return nil
+    }
+}
+
+/// An async client for a Docket node: one connection, reused; requests pipelined on it (each
+/// with its own id, answered in order); reconnects when the connection drops and retries what
+/// is safe to retry: reads, queries and appends (appends carry event ids, so a retry after a
+/// lost answer is answered with the original result instead of appending twice).
+public final class DocketClient: Sendable {
+    public struct Configuration: Sendable {
+        public var host: String
+        public var port: Int
+        public var token: String
+        public var useTLS = false
+        /// PEM file of the CA that signed the node's certificate; the system trust store otherwise.
+        public var trustRootsPath: String?
+        public var maximumFrameLength = Frame.defaultMaximumLength
+        public var reconnectAttempts = 3
+
+        public init(host: String, port: Int, token: String) {
+            self.host = host
+            self.port = port
+            self.token = token
+        }
+
+        /// Parses `HOST:PORT`.
+        public init(address: String, token: String) throws(DocketClientError) {
+            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
+                throw .connectionLost("\"\(address)\" is not HOST:PORT")
+            }
+            self.init(host: String(address[..<colon]), port: port, token: token)
+        }
+    }
+
+    public let configuration: Configuration
+    let group: MultiThreadedEventLoopGroup
+    private let connection = Mutex<Connection?>(nil)
+    private let nextID = Atomic<UInt32>(1)
+    private let welcome = Mutex<Value?>(nil)
+
+    /// What the node said when the connection was made (WELCOME: version, ledger id, limits).
+    public var serverInfo: Value? { welcome.withLock { $0 } }
+
+    public init(_ configuration: Configuration) {
+        self.configuration = configuration
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    }
+
+    /// Connects now (otherwise the first request does), so errors in the address or token show early.
+    public func connect() async throws {
+        _ = try await current()
+    }
+
+    public func close() async {
+        let c = connection.withLock { c in defer { c = nil }; return c }
+        if let c { try? await c.channel.close() }
+        try? await group.shutdownGracefully()
+    }
+
+    // MARK: Requests
+
+    /// Sends one request and waits for its answer; an ERROR answer throws `.server`.
+    public func request(_ type: FrameType, _ body: Value, retry: Bool) async throws(DocketClientError) -> Frame {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                let conn = try await current()
+                let id = nextID.add(1, ordering: .relaxed).oldValue
+                let answer = try await conn.send(Frame(type, requestID: id, body: body))
+                if answer.type == .error { throw DocketClientError.server(ErrorBody(answer.body)) }
+                return answer
+            } catch let error as DocketClientError {
+                guard case .connectionLost = error, retry, attempt <= configuration.reconnectAttempts else { throw error }
+                connection.withLock { $0 = nil }
+                try? await Task.sleep(for: .milliseconds(50 * attempt))
+            } catch {
+                throw .connectionLost("\(error)")
+            }
+        }
+    }
+
+    public struct Appended: Sendable, Hashable {
+        public var firstSequence: UInt64
+        public var lastSequence: UInt64
+        public var streamVersion: UInt64
+        public var recordedAt: Timestamp
+        public var duplicate: Bool
+    }
+
+    /// Appends events (administrators); durable when it returns.
+    public func append(to stream: StreamName, expecting expected: ExpectedVersion = .any, events: [ProposedEvent]) async throws(DocketClientError) -> Appended {
+        var body: [(key: String, value: Value)] = [("stream", .string(stream.rawValue))]
+        if case .exact(let n) = expected { body.append(("expected", .int(Int64(n)))) }
+        body.append(("events", .array(events.map(\.wireValue))))
+        let f = try await request(.append, .object(body), retry: true)
+        return Appended(
+            firstSequence: UInt64(f.body["first"]?.intValue ?? 0), lastSequence: UInt64(f.body["last"]?.intValue ?? 0),
+            streamVersion: UInt64(f.body["version"]?.intValue ?? 0),
+            recordedAt: (try? Timestamp(rfc3339: f.body["recordedAt"]?.stringValue ?? "")) ?? Timestamp(microseconds: 0),
+            duplicate: f.body["duplicate"]?.boolValue ?? false)
+    }
+
+    /// Up to one frame's worth of events from `sequence` (or a stream's version) on.
+    public func read(from sequence: UInt64 = 1, limit: Int = 1024, stream: StreamName? = nil) async throws(DocketClientError) -> [RecordedEvent] {
+        var body: [(key: String, value: Value)] = [("from", .int(Int64(sequence))), ("limit", .int(Int64(limit)))]
+        if let stream { body.append(("stream", .string(stream.rawValue))) }
+        let f = try await request(.read, .object(body), retry: true)
+        var out: [RecordedEvent] = []
+        for e in f.body["events"]?.arrayValue ?? [] {
+            do { out.append(try RecordedEvent(wire: e)) } catch { throw .protocolViolation(error.message) }
+        }
+        return out
+    }
+
+    /// Runs a lifecycle command; returns the COMMAND_RESULT body. Retried safely: the command
+    /// carries an event id (a random one unless given).
+    public func command(_ command: ReportCommand, report: String, at: Timestamp? = nil, eventID: EventID? = nil) async throws(DocketClientError) -> Value {
+        var body: [(key: String, value: Value)] = [("report", .string(report)), ("command", command.wireValue)]
+        body.append(("id", .string((eventID ?? .random()).rawValue)))
+        if let at { body.append(("at", .string(at.rfc3339))) }
+        return try await request(.command, .object(body), retry: true).body
+    }
+
+    public func query(_ query: ViewQuery, asOf: AsOfSpec = .now) async throws(DocketClientError) -> Value {
+        var body = query.wireValue
+        if case .object(var m) = body, asOf != .now {
+            m.append(("asOf", asOf.wireValue))
+            body = .object(m)
+        }
+        return try await request(.query, body, retry: true).body
+    }
+
+    public func status() async throws(DocketClientError) -> Value {
+        try await request(.status, .object([]), retry: true).body
+    }
+
+    /// Administrative actions (`token-create`, `token-revoke`, `policy-adopt`); not retried.
+    public func admin(_ action: String, _ arguments: [(key: String, value: Value)]) async throws(DocketClientError) -> Value {
+        try await request(.admin, .object([("action", .string(action))] + arguments), retry: false).body
+    }
+
+    /// Events from `sequence` on, then new ones as they are appended. Asks for `window` events
+    /// at a time and grants more as it consumes them (flow control).
+    public func subscribe(from sequence: UInt64, window: Int = 4096) -> AsyncThrowingStream<RecordedEvent, any Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    let conn = try await current()
+                    let id = nextID.add(1, ordering: .relaxed).oldValue
+                    let frames = conn.openStream(id)
+                    conn.write(Frame(.subscribe, requestID: id, body: .object([("from", .int(Int64(sequence))), ("credit", .int(Int64(window)))])))
+                    var consumed = 0
+                    for try await frame in frames {
+                        switch frame.type {
+                        case .subscribed: continue
+                        case .error: throw DocketClientError.server(ErrorBody(frame.body))
+                        case .events:
+                            for e in frame.body["events"]?.arrayValue ?? [] { continuation.yield(try RecordedEvent(wire: e)) }
+                            consumed += frame.body["events"]?.arrayValue?.count ?? 0
+                            if consumed >= window / 2 {
+                                conn.write(Frame(.credit, requestID: 0, body: .object([("subscription", .int(Int64(id))), ("credit", .int(Int64(consumed)))])))
+                                consumed = 0
+                            }
+                        default: throw DocketClientError.protocolViolation("unexpected \(frame.type) on a subscription")
+                        }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+
+    // MARK: Connection
+
+    private func current() async throws(DocketClientError) -> Connection {
+        if let c = connection.withLock({ $0 }), c.channel.isActive { return c }
+        let c = try await Connection.open(configuration, group: group)
+        // HELLO, then AUTH.
+        let hello = try await c.send(Frame(.hello, requestID: 0, body: .object([("versions", .array([.int(Frame.protocolVersion)])), ("client", .string("docket-client/0.1.0"))])))
+        guard hello.type == .welcome else {
+            try? await c.channel.close()
+            if hello.type == .error { throw .server(ErrorBody(hello.body)) }
+            throw .protocolViolation("expected WELCOME, got \(hello.type)")
+        }
+        welcome.withLock { $0 = hello.body }
+        let auth = try await c.send(Frame(.auth, requestID: 0, body: .object([("token", .string(configuration.token))])))
+        guard auth.type == .authenticated else {
+            try? await c.channel.close()
+            if auth.type == .error { throw .server(ErrorBody(auth.body)) }
+            throw .protocolViolation("expected AUTHENTICATED, got \(auth.type)")
+        }
+        connection.withLock { $0 = c }
+        return c
+    }
+}
+
+/// One TCP (or TLS) connection and the answers it is waiting for.
+final class Connection: Sendable {
+    let channel: any Channel
+    private let router: Router
+
+    private init(channel: any Channel, router: Router) {
+        self.channel = channel
+        self.router = router
+    }
+
+    static func open(_ configuration: DocketClient.Configuration, group: MultiThreadedEventLoopGroup) async throws(DocketClientError) -> Connection {
+        let router = Router()
+        var sslContext: NIOSSLContext?
+        if configuration.useTLS {
+            do {
+                var tls = TLSConfiguration.makeClientConfiguration()
+                if let roots = configuration.trustRootsPath { tls.trustRoots = .file(roots) }
+                sslContext = try NIOSSLContext(configuration: tls)
+            } catch { throw .connectionLost("TLS: \(error)") }
+        }
+        let host = configuration.host
+        let tlsContext = sslContext
+        let maximumFrameLength = configuration.maximumFrameLength
+        let bootstrap = ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let tlsContext { try sync.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: host)) }
+                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: maximumFrameLength)))
+                    try sync.addHandler(MessageToByteHandler(FrameEncoder()))
+                    try sync.addHandler(router)
+                }
+            }
+        let channel: any Channel
+        do { channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get() } catch {
+            throw .connectionLost("cannot connect to \(configuration.host):\(configuration.port): \(error)")
+        }
+        let c = Connection(channel: channel, router: router)
+        return c
+    }
+
+    func send(_ frame: Frame) async throws(DocketClientError) -> Frame {
+        do {
+            return try await withCheckedThrowingContinuation { (k: CheckedContinuation<Frame, any Error>) in
+                let added = router.pending.withLock { p -> Bool in
+                    guard channel.isActive else { return false }
+                    p[frame.requestID] = k
+                    return true
+                }
+                guard added else {
+                    k.resume(throwing: DocketClientError.connectionLost("the connection is closed"))
+                    return
+                }
+                channel.writeAndFlush(frame).whenFailure { error in
+                    if let k = self.router.pending.withLock({ $0.removeValue(forKey: frame.requestID) }) {
+                        k.resume(throwing: DocketClientError.connectionLost("\(error)"))
+                    }
+                }
+            }
+        } catch let e as DocketClientError {
+            throw e
+        } catch {
+            throw .connectionLost("\(error)")
+        }
+    }
+
+    func write(_ frame: Frame) { channel.writeAndFlush(frame, promise: nil) }
+
+    func openStream(_ id: UInt32) -> AsyncThrowingStream<Frame, any Error> {
+        let (stream, continuation) = AsyncThrowingStream<Frame, any Error>.makeStream()
+        router.streams.withLock { $0[id] = continuation }
+        return stream
+    }
+}
+
+/// Hands each answer to whoever waits for its request id.
+final class Router: ChannelInboundHandler, Sendable {
+    typealias InboundIn = Frame
+
+    let pending = Mutex<[UInt32: CheckedContinuation<Frame, any Error>]>([:])
+    let streams = Mutex<[UInt32: AsyncThrowingStream<Frame, any Error>.Continuation]>([:])
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        if let s = streams.withLock({ $0[frame.requestID] }) {
+            s.yield(frame)
+            if frame.type == .error { s.finish() }
+            return
+        }
+        if let k = pending.withLock({ $0.removeValue(forKey: frame.requestID) }) {
+            k.resume(returning: frame)
+            return
+        }
+        // A connection-level ERROR (request 0) closes the connection: fail everything waiting.
+        if frame.type == .error { failAll(DocketClientError.server(ErrorBody(frame.body))) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(DocketClientError.connectionLost("the node closed the connection"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failAll(DocketClientError.connectionLost("\(error)"))
+        context.close(promise: nil)
+    }
+
+    private func failAll(_ error: DocketClientError) {
+        let waiting = pending.withLock { p in defer { p.removeAll() }; return Array(p.values) }
+        for k in waiting { k.resume(throwing: error) }
+        let open = streams.withLock { s in defer { s.removeAll() }; return Array(s.values) }
+        for s in open { s.finish(throwing: error) }
+    }
+}

@@ -1,0 +1,175 @@
+import DocketCore
+import DocketStore
+import DocketWire
+import Logging
+import NIOCore
+import Synchronization
+
+/// One connection's protocol state machine, on its event loop:
+/// `awaitingHello → awaitingAuth → ready`, closed on any violation. Requests in `ready` go, in
+/// order, to the connection's `Session`, which runs them off the event loop.
+final class ConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = Frame
+
+    enum State {
+        case awaitingHello
+        case awaitingAuth
+        case authenticating
+        case ready(Session)
+        case closed
+    }
+
+    let server: DocketServer
+    private var state = State.awaitingHello
+    private var handshakeTimer: Scheduled<Void>?
+
+    init(server: DocketServer) { self.server = server }
+
+    var logger: Logger { server.logger }
+
+    func channelActive(context: ChannelHandlerContext) {
+        guard server.register(context.channel) else {
+            server.logger.warning("connection refused: too many connections", metadata: ["limit": "\(server.configuration.maximumConnections)"])
+            fail(context, requestID: 0, ErrorBody(code: "too-many-connections", message: "the node serves at most \(server.configuration.maximumConnections) connections; try again later"))
+            return
+        }
+        if server.metrics.draining.load(ordering: .relaxed) {
+            fail(context, requestID: 0, ErrorBody(code: "shutting-down", message: "the node is shutting down"))
+            return
+        }
+        let loop = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        handshakeTimer = context.eventLoop.scheduleTask(in: server.configuration.handshakeTimeout) {
+            let (handler, context) = loop.value
+            switch handler.state {
+            case .awaitingHello, .awaitingAuth, .authenticating:
+                handler.fail(context, requestID: 0, ErrorBody(code: "handshake-timeout", message: "HELLO and AUTH must complete within \(handler.server.configuration.handshakeTimeout.nanoseconds / 1_000_000_000) s"))
+            default: break
+            }
+        }
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        server.unregister(context.channel)
+        handshakeTimer?.cancel()
+        if case .ready(let session) = state { session.finish() }
+        state = .closed
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch state {
+        case .awaitingHello:
+            guard frame.type == .hello else {
+                fail(context, requestID: frame.requestID, ErrorBody(code: "handshake-required", message: "the first frame must be HELLO, not \(frame.type)"))
+                return
+            }
+            let versions = frame.body["versions"]?.arrayValue?.compactMap(\.intValue) ?? []
+            guard versions.contains(Frame.protocolVersion) else {
+                fail(context, requestID: frame.requestID, ErrorBody(
+                    code: "unsupported-version", message: "this node speaks protocol version \(Frame.protocolVersion); the client offered \(versions)",
+                    details: .object([("supported", .array([.int(Frame.protocolVersion)]))])))
+                return
+            }
+            state = .awaitingAuth
+            context.writeAndFlush(wrapOutboundOut(Frame(.welcome, requestID: frame.requestID, body: .object([
+                ("version", .int(Frame.protocolVersion)), ("server", .string("docket/0.1.0")), ("ledger", .string(server.ledger.store.ledgerID)),
+                ("maxFrame", .int(Int64(server.configuration.maximumFrameLength))),
+                ("maxInFlight", .int(Int64(server.configuration.maximumInFlightPerConnection))),
+            ]))), promise: nil)
+        case .awaitingAuth:
+            guard frame.type == .auth else {
+                fail(context, requestID: frame.requestID, ErrorBody(code: "not-authenticated", message: "authenticate with AUTH before \(frame.type)"))
+                return
+            }
+            state = .authenticating
+            let token = frame.body["token"]?.stringValue ?? ""
+            let loop = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let tokens = Tokens(ledger: server.ledger)
+            let requestID = frame.requestID
+            // Reading the token records is storage work: off the event loop.
+            Task {
+                let outcome = Result { try tokens.authenticate(token) }
+                loop.eventLoop.execute {
+                    let (handler, context) = loop.value
+                    handler.authenticated(context, requestID: requestID, outcome)
+                }
+            }
+        case .authenticating:
+            fail(context, requestID: frame.requestID, ErrorBody(code: "not-authenticated", message: "wait for AUTHENTICATED before sending \(frame.type)"))
+        case .ready(let session):
+            guard frame.type.isRequest, frame.type != .hello, frame.type != .auth else {
+                fail(context, requestID: frame.requestID, ErrorBody(code: "protocol-violation", message: "\(frame.type) is not a request a client sends after authenticating"))
+                return
+            }
+            if frame.type == .credit || frame.type == .unsubscribe {
+                // Flow control bypasses the request queue so a busy connection can still steer its subscriptions.
+                session.control(frame)
+                return
+            }
+            guard session.enqueue(frame) else {
+                logger.warning("request refused: too many in flight", metadata: ["principal": "\(session.principal)", "limit": "\(server.configuration.maximumInFlightPerConnection)"])
+                context.writeAndFlush(wrapOutboundOut(Frame(.error, requestID: frame.requestID, body: ErrorBody(
+                    code: "too-many-requests",
+                    message: "at most \(server.configuration.maximumInFlightPerConnection) requests may be in flight on one connection").value)), promise: nil)
+                return
+            }
+        case .closed:
+            return
+        }
+    }
+
+    private func authenticated(_ context: ChannelHandlerContext, requestID: UInt32, _ outcome: Result<Principal, any Error>) {
+        guard case .authenticating = state else { return }
+        switch outcome {
+        case .success(let principal):
+            handshakeTimer?.cancel()
+            let session = Session(server: server, channel: context.channel, principal: principal)
+            state = .ready(session)
+            logger.info("authenticated", metadata: ["principal": "\(principal)", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+            context.writeAndFlush(wrapOutboundOut(Frame(.authenticated, requestID: requestID, body: .object([
+                ("role", .string(principal.role.rawValue)), ("subject", .string(principal.subject)),
+                ("project", principal.project.map { .string($0) } ?? .null), ("token", principal.tokenID.map { .string($0) } ?? .null),
+            ]))), promise: nil)
+        case .failure(let error):
+            let refused = error as? Tokens.Refused
+            logger.warning("authentication refused", metadata: ["reason": "\(refused?.code ?? "error")", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+            fail(context, requestID: requestID, ErrorBody(code: refused?.code ?? "not-authenticated", message: refused?.message ?? "\(error)"))
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            if case .ready(let session) = state, session.isBusy { return }
+            logger.info("closing idle connection", metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+            fail(context, requestID: 0, ErrorBody(code: "idle-timeout", message: "no request for \(server.configuration.idleTimeout.nanoseconds / 1_000_000_000) s"))
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let wire = error as? WireError {
+            logger.warning("bad frame; closing the connection", metadata: ["error": "\(wire.code.rawValue)", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+            fail(context, requestID: 0, ErrorBody(code: wire.code.rawValue, message: wire.message))
+        } else if case .closed = state {
+            return
+        } else {
+            logger.debug("connection error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    /// Writes an ERROR frame and closes the connection after it is sent.
+    func fail(_ context: ChannelHandlerContext, requestID: UInt32, _ error: ErrorBody) {
+        if case .closed = state { return }
+        if case .ready(let session) = state { session.finish() }
+        state = .closed
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(Frame(.error, requestID: requestID, body: error.value))).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+    }
+}

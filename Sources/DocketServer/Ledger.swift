@@ -1,0 +1,266 @@
+public import DocketCore
+public import DocketStore
+public import DocketWire
+import Foundation
+import Synchronization
+
+/// The domain over a store, for the local CLI and the server alike: decide a command against a
+/// report's stream and append it with the stream version it was decided against; answer view
+/// queries from a projection that resumes from its checkpoint; enforce what each principal may do.
+public final class Ledger: Sendable {
+    public let store: EventStore
+    let checkpoints: ViewCheckpoints?
+    let heads: HeadNotifier
+
+    public init(store: EventStore, dataDir: String?) {
+        self.store = store
+        self.checkpoints = dataDir.map { ViewCheckpoints(dataDir: $0) }
+        self.heads = HeadNotifier(head: store.head.sequence)
+    }
+
+    /// What a command appended (or, for a retry, had appended).
+    public struct Outcome: Sendable {
+        public var report: Report
+        public var events: [DomainEvent]
+        public var result: AppendResult
+
+        public var wireValue: Value {
+            .object([
+                ("report", .string(report.id)), ("state", .string(report.state.rawValue)),
+                ("events", .array(events.map { .string($0.typeName) })), ("seq", .int(Int64(result.lastSequence))),
+                ("version", .int(Int64(result.streamVersion))), ("duplicate", .bool(result.duplicate)),
+            ])
+        }
+    }
+
+    // MARK: Commands
+
+    /// The report as its stream says, and the stream's recorded events.
+    public func load(report id: String) throws -> (Report?, [RecordedEvent]) {
+        let recorded = try store.read(stream: try DomainStreams.report(id))
+        var projection = Projection()
+        for e in recorded { projection.apply(e) }
+        return (projection.reports[id], recorded)
+    }
+
+    /// Decides `command` on report `id` as `principal` and appends the result durably. A
+    /// concurrent append to the same report makes it decide again on the new state (a few
+    /// times); it never overwrites.
+    public func execute(_ command: ReportCommand, report id: String, as principal: Principal, at: Timestamp?, eventID: EventID?) async throws -> Outcome {
+        try DomainStreams.validateIdentifier(id, what: "report id")
+        let stream = try DomainStreams.report(id)
+        var attempt = 0
+        while true {
+            attempt += 1
+            let (report, recorded) = try load(report: id)
+            try authorize(command, on: report, id: id, principal)
+            // A retried command (same id) returns what the first attempt appended.
+            if let eventID, let original = recorded.first(where: { $0.id == eventID }) {
+                var before = Projection()
+                for e in recorded.prefix(Int(original.streamVersion) - 1) { before.apply(e) }
+                let again = try? Lifecycle.decide(command, report: before.reports[id], reportID: id)
+                let first = try DomainEvent(original)
+                guard again?.first == first else {
+                    throw DomainError(.eventIDReused, "event id \(eventID) already names a different event (sequence \(original.sequence), \(original.type)) on report \(id)")
+                }
+                return Outcome(report: report!, events: [first], result: AppendResult(
+                    firstSequence: original.sequence, lastSequence: original.sequence, streamVersion: original.streamVersion,
+                    recordedAt: original.recordedAt, duplicate: true))
+            }
+            let events = try Lifecycle.decide(command, report: report, reportID: id)
+            if let report, let at, at < report.lastEventAt {
+                throw DomainError(.invalidCommand, "the event time \(at) is before report \(id)'s latest event (\(report.lastEventAt)); events are recorded in the order they happened")
+            }
+            var proposed: [ProposedEvent] = []
+            for (i, e) in events.enumerated() {
+                proposed.append(try e.proposed(id: i == 0 ? (eventID ?? .random()) : .random(), actor: principal.subject, occurredAt: at))
+            }
+            do {
+                let result = try await store.append(to: stream, expecting: .exact(report?.version ?? 0), events: proposed)
+                heads.advance(to: result.lastSequence)
+                var projection = Projection()
+                for e in recorded { projection.apply(e) }
+                for e in events { projection.apply(e, toReport: id, at: at ?? result.recordedAt) }
+                return Outcome(report: projection.reports[id]!, events: events, result: result)
+            } catch {
+                // Someone else appended to the report meanwhile: decide again on what they did.
+                guard error.code == .wrongExpectedVersion, attempt < 5 else { throw error }
+            }
+        }
+    }
+
+    /// Reporters may only act on their own reports, and only as themselves; maintainers on their
+    /// project's; auditors and replicas not at all. A report a principal may not see is reported
+    /// as unknown, so its existence does not leak.
+    func authorize(_ command: ReportCommand, on report: Report?, id: String, _ principal: Principal) throws {
+        switch principal.role {
+        case .admin:
+            return
+        case .auditor, .replica:
+            throw Forbidden("a \(principal.role) token cannot change reports")
+        case .maintainer:
+            let project: String? = if case .submit(let e) = command { e.project } else { report?.project }
+            if let project, !principal.maintains(project) {
+                if report != nil { throw DomainError(.unknownReport, "no report \(id)") }
+                throw Forbidden("a maintainer of \(principal.project ?? "?") cannot submit to project \(project)")
+            }
+        case .reporter:
+            if let report, report.reporter.handle != principal.subject {
+                throw DomainError(.unknownReport, "no report \(id)")
+            }
+            switch command {
+            case .submit(let e):
+                guard e.reporter.handle == principal.subject else {
+                    throw Forbidden("a reporter can only submit reports as themselves (\(principal.subject))")
+                }
+            case .respond, .note:
+                return
+            case .acceptCredit(let person, _, _), .declineCredit(let person):
+                guard person == principal.subject else { throw Forbidden("a reporter can only accept or decline their own credit") }
+            default:
+                throw Forbidden("a reporter can submit, respond, add notes and accept or decline credit; not \(command.wireValue["verb"]?.stringValue ?? "this")")
+            }
+        }
+    }
+
+    /// Appends a project event (policy adoption, maintainers).
+    public func appendProjectEvent(_ event: DomainEvent, project: String, as principal: Principal, at: Timestamp?) async throws -> AppendResult {
+        try DomainStreams.validateIdentifier(project, what: "project")
+        guard principal.maintains(project) else { throw Forbidden("only an admin or a maintainer of \(project) can change its policy") }
+        let result = try await store.append(to: try DomainStreams.project(project), events: [try event.proposed(actor: principal.subject, occurredAt: at)])
+        heads.advance(to: result.lastSequence)
+        return result
+    }
+
+    /// Appends raw events (administrators only: the raw log bypasses the lifecycle).
+    public func append(to stream: StreamName, expecting expected: ExpectedVersion, events: [ProposedEvent], as principal: Principal) async throws -> AppendResult {
+        guard principal.role == .admin else { throw Forbidden("only an admin can append raw events; use report commands") }
+        let result = try await store.append(to: stream, expecting: expected, events: events)
+        heads.advance(to: result.lastSequence)
+        return result
+    }
+
+    /// Waits until the head is past `sequence` (or `timeout` elapses); returns the head.
+    public func waitForHead(after sequence: UInt64, timeout: Duration) async -> UInt64 {
+        await heads.wait(after: sequence, timeout: timeout)
+    }
+
+    // MARK: Views
+
+    /// Folds the log into every view as of `asOf`, resuming from the views checkpoint when it
+    /// still matches the log, and leaving a fresh checkpoint behind when the log has grown.
+    public func projection(asOf: AsOf) throws -> Projection {
+        let last: UInt64
+        if case .sequence(let n, _) = asOf { last = n } else { last = .max }
+        var projection = Projection()
+        var instant = false
+        if case .instant = asOf { instant = true }
+        // A checkpoint only helps folds that include every event up to it (not "as of an instant",
+        // since event times need not follow log order).
+        if !instant, let checkpoints, let restored = checkpoints.load(matching: store), restored.lastSequence <= last {
+            projection = restored
+        }
+        let resumedAt = projection.lastSequence
+        try store.scan(from: resumedAt + 1, through: last) { event in
+            if Projection.includes(event, asOf: asOf) { projection.apply(event) }
+            return true
+        }
+        if !instant, let checkpoints, projection.lastSequence >= resumedAt + ViewCheckpoints.interval {
+            checkpoints.save(projection, store: store)
+        }
+        return projection
+    }
+
+    /// Answers a view query as `principal` sees it: a reporter sees their own reports only, a
+    /// maintainer their project's; contacts are shown to maintainers, admins and the reporter.
+    public func query(_ query: ViewQuery, asOf spec: AsOfSpec, as principal: Principal) throws -> Value {
+        if principal.role == .replica { throw Forbidden("a replica token can only read the log") }
+        let asOf = spec.resolve(now: .now())
+        let projection = try projection(asOf: asOf)
+        return try ViewRenderer(projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store).render(query)
+    }
+}
+
+/// Lets subscribers wait for the head to move without polling the store.
+final class HeadNotifier: Sendable {
+    private struct State {
+        var head: UInt64
+        var waiters: [(after: UInt64, continuation: CheckedContinuation<UInt64, Never>, id: UInt64)] = []
+        var nextID: UInt64 = 0
+    }
+    private let state: Mutex<State>
+
+    init(head: UInt64) { state = Mutex(State(head: head)) }
+
+    func advance(to sequence: UInt64) {
+        let ready = state.withLock { s -> [(CheckedContinuation<UInt64, Never>, UInt64)] in
+            guard sequence > s.head else { return [] }
+            s.head = sequence
+            let ready = s.waiters.filter { $0.after < sequence }
+            s.waiters.removeAll { $0.after < sequence }
+            return ready.map { ($0.continuation, sequence) }
+        }
+        for (c, head) in ready { c.resume(returning: head) }
+    }
+
+    func wait(after sequence: UInt64, timeout: Duration) async -> UInt64 {
+        let id = state.withLock { s -> UInt64 in
+            s.nextID += 1
+            return s.nextID
+        }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            let c = state.withLock { s -> (CheckedContinuation<UInt64, Never>, UInt64)? in
+                guard let i = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return (s.waiters.remove(at: i).continuation, s.head)
+            }
+            if let (c, head) = c { c.resume(returning: head) }
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { c in
+            let head = state.withLock { s -> UInt64? in
+                if s.head > sequence { return s.head }
+                s.waiters.append((sequence, c, id))
+                return nil
+            }
+            if let head { c.resume(returning: head) }
+        }
+    }
+}
+
+/// The views checkpoint of a data directory: `views.checkpoint`, holding the projection and the
+/// raw record it was folded up to, so a checkpoint from another (or a rolled-back) log is
+/// recognised and ignored. Written atomically; losing it only costs a replay.
+struct ViewCheckpoints: Sendable {
+    let path: String
+    /// Write a new checkpoint once the log has grown by this many events.
+    static let interval: UInt64 = 1000
+    private static let magic: [UInt8] = Array("DKVC".utf8)
+
+    init(dataDir: String) { path = dataDir + "/views.checkpoint" }
+
+    func load(matching store: EventStore) -> Projection? {
+        guard let data = FileManager.default.contents(atPath: path), data.count > 8 else { return nil }
+        let bytes = [UInt8](data)
+        guard Array(bytes[0..<4]) == Self.magic else { return nil }
+        let n = Int(bytes[4]) << 24 | Int(bytes[5]) << 16 | Int(bytes[6]) << 8 | Int(bytes[7])
+        guard bytes.count >= 8 + n else { return nil }
+        let record = Array(bytes[8..<(8 + n)])
+        guard let payload = try? Payload(validating: Array(bytes[(8 + n)...])), let projection = Projection(checkpoint: payload) else { return nil }
+        guard projection.lastSequence == 0 || (try? store.rawRecord(at: projection.lastSequence)) == record else { return nil }
+        return projection
+    }
+
+    func save(_ projection: Projection, store: EventStore) {
+        guard let record = try? store.rawRecord(at: projection.lastSequence) else { return }
+        var bytes = Self.magic
+        let n = record.count
+        bytes += [UInt8(n >> 24 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
+        bytes += record
+        bytes += projection.checkpoint().bytes
+        let tmp = path + ".tmp"
+        // Best effort: a read-only data directory simply gets no checkpoint.
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes)) else { return }
+        _ = rename(tmp, path)
+    }
+}

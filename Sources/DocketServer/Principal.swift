@@ -1,0 +1,64 @@
+import DocketCore
+
+/// What a token lets its holder do (DESIGN §5).
+public enum Role: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    /// Everything, including tokens.
+    case admin
+    /// Reports, views and policies of one project.
+    case maintainer
+    /// Their own reports only: submit, respond, accept or decline credit, and see them.
+    case reporter
+    /// Reads the raw log (replication).
+    case replica
+    /// Reads everything, writes nothing.
+    case auditor
+
+    public var description: String { rawValue }
+}
+
+/// Who is asking: the holder of a token, or the operator of a local data directory.
+public struct Principal: Sendable, Hashable, CustomStringConvertible {
+    public var role: Role
+    /// For maintainers: their project.
+    public var project: String?
+    /// The name events are recorded under: a maintainer's or reporter's handle.
+    public var subject: String
+    /// The token it authenticated with; nil for the local operator.
+    public var tokenID: String?
+
+    public init(role: Role, project: String? = nil, subject: String, tokenID: String? = nil) {
+        self.role = role
+        self.project = project
+        self.subject = subject
+        self.tokenID = tokenID
+    }
+
+    /// Whoever holds the data directory: an administrator acting as `actor`.
+    public static func local(actor: String) -> Principal { Principal(role: .admin, subject: actor) }
+
+    public var description: String {
+        "\(role)\(project.map { " of \($0)" } ?? "") \(subject)\(tokenID.map { " (token \($0))" } ?? "")"
+    }
+
+    /// Maintainers of `project`, administrators.
+    func maintains(_ project: String) -> Bool {
+        role == .admin || (role == .maintainer && self.project == project)
+    }
+
+    /// Whether the principal may see `report` in views.
+    func canSee(_ report: Report) -> Bool {
+        switch role {
+        case .admin, .auditor: true
+        case .maintainer: report.project == project
+        case .reporter: report.reporter.handle == subject
+        case .replica: false
+        }
+    }
+}
+
+/// A request the principal may not make.
+public struct Forbidden: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}

@@ -1,0 +1,173 @@
+import DocketCore
+import DocketStore
+import DocketWire
+public import Logging
+public import NIOCore
+import NIOPosix
+import NIOSSL
+public import ServiceLifecycle
+import Synchronization
+
+/// How a node listens and what it allows each connection.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 7411
+    /// PEM files; both or neither.
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
+    public var maximumConnections = 1024
+    /// Requests a connection may have queued or running before the next is refused.
+    public var maximumInFlightPerConnection = 256
+    /// A connection that sends nothing (and has no subscription) for this long is closed.
+    public var idleTimeout: TimeAmount = .seconds(300)
+    /// A connection must complete HELLO and AUTH within this.
+    public var handshakeTimeout: TimeAmount = .seconds(10)
+    public var maximumFrameLength = Frame.defaultMaximumLength
+    /// Events per EVENTS frame (READ and subscriptions).
+    public var eventsPerFrame = 1024
+    /// How long shutdown waits for requests in progress.
+    public var drainTimeout: Duration = .seconds(10)
+    public var eventLoopThreads = 2
+
+    public init() {}
+}
+
+/// The node on the network: SwiftNIO, the length-prefixed protocol of `Schemas/protocol.md`,
+/// authentication and roles, and graceful shutdown as a swift-service-lifecycle service.
+///
+/// Storage work never runs on an event loop: each connection's requests run in order on a task
+/// of their own, and their answers are written back through the channel.
+public final class DocketServer: Service, Sendable {
+    public let ledger: Ledger
+    public let configuration: ServerConfiguration
+    let logger: Logger
+    let group: MultiThreadedEventLoopGroup
+    let metrics = ServerMetrics()
+    private let bound: Mutex<(any Channel)?> = Mutex(nil)
+    private let children = Mutex<[ObjectIdentifier: any Channel]>([:])
+    private let addressReady = AsyncStream<SocketAddress?>.makeStream()
+
+    public init(ledger: Ledger, configuration: ServerConfiguration, logger: Logger) {
+        self.ledger = ledger
+        self.configuration = configuration
+        self.logger = logger
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.eventLoopThreads, 1))
+    }
+
+    /// The address it listens on, once bound (waits for it).
+    public func localAddress() async -> SocketAddress? {
+        if let a = bound.withLock({ $0?.localAddress }) { return a }
+        for await a in addressReady.stream { return a }
+        return bound.withLock { $0?.localAddress }
+    }
+
+    public func run() async throws {
+        let sslContext = try makeTLSContext()
+        let configuration = self.configuration
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let sslContext { try sync.addHandler(NIOSSLServerHandler(context: sslContext)) }
+                    try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
+                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: configuration.maximumFrameLength)))
+                    try sync.addHandler(MessageToByteHandler(FrameEncoder()))
+                    try sync.addHandler(ConnectionHandler(server: self))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
+        } catch {
+            addressReady.continuation.yield(nil)
+            throw error
+        }
+        bound.withLock { $0 = channel }
+        addressReady.continuation.yield(channel.localAddress)
+        logger.notice("listening", metadata: [
+            "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(sslContext != nil)", "ledger": "\(ledger.store.ledgerID)",
+            "events": "\(ledger.store.head.sequence)",
+        ])
+        await withGracefulShutdownHandler {
+            try? await channel.closeFuture.get()
+        } onGracefulShutdown: {
+            channel.close(promise: nil)
+        }
+        await drain()
+        try? await group.shutdownGracefully()
+    }
+
+    /// Starts a graceful shutdown (what SIGTERM does under a service group): stop accepting,
+    /// finish the requests in progress, close the connections; `run()` then returns.
+    public func shutdown() {
+        bound.withLock { $0 }?.close(promise: nil)
+    }
+
+    /// Stop accepting (already done), let requests in progress finish and answer, then close
+    /// every connection. An append that was acknowledged is durable; one in progress finishes.
+    func drain() async {
+        logger.notice("shutting down: finishing requests in progress", metadata: ["in-flight": "\(metrics.inFlight.load(ordering: .relaxed))"])
+        metrics.draining.store(true, ordering: .relaxed)
+        let clock = ContinuousClock()
+        let deadline = clock.now + configuration.drainTimeout
+        while metrics.inFlight.load(ordering: .relaxed) > 0 && clock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        let open = children.withLock { Array($0.values) }
+        for c in open { c.close(promise: nil) }
+        for c in open { try? await c.closeFuture.get() }
+        logger.notice("stopped", metadata: ["events": "\(ledger.store.head.sequence)"])
+    }
+
+    func register(_ channel: any Channel) -> Bool {
+        children.withLock { c in
+            guard c.count < configuration.maximumConnections else { return false }
+            c[ObjectIdentifier(channel)] = channel
+            return true
+        }
+    }
+
+    func unregister(_ channel: any Channel) {
+        _ = children.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
+
+    var connectionCount: Int { children.withLock { $0.count } }
+
+    private func makeTLSContext() throws -> NIOSSLContext? {
+        switch (configuration.tlsCertificatePath, configuration.tlsKeyPath) {
+        case (nil, nil):
+            return nil
+        case (let cert?, let key?):
+            let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
+            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            return try NIOSSLContext(configuration: tls)
+        default:
+            throw Forbidden("--tls-cert and --tls-key go together")
+        }
+    }
+}
+
+/// Counters shared by every connection.
+final class ServerMetrics: Sendable {
+    let inFlight = Atomic<Int>(0)
+    let draining = Atomic<Bool>(false)
+    private let appended = Mutex<[(second: Int64, events: Int)]>([])
+
+    func recordAppend(_ events: Int) {
+        let now = Timestamp.now().microseconds / 1_000_000
+        appended.withLock { a in
+            if let last = a.last, last.second == now { a[a.count - 1].events += events } else { a.append((now, events)) }
+            a.removeAll { $0.second < now - 10 }
+        }
+    }
+
+    /// Events appended per second over the last ten seconds.
+    var appendRate: Double {
+        let now = Timestamp.now().microseconds / 1_000_000
+        let total = appended.withLock { a in a.filter { $0.second >= now - 10 && $0.second < now }.reduce(0) { $0 + $1.events } }
+        return Double(total) / 10
+    }
+}

@@ -1,0 +1,286 @@
+import DocketCore
+import DocketStore
+import DocketWire
+import Logging
+import NIOCore
+import Synchronization
+
+/// An authenticated connection's requests: queued in arrival order and executed one at a time on
+/// a task of their own (storage work never runs on the event loop), each answered with a frame
+/// carrying its request id. Subscriptions run beside the queue, paced by the client's credit.
+final class Session: Sendable {
+    let server: DocketServer
+    let channel: any Channel
+    let principal: Principal
+    private let queue: AsyncStream<Frame>.Continuation
+    private let queued = Atomic<Int>(0)
+    private let subscriptions = Mutex<[UInt32: Subscription]>([:])
+    private let worker: Mutex<Task<Void, Never>?> = Mutex(nil)
+
+    init(server: DocketServer, channel: any Channel, principal: Principal) {
+        self.server = server
+        self.channel = channel
+        self.principal = principal
+        let (stream, continuation) = AsyncStream<Frame>.makeStream()
+        self.queue = continuation
+        let task = Task { [self] in
+            for await frame in stream {
+                await handle(frame)
+                queued.subtract(1, ordering: .relaxed)
+                server.metrics.inFlight.subtract(1, ordering: .relaxed)
+            }
+        }
+        worker.withLock { $0 = task }
+    }
+
+    /// Queues a request; false when the connection already has its maximum in flight.
+    func enqueue(_ frame: Frame) -> Bool {
+        guard queued.add(1, ordering: .relaxed).newValue <= server.configuration.maximumInFlightPerConnection else {
+            queued.subtract(1, ordering: .relaxed)
+            return false
+        }
+        server.metrics.inFlight.add(1, ordering: .relaxed)
+        queue.yield(frame)
+        return true
+    }
+
+    /// Whether it has work or a live subscription (an idle-looking subscriber is not idle).
+    var isBusy: Bool { queued.load(ordering: .relaxed) > 0 || subscriptions.withLock { !$0.isEmpty } }
+
+    /// The connection closed: stop taking requests and end the subscriptions. Requests already
+    /// queued still run (an append in progress completes), their answers go nowhere.
+    func finish() {
+        queue.finish()
+        for s in subscriptions.withLock({ d in defer { d.removeAll() }; return Array(d.values) }) { s.task.cancel() }
+    }
+
+    private func reply(_ type: FrameType, _ requestID: UInt32, _ body: Value) {
+        channel.writeAndFlush(Frame(type, requestID: requestID, body: body), promise: nil)
+    }
+
+    private func replyError(_ requestID: UInt32, _ error: ErrorBody) {
+        channel.writeAndFlush(Frame(.error, requestID: requestID, body: error.value), promise: nil)
+    }
+
+    // MARK: Requests
+
+    func handle(_ frame: Frame) async {
+        do {
+            try await dispatch(frame)
+        } catch {
+            let body = Self.errorBody(error)
+            // Expected refusals are info; anything else is worth a warning. Never the payload.
+            server.logger.info("request refused", metadata: ["type": "\(frame.type)", "code": "\(body.code)", "principal": "\(principal)"])
+            replyError(frame.requestID, body)
+        }
+    }
+
+    private func dispatch(_ frame: Frame) async throws {
+        let id = frame.requestID
+        let ledger = server.ledger
+        switch frame.type {
+        case .status:
+            reply(.statusResult, id, .object([
+                ("version", .string("0.1.0")), ("protocol", .int(Frame.protocolVersion)), ("role", .string("leader")),
+                ("principal", .string(principal.role.rawValue)), ("ledger", .string(ledger.store.ledgerID)),
+                ("lastSequence", .int(Int64(ledger.store.head.sequence))), ("connections", .int(Int64(server.connectionCount))),
+                ("appendRate", .double(server.metrics.appendRate)),
+            ]))
+        case .append:
+            let b = try Body(frame.body, "APPEND")
+            let stream = try StreamName(try b.string("stream"))
+            let expected: ExpectedVersion = try b.optionalInt("expected").map { .exact(UInt64(max($0, 0))) } ?? .any
+            guard let list = frame.body["events"]?.arrayValue, !list.isEmpty else { throw MessageError("APPEND: \"events\" must be a non-empty array") }
+            var events: [ProposedEvent] = []
+            events.reserveCapacity(list.count)
+            for e in list { events.append(try ProposedEvent(wire: e, actor: principal.subject)) }
+            let r = try await ledger.append(to: stream, expecting: expected, events: events, as: principal)
+            if !r.duplicate { server.metrics.recordAppend(events.count) }
+            reply(.appended, id, .object([
+                ("first", .int(Int64(r.firstSequence))), ("last", .int(Int64(r.lastSequence))), ("version", .int(Int64(r.streamVersion))),
+                ("recordedAt", .string(r.recordedAt.rfc3339)), ("duplicate", .bool(r.duplicate)),
+            ]))
+        case .read:
+            try requireLogReader()
+            let b = try Body(frame.body, "READ")
+            let from = UInt64(max(try b.optionalInt("from") ?? 1, 1))
+            let limit = Int(min(max(try b.optionalInt("limit") ?? Int64(server.configuration.eventsPerFrame), 0), Int64(server.configuration.eventsPerFrame)))
+            let events: [RecordedEvent]
+            if let stream = try b.optionalString("stream") {
+                events = try ledger.store.read(stream: try StreamName(stream), fromVersion: from, limit: limit)
+            } else {
+                events = try ledger.store.read(from: from, limit: limit)
+            }
+            reply(.events, id, .object([("events", .array(events.map(\.wireValue))), ("head", .int(Int64(ledger.store.head.sequence)))]))
+        case .command:
+            let b = try Body(frame.body, "COMMAND")
+            let report = try b.string("report")
+            let command = try ReportCommand(wire: frame.body["command"] ?? .null)
+            let eventID = try b.optionalString("id").map { try EventID($0) }
+            let outcome = try await ledger.execute(command, report: report, as: principal, at: try b.optionalTime("at"), eventID: eventID)
+            if !outcome.result.duplicate { server.metrics.recordAppend(outcome.events.count) }
+            reply(.commandResult, id, outcome.wireValue)
+        case .query:
+            let query = try ViewQuery(wire: frame.body)
+            let asOf = try AsOfSpec(wire: frame.body["asOf"])
+            reply(.queryResult, id, try ledger.query(query, asOf: asOf, as: principal))
+        case .subscribe:
+            try requireLogReader()
+            let b = try Body(frame.body, "SUBSCRIBE")
+            let from = UInt64(max(try b.optionalInt("from") ?? 1, 1))
+            let credit = Int(max(try b.optionalInt("credit") ?? 1024, 0))
+            let subscription = Subscription(credit: credit)
+            reply(.subscribed, id, .object([("subscription", .int(Int64(id))), ("head", .int(Int64(ledger.store.head.sequence)))]))
+            subscription.task = Task { [self] in await stream(subscription, id: id, from: from) }
+            subscriptions.withLock { $0[id] = subscription }
+        case .admin:
+            try await admin(frame)
+        default:
+            throw MessageError("\(frame.type) is not a request")
+        }
+    }
+
+    private func requireLogReader() throws {
+        guard [.admin, .auditor, .replica].contains(principal.role) else {
+            throw Forbidden("reading the raw log needs an admin, auditor or replica token; use the views")
+        }
+    }
+
+    private func admin(_ frame: Frame) async throws {
+        let b = try Body(frame.body, "ADMIN")
+        let tokens = Tokens(ledger: server.ledger)
+        switch try b.string("action") {
+        case "token-create":
+            let (record, secret) = try await tokens.create(
+                role: try b.enumeration("role", Role.self), project: try b.optionalString("project"), subject: try b.string("name"),
+                expiresAt: try b.optionalTime("expiresAt"), by: principal)
+            server.logger.notice("token created", metadata: ["token": "\(record.id)", "role": "\(record.role)", "by": "\(principal)"])
+            reply(.adminResult, frame.requestID, .object([("id", .string(record.id)), ("role", .string(record.role.rawValue)), ("secret", .string(secret))]))
+        case "token-revoke":
+            let tokenID = try b.string("id")
+            try await tokens.revoke(id: tokenID, by: principal)
+            server.logger.notice("token revoked", metadata: ["token": "\(tokenID)", "by": "\(principal)"])
+            reply(.adminResult, frame.requestID, .object([("id", .string(tokenID)), ("revoked", .bool(true))]))
+        case "policy-adopt":
+            let project = try b.string("project")
+            let policy: Policy
+            do { policy = try Policy.parse(try b.string("policy"), file: try b.optionalString("file") ?? "policy") } catch let e as PolicyError {
+                throw DomainError(.policy, e.description)
+            }
+            let zone = try ZoneRules(identifier: try b.string("zone"), encodedTransitions: try b.strings("zoneTransitions"))
+            let r = try await server.ledger.appendProjectEvent(.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone)), project: project, as: principal, at: try b.optionalTime("at"))
+            reply(.adminResult, frame.requestID, .object([("project", .string(project)), ("policy", .string(policy.name)), ("version", .int(Int64(policy.version))), ("seq", .int(Int64(r.lastSequence)))]))
+        case let other:
+            throw MessageError("ADMIN: unknown action \"\(other)\"")
+        }
+    }
+
+    // MARK: Subscriptions
+
+    /// CREDIT and UNSUBSCRIBE, handled as they arrive.
+    func control(_ frame: Frame) {
+        let subscriptionID = UInt32(truncatingIfNeeded: frame.body["subscription"]?.intValue ?? -1)
+        guard let s = subscriptions.withLock({ $0[subscriptionID] }) else {
+            replyError(frame.requestID, ErrorBody(code: "unknown-subscription", message: "no subscription \(subscriptionID) on this connection"))
+            return
+        }
+        if frame.type == .unsubscribe {
+            s.task.cancel()
+            _ = subscriptions.withLock { $0.removeValue(forKey: subscriptionID) }
+        } else {
+            s.grant(Int(max(frame.body["credit"]?.intValue ?? 0, 0)))
+        }
+    }
+
+    /// Catches up from `from`, then tails the head, sending at most the credit granted.
+    private func stream(_ s: Subscription, id: UInt32, from: UInt64) async {
+        var next = from
+        let ledger = server.ledger
+        while !Task.isCancelled {
+            let allowed = await s.take(upTo: server.configuration.eventsPerFrame)
+            guard allowed > 0, !Task.isCancelled else { return }
+            let events: [RecordedEvent]
+            do { events = try ledger.store.read(from: next, limit: allowed) } catch {
+                replyError(id, Self.errorBody(error))
+                return
+            }
+            if events.isEmpty {
+                s.giveBack(allowed)
+                _ = await ledger.waitForHead(after: next - 1, timeout: .seconds(1))
+                continue
+            }
+            s.giveBack(allowed - events.count)
+            next = events.last!.sequence + 1
+            reply(.events, id, .object([("events", .array(events.map(\.wireValue))), ("subscription", .int(Int64(id)))]))
+        }
+    }
+
+    static func errorBody(_ error: any Error) -> ErrorBody {
+        switch error {
+        case let e as DomainError:
+            var details: Value?
+            if let state = e.state { details = .object([("state", .string(state.rawValue)), ("allowed", .array(e.allowed.map { .string($0) }))]) }
+            return ErrorBody(code: e.code.rawValue, message: e.message, details: details)
+        case let e as StoreError: return ErrorBody(code: e.code.description, message: e.message)
+        case let e as CoreError: return ErrorBody(code: e.code.description, message: e.message)
+        case let e as MessageError: return ErrorBody(code: "bad-request", message: e.message)
+        case let e as Forbidden: return ErrorBody(code: "forbidden", message: e.message)
+        case let e as Tokens.Refused: return ErrorBody(code: e.code, message: e.message)
+        default: return ErrorBody(code: "internal", message: "\(error)")
+        }
+    }
+}
+
+/// One subscription's credit: how many more events the client will take.
+final class Subscription: Sendable {
+    private struct State {
+        var credit: Int
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+    private let state: Mutex<State>
+    private let taskBox = Mutex<Task<Void, Never>?>(nil)
+
+    init(credit: Int) { state = Mutex(State(credit: credit)) }
+
+    var task: Task<Void, Never> {
+        get { taskBox.withLock { $0! } }
+        set { taskBox.withLock { $0 = newValue } }
+    }
+
+    func grant(_ n: Int) {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.credit += n
+            defer { s.waiter = nil }
+            return s.credit > 0 ? s.waiter : nil
+        }
+        waiter?.resume()
+    }
+
+    func giveBack(_ n: Int) { if n > 0 { state.withLock { $0.credit += n } } }
+
+    /// Waits for credit, then takes up to `limit` of it (0 if cancelled).
+    func take(upTo limit: Int) async -> Int {
+        while !Task.isCancelled {
+            let got = state.withLock { s -> Int in
+                let n = min(s.credit, limit)
+                s.credit -= n
+                return n
+            }
+            if got > 0 { return got }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { c in
+                    let ready = state.withLock { s -> Bool in
+                        if s.credit > 0 { return true }
+                        s.waiter = c
+                        return false
+                    }
+                    if ready { c.resume() }
+                }
+            } onCancel: {
+                let w = state.withLock { s -> CheckedContinuation<Void, Never>? in defer { s.waiter = nil }; return s.waiter }
+                w?.resume()
+            }
+        }
+        return 0
+    }
+}

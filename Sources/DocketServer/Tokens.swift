@@ -1,0 +1,147 @@
+import Crypto
+public import DocketCore
+import DocketStore
+
+/// Access tokens, kept in the ledger itself (stream `system/tokens`) so replicas hold them too.
+///
+/// A token is `dkt_<id>_<secret>`: a 12-hex-digit id, then 32 random bytes in hex. The ledger
+/// stores only the SHA-256 of the secret; the secret is printed once, when the token is made.
+/// Verification compares hashes in constant time. Tokens can expire and be revoked.
+public struct Tokens: Sendable {
+    public static let stream = try! StreamName("system/tokens")
+    let ledger: Ledger
+
+    public init(ledger: Ledger) { self.ledger = ledger }
+
+    /// A token as the ledger records it.
+    public struct Record: Sendable, Hashable {
+        public var id: String
+        public var role: Role
+        public var project: String?
+        public var subject: String
+        public var secretHash: [UInt8]
+        public var createdAt: Timestamp
+        public var expiresAt: Timestamp?
+        public var revokedAt: Timestamp?
+    }
+
+    /// Why a token was refused. The message never includes the token.
+    public struct Refused: Error, Sendable, CustomStringConvertible {
+        public var code: String
+        public var message: String
+        public var description: String { "\(code): \(message)" }
+    }
+
+    /// Every token, by id, as the log says now.
+    public func records() throws -> [String: Record] {
+        var out: [String: Record] = [:]
+        for e in try ledger.store.read(stream: Self.stream) {
+            let d = e.data
+            switch e.type.rawValue {
+            case "TokenCreated":
+                guard let id = d["id"]?.stringValue, let role = d["role"]?.stringValue.flatMap(Role.init(rawValue:)),
+                    let subject = d["subject"]?.stringValue, let hash = d["sha256"]?.stringValue.flatMap(Self.unhex)
+                else { continue }
+                out[id] = Record(
+                    id: id, role: role, project: d["project"]?.stringValue, subject: subject, secretHash: hash, createdAt: e.occurredAt,
+                    expiresAt: d["expiresAt"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }, revokedAt: nil)
+            case "TokenRevoked":
+                if let id = d["id"]?.stringValue { out[id]?.revokedAt = e.occurredAt }
+            default:
+                continue
+            }
+        }
+        return out
+    }
+
+    /// Makes a token and records its hash; returns the record and the secret (shown once).
+    public func create(role: Role, project: String?, subject: String, expiresAt: Timestamp?, by principal: Principal) async throws -> (Record, String) {
+        guard principal.role == .admin else { throw Forbidden("only an admin can create tokens") }
+        if role == .maintainer {
+            guard let project else { throw DomainError(.invalidCommand, "a maintainer token needs --project") }
+            try DomainStreams.validateIdentifier(project, what: "project")
+        } else if project != nil {
+            throw DomainError(.invalidCommand, "only maintainer tokens belong to a project")
+        }
+        guard !subject.isEmpty, subject.utf8.count <= ProposedEvent.maximumActorLength else {
+            throw DomainError(.invalidCommand, "--name must be 1–\(ProposedEvent.maximumActorLength) bytes")
+        }
+        var g = SystemRandomNumberGenerator()
+        let id = Self.hex((0..<6).map { _ in UInt8.random(in: 0...255, using: &g) })
+        let secret = Self.hex((0..<32).map { _ in UInt8.random(in: 0...255, using: &g) })
+        let hash = Array(SHA256.hash(data: Array(secret.utf8)))
+        var data: [(key: String, value: Value)] = [
+            ("id", .string(id)), ("role", .string(role.rawValue)), ("subject", .string(subject)), ("sha256", .string(Self.hex(hash))),
+        ]
+        if let project { data.append(("project", .string(project))) }
+        if let expiresAt { data.append(("expiresAt", .string(expiresAt.rfc3339))) }
+        let event = try ProposedEvent(type: try EventType("TokenCreated"), actor: principal.subject, data: .object(data))
+        let result = try await ledger.store.append(to: Self.stream, events: [event])
+        ledger.heads.advance(to: result.lastSequence)
+        let record = Record(id: id, role: role, project: project, subject: subject, secretHash: hash, createdAt: result.recordedAt, expiresAt: expiresAt)
+        return (record, "dkt_\(id)_\(secret)")
+    }
+
+    public func revoke(id: String, by principal: Principal) async throws {
+        guard principal.role == .admin else { throw Forbidden("only an admin can revoke tokens") }
+        guard let record = try records()[id] else { throw DomainError(.invalidCommand, "no token \(id)") }
+        guard record.revokedAt == nil else { throw DomainError(.invalidCommand, "token \(id) is already revoked") }
+        let event = try ProposedEvent(type: try EventType("TokenRevoked"), actor: principal.subject, data: .object([("id", .string(id))]))
+        let result = try await ledger.store.append(to: Self.stream, events: [event])
+        ledger.heads.advance(to: result.lastSequence)
+    }
+
+    /// The principal a presented token stands for.
+    public func authenticate(_ token: String, now: Timestamp = .now()) throws -> Principal {
+        let parts = token.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "dkt", parts[1].utf8.count == 12, parts[2].utf8.count == 64 else {
+            throw Refused(code: "bad-token", message: "that is not a Docket token (dkt_<id>_<secret>)")
+        }
+        let id = String(parts[1])
+        guard let record = try records()[id] else { throw Refused(code: "unknown-token", message: "token \(id) is not known to this ledger") }
+        let presented = Array(SHA256.hash(data: Array(parts[2].utf8)))
+        guard Self.constantTimeEqual(presented, record.secretHash) else {
+            throw Refused(code: "unknown-token", message: "token \(id) is not known to this ledger")
+        }
+        if let revoked = record.revokedAt { throw Refused(code: "token-revoked", message: "token \(id) was revoked at \(revoked)") }
+        if let expires = record.expiresAt, expires <= now { throw Refused(code: "token-expired", message: "token \(id) expired at \(expires)") }
+        return Principal(role: record.role, project: record.project, subject: record.subject, tokenID: id)
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count == b.count else { return false }
+        var diff: UInt8 = 0
+        for i in 0..<a.count { diff |= a[i] ^ b[i] }
+        return diff == 0
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count * 2)
+        for b in bytes {
+            out.append(digits[Int(b >> 4)])
+            out.append(digits[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func unhex(_ s: String) -> [UInt8]? {
+        let u = Array(s.utf8)
+        guard u.count % 2 == 0 else { return nil }
+        var out: [UInt8] = []
+        for i in stride(from: 0, to: u.count, by: 2) {
+            guard let hi = nibble(u[i]), let lo = nibble(u[i + 1]) else { return nil }
+            out.append(hi << 4 | lo)
+        }
+        return out
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x61...0x66: c - 0x61 + 10
+        default: nil
+        }
+    }
+}

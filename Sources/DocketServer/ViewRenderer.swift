@@ -1,0 +1,126 @@
+import DocketCore
+import DocketStore
+import DocketWire
+
+/// Renders a view query over a projection as the value a QUERY_RESULT carries (and the CLI
+/// prints): `{"rows": [...]}` for lists, one object for metrics and the hall of fame.
+struct ViewRenderer {
+    let projection: Projection
+    let now: Timestamp
+    let principal: Principal
+    let asOf: AsOf
+    let store: EventStore
+
+    func render(_ query: ViewQuery) throws -> Value {
+        switch query {
+        case .state(let project, let state, let severity, let assignee, let report):
+            let rows = visible
+                .filter { r in
+                    (project == nil || r.project == project) && (state == nil || r.state == state)
+                        && (severity == nil || r.severity == severity) && (assignee == nil || r.assignee == assignee)
+                        && (report == nil || r.id == report)
+                }
+            if let report, rows.isEmpty { throw DomainError(.unknownReport, "no report \(report) as of \(asOf)") }
+            return .object([("rows", .array(rows.map(Self.reportValue)))])
+        case .timers(let project, let report, let dueWithin, let late, let all):
+            let reports = visible.filter { (project == nil || $0.project == project) && (report == nil || $0.id == report) }
+            if let report, reports.isEmpty { throw DomainError(.unknownReport, "no report \(report)") }
+            var clocks: [Clock] = []
+            for r in reports {
+                for c in Timers.clocks(for: r, policy: projection.policy(for: r), now: now) {
+                    if late {
+                        if c.isLate { clocks.append(c) }
+                    } else if let dueWithin {
+                        if let due = c.dueAt, c.endedAt == nil, c.state == .running || c.state == .paused, due >= now, due <= now + dueWithin {
+                            clocks.append(c)
+                        }
+                    } else if all || report != nil || (c.state != .notApplicable && c.endedAt == nil) {
+                        clocks.append(c)
+                    }
+                }
+            }
+            return .object([("rows", .array(clocks.map(Self.clockValue)))])
+        case .hallOfFame(let project, let year):
+            guard projection.projects[project] != nil || projection.reports.values.contains(where: { $0.project == project }) else {
+                throw DomainError(.unknownProject, "no project \(project) in this ledger")
+            }
+            // Public information: any authenticated principal may see it.
+            let hall = HallOfFame(projection: projection, project: project, year: year, now: now)
+            return .object([("markdown", .string(hall.markdown)), ("json", hall.json)])
+        case .metrics(let project, let window):
+            guard principal.role == .admin || principal.role == .auditor || principal.maintains(project) else {
+                throw Forbidden("programme metrics are for the project's maintainers")
+            }
+            let m = ProgrammeMetrics(projection: projection, project: project, window: window, now: now)
+            return .object([
+                ("project", .string(project)), ("from", .string(m.from.rfc3339)), ("to", .string(m.to.rfc3339)), ("reports", .int(Int64(m.reports))),
+                ("milestones", .array(m.milestones.map { s in
+                    .object([("name", .string(s.name)), ("count", .int(Int64(s.count))), ("medianSeconds", s.median.map { .int($0.microseconds / 1_000_000) } ?? .null)])
+                })),
+                ("targets", .array(m.targets.map { t in
+                    .object([("clock", .string(t.clock.rawValue)), ("met", .int(Int64(t.met))), ("breached", .int(Int64(t.breached))),
+                             ("open", .int(Int64(t.open))), ("share", t.share.map { .double(($0 * 100).rounded() / 100) } ?? .null)])
+                })),
+            ])
+        case .history(let report):
+            guard let r = projection.reports[report], principal.canSee(r) else { throw DomainError(.unknownReport, "no report \(report)") }
+            let events = try store.read(stream: try DomainStreams.report(report)).filter { Projection.includes($0, asOf: asOf) }
+            // Internal notes are for maintainers only.
+            let shown = principal.role == .reporter ? events.filter { $0.type.rawValue != NoteAdded.eventType } : events
+            _ = r
+            return .object([("rows", .array(shown.map(\.wireValue)))])
+        }
+    }
+
+    /// The reports the principal may see, oldest first.
+    var visible: [Report] {
+        projection.reports.values.filter { principal.canSee($0) }.sorted { ($0.submittedAt, $0.id) < ($1.submittedAt, $1.id) }
+    }
+
+    static func reportValue(_ r: Report) -> Value {
+        var b: [(key: String, value: Value)] = [
+            ("id", .string(r.id)), ("project", .string(r.project)), ("title", .string(r.title)), ("state", .string(r.state.rawValue)),
+        ]
+        func add(_ k: String, _ v: Value?) { if let v { b.append((k, v)) } }
+        func score(_ v: String) -> Value { .object([("vector", .string(v)), ("score", (try? CVSS.score(v)).map { .double($0.baseScore) } ?? .null)]) }
+        add("severity", r.severity.map { .string($0.rawValue) })
+        add("cvss31", r.cvss31.map(score))
+        add("cvss40", r.cvss40.map(score))
+        add("cwes", r.cwes.isEmpty ? nil : .array(r.cwes.map { .string($0) }))
+        add("component", r.component.map { .string($0) })
+        add("assignee", r.assignee.map { .string($0) })
+        add("affected", r.affected.isEmpty ? nil : .array(r.affected.map { .string($0) }))
+        add("fixedVersions", r.fixedVersions.isEmpty ? nil : .array(r.fixedVersions.map { .string($0) }))
+        add("cve", r.cve.map { .string($0) })
+        add("ghsa", r.ghsa.map { .string($0) })
+        add("url", r.advisoryURL.map { .string($0) })
+        add("resolution", r.resolution.map { .string($0.rawValue) })
+        add("duplicateOf", r.duplicateOf.map { .string($0) })
+        add("submittedAt", .string(r.submittedAt.rfc3339))
+        add("acknowledgedAt", r.acknowledgedAt.map { .string($0.rfc3339) })
+        add("acceptedAt", r.acceptedAt.map { .string($0.rfc3339) })
+        add("fixReleasedAt", r.fixReleasedAt.map { .string($0.rfc3339) })
+        add("scheduledDisclosure", r.scheduledDisclosure.map { .string($0.rfc3339) })
+        add("embargoUntil", r.embargoExtensions.last.map { .string($0.until.rfc3339) })
+        add("disclosedAt", r.disclosedAt.map { .string($0.rfc3339) })
+        add("exploitedAt", r.exploitedAt.map { .string($0.rfc3339) })
+        var reporter: [(key: String, value: Value)] = [("handle", .string(r.reporter.handle)), ("credit", .string(r.reporter.credit.rawValue))]
+        if let n = r.reporter.name { reporter.append(("name", .string(n))) }
+        if let c = r.reporter.contact { reporter.append(("contact", .string(c))) }
+        b.append(("reporter", .object(reporter)))
+        return .object(b)
+    }
+
+    static func clockValue(_ c: Clock) -> Value {
+        var b: [(key: String, value: Value)] = [
+            ("report", .string(c.report)), ("project", .string(c.project)), ("clock", .string(c.kind.rawValue)), ("state", .string(c.state.rawValue)),
+        ]
+        if let t = c.target { b.append(("target", .string(t))) }
+        if let t = c.startedAt { b.append(("startedAt", .string(t.rfc3339))) }
+        if let t = c.dueAt { b.append(("dueAt", .string(t.rfc3339))) }
+        if let t = c.endedAt { b.append(("endedAt", .string(t.rfc3339))) }
+        if let m = c.margin { b.append(("marginSeconds", .int(m.microseconds / 1_000_000))) }
+        if let n = c.note { b.append(("note", .string(n))) }
+        return .object(b)
+    }
+}

@@ -1,0 +1,196 @@
+public import DocketCore
+public import NIOCore
+
+/// What a frame carries. Requests go client → server; their answers reuse the request's id.
+/// Numbers are part of the protocol (`Schemas/protocol.md`): never renumber.
+public enum FrameType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    // Client → server.
+    case hello = 0x01
+    case auth = 0x02
+    case append = 0x10
+    case read = 0x11
+    case command = 0x12
+    case query = 0x13
+    case subscribe = 0x14
+    case credit = 0x15
+    case unsubscribe = 0x16
+    case status = 0x17
+    case admin = 0x18
+    // Server → client.
+    case welcome = 0x81
+    case authenticated = 0x82
+    case appended = 0x90
+    case events = 0x91
+    case commandResult = 0x92
+    case queryResult = 0x93
+    case subscribed = 0x94
+    case statusResult = 0x97
+    case adminResult = 0x98
+    case error = 0xFF
+
+    public var description: String {
+        switch self {
+        case .hello: "HELLO"
+        case .auth: "AUTH"
+        case .append: "APPEND"
+        case .read: "READ"
+        case .command: "COMMAND"
+        case .query: "QUERY"
+        case .subscribe: "SUBSCRIBE"
+        case .credit: "CREDIT"
+        case .unsubscribe: "UNSUBSCRIBE"
+        case .status: "STATUS"
+        case .admin: "ADMIN"
+        case .welcome: "WELCOME"
+        case .authenticated: "AUTHENTICATED"
+        case .appended: "APPENDED"
+        case .events: "EVENTS"
+        case .commandResult: "COMMAND_RESULT"
+        case .queryResult: "QUERY_RESULT"
+        case .subscribed: "SUBSCRIBED"
+        case .statusResult: "STATUS_RESULT"
+        case .adminResult: "ADMIN_RESULT"
+        case .error: "ERROR"
+        }
+    }
+
+    /// Whether a client may send it.
+    public var isRequest: Bool { rawValue < 0x80 }
+}
+
+/// One protocol frame: `u32 length | u8 type | u32 request id | body`, big-endian, where the
+/// length counts the bytes after itself and the body is one value in Docket's binary value
+/// encoding (`Schemas/envelope.md` §Values).
+public struct Frame: Sendable, Hashable {
+    public var type: FrameType
+    public var requestID: UInt32
+    public var body: Value
+
+    public init(_ type: FrameType, requestID: UInt32, body: Value = .object([])) {
+        self.type = type
+        self.requestID = requestID
+        self.body = body
+    }
+
+    /// Bytes of the length prefix.
+    public static let lengthSize = 4
+    /// Bytes after the length prefix that precede the body.
+    public static let headerSize = 5
+    /// The default largest frame (length field value) either side accepts: 4 MiB.
+    public static let defaultMaximumLength = 4 << 20
+    /// The protocol version this build speaks.
+    public static let protocolVersion: Int64 = 1
+}
+
+/// A frame-level protocol violation: the connection cannot continue.
+public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable, Hashable {
+        case frameTooLarge = "frame-too-large"
+        case frameTooShort = "frame-too-short"
+        case unknownFrameType = "unknown-frame-type"
+        case malformedBody = "malformed-body"
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// Splits a byte stream into frames. An explicit two-state machine: waiting for a length, then
+/// for that many bytes. The length is checked against the maximum before anything is buffered
+/// for the body, so a hostile length cannot make the peer allocate.
+public struct FrameDecoder: ByteToMessageDecoder, Sendable {
+    public typealias InboundOut = Frame
+
+    enum State: Sendable, Hashable {
+        case length
+        case body(length: Int)
+    }
+
+    private(set) var state = State.length
+    public let maximumLength: Int
+
+    public init(maximumLength: Int = Frame.defaultMaximumLength) {
+        self.maximumLength = maximumLength
+    }
+
+    public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let frame = try decodeFrame(&buffer) else { return .needMoreData }
+        context.fireChannelRead(Self.wrapInboundOut(frame))
+        return .continue
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        // A partial frame at EOF is dropped: the peer went away mid-frame.
+        try decode(context: context, buffer: &buffer)
+    }
+
+    /// One step of the state machine on `buffer`; nil when more bytes are needed.
+    public mutating func decodeFrame(_ buffer: inout ByteBuffer) throws(WireError) -> Frame? {
+        while true {
+            switch state {
+            case .length:
+                guard let length = buffer.readInteger(as: UInt32.self) else { return nil }
+                guard Int(length) <= maximumLength else {
+                    throw WireError(.frameTooLarge, "frame length \(length) exceeds the maximum of \(maximumLength) bytes")
+                }
+                guard Int(length) >= Frame.headerSize + 1 else {
+                    throw WireError(.frameTooShort, "frame length \(length) is shorter than a header and an empty body (\(Frame.headerSize + 1) bytes)")
+                }
+                state = .body(length: Int(length))
+            case .body(let length):
+                guard var slice = buffer.readSlice(length: length) else { return nil }
+                state = .length
+                let typeByte = slice.readInteger(as: UInt8.self)!
+                let requestID = slice.readInteger(as: UInt32.self)!
+                guard let type = FrameType(rawValue: typeByte) else {
+                    throw WireError(.unknownFrameType, "unknown frame type 0x\(String(typeByte, radix: 16)) (request \(requestID))")
+                }
+                let body = try slice.withUnsafeReadableBytes { raw in
+                    Result { () throws(CoreError) -> Value in
+                        var r = BinaryReader(raw)
+                        let v = try Value.decode(from: &r)
+                        guard r.isAtEnd else { throw CoreError(.invalidValue, "\(r.remaining) bytes after the body value") }
+                        return v
+                    }
+                }.mapError { WireError(.malformedBody, "\(type) frame (request \(requestID)): \($0.message)") }.get()
+                return Frame(type, requestID: requestID, body: body)
+            }
+        }
+    }
+}
+
+/// Writes frames.
+public struct FrameEncoder: MessageToByteEncoder, Sendable {
+    public typealias OutboundIn = Frame
+
+    public init() {}
+
+    public func encode(data frame: Frame, out: inout ByteBuffer) throws {
+        Self.write(frame, to: &out)
+    }
+
+    /// Appends `frame`'s bytes to `out`.
+    public static func write(_ frame: Frame, to out: inout ByteBuffer) {
+        var w = BinaryWriter(capacity: 64)
+        frame.body.encode(into: &w)
+        out.reserveCapacity(minimumWritableBytes: Frame.lengthSize + Frame.headerSize + w.bytes.count)
+        out.writeInteger(UInt32(Frame.headerSize + w.bytes.count))
+        out.writeInteger(frame.type.rawValue)
+        out.writeInteger(frame.requestID)
+        out.writeBytes(w.bytes)
+    }
+
+    /// `frame` as bytes.
+    public static func bytes(_ frame: Frame) -> [UInt8] {
+        var buffer = ByteBufferAllocator().buffer(capacity: 64)
+        write(frame, to: &buffer)
+        return Array(buffer.readableBytesView)
+    }
+}

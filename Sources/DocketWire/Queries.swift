@@ -1,0 +1,109 @@
+public import DocketCore
+
+/// A view query (`docket state|timers|hall-of-fame|metrics|history`), as the CLI asks it locally
+/// and as a QUERY frame carries it.
+public enum ViewQuery: Hashable, Sendable {
+    case state(project: String?, state: ReportState?, severity: CVSSSeverity?, assignee: String?, report: String?)
+    case timers(project: String?, report: String?, dueWithin: Duration?, late: Bool, all: Bool)
+    case hallOfFame(project: String, year: Int64?)
+    case metrics(project: String, window: Duration)
+    case history(report: String)
+
+    public var name: String {
+        switch self {
+        case .state: "state"
+        case .timers: "timers"
+        case .hallOfFame: "hall-of-fame"
+        case .metrics: "metrics"
+        case .history: "history"
+        }
+    }
+}
+
+/// `--as-of` on the wire: `{"time": RFC 3339}` or `{"seq": N}`; absent means now.
+public enum AsOfSpec: Hashable, Sendable {
+    case now
+    case time(Timestamp)
+    case sequence(UInt64)
+
+    public var wireValue: Value {
+        switch self {
+        case .now: .null
+        case .time(let t): .object([("time", .string(t.rfc3339))])
+        case .sequence(let n): .object([("seq", .int(Int64(bitPattern: n)))])
+        }
+    }
+
+    public init(wire value: Value?) throws(MessageError) {
+        guard let value, value != .null else {
+            self = .now
+            return
+        }
+        let b = try Body(value, "asOf")
+        if let t = try b.optionalTime("time") {
+            self = .time(t)
+        } else if let n = try b.optionalInt("seq"), n >= 0 {
+            self = .sequence(UInt64(n))
+        } else {
+            throw MessageError("asOf: give \"time\" or \"seq\"")
+        }
+    }
+
+    public func resolve(now: Timestamp) -> AsOf {
+        switch self {
+        case .now: .latest(now: now)
+        case .time(let t): .instant(t)
+        case .sequence(let n): .sequence(n, now: now)
+        }
+    }
+}
+
+extension ViewQuery {
+    public var wireValue: Value {
+        var b = PayloadBuilder()
+        b.set("view", name)
+        switch self {
+        case .state(let project, let state, let severity, let assignee, let report):
+            b.set("project", project)
+            b.set("state", state)
+            b.set("severity", severity)
+            b.set("assignee", assignee)
+            b.set("report", report)
+        case .timers(let project, let report, let dueWithin, let late, let all):
+            b.set("project", project)
+            b.set("report", report)
+            b.set("dueWithinSeconds", dueWithin.map { $0.microseconds / 1_000_000 })
+            b.set("late", late)
+            b.set("all", all)
+        case .hallOfFame(let project, let year):
+            b.set("project", project)
+            b.set("year", year)
+        case .metrics(let project, let window):
+            b.set("project", project)
+            b.set("windowSeconds", window.microseconds / 1_000_000)
+        case .history(let report):
+            b.set("report", report)
+        }
+        return b.value
+    }
+
+    public init(wire value: Value) throws(MessageError) {
+        let b = try Body(value, "query")
+        switch try b.string("view") {
+        case "state":
+            self = .state(
+                project: try b.optionalString("project"), state: try b.optionalEnumeration("state", ReportState.self),
+                severity: try b.optionalEnumeration("severity", CVSSSeverity.self), assignee: try b.optionalString("assignee"),
+                report: try b.optionalString("report"))
+        case "timers":
+            self = .timers(
+                project: try b.optionalString("project"), report: try b.optionalString("report"),
+                dueWithin: try b.optionalInt("dueWithinSeconds").map { .seconds($0) }, late: try b.optionalBool("late") ?? false,
+                all: try b.optionalBool("all") ?? false)
+        case "hall-of-fame": self = .hallOfFame(project: try b.string("project"), year: try b.optionalInt("year"))
+        case "metrics": self = .metrics(project: try b.string("project"), window: .seconds(try b.int("windowSeconds")))
+        case "history": self = .history(report: try b.string("report"))
+        case let other: throw MessageError("query: unknown view \"\(other)\"")
+        }
+    }
+}

@@ -1,0 +1,77 @@
+import DocketClient
+import DocketCore
+import DocketServer
+import DocketStore
+import DocketWire
+import Foundation
+
+/// Where a command runs: against a local data directory (as its administrator), or against a
+/// node over the network with a token (`--server`, `DOCKET_SERVER`). Both answer with the same
+/// values, so the commands print the same thing either way.
+enum Node {
+    case local(Ledger, actor: String)
+    case remote(DocketClient)
+
+    func close() async {
+        switch self {
+        case .local(let ledger, _): ledger.store.close()
+        case .remote(let client): await client.close()
+        }
+    }
+
+    /// COMMAND_RESULT-shaped: report, state, events, seq, version, duplicate.
+    func execute(_ command: ReportCommand, report: String, at: Timestamp?, eventID: EventID?) async throws -> Value {
+        switch self {
+        case .local(let ledger, let actor):
+            return try await ledger.execute(command, report: report, as: .local(actor: actor), at: at, eventID: eventID).wireValue
+        case .remote(let client):
+            return try await client.command(command, report: report, at: at, eventID: eventID)
+        }
+    }
+
+    func query(_ query: ViewQuery, asOf: AsOfSpec) async throws -> Value {
+        switch self {
+        case .local(let ledger, let actor): return try ledger.query(query, asOf: asOf, as: .local(actor: actor))
+        case .remote(let client): return try await client.query(query, asOf: asOf)
+        }
+    }
+}
+
+/// `--server HOST:PORT` and `--token`, for every command that can run remotely.
+struct RemoteOptions: ParsableArguments {
+    @Option(name: .customLong("server"), help: ArgumentHelp("A node to talk to instead of the local data directory (or DOCKET_SERVER).", valueName: "host:port"))
+    var serverOption: String?
+
+    @Option(name: .customLong("token"), help: ArgumentHelp("The access token for --server (or DOCKET_TOKEN).", valueName: "token"))
+    var tokenOption: String?
+
+    var server: String? { serverOption ?? ProcessInfo.processInfo.environment["DOCKET_SERVER"].flatMap { $0.isEmpty ? nil : $0 } }
+    var token: String? { tokenOption ?? ProcessInfo.processInfo.environment["DOCKET_TOKEN"] }
+
+    @Flag(help: "Use TLS with --server.")
+    var tls = false
+
+    @Option(help: ArgumentHelp("The CA certificate (PEM) that signed the node's certificate, with --tls.", valueName: "file"))
+    var tlsCA: String?
+
+    func client() throws -> DocketClient? {
+        guard let server else { return nil }
+        guard let token, !token.isEmpty else { throw CLIError("--server needs a token: --token or DOCKET_TOKEN") }
+        var configuration: DocketClient.Configuration
+        do { configuration = try DocketClient.Configuration(address: server, token: token) } catch { throw CLIError("\(error)") }
+        configuration.useTLS = tls || tlsCA != nil
+        configuration.trustRootsPath = tlsCA
+        return DocketClient(configuration)
+    }
+}
+
+import ArgumentParser
+
+extension StoreOptions {
+    /// The node a command runs against: remote with --server, else the local data directory.
+    func node(_ remote: RemoteOptions, actor: String, readOnly: Bool = false) throws -> Node {
+        if let client = try remote.client() { return .remote(client) }
+        let store = try openStore(readOnly: readOnly)
+        return .local(Ledger(store: store, dataDir: dataDir), actor: actor)
+    }
+}

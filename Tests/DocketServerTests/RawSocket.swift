@@ -1,0 +1,47 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A plain TCP socket to 127.0.0.1 for sending arbitrary bytes, byte by byte if need be.
+final class RawSocket: @unchecked Sendable {  // an fd; send and recv are thread-safe
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = in_port_t(UInt16(port).bigEndian)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var tv = timeval(tv_sec: 5, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        let rc = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        guard rc == 0 else { throw SocketError(errno: errno) }
+    }
+
+    deinit { close(fd) }
+
+    func send(_ bytes: [UInt8]) {
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Everything until the peer closes (true) or 5 s of silence (false).
+    func readAll() -> ([UInt8], Bool) {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(fd, &chunk, chunk.count, 0)
+            if n == 0 { return (out, true) }
+            if n < 0 { return (out, errno == ECONNRESET) }
+            out += chunk[0..<n]
+        }
+    }
+
+    func readByte() -> UInt8? {
+        var b: UInt8 = 0
+        return recv(fd, &b, 1, 0) == 1 ? b : nil
+    }
+}
+
+struct SocketError: Error {
+    var errno: Int32
+}

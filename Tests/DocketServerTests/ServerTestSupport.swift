@@ -1,0 +1,94 @@
+import DocketClient
+import DocketCore
+import DocketServer
+import DocketStore
+import DocketTestSupport
+import DocketWire
+import Foundation
+import Logging
+import NIOCore
+import Testing
+
+
+/// A node on a real loopback socket over a fresh data directory, with an admin token.
+final class TestNode: @unchecked Sendable {
+    let dir: String
+    let store: EventStore
+    let server: DocketServer
+    let runner: Task<Void, any Error>
+    let port: Int
+    let adminToken: String
+
+    init(configure: (inout ServerConfiguration) -> Void = { _ in }) async throws {
+        dir = try makeTemporaryDirectory()
+        store = try EventStore.open(directory: dir)
+        let ledger = Ledger(store: store, dataDir: dir)
+        (_, adminToken) = try await Tokens(ledger: ledger).create(role: .admin, project: nil, subject: "root", expiresAt: nil, by: .local(actor: "test"))
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        configure(&configuration)
+        var logger = Logger(label: "test-node")
+        logger.logLevel = .critical
+        server = DocketServer(ledger: ledger, configuration: configuration, logger: logger)
+        let server = self.server
+        runner = Task { try await server.run() }
+        guard let address = await server.localAddress(), let port = address.port else { throw TestFailure("the server did not bind") }
+        self.port = port
+    }
+
+    var ledger: Ledger { server.ledger }
+
+    func client(_ token: String? = nil) -> DocketClient {
+        DocketClient(DocketClient.Configuration(host: "127.0.0.1", port: port, token: token ?? adminToken))
+    }
+
+    func token(_ role: Role, project: String? = nil, name: String, expiresAt: Timestamp? = nil) async throws -> String {
+        try await Tokens(ledger: ledger).create(role: role, project: project, subject: name, expiresAt: expiresAt, by: .local(actor: "test")).1
+    }
+
+    /// Graceful shutdown (what SIGTERM does), then the store is closed and the directory removed.
+    func stop() async {
+        server.shutdown()
+        _ = try? await runner.value
+        store.close()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+extension RawSocket {
+    func send(_ frame: Frame) { send(FrameEncoder.bytes(frame)) }
+
+    /// Reads frames until the peer closes (or 5 s pass); returns them and whether it closed.
+    func readUntilClosed() -> (frames: [Frame], closed: Bool) {
+        let (bytes, closed) = readAll()
+        var buffer = ByteBuffer(bytes: bytes)
+        var decoder = FrameDecoder()
+        var frames: [Frame] = []
+        while let f = try? decoder.decodeFrame(&buffer) { frames.append(f) }
+        return (frames, closed)
+    }
+
+    /// Reads exactly one frame (waiting up to 5 s).
+    func readFrame() -> Frame? {
+        var buffer = ByteBuffer()
+        var decoder = FrameDecoder()
+        while true {
+            if let f = try? decoder.decodeFrame(&buffer) { return f }
+            guard let b = readByte() else { return nil }
+            buffer.writeInteger(b)
+        }
+    }
+
+    /// HELLO and AUTH.
+    func handshake(token: String) -> Bool {
+        send(Frame(.hello, requestID: 1, body: ["versions": [1]]))
+        guard readFrame()?.type == .welcome else { return false }
+        send(Frame(.auth, requestID: 2, body: ["token": .string(token)]))
+        return readFrame()?.type == .authenticated
+    }
+}

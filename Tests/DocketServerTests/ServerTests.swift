@@ -1,0 +1,278 @@
+import DocketClient
+import DocketCore
+import DocketServer
+import DocketStore
+import DocketTestSupport
+import DocketWire
+import Foundation
+import NIOCore
+import Testing
+
+/// The node over real loopback sockets: every operation, roles, bad frames, limits, shutdown.
+@Suite("Server", .serialized)
+struct ServerTests {
+    static let aumos = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Schemas/policies/aumos.toml")
+
+    @Test("status, append, read, command, query, subscribe and admin actions over a real socket")
+    func everyOperation() async throws {
+        let node = try await TestNode()
+        let client = node.client()
+        do {
+            let status = try await client.status()
+            #expect(status["lastSequence"] == 1 && status["principal"] == "admin" && status["connections"] == 1)
+
+            // Raw append (admin), retried idempotently by event id.
+            let e = try ProposedEvent(id: try EventID("raw-1"), type: try EventType("Note"), actor: "ignored", data: ["x": 1])
+            let a = try await client.append(to: try StreamName("misc"), expecting: .noStream, events: [e])
+            #expect(a.streamVersion == 1 && !a.duplicate)
+            #expect(try await client.append(to: try StreamName("misc"), events: [e]).duplicate)
+            let conflict = await #expect(throws: DocketClientError.self) {
+                try await client.append(to: try StreamName("misc"), expecting: .noStream, events: [try ProposedEvent(type: try EventType("Note"), actor: "a", data: [:])])
+            }
+            #expect(conflict?.code == "wrong-expected-version")
+            let read = try await client.read(from: 1, limit: 10)
+            #expect(read.count == 2 && read[1].actor == "root")  // the server records the token's holder
+
+            // Policy, commands and views.
+            let text = try String(contentsOf: Self.aumos, encoding: .utf8)
+            let policy = try Policy.parse(text, file: "aumos.toml")
+            _ = try await client.admin("policy-adopt", [
+                ("project", "aumos"), ("policy", .string(policy.encodeCanonical())), ("zone", "UTC"), ("zoneTransitions", [":0"]),
+                ("at", "2025-01-01T00:00:00Z"),
+            ])
+            let submitted = try await client.command(.submit(ReportSubmitted(project: "aumos", title: "RLS", reporter: Reporter(handle: "ada"))), report: "R1", at: try Timestamp(rfc3339: "2025-11-21T15:00:00Z"))
+            #expect(submitted["state"] == "submitted")
+            _ = try await client.command(.acknowledge(assignee: "maria"), report: "R1", at: try Timestamp(rfc3339: "2025-11-22T10:00:00Z"))
+            let illegal = await #expect(throws: DocketClientError.self) { try await client.command(.release(versions: ["1"]), report: "R1") }
+            if case .server(let body)? = illegal {
+                #expect(body.code == "illegal-transition" && body.details?["state"] == "acknowledged")
+            } else { Issue.record("expected a server error") }
+            let state = try await client.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: "R1"))
+            #expect(state["rows"]?.arrayValue?.first?["state"] == "acknowledged")
+            let timers = try await client.query(.timers(project: nil, report: "R1", dueWithin: nil, late: false, all: true), asOf: .time(try Timestamp(rfc3339: "2025-11-23T00:00:00Z")))
+            #expect(timers["rows"]?.arrayValue?.first { $0["clock"] == "acknowledge" }?["state"] == "met")
+            #expect(try await client.query(.history(report: "R1"))["rows"]?.arrayValue?.count == 2)
+
+            // Subscribe: catch up, then tail a live append.
+            var iterator = client.subscribe(from: 1, window: 2).makeAsyncIterator()
+            var seen: [UInt64] = []
+            for _ in 0..<5 { if let e = try await iterator.next() { seen.append(e.sequence) } }
+            #expect(seen == [1, 2, 3, 4, 5])
+            let writer = node.client()
+            _ = try await writer.command(.note("live"), report: "R1")
+            let live = try await iterator.next()
+            #expect(live?.type.rawValue == "NoteAdded")
+            await writer.close()
+
+            // Tokens over the wire; the secret is never stored.
+            let created = try await client.admin("token-create", [("role", "auditor"), ("name", "audit")])
+            let secret = try #require(created["secret"]?.stringValue)
+            let raw = try node.store.read(stream: Tokens.stream).map { JSON.serialize($0.data) }.joined()
+            #expect(!raw.contains(String(secret.split(separator: "_")[2])))
+        } catch {
+            Issue.record("\(error)")
+        }
+        await client.close()
+        await node.stop()
+    }
+
+    @Test("roles: reporters see and touch only their own reports; maintainers only their project; replicas and auditors do not write")
+    func roles() async throws {
+        let node = try await TestNode()
+        let admin = node.client()
+        for (id, project, reporter) in [("A1", "alpha", "ann"), ("A2", "alpha", "bob"), ("B1", "beta", "ann")] {
+            _ = try await admin.command(.submit(ReportSubmitted(project: project, title: "secret \(id)", reporter: Reporter(handle: reporter, contact: "\(reporter)@x"))), report: id)
+        }
+        let ann = node.client(try await node.token(.reporter, name: "ann"))
+        let rows = try await ann.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["rows"]?.arrayValue ?? []
+        #expect(Set(rows.compactMap { $0["id"]?.stringValue }) == ["A1", "B1"])
+        let other = await #expect(throws: DocketClientError.self) { try await ann.query(.history(report: "A2")) }
+        #expect(other?.code == "unknown-report")
+        let respond = await #expect(throws: DocketClientError.self) { try await ann.command(.respond(summary: "x"), report: "A2") }
+        #expect(respond?.code == "unknown-report")
+        let ack = await #expect(throws: DocketClientError.self) { try await ann.command(.acknowledge(assignee: "ann"), report: "A1") }
+        #expect(ack?.code == "forbidden")
+        let impersonate = await #expect(throws: DocketClientError.self) {
+            try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "bob"))), report: "A9")
+        }
+        #expect(impersonate?.code == "forbidden")
+        _ = try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "mine", reporter: Reporter(handle: "ann"))), report: "A3")
+        let raw = await #expect(throws: DocketClientError.self) { try await ann.read(from: 1) }
+        #expect(raw?.code == "forbidden")
+
+        let maintainer = node.client(try await node.token(.maintainer, project: "alpha", name: "maria"))
+        let seen = try await maintainer.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["rows"]?.arrayValue ?? []
+        #expect(Set(seen.compactMap { $0["project"]?.stringValue }) == ["alpha"])
+        _ = try await maintainer.command(.acknowledge(assignee: "maria"), report: "A1")
+        #expect(await (try? maintainer.command(.acknowledge(assignee: "maria"), report: "B1")) == nil)
+
+        let replica = node.client(try await node.token(.replica, name: "r1"))
+        #expect(try await replica.read(from: 1).count > 0)
+        let append = await #expect(throws: DocketClientError.self) {
+            try await replica.append(to: try StreamName("x"), events: [try ProposedEvent(type: try EventType("T"), actor: "a", data: [:])])
+        }
+        #expect(append?.code == "forbidden")
+        let auditor = node.client(try await node.token(.auditor, name: "aud"))
+        #expect(try await auditor.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["rows"]?.arrayValue?.count == 4)
+        #expect(await (try? auditor.command(.note("x"), report: "A1")) == nil)
+
+        for c in [admin, ann, maintainer, replica, auditor] { await c.close() }
+        await node.stop()
+    }
+
+    @Test("an unauthenticated connection can only handshake; unknown, revoked and expired tokens are refused")
+    func authentication() async throws {
+        let node = try await TestNode()
+        let before = node.store.head.sequence
+        // A request before HELLO, and before AUTH.
+        let s1 = try RawSocket(port: node.port)
+        s1.send(Frame(.status, requestID: 9))
+        var r = s1.readUntilClosed()
+        #expect(r.closed && r.frames.first?.type == .error && r.frames.first?.body["code"] == "handshake-required")
+        let s2 = try RawSocket(port: node.port)
+        s2.send(Frame(.hello, requestID: 1, body: ["versions": [1]]))
+        #expect(s2.readFrame()?.type == .welcome)
+        s2.send(Frame(.read, requestID: 2))
+        r = s2.readUntilClosed()
+        #expect(r.closed && r.frames.first?.body["code"] == "not-authenticated")
+        // Wrong protocol version.
+        let s3 = try RawSocket(port: node.port)
+        s3.send(Frame(.hello, requestID: 1, body: ["versions": [99]]))
+        r = s3.readUntilClosed()
+        #expect(r.closed && r.frames.first?.body["code"] == "unsupported-version")
+
+        let revoked = try await node.token(.auditor, name: "gone")
+        let revokedID = String(revoked.split(separator: "_")[1])
+        try await Tokens(ledger: node.ledger).revoke(id: revokedID, by: .local(actor: "t"))
+        let expired = try await node.token(.auditor, name: "old", expiresAt: Timestamp.now() + .seconds(-1))
+        for (token, code) in [(revoked, "token-revoked"), (expired, "token-expired"), ("dkt_0123456789ab_" + String(repeating: "0", count: 64), "unknown-token"), ("nope", "bad-token")] {
+            let c = node.client(token)
+            let e = await #expect(throws: DocketClientError.self) { try await c.status() }
+            #expect(e?.code == code, "\(token.prefix(8))")
+            await c.close()
+        }
+        // Only the revocation and the two tokens were written.
+        #expect(node.store.head.sequence == before + 3)
+        await node.stop()
+    }
+
+    @Test("bad frames get an error frame and a closed connection; the server keeps serving and the log is unchanged",
+          arguments: [
+            ("oversized length", [0x7F, 0xFF, 0xFF, 0xFF] as [UInt8], "frame-too-large"),
+            ("unknown type", [0x00, 0x00, 0x00, 0x06, 0x42, 0, 0, 0, 3, 0x07, 0x00], "unknown-frame-type"),
+            ("garbage", Array("GET / HTTP/1.1\r\nHost: x\r\n\r\n".utf8), "frame-too-large"),
+            ("malformed body", [0x00, 0x00, 0x00, 0x06, 0x17, 0, 0, 0, 3, 0x0A], "malformed-body"),
+            ("a server frame type", [0x00, 0x00, 0x00, 0x07, 0x90, 0, 0, 0, 3, 0x07, 0x00], "protocol-violation"),
+          ])
+    func badFrames(_ name: String, _ bytes: [UInt8], _ code: String) async throws {
+        let node = try await TestNode()
+        let before = node.store.head.sequence
+        let s = try RawSocket(port: node.port)
+        #expect(s.handshake(token: node.adminToken))
+        s.send(bytes)
+        let r = s.readUntilClosed()
+        #expect(r.closed, "\(name)")
+        #expect(r.frames.last?.type == .error && r.frames.last?.body["code"]?.stringValue == code, "\(name): \(r.frames)")
+        // Everyone else is unaffected.
+        let client = node.client()
+        #expect(try await client.status()["lastSequence"]?.intValue == Int64(before))
+        #expect(node.store.head.sequence == before)
+        await client.close()
+        await node.stop()
+    }
+
+    @Test("a truncated frame and a one-byte-at-a-time sender do not disturb the server")
+    func slowAndTruncated() async throws {
+        let node = try await TestNode { $0.handshakeTimeout = .milliseconds(500) }
+        // A frame cut short, then the peer goes away.
+        let cut = try RawSocket(port: node.port)
+        cut.send(Array(FrameEncoder.bytes(Frame(.hello, requestID: 1, body: ["versions": [1]])).prefix(7)))
+        // A sender trickling bytes never completes the handshake in time.
+        let slow = try RawSocket(port: node.port)
+        let trickle = Task {
+            for b in FrameEncoder.bytes(Frame(.hello, requestID: 1, body: ["versions": [1], "client": .string(String(repeating: "x", count: 40))])) {
+                slow.send([b])
+                try await Task.sleep(for: .milliseconds(25))
+            }
+        }
+        let r = slow.readUntilClosed()
+        trickle.cancel()
+        #expect(r.closed && r.frames.last?.body["code"] == "handshake-timeout")
+        let client = node.client()
+        #expect(try await client.status()["lastSequence"] == 1)
+        await client.close()
+        _ = cut
+        await node.stop()
+    }
+
+    @Test("limits: connections and requests in flight are refused with an error; others keep being served")
+    func limits() async throws {
+        let node = try await TestNode {
+            $0.maximumConnections = 2
+            $0.maximumInFlightPerConnection = 2
+        }
+        let a = try RawSocket(port: node.port)
+        #expect(a.handshake(token: node.adminToken))
+        let b = try RawSocket(port: node.port)
+        #expect(b.handshake(token: node.adminToken))
+        let c = try RawSocket(port: node.port)
+        let r = c.readUntilClosed()
+        #expect(r.closed && r.frames.first?.body["code"] == "too-many-connections")
+        // Many pipelined requests at once on one connection: the excess is refused, not queued.
+        var burst: [UInt8] = []
+        for i in 0..<50 { burst += FrameEncoder.bytes(Frame(.query, requestID: UInt32(100 + i), body: ViewQuery.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil).wireValue)) }
+        a.send(burst)
+        var answers: [Frame] = []
+        while answers.count < 50, let f = a.readFrame() { answers.append(f) }
+        #expect(answers.count == 50)
+        #expect(answers.contains { $0.body["code"] == "too-many-requests" })
+        #expect(answers.contains { $0.type == .queryResult })
+        // The other connection is served.
+        b.send(Frame(.status, requestID: 7))
+        #expect(b.readFrame()?.type == .statusResult)
+        await node.stop()
+    }
+
+    @Test("graceful shutdown under load: every acknowledged append is in the log afterwards")
+    func gracefulShutdown() async throws {
+        let node = try await TestNode()
+        let acknowledged = Locked<[String]>([])
+        let writers = (0..<8).map { w in
+            Task {
+                let client = node.client()
+                var n = 0
+                while true {
+                    let id = "w\(w)-\(n)"
+                    do {
+                        _ = try await client.append(to: try StreamName("load-\(w)"), events: [try ProposedEvent(id: try EventID(id), type: try EventType("Tick"), actor: "a", data: ["n": .int(Int64(n))])])
+                        acknowledged.mutate { $0.append(id) }
+                    } catch {
+                        break
+                    }
+                    n += 1
+                }
+                await client.close()
+            }
+        }
+        try await Task.sleep(for: .milliseconds(400))
+        node.server.shutdown()
+        _ = try? await node.runner.value
+        for w in writers { await w.value }
+        let ids = Set(try node.store.read(from: 1, limit: 1_000_000).map(\.id.rawValue))
+        let acked = acknowledged.get()
+        #expect(acked.count > 10)
+        #expect(acked.allSatisfy { ids.contains($0) })
+        #expect(try node.store.verify().isIntact)
+        node.store.close()
+        try? FileManager.default.removeItem(atPath: node.dir)
+    }
+}
+
+final class Locked<T>: @unchecked Sendable {
+    private var value: T
+    private let lock = NSLock()
+    init(_ value: T) { self.value = value }
+    func get() -> T { lock.withLock { value } }
+    func mutate<R>(_ body: (inout T) -> R) -> R { lock.withLock { body(&value) } }
+}
