@@ -1,14 +1,17 @@
 import ArgumentParser
+import DocketClient
 import DocketCore
+import DocketServer
 import DocketStore
 import DocketTestSupport
 import Foundation
 import Logging
+import NIOCore
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Whole-system benchmarks; each prints one JSON line.",
-        subcommands: [AppendBench.self, ReplayBench.self, ViewsBench.self, CrashWriter.self])
+        subcommands: [AppendBench.self, ReplayBench.self, ViewsBench.self, NetBench.self, CrashWriter.self])
 }
 
 /// Options every benchmark shares.
@@ -260,6 +263,108 @@ struct ViewsBench: AsyncParsableCommand {
                 ("events_per_s", .int(Int64(rates[rates.count / 2]))),
                 ("fold_only_events_per_s", .int(Int64(foldRates[foldRates.count / 2]))),
                 ("record_bytes_per_event", .double(round2(stats.recordBytesPerEvent))),
+            ])
+        }
+    }
+}
+
+struct NetBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "net",
+        abstract: "Load over the network: --connections clients appending --batch events per append for --seconds; one JSON line.",
+        discussion: "Without --server it runs a node in this process on a temporary data directory, on loopback.")
+
+    @OptionGroup var bench: BenchOptions
+
+    @Option(help: "Concurrent connections, one appender each.")
+    var connections = 64
+
+    @Option(help: "Events per append.")
+    var batch = 1
+
+    @Option(help: "How long to run.")
+    var seconds = 10.0
+
+    @Option(help: ArgumentHelp("Load an existing node instead (needs an admin --token).", valueName: "host:port"))
+    var server: String?
+
+    @Option(help: "An admin token for --server.")
+    var token: String?
+
+    func validate() throws {
+        guard connections > 0, batch > 0, batch <= EventStore.maximumEventsPerAppend, seconds > 0 else {
+            throw ValidationError("--connections, --batch and --seconds must be positive (and --batch at most \(EventStore.maximumEventsPerAppend))")
+        }
+        guard (server == nil) == (token == nil) else { throw ValidationError("--server and --token go together") }
+    }
+
+    func run() async throws {
+        let (connections, batch, seconds) = (self.connections, self.batch, self.seconds)
+        try await bench.withDirectory { dir in
+            var node: (DocketServer, Task<Void, any Error>, EventStore)?
+            var address = server ?? ""
+            var token = self.token ?? ""
+            if server == nil {
+                let store = try EventStore.open(directory: dir)
+                let ledger = Ledger(store: store, dataDir: dir)
+                token = try await Tokens(ledger: ledger).create(role: .admin, project: nil, subject: "bench", expiresAt: nil, by: .local(actor: "bench")).1
+                var configuration = ServerConfiguration()
+                configuration.port = 0
+                configuration.maximumConnections = max(connections + 8, 1024)
+                var logger = Logger(label: "bench")
+                logger.logLevel = .error
+                let s = DocketServer(ledger: ledger, configuration: configuration, logger: logger)
+                let runner = Task { try await s.run() }
+                guard let port = await s.localAddress()?.port else { throw CLIError("the node did not start") }
+                address = "127.0.0.1:\(port)"
+                node = (s, runner, store)
+            }
+            let clients = try (0..<connections).map { _ in DocketClient(try DocketClient.Configuration(address: address, token: token)) }
+            for c in clients { try await c.connect() }
+            let clock = ContinuousClock()
+            let start = clock.now
+            let deadline = start + .milliseconds(Int64(seconds * 1000))
+            let results = try await withThrowingTaskGroup(of: (Int, [Double]).self) { group in
+                for (k, client) in clients.enumerated() {
+                    group.addTask {
+                        var latencies: [Double] = []
+                        var appended = 0
+                        var i = k * 10_000_000
+                        let stream = try StreamName("net-\(k)")
+                        while clock.now < deadline {
+                            let events = (i..<i + batch).map { SyntheticEvents.event($0).event }
+                            i += batch
+                            let t0 = clock.now
+                            _ = try await client.append(to: stream, events: events)
+                            latencies.append(Double((clock.now - t0).microseconds) / 1000)
+                            appended += batch
+                        }
+                        return (appended, latencies)
+                    }
+                }
+                var total = 0
+                var all: [Double] = []
+                for try await (n, l) in group {
+                    total += n
+                    all += l
+                }
+                return (total, all.sorted())
+            }
+            let elapsed = Double((clock.now - start).microseconds) / 1e6
+            for c in clients { await c.close() }
+            if let (s, runner, store) = node {
+                s.shutdown()
+                _ = try? await runner.value
+                store.close()
+            }
+            let (events, latencies) = results
+            func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : round3(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) }
+            printJSON([
+                ("bench", "net"), ("connections", .int(Int64(connections))), ("batch", .int(Int64(batch))), ("seconds", .double(round3(elapsed))),
+                ("events", .int(Int64(events))), ("events_per_s", .int(Int64(Double(events) / elapsed))),
+                ("appends_per_s", .int(Int64(Double(latencies.count) / elapsed))),
+                ("p50_ms", .double(pct(0.5))), ("p99_ms", .double(pct(0.99))), ("p999_ms", .double(pct(0.999))),
+                ("in_process_node", .bool(server == nil)),
             ])
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DocketClient
 import DocketCore
 import DocketStore
 import Foundation
@@ -9,6 +10,7 @@ struct Append: AsyncParsableCommand {
         discussion: "Prints the result as one JSON object. Retrying with the same --id returns the original result.")
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var remote: RemoteOptions
 
     @Option(help: "The stream to append to, e.g. report-2026-001.")
     var stream: String
@@ -41,10 +43,22 @@ struct Append: AsyncParsableCommand {
             let event = try ProposedEvent(
                 id: try id.map { try EventID($0) } ?? .random(), type: try EventType(type), schemaVersion: schemaVersion,
                 actor: actor, occurredAt: try at.map { try Timestamp(rfc3339: $0) }, data: try JSON.parse(data))
-            let store = try self.store.openStore()
-            defer { store.close() }
-            let result = try await store.append(
-                to: stream, expecting: expectVersion.map { .exact($0) } ?? .any, events: [event])
+            let expected: ExpectedVersion = expectVersion.map { .exact($0) } ?? .any
+            let result: AppendResult
+            if let client = try remote.client() {
+                // Remotely the node records the token's holder as the actor.
+                let r: DocketClient.Appended
+                do { r = try await client.append(to: stream, expecting: expected, events: [event]) } catch {
+                    await client.close()
+                    throw error
+                }
+                await client.close()
+                result = AppendResult(firstSequence: r.firstSequence, lastSequence: r.lastSequence, streamVersion: r.streamVersion, recordedAt: r.recordedAt, duplicate: r.duplicate)
+            } else {
+                let store = try self.store.openStore()
+                defer { store.close() }
+                result = try await store.append(to: stream, expecting: expected, events: [event])
+            }
             printJSON([
                 ("seq", .int(Int64(result.lastSequence))), ("stream", .string(stream.rawValue)),
                 ("version", .int(Int64(result.streamVersion))), ("id", .string(event.id.rawValue)),
@@ -58,6 +72,7 @@ struct Read: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print events as JSON lines.")
 
     @OptionGroup var store: StoreOptions
+    @OptionGroup var remote: RemoteOptions
 
     @Option(help: "The first sequence (or, with --stream, stream version) to print.")
     var from: UInt64 = 1
@@ -75,6 +90,26 @@ struct Read: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let streamName = try stream.map { try StreamName($0) }
+            if let client = try remote.client() {
+                var out = Output()
+                defer { out.flush() }
+                var next = from
+                var remaining = limit ?? .max
+                do {
+                    while remaining > 0 {
+                        let page = try await client.read(from: next, limit: min(remaining, 1024), stream: streamName)
+                        for e in page { out.line(e.json) }
+                        remaining -= page.count
+                        guard let last = page.last, page.count == min(remaining + page.count, 1024) else { break }
+                        next = (streamName == nil ? last.sequence : last.streamVersion) + 1
+                    }
+                } catch {
+                    await client.close()
+                    throw error
+                }
+                await client.close()
+                return
+            }
             let store = try self.store.openStore(readOnly: true)
             defer { store.close() }
             var out = Output()

@@ -5,6 +5,7 @@ import DocketStore
 import DocketTestSupport
 import DocketWire
 import Foundation
+import Logging
 import NIOCore
 import Testing
 
@@ -266,6 +267,61 @@ struct ServerTests {
         #expect(try node.store.verify().isIntact)
         node.store.close()
         try? FileManager.default.removeItem(atPath: node.dir)
+    }
+}
+
+extension ServerTests {
+    @Test("the client reconnects after the node restarts and retries an append by its event id")
+    func reconnect() async throws {
+        let node = try await TestNode()
+        let client = node.client()
+        #expect(try await client.status()["lastSequence"] == 1)
+        // Restart the listener on the same port over the same ledger.
+        node.server.shutdown()
+        _ = try? await node.runner.value
+        var configuration = ServerConfiguration()
+        configuration.port = node.port
+        let again = DocketServer(ledger: node.ledger, configuration: configuration, logger: Logger(label: "test"))
+        let runner = Task { try await again.run() }
+        _ = await again.localAddress()
+        let event = try ProposedEvent(id: try EventID("after-restart"), type: try EventType("T"), actor: "a", data: [:])
+        let first = try await client.append(to: try StreamName("s"), events: [event])
+        let retried = try await client.append(to: try StreamName("s"), events: [event])
+        #expect(!first.duplicate && retried.duplicate && retried.lastSequence == first.lastSequence)
+        await client.close()
+        again.shutdown()
+        _ = try? await runner.value
+        node.store.close()
+        try? FileManager.default.removeItem(atPath: node.dir)
+    }
+
+    @Test("TLS: a client that trusts the node's certificate talks to it; a plain-text client is refused",
+          .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "needs openssl to make a certificate"))
+    func tls() async throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+        openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem",
+                             "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"]
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        #expect(openssl.terminationStatus == 0)
+        let node = try await TestNode {
+            $0.tlsCertificatePath = dir + "/cert.pem"
+            $0.tlsKeyPath = dir + "/key.pem"
+        }
+        var configuration = DocketClient.Configuration(host: "localhost", port: node.port, token: node.adminToken)
+        configuration.useTLS = true
+        configuration.trustRootsPath = dir + "/cert.pem"
+        let secure = DocketClient(configuration)
+        #expect(try await secure.status()["lastSequence"] == 1)
+        await secure.close()
+        let plain = node.client()
+        #expect(await (try? plain.status()) == nil)
+        await plain.close()
+        await node.stop()
     }
 }
 

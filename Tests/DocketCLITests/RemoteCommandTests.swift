@@ -1,0 +1,66 @@
+import DocketCore
+import DocketTestSupport
+import Foundation
+import Testing
+
+/// `docket serve` as a real process, and the same commands run against it with --server.
+@Suite("docket serve and --server")
+struct RemoteCommandTests {
+    static let policy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Schemas/policies/aumos.toml").path
+
+    /// A port nothing listens on right now.
+    static func freePort() -> Int { Int.random(in: 20000...40000) }
+
+    @Test("lifecycle, views, raw append and read, tokens and status over the network; SIGTERM stops it cleanly")
+    func remote() async throws {
+        try await withTemporaryDirectory { dir in
+            let admin = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", dir])
+            #expect(admin.status == 0)
+            let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(!admin.stderr.contains(String(token.split(separator: "_").last ?? "")))  // the secret is printed once, on stdout
+            let port = Self.freePort()
+            let serve = Process()
+            serve.executableURL = DocketProcess.executable
+            serve.arguments = ["serve", "--data-dir", dir, "--listen", "127.0.0.1:\(port)"]
+            let log = Pipe()
+            serve.standardError = log
+            serve.standardOutput = FileHandle.nullDevice
+            try serve.run()
+            defer { if serve.isRunning { serve.terminate() } }
+            let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
+            func docket(_ args: String...) throws -> DocketProcess.Output { try DocketProcess.run(args, environment: env) }
+            var up = false
+            for _ in 0..<100 where !up {
+                up = try docket("status").status == 0
+                if !up { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(up)
+            #expect(try docket("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z").status == 0)
+            #expect(try docket("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--at", "2025-11-21T15:00:00Z").status == 0)
+            #expect(try docket("report", "ack", "R1", "--assignee", "maria", "--at", "2025-11-22T10:00:00Z").status == 0)
+            let illegal = try docket("report", "publish", "R1")
+            #expect(illegal.status == 1 && illegal.stderr.contains("illegal-transition"))
+            let state = try JSON.parse(try docket("state", "--json").stdout)
+            #expect(state["state"] == "acknowledged")
+            #expect(try docket("timers", "--report", "R1", "--json", "--as-of", "2025-11-23").lines.count == 6)
+            #expect(try docket("history", "R1").lines.count == 2)
+            #expect(try docket("append", "--stream", "misc", "--type", "Note", "--data", "{}").status == 0)
+            #expect(try docket("read").lines.count == 5)
+            let status = try JSON.parse(try docket("status").stdout)
+            #expect(status["lastSequence"] == 5)
+            // A reporter token made remotely sees nothing of ada's report.
+            let reporter = try docket("token", "create", "--role", "reporter", "--name", "eve").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let eve = try DocketProcess.run(["state", "--json"], environment: ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": reporter])
+            #expect(eve.status == 0 && eve.stdout.isEmpty)
+            serve.terminate()  // SIGTERM
+            serve.waitUntilExit()
+            #expect(serve.terminationStatus == 0)
+            let logged = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(logged.contains("listening") && logged.contains("stopped"))
+            #expect(!logged.contains(String(token.split(separator: "_").last!)))  // no token in the log
+            #expect(!logged.contains("maria"))  // nor report contents
+            #expect(try DocketProcess.run(["verify", "--data-dir", dir]).status == 0)
+        }
+    }
+}
