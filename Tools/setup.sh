@@ -11,6 +11,9 @@ command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 command -v mdb_dump >/dev/null 2>&1 || need+=(lmdb-utils)
 command -v zstd >/dev/null 2>&1 || need+=(zstd)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+# Time-zone rules for business-day clocks, and certificates for the TLS test.
+[[ -e /usr/share/zoneinfo/Europe/Berlin ]] || need+=(tzdata)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 
 if ((${#need[@]})); then
     echo "docket setup: installing ${need[*]}" >&2

@@ -60,17 +60,19 @@ public final class DocketClient: Sendable {
     }
 
     public let configuration: Configuration
-    let group: MultiThreadedEventLoopGroup
+    let group: any EventLoopGroup
     private let connection = Mutex<Connection?>(nil)
+    private let connecting = Mutex<Task<Connection, any Error>?>(nil)
     private let nextID = Atomic<UInt32>(1)
     private let welcome = Mutex<Value?>(nil)
 
     /// What the node said when the connection was made (WELCOME: version, ledger id, limits).
     public var serverInfo: Value? { welcome.withLock { $0 } }
 
+    /// Clients share NIO's process-wide event loop group: many clients cost no extra threads.
     public init(_ configuration: Configuration) {
         self.configuration = configuration
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.group = MultiThreadedEventLoopGroup.singleton
     }
 
     /// Connects now (otherwise the first request does), so errors in the address or token show early.
@@ -81,7 +83,6 @@ public final class DocketClient: Sendable {
     public func close() async {
         let c = connection.withLock { c in defer { c = nil }; return c }
         if let c { try? await c.channel.close() }
-        try? await group.shutdownGracefully()
     }
 
     // MARK: Requests
@@ -171,10 +172,12 @@ public final class DocketClient: Sendable {
     /// at a time and grants more as it consumes them (flow control).
     public func subscribe(from sequence: UInt64, window: Int = 4096) -> AsyncThrowingStream<RecordedEvent, any Error> {
         AsyncThrowingStream { continuation in
+            let subscription = Mutex<(Connection, UInt32)?>(nil)
             let task = Task {
                 do {
                     let conn = try await current()
                     let id = nextID.add(1, ordering: .relaxed).oldValue
+                    subscription.withLock { $0 = (conn, id) }
                     let frames = conn.openStream(id)
                     conn.write(Frame(.subscribe, requestID: id, body: .object([("from", .int(Int64(sequence))), ("credit", .int(Int64(window)))])))
                     var consumed = 0
@@ -186,7 +189,9 @@ public final class DocketClient: Sendable {
                             for e in frame.body["events"]?.arrayValue ?? [] { continuation.yield(try RecordedEvent(wire: e)) }
                             consumed += frame.body["events"]?.arrayValue?.count ?? 0
                             if consumed >= window / 2 {
-                                conn.write(Frame(.credit, requestID: 0, body: .object([("subscription", .int(Int64(id))), ("credit", .int(Int64(consumed)))])))
+                                // Its own request id: an error about it must not read as connection-level (id 0).
+                                let creditID = nextID.add(1, ordering: .relaxed).oldValue
+                                conn.write(Frame(.credit, requestID: creditID, body: .object([("subscription", .int(Int64(id))), ("credit", .int(Int64(consumed)))])))
                                 consumed = 0
                             }
                         default: throw DocketClientError.protocolViolation("unexpected \(frame.type) on a subscription")
@@ -197,14 +202,39 @@ public final class DocketClient: Sendable {
                     continuation.finish(throwing: error)
                 }
             }
-            continuation.onTermination = { _ in task.cancel() }
+            continuation.onTermination = { _ in
+                task.cancel()
+                // Tell the node, so the subscription does not outlive its consumer.
+                if let (conn, id) = subscription.withLock({ $0 }) {
+                    conn.write(Frame(.unsubscribe, requestID: 0, body: .object([("subscription", .int(Int64(id)))])))
+                }
+            }
         }
     }
 
     // MARK: Connection
 
+    /// The live connection, or a new one. Concurrent callers share one connection attempt.
     private func current() async throws(DocketClientError) -> Connection {
         if let c = connection.withLock({ $0 }), c.channel.isActive { return c }
+        let attempt = connecting.withLock { pending -> Task<Connection, any Error> in
+            if let pending { return pending }
+            let t = Task { () async throws -> Connection in try await self.handshake() }
+            pending = t
+            return t
+        }
+        do {
+            let c = try await attempt.value
+            connecting.withLock { if $0 == attempt { $0 = nil } }
+            return c
+        } catch {
+            connecting.withLock { if $0 == attempt { $0 = nil } }
+            if let e = error as? DocketClientError { throw e }
+            throw .connectionLost("\(error)")
+        }
+    }
+
+    private func handshake() async throws(DocketClientError) -> Connection {
         let c = try await Connection.open(configuration, group: group)
         // HELLO, then AUTH.
         let hello = try await c.send(Frame(.hello, requestID: 0, body: .object([("versions", .array([.int(Frame.protocolVersion)])), ("client", .string("docket-client/0.1.0"))])))
@@ -235,7 +265,7 @@ final class Connection: Sendable {
         self.router = router
     }
 
-    static func open(_ configuration: DocketClient.Configuration, group: MultiThreadedEventLoopGroup) async throws(DocketClientError) -> Connection {
+    static func open(_ configuration: DocketClient.Configuration, group: any EventLoopGroup) async throws(DocketClientError) -> Connection {
         let router = Router()
         var sslContext: NIOSSLContext?
         if configuration.useTLS {

@@ -11,6 +11,9 @@ public final class Ledger: Sendable {
     public let store: EventStore
     let checkpoints: ViewCheckpoints?
     let heads: HeadNotifier
+    /// The views at the head, kept in memory and caught up before each query at the head, so a
+    /// long-running node folds each event once (local commands start from the checkpoint).
+    private let live = Mutex<(projection: Projection, checkpointedAt: UInt64)?>(nil)
 
     public init(store: EventStore, dataDir: String?) {
         self.store = store
@@ -63,7 +66,10 @@ public final class Ledger: Sendable {
                 guard again?.first == first else {
                     throw DomainError(.eventIDReused, "event id \(eventID) already names a different event (sequence \(original.sequence), \(original.type)) on report \(id)")
                 }
-                return Outcome(report: report!, events: [first], result: AppendResult(
+                guard let report else {
+                    throw DomainError(.invalidEvent, "report \(id)'s stream holds event \(eventID) but no valid submission")
+                }
+                return Outcome(report: report, events: [first], result: AppendResult(
                     firstSequence: original.sequence, lastSequence: original.sequence, streamVersion: original.streamVersion,
                     recordedAt: original.recordedAt, duplicate: true))
             }
@@ -99,6 +105,9 @@ public final class Ledger: Sendable {
         case .auditor, .replica:
             throw Forbidden("a \(principal.role) token cannot change reports")
         case .maintainer:
+            if case .submit = command, let report, !principal.canSee(report) {
+                throw DomainError(.reportExists, "report id \(id) is taken; choose another id")
+            }
             let project: String? = if case .submit(let e) = command { e.project } else { report?.project }
             if let project, !principal.maintains(project) {
                 if report != nil { throw DomainError(.unknownReport, "no report \(id)") }
@@ -106,6 +115,7 @@ public final class Ledger: Sendable {
             }
         case .reporter:
             if let report, report.reporter.handle != principal.subject {
+                if case .submit = command { throw DomainError(.reportExists, "report id \(id) is taken; choose another id") }
                 throw DomainError(.unknownReport, "no report \(id)")
             }
             switch command {
@@ -113,12 +123,12 @@ public final class Ledger: Sendable {
                 guard e.reporter.handle == principal.subject else {
                     throw Forbidden("a reporter can only submit reports as themselves (\(principal.subject))")
                 }
-            case .respond, .note:
+            case .respond:
                 return
             case .acceptCredit(let person, _, _), .declineCredit(let person):
                 guard person == principal.subject else { throw Forbidden("a reporter can only accept or decline their own credit") }
             default:
-                throw Forbidden("a reporter can submit, respond, add notes and accept or decline credit; not \(command.wireValue["verb"]?.stringValue ?? "this")")
+                throw Forbidden("a reporter can submit, respond and accept or decline credit; not \(command.wireValue["verb"]?.stringValue ?? "this")")
             }
         }
     }
@@ -150,6 +160,32 @@ public final class Ledger: Sendable {
     /// Folds the log into every view as of `asOf`, resuming from the views checkpoint when it
     /// still matches the log, and leaving a fresh checkpoint behind when the log has grown.
     public func projection(asOf: AsOf) throws -> Projection {
+        if case .latest = asOf { return try liveProjection() }
+        return try fold(asOf: asOf)
+    }
+
+    /// The in-memory views, caught up to the head. Holding the lock while catching up keeps two
+    /// queries from folding the same events twice; the copy returned shares storage (copy on write).
+    private func liveProjection() throws -> Projection {
+        try live.withLock { (cached: inout (projection: Projection, checkpointedAt: UInt64)?) throws -> Projection in
+            var state = try cached ?? { () throws -> (projection: Projection, checkpointedAt: UInt64) in
+                let p = try fold(asOf: .latest(now: .now()))
+                return (p, p.lastSequence)
+            }()
+            try store.scan(from: state.projection.lastSequence + 1) { event in
+                state.projection.apply(event)
+                return true
+            }
+            if let checkpoints, state.projection.lastSequence >= state.checkpointedAt + ViewCheckpoints.interval {
+                checkpoints.save(state.projection, store: store)
+                state.checkpointedAt = state.projection.lastSequence
+            }
+            cached = state
+            return state.projection
+        }
+    }
+
+    private func fold(asOf: AsOf) throws -> Projection {
         let last: UInt64
         if case .sequence(let n, _) = asOf { last = n } else { last = .max }
         var projection = Projection()

@@ -62,7 +62,10 @@ public final class DocketServer: Service, Sendable {
     }
 
     public func run() async throws {
-        let sslContext = try makeTLSContext()
+        let sslContext: NIOSSLContext?
+        do { sslContext = try makeTLSContext() } catch let error as ServerError { throw error } catch {
+            throw ServerError("cannot load the TLS certificate or key: \(error)")
+        }
         let configuration = self.configuration
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -83,7 +86,7 @@ public final class DocketServer: Service, Sendable {
             channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         } catch {
             addressReady.continuation.yield(nil)
-            throw error
+            throw ServerError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
         }
         bound.withLock { $0 = channel }
         addressReady.continuation.yield(channel.localAddress)
@@ -145,9 +148,16 @@ public final class DocketServer: Service, Sendable {
             let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
             return try NIOSSLContext(configuration: tls)
         default:
-            throw Forbidden("--tls-cert and --tls-key go together")
+            throw ServerError("--tls-cert and --tls-key go together")
         }
     }
+}
+
+/// The node could not start (or serve) at all.
+public struct ServerError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
 }
 
 /// Counters shared by every connection.

@@ -35,6 +35,10 @@ final class Session: Sendable {
 
     /// Queues a request; false when the connection already has its maximum in flight.
     func enqueue(_ frame: Frame) -> Bool {
+        if server.metrics.draining.load(ordering: .relaxed) {
+            replyError(frame.requestID, ErrorBody(code: "shutting-down", message: "the node is shutting down; retry on another node or later"))
+            return true
+        }
         guard queued.add(1, ordering: .relaxed).newValue <= server.configuration.maximumInFlightPerConnection else {
             queued.subtract(1, ordering: .relaxed)
             return false
@@ -80,12 +84,18 @@ final class Session: Sendable {
         let ledger = server.ledger
         switch frame.type {
         case .status:
-            reply(.statusResult, id, .object([
+            var status: [(key: String, value: Value)] = [
                 ("version", .string("0.1.0")), ("protocol", .int(Frame.protocolVersion)), ("role", .string("leader")),
                 ("principal", .string(principal.role.rawValue)), ("ledger", .string(ledger.store.ledgerID)),
-                ("lastSequence", .int(Int64(ledger.store.head.sequence))), ("connections", .int(Int64(server.connectionCount))),
-                ("appendRate", .double(server.metrics.appendRate)),
-            ]))
+            ]
+            // Reporters learn nothing about the volume of other people's reports.
+            if principal.role != .reporter {
+                status += [
+                    ("lastSequence", .int(Int64(ledger.store.head.sequence))), ("connections", .int(Int64(server.connectionCount))),
+                    ("appendRate", .double(server.metrics.appendRate)),
+                ]
+            }
+            reply(.statusResult, id, .object(status))
         case .append:
             let b = try Body(frame.body, "APPEND")
             let stream = try StreamName(try b.string("stream"))
@@ -111,7 +121,7 @@ final class Session: Sendable {
             } else {
                 events = try ledger.store.read(from: from, limit: limit)
             }
-            reply(.events, id, .object([("events", .array(events.map(\.wireValue))), ("head", .int(Int64(ledger.store.head.sequence)))]))
+            reply(.events, id, .object([("events", .array(fitting(events).map(\.wireValue))), ("head", .int(Int64(ledger.store.head.sequence)))]))
         case .command:
             let b = try Body(frame.body, "COMMAND")
             let report = try b.string("report")
@@ -128,11 +138,17 @@ final class Session: Sendable {
             try requireLogReader()
             let b = try Body(frame.body, "SUBSCRIBE")
             let from = UInt64(max(try b.optionalInt("from") ?? 1, 1))
-            let credit = Int(max(try b.optionalInt("credit") ?? 1024, 0))
+            let credit = Int(min(max(try b.optionalInt("credit") ?? 1024, 0), Subscription.maximumCredit))
             let subscription = Subscription(credit: credit)
-            reply(.subscribed, id, .object([("subscription", .int(Int64(id))), ("head", .int(Int64(ledger.store.head.sequence)))]))
+            // Registered before SUBSCRIBED goes out, so a CREDIT right after it finds it.
+            let fresh = subscriptions.withLock { d -> Bool in
+                guard d[id] == nil else { return false }
+                d[id] = subscription
+                return true
+            }
+            guard fresh else { throw MessageError("SUBSCRIBE: request id \(id) already names a live subscription on this connection") }
             subscription.task = Task { [self] in await stream(subscription, id: id, from: from) }
-            subscriptions.withLock { $0[id] = subscription }
+            reply(.subscribed, id, .object([("subscription", .int(Int64(id))), ("head", .int(Int64(ledger.store.head.sequence)))]))
         case .admin:
             try await admin(frame)
         default:
@@ -155,7 +171,7 @@ final class Session: Sendable {
                 role: try b.enumeration("role", Role.self), project: try b.optionalString("project"), subject: try b.string("name"),
                 expiresAt: try b.optionalTime("expiresAt"), by: principal)
             server.logger.notice("token created", metadata: ["token": "\(record.id)", "role": "\(record.role)", "by": "\(principal)"])
-            reply(.adminResult, frame.requestID, .object([("id", .string(record.id)), ("role", .string(record.role.rawValue)), ("secret", .string(secret))]))
+            reply(.adminResult, frame.requestID, .object([("id", .string(record.id)), ("role", .string(record.role.rawValue)), ("token", .string(secret))]))
         case "token-revoke":
             let tokenID = try b.string("id")
             try await tokens.revoke(id: tokenID, by: principal)
@@ -188,7 +204,7 @@ final class Session: Sendable {
             s.task.cancel()
             _ = subscriptions.withLock { $0.removeValue(forKey: subscriptionID) }
         } else {
-            s.grant(Int(max(frame.body["credit"]?.intValue ?? 0, 0)))
+            s.grant(Int(min(max(frame.body["credit"]?.intValue ?? 0, 0), Subscription.maximumCredit)))
         }
     }
 
@@ -202,6 +218,7 @@ final class Session: Sendable {
             let events: [RecordedEvent]
             do { events = try ledger.store.read(from: next, limit: allowed) } catch {
                 replyError(id, Self.errorBody(error))
+                _ = subscriptions.withLock { $0.removeValue(forKey: id) }
                 return
             }
             if events.isEmpty {
@@ -209,10 +226,23 @@ final class Session: Sendable {
                 _ = await ledger.waitForHead(after: next - 1, timeout: .seconds(1))
                 continue
             }
-            s.giveBack(allowed - events.count)
-            next = events.last!.sequence + 1
-            reply(.events, id, .object([("events", .array(events.map(\.wireValue))), ("subscription", .int(Int64(id)))]))
+            let sent = fitting(events)
+            s.giveBack(allowed - sent.count)
+            next = sent.last!.sequence + 1
+            reply(.events, id, .object([("events", .array(sent.map(\.wireValue))), ("subscription", .int(Int64(id)))]))
         }
+    }
+
+    /// The longest prefix of `events` (at least one) whose EVENTS frame stays within half the
+    /// maximum frame length, so every answer fits what a client accepts.
+    private func fitting(_ events: [RecordedEvent]) -> [RecordedEvent] {
+        let budget = server.configuration.maximumFrameLength / 2
+        var size = 0
+        for (i, e) in events.enumerated() {
+            size += e.payload.bytes.count + e.stream.rawValue.utf8.count + e.actor.utf8.count + e.type.rawValue.utf8.count + 256
+            if size > budget { return Array(events.prefix(max(i, 1))) }
+        }
+        return events
     }
 
     static func errorBody(_ error: any Error) -> ErrorBody {
@@ -240,6 +270,9 @@ final class Subscription: Sendable {
     private let state: Mutex<State>
     private let taskBox = Mutex<Task<Void, Never>?>(nil)
 
+    /// Credit is capped so a hostile grant cannot overflow it.
+    static let maximumCredit: Int64 = 1 << 24
+
     init(credit: Int) { state = Mutex(State(credit: credit)) }
 
     var task: Task<Void, Never> {
@@ -249,7 +282,7 @@ final class Subscription: Sendable {
 
     func grant(_ n: Int) {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            s.credit += n
+            s.credit = min(s.credit + n, Int(Self.maximumCredit))
             defer { s.waiter = nil }
             return s.credit > 0 ? s.waiter : nil
         }

@@ -21,7 +21,9 @@ struct ViewRenderer {
                         && (report == nil || r.id == report)
                 }
             if let report, rows.isEmpty { throw DomainError(.unknownReport, "no report \(report) as of \(asOf)") }
-            return .object([("rows", .array(rows.map(Self.reportValue)))])
+            // Contacts are personal data: for maintainers, admins and the reporter themself, not auditors.
+            let contacts = principal.role != .auditor
+            return .object([("rows", .array(rows.map { Self.reportValue($0, includeContact: contacts) }))])
         case .timers(let project, let report, let dueWithin, let late, let all):
             let reports = visible.filter { (project == nil || $0.project == project) && (report == nil || $0.id == report) }
             if let report, reports.isEmpty { throw DomainError(.unknownReport, "no report \(report)") }
@@ -77,7 +79,7 @@ struct ViewRenderer {
         projection.reports.values.filter { principal.canSee($0) }.sorted { ($0.submittedAt, $0.id) < ($1.submittedAt, $1.id) }
     }
 
-    static func reportValue(_ r: Report) -> Value {
+    static func reportValue(_ r: Report, includeContact: Bool) -> Value {
         var b: [(key: String, value: Value)] = [
             ("id", .string(r.id)), ("project", .string(r.project)), ("title", .string(r.title)), ("state", .string(r.state.rawValue)),
         ]
@@ -106,7 +108,7 @@ struct ViewRenderer {
         add("exploitedAt", r.exploitedAt.map { .string($0.rfc3339) })
         var reporter: [(key: String, value: Value)] = [("handle", .string(r.reporter.handle)), ("credit", .string(r.reporter.credit.rawValue))]
         if let n = r.reporter.name { reporter.append(("name", .string(n))) }
-        if let c = r.reporter.contact { reporter.append(("contact", .string(c))) }
+        if includeContact, let c = r.reporter.contact { reporter.append(("contact", .string(c))) }
         b.append(("reporter", .object(reporter)))
         return .object(b)
     }

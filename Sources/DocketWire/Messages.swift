@@ -80,7 +80,7 @@ public struct Body: Sendable {
 public struct ErrorBody: Error, Hashable, Sendable, CustomStringConvertible {
     public var code: String
     public var message: String
-    /// Present for illegal transitions (`state`, `allowed`) and version conflicts (`expected`, `actual`).
+    /// Present for illegal transitions: `state` and `allowed` (the event types that state allows).
     public var details: Value?
 
     public init(code: String, message: String, details: Value? = nil) {
@@ -107,7 +107,7 @@ public struct ErrorBody: Error, Hashable, Sendable, CustomStringConvertible {
 // MARK: - Events
 
 extension RecordedEvent {
-    /// The wire form of a recorded event (the same fields as `docket read`).
+    /// The wire form of a recorded event (the fields of `docket read`, in camelCase).
     public var wireValue: Value {
         .object([
             ("seq", .int(Int64(bitPattern: sequence))), ("stream", .string(stream.rawValue)),

@@ -96,14 +96,26 @@ extension ViewQuery {
                 severity: try b.optionalEnumeration("severity", CVSSSeverity.self), assignee: try b.optionalString("assignee"),
                 report: try b.optionalString("report"))
         case "timers":
+            var dueWithin: Duration?
+            if let seconds = try b.optionalInt("dueWithinSeconds") { dueWithin = .seconds(try Self.span(seconds, "dueWithinSeconds")) }
             self = .timers(
                 project: try b.optionalString("project"), report: try b.optionalString("report"),
-                dueWithin: try b.optionalInt("dueWithinSeconds").map { .seconds($0) }, late: try b.optionalBool("late") ?? false,
+                dueWithin: dueWithin, late: try b.optionalBool("late") ?? false,
                 all: try b.optionalBool("all") ?? false)
         case "hall-of-fame": self = .hallOfFame(project: try b.string("project"), year: try b.optionalInt("year"))
-        case "metrics": self = .metrics(project: try b.string("project"), window: .seconds(try b.int("windowSeconds")))
+        case "metrics": self = .metrics(project: try b.string("project"), window: .seconds(try Self.span(try b.int("windowSeconds"), "windowSeconds")))
         case "history": self = .history(report: try b.string("report"))
         case let other: throw MessageError("query: unknown view \"\(other)\"")
         }
+    }
+
+    /// Spans are 0 to 100 years of seconds: enough for any policy, far from overflowing.
+    static let maximumSpanSeconds: Int64 = 100 * 366 * 86_400
+
+    static func span(_ seconds: Int64, _ field: String) throws(MessageError) -> Int64 {
+        guard (0...maximumSpanSeconds).contains(seconds) else {
+            throw MessageError("query: \"\(field)\" must be 0–\(maximumSpanSeconds) seconds")
+        }
+        return seconds
     }
 }

@@ -115,6 +115,11 @@ extension AsyncParsableCommand {
         } catch let error as PolicyError {
             FileHandle.standardError.write(Data("error: invalid policy\n\(error.description)\n".utf8))
             throw ExitCode(1)
+        } catch let error as ExitCode {
+            throw error
+        } catch let error as ServerError {
+            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            throw ExitCode(1)
         }
     }
 }

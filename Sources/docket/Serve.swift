@@ -124,7 +124,7 @@ struct TokenGroup: AsyncParsableCommand {
                     if let expiresAt { args.append(("expiresAt", .string(expiresAt.rfc3339))) }
                     let r = try await client.admin("token-create", args)
                     id = r["id"]?.stringValue ?? ""
-                    secret = r["secret"]?.stringValue ?? ""
+                    secret = r["token"]?.stringValue ?? ""
                 } else {
                     let store = try self.store.openStore()
                     defer { store.close() }

@@ -68,7 +68,7 @@ struct ServerTests {
 
             // Tokens over the wire; the secret is never stored.
             let created = try await client.admin("token-create", [("role", "auditor"), ("name", "audit")])
-            let secret = try #require(created["secret"]?.stringValue)
+            let secret = try #require(created["token"]?.stringValue)
             let raw = try node.store.read(stream: Tokens.stream).map { JSON.serialize($0.data) }.joined()
             #expect(!raw.contains(String(secret.split(separator: "_")[2])))
         } catch {
@@ -210,16 +210,21 @@ struct ServerTests {
     @Test("limits: connections and requests in flight are refused with an error; others keep being served")
     func limits() async throws {
         let node = try await TestNode {
-            $0.maximumConnections = 2
+            $0.maximumConnections = 3
             $0.maximumInFlightPerConnection = 2
         }
         let a = try RawSocket(port: node.port)
         #expect(a.handshake(token: node.adminToken))
         let b = try RawSocket(port: node.port)
         #expect(b.handshake(token: node.adminToken))
+        let third = try RawSocket(port: node.port)
+        #expect(third.handshake(token: node.adminToken))
         let c = try RawSocket(port: node.port)
         let r = c.readUntilClosed()
         #expect(r.closed && r.frames.first?.body["code"] == "too-many-connections")
+        third.send(Frame(.status, requestID: 3))
+        _ = third.readFrame()
+        withExtendedLifetime(third) {}
         // Many pipelined requests at once on one connection: the excess is refused, not queued.
         var burst: [UInt8] = []
         for i in 0..<50 { burst += FrameEncoder.bytes(Frame(.query, requestID: UInt32(100 + i), body: ViewQuery.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil).wireValue)) }
@@ -232,6 +237,22 @@ struct ServerTests {
         // The other connection is served.
         b.send(Frame(.status, requestID: 7))
         #expect(b.readFrame()?.type == .statusResult)
+        // Hostile numbers are refused or capped, never trusted: huge credit, a span of 10^15 s,
+        // a subscription id reused while live.
+        b.send(Frame(.subscribe, requestID: 8, body: ["from": 1, "credit": .int(.max)]))
+        #expect(b.readFrame()?.type == .subscribed)
+        b.send(Frame(.credit, requestID: 9, body: ["subscription": 8, "credit": .int(.max)]))
+        b.send(Frame(.subscribe, requestID: 8, body: ["from": 1]))
+        b.send(Frame(.query, requestID: 10, body: ["view": "timers", "dueWithinSeconds": .int(1_000_000_000_000_000)]))
+        var codes: [String] = []
+        while codes.count < 2, let f = b.readFrame() {
+            if f.type == .error, let code = f.body["code"]?.stringValue { codes.append(code) }
+        }
+        #expect(codes == ["bad-request", "bad-request"])
+        b.send(Frame(.status, requestID: 11))
+        var alive = false
+        while let f = b.readFrame() { if f.type == .statusResult { alive = true; break } }
+        #expect(alive)
         await node.stop()
     }
 
@@ -293,6 +314,26 @@ extension ServerTests {
         _ = try? await runner.value
         node.store.close()
         try? FileManager.default.removeItem(atPath: node.dir)
+    }
+
+    @Test("a connection idle past the timeout gets an error frame and is closed; a subscriber is not idle")
+    func idleTimeout() async throws {
+        let node = try await TestNode { $0.idleTimeout = .seconds(1) }
+        let idle = try RawSocket(port: node.port)
+        #expect(idle.handshake(token: node.adminToken))
+        let subscriber = try RawSocket(port: node.port)
+        #expect(subscriber.handshake(token: node.adminToken))
+        subscriber.send(Frame(.subscribe, requestID: 5, body: ["from": 1, "credit": 10]))
+        let r = idle.readUntilClosed()
+        #expect(r.closed && r.frames.last?.body["code"] == "idle-timeout")
+        // The subscriber outlived the timeout and still gets new events.
+        _ = try await node.ledger.append(to: try StreamName("s"), expecting: .any, events: [try ProposedEvent(type: try EventType("T"), actor: "a", data: [:])], as: .local(actor: "t"))
+        var sequences: [Int64] = []
+        while sequences.count < 2, let f = subscriber.readFrame() {
+            sequences += (f.body["events"]?.arrayValue ?? []).compactMap { $0["seq"]?.intValue }
+        }
+        #expect(sequences == [1, 2])
+        await node.stop()
     }
 
     @Test("TLS: a client that trusts the node's certificate talks to it; a plain-text client is refused",
