@@ -143,8 +143,12 @@ public final class DocketClient: Sendable {
 
     /// Runs a lifecycle command; returns the COMMAND_RESULT body. Retried safely: the command
     /// carries an event id (a random one unless given).
-    public func command(_ command: ReportCommand, report: String, at: Timestamp? = nil, eventID: EventID? = nil) async throws(DocketClientError) -> Value {
+    /// With `creditFromPolicy`, a submission's reporter gets the project policy's credit default.
+    public func command(
+        _ command: ReportCommand, report: String, at: Timestamp? = nil, eventID: EventID? = nil, creditFromPolicy: Bool = false
+    ) async throws(DocketClientError) -> Value {
         var body: [(key: String, value: Value)] = [("report", .string(report)), ("command", command.wireValue)]
+        if creditFromPolicy { body.append(("creditFromPolicy", .bool(true))) }
         body.append(("id", .string((eventID ?? .random()).rawValue)))
         if let at { body.append(("at", .string(at.rfc3339))) }
         return try await request(.command, .object(body), retry: true).body

@@ -49,8 +49,16 @@ public final class Ledger: Sendable {
     /// Decides `command` on report `id` as `principal` and appends the result durably. A
     /// concurrent append to the same report makes it decide again on the new state (a few
     /// times); it never overwrites.
-    public func execute(_ command: ReportCommand, report id: String, as principal: Principal, at: Timestamp?, eventID: EventID?) async throws -> Outcome {
+    public func execute(
+        _ command: ReportCommand, report id: String, as principal: Principal, at: Timestamp?, eventID: EventID?, creditFromPolicy: Bool = false
+    ) async throws -> Outcome {
         try DomainStreams.validateIdentifier(id, what: "report id")
+        var command = command
+        // A submission that does not say how the reporter wants credit gets the project policy's default.
+        if creditFromPolicy, case .submit(var e) = command {
+            e.reporter.credit = try creditDefault(project: e.project)
+            command = .submit(e)
+        }
         let stream = try DomainStreams.report(id)
         var attempt = 0
         while true {
@@ -73,10 +81,8 @@ public final class Ledger: Sendable {
                     firstSequence: original.sequence, lastSequence: original.sequence, streamVersion: original.streamVersion,
                     recordedAt: original.recordedAt, duplicate: true))
             }
+            try checkTime(at, report: report, id: id, principal)
             let events = try Lifecycle.decide(command, report: report, reportID: id)
-            if let report, let at, at < report.lastEventAt {
-                throw DomainError(.invalidCommand, "the event time \(at) is before report \(id)'s latest event (\(report.lastEventAt)); events are recorded in the order they happened")
-            }
             var proposed: [ProposedEvent] = []
             for (i, e) in events.enumerated() {
                 proposed.append(try e.proposed(id: i == 0 ? (eventID ?? .random()) : .random(), actor: principal.subject, occurredAt: at))
@@ -92,6 +98,26 @@ public final class Ledger: Sendable {
                 // Someone else appended to the report meanwhile: decide again on what they did.
                 guard error.code == .wrongExpectedVersion, attempt < 5 else { throw error }
             }
+        }
+    }
+
+    /// How far ahead of this node's clock an event time may be (clock skew between machines).
+    public static let futureSkew: Duration = .seconds(300)
+
+    /// Event times: a reporter cannot choose them (their clocks are what policies measure);
+    /// nobody can date an event in the future or before the report's latest event, with or
+    /// without `--at`, so milestones stay in order.
+    func checkTime(_ at: Timestamp?, report: Report?, id: String, _ principal: Principal) throws {
+        if at != nil, principal.role == .reporter {
+            throw Forbidden("a reporter cannot set the time of an event; the node records when it happened")
+        }
+        let now = Timestamp.now()
+        let when = at ?? now
+        if when > now + Self.futureSkew {
+            throw DomainError(.invalidCommand, "the event time \(when) is in the future (this node's clock says \(now))")
+        }
+        if let report, when < report.lastEventAt {
+            throw DomainError(.invalidCommand, "the event time \(when) is before report \(id)'s latest event (\(report.lastEventAt)); events are recorded in the order they happened\(at == nil ? " (give --at)" : "")")
         }
     }
 
@@ -130,6 +156,18 @@ public final class Ledger: Sendable {
             default:
                 throw Forbidden("a reporter can submit, respond and accept or decline credit; not \(command.wireValue["verb"]?.stringValue ?? "this")")
             }
+        }
+    }
+
+    /// The credit preference the project's current policy gives reporters who do not say.
+    public func creditDefault(project: String) throws -> CreditPreference {
+        var projection = Projection()
+        for e in try store.read(stream: try DomainStreams.project(project)) { projection.apply(e) }
+        switch projection.projects[project]?.currentPolicy?.policy.creditDefault ?? .named {
+        case .named: return .named
+        case .handle: return .handle
+        case .anonymous: return .anonymous
+        case .none: return .none
         }
     }
 

@@ -127,7 +127,9 @@ final class Session: Sendable {
             let report = try b.string("report")
             let command = try ReportCommand(wire: frame.body["command"] ?? .null)
             let eventID = try b.optionalString("id").map { try EventID($0) }
-            let outcome = try await ledger.execute(command, report: report, as: principal, at: try b.optionalTime("at"), eventID: eventID)
+            let outcome = try await ledger.execute(
+                command, report: report, as: principal, at: try b.optionalTime("at"), eventID: eventID,
+                creditFromPolicy: try b.optionalBool("creditFromPolicy") ?? false)
             if !outcome.result.duplicate { server.metrics.recordAppend(outcome.events.count) }
             reply(.commandResult, id, outcome.wireValue)
         case .query:

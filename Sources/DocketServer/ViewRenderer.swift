@@ -67,11 +67,39 @@ struct ViewRenderer {
         case .history(let report):
             guard let r = projection.reports[report], principal.canSee(r) else { throw DomainError(.unknownReport, "no report \(report)") }
             let events = try store.read(stream: try DomainStreams.report(report)).filter { Projection.includes($0, asOf: asOf) }
-            // Internal notes are for maintainers only.
-            let shown = principal.role == .reporter ? events.filter { $0.type.rawValue != NoteAdded.eventType } : events
-            _ = r
-            return .object([("rows", .array(shown.map(\.wireValue)))])
+            return .object([("rows", .array(events.compactMap { redacted($0, of: r) }))])
         }
+    }
+
+    /// An event as the principal may see it in `history`. Reporters see what happened to their
+    /// report, not internal notes, private branches or other people's credit; auditors do not see
+    /// the reporter's contact.
+    func redacted(_ e: RecordedEvent, of report: Report) -> Value? {
+        var v = e.wireValue
+        switch principal.role {
+        case .reporter:
+            let type = e.type.rawValue
+            if [NoteAdded.eventType, FixStarted.eventType, FixMerged.eventType, AssigneeChanged.eventType].contains(type) { return nil }
+            if [CreditOffered.eventType, CreditAccepted.eventType, CreditDeclined.eventType].contains(type),
+                Report.personKey(e.data["person"]?.stringValue ?? "") != Report.personKey(principal.subject)
+            {
+                return nil
+            }
+        case .auditor:
+            if e.type.rawValue == ReportSubmitted.eventType, case .object(var top) = v,
+                let i = top.firstIndex(where: { $0.key == "data" }), case .object(var data) = top[i].value,
+                let j = data.firstIndex(where: { $0.key == "reporter" }), case .object(var reporter) = data[j].value
+            {
+                reporter.removeAll { $0.key == "contact" }
+                data[j].value = .object(reporter)
+                top[i].value = .object(data)
+                v = .object(top)
+            }
+        default:
+            break
+        }
+        _ = report
+        return v
     }
 
     /// The reports the principal may see, oldest first.

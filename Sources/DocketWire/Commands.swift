@@ -136,7 +136,7 @@ extension ReportCommand {
         case "credit-accept":
             self = .acceptCredit(
                 person: try b.string("person"), displayName: try b.optionalString("displayName"),
-                preference: try b.optionalEnumeration("preference", CreditPreference.self) ?? .named)
+                preference: try b.optionalEnumeration("preference", CreditPreference.self))
         case "credit-decline": self = .declineCredit(person: try b.string("person"))
         case "close":
             self = .close(try b.enumeration("resolution", Resolution.self), duplicateOf: try b.optionalString("duplicateOf"), reason: try b.optionalString("reason"))

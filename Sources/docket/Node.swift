@@ -20,12 +20,12 @@ enum Node {
     }
 
     /// COMMAND_RESULT-shaped: report, state, events, seq, version, duplicate.
-    func execute(_ command: ReportCommand, report: String, at: Timestamp?, eventID: EventID?) async throws -> Value {
+    func execute(_ command: ReportCommand, report: String, at: Timestamp?, eventID: EventID?, creditFromPolicy: Bool = false) async throws -> Value {
         switch self {
         case .local(let ledger, let actor):
-            return try await ledger.execute(command, report: report, as: .local(actor: actor), at: at, eventID: eventID).wireValue
+            return try await ledger.execute(command, report: report, as: .local(actor: actor), at: at, eventID: eventID, creditFromPolicy: creditFromPolicy).wireValue
         case .remote(let client):
-            return try await client.command(command, report: report, at: at, eventID: eventID)
+            return try await client.command(command, report: report, at: at, eventID: eventID, creditFromPolicy: creditFromPolicy)
         }
     }
 

@@ -58,11 +58,11 @@ struct ReportGroup: AsyncParsableCommand {
 }
 
 /// Runs `command` against report `id` (locally, or on --server) and prints the outcome.
-private func perform(_ command: ReportCommand, report id: String, store options: StoreOptions, remote: RemoteOptions, event: EventOptions) async throws {
+private func perform(_ command: ReportCommand, report id: String, store options: StoreOptions, remote: RemoteOptions, event: EventOptions, creditFromPolicy: Bool = false) async throws {
     let node = try options.node(remote, actor: event.actor)
     let outcome: Value
     do {
-        outcome = try await node.execute(command, report: id, at: try event.occurredAt(), eventID: try event.id())
+        outcome = try await node.execute(command, report: id, at: try event.occurredAt(), eventID: try event.id(), creditFromPolicy: creditFromPolicy)
     } catch {
         await node.close()
         throw error
@@ -99,27 +99,13 @@ extension ReportGroup {
                 try DomainStreams.validateIdentifier(project, what: "project")
                 var g = SystemRandomNumberGenerator()
                 let id = report ?? "\(project)-\(String(g.next() as UInt32, radix: 16))"
-                let credit = try self.credit ?? defaultCredit()
+                // Without --credit, the node applies the project policy's credit-default.
+                let credit = self.credit ?? .named
                 let submitted = ReportSubmitted(
                     project: project, title: title,
                     reporter: Reporter(handle: reporter, name: reporterName, contact: contact, credit: credit),
                     component: component, affected: affected.isEmpty ? nil : affected, claimedSeverity: claimedSeverity)
-                try await perform(.submit(submitted), report: id, store: store, remote: remote, event: event)
-            }
-        }
-
-        /// What the project's current policy says about credit when the reporter has not said.
-        func defaultCredit() throws -> CreditPreference {
-            // Remotely, or in a new data directory, there is no local policy to consult.
-            guard remote.server == nil, let store = try? self.store.openStore(readOnly: true) else { return .named }
-            defer { store.close() }
-            var projection = Projection()
-            for e in try store.read(stream: try DomainStreams.project(project)) { projection.apply(e) }
-            switch projection.projects[project]?.currentPolicy?.policy.creditDefault ?? .named {
-            case .named: return .named
-            case .handle: return .handle
-            case .anonymous: return .anonymous
-            case .none: return .none
+                try await perform(.submit(submitted), report: id, store: store, remote: remote, event: event, creditFromPolicy: self.credit == nil)
             }
         }
     }
@@ -338,7 +324,7 @@ extension ReportGroup {
         @Flag(help: "The person declined.") var decline = false
         @Option(help: "finder, reporter, analyst, coordinator, remediation-developer, remediation-reviewer, remediation-verifier, tool, sponsor, other.") var type: CreditType = .finder
         @Option(help: "The name to credit (with --accept).") var name: String?
-        @Option(help: "named, handle or anonymous (with --accept).") var preference: CreditPreference = .named
+        @Option(help: "named, handle or anonymous (with --accept); the reporter's own submitted preference for the reporter, named for others, by default.") var preference: CreditPreference?
         func validate() throws {
             guard [offer, accept, decline].filter({ $0 }).count == 1 else { throw ValidationError("give exactly one of --offer, --accept, --decline") }
         }

@@ -101,6 +101,8 @@ struct DomainCommandTests {
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "2026-13-01T00:00:00Z"], "--at"),
                 (["report", "submit", "--project", "bad project", "--title", "t", "--reporter", "x"], "project \"bad project\""),
                 (["state", "--as-of", "yesterday"], "--as-of"),
+                (["report", "ack", "R-1", "--assignee", "m", "--at", "2099-01-01T00:00:00Z"], "is in the future"),
+                (["report", "ack", "R-1", "--assignee", "m", "--at", "2001-01-01T00:00:00Z"], "is before report R-1's latest event"),
                 (["timers", "--due-within", "soon"], "--due-within"),
             ]
             for (args, message) in cases {

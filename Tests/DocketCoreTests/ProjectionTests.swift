@@ -92,18 +92,28 @@ struct ProjectionTests {
         #expect(byTime.evaluationTime(.instant(cut.occurredAt)) == cut.occurredAt)
     }
 
-    @Test("a report is held to the policy in force when it was submitted")
+    @Test("a report is held to the policy in force when it was submitted, by event time, whatever the log order")
     func policyAtSubmission() throws {
         var p = Projection()
         let t0 = try Timestamp(rfc3339: "2026-01-01T00:00:00Z")
-        func adopt(_ ack: String, _ seq: UInt64) {
-            p.apply(.policyAdopted(PolicyAdopted(policyText: "name = \"P\"\nversion = \(seq)\n[acknowledge]\nwithin = \"\(ack)\"\n", zone: .utc)), toProject: "x", at: t0, sequence: seq)
+        let day = Duration.seconds(86_400)
+        func adopt(_ ack: String, _ seq: UInt64, at t: Timestamp) {
+            p.apply(.policyAdopted(PolicyAdopted(policyText: "name = \"P\"\nversion = \(seq)\n[acknowledge]\nwithin = \"\(ack)\"\n", zone: .utc)), toProject: "x", at: t, sequence: seq)
         }
-        adopt("48h", 1)
-        p.apply(.reportSubmitted(ReportSubmitted(project: "x", title: "t", reporter: Reporter(handle: "a"))), toReport: "old", at: t0)
-        adopt("24h", 2)
-        p.apply(.reportSubmitted(ReportSubmitted(project: "x", title: "t", reporter: Reporter(handle: "a"))), toReport: "new", at: t0)
+        func submit(_ id: String, at t: Timestamp) {
+            p.apply(.reportSubmitted(ReportSubmitted(project: "x", title: "t", reporter: Reporter(handle: "a"))), toReport: id, at: t)
+        }
+        adopt("48h", 1, at: t0 + day)
+        submit("old", at: t0 + day * 2)
+        adopt("24h", 2, at: t0 + day * 3)
+        submit("new", at: t0 + day * 4)
+        // Imported after the second adoption, but it happened before it.
+        submit("imported", at: t0 + day * 2)
+        // Before any policy: held to the earliest.
+        submit("early", at: t0)
         #expect(p.policy(for: p.reports["old"]!)?.policy.acknowledge?.within == .hours(48))
         #expect(p.policy(for: p.reports["new"]!)?.policy.acknowledge?.within == .hours(24))
+        #expect(p.policy(for: p.reports["imported"]!)?.policy.acknowledge?.within == .hours(48))
+        #expect(p.policy(for: p.reports["early"]!)?.policy.acknowledge?.within == .hours(48))
     }
 }

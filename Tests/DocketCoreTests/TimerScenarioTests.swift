@@ -329,4 +329,62 @@ struct TimerScenarioTests {
         try s.submit("Z", at: "2026-10-23T22:30:00Z")
         #expect(s.clock("Z", .triage, at: "2026-10-26T00:00:00Z").dueAt == t("2026-10-30T23:00:00Z"))
     }
+
+    // MARK: Edge cases found in review
+
+    @Test("exploitation before any fix sets a deadline even when disclosure counts from the fix release")
+    func exploitedBeforeFix() throws {
+        var s = try Scenario("aixcl.toml", edit: { $0.replacingOccurrences(of: "earliest = \"7d\"", with: "earliest = \"7d\"\nexploited = \"7d\"") })
+        try s.submit("E", at: "2026-03-01T00:00:00Z")
+        try s.run("E", .acknowledge(assignee: "m"), at: "2026-03-01T01:00:00Z")
+        try s.triage("E", .critical, at: "2026-03-02T00:00:00Z")
+        try s.run("E", .exploited(source: "ITW"), at: "2026-03-03T00:00:00Z")
+        let c = s.clock("E", .disclosure, at: "2026-03-20T00:00:00Z")
+        #expect(c.state == .breached && c.isLate && c.dueAt == t("2026-03-10T00:00:00Z"))
+    }
+
+    @Test("an advisory without a recorded release ends the fix clock; a later re-rating does not rewrite an ended clock")
+    func fixEndings() throws {
+        var s = try Scenario("aumos.toml")
+        try s.submit("F", at: "2026-03-02T09:00:00Z")
+        try s.run("F", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try s.triage("F", .high, at: "2026-03-03T09:00:00Z")  // 30 days → 04-02 09:00
+        try s.run("F", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-20T00:00:00Z")
+        var c = s.clock("F", .fix, at: "2026-06-01T00:00:00Z")
+        #expect(c.state == .met && c.endedAt == t("2026-03-20T00:00:00Z") && !c.isLate && c.note?.contains("without a recorded fix release") == true)
+
+        try s.submit("G", at: "2026-03-02T09:00:00Z")
+        try s.run("G", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try s.triage("G", .high, at: "2026-03-03T09:00:00Z")
+        try s.run("G", .release(versions: ["1.0.1"]), at: "2026-03-23T09:00:00Z")  // day 20: met for high
+        try s.run("G", .release(versions: ["0.9.9"]), at: "2026-03-25T09:00:00Z")  // a backport: allowed
+        try s.triage("G", .critical, at: "2026-04-10T00:00:00Z")  // re-rated after the fix
+        c = s.clock("G", .fix, at: "2026-04-11T00:00:00Z")
+        #expect(c.state == .met && c.target == "30d")
+        #expect(s.projection.reports["G"]?.fixedVersions == ["1.0.1", "0.9.9"] && s.projection.reports["G"]?.state == .fixReleased)
+    }
+
+    @Test("a report closed and reopened: time closed does not count, and it can still be acknowledged")
+    func reopenAfterClose() throws {
+        var s = try Scenario("aumos.toml")
+        try s.submit("R", at: "2026-03-02T09:00:00Z")
+        try s.run("R", .close(.spam, duplicateOf: nil, reason: nil), at: "2026-03-02T10:00:00Z")
+        try s.run("R", .reopen(reason: "not spam"), at: "2026-03-10T10:00:00Z")
+        #expect(s.projection.reports["R"]?.state == .submitted)
+        // 1 h used before closing; 47 h of the 48 remain from the reopening → 03-12 09:00.
+        let c = s.clock("R", .acknowledge, at: "2026-03-11T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-03-12T09:00:00Z"))
+        try s.run("R", .acknowledge(assignee: "m"), at: "2026-03-11T09:00:00Z")
+        #expect(s.clock("R", .acknowledge, at: "2026-03-12T00:00:00Z").state == .met)
+    }
+
+    @Test("an embargo extension never brings a deadline forward")
+    func extensionNeverShortens() throws {
+        var s = try Scenario("aumos.toml")
+        try s.submit("X", at: "2026-03-01T00:00:00Z")  // 90 days → 05-30
+        try s.run("X", .acknowledge(assignee: "m"), at: "2026-03-01T01:00:00Z")
+        try s.triage("X", .low, at: "2026-03-02T00:00:00Z")
+        try s.run("X", .extendEmbargo(until: t("2026-04-01T00:00:00Z"), reason: "typo", reporterAgreed: true), at: "2026-03-03T00:00:00Z")
+        #expect(s.clock("X", .disclosure, at: "2026-04-10T00:00:00Z").dueAt == t("2026-05-30T00:00:00Z"))
+    }
 }

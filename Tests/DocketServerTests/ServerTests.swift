@@ -99,6 +99,10 @@ struct ServerTests {
         }
         #expect(impersonate?.code == "forbidden")
         _ = try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "mine", reporter: Reporter(handle: "ann"))), report: "A3")
+        let backdated = await #expect(throws: DocketClientError.self) {
+            try await ann.command(.respond(summary: "x"), report: "A3", at: try Timestamp(rfc3339: "2020-01-01T00:00:00Z"))
+        }
+        #expect(backdated?.code == "forbidden")
         let raw = await #expect(throws: DocketClientError.self) { try await ann.read(from: 1) }
         #expect(raw?.code == "forbidden")
 

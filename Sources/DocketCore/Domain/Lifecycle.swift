@@ -20,7 +20,8 @@ public enum ReportCommand: Hashable, Sendable {
     case extendEmbargo(until: Timestamp, reason: String, reporterAgreed: Bool)
     case exploited(source: String?)
     case offerCredit(person: String, type: CreditType)
-    case acceptCredit(person: String, displayName: String?, preference: CreditPreference)
+    /// Without a preference: the reporter's own submitted preference for the reporter, named for others.
+    case acceptCredit(person: String, displayName: String?, preference: CreditPreference?)
     case declineCredit(person: String)
     case close(Resolution, duplicateOf: String?, reason: String?)
     case reopen(reason: String?)
@@ -45,8 +46,8 @@ public enum Lifecycle {
         AssigneeChanged.eventType: (open, nil),
         StatusUpdateSent.eventType: ([.acknowledged, .triaging, .needsInfo, .accepted, .fixing, .fixReleased], nil),
         FixStarted.eventType: ([.accepted], .fixing),
-        FixMerged.eventType: ([.accepted, .fixing], .fixing),
-        FixReleased.eventType: ([.accepted, .fixing], .fixReleased),
+        FixMerged.eventType: ([.accepted, .fixing, .fixReleased], .fixing),
+        FixReleased.eventType: ([.accepted, .fixing, .fixReleased], .fixReleased),
         CVERequested.eventType: (assessed, nil),
         CVEAssigned.eventType: (assessed + [.disclosed], nil),
         AdvisoryPublished.eventType: (assessed, .disclosed),
@@ -67,15 +68,19 @@ public enum Lifecycle {
         DomainEvent.catalogue.map { $0.eventType }.filter { transitions[$0]?.from.contains(state) == true }
     }
 
-    /// The state `event` leads to, or nil if it leaves the state unchanged (the `to` column of
-    /// `transitions`, as a switch: replay calls this for every event).
-    static func target(of event: DomainEvent) -> ReportState? {
+    /// The state `event` leads to from `state`, or nil if it leaves the state unchanged (the `to`
+    /// column of `transitions`, as a switch: replay calls this for every event). Two refinements:
+    /// a merge or another release after the first release does not move the report back, and a
+    /// report reopened before anyone acknowledged it returns to `submitted`.
+    static func target(of event: DomainEvent, from state: ReportState, acknowledged: Bool) -> ReportState? {
         switch event {
         case .reportAcknowledged: .acknowledged
-        case .triageStarted, .reporterResponded, .reportReopened: .triaging
+        case .triageStarted, .reporterResponded: .triaging
+        case .reportReopened: acknowledged ? .triaging : .submitted
         case .infoRequested: .needsInfo
         case .reportTriaged: .accepted
-        case .fixStarted, .fixMerged: .fixing
+        case .fixStarted: .fixing
+        case .fixMerged: state == .fixReleased ? nil : .fixing
         case .fixReleased: .fixReleased
         case .advisoryPublished: .disclosed
         case .reportClosed: .closed
@@ -142,7 +147,7 @@ public enum Lifecycle {
                 throw DomainError(.invalidCommand, "give a severity (--severity critical|high|medium|low|none) or a CVSS vector to derive it from")
             }
             for cwe in cwes {
-                guard cwe.hasPrefix("CWE-"), let n = Int(cwe.dropFirst(4)), n > 0 else {
+                guard cwe.hasPrefix("CWE-"), cwe.dropFirst(4).allSatisfy(\.isASCIIDigit), let n = Int(cwe.dropFirst(4)), n > 0 else {
                     throw DomainError(.invalidCommand, "\"\(cwe)\" is not a CWE id (like CWE-79)")
                 }
             }
@@ -183,6 +188,9 @@ public enum Lifecycle {
             return [.disclosureScheduled(DisclosureScheduled(date: date))]
         case .extendEmbargo(let until, let reason, let agreed):
             try nonEmpty(reason, "reason")
+            if let report, until <= report.lastEventAt {
+                throw DomainError(.invalidCommand, "an embargo extension must end after the report's latest event (\(report.lastEventAt)), not at \(until)")
+            }
             if let report, let previous = report.embargoExtensions.last?.until ?? report.scheduledDisclosure, until <= previous {
                 throw DomainError(.invalidCommand, "an extension must move the embargo later than \(previous), not to \(until)")
             }
@@ -193,19 +201,21 @@ public enum Lifecycle {
             try nonEmpty(person, "person")
             try refuseDeclined(person, report: report)
             return [.creditOffered(CreditOffered(person: person, type: type))]
-        case .acceptCredit(let person, let name, let preference):
+        case .acceptCredit(let person, let name, let given):
             try nonEmpty(person, "person")
+            let isReporter = report.map { Report.personKey($0.reporter.handle) == Report.personKey(person) } ?? false
+            let preference = given ?? (isReporter ? report!.reporter.credit : .named)
             guard preference != .none else {
-                throw DomainError(.invalidCommand, "accepting credit needs a preference of named, handle or anonymous; use credit --decline to refuse it")
+                throw DomainError(.invalidCommand, "\(person) asked for no credit; give --preference named, handle or anonymous if they now accept it, or record --decline")
             }
             try refuseDeclined(person, report: report)
-            if let report, report.credit(of: person) == nil, person != report.reporter.handle {
+            if let report, report.credit(of: person) == nil, !isReporter {
                 throw DomainError(.invalidCommand, "no credit was offered to \(person) on report \(reportID); offer it first (credit --offer)")
             }
             return [.creditAccepted(CreditAccepted(person: person, displayName: name, preference: preference))]
         case .declineCredit(let person):
             try nonEmpty(person, "person")
-            if let report, report.credit(of: person) == nil, person != report.reporter.handle {
+            if let report, report.credit(of: person) == nil, Report.personKey(person) != Report.personKey(report.reporter.handle) {
                 throw DomainError(.invalidCommand, "no credit was offered to \(person) on report \(reportID)")
             }
             if let record = report?.credit(of: person), record.status == .declined {
@@ -251,15 +261,15 @@ public enum Lifecycle {
         if let record = report.credit(of: person), record.status == .declined {
             throw DomainError(.creditDeclined, "\(person) declined credit on report \(report.id); it cannot be offered or recorded again")
         }
-        if person == report.reporter.handle, report.reporter.credit == .none, report.credit(of: person) == nil {
+        if Report.personKey(person) == Report.personKey(report.reporter.handle), report.reporter.credit == .none, report.credit(of: person) == nil {
             throw DomainError(.creditDeclined, "\(person) asked for no credit when reporting \(report.id); credit cannot be offered to them")
         }
     }
 
     static func validateCVE(_ s: String) throws(DomainError) {
         let parts = s.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == "CVE", parts[1].count == 4, Int(parts[1]) != nil,
-            parts[2].count >= 4, parts[2].allSatisfy(\.isASCII), Int(parts[2]) != nil
+        guard parts.count == 3, parts[0] == "CVE", parts[1].count == 4, parts[1].allSatisfy(\.isASCIIDigit),
+            parts[2].count >= 4, parts[2].allSatisfy(\.isASCIIDigit)
         else { throw DomainError(.invalidCommand, "\"\(s)\" is not a CVE id (like CVE-2026-12345)") }
     }
 
@@ -268,4 +278,8 @@ public enum Lifecycle {
         let alphabet = Set("23456789cfghjmpqrvwx")
         return parts.count == 4 && parts[0] == "GHSA" && parts.dropFirst().allSatisfy { $0.count == 4 && $0.allSatisfy(alphabet.contains) }
     }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
 }

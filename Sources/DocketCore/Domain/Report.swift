@@ -37,6 +37,12 @@ public struct WaitInterval: Hashable, Sendable {
     public var end: Timestamp?
 }
 
+/// A severity assessed at an instant (triage or a later change).
+public struct SeverityAssessment: Hashable, Sendable {
+    public var at: Timestamp
+    public var severity: CVSSSeverity
+}
+
 /// One report as its events have made it: the aggregate that commands are decided against and
 /// the row of the advisory-state view. `apply` is the pure evolve function.
 public struct Report: Hashable, Sendable {
@@ -82,9 +88,14 @@ public struct Report: Hashable, Sendable {
     public var closedAt: Timestamp?
     public var withdrawnAt: Timestamp?
     public var waits: [WaitInterval] = []
+    /// Intervals the report spent closed before being reopened (and the current one, open-ended,
+    /// while it is closed). No clock runs while a report is closed.
+    public var closures: [WaitInterval] = []
+    /// Every assessment, oldest first: a fix clock is judged by the severity in force when it ended.
+    public var severityHistory: [SeverityAssessment] = []
     public var statusUpdates: [Timestamp] = []
     public var lastEventAt: Timestamp
-    /// Index into the project's adopted policies of the one in force at submission; nil if none yet.
+    /// Unused since checkpoint format 2 (the policy is chosen by time: `Projection.policy(for:)`).
     public var policyIndex: Int?
 
     /// The report a `ReportSubmitted` creates.
@@ -103,13 +114,26 @@ public struct Report: Hashable, Sendable {
     }
 
     /// The credit record of `person`, if any.
-    public func credit(of person: String) -> CreditRecord? { credits.first { $0.person == person } }
+    public func credit(of person: String) -> CreditRecord? {
+        let key = Report.personKey(person)
+        return credits.first { Report.personKey($0.person) == key }
+    }
+
+    /// Handles compare without case or surrounding space, so "Ann " cannot dodge a decline by "ann".
+    public static func personKey(_ handle: String) -> String {
+        String(handle.lowercased().drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+
+    /// The severity in force at `t` (the latest assessment at or before it).
+    public func severity(at t: Timestamp) -> CVSSSeverity? {
+        severityHistory.last { $0.at <= t }?.severity ?? (severityHistory.isEmpty ? severity : nil)
+    }
 
     /// Evolves the report by one of its events (already decided legal, or read from the log).
     public mutating func apply(_ event: DomainEvent, at t: Timestamp) {
         version += 1
         if t > lastEventAt { lastEventAt = t }
-        if let next = Lifecycle.target(of: event) { state = next }
+        if let next = Lifecycle.target(of: event, from: state, acknowledged: acknowledgedAt != nil) { state = next }
         switch event {
         case .reportSubmitted, .policyAdopted, .maintainerAdded, .maintainerRemoved:
             break
@@ -125,6 +149,7 @@ public struct Report: Hashable, Sendable {
         case .reportTriaged(let e):
             acceptedAt = acceptedAt ?? t
             severity = e.severity
+            severityHistory.append(SeverityAssessment(at: t, severity: e.severity))
             cvss31 = e.cvss31 ?? cvss31
             cvss40 = e.cvss40 ?? cvss40
             if !e.cwes.isEmpty { cwes = e.cwes }
@@ -132,6 +157,7 @@ public struct Report: Hashable, Sendable {
             if !e.affected.isEmpty { affected = e.affected }
         case .severityChanged(let e):
             severity = e.severity
+            severityHistory.append(SeverityAssessment(at: t, severity: e.severity))
             cvss31 = e.cvss31 ?? cvss31
             cvss40 = e.cvss40 ?? cvss40
         case .assigneeChanged(let e):
@@ -162,13 +188,13 @@ public struct Report: Hashable, Sendable {
         case .exploitationObserved:
             exploitedAt = exploitedAt ?? t
         case .creditOffered(let e):
-            if let i = credits.firstIndex(where: { $0.person == e.person }) {
+            if let i = credits.firstIndex(where: { Report.personKey($0.person) == Report.personKey(e.person) }) {
                 if !credits[i].types.contains(e.type) { credits[i].types.append(e.type) }
             } else {
                 credits.append(CreditRecord(person: e.person, types: [e.type], status: .offered, displayName: nil, preference: .named))
             }
         case .creditAccepted(let e):
-            if let i = credits.firstIndex(where: { $0.person == e.person }) {
+            if let i = credits.firstIndex(where: { Report.personKey($0.person) == Report.personKey(e.person) }) {
                 credits[i].status = .accepted
                 credits[i].displayName = e.displayName
                 credits[i].preference = e.preference
@@ -177,7 +203,7 @@ public struct Report: Hashable, Sendable {
                 credits.append(CreditRecord(person: e.person, types: [.finder], status: .accepted, displayName: e.displayName, preference: e.preference))
             }
         case .creditDeclined(let e):
-            if let i = credits.firstIndex(where: { $0.person == e.person }) {
+            if let i = credits.firstIndex(where: { Report.personKey($0.person) == Report.personKey(e.person) }) {
                 credits[i].status = .declined
             } else {
                 credits.append(CreditRecord(person: e.person, types: [.finder], status: .declined, displayName: nil, preference: .none))
@@ -187,10 +213,12 @@ public struct Report: Hashable, Sendable {
             resolution = e.resolution
             duplicateOf = e.duplicateOf
             closeWaits(at: t)
+            closures.append(WaitInterval(start: t, end: nil))
         case .reportReopened:
             closedAt = nil
             resolution = nil
             duplicateOf = nil
+            if let i = closures.indices.last, closures[i].end == nil { closures[i].end = t }
         case .advisoryWithdrawn(let e):
             withdrawnAt = t
             withdrawalReason = e.reason

@@ -2,7 +2,7 @@
 /// sequence it reached instead of replaying the log. The format is internal and versioned; a
 /// checkpoint of another version is ignored (the views are rebuilt), never misread.
 extension Projection {
-    public static let checkpointFormat: Int64 = 1
+    public static let checkpointFormat: Int64 = 2
 
     /// The projection as a checkpoint payload.
     public func checkpoint() -> Payload {
@@ -113,6 +113,8 @@ extension Report {
         b.set("withdrawnAt", withdrawnAt)
         b.set("waits", value: .array(waits.map { w in .array([.string(w.start.rfc3339), w.end.map { .string($0.rfc3339) } ?? .null]) }))
         b.set("statusUpdates", value: .array(statusUpdates.map { .string($0.rfc3339) }))
+        b.set("closures", value: .array(closures.map { w in .array([.string(w.start.rfc3339), w.end.map { .string($0.rfc3339) } ?? .null]) }))
+        b.set("severityHistory", value: .array(severityHistory.map { .array([.string($0.at.rfc3339), .string($0.severity.rawValue)]) }))
         b.set("lastEventAt", lastEventAt)
         b.set("policyIndex", policyIndex.map { Int64($0) })
         return b.value
@@ -169,6 +171,16 @@ extension Report {
             waits.append(WaitInterval(start: start, end: pair[1].stringValue.flatMap { try? Timestamp(rfc3339: $0) }))
         }
         statusUpdates = strings("statusUpdates").compactMap { try? Timestamp(rfc3339: $0) }
+        for w in v["closures"]?.arrayValue ?? [] {
+            guard let pair = w.arrayValue, pair.count == 2, let start = pair[0].stringValue.flatMap({ try? Timestamp(rfc3339: $0) }) else { return nil }
+            closures.append(WaitInterval(start: start, end: pair[1].stringValue.flatMap { try? Timestamp(rfc3339: $0) }))
+        }
+        for a in v["severityHistory"]?.arrayValue ?? [] {
+            guard let pair = a.arrayValue, pair.count == 2, let at = pair[0].stringValue.flatMap({ try? Timestamp(rfc3339: $0) }),
+                let severity = pair[1].stringValue.flatMap(CVSSSeverity.init(rawValue:))
+            else { return nil }
+            severityHistory.append(SeverityAssessment(at: at, severity: severity))
+        }
         lastEventAt = time("lastEventAt") ?? submittedAt
         policyIndex = v["policyIndex"]?.intValue.map { Int($0) }
     }

@@ -90,10 +90,7 @@ public struct Projection: Sendable {
     /// Folds a report event in (the typed path used by `apply` and by tests).
     public mutating func apply(_ event: DomainEvent, toReport id: String, at t: Timestamp) {
         if case .reportSubmitted(let e) = event {
-            var report = Report(id: id, submitted: e, at: t)
-            let policies = projects[e.project]?.policies.count ?? 0
-            report.policyIndex = policies > 0 ? policies - 1 : nil
-            reports[id] = report
+            reports[id] = Report(id: id, submitted: e, at: t)
         } else {
             reports[id]?.apply(event, at: t)
         }
@@ -119,10 +116,12 @@ public struct Projection: Sendable {
         projects[name] = project
     }
 
-    /// The policy `report` is held to: the one in force when it was submitted, or the project's
-    /// first policy for reports submitted before any was adopted.
+    /// The policy `report` is held to: the last one adopted at or before its submission (by event
+    /// time, so the answer does not depend on the order a history was imported in, and is the same
+    /// in every as-of view), or the project's earliest policy for reports submitted before any.
     public func policy(for report: Report) -> AdoptedPolicy? {
         guard let project = projects[report.project], !project.policies.isEmpty else { return nil }
-        return project.policies[report.policyIndex ?? 0]
+        let byTime = project.policies.enumerated().sorted { ($0.element.adoptedAt, $0.offset) < ($1.element.adoptedAt, $1.offset) }.map(\.element)
+        return byTime.last { $0.adoptedAt <= report.submittedAt } ?? byTime.first
     }
 }

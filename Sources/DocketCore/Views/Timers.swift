@@ -44,8 +44,12 @@ public struct Clock: Hashable, Sendable {
     public var margin: Duration?
     public var note: String?
 
-    /// Breached and still not done: what `docket timers --late` lists.
-    public var isLate: Bool { state == .breached && endedAt == nil }
+    /// Past its due instant and still not done (breached, or in a grace period): what
+    /// `docket timers --late` lists.
+    public var isLate: Bool {
+        guard endedAt == nil, let margin else { return false }
+        return state == .breached || (state == .running && margin < .zero)
+    }
 }
 
 /// Computes every clock of a report under a policy at an instant. Pure.
@@ -98,8 +102,13 @@ public enum Timers {
             return clock(kind, .running, target: target, start: start, due: due, note: note)
         }
 
-        /// The waits that pause a clock, if the policy pauses it.
-        func pauses(_ paused: Bool) -> [WaitInterval] { paused ? report.waits : [] }
+        /// The intervals a clock does not run in: the time the report spent closed before it was
+        /// reopened, always; the waits on the reporter, if the policy pauses this clock.
+        func pauses(_ paused: Bool) -> [WaitInterval] {
+            let reopened = report.closures.filter { $0.end != nil }
+            guard paused else { return reopened }
+            return (report.waits + reopened).sorted { $0.start < $1.start }
+        }
 
         /// Acknowledge and triage: from submission until the milestone.
         func response(_ kind: ClockKind, _ rule: ResponseClock?, _ cal: BusinessCalendar, end: Timestamp?) -> Clock {
@@ -126,10 +135,11 @@ public enum Timers {
             let investigationEnd = [report.fixReleasedAt, report.disclosedAt, report.closedAt].compactMap { $0 }.min()
             let end = investigationEnd.map { min($0, now) }
             let horizon = end ?? now
-            var last = ack
+            // A reopened report's cadence restarts at the reopening.
+            var last = max(ack, report.closures.compactMap(\.end).filter { $0 <= horizon }.max() ?? ack)
             var missed = 0
             var worst: Duration = .zero
-            for u in report.statusUpdates where u <= horizon {
+            for u in report.statusUpdates where u <= horizon && u > last {
                 let due = cal.advance(last, by: cal.span(of: every), unit: every.unit)
                 if u > due {
                     missed += 1
@@ -153,7 +163,13 @@ public enum Timers {
             if report.fixReleasedAt == nil, let closed = report.closedAt, closed <= now {
                 return clock(kind, .notApplicable, note: "closed as \(report.resolution?.rawValue ?? "resolved") without a fix")
             }
-            guard let severity = report.severity else {
+            // A release ends it; so does publishing (or withdrawing) an advisory without one.
+            let releasedAt = report.fixReleasedAt.flatMap { $0 <= now ? $0 : nil }
+            let advisoryAt = [report.disclosedAt, report.withdrawnAt].compactMap { $0 }.filter { $0 <= now }.min()
+            let endedAt = releasedAt ?? advisoryAt
+            let endNote = releasedAt == nil && advisoryAt != nil ? "ended by the advisory, without a recorded fix release" : nil
+            // Judged by the severity in force when it ended (a later re-rating does not rewrite it).
+            guard let severity = endedAt.flatMap({ report.severity(at: $0) }) ?? report.severity else {
                 return clock(kind, .notApplicable, note: "no severity yet; the fix target is set at triage")
             }
             let start: Timestamp
@@ -163,8 +179,8 @@ public enum Timers {
                 guard let accepted = report.acceptedAt else { return clock(kind, .notApplicable, note: "starts when the report is accepted") }
                 start = accepted
             }
-            let end = report.fixReleasedAt.map { min($0, now) }
-            let severityNote = "severity \(severity.rawValue)"
+            let end = endedAt
+            let severityNote = ["severity \(severity.rawValue)", endNote].compactMap { $0 }.joined(separator: "; ")
             switch rule.targets[severity] ?? FixTarget.none {
             case .none:
                 return clock(kind, .notApplicable, start: start, note: "the policy sets no fix target for \(severity.rawValue) severity")
@@ -193,6 +209,13 @@ public enum Timers {
             case .report: anchor = report.submittedAt
             case .fixRelease:
                 guard let fixedAt else {
+                    // Not fixed yet: no deadline, unless exploitation in the wild sets one.
+                    if let shortened = rule.exploited, let observed = report.exploitedAt, observed <= now {
+                        let due = cal.advance(observed, by: cal.span(of: shortened), unit: shortened.unit)
+                        let end = report.disclosedAt.map { min($0, now) }
+                        return judge(kind, target: "\(shortened) after exploitation", start: observed, due: due, end: end,
+                                     note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
+                    }
                     return clock(kind, .running, target: "\(rule.within) after the fix release", note: "due \(rule.within) after the fix is released")
                 }
                 anchor = fixedAt
@@ -204,12 +227,15 @@ public enum Timers {
                 due = add(afterFix, fixedAt)
                 notes.append("fixed before the deadline: due \(afterFix) after the fix release")
             }
-            if let extended = report.embargoExtensions.last {
-                if let maxExt = rule.maxExtension, extended.until > add(maxExt, due) {
-                    notes.append("embargo extended beyond the policy's maximum extension of \(maxExt)")
+            if let extended = report.embargoExtensions.last(where: { $0.until > due }) {
+                // An extension only ever moves the deadline later, and no further than the policy allows.
+                var until = extended.until
+                if let maxExt = rule.maxExtension, until > add(maxExt, due) {
+                    until = add(maxExt, due)
+                    notes.append("embargo extension to \(extended.until) capped at the policy's maximum extension of \(maxExt)")
                 }
-                due = extended.until
-                notes.append("embargo extended to \(extended.until)\(extended.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
+                due = until
+                notes.append("embargo extended to \(until)\(extended.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
             }
             if let shortened = rule.exploited, let observed = report.exploitedAt, observed <= now {
                 let exploitedDue = add(shortened, observed)
