@@ -186,6 +186,9 @@ final class Session: Sendable {
                 throw DomainError(.policy, e.description)
             }
             let zone = try ZoneRules(identifier: try b.string("zone"), encodedTransitions: try b.strings("zoneTransitions"))
+            guard zone.identifier == policy.timeZone || (policy.timeZone == "UTC" && zone.identifier == "Etc/UTC") else {
+                throw MessageError("ADMIN policy-adopt: the zone rules are for \(zone.identifier) but the policy's time zone is \(policy.timeZone)")
+            }
             let r = try await server.ledger.appendProjectEvent(.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone)), project: project, as: principal, at: try b.optionalTime("at"))
             reply(.adminResult, frame.requestID, .object([("project", .string(project)), ("policy", .string(policy.name)), ("version", .int(Int64(policy.version))), ("seq", .int(Int64(r.lastSequence)))]))
         case let other:
