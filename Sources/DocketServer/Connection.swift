@@ -142,7 +142,9 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
-            if case .ready(let session) = state, session.isBusy { return }
+            // Before authentication the handshake timeout governs; a busy session is not idle.
+            guard case .ready(let session) = state else { return }
+            if session.isBusy { return }
             logger.info("closing idle connection", metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
             fail(context, requestID: 0, ErrorBody(code: "idle-timeout", message: "no request for \(server.configuration.idleTimeout.nanoseconds / 1_000_000_000) s"))
             return

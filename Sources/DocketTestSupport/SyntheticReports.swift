@@ -15,6 +15,34 @@ public enum SyntheticReports {
     }
 
     static let projects = ["aisoc", "aumos", "aixcl", "socai", "aios"]
+
+    /// The policy synthetic projects adopt: every kind of clock, business days and holidays included.
+    public static let policyText = """
+        name = "Synthetic policy"
+        version = 1
+        time-zone = "UTC"
+        holidays = ["2026-04-03", "2026-12-25", "2027-01-01"]
+        [acknowledge]
+        within = "48h"
+        [triage]
+        within = "5bd"
+        pause-while-waiting = true
+        [status-update]
+        every = "7d"
+        [fix]
+        from = "acceptance"
+        critical = "7d"
+        high = "30d"
+        medium = "next-release"
+        low = "next-release"
+        [disclosure]
+        from = "report"
+        within = "90d"
+        grace = "14d"
+        exploited = "7d"
+        [needs-info]
+        auto-close = "30d"
+        """
     static let severities: [CVSSSeverity] = [.critical, .high, .high, .medium, .medium, .medium, .low]
     static let vectors = [
         "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:H/A:N",

@@ -173,33 +173,6 @@ struct ViewsBench: AsyncParsableCommand {
     @Option(help: "Timed passes; the median is reported.")
     var passes = 3
 
-    /// The policy every synthetic project adopts: every kind of clock, business days included.
-    static let policy = """
-        name = "Benchmark policy"
-        version = 1
-        time-zone = "UTC"
-        holidays = ["2026-12-25", "2027-01-01"]
-        [acknowledge]
-        within = "48h"
-        [triage]
-        within = "5bd"
-        pause-while-waiting = true
-        [status-update]
-        every = "7d"
-        [fix]
-        from = "acceptance"
-        critical = "7d"
-        high = "30d"
-        medium = "next-release"
-        low = "next-release"
-        [disclosure]
-        from = "report"
-        within = "90d"
-        grace = "14d"
-        exploited = "7d"
-        [needs-info]
-        auto-close = "30d"
-        """
 
     func run() async throws {
         let (events, passes) = (self.events, max(self.passes, 1))
@@ -208,7 +181,7 @@ struct ViewsBench: AsyncParsableCommand {
             defer { store.close() }
             let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
             if store.head.sequence == 0 {
-                let policy = try Policy.parse(Self.policy, file: "bench")
+                let policy = try Policy.parse(SyntheticReports.policyText, file: "bench")
                 for project in ["aisoc", "aumos", "aixcl", "socai", "aios"] {
                     _ = try await store.append(to: try DomainStreams.project(project), events: [
                         try DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: .utc)).proposed(actor: "admin", occurredAt: start)

@@ -31,7 +31,7 @@ struct RemoteCommandTests {
             let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
             func docket(_ args: String...) throws -> DocketProcess.Output { try DocketProcess.run(args, environment: env) }
             var up = false
-            for _ in 0..<100 where !up {
+            for _ in 0..<600 where !up {
                 up = try docket("status").status == 0
                 if !up { try await Task.sleep(for: .milliseconds(50)) }
             }

@@ -11,27 +11,7 @@ struct ProjectionTests {
         let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
         var steps = [SyntheticReports.Step(
             stream: try DomainStreams.project("aumos"),
-            events: [try DomainEvent.policyAdopted(PolicyAdopted(policyText: """
-                name = "P"
-                version = 1
-                holidays = ["2026-04-03"]
-                [acknowledge]
-                within = "48h"
-                [triage]
-                within = "5bd"
-                pause-while-waiting = true
-                [status-update]
-                every = "7d"
-                [fix]
-                from = "acceptance"
-                critical = "7d"
-                high = "30d"
-                [disclosure]
-                within = "90d"
-                grace = "14d"
-                [needs-info]
-                auto-close = "30d"
-                """, zone: .utc)).proposed(actor: "admin", occurredAt: start)])]
+            events: [try DomainEvent.policyAdopted(PolicyAdopted(policyText: SyntheticReports.policyText, zone: .utc)).proposed(actor: "admin", occurredAt: start)])]
         for n in 0..<reports { steps.append(SyntheticReports.report(n, start: start + .seconds(Int64(n) * 7200))) }
         var sequence: UInt64 = 0
         var out: [RecordedEvent] = []

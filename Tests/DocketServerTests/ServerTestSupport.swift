@@ -63,7 +63,7 @@ struct TestFailure: Error, CustomStringConvertible {
 extension RawSocket {
     func send(_ frame: Frame) { send(FrameEncoder.bytes(frame)) }
 
-    /// Reads frames until the peer closes (or 5 s pass); returns them and whether it closed.
+    /// Reads frames until the peer closes (or 10 s of silence); returns them and whether it closed.
     func readUntilClosed() -> (frames: [Frame], closed: Bool) {
         let (bytes, closed) = readAll()
         var buffer = ByteBuffer(bytes: bytes)
@@ -73,7 +73,7 @@ extension RawSocket {
         return (frames, closed)
     }
 
-    /// Reads exactly one frame (waiting up to 5 s).
+    /// Reads exactly one frame (giving up after 10 s of silence).
     func readFrame() -> Frame? {
         var buffer = ByteBuffer()
         var decoder = FrameDecoder()
