@@ -249,6 +249,8 @@ public final class Ledger: Sendable {
     /// maintainer their project's; contacts are shown to maintainers, admins and the reporter.
     public func query(_ query: ViewQuery, asOf spec: AsOfSpec, as principal: Principal) throws -> Value {
         if principal.role == .replica { throw Forbidden("a replica token can only read the log") }
+        // A view as of a past instant replays the whole log; it is a forensic tool for the programme.
+        if principal.role == .reporter, spec != .now { throw Forbidden("views as of a past time or sequence are for maintainers") }
         let asOf = spec.resolve(now: .now())
         let projection = try projection(asOf: asOf)
         return try ViewRenderer(projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store).render(query)

@@ -103,6 +103,10 @@ struct ServerTests {
             try await ann.command(.respond(summary: "x"), report: "A3", at: try Timestamp(rfc3339: "2020-01-01T00:00:00Z"))
         }
         #expect(backdated?.code == "forbidden")
+        let past = await #expect(throws: DocketClientError.self) {
+            try await ann.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil), asOf: .sequence(1))
+        }
+        #expect(past?.code == "forbidden")
         let raw = await #expect(throws: DocketClientError.self) { try await ann.read(from: 1) }
         #expect(raw?.code == "forbidden")
 
