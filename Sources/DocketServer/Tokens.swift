@@ -115,7 +115,8 @@ public struct Tokens: Sendable {
         return diff == 0
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
+    /// Lowercase hex.
+    public static func hex(_ bytes: [UInt8]) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(bytes.count * 2)
@@ -126,7 +127,8 @@ public struct Tokens: Sendable {
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func unhex(_ s: String) -> [UInt8]? {
+    /// Bytes from lowercase hex; nil if it is not.
+    public static func unhex(_ s: String) -> [UInt8]? {
         let u = Array(s.utf8)
         guard u.count % 2 == 0 else { return nil }
         var out: [UInt8] = []

@@ -229,6 +229,45 @@ public final class EventStore: Sendable {
         }
     }
 
+    /// Calls `body` with the stored bytes of every record from `sequence` through `last`, in order,
+    /// in chunks of short read transactions (Merkle checkpoints hash these bytes, byte for byte what
+    /// replicas copy). `body` returns false to stop early.
+    public func scanRaw(
+        from sequence: UInt64 = 1, through last: UInt64 = .max, _ body: (UInt64, UnsafeRawBufferPointer) throws(StoreError) -> Bool
+    ) throws(StoreError) {
+        var next = max(sequence, 1)
+        var more = true
+        while more && next <= last {
+            var count = 0
+            try read { (txn) throws(StoreError) in
+                try LogIndex.forEachRecord(in: txn, databases, from: next, limit: 8192) { (seq, value) throws(StoreError) in
+                    guard seq <= last else {
+                        more = false
+                        return false
+                    }
+                    count += 1
+                    next = seq + 1
+                    more = try body(seq, value)
+                    return more
+                }
+            }
+            if count < 8192 { break }
+        }
+    }
+
+    /// The RFC 6962 tree hash (SHA-256) over the stored records 1 through `size`, or nil if the
+    /// log holds fewer (or `size` is 0).
+    public func merkleRoot(size: UInt64) throws(StoreError) -> [UInt8]? {
+        guard size > 0 else { return nil }
+        let hasher = SHA256MerkleHasher()
+        var tree = MerkleTreeBuilder(hasher: hasher)
+        try scanRaw(from: 1, through: size) { (_, value) throws(StoreError) in
+            tree.append(leafHash: hasher.hashLeaf(Array(value)))
+            return true
+        }
+        return tree.count == size ? tree.root : nil
+    }
+
     /// Every event from `sequence` on, read lazily in chunks, each chunk in its own short read
     /// transaction. Ends at the head as it was when each chunk was read.
     public func events(from sequence: UInt64 = 1, chunk: Int = 1024) -> EventSequence {

@@ -23,7 +23,7 @@ struct Docket: AsyncParsableCommand {
         subcommands: [
             Serve.self, Status.self, TokenGroup.self, ReportGroup.self, PolicyGroup.self, StateCommand.self, TimersCommand.self, HallOfFameCommand.self,
             MetricsCommand.self, HistoryCommand.self, CVSSCommand.self,
-            Append.self, Read.self, Verify.self, Stats.self, Dict.self, Bench.self,
+            Append.self, Read.self, Verify.self, Key.self, Checkpoint.self, Stats.self, Dict.self, Bench.self,
         ]
     )
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DocketClient
 import DocketCore
+import DocketServer
 import DocketStore
 import Foundation
 
@@ -141,11 +142,22 @@ struct Verify: AsyncParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
+    @Option(help: ArgumentHelp("Also check every signed checkpoint against this Ed25519 public key (hex, or a file holding it).", valueName: "key|file"))
+    var pubkey: String?
+
     func run() async throws {
         try await reporting {
             let store = try self.store.openStore(readOnly: true)
             defer { store.close() }
             let report = try store.verify()
+            var checkpoints: Checkpoints.Report?
+            if let pubkey, report.isIntact {
+                let text = FileManager.default.contents(atPath: pubkey).map { String(decoding: $0, as: UTF8.self) } ?? pubkey
+                guard let key = Tokens.unhex(text.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+                    throw CLIError("--pubkey must be 64 hex digits (or a file holding them)")
+                }
+                checkpoints = try Checkpoints.verify(store: store, publicKey: key)
+            }
             if json {
                 var members: [(String, Value)] = [
                     ("intact", .bool(report.isIntact)), ("records", .int(Int64(report.records))),
@@ -154,6 +166,12 @@ struct Verify: AsyncParsableCommand {
                 if let f = report.failure {
                     members += [("first_bad_sequence", .int(Int64(f.sequence))), ("reason", .string(f.reason))]
                 }
+                if let checkpoints {
+                    members += [("checkpoints_checked", .int(Int64(checkpoints.checked)))]
+                    if let f = checkpoints.failure {
+                        members += [("bad_checkpoint_sequence", .int(Int64(f.sequence))), ("checkpoint_reason", .string(f.reason))]
+                    }
+                }
                 printJSON(members)
             } else if let f = report.failure {
                 print("NOT INTACT: first bad record is sequence \(f.sequence): \(f.reason)")
@@ -161,7 +179,14 @@ struct Verify: AsyncParsableCommand {
             } else {
                 print("intact: \(report.records) records, chain head \(report.headHash), \(report.anchorsChecked) anchors checked")
             }
-            if !report.isIntact { throw ExitCode(3) }
+            if let checkpoints, !json {
+                if let f = checkpoints.failure {
+                    print("CHECKPOINT FAILED: the checkpoint at sequence \(f.sequence): \(f.reason)")
+                } else {
+                    print("checkpoints: \(checkpoints.checked) signed checkpoint\(checkpoints.checked == 1 ? "" : "s") verified with the given key")
+                }
+            }
+            if !report.isIntact || checkpoints?.failure != nil { throw ExitCode(3) }
         }
     }
 }
@@ -248,6 +273,54 @@ struct Dict: AsyncParsableCommand {
                 }
                 print("wrote dictionary v\(version) (\(bytes.count) bytes) to \(out)")
             }
+        }
+    }
+}
+
+struct Key: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The node's Ed25519 signing key.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make the node key (DATA_DIR/node.key, mode 0600) and print its public key, for `docket verify --pubkey`.")
+        @OptionGroup var store: StoreOptions
+        @Option(help: "Where to keep the private key; DATA_DIR/node.key by default.") var out: String?
+        @Option(help: "Also write the public key (hex) to this file.") var pubkeyOut: String?
+
+        func run() async throws {
+            try await reporting {
+                if out == nil {
+                    // The ledger first: a data directory holds a ledger before anything else.
+                    try store.openStore().close()
+                }
+                let key = try NodeKey.create(at: out ?? store.dataDir + "/node.key")
+                if let pubkeyOut {
+                    guard FileManager.default.createFile(atPath: pubkeyOut, contents: Data((key.publicKeyHex + "\n").utf8)) else {
+                        throw CLIError("cannot write \(pubkeyOut)")
+                    }
+                }
+                print(key.publicKeyHex)
+            }
+        }
+    }
+}
+
+struct Checkpoint: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Sign a Merkle checkpoint over every record now in the log and record it (stream system/checkpoints).")
+    @OptionGroup var store: StoreOptions
+    @Option(help: "The node key; DATA_DIR/node.key by default.") var key: String?
+
+    func run() async throws {
+        try await reporting {
+            let nodeKey = try NodeKey.load(from: key ?? store.dataDir + "/node.key")
+            let store = try self.store.openStore()
+            defer { store.close() }
+            let c = try await Checkpoints.write(store: store, key: nodeKey, actor: "node")
+            printJSON([
+                ("size", .int(Int64(c.size))), ("root", .string(c.root.map { String(format: "%02x", $0) }.joined())),
+                ("seq", .int(Int64(c.sequence))), ("publicKey", .string(nodeKey.publicKeyHex)),
+            ])
         }
     }
 }

@@ -184,3 +184,34 @@ struct DomainCommandTests {
         }
     }
 }
+
+@Suite("docket key, checkpoint and verify --pubkey")
+struct CheckpointCommandTests {
+    @Test("signed checkpoints verify with the node's public key and fail with another")
+    func checkpoints() async throws {
+        try await withTemporaryDirectory { dir in
+            let data = dir + "/node"
+            func docket(_ args: String...) throws -> DocketProcess.Output { try DocketProcess.run(args + ["--data-dir", data]) }
+            let key = try docket("key", "create", "--pubkey-out", dir + "/pub.hex")
+            #expect(key.status == 0)
+            let pub = key.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(pub.count == 64)
+            let mode = try FileManager.default.attributesOfItem(atPath: data + "/node.key")[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+            #expect(try docket("key", "create").stderr.contains("already exists"))
+            for i in 0..<5 { _ = try docket("append", "--stream", "s", "--type", "T", "--data", "{\"i\":\(i)}") }
+            let c1 = try JSON.parse(try docket("checkpoint").stdout)
+            #expect(c1["size"] == 5 && c1["seq"] == 6)
+            _ = try docket("append", "--stream", "s", "--type", "T", "--data", "{}")
+            #expect(try docket("checkpoint").status == 0)
+            let ok = try docket("verify", "--pubkey", dir + "/pub.hex", "--json")
+            #expect(ok.status == 0)
+            #expect(try JSON.parse(ok.stdout)["checkpoints_checked"] == 2)
+            // Another key: refused, naming the first checkpoint.
+            let other = try DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let bad = try docket("verify", "--pubkey", other)
+            #expect(bad.status == 3 && bad.stdout.contains("checkpoint at sequence 6"))
+            #expect(try docket("verify", "--pubkey", "not-hex").status == 1)
+        }
+    }
+}

@@ -1,5 +1,6 @@
 import DocketCore
 import DocketStore
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -83,5 +84,56 @@ struct MerkleVectorTests {
     func hashes() {
         // SHA-256 of the empty string is the root of the empty tree; leaf "" hashes with the 0x00 prefix.
         #expect(hasher.hashLeaf([]).map { String(format: "%02x", $0) }.joined() == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d")
+    }
+}
+
+@Suite("Merkle tree builder and checkpoints of the log")
+struct MerkleTreeTests {
+    let hasher = SHA256MerkleHasher()
+
+    /// RFC 6962's test leaves (as transparency-dev/merkle uses them); the root of all eight is the
+    /// root the inclusion vectors prove against.
+    static let leaves: [[UInt8]] = [
+        [], [0x00], [0x10], [0x20, 0x21], [0x30, 0x31], [0x40, 0x41, 0x42, 0x43],
+        [0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57], Array(0x60...0x6f),
+    ]
+
+    @Test("the builder's root of RFC 6962's eight test leaves is the published root")
+    func publishedRoot() {
+        var tree = MerkleTreeBuilder(hasher: hasher)
+        #expect(tree.root == nil)
+        for leaf in Self.leaves { tree.append(leafHash: hasher.hashLeaf(leaf)) }
+        #expect(tree.root.map { Data($0).base64EncodedString() } == "XcnaeacGWamtVZy3Ad7ZoqudgjqtL0lgz+Nw7/RgQyg=")
+    }
+
+    @Test("every prefix of a log has a root that the consistency proofs of a direct construction link")
+    func prefixes() throws {
+        // Roots of every prefix, by the builder, must agree with a direct recursive MTH.
+        func mth(_ hashes: ArraySlice<[UInt8]>) -> [UInt8] {
+            if hashes.count == 1 { return hashes.first! }
+            var k = 1
+            while k * 2 < hashes.count { k *= 2 }
+            return hasher.hashChildren(mth(hashes.prefix(k)), mth(hashes.dropFirst(k)))
+        }
+        let hashes = (0..<70).map { hasher.hashLeaf(Array("leaf \($0)".utf8)) }
+        var tree = MerkleTreeBuilder(hasher: hasher)
+        for (i, h) in hashes.enumerated() {
+            tree.append(leafHash: h)
+            #expect(tree.root == mth(hashes[0...i]), "prefix of \(i + 1)")
+        }
+    }
+
+    @Test("the store's Merkle root covers its stored records byte for byte")
+    func storeRoot() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            defer { store.close() }
+            for i in 0..<20 { _ = try await store.append(to: try stream("s"), events: [try event(data: ["i": .int(Int64(i))])]) }
+            var tree = MerkleTreeBuilder(hasher: hasher)
+            for seq in 1...UInt64(12) { tree.append(leafHash: hasher.hashLeaf(try #require(try store.rawRecord(at: seq)))) }
+            #expect(try store.merkleRoot(size: 12) == tree.root)
+            #expect(try store.merkleRoot(size: 21) == nil)
+            #expect(try store.merkleRoot(size: 0) == nil)
+        }
     }
 }
