@@ -191,7 +191,8 @@ struct HistoryCommand: AsyncParsableCommand {
             defer { out.flush() }
             for e in rows {
                 if view.json {
-                    out.line(JSON.serialize(e))
+                    // The same JSON lines as `docket read`.
+                    out.line((try? RecordedEvent(wire: e))?.json ?? JSON.serialize(e))
                 } else {
                     let payload = JSON.serialize(e["data"] ?? .null)
                     out.line("\(e["version"]?.intValue ?? 0)\t\(e["occurredAt"]?.stringValue ?? "")\t\(e["actor"]?.stringValue ?? "")\t\(e["type"]?.stringValue ?? "")\t\(payload == "{}" ? "" : payload)")
