@@ -63,6 +63,10 @@ struct LifecycleTests {
         let changed = try h.run(.triage(severity: .medium, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "needs local access"))
         #expect(changed.map(\.typeName) == ["SeverityChanged"])
         #expect(h.report?.severity == .medium && h.report?.state == .accepted)
+        let dropped = #expect(throws: DomainError.self) {
+            try h.run(.triage(severity: .high, cvss31: nil, cvss40: nil, cwes: ["CWE-79"], component: nil, affected: [], reason: nil))
+        }
+        #expect(dropped?.message.contains("already triaged") == true)
     }
 
     @Test("an illegal transition names the state and the allowed events, and changes nothing")

@@ -152,6 +152,10 @@ public enum Lifecycle {
                 }
             }
             if let report, [.accepted, .fixing, .fixReleased].contains(report.state) {
+                // A re-assessment records severity and vectors; it must not silently drop the rest.
+                guard cwes.isEmpty, component == nil, affected.isEmpty else {
+                    throw DomainError(.invalidCommand, "report \(reportID) is already triaged: a re-assessment changes the severity and CVSS vectors only (give --reason), not CWE ids, component or affected versions")
+                }
                 return [.severityChanged(SeverityChanged(severity: severity, cvss31: v31, cvss40: v40, reason: reason))]
             }
             return [.reportTriaged(ReportTriaged(severity: severity, cvss31: v31, cvss40: v40, cwes: cwes, component: component, affected: affected))]
