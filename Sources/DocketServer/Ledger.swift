@@ -87,17 +87,23 @@ public final class Ledger: Sendable {
             for (i, e) in events.enumerated() {
                 proposed.append(try e.proposed(id: i == 0 ? (eventID ?? .random()) : .random(), actor: principal.subject, occurredAt: at))
             }
+            let result: AppendResult
             do {
-                let result = try await store.append(to: stream, expecting: .exact(report?.version ?? 0), events: proposed)
-                heads.advance(to: result.lastSequence)
-                var projection = Projection()
-                for e in recorded { projection.apply(e) }
-                for e in events { projection.apply(e, toReport: id, at: at ?? result.recordedAt) }
-                return Outcome(report: projection.reports[id]!, events: events, result: result)
+                result = try await store.append(to: stream, expecting: .exact(report?.version ?? 0), events: proposed)
             } catch {
                 // Someone else appended to the report meanwhile: decide again on what they did.
                 guard error.code == .wrongExpectedVersion, attempt < 5 else { throw error }
+                continue
             }
+            heads.advance(to: result.lastSequence)
+            // Evolve the report already loaded, rather than decoding its stream again.
+            let t = at ?? result.recordedAt
+            var updated = report
+            for e in events {
+                if case .reportSubmitted(let submitted) = e { updated = Report(id: id, submitted: submitted, at: t) } else { updated?.apply(e, at: t) }
+            }
+            guard let updated else { throw DomainError(.unknownReport, "no report \(id)") }
+            return Outcome(report: updated, events: events, result: result)
         }
     }
 

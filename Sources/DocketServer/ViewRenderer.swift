@@ -67,14 +67,14 @@ struct ViewRenderer {
         case .history(let report):
             guard let r = projection.reports[report], principal.canSee(r) else { throw DomainError(.unknownReport, "no report \(report)") }
             let events = try store.read(stream: try DomainStreams.report(report)).filter { Projection.includes($0, asOf: asOf) }
-            return .object([("rows", .array(events.compactMap { redacted($0, of: r) }))])
+            return .object([("rows", .array(events.compactMap(redacted)))])
         }
     }
 
     /// An event as the principal may see it in `history`. Reporters see what happened to their
     /// report, not internal notes, private branches or other people's credit; auditors do not see
     /// the reporter's contact.
-    func redacted(_ e: RecordedEvent, of report: Report) -> Value? {
+    func redacted(_ e: RecordedEvent) -> Value? {
         var v = e.wireValue
         switch principal.role {
         case .reporter:
@@ -98,7 +98,6 @@ struct ViewRenderer {
         default:
             break
         }
-        _ = report
         return v
     }
 

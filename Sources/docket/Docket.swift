@@ -51,11 +51,7 @@ struct StoreOptions: ParsableArguments {
         bootstrapLogging()
         var configuration = EventStore.Configuration()
         configuration.readOnly = readOnly
-        do {
-            return try EventStore.open(directory: dataDir, configuration: configuration, logger: logger ?? Logger(label: "docket"))
-        } catch {
-            throw CLIError(error)
-        }
+        return try EventStore.open(directory: dataDir, configuration: configuration, logger: logger ?? Logger(label: "docket"))
     }
 }
 
@@ -71,56 +67,39 @@ struct CLIError: Error, CustomStringConvertible {
         self.exitCode = exitCode
     }
 
-    init(_ error: StoreError) {
-        self.message = "\(error.code): \(error.message)"
-    }
-
-    init(_ error: CoreError) {
-        self.message = "\(error.code): \(error.message)"
-    }
-
-    init(_ error: DomainError) {
-        self.message = "\(error.code): \(error.message)"
-    }
-
     var description: String { message }
 }
 
 extension AsyncParsableCommand {
-    /// Runs `body`, turning Docket errors into a message on stderr and an exit status.
+    /// Runs `body`, turning Docket errors into one line on stderr (`error: <code>: <message>`) and
+    /// exit status 1 (or the `CLIError`'s); the argument parser's own errors keep their meaning.
     func reporting(_ body: () async throws -> Void) async throws {
         do {
             try await body()
+        } catch let error as ExitCode {
+            throw error
+        } catch let error as ValidationError {
+            throw error
         } catch let error as CLIError {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
             throw ExitCode(error.exitCode)
-        } catch let error as StoreError {
-            FileHandle.standardError.write(Data("error: \(CLIError(error).message)\n".utf8))
-            throw ExitCode(1)
-        } catch let error as CoreError {
-            FileHandle.standardError.write(Data("error: \(CLIError(error).message)\n".utf8))
-            throw ExitCode(1)
-        } catch let error as DomainError {
-            FileHandle.standardError.write(Data("error: \(CLIError(error).message)\n".utf8))
-            throw ExitCode(1)
-        } catch let error as DocketClientError {
-            FileHandle.standardError.write(Data("error: \(error)\n".utf8))
-            throw ExitCode(1)
-        } catch let error as Forbidden {
-            FileHandle.standardError.write(Data("error: forbidden: \(error.message)\n".utf8))
-            throw ExitCode(1)
-        } catch let error as MessageError {
-            FileHandle.standardError.write(Data("error: bad-request: \(error.message)\n".utf8))
-            throw ExitCode(1)
-        } catch let error as PolicyError {
-            FileHandle.standardError.write(Data("error: invalid policy\n\(error.description)\n".utf8))
-            throw ExitCode(1)
-        } catch let error as ExitCode {
-            throw error
-        } catch let error as ServerError {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+        } catch {
+            FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
             throw ExitCode(1)
         }
+    }
+}
+
+/// The one-line description of an error, with its stable code first where it has one.
+func describe(_ error: any Error) -> String {
+    switch error {
+    case let e as StoreError: "\(e.code): \(e.message)"
+    case let e as CoreError: "\(e.code): \(e.message)"
+    case let e as DomainError: "\(e.code): \(e.message)"
+    case let e as Forbidden: "forbidden: \(e.message)"
+    case let e as MessageError: "bad-request: \(e.message)"
+    case let e as PolicyError: "invalid policy\n\(e.description)"
+    default: "\(error)"
     }
 }
 

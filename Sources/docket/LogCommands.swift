@@ -48,12 +48,7 @@ struct Append: AsyncParsableCommand {
             let result: AppendResult
             if let client = try remote.client() {
                 // Remotely the node records the token's holder as the actor.
-                let r: DocketClient.Appended
-                do { r = try await client.append(to: stream, expecting: expected, events: [event]) } catch {
-                    await client.close()
-                    throw error
-                }
-                await client.close()
+                let r = try await client.using { try await $0.append(to: stream, expecting: expected, events: [event]) }
                 result = AppendResult(firstSequence: r.firstSequence, lastSequence: r.lastSequence, streamVersion: r.streamVersion, recordedAt: r.recordedAt, duplicate: r.duplicate)
             } else {
                 let store = try self.store.openStore()
@@ -96,7 +91,7 @@ struct Read: AsyncParsableCommand {
                 defer { out.flush() }
                 var next = from
                 var remaining = limit ?? .max
-                do {
+                try await client.using { client in
                     while remaining > 0 {
                         let page = try await client.read(from: next, limit: min(remaining, 1024), stream: streamName)
                         for e in page { out.line(e.json) }
@@ -104,11 +99,7 @@ struct Read: AsyncParsableCommand {
                         guard let last = page.last, page.count == min(remaining + page.count, 1024) else { break }
                         next = (streamName == nil ? last.sequence : last.streamVersion) + 1
                     }
-                } catch {
-                    await client.close()
-                    throw error
                 }
-                await client.close()
                 return
             }
             let store = try self.store.openStore(readOnly: true)

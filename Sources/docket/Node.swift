@@ -19,6 +19,18 @@ enum Node {
         }
     }
 
+    /// Runs `body`, then closes the node, whether `body` threw or not.
+    func using<T>(_ body: (Node) async throws -> T) async throws -> T {
+        do {
+            let result = try await body(self)
+            await close()
+            return result
+        } catch {
+            await close()
+            throw error
+        }
+    }
+
     /// COMMAND_RESULT-shaped: report, state, events, seq, version, duplicate.
     func execute(_ command: ReportCommand, report: String, at: Timestamp?, eventID: EventID?, creditFromPolicy: Bool = false) async throws -> Value {
         switch self {
@@ -73,5 +85,12 @@ extension StoreOptions {
         if let client = try remote.client() { return .remote(client) }
         let store = try openStore(readOnly: readOnly)
         return .local(Ledger(store: store, dataDir: dataDir), actor: actor)
+    }
+}
+
+extension DocketClient {
+    /// Runs `body`, then closes the client, whether `body` threw or not.
+    func using<T>(_ body: (DocketClient) async throws -> T) async throws -> T {
+        try await Node.remote(self).using { _ in try await body(self) }
     }
 }

@@ -58,25 +58,19 @@ struct PolicyGroup: AsyncParsableCommand {
         func run() async throws {
             try await reporting {
                 let (policy, zone) = try PolicyGroup.load(file)
-                let answer: Value
-                switch try store.node(remote, actor: event.actor) {
-                case .local(let ledger, let actor):
-                    defer { ledger.store.close() }
-                    let adopted = DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone))
-                    let r = try await ledger.appendProjectEvent(adopted, project: project, as: .local(actor: actor), at: try event.occurredAt())
-                    answer = .object([("project", .string(project)), ("policy", .string(policy.name)), ("version", .int(Int64(policy.version))), ("seq", .int(Int64(r.lastSequence)))])
-                case .remote(let client):
-                    do {
-                        answer = try await client.admin("policy-adopt", [
+                let answer = try await store.node(remote, actor: event.actor).using { node -> Value in
+                    switch node {
+                    case .local(let ledger, let actor):
+                        let adopted = DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone))
+                        let r = try await ledger.appendProjectEvent(adopted, project: project, as: .local(actor: actor), at: try event.occurredAt())
+                        return .object([("project", .string(project)), ("policy", .string(policy.name)), ("version", .int(Int64(policy.version))), ("seq", .int(Int64(r.lastSequence)))])
+                    case .remote(let client):
+                        return try await client.admin("policy-adopt", [
                             ("project", .string(project)), ("policy", .string(policy.encodeCanonical())), ("file", .string(file)),
                             ("zone", .string(zone.identifier)), ("zoneTransitions", .array(zone.encodedTransitions.map { .string($0) })),
                             ("at", try event.occurredAt().map { .string($0.rfc3339) } ?? .null),
                         ])
-                    } catch {
-                        await client.close()
-                        throw error
                     }
-                    await client.close()
                 }
                 if event.json {
                     print(JSON.serialize(answer))

@@ -59,15 +59,9 @@ struct ReportGroup: AsyncParsableCommand {
 
 /// Runs `command` against report `id` (locally, or on --server) and prints the outcome.
 private func perform(_ command: ReportCommand, report id: String, store options: StoreOptions, remote: RemoteOptions, event: EventOptions, creditFromPolicy: Bool = false) async throws {
-    let node = try options.node(remote, actor: event.actor)
-    let outcome: Value
-    do {
-        outcome = try await node.execute(command, report: id, at: try event.occurredAt(), eventID: try event.id(), creditFromPolicy: creditFromPolicy)
-    } catch {
-        await node.close()
-        throw error
+    let outcome = try await options.node(remote, actor: event.actor).using { node in
+        try await node.execute(command, report: id, at: try event.occurredAt(), eventID: try event.id(), creditFromPolicy: creditFromPolicy)
     }
-    await node.close()
     if event.json {
         print(JSON.serialize(outcome))
     } else {

@@ -83,8 +83,7 @@ struct Status: AsyncParsableCommand {
                 printJSON([("version", "0.1.0"), ("role", "local"), ("ledger", .string(store.ledgerID)), ("lastSequence", .int(Int64(store.head.sequence)))])
                 return
             }
-            defer { Task { await client.close() } }
-            print(JSON.serialize(try await client.status()))
+            print(JSON.serialize(try await client.using { try await $0.status() }))
         }
     }
 }
@@ -118,11 +117,10 @@ struct TokenGroup: AsyncParsableCommand {
                 let id: String
                 let secret: String
                 if let client = try remote.client() {
-                    defer { Task { await client.close() } }
                     var args: [(key: String, value: Value)] = [("role", .string(role.rawValue)), ("name", .string(name))]
                     if let project { args.append(("project", .string(project))) }
                     if let expiresAt { args.append(("expiresAt", .string(expiresAt.rfc3339))) }
-                    let r = try await client.admin("token-create", args)
+                    let r = try await client.using { try await $0.admin("token-create", args) }
                     id = r["id"]?.stringValue ?? ""
                     secret = r["token"]?.stringValue ?? ""
                 } else {
@@ -152,8 +150,7 @@ struct TokenGroup: AsyncParsableCommand {
         func run() async throws {
             try await reporting {
                 if let client = try remote.client() {
-                    defer { Task { await client.close() } }
-                    _ = try await client.admin("token-revoke", [("id", .string(id))])
+                    _ = try await client.using { try await $0.admin("token-revoke", [("id", .string(id))]) }
                 } else {
                     let store = try self.store.openStore()
                     defer { store.close() }

@@ -49,15 +49,7 @@ func printTable(_ header: [String], _ rows: [[String]]) {
 /// Runs a view query locally or on --server.
 private func runQuery(_ query: ViewQuery, _ store: StoreOptions, _ remote: RemoteOptions, _ view: ViewOptions) async throws -> Value {
     let asOf = try view.resolve()
-    let node = try store.node(remote, actor: "cli", readOnly: true)
-    do {
-        let result = try await node.query(query, asOf: asOf)
-        await node.close()
-        return result
-    } catch {
-        await node.close()
-        throw error
-    }
+    return try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.query(query, asOf: asOf) }
 }
 
 private func printRows(_ rows: [Value]) {

@@ -95,8 +95,6 @@ public struct Report: Hashable, Sendable {
     public var severityHistory: [SeverityAssessment] = []
     public var statusUpdates: [Timestamp] = []
     public var lastEventAt: Timestamp
-    /// Unused since checkpoint format 2 (the policy is chosen by time: `Projection.policy(for:)`).
-    public var policyIndex: Int?
 
     /// The report a `ReportSubmitted` creates.
     public init(id: String, submitted e: ReportSubmitted, at t: Timestamp) {

@@ -116,7 +116,6 @@ extension Report {
         b.set("closures", value: .array(closures.map { w in .array([.string(w.start.rfc3339), w.end.map { .string($0.rfc3339) } ?? .null]) }))
         b.set("severityHistory", value: .array(severityHistory.map { .array([.string($0.at.rfc3339), .string($0.severity.rawValue)]) }))
         b.set("lastEventAt", lastEventAt)
-        b.set("policyIndex", policyIndex.map { Int64($0) })
         return b.value
     }
 
@@ -182,6 +181,5 @@ extension Report {
             severityHistory.append(SeverityAssessment(at: at, severity: severity))
         }
         lastEventAt = time("lastEventAt") ?? submittedAt
-        policyIndex = v["policyIndex"]?.intValue.map { Int($0) }
     }
 }

@@ -9,7 +9,7 @@ public struct AdoptedPolicy: Sendable {
 /// A project as its events have made it.
 public struct ProjectState: Sendable {
     public let name: String
-    /// Every policy adopted, oldest first.
+    /// Every policy adopted, in order of adoption time (ties in log order).
     public var policies: [AdoptedPolicy] = []
     public var maintainers: [String] = []
 
@@ -102,7 +102,10 @@ public struct Projection: Sendable {
         switch event {
         case .policyAdopted(let e):
             if let policy = try? Policy.parse(e.policyText, file: "PolicyAdopted@\(sequence)") {
-                project.policies.append(AdoptedPolicy(policy: policy, calendar: BusinessCalendar(policy: policy, zone: e.zone), adoptedAt: t, sequence: sequence))
+                let adopted = AdoptedPolicy(policy: policy, calendar: BusinessCalendar(policy: policy, zone: e.zone), adoptedAt: t, sequence: sequence)
+                // Kept in time order: a history imported with backdated adoptions stays sorted.
+                let i = project.policies.lastIndex { $0.adoptedAt <= t }.map { $0 + 1 } ?? 0
+                project.policies.insert(adopted, at: i)
             } else {
                 undecodable += 1
             }
@@ -121,7 +124,6 @@ public struct Projection: Sendable {
     /// in every as-of view), or the project's earliest policy for reports submitted before any.
     public func policy(for report: Report) -> AdoptedPolicy? {
         guard let project = projects[report.project], !project.policies.isEmpty else { return nil }
-        let byTime = project.policies.enumerated().sorted { ($0.element.adoptedAt, $0.offset) < ($1.element.adoptedAt, $1.offset) }.map(\.element)
-        return byTime.last { $0.adoptedAt <= report.submittedAt } ?? byTime.first
+        return project.policies.last { $0.adoptedAt <= report.submittedAt } ?? project.policies.first
     }
 }

@@ -55,7 +55,7 @@ public struct Clock: Hashable, Sendable {
 /// Computes every clock of a report under a policy at an instant. Pure.
 public enum Timers {
     public static func clocks(for report: Report, policy adopted: AdoptedPolicy?, now: Timestamp) -> [Clock] {
-        var engine = Engine(report: report, now: now)
+        let engine = Engine(report: report, now: now)
         guard let adopted else {
             return ClockKind.allCases.map { engine.clock($0, .notApplicable, note: "project \(report.project) has no policy") }
         }
