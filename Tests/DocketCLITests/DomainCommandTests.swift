@@ -142,6 +142,20 @@ struct DomainCommandTests {
         }
     }
 
+    @Test("a submission without --credit gets the project policy's credit-default")
+    func creditDefaultFromPolicy() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            _ = try docket.ok("policy", "adopt", "--project", "aisoc", Self.policies.appendingPathComponent("aisoc.toml").path, "--at", "2025-01-01T00:00:00Z")
+            _ = try docket.ok("report", "submit", "--project", "aisoc", "--report", "A1", "--title", "t", "--reporter", "ann")
+            _ = try docket.ok("report", "submit", "--project", "aisoc", "--report", "A2", "--title", "t", "--reporter", "bea", "--credit", "handle")
+            _ = try docket.ok("report", "submit", "--project", "other", "--report", "O1", "--title", "t", "--reporter", "cy")
+            let rows = try docket.ok("state", "--json").lines.map { try JSON.parse($0) }
+            let credit = Dictionary(uniqueKeysWithValues: rows.map { ($0["id"]!.stringValue!, $0["reporter"]?["credit"]?.stringValue ?? "") })
+            #expect(credit == ["A1": "none", "A2": "handle", "O1": "named"])
+        }
+    }
+
     @Test("anonymous reporters are counted in the hall of fame but never named; undisclosed reports do not count")
     func hallOfFamePrivacy() async throws {
         try await withTemporaryDirectory { dir in

@@ -162,6 +162,22 @@ struct LifecycleTests {
         #expect(h.report?.credit(of: "ada")?.status == .accepted)
     }
 
+    @Test("accepting credit without a preference keeps the reporter's own; handles compare without case or spaces")
+    func creditDefaultsAndHandles() throws {
+        var h = try ReportHarness(reporter: Reporter(handle: "ann", name: "Ann Secret", credit: .anonymous))
+        try h.run(.acknowledge(assignee: "m"))
+        try h.run(.acceptCredit(person: "ann", displayName: nil, preference: nil))
+        #expect(h.report?.credit(of: "ann")?.preference == .anonymous)
+        try h.run(.offerCredit(person: "bob", type: .analyst))
+        try h.run(.declineCredit(person: "bob"))
+        let dodge = #expect(throws: DomainError.self) { try h.run(.offerCredit(person: " Bob ", type: .analyst)) }
+        #expect(dodge?.code == .creditDeclined)
+        // Someone else accepting without a preference is credited by name.
+        try h.run(.offerCredit(person: "cy", type: .finder))
+        try h.run(.acceptCredit(person: "CY", displayName: nil, preference: nil))
+        #expect(h.report?.credit(of: "cy")?.preference == .named && h.report?.credit(of: "cy")?.status == .accepted)
+    }
+
     @Test("a reporter who asked for no credit cannot be offered it")
     func noCreditReporter() throws {
         var h = try ReportHarness(reporter: Reporter(handle: "shy", credit: .none))

@@ -95,5 +95,11 @@ struct ProjectionTests {
         #expect(p.policy(for: p.reports["new"]!)?.policy.acknowledge?.within == .hours(24))
         #expect(p.policy(for: p.reports["imported"]!)?.policy.acknowledge?.within == .hours(48))
         #expect(p.policy(for: p.reports["early"]!)?.policy.acknowledge?.within == .hours(48))
+        // A policy imported later in the log but adopted earlier in time slots in by its time.
+        adopt("72h", 3, at: t0 + day * 2 + .seconds(60))
+        submit("between", at: t0 + day * 2 + .seconds(120))
+        #expect(p.projects["x"]?.policies.map(\.sequence) == [1, 3, 2])
+        #expect(p.policy(for: p.reports["between"]!)?.policy.acknowledge?.within == .hours(72))
+        #expect(p.policy(for: p.reports["new"]!)?.policy.acknowledge?.within == .hours(24))
     }
 }

@@ -387,4 +387,15 @@ struct TimerScenarioTests {
         try s.run("X", .extendEmbargo(until: t("2026-04-01T00:00:00Z"), reason: "typo", reporterAgreed: true), at: "2026-03-03T00:00:00Z")
         #expect(s.clock("X", .disclosure, at: "2026-04-10T00:00:00Z").dueAt == t("2026-05-30T00:00:00Z"))
     }
+
+    @Test("an embargo extension beyond the policy's maximum is capped there, and says so")
+    func extensionCapped() throws {
+        var s = try Scenario("cert-cc.toml", edit: { $0.replacingOccurrences(of: "within = \"45d\"", with: "within = \"45d\"\nmax-extension = \"14d\"") })
+        try s.submit("M", at: "2026-02-01T00:00:00Z")  // 45 days → 03-18; at most 14 more → 04-01
+        try s.run("M", .acknowledge(assignee: "v"), at: "2026-02-02T00:00:00Z")
+        try s.triage("M", .medium, at: "2026-02-03T00:00:00Z")
+        try s.run("M", .extendEmbargo(until: t("2026-05-01T00:00:00Z"), reason: "big release", reporterAgreed: true), at: "2026-03-01T00:00:00Z")
+        let c = s.clock("M", .disclosure, at: "2026-03-20T00:00:00Z")
+        #expect(c.dueAt == t("2026-04-01T00:00:00Z") && c.note?.contains("capped at the policy's maximum extension of 14d") == true)
+    }
 }

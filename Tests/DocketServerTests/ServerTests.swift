@@ -42,6 +42,17 @@ struct ServerTests {
                 ("project", "aumos"), ("policy", .string(policy.encodeCanonical())), ("zone", "UTC"), ("zoneTransitions", [":0"]),
                 ("at", "2025-01-01T00:00:00Z"),
             ])
+            // Zone rules that are not the policy's own are refused.
+            let mismatch = await #expect(throws: DocketClientError.self) {
+                try await client.admin("policy-adopt", [("project", "aumos"), ("policy", .string(policy.encodeCanonical())), ("zone", "+05:30"), ("zoneTransitions", [":19800"])])
+            }
+            #expect(mismatch?.code == "bad-request")
+            // Over the wire too, a submission may take its credit preference from the policy.
+            let aisoc = try Policy.parse(try String(contentsOf: Self.aumos.deletingLastPathComponent().appendingPathComponent("aisoc.toml"), encoding: .utf8), file: "aisoc.toml")
+            _ = try await client.admin("policy-adopt", [("project", "aisoc"), ("policy", .string(aisoc.encodeCanonical())), ("zone", "UTC"), ("zoneTransitions", [":0"])])
+            _ = try await client.command(.submit(ReportSubmitted(project: "aisoc", title: "x", reporter: Reporter(handle: "eve"))), report: "R0", creditFromPolicy: true)
+            let r0 = try await client.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: "R0"))
+            #expect(r0["rows"]?.arrayValue?.first?["reporter"]?["credit"] == "none")  // aisoc: credit-default = "none"
             let submitted = try await client.command(.submit(ReportSubmitted(project: "aumos", title: "RLS", reporter: Reporter(handle: "ada"))), report: "R1", at: try Timestamp(rfc3339: "2025-11-21T15:00:00Z"))
             #expect(submitted["state"] == "submitted")
             _ = try await client.command(.acknowledge(assignee: "maria"), report: "R1", at: try Timestamp(rfc3339: "2025-11-22T10:00:00Z"))
@@ -58,8 +69,8 @@ struct ServerTests {
             // Subscribe: catch up, then tail a live append.
             var iterator = client.subscribe(from: 1, window: 2).makeAsyncIterator()
             var seen: [UInt64] = []
-            for _ in 0..<5 { if let e = try await iterator.next() { seen.append(e.sequence) } }
-            #expect(seen == [1, 2, 3, 4, 5])
+            for _ in 0..<7 { if let e = try await iterator.next() { seen.append(e.sequence) } }
+            #expect(seen == Array(1...7))
             let writer = node.client()
             _ = try await writer.command(.note("live"), report: "R1")
             let live = try await iterator.next()
@@ -123,7 +134,19 @@ struct ServerTests {
         }
         #expect(append?.code == "forbidden")
         let auditor = node.client(try await node.token(.auditor, name: "aud"))
-        #expect(try await auditor.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["rows"]?.arrayValue?.count == 4)
+        let audited = try await auditor.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["rows"]?.arrayValue ?? []
+        #expect(audited.count == 4)
+        // Contacts are personal data: not for auditors, in state or in history.
+        #expect(audited.allSatisfy { $0["reporter"]?["contact"] == nil })
+        let auditedHistory = try await auditor.query(.history(report: "A1"))["rows"]?.arrayValue ?? []
+        #expect(!auditedHistory.isEmpty && !JSON.serialize(.array(auditedHistory)).contains("ann@x"))
+        // Reporters see what happened to their report, not internal notes or other people's credit.
+        _ = try await admin.command(.note("internal: suspect a duplicate"), report: "A1")
+        _ = try await admin.command(.offerCredit(person: "zed", type: .analyst), report: "A1")
+        let annHistory = try await ann.query(.history(report: "A1"))["rows"]?.arrayValue ?? []
+        let types = annHistory.compactMap { $0["type"]?.stringValue }
+        #expect(types.contains("ReportSubmitted") && !types.contains("NoteAdded") && !types.contains("CreditOffered"))
+        #expect(JSON.serialize(.array(annHistory)).contains("ann@x"))  // her own contact
         #expect(await (try? auditor.command(.note("x"), report: "A1")) == nil)
 
         for c in [admin, ann, maintainer, replica, auditor] { await c.close() }
