@@ -77,6 +77,9 @@ final class RecordDecoder {
     let interner = StringInterner()
     /// The dictionary of the previous record: consecutive records nearly always share one.
     private var last: ZstdDictionary?
+    /// Dictionaries not stored yet, consulted before the store: a follower decodes the records
+    /// a leader sends together with the dictionaries they name (Replication.swift).
+    var pending: [UInt16: ZstdDictionary] = [:]
 
     init(dictionaries: DictionaryCache) {
         self.dictionaries = dictionaries
@@ -100,6 +103,9 @@ final class RecordDecoder {
             dictionary = nil
         } else if let last, last.version == header.dictionary {
             dictionary = last
+        } else if let d = pending[header.dictionary] {
+            dictionary = d
+            last = d
         } else {
             dictionary = try dictionaries.dictionary(header.dictionary, txn: txn)
             last = dictionary

@@ -36,6 +36,9 @@ public final class EventStore: Sendable {
         public var maximumEventsPerCommit = 65536
         /// Open without writing anything (no writer thread; appends fail). Works on read-only copies.
         public var readOnly = false
+        /// The ledger id a new data directory gets (a follower adopts its leader's); random when
+        /// nil. Ignored for a directory that already holds a ledger.
+        public var ledgerID: String?
 
         public init() {}
     }
@@ -53,10 +56,18 @@ public final class EventStore: Sendable {
     let dictionaries: DictionaryCache
     let committed: CommittedHead
     let writer: LogWriter?
+    /// Set while this node must not write on its own (a follower, a deposed leader).
+    let writeFence = WriteFence()
 
-    struct Head: Sendable {
-        var sequence: UInt64
-        var hash: ChainHash
+    /// A log's last sequence and its chain hash.
+    public struct Head: Sendable, Hashable {
+        public var sequence: UInt64
+        public var hash: ChainHash
+
+        public init(sequence: UInt64, hash: ChainHash) {
+            self.sequence = sequence
+            self.hash = hash
+        }
     }
 
     /// The record format and the layout of the databases this build writes.
@@ -79,11 +90,15 @@ public final class EventStore: Sendable {
             throw StoreError(.io, "cannot open \(ledgerPath): \(error)")
         }
         let dbs = try Databases.open(env, readOnly: configuration.readOnly, path: directory)
-        let ledgerID = try Self.loadOrInitialiseMetadata(env, dbs, readOnly: configuration.readOnly, path: directory)
+        let ledgerID = try Self.loadOrInitialiseMetadata(
+            env, dbs, readOnly: configuration.readOnly, path: directory, newLedgerID: configuration.ledgerID)
         let head = try Self.loadHead(env, dbs)
-        return try EventStore(
+        let store = try EventStore(
             environment: env, databases: dbs, configuration: configuration, logger: logger, directory: directory,
             ledgerID: ledgerID, head: head)
+        // A follower's or deposed leader's directory refuses writes however it is opened.
+        if !configuration.readOnly { try store.applyNodeState(try NodeState.load(directory: directory)) }
+        return store
     }
 
     private init(
@@ -139,6 +154,7 @@ public final class EventStore: Sendable {
         guard let writer else {
             throw StoreError(.readOnly, "the store at \(directory) is open read-only")
         }
+        if let refusal = writeFence.refusal { throw refusal }
         guard !events.isEmpty else { throw StoreError(.invalidEvent, "an append needs at least one event") }
         guard events.count <= Self.maximumEventsPerAppend else {
             throw StoreError(

@@ -212,7 +212,7 @@ extension EventStore {
     }
 
     static func loadOrInitialiseMetadata(
-        _ env: LMDBEnvironment, _ dbs: Databases, readOnly: Bool, path: String
+        _ env: LMDBEnvironment, _ dbs: Databases, readOnly: Bool, path: String, newLedgerID: String? = nil
     ) throws(StoreError) -> String {
         let existing = try env.read { (txn) throws(StoreError) -> (format: [UInt8]?, id: [UInt8]?, records: Int) in
             let records: Int
@@ -238,7 +238,10 @@ extension EventStore {
             throw StoreError(.notADataDirectory, "\(path) is an empty, uninitialised data directory")
         }
         var g = SystemRandomNumberGenerator()
-        let id = hex((0..<16).map { _ in UInt8.random(in: 0...255, using: &g) })
+        if let newLedgerID, !Self.isLedgerID(newLedgerID) {
+            throw StoreError(.wrongLedger, "\(newLedgerID) is not a ledger id (32 lowercase hex digits)")
+        }
+        let id = newLedgerID ?? hex((0..<16).map { _ in UInt8.random(in: 0...255, using: &g) })
         do throws(LMDBError) {
             let txn = try env.beginWrite()
             do throws(LMDBError) {

@@ -24,6 +24,8 @@ final class LogWriter: @unchecked Sendable {
     private enum Job {
         case append(AppendRequest)
         case installDictionary(bytes: [UInt8], info: DictionaryInfo)
+        /// A leader's records, stored as they are (Replication.swift).
+        case replicate(ReplicationJob)
     }
 
     private let condition = NSCondition()
@@ -40,6 +42,8 @@ final class LogWriter: @unchecked Sendable {
     var onCommit: (@Sendable (EventStore.Head) -> Void)?
     /// Durable commits since the store was opened (for benchmarks and status).
     let commits = Atomic<Int>(0)
+    /// While following a leader the node stores the leader's dictionaries and never trains its own.
+    let replicaMode = Atomic<Bool>(false)
 
     // Writer-thread state.
     private var head: EventStore.Head
@@ -103,6 +107,19 @@ final class LogWriter: @unchecked Sendable {
             return
         }
         queue.append(.append(request))
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Queues a leader's records; if the writer has stopped, fails them at once.
+    func submit(_ job: ReplicationJob) {
+        condition.lock()
+        if stopping {
+            condition.unlock()
+            job.complete(.failure(StoreError(.closed, "the store is closed")))
+            return
+        }
+        queue.append(.replicate(job))
         condition.signal()
         condition.unlock()
     }
@@ -202,6 +219,7 @@ final class LogWriter: @unchecked Sendable {
         while true {
             var results: [Result<AppendResult, StoreError>] = []
             results.reserveCapacity(batch.count)
+            var replicated: [Result<EventStore.Head, StoreError>] = []
             installed.removeAll()
             let now = Timestamp.now()
             do {
@@ -213,6 +231,8 @@ final class LogWriter: @unchecked Sendable {
                             results.append(try apply(request, txn: txn, now: now))
                         case .installDictionary(let bytes, let info):
                             if let d = try install(bytes, info: info, txn: txn) { installed.append(d) }
+                        case .replicate(let job):
+                            replicated.append(try applyReplicated(job, txn: txn, installed: &installed))
                         }
                     }
                     if head.sequence != before.head.sequence {
@@ -229,6 +249,11 @@ final class LogWriter: @unchecked Sendable {
                 restore(before)
                 if growMap() { continue }
                 fail(batch, StoreError(.diskFull, "the log reached its maximum map size of \(configuration.maximumMapSize) bytes; raise it"))
+                return
+            } catch let error as StoreError {
+                // A replicated record the indexes refuse (Replication.swift): the whole batch fails.
+                restore(before)
+                fail(batch, error)
                 return
             } catch let error as LMDBError {
                 restore(before)
@@ -248,10 +273,14 @@ final class LogWriter: @unchecked Sendable {
             }
             onCommit?(head)
             var i = 0
+            var r = 0
             for job in batch {
                 if case .append(let request) = job {
                     request.continuation.resume(returning: results[i])
                     i += 1
+                } else if case .replicate(let job) = job {
+                    job.complete(replicated[r])
+                    r += 1
                 }
             }
             considerTraining()
@@ -264,6 +293,7 @@ final class LogWriter: @unchecked Sendable {
             switch job {
             case .append(let r): r.continuation.resume(returning: .failure(error))
             case .installDictionary: training.store(false, ordering: .releasing)
+            case .replicate(let job): job.complete(.failure(error))
             }
         }
     }
@@ -426,9 +456,29 @@ final class LogWriter: @unchecked Sendable {
                 recordedAt: first.recordedAt, duplicate: true))
     }
 
+    /// Applies a leader's records (Replication.swift) to this writer's state.
+    private func applyReplicated(_ job: ReplicationJob, txn: borrowing Transaction, installed: inout [ZstdDictionary]) throws -> Result<EventStore.Head, StoreError> {
+        var state = ReplicaWriterState(
+            head: head, streamCount: streamCount, rawBytes: rawBytes, recordBytes: recordBytes, dictionary: dictionary)
+        let result = try job.apply(txn: txn, databases: databases, state: &state)
+        (head, streamCount, rawBytes, recordBytes) = (state.head, state.streamCount, state.rawBytes, state.recordBytes)
+        if !state.installed.isEmpty {
+            installed += state.installed
+            dictionary = state.dictionary
+            // So that a promoted follower trains (and retrains) when its leader would have.
+            dictionaryRatio = state.installedInfo?.ratio ?? 0
+            dictionarySamples = state.installedInfo?.samples ?? 0
+            nextTrainingAt = Self.nextTraining(after: state.installedInfo?.trainedAtSequence ?? head.sequence, configuration)
+            (windowRaw, windowStored, windowRecords) = (0, 0, 0)
+        }
+        return result
+    }
+
     // MARK: Dictionaries
 
     private func install(_ bytes: [UInt8], info: DictionaryInfo, txn: borrowing Transaction) throws(LMDBError) -> ZstdDictionary? {
+        // A follower's dictionaries are its leader's, byte for byte: drop one trained before it followed.
+        guard !replicaMode.load(ordering: .acquiring) else { return nil }
         let version = (dictionary?.version ?? 0) + 1
         var info = info
         info.version = version
@@ -456,6 +506,7 @@ final class LogWriter: @unchecked Sendable {
     /// Starts training in the background when there is no dictionary yet and enough records,
     /// or when the current dictionary's ratio has degraded over the last window.
     private func considerTraining() {
+        guard !replicaMode.load(ordering: .acquiring) else { return }
         var reason: String?
         if dictionary == nil {
             if head.sequence >= nextTrainingAt { reason = "first dictionary" }

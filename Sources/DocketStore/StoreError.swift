@@ -20,6 +20,10 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
             case io = "io"
             case lmdb = "lmdb"
             case compression = "compression"
+            case notLeader = "not-leader"
+            case fenced = "fenced"
+            case diverged = "diverged"
+            case wrongLedger = "wrong-ledger"
         }
         fileprivate let base: Base
         public var description: String { base.rawValue }
@@ -54,6 +58,16 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let lmdb = Code(base: .lmdb)
         /// zstd failed to compress, decompress or train.
         public static let compression = Code(base: .compression)
+        /// This node follows a leader and accepts no writes of its own; `leader` names it.
+        public static let notLeader = Code(base: .notLeader)
+        /// This node was the leader until a higher epoch began elsewhere; `epoch` and `leader` say
+        /// which and where. It accepts no writes.
+        public static let fenced = Code(base: .fenced)
+        /// Two copies of the ledger hold different records (or dictionaries) at the same place;
+        /// `sequence` is the first that differs. Nothing was written.
+        public static let diverged = Code(base: .diverged)
+        /// A replication peer holds another ledger. Nothing was written.
+        public static let wrongLedger = Code(base: .wrongLedger)
     }
 
     public var code: Code
@@ -61,18 +75,24 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
     /// For `wrongExpectedVersion`: what the append expected and what the stream holds.
     public var expectedVersion: ExpectedVersion?
     public var actualVersion: UInt64?
-    /// For `corruptRecord`: the first sequence that failed.
+    /// For `corruptRecord`: the first sequence that failed; for `diverged`: the first that differs.
     public var sequence: UInt64?
+    /// For `notLeader` and `fenced`: the address of the node that takes writes, when known.
+    public var leader: String?
+    /// For `fenced`: the epoch that deposed this node.
+    public var epoch: UInt64?
 
     public init(
         _ code: Code, _ message: String, expectedVersion: ExpectedVersion? = nil, actualVersion: UInt64? = nil,
-        sequence: UInt64? = nil
+        sequence: UInt64? = nil, leader: String? = nil, epoch: UInt64? = nil
     ) {
         self.code = code
         self.message = message
         self.expectedVersion = expectedVersion
         self.actualVersion = actualVersion
         self.sequence = sequence
+        self.leader = leader
+        self.epoch = epoch
     }
 
     public var description: String { message }
