@@ -16,6 +16,10 @@ public enum FrameType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConv
     case unsubscribe = 0x16
     case status = 0x17
     case admin = 0x18
+    case replicate = 0x19
+    case replicateAck = 0x1A
+    case chain = 0x1B
+    case fence = 0x1C
     // Server → client.
     case welcome = 0x81
     case authenticated = 0x82
@@ -24,8 +28,12 @@ public enum FrameType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConv
     case commandResult = 0x92
     case queryResult = 0x93
     case subscribed = 0x94
+    case replicating = 0x95
+    case records = 0x96
     case statusResult = 0x97
     case adminResult = 0x98
+    case chainResult = 0x99
+    case fenceResult = 0x9A
     case error = 0xFF
 
     public var description: String {
@@ -41,6 +49,14 @@ public enum FrameType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConv
         case .unsubscribe: "UNSUBSCRIBE"
         case .status: "STATUS"
         case .admin: "ADMIN"
+        case .replicate: "REPLICATE"
+        case .replicateAck: "REPLICATE_ACK"
+        case .chain: "CHAIN"
+        case .fence: "FENCE"
+        case .replicating: "REPLICATING"
+        case .records: "RECORDS"
+        case .chainResult: "CHAIN_RESULT"
+        case .fenceResult: "FENCE_RESULT"
         case .welcome: "WELCOME"
         case .authenticated: "AUTHENTICATED"
         case .appended: "APPENDED"
@@ -56,6 +72,9 @@ public enum FrameType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConv
 
     /// Whether a client may send it.
     public var isRequest: Bool { rawValue < 0x80 }
+
+    /// Whether its body is bytes of its own layout rather than one value (Replication.swift).
+    public var hasBinaryBody: Bool { self == .records }
 }
 
 /// One protocol frame: `u32 length | u8 type | u32 request id | body`, big-endian, where the
@@ -65,11 +84,19 @@ public struct Frame: Sendable, Hashable {
     public var type: FrameType
     public var requestID: UInt32
     public var body: Value
+    /// The body of a frame type with a binary body (`FrameType.hasBinaryBody`); `body` is then null.
+    public var binary: ByteBuffer?
 
     public init(_ type: FrameType, requestID: UInt32, body: Value = .object([])) {
         self.type = type
         self.requestID = requestID
         self.body = body
+    }
+
+    /// A frame with a binary body.
+    public init(_ type: FrameType, requestID: UInt32, binary: ByteBuffer) {
+        self.init(type, requestID: requestID, body: .null)
+        self.binary = binary
     }
 
     /// Bytes of the length prefix.
@@ -152,6 +179,8 @@ public struct FrameDecoder: ByteToMessageDecoder, Sendable {
                 guard let type = FrameType(rawValue: typeByte) else {
                     throw WireError(.unknownFrameType, "unknown frame type 0x\(String(typeByte, radix: 16)) (request \(requestID))")
                 }
+                // Its layout is checked by whoever reads it (RecordsBody), within these bytes.
+                if type.hasBinaryBody { return Frame(type, requestID: requestID, binary: slice) }
                 let body = try slice.withUnsafeReadableBytes { raw in
                     Result { () throws(CoreError) -> Value in
                         var r = BinaryReader(raw)
@@ -178,6 +207,14 @@ public struct FrameEncoder: MessageToByteEncoder, Sendable {
 
     /// Appends `frame`'s bytes to `out`.
     public static func write(_ frame: Frame, to out: inout ByteBuffer) {
+        if var binary = frame.binary {
+            out.reserveCapacity(minimumWritableBytes: Frame.lengthSize + Frame.headerSize + binary.readableBytes)
+            out.writeInteger(UInt32(Frame.headerSize + binary.readableBytes))
+            out.writeInteger(frame.type.rawValue)
+            out.writeInteger(frame.requestID)
+            out.writeBuffer(&binary)
+            return
+        }
         var w = BinaryWriter(capacity: 64)
         frame.body.encode(into: &w)
         out.reserveCapacity(minimumWritableBytes: Frame.lengthSize + Frame.headerSize + w.bytes.count)

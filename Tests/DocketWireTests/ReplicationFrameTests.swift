@@ -1,0 +1,67 @@
+import DocketCore
+@testable import DocketWire
+import NIOCore
+import NIOTestUtils
+import Testing
+
+@Suite("Replication frames")
+struct ReplicationFrameTests {
+    /// The RECORDS frame of Schemas/protocol.md §17.3, written there from the layout alone.
+    static let golden =
+        "0000007196000000090000000000000005000000020001000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+        + "0001000000077b2276223a317d0000000637a430ec01020000000f010000aaaaaaaaaaaaaaaa28b52ffd00000010010001bbbbbbbbbbbbbbbb28b52ffd20"
+
+    static let body = RecordsBody(
+        first: 5, lastHash: Array(0..<32),
+        dictionaries: [RecordsBody.Dictionary(version: 1, info: "{\"v\":1}", bytes: [0x37, 0xa4, 0x30, 0xec, 0x01, 0x02])],
+        bytes: [1, 0, 0] + [UInt8](repeating: 0xaa, count: 8) + [0x28, 0xb5, 0x2f, 0xfd] + [1, 0, 1] + [UInt8](repeating: 0xbb, count: 8)
+            + [0x28, 0xb5, 0x2f, 0xfd, 0x20],
+        ends: [15, 31])
+
+    @Test("a RECORDS frame has the documented bytes and decodes back to the same records")
+    func golden() throws {
+        let frame = Frame(.records, requestID: 9, binary: Self.body.frameBuffer)
+        let bytes = FrameEncoder.bytes(frame)
+        #expect(Hex.encode(bytes) == Self.golden)
+        var buffer = ByteBuffer(bytes: bytes)
+        var decoder = FrameDecoder()
+        let decoded = try #require(try decoder.decodeFrame(&buffer))
+        #expect(decoded.type == .records && decoded.requestID == 9 && decoded.body == .null)
+        #expect(try RecordsBody(decoding: #require(decoded.binary)) == Self.body)
+        // Every split of the bytes gives the same frame.
+        try ByteToMessageDecoderVerifier.verifyDecoder(
+            inputOutputPairs: [(ByteBuffer(bytes: bytes), [frame])], decoderFactory: { FrameDecoder() })
+    }
+
+    @Test("an empty RECORDS body (no records, a dictionary only) round-trips")
+    func empty() throws {
+        let body = RecordsBody(first: 42, lastHash: [UInt8](repeating: 7, count: 32), dictionaries: [], bytes: [], ends: [])
+        #expect(try RecordsBody(decoding: body.frameBuffer) == body)
+    }
+
+    @Test("a malformed RECORDS body is refused before anything is allocated for it", arguments: [
+        "short header", "too many records", "record past the end", "empty record", "bytes after the last record", "dictionary version 0",
+    ])
+    func malformed(_ what: String) throws {
+        var bytes = Array(Self.body.frameBuffer.readableBytesView)
+        switch what {
+        case "short header": bytes = Array(bytes.prefix(20))
+        case "too many records": bytes.replaceSubrange(8..<12, with: [0xFF, 0xFF, 0xFF, 0xFF])
+        case "record past the end": bytes.replaceSubrange(bytes.count - 20..<bytes.count - 16, with: [0x00, 0x00, 0x10, 0x00])
+        case "empty record": bytes.replaceSubrange(bytes.count - 20..<bytes.count - 16, with: [0, 0, 0, 0])
+        case "bytes after the last record": bytes.append(0)
+        default: bytes.replaceSubrange(46..<48, with: [0, 0])
+        }
+        #expect(throws: MessageError.self) { try RecordsBody(decoding: ByteBuffer(bytes: bytes)) }
+    }
+
+    @Test("REPLICATE bodies round-trip and bad fields are refused")
+    func replicate() throws {
+        let r = ReplicateRequest(
+            ledger: "0123456789abcdef0123456789abcdef", head: 7, hash: String(repeating: "ab", count: 32), epoch: 2, epochLeader: "h:1",
+            dictionaries: 3, window: 100, maxFrame: 1 << 20, node: "n", address: "127.0.0.1:9")
+        #expect(try ReplicateRequest(wire: r.wireValue) == r)
+        #expect(throws: MessageError.self) { try ReplicateRequest(wire: ["ledger": "x", "head": 1, "hash": "zz"]) }
+        #expect(throws: MessageError.self) { try ReplicateRequest(wire: ["ledger": "x", "head": -1, "hash": .string(String(repeating: "0", count: 64))]) }
+    }
+}
