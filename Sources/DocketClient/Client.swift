@@ -43,6 +43,10 @@ public final class DocketClient: Sendable {
         public var trustRootsPath: String?
         public var maximumFrameLength = Frame.defaultMaximumLength
         public var reconnectAttempts = 3
+        /// A follower (`not-leader`) or deposed leader (`fenced`) names the node that takes
+        /// writes; go there and ask again (nothing was done by the refusing node), at most this
+        /// many times per request. 0 turns it off.
+        public var leaderRedirects = 3
 
         public init(host: String, port: Int, token: String) {
             self.host = host
@@ -65,6 +69,11 @@ public final class DocketClient: Sendable {
     private let connecting = Mutex<Task<Connection, any Error>?>(nil)
     private let nextID = Atomic<UInt32>(1)
     private let welcome = Mutex<Value?>(nil)
+    /// Where requests go: the configured node, or the leader it named.
+    private let target: Mutex<(host: String, port: Int)>
+
+    /// The node requests go to now (`HOST:PORT`): the configured one, or the leader it named.
+    public var address: String { target.withLock { "\($0.host):\($0.port)" } }
 
     /// What the node said when the connection was made (WELCOME: version, ledger id, limits).
     public var serverInfo: Value? { welcome.withLock { $0 } }
@@ -73,6 +82,7 @@ public final class DocketClient: Sendable {
     public init(_ configuration: Configuration) {
         self.configuration = configuration
         self.group = MultiThreadedEventLoopGroup.singleton
+        self.target = Mutex((configuration.host, configuration.port))
     }
 
     /// Connects now (otherwise the first request does), so errors in the address or token show early.
@@ -90,6 +100,7 @@ public final class DocketClient: Sendable {
     /// Sends one request and waits for its answer; an ERROR answer throws `.server`.
     public func request(_ type: FrameType, _ body: Value, retry: Bool) async throws(DocketClientError) -> Frame {
         var attempt = 0
+        var redirects = 0
         while true {
             attempt += 1
             do {
@@ -98,6 +109,15 @@ public final class DocketClient: Sendable {
                 let answer = try await conn.send(Frame(type, requestID: id, body: body))
                 if answer.type == .error { throw DocketClientError.server(ErrorBody(answer.body)) }
                 return answer
+            } catch DocketClientError.server(let e) where ["not-leader", "fenced"].contains(e.code) && redirects < configuration.leaderRedirects {
+                // The node did nothing and named the leader: ask there (any request, even ADMIN).
+                guard let leader = e.details?["leader"]?.stringValue, let (host, port) = Self.split(leader), (host, port) != target.withLock({ $0 })
+                else { throw DocketClientError.server(e) }
+                redirects += 1
+                attempt -= 1
+                target.withLock { $0 = (host, port) }
+                let old = connection.withLock { c in defer { c = nil }; return c }
+                if let old { try? await old.channel.close() }
             } catch let error as DocketClientError {
                 guard case .connectionLost = error, retry, attempt <= configuration.reconnectAttempts else { throw error }
                 connection.withLock { $0 = nil }
@@ -238,7 +258,16 @@ public final class DocketClient: Sendable {
         }
     }
 
+    private static func split(_ address: String) -> (String, Int)? {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
+            return nil
+        }
+        return (String(address[..<colon]), port)
+    }
+
     private func handshake() async throws(DocketClientError) -> Connection {
+        var configuration = self.configuration
+        (configuration.host, configuration.port) = target.withLock { $0 }
         let c = try await Connection.open(configuration, group: group)
         // HELLO, then AUTH.
         let hello = try await c.send(Frame(.hello, requestID: 0, body: .object([("versions", .array([.int(Frame.protocolVersion)])), ("client", .string("docket-client/0.1.0"))])))

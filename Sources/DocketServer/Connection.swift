@@ -104,7 +104,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 fail(context, requestID: frame.requestID, ErrorBody(code: "protocol-violation", message: "\(frame.type) is not a request a client sends after authenticating"))
                 return
             }
-            if frame.type == .credit || frame.type == .unsubscribe {
+            if frame.type == .credit || frame.type == .unsubscribe || frame.type == .replicateAck {
                 // Flow control bypasses the request queue so a busy connection can still steer its subscriptions.
                 session.control(frame)
                 return

@@ -28,6 +28,8 @@ public struct ServerConfiguration: Sendable {
     /// How long shutdown waits for requests in progress.
     public var drainTimeout: Duration = .seconds(10)
     public var eventLoopThreads = 2
+    /// Following a leader, synchronous followers, the advertised address (Replication.swift).
+    public var replication = ReplicationConfiguration()
 
     public init() {}
 }
@@ -43,6 +45,7 @@ public final class DocketServer: Service, Sendable {
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
     let metrics = ServerMetrics()
+    let replication: ReplicationHub
     private let bound: Mutex<(any Channel)?> = Mutex(nil)
     private let children = Mutex<[ObjectIdentifier: any Channel]>([:])
     private let addressReady = AsyncStream<SocketAddress?>.makeStream()
@@ -52,6 +55,7 @@ public final class DocketServer: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.eventLoopThreads, 1))
+        self.replication = ReplicationHub(ledger: ledger, configuration: configuration.replication, logger: logger)
     }
 
     /// The address it listens on, once bound (waits for it).
@@ -62,6 +66,7 @@ public final class DocketServer: Service, Sendable {
     }
 
     public func run() async throws {
+        try replication.prepare()
         let sslContext: NIOSSLContext?
         do { sslContext = try makeTLSContext() } catch let error as ServerError { throw error } catch {
             throw ServerError("cannot load the TLS certificate or key: \(error)")
@@ -89,6 +94,7 @@ public final class DocketServer: Service, Sendable {
             throw ServerError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
         }
         bound.withLock { $0 = channel }
+        replication.start(listening: channel.localAddress.flatMap { a in a.port.map { "\(configuration.host):\($0)" } })
         addressReady.continuation.yield(channel.localAddress)
         logger.notice("listening", metadata: [
             "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(sslContext != nil)", "ledger": "\(ledger.store.ledgerID)",
@@ -119,6 +125,7 @@ public final class DocketServer: Service, Sendable {
         while metrics.inFlight.load(ordering: .relaxed) > 0 && clock.now < deadline {
             try? await Task.sleep(for: .milliseconds(5))
         }
+        await replication.stop()
         let open = children.withLock { Array($0.values) }
         for c in open { c.close(promise: nil) }
         for c in open { try? await c.closeFuture.get() }

@@ -14,7 +14,8 @@ final class Session: Sendable {
     let principal: Principal
     private let queue: AsyncStream<Frame>.Continuation
     private let queued = Atomic<Int>(0)
-    private let subscriptions = Mutex<[UInt32: Subscription]>([:])
+    /// Subscriptions and replication streams (Replication.swift), by request id.
+    let subscriptions = Mutex<[UInt32: Subscription]>([:])
     private let worker: Mutex<Task<Void, Never>?> = Mutex(nil)
 
     init(server: DocketServer, channel: any Channel, principal: Principal) {
@@ -58,11 +59,11 @@ final class Session: Sendable {
         for s in subscriptions.withLock({ d in defer { d.removeAll() }; return Array(d.values) }) { s.task.cancel() }
     }
 
-    private func reply(_ type: FrameType, _ requestID: UInt32, _ body: Value) {
+    func reply(_ type: FrameType, _ requestID: UInt32, _ body: Value) {
         channel.writeAndFlush(Frame(type, requestID: requestID, body: body), promise: nil)
     }
 
-    private func replyError(_ requestID: UInt32, _ error: ErrorBody) {
+    func replyError(_ requestID: UInt32, _ error: ErrorBody) {
         channel.writeAndFlush(Frame(.error, requestID: requestID, body: error.value), promise: nil)
     }
 
@@ -85,7 +86,7 @@ final class Session: Sendable {
         switch frame.type {
         case .status:
             var status: [(key: String, value: Value)] = [
-                ("version", .string("0.1.0")), ("protocol", .int(Frame.protocolVersion)), ("role", .string("leader")),
+                ("version", .string("0.1.0")), ("protocol", .int(Frame.protocolVersion)), ("role", .string(server.replication.roleName)),
                 ("principal", .string(principal.role.rawValue)), ("ledger", .string(ledger.store.ledgerID)),
             ]
             // Reporters learn nothing about the volume of other people's reports.
@@ -93,7 +94,7 @@ final class Session: Sendable {
                 status += [
                     ("lastSequence", .int(Int64(ledger.store.head.sequence))), ("connections", .int(Int64(server.connectionCount))),
                     ("appendRate", .double(server.metrics.appendRate)),
-                ]
+                ] + server.replication.statusFields
             }
             reply(.statusResult, id, .object(status))
         case .append:
@@ -105,6 +106,7 @@ final class Session: Sendable {
             events.reserveCapacity(list.count)
             for e in list { events.append(try ProposedEvent(wire: e, actor: principal.subject)) }
             let r = try await ledger.append(to: stream, expecting: expected, events: events, as: principal)
+            try await server.replication.replicated(through: r.lastSequence)
             if !r.duplicate { server.metrics.recordAppend(events.count) }
             reply(.appended, id, .object([
                 ("first", .int(Int64(r.firstSequence))), ("last", .int(Int64(r.lastSequence))), ("version", .int(Int64(r.streamVersion))),
@@ -130,6 +132,7 @@ final class Session: Sendable {
             let outcome = try await ledger.execute(
                 command, report: report, as: principal, at: try b.optionalTime("at"), eventID: eventID,
                 creditFromPolicy: try b.optionalBool("creditFromPolicy") ?? false)
+            try await server.replication.replicated(through: outcome.result.lastSequence)
             if !outcome.result.duplicate { server.metrics.recordAppend(outcome.events.count) }
             reply(.commandResult, id, outcome.wireValue)
         case .query:
@@ -153,6 +156,9 @@ final class Session: Sendable {
             reply(.subscribed, id, .object([("subscription", .int(Int64(id))), ("head", .int(Int64(ledger.store.head.sequence)))]))
         case .admin:
             try await admin(frame)
+            try await server.replication.replicated(through: ledger.store.head.sequence)
+        case .replicate, .chain, .fence:
+            try await server.replication.handle(frame, session: self)
         default:
             throw MessageError("\(frame.type) is not a request")
         }
@@ -191,6 +197,9 @@ final class Session: Sendable {
             }
             let r = try await server.ledger.appendProjectEvent(.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone)), project: project, as: principal, at: try b.optionalTime("at"))
             reply(.adminResult, frame.requestID, .object([("project", .string(project)), ("policy", .string(policy.name)), ("version", .int(Int64(policy.version))), ("seq", .int(Int64(r.lastSequence)))]))
+        case "promote":
+            let promotion = try await server.replication.promote(by: principal)
+            reply(.adminResult, frame.requestID, promotion.wireValue)
         case let other:
             throw MessageError("ADMIN: unknown action \"\(other)\"")
         }
@@ -200,6 +209,10 @@ final class Session: Sendable {
 
     /// CREDIT and UNSUBSCRIBE, handled as they arrive.
     func control(_ frame: Frame) {
+        if frame.type == .replicateAck {
+            server.replication.acknowledge(frame, session: self)
+            return
+        }
         let subscriptionID = UInt32(truncatingIfNeeded: frame.body["subscription"]?.intValue ?? -1)
         guard let s = subscriptions.withLock({ $0[subscriptionID] }) else {
             replyError(frame.requestID, ErrorBody(code: "unknown-subscription", message: "no subscription \(subscriptionID) on this connection"))
@@ -256,7 +269,14 @@ final class Session: Sendable {
             var details: Value?
             if let state = e.state { details = .object([("state", .string(state.rawValue)), ("allowed", .array(e.allowed.map { .string($0) }))]) }
             return ErrorBody(code: e.code.rawValue, message: e.message, details: details)
-        case let e as StoreError: return ErrorBody(code: e.code.description, message: e.message)
+        case let e as StoreError:
+            // Where to send writes instead, the epoch that deposed a node, where two copies part.
+            var details: [(key: String, value: Value)] = []
+            if let leader = e.leader { details.append(("leader", .string(leader))) }
+            if let epoch = e.epoch { details.append(("epoch", .int(Int64(epoch)))) }
+            if e.code == .diverged, let seq = e.sequence { details.append(("seq", .int(Int64(seq)))) }
+            return ErrorBody(code: e.code.description, message: e.message, details: details.isEmpty ? nil : .object(details))
+        case let e as ReplicationError: return ErrorBody(code: e.code, message: e.message, details: e.details)
         case let e as CoreError: return ErrorBody(code: e.code.description, message: e.message)
         case let e as MessageError: return ErrorBody(code: "bad-request", message: e.message)
         case let e as Forbidden: return ErrorBody(code: "forbidden", message: e.message)

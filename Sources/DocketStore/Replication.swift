@@ -207,6 +207,14 @@ public struct PreparedReplication: Sendable {
     public var count: Int { batch.count }
 }
 
+/// Dictionaries of batches prepared but maybe not yet durable, so that the next batch, prepared
+/// while the writer still commits the earlier one, can decode and chain records that name them.
+/// One per replication stream.
+public struct PendingDictionaries: Sendable {
+    var byVersion: [UInt16: ZstdDictionary] = [:]
+    public init() {}
+}
+
 extension EventStore.Head: CustomStringConvertible {
     public var description: String { "sequence \(sequence) (hash \(hash.description.prefix(16))…)" }
 }
@@ -219,7 +227,9 @@ extension EventStore {
     /// record must chain (with the dictionaries it names, stored or in the batch) and decode, and
     /// the last must hash to the leader's `lastHash`. A dictionary the follower already holds
     /// must be byte for byte the leader's. Throws naming the first bad sequence; writes nothing.
-    public func prepareReplicated(_ batch: ReplicationBatch, after: Head) throws(StoreError) -> PreparedReplication {
+    public func prepareReplicated(
+        _ batch: ReplicationBatch, after: Head, pending: inout PendingDictionaries
+    ) throws(StoreError) -> PreparedReplication {
         guard batch.first == after.sequence + 1 else {
             throw StoreError(
                 .corruptRecord,
@@ -230,6 +240,7 @@ extension EventStore {
             throw StoreError(.corruptRecord, "the leader's batch from \(batch.first) is malformed; nothing was written", sequence: batch.first)
         }
         let decoder = RecordDecoder(dictionaries: dictionaries)
+        decoder.pending = pending.byVersion
         let (fresh, decoded) = try read { (txn) throws(StoreError) -> ([(ZstdDictionary, ReplicatedDictionary)], DecodedBatch) in
             let fresh = try checkDictionaries(batch, decoder: decoder, txn: txn)
             return (fresh, try decodeRecords(batch, after: after, decoder: decoder, txn: txn))
@@ -240,6 +251,7 @@ extension EventStore {
                 "the leader's chain hash of record \(batch.last) is not the one its records give (\(decoded.hash.description.prefix(16))…); nothing of this batch was written",
                 sequence: batch.last)
         }
+        for (z, _) in fresh { pending.byVersion[z.version] = z }
         return PreparedReplication(
             previous: after, head: Head(sequence: batch.last, hash: decoded.hash), first: batch.first, batch: batch, keys: decoded.keys,
             keyEnds: decoded.keyEnds, newStreams: decoded.newStreams, envelopeBytes: decoded.envelopeBytes, anchors: decoded.anchors,
@@ -254,6 +266,13 @@ extension EventStore {
         var fresh: [(ZstdDictionary, ReplicatedDictionary)] = []
         for d in batch.dictionaries {
             guard d.version != 0 else { throw StoreError(.corruptRecord, "the leader sent a dictionary with version 0") }
+            if let earlier = decoder.pending[d.version] {
+                // Sent with a batch still on its way to the disk.
+                guard earlier.bytes == d.bytes else {
+                    throw StoreError(.diverged, "the leader sent two different dictionaries \(d.version); nothing was written")
+                }
+                continue
+            }
             let stored: UnsafeRawBufferPointer?
             do throws(LMDBError) { stored = try txn.get(databases.dicts, bigEndianBytes(d.version)) } catch { throw error.storeError }
             if let stored {
@@ -347,7 +366,8 @@ extension EventStore {
     /// Checks `batch` against the committed head and stores it; returns the new head once durable.
     @discardableResult
     public func appendReplicated(_ batch: ReplicationBatch) async throws(StoreError) -> Head {
-        let prepared = try prepareReplicated(batch, after: committedHead)
+        var pending = PendingDictionaries()
+        let prepared = try prepareReplicated(batch, after: committedHead, pending: &pending)
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<Head, StoreError>, Never>) in
             submitReplicated(prepared) { continuation.resume(returning: $0) }
         }

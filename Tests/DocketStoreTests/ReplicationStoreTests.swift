@@ -78,6 +78,36 @@ struct ReplicationStoreTests {
         }
     }
 
+    @Test("batches prepared before the one carrying their dictionary is durable decode with it")
+    func pipelined() async throws {
+        try await withTemporaryDirectory { dir in
+            let leader = try await leaderWithDictionary(dir + "/leader")
+            defer { leader.close() }
+            let follower = try follower(dir + "/follower", of: leader)
+            defer { follower.close() }
+            var pending = PendingDictionaries()
+            var head = follower.committedHead
+            var known: UInt16 = 0
+            var prepared: [PreparedReplication] = []
+            while true {
+                let batch = try leader.readReplication(
+                    from: head.sequence + 1, previous: head.hash, knownDictionaries: known, maxRecords: 40, maxBytes: 1 << 20)
+                if batch.count == 0 && batch.dictionaries.isEmpty { break }
+                let p = try follower.prepareReplicated(batch, after: head, pending: &pending)
+                prepared.append(p)
+                head = p.head
+                known = max(known, batch.dictionaries.last?.version ?? 0)
+            }
+            #expect(prepared.count > 2 && follower.head.sequence == 0, "all prepared, nothing written yet")
+            let results = Locked<[Result<EventStore.Head, StoreError>]>([])
+            for p in prepared { follower.submitReplicated(p) { r in results.mutate { $0.append(r) } } }
+            for _ in 0..<500 where results.get().count < prepared.count { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(results.get().count == prepared.count)
+            for r in results.get() { _ = try r.get() }
+            try expectIdentical(leader, follower)
+        }
+    }
+
     @Test("a follower refuses writes of its own, also when reopened, and a promoted one writes on with the leader's dictionary")
     func fence() async throws {
         try await withTemporaryDirectory { dir in
@@ -190,4 +220,13 @@ struct ReplicationStoreTests {
 
 extension UInt16 {
     fileprivate var bigEndianBytes: [UInt8] { [UInt8(self >> 8), UInt8(self & 0xFF)] }
+}
+
+/// A value behind a lock, for callbacks from the writer thread.
+final class Locked<T>: @unchecked Sendable {
+    private var value: T
+    private let lock = NSLock()
+    init(_ value: T) { self.value = value }
+    func get() -> T { lock.withLock { value } }
+    func mutate(_ body: (inout T) -> Void) { lock.withLock { body(&value) } }
 }

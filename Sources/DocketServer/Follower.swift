@@ -1,0 +1,387 @@
+import DocketCore
+import DocketStore
+import DocketWire
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// A follower: connects to its leader, catches up from its own head and then tails the
+/// leader's commits, checking every record's chain, storing the records byte for byte and
+/// acknowledging what is durable (REPLICATE, RECORDS, REPLICATE_ACK; Schemas/protocol.md §17).
+///
+/// Connection failures are retried with backoff. It stops for good, and says why in its status
+/// and the log, when the two copies are of different ledgers, when they diverge (naming the
+/// first sequence that differs) or when a record does not chain; it never overwrites or
+/// truncates its own log.
+final class Follower: Sendable {
+    let hub: ReplicationHub
+    private let leader: Mutex<String>
+    private let task = Mutex<Task<Void, Never>?>(nil)
+    /// Batches handed to the writer and not yet durable (promotion waits for them).
+    private let inFlight = Atomic<Int>(0)
+    private let status = Mutex(Status())
+
+    struct Status {
+        var state = "starting"
+        var leaderHead: UInt64 = 0
+        var leaderEpoch: UInt64 = 0
+        var error: String?
+    }
+
+    init(hub: ReplicationHub) {
+        self.hub = hub
+        leader = Mutex(hub.configuration.leader ?? "")
+    }
+
+    var store: EventStore { hub.store }
+    var logger: Logger { hub.logger }
+
+    func start() {
+        task.withLock { $0 = Task { await run() } }
+    }
+
+    /// Stops replicating; returns once every batch handed to the writer is durable (or failed).
+    func stop() async {
+        let t = task.withLock { $0 }
+        t?.cancel()
+        await t?.value
+        while inFlight.load(ordering: .acquiring) > 0 { try? await Task.sleep(for: .milliseconds(1)) }
+        setState("stopped (promoted or shut down)")
+    }
+
+    var statusValue: Value {
+        let s = status.withLock { $0 }
+        let head = store.head.sequence
+        var m: [(key: String, value: Value)] = [
+            ("state", .string(s.state)), ("leader", .string(leader.withLock { $0 })), ("leaderHead", .int(Int64(s.leaderHead))),
+            ("lag", .int(Int64(s.leaderHead > head ? s.leaderHead - head : 0))),
+        ]
+        if let e = s.error { m.append(("error", .string(e))) }
+        return .object(m)
+    }
+
+    private func setState(_ state: String, error: String? = nil) {
+        status.withLock {
+            $0.state = state
+            if let error { $0.error = error }
+        }
+    }
+
+    /// Why following stops for good.
+    struct Stop: Error {
+        var error: any Error
+    }
+
+    private func run() async {
+        // Replicating onto a damaged log would extend it: check the copy this node holds first.
+        setState("verifying its own log")
+        do {
+            let report = try store.verify()
+            if let failure = report.failure {
+                fail(StoreError(
+                    .corruptRecord,
+                    "this node's own log fails verification at sequence \(failure.sequence): \(failure.reason); it will not replicate onto it (docket verify shows the same)",
+                    sequence: failure.sequence))
+                return
+            }
+        } catch {
+            fail(error)
+            return
+        }
+        var backoff: Duration = .milliseconds(50)
+        while !Task.isCancelled {
+            do {
+                try await follow()
+                backoff = .milliseconds(50)
+            } catch let stop as Stop {
+                fail(stop.error)
+                return
+            } catch is Redirected {
+                backoff = .milliseconds(50)
+                continue
+            } catch {
+                if Task.isCancelled { return }
+                setState("reconnecting", error: "\(error)")
+                logger.info("replication connection lost; retrying", metadata: ["leader": "\(leader.withLock { $0 })", "error": "\(error)"])
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, .seconds(2))
+            }
+        }
+    }
+
+    private func fail(_ error: any Error) {
+        let text = (error as? StoreError).map { "\($0.code): \($0.message)" } ?? "\(error)"
+        setState("stopped", error: text)
+        logger.error("replication stopped", metadata: ["leader": "\(leader.withLock { $0 })", "error": "\(text)"])
+    }
+
+    struct Redirected: Error {}
+
+    /// One connection to the leader, until it drops or something stops replication.
+    private func follow() async throws {
+        let address = leader.withLock { $0 }
+        setState("connecting")
+        let conn = try await PeerConnection.open(address, configuration: hub.configuration, timeout: .seconds(5))
+        defer { conn.close() }
+        let ledgerID = try await conn.hello()
+        guard ledgerID == store.ledgerID else {
+            throw Stop(error: StoreError(
+                .wrongLedger,
+                "\(address) serves ledger \(ledgerID) but this node holds ledger \(store.ledgerID): a follower can only follow a node of its own ledger; nothing was written"))
+        }
+        do { try await conn.authenticate(token: hub.configuration.token ?? "") } catch let e as ErrorBody {
+            throw Stop(error: ReplicationError(e.code, "\(address) refused this follower's token: \(e.message)"))
+        }
+        var expected = store.committedHead
+        let epoch = try Epochs.current(in: store)
+        let request = ReplicateRequest(
+            ledger: store.ledgerID, head: expected.sequence, hash: expected.hash.description, epoch: epoch.number, epochLeader: epoch.address,
+            dictionaries: try store.highestDictionaryVersion(), window: hub.configuration.window,
+            maxFrame: Int64(hub.configuration.followerMaximumFrame), node: store.nodeState.node, address: hub.advertisedAddress)
+        let streamID: UInt32 = 7
+        let answer = try await conn.request(.replicate, request.wireValue, id: streamID)
+        if answer.type == .error { try await refused(ErrorBody(answer.body), conn: conn, address: address) }
+        guard answer.type == .replicating else { throw PeerConnection.Failure("\(address) answered REPLICATE with \(answer.type)") }
+        status.withLock {
+            $0.leaderHead = UInt64(max(answer.body["head"]?.intValue ?? 0, 0))
+            $0.leaderEpoch = UInt64(max(answer.body["epoch"]?.intValue ?? 0, 0))
+            $0.state = $0.leaderHead > expected.sequence ? "catching up" : "following"
+            $0.error = nil
+        }
+        logger.notice("following", metadata: ["leader": "\(address)", "from": "\(expected.sequence + 1)"])
+        // A writer failure ends the connection; the next one starts again from the durable head.
+        let shared = StreamShared()
+        var pending = PendingDictionaries()
+        let channel = conn.channel
+        while let frame = try await conn.next() {
+            switch frame.type {
+            case .records:
+                guard let binary = frame.binary else { throw PeerConnection.Failure("RECORDS without a body") }
+                let body: RecordsBody
+                do { body = try RecordsBody(decoding: binary) } catch {
+                    throw Stop(error: ReplicationError("protocol-violation", "\(address) sent a malformed RECORDS frame: \(error.message)"))
+                }
+                guard body.lastHash.count == 32 else { throw PeerConnection.Failure("RECORDS with a bad hash") }
+                let batch = ReplicationBatch(
+                    first: body.first, bytes: body.bytes, ends: body.ends,
+                    dictionaries: body.dictionaries.map { ReplicatedDictionary(version: $0.version, bytes: $0.bytes, info: $0.info) },
+                    lastHash: ChainHash(bytes: body.lastHash))
+                let prepared: PreparedReplication
+                do { prepared = try store.prepareReplicated(batch, after: expected, pending: &pending) } catch {
+                    if let failed = shared.failure.withLock({ $0 }) { throw failed }
+                    throw Stop(error: error)
+                }
+                expected = prepared.head
+                inFlight.add(1, ordering: .relaxed)
+                let ledger = hub.ledger
+                store.submitReplicated(prepared) { [self] result in
+                    defer { inFlight.subtract(1, ordering: .releasing) }
+                    switch result {
+                    case .success(let head):
+                        let id = shared.ackIDs.add(1, ordering: .relaxed).newValue
+                        channel.writeAndFlush(Frame(.replicateAck, requestID: id, body: .object([
+                            ("subscription", .int(Int64(streamID))), ("durable", .int(Int64(head.sequence))),
+                        ])), promise: nil)
+                        ledger.heads.advance(to: head.sequence)
+                        status.withLock { if $0.leaderHead <= head.sequence && $0.state == "catching up" { $0.state = "following" } }
+                    case .failure(let error):
+                        shared.failure.withLock { if $0 == nil { $0 = error } }
+                        channel.close(promise: nil)
+                    }
+                }
+                status.withLock { $0.leaderHead = max($0.leaderHead, prepared.head.sequence) }
+            case .error:
+                try await refused(ErrorBody(frame.body), conn: conn, address: address)
+            default:
+                throw PeerConnection.Failure("\(address) sent \(frame.type) on the replication stream")
+            }
+        }
+        if let failed = shared.failure.withLock({ $0 }) {
+            // Integrity failures stop replication; the rest (a full disk, say) are retried.
+            if [.corruptRecord, .diverged].contains(failed.code) { throw Stop(error: failed) }
+            throw failed
+        }
+        throw PeerConnection.Failure("\(address) closed the connection")
+    }
+
+    /// What to do about an ERROR from the leader; never returns normally.
+    private func refused(_ e: ErrorBody, conn: PeerConnection, address: String) async throws -> Never {
+        switch e.code {
+        case "diverged":
+            let leaderHead = UInt64(max(e.details?["head"]?.intValue ?? 0, 0))
+            let first = try await firstDivergence(conn: conn, leaderHead: leaderHead)
+            throw Stop(error: StoreError(
+                .diverged,
+                "this node's log and \(address)'s part at sequence \(first) (this node holds \(store.head.sequence) records, the leader \(leaderHead)): the record there differs or exists on one side only. Replication stopped; nothing was overwritten or truncated — decide which copy is right before following again",
+                sequence: first))
+        case "not-leader", "fenced":
+            if let next = e.details?["leader"]?.stringValue, !next.isEmpty, next != address {
+                logger.notice("the leader moved; following the node it names", metadata: ["from": "\(address)", "to": "\(next)", "code": "\(e.code)"])
+                leader.withLock { $0 = next }
+                var state = store.nodeState
+                state.leader = next
+                try? store.saveNodeState(state)
+                throw Redirected()
+            }
+            throw PeerConnection.Failure("\(e.code): \(e.message)")
+        case "wrong-ledger", "forbidden", "bad-request", "protocol-violation", "corrupt-record":
+            throw Stop(error: ReplicationError(e.code, "\(address): \(e.message)"))
+        default:
+            throw PeerConnection.Failure("\(e.code): \(e.message)")
+        }
+    }
+
+    /// The first sequence at which this node's chain tags and the leader's differ (or one side
+    /// ends): a search over the tags, which commit to every record before them, 64 probes a round.
+    private func firstDivergence(conn: PeerConnection, leaderHead: UInt64) async throws -> UInt64 {
+        let mine = store.head.sequence
+        var lo: UInt64 = 0  // tags agree here (h(0) is the same everywhere)
+        var hi = min(mine, leaderHead) + 1  // the first difference is at or before this
+        while hi - lo > 1 {
+            let span = hi - lo - 1
+            let count = min(span, 64)
+            let probes = (1...count).map { lo + UInt64((Double(span) * Double($0) / Double(count)).rounded(.down)) }
+            let answer = try await conn.request(.chain, .object([("sequences", .array(probes.map { .int(Int64($0)) }))]))
+            guard answer.type == .chainResult, let theirs = answer.body["tags"]?.arrayValue, theirs.count == probes.count else {
+                throw PeerConnection.Failure("CHAIN answered with \(answer.type)")
+            }
+            let ours = try store.chainTags(at: probes)
+            var moved = false
+            for (i, p) in probes.enumerated() {
+                let t = theirs[i].stringValue.flatMap { UInt64($0, radix: 16) }
+                if t == nil || t != ours[i] {
+                    hi = p
+                    moved = true
+                    break
+                }
+                lo = p
+            }
+            if !moved { lo = max(lo, probes.last!) }
+        }
+        return hi
+    }
+}
+
+/// What a replication connection's writer callbacks share with its reader.
+final class StreamShared: Sendable {
+    let failure = Mutex<StoreError?>(nil)
+    let ackIDs = Atomic<UInt32>(100)
+}
+
+/// A plain client connection to another node, for replication and fencing (DocketServer does
+/// not depend on DocketClient): one request at a time, plus the frames the peer pushes. Used by
+/// one task at a time (not Sendable); its channel may be written from anywhere.
+final class PeerConnection {
+    let channel: any Channel
+    private var iterator: AsyncThrowingStream<Frame, any Error>.AsyncIterator
+    private var ids: UInt32 = 1
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+        init(_ d: String) { description = d }
+    }
+
+    private init(channel: any Channel, frames: AsyncThrowingStream<Frame, any Error>) {
+        self.channel = channel
+        self.iterator = frames.makeAsyncIterator()
+    }
+
+    static func open(_ address: String, configuration: ReplicationConfiguration, timeout: TimeAmount) async throws -> PeerConnection {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            throw Failure("\"\(address)\" is not HOST:PORT")
+        }
+        let host = String(address[..<colon])
+        var sslContext: NIOSSLContext?
+        if configuration.useTLS {
+            var tls = TLSConfiguration.makeClientConfiguration()
+            if let roots = configuration.trustRootsPath { tls.trustRoots = .file(roots) }
+            sslContext = try NIOSSLContext(configuration: tls)
+        }
+        let (stream, continuation) = AsyncThrowingStream<Frame, any Error>.makeStream()
+        let maximum = configuration.followerMaximumFrame
+        let tlsContext = sslContext
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(timeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    if let tlsContext { try sync.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: host)) }
+                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: maximum)))
+                    try sync.addHandler(MessageToByteHandler(FrameEncoder()))
+                    try sync.addHandler(PeerHandler(continuation: continuation))
+                }
+            }
+            .connect(host: host, port: port).get()
+        return PeerConnection(channel: channel, frames: stream)
+    }
+
+    func close() { channel.close(promise: nil) }
+
+    func write(_ frame: Frame) { channel.writeAndFlush(frame, promise: nil) }
+
+    /// The next frame from the peer; nil when the connection closed.
+    func next() async throws -> Frame? {
+        try await iterator.next()
+    }
+
+    /// Sends a request and returns the next frame (the peer answers in order).
+    func request(_ type: FrameType, _ body: Value, id: UInt32? = nil) async throws -> Frame {
+        ids += 1
+        write(Frame(type, requestID: id ?? ids, body: body))
+        guard let answer = try await next() else { throw Failure("the connection closed before \(type) was answered") }
+        return answer
+    }
+
+    /// HELLO; returns the peer's ledger id.
+    func hello() async throws -> String {
+        let w = try await request(.hello, .object([("versions", .array([.int(Frame.protocolVersion)])), ("client", .string("docket-follower/0.1.0"))]))
+        if w.type == .error { throw ErrorBody(w.body) }
+        guard w.type == .welcome, let ledger = w.body["ledger"]?.stringValue else { throw Failure("expected WELCOME, got \(w.type)") }
+        return ledger
+    }
+
+    /// AUTH; throws the peer's ERROR body when it refuses the token.
+    func authenticate(token: String) async throws {
+        let a = try await request(.auth, .object([("token", .string(token))]))
+        if a.type == .error { throw ErrorBody(a.body) }
+        guard a.type == .authenticated else { throw Failure("expected AUTHENTICATED, got \(a.type)") }
+    }
+
+    func handshake(token: String) async throws {
+        _ = try await hello()
+        try await authenticate(token: token)
+    }
+}
+
+/// Hands a peer connection's frames to its reader.
+final class PeerHandler: ChannelInboundHandler, Sendable {
+    typealias InboundIn = Frame
+    let continuation: AsyncThrowingStream<Frame, any Error>.Continuation
+
+    init(continuation: AsyncThrowingStream<Frame, any Error>.Continuation) { self.continuation = continuation }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { continuation.yield(unwrapInboundIn(data)) }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        continuation.finish()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        continuation.finish(throwing: error)
+        context.close(promise: nil)
+    }
+}
+
+extension DocketServer {
+    /// The ledger id the node at `address` serves (HELLO only), so a new follower's data
+    /// directory can be created as a copy of that ledger.
+    public static func ledgerID(of address: String, replication configuration: ReplicationConfiguration) async throws -> String {
+        let conn = try await PeerConnection.open(address, configuration: configuration, timeout: .seconds(5))
+        defer { conn.close() }
+        return try await conn.hello()
+    }
+}

@@ -1,0 +1,547 @@
+public import DocketCore
+public import DocketStore
+import DocketWire
+import Logging
+import NIOCore
+import Synchronization
+
+/// How a node takes part in replication (DESIGN §6, Schemas/protocol.md §17).
+public struct ReplicationConfiguration: Sendable {
+    /// Follow this leader (`HOST:PORT`), authenticating with `token` (a replica or admin token).
+    public var leader: String?
+    public var token: String?
+    /// Reach the leader over TLS, trusting this CA file (the system store when nil).
+    public var useTLS = false
+    public var trustRootsPath: String?
+    /// How clients and peers reach this node (`HOST:PORT`): named in epochs and in `not-leader`
+    /// answers. The listening address when nil.
+    public var advertisedAddress: String?
+    /// A leader acknowledges an append only once this many followers hold it durably.
+    public var syncReplicas = 0
+    /// How long an append waits for them before it is answered `replication-timeout`.
+    public var syncTimeout: Duration = .seconds(5)
+    /// Records a follower lets its leader send beyond what it has acknowledged.
+    public var window: Int64 = 65536
+    /// The most records and bytes a leader puts in one RECORDS frame.
+    public var recordsPerFrame = 16384
+    public var bytesPerFrame = 1 << 20
+    /// The largest frame a follower accepts from its leader.
+    public var followerMaximumFrame = 8 << 20
+
+    public init() {}
+}
+
+/// A replication failure to report to a client: a stable code, a message, details.
+public struct ReplicationError: Error, Sendable, CustomStringConvertible {
+    public var code: String
+    public var message: String
+    public var details: Value?
+
+    public init(_ code: String, _ message: String, details: Value? = nil) {
+        self.code = code
+        self.message = message
+        self.details = details
+    }
+
+    public var description: String { "\(code): \(message)" }
+}
+
+/// Epochs: each promotion appends an `EpochStarted` event to `system/epochs`, so every copy of
+/// the log agrees on who led when. Epoch 0 is the ledger's first leader and has no event.
+public enum Epochs {
+    public static let stream = try! StreamName("system/epochs")
+    public static let eventType = try! EventType("EpochStarted")
+
+    public struct Epoch: Sendable, Hashable {
+        /// 0 before any promotion.
+        public var number: UInt64
+        /// The node that started it, and where it served.
+        public var node: String?
+        public var address: String?
+        /// The sequence of its `EpochStarted` event (0 for epoch 0).
+        public var sequence: UInt64
+    }
+
+    /// The latest epoch the log records.
+    public static func current(in store: EventStore) throws -> Epoch {
+        let version = try store.version(of: stream)
+        guard version > 0, let e = try store.read(stream: stream, fromVersion: version, limit: 1).first else {
+            return Epoch(number: 0, node: nil, address: nil, sequence: 0)
+        }
+        return Epoch(
+            number: UInt64(max(e.data["epoch"]?.intValue ?? 0, 0)), node: e.data["node"]?.stringValue,
+            address: e.data["address"]?.stringValue, sequence: e.sequence)
+    }
+}
+
+/// What a promotion did.
+public struct Promotion: Sendable {
+    public var epoch: UInt64
+    /// The sequence of the `EpochStarted` event, and the last sequence of the epoch before.
+    public var sequence: UInt64
+    public var after: UInt64
+    public var previousLeader: String?
+    /// Whether the previous leader was reached and told to stop taking writes.
+    public var previousLeaderTold: Bool
+
+    public var wireValue: Value {
+        .object([
+            ("epoch", .int(Int64(epoch))), ("seq", .int(Int64(sequence))), ("after", .int(Int64(after))),
+            ("previousLeader", previousLeader.map { .string($0) } ?? .null), ("previousLeaderTold", .bool(previousLeaderTold)),
+        ])
+    }
+
+    /// Makes the node of `ledger` the leader: records it, then appends epoch n + 1. Refuses on a
+    /// leader and, unless `force`, on a deposed leader (promoting it would fork the ledger).
+    /// The caller has stopped any replication into the store.
+    public static func promote(ledger: Ledger, address: String?, actor: String, force: Bool = false) async throws -> Promotion {
+        let store = ledger.store
+        let state = store.nodeState
+        let current = try Epochs.current(in: store)
+        switch state.role {
+        case .leader:
+            // A promotion interrupted after recording the role but before its epoch: finish it.
+            guard let node = state.node, current.node != node else {
+                throw ReplicationError(
+                    "already-leader", "this node is already the leader (epoch \(current.number)); promote a follower",
+                    details: .object([("epoch", .int(Int64(current.number)))]))
+            }
+        case .fenced where !force:
+            throw ReplicationError(
+                "fenced",
+                "this node was deposed by epoch \(state.epoch ?? 0)\(state.leader.map { " (leader \($0))" } ?? ""); promoting it would fork the ledger — make it follow the current leader, let it catch up, then promote it (or promote offline with --force)",
+                details: .object([("epoch", .int(Int64(state.epoch ?? 0))), ("leader", state.leader.map { .string($0) } ?? .null)]))
+        case .fenced, .follower:
+            break
+        }
+        // The role first (durably): a crash before the epoch is appended leaves a leader whose
+        // last epoch is not its own, and promoting it again finishes the job.
+        let previous = state.role == .leader ? current.address : state.leader
+        try store.saveNodeState(NodeState(role: .leader, node: state.node))
+        let node = store.nodeState.node ?? "?"
+        let head = store.head.sequence
+        var data: [(key: String, value: Value)] = [("epoch", .int(Int64(current.number + 1))), ("node", .string(node))]
+        if let address { data.append(("address", .string(address))) }
+        data.append(("after", .int(Int64(head))))
+        if let previous { data.append(("previousLeader", .string(previous))) }
+        let event = try ProposedEvent(type: Epochs.eventType, actor: actor, data: .object(data))
+        let result = try await store.append(to: Epochs.stream, expecting: .exact(try store.version(of: Epochs.stream)), events: [event])
+        ledger.heads.advance(to: result.lastSequence)
+        return Promotion(epoch: current.number + 1, sequence: result.lastSequence, after: head, previousLeader: previous, previousLeaderTold: false)
+    }
+}
+
+/// A node's replication: as a leader, the streams it serves followers (REPLICATE), their
+/// acknowledgements and the synchronous-replication gate; as a follower, the `Follower`; and
+/// for both, epochs, fencing and promotion.
+final class ReplicationHub: Sendable {
+    let ledger: Ledger
+    let configuration: ReplicationConfiguration
+    let logger: Logger
+    private let links = Mutex<[LinkKey: Link]>([:])
+    private let gate = SyncGate()
+    private let follower = Mutex<Follower?>(nil)
+    /// The address this node is reached at, once it listens.
+    private let address = Mutex<String?>(nil)
+
+    init(ledger: Ledger, configuration: ReplicationConfiguration, logger: Logger) {
+        self.ledger = ledger
+        self.configuration = configuration
+        self.logger = logger
+        address.withLock { $0 = configuration.advertisedAddress }
+    }
+
+    var store: EventStore { ledger.store }
+    var advertisedAddress: String? { address.withLock { $0 } }
+
+    /// Before the node listens: a node told to follow refuses writes from the first request on.
+    func prepare() throws {
+        guard let leader = configuration.leader else {
+            if store.nodeState.role == .follower {
+                logger.warning(
+                    "this node is a follower but was started without --replica-of: it serves reads and does not replicate",
+                    metadata: ["leader": "\(store.nodeState.leader ?? "?")"])
+            }
+            return
+        }
+        var state = store.nodeState
+        if state.role != .follower || state.leader != leader {
+            state.role = .follower
+            state.leader = leader
+            state.epoch = nil
+            try store.saveNodeState(state)
+        }
+    }
+
+    /// Once listening on `listening`: start following, if told to.
+    func start(listening: String?) {
+        address.withLock { if $0 == nil { $0 = listening } }
+        guard configuration.leader != nil, store.nodeState.role == .follower else { return }
+        let f = Follower(hub: self)
+        follower.withLock { $0 = f }
+        f.start()
+    }
+
+    /// Stops following (waiting for replicated writes in flight) and ends every stream served.
+    func stop() async {
+        if let f = follower.withLock({ f in defer { f = nil }; return f }) { await f.stop() }
+        for link in links.withLock({ Array($0.values) }) { link.subscription.task.cancel() }
+        gate.failAll(ReplicationError("shutting-down", "the node is shutting down"))
+    }
+
+    var roleName: String { store.nodeState.role.rawValue }
+
+    // MARK: Requests
+
+    func handle(_ frame: Frame, session: Session) async throws {
+        switch frame.type {
+        case .replicate: try serve(frame, session: session)
+        case .chain: try chain(frame, session: session)
+        case .fence: try fence(frame, session: session)
+        default: throw MessageError("\(frame.type) is not a replication request")
+        }
+    }
+
+    /// REPLICATE: check the follower's ledger, epoch and head, then stream records to it.
+    private func serve(_ frame: Frame, session: Session) throws {
+        guard [.replica, .admin].contains(session.principal.role) else {
+            throw Forbidden("replication needs a replica or admin token")
+        }
+        let request = try ReplicateRequest(wire: frame.body)
+        try checkLedger(request.ledger, peer: "the follower")
+        let epoch = try Epochs.current(in: store)
+        if request.epoch > epoch.number {
+            depose(epoch: request.epoch, leader: request.epochLeader, reason: "a follower (\(request.node ?? "?")) holds that epoch")
+        }
+        let state = store.nodeState
+        switch state.role {
+        case .fenced:
+            throw state.refusal ?? StoreError(.fenced, "this node was deposed")
+        case .follower:
+            throw ReplicationError(
+                "not-leader", "this node is itself a follower of \(state.leader ?? "another node"); point followers at the leader",
+                details: .object([("leader", state.leader.map { .string($0) } ?? .null)]))
+        case .leader:
+            break
+        }
+        let head = store.committedHead
+        guard request.head <= head.sequence, let mine = try store.chainHash(at: request.head), mine.description == request.hash else {
+            throw ReplicationError(
+                "diverged",
+                request.head > head.sequence
+                    ? "the follower holds \(request.head) records and this node \(head.sequence): it has records this node never had; it must not follow this node"
+                    : "the follower's record \(request.head) is not this node's: the two copies diverged at or before it; it must not follow this node",
+                details: .object([("head", .int(Int64(head.sequence)))]))
+        }
+        let id = frame.requestID
+        let subscription = Subscription(credit: Int(min(request.window, Subscription.maximumCredit)))
+        let link = Link(
+            key: LinkKey(session: ObjectIdentifier(session), id: id), node: request.node, address: request.address, acked: request.head,
+            subscription: subscription, channel: session.channel)
+        let fresh = session.subscriptions.withLock { d -> Bool in
+            guard d[id] == nil else { return false }
+            d[id] = subscription
+            return true
+        }
+        guard fresh else { throw MessageError("REPLICATE: request id \(id) already names a live subscription on this connection") }
+        links.withLock { $0[link.key] = link }
+        gate.update(link.key, acked: request.head)
+        logger.notice(
+            "follower connected", metadata: ["node": "\(request.node ?? "?")", "address": "\(request.address ?? "?")", "from": "\(request.head + 1)"])
+        let answer: Value = .object([
+            ("ledger", .string(store.ledgerID)), ("head", .int(Int64(head.sequence))), ("epoch", .int(Int64(max(epoch.number, request.epoch)))),
+            ("node", state.node.map { .string($0) } ?? .null), ("address", advertisedAddress.map { .string($0) } ?? .null),
+        ])
+        let budget = min(configuration.bytesPerFrame, Int(request.maxFrame) / 2)
+        subscription.task = Task { [self] in
+            session.reply(.replicating, id, answer)
+            await stream(link, session: session, from: EventStore.Head(sequence: request.head, hash: mine), dictionaries: request.dictionaries, budget: budget)
+            links.withLock { _ = $0.removeValue(forKey: link.key) }
+            gate.remove(link.key)
+            logger.notice("follower disconnected", metadata: ["node": "\(request.node ?? "?")", "acked": "\(link.acked.load(ordering: .relaxed))"])
+        }
+    }
+
+    /// Pushes records as they commit, within the follower's window.
+    private func stream(_ link: Link, session: Session, from: EventStore.Head, dictionaries: UInt16, budget: Int) async {
+        var next = from.sequence + 1
+        var previous = from.hash
+        var known = dictionaries
+        let subscription = link.subscription
+        while !Task.isCancelled {
+            let allowed = await subscription.take(upTo: configuration.recordsPerFrame)
+            guard allowed > 0, !Task.isCancelled else { return }
+            let batch: ReplicationBatch
+            do {
+                batch = try store.readReplication(from: next, previous: previous, knownDictionaries: known, maxRecords: allowed, maxBytes: budget)
+            } catch {
+                logger.error("cannot read the log for a follower", metadata: ["error": "\(error)"])
+                session.replyError(link.key.id, Session.errorBody(error))
+                _ = session.subscriptions.withLock { $0.removeValue(forKey: link.key.id) }
+                return
+            }
+            subscription.giveBack(allowed - batch.count)
+            if batch.count == 0 && batch.dictionaries.isEmpty {
+                // Wakes on the next commit; once a second also looks for a dictionary trained meanwhile.
+                _ = await ledger.waitForHead(after: next - 1, timeout: .seconds(1))
+                continue
+            }
+            let body = RecordsBody(
+                first: batch.first, lastHash: batch.lastHash.bytes,
+                dictionaries: batch.dictionaries.map { RecordsBody.Dictionary(version: $0.version, info: $0.info, bytes: $0.bytes) },
+                bytes: batch.bytes, ends: batch.ends)
+            session.channel.writeAndFlush(Frame(.records, requestID: link.key.id, binary: body.frameBuffer), promise: nil)
+            next = batch.last + 1
+            previous = batch.lastHash
+            known = max(known, batch.dictionaries.last?.version ?? 0)
+            link.sent.store(batch.last, ordering: .relaxed)
+        }
+    }
+
+    /// REPLICATE_ACK: a follower holds everything through `durable`; that frees window for more.
+    func acknowledge(_ frame: Frame, session: Session) {
+        let id = UInt32(truncatingIfNeeded: frame.body["subscription"]?.intValue ?? -1)
+        let durable = UInt64(max(frame.body["durable"]?.intValue ?? 0, 0))
+        guard let link = links.withLock({ $0[LinkKey(session: ObjectIdentifier(session), id: id)] }) else {
+            session.replyError(frame.requestID, ErrorBody(code: "unknown-subscription", message: "no replication stream \(id) on this connection"))
+            return
+        }
+        let before = link.acked.max(durable, ordering: .relaxed).oldValue
+        guard durable > before else { return }
+        link.subscription.grant(Int(min(durable - before, UInt64(Subscription.maximumCredit))))
+        gate.update(link.key, acked: durable)
+    }
+
+    /// CHAIN: chain tags at given sequences, so a follower can find where two copies part.
+    private func chain(_ frame: Frame, session: Session) throws {
+        guard [.replica, .admin, .auditor].contains(session.principal.role) else {
+            throw Forbidden("chain tags need a replica, admin or auditor token")
+        }
+        guard let list = frame.body["sequences"]?.arrayValue, list.count <= 1024, list.allSatisfy({ ($0.intValue ?? -1) >= 0 }) else {
+            throw MessageError("CHAIN: \"sequences\" must be an array of at most 1024 non-negative integers")
+        }
+        let tags = try store.chainTags(at: list.map { UInt64($0.intValue!) })
+        session.reply(.chainResult, frame.requestID, .object([("tags", .array(tags.map { $0.map { .string(Self.tagText($0)) } ?? .null }))]))
+    }
+
+    static func tagText(_ tag: UInt64) -> String {
+        let s = String(tag, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+
+    /// FENCE: a node that began a higher epoch says so; a leader below it stops taking writes.
+    private func fence(_ frame: Frame, session: Session) throws {
+        guard [.replica, .admin].contains(session.principal.role) else { throw Forbidden("fencing needs a replica or admin token") }
+        let b = try Body(frame.body, "FENCE")
+        try checkLedger(try b.string("ledger"), peer: "the fencing node")
+        let epoch = try b.int("epoch")
+        let leader = try b.optionalString("leader")
+        let mine = try Epochs.current(in: store).number
+        guard epoch > Int64(mine) else {
+            throw ReplicationError(
+                "stale-epoch", "this node's log is at epoch \(mine); a fence must name a higher one",
+                details: .object([("epoch", .int(Int64(mine)))]))
+        }
+        depose(epoch: UInt64(epoch), leader: leader, reason: "told by \(session.principal)")
+        session.reply(.fenceResult, frame.requestID, .object([("role", .string(roleName)), ("epoch", .int(epoch))]))
+    }
+
+    private func checkLedger(_ ledgerID: String, peer: String) throws {
+        guard ledgerID == store.ledgerID else {
+            throw StoreError(
+                .wrongLedger,
+                "this node serves ledger \(store.ledgerID) and \(peer) holds ledger \(ledgerID): they are different ledgers; nothing was written")
+        }
+    }
+
+    /// A higher epoch began elsewhere: if this node leads, it stops taking writes for good
+    /// (recorded in its data directory), fails appends waiting on followers and ends its streams.
+    func depose(epoch: UInt64, leader: String?, reason: String) {
+        var state = store.nodeState
+        guard state.role == .leader else {
+            if state.role == .fenced, epoch > state.epoch ?? 0 {
+                state.epoch = epoch
+                state.leader = leader ?? state.leader
+                try? store.saveNodeState(state)
+            }
+            return
+        }
+        state.role = .fenced
+        state.epoch = epoch
+        state.leader = leader
+        do { try store.saveNodeState(state) } catch {
+            logger.critical("could not record that this node was deposed; refusing writes until restart", metadata: ["error": "\(error)"])
+        }
+        logger.warning(
+            "deposed: a higher epoch began elsewhere; this node takes no more writes",
+            metadata: ["epoch": "\(epoch)", "leader": "\(leader ?? "?")", "reason": "\(reason)"])
+        let refusal = state.refusal ?? StoreError(.fenced, "this node was deposed")
+        gate.failAll(refusal)
+        // Followers hear it too: the error names the new leader, so they can follow it there.
+        let body = Session.errorBody(refusal)
+        for link in links.withLock({ Array($0.values) }) {
+            link.subscription.task.cancel()
+            link.channel.writeAndFlush(Frame(.error, requestID: link.key.id, body: body.value), promise: nil)
+        }
+    }
+
+    // MARK: Synchronous replication
+
+    /// Returns once `syncReplicas` followers hold `sequence` durably; throws
+    /// `replication-timeout` if they do not within the timeout. No-op without synchronous replicas.
+    func replicated(through sequence: UInt64) async throws {
+        let k = configuration.syncReplicas
+        guard k > 0 else { return }
+        try await gate.wait(through: sequence, replicas: k, timeout: configuration.syncTimeout)
+    }
+
+    // MARK: Promotion
+
+    /// Stops following and makes this node the leader of a new epoch; then tells the old leader.
+    func promote(by principal: Principal) async throws -> Promotion {
+        guard principal.role == .admin else { throw Forbidden("only an admin can promote a node") }
+        if let f = follower.withLock({ f in defer { f = nil }; return f }) { await f.stop() }
+        var promotion = try await Promotion.promote(ledger: ledger, address: advertisedAddress, actor: principal.subject)
+        logger.notice(
+            "promoted: this node leads epoch \(promotion.epoch)",
+            metadata: ["seq": "\(promotion.sequence)", "previous-leader": "\(promotion.previousLeader ?? "?")"])
+        if let old = promotion.previousLeader, let token = configuration.token {
+            promotion.previousLeaderTold = await tellDeposed(old, epoch: promotion.epoch, token: token)
+        }
+        return promotion
+    }
+
+    /// Sends FENCE to `address` (best effort, a few seconds at most).
+    func tellDeposed(_ address: String, epoch: UInt64, token: String) async -> Bool {
+        do {
+            let conn = try await PeerConnection.open(address, configuration: configuration, timeout: .seconds(3))
+            defer { conn.close() }
+            try await conn.handshake(token: token)
+            let answer = try await conn.request(.fence, .object([
+                ("ledger", .string(store.ledgerID)), ("epoch", .int(Int64(epoch))), ("leader", advertisedAddress.map { .string($0) } ?? .null),
+                ("node", store.nodeState.node.map { .string($0) } ?? .null),
+            ]))
+            if answer.type == .fenceResult { return true }
+            logger.warning("the previous leader refused the fence", metadata: ["address": "\(address)", "error": "\(ErrorBody(answer.body).code)"])
+        } catch {
+            logger.warning("could not reach the previous leader to fence it", metadata: ["address": "\(address)", "error": "\(error)"])
+        }
+        return false
+    }
+
+    // MARK: Status
+
+    var statusFields: [(key: String, value: Value)] {
+        var out: [(key: String, value: Value)] = []
+        let state = store.nodeState
+        if let epoch = try? Epochs.current(in: store) { out.append(("epoch", .int(Int64(epoch.number)))) }
+        switch state.role {
+        case .leader:
+            let head = store.head.sequence
+            let followers = links.withLock { Array($0.values) }.map { l -> Value in
+                let acked = l.acked.load(ordering: .relaxed)
+                return .object([
+                    ("node", l.node.map { .string($0) } ?? .null), ("address", l.address.map { .string($0) } ?? .null),
+                    ("acked", .int(Int64(acked))), ("lag", .int(Int64(head > acked ? head - acked : 0))),
+                ])
+            }
+            out += [("syncReplicas", .int(Int64(configuration.syncReplicas))), ("followers", .array(followers))]
+        case .follower:
+            out.append(("leader", state.leader.map { .string($0) } ?? .null))
+            if let f = follower.withLock({ $0 }) {
+                out.append(("replication", f.statusValue))
+            } else {
+                out.append(("replication", .object([("state", .string("not following (started without --replica-of)"))])))
+            }
+        case .fenced:
+            out += [("leader", state.leader.map { .string($0) } ?? .null), ("fencedBy", .int(Int64(state.epoch ?? 0)))]
+        }
+        return out
+    }
+}
+
+/// One follower's stream on this (leading) node.
+struct LinkKey: Hashable, Sendable {
+    var session: ObjectIdentifier
+    var id: UInt32
+}
+
+final class Link: Sendable {
+    let key: LinkKey
+    let node: String?
+    let address: String?
+    /// The highest sequence the follower said it holds durably; the last one sent.
+    let acked: Atomic<UInt64>
+    let sent = Atomic<UInt64>(0)
+    let subscription: Subscription
+    let channel: any Channel
+
+    init(key: LinkKey, node: String?, address: String?, acked: UInt64, subscription: Subscription, channel: any Channel) {
+        self.key = key
+        self.node = node
+        self.address = address
+        self.acked = Atomic(acked)
+        self.subscription = subscription
+        self.channel = channel
+    }
+}
+
+/// Appends waiting for followers: each waits until enough followers have acknowledged its sequence.
+final class SyncGate: Sendable {
+    private struct Waiter {
+        var sequence: UInt64
+        var replicas: Int
+        var continuation: CheckedContinuation<Void, any Error>
+    }
+    private struct State {
+        var acked: [LinkKey: UInt64] = [:]
+        var waiters: [UInt64: Waiter] = [:]
+        var nextID: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    private static func holders(_ acked: [LinkKey: UInt64], _ sequence: UInt64) -> Int { acked.values.count { $0 >= sequence } }
+
+    func update(_ link: LinkKey, acked: UInt64) {
+        let ready = state.withLock { s -> [CheckedContinuation<Void, any Error>] in
+            s.acked[link] = max(s.acked[link] ?? 0, acked)
+            let done = s.waiters.filter { Self.holders(s.acked, $0.value.sequence) >= $0.value.replicas }
+            for id in done.keys { s.waiters.removeValue(forKey: id) }
+            return done.values.map(\.continuation)
+        }
+        for c in ready { c.resume() }
+    }
+
+    func remove(_ link: LinkKey) { state.withLock { _ = $0.acked.removeValue(forKey: link) } }
+
+    func failAll(_ error: any Error) {
+        let all = state.withLock { s in defer { s.waiters.removeAll() }; return Array(s.waiters.values) }
+        for w in all { w.continuation.resume(throwing: error) }
+    }
+
+    func wait(through sequence: UInt64, replicas: Int, timeout: Duration) async throws {
+        let id = state.withLock { s -> UInt64 in
+            s.nextID += 1
+            return s.nextID
+        }
+        let timer = Task { [self] in
+            try? await Task.sleep(for: timeout)
+            guard !Task.isCancelled else { return }
+            let (w, holders) = state.withLock { s in (s.waiters.removeValue(forKey: id), Self.holders(s.acked, sequence)) }
+            w?.continuation.resume(
+                throwing: ReplicationError(
+                    "replication-timeout",
+                    "sequence \(sequence) is durable on this node but only \(holders) of the \(replicas) synchronous followers confirmed it within \(timeout); it was NOT acknowledged — retry with the same event ids: a retry is idempotent and succeeds once the followers hold it",
+                    details: .object([("seq", .int(Int64(sequence))), ("confirmed", .int(Int64(holders))), ("required", .int(Int64(replicas)))])))
+        }
+        defer { timer.cancel() }
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            let ready = state.withLock { s -> Bool in
+                if Self.holders(s.acked, sequence) >= replicas { return true }
+                s.waiters[id] = Waiter(sequence: sequence, replicas: replicas, continuation: c)
+                return false
+            }
+            if ready { c.resume() }
+        }
+    }
+}

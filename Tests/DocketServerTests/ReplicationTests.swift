@@ -1,0 +1,405 @@
+import DocketClient
+import DocketCore
+@testable import DocketServer
+@testable import DocketStore
+import DocketTestSupport
+import DocketWire
+import Foundation
+import Logging
+import NIOCore
+import Testing
+
+/// A node of a test cluster on a real loopback socket, over its own data directory; it can be
+/// stopped and started again on the same directory.
+final class ClusterNode: @unchecked Sendable {
+    let dir: String
+    private(set) var store: EventStore!
+    private(set) var server: DocketServer!
+    private var runner: Task<Void, any Error>?
+    private(set) var port = 0
+    var replication: ReplicationConfiguration
+
+    var address: String { "127.0.0.1:\(port)" }
+    var ledger: Ledger { server.ledger }
+
+    init(dir: String? = nil, replication: ReplicationConfiguration = ReplicationConfiguration()) {
+        self.dir = dir ?? makeTemporaryDirectory("docket-repl")
+        self.replication = replication
+    }
+
+    /// A leader with an admin token and a replica token.
+    static func leader(_ configure: (inout ReplicationConfiguration) -> Void = { _ in }) async throws -> (ClusterNode, admin: String, replica: String) {
+        var r = ReplicationConfiguration()
+        configure(&r)
+        let node = ClusterNode(replication: r)
+        try await node.start()
+        let admin = try await Tokens(ledger: node.ledger).create(role: .admin, project: nil, subject: "root", expiresAt: nil, by: .local(actor: "test")).1
+        let replica = try await Tokens(ledger: node.ledger).create(role: .replica, project: nil, subject: "replica", expiresAt: nil, by: .local(actor: "test")).1
+        return (node, admin, replica)
+    }
+
+    /// A follower of `leader` on a fresh directory (created as a copy of the leader's ledger).
+    static func follower(of leader: ClusterNode, token: String, _ configure: (inout ReplicationConfiguration) -> Void = { _ in }) async throws -> ClusterNode {
+        var r = ReplicationConfiguration()
+        r.leader = leader.address
+        r.token = token
+        configure(&r)
+        let node = ClusterNode(replication: r)
+        try await node.start(ledgerID: leader.store.ledgerID)
+        return node
+    }
+
+    func start(ledgerID: String? = nil) async throws {
+        var configuration = EventStore.Configuration()
+        configuration.ledgerID = ledgerID
+        store = try EventStore.open(directory: dir, configuration: configuration)
+        var c = ServerConfiguration()
+        c.port = 0
+        c.replication = replication
+        var logger = Logger(label: "test-cluster \(dir.suffix(6))")
+        logger.logLevel = ProcessInfo.processInfo.environment["DOCKET_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
+        server = DocketServer(ledger: Ledger(store: store, dataDir: dir), configuration: c, logger: logger)
+        let server = self.server!
+        runner = Task { try await server.run() }
+        guard let p = await server.localAddress()?.port else { throw TestFailure("the node did not bind") }
+        port = p
+    }
+
+    /// Graceful shutdown; the data directory stays.
+    func stop() async {
+        server.shutdown()
+        _ = try? await runner?.value
+        store.close()
+    }
+
+    func remove() async {
+        await stop()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
+
+    func client(_ token: String, redirects: Int = 3) -> DocketClient {
+        var c = DocketClient.Configuration(host: "127.0.0.1", port: port, token: token)
+        c.leaderRedirects = redirects
+        return DocketClient(c)
+    }
+
+    /// STATUS as `token` sees it.
+    func status(_ token: String) async throws -> Value {
+        let c = client(token)
+        defer { Task { await c.close() } }
+        return try await c.status()
+    }
+}
+
+/// Waits until `condition` holds (polling), failing after `timeout`.
+func eventually(
+    _ what: String, timeout: Duration = .seconds(60), onTimeout: () async -> String = { "" }, _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestFailure("timed out waiting until \(what) \(await onTimeout())")
+}
+
+/// Every `log` and `dicts` value equal.
+func expectByteIdentical(_ a: EventStore, _ b: EventStore, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    #expect(a.head == b.head, sourceLocation: sourceLocation)
+    var differing: [UInt64] = []
+    for seq in stride(from: UInt64(1), through: a.head.sequence, by: 1) where try a.rawRecord(at: seq) != b.rawRecord(at: seq) {
+        differing.append(seq)
+    }
+    #expect(differing.isEmpty, "records differ at \(differing.prefix(5))", sourceLocation: sourceLocation)
+    let versions = try a.highestDictionaryVersion()
+    #expect(try b.highestDictionaryVersion() == versions, sourceLocation: sourceLocation)
+    if versions > 0 {
+        for v in 1...versions { #expect(try a.dictionary(version: v) == b.dictionary(version: v), "dictionary \(v)", sourceLocation: sourceLocation) }
+    }
+    #expect(try b.verify().isIntact, sourceLocation: sourceLocation)
+}
+
+func note(_ i: Int, id: String? = nil) throws -> ProposedEvent {
+    SyntheticEvents.event(i, id: try id.map { try EventID($0) }).event
+}
+
+@Suite("Replication: three nodes on loopback", .serialized)
+struct ReplicationTests {
+    @Test("followers converge byte-identical under concurrent load, dictionaries included; they serve reads and views and refuse writes naming the leader")
+    func converge() async throws {
+        let (leader, admin, replica) = try await ClusterNode.leader()
+        let f1 = try await ClusterNode.follower(of: leader, token: replica)
+        let joining = Task {
+            try await Task.sleep(for: .milliseconds(200))
+            return try await ClusterNode.follower(of: leader, token: replica)
+        }
+        var f2: ClusterNode?
+        do {
+            // 16 writers, 2,400 events in all (past the 1,024 that train the first dictionary);
+            // the second follower joins in the middle of it.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for w in 0..<16 {
+                    group.addTask {
+                        let c = leader.client(admin)
+                        for i in 0..<30 {
+                            let events = try (0..<5).map { try note(w * 1000 + i * 5 + $0) }
+                            _ = try await c.append(to: try StreamName("load-\(w)"), events: events)
+                        }
+                        await c.close()
+                    }
+                }
+                try await group.waitForAll()
+            }
+            f2 = try await joining.value
+            try await appendBatchesRemotely(leader.client(admin), count: 1600)
+            for _ in 0..<200 where try leader.store.highestDictionaryVersion() == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            let f2 = f2!
+            try await eventually("both followers hold the leader's head", onTimeout: {
+                "leader \(leader.store.head) dicts \((try? leader.store.highestDictionaryVersion()) ?? 0); f1 \(f1.store.head) \((try? await f1.status(admin)).map { JSON.serialize($0) } ?? "?"); f2 \(f2.store.head) \((try? await f2.status(admin)).map { JSON.serialize($0) } ?? "?")"
+            }) {
+                let dictionaries = try leader.store.highestDictionaryVersion()
+                let (d1, d2) = (try f1.store.highestDictionaryVersion(), try f2.store.highestDictionaryVersion())
+                return f1.store.head == leader.store.head && f2.store.head == leader.store.head && d1 == dictionaries && d2 == dictionaries
+            }
+            #expect(try leader.store.highestDictionaryVersion() >= 1, "the load trained a dictionary")
+            try expectByteIdentical(leader.store, f1.store)
+            try expectByteIdentical(leader.store, f2.store)
+
+            // Reads, subscriptions and views on a follower.
+            let onFollower = f1.client(admin, redirects: 0)
+            #expect(try await onFollower.read(from: 1, limit: 10).count == 10)
+            #expect(try await onFollower.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["rows"] != nil)
+            let status = try await onFollower.status()
+            #expect(status["role"] == "follower" && status["leader"]?.stringValue == leader.address)
+            #expect(status["replication"]?["state"] == "following", "\(status)")
+            // Writes are refused with the leader's address …
+            let refused = await #expect(throws: DocketClientError.self) {
+                try await onFollower.append(to: try StreamName("misc"), events: [try note(1)])
+            }
+            guard case .server(let body)? = refused else { throw TestFailure("expected an ERROR") }
+            #expect(body.code == "not-leader" && body.details?["leader"]?.stringValue == leader.address && body.message.contains(leader.address))
+            for verb in [ReportCommand.submit(ReportSubmitted(project: "aumos", title: "t", reporter: Reporter(handle: "ada")))] {
+                let e = await #expect(throws: DocketClientError.self) { try await onFollower.command(verb, report: "R9") }
+                #expect(e?.code == "not-leader")
+            }
+            let tokenRefused = await #expect(throws: DocketClientError.self) { try await onFollower.admin("token-create", [("role", "auditor"), ("name", "x")]) }
+            #expect(tokenRefused?.code == "not-leader")
+            await onFollower.close()
+            // … and the client library follows it there; the append then replicates back.
+            let following = f1.client(admin)
+            let e = try note(7, id: "followed-1")
+            let r = try await following.append(to: try StreamName("misc"), events: [e])
+            #expect(following.address == leader.address && !r.duplicate)
+            try await eventually("the redirected append reaches the follower") { f1.store.head.sequence >= r.lastSequence }
+            #expect(try f1.store.event(at: r.lastSequence)?.id == e.id)
+            await following.close()
+        }
+        await f2?.remove()
+        await f1.remove()
+        await leader.remove()
+    }
+
+    @Test("a follower stopped and started again catches up from its own head")
+    func restartCatchesUp() async throws {
+        let (leader, admin, replica) = try await ClusterNode.leader()
+        let follower = try await ClusterNode.follower(of: leader, token: replica)
+        let c = leader.client(admin)
+        try await appendBatchesRemotely(c, count: 500)
+        try await eventually("caught up") { follower.store.head == leader.store.head }
+        await follower.stop()
+        try await appendBatchesRemotely(c, count: 2000, offset: 500)
+        #expect(follower.store.head.sequence < leader.store.head.sequence)
+        try await follower.start()
+        try await eventually("caught up after the restart") { follower.store.head == leader.store.head }
+        try expectByteIdentical(leader.store, follower.store)
+        await c.close()
+        await follower.remove()
+        await leader.remove()
+    }
+
+    @Test("synchronous replication: an append is acknowledged once a follower holds it; without one it times out, and the retry is idempotent")
+    func synchronous() async throws {
+        let (leader, admin, replica) = try await ClusterNode.leader {
+            $0.syncReplicas = 1
+            $0.syncTimeout = .milliseconds(500)
+        }
+        // The tokens were made locally; no follower yet, so a remote append times out.
+        let c = leader.client(admin)
+        let e = try note(1, id: "sync-1")
+        let timedOut = await #expect(throws: DocketClientError.self) { try await c.append(to: try StreamName("s"), events: [e]) }
+        guard case .server(let body)? = timedOut else { throw TestFailure("expected an ERROR") }
+        #expect(body.code == "replication-timeout" && body.message.contains("retry with the same event ids"), "\(body)")
+        #expect(leader.store.head.sequence == 3, "durable on the leader")
+        let follower = try await ClusterNode.follower(of: leader, token: replica)
+        let retried = try await c.append(to: try StreamName("s"), events: [e])
+        #expect(retried.duplicate && retried.lastSequence == 3)
+        #expect(follower.store.head.sequence >= 3)
+        // Every acknowledged append is on the follower when it is acknowledged.
+        for i in 0..<50 {
+            let r = try await c.append(to: try StreamName("s"), events: [try note(100 + i)])
+            #expect(follower.store.head.sequence >= r.lastSequence)
+        }
+        let status = try await c.status()
+        #expect(status["syncReplicas"] == 1 && status["followers"]?.arrayValue?.count == 1)
+        await c.close()
+        await follower.remove()
+        await leader.remove()
+    }
+
+    @Test("promotion: the follower starts epoch 1, the old leader is fenced and names it, the other follower moves over, clients follow")
+    func promotion() async throws {
+        let (leader, admin, replica) = try await ClusterNode.leader()
+        let f = try await ClusterNode.follower(of: leader, token: replica)
+        let g = try await ClusterNode.follower(of: leader, token: replica)
+        let c = leader.client(admin, redirects: 0)
+        try await appendBatchesRemotely(c, count: 300)
+        try await eventually("caught up") { f.store.head == leader.store.head && g.store.head == leader.store.head }
+
+        let promoted = try await f.client(admin).admin("promote", [])
+        #expect(promoted["epoch"] == 1 && promoted["previousLeader"]?.stringValue == leader.address)
+        #expect(promoted["previousLeaderTold"] == true)
+        let epoch = try Epochs.current(in: f.store)
+        #expect(epoch.number == 1 && epoch.address == f.address && epoch.sequence == promoted["seq"]?.intValue.map(UInt64.init))
+        // The deposed leader refuses writes, naming the new epoch and leader …
+        let fenced = await #expect(throws: DocketClientError.self) { try await c.append(to: try StreamName("x"), events: [try note(1)]) }
+        guard case .server(let body)? = fenced else { throw TestFailure("expected an ERROR") }
+        #expect(body.code == "fenced" && body.details?["epoch"] == 1 && body.details?["leader"]?.stringValue == f.address, "\(body)")
+        #expect(leader.store.nodeState.role == .fenced)
+        // … also after a restart.
+        await leader.stop()
+        try await leader.start()
+        #expect(leader.store.nodeState.role == .fenced)
+        // The other follower learned where the leader went and follows it, epoch record included.
+        let redirected = leader.client(admin)
+        let r = try await redirected.append(to: try StreamName("after"), events: [try note(2)])
+        #expect(redirected.address == f.address)
+        try await eventually("the other follower follows the new leader") { g.store.head == f.store.head && g.store.head.sequence >= r.lastSequence }
+        try expectByteIdentical(f.store, g.store)
+        #expect(try Epochs.current(in: g.store).number == 1)
+        let again = await #expect(throws: DocketClientError.self) { try await f.client(admin).admin("promote", []) }
+        #expect(again?.code == "already-leader")
+        await redirected.close()
+        await c.close()
+        await g.remove()
+        await f.remove()
+        await leader.remove()
+    }
+
+    @Test("a deposed leader that wrote on is refused when it comes back as a follower: divergence named at its first extra record, nothing overwritten")
+    func divergence() async throws {
+        let (leader, admin, replica) = try await ClusterNode.leader()
+        let f = try await ClusterNode.follower(of: leader, token: replica)
+        let c = leader.client(admin)
+        try await appendBatchesRemotely(c, count: 200)
+        try await eventually("caught up") { f.store.head == leader.store.head }
+        // The follower is cut off and promoted; the old leader, not told, writes on.
+        await f.stop()
+        let forkAt = leader.store.head.sequence + 1
+        try await appendBatchesRemotely(c, count: 30, offset: 200)
+        await c.close()
+        f.replication.leader = nil  // it does not follow any more, but still knows whom it followed
+        try await f.start()
+        _ = try await f.client(admin).admin("promote", [])
+        _ = try await f.client(admin).append(to: try StreamName("new-epoch"), events: [try note(9)])
+        // Now the old leader is pointed at the new one.
+        await leader.stop()
+        let before = (leader: leader.store.head, promoted: f.store.head)
+        leader.replication.leader = f.address
+        leader.replication.token = replica
+        try await leader.start()
+        try await eventually("the old leader stops replication") {
+            (try await leader.status(admin))["replication"]?["state"] == "stopped"
+        }
+        let status = try await leader.status(admin)
+        let error = status["replication"]?["error"]?.stringValue ?? ""
+        #expect(error.contains("diverged") && error.contains("part at sequence \(forkAt)"), "\(error)")
+        #expect(leader.store.head == before.leader && f.store.head == before.promoted, "neither log changed")
+        #expect(try leader.store.verify().isIntact)
+        await f.remove()
+        await leader.remove()
+    }
+
+    @Test("a tampered record in a follower's own log is found before it replicates, naming the sequence")
+    func tamperedFollower() async throws {
+        let (leader, admin, replica) = try await ClusterNode.leader()
+        let f = try await ClusterNode.follower(of: leader, token: replica)
+        let c = leader.client(admin)
+        try await appendBatchesRemotely(c, count: 100)
+        try await eventually("caught up") { f.store.head == leader.store.head }
+        await f.stop()
+        let record = try #require(try EventStore.open(directory: f.dir, configuration: { var x = EventStore.Configuration(); x.readOnly = true; return x }()).rawRecord(at: 42))
+        let file = f.dir + "/ledger/data.mdb"
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+        var hits = 0
+        var i = 0
+        while i + record.count <= bytes.count {
+            if bytes[i] == record[0] && Array(bytes[i..<i + record.count]) == record {
+                bytes[i + record.count - 1] ^= 0x01
+                hits += 1
+            }
+            i += 1
+        }
+        try #require(hits > 0)
+        try Data(bytes).write(to: URL(fileURLWithPath: file))
+        try await appendBatchesRemotely(c, count: 10, offset: 100)
+        let head = f.store.head
+        try await f.start()
+        try await eventually("the follower refuses to replicate") { (try await f.status(admin))["replication"]?["state"] == "stopped" }
+        let error = (try await f.status(admin))["replication"]?["error"]?.stringValue ?? ""
+        #expect(error.contains("sequence 42"), "\(error)")
+        #expect(f.store.head == head)
+        await c.close()
+        await f.remove()
+        await leader.remove()
+    }
+
+    @Test("bad inputs: a replica token cannot append; a follower of another ledger is refused; neither log changes")
+    func badInputs() async throws {
+        let (leader, admin, replica) = try await ClusterNode.leader()
+        let head = leader.store.head
+        let asReplica = leader.client(replica)
+        let refused = await #expect(throws: DocketClientError.self) { try await asReplica.append(to: try StreamName("x"), events: [try note(1)]) }
+        #expect(refused?.code == "forbidden")
+        let command = await #expect(throws: DocketClientError.self) {
+            try await asReplica.command(.submit(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "a"))), report: "R1")
+        }
+        #expect(command?.code == "forbidden")
+        await asReplica.close()
+        #expect(leader.store.head == head)
+
+        // A node of another ledger, with a log of its own, pointed at this leader.
+        let (other, otherAdmin, _) = try await ClusterNode.leader()
+        try await appendBatchesRemotely(other.client(otherAdmin), count: 5)
+        let otherHead = other.store.head
+        await other.stop()
+        other.replication.leader = leader.address
+        other.replication.token = replica
+        try await other.start()
+        try await eventually("the follower stops") { (try await other.status(otherAdmin))["replication"]?["state"] == "stopped" }
+        let error = (try await other.status(otherAdmin))["replication"]?["error"]?.stringValue ?? ""
+        #expect(error.hasPrefix("wrong-ledger") && error.contains(leader.store.ledgerID) && error.contains(other.store.ledgerID), "\(error)")
+        #expect(other.store.head == otherHead && leader.store.head == head)
+        // A REPLICATE for another ledger is refused by the leader too (a raw request).
+        let socket = try RawSocket(port: leader.port)
+        #expect(socket.handshake(token: replica))
+        socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
+            ledger: other.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 0, epochLeader: nil, dictionaries: 0,
+            window: 10, maxFrame: 1 << 20, node: nil, address: nil).wireValue))
+        let answer = try #require(socket.readFrame())
+        #expect(answer.type == .error && answer.body["code"] == "wrong-ledger")
+        #expect(leader.store.head == head)
+        await other.remove()
+        await leader.remove()
+    }
+}
+
+/// Appends `count` synthetic events through `client`, 100 per append.
+func appendBatchesRemotely(_ client: DocketClient, count: Int, offset: Int = 0) async throws {
+    var i = offset
+    while i < offset + count {
+        let n = min(100, offset + count - i)
+        let events = try (i..<i + n).map { try note($0) }
+        _ = try await client.append(to: try StreamName("bulk-\(i / 100)"), events: events)
+        i += n
+    }
+}
