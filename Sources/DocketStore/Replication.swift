@@ -297,55 +297,53 @@ extension EventStore {
         var out = DecodedBatch(hash: after.hash)
         out.keys.reserveCapacity(batch.count * 48)
         out.keyEnds.reserveCapacity(batch.count * 2)
+        // Consecutive records nearly always name the same dictionary: look its digest up once.
+        var digest = (version: UInt16(0), value: ChainHash?.none)
         var start = 0
         for (i, end) in batch.ends.enumerated() {
             let seq = batch.first + UInt64(i)
             let result = batch.bytes.withUnsafeBytes { raw in
-                decodeRecord(UnsafeRawBufferPointer(rebasing: raw[start..<end]), sequence: seq, previous: out.hash, decoder: decoder, txn: txn)
+                decodeRecord(UnsafeRawBufferPointer(rebasing: raw[start..<end]), sequence: seq, into: &out, digest: &digest, decoder: decoder, txn: txn)
             }
-            let one = try result.get()
+            try result.get()
             start = end
-            out.hash = one.hash
-            out.keys.append(contentsOf: one.streamKey)
-            out.keyEnds.append(out.keys.count)
-            out.keys.append(contentsOf: one.idKey)
-            out.keyEnds.append(out.keys.count)
-            if one.newStream { out.newStreams += 1 }
-            out.envelopeBytes += UInt64(one.envelopeSize)
-            if seq % Databases.anchorInterval == 0 { out.anchors.append((seq, one.hash)) }
         }
         return out
     }
 
-    private struct DecodedRecord {
-        var hash: ChainHash
-        var streamKey: [UInt8]
-        var idKey: [UInt8]
-        var newStream: Bool
-        var envelopeSize: Int
-    }
-
+    /// Checks one record's chain tag and decodes its envelope into the batch's index keys.
     private func decodeRecord(
-        _ record: UnsafeRawBufferPointer, sequence seq: UInt64, previous: ChainHash, decoder: RecordDecoder, txn: borrowing Transaction
-    ) -> Result<DecodedRecord, StoreError> {
+        _ record: UnsafeRawBufferPointer, sequence seq: UInt64, into out: inout DecodedBatch, digest: inout (version: UInt16, value: ChainHash?),
+        decoder: RecordDecoder, txn: borrowing Transaction
+    ) -> Result<Void, StoreError> {
         do throws(StoreError) {
             let header = try RecordFormat.header(of: record, sequence: seq)
-            let digest = try dictionaryDigest(header.dictionary, sequence: seq, pending: decoder.pending, txn: txn)
-            let hash = RecordFormat.chain(previous: previous, sequence: seq, record: record, dictionaryDigest: digest)
+            if header.dictionary != digest.version {
+                digest = (header.dictionary, try dictionaryDigest(header.dictionary, sequence: seq, pending: decoder.pending, txn: txn))
+            }
+            let hash = RecordFormat.chain(previous: out.hash, sequence: seq, record: record, dictionaryDigest: digest.value)
             guard hash.tag == header.tag else {
                 throw StoreError(
                     .corruptRecord,
                     "record \(seq) from the leader does not chain onto this node's log: it was altered on the way or the leader's copy is damaged; nothing of this batch was written",
                     sequence: seq)
             }
+            // The store's own decoder (record header, dictionary, zstd) and the envelope codec;
+            // the rest of the envelope is the leader's, vouched for by the chain (and checked by
+            // `docket verify`, which a follower runs before it replicates).
             let interner = decoder.interner
-            let decoded: (Int, RecordedEvent) = try decoder.withEnvelope(record, sequence: seq, txn: txn) { (bytes) throws(CoreError) in
-                (bytes.count, try EnvelopeCodec.decode(bytes, sequence: seq, interner: interner))
+            let (size, event) = try decoder.withEnvelope(record, sequence: seq, txn: txn) { (bytes) throws(CoreError) in
+                (bytes.count, try EnvelopeCodec.decodeIdentity(bytes, sequence: seq, interner: interner))
             }
-            let event = decoded.1
-            return .success(DecodedRecord(
-                hash: hash, streamKey: Key.stream(event.stream, version: event.streamVersion), idKey: Key.id(event.id),
-                newStream: event.streamVersion == 1, envelopeSize: decoded.0))
+            out.hash = hash
+            out.keys.append(contentsOf: Key.stream(event.stream, version: event.streamVersion))
+            out.keyEnds.append(out.keys.count)
+            out.keys.append(contentsOf: Key.id(event.id))
+            out.keyEnds.append(out.keys.count)
+            if event.streamVersion == 1 { out.newStreams += 1 }
+            out.envelopeBytes += UInt64(size)
+            if seq % Databases.anchorInterval == 0 { out.anchors.append((seq, hash)) }
+            return .success(())
         } catch {
             return .failure(error)
         }
