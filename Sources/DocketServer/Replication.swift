@@ -238,12 +238,10 @@ final class ReplicationHub: Sendable {
         let link = Link(
             key: LinkKey(session: ObjectIdentifier(session), id: id), node: request.node, address: request.address, acked: request.head,
             subscription: subscription, channel: session.channel)
-        let fresh = session.subscriptions.withLock { d -> Bool in
-            guard d[id] == nil else { return false }
-            d[id] = subscription
-            return true
+        // Requests of a connection run one at a time, so nothing else takes the id meanwhile.
+        guard session.subscriptions.withLock({ $0[id] == nil }) else {
+            throw MessageError("REPLICATE: request id \(id) already names a live subscription on this connection")
         }
-        guard fresh else { throw MessageError("REPLICATE: request id \(id) already names a live subscription on this connection") }
         links.withLock { $0[link.key] = link }
         gate.update(link.key, acked: request.head)
         logger.notice(
@@ -253,6 +251,7 @@ final class ReplicationHub: Sendable {
             ("node", state.node.map { .string($0) } ?? .null), ("address", advertisedAddress.map { .string($0) } ?? .null),
         ])
         let budget = min(configuration.bytesPerFrame, Int(request.maxFrame) / 2)
+        // The task is in place before the stream is registered anywhere that cancels it.
         subscription.task = Task { [self] in
             session.reply(.replicating, id, answer)
             await stream(link, session: session, from: EventStore.Head(sequence: request.head, hash: mine), dictionaries: request.dictionaries, budget: budget)
@@ -260,6 +259,7 @@ final class ReplicationHub: Sendable {
             gate.remove(link.key)
             logger.notice("follower disconnected", metadata: ["node": "\(request.node ?? "?")", "acked": "\(link.acked.load(ordering: .relaxed))"])
         }
+        session.subscriptions.withLock { $0[id] = subscription }
     }
 
     /// Pushes records as they commit, within the follower's window.
@@ -268,7 +268,8 @@ final class ReplicationHub: Sendable {
         var previous = from.hash
         var known = dictionaries
         let subscription = link.subscription
-        while !Task.isCancelled {
+        // A connection that closed before the stream was registered with it ends it here.
+        while !Task.isCancelled && session.channel.isActive {
             let allowed = await subscription.take(upTo: configuration.recordsPerFrame)
             guard allowed > 0, !Task.isCancelled else { return }
             let batch: ReplicationBatch

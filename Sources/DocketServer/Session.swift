@@ -156,7 +156,8 @@ final class Session: Sendable {
             reply(.subscribed, id, .object([("subscription", .int(Int64(id))), ("head", .int(Int64(ledger.store.head.sequence)))]))
         case .admin:
             try await admin(frame)
-            try await server.replication.replicated(through: ledger.store.head.sequence)
+            // Its writes wait for synchronous followers like any other; a promotion has none yet.
+            if frame.body["action"]?.stringValue != "promote" { try await server.replication.replicated(through: ledger.store.head.sequence) }
         case .replicate, .chain, .fence:
             try await server.replication.handle(frame, session: self)
         default:

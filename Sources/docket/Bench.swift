@@ -11,7 +11,9 @@ import NIOCore
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Whole-system benchmarks; each prints one JSON line.",
-        subcommands: [AppendBench.self, ReplayBench.self, ViewsBench.self, NetBench.self, CrashWriter.self])
+        subcommands: [
+            AppendBench.self, ReplayBench.self, ViewsBench.self, NetBench.self, ReplicationBench.self, CrashWriter.self, RemoteWriter.self,
+        ])
 }
 
 /// Options every benchmark shares.

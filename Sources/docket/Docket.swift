@@ -23,7 +23,7 @@ struct Docket: AsyncParsableCommand {
         subcommands: [
             Serve.self, Status.self, TokenGroup.self, ReportGroup.self, PolicyGroup.self, StateCommand.self, TimersCommand.self, HallOfFameCommand.self,
             MetricsCommand.self, HistoryCommand.self, CVSSCommand.self,
-            Append.self, Read.self, Verify.self, Key.self, Checkpoint.self, Stats.self, Dict.self, Bench.self,
+            Append.self, Read.self, Verify.self, Key.self, Checkpoint.self, Stats.self, Dict.self, Bench.self, Promote.self,
         ]
     )
 }
@@ -47,10 +47,11 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
-    func openStore(readOnly: Bool = false, logger: Logger? = nil) throws -> EventStore {
+    func openStore(readOnly: Bool = false, logger: Logger? = nil, ledgerID: String? = nil) throws -> EventStore {
         bootstrapLogging()
         var configuration = EventStore.Configuration()
         configuration.readOnly = readOnly
+        configuration.ledgerID = ledgerID
         return try EventStore.open(directory: dataDir, configuration: configuration, logger: logger ?? Logger(label: "docket"))
     }
 }

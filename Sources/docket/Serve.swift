@@ -39,11 +39,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Close connections idle for this many seconds.", valueName: "seconds"))
     var idleTimeout: Int64 = 300
 
+    @OptionGroup var replication: ReplicationOptions
+
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard listen.lastIndex(of: ":").flatMap({ Int(listen[listen.index(after: $0)...]) }) != nil else {
             throw ValidationError("--listen must be HOST:PORT")
         }
+        try replication.check()
     }
 
     func run() async throws {
@@ -51,7 +54,7 @@ struct Serve: AsyncParsableCommand {
             var options = store
             if options.logLevel > .info { options.logLevel = .info }
             let logger = Logger(label: "docket.node")
-            let store = try options.openStore(logger: logger)
+            let store = try await replication.openStore(options, logger: logger)
             defer { store.close() }
             var configuration = ServerConfiguration()
             let colon = listen.lastIndex(of: ":")!
@@ -62,6 +65,7 @@ struct Serve: AsyncParsableCommand {
             configuration.maximumConnections = maxConnections
             configuration.maximumInFlightPerConnection = maxInFlight
             configuration.idleTimeout = .seconds(idleTimeout)
+            configuration.replication = replication.configuration(listen: listen)
             let server = DocketServer(ledger: Ledger(store: store, dataDir: options.dataDir), configuration: configuration, logger: logger)
             let group = ServiceGroup(configuration: .init(
                 services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -1,0 +1,334 @@
+import ArgumentParser
+import DocketClient
+import DocketCore
+import DocketServer
+import DocketStore
+import DocketTestSupport
+import Foundation
+import Logging
+import NIOCore
+import Synchronization
+
+/// A node of the replication benchmark, in this process, on loopback.
+private struct BenchNode {
+    let store: EventStore
+    let server: DocketServer
+    let runner: Task<Void, any Error>
+    let port: Int
+
+    var address: String { "127.0.0.1:\(port)" }
+    var ledger: Ledger { server.ledger }
+
+    static func start(_ dir: String, replication: ReplicationConfiguration = ReplicationConfiguration(), ledgerID: String? = nil) async throws -> BenchNode {
+        var sc = EventStore.Configuration()
+        sc.ledgerID = ledgerID
+        let store = try EventStore.open(directory: dir, configuration: sc)
+        var c = ServerConfiguration()
+        c.port = 0
+        c.maximumConnections = 4096
+        c.replication = replication
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        let server = DocketServer(ledger: Ledger(store: store, dataDir: dir), configuration: c, logger: logger)
+        let runner = Task { try await server.run() }
+        guard let port = await server.localAddress()?.port else { throw CLIError("a benchmark node did not start") }
+        return BenchNode(store: store, server: server, runner: runner, port: port)
+    }
+
+    func follower(_ dir: String, token: String) async throws -> BenchNode {
+        var r = ReplicationConfiguration()
+        r.leader = address
+        r.token = token
+        return try await BenchNode.start(dir, replication: r, ledgerID: store.ledgerID)
+    }
+
+    func token(_ role: Role) async throws -> String {
+        try await Tokens(ledger: ledger).create(role: role, project: nil, subject: "bench-\(role)", expiresAt: nil, by: .local(actor: "bench")).1
+    }
+
+    func stop() async {
+        server.shutdown()
+        _ = try? await runner.value
+        store.close()
+    }
+}
+
+struct ReplicationBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replication",
+        abstract: "Replication over loopback, nodes in this process: follower catch-up, lag at a steady rate, throughput with a synchronous follower; one JSON line.",
+        discussion: """
+            catchup: a leader is filled with --events events, then a follower on an empty directory catches up; events/s. \
+            lag: with the follower caught up, --rate events/s are appended (in appends of --lag-batch events) for \
+            --lag-seconds; lag = from the leader's acknowledgement of an append to the follower's durable commit of it. \
+            sync: --connections TCP clients append --batch events each for --seconds, to a leader alone, with one \
+            asynchronous follower, and with --sync-replicas 1; sync_share = sync ÷ alone.
+            """)
+
+    @Option(help: "Events in the leader before a follower catches up.")
+    var events = 1_000_000
+
+    @Option(help: "Events per second for the lag measurement.")
+    var rate = 20_000
+
+    @Option(help: "Events per append for the lag measurement.")
+    var lagBatch = 10
+
+    @Option(help: "How long the lag measurement runs.")
+    var lagSeconds = 10.0
+
+    @Option(help: "Concurrent TCP clients for the throughput measurement.")
+    var connections = 64
+
+    @Option(help: "Events per append for the throughput measurement.")
+    var batch = 1
+
+    @Option(help: "How long each throughput run lasts.")
+    var seconds = 5.0
+
+    @Option(help: "Which measurements: any of catchup, lag, sync, comma-separated.")
+    var phases = "catchup,lag,sync"
+
+    func validate() throws {
+        guard events > 0, rate > 0, lagBatch > 0, lagSeconds > 0, connections > 0, batch > 0, seconds > 0 else {
+            throw ValidationError("every count and duration must be positive")
+        }
+    }
+
+    func run() async throws {
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("docket-bench-repl-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let wanted = Set(phases.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        var out: [(String, Value)] = [("bench", "replication")]
+        if !wanted.isDisjoint(with: ["catchup", "lag"]) {
+            let leader = try await BenchNode.start(parent + "/leader")
+            try await fill(leader.store, to: events)
+            let replica = try await leader.token(.replica)
+            let admin = try await leader.token(.admin)
+            let clock = ContinuousClock()
+            let cpuBefore = cpuSeconds()
+            let start = clock.now
+            let follower = try await leader.follower(parent + "/follower", token: replica)
+            let target = leader.store.head.sequence
+            while follower.store.head.sequence < target {
+                _ = await follower.ledger.waitForHead(after: follower.store.head.sequence, timeout: .milliseconds(100))
+            }
+            let took = Double((clock.now - start).microseconds) / 1e6
+            let cpu = cpuSeconds() - cpuBefore
+            let stats = try leader.store.statistics()
+            out += [
+                ("catchup_events", .int(Int64(target))), ("catchup_seconds", .double(round3(took))),
+                ("catchup_events_per_s", .int(Int64(Double(target) / took))),
+                ("catchup_mb_per_s", .double(round2(Double(stats.recordBytes) / took / 1e6))),
+                // Leader and follower together (one process): what the machine's cores spent per event.
+                ("catchup_cpu_us_per_event", .double(round3(cpu * 1e6 / Double(target)))),
+                ("dictionaries", .int(Int64(stats.dictionaries.count))),
+            ]
+            if wanted.contains("lag") {
+                out += try await lag(leader: leader, follower: follower, admin: admin)
+            }
+            await follower.stop()
+            await leader.stop()
+        }
+        if wanted.contains("sync") {
+            out += try await throughput(parent)
+        }
+        printJSON(out)
+    }
+
+    /// Fills `store` with synthetic events up to `count`, 1000 per append.
+    private func fill(_ store: EventStore, to count: Int) async throws {
+        var i = Int(store.head.sequence)
+        while i < count {
+            let n = min(1000, count - i)
+            let generated = (i..<i + n).map { SyntheticEvents.event($0) }
+            _ = try await store.append(to: generated[0].stream, events: generated.map(\.event))
+            i += n
+        }
+    }
+
+    /// Appends at a steady rate and measures, per append, leader acknowledgement → follower durable.
+    private func lag(leader: BenchNode, follower: BenchNode, admin: String) async throws -> [(String, Value)] {
+        let clock = ContinuousClock()
+        let origin = clock.now
+        func now() -> Double { Double((clock.now - origin).microseconds) / 1e3 }
+        // The follower's durable heads, as they advance (its ledger is told after each commit).
+        let observed = Mutex<[(UInt64, Double)]>([])
+        let watching = Atomic<Bool>(true)
+        let watcher = Task {
+            var last = follower.store.head.sequence
+            while watching.load(ordering: .relaxed) {
+                let h = await follower.ledger.waitForHead(after: last, timeout: .milliseconds(200))
+                if h > last {
+                    let t = now()
+                    observed.withLock { $0.append((h, t)) }
+                    last = h
+                }
+            }
+        }
+        let appends = Int(Double(rate) * lagSeconds) / lagBatch
+        let interval = Double(lagBatch) / Double(rate)  // seconds between appends
+        let tasks = 16
+        let principal = Principal(role: .admin, subject: "bench")
+        let start = clock.now
+        let acknowledged = try await withThrowingTaskGroup(of: [(UInt64, Double)].self) { group in
+            for k in 0..<tasks {
+                group.addTask {
+                    var mine: [(UInt64, Double)] = []
+                    var i = k
+                    while i < appends {
+                        let due = start + .microseconds(Int64(Double(i) * interval * 1e6))
+                        if clock.now < due { try await Task.sleep(until: due, clock: clock) }
+                        let events = (0..<lagBatch).map { SyntheticEvents.event(i * lagBatch + $0).event }
+                        let r = try await leader.ledger.append(to: try StreamName("lag-\(k)"), expecting: .any, events: events, as: principal)
+                        mine.append((r.lastSequence, now()))
+                        i += tasks
+                    }
+                    return mine
+                }
+            }
+            var all: [(UInt64, Double)] = []
+            for try await m in group { all += m }
+            return all
+        }
+        let elapsed = Double((clock.now - start).microseconds) / 1e6
+        let target = leader.store.head.sequence
+        while follower.store.head.sequence < target { try await Task.sleep(for: .milliseconds(1)) }
+        try await Task.sleep(for: .milliseconds(50))
+        watching.store(false, ordering: .relaxed)
+        await watcher.value
+        let seen = observed.withLock { $0 }
+        var lags: [Double] = []
+        for (seq, at) in acknowledged {
+            // The first follower head at or past this append.
+            var lo = 0
+            var hi = seen.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if seen[mid].0 >= seq { hi = mid } else { lo = mid + 1 }
+            }
+            if lo < seen.count { lags.append(max(0, seen[lo].1 - at)) }
+        }
+        lags.sort()
+        func pct(_ p: Double) -> Double { lags.isEmpty ? 0 : round3(lags[min(lags.count - 1, Int(Double(lags.count) * p))]) }
+        return [
+            ("lag_target_events_per_s", .int(Int64(rate))), ("lag_batch", .int(Int64(lagBatch))),
+            ("lag_events_per_s", .int(Int64(Double(appends * lagBatch) / elapsed))), ("lag_samples", .int(Int64(lags.count))),
+            ("lag_p50_ms", .double(pct(0.5))), ("lag_p99_ms", .double(pct(0.99))), ("lag_max_ms", .double(lags.last.map(round3) ?? 0)),
+        ]
+    }
+
+    /// The same TCP load against a leader alone, with an asynchronous follower, and with a synchronous one.
+    private func throughput(_ parent: String) async throws -> [(String, Value)] {
+        var out: [(String, Value)] = [("sync_connections", .int(Int64(connections))), ("sync_batch", .int(Int64(batch)))]
+        var alone = 0.0
+        for (name, k, followers) in [("alone", 0, 0), ("async", 0, 1), ("sync", 1, 1)] {
+            var r = ReplicationConfiguration()
+            r.syncReplicas = k
+            let leader = try await BenchNode.start(parent + "/\(name)-leader", replication: r)
+            let admin = try await leader.token(.admin)
+            let replica = try await leader.token(.replica)
+            var nodes: [BenchNode] = []
+            for f in 0..<followers { nodes.append(try await leader.follower(parent + "/\(name)-follower-\(f)", token: replica)) }
+            let (rate, p50, p99) = try await load(leader.address, token: admin)
+            for n in nodes { await n.stop() }
+            await leader.stop()
+            if name == "alone" { alone = rate }
+            out += [("\(name)_events_per_s", .int(Int64(rate))), ("\(name)_p50_ms", .double(p50)), ("\(name)_p99_ms", .double(p99))]
+        }
+        let sync = out.first { $0.0 == "sync_events_per_s" }?.1.intValue ?? 0
+        out.append(("sync_share", .double(round3(Double(sync) / max(alone, 1)))))
+        return out
+    }
+
+    private func load(_ address: String, token: String) async throws -> (Double, Double, Double) {
+        let clients = try (0..<connections).map { _ in DocketClient(try DocketClient.Configuration(address: address, token: token)) }
+        for c in clients { try await c.connect() }
+        let clock = ContinuousClock()
+        let start = clock.now
+        let deadline = start + .milliseconds(Int64(seconds * 1000))
+        let batch = self.batch
+        let (events, latencies) = try await withThrowingTaskGroup(of: (Int, [Double]).self) { group in
+            for (k, client) in clients.enumerated() {
+                group.addTask {
+                    var latencies: [Double] = []
+                    var appended = 0
+                    var i = k * 10_000_000
+                    let stream = try StreamName("net-\(k)")
+                    while clock.now < deadline {
+                        let events = (i..<i + batch).map { SyntheticEvents.event($0).event }
+                        i += batch
+                        let t0 = clock.now
+                        _ = try await client.append(to: stream, events: events)
+                        latencies.append(Double((clock.now - t0).microseconds) / 1000)
+                        appended += batch
+                    }
+                    return (appended, latencies)
+                }
+            }
+            var total = 0
+            var all: [Double] = []
+            for try await (n, l) in group {
+                total += n
+                all += l
+            }
+            return (total, all.sorted())
+        }
+        let elapsed = Double((clock.now - start).microseconds) / 1e6
+        for c in clients { await c.close() }
+        func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : round3(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) }
+        return (Double(events) / elapsed, pct(0.5), pct(0.99))
+    }
+}
+
+/// CPU time (user + system) this process has used, in seconds.
+private func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}
+
+/// For the replication process tests: appends to a node over the network forever and prints
+/// each acknowledged event as `<id> <sequence>` the moment its append returns. An append that
+/// fails is retried with the same ids (idempotent), so a line means the node acknowledged it.
+struct RemoteWriter: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "remote-writer", shouldDisplay: false)
+
+    @Option var server: String
+    @Option var token: String
+    @Option var concurrency = 8
+    @Option var batch = 1
+    @Option var prefix = "r"
+
+    func run() async throws {
+        let (prefix, concurrency, batch, server, token) = (self.prefix, self.concurrency, self.batch, self.server, self.token)
+        let lock = NSLock()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<concurrency {
+                group.addTask {
+                    let client = DocketClient(try DocketClient.Configuration(address: server, token: token))
+                    var n = 0
+                    while true {
+                        let ids = (0..<batch).map { try! EventID("\(prefix)\(worker)-\(n + $0)") }
+                        let events = ids.enumerated().map { SyntheticEvents.event(n * concurrency + worker + $0.offset, id: $0.element).event }
+                        while true {
+                            do {
+                                let r = try await client.append(to: try StreamName("remote-\(worker)"), events: events)
+                                var line = ""
+                                for (k, id) in ids.enumerated() { line += "\(id) \(r.firstSequence + UInt64(k))\n" }
+                                lock.withLock { FileHandle.standardOutput.write(Data(line.utf8)) }
+                                break
+                            } catch {
+                                lock.withLock { FileHandle.standardError.write(Data("append failed, retrying: \(error)\n".utf8)) }
+                                try await Task.sleep(for: .milliseconds(20))
+                            }
+                        }
+                        n += batch
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+}

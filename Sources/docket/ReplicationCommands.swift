@@ -1,0 +1,146 @@
+import ArgumentParser
+import DocketClient
+import DocketCore
+import DocketServer
+import DocketStore
+import DocketWire
+import Foundation
+import Logging
+
+/// `docket serve` options for replication (DESIGN §6).
+struct ReplicationOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Follow this leader: catch up, then tail it; serve reads and views, refuse writes (naming the leader). A new data directory becomes a copy of the leader's ledger.",
+        valueName: "host:port"))
+    var replicaOf: String?
+
+    @Option(help: ArgumentHelp("The token for --replica-of: a replica (or admin) token of the leader's ledger (or DOCKET_TOKEN).", valueName: "token"))
+    var token: String?
+
+    @Flag(help: "Reach the leader over TLS.")
+    var replicaTLS = false
+
+    @Option(help: ArgumentHelp("The CA certificate (PEM) that signed the leader's certificate, with --replica-tls.", valueName: "file"))
+    var replicaTLSCA: String?
+
+    @Option(help: "Acknowledge an append only once this many followers hold it durably (synchronous replication).")
+    var syncReplicas = 0
+
+    @Option(help: ArgumentHelp("How long an append waits for --sync-replicas followers before it fails with replication-timeout.", valueName: "seconds"))
+    var syncTimeout = 5.0
+
+    @Option(help: ArgumentHelp("The address clients and other nodes use to reach this node (named in epochs and not-leader answers); --listen by default.", valueName: "host:port"))
+    var advertise: String?
+
+    var resolvedToken: String? { token ?? ProcessInfo.processInfo.environment["DOCKET_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } }
+
+    func check() throws {
+        if replicaOf != nil && resolvedToken == nil { throw ValidationError("--replica-of needs a token of the leader's ledger: --token or DOCKET_TOKEN") }
+        guard syncReplicas >= 0, syncTimeout > 0 else { throw ValidationError("--sync-replicas must not be negative and --sync-timeout must be positive") }
+        for (name, value) in [("--replica-of", replicaOf), ("--advertise", advertise)] {
+            if let value, value.lastIndex(of: ":").flatMap({ Int(value[value.index(after: $0)...]) }) == nil {
+                throw ValidationError("\(name) must be HOST:PORT")
+            }
+        }
+    }
+
+    func configuration(listen: String) -> ReplicationConfiguration {
+        var c = ReplicationConfiguration()
+        c.leader = replicaOf
+        c.token = resolvedToken
+        c.useTLS = replicaTLS || replicaTLSCA != nil
+        c.trustRootsPath = replicaTLSCA
+        c.advertisedAddress = advertise ?? listen
+        c.syncReplicas = syncReplicas
+        c.syncTimeout = .milliseconds(Int64(syncTimeout * 1000))
+        return c
+    }
+
+    /// Opens the node's data directory. A follower's is checked against its leader's ledger
+    /// first (when the leader can be reached), and a new one is created as a copy of it.
+    func openStore(_ options: StoreOptions, logger: Logger) async throws -> EventStore {
+        guard let leader = replicaOf else { return try options.openStore(logger: logger) }
+        var leaderLedger: String?
+        do {
+            leaderLedger = try await DocketServer.ledgerID(of: leader, replication: configuration(listen: ""))
+        } catch {
+            logger.warning("cannot reach the leader yet", metadata: ["leader": "\(leader)", "error": "\(error)"])
+        }
+        let isNew = !FileManager.default.fileExists(atPath: options.dataDir + "/ledger/data.mdb")
+        if isNew && leaderLedger == nil {
+            throw CLIError("cannot reach \(leader) to learn its ledger id; a new follower's data directory is made a copy of its leader's ledger — start the leader first")
+        }
+        let store = try options.openStore(logger: logger, ledgerID: isNew ? leaderLedger : nil)
+        if let leaderLedger, leaderLedger != store.ledgerID {
+            store.close()
+            throw CLIError(
+                "wrong-ledger: \(leader) serves ledger \(leaderLedger) but \(options.dataDir) holds ledger \(store.ledgerID); a follower needs an empty data directory or a copy of the leader's ledger. Nothing was changed")
+        }
+        return store
+    }
+}
+
+struct Promote: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make a follower the leader of a new epoch; the old leader, once it hears of it, stops taking writes.",
+        discussion: """
+            Remotely (--server, an admin token) the running follower stops following, records epoch n+1 in its \
+            log (stream system/epochs) and tells its old leader, which then refuses writes naming the new one. \
+            On a stopped follower's data directory (no --server) the epoch is recorded locally; the old leader \
+            learns of it when a node that holds it connects. Promote the follower that is furthest ahead: with \
+            --sync-replicas it holds every acknowledged append.
+            """)
+
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var remote: RemoteOptions
+
+    @Option(help: ArgumentHelp("Offline: the address this node will serve on, recorded in the epoch.", valueName: "host:port"))
+    var advertise: String?
+
+    @Flag(help: "Offline: promote even a deposed leader (this forks the ledger; the other copies will refuse it as diverged).")
+    var force = false
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() async throws {
+        try await reporting {
+            let result: Value
+            if let client = try remote.client() {
+                result = try await client.using { client in
+                    var r = try await client.admin("promote", [])
+                    // The node could not tell its old leader itself: try with this token.
+                    if r["previousLeaderTold"] == false, let old = r["previousLeader"]?.stringValue, let ledger = client.serverInfo?["ledger"],
+                        var c = try? DocketClient.Configuration(address: old, token: remote.token ?? "")
+                    {
+                        c.reconnectAttempts = 0
+                        c.leaderRedirects = 0
+                        let oldLeader = DocketClient(c)
+                        let told = try? await oldLeader.request(.fence, .object([
+                            ("ledger", ledger), ("epoch", r["epoch"] ?? .null), ("leader", .string(client.address)),
+                        ]), retry: false)
+                        await oldLeader.close()
+                        if told != nil, case .object(var m) = r {
+                            m = m.map { $0.key == "previousLeaderTold" ? ($0.key, .bool(true)) : $0 }
+                            r = .object(m)
+                        }
+                    }
+                    return r
+                }
+            } else {
+                let store = try self.store.openStore()
+                defer { store.close() }
+                result = try await Promotion.promote(
+                    ledger: Ledger(store: store, dataDir: self.store.dataDir), address: advertise, actor: "operator", force: force
+                ).wireValue
+            }
+            if json {
+                print(JSON.serialize(result))
+            } else {
+                let previous = result["previousLeader"]?.stringValue
+                print("epoch \(result["epoch"]?.intValue ?? 0) starts at sequence \(result["seq"]?.intValue ?? 0) (after \(result["after"]?.intValue ?? 0))"
+                    + (previous.map { "; previous leader \($0) " + (result["previousLeaderTold"] == true ? "told to stop taking writes" : "NOT reached: it stops when a node that knows the new epoch connects to it") } ?? ""))
+            }
+        }
+    }
+}

@@ -1,0 +1,200 @@
+import DocketCore
+import DocketStore
+import DocketTestSupport
+import Foundation
+import Testing
+
+/// Leader and followers as `docket serve` processes, killed with SIGKILL mid-load.
+@Suite("Replication with docket serve processes", .serialized)
+struct ReplicationProcessTests {
+    /// A `docket serve` child process whose log goes to a file.
+    final class Server {
+        let dir: String
+        let port: Int
+        let arguments: [String]
+        let logPath: String
+        private(set) var process: Process?
+
+        init(dir: String, port: Int, _ arguments: [String]) {
+            self.dir = dir
+            self.port = port
+            self.arguments = arguments
+            logPath = dir + ".log"
+        }
+
+        var address: String { "127.0.0.1:\(port)" }
+
+        func start() throws {
+            let p = Process()
+            p.executableURL = DocketProcess.executable
+            p.arguments = ["serve", "--data-dir", dir, "--listen", address, "--log-level", "info"] + arguments
+            if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            log.seekToEndOfFile()
+            p.standardError = log
+            p.standardOutput = FileHandle.nullDevice
+            var env = ProcessInfo.processInfo.environment
+            env.removeValue(forKey: "DOCKET_TOKEN")
+            p.environment = env
+            try p.run()
+            process = p
+        }
+
+        func kill(_ signal: Int32 = SIGKILL) {
+            guard let p = process, p.isRunning else { return }
+            Glibc.kill(p.processIdentifier, signal)
+            p.waitUntilExit()
+        }
+
+        var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+    }
+
+    static func freePort() -> Int { Int.random(in: 20000...40000) }
+
+    func docket(_ args: [String], token: String, server: Server) throws -> DocketProcess.Output {
+        try DocketProcess.run(args, environment: ["DOCKET_SERVER": server.address, "DOCKET_TOKEN": token])
+    }
+
+    func status(_ server: Server, token: String) throws -> Value? {
+        let out = try docket(["status"], token: token, server: server)
+        return out.status == 0 ? try? JSON.parse(out.stdout) : nil
+    }
+
+    func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ condition: () throws -> Bool) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try condition() { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("timed out waiting until \(what)")
+    }
+
+    @Test("with --sync-replicas 1 a leader SIGKILLed mid-load loses no acknowledged append on the promoted follower; a follower SIGKILLed mid-load catches up when restarted")
+    func killLeaderMidLoad() async throws {
+        try await withTemporaryDirectory("docket-repl-proc") { root in
+            let admin = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/L"])
+            let replica = try DocketProcess.run(["token", "create", "--role", "replica", "--name", "replicas", "--data-dir", root + "/L"])
+            try #require(admin.status == 0 && replica.status == 0)
+            let adminToken = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let replicaToken = replica.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let basePort = Self.freePort()
+            let leader = Server(dir: root + "/L", port: basePort, ["--sync-replicas", "1", "--sync-timeout", "10"])
+            let f = Server(dir: root + "/F", port: basePort + 1, ["--replica-of", leader.address, "--token", replicaToken])
+            let g = Server(dir: root + "/G", port: basePort + 2, ["--replica-of", leader.address, "--token", replicaToken])
+            defer { for s in [leader, f, g] { s.kill() } }
+            try leader.start()
+            try await waitUntil("the leader serves") { try status(leader, token: adminToken) != nil }
+            try f.start()
+            try g.start()
+            // Followers answer STATUS once the admin token has replicated to them.
+            try await waitUntil("the followers serve") { try status(f, token: adminToken) != nil && status(g, token: adminToken) != nil }
+
+            let writer = Process()
+            writer.executableURL = DocketProcess.executable
+            writer.arguments = ["bench", "remote-writer", "--server", leader.address, "--token", adminToken, "--concurrency", "8", "--prefix", "w"]
+            let out = Pipe()
+            writer.standardOutput = out
+            writer.standardError = FileHandle.nullDevice
+            let acknowledgedBytes = Locked(Data())
+            out.fileHandleForReading.readabilityHandler = { h in
+                let d = h.availableData
+                acknowledgedBytes.mutate { $0.append(d) }
+            }
+            try writer.run()
+            defer { if writer.isRunning { kill(writer.processIdentifier, SIGKILL) } }
+            try await Task.sleep(for: .seconds(1))
+            // A follower killed mid-load, started again, catches up while the load goes on.
+            g.kill()
+            try await Task.sleep(for: .milliseconds(500))
+            try g.start()
+            let leaderHead = try #require(try status(leader, token: adminToken)?["lastSequence"]?.intValue)
+            try await waitUntil("the restarted follower catches up") { (try status(g, token: adminToken)?["lastSequence"]?.intValue ?? 0) >= leaderHead }
+            try await Task.sleep(for: .milliseconds(500))
+            leader.kill()  // SIGKILL, mid-load
+            try await Task.sleep(for: .milliseconds(300))
+            kill(writer.processIdentifier, SIGKILL)
+            writer.waitUntilExit()
+            out.fileHandleForReading.readabilityHandler = nil
+            acknowledgedBytes.mutate { $0.append(out.fileHandleForReading.readDataToEndOfFile()) }
+            let acknowledged = String(decoding: acknowledgedBytes.get(), as: UTF8.self).split(separator: "\n").compactMap { line -> (String, Int64)? in
+                let parts = line.split(separator: " ")
+                guard parts.count == 2, let seq = Int64(parts[1]) else { return nil }  // a line cut by the kill
+                return (String(parts[0]), seq)
+            }
+            #expect(acknowledged.count > 50, "the load ran (\(acknowledged.count) acknowledged appends)")
+
+            // Promote the follower that is furthest ahead: it holds every acknowledged append.
+            let heads = try [f, g].map { try status($0, token: adminToken)?["lastSequence"]?.intValue ?? 0 }
+            let (promoted, other) = heads[0] >= heads[1] ? (f, g) : (g, f)
+            let promotion = try docket(["promote", "--json"], token: adminToken, server: promoted)
+            #expect(promotion.status == 0, "\(promotion.stderr)")
+            let p = try JSON.parse(promotion.stdout)
+            #expect(p["epoch"] == 1 && p["previousLeader"]?.stringValue == leader.address && p["previousLeaderTold"] == false)
+            let read = try docket(["read"], token: adminToken, server: promoted)
+            #expect(read.status == 0)
+            var held: [String: Int64] = [:]
+            for line in read.lines {
+                let e = try JSON.parse(line)
+                if let id = e["id"]?.stringValue, let seq = e["seq"]?.intValue { held[id] = seq }
+            }
+            let lost = acknowledged.filter { held[$0.0] != $0.1 }
+            #expect(lost.isEmpty, "acknowledged appends missing on the promoted follower: \(lost.prefix(5))")
+            // The new leader takes writes; the other follower, pointed at it, converges byte for byte.
+            #expect(try docket(["append", "--stream", "after", "--type", "Note", "--data", "{}"], token: adminToken, server: promoted).status == 0)
+            other.kill(SIGTERM)
+            let moved = Server(dir: other.dir, port: other.port, ["--replica-of", promoted.address, "--token", replicaToken])
+            try moved.start()
+            defer { moved.kill() }
+            let promotedHead = try #require(try status(promoted, token: adminToken)?["lastSequence"]?.intValue)
+            try await waitUntil("the other follower follows the new leader") {
+                (try status(moved, token: adminToken)?["lastSequence"]?.intValue ?? 0) == promotedHead
+            }
+            moved.kill(SIGTERM)
+            promoted.kill(SIGTERM)
+            let a = try EventStore.open(directory: promoted.dir, configuration: { var c = EventStore.Configuration(); c.readOnly = true; return c }())
+            let b = try EventStore.open(directory: other.dir, configuration: { var c = EventStore.Configuration(); c.readOnly = true; return c }())
+            #expect(a.head.sequence == UInt64(promotedHead) && a.head == b.head)
+            for seq in stride(from: UInt64(1), through: a.head.sequence, by: 1) where try a.rawRecord(at: seq) != b.rawRecord(at: seq) {
+                Issue.record("record \(seq) differs")
+                break
+            }
+            #expect(try a.highestDictionaryVersion() == (try b.highestDictionaryVersion()))
+            #expect(try a.verify().isIntact && b.verify().isIntact)
+            a.close()
+            b.close()
+            // No token reaches a log.
+            for s in [leader, f, g] {
+                #expect(!s.log.contains(String(adminToken.split(separator: "_").last!)) && !s.log.contains(String(replicaToken.split(separator: "_").last!)))
+            }
+            #expect(f.log.contains("following") || g.log.contains("following"))
+        }
+    }
+
+    @Test("a follower pointed at a node of another ledger is refused with a clear error; neither log changes")
+    func wrongLedger() async throws {
+        try await withTemporaryDirectory("docket-repl-proc") { root in
+            let admin = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/A"])
+            let other = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/B"])
+            try #require(admin.status == 0 && other.status == 0)
+            let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let leader = Server(dir: root + "/A", port: Self.freePort(), [])
+            defer { leader.kill() }
+            try leader.start()
+            try await waitUntil("the leader serves") { try status(leader, token: token) != nil }
+            let before = try DocketProcess.run(["read", "--data-dir", root + "/B"]).stdout
+            let refused = try DocketProcess.run([
+                "serve", "--data-dir", root + "/B", "--listen", "127.0.0.1:\(Self.freePort())", "--replica-of", leader.address, "--token", token,
+            ])
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("wrong-ledger") && refused.stderr.contains("Nothing was changed"), "\(refused.stderr)")
+            #expect(try DocketProcess.run(["read", "--data-dir", root + "/B"]).stdout == before)
+            #expect(!FileManager.default.fileExists(atPath: root + "/B/replication.json"))
+            #expect(try status(leader, token: token)?["lastSequence"] == 1)
+        }
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
