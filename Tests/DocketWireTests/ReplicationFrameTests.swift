@@ -55,6 +55,15 @@ struct ReplicationFrameTests {
         #expect(throws: MessageError.self) { try RecordsBody(decoding: ByteBuffer(bytes: bytes)) }
     }
 
+    @Test("the REPLICATE frame of protocol.md §17.2 is what this encoder writes")
+    func replicateGolden() throws {
+        let r = ReplicateRequest(
+            ledger: "5f0c2a9e7b3d41c8a6e1f2093b7d4c55", head: 41, hash: "4a81af9a1f98e3264282562a17d78c28415df33ff89751e1d802f323aba38984",
+            epoch: 0, epochLeader: nil, dictionaries: 1, window: 65536, maxFrame: 8_388_608, node: "9c41d2e07a3b5f18", address: "127.0.0.1:7412")
+        let bytes = FrameEncoder.bytes(Frame(.replicate, requestID: 7, body: r.wireValue))
+        #expect(Hex.encode(bytes) == "000000dd19000000070709066c6564676572052035663063326139653762336434316338613665316632303933623764346335350468656164035204686173680540346138316166396131663938653332363432383235363261313764373863323834313564663333666638393735316531643830326633323361626133383938340565706f636803000c64696374696f6e617269657303020677696e646f7703808008086d61784672616d650380808008046e6f64650510396334316432653037613362356631380761646472657373050e3132372e302e302e313a37343132")
+    }
+
     @Test("REPLICATE bodies round-trip and bad fields are refused")
     func replicate() throws {
         let r = ReplicateRequest(
