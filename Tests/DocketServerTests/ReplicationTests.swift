@@ -83,6 +83,9 @@ final class ClusterNode: @unchecked Sendable {
         return DocketClient(c)
     }
 
+    /// A follower's replication status, straight from the node.
+    var replicationStatus: Value? { server.replication.statusFields.first { $0.key == "replication" }?.value }
+
     /// STATUS as `token` sees it.
     func status(_ token: String) async throws -> Value {
         let c = client(token)
@@ -403,3 +406,111 @@ func appendBatchesRemotely(_ client: DocketClient, count: Int, offset: Int = 0) 
         i += n
     }
 }
+
+/// A TCP proxy on loopback that flips one byte of the first record of the first RECORDS frame it
+/// passes from the leader to the follower: tampering on the way.
+final class TamperingProxy: @unchecked Sendable {  // file descriptors and threads; state owned by its threads
+    let port: Int
+    private let listener: Int32
+    private let tampered = Locked(false)
+
+    var didTamper: Bool { tampered.get() }
+
+    init(upstream: Int) throws {
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.listener = listener
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, len) } }
+        guard bound == 0, listen(listener, 8) == 0 else { throw SocketError(errno: errno) }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &len) } }
+        port = Int(UInt16(bigEndian: addr.sin_port))
+        let tampered = self.tampered
+        Thread.detachNewThread {
+            while true {
+                let client = accept(listener, nil, nil)
+                guard client >= 0 else { return }
+                guard let server = try? RawSocket(port: upstream) else { close(client); continue }
+                Thread.detachNewThread { Self.pump(from: client, to: server.fd, tamper: nil, keep: server) }
+                Thread.detachNewThread { Self.pump(from: server.fd, to: client, tamper: tampered, keep: server) }
+            }
+        }
+    }
+
+    deinit { close(listener) }
+
+    private static func pump(from: Int32, to: Int32, tamper: Locked<Bool>?, keep: RawSocket) {
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = recv(from, &chunk, chunk.count, 0)
+            if n <= 0 {
+                shutdown(to, Int32(SHUT_RDWR))
+                return
+            }
+            guard let tamper else {
+                _ = chunk.withUnsafeBytes { send(to, $0.baseAddress, n, Int32(MSG_NOSIGNAL)) }
+                continue
+            }
+            buffer += chunk[0..<n]
+            // Forward whole frames only, so one can be changed before it goes on.
+            while buffer.count >= 4 {
+                let length = Int(buffer[0]) << 24 | Int(buffer[1]) << 16 | Int(buffer[2]) << 8 | Int(buffer[3])
+                guard buffer.count >= 4 + length else { break }
+                var frame = Array(buffer[0..<4 + length])
+                buffer.removeFirst(4 + length)
+                if frame[4] == 0x96, !tamper.get(), let at = firstRecordLastByte(frame) {
+                    frame[at] ^= 0x01
+                    tamper.mutate { $0 = true }
+                }
+                _ = frame.withUnsafeBytes { send(to, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            }
+        }
+    }
+
+    /// The offset of the last byte of the first record in a RECORDS frame (protocol.md §17.3).
+    private static func firstRecordLastByte(_ f: [UInt8]) -> Int? {
+        func u16(_ i: Int) -> Int { Int(f[i]) << 8 | Int(f[i + 1]) }
+        func u32(_ i: Int) -> Int { Int(f[i]) << 24 | Int(f[i + 1]) << 16 | Int(f[i + 2]) << 8 | Int(f[i + 3]) }
+        let body = 9
+        guard u32(body + 8) > 0 else { return nil }
+        var at = body + 46
+        for _ in 0..<u16(body + 12) {
+            at += 2
+            at += 4 + u32(at)
+            at += 4 + u32(at)
+        }
+        return at + 4 + u32(at) - 1
+    }
+}
+
+extension ReplicationTests {
+    @Test("a record altered on the way from the leader is refused: the follower stops naming it and writes nothing of its batch")
+    func tamperedInTransit() async throws {
+        let (leader, admin, replica) = try await ClusterNode.leader()
+        let c = leader.client(admin)
+        try await appendBatchesRemotely(c, count: 50)
+        await c.close()
+        let proxy = try TamperingProxy(upstream: leader.port)
+        var r = ReplicationConfiguration()
+        r.leader = "127.0.0.1:\(proxy.port)"
+        r.token = replica
+        let f = ClusterNode(replication: r)
+        try await f.start(ledgerID: leader.store.ledgerID)
+        // Nothing replicated, not even the tokens: ask the node in-process.
+        try await eventually("the follower stops") { f.replicationStatus?["state"] == "stopped" }
+        let error = f.replicationStatus?["error"]?.stringValue ?? ""
+        #expect(proxy.didTamper)
+        #expect(error.hasPrefix("corrupt-record") && error.contains("record 1 from the leader does not chain"), "\(error)")
+        #expect(f.store.head.sequence == 0)
+        #expect(try f.store.rawRecord(at: 1) == nil)
+        #expect(leader.store.head.sequence == 52)
+        #expect(try leader.store.verify().isIntact)
+        await f.remove()
+        await leader.remove()
+    }
+}
+
