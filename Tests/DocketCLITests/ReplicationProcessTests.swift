@@ -194,6 +194,34 @@ struct ReplicationProcessTests {
     }
 }
 
+extension ReplicationProcessTests {
+    @Test("a stopped follower's data directory refuses local writes and can be promoted offline")
+    func offlinePromotion() async throws {
+        try await withTemporaryDirectory("docket-repl-proc") { root in
+            let admin = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/L"])
+            let replica = try DocketProcess.run(["token", "create", "--role", "replica", "--name", "r", "--data-dir", root + "/L"])
+            let adminToken = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let port = Self.freePort()
+            let leader = Server(dir: root + "/L", port: port, [])
+            let follower = Server(dir: root + "/F", port: port + 1, ["--replica-of", leader.address, "--token", replica.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
+            defer { for s in [leader, follower] { s.kill() } }
+            try leader.start()
+            try await waitUntil("the leader serves") { try status(leader, token: adminToken) != nil }
+            try follower.start()
+            try await waitUntil("the follower caught up") { try status(follower, token: adminToken)?["lastSequence"] == 2 }
+            follower.kill(SIGTERM)
+            let refused = try DocketProcess.run(["append", "--data-dir", root + "/F", "--stream", "s", "--type", "Note", "--data", "{}"])
+            #expect(refused.status == 1 && refused.stderr.contains("not-leader") && refused.stderr.contains(leader.address), "\(refused.stderr)")
+            let promoted = try DocketProcess.run(["promote", "--data-dir", root + "/F", "--advertise", follower.address])
+            #expect(promoted.status == 0 && promoted.stdout.contains("epoch 1 starts at sequence 3 (after 2)"), "\(promoted.stdout)\(promoted.stderr)")
+            #expect(try DocketProcess.run(["append", "--data-dir", root + "/F", "--stream", "s", "--type", "Note", "--data", "{}"]).status == 0)
+            let again = try DocketProcess.run(["promote", "--data-dir", root + "/F"])
+            #expect(again.status == 1 && again.stderr.contains("already-leader"))
+            #expect(try DocketProcess.run(["verify", "--data-dir", root + "/F"]).status == 0)
+        }
+    }
+}
+
 struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }

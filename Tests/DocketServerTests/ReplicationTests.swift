@@ -514,3 +514,57 @@ extension ReplicationTests {
     }
 }
 
+
+extension ReplicationTests {
+    @Test("a deposed leader that was unreachable at the promotion learns the higher epoch from a follower that holds it, and stops taking writes")
+    func learnsFromFollower() async throws {
+        let (leader, admin, replica) = try await ClusterNode.leader()
+        let f = try await ClusterNode.follower(of: leader, token: replica)
+        let g = try await ClusterNode.follower(of: leader, token: replica)
+        try await appendBatchesRemotely(leader.client(admin), count: 100)
+        try await eventually("caught up") { f.store.head == leader.store.head && g.store.head == leader.store.head }
+        // The leader is away while f is promoted, so nobody tells it.
+        await leader.stop()
+        let promoted = try await f.client(admin).admin("promote", [])
+        #expect(promoted["previousLeaderTold"] == false)
+        try await leader.start()
+        #expect(leader.store.nodeState.role == .leader)
+        // g follows the new leader and so holds epoch 1 …
+        await g.stop()
+        g.replication.leader = f.address
+        try await g.start()
+        try await eventually("g holds epoch 1") { g.store.head == f.store.head }
+        // … and, pointed back at the old leader by mistake, presents it there.
+        await g.stop()
+        g.replication.leader = leader.address
+        try await g.start()
+        try await eventually("the old leader is deposed") { leader.store.nodeState.role == .fenced }
+        #expect(leader.store.nodeState.epoch == 1 && leader.store.nodeState.leader == f.address)
+        let refused = await #expect(throws: DocketClientError.self) {
+            try await leader.client(admin, redirects: 0).append(to: try StreamName("x"), events: [try note(1)])
+        }
+        #expect(refused?.code == "fenced")
+        // g was sent on to the new leader.
+        _ = try await f.client(admin).append(to: try StreamName("y"), events: [try note(2)])
+        try await eventually("g follows the new leader again") { g.store.head == f.store.head }
+        await g.remove()
+        await f.remove()
+        await leader.remove()
+    }
+
+    @Test("only replica and admin tokens may replicate")
+    func replicateRoles() async throws {
+        let (leader, _, _) = try await ClusterNode.leader()
+        for role in [Role.maintainer, .reporter, .auditor] {
+            let token = try await Tokens(ledger: leader.ledger).create(
+                role: role, project: role == .maintainer ? "p" : nil, subject: "x", expiresAt: nil, by: .local(actor: "test")).1
+            let socket = try RawSocket(port: leader.port)
+            #expect(socket.handshake(token: token))
+            socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
+                ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 0, epochLeader: nil, dictionaries: 0,
+                window: 10, maxFrame: 1 << 20, node: nil, address: nil).wireValue))
+            #expect(socket.readFrame()?.body["code"] == "forbidden", "\(role)")
+        }
+        await leader.remove()
+    }
+}
