@@ -148,67 +148,79 @@ struct ReplicationBench: AsyncParsableCommand {
         }
     }
 
-    /// Appends at a steady rate and measures, per append, leader acknowledgement → follower durable.
+    /// Appends at a steady rate and measures, per append, leader commit → follower durable commit.
+    ///
+    /// A thread of its own (not the task pool, which the load keeps busy) samples both nodes'
+    /// committed heads every 100 µs; an append's lag is the time from the first sample in which
+    /// the leader's head covers it to the first in which the follower's does.
     private func lag(leader: BenchNode, follower: BenchNode, admin: String) async throws -> [(String, Value)] {
         let clock = ContinuousClock()
         let origin = clock.now
-        func now() -> Double { Double((clock.now - origin).microseconds) / 1e3 }
-        // The follower's durable heads, as they advance (its ledger is told after each commit).
-        let observed = Mutex<[(UInt64, Double)]>([])
+        let samples = Mutex<(leader: [(UInt64, Double)], follower: [(UInt64, Double)])>(([], []))
         let watching = Atomic<Bool>(true)
-        let watcher = Task {
-            var last = follower.store.head.sequence
+        let watcherDone = Atomic<Bool>(false)
+        let (leaderStore, followerStore) = (leader.store, follower.store)
+        Thread.detachNewThread {
+            var (l, f) = (leaderStore.head.sequence, followerStore.head.sequence)
             while watching.load(ordering: .relaxed) {
-                let h = await follower.ledger.waitForHead(after: last, timeout: .milliseconds(200))
-                if h > last {
-                    let t = now()
-                    observed.withLock { $0.append((h, t)) }
-                    last = h
+                let (lh, fh) = (leaderStore.head.sequence, followerStore.head.sequence)
+                let t = Double((clock.now - origin).microseconds) / 1e3
+                if lh > l || fh > f {
+                    samples.withLock {
+                        if lh > l { $0.leader.append((lh, t)) }
+                        if fh > f { $0.follower.append((fh, t)) }
+                    }
+                    (l, f) = (lh, fh)
                 }
+                usleep(100)
             }
+            watcherDone.store(true, ordering: .releasing)
         }
         let appends = Int(Double(rate) * lagSeconds) / lagBatch
         let interval = Double(lagBatch) / Double(rate)  // seconds between appends
         let tasks = 16
         let principal = Principal(role: .admin, subject: "bench")
         let start = clock.now
-        let acknowledged = try await withThrowingTaskGroup(of: [(UInt64, Double)].self) { group in
+        let appended = try await withThrowingTaskGroup(of: [UInt64].self) { group in
             for k in 0..<tasks {
                 group.addTask {
-                    var mine: [(UInt64, Double)] = []
+                    var mine: [UInt64] = []
                     var i = k
                     while i < appends {
                         let due = start + .microseconds(Int64(Double(i) * interval * 1e6))
                         if clock.now < due { try await Task.sleep(until: due, clock: clock) }
                         let events = (0..<lagBatch).map { SyntheticEvents.event(i * lagBatch + $0).event }
                         let r = try await leader.ledger.append(to: try StreamName("lag-\(k)"), expecting: .any, events: events, as: principal)
-                        mine.append((r.lastSequence, now()))
+                        mine.append(r.lastSequence)
                         i += tasks
                     }
                     return mine
                 }
             }
-            var all: [(UInt64, Double)] = []
+            var all: [UInt64] = []
             for try await m in group { all += m }
             return all
         }
         let elapsed = Double((clock.now - start).microseconds) / 1e6
         let target = leader.store.head.sequence
         while follower.store.head.sequence < target { try await Task.sleep(for: .milliseconds(1)) }
-        try await Task.sleep(for: .milliseconds(50))
+        try await Task.sleep(for: .milliseconds(5))
         watching.store(false, ordering: .relaxed)
-        await watcher.value
-        let seen = observed.withLock { $0 }
-        var lags: [Double] = []
-        for (seq, at) in acknowledged {
-            // The first follower head at or past this append.
+        while !watcherDone.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(1)) }
+        let (leaderSeen, followerSeen) = samples.withLock { $0 }
+        /// When `seen` first covered `seq`.
+        func firstCovering(_ seen: [(UInt64, Double)], _ seq: UInt64) -> Double? {
             var lo = 0
             var hi = seen.count
             while lo < hi {
                 let mid = (lo + hi) / 2
                 if seen[mid].0 >= seq { hi = mid } else { lo = mid + 1 }
             }
-            if lo < seen.count { lags.append(max(0, seen[lo].1 - at)) }
+            return lo < seen.count ? seen[lo].1 : nil
+        }
+        var lags: [Double] = []
+        for seq in appended {
+            if let l = firstCovering(leaderSeen, seq), let f = firstCovering(followerSeen, seq) { lags.append(f - l) }
         }
         lags.sort()
         func pct(_ p: Double) -> Double { lags.isEmpty ? 0 : round3(lags[min(lags.count - 1, Int(Double(lags.count) * p))]) }
