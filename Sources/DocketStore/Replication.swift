@@ -61,8 +61,12 @@ extension EventStore {
     /// `previous` and who holds dictionaries up to version `knownDictionaries`: at most
     /// `maxRecords` records and (past the first) `maxBytes` bytes, read in one transaction, with
     /// every stored dictionary newer than `knownDictionaries` (named by these records or not, so
-    /// a follower ends up with all of them). The chain is recomputed on the way: a leader never
-    /// serves a record that does not chain.
+    /// a follower ends up with all of them), and h(last) as this node stored it.
+    ///
+    /// h(last) comes from the head in metadata or a chain anchor (every 1024 records) of the same
+    /// transaction: a batch that would end between anchors, short of the head, ends at the last
+    /// anchor in it instead. Only a batch holding no anchor and not reaching the head has its
+    /// chain recomputed (from `previous`). The follower recomputes every record's chain anyway.
     public func readReplication(
         from sequence: UInt64, previous: ChainHash, knownDictionaries: UInt16, maxRecords: Int, maxBytes: Int
     ) throws(StoreError) -> ReplicationBatch {
@@ -83,29 +87,72 @@ extension EventStore {
                     }
                 }.get()
             } catch { throw error.storeError }
-            var hash = previous
             var expected = sequence
             try LogIndex.forEachRecord(in: txn, databases, from: sequence, limit: maxRecords) { (seq, value) throws(StoreError) in
                 guard seq == expected else {
                     throw StoreError(.corruptRecord, "this node's log jumps from \(expected - 1) to \(seq); run docket verify", sequence: expected)
                 }
                 if !batch.ends.isEmpty && size + value.count > maxBytes { return false }
-                let header = try RecordFormat.header(of: value, sequence: seq)
-                let digest = try dictionaryDigest(header.dictionary, sequence: seq, pending: [:], txn: txn)
-                hash = RecordFormat.chain(previous: hash, sequence: seq, record: value, dictionaryDigest: digest)
-                guard hash.tag == header.tag else {
-                    throw StoreError(
-                        .corruptRecord, "this node's record \(seq) does not chain; it will not replicate it — run docket verify", sequence: seq)
-                }
                 batch.bytes.append(contentsOf: value)
                 batch.ends.append(batch.bytes.count)
                 size += value.count
                 expected = seq + 1
                 return true
             }
-            batch.lastHash = hash
+            guard !batch.ends.isEmpty else { return batch }
+            let head = try Self.committedHead(in: txn, databases)
+            var last = batch.last
+            if last != head.sequence {
+                let anchor = last / Databases.anchorInterval * Databases.anchorInterval
+                if anchor >= sequence {
+                    // End at the anchor, whose full hash is stored.
+                    let keep = Int(anchor - sequence) + 1
+                    batch.ends.removeLast(batch.ends.count - keep)
+                    batch.bytes.removeLast(batch.bytes.count - batch.ends[keep - 1])
+                    last = anchor
+                }
+            }
+            if last == head.sequence {
+                batch.lastHash = head.hash
+            } else if last % Databases.anchorInterval == 0 {
+                let raw: UnsafeRawBufferPointer?
+                do throws(LMDBError) { raw = try txn.get(databases.chain, Key.sequence(last)) } catch { throw error.storeError }
+                guard let raw, let stored = ChainHash(raw: raw) else {
+                    throw StoreError(.corruptRecord, "the chain anchor at \(last) is missing; run docket verify", sequence: last)
+                }
+                batch.lastHash = stored
+            } else {
+                batch.lastHash = try rechain(batch, from: previous, txn: txn)
+            }
             return batch
         }
+    }
+
+    /// The head recorded in metadata, as of `txn`.
+    fileprivate static func committedHead(in txn: borrowing Transaction, _ dbs: Databases) throws(StoreError) -> Head {
+        guard let v = try Meta.get(Meta.head, in: txn, dbs) else { return Head(sequence: 0, hash: .genesis) }
+        guard v.count == 40 else { throw StoreError(.corruptRecord, "the head record in metadata is \(v.count) bytes, not 40") }
+        return Head(sequence: v.withUnsafeBytes { $0.loadBigEndianUInt64() }, hash: ChainHash(bytes: Array(v[8..<40])))
+    }
+
+    /// h(last) of `batch`, computed from h(first − 1) = `previous`.
+    private func rechain(_ batch: ReplicationBatch, from previous: ChainHash, txn: borrowing Transaction) throws(StoreError) -> ChainHash {
+        var hash = previous
+        var start = 0
+        for (i, end) in batch.ends.enumerated() {
+            let seq = batch.first + UInt64(i)
+            let r = batch.bytes.withUnsafeBytes { raw in
+                Result { () throws(StoreError) -> ChainHash in
+                    let record = UnsafeRawBufferPointer(rebasing: raw[start..<end])
+                    let header = try RecordFormat.header(of: record, sequence: seq)
+                    let digest = try dictionaryDigest(header.dictionary, sequence: seq, pending: [:], txn: txn)
+                    return RecordFormat.chain(previous: hash, sequence: seq, record: record, dictionaryDigest: digest)
+                }
+            }
+            hash = try r.get()
+            start = end
+        }
+        return hash
     }
 
     /// The full chain value h(`sequence`) (genesis for 0), recomputed from the nearest anchor
