@@ -85,10 +85,14 @@ final class RecordDecoder {
         self.dictionaries = dictionaries
     }
 
+    /// The size of the envelope the last `decode` decompressed (a follower counts raw bytes).
+    private(set) var lastEnvelopeSize = 0
+
     func decode(_ record: UnsafeRawBufferPointer, sequence: UInt64, txn: borrowing Transaction) throws(StoreError) -> RecordedEvent {
         let interner = self.interner
         return try withEnvelope(record, sequence: sequence, txn: txn) { (bytes) throws(CoreError) in
-            try EnvelopeCodec.decode(bytes, sequence: sequence, interner: interner)
+            lastEnvelopeSize = bytes.count
+            return try EnvelopeCodec.decode(bytes, sequence: sequence, interner: interner)
         }
     }
 

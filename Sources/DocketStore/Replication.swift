@@ -375,20 +375,15 @@ extension EventStore {
                     "record \(seq) from the leader does not chain onto this node's log: it was altered on the way or the leader's copy is damaged; nothing of this batch was written",
                     sequence: seq)
             }
-            // The store's own decoder (record header, dictionary, zstd) and the envelope codec;
-            // the rest of the envelope is the leader's, vouched for by the chain (and checked by
-            // `docket verify`, which a follower runs before it replicates).
-            let interner = decoder.interner
-            let (size, event) = try decoder.withEnvelope(record, sequence: seq, txn: txn) { (bytes) throws(CoreError) in
-                (bytes.count, try EnvelopeCodec.decodeIdentity(bytes, sequence: seq, interner: interner))
-            }
+            // The store's own decoder, whatever the record and envelope formats are.
+            let event = try decoder.decode(record, sequence: seq, txn: txn)
             out.hash = hash
             out.keys.append(contentsOf: Key.stream(event.stream, version: event.streamVersion))
             out.keyEnds.append(out.keys.count)
             out.keys.append(contentsOf: Key.id(event.id))
             out.keyEnds.append(out.keys.count)
             if event.streamVersion == 1 { out.newStreams += 1 }
-            out.envelopeBytes += UInt64(size)
+            out.envelopeBytes += UInt64(decoder.lastEnvelopeSize)
             if seq % Databases.anchorInterval == 0 { out.anchors.append((seq, hash)) }
             return .success(())
         } catch {

@@ -55,8 +55,28 @@ public enum EnvelopeCodec {
         _ bytes: UnsafeRawBufferPointer, sequence: UInt64, interner: StringInterner? = nil
     ) throws(CoreError) -> RecordedEvent {
         var r = BinaryReader(bytes)
-        func text() throws(CoreError) -> String { try readText(&r, sequence: sequence, interner: interner) }
-        let (id, stream, streamVersion) = try readIdentity(&r, sequence: sequence, interner: interner)
+        func text() throws(CoreError) -> String {
+            let raw = try r.readLengthPrefixed()
+            guard let s = interner?.string(raw) ?? utf8String(raw) else {
+                throw CoreError(.invalidEnvelope, "event at sequence \(sequence) holds text that is not UTF-8")
+            }
+            return s
+        }
+        let format = try r.readByte()
+        guard format == formatVersion else {
+            throw CoreError(.unsupportedVersion, "event at sequence \(sequence) has envelope format \(format); this build reads format \(formatVersion)")
+        }
+        let id: EventID
+        switch try r.readByte() {
+        case 0:
+            id = EventID(uncheckedText: try text())
+        case let form where form == 1 || form == 2:
+            id = EventID(uuidBytes: try r.readBytes(16), uppercase: form == 2)
+        case let form:
+            throw CoreError(.invalidEnvelope, "event at sequence \(sequence) has unknown id form \(form)")
+        }
+        let stream = StreamName(unchecked: try text())
+        let streamVersion = try r.readVarint()
         let type = EventType(unchecked: try text())
         let schema = try r.readVarint()
         guard schema >= 1, schema <= UInt64(UInt16.max) else {
@@ -75,47 +95,6 @@ public enum EnvelopeCodec {
             sequence: sequence, stream: stream, streamVersion: streamVersion, id: id, type: type,
             schemaVersion: UInt16(schema), actor: actor, occurredAt: Timestamp(microseconds: occurred),
             recordedAt: Timestamp(microseconds: occurred &+ recordedDelta), payload: payload)
-    }
-
-    /// Only what a log's indexes are keyed by — the id, the stream and its version — from the
-    /// front of an envelope, without decoding the rest: a follower rebuilding its indexes from
-    /// its leader's records (whose bytes the chain vouches for) needs no more.
-    public static func decodeIdentity(
-        _ bytes: UnsafeRawBufferPointer, sequence: UInt64, interner: StringInterner? = nil
-    ) throws(CoreError) -> (id: EventID, stream: StreamName, streamVersion: UInt64) {
-        var r = BinaryReader(bytes)
-        return try readIdentity(&r, sequence: sequence, interner: interner)
-    }
-
-    /// Format, id, stream and stream version: the envelope's first four fields.
-    @inline(__always)
-    private static func readIdentity(
-        _ r: inout BinaryReader, sequence: UInt64, interner: StringInterner?
-    ) throws(CoreError) -> (EventID, StreamName, UInt64) {
-        let format = try r.readByte()
-        guard format == formatVersion else {
-            throw CoreError(.unsupportedVersion, "event at sequence \(sequence) has envelope format \(format); this build reads format \(formatVersion)")
-        }
-        let id: EventID
-        switch try r.readByte() {
-        case 0:
-            id = EventID(uncheckedText: try readText(&r, sequence: sequence, interner: interner))
-        case let form where form == 1 || form == 2:
-            id = EventID(uuidBytes: try r.readBytes(16), uppercase: form == 2)
-        case let form:
-            throw CoreError(.invalidEnvelope, "event at sequence \(sequence) has unknown id form \(form)")
-        }
-        let stream = StreamName(unchecked: try readText(&r, sequence: sequence, interner: interner))
-        return (id, stream, try r.readVarint())
-    }
-
-    @inline(__always)
-    private static func readText(_ r: inout BinaryReader, sequence: UInt64, interner: StringInterner?) throws(CoreError) -> String {
-        let raw = try r.readLengthPrefixed()
-        guard let s = interner?.string(raw) ?? utf8String(raw) else {
-            throw CoreError(.invalidEnvelope, "event at sequence \(sequence) holds text that is not UTF-8")
-        }
-        return s
     }
 
     public static func decode(_ bytes: [UInt8], sequence: UInt64) throws(CoreError) -> RecordedEvent {
