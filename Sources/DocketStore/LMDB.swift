@@ -285,3 +285,10 @@ func bigEndianBytes(_ v: UInt64) -> [UInt8] {
 func bigEndianBytes(_ v: UInt16) -> [UInt8] {
     withUnsafeBytes(of: v.bigEndian) { Array($0) }
 }
+
+/// Lends the big-endian bytes of `v` (a key or value) to `body` without allocating.
+@inline(__always)
+func withBigEndian<R, E: Error>(_ v: UInt64, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    var be = v.bigEndian
+    return try Swift.withUnsafeBytes(of: &be) { raw in Result { () throws(E) -> R in try body(raw) } }.get()
+}
