@@ -267,18 +267,23 @@ public final class EventStore: Sendable {
 
     /// Calls `body` with every event from `sequence` through `last`, in order, decoding as it
     /// goes, in chunks of `chunk` records per read transaction (so a long scan never pins old
-    /// pages). `body` returns false to stop early.
-    ///
-    /// (Decoding chunks on a second thread was tried and was slower on two cores: the events
-    /// are allocated on one thread and freed on another, and the allocator's cross-thread frees
-    /// cost more than the decoding saved.)
+    /// pages). `body` returns false to stop early. A long scan reads and decompresses on a
+    /// second thread while this one decodes (`PipelinedScan`).
     public func scan(
         from sequence: UInt64 = 1, through last: UInt64 = .max, chunk: Int = 4096,
         _ body: (RecordedEvent) throws(StoreError) -> Bool
     ) throws(StoreError) {
-        let decoder = RecordDecoder(dictionaries: dictionaries)
         let chunk = max(chunk, 1)
-        var next = max(sequence, 1)
+        let start = max(sequence, 1)
+        let end = min(last, head.sequence)
+        if end >= start && end - start >= UInt64(chunk) * 2 {
+            // Records committed after `end` are read too, up to `last`: a scan sees the log as
+            // each chunk finds it, like the single-threaded one below.
+            try PipelinedScan(store: self, chunk: chunk, last: last).run(from: start, body)
+            return
+        }
+        let decoder = RecordDecoder(dictionaries: dictionaries)
+        var next = start
         var more = true
         while more && next <= last {
             var count = 0

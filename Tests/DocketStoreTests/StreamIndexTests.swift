@@ -204,3 +204,57 @@ struct StreamIndexTests {
         }
     }
 }
+
+@Suite("Long scans")
+struct PipelinedScanTests {
+    @Test("a long scan (read and decompressed on a second thread) gives exactly what reads by sequence give; it stops when asked")
+    func sameEvents() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir) {
+                $0.dictionaryTrainingThreshold = 500
+                $0.dictionarySampleCount = 500
+            }
+            defer { store.close() }
+            try await appendBatches(store, count: 6_000, batch: 250)
+            let expected = try store.read(from: 1, limit: 10_000)
+            #expect(expected.count == 6_000)
+            var scanned: [RecordedEvent] = []
+            try store.scan(chunk: 500) { scanned.append($0); return true }
+            #expect(scanned == expected)
+            // From the middle, through a bound, and stopped early.
+            scanned.removeAll()
+            try store.scan(from: 1_234, through: 4_321, chunk: 300) { scanned.append($0); return true }
+            #expect(scanned.map(\.sequence) == Array(1_234...4_321))
+            var seen = 0
+            try store.scan(chunk: 200) { e in
+                seen += 1
+                return e.sequence < 2_500
+            }
+            #expect(seen == 2_500)
+        }
+    }
+
+    @Test("a long scan delivers every event before a damaged record, then names it")
+    func damagedRecord() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            defer { store.close() }
+            try await appendBatches(store, count: 5_000, batch: 500)
+            var record = try #require(try store.rawRecord(at: 3_210))
+            record.removeLast(3)  // the frame ends early
+            let txn = try store.environment.beginWrite()
+            try txn.put(store.databases.log, Key.sequence(3_210), record)
+            try txn.commit()
+            var last: UInt64 = 0
+            let error = #expect(throws: StoreError.self) {
+                try store.scan(chunk: 256) { e in
+                    last = e.sequence
+                    return true
+                }
+            }
+            #expect(last == 3_209)
+            #expect(error?.code == .corruptRecord && error?.sequence == 3_210, "\(String(describing: error))")
+            #expect(error?.message.hasPrefix("record 3210: ") == true, "\(String(describing: error))")
+        }
+    }
+}

@@ -70,6 +70,13 @@ public struct EventID: Hashable, Sendable, CustomStringConvertible, Comparable {
         return EventID(uuidBytes: b, uppercase: false)
     }
 
+    /// From the 16 bytes of a stored UUID (the envelope and index forms).
+    init(uuidBytes raw: UnsafeRawBufferPointer, uppercase: Bool) {
+        storage = .uuid(
+            high: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+            low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)), uppercase: uppercase)
+    }
+
     init(uuidBytes b: some Collection<UInt8>, uppercase: Bool) {
         var high: UInt64 = 0
         var low: UInt64 = 0
