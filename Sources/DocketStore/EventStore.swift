@@ -177,6 +177,10 @@ public final class EventStore: Sendable {
         writer?.stopAndWait()
     }
 
+    /// Whether a compression dictionary is being trained in the background (benchmarks wait for
+    /// it, so they measure the steady state as the raw C baseline does).
+    public var isTrainingDictionary: Bool { writer?.isTraining ?? false }
+
     /// Durable write transactions since the store was opened.
     public var commitCount: Int { writer?.commits.load(ordering: .relaxed) ?? 0 }
 

@@ -46,6 +46,9 @@ final class LogWriter: @unchecked Sendable {
     /// Durable commits since the store was opened (for benchmarks and status).
     let commits = Atomic<Int>(0)
 
+    /// Whether a dictionary is being trained in the background right now.
+    var isTraining: Bool { training.load(ordering: .acquiring) }
+
     // Writer-thread state.
     private var head: EventStore.Head
     /// The head record's recorded-at: recorded times never go backwards along the log.
