@@ -172,7 +172,7 @@ struct CommandLineTests {
             #expect(try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir + "/data").status == 0)
             let none = try docket("dict", "export", "--out", dir + "/d", dir: dir + "/data")
             #expect(none.status == 1 && none.stderr.contains("no dictionary yet"), "\(none.stderr)")
-            let bench = try DocketProcess.run(["bench", "append", "--events", "3000", "--batch", "100", "--data-dir", dir + "/data"])
+            let bench = try DocketProcess.run(["bench", "append", "--warmup", "0", "--events", "3000", "--batch", "100", "--data-dir", dir + "/data"])
             #expect(bench.status == 0, "\(bench.stderr)")
             let ok = try docket("dict", "export", "--out", dir + "/dict", dir: dir + "/data")
             #expect(ok.status == 0, "\(ok.stderr)")
