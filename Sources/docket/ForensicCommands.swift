@@ -220,12 +220,17 @@ struct Replay: AsyncParsableCommand {
             let span = try parseSpan(window, what: "--window")
             let v = try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.query(.replay(window: span), asOf: spec) }
             if json { return print(JSON.serialize(v)) }
+            // printTable writes straight to the file handle: flush print's buffer before each.
+            func table(_ header: [String], _ rows: [[String]]) {
+                fflush(nil)
+                printTable(header, rows)
+            }
             let when = atSeq.map { "sequence \($0)" } ?? (v["asOf"]?["time"]?.stringValue ?? asOf!)
             print("# Docket as of \(when): events through sequence \(v["lastSequence"]?.intValue ?? 0), clocks evaluated at \(v["evaluatedAt"]?.stringValue ?? "?")")
             print("\n## Advisory state\n")
             let reports = v["reports"]?.arrayValue ?? []
             if reports.isEmpty { print("(no reports)") } else {
-                printTable(
+                table(
                     ["REPORT", "PROJECT", "STATE", "SEVERITY", "ASSIGNEE", "SUBMITTED", "CVE", "TITLE"],
                     reports.map { r in
                         [r["id"]?.stringValue ?? "", r["project"]?.stringValue ?? "", r["state"]?.stringValue ?? "", r["severity"]?.stringValue ?? "-",
@@ -236,7 +241,7 @@ struct Replay: AsyncParsableCommand {
             print("\n## Disclosure timers\n")
             let clocks = v["timers"]?.arrayValue ?? []
             if clocks.isEmpty { print("(no clocks)") } else {
-                printTable(
+                table(
                     ["REPORT", "CLOCK", "STATE", "TARGET", "DUE", "ENDED", "MARGIN"],
                     clocks.map { c in
                         let margin = c["marginSeconds"]?.intValue.map { m -> String in
@@ -252,11 +257,11 @@ struct Replay: AsyncParsableCommand {
                 print("\n## Project \(name)\(policy.map { " — policy \($0["name"]?.stringValue ?? "?") v\($0["version"]?.intValue ?? 0)" } ?? " — no policy adopted")\n")
                 let m = p["metrics"] ?? .null
                 print("Metrics, reports submitted \((m["from"]?.stringValue ?? "").prefix(10)) – \((m["to"]?.stringValue ?? "").prefix(10)): \(m["reports"]?.intValue ?? 0)\n")
-                printTable(["MILESTONE", "REACHED", "MEDIAN"], (m["milestones"]?.arrayValue ?? []).map { s in
+                table(["MILESTONE", "REACHED", "MEDIAN"], (m["milestones"]?.arrayValue ?? []).map { s in
                     [s["name"]?.stringValue ?? "", String(s["count"]?.intValue ?? 0), s["medianSeconds"]?.intValue.map { Clock.format(.seconds($0)) } ?? "-"]
                 })
                 print("")
-                printTable(["CLOCK", "MET", "BREACHED", "OPEN", "MET %"], (m["targets"]?.arrayValue ?? []).map { t in
+                table(["CLOCK", "MET", "BREACHED", "OPEN", "MET %"], (m["targets"]?.arrayValue ?? []).map { t in
                     let share: String
                     if case .double(let d)? = t["share"] { share = String(Int((d * 100).rounded())) + "%" } else { share = "-" }
                     return [t["clock"]?.stringValue ?? "", String(t["met"]?.intValue ?? 0), String(t["breached"]?.intValue ?? 0), String(t["open"]?.intValue ?? 0), share]
