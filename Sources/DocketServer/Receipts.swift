@@ -247,7 +247,12 @@ public struct Receipt: Sendable, Hashable {
         }
 
         func time(_ field: String) throws(ForensicError) -> Timestamp {
-            guard let t = value[field]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }) else { throw fail(field, "is missing or not an RFC 3339 time") }
+            guard let text = value[field]?.stringValue, let t = try? Timestamp(rfc3339: text) else {
+                throw fail(field, "is missing or not an RFC 3339 time")
+            }
+            // The signature covers the text as Docket writes it; another spelling of the same
+            // instant would verify here but not with independent tools.
+            guard t.rfc3339 == text else { throw fail(field, "is not in Docket's canonical form (\(t.rfc3339))") }
             return t
         }
 

@@ -296,6 +296,65 @@ struct ForensicCommandTests {
     }
 }
 
+extension ForensicCommandTests {
+    static let tool = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Tools/receipt-verify.py").path
+
+    static func hasTools() -> Bool {
+        ["/usr/bin/openssl", "/usr/local/bin/openssl"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Runs Tools/receipt-verify.py.
+    static func independent(_ args: String...) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", tool] + args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    @Test("Tools/receipt-verify.py (Python and openssl only) agrees with docket receipt verify", .enabled(if: hasTools(), "needs python3 and openssl"))
+    func independentVerifier() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(data: dir + "/node")
+            _ = try docket.ok("key", "create", "--pubkey-out", dir + "/pub.hex")
+            for i in 0..<37 { _ = try docket.ok("append", "--stream", "s", "--type", "Note", "--data", "{\"i\":\(i)}") }
+            _ = try docket.ok("append", "--stream", "s", "--type", "Note", "--data", "{}", "--receipt", dir + "/r.json")
+            _ = try docket.ok("receipt", "issue", "20", "--out", dir + "/r20.json")
+            #expect(try Self.independent(dir + "/r.json", dir + "/pub.hex") == 0)
+            #expect(try Self.independent(dir + "/r.json", dir + "/pub.hex", "--require-proof") == 3)
+            _ = try docket.ok("checkpoint")
+            for r in ["r.json", "r20.json"] { _ = try docket.ok("receipt", "prove", "\(dir)/\(r)") }
+            let other = try DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", docket.data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let original = try String(contentsOfFile: dir + "/r20.json", encoding: .utf8)
+            let cases: [(String, (String) -> String)] = [
+                ("as issued", { $0 }),
+                ("another event id", { $0.replacingOccurrences(of: "\"id\": \"", with: "\"id\": \"0") }),
+                ("another stream version", { $0.replacingOccurrences(of: "\"version\": 20,", with: "\"version\": 21,") }),
+                ("an altered audit path", { s in
+                    let path = s.range(of: "\"audit_path\":[\"")!.upperBound
+                    return s.replacingCharacters(in: path..<s.index(after: path), with: s[path] == "0" ? "1" : "0")
+                }),
+                ("another checkpoint size", { $0.replacingOccurrences(of: "\"size\":38", with: "\"size\":40") }),
+            ]
+            for (name, change) in cases {
+                let text = change(original)
+                #expect((text == original) == (name == "as issued"), "\(name) changed nothing")
+                try text.write(toFile: dir + "/t.json", atomically: true, encoding: .utf8)
+                for key in [dir + "/pub.hex", other] {
+                    let docketSays = try Self.offline("receipt", "verify", dir + "/t.json", "--pubkey", key, "--require-proof").status
+                    let toolSays = try Self.independent(dir + "/t.json", key, "--require-proof")
+                    #expect(docketSays == toolSays, "\(name), key \(key == other ? "other" : "node"): docket \(docketSays), tool \(toolSays)")
+                    #expect(docketSays == (name == "as issued" && key != other ? 0 : 3), "\(name)")
+                }
+            }
+        }
+    }
+}
+
 /// A copy of a data directory that cannot be written: every directory 0555, every file 0444,
 /// and, when the tests run as root (who writes anyway), `docket` run as `nobody` through setpriv.
 struct ReadOnlyCopy {
