@@ -294,7 +294,10 @@ struct Export: AsyncParsableCommand {
                 if let client = try remote.client() {
                     try await client.using { client in
                         // A fixed end, so the export is the log as it stood when it began.
-                        let head = UInt64(try await client.status()["lastSequence"]?.intValue ?? 0)
+                        guard let lastSequence = try await client.status()["lastSequence"]?.intValue else {
+                            throw CLIError("export reads the raw log: it needs an admin, auditor or replica token")
+                        }
+                        let head = UInt64(max(lastSequence, 0))
                         var next = max(from, 1)
                         while next <= head {
                             let page = try await client.read(from: next, limit: 1024)

@@ -194,6 +194,8 @@ struct ForensicCommandTests {
             let exported = try docket(["export", "--jsonl"])
             let readLocally = try DocketProcess.run(["read", "--data-dir", data]).stdout
             #expect(exported.status == 0 && exported.stdout == readLocally)
+            let reporterExport = try docket(["export"], as: ada)
+            #expect(reporterExport.status == 1 && reporterExport.stderr.contains("needs an admin, auditor or replica token") && reporterExport.stdout.isEmpty)
             let replayed = try docket(["replay", "--at-seq", "\(seq)", "--json"])
             #expect(replayed.status == 0)
             #expect(try JSON.parse(replayed.stdout)["reports"]?.arrayValue?.count == 1)
