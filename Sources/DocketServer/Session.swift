@@ -191,6 +191,9 @@ final class Session: Sendable {
             }
             let r = try await server.ledger.appendProjectEvent(.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone)), project: project, as: principal, at: try b.optionalTime("at"))
             reply(.adminResult, frame.requestID, .object([("project", .string(project)), ("policy", .string(policy.name)), ("version", .int(Int64(policy.version))), ("seq", .int(Int64(r.lastSequence)))]))
+        case let action where Ledger.forensicActions.contains(action):
+            // Checkpoints, receipts and proofs (Notary.swift, protocol.md §8.8).
+            reply(.adminResult, frame.requestID, try await server.ledger.forensic(action, frame.body, as: principal))
         case let other:
             throw MessageError("ADMIN: unknown action \"\(other)\"")
         }
@@ -261,6 +264,7 @@ final class Session: Sendable {
         case let e as MessageError: return ErrorBody(code: "bad-request", message: e.message)
         case let e as Forbidden: return ErrorBody(code: "forbidden", message: e.message)
         case let e as Tokens.Refused: return ErrorBody(code: e.code, message: e.message)
+        case let e as ForensicError: return ErrorBody(code: e.code.description, message: e.message)
         default: return ErrorBody(code: "internal", message: "\(error)")
         }
     }

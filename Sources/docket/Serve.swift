@@ -39,6 +39,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Close connections idle for this many seconds.", valueName: "seconds"))
     var idleTimeout: Int64 = 300
 
+    @OptionGroup var checkpoints: CheckpointScheduleOptions
+
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard listen.lastIndex(of: ":").flatMap({ Int(listen[listen.index(after: $0)...]) }) != nil else {
@@ -63,8 +65,12 @@ struct Serve: AsyncParsableCommand {
             configuration.maximumInFlightPerConnection = maxInFlight
             configuration.idleTimeout = .seconds(idleTimeout)
             let server = DocketServer(ledger: Ledger(store: store, dataDir: options.dataDir), configuration: configuration, logger: logger)
+            // The checkpointer goes first: a group stops services in reverse order, so it signs its
+            // last checkpoint after the server has drained.
+            let checkpointer = try checkpoints.service(ledger: server.ledger, logger: logger)
             let group = ServiceGroup(configuration: .init(
-                services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: (checkpointer.map { [.init(service: $0)] } ?? []) + [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
     }
