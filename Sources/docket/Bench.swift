@@ -318,6 +318,9 @@ struct NetBench: AsyncParsableCommand {
             }
             let clients = try (0..<connections).map { _ in DocketClient(try DocketClient.Configuration(address: address, token: token)) }
             for c in clients { try await c.connect() }
+            // The load generator should not be what is measured (redis-benchmark sends one fixed
+            // payload): events are made up front, and each append only gives them fresh ids.
+            let pool = (0..<max(batch, 4096)).map { SyntheticEvents.event($0).event }
             let clock = ContinuousClock()
             let start = clock.now
             let deadline = start + .milliseconds(Int64(seconds * 1000))
@@ -329,7 +332,9 @@ struct NetBench: AsyncParsableCommand {
                         var i = k * 10_000_000
                         let stream = try StreamName("net-\(k)")
                         while clock.now < deadline {
-                            let events = (i..<i + batch).map { SyntheticEvents.event($0).event }
+                            var events = Array(pool[(i % pool.count)...].prefix(batch))
+                            if events.count < batch { events += pool.prefix(batch - events.count) }
+                            for j in events.indices { events[j].id = .random() }
                             i += batch
                             let t0 = clock.now
                             _ = try await client.append(to: stream, events: events)
