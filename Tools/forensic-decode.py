@@ -55,11 +55,11 @@ import tempfile
 
 # --- Constants of the format (Sources/DocketStore, Sources/DocketCore) -----------------------
 
-STORE_FORMAT = b"docket-store 1"  # meta "format" (EventStore.storageFormat = 1)
-RECORD_FORMAT = 1  # RecordFormat.version
-HEADER_SIZE = 11  # RecordFormat.headerSize
+STORE_FORMATS = (b"docket-store 1", b"docket-store 2")  # meta "format" (EventStore.storageFormat = 2)
+RECORD_FORMATS = (1, 2)  # RecordFormat.legacyVersion, .version
+HEADER_SIZE = 11  # RecordFormat.fixedHeaderSize: format, dictionary version, chain tag
 TAG_OFFSET = 3  # RecordFormat.tagOffset
-ENVELOPE_FORMAT = 1  # EnvelopeCodec.formatVersion
+ENVELOPE_FORMATS = (1, 2)  # EnvelopeCodec.legacyFormatVersion, .formatVersion
 MAX_ENVELOPE = 64 * 1024  # EnvelopeCodec.maximumEncodedSize
 ANCHOR_INTERVAL = 1024  # Databases.anchorInterval
 MAX_DEPTH = 64  # Value.maximumDepth
@@ -357,7 +357,9 @@ def uuid_text(b, upper):
     return s.upper() if upper else s
 
 
-def decode_envelope(data, seq):
+def decode_envelope(data, seq, ledger=None):
+    """Envelope format 2 takes its stream version and recorded-at delta from the record header
+    (`ledger`); format 1 holds them itself."""
     r = Reader(data)
 
     def text():
@@ -368,8 +370,12 @@ def decode_envelope(data, seq):
             raise Corrupt("event at sequence %d holds text that is not UTF-8" % seq)
 
     fmt = r.byte()
-    if fmt != ENVELOPE_FORMAT:
-        raise Corrupt("event at sequence %d has envelope format %d; this decoder reads format %d" % (seq, fmt, ENVELOPE_FORMAT))
+    if fmt not in ENVELOPE_FORMATS:
+        raise Corrupt("event at sequence %d has envelope format %d; this build reads formats 1 and 2" % (seq, fmt))
+    if (fmt == 2) != (ledger is not None):
+        if fmt == 2:
+            raise Corrupt("event at sequence %d has envelope format 2, whose stream version and recorded time are in the record header" % seq)
+        raise Corrupt("event at sequence %d has envelope format 1 inside a record that carries its own ledger fields" % seq)
     form = r.byte()
     if form == 0:
         eid = text()
@@ -381,14 +387,14 @@ def decode_envelope(data, seq):
     else:
         raise Corrupt("event at sequence %d has unknown id form %d" % (seq, form))
     stream = text()
-    version = r.varint()
+    version = ledger[0] if ledger is not None else r.varint()
     etype = text()
     schema = r.varint()
     if not 1 <= schema <= 0xFFFF:
         raise Corrupt("event at sequence %d has schema version %d" % (seq, schema))
     actor = text()
     occurred = r.zigzag()
-    delta = r.zigzag()
+    delta = ledger[1] if ledger is not None else r.zigzag()
     if r.remaining <= 0:
         raise Corrupt("event at sequence %d has no payload" % seq)
     payload = data[r.pos :]
@@ -585,10 +591,10 @@ def main():
         raise SystemExit("forensic-decode: %s is not a Docket data directory: no '%s' database" % (ledger, missing[0]))
     meta = dict(dbs["meta"])
     fmt = meta.get(b"format")
-    if fmt != STORE_FORMAT:
+    if fmt not in STORE_FORMATS:
         raise SystemExit(
-            "forensic-decode: the data directory holds format %r; this decoder reads %r"
-            % ((fmt or b"(none)").decode("utf-8", "replace"), STORE_FORMAT.decode())
+            "forensic-decode: the data directory holds format %r; this decoder reads %s"
+            % ((fmt or b"(none)").decode("utf-8", "replace"), " and ".join(repr(f.decode()) for f in STORE_FORMATS))
         )
 
     problems = []
@@ -626,6 +632,12 @@ def main():
     chain = {int.from_bytes(k, "big"): v for k, v in dbs["chain"] if len(k) == 8}
     ids = dict(dbs["ids"])
     streams = dict(dbs["streams"])
+    # `streams` is complete through `streams.indexed-through` (format 2); later records' entries
+    # are still only in the node's memory (StreamMemtable). Format 1: complete through the head.
+    head_meta = meta.get(b"head")
+    head_seq_meta = int.from_bytes(head_meta[:8], "big") if head_meta and len(head_meta) == 40 else 0
+    through_meta = meta.get(b"streams.indexed-through")
+    indexed_through = int.from_bytes(through_meta, "big") if through_meta and len(through_meta) == 8 else head_seq_meta
 
     # Pass 1: headers, frames, chain, anchors (cheap, in Python).
     report = {"intact": True, "records": 0, "anchors_checked": 0, "head_hash": GENESIS.hex()}
@@ -643,6 +655,7 @@ def main():
     first_use = {}  # doubtful version -> (seq, chain confirms supplied, confirms stored, chain held before)
     expected = 1
     items = []
+    ledger_fields = {}  # seq -> (stream version, recorded-at delta) from a format 2 header
     anchors_ok = []
     verified_hash = {}
     header_error = {}
@@ -659,15 +672,28 @@ def main():
         try:
             if len(rec) <= HEADER_SIZE:
                 raise Corrupt("record %d is %d bytes, shorter than its header" % (seq, len(rec)))
-            if rec[0] != RECORD_FORMAT:
-                raise Corrupt("record %d has record format %d; this decoder reads format %d" % (seq, rec[0], RECORD_FORMAT))
+            if rec[0] not in RECORD_FORMATS:
+                raise Corrupt("record %d has record format %d; this build reads formats 1 and 2" % (seq, rec[0]))
+            frame_at = HEADER_SIZE
+            if rec[0] == 2:
+                # Format 2: the stream version (varint) and recorded-at minus occurred-at
+                # (zigzag varint) follow the fixed header, before the frame.
+                r = Reader(rec[HEADER_SIZE:])
+                try:
+                    ledger_fields[seq] = (r.varint(), r.zigzag())
+                except Corrupt as e:
+                    raise Corrupt("record %d has a damaged header: %s" % (seq, e))
+                frame_at = HEADER_SIZE + r.pos
+                if frame_at >= len(rec):
+                    raise Corrupt("record %d is %d bytes, shorter than its header" % (seq, len(rec)))
         except Corrupt as e:
             header_error[seq] = e
             if chain_ok:
                 fail(seq, str(e))
             continue
         version = int.from_bytes(rec[1:3], "big")
-        frame = rec[HEADER_SIZE:]
+        frame = rec[frame_at:]
+        hashed = rec[HEADER_SIZE:]  # everything after the tag: the varints and the frame
         tag = rec[TAG_OFFSET:HEADER_SIZE]
         if chain_ok and version != 0 and version not in stored_digest:
             fail(seq, "the record names dictionary %d, which the store does not hold" % version)
@@ -677,14 +703,14 @@ def main():
         head = struct.pack(">Q", seq) + rec[:TAG_OFFSET]
         d_stored = b"" if version == 0 else stored_digest.get(version, used_digest.get(version, b""))
         d_used = b"" if version == 0 else used_digest.get(version, d_stored)
-        h = hashlib.sha256(previous + head + d_stored + frame).digest()
+        h = hashlib.sha256(previous + head + d_stored + hashed).digest()
         if decoding == previous and d_used == d_stored:
             h_used = h
         else:
-            h_used = hashlib.sha256(decoding + head + d_used + frame).digest()
+            h_used = hashlib.sha256(decoding + head + d_used + hashed).digest()
         if version in doubtful and version not in first_use:
             confirms_stored = version in stored_digest and (
-                hashlib.sha256(decoding + head + stored_digest[version] + frame).digest()[:8] == tag)
+                hashlib.sha256(decoding + head + stored_digest[version] + hashed).digest()[:8] == tag)
             first_use[version] = (seq, h_used[:8] == tag, confirms_stored, decoding_ok)
         if h_used[:8] != tag:
             decoding_ok = False
@@ -760,7 +786,7 @@ def main():
             complain(str(env))
             continue
         try:
-            e = decode_envelope(env, seq)
+            e = decode_envelope(env, seq, ledger_fields.get(seq))
         except Corrupt as err:
             if checking:
                 fail(seq, "record %d: %s" % (seq, err))
@@ -782,8 +808,11 @@ def main():
         if checking and (failure[0] is None or seq < failure[0][0]):
             if ids.get(e["id_key"]) != key:
                 fail(seq, "the event-id index does not point at this record (id %s)" % e["id"])
-            elif streams.get(skey) != key:
+            elif seq <= indexed_through and streams.get(skey) != key:
                 fail(seq, "the stream index does not point at this record (stream %s version %d)" % (e["stream"], e["version"]))
+            elif seq > indexed_through and skey in streams:
+                fail(seq, "the stream index holds an entry (stream %s version %d) past streams.indexed-through %d"
+                     % (e["stream"], e["version"], indexed_through))
         if not args.check_only:
             out.write(event_json(e, data).encode("utf-8") + b"\n")
     out.flush()
@@ -831,12 +860,12 @@ def main():
     if failure[0] is None:
         # Each record's entries point back at it (checked above), so an index holding another
         # number of entries than there are records has entries no record accounts for.
-        for name, index in (("stream", dbs["streams"]), ("event-id", dbs["ids"])):
-            if len(index) != last_good:
+        for name, index, records in (("stream", dbs["streams"], indexed_through), ("event-id", dbs["ids"], last_good)):
+            if len(index) != records:
                 fail(
                     0,
                     "the %s index holds %d entries for %d records: entries were added or removed outside Docket"
-                    % (name, len(index), last_good),
+                    % (name, len(index), records),
                 )
                 break
     report["records"] = last_good

@@ -76,7 +76,21 @@ public struct BinaryReader {
         return buffer[offset]
     }
 
+    /// A varint; one-byte values (lengths, small counts, tags) take the inlined fast path.
+    @inline(__always)
     public mutating func readVarint() throws(CoreError) -> UInt64 {
+        if offset < buffer.count {
+            let b = buffer.load(fromByteOffset: offset, as: UInt8.self)
+            if b < 0x80 {
+                offset += 1
+                return UInt64(b)
+            }
+        }
+        return try readLongVarint()
+    }
+
+    @inline(never)
+    mutating func readLongVarint() throws(CoreError) -> UInt64 {
         var result: UInt64 = 0
         var shift: UInt64 = 0
         while true {
@@ -102,6 +116,7 @@ public struct BinaryReader {
 
     /// A count of items that follow, each at least one byte long: anything larger than what
     /// remains is corrupt, and is refused before an array is reserved for it.
+    @inline(__always)
     public mutating func readCount() throws(CoreError) -> Int {
         let n = try readVarint()
         guard n <= UInt64(remaining) else {
@@ -110,12 +125,15 @@ public struct BinaryReader {
         return Int(n)
     }
 
+    @inline(__always)
     public mutating func readBytes(_ count: Int) throws(CoreError) -> UnsafeRawBufferPointer {
         guard count >= 0, count <= remaining else { throw Self.truncated(offset) }
-        defer { offset += count }
-        return UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + count])
+        let start = buffer.baseAddress.map { $0 + offset }
+        offset += count
+        return UnsafeRawBufferPointer(start: start, count: count)
     }
 
+    @inline(__always)
     public mutating func readLengthPrefixed() throws(CoreError) -> UnsafeRawBufferPointer {
         try readBytes(try readCount())
     }
@@ -128,6 +146,7 @@ public struct BinaryReader {
         return s
     }
 
+    @inline(never)
     private static func truncated(_ at: Int) -> CoreError {
         CoreError(.truncated, "input ends early at byte \(at)")
     }

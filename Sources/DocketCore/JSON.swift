@@ -68,6 +68,15 @@ public enum JSON {
     /// Appends `s` as a JSON string literal.
     public static func writeString(_ s: String, to out: inout String) {
         out += "\""
+        // Most strings need no escape: append them whole. 0xE2 leads U+2028 and U+2029 (and other
+        // characters, which take the careful path).
+        var text = s
+        let plain = text.withUTF8 { u in !u.contains { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 || $0 == 0xE2 } }
+        if plain {
+            out += text
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""

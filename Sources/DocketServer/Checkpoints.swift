@@ -38,12 +38,16 @@ public struct NodeKey: Sendable {
 /// Signed Merkle checkpoints: the RFC 6962 tree hash over the stored records `1...size`, signed
 /// with the node key and recorded in the log itself (stream `system/checkpoints`), so that anyone
 /// holding a copy and the public key can check that the first `size` records are exactly those
-/// the node signed for.
+/// the node signed for (Schemas/forensics.md §2).
 ///
 /// The signed message is the UTF-8 text
 /// `docket-checkpoint/1\n<ledger id>\n<size>\n<root, lowercase hex>\n<signed at, RFC 3339>\n`.
+/// Each checkpoint after the first also records the sequence of the checkpoint it extends and
+/// the RFC 9162 consistency proof from that one's tree to its own; the node checks that proof
+/// before it signs, and `verify` checks it again.
 public enum Checkpoints {
     public static let stream = try! StreamName("system/checkpoints")
+    public static let eventType = try! EventType("CheckpointSigned")
 
     public struct Checkpoint: Sendable, Hashable {
         /// Where the checkpoint event is in the log.
@@ -53,63 +57,192 @@ public enum Checkpoints {
         public var signedAt: Timestamp
         public var publicKey: [UInt8]
         public var signature: [UInt8]
+        /// The sequence of the checkpoint this one extends, and the consistency proof from that
+        /// checkpoint's tree to this one's (absent on the first checkpoint).
+        public var previous: UInt64?
+        public var consistency: [[UInt8]]?
+
+        public init(
+            sequence: UInt64, size: UInt64, root: [UInt8], signedAt: Timestamp, publicKey: [UInt8], signature: [UInt8],
+            previous: UInt64? = nil, consistency: [[UInt8]]? = nil
+        ) {
+            self.sequence = sequence
+            self.size = size
+            self.root = root
+            self.signedAt = signedAt
+            self.publicKey = publicKey
+            self.signature = signature
+            self.previous = previous
+            self.consistency = consistency
+        }
+
+        /// Whether the event parsed as a checkpoint at all.
+        public var isWellFormed: Bool { size > 0 && root.count == 32 && publicKey.count == 32 && signature.count == 64 }
+
+        /// The message the node signed, for a checkpoint of `ledger`.
+        public func message(ledger: String) -> [UInt8] { Checkpoints.message(ledger: ledger, size: size, root: root, signedAt: signedAt) }
+
+        /// Whether `publicKey` (32 bytes of Ed25519) signed this checkpoint of `ledger`.
+        public func isSigned(by publicKey: [UInt8], ledger: String) -> Bool {
+            guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else { return false }
+            return key.isValidSignature(signature, for: message(ledger: ledger))
+        }
+
+        /// The wire form (ADMIN results): camelCase, hashes in lowercase hex.
+        public var wireValue: Value {
+            var members: [(key: String, value: Value)] = [
+                ("seq", .int(Int64(sequence))), ("size", .int(Int64(size))), ("root", .string(Tokens.hex(root))),
+                ("signedAt", .string(signedAt.rfc3339)), ("publicKey", .string(Tokens.hex(publicKey))), ("signature", .string(Tokens.hex(signature))),
+            ]
+            if let previous { members.append(("previous", .int(Int64(previous)))) }
+            return .object(members)
+        }
+
+        public init(wire v: Value) throws {
+            guard let seq = v["seq"]?.intValue, seq > 0, let size = v["size"]?.intValue, size > 0,
+                let root = v["root"]?.stringValue.flatMap(Tokens.unhex), root.count == 32,
+                let signedAt = v["signedAt"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }),
+                let publicKey = v["publicKey"]?.stringValue.flatMap(Tokens.unhex), publicKey.count == 32,
+                let signature = v["signature"]?.stringValue.flatMap(Tokens.unhex), signature.count == 64
+            else { throw ForensicError(.invalidReceipt, "the node sent a malformed checkpoint") }
+            self.init(
+                sequence: UInt64(seq), size: UInt64(size), root: root, signedAt: signedAt, publicKey: publicKey, signature: signature,
+                previous: v["previous"]?.intValue.map { UInt64($0) })
+        }
     }
 
     static func message(ledger: String, size: UInt64, root: [UInt8], signedAt: Timestamp) -> [UInt8] {
         Array("docket-checkpoint/1\n\(ledger)\n\(size)\n\(Tokens.hex(root))\n\(signedAt.rfc3339)\n".utf8)
     }
 
-    /// Signs the tree of every record now in the log and records the checkpoint.
-    public static func write(store: EventStore, key: NodeKey, actor: String) async throws -> Checkpoint {
+    /// Signs the tree of every record now in the log and records the checkpoint, after checking
+    /// that it extends the latest checkpoint this key signed (a consistency proof between their
+    /// roots). `index` keeps the work proportional to the records since the last checkpoint; without
+    /// one, a temporary index hashes the whole log.
+    public static func write(store: EventStore, key: NodeKey, actor: String, index: MerkleIndex? = nil) async throws -> Checkpoint {
         let size = store.head.sequence
-        guard let root = try store.merkleRoot(size: size) else { throw ServerError("the log is empty: nothing to checkpoint") }
+        guard size > 0 else { throw ForensicError(.noCheckpoint, "the log is empty: nothing to checkpoint") }
+        let index = try index ?? MerkleIndex.open(dataDirectory: nil, store: store)
+        let root = try index.root(size: size)
+        let publicKey = Array(key.key.publicKey.rawRepresentation)
+        var data: [(key: String, value: Value)] = []
         let signedAt = Timestamp.now()
         let signature = try key.sign(message(ledger: store.ledgerID, size: size, root: root, signedAt: signedAt))
-        let publicKey = Array(key.key.publicKey.rawRepresentation)
-        let data: Value = .object([
+        data = [
             ("size", .int(Int64(size))), ("root", .string(Tokens.hex(root))), ("signedAt", .string(signedAt.rfc3339)),
             ("publicKey", .string(Tokens.hex(publicKey))), ("signature", .string(Tokens.hex(signature))),
-        ])
-        let event = try ProposedEvent(type: try EventType("CheckpointSigned"), actor: actor, occurredAt: signedAt, data: data)
+        ]
+        var previous: Checkpoint?
+        var proof: [[UInt8]]?
+        if let last = try latest(in: store, signedBy: publicKey) {
+            guard last.size <= size else {
+                throw ForensicError(.inconsistentLog, "refusing to sign: checkpoint \(last.sequence) covers \(last.size) records but the log now holds \(size); run docket verify")
+            }
+            let p = try index.consistencyProof(from: last.size, to: size)
+            do throws(MerkleError) {
+                try MerkleProof.verifyConsistency(size1: last.size, size2: size, root1: last.root, root2: root, proof: p, hasher: SHA256MerkleHasher())
+            } catch {
+                throw ForensicError(
+                    .inconsistentLog,
+                    "refusing to sign: the log is not an extension of checkpoint \(last.sequence) (records 1–\(last.size)): \(error.message); run docket verify")
+            }
+            previous = last
+            proof = p
+            data.append(("previous", .int(Int64(last.sequence))))
+            data.append(("consistency", .array(p.map { .string(Tokens.hex($0)) })))
+        }
+        let event = try ProposedEvent(type: eventType, actor: actor, occurredAt: signedAt, data: .object(data))
         let result = try await store.append(to: stream, events: [event])
-        return Checkpoint(sequence: result.lastSequence, size: size, root: root, signedAt: signedAt, publicKey: publicKey, signature: signature)
+        return Checkpoint(
+            sequence: result.lastSequence, size: size, root: root, signedAt: signedAt, publicKey: publicKey, signature: signature,
+            previous: previous?.sequence, consistency: proof)
+    }
+
+    /// A checkpoint event's fields; a malformed event gives a checkpoint that is not `isWellFormed`.
+    static func parse(_ e: RecordedEvent) -> Checkpoint {
+        let d = e.data
+        guard let size = d["size"]?.intValue, size > 0, let root = d["root"]?.stringValue.flatMap(Tokens.unhex), root.count == 32,
+            let signedAt = d["signedAt"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }),
+            let publicKey = d["publicKey"]?.stringValue.flatMap(Tokens.unhex), publicKey.count == 32,
+            let signature = d["signature"]?.stringValue.flatMap(Tokens.unhex), signature.count == 64
+        else { return Checkpoint(sequence: e.sequence, size: 0, root: [], signedAt: e.occurredAt, publicKey: [], signature: []) }
+        var consistency: [[UInt8]]?
+        if let list = d["consistency"]?.arrayValue {
+            let hashes = list.compactMap { $0.stringValue.flatMap(Tokens.unhex) }
+            consistency = hashes.count == list.count ? hashes : [[]]  // an unreadable proof fails verification
+        }
+        return Checkpoint(
+            sequence: e.sequence, size: UInt64(size), root: root, signedAt: signedAt, publicKey: publicKey, signature: signature,
+            previous: d["previous"]?.intValue.map { UInt64(max($0, 0)) }, consistency: consistency)
     }
 
     /// Every checkpoint recorded in the log.
     public static func all(in store: EventStore) throws -> [Checkpoint] {
-        try store.read(stream: stream).compactMap { e in
-            let d = e.data
-            guard let size = d["size"]?.intValue, size > 0, let root = d["root"]?.stringValue.flatMap(Tokens.unhex),
-                let signedAt = d["signedAt"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }),
-                let publicKey = d["publicKey"]?.stringValue.flatMap(Tokens.unhex), let signature = d["signature"]?.stringValue.flatMap(Tokens.unhex)
-            else { return Checkpoint(sequence: e.sequence, size: 0, root: [], signedAt: e.occurredAt, publicKey: [], signature: []) }
-            return Checkpoint(sequence: e.sequence, size: UInt64(size), root: root, signedAt: signedAt, publicKey: publicKey, signature: signature)
+        try store.read(stream: stream).map(parse)
+    }
+
+    /// The latest well-formed checkpoint with a valid signature by `publicKey` (any key when nil),
+    /// reading the checkpoint stream backwards.
+    public static func latest(in store: EventStore, signedBy publicKey: [UInt8]? = nil) throws -> Checkpoint? {
+        var version = try store.version(of: stream)
+        while version > 0 {
+            let from = version > 64 ? version - 63 : 1
+            for e in try store.read(stream: stream, fromVersion: from, limit: Int(version - from + 1)).reversed() {
+                let c = parse(e)
+                if c.isWellFormed && c.isSigned(by: publicKey ?? c.publicKey, ledger: store.ledgerID) { return c }
+            }
+            version = from - 1
         }
+        return nil
     }
 
     public struct Report: Sendable {
         public var checked: Int
+        /// Whether signatures were checked against a given key, or only against the key each
+        /// checkpoint names (which proves nothing about who signed).
+        public var keyGiven: Bool
+        /// The latest checkpoint that passed (its sequence and size).
+        public var latest: (sequence: UInt64, size: UInt64)?
         /// The first checkpoint (by its own sequence) that failed, and why.
         public var failure: (sequence: UInt64, reason: String)?
     }
 
-    /// Checks every checkpoint: signed by `publicKey` over this ledger, and its root equal to the
-    /// tree hash of the records it covers (one pass over the log).
-    public static func verify(store: EventStore, publicKey: [UInt8]) throws -> Report {
-        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else {
+    /// Checks every checkpoint: signed by `publicKey` (or, without one, by the key it names) over
+    /// this ledger; its root equal to the tree hash of the records it covers (one pass over the
+    /// log, trusting no index); and its recorded consistency proof, if any, linking it to the
+    /// checkpoint it names as its predecessor.
+    public static func verify(store: EventStore, publicKey: [UInt8]?) throws -> Report {
+        if let publicKey, (try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey)) == nil {
             throw ServerError("the public key must be 32 bytes of Ed25519 (64 hex digits)")
         }
         let checkpoints = try all(in: store)
+        let bySequence = Dictionary(checkpoints.map { ($0.sequence, $0) }, uniquingKeysWith: { a, _ in a })
+        let hasher = SHA256MerkleHasher()
         var failures: [(UInt64, String)] = []
         for c in checkpoints {
-            if c.size == 0 { failures.append((c.sequence, "malformed checkpoint event")); continue }
+            if !c.isWellFormed { failures.append((c.sequence, "malformed checkpoint event")); continue }
             if c.size >= c.sequence { failures.append((c.sequence, "covers \(c.size) records but is itself record \(c.sequence)")); continue }
-            if !key.isValidSignature(c.signature, for: message(ledger: store.ledgerID, size: c.size, root: c.root, signedAt: c.signedAt)) {
-                failures.append((c.sequence, "its signature does not verify with the given public key (another key, another ledger, or altered)"))
+            if let publicKey, c.publicKey != publicKey {
+                failures.append((c.sequence, "it names another public key (\(Tokens.hex(c.publicKey).prefix(16))…) than the one given: signed with another key"))
+                continue
+            }
+            if !c.isSigned(by: publicKey ?? c.publicKey, ledger: store.ledgerID) {
+                failures.append((c.sequence, "its signature does not verify with \(publicKey == nil ? "the key it names" : "the given public key") (another key, another ledger, or altered)"))
+                continue
+            }
+            if let previous = c.previous {
+                guard let p = bySequence[previous], p.isWellFormed, previous < c.sequence else {
+                    failures.append((c.sequence, "it names checkpoint \(previous) as its predecessor, which the log does not hold"))
+                    continue
+                }
+                do throws(MerkleError) {
+                    try MerkleProof.verifyConsistency(size1: p.size, size2: c.size, root1: p.root, root2: c.root, proof: c.consistency ?? [], hasher: hasher)
+                } catch {
+                    failures.append((c.sequence, "its consistency proof from checkpoint \(previous) does not verify: \(error.message)"))
+                }
             }
         }
-        let sizes = Dictionary(grouping: checkpoints.filter { $0.size > 0 }, by: \.size)
-        let hasher = SHA256MerkleHasher()
+        let sizes = Dictionary(grouping: checkpoints.filter(\.isWellFormed), by: \.size)
         var tree = MerkleTreeBuilder(hasher: hasher)
         if let largest = sizes.keys.max() {
             try store.scanRaw(from: 1, through: largest) { (seq, value) throws(StoreError) in
@@ -124,6 +257,9 @@ public enum Checkpoints {
             for c in covering { failures.append((c.sequence, "covers \(size) records but the log holds only \(tree.count)")) }
         }
         let first = failures.min { $0.0 < $1.0 }
-        return Report(checked: checkpoints.count, failure: first.map { (sequence: $0.0, reason: $0.1) })
+        let passed = checkpoints.filter { c in c.isWellFormed && !failures.contains { $0.0 == c.sequence } }.max { $0.sequence < $1.sequence }
+        return Report(
+            checked: checkpoints.count, keyGiven: publicKey != nil, latest: passed.map { ($0.sequence, $0.size) },
+            failure: first.map { (sequence: $0.0, reason: $0.1) })
     }
 }

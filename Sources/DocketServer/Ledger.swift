@@ -11,6 +11,8 @@ public final class Ledger: Sendable {
     public let store: EventStore
     let checkpoints: ViewCheckpoints?
     let heads: HeadNotifier
+    /// The node key, Merkle index and checkpoint order (Notary.swift).
+    public let notary: Notary
     /// The views at the head, kept in memory and caught up before each query at the head, so a
     /// long-running node folds each event once (local commands start from the checkpoint).
     private let live = Mutex<(projection: Projection, checkpointedAt: UInt64)?>(nil)
@@ -19,6 +21,7 @@ public final class Ledger: Sendable {
         self.store = store
         self.checkpoints = dataDir.map { ViewCheckpoints(dataDir: $0) }
         self.heads = HeadNotifier(head: store.head.sequence)
+        self.notary = Notary(store: store, dataDir: dataDir)
     }
 
     /// What a command appended (or, for a retry, had appended).

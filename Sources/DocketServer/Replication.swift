@@ -225,7 +225,8 @@ final class ReplicationHub: Sendable {
             break
         }
         let head = store.committedHead
-        guard request.head <= head.sequence, let mine = try store.chainHash(at: request.head), mine.description == request.hash else {
+        let mine = request.head == 0 ? ChainHash.genesis : request.head <= head.sequence ? try store.chainHash(at: request.head) : nil
+        guard let mine, mine.description == request.hash else {
             throw ReplicationError(
                 "diverged",
                 request.head > head.sequence

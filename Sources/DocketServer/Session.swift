@@ -201,6 +201,9 @@ final class Session: Sendable {
         case "promote":
             let promotion = try await server.replication.promote(by: principal)
             reply(.adminResult, frame.requestID, promotion.wireValue)
+        case let action where Ledger.forensicActions.contains(action):
+            // Checkpoints, receipts and proofs (Notary.swift, protocol.md §8.8).
+            reply(.adminResult, frame.requestID, try await server.ledger.forensic(action, frame.body, as: principal))
         case let other:
             throw MessageError("ADMIN: unknown action \"\(other)\"")
         }
@@ -282,6 +285,7 @@ final class Session: Sendable {
         case let e as MessageError: return ErrorBody(code: "bad-request", message: e.message)
         case let e as Forbidden: return ErrorBody(code: "forbidden", message: e.message)
         case let e as Tokens.Refused: return ErrorBody(code: e.code, message: e.message)
+        case let e as ForensicError: return ErrorBody(code: e.code.description, message: e.message)
         default: return ErrorBody(code: "internal", message: "\(error)")
         }
     }

@@ -68,6 +68,8 @@ struct ViewRenderer {
             guard let r = projection.reports[report], principal.canSee(r) else { throw DomainError(.unknownReport, "no report \(report)") }
             let events = try store.read(stream: try DomainStreams.report(report)).filter { Projection.includes($0, asOf: asOf) }
             return .object([("rows", .array(events.compactMap(redacted)))])
+        case .replay(let window):
+            return try renderReplay(window: window)
         }
     }
 

@@ -90,16 +90,16 @@ final class RecordDecoder {
 
     func decode(_ record: UnsafeRawBufferPointer, sequence: UInt64, txn: borrowing Transaction) throws(StoreError) -> RecordedEvent {
         let interner = self.interner
-        return try withEnvelope(record, sequence: sequence, txn: txn) { (bytes) throws(CoreError) in
+        return try withEnvelope(record, sequence: sequence, txn: txn) { (bytes, header) throws(CoreError) in
             lastEnvelopeSize = bytes.count
-            return try EnvelopeCodec.decode(bytes, sequence: sequence, interner: interner)
+            return try EnvelopeCodec.decode(bytes, sequence: sequence, ledger: header.ledger, interner: interner)
         }
     }
 
-    /// Decompresses the record's envelope and lends its bytes to `body`.
+    /// Decompresses the record's envelope and lends its bytes, and the record's header, to `body`.
     func withEnvelope<T>(
         _ record: UnsafeRawBufferPointer, sequence: UInt64, txn: borrowing Transaction,
-        _ body: (UnsafeRawBufferPointer) throws(CoreError) -> T
+        _ body: (UnsafeRawBufferPointer, RecordFormat.Header) throws(CoreError) -> T
     ) throws(StoreError) -> T {
         let header = try RecordFormat.header(of: record, sequence: sequence)
         let dictionary: ZstdDictionary?
@@ -121,8 +121,9 @@ final class RecordDecoder {
         }
         do {
             return try decompressor.decompress(
-                UnsafeRawBufferPointer(rebasing: record[RecordFormat.headerSize...]), dictionary: dictionary,
-                limit: EnvelopeCodec.maximumEncodedSize, body)
+                UnsafeRawBufferPointer(rebasing: record[header.frameOffset...]), dictionary: dictionary,
+                limit: EnvelopeCodec.maximumEncodedSize
+            ) { (bytes) throws(CoreError) in try body(bytes, header) }
         } catch {
             var e = error
             e.message = "record \(sequence): \(e.message)"

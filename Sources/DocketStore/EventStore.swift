@@ -34,6 +34,14 @@ public final class EventStore: Sendable {
         public var retrainThreshold = 0.8
         /// Most events in one group-commit transaction.
         public var maximumEventsPerCommit = 65536
+        /// Stream-index entries kept in memory (`StreamMemtable`) before they are written to
+        /// `streams` in one commit; also the most records an open may have to re-index.
+        public var streamIndexFlushThreshold = 16384
+        /// Pending stream-index entries covering at most this many streams are written in the
+        /// commit at hand (a few pages), so a lightly loaded node keeps `streams` complete.
+        public var streamIndexEagerStreams = 4
+        /// A commit of a single append (the node is not busy) writes every pending entry.
+        public var streamIndexFlushWhenQuiet = true
         /// Open without writing anything (no writer thread; appends fail). Works on read-only copies.
         public var readOnly = false
         /// The ledger id a new data directory gets (a follower adopts its leader's); random when
@@ -55,6 +63,7 @@ public final class EventStore: Sendable {
     public let ledgerID: String
     let dictionaries: DictionaryCache
     let committed: CommittedHead
+    let memtable: StreamMemtable
     let writer: LogWriter?
     /// Set while this node must not write on its own (a follower, a deposed leader).
     let writeFence = WriteFence()
@@ -70,8 +79,10 @@ public final class EventStore: Sendable {
         }
     }
 
-    /// The record format and the layout of the databases this build writes.
-    public static let storageFormat = 1
+    /// The layout of the databases this build writes. Format 1 directories (whose `streams`
+    /// index was always complete and whose records were all format 1) are read, and upgraded in
+    /// place when opened for writing: their records stay as they are.
+    public static let storageFormat = 2
 
     /// Opens (creating if needed) the data directory `directory`.
     public static func open(
@@ -113,14 +124,62 @@ public final class EventStore: Sendable {
         self.ledgerID = ledgerID
         self.dictionaries = DictionaryCache(environment: environment, databases: databases, level: configuration.compressionLevel)
         self.committed = CommittedHead(head)
+        self.memtable = StreamMemtable()
+        // Records after `streams.indexed-through` (a crash before the writer wrote their stream
+        // index) are indexed in memory again, from the log itself.
+        let unindexed = try Self.unindexedEntries(environment, databases, dictionaries: dictionaries, head: head.sequence)
+        memtable.add(unindexed)
+        if !unindexed.isEmpty {
+            logger.info("re-indexed the latest records' streams", metadata: ["records": "\(unindexed.count)"])
+        }
         if configuration.readOnly {
             self.writer = nil
         } else {
+            let last = try Self.lastRecordedAt(environment, databases, dictionaries: dictionaries, head: head.sequence)
             self.writer = try LogWriter(
                 environment: environment, databases: databases, configuration: configuration,
-                dictionaries: dictionaries, logger: logger, head: head)
+                dictionaries: dictionaries, logger: logger, head: head, lastRecordedAt: last, memtable: memtable, unindexed: unindexed)
             self.writer?.onCommit = { [committed] head in committed.value.withLock { $0 = head } }
         }
+    }
+
+    /// The recorded-at of the head record (the earliest the next record may carry).
+    private static func lastRecordedAt(
+        _ env: LMDBEnvironment, _ dbs: Databases, dictionaries: DictionaryCache, head: UInt64
+    ) throws(StoreError) -> Timestamp {
+        guard head > 0 else { return Timestamp(microseconds: .min) }
+        return try env.read { (txn) throws(StoreError) -> Timestamp in
+            // A log shorter than its recorded head is verify's to report; start from the clock then.
+            guard let value = try LogIndex.record(at: head, in: txn, dbs) else { return Timestamp(microseconds: .min) }
+            return try RecordDecoder(dictionaries: dictionaries).decode(value, sequence: head, txn: txn).recordedAt
+        }.get()
+    }
+
+    /// The stream-index entries of the records after `streams.indexed-through`.
+    private static func unindexedEntries(
+        _ env: LMDBEnvironment, _ dbs: Databases, dictionaries: DictionaryCache, head: UInt64
+    ) throws(StoreError) -> [(stream: StreamName, entry: StreamMemtable.Entry)] {
+        let through = min(try env.read { (txn) throws(StoreError) in try Meta.indexedThrough(in: txn, dbs, head: head) }.get(), head)
+        guard through < head else { return [] }
+        var out: [(stream: StreamName, entry: StreamMemtable.Entry)] = []
+        let decoder = RecordDecoder(dictionaries: dictionaries)
+        var next = through + 1
+        while next <= head {
+            let before = next
+            try env.read { (txn) throws(StoreError) in
+                try LogIndex.forEachRecord(in: txn, dbs, from: next, limit: 4096) { (seq, value) throws(StoreError) in
+                    guard seq <= head else { return false }
+                    let e = try decoder.decode(value, sequence: seq, txn: txn)
+                    out.append((e.stream, StreamMemtable.Entry(version: e.streamVersion, sequence: seq)))
+                    next = seq + 1
+                    return true
+                }
+            }.get()
+            // A log shorter than its recorded head is damage for `verify` to report, not a reason
+            // to refuse to open it.
+            if next == before { break }
+        }
+        return out
     }
 
     deinit {
@@ -132,6 +191,10 @@ public final class EventStore: Sendable {
     public func close() {
         writer?.stopAndWait()
     }
+
+    /// Whether a compression dictionary is being trained in the background (benchmarks wait for
+    /// it, so they measure the steady state as the raw C baseline does).
+    public var isTrainingDictionary: Bool { writer?.isTraining ?? false }
 
     /// Durable write transactions since the store was opened.
     public var commitCount: Int { writer?.commits.load(ordering: .relaxed) ?? 0 }
@@ -160,8 +223,10 @@ public final class EventStore: Sendable {
             throw StoreError(
                 .batchTooLarge, "an append may carry at most \(Self.maximumEventsPerAppend) events, got \(events.count)")
         }
+        // Encode and compress here, on the caller's thread, so the writer only chains and puts.
+        let prepared = try writer.preparer.prepare(stream: stream, events: events, acceptedAt: .now())
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<AppendResult, StoreError>, Never>) in
-            writer.submit(AppendRequest(stream: stream, expected: expected, events: events, continuation: continuation))
+            writer.submit(AppendRequest(stream: stream, expected: expected, prepared: prepared, continuation: continuation))
         }
         return try result.get()
     }
@@ -170,7 +235,9 @@ public final class EventStore: Sendable {
 
     /// The number of events in `stream` (0 when it does not exist).
     public func version(of stream: StreamName) throws(StoreError) -> UInt64 {
-        try read { (txn) throws(StoreError) in try StreamIndex.head(of: stream, in: txn, databases) }
+        // The memtable first, then the index (see `StreamMemtable`).
+        let pending = memtable.entries(of: stream).last?.version ?? 0
+        return max(pending, try read { (txn) throws(StoreError) in try StreamIndex.head(of: stream, in: txn, databases) })
     }
 
     /// The event at `sequence`, or nil past the head.
@@ -195,8 +262,14 @@ public final class EventStore: Sendable {
     public func read(stream: StreamName, fromVersion version: UInt64 = 1, limit: Int = .max) throws(StoreError) -> [RecordedEvent] {
         var out: [RecordedEvent] = []
         let decoder = RecordDecoder(dictionaries: dictionaries)
+        // The memtable first, then the index (see `StreamMemtable`).
+        let pending = memtable.entries(of: stream)
         try read { (txn) throws(StoreError) in
-            let sequences = try StreamIndex.sequences(of: stream, fromVersion: max(version, 1), limit: limit, in: txn, databases)
+            var sequences = try StreamIndex.sequences(of: stream, fromVersion: max(version, 1), limit: limit, in: txn, databases)
+            let indexed = max(version, 1) - 1 + UInt64(sequences.count)
+            for e in pending where e.version > indexed && e.version >= version && sequences.count < limit {
+                sequences.append(e.sequence)
+            }
             for seq in sequences {
                 guard let value = try LogIndex.record(at: seq, in: txn, databases) else {
                     throw StoreError(.corruptRecord, "stream index names sequence \(seq), which the log does not hold", sequence: seq)
@@ -214,18 +287,23 @@ public final class EventStore: Sendable {
 
     /// Calls `body` with every event from `sequence` through `last`, in order, decoding as it
     /// goes, in chunks of `chunk` records per read transaction (so a long scan never pins old
-    /// pages). `body` returns false to stop early.
-    ///
-    /// (Decoding chunks on a second thread was tried and was slower on two cores: the events
-    /// are allocated on one thread and freed on another, and the allocator's cross-thread frees
-    /// cost more than the decoding saved.)
+    /// pages). `body` returns false to stop early. A long scan reads and decompresses on a
+    /// second thread while this one decodes (`PipelinedScan`).
     public func scan(
         from sequence: UInt64 = 1, through last: UInt64 = .max, chunk: Int = 4096,
         _ body: (RecordedEvent) throws(StoreError) -> Bool
     ) throws(StoreError) {
-        let decoder = RecordDecoder(dictionaries: dictionaries)
         let chunk = max(chunk, 1)
-        var next = max(sequence, 1)
+        let start = max(sequence, 1)
+        let end = min(last, head.sequence)
+        if end >= start && end - start >= UInt64(chunk) * 2 {
+            // Records committed after `end` are read too, up to `last`: a scan sees the log as
+            // each chunk finds it, like the single-threaded one below.
+            try PipelinedScan(store: self, chunk: chunk, last: last).run(from: start, body)
+            return
+        }
+        let decoder = RecordDecoder(dictionaries: dictionaries)
+        var next = start
         var more = true
         while more && next <= last {
             var count = 0

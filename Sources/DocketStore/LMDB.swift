@@ -64,32 +64,40 @@ final class LMDBEnvironment: @unchecked Sendable {
     private let resizeLock: UnsafeMutablePointer<pthread_rwlock_t> = .allocate(capacity: 1)
 
     init(path: String, mapSize: Int, maxDatabases: Int32, readOnly: Bool) throws(LMDBError) {
-        var env: OpaquePointer?
-        try check(mdb_env_create(&env))
-        guard let env else { throw LMDBError(code: ENOMEM) }
+        // NOTLS: read transactions are used from async tasks that hop threads.
+        // NORDAHEAD: the log is read in order and is mostly hot; readahead only pollutes the cache.
+        var flags = UInt32(MDB_NOTLS | MDB_NORDAHEAD)
+        if readOnly { flags |= UInt32(MDB_RDONLY) }
+        var (env, rc) = try Self.open(path: path, mapSize: mapSize, maxDatabases: maxDatabases, flags: flags)
+        if readOnly && (rc == EACCES || rc == EROFS) {
+            // A read-only copy (a forensic snapshot on read-only media): no lock file possible.
+            // A handle whose open failed cannot be opened again (LMDB answers EINVAL): start afresh.
+            mdb_env_close(env)
+            (env, rc) = try Self.open(path: path, mapSize: mapSize, maxDatabases: maxDatabases, flags: flags | UInt32(MDB_NOLOCK))
+        }
         self.env = env
         self.readOnly = readOnly
         self.path = path
         self.mapSize = mapSize
         pthread_rwlock_init(resizeLock, nil)
-        try check(mdb_env_set_maxdbs(env, UInt32(maxDatabases)))
-        try check(mdb_env_set_mapsize(env, mapSize))
-        try check(mdb_env_set_maxreaders(env, 512))
-        // NOTLS: read transactions are used from async tasks that hop threads.
-        // NORDAHEAD: the log is read in order and is mostly hot; readahead only pollutes the cache.
-        var flags = UInt32(MDB_NOTLS | MDB_NORDAHEAD)
-        if readOnly { flags |= UInt32(MDB_RDONLY) }
-        var rc = mdb_env_open(env, path, flags, 0o640)
-        if readOnly && (rc == EACCES || rc == EROFS) {
-            // A read-only copy (a forensic snapshot on read-only media): no lock file possible.
-            rc = mdb_env_open(env, path, flags | UInt32(MDB_NOLOCK), 0o640)
-        }
         try check(rc)
         var info = MDB_envinfo()
         try check(mdb_env_info(env, &info))
         self.mapSize = info.me_mapsize
         // On a throw above, deinit closes the environment and frees the lock: every stored
         // property is initialised by then, so Swift runs it.
+    }
+
+    /// A new environment handle, configured, and the result of opening it at `path`.
+    private static func open(path: String, mapSize: Int, maxDatabases: Int32, flags: UInt32) throws(LMDBError) -> (OpaquePointer, Int32) {
+        var created: OpaquePointer?
+        try check(mdb_env_create(&created))
+        guard let env = created else { throw LMDBError(code: ENOMEM) }
+        for rc in [mdb_env_set_maxdbs(env, UInt32(maxDatabases)), mdb_env_set_mapsize(env, mapSize), mdb_env_set_maxreaders(env, 512)] where rc != 0 {
+            mdb_env_close(env)
+            throw LMDBError(code: rc)
+        }
+        return (env, mdb_env_open(env, path, flags, 0o640))
     }
 
     deinit {
@@ -284,4 +292,11 @@ func bigEndianBytes(_ v: UInt64) -> [UInt8] {
 @inline(__always)
 func bigEndianBytes(_ v: UInt16) -> [UInt8] {
     withUnsafeBytes(of: v.bigEndian) { Array($0) }
+}
+
+/// Lends the big-endian bytes of `v` (a key or value) to `body` without allocating.
+@inline(__always)
+func withBigEndian<R, E: Error>(_ v: UInt64, _ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+    var be = v.bigEndian
+    return try Swift.withUnsafeBytes(of: &be) { raw in Result { () throws(E) -> R in try body(raw) } }.get()
 }

@@ -162,6 +162,14 @@ enum Meta {
     static let rawBytes = "count.raw-bytes"
     static let recordBytes = "count.record-bytes"
     static let currentDictionary = "dict.current"
+    /// u64be: `streams` holds the entries of every record up to this sequence (`StreamMemtable`).
+    static let streamsIndexedThrough = "streams.indexed-through"
+
+    /// How far `streams` is complete; a format 1 directory (no key) is complete through its head.
+    static func indexedThrough(in txn: borrowing Transaction, _ dbs: Databases, head: UInt64) throws(StoreError) -> UInt64 {
+        guard let v = try get(streamsIndexedThrough, in: txn, dbs), v.count == 8 else { return head }
+        return v.withUnsafeBytes { $0.loadBigEndianUInt64() }
+    }
     static func dictionaryInfo(_ v: UInt16) -> String { "dict.\(v).info" }
 
     static func get(_ key: String, in txn: borrowing Transaction, _ dbs: Databases) throws(StoreError) -> [UInt8]? {
@@ -221,13 +229,29 @@ extension EventStore {
         }.get()
         if let format = existing.format {
             let text = String(decoding: format, as: UTF8.self)
-            guard text == "docket-store \(storageFormat)" else {
+            guard text == "docket-store \(storageFormat)" || text == "docket-store 1" else {
                 throw StoreError(
                     .unsupportedFormat,
-                    "\(path) holds format '\(text)'; this build reads 'docket-store \(storageFormat)' — use the Docket release that wrote it")
+                    "\(path) holds format '\(text)'; this build reads 'docket-store 1' and 'docket-store \(storageFormat)' — use the Docket release that wrote it")
             }
             guard let id = existing.id else {
                 throw StoreError(.notADataDirectory, "\(path) has no ledger id in its metadata")
+            }
+            if text == "docket-store 1" && !readOnly {
+                // Upgrade in place: format 1's `streams` is complete through the head, which is
+                // what `streams.indexed-through` then says; its records are read as they are.
+                let head = try loadHead(env, dbs)
+                do throws(LMDBError) {
+                    let txn = try env.beginWrite()
+                    do throws(LMDBError) {
+                        try Meta.put(Meta.streamsIndexedThrough, bigEndianBytes(head.sequence), in: txn, dbs)
+                        try Meta.put(Meta.format, Array("docket-store \(storageFormat)".utf8), in: txn, dbs)
+                        try txn.commit()
+                    } catch {
+                        txn.abort()
+                        throw error
+                    }
+                } catch { throw error.storeError }
             }
             return String(decoding: id, as: UTF8.self)
         }
@@ -247,6 +271,7 @@ extension EventStore {
             do throws(LMDBError) {
                 try Meta.put(Meta.format, Array("docket-store \(storageFormat)".utf8), in: txn, dbs)
                 try Meta.put(Meta.ledgerID, Array(id.utf8), in: txn, dbs)
+                try Meta.put(Meta.streamsIndexedThrough, bigEndianBytes(UInt64(0)), in: txn, dbs)
                 let now = Timestamp.now()
                 try Meta.put(Meta.createdAt, Array(now.rfc3339.utf8), in: txn, dbs)
                 try txn.commit()

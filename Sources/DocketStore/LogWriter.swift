@@ -4,11 +4,11 @@ import Foundation
 import Logging
 import Synchronization
 
-/// One pending append, waiting for the writer.
+/// One pending append, waiting for the writer: its events already encoded and compressed.
 struct AppendRequest: Sendable {
     let stream: StreamName
     let expected: ExpectedVersion
-    let events: [ProposedEvent]
+    let prepared: PreparedAppend
     let continuation: CheckedContinuation<Result<AppendResult, StoreError>, Never>
 }
 
@@ -16,7 +16,10 @@ struct AppendRequest: Sendable {
 /// drains the queue of pending appends into one transaction and one durable commit.
 ///
 /// Batching adapts to load with no timer: while one commit syncs, new appends queue up, and the
-/// next transaction takes all of them. An idle node commits a lone append at once.
+/// next transaction takes all of them. An idle node commits a lone append at once. The writer
+/// does only what must be serial — idempotency and version checks, the chain hash, the puts and
+/// the commit; callers encode and compress their events before they queue them
+/// (`FramePreparer`).
 final class LogWriter: @unchecked Sendable {
     // @unchecked: `queue`/`stopping`/`finished` are guarded by `condition`; everything else is
     // touched only on the writer thread after `init`.
@@ -38,6 +41,8 @@ final class LogWriter: @unchecked Sendable {
     private let configuration: EventStore.Configuration
     private let dictionaries: DictionaryCache
     private let logger: Logger
+    let preparer: FramePreparer
+    let memtable: StreamMemtable
     /// Called on the writer thread after each durable commit, before callers resume.
     var onCommit: (@Sendable (EventStore.Head) -> Void)?
     /// Durable commits since the store was opened (for benchmarks and status).
@@ -45,8 +50,13 @@ final class LogWriter: @unchecked Sendable {
     /// While following a leader the node stores the leader's dictionaries and never trains its own.
     let replicaMode = Atomic<Bool>(false)
 
+    /// Whether a dictionary is being trained in the background right now.
+    var isTraining: Bool { training.load(ordering: .acquiring) }
+
     // Writer-thread state.
     private var head: EventStore.Head
+    /// The head record's recorded-at: recorded times never go backwards along the log.
+    private var lastRecordedAt: Timestamp
     private var streamCount: UInt64 = 0
     private var rawBytes: UInt64 = 0
     private var recordBytes: UInt64 = 0
@@ -58,39 +68,55 @@ final class LogWriter: @unchecked Sendable {
     private var windowRecords = 0
     private let training = Atomic<Bool>(false)
     private var nextTrainingAt: UInt64
-    private let compressor: ZstdCompressor
-    private var envelope = BinaryWriter(capacity: 1024)
     private var record: [UInt8] = []
     private var thread: Thread?
+    /// Stream-index entries not yet in `streams` (committed, or in the transaction being built),
+    /// in sequence order, and the latest version of each stream they hold.
+    private var unindexed: [(stream: StreamName, entry: StreamMemtable.Entry)] = []
+    private var unindexedHeads: [StreamName: UInt64] = [:]
+    /// Where `unindexed` stood when the current transaction began (entries after it are its own).
+    private var unindexedCommitted = 0
 
     init(
         environment: LMDBEnvironment, databases: Databases, configuration: EventStore.Configuration,
-        dictionaries: DictionaryCache, logger: Logger, head: EventStore.Head
+        dictionaries: DictionaryCache, logger: Logger, head: EventStore.Head, lastRecordedAt: Timestamp, memtable: StreamMemtable,
+        unindexed: [(stream: StreamName, entry: StreamMemtable.Entry)]
     ) throws(StoreError) {
+        self.lastRecordedAt = lastRecordedAt
         self.environment = environment
         self.databases = databases
         self.configuration = configuration
         self.dictionaries = dictionaries
         self.logger = logger
         self.head = head
-        self.compressor = ZstdCompressor(level: configuration.compressionLevel)
+        self.memtable = memtable
+        self.unindexed = unindexed
+        self.unindexedCommitted = unindexed.count
+        for (stream, entry) in unindexed { unindexedHeads[stream] = entry.version }
         self.nextTrainingAt = UInt64(configuration.dictionaryTrainingThreshold)
         record.reserveCapacity(EnvelopeCodec.maximumEncodedSize + 1024)
+        var current: ZstdDictionary?
+        var info: DictionaryInfo?
+        var counters: (UInt64, UInt64, UInt64) = (0, 0, 0)
         try environment.read { (txn) throws(StoreError) in
-            streamCount = try Meta.getUInt64(Meta.streamCount, in: txn, databases)
-            rawBytes = try Meta.getUInt64(Meta.rawBytes, in: txn, databases)
-            recordBytes = try Meta.getUInt64(Meta.recordBytes, in: txn, databases)
+            counters = (
+                try Meta.getUInt64(Meta.streamCount, in: txn, databases), try Meta.getUInt64(Meta.rawBytes, in: txn, databases),
+                try Meta.getUInt64(Meta.recordBytes, in: txn, databases)
+            )
             if let v = try Meta.get(Meta.currentDictionary, in: txn, databases), v.count == 2 {
                 let version = v.withUnsafeBytes { $0.loadBigEndianUInt16() }
-                dictionary = try dictionaries.dictionary(version, txn: txn)
-                if let info = try Meta.get(Meta.dictionaryInfo(version), in: txn, databases) {
-                    let parsed = DictionaryInfo(json: String(decoding: info, as: UTF8.self))
-                    dictionaryRatio = parsed?.ratio ?? 0
-                    dictionarySamples = parsed?.samples ?? 0
-                    nextTrainingAt = Self.nextTraining(after: parsed?.trainedAtSequence ?? 0, configuration)
-                }
+                current = try dictionaries.dictionary(version, txn: txn)
+                info = try Meta.get(Meta.dictionaryInfo(version), in: txn, databases).flatMap { DictionaryInfo(json: String(decoding: $0, as: UTF8.self)) }
             }
         }.get()
+        (streamCount, rawBytes, recordBytes) = counters
+        if let info {
+            dictionaryRatio = info.ratio
+            dictionarySamples = info.samples
+            nextTrainingAt = Self.nextTraining(after: info.trainedAtSequence, configuration)
+        }
+        dictionary = current
+        preparer = FramePreparer(level: configuration.compressionLevel, dictionary: current)
         let t = Thread { [unowned self] in self.run() }
         t.name = "docket-writer"
         t.stackSize = 4 << 20
@@ -157,6 +183,10 @@ final class LogWriter: @unchecked Sendable {
             // Stopping waits for a dictionary being trained, then installs it.
             while queue.isEmpty && (!stopping || training.load(ordering: .acquiring)) { condition.wait() }
             if queue.isEmpty && stopping {
+                condition.unlock()
+                // Leave `streams` complete, so the next open has nothing to re-index.
+                if !unindexed.isEmpty { commit([], flushIndex: true) }
+                condition.lock()
                 finished = true
                 condition.broadcast()
                 condition.unlock()
@@ -167,15 +197,15 @@ final class LogWriter: @unchecked Sendable {
             var events = 0
             for job in queue {
                 if case .append(let r) = job {
-                    if taken > 0 && events + r.events.count > configuration.maximumEventsPerCommit { break }
-                    events += r.events.count
+                    if taken > 0 && events + r.prepared.events.count > configuration.maximumEventsPerCommit { break }
+                    events += r.prepared.events.count
                 }
                 taken += 1
             }
             let batch = Array(queue.prefix(taken))
             queue.removeFirst(taken)
             condition.unlock()
-            commit(batch)
+            commit(batch, flushIndex: false)
         }
     }
 
@@ -183,6 +213,7 @@ final class LogWriter: @unchecked Sendable {
 
     private struct Snapshot {
         let head: EventStore.Head
+        let lastRecordedAt: Timestamp
         let streamCount, rawBytes, recordBytes: UInt64
         let dictionary: ZstdDictionary?
         let dictionaryRatio: Double
@@ -194,13 +225,14 @@ final class LogWriter: @unchecked Sendable {
 
     private func snapshot() -> Snapshot {
         Snapshot(
-            head: head, streamCount: streamCount, rawBytes: rawBytes, recordBytes: recordBytes, dictionary: dictionary,
+            head: head, lastRecordedAt: lastRecordedAt, streamCount: streamCount, rawBytes: rawBytes, recordBytes: recordBytes, dictionary: dictionary,
             dictionaryRatio: dictionaryRatio, dictionarySamples: dictionarySamples, nextTrainingAt: nextTrainingAt,
             windowRaw: windowRaw, windowStored: windowStored, windowRecords: windowRecords)
     }
 
     private func restore(_ s: Snapshot) {
         head = s.head
+        lastRecordedAt = s.lastRecordedAt
         streamCount = s.streamCount
         rawBytes = s.rawBytes
         recordBytes = s.recordBytes
@@ -211,9 +243,25 @@ final class LogWriter: @unchecked Sendable {
         windowRaw = s.windowRaw
         windowStored = s.windowStored
         windowRecords = s.windowRecords
+        // Forget this transaction's index entries (rare: a failed or retried commit).
+        if unindexed.count > unindexedCommitted {
+            unindexed.removeSubrange(unindexedCommitted...)
+            unindexedHeads.removeAll(keepingCapacity: true)
+            for (stream, entry) in unindexed { unindexedHeads[stream] = entry.version }
+        }
     }
 
-    private func commit(_ batch: [Job]) {
+    /// Whether this commit should move the unindexed entries into `streams`: when there are
+    /// many; when they cover so few streams that writing them costs a page or two; or when the
+    /// node is not busy (a commit of one append), so a lightly loaded node keeps `streams`
+    /// complete and only concurrent load defers it.
+    private func shouldFlushIndex(appends: Int) -> Bool {
+        !unindexed.isEmpty
+            && (unindexed.count >= configuration.streamIndexFlushThreshold || unindexedHeads.count <= configuration.streamIndexEagerStreams
+                || (appends <= 1 && configuration.streamIndexFlushWhenQuiet))
+    }
+
+    private func commit(_ batch: [Job], flushIndex force: Bool) {
         let before = snapshot()
         var installed: [ZstdDictionary] = []
         while true {
@@ -221,22 +269,26 @@ final class LogWriter: @unchecked Sendable {
             results.reserveCapacity(batch.count)
             var replicated: [Result<EventStore.Head, StoreError>] = []
             installed.removeAll()
-            let now = Timestamp.now()
+            var flushed = false
             do {
                 let txn = try environment.beginWrite()
                 do {
                     for job in batch {
                         switch job {
                         case .append(let request):
-                            results.append(try apply(request, txn: txn, now: now))
+                            results.append(try apply(request, txn: txn))
                         case .installDictionary(let bytes, let info):
                             if let d = try install(bytes, info: info, txn: txn) { installed.append(d) }
                         case .replicate(let job):
                             replicated.append(try applyReplicated(job, txn: txn, installed: &installed))
                         }
                     }
+                    if force || shouldFlushIndex(appends: results.count) {
+                        try flushStreamIndex(txn: txn)
+                        flushed = true
+                    }
                     if head.sequence != before.head.sequence {
-                        try persistCounters(txn: txn, since: before.head.sequence)
+                        try persistCounters(txn: txn)
                     }
                 } catch {
                     txn.abort()
@@ -267,7 +319,18 @@ final class LogWriter: @unchecked Sendable {
                 return
             }
             commits.add(1, ordering: .relaxed)
+            // Readers see the new entries before any caller learns of its append.
+            if flushed {
+                memtable.removeAll()
+                unindexed.removeAll(keepingCapacity: true)
+                unindexedHeads.removeAll(keepingCapacity: true)
+            } else if unindexed.count > unindexedCommitted {
+                memtable.add(unindexed[unindexedCommitted...])
+            }
+            unindexedCommitted = unindexed.count
             for d in installed { dictionaries.insert(d) }
+            // Only now, with the dictionary durable, may new records be compressed with it.
+            if let d = installed.last { preparer.dictionary = d }
             if batch.contains(where: { if case .installDictionary = $0 { true } else { false } }) {
                 training.store(false, ordering: .releasing)
             }
@@ -318,7 +381,7 @@ final class LogWriter: @unchecked Sendable {
         }
     }
 
-    private func persistCounters(txn: borrowing Transaction, since previous: UInt64) throws(LMDBError) {
+    private func persistCounters(txn: borrowing Transaction) throws(LMDBError) {
         var h = bigEndianBytes(head.sequence)
         h.append(contentsOf: head.hash.bytes)
         try Meta.put(Meta.head, h, in: txn, databases)
@@ -327,27 +390,55 @@ final class LogWriter: @unchecked Sendable {
         try Meta.put(Meta.recordBytes, bigEndianBytes(recordBytes), in: txn, databases)
     }
 
+    /// Writes every unindexed entry to `streams`, one stream after another (each stream's
+    /// entries are adjacent keys), and records that `streams` is complete through the head.
+    private func flushStreamIndex(txn: borrowing Transaction) throws(LMDBError) {
+        var byStream: [StreamName: [StreamMemtable.Entry]] = [:]
+        for (stream, entry) in unindexed { byStream[stream, default: []].append(entry) }
+        for (stream, entries) in byStream {
+            var key = Key.streamPrefix(stream)
+            let prefix = key.count
+            key.append(contentsOf: repeatElement(0, count: 8))
+            for e in entries {
+                key.withUnsafeMutableBytes { $0.storeBytes(of: e.version.bigEndian, toByteOffset: prefix, as: UInt64.self) }
+                try withBigEndian(e.sequence) { (value) throws(LMDBError) in
+                    try key.withUnsafeBytes { k in Result { () throws(LMDBError) in try txn.put(databases.streams, k, value, flags: MDB_NOOVERWRITE) } }.get()
+                }
+            }
+        }
+        try Meta.put(Meta.streamsIndexedThrough, bigEndianBytes(head.sequence), in: txn, databases)
+    }
+
     // MARK: One append
 
     /// Checks the whole request, then writes it. A request that fails a check writes nothing and
     /// does not disturb the others in the batch; an LMDB error aborts the whole transaction.
-    private func apply(_ request: AppendRequest, txn: borrowing Transaction, now: Timestamp) throws(LMDBError) -> Result<AppendResult, StoreError> {
-        let events = request.events
-        var seen = Set<EventID>(minimumCapacity: events.count)
-        for e in events where !seen.insert(e.id).inserted {
-            return .failure(StoreError(.invalidEvent, "event id \(e.id) appears twice in one append"))
+    private func apply(_ request: AppendRequest, txn: borrowing Transaction) throws(LMDBError) -> Result<AppendResult, StoreError> {
+        let events = request.prepared.events
+        if events.count > 1 {
+            var seen = Set<EventID>(minimumCapacity: events.count)
+            for e in events where !seen.insert(e.proposed.id).inserted {
+                return .failure(StoreError(.invalidEvent, "event id \(e.proposed.id) appears twice in one append"))
+            }
         }
         // Idempotency first: a retry of a committed append must not trip the version check.
-        var existing: [UInt64?] = []
-        existing.reserveCapacity(events.count)
-        for e in events {
-            existing.append(try txn.get(databases.ids, Key.id(e.id)).map { $0.loadBigEndianUInt64() })
+        var existing: [UInt64?]?
+        for (i, e) in events.enumerated() {
+            let found = try e.proposed.id.withIndexKey { (k) throws(LMDBError) in try txn.get(databases.ids, k)?.loadBigEndianUInt64() }
+            if let found {
+                if existing == nil { existing = Array(repeating: nil, count: events.count) }
+                existing![i] = found
+            }
         }
-        if existing.contains(where: { $0 != nil }) {
+        if let existing {
             return retryResult(request, existing: existing, txn: txn)
         }
         let current: UInt64
-        do { current = try StreamIndex.head(of: request.stream, in: txn, databases) } catch { return .failure(error) }
+        if let pending = unindexedHeads[request.stream] {
+            current = pending
+        } else {
+            do { current = try StreamIndex.head(of: request.stream, in: txn, databases) } catch { return .failure(error) }
+        }
         if case .exact(let expected) = request.expected, expected != current {
             return .failure(
                 StoreError(
@@ -355,67 +446,55 @@ final class LogWriter: @unchecked Sendable {
                     "stream \(request.stream) is at version \(current), but the append expected \(request.expected); nothing was written — re-read the stream and retry",
                     expectedVersion: request.expected, actualVersion: current))
         }
-        // Encode everything before writing anything, so a too-large event leaves no trace.
-        var encoded: [[UInt8]] = []
-        encoded.reserveCapacity(events.count)
-        for (i, e) in events.enumerated() {
-            let recorded = RecordedEvent(
-                sequence: head.sequence + UInt64(i) + 1, stream: request.stream, streamVersion: current + UInt64(i) + 1,
-                id: e.id, type: e.type, schemaVersion: e.schemaVersion, actor: e.actor, occurredAt: e.occurredAt ?? now,
-                recordedAt: now, payload: e.payload)
-            envelope.removeAll()
-            EnvelopeCodec.encode(recorded, into: &envelope)
-            guard envelope.bytes.count <= EnvelopeCodec.maximumEncodedSize else {
-                return .failure(
-                    StoreError(
-                        .eventTooLarge,
-                        "event \(e.id) encodes to \(envelope.bytes.count) bytes, over the \(EnvelopeCodec.maximumEncodedSize)-byte limit; store large attachments elsewhere and reference them"
-                    ))
-            }
-            encoded.append(envelope.bytes)
-        }
         let first = head.sequence + 1
-        for (i, bytes) in encoded.enumerated() {
-            do { try writeRecord(bytes, stream: request.stream, version: current + UInt64(i) + 1, id: events[i].id, txn: txn) } catch let e as LMDBError {
-                throw e
-            } catch {
-                // zstd failing on valid input is not recoverable for this request alone.
-                return .failure(error as? StoreError ?? StoreError(.compression, "\(error)"))
-            }
+        // Recorded when the store took the append, and never before the record before it (so
+        // recorded-at follows the log's order); for a live event that is its occurred-at, and
+        // the record header's delta is a single zero byte.
+        let recordedAt = max(request.prepared.acceptedAt, lastRecordedAt)
+        let digest = request.prepared.dictionary?.digest
+        let windowed = request.prepared.dictionary != nil && request.prepared.dictionary === dictionary
+        for (i, e) in events.enumerated() {
+            let version = current + UInt64(i) + 1
+            try writeRecord(
+                e, stream: request.stream,
+                ledger: EnvelopeCodec.LedgerFields(streamVersion: version, recordedDelta: recordedAt.microseconds &- e.occurredAt.microseconds),
+                dictionary: request.prepared.dictionary?.version ?? 0, digest: digest, windowed: windowed, txn: txn)
         }
         if current == 0 { streamCount += 1 }
+        lastRecordedAt = recordedAt
         return .success(
             AppendResult(
                 firstSequence: first, lastSequence: head.sequence, streamVersion: current + UInt64(events.count),
-                recordedAt: now, duplicate: false))
+                recordedAt: recordedAt, duplicate: false))
     }
 
-    private func writeRecord(_ envelopeBytes: [UInt8], stream: StreamName, version: UInt64, id: EventID, txn: borrowing Transaction) throws {
+    private func writeRecord(
+        _ event: PreparedEvent, stream: StreamName, ledger: EnvelopeCodec.LedgerFields, dictionary version: UInt16, digest: ChainHash?,
+        windowed: Bool, txn: borrowing Transaction
+    ) throws(LMDBError) {
         let sequence = head.sequence + 1
         record.removeAll(keepingCapacity: true)
-        record.append(RecordFormat.version)
-        record.append(contentsOf: bigEndianBytes(dictionary?.version ?? 0))
-        record.append(contentsOf: repeatElement(0, count: 8))
-        try envelopeBytes.withUnsafeBytes { raw in
-            Result { () throws(StoreError) in try compressor.compress(raw, dictionary: dictionary, appendingTo: &record) }
-        }.get()
+        RecordFormat.writeHeader(dictionary: version, ledger: ledger, to: &record)
+        record.append(contentsOf: event.frame)
         let hash = record.withUnsafeBytes {
-            RecordFormat.chain(previous: head.hash, sequence: sequence, record: $0, dictionaryDigest: dictionary?.digest)
+            RecordFormat.chain(previous: head.hash, sequence: sequence, record: $0, dictionaryDigest: digest)
         }
         record.withUnsafeMutableBytes { $0.storeBytes(of: hash.tag.bigEndian, toByteOffset: RecordFormat.tagOffset, as: UInt64.self) }
-        let key = Key.sequence(sequence)
-        try txn.put(databases.log, key, record, flags: MDB_APPEND)
-        try txn.put(databases.streams, Key.stream(stream, version: version), key, flags: MDB_NOOVERWRITE)
-        try txn.put(databases.ids, Key.id(id), key, flags: MDB_NOOVERWRITE)
-        if sequence % Databases.anchorInterval == 0 {
-            try txn.put(databases.chain, key, hash.bytes)
+        try withBigEndian(sequence) { (key) throws(LMDBError) in
+            try record.withUnsafeBytes { value in Result { () throws(LMDBError) in try txn.put(databases.log, key, value, flags: MDB_APPEND) } }.get()
+            try event.proposed.id.withIndexKey { (id) throws(LMDBError) in try txn.put(databases.ids, id, key, flags: MDB_NOOVERWRITE) }
+            if sequence % Databases.anchorInterval == 0 {
+                try hash.withUnsafeBytes { h in Result { () throws(LMDBError) in try txn.put(databases.chain, key, h) } }.get()
+            }
         }
+        unindexed.append((stream, StreamMemtable.Entry(version: ledger.streamVersion, sequence: sequence)))
+        unindexedHeads[stream] = ledger.streamVersion
         head = EventStore.Head(sequence: sequence, hash: hash)
-        rawBytes += UInt64(envelopeBytes.count)
+        rawBytes += UInt64(event.envelopeSize)
         recordBytes += UInt64(record.count)
-        if dictionary != nil {
-            windowRaw += UInt64(envelopeBytes.count)
-            windowStored += UInt64(record.count - RecordFormat.headerSize)
+        if windowed {
+            windowRaw += UInt64(event.envelopeSize)
+            windowStored += UInt64(event.frame.count)
             windowRecords += 1
         }
     }
@@ -425,7 +504,7 @@ final class LogWriter: @unchecked Sendable {
         let decoder = RecordDecoder(dictionaries: dictionaries)
         var recorded: [RecordedEvent] = []
         for (i, seq) in existing.enumerated() {
-            let e = request.events[i]
+            let e = request.prepared.events[i].proposed
             guard let seq else {
                 return .failure(
                     StoreError(
@@ -462,6 +541,11 @@ final class LogWriter: @unchecked Sendable {
             head: head, streamCount: streamCount, rawBytes: rawBytes, recordBytes: recordBytes, dictionary: dictionary)
         let result = try job.apply(txn: txn, databases: databases, state: &state)
         (head, streamCount, rawBytes, recordBytes) = (state.head, state.streamCount, state.rawBytes, state.recordBytes)
+        for (stream, entry) in state.streamEntries {
+            unindexed.append((stream, entry))
+            unindexedHeads[stream] = entry.version
+        }
+        if let t = job.prepared.lastRecordedAt { lastRecordedAt = max(lastRecordedAt, t) }
         if !state.installed.isEmpty {
             installed += state.installed
             dictionary = state.dictionary
@@ -563,7 +647,7 @@ struct DictionaryTrainer: Sendable {
             try environment.read { (txn) throws(StoreError) in
                 try LogIndex.forEachRecord(in: txn, databases, from: next, limit: 4096) { (seq, value) throws(StoreError) in
                     guard seq <= head else { return false }
-                    samples.append(try decoder.withEnvelope(value, sequence: seq, txn: txn) { Array($0) })
+                    samples.append(try decoder.withEnvelope(value, sequence: seq, txn: txn) { (bytes, _) in Array(bytes) })
                     next = seq + 1
                     return true
                 }

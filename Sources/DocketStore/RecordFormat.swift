@@ -59,35 +59,90 @@ func hex(_ bytes: some Sequence<UInt8>) -> String {
 ///
 /// ```
 /// offset  size  field
-/// 0       1     record format (1)
+/// 0       1     record format (2; format 1 records of `docket-store 1` stay readable)
 /// 1       2     dictionary version, big-endian (0 = compressed without a dictionary)
 /// 3       8     chain tag: the first 8 bytes of h(n)
-/// 11      …     one standard zstd frame holding the envelope (Schemas/envelope.md)
+/// 11      1–10  format 2: stream version, varint (LEB128)
+/// …       1–10  format 2: recorded-at minus occurred-at in µs, zigzag varint
+/// …       …     one standard zstd frame holding the envelope (Schemas/envelope.md)
 /// ```
+///
+/// Format 2 keeps the two fields the ledger assigns at commit outside the compressed frame, so
+/// the frame can be made before the writer takes the event (off its thread, in parallel).
+/// Format 1 had no varints: the frame started at 11 and the envelope held both fields.
 enum RecordFormat {
-    static let version: UInt8 = 1
-    static let headerSize = 11
+    /// The format this build writes.
+    static let version: UInt8 = 2
+    static let legacyVersion: UInt8 = 1
+    /// Bytes before the varints: format, dictionary version, tag.
+    static let fixedHeaderSize = 11
     static let tagOffset = 3
 
     struct Header {
+        let format: UInt8
         let dictionary: UInt16
         let tag: UInt64
+        /// The ledger fields of a format 2 record (nil for format 1, whose envelope holds them).
+        let ledger: EnvelopeCodec.LedgerFields?
+        /// Offset of the zstd frame.
+        let frameOffset: Int
     }
 
     static func header(of record: UnsafeRawBufferPointer, sequence: UInt64) throws(StoreError) -> Header {
-        guard record.count > headerSize else {
+        guard record.count > fixedHeaderSize else {
             throw StoreError(.corruptRecord, "record \(sequence) is \(record.count) bytes, shorter than its header", sequence: sequence)
         }
-        guard record[0] == version else {
-            throw StoreError(.corruptRecord, "record \(sequence) has record format \(record[0]); this build reads format \(version)", sequence: sequence)
+        let format = record[0]
+        let dictionary = record.loadBigEndianUInt16(at: 1)
+        let tag = record.loadBigEndianUInt64(at: tagOffset)
+        switch format {
+        case version:
+            var r = BinaryReader(UnsafeRawBufferPointer(rebasing: record[fixedHeaderSize...]))
+            let ledger: EnvelopeCodec.LedgerFields
+            do throws(CoreError) {
+                ledger = EnvelopeCodec.LedgerFields(streamVersion: try r.readVarint(), recordedDelta: try r.readZigzag())
+            } catch {
+                throw StoreError(.corruptRecord, "record \(sequence) has a damaged header: \(error.message)", sequence: sequence)
+            }
+            let frameOffset = fixedHeaderSize + r.offset
+            guard frameOffset < record.count else {
+                throw StoreError(.corruptRecord, "record \(sequence) is \(record.count) bytes, shorter than its header", sequence: sequence)
+            }
+            return Header(format: format, dictionary: dictionary, tag: tag, ledger: ledger, frameOffset: frameOffset)
+        case legacyVersion:
+            return Header(format: format, dictionary: dictionary, tag: tag, ledger: nil, frameOffset: fixedHeaderSize)
+        default:
+            throw StoreError(
+                .corruptRecord, "record \(sequence) has record format \(format); this build reads formats \(legacyVersion) and \(version)",
+                sequence: sequence)
         }
-        return Header(dictionary: record.loadBigEndianUInt16(at: 1), tag: record.loadBigEndianUInt64(at: tagOffset))
+    }
+
+    /// Writes a format 2 record header with a zero tag (set once the chain hash is known) to `out`.
+    static func writeHeader(dictionary: UInt16, ledger: EnvelopeCodec.LedgerFields, to out: inout [UInt8]) {
+        out.append(version)
+        out.append(UInt8(truncatingIfNeeded: dictionary >> 8))
+        out.append(UInt8(truncatingIfNeeded: dictionary))
+        out.append(contentsOf: repeatElement(0, count: 8))
+        var v = ledger.streamVersion
+        while v >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+        var d = UInt64(bitPattern: (ledger.recordedDelta << 1) ^ (ledger.recordedDelta >> 63))
+        while d >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: d) | 0x80)
+            d >>= 7
+        }
+        out.append(UInt8(d))
     }
 
     /// The chain value of a record, given its predecessor's and, when the record names a
     /// dictionary, that dictionary's SHA-256: a frame decodes only with its dictionary, so the
     /// dictionary is part of what the chain protects (altering a stored dictionary would
-    /// otherwise change what records say without changing a chained byte).
+    /// otherwise change what records say without changing a chained byte). Every byte of the
+    /// record but the tag is hashed, the format 2 varints included.
     static func chain(
         previous: ChainHash, sequence: UInt64, record: UnsafeRawBufferPointer, dictionaryDigest: ChainHash?
     ) -> ChainHash {
@@ -96,7 +151,7 @@ enum RecordFormat {
         withUnsafeBytes(of: sequence.bigEndian) { h.update(bufferPointer: $0) }
         h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: record[0..<tagOffset]))
         dictionaryDigest?.withUnsafeBytes { h.update(bufferPointer: $0) }
-        h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: record[headerSize...]))
+        h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: record[fixedHeaderSize...]))
         return h.finalize().withUnsafeBytes { ChainHash(raw: $0)! }
     }
 }

@@ -6,7 +6,7 @@ import Synchronization
 // Replication in the store: a leader reads its records as stored, with the dictionaries they
 // name and the chain hash of the last one; a follower checks them against its own chain and
 // stores them byte for byte, rebuilding its indexes from what the records say
-// (Schemas/storage.md §13). Both use the record format's own functions (`RecordFormat`,
+// (Schemas/storage.md §14). Both use the record format's own functions (`RecordFormat`,
 // `RecordDecoder`), so nothing here depends on the record or envelope layout.
 
 /// A dictionary as a leader stores it: its version, its exact bytes (what the chain hashes) and
@@ -155,38 +155,6 @@ extension EventStore {
         return hash
     }
 
-    /// The full chain value h(`sequence`) (genesis for 0), recomputed from the nearest anchor
-    /// before it; nil past the head.
-    public func chainHash(at sequence: UInt64) throws(StoreError) -> ChainHash? {
-        if sequence == 0 { return .genesis }
-        let head = self.head
-        if sequence == head.sequence { return head.hash }
-        if sequence > head.sequence { return nil }
-        let anchor = sequence / Databases.anchorInterval * Databases.anchorInterval
-        return try read { (txn) throws(StoreError) -> ChainHash in
-            var hash = ChainHash.genesis
-            if anchor > 0 {
-                let raw: UnsafeRawBufferPointer?
-                do throws(LMDBError) { raw = try txn.get(databases.chain, Key.sequence(anchor)) } catch { throw error.storeError }
-                guard let raw, let stored = ChainHash(raw: raw) else {
-                    throw StoreError(.corruptRecord, "the chain anchor at \(anchor) is missing; run docket verify", sequence: anchor)
-                }
-                hash = stored
-            }
-            guard anchor < sequence else { return hash }
-            try LogIndex.forEachRecord(in: txn, databases, from: anchor + 1, limit: Int(sequence - anchor)) { (seq, value) throws(StoreError) in
-                let header = try RecordFormat.header(of: value, sequence: seq)
-                let digest = try dictionaryDigest(header.dictionary, sequence: seq, pending: [:], txn: txn)
-                hash = RecordFormat.chain(previous: hash, sequence: seq, record: value, dictionaryDigest: digest)
-                guard hash.tag == header.tag else {
-                    throw StoreError(.corruptRecord, "record \(seq) does not chain; run docket verify", sequence: seq)
-                }
-                return true
-            }
-            return hash
-        }
-    }
-
     /// The chain tags (the first 8 bytes of h(n), stored in each record's header) at `sequences`;
     /// nil for a sequence the log does not hold. Two logs whose tags agree at n agree on every
     /// record up to n, so comparing tags finds where two copies part.
@@ -242,9 +210,12 @@ public struct PreparedReplication: Sendable {
     public let head: EventStore.Head
     let first: UInt64
     let batch: ReplicationBatch
-    /// Per record: the `streams` key and the `ids` key, back to back in `keys`.
+    /// Per record: the `ids` key, back to back in `keys`; its stream and version.
     let keys: [UInt8]
     let keyEnds: [Int]
+    let streams: [(stream: StreamName, version: UInt64)]
+    /// The last record's recorded-at (recorded times never go backwards along the log).
+    let lastRecordedAt: Timestamp?
     let newStreams: UInt64
     let envelopeBytes: UInt64
     /// Chain anchors (every `Databases.anchorInterval` records) and their full hashes.
@@ -301,7 +272,7 @@ extension EventStore {
         for (z, _) in fresh { pending.byVersion[z.version] = z }
         return PreparedReplication(
             previous: after, head: Head(sequence: batch.last, hash: decoded.hash), first: batch.first, batch: batch, keys: decoded.keys,
-            keyEnds: decoded.keyEnds, newStreams: decoded.newStreams, envelopeBytes: decoded.envelopeBytes, anchors: decoded.anchors,
+            keyEnds: decoded.keyEnds, streams: decoded.streams, lastRecordedAt: decoded.lastRecordedAt, newStreams: decoded.newStreams, envelopeBytes: decoded.envelopeBytes, anchors: decoded.anchors,
             dictionaries: fresh)
     }
 
@@ -342,8 +313,9 @@ extension EventStore {
         _ batch: ReplicationBatch, after: Head, decoder: RecordDecoder, txn: borrowing Transaction
     ) throws(StoreError) -> DecodedBatch {
         var out = DecodedBatch(hash: after.hash)
-        out.keys.reserveCapacity(batch.count * 48)
-        out.keyEnds.reserveCapacity(batch.count * 2)
+        out.keys.reserveCapacity(batch.count * 17)
+        out.keyEnds.reserveCapacity(batch.count)
+        out.streams.reserveCapacity(batch.count)
         // Consecutive records nearly always name the same dictionary: look its digest up once.
         var digest = (version: UInt16(0), value: ChainHash?.none)
         var start = 0
@@ -378,10 +350,10 @@ extension EventStore {
             // The store's own decoder, whatever the record and envelope formats are.
             let event = try decoder.decode(record, sequence: seq, txn: txn)
             out.hash = hash
-            out.keys.append(contentsOf: Key.stream(event.stream, version: event.streamVersion))
-            out.keyEnds.append(out.keys.count)
+            out.streams.append((event.stream, event.streamVersion))
             out.keys.append(contentsOf: Key.id(event.id))
             out.keyEnds.append(out.keys.count)
+            out.lastRecordedAt = event.recordedAt
             if event.streamVersion == 1 { out.newStreams += 1 }
             out.envelopeBytes += UInt64(decoder.lastEnvelopeSize)
             if seq % Databases.anchorInterval == 0 { out.anchors.append((seq, hash)) }
@@ -418,8 +390,12 @@ extension EventStore {
 /// What decoding a batch gives the writer.
 struct DecodedBatch {
     var hash: ChainHash
+    /// The `ids` key of every record, back to back in `keys`.
     var keys: [UInt8] = []
     var keyEnds: [Int] = []
+    /// Every record's stream and version, for the writer's stream index.
+    var streams: [(stream: StreamName, version: UInt64)] = []
+    var lastRecordedAt: Timestamp?
     var newStreams: UInt64 = 0
     var envelopeBytes: UInt64 = 0
     var anchors: [(UInt64, ChainHash)] = []
@@ -434,6 +410,8 @@ struct ReplicaWriterState {
     var dictionary: ZstdDictionary?
     var installed: [ZstdDictionary] = []
     var installedInfo: DictionaryInfo?
+    /// Stream-index entries of the records written, in sequence order, for the writer's memtable.
+    var streamEntries: [(stream: StreamName, entry: StreamMemtable.Entry)] = []
 }
 
 /// One prepared batch on its way through the writer.
@@ -451,7 +429,7 @@ final class ReplicationJob: Sendable {
     static func indexConflict(_ seq: UInt64) -> StoreError {
         StoreError(
             .corruptRecord,
-            "record \(seq) from the leader repeats an existing stream or event-id index entry: the leader's log is inconsistent (run docket verify there); nothing was written",
+            "record \(seq) from the leader repeats an event id already recorded: the leader's log is inconsistent (run docket verify there); nothing was written",
             sequence: seq)
     }
 
@@ -490,11 +468,10 @@ final class ReplicationJob: Sendable {
                 databases.log, key: key, value: raw[start..<end], flags: MDB_APPEND,
                 orElse: StoreError(.corruptRecord, "record \(seq) from the leader is not past this node's last record; nothing was written", sequence: seq))
             try txn.put(
-                databases.streams, key: p.keys[(i == 0 ? 0 : p.keyEnds[2 * i - 1])..<p.keyEnds[2 * i]], value: key, flags: MDB_NOOVERWRITE,
+                databases.ids, key: p.keys[(i == 0 ? 0 : p.keyEnds[i - 1])..<p.keyEnds[i]], value: key, flags: MDB_NOOVERWRITE,
                 orElse: Self.indexConflict(seq))
-            try txn.put(
-                databases.ids, key: p.keys[p.keyEnds[2 * i]..<p.keyEnds[2 * i + 1]], value: key, flags: MDB_NOOVERWRITE,
-                orElse: Self.indexConflict(seq))
+            // The writer indexes streams itself (its memtable, flushed to `streams` in bulk).
+            state.streamEntries.append((p.streams[i].stream, StreamMemtable.Entry(version: p.streams[i].version, sequence: seq)))
             start = end
         }
         for (seq, hash) in p.anchors { try txn.put(databases.chain, Key.sequence(seq), hash.bytes) }
@@ -523,7 +500,7 @@ extension Transaction {
 // MARK: - The node's role
 
 /// What a node is in its ledger's replication, kept in `DATA_DIR/replication.json`
-/// (Schemas/storage.md §13): the leader (the file is absent for a ledger's first node), a
+/// (Schemas/storage.md §14): the leader (the file is absent for a ledger's first node), a
 /// follower of a leader, or a leader deposed by a higher epoch. Followers and deposed leaders
 /// refuse writes however the directory is opened, and never train dictionaries.
 public struct NodeState: Sendable, Hashable {

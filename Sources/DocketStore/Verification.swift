@@ -38,6 +38,9 @@ extension EventStore {
         var expected: UInt64 = 1
         let decoder = RecordDecoder(dictionaries: dictionaries)
         var done = false
+        let storedHead = try Self.loadHead(environment, databases)
+        // `streams` is complete through here; later records are indexed in memory (StreamMemtable).
+        let indexedThrough = try read { (txn) throws(StoreError) in try Meta.indexedThrough(in: txn, databases, head: storedHead.sequence) }
         func fail(_ seq: UInt64, _ why: String) {
             report.failure = .init(sequence: seq, reason: why)
             done = true
@@ -97,8 +100,13 @@ extension EventStore {
                         fail(seq, "the event-id index does not point at this record (id \(event.id))")
                         return false
                     }
-                    guard let byStream, byStream.elementsEqual(key) else {
-                        fail(seq, "the stream index does not point at this record (stream \(event.stream) version \(event.streamVersion))")
+                    if seq <= indexedThrough {
+                        guard let byStream, byStream.elementsEqual(key) else {
+                            fail(seq, "the stream index does not point at this record (stream \(event.stream) version \(event.streamVersion))")
+                            return false
+                        }
+                    } else if byStream != nil {
+                        fail(seq, "the stream index holds an entry (stream \(event.stream) version \(event.streamVersion)) past streams.indexed-through \(indexedThrough)")
                         return false
                     }
                     previous = hash
@@ -112,7 +120,7 @@ extension EventStore {
         }
         report.headHash = previous
         if report.failure == nil {
-            let stored = try Self.loadHead(environment, databases)
+            let stored = storedHead
             if stored.sequence != report.records || stored.hash != previous {
                 let at =
                     stored.sequence < report.records
@@ -131,10 +139,11 @@ extension EventStore {
                     throw error.storeError
                 }
             }
-            for (name, count) in [("stream", counts.streams), ("event-id", counts.ids)] where UInt64(count) != report.records {
+            for (name, count, records) in [("stream", counts.streams, indexedThrough), ("event-id", counts.ids, report.records)]
+            where UInt64(count) != records {
                 report.failure = .init(
                     sequence: 0,
-                    reason: "the \(name) index holds \(count) entries for \(report.records) records: entries were added or removed outside Docket")
+                    reason: "the \(name) index holds \(count) entries for \(records) records: entries were added or removed outside Docket")
                 break
             }
         }
@@ -160,7 +169,8 @@ public struct StoreStatistics: Sendable {
     public var usedBytesPerEvent: Double { events == 0 ? 0 : Double(usedBytes) / Double(events) }
     /// Envelope bytes ÷ stored frame bytes.
     public var compressionRatio: Double {
-        let frames = recordBytes - events * UInt64(RecordFormat.headerSize)
+        // Headers are 11 bytes and two varints, usually one byte and two or three.
+        let frames = recordBytes - events * UInt64(RecordFormat.fixedHeaderSize + 4)
         return frames == 0 ? 0 : Double(rawBytes) / Double(frames)
     }
 }

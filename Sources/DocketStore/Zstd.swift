@@ -41,7 +41,8 @@ final class ZstdDictionary: @unchecked Sendable {
 
 private func zstdCheck(_ rc: Int, _ what: String) throws(StoreError) -> Int {
     if ZSTD_isError(rc) != 0 {
-        throw StoreError(.compression, "zstd \(what): \(String(cString: ZSTD_getErrorName(rc)))")
+        // A stored frame that does not decompress is a damaged record, not a zstd problem.
+        throw StoreError(what == "decompression" ? .corruptRecord : .compression, "zstd \(what): \(String(cString: ZSTD_getErrorName(rc)))")
     }
     return rc
 }
@@ -96,11 +97,25 @@ final class ZstdDecompressor {
 
     deinit { ZSTD_freeDCtx(dctx) }
 
-    /// Decompresses `frame` into an internal buffer and lends it to `body`.
-    func decompress<T>(
-        _ frame: UnsafeRawBufferPointer, dictionary: ZstdDictionary?, limit: Int,
-        _ body: (UnsafeRawBufferPointer) throws(CoreError) -> T
-    ) throws(StoreError) -> T {
+    /// Decompresses `frame` into the memory `destination` gives for its declared size (room for
+    /// exactly that many bytes), and returns the size.
+    func decompress(
+        _ frame: UnsafeRawBufferPointer, dictionary: ZstdDictionary?, limit: Int, into destination: (Int) -> UnsafeMutableRawPointer
+    ) throws(StoreError) -> Int {
+        let n = try contentSize(frame, limit: limit)
+        let out = destination(n)
+        let got: Int
+        if let dictionary {
+            got = ZSTD_decompress_usingDDict(dctx, out, n, frame.baseAddress, frame.count, dictionary.d)
+        } else {
+            got = ZSTD_decompressDCtx(dctx, out, n, frame.baseAddress, frame.count)
+        }
+        let m = try zstdCheck(got, "decompression")
+        guard m == n else { throw StoreError(.corruptRecord, "record decompressed to \(m) bytes, header said \(n)") }
+        return n
+    }
+
+    private func contentSize(_ frame: UnsafeRawBufferPointer, limit: Int) throws(StoreError) -> Int {
         let size = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
         // ZSTD_CONTENTSIZE_UNKNOWN / _ERROR are the top two values of an unsigned long long.
         guard size < UInt64.max - 1 else {
@@ -109,7 +124,15 @@ final class ZstdDecompressor {
         guard size <= UInt64(limit) else {
             throw StoreError(.corruptRecord, "record claims \(size) bytes, over the \(limit)-byte limit")
         }
-        let n = Int(size)
+        return Int(size)
+    }
+
+    /// Decompresses `frame` into an internal buffer and lends it to `body`.
+    func decompress<T>(
+        _ frame: UnsafeRawBufferPointer, dictionary: ZstdDictionary?, limit: Int,
+        _ body: (UnsafeRawBufferPointer) throws(CoreError) -> T
+    ) throws(StoreError) -> T {
+        let n = try contentSize(frame, limit: limit)
         if buffer.count < n { buffer = [UInt8](repeating: 0, count: max(n, 4096)) }
         let got = buffer.withUnsafeMutableBytes { out -> Int in
             if let dictionary {

@@ -8,6 +8,9 @@ public enum ViewQuery: Hashable, Sendable {
     case hallOfFame(project: String, year: Int64?)
     case metrics(project: String, window: Duration)
     case history(report: String)
+    /// Every view at once (advisory state, every clock, and each project's hall of fame and
+    /// metrics over `window`): `docket replay`, normally with an `asOf`.
+    case replay(window: Duration)
 
     public var name: String {
         switch self {
@@ -16,6 +19,7 @@ public enum ViewQuery: Hashable, Sendable {
         case .hallOfFame: "hall-of-fame"
         case .metrics: "metrics"
         case .history: "history"
+        case .replay: "replay"
         }
     }
 }
@@ -83,6 +87,8 @@ extension ViewQuery {
             b.set("windowSeconds", window.microseconds / 1_000_000)
         case .history(let report):
             b.set("report", report)
+        case .replay(let window):
+            b.set("windowSeconds", window.microseconds / 1_000_000)
         }
         return b.value
     }
@@ -105,6 +111,8 @@ extension ViewQuery {
         case "hall-of-fame": self = .hallOfFame(project: try b.string("project"), year: try b.optionalInt("year"))
         case "metrics": self = .metrics(project: try b.string("project"), window: .seconds(try Self.span(try b.int("windowSeconds"), "windowSeconds")))
         case "history": self = .history(report: try b.string("report"))
+        case "replay":
+            self = .replay(window: .seconds(try Self.span(try b.optionalInt("windowSeconds") ?? 90 * 86_400, "windowSeconds")))
         case let other: throw MessageError("query: unknown view \"\(other)\"")
         }
     }

@@ -21,6 +21,27 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Data directory to use; a fresh temporary one (deleted afterwards) by default.")
     var dataDir: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Events appended before the clock starts, waiting for dictionary training to finish (0: none).",
+            discussion: "Measures the steady state, as the raw C baseline does: it trains its dictionary before timing."))
+    var warmup = 20_000
+
+    /// Appends `warmup` synthetic events (numbered from `offset`) in batches, then waits until no
+    /// dictionary is being trained.
+    func warmUp(_ store: EventStore, offset: Int = 5_000_000) async throws {
+        var i = 0
+        while i < warmup {
+            let n = min(1000, warmup - i)
+            // Events like the measured ones (a dictionary trained on them fits those), on their own streams.
+            let generated = (offset + i..<offset + i + n).map { SyntheticEvents.event($0) }
+            _ = try await store.append(to: generated[0].stream, events: generated.map(\.event))
+            i += n
+        }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while store.isTrainingDictionary && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+    }
+
     func withDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
         if let dataDir { return try await body(dataDir) }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("docket-bench-\(UUID().uuidString)").path
@@ -55,6 +76,7 @@ struct AppendBench: AsyncParsableCommand {
         try await bench.withDirectory { dir in
             let store = try EventStore.open(directory: dir)
             defer { store.close() }
+            try await bench.warmUp(store)
             let appendsPerTask = (events / batch + concurrency - 1) / concurrency
             // Prepare events up front so the clock measures the ledger, not the generator.
             var work: [[(StreamName, [ProposedEvent])]] = []
@@ -69,6 +91,7 @@ struct AppendBench: AsyncParsableCommand {
                 work.append(mine)
             }
             let before = store.head.sequence
+            let commitsBefore = store.commitCount
             let clock = ContinuousClock()
             let start = clock.now
             let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
@@ -89,7 +112,7 @@ struct AppendBench: AsyncParsableCommand {
                 return all.sorted()
             }
             let seconds = Double((clock.now - start).microseconds) / 1e6
-            let commits = store.commitCount
+            let commits = store.commitCount - commitsBefore
             let stats = try store.statistics()
             let appended = stats.events - before
             func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : round3(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) }
@@ -281,6 +304,7 @@ struct NetBench: AsyncParsableCommand {
             var token = self.token ?? ""
             if server == nil {
                 let store = try EventStore.open(directory: dir)
+                try await bench.warmUp(store)
                 let ledger = Ledger(store: store, dataDir: dir)
                 token = try await Tokens(ledger: ledger).create(role: .admin, project: nil, subject: "bench", expiresAt: nil, by: .local(actor: "bench")).1
                 var configuration = ServerConfiguration()
@@ -296,6 +320,9 @@ struct NetBench: AsyncParsableCommand {
             }
             let clients = try (0..<connections).map { _ in DocketClient(try DocketClient.Configuration(address: address, token: token)) }
             for c in clients { try await c.connect() }
+            // The load generator should not be what is measured (redis-benchmark sends one fixed
+            // payload): events are made up front, and each append only gives them fresh ids.
+            let pool = (0..<max(batch, 4096)).map { SyntheticEvents.event($0).event }
             let clock = ContinuousClock()
             let start = clock.now
             let deadline = start + .milliseconds(Int64(seconds * 1000))
@@ -307,7 +334,9 @@ struct NetBench: AsyncParsableCommand {
                         var i = k * 10_000_000
                         let stream = try StreamName("net-\(k)")
                         while clock.now < deadline {
-                            let events = (i..<i + batch).map { SyntheticEvents.event($0).event }
+                            var events = Array(pool[(i % pool.count)...].prefix(batch))
+                            if events.count < batch { events += pool.prefix(batch - events.count) }
+                            for j in events.indices { events[j].id = .random() }
                             i += batch
                             let t0 = clock.now
                             _ = try await client.append(to: stream, events: events)

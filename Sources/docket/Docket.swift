@@ -23,7 +23,8 @@ struct Docket: AsyncParsableCommand {
         subcommands: [
             Serve.self, Status.self, TokenGroup.self, ReportGroup.self, PolicyGroup.self, StateCommand.self, TimersCommand.self, HallOfFameCommand.self,
             MetricsCommand.self, HistoryCommand.self, CVSSCommand.self,
-            Append.self, Read.self, Verify.self, Key.self, Checkpoint.self, Stats.self, Dict.self, Bench.self, Promote.self,
+            Append.self, Read.self, Verify.self, Key.self, Checkpoint.self, ReceiptGroup.self, Replay.self, Export.self,
+            Stats.self, Dict.self, Bench.self, Promote.self,
         ]
     )
 }
@@ -98,6 +99,7 @@ func describe(_ error: any Error) -> String {
     case let e as CoreError: "\(e.code): \(e.message)"
     case let e as DomainError: "\(e.code): \(e.message)"
     case let e as Forbidden: "forbidden: \(e.message)"
+    case let e as ForensicError: "\(e.code): \(e.message)"
     case let e as MessageError: "bad-request: \(e.message)"
     case let e as PolicyError: "invalid policy\n\(e.description)"
     default: "\(error)"

@@ -20,6 +20,9 @@ struct EventOptions: ParsableArguments {
     @Flag(help: "Print the result as JSON.")
     var json = false
 
+    @Option(help: ArgumentHelp("Also write the node's signed receipt for the recorded event to this file (see `docket receipt`).", valueName: "file"))
+    var receipt: String?
+
     func occurredAt() throws -> Timestamp? { try at.map { try parseTime($0, what: "--at") } }
     func id() throws -> EventID? { try eventID.map { try EventID($0) } }
 }
@@ -60,7 +63,11 @@ struct ReportGroup: AsyncParsableCommand {
 /// Runs `command` against report `id` (locally, or on --server) and prints the outcome.
 private func perform(_ command: ReportCommand, report id: String, store options: StoreOptions, remote: RemoteOptions, event: EventOptions, creditFromPolicy: Bool = false) async throws {
     let outcome = try await options.node(remote, actor: event.actor).using { node in
-        try await node.execute(command, report: id, at: try event.occurredAt(), eventID: try event.id(), creditFromPolicy: creditFromPolicy)
+        // A receipt that cannot be signed is refused before anything is appended.
+        if let path = event.receipt { try await node.prepareReceipt(path: path) }
+        let outcome = try await node.execute(command, report: id, at: try event.occurredAt(), eventID: try event.id(), creditFromPolicy: creditFromPolicy)
+        if let path = event.receipt { try await node.writeReceipt(sequence: UInt64(outcome["seq"]?.intValue ?? 0), to: path) }
+        return outcome
     }
     if event.json {
         print(JSON.serialize(outcome))

@@ -40,6 +40,7 @@ struct Serve: AsyncParsableCommand {
     var idleTimeout: Int64 = 300
 
     @OptionGroup var replication: ReplicationOptions
+    @OptionGroup var checkpoints: CheckpointScheduleOptions
 
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
@@ -67,8 +68,12 @@ struct Serve: AsyncParsableCommand {
             configuration.idleTimeout = .seconds(idleTimeout)
             configuration.replication = replication.configuration(listen: listen)
             let server = DocketServer(ledger: Ledger(store: store, dataDir: options.dataDir), configuration: configuration, logger: logger)
+            // The checkpointer goes first: a group stops services in reverse order, so it signs its
+            // last checkpoint after the server has drained.
+            let checkpointer = try checkpoints.service(ledger: server.ledger, logger: logger)
             let group = ServiceGroup(configuration: .init(
-                services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: (checkpointer.map { [.init(service: $0)] } ?? []) + [.init(service: server)],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
     }

@@ -79,10 +79,20 @@ struct CrashSafetyTests {
         let report = try store.verify()
         #expect(report.isIntact, "\(context): \(report.failure.map { "\($0)" } ?? "")")
         let head = store.head.sequence
+        var streams: [StreamName: Set<UInt64>] = [:]
         for (id, seq) in acknowledged {
             #expect(seq <= head, "\(context): acknowledged sequence \(seq) is beyond the head \(head)")
             let event = try store.event(at: seq)
             #expect(event?.id.rawValue == id, "\(context): event \(id) acknowledged at \(seq) is missing")
+            if let event { streams[event.stream, default: []].insert(seq) }
+        }
+        // Reads by stream hold every acknowledged event, whether its index entry was written
+        // before the kill or re-indexed from the log on open (StreamMemtable).
+        for (stream, sequences) in streams {
+            let events = try store.read(stream: stream)
+            #expect(events.map(\.streamVersion) == Array(1...UInt64(max(events.count, 1))).prefix(events.count).map { $0 }, "\(context): \(stream)")
+            #expect(sequences.isSubset(of: Set(events.map(\.sequence))), "\(context): \(stream) lacks acknowledged events")
+            #expect(try store.version(of: stream) == UInt64(events.count))
         }
         // Sequences are dense from 1 to the head: no partial record, no gap.
         #expect(try store.read(from: 1, limit: Int(head) + 10).map(\.sequence) == Array(1...max(head, 1)).prefix(Int(head)).map { $0 })

@@ -32,7 +32,7 @@ struct ForensicDecodeTests {
         }
         // Enough synthetic events for a dictionary: it is trained in the background once the log
         // holds 1024 records, and closing the store waits for the training and installs it.
-        try ForensicHarness.docket(["bench", "append", "--events", "1100", "--batch", "100", "--data-dir", data]).expectSuccess()
+        try ForensicHarness.docket(["bench", "append", "--warmup", "0", "--events", "1100", "--batch", "100", "--data-dir", data]).expectSuccess()
         let versions = try ForensicHarness.dictionaryVersions(data)
         try #require(versions == [1], "one `bench append` past 1024 records should leave dictionary v1, not \(versions)")
         // And records compressed with the dictionary, through the CLI.
@@ -84,7 +84,7 @@ struct ForensicDecodeTests {
         let dir = try ForensicHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let data = dir.appendingPathComponent("data").path
-        try ForensicHarness.docket(["bench", "append", "--events", "40", "--batch", "10", "--data-dir", data]).expectSuccess()
+        try ForensicHarness.docket(["bench", "append", "--warmup", "0", "--events", "40", "--batch", "10", "--data-dir", data]).expectSuccess()
         let target: UInt64 = 23
 
         // The stored bytes of record 23, found in a copy of the data file.
@@ -144,8 +144,8 @@ extension ForensicDecodeTests {
         let data = dir.appendingPathComponent("data").path
         // Dictionary v1 is trained past 1024 records and installed when the store closes; the
         // second run writes records compressed with it.
-        try ForensicHarness.docket(["bench", "append", "--events", "1100", "--batch", "100", "--data-dir", data]).expectSuccess()
-        try ForensicHarness.docket(["bench", "append", "--events", "30", "--batch", "10", "--data-dir", data]).expectSuccess()
+        try ForensicHarness.docket(["bench", "append", "--warmup", "0", "--events", "1100", "--batch", "100", "--data-dir", data]).expectSuccess()
+        try ForensicHarness.docket(["bench", "append", "--warmup", "0", "--events", "30", "--batch", "10", "--data-dir", data]).expectSuccess()
         try #require(try ForensicHarness.dictionaryVersions(data) == [1])
         let firstUse = try #require(try ForensicHarness.firstSequence(naming: 1, data), "no record names dictionary v1")
 

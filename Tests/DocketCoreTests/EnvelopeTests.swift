@@ -338,8 +338,8 @@ struct EnvelopeCodecTests {
         let recorded = Self.record(p, sequence: 1_000, stream: stream, version: 17, now: now)
         #expect(recorded.matches(p, in: stream))
 
-        let bytes = EnvelopeCodec.encode(recorded)
-        #expect(bytes[0] == EnvelopeCodec.formatVersion)
+        let bytes = EnvelopeCodec.encodeFormat1(recorded)
+        #expect(bytes[0] == EnvelopeCodec.legacyFormatVersion)
         #expect(bytes[1] == f.form)
         if f.form != 0 {
             #expect(Array(bytes[2..<18]) == Array(try EventID(f.text).indexKey.dropFirst()))
@@ -356,7 +356,7 @@ struct EnvelopeCodecTests {
         // The writer variant appends to what is already there.
         var w = BinaryWriter()
         w.writeBytes([0xAA, 0xBB])
-        EnvelopeCodec.encode(recorded, into: &w)
+        EnvelopeCodec.encodeFormat1(recorded, into: &w)
         #expect(w.bytes == [0xAA, 0xBB] + bytes)
     }
 
@@ -365,7 +365,7 @@ struct EnvelopeCodecTests {
         let p = try ProposedEvent(type: EventType("NoteAdded"), actor: "bot", data: "x")
         let now = Timestamp(microseconds: 1_234_567)
         let recorded = Self.record(p, stream: try StreamName("s"), now: now)
-        let decoded = try EnvelopeCodec.decode(EnvelopeCodec.encode(recorded), sequence: 1)
+        let decoded = try EnvelopeCodec.decode(EnvelopeCodec.encodeFormat1(recorded), sequence: 1)
         #expect(decoded.occurredAt == now)
         #expect(decoded.recordedAt == now)
         #expect(decoded.matches(p, in: try StreamName("s")))
@@ -403,9 +403,9 @@ struct EnvelopeCodecTests {
     func extremeRoundTrip(_ index: Int) throws {
         let e = Self.extremes[index]
         // The sequence is not in the bytes: it is the record's key, and decode takes it.
-        let decoded = try EnvelopeCodec.decode(EnvelopeCodec.encode(e), sequence: e.sequence)
+        let decoded = try EnvelopeCodec.decode(EnvelopeCodec.encodeFormat1(e), sequence: e.sequence)
         #expect(decoded == e)
-        #expect(try EnvelopeCodec.decode(EnvelopeCodec.encode(e), sequence: 5).sequence == 5)
+        #expect(try EnvelopeCodec.decode(EnvelopeCodec.encodeFormat1(e), sequence: 5).sequence == 5)
     }
 
     /// id "evt-1", stream "s" v1, type "T" schema 1, actor "a", occurred at the epoch, recorded
@@ -429,7 +429,7 @@ struct EnvelopeCodecTests {
 
     @Test("golden bytes for a small event")
     func goldenBytes() throws {
-        #expect(EnvelopeCodec.encode(Self.smallEvent) == Self.smallBytes)
+        #expect(EnvelopeCodec.encodeFormat1(Self.smallEvent) == Self.smallBytes)
         #expect(try EnvelopeCodec.decode(Self.smallBytes, sequence: 7) == Self.smallEvent)
     }
 
@@ -442,7 +442,7 @@ struct EnvelopeCodecTests {
         let recorded = record(
             p, stream: try StreamName("report-with-a-long-stream-name"), version: 300,
             now: try Timestamp(rfc3339: "2026-11-21T09:31:00Z"))
-        return (EnvelopeCodec.encode(recorded), p.payload.bytes.count)
+        return (EnvelopeCodec.encodeFormat1(recorded), p.payload.bytes.count)
     }
 
     @Test("every prefix that cuts the header is refused as truncated")
@@ -486,13 +486,65 @@ struct EnvelopeCodecTests {
         }
     }
 
-    @Test("unknown envelope formats are refused as unsupported", arguments: [UInt8(0), 2, 0xFF])
+    @Test("unknown envelope formats are refused as unsupported", arguments: [UInt8(0), 3, 0xFF])
     func unknownFormat(_ format: UInt8) {
         var bytes = Self.smallBytes
         bytes[0] = format
         expectCoreError(
-            .unsupportedVersion, "event at sequence 7 has envelope format \(format); this build reads format 1"
+            .unsupportedVersion, "event at sequence 7 has envelope format \(format); this build reads formats 1 and 2"
         ) { _ = try EnvelopeCodec.decode(bytes, sequence: 7) }
+    }
+
+    // MARK: Format 2
+
+    /// `smallEvent` in envelope format 2: no stream version, no recorded-at (the record header has them).
+    static let smallBytes2: [UInt8] = [
+        2,  // format
+        0, 5, 0x65, 0x76, 0x74, 0x2D, 0x31,  // id: text "evt-1"
+        1, 0x73,  // stream "s"
+        1, 0x54,  // type "T"
+        1,  // schema version
+        1, 0x61,  // actor "a"
+        0,  // occurred-at, zigzag 0
+        0,  // payload: null
+    ]
+
+    @Test("format 2: golden bytes, and the ledger fields come from the record header")
+    func format2Golden() throws {
+        let (bytes, ledger) = EnvelopeCodec.encode(Self.smallEvent)
+        #expect(bytes == Self.smallBytes2)
+        #expect(ledger == EnvelopeCodec.LedgerFields(streamVersion: 1, recordedDelta: 1_000_000))
+        #expect(try EnvelopeCodec.decode(bytes, sequence: 7, ledger: ledger) == Self.smallEvent)
+        // The proposed-event encoder (what the store's writer path uses) writes the same bytes.
+        let proposed = try ProposedEvent(id: EventID("evt-1"), type: EventType("T"), actor: "a", occurredAt: Timestamp(microseconds: 0), data: nil)
+        var w = BinaryWriter()
+        EnvelopeCodec.encode(proposed, stream: try StreamName("s"), occurredAt: Timestamp(microseconds: 0), into: &w)
+        #expect(w.bytes == Self.smallBytes2)
+    }
+
+    @Test("format 2 round trips every extreme event with its ledger fields", arguments: extremes.indices)
+    func format2RoundTrip(_ index: Int) throws {
+        let e = Self.extremes[index]
+        let (bytes, ledger) = EnvelopeCodec.encode(e)
+        #expect(try EnvelopeCodec.decode(bytes, sequence: e.sequence, ledger: ledger) == e)
+    }
+
+    @Test("a format 2 envelope needs the record header's fields; a format 1 envelope refuses them")
+    func ledgerFieldsMismatch() {
+        expectCoreError(.invalidEnvelope, "event at sequence 7 has envelope format 2, whose stream version and recorded time are in the record header") {
+            _ = try EnvelopeCodec.decode(Self.smallBytes2, sequence: 7)
+        }
+        expectCoreError(.invalidEnvelope, "event at sequence 7 has envelope format 1 inside a record that carries its own ledger fields") {
+            _ = try EnvelopeCodec.decode(Self.smallBytes, sequence: 7, ledger: .init(streamVersion: 1, recordedDelta: 0))
+        }
+    }
+
+    @Test("every prefix of a format 2 envelope that cuts it is refused")
+    func format2Prefixes() throws {
+        let (bytes, ledger) = EnvelopeCodec.encode(Self.extremes[12])
+        for length in 0..<bytes.count {
+            #expect(throws: CoreError.self, "prefix of \(length)") { _ = try EnvelopeCodec.decode(Array(bytes[0..<length]), sequence: 1, ledger: ledger) }
+        }
     }
 
     @Test("unknown id forms are refused", arguments: [UInt8(3), 4, 0x80, 0xFF])
@@ -537,14 +589,14 @@ struct EnvelopeCodecTests {
             events.append(Self.record(p, sequence: UInt64(i + 1), stream: try StreamName(stream), version: UInt64(i / 3 + 1), now: Timestamp(seconds: 100)))
         }
         for e in events {
-            let bytes = EnvelopeCodec.encode(e)
+            let bytes = EnvelopeCodec.encodeFormat1(e)
             let decoded = try bytes.withUnsafeBytes { raw in
                 Result { () throws(CoreError) in try EnvelopeCodec.decode(raw, sequence: e.sequence, interner: interner) }
             }.get()
             #expect(decoded == e)
         }
         // A long actor (interned path) with a bad byte.
-        var bad = EnvelopeCodec.encode(events[0])
+        var bad = EnvelopeCodec.encodeFormat1(events[0])
         let actor = Array("maintainer:long-handle-0".utf8)
         let at = try #require(firstRange(of: actor, in: bad))
         bad[at + 5] = 0xC0
@@ -604,13 +656,13 @@ struct EnvelopeCodecTests {
             e.payload = Payload(.string(String(repeating: "x", count: textBytes)))
             return e
         }
-        let overhead = EnvelopeCodec.encode(event(textBytes: 0)).count
+        let overhead = EnvelopeCodec.encodeFormat1(event(textBytes: 0)).count
         // A string payload of n bytes (16 KiB ≤ n < 2 MiB) takes 1 + 3 + n bytes: 2 more than "" plus n.
         let fitting = event(textBytes: EnvelopeCodec.maximumEncodedSize - overhead - 2)
-        let fittingBytes = EnvelopeCodec.encode(fitting)
+        let fittingBytes = EnvelopeCodec.encodeFormat1(fitting)
         #expect(fittingBytes.count == EnvelopeCodec.maximumEncodedSize)
         #expect(try EnvelopeCodec.decode(fittingBytes, sequence: 7) == fitting)
-        let over = EnvelopeCodec.encode(event(textBytes: EnvelopeCodec.maximumEncodedSize - overhead - 1))
+        let over = EnvelopeCodec.encodeFormat1(event(textBytes: EnvelopeCodec.maximumEncodedSize - overhead - 1))
         #expect(over.count == EnvelopeCodec.maximumEncodedSize + 1)
     }
 
@@ -668,7 +720,7 @@ struct EnvelopeCodecTests {
             #"{"seq":42,"stream":"report-7","version":3,"id":"0190a5b2-7c3d-7e4f-8a1b-2c3d4e5f6a7b","type":"ReportTriaged","schema":2,"actor":"alice","occurred_at":"2026-11-21T09:30:00.25Z","recorded_at":"2026-11-21T09:30:01Z","data":{"severity":"high","cvss":8.1,"cwe":[79,89],"note":"line\n\"quoted\" \u0001","reporter":null,"accepted":true,"nan":null}}"#
         #expect(event.json == expected)
         // The same after a trip through the envelope bytes.
-        let decoded = try EnvelopeCodec.decode(EnvelopeCodec.encode(event), sequence: 42)
+        let decoded = try EnvelopeCodec.decode(EnvelopeCodec.encodeFormat1(event), sequence: 42)
         #expect(decoded.json == expected)
     }
 

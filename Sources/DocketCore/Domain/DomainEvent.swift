@@ -46,11 +46,14 @@ public enum DomainEvent: Hashable, Sendable {
 
     /// The field table of `type` at `version`, current or retired; nil if unknown.
     public static func fields(of type: String, version: UInt16) -> [FieldSpec]? {
-        if let current = catalogue.first(where: { $0.eventType == type }), current.schemaVersion == version {
-            return current.fields
-        }
+        if let entry = table[type], entry.version == version { return entry.fields }
         return retiredSchemas[type]?[version]
     }
+
+    /// The catalogue by type name: position, current schema version and its fields (one hash
+    /// lookup per decoded event instead of a walk over the catalogue).
+    static let table: [String: (position: Int, version: UInt16, fields: [FieldSpec])] = Dictionary(
+        uniqueKeysWithValues: catalogue.enumerated().map { ($1.eventType, ($0, $1.schemaVersion, $1.fields)) })
 
     /// The typed payload.
     public var payload: any DomainEventPayload {
@@ -98,42 +101,43 @@ public enum DomainEvent: Hashable, Sendable {
 
     /// Decodes a payload of `type` written with schema `version`, upcasting retired versions.
     public init(type: String, version: UInt16, payload: Value) throws(DomainError) {
-        guard let spec = Self.fields(of: type, version: version) else {
-            if Self.catalogue.contains(where: { $0.eventType == type }) {
-                throw DomainError(.unknownEventType, "\(type) has no schema version \(version) in this build")
-            }
+        guard let entry = Self.table[type] else {
             throw DomainError(.unknownEventType, "\(type) is not an event type of the catalogue")
         }
+        guard let spec = entry.version == version ? entry.fields : Self.retiredSchemas[type]?[version] else {
+            throw DomainError(.unknownEventType, "\(type) has no schema version \(version) in this build")
+        }
         let f = try PayloadFields(payload, spec: spec, context: "\(type) v\(version)")
-        switch type {
-        case ReportSubmitted.eventType: self = .reportSubmitted(try ReportSubmitted(f))
-        case ReportAcknowledged.eventType: self = .reportAcknowledged(try ReportAcknowledged(f))
-        case TriageStarted.eventType: self = .triageStarted(try TriageStarted(f))
-        case InfoRequested.eventType: self = .infoRequested(try InfoRequested(f))
-        case ReporterResponded.eventType: self = .reporterResponded(try ReporterResponded(f))
-        case ReportTriaged.eventType: self = .reportTriaged(version == 1 ? ReportTriaged(v1: f) : try ReportTriaged(f))
-        case SeverityChanged.eventType: self = .severityChanged(try SeverityChanged(f))
-        case AssigneeChanged.eventType: self = .assigneeChanged(try AssigneeChanged(f))
-        case StatusUpdateSent.eventType: self = .statusUpdateSent(try StatusUpdateSent(f))
-        case FixStarted.eventType: self = .fixStarted(try FixStarted(f))
-        case FixMerged.eventType: self = .fixMerged(try FixMerged(f))
-        case FixReleased.eventType: self = .fixReleased(try FixReleased(f))
-        case CVERequested.eventType: self = .cveRequested(try CVERequested(f))
-        case CVEAssigned.eventType: self = .cveAssigned(try CVEAssigned(f))
-        case AdvisoryPublished.eventType: self = .advisoryPublished(try AdvisoryPublished(f))
-        case DisclosureScheduled.eventType: self = .disclosureScheduled(try DisclosureScheduled(f))
-        case EmbargoExtended.eventType: self = .embargoExtended(try EmbargoExtended(f))
-        case ExploitationObserved.eventType: self = .exploitationObserved(try ExploitationObserved(f))
-        case CreditOffered.eventType: self = .creditOffered(try CreditOffered(f))
-        case CreditAccepted.eventType: self = .creditAccepted(try CreditAccepted(f))
-        case CreditDeclined.eventType: self = .creditDeclined(try CreditDeclined(f))
-        case ReportClosed.eventType: self = .reportClosed(try ReportClosed(f))
-        case ReportReopened.eventType: self = .reportReopened(try ReportReopened(f))
-        case AdvisoryWithdrawn.eventType: self = .advisoryWithdrawn(try AdvisoryWithdrawn(f))
-        case NoteAdded.eventType: self = .noteAdded(try NoteAdded(f))
-        case PolicyAdopted.eventType: self = .policyAdopted(try PolicyAdopted(f))
-        case MaintainerAdded.eventType: self = .maintainerAdded(try MaintainerAdded(f))
-        case MaintainerRemoved.eventType: self = .maintainerRemoved(try MaintainerRemoved(f))
+        // Positions in `catalogue`.
+        switch entry.position {
+        case 0: self = .reportSubmitted(try ReportSubmitted(f))
+        case 1: self = .reportAcknowledged(try ReportAcknowledged(f))
+        case 2: self = .triageStarted(try TriageStarted(f))
+        case 3: self = .infoRequested(try InfoRequested(f))
+        case 4: self = .reporterResponded(try ReporterResponded(f))
+        case 5: self = .reportTriaged(version == 1 ? ReportTriaged(v1: f) : try ReportTriaged(f))
+        case 6: self = .severityChanged(try SeverityChanged(f))
+        case 7: self = .assigneeChanged(try AssigneeChanged(f))
+        case 8: self = .statusUpdateSent(try StatusUpdateSent(f))
+        case 9: self = .fixStarted(try FixStarted(f))
+        case 10: self = .fixMerged(try FixMerged(f))
+        case 11: self = .fixReleased(try FixReleased(f))
+        case 12: self = .cveRequested(try CVERequested(f))
+        case 13: self = .cveAssigned(try CVEAssigned(f))
+        case 14: self = .advisoryPublished(try AdvisoryPublished(f))
+        case 15: self = .disclosureScheduled(try DisclosureScheduled(f))
+        case 16: self = .embargoExtended(try EmbargoExtended(f))
+        case 17: self = .exploitationObserved(try ExploitationObserved(f))
+        case 18: self = .creditOffered(try CreditOffered(f))
+        case 19: self = .creditAccepted(try CreditAccepted(f))
+        case 20: self = .creditDeclined(try CreditDeclined(f))
+        case 21: self = .reportClosed(try ReportClosed(f))
+        case 22: self = .reportReopened(try ReportReopened(f))
+        case 23: self = .advisoryWithdrawn(try AdvisoryWithdrawn(f))
+        case 24: self = .noteAdded(try NoteAdded(f))
+        case 25: self = .policyAdopted(try PolicyAdopted(f))
+        case 26: self = .maintainerAdded(try MaintainerAdded(f))
+        case 27: self = .maintainerRemoved(try MaintainerRemoved(f))
         default: throw DomainError(.unknownEventType, "\(type) is not an event type of the catalogue")
         }
     }

@@ -1,27 +1,77 @@
-/// The binary form of a recorded event, as stored inside each record's zstd frame.
+/// The binary form of a recorded event, as stored inside each record's zstd frame
+/// (`Schemas/envelope.md`; all varints LEB128).
 ///
-/// Layout (all varints LEB128, specified in `Schemas/envelope.md`):
+/// Format 2, written since `docket-store 2`, holds what the submitter knows; the two fields the
+/// ledger assigns when it commits (the stream version and recorded-at) live in the record header
+/// (`Schemas/storage.md`), so an event can be encoded and compressed before the writer takes it:
 /// ```
-/// u8      envelope format (1)
+/// u8      envelope format (2)
 /// u8      id form: 0 = text (varint length + bytes), 1 = lowercase UUID, 2 = uppercase UUID (16 bytes)
-/// string  stream          varint  stream version
+/// string  stream
 /// string  type            varint  schema version
 /// string  actor
 /// zigzag  occurred-at (µs since the Unix epoch)
-/// zigzag  recorded-at minus occurred-at (µs)
 /// value   payload (the `Value` binary encoding), to the end
 /// ```
-/// The global sequence is not inside: it is the record's key.
+/// Format 1 (records of `docket-store 1`) also held the stream version after the stream and
+/// recorded-at minus occurred-at after occurred-at; it stays readable.
+/// The global sequence is in neither: it is the record's key.
 public enum EnvelopeCodec {
-    public static let formatVersion: UInt8 = 1
+    /// The format this build writes.
+    public static let formatVersion: UInt8 = 2
+    /// The self-contained format of `docket-store 1` records, still read.
+    public static let legacyFormatVersion: UInt8 = 1
+
+    /// What the record header says of an event in envelope format 2: the fields the ledger
+    /// assigns at commit.
+    public struct LedgerFields: Hashable, Sendable {
+        public var streamVersion: UInt64
+        /// recorded-at minus occurred-at, in µs (wrapping).
+        public var recordedDelta: Int64
+
+        public init(streamVersion: UInt64, recordedDelta: Int64) {
+            self.streamVersion = streamVersion
+            self.recordedDelta = recordedDelta
+        }
+    }
 
     /// The largest encoded event the ledger accepts (64 KiB): security reports are text, and
     /// attachments belong in a blob store referenced by the event.
     public static let maximumEncodedSize = 64 * 1024
 
-    public static func encode(_ e: RecordedEvent, into w: inout BinaryWriter) {
+    /// Envelope format 2 of an event about to be appended to `stream`: everything but the
+    /// fields the ledger assigns at commit (`LedgerFields`).
+    public static func encode(_ e: ProposedEvent, stream: StreamName, occurredAt: Timestamp, into w: inout BinaryWriter) {
+        write(
+            id: e.id, stream: stream, type: e.type, schemaVersion: e.schemaVersion, actor: e.actor, occurredAt: occurredAt,
+            payload: e.payload, into: &w)
+    }
+
+    /// Envelope format 2 of a recorded event, and the ledger fields its record header carries.
+    public static func encode(_ e: RecordedEvent) -> (envelope: [UInt8], ledger: LedgerFields) {
+        var w = BinaryWriter(capacity: 256)
+        write(
+            id: e.id, stream: e.stream, type: e.type, schemaVersion: e.schemaVersion, actor: e.actor, occurredAt: e.occurredAt,
+            payload: e.payload, into: &w)
+        return (w.bytes, LedgerFields(streamVersion: e.streamVersion, recordedDelta: e.recordedAt.microseconds &- e.occurredAt.microseconds))
+    }
+
+    private static func write(
+        id: EventID, stream: StreamName, type: EventType, schemaVersion: UInt16, actor: String, occurredAt: Timestamp,
+        payload: Payload, into w: inout BinaryWriter
+    ) {
         w.writeByte(formatVersion)
-        switch e.id.storage {
+        writeID(id, into: &w)
+        w.writeString(stream.rawValue)
+        w.writeString(type.rawValue)
+        w.writeVarint(UInt64(schemaVersion))
+        w.writeString(actor)
+        w.writeZigzag(occurredAt.microseconds)
+        w.writeBytes(payload.bytes)
+    }
+
+    private static func writeID(_ id: EventID, into w: inout BinaryWriter) {
+        switch id.storage {
         case .uuid(let high, let low, let uppercase):
             w.writeByte(uppercase ? 2 : 1)
             // RFC 9562 byte order: the UUID's bytes as written, most significant first.
@@ -31,6 +81,13 @@ public enum EnvelopeCodec {
             w.writeByte(0)
             w.writeString(text)
         }
+    }
+
+    /// Envelope format 1 (self-contained: stream version and recorded-at inside), as
+    /// `docket-store 1` wrote it. Kept to test the reader of old records.
+    public static func encodeFormat1(_ e: RecordedEvent, into w: inout BinaryWriter) {
+        w.writeByte(legacyFormatVersion)
+        writeID(e.id, into: &w)
         w.writeString(e.stream.rawValue)
         w.writeVarint(e.streamVersion)
         w.writeString(e.type.rawValue)
@@ -41,18 +98,19 @@ public enum EnvelopeCodec {
         w.writeBytes(e.payload.bytes)
     }
 
-    public static func encode(_ e: RecordedEvent) -> [UInt8] {
+    public static func encodeFormat1(_ e: RecordedEvent) -> [UInt8] {
         var w = BinaryWriter(capacity: 256)
-        encode(e, into: &w)
+        encodeFormat1(e, into: &w)
         return w.bytes
     }
 
-    /// Decodes the envelope in `bytes`, which belongs to the record at `sequence`.
+    /// Decodes the envelope in `bytes`, which belongs to the record at `sequence`. Format 2 needs
+    /// the `ledger` fields of its record header; format 1 holds them itself (pass nil).
     ///
     /// Identifiers are not re-validated (they were when the event was appended, and the chain
     /// vouches for the bytes since); UTF-8 is. `interner` shares repeated strings across calls.
     public static func decode(
-        _ bytes: UnsafeRawBufferPointer, sequence: UInt64, interner: StringInterner? = nil
+        _ bytes: UnsafeRawBufferPointer, sequence: UInt64, ledger: LedgerFields? = nil, interner: StringInterner? = nil
     ) throws(CoreError) -> RecordedEvent {
         var r = BinaryReader(bytes)
         func text() throws(CoreError) -> String {
@@ -63,8 +121,17 @@ public enum EnvelopeCodec {
             return s
         }
         let format = try r.readByte()
-        guard format == formatVersion else {
-            throw CoreError(.unsupportedVersion, "event at sequence \(sequence) has envelope format \(format); this build reads format \(formatVersion)")
+        guard format == formatVersion || format == legacyFormatVersion else {
+            throw CoreError(
+                .unsupportedVersion,
+                "event at sequence \(sequence) has envelope format \(format); this build reads formats \(legacyFormatVersion) and \(formatVersion)")
+        }
+        guard (format == formatVersion) == (ledger != nil) else {
+            throw CoreError(
+                .invalidEnvelope,
+                format == formatVersion
+                    ? "event at sequence \(sequence) has envelope format 2, whose stream version and recorded time are in the record header"
+                    : "event at sequence \(sequence) has envelope format 1 inside a record that carries its own ledger fields")
         }
         let id: EventID
         switch try r.readByte() {
@@ -76,7 +143,8 @@ public enum EnvelopeCodec {
             throw CoreError(.invalidEnvelope, "event at sequence \(sequence) has unknown id form \(form)")
         }
         let stream = StreamName(unchecked: try text())
-        let streamVersion = try r.readVarint()
+        let streamVersion: UInt64
+        if let ledger { streamVersion = ledger.streamVersion } else { streamVersion = try r.readVarint() }
         let type = EventType(unchecked: try text())
         let schema = try r.readVarint()
         guard schema >= 1, schema <= UInt64(UInt16.max) else {
@@ -84,7 +152,8 @@ public enum EnvelopeCodec {
         }
         let actor = try text()
         let occurred = try r.readZigzag()
-        let recordedDelta = try r.readZigzag()
+        let recordedDelta: Int64
+        if let ledger { recordedDelta = ledger.recordedDelta } else { recordedDelta = try r.readZigzag() }
         guard r.remaining > 0 else { throw CoreError(.truncated, "event at sequence \(sequence) has no payload") }
         let payloadBytes = try r.readBytes(r.remaining)
         do throws(CoreError) { try Payload.validate(payloadBytes) } catch {
@@ -97,8 +166,8 @@ public enum EnvelopeCodec {
             recordedAt: Timestamp(microseconds: occurred &+ recordedDelta), payload: payload)
     }
 
-    public static func decode(_ bytes: [UInt8], sequence: UInt64) throws(CoreError) -> RecordedEvent {
-        try bytes.withUnsafeBytes { raw in Result { () throws(CoreError) in try decode(raw, sequence: sequence) } }.get()
+    public static func decode(_ bytes: [UInt8], sequence: UInt64, ledger: LedgerFields? = nil) throws(CoreError) -> RecordedEvent {
+        try bytes.withUnsafeBytes { raw in Result { () throws(CoreError) in try decode(raw, sequence: sequence, ledger: ledger) } }.get()
     }
 }
 

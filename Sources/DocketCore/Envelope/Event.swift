@@ -35,6 +35,23 @@ public struct ProposedEvent: Hashable, Sendable {
         try payload.bytes.withUnsafeBytes { raw in Result { () throws(CoreError) in try Payload.validate(raw) } }.get()
         self.payload = payload
     }
+
+    /// An event whose payload is already encoded (and validated: `Payload(validating:)`).
+    public init(
+        id: EventID = .random(), type: EventType, schemaVersion: UInt16 = 1, actor: String, occurredAt: Timestamp? = nil,
+        payload: Payload
+    ) throws(CoreError) {
+        guard actor.utf8.count <= Self.maximumActorLength else {
+            throw CoreError(.invalidValue, "actor must be at most \(Self.maximumActorLength) bytes")
+        }
+        guard schemaVersion >= 1 else { throw CoreError(.invalidValue, "schema version starts at 1") }
+        self.id = id
+        self.type = type
+        self.schemaVersion = schemaVersion
+        self.actor = actor
+        self.occurredAt = occurredAt
+        self.payload = payload
+    }
 }
 
 /// An event as the log holds it.

@@ -5,11 +5,13 @@ public struct EventID: Hashable, Sendable, CustomStringConvertible, Comparable {
     /// UUIDs (the common case) are kept as 16 bytes so that decoding a log allocates nothing
     /// for them; anything else as its text. The forms never overlap: a UUID-shaped text in one
     /// case is always stored as `.uuid`.
+    @usableFromInline
     enum Storage: Hashable, Sendable {
         case text(String)
         case uuid(high: UInt64, low: UInt64, uppercase: Bool)
     }
 
+    @usableFromInline
     let storage: Storage
     public static let maximumLength = 128
 
@@ -68,6 +70,13 @@ public struct EventID: Hashable, Sendable, CustomStringConvertible, Comparable {
         return EventID(uuidBytes: b, uppercase: false)
     }
 
+    /// From the 16 bytes of a stored UUID (the envelope and index forms).
+    init(uuidBytes raw: UnsafeRawBufferPointer, uppercase: Bool) {
+        storage = .uuid(
+            high: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+            low: UInt64(bigEndian: raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self)), uppercase: uppercase)
+    }
+
     init(uuidBytes b: some Collection<UInt8>, uppercase: Bool) {
         var high: UInt64 = 0
         var low: UInt64 = 0
@@ -75,6 +84,26 @@ public struct EventID: Hashable, Sendable, CustomStringConvertible, Comparable {
             if i < 8 { high = high << 8 | UInt64(byte) } else { low = low << 8 | UInt64(byte) }
         }
         storage = .uuid(high: high, low: low, uppercase: uppercase)
+    }
+
+    /// Lends `indexKey` to `body` without allocating it for UUIDs (the writer makes one per event).
+    @inlinable
+    public func withIndexKey<R, E: Error>(_ body: (UnsafeRawBufferPointer) throws(E) -> R) throws(E) -> R {
+        switch storage {
+        case .uuid(let high, let low, let uppercase):
+            var packed: (UInt64, UInt64, UInt64) = (0, 0, 0)
+            return try withUnsafeMutableBytes(of: &packed) { (out) throws(E) -> R in
+                out[0] = uppercase ? 2 : 1
+                out.storeBytes(of: high.bigEndian, toByteOffset: 1, as: UInt64.self)
+                out.storeBytes(of: low.bigEndian, toByteOffset: 9, as: UInt64.self)
+                return try body(UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(out)[0..<17]))
+            }
+        case .text(let text):
+            var key: [UInt8] = [0]
+            key.append(contentsOf: text.utf8)
+            let r = key.withUnsafeBytes { raw in Result { () throws(E) -> R in try body(raw) } }
+            return try r.get()
+        }
     }
 
     /// A compact, unambiguous byte form for index keys: `0x01`/`0x02` and the 16 bytes of a

@@ -67,8 +67,7 @@ public final class StringInterner {
 
     /// The string for these UTF-8 bytes; nil if they are not valid UTF-8.
     public func string(_ raw: UnsafeRawBufferPointer) -> String? {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in raw { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let h = Self.hash(raw)
         let i = Int(truncatingIfNeeded: h) & mask
         if let slot = slots[i], slot.hash == h, Self.equal(slot.string, raw) { return slot.string }
         guard let s = utf8String(raw) else { return nil }
@@ -76,6 +75,29 @@ public final class StringInterner {
         return s
     }
 
+    /// Eight bytes at a time (these strings are 10–60 bytes): a multiply-rotate mix.
+    @inline(__always)
+    static func hash(_ raw: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(raw.count)
+        var i = 0
+        let n = raw.count
+        while i + 8 <= n {
+            h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
+            h = (h << 29) | (h >> 35)
+            i += 8
+        }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while i < n {
+            tail |= UInt64(raw.load(fromByteOffset: i, as: UInt8.self)) << shift
+            shift += 8
+            i += 1
+        }
+        h = (h ^ tail) &* 0xC4CE_B9FE_1A85_EC53
+        return h ^ (h >> 32)
+    }
+
+    @inline(__always)
     private static func equal(_ s: String, _ raw: UnsafeRawBufferPointer) -> Bool {
         var s = s
         return s.withUTF8 { u in
@@ -89,7 +111,7 @@ public final class StringInterner {
                 i += 8
             }
             while i < a.count {
-                if a[i] != raw[i] { return false }
+                if a.load(fromByteOffset: i, as: UInt8.self) != raw.load(fromByteOffset: i, as: UInt8.self) { return false }
                 i += 1
             }
             return true

@@ -1,0 +1,214 @@
+import Crypto
+public import DocketCore
+public import DocketStore
+import DocketWire
+import Foundation
+import Synchronization
+
+/// The node's forensic state: its signing key (`DATA_DIR/node.key`, loaded on first use), its
+/// Merkle index (`DATA_DIR/merkle/`, opened on first use) and the lock that keeps checkpoints in
+/// order. One per `Ledger`; the local CLI and the server use it alike.
+public final class Notary: Sendable {
+    let store: EventStore
+    let dataDir: String?
+    private let index = Mutex<MerkleIndex?>(nil)
+    private let key = Mutex<NodeKey?>(nil)
+    private let writing = AsyncLock()
+
+    init(store: EventStore, dataDir: String?) {
+        self.store = store
+        self.dataDir = dataDir
+    }
+
+    /// Where the node key lives; nil without a data directory.
+    public var keyPath: String? { dataDir.map { $0 + "/node.key" } }
+
+    /// The node key, loaded once. `no-node-key` when the data directory has none.
+    public func nodeKey() throws -> NodeKey {
+        if let k = key.withLock({ $0 }) { return k }
+        guard let keyPath, FileManager.default.fileExists(atPath: keyPath) else {
+            throw ForensicError(
+                .noNodeKey, "this node has no signing key (\(keyPath ?? "no data directory")); create one with `docket key create` on its data directory")
+        }
+        let loaded = try NodeKey.load(from: keyPath)
+        key.withLock { $0 = loaded }
+        return loaded
+    }
+
+    /// The Merkle index of the log, opened once.
+    public func merkleIndex() throws -> MerkleIndex {
+        try index.withLock { (i: inout MerkleIndex?) throws -> MerkleIndex in
+            if let i { return i }
+            let opened = try MerkleIndex.open(dataDirectory: dataDir, store: store)
+            i = opened
+            return opened
+        }
+    }
+
+    /// Signs and records a checkpoint over every record now in the log; one at a time, so each
+    /// extends the one before.
+    public func checkpoint(actor: String) async throws -> Checkpoints.Checkpoint {
+        let key = try nodeKey()
+        let index = try merkleIndex()
+        return try await writing.run { try await Checkpoints.write(store: store, key: key, actor: actor, index: index) }
+    }
+
+    /// The latest checkpoint signed by the node's key (by any key, when the node has none: a
+    /// copy of a data directory without its key).
+    public func latestCheckpoint() throws -> Checkpoints.Checkpoint? {
+        let publicKey = (try? nodeKey()).map { Array($0.key.publicKey.rawRepresentation) }
+        return try Checkpoints.latest(in: store, signedBy: publicKey)
+    }
+
+    /// The audit path of record `sequence` against `checkpoint` (which must cover it).
+    public func auditPath(sequence: UInt64, checkpoint: Checkpoints.Checkpoint) throws -> [[UInt8]] {
+        try merkleIndex().inclusionProof(sequence: sequence, size: checkpoint.size)
+    }
+}
+
+/// Mutual exclusion across suspension points (an actor would let a second checkpoint start while
+/// the first awaits its append). Waiters are served in order.
+final class AsyncLock: Sendable {
+    private struct State {
+        var held = false
+        var waiters: [CheckedContinuation<Void, Never>] = []
+    }
+    private let state = Mutex(State())
+
+    func run<T>(_ body: () async throws -> T) async throws -> T {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let acquired = state.withLock { s -> Bool in
+                if s.held {
+                    s.waiters.append(c)
+                    return false
+                }
+                s.held = true
+                return true
+            }
+            if acquired { c.resume() }
+        }
+        defer {
+            let next = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                if s.waiters.isEmpty {
+                    s.held = false
+                    return nil
+                }
+                return s.waiters.removeFirst()  // the lock passes to it, still held
+            }
+            next?.resume()
+        }
+        return try await body()
+    }
+}
+
+// MARK: - The forensic requests, with their permissions
+
+extension Ledger {
+    /// ADMIN actions served by the notary (Schemas/protocol.md §8.8).
+    public static let forensicActions: Set<String> = ["checkpoint", "receipt", "proof", "node-key"]
+
+    /// Runs one forensic ADMIN action as `principal`; the value is the ADMIN_RESULT body.
+    public func forensic(_ action: String, _ body: Value, as principal: Principal) async throws -> Value {
+        let b = try Body(body, "ADMIN \(action)")
+        switch action {
+        case "node-key":
+            return .object([("ledger", .string(store.ledgerID)), ("publicKey", .string(try notary.nodeKey().publicKeyHex))])
+        case "checkpoint":
+            return try await checkpoint(as: principal).wireValue
+        case "receipt":
+            return try receipt(sequence: try sequenceArgument(b), as: principal).wireValue
+        case "proof":
+            let leafHash = try b.optionalString("leafHash").map { text throws(MessageError) -> [UInt8] in
+                guard let h = Tokens.unhex(text), h.count == 32 else { throw MessageError("ADMIN proof: \"leafHash\" must be 64 hex digits") }
+                return h
+            }
+            let sequence = try sequenceArgument(b)
+            let (checkpoint, path) = try await inclusion(
+                sequence: sequence, leafHash: leafHash, ledger: try b.optionalString("ledger"),
+                newCheckpoint: try b.optionalBool("newCheckpoint") ?? false, as: principal)
+            return .object([
+                ("seq", .int(Int64(sequence))), ("checkpoint", checkpoint.wireValue),
+                ("auditPath", .array(path.map { .string(Tokens.hex($0)) })),
+            ])
+        default:
+            throw MessageError("ADMIN: unknown action \"\(action)\"")
+        }
+    }
+
+    private func sequenceArgument(_ b: Body) throws -> UInt64 {
+        let n = try b.int("seq")
+        guard n >= 1 else { throw MessageError("ADMIN: \"seq\" must be a sequence number from 1") }
+        return UInt64(n)
+    }
+
+    /// Signs a checkpoint now (admins only).
+    public func checkpoint(as principal: Principal) async throws -> Checkpoints.Checkpoint {
+        guard principal.role == .admin else { throw Forbidden("only an admin can have the node sign a checkpoint") }
+        return try await notary.checkpoint(actor: principal.subject)
+    }
+
+    /// A signed receipt for the record at `sequence`, if the principal may see it.
+    public func receipt(sequence: UInt64, as principal: Principal) throws -> Receipt {
+        let key = try notary.nodeKey()
+        _ = try visibleRecord(sequence, as: principal)
+        return try Receipt.issue(store: store, key: key, sequence: sequence)
+    }
+
+    /// The latest signed checkpoint that covers record `sequence` (after signing a new one first,
+    /// when asked, as an admin) and the record's audit path to its root. When `leafHash` or
+    /// `ledger` are given (from a receipt) they must be this node's, else `receipt-mismatch`.
+    public func inclusion(
+        sequence: UInt64, leafHash: [UInt8]?, ledger: String?, newCheckpoint: Bool, as principal: Principal
+    ) async throws -> (Checkpoints.Checkpoint, [[UInt8]]) {
+        if let ledger, ledger != store.ledgerID {
+            throw ForensicError(.receiptMismatch, "the receipt is for ledger \(ledger); this node holds ledger \(store.ledgerID)")
+        }
+        _ = try visibleRecord(sequence, as: principal)
+        if let leafHash {
+            let held = try notary.merkleIndex().leafHash(sequence: sequence)
+            guard held == leafHash else {
+                throw ForensicError(
+                    .receiptMismatch,
+                    "this node's record \(sequence) has leaf hash \(Tokens.hex(held)), not the receipt's \(Tokens.hex(leafHash)): the receipt does not describe this node's log")
+            }
+        }
+        if newCheckpoint { _ = try await checkpoint(as: principal) }
+        guard let checkpoint = try notary.latestCheckpoint() else {
+            throw ForensicError(.noCheckpoint, "this node has signed no checkpoint yet; an admin can run `docket checkpoint`")
+        }
+        guard checkpoint.size >= sequence else {
+            throw ForensicError(
+                .noCheckpoint,
+                "no signed checkpoint covers record \(sequence) yet (the latest, at sequence \(checkpoint.sequence), covers records 1–\(checkpoint.size)); wait for the node's next checkpoint or ask an admin to run `docket checkpoint`")
+        }
+        return (checkpoint, try notary.auditPath(sequence: sequence, checkpoint: checkpoint))
+    }
+
+    /// The event at `sequence` if `principal` may have a receipt or proof for it: anything for
+    /// admins, auditors and replicas (they read the raw log); a maintainer's project's events; a
+    /// reporter's own events on their own reports. Others are answered as if the node did not
+    /// hold the record, so neither existence nor volume leaks.
+    func visibleRecord(_ sequence: UInt64, as principal: Principal) throws -> RecordedEvent {
+        let readsLog = [.admin, .auditor, .replica].contains(principal.role)
+        let hidden = ForensicError(
+            .notHeld,
+            readsLog
+                ? "this node holds no record \(sequence): its log ends at \(store.head.sequence)"
+                : "this node holds no record \(sequence) that this token may see")
+        guard sequence >= 1, let event = try store.event(at: sequence) else { throw hidden }
+        if readsLog { return event }
+        let stream = event.stream.rawValue
+        if stream.hasPrefix(DomainStreams.reportPrefix) {
+            let (report, _) = try load(report: String(stream.dropFirst(DomainStreams.reportPrefix.count)))
+            guard let report, principal.canSee(report) else { throw hidden }
+            if principal.role == .reporter && event.actor != principal.subject { throw hidden }
+            return event
+        }
+        if stream.hasPrefix(DomainStreams.projectPrefix), principal.role == .maintainer,
+            principal.maintains(String(stream.dropFirst(DomainStreams.projectPrefix.count)))
+        {
+            return event
+        }
+        throw hidden
+    }
+}

@@ -1,0 +1,47 @@
+import DocketCore
+import DocketWire
+
+extension ViewRenderer {
+    /// Every view as it stood at the projection's instant (`docket replay`, DESIGN §7): the
+    /// advisory state of every report, every clock (not-applicable and ended ones included), and
+    /// for each project its policy, hall of fame and programme metrics. One fold serves them all.
+    /// For admins, auditors and maintainers (a maintainer sees their project only).
+    func renderReplay(window: Duration) throws -> Value {
+        guard [.admin, .auditor, .maintainer].contains(principal.role) else {
+            throw Forbidden("replaying every view is for admins, auditors and maintainers")
+        }
+        var names = Set(projection.projects.keys)
+        for r in projection.reports.values { names.insert(r.project) }
+        let projects = names.filter { principal.role != .maintainer || principal.project == $0 }.sorted()
+        let reports = try render(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["rows"] ?? .array([])
+        let clocks = try render(.timers(project: nil, report: nil, dueWithin: nil, late: false, all: true))["rows"] ?? .array([])
+        var perProject: [Value] = []
+        for name in projects {
+            var members: [(key: String, value: Value)] = [("project", .string(name))]
+            if let adopted = projection.projects[name]?.currentPolicy {
+                members.append((
+                    "policy",
+                    .object([
+                        ("name", .string(adopted.policy.name)), ("version", .int(Int64(adopted.policy.version))),
+                        ("adoptedAt", .string(adopted.adoptedAt.rfc3339)), ("seq", .int(Int64(adopted.sequence))),
+                    ])
+                ))
+            } else {
+                members.append(("policy", .null))
+            }
+            members.append(("hallOfFame", try render(.hallOfFame(project: name, year: nil))))
+            members.append(("metrics", try render(.metrics(project: name, window: window))))
+            perProject.append(.object(members))
+        }
+        let asOfValue: Value =
+            switch asOf {
+            case .latest: .null
+            case .instant(let t): .object([("time", .string(t.rfc3339))])
+            case .sequence(let n, _): .object([("seq", .int(Int64(bitPattern: n)))])
+            }
+        return .object([
+            ("asOf", asOfValue), ("evaluatedAt", .string(now.rfc3339)), ("lastSequence", .int(Int64(projection.lastSequence))),
+            ("reports", reports), ("timers", clocks), ("projects", .array(perProject)),
+        ])
+    }
+}

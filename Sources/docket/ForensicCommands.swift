@@ -1,0 +1,413 @@
+import ArgumentParser
+import DocketClient
+import DocketCore
+import DocketServer
+import DocketStore
+import DocketWire
+import Foundation
+import Logging
+
+// Forensics (DESIGN §7, Schemas/forensics.md): receipts, replay and export. Checkpoints and
+// verify live with the other log commands.
+
+/// An Ed25519 public key given as 64 hex digits, or as a file holding them.
+func loadPublicKey(_ text: String, option: String = "--pubkey") throws -> [UInt8] {
+    let given = FileManager.default.contents(atPath: text).map { String(decoding: $0, as: UTF8.self) } ?? text
+    guard let key = Tokens.unhex(given.trimmingCharacters(in: .whitespacesAndNewlines)), key.count == 32 else {
+        throw CLIError("\(option) must be an Ed25519 public key: 64 hex digits, or a file holding them (`docket key create` prints it)")
+    }
+    return key
+}
+
+/// Writes `text` to `path` whole or not at all (a temporary file renamed over it).
+func writeAtomically(_ text: String, to path: String) throws {
+    let tmp = path + ".tmp-\(getpid())"
+    guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8), attributes: [.posixPermissions: 0o644]) else {
+        throw CLIError("cannot write \(path) (is its directory there and writable?)")
+    }
+    guard rename(tmp, path) == 0 else {
+        unlink(tmp)
+        throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))")
+    }
+}
+
+extension Node {
+    /// Checks, before anything is appended, that the node can sign a receipt and that `path`
+    /// can be written: a command asked for a receipt fails whole rather than appending without one.
+    func prepareReceipt(path: String) async throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        guard FileManager.default.isWritableFile(atPath: directory.isEmpty ? "." : directory) else {
+            throw CLIError("--receipt: cannot write in \(directory.isEmpty ? "." : directory); nothing was appended")
+        }
+        switch self {
+        case .local(let ledger, _): _ = try ledger.notary.nodeKey()
+        case .remote(let client): _ = try await client.admin("node-key", [])
+        }
+    }
+
+    func receipt(sequence: UInt64) async throws -> Receipt {
+        switch self {
+        case .local(let ledger, let actor): return try ledger.receipt(sequence: sequence, as: .local(actor: actor))
+        case .remote(let client): return try Receipt(wire: try await client.admin("receipt", [("seq", .int(Int64(sequence)))]))
+        }
+    }
+
+    /// Fetches the receipt of an event just appended and writes it; a failure here says the
+    /// event *was* recorded and how to get its receipt again.
+    func writeReceipt(sequence: UInt64, to path: String) async throws {
+        do {
+            let r = try await receipt(sequence: sequence)
+            try writeAtomically(r.fileText, to: path)
+            FileHandle.standardError.write(Data("receipt for sequence \(sequence) written to \(path)\n".utf8))
+        } catch {
+            throw CLIError(
+                "the event was recorded at sequence \(sequence), but its receipt could not be written (\(describe(error))); get it with `docket receipt issue \(sequence) --out \(path)`")
+        }
+    }
+}
+
+struct ReceiptGroup: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "receipt",
+        abstract: "Signed receipts for recorded events, checked offline with the node's public key.",
+        discussion: """
+            A receipt (Schemas/forensics.md) says, under the node's Ed25519 key, which record holds an \
+            event: its sequence, leaf and chain hashes, and when it was recorded. `--receipt FILE` on \
+            `docket append` and every `docket report` verb writes one; `issue` gets one later; `prove` \
+            adds the record's inclusion proof against a later signed checkpoint; `verify` checks it all \
+            with no node and no data directory.
+            """,
+        subcommands: [Issue.self, Prove.self, VerifyReceipt.self])
+
+    struct Issue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Get the node's signed receipt for the record at a sequence.")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
+        @Argument(help: "The sequence of the record.") var seq: UInt64
+        @Option(help: "Where to write it.") var out: String
+
+        func run() async throws {
+            try await reporting {
+                let receipt = try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.receipt(sequence: seq) }
+                try writeAtomically(receipt.fileText, to: out)
+                print("receipt for sequence \(seq) (\(receipt.stream) v\(receipt.streamVersion), \(receipt.type)) written to \(out)")
+            }
+        }
+    }
+
+    struct Prove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add to a receipt the inclusion proof of its record against the node's latest signed checkpoint.",
+            discussion: "Exit 3 when the node's log does not hold the record the receipt names (another ledger, another record, a sequence it does not hold).")
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
+        @Argument(help: "The receipt file; rewritten with the proof unless --out is given.") var file: String
+        @Option(help: "Write the proven receipt here instead.") var out: String?
+        @Flag(help: "Have the node sign a new checkpoint first (admins; locally, the node key).") var newCheckpoint = false
+
+        func run() async throws {
+            try await reporting {
+                var receipt = try readReceipt(file, failure: 1)
+                let (checkpoint, path): (Checkpoints.Checkpoint, [[UInt8]])
+                do {
+                    (checkpoint, path) = try await store.node(remote, actor: "cli", readOnly: !newCheckpoint).using { node in
+                        switch node {
+                        case .local(let ledger, let actor):
+                            return try await ledger.inclusion(
+                                sequence: receipt.sequence, leafHash: receipt.leafHash, ledger: receipt.ledger, newCheckpoint: newCheckpoint,
+                                as: .local(actor: actor))
+                        case .remote(let client):
+                            let v = try await client.admin("proof", [
+                                ("seq", .int(Int64(receipt.sequence))), ("leafHash", .string(Tokens.hex(receipt.leafHash))),
+                                ("ledger", .string(receipt.ledger)), ("newCheckpoint", .bool(newCheckpoint)),
+                            ])
+                            let hashes = (v["auditPath"]?.arrayValue ?? []).map { $0.stringValue.flatMap(Tokens.unhex) ?? [] }
+                            return (try Checkpoints.Checkpoint(wire: v["checkpoint"] ?? .null), hashes)
+                        }
+                    }
+                } catch let e as ForensicError where e.code == .receiptMismatch || e.code == .notHeld {
+                    throw CLIError("\(e.code): \(e.message)", exitCode: 3)
+                } catch let e as DocketClientError where e.code == "receipt-mismatch" || e.code == "not-held" {
+                    throw CLIError("\(e)", exitCode: 3)
+                }
+                // Check what the node sent before writing it down: its own signature, and that the
+                // path leads from the receipt's leaf to the checkpoint's root.
+                receipt.inclusion = Receipt.Inclusion(checkpoint: checkpoint, auditPath: path)
+                let checks = receipt.verify(publicKey: checkpoint.publicKey).filter { $0.name != "receipt signature" }
+                if let bad = checks.first(where: { !$0.passed }) {
+                    throw CLIError("the node's proof does not hold (\(bad.name): \(bad.detail)); the receipt was not changed", exitCode: 3)
+                }
+                try writeAtomically(receipt.fileText, to: out ?? file)
+                print("record \(receipt.sequence) is in checkpoint \(checkpoint.sequence) (records 1–\(checkpoint.size), root \(Tokens.hex(checkpoint.root).prefix(16))…): proof of \(path.count) hashes written to \(out ?? file)")
+            }
+        }
+    }
+
+    struct VerifyReceipt: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "verify",
+            abstract: "Check a receipt offline with the node's public key: its signature and, if attached, its inclusion proof and checkpoint.",
+            discussion: "Needs no node and no data directory. Exit 0 when every check that applies passes; 3 when one fails or the file is not a well-formed receipt.")
+        @Argument(help: "The receipt file.") var file: String
+        @Option(help: ArgumentHelp("The node's Ed25519 public key (hex, or a file holding it).", valueName: "key|file")) var pubkey: String
+        @Flag(help: "Fail (exit 3) unless the receipt carries an inclusion proof.") var requireProof = false
+        @Flag(help: "Print the result as JSON.") var json = false
+
+        func run() async throws {
+            try await reporting {
+                let key = try loadPublicKey(pubkey)
+                let receipt = try readReceipt(file, failure: 3)
+                var checks = receipt.verify(publicKey: key)
+                if receipt.inclusion == nil && requireProof {
+                    checks.append(Receipt.Check(name: "inclusion proof", passed: false, detail: "none attached (add one with `docket receipt prove \(file)`)"))
+                }
+                let verified = checks.allSatisfy(\.passed)
+                if json {
+                    printJSON([
+                        ("verified", .bool(verified)), ("seq", .int(Int64(receipt.sequence))), ("ledger", .string(receipt.ledger)),
+                        ("inclusion_checked", .bool(receipt.inclusion != nil)),
+                        ("checks", .array(checks.map { .object([("name", .string($0.name)), ("passed", .bool($0.passed)), ("detail", .string($0.detail))]) })),
+                    ])
+                } else {
+                    print("receipt for record \(receipt.sequence) of ledger \(receipt.ledger): \(receipt.stream) v\(receipt.streamVersion), \(receipt.type), id \(receipt.eventID), recorded \(receipt.recordedAt)")
+                    for c in checks { print("  \(c.passed ? "ok    " : "FAILED") \(c.name): \(c.detail)") }
+                    if receipt.inclusion == nil && !requireProof {
+                        print("  --     inclusion proof: none attached, not checked (add one with `docket receipt prove \(file)`)")
+                    }
+                    if verified, let c = receipt.inclusion?.checkpoint {
+                        print("verified: the node signed this receipt, and record \(receipt.sequence) is in the log it signed at checkpoint \(c.sequence) (records 1–\(c.size))")
+                    } else if verified {
+                        print("verified: the node signed this receipt (its inclusion in a signed checkpoint was not checked)")
+                    } else {
+                        print("NOT VERIFIED: do not trust this receipt")
+                    }
+                }
+                if !verified { throw ExitCode(3) }
+            }
+        }
+    }
+}
+
+/// Reads and parses a receipt file; a file that is not a receipt fails with `failure` (3 when
+/// reading it is itself the verification).
+private func readReceipt(_ path: String, failure: Int32) throws -> Receipt {
+    guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
+    do { return try Receipt(fileText: String(decoding: data, as: UTF8.self)) } catch {
+        throw CLIError("\(path): \(error)", exitCode: failure)
+    }
+}
+
+// MARK: - Replay
+
+struct Replay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Every view as it stood at a past instant or sequence: advisory state, every clock, and each project's hall of fame and metrics.",
+        discussion: "--as-of keeps the events that had happened by then and evaluates clocks then; --at-seq keeps the log up to that sequence and evaluates clocks at its last event's recording time.")
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var remote: RemoteOptions
+    @Option(help: ArgumentHelp("An RFC 3339 time, or a date (its midnight UTC).", valueName: "time")) var asOf: String?
+    @Option(help: ArgumentHelp("A global sequence number.", valueName: "N")) var atSeq: UInt64?
+    @Option(help: ArgumentHelp("The trailing window of the metrics.", valueName: "span")) var window: String = "90d"
+    @Flag(help: "Print one JSON object instead of tables.") var json = false
+
+    func validate() throws {
+        guard (asOf == nil) != (atSeq == nil) else { throw ValidationError("give exactly one of --as-of TIME and --at-seq N") }
+    }
+
+    func run() async throws {
+        try await reporting {
+            let spec: AsOfSpec = try atSeq.map { .sequence($0) } ?? .time(try parseTime(asOf!, what: "--as-of"))
+            let span = try parseSpan(window, what: "--window")
+            let v = try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.query(.replay(window: span), asOf: spec) }
+            if json { return print(JSON.serialize(v)) }
+            // printTable writes straight to the file handle: flush print's buffer before each.
+            func table(_ header: [String], _ rows: [[String]]) {
+                fflush(nil)
+                printTable(header, rows)
+            }
+            let when = atSeq.map { "sequence \($0)" } ?? (v["asOf"]?["time"]?.stringValue ?? asOf!)
+            print("# Docket as of \(when): events through sequence \(v["lastSequence"]?.intValue ?? 0), clocks evaluated at \(v["evaluatedAt"]?.stringValue ?? "?")")
+            print("\n## Advisory state\n")
+            let reports = v["reports"]?.arrayValue ?? []
+            if reports.isEmpty { print("(no reports)") } else {
+                table(
+                    ["REPORT", "PROJECT", "STATE", "SEVERITY", "ASSIGNEE", "SUBMITTED", "CVE", "TITLE"],
+                    reports.map { r in
+                        [r["id"]?.stringValue ?? "", r["project"]?.stringValue ?? "", r["state"]?.stringValue ?? "", r["severity"]?.stringValue ?? "-",
+                         r["assignee"]?.stringValue ?? "-", String((r["submittedAt"]?.stringValue ?? "").prefix(10)), r["cve"]?.stringValue ?? "-",
+                         r["title"]?.stringValue ?? ""]
+                    })
+            }
+            print("\n## Disclosure timers\n")
+            let clocks = v["timers"]?.arrayValue ?? []
+            if clocks.isEmpty { print("(no clocks)") } else {
+                table(
+                    ["REPORT", "CLOCK", "STATE", "TARGET", "DUE", "ENDED", "MARGIN"],
+                    clocks.map { c in
+                        let margin = c["marginSeconds"]?.intValue.map { m -> String in
+                            m < 0 ? "\(Clock.format(.seconds(-m))) late" : "\(Clock.format(.seconds(m))) \(c["endedAt"] == nil ? "left" : "early")"
+                        }
+                        return [c["report"]?.stringValue ?? "", c["clock"]?.stringValue ?? "", c["state"]?.stringValue ?? "", c["target"]?.stringValue ?? "-",
+                                c["dueAt"]?.stringValue ?? "-", c["endedAt"]?.stringValue ?? "-", margin ?? "-"]
+                    })
+            }
+            for p in v["projects"]?.arrayValue ?? [] {
+                let name = p["project"]?.stringValue ?? "?"
+                let policy = p["policy"].flatMap { $0 == .null ? nil : $0 }
+                print("\n## Project \(name)\(policy.map { " — policy \($0["name"]?.stringValue ?? "?") v\($0["version"]?.intValue ?? 0)" } ?? " — no policy adopted")\n")
+                let m = p["metrics"] ?? .null
+                print("Metrics, reports submitted \((m["from"]?.stringValue ?? "").prefix(10)) – \((m["to"]?.stringValue ?? "").prefix(10)): \(m["reports"]?.intValue ?? 0)\n")
+                table(["MILESTONE", "REACHED", "MEDIAN"], (m["milestones"]?.arrayValue ?? []).map { s in
+                    [s["name"]?.stringValue ?? "", String(s["count"]?.intValue ?? 0), s["medianSeconds"]?.intValue.map { Clock.format(.seconds($0)) } ?? "-"]
+                })
+                print("")
+                table(["CLOCK", "MET", "BREACHED", "OPEN", "MET %"], (m["targets"]?.arrayValue ?? []).map { t in
+                    let share: String
+                    if case .double(let d)? = t["share"] { share = String(Int((d * 100).rounded())) + "%" } else { share = "-" }
+                    return [t["clock"]?.stringValue ?? "", String(t["met"]?.intValue ?? 0), String(t["breached"]?.intValue ?? 0), String(t["open"]?.intValue ?? 0), share]
+                })
+                print("")
+                print(p["hallOfFame"]?["markdown"]?.stringValue ?? "", terminator: "")
+            }
+        }
+    }
+}
+
+// MARK: - Export
+
+struct Export: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the whole decoded log as JSON lines (the `docket read` format), for independent analysis.",
+        discussion: "Streams in constant memory. With --out the file appears only once the export is complete. Remotely it needs an admin, auditor or replica token.")
+    @OptionGroup var store: StoreOptions
+    @OptionGroup var remote: RemoteOptions
+    @Flag(help: "JSON lines, one event per line (the only format, and the default).") var jsonl = false
+    @Option(help: ArgumentHelp("Write to this file instead of standard output.", valueName: "file")) var out: String?
+    @Option(help: "The first sequence to export.") var from: UInt64 = 1
+
+    func run() async throws {
+        try await reporting {
+            var sink = try LineSink(path: out)
+            var count: UInt64 = 0
+            var last: UInt64 = 0
+            do {
+                if let client = try remote.client() {
+                    try await client.using { client in
+                        // A fixed end, so the export is the log as it stood when it began.
+                        guard let lastSequence = try await client.status()["lastSequence"]?.intValue else {
+                            throw CLIError("export reads the raw log: it needs an admin, auditor or replica token")
+                        }
+                        let head = UInt64(max(lastSequence, 0))
+                        var next = max(from, 1)
+                        while next <= head {
+                            let page = try await client.read(from: next, limit: 1024)
+                            guard !page.isEmpty else { break }
+                            for e in page where e.sequence <= head {
+                                try sink.line(e.json)
+                                count += 1
+                                last = e.sequence
+                            }
+                            next = page.last!.sequence + 1
+                        }
+                    }
+                } else {
+                    let store = try self.store.openStore(readOnly: true)
+                    defer { store.close() }
+                    var failure: (any Error)?
+                    try store.scan(from: from, through: store.head.sequence) { event in
+                        do { try sink.line(event.json) } catch {
+                            failure = error
+                            return false
+                        }
+                        count += 1
+                        last = event.sequence
+                        return true
+                    }
+                    if let failure { throw failure }
+                }
+                try sink.finish()
+            } catch {
+                sink.abandon()
+                throw error
+            }
+            let range = count == 0 ? "none" : "sequences \(last - count + 1)–\(last)"
+            FileHandle.standardError.write(Data("exported \(count) event\(count == 1 ? "" : "s") (\(range))\(out.map { " to \($0)" } ?? "")\n".utf8))
+        }
+    }
+}
+
+/// Buffered lines to standard output or to a file written beside its final name and renamed
+/// over it when complete, so an interrupted export leaves no partial file.
+struct LineSink {
+    private let handle: FileHandle
+    private let path: String?
+    private let partial: String?
+    private var buffer: [UInt8] = []
+
+    init(path: String?) throws {
+        self.path = path
+        guard let path else {
+            handle = .standardOutput
+            partial = nil
+            return
+        }
+        let partial = path + ".partial-\(getpid())"
+        guard FileManager.default.createFile(atPath: partial, contents: nil, attributes: [.posixPermissions: 0o640]),
+            let h = FileHandle(forWritingAtPath: partial)
+        else { throw CLIError("cannot write \(path) (is its directory there and writable?)") }
+        self.partial = partial
+        handle = h
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    mutating func line(_ s: String) throws {
+        buffer.append(contentsOf: s.utf8)
+        buffer.append(0x0A)
+        if buffer.count >= 1 << 16 { try flush() }
+    }
+
+    private mutating func flush() throws {
+        guard !buffer.isEmpty else { return }
+        do { try handle.write(contentsOf: buffer) } catch { throw CLIError("writing \(path ?? "standard output") failed: \(error.localizedDescription)") }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    mutating func finish() throws {
+        try flush()
+        guard let path, let partial else { return }
+        do { try handle.synchronize() } catch { throw CLIError("writing \(path) failed: \(error.localizedDescription)") }
+        try? handle.close()
+        guard rename(partial, path) == 0 else { throw CLIError("cannot rename \(partial) to \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    func abandon() {
+        guard let partial else { return }
+        try? handle.close()
+        unlink(partial)
+    }
+}
+
+// MARK: - Periodic checkpoints (docket serve)
+
+/// `docket serve --checkpoint-every N --checkpoint-interval SECONDS`.
+struct CheckpointScheduleOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Sign a checkpoint once N records follow the last one (needs DATA_DIR/node.key).", valueName: "N"))
+    var checkpointEvery: UInt64?
+
+    @Option(help: ArgumentHelp("Sign a checkpoint once this many seconds have passed since the last one, if records followed it.", valueName: "seconds"))
+    var checkpointInterval: Int64?
+
+    func validate() throws {
+        if let checkpointEvery, checkpointEvery == 0 { throw ValidationError("--checkpoint-every must be at least 1") }
+        if let checkpointInterval, checkpointInterval <= 0 { throw ValidationError("--checkpoint-interval must be at least 1 second") }
+    }
+
+    /// The service that signs them, or nil when neither option is given. Fails at once when the
+    /// node has no key, rather than serving without the checkpoints it was asked for.
+    func service(ledger: Ledger, logger: Logger) throws -> CheckpointService? {
+        let schedule = CheckpointService.Schedule(everyEvents: checkpointEvery, interval: checkpointInterval.map { .seconds($0) })
+        guard !schedule.isEmpty else { return nil }
+        _ = try ledger.notary.nodeKey()
+        return CheckpointService(ledger: ledger, schedule: schedule, logger: logger)
+    }
+}

@@ -1,0 +1,428 @@
+import DocketCore
+import DocketStore
+import DocketTestSupport
+import Foundation
+import Testing
+
+/// `docket receipt`, `checkpoint --server`, `serve --checkpoint-every`, `verify` on a read-only
+/// copy, `replay` and `export`, as the real executable, locally and against `docket serve`.
+@Suite("docket receipt, replay, export and verify on a copy")
+struct ForensicCommandTests {
+    static let policy = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Schemas/policies/aumos.toml").path
+
+    /// `docket …` on the data directory `data`.
+    struct CLI {
+        let data: String
+        var environment: [String: String] = ["DOCKET_ACTOR": "maria"]
+
+        @discardableResult
+        func callAsFunction(_ args: String...) throws -> DocketProcess.Output {
+            try DocketProcess.run(args + ["--data-dir", data], environment: environment)
+        }
+
+        func ok(_ args: String...) throws -> DocketProcess.Output {
+            let out = try DocketProcess.run(args + ["--data-dir", data], environment: environment)
+            #expect(out.status == 0, "docket \(args.joined(separator: " ")): \(out.stderr)")
+            return out
+        }
+
+        func events() throws -> [String] { try DocketProcess.run(["read", "--data-dir", data]).lines }
+    }
+
+    /// `docket …` with no data directory at all (DOCKET_DATA_DIR names nothing that exists).
+    static func offline(_ args: String...) throws -> DocketProcess.Output {
+        try DocketProcess.run(args, environment: ["DOCKET_DATA_DIR": "/nonexistent/docket-data"])
+    }
+
+    static func edit(_ path: String, _ body: (inout String) -> Void) throws {
+        var text = try String(contentsOfFile: path, encoding: .utf8)
+        body(&text)
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    @Test("receipts from append and report commands verify offline; prove adds the inclusion proof; every bad input is a clear error and the log does not change")
+    func localReceipts() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(data: dir + "/node")
+            _ = try docket.ok("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z")
+            // No key: refused before anything is appended, and no receipt file.
+            let noKey = try docket("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--receipt", dir + "/r1.json")
+            #expect(noKey.status == 1 && noKey.stderr.contains("no-node-key") && noKey.stderr.contains("docket key create"))
+            #expect(try docket.events().count == 1 && !FileManager.default.fileExists(atPath: dir + "/r1.json"))
+            let pub = try docket.ok("key", "create", "--pubkey-out", dir + "/pub.hex").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            // A receipt that could not be written: refused before appending.
+            let noDir = try docket("append", "--stream", "misc", "--type", "Note", "--data", "{}", "--receipt", dir + "/missing/r.json")
+            #expect(noDir.status == 1 && noDir.stderr.contains("nothing was appended"))
+            #expect(try docket.events().count == 1)
+
+            _ = try docket.ok("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--receipt", dir + "/r1.json")
+            _ = try docket.ok("report", "ack", "R1", "--assignee", "maria", "--receipt", dir + "/r2.json")
+            let appended = try JSON.parse(try docket.ok("append", "--stream", "misc", "--type", "Note", "--data", "{\"x\":1}", "--receipt", dir + "/r3.json").stdout)
+            #expect(appended["seq"] == 4)
+            let r1 = try JSON.parse(try String(contentsOfFile: dir + "/r1.json", encoding: .utf8))
+            #expect(r1["format"] == "docket-receipt/1" && r1["seq"] == 2 && r1["stream"] == "report/R1" && r1["type"] == "ReportSubmitted" && r1["public_key"] == .string(pub))
+            #expect(r1["inclusion"] == nil)
+            // Nothing of the report's content is in the receipt.
+            #expect(!(try String(contentsOfFile: dir + "/r1.json", encoding: .utf8)).contains("ada"))
+
+            // Offline, in a fresh directory holding only the receipt and the public key.
+            let fresh = dir + "/offline"
+            try FileManager.default.createDirectory(atPath: fresh, withIntermediateDirectories: false)
+            for f in ["r1.json", "pub.hex"] { try FileManager.default.copyItem(atPath: "\(dir)/\(f)", toPath: "\(fresh)/\(f)") }
+            let plain = try Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", fresh + "/pub.hex")
+            #expect(plain.status == 0 && plain.stdout.contains("ok     receipt signature") && plain.stdout.contains("not checked"), "\(plain.stdout)\(plain.stderr)")
+            #expect(try Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", fresh + "/pub.hex", "--require-proof").status == 3)
+
+            // Proof: none before a checkpoint, then against the latest.
+            let early = try docket("receipt", "prove", dir + "/r1.json")
+            #expect(early.status == 1 && early.stderr.contains("no-checkpoint"))
+            _ = try docket.ok("checkpoint")
+            _ = try docket.ok("append", "--stream", "misc", "--type", "Note", "--data", "{}")
+            _ = try docket.ok("checkpoint")  // the second one extends the first
+            let proved = try docket.ok("receipt", "prove", dir + "/r1.json")
+            #expect(proved.stdout.contains("record 2 is in checkpoint 7 (records 1–6"))
+            try FileManager.default.removeItem(atPath: fresh + "/r1.json")
+            try FileManager.default.copyItem(atPath: dir + "/r1.json", toPath: fresh + "/r1.json")
+            let full = try Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", pub, "--require-proof", "--json")
+            #expect(full.status == 0, "\(full.stdout)\(full.stderr)")
+            let report = try JSON.parse(full.stdout)
+            #expect(report["verified"] == true && report["inclusion_checked"] == true && report["checks"]?.arrayValue?.count == 3)
+            for r in ["r2.json", "r3.json"] {
+                _ = try docket.ok("receipt", "prove", "\(dir)/\(r)")
+                #expect(try Self.offline("receipt", "verify", "\(dir)/\(r)", "--pubkey", pub, "--require-proof").status == 0)
+            }
+            let head = try docket.events()
+
+            // Tampered receipts fail, each naming the check.
+            let work = fresh + "/t.json"
+            func tampered(_ change: (inout String) -> Void) throws -> DocketProcess.Output {
+                try? FileManager.default.removeItem(atPath: work)
+                try FileManager.default.copyItem(atPath: fresh + "/r1.json", toPath: work)
+                try Self.edit(work, change)
+                return try Self.offline("receipt", "verify", work, "--pubkey", fresh + "/pub.hex")
+            }
+            let retyped = try tampered { $0 = $0.replacingOccurrences(of: "\"ReportSubmitted\"", with: "\"ReportClosed\"") }
+            #expect(retyped.status == 3 && retyped.stdout.contains("FAILED receipt signature") && retyped.stdout.contains("NOT VERIFIED"))
+            let path = try JSON.parse(try String(contentsOfFile: fresh + "/r1.json", encoding: .utf8))["inclusion"]?["audit_path"]?.arrayValue?.first?.stringValue
+            let firstHash = try #require(path)
+            let rehashed = try tampered { $0 = $0.replacingOccurrences(of: firstHash, with: String(firstHash.reversed())) }
+            #expect(rehashed.status == 3 && rehashed.stdout.contains("FAILED inclusion proof") && rehashed.stdout.contains("ok     receipt signature"))
+            let garbage = try tampered { $0 = "{\"format\":\"docket-receipt/1\"," }
+            #expect(garbage.status == 3 && garbage.stderr.contains("invalid-receipt"))
+            // The wrong public key.
+            let other = try DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", docket.data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let wrongKey = try Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", other)
+            #expect(wrongKey.status == 3 && wrongKey.stdout.contains("not the one given"))
+            #expect(try Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", "abc").status == 1)
+
+            // A sequence the node does not hold.
+            let missing = try docket("receipt", "issue", "999", "--out", dir + "/r999.json")
+            #expect(missing.status == 1 && missing.stderr.contains("not-held") && missing.stderr.contains("holds no record 999"))
+            #expect(!FileManager.default.fileExists(atPath: dir + "/r999.json"))
+            _ = try docket.ok("receipt", "issue", "3", "--out", dir + "/r3b.json")
+            #expect(try Self.offline("receipt", "verify", dir + "/r3b.json", "--pubkey", pub).status == 0)
+            // Proving a receipt against a node that does not hold its record: another ledger, a
+            // sequence past its head.
+            let elsewhere = CLI(data: dir + "/other-node")
+            _ = try elsewhere.ok("key", "create")
+            _ = try elsewhere.ok("append", "--stream", "x", "--type", "Note", "--data", "{}", "--receipt", dir + "/foreign.json")
+            let foreign = try docket("receipt", "prove", dir + "/foreign.json")
+            #expect(foreign.status == 3 && foreign.stderr.contains("receipt-mismatch") && foreign.stderr.contains("is for ledger"))
+            try FileManager.default.removeItem(atPath: work)
+            try FileManager.default.copyItem(atPath: dir + "/r3b.json", toPath: work)
+            try Self.edit(work) { $0 = $0.replacingOccurrences(of: "\"seq\": 3,", with: "\"seq\": 4000,") }
+            let beyond = try docket("receipt", "prove", work)
+            #expect(beyond.status == 3 && beyond.stderr.contains("not-held"), "\(beyond.stderr)")
+            #expect(try docket.events() == head)
+            #expect(try docket.ok("verify", "--pubkey", dir + "/pub.hex").status == 0)
+        }
+    }
+
+    @Test("a served node signs checkpoints every N records or seconds and on SIGTERM; receipts and proofs over --server; verify on a read-only copy")
+    func served() async throws {
+        try await withTemporaryDirectory { dir in
+            let data = dir + "/node"
+            let local = CLI(data: data)
+            let token = try local.ok("token", "create", "--role", "admin", "--name", "root").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let pub = try local.ok("key", "create", "--pubkey-out", dir + "/pub.hex").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let port = Int.random(in: 20000...40000)
+            let serve = Process()
+            serve.executableURL = DocketProcess.executable
+            serve.arguments = ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)", "--checkpoint-every", "3", "--checkpoint-interval", "1"]
+            let log = Pipe()
+            serve.standardError = log
+            serve.standardOutput = FileHandle.nullDevice
+            try serve.run()
+            defer { if serve.isRunning { serve.terminate() } }
+            let admin = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
+            func docket(_ args: [String], as env: [String: String] = admin) throws -> DocketProcess.Output { try DocketProcess.run(args, environment: env) }
+            var up = false
+            for _ in 0..<600 where !up {
+                up = try docket(["status"]).status == 0
+                if !up { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(up)
+            let reporterToken = try docket(["token", "create", "--role", "reporter", "--name", "ada"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let ada = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": reporterToken]
+            #expect(try docket(["policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z"]).status == 0)
+            let submit = try docket(["report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--receipt", dir + "/r1.json", "--json"], as: ada)
+            #expect(submit.status == 0, "\(submit.stderr)")
+            // Sequence 4 or 5: the node may have signed a checkpoint after the policy (3 records).
+            let seq = try #require(try JSON.parse(submit.stdout)["seq"]?.intValue)
+            // The node signs a checkpoint by itself: three records after the last one, or within a
+            // second of a record.
+            var proved = false
+            for _ in 0..<200 where !proved {
+                proved = try docket(["receipt", "prove", dir + "/r1.json"], as: ada).status == 0
+                if !proved { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(proved)
+            #expect(try Self.offline("receipt", "verify", dir + "/r1.json", "--pubkey", pub, "--require-proof").status == 0)
+            // Reporters cannot have checkpoints signed, nor receipts for records that are not theirs.
+            let refused = try docket(["checkpoint"], as: ada)
+            #expect(refused.status == 1 && refused.stderr.contains("forbidden"))
+            let notTheirs = try docket(["receipt", "issue", "1", "--out", dir + "/x.json"], as: ada)
+            #expect(notTheirs.status == 1 && notTheirs.stderr.contains("not-held"))
+            let c = try JSON.parse(try docket(["checkpoint"]).stdout)
+            #expect(c["publicKey"] == .string(pub) && c["previous"] != nil)
+            #expect(try docket(["append", "--stream", "misc", "--type", "Note", "--data", "{}", "--receipt", dir + "/r2.json"]).status == 0)
+            #expect(try docket(["receipt", "prove", dir + "/r2.json", "--new-checkpoint"]).status == 0)
+            #expect(try Self.offline("receipt", "verify", dir + "/r2.json", "--pubkey", pub, "--require-proof").status == 0)
+
+            // Export and replay over the network are those of the data directory.
+            let exported = try docket(["export", "--jsonl"])
+            let readLocally = try DocketProcess.run(["read", "--data-dir", data]).stdout
+            #expect(exported.status == 0 && exported.stdout == readLocally)
+            let reporterExport = try docket(["export"], as: ada)
+            #expect(reporterExport.status == 1 && reporterExport.stderr.contains("needs an admin, auditor or replica token") && reporterExport.stdout.isEmpty)
+            let replayed = try docket(["replay", "--at-seq", "\(seq)", "--json"])
+            #expect(replayed.status == 0)
+            #expect(try JSON.parse(replayed.stdout)["reports"]?.arrayValue?.count == 1)
+            _ = try docket(["append", "--stream", "misc", "--type", "Note", "--data", "{}"])
+
+            serve.terminate()  // SIGTERM: a last checkpoint covers the last append (unless the interval's did)
+            serve.waitUntilExit()
+            #expect(serve.terminationStatus == 0)
+            let logged = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(logged.contains("signed a checkpoint"))
+            #expect(!logged.contains(String(token.split(separator: "_").last!)) && !logged.contains(String(reporterToken.split(separator: "_").last!)))
+            let checkpoints = try DocketProcess.run(["read", "--stream", "system/checkpoints", "--data-dir", data]).lines
+            #expect(checkpoints.count >= 4)
+            let head = try DocketProcess.run(["read", "--data-dir", data]).lines.count
+            #expect(try JSON.parse(try #require(checkpoints.last))["data"]?["size"]?.intValue == Int64(head - 1))
+
+            // verify on a read-only copy: chain, every checkpoint and its signature; nothing written.
+            let copy = try ReadOnlyCopy(of: data, in: dir)
+            defer { copy.remove() }
+            let before = try copy.snapshot()
+            let verified = try copy.docket(["verify", "--json", "--pubkey", pub])
+            #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
+            let v = try JSON.parse(verified.stdout)
+            #expect(v["intact"] == true && v["checkpoints_checked"]?.intValue == Int64(checkpoints.count) && v["checkpoint_key_given"] == true)
+            let wrong = try DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", dir + "/scratch"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let bad = try copy.docket(["verify", "--pubkey", wrong])
+            let first = try JSON.parse(try #require(checkpoints.first))["seq"]?.intValue ?? 0
+            #expect(bad.status == 3 && bad.stdout.contains("CHECKPOINT FAILED: the checkpoint at sequence \(first)") && bad.stdout.contains("another public key"))
+            #expect(try copy.snapshot() == before)
+        }
+    }
+
+    @Test("replay shows every view as of a time or a sequence, equal to each view's --as-of; export writes the decoded log, whole or not at all")
+    func replayAndExport() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(data: dir + "/node")
+            _ = try docket.ok("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z")
+            _ = try docket.ok("report", "submit", "--project", "aumos", "--report", "AUM-1", "--title", "RLS bypass", "--reporter", "ada",
+                              "--contact", "ada@example.org", "--at", "2025-11-21T15:00:00Z")
+            _ = try docket.ok("report", "ack", "AUM-1", "--assignee", "maria", "--at", "2025-11-22T10:00:00Z")
+            _ = try docket.ok("report", "triage", "AUM-1", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--at", "2025-11-25T10:00:00Z")
+            _ = try docket.ok("report", "release", "AUM-1", "--version", "2.1.1", "--at", "2025-11-29T10:00:00Z")
+            _ = try docket.ok("report", "credit", "AUM-1", "--person", "ada", "--offer", "--type", "finder", "--at", "2025-11-30T11:00:00Z")
+            _ = try docket.ok("report", "credit", "AUM-1", "--person", "ada", "--accept", "--at", "2025-11-30T12:00:00Z")
+            _ = try docket.ok("report", "publish", "AUM-1", "--ghsa", "GHSA-2c4m-59x8-xvhw", "--at", "2025-12-02T10:00:00Z")
+            _ = try docket.ok("report", "submit", "--project", "aumos", "--report", "AUM-2", "--title", "second", "--reporter", "bob", "--at", "2025-12-03T10:00:00Z")
+
+            for (flag, value, view) in [("--as-of", "2025-11-26T00:00:00Z", "2025-11-26T00:00:00Z"), ("--at-seq", "4", "4"), ("--as-of", "2025-12-05", "2025-12-05")] {
+                let replay = try JSON.parse(try docket.ok("replay", flag, value, "--json").stdout)
+                let state = try docket.ok("state", "--json", "--as-of", view).lines.map { try JSON.parse($0) }
+                let timers = try docket.ok("timers", "--all", "--json", "--as-of", view).lines.map { try JSON.parse($0) }
+                #expect(replay["reports"] == .array(state), "\(flag) \(value)")
+                #expect(replay["timers"] == .array(timers), "\(flag) \(value)")
+                let project = try #require(replay["projects"]?.arrayValue?.first)
+                let hall = try docket.ok("hall-of-fame", "--project", "aumos", "--as-of", view).stdout
+                #expect(project["hallOfFame"]?["markdown"] == .string(hall))
+                #expect(project["metrics"] == (try JSON.parse(try docket.ok("metrics", "--project", "aumos", "--json", "--as-of", view).stdout)))
+            }
+            let early = try JSON.parse(try docket.ok("replay", "--as-of", "2025-11-26", "--json").stdout)
+            #expect(early["reports"]?.arrayValue?.first?["state"] == "accepted" && early["reports"]?.arrayValue?.count == 1)
+            let readable = try docket.ok("replay", "--as-of", "2025-12-05").stdout
+            for section in ["# Docket as of", "## Advisory state", "## Disclosure timers", "## Project aumos", "@ada", "AUM-2"] {
+                #expect(readable.contains(section), "\(section)")
+            }
+            // In that order.
+            let order = ["# Docket as of", "## Advisory state", "AUM-1", "## Disclosure timers", "acknowledge", "## Project aumos", "MILESTONE"]
+            let positions = order.compactMap { readable.range(of: $0)?.lowerBound }
+            #expect(positions.count == order.count && positions == positions.sorted())
+            #expect(try docket("replay").status == 64)
+            #expect(try docket("replay", "--as-of", "2025-12-05", "--at-seq", "3").status == 64)
+
+            // Export: the docket read lines, to stdout or whole to a file.
+            let read = try docket.ok("read").stdout
+            #expect(try docket.ok("export", "--jsonl").stdout == read)
+            let exported = try docket.ok("export", "--out", dir + "/log.jsonl")
+            #expect(exported.stderr.contains("exported 9 events (sequences 1–9)"))
+            let text = try String(contentsOfFile: dir + "/log.jsonl", encoding: .utf8)
+            #expect(text == read)
+            // Every event round-trips: each line decodes to the stored event's fields and payload.
+            var configuration = EventStore.Configuration()
+            configuration.readOnly = true
+            let store = try EventStore.open(directory: docket.data, configuration: configuration)
+            defer { store.close() }
+            let lines = text.split(separator: "\n").map(String.init)
+            #expect(UInt64(lines.count) == store.head.sequence)
+            for (i, line) in lines.enumerated() {
+                let v = try JSON.parse(line)
+                let e = try #require(try store.event(at: UInt64(i + 1)))
+                #expect(v["seq"] == .int(Int64(e.sequence)) && v["stream"] == .string(e.stream.rawValue) && v["version"] == .int(Int64(e.streamVersion)))
+                #expect(v["id"] == .string(e.id.rawValue) && v["type"] == .string(e.type.rawValue) && v["actor"] == .string(e.actor))
+                #expect(v["occurred_at"] == .string(e.occurredAt.rfc3339) && v["recorded_at"] == .string(e.recordedAt.rfc3339))
+                #expect(v["data"] == e.data)
+            }
+            #expect(try docket.ok("export", "--from", "8").stdout.split(separator: "\n").count == 2)
+            // An export that cannot be written leaves nothing behind.
+            let failed = try docket("export", "--out", dir + "/missing/log.jsonl")
+            #expect(failed.status == 1 && failed.stderr.contains("cannot write"))
+            #expect((try FileManager.default.contentsOfDirectory(atPath: dir)).allSatisfy { !$0.contains("partial") })
+        }
+    }
+}
+
+extension ForensicCommandTests {
+    static let tool = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Tools/receipt-verify.py").path
+
+    static func hasTools() -> Bool {
+        ["/usr/bin/openssl", "/usr/local/bin/openssl"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// Runs Tools/receipt-verify.py.
+    static func independent(_ args: String...) throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", tool] + args
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    @Test("Tools/receipt-verify.py (Python and openssl only) agrees with docket receipt verify", .enabled(if: hasTools(), "needs python3 and openssl"))
+    func independentVerifier() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(data: dir + "/node")
+            _ = try docket.ok("key", "create", "--pubkey-out", dir + "/pub.hex")
+            for i in 0..<37 { _ = try docket.ok("append", "--stream", "s", "--type", "Note", "--data", "{\"i\":\(i)}") }
+            _ = try docket.ok("append", "--stream", "s", "--type", "Note", "--data", "{}", "--receipt", dir + "/r.json")
+            _ = try docket.ok("receipt", "issue", "20", "--out", dir + "/r20.json")
+            #expect(try Self.independent(dir + "/r.json", dir + "/pub.hex") == 0)
+            #expect(try Self.independent(dir + "/r.json", dir + "/pub.hex", "--require-proof") == 3)
+            _ = try docket.ok("checkpoint")
+            for r in ["r.json", "r20.json"] { _ = try docket.ok("receipt", "prove", "\(dir)/\(r)") }
+            let other = try DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", docket.data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let original = try String(contentsOfFile: dir + "/r20.json", encoding: .utf8)
+            let cases: [(String, (String) -> String)] = [
+                ("as issued", { $0 }),
+                ("another event id", { $0.replacingOccurrences(of: "\"id\": \"", with: "\"id\": \"0") }),
+                ("another stream version", { $0.replacingOccurrences(of: "\"version\": 20,", with: "\"version\": 21,") }),
+                ("an altered audit path", { s in
+                    let path = s.range(of: "\"audit_path\":[\"")!.upperBound
+                    return s.replacingCharacters(in: path..<s.index(after: path), with: s[path] == "0" ? "1" : "0")
+                }),
+                ("another checkpoint size", { $0.replacingOccurrences(of: "\"size\":38", with: "\"size\":40") }),
+            ]
+            for (name, change) in cases {
+                let text = change(original)
+                #expect((text == original) == (name == "as issued"), "\(name) changed nothing")
+                try text.write(toFile: dir + "/t.json", atomically: true, encoding: .utf8)
+                for key in [dir + "/pub.hex", other] {
+                    let docketSays = try Self.offline("receipt", "verify", dir + "/t.json", "--pubkey", key, "--require-proof").status
+                    let toolSays = try Self.independent(dir + "/t.json", key, "--require-proof")
+                    #expect(docketSays == toolSays, "\(name), key \(key == other ? "other" : "node"): docket \(docketSays), tool \(toolSays)")
+                    #expect(docketSays == (name == "as issued" && key != other ? 0 : 3), "\(name)")
+                }
+            }
+        }
+    }
+}
+
+/// A copy of a data directory that cannot be written: every directory 0555, every file 0444,
+/// and, when the tests run as root (who writes anyway), `docket` run as `nobody` through setpriv.
+struct ReadOnlyCopy {
+    let root: String
+    let path: String
+
+    init(of data: String, in dir: String) throws {
+        root = dir + "/ro"
+        path = root + "/copy"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: false)
+        try FileManager.default.copyItem(atPath: data, toPath: path)
+        try? FileManager.default.removeItem(atPath: path + "/node.key")  // a copy for an auditor carries no key
+        try? FileManager.default.removeItem(atPath: path + "/ledger/lock.mdb")
+        Self.chmod(path, directories: 0o555, files: 0o444)
+        // nobody must be able to reach it.
+        for p in [dir, root] { try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: p) }
+    }
+
+    static func chmod(_ path: String, directories: Int, files: Int) {
+        let fm = FileManager.default
+        for entry in (fm.enumerator(atPath: path)?.allObjects as? [String]) ?? [] {
+            var isDir: ObjCBool = false
+            fm.fileExists(atPath: path + "/" + entry, isDirectory: &isDir)
+            if !isDir.boolValue { try? fm.setAttributes([.posixPermissions: files], ofItemAtPath: path + "/" + entry) }
+        }
+        for entry in ((fm.enumerator(atPath: path)?.allObjects as? [String]) ?? []).reversed() {
+            var isDir: ObjCBool = false
+            fm.fileExists(atPath: path + "/" + entry, isDirectory: &isDir)
+            if isDir.boolValue { try? fm.setAttributes([.posixPermissions: directories], ofItemAtPath: path + "/" + entry) }
+        }
+        try? fm.setAttributes([.posixPermissions: directories], ofItemAtPath: path)
+    }
+
+    /// Runs `docket args… --data-dir COPY` unable to write it.
+    func docket(_ args: [String]) throws -> DocketProcess.Output {
+        guard getuid() == 0 else { return try DocketProcess.run(args + ["--data-dir", path]) }
+        guard let executable = DocketProcess.executable else { throw NotBuilt() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", executable.path] + args + ["--data-dir", path]
+        process.environment = ["PATH": "/usr/bin:/bin", "HOME": "/nonexistent"]
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return DocketProcess.Output(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// Every file under the copy with its size and modification time.
+    func snapshot() throws -> [String: String] {
+        var out: [String: String] = [:]
+        let fm = FileManager.default
+        for entry in (fm.enumerator(atPath: path)?.allObjects as? [String]) ?? [] {
+            let a = try fm.attributesOfItem(atPath: path + "/" + entry)
+            out[entry] = "\(a[.size] ?? 0) \((a[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
+        }
+        return out
+    }
+
+    func remove() {
+        Self.chmod(path, directories: 0o755, files: 0o644)
+        try? FileManager.default.removeItem(atPath: root)
+    }
+}

@@ -1,0 +1,369 @@
+import DocketClient
+import DocketCore
+@testable import DocketServer
+import DocketStore
+import DocketTestSupport
+import DocketWire
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+
+/// Checkpoints linked by consistency proofs, receipts and their inclusion proofs (in-process and
+/// over a real socket, with every bad input), periodic checkpoints of a running node, and replay.
+@Suite("Forensics: checkpoints, receipts, replay", .serialized)
+struct ForensicTests {
+    static func note(_ i: Int) throws -> ProposedEvent {
+        try ProposedEvent(type: try EventType("Note"), actor: "a", data: ["i": .int(Int64(i))])
+    }
+
+    static func fill(_ store: EventStore, _ n: Int, stream: String = "s") async throws {
+        for i in 0..<n { _ = try await store.append(to: try StreamName(stream), events: [try note(i)]) }
+    }
+
+    // MARK: Checkpoints
+
+    @Test("each checkpoint records the consistency proof from the one before; verify checks it, and a forged link is named")
+    func linkedCheckpoints() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let ledger = Ledger(store: store, dataDir: dir)
+            let key = try NodeKey.create(at: dir + "/node.key")
+            let publicKey = try #require(Tokens.unhex(key.publicKeyHex))
+            try await Self.fill(store, 20)
+            let first = try await ledger.notary.checkpoint(actor: "node")
+            #expect(first.size == 20 && first.sequence == 21 && first.previous == nil && first.consistency == nil)
+            try await Self.fill(store, 13)
+            let second = try await ledger.notary.checkpoint(actor: "node")
+            #expect(second.size == 34 && second.previous == 21)
+            let proof = try #require(second.consistency)
+            #expect(throws: Never.self) {
+                try MerkleProof.verifyConsistency(size1: 20, size2: 34, root1: first.root, root2: second.root, proof: proof, hasher: SHA256MerkleHasher())
+            }
+            // What is recorded is what was returned, and it is the log's own root.
+            let recorded = try Checkpoints.all(in: store)
+            #expect(recorded == [first, second])
+            #expect(try store.merkleRoot(size: 34) == second.root)
+            let report = try Checkpoints.verify(store: store, publicKey: publicKey)
+            #expect(report.failure == nil && report.checked == 2 && report.latest?.sequence == 35)
+
+            // A correctly signed checkpoint whose recorded consistency proof is wrong.
+            let size = store.head.sequence
+            let root = try ledger.notary.merkleIndex().root(size: size)
+            let signedAt = Timestamp.now()
+            let signature = try key.sign(Checkpoints.message(ledger: store.ledgerID, size: size, root: root, signedAt: signedAt))
+            _ = try await store.append(to: Checkpoints.stream, events: [try ProposedEvent(type: Checkpoints.eventType, actor: "x", occurredAt: signedAt, data: .object([
+                ("size", .int(Int64(size))), ("root", .string(Tokens.hex(root))), ("signedAt", .string(signedAt.rfc3339)),
+                ("publicKey", .string(key.publicKeyHex)), ("signature", .string(Tokens.hex(signature))),
+                ("previous", 35), ("consistency", .array([.string(String(repeating: "ab", count: 32))])),
+            ]))])
+            let forged = try Checkpoints.verify(store: store, publicKey: publicKey)
+            #expect(forged.failure?.sequence == 36)
+            #expect(forged.failure?.reason.contains("consistency proof from checkpoint 35 does not verify") == true)
+        }
+    }
+
+    @Test("the node refuses to sign a log that does not extend its last checkpoint, and appends nothing")
+    func refusesInconsistent() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let ledger = Ledger(store: store, dataDir: dir)
+            let key = try NodeKey.create(at: dir + "/node.key")
+            try await Self.fill(store, 8)
+            // A checkpoint the node's key signed over a root that is not the log's (as if records
+            // 1–8 had been altered since).
+            let wrong = [UInt8](repeating: 9, count: 32)
+            let signedAt = Timestamp.now()
+            let signature = try key.sign(Checkpoints.message(ledger: store.ledgerID, size: 8, root: wrong, signedAt: signedAt))
+            _ = try await store.append(to: Checkpoints.stream, events: [try ProposedEvent(type: Checkpoints.eventType, actor: "x", occurredAt: signedAt, data: .object([
+                ("size", 8), ("root", .string(Tokens.hex(wrong))), ("signedAt", .string(signedAt.rfc3339)),
+                ("publicKey", .string(key.publicKeyHex)), ("signature", .string(Tokens.hex(signature))),
+            ]))])
+            let head = store.head.sequence
+            let refused = await #expect(throws: ForensicError.self) { try await ledger.notary.checkpoint(actor: "node") }
+            #expect(refused?.code == .inconsistentLog && refused?.message.contains("checkpoint 9") == true)
+            #expect(store.head.sequence == head)
+        }
+    }
+
+    @Test("without a key there are no checkpoints or receipts, and nothing is appended")
+    func noKey() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let ledger = Ledger(store: store, dataDir: dir)
+            try await Self.fill(store, 3)
+            let e = await #expect(throws: ForensicError.self) { try await ledger.notary.checkpoint(actor: "node") }
+            #expect(e?.code == .noNodeKey && e?.message.contains("docket key create") == true)
+            #expect(throws: ForensicError.self) { try ledger.receipt(sequence: 1, as: .local(actor: "me")) }
+            #expect(store.head.sequence == 3)
+        }
+    }
+
+    // MARK: Receipts
+
+    @Test("a receipt verifies offline with the node's key, with its inclusion proof; every alteration and the wrong key fail")
+    func receiptChecks() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let ledger = Ledger(store: store, dataDir: dir)
+            let key = try NodeKey.create(at: dir + "/node.key")
+            let publicKey = try #require(Tokens.unhex(key.publicKeyHex))
+            for b in 0..<30 {  // past the first chain anchor (1024)
+                _ = try await store.append(to: try StreamName("s"), events: try (0..<50).map { try Self.note(b * 50 + $0) })
+            }
+            let receipt = try ledger.receipt(sequence: 1100, as: .local(actor: "me"))
+            #expect(receipt.chainHash == (try store.chainHash(at: 1100)).bytes)
+            #expect(receipt.leafHash == SHA256MerkleHasher().hashLeaf(try #require(try store.rawRecord(at: 1100))))
+            let event = try #require(try store.event(at: 1100))
+            #expect(receipt.eventID == event.id.rawValue && receipt.recordedAt == event.recordedAt && receipt.stream == "s" && receipt.streamVersion == 1100)
+            // The file form parses back to the same receipt.
+            #expect(try Receipt(fileText: receipt.fileText) == receipt)
+            #expect(receipt.verify(publicKey: publicKey).allSatisfy { $0.passed })
+
+            // No checkpoint yet: no proof.
+            let none = await #expect(throws: ForensicError.self) {
+                try await ledger.inclusion(sequence: 1100, leafHash: receipt.leafHash, ledger: receipt.ledger, newCheckpoint: false, as: .local(actor: "me"))
+            }
+            #expect(none?.code == .noCheckpoint)
+            _ = try await ledger.notary.checkpoint(actor: "node")
+            let (checkpoint, path) = try await ledger.inclusion(
+                sequence: 1100, leafHash: receipt.leafHash, ledger: receipt.ledger, newCheckpoint: false, as: .local(actor: "me"))
+            #expect(checkpoint.size == 1500)
+            var proven = receipt
+            proven.inclusion = Receipt.Inclusion(checkpoint: checkpoint, auditPath: path)
+            let checks = proven.verify(publicKey: publicKey)
+            #expect(checks.map(\.name) == ["receipt signature", "checkpoint signature", "inclusion proof"])
+            #expect(checks.allSatisfy { $0.passed })
+            #expect(try Receipt(fileText: proven.fileText) == proven)
+
+            func failing(_ r: Receipt, key: [UInt8] = publicKey) -> [String] { r.verify(publicKey: key).filter { !$0.passed }.map(\.name) }
+            var r = proven
+            r.recordedAt = r.recordedAt + .seconds(1)
+            #expect(failing(r) == ["receipt signature"])
+            r = proven
+            r.sequence = 1101
+            #expect(failing(r) == ["receipt signature", "inclusion proof"])
+            r = proven
+            r.leafHash[0] ^= 1
+            #expect(failing(r) == ["receipt signature", "inclusion proof"])
+            r = proven
+            r.inclusion!.auditPath[3][7] ^= 1
+            #expect(failing(r) == ["inclusion proof"])
+            r = proven
+            r.inclusion!.checkpoint.root[0] ^= 1
+            #expect(failing(r) == ["checkpoint signature", "inclusion proof"])
+            r = proven
+            r.inclusion!.checkpoint.size = 1000
+            #expect(failing(r).contains("inclusion proof"))
+            let other = Curve25519Key.random()
+            #expect(failing(proven, key: other) == ["receipt signature", "checkpoint signature"])
+
+            // A receipt for another ledger's record, or one this node holds with other bytes.
+            let mismatch = await #expect(throws: ForensicError.self) {
+                try await ledger.inclusion(sequence: 1100, leafHash: [UInt8](repeating: 1, count: 32), ledger: receipt.ledger, newCheckpoint: false, as: .local(actor: "me"))
+            }
+            #expect(mismatch?.code == .receiptMismatch)
+            let otherLedger = await #expect(throws: ForensicError.self) {
+                try await ledger.inclusion(sequence: 1100, leafHash: nil, ledger: "00000000000000000000000000000000", newCheckpoint: false, as: .local(actor: "me"))
+            }
+            #expect(otherLedger?.code == .receiptMismatch)
+            // A sequence the node does not hold.
+            let head = store.head.sequence
+            let notHeld = #expect(throws: ForensicError.self) { try ledger.receipt(sequence: head + 1, as: .local(actor: "me")) }
+            #expect(notHeld?.code == .notHeld && notHeld?.message.contains("ends at \(head)") == true)
+            #expect(store.head.sequence == head)
+        }
+    }
+
+    @Test("receipt files that are not receipts are refused naming the field")
+    func malformedFiles() throws {
+        for (text, field) in [
+            ("not json", "not JSON"), ("{}", "format"),
+            ("{\"format\":\"docket-receipt/1\",\"ledger\":\"l\",\"seq\":-1}", "seq"),
+            ("{\"format\":\"docket-receipt/2\"}", "format"),
+        ] {
+            let e = #expect(throws: ForensicError.self) { try Receipt(fileText: text) }
+            #expect(e?.code == .invalidReceipt && e?.message.contains(field) == true, "\(text): \(e?.message ?? "")")
+        }
+    }
+
+    // MARK: Over the network
+
+    @Test("receipts, proofs and checkpoints over a socket, with roles: own events only for reporters; bad input changes nothing")
+    func remote() async throws {
+        let node = try await TestNode()
+        let admin = node.client()
+        let reporterToken = try await node.token(.reporter, name: "ada")
+        let ada = node.client(reporterToken)
+        let eve = node.client(try await node.token(.reporter, name: "eve"))
+        do {
+            // No key yet: refused before anything else.
+            let noKey = await #expect(throws: DocketClientError.self) { try await admin.admin("node-key", []) }
+            #expect(noKey?.code == "no-node-key")
+            let key = try NodeKey.create(at: node.dir + "/node.key")
+            let publicKey = try #require(Tokens.unhex(key.publicKeyHex))
+            #expect(try await ada.admin("node-key", [])["publicKey"]?.stringValue == key.publicKeyHex)
+
+            let submitted = try await ada.command(.submit(ReportSubmitted(project: "aumos", title: "t", reporter: Reporter(handle: "ada"))), report: "R1")
+            let seq = try #require(submitted["seq"]?.intValue)
+            let receipt = try Receipt(wire: try await ada.admin("receipt", [("seq", .int(seq))]))
+            #expect(receipt.stream == "report/R1" && receipt.type == "ReportSubmitted" && receipt.verify(publicKey: publicKey).allSatisfy { $0.passed })
+            // Someone else's event, the token file's events, a sequence past the head: all "not held" for reporters.
+            let head = node.store.head.sequence
+            for (client, s) in [(eve, seq), (ada, 1), (ada, Int64(head) + 5)] {
+                let e = await #expect(throws: DocketClientError.self) { try await client.admin("receipt", [("seq", .int(s))]) }
+                #expect(e?.code == "not-held" && e.map { "\($0)" }?.contains("may see") == true)
+            }
+            let past = await #expect(throws: DocketClientError.self) { try await admin.admin("receipt", [("seq", .int(Int64(head) + 5))]) }
+            #expect(past?.code == "not-held" && past.map { "\($0)" }?.contains("ends at \(head)") == true)
+            let zero = await #expect(throws: DocketClientError.self) { try await admin.admin("receipt", [("seq", 0)]) }
+            #expect(zero?.code == "bad-request")
+
+            // Proofs need a checkpoint, which only an admin can ask for.
+            let proofArgs: [(key: String, value: Value)] = [("seq", .int(seq)), ("leafHash", .string(Tokens.hex(receipt.leafHash))), ("ledger", .string(receipt.ledger))]
+            let early = await #expect(throws: DocketClientError.self) { try await ada.admin("proof", proofArgs) }
+            #expect(early?.code == "no-checkpoint")
+            let forbidden = await #expect(throws: DocketClientError.self) { try await ada.admin("checkpoint", []) }
+            #expect(forbidden?.code == "forbidden")
+            let c = try Checkpoints.Checkpoint(wire: try await admin.admin("checkpoint", []))
+            #expect(c.size == UInt64(head) && c.publicKey == publicKey)
+            let answer = try await ada.admin("proof", proofArgs)
+            var proven = receipt
+            proven.inclusion = Receipt.Inclusion(
+                checkpoint: try Checkpoints.Checkpoint(wire: answer["checkpoint"] ?? .null),
+                auditPath: (answer["auditPath"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(Tokens.unhex) })
+            #expect(proven.verify(publicKey: publicKey).count == 3 && proven.verify(publicKey: publicKey).allSatisfy { $0.passed })
+            // A receipt whose leaf hash is not the node's record.
+            let bad = await #expect(throws: DocketClientError.self) {
+                try await ada.admin("proof", [("seq", .int(seq)), ("leafHash", .string(String(repeating: "00", count: 32)))])
+            }
+            #expect(bad?.code == "receipt-mismatch")
+            let badHex = await #expect(throws: DocketClientError.self) { try await ada.admin("proof", [("seq", .int(seq)), ("leafHash", "xyz")]) }
+            #expect(badHex?.code == "bad-request")
+            #expect(node.store.head.sequence == c.sequence)
+        } catch {
+            Issue.record("\(error)")
+        }
+        await admin.close()
+        await ada.close()
+        await eve.close()
+        await node.stop()
+    }
+
+    // MARK: Periodic checkpoints
+
+    @Test("a running node signs a checkpoint every N records, each extending the last, and a last one on graceful shutdown")
+    func periodic() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let ledger = Ledger(store: store, dataDir: dir)
+            let key = try NodeKey.create(at: dir + "/node.key")
+            var logger = Logger(label: "checkpoints")
+            logger.logLevel = .critical
+            let service = CheckpointService(
+                ledger: ledger, schedule: .init(everyEvents: 10), logger: logger, poll: .milliseconds(20))
+            let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
+            let running = Task { try await group.run() }
+            for i in 0..<25 {
+                _ = try await ledger.append(to: try StreamName("s"), expecting: .any, events: [try Self.note(i)], as: .local(actor: "a"))
+                if i % 10 == 9 {
+                    // Let it see the tenth record before the next append.
+                    var waited = 0
+                    while try Checkpoints.all(in: store).count < (i + 1) / 10, waited < 250 {
+                        try await Task.sleep(for: .milliseconds(20))
+                        waited += 1
+                    }
+                }
+            }
+            let during = try Checkpoints.all(in: store)
+            #expect(during.count == 2)
+            #expect(during.map(\.size) == [10, 21])  // the second covers the first checkpoint's record too
+            await group.triggerGracefulShutdown()
+            try await running.value
+            let all = try Checkpoints.all(in: store)
+            #expect(all.count == 3 && all.last?.size == store.head.sequence - 1)
+            #expect(all.dropFirst().allSatisfy { $0.previous != nil && $0.consistency != nil })
+            #expect(try Checkpoints.verify(store: store, publicKey: try #require(Tokens.unhex(key.publicKeyHex))).failure == nil)
+        }
+    }
+
+    @Test("a node told to checkpoint without a key does not start")
+    func periodicWithoutKey() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let service = CheckpointService(ledger: Ledger(store: store, dataDir: dir), schedule: .init(interval: .seconds(1)), logger: Logger(label: "x"))
+            await #expect(throws: ForensicError.self) { try await service.run() }
+        }
+    }
+
+    // MARK: Replay
+
+    @Test("replay holds every view as it stood at a time or a sequence, as each view query gives it then")
+    func replayEqualsViews() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let ledger = Ledger(store: store, dataDir: dir)
+            let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
+            let policy = try Policy.parse(SyntheticReports.policyText, file: "synthetic")
+            for project in ["aisoc", "aumos", "aixcl", "socai", "aios"] {
+                _ = try await store.append(to: try DomainStreams.project(project), events: [
+                    try DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: .utc)).proposed(actor: "admin", occurredAt: start)
+                ])
+            }
+            for n in 0..<60 {
+                let step = SyntheticReports.report(n, start: start + .seconds(Int64(n) * 86_400))
+                _ = try await store.append(to: step.stream, expecting: .noStream, events: step.events)
+            }
+            let window = Duration.seconds(90 * 86_400)
+            let admin = Principal.local(actor: "auditor")
+            for asOf: AsOfSpec in [.time(start + .seconds(20 * 86_400)), .time(start + .seconds(75 * 86_400)), .sequence(200), .sequence(store.head.sequence)] {
+                let replay = try ledger.query(.replay(window: window), asOf: asOf, as: admin)
+                #expect(replay["reports"] == (try ledger.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil), asOf: asOf, as: admin))["rows"])
+                #expect(replay["timers"] == (try ledger.query(.timers(project: nil, report: nil, dueWithin: nil, late: false, all: true), asOf: asOf, as: admin))["rows"])
+                let projects = replay["projects"]?.arrayValue ?? []
+                #expect(projects.compactMap { $0["project"]?.stringValue } == ["aios", "aisoc", "aixcl", "aumos", "socai"])
+                for p in projects {
+                    let name = try #require(p["project"]?.stringValue)
+                    #expect(p["hallOfFame"] == (try ledger.query(.hallOfFame(project: name, year: nil), asOf: asOf, as: admin)))
+                    #expect(p["metrics"] == (try ledger.query(.metrics(project: name, window: window), asOf: asOf, as: admin)))
+                    #expect(p["policy"]?["name"] == "Synthetic policy")
+                }
+                // Independently: the reports of a fold stopped at that point.
+                var projection = Projection()
+                let resolved = asOf.resolve(now: .now())
+                try store.scan { e in
+                    if Projection.includes(e, asOf: resolved) { projection.apply(e) }
+                    return true
+                }
+                #expect(replay["reports"]?.arrayValue?.count == projection.reports.count)
+                #expect(replay["lastSequence"]?.intValue == Int64(projection.lastSequence))
+            }
+            let early = try ledger.query(.replay(window: window), asOf: .time(start + .seconds(20 * 86_400)), as: admin)
+            let late = try ledger.query(.replay(window: window), asOf: .time(start + .seconds(75 * 86_400)), as: admin)
+            #expect((early["reports"]?.arrayValue?.count ?? 0) < (late["reports"]?.arrayValue?.count ?? 0))
+            // A maintainer replays their project only; reporters and replicas not at all.
+            let maintainer = Principal(role: .maintainer, project: "aumos", subject: "maria")
+            let theirs = try ledger.query(.replay(window: window), asOf: .sequence(200), as: maintainer)
+            #expect(theirs["projects"]?.arrayValue?.count == 1 && theirs["reports"]?.arrayValue?.allSatisfy { $0["project"] == "aumos" } == true)
+            #expect(throws: Forbidden.self) { try ledger.query(.replay(window: window), asOf: .sequence(200), as: Principal(role: .reporter, subject: "ada")) }
+            #expect(throws: Forbidden.self) { try ledger.query(.replay(window: window), asOf: .now, as: Principal(role: .reporter, subject: "ada")) }
+            #expect(throws: Forbidden.self) { try ledger.query(.replay(window: window), asOf: .sequence(200), as: Principal(role: .replica, subject: "r")) }
+        }
+    }
+}
+
+/// A random Ed25519 public key that is not the node's.
+enum Curve25519Key {
+    static func random() -> [UInt8] {
+        let dir = makeTemporaryDirectory("docket-key")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        return Tokens.unhex((try? NodeKey.create(at: dir + "/k").publicKeyHex) ?? "") ?? []
+    }
+}

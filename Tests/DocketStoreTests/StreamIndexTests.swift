@@ -1,0 +1,260 @@
+import DocketCore
+@testable import DocketStore
+import DocketTestSupport
+import Foundation
+import Testing
+
+/// The stream index written later than the records (`StreamMemtable`) and the records of
+/// `docket-store 1`, which a format 2 build still reads and appends after.
+@Suite("Stream index and older formats")
+struct StreamIndexTests {
+    /// Appends `perStream` events to each of `streams` streams, all streams concurrently, so each
+    /// commit covers many streams (what defers their index entries).
+    func appendConcurrently(_ store: EventStore, streams: Int, perStream: Int, prefix: String = "r") async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for s in 0..<streams {
+                group.addTask {
+                    for v in 0..<perStream {
+                        _ = try await store.append(
+                            to: try StreamName("\(prefix)-\(s)"), expecting: .exact(UInt64(v)), events: [try event(data: ["s": .int(Int64(s)), "v": .int(Int64(v))])])
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    /// Every stream reads back complete and in order, by version and from a middle version.
+    func expectStreamsComplete(_ store: EventStore, streams: Int, perStream: Int, prefix: String = "r", _ context: String) throws {
+        for s in 0..<streams {
+            let name = try StreamName("\(prefix)-\(s)")
+            let events = try store.read(stream: name)
+            #expect(events.map(\.streamVersion) == Array(1...UInt64(perStream)), "\(context): stream \(s)")
+            #expect(events.map { $0.data["v"]?.intValue } == (0..<perStream).map { Int64($0) }, "\(context): stream \(s)")
+            #expect(zip(events, events.dropFirst()).allSatisfy { $0.sequence < $1.sequence })
+            #expect(try store.version(of: name) == UInt64(perStream))
+            #expect(try store.read(stream: name, fromVersion: 3, limit: 2).map(\.streamVersion) == [3, 4], "\(context)")
+        }
+    }
+
+    func indexedThrough(_ store: EventStore) throws -> UInt64 {
+        try store.read { (txn) throws(StoreError) in try Meta.indexedThrough(in: txn, store.databases, head: .max) }
+    }
+
+    @Test("under concurrent load stream entries wait in memory; reads and version checks see them; close writes them")
+    func deferredEntries() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir) { $0.streamIndexFlushThreshold = 1_000_000; $0.streamIndexFlushWhenQuiet = false }
+            try await appendConcurrently(store, streams: 24, perStream: 8)
+            #expect(store.head.sequence == 192)
+            // Commits covering more than a few streams left their entries in memory.
+            #expect(try indexedThrough(store) < store.head.sequence)
+            #expect(store.memtable.count > 0)
+            try expectStreamsComplete(store, streams: 24, perStream: 8, "before the flush")
+            // Optimistic concurrency sees versions that are only in memory.
+            let conflict = await #expect(throws: StoreError.self) {
+                try await store.append(to: try StreamName("r-3"), expecting: .exact(7), events: [try event()])
+            }
+            #expect(conflict?.code == .wrongExpectedVersion && conflict?.actualVersion == 8)
+            #expect(try store.verify().isIntact)
+            store.close()
+            let reopened = try openStore(dir)
+            defer { reopened.close() }
+            #expect(try indexedThrough(reopened) == reopened.head.sequence, "close leaves the index complete")
+            #expect(reopened.memtable.count == 0)
+            try expectStreamsComplete(reopened, streams: 24, perStream: 8, "after reopening")
+            #expect(try reopened.verify().isIntact)
+        }
+    }
+
+    @Test("the flush threshold moves entries to the index mid-load; a lone appender's entries are written at once")
+    func flushThreshold() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir) { $0.streamIndexFlushThreshold = 50 }
+            defer { store.close() }
+            try await appendConcurrently(store, streams: 16, perStream: 10)
+            #expect(try indexedThrough(store) >= 50)
+            #expect(store.memtable.count < 50 + 16)
+            try expectStreamsComplete(store, streams: 16, perStream: 10, "with flushes")
+            // One appender on its own: nothing waits.
+            _ = try await store.append(to: try StreamName("alone"), events: [try event(), try event()])
+            #expect(try indexedThrough(store) == store.head.sequence)
+            #expect(store.memtable.count == 0)
+            #expect(try store.verify().isIntact)
+        }
+    }
+
+    @Test("a copy taken while entries were only in memory (as after a crash) re-indexes them on open")
+    func crashCopy() async throws {
+        try await withTemporaryDirectory { dir in
+            let copy = dir + "/copy"
+            let store = try openStore(dir + "/live") { $0.streamIndexFlushThreshold = 1_000_000; $0.streamIndexFlushWhenQuiet = false }
+            try await appendConcurrently(store, streams: 20, perStream: 6)
+            let behind = try indexedThrough(store)
+            #expect(behind < store.head.sequence)
+            // Every commit is durable in data.mdb: a copy now is what a crash would leave.
+            try FileManager.default.createDirectory(atPath: copy + "/ledger", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: dir + "/live/ledger/data.mdb", toPath: copy + "/ledger/data.mdb")
+            store.close()
+
+            var readOnly = EventStore.Configuration()
+            readOnly.readOnly = true
+            let inspected = try EventStore.open(directory: copy, configuration: readOnly)
+            #expect(try indexedThrough(inspected) == behind)
+            try expectStreamsComplete(inspected, streams: 20, perStream: 6, "read-only copy")
+            #expect(try inspected.verify().isIntact)
+            inspected.close()
+
+            let resumed = try openStore(copy) { $0.streamIndexFlushThreshold = 1_000_000; $0.streamIndexFlushWhenQuiet = false }
+            defer { resumed.close() }
+            try expectStreamsComplete(resumed, streams: 20, perStream: 6, "reopened copy")
+            // Appends continue from the re-indexed versions.
+            let r = try await resumed.append(to: try StreamName("r-0"), expecting: .exact(6), events: [try event()])
+            #expect(r.streamVersion == 7)
+        }
+    }
+
+    @Test("verify reports a stream entry written past streams.indexed-through, and a missing one before it")
+    func indexTamper() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir) { $0.streamIndexFlushThreshold = 1_000_000; $0.streamIndexFlushWhenQuiet = false }
+            try await appendConcurrently(store, streams: 12, perStream: 3)
+            let through = try indexedThrough(store)
+            let head = store.head.sequence
+            #expect(through < head)
+            let last = try #require(try store.event(at: head))
+            // An entry for an unindexed record, as if someone wrote the index by hand.
+            let txn = try store.environment.beginWrite()
+            try txn.put(store.databases.streams, Key.stream(last.stream, version: last.streamVersion), Key.sequence(head))
+            try txn.commit()
+            let report = try store.verify()
+            #expect(report.failure?.sequence == head)
+            #expect(report.failure?.reason.contains("past streams.indexed-through") == true)
+            store.close()
+        }
+    }
+
+    // MARK: docket-store 1
+
+    /// Writes a `docket-store 1` directory by hand, as the previous release did: format 1
+    /// records (envelope format 1 inside, no varints in the header), a complete `streams` index
+    /// and no `streams.indexed-through`.
+    func writeFormat1Directory(_ dir: String, events: [(StreamName, RecordedEvent)]) throws {
+        try FileManager.default.createDirectory(atPath: dir + "/ledger", withIntermediateDirectories: true)
+        let env = try LMDBEnvironment(path: dir + "/ledger", mapSize: 64 << 20, maxDatabases: 8, readOnly: false)
+        let dbs = try Databases.open(env, readOnly: false, path: dir)
+        let txn = try env.beginWrite()
+        try Meta.put(Meta.format, Array("docket-store 1".utf8), in: txn, dbs)
+        try Meta.put(Meta.ledgerID, Array("00112233445566778899aabbccddeeff".utf8), in: txn, dbs)
+        let compressor = ZstdCompressor(level: 3)
+        var previous = ChainHash.genesis
+        var streams: Set<StreamName> = []
+        for (stream, e) in events {
+            var record: [UInt8] = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+            try EnvelopeCodec.encodeFormat1(e).withUnsafeBytes { raw in
+                Result { () throws(StoreError) in try compressor.compress(raw, dictionary: nil, appendingTo: &record) }
+            }.get()
+            let hash = record.withUnsafeBytes { RecordFormat.chain(previous: previous, sequence: e.sequence, record: $0, dictionaryDigest: nil) }
+            record.withUnsafeMutableBytes { $0.storeBytes(of: hash.tag.bigEndian, toByteOffset: RecordFormat.tagOffset, as: UInt64.self) }
+            try txn.put(dbs.log, Key.sequence(e.sequence), record)
+            try txn.put(dbs.streams, Key.stream(stream, version: e.streamVersion), Key.sequence(e.sequence))
+            try txn.put(dbs.ids, Key.id(e.id), Key.sequence(e.sequence))
+            streams.insert(stream)
+            previous = hash
+        }
+        try Meta.put(Meta.head, bigEndianBytes(UInt64(events.count)) + previous.bytes, in: txn, dbs)
+        try Meta.put(Meta.streamCount, bigEndianBytes(UInt64(streams.count)), in: txn, dbs)
+        try txn.commit()
+    }
+
+    @Test("a docket-store 1 directory is read as it is, upgraded in place when opened for writing, and chains on")
+    func format1Directory() async throws {
+        try await withTemporaryDirectory { dir in
+            let s = try StreamName("report-1")
+            let old = try (1...5).map { i in
+                (
+                    s,
+                    RecordedEvent(
+                        sequence: UInt64(i), stream: s, streamVersion: UInt64(i), id: try EventID("old-\(i)"), type: try EventType("NoteAdded"),
+                        schemaVersion: 1, actor: "ada", occurredAt: Timestamp(seconds: 1_700_000_000 + Int64(i)),
+                        recordedAt: Timestamp(seconds: 1_700_000_100 + Int64(i)), payload: Payload(["i": .int(Int64(i))]))
+                )
+            }
+            try writeFormat1Directory(dir, events: old)
+            var readOnly = EventStore.Configuration()
+            readOnly.readOnly = true
+            let inspected = try EventStore.open(directory: dir, configuration: readOnly)
+            #expect(try inspected.read(from: 1, limit: 10) == old.map(\.1))
+            #expect(try inspected.verify().isIntact)
+            inspected.close()
+
+            let store = try openStore(dir)
+            let r = try await store.append(to: s, expecting: .exact(5), events: [try event(id: EventID("new-6"))])
+            #expect(r.firstSequence == 6 && r.streamVersion == 6)
+            // Idempotency reaches back into format 1 records.
+            let again = try await store.append(to: s, events: [try ProposedEvent(
+                id: EventID("old-2"), type: EventType("NoteAdded"), actor: "ada", occurredAt: Timestamp(seconds: 1_700_000_002), data: ["i": 2])])
+            #expect(again.duplicate && again.firstSequence == 2)
+            #expect(try store.read(stream: s).map(\.id.rawValue) == ["old-1", "old-2", "old-3", "old-4", "old-5", "new-6"])
+            #expect(try store.rawRecord(at: 5)?.first == 1 && store.rawRecord(at: 6)?.first == 2)
+            #expect(try store.verify().isIntact)
+            let format = try store.read { (txn) throws(StoreError) in try Meta.get(Meta.format, in: txn, store.databases) }
+            #expect(format == Array("docket-store 2".utf8))
+            store.close()
+        }
+    }
+}
+
+@Suite("Long scans")
+struct PipelinedScanTests {
+    @Test("a long scan (read and decompressed on a second thread) gives exactly what reads by sequence give; it stops when asked")
+    func sameEvents() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir) {
+                $0.dictionaryTrainingThreshold = 500
+                $0.dictionarySampleCount = 500
+            }
+            defer { store.close() }
+            try await appendBatches(store, count: 6_000, batch: 250)
+            let expected = try store.read(from: 1, limit: 10_000)
+            #expect(expected.count == 6_000)
+            var scanned: [RecordedEvent] = []
+            try store.scan(chunk: 500) { scanned.append($0); return true }
+            #expect(scanned == expected)
+            // From the middle, through a bound, and stopped early.
+            scanned.removeAll()
+            try store.scan(from: 1_234, through: 4_321, chunk: 300) { scanned.append($0); return true }
+            #expect(scanned.map(\.sequence) == Array(1_234...4_321))
+            var seen = 0
+            try store.scan(chunk: 200) { e in
+                seen += 1
+                return e.sequence < 2_500
+            }
+            #expect(seen == 2_500)
+        }
+    }
+
+    @Test("a long scan delivers every event before a damaged record, then names it")
+    func damagedRecord() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            defer { store.close() }
+            try await appendBatches(store, count: 5_000, batch: 500)
+            var record = try #require(try store.rawRecord(at: 3_210))
+            record.removeLast(3)  // the frame ends early
+            let txn = try store.environment.beginWrite()
+            try txn.put(store.databases.log, Key.sequence(3_210), record)
+            try txn.commit()
+            var last: UInt64 = 0
+            let error = #expect(throws: StoreError.self) {
+                try store.scan(chunk: 256) { e in
+                    last = e.sequence
+                    return true
+                }
+            }
+            #expect(last == 3_209)
+            #expect(error?.code == .corruptRecord && error?.sequence == 3_210, "\(String(describing: error))")
+            #expect(error?.message.hasPrefix("record 3210: ") == true, "\(String(describing: error))")
+        }
+    }
+}
