@@ -225,12 +225,20 @@ public struct PreparedReplication: Sendable {
     public var count: Int { batch.count }
 }
 
-/// Dictionaries of batches prepared but maybe not yet durable, so that the next batch, prepared
-/// while the writer still commits the earlier one, can decode and chain records that name them.
-/// One per replication stream.
+/// What a follower carries from one batch of a replication stream to the next: the dictionaries
+/// of batches prepared but maybe not yet durable (the next batch, prepared while the writer still
+/// commits the earlier one, may name them), and the record decoder (its zstd context and string
+/// interner are worth keeping when batches are small). One per stream, used by one task at a time.
 public struct PendingDictionaries: Sendable {
     var byVersion: [UInt16: ZstdDictionary] = [:]
+    let reused = ReusedDecoder()
     public init() {}
+}
+
+/// A record decoder kept across the batches of one replication stream.
+final class ReusedDecoder: @unchecked Sendable {
+    // @unchecked: only the task preparing the stream's batches (one at a time) touches it.
+    var decoder: RecordDecoder?
 }
 
 extension EventStore.Head: CustomStringConvertible {
@@ -257,7 +265,8 @@ extension EventStore {
         guard batch.ends.last ?? 0 == batch.bytes.count, zip(batch.ends, batch.ends.dropFirst()).allSatisfy({ $0 < $1 }) else {
             throw StoreError(.corruptRecord, "the leader's batch from \(batch.first) is malformed; nothing was written", sequence: batch.first)
         }
-        let decoder = RecordDecoder(dictionaries: dictionaries)
+        let decoder = pending.reused.decoder ?? RecordDecoder(dictionaries: dictionaries)
+        pending.reused.decoder = decoder
         decoder.pending = pending.byVersion
         let (fresh, decoded) = try read { (txn) throws(StoreError) -> ([(ZstdDictionary, ReplicatedDictionary)], DecodedBatch) in
             let fresh = try checkDictionaries(batch, decoder: decoder, txn: txn)
