@@ -149,6 +149,8 @@ final class ReplicationHub: Sendable {
         self.configuration = configuration
         self.logger = logger
         address.withLock { $0 = configuration.advertisedAddress }
+        // Streams wake on the commit itself, one hop earlier than when the appending tasks run.
+        ledger.store.observeCommits { [weak heads = ledger.heads] head in heads?.advance(to: head.sequence) }
     }
 
     var store: EventStore { ledger.store }

@@ -67,6 +67,8 @@ public final class EventStore: Sendable {
     let writer: LogWriter?
     /// Set while this node must not write on its own (a follower, a deposed leader).
     let writeFence = WriteFence()
+    /// Told of every durable commit, on the writer thread (Replication.swift).
+    let commitObservers = CommitObservers()
 
     /// A log's last sequence and its chain hash.
     public struct Head: Sendable, Hashable {
@@ -139,7 +141,10 @@ public final class EventStore: Sendable {
             self.writer = try LogWriter(
                 environment: environment, databases: databases, configuration: configuration,
                 dictionaries: dictionaries, logger: logger, head: head, lastRecordedAt: last, memtable: memtable, unindexed: unindexed)
-            self.writer?.onCommit = { [committed] head in committed.value.withLock { $0 = head } }
+            self.writer?.onCommit = { [committed, commitObservers] head in
+                committed.value.withLock { $0 = head }
+                commitObservers.notify(head)
+            }
         }
     }
 

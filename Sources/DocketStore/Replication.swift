@@ -622,7 +622,23 @@ extension EventStore {
     }
 }
 
+/// Whoever wants to hear of commits as they happen (a leader's replication streams).
+final class CommitObservers: Sendable {
+    private let observers = Mutex<[@Sendable (EventStore.Head) -> Void]>([])
+    func add(_ body: @escaping @Sendable (EventStore.Head) -> Void) { observers.withLock { $0.append(body) } }
+    func notify(_ head: EventStore.Head) {
+        for o in observers.withLock({ $0 }) { o(head) }
+    }
+}
+
 extension EventStore {
+    /// Calls `body` with the new head after every durable commit, on the writer thread and before
+    /// the appends in it resume: it must be quick and must not block (a leader uses it to wake
+    /// its replication streams without waiting for the appending tasks to run).
+    public func observeCommits(_ body: @escaping @Sendable (Head) -> Void) {
+        commitObservers.add(body)
+    }
+
     /// Whether `text` is a ledger id (32 lowercase hex digits).
     public static func isLedgerID(_ text: String) -> Bool {
         text.utf8.count == 32 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }

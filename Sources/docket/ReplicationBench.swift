@@ -86,6 +86,9 @@ struct ReplicationBench: AsyncParsableCommand {
     @Option(help: "How long each throughput run lasts.")
     var seconds = 5.0
 
+    @Flag(inversion: .prefixedNo, help: "For the throughput runs, run the follower as a `docket serve` child process (its own task pool, as on another machine) rather than in this process.")
+    var followerProcess = true
+
     @Option(help: "Which measurements: any of catchup, lag, sync, comma-separated.")
     var phases = "catchup,lag,sync"
 
@@ -239,12 +242,30 @@ struct ReplicationBench: AsyncParsableCommand {
             var r = ReplicationConfiguration()
             r.syncReplicas = k
             let leader = try await BenchNode.start(parent + "/\(name)-leader", replication: r)
+            // A steady state: dictionaries trained (first at 1,024 records, again at 16,384)
+            // before the clock starts, not during one run and not another.
+            try await fill(leader.store, to: 20_000)
+            while try leader.store.isTrainingDictionary || leader.store.highestDictionaryVersion() < 2 { try await Task.sleep(for: .milliseconds(10)) }
             let admin = try await leader.token(.admin)
             let replica = try await leader.token(.replica)
             var nodes: [BenchNode] = []
-            for f in 0..<followers { nodes.append(try await leader.follower(parent + "/\(name)-follower-\(f)", token: replica)) }
+            var processes: [Process] = []
+            for f in 0..<followers {
+                let dir = parent + "/\(name)-follower-\(f)"
+                if followerProcess {
+                    processes.append(try await startFollowerProcess(dir, leader: leader, token: replica, admin: admin))
+                } else {
+                    let n = try await leader.follower(dir, token: replica)
+                    while n.store.head.sequence < leader.store.head.sequence { try await Task.sleep(for: .milliseconds(5)) }
+                    nodes.append(n)
+                }
+            }
             let (rate, p50, p99) = try await load(leader.address, token: admin)
             for n in nodes { await n.stop() }
+            for p in processes {
+                p.terminate()
+                p.waitUntilExit()
+            }
             await leader.stop()
             if name == "alone" { alone = rate }
             out += [("\(name)_events_per_s", .int(Int64(rate))), ("\(name)_p50_ms", .double(p50)), ("\(name)_p99_ms", .double(p99))]
@@ -252,6 +273,27 @@ struct ReplicationBench: AsyncParsableCommand {
         let sync = out.first { $0.0 == "sync_events_per_s" }?.1.intValue ?? 0
         out.append(("sync_share", .double(round3(Double(sync) / max(alone, 1)))))
         return out
+    }
+
+    /// `docket serve --replica-of` as a child process (its own task pool, as on another machine),
+    /// once it has caught up with `leader`.
+    private func startFollowerProcess(_ dir: String, leader: BenchNode, token: String, admin: String) async throws -> Process {
+        guard let executable = Bundle.main.executablePath else { throw CLIError("cannot find the docket executable") }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: executable)
+        p.arguments = ["serve", "--data-dir", dir, "--listen", "127.0.0.1:\(Int.random(in: 20000...40000))", "--replica-of", leader.address, "--token", token, "--log-level", "error"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let status = DocketClient(try DocketClient.Configuration(address: leader.address, token: admin))
+        defer { Task { await status.close() } }
+        while true {
+            let s = try await status.status()
+            if let f = s["followers"]?.arrayValue?.first, f["lag"] == 0 { break }
+            guard p.isRunning else { throw CLIError("the follower process exited with status \(p.terminationStatus)") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return p
     }
 
     private func load(_ address: String, token: String) async throws -> (Double, Double, Double) {
