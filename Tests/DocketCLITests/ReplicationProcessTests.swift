@@ -28,7 +28,7 @@ struct ReplicationProcessTests {
             let p = Process()
             p.executableURL = DocketProcess.executable
             p.arguments = ["serve", "--data-dir", dir, "--listen", address, "--log-level", "info"] + arguments
-            if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+            if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
             let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
             log.seekToEndOfFile()
             p.standardError = log

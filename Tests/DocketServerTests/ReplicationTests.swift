@@ -358,7 +358,7 @@ struct ReplicationTests {
 
     @Test("bad inputs: a replica token cannot append; a follower of another ledger is refused; neither log changes")
     func badInputs() async throws {
-        let (leader, admin, replica) = try await ClusterNode.leader()
+        let (leader, _, replica) = try await ClusterNode.leader()
         let head = leader.store.head
         let asReplica = leader.client(replica)
         let refused = await #expect(throws: DocketClientError.self) { try await asReplica.append(to: try StreamName("x"), events: [try note(1)]) }
