@@ -810,8 +810,8 @@ def main():
                 fail(seq, "the event-id index does not point at this record (id %s)" % e["id"])
             elif seq <= indexed_through and streams.get(skey) != key:
                 fail(seq, "the stream index does not point at this record (stream %s version %d)" % (e["stream"], e["version"]))
-            elif seq > indexed_through and skey in streams:
-                fail(seq, "the stream index holds an entry (stream %s version %d) past streams.indexed-through %d"
+            elif seq > indexed_through and skey in streams and streams[skey] != key:
+                fail(seq, "the stream index holds an entry (stream %s version %d) past streams.indexed-through %d that points elsewhere"
                      % (e["stream"], e["version"], indexed_through))
         if not args.check_only:
             out.write(event_json(e, data).encode("utf-8") + b"\n")

@@ -129,7 +129,8 @@ public final class EventStore: Sendable {
         self.memtable = StreamMemtable()
         // Records after `streams.indexed-through` (a crash before the writer wrote their stream
         // index) are indexed in memory again, from the log itself.
-        let unindexed = try Self.unindexedEntries(environment, databases, dictionaries: dictionaries, head: head.sequence)
+        let unindexed = try Self.unindexedEntries(
+            environment, databases, dictionaries: dictionaries, head: head.sequence, tolerateDamage: configuration.readOnly, logger: logger)
         memtable.add(unindexed)
         if !unindexed.isEmpty {
             logger.info("re-indexed the latest records' streams", metadata: ["records": "\(unindexed.count)"])
@@ -161,8 +162,12 @@ public final class EventStore: Sendable {
     }
 
     /// The stream-index entries of the records after `streams.indexed-through`.
+    ///
+    /// A record there that does not decode stops a writable open (appending without knowing every
+    /// stream's version could break a stream's sequence); a read-only open indexes what comes
+    /// before it, so that `verify` can report the damage and `read` print what is readable.
     private static func unindexedEntries(
-        _ env: LMDBEnvironment, _ dbs: Databases, dictionaries: DictionaryCache, head: UInt64
+        _ env: LMDBEnvironment, _ dbs: Databases, dictionaries: DictionaryCache, head: UInt64, tolerateDamage: Bool, logger: Logger
     ) throws(StoreError) -> [(stream: StreamName, entry: StreamMemtable.Entry)] {
         let through = min(try env.read { (txn) throws(StoreError) in try Meta.indexedThrough(in: txn, dbs, head: head) }.get(), head)
         guard through < head else { return [] }
@@ -171,15 +176,25 @@ public final class EventStore: Sendable {
         var next = through + 1
         while next <= head {
             let before = next
-            try env.read { (txn) throws(StoreError) in
-                try LogIndex.forEachRecord(in: txn, dbs, from: next, limit: 4096) { (seq, value) throws(StoreError) in
-                    guard seq <= head else { return false }
-                    let e = try decoder.decode(value, sequence: seq, txn: txn)
-                    out.append((e.stream, StreamMemtable.Entry(version: e.streamVersion, sequence: seq)))
-                    next = seq + 1
-                    return true
+            do throws(StoreError) {
+                try env.read { (txn) throws(StoreError) in
+                    try LogIndex.forEachRecord(in: txn, dbs, from: next, limit: 4096) { (seq, value) throws(StoreError) in
+                        guard seq <= head else { return false }
+                        let e = try decoder.decode(value, sequence: seq, txn: txn)
+                        out.append((e.stream, StreamMemtable.Entry(version: e.streamVersion, sequence: seq)))
+                        next = seq + 1
+                        return true
+                    }
+                }.get()
+            } catch {
+                guard tolerateDamage else {
+                    var e = error
+                    e.message = "cannot re-index the latest records: \(e.message); run docket verify, and restore the data directory from a replica or a copy"
+                    throw e
                 }
-            }.get()
+                logger.warning("a record after streams.indexed-through does not decode; its stream and later ones are not indexed", metadata: ["error": "\(error)"])
+                break
+            }
             // A log shorter than its recorded head is damage for `verify` to report, not a reason
             // to refuse to open it.
             if next == before { break }

@@ -184,8 +184,9 @@ final class LogWriter: @unchecked Sendable {
             while queue.isEmpty && (!stopping || training.load(ordering: .acquiring)) { condition.wait() }
             if queue.isEmpty && stopping {
                 condition.unlock()
-                // Leave `streams` complete, so the next open has nothing to re-index.
-                if !unindexed.isEmpty { commit([], flushIndex: true) }
+                // Leave `streams` complete, so the next open has nothing to re-index. (No training
+                // after it: nothing would wait for it, and its reads would outlive the environment.)
+                if !unindexed.isEmpty { commit([], flushIndex: true, considerTraining: false) }
                 condition.lock()
                 finished = true
                 condition.broadcast()
@@ -205,7 +206,7 @@ final class LogWriter: @unchecked Sendable {
             let batch = Array(queue.prefix(taken))
             queue.removeFirst(taken)
             condition.unlock()
-            commit(batch, flushIndex: false)
+            commit(batch, flushIndex: false, considerTraining: true)
         }
     }
 
@@ -261,7 +262,7 @@ final class LogWriter: @unchecked Sendable {
                 || (appends <= 1 && configuration.streamIndexFlushWhenQuiet))
     }
 
-    private func commit(_ batch: [Job], flushIndex force: Bool) {
+    private func commit(_ batch: [Job], flushIndex force: Bool, considerTraining train: Bool) {
         let before = snapshot()
         var installed: [ZstdDictionary] = []
         while true {
@@ -346,7 +347,7 @@ final class LogWriter: @unchecked Sendable {
                     r += 1
                 }
             }
-            considerTraining()
+            if train { considerTraining() }
             return
         }
     }

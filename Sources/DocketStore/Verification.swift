@@ -38,9 +38,27 @@ extension EventStore {
         var expected: UInt64 = 1
         let decoder = RecordDecoder(dictionaries: dictionaries)
         var done = false
-        let storedHead = try Self.loadHead(environment, databases)
+        // One consistent view of what the walk checks against (a running node keeps appending
+        // and moving stream entries into `streams` while the walk's short transactions go by):
+        // the recorded head, the last record, how far `streams` is complete, the index sizes.
+        let snapshot = try read { (txn) throws(StoreError) -> (head: Head, last: UInt64, indexedThrough: UInt64, streams: Int, ids: Int) in
+            var head = Head(sequence: 0, hash: .genesis)
+            if let v = try Meta.get(Meta.head, in: txn, databases) {
+                guard v.count == 40 else { throw StoreError(.corruptRecord, "the head record in metadata is \(v.count) bytes, not 40") }
+                head = Head(sequence: v.withUnsafeBytes { $0.loadBigEndianUInt64() }, hash: ChainHash(bytes: Array(v[8..<40])))
+            }
+            let indexedThrough = try Meta.indexedThrough(in: txn, databases, head: head.sequence)
+            do throws(LMDBError) {
+                let last = try txn.withCursor(databases.log) { (c) throws(LMDBError) in try c.get(.last)?.key }.get()
+                return (
+                    head, last.map { $0.count == 8 ? $0.loadBigEndianUInt64() : .max } ?? 0, indexedThrough,
+                    try txn.entryCount(databases.streams), try txn.entryCount(databases.ids)
+                )
+            } catch { throw error.storeError }
+        }
+        let storedHead = snapshot.head
         // `streams` is complete through here; later records are indexed in memory (StreamMemtable).
-        let indexedThrough = try read { (txn) throws(StoreError) in try Meta.indexedThrough(in: txn, databases, head: storedHead.sequence) }
+        let indexedThrough = snapshot.indexedThrough
         func fail(_ seq: UInt64, _ why: String) {
             report.failure = .init(sequence: seq, reason: why)
             done = true
@@ -49,6 +67,8 @@ extension EventStore {
             var count = 0
             try read { (txn) throws(StoreError) in
                 try LogIndex.forEachRecord(in: txn, databases, from: expected, limit: 8192) { (seq, value) throws(StoreError) in
+                    // Records appended since the snapshot are the next verification's.
+                    guard seq <= snapshot.last else { return false }
                     count += 1
                     guard seq == expected else {
                         fail(expected, "missing: the log jumps from \(expected - 1) to \(seq)")
@@ -105,8 +125,9 @@ extension EventStore {
                             fail(seq, "the stream index does not point at this record (stream \(event.stream) version \(event.streamVersion))")
                             return false
                         }
-                    } else if byStream != nil {
-                        fail(seq, "the stream index holds an entry (stream \(event.stream) version \(event.streamVersion)) past streams.indexed-through \(indexedThrough)")
+                    } else if let byStream, !byStream.elementsEqual(key) {
+                        // (An entry pointing here was written since the snapshot: a running node flushing.)
+                        fail(seq, "the stream index holds an entry (stream \(event.stream) version \(event.streamVersion)) past streams.indexed-through \(indexedThrough) that points elsewhere")
                         return false
                     }
                     previous = hash
@@ -116,7 +137,7 @@ extension EventStore {
                     return true
                 }
             }
-            if count == 0 { break }
+            if count == 0 || expected > snapshot.last { break }
         }
         report.headHash = previous
         if report.failure == nil {
@@ -134,11 +155,7 @@ extension EventStore {
         if report.failure == nil {
             // Every record's index entries point back at it (checked above); an index holding
             // more entries than there are records has entries no record accounts for.
-            let counts = try read { (txn) throws(StoreError) -> (streams: Int, ids: Int) in
-                do throws(LMDBError) { return (try txn.entryCount(databases.streams), try txn.entryCount(databases.ids)) } catch {
-                    throw error.storeError
-                }
-            }
+            let counts = (streams: snapshot.streams, ids: snapshot.ids)
             for (name, count, records) in [("stream", counts.streams, indexedThrough), ("event-id", counts.ids, report.records)]
             where UInt64(count) != records {
                 report.failure = .init(
@@ -169,8 +186,8 @@ public struct StoreStatistics: Sendable {
     public var usedBytesPerEvent: Double { events == 0 ? 0 : Double(usedBytes) / Double(events) }
     /// Envelope bytes ÷ stored frame bytes.
     public var compressionRatio: Double {
-        // Headers are 11 bytes and two varints, usually one byte and two or three.
-        let frames = recordBytes - events * UInt64(RecordFormat.fixedHeaderSize + 4)
+        // Headers are 11 bytes and two varints of usually one byte each.
+        let frames = recordBytes - events * UInt64(RecordFormat.fixedHeaderSize + 2)
         return frames == 0 ? 0 : Double(rawBytes) / Double(frames)
     }
 }

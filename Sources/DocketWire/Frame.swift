@@ -79,7 +79,7 @@ public enum FrameType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConv
 
 /// One protocol frame: `u32 length | u8 type | u32 request id | body`, big-endian, where the
 /// length counts the bytes after itself and the body is one value in Docket's binary value
-/// encoding (`Schemas/envelope.md` §Values).
+/// encoding (`Schemas/envelope.md` §4).
 public struct Frame: Sendable, Hashable {
     public var type: FrameType
     public var requestID: UInt32

@@ -123,14 +123,63 @@ struct StreamIndexTests {
             let head = store.head.sequence
             #expect(through < head)
             let last = try #require(try store.event(at: head))
-            // An entry for an unindexed record, as if someone wrote the index by hand.
+            // An entry for an unindexed record that points at another record, as if someone wrote the index by hand.
             let txn = try store.environment.beginWrite()
-            try txn.put(store.databases.streams, Key.stream(last.stream, version: last.streamVersion), Key.sequence(head))
+            try txn.put(store.databases.streams, Key.stream(last.stream, version: last.streamVersion), Key.sequence(1))
             try txn.commit()
             let report = try store.verify()
             #expect(report.failure?.sequence == head)
             #expect(report.failure?.reason.contains("past streams.indexed-through") == true)
             store.close()
+        }
+    }
+
+    @Test("verify on a node that keeps appending (and moving entries into streams) finds it intact")
+    func verifyWhileAppending() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir) { $0.streamIndexFlushThreshold = 64 }
+            defer { store.close() }
+            try await appendConcurrently(store, streams: 8, perStream: 4)
+            let writers = Task {
+                for round in 0..<40 { try await appendConcurrently(store, streams: 8, perStream: 3, prefix: "w\(round)") }
+            }
+            var verified = 0
+            while !writers.isCancelled {
+                let report = try store.verify()
+                #expect(report.isIntact, "\(report.failure.map { "\($0)" } ?? "")")
+                verified += 1
+                if verified >= 15 { break }
+            }
+            try await writers.value
+            #expect(try store.verify().isIntact)
+        }
+    }
+
+    @Test("a damaged record the stream index has not reached: read-only opens still verify and name it; a writable open refuses")
+    func damagedUnindexedRecord() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir) { $0.streamIndexFlushThreshold = 1_000_000; $0.streamIndexFlushWhenQuiet = false }
+            try await appendConcurrently(store, streams: 10, perStream: 4)
+            let through = try indexedThrough(store)
+            let target = store.head.sequence - 2
+            #expect(target > through)
+            var record = try #require(try store.rawRecord(at: target))
+            record.removeLast(3)
+            // Written behind the store's back, as damage on disk would be; the copy keeps it unflushed.
+            let txn = try store.environment.beginWrite()
+            try txn.put(store.databases.log, Key.sequence(target), record)
+            try txn.commit()
+            try FileManager.default.createDirectory(atPath: dir + "/copy/ledger", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: dir + "/ledger/data.mdb", toPath: dir + "/copy/ledger/data.mdb")
+            store.close()
+
+            let inspected = try openStore(dir + "/copy") { $0.readOnly = true }
+            let report = try inspected.verify()
+            #expect(report.failure?.sequence == target, "\(String(describing: report.failure))")
+            #expect(try inspected.read(from: 1, limit: Int(target) - 1).count == Int(target) - 1)
+            inspected.close()
+            let refused = #expect(throws: StoreError.self) { _ = try openStore(dir + "/copy") }
+            #expect(refused?.code == .corruptRecord && refused?.message.contains("run docket verify") == true, "\(String(describing: refused))")
         }
     }
 
