@@ -187,7 +187,7 @@ final class ReplicationHub: Sendable {
     /// Stops following (waiting for replicated writes in flight) and ends every stream served.
     func stop() async {
         if let f = follower.withLock({ f in defer { f = nil }; return f }) { await f.stop() }
-        for link in links.withLock({ Array($0.values) }) { link.subscription.task.cancel() }
+        for link in links.withLock({ Array($0.values) }) { link.subscription.cancel() }
         gate.failAll(ReplicationError("shutting-down", "the node is shutting down"))
     }
 
@@ -255,13 +255,13 @@ final class ReplicationHub: Sendable {
         ])
         let budget = min(configuration.bytesPerFrame, Int(request.maxFrame) / 2)
         // The task is in place before the stream is registered anywhere that cancels it.
-        subscription.task = Task { [self] in
+        subscription.start(Task { [self] in
             session.reply(.replicating, id, answer)
             await stream(link, session: session, from: EventStore.Head(sequence: request.head, hash: mine), dictionaries: request.dictionaries, budget: budget)
             links.withLock { _ = $0.removeValue(forKey: link.key) }
             gate.remove(link.key)
             logger.notice("follower disconnected", metadata: ["node": "\(request.node ?? "?")", "acked": "\(link.acked.load(ordering: .relaxed))"])
-        }
+        })
         session.subscriptions.withLock { $0[id] = subscription }
     }
 
@@ -384,7 +384,7 @@ final class ReplicationHub: Sendable {
         // Followers hear it too: the error names the new leader, so they can follow it there.
         let body = Session.errorBody(refusal)
         for link in links.withLock({ Array($0.values) }) {
-            link.subscription.task.cancel()
+            link.subscription.cancel()
             link.channel.writeAndFlush(Frame(.error, requestID: link.key.id, body: body.value), promise: nil)
         }
     }

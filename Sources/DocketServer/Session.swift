@@ -56,7 +56,7 @@ final class Session: Sendable {
     /// queued still run (an append in progress completes), their answers go nowhere.
     func finish() {
         queue.finish()
-        for s in subscriptions.withLock({ d in defer { d.removeAll() }; return Array(d.values) }) { s.task.cancel() }
+        for s in subscriptions.withLock({ d in defer { d.removeAll() }; return Array(d.values) }) { s.cancel() }
     }
 
     func reply(_ type: FrameType, _ requestID: UInt32, _ body: Value) {
@@ -152,7 +152,7 @@ final class Session: Sendable {
                 return true
             }
             guard fresh else { throw MessageError("SUBSCRIBE: request id \(id) already names a live subscription on this connection") }
-            subscription.task = Task { [self] in await stream(subscription, id: id, from: from) }
+            subscription.start(Task { [self] in await stream(subscription, id: id, from: from) })
             reply(.subscribed, id, .object([("subscription", .int(Int64(id))), ("head", .int(Int64(ledger.store.head.sequence)))]))
         case .admin:
             try await admin(frame)
@@ -223,7 +223,7 @@ final class Session: Sendable {
             return
         }
         if frame.type == .unsubscribe {
-            s.task.cancel()
+            s.cancel()
             _ = subscriptions.withLock { $0.removeValue(forKey: subscriptionID) }
         } else {
             s.grant(Int(min(max(frame.body["credit"]?.intValue ?? 0, 0), Subscription.maximumCredit)))
@@ -298,16 +298,31 @@ final class Subscription: Sendable {
         var waiter: CheckedContinuation<Void, Never>?
     }
     private let state: Mutex<State>
-    private let taskBox = Mutex<Task<Void, Never>?>(nil)
+    /// The streaming task, and whether it was cancelled before it was set (a connection can
+    /// close between registering the subscription and starting its task).
+    private let taskBox = Mutex<(task: Task<Void, Never>?, cancelled: Bool)>((nil, false))
 
     /// Credit is capped so a hostile grant cannot overflow it.
     static let maximumCredit: Int64 = 1 << 24
 
     init(credit: Int) { state = Mutex(State(credit: credit)) }
 
-    var task: Task<Void, Never> {
-        get { taskBox.withLock { $0! } }
-        set { taskBox.withLock { $0 = newValue } }
+    /// Sets the streaming task; cancels it at once if the subscription was cancelled already.
+    func start(_ task: Task<Void, Never>) {
+        let cancelled = taskBox.withLock { b -> Bool in
+            b.task = task
+            return b.cancelled
+        }
+        if cancelled { task.cancel() }
+    }
+
+    /// Stops the streaming task, now or as soon as it is set.
+    func cancel() {
+        let task = taskBox.withLock { b -> Task<Void, Never>? in
+            b.cancelled = true
+            return b.task
+        }
+        task?.cancel()
     }
 
     func grant(_ n: Int) {
