@@ -99,6 +99,11 @@ public final class DocketClient: Sendable {
 
     /// Sends one request and waits for its answer; an ERROR answer throws `.server`.
     public func request(_ type: FrameType, _ body: Value, retry: Bool) async throws(DocketClientError) -> Frame {
+        try await request(retry: retry) { Frame(type, requestID: $0, body: body) }
+    }
+
+    /// Sends the frame `make` builds for a request id and waits for its answer.
+    func request(retry: Bool, _ make: (UInt32) -> Frame) async throws(DocketClientError) -> Frame {
         var attempt = 0
         var redirects = 0
         while true {
@@ -106,7 +111,7 @@ public final class DocketClient: Sendable {
             do {
                 let conn = try await current()
                 let id = nextID.add(1, ordering: .relaxed).oldValue
-                let answer = try await conn.send(Frame(type, requestID: id, body: body))
+                let answer = try await conn.send(make(id))
                 if answer.type == .error { throw DocketClientError.server(ErrorBody(answer.body)) }
                 return answer
             } catch DocketClientError.server(let e) where ["not-leader", "fenced"].contains(e.code) && redirects < configuration.leaderRedirects {
@@ -137,11 +142,12 @@ public final class DocketClient: Sendable {
     }
 
     /// Appends events (administrators); durable when it returns.
+    /// Sent as APPEND_EVENTS: the payloads travel as they are already encoded.
     public func append(to stream: StreamName, expecting expected: ExpectedVersion = .any, events: [ProposedEvent]) async throws(DocketClientError) -> Appended {
-        var body: [(key: String, value: Value)] = [("stream", .string(stream.rawValue))]
-        if case .exact(let n) = expected { body.append(("expected", .int(Int64(n)))) }
-        body.append(("events", .array(events.map(\.wireValue))))
-        let f = try await request(.append, .object(body), retry: true)
+        var w = BinaryWriter(capacity: 64 + events.count * 256)
+        ProposedEventCodec.encode(stream: stream, expected: expected, events: events, into: &w)
+        let body = ByteBuffer(bytes: w.bytes)
+        let f = try await request(retry: true) { Frame(.appendEvents, requestID: $0, binary: body) }
         return Appended(
             firstSequence: UInt64(f.body["first"]?.intValue ?? 0), lastSequence: UInt64(f.body["last"]?.intValue ?? 0),
             streamVersion: UInt64(f.body["version"]?.intValue ?? 0),

@@ -109,6 +109,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 session.control(frame)
                 return
             }
+            if session.appendInPlace(frame) { return }
             guard session.enqueue(frame) else {
                 logger.warning("request refused: too many in flight", metadata: ["principal": "\(session.principal)", "limit": "\(server.configuration.maximumInFlightPerConnection)"])
                 context.writeAndFlush(wrapOutboundOut(Frame(.error, requestID: frame.requestID, body: ErrorBody(

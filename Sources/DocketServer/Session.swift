@@ -13,7 +13,10 @@ final class Session: Sendable {
     let channel: any Channel
     let principal: Principal
     private let queue: AsyncStream<Frame>.Continuation
-    private let queued = Atomic<Int>(0)
+    let queued = Atomic<Int>(0)
+    /// Appends answered from the event loop (FastAppend.swift) not yet durable; queued requests
+    /// wait for them, so a connection's requests still take effect in the order they came.
+    let inPlace = Mutex<(count: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
     /// Subscriptions and replication streams (Replication.swift), by request id.
     let subscriptions = Mutex<[UInt32: Subscription]>([:])
     private let worker: Mutex<Task<Void, Never>?> = Mutex(nil)
@@ -26,6 +29,7 @@ final class Session: Sendable {
         self.queue = continuation
         let task = Task { [self] in
             for await frame in stream {
+                await inPlaceAppendsDone()
                 await handle(frame)
                 queued.subtract(1, ordering: .relaxed)
                 server.metrics.inFlight.subtract(1, ordering: .relaxed)
@@ -50,7 +54,9 @@ final class Session: Sendable {
     }
 
     /// Whether it has work or a live subscription (an idle-looking subscriber is not idle).
-    var isBusy: Bool { queued.load(ordering: .relaxed) > 0 || subscriptions.withLock { !$0.isEmpty } }
+    var isBusy: Bool {
+        queued.load(ordering: .relaxed) > 0 || inPlace.withLock { $0.count > 0 } || subscriptions.withLock { !$0.isEmpty }
+    }
 
     /// The connection closed: stop taking requests and end the subscriptions. Requests already
     /// queued still run (an append in progress completes), their answers go nowhere.
@@ -97,6 +103,12 @@ final class Session: Sendable {
                 ] + server.replication.statusFields
             }
             reply(.statusResult, id, .object(status))
+        case .appendEvents:
+            let (stream, expected, events) = try Self.decodeAppendEvents(frame, actor: principal.subject)
+            let r = try await ledger.append(to: stream, expecting: expected, events: events, as: principal)
+            try await server.replication.replicated(through: r.lastSequence)
+            if !r.duplicate { server.metrics.recordAppend(events.count) }
+            reply(.appended, id, Self.appendedBody(r))
         case .append:
             let b = try Body(frame.body, "APPEND")
             let stream = try StreamName(try b.string("stream"))
@@ -108,10 +120,7 @@ final class Session: Sendable {
             let r = try await ledger.append(to: stream, expecting: expected, events: events, as: principal)
             try await server.replication.replicated(through: r.lastSequence)
             if !r.duplicate { server.metrics.recordAppend(events.count) }
-            reply(.appended, id, .object([
-                ("first", .int(Int64(r.firstSequence))), ("last", .int(Int64(r.lastSequence))), ("version", .int(Int64(r.streamVersion))),
-                ("recordedAt", .string(r.recordedAt.rfc3339)), ("duplicate", .bool(r.duplicate)),
-            ]))
+            reply(.appended, id, Self.appendedBody(r))
         case .read:
             try requireLogReader()
             let b = try Body(frame.body, "READ")

@@ -37,11 +37,6 @@ public final class EventStore: Sendable {
         /// Stream-index entries kept in memory (`StreamMemtable`) before they are written to
         /// `streams` in one commit; also the most records an open may have to re-index.
         public var streamIndexFlushThreshold = 16384
-        /// Pending stream-index entries covering at most this many streams are written in the
-        /// commit at hand (a few pages), so a lightly loaded node keeps `streams` complete.
-        public var streamIndexEagerStreams = 4
-        /// A commit of a single append (the node is not busy) writes every pending entry.
-        public var streamIndexFlushWhenQuiet = true
         /// Open without writing anything (no writer thread; appends fail). Works on read-only copies.
         public var readOnly = false
         /// The ledger id a new data directory gets (a follower adopts its leader's); random when
@@ -234,6 +229,29 @@ public final class EventStore: Sendable {
     public func append(
         to stream: StreamName, expecting expected: ExpectedVersion = .any, events: [ProposedEvent]
     ) async throws(StoreError) -> AppendResult {
+        let request = try prepareAppend(to: stream, expecting: expected, events: events)
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<AppendResult, StoreError>, Never>) in
+            request.writer.submit(
+                AppendRequest(stream: stream, expected: expected, prepared: request.prepared) { continuation.resume(returning: $0) })
+        }
+        return try result.get()
+    }
+
+    /// `append` for callers that are not async (a network event loop answering small appends in
+    /// place): `completion` runs on the writer thread once the events are durable or the append
+    /// failed. Checks, encoding and compression happen on the calling thread, before this
+    /// returns; a check that fails throws here and `completion` is never called.
+    public func append(
+        to stream: StreamName, expecting expected: ExpectedVersion = .any, events: [ProposedEvent],
+        completion: @escaping @Sendable (Result<AppendResult, StoreError>) -> Void
+    ) throws(StoreError) {
+        let request = try prepareAppend(to: stream, expecting: expected, events: events)
+        request.writer.submit(AppendRequest(stream: stream, expected: expected, prepared: request.prepared, complete: completion))
+    }
+
+    private func prepareAppend(
+        to stream: StreamName, expecting expected: ExpectedVersion, events: [ProposedEvent]
+    ) throws(StoreError) -> (writer: LogWriter, prepared: PreparedAppend) {
         guard let writer else {
             throw StoreError(.readOnly, "the store at \(directory) is open read-only")
         }
@@ -244,11 +262,7 @@ public final class EventStore: Sendable {
                 .batchTooLarge, "an append may carry at most \(Self.maximumEventsPerAppend) events, got \(events.count)")
         }
         // Encode and compress here, on the caller's thread, so the writer only chains and puts.
-        let prepared = try writer.preparer.prepare(stream: stream, events: events, acceptedAt: .now())
-        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<AppendResult, StoreError>, Never>) in
-            writer.submit(AppendRequest(stream: stream, expected: expected, prepared: prepared, continuation: continuation))
-        }
-        return try result.get()
+        return (writer, try writer.preparer.prepare(stream: stream, events: events, acceptedAt: .now()))
     }
 
     // MARK: Reading

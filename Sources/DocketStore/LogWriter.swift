@@ -9,7 +9,8 @@ struct AppendRequest: Sendable {
     let stream: StreamName
     let expected: ExpectedVersion
     let prepared: PreparedAppend
-    let continuation: CheckedContinuation<Result<AppendResult, StoreError>, Never>
+    /// Called once, on the writer thread, when the append is durable or has failed.
+    let complete: @Sendable (Result<AppendResult, StoreError>) -> Void
 }
 
 /// The single writer: a dedicated OS thread (LMDB write transactions belong to one thread) that
@@ -129,7 +130,7 @@ final class LogWriter: @unchecked Sendable {
         condition.lock()
         if stopping {
             condition.unlock()
-            request.continuation.resume(returning: .failure(StoreError(.closed, "the store is closed")))
+            request.complete(.failure(StoreError(.closed, "the store is closed")))
             return
         }
         queue.append(.append(request))
@@ -252,14 +253,12 @@ final class LogWriter: @unchecked Sendable {
         }
     }
 
-    /// Whether this commit should move the unindexed entries into `streams`: when there are
-    /// many; when they cover so few streams that writing them costs a page or two; or when the
-    /// node is not busy (a commit of one append), so a lightly loaded node keeps `streams`
-    /// complete and only concurrent load defers it.
-    private func shouldFlushIndex(appends: Int) -> Bool {
-        !unindexed.isEmpty
-            && (unindexed.count >= configuration.streamIndexFlushThreshold || unindexedHeads.count <= configuration.streamIndexEagerStreams
-                || (appends <= 1 && configuration.streamIndexFlushWhenQuiet))
+    /// Whether this commit should move the unindexed entries into `streams`: once there are
+    /// many (and when the store closes). Until then every commit saves the stream-index pages it
+    /// would dirty — one random leaf per stream under concurrent load, and a leaf plus the
+    /// pages above it even for a lone append, which is a fifth of a single append's commit.
+    private func shouldFlushIndex() -> Bool {
+        unindexed.count >= configuration.streamIndexFlushThreshold
     }
 
     private func commit(_ batch: [Job], flushIndex force: Bool, considerTraining train: Bool) {
@@ -284,7 +283,7 @@ final class LogWriter: @unchecked Sendable {
                             replicated.append(try applyReplicated(job, txn: txn, installed: &installed))
                         }
                     }
-                    if force || shouldFlushIndex(appends: results.count) {
+                    if force || shouldFlushIndex() {
                         try flushStreamIndex(txn: txn)
                         flushed = true
                     }
@@ -340,7 +339,7 @@ final class LogWriter: @unchecked Sendable {
             var r = 0
             for job in batch {
                 if case .append(let request) = job {
-                    request.continuation.resume(returning: results[i])
+                    request.complete(results[i])
                     i += 1
                 } else if case .replicate(let job) = job {
                     job.complete(replicated[r])
@@ -355,7 +354,7 @@ final class LogWriter: @unchecked Sendable {
     private func fail(_ batch: [Job], _ error: StoreError) {
         for job in batch {
             switch job {
-            case .append(let r): r.continuation.resume(returning: .failure(error))
+            case .append(let r): r.complete(.failure(error))
             case .installDictionary: training.store(false, ordering: .releasing)
             case .replicate(let job): job.complete(.failure(error))
             }

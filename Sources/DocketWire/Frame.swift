@@ -20,6 +20,7 @@ public enum FrameType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConv
     case replicateAck = 0x1A
     case chain = 0x1B
     case fence = 0x1C
+    case appendEvents = 0x1D
     // Server → client.
     case welcome = 0x81
     case authenticated = 0x82
@@ -53,6 +54,7 @@ public enum FrameType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConv
         case .replicateAck: "REPLICATE_ACK"
         case .chain: "CHAIN"
         case .fence: "FENCE"
+        case .appendEvents: "APPEND_EVENTS"
         case .replicating: "REPLICATING"
         case .records: "RECORDS"
         case .chainResult: "CHAIN_RESULT"
@@ -73,8 +75,9 @@ public enum FrameType: UInt8, Sendable, Hashable, CaseIterable, CustomStringConv
     /// Whether a client may send it.
     public var isRequest: Bool { rawValue < 0x80 }
 
-    /// Whether its body is bytes of its own layout rather than one value (Replication.swift).
-    public var hasBinaryBody: Bool { self == .records }
+    /// Whether its body is bytes of its own layout rather than one value (RECORDS:
+    /// Replication.swift; APPEND_EVENTS: `ProposedEventCodec`).
+    public var hasBinaryBody: Bool { self == .records || self == .appendEvents }
 }
 
 /// One protocol frame: `u32 length | u8 type | u32 request id | body`, big-endian, where the

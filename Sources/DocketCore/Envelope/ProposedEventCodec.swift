@@ -47,6 +47,14 @@ public enum ProposedEventCodec {
         }
     }
 
+    /// The event count a body declares, read without decoding the events (nil if it does not
+    /// get that far).
+    public static func eventCount(_ raw: UnsafeRawBufferPointer) -> Int? {
+        var r = BinaryReader(raw)
+        guard (try? r.readLengthPrefixed()) != nil, (try? r.readVarint()) != nil, let n = try? r.readVarint(), n <= UInt64(Int.max) else { return nil }
+        return Int(n)
+    }
+
     /// Decodes and validates what `encode` writes, for `actor`. Every identifier, time and
     /// payload is checked as `ProposedEvent` and `StreamName` check them; errors name the event.
     public static func decode(
