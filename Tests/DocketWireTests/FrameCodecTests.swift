@@ -120,3 +120,21 @@ struct WireMessageTests {
         #expect(v?.message.contains("unknown verb") == true)
     }
 }
+
+@Suite("APPEND_EVENTS frames")
+struct AppendEventsFrameTests {
+    @Test("the hex dump of protocol.md §8.3.1 is what the encoder writes, and decodes back")
+    func protocolDump() throws {
+        let event = try ProposedEvent(id: EventID("a"), type: EventType("T"), actor: "ignored", data: nil)
+        var w = BinaryWriter()
+        ProposedEventCodec.encode(stream: try StreamName("s"), expected: .any, events: [event], into: &w)
+        let frame = Frame(.appendEvents, requestID: 7, binary: ByteBuffer(bytes: w.bytes))
+        let dump: [UInt8] = [0x00, 0x00, 0x00, 0x12, 0x1d, 0x00, 0x00, 0x00, 0x07, 0x01, 0x73, 0x00, 0x01, 0x00, 0x01, 0x61, 0x01, 0x54, 0x01, 0x00, 0x01, 0x00]
+        #expect(FrameEncoder.bytes(frame) == dump)
+        var buffer = ByteBuffer(bytes: dump)
+        var decoder = FrameDecoder()
+        let back = try #require(try decoder.decodeFrame(&buffer))
+        #expect(back.type == .appendEvents && back.requestID == 7 && back.binary.map { Array($0.readableBytesView) } == w.bytes)
+        #expect(FrameType.appendEvents.hasBinaryBody && FrameType.appendEvents.isRequest)
+    }
+}

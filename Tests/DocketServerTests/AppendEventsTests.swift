@@ -1,0 +1,134 @@
+import DocketClient
+import DocketCore
+import DocketServer
+import DocketStore
+import DocketTestSupport
+import DocketWire
+import Foundation
+import NIOCore
+import Testing
+
+/// APPEND_EVENTS over a real socket: answered from the event loop when small, through the
+/// connection's queue otherwise, and in order either way.
+@Suite("APPEND_EVENTS", .serialized)
+struct AppendEventsTests {
+    static func body(_ stream: String, _ expected: ExpectedVersion, _ events: [ProposedEvent]) throws -> ByteBuffer {
+        var w = BinaryWriter()
+        ProposedEventCodec.encode(stream: try StreamName(stream), expected: expected, events: events, into: &w)
+        return ByteBuffer(bytes: w.bytes)
+    }
+
+    static func note(_ n: Int, id: EventID = .random()) throws -> ProposedEvent {
+        try ProposedEvent(id: id, type: EventType("NoteAdded"), actor: "client-says", data: ["n": .int(Int64(n))])
+    }
+
+    @Test("pipelined appends, small and large, mixed with other requests, take effect and are answered in order")
+    func pipelinedInOrder() async throws {
+        let node = try await TestNode()
+        let socket = try RawSocket(port: node.port)
+        #expect(try await offPool { socket.handshake(token: node.adminToken) })
+        // 40 requests without waiting: single events (in place), a 100-event batch (queued),
+        // a STATUS and READs in between, all on one stream with exact expected versions.
+        var expected: UInt64 = 0
+        var ids: [UInt32: String] = [:]
+        for i in 0..<40 {
+            let id = UInt32(100 + i)
+            switch i % 10 {
+            case 3:
+                socket.send(Frame(.status, requestID: id))
+                ids[id] = "status"
+            case 7:
+                socket.send(Frame(.read, requestID: id, body: ["stream": "s", "from": 1, "limit": 1000]))
+                ids[id] = "read \(expected)"
+            case 5:
+                let batch = try (0..<100).map { try Self.note(1000 * i + $0) }
+                socket.send(Frame(.appendEvents, requestID: id, binary: try Self.body("s", .exact(expected), batch)))
+                expected += 100
+                ids[id] = "append \(expected)"
+            default:
+                socket.send(Frame(.appendEvents, requestID: id, binary: try Self.body("s", .exact(expected), [try Self.note(i)])))
+                expected += 1
+                ids[id] = "append \(expected)"
+            }
+        }
+        let answers = try await offPool { (0..<40).compactMap { _ in socket.readFrame() } }
+        #expect(answers.count == 40)
+        #expect(answers.map(\.requestID) == (0..<40).map { UInt32(100 + $0) }, "answers come in request order")
+        for a in answers {
+            let what = try #require(ids[a.requestID])
+            if what.hasPrefix("append ") {
+                #expect(a.type == .appended, "\(what): \(a.body)")
+                #expect(a.body["version"]?.intValue == Int64(what.dropFirst(7)), "\(what): \(a.body)")
+            } else if what.hasPrefix("read ") {
+                // A read sees every append sent before it, never one sent after it.
+                #expect(a.body["events"]?.arrayValue?.count == Int(what.dropFirst(5)), "\(what)")
+            } else {
+                #expect(a.type == .statusResult)
+            }
+        }
+        let stored = try node.store.read(stream: try StreamName("s"))
+        #expect(stored.count == Int(expected))
+        #expect(stored.allSatisfy { $0.actor == "root" }, "the actor is the token's holder, not what the client says")
+        await node.stop()
+    }
+
+    @Test("bad bodies, wrong versions, duplicates and other roles get error frames; the connection and the log carry on")
+    func errors() async throws {
+        let node = try await TestNode()
+        let auditor = try await node.token(.auditor, name: "aud")
+        let socket = try RawSocket(port: node.port)
+        #expect(try await offPool { socket.handshake(token: node.adminToken) })
+        func exchange(_ frame: Frame) async throws -> Frame? {
+            try await offPool {
+                socket.send(frame)
+                return socket.readFrame()
+            }
+        }
+        let first = try Self.note(1)
+        #expect(try await exchange(Frame(.appendEvents, requestID: 1, binary: try Self.body("s", .noStream, [first])))?.type == .appended)
+        // A retry of the same event: the original result, nothing written.
+        let retry = try #require(try await exchange(Frame(.appendEvents, requestID: 2, binary: try Self.body("s", .noStream, [first]))))
+        #expect(retry.type == .appended && retry.body["duplicate"] == true && retry.body["last"] == 3, "two token events, then the note")
+        // Wrong expected version.
+        let conflict = try #require(try await exchange(Frame(.appendEvents, requestID: 3, binary: try Self.body("s", .exact(5), [try Self.note(2)]))))
+        #expect(conflict.type == .error && conflict.body["code"] == "wrong-expected-version" && conflict.requestID == 3)
+        // A malformed body: an error naming the problem, and the connection stays open.
+        let bad = try #require(try await exchange(Frame(.appendEvents, requestID: 4, binary: ByteBuffer(bytes: [1, 0x73, 0, 1, 9]))))
+        #expect(bad.type == .error && bad.body["code"] == "bad-request" && bad.body["message"]?.stringValue?.contains("unknown id form 9") == true)
+        #expect(try await exchange(Frame(.status, requestID: 5))?.type == .statusResult)
+        #expect(node.store.head.sequence == 3, "two tokens, then one event")
+
+        // An auditor may not append, in place or not.
+        let other = try RawSocket(port: node.port)
+        let appendAsAuditor = Frame(.appendEvents, requestID: 9, binary: try Self.body("s", .any, [try Self.note(3)]))
+        let refused = try #require(try await offPool { () -> Frame? in
+            guard other.handshake(token: auditor) else { return nil }
+            other.send(appendAsAuditor)
+            return other.readFrame()
+        })
+        #expect(refused.type == .error && refused.body["code"] == "forbidden")
+        #expect(node.store.head.sequence == 3)
+        await node.stop()
+    }
+
+    @Test("the client library appends with it, concurrently from many tasks, and every event lands once")
+    func clientAppends() async throws {
+        let node = try await TestNode()
+        let client = node.client()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for t in 0..<16 {
+                group.addTask {
+                    for i in 0..<20 {
+                        let r = try await client.append(to: try StreamName("c-\(t)"), expecting: .exact(UInt64(i)), events: [try Self.note(i)])
+                        #expect(r.streamVersion == UInt64(i + 1) && !r.duplicate)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(node.store.head.sequence == 321, "the admin token's event and 320")
+        #expect(try node.store.verify().isIntact)
+        await client.close()
+        await node.stop()
+    }
+}
