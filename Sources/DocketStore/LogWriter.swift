@@ -70,6 +70,7 @@ final class LogWriter: @unchecked Sendable {
     private let training = Atomic<Bool>(false)
     private var nextTrainingAt: UInt64
     private var record: [UInt8] = []
+    private var chainInput: [UInt8] = []
     private var thread: Thread?
     /// Stream-index entries not yet in `streams` (committed, or in the transaction being built),
     /// in sequence order, and the latest version of each stream they hold.
@@ -460,6 +461,8 @@ final class LogWriter: @unchecked Sendable {
                 ledger: EnvelopeCodec.LedgerFields(streamVersion: version, recordedDelta: recordedAt.microseconds &- e.occurredAt.microseconds),
                 dictionary: request.prepared.dictionary?.version ?? 0, digest: digest, windowed: windowed, txn: txn)
         }
+        // Once per append, not per event: hashing the stream name is not free.
+        unindexedHeads[request.stream] = current + UInt64(events.count)
         if current == 0 { streamCount += 1 }
         lastRecordedAt = recordedAt
         return .success(
@@ -477,7 +480,7 @@ final class LogWriter: @unchecked Sendable {
         RecordFormat.writeHeader(dictionary: version, ledger: ledger, to: &record)
         record.append(contentsOf: event.frame)
         let hash = record.withUnsafeBytes {
-            RecordFormat.chain(previous: head.hash, sequence: sequence, record: $0, dictionaryDigest: digest)
+            RecordFormat.chain(previous: head.hash, sequence: sequence, record: $0, dictionaryDigest: digest, scratch: &chainInput)
         }
         record.withUnsafeMutableBytes { $0.storeBytes(of: hash.tag.bigEndian, toByteOffset: RecordFormat.tagOffset, as: UInt64.self) }
         try withBigEndian(sequence) { (key) throws(LMDBError) in
@@ -488,7 +491,6 @@ final class LogWriter: @unchecked Sendable {
             }
         }
         unindexed.append((stream, StreamMemtable.Entry(version: ledger.streamVersion, sequence: sequence)))
-        unindexedHeads[stream] = ledger.streamVersion
         head = EventStore.Head(sequence: sequence, hash: hash)
         rawBytes += UInt64(event.envelopeSize)
         recordBytes += UInt64(record.count)

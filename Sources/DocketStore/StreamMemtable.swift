@@ -23,9 +23,17 @@ final class StreamMemtable: Sendable {
     private let entries = Mutex<[StreamName: [Entry]]>([:])
 
     /// Adds entries of records just committed, in sequence order.
-    func add(_ new: some Sequence<(stream: StreamName, entry: Entry)>) {
+    func add(_ new: some Collection<(stream: StreamName, entry: Entry)>) {
         entries.withLock { d in
-            for (stream, entry) in new { d[stream, default: []].append(entry) }
+            // Consecutive entries of one stream (an append's events) take one lookup.
+            var i = new.startIndex
+            while i != new.endIndex {
+                let stream = new[i].stream
+                var j = new.index(after: i)
+                while j != new.endIndex && new[j].stream == stream { j = new.index(after: j) }
+                d[stream, default: []].append(contentsOf: new[i..<j].lazy.map(\.entry))
+                i = j
+            }
         }
     }
 
