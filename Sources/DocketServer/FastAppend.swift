@@ -18,11 +18,12 @@ extension Session {
     static let inPlaceLimit = 16
 
     /// Handles `frame` on the event loop if it is a small APPEND_EVENTS that can be: from an
-    /// admin, on a connection with nothing queued, with no synchronous replicas to wait for.
+    /// admin, on a connection with nothing queued. With synchronous replicas, the answer waits
+    /// (off any thread) until enough followers hold the append.
     /// False: queue it as usual.
     func appendInPlace(_ frame: Frame) -> Bool {
         guard frame.type == .appendEvents, principal.role == .admin, queued.load(ordering: .relaxed) == 0,
-            server.replication.configuration.syncReplicas == 0, !server.metrics.draining.load(ordering: .relaxed),
+            !server.metrics.draining.load(ordering: .relaxed),
             let count = frame.binary.flatMap({ b in b.withUnsafeReadableBytes { ProposedEventCodec.eventCount($0) } }),
             count <= Self.inPlaceLimit
         else { return false }
@@ -50,8 +51,19 @@ extension Session {
                 switch result {
                 case .success(let r):
                     ledger.heads.advance(to: r.lastSequence)
-                    if !r.duplicate { server.metrics.recordAppend(events.count) }
-                    reply(.appended, id, Self.appendedBody(r))
+                    // With --sync-replicas, acknowledged only once enough followers hold it.
+                    server.replication.whenReplicated(through: r.lastSequence, on: channel.eventLoop) { [self] replicated in
+                        switch replicated {
+                        case .success:
+                            if !r.duplicate { server.metrics.recordAppend(events.count) }
+                            reply(.appended, id, Self.appendedBody(r))
+                        case .failure(let error):
+                            server.logger.info("request refused", metadata: ["type": "\(frame.type)", "code": "\(Self.errorBody(error).code)", "principal": "\(principal)"])
+                            replyError(id, Self.errorBody(error))
+                        }
+                        inPlaceAppendDone()
+                    }
+                    return
                 case .failure(let error):
                     server.logger.info("request refused", metadata: ["type": "\(frame.type)", "code": "\(error.code)", "principal": "\(principal)"])
                     replyError(id, Self.errorBody(error))

@@ -399,6 +399,17 @@ final class ReplicationHub: Sendable {
         try await gate.wait(through: sequence, replicas: k, timeout: configuration.syncTimeout)
     }
 
+    /// `replicated(through:)` for the event loop: `complete` runs once `--sync-replicas`
+    /// followers hold `sequence` (at once when there are none to wait for).
+    func whenReplicated(through sequence: UInt64, on loop: any EventLoop, _ complete: @escaping @Sendable (Result<Void, any Error>) -> Void) {
+        let k = configuration.syncReplicas
+        guard k > 0 else {
+            complete(.success(()))
+            return
+        }
+        gate.notify(through: sequence, replicas: k, timeout: configuration.syncTimeout, on: loop, complete)
+    }
+
     // MARK: Promotion
 
     /// Stops following and makes this node the leader of a new epoch; then tells the old leader.
@@ -495,7 +506,9 @@ final class SyncGate: Sendable {
     private struct Waiter {
         var sequence: UInt64
         var replicas: Int
-        var continuation: CheckedContinuation<Void, any Error>
+        var complete: @Sendable (Result<Void, any Error>) -> Void
+        /// The timeout of a waiter registered with `notify` (cancelled when it completes).
+        var timer: Scheduled<Void>?
     }
     private struct State {
         var acked: [LinkKey: UInt64] = [:]
@@ -507,45 +520,91 @@ final class SyncGate: Sendable {
     private static func holders(_ acked: [LinkKey: UInt64], _ sequence: UInt64) -> Int { acked.values.count { $0 >= sequence } }
 
     func update(_ link: LinkKey, acked: UInt64) {
-        let ready = state.withLock { s -> [CheckedContinuation<Void, any Error>] in
+        let ready = state.withLock { s -> [Waiter] in
             s.acked[link] = max(s.acked[link] ?? 0, acked)
             let done = s.waiters.filter { Self.holders(s.acked, $0.value.sequence) >= $0.value.replicas }
             for id in done.keys { s.waiters.removeValue(forKey: id) }
-            return done.values.map(\.continuation)
+            return Array(done.values)
         }
-        for c in ready { c.resume() }
+        for w in ready {
+            w.timer?.cancel()
+            w.complete(.success(()))
+        }
     }
 
     func remove(_ link: LinkKey) { state.withLock { _ = $0.acked.removeValue(forKey: link) } }
 
     func failAll(_ error: any Error) {
         let all = state.withLock { s in defer { s.waiters.removeAll() }; return Array(s.waiters.values) }
-        for w in all { w.continuation.resume(throwing: error) }
+        for w in all {
+            w.timer?.cancel()
+            w.complete(.failure(error))
+        }
     }
 
-    func wait(through sequence: UInt64, replicas: Int, timeout: Duration) async throws {
-        let id = state.withLock { s -> UInt64 in
+    private static func timeoutError(_ sequence: UInt64, _ holders: Int, _ replicas: Int, _ timeout: Duration) -> ReplicationError {
+        ReplicationError(
+            "replication-timeout",
+            "sequence \(sequence) is durable on this node but only \(holders) of the \(replicas) synchronous followers confirmed it within \(timeout); it was NOT acknowledged — retry with the same event ids: a retry is idempotent and succeeds once the followers hold it",
+            details: .object([("seq", .int(Int64(sequence))), ("confirmed", .int(Int64(holders))), ("required", .int(Int64(replicas)))]))
+    }
+
+    /// Registers `complete` (or calls it now) for when `replicas` followers hold `sequence`;
+    /// true if it is already so.
+    private func register(_ id: UInt64, _ sequence: UInt64, _ replicas: Int, _ complete: @escaping @Sendable (Result<Void, any Error>) -> Void) -> Bool {
+        state.withLock { s -> Bool in
+            if Self.holders(s.acked, sequence) >= replicas { return true }
+            s.waiters[id] = Waiter(sequence: sequence, replicas: replicas, complete: complete)
+            return false
+        }
+    }
+
+    private func nextID() -> UInt64 {
+        state.withLock { s -> UInt64 in
             s.nextID += 1
             return s.nextID
         }
+    }
+
+    /// Times out waiter `id`, if it still waits.
+    private func expire(_ id: UInt64, _ sequence: UInt64, _ replicas: Int, _ timeout: Duration) {
+        let (w, holders) = state.withLock { s in (s.waiters.removeValue(forKey: id), Self.holders(s.acked, sequence)) }
+        w?.complete(.failure(Self.timeoutError(sequence, holders, replicas, timeout)))
+    }
+
+    func wait(through sequence: UInt64, replicas: Int, timeout: Duration) async throws {
+        let id = nextID()
         let timer = Task { [self] in
             try? await Task.sleep(for: timeout)
             guard !Task.isCancelled else { return }
-            let (w, holders) = state.withLock { s in (s.waiters.removeValue(forKey: id), Self.holders(s.acked, sequence)) }
-            w?.continuation.resume(
-                throwing: ReplicationError(
-                    "replication-timeout",
-                    "sequence \(sequence) is durable on this node but only \(holders) of the \(replicas) synchronous followers confirmed it within \(timeout); it was NOT acknowledged — retry with the same event ids: a retry is idempotent and succeeds once the followers hold it",
-                    details: .object([("seq", .int(Int64(sequence))), ("confirmed", .int(Int64(holders))), ("required", .int(Int64(replicas)))])))
+            expire(id, sequence, replicas, timeout)
         }
         defer { timer.cancel() }
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-            let ready = state.withLock { s -> Bool in
-                if Self.holders(s.acked, sequence) >= replicas { return true }
-                s.waiters[id] = Waiter(sequence: sequence, replicas: replicas, continuation: c)
-                return false
-            }
-            if ready { c.resume() }
+            if register(id, sequence, replicas, { c.resume(with: $0) }) { c.resume() }
         }
+    }
+
+    /// `wait` for callers that are not async: `complete` runs when enough followers hold
+    /// `sequence`, or with `replication-timeout` after `timeout` (timed on `loop`).
+    func notify(
+        through sequence: UInt64, replicas: Int, timeout: Duration, on loop: any EventLoop,
+        _ complete: @escaping @Sendable (Result<Void, any Error>) -> Void
+    ) {
+        let id = nextID()
+        if register(id, sequence, replicas, complete) {
+            complete(.success(()))
+            return
+        }
+        let timer = loop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)) {
+            self.expire(id, sequence, replicas, timeout)
+        }
+        // Keep the timer with its waiter, unless it completed in between (then cancel it now).
+        let waiting = state.withLock { s -> Bool in
+            guard s.waiters[id] != nil else { return false }
+            s.waiters[id]?.timer = timer
+            return true
+        }
+        if !waiting { timer.cancel() }
     }
 }
