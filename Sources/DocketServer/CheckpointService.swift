@@ -1,3 +1,4 @@
+import DocketCore
 import DocketStore
 public import Logging
 public import ServiceLifecycle
@@ -69,7 +70,7 @@ public final class CheckpointService: Service, Sendable {
                 lastAt = clock.now
                 logger.notice(
                     "signed a checkpoint",
-                    metadata: ["size": "\(c.size)", "seq": "\(c.sequence)", "root": "\(Tokens.hex(c.root).prefix(16))", "why": "\(why)"])
+                    metadata: ["size": "\(c.size)", "seq": "\(c.sequence)", "root": "\(Hex.encode(c.root).prefix(16))", "why": "\(why)"])
             } catch {
                 retryAfter = clock.now + .seconds(5)
                 logger.error("could not sign a checkpoint; retrying in 5 s", metadata: ["error": "\(error)"])

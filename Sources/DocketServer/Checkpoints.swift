@@ -8,7 +8,7 @@ import Foundation
 public struct NodeKey: Sendable {
     let key: Curve25519.Signing.PrivateKey
 
-    public var publicKeyHex: String { Tokens.hex(Array(key.publicKey.rawRepresentation)) }
+    public var publicKeyHex: String { Hex.encode(Array(key.publicKey.rawRepresentation)) }
 
     /// An Ed25519 signature of `message`.
     func sign(_ message: [UInt8]) throws -> [UInt8] { Array(try key.signature(for: message)) }
@@ -19,7 +19,7 @@ public struct NodeKey: Sendable {
             throw ServerError("\(path) already exists; a node keeps its key (delete it deliberately to rotate)")
         }
         let key = Curve25519.Signing.PrivateKey()
-        let hex = Tokens.hex(Array(key.rawRepresentation)) + "\n"
+        let hex = Hex.encode(Array(key.rawRepresentation)) + "\n"
         guard FileManager.default.createFile(atPath: path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw ServerError("cannot write \(path)")
         }
@@ -28,7 +28,7 @@ public struct NodeKey: Sendable {
 
     public static func load(from path: String) throws -> NodeKey {
         guard let data = FileManager.default.contents(atPath: path),
-            let bytes = Tokens.unhex(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+            let bytes = Hex.decode(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
             let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes)
         else { throw ServerError("\(path) is not a Docket node key (create one with `docket key create`)") }
         return NodeKey(key: key)
@@ -91,8 +91,8 @@ public enum Checkpoints {
         /// The wire form (ADMIN results): camelCase, hashes in lowercase hex.
         public var wireValue: Value {
             var members: [(key: String, value: Value)] = [
-                ("seq", .int(Int64(sequence))), ("size", .int(Int64(size))), ("root", .string(Tokens.hex(root))),
-                ("signedAt", .string(signedAt.rfc3339)), ("publicKey", .string(Tokens.hex(publicKey))), ("signature", .string(Tokens.hex(signature))),
+                ("seq", .int(Int64(sequence))), ("size", .int(Int64(size))), ("root", .string(Hex.encode(root))),
+                ("signedAt", .string(signedAt.rfc3339)), ("publicKey", .string(Hex.encode(publicKey))), ("signature", .string(Hex.encode(signature))),
             ]
             if let previous { members.append(("previous", .int(Int64(previous)))) }
             return .object(members)
@@ -100,10 +100,10 @@ public enum Checkpoints {
 
         public init(wire v: Value) throws {
             guard let seq = v["seq"]?.intValue, seq > 0, let size = v["size"]?.intValue, size > 0,
-                let root = v["root"]?.stringValue.flatMap(Tokens.unhex), root.count == 32,
+                let root = v["root"]?.stringValue.flatMap(Hex.decode), root.count == 32,
                 let signedAt = v["signedAt"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }),
-                let publicKey = v["publicKey"]?.stringValue.flatMap(Tokens.unhex), publicKey.count == 32,
-                let signature = v["signature"]?.stringValue.flatMap(Tokens.unhex), signature.count == 64
+                let publicKey = v["publicKey"]?.stringValue.flatMap(Hex.decode), publicKey.count == 32,
+                let signature = v["signature"]?.stringValue.flatMap(Hex.decode), signature.count == 64
             else { throw ForensicError(.invalidReceipt, "the node sent a malformed checkpoint") }
             self.init(
                 sequence: UInt64(seq), size: UInt64(size), root: root, signedAt: signedAt, publicKey: publicKey, signature: signature,
@@ -112,7 +112,7 @@ public enum Checkpoints {
     }
 
     static func message(ledger: String, size: UInt64, root: [UInt8], signedAt: Timestamp) -> [UInt8] {
-        Array("docket-checkpoint/1\n\(ledger)\n\(size)\n\(Tokens.hex(root))\n\(signedAt.rfc3339)\n".utf8)
+        Array("docket-checkpoint/1\n\(ledger)\n\(size)\n\(Hex.encode(root))\n\(signedAt.rfc3339)\n".utf8)
     }
 
     /// Signs the tree of every record now in the log and records the checkpoint, after checking
@@ -129,8 +129,8 @@ public enum Checkpoints {
         let signedAt = Timestamp.now()
         let signature = try key.sign(message(ledger: store.ledgerID, size: size, root: root, signedAt: signedAt))
         data = [
-            ("size", .int(Int64(size))), ("root", .string(Tokens.hex(root))), ("signedAt", .string(signedAt.rfc3339)),
-            ("publicKey", .string(Tokens.hex(publicKey))), ("signature", .string(Tokens.hex(signature))),
+            ("size", .int(Int64(size))), ("root", .string(Hex.encode(root))), ("signedAt", .string(signedAt.rfc3339)),
+            ("publicKey", .string(Hex.encode(publicKey))), ("signature", .string(Hex.encode(signature))),
         ]
         var previous: Checkpoint?
         var proof: [[UInt8]]?
@@ -149,7 +149,7 @@ public enum Checkpoints {
             previous = last
             proof = p
             data.append(("previous", .int(Int64(last.sequence))))
-            data.append(("consistency", .array(p.map { .string(Tokens.hex($0)) })))
+            data.append(("consistency", .array(p.map { .string(Hex.encode($0)) })))
         }
         let event = try ProposedEvent(type: eventType, actor: actor, occurredAt: signedAt, data: .object(data))
         let result = try await store.append(to: stream, events: [event])
@@ -161,14 +161,14 @@ public enum Checkpoints {
     /// A checkpoint event's fields; a malformed event gives a checkpoint that is not `isWellFormed`.
     static func parse(_ e: RecordedEvent) -> Checkpoint {
         let d = e.data
-        guard let size = d["size"]?.intValue, size > 0, let root = d["root"]?.stringValue.flatMap(Tokens.unhex), root.count == 32,
+        guard let size = d["size"]?.intValue, size > 0, let root = d["root"]?.stringValue.flatMap(Hex.decode), root.count == 32,
             let signedAt = d["signedAt"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }),
-            let publicKey = d["publicKey"]?.stringValue.flatMap(Tokens.unhex), publicKey.count == 32,
-            let signature = d["signature"]?.stringValue.flatMap(Tokens.unhex), signature.count == 64
+            let publicKey = d["publicKey"]?.stringValue.flatMap(Hex.decode), publicKey.count == 32,
+            let signature = d["signature"]?.stringValue.flatMap(Hex.decode), signature.count == 64
         else { return Checkpoint(sequence: e.sequence, size: 0, root: [], signedAt: e.occurredAt, publicKey: [], signature: []) }
         var consistency: [[UInt8]]?
         if let list = d["consistency"]?.arrayValue {
-            let hashes = list.compactMap { $0.stringValue.flatMap(Tokens.unhex) }
+            let hashes = list.compactMap { $0.stringValue.flatMap(Hex.decode) }
             consistency = hashes.count == list.count ? hashes : [[]]  // an unreadable proof fails verification
         }
         return Checkpoint(
@@ -223,7 +223,7 @@ public enum Checkpoints {
             if !c.isWellFormed { failures.append((c.sequence, "malformed checkpoint event")); continue }
             if c.size >= c.sequence { failures.append((c.sequence, "covers \(c.size) records but is itself record \(c.sequence)")); continue }
             if let publicKey, c.publicKey != publicKey {
-                failures.append((c.sequence, "it names another public key (\(Tokens.hex(c.publicKey).prefix(16))…) than the one given: signed with another key"))
+                failures.append((c.sequence, "it names another public key (\(Hex.encode(c.publicKey).prefix(16))…) than the one given: signed with another key"))
                 continue
             }
             if !c.isSigned(by: publicKey ?? c.publicKey, ledger: store.ledgerID) {

@@ -119,7 +119,7 @@ extension Ledger {
             return try receipt(sequence: try sequenceArgument(b), as: principal).wireValue
         case "proof":
             let leafHash = try b.optionalString("leafHash").map { text throws(MessageError) -> [UInt8] in
-                guard let h = Tokens.unhex(text), h.count == 32 else { throw MessageError("ADMIN proof: \"leafHash\" must be 64 hex digits") }
+                guard let h = Hex.decode(text), h.count == 32 else { throw MessageError("ADMIN proof: \"leafHash\" must be 64 hex digits") }
                 return h
             }
             let sequence = try sequenceArgument(b)
@@ -128,7 +128,7 @@ extension Ledger {
                 newCheckpoint: try b.optionalBool("newCheckpoint") ?? false, as: principal)
             return .object([
                 ("seq", .int(Int64(sequence))), ("checkpoint", checkpoint.wireValue),
-                ("auditPath", .array(path.map { .string(Tokens.hex($0)) })),
+                ("auditPath", .array(path.map { .string(Hex.encode($0)) })),
             ])
         default:
             throw MessageError("ADMIN: unknown action \"\(action)\"")
@@ -169,7 +169,7 @@ extension Ledger {
             guard held == leafHash else {
                 throw ForensicError(
                     .receiptMismatch,
-                    "this node's record \(sequence) has leaf hash \(Tokens.hex(held)), not the receipt's \(Tokens.hex(leafHash)): the receipt does not describe this node's log")
+                    "this node's record \(sequence) has leaf hash \(Hex.encode(held)), not the receipt's \(Hex.encode(leafHash)): the receipt does not describe this node's log")
             }
         }
         if newCheckpoint { _ = try await checkpoint(as: principal) }

@@ -40,7 +40,7 @@ public struct Receipt: Sendable, Hashable {
     /// The exact bytes the node signs.
     public var signedMessage: [UInt8] {
         Array(
-            "\(Self.format)\n\(ledger)\n\(sequence)\n\(stream)\n\(streamVersion)\n\(eventID)\n\(type)\n\(recordedAt.rfc3339)\n\(Tokens.hex(leafHash))\n\(Tokens.hex(chainHash))\n"
+            "\(Self.format)\n\(ledger)\n\(sequence)\n\(stream)\n\(streamVersion)\n\(eventID)\n\(type)\n\(recordedAt.rfc3339)\n\(Hex.encode(leafHash))\n\(Hex.encode(chainHash))\n"
                 .utf8)
     }
 
@@ -79,11 +79,11 @@ public struct Receipt: Sendable, Hashable {
     /// that applies is run and reported; any failure means the receipt must not be trusted.
     public func verify(publicKey: [UInt8]) -> [Check] {
         var checks: [Check] = []
-        let keyHex = Tokens.hex(publicKey)
+        let keyHex = Hex.encode(publicKey)
         if self.publicKey != publicKey {
             checks.append(Check(
                 name: "receipt signature", passed: false,
-                detail: "the receipt names public key \(Tokens.hex(self.publicKey)), not the one given (\(keyHex)): issued by another node or key"))
+                detail: "the receipt names public key \(Hex.encode(self.publicKey)), not the one given (\(keyHex)): issued by another node or key"))
         } else if let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey), key.isValidSignature(signature, for: signedMessage) {
             checks.append(Check(name: "receipt signature", passed: true, detail: "signed by \(keyHex) over ledger \(ledger), sequence \(sequence)"))
         } else {
@@ -96,7 +96,7 @@ public struct Receipt: Sendable, Hashable {
         if c.publicKey != publicKey {
             checks.append(Check(
                 name: "checkpoint signature", passed: false,
-                detail: "checkpoint \(c.sequence) names public key \(Tokens.hex(c.publicKey)), not the one given"))
+                detail: "checkpoint \(c.sequence) names public key \(Hex.encode(c.publicKey)), not the one given"))
         } else if c.isSigned(by: publicKey, ledger: ledger) {
             checks.append(Check(
                 name: "checkpoint signature", passed: true, detail: "checkpoint \(c.sequence) (records 1–\(c.size), signed \(c.signedAt)) signed by \(keyHex)"))
@@ -116,7 +116,7 @@ public struct Receipt: Sendable, Hashable {
                 index: sequence - 1, size: c.size, leafHash: leafHash, proof: inclusion.auditPath, root: c.root, hasher: SHA256MerkleHasher())
             checks.append(Check(
                 name: "inclusion proof", passed: true,
-                detail: "record \(sequence) is leaf \(sequence - 1) of the \(c.size)-record tree with root \(Tokens.hex(c.root)) (\(inclusion.auditPath.count) hashes)"))
+                detail: "record \(sequence) is leaf \(sequence - 1) of the \(c.size)-record tree with root \(Hex.encode(c.root)) (\(inclusion.auditPath.count) hashes)"))
         } catch {
             checks.append(Check(name: "inclusion proof", passed: false, detail: "the audit path does not lead to the checkpoint's root: \(error.message)"))
         }
@@ -130,9 +130,9 @@ public struct Receipt: Sendable, Hashable {
         var members: [(String, Value)] = [
             ("format", .string(Self.format)), ("ledger", .string(ledger)), ("seq", .int(Int64(sequence))), ("stream", .string(stream)),
             ("version", .int(Int64(streamVersion))), ("id", .string(eventID)), ("type", .string(type)),
-            ("recorded_at", .string(recordedAt.rfc3339)), ("leaf_hash", .string(Tokens.hex(leafHash))),
-            ("chain_hash", .string(Tokens.hex(chainHash))), ("public_key", .string(Tokens.hex(publicKey))),
-            ("signature", .string(Tokens.hex(signature))),
+            ("recorded_at", .string(recordedAt.rfc3339)), ("leaf_hash", .string(Hex.encode(leafHash))),
+            ("chain_hash", .string(Hex.encode(chainHash))), ("public_key", .string(Hex.encode(publicKey))),
+            ("signature", .string(Hex.encode(signature))),
         ]
         if let inclusion {
             let c = inclusion.checkpoint
@@ -140,12 +140,12 @@ public struct Receipt: Sendable, Hashable {
                 "inclusion",
                 .object([
                     ("checkpoint", .object([
-                        ("seq", .int(Int64(c.sequence))), ("size", .int(Int64(c.size))), ("root", .string(Tokens.hex(c.root))),
-                        ("signed_at", .string(c.signedAt.rfc3339)), ("public_key", .string(Tokens.hex(c.publicKey))),
-                        ("signature", .string(Tokens.hex(c.signature))),
+                        ("seq", .int(Int64(c.sequence))), ("size", .int(Int64(c.size))), ("root", .string(Hex.encode(c.root))),
+                        ("signed_at", .string(c.signedAt.rfc3339)), ("public_key", .string(Hex.encode(c.publicKey))),
+                        ("signature", .string(Hex.encode(c.signature))),
                     ])),
                     ("leaf_index", .int(Int64(sequence - 1))),
-                    ("audit_path", .array(inclusion.auditPath.map { .string(Tokens.hex($0)) })),
+                    ("audit_path", .array(inclusion.auditPath.map { .string(Hex.encode($0)) })),
                 ])
             ))
         }
@@ -178,7 +178,7 @@ public struct Receipt: Sendable, Hashable {
             guard let path = i["audit_path"]?.arrayValue else { throw ForensicError(.invalidReceipt, "not a receipt: inclusion has no \"audit_path\" array") }
             var hashes: [[UInt8]] = []
             for (n, h) in path.enumerated() {
-                guard let bytes = h.stringValue.flatMap(Tokens.unhex), bytes.count == 32 else {
+                guard let bytes = h.stringValue.flatMap(Hex.decode), bytes.count == 32 else {
                     throw ForensicError(.invalidReceipt, "not a receipt: inclusion.audit_path[\(n)] is not 64 hex digits")
                 }
                 hashes.append(bytes)
@@ -210,8 +210,8 @@ public struct Receipt: Sendable, Hashable {
         .object([
             ("ledger", .string(ledger)), ("seq", .int(Int64(sequence))), ("stream", .string(stream)), ("version", .int(Int64(streamVersion))),
             ("id", .string(eventID)), ("type", .string(type)), ("recordedAt", .string(recordedAt.rfc3339)),
-            ("leafHash", .string(Tokens.hex(leafHash))), ("chainHash", .string(Tokens.hex(chainHash))),
-            ("publicKey", .string(Tokens.hex(publicKey))), ("signature", .string(Tokens.hex(signature))),
+            ("leafHash", .string(Hex.encode(leafHash))), ("chainHash", .string(Hex.encode(chainHash))),
+            ("publicKey", .string(Hex.encode(publicKey))), ("signature", .string(Hex.encode(signature))),
         ])
     }
 
@@ -257,7 +257,7 @@ public struct Receipt: Sendable, Hashable {
         }
 
         func hex(_ field: String, bytes: Int) throws(ForensicError) -> [UInt8] {
-            guard let b = value[field]?.stringValue.flatMap(Tokens.unhex), b.count == bytes else {
+            guard let b = value[field]?.stringValue.flatMap(Hex.decode), b.count == bytes else {
                 throw fail(field, "is missing or not \(bytes * 2) hex digits")
             }
             return b

@@ -40,7 +40,7 @@ public struct Tokens: Sendable {
             switch e.type.rawValue {
             case "TokenCreated":
                 guard let id = d["id"]?.stringValue, let role = d["role"]?.stringValue.flatMap(Role.init(rawValue:)),
-                    let subject = d["subject"]?.stringValue, let hash = d["sha256"]?.stringValue.flatMap(Self.unhex)
+                    let subject = d["subject"]?.stringValue, let hash = d["sha256"]?.stringValue.flatMap(Hex.decode)
                 else { continue }
                 out[id] = Record(
                     id: id, role: role, project: d["project"]?.stringValue, subject: subject, secretHash: hash, createdAt: e.occurredAt,
@@ -67,11 +67,11 @@ public struct Tokens: Sendable {
             throw DomainError(.invalidCommand, "--name must be 1–\(ProposedEvent.maximumActorLength) bytes")
         }
         var g = SystemRandomNumberGenerator()
-        let id = Self.hex((0..<6).map { _ in UInt8.random(in: 0...255, using: &g) })
-        let secret = Self.hex((0..<32).map { _ in UInt8.random(in: 0...255, using: &g) })
+        let id = Hex.encode((0..<6).map { _ in UInt8.random(in: 0...255, using: &g) })
+        let secret = Hex.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &g) })
         let hash = Array(SHA256.hash(data: Array(secret.utf8)))
         var data: [(key: String, value: Value)] = [
-            ("id", .string(id)), ("role", .string(role.rawValue)), ("subject", .string(subject)), ("sha256", .string(Self.hex(hash))),
+            ("id", .string(id)), ("role", .string(role.rawValue)), ("subject", .string(subject)), ("sha256", .string(Hex.encode(hash))),
         ]
         if let project { data.append(("project", .string(project))) }
         if let expiresAt { data.append(("expiresAt", .string(expiresAt.rfc3339))) }
@@ -113,37 +113,5 @@ public struct Tokens: Sendable {
         var diff: UInt8 = 0
         for i in 0..<a.count { diff |= a[i] ^ b[i] }
         return diff == 0
-    }
-
-    /// Lowercase hex.
-    public static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    /// Bytes from lowercase hex; nil if it is not.
-    public static func unhex(_ s: String) -> [UInt8]? {
-        let u = Array(s.utf8)
-        guard u.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        for i in stride(from: 0, to: u.count, by: 2) {
-            guard let hi = nibble(u[i]), let lo = nibble(u[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-        }
-        return out
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x61...0x66: c - 0x61 + 10
-        default: nil
-        }
     }
 }

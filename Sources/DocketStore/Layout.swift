@@ -265,7 +265,7 @@ extension EventStore {
         if let newLedgerID, !Self.isLedgerID(newLedgerID) {
             throw StoreError(.wrongLedger, "\(newLedgerID) is not a ledger id (32 lowercase hex digits)")
         }
-        let id = newLedgerID ?? hex((0..<16).map { _ in UInt8.random(in: 0...255, using: &g) })
+        let id = newLedgerID ?? Hex.encode((0..<16).map { _ in UInt8.random(in: 0...255, using: &g) })
         do throws(LMDBError) {
             let txn = try env.beginWrite()
             do throws(LMDBError) {

@@ -34,7 +34,7 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// Lowercase hex.
-    public var description: String { hex(bytes) }
+    public var description: String { Hex.encode(bytes) }
 
     /// The first 8 bytes, as stored in each record's header.
     var tag: UInt64 { w0 }
@@ -43,16 +43,6 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
         var words = (w0.bigEndian, w1.bigEndian, w2.bigEndian, w3.bigEndian)
         return Swift.withUnsafeBytes(of: &words) { body($0) }
     }
-}
-
-func hex(_ bytes: some Sequence<UInt8>) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for b in bytes {
-        out.append(digits[Int(b >> 4)])
-        out.append(digits[Int(b & 0x0F)])
-    }
-    return String(decoding: out, as: UTF8.self)
 }
 
 /// The stored form of one log record (the LMDB value under its sequence):

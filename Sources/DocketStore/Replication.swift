@@ -610,7 +610,7 @@ extension EventStore {
         var state = state
         if state.node == nil {
             var g = SystemRandomNumberGenerator()
-            state.node = hex((0..<8).map { _ in UInt8.random(in: 0...255, using: &g) })
+            state.node = Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255, using: &g) })
         }
         try state.save(directory: directory)
         try applyNodeState(state)

@@ -13,7 +13,7 @@ import Logging
 /// An Ed25519 public key given as 64 hex digits, or as a file holding them.
 func loadPublicKey(_ text: String, option: String = "--pubkey") throws -> [UInt8] {
     let given = FileManager.default.contents(atPath: text).map { String(decoding: $0, as: UTF8.self) } ?? text
-    guard let key = Tokens.unhex(given.trimmingCharacters(in: .whitespacesAndNewlines)), key.count == 32 else {
+    guard let key = Hex.decode(given.trimmingCharacters(in: .whitespacesAndNewlines)), key.count == 32 else {
         throw CLIError("\(option) must be an Ed25519 public key: 64 hex digits, or a file holding them (`docket key create` prints it)")
     }
     return key
@@ -118,10 +118,10 @@ struct ReceiptGroup: AsyncParsableCommand {
                                 as: .local(actor: actor))
                         case .remote(let client):
                             let v = try await client.admin("proof", [
-                                ("seq", .int(Int64(receipt.sequence))), ("leafHash", .string(Tokens.hex(receipt.leafHash))),
+                                ("seq", .int(Int64(receipt.sequence))), ("leafHash", .string(Hex.encode(receipt.leafHash))),
                                 ("ledger", .string(receipt.ledger)), ("newCheckpoint", .bool(newCheckpoint)),
                             ])
-                            let hashes = (v["auditPath"]?.arrayValue ?? []).map { $0.stringValue.flatMap(Tokens.unhex) ?? [] }
+                            let hashes = (v["auditPath"]?.arrayValue ?? []).map { $0.stringValue.flatMap(Hex.decode) ?? [] }
                             return (try Checkpoints.Checkpoint(wire: v["checkpoint"] ?? .null), hashes)
                         }
                     }
@@ -138,7 +138,7 @@ struct ReceiptGroup: AsyncParsableCommand {
                     throw CLIError("the node's proof does not hold (\(bad.name): \(bad.detail)); the receipt was not changed", exitCode: 3)
                 }
                 try writeAtomically(receipt.fileText, to: out ?? file)
-                print("record \(receipt.sequence) is in checkpoint \(checkpoint.sequence) (records 1–\(checkpoint.size), root \(Tokens.hex(checkpoint.root).prefix(16))…): proof of \(path.count) hashes written to \(out ?? file)")
+                print("record \(receipt.sequence) is in checkpoint \(checkpoint.sequence) (records 1–\(checkpoint.size), root \(Hex.encode(checkpoint.root).prefix(16))…): proof of \(path.count) hashes written to \(out ?? file)")
             }
         }
     }

@@ -335,8 +335,8 @@ struct Checkpoint: AsyncParsableCommand {
                 c = try await Ledger(store: store, dataDir: self.store.dataDir).notary.checkpoint(actor: "node")
             }
             var members: [(String, Value)] = [
-                ("size", .int(Int64(c.size))), ("root", .string(Tokens.hex(c.root))), ("seq", .int(Int64(c.sequence))),
-                ("publicKey", .string(Tokens.hex(c.publicKey))), ("signedAt", .string(c.signedAt.rfc3339)),
+                ("size", .int(Int64(c.size))), ("root", .string(Hex.encode(c.root))), ("seq", .int(Int64(c.sequence))),
+                ("publicKey", .string(Hex.encode(c.publicKey))), ("signedAt", .string(c.signedAt.rfc3339)),
             ]
             if let previous = c.previous { members.append(("previous", .int(Int64(previous)))) }
             printJSON(members)

@@ -18,7 +18,7 @@ struct CheckpointTests {
             let key = try NodeKey.create(at: dir + "/node.key")
             let good = try await Checkpoints.write(store: store, key: key, actor: "node")
             #expect(good.size == 10 && good.sequence == 11)
-            let publicKey = try #require(Tokens.unhex(key.publicKeyHex))
+            let publicKey = try #require(Hex.decode(key.publicKeyHex))
             #expect(try Checkpoints.verify(store: store, publicKey: publicKey).failure == nil)
 
             // Properly signed, but over a root that is not the log's.
@@ -26,8 +26,8 @@ struct CheckpointTests {
             let signedAt = Timestamp.now()
             let signature = try key.sign(Checkpoints.message(ledger: store.ledgerID, size: 5, root: wrongRoot, signedAt: signedAt))
             _ = try await store.append(to: Checkpoints.stream, events: [try ProposedEvent(type: try EventType("CheckpointSigned"), actor: "x", occurredAt: signedAt, data: .object([
-                ("size", 5), ("root", .string(Tokens.hex(wrongRoot))), ("signedAt", .string(signedAt.rfc3339)),
-                ("publicKey", .string(key.publicKeyHex)), ("signature", .string(Tokens.hex(signature))),
+                ("size", 5), ("root", .string(Hex.encode(wrongRoot))), ("signedAt", .string(signedAt.rfc3339)),
+                ("publicKey", .string(key.publicKeyHex)), ("signature", .string(Hex.encode(signature))),
             ]))])
             let report = try Checkpoints.verify(store: store, publicKey: publicKey)
             #expect(report.checked == 2)

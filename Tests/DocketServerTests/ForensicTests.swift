@@ -30,7 +30,7 @@ struct ForensicTests {
             defer { store.close() }
             let ledger = Ledger(store: store, dataDir: dir)
             let key = try NodeKey.create(at: dir + "/node.key")
-            let publicKey = try #require(Tokens.unhex(key.publicKeyHex))
+            let publicKey = try #require(Hex.decode(key.publicKeyHex))
             try await Self.fill(store, 20)
             let first = try await ledger.notary.checkpoint(actor: "node")
             #expect(first.size == 20 && first.sequence == 21 && first.previous == nil && first.consistency == nil)
@@ -54,8 +54,8 @@ struct ForensicTests {
             let signedAt = Timestamp.now()
             let signature = try key.sign(Checkpoints.message(ledger: store.ledgerID, size: size, root: root, signedAt: signedAt))
             _ = try await store.append(to: Checkpoints.stream, events: [try ProposedEvent(type: Checkpoints.eventType, actor: "x", occurredAt: signedAt, data: .object([
-                ("size", .int(Int64(size))), ("root", .string(Tokens.hex(root))), ("signedAt", .string(signedAt.rfc3339)),
-                ("publicKey", .string(key.publicKeyHex)), ("signature", .string(Tokens.hex(signature))),
+                ("size", .int(Int64(size))), ("root", .string(Hex.encode(root))), ("signedAt", .string(signedAt.rfc3339)),
+                ("publicKey", .string(key.publicKeyHex)), ("signature", .string(Hex.encode(signature))),
                 ("previous", 35), ("consistency", .array([.string(String(repeating: "ab", count: 32))])),
             ]))])
             let forged = try Checkpoints.verify(store: store, publicKey: publicKey)
@@ -78,8 +78,8 @@ struct ForensicTests {
             let signedAt = Timestamp.now()
             let signature = try key.sign(Checkpoints.message(ledger: store.ledgerID, size: 8, root: wrong, signedAt: signedAt))
             _ = try await store.append(to: Checkpoints.stream, events: [try ProposedEvent(type: Checkpoints.eventType, actor: "x", occurredAt: signedAt, data: .object([
-                ("size", 8), ("root", .string(Tokens.hex(wrong))), ("signedAt", .string(signedAt.rfc3339)),
-                ("publicKey", .string(key.publicKeyHex)), ("signature", .string(Tokens.hex(signature))),
+                ("size", 8), ("root", .string(Hex.encode(wrong))), ("signedAt", .string(signedAt.rfc3339)),
+                ("publicKey", .string(key.publicKeyHex)), ("signature", .string(Hex.encode(signature))),
             ]))])
             let head = store.head.sequence
             let refused = await #expect(throws: ForensicError.self) { try await ledger.notary.checkpoint(actor: "node") }
@@ -111,7 +111,7 @@ struct ForensicTests {
             defer { store.close() }
             let ledger = Ledger(store: store, dataDir: dir)
             let key = try NodeKey.create(at: dir + "/node.key")
-            let publicKey = try #require(Tokens.unhex(key.publicKeyHex))
+            let publicKey = try #require(Hex.decode(key.publicKeyHex))
             for b in 0..<30 {  // past the first chain anchor (1024)
                 _ = try await store.append(to: try StreamName("s"), events: try (0..<50).map { try Self.note(b * 50 + $0) })
             }
@@ -205,7 +205,7 @@ struct ForensicTests {
             let noKey = await #expect(throws: DocketClientError.self) { try await admin.admin("node-key", []) }
             #expect(noKey?.code == "no-node-key")
             let key = try NodeKey.create(at: node.dir + "/node.key")
-            let publicKey = try #require(Tokens.unhex(key.publicKeyHex))
+            let publicKey = try #require(Hex.decode(key.publicKeyHex))
             #expect(try await ada.admin("node-key", [])["publicKey"]?.stringValue == key.publicKeyHex)
 
             let submitted = try await ada.command(.submit(ReportSubmitted(project: "aumos", title: "t", reporter: Reporter(handle: "ada"))), report: "R1")
@@ -224,7 +224,7 @@ struct ForensicTests {
             #expect(zero?.code == "bad-request")
 
             // Proofs need a checkpoint, which only an admin can ask for.
-            let proofArgs: [(key: String, value: Value)] = [("seq", .int(seq)), ("leafHash", .string(Tokens.hex(receipt.leafHash))), ("ledger", .string(receipt.ledger))]
+            let proofArgs: [(key: String, value: Value)] = [("seq", .int(seq)), ("leafHash", .string(Hex.encode(receipt.leafHash))), ("ledger", .string(receipt.ledger))]
             let early = await #expect(throws: DocketClientError.self) { try await ada.admin("proof", proofArgs) }
             #expect(early?.code == "no-checkpoint")
             let forbidden = await #expect(throws: DocketClientError.self) { try await ada.admin("checkpoint", []) }
@@ -235,7 +235,7 @@ struct ForensicTests {
             var proven = receipt
             proven.inclusion = Receipt.Inclusion(
                 checkpoint: try Checkpoints.Checkpoint(wire: answer["checkpoint"] ?? .null),
-                auditPath: (answer["auditPath"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(Tokens.unhex) })
+                auditPath: (answer["auditPath"]?.arrayValue ?? []).compactMap { $0.stringValue.flatMap(Hex.decode) })
             #expect(proven.verify(publicKey: publicKey).count == 3 && proven.verify(publicKey: publicKey).allSatisfy { $0.passed })
             // A receipt whose leaf hash is not the node's record.
             let bad = await #expect(throws: DocketClientError.self) {
@@ -288,7 +288,7 @@ struct ForensicTests {
             let all = try Checkpoints.all(in: store)
             #expect(all.count == 3 && all.last?.size == store.head.sequence - 1)
             #expect(all.dropFirst().allSatisfy { $0.previous != nil && $0.consistency != nil })
-            #expect(try Checkpoints.verify(store: store, publicKey: try #require(Tokens.unhex(key.publicKeyHex))).failure == nil)
+            #expect(try Checkpoints.verify(store: store, publicKey: try #require(Hex.decode(key.publicKeyHex))).failure == nil)
         }
     }
 
@@ -364,6 +364,6 @@ enum Curve25519Key {
     static func random() -> [UInt8] {
         let dir = makeTemporaryDirectory("docket-key")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        return Tokens.unhex((try? NodeKey.create(at: dir + "/k").publicKeyHex) ?? "") ?? []
+        return Hex.decode((try? NodeKey.create(at: dir + "/k").publicKeyHex) ?? "") ?? []
     }
 }
