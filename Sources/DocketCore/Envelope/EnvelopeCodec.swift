@@ -70,7 +70,8 @@ public enum EnvelopeCodec {
         w.writeBytes(payload.bytes)
     }
 
-    private static func writeID(_ id: EventID, into w: inout BinaryWriter) {
+    /// An id's stored form: the form byte, then the UUID's 16 bytes or the text (also the wire's).
+    static func writeID(_ id: EventID, into w: inout BinaryWriter) {
         switch id.storage {
         case .uuid(let high, let low, let uppercase):
             w.writeByte(uppercase ? 2 : 1)

@@ -21,19 +21,10 @@ public struct ProposedEvent: Hashable, Sendable {
         id: EventID = .random(), type: EventType, schemaVersion: UInt16 = 1, actor: String,
         occurredAt: Timestamp? = nil, data: Value
     ) throws(CoreError) {
-        guard actor.utf8.count <= Self.maximumActorLength else {
-            throw CoreError(.invalidValue, "actor must be at most \(Self.maximumActorLength) bytes")
-        }
-        guard schemaVersion >= 1 else { throw CoreError(.invalidValue, "schema version starts at 1") }
-        self.id = id
-        self.type = type
-        self.schemaVersion = schemaVersion
-        self.actor = actor
-        self.occurredAt = occurredAt
         let payload = Payload(data)
         // The encoder accepts any tree; the log only takes what it can read back.
         try payload.bytes.withUnsafeBytes { raw in Result { () throws(CoreError) in try Payload.validate(raw) } }.get()
-        self.payload = payload
+        try self.init(id: id, type: type, schemaVersion: schemaVersion, actor: actor, occurredAt: occurredAt, payload: payload)
     }
 
     /// An event whose payload is already encoded (and validated: `Payload(validating:)`).

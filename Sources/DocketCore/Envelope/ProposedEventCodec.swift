@@ -26,15 +26,7 @@ public enum ProposedEventCodec {
         }
         w.writeVarint(UInt64(events.count))
         for e in events {
-            switch e.id.storage {
-            case .uuid(let high, let low, let uppercase):
-                w.writeByte(uppercase ? 2 : 1)
-                w.writeBigEndian64(high)
-                w.writeBigEndian64(low)
-            case .text(let text):
-                w.writeByte(0)
-                w.writeString(text)
-            }
+            EnvelopeCodec.writeID(e.id, into: &w)
             w.writeString(e.type.rawValue)
             w.writeVarint(UInt64(e.schemaVersion))
             if let t = e.occurredAt {
