@@ -198,6 +198,23 @@ struct Transaction: ~Copyable {
         try check(mdb_put(txn, dbi, &k, &v, UInt32(flags)))
     }
 
+    /// Puts `key` only if it is absent: nil when it was added, else the value already there
+    /// (one search of the tree, where a get and then a put take two).
+    func putIfAbsent(_ dbi: MDB_dbi, _ key: UnsafeRawBufferPointer, _ value: UnsafeRawBufferPointer) throws(LMDBError) -> UnsafeRawBufferPointer? {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        var v = MDB_val(mv_size: value.count, mv_data: UnsafeMutableRawPointer(mutating: value.baseAddress))
+        let rc = mdb_put(txn, dbi, &k, &v, UInt32(MDB_NOOVERWRITE))
+        if rc == MDB_KEYEXIST { return UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size) }
+        try check(rc)
+        return nil
+    }
+
+    func delete(_ dbi: MDB_dbi, _ key: UnsafeRawBufferPointer) throws(LMDBError) {
+        var k = MDB_val(mv_size: key.count, mv_data: UnsafeMutableRawPointer(mutating: key.baseAddress))
+        let rc = mdb_del(txn, dbi, &k, nil)
+        if rc != MDB_NOTFOUND { try check(rc) }
+    }
+
     func put(_ dbi: MDB_dbi, _ key: [UInt8], _ value: [UInt8], flags: Int32 = 0) throws(LMDBError) {
         let r = key.withUnsafeBytes { k in
             value.withUnsafeBytes { v in Result { () throws(LMDBError) in try put(dbi, k, v, flags: flags) } }
@@ -206,12 +223,7 @@ struct Transaction: ~Copyable {
     }
 
     func delete(_ dbi: MDB_dbi, _ key: [UInt8]) throws(LMDBError) {
-        var kk = key
-        let rc = kk.withUnsafeMutableBytes { k -> Int32 in
-            var kv = MDB_val(mv_size: k.count, mv_data: k.baseAddress)
-            return mdb_del(txn, dbi, &kv, nil)
-        }
-        if rc != MDB_NOTFOUND { try check(rc) }
+        try key.withUnsafeBytes { k in Result { () throws(LMDBError) in try delete(dbi, k) } }.get()
     }
 
     func entryCount(_ dbi: MDB_dbi) throws(LMDBError) -> Int {

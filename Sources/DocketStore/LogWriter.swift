@@ -416,24 +416,6 @@ final class LogWriter: @unchecked Sendable {
     /// does not disturb the others in the batch; an LMDB error aborts the whole transaction.
     private func apply(_ request: AppendRequest, txn: borrowing Transaction) throws(LMDBError) -> Result<AppendResult, StoreError> {
         let events = request.prepared.events
-        if events.count > 1 {
-            var seen = Set<EventID>(minimumCapacity: events.count)
-            for e in events where !seen.insert(e.proposed.id).inserted {
-                return .failure(StoreError(.invalidEvent, "event id \(e.proposed.id) appears twice in one append"))
-            }
-        }
-        // Idempotency first: a retry of a committed append must not trip the version check.
-        var existing: [UInt64?]?
-        for (i, e) in events.enumerated() {
-            let found = try e.proposed.id.withIndexKey { (k) throws(LMDBError) in try txn.get(databases.ids, k)?.loadBigEndianUInt64() }
-            if let found {
-                if existing == nil { existing = Array(repeating: nil, count: events.count) }
-                existing![i] = found
-            }
-        }
-        if let existing {
-            return retryResult(request, existing: existing, txn: txn)
-        }
         let current: UInt64
         if let pending = unindexedHeads[request.stream] {
             current = pending
@@ -441,6 +423,8 @@ final class LogWriter: @unchecked Sendable {
             do { current = try StreamIndex.head(of: request.stream, in: txn, databases) } catch { return .failure(error) }
         }
         if case .exact(let expected) = request.expected, expected != current {
+            // Idempotency first: a retry of a committed append must not trip the version check.
+            if let outcome = try checkAgainstRecorded(request, txn: txn) { return outcome }
             return .failure(
                 StoreError(
                     .wrongExpectedVersion,
@@ -448,18 +432,33 @@ final class LogWriter: @unchecked Sendable {
                     expectedVersion: request.expected, actualVersion: current))
         }
         let first = head.sequence + 1
+        // Claim every id for the sequence it will get, in one search each. An id already there
+        // was recorded before (a retry) or claimed by an earlier event of this append (an
+        // entry at `first` or later): take the claims back and find out which, the slow way.
+        for i in events.indices {
+            let claimed = try events[i].proposed.id.withIndexKey { (id) throws(LMDBError) in
+                try withBigEndian(first + UInt64(i)) { (seq) throws(LMDBError) in try txn.putIfAbsent(databases.ids, id, seq) != nil }
+            }
+            if claimed {
+                for e in events[..<i] {
+                    try e.proposed.id.withIndexKey { (id) throws(LMDBError) in try txn.delete(databases.ids, id) }
+                }
+                return try checkAgainstRecorded(request, txn: txn)
+                    ?? .failure(StoreError(.io, "event id \(events[i].proposed.id) was in the id index, then was not"))
+            }
+        }
         // Recorded when the store took the append, and never before the record before it (so
         // recorded-at follows the log's order); for a live event that is its occurred-at, and
         // the record header's delta is a single zero byte.
         let recordedAt = max(request.prepared.acceptedAt, lastRecordedAt)
         let digest = request.prepared.dictionary?.digest
         let windowed = request.prepared.dictionary != nil && request.prepared.dictionary === dictionary
-        for (i, e) in events.enumerated() {
-            let version = current + UInt64(i) + 1
+        let dictionaryVersion = request.prepared.dictionary?.version ?? 0
+        for i in events.indices {
             try writeRecord(
-                e, stream: request.stream,
-                ledger: EnvelopeCodec.LedgerFields(streamVersion: version, recordedDelta: recordedAt.microseconds &- e.occurredAt.microseconds),
-                dictionary: request.prepared.dictionary?.version ?? 0, digest: digest, windowed: windowed, txn: txn)
+                events[i], stream: request.stream,
+                ledger: EnvelopeCodec.LedgerFields(streamVersion: current + UInt64(i) + 1, recordedDelta: recordedAt.microseconds &- events[i].occurredAt.microseconds),
+                dictionary: dictionaryVersion, digest: digest, windowed: windowed, txn: txn)
         }
         // Once per append, not per event: hashing the stream name is not free.
         unindexedHeads[request.stream] = current + UInt64(events.count)
@@ -469,6 +468,28 @@ final class LogWriter: @unchecked Sendable {
             AppendResult(
                 firstSequence: first, lastSequence: head.sequence, streamVersion: current + UInt64(events.count),
                 recordedAt: recordedAt, duplicate: false))
+    }
+
+    /// What an append is when some of its ids are already taken: an id repeated within it, or a
+    /// retry (whole, or a mix of recorded and new events, which is refused). Nil when every id is new.
+    private func checkAgainstRecorded(_ request: AppendRequest, txn: borrowing Transaction) throws(LMDBError) -> Result<AppendResult, StoreError>? {
+        let events = request.prepared.events
+        if events.count > 1 {
+            var seen = Set<EventID>(minimumCapacity: events.count)
+            for e in events where !seen.insert(e.proposed.id).inserted {
+                return .failure(StoreError(.invalidEvent, "event id \(e.proposed.id) appears twice in one append"))
+            }
+        }
+        var existing: [UInt64?]?
+        for (i, e) in events.enumerated() {
+            let found = try e.proposed.id.withIndexKey { (k) throws(LMDBError) in try txn.get(databases.ids, k)?.loadBigEndianUInt64() }
+            if let found {
+                if existing == nil { existing = Array(repeating: nil, count: events.count) }
+                existing![i] = found
+            }
+        }
+        guard let existing else { return nil }
+        return retryResult(request, existing: existing, txn: txn)
     }
 
     private func writeRecord(
@@ -485,7 +506,6 @@ final class LogWriter: @unchecked Sendable {
         record.withUnsafeMutableBytes { $0.storeBytes(of: hash.tag.bigEndian, toByteOffset: RecordFormat.tagOffset, as: UInt64.self) }
         try withBigEndian(sequence) { (key) throws(LMDBError) in
             try record.withUnsafeBytes { value in Result { () throws(LMDBError) in try txn.put(databases.log, key, value, flags: MDB_APPEND) } }.get()
-            try event.proposed.id.withIndexKey { (id) throws(LMDBError) in try txn.put(databases.ids, id, key, flags: MDB_NOOVERWRITE) }
             if sequence % Databases.anchorInterval == 0 {
                 try hash.withUnsafeBytes { h in Result { () throws(LMDBError) in try txn.put(databases.chain, key, h) } }.get()
             }

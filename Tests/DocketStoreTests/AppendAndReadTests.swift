@@ -230,6 +230,12 @@ struct IdempotencyTests {
                 try await store.append(to: s, events: [try event(id: id, data: ["v": 1]), try event()])
             }
             #expect(mixed?.code == .eventIDReused)
+            // The same with the new event first: its id must not stay claimed by the refused append.
+            let fresh = EventID.random()
+            let mixedLate = await #expect(throws: StoreError.self) {
+                try await store.append(to: s, events: [try event(id: fresh), try event(id: id, data: ["v": 1])])
+            }
+            #expect(mixedLate?.code == .eventIDReused)
             let twice = EventID.random()
             let inBatch = await #expect(throws: StoreError.self) {
                 try await store.append(to: s, events: [try event(id: twice), try event(id: twice)])
@@ -238,6 +244,9 @@ struct IdempotencyTests {
             #expect(inBatch?.message.contains("appears twice") == true)
             #expect(store.head.sequence == 1)
             #expect(try store.version(of: stream("report-2")) == 0)
+            // Neither refused append left an id behind: both are new events now.
+            let later = try await store.append(to: s, events: [try event(id: fresh), try event(id: twice)])
+            #expect(!later.duplicate && later.firstSequence == 2 && later.lastSequence == 3)
         }
     }
 
