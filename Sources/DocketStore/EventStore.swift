@@ -229,10 +229,14 @@ public final class EventStore: Sendable {
     public func append(
         to stream: StreamName, expecting expected: ExpectedVersion = .any, events: [ProposedEvent]
     ) async throws(StoreError) -> AppendResult {
-        let request = try prepareAppend(to: stream, expecting: expected, events: events)
+        let (writer, prepared) = try prepareAppend(to: stream, expecting: expected, events: events)
+        let frames = prepared.frames
+        if frames.chunkCount == 1 { try frames.compressAll(writer.preparer) }
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<AppendResult, StoreError>, Never>) in
-            request.writer.submit(
-                AppendRequest(stream: stream, expected: expected, prepared: request.prepared) { continuation.resume(returning: $0) })
+            let queued = writer.submit(AppendRequest(stream: stream, expected: expected, prepared: prepared) { continuation.resume(returning: $0) })
+            // A large append is compressed from here on while the writer, having taken it,
+            // writes its first chunks (`PreparedFrames`).
+            if queued { frames.compressRemaining(writer.preparer) }
         }
         return try result.get()
     }
@@ -245,8 +249,9 @@ public final class EventStore: Sendable {
         to stream: StreamName, expecting expected: ExpectedVersion = .any, events: [ProposedEvent],
         completion: @escaping @Sendable (Result<AppendResult, StoreError>) -> Void
     ) throws(StoreError) {
-        let request = try prepareAppend(to: stream, expecting: expected, events: events)
-        request.writer.submit(AppendRequest(stream: stream, expected: expected, prepared: request.prepared, complete: completion))
+        let (writer, prepared) = try prepareAppend(to: stream, expecting: expected, events: events)
+        try prepared.frames.compressAll(writer.preparer)
+        writer.submit(AppendRequest(stream: stream, expected: expected, prepared: prepared, complete: completion))
     }
 
     private func prepareAppend(
@@ -261,8 +266,9 @@ public final class EventStore: Sendable {
             throw StoreError(
                 .batchTooLarge, "an append may carry at most \(Self.maximumEventsPerAppend) events, got \(events.count)")
         }
-        // Encode and compress here, on the caller's thread, so the writer only chains and puts.
-        return (writer, try writer.preparer.prepare(stream: stream, events: events, acceptedAt: .now()))
+        // Encoding and compression happen on the caller's thread (and, for large appends, a
+        // second one or the writer's), so the writer mostly chains and puts.
+        return (writer, writer.preparer.plan(stream: stream, events: events, acceptedAt: .now()))
     }
 
     // MARK: Reading

@@ -126,17 +126,20 @@ final class LogWriter: @unchecked Sendable {
         t.start()
     }
 
-    /// Queues an append; if the writer has stopped, fails it at once.
-    func submit(_ request: AppendRequest) {
+    /// Queues an append; if the writer has stopped, fails it at once and returns false.
+    @discardableResult
+    func submit(_ request: AppendRequest) -> Bool {
         condition.lock()
         if stopping {
             condition.unlock()
+            request.prepared.frames.abandon()
             request.complete(.failure(StoreError(.closed, "the store is closed")))
-            return
+            return false
         }
         queue.append(.append(request))
         condition.signal()
         condition.unlock()
+        return true
     }
 
     /// Queues a leader's records; if the writer has stopped, fails them at once.
@@ -262,7 +265,16 @@ final class LogWriter: @unchecked Sendable {
         unindexed.count >= configuration.streamIndexFlushThreshold
     }
 
+    /// An append that failed after some of its records were put (a chunk of its frames that
+    /// could not be compressed): the transaction is retried without it.
+    private struct Abandoned: Error {
+        let error: StoreError
+        /// The append's place in the batch.
+        var index = 0
+    }
+
     private func commit(_ batch: [Job], flushIndex force: Bool, considerTraining train: Bool) {
+        var batch = batch
         let before = snapshot()
         var installed: [ZstdDictionary] = []
         while true {
@@ -274,10 +286,15 @@ final class LogWriter: @unchecked Sendable {
             do {
                 let txn = try environment.beginWrite()
                 do {
-                    for job in batch {
+                    for (index, job) in batch.enumerated() {
                         switch job {
                         case .append(let request):
-                            results.append(try apply(request, txn: txn))
+                            do {
+                                results.append(try apply(request, txn: txn))
+                            } catch var abandoned as Abandoned {
+                                abandoned.index = index
+                                throw abandoned
+                            }
                         case .installDictionary(let bytes, let info):
                             if let d = try install(bytes, info: info, txn: txn) { installed.append(d) }
                         case .replicate(let job):
@@ -298,6 +315,11 @@ final class LogWriter: @unchecked Sendable {
                 // mdb_txn_commit frees the transaction whether or not it succeeds (it can fail
                 // with MDB_MAP_FULL while saving the free list): never abort it afterwards.
                 try txn.commit()
+            } catch let abandoned as Abandoned {
+                restore(before)
+                if case .append(let request) = batch[abandoned.index] { request.complete(.failure(abandoned.error)) }
+                batch.remove(at: abandoned.index)
+                continue
             } catch let error as LMDBError where error.isMapFull {
                 restore(before)
                 if growMap() { continue }
@@ -413,16 +435,22 @@ final class LogWriter: @unchecked Sendable {
     // MARK: One append
 
     /// Checks the whole request, then writes it. A request that fails a check writes nothing and
-    /// does not disturb the others in the batch; an LMDB error aborts the whole transaction.
-    private func apply(_ request: AppendRequest, txn: borrowing Transaction) throws(LMDBError) -> Result<AppendResult, StoreError> {
+    /// does not disturb the others in the batch; an LMDB error aborts the whole transaction, and
+    /// `Abandoned` (a chunk that could not be compressed) retries it without this request.
+    private func apply(_ request: AppendRequest, txn: borrowing Transaction) throws -> Result<AppendResult, StoreError> {
         let events = request.prepared.events
+        let frames = request.prepared.frames
         let current: UInt64
         if let pending = unindexedHeads[request.stream] {
             current = pending
         } else {
-            do { current = try StreamIndex.head(of: request.stream, in: txn, databases) } catch { return .failure(error) }
+            do { current = try StreamIndex.head(of: request.stream, in: txn, databases) } catch {
+                frames.abandon()
+                return .failure(error)
+            }
         }
         if case .exact(let expected) = request.expected, expected != current {
+            frames.abandon()
             // Idempotency first: a retry of a committed append must not trip the version check.
             if let outcome = try checkAgainstRecorded(request, txn: txn) { return outcome }
             return .failure(
@@ -436,15 +464,16 @@ final class LogWriter: @unchecked Sendable {
         // was recorded before (a retry) or claimed by an earlier event of this append (an
         // entry at `first` or later): take the claims back and find out which, the slow way.
         for i in events.indices {
-            let claimed = try events[i].proposed.id.withIndexKey { (id) throws(LMDBError) in
+            let claimed = try events[i].id.withIndexKey { (id) throws(LMDBError) in
                 try withBigEndian(first + UInt64(i)) { (seq) throws(LMDBError) in try txn.putIfAbsent(databases.ids, id, seq) != nil }
             }
             if claimed {
+                frames.abandon()
                 for e in events[..<i] {
-                    try e.proposed.id.withIndexKey { (id) throws(LMDBError) in try txn.delete(databases.ids, id) }
+                    try e.id.withIndexKey { (id) throws(LMDBError) in try txn.delete(databases.ids, id) }
                 }
                 return try checkAgainstRecorded(request, txn: txn)
-                    ?? .failure(StoreError(.io, "event id \(events[i].proposed.id) was in the id index, then was not"))
+                    ?? .failure(StoreError(.io, "event id \(events[i].id) was in the id index, then was not"))
             }
         }
         // Recorded when the store took the append, and never before the record before it (so
@@ -454,11 +483,17 @@ final class LogWriter: @unchecked Sendable {
         let digest = request.prepared.dictionary?.digest
         let windowed = request.prepared.dictionary != nil && request.prepared.dictionary === dictionary
         let dictionaryVersion = request.prepared.dictionary?.version ?? 0
-        for i in events.indices {
-            try writeRecord(
-                events[i], stream: request.stream,
-                ledger: EnvelopeCodec.LedgerFields(streamVersion: current + UInt64(i) + 1, recordedDelta: recordedAt.microseconds &- events[i].occurredAt.microseconds),
-                dictionary: dictionaryVersion, digest: digest, windowed: windowed, txn: txn)
+        for k in 0..<frames.chunkCount {
+            let ready: UnsafeBufferPointer<PreparedFrame>
+            do { ready = try frames.frames(ofChunk: k, preparer) } catch { throw Abandoned(error: error) }
+            let offset = frames.range(ofChunk: k).lowerBound
+            for j in ready.indices {
+                let version = current + UInt64(offset + j) + 1
+                try writeRecord(
+                    ready[j], stream: request.stream,
+                    ledger: EnvelopeCodec.LedgerFields(streamVersion: version, recordedDelta: recordedAt.microseconds &- ready[j].occurredAt.microseconds),
+                    dictionary: dictionaryVersion, digest: digest, windowed: windowed, txn: txn)
+            }
         }
         // Once per append, not per event: hashing the stream name is not free.
         unindexedHeads[request.stream] = current + UInt64(events.count)
@@ -476,13 +511,13 @@ final class LogWriter: @unchecked Sendable {
         let events = request.prepared.events
         if events.count > 1 {
             var seen = Set<EventID>(minimumCapacity: events.count)
-            for e in events where !seen.insert(e.proposed.id).inserted {
-                return .failure(StoreError(.invalidEvent, "event id \(e.proposed.id) appears twice in one append"))
+            for e in events where !seen.insert(e.id).inserted {
+                return .failure(StoreError(.invalidEvent, "event id \(e.id) appears twice in one append"))
             }
         }
         var existing: [UInt64?]?
         for (i, e) in events.enumerated() {
-            let found = try e.proposed.id.withIndexKey { (k) throws(LMDBError) in try txn.get(databases.ids, k)?.loadBigEndianUInt64() }
+            let found = try e.id.withIndexKey { (k) throws(LMDBError) in try txn.get(databases.ids, k)?.loadBigEndianUInt64() }
             if let found {
                 if existing == nil { existing = Array(repeating: nil, count: events.count) }
                 existing![i] = found
@@ -493,7 +528,7 @@ final class LogWriter: @unchecked Sendable {
     }
 
     private func writeRecord(
-        _ event: PreparedEvent, stream: StreamName, ledger: EnvelopeCodec.LedgerFields, dictionary version: UInt16, digest: ChainHash?,
+        _ event: PreparedFrame, stream: StreamName, ledger: EnvelopeCodec.LedgerFields, dictionary version: UInt16, digest: ChainHash?,
         windowed: Bool, txn: borrowing Transaction
     ) throws(LMDBError) {
         let sequence = head.sequence + 1
@@ -526,7 +561,7 @@ final class LogWriter: @unchecked Sendable {
         let decoder = RecordDecoder(dictionaries: dictionaries)
         var recorded: [RecordedEvent] = []
         for (i, seq) in existing.enumerated() {
-            let e = request.prepared.events[i].proposed
+            let e = request.prepared.events[i]
             guard let seq else {
                 return .failure(
                     StoreError(

@@ -2,27 +2,157 @@ import DocketCore
 import Foundation
 import Synchronization
 
-/// An event encoded and compressed before the writer takes it: everything of its record but the
-/// header fields the writer assigns (stream version, recorded-at, chain tag).
-struct PreparedEvent: Sendable {
-    let proposed: ProposedEvent
+/// An event's record body, encoded and compressed before the writer takes it: everything of
+/// its record but the header fields the writer assigns (stream version, recorded-at, chain tag).
+struct PreparedFrame: Sendable {
     /// The event's time: the client's, or when the store accepted it.
-    let occurredAt: Timestamp
+    var occurredAt: Timestamp
     /// One standard zstd frame holding envelope format 2.
-    let frame: [UInt8]
+    var frame: [UInt8]
     /// Bytes of the envelope before compression.
-    let envelopeSize: Int
+    var envelopeSize: Int
 }
 
-/// The events of one append, ready for the writer.
+/// The events of one append on their way to the writer. Their frames may still be being
+/// compressed when the writer takes the append (`PreparedFrames`).
 struct PreparedAppend: Sendable {
-    var events: [PreparedEvent]
+    let events: [ProposedEvent]
     /// When the store took the append: the events' occurred-at unless the client gave one, and
     /// their recorded-at (unless that would fall before the previous record's).
     let acceptedAt: Timestamp
-    /// The dictionary every frame was compressed with (nil: none). Always one the environment
+    /// The dictionary every frame is compressed with (nil: none). Always one the environment
     /// already holds durably, so a record never names a dictionary that could be lost.
     let dictionary: ZstdDictionary?
+    let frames: PreparedFrames
+}
+
+/// The frames of one append, compressed chunk by chunk, in order of claim, by whichever threads
+/// take part: the appending caller, and — for a large append — the writer itself when it reaches
+/// the append before the caller is done, so that the writer chains and puts the first chunks
+/// while the caller still compresses the last. (Compressing everything first and then writing
+/// everything, one waiting for the other, left one of two cores idle during each half.)
+///
+/// A chunk's frames are written once, by the thread that claimed it, and read by the writer only
+/// after it has seen the chunk's bit in `done` (release/acquire).
+final class PreparedFrames: @unchecked Sendable {
+    let stream: StreamName
+    let events: [ProposedEvent]
+    let acceptedAt: Timestamp
+    let dictionary: ZstdDictionary?
+    let chunkSize: Int
+    let chunkCount: Int
+    private let slots: UnsafeMutableBufferPointer<PreparedFrame>
+    private let claimed = Atomic<Int>(0)
+    /// Set when the writer refused the append: its caller stops compressing (the writer could
+    /// still need the frames, if a retried transaction accepts the append after all).
+    private let refused = Atomic<Bool>(false)
+    private let done = Atomic<UInt64>(0)
+    /// The first failure (an event too large to store, a compression error) of any chunk.
+    private let failure = Mutex<StoreError?>(nil)
+    /// Where the writer waits for a chunk another thread is still compressing (chunked only:
+    /// a single chunk is compressed before the writer sees the append).
+    private let ready: NSCondition?
+
+    /// How long the writer spins for a chunk another thread is compressing before it sleeps.
+    static let spin = Duration.microseconds(100)
+
+    /// At most this many chunks (one bit of `done` each).
+    static let maximumChunks = 64
+    /// Events per chunk at least: smaller chunks cost more in hand-offs than they gain in overlap.
+    static let minimumChunkSize = 32
+
+    init(stream: StreamName, events: [ProposedEvent], acceptedAt: Timestamp, dictionary: ZstdDictionary?, chunked: Bool) {
+        self.stream = stream
+        self.events = events
+        self.acceptedAt = acceptedAt
+        self.dictionary = dictionary
+        let n = events.count
+        chunkSize = chunked ? max(Self.minimumChunkSize, (n + Self.maximumChunks - 1) / Self.maximumChunks) : max(n, 1)
+        chunkCount = (n + chunkSize - 1) / chunkSize
+        ready = chunkCount > 1 ? NSCondition() : nil
+        slots = .allocate(capacity: n)
+        _ = slots.initialize(from: repeatElement(PreparedFrame(occurredAt: acceptedAt, frame: [], envelopeSize: 0), count: n))
+    }
+
+    deinit {
+        slots.deinitialize()
+        slots.deallocate()
+    }
+
+    func range(ofChunk k: Int) -> Range<Int> { k * chunkSize..<min((k + 1) * chunkSize, events.count) }
+
+    /// Compresses unclaimed chunks until every chunk is claimed (or the append is refused).
+    func compressRemaining(_ preparer: FramePreparer) {
+        while !refused.load(ordering: .relaxed) {
+            let k = claimed.add(1, ordering: .relaxed).oldValue
+            guard k < chunkCount else { return }
+            compress(chunk: k, preparer)
+        }
+    }
+
+    /// Tells the caller to stop compressing: the append was refused before its frames were needed.
+    func abandon() {
+        refused.store(true, ordering: .relaxed)
+    }
+
+    /// The frames of chunk `k`, once compressed. While it is not, the writer compresses the
+    /// lowest unclaimed chunk itself — `k` if nobody has claimed it (claims go in order), else one
+    /// ahead of the caller — and only when every chunk is claimed does it wait for `k`.
+    func frames(ofChunk k: Int, _ preparer: FramePreparer) throws(StoreError) -> UnsafeBufferPointer<PreparedFrame> {
+        let bit = UInt64(1) << UInt64(k)
+        var next = claimed.load(ordering: .relaxed)
+        while done.load(ordering: .acquiring) & bit == 0 && next < chunkCount {
+            let (exchanged, original) = claimed.compareExchange(expected: next, desired: next + 1, ordering: .relaxed)
+            if exchanged {
+                compress(chunk: next, preparer)
+                next += 1
+            } else {
+                next = original
+            }
+        }
+        if done.load(ordering: .acquiring) & bit == 0 {
+            // The rest of a chunk takes microseconds to tens of microseconds, about what waking
+            // a sleeping thread costs on a small virtual machine: spin that long before sleeping.
+            let deadline = ContinuousClock.now + Self.spin
+            var spins = 0
+            while done.load(ordering: .acquiring) & bit == 0 {
+                spins += 1
+                if spins & 255 == 0 && ContinuousClock.now > deadline { break }
+            }
+            if let ready, done.load(ordering: .acquiring) & bit == 0 {
+                ready.lock()
+                while done.load(ordering: .acquiring) & bit == 0 { ready.wait() }
+                ready.unlock()
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+        return UnsafeBufferPointer(rebasing: slots[range(ofChunk: k)])
+    }
+
+    /// Every chunk, compressed on this thread and (for a large append) a second one; throws the
+    /// first failure. For callers that hand over only finished appends.
+    func compressAll(_ preparer: FramePreparer) throws(StoreError) {
+        if chunkCount > 1 {
+            DispatchQueue.concurrentPerform(iterations: 2) { _ in self.compressRemaining(preparer) }
+        } else {
+            compressRemaining(preparer)
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    private func compress(chunk k: Int, _ preparer: FramePreparer) {
+        do {
+            try preparer.compress(self, range(ofChunk: k), into: slots)
+        } catch {
+            failure.withLock { if $0 == nil { $0 = error } }
+        }
+        done.bitwiseOr(UInt64(1) << UInt64(k), ordering: .releasing)
+        if let ready {
+            ready.lock()
+            ready.broadcast()
+            ready.unlock()
+        }
+    }
 }
 
 /// Encodes and compresses appends on the caller's thread — or, for large appends, on both
@@ -42,8 +172,8 @@ final class FramePreparer: Sendable {
         init(_ compressor: ZstdCompressor) { self.compressor = compressor }
     }
 
-    /// Appends with at least this many events are compressed on two threads.
-    static let parallelThreshold = 128
+    /// Appends with at least this many events are compressed in chunks (`PreparedFrames`).
+    static let chunkedThreshold = 128
 
     init(level: Int32, dictionary: ZstdDictionary?) {
         self.level = level
@@ -56,22 +186,13 @@ final class FramePreparer: Sendable {
         set { current.withLock { $0 = newValue } }
     }
 
-    func prepare(stream: StreamName, events: [ProposedEvent], acceptedAt: Timestamp) throws(StoreError) -> PreparedAppend {
+    /// An append whose frames are yet to be compressed: a large one in chunks, the writer
+    /// taking part (`PreparedFrames`), a small one in one piece.
+    func plan(stream: StreamName, events: [ProposedEvent], acceptedAt: Timestamp) -> PreparedAppend {
         let dictionary = self.dictionary
-        if events.count < Self.parallelThreshold {
-            return PreparedAppend(
-                events: try prepare(stream: stream, events[...], acceptedAt: acceptedAt, dictionary: dictionary), acceptedAt: acceptedAt,
-                dictionary: dictionary)
-        }
-        // Two halves on two threads; concurrentPerform runs one of them on this thread.
-        let halves = [events[..<(events.count / 2)], events[(events.count / 2)...]]
-        let results = Mutex<[Result<[PreparedEvent], StoreError>?]>([nil, nil])
-        DispatchQueue.concurrentPerform(iterations: 2) { i in
-            let r = Result { () throws(StoreError) in try self.prepare(stream: stream, halves[i], acceptedAt: acceptedAt, dictionary: dictionary) }
-            results.withLock { $0[i] = r }
-        }
-        let (first, second) = results.withLock { ($0[0]!, $0[1]!) }
-        return PreparedAppend(events: try first.get() + second.get(), acceptedAt: acceptedAt, dictionary: dictionary)
+        let frames = PreparedFrames(
+            stream: stream, events: events, acceptedAt: acceptedAt, dictionary: dictionary, chunked: events.count >= Self.chunkedThreshold)
+        return PreparedAppend(events: events, acceptedAt: acceptedAt, dictionary: dictionary, frames: frames)
     }
 
     private func takeCompressor() -> ZstdCompressor {
@@ -84,18 +205,18 @@ final class FramePreparer: Sendable {
         pool.withLock { $0.append(pooled.compressor) }
     }
 
-    private func prepare(
-        stream: StreamName, _ events: ArraySlice<ProposedEvent>, acceptedAt: Timestamp, dictionary: ZstdDictionary?
-    ) throws(StoreError) -> [PreparedEvent] {
+    /// Encodes and compresses `frames.events[range]` into `slots[range]`.
+    fileprivate func compress(
+        _ frames: PreparedFrames, _ range: Range<Int>, into slots: UnsafeMutableBufferPointer<PreparedFrame>
+    ) throws(StoreError) {
         let compressor = takeCompressor()
         defer { give(compressor) }
         var envelope = BinaryWriter(capacity: 1024)
-        var out: [PreparedEvent] = []
-        out.reserveCapacity(events.count)
-        for e in events {
-            let occurredAt = e.occurredAt ?? acceptedAt
+        for i in range {
+            let e = frames.events[i]
+            let occurredAt = e.occurredAt ?? frames.acceptedAt
             envelope.removeAll()
-            EnvelopeCodec.encode(e, stream: stream, occurredAt: occurredAt, into: &envelope)
+            EnvelopeCodec.encode(e, stream: frames.stream, occurredAt: occurredAt, into: &envelope)
             let size = envelope.bytes.count
             guard size <= EnvelopeCodec.maximumEncodedSize else {
                 throw StoreError(
@@ -105,10 +226,9 @@ final class FramePreparer: Sendable {
             }
             var frame: [UInt8] = []
             try envelope.bytes.withUnsafeBytes { raw in
-                Result { () throws(StoreError) in try compressor.compress(raw, dictionary: dictionary, appendingTo: &frame) }
+                Result { () throws(StoreError) in try compressor.compress(raw, dictionary: frames.dictionary, appendingTo: &frame) }
             }.get()
-            out.append(PreparedEvent(proposed: e, occurredAt: occurredAt, frame: frame, envelopeSize: size))
+            slots[i] = PreparedFrame(occurredAt: occurredAt, frame: frame, envelopeSize: size)
         }
-        return out
     }
 }
