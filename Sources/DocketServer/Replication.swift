@@ -596,7 +596,7 @@ final class SyncGate: Sendable {
             complete(.success(()))
             return
         }
-        let timer = loop.scheduleTask(in: .nanoseconds(Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)) {
+        let timer = loop.scheduleTask(in: TimeAmount(timeout)) {
             self.expire(id, sequence, replicas, timeout)
         }
         // Keep the timer with its waiter, unless it completed in between (then cancel it now).

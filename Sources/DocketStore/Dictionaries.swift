@@ -101,6 +101,20 @@ final class RecordDecoder {
         _ record: UnsafeRawBufferPointer, sequence: UInt64, txn: borrowing Transaction,
         _ body: (UnsafeRawBufferPointer, RecordFormat.Header) throws(CoreError) -> T
     ) throws(StoreError) -> T {
+        let (header, frame, dictionary) = try frame(of: record, sequence: sequence, txn: txn)
+        do {
+            return try decompressor.decompress(frame, dictionary: dictionary, limit: EnvelopeCodec.maximumEncodedSize) { (bytes) throws(CoreError) in
+                try body(bytes, header)
+            }
+        } catch {
+            throw Self.naming(sequence, error)
+        }
+    }
+
+    /// The record's header, its zstd frame and the dictionary the frame needs (nil: none).
+    func frame(of record: UnsafeRawBufferPointer, sequence: UInt64, txn: borrowing Transaction) throws(StoreError)
+        -> (header: RecordFormat.Header, frame: UnsafeRawBufferPointer, dictionary: ZstdDictionary?)
+    {
         let header = try RecordFormat.header(of: record, sequence: sequence)
         let dictionary: ZstdDictionary?
         if header.dictionary == 0 {
@@ -119,16 +133,14 @@ final class RecordDecoder {
                 .corruptRecord, "record \(sequence) names dictionary \(header.dictionary), which the store does not hold",
                 sequence: sequence)
         }
-        do {
-            return try decompressor.decompress(
-                UnsafeRawBufferPointer(rebasing: record[header.frameOffset...]), dictionary: dictionary,
-                limit: EnvelopeCodec.maximumEncodedSize
-            ) { (bytes) throws(CoreError) in try body(bytes, header) }
-        } catch {
-            var e = error
-            e.message = "record \(sequence): \(e.message)"
-            e.sequence = sequence
-            throw e
-        }
+        return (header, UnsafeRawBufferPointer(rebasing: record[header.frameOffset...]), dictionary)
+    }
+
+    /// A decompression error, saying which record it is about.
+    static func naming(_ sequence: UInt64, _ error: StoreError) -> StoreError {
+        var e = error
+        e.message = "record \(sequence): \(e.message)"
+        e.sequence = sequence
+        return e
     }
 }

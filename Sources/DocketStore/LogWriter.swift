@@ -70,7 +70,6 @@ final class LogWriter: @unchecked Sendable {
     private let training = Atomic<Bool>(false)
     private var nextTrainingAt: UInt64
     private var record: [UInt8] = []
-    private var chainInput: [UInt8] = []
     private var thread: Thread?
     /// Stream-index entries not yet in `streams` (committed, or in the transaction being built),
     /// in sequence order, and the latest version of each stream they hold.
@@ -536,7 +535,7 @@ final class LogWriter: @unchecked Sendable {
         RecordFormat.writeHeader(dictionary: version, ledger: ledger, to: &record)
         record.append(contentsOf: event.frame)
         let hash = record.withUnsafeBytes {
-            RecordFormat.chain(previous: head.hash, sequence: sequence, record: $0, dictionaryDigest: digest, scratch: &chainInput)
+            RecordFormat.chain(previous: head.hash, sequence: sequence, record: $0, dictionaryDigest: digest)
         }
         record.withUnsafeMutableBytes { $0.storeBytes(of: hash.tag.bigEndian, toByteOffset: RecordFormat.tagOffset, as: UInt64.self) }
         try withBigEndian(sequence) { (key) throws(LMDBError) in

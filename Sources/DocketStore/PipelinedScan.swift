@@ -120,9 +120,9 @@ final class PipelinedScan: @unchecked Sendable {
     /// The reader thread: fills free chunks in order until the range ends, a record fails or
     /// the scan is cancelled.
     private func read(from start: UInt64) {
-        let decompressor = ZstdDecompressor()
+        // Its decompression context and dictionary lookup; the envelopes are decoded elsewhere.
+        let decoder = RecordDecoder(dictionaries: store.dictionaries)
         var next = start
-        var lastDictionary: ZstdDictionary?
         while true {
             condition.lock()
             while free.isEmpty && !cancelled { condition.wait() }
@@ -139,32 +139,15 @@ final class PipelinedScan: @unchecked Sendable {
                 try store.read { (txn) throws(StoreError) in
                     try LogIndex.forEachRecord(in: txn, store.databases, from: next, limit: chunkSize) { (seq, value) throws(StoreError) in
                         guard seq <= last else { return false }
-                        let header = try RecordFormat.header(of: value, sequence: seq)
-                        var dictionary: ZstdDictionary?
-                        if header.dictionary != 0 {
-                            if let d = lastDictionary, d.version == header.dictionary {
-                                dictionary = d
-                            } else {
-                                dictionary = try store.dictionaries.dictionary(header.dictionary, txn: txn)
-                                lastDictionary = dictionary
-                            }
-                            guard dictionary != nil else {
-                                throw StoreError(
-                                    .corruptRecord, "record \(seq) names dictionary \(header.dictionary), which the store does not hold", sequence: seq)
-                            }
-                        }
-                        let frame = UnsafeRawBufferPointer(rebasing: value[header.frameOffset...])
+                        let (header, frame, dictionary) = try decoder.frame(of: value, sequence: seq, txn: txn)
                         let n: Int
                         do throws(StoreError) {
-                            n = try decompressor.decompress(frame, dictionary: dictionary, limit: EnvelopeCodec.maximumEncodedSize) { size in
+                            n = try decoder.decompressor.decompress(frame, dictionary: dictionary, limit: EnvelopeCodec.maximumEncodedSize) { size in
                                 chunk.reserve(size)
                                 return chunk.buffer + chunk.used
                             }
                         } catch {
-                            var e = error
-                            e.message = "record \(seq): \(e.message)"
-                            e.sequence = seq
-                            throw e
+                            throw RecordDecoder.naming(seq, error)
                         }
                         chunk.entries.append(.init(sequence: seq, ledger: header.ledger, offset: chunk.used, count: n))
                         chunk.used += n

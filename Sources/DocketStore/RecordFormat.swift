@@ -144,20 +144,4 @@ enum RecordFormat {
         h.update(bufferPointer: UnsafeRawBufferPointer(rebasing: record[fixedHeaderSize...]))
         return h.finalize().withUnsafeBytes { ChainHash(raw: $0)! }
     }
-
-    /// `chain`, hashing one contiguous copy of its input made in `scratch` (the writer's: one
-    /// call into SHA-256 per record instead of five).
-    static func chain(
-        previous: ChainHash, sequence: UInt64, record: UnsafeRawBufferPointer, dictionaryDigest: ChainHash?, scratch: inout [UInt8]
-    ) -> ChainHash {
-        scratch.removeAll(keepingCapacity: true)
-        previous.withUnsafeBytes { scratch.append(contentsOf: $0) }
-        withUnsafeBytes(of: sequence.bigEndian) { scratch.append(contentsOf: $0) }
-        scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[0..<tagOffset]))
-        dictionaryDigest?.withUnsafeBytes { scratch.append(contentsOf: $0) }
-        scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: record[fixedHeaderSize...]))
-        var h = SHA256()
-        scratch.withUnsafeBytes { h.update(bufferPointer: $0) }
-        return h.finalize().withUnsafeBytes { ChainHash(raw: $0)! }
-    }
 }
