@@ -1,12 +1,9 @@
 import ArgumentParser
-import DocketClient
 import DocketCore
 import DocketServer
 import DocketStore
 import DocketTestSupport
 import Foundation
-import Logging
-import NIOCore
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -115,7 +112,7 @@ struct AppendBench: AsyncParsableCommand {
             let commits = store.commitCount - commitsBefore
             let stats = try store.statistics()
             let appended = stats.events - before
-            func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : round3(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) }
+            func pct(_ p: Double) -> Double { percentile(latencies, p) }
             printJSON([
                 ("bench", "append"), ("events", .int(Int64(appended))), ("batch", .int(Int64(batch))),
                 ("concurrency", .int(Int64(concurrency))), ("seconds", .double(round3(seconds))),
@@ -150,14 +147,7 @@ struct ReplayBench: AsyncParsableCommand {
         try await bench.withDirectory { dir in
             let store = try EventStore.open(directory: dir)
             defer { store.close() }
-            var i = Int(store.head.sequence)
-            while i < events {
-                let n = min(1000, events - i)
-                let generated = (i..<i + n).map { SyntheticEvents.event($0) }
-                // One report stream per append keeps the fill fast; replay cost does not depend on it.
-                _ = try await store.append(to: generated[0].stream, events: generated.map(\.event))
-                i += n
-            }
+            try await fillSynthetic(store, to: events)
             let clock = ContinuousClock()
             var rates: [Double] = []
             var checksum = 0
@@ -299,75 +289,23 @@ struct NetBench: AsyncParsableCommand {
     func run() async throws {
         let (connections, batch, seconds) = (self.connections, self.batch, self.seconds)
         try await bench.withDirectory { dir in
-            var node: (DocketServer, Task<Void, any Error>, EventStore)?
+            var node: BenchNode?
             var address = server ?? ""
             var token = self.token ?? ""
             if server == nil {
-                let store = try EventStore.open(directory: dir)
-                try await bench.warmUp(store)
-                let ledger = Ledger(store: store, dataDir: dir)
-                token = try await Tokens(ledger: ledger).create(role: .admin, project: nil, subject: "bench", expiresAt: nil, by: .local(actor: "bench")).1
-                var configuration = ServerConfiguration()
-                configuration.port = 0
-                configuration.maximumConnections = max(connections + 8, 1024)
-                var logger = Logger(label: "bench")
-                logger.logLevel = .error
-                let s = DocketServer(ledger: ledger, configuration: configuration, logger: logger)
-                let runner = Task { try await s.run() }
-                guard let port = await s.localAddress()?.port else { throw CLIError("the node did not start") }
-                address = "127.0.0.1:\(port)"
-                node = (s, runner, store)
+                let n = try await BenchNode.start(dir)
+                try await bench.warmUp(n.store)
+                token = try await n.token(.admin)
+                address = n.address
+                node = n
             }
-            let clients = try (0..<connections).map { _ in DocketClient(try DocketClient.Configuration(address: address, token: token)) }
-            for c in clients { try await c.connect() }
-            // The load generator should not be what is measured (redis-benchmark sends one fixed
-            // payload): events are made up front, and each append only gives them fresh ids.
-            let pool = (0..<max(batch, 4096)).map { SyntheticEvents.event($0).event }
-            let clock = ContinuousClock()
-            let start = clock.now
-            let deadline = start + .milliseconds(Int64(seconds * 1000))
-            let results = try await withThrowingTaskGroup(of: (Int, [Double]).self) { group in
-                for (k, client) in clients.enumerated() {
-                    group.addTask {
-                        var latencies: [Double] = []
-                        var appended = 0
-                        var i = k * 10_000_000
-                        let stream = try StreamName("net-\(k)")
-                        while clock.now < deadline {
-                            var events = Array(pool[(i % pool.count)...].prefix(batch))
-                            if events.count < batch { events += pool.prefix(batch - events.count) }
-                            for j in events.indices { events[j].id = .random() }
-                            i += batch
-                            let t0 = clock.now
-                            _ = try await client.append(to: stream, events: events)
-                            latencies.append(Double((clock.now - t0).microseconds) / 1000)
-                            appended += batch
-                        }
-                        return (appended, latencies)
-                    }
-                }
-                var total = 0
-                var all: [Double] = []
-                for try await (n, l) in group {
-                    total += n
-                    all += l
-                }
-                return (total, all.sorted())
-            }
-            let elapsed = Double((clock.now - start).microseconds) / 1e6
-            for c in clients { await c.close() }
-            if let (s, runner, store) = node {
-                s.shutdown()
-                _ = try? await runner.value
-                store.close()
-            }
-            let (events, latencies) = results
-            func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : round3(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) }
+            let load = try await NetworkLoad.run(address: address, token: token, connections: connections, batch: batch, seconds: seconds)
+            await node?.stop()
             printJSON([
-                ("bench", "net"), ("connections", .int(Int64(connections))), ("batch", .int(Int64(batch))), ("seconds", .double(round3(elapsed))),
-                ("events", .int(Int64(events))), ("events_per_s", .int(Int64(Double(events) / elapsed))),
-                ("appends_per_s", .int(Int64(Double(latencies.count) / elapsed))),
-                ("p50_ms", .double(pct(0.5))), ("p99_ms", .double(pct(0.99))), ("p999_ms", .double(pct(0.999))),
+                ("bench", "net"), ("connections", .int(Int64(connections))), ("batch", .int(Int64(batch))), ("seconds", .double(round3(load.elapsed))),
+                ("events", .int(Int64(load.events))), ("events_per_s", .int(Int64(load.eventsPerSecond))),
+                ("appends_per_s", .int(Int64(load.appendsPerSecond))),
+                ("p50_ms", .double(load.percentile(0.5))), ("p99_ms", .double(load.percentile(0.99))), ("p999_ms", .double(load.percentile(0.999))),
                 ("in_process_node", .bool(server == nil)),
             ])
         }

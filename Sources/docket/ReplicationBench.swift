@@ -5,53 +5,7 @@ import DocketServer
 import DocketStore
 import DocketTestSupport
 import Foundation
-import Logging
-import NIOCore
 import Synchronization
-
-/// A node of the replication benchmark, in this process, on loopback.
-private struct BenchNode {
-    let store: EventStore
-    let server: DocketServer
-    let runner: Task<Void, any Error>
-    let port: Int
-
-    var address: String { "127.0.0.1:\(port)" }
-    var ledger: Ledger { server.ledger }
-
-    static func start(_ dir: String, replication: ReplicationConfiguration = ReplicationConfiguration(), ledgerID: String? = nil) async throws -> BenchNode {
-        var sc = EventStore.Configuration()
-        sc.ledgerID = ledgerID
-        let store = try EventStore.open(directory: dir, configuration: sc)
-        var c = ServerConfiguration()
-        c.port = 0
-        c.maximumConnections = 4096
-        c.replication = replication
-        var logger = Logger(label: "bench")
-        logger.logLevel = .error
-        let server = DocketServer(ledger: Ledger(store: store, dataDir: dir), configuration: c, logger: logger)
-        let runner = Task { try await server.run() }
-        guard let port = await server.localAddress()?.port else { throw CLIError("a benchmark node did not start") }
-        return BenchNode(store: store, server: server, runner: runner, port: port)
-    }
-
-    func follower(_ dir: String, token: String) async throws -> BenchNode {
-        var r = ReplicationConfiguration()
-        r.leader = address
-        r.token = token
-        return try await BenchNode.start(dir, replication: r, ledgerID: store.ledgerID)
-    }
-
-    func token(_ role: Role) async throws -> String {
-        try await Tokens(ledger: ledger).create(role: role, project: nil, subject: "bench-\(role)", expiresAt: nil, by: .local(actor: "bench")).1
-    }
-
-    func stop() async {
-        server.shutdown()
-        _ = try? await runner.value
-        store.close()
-    }
-}
 
 struct ReplicationBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -106,7 +60,7 @@ struct ReplicationBench: AsyncParsableCommand {
         var out: [(String, Value)] = [("bench", "replication")]
         if !wanted.isDisjoint(with: ["catchup", "lag"]) {
             let leader = try await BenchNode.start(parent + "/leader")
-            try await fill(leader.store, to: events)
+            try await fillSynthetic(leader.store, to: events)
             let replica = try await leader.token(.replica)
             let admin = try await leader.token(.admin)
             let clock = ContinuousClock()
@@ -138,17 +92,6 @@ struct ReplicationBench: AsyncParsableCommand {
             out += try await throughput(parent)
         }
         printJSON(out)
-    }
-
-    /// Fills `store` with synthetic events up to `count`, 1000 per append.
-    private func fill(_ store: EventStore, to count: Int) async throws {
-        var i = Int(store.head.sequence)
-        while i < count {
-            let n = min(1000, count - i)
-            let generated = (i..<i + n).map { SyntheticEvents.event($0) }
-            _ = try await store.append(to: generated[0].stream, events: generated.map(\.event))
-            i += n
-        }
     }
 
     /// Appends at a steady rate and measures, per append, leader commit → follower durable commit.
@@ -226,7 +169,7 @@ struct ReplicationBench: AsyncParsableCommand {
             if let l = firstCovering(leaderSeen, seq), let f = firstCovering(followerSeen, seq) { lags.append(f - l) }
         }
         lags.sort()
-        func pct(_ p: Double) -> Double { lags.isEmpty ? 0 : round3(lags[min(lags.count - 1, Int(Double(lags.count) * p))]) }
+        func pct(_ p: Double) -> Double { percentile(lags, p) }
         return [
             ("lag_target_events_per_s", .int(Int64(rate))), ("lag_batch", .int(Int64(lagBatch))),
             ("lag_events_per_s", .int(Int64(Double(appends * lagBatch) / elapsed))), ("lag_samples", .int(Int64(lags.count))),
@@ -244,7 +187,7 @@ struct ReplicationBench: AsyncParsableCommand {
             let leader = try await BenchNode.start(parent + "/\(name)-leader", replication: r)
             // A steady state: dictionaries trained (first at 1,024 records, again at 16,384)
             // before the clock starts, not during one run and not another.
-            try await fill(leader.store, to: 20_000)
+            try await fillSynthetic(leader.store, to: 20_000)
             while try leader.store.isTrainingDictionary || leader.store.highestDictionaryVersion() < 2 { try await Task.sleep(for: .milliseconds(10)) }
             let admin = try await leader.token(.admin)
             let replica = try await leader.token(.replica)
@@ -297,42 +240,8 @@ struct ReplicationBench: AsyncParsableCommand {
     }
 
     private func load(_ address: String, token: String) async throws -> (Double, Double, Double) {
-        let clients = try (0..<connections).map { _ in DocketClient(try DocketClient.Configuration(address: address, token: token)) }
-        for c in clients { try await c.connect() }
-        let clock = ContinuousClock()
-        let start = clock.now
-        let deadline = start + .milliseconds(Int64(seconds * 1000))
-        let batch = self.batch
-        let (events, latencies) = try await withThrowingTaskGroup(of: (Int, [Double]).self) { group in
-            for (k, client) in clients.enumerated() {
-                group.addTask {
-                    var latencies: [Double] = []
-                    var appended = 0
-                    var i = k * 10_000_000
-                    let stream = try StreamName("net-\(k)")
-                    while clock.now < deadline {
-                        let events = (i..<i + batch).map { SyntheticEvents.event($0).event }
-                        i += batch
-                        let t0 = clock.now
-                        _ = try await client.append(to: stream, events: events)
-                        latencies.append(Double((clock.now - t0).microseconds) / 1000)
-                        appended += batch
-                    }
-                    return (appended, latencies)
-                }
-            }
-            var total = 0
-            var all: [Double] = []
-            for try await (n, l) in group {
-                total += n
-                all += l
-            }
-            return (total, all.sorted())
-        }
-        let elapsed = Double((clock.now - start).microseconds) / 1e6
-        for c in clients { await c.close() }
-        func pct(_ p: Double) -> Double { latencies.isEmpty ? 0 : round3(latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]) }
-        return (Double(events) / elapsed, pct(0.5), pct(0.99))
+        let load = try await NetworkLoad.run(address: address, token: token, connections: connections, batch: batch, seconds: seconds)
+        return (load.eventsPerSecond, load.percentile(0.5), load.percentile(0.99))
     }
 }
 
