@@ -197,3 +197,31 @@ struct LifecycleTests {
         #expect(h.report?.embargoExtensions.count == 1)
     }
 }
+
+@Suite("Person keys")
+struct PersonKeyTests {
+    /// The key by its definition: lower case, without surrounding white space.
+    func reference(_ handle: String) -> String {
+        String(handle.lowercased().drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+
+    @Test("handles compare without case or surrounding white space, Unicode included", arguments: [
+        ("ann", "ann"), ("Ann ", "ann"), (" ANN\t", "ann"), ("\r\nann", "ann"), ("a b", "a b"), ("", ""), ("   ", ""),
+        ("Ünï", "ünï"), ("ünï\u{00A0}", "ünï"), ("ann\u{2003}", "ann"), ("r@example.org", "r@example.org"), ("ZOË", "zoë"),
+    ])
+    func examples(handle: String, key: String) {
+        #expect(Report.personKey(handle) == key)
+        #expect(Report.personKey(handle) == reference(handle))
+    }
+
+    @Test("the allocation-free path agrees with the definition on random ASCII handles")
+    func randomASCII() {
+        var rng = SystemRandomNumberGenerator()
+        let alphabet = Array("abcXYZ09 _-.@\t\n".utf8)
+        for _ in 0..<5_000 {
+            let n = Int.random(in: 0...8, using: &rng)
+            let handle = String(decoding: (0..<n).map { _ in alphabet.randomElement(using: &rng)! }, as: UTF8.self)
+            #expect(Report.personKey(handle) == reference(handle), "\(handle.debugDescription)")
+        }
+    }
+}

@@ -119,7 +119,19 @@ public struct Report: Hashable, Sendable {
 
     /// Handles compare without case or surrounding space, so "Ann " cannot dodge a decline by "ann".
     public static func personKey(_ handle: String) -> String {
-        String(handle.lowercased().drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        // Nearly every handle is already its own key (ASCII, lower case, trimmed): return it as it
+        // is, without the allocations below — views compare handles for every credit of every report.
+        let utf8 = handle.utf8
+        if let first = utf8.first, let last = utf8.last, !isASCIISpace(first), !isASCIISpace(last),
+            utf8.allSatisfy({ $0 < 0x80 && !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) })
+        {
+            return handle
+        }
+        return String(handle.lowercased().drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+
+    private static func isASCIISpace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || (0x09...0x0D).contains(byte)
     }
 
     /// The severity in force at `t` (the latest assessment at or before it).

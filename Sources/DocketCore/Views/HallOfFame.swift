@@ -25,15 +25,22 @@ public struct HallOfFame: Hashable, Sendable {
     public init(projection: Projection, project: String, year: Int64?, now: Timestamp) {
         self.project = project
         self.year = year
-        var byPerson: [String: Entry] = [:]
-        var order: [String] = []
+        var found: [Entry] = []
+        var position: [String: Int] = [:]
         var anonymous = 0
         var disclosed = 0
-        let reports = projection.reports.values
-            .filter { $0.project == project && $0.state == .disclosed }
-            .filter { r in r.disclosedAt.map { $0 <= now && (year == nil || Timestamp.civil(fromDays: $0.microseconds.floorDivided(by: 86_400_000_000).quotient).year == year) } ?? false }
-            .sorted { ($0.disclosedAt!, $0.id) < ($1.disclosedAt!, $1.id) }
-        for r in reports {
+        // Sort keys and positions, not reports: a report is a large value to copy or move.
+        let all = projection.reports.values
+        var selected: [(at: Timestamp, id: String, position: Dictionary<String, Report>.Index)] = []
+        for i in all.indices {
+            let r = all[i]
+            guard r.project == project && r.state == .disclosed, let at = r.disclosedAt, at <= now else { continue }
+            if let year, Timestamp.civil(fromDays: at.microseconds.floorDivided(by: 86_400_000_000).quotient).year != year { continue }
+            selected.append((at, r.id, i))
+        }
+        selected.sort { ($0.at, $0.id) < ($1.at, $1.id) }
+        for s in selected {
+            let r = all[s.position]
             disclosed += 1
             var people: [CreditRecord] = r.credits.filter { $0.status == .accepted && $0.person != r.reporter.handle }
             if let own = r.reporterCredit {
@@ -49,17 +56,22 @@ public struct HallOfFame: Hashable, Sendable {
                     continue
                 case .named, .handle:
                     let shown = c.preference == .named ? (c.displayName ?? (c.person == r.reporter.handle ? r.reporter.name : nil) ?? c.person) : c.person
-                    let key = c.person
-                    var entry = byPerson[key] ?? Entry(credited: shown, handle: c.person, types: [], reports: [], advisories: [])
-                    for t in c.types where !entry.types.contains(t) { entry.types.append(t) }
-                    entry.reports.append(r.id)
-                    if let id = r.ghsa ?? r.cve { entry.advisories.append(id) }
-                    if byPerson[key] == nil { order.append(key) }
-                    byPerson[key] = entry
+                    // In place: a person credited for many reports must not have their list copied for each.
+                    let k: Int
+                    if let known = position[c.person] {
+                        k = known
+                    } else {
+                        k = found.count
+                        position[c.person] = k
+                        found.append(Entry(credited: shown, handle: c.person, types: [], reports: [], advisories: []))
+                    }
+                    for t in c.types where !found[k].types.contains(t) { found[k].types.append(t) }
+                    found[k].reports.append(r.id)
+                    if let id = r.ghsa ?? r.cve { found[k].advisories.append(id) }
                 }
             }
         }
-        entries = order.map { byPerson[$0]! }
+        entries = found
         self.anonymous = anonymous
         self.disclosedReports = disclosed
     }
