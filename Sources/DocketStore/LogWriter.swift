@@ -4,7 +4,8 @@ import Foundation
 import Logging
 import Synchronization
 
-/// One pending append, waiting for the writer: its events already encoded and compressed.
+/// One pending append, waiting for the writer: its events encoded and compressed (a large
+/// append's may still be being compressed, chunk by chunk: `PreparedFrames`).
 struct AppendRequest: Sendable {
     let stream: StreamName
     let expected: ExpectedVersion
@@ -19,8 +20,8 @@ struct AppendRequest: Sendable {
 /// Batching adapts to load with no timer: while one commit syncs, new appends queue up, and the
 /// next transaction takes all of them. An idle node commits a lone append at once. The writer
 /// does only what must be serial — idempotency and version checks, the chain hash, the puts and
-/// the commit; callers encode and compress their events before they queue them
-/// (`FramePreparer`).
+/// the commit; callers encode and compress their events (`FramePreparer`): before they queue
+/// them, or for a large append while the writer writes its first chunks (`PreparedFrames`).
 final class LogWriter: @unchecked Sendable {
     // @unchecked: `queue`/`stopping`/`finished` are guarded by `condition`; everything else is
     // touched only on the writer thread after `init`.

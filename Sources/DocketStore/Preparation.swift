@@ -155,11 +155,12 @@ final class PreparedFrames: @unchecked Sendable {
     }
 }
 
-/// Encodes and compresses appends on the caller's thread — or, for large appends, on both
-/// cores — so the single writer thread only checks, chains and puts.
+/// Encodes and compresses appends: small ones on the caller's thread before they are queued,
+/// large ones in chunks (`PreparedFrames`) that the caller compresses while the writer already
+/// writes the first ones. The writer itself mostly checks, chains and puts.
 ///
 /// Compression is the largest share of an append's CPU time; done here, it runs in parallel with
-/// the writer committing earlier appends instead of in series on its thread.
+/// the writer committing earlier appends (or earlier chunks) instead of in series on its thread.
 final class FramePreparer: Sendable {
     private let level: Int32
     private let current: Mutex<ZstdDictionary?>
