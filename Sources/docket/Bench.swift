@@ -289,6 +289,16 @@ struct NetBench: AsyncParsableCommand {
     @Option(help: "An admin token for --server.")
     var token: String?
 
+    enum Engine: String, ExpressibleByArgument, CaseIterable {
+        case client, raw
+    }
+
+    @Option(
+        help: ArgumentHelp(
+            "How the load is driven: client (DocketClient, one task per connection) or raw (frames on one event-loop thread, as redis-benchmark does).",
+            valueName: "engine"))
+    var engine: Engine = .client
+
     func validate() throws {
         guard connections > 0, batch > 0, batch <= EventStore.maximumEventsPerAppend, seconds > 0 else {
             throw ValidationError("--connections, --batch and --seconds must be positive (and --batch at most \(EventStore.maximumEventsPerAppend))")
@@ -309,14 +319,18 @@ struct NetBench: AsyncParsableCommand {
                 address = n.address
                 node = n
             }
-            let load = try await NetworkLoad.run(address: address, token: token, connections: connections, batch: batch, seconds: seconds)
+            let load =
+                switch engine {
+                case .client: try await NetworkLoad.run(address: address, token: token, connections: connections, batch: batch, seconds: seconds)
+                case .raw: try await NetworkLoad.runRaw(address: address, token: token, connections: connections, batch: batch, seconds: seconds)
+                }
             await node?.stop()
             printJSON([
                 ("bench", "net"), ("connections", .int(Int64(connections))), ("batch", .int(Int64(batch))), ("seconds", .double(round3(load.elapsed))),
                 ("events", .int(Int64(load.events))), ("events_per_s", .int(Int64(load.eventsPerSecond))),
                 ("appends_per_s", .int(Int64(load.appendsPerSecond))),
                 ("p50_ms", .double(load.percentile(0.5))), ("p99_ms", .double(load.percentile(0.99))), ("p999_ms", .double(load.percentile(0.999))),
-                ("in_process_node", .bool(server == nil)),
+                ("in_process_node", .bool(server == nil)), ("engine", .string(engine.rawValue)),
             ])
         }
     }

@@ -4,8 +4,10 @@ import DocketServer
 import DocketStore
 import DocketTestSupport
 import Foundation
+import DocketWire
 import Logging
 import NIOCore
+import NIOPosix
 
 // What the benchmarks share: an in-process node, a synthetic fill, a network load, percentiles.
 
@@ -117,6 +119,142 @@ struct NetworkLoad {
         let elapsed = Double((clock.now - start).microseconds) / 1e6
         for c in clients { await c.close() }
         return NetworkLoad(events: events, elapsed: elapsed, latencies: latencies)
+    }
+}
+
+extension NetworkLoad {
+    /// The same load without the client library: every connection's frames are encoded, written
+    /// and read on one event-loop thread, as `redis-benchmark` drives Redis, so that the latency
+    /// is the node's and not also the client's thread hops (task → event loop → task).
+    static func runRaw(address: String, token: String, connections: Int, batch: Int, seconds: Double) async throws -> NetworkLoad {
+        let parts = address.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]) else { throw CLIError("expected HOST:PORT, got \(address)") }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        do {
+            let pool = (0..<max(batch, 4096)).map { SyntheticEvents.event($0).event }
+            let start = NIODeadline.now()
+            let deadline = start + .milliseconds(Int64(seconds * 1000))
+            var runs: [EventLoopFuture<RawAppender.Outcome>] = []
+            for k in 0..<connections {
+                let done = group.next().makePromise(of: RawAppender.Outcome.self)
+                let stream = try StreamName("net-\(k)")
+                let bootstrap = ClientBootstrap(group: group)
+                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                    .channelInitializer { channel in
+                        channel.eventLoop.makeCompletedFuture {
+                            let sync = channel.pipeline.syncOperations
+                            try sync.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: Frame.defaultMaximumLength)))
+                            try sync.addHandler(MessageToByteHandler(FrameEncoder()))
+                            try sync.addHandler(
+                                RawAppender(token: token, stream: stream, pool: pool, batch: batch, first: k * 10_000_000, deadline: deadline, done: done))
+                        }
+                    }
+                do { _ = try await bootstrap.connect(host: String(parts[0]), port: port).get() } catch {
+                    done.fail(error)
+                    throw error
+                }
+                runs.append(done.futureResult)
+            }
+            var events = 0
+            var latencies: [Double] = []
+            for run in runs {
+                let outcome = try await run.get()
+                events += outcome.events
+                latencies += outcome.latencies
+            }
+            let elapsed = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+            try await group.shutdownGracefully()
+            return NetworkLoad(events: events, elapsed: elapsed, latencies: latencies.sorted())
+        } catch {
+            try? await group.shutdownGracefully()
+            throw error
+        }
+    }
+}
+
+/// One connection of `NetworkLoad.runRaw`: HELLO, AUTH, then APPEND_EVENTS after APPEND_EVENTS,
+/// each sent the moment the previous one is answered, until the deadline.
+private final class RawAppender: ChannelInboundHandler {
+    typealias InboundIn = Frame
+    typealias OutboundOut = Frame
+
+    struct Outcome: Sendable {
+        var events = 0
+        var latencies: [Double] = []
+    }
+
+    private let token: String
+    private let stream: StreamName
+    private let pool: [ProposedEvent]
+    private let batch: Int
+    private let deadline: NIODeadline
+    private let done: EventLoopPromise<Outcome>
+    private var next: Int
+    private var outcome = Outcome()
+    private var sentAt = NIODeadline.now()
+    private var requestID: UInt32 = 0
+    private var finished = false
+
+    init(token: String, stream: StreamName, pool: [ProposedEvent], batch: Int, first: Int, deadline: NIODeadline, done: EventLoopPromise<Outcome>) {
+        self.token = token
+        self.stream = stream
+        self.pool = pool
+        self.batch = batch
+        self.next = first
+        self.deadline = deadline
+        self.done = done
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let hello = Frame(.hello, requestID: 0, body: .object([("versions", .array([.int(Frame.protocolVersion)])), ("client", .string("docket-bench"))]))
+        context.writeAndFlush(wrapOutboundOut(hello), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.type {
+        case .welcome:
+            context.writeAndFlush(wrapOutboundOut(Frame(.auth, requestID: 0, body: .object([("token", .string(token))]))), promise: nil)
+        case .authenticated:
+            sendAppend(context)
+        case .appended:
+            outcome.latencies.append(Double((NIODeadline.now() - sentAt).nanoseconds) / 1e6)
+            outcome.events += batch
+            if NIODeadline.now() < deadline {
+                sendAppend(context)
+            } else {
+                finish(context, .success(outcome))
+            }
+        default:
+            finish(context, .failure(CLIError("the node answered \(frame.type): \(frame.body)")))
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        finish(context, .failure(error))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !finished { finish(context, .failure(CLIError("the node closed the connection"))) }
+    }
+
+    private func sendAppend(_ context: ChannelHandlerContext) {
+        var events = Array(pool[(next % pool.count)...].prefix(batch))
+        if events.count < batch { events += pool.prefix(batch - events.count) }
+        for j in events.indices { events[j].id = .random() }
+        next += batch
+        var w = BinaryWriter(capacity: 64 + batch * 320)
+        ProposedEventCodec.encode(stream: stream, expected: .any, events: events, into: &w)
+        requestID &+= 1
+        sentAt = .now()
+        context.writeAndFlush(wrapOutboundOut(Frame(.appendEvents, requestID: requestID, binary: ByteBuffer(bytes: w.bytes))), promise: nil)
+    }
+
+    private func finish(_ context: ChannelHandlerContext, _ result: Result<Outcome, any Error>) {
+        guard !finished else { return }
+        finished = true
+        done.completeWith(result)
+        context.close(promise: nil)
     }
 }
 
