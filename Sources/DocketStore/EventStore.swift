@@ -230,13 +230,12 @@ public final class EventStore: Sendable {
         to stream: StreamName, expecting expected: ExpectedVersion = .any, events: [ProposedEvent]
     ) async throws(StoreError) -> AppendResult {
         let (writer, prepared) = try prepareAppend(to: stream, expecting: expected, events: events)
-        let frames = prepared.frames
-        if frames.chunkCount == 1 { try frames.compressAll(writer.preparer) }
+        if prepared.chunkCount == 1 { try prepared.compressAll(writer.preparer) }
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<AppendResult, StoreError>, Never>) in
             let queued = writer.submit(AppendRequest(stream: stream, expected: expected, prepared: prepared) { continuation.resume(returning: $0) })
             // A large append is compressed from here on while the writer, having taken it,
-            // writes its first chunks (`PreparedFrames`).
-            if queued { frames.compressRemaining(writer.preparer) }
+            // writes its first chunks (`PreparedAppend`).
+            if queued { prepared.compressRemaining(writer.preparer) }
         }
         return try result.get()
     }
@@ -250,7 +249,7 @@ public final class EventStore: Sendable {
         completion: @escaping @Sendable (Result<AppendResult, StoreError>) -> Void
     ) throws(StoreError) {
         let (writer, prepared) = try prepareAppend(to: stream, expecting: expected, events: events)
-        try prepared.frames.compressAll(writer.preparer)
+        try prepared.compressAll(writer.preparer)
         writer.submit(AppendRequest(stream: stream, expected: expected, prepared: prepared, complete: completion))
     }
 

@@ -5,7 +5,7 @@ import Logging
 import Synchronization
 
 /// One pending append, waiting for the writer: its events encoded and compressed (a large
-/// append's may still be being compressed, chunk by chunk: `PreparedFrames`).
+/// append's may still be being compressed, chunk by chunk: `PreparedAppend`).
 struct AppendRequest: Sendable {
     let stream: StreamName
     let expected: ExpectedVersion
@@ -21,7 +21,7 @@ struct AppendRequest: Sendable {
 /// next transaction takes all of them. An idle node commits a lone append at once. The writer
 /// does only what must be serial — idempotency and version checks, the chain hash, the puts and
 /// the commit; callers encode and compress their events (`FramePreparer`): before they queue
-/// them, or for a large append while the writer writes its first chunks (`PreparedFrames`).
+/// them, or for a large append while the writer writes its first chunks (`PreparedAppend`).
 final class LogWriter: @unchecked Sendable {
     // @unchecked: `queue`/`stopping`/`finished` are guarded by `condition`; everything else is
     // touched only on the writer thread after `init`.
@@ -132,7 +132,7 @@ final class LogWriter: @unchecked Sendable {
         condition.lock()
         if stopping {
             condition.unlock()
-            request.prepared.frames.abandon()
+            request.prepared.abandon()
             request.complete(.failure(StoreError(.closed, "the store is closed")))
             return false
         }
@@ -438,19 +438,19 @@ final class LogWriter: @unchecked Sendable {
     /// does not disturb the others in the batch; an LMDB error aborts the whole transaction, and
     /// `Abandoned` (a chunk that could not be compressed) retries it without this request.
     private func apply(_ request: AppendRequest, txn: borrowing Transaction) throws -> Result<AppendResult, StoreError> {
-        let events = request.prepared.events
-        let frames = request.prepared.frames
+        let prepared = request.prepared
+        let events = prepared.events
         let current: UInt64
         if let pending = unindexedHeads[request.stream] {
             current = pending
         } else {
             do { current = try StreamIndex.head(of: request.stream, in: txn, databases) } catch {
-                frames.abandon()
+                prepared.abandon()
                 return .failure(error)
             }
         }
         if case .exact(let expected) = request.expected, expected != current {
-            frames.abandon()
+            prepared.abandon()
             // Idempotency first: a retry of a committed append must not trip the version check.
             if let outcome = try checkAgainstRecorded(request, txn: txn) { return outcome }
             return .failure(
@@ -464,11 +464,11 @@ final class LogWriter: @unchecked Sendable {
         // was recorded before (a retry) or claimed by an earlier event of this append (an
         // entry at `first` or later): take the claims back and find out which, the slow way.
         for i in events.indices {
-            let claimed = try events[i].id.withIndexKey { (id) throws(LMDBError) in
+            let taken = try events[i].id.withIndexKey { (id) throws(LMDBError) in
                 try withBigEndian(first + UInt64(i)) { (seq) throws(LMDBError) in try txn.putIfAbsent(databases.ids, id, seq) != nil }
             }
-            if claimed {
-                frames.abandon()
+            if taken {
+                prepared.abandon()
                 for e in events[..<i] {
                     try e.id.withIndexKey { (id) throws(LMDBError) in try txn.delete(databases.ids, id) }
                 }
@@ -483,10 +483,10 @@ final class LogWriter: @unchecked Sendable {
         let digest = request.prepared.dictionary?.digest
         let windowed = request.prepared.dictionary != nil && request.prepared.dictionary === dictionary
         let dictionaryVersion = request.prepared.dictionary?.version ?? 0
-        for k in 0..<frames.chunkCount {
+        for k in 0..<prepared.chunkCount {
             let ready: UnsafeBufferPointer<PreparedFrame>
-            do { ready = try frames.frames(ofChunk: k, preparer) } catch { throw Abandoned(error: error) }
-            let offset = frames.range(ofChunk: k).lowerBound
+            do { ready = try prepared.frames(ofChunk: k, preparer) } catch { throw Abandoned(error: error) }
+            let offset = prepared.range(ofChunk: k).lowerBound
             for j in ready.indices {
                 let version = current + UInt64(offset + j) + 1
                 try writeRecord(

@@ -13,31 +13,22 @@ struct PreparedFrame: Sendable {
     var envelopeSize: Int
 }
 
-/// The events of one append on their way to the writer. Their frames may still be being
-/// compressed when the writer takes the append (`PreparedFrames`).
-struct PreparedAppend: Sendable {
+/// One append on its way to the writer: its events, and their frames, compressed chunk by chunk,
+/// in order of claim, by whichever threads take part: the appending caller, and — for a large
+/// append — the writer itself when it reaches the append before the caller is done, so that the
+/// writer chains and puts the first chunks while the caller still compresses the last. (Compressing everything first and then writing
+/// everything, one waiting for the other, left one of two cores idle during each half.)
+///
+/// A chunk's frames are written once, by the thread that claimed it, and read by the writer only
+/// after it has seen the chunk's bit in `done` (release/acquire).
+final class PreparedAppend: @unchecked Sendable {
+    let stream: StreamName
     let events: [ProposedEvent]
     /// When the store took the append: the events' occurred-at unless the client gave one, and
     /// their recorded-at (unless that would fall before the previous record's).
     let acceptedAt: Timestamp
     /// The dictionary every frame is compressed with (nil: none). Always one the environment
     /// already holds durably, so a record never names a dictionary that could be lost.
-    let dictionary: ZstdDictionary?
-    let frames: PreparedFrames
-}
-
-/// The frames of one append, compressed chunk by chunk, in order of claim, by whichever threads
-/// take part: the appending caller, and — for a large append — the writer itself when it reaches
-/// the append before the caller is done, so that the writer chains and puts the first chunks
-/// while the caller still compresses the last. (Compressing everything first and then writing
-/// everything, one waiting for the other, left one of two cores idle during each half.)
-///
-/// A chunk's frames are written once, by the thread that claimed it, and read by the writer only
-/// after it has seen the chunk's bit in `done` (release/acquire).
-final class PreparedFrames: @unchecked Sendable {
-    let stream: StreamName
-    let events: [ProposedEvent]
-    let acceptedAt: Timestamp
     let dictionary: ZstdDictionary?
     let chunkSize: Int
     let chunkCount: Int
@@ -156,7 +147,7 @@ final class PreparedFrames: @unchecked Sendable {
 }
 
 /// Encodes and compresses appends: small ones on the caller's thread before they are queued,
-/// large ones in chunks (`PreparedFrames`) that the caller compresses while the writer already
+/// large ones in chunks (`PreparedAppend`) that the caller compresses while the writer already
 /// writes the first ones. The writer itself mostly checks, chains and puts.
 ///
 /// Compression is the largest share of an append's CPU time; done here, it runs in parallel with
@@ -173,7 +164,7 @@ final class FramePreparer: Sendable {
         init(_ compressor: ZstdCompressor) { self.compressor = compressor }
     }
 
-    /// Appends with at least this many events are compressed in chunks (`PreparedFrames`).
+    /// Appends with at least this many events are compressed in chunks (`PreparedAppend`).
     static let chunkedThreshold = 128
 
     init(level: Int32, dictionary: ZstdDictionary?) {
@@ -188,12 +179,11 @@ final class FramePreparer: Sendable {
     }
 
     /// An append whose frames are yet to be compressed: a large one in chunks, the writer
-    /// taking part (`PreparedFrames`), a small one in one piece.
+    /// taking part, a small one in one piece.
     func plan(stream: StreamName, events: [ProposedEvent], acceptedAt: Timestamp) -> PreparedAppend {
         let dictionary = self.dictionary
-        let frames = PreparedFrames(
+        return PreparedAppend(
             stream: stream, events: events, acceptedAt: acceptedAt, dictionary: dictionary, chunked: events.count >= Self.chunkedThreshold)
-        return PreparedAppend(events: events, acceptedAt: acceptedAt, dictionary: dictionary, frames: frames)
     }
 
     private func takeCompressor() -> ZstdCompressor {
@@ -208,7 +198,7 @@ final class FramePreparer: Sendable {
 
     /// Encodes and compresses `frames.events[range]` into `slots[range]`.
     fileprivate func compress(
-        _ frames: PreparedFrames, _ range: Range<Int>, into slots: UnsafeMutableBufferPointer<PreparedFrame>
+        _ frames: PreparedAppend, _ range: Range<Int>, into slots: UnsafeMutableBufferPointer<PreparedFrame>
     ) throws(StoreError) {
         let compressor = takeCompressor()
         defer { give(compressor) }

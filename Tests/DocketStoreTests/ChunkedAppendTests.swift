@@ -5,7 +5,7 @@ import Testing
 @testable import DocketStore
 
 /// Large appends are compressed in chunks while the writer already writes the first ones
-/// (`PreparedFrames`); these check that nothing of that shows: order, atomicity, retries.
+/// (`PreparedAppend`); these check that nothing of that shows: order, atomicity, retries.
 @Suite("Large appends written while they are compressed")
 struct ChunkedAppendTests {
     /// Distinct events, so that a frame written at the wrong place would read back wrong.
