@@ -106,9 +106,10 @@ struct CrashSafetyTests {
         var all: [(id: String, sequence: UInt64)] = []
         let rounds = 30
         for round in 0..<rounds {
-            // Alternate single-event appends from many writers with batches, and kill anywhere
-            // from start-up to well into steady state (dictionary training included).
-            let batch = round % 3 == 2 ? 16 : 1
+            // Alternate single-event appends from many writers with batches — small ones, and
+            // large ones that the writer puts while they are still being compressed — and kill
+            // anywhere from start-up to well into steady state (dictionary training included).
+            let batch = round % 5 == 4 ? 300 : round % 3 == 2 ? 16 : 1
             let millis = Int.random(in: 30...400, using: &rng)
             let r = try await runWriter(
                 dir: dir, prefix: "r\(round)-", batch: batch, concurrency: 8, duration: .milliseconds(millis))
