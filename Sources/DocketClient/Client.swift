@@ -56,10 +56,8 @@ public final class DocketClient: Sendable {
 
         /// Parses `HOST:PORT`.
         public init(address: String, token: String) throws(DocketClientError) {
-            guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
-                throw .connectionLost("\"\(address)\" is not HOST:PORT")
-            }
-            self.init(host: String(address[..<colon]), port: port, token: token)
+            guard let parsed = HostPort(address) else { throw .connectionLost("\"\(address)\" is not HOST:PORT") }
+            self.init(host: parsed.host, port: parsed.port, token: token)
         }
     }
 
@@ -116,7 +114,7 @@ public final class DocketClient: Sendable {
                 return answer
             } catch DocketClientError.server(let e) where ["not-leader", "fenced"].contains(e.code) && redirects < configuration.leaderRedirects {
                 // The node did nothing and named the leader: ask there (any request, even ADMIN).
-                guard let leader = e.details?["leader"]?.stringValue, let (host, port) = Self.split(leader), (host, port) != target.withLock({ $0 })
+                guard let leader = e.details?["leader"]?.stringValue, let (host, port) = HostPort(leader).map({ ($0.host, $0.port) }), (host, port) != target.withLock({ $0 })
                 else { throw DocketClientError.server(e) }
                 redirects += 1
                 attempt -= 1
@@ -262,13 +260,6 @@ public final class DocketClient: Sendable {
             if let e = error as? DocketClientError { throw e }
             throw .connectionLost("\(error)")
         }
-    }
-
-    private static func split(_ address: String) -> (String, Int)? {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (1...65535).contains(port) else {
-            return nil
-        }
-        return (String(address[..<colon]), port)
     }
 
     private func handshake() async throws(DocketClientError) -> Connection {

@@ -289,10 +289,7 @@ final class PeerConnection {
     }
 
     static func open(_ address: String, configuration: ReplicationConfiguration, timeout: TimeAmount) async throws -> PeerConnection {
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
-            throw Failure("\"\(address)\" is not HOST:PORT")
-        }
-        let host = String(address[..<colon])
+        guard let (host, port) = HostPort(address).map({ ($0.host, $0.port) }) else { throw Failure("\"\(address)\" is not HOST:PORT") }
         var sslContext: NIOSSLContext?
         if configuration.useTLS {
             var tls = TLSConfiguration.makeClientConfiguration()

@@ -127,8 +127,7 @@ extension NetworkLoad {
     /// and read on one event-loop thread, as `redis-benchmark` drives Redis, so that the latency
     /// is the node's and not also the client's thread hops (task → event loop → task).
     static func runRaw(address: String, token: String, connections: Int, batch: Int, seconds: Double) async throws -> NetworkLoad {
-        let parts = address.split(separator: ":")
-        guard parts.count == 2, let port = Int(parts[1]) else { throw CLIError("expected HOST:PORT, got \(address)") }
+        guard let target = HostPort(address) else { throw CLIError("\"\(address)\" is not HOST:PORT") }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             let pool = (0..<max(batch, 4096)).map { SyntheticEvents.event($0).event }
@@ -149,7 +148,7 @@ extension NetworkLoad {
                                 RawAppender(token: token, stream: stream, pool: pool, batch: batch, first: k * 10_000_000, deadline: deadline, done: done))
                         }
                     }
-                do { _ = try await bootstrap.connect(host: String(parts[0]), port: port).get() } catch {
+                do { _ = try await bootstrap.connect(host: target.host, port: target.port).get() } catch {
                     done.fail(error)
                     throw error
                 }

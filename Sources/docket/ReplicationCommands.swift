@@ -38,7 +38,7 @@ struct ReplicationOptions: ParsableArguments {
         if replicaOf != nil && resolvedToken == nil { throw ValidationError("--replica-of needs a token of the leader's ledger: --token or DOCKET_TOKEN") }
         guard syncReplicas >= 0, syncTimeout > 0 else { throw ValidationError("--sync-replicas must not be negative and --sync-timeout must be positive") }
         for (name, value) in [("--replica-of", replicaOf), ("--advertise", advertise)] {
-            if let value, value.lastIndex(of: ":").flatMap({ Int(value[value.index(after: $0)...]) }) == nil {
+            if let value, HostPort(value) == nil {
                 throw ValidationError("\(name) must be HOST:PORT")
             }
         }

@@ -44,7 +44,7 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
-        guard listen.lastIndex(of: ":").flatMap({ Int(listen[listen.index(after: $0)...]) }) != nil else {
+        guard HostPort(listen, allowingPortZero: true) != nil else {
             throw ValidationError("--listen must be HOST:PORT")
         }
         try replication.check()
@@ -58,9 +58,9 @@ struct Serve: AsyncParsableCommand {
             let store = try await replication.openStore(options, logger: logger)
             defer { store.close() }
             var configuration = ServerConfiguration()
-            let colon = listen.lastIndex(of: ":")!
-            configuration.host = String(listen[..<colon])
-            configuration.port = Int(listen[listen.index(after: colon)...])!
+            let address = HostPort(listen, allowingPortZero: true)!  // checked in validate()
+            configuration.host = address.host
+            configuration.port = address.port
             configuration.tlsCertificatePath = tlsCert
             configuration.tlsKeyPath = tlsKey
             configuration.maximumConnections = maxConnections

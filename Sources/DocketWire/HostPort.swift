@@ -1,0 +1,22 @@
+/// A `HOST:PORT` address, as every command, configuration and redirect (`not-leader`) spells
+/// one. The port is the text after the last colon, so an IPv6 host keeps its own colons.
+public struct HostPort: Hashable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Nil unless `text` is `HOST:PORT` with a port in 1...65535 (or 0...65535 when
+    /// `allowingPortZero`: a listener may ask for any free port).
+    public init?(_ text: String, allowingPortZero: Bool = false) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+            (allowingPortZero ? 0 : 1)...65535 ~= port
+        else { return nil }
+        self.init(host: String(text[..<colon]), port: port)
+    }
+
+    public var description: String { "\(host):\(port)" }
+}

@@ -1,0 +1,25 @@
+import DocketWire
+import Testing
+
+@Suite("HOST:PORT")
+struct HostPortTests {
+    @Test("the port is what follows the last colon, so IPv6 hosts keep theirs", arguments: [
+        ("127.0.0.1:7411", "127.0.0.1", 7411), ("node-a.example.org:1", "node-a.example.org", 1), ("[::1]:65535", "[::1]", 65535),
+        ("::1:7411", "::1", 7411),
+    ])
+    func parses(text: String, host: String, port: Int) {
+        #expect(HostPort(text) == HostPort(host: host, port: port))
+        #expect(HostPort(text)?.description == text)
+    }
+
+    @Test("anything else is not an address; port 0 only for a listener", arguments: ["", "7411", "host", "host:", "host:x", "host:65536", "host:-1", "host:0"])
+    func refuses(text: String) {
+        #expect(HostPort(text) == nil)
+    }
+
+    @Test("a listener may ask for any free port")
+    func portZero() {
+        #expect(HostPort("127.0.0.1:0", allowingPortZero: true) == HostPort(host: "127.0.0.1", port: 0))
+        #expect(HostPort("127.0.0.1:65536", allowingPortZero: true) == nil)
+    }
+}
