@@ -47,10 +47,9 @@ extension Session {
         server.metrics.inFlight.add(1, ordering: .relaxed)
         let ledger = server.ledger
         do {
-            try ledger.store.append(to: stream, expecting: expected, events: events) { [self] result in
+            try ledger.append(to: stream, expecting: expected, events: events, as: principal) { [self] result in
                 switch result {
                 case .success(let r):
-                    ledger.heads.advance(to: r.lastSequence)
                     // With --sync-replicas, acknowledged only once enough followers hold it.
                     server.replication.whenReplicated(through: r.lastSequence, on: channel.eventLoop) { [self] replicated in
                         switch replicated {

@@ -191,10 +191,29 @@ public final class Ledger: Sendable {
 
     /// Appends raw events (administrators only: the raw log bypasses the lifecycle).
     public func append(to stream: StreamName, expecting expected: ExpectedVersion, events: [ProposedEvent], as principal: Principal) async throws -> AppendResult {
-        guard principal.role == .admin else { throw Forbidden("only an admin can append raw events; use report commands") }
+        try Self.mayAppendRaw(principal)
         let result = try await store.append(to: stream, expecting: expected, events: events)
         heads.advance(to: result.lastSequence)
         return result
+    }
+
+    /// `append` for a caller that must not wait (the event loop answering a small append in
+    /// place): checks, encoding and compression happen before this returns (a failing one
+    /// throws, and `completion` is never called); `completion` runs on the writer thread.
+    public func append(
+        to stream: StreamName, expecting expected: ExpectedVersion, events: [ProposedEvent], as principal: Principal,
+        completion: @escaping @Sendable (Result<AppendResult, StoreError>) -> Void
+    ) throws {
+        try Self.mayAppendRaw(principal)
+        let heads = self.heads
+        try store.append(to: stream, expecting: expected, events: events) { result in
+            if case .success(let r) = result { heads.advance(to: r.lastSequence) }
+            completion(result)
+        }
+    }
+
+    private static func mayAppendRaw(_ principal: Principal) throws(Forbidden) {
+        guard principal.role == .admin else { throw Forbidden("only an admin can append raw events; use report commands") }
     }
 
     /// Waits until the head is past `sequence` (or `timeout` elapses); returns the head.
