@@ -392,14 +392,16 @@ final class ReplicationHub: Sendable {
     // MARK: Synchronous replication
 
     /// Returns once `syncReplicas` followers hold `sequence` durably; throws
-    /// `replication-timeout` if they do not within the timeout. No-op without synchronous replicas.
-    func replicated(through sequence: UInt64) async throws {
-        let k = configuration.syncReplicas
-        guard k > 0 else { return }
-        try await gate.wait(through: sequence, replicas: k, timeout: configuration.syncTimeout)
+    /// `replication-timeout` if they do not within the timeout (timed on `loop`). No-op without
+    /// synchronous replicas.
+    func replicated(through sequence: UInt64, on loop: any EventLoop) async throws {
+        guard configuration.syncReplicas > 0 else { return }
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            whenReplicated(through: sequence, on: loop) { c.resume(with: $0) }
+        }
     }
 
-    /// `replicated(through:)` for the event loop: `complete` runs once `--sync-replicas`
+    /// `replicated(through:on:)` for the event loop: `complete` runs once `--sync-replicas`
     /// followers hold `sequence` (at once when there are none to wait for).
     func whenReplicated(through sequence: UInt64, on loop: any EventLoop, _ complete: @escaping @Sendable (Result<Void, any Error>) -> Void) {
         let k = configuration.syncReplicas
@@ -572,21 +574,8 @@ final class SyncGate: Sendable {
         w?.complete(.failure(Self.timeoutError(sequence, holders, replicas, timeout)))
     }
 
-    func wait(through sequence: UInt64, replicas: Int, timeout: Duration) async throws {
-        let id = nextID()
-        let timer = Task { [self] in
-            try? await Task.sleep(for: timeout)
-            guard !Task.isCancelled else { return }
-            expire(id, sequence, replicas, timeout)
-        }
-        defer { timer.cancel() }
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
-            if register(id, sequence, replicas, { c.resume(with: $0) }) { c.resume() }
-        }
-    }
-
-    /// `wait` for callers that are not async: `complete` runs when enough followers hold
-    /// `sequence`, or with `replication-timeout` after `timeout` (timed on `loop`).
+    /// Calls `complete` when `replicas` followers hold `sequence`, or with `replication-timeout`
+    /// after `timeout` (timed on `loop`).
     func notify(
         through sequence: UInt64, replicas: Int, timeout: Duration, on loop: any EventLoop,
         _ complete: @escaping @Sendable (Result<Void, any Error>) -> Void

@@ -106,7 +106,7 @@ final class Session: Sendable {
         case .appendEvents:
             let (stream, expected, events) = try Self.decodeAppendEvents(frame, actor: principal.subject)
             let r = try await ledger.append(to: stream, expecting: expected, events: events, as: principal)
-            try await server.replication.replicated(through: r.lastSequence)
+            try await server.replication.replicated(through: r.lastSequence, on: channel.eventLoop)
             if !r.duplicate { server.metrics.recordAppend(events.count) }
             reply(.appended, id, Self.appendedBody(r))
         case .append:
@@ -118,7 +118,7 @@ final class Session: Sendable {
             events.reserveCapacity(list.count)
             for e in list { events.append(try ProposedEvent(wire: e, actor: principal.subject)) }
             let r = try await ledger.append(to: stream, expecting: expected, events: events, as: principal)
-            try await server.replication.replicated(through: r.lastSequence)
+            try await server.replication.replicated(through: r.lastSequence, on: channel.eventLoop)
             if !r.duplicate { server.metrics.recordAppend(events.count) }
             reply(.appended, id, Self.appendedBody(r))
         case .read:
@@ -141,7 +141,7 @@ final class Session: Sendable {
             let outcome = try await ledger.execute(
                 command, report: report, as: principal, at: try b.optionalTime("at"), eventID: eventID,
                 creditFromPolicy: try b.optionalBool("creditFromPolicy") ?? false)
-            try await server.replication.replicated(through: outcome.result.lastSequence)
+            try await server.replication.replicated(through: outcome.result.lastSequence, on: channel.eventLoop)
             if !outcome.result.duplicate { server.metrics.recordAppend(outcome.events.count) }
             reply(.commandResult, id, outcome.wireValue)
         case .query:
@@ -166,7 +166,7 @@ final class Session: Sendable {
         case .admin:
             try await admin(frame)
             // Its writes wait for synchronous followers like any other; a promotion has none yet.
-            if frame.body["action"]?.stringValue != "promote" { try await server.replication.replicated(through: ledger.store.head.sequence) }
+            if frame.body["action"]?.stringValue != "promote" { try await server.replication.replicated(through: ledger.store.head.sequence, on: channel.eventLoop) }
         case .replicate, .chain, .fence:
             try await server.replication.handle(frame, session: self)
         default:

@@ -233,6 +233,12 @@ struct ReplicationTests {
         guard case .server(let body)? = timedOut else { throw TestFailure("expected an ERROR") }
         #expect(body.code == "replication-timeout" && body.message.contains("retry with the same event ids"), "\(body)")
         #expect(leader.store.head.sequence == 3, "durable on the leader")
+        // The same through the queued path: appends of more than 16 events are not answered in place.
+        let many = try (0..<20).map { try note(200 + $0) }
+        let queuedTimeout = await #expect(throws: DocketClientError.self) { try await c.append(to: try StreamName("q"), events: many) }
+        guard case .server(let queuedBody)? = queuedTimeout else { throw TestFailure("expected an ERROR") }
+        #expect(queuedBody.code == "replication-timeout", "\(queuedBody)")
+        #expect(leader.store.head.sequence == 23)
         let follower = try await ClusterNode.follower(of: leader, token: replica)
         let retried = try await c.append(to: try StreamName("s"), events: [e])
         #expect(retried.duplicate && retried.lastSequence == 3)
