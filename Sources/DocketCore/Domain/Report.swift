@@ -45,77 +45,243 @@ public struct SeverityAssessment: Hashable, Sendable {
 
 /// One report as its events have made it: the aggregate that commands are decided against and
 /// the row of the advisory-state view. `apply` is the pure evolve function.
-public struct Report: Hashable, Sendable {
-    public let id: String
-    public var project: String
-    public var title: String
-    public var component: String?
-    public var reporter: Reporter
-    public var state: ReportState
-    /// The number of events in the report's stream (the expected version of the next append).
-    public var version: UInt64 = 0
+///
+/// A report is a value, but a large one (some forty fields, many of them strings and arrays), and
+/// views pass reports around by the hundred thousand: copying one field by field costs a retain of
+/// every reference it holds. So its fields live in one copy-on-write box: a copy is one retain,
+/// and a report is copied for real only when a shared one is changed. Fields read and write as if
+/// they were stored here (`report.state`, `report.credits.append(…)`), through `Report.Fields`.
+@dynamicMemberLookup
+public struct Report: Hashable, @unchecked Sendable {
+    // @unchecked: `box` is all a report stores. Its fields are Sendable, and a box is written only
+    // through `unique()`, when no other report (on any thread) shares it; `ManagedBuffer` itself
+    // is not declared Sendable.
 
-    public var severity: CVSSSeverity?
-    public var claimedSeverity: CVSSSeverity?
-    public var cvss31: String?
-    public var cvss40: String?
-    public var cwes: [String] = []
-    public var affected: [String] = []
-    public var fixedVersions: [String] = []
-    public var commits: [String] = []
-    public var assignee: String?
-    public var cveRequested = false
-    public var cve: String?
-    public var ghsa: String?
-    public var advisoryURL: String?
-    public var scheduledDisclosure: Timestamp?
-    /// Embargo extensions, oldest first.
-    public var embargoExtensions: [EmbargoExtended] = []
-    public var exploitedAt: Timestamp?
-    public var credits: [CreditRecord] = []
-    public var resolution: Resolution?
-    public var duplicateOf: String?
-    public var withdrawalReason: String?
-    public var notes = 0
+    /// Everything a report holds.
+    public struct Fields: Hashable, Sendable {
+        public let id: String
+        public var project: String
+        public var title: String
+        public var component: String?
+        public var reporter: Reporter
+        public var state: ReportState
+        /// The number of events in the report's stream (the expected version of the next append).
+        public var version: UInt64 = 0
 
-    // Milestones (event times as the client gave them).
-    public var submittedAt: Timestamp
-    public var acknowledgedAt: Timestamp?
-    public var acceptedAt: Timestamp?
-    public var fixStartedAt: Timestamp?
-    public var fixReleasedAt: Timestamp?
-    public var disclosedAt: Timestamp?
-    public var closedAt: Timestamp?
-    public var withdrawnAt: Timestamp?
-    public var waits: [WaitInterval] = []
-    /// Intervals the report spent closed before being reopened (and the current one, open-ended,
-    /// while it is closed). No clock runs while a report is closed.
-    public var closures: [WaitInterval] = []
-    /// Every assessment, oldest first: a fix clock is judged by the severity in force when it ended.
-    public var severityHistory: [SeverityAssessment] = []
-    public var statusUpdates: [Timestamp] = []
-    public var lastEventAt: Timestamp
+        public var severity: CVSSSeverity?
+        public var claimedSeverity: CVSSSeverity?
+        public var cvss31: String?
+        public var cvss40: String?
+        public var cwes: [String] = []
+        public var affected: [String] = []
+        public var fixedVersions: [String] = []
+        public var commits: [String] = []
+        public var assignee: String?
+        public var cveRequested = false
+        public var cve: String?
+        public var ghsa: String?
+        public var advisoryURL: String?
+        public var scheduledDisclosure: Timestamp?
+        /// Embargo extensions, oldest first.
+        public var embargoExtensions: [EmbargoExtended] = []
+        public var exploitedAt: Timestamp?
+        public var credits: [CreditRecord] = []
+        public var resolution: Resolution?
+        public var duplicateOf: String?
+        public var withdrawalReason: String?
+        public var notes = 0
+
+        // Milestones (event times as the client gave them).
+        public var submittedAt: Timestamp
+        public var acknowledgedAt: Timestamp?
+        public var acceptedAt: Timestamp?
+        public var fixStartedAt: Timestamp?
+        public var fixReleasedAt: Timestamp?
+        public var disclosedAt: Timestamp?
+        public var closedAt: Timestamp?
+        public var withdrawnAt: Timestamp?
+        public var waits: [WaitInterval] = []
+        /// Intervals the report spent closed before being reopened (and the current one, open-ended,
+        /// while it is closed). No clock runs while a report is closed.
+        public var closures: [WaitInterval] = []
+        /// Every assessment, oldest first: a fix clock is judged by the severity in force when it ended.
+        public var severityHistory: [SeverityAssessment] = []
+        public var statusUpdates: [Timestamp] = []
+        public var lastEventAt: Timestamp
+
+        /// The report a `ReportSubmitted` creates.
+        init(id: String, submitted e: ReportSubmitted, at t: Timestamp) {
+            self.id = id
+            project = e.project
+            title = e.title
+            component = e.component
+            reporter = e.reporter
+            state = .submitted
+            claimedSeverity = e.claimedSeverity
+            affected = e.affected ?? []
+            submittedAt = t
+            lastEventAt = t
+            version = 1
+        }
+
+        /// Evolves the report by one of its events (already decided legal, or read from the log).
+        mutating func apply(_ event: DomainEvent, at t: Timestamp) {
+            version += 1
+            if t > lastEventAt { lastEventAt = t }
+            if let next = Lifecycle.target(of: event, from: state, acknowledged: acknowledgedAt != nil) { state = next }
+            switch event {
+            case .reportSubmitted, .policyAdopted, .maintainerAdded, .maintainerRemoved:
+                break
+            case .reportAcknowledged(let e):
+                acknowledgedAt = acknowledgedAt ?? t
+                assignee = e.assignee
+            case .triageStarted:
+                break
+            case .infoRequested:
+                waits.append(WaitInterval(start: t, end: nil))
+            case .reporterResponded:
+                if let i = waits.indices.last, waits[i].end == nil { waits[i].end = t }
+            case .reportTriaged(let e):
+                acceptedAt = acceptedAt ?? t
+                severity = e.severity
+                severityHistory.append(SeverityAssessment(at: t, severity: e.severity))
+                cvss31 = e.cvss31 ?? cvss31
+                cvss40 = e.cvss40 ?? cvss40
+                if !e.cwes.isEmpty { cwes = e.cwes }
+                if let c = e.component { component = c }
+                if !e.affected.isEmpty { affected = e.affected }
+            case .severityChanged(let e):
+                severity = e.severity
+                severityHistory.append(SeverityAssessment(at: t, severity: e.severity))
+                cvss31 = e.cvss31 ?? cvss31
+                cvss40 = e.cvss40 ?? cvss40
+            case .assigneeChanged(let e):
+                assignee = e.assignee
+            case .statusUpdateSent:
+                statusUpdates.append(t)
+            case .fixStarted:
+                fixStartedAt = fixStartedAt ?? t
+            case .fixMerged(let e):
+                fixStartedAt = fixStartedAt ?? t
+                commits.append(e.commit)
+            case .fixReleased(let e):
+                fixReleasedAt = fixReleasedAt ?? t
+                fixedVersions.append(contentsOf: e.versions.filter { !fixedVersions.contains($0) })
+            case .cveRequested:
+                cveRequested = true
+            case .cveAssigned(let e):
+                cve = e.cve
+            case .advisoryPublished(let e):
+                disclosedAt = disclosedAt ?? t
+                ghsa = e.ghsa ?? ghsa
+                cve = e.cve ?? cve
+                advisoryURL = e.url ?? advisoryURL
+            case .disclosureScheduled(let e):
+                scheduledDisclosure = e.date
+            case .embargoExtended(let e):
+                embargoExtensions.append(e)
+            case .exploitationObserved:
+                exploitedAt = exploitedAt ?? t
+            case .creditOffered(let e):
+                if let i = credits.firstIndex(where: { Report.personKey($0.person) == Report.personKey(e.person) }) {
+                    if !credits[i].types.contains(e.type) { credits[i].types.append(e.type) }
+                } else {
+                    credits.append(CreditRecord(person: e.person, types: [e.type], status: .offered, displayName: nil, preference: .named))
+                }
+            case .creditAccepted(let e):
+                if let i = credits.firstIndex(where: { Report.personKey($0.person) == Report.personKey(e.person) }) {
+                    credits[i].status = .accepted
+                    credits[i].displayName = e.displayName
+                    credits[i].preference = e.preference
+                } else {
+                    // The reporter accepting the credit their submission implied.
+                    credits.append(CreditRecord(person: e.person, types: [.finder], status: .accepted, displayName: e.displayName, preference: e.preference))
+                }
+            case .creditDeclined(let e):
+                if let i = credits.firstIndex(where: { Report.personKey($0.person) == Report.personKey(e.person) }) {
+                    credits[i].status = .declined
+                } else {
+                    credits.append(CreditRecord(person: e.person, types: [.finder], status: .declined, displayName: nil, preference: .none))
+                }
+            case .reportClosed(let e):
+                closedAt = t
+                resolution = e.resolution
+                duplicateOf = e.duplicateOf
+                closeWaits(at: t)
+                closures.append(WaitInterval(start: t, end: nil))
+            case .reportReopened:
+                closedAt = nil
+                resolution = nil
+                duplicateOf = nil
+                if let i = closures.indices.last, closures[i].end == nil { closures[i].end = t }
+            case .advisoryWithdrawn(let e):
+                withdrawnAt = t
+                withdrawalReason = e.reason
+            case .noteAdded:
+                notes += 1
+            }
+            if case .reportTriaged = event { closeWaits(at: t) }
+        }
+
+        private mutating func closeWaits(at t: Timestamp) {
+            if let i = waits.indices.last, waits[i].end == nil { waits[i].end = t }
+        }
+    }
+
+    /// The box the fields live in; shared between copies until one of them changes. The fields
+    /// are its header, reached through a pointer: reading one field projects it in place, without
+    /// copying the rest (as reading through a class's stored property would).
+    private final class Box: ManagedBuffer<Fields, Void> {
+        static func make(_ fields: Fields) -> Box {
+            unsafeDowncast(Box.create(minimumCapacity: 0) { _ in fields }, to: Box.self)
+        }
+
+        @inline(__always)
+        func read<T>(_ body: (UnsafeMutablePointer<Fields>) -> T) -> T { withUnsafeMutablePointerToHeader(body) }
+    }
+
+    private var box: Box
+
+    public subscript<T>(dynamicMember key: KeyPath<Fields, T>) -> T {
+        box.read { $0.pointee[keyPath: key] }
+    }
+
+    public subscript<T>(dynamicMember key: WritableKeyPath<Fields, T>) -> T {
+        get { box.read { $0.pointee[keyPath: key] } }
+        set { unique().read { $0.pointee[keyPath: key] = newValue } }
+    }
+
+    /// The whole of the report's fields (a copy).
+    public var fields: Fields { box.read { $0.pointee } }
+
+    /// This report's own box, copied first if another report shares it.
+    private mutating func unique() -> Box {
+        if !isKnownUniquelyReferenced(&box) { box = Box.make(fields) }
+        return box
+    }
 
     /// The report a `ReportSubmitted` creates.
     public init(id: String, submitted e: ReportSubmitted, at t: Timestamp) {
-        self.id = id
-        project = e.project
-        title = e.title
-        component = e.component
-        reporter = e.reporter
-        state = .submitted
-        claimedSeverity = e.claimedSeverity
-        affected = e.affected ?? []
-        submittedAt = t
-        lastEventAt = t
-        version = 1
+        self.init(Fields(id: id, submitted: e, at: t))
+    }
+
+    init(_ fields: Fields) {
+        box = Box.make(fields)
+    }
+
+    public static func == (a: Report, b: Report) -> Bool {
+        a.box === b.box || a.box.read { x in b.box.read { y in x.pointee == y.pointee } }
+    }
+
+    public func hash(into hasher: inout Hasher) { box.read { $0.pointee.hash(into: &hasher) } }
+
+    /// Evolves the report by one of its events (already decided legal, or read from the log).
+    public mutating func apply(_ event: DomainEvent, at t: Timestamp) {
+        unique().read { $0.pointee.apply(event, at: t) }
     }
 
     /// The credit record of `person`, if any.
-    public func credit(of person: String) -> CreditRecord? {
-        let key = Report.personKey(person)
-        return credits.first { Report.personKey($0.person) == key }
-    }
+    public func credit(of person: String) -> CreditRecord? { box.read { $0.pointee.credit(of: person) } }
 
     /// Handles compare without case or surrounding space, so "Ann " cannot dodge a decline by "ann".
     public static func personKey(_ handle: String) -> String {
@@ -133,113 +299,18 @@ public struct Report: Hashable, Sendable {
     private static func isASCIISpace(_ byte: UInt8) -> Bool {
         byte == 0x20 || (0x09...0x0D).contains(byte)
     }
+}
+
+extension Report.Fields {
+    /// The credit record of `person`, if any.
+    public func credit(of person: String) -> CreditRecord? {
+        let key = Report.personKey(person)
+        return credits.first { Report.personKey($0.person) == key }
+    }
 
     /// The severity in force at `t` (the latest assessment at or before it).
     public func severity(at t: Timestamp) -> CVSSSeverity? {
         severityHistory.last { $0.at <= t }?.severity ?? (severityHistory.isEmpty ? severity : nil)
-    }
-
-    /// Evolves the report by one of its events (already decided legal, or read from the log).
-    public mutating func apply(_ event: DomainEvent, at t: Timestamp) {
-        version += 1
-        if t > lastEventAt { lastEventAt = t }
-        if let next = Lifecycle.target(of: event, from: state, acknowledged: acknowledgedAt != nil) { state = next }
-        switch event {
-        case .reportSubmitted, .policyAdopted, .maintainerAdded, .maintainerRemoved:
-            break
-        case .reportAcknowledged(let e):
-            acknowledgedAt = acknowledgedAt ?? t
-            assignee = e.assignee
-        case .triageStarted:
-            break
-        case .infoRequested:
-            waits.append(WaitInterval(start: t, end: nil))
-        case .reporterResponded:
-            if let i = waits.indices.last, waits[i].end == nil { waits[i].end = t }
-        case .reportTriaged(let e):
-            acceptedAt = acceptedAt ?? t
-            severity = e.severity
-            severityHistory.append(SeverityAssessment(at: t, severity: e.severity))
-            cvss31 = e.cvss31 ?? cvss31
-            cvss40 = e.cvss40 ?? cvss40
-            if !e.cwes.isEmpty { cwes = e.cwes }
-            if let c = e.component { component = c }
-            if !e.affected.isEmpty { affected = e.affected }
-        case .severityChanged(let e):
-            severity = e.severity
-            severityHistory.append(SeverityAssessment(at: t, severity: e.severity))
-            cvss31 = e.cvss31 ?? cvss31
-            cvss40 = e.cvss40 ?? cvss40
-        case .assigneeChanged(let e):
-            assignee = e.assignee
-        case .statusUpdateSent:
-            statusUpdates.append(t)
-        case .fixStarted:
-            fixStartedAt = fixStartedAt ?? t
-        case .fixMerged(let e):
-            fixStartedAt = fixStartedAt ?? t
-            commits.append(e.commit)
-        case .fixReleased(let e):
-            fixReleasedAt = fixReleasedAt ?? t
-            fixedVersions.append(contentsOf: e.versions.filter { !fixedVersions.contains($0) })
-        case .cveRequested:
-            cveRequested = true
-        case .cveAssigned(let e):
-            cve = e.cve
-        case .advisoryPublished(let e):
-            disclosedAt = disclosedAt ?? t
-            ghsa = e.ghsa ?? ghsa
-            cve = e.cve ?? cve
-            advisoryURL = e.url ?? advisoryURL
-        case .disclosureScheduled(let e):
-            scheduledDisclosure = e.date
-        case .embargoExtended(let e):
-            embargoExtensions.append(e)
-        case .exploitationObserved:
-            exploitedAt = exploitedAt ?? t
-        case .creditOffered(let e):
-            if let i = credits.firstIndex(where: { Report.personKey($0.person) == Report.personKey(e.person) }) {
-                if !credits[i].types.contains(e.type) { credits[i].types.append(e.type) }
-            } else {
-                credits.append(CreditRecord(person: e.person, types: [e.type], status: .offered, displayName: nil, preference: .named))
-            }
-        case .creditAccepted(let e):
-            if let i = credits.firstIndex(where: { Report.personKey($0.person) == Report.personKey(e.person) }) {
-                credits[i].status = .accepted
-                credits[i].displayName = e.displayName
-                credits[i].preference = e.preference
-            } else {
-                // The reporter accepting the credit their submission implied.
-                credits.append(CreditRecord(person: e.person, types: [.finder], status: .accepted, displayName: e.displayName, preference: e.preference))
-            }
-        case .creditDeclined(let e):
-            if let i = credits.firstIndex(where: { Report.personKey($0.person) == Report.personKey(e.person) }) {
-                credits[i].status = .declined
-            } else {
-                credits.append(CreditRecord(person: e.person, types: [.finder], status: .declined, displayName: nil, preference: .none))
-            }
-        case .reportClosed(let e):
-            closedAt = t
-            resolution = e.resolution
-            duplicateOf = e.duplicateOf
-            closeWaits(at: t)
-            closures.append(WaitInterval(start: t, end: nil))
-        case .reportReopened:
-            closedAt = nil
-            resolution = nil
-            duplicateOf = nil
-            if let i = closures.indices.last, closures[i].end == nil { closures[i].end = t }
-        case .advisoryWithdrawn(let e):
-            withdrawnAt = t
-            withdrawalReason = e.reason
-        case .noteAdded:
-            notes += 1
-        }
-        if case .reportTriaged = event { closeWaits(at: t) }
-    }
-
-    private mutating func closeWaits(at t: Timestamp) {
-        if let i = waits.indices.last, waits[i].end == nil { waits[i].end = t }
     }
 
     /// Whether the reporter wants credit and has not declined it.

@@ -66,6 +66,15 @@ extension ProjectState {
 }
 
 extension Report {
+    var checkpointValue: Value { fields.checkpointValue }
+
+    init?(checkpoint v: Value) {
+        guard let fields = Fields(checkpoint: v) else { return nil }
+        self.init(fields)
+    }
+}
+
+extension Report.Fields {
     /// Every field, by name; the submission fields first so `init(checkpoint:)` can rebuild the base.
     var checkpointValue: Value {
         var b = PayloadBuilder()
