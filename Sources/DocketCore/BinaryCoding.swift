@@ -174,3 +174,26 @@ func isASCII(_ raw: UnsafeRawBufferPointer) -> Bool {
     }
     return true
 }
+
+/// Whether `s` is exactly these UTF-8 bytes, compared eight bytes at a time without making a
+/// `String` of them (what decoders do to match field names and interned text).
+@inline(__always)
+func utf8Equal(_ s: String, _ raw: UnsafeRawBufferPointer) -> Bool {
+    var s = s
+    return s.withUTF8 { u in
+        guard u.count == raw.count else { return false }
+        let a = UnsafeRawBufferPointer(u)
+        var i = 0
+        while i + 8 <= a.count {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
+                return false
+            }
+            i += 8
+        }
+        while i < a.count {
+            if a[i] != raw[i] { return false }
+            i += 1
+        }
+        return true
+    }
+}

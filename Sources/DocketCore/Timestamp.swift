@@ -57,9 +57,16 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// Parses RFC 3339 (`YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`); a lowercase `t`/`z` or a space
     /// separator is accepted, as RFC 3339 §5.6 allows.
     public init(rfc3339 text: String) throws(CoreError) {
-        let b = Array(text.utf8)
+        var text = text
+        self = try text.withUTF8 { utf8 in
+            Result { () throws(CoreError) in try Timestamp(rfc3339UTF8: UnsafeRawBufferPointer(utf8)) }
+        }.get()
+    }
+
+    /// Parses RFC 3339 from its UTF-8 bytes (as `init(rfc3339:)`), without making a `String`.
+    public init(rfc3339UTF8 b: UnsafeRawBufferPointer) throws(CoreError) {
         func fail(_ why: String) -> CoreError {
-            CoreError(.invalidTimestamp, "invalid time \"\(text)\": \(why) (expected RFC 3339, e.g. 2026-11-21T09:30:00Z)")
+            CoreError(.invalidTimestamp, "invalid time \"\(String(decoding: b, as: UTF8.self))\": \(why) (expected RFC 3339, e.g. 2026-11-21T09:30:00Z)")
         }
         func digits(_ at: Int, _ n: Int) throws(CoreError) -> Int64 {
             guard at + n <= b.count else { throw fail("too short") }

@@ -101,15 +101,29 @@ public enum DomainEvent: Hashable, Sendable {
 
     /// Decodes a payload of `type` written with schema `version`, upcasting retired versions.
     public init(type: String, version: UInt16, payload: Value) throws(DomainError) {
-        guard let entry = Self.table[type] else {
+        let (position, spec) = try Self.schema(type, version)
+        try self.init(position: position, version: version, PayloadFields(payload, spec: spec, context: "\(type) v\(version)"))
+    }
+
+    /// Decodes an encoded payload (as the ledger stores it) of `type` at schema `version`.
+    public init(type: String, version: UInt16, encoded: [UInt8]) throws(DomainError) {
+        let (position, spec) = try Self.schema(type, version)
+        try self.init(position: position, version: version, PayloadFields(encoded: encoded, spec: spec, context: "\(type) v\(version)"))
+    }
+
+    /// The catalogue position of `type` and its field table at `version`.
+    private static func schema(_ type: String, _ version: UInt16) throws(DomainError) -> (position: Int, fields: [FieldSpec]) {
+        guard let entry = table[type] else {
             throw DomainError(.unknownEventType, "\(type) is not an event type of the catalogue")
         }
-        guard let spec = entry.version == version ? entry.fields : Self.retiredSchemas[type]?[version] else {
+        guard let spec = entry.version == version ? entry.fields : retiredSchemas[type]?[version] else {
             throw DomainError(.unknownEventType, "\(type) has no schema version \(version) in this build")
         }
-        let f = try PayloadFields(payload, spec: spec, context: "\(type) v\(version)")
-        // Positions in `catalogue`.
-        switch entry.position {
+        return (entry.position, spec)
+    }
+
+    private init(position: Int, version: UInt16, _ f: PayloadFields) throws(DomainError) {
+        switch position {
         case 0: self = .reportSubmitted(try ReportSubmitted(f))
         case 1: self = .reportAcknowledged(try ReportAcknowledged(f))
         case 2: self = .triageStarted(try TriageStarted(f))
@@ -138,13 +152,13 @@ public enum DomainEvent: Hashable, Sendable {
         case 25: self = .policyAdopted(try PolicyAdopted(f))
         case 26: self = .maintainerAdded(try MaintainerAdded(f))
         case 27: self = .maintainerRemoved(try MaintainerRemoved(f))
-        default: throw DomainError(.unknownEventType, "\(type) is not an event type of the catalogue")
+        default: preconditionFailure("catalogue position \(position) has no decoder")
         }
     }
 
     /// Decodes a recorded event of the catalogue.
     public init(_ event: RecordedEvent) throws(DomainError) {
-        try self.init(type: event.type.rawValue, version: event.schemaVersion, payload: event.data)
+        try self.init(type: event.type.rawValue, version: event.schemaVersion, encoded: event.payload.bytes)
     }
 
     /// The envelope to append for this event.

@@ -89,11 +89,12 @@ public struct ReportSubmitted: DomainEventPayload {
     }
 
     public init(_ f: PayloadFields) throws(DomainError) {
-        let r = try PayloadFields(f.value("reporter") ?? .null, spec: Reporter.fields, context: "reporter")
+        // The reporter object was checked against `Reporter.fields` with the rest of the payload.
+        guard let r = f.object("reporter") else { throw DomainError(.invalidEvent, "ReportSubmitted: missing required field \"reporter\"") }
         self.init(
             project: f.string("project"), title: f.string("title"),
             reporter: Reporter(handle: r.string("handle"), name: r.optionalString("name"), contact: r.optionalString("contact"), credit: r.enumeration("credit", as: CreditPreference.self)),
-            component: f.optionalString("component"), affected: f.value("affected") == nil ? nil : f.strings("affected"),
+            component: f.optionalString("component"), affected: f.has("affected") ? f.strings("affected") : nil,
             claimedSeverity: f.optionalEnumeration("claimedSeverity", as: CVSSSeverity.self))
     }
 

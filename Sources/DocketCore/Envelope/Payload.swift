@@ -69,7 +69,7 @@ public final class StringInterner {
     public func string(_ raw: UnsafeRawBufferPointer) -> String? {
         let h = Self.hash(raw)
         let i = Int(truncatingIfNeeded: h) & mask
-        if let slot = slots[i], slot.hash == h, Self.equal(slot.string, raw) { return slot.string }
+        if let slot = slots[i], slot.hash == h, utf8Equal(slot.string, raw) { return slot.string }
         guard let s = utf8String(raw) else { return nil }
         slots[i] = (h, s)
         return s
@@ -95,26 +95,5 @@ public final class StringInterner {
         }
         h = (h ^ tail) &* 0xC4CE_B9FE_1A85_EC53
         return h ^ (h >> 32)
-    }
-
-    @inline(__always)
-    private static func equal(_ s: String, _ raw: UnsafeRawBufferPointer) -> Bool {
-        var s = s
-        return s.withUTF8 { u in
-            guard u.count == raw.count else { return false }
-            let a = UnsafeRawBufferPointer(u)
-            var i = 0
-            while i + 8 <= a.count {
-                if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
-                    return false
-                }
-                i += 8
-            }
-            while i < a.count {
-                if a.load(fromByteOffset: i, as: UInt8.self) != raw.load(fromByteOffset: i, as: UInt8.self) { return false }
-                i += 1
-            }
-            return true
-        }
     }
 }
