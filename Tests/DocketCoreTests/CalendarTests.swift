@@ -80,6 +80,14 @@ struct BusinessCalendarTests {
         #expect(calendar.advance(at("2026-11-21T10:00:00Z"), by: 0, unit: .businessDays) == at("2026-11-21T10:00:00Z"))
     }
 
+    @Test("a few microseconds left on Friday night carry over the weekend and a holiday, exactly")
+    func smallShortfallOverUncountedTime() {
+        // 10 µs count on Friday; the last microsecond falls after the weekend and Monday's holiday.
+        let calendar = BusinessCalendar(holidays: [date("2026-11-23")])
+        #expect(calendar.advance(at("2026-11-20T23:59:59.99999Z"), by: 11, unit: .businessDays) == at("2026-11-24T00:00:00.000001Z"))
+        #expect(calendar.advance(at("2026-11-20T23:59:59.99999Z"), by: 10, unit: .businessDays) == at("2026-11-21T00:00:00Z"))
+    }
+
     @Test("hours and days count all elapsed time; business days skip the weekend")
     func measureUnits() {
         let calendar = BusinessCalendar()

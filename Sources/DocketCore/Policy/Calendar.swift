@@ -648,20 +648,36 @@ public struct BusinessCalendar: Sendable {
         case .businessDays:
             guard amount > 0 else { return Timestamp(microseconds: s) }
             guard workdayMask != 0 else { return .maximum }
-            // Counted time grows by at most one microsecond per microsecond, so the smallest t
-            // with businessTime(s, t) >= amount has it equal to amount: find it by bisection.
-            var step = amount
-            var hi = s
+            // Counted time grows by at most one microsecond per microsecond, so from an instant t
+            // with `counted < amount` no instant before t + (amount − counted) reaches the amount.
+            // Stepping by that shortfall climbs, from below, towards the earliest instant that
+            // does, passing one stretch of uncounted time (a weekend, a holiday) per step: a few
+            // steps for most clocks, each measuring only the new stretch.
+            var t = s
+            var counted: Int64 = 0
+            for _ in 0..<8 where counted < amount {
+                if t == maximum { return .maximum }
+                let shortfall = amount - counted
+                let next = shortfall > maximum - t ? maximum : t + shortfall
+                counted += businessTime(from: t, to: next)
+                t = next
+            }
+            if counted == amount { return Timestamp(microseconds: t) }
+            // A small shortfall crosses a long uncounted stretch in small steps: bisect instead
+            // for the earliest instant after t that counts the rest.
+            let rest = amount - counted
+            var step = rest
+            var hi = t
             repeat {
-                hi = step > maximum - s ? maximum : s + step
-                if businessTime(from: s, to: hi) >= amount { break }
                 if hi == maximum { return .maximum }
+                hi = step > maximum - t ? maximum : t + step
+                if businessTime(from: t, to: hi) >= rest { break }
                 step = step > Int64.max / 2 ? Int64.max : step * 2
             } while true
-            var lo = s  // businessTime(s, lo) < amount
+            var lo = t  // businessTime(t, lo) < rest
             while hi - lo > 1 {
                 let mid = lo + (hi - lo) / 2
-                if businessTime(from: s, to: mid) >= amount { hi = mid } else { lo = mid }
+                if businessTime(from: t, to: mid) >= rest { hi = mid } else { lo = mid }
             }
             return Timestamp(microseconds: hi)
         }
