@@ -25,8 +25,10 @@ public struct ProgrammeMetrics: Hashable, Sendable {
     public var milestones: [Milestone]
     public var targets: [Target]
 
-    /// Reports of `project` submitted in `[now − window, now]`.
-    public init(projection: Projection, project: String, window: Duration, now: Timestamp) {
+    /// Reports of `project` submitted in `[now − window, now]`. `clocks`, when given, are the
+    /// reports' clocks already computed at `now` (the timers view), by report id; a report missing
+    /// from it has its clocks computed here.
+    public init(projection: Projection, project: String, window: Duration, now: Timestamp, clocks: [String: [Clock]]? = nil) {
         self.project = project
         let from = now + .microseconds(-window.microseconds)
         self.from = from
@@ -44,7 +46,7 @@ public struct ProgrammeMetrics: Hashable, Sendable {
         var tally: [ClockKind: Target] = [:]
         for kind in ClockKind.allCases { tally[kind] = Target(clock: kind, met: 0, breached: 0, open: 0) }
         for r in reports {
-            for c in Timers.clocks(for: r, policy: projection.policy(for: r), now: now) {
+            for c in clocks?[r.id] ?? Timers.clocks(for: r, policy: projection.policy(for: r), now: now) {
                 switch c.state {
                 case .met: tally[c.kind]!.met += 1
                 case .breached: tally[c.kind]!.breached += 1
