@@ -263,10 +263,7 @@ public final class Ledger: Sendable {
             projection = restored
         }
         let resumedAt = projection.lastSequence
-        try store.scan(from: resumedAt + 1, through: last) { event in
-            if Projection.includes(event, asOf: asOf) { projection.apply(event) }
-            return true
-        }
+        projection = try Projection.fold(store, onto: projection, through: last, asOf: asOf)
         if !instant, let checkpoints, projection.lastSequence >= resumedAt + ViewCheckpoints.interval {
             checkpoints.save(projection, store: store)
         }

@@ -362,6 +362,53 @@ public final class EventStore: Sendable {
         }
     }
 
+    /// Folds every event from `sequence` through `last` into one state per partition, with as
+    /// many threads as `states` has states: each stream belongs to one partition
+    /// (`partition(ofStream:among:)`), and `body(&states[p], event)` sees partition p's events in
+    /// sequence order, on one thread. For views whose state divides by stream, rebuilt on every
+    /// core; the caller merges the states. A short range folds on this thread, the same way.
+    public func fold<State: Sendable>(
+        from sequence: UInt64 = 1, through last: UInt64 = .max, chunk: Int = 4096, into states: [State],
+        _ body: @escaping @Sendable (inout State, RecordedEvent) -> Void
+    ) throws(StoreError) -> [State] {
+        let n = states.count
+        precondition(n >= 1, "fold needs at least one state")
+        let chunk = max(chunk, 1)
+        let start = max(sequence, 1)
+        let end = min(last, head.sequence)
+        guard n > 1, end >= start, end - start >= UInt64(chunk) * 2 else {
+            var states = states
+            try scan(from: start, through: last, chunk: chunk) { event in
+                body(&states[Self.partition(ofStream: event.stream.rawValue, among: n)], event)
+                return true
+            }
+            return states
+        }
+        let slots = FoldSlots<State>(buffer: .allocate(capacity: n))
+        _ = slots.buffer.initialize(from: states)
+        defer {
+            slots.buffer.deinitialize()
+            slots.buffer.deallocate()
+        }
+        try PipelinedScan(store: self, chunk: chunk, last: last, partitions: n).runPartitioned(from: start) { p, event in
+            body(&slots.buffer[p], event)
+        }
+        return Array(slots.buffer)
+    }
+
+    /// The states of a partitioned fold. Each scanning thread mutates only its own slot, and the
+    /// slots are read only after every thread has been joined (`runPartitioned` returns or throws
+    /// after that).
+    private struct FoldSlots<State>: @unchecked Sendable {
+        let buffer: UnsafeMutableBufferPointer<State>
+    }
+
+    /// The partition of `stream` among `n` (what `fold` hands its events to): FNV-1a of its name.
+    public static func partition(ofStream stream: String, among n: Int) -> Int {
+        var name = stream
+        return name.withUTF8 { PipelinedScan.partition(of: UnsafeRawBufferPointer($0), among: n) }
+    }
+
     /// Calls `body` with the stored bytes of every record from `sequence` through `last`, in order,
     /// in chunks of short read transactions (Merkle checkpoints hash these bytes, byte for byte what
     /// replicas copy). `body` returns false to stop early.

@@ -11,9 +11,15 @@ import Foundation
 /// recycled rather than freed on the other thread. (Decoding whole events on the reader thread
 /// was slower than not pipelining at all: the allocator's cross-thread frees cost more than the
 /// decoding saved.)
+///
+/// A partitioned scan (`runPartitioned`) has several scanning threads instead of one, each
+/// decoding and folding only the events of its own streams (the reader notes each record's
+/// partition, a hash of its stream name): views whose state divides by stream are rebuilt on
+/// every core, and still nothing made on one thread is freed on another.
 final class PipelinedScan: @unchecked Sendable {
-    // @unchecked: the queues and flags are guarded by `condition`; a chunk belongs to one
-    // thread at a time (the reader fills it, then the scanner drains it).
+    // @unchecked: the queues and flags are guarded by `condition`; a chunk belongs to the reader
+    // until it is filled, then to the scanning threads, which only read it, until the last of
+    // them is done with it.
 
     /// Decompressed envelopes of consecutive records, back to back.
     final class Chunk {
@@ -22,6 +28,8 @@ final class PipelinedScan: @unchecked Sendable {
             let ledger: EnvelopeCodec.LedgerFields?
             let offset: Int
             let count: Int
+            /// The scanning thread whose events these are (always 0 with one).
+            let partition: Int
         }
         private(set) var buffer: UnsafeMutableRawPointer
         private(set) var capacity: Int
@@ -31,6 +39,10 @@ final class PipelinedScan: @unchecked Sendable {
         var failure: StoreError?
         /// No records after this chunk (the end of the range or of the log, or a failure).
         var isLast = false
+        /// Its place in the scan (0, 1, 2, …), so each scanning thread takes the chunks in order.
+        var ordinal = 0
+        /// Scanning threads yet to finish with it.
+        var pending = 0
 
         init(capacity: Int) {
             self.capacity = capacity
@@ -64,41 +76,114 @@ final class PipelinedScan: @unchecked Sendable {
     private let store: EventStore
     private let chunkSize: Int
     private let last: UInt64
+    private let partitions: Int
     private let condition = NSCondition()
     private var filled: [Chunk] = []
     private var free: [Chunk] = []
     private var cancelled = false
     private var readerDone = false
+    /// What stopped the threads of a partitioned scan.
+    private var failures: [StoreError] = []
 
-    /// Chunks in flight: one being decoded, one being read, one waiting.
-    private static let depth = 3
-
-    init(store: EventStore, chunk: Int, last: UInt64) {
+    /// `partitions` scanning threads (the caller's and `partitions − 1` more).
+    init(store: EventStore, chunk: Int, last: UInt64, partitions: Int = 1) {
         self.store = store
         self.chunkSize = chunk
         self.last = last
-        for _ in 0..<Self.depth { free.append(Chunk(capacity: chunk * 512)) }
+        self.partitions = max(partitions, 1)
+        // Chunks in flight: one being read, one waiting, and one being decoded per scanning
+        // thread (which may be a chunk apart).
+        for _ in 0..<(self.partitions + 2) { free.append(Chunk(capacity: chunk * 512)) }
     }
 
     /// Scans `from...last`, calling `body` on this thread in sequence order.
     func run(from start: UInt64, _ body: (RecordedEvent) throws(StoreError) -> Bool) throws(StoreError) {
+        precondition(partitions == 1, "a partitioned scan runs with runPartitioned")
+        startReader(from: start)
+        defer { stop() }
+        try consume(partition: 0, body)
+    }
+
+    /// Scans `from...last` on `partitions` threads: `body(p, event)` runs on thread p for every
+    /// event whose stream belongs to partition p, in sequence order within the partition. The
+    /// first error (by sequence) is thrown once every thread has stopped.
+    func runPartitioned(from start: UInt64, _ body: @escaping @Sendable (Int, RecordedEvent) throws(StoreError) -> Void) throws(StoreError) {
+        startReader(from: start)
+        defer { stop() }
+        let group = DispatchGroup()
+        for p in 1..<partitions {
+            group.enter()
+            let thread = Thread { [self] in
+                defer { group.leave() }
+                do throws(StoreError) {
+                    try consume(partition: p) { (event) throws(StoreError) in
+                        try body(p, event)
+                        return true
+                    }
+                } catch {
+                    cancel(failing: error)
+                }
+            }
+            thread.name = "docket-scan-\(p)"
+            thread.start()
+        }
+        do throws(StoreError) {
+            try consume(partition: 0) { (event) throws(StoreError) in
+                try body(0, event)
+                return true
+            }
+        } catch {
+            cancel(failing: error)
+        }
+        group.wait()
+        condition.lock()
+        let first = failures.min { ($0.sequence ?? .max) < ($1.sequence ?? .max) }
+        condition.unlock()
+        if let first { throw first }
+    }
+
+    private func startReader(from start: UInt64) {
         let reader = Thread { [self] in read(from: start) }
         reader.name = "docket-scan"
         reader.start()
-        defer {
-            condition.lock()
-            cancelled = true
-            condition.broadcast()
-            while !readerDone { condition.wait() }
-            condition.unlock()
-        }
+    }
+
+    /// Stops every thread of a partitioned scan after one failed.
+    private func cancel(failing error: StoreError) {
+        condition.lock()
+        failures.append(error)
+        cancelled = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Stops the reader and waits for it.
+    private func stop() {
+        condition.lock()
+        cancelled = true
+        condition.broadcast()
+        while !readerDone { condition.wait() }
+        condition.unlock()
+    }
+
+    /// One scanning thread: takes every chunk in order, decodes the envelopes of its partition
+    /// and hands them to `body` until the range ends, `body` returns false or the scan is cancelled.
+    private func consume(partition: Int, _ body: (RecordedEvent) throws(StoreError) -> Bool) throws(StoreError) {
         let interner = StringInterner()
+        var ordinal = 0
         while true {
             condition.lock()
-            while filled.isEmpty { condition.wait() }
-            let chunk = filled.removeFirst()
+            var next: Chunk?
+            while !cancelled {
+                next = filled.first { $0.ordinal == ordinal }
+                if next != nil { break }
+                condition.wait()
+            }
             condition.unlock()
-            for e in chunk.entries {
+            guard let chunk = next else { return }
+            ordinal += 1
+            defer { release(chunk) }
+            for e in chunk.entries where e.partition == partition {
                 let event: RecordedEvent
                 do throws(CoreError) {
                     event = try EnvelopeCodec.decode(chunk.bytes(of: e), sequence: e.sequence, ledger: e.ledger, interner: interner)
@@ -109,12 +194,37 @@ final class PipelinedScan: @unchecked Sendable {
             }
             if let failure = chunk.failure { throw failure }
             if chunk.isLast { return }
-            condition.lock()
+        }
+    }
+
+    /// A scanning thread is done with `chunk`; the last one hands it back to the reader.
+    private func release(_ chunk: Chunk) {
+        condition.lock()
+        chunk.pending -= 1
+        if chunk.pending == 0 {
+            filled.removeAll { $0 === chunk }
             chunk.reset()
             free.append(chunk)
             condition.broadcast()
-            condition.unlock()
         }
+        condition.unlock()
+    }
+
+    /// The partition of the event in `envelope`, so a stream's events always go to the same
+    /// scanning thread.
+    private static func partition(ofEnvelope envelope: UnsafeRawBufferPointer, among n: Int) -> Int {
+        guard n > 1 else { return 0 }
+        // A malformed envelope goes to partition 0, which decodes it and reports the error.
+        guard let name = EnvelopeCodec.streamName(in: envelope) else { return 0 }
+        return partition(of: name, among: n)
+    }
+
+    /// The partition of the stream named by these UTF-8 bytes: FNV-1a of the name.
+    static func partition(of name: UnsafeRawBufferPointer, among n: Int) -> Int {
+        guard n > 1 else { return 0 }
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in name { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        return Int(h % UInt64(n))
     }
 
     /// The reader thread: fills free chunks in order until the range ends, a record fails or
@@ -123,6 +233,7 @@ final class PipelinedScan: @unchecked Sendable {
         // Its decompression context and dictionary lookup; the envelopes are decoded elsewhere.
         let decoder = RecordDecoder(dictionaries: store.dictionaries)
         var next = start
+        var ordinal = 0
         while true {
             condition.lock()
             while free.isEmpty && !cancelled { condition.wait() }
@@ -149,7 +260,9 @@ final class PipelinedScan: @unchecked Sendable {
                         } catch {
                             throw RecordDecoder.naming(seq, error)
                         }
-                        chunk.entries.append(.init(sequence: seq, ledger: header.ledger, offset: chunk.used, count: n))
+                        let envelope = UnsafeRawBufferPointer(start: chunk.buffer + chunk.used, count: n)
+                        chunk.entries.append(
+                            .init(sequence: seq, ledger: header.ledger, offset: chunk.used, count: n, partition: Self.partition(ofEnvelope: envelope, among: partitions)))
                         chunk.used += n
                         count += 1
                         next = seq + 1
@@ -161,6 +274,9 @@ final class PipelinedScan: @unchecked Sendable {
                 chunk.failure = error
                 chunk.isLast = true
             }
+            chunk.ordinal = ordinal
+            chunk.pending = partitions
+            ordinal += 1
             condition.lock()
             filled.append(chunk)
             condition.broadcast()

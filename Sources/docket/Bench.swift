@@ -188,9 +188,11 @@ struct ViewsBench: AsyncParsableCommand {
     @Option(help: "Timed passes; the median is reported.")
     var passes = 3
 
+    @Option(help: "Threads folding the log (one per core, up to four, by default).")
+    var partitions = Projection.foldPartitions
 
     func run() async throws {
-        let (events, passes) = (self.events, max(self.passes, 1))
+        let (events, passes, partitions) = (self.events, max(self.passes, 1), max(self.partitions, 1))
         try await bench.withDirectory { dir in
             let store = try EventStore.open(directory: dir)
             defer { store.close() }
@@ -223,11 +225,7 @@ struct ViewsBench: AsyncParsableCommand {
             var reports = 0
             for _ in 0..<passes {
                 let t0 = clock.now
-                var projection = Projection()
-                try store.scan { event in
-                    projection.apply(event)
-                    return true
-                }
+                let projection = try Projection.fold(store, asOf: .latest(now: now), partitions: partitions)
                 let folded = clock.now
                 // The timers view: every clock of every report, which the metrics then tally.
                 var timers: [String: [Clock]] = [:]
@@ -258,7 +256,7 @@ struct ViewsBench: AsyncParsableCommand {
             let stats = try store.statistics()
             printJSON([
                 ("bench", "views"), ("events", .int(Int64(stats.events))), ("reports", .int(Int64(reports))),
-                ("clocks", .int(Int64(clocks))), ("passes", .int(Int64(passes))),
+                ("clocks", .int(Int64(clocks))), ("passes", .int(Int64(passes))), ("partitions", .int(Int64(partitions))),
                 ("events_per_s", .int(Int64(rates[rates.count / 2]))),
                 ("fold_only_events_per_s", .int(Int64(foldRates[foldRates.count / 2]))),
                 // The pass with the median rate, phase by phase.

@@ -309,4 +309,45 @@ struct PipelinedScanTests {
             #expect(error?.message.hasPrefix("record 3210: ") == true, "\(String(describing: error))")
         }
     }
+
+    @Test("a partitioned fold hands every event to exactly one partition, each stream to one, in order", arguments: [1, 2, 3])
+    func partitionedFold(partitions: Int) async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            defer { store.close() }
+            try await appendBatches(store, count: 6_000, batch: 40)
+            let expected = try store.read(from: 1, limit: 10_000)
+            for chunk in [256, 4096] {  // threaded, and (a short range for the chunk) on this thread
+                let parts = try store.fold(from: 1, chunk: chunk, into: [[RecordedEvent]](repeating: [], count: partitions)) { $0.append($1) }
+                #expect(parts.count == partitions)
+                #expect(parts.flatMap { $0 }.sorted { $0.sequence < $1.sequence } == expected)
+                for (p, events) in parts.enumerated() {
+                    #expect(events.map(\.sequence) == events.map(\.sequence).sorted())
+                    #expect(events.allSatisfy { EventStore.partition(ofStream: $0.stream.rawValue, among: partitions) == p })
+                }
+                if partitions > 1 { #expect(parts.allSatisfy { !$0.isEmpty }, "150 streams spread over every partition") }
+            }
+            // A range from the middle.
+            let middle = try store.fold(from: 1_001, through: 5_000, chunk: 256, into: [0, 0]) { n, _ in n += 1 }
+            #expect(middle.reduce(0, +) == 4_000)
+        }
+    }
+
+    @Test("a partitioned fold stops at a damaged record and names it")
+    func partitionedFoldDamaged() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            defer { store.close() }
+            try await appendBatches(store, count: 5_000, batch: 50)
+            var record = try #require(try store.rawRecord(at: 3_210))
+            record.removeLast(3)
+            let txn = try store.environment.beginWrite()
+            try txn.put(store.databases.log, Key.sequence(3_210), record)
+            try txn.commit()
+            let error = #expect(throws: StoreError.self) {
+                _ = try store.fold(chunk: 256, into: [0, 0, 0]) { n, _ in n += 1 }
+            }
+            #expect(error?.code == .corruptRecord && error?.sequence == 3_210, "\(String(describing: error))")
+        }
+    }
 }

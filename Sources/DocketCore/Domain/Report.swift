@@ -242,12 +242,16 @@ public struct Report: Hashable, @unchecked Sendable {
 
     private var box: Box
 
+    // A stored field is read through a pointer to it alone: a key path applied to the whole
+    // `Fields` value would copy every field first. (Inlined, literal key paths fold away.)
+    @inline(__always)
     public subscript<T>(dynamicMember key: KeyPath<Fields, T>) -> T {
-        box.read { $0.pointee[keyPath: key] }
+        box.read { UnsafePointer($0).pointer(to: key)?.pointee ?? $0.pointee[keyPath: key] }
     }
 
+    @inline(__always)
     public subscript<T>(dynamicMember key: WritableKeyPath<Fields, T>) -> T {
-        get { box.read { $0.pointee[keyPath: key] } }
+        get { box.read { UnsafePointer($0).pointer(to: key)?.pointee ?? $0.pointee[keyPath: key] } }
         set { unique().read { $0.pointee[keyPath: key] = newValue } }
     }
 

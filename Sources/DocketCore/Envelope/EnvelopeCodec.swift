@@ -167,6 +167,24 @@ public enum EnvelopeCodec {
             recordedAt: Timestamp(microseconds: occurred &+ recordedDelta), payload: payload)
     }
 
+    /// The UTF-8 bytes of the stream name in an encoded envelope (either format), found without
+    /// decoding the rest; nil if the envelope is malformed (`decode` then says how).
+    public static func streamName(in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer? {
+        var r = BinaryReader(bytes)
+        do throws(CoreError) {
+            let format = try r.readByte()
+            guard format == formatVersion || format == legacyFormatVersion else { return nil }
+            switch try r.readByte() {
+            case 0: _ = try r.readLengthPrefixed()
+            case 1, 2: _ = try r.readBytes(16)
+            default: return nil
+            }
+            return try r.readLengthPrefixed()
+        } catch {
+            return nil
+        }
+    }
+
     public static func decode(_ bytes: [UInt8], sequence: UInt64, ledger: LedgerFields? = nil) throws(CoreError) -> RecordedEvent {
         try bytes.withUnsafeBytes { raw in Result { () throws(CoreError) in try decode(raw, sequence: sequence, ledger: ledger) } }.get()
     }

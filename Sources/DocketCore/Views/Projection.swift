@@ -49,6 +49,37 @@ public struct Projection: Sendable {
 
     public init() {}
 
+    /// Divides the projection among `n` partitions by stream (`partition` maps a stream name to
+    /// 0..<n), so that each can be folded on by its own thread and `merging` puts them back.
+    public func split(into n: Int, by partition: (String) -> Int) -> [Projection] {
+        var parts = [Projection](repeating: Projection(), count: n)
+        for i in parts.indices {
+            parts[i].lastSequence = lastSequence
+            parts[i].lastRecordedAt = lastRecordedAt
+            parts[i].lastOccurredAt = lastOccurredAt
+        }
+        parts[0].undecodable = undecodable
+        for (id, report) in reports { parts[partition(DomainStreams.reportPrefix + id)].reports[id] = report }
+        for (name, project) in projects { parts[partition(DomainStreams.projectPrefix + name)].projects[name] = project }
+        return parts
+    }
+
+    /// The projection folded from disjoint partitions of one log (each stream in one of them):
+    /// the same as folding the log in order on one thread.
+    public init(merging parts: [Projection]) {
+        self.init()
+        guard let latest = parts.max(by: { $0.lastSequence < $1.lastSequence }) else { return }
+        lastSequence = latest.lastSequence
+        lastRecordedAt = latest.lastRecordedAt
+        lastOccurredAt = parts.compactMap(\.lastOccurredAt).max()
+        undecodable = parts.reduce(0) { $0 + $1.undecodable }
+        reports.reserveCapacity(parts.reduce(0) { $0 + $1.reports.count })
+        for part in parts {
+            reports.merge(part.reports) { kept, _ in kept }
+            projects.merge(part.projects) { kept, _ in kept }
+        }
+    }
+
     /// Whether `event` belongs in a view as of `asOf`.
     public static func includes(_ event: RecordedEvent, asOf: AsOf) -> Bool {
         switch asOf {

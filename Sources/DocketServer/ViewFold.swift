@@ -1,0 +1,24 @@
+public import DocketCore
+public import DocketStore
+import Foundation
+
+extension Projection {
+    /// Scanning threads a view rebuild uses: one per core, up to four (beyond that the reader
+    /// thread, which decompresses every record, is the limit).
+    public static var foldPartitions: Int { min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 4) }
+
+    /// `base` with the events after it, through `last`, folded in (those `asOf` includes), on
+    /// `partitions` threads: reports and projects divide by stream, so each thread folds its own
+    /// share of them and the shares are merged. The result equals folding on one thread.
+    public static func fold(
+        _ store: EventStore, onto base: Projection = Projection(), through last: UInt64 = .max, asOf: AsOf,
+        partitions: Int = foldPartitions
+    ) throws(StoreError) -> Projection {
+        let n = max(partitions, 1)
+        let parts = base.split(into: n) { EventStore.partition(ofStream: $0, among: n) }
+        return Projection(
+            merging: try store.fold(from: base.lastSequence + 1, through: last, into: parts) { projection, event in
+                if Projection.includes(event, asOf: asOf) { projection.apply(event) }
+            })
+    }
+}
