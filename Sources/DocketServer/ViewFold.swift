@@ -22,3 +22,27 @@ extension Projection {
             })
     }
 }
+
+extension Timers {
+    /// Every clock of each of `reports` at `now` (in the order of `reports`), held to the policies
+    /// of `projection`, computed on `partitions` threads, each a contiguous share of the reports.
+    public static func clocks(
+        for reports: [Report], in projection: Projection, now: Timestamp, partitions: Int = Projection.foldPartitions
+    ) -> [[Clock]] {
+        let n = min(max(partitions, 1), max(reports.count / 256, 1))
+        if n == 1 { return reports.map { clocks(for: $0, policy: projection.policy(for: $0), now: now) } }
+        // Each iteration writes only its own slot; the slots are read after concurrentPerform returns.
+        struct Slots: @unchecked Sendable { let buffer: UnsafeMutableBufferPointer<[[Clock]]> }
+        let slots = Slots(buffer: .allocate(capacity: n))
+        _ = slots.buffer.initialize(repeating: [])
+        defer {
+            slots.buffer.deinitialize()
+            slots.buffer.deallocate()
+        }
+        DispatchQueue.concurrentPerform(iterations: n) { i in
+            let share = reports[reports.count * i / n..<reports.count * (i + 1) / n]
+            slots.buffer[i] = share.map { clocks(for: $0, policy: projection.policy(for: $0), now: now) }
+        }
+        return slots.buffer.flatMap { $0 }
+    }
+}

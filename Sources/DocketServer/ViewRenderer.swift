@@ -28,8 +28,8 @@ struct ViewRenderer {
             let reports = visible.filter { (project == nil || $0.project == project) && (report == nil || $0.id == report) }
             if let report, reports.isEmpty { throw DomainError(.unknownReport, "no report \(report)") }
             var clocks: [Clock] = []
-            for r in reports {
-                for c in Timers.clocks(for: r, policy: projection.policy(for: r), now: now) {
+            for reportClocks in Timers.clocks(for: reports, in: projection, now: now) {
+                for c in reportClocks {
                     if late {
                         if c.isLate { clocks.append(c) }
                     } else if let dueWithin {

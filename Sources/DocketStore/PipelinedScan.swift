@@ -93,7 +93,7 @@ final class PipelinedScan: @unchecked Sendable {
         self.partitions = max(partitions, 1)
         // Chunks in flight: one being read, one waiting, and one being decoded per scanning
         // thread (which may be a chunk apart).
-        for _ in 0..<(self.partitions + 2) { free.append(Chunk(capacity: chunk * 512)) }
+        for _ in 0..<(2 * self.partitions + 2) { free.append(Chunk(capacity: chunk * 512)) }
     }
 
     /// Scans `from...last`, calling `body` on this thread in sequence order.

@@ -55,6 +55,12 @@ struct ViewFoldTests {
                     }
                 }
             }
+            // Clocks computed on several threads are the clocks computed one report at a time, in order.
+            let reports = Array(whole.reports.values)
+            let oneByOne = reports.map { Timers.clocks(for: $0, policy: whole.policy(for: $0), now: now) }
+            for partitions in 1...3 {
+                #expect(Timers.clocks(for: reports, in: whole, now: now, partitions: partitions) == oneByOne)
+            }
         }
     }
 }
