@@ -102,19 +102,33 @@ public struct Projection: Sendable {
     public mutating func apply(_ recorded: RecordedEvent) {
         lastSequence = recorded.sequence
         lastRecordedAt = recorded.recordedAt
-        let stream = recorded.stream.rawValue
-        let isReport = stream.hasPrefix(DomainStreams.reportPrefix)
-        guard isReport || stream.hasPrefix(DomainStreams.projectPrefix) else { return }
+        guard let (isReport, key) = Self.domainKey(of: recorded.stream.rawValue) else { return }
         guard let event = try? DomainEvent(recorded) else {
             undecodable += 1
             return
         }
         if lastOccurredAt == nil || recorded.occurredAt > lastOccurredAt! { lastOccurredAt = recorded.occurredAt }
-        let key = String(stream.utf8.dropFirst(isReport ? DomainStreams.reportPrefix.utf8.count : DomainStreams.projectPrefix.utf8.count))!
         if isReport {
             apply(event, toReport: key, at: recorded.occurredAt)
         } else {
             apply(event, toProject: key, at: recorded.occurredAt, sequence: recorded.sequence)
+        }
+    }
+
+    /// Whether `stream` is a report's or a project's, and which: compared and cut as UTF-8 bytes
+    /// (once per folded event), not as `Character`s.
+    static func domainKey(of stream: String) -> (isReport: Bool, key: String)? {
+        var stream = stream
+        return stream.withUTF8 { u -> (Bool, String)? in
+            let raw = UnsafeRawBufferPointer(u)
+            func key(after prefix: String) -> String? {
+                let n = prefix.utf8.count
+                guard raw.count >= n, utf8Equal(prefix, UnsafeRawBufferPointer(rebasing: raw[..<n])) else { return nil }
+                return String(decoding: UnsafeRawBufferPointer(rebasing: raw[n...]), as: UTF8.self)
+            }
+            if let id = key(after: DomainStreams.reportPrefix) { return (true, id) }
+            if let name = key(after: DomainStreams.projectPrefix) { return (false, name) }
+            return nil
         }
     }
 
