@@ -179,6 +179,8 @@ func isASCII(_ raw: UnsafeRawBufferPointer) -> Bool {
 /// `String` of them (what decoders do to match field names and interned text).
 @inline(__always)
 func utf8Equal(_ s: String, _ raw: UnsafeRawBufferPointer) -> Bool {
+    // Lengths first: the count is stored, and most mismatches differ in length.
+    guard s.utf8.count == raw.count else { return false }
     var s = s
     return s.withUTF8 { u in
         guard u.count == raw.count else { return false }

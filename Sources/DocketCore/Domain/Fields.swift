@@ -82,12 +82,18 @@ public struct PayloadFields {
                 throw DomainError(.invalidEvent, "\(context()): the payload must be an object")
             }
             let count = try r.readCount()
+            // Payloads are written in field-table order, so the field after the last one found is
+            // tried first; the table is searched only when it is not that one.
+            var expected = 0
             for _ in 0..<count {
                 let key = try r.readLengthPrefixed()
-                guard let i = spec.firstIndex(where: { utf8Equal($0.name, key) }) else {
+                guard let i = (expected..<spec.count).first(where: { utf8Equal(spec[$0].name, key) })
+                    ?? (0..<expected).first(where: { utf8Equal(spec[$0].name, key) })
+                else {
                     let known = spec.map(\.name).joined(separator: ", ")
                     throw DomainError(.invalidEvent, "\(context()): unknown field \"\(String(decoding: key, as: UTF8.self))\" (fields: \(known))")
                 }
+                expected = i + 1
                 guard seen & (1 << i) == 0 else {
                     throw DomainError(.invalidEvent, "\(context()): field \"\(spec[i].name)\" appears twice")
                 }
