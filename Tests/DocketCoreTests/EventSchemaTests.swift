@@ -122,6 +122,15 @@ struct EventSchemaTests {
             let wrong = Value.object([(key: first.key, value: .array([.null]))] + members.dropFirst())
             #expect(throws: DomainError.self) { try DomainEvent(type: type, version: version, payload: wrong) }
         }
+        // Fields in any order (JSON from a client) decode as in field-table order; a field given
+        // twice, even apart, is refused.
+        let inOrder = try DomainEvent(type: type, version: version, payload: .object(members))
+        #expect(try DomainEvent(type: type, version: version, payload: .object(members.reversed())) == inOrder)
+        if let first = members.first, members.count > 1 {
+            let twice = Value.object(members + [first])
+            let error = #expect(throws: DomainError.self) { try DomainEvent(type: type, version: version, payload: twice) }
+            #expect(error?.message.contains("\"\(first.key)\" appears twice") == true, "\(error?.message ?? "")")
+        }
     }
 
     @Test("an unknown event type or schema version is a clear error")
