@@ -25,6 +25,7 @@ for r in $(seq "$rounds"); do
   "$docket" bench append --events 100000 --batch 1 --concurrency 64 2>/dev/null >> "$f"
   "$docket" bench replay --events 1000000 2>/dev/null >> "$f"
   "$docket" bench views --events 1000000 --data-dir "$views" 2>/dev/null >> "$f"
+  "$docket" bench views --events 1000000 --data-dir "$views" --partitions 1 2>/dev/null >> "$f"
   for engine in client raw; do
     "$docket" bench net --connections 64 --batch 1 --seconds 10 --engine $engine 2>/dev/null >> "$f"
     "$docket" bench net --connections 4 --batch 1000 --seconds 10 --engine $engine 2>/dev/null >> "$f"
