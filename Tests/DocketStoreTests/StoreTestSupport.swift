@@ -1,6 +1,7 @@
 import DocketCore
-import DocketStore
+@testable import DocketStore
 import DocketTestSupport
+import Testing
 
 /// Opens a store on `directory` with small dictionary thresholds unless told otherwise.
 func openStore(_ directory: String, _ tweak: (inout EventStore.Configuration) -> Void = { _ in }) throws -> EventStore {
@@ -40,4 +41,14 @@ func appendBatches(_ store: EventStore, count: Int, batch: Int, offset: Int = 0)
         i += n
     }
     return appended
+}
+
+/// Cuts the last bytes off the stored record at `sequence` (its zstd frame then ends early),
+/// written behind the store's back as damage on disk would be.
+func truncateRecord(_ store: EventStore, at sequence: UInt64) throws {
+    var record = try #require(try store.rawRecord(at: sequence))
+    record.removeLast(3)
+    let txn = try store.environment.beginWrite()
+    try txn.put(store.databases.log, Key.sequence(sequence), record)
+    try txn.commit()
 }

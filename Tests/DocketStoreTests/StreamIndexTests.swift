@@ -166,12 +166,8 @@ struct StreamIndexTests {
             let through = try indexedThrough(store)
             let target = store.head.sequence - 2
             #expect(target > through)
-            var record = try #require(try store.rawRecord(at: target))
-            record.removeLast(3)
-            // Written behind the store's back, as damage on disk would be; the copy keeps it unflushed.
-            let txn = try store.environment.beginWrite()
-            try txn.put(store.databases.log, Key.sequence(target), record)
-            try txn.commit()
+            // The copy below keeps the damage unflushed.
+            try truncateRecord(store, at: target)
             try FileManager.default.createDirectory(atPath: dir + "/copy/ledger", withIntermediateDirectories: true)
             try FileManager.default.copyItem(atPath: dir + "/ledger/data.mdb", toPath: dir + "/copy/ledger/data.mdb")
             store.close()
@@ -292,11 +288,7 @@ struct PipelinedScanTests {
             let store = try openStore(dir)
             defer { store.close() }
             try await appendBatches(store, count: 5_000, batch: 500)
-            var record = try #require(try store.rawRecord(at: 3_210))
-            record.removeLast(3)  // the frame ends early
-            let txn = try store.environment.beginWrite()
-            try txn.put(store.databases.log, Key.sequence(3_210), record)
-            try txn.commit()
+            try truncateRecord(store, at: 3_210)
             var last: UInt64 = 0
             let error = #expect(throws: StoreError.self) {
                 try store.scan(chunk: 256) { e in
@@ -339,11 +331,7 @@ struct PipelinedScanTests {
             let store = try openStore(dir)
             defer { store.close() }
             try await appendBatches(store, count: 5_000, batch: 50)
-            var record = try #require(try store.rawRecord(at: 3_210))
-            record.removeLast(3)
-            let txn = try store.environment.beginWrite()
-            try txn.put(store.databases.log, Key.sequence(3_210), record)
-            try txn.commit()
+            try truncateRecord(store, at: 3_210)
             let error = #expect(throws: StoreError.self) {
                 _ = try store.fold(chunk: 256, into: [0, 0, 0]) { n, _ in n += 1 }
             }

@@ -237,7 +237,7 @@ public struct Report: Hashable, @unchecked Sendable {
         }
 
         @inline(__always)
-        func read<T>(_ body: (UnsafeMutablePointer<Fields>) -> T) -> T { withUnsafeMutablePointerToHeader(body) }
+        func withFields<T>(_ body: (UnsafeMutablePointer<Fields>) -> T) -> T { withUnsafeMutablePointerToHeader(body) }
     }
 
     private var box: Box
@@ -246,17 +246,17 @@ public struct Report: Hashable, @unchecked Sendable {
     // `Fields` value would copy every field first. (Inlined, literal key paths fold away.)
     @inline(__always)
     public subscript<T>(dynamicMember key: KeyPath<Fields, T>) -> T {
-        box.read { UnsafePointer($0).pointer(to: key)?.pointee ?? $0.pointee[keyPath: key] }
+        box.withFields { UnsafePointer($0).pointer(to: key)?.pointee ?? $0.pointee[keyPath: key] }
     }
 
     @inline(__always)
     public subscript<T>(dynamicMember key: WritableKeyPath<Fields, T>) -> T {
-        get { box.read { UnsafePointer($0).pointer(to: key)?.pointee ?? $0.pointee[keyPath: key] } }
-        set { unique().read { $0.pointee[keyPath: key] = newValue } }
+        get { box.withFields { UnsafePointer($0).pointer(to: key)?.pointee ?? $0.pointee[keyPath: key] } }
+        set { unique().withFields { $0.pointee[keyPath: key] = newValue } }
     }
 
     /// The whole of the report's fields (a copy).
-    public var fields: Fields { box.read { $0.pointee } }
+    public var fields: Fields { box.withFields { $0.pointee } }
 
     /// This report's own box, copied first if another report shares it.
     private mutating func unique() -> Box {
@@ -274,18 +274,18 @@ public struct Report: Hashable, @unchecked Sendable {
     }
 
     public static func == (a: Report, b: Report) -> Bool {
-        a.box === b.box || a.box.read { x in b.box.read { y in x.pointee == y.pointee } }
+        a.box === b.box || a.box.withFields { x in b.box.withFields { y in x.pointee == y.pointee } }
     }
 
-    public func hash(into hasher: inout Hasher) { box.read { $0.pointee.hash(into: &hasher) } }
+    public func hash(into hasher: inout Hasher) { box.withFields { $0.pointee.hash(into: &hasher) } }
 
     /// Evolves the report by one of its events (already decided legal, or read from the log).
     public mutating func apply(_ event: DomainEvent, at t: Timestamp) {
-        unique().read { $0.pointee.apply(event, at: t) }
+        unique().withFields { $0.pointee.apply(event, at: t) }
     }
 
     /// The credit record of `person`, if any.
-    public func credit(of person: String) -> CreditRecord? { box.read { $0.pointee.credit(of: person) } }
+    public func credit(of person: String) -> CreditRecord? { box.withFields { $0.pointee.credit(of: person) } }
 
     /// Handles compare without case or surrounding space, so "Ann " cannot dodge a decline by "ann".
     public static func personKey(_ handle: String) -> String {
