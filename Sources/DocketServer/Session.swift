@@ -305,6 +305,8 @@ final class Subscription: Sendable {
     private struct State {
         var credit: Int
         var waiter: CheckedContinuation<Void, Never>?
+        /// The waiting task was cancelled (perhaps before its waiter was stored).
+        var cancelled = false
     }
     private let state: Mutex<State>
     /// The streaming task, and whether it was cancelled before it was set (a connection can
@@ -335,10 +337,13 @@ final class Subscription: Sendable {
     }
 
     func grant(_ n: Int) {
+        guard n > 0 else { return }
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
             s.credit = min(s.credit + n, Int(Self.maximumCredit))
+            // A waiter is woken (and forgotten) only when there is credit for it to take.
+            guard s.credit > 0 else { return nil }
             defer { s.waiter = nil }
-            return s.credit > 0 ? s.waiter : nil
+            return s.waiter
         }
         waiter?.resume()
     }
@@ -357,14 +362,19 @@ final class Subscription: Sendable {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { c in
                     let ready = state.withLock { s -> Bool in
-                        if s.credit > 0 { return true }
+                        if s.credit > 0 || s.cancelled { return true }
                         s.waiter = c
                         return false
                     }
                     if ready { c.resume() }
                 }
             } onCancel: {
-                let w = state.withLock { s -> CheckedContinuation<Void, Never>? in defer { s.waiter = nil }; return s.waiter }
+                // Marked under the lock, so a waiter stored after this runs is not left waiting.
+                let w = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                    s.cancelled = true
+                    defer { s.waiter = nil }
+                    return s.waiter
+                }
                 w?.resume()
             }
         }

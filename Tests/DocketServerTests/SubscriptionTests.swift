@@ -4,38 +4,16 @@ import Testing
 
 @Suite("Subscription task and credit")
 struct SubscriptionTests {
-    /// A task that runs until it is cancelled and reports that it was.
-    func streaming() -> (Task<Void, Never>, AsyncStream<Void>) {
-        let (stopped, continuation) = AsyncStream<Void>.makeStream()
-        let task = Task {
-            while !Task.isCancelled { try? await Task.sleep(for: .milliseconds(5)) }
-            continuation.yield()
-            continuation.finish()
-        }
-        return (task, stopped)
-    }
-
-    @Test("a subscription cancelled before its task starts cancels the task as soon as it is set")
-    func cancelBeforeStart() async {
+    @Test("a subscription's task is cancelled by cancel(), whether it was set before or after, and cancelling again is harmless", arguments: [true, false])
+    func cancel(beforeStart: Bool) async {
         let subscription = Subscription(credit: 10)
-        subscription.cancel()
-        let (task, stopped) = streaming()
+        if beforeStart { subscription.cancel() }
+        let task = Task<Void, Never> { try? await Task.sleep(for: .seconds(3600)) }
         subscription.start(task)
-        var iterator = stopped.makeAsyncIterator()
-        #expect(await iterator.next() != nil)
-        #expect(task.isCancelled)
-    }
-
-    @Test("a running subscription's task is cancelled by cancel(), once and harmlessly again")
-    func cancelAfterStart() async {
-        let subscription = Subscription(credit: 10)
-        let (task, stopped) = streaming()
-        subscription.start(task)
-        #expect(!task.isCancelled)
+        #expect(task.isCancelled == beforeStart)
         subscription.cancel()
         subscription.cancel()
-        var iterator = stopped.makeAsyncIterator()
-        #expect(await iterator.next() != nil)
+        await task.value
         #expect(task.isCancelled)
     }
 
@@ -57,5 +35,22 @@ struct SubscriptionTests {
         try? await Task.sleep(for: .milliseconds(20))
         waiting.cancel()
         #expect(await waiting.value == 0)
+    }
+
+    @Test("a grant of nothing leaves a waiting taker waiting, for the next grant or a cancel", .timeLimit(.minutes(1)))
+    func emptyGrant() async {
+        let subscription = Subscription(credit: 0)
+        let waiting = Task { await subscription.take(upTo: 10) }
+        try? await Task.sleep(for: .milliseconds(20))
+        subscription.grant(0)
+        subscription.grant(-5)
+        try? await Task.sleep(for: .milliseconds(20))
+        subscription.grant(3)
+        #expect(await waiting.value == 3)
+        let cancelled = Task { await subscription.take(upTo: 10) }
+        try? await Task.sleep(for: .milliseconds(20))
+        subscription.grant(0)
+        cancelled.cancel()
+        #expect(await cancelled.value == 0)
     }
 }
