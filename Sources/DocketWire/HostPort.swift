@@ -1,5 +1,7 @@
 /// A `HOST:PORT` address, as every command, configuration and redirect (`not-leader`) spells
-/// one. The port is the text after the last colon, so an IPv6 host keeps its own colons.
+/// one. The port is the text after the last colon, so an IPv6 host keeps its own colons; an IPv6
+/// host may be bracketed (`[::1]:7411`), and `host` holds it without the brackets, as sockets
+/// resolve it.
 public struct HostPort: Hashable, Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int
@@ -15,8 +17,10 @@ public struct HostPort: Hashable, Sendable, CustomStringConvertible {
         guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
             (allowingPortZero ? 0 : 1)...65535 ~= port
         else { return nil }
-        self.init(host: String(text[..<colon]), port: port)
+        var host = text[..<colon]
+        if host.first == "[" && host.last == "]" && host.count > 2 { host = host.dropFirst().dropLast() }
+        self.init(host: String(host), port: port)
     }
 
-    public var description: String { "\(host):\(port)" }
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }
