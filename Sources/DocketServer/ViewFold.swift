@@ -1,6 +1,7 @@
 public import DocketCore
 public import DocketStore
 import Foundation
+import Synchronization
 
 extension Projection {
     /// Scanning threads a view rebuild uses: one per core, up to four (beyond that the reader
@@ -12,12 +13,12 @@ extension Projection {
     /// share of them and the shares are merged. The result equals folding on one thread.
     public static func fold(
         _ store: EventStore, onto base: Projection = Projection(), through last: UInt64 = .max, asOf: AsOf,
-        partitions: Int = foldPartitions
+        partitions: Int = foldPartitions, chunk: Int = 4096
     ) throws(StoreError) -> Projection {
         let n = max(partitions, 1)
         let parts = base.split(into: n) { EventStore.partition(ofStream: $0, among: n) }
         return Projection(
-            merging: try store.fold(from: base.lastSequence + 1, through: last, into: parts) { projection, event in
+            merging: try store.fold(from: base.lastSequence + 1, through: last, chunk: chunk, into: consume parts) { projection, event in
                 if Projection.includes(event, asOf: asOf) { projection.apply(event) }
             })
     }
@@ -30,19 +31,15 @@ extension Timers {
         for reports: [Report], in projection: Projection, now: Timestamp, partitions: Int = Projection.foldPartitions
     ) -> [[Clock]] {
         let n = min(max(partitions, 1), max(reports.count / 256, 1))
-        if n == 1 { return reports.map { clocks(for: $0, policy: projection.policy(for: $0), now: now) } }
-        // Each iteration writes only its own slot; the slots are read after concurrentPerform returns.
-        struct Slots: @unchecked Sendable { let buffer: UnsafeMutableBufferPointer<[[Clock]]> }
-        let slots = Slots(buffer: .allocate(capacity: n))
-        _ = slots.buffer.initialize(repeating: [])
-        defer {
-            slots.buffer.deinitialize()
-            slots.buffer.deallocate()
+        @Sendable func share(_ i: Int) -> [[Clock]] {
+            reports[reports.count * i / n..<reports.count * (i + 1) / n].map { clocks(for: $0, policy: projection.policy(for: $0), now: now) }
         }
+        if n == 1 { return share(0) }
+        let shares = Mutex([[[Clock]]](repeating: [], count: n))
         DispatchQueue.concurrentPerform(iterations: n) { i in
-            let share = reports[reports.count * i / n..<reports.count * (i + 1) / n]
-            slots.buffer[i] = share.map { clocks(for: $0, policy: projection.policy(for: $0), now: now) }
+            let computed = share(i)
+            shares.withLock { $0[i] = computed }
         }
-        return slots.buffer.flatMap { $0 }
+        return shares.withLock { $0.flatMap { $0 } }
     }
 }

@@ -368,7 +368,7 @@ public final class EventStore: Sendable {
     /// sequence order, on one thread. For views whose state divides by stream, rebuilt on every
     /// core; the caller merges the states. A short range folds on this thread, the same way.
     public func fold<State: Sendable>(
-        from sequence: UInt64 = 1, through last: UInt64 = .max, chunk: Int = 4096, into states: [State],
+        from sequence: UInt64 = 1, through last: UInt64 = .max, chunk: Int = 4096, into states: consuming [State],
         _ body: @escaping @Sendable (inout State, RecordedEvent) -> Void
     ) throws(StoreError) -> [State] {
         let n = states.count
@@ -377,30 +377,57 @@ public final class EventStore: Sendable {
         let start = max(sequence, 1)
         let end = min(last, head.sequence)
         guard n > 1, end >= start, end - start >= UInt64(chunk) * 2 else {
-            var states = states
             try scan(from: start, through: last, chunk: chunk) { event in
                 body(&states[Self.partition(ofStream: event.stream.rawValue, among: n)], event)
                 return true
             }
             return states
         }
-        let slots = FoldSlots<State>(buffer: .allocate(capacity: n))
-        _ = slots.buffer.initialize(from: states)
-        defer {
-            slots.buffer.deinitialize()
-            slots.buffer.deallocate()
+        let slots = FoldSlots(moving: &states)
+        do {
+            try PipelinedScan(store: self, chunk: chunk, last: last, partitions: n).runPartitioned(from: start) { p, event in
+                body(&slots[p].pointee, event)
+            }
+        } catch {
+            slots.destroy()
+            throw error
         }
-        try PipelinedScan(store: self, chunk: chunk, last: last, partitions: n).runPartitioned(from: start) { p, event in
-            body(&slots.buffer[p], event)
-        }
-        return Array(slots.buffer)
+        return slots.moveOut()
     }
 
-    /// The states of a partitioned fold. Each scanning thread mutates only its own slot, and the
-    /// slots are read only after every thread has been joined (`runPartitioned` returns or throws
-    /// after that).
+    /// The states of a partitioned fold, each on its own cache lines: every scanning thread writes
+    /// its state for every event, and neighbours sharing a line would make the cores fight over it.
+    /// Each thread mutates only its own slot, and the slots are read only after every thread has
+    /// been joined (`runPartitioned` returns or throws after that).
     private struct FoldSlots<State>: @unchecked Sendable {
-        let buffer: UnsafeMutableBufferPointer<State>
+        private let base: UnsafeMutableRawPointer
+        private let stride: Int
+        private let count: Int
+        private static var line: Int { 128 }
+
+        /// Takes the states out of `states` (emptied), so the slots own them alone and folding
+        /// into one does not copy it first.
+        init(moving states: inout [State]) {
+            count = states.count
+            stride = (MemoryLayout<State>.stride + Self.line - 1) / Self.line * Self.line
+            base = .allocate(byteCount: stride * count, alignment: max(Self.line, MemoryLayout<State>.alignment))
+            for (p, state) in states.enumerated() { (base + p * stride).initializeMemory(as: State.self, to: state) }
+            states = []
+        }
+
+        subscript(p: Int) -> UnsafeMutablePointer<State> { (base + p * stride).assumingMemoryBound(to: State.self) }
+
+        /// The states, in partition order; the slots are freed.
+        func moveOut() -> [State] {
+            defer { base.deallocate() }
+            return (0..<count).map { self[$0].move() }
+        }
+
+        /// Destroys the states and frees the slots (after a failure).
+        func destroy() {
+            for p in 0..<count { self[p].deinitialize(count: 1) }
+            base.deallocate()
+        }
     }
 
     /// The partition of `stream` among `n` (what `fold` hands its events to): FNV-1a of its name.

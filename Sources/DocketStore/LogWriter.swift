@@ -126,13 +126,13 @@ final class LogWriter: @unchecked Sendable {
         t.start()
     }
 
-    /// Queues an append; if the writer has stopped, fails it at once and returns false.
+    /// Queues an append; if the writer has stopped, fails it at once and returns false (the caller
+    /// then has nothing left to compress).
     @discardableResult
     func submit(_ request: AppendRequest) -> Bool {
         condition.lock()
         if stopping {
             condition.unlock()
-            request.prepared.abandon()
             request.complete(.failure(StoreError(.closed, "the store is closed")))
             return false
         }
@@ -319,6 +319,8 @@ final class LogWriter: @unchecked Sendable {
                 restore(before)
                 if case .append(let request) = batch[abandoned.index] { request.complete(.failure(abandoned.error)) }
                 batch.remove(at: abandoned.index)
+                // It was alone (and no index flush was asked for): nothing is left to commit.
+                if batch.isEmpty && !force { return }
                 continue
             } catch let error as LMDBError where error.isMapFull {
                 restore(before)

@@ -105,8 +105,9 @@ final class PipelinedScan: @unchecked Sendable {
     }
 
     /// Scans `from...last` on `partitions` threads: `body(p, event)` runs on thread p for every
-    /// event whose stream belongs to partition p, in sequence order within the partition. The
-    /// first error (by sequence) is thrown once every thread has stopped.
+    /// event whose stream belongs to partition p, in sequence order within the partition. A
+    /// failing thread stops the others; once every thread has stopped, the error with the lowest
+    /// sequence among those they met is thrown (a record that fails to read is met by all).
     func runPartitioned(from start: UInt64, _ body: @escaping @Sendable (Int, RecordedEvent) throws(StoreError) -> Void) throws(StoreError) {
         startReader(from: start)
         defer { stop() }

@@ -13,6 +13,25 @@ struct ChunkedAppendTests {
         try range.map { i in try event(data: ["i": .int(Int64(i)), "text": .string("event \(i) " + String(repeating: "abc", count: i % 40))]) }
     }
 
+    @Test("the writer compresses a large append's chunks itself when its caller compresses none", .timeLimit(.minutes(1)))
+    func writerCompressesAlone() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            defer { store.close() }
+            let events = try numbered(0..<1_000)
+            let writer = try #require(store.writer)
+            let prepared = writer.preparer.plan(stream: try stream("alone"), events: events, acceptedAt: .now())
+            #expect(prepared.chunkCount > 1)
+            // Queued without `compressRemaining`: a writer that only waited for the caller would hang.
+            let result = await withCheckedContinuation { (c: CheckedContinuation<Result<AppendResult, StoreError>, Never>) in
+                writer.submit(AppendRequest(stream: try! stream("alone"), expected: .noStream, prepared: prepared) { c.resume(returning: $0) })
+            }
+            #expect(try result.get().streamVersion == 1_000)
+            #expect(try store.read(stream: try stream("alone")).map(\.id) == events.map(\.id))
+            #expect(try store.verify().isIntact)
+        }
+    }
+
     @Test("a 10,000-event append and small appends beside it read back in order, chained, after reopening", arguments: [128, 1000, 10_000])
     func order(count: Int) async throws {
         try await withTemporaryDirectory { dir in
