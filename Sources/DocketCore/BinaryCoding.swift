@@ -183,7 +183,6 @@ func utf8Equal(_ s: String, _ raw: UnsafeRawBufferPointer) -> Bool {
     guard s.utf8.count == raw.count else { return false }
     var s = s
     return s.withUTF8 { u in
-        guard u.count == raw.count else { return false }
         let a = UnsafeRawBufferPointer(u)
         var i = 0
         while i + 8 <= a.count {

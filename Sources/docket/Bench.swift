@@ -313,7 +313,7 @@ struct NetBench: AsyncParsableCommand {
             var address = server ?? ""
             var token = self.token ?? ""
             if server == nil {
-                let n = try await BenchNode.start(dir)
+                let n = try await BenchNode.start(dir, maximumConnections: max(4096, connections + 8))
                 try await bench.warmUp(n.store)
                 token = try await n.token(.admin)
                 address = n.address

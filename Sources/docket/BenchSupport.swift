@@ -21,13 +21,15 @@ struct BenchNode {
     var address: String { "127.0.0.1:\(port)" }
     var ledger: Ledger { server.ledger }
 
-    static func start(_ dir: String, replication: ReplicationConfiguration = ReplicationConfiguration(), ledgerID: String? = nil) async throws -> BenchNode {
+    static func start(
+        _ dir: String, replication: ReplicationConfiguration = ReplicationConfiguration(), ledgerID: String? = nil, maximumConnections: Int = 4096
+    ) async throws -> BenchNode {
         var sc = EventStore.Configuration()
         sc.ledgerID = ledgerID
         let store = try EventStore.open(directory: dir, configuration: sc)
         var c = ServerConfiguration()
         c.port = 0
-        c.maximumConnections = 4096
+        c.maximumConnections = maximumConnections
         c.replication = replication
         var logger = Logger(label: "bench")
         logger.logLevel = .error
@@ -79,6 +81,14 @@ struct NetworkLoad {
     var appendsPerSecond: Double { Double(latencies.count) / elapsed }
     func percentile(_ p: Double) -> Double { docket.percentile(latencies, p) }
 
+    /// `count` events from `pool`, starting at `i` (wrapping around), with fresh ids.
+    static func batch(from pool: [ProposedEvent], at i: Int, count: Int) -> [ProposedEvent] {
+        var events = Array(pool[(i % pool.count)...].prefix(count))
+        if events.count < count { events += pool.prefix(count - events.count) }
+        for j in events.indices { events[j].id = .random() }
+        return events
+    }
+
     static func run(address: String, token: String, connections: Int, batch: Int, seconds: Double) async throws -> NetworkLoad {
         let clients = try (0..<connections).map { _ in DocketClient(try DocketClient.Configuration(address: address, token: token)) }
         for c in clients { try await c.connect() }
@@ -96,9 +106,7 @@ struct NetworkLoad {
                     var i = k * 10_000_000
                     let stream = try StreamName("net-\(k)")
                     while clock.now < deadline {
-                        var events = Array(pool[(i % pool.count)...].prefix(batch))
-                        if events.count < batch { events += pool.prefix(batch - events.count) }
-                        for j in events.indices { events[j].id = .random() }
+                        let events = NetworkLoad.batch(from: pool, at: i, count: batch)
                         i += batch
                         let t0 = clock.now
                         _ = try await client.append(to: stream, events: events)
@@ -238,9 +246,7 @@ private final class RawAppender: ChannelInboundHandler {
     }
 
     private func sendAppend(_ context: ChannelHandlerContext) {
-        var events = Array(pool[(next % pool.count)...].prefix(batch))
-        if events.count < batch { events += pool.prefix(batch - events.count) }
-        for j in events.indices { events[j].id = .random() }
+        let events = NetworkLoad.batch(from: pool, at: next, count: batch)
         next += batch
         var w = BinaryWriter(capacity: 64 + batch * 320)
         ProposedEventCodec.encode(stream: stream, expected: .any, events: events, into: &w)

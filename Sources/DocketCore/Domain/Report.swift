@@ -287,6 +287,9 @@ public struct Report: Hashable, @unchecked Sendable {
     /// The credit record of `person`, if any.
     public func credit(of person: String) -> CreditRecord? { box.withFields { $0.pointee.credit(of: person) } }
 
+    /// The severity in force at `t` (the latest assessment at or before it).
+    public func severityInForce(at t: Timestamp) -> CVSSSeverity? { box.withFields { $0.pointee.severityInForce(at: t) } }
+
     /// Handles compare without case or surrounding space, so "Ann " cannot dodge a decline by "ann".
     public static func personKey(_ handle: String) -> String {
         // Nearly every handle is already its own key (ASCII, lower case, trimmed): return it as it
@@ -313,7 +316,7 @@ extension Report.Fields {
     }
 
     /// The severity in force at `t` (the latest assessment at or before it).
-    public func severity(at t: Timestamp) -> CVSSSeverity? {
+    public func severityInForce(at t: Timestamp) -> CVSSSeverity? {
         severityHistory.last { $0.at <= t }?.severity ?? (severityHistory.isEmpty ? severity : nil)
     }
 

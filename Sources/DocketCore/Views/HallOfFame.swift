@@ -29,18 +29,13 @@ public struct HallOfFame: Hashable, Sendable {
         var position: [String: Int] = [:]
         var anonymous = 0
         var disclosed = 0
-        // Sort keys and positions, not reports: a report is a large value to copy or move.
-        let all = projection.reports.values
-        var selected: [(at: Timestamp, id: String, position: Dictionary<String, Report>.Index)] = []
-        for i in all.indices {
-            let r = all[i]
-            guard r.project == project && r.state == .disclosed, let at = r.disclosedAt, at <= now else { continue }
-            if let year, Timestamp.civil(fromDays: at.microseconds.floorDivided(by: 86_400_000_000).quotient).year != year { continue }
-            selected.append((at, r.id, i))
-        }
-        selected.sort { ($0.at, $0.id) < ($1.at, $1.id) }
-        for s in selected {
-            let r = all[s.position]
+        let reports = projection.reports.values
+            .filter { r in
+                guard r.project == project && r.state == .disclosed, let at = r.disclosedAt, at <= now else { return false }
+                return year == nil || Timestamp.civil(fromDays: at.microseconds.floorDivided(by: 86_400_000_000).quotient).year == year
+            }
+            .sorted { ($0.disclosedAt!, $0.id) < ($1.disclosedAt!, $1.id) }
+        for r in reports {
             disclosed += 1
             var people: [CreditRecord] = r.credits.filter { $0.status == .accepted && $0.person != r.reporter.handle }
             if let own = r.reporterCredit {

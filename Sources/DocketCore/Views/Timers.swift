@@ -169,7 +169,7 @@ public enum Timers {
             let endedAt = releasedAt ?? advisoryAt
             let endNote = releasedAt == nil && advisoryAt != nil ? "ended by the advisory, without a recorded fix release" : nil
             // Judged by the severity in force when it ended (a later re-rating does not rewrite it).
-            guard let severity = endedAt.flatMap({ report.fields.severity(at: $0) }) ?? report.severity else {
+            guard let severity = endedAt.flatMap({ report.severityInForce(at: $0) }) ?? report.severity else {
                 return clock(kind, .notApplicable, note: "no severity yet; the fix target is set at triage")
             }
             let start: Timestamp
