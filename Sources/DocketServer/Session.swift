@@ -305,7 +305,8 @@ final class Subscription: Sendable {
     private struct State {
         var credit: Int
         var waiter: CheckedContinuation<Void, Never>?
-        /// The waiting task was cancelled (perhaps before its waiter was stored).
+        /// The task in `take` was cancelled (perhaps before its waiter was stored); reset by each
+        /// `take`, so it never outlives the call it was meant for.
         var cancelled = false
     }
     private let state: Mutex<State>
@@ -352,6 +353,8 @@ final class Subscription: Sendable {
 
     /// Waits for credit, then takes up to `limit` of it (0 if cancelled).
     func take(upTo limit: Int) async -> Int {
+        // A cancellation before this is seen by `Task.isCancelled` below.
+        state.withLock { $0.cancelled = false }
         while !Task.isCancelled {
             let got = state.withLock { s -> Int in
                 let n = min(s.credit, limit)

@@ -52,5 +52,10 @@ struct SubscriptionTests {
         subscription.grant(0)
         cancelled.cancel()
         #expect(await cancelled.value == 0)
+        // A later taker is not woken by that cancel.
+        let later = Task { await subscription.take(upTo: 10) }
+        try? await Task.sleep(for: .milliseconds(20))
+        subscription.grant(2)
+        #expect(await later.value == 2)
     }
 }
