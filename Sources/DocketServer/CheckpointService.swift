@@ -56,17 +56,14 @@ public final class CheckpointService: Service, Sendable {
 
     private func loop() async {
         let clock = ContinuousClock()
-        var lastSequence = (try? ledger.notary.latestCheckpoint())?.sequence ?? 0
+        var last = (try? ledger.notary.latestCheckpoint()).map { (size: $0.size, sequence: $0.sequence) }
         var lastAt = clock.now
         var retryAfter = clock.now
-        func pending() -> UInt64 {
-            let head = ledger.store.head.sequence
-            return head > lastSequence ? head - lastSequence : 0
-        }
+        func pending() -> UInt64 { Self.uncovered(head: ledger.store.head.sequence, last: last) }
         func sign(_ why: String) async {
             do {
                 let c = try await ledger.notary.checkpoint(actor: "node")
-                lastSequence = c.sequence
+                last = (c.size, c.sequence)
                 lastAt = clock.now
                 logger.notice(
                     "signed a checkpoint",
@@ -90,5 +87,15 @@ public final class CheckpointService: Service, Sendable {
         if schedule.onShutdown && pending() > 0 && !Task.isCancelled {
             await sign("shutdown")
         }
+    }
+
+    /// How many records of a log whose head is `head` the `last` checkpoint leaves uncovered: all
+    /// those after the records it covers except its own. Records appended while it was being
+    /// signed sit between the two and count (`Checkpoints.write`).
+    static func uncovered(head: UInt64, last: (size: UInt64, sequence: UInt64)?) -> UInt64 {
+        guard let last else { return head }
+        let after = head > last.size ? head - last.size : 0
+        let own: UInt64 = last.sequence > last.size && last.sequence <= head ? 1 : 0
+        return after - own
     }
 }

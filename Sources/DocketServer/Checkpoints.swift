@@ -119,7 +119,20 @@ public enum Checkpoints {
     /// that it extends the latest checkpoint this key signed (a consistency proof between their
     /// roots). `index` keeps the work proportional to the records since the last checkpoint; without
     /// one, a temporary index hashes the whole log.
+    ///
+    /// Records appended by others while it signs land before the checkpoint's own record and are
+    /// not covered by it (`size` says what is); the next checkpoint covers them.
     public static func write(store: EventStore, key: NodeKey, actor: String, index: MerkleIndex? = nil) async throws -> Checkpoint {
+        let (event, unsequenced) = try signed(store: store, key: key, actor: actor, index: index)
+        let result = try await store.append(to: stream, events: [event])
+        var checkpoint = unsequenced
+        checkpoint.sequence = result.lastSequence
+        return checkpoint
+    }
+
+    /// The checkpoint event over every record now in the log, signed and checked as `write`
+    /// describes, and the checkpoint it will be once appended (its `sequence` still 0).
+    static func signed(store: EventStore, key: NodeKey, actor: String, index: MerkleIndex? = nil) throws -> (ProposedEvent, Checkpoint) {
         let size = store.head.sequence
         guard size > 0 else { throw ForensicError(.noCheckpoint, "the log is empty: nothing to checkpoint") }
         let index = try index ?? MerkleIndex.open(dataDirectory: nil, store: store)
@@ -152,10 +165,9 @@ public enum Checkpoints {
             data.append(("consistency", .array(p.map { .string(Hex.encode($0)) })))
         }
         let event = try ProposedEvent(type: eventType, actor: actor, occurredAt: signedAt, data: .object(data))
-        let result = try await store.append(to: stream, events: [event])
-        return Checkpoint(
-            sequence: result.lastSequence, size: size, root: root, signedAt: signedAt, publicKey: publicKey, signature: signature,
-            previous: previous?.sequence, consistency: proof)
+        return (event, Checkpoint(
+            sequence: 0, size: size, root: root, signedAt: signedAt, publicKey: publicKey, signature: signature,
+            previous: previous?.sequence, consistency: proof))
     }
 
     /// A checkpoint event's fields; a malformed event gives a checkpoint that is not `isWellFormed`.

@@ -292,6 +292,51 @@ struct ForensicTests {
         }
     }
 
+    @Test("a record appended while a checkpoint is signed is left for the next one, and shutdown signs it")
+    func appendedWhileSigning() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let key = try NodeKey.create(at: dir + "/node.key")
+            try await Self.fill(store, 3)
+            // The interleaving a busy node sees: the checkpoint over records 1–3 is signed, another
+            // client's record lands (4), then the checkpoint's own record (5).
+            let (event, _) = try Checkpoints.signed(store: store, key: key, actor: "node")
+            _ = try await store.append(to: try StreamName("s"), events: [try Self.note(3)])
+            _ = try await store.append(to: Checkpoints.stream, events: [event])
+            let signed = try #require(try Checkpoints.latest(in: store))
+            #expect(signed.sequence == 5 && signed.size == 3)
+            #expect(CheckpointService.uncovered(head: 5, last: (signed.size, signed.sequence)) == 1)
+
+            var logger = Logger(label: "checkpoints")
+            logger.logLevel = .critical
+            let service = CheckpointService(
+                ledger: Ledger(store: store, dataDir: dir), schedule: .init(everyEvents: 100), logger: logger, poll: .milliseconds(20))
+            let group = ServiceGroup(configuration: .init(services: [.init(service: service)], logger: logger))
+            let running = Task { try await group.run() }
+            try await Task.sleep(for: .milliseconds(60))
+            await group.triggerGracefulShutdown()
+            try await running.value
+            let last = try #require(try Checkpoints.latest(in: store))
+            #expect(last.sequence == 6 && last.size == 5 && last.previous == 5)
+            #expect(try Checkpoints.verify(store: store, publicKey: try #require(Hex.decode(key.publicKeyHex))).failure == nil)
+        }
+    }
+
+    @Test(
+        "records a checkpoint leaves uncovered: those after its size but its own",
+        arguments: [
+            (head: UInt64(0), last: nil as (UInt64, UInt64)?, uncovered: UInt64(0)),
+            (7, nil, 7),
+            (4, (3, 4), 0),  // the checkpoint right after what it covers
+            (9, (3, 4), 5),
+            (5, (3, 5), 1),  // record 4 landed while it was signed
+            (3, (3, 9), 0),  // a head behind the checkpoint (a rolled-back copy) counts nothing
+        ])
+    func uncovered(head: UInt64, last: (UInt64, UInt64)?, uncovered: UInt64) {
+        #expect(CheckpointService.uncovered(head: head, last: last.map { (size: $0.0, sequence: $0.1) }) == uncovered)
+    }
+
     @Test("a node told to checkpoint without a key does not start")
     func periodicWithoutKey() async throws {
         try await withTemporaryDirectory { dir in
