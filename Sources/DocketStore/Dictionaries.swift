@@ -136,6 +136,15 @@ final class RecordDecoder {
         return (header, UnsafeRawBufferPointer(rebasing: record[header.frameOffset...]), dictionary)
     }
 
+    /// The result of decoding the envelope of record `sequence`, or the store's error naming it.
+    static func decoding<T>(_ sequence: UInt64, _ decode: () throws(CoreError) -> T) throws(StoreError) -> T {
+        do throws(CoreError) {
+            return try decode()
+        } catch {
+            throw StoreError(.corruptRecord, "record \(sequence): \(error.message)", sequence: sequence)
+        }
+    }
+
     /// A decompression error, saying which record it is about.
     static func naming(_ sequence: UInt64, _ error: StoreError) -> StoreError {
         var e = error

@@ -341,7 +341,24 @@ public final class EventStore: Sendable {
             try PipelinedScan(store: self, chunk: chunk, last: last).run(from: start, body)
             return
         }
+        let interner = StringInterner()
+        try scanEnvelopes(from: start, through: last, chunk: chunk) { (seq, envelope, header) throws(StoreError) in
+            try body(try RecordDecoder.decoding(seq) { () throws(CoreError) in
+                try EnvelopeCodec.decode(envelope, sequence: seq, ledger: header.ledger, interner: interner)
+            })
+        }
+    }
+
+    /// Decompresses each record's envelope from `start` through `last` on this thread, in chunks
+    /// of short read transactions, and lends it and the record's header to `body` until it
+    /// returns false. A record that does not decode is named in a `corruptRecord` error.
+    private func scanEnvelopes(
+        from start: UInt64, through last: UInt64, chunk: Int,
+        _ body: (UInt64, UnsafeRawBufferPointer, RecordFormat.Header) throws(StoreError) -> Bool
+    ) throws(StoreError) {
         let decoder = RecordDecoder(dictionaries: dictionaries)
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: EnvelopeCodec.maximumEncodedSize, alignment: 16)
+        defer { buffer.deallocate() }
         var next = start
         var more = true
         while more && next <= last {
@@ -354,7 +371,14 @@ public final class EventStore: Sendable {
                     }
                     count += 1
                     next = seq + 1
-                    more = try body(try decoder.decode(value, sequence: seq, txn: txn))
+                    let (header, frame, dictionary) = try decoder.frame(of: value, sequence: seq, txn: txn)
+                    let n: Int
+                    do throws(StoreError) {
+                        n = try decoder.decompressor.decompress(frame, dictionary: dictionary, limit: EnvelopeCodec.maximumEncodedSize) { _ in buffer }
+                    } catch {
+                        throw RecordDecoder.naming(seq, error)
+                    }
+                    more = try body(seq, UnsafeRawBufferPointer(start: buffer, count: n), header)
                     return more
                 }
             }
@@ -367,18 +391,24 @@ public final class EventStore: Sendable {
     /// (`partition(ofStream:among:)`), and `body(&states[p], event)` sees partition p's events in
     /// sequence order, on one thread. For views whose state divides by stream, rebuilt on every
     /// core; the caller merges the states. A short range folds on this thread, the same way.
+    ///
+    /// Events are read in place from their envelopes (`EnvelopeCodec.Fields`, valid during the
+    /// call), every check of a full decode made, so a view takes what it needs and copies nothing else.
     public func fold<State: Sendable>(
         from sequence: UInt64 = 1, through last: UInt64 = .max, chunk: Int = 4096, into states: consuming [State],
-        _ body: @escaping @Sendable (inout State, RecordedEvent) -> Void
+        _ body: @escaping @Sendable (inout State, EnvelopeCodec.Fields) -> Void
     ) throws(StoreError) -> [State] {
         let n = states.count
         precondition(n >= 1, "fold needs at least one state")
         let chunk = max(chunk, 1)
         let start = max(sequence, 1)
         let end = min(last, head.sequence)
-        guard n > 1, end >= start, end - start >= UInt64(chunk) * 2 else {
-            try scan(from: start, through: last, chunk: chunk) { event in
-                body(&states[Self.partition(ofStream: event.stream.rawValue, among: n)], event)
+        guard end >= start, end - start >= UInt64(chunk) * 2 else {
+            try scanEnvelopes(from: start, through: last, chunk: chunk) { (seq, envelope, header) throws(StoreError) in
+                let event = try RecordDecoder.decoding(seq) { () throws(CoreError) in
+                    try EnvelopeCodec.fields(in: envelope, sequence: seq, ledger: header.ledger)
+                }
+                body(&states[PipelinedScan.partition(of: event.stream, among: n)], event)
                 return true
             }
             return states

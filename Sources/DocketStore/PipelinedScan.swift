@@ -101,41 +101,45 @@ final class PipelinedScan: @unchecked Sendable {
         precondition(partitions == 1, "a partitioned scan runs with runPartitioned")
         startReader(from: start)
         defer { stop() }
-        try consume(partition: 0, body)
+        let interner = StringInterner()
+        try consume(partition: 0) { (e, envelope) throws(StoreError) in
+            try body(try RecordDecoder.decoding(e.sequence) { () throws(CoreError) in
+                try EnvelopeCodec.decode(envelope, sequence: e.sequence, ledger: e.ledger, interner: interner)
+            })
+        }
     }
 
     /// Scans `from...last` on `partitions` threads: `body(p, event)` runs on thread p for every
-    /// event whose stream belongs to partition p, in sequence order within the partition. A
-    /// failing thread stops the others; once every thread has stopped, the error with the lowest
-    /// sequence among those they met is thrown (a record that fails to read is met by all).
-    func runPartitioned(from start: UInt64, _ body: @escaping @Sendable (Int, RecordedEvent) throws(StoreError) -> Void) throws(StoreError) {
+    /// event whose stream belongs to partition p, in sequence order within the partition, read in
+    /// place from its envelope (valid during the call). A failing thread stops the others; once
+    /// every thread has stopped, the error with the lowest sequence among those they met is
+    /// thrown (a record that fails to read is met by all).
+    func runPartitioned(from start: UInt64, _ body: @escaping @Sendable (Int, EnvelopeCodec.Fields) -> Void) throws(StoreError) {
         startReader(from: start)
         defer { stop() }
+        @Sendable func scan(_ p: Int) {
+            do throws(StoreError) {
+                try consume(partition: p) { (e, envelope) throws(StoreError) in
+                    body(p, try RecordDecoder.decoding(e.sequence) { () throws(CoreError) in
+                        try EnvelopeCodec.fields(in: envelope, sequence: e.sequence, ledger: e.ledger)
+                    })
+                    return true
+                }
+            } catch {
+                cancel(failing: error)
+            }
+        }
         let group = DispatchGroup()
         for p in 1..<partitions {
             group.enter()
-            let thread = Thread { [self] in
+            let thread = Thread {
                 defer { group.leave() }
-                do throws(StoreError) {
-                    try consume(partition: p) { (event) throws(StoreError) in
-                        try body(p, event)
-                        return true
-                    }
-                } catch {
-                    cancel(failing: error)
-                }
+                scan(p)
             }
             thread.name = "docket-scan-\(p)"
             thread.start()
         }
-        do throws(StoreError) {
-            try consume(partition: 0) { (event) throws(StoreError) in
-                try body(0, event)
-                return true
-            }
-        } catch {
-            cancel(failing: error)
-        }
+        scan(0)
         group.wait()
         condition.lock()
         let first = failures.min { ($0.sequence ?? .max) < ($1.sequence ?? .max) }
@@ -167,10 +171,9 @@ final class PipelinedScan: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// One scanning thread: takes every chunk in order, decodes the envelopes of its partition
-    /// and hands them to `body` until the range ends, `body` returns false or the scan is cancelled.
-    private func consume(partition: Int, _ body: (RecordedEvent) throws(StoreError) -> Bool) throws(StoreError) {
-        let interner = StringInterner()
+    /// One scanning thread: takes every chunk in order and hands the envelopes of its partition to
+    /// `body` until the range ends, `body` returns false or the scan is cancelled.
+    private func consume(partition: Int, _ body: (Chunk.Entry, UnsafeRawBufferPointer) throws(StoreError) -> Bool) throws(StoreError) {
         var ordinal = 0
         while true {
             condition.lock()
@@ -185,13 +188,7 @@ final class PipelinedScan: @unchecked Sendable {
             ordinal += 1
             defer { release(chunk) }
             for e in chunk.entries where e.partition == partition {
-                let event: RecordedEvent
-                do throws(CoreError) {
-                    event = try EnvelopeCodec.decode(chunk.bytes(of: e), sequence: e.sequence, ledger: e.ledger, interner: interner)
-                } catch {
-                    throw StoreError(.corruptRecord, "record \(e.sequence): \(error.message)", sequence: e.sequence)
-                }
-                guard try body(event) else { return }
+                guard try body(e, chunk.bytes(of: e)) else { return }
             }
             if let failure = chunk.failure { throw failure }
             if chunk.isLast { return }

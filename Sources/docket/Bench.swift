@@ -227,19 +227,24 @@ struct ViewsBench: AsyncParsableCommand {
                 let t0 = clock.now
                 let projection = try Projection.fold(store, asOf: .latest(now: now), partitions: partitions)
                 let folded = clock.now
-                // The timers view: every clock of every report, which the metrics then tally.
-                let all = Array(projection.reports.values)
-                var timers: [String: [Clock]] = [:]
-                timers.reserveCapacity(all.count)
-                for (r, clocks) in zip(all, Timers.clocks(for: all, in: projection, now: now, partitions: partitions)) { timers[r.id] = clocks }
-                clocks = timers.values.reduce(0) { $0 + $1.count }
+                // The timers view: every clock of every report, project by project, which the
+                // metrics then tally.
+                let byProject = projection.reportsByProject()
+                let projects = Set(projection.projects.keys).union(byProject.keys)
+                var timers: [String: [[Clock]]] = [:]
+                for (project, reports) in byProject {
+                    timers[project] = Timers.clocks(for: reports, in: projection, now: now, partitions: partitions)
+                }
+                clocks = timers.values.reduce(0) { $0 + $1.reduce(0) { $0 + $1.count } }
                 let clocked = clock.now
-                for project in projection.projects.keys {
-                    _ = HallOfFame(projection: projection, project: project, year: nil, now: now)
+                for project in projects {
+                    _ = HallOfFame(reports: byProject[project] ?? [], project: project, year: nil, now: now)
                 }
                 let credited = clock.now
-                for project in projection.projects.keys {
-                    _ = ProgrammeMetrics(projection: projection, project: project, window: .seconds(365 * 86_400), now: now, clocks: timers)
+                for project in projects {
+                    _ = ProgrammeMetrics(
+                        projection: projection, project: project, reports: byProject[project] ?? [], window: .seconds(365 * 86_400), now: now,
+                        clocks: timers[project] ?? [])
                 }
                 let seconds = Double((clock.now - t0).microseconds) / 1e6
                 phases.append([folded - t0, clocked - folded, credited - clocked, clock.now - credited])

@@ -63,6 +63,24 @@ struct ViewFoldTests {
             for partitions in 1...3 {
                 #expect(Timers.clocks(for: reports, in: whole, now: now, partitions: partitions) == oneByOne)
             }
+            // Views of every project from its own reports, with clocks computed once, are the views
+            // computed from the whole projection.
+            let byProject = whole.reportsByProject()
+            #expect(Set(byProject.keys) == Set(whole.reports.values.map(\.project)) && byProject.count > 1)
+            #expect(byProject.values.reduce(0) { $0 + $1.count } == whole.reports.count)
+            #expect(byProject.allSatisfy { project, reports in reports.allSatisfy { $0.project == project } })
+            let window = Duration.seconds(400 * 86_400)
+            for (project, own) in byProject {
+                let clocks = Timers.clocks(for: own, in: whole, now: now, partitions: 2)
+                let metrics = ProgrammeMetrics(projection: whole, project: project, reports: own, window: window, now: now, clocks: clocks)
+                #expect(metrics == ProgrammeMetrics(projection: whole, project: project, window: window, now: now))
+                #expect(metrics.reports > 0)
+                // Clocks end only for the projects that adopted a policy.
+                #expect(metrics.targets.contains { $0.met + $0.breached > 0 } == (whole.projects[project]?.currentPolicy != nil))
+                let hall = HallOfFame(reports: own, project: project, year: nil, now: now)
+                #expect(hall == HallOfFame(projection: whole, project: project, year: nil, now: now))
+                #expect(hall.disclosedReports > 0)
+            }
         }
     }
 }

@@ -310,12 +310,26 @@ struct PipelinedScanTests {
             try await appendBatches(store, count: 6_000, batch: 40)
             let expected = try store.read(from: 1, limit: 10_000)
             for chunk in [256, 4096] {  // threaded, and (a short range for the chunk) on this thread
-                let parts = try store.fold(from: 1, chunk: chunk, into: [[RecordedEvent]](repeating: [], count: partitions)) { $0.append($1) }
+                // What each partition saw of each event, read in place: all a view reads.
+                struct Seen: Equatable, Sendable {
+                    var sequence: UInt64, streamVersion: UInt64, stream: String, type: String, schemaVersion: UInt16
+                    var occurredAt: Timestamp, recordedAt: Timestamp, payload: [UInt8]
+                }
+                let parts = try store.fold(from: 1, chunk: chunk, into: [[Seen]](repeating: [], count: partitions)) { seen, e in
+                    seen.append(Seen(
+                        sequence: e.sequence, streamVersion: e.streamVersion, stream: String(decoding: e.stream, as: UTF8.self),
+                        type: String(decoding: e.type, as: UTF8.self), schemaVersion: e.schemaVersion, occurredAt: e.occurredAt,
+                        recordedAt: e.recordedAt, payload: Array(e.payload)))
+                }
                 #expect(parts.count == partitions)
-                #expect(parts.flatMap { $0 }.sorted { $0.sequence < $1.sequence } == expected)
+                #expect(parts.flatMap { $0 }.sorted { $0.sequence < $1.sequence } == expected.map { e in
+                    Seen(
+                        sequence: e.sequence, streamVersion: e.streamVersion, stream: e.stream.rawValue, type: e.type.rawValue,
+                        schemaVersion: e.schemaVersion, occurredAt: e.occurredAt, recordedAt: e.recordedAt, payload: e.payload.bytes)
+                })
                 for (p, events) in parts.enumerated() {
                     #expect(events.map(\.sequence) == events.map(\.sequence).sorted())
-                    #expect(events.allSatisfy { EventStore.partition(ofStream: $0.stream.rawValue, among: partitions) == p })
+                    #expect(events.allSatisfy { EventStore.partition(ofStream: $0.stream, among: partitions) == p })
                 }
                 if partitions > 1 { #expect(parts.allSatisfy { !$0.isEmpty }, "150 streams spread over every partition") }
             }

@@ -111,6 +111,16 @@ public enum DomainEvent: Hashable, Sendable {
         try self.init(position: position, version: version, PayloadFields(encoded: encoded, spec: spec, context: "\(type) v\(version)"))
     }
 
+    /// Decodes an encoded payload read in place (a view rebuild's: `EnvelopeCodec.Fields`), its
+    /// type given as UTF-8 bytes. Nothing is kept of `type` or `encoded` but the values the typed
+    /// event holds.
+    public init(type: UnsafeRawBufferPointer, version: UInt16, encoded: UnsafeRawBufferPointer) throws(DomainError) {
+        let (position, spec) = try Self.schema(type, version)
+        try self.init(
+            position: position, version: version,
+            PayloadFields(borrowing: encoded, spec: spec, context: "\(String(decoding: type, as: UTF8.self)) v\(version)"))
+    }
+
     /// The catalogue position of `type` and its field table at `version`.
     private static func schema(_ type: String, _ version: UInt16) throws(DomainError) -> (position: Int, fields: [FieldSpec]) {
         guard let entry = table[type] else {
@@ -121,6 +131,26 @@ public enum DomainEvent: Hashable, Sendable {
         }
         return (entry.position, spec)
     }
+
+    /// The same for a type given as UTF-8 bytes, found without making a `String` of them.
+    private static func schema(_ type: UnsafeRawBufferPointer, _ version: UInt16) throws(DomainError) -> (position: Int, fields: [FieldSpec]) {
+        let candidates = type.count < byLength.count ? byLength[type.count] : []
+        guard let entry = candidates.first(where: { utf8Equal($0.name, type) }), entry.version == version else {
+            // Unknown, or a retired version: the `String` lookup says which.
+            return try schema(String(decoding: type, as: UTF8.self), version)
+        }
+        return (entry.position, entry.fields)
+    }
+
+    /// The catalogue's current schemas by the UTF-8 length of their type names (a few per length).
+    private static let byLength: [[(name: String, position: Int, version: UInt16, fields: [FieldSpec])]] = {
+        var buckets = [[(name: String, position: Int, version: UInt16, fields: [FieldSpec])]](
+            repeating: [], count: (catalogue.map { $0.eventType.utf8.count }.max() ?? 0) + 1)
+        for (position, type) in catalogue.enumerated() {
+            buckets[type.eventType.utf8.count].append((type.eventType, position, type.schemaVersion, type.fields))
+        }
+        return buckets
+    }()
 
     private init(position: Int, version: UInt16, _ f: PayloadFields) throws(DomainError) {
         switch position {

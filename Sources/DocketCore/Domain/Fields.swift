@@ -42,31 +42,51 @@ public struct PayloadFields {
     /// The most fields one table may declare (a payload's offsets are kept inline).
     public static let maximumFields = 16
 
-    /// The encoded payload (shared with the event it came from, not copied).
+    /// The encoded payload: an array shared with the event it came from (not copied), or bytes
+    /// borrowed for the duration of one decode (`init(borrowing:spec:context:)`).
     private let bytes: [UInt8]
+    private let borrowed: UnsafeRawBufferPointer?
     private let spec: [FieldSpec]
-    /// Where each field of `spec` starts in `bytes` (its tag byte); -1 when absent or null.
+    /// Where each field of `spec` starts in the bytes (its tag byte); -1 when absent or null.
     private let offsets: InlineArray<16, Int32>
 
     /// Checks an encoded payload (the `Value` encoding of `Schemas/envelope.md`) against `spec`.
     public init(encoded bytes: [UInt8], spec: [FieldSpec], context: @autoclosure () -> String) throws(DomainError) {
-        try self.init(bytes, at: 0, spec: spec, wholePayload: true, context: context)
+        try self.init(bytes, nil, at: 0, spec: spec, wholePayload: true, context: context)
     }
 
     /// Checks a payload given as a `Value` against `spec`.
     public init(_ value: Value, spec: [FieldSpec], context: @autoclosure () -> String) throws(DomainError) {
-        try self.init(Payload(value).bytes, at: 0, spec: spec, wholePayload: true, context: context)
+        try self.init(Payload(value).bytes, nil, at: 0, spec: spec, wholePayload: true, context: context)
     }
 
-    private init(_ bytes: [UInt8], at start: Int, spec: [FieldSpec], wholePayload: Bool, context: () -> String) throws(DomainError) {
+    /// Checks an encoded payload read in place. The fields read `raw` and must not outlive it:
+    /// a typed event built from them copies what it keeps.
+    init(borrowing raw: UnsafeRawBufferPointer, spec: [FieldSpec], context: @autoclosure () -> String) throws(DomainError) {
+        try self.init([], raw, at: 0, spec: spec, wholePayload: true, context: context)
+    }
+
+    private init(
+        _ bytes: [UInt8], _ borrowed: UnsafeRawBufferPointer?, at start: Int, spec: [FieldSpec], wholePayload: Bool, context: () -> String
+    ) throws(DomainError) {
         precondition(spec.count <= Self.maximumFields, "a field table of \(spec.count) fields (at most \(Self.maximumFields))")
         self.bytes = bytes
+        self.borrowed = borrowed
         self.spec = spec
-        offsets = try bytes.withUnsafeBytes { raw in
-            Result { () throws(DomainError) in
-                try Self.check(UnsafeRawBufferPointer(rebasing: raw[start...]), base: start, spec: spec, wholePayload: wholePayload, context: context).offsets
-            }
-        }.get()
+        func check(_ raw: UnsafeRawBufferPointer) throws(DomainError) -> InlineArray<16, Int32> {
+            try Self.check(UnsafeRawBufferPointer(rebasing: raw[start...]), base: start, spec: spec, wholePayload: wholePayload, context: context).offsets
+        }
+        if let borrowed {
+            offsets = try check(borrowed)
+        } else {
+            offsets = try bytes.withUnsafeBytes { raw in Result { () throws(DomainError) in try check(raw) } }.get()
+        }
+    }
+
+    /// The payload's bytes, lent to `body`.
+    private func withBytes<T>(_ body: (UnsafeRawBufferPointer) -> T) -> T {
+        if let borrowed { return body(borrowed) }
+        return bytes.withUnsafeBytes(body)
     }
 
     /// Walks one encoded object in `raw` (which starts at byte `base` of the payload) against
@@ -175,7 +195,7 @@ public struct PayloadFields {
     private func read<T>(_ key: String, _ body: (UInt8, inout BinaryReader) throws(CoreError) -> T?) -> T? {
         guard let i = spec.firstIndex(where: { $0.name == key }), offsets[i] >= 0 else { return nil }
         let at = Int(offsets[i])
-        return bytes.withUnsafeBytes { raw in
+        return withBytes { raw in
             var r = BinaryReader(UnsafeRawBufferPointer(rebasing: raw[at...]))
             // Checked when the fields were made: reading cannot fail, but a mismatched accessor reads nil.
             return try? body(try r.readByte(), &r)
@@ -235,7 +255,7 @@ public struct PayloadFields {
     public func object(_ key: String) -> PayloadFields? {
         guard let i = spec.firstIndex(where: { $0.name == key }), offsets[i] >= 0, case .object(let nested) = spec[i].kind else { return nil }
         // Already checked as part of this payload: this cannot throw.
-        return try? PayloadFields(bytes, at: Int(offsets[i]), spec: nested, wholePayload: false, context: { key })
+        return try? PayloadFields(bytes, borrowed, at: Int(offsets[i]), spec: nested, wholePayload: false, context: { key })
     }
 }
 

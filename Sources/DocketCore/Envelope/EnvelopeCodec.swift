@@ -105,22 +105,48 @@ public enum EnvelopeCodec {
         return w.bytes
     }
 
-    /// Decodes the envelope in `bytes`, which belongs to the record at `sequence`. Format 2 needs
-    /// the `ledger` fields of its record header; format 1 holds them itself (pass nil).
-    ///
-    /// Identifiers are not re-validated (they were when the event was appended, and the chain
-    /// vouches for the bytes since); UTF-8 is. `interner` shares repeated strings across calls.
-    public static func decode(
-        _ bytes: UnsafeRawBufferPointer, sequence: UInt64, ledger: LedgerFields? = nil, interner: StringInterner? = nil
-    ) throws(CoreError) -> RecordedEvent {
-        var r = BinaryReader(bytes)
-        func text() throws(CoreError) -> String {
-            let raw = try r.readLengthPrefixed()
-            guard let s = interner?.string(raw) ?? utf8String(raw) else {
-                throw CoreError(.invalidEnvelope, "event at sequence \(sequence) holds text that is not UTF-8")
-            }
-            return s
+    /// The fields of an encoded envelope that views fold on, read in place: nothing is copied
+    /// or allocated. The buffers point into the envelope's bytes and are valid only while those
+    /// are (`fields(in:sequence:ledger:)` lends them for one call).
+    public struct Fields {
+        public let sequence: UInt64
+        public let streamVersion: UInt64
+        /// The stream name's UTF-8 bytes.
+        public let stream: UnsafeRawBufferPointer
+        /// The event type's UTF-8 bytes.
+        public let type: UnsafeRawBufferPointer
+        public let schemaVersion: UInt16
+        public let occurredAt: Timestamp
+        public let recordedAt: Timestamp
+        /// The encoded payload (a `Value`), whose structure has been checked.
+        public let payload: UnsafeRawBufferPointer
+
+        public init(
+            sequence: UInt64, streamVersion: UInt64, stream: UnsafeRawBufferPointer, type: UnsafeRawBufferPointer, schemaVersion: UInt16,
+            occurredAt: Timestamp, recordedAt: Timestamp, payload: UnsafeRawBufferPointer
+        ) {
+            self.sequence = sequence
+            self.streamVersion = streamVersion
+            self.stream = stream
+            self.type = type
+            self.schemaVersion = schemaVersion
+            self.occurredAt = occurredAt
+            self.recordedAt = recordedAt
+            self.payload = payload
         }
+    }
+
+    /// An envelope split into its parts, every check of `decode` made but that its texts are UTF-8.
+    private struct Parts {
+        var fields: Fields
+        /// 0 for a text id (`id` holds it), 1 or 2 for a UUID (`id` holds its 16 bytes).
+        var idForm: UInt8
+        var id: UnsafeRawBufferPointer
+        var actor: UnsafeRawBufferPointer
+    }
+
+    private static func parts(_ bytes: UnsafeRawBufferPointer, sequence: UInt64, ledger: LedgerFields?) throws(CoreError) -> Parts {
+        var r = BinaryReader(bytes)
         let format = try r.readByte()
         guard format == formatVersion || format == legacyFormatVersion else {
             throw CoreError(
@@ -134,37 +160,69 @@ public enum EnvelopeCodec {
                     ? "event at sequence \(sequence) has envelope format 2, whose stream version and recorded time are in the record header"
                     : "event at sequence \(sequence) has envelope format 1 inside a record that carries its own ledger fields")
         }
-        let id: EventID
-        switch try r.readByte() {
-        case 0:
-            id = EventID(uncheckedText: try text())
-        case let form where form == 1 || form == 2:
-            id = EventID(uuidBytes: try r.readBytes(16), uppercase: form == 2)
-        case let form:
-            throw CoreError(.invalidEnvelope, "event at sequence \(sequence) has unknown id form \(form)")
+        let idForm = try r.readByte()
+        let id: UnsafeRawBufferPointer
+        switch idForm {
+        case 0: id = try r.readLengthPrefixed()
+        case 1, 2: id = try r.readBytes(16)
+        default: throw CoreError(.invalidEnvelope, "event at sequence \(sequence) has unknown id form \(idForm)")
         }
-        let stream = StreamName(unchecked: try text())
+        let stream = try r.readLengthPrefixed()
         let streamVersion: UInt64
         if let ledger { streamVersion = ledger.streamVersion } else { streamVersion = try r.readVarint() }
-        let type = EventType(unchecked: try text())
+        let type = try r.readLengthPrefixed()
         let schema = try r.readVarint()
         guard schema >= 1, schema <= UInt64(UInt16.max) else {
             throw CoreError(.invalidEnvelope, "event at sequence \(sequence) has schema version \(schema)")
         }
-        let actor = try text()
+        let actor = try r.readLengthPrefixed()
         let occurred = try r.readZigzag()
         let recordedDelta: Int64
         if let ledger { recordedDelta = ledger.recordedDelta } else { recordedDelta = try r.readZigzag() }
         guard r.remaining > 0 else { throw CoreError(.truncated, "event at sequence \(sequence) has no payload") }
-        let payloadBytes = try r.readBytes(r.remaining)
-        do throws(CoreError) { try Payload.validate(payloadBytes) } catch {
+        let payload = try r.readBytes(r.remaining)
+        do throws(CoreError) { try Payload.validate(payload) } catch {
             throw CoreError(.invalidEnvelope, "event at sequence \(sequence) has a malformed payload: \(error.message)")
         }
-        let payload = Payload(uncheckedBytes: Array(payloadBytes))
+        return Parts(
+            fields: Fields(
+                sequence: sequence, streamVersion: streamVersion, stream: stream, type: type, schemaVersion: UInt16(schema),
+                occurredAt: Timestamp(microseconds: occurred), recordedAt: Timestamp(microseconds: occurred &+ recordedDelta), payload: payload),
+            idForm: idForm, id: id, actor: actor)
+    }
+
+    private static func notUTF8(_ sequence: UInt64) -> CoreError {
+        CoreError(.invalidEnvelope, "event at sequence \(sequence) holds text that is not UTF-8")
+    }
+
+    /// Decodes the envelope in `bytes`, which belongs to the record at `sequence`. Format 2 needs
+    /// the `ledger` fields of its record header; format 1 holds them itself (pass nil).
+    ///
+    /// Identifiers are not re-validated (they were when the event was appended, and the chain
+    /// vouches for the bytes since); UTF-8 is. `interner` shares repeated strings across calls.
+    public static func decode(
+        _ bytes: UnsafeRawBufferPointer, sequence: UInt64, ledger: LedgerFields? = nil, interner: StringInterner? = nil
+    ) throws(CoreError) -> RecordedEvent {
+        let p = try parts(bytes, sequence: sequence, ledger: ledger)
+        func text(_ raw: UnsafeRawBufferPointer) throws(CoreError) -> String {
+            guard let s = interner?.string(raw) ?? utf8String(raw) else { throw notUTF8(sequence) }
+            return s
+        }
+        let f = p.fields
         return RecordedEvent(
-            sequence: sequence, stream: stream, streamVersion: streamVersion, id: id, type: type,
-            schemaVersion: UInt16(schema), actor: actor, occurredAt: Timestamp(microseconds: occurred),
-            recordedAt: Timestamp(microseconds: occurred &+ recordedDelta), payload: payload)
+            sequence: sequence, stream: StreamName(unchecked: try text(f.stream)), streamVersion: f.streamVersion,
+            id: p.idForm == 0 ? EventID(uncheckedText: try text(p.id)) : EventID(uuidBytes: p.id, uppercase: p.idForm == 2),
+            type: EventType(unchecked: try text(f.type)), schemaVersion: f.schemaVersion, actor: try text(p.actor),
+            occurredAt: f.occurredAt, recordedAt: f.recordedAt, payload: Payload(uncheckedBytes: Array(f.payload)))
+    }
+
+    /// The envelope in `bytes` read in place, with every check `decode` makes, for a reader that
+    /// needs only some of its fields (a view rebuild) and no copy of them.
+    public static func fields(in bytes: UnsafeRawBufferPointer, sequence: UInt64, ledger: LedgerFields? = nil) throws(CoreError) -> Fields {
+        let p = try parts(bytes, sequence: sequence, ledger: ledger)
+        func utf8(_ text: UnsafeRawBufferPointer) -> Bool { isASCII(text) || String(validating: text, as: UTF8.self) != nil }
+        guard utf8(p.fields.stream), utf8(p.fields.type), utf8(p.actor), p.idForm != 0 || utf8(p.id) else { throw notUTF8(sequence) }
+        return p.fields
     }
 
     /// The UTF-8 bytes of the stream name in an encoded envelope (either format), found without

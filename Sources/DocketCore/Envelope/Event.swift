@@ -64,6 +64,22 @@ public struct RecordedEvent: Hashable, Sendable {
     /// The payload as a `Value` (decoded on each access).
     public var data: Value { payload.value }
 
+    /// The event's fields as a view reads them from an envelope (`EnvelopeCodec.Fields`), lent to `body`.
+    public func withFields<T>(_ body: (EnvelopeCodec.Fields) -> T) -> T {
+        var stream = stream.rawValue
+        var type = type.rawValue
+        return stream.withUTF8 { streamBytes in
+            type.withUTF8 { typeBytes in
+                payload.bytes.withUnsafeBytes { payloadBytes in
+                    body(EnvelopeCodec.Fields(
+                        sequence: sequence, streamVersion: streamVersion, stream: UnsafeRawBufferPointer(streamBytes),
+                        type: UnsafeRawBufferPointer(typeBytes), schemaVersion: schemaVersion, occurredAt: occurredAt, recordedAt: recordedAt,
+                        payload: payloadBytes))
+                }
+            }
+        }
+    }
+
     public init(
         sequence: UInt64, stream: StreamName, streamVersion: UInt64, id: EventID, type: EventType,
         schemaVersion: UInt16, actor: String, occurredAt: Timestamp, recordedAt: Timestamp, payload: Payload

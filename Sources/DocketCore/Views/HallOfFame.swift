@@ -23,13 +23,19 @@ public struct HallOfFame: Hashable, Sendable {
     public var disclosedReports: Int
 
     public init(projection: Projection, project: String, year: Int64?, now: Timestamp) {
+        self.init(reports: projection.reports.values, project: project, year: year, now: now)
+    }
+
+    /// The hall of fame of `project` from `reports`, which hold at least that project's reports
+    /// (`Projection.reportsByProject` gives each project's alone).
+    public init(reports: some Sequence<Report>, project: String, year: Int64?, now: Timestamp) {
         self.project = project
         self.year = year
         var found: [Entry] = []
         var position: [String: Int] = [:]
         var anonymous = 0
         var disclosed = 0
-        let reports = projection.reports.values
+        let reports = reports
             .filter { r in
                 guard r.project == project && r.state == .disclosed, let at = r.disclosedAt, at <= now else { return false }
                 return year == nil || Timestamp.civil(fromDays: at.microseconds.floorDivided(by: 86_400_000_000).quotient).year == year

@@ -25,15 +25,24 @@ public struct ProgrammeMetrics: Hashable, Sendable {
     public var milestones: [Milestone]
     public var targets: [Target]
 
-    /// Reports of `project` submitted in `[now − window, now]`. `clocks`, when given, are the
-    /// reports' clocks already computed at `now` (the timers view), by report id; a report missing
-    /// from it has its clocks computed here.
-    public init(projection: Projection, project: String, window: Duration, now: Timestamp, clocks: [String: [Clock]]? = nil) {
+    /// Reports of `project` submitted in `[now − window, now]`, held to the policies of `projection`.
+    public init(projection: Projection, project: String, window: Duration, now: Timestamp) {
+        self.init(projection: projection, project: project, reports: Array(projection.reports.values), window: window, now: now)
+    }
+
+    /// The same from `reports`, which hold at least the project's reports (`Projection.reportsByProject`
+    /// gives each project's alone). `clocks`, when given, are the clocks of `reports` already
+    /// computed at `now` (the timers view), in the same order.
+    public init(
+        projection: Projection, project: String, reports all: [Report], window: Duration, now: Timestamp, clocks: [[Clock]]? = nil
+    ) {
+        precondition(clocks == nil || clocks!.count == all.count, "clocks must be those of the reports, in order")
         self.project = project
         let from = now + .microseconds(-window.microseconds)
         self.from = from
         to = now
-        let reports = projection.reports.values.filter { $0.project == project && $0.submittedAt >= from && $0.submittedAt <= now }
+        let inWindow = all.indices.filter { all[$0].project == project && all[$0].submittedAt >= from && all[$0].submittedAt <= now }
+        let reports = inWindow.map { all[$0] }
         self.reports = reports.count
         let pick: [(String, (Report) -> Timestamp?)] = [
             ("first response", { $0.acknowledgedAt }), ("triage", { $0.acceptedAt }),
@@ -45,8 +54,8 @@ public struct ProgrammeMetrics: Hashable, Sendable {
         }
         var tally: [ClockKind: Target] = [:]
         for kind in ClockKind.allCases { tally[kind] = Target(clock: kind, met: 0, breached: 0, open: 0) }
-        for r in reports {
-            for c in clocks?[r.id] ?? Timers.clocks(for: r, policy: projection.policy(for: r), now: now) {
+        for i in inWindow {
+            for c in clocks?[i] ?? Timers.clocks(for: all[i], policy: projection.policy(for: all[i]), now: now) {
                 switch c.state {
                 case .met: tally[c.kind]!.met += 1
                 case .breached: tally[c.kind]!.breached += 1

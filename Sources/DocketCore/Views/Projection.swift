@@ -1,9 +1,18 @@
-/// A policy a project adopted, ready to evaluate clocks with.
-public struct AdoptedPolicy: Sendable {
-    public var policy: Policy
-    public var calendar: BusinessCalendar
-    public var adoptedAt: Timestamp
-    public var sequence: UInt64
+/// A policy a project adopted, ready to evaluate clocks with. Immutable and shared: every clock
+/// of every report of the project reads it, and handing it over is one retain, not a copy of
+/// each of the policy's fields.
+public final class AdoptedPolicy: Sendable {
+    public let policy: Policy
+    public let calendar: BusinessCalendar
+    public let adoptedAt: Timestamp
+    public let sequence: UInt64
+
+    public init(policy: Policy, calendar: BusinessCalendar, adoptedAt: Timestamp, sequence: UInt64) {
+        self.policy = policy
+        self.calendar = calendar
+        self.adoptedAt = adoptedAt
+        self.sequence = sequence
+    }
 }
 
 /// A project as its events have made it.
@@ -66,22 +75,38 @@ public struct Projection: Sendable {
 
     /// The projection folded from disjoint partitions of one log (each stream in one of them):
     /// the same as folding the log in order on one thread.
-    public init(merging parts: [Projection]) {
+    public init(merging parts: consuming [Projection]) {
         self.init()
         guard let latest = parts.max(by: { $0.lastSequence < $1.lastSequence }) else { return }
-        lastSequence = latest.lastSequence
-        lastRecordedAt = latest.lastRecordedAt
-        lastOccurredAt = parts.compactMap(\.lastOccurredAt).max()
-        undecodable = parts.reduce(0) { $0 + $1.undecodable }
-        reports.reserveCapacity(parts.reduce(0) { $0 + $1.reports.count })
+        let (lastSequence, lastRecordedAt) = (latest.lastSequence, latest.lastRecordedAt)
+        let lastOccurredAt = parts.compactMap(\.lastOccurredAt).max()
+        let undecodable = parts.reduce(0) { $0 + $1.undecodable }
+        let total = parts.reduce(0) { $0 + $1.reports.count }
+        // The largest part's tables are kept and the others' entries moved into them.
+        let largest = parts.indices.max { parts[$0].reports.count < parts[$1].reports.count }!
+        self = parts.remove(at: largest)
+        reports.reserveCapacity(total)
         for part in parts {
             reports.merge(part.reports) { kept, _ in kept }
             projects.merge(part.projects) { kept, _ in kept }
         }
+        self.lastSequence = lastSequence
+        self.lastRecordedAt = lastRecordedAt
+        self.lastOccurredAt = lastOccurredAt
+        self.undecodable = undecodable
     }
 
     /// Whether `event` belongs in a view as of `asOf`.
     public static func includes(_ event: RecordedEvent, asOf: AsOf) -> Bool {
+        switch asOf {
+        case .latest: return true
+        case .instant(let t): return event.occurredAt <= t
+        case .sequence(let n, _): return event.sequence <= n
+        }
+    }
+
+    /// Whether the event read from an envelope belongs in a view as of `asOf`.
+    public static func includes(_ event: EnvelopeCodec.Fields, asOf: AsOf) -> Bool {
         switch asOf {
         case .latest: return true
         case .instant(let t): return event.occurredAt <= t
@@ -100,36 +125,37 @@ public struct Projection: Sendable {
 
     /// Folds one recorded event in. Events outside the domain streams are ignored.
     public mutating func apply(_ recorded: RecordedEvent) {
-        lastSequence = recorded.sequence
-        lastRecordedAt = recorded.recordedAt
-        guard let (isReport, key) = Self.domainKey(of: recorded.stream.rawValue) else { return }
-        guard let event = try? DomainEvent(recorded) else {
+        recorded.withFields { apply($0) }
+    }
+
+    /// Folds one event in, read in place from its envelope (a view rebuild, `EnvelopeCodec.Fields`):
+    /// only the typed event is made, and only for the domain streams.
+    public mutating func apply(_ event: EnvelopeCodec.Fields) {
+        lastSequence = event.sequence
+        lastRecordedAt = event.recordedAt
+        guard let (isReport, key) = Self.domainKey(of: event.stream) else { return }
+        guard let domainEvent = try? DomainEvent(type: event.type, version: event.schemaVersion, encoded: event.payload) else {
             undecodable += 1
             return
         }
-        if lastOccurredAt == nil || recorded.occurredAt > lastOccurredAt! { lastOccurredAt = recorded.occurredAt }
+        if lastOccurredAt == nil || event.occurredAt > lastOccurredAt! { lastOccurredAt = event.occurredAt }
         if isReport {
-            apply(event, toReport: key, at: recorded.occurredAt)
+            apply(domainEvent, toReport: key, at: event.occurredAt)
         } else {
-            apply(event, toProject: key, at: recorded.occurredAt, sequence: recorded.sequence)
+            apply(domainEvent, toProject: key, at: event.occurredAt, sequence: event.sequence)
         }
     }
 
-    /// Whether `stream` is a report's or a project's, and which: compared and cut as UTF-8 bytes
-    /// (once per folded event), not as `Character`s.
-    static func domainKey(of stream: String) -> (isReport: Bool, key: String)? {
-        var stream = stream
-        return stream.withUTF8 { u -> (Bool, String)? in
-            let raw = UnsafeRawBufferPointer(u)
-            func key(after prefix: String) -> String? {
-                let n = prefix.utf8.count
-                guard raw.count >= n, utf8Equal(prefix, UnsafeRawBufferPointer(rebasing: raw[..<n])) else { return nil }
-                return String(decoding: UnsafeRawBufferPointer(rebasing: raw[n...]), as: UTF8.self)
-            }
-            if let id = key(after: DomainStreams.reportPrefix) { return (true, id) }
-            if let name = key(after: DomainStreams.projectPrefix) { return (false, name) }
-            return nil
+    /// Whether the stream named by these UTF-8 bytes is a report's or a project's, and which.
+    static func domainKey(of stream: UnsafeRawBufferPointer) -> (isReport: Bool, key: String)? {
+        func key(after prefix: String) -> String? {
+            let n = prefix.utf8.count
+            guard stream.count >= n, utf8Equal(prefix, UnsafeRawBufferPointer(rebasing: stream[..<n])) else { return nil }
+            return String(decoding: UnsafeRawBufferPointer(rebasing: stream[n...]), as: UTF8.self)
         }
+        if let id = key(after: DomainStreams.reportPrefix) { return (true, id) }
+        if let name = key(after: DomainStreams.projectPrefix) { return (false, name) }
+        return nil
     }
 
     /// Folds a report event in (the typed path used by `apply` and by tests).
@@ -164,6 +190,13 @@ public struct Projection: Sendable {
             break
         }
         projects[name] = project
+    }
+
+    /// Each project's reports, in one pass over them all: for views over every project.
+    public func reportsByProject() -> [String: [Report]] {
+        var grouped: [String: [Report]] = [:]
+        for r in reports.values { grouped[r.project, default: []].append(r) }
+        return grouped
     }
 
     /// The policy `report` is held to: the last one adopted at or before its submission (by event
