@@ -232,8 +232,10 @@ public struct Report: Hashable, @unchecked Sendable {
     /// are its header, reached through a pointer: reading one field projects it in place, without
     /// copying the rest (as reading through a class's stored property would).
     private final class Box: ManagedBuffer<Fields, Void> {
-        static func make(_ fields: Fields) -> Box {
-            unsafeDowncast(Box.create(minimumCapacity: 0) { _ in fields }, to: Box.self)
+        static func make(_ fields: consuming Fields) -> Box {
+            // Moved in, not copied: a copy would retain each of the fields' references once more.
+            var moving: Fields? = consume fields
+            return unsafeDowncast(Box.create(minimumCapacity: 0) { _ in moving.take()! }, to: Box.self)
         }
 
         @inline(__always)
@@ -269,7 +271,7 @@ public struct Report: Hashable, @unchecked Sendable {
         self.init(Fields(id: id, submitted: e, at: t))
     }
 
-    init(_ fields: Fields) {
+    init(_ fields: consuming Fields) {
         box = Box.make(fields)
     }
 
@@ -284,11 +286,31 @@ public struct Report: Hashable, @unchecked Sendable {
         unique().withFields { $0.pointee.apply(event, at: t) }
     }
 
+    // These read the stored fields they need one by one: calling a `Fields` method or computed
+    // property on the box's fields would copy all of them first.
+
     /// The credit record of `person`, if any.
-    public func credit(of person: String) -> CreditRecord? { box.withFields { $0.pointee.credit(of: person) } }
+    public func credit(of person: String) -> CreditRecord? {
+        let key = Report.personKey(person)
+        return self.credits.first { Report.personKey($0.person) == key }
+    }
+
+    /// How the reporter is credited: their own credit record unless declined, else as their
+    /// submission asked (nil when they asked for none).
+    public var reporterCredit: CreditRecord? {
+        let reporter = self.reporter
+        if let own = credit(of: reporter.handle) {
+            return own.status == .declined ? nil : own
+        }
+        guard reporter.credit != .none else { return nil }
+        return CreditRecord(person: reporter.handle, types: [.finder], status: .accepted, displayName: reporter.name, preference: reporter.credit)
+    }
 
     /// The severity in force at `t` (the latest assessment at or before it).
-    public func severityInForce(at t: Timestamp) -> CVSSSeverity? { box.withFields { $0.pointee.severityInForce(at: t) } }
+    public func severityInForce(at t: Timestamp) -> CVSSSeverity? {
+        let history = self.severityHistory
+        return history.last { $0.at <= t }?.severity ?? (history.isEmpty ? self.severity : nil)
+    }
 
     /// Handles compare without case or surrounding space, so "Ann " cannot dodge a decline by "ann".
     public static func personKey(_ handle: String) -> String {
@@ -305,27 +327,5 @@ public struct Report: Hashable, @unchecked Sendable {
 
     private static func isASCIISpace(_ byte: UInt8) -> Bool {
         byte == 0x20 || (0x09...0x0D).contains(byte)
-    }
-}
-
-extension Report.Fields {
-    /// The credit record of `person`, if any.
-    public func credit(of person: String) -> CreditRecord? {
-        let key = Report.personKey(person)
-        return credits.first { Report.personKey($0.person) == key }
-    }
-
-    /// The severity in force at `t` (the latest assessment at or before it).
-    public func severityInForce(at t: Timestamp) -> CVSSSeverity? {
-        severityHistory.last { $0.at <= t }?.severity ?? (severityHistory.isEmpty ? severity : nil)
-    }
-
-    /// Whether the reporter wants credit and has not declined it.
-    public var reporterCredit: CreditRecord? {
-        if let own = credit(of: reporter.handle) {
-            return own.status == .declined ? nil : own
-        }
-        guard reporter.credit != .none else { return nil }
-        return CreditRecord(person: reporter.handle, types: [.finder], status: .accepted, displayName: reporter.name, preference: reporter.credit)
     }
 }

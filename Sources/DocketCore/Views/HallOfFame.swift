@@ -23,25 +23,27 @@ public struct HallOfFame: Hashable, Sendable {
     public var disclosedReports: Int
 
     public init(projection: Projection, project: String, year: Int64?, now: Timestamp) {
-        self.init(reports: projection.reports.values, project: project, year: year, now: now)
+        self.init(reports: Array(projection.reports.values), project: project, year: year, now: now)
     }
 
     /// The hall of fame of `project` from `reports`, which hold at least that project's reports
     /// (`Projection.reportsByProject` gives each project's alone).
-    public init(reports: some Sequence<Report>, project: String, year: Int64?, now: Timestamp) {
+    public init(reports: [Report], project: String, year: Int64?, now: Timestamp) {
         self.project = project
         self.year = year
         var found: [Entry] = []
         var position: [String: Int] = [:]
         var anonymous = 0
         var disclosed = 0
-        let reports = reports
-            .filter { r in
-                guard r.project == project && r.state == .disclosed, let at = r.disclosedAt, at <= now else { return false }
-                return year == nil || Timestamp.civil(fromDays: at.microseconds.floorDivided(by: 86_400_000_000).quotient).year == year
-            }
-            .sorted { ($0.disclosedAt!, $0.id) < ($1.disclosedAt!, $1.id) }
-        for r in reports {
+        // In order of disclosure (then id), each sort key read once rather than at every comparison.
+        var keyed: [(at: Timestamp, report: Report)] = []
+        for r in reports where r.project == project && r.state == .disclosed {
+            guard let at = r.disclosedAt, at <= now else { continue }
+            if let year, Timestamp.civil(fromDays: at.microseconds.floorDivided(by: 86_400_000_000).quotient).year != year { continue }
+            keyed.append((at, r))
+        }
+        keyed.sort { $0.at != $1.at ? $0.at < $1.at : $0.report.id < $1.report.id }
+        for (_, r) in keyed {
             disclosed += 1
             var people: [CreditRecord] = r.credits.filter { $0.status == .accepted && $0.person != r.reporter.handle }
             if let own = r.reporterCredit {

@@ -52,19 +52,27 @@ public struct ProgrammeMetrics: Hashable, Sendable {
             let spans = reports.compactMap { r in at(r).flatMap { $0 <= now ? ($0 - r.submittedAt).microseconds : nil } }.sorted()
             return Milestone(name: name, count: spans.count, median: Self.median(spans).map { .microseconds($0) })
         }
-        var tally: [ClockKind: Target] = [:]
-        for kind in ClockKind.allCases { tally[kind] = Target(clock: kind, met: 0, breached: 0, open: 0) }
-        for i in inWindow {
-            for c in clocks?[i] ?? Timers.clocks(for: all[i], policy: projection.policy(for: all[i]), now: now) {
-                switch c.state {
-                case .met: tally[c.kind]!.met += 1
-                case .breached: tally[c.kind]!.breached += 1
-                case .running, .paused: tally[c.kind]!.open += 1
+        var tally = ClockKind.allCases.map { Target(clock: $0, met: 0, breached: 0, open: 0) }
+        func count(_ reportClocks: [Clock]) {
+            // Only each clock's kind and state are read, in place.
+            for j in reportClocks.indices {
+                let k = ClockKind.allCases.firstIndex(of: reportClocks[j].kind)!
+                switch reportClocks[j].state {
+                case .met: tally[k].met += 1
+                case .breached: tally[k].breached += 1
+                case .running, .paused: tally[k].open += 1
                 case .notApplicable: break
                 }
             }
         }
-        targets = ClockKind.allCases.map { tally[$0]! }
+        for i in inWindow {
+            if let clocks {
+                count(clocks[i])
+            } else {
+                count(Timers.clocks(for: all[i], policy: projection.policy(for: all[i]), now: now))
+            }
+        }
+        targets = tally
     }
 
     /// The median of sorted values (the mean of the middle two for an even count), nil if empty.
