@@ -10,7 +10,7 @@ struct BenchCommandTests {
         try await withTemporaryDirectory { dir in
             let data = dir + "/node"
             let run = try DocketProcess.run([
-                "bench", "net", "--data-dir", data, "--warmup", "0", "--connections", "3", "--batch", "2", "--seconds", "0.5", "--engine", engine,
+                "bench", "net", "--data-dir", data, "--warmup", "0", "--connections", "3", "--batch", "2", "--seconds", "2", "--engine", engine,
             ])
             #expect(run.status == 0, "\(run.stderr)")
             let line = try JSON.parse(run.stdout)

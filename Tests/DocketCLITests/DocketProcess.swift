@@ -14,6 +14,30 @@ enum DocketProcess {
         return nil
     }()
 
+    /// A loopback port for a node this test starts: free when picked, and below the range the
+    /// kernel hands out to client connections (32768–60999 on Linux), so no test's client
+    /// takes it before the node binds it. Random, so tests running at once rarely pick the same.
+    static func freePort() -> Int {
+        for _ in 0..<100 {
+            let port = Int.random(in: 20000...32000)
+            if isFree(port) { return port }
+        }
+        return Int.random(in: 20000...32000)
+    }
+
+    private static func isFree(_ port: Int) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+
     struct Output {
         var status: Int32
         var stdout: String

@@ -149,12 +149,14 @@ struct ForensicCommandTests {
             let local = CLI(data: data)
             let token = try local.ok("token", "create", "--role", "admin", "--name", "root").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let pub = try local.ok("key", "create", "--pubkey-out", dir + "/pub.hex").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let port = Int.random(in: 20000...40000)
+            let port = DocketProcess.freePort()
             let serve = Process()
             serve.executableURL = DocketProcess.executable
             serve.arguments = ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)", "--checkpoint-every", "3", "--checkpoint-interval", "1"]
-            let log = Pipe()
-            serve.standardError = log
+            // The node's log goes to a file: a pipe read only at the end could fill and block it.
+            let logPath = dir + "/serve.log"
+            FileManager.default.createFile(atPath: logPath, contents: nil)
+            serve.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
             serve.standardOutput = FileHandle.nullDevice
             try serve.run()
             defer { if serve.isRunning { serve.terminate() } }
@@ -210,7 +212,7 @@ struct ForensicCommandTests {
             serve.terminate()  // SIGTERM: a last checkpoint covers the last append (unless the interval's did)
             serve.waitUntilExit()
             #expect(serve.terminationStatus == 0)
-            let logged = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let logged = try String(contentsOfFile: logPath, encoding: .utf8)
             #expect(logged.contains("signed a checkpoint"))
             #expect(!logged.contains(String(token.split(separator: "_").last!)) && !logged.contains(String(reporterToken.split(separator: "_").last!)))
             let checkpoints = try DocketProcess.run(["read", "--stream", "system/checkpoints", "--data-dir", data]).lines

@@ -10,7 +10,7 @@ struct RemoteCommandTests {
         .appendingPathComponent("Schemas/policies/aumos.toml").path
 
     /// A port nothing listens on right now.
-    static func freePort() -> Int { Int.random(in: 20000...40000) }
+    static func freePort() -> Int { DocketProcess.freePort() }
 
     @Test("lifecycle, views, raw append and read, tokens and status over the network; SIGTERM stops it cleanly")
     func remote() async throws {

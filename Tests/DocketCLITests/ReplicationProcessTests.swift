@@ -49,7 +49,7 @@ struct ReplicationProcessTests {
         var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
     }
 
-    static func freePort() -> Int { Int.random(in: 20000...40000) }
+    static func freePort() -> Int { DocketProcess.freePort() }
 
     func docket(_ args: [String], token: String, server: Server) throws -> DocketProcess.Output {
         try DocketProcess.run(args, environment: ["DOCKET_SERVER": server.address, "DOCKET_TOKEN": token])

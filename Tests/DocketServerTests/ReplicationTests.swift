@@ -224,7 +224,8 @@ struct ReplicationTests {
     func synchronous() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader {
             $0.syncReplicas = 1
-            $0.syncTimeout = .milliseconds(500)
+            // Long enough that a follower on a loaded machine keeps up; the two timeouts wait it out.
+            $0.syncTimeout = .seconds(3)
         }
         // The tokens were made locally; no follower yet, so a remote append times out.
         let c = leader.client(admin)
@@ -240,6 +241,7 @@ struct ReplicationTests {
         #expect(queuedBody.code == "replication-timeout", "\(queuedBody)")
         #expect(leader.store.head.sequence == 23)
         let follower = try await ClusterNode.follower(of: leader, token: replica)
+        try await eventually("the follower caught up") { follower.store.head.sequence >= 23 }
         let retried = try await c.append(to: try StreamName("s"), events: [e])
         #expect(retried.duplicate && retried.lastSequence == 3)
         #expect(follower.store.head.sequence >= 3)

@@ -216,7 +216,9 @@ struct ServerTests {
 
     @Test("a truncated frame and a one-byte-at-a-time sender do not disturb the server")
     func slowAndTruncated() async throws {
-        let node = try await TestNode { $0.handshakeTimeout = .milliseconds(500) }
+        // Long enough for the status client below to log in on a loaded machine; the trickle
+        // below takes over five seconds.
+        let node = try await TestNode { $0.handshakeTimeout = .seconds(2) }
         // A frame cut short, then the peer goes away.
         let cut = try RawSocket(port: node.port)
         cut.send(Array(FrameEncoder.bytes(Frame(.hello, requestID: 1, body: ["versions": [1]])).prefix(7)))
@@ -225,7 +227,7 @@ struct ServerTests {
         let trickle = Task {
             for b in FrameEncoder.bytes(Frame(.hello, requestID: 1, body: ["versions": [1], "client": .string(String(repeating: "x", count: 40))])) {
                 slow.send([b])
-                try await Task.sleep(for: .milliseconds(25))
+                try await Task.sleep(for: .milliseconds(80))
             }
         }
         let r = slow.readUntilClosed()
