@@ -393,7 +393,8 @@ public final class EventStore: Sendable {
     /// core; the caller merges the states. A short range folds on this thread, the same way.
     ///
     /// Events are read in place from their envelopes (`EnvelopeCodec.Fields`, valid during the
-    /// call), every check of a full decode made, so a view takes what it needs and copies nothing else.
+    /// call), so a view takes what it needs and copies nothing else. Every check of a full decode
+    /// is made but the payload's, which `body` checks as it reads it (`EnvelopeCodec.fields`).
     public func fold<State: Sendable>(
         from sequence: UInt64 = 1, through last: UInt64 = .max, chunk: Int = 4096, into states: consuming [State],
         _ body: @escaping @Sendable (inout State, EnvelopeCodec.Fields) -> Void

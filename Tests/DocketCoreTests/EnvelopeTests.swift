@@ -483,6 +483,27 @@ struct EnvelopeCodecTests {
         let trailing = Self.smallBytes + [0]
         for bytes in [unknownTag, trailing] {
             expectCoreError(.invalidEnvelope, "event at sequence 7 has a malformed payload") { _ = try EnvelopeCodec.decode(bytes, sequence: 7) }
+            // Read in place, the payload is left for its reader to check, which refuses it.
+            try bytes.withUnsafeBytes { raw in
+                let fields = try EnvelopeCodec.fields(in: raw, sequence: 7)
+                #expect(String(decoding: fields.stream, as: UTF8.self) == "s" && !fields.payload.isEmpty)
+                #expect(throws: CoreError.self) { try Payload.validate(fields.payload) }
+            }
+        }
+    }
+
+    @Test("an envelope read in place has the fields decode gives")
+    func fieldsInPlace() throws {
+        for bytes in [Self.smallBytes, try Self.richEnvelope().0] {
+            let decoded = try EnvelopeCodec.decode(bytes, sequence: 42)
+            try bytes.withUnsafeBytes { raw in
+                let f = try EnvelopeCodec.fields(in: raw, sequence: 42)
+                #expect(f.sequence == 42 && f.streamVersion == decoded.streamVersion && f.schemaVersion == decoded.schemaVersion)
+                #expect(String(decoding: f.stream, as: UTF8.self) == decoded.stream.rawValue)
+                #expect(String(decoding: f.type, as: UTF8.self) == decoded.type.rawValue)
+                #expect(f.occurredAt == decoded.occurredAt && f.recordedAt == decoded.recordedAt)
+                #expect(Array(f.payload) == decoded.payload.bytes)
+            }
         }
     }
 

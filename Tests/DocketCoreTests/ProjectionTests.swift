@@ -50,6 +50,28 @@ struct ProjectionTests {
         #expect(full.undecodable == 0)
     }
 
+    @Test("an event of a report's stream whose payload does not decode is counted, not folded; other streams' events are skipped")
+    func undecodablePayloads() throws {
+        var p = Projection()
+        func apply(stream: String, type: String, payload: [UInt8], sequence: UInt64) {
+            var stream = stream
+            var type = type
+            stream.withUTF8 { s in
+                type.withUTF8 { t in
+                    payload.withUnsafeBytes { raw in
+                        p.apply(EnvelopeCodec.Fields(
+                            sequence: sequence, streamVersion: 1, stream: UnsafeRawBufferPointer(s), type: UnsafeRawBufferPointer(t),
+                            schemaVersion: 1, occurredAt: Timestamp(microseconds: 1), recordedAt: Timestamp(microseconds: 2), payload: raw))
+                    }
+                }
+            }
+        }
+        apply(stream: "report/R1", type: "ReportAcknowledged", payload: [9], sequence: 1)  // an unknown value tag
+        apply(stream: "report/R1", type: "ReportAcknowledged", payload: Payload(["by": "x"]).bytes + [0], sequence: 2)  // trailing bytes
+        apply(stream: "misc", type: "Note", payload: [9], sequence: 3)  // not a domain stream: not read
+        #expect(p.undecodable == 2 && p.reports.isEmpty && p.lastSequence == 3)
+    }
+
     @Test("a checkpoint of another format, or damaged, is refused rather than misread")
     func foreignCheckpoint() {
         #expect(Projection(checkpoint: Payload(["format": 99, "lastSequence": 1])) == nil)

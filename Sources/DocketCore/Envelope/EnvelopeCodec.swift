@@ -118,7 +118,8 @@ public enum EnvelopeCodec {
         public let schemaVersion: UInt16
         public let occurredAt: Timestamp
         public let recordedAt: Timestamp
-        /// The encoded payload (a `Value`), whose structure has been checked.
+        /// The encoded payload (a `Value`), not checked yet: a reader checks what it reads
+        /// (`PayloadFields`, `DomainEvent(type:version:encoded:)`), or all of it with `Payload.validate`.
         public let payload: UnsafeRawBufferPointer
 
         public init(
@@ -136,7 +137,8 @@ public enum EnvelopeCodec {
         }
     }
 
-    /// An envelope split into its parts, every check of `decode` made but that its texts are UTF-8.
+    /// An envelope split into its parts, every check of `decode` made but that its texts are UTF-8
+    /// (and that its payload is well formed, unless `checkingPayload`).
     private struct Parts {
         var fields: Fields
         /// 0 for a text id (`id` holds it), 1 or 2 for a UUID (`id` holds its 16 bytes).
@@ -145,7 +147,9 @@ public enum EnvelopeCodec {
         var actor: UnsafeRawBufferPointer
     }
 
-    private static func parts(_ bytes: UnsafeRawBufferPointer, sequence: UInt64, ledger: LedgerFields?) throws(CoreError) -> Parts {
+    private static func parts(
+        _ bytes: UnsafeRawBufferPointer, sequence: UInt64, ledger: LedgerFields?, checkingPayload: Bool
+    ) throws(CoreError) -> Parts {
         var r = BinaryReader(bytes)
         let format = try r.readByte()
         guard format == formatVersion || format == legacyFormatVersion else {
@@ -181,8 +185,10 @@ public enum EnvelopeCodec {
         if let ledger { recordedDelta = ledger.recordedDelta } else { recordedDelta = try r.readZigzag() }
         guard r.remaining > 0 else { throw CoreError(.truncated, "event at sequence \(sequence) has no payload") }
         let payload = try r.readBytes(r.remaining)
-        do throws(CoreError) { try Payload.validate(payload) } catch {
-            throw CoreError(.invalidEnvelope, "event at sequence \(sequence) has a malformed payload: \(error.message)")
+        if checkingPayload {
+            do throws(CoreError) { try Payload.validate(payload) } catch {
+                throw CoreError(.invalidEnvelope, "event at sequence \(sequence) has a malformed payload: \(error.message)")
+            }
         }
         return Parts(
             fields: Fields(
@@ -203,7 +209,7 @@ public enum EnvelopeCodec {
     public static func decode(
         _ bytes: UnsafeRawBufferPointer, sequence: UInt64, ledger: LedgerFields? = nil, interner: StringInterner? = nil
     ) throws(CoreError) -> RecordedEvent {
-        let p = try parts(bytes, sequence: sequence, ledger: ledger)
+        let p = try parts(bytes, sequence: sequence, ledger: ledger, checkingPayload: true)
         func text(_ raw: UnsafeRawBufferPointer) throws(CoreError) -> String {
             guard let s = interner?.string(raw) ?? utf8String(raw) else { throw notUTF8(sequence) }
             return s
@@ -216,10 +222,13 @@ public enum EnvelopeCodec {
             occurredAt: f.occurredAt, recordedAt: f.recordedAt, payload: Payload(uncheckedBytes: Array(f.payload)))
     }
 
-    /// The envelope in `bytes` read in place, with every check `decode` makes, for a reader that
-    /// needs only some of its fields (a view rebuild) and no copy of them.
+    /// The envelope in `bytes` read in place, for a reader that needs only some of its fields (a
+    /// view rebuild) and no copy of them. Every check `decode` makes is made but the payload's:
+    /// the reader checks the payloads it reads as it reads them (a view decodes the events of
+    /// its streams against their schemas, which checks them; it has no use for the others), so
+    /// that no payload is walked twice.
     public static func fields(in bytes: UnsafeRawBufferPointer, sequence: UInt64, ledger: LedgerFields? = nil) throws(CoreError) -> Fields {
-        let p = try parts(bytes, sequence: sequence, ledger: ledger)
+        let p = try parts(bytes, sequence: sequence, ledger: ledger, checkingPayload: false)
         func utf8(_ text: UnsafeRawBufferPointer) -> Bool { isASCII(text) || String(validating: text, as: UTF8.self) != nil }
         guard utf8(p.fields.stream), utf8(p.fields.type), utf8(p.actor), p.idForm != 0 || utf8(p.id) else { throw notUTF8(sequence) }
         return p.fields

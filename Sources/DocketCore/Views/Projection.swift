@@ -6,12 +6,15 @@ public final class AdoptedPolicy: Sendable {
     public let calendar: BusinessCalendar
     public let adoptedAt: Timestamp
     public let sequence: UInt64
+    /// What its clocks say the same way for every report.
+    let texts: ClockTexts
 
     public init(policy: Policy, calendar: BusinessCalendar, adoptedAt: Timestamp, sequence: UInt64) {
         self.policy = policy
         self.calendar = calendar
         self.adoptedAt = adoptedAt
         self.sequence = sequence
+        texts = ClockTexts(policy)
     }
 }
 

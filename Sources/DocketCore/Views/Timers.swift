@@ -52,22 +52,50 @@ public struct Clock: Hashable, Sendable {
     }
 }
 
+/// The texts the clocks of a policy repeat for every report it holds (targets, the severity a fix
+/// is judged by), made once per adopted policy rather than for each clock of each report.
+struct ClockTexts: Sendable {
+    let acknowledge: String?
+    let triage: String?
+    let statusEvery: String?
+    let needsInfo: String?
+    /// "severity critical", …, and each severity's fix target.
+    let severity: [CVSSSeverity: String]
+    let fixTarget: [CVSSSeverity: String]
+    /// The disclosure target, and while a fix-anchored deadline waits for the fix, its target and note.
+    let disclosure: String?
+    let disclosureBeforeFix: (target: String, note: String)?
+
+    init(_ p: Policy) {
+        acknowledge = p.acknowledge?.within.description
+        triage = p.triage?.within.description
+        statusEvery = p.statusUpdateEvery?.description
+        needsInfo = p.needsInfoAutoClose?.description
+        severity = Dictionary(uniqueKeysWithValues: CVSSSeverity.allCases.map { ($0, "severity \($0.rawValue)") })
+        fixTarget = (p.fix?.targets ?? [:]).mapValues(\.description)
+        disclosure = p.disclosure.map { "\($0.within) from the \($0.anchor == .report ? "report" : "fix release")" }
+        disclosureBeforeFix = p.disclosure.map { ("\($0.within) after the fix release", "due \($0.within) after the fix is released") }
+    }
+}
+
 /// Computes every clock of a report under a policy at an instant. Pure.
 public enum Timers {
     public static func clocks(for report: Report, policy adopted: AdoptedPolicy?, now: Timestamp) -> [Clock] {
         let engine = Engine(report: report, now: now)
         guard let adopted else {
-            return ClockKind.allCases.map { engine.clock($0, .notApplicable, note: "project \(report.project) has no policy") }
+            let note = "project \(report.project) has no policy"
+            return ClockKind.allCases.map { engine.clock($0, .notApplicable, note: note) }
         }
         let p = adopted.policy
         let cal = adopted.calendar
+        let texts = adopted.texts
         return [
-            engine.response(.acknowledge, p.acknowledge, cal, end: report.acknowledgedAt ?? report.closedAt),
-            engine.response(.triage, p.triage, cal, end: report.acceptedAt ?? report.closedAt),
-            engine.statusUpdates(p.statusUpdateEvery, cal),
-            engine.fix(p.fix, cal),
-            engine.disclosure(p.disclosure, cal),
-            engine.needsInfo(p.needsInfoAutoClose, cal),
+            engine.response(.acknowledge, p.acknowledge, texts.acknowledge, cal, end: report.acknowledgedAt ?? report.closedAt),
+            engine.response(.triage, p.triage, texts.triage, cal, end: report.acceptedAt ?? report.closedAt),
+            engine.statusUpdates(p.statusUpdateEvery, texts.statusEvery, cal),
+            engine.fix(p.fix, texts, cal),
+            engine.disclosure(p.disclosure, texts, cal),
+            engine.needsInfo(p.needsInfoAutoClose, texts.needsInfo, cal),
         ]
     }
 
@@ -111,10 +139,9 @@ public enum Timers {
         }
 
         /// Acknowledge and triage: from submission until the milestone.
-        func response(_ kind: ClockKind, _ rule: ResponseClock?, _ cal: BusinessCalendar, end: Timestamp?) -> Clock {
-            guard let rule else { return clock(kind, .notApplicable, note: "the policy sets no \(kind) target") }
+        func response(_ kind: ClockKind, _ rule: ResponseClock?, _ target: String?, _ cal: BusinessCalendar, end: Timestamp?) -> Clock {
+            guard let rule, let target else { return clock(kind, .notApplicable, note: "the policy sets no \(kind) target") }
             let start = report.submittedAt
-            let target = rule.within.description
             // A report reopened after being closed does not restart its response clocks.
             let end = end.map { min($0, now) }
             switch due(from: start, rule.within, pauses: pauses(rule.pausedWhileWaiting), cal) {
@@ -126,11 +153,11 @@ public enum Timers {
             }
         }
 
-        func statusUpdates(_ every: PolicyDuration?, _ cal: BusinessCalendar) -> Clock {
+        func statusUpdates(_ every: PolicyDuration?, _ target: String?, _ cal: BusinessCalendar) -> Clock {
             let kind = ClockKind.statusUpdate
-            guard let every else { return clock(kind, .notApplicable, note: "the policy sets no status-update cadence") }
+            guard let every, let target else { return clock(kind, .notApplicable, note: "the policy sets no status-update cadence") }
             guard let ack = report.acknowledgedAt, ack <= now else {
-                return clock(kind, .notApplicable, target: every.description, note: "starts when the report is acknowledged")
+                return clock(kind, .notApplicable, target: target, note: "starts when the report is acknowledged")
             }
             let investigationEnd = [report.fixReleasedAt, report.disclosedAt, report.closedAt].compactMap { $0 }.min()
             let end = investigationEnd.map { min($0, now) }
@@ -150,14 +177,14 @@ public enum Timers {
             let next = cal.advance(last, by: cal.span(of: every), unit: every.unit)
             let missedNote = missed > 0 ? "\(missed) update\(missed == 1 ? "" : "s") sent late (worst \(Clock.format(worst)) late)" : nil
             if let end {
-                if end > next { return clock(kind, .breached, target: every.description, start: ack, due: next, end: end, note: [missedNote, "no update before the investigation ended"].compactMap { $0 }.joined(separator: "; ")) }
-                return clock(kind, missed > 0 ? .breached : .met, target: every.description, start: ack, due: next, end: end, note: missedNote)
+                if end > next { return clock(kind, .breached, target: target, start: ack, due: next, end: end, note: [missedNote, "no update before the investigation ended"].compactMap { $0 }.joined(separator: "; ")) }
+                return clock(kind, missed > 0 ? .breached : .met, target: target, start: ack, due: next, end: end, note: missedNote)
             }
-            if now > next { return clock(kind, .breached, target: every.description, start: ack, due: next, note: missedNote) }
-            return clock(kind, .running, target: every.description, start: last, due: next, note: missedNote)
+            if now > next { return clock(kind, .breached, target: target, start: ack, due: next, note: missedNote) }
+            return clock(kind, .running, target: target, start: last, due: next, note: missedNote)
         }
 
-        func fix(_ rule: FixPolicy?, _ cal: BusinessCalendar) -> Clock {
+        func fix(_ rule: FixPolicy?, _ texts: ClockTexts, _ cal: BusinessCalendar) -> Clock {
             let kind = ClockKind.fix
             guard let rule else { return clock(kind, .notApplicable, note: "the policy sets no fix targets") }
             if report.fixReleasedAt == nil, let closed = report.closedAt, closed <= now {
@@ -180,7 +207,7 @@ public enum Timers {
                 start = accepted
             }
             let end = endedAt
-            let severityNote = ["severity \(severity.rawValue)", endNote].compactMap { $0 }.joined(separator: "; ")
+            let severityNote = endNote.map { "\(texts.severity[severity]!); \($0)" } ?? texts.severity[severity]!
             switch rule.targets[severity] ?? FixTarget.none {
             case .none:
                 return clock(kind, .notApplicable, start: start, note: "the policy sets no fix target for \(severity.rawValue) severity")
@@ -190,14 +217,14 @@ public enum Timers {
             case .within(let d):
                 switch due(from: start, d, pauses: pauses(rule.pausedWhileWaiting), cal) {
                 case .at(let dueAt):
-                    return judge(kind, target: d.description, start: start, due: dueAt, end: end, note: severityNote)
+                    return judge(kind, target: texts.fixTarget[severity] ?? d.description, start: start, due: dueAt, end: end, note: severityNote)
                 case .pausedAt(let remaining):
-                    return clock(kind, .paused, target: d.description, start: start, due: cal.advance(now, by: remaining, unit: d.unit), note: "\(severityNote); paused while waiting on the reporter")
+                    return clock(kind, .paused, target: texts.fixTarget[severity] ?? d.description, start: start, due: cal.advance(now, by: remaining, unit: d.unit), note: "\(severityNote); paused while waiting on the reporter")
                 }
             }
         }
 
-        func disclosure(_ rule: DisclosurePolicy?, _ cal: BusinessCalendar) -> Clock {
+        func disclosure(_ rule: DisclosurePolicy?, _ texts: ClockTexts, _ cal: BusinessCalendar) -> Clock {
             let kind = ClockKind.disclosure
             guard let rule else { return clock(kind, .notApplicable, note: "the policy sets no disclosure deadline") }
             if report.disclosedAt == nil, let closed = report.closedAt, closed <= now {
@@ -216,7 +243,8 @@ public enum Timers {
                         return judge(kind, target: "\(shortened) after exploitation", start: observed, due: due, end: end,
                                      note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
                     }
-                    return clock(kind, .running, target: "\(rule.within) after the fix release", note: "due \(rule.within) after the fix is released")
+                    let (target, note) = texts.disclosureBeforeFix!
+                    return clock(kind, .running, target: target, note: note)
                 }
                 anchor = fixedAt
             }
@@ -249,18 +277,18 @@ public enum Timers {
                 notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
             }
             let graceEnd = rule.grace.map { add($0, due) }
-            return judge(kind, target: "\(rule.within) from the \(rule.anchor == .report ? "report" : "fix release")", start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
+            return judge(kind, target: texts.disclosure!, start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
         }
 
-        func needsInfo(_ autoClose: PolicyDuration?, _ cal: BusinessCalendar) -> Clock {
+        func needsInfo(_ autoClose: PolicyDuration?, _ target: String?, _ cal: BusinessCalendar) -> Clock {
             let kind = ClockKind.needsInfo
-            guard let autoClose else { return clock(kind, .notApplicable, note: "the policy sets no needs-info auto-close") }
+            guard let autoClose, let target else { return clock(kind, .notApplicable, note: "the policy sets no needs-info auto-close") }
             guard let wait = report.waits.last(where: { $0.start <= now }) else {
-                return clock(kind, .notApplicable, target: autoClose.description, note: "no information was requested")
+                return clock(kind, .notApplicable, target: target, note: "no information was requested")
             }
             let due = cal.advance(wait.start, by: cal.span(of: autoClose), unit: autoClose.unit)
             let end = wait.end.flatMap { $0 <= now ? $0 : nil }
-            var c = judge(kind, target: autoClose.description, start: wait.start, due: due, end: end)
+            var c = judge(kind, target: target, start: wait.start, due: due, end: end)
             if c.isLate { c.note = "the reporter has not answered; the policy says close the report" }
             return c
         }
