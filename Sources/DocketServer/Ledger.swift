@@ -238,10 +238,9 @@ public final class Ledger: Sendable {
                 let p = try fold(asOf: .latest(now: .now()))
                 return (p, p.lastSequence)
             }()
-            try store.scan(from: state.projection.lastSequence + 1) { event in
-                state.projection.apply(event)
-                return true
-            }
+            // The same fold as a rebuild (events read in place), on this thread: a catch-up is
+            // usually a few events, and splitting the views among threads would cost more.
+            state.projection = try Projection.fold(store, onto: state.projection, asOf: .latest(now: .now()), partitions: 1)
             if let checkpoints, state.projection.lastSequence >= state.checkpointedAt + ViewCheckpoints.interval {
                 checkpoints.save(state.projection, store: store)
                 state.checkpointedAt = state.projection.lastSequence

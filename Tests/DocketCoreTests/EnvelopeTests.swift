@@ -492,12 +492,15 @@ struct EnvelopeCodecTests {
         }
     }
 
-    @Test("an envelope read in place has the fields decode gives")
+    @Test("an envelope read in place has the fields decode gives, in either format")
     func fieldsInPlace() throws {
-        for bytes in [Self.smallBytes, try Self.richEnvelope().0] {
-            let decoded = try EnvelopeCodec.decode(bytes, sequence: 42)
+        let rich = try EnvelopeCodec.decode(try Self.richEnvelope().0, sequence: 42)
+        let (format2, ledger) = EnvelopeCodec.encode(rich)
+        let cases: [([UInt8], EnvelopeCodec.LedgerFields?)] = [(Self.smallBytes, nil), (try Self.richEnvelope().0, nil), (format2, ledger)]
+        for (bytes, ledger) in cases {
+            let decoded = try EnvelopeCodec.decode(bytes, sequence: 42, ledger: ledger)
             try bytes.withUnsafeBytes { raw in
-                let f = try EnvelopeCodec.fields(in: raw, sequence: 42)
+                let f = try EnvelopeCodec.fields(in: raw, sequence: 42, ledger: ledger)
                 #expect(f.sequence == 42 && f.streamVersion == decoded.streamVersion && f.schemaVersion == decoded.schemaVersion)
                 #expect(String(decoding: f.stream, as: UTF8.self) == decoded.stream.rawValue)
                 #expect(String(decoding: f.type, as: UTF8.self) == decoded.type.rawValue)
@@ -595,6 +598,10 @@ struct EnvelopeCodecTests {
         bytes[offset] = 0xFF
         expectCoreError(.invalidEnvelope, "event at sequence 7 holds text that is not UTF-8") {
             _ = try EnvelopeCodec.decode(bytes, sequence: 7)
+        }
+        // Read in place too.
+        expectCoreError(.invalidEnvelope, "event at sequence 7 holds text that is not UTF-8") {
+            _ = try bytes.withUnsafeBytes { raw in try EnvelopeCodec.fields(in: raw, sequence: 7).sequence }
         }
     }
 

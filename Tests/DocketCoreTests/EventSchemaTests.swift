@@ -133,6 +133,42 @@ struct EventSchemaTests {
         }
     }
 
+    @Test(
+        "decoding in place (type and payload as borrowed bytes, as a view rebuild does) gives the event, or the error, of decoding a copy",
+        arguments: SchemaFiles.eventSchemaNames)
+    func inPlace(_ name: String) throws {
+        let schema = try SchemaFiles.load(name)
+        let type = try #require(schema["x-docket-event"]?.stringValue)
+        let version = UInt16(try #require(schema["x-docket-version"]?.intValue))
+        var payloads = try #require(schema["x-docket-golden"]?.arrayValue).compactMap { $0["payload"] }
+        if case .object(let members)? = payloads.first {
+            payloads.append(.object(Array(members.dropFirst())))  // a field missing (refused if required)
+            payloads.append(.object(members + [(key: "surprise", value: .int(1))]))
+            if let first = members.first { payloads.append(.object([(key: first.key, value: .array([.null]))] + members.dropFirst())) }
+            payloads.append(.object(members.reversed()))
+        }
+        var checked = 0
+        for (t, v) in [(type, version), (type, UInt16(99)), ("ReportEaten", UInt16(1))] {
+            for payload in payloads {
+                let bytes = Payload(payload).bytes
+                let copied = Result { () throws(DomainError) in try DomainEvent(type: t, version: v, encoded: bytes) }
+                var typeText = t
+                let borrowed = typeText.withUTF8 { typeBytes in
+                    bytes.withUnsafeBytes { raw in
+                        Result { () throws(DomainError) in try DomainEvent(type: UnsafeRawBufferPointer(typeBytes), version: v, encoded: raw) }
+                    }
+                }
+                switch (copied, borrowed) {
+                case (.success(let a), .success(let b)): #expect(a == b, "\(name) \(t) v\(v): \(JSON.serialize(payload))")
+                case (.failure(let a), .failure(let b)): #expect(a.code == b.code && a.message == b.message, "\(name) \(t) v\(v)")
+                default: Issue.record("\(name) \(t) v\(v): \(copied) decoding a copy, \(borrowed) in place, for \(JSON.serialize(payload))")
+                }
+                checked += 1
+            }
+        }
+        #expect(checked >= 12)  // at least four payloads under three type and version pairs
+    }
+
     @Test("an unknown event type or schema version is a clear error")
     func unknownTypes() {
         let a = #expect(throws: DomainError.self) { try DomainEvent(type: "ReportEaten", version: 1, payload: [:]) }

@@ -66,10 +66,21 @@ struct ProjectionTests {
                 }
             }
         }
-        apply(stream: "report/R1", type: "ReportAcknowledged", payload: [9], sequence: 1)  // an unknown value tag
-        apply(stream: "report/R1", type: "ReportAcknowledged", payload: Payload(["by": "x"]).bytes + [0], sequence: 2)  // trailing bytes
-        apply(stream: "misc", type: "Note", payload: [9], sequence: 3)  // not a domain stream: not read
-        #expect(p.undecodable == 2 && p.reports.isEmpty && p.lastSequence == 3)
+        let submitted = SyntheticReports.report(1, start: Timestamp(microseconds: 1_700_000_000_000_000))
+        let first = submitted.events[0]
+        apply(stream: submitted.stream.rawValue, type: first.type.rawValue, payload: first.payload.bytes, sequence: 1)
+        let id = String(submitted.stream.rawValue.dropFirst(DomainStreams.reportPrefix.count))
+        let before = try #require(p.reports[id])
+        let acknowledged = DomainEvent.reportAcknowledged(ReportAcknowledged(assignee: "x")).value
+        #expect(try DomainEvent(type: "ReportAcknowledged", version: 1, payload: acknowledged) == .reportAcknowledged(ReportAcknowledged(assignee: "x")))
+        var unknownTag = Payload(acknowledged).bytes
+        #expect(unknownTag.suffix(3) == [5, 1, 0x78])  // "assignee": "x" (5: a string), last
+        unknownTag[unknownTag.count - 3] = 9
+        apply(stream: submitted.stream.rawValue, type: "ReportAcknowledged", payload: unknownTag, sequence: 2)  // an unknown value tag
+        apply(stream: submitted.stream.rawValue, type: "ReportAcknowledged", payload: Payload(acknowledged).bytes + [0], sequence: 3)  // trailing bytes
+        apply(stream: "misc", type: "Note", payload: [9], sequence: 4)  // not a domain stream: not read
+        #expect(p.undecodable == 2 && p.lastSequence == 4)
+        #expect(p.reports[id] == before, "the report is as its submission left it")
     }
 
     @Test("a checkpoint of another format, or damaged, is refused rather than misread")

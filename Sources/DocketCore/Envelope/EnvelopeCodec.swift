@@ -106,8 +106,8 @@ public enum EnvelopeCodec {
     }
 
     /// The fields of an encoded envelope that views fold on, read in place: nothing is copied
-    /// or allocated. The buffers point into the envelope's bytes and are valid only while those
-    /// are (`fields(in:sequence:ledger:)` lends them for one call).
+    /// or allocated. The buffers point into the envelope's bytes (`fields(in:sequence:ledger:)`)
+    /// and are valid only while those are; `EventStore.fold` lends them for one call.
     public struct Fields {
         public let sequence: UInt64
         public let streamVersion: UInt64
@@ -256,6 +256,10 @@ public enum EnvelopeCodec {
         try bytes.withUnsafeBytes { raw in Result { () throws(CoreError) in try decode(raw, sequence: sequence, ledger: ledger) } }.get()
     }
 }
+
+/// Views into bytes owned elsewhere: not to be sent to another thread.
+@available(*, unavailable)
+extension EnvelopeCodec.Fields: Sendable {}
 
 extension RecordedEvent {
     /// The event as one JSON object, as `docket read` prints it.

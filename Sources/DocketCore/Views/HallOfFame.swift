@@ -23,7 +23,7 @@ public struct HallOfFame: Hashable, Sendable {
     public var disclosedReports: Int
 
     public init(projection: Projection, project: String, year: Int64?, now: Timestamp) {
-        self.init(reports: Array(projection.reports.values), project: project, year: year, now: now)
+        self.init(reports: projection.reports.values.filter { $0.project == project }, project: project, year: year, now: now)
     }
 
     /// The hall of fame of `project` from `reports`, which hold at least that project's reports
@@ -35,7 +35,7 @@ public struct HallOfFame: Hashable, Sendable {
         var position: [String: Int] = [:]
         var anonymous = 0
         var disclosed = 0
-        // In order of disclosure (then id), each sort key read once rather than at every comparison.
+        // In order of disclosure (then id): the disclosure times are read once, not at every comparison.
         var keyed: [(at: Timestamp, report: Report)] = []
         for r in reports where r.project == project && r.state == .disclosed {
             guard let at = r.disclosedAt, at <= now else { continue }

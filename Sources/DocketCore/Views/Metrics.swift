@@ -27,7 +27,7 @@ public struct ProgrammeMetrics: Hashable, Sendable {
 
     /// Reports of `project` submitted in `[now − window, now]`, held to the policies of `projection`.
     public init(projection: Projection, project: String, window: Duration, now: Timestamp) {
-        self.init(projection: projection, project: project, reports: Array(projection.reports.values), window: window, now: now)
+        self.init(projection: projection, project: project, reports: projection.reports.values.filter { $0.project == project }, window: window, now: now)
     }
 
     /// The same from `reports`, which hold at least the project's reports (`Projection.reportsByProject`

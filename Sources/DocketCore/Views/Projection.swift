@@ -64,6 +64,7 @@ public struct Projection: Sendable {
     /// Divides the projection among `n` partitions by stream (`partition` maps a stream name to
     /// 0..<n), so that each can be folded on by its own thread and `merging` puts them back.
     public func split(into n: Int, by partition: (String) -> Int) -> [Projection] {
+        if n <= 1 { return [self] }
         var parts = [Projection](repeating: Projection(), count: n)
         for i in parts.indices {
             parts[i].lastSequence = lastSequence
@@ -76,8 +77,9 @@ public struct Projection: Sendable {
         return parts
     }
 
-    /// The projection folded from disjoint partitions of one log (each stream in one of them):
-    /// the same as folding the log in order on one thread.
+    /// The projection folded from disjoint partitions of one log (each stream in one of them, as
+    /// `split` leaves them): the same as folding the log in order on one thread. Parts must not
+    /// share a report or project.
     public init(merging parts: consuming [Projection]) {
         self.init()
         guard let latest = parts.max(by: { $0.lastSequence < $1.lastSequence }) else { return }

@@ -243,7 +243,7 @@ public enum Timers {
                         return judge(kind, target: "\(shortened) after exploitation", start: observed, due: due, end: end,
                                      note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
                     }
-                    let (target, note) = texts.disclosureBeforeFix!
+                    let (target, note) = texts.disclosureBeforeFix ?? ("\(rule.within) after the fix release", "due \(rule.within) after the fix is released")
                     return clock(kind, .running, target: target, note: note)
                 }
                 anchor = fixedAt
@@ -277,7 +277,8 @@ public enum Timers {
                 notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
             }
             let graceEnd = rule.grace.map { add($0, due) }
-            return judge(kind, target: texts.disclosure!, start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
+            let target = texts.disclosure ?? "\(rule.within) from the \(rule.anchor == .report ? "report" : "fix release")"
+            return judge(kind, target: target, start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
         }
 
         func needsInfo(_ autoClose: PolicyDuration?, _ target: String?, _ cal: BusinessCalendar) -> Clock {
