@@ -39,9 +39,13 @@ extension ViewRenderer {
             case .instant(let t): .object([("time", .string(t.rfc3339))])
             case .sequence(let n, _): .object([("seq", .int(Int64(bitPattern: n)))])
             }
-        return .object([
+        var members: [(key: String, value: Value)] = [
             ("asOf", asOfValue), ("evaluatedAt", .string(now.rfc3339)), ("lastSequence", .int(Int64(projection.lastSequence))),
-            ("reports", reports), ("timers", clocks), ("projects", .array(perProject)),
-        ])
+        ]
+        // Events of report and project streams that did not decode, which no view shows: for those
+        // who read the whole log (a maintainer's count would cover other projects' streams too).
+        if principal.role != .maintainer { members.append(("undecodable", .int(Int64(projection.undecodable)))) }
+        members += [("reports", reports), ("timers", clocks), ("projects", .array(perProject))]
+        return .object(members)
     }
 }

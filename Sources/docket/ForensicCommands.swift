@@ -227,6 +227,9 @@ struct Replay: AsyncParsableCommand {
             }
             let when = atSeq.map { "sequence \($0)" } ?? (v["asOf"]?["time"]?.stringValue ?? asOf!)
             print("# Docket as of \(when): events through sequence \(v["lastSequence"]?.intValue ?? 0), clocks evaluated at \(v["evaluatedAt"]?.stringValue ?? "?")")
+            if let n = v["undecodable"]?.intValue, n > 0 {
+                print("WARNING: \(n) event\(n == 1 ? "" : "s") of report or project streams did not decode and \(n == 1 ? "is" : "are") in no view; run docket verify")
+            }
             print("\n## Advisory state\n")
             let reports = v["reports"]?.arrayValue ?? []
             if reports.isEmpty { print("(no reports)") } else {

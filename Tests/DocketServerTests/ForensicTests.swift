@@ -389,7 +389,9 @@ struct ForensicTests {
                 }
                 #expect(replay["reports"]?.arrayValue?.count == projection.reports.count)
                 #expect(replay["lastSequence"]?.intValue == Int64(projection.lastSequence))
+                #expect(replay["undecodable"] == 0)
             }
+            let replayAtHeadBefore = try ledger.query(.replay(window: window), asOf: .sequence(store.head.sequence), as: admin)["reports"]
             let early = try ledger.query(.replay(window: window), asOf: .time(start + .seconds(20 * 86_400)), as: admin)
             let late = try ledger.query(.replay(window: window), asOf: .time(start + .seconds(75 * 86_400)), as: admin)
             #expect((early["reports"]?.arrayValue?.count ?? 0) < (late["reports"]?.arrayValue?.count ?? 0))
@@ -400,6 +402,15 @@ struct ForensicTests {
             #expect(throws: Forbidden.self) { try ledger.query(.replay(window: window), asOf: .sequence(200), as: Principal(role: .reporter, subject: "ada")) }
             #expect(throws: Forbidden.self) { try ledger.query(.replay(window: window), asOf: .now, as: Principal(role: .reporter, subject: "ada")) }
             #expect(throws: Forbidden.self) { try ledger.query(.replay(window: window), asOf: .sequence(200), as: Principal(role: .replica, subject: "r")) }
+            #expect(theirs["undecodable"] == nil, "a maintainer's count would cover other projects")
+
+            // An event of a report stream that does not decode against its schema (the store takes
+            // any payload) is in no view, and replay counts it for those who read the whole log.
+            let report = try #require(try store.read(from: 1, limit: 100).first { $0.stream.rawValue.hasPrefix(DomainStreams.reportPrefix) }?.stream)
+            _ = try await store.append(to: report, events: [try ProposedEvent(type: EventType("ReportAcknowledged"), actor: "x", data: ["nope": 1])])
+            let damaged = try ledger.query(.replay(window: window), asOf: .sequence(store.head.sequence), as: admin)
+            #expect(damaged["undecodable"] == 1 && damaged["lastSequence"]?.intValue == Int64(store.head.sequence))
+            #expect(damaged["reports"] == replayAtHeadBefore)
         }
     }
 }
