@@ -228,7 +228,7 @@ struct Replay: AsyncParsableCommand {
             let when = atSeq.map { "sequence \($0)" } ?? (v["asOf"]?["time"]?.stringValue ?? asOf!)
             print("# Docket as of \(when): events through sequence \(v["lastSequence"]?.intValue ?? 0), clocks evaluated at \(v["evaluatedAt"]?.stringValue ?? "?")")
             if let n = v["undecodable"]?.intValue, n > 0 {
-                print("WARNING: \(n) event\(n == 1 ? "" : "s") of report or project streams did not decode and \(n == 1 ? "is" : "are") in no view; run docket verify")
+                print("WARNING: \(n) event\(n == 1 ? "" : "s") of report or project streams did not decode against \(n == 1 ? "its" : "their") event schema and \(n == 1 ? "is" : "are") in no view (docket read --stream shows the events as stored)")
             }
             print("\n## Advisory state\n")
             let reports = v["reports"]?.arrayValue ?? []

@@ -72,7 +72,10 @@ struct ForensicDecodeTests {
         let chain = try ForensicHarness.json(atPath: report)
         #expect(chain["intact"] as? Bool == true, "\(chain)")
         #expect(chain["records"] as? Int == theirs.count)
-        #expect((chain["problems"] as? [Any])?.isEmpty == true, "\(chain)")
+        // Records compressed with the altered dictionary may also fail to decompress to a valid
+        // envelope (it depends on where the flipped byte is used): the only problem allowed.
+        let stored = chain["problems"] as? [String] ?? []
+        #expect(stored.allSatisfy { $0.hasSuffix("record(s) could not be decoded in full") } && stored.count <= 1, "\(chain)")
         let verify = try ForensicHarness.docket(["verify", "--json", "--data-dir", data])
         let verified = try ForensicHarness.json(verify.stdout)
         #expect(chain["head_hash"] as? String == verified["head_hash"] as? String)
@@ -191,7 +194,10 @@ extension ForensicDecodeTests {
         #expect(chain["reason"] as? String == verified["reason"] as? String)
         #expect(chain["head_hash"] as? String == verified["head_hash"] as? String)
         #expect(chain["anchors_checked"] as? Int == verified["anchors_checked"] as? Int)
-        #expect((chain["problems"] as? [Any])?.isEmpty == true, "\(chain)")
+        // Records compressed with the altered dictionary may also fail to decompress to a valid
+        // envelope (it depends on where the flipped byte is used): the only problem allowed.
+        let stored = chain["problems"] as? [String] ?? []
+        #expect(stored.allSatisfy { $0.hasSuffix("record(s) could not be decoded in full") } && stored.count <= 1, "\(chain)")
 
         // Given the dictionary exported before the tampering, the decoder still reports what
         // verify reports, and the chain tells which of the two dictionaries is authentic.

@@ -56,7 +56,8 @@ public struct Projection: Sendable {
     /// The latest event time folded in.
     public var lastOccurredAt: Timestamp?
     public var lastRecordedAt: Timestamp?
-    /// Events in domain streams that did not decode (should be 0; `docket verify` says more).
+    /// Events of report and project streams that did not decode against their schemas, and so are
+    /// in no view: 0 unless an admin's raw append or a damaged record put one there (replay reports it).
     public var undecodable = 0
 
     public init() {}
