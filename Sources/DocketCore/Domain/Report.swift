@@ -143,18 +143,12 @@ public struct Report: Hashable, @unchecked Sendable {
                 if let i = waits.indices.last, waits[i].end == nil { waits[i].end = t }
             case .reportTriaged(let e):
                 acceptedAt = acceptedAt ?? t
-                severity = e.severity
-                severityHistory.append(SeverityAssessment(at: t, severity: e.severity))
-                cvss31 = e.cvss31 ?? cvss31
-                cvss40 = e.cvss40 ?? cvss40
+                assess(e.severity, cvss31: e.cvss31, cvss40: e.cvss40, at: t)
                 if !e.cwes.isEmpty { cwes = e.cwes }
                 if let c = e.component { component = c }
                 if !e.affected.isEmpty { affected = e.affected }
             case .severityChanged(let e):
-                severity = e.severity
-                severityHistory.append(SeverityAssessment(at: t, severity: e.severity))
-                cvss31 = e.cvss31 ?? cvss31
-                cvss40 = e.cvss40 ?? cvss40
+                assess(e.severity, cvss31: e.cvss31, cvss40: e.cvss40, at: t)
             case .assigneeChanged(let e):
                 assignee = e.assignee
             case .statusUpdateSent:
@@ -183,13 +177,13 @@ public struct Report: Hashable, @unchecked Sendable {
             case .exploitationObserved:
                 exploitedAt = exploitedAt ?? t
             case .creditOffered(let e):
-                if let i = credits.firstIndex(where: { Report.personKey($0.person) == Report.personKey(e.person) }) {
+                if let i = creditIndex(of: e.person) {
                     if !credits[i].types.contains(e.type) { credits[i].types.append(e.type) }
                 } else {
                     credits.append(CreditRecord(person: e.person, types: [e.type], status: .offered, displayName: nil, preference: .named))
                 }
             case .creditAccepted(let e):
-                if let i = credits.firstIndex(where: { Report.personKey($0.person) == Report.personKey(e.person) }) {
+                if let i = creditIndex(of: e.person) {
                     credits[i].status = .accepted
                     credits[i].displayName = e.displayName
                     credits[i].preference = e.preference
@@ -198,7 +192,7 @@ public struct Report: Hashable, @unchecked Sendable {
                     credits.append(CreditRecord(person: e.person, types: [.finder], status: .accepted, displayName: e.displayName, preference: e.preference))
                 }
             case .creditDeclined(let e):
-                if let i = credits.firstIndex(where: { Report.personKey($0.person) == Report.personKey(e.person) }) {
+                if let i = creditIndex(of: e.person) {
                     credits[i].status = .declined
                 } else {
                     credits.append(CreditRecord(person: e.person, types: [.finder], status: .declined, displayName: nil, preference: .none))
@@ -225,6 +219,20 @@ public struct Report: Hashable, @unchecked Sendable {
 
         private mutating func closeWaits(at t: Timestamp) {
             if let i = waits.indices.last, waits[i].end == nil { waits[i].end = t }
+        }
+
+        /// A severity assessed at `t` (at triage or later), with the vectors given for it.
+        private mutating func assess(_ assessed: CVSSSeverity, cvss31: String?, cvss40: String?, at t: Timestamp) {
+            severity = assessed
+            severityHistory.append(SeverityAssessment(at: t, severity: assessed))
+            self.cvss31 = cvss31 ?? self.cvss31
+            self.cvss40 = cvss40 ?? self.cvss40
+        }
+
+        /// Where `person`'s credit record is, compared as `Report.personKey` does.
+        func creditIndex(of person: String) -> Int? {
+            let key = Report.personKey(person)
+            return credits.firstIndex { Report.personKey($0.person) == key }
         }
     }
 

@@ -52,11 +52,12 @@ public struct ProgrammeMetrics: Hashable, Sendable {
             let spans = reports.compactMap { r in at(r).flatMap { $0 <= now ? ($0 - r.submittedAt).microseconds : nil } }.sorted()
             return Milestone(name: name, count: spans.count, median: Self.median(spans).map { .microseconds($0) })
         }
-        var tally = ClockKind.allCases.map { Target(clock: $0, met: 0, breached: 0, open: 0) }
+        let kinds = ClockKind.allCases  // made once: each use of `allCases` builds the array anew
+        var tally = kinds.map { Target(clock: $0, met: 0, breached: 0, open: 0) }
         func count(_ reportClocks: [Clock]) {
             // Only each clock's kind and state are read, in place.
             for j in reportClocks.indices {
-                let k = ClockKind.allCases.firstIndex(of: reportClocks[j].kind)!
+                let k = kinds.firstIndex(of: reportClocks[j].kind)!
                 switch reportClocks[j].state {
                 case .met: tally[k].met += 1
                 case .breached: tally[k].breached += 1

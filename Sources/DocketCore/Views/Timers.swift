@@ -73,8 +73,16 @@ struct ClockTexts: Sendable {
         needsInfo = p.needsInfoAutoClose?.description
         severity = Dictionary(uniqueKeysWithValues: CVSSSeverity.allCases.map { ($0, "severity \($0.rawValue)") })
         fixTarget = (p.fix?.targets ?? [:]).mapValues(\.description)
-        disclosure = p.disclosure.map { "\($0.within) from the \($0.anchor == .report ? "report" : "fix release")" }
-        disclosureBeforeFix = p.disclosure.map { ("\($0.within) after the fix release", "due \($0.within) after the fix is released") }
+        disclosure = p.disclosure.map(Self.disclosureTarget)
+        disclosureBeforeFix = p.disclosure.map(Self.disclosureBeforeFix)
+    }
+
+    static func disclosureTarget(_ rule: DisclosurePolicy) -> String {
+        "\(rule.within) from the \(rule.anchor == .report ? "report" : "fix release")"
+    }
+
+    static func disclosureBeforeFix(_ rule: DisclosurePolicy) -> (target: String, note: String) {
+        ("\(rule.within) after the fix release", "due \(rule.within) after the fix is released")
     }
 }
 
@@ -243,7 +251,7 @@ public enum Timers {
                         return judge(kind, target: "\(shortened) after exploitation", start: observed, due: due, end: end,
                                      note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
                     }
-                    let (target, note) = texts.disclosureBeforeFix ?? ("\(rule.within) after the fix release", "due \(rule.within) after the fix is released")
+                    let (target, note) = texts.disclosureBeforeFix ?? ClockTexts.disclosureBeforeFix(rule)
                     return clock(kind, .running, target: target, note: note)
                 }
                 anchor = fixedAt
@@ -277,7 +285,7 @@ public enum Timers {
                 notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
             }
             let graceEnd = rule.grace.map { add($0, due) }
-            let target = texts.disclosure ?? "\(rule.within) from the \(rule.anchor == .report ? "report" : "fix release")"
+            let target = texts.disclosure ?? ClockTexts.disclosureTarget(rule)
             return judge(kind, target: target, start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
         }
 
