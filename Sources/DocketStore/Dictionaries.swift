@@ -111,6 +111,19 @@ final class RecordDecoder {
         }
     }
 
+    /// Decompresses the record's envelope into the memory `destination` gives for its size: the
+    /// record's header and the envelope's size. A failure names the record.
+    func decompress(
+        _ record: UnsafeRawBufferPointer, sequence: UInt64, txn: borrowing Transaction, into destination: (Int) -> UnsafeMutableRawPointer
+    ) throws(StoreError) -> (header: RecordFormat.Header, count: Int) {
+        let (header, frame, dictionary) = try frame(of: record, sequence: sequence, txn: txn)
+        do throws(StoreError) {
+            return (header, try decompressor.decompress(frame, dictionary: dictionary, limit: EnvelopeCodec.maximumEncodedSize, into: destination))
+        } catch {
+            throw Self.naming(sequence, error)
+        }
+    }
+
     /// The record's header, its zstd frame and the dictionary the frame needs (nil: none).
     func frame(of record: UnsafeRawBufferPointer, sequence: UInt64, txn: borrowing Transaction) throws(StoreError)
         -> (header: RecordFormat.Header, frame: UnsafeRawBufferPointer, dictionary: ZstdDictionary?)

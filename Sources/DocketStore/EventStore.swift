@@ -371,13 +371,7 @@ public final class EventStore: Sendable {
                     }
                     count += 1
                     next = seq + 1
-                    let (header, frame, dictionary) = try decoder.frame(of: value, sequence: seq, txn: txn)
-                    let n: Int
-                    do throws(StoreError) {
-                        n = try decoder.decompressor.decompress(frame, dictionary: dictionary, limit: EnvelopeCodec.maximumEncodedSize) { _ in buffer }
-                    } catch {
-                        throw RecordDecoder.naming(seq, error)
-                    }
+                    let (header, n) = try decoder.decompress(value, sequence: seq, txn: txn) { _ in buffer }
                     more = try body(seq, UnsafeRawBufferPointer(start: buffer, count: n), header)
                     return more
                 }

@@ -248,15 +248,9 @@ final class PipelinedScan: @unchecked Sendable {
                 try store.read { (txn) throws(StoreError) in
                     try LogIndex.forEachRecord(in: txn, store.databases, from: next, limit: chunkSize) { (seq, value) throws(StoreError) in
                         guard seq <= last else { return false }
-                        let (header, frame, dictionary) = try decoder.frame(of: value, sequence: seq, txn: txn)
-                        let n: Int
-                        do throws(StoreError) {
-                            n = try decoder.decompressor.decompress(frame, dictionary: dictionary, limit: EnvelopeCodec.maximumEncodedSize) { size in
-                                chunk.reserve(size)
-                                return chunk.buffer + chunk.used
-                            }
-                        } catch {
-                            throw RecordDecoder.naming(seq, error)
+                        let (header, n) = try decoder.decompress(value, sequence: seq, txn: txn) { size in
+                            chunk.reserve(size)
+                            return chunk.buffer + chunk.used
                         }
                         let envelope = UnsafeRawBufferPointer(start: chunk.buffer + chunk.used, count: n)
                         chunk.entries.append(
