@@ -234,19 +234,22 @@ public final class Ledger: Sendable {
     /// queries from folding the same events twice; the copy returned shares storage (copy on write).
     private func liveProjection() throws -> Projection {
         try live.withLock { (cached: inout (projection: Projection, checkpointedAt: UInt64)?) throws -> Projection in
-            var state = try cached ?? { () throws -> (projection: Projection, checkpointedAt: UInt64) in
+            // Taken out of the cache, so that (once earlier queries are done with their copies) the
+            // views are folded on in place rather than copied first. If the fold fails the cache
+            // stays empty, and the next query folds from the checkpoint.
+            var (projection, checkpointedAt) = try cached.take() ?? { () throws -> (Projection, UInt64) in
                 let p = try fold(asOf: .latest(now: .now()))
                 return (p, p.lastSequence)
             }()
             // The same fold as a rebuild (events read in place), on this thread: a catch-up is
             // usually a few events, and splitting the views among threads would cost more.
-            state.projection = try Projection.fold(store, onto: state.projection, asOf: .latest(now: .now()), partitions: 1)
-            if let checkpoints, state.projection.lastSequence >= state.checkpointedAt + ViewCheckpoints.interval {
-                checkpoints.save(state.projection, store: store)
-                state.checkpointedAt = state.projection.lastSequence
+            projection = try Projection.fold(store, onto: consume projection, asOf: .latest(now: .now()), partitions: 1)
+            if let checkpoints, projection.lastSequence >= checkpointedAt + ViewCheckpoints.interval {
+                checkpoints.save(projection, store: store)
+                checkpointedAt = projection.lastSequence
             }
-            cached = state
-            return state.projection
+            cached = (projection, checkpointedAt)
+            return projection
         }
     }
 
@@ -262,7 +265,7 @@ public final class Ledger: Sendable {
             projection = restored
         }
         let resumedAt = projection.lastSequence
-        projection = try Projection.fold(store, onto: projection, through: last, asOf: asOf)
+        projection = try Projection.fold(store, onto: consume projection, through: last, asOf: asOf)
         if !instant, let checkpoints, projection.lastSequence >= resumedAt + ViewCheckpoints.interval {
             checkpoints.save(projection, store: store)
         }

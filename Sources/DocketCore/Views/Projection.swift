@@ -63,8 +63,10 @@ public struct Projection: Sendable {
     public init() {}
 
     /// Divides the projection among `n` partitions by stream (`partition` maps a stream name to
-    /// 0..<n), so that each can be folded on by its own thread and `merging` puts them back.
-    public func split(into n: Int, by partition: (String) -> Int) -> [Projection] {
+    /// 0..<n), so that each can be folded on by its own thread and `merging` puts them back. One
+    /// partition is the projection itself, moved rather than copied: folding on into it then
+    /// changes its tables in place.
+    public consuming func split(into n: Int, by partition: (String) -> Int) -> [Projection] {
         if n <= 1 { return [self] }
         var parts = [Projection](repeating: Projection(), count: n)
         for i in parts.indices {
@@ -104,19 +106,19 @@ public struct Projection: Sendable {
 
     /// Whether `event` belongs in a view as of `asOf`.
     public static func includes(_ event: RecordedEvent, asOf: AsOf) -> Bool {
-        switch asOf {
-        case .latest: return true
-        case .instant(let t): return event.occurredAt <= t
-        case .sequence(let n, _): return event.sequence <= n
-        }
+        includes(sequence: event.sequence, occurredAt: event.occurredAt, asOf: asOf)
     }
 
     /// Whether the event read from an envelope belongs in a view as of `asOf`.
     public static func includes(_ event: EnvelopeCodec.Fields, asOf: AsOf) -> Bool {
+        includes(sequence: event.sequence, occurredAt: event.occurredAt, asOf: asOf)
+    }
+
+    private static func includes(sequence: UInt64, occurredAt: Timestamp, asOf: AsOf) -> Bool {
         switch asOf {
         case .latest: return true
-        case .instant(let t): return event.occurredAt <= t
-        case .sequence(let n, _): return event.sequence <= n
+        case .instant(let t): return occurredAt <= t
+        case .sequence(let n, _): return sequence <= n
         }
     }
 
