@@ -182,19 +182,21 @@ func utf8Equal(_ s: String, _ raw: UnsafeRawBufferPointer) -> Bool {
     // Lengths first: the count is stored, and most mismatches differ in length.
     guard s.utf8.count == raw.count else { return false }
     var s = s
-    return s.withUTF8 { u in
-        let a = UnsafeRawBufferPointer(u)
-        var i = 0
-        while i + 8 <= a.count {
-            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) {
-                return false
-            }
-            i += 8
-        }
-        while i < a.count {
-            if a[i] != raw[i] { return false }
-            i += 1
-        }
-        return true
+    return s.withUTF8 { bytesEqual(UnsafeRawBufferPointer($0), raw) }
+}
+
+/// Whether two byte strings are equal, compared eight bytes at a time.
+@inline(__always)
+func bytesEqual(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
+    guard a.count == b.count else { return false }
+    var i = 0
+    while i + 8 <= a.count {
+        if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+        i += 8
     }
+    while i < a.count {
+        if a[i] != b[i] { return false }
+        i += 1
+    }
+    return true
 }

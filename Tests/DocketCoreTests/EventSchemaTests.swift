@@ -169,6 +169,50 @@ struct EventSchemaTests {
         #expect(checked >= 12)  // at least four payloads under three type and version pairs
     }
 
+    @Test(
+        "every value an enumeration allows decodes, and any other is refused naming the field and the values it may take, in nested objects too",
+        arguments: SchemaFiles.eventSchemaNames)
+    func enumerations(_ name: String) throws {
+        let schema = try SchemaFiles.load(name)
+        let type = try #require(schema["x-docket-event"]?.stringValue)
+        let version = UInt16(try #require(schema["x-docket-version"]?.intValue))
+        guard case .object(let members)? = try #require(schema["x-docket-golden"]?.arrayValue).first?["payload"] else { return }
+        let fields = SchemaFiles.fields(of: schema)
+        // Each enumeration field of the payload or of an object in it: a way to set it, the
+        // values it allows, and how an error names it.
+        var cases: [(set: (String) -> Value, allowed: [String], named: String)] = []
+        func replacing(_ key: String, in members: [(key: String, value: Value)], with value: Value) -> Value {
+            .object(members.filter { $0.key != key } + [(key: key, value: value)])
+        }
+        for field in fields {
+            switch field.kind {
+            case .enumeration(let allowed):
+                cases.append(({ replacing(field.name, in: members, with: .string($0)) }, allowed, "field \"\(field.name)\""))
+            case .object(let nested):
+                guard case .object(let inner)? = members.first(where: { $0.key == field.name })?.value else { continue }
+                for n in nested {
+                    guard case .enumeration(let allowed) = n.kind else { continue }
+                    cases.append((
+                        { replacing(field.name, in: members, with: replacing(n.name, in: inner, with: .string($0))) }, allowed,
+                        "field \"\(field.name)\": field \"\(n.name)\""
+                    ))
+                }
+            default:
+                continue
+            }
+        }
+        for c in cases {
+            for value in c.allowed {
+                let event = try DomainEvent(type: type, version: version, payload: c.set(value))
+                #expect(JSON.serialize(event.value).contains("\"\(value)\""), "\(name): \(value)")
+            }
+            for wrong in ["bogus", c.allowed[0].uppercased() == c.allowed[0] ? c.allowed[0].lowercased() : c.allowed[0].uppercased(), ""] {
+                let error = #expect(throws: DomainError.self) { try DomainEvent(type: type, version: version, payload: c.set(wrong)) }
+                #expect(error?.message.contains("\(c.named) must be one of \(c.allowed.joined(separator: ", "))") == true, "\(error?.message ?? "")")
+            }
+        }
+    }
+
     @Test("an unknown event type or schema version is a clear error")
     func unknownTypes() {
         let a = #expect(throws: DomainError.self) { try DomainEvent(type: "ReportEaten", version: 1, payload: [:]) }

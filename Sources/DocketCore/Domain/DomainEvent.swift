@@ -46,14 +46,22 @@ public enum DomainEvent: Hashable, Sendable {
 
     /// The field table of `type` at `version`, current or retired; nil if unknown.
     public static func fields(of type: String, version: UInt16) -> [FieldSpec]? {
-        if let entry = table[type], entry.version == version { return entry.fields }
+        if let entry = table[type], entry.version == version { return entry.fields.spec }
         return retiredSchemas[type]?[version]
     }
 
-    /// The catalogue by type name: position, current schema version and its fields (one hash
-    /// lookup per decoded event instead of a walk over the catalogue).
-    static let table: [String: (position: Int, version: UInt16, fields: [FieldSpec])] = Dictionary(
-        uniqueKeysWithValues: catalogue.enumerated().map { ($1.eventType, ($0, $1.schemaVersion, $1.fields)) })
+    /// The catalogue by type name: position, current schema version and its compiled fields (one
+    /// hash lookup per decoded event instead of a walk over the catalogue).
+    static let table: [String: (position: Int, version: UInt16, fields: FieldTable)] = Dictionary(
+        uniqueKeysWithValues: catalogue.enumerated().map { ($1.eventType, ($0, $1.schemaVersion, FieldTable($1.fields))) })
+
+    /// The retired schemas, compiled.
+    private static let retiredTables: [String: [UInt16: FieldTable]] = retiredSchemas.mapValues { $0.mapValues(FieldTable.init) }
+
+    /// The compiled field table of `Payload`'s current schema.
+    static func fieldTable<Payload: DomainEventPayload>(of _: Payload.Type) -> FieldTable {
+        table[Payload.eventType]!.fields
+    }
 
     /// The typed payload.
     public var payload: any DomainEventPayload {
@@ -101,39 +109,39 @@ public enum DomainEvent: Hashable, Sendable {
 
     /// Decodes a payload of `type` written with schema `version`, upcasting retired versions.
     public init(type: String, version: UInt16, payload: Value) throws(DomainError) {
-        let (position, spec) = try Self.schema(type, version)
-        try self.init(position: position, version: version, PayloadFields(payload, spec: spec, context: "\(type) v\(version)"))
+        let (position, table) = try Self.schema(type, version)
+        try self.init(position: position, version: version, PayloadFields(payload, table: table, context: "\(type) v\(version)"))
     }
 
     /// Decodes an encoded payload (as the ledger stores it) of `type` at schema `version`.
     public init(type: String, version: UInt16, encoded: [UInt8]) throws(DomainError) {
-        let (position, spec) = try Self.schema(type, version)
-        try self.init(position: position, version: version, PayloadFields(encoded: encoded, spec: spec, context: "\(type) v\(version)"))
+        let (position, table) = try Self.schema(type, version)
+        try self.init(position: position, version: version, PayloadFields(encoded: encoded, table: table, context: "\(type) v\(version)"))
     }
 
     /// Decodes an encoded payload read in place (a view rebuild's: `EnvelopeCodec.Fields`), its
     /// type given as UTF-8 bytes. Nothing is kept of `type` or `encoded` but the values the typed
     /// event holds.
     public init(type: UnsafeRawBufferPointer, version: UInt16, encoded: UnsafeRawBufferPointer) throws(DomainError) {
-        let (position, spec) = try Self.schema(type, version)
+        let (position, table) = try Self.schema(type, version)
         try self.init(
             position: position, version: version,
-            PayloadFields(borrowing: encoded, spec: spec, context: "\(String(decoding: type, as: UTF8.self)) v\(version)"))
+            PayloadFields(borrowing: encoded, table: table, context: "\(String(decoding: type, as: UTF8.self)) v\(version)"))
     }
 
     /// The catalogue position of `type` and its field table at `version`.
-    private static func schema(_ type: String, _ version: UInt16) throws(DomainError) -> (position: Int, fields: [FieldSpec]) {
+    private static func schema(_ type: String, _ version: UInt16) throws(DomainError) -> (position: Int, fields: FieldTable) {
         guard let entry = table[type] else {
             throw DomainError(.unknownEventType, "\(type) is not an event type of the catalogue")
         }
-        guard let spec = entry.version == version ? entry.fields : retiredSchemas[type]?[version] else {
+        guard let spec = entry.version == version ? entry.fields : retiredTables[type]?[version] else {
             throw DomainError(.unknownEventType, "\(type) has no schema version \(version) in this build")
         }
         return (entry.position, spec)
     }
 
     /// The same for a type given as UTF-8 bytes, found without making a `String` of them.
-    private static func schema(_ type: UnsafeRawBufferPointer, _ version: UInt16) throws(DomainError) -> (position: Int, fields: [FieldSpec]) {
+    private static func schema(_ type: UnsafeRawBufferPointer, _ version: UInt16) throws(DomainError) -> (position: Int, fields: FieldTable) {
         let candidates = type.count < byLength.count ? byLength[type.count] : []
         guard let entry = candidates.first(where: { utf8Equal($0.name, type) }), entry.version == version else {
             // Unknown, or a retired version: the `String` lookup says which.
@@ -143,11 +151,11 @@ public enum DomainEvent: Hashable, Sendable {
     }
 
     /// The catalogue's current schemas by the UTF-8 length of their type names (a few per length).
-    private static let byLength: [[(name: String, position: Int, version: UInt16, fields: [FieldSpec])]] = {
-        var buckets = [[(name: String, position: Int, version: UInt16, fields: [FieldSpec])]](
+    private static let byLength: [[(name: String, position: Int, version: UInt16, fields: FieldTable)]] = {
+        var buckets = [[(name: String, position: Int, version: UInt16, fields: FieldTable)]](
             repeating: [], count: (catalogue.map { $0.eventType.utf8.count }.max() ?? 0) + 1)
         for (position, type) in catalogue.enumerated() {
-            buckets[type.eventType.utf8.count].append((type.eventType, position, type.schemaVersion, type.fields))
+            buckets[type.eventType.utf8.count].append((type.eventType, position, type.schemaVersion, table[type.eventType]!.fields))
         }
         return buckets
     }()

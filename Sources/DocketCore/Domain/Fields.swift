@@ -31,6 +31,131 @@ public struct FieldSpec: Hashable, Sendable {
     public static func optional(_ name: String, _ kind: Kind) -> FieldSpec { FieldSpec(name, kind, required: false) }
 }
 
+/// A field table compiled for checking and reading payloads: every name and allowed value as
+/// UTF-8 bytes in one buffer, every kind as a code. Walking a `[FieldSpec]` costs a retain and a
+/// release of its strings and arrays per field looked at; the decoder looks at several fields of
+/// every event a replay or a view rebuild reads, so it walks this instead. Immutable, and made
+/// once per schema (`DomainEvent` keeps one for each).
+public final class FieldTable: @unchecked Sendable {
+    // @unchecked: the buffers are written in `init` only and freed in `deinit`.
+
+    enum Code: UInt8 { case string, int, bool, timestamp, enumeration, stringArray, object }
+
+    struct Entry {
+        /// The name's UTF-8 bytes, in `text`.
+        let name: UnsafeRawBufferPointer
+        let code: Code
+        let required: Bool
+        /// For an enumeration: its allowed values, in `allowed`.
+        let allowed: Range<Int>
+        /// For an object: its table's index in `nested`.
+        let nested: Int
+    }
+
+    /// The table it was compiled from.
+    public let spec: [FieldSpec]
+    /// Its field names.
+    private let names: [String]
+    let nested: [FieldTable]
+    private let entries: UnsafeMutableBufferPointer<Entry>
+    /// Every enumeration's allowed values, as UTF-8 bytes in `text`.
+    private let allowed: UnsafeMutableBufferPointer<UnsafeRawBufferPointer>
+    private let text: UnsafeMutableRawBufferPointer
+
+    public init(_ spec: [FieldSpec]) {
+        precondition(spec.count <= PayloadFields.maximumFields, "a field table of \(spec.count) fields (at most \(PayloadFields.maximumFields))")
+        self.spec = spec
+        names = spec.map(\.name)
+        // Every name and allowed value, back to back, and where each one is.
+        let strings = spec.flatMap { field -> [String] in
+            if case .enumeration(let values) = field.kind { return [field.name] + values }
+            return [field.name]
+        }
+        let text = UnsafeMutableRawBufferPointer.allocate(byteCount: max(strings.reduce(0) { $0 + $1.utf8.count }, 1), alignment: 8)
+        self.text = text
+        var used = 0
+        var next = 0
+        func place() -> UnsafeRawBufferPointer {
+            let bytes = strings[next].utf8
+            next += 1
+            let start = text.baseAddress! + used
+            UnsafeMutableRawBufferPointer(start: start, count: bytes.count).copyBytes(from: bytes)
+            used += bytes.count
+            return UnsafeRawBufferPointer(start: start, count: bytes.count)
+        }
+        var entries: [Entry] = []
+        var values: [UnsafeRawBufferPointer] = []
+        var nested: [FieldTable] = []
+        for field in spec {
+            let name = place()
+            var code = Code.string
+            var allowed = 0..<0
+            var table = -1
+            switch field.kind {
+            case .string: code = .string
+            case .int: code = .int
+            case .bool: code = .bool
+            case .timestamp: code = .timestamp
+            case .stringArray: code = .stringArray
+            case .enumeration(let names):
+                code = .enumeration
+                allowed = values.count..<values.count + names.count
+                for _ in names { values.append(place()) }
+            case .object(let fields):
+                code = .object
+                table = nested.count
+                nested.append(FieldTable(fields))
+            }
+            entries.append(Entry(name: name, code: code, required: field.required, allowed: allowed, nested: table))
+        }
+        self.nested = nested
+        self.entries = .allocate(capacity: entries.count)
+        _ = self.entries.initialize(from: entries)
+        self.allowed = .allocate(capacity: values.count)
+        _ = self.allowed.initialize(from: values)
+    }
+
+    deinit {
+        entries.deallocate()
+        allowed.deallocate()
+        text.deallocate()
+    }
+
+    var count: Int { entries.count }
+
+    @inline(__always)
+    func entry(_ i: Int) -> Entry { entries[i] }
+
+    /// The field named `key` (nil if the table has none), looked for from `hint` onwards first:
+    /// payloads are written, and typed events read, in table order.
+    func index(of key: UnsafeRawBufferPointer, from hint: Int = 0) -> Int? {
+        let n = entries.count
+        var i = hint
+        while i < n {
+            if bytesEqual(entries[i].name, key) { return i }
+            i += 1
+        }
+        i = 0
+        while i < hint && i < n {
+            if bytesEqual(entries[i].name, key) { return i }
+            i += 1
+        }
+        return nil
+    }
+
+    /// The field named `key`. (A typed event names its fields with the same literals as its
+    /// table, and equal literals compare without reading their bytes.)
+    func index(of key: String) -> Int? {
+        names.firstIndex(of: key)
+    }
+
+    /// Whether `value` is one of enumeration field `i`'s allowed values.
+    func allows(_ i: Int, _ value: UnsafeRawBufferPointer) -> Bool {
+        for j in entries[i].allowed where bytesEqual(allowed[j], value) { return true }
+        return false
+    }
+}
+
 /// A payload object checked against a field table; typed accessors cannot fail afterwards.
 ///
 /// Replaying the log builds one of these per event, so it works on the encoded payload itself:
@@ -43,38 +168,47 @@ public struct PayloadFields {
     public static let maximumFields = 16
 
     /// The encoded payload: an array shared with the event it came from (not copied), or bytes
-    /// borrowed for the duration of one decode (`init(borrowing:spec:context:)`).
+    /// borrowed for the duration of one decode (`init(borrowing:table:context:)`).
     private let bytes: [UInt8]
     private let borrowed: UnsafeRawBufferPointer?
-    private let spec: [FieldSpec]
-    /// Where each field of `spec` starts in the bytes (its tag byte); -1 when absent or null.
+    private let table: FieldTable
+    /// Where each field of the table starts in the bytes (its tag byte); -1 when absent or null.
     private let offsets: InlineArray<16, Int32>
 
-    /// Checks an encoded payload (the `Value` encoding of `Schemas/envelope.md`) against `spec`.
-    public init(encoded bytes: [UInt8], spec: [FieldSpec], context: @autoclosure () -> String) throws(DomainError) {
-        try self.init(bytes, nil, at: 0, spec: spec, wholePayload: true, context: context)
+    /// Checks an encoded payload (the `Value` encoding of `Schemas/envelope.md`) against `table`.
+    public init(encoded bytes: [UInt8], table: FieldTable, context: @autoclosure () -> String) throws(DomainError) {
+        try self.init(bytes, nil, at: 0, table: table, wholePayload: true, context: context)
     }
 
-    /// Checks a payload given as a `Value` against `spec`.
+    /// Checks an encoded payload against `spec` (compiled for this one payload).
+    public init(encoded bytes: [UInt8], spec: [FieldSpec], context: @autoclosure () -> String) throws(DomainError) {
+        try self.init(bytes, nil, at: 0, table: FieldTable(spec), wholePayload: true, context: context)
+    }
+
+    /// Checks a payload given as a `Value` against `table`.
+    public init(_ value: Value, table: FieldTable, context: @autoclosure () -> String) throws(DomainError) {
+        try self.init(Payload(value).bytes, nil, at: 0, table: table, wholePayload: true, context: context)
+    }
+
+    /// Checks a payload given as a `Value` against `spec` (compiled for this one payload).
     public init(_ value: Value, spec: [FieldSpec], context: @autoclosure () -> String) throws(DomainError) {
-        try self.init(Payload(value).bytes, nil, at: 0, spec: spec, wholePayload: true, context: context)
+        try self.init(value, table: FieldTable(spec), context: context())
     }
 
     /// Checks an encoded payload read in place. The fields read `raw` and must not outlive it:
     /// a typed event built from them copies what it keeps.
-    init(borrowing raw: UnsafeRawBufferPointer, spec: [FieldSpec], context: @autoclosure () -> String) throws(DomainError) {
-        try self.init([], raw, at: 0, spec: spec, wholePayload: true, context: context)
+    init(borrowing raw: UnsafeRawBufferPointer, table: FieldTable, context: @autoclosure () -> String) throws(DomainError) {
+        try self.init([], raw, at: 0, table: table, wholePayload: true, context: context)
     }
 
     private init(
-        _ bytes: [UInt8], _ borrowed: UnsafeRawBufferPointer?, at start: Int, spec: [FieldSpec], wholePayload: Bool, context: () -> String
+        _ bytes: [UInt8], _ borrowed: UnsafeRawBufferPointer?, at start: Int, table: FieldTable, wholePayload: Bool, context: () -> String
     ) throws(DomainError) {
-        precondition(spec.count <= Self.maximumFields, "a field table of \(spec.count) fields (at most \(Self.maximumFields))")
         self.bytes = bytes
         self.borrowed = borrowed
-        self.spec = spec
+        self.table = table
         func check(_ raw: UnsafeRawBufferPointer) throws(DomainError) -> InlineArray<16, Int32> {
-            try Self.check(UnsafeRawBufferPointer(rebasing: raw[start...]), base: start, spec: spec, wholePayload: wholePayload, context: context).offsets
+            try Self.check(UnsafeRawBufferPointer(rebasing: raw[start...]), base: start, table: table, wholePayload: wholePayload, context: context).offsets
         }
         if let borrowed {
             offsets = try check(borrowed)
@@ -90,9 +224,9 @@ public struct PayloadFields {
     }
 
     /// Walks one encoded object in `raw` (which starts at byte `base` of the payload) against
-    /// `spec`: the offset of each field's value, and the length of the object.
+    /// `table`: the offset of each field's value, and the length of the object.
     private static func check(
-        _ raw: UnsafeRawBufferPointer, base: Int, spec: [FieldSpec], wholePayload: Bool, context: () -> String
+        _ raw: UnsafeRawBufferPointer, base: Int, table: FieldTable, wholePayload: Bool, context: () -> String
     ) throws(DomainError) -> (offsets: InlineArray<16, Int32>, length: Int) {
         var offsets = InlineArray<16, Int32>(repeating: -1)
         var seen: UInt32 = 0
@@ -103,27 +237,26 @@ public struct PayloadFields {
             }
             let count = try r.readCount()
             // Payloads are written in field-table order, so the field after the last one found is
-            // tried first; the table is searched only when it is not that one.
+            // tried first.
             var expected = 0
             for _ in 0..<count {
                 let key = try r.readLengthPrefixed()
-                guard let i = (expected..<spec.count).first(where: { utf8Equal(spec[$0].name, key) })
-                    ?? (0..<expected).first(where: { utf8Equal(spec[$0].name, key) })
-                else {
-                    let known = spec.map(\.name).joined(separator: ", ")
+                guard let i = table.index(of: key, from: expected) else {
+                    let known = table.spec.map(\.name).joined(separator: ", ")
                     throw DomainError(.invalidEvent, "\(context()): unknown field \"\(String(decoding: key, as: UTF8.self))\" (fields: \(known))")
                 }
                 expected = i + 1
                 guard seen & (1 << i) == 0 else {
-                    throw DomainError(.invalidEvent, "\(context()): field \"\(spec[i].name)\" appears twice")
+                    throw DomainError(.invalidEvent, "\(context()): field \"\(table.spec[i].name)\" appears twice")
                 }
                 seen |= 1 << i
                 let at = r.offset
-                if !spec[i].required, at < raw.count, raw[at] == Value.Tag.null.rawValue {
+                let entry = table.entry(i)
+                if !entry.required, at < raw.count, raw[at] == Value.Tag.null.rawValue {
                     _ = try r.readByte()
                     continue
                 }
-                try checkValue(&r, raw, base: base, field: spec[i], context: context)
+                try checkValue(&r, raw, base: base, table: table, field: i, context: context)
                 offsets[i] = Int32(base + at)
             }
         } catch let error as DomainError {
@@ -133,8 +266,8 @@ public struct PayloadFields {
         } catch {
             throw DomainError(.invalidEvent, "\(context()): \(error)")
         }
-        for (i, field) in spec.enumerated() where field.required && offsets[i] < 0 {
-            throw DomainError(.invalidEvent, "\(context()): missing required field \"\(field.name)\"")
+        for i in 0..<table.count where table.entry(i).required && offsets[i] < 0 {
+            throw DomainError(.invalidEvent, "\(context()): missing required field \"\(table.spec[i].name)\"")
         }
         if wholePayload && !r.isAtEnd {
             throw DomainError(.invalidEvent, "\(context()): \(r.remaining) byte\(r.remaining == 1 ? "" : "s") after the payload value")
@@ -142,13 +275,14 @@ public struct PayloadFields {
         return (offsets, r.offset)
     }
 
-    /// Checks the value at the reader against `field` and moves past it.
+    /// Checks the value at the reader against field `i` of `table` and moves past it.
     private static func checkValue(
-        _ r: inout BinaryReader, _ raw: UnsafeRawBufferPointer, base: Int, field: FieldSpec, context: () -> String
+        _ r: inout BinaryReader, _ raw: UnsafeRawBufferPointer, base: Int, table: FieldTable, field i: Int, context: () -> String
     ) throws(any Error) {
-        func fail(_ what: String) -> DomainError { DomainError(.invalidEvent, "\(context()): field \"\(field.name)\"\(what)") }
+        func fail(_ what: String) -> DomainError { DomainError(.invalidEvent, "\(context()): field \"\(table.spec[i].name)\"\(what)") }
         let tag = try r.readByte()
-        switch field.kind {
+        let entry = table.entry(i)
+        switch entry.code {
         case .string:
             guard tag == Value.Tag.string.rawValue else { throw fail(" must be a string") }
             try readText(&r)
@@ -160,9 +294,10 @@ public struct PayloadFields {
         case .timestamp:
             guard tag == Value.Tag.string.rawValue else { throw fail(" must be an RFC 3339 time string") }
             do throws(CoreError) { _ = try Timestamp(rfc3339UTF8: try readText(&r)) } catch { throw fail(": \(error.message)") }
-        case .enumeration(let allowed):
+        case .enumeration:
             let text = tag == Value.Tag.string.rawValue ? try readText(&r) : nil
-            guard let text, allowed.contains(where: { utf8Equal($0, text) }) else {
+            guard let text, table.allows(i, text) else {
+                guard case .enumeration(let allowed) = table.spec[i].kind else { preconditionFailure("field \(i) is an enumeration") }
                 throw fail(" must be one of \(allowed.joined(separator: ", "))")
             }
         case .stringArray:
@@ -171,12 +306,12 @@ public struct PayloadFields {
                 guard try r.readByte() == Value.Tag.string.rawValue else { throw fail(" must be an array of strings") }
                 try readText(&r)
             }
-        case .object(let nested):
+        case .object:
             // The nested object starts at its tag, one byte back.
             let at = r.offset - 1
             let (_, length) = try check(
-                UnsafeRawBufferPointer(rebasing: raw[at...]), base: base + at, spec: nested, wholePayload: false,
-                context: { "\(context()): field \"\(field.name)\"" })
+                UnsafeRawBufferPointer(rebasing: raw[at...]), base: base + at, table: table.nested[Int(entry.nested)], wholePayload: false,
+                context: { "\(context()): field \"\(table.spec[i].name)\"" })
             _ = try r.readBytes(length - 1)
         }
     }
@@ -193,7 +328,7 @@ public struct PayloadFields {
 
     /// Reads the value of `key` with `body` (given its tag and a reader just past it); nil when absent.
     private func read<T>(_ key: String, _ body: (UInt8, inout BinaryReader) throws(CoreError) -> T?) -> T? {
-        guard let i = spec.firstIndex(where: { $0.name == key }), offsets[i] >= 0 else { return nil }
+        guard let i = table.index(of: key), offsets[i] >= 0 else { return nil }
         let at = Int(offsets[i])
         return withBytes { raw in
             var r = BinaryReader(UnsafeRawBufferPointer(rebasing: raw[at...]))
@@ -210,7 +345,7 @@ public struct PayloadFields {
 
     /// Whether the payload has `key` (and it is not null).
     public func has(_ key: String) -> Bool {
-        guard let i = spec.firstIndex(where: { $0.name == key }) else { return false }
+        guard let i = table.index(of: key) else { return false }
         return offsets[i] >= 0
     }
 
@@ -253,9 +388,9 @@ public struct PayloadFields {
 
     /// The nested object `key`, checked against its own table when these fields were made.
     public func object(_ key: String) -> PayloadFields? {
-        guard let i = spec.firstIndex(where: { $0.name == key }), offsets[i] >= 0, case .object(let nested) = spec[i].kind else { return nil }
+        guard let i = table.index(of: key), offsets[i] >= 0, table.entry(i).code == .object else { return nil }
         // Already checked as part of this payload: this cannot throw.
-        return try? PayloadFields(bytes, borrowed, at: Int(offsets[i]), spec: nested, wholePayload: false, context: { key })
+        return try? PayloadFields(bytes, borrowed, at: Int(offsets[i]), table: table.nested[Int(table.entry(i).nested)], wholePayload: false, context: { key })
     }
 }
 
