@@ -55,6 +55,31 @@ struct LifecycleTests {
         #expect(h.report?.version == 12)
     }
 
+    @Test("the hall of fame credits a person once, however the case of their handle differs between credits and reports")
+    func hallOfFameHandles() throws {
+        var projection = Projection()
+        for (id, handle) in [("r-1", "Ann"), ("r-2", "aNN")] {
+            var h = try ReportHarness(id: id, reporter: Reporter(handle: handle, name: "Ann L", credit: .named))
+            try h.run(.acknowledge(assignee: "m"))
+            try h.run(Self.triage)
+            // Credit offered and accepted under the handle as another maintainer typed it.
+            try h.run(.offerCredit(person: "ANN", type: .finder))
+            try h.run(.acceptCredit(person: "ann", displayName: nil, preference: .named))
+            try h.run(.offerCredit(person: "bo", type: .remediationDeveloper))
+            try h.run(.acceptCredit(person: "bo", displayName: "Bo", preference: .named))
+            try h.run(.startFix(branch: nil))
+            try h.run(.mergeFix(commit: "abc123"))
+            try h.run(.release(versions: ["1.0.1"]))
+            try h.run(.publish(ghsa: nil, cve: "CVE-2026-\(id.suffix(1))000", url: nil))
+            projection.reports[id] = try #require(h.report)
+        }
+        let hof = HallOfFame(projection: projection, project: "demo", year: nil, now: try Timestamp(rfc3339: "2027-01-01T00:00:00Z"))
+        #expect(hof.disclosedReports == 2)
+        #expect(hof.entries.map(\.credited) == ["Ann L", "Bo"])
+        #expect(hof.entries.first?.reports == ["r-1", "r-2"])
+        #expect(hof.entries.first?.advisories == ["CVE-2026-1000", "CVE-2026-2000"])
+    }
+
     @Test("re-triaging an accepted report is a severity change")
     func severityChange() throws {
         var h = try ReportHarness()

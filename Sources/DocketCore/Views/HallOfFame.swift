@@ -45,7 +45,10 @@ public struct HallOfFame: Hashable, Sendable {
         keyed.sort { $0.at != $1.at ? $0.at < $1.at : $0.report.id < $1.report.id }
         for (_, r) in keyed {
             disclosed += 1
-            var people: [CreditRecord] = r.credits.filter { $0.status == .accepted && $0.person != r.reporter.handle }
+            // People are told apart as credits are (`Report.personKey`): "Ann" and "ann" are one
+            // person, credited once per report and listed once.
+            let reporterKey = Report.personKey(r.reporter.handle)
+            var people: [CreditRecord] = r.credits.filter { $0.status == .accepted && Report.personKey($0.person) != reporterKey }
             if let own = r.reporterCredit {
                 var own = own
                 if own.status == .offered { own.preference = r.reporter.credit; own.displayName = r.reporter.name }
@@ -58,14 +61,15 @@ public struct HallOfFame: Hashable, Sendable {
                     anonymous += 1
                     continue
                 case .named, .handle:
-                    let shown = c.preference == .named ? (c.displayName ?? (c.person == r.reporter.handle ? r.reporter.name : nil) ?? c.person) : c.person
+                    let key = Report.personKey(c.person)
+                    let shown = c.preference == .named ? (c.displayName ?? (key == reporterKey ? r.reporter.name : nil) ?? c.person) : c.person
                     // In place: a person credited for many reports must not have their list copied for each.
                     let k: Int
-                    if let known = position[c.person] {
+                    if let known = position[key] {
                         k = known
                     } else {
                         k = found.count
-                        position[c.person] = k
+                        position[key] = k
                         found.append(Entry(credited: shown, handle: c.person, types: [], reports: [], advisories: []))
                     }
                     for t in c.types where !found[k].types.contains(t) { found[k].types.append(t) }
