@@ -343,6 +343,51 @@ struct TimerScenarioTests {
         #expect(c.state == .breached && c.isLate && c.dueAt == t("2026-03-10T00:00:00Z"))
     }
 
+    @Test("the grace period applies to a deadline set by exploitation before any fix, so a release does not turn a breach back into a running clock")
+    func exploitedBeforeFixGrace() throws {
+        let edit = { (text: String) in text.replacingOccurrences(of: "earliest = \"7d\"", with: "earliest = \"7d\"\nexploited = \"7d\"\ngrace = \"3d\"") }
+        var s = try Scenario("aixcl.toml", edit: edit)
+        for id in ["E", "F"] {
+            try s.submit(id, at: "2026-03-01T00:00:00Z")
+            try s.run(id, .acknowledge(assignee: "m"), at: "2026-03-01T01:00:00Z")
+            try s.triage(id, .critical, at: "2026-03-02T00:00:00Z")
+            try s.run(id, .exploited(source: "ITW"), at: "2026-03-03T00:00:00Z")  // due 03-10, grace until 03-13
+        }
+        try s.run("F", .startFix(branch: nil), at: "2026-03-11T00:00:00Z")
+        try s.run("F", .release(versions: ["1.0.1"]), at: "2026-03-11T12:00:00Z")
+        // A day past due, inside the grace period: running and late, fixed or not.
+        for id in ["E", "F"] {
+            let c = s.clock(id, .disclosure, at: "2026-03-12T00:00:00Z")
+            #expect(c.state == .running && c.isLate && c.dueAt == t("2026-03-10T00:00:00Z") && c.margin == hours(-48), "\(id)")
+            #expect(c.note?.contains("in the grace period until 2026-03-13T00:00:00Z") == true, "\(id): \(c.note ?? "")")
+        }
+        // Past the grace period: breached, fixed or not.
+        for id in ["E", "F"] {
+            #expect(s.clock(id, .disclosure, at: "2026-03-13T00:00:01Z").state == .breached, "\(id)")
+        }
+    }
+
+    @Test("a milestone whose event time is after the evaluation instant has not happened yet, and ends no clock")
+    func milestoneAfterNow() throws {
+        var s = try Scenario("aixcl.toml")  // acknowledge within 72 h
+        try s.submit("L", at: "2026-03-02T08:00:00Z")  // due 03-05 08:00
+        try s.run("L", .acknowledge(assignee: "m"), at: "2026-03-05T08:02:00Z")
+        var c = s.clock("L", .acknowledge, at: "2026-03-05T07:58:00Z")
+        #expect(c.state == .running && c.endedAt == nil && c.margin == .seconds(120))
+        c = s.clock("L", .acknowledge, at: "2026-03-05T08:01:00Z")
+        #expect(c.state == .breached && c.endedAt == nil && c.isLate)
+        c = s.clock("L", .acknowledge, at: "2026-03-05T08:03:00Z")
+        #expect(c.state == .breached && c.endedAt == t("2026-03-05T08:02:00Z") && c.margin == .seconds(-120) && !c.isLate)
+        // The same for a disclosure: published at 04-20, looked at the day before.
+        try s.triage("L", .high, at: "2026-03-06T00:00:00Z")
+        try s.run("L", .startFix(branch: nil), at: "2026-03-07T00:00:00Z")
+        try s.run("L", .release(versions: ["2.0.1"]), at: "2026-04-10T00:00:00Z")  // due 04-24
+        try s.run("L", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-04-20T00:00:00Z")
+        c = s.clock("L", .disclosure, at: "2026-04-19T00:00:00Z")
+        #expect(c.state == .running && c.endedAt == nil && c.dueAt == t("2026-04-24T00:00:00Z"))
+        #expect(s.clock("L", .disclosure, at: "2026-04-21T00:00:00Z").endedAt == t("2026-04-20T00:00:00Z"))
+    }
+
     @Test("an advisory without a recorded release ends the fix clock; a later re-rating does not rewrite an ended clock")
     func fixEndings() throws {
         var s = try Scenario("aumos.toml")

@@ -124,6 +124,14 @@ public enum Timers {
             return Clock(report: report.id, project: report.project, kind: kind, state: state, target: target, startedAt: start, dueAt: due, endedAt: end, margin: margin, note: note)
         }
 
+        /// `t` if it is at or before `now`: a milestone with a later event time (a history imported
+        /// ahead, an event time a client set a little ahead of the clock, a view as of a sequence)
+        /// has not happened yet as of `now`, and ends no clock.
+        func happened(_ t: Timestamp?) -> Timestamp? {
+            guard let t, t <= now else { return nil }
+            return t
+        }
+
         /// The state of a clock with a due instant: met/breached once ended, else running/breached.
         func judge(_ kind: ClockKind, target: String, start: Timestamp, due: Timestamp, end: Timestamp?, breachAfter: Timestamp? = nil, note: String? = nil) -> Clock {
             let limit = breachAfter ?? due
@@ -151,7 +159,7 @@ public enum Timers {
             guard let rule, let target else { return clock(kind, .notApplicable, note: "the policy sets no \(kind) target") }
             let start = report.submittedAt
             // A report reopened after being closed does not restart its response clocks.
-            let end = end.map { min($0, now) }
+            let end = happened(end)
             switch due(from: start, rule.within, pauses: pauses(rule.pausedWhileWaiting), cal) {
             case .at(let d):
                 return judge(kind, target: target, start: start, due: d, end: end)
@@ -167,8 +175,7 @@ public enum Timers {
             guard let ack = report.acknowledgedAt, ack <= now else {
                 return clock(kind, .notApplicable, target: target, note: "starts when the report is acknowledged")
             }
-            let investigationEnd = [report.fixReleasedAt, report.disclosedAt, report.closedAt].compactMap { $0 }.min()
-            let end = investigationEnd.map { min($0, now) }
+            let end = [report.fixReleasedAt, report.disclosedAt, report.closedAt].compactMap(happened).min()
             let horizon = end ?? now
             // A reopened report's cadence restarts at the reopening.
             var last = max(ack, report.closures.compactMap(\.end).filter { $0 <= horizon }.max() ?? ack)
@@ -199,7 +206,7 @@ public enum Timers {
                 return clock(kind, .notApplicable, note: "closed as \(report.resolution?.rawValue ?? "resolved") without a fix")
             }
             // A release ends it; so does publishing (or withdrawing) an advisory without one.
-            let releasedAt = report.fixReleasedAt.flatMap { $0 <= now ? $0 : nil }
+            let releasedAt = happened(report.fixReleasedAt)
             let advisoryAt = [report.disclosedAt, report.withdrawnAt].compactMap { $0 }.filter { $0 <= now }.min()
             let endedAt = releasedAt ?? advisoryAt
             let endNote = releasedAt == nil && advisoryAt != nil ? "ended by the advisory, without a recorded fix release" : nil
@@ -238,7 +245,7 @@ public enum Timers {
             if report.disclosedAt == nil, let closed = report.closedAt, closed <= now {
                 return clock(kind, .notApplicable, note: "closed as \(report.resolution?.rawValue ?? "resolved"); nothing to disclose")
             }
-            let fixedAt = report.fixReleasedAt.flatMap { $0 <= now ? $0 : nil }
+            let fixedAt = happened(report.fixReleasedAt)
             let anchor: Timestamp
             switch rule.anchor {
             case .report: anchor = report.submittedAt
@@ -247,8 +254,10 @@ public enum Timers {
                     // Not fixed yet: no deadline, unless exploitation in the wild sets one.
                     if let shortened = rule.exploited, let observed = report.exploitedAt, observed <= now {
                         let due = cal.advance(observed, by: cal.span(of: shortened), unit: shortened.unit)
-                        let end = report.disclosedAt.map { min($0, now) }
-                        return judge(kind, target: "\(shortened) after exploitation", start: observed, due: due, end: end,
+                        // The grace period applies as it does once the fix is out: a release must
+                        // not turn a breached clock back into a running one.
+                        return judge(kind, target: "\(shortened) after exploitation", start: observed, due: due, end: happened(report.disclosedAt),
+                                     breachAfter: rule.grace.map { cal.advance(due, by: cal.span(of: $0), unit: $0.unit) },
                                      note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
                     }
                     let (target, note) = texts.disclosureBeforeFix ?? ClockTexts.disclosureBeforeFix(rule)
@@ -280,7 +289,7 @@ public enum Timers {
                     notes.append("exploitation observed \(observed): due \(shortened) after it")
                 }
             }
-            let end = report.disclosedAt.map { min($0, now) }
+            let end = happened(report.disclosedAt)
             if let earliest = rule.earliest, let end, end < add(earliest, anchor) {
                 notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
             }
@@ -296,7 +305,7 @@ public enum Timers {
                 return clock(kind, .notApplicable, target: target, note: "no information was requested")
             }
             let due = cal.advance(wait.start, by: cal.span(of: autoClose), unit: autoClose.unit)
-            let end = wait.end.flatMap { $0 <= now ? $0 : nil }
+            let end = happened(wait.end)
             var c = judge(kind, target: target, start: wait.start, due: due, end: end)
             if c.isLate { c.note = "the reporter has not answered; the policy says close the report" }
             return c
