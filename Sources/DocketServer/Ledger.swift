@@ -95,7 +95,7 @@ public final class Ledger: Sendable {
                 result = try await store.append(to: stream, expecting: .exact(report?.version ?? 0), events: proposed)
             } catch {
                 // Someone else appended to the report meanwhile: decide again on what they did.
-                guard error.code == .wrongExpectedVersion, attempt < 5 else { throw error }
+                guard error.code == .wrongExpectedVersion, attempt < 5 else { throw Self.redacted(error, eventID: eventID, for: principal) }
                 continue
             }
             heads.advance(to: result.lastSequence)
@@ -105,9 +105,18 @@ public final class Ledger: Sendable {
             for e in events {
                 if case .reportSubmitted(let submitted) = e { updated = Report(id: id, submitted: submitted, at: t) } else { updated?.apply(e, at: t) }
             }
-            guard let updated else { throw DomainError(.unknownReport, "no report \(id)") }
+            guard let updated else { throw DomainError.noReport(id) }
             return Outcome(report: updated, events: events, result: result)
         }
+    }
+
+    /// The store's error for an append, as `principal` may see it. Event ids are unique across
+    /// the whole log, so an id already used on another stream fails the append; the store's
+    /// message names that stream, its event type and sequence, which only an admin may learn of.
+    static func redacted(_ error: StoreError, eventID: EventID?, for principal: Principal) -> StoreError {
+        guard error.code == .eventIDReused, principal.role != .admin else { return error }
+        let id = eventID.map { "event id \($0)" } ?? "an event id of this command"
+        return StoreError(.eventIDReused, "\(id) is already used by another event; choose a new id, or leave it out")
     }
 
     /// How far ahead of this node's clock an event time may be (clock skew between machines).
@@ -145,13 +154,13 @@ public final class Ledger: Sendable {
             }
             let project: String? = if case .submit(let e) = command { e.project } else { report?.project }
             if let project, !principal.maintains(project) {
-                if report != nil { throw DomainError(.unknownReport, "no report \(id)") }
+                if report != nil { throw DomainError.noReport(id) }
                 throw Forbidden("a maintainer of \(principal.project ?? "?") cannot submit to project \(project)")
             }
         case .reporter:
             if let report, report.reporter.handle != principal.subject {
                 if case .submit = command { throw DomainError(.reportExists, "report id \(id) is taken; choose another id") }
-                throw DomainError(.unknownReport, "no report \(id)")
+                throw DomainError.noReport(id)
             }
             switch command {
             case .submit(let e):
@@ -362,8 +371,9 @@ struct ViewCheckpoints: Sendable {
         bytes += record
         bytes += projection.checkpoint().bytes
         let tmp = path + ".tmp"
-        // Best effort: a read-only data directory simply gets no checkpoint.
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes)) else { return }
+        // Best effort: a read-only data directory simply gets no checkpoint. Readable by the node's
+        // user alone, like the log: it holds every report's title, reporter and contact.
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else { return }
         _ = rename(tmp, path)
     }
 }

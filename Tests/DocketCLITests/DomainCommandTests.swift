@@ -183,6 +183,8 @@ struct DomainCommandTests {
             #expect(!FileManager.default.fileExists(atPath: checkpoint))
             let first = try docket.ok("state", "--json").stdout
             #expect(FileManager.default.fileExists(atPath: checkpoint))
+            // It holds every report's title and reporter: readable by the node's user alone.
+            #expect((try FileManager.default.attributesOfItem(atPath: checkpoint)[.posixPermissions] as? NSNumber)?.intValue == 0o600)
             let timers = try docket.ok("timers", "--json", "--all", "--as-of", "999999").stdout
             // Resumed from the checkpoint: the same views.
             #expect(try docket.ok("state", "--json").stdout == first)

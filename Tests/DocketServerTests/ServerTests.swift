@@ -153,6 +153,39 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("no error tells a reporter of a report they may not see: not an unknown report's message, not a reused event id's")
+    func errorsDoNotLeak() async throws {
+        let node = try await TestNode()
+        let admin = node.client()
+        let bobsEvent = EventID.random()
+        _ = try await admin.command(
+            .submit(ReportSubmitted(project: "alpha", title: "secret", reporter: Reporter(handle: "bob"))), report: "BOB-1", eventID: bobsEvent)
+        let ann = node.client(try await node.token(.reporter, name: "ann"))
+        _ = try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "mine", reporter: Reporter(handle: "ann"))), report: "ANN-1")
+        // Bob's report and a report that does not exist get the same answer, word for word.
+        func refusal(_ report: String) async -> String? {
+            let error = await #expect(throws: DocketClientError.self) { try await ann.command(.respond(summary: "x"), report: report) }
+            guard case .server(let body)? = error else { return nil }
+            #expect(body.code == "unknown-report")
+            return body.message.replacingOccurrences(of: report, with: "ID")
+        }
+        let hidden = await refusal("BOB-1")
+        let missing = await refusal("NOBODY-1")
+        #expect(hidden != nil && hidden == missing)
+        // Reusing the id of an event on Bob's report fails, without naming his report, its event or where it is.
+        let reused = await #expect(throws: DocketClientError.self) {
+            try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "two", reporter: Reporter(handle: "ann"))), report: "ANN-2", eventID: bobsEvent)
+        }
+        guard case .server(let body)? = reused else { Issue.record("\(String(describing: reused))"); return }
+        #expect(body.code == "event-id-reused")
+        for secret in ["BOB-1", "report/", "ReportSubmitted", "sequence"] { #expect(!body.message.contains(secret), "\(body.message)") }
+        // An admin is told where the id is used.
+        let told = await #expect(throws: DocketClientError.self) { try await admin.command(.acknowledge(assignee: "m"), report: "ANN-1", eventID: bobsEvent) }
+        #expect(told.map { "\($0)" }?.contains("report/BOB-1") == true)
+        for c in [admin, ann] { await c.close() }
+        await node.stop()
+    }
+
     @Test("an unauthenticated connection can only handshake; unknown, revoked and expired tokens are refused")
     func authentication() async throws {
         let node = try await TestNode()

@@ -42,4 +42,10 @@ public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// A report that does not exist, in the same words as one the caller may not see: which of
+    /// the two it is must not leak.
+    public static func noReport(_ id: String) -> DomainError {
+        DomainError(.unknownReport, "no report \(id); submit it first (docket report submit)")
+    }
 }

@@ -98,7 +98,7 @@ public enum Lifecycle {
             return
         }
         guard let report else {
-            throw DomainError(.unknownReport, "no report \(reportID); submit it first (docket report submit)")
+            throw DomainError.noReport(reportID)
         }
         guard let rule = transitions[event.typeName] else {
             throw DomainError(.invalidCommand, "\(event.typeName) is a project event, not a report event")
