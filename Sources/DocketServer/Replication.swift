@@ -305,11 +305,14 @@ final class ReplicationHub: Sendable {
     /// REPLICATE_ACK: a follower holds everything through `durable`; that frees window for more.
     func acknowledge(_ frame: Frame, session: Session) {
         let id = UInt32(truncatingIfNeeded: frame.body["subscription"]?.intValue ?? -1)
-        let durable = UInt64(max(frame.body["durable"]?.intValue ?? 0, 0))
+        let claimed = UInt64(max(frame.body["durable"]?.intValue ?? 0, 0))
         guard let link = links.withLock({ $0[LinkKey(session: ObjectIdentifier(session), id: id)] }) else {
             session.replyError(frame.requestID, ErrorBody(code: "unknown-subscription", message: "no replication stream \(id) on this connection"))
             return
         }
+        // A follower holds at most what it was sent: a larger claim must not let a write be
+        // acknowledged as replicated when no follower has it.
+        let durable = min(claimed, link.sent.load(ordering: .relaxed))
         let before = link.acked.max(durable, ordering: .relaxed).oldValue
         guard durable > before else { return }
         link.subscription.grant(Int(min(durable - before, UInt64(Subscription.maximumCredit))))

@@ -257,6 +257,29 @@ struct ReplicationTests {
         await leader.remove()
     }
 
+    @Test("synchronous replication counts a follower's acknowledgement only up to the records it was sent")
+    func acknowledgementCapped() async throws {
+        let (leader, admin, replica) = try await ClusterNode.leader {
+            $0.syncReplicas = 1
+            $0.syncTimeout = .milliseconds(500)
+        }
+        let socket = try RawSocket(port: leader.port)
+        #expect(socket.handshake(token: replica))
+        socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
+            ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 0, epochLeader: nil, dictionaries: 0,
+            window: 10, maxFrame: 1 << 20, node: "liar", address: nil).wireValue))
+        #expect(try #require(socket.readFrame()).type == .replicating)
+        // A follower that claims to hold records it was never sent.
+        socket.send(Frame(.replicateAck, requestID: 6, body: .object([("subscription", .int(5)), ("durable", .int(1_000_000_000))])))
+        try await Task.sleep(for: .milliseconds(200))
+        let c = leader.client(admin)
+        let timedOut = await #expect(throws: DocketClientError.self) { try await c.append(to: try StreamName("s"), events: [try note(1, id: "claimed-1")]) }
+        guard case .server(let body)? = timedOut else { throw TestFailure("expected an ERROR") }
+        #expect(body.code == "replication-timeout", "\(body)")
+        await c.close()
+        await leader.remove()
+    }
+
     @Test("promotion: the follower starts epoch 1, the old leader is fenced and names it, the other follower moves over, clients follow")
     func promotion() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader()
