@@ -104,7 +104,7 @@ extension ReportCommand {
         switch try b.string("verb") {
         case "submit":
             let fields: PayloadFields
-            do { fields = try PayloadFields(value["report"] ?? .null, spec: ReportSubmitted.fields, context: "command.report") } catch {
+            do { fields = try PayloadFields(value["report"] ?? .null, table: ReportSubmitted.fieldTable, context: "command.report") } catch {
                 throw MessageError(error.message)
             }
             do { self = .submit(try ReportSubmitted(fields)) } catch { throw MessageError(error.message) }

@@ -58,10 +58,6 @@ public enum DomainEvent: Hashable, Sendable {
     /// The retired schemas, compiled.
     private static let retiredTables: [String: [UInt16: FieldTable]] = retiredSchemas.mapValues { $0.mapValues(FieldTable.init) }
 
-    /// The compiled field table of `Payload`'s current schema.
-    static func fieldTable<Payload: DomainEventPayload>(of _: Payload.Type) -> FieldTable {
-        table[Payload.eventType]!.fields
-    }
 
     /// The typed payload.
     public var payload: any DomainEventPayload {

@@ -14,6 +14,11 @@ public protocol DomainEventPayload: Hashable, Sendable {
     func build(into payload: inout PayloadBuilder)
 }
 
+extension DomainEventPayload {
+    /// The current schema's field table, compiled once (`PayloadFields` checks payloads against it).
+    public static var fieldTable: FieldTable { DomainEvent.table[eventType]!.fields }
+}
+
 /// What kind of principal a reporter wants to be credited as.
 public enum CreditPreference: String, Hashable, Sendable, CaseIterable {
     /// Credited by display name (and handle).

@@ -180,19 +180,9 @@ public struct PayloadFields {
         try self.init(bytes, nil, at: 0, table: table, wholePayload: true, context: context)
     }
 
-    /// Checks an encoded payload against `spec` (compiled for this one payload).
-    public init(encoded bytes: [UInt8], spec: [FieldSpec], context: @autoclosure () -> String) throws(DomainError) {
-        try self.init(bytes, nil, at: 0, table: FieldTable(spec), wholePayload: true, context: context)
-    }
-
     /// Checks a payload given as a `Value` against `table`.
     public init(_ value: Value, table: FieldTable, context: @autoclosure () -> String) throws(DomainError) {
         try self.init(Payload(value).bytes, nil, at: 0, table: table, wholePayload: true, context: context)
-    }
-
-    /// Checks a payload given as a `Value` against `spec` (compiled for this one payload).
-    public init(_ value: Value, spec: [FieldSpec], context: @autoclosure () -> String) throws(DomainError) {
-        try self.init(value, table: FieldTable(spec), context: context())
     }
 
     /// Checks an encoded payload read in place. The fields read `raw` and must not outlive it:

@@ -132,7 +132,7 @@ extension Report.Fields {
         func time(_ k: String) -> Timestamp? { v[k]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) } }
         func strings(_ k: String) -> [String] { v[k]?.arrayValue?.compactMap(\.stringValue) ?? [] }
         guard let id = v["id"]?.stringValue, let submittedValue = v["submitted"], let submittedAt = time("submittedAt"),
-            let fields = try? PayloadFields(submittedValue, table: DomainEvent.fieldTable(of: ReportSubmitted.self), context: "checkpoint"),
+            let fields = try? PayloadFields(submittedValue, table: ReportSubmitted.fieldTable, context: "checkpoint"),
             let submitted = try? ReportSubmitted(fields), let state = v["state"]?.stringValue.flatMap(ReportState.init(rawValue:))
         else { return nil }
         self.init(id: id, submitted: submitted, at: submittedAt)
@@ -151,7 +151,7 @@ extension Report.Fields {
         advisoryURL = v["advisoryURL"]?.stringValue
         scheduledDisclosure = time("scheduledDisclosure")
         for e in v["embargoExtensions"]?.arrayValue ?? [] {
-            guard let f = try? PayloadFields(e, table: DomainEvent.fieldTable(of: EmbargoExtended.self), context: "checkpoint"), let x = try? EmbargoExtended(f) else { return nil }
+            guard let f = try? PayloadFields(e, table: EmbargoExtended.fieldTable, context: "checkpoint"), let x = try? EmbargoExtended(f) else { return nil }
             embargoExtensions.append(x)
         }
         exploitedAt = time("exploitedAt")
