@@ -20,6 +20,29 @@ enum SchemaFiles {
         try JSON.parse(String(contentsOf: root.appendingPathComponent("Schemas/events/\(name)"), encoding: .utf8))
     }
 
+    /// An event schema file with the event type and schema version it describes.
+    struct Event {
+        let schema: Value
+        let type: String
+        let version: UInt16
+
+        /// The golden vectors (`payload`, `binary`, `upcastTo`).
+        var golden: [Value] { schema["x-docket-golden"]?.arrayValue ?? [] }
+
+        /// The members of the first golden payload, which every schema gives as an object.
+        func firstMembers() throws -> [(key: String, value: Value)] {
+            let members: [(key: String, value: Value)]? = if case .object(let m)? = golden.first?["payload"] { m } else { nil }
+            return try #require(members, "\(type) v\(version): the first golden payload is not an object")
+        }
+    }
+
+    static func event(_ name: String) throws -> Event {
+        let schema = try load(name)
+        return Event(
+            schema: schema, type: try #require(schema["x-docket-event"]?.stringValue),
+            version: UInt16(try #require(schema["x-docket-version"]?.intValue)))
+    }
+
     /// The field table a JSON Schema object describes.
     static func fields(of schema: Value) -> [FieldSpec] {
         guard case .object(let properties)? = schema["properties"] else { return [] }
@@ -56,30 +79,24 @@ struct EventSchemaTests {
             #expect(names.contains("\(type.eventType).v\(type.schemaVersion).json"), "no schema for \(type.eventType) v\(type.schemaVersion)")
         }
         for name in names {
-            let schema = try SchemaFiles.load(name)
-            let type = try #require(schema["x-docket-event"]?.stringValue)
-            let version = UInt16(try #require(schema["x-docket-version"]?.intValue))
-            #expect(name == "\(type).v\(version).json")
-            #expect(DomainEvent.fields(of: type, version: version) != nil, "\(name) has no codec")
+            let e = try SchemaFiles.event(name)
+            #expect(name == "\(e.type).v\(e.version).json")
+            #expect(DomainEvent.fields(of: e.type, version: e.version) != nil, "\(name) has no codec")
         }
     }
 
     @Test("the codec's field table equals the schema", arguments: SchemaFiles.eventSchemaNames)
     func fieldsMatch(_ name: String) throws {
-        let schema = try SchemaFiles.load(name)
-        let type = try #require(schema["x-docket-event"]?.stringValue)
-        let version = UInt16(try #require(schema["x-docket-version"]?.intValue))
-        let codec = try #require(DomainEvent.fields(of: type, version: version))
-        #expect(codec == SchemaFiles.fields(of: schema))
-        #expect(schema["additionalProperties"] == .bool(false))
+        let e = try SchemaFiles.event(name)
+        let codec = try #require(DomainEvent.fields(of: e.type, version: e.version))
+        #expect(codec == SchemaFiles.fields(of: e.schema))
+        #expect(e.schema["additionalProperties"] == .bool(false))
     }
 
     @Test("golden payloads decode, re-encode to the schema's exact bytes, and upcast as stated", arguments: SchemaFiles.eventSchemaNames)
     func goldenVectors(_ name: String) throws {
-        let schema = try SchemaFiles.load(name)
-        let type = try #require(schema["x-docket-event"]?.stringValue)
-        let version = UInt16(try #require(schema["x-docket-version"]?.intValue))
-        let golden = try #require(schema["x-docket-golden"]?.arrayValue)
+        let e = try SchemaFiles.event(name)
+        let (type, version, golden) = (e.type, e.version, e.golden)
         #expect(!golden.isEmpty)
         for g in golden {
             let payload = try #require(g["payload"])
@@ -102,14 +119,9 @@ struct EventSchemaTests {
 
     @Test("a payload missing a required field, with an unknown field or a wrong type is refused, naming the field", arguments: SchemaFiles.eventSchemaNames)
     func requiredAndUnknownFields(_ name: String) throws {
-        let schema = try SchemaFiles.load(name)
-        let type = try #require(schema["x-docket-event"]?.stringValue)
-        let version = UInt16(try #require(schema["x-docket-version"]?.intValue))
-        guard case .object(let members)? = try #require(schema["x-docket-golden"]?.arrayValue).first?["payload"] else {
-            Issue.record("\(name): first golden payload is not an object")
-            return
-        }
-        for field in SchemaFiles.fields(of: schema) where field.required {
+        let e = try SchemaFiles.event(name)
+        let (type, version, members) = (e.type, e.version, try e.firstMembers())
+        for field in SchemaFiles.fields(of: e.schema) where field.required {
             let without = Value.object(members.filter { $0.key != field.name })
             let error = #expect(throws: DomainError.self) { try DomainEvent(type: type, version: version, payload: without) }
             #expect(error?.code == .invalidEvent)
@@ -137,16 +149,13 @@ struct EventSchemaTests {
         "decoding in place (type and payload as borrowed bytes, as a view rebuild does) gives the event, or the error, of decoding a copy",
         arguments: SchemaFiles.eventSchemaNames)
     func inPlace(_ name: String) throws {
-        let schema = try SchemaFiles.load(name)
-        let type = try #require(schema["x-docket-event"]?.stringValue)
-        let version = UInt16(try #require(schema["x-docket-version"]?.intValue))
-        var payloads = try #require(schema["x-docket-golden"]?.arrayValue).compactMap { $0["payload"] }
-        if case .object(let members)? = payloads.first {
-            payloads.append(.object(Array(members.dropFirst())))  // a field missing (refused if required)
-            payloads.append(.object(members + [(key: "surprise", value: .int(1))]))
-            if let first = members.first { payloads.append(.object([(key: first.key, value: .array([.null]))] + members.dropFirst())) }
-            payloads.append(.object(members.reversed()))
-        }
+        let e = try SchemaFiles.event(name)
+        let (type, version, members) = (e.type, e.version, try e.firstMembers())
+        var payloads = e.golden.compactMap { $0["payload"] }
+        payloads.append(.object(Array(members.dropFirst())))  // a field missing (refused if required)
+        payloads.append(.object(members + [(key: "surprise", value: .int(1))]))
+        if let first = members.first { payloads.append(.object([(key: first.key, value: .array([.null]))] + members.dropFirst())) }
+        payloads.append(.object(members.reversed()))
         var checked = 0
         for (t, v) in [(type, version), (type, UInt16(99)), ("ReportEaten", UInt16(1))] {
             for payload in payloads {
@@ -173,11 +182,9 @@ struct EventSchemaTests {
         "every value an enumeration allows decodes, and any other is refused naming the field and the values it may take, in nested objects too",
         arguments: SchemaFiles.eventSchemaNames)
     func enumerations(_ name: String) throws {
-        let schema = try SchemaFiles.load(name)
-        let type = try #require(schema["x-docket-event"]?.stringValue)
-        let version = UInt16(try #require(schema["x-docket-version"]?.intValue))
-        guard case .object(let members)? = try #require(schema["x-docket-golden"]?.arrayValue).first?["payload"] else { return }
-        let fields = SchemaFiles.fields(of: schema)
+        let e = try SchemaFiles.event(name)
+        let (type, version, members) = (e.type, e.version, try e.firstMembers())
+        let fields = SchemaFiles.fields(of: e.schema)
         // Each enumeration field of the payload or of an object in it: a way to set it, the
         // values it allows, and how an error names it.
         var cases: [(set: (String) -> Value, allowed: [String], named: String)] = []

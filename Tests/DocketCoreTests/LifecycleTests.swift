@@ -120,12 +120,10 @@ struct LifecycleTests {
     @Test("the state each event leads to (the switch replay uses) agrees with the transition table")
     func targetsAgreeWithTable() throws {
         for name in SchemaFiles.eventSchemaNames {
-            let schema = try SchemaFiles.load(name)
-            let type = try #require(schema["x-docket-event"]?.stringValue)
-            let version = UInt16(try #require(schema["x-docket-version"]?.intValue))
-            guard let payload = schema["x-docket-golden"]?.arrayValue?.first?["payload"] else { continue }
-            let event = try DomainEvent(type: type, version: version, payload: payload)
-            #expect(Lifecycle.target(of: event, from: .acknowledged, acknowledged: true) == Lifecycle.transitions[type]?.to, "\(type)")
+            let e = try SchemaFiles.event(name)
+            guard let payload = e.golden.first?["payload"] else { continue }
+            let event = try DomainEvent(type: e.type, version: e.version, payload: payload)
+            #expect(Lifecycle.target(of: event, from: .acknowledged, acknowledged: true) == Lifecycle.transitions[e.type]?.to, "\(e.type)")
         }
     }
 
