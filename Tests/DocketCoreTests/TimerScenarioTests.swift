@@ -443,4 +443,99 @@ struct TimerScenarioTests {
         let c = s.clock("M", .disclosure, at: "2026-03-20T00:00:00Z")
         #expect(c.dueAt == t("2026-04-01T00:00:00Z") && c.note?.contains("capped at the policy's maximum extension of 14d") == true)
     }
+
+    // MARK: Later events do not undo a breach
+
+    @Test("AiSOC: one fix target for every severity, so the fix clock runs before triage and is breached if triage never comes")
+    func uniformFixTargetBeforeTriage() throws {
+        var s = try Scenario("aisoc.toml")
+        // "Within 30 days | Ship a fix, advisory, or a clear timeline": 30 days from the report,
+        // whatever the severity → 2026-04-01T09:00Z.
+        try s.submit("U", at: "2026-03-02T09:00:00Z")
+        try s.run("U", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        var c = s.clock("U", .fix, at: "2026-03-20T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-04-01T09:00:00Z") && c.target == "30d")
+        #expect(c.note?.contains("not yet triaged") == true)
+        // Never triaged: breached a day after, 24 h overdue.
+        c = s.clock("U", .fix, at: "2026-04-02T09:00:00Z")
+        #expect(c.state == .breached && c.margin == hours(-24))
+        // Triaged low later: the same target, so the same deadline and the same breach.
+        try s.triage("U", .low, at: "2026-04-03T00:00:00Z")
+        c = s.clock("U", .fix, at: "2026-04-04T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-04-01T09:00:00Z") && c.note == "severity low")
+        // AumOS's targets differ by severity (and count from acceptance): nothing to count before triage.
+        var a = try Scenario("aumos.toml")
+        try a.submit("V", at: "2026-03-02T09:00:00Z")
+        #expect(a.clock("V", .fix, at: "2026-04-20T00:00:00Z").state == .notApplicable)
+    }
+
+    @Test("closing a report after its fix deadline leaves the fix clock breached; closing before it makes it not applicable")
+    func closingAfterFixDeadline() throws {
+        var s = try Scenario("aumos.toml")
+        // Accepted as critical on 03-02 09:00: fixed within 7 days of acceptance → 03-09T09:00Z.
+        for id in ["L", "E"] {
+            try s.submit(id, at: "2026-03-02T08:00:00Z")
+            try s.run(id, .acknowledge(assignee: "m"), at: "2026-03-02T08:30:00Z")
+            try s.triage(id, .critical, at: "2026-03-02T09:00:00Z")
+        }
+        // L: closed as won't-fix on 03-20 09:00, eleven days after the deadline → breached, 264 h late.
+        try s.run("L", .close(.wontFix, duplicateOf: nil, reason: "upstream"), at: "2026-03-20T09:00:00Z")
+        var c = s.clock("L", .fix, at: "2026-03-25T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-03-09T09:00:00Z") && c.endedAt == t("2026-03-20T09:00:00Z") && c.margin == hours(-264))
+        #expect(c.note == "severity critical; closed as wont-fix after the deadline had passed")
+        #expect(!c.isLate)
+        // E: closed on 03-05, before the deadline → no fix clock.
+        try s.run("E", .close(.wontFix, duplicateOf: nil, reason: "upstream"), at: "2026-03-05T09:00:00Z")
+        c = s.clock("E", .fix, at: "2026-03-25T00:00:00Z")
+        #expect(c.state == .notApplicable && c.note == "closed as wont-fix without a fix")
+        // As of before the closing, L's clock was already breached, and still open.
+        c = s.clock("L", .fix, at: "2026-03-15T00:00:00Z")
+        #expect(c.state == .breached && c.endedAt == nil && c.isLate)
+    }
+
+    @Test("CERT/CC: closing after the 45-day deadline leaves the disclosure clock breached; closing before it makes it not applicable")
+    func closingAfterDisclosureDeadline() throws {
+        var s = try Scenario("cert-cc.toml")
+        // 45 days from 02-01 → 2026-03-18T00:00Z.
+        try s.submit("D", at: "2026-02-01T00:00:00Z")
+        try s.submit("N", at: "2026-02-01T00:00:00Z")
+        try s.run("D", .close(.informative, duplicateOf: nil, reason: nil), at: "2026-03-25T00:00:00Z")
+        try s.run("N", .close(.informative, duplicateOf: nil, reason: nil), at: "2026-03-10T00:00:00Z")
+        var c = s.clock("D", .disclosure, at: "2026-04-01T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-03-18T00:00:00Z") && c.endedAt == t("2026-03-25T00:00:00Z") && c.margin == hours(-7 * 24))
+        #expect(c.note == "closed as informative after the deadline had passed")
+        c = s.clock("N", .disclosure, at: "2026-04-01T00:00:00Z")
+        #expect(c.state == .notApplicable && c.note == "closed as informative; nothing to disclose")
+    }
+
+    @Test("an embargo extension recorded after the deadline had passed does not undo the breach")
+    func lateEmbargoExtension() throws {
+        var s = try Scenario("cert-cc.toml")
+        // 45 days from 02-01 → 03-18. Extended on 03-20, after it passed, to 04-15: not counted.
+        try s.submit("K", at: "2026-02-01T00:00:00Z")
+        try s.run("K", .acknowledge(assignee: "v"), at: "2026-02-02T00:00:00Z")
+        try s.run("K", .extendEmbargo(until: t("2026-04-15T00:00:00Z"), reason: "vendor asked late", reporterAgreed: true), at: "2026-03-20T00:00:00Z")
+        var c = s.clock("K", .disclosure, at: "2026-03-25T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-03-18T00:00:00Z") && c.margin == hours(-7 * 24))
+        #expect(c.note == "embargo extension to 2026-04-15T00:00:00Z recorded 2026-03-20T00:00:00Z, after the deadline of 2026-03-18T00:00:00Z had passed: not counted")
+        // J: extended on 03-10 to 04-15 (counted), then on 04-20 to 05-01 (after 04-15: not counted).
+        try s.submit("J", at: "2026-02-01T00:00:00Z")
+        try s.run("J", .acknowledge(assignee: "v"), at: "2026-02-02T00:00:00Z")
+        try s.run("J", .extendEmbargo(until: t("2026-04-15T00:00:00Z"), reason: "distributions", reporterAgreed: true), at: "2026-03-10T00:00:00Z")
+        c = s.clock("J", .disclosure, at: "2026-04-10T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-04-15T00:00:00Z"))
+        try s.run("J", .extendEmbargo(until: t("2026-05-01T00:00:00Z"), reason: "again", reporterAgreed: true), at: "2026-04-20T00:00:00Z")
+        c = s.clock("J", .disclosure, at: "2026-04-25T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-04-15T00:00:00Z"))
+        #expect(c.note?.contains("embargo extension to 2026-05-01T00:00:00Z recorded 2026-04-20T00:00:00Z") == true)
+        #expect(c.note?.contains("embargo extended to 2026-04-15T00:00:00Z with the reporter's agreement") == true)
+        // Under a policy with a grace period, an extension recorded within the grace still counts.
+        var g = try Scenario("project-zero.toml")
+        // 90 days from 01-05 → 04-05; grace 14 days → 04-19. Extended on 04-10 to 05-10: counted.
+        try g.submit("P", at: "2026-01-05T00:00:00Z")
+        try g.run("P", .acknowledge(assignee: "v"), at: "2026-01-06T00:00:00Z")
+        try g.run("P", .extendEmbargo(until: t("2026-05-10T00:00:00Z"), reason: "release train", reporterAgreed: true), at: "2026-04-10T00:00:00Z")
+        c = g.clock("P", .disclosure, at: "2026-04-25T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-05-10T00:00:00Z"))
+    }
 }

@@ -37,6 +37,21 @@ public struct WaitInterval: Hashable, Sendable {
     public var end: Timestamp?
 }
 
+/// An embargo extension and when it was recorded (its event time): an extension recorded after the
+/// disclosure deadline had already passed does not undo the breach.
+public struct EmbargoExtension: Hashable, Sendable {
+    public var extended: EmbargoExtended
+    public var at: Timestamp
+
+    public init(_ extended: EmbargoExtended, at: Timestamp) {
+        self.extended = extended
+        self.at = at
+    }
+
+    public var until: Timestamp { extended.until }
+    public var reporterAgreed: Bool { extended.reporterAgreed }
+}
+
 /// A severity assessed at an instant (triage or a later change).
 public struct SeverityAssessment: Hashable, Sendable {
     public var at: Timestamp
@@ -82,8 +97,8 @@ public struct Report: Hashable, @unchecked Sendable {
         public var ghsa: String?
         public var advisoryURL: String?
         public var scheduledDisclosure: Timestamp?
-        /// Embargo extensions, oldest first.
-        public var embargoExtensions: [EmbargoExtended] = []
+        /// Embargo extensions, in log order.
+        public var embargoExtensions: [EmbargoExtension] = []
         public var exploitedAt: Timestamp?
         public var credits: [CreditRecord] = []
         public var resolution: Resolution?
@@ -173,7 +188,7 @@ public struct Report: Hashable, @unchecked Sendable {
             case .disclosureScheduled(let e):
                 scheduledDisclosure = e.date
             case .embargoExtended(let e):
-                embargoExtensions.append(e)
+                embargoExtensions.append(EmbargoExtension(e, at: t))
             case .exploitationObserved:
                 exploitedAt = exploitedAt ?? t
             case .creditOffered(let e):

@@ -179,6 +179,14 @@ public struct FixPolicy: Hashable, Sendable {
     /// The target for `severity`; `.none` when none is set.
     public func target(for severity: CVSSSeverity) -> FixTarget { targets[severity] ?? .none }
 
+    /// A severity whose target every severity shares, when the policy sets one target for all
+    /// of them: the fix clock then runs before triage has assessed the report.
+    public var uniformTarget: CVSSSeverity? {
+        let first = target(for: .critical)
+        guard first != .none, Self.severities.allSatisfy({ target(for: $0) == first }) else { return nil }
+        return .critical
+    }
+
     public static func == (a: FixPolicy, b: FixPolicy) -> Bool {
         a.from == b.from && a.pausedWhileWaiting == b.pausedWhileWaiting
             && CVSSSeverity.allCases.allSatisfy { a.target(for: $0) == b.target(for: $0) }

@@ -2,7 +2,8 @@
 /// sequence it reached instead of replaying the log. The format is internal and versioned; a
 /// checkpoint of another version is ignored (the views are rebuilt), never misread.
 extension Projection {
-    public static let checkpointFormat: Int64 = 2
+    /// 3: embargo extensions carry the time they were recorded.
+    public static let checkpointFormat: Int64 = 3
 
     /// The projection as a checkpoint payload.
     public func checkpoint() -> Payload {
@@ -98,8 +99,8 @@ extension Report.Fields {
         b.set("scheduledDisclosure", scheduledDisclosure)
         b.set("embargoExtensions", value: .array(embargoExtensions.map { e in
             var x = PayloadBuilder()
-            e.build(into: &x)
-            return x.value
+            e.extended.build(into: &x)
+            return .object([("extended", x.value), ("at", .string(e.at.rfc3339))])
         }))
         b.set("exploitedAt", exploitedAt)
         b.set("credits", value: .array(credits.map { c in
@@ -151,8 +152,10 @@ extension Report.Fields {
         advisoryURL = v["advisoryURL"]?.stringValue
         scheduledDisclosure = time("scheduledDisclosure")
         for e in v["embargoExtensions"]?.arrayValue ?? [] {
-            guard let f = try? PayloadFields(e, table: EmbargoExtended.fieldTable, context: "checkpoint"), let x = try? EmbargoExtended(f) else { return nil }
-            embargoExtensions.append(x)
+            guard let at = e["at"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }), let extended = e["extended"],
+                let f = try? PayloadFields(extended, table: EmbargoExtended.fieldTable, context: "checkpoint"), let x = try? EmbargoExtended(f)
+            else { return nil }
+            embargoExtensions.append(EmbargoExtension(x, at: at))
         }
         exploitedAt = time("exploitedAt")
         for c in v["credits"]?.arrayValue ?? [] {

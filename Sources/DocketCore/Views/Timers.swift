@@ -199,21 +199,46 @@ public enum Timers {
             return clock(kind, .running, target: target, start: last, due: next, note: missedNote)
         }
 
+        /// A report closed without the milestone a clock waits for: the clock is not applicable,
+        /// unless it was already past its deadline when the report was closed. Closing does not
+        /// undo a breach, any more than a later event undoes one in an as-of view.
+        func closedWithout(_ kind: ClockKind, _ judged: Clock, _ what: String) -> Clock {
+            let resolution = report.resolution?.rawValue ?? "resolved"
+            guard judged.state == .breached else { return clock(kind, .notApplicable, note: "closed as \(resolution)\(what)") }
+            var c = judged
+            c.note = [judged.note, "closed as \(resolution) after the deadline had passed"].compactMap { $0 }.joined(separator: "; ")
+            return c
+        }
+
         func fix(_ rule: FixPolicy?, _ texts: ClockTexts, _ cal: BusinessCalendar) -> Clock {
             let kind = ClockKind.fix
             guard let rule else { return clock(kind, .notApplicable, note: "the policy sets no fix targets") }
-            if report.fixReleasedAt == nil, let closed = report.closedAt, closed <= now {
-                return clock(kind, .notApplicable, note: "closed as \(report.resolution?.rawValue ?? "resolved") without a fix")
+            if report.fixReleasedAt == nil, let closed = happened(report.closedAt) {
+                return closedWithout(kind, fix(rule, texts, cal, endedAt: closed, endNote: nil), " without a fix")
             }
             // A release ends it; so does publishing (or withdrawing) an advisory without one.
             let releasedAt = happened(report.fixReleasedAt)
             let advisoryAt = [report.disclosedAt, report.withdrawnAt].compactMap { $0 }.filter { $0 <= now }.min()
             let endedAt = releasedAt ?? advisoryAt
             let endNote = releasedAt == nil && advisoryAt != nil ? "ended by the advisory, without a recorded fix release" : nil
+            return fix(rule, texts, cal, endedAt: endedAt, endNote: endNote)
+        }
+
+        /// The fix clock ended at `endedAt` (nil: still open).
+        func fix(_ rule: FixPolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, endedAt: Timestamp?, endNote: String?) -> Clock {
+            let kind = ClockKind.fix
             // Judged by the severity in force when it ended (a later re-rating does not rewrite it).
-            guard let severity = endedAt.flatMap({ report.severityInForce(at: $0) }) ?? report.severity else {
+            // Before triage there is none, but a policy with one target for every severity (AiSOC's
+            // "within 30 days") already has a deadline.
+            let severity: CVSSSeverity
+            if let assessed = endedAt.flatMap({ report.severityInForce(at: $0) }) ?? report.severity {
+                severity = assessed
+            } else if let uniform = rule.uniformTarget {
+                severity = uniform
+            } else {
                 return clock(kind, .notApplicable, note: "no severity yet; the fix target is set at triage")
             }
+            let assessed = report.severity != nil
             let start: Timestamp
             switch rule.from {
             case .report: start = report.submittedAt
@@ -222,7 +247,8 @@ public enum Timers {
                 start = accepted
             }
             let end = endedAt
-            let severityNote = endNote.map { "\(texts.severity[severity]!); \($0)" } ?? texts.severity[severity]!
+            let severityText = assessed ? texts.severity[severity]! : "not yet triaged; the same target for every severity"
+            let severityNote = endNote.map { "\(severityText); \($0)" } ?? severityText
             switch rule.targets[severity] ?? FixTarget.none {
             case .none:
                 return clock(kind, .notApplicable, start: start, note: "the policy sets no fix target for \(severity.rawValue) severity")
@@ -242,9 +268,15 @@ public enum Timers {
         func disclosure(_ rule: DisclosurePolicy?, _ texts: ClockTexts, _ cal: BusinessCalendar) -> Clock {
             let kind = ClockKind.disclosure
             guard let rule else { return clock(kind, .notApplicable, note: "the policy sets no disclosure deadline") }
-            if report.disclosedAt == nil, let closed = report.closedAt, closed <= now {
-                return clock(kind, .notApplicable, note: "closed as \(report.resolution?.rawValue ?? "resolved"); nothing to disclose")
+            if report.disclosedAt == nil, let closed = happened(report.closedAt) {
+                return closedWithout(kind, disclosure(rule, texts, cal, end: closed, disclosed: false), "; nothing to disclose")
             }
+            return disclosure(rule, texts, cal, end: happened(report.disclosedAt), disclosed: true)
+        }
+
+        /// The disclosure clock ended at `end` (nil: still open), by the advisory if `disclosed`.
+        func disclosure(_ rule: DisclosurePolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, end: Timestamp?, disclosed: Bool) -> Clock {
+            let kind = ClockKind.disclosure
             let fixedAt = happened(report.fixReleasedAt)
             let anchor: Timestamp
             switch rule.anchor {
@@ -256,7 +288,7 @@ public enum Timers {
                         let due = cal.advance(observed, by: cal.span(of: shortened), unit: shortened.unit)
                         // The grace period applies as it does once the fix is out: a release must
                         // not turn a breached clock back into a running one.
-                        return judge(kind, target: "\(shortened) after exploitation", start: observed, due: due, end: happened(report.disclosedAt),
+                        return judge(kind, target: "\(shortened) after exploitation", start: observed, due: due, end: end,
                                      breachAfter: rule.grace.map { cal.advance(due, by: cal.span(of: $0), unit: $0.unit) },
                                      note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
                     }
@@ -272,15 +304,26 @@ public enum Timers {
                 due = add(afterFix, fixedAt)
                 notes.append("fixed before the deadline: due \(afterFix) after the fix release")
             }
-            if let extended = report.embargoExtensions.last(where: { $0.until > due }) {
-                // An extension only ever moves the deadline later, and no further than the policy allows.
-                var until = extended.until
-                if let maxExt = rule.maxExtension, until > add(maxExt, due) {
-                    until = add(maxExt, due)
-                    notes.append("embargo extension to \(extended.until) capped at the policy's maximum extension of \(maxExt)")
+            // Extensions in the order they were recorded. One only ever moves the deadline later, no
+            // further than the policy allows, and only if recorded before the deadline it extends
+            // had passed (grace included): agreeing to a later date afterwards does not undo a breach.
+            let policyDue = due
+            var extended: (to: EmbargoExtension, until: Timestamp)?
+            for x in report.embargoExtensions where x.at <= now && x.until > due {
+                let limit = rule.grace.map { add($0, due) } ?? due
+                guard x.at <= limit else {
+                    notes.append("embargo extension to \(x.until) recorded \(x.at), after the deadline of \(due) had passed: not counted")
+                    continue
                 }
-                due = until
-                notes.append("embargo extended to \(until)\(extended.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
+                let cap = rule.maxExtension.map { add($0, policyDue) }
+                extended = (x, cap.map { min(x.until, $0) } ?? x.until)
+                due = extended!.until
+            }
+            if let (x, until) = extended {
+                if until < x.until, let maxExt = rule.maxExtension {
+                    notes.append("embargo extension to \(x.until) capped at the policy's maximum extension of \(maxExt)")
+                }
+                notes.append("embargo extended to \(until)\(x.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
             }
             if let shortened = rule.exploited, let observed = report.exploitedAt, observed <= now {
                 let exploitedDue = add(shortened, observed)
@@ -289,8 +332,7 @@ public enum Timers {
                     notes.append("exploitation observed \(observed): due \(shortened) after it")
                 }
             }
-            let end = happened(report.disclosedAt)
-            if let earliest = rule.earliest, let end, end < add(earliest, anchor) {
+            if disclosed, let earliest = rule.earliest, let end, end < add(earliest, anchor) {
                 notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
             }
             let graceEnd = rule.grace.map { add($0, due) }
