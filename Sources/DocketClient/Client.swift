@@ -45,8 +45,15 @@ public final class DocketClient: Sendable {
         public var reconnectAttempts = 3
         /// A follower (`not-leader`) or deposed leader (`fenced`) names the node that takes
         /// writes; go there and ask again (nothing was done by the refusing node), at most this
-        /// many times per request. 0 turns it off.
+        /// many times per request, and only to one of `nodes`. 0 turns it off.
         public var leaderRedirects = 3
+        /// The ledger's other nodes (`HOST:PORT`, spelled as the nodes name each other) that a
+        /// redirect may lead to. The address a redirect names is whatever the refusing node was
+        /// told by a FENCE or a promotion, which any holder of a replica token can send; following
+        /// it anywhere would hand this client's token, and its request, to that address. So a
+        /// redirect to an address not listed here is not followed: the refusal is returned,
+        /// naming it.
+        public var nodes: [String] = []
 
         public init(host: String, port: Int, token: String) {
             self.host = host
@@ -54,10 +61,21 @@ public final class DocketClient: Sendable {
             self.token = token
         }
 
-        /// Parses `HOST:PORT`.
+        /// Parses `HOST:PORT[,HOST:PORT…]`: the node to talk to, then the other nodes of its
+        /// ledger that a redirect may lead to (`nodes`).
         public init(address: String, token: String) throws(DocketClientError) {
-            guard let parsed = HostPort(address) else { throw .connectionLost("\"\(address)\" is not HOST:PORT") }
+            let addresses = address.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard let first = addresses.first, let parsed = HostPort(first) else { throw .connectionLost("\"\(address)\" is not HOST:PORT") }
+            for other in addresses.dropFirst() where HostPort(other) == nil {
+                throw .connectionLost("\"\(other)\" in \"\(address)\" is not HOST:PORT")
+            }
             self.init(host: parsed.host, port: parsed.port, token: token)
+            nodes = Array(addresses.dropFirst())
+        }
+
+        /// Whether a redirect may go to `host:port`: the configured node, or one of `nodes`.
+        public func mayRedirect(to host: String, _ port: Int) -> Bool {
+            (host == self.host && port == self.port) || nodes.contains { HostPort($0).map { $0.host == host && $0.port == port } ?? false }
         }
     }
 
@@ -116,6 +134,11 @@ public final class DocketClient: Sendable {
                 // The node did nothing and named the leader: ask there (any request, even ADMIN).
                 guard let leader = e.details?["leader"]?.stringValue, let (host, port) = HostPort(leader).map({ ($0.host, $0.port) }), (host, port) != target.withLock({ $0 })
                 else { throw DocketClientError.server(e) }
+                guard configuration.mayRedirect(to: host, port) else {
+                    var refused = e
+                    refused.message += "; not followed: \(leader) is not one of this client's nodes (name every node of the ledger: --server \(configuration.host):\(configuration.port),\(leader))"
+                    throw DocketClientError.server(refused)
+                }
                 redirects += 1
                 attempt -= 1
                 target.withLock { $0 = (host, port) }

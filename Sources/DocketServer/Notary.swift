@@ -27,8 +27,8 @@ public final class Notary: Sendable {
     public func nodeKey() throws -> NodeKey {
         if let k = key.withLock({ $0 }) { return k }
         guard let keyPath, FileManager.default.fileExists(atPath: keyPath) else {
-            throw ForensicError(
-                .noNodeKey, "this node has no signing key (\(keyPath ?? "no data directory")); create one with `docket key create` on its data directory")
+            // Not the key's path: this message reaches remote clients, reporters asking for receipts included.
+            throw ForensicError(.noNodeKey, "this node has no signing key; create one with `docket key create` on its data directory")
         }
         let loaded = try NodeKey.load(from: keyPath)
         key.withLock { $0 = loaded }

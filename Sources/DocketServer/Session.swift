@@ -80,8 +80,13 @@ final class Session: Sendable {
             try await dispatch(frame)
         } catch {
             let body = Self.errorBody(error)
-            // Expected refusals are info; anything else is worth a warning. Never the payload.
-            server.logger.info("request refused", metadata: ["type": "\(frame.type)", "code": "\(body.code)", "principal": "\(principal)"])
+            // Expected refusals are info; anything else is worth a warning, with what went wrong
+            // for the operator (the client is told only that it did). Never the payload.
+            if body.code == Self.internalError {
+                server.logger.warning("request failed", metadata: ["type": "\(frame.type)", "error": "\(error)", "principal": "\(principal)"])
+            } else {
+                server.logger.info("request refused", metadata: ["type": "\(frame.type)", "code": "\(body.code)", "principal": "\(principal)"])
+            }
             replyError(frame.requestID, body)
         }
     }
@@ -295,9 +300,14 @@ final class Session: Sendable {
         case let e as Forbidden: return ErrorBody(code: "forbidden", message: e.message)
         case let e as Tokens.Refused: return ErrorBody(code: e.code, message: e.message)
         case let e as ForensicError: return ErrorBody(code: e.code.description, message: e.message)
-        default: return ErrorBody(code: "internal", message: "\(error)")
+        default:
+            // An error no refusal above describes can name files and internals of the node; the
+            // node logs it (`handle`), the client is told only that the request failed.
+            return ErrorBody(code: internalError, message: "the node could not answer this request; its log says why")
         }
     }
+
+    static let internalError = "internal"
 }
 
 /// One subscription's credit: how many more events the client will take.

@@ -51,7 +51,7 @@ enum Node {
 
 /// `--server HOST:PORT` and `--token`, for every command that can run remotely.
 struct RemoteOptions: ParsableArguments {
-    @Option(name: .customLong("server"), help: ArgumentHelp("A node to talk to instead of the local data directory (or DOCKET_SERVER).", valueName: "host:port"))
+    @Option(name: .customLong("server"), help: ArgumentHelp("A node to talk to instead of the local data directory (or DOCKET_SERVER); after a comma, the ledger's other nodes, which a not-leader or fenced answer may redirect to (no others).", valueName: "host:port[,host:port…]"))
     var serverOption: String?
 
     @Option(name: .customLong("token"), help: ArgumentHelp("The access token for --server (or DOCKET_TOKEN).", valueName: "token"))

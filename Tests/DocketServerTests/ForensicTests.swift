@@ -97,7 +97,16 @@ struct ForensicTests {
             try await Self.fill(store, 3)
             let e = await #expect(throws: ForensicError.self) { try await ledger.notary.checkpoint(actor: "node") }
             #expect(e?.code == .noNodeKey && e?.message.contains("docket key create") == true)
+            // Remote clients, reporters asking for receipts included, see this message: no paths.
+            #expect(e?.message.contains(dir) == false)
             #expect(throws: ForensicError.self) { try ledger.receipt(sequence: 1, as: .local(actor: "me")) }
+            // A key file that is not a key: the error names the file, so over the wire it is only
+            // "internal" (the node logs the rest).
+            try Data("not a key".utf8).write(to: URL(fileURLWithPath: dir + "/node.key"))
+            let unreadable = await #expect(throws: (any Error).self) { try await ledger.notary.checkpoint(actor: "node") }
+            #expect("\(unreadable!)".contains(dir))
+            let body = Session.errorBody(unreadable!)
+            #expect(body.code == "internal" && !body.message.contains(dir) && !body.message.contains("node.key"), "\(body)")
             #expect(store.head.sequence == 3)
         }
     }

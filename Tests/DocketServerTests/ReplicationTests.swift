@@ -77,9 +77,11 @@ final class ClusterNode: @unchecked Sendable {
         try? FileManager.default.removeItem(atPath: dir)
     }
 
-    func client(_ token: String, redirects: Int = 3) -> DocketClient {
+    /// A client of this node, which redirects may take to `nodes`.
+    func client(_ token: String, redirects: Int = 3, nodes: [ClusterNode] = []) -> DocketClient {
         var c = DocketClient.Configuration(host: "127.0.0.1", port: port, token: token)
         c.leaderRedirects = redirects
+        c.nodes = nodes.map(\.address)
         return DocketClient(c)
     }
 
@@ -189,7 +191,7 @@ struct ReplicationTests {
             #expect(tokenRefused?.code == "not-leader")
             await onFollower.close()
             // … and the client library follows it there; the append then replicates back.
-            let following = f1.client(admin)
+            let following = f1.client(admin, nodes: [leader])
             let e = try note(7, id: "followed-1")
             let r = try await following.append(to: try StreamName("misc"), events: [e])
             #expect(following.address == leader.address && !r.duplicate)
@@ -304,7 +306,15 @@ struct ReplicationTests {
         try await leader.start()
         #expect(leader.store.nodeState.role == .fenced)
         // The other follower learned where the leader went and follows it, epoch record included.
-        let redirected = leader.client(admin)
+        // A client that was not told f is one of the ledger's nodes does not go there: the address
+        // came from a FENCE, which any replica token can send, and going would hand over its token.
+        let unlisted = leader.client(admin)
+        let notFollowed = await #expect(throws: DocketClientError.self) { try await unlisted.append(to: try StreamName("after"), events: [try note(2)]) }
+        guard case .server(let refusal)? = notFollowed else { throw TestFailure("expected an ERROR") }
+        #expect(refusal.code == "fenced" && refusal.message.contains("not followed: \(f.address) is not one of this client's nodes"), "\(refusal)")
+        #expect(unlisted.address == leader.address)
+        await unlisted.close()
+        let redirected = leader.client(admin, nodes: [f, g])
         let r = try await redirected.append(to: try StreamName("after"), events: [try note(2)])
         #expect(redirected.address == f.address)
         try await eventually("the other follower follows the new leader") { g.store.head == f.store.head && g.store.head.sequence >= r.lastSequence }

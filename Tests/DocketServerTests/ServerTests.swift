@@ -186,6 +186,18 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("--server lists the node to use, then the other nodes a redirect may go to; nothing else is a redirect target")
+    func clientNodeList() throws {
+        let c = try DocketClient.Configuration(address: "a.example:7411,[::1]:7412,b.example:7413", token: "t")
+        #expect(c.host == "a.example" && c.port == 7411 && c.nodes == ["[::1]:7412", "b.example:7413"])
+        #expect(c.mayRedirect(to: "::1", 7412) && c.mayRedirect(to: "b.example", 7413) && c.mayRedirect(to: "a.example", 7411))
+        #expect(!c.mayRedirect(to: "b.example", 7414) && !c.mayRedirect(to: "evil.example", 7413))
+        #expect(try DocketClient.Configuration(address: "a.example:7411", token: "t").nodes.isEmpty)
+        for bad in ["a.example:7411,", "a.example:7411,b.example", ",a.example:7411"] {
+            #expect(throws: DocketClientError.self, "\(bad)") { try DocketClient.Configuration(address: bad, token: "t") }
+        }
+    }
+
     @Test("an unauthenticated connection can only handshake; unknown, revoked and expired tokens are refused")
     func authentication() async throws {
         let node = try await TestNode()
