@@ -246,7 +246,7 @@ final class ReplicationHub: Sendable {
             throw MessageError("REPLICATE: request id \(id) already names a live subscription on this connection")
         }
         links.withLock { $0[link.key] = link }
-        gate.update(link.key, acked: request.head)
+        gate.update(link, acked: request.head)
         logger.notice(
             "follower connected", metadata: ["node": "\(request.node ?? "?")", "address": "\(request.address ?? "?")", "from": "\(request.head + 1)"])
         let answer: Value = .object([
@@ -316,7 +316,7 @@ final class ReplicationHub: Sendable {
         let before = link.acked.max(durable, ordering: .relaxed).oldValue
         guard durable > before else { return }
         link.subscription.grant(Int(min(durable - before, UInt64(Subscription.maximumCredit))))
-        gate.update(link.key, acked: durable)
+        gate.update(link, acked: durable)
     }
 
     /// CHAIN: chain tags at given sequences, so a follower can find where two copies part.
@@ -515,18 +515,28 @@ final class SyncGate: Sendable {
         /// The timeout of a waiter registered with `notify` (cancelled when it completes).
         var timer: Scheduled<Void>?
     }
+    /// Who a stream replicates to: the node it says it is, or the stream itself when it names
+    /// none. One follower with two streams (a reconnect racing the old one) is one holder.
+    enum Follower: Hashable {
+        case node(String)
+        case stream(LinkKey)
+    }
     private struct State {
-        var acked: [LinkKey: UInt64] = [:]
+        var acked: [LinkKey: (follower: Follower, durable: UInt64)] = [:]
         var waiters: [UInt64: Waiter] = [:]
         var nextID: UInt64 = 0
     }
     private let state = Mutex(State())
 
-    private static func holders(_ acked: [LinkKey: UInt64], _ sequence: UInt64) -> Int { acked.values.count { $0 >= sequence } }
+    /// How many distinct followers hold `sequence`.
+    private static func holders(_ acked: [LinkKey: (follower: Follower, durable: UInt64)], _ sequence: UInt64) -> Int {
+        Set(acked.values.lazy.filter { $0.durable >= sequence }.map(\.follower)).count
+    }
 
-    func update(_ link: LinkKey, acked: UInt64) {
+    func update(_ link: Link, acked: UInt64) {
+        let key = link.key
         let ready = state.withLock { s -> [Waiter] in
-            s.acked[link] = max(s.acked[link] ?? 0, acked)
+            s.acked[key] = (link.node.map(Follower.node) ?? .stream(key), max(s.acked[key]?.durable ?? 0, acked))
             let done = s.waiters.filter { Self.holders(s.acked, $0.value.sequence) >= $0.value.replicas }
             for id in done.keys { s.waiters.removeValue(forKey: id) }
             return Array(done.values)

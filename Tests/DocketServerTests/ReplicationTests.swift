@@ -282,6 +282,42 @@ struct ReplicationTests {
         await leader.remove()
     }
 
+    @Test("synchronous replication counts followers, not streams: two streams naming one node are one holder", arguments: [false, true])
+    func distinctFollowers(sameNode: Bool) async throws {
+        let (leader, admin, replica) = try await ClusterNode.leader {
+            $0.syncReplicas = 2
+            $0.syncTimeout = .seconds(2)
+        }
+        // Two replication streams, as two followers or as one follower with two.
+        let streams = try (0..<2).map { i in
+            let socket = try RawSocket(port: leader.port)
+            #expect(socket.handshake(token: replica))
+            socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
+                ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 0, epochLeader: nil, dictionaries: 0,
+                window: 100, maxFrame: 1 << 20, node: sameNode ? "twin" : "node-\(i)", address: nil).wireValue))
+            #expect(try #require(socket.readFrame()).type == .replicating)
+            return socket
+        }
+        let c = leader.client(admin)
+        let appending = Task { try await c.append(to: try StreamName("s"), events: [try note(1, id: "twice-1")]) }
+        // Each stream acknowledges everything it was sent, again and again (a claim is capped at
+        // what was sent, so an acknowledgement that overtakes the record counts only once resent).
+        for _ in 0..<15 {
+            try await Task.sleep(for: .milliseconds(100))
+            for socket in streams { socket.send(Frame(.replicateAck, requestID: 6, body: .object([("subscription", .int(5)), ("durable", .int(1_000_000_000))]))) }
+        }
+        let result = await appending.result
+        if sameNode {
+            guard case .failure(DocketClientError.server(let body)) = result else { throw TestFailure("expected replication-timeout, got \(result)") }
+            #expect(body.code == "replication-timeout" && body.details?["confirmed"] == 1 && body.details?["required"] == 2, "\(body)")
+        } else {
+            let appended = try result.get()
+            #expect(!appended.duplicate && appended.lastSequence == leader.store.head.sequence)
+        }
+        await c.close()
+        await leader.remove()
+    }
+
     @Test("promotion: the follower starts epoch 1, the old leader is fenced and names it, the other follower moves over, clients follow")
     func promotion() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader()
