@@ -23,6 +23,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     let server: DocketServer
     private var state = State.awaitingHello
     private var handshakeTimer: Scheduled<Void>?
+    /// Closes a connection whose client has read none of its answers for the idle timeout.
+    private var stallTimer: Scheduled<Void>?
 
     init(server: DocketServer) { self.server = server }
 
@@ -53,6 +55,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         server.unregister(context.channel)
         handshakeTimer?.cancel()
+        stallTimer?.cancel()
         if case .ready(let session) = state { session.finish() }
         state = .closed
         context.fireChannelInactive()
@@ -141,6 +144,30 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// A client that does not read its answers is not read either: once what it has not read
+    /// passes `outboundBufferLimit`, its queued requests wait (`Session.setWritable`) and its
+    /// further requests stay in the kernel's socket buffers, not as answers in this node's memory;
+    /// both resume when it drains to half the limit. (Subscriptions are paced by their credit.)
+    /// A client that stays that way for the idle timeout is disconnected.
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        let writable = context.channel.isWritable
+        // Turning it back on reads at once.
+        try? context.channel.syncOptions?.setOption(.autoRead, value: writable)
+        if case .ready(let session) = state { session.setWritable(writable) }
+        stallTimer?.cancel()
+        stallTimer = nil
+        if !writable {
+            let loop = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            stallTimer = context.eventLoop.scheduleTask(in: server.configuration.idleTimeout) {
+                let (handler, context) = loop.value
+                guard !context.channel.isWritable else { return }
+                handler.logger.info("closing a connection that reads none of its answers", metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+                handler.fail(context, requestID: 0, ErrorBody(code: "idle-timeout", message: "answers unread for \(handler.server.configuration.idleTimeout.nanoseconds / 1_000_000_000) s"))
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
             // Before authentication the handshake timeout governs; a busy session is not idle.
@@ -171,6 +198,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         if case .ready(let session) = state { session.finish() }
         state = .closed
         let channel = context.channel
+        // A client that has stopped reading would never take the frame, and the close would wait on it.
+        guard channel.isWritable else {
+            context.close(promise: nil)
+            return
+        }
         context.writeAndFlush(wrapOutboundOut(Frame(.error, requestID: requestID, body: error.value))).whenComplete { _ in
             channel.close(promise: nil)
         }

@@ -25,6 +25,10 @@ public struct ServerConfiguration: Sendable {
     public var maximumFrameLength = Frame.defaultMaximumLength
     /// Events per EVENTS frame (READ and subscriptions).
     public var eventsPerFrame = 1024
+    /// Answers a connection may have written but its client not yet read before the node stops
+    /// reading that connection's requests (until they drain to half of it): a client that does not
+    /// read costs the node this much memory, not all it asks for.
+    public var outboundBufferLimit = 4 << 20
     /// How long shutdown waits for requests in progress.
     public var drainTimeout: Duration = .seconds(10)
     public var eventLoopThreads = 2
@@ -76,6 +80,7 @@ public final class DocketServer: Service, Sendable {
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: configuration.outboundBufferLimit / 2, high: configuration.outboundBufferLimit))
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
@@ -145,6 +150,15 @@ public final class DocketServer: Service, Sendable {
     }
 
     var connectionCount: Int { children.withLock { $0.count } }
+
+    /// Bytes written to each connection that its client has not read yet (for tests).
+    func outboundBuffered() async -> [Int] {
+        var sizes: [Int] = []
+        for c in children.withLock({ Array($0.values) }) {
+            if let n = try? await c.getOption(.bufferedWritableBytes).get() { sizes.append(n) }
+        }
+        return sizes
+    }
 
     private func makeTLSContext() throws -> NIOSSLContext? {
         switch (configuration.tlsCertificatePath, configuration.tlsKeyPath) {

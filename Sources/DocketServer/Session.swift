@@ -20,6 +20,9 @@ final class Session: Sendable {
     /// Subscriptions and replication streams (Replication.swift), by request id.
     let subscriptions = Mutex<[UInt32: Subscription]>([:])
     private let worker: Mutex<Task<Void, Never>?> = Mutex(nil)
+    /// Whether the client takes its answers: while it does not (more than `outboundBufferLimit`
+    /// written and unread), the next request waits, so it costs the node one answer more at most.
+    private let writable = Mutex<(yes: Bool, waiters: [CheckedContinuation<Void, Never>])>((true, []))
 
     init(server: DocketServer, channel: any Channel, principal: Principal) {
         self.server = server
@@ -30,6 +33,7 @@ final class Session: Sendable {
         let task = Task { [self] in
             for await frame in stream {
                 await inPlaceAppendsDone()
+                await untilWritable()
                 await handle(frame)
                 queued.subtract(1, ordering: .relaxed)
                 server.metrics.inFlight.subtract(1, ordering: .relaxed)
@@ -62,7 +66,31 @@ final class Session: Sendable {
     /// queued still run (an append in progress completes), their answers go nowhere.
     func finish() {
         queue.finish()
+        setWritable(true)
         for s in subscriptions.withLock({ d in defer { d.removeAll() }; return Array(d.values) }) { s.cancel() }
+    }
+
+    /// The channel's writability changed (on its event loop).
+    func setWritable(_ yes: Bool) {
+        let resumed = writable.withLock { w -> [CheckedContinuation<Void, Never>] in
+            w.yes = yes
+            guard yes else { return [] }
+            defer { w.waiters.removeAll() }
+            return w.waiters
+        }
+        for c in resumed { c.resume() }
+    }
+
+    private func untilWritable() async {
+        if writable.withLock({ $0.yes }) { return }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = writable.withLock { w -> Bool in
+                if w.yes { return true }
+                w.waiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
     }
 
     func reply(_ type: FrameType, _ requestID: UInt32, _ body: Value) {

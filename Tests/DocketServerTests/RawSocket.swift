@@ -6,8 +6,11 @@ import Glibc
 final class RawSocket: @unchecked Sendable {  // an fd; send and recv are thread-safe
     let fd: Int32
 
-    init(port: Int) throws {
+    /// `receiveBuffer` fixes the kernel's receive buffer (no autotuning): what a client that does
+    /// not read can absorb.
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        if var size = receiveBuffer { setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size)) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)

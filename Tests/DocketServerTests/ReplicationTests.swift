@@ -265,12 +265,11 @@ struct ReplicationTests {
             $0.syncReplicas = 1
             $0.syncTimeout = .milliseconds(500)
         }
-        let socket = try RawSocket(port: leader.port)
-        #expect(socket.handshake(token: replica))
+        let socket = try #require(try await RawSocket.authenticated(port: leader.port, token: replica))
         socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
             ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 0, epochLeader: nil, dictionaries: 0,
             window: 10, maxFrame: 1 << 20, node: "liar", address: nil).wireValue))
-        #expect(try #require(socket.readFrame()).type == .replicating)
+        #expect(try #require(try await socket.nextFrame()).type == .replicating)
         // A follower that claims to hold records it was never sent.
         socket.send(Frame(.replicateAck, requestID: 6, body: .object([("subscription", .int(5)), ("durable", .int(1_000_000_000))])))
         try await Task.sleep(for: .milliseconds(200))
@@ -289,14 +288,18 @@ struct ReplicationTests {
             $0.syncTimeout = .seconds(2)
         }
         // Two replication streams, as two followers or as one follower with two.
-        let streams = try (0..<2).map { i in
-            let socket = try RawSocket(port: leader.port)
-            #expect(socket.handshake(token: replica))
-            socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
-                ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 0, epochLeader: nil, dictionaries: 0,
-                window: 100, maxFrame: 1 << 20, node: sameNode ? "twin" : "node-\(i)", address: nil).wireValue))
-            #expect(try #require(socket.readFrame()).type == .replicating)
-            return socket
+        let (port, ledgerID) = (leader.port, leader.store.ledgerID)
+        // Blocking socket work off the cooperative pool, which the node in this process answers on.
+        let streams = try await offPool {
+            try (0..<2).map { i in
+                let socket = try RawSocket(port: port)
+                guard socket.handshake(token: replica) else { throw TestFailure("handshake refused") }
+                socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
+                    ledger: ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 0, epochLeader: nil, dictionaries: 0,
+                    window: 100, maxFrame: 1 << 20, node: sameNode ? "twin" : "node-\(i)", address: nil).wireValue))
+                guard socket.readFrame()?.type == .replicating else { throw TestFailure("REPLICATE refused") }
+                return socket
+            }
         }
         let c = leader.client(admin)
         let appending = Task { try await c.append(to: try StreamName("s"), events: [try note(1, id: "twice-1")]) }
@@ -460,12 +463,11 @@ struct ReplicationTests {
         #expect(error.hasPrefix("wrong-ledger") && error.contains(leader.store.ledgerID) && error.contains(other.store.ledgerID), "\(error)")
         #expect(other.store.head == otherHead && leader.store.head == head)
         // A REPLICATE for another ledger is refused by the leader too (a raw request).
-        let socket = try RawSocket(port: leader.port)
-        #expect(socket.handshake(token: replica))
+        let socket = try #require(try await RawSocket.authenticated(port: leader.port, token: replica))
         socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
             ledger: other.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 0, epochLeader: nil, dictionaries: 0,
             window: 10, maxFrame: 1 << 20, node: nil, address: nil).wireValue))
-        let answer = try #require(socket.readFrame())
+        let answer = try #require(try await socket.nextFrame())
         #expect(answer.type == .error && answer.body["code"] == "wrong-ledger")
         #expect(leader.store.head == head)
         await other.remove()
@@ -635,12 +637,11 @@ extension ReplicationTests {
         for role in [Role.maintainer, .reporter, .auditor] {
             let token = try await Tokens(ledger: leader.ledger).create(
                 role: role, project: role == .maintainer ? "p" : nil, subject: "x", expiresAt: nil, by: .local(actor: "test")).1
-            let socket = try RawSocket(port: leader.port)
-            #expect(socket.handshake(token: token))
+            let socket = try #require(try await RawSocket.authenticated(port: leader.port, token: token))
             socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
                 ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 0, epochLeader: nil, dictionaries: 0,
                 window: 10, maxFrame: 1 << 20, node: nil, address: nil).wireValue))
-            #expect(socket.readFrame()?.body["code"] == "forbidden", "\(role)")
+            #expect(try await socket.nextFrame()?.body["code"] == "forbidden", "\(role)")
         }
         await leader.remove()
     }

@@ -93,6 +93,22 @@ extension RawSocket {
     }
 }
 
+extension RawSocket {
+    /// A socket to the node on `port` that has done HELLO and AUTH with `token` (nil if refused),
+    /// waiting off the cooperative pool.
+    static func authenticated(port: Int, token: String, receiveBuffer: Int32? = nil) async throws -> RawSocket? {
+        try await offPool {
+            let socket = try RawSocket(port: port, receiveBuffer: receiveBuffer)
+            return socket.handshake(token: token) ? socket : nil
+        }
+    }
+
+    /// `readFrame`, waiting off the cooperative pool.
+    func nextFrame() async throws -> Frame? {
+        try await offPool { self.readFrame() }
+    }
+}
+
 /// Runs blocking work (a raw socket waiting for the node) on a thread of its own, not on the
 /// two-thread cooperative pool the node in this process needs to answer it.
 func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {

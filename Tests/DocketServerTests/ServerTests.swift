@@ -1,6 +1,6 @@
 import DocketClient
 import DocketCore
-import DocketServer
+@testable import DocketServer
 import DocketStore
 import DocketTestSupport
 import DocketWire
@@ -234,6 +234,72 @@ struct ServerTests {
         await node.stop()
     }
 
+    /// A node with 1000 events of about 150 bytes, so that a READ of `limit` has a large answer.
+    static func nodeWithBigLog(_ configure: @escaping (inout ServerConfiguration) -> Void) async throws -> TestNode {
+        let node = try await TestNode(configure: configure)
+        let filler = String(repeating: "x", count: 100)
+        for batch in 0..<4 {
+            _ = try await node.store.append(to: try StreamName("big"), events: try (0..<250).map {
+                try ProposedEvent(type: EventType("Note"), actor: "a", data: ["n": .int(Int64(batch * 250 + $0)), "text": .string(filler)])
+            })
+        }
+        return node
+    }
+
+    @Test("a client that does not read its answers stops being read: the node holds a bounded amount for it, keeps serving others, and resumes when it reads")
+    func clientThatDoesNotRead() async throws {
+        let node = try await Self.nodeWithBigLog { $0.outboundBufferLimit = 128 << 10 }
+        let socket = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken, receiveBuffer: 32 << 10))
+        // 300 READs of 300 events (about 45 KB each, 13 MB in all), in bursts, none read.
+        let reads = 300
+        for burst in 0..<30 {
+            for i in 0..<10 { socket.send(Frame(.read, requestID: UInt32(100 + burst * 10 + i), body: ["from": 1, "limit": 300])) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let held = await node.server.outboundBuffered().max() ?? 0
+        // The limit and an answer; without it, every answer the kernel's socket buffers do not hold.
+        #expect(held < 1 << 20, "the node holds \(held) bytes for a client that does not read")
+        // Everyone else is served meanwhile.
+        let other = node.client()
+        #expect(try await other.status()["role"] == "leader")
+        await other.close()
+        // Once it reads, every answer arrives, in order (frame headers only: length, type, id).
+        let answers = try await offPool { () -> [UInt32] in
+            var ids: [UInt32] = []
+            var buffer = ByteBuffer()
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                while let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self), buffer.readableBytes >= 4 + Int(length) {
+                    buffer.moveReaderIndex(forwardBy: 4)
+                    let type = buffer.readInteger(as: UInt8.self)!
+                    let id = buffer.readInteger(as: UInt32.self)!
+                    buffer.moveReaderIndex(forwardBy: Int(length) - 5)
+                    if type == FrameType.events.rawValue { ids.append(id) }
+                }
+                if ids.count >= reads { break }
+                let n = recv(socket.fd, &chunk, chunk.count, 0)
+                guard n > 0 else { break }
+                buffer.writeBytes(chunk[0..<n])
+            }
+            return ids
+        }
+        #expect(answers == (0..<reads).map { UInt32(100 + $0) })
+        await node.stop()
+    }
+
+    @Test("a client that reads none of its answers for the idle timeout is disconnected")
+    func clientThatNeverReads() async throws {
+        let node = try await Self.nodeWithBigLog {
+            $0.outboundBufferLimit = 128 << 10
+            $0.idleTimeout = .seconds(2)
+        }
+        let socket = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken, receiveBuffer: 32 << 10))
+        for i in 0..<100 { socket.send(Frame(.read, requestID: UInt32(100 + i), body: ["from": 1, "limit": 300])) }
+        try await eventually("the node closes the connection", timeout: .seconds(20)) { node.server.connectionCount == 0 }
+        await node.stop()
+    }
+
     @Test("bad frames get an error frame and a closed connection; the server keeps serving and the log is unchanged",
           arguments: [
             ("oversized length", [0x7F, 0xFF, 0xFF, 0xFF] as [UInt8], "frame-too-large"),
@@ -246,7 +312,7 @@ struct ServerTests {
         let node = try await TestNode()
         let before = node.store.head.sequence
         let s = try RawSocket(port: node.port)
-        #expect(s.handshake(token: node.adminToken))
+        #expect(try await offPool { s.handshake(token: node.adminToken) })
         s.send(bytes)
         let r = s.readUntilClosed()
         #expect(r.closed, "\(name)")
@@ -292,11 +358,11 @@ struct ServerTests {
             $0.maximumInFlightPerConnection = 2
         }
         let a = try RawSocket(port: node.port)
-        #expect(a.handshake(token: node.adminToken))
+        #expect(try await offPool { a.handshake(token: node.adminToken) })
         let b = try RawSocket(port: node.port)
-        #expect(b.handshake(token: node.adminToken))
+        #expect(try await offPool { b.handshake(token: node.adminToken) })
         let third = try RawSocket(port: node.port)
-        #expect(third.handshake(token: node.adminToken))
+        #expect(try await offPool { third.handshake(token: node.adminToken) })
         let c = try RawSocket(port: node.port)
         let r = c.readUntilClosed()
         #expect(r.closed && r.frames.first?.body["code"] == "too-many-connections")
@@ -399,9 +465,9 @@ extension ServerTests {
     func idleTimeout() async throws {
         let node = try await TestNode { $0.idleTimeout = .seconds(1) }
         let idle = try RawSocket(port: node.port)
-        #expect(idle.handshake(token: node.adminToken))
+        #expect(try await offPool { idle.handshake(token: node.adminToken) })
         let subscriber = try RawSocket(port: node.port)
-        #expect(subscriber.handshake(token: node.adminToken))
+        #expect(try await offPool { subscriber.handshake(token: node.adminToken) })
         subscriber.send(Frame(.subscribe, requestID: 5, body: ["from": 1, "credit": 10]))
         let r = idle.readUntilClosed()
         #expect(r.closed && r.frames.last?.body["code"] == "idle-timeout")
