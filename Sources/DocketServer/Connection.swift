@@ -5,6 +5,11 @@ import Logging
 import NIOCore
 import Synchronization
 
+/// Sent down a connection's pipeline when its token was revoked or expired after it authenticated.
+struct TokenRefused: Sendable {
+    var refusal: Tokens.Refused
+}
+
 /// One connection's protocol state machine, on its event loop:
 /// `awaitingHello → awaitingAuth → ready`, closed on any violation. Requests in `ready` go, in
 /// order, to the connection's `Session`, which runs them off the event loop.
@@ -29,6 +34,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     init(server: DocketServer) { self.server = server }
 
     var logger: Logger { server.logger }
+
+    private var principalDescription: String {
+        if case .ready(let session) = state { return "\(session.principal)" }
+        return "?"
+    }
 
     func channelActive(context: ChannelHandlerContext) {
         guard server.register(context.channel) else {
@@ -90,11 +100,11 @@ final class ConnectionHandler: ChannelInboundHandler {
             state = .authenticating
             let token = frame.body["token"]?.stringValue ?? ""
             let loop = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let tokens = Tokens(ledger: server.ledger)
+            let (tokens, server) = (Tokens(ledger: server.ledger), server)
             let requestID = frame.requestID
             // Reading the token records is storage work: off the event loop.
             Task {
-                let outcome = Result { try tokens.authenticate(token) }
+                let outcome = Result { try tokens.authenticate(token, records: try server.tokenRecords()) }
                 loop.eventLoop.execute {
                     let (handler, context) = loop.value
                     handler.authenticated(context, requestID: requestID, outcome)
@@ -131,6 +141,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         case .success(let principal):
             handshakeTimer?.cancel()
             let session = Session(server: server, channel: context.channel, principal: principal)
+            server.track(session)
             state = .ready(session)
             logger.info("authenticated", metadata: ["principal": "\(principal)", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
             context.writeAndFlush(wrapOutboundOut(Frame(.authenticated, requestID: requestID, body: .object([
@@ -169,6 +180,11 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let ended = event as? TokenRefused {
+            logger.notice("closing a connection whose token no longer lets it in", metadata: ["reason": "\(ended.refusal.code)", "principal": "\(principalDescription)"])
+            fail(context, requestID: 0, ErrorBody(code: ended.refusal.code, message: "\(ended.refusal.message); this connection is closed"))
+            return
+        }
         if event is IdleStateHandler.IdleStateEvent {
             // Before authentication the handshake timeout governs; a busy session is not idle.
             guard case .ready(let session) = state else { return }

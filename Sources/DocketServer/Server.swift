@@ -29,6 +29,9 @@ public struct ServerConfiguration: Sendable {
     /// reading that connection's requests (until they drain to half of it): a client that does not
     /// read costs the node this much memory, not all it asks for.
     public var outboundBufferLimit = 4 << 20
+    /// How often open connections are checked against their tokens: a connection whose token was
+    /// revoked (on this node or, replicated, on the leader) or has expired is closed within this.
+    public var tokenCheckInterval: Duration = .seconds(1)
     /// How long shutdown waits for requests in progress.
     public var drainTimeout: Duration = .seconds(10)
     public var eventLoopThreads = 2
@@ -52,6 +55,11 @@ public final class DocketServer: Service, Sendable {
     let replication: ReplicationHub
     private let bound: Mutex<(any Channel)?> = Mutex(nil)
     private let children = Mutex<[ObjectIdentifier: any Channel]>([:])
+    /// Authenticated connections, so that a revoked or expired token ends those it opened.
+    private let sessions = Mutex<[ObjectIdentifier: Session]>([:])
+    /// The token records and the version of `system/tokens` they were read at: read again only
+    /// when the stream has grown, not for every AUTH and every check.
+    private let tokenCache = Mutex<(version: UInt64, records: [String: Tokens.Record])?>(nil)
     private let addressReady = AsyncStream<SocketAddress?>.makeStream()
 
     public init(ledger: Ledger, configuration: ServerConfiguration, logger: Logger) {
@@ -105,11 +113,16 @@ public final class DocketServer: Service, Sendable {
             "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(sslContext != nil)", "ledger": "\(ledger.store.ledgerID)",
             "events": "\(ledger.store.head.sequence)",
         ])
+        let interval = configuration.tokenCheckInterval
+        let tokenChecks = Task { [self] in
+            while (try? await Task.sleep(for: interval)) != nil { endRefusedSessions() }
+        }
         await withGracefulShutdownHandler {
             try? await channel.closeFuture.get()
         } onGracefulShutdown: {
             channel.close(promise: nil)
         }
+        tokenChecks.cancel()
         await drain()
         try? await group.shutdownGracefully()
     }
@@ -150,6 +163,31 @@ public final class DocketServer: Service, Sendable {
     }
 
     var connectionCount: Int { children.withLock { $0.count } }
+
+    func track(_ session: Session) { sessions.withLock { $0[ObjectIdentifier(session)] = session } }
+
+    func untrack(_ session: Session) { _ = sessions.withLock { $0.removeValue(forKey: ObjectIdentifier(session)) } }
+
+    /// Every token record, as of the log's latest `system/tokens` event.
+    func tokenRecords() throws -> [String: Tokens.Record] {
+        let version = try ledger.store.version(of: Tokens.stream)
+        if let cached = tokenCache.withLock({ $0 }), cached.version == version { return cached.records }
+        let records = try Tokens(ledger: ledger).records()
+        tokenCache.withLock { $0 = (version, records) }
+        return records
+    }
+
+    /// Closes, with the refusal AUTH would now give, every connection whose token has been
+    /// revoked or has expired since it authenticated.
+    func endRefusedSessions(now: Timestamp = .now()) {
+        let open = sessions.withLock { Array($0.values) }.filter { $0.principal.tokenID != nil }
+        guard !open.isEmpty, let records = try? tokenRecords() else { return }
+        for session in open {
+            guard let id = session.principal.tokenID else { continue }
+            let refused = records[id].map { Tokens.refusal($0, now: now) } ?? Tokens.Refused(code: "unknown-token", message: "token \(id) is not known to this ledger")
+            if let refused { session.channel.pipeline.fireUserInboundEventTriggered(TokenRefused(refusal: refused)) }
+        }
+    }
 
     /// Bytes written to each connection that its client has not read yet (for tests).
     func outboundBuffered() async -> [Int] {

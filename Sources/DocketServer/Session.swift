@@ -65,6 +65,7 @@ final class Session: Sendable {
     /// The connection closed: stop taking requests and end the subscriptions. Requests already
     /// queued still run (an append in progress completes), their answers go nowhere.
     func finish() {
+        server.untrack(self)
         queue.finish()
         setWritable(true)
         for s in subscriptions.withLock({ d in defer { d.removeAll() }; return Array(d.values) }) { s.cancel() }

@@ -91,20 +91,27 @@ public struct Tokens: Sendable {
         ledger.heads.advance(to: result.lastSequence)
     }
 
-    /// The principal a presented token stands for.
-    public func authenticate(_ token: String, now: Timestamp = .now()) throws -> Principal {
+    /// Why `record`'s token no longer lets anyone in at `now`: revoked or expired (nil: it does).
+    public static func refusal(_ record: Record, now: Timestamp) -> Refused? {
+        if let revoked = record.revokedAt { return Refused(code: "token-revoked", message: "token \(record.id) was revoked at \(revoked)") }
+        if let expires = record.expiresAt, expires <= now { return Refused(code: "token-expired", message: "token \(record.id) expired at \(expires)") }
+        return nil
+    }
+
+    /// The principal a presented token stands for, checked against `records` (the log's, read
+    /// now, by default).
+    public func authenticate(_ token: String, records: [String: Record]? = nil, now: Timestamp = .now()) throws -> Principal {
         let parts = token.split(separator: "_", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == "dkt", parts[1].utf8.count == 12, parts[2].utf8.count == 64 else {
             throw Refused(code: "bad-token", message: "that is not a Docket token (dkt_<id>_<secret>)")
         }
         let id = String(parts[1])
-        guard let record = try records()[id] else { throw Refused(code: "unknown-token", message: "token \(id) is not known to this ledger") }
+        guard let record = try (records ?? self.records())[id] else { throw Refused(code: "unknown-token", message: "token \(id) is not known to this ledger") }
         let presented = Array(SHA256.hash(data: Array(parts[2].utf8)))
         guard Self.constantTimeEqual(presented, record.secretHash) else {
             throw Refused(code: "unknown-token", message: "token \(id) is not known to this ledger")
         }
-        if let revoked = record.revokedAt { throw Refused(code: "token-revoked", message: "token \(id) was revoked at \(revoked)") }
-        if let expires = record.expiresAt, expires <= now { throw Refused(code: "token-expired", message: "token \(id) expired at \(expires)") }
+        if let refused = Self.refusal(record, now: now) { throw refused }
         return Principal(role: record.role, project: record.project, subject: record.subject, tokenID: id)
     }
 

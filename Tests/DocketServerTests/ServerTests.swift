@@ -234,6 +234,40 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("a connection ends when its token is revoked (from another connection) or expires, its subscription with it; others carry on")
+    func tokenEndsItsConnections() async throws {
+        let node = try await TestNode { $0.tokenCheckInterval = .milliseconds(100) }
+        let leaving = try await node.token(.auditor, name: "leaver")
+        let expiring = try await node.token(.auditor, name: "temp", expiresAt: Timestamp.now() + .seconds(3))
+        let staying = try await node.token(.auditor, name: "stays")
+        let a = try #require(try await RawSocket.authenticated(port: node.port, token: leaving))
+        let b = try #require(try await RawSocket.authenticated(port: node.port, token: expiring))
+        // a follows the log.
+        a.send(Frame(.subscribe, requestID: 7, body: ["from": 1, "credit": 100]))
+        #expect(try await a.nextFrame()?.type == .subscribed)
+        let c = node.client(staying)
+        #expect(try await c.status()["role"] == "leader")
+        let admin = node.client()
+        _ = try await admin.admin("token-revoke", [("id", .string(String(leaving.split(separator: "_")[1])))])
+        let ra = try await offPool { a.readUntilClosed() }
+        let last = try #require(ra.frames.last)
+        #expect(ra.closed && last.type == .error && last.requestID == 0 && last.body["code"] == "token-revoked", "\(ra.frames.map(\.type))")
+        #expect(last.body["message"]?.stringValue?.hasSuffix("this connection is closed") == true)
+        // b's token expires three seconds after it was made.
+        let rb = try await offPool { b.readUntilClosed() }
+        #expect(rb.closed && rb.frames.last?.body["code"] == "token-expired")
+        // And neither can come back; the others are served throughout.
+        for token in [leaving, expiring] {
+            let again = node.client(token)
+            await #expect(throws: DocketClientError.self) { try await again.status() }
+            await again.close()
+        }
+        #expect(try await c.status()["role"] == "leader")
+        await c.close()
+        await admin.close()
+        await node.stop()
+    }
+
     /// A node with 1000 events of about 150 bytes, so that a READ of `limit` has a large answer.
     static func nodeWithBigLog(_ configure: @escaping (inout ServerConfiguration) -> Void) async throws -> TestNode {
         let node = try await TestNode(configure: configure)
