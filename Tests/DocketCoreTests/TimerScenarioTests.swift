@@ -463,13 +463,19 @@ struct TimerScenarioTests {
         try s.triage("U", .low, at: "2026-04-03T00:00:00Z")
         c = s.clock("U", .fix, at: "2026-04-04T00:00:00Z")
         #expect(c.state == .breached && c.dueAt == t("2026-04-01T09:00:00Z") && c.note == "severity low")
-        // AumOS's targets differ by severity (and count from acceptance): nothing to count before triage.
-        var a = try Scenario("aumos.toml")
+        // With targets that differ by severity (critical 7 days, still from the report), there is
+        // nothing to count before triage.
+        var a = try Scenario("aisoc.toml", edit: { $0.replacingOccurrences(of: "critical = \"30d\"", with: "critical = \"7d\"") })
         try a.submit("V", at: "2026-03-02T09:00:00Z")
         #expect(a.clock("V", .fix, at: "2026-04-20T00:00:00Z").state == .notApplicable)
+        // A report never triaged and closed as spam after the 30 days had nothing to fix.
+        try s.submit("W", at: "2026-03-02T09:00:00Z")
+        try s.run("W", .close(.spam, duplicateOf: nil, reason: nil), at: "2026-04-10T00:00:00Z")
+        c = s.clock("W", .fix, at: "2026-04-11T00:00:00Z")
+        #expect(c.state == .notApplicable && c.note == "closed as spam without a fix")
     }
 
-    @Test("closing a report after its fix deadline leaves the fix clock breached; closing before it makes it not applicable")
+    @Test("closing an accepted report after its fix deadline leaves the fix clock breached; closing before it, or as a duplicate, makes it not applicable")
     func closingAfterFixDeadline() throws {
         var s = try Scenario("aumos.toml")
         // Accepted as critical on 03-02 09:00: fixed within 7 days of acceptance → 03-09T09:00Z.
@@ -491,14 +497,24 @@ struct TimerScenarioTests {
         // As of before the closing, L's clock was already breached, and still open.
         c = s.clock("L", .fix, at: "2026-03-15T00:00:00Z")
         #expect(c.state == .breached && c.endedAt == nil && c.isLate)
+        // A duplicate closed after the deadline: its original carries the clock.
+        try s.submit("O", at: "2026-03-02T08:00:00Z")
+        try s.run("O", .acknowledge(assignee: "m"), at: "2026-03-02T08:30:00Z")
+        try s.triage("O", .critical, at: "2026-03-02T09:00:00Z")
+        try s.run("O", .close(.duplicate, duplicateOf: "L", reason: nil), at: "2026-03-20T09:00:00Z")
+        #expect(s.clock("O", .fix, at: "2026-03-25T00:00:00Z").state == .notApplicable)
     }
 
-    @Test("CERT/CC: closing after the 45-day deadline leaves the disclosure clock breached; closing before it makes it not applicable")
+    @Test("CERT/CC: closing an accepted report after the 45-day deadline leaves the disclosure clock breached; closing before it, or a report never accepted, makes it not applicable")
     func closingAfterDisclosureDeadline() throws {
         var s = try Scenario("cert-cc.toml")
         // 45 days from 02-01 → 2026-03-18T00:00Z.
-        try s.submit("D", at: "2026-02-01T00:00:00Z")
-        try s.submit("N", at: "2026-02-01T00:00:00Z")
+        for id in ["D", "N", "Z"] {
+            try s.submit(id, at: "2026-02-01T00:00:00Z")
+            try s.run(id, .acknowledge(assignee: "v"), at: "2026-02-02T00:00:00Z")
+        }
+        try s.triage("D", .high, at: "2026-02-03T00:00:00Z")
+        try s.triage("N", .high, at: "2026-02-03T00:00:00Z")
         try s.run("D", .close(.informative, duplicateOf: nil, reason: nil), at: "2026-03-25T00:00:00Z")
         try s.run("N", .close(.informative, duplicateOf: nil, reason: nil), at: "2026-03-10T00:00:00Z")
         var c = s.clock("D", .disclosure, at: "2026-04-01T00:00:00Z")
@@ -506,6 +522,10 @@ struct TimerScenarioTests {
         #expect(c.note == "closed as informative after the deadline had passed")
         c = s.clock("N", .disclosure, at: "2026-04-01T00:00:00Z")
         #expect(c.state == .notApplicable && c.note == "closed as informative; nothing to disclose")
+        // Z was never accepted: closed as out of scope after the 45 days, there was nothing to disclose.
+        try s.run("Z", .close(.outOfScope, duplicateOf: nil, reason: nil), at: "2026-03-25T00:00:00Z")
+        c = s.clock("Z", .disclosure, at: "2026-04-01T00:00:00Z")
+        #expect(c.state == .notApplicable && c.note == "closed as out-of-scope; nothing to disclose")
     }
 
     @Test("an embargo extension recorded after the deadline had passed does not undo the breach")

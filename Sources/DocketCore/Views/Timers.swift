@@ -200,11 +200,15 @@ public enum Timers {
         }
 
         /// A report closed without the milestone a clock waits for: the clock is not applicable,
-        /// unless it was already past its deadline when the report was closed. Closing does not
-        /// undo a breach, any more than a later event undoes one in an as-of view.
+        /// unless the report had been accepted as a vulnerability and the clock was already past
+        /// its deadline when the report was closed. Closing does not undo that breach, any more
+        /// than a later event undoes one in an as-of view. A report never accepted (closed as spam,
+        /// out of scope, …) had nothing to fix or disclose, and a duplicate's original carries
+        /// the clocks.
         func closedWithout(_ kind: ClockKind, _ judged: Clock, _ what: String) -> Clock {
             let resolution = report.resolution?.rawValue ?? "resolved"
-            guard judged.state == .breached else { return clock(kind, .notApplicable, note: "closed as \(resolution)\(what)") }
+            let accepted = happened(report.acceptedAt) != nil && report.resolution != .duplicate
+            guard judged.state == .breached, accepted else { return clock(kind, .notApplicable, note: "closed as \(resolution)\(what)") }
             var c = judged
             c.note = [judged.note, "closed as \(resolution) after the deadline had passed"].compactMap { $0 }.joined(separator: "; ")
             return c
