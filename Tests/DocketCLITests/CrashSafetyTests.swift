@@ -36,30 +36,16 @@ struct CrashSafetyTests {
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        let stdout = Locked(Data())
-        let stderr = Locked(Data())
-        out.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            stdout.mutate { $0.append(d) }
-        }
-        err.fileHandleForReading.readabilityHandler = { h in
-            let d = h.availableData
-            stderr.mutate { $0.append(d) }
-        }
         try process.run()
+        let (stdout, stderr) = (PipeDrain(out), PipeDrain(err))
         if let duration {
             let deadline = ContinuousClock.now + duration
             while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
             kill(process.processIdentifier, SIGKILL)
         }
         process.waitUntilExit()
-        out.fileHandleForReading.readabilityHandler = nil
-        err.fileHandleForReading.readabilityHandler = nil
-        stdout.mutate { $0.append(out.fileHandleForReading.readDataToEndOfFile()) }
-        stderr.mutate { $0.append(err.fileHandleForReading.readDataToEndOfFile()) }
-
-        var round = Round(stderr: String(decoding: stderr.get(), as: UTF8.self), status: process.terminationStatus)
-        let text = String(decoding: stdout.get(), as: UTF8.self)
+        var round = Round(stderr: String(decoding: stderr.wait(), as: UTF8.self), status: process.terminationStatus)
+        let text = String(decoding: stdout.wait(), as: UTF8.self)
         // Only complete lines count: the kill may cut the last write short.
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         lines.removeLast()

@@ -78,6 +78,28 @@ struct NotBuilt: Error, CustomStringConvertible {
 }
 
 /// A value behind a lock, for pipe readers.
+/// Reads a pipe to its end on a thread of its own, so a child never blocks on a full pipe. Not
+/// `FileHandle.readabilityHandler`: on Linux its dispatch source can still be registered when the
+/// pipe's descriptor is closed, and libdispatch's event loop then crashes the test process.
+final class PipeDrain: @unchecked Sendable {
+    private let data = Locked(Data())
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ pipe: Pipe) {
+        let handle = pipe.fileHandleForReading
+        Thread.detachNewThread { [data, done] in
+            data.set(handle.readDataToEndOfFile())
+            done.signal()
+        }
+    }
+
+    /// Everything the pipe carried, once its writers have closed it (the child exited).
+    func wait() -> Data {
+        done.wait()
+        return data.get()
+    }
+}
+
 final class Locked<T>: @unchecked Sendable {
     private var value: T
     private let lock = NSLock()

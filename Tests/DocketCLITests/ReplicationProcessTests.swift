@@ -95,12 +95,8 @@ struct ReplicationProcessTests {
             let out = Pipe()
             writer.standardOutput = out
             writer.standardError = FileHandle.nullDevice
-            let acknowledgedBytes = Locked(Data())
-            out.fileHandleForReading.readabilityHandler = { h in
-                let d = h.availableData
-                acknowledgedBytes.mutate { $0.append(d) }
-            }
             try writer.run()
+            let acknowledgedBytes = PipeDrain(out)
             defer { if writer.isRunning { kill(writer.processIdentifier, SIGKILL) } }
             try await Task.sleep(for: .seconds(1))
             // A follower killed mid-load, started again, catches up while the load goes on.
@@ -114,9 +110,7 @@ struct ReplicationProcessTests {
             try await Task.sleep(for: .milliseconds(300))
             kill(writer.processIdentifier, SIGKILL)
             writer.waitUntilExit()
-            out.fileHandleForReading.readabilityHandler = nil
-            acknowledgedBytes.mutate { $0.append(out.fileHandleForReading.readDataToEndOfFile()) }
-            let acknowledged = String(decoding: acknowledgedBytes.get(), as: UTF8.self).split(separator: "\n").compactMap { line -> (String, Int64)? in
+            let acknowledged = String(decoding: acknowledgedBytes.wait(), as: UTF8.self).split(separator: "\n").compactMap { line -> (String, Int64)? in
                 let parts = line.split(separator: " ")
                 guard parts.count == 2, let seq = Int64(parts[1]) else { return nil }  // a line cut by the kill
                 return (String(parts[0]), seq)
