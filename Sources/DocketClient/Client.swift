@@ -136,7 +136,7 @@ public final class DocketClient: Sendable {
                 else { throw DocketClientError.server(e) }
                 guard configuration.mayRedirect(to: host, port) else {
                     var refused = e
-                    refused.message += "; not followed: \(leader) is not one of this client's nodes (name every node of the ledger: --server \(configuration.host):\(configuration.port),\(leader))"
+                    refused.message += "; not followed: \(leader) is not one of this client's nodes (if it is one of your ledger's nodes, list them all: --server \(configuration.host):\(configuration.port),HOST:PORT…)"
                     throw DocketClientError.server(refused)
                 }
                 redirects += 1

@@ -30,6 +30,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var handshakeTimer: Scheduled<Void>?
     /// Closes a connection whose client has read none of its answers for the idle timeout.
     private var stallTimer: Scheduled<Void>?
+    /// How long a closing connection waits for its client to take the ERROR frame.
+    static let closeGrace = TimeAmount.seconds(5)
 
     init(server: DocketServer) { self.server = server }
 
@@ -173,7 +175,9 @@ final class ConnectionHandler: ChannelInboundHandler {
                 let (handler, context) = loop.value
                 guard !context.channel.isWritable else { return }
                 handler.logger.info("closing a connection that reads none of its answers", metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
-                handler.fail(context, requestID: 0, ErrorBody(code: "idle-timeout", message: "answers unread for \(handler.server.configuration.idleTimeout.nanoseconds / 1_000_000_000) s"))
+                handler.fail(context, requestID: 0, ErrorBody(code: "idle-timeout", message: "answers unread"), abandoningQueued: true)
+                // Already closing (an error frame it does not read): close now.
+                context.close(promise: nil)
             }
         }
         context.fireChannelWritabilityChanged()
@@ -182,7 +186,7 @@ final class ConnectionHandler: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let ended = event as? TokenRefused {
             logger.notice("closing a connection whose token no longer lets it in", metadata: ["reason": "\(ended.refusal.code)", "principal": "\(principalDescription)"])
-            fail(context, requestID: 0, ErrorBody(code: ended.refusal.code, message: "\(ended.refusal.message); this connection is closed"))
+            fail(context, requestID: 0, ErrorBody(code: ended.refusal.code, message: "\(ended.refusal.message); this connection is closed"), abandoningQueued: true)
             return
         }
         if event is IdleStateHandler.IdleStateEvent {
@@ -208,10 +212,12 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Writes an ERROR frame and closes the connection after it is sent.
-    func fail(_ context: ChannelHandlerContext, requestID: UInt32, _ error: ErrorBody) {
+    /// Writes an ERROR frame and closes the connection after it is sent (at once if the client is
+    /// not taking what it is sent; within `closeGrace` if it stops). `abandoningQueued`: the
+    /// connection's queued requests are dropped (`Session.finish`).
+    func fail(_ context: ChannelHandlerContext, requestID: UInt32, _ error: ErrorBody, abandoningQueued: Bool = false) {
         if case .closed = state { return }
-        if case .ready(let session) = state { session.finish() }
+        if case .ready(let session) = state { session.finish(abandoningQueued: abandoningQueued) }
         state = .closed
         let channel = context.channel
         // A client that has stopped reading would never take the frame, and the close would wait on it.
@@ -219,7 +225,9 @@ final class ConnectionHandler: ChannelInboundHandler {
             context.close(promise: nil)
             return
         }
+        let fallback = context.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
         context.writeAndFlush(wrapOutboundOut(Frame(.error, requestID: requestID, body: error.value))).whenComplete { _ in
+            fallback.cancel()
             channel.close(promise: nil)
         }
     }

@@ -23,6 +23,9 @@ final class Session: Sendable {
     /// Whether the client takes its answers: while it does not (more than `outboundBufferLimit`
     /// written and unread), the next request waits, so it costs the node one answer more at most.
     private let writable = Mutex<(yes: Bool, waiters: [CheckedContinuation<Void, Never>])>((true, []))
+    /// Set when the node closed the connection on its own account (a revoked token, answers left
+    /// unread): requests still queued are dropped, not run under a principal that has lost its access.
+    private let abandoned = Atomic<Bool>(false)
 
     init(server: DocketServer, channel: any Channel, principal: Principal) {
         self.server = server
@@ -34,7 +37,7 @@ final class Session: Sendable {
             for await frame in stream {
                 await inPlaceAppendsDone()
                 await untilWritable()
-                await handle(frame)
+                if !abandoned.load(ordering: .relaxed) { await handle(frame) }
                 queued.subtract(1, ordering: .relaxed)
                 server.metrics.inFlight.subtract(1, ordering: .relaxed)
             }
@@ -63,8 +66,10 @@ final class Session: Sendable {
     }
 
     /// The connection closed: stop taking requests and end the subscriptions. Requests already
-    /// queued still run (an append in progress completes), their answers go nowhere.
-    func finish() {
+    /// queued still run (an append in progress completes), their answers go nowhere; unless
+    /// `abandoningQueued`, when only the one in progress completes.
+    func finish(abandoningQueued: Bool = false) {
+        if abandoningQueued { abandoned.store(true, ordering: .relaxed) }
         server.untrack(self)
         queue.finish()
         setWritable(true)
@@ -195,8 +200,9 @@ final class Session: Sendable {
                 return true
             }
             guard fresh else { throw MessageError("SUBSCRIBE: request id \(id) already names a live subscription on this connection") }
-            subscription.start(Task { [self] in await stream(subscription, id: id, from: from) })
+            // SUBSCRIBED is written before the stream starts, so it precedes every EVENTS frame.
             reply(.subscribed, id, .object([("subscription", .int(Int64(id))), ("head", .int(Int64(ledger.store.head.sequence)))]))
+            subscription.start(Task { [self] in await stream(subscription, id: id, from: from) })
         case .admin:
             try await admin(frame)
             // Its writes wait for synchronous followers like any other; a promotion has none yet.
@@ -278,6 +284,8 @@ final class Session: Sendable {
         var next = from
         let ledger = server.ledger
         while !Task.isCancelled {
+            // Credit paces a subscription, but a client may grant far more than it reads.
+            await untilWritable()
             let allowed = await s.take(upTo: server.configuration.eventsPerFrame)
             guard allowed > 0, !Task.isCancelled else { return }
             let events: [RecordedEvent]

@@ -28,10 +28,11 @@ struct LMDBError: Error, CustomStringConvertible {
         if code == EIO && Self.outOfSpace(dataFile: path) {
             return StoreError(
                 .diskFull,
-                "the disk is full (a write to \(path) came up short); nothing of the failed append was written — free space and retry")
+                "the disk is full (a write to the log's data file came up short); nothing of the failed append was written — free space and retry")
         }
         if isNoSpace { return storeError }
-        return StoreError(.io, "writing \(path) failed: \(description); nothing of the failed append was written")
+        // Not the path: this message reaches remote clients, reporters included.
+        return StoreError(.io, "writing the log's data file failed: \(description); nothing of the failed append was written")
     }
 
     private static func outOfSpace(dataFile path: String) -> Bool {
