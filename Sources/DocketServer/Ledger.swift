@@ -103,7 +103,7 @@ public final class Ledger: Sendable {
             let t = at ?? result.recordedAt
             var updated = report
             for e in events {
-                if case .reportSubmitted(let submitted) = e { updated = Report(id: id, submitted: submitted, at: t) } else { updated?.apply(e, at: t) }
+                if case .reportSubmitted(let submitted) = e { updated = Report(id: id, submitted: submitted, at: t) } else { updated?.apply(e, at: t, recordedAt: result.recordedAt) }
             }
             guard let updated else { throw DomainError.noReport(id) }
             return Outcome(report: updated, events: events, result: result)

@@ -151,7 +151,8 @@ struct ViewRenderer {
         if let t = c.dueAt { b.append(("dueAt", .string(t.rfc3339))) }
         if let t = c.endedAt { b.append(("endedAt", .string(t.rfc3339))) }
         if let m = c.margin { b.append(("marginSeconds", .int(m.microseconds / 1_000_000))) }
-        if let n = c.note { b.append(("note", .string(n))) }
+        if let late = c.endEntry { b.append(("endRecordedAt", .string(late.recordedAt.rfc3339))) }
+        if let n = c.displayNote { b.append(("note", .string(n))) }
         return .object(b)
     }
 }

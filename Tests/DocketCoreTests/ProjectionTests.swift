@@ -83,17 +83,20 @@ struct ProjectionTests {
         #expect(p.reports[id] == before, "the report is as its submission left it")
     }
 
-    @Test("a checkpoint keeps when each embargo extension was recorded")
+    @Test("a checkpoint keeps each embargo extension's event time and the events recorded late")
     func checkpointKeepsExtensionTimes() throws {
         var p = Projection()
         let at = try Timestamp(rfc3339: "2026-03-10T00:00:00Z")
         p.apply(.reportSubmitted(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "ada", name: nil, credit: .named))), toReport: "R", at: try Timestamp(rfc3339: "2026-02-01T00:00:00Z"))
         let extended = EmbargoExtended(until: try Timestamp(rfc3339: "2026-04-15T00:00:00Z"), reason: "distros", reporterAgreed: true)
-        p.apply(.embargoExtended(extended), toReport: "R", at: at)
+        let recorded = try Timestamp(rfc3339: "2026-03-20T00:00:00Z")
+        p.apply(.embargoExtended(extended), toReport: "R", at: at, recordedAt: recorded)
         #expect(p.reports["R"]?.embargoExtensions == [EmbargoExtension(extended, at: at)])
+        #expect(p.reports["R"]?.lateEntries == [LateEntry(type: "EmbargoExtended", occurredAt: at, recordedAt: recorded)])
         let restored = try #require(Projection(checkpoint: p.checkpoint()))
         #expect(restored.reports == p.reports)
         #expect(restored.reports["R"]?.embargoExtensions.first?.at == at)
+        #expect(restored.reports["R"]?.lateEntries.first?.recordedAt == recorded)
     }
 
     @Test("a checkpoint of another format, or damaged, is refused rather than misread")

@@ -27,9 +27,11 @@ struct Scenario {
         try run(id, .submit(ReportSubmitted(project: project, title: "Report \(id)", reporter: reporter)), at: time)
     }
 
-    mutating func run(_ id: String, _ command: ReportCommand, at time: String) throws {
+    /// Decides `command` and folds its events in with event time `time`, recorded then too unless
+    /// `recorded` says when.
+    mutating func run(_ id: String, _ command: ReportCommand, at time: String, recorded: String? = nil) throws {
         let events = try Lifecycle.decide(command, report: projection.reports[id], reportID: id)
-        for e in events { projection.apply(e, toReport: id, at: t(time)) }
+        for e in events { projection.apply(e, toReport: id, at: t(time), recordedAt: t(recorded ?? time)) }
     }
 
     mutating func triage(_ id: String, _ severity: CVSSSeverity, at time: String) throws {
@@ -557,5 +559,28 @@ struct TimerScenarioTests {
         try g.run("P", .extendEmbargo(until: t("2026-05-10T00:00:00Z"), reason: "release train", reporterAgreed: true), at: "2026-04-10T00:00:00Z")
         c = g.clock("P", .disclosure, at: "2026-04-25T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-05-10T00:00:00Z"))
+    }
+
+    @Test("a milestone recorded well after the time it gives is flagged on the clocks it ends; one entered within the hour is not")
+    func lateEntries() throws {
+        var s = try Scenario("aumos.toml")
+        // Acknowledged "on 02-02" (within the 48 hours) but written in on 03-20; the extension that
+        // moves the 90-day deadline (05-02) to 05-20 is dated 04-20 but was written in on 05-10,
+        // after the deadline it extends.
+        try s.submit("B", at: "2026-02-01T00:00:00Z")
+        try s.run("B", .acknowledge(assignee: "v"), at: "2026-02-02T00:00:00Z", recorded: "2026-03-20T12:00:00Z")
+        try s.run("B", .extendEmbargo(until: t("2026-05-20T00:00:00Z"), reason: "vendor", reporterAgreed: true), at: "2026-04-20T00:00:00Z", recorded: "2026-05-10T12:05:00Z")
+        #expect(s.projection.reports["B"]?.lateEntries.map(\.type) == ["ReportAcknowledged", "EmbargoExtended"])
+        var c = s.clock("B", .acknowledge, at: "2026-05-11T00:00:00Z")
+        #expect(c.state == .met && c.note == nil && c.endEntry?.recordedAt == t("2026-03-20T12:00:00Z"))
+        #expect(c.displayNote == "ReportAcknowledged recorded 2026-03-20T12:00:00Z, 46d 12h after the time it gives")
+        c = s.clock("B", .disclosure, at: "2026-05-11T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-05-20T00:00:00Z"))
+        #expect(c.note?.contains("EmbargoExtended recorded 2026-05-10T12:05:00Z, 20d 12h 5m after the time it gives") == true, "\(c.note ?? "")")
+        // Written in 59 minutes after: within the tolerance, no note.
+        try s.submit("Q", at: "2026-02-01T00:00:00Z")
+        try s.run("Q", .acknowledge(assignee: "v"), at: "2026-02-01T10:00:00Z", recorded: "2026-02-01T10:59:00Z")
+        #expect(s.projection.reports["Q"]?.lateEntries.isEmpty == true)
+        #expect(s.clock("Q", .acknowledge, at: "2026-02-02T00:00:00Z").note == nil)
     }
 }

@@ -94,6 +94,18 @@ public enum DomainEvent: Hashable, Sendable {
     }
 
     public var typeName: String { type(of: payload).eventType }
+
+    /// Whether its event time can end a clock or move a deadline to the programme's advantage:
+    /// what the clocks flag when it is recorded late (`Report.lateEntries`).
+    public var bearsOnClocks: Bool {
+        switch self {
+        case .reportAcknowledged, .reporterResponded, .reportTriaged, .severityChanged, .statusUpdateSent, .fixReleased,
+            .advisoryPublished, .embargoExtended, .reportClosed, .advisoryWithdrawn:
+            return true
+        default:
+            return false
+        }
+    }
     public var schemaVersion: UInt16 { type(of: payload).schemaVersion }
 
     /// The payload as a `Value`, in field-table order.

@@ -52,6 +52,21 @@ public struct EmbargoExtension: Hashable, Sendable {
     public var reporterAgreed: Bool { extended.reporterAgreed }
 }
 
+/// An event of a report recorded well after the time it gives (`--at`): an imported history, a
+/// milestone entered late — or one backdated to meet a deadline. The log keeps both times; the
+/// clocks it ends say so.
+public struct LateEntry: Hashable, Sendable {
+    public var type: String
+    public var occurredAt: Timestamp
+    public var recordedAt: Timestamp
+
+    public init(type: String, occurredAt: Timestamp, recordedAt: Timestamp) {
+        self.type = type
+        self.occurredAt = occurredAt
+        self.recordedAt = recordedAt
+    }
+}
+
 /// A severity assessed at an instant (triage or a later change).
 public struct SeverityAssessment: Hashable, Sendable {
     public var at: Timestamp
@@ -123,6 +138,9 @@ public struct Report: Hashable, @unchecked Sendable {
         public var severityHistory: [SeverityAssessment] = []
         public var statusUpdates: [Timestamp] = []
         public var lastEventAt: Timestamp
+        /// Events that end a clock or move a deadline (`DomainEvent.bearsOnClocks`) recorded more
+        /// than `Report.lateEntryTolerance` after their event time, in log order.
+        public var lateEntries: [LateEntry] = []
 
         /// The report a `ReportSubmitted` creates.
         init(id: String, submitted e: ReportSubmitted, at t: Timestamp) {
@@ -139,9 +157,15 @@ public struct Report: Hashable, @unchecked Sendable {
             version = 1
         }
 
-        /// Evolves the report by one of its events (already decided legal, or read from the log).
-        mutating func apply(_ event: DomainEvent, at t: Timestamp) {
+        /// Evolves the report by one of its events (already decided legal, or read from the log),
+        /// recorded at `recordedAt` when known.
+        mutating func apply(_ event: DomainEvent, at t: Timestamp, recordedAt: Timestamp? = nil) {
             version += 1
+            if let recordedAt, recordedAt - t > Report.lateEntryTolerance, event.bearsOnClocks {
+                // An imported history has one for nearly every milestone: one allocation, not one per doubling.
+                if lateEntries.isEmpty { lateEntries.reserveCapacity(8) }
+                lateEntries.append(LateEntry(type: event.typeName, occurredAt: t, recordedAt: recordedAt))
+            }
             if t > lastEventAt { lastEventAt = t }
             if let next = Lifecycle.target(of: event, from: state, acknowledged: acknowledgedAt != nil) { state = next }
             switch event {
@@ -304,10 +328,15 @@ public struct Report: Hashable, @unchecked Sendable {
 
     public func hash(into hasher: inout Hasher) { box.withFields { $0.pointee.hash(into: &hasher) } }
 
-    /// Evolves the report by one of its events (already decided legal, or read from the log).
-    public mutating func apply(_ event: DomainEvent, at t: Timestamp) {
-        unique().withFields { $0.pointee.apply(event, at: t) }
+    /// Evolves the report by one of its events (already decided legal, or read from the log),
+    /// recorded at `recordedAt` when known.
+    public mutating func apply(_ event: DomainEvent, at t: Timestamp, recordedAt: Timestamp? = nil) {
+        unique().withFields { $0.pointee.apply(event, at: t, recordedAt: recordedAt) }
     }
+
+    /// How long after its event time an event may be recorded before the clocks it ends say so:
+    /// time to write down what was done by mail or on a call.
+    public static let lateEntryTolerance = Duration.seconds(3600)
 
     // These read the stored fields they need one by one: calling a `Fields` method or computed
     // property on the box's fields would copy all of them first.

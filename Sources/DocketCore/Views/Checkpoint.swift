@@ -2,8 +2,8 @@
 /// sequence it reached instead of replaying the log. The format is internal and versioned; a
 /// checkpoint of another version is ignored (the views are rebuilt), never misread.
 extension Projection {
-    /// 3: embargo extensions carry the time they were recorded.
-    public static let checkpointFormat: Int64 = 3
+    /// 3: embargo extensions carry their event time. 4: reports list their late entries.
+    public static let checkpointFormat: Int64 = 4
 
     /// The projection as a checkpoint payload.
     public func checkpoint() -> Payload {
@@ -103,6 +103,9 @@ extension Report.Fields {
             return .object([("extended", x.value), ("at", .string(e.at.rfc3339))])
         }))
         b.set("exploitedAt", exploitedAt)
+        b.set("lateEntries", value: .array(lateEntries.map { e in
+            .object([("type", .string(e.type)), ("occurredAt", .string(e.occurredAt.rfc3339)), ("recordedAt", .string(e.recordedAt.rfc3339))])
+        }))
         b.set("credits", value: .array(credits.map { c in
             .object([
                 ("person", .string(c.person)), ("types", .array(c.types.map { .string($0.rawValue) })), ("status", .string(c.status.rawValue)),
@@ -158,6 +161,12 @@ extension Report.Fields {
             embargoExtensions.append(EmbargoExtension(x, at: at))
         }
         exploitedAt = time("exploitedAt")
+        for e in v["lateEntries"]?.arrayValue ?? [] {
+            guard let type = e["type"]?.stringValue, let occurred = e["occurredAt"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }),
+                let recorded = e["recordedAt"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) })
+            else { return nil }
+            lateEntries.append(LateEntry(type: type, occurredAt: occurred, recordedAt: recorded))
+        }
         for c in v["credits"]?.arrayValue ?? [] {
             guard let person = c["person"]?.stringValue, let status = c["status"]?.stringValue.flatMap(CreditRecord.Status.init(rawValue:)),
                 let preference = c["preference"]?.stringValue.flatMap(CreditPreference.init(rawValue:))

@@ -148,7 +148,7 @@ public struct Projection: Sendable {
         }
         if lastOccurredAt == nil || event.occurredAt > lastOccurredAt! { lastOccurredAt = event.occurredAt }
         if isReport {
-            apply(domainEvent, toReport: key, at: event.occurredAt)
+            apply(domainEvent, toReport: key, at: event.occurredAt, recordedAt: event.recordedAt)
         } else {
             apply(domainEvent, toProject: key, at: event.occurredAt, sequence: event.sequence)
         }
@@ -166,14 +166,15 @@ public struct Projection: Sendable {
         return nil
     }
 
-    /// Folds a report event in (the typed path used by `apply` and by tests).
-    public mutating func apply(_ event: DomainEvent, toReport id: String, at t: Timestamp) {
+    /// Folds a report event in (the typed path used by `apply` and by tests), recorded at
+    /// `recordedAt` when known.
+    public mutating func apply(_ event: DomainEvent, toReport id: String, at t: Timestamp, recordedAt: Timestamp? = nil) {
         if case .reportSubmitted(let e) = event {
             reports[id] = Report(id: id, submitted: e, at: t)
         } else {
             // Through the index, in place: `reports[id]?.apply` goes through the dictionary's
             // `_modify` coroutine, whose frame is allocated on the heap for every event.
-            if let i = reports.index(forKey: id) { reports.values[i].apply(event, at: t) }
+            if let i = reports.index(forKey: id) { reports.values[i].apply(event, at: t, recordedAt: recordedAt) }
         }
     }
 

@@ -43,6 +43,20 @@ public struct Clock: Hashable, Sendable {
     /// `dueAt − endedAt` when it ended (negative: late), or `dueAt − now` while open (negative: overdue).
     public var margin: Duration?
     public var note: String?
+    /// The event that ended it, when that was recorded more than `Report.lateEntryTolerance` after
+    /// the time it gives: a milestone written in late (or backdated), or an imported history.
+    public var endEntry: LateEntry?
+
+    /// `note`, and what `endEntry` says: the text views show.
+    public var displayNote: String? {
+        guard let late = endEntry else { return note }
+        return [note, Self.lateNote(late)].compactMap { $0 }.joined(separator: "; ")
+    }
+
+    /// "ReportAcknowledged recorded 2026-03-20T12:00:00Z, 46d 12h after the time it gives".
+    public static func lateNote(_ late: LateEntry) -> String {
+        "\(late.type) recorded \(late.recordedAt), \(format(late.recordedAt - late.occurredAt)) after the time it gives"
+    }
 
     /// Past its due instant and still not done (breached, or in a grace period): what
     /// `docket timers --late` lists.
@@ -121,7 +135,13 @@ public enum Timers {
             if let due {
                 margin = due - (end ?? now)
             }
-            return Clock(report: report.id, project: report.project, kind: kind, state: state, target: target, startedAt: start, dueAt: due, endedAt: end, margin: margin, note: note)
+            // A clock ended by an event entered well after the time it gives says so: whoever reads
+            // it can tell a milestone recorded as it happened from one written in later. (Kept as
+            // the entry, made text only when shown: an imported history has one on every clock.)
+            let late = end.flatMap { end in report.lateEntries.last { $0.occurredAt == end } }
+            return Clock(
+                report: report.id, project: report.project, kind: kind, state: state, target: target, startedAt: start, dueAt: due, endedAt: end, margin: margin,
+                note: note, endEntry: late)
         }
 
         /// `t` if it is at or before `now`: a milestone with a later event time (a history imported
@@ -328,6 +348,9 @@ public enum Timers {
                     notes.append("embargo extension to \(x.until) capped at the policy's maximum extension of \(maxExt)")
                 }
                 notes.append("embargo extended to \(until)\(x.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
+                if let late = report.lateEntries.last(where: { $0.type == EmbargoExtended.eventType && $0.occurredAt == x.at }) {
+                    notes.append(Clock.lateNote(late))
+                }
             }
             if let shortened = rule.exploited, let observed = report.exploitedAt, observed <= now {
                 let exploitedDue = add(shortened, observed)
