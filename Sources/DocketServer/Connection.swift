@@ -43,9 +43,17 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        guard server.register(context.channel) else {
+        switch server.register(context.channel) {
+        case .admitted:
+            break
+        case .nodeFull:
             server.logger.warning("connection refused: too many connections", metadata: ["limit": "\(server.configuration.maximumConnections)"])
             fail(context, requestID: 0, ErrorBody(code: "too-many-connections", message: "the node serves at most \(server.configuration.maximumConnections) connections; try again later"))
+            return
+        case .addressFull(let ip):
+            let limit = server.configuration.maximumConnectionsPerAddress
+            server.logger.warning("connection refused: too many connections from one address", metadata: ["address": "\(ip)", "limit": "\(limit)"])
+            fail(context, requestID: 0, ErrorBody(code: "too-many-connections", message: "the node serves at most \(limit) connections from one address; close some, or try again later"))
             return
         }
         if server.metrics.draining.load(ordering: .relaxed) {

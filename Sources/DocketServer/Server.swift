@@ -16,6 +16,9 @@ public struct ServerConfiguration: Sendable {
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
     public var maximumConnections = 1024
+    /// Connections from one IP address, those still in their handshake included: one host, even
+    /// one that never authenticates, cannot take every slot.
+    public var maximumConnectionsPerAddress = 128
     /// Requests a connection may have queued or running before the next is refused.
     public var maximumInFlightPerConnection = 256
     /// A connection that sends nothing (and has no subscription) for this long is closed.
@@ -150,11 +153,22 @@ public final class DocketServer: Service, Sendable {
         logger.notice("stopped", metadata: ["events": "\(ledger.store.head.sequence)"])
     }
 
-    func register(_ channel: any Channel) -> Bool {
-        children.withLock { c in
-            guard c.count < configuration.maximumConnections else { return false }
+    /// Why a new connection is refused, if it is.
+    enum Admission {
+        case admitted
+        case nodeFull
+        case addressFull(String)
+    }
+
+    func register(_ channel: any Channel) -> Admission {
+        let ip = channel.remoteAddress?.ipAddress
+        return children.withLock { c in
+            guard c.count < configuration.maximumConnections else { return .nodeFull }
+            if let ip, c.values.lazy.filter({ $0.remoteAddress?.ipAddress == ip }).count >= configuration.maximumConnectionsPerAddress {
+                return .addressFull(ip)
+            }
             c[ObjectIdentifier(channel)] = channel
-            return true
+            return .admitted
         }
     }
 

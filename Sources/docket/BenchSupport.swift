@@ -30,6 +30,8 @@ struct BenchNode {
         var c = ServerConfiguration()
         c.port = 0
         c.maximumConnections = maximumConnections
+        // Every benchmark client is on loopback.
+        c.maximumConnectionsPerAddress = maximumConnections
         c.replication = replication
         var logger = Logger(label: "bench")
         logger.logLevel = .error

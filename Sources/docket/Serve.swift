@@ -33,6 +33,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most connections served at once.")
     var maxConnections = 1024
 
+    @Option(help: "Most connections served at once from one IP address (handshaking ones included).")
+    var maxConnectionsPerAddress = 128
+
     @Option(help: "Most requests in flight per connection.")
     var maxInFlight = 256
 
@@ -44,6 +47,9 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
+        guard maxConnections > 0, maxConnectionsPerAddress > 0 else {
+            throw ValidationError("--max-connections and --max-connections-per-address must be positive")
+        }
         guard HostPort(listen, allowingPortZero: true) != nil else {
             throw ValidationError("--listen must be HOST:PORT")
         }
@@ -64,6 +70,7 @@ struct Serve: AsyncParsableCommand {
             configuration.tlsCertificatePath = tlsCert
             configuration.tlsKeyPath = tlsKey
             configuration.maximumConnections = maxConnections
+            configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
             configuration.maximumInFlightPerConnection = maxInFlight
             configuration.idleTimeout = .seconds(idleTimeout)
             configuration.replication = replication.configuration(listen: listen)

@@ -383,6 +383,28 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("one address gets at most its share of connections, handshaking ones included; a slot it frees is its again")
+    func connectionsPerAddress() async throws {
+        let node = try await TestNode { $0.maximumConnectionsPerAddress = 2 }
+        // Two that never authenticate hold the address's two slots.
+        var a: RawSocket? = try RawSocket(port: node.port)
+        let b = try RawSocket(port: node.port)
+        try await eventually("both are registered") { node.server.connectionCount == 2 }
+        let c = try RawSocket(port: node.port)
+        let refused = try await offPool { c.readUntilClosed() }
+        #expect(refused.closed && refused.frames.first?.body["code"] == "too-many-connections", "\(refused.frames)")
+        #expect(refused.frames.first?.body["message"]?.stringValue?.contains("at most 2 connections from one address") == true)
+        // One goes; the address may connect again.
+        #expect(a != nil)
+        a = nil
+        try await eventually("the slot is freed") { node.server.connectionCount == 1 }
+        let d = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
+        d.send(Frame(.status, requestID: 3))
+        #expect(try await d.nextFrame()?.type == .statusResult)
+        withExtendedLifetime(b) {}
+        await node.stop()
+    }
+
     @Test("limits: connections and requests in flight are refused with an error; others keep being served")
     func limits() async throws {
         let node = try await TestNode {
