@@ -539,7 +539,7 @@ struct TimerScenarioTests {
         try s.run("K", .extendEmbargo(until: t("2026-04-15T00:00:00Z"), reason: "vendor asked late", reporterAgreed: true), at: "2026-03-20T00:00:00Z")
         var c = s.clock("K", .disclosure, at: "2026-03-25T00:00:00Z")
         #expect(c.state == .breached && c.dueAt == t("2026-03-18T00:00:00Z") && c.margin == hours(-7 * 24))
-        #expect(c.note == "embargo extension to 2026-04-15T00:00:00Z recorded 2026-03-20T00:00:00Z, after the deadline of 2026-03-18T00:00:00Z had passed: not counted")
+        #expect(c.note == "embargo extension to 2026-04-15T00:00:00Z dated 2026-03-20T00:00:00Z, after the deadline of 2026-03-18T00:00:00Z had passed: not counted")
         // J: extended on 03-10 to 04-15 (counted), then on 04-20 to 05-01 (after 04-15: not counted).
         try s.submit("J", at: "2026-02-01T00:00:00Z")
         try s.run("J", .acknowledge(assignee: "v"), at: "2026-02-02T00:00:00Z")
@@ -549,7 +549,7 @@ struct TimerScenarioTests {
         try s.run("J", .extendEmbargo(until: t("2026-05-01T00:00:00Z"), reason: "again", reporterAgreed: true), at: "2026-04-20T00:00:00Z")
         c = s.clock("J", .disclosure, at: "2026-04-25T00:00:00Z")
         #expect(c.state == .breached && c.dueAt == t("2026-04-15T00:00:00Z"))
-        #expect(c.note?.contains("embargo extension to 2026-05-01T00:00:00Z recorded 2026-04-20T00:00:00Z") == true)
+        #expect(c.note?.contains("embargo extension to 2026-05-01T00:00:00Z dated 2026-04-20T00:00:00Z") == true)
         #expect(c.note?.contains("embargo extended to 2026-04-15T00:00:00Z with the reporter's agreement") == true)
         // Under a policy with a grace period, an extension recorded within the grace still counts.
         var g = try Scenario("project-zero.toml")
@@ -581,6 +581,14 @@ struct TimerScenarioTests {
         try s.submit("Q", at: "2026-02-01T00:00:00Z")
         try s.run("Q", .acknowledge(assignee: "v"), at: "2026-02-01T10:00:00Z", recorded: "2026-02-01T10:59:00Z")
         #expect(s.projection.reports["Q"]?.lateEntries.isEmpty == true)
+        // An on-time acknowledgement and a status update written in late, both dated 02-02: the
+        // acknowledge clock is not flagged; the status-update clock counts the late update.
+        try s.submit("R", at: "2026-02-01T00:00:00Z")
+        try s.run("R", .acknowledge(assignee: "v"), at: "2026-02-02T00:00:00Z")
+        try s.run("R", .statusUpdate(summary: "looking"), at: "2026-02-02T00:00:00Z", recorded: "2026-03-01T00:00:00Z")
+        #expect(s.clock("R", .acknowledge, at: "2026-02-03T00:00:00Z").endEntry == nil)
+        let status = s.clock("R", .statusUpdate, at: "2026-02-03T00:00:00Z")
+        #expect(status.note == "1 update recorded more than an hour after the time it gives", "\(status.note ?? "")")
         #expect(s.clock("Q", .acknowledge, at: "2026-02-02T00:00:00Z").note == nil)
     }
 }

@@ -95,11 +95,11 @@ public enum DomainEvent: Hashable, Sendable {
 
     public var typeName: String { type(of: payload).eventType }
 
-    /// Whether its event time can end a clock or move a deadline to the programme's advantage:
+    /// Whether its event time can end a clock, extend an embargo or keep a status-update cadence:
     /// what the clocks flag when it is recorded late (`Report.lateEntries`).
     public var bearsOnClocks: Bool {
         switch self {
-        case .reportAcknowledged, .reporterResponded, .reportTriaged, .severityChanged, .statusUpdateSent, .fixReleased,
+        case .reportAcknowledged, .reporterResponded, .reportTriaged, .statusUpdateSent, .fixReleased,
             .advisoryPublished, .embargoExtended, .reportClosed, .advisoryWithdrawn:
             return true
         default:

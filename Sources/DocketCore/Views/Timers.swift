@@ -138,10 +138,25 @@ public enum Timers {
             // A clock ended by an event entered well after the time it gives says so: whoever reads
             // it can tell a milestone recorded as it happened from one written in later. (Kept as
             // the entry, made text only when shown: an imported history has one on every clock.)
-            let late = end.flatMap { end in report.lateEntries.last { $0.occurredAt == end } }
+            let late = end.flatMap { end in
+                report.lateEntries.first { $0.occurredAt == end && Self.endingEvents(of: kind).contains($0.type) }
+            }
             return Clock(
                 report: report.id, project: report.project, kind: kind, state: state, target: target, startedAt: start, dueAt: due, endedAt: end, margin: margin,
                 note: note, endEntry: late)
+        }
+
+        /// The events whose time can end a clock of `kind`: a late entry of another type at the
+        /// same instant did not end it.
+        static func endingEvents(of kind: ClockKind) -> [String] {
+            switch kind {
+            case .acknowledge: [ReportAcknowledged.eventType, ReportClosed.eventType]
+            case .triage: [ReportTriaged.eventType, ReportClosed.eventType]
+            case .statusUpdate: [FixReleased.eventType, AdvisoryPublished.eventType, ReportClosed.eventType]
+            case .fix: [FixReleased.eventType, AdvisoryPublished.eventType, AdvisoryWithdrawn.eventType, ReportClosed.eventType]
+            case .disclosure: [AdvisoryPublished.eventType, ReportClosed.eventType]
+            case .needsInfo: [ReporterResponded.eventType, ReportTriaged.eventType, ReportClosed.eventType]
+            }
         }
 
         /// `t` if it is at or before `now`: a milestone with a later event time (a history imported
@@ -210,7 +225,13 @@ public enum Timers {
                 last = u
             }
             let next = cal.advance(last, by: cal.span(of: every), unit: every.unit)
-            let missedNote = missed > 0 ? "\(missed) update\(missed == 1 ? "" : "s") sent late (worst \(Clock.format(worst)) late)" : nil
+            var missedNote = missed > 0 ? "\(missed) update\(missed == 1 ? "" : "s") sent late (worst \(Clock.format(worst)) late)" : nil
+            // Updates written in well after the time they give could have been backdated to keep the cadence.
+            let lateUpdates = report.lateEntries.count { $0.type == StatusUpdateSent.eventType && $0.occurredAt <= horizon }
+            if lateUpdates > 0 {
+                let text = "\(lateUpdates) update\(lateUpdates == 1 ? "" : "s") recorded more than an hour after the time \(lateUpdates == 1 ? "it gives" : "they give")"
+                missedNote = [missedNote, text].compactMap { $0 }.joined(separator: "; ")
+            }
             if let end {
                 if end > next { return clock(kind, .breached, target: target, start: ack, due: next, end: end, note: [missedNote, "no update before the investigation ended"].compactMap { $0 }.joined(separator: "; ")) }
                 return clock(kind, missed > 0 ? .breached : .met, target: target, start: ack, due: next, end: end, note: missedNote)
@@ -336,7 +357,7 @@ public enum Timers {
             for x in report.embargoExtensions where x.at <= now && x.until > due {
                 let limit = rule.grace.map { add($0, due) } ?? due
                 guard x.at <= limit else {
-                    notes.append("embargo extension to \(x.until) recorded \(x.at), after the deadline of \(due) had passed: not counted")
+                    notes.append("embargo extension to \(x.until) dated \(x.at), after the deadline of \(due) had passed: not counted")
                     continue
                 }
                 let cap = rule.maxExtension.map { add($0, policyDue) }
@@ -348,7 +369,7 @@ public enum Timers {
                     notes.append("embargo extension to \(x.until) capped at the policy's maximum extension of \(maxExt)")
                 }
                 notes.append("embargo extended to \(until)\(x.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
-                if let late = report.lateEntries.last(where: { $0.type == EmbargoExtended.eventType && $0.occurredAt == x.at }) {
+                if let late = report.lateEntries.first(where: { $0.type == EmbargoExtended.eventType && $0.occurredAt == x.at }) {
                     notes.append(Clock.lateNote(late))
                 }
             }
