@@ -57,7 +57,8 @@ public final class DocketServer: Service, Sendable {
     let metrics = ServerMetrics()
     let replication: ReplicationHub
     private let bound: Mutex<(any Channel)?> = Mutex(nil)
-    private let children = Mutex<[ObjectIdentifier: any Channel]>([:])
+    /// Open connections, and how many come from each address (`addressKey`).
+    private let children = Mutex<(channels: [ObjectIdentifier: (channel: any Channel, address: String)], perAddress: [String: Int])>(([:], [:]))
     /// Authenticated connections, so that a revoked or expired token ends those it opened.
     private let sessions = Mutex<[ObjectIdentifier: Session]>([:])
     /// The token records and the version of `system/tokens` they were read at: read again only
@@ -147,7 +148,7 @@ public final class DocketServer: Service, Sendable {
             try? await Task.sleep(for: .milliseconds(5))
         }
         await replication.stop()
-        let open = children.withLock { Array($0.values) }
+        let open = children.withLock { $0.channels.values.map(\.channel) }
         for c in open { c.close(promise: nil) }
         for c in open { try? await c.closeFuture.get() }
         logger.notice("stopped", metadata: ["events": "\(ledger.store.head.sequence)"])
@@ -161,22 +162,43 @@ public final class DocketServer: Service, Sendable {
     }
 
     func register(_ channel: any Channel) -> Admission {
-        let ip = channel.remoteAddress?.ipAddress
+        let address = Self.addressKey(channel.remoteAddress)
         return children.withLock { c in
-            guard c.count < configuration.maximumConnections else { return .nodeFull }
-            if let ip, c.values.lazy.filter({ $0.remoteAddress?.ipAddress == ip }).count >= configuration.maximumConnectionsPerAddress {
-                return .addressFull(ip)
-            }
-            c[ObjectIdentifier(channel)] = channel
+            guard c.channels.count < configuration.maximumConnections else { return .nodeFull }
+            guard c.perAddress[address, default: 0] < configuration.maximumConnectionsPerAddress else { return .addressFull(address) }
+            c.channels[ObjectIdentifier(channel)] = (channel, address)
+            c.perAddress[address, default: 0] += 1
             return .admitted
         }
     }
 
-    func unregister(_ channel: any Channel) {
-        _ = children.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
+    /// Who a connection counts against: its IPv4 address (an IPv4-mapped IPv6 one too), its IPv6
+    /// /64 (one host is handed a whole /64), or "unknown" when the peer's address could not be read.
+    static func addressKey(_ address: SocketAddress?) -> String {
+        switch address {
+        case .v4?:
+            return address?.ipAddress ?? "unknown"
+        case .v6(let a)?:
+            // sockaddr_in6: family (2 bytes), port (2), flow info (4), then the 16-byte address.
+            let bytes = withUnsafeBytes(of: a.address) { Array($0[8..<24]) }
+            if bytes[0..<10].allSatisfy({ $0 == 0 }) && bytes[10] == 0xFF && bytes[11] == 0xFF {
+                return bytes[12...].map(String.init).joined(separator: ".")
+            }
+            return stride(from: 0, to: 8, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }.joined(separator: ":") + "::/64"
+        default:
+            return "unknown"
+        }
     }
 
-    var connectionCount: Int { children.withLock { $0.count } }
+    func unregister(_ channel: any Channel) {
+        children.withLock { c in
+            guard let (_, address) = c.channels.removeValue(forKey: ObjectIdentifier(channel)) else { return }
+            let left = c.perAddress[address, default: 1] - 1
+            c.perAddress[address] = left > 0 ? left : nil
+        }
+    }
+
+    var connectionCount: Int { children.withLock { $0.channels.count } }
 
     func track(_ session: Session) { sessions.withLock { $0[ObjectIdentifier(session)] = session } }
 
@@ -206,7 +228,7 @@ public final class DocketServer: Service, Sendable {
     /// Bytes written to each connection that its client has not read yet (for tests).
     func outboundBuffered() async -> [Int] {
         var sizes: [Int] = []
-        for c in children.withLock({ Array($0.values) }) {
+        for c in children.withLock({ $0.channels.values.map(\.channel) }) {
             if let n = try? await c.getOption(.bufferedWritableBytes).get() { sizes.append(n) }
         }
         return sizes

@@ -405,6 +405,17 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("connections count against their IPv4 address, IPv4-mapped ones too, or their IPv6 /64")
+    func connectionAddressKeys() throws {
+        #expect(DocketServer.addressKey(try SocketAddress(ipAddress: "192.0.2.7", port: 1)) == "192.0.2.7")
+        #expect(DocketServer.addressKey(try SocketAddress(ipAddress: "::ffff:192.0.2.7", port: 1)) == "192.0.2.7")
+        let a = DocketServer.addressKey(try SocketAddress(ipAddress: "2001:db8:1:2::1", port: 1))
+        #expect(a == "2001:db8:1:2::/64")
+        #expect(DocketServer.addressKey(try SocketAddress(ipAddress: "2001:db8:1:2:ffff::9", port: 2)) == a)
+        #expect(DocketServer.addressKey(try SocketAddress(ipAddress: "2001:db8:1:3::1", port: 1)) != a)
+        #expect(DocketServer.addressKey(nil) == "unknown")
+    }
+
     @Test("limits: connections and requests in flight are refused with an error; others keep being served")
     func limits() async throws {
         let node = try await TestNode {
