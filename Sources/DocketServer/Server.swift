@@ -220,7 +220,7 @@ public final class DocketServer: Service, Sendable {
         guard !open.isEmpty, let records = try? tokenRecords() else { return }
         for session in open {
             guard let id = session.principal.tokenID else { continue }
-            let refused = records[id].map { Tokens.refusal($0, now: now) } ?? Tokens.Refused(code: "unknown-token", message: "token \(id) is not known to this ledger")
+            let refused = records[id].map { Tokens.refusal($0, now: now) } ?? .unknown(id)
             if let refused { session.channel.pipeline.fireUserInboundEventTriggered(TokenRefused(refusal: refused)) }
         }
     }

@@ -30,6 +30,10 @@ public struct Tokens: Sendable {
         public var code: String
         public var message: String
         public var description: String { "\(code): \(message)" }
+
+        /// The refusal of a token id the ledger has no record of (or whose secret does not match:
+        /// the two are told apart to no one).
+        static func unknown(_ id: String) -> Refused { Refused(code: "unknown-token", message: "token \(id) is not known to this ledger") }
     }
 
     /// Every token, by id, as the log says now.
@@ -106,11 +110,9 @@ public struct Tokens: Sendable {
             throw Refused(code: "bad-token", message: "that is not a Docket token (dkt_<id>_<secret>)")
         }
         let id = String(parts[1])
-        guard let record = try (records ?? self.records())[id] else { throw Refused(code: "unknown-token", message: "token \(id) is not known to this ledger") }
+        guard let record = try (records ?? self.records())[id] else { throw Refused.unknown(id) }
         let presented = Array(SHA256.hash(data: Array(parts[2].utf8)))
-        guard Self.constantTimeEqual(presented, record.secretHash) else {
-            throw Refused(code: "unknown-token", message: "token \(id) is not known to this ledger")
-        }
+        guard Self.constantTimeEqual(presented, record.secretHash) else { throw Refused.unknown(id) }
         if let refused = Self.refusal(record, now: now) { throw refused }
         return Principal(role: record.role, project: record.project, subject: record.subject, tokenID: id)
     }
