@@ -168,8 +168,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// A client that does not read its answers is not read either: once what it has not read
     /// passes `outboundBufferLimit`, its queued requests wait (`Session.setWritable`) and its
     /// further requests stay in the kernel's socket buffers, not as answers in this node's memory;
-    /// both resume when it drains to half the limit. (Subscriptions are paced by their credit.)
-    /// A client that stays that way for the idle timeout is disconnected.
+    /// both resume when it drains to half the limit, as do its subscriptions (whatever credit it
+    /// granted). A client that stays that way for the idle timeout is disconnected.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
         // Turning it back on reads at once.
@@ -183,9 +183,8 @@ final class ConnectionHandler: ChannelInboundHandler {
                 let (handler, context) = loop.value
                 guard !context.channel.isWritable else { return }
                 handler.logger.info("closing a connection that reads none of its answers", metadata: ["peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
-                handler.fail(context, requestID: 0, ErrorBody(code: "idle-timeout", message: "answers unread"), abandoningQueued: true)
-                // Already closing (an error frame it does not read): close now.
-                context.close(promise: nil)
+                // No ERROR frame: it would not be read. (Also when already closing on one it did not read.)
+                handler.close(context, abandoningQueued: true)
             }
         }
         context.fireChannelWritabilityChanged()
@@ -225,18 +224,25 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// connection's queued requests are dropped (`Session.finish`).
     func fail(_ context: ChannelHandlerContext, requestID: UInt32, _ error: ErrorBody, abandoningQueued: Bool = false) {
         if case .closed = state { return }
-        if case .ready(let session) = state { session.finish(abandoningQueued: abandoningQueued) }
-        state = .closed
         let channel = context.channel
         // A client that has stopped reading would never take the frame, and the close would wait on it.
         guard channel.isWritable else {
-            context.close(promise: nil)
+            close(context, abandoningQueued: abandoningQueued)
             return
         }
+        if case .ready(let session) = state { session.finish(abandoningQueued: abandoningQueued) }
+        state = .closed
         let fallback = context.eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
         context.writeAndFlush(wrapOutboundOut(Frame(.error, requestID: requestID, body: error.value))).whenComplete { _ in
             fallback.cancel()
             channel.close(promise: nil)
         }
+    }
+
+    /// Closes the connection now, with no ERROR frame.
+    func close(_ context: ChannelHandlerContext, abandoningQueued: Bool) {
+        if case .ready(let session) = state { session.finish(abandoningQueued: abandoningQueued) }
+        state = .closed
+        context.close(promise: nil)
     }
 }
