@@ -37,8 +37,8 @@ public struct WaitInterval: Hashable, Sendable {
     public var end: Timestamp?
 }
 
-/// An embargo extension and when it was recorded (its event time): an extension recorded after the
-/// disclosure deadline had already passed does not undo the breach.
+/// An embargo extension and the time it gives (its event time): one dated after the disclosure
+/// deadline had already passed does not undo the breach.
 public struct EmbargoExtension: Hashable, Sendable {
     public var extended: EmbargoExtended
     public var at: Timestamp

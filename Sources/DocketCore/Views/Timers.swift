@@ -138,8 +138,10 @@ public enum Timers {
             // A clock ended by an event entered well after the time it gives says so: whoever reads
             // it can tell a milestone recorded as it happened from one written in later. (Kept as
             // the entry, made text only when shown: an imported history has one on every clock.)
-            let late = end.flatMap { end in
-                report.lateEntries.first { $0.occurredAt == end && Self.endingEvents(of: kind).contains($0.type) }
+            var late: LateEntry?
+            if let end {
+                let ending = Self.endingEvents(of: kind)
+                late = report.lateEntries.first { $0.occurredAt == end && ending.contains($0.type) }
             }
             return Clock(
                 report: report.id, project: report.project, kind: kind, state: state, target: target, startedAt: start, dueAt: due, endedAt: end, margin: margin,
@@ -147,17 +149,17 @@ public enum Timers {
         }
 
         /// The events whose time can end a clock of `kind`: a late entry of another type at the
-        /// same instant did not end it.
-        static func endingEvents(of kind: ClockKind) -> [String] {
-            switch kind {
-            case .acknowledge: [ReportAcknowledged.eventType, ReportClosed.eventType]
-            case .triage: [ReportTriaged.eventType, ReportClosed.eventType]
-            case .statusUpdate: [FixReleased.eventType, AdvisoryPublished.eventType, ReportClosed.eventType]
-            case .fix: [FixReleased.eventType, AdvisoryPublished.eventType, AdvisoryWithdrawn.eventType, ReportClosed.eventType]
-            case .disclosure: [AdvisoryPublished.eventType, ReportClosed.eventType]
-            case .needsInfo: [ReporterResponded.eventType, ReportTriaged.eventType, ReportClosed.eventType]
-            }
-        }
+        /// same instant did not end it. (Made once: every ended clock asks.)
+        static func endingEvents(of kind: ClockKind) -> [String] { endingEvents[kind]! }
+
+        private static let endingEvents: [ClockKind: [String]] = [
+            .acknowledge: [ReportAcknowledged.eventType, ReportClosed.eventType],
+            .triage: [ReportTriaged.eventType, ReportClosed.eventType],
+            .statusUpdate: [FixReleased.eventType, AdvisoryPublished.eventType, ReportClosed.eventType],
+            .fix: [FixReleased.eventType, AdvisoryPublished.eventType, AdvisoryWithdrawn.eventType, ReportClosed.eventType],
+            .disclosure: [AdvisoryPublished.eventType, ReportClosed.eventType],
+            .needsInfo: [ReporterResponded.eventType, ReportTriaged.eventType, ReportClosed.eventType],
+        ]
 
         /// `t` if it is at or before `now`: a milestone with a later event time (a history imported
         /// ahead, an event time a client set a little ahead of the clock, a view as of a sequence)
