@@ -24,8 +24,8 @@ extension Projection {
         guard v["format"]?.intValue == Self.checkpointFormat, let seq = v["lastSequence"]?.intValue else { return nil }
         self.init()
         lastSequence = UInt64(bitPattern: seq)
-        lastOccurredAt = v["lastOccurredAt"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }
-        lastRecordedAt = v["lastRecordedAt"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }
+        lastOccurredAt = v["lastOccurredAt"]?.timestampValue
+        lastRecordedAt = v["lastRecordedAt"]?.timestampValue
         undecodable = Int(v["undecodable"]?.intValue ?? 0)
         for p in v["projects"]?.arrayValue ?? [] {
             guard let project = ProjectState(checkpoint: p) else { return nil }
@@ -59,7 +59,7 @@ extension ProjectState {
         for p in v["policies"]?.arrayValue ?? [] {
             guard let text = p["policy"]?.stringValue, let policy = try? Policy.parse(text, file: "checkpoint"),
                 let zone = try? ZoneRules(identifier: p["zone"]?.stringValue ?? "", encodedTransitions: p["zoneTransitions"]?.arrayValue?.compactMap(\.stringValue) ?? []),
-                let at = p["adoptedAt"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }), let seq = p["sequence"]?.intValue
+                let at = p["adoptedAt"]?.timestampValue, let seq = p["sequence"]?.intValue
             else { return nil }
             policies.append(AdoptedPolicy(policy: policy, calendar: BusinessCalendar(policy: policy, zone: zone), adoptedAt: at, sequence: UInt64(bitPattern: seq)))
         }
@@ -133,7 +133,7 @@ extension Report.Fields {
     }
 
     init?(checkpoint v: Value) {
-        func time(_ k: String) -> Timestamp? { v[k]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) } }
+        func time(_ k: String) -> Timestamp? { v[k]?.timestampValue }
         func strings(_ k: String) -> [String] { v[k]?.arrayValue?.compactMap(\.stringValue) ?? [] }
         guard let id = v["id"]?.stringValue, let submittedValue = v["submitted"], let submittedAt = time("submittedAt"),
             let fields = try? PayloadFields(submittedValue, table: ReportSubmitted.fieldTable, context: "checkpoint"),
@@ -155,15 +155,15 @@ extension Report.Fields {
         advisoryURL = v["advisoryURL"]?.stringValue
         scheduledDisclosure = time("scheduledDisclosure")
         for e in v["embargoExtensions"]?.arrayValue ?? [] {
-            guard let at = e["at"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }), let extended = e["extended"],
+            guard let at = e["at"]?.timestampValue, let extended = e["extended"],
                 let f = try? PayloadFields(extended, table: EmbargoExtended.fieldTable, context: "checkpoint"), let x = try? EmbargoExtended(f)
             else { return nil }
             embargoExtensions.append(EmbargoExtension(x, at: at))
         }
         exploitedAt = time("exploitedAt")
         for e in v["lateEntries"]?.arrayValue ?? [] {
-            guard let type = e["type"]?.stringValue, let occurred = e["occurredAt"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }),
-                let recorded = e["recordedAt"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) })
+            guard let type = e["type"]?.stringValue, let occurred = e["occurredAt"]?.timestampValue,
+                let recorded = e["recordedAt"]?.timestampValue
             else { return nil }
             lateEntries.append(LateEntry(type: type, occurredAt: occurred, recordedAt: recorded))
         }
@@ -187,20 +187,25 @@ extension Report.Fields {
         closedAt = time("closedAt")
         withdrawnAt = time("withdrawnAt")
         for w in v["waits"]?.arrayValue ?? [] {
-            guard let pair = w.arrayValue, pair.count == 2, let start = pair[0].stringValue.flatMap({ try? Timestamp(rfc3339: $0) }) else { return nil }
-            waits.append(WaitInterval(start: start, end: pair[1].stringValue.flatMap { try? Timestamp(rfc3339: $0) }))
+            guard let pair = w.arrayValue, pair.count == 2, let start = pair[0].timestampValue else { return nil }
+            waits.append(WaitInterval(start: start, end: pair[1].timestampValue))
         }
         statusUpdates = strings("statusUpdates").compactMap { try? Timestamp(rfc3339: $0) }
         for w in v["closures"]?.arrayValue ?? [] {
-            guard let pair = w.arrayValue, pair.count == 2, let start = pair[0].stringValue.flatMap({ try? Timestamp(rfc3339: $0) }) else { return nil }
-            closures.append(WaitInterval(start: start, end: pair[1].stringValue.flatMap { try? Timestamp(rfc3339: $0) }))
+            guard let pair = w.arrayValue, pair.count == 2, let start = pair[0].timestampValue else { return nil }
+            closures.append(WaitInterval(start: start, end: pair[1].timestampValue))
         }
         for a in v["severityHistory"]?.arrayValue ?? [] {
-            guard let pair = a.arrayValue, pair.count == 2, let at = pair[0].stringValue.flatMap({ try? Timestamp(rfc3339: $0) }),
+            guard let pair = a.arrayValue, pair.count == 2, let at = pair[0].timestampValue,
                 let severity = pair[1].stringValue.flatMap(CVSSSeverity.init(rawValue:))
             else { return nil }
             severityHistory.append(SeverityAssessment(at: at, severity: severity))
         }
         lastEventAt = time("lastEventAt") ?? submittedAt
     }
+}
+
+extension Value {
+    /// A time written as RFC 3339 text (`Timestamp.rfc3339`), as checkpoints write them.
+    fileprivate var timestampValue: Timestamp? { stringValue.flatMap { try? Timestamp(rfc3339: $0) } }
 }
