@@ -152,6 +152,11 @@ struct ViewRenderer {
         if let t = c.endedAt { b.append(("endedAt", .string(t.rfc3339))) }
         if let m = c.margin { b.append(("marginSeconds", .int(m.microseconds / 1_000_000))) }
         if let late = c.endEntry { b.append(("endRecordedAt", .string(late.recordedAt.rfc3339))) }
+        if !c.lateChanges.isEmpty {
+            b.append(("lateChanges", .array(c.lateChanges.map { e in
+                .object([("type", .string(e.type)), ("occurredAt", .string(e.occurredAt.rfc3339)), ("recordedAt", .string(e.recordedAt.rfc3339))])
+            })))
+        }
         if let n = c.displayNote { b.append(("note", .string(n))) }
         return .object(b)
     }

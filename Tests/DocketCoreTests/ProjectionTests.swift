@@ -83,7 +83,7 @@ struct ProjectionTests {
         #expect(p.reports[id] == before, "the report is as its submission left it")
     }
 
-    @Test("a checkpoint keeps each embargo extension's event time and the events recorded late")
+    @Test("a checkpoint keeps each embargo extension's event and recorded times and the events recorded late")
     func checkpointKeepsExtensionTimes() throws {
         var p = Projection()
         let at = try Timestamp(rfc3339: "2026-03-10T00:00:00Z")
@@ -91,11 +91,12 @@ struct ProjectionTests {
         let extended = EmbargoExtended(until: try Timestamp(rfc3339: "2026-04-15T00:00:00Z"), reason: "distros", reporterAgreed: true)
         let recorded = try Timestamp(rfc3339: "2026-03-20T00:00:00Z")
         p.apply(.embargoExtended(extended), toReport: "R", at: at, recordedAt: recorded)
-        #expect(p.reports["R"]?.embargoExtensions == [EmbargoExtension(extended, at: at)])
+        #expect(p.reports["R"]?.embargoExtensions == [EmbargoExtension(extended, at: at, recordedAt: recorded)])
         #expect(p.reports["R"]?.lateEntries == [LateEntry(type: "EmbargoExtended", occurredAt: at, recordedAt: recorded)])
         let restored = try #require(Projection(checkpoint: p.checkpoint()))
         #expect(restored.reports == p.reports)
         #expect(restored.reports["R"]?.embargoExtensions.first?.at == at)
+        #expect(restored.reports["R"]?.embargoExtensions.first?.recordedAt == recorded)
         #expect(restored.reports["R"]?.lateEntries.first?.recordedAt == recorded)
     }
 

@@ -591,4 +591,66 @@ struct TimerScenarioTests {
         #expect(status.note == "1 update recorded more than an hour after the time it gives", "\(status.note ?? "")")
         #expect(s.clock("Q", .acknowledge, at: "2026-02-02T00:00:00Z").note == nil)
     }
+
+    @Test("a backdated information request or severity change is named on the clocks whose deadline it moved")
+    func lateChanges() throws {
+        let pausing = variant(append: "[needs-info]\nauto-close = \"14d\"")
+        var s = try Scenario("aumos.toml") {
+            pausing($0.replacingOccurrences(of: "[triage]\nwithin = \"5bd\"", with: "[triage]\nwithin = \"5bd\"\npause-while-waiting = true"))
+        }
+        // L: submitted Monday 11-02 09:00, so triage (5 business days) was due Monday 11-09 09:00.
+        // On Tuesday 11-10 10:00, after that deadline, someone writes in an information request
+        // dated 11-03 09:00: the triage clock, which that pauses, now reads "paused", not breached.
+        try s.submit("L", at: "2026-11-02T09:00:00Z")
+        try s.run("L", .acknowledge(assignee: "m"), at: "2026-11-02T12:00:00Z")
+        try s.run("L", .requestInfo(question: "config?"), at: "2026-11-03T09:00:00Z", recorded: "2026-11-10T10:00:00Z")
+        let request = LateEntry(type: "InfoRequested", occurredAt: t("2026-11-03T09:00:00Z"), recordedAt: t("2026-11-10T10:00:00Z"))
+        var c = s.clock("L", .triage, at: "2026-11-10T12:00:00Z")
+        #expect(c.state == .paused && c.lateChanges == [request])
+        #expect(c.displayNote == "paused while waiting on the reporter; due shown as if it resumed now; deadline moved by InfoRequested recorded 2026-11-10T10:00:00Z, 7d 1h after the time it gives")
+        // The needs-info clock it started says so too; the acknowledge clock (not paused by this
+        // policy, and ended before the request) does not.
+        #expect(s.clock("L", .needsInfo, at: "2026-11-10T12:00:00Z").lateChanges == [request])
+        #expect(s.clock("L", .acknowledge, at: "2026-11-10T12:00:00Z").lateChanges.isEmpty)
+        // The same request written in within the hour is not flagged.
+        try s.submit("M", at: "2026-11-02T09:00:00Z")
+        try s.run("M", .acknowledge(assignee: "m"), at: "2026-11-02T12:00:00Z")
+        try s.run("M", .requestInfo(question: "config?"), at: "2026-11-03T09:00:00Z", recorded: "2026-11-03T09:30:00Z")
+        c = s.clock("M", .triage, at: "2026-11-10T12:00:00Z")
+        #expect(c.state == .paused && c.lateChanges.isEmpty && c.displayNote == c.note)
+        // S: triaged critical 11-03 09:00, so the fix (7 days from acceptance) was due 11-10 09:00.
+        // On 11-12 a re-rating to high dated 11-03 10:00 is written in: due 30 days from
+        // acceptance, 12-03 09:00, and named on the fix clock (not on the others).
+        try s.submit("S", at: "2026-11-02T09:00:00Z")
+        try s.run("S", .acknowledge(assignee: "m"), at: "2026-11-02T12:00:00Z")
+        try s.triage("S", .critical, at: "2026-11-03T09:00:00Z")
+        try s.run("S", .triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "re-rated"),
+                  at: "2026-11-03T10:00:00Z", recorded: "2026-11-12T00:00:00Z")
+        c = s.clock("S", .fix, at: "2026-11-12T12:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-12-03T09:00:00Z"))
+        #expect(c.lateChanges == [LateEntry(type: "SeverityChanged", occurredAt: t("2026-11-03T10:00:00Z"), recordedAt: t("2026-11-12T00:00:00Z"))])
+        #expect(c.displayNote == "severity high; deadline moved by SeverityChanged recorded 2026-11-12T00:00:00Z, 8d 14h after the time it gives")
+        #expect(s.clock("S", .triage, at: "2026-11-12T12:00:00Z").lateChanges.isEmpty)
+    }
+
+    @Test("two embargo extensions with the same event time each keep their own recorded time")
+    func sameTimeExtensions() throws {
+        var s = try Scenario("aumos.toml")
+        // 90 days from 02-01 → 05-02. Two extensions dated 04-20: to 05-10 recorded late (05-01),
+        // then to 05-20 recorded on time. The one that counts last (05-20) was recorded on time,
+        // so the clock's note names no late entry.
+        try s.submit("E", at: "2026-02-01T00:00:00Z")
+        try s.run("E", .acknowledge(assignee: "v"), at: "2026-02-02T00:00:00Z")
+        try s.run("E", .extendEmbargo(until: t("2026-05-10T00:00:00Z"), reason: "vendor", reporterAgreed: true), at: "2026-04-20T00:00:00Z", recorded: "2026-05-01T00:00:00Z")
+        try s.run("E", .extendEmbargo(until: t("2026-05-20T00:00:00Z"), reason: "distros", reporterAgreed: true), at: "2026-04-20T00:00:00Z")
+        var c = s.clock("E", .disclosure, at: "2026-05-05T00:00:00Z")
+        #expect(c.dueAt == t("2026-05-20T00:00:00Z") && c.note == "embargo extended to 2026-05-20T00:00:00Z with the reporter's agreement", "\(c.note ?? "")")
+        // And the other way round: the last one counted was the late one.
+        try s.submit("F", at: "2026-02-01T00:00:00Z")
+        try s.run("F", .acknowledge(assignee: "v"), at: "2026-02-02T00:00:00Z")
+        try s.run("F", .extendEmbargo(until: t("2026-05-10T00:00:00Z"), reason: "vendor", reporterAgreed: true), at: "2026-04-20T00:00:00Z")
+        try s.run("F", .extendEmbargo(until: t("2026-05-20T00:00:00Z"), reason: "distros", reporterAgreed: true), at: "2026-04-20T00:00:00Z", recorded: "2026-05-01T00:00:00Z")
+        c = s.clock("F", .disclosure, at: "2026-05-05T00:00:00Z")
+        #expect(c.note == "embargo extended to 2026-05-20T00:00:00Z with the reporter's agreement; EmbargoExtended recorded 2026-05-01T00:00:00Z, 11d after the time it gives", "\(c.note ?? "")")
+    }
 }

@@ -42,10 +42,19 @@ public struct WaitInterval: Hashable, Sendable {
 public struct EmbargoExtension: Hashable, Sendable {
     public var extended: EmbargoExtended
     public var at: Timestamp
+    /// When it was recorded, if known: the disclosure clock says so when that was well after `at`.
+    public var recordedAt: Timestamp?
 
-    public init(_ extended: EmbargoExtended, at: Timestamp) {
+    public init(_ extended: EmbargoExtended, at: Timestamp, recordedAt: Timestamp? = nil) {
         self.extended = extended
         self.at = at
+        self.recordedAt = recordedAt
+    }
+
+    /// The late entry it is, if it was recorded more than `Report.lateEntryTolerance` after `at`.
+    public var lateEntry: LateEntry? {
+        guard let recordedAt, recordedAt - at > Report.lateEntryTolerance else { return nil }
+        return LateEntry(type: EmbargoExtended.eventType, occurredAt: at, recordedAt: recordedAt)
     }
 
     public var until: Timestamp { extended.until }
@@ -212,7 +221,7 @@ public struct Report: Hashable, @unchecked Sendable {
             case .disclosureScheduled(let e):
                 scheduledDisclosure = e.date
             case .embargoExtended(let e):
-                embargoExtensions.append(EmbargoExtension(e, at: t))
+                embargoExtensions.append(EmbargoExtension(e, at: t, recordedAt: recordedAt))
             case .exploitationObserved:
                 exploitedAt = exploitedAt ?? t
             case .creditOffered(let e):

@@ -3,7 +3,8 @@
 /// checkpoint of another version is ignored (the views are rebuilt), never misread.
 extension Projection {
     /// 3: embargo extensions carry their event time. 4: reports list their late entries.
-    public static let checkpointFormat: Int64 = 4
+    /// 5: embargo extensions carry their recorded time.
+    public static let checkpointFormat: Int64 = 5
 
     /// The projection as a checkpoint payload.
     public func checkpoint() -> Payload {
@@ -100,7 +101,9 @@ extension Report.Fields {
         b.set("embargoExtensions", value: .array(embargoExtensions.map { e in
             var x = PayloadBuilder()
             e.extended.build(into: &x)
-            return .object([("extended", x.value), ("at", .string(e.at.rfc3339))])
+            var members: [(key: String, value: Value)] = [("extended", x.value), ("at", .string(e.at.rfc3339))]
+            if let recorded = e.recordedAt { members.append(("recordedAt", .string(recorded.rfc3339))) }
+            return .object(members)
         }))
         b.set("exploitedAt", exploitedAt)
         b.set("lateEntries", value: .array(lateEntries.map { e in
@@ -158,7 +161,7 @@ extension Report.Fields {
             guard let at = e["at"]?.timestampValue, let extended = e["extended"],
                 let f = try? PayloadFields(extended, table: EmbargoExtended.fieldTable, context: "checkpoint"), let x = try? EmbargoExtended(f)
             else { return nil }
-            embargoExtensions.append(EmbargoExtension(x, at: at))
+            embargoExtensions.append(EmbargoExtension(x, at: at, recordedAt: e["recordedAt"]?.timestampValue))
         }
         exploitedAt = time("exploitedAt")
         for e in v["lateEntries"]?.arrayValue ?? [] {

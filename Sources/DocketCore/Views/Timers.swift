@@ -46,11 +46,16 @@ public struct Clock: Hashable, Sendable {
     /// The event that ended it, when that was recorded more than `Report.lateEntryTolerance` after
     /// the time it gives: a milestone written in late (or backdated), or an imported history.
     public var endEntry: LateEntry?
+    /// Events recorded more than `Report.lateEntryTolerance` after the time they give that moved
+    /// its deadline: an information request that paused it, a severity change that set its target.
+    /// Backdating one of those could otherwise turn a breach into a pause or a longer target, unseen.
+    public var lateChanges: [LateEntry] = []
 
-    /// `note`, and what `endEntry` says: the text views show.
+    /// `note`, and what `endEntry` and `lateChanges` say: the text views show.
     public var displayNote: String? {
-        guard let late = endEntry else { return note }
-        return [note, Self.lateNote(late)].compactMap { $0 }.joined(separator: "; ")
+        guard endEntry != nil || !lateChanges.isEmpty else { return note }
+        let changes = lateChanges.map { "deadline moved by \(Self.lateNote($0))" }
+        return ([note, endEntry.map(Self.lateNote)].compactMap { $0 } + changes).joined(separator: "; ")
     }
 
     /// "ReportAcknowledged recorded 2026-03-20T12:00:00Z, 46d 12h after the time it gives".
@@ -111,7 +116,7 @@ public enum Timers {
         let p = adopted.policy
         let cal = adopted.calendar
         let texts = adopted.texts
-        return [
+        var clocks = [
             engine.response(.acknowledge, p.acknowledge, texts.acknowledge, cal, end: report.acknowledgedAt ?? report.closedAt),
             engine.response(.triage, p.triage, texts.triage, cal, end: report.acceptedAt ?? report.closedAt),
             engine.statusUpdates(p.statusUpdateEvery, texts.statusEvery, cal),
@@ -119,6 +124,10 @@ public enum Timers {
             engine.disclosure(p.disclosure, texts, cal),
             engine.needsInfo(p.needsInfoAutoClose, texts.needsInfo, cal),
         ]
+        if !report.lateEntries.isEmpty {
+            for i in clocks.indices { clocks[i].lateChanges = engine.lateChanges(of: clocks[i], p) }
+        }
+        return clocks
     }
 
     private struct Engine {
@@ -160,6 +169,29 @@ public enum Timers {
             .disclosure: [AdvisoryPublished.eventType, ReportClosed.eventType],
             .needsInfo: [ReporterResponded.eventType, ReportTriaged.eventType, ReportClosed.eventType],
         ]
+
+        /// The late entries that moved `c`'s deadline (`Clock.lateChanges`): information requests
+        /// made while it ran, if the policy pauses it for them (the needs-info clock: the one that
+        /// started it), and for the fix clock, severity changes before it ended.
+        func lateChanges(of c: Clock, _ p: Policy) -> [LateEntry] {
+            guard c.state != .notApplicable, let start = c.startedAt else { return [] }
+            let until = c.endedAt ?? now
+            let pausing: Bool
+            switch c.kind {
+            case .acknowledge: pausing = p.acknowledge?.pausedWhileWaiting == true
+            case .triage: pausing = p.triage?.pausedWhileWaiting == true
+            case .fix: pausing = p.fix?.pausedWhileWaiting == true
+            case .needsInfo:
+                return report.lateEntries.filter { $0.type == InfoRequested.eventType && $0.occurredAt == start }
+            case .statusUpdate, .disclosure:
+                return []
+            }
+            return report.lateEntries.filter { e in
+                guard e.occurredAt <= until else { return false }
+                if e.type == InfoRequested.eventType { return pausing && e.occurredAt >= start }
+                return c.kind == .fix && e.type == SeverityChanged.eventType
+            }
+        }
 
         /// `t` if it is at or before `now`: a milestone with a later event time (a history imported
         /// ahead, an event time a client set a little ahead of the clock, a view as of a sequence)
@@ -371,9 +403,7 @@ public enum Timers {
                     notes.append("embargo extension to \(x.until) capped at the policy's maximum extension of \(maxExt)")
                 }
                 notes.append("embargo extended to \(until)\(x.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
-                if let late = report.lateEntries.first(where: { $0.type == EmbargoExtended.eventType && $0.occurredAt == x.at }) {
-                    notes.append(Clock.lateNote(late))
-                }
+                if let late = x.lateEntry { notes.append(Clock.lateNote(late)) }
             }
             if let shortened = rule.exploited, let observed = report.exploitedAt, observed <= now {
                 let exploitedDue = add(shortened, observed)
