@@ -242,9 +242,11 @@ final class ReplicationHub: Sendable {
             key: LinkKey(session: ObjectIdentifier(session), id: id), node: request.node, address: request.address, acked: request.head,
             subscription: subscription, channel: session.channel)
         // Requests of a connection run one at a time, so nothing else takes the id meanwhile.
-        guard session.subscriptions.withLock({ $0[id] == nil }) else {
+        let (taken, held) = session.subscriptions.withLock { ($0[id] != nil, $0.count) }
+        guard !taken else {
             throw MessageError("REPLICATE: request id \(id) already names a live subscription on this connection")
         }
+        guard held < Session.maximumSubscriptions else { throw Session.tooManySubscriptions }
         links.withLock { $0[link.key] = link }
         gate.update(link, acked: request.head)
         logger.notice(

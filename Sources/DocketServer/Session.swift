@@ -194,12 +194,14 @@ final class Session: Sendable {
             let credit = Int(min(max(try b.optionalInt("credit") ?? 1024, 0), Subscription.maximumCredit))
             let subscription = Subscription(credit: credit)
             // Registered before SUBSCRIBED goes out, so a CREDIT right after it finds it.
-            let fresh = subscriptions.withLock { d -> Bool in
+            let registered = subscriptions.withLock { d -> Bool? in
                 guard d[id] == nil else { return false }
+                guard d.count < Self.maximumSubscriptions else { return nil }
                 d[id] = subscription
                 return true
             }
-            guard fresh else { throw MessageError("SUBSCRIBE: request id \(id) already names a live subscription on this connection") }
+            guard let registered else { throw Self.tooManySubscriptions }
+            guard registered else { throw MessageError("SUBSCRIBE: request id \(id) already names a live subscription on this connection") }
             // SUBSCRIBED is written before the stream starts, so it precedes every EVENTS frame.
             reply(.subscribed, id, .object([("subscription", .int(Int64(id))), ("head", .int(Int64(ledger.store.head.sequence)))]))
             subscription.start(Task { [self] in await stream(subscription, id: id, from: from) })
@@ -337,6 +339,7 @@ final class Session: Sendable {
         case let e as Forbidden: return ErrorBody(code: "forbidden", message: e.message)
         case let e as Tokens.Refused: return ErrorBody(code: e.code, message: e.message)
         case let e as ForensicError: return ErrorBody(code: e.code.description, message: e.message)
+        case let e as ErrorBody: return e
         default:
             // An error no refusal above describes can name files and internals of the node; the
             // node logs it (`handle`), the client is told only that the request failed.
@@ -345,6 +348,14 @@ final class Session: Sendable {
     }
 
     static let internalError = "internal"
+
+    /// Subscriptions (replication streams included) one connection may hold at once: each is a
+    /// task reading the log, which a client must not be able to start without end.
+    static let maximumSubscriptions = 64
+
+    static let tooManySubscriptions = ErrorBody(
+        code: "too-many-requests",
+        message: "a connection may hold at most \(maximumSubscriptions) subscriptions; unsubscribe from one, or use another connection")
 }
 
 /// One subscription's credit: how many more events the client will take.

@@ -465,6 +465,25 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("a connection holds at most 64 subscriptions; one more is refused with too-many-requests, and the connection carries on")
+    func subscriptionLimit() async throws {
+        let node = try await TestNode()
+        let a = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
+        for id in 1...65 { a.send(Frame(.subscribe, requestID: UInt32(id), body: ["from": 1, "credit": 0])) }
+        var answers: [Frame] = []
+        while answers.count < 65, let f = try await a.nextFrame() { answers.append(f) }
+        #expect(answers.prefix(64).allSatisfy { $0.type == .subscribed }, "\(answers.map(\.type))")
+        let refused = try #require(answers.last)
+        #expect(refused.type == .error && refused.requestID == 65 && refused.body["code"] == "too-many-requests")
+        #expect(refused.body["message"]?.stringValue?.hasPrefix("a connection may hold at most 64 subscriptions") == true)
+        // Unsubscribing makes room; the connection was never closed.
+        a.send(Frame(.unsubscribe, requestID: 66, body: ["subscription": 1]))
+        a.send(Frame(.subscribe, requestID: 67, body: ["from": 1, "credit": 0]))
+        let again = try await a.nextFrame()
+        #expect(again?.type == .subscribed && again?.requestID == 67)
+        await node.stop()
+    }
+
     @Test("graceful shutdown under load: every acknowledged append is in the log afterwards")
     func gracefulShutdown() async throws {
         let node = try await TestNode()
