@@ -23,6 +23,11 @@ final class Session: Sendable {
     /// Whether the client takes its answers: while it does not (more than `outboundBufferLimit`
     /// written and unread), the next request waits, so it costs the node one answer more at most.
     private let writable = Mutex<(yes: Bool, waiters: [CheckedContinuation<Void, Never>])>((true, []))
+    /// Subscriptions write their frames one at a time, each waiting until its frame is in the
+    /// channel's buffer: however many a connection holds, the node holds at most one of their
+    /// frames beyond `outboundBufferLimit` for a client that does not read (and the answer to one
+    /// request). Writing at once, each would add a frame before any saw the buffer full.
+    private let writingTurn = Mutex<(busy: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     /// Set when the node closed the connection on its own account (a revoked token, answers left
     /// unread): requests still queued are dropped, not run under a principal that has lost its access.
     private let abandoned = Atomic<Bool>(false)
@@ -286,17 +291,21 @@ final class Session: Sendable {
         var next = from
         let ledger = server.ledger
         while !Task.isCancelled {
-            // Credit paces a subscription, but a client may grant far more than it reads.
-            await untilWritable()
             let allowed = await s.take(upTo: server.configuration.eventsPerFrame)
             guard allowed > 0, !Task.isCancelled else { return }
+            // Credit paces a subscription, but a client may grant far more than it reads: the frame
+            // is read and written in the connection's writing turn, once the client takes its answers.
+            await takeWritingTurn()
+            await untilWritable()
             let events: [RecordedEvent]
             do { events = try ledger.store.read(from: next, limit: allowed) } catch {
+                endWritingTurn()
                 replyError(id, Self.errorBody(error))
                 _ = subscriptions.withLock { $0.removeValue(forKey: id) }
                 return
             }
             if events.isEmpty {
+                endWritingTurn()
                 s.giveBack(allowed)
                 _ = await ledger.waitForHead(after: next - 1, timeout: .seconds(1))
                 continue
@@ -304,8 +313,43 @@ final class Session: Sendable {
             let sent = fitting(events)
             s.giveBack(allowed - sent.count)
             next = sent.last!.sequence + 1
-            reply(.events, id, .object([("events", .array(sent.map(\.wireValue))), ("subscription", .int(Int64(id)))]))
+            await replyBuffered(.events, id, .object([("events", .array(sent.map(\.wireValue))), ("subscription", .int(Int64(id)))]))
+            endWritingTurn()
         }
+    }
+
+    /// Waits for the connection's writing turn: its subscriptions write one at a time.
+    private func takeWritingTurn() async {
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = writingTurn.withLock { t -> Bool in
+                guard t.busy else {
+                    t.busy = true
+                    return true
+                }
+                t.waiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+    }
+
+    /// Hands the writing turn to the next subscription waiting for it, if any.
+    private func endWritingTurn() {
+        let next = writingTurn.withLock { t -> CheckedContinuation<Void, Never>? in
+            guard !t.waiters.isEmpty else {
+                t.busy = false
+                return nil
+            }
+            return t.waiters.removeFirst()
+        }
+        next?.resume()
+    }
+
+    /// `reply`, returning once the frame is in the channel's buffer, so that the writability the
+    /// next writer sees counts it.
+    private func replyBuffered(_ type: FrameType, _ requestID: UInt32, _ body: Value) async {
+        let (channel, frame) = (self.channel, Frame(type, requestID: requestID, body: body))
+        try? await channel.eventLoop.submit { channel.writeAndFlush(frame, promise: nil) }.get()
     }
 
     /// The longest prefix of `events` (at least one) whose EVENTS frame stays within half the

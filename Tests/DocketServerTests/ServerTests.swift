@@ -320,6 +320,67 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("subscriptions wait too while their client does not read: the node holds a bounded amount for it")
+    func subscriberThatDoesNotRead() async throws {
+        let node = try await Self.nodeWithBigLog { $0.outboundBufferLimit = 128 << 10 }
+        let socket = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken, receiveBuffer: 32 << 10))
+        // 60 subscriptions to the whole log (about 130 KB each, 8 MB in all), none of it read: they
+        // wait their turn to write, and for the client to read.
+        for id in 1...60 { socket.send(Frame(.subscribe, requestID: UInt32(id), body: ["from": 1, "credit": 10_000])) }
+        try await Task.sleep(for: .milliseconds(800))
+        let held = await node.server.outboundBuffered().max() ?? 0
+        // The limit and about one frame (155 KB measured); writing at once, the subscriptions had
+        // the node hold 1.5–15 MB.
+        #expect(held < 512 << 10, "the node holds \(held) bytes for a subscriber that does not read")
+        let other = node.client()
+        #expect(try await other.status()["role"] == "leader")
+        await other.close()
+        // Once it reads, every subscription delivers the whole log.
+        let head = Int(node.store.head.sequence)
+        let delivered = try await offPool { () -> [UInt32: Int] in
+            var counts: [UInt32: Int] = [:]
+            var buffer = ByteBuffer()
+            var decoder = FrameDecoder()
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                while let f = try decoder.decodeFrame(&buffer) {
+                    if f.type == .events { counts[f.requestID, default: 0] += f.body["events"]?.arrayValue?.count ?? 0 }
+                }
+                if counts.count == 60 && counts.values.allSatisfy({ $0 >= head }) { break }
+                let n = recv(socket.fd, &chunk, chunk.count, 0)
+                guard n > 0 else { break }
+                buffer.writeBytes(chunk[0..<n])
+            }
+            return counts
+        }
+        #expect(delivered.count == 60 && delivered.values.allSatisfy { $0 == head }, "\(delivered.sorted { $0.key < $1.key })")
+        await node.stop()
+    }
+
+    @Test("requests still queued when the node closes a revoked token's connection are dropped, not run")
+    func revokedTokenDropsQueuedRequests() async throws {
+        let node = try await Self.nodeWithBigLog {
+            $0.outboundBufferLimit = 128 << 10
+            $0.tokenCheckInterval = .milliseconds(100)
+        }
+        let token = try await node.token(.admin, name: "leaver")
+        let socket = try #require(try await RawSocket.authenticated(port: node.port, token: token, receiveBuffer: 32 << 10))
+        // READs whose answers it does not read hold its queue; an APPEND waits behind them.
+        for i in 0..<100 { socket.send(Frame(.read, requestID: UInt32(100 + i), body: ["from": 1, "limit": 300])) }
+        socket.send(Frame(.append, requestID: 999, body: ["stream": "late", "events": [["type": "Note", "data": ["n": 1]]]]))
+        try await Task.sleep(for: .milliseconds(500))
+        let before = node.store.head.sequence
+        let admin = node.client()
+        _ = try await admin.admin("token-revoke", [("id", .string(String(token.split(separator: "_")[1])))])
+        await admin.close()
+        try await eventually("the node closes the connection", timeout: .seconds(10)) { node.server.connectionCount == 0 }
+        // The revocation is the only write: the queued APPEND never ran.
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(node.store.head.sequence == before + 1)
+        #expect(try node.store.read(stream: try StreamName("late")).isEmpty)
+        await node.stop()
+    }
+
     @Test("a client that reads none of its answers for the idle timeout is disconnected")
     func clientThatNeverReads() async throws {
         let node = try await Self.nodeWithBigLog {
