@@ -576,7 +576,7 @@ struct TimerScenarioTests {
         #expect(c.displayNote == "ReportAcknowledged recorded 2026-03-20T12:00:00Z, 46d 12h after the time it gives")
         c = s.clock("B", .disclosure, at: "2026-05-11T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-05-20T00:00:00Z"))
-        #expect(c.note?.contains("EmbargoExtended recorded 2026-05-10T12:05:00Z, 20d 12h 5m after the time it gives") == true, "\(c.note ?? "")")
+        #expect(c.displayNote?.hasSuffix("deadline moved by EmbargoExtended recorded 2026-05-10T12:05:00Z, 20d 12h 5m after the time it gives") == true, "\(c.displayNote ?? "")")
         // Written in 59 minutes after: within the tolerance, no note.
         try s.submit("Q", at: "2026-02-01T00:00:00Z")
         try s.run("Q", .acknowledge(assignee: "v"), at: "2026-02-01T10:00:00Z", recorded: "2026-02-01T10:59:00Z")
@@ -651,6 +651,93 @@ struct TimerScenarioTests {
         try s.run("F", .extendEmbargo(until: t("2026-05-10T00:00:00Z"), reason: "vendor", reporterAgreed: true), at: "2026-04-20T00:00:00Z")
         try s.run("F", .extendEmbargo(until: t("2026-05-20T00:00:00Z"), reason: "distros", reporterAgreed: true), at: "2026-04-20T00:00:00Z", recorded: "2026-05-01T00:00:00Z")
         c = s.clock("F", .disclosure, at: "2026-05-05T00:00:00Z")
-        #expect(c.note == "embargo extended to 2026-05-20T00:00:00Z with the reporter's agreement; EmbargoExtended recorded 2026-05-01T00:00:00Z, 11d after the time it gives", "\(c.note ?? "")")
+        #expect(c.displayNote == "embargo extended to 2026-05-20T00:00:00Z with the reporter's agreement; deadline moved by EmbargoExtended recorded 2026-05-01T00:00:00Z, 11d after the time it gives", "\(c.displayNote ?? "")")
+    }
+
+    @Test("a late embargo extension that an on-time one builds on is named, though it is not the last")
+    func lateExtensionUnderAnother() throws {
+        var s = try Scenario("cert-cc.toml")
+        // 45 days from 02-01 → 03-18. On 03-25 an extension dated 03-10 (to 04-15) is written in;
+        // then, on time, one to 04-20. Only the backdated one lets the second count.
+        try s.submit("C", at: "2026-02-01T00:00:00Z")
+        try s.run("C", .acknowledge(assignee: "v"), at: "2026-02-02T00:00:00Z")
+        try s.run("C", .extendEmbargo(until: t("2026-04-15T00:00:00Z"), reason: "vendor", reporterAgreed: true), at: "2026-03-10T00:00:00Z", recorded: "2026-03-25T00:00:00Z")
+        try s.run("C", .extendEmbargo(until: t("2026-04-20T00:00:00Z"), reason: "again", reporterAgreed: true), at: "2026-04-01T00:00:00Z")
+        let c = s.clock("C", .disclosure, at: "2026-04-02T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-04-20T00:00:00Z"))
+        #expect(c.lateChanges == [LateEntry(type: "EmbargoExtended", occurredAt: t("2026-03-10T00:00:00Z"), recordedAt: t("2026-03-25T00:00:00Z"))])
+    }
+
+    @Test("a backdated closing, or a backdated fix release that moves the disclosure deadline, is named on the clocks it moved")
+    func lateClosingAndRelease() throws {
+        var s = try Scenario("aixcl.toml")
+        // Submitted 03-02 08:00: acknowledge within 72 h, due 03-05 08:00. On 03-06 10:00 a closing
+        // dated 03-02 09:00 is written in and the report reopened; acknowledged at 10:05. With the
+        // time closed not counted (1 h used, 71 h from the reopening) it reads met, due 03-09 09:00:
+        // the clock names the closing.
+        try s.submit("A", at: "2026-03-02T08:00:00Z")
+        try s.run("A", .close(.informative, duplicateOf: nil, reason: nil), at: "2026-03-02T09:00:00Z", recorded: "2026-03-06T10:00:00Z")
+        try s.run("A", .reopen(reason: "closed by mistake"), at: "2026-03-06T10:00:00Z")
+        try s.run("A", .acknowledge(assignee: "dev"), at: "2026-03-06T10:05:00Z")
+        var c = s.clock("A", .acknowledge, at: "2026-03-07T00:00:00Z")
+        #expect(c.state == .met && c.dueAt == t("2026-03-09T09:00:00Z"))
+        #expect(c.lateChanges == [LateEntry(type: "ReportClosed", occurredAt: t("2026-03-02T09:00:00Z"), recordedAt: t("2026-03-06T10:00:00Z"))])
+        #expect(c.displayNote == "deadline moved by ReportClosed recorded 2026-03-06T10:00:00Z, 4d 1h after the time it gives")
+        // Project Zero: submitted 01-05, due 04-05, grace to 04-19. On 04-25 a release dated 04-04
+        // (inside the 90 days) is written in: due 30 days after it, 05-04, and named.
+        var z = try Scenario("project-zero.toml")
+        try z.submit("Z", at: "2026-01-05T00:00:00Z")
+        try z.run("Z", .acknowledge(assignee: "vendor"), at: "2026-01-06T00:00:00Z")
+        try z.triage("Z", .high, at: "2026-01-07T00:00:00Z")
+        try z.run("Z", .release(versions: ["2.0"]), at: "2026-04-04T00:00:00Z", recorded: "2026-04-25T00:00:00Z")
+        c = z.clock("Z", .disclosure, at: "2026-04-26T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-05-04T00:00:00Z"))
+        #expect(c.lateChanges == [LateEntry(type: "FixReleased", occurredAt: t("2026-04-04T00:00:00Z"), recordedAt: t("2026-04-25T00:00:00Z"))])
+    }
+
+    @Test("a fix target missed under an earlier rating stays missed after a re-rating, and after closing")
+    func reratingAfterDeadline() throws {
+        var s = try Scenario("aumos.toml")
+        // Accepted as critical 03-02 12:00: fix within 7 days of acceptance, due 03-09 12:00.
+        // Re-rated medium (next release) on 03-12, after that: still breached, 3d 12h late at 03-13.
+        try s.submit("V", at: "2026-03-02T09:00:00Z")
+        try s.run("V", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try s.triage("V", .critical, at: "2026-03-02T12:00:00Z")
+        try s.run("V", .triage(severity: .medium, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "re-rated"), at: "2026-03-12T00:00:00Z")
+        var c = s.clock("V", .fix, at: "2026-03-13T00:00:00Z")
+        #expect(c.state == .breached && c.target == "7d" && c.dueAt == t("2026-03-09T12:00:00Z") && c.margin == .zero - hours(84))
+        #expect(c.note == "severity critical until re-rated medium on 2026-03-12T00:00:00Z, after its target had passed")
+        // Closing it as won't-fix does not clear it either.
+        try s.run("V", .close(.wontFix, duplicateOf: nil, reason: nil), at: "2026-03-13T00:00:00Z")
+        c = s.clock("V", .fix, at: "2026-03-14T00:00:00Z")
+        #expect(c.state == .breached && c.endedAt == t("2026-03-13T00:00:00Z"))
+        #expect(c.note == "severity critical until re-rated medium on 2026-03-12T00:00:00Z, after its target had passed; closed as wont-fix after the deadline had passed")
+        // Re-rated before the deadline: the new target is the one that counts.
+        try s.submit("W", at: "2026-03-02T09:00:00Z")
+        try s.run("W", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try s.triage("W", .critical, at: "2026-03-02T12:00:00Z")
+        try s.run("W", .triage(severity: .medium, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "re-rated"), at: "2026-03-05T00:00:00Z")
+        c = s.clock("W", .fix, at: "2026-03-13T00:00:00Z")
+        #expect(c.state == .running && c.target == "next-release")
+    }
+
+    @Test("closing and reopening a report does not wipe out a status update it had already missed")
+    func reopeningKeepsMissedUpdates() throws {
+        var s = try Scenario("aumos.toml")
+        // Acknowledged 03-02 10:00: an update every 7 days, the first due 03-09 10:00. None is sent;
+        // closed 03-20 09:00 (10d 23h after it was due) and reopened at 09:05.
+        try s.submit("U", at: "2026-03-02T09:00:00Z")
+        try s.run("U", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try s.run("U", .close(.informative, duplicateOf: nil, reason: nil), at: "2026-03-20T09:00:00Z")
+        try s.run("U", .reopen(reason: "new information"), at: "2026-03-20T09:05:00Z")
+        // The cadence restarts at the reopening (next due 03-27 09:05), and the miss is counted.
+        var c = s.clock("U", .statusUpdate, at: "2026-03-21T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-03-27T09:05:00Z"))
+        #expect(c.note == "1 update late or missed (worst 10d 23h late)")
+        // An update on time after the reopening, then the investigation ends: breached for the miss.
+        try s.run("U", .statusUpdate(summary: "working on it"), at: "2026-03-25T00:00:00Z")
+        try s.run("U", .close(.informative, duplicateOf: nil, reason: nil), at: "2026-03-26T00:00:00Z")
+        c = s.clock("U", .statusUpdate, at: "2026-03-27T00:00:00Z")
+        #expect(c.state == .breached && c.note == "1 update late or missed (worst 10d 23h late)")
     }
 }

@@ -95,13 +95,13 @@ public enum DomainEvent: Hashable, Sendable {
 
     public var typeName: String { type(of: payload).eventType }
 
-    /// Whether its event time can end a clock, pause one (an information request), set the severity
-    /// a fix is judged by, extend an embargo or keep a status-update cadence: what the clocks flag
-    /// when it is recorded late (`Report.lateEntries`).
+    /// Whether its event time can end a clock, pause one (an information request, a closing and
+    /// the reopening after it), set the severity a fix is judged by, extend an embargo or keep a
+    /// status-update cadence: what the clocks flag when it is recorded late (`Report.lateEntries`).
     public var bearsOnClocks: Bool {
         switch self {
         case .reportAcknowledged, .infoRequested, .reporterResponded, .reportTriaged, .severityChanged, .statusUpdateSent,
-            .fixReleased, .advisoryPublished, .embargoExtended, .reportClosed, .advisoryWithdrawn:
+            .fixReleased, .advisoryPublished, .embargoExtended, .reportClosed, .reportReopened, .advisoryWithdrawn:
             return true
         default:
             return false

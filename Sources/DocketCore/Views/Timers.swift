@@ -125,7 +125,7 @@ public enum Timers {
             engine.needsInfo(p.needsInfoAutoClose, texts.needsInfo, cal),
         ]
         if !report.lateEntries.isEmpty {
-            for i in clocks.indices { clocks[i].lateChanges = engine.lateChanges(of: clocks[i], p) }
+            for i in clocks.indices { clocks[i].lateChanges += engine.lateChanges(of: clocks[i], p) }
         }
         return clocks
     }
@@ -170,12 +170,23 @@ public enum Timers {
             .needsInfo: [ReporterResponded.eventType, ReportTriaged.eventType, ReportClosed.eventType],
         ]
 
-        /// The late entries that moved `c`'s deadline (`Clock.lateChanges`): information requests
-        /// made while it ran, if the policy pauses it for them (the needs-info clock: the one that
-        /// started it), and for the fix clock, severity changes before it ended.
+        /// The late entries that moved `c`'s deadline (`Clock.lateChanges`; the disclosure clock
+        /// names its counted embargo extensions itself):
+        /// - a closing and the reopening after it, on every clock but disclosure: no clock runs
+        ///   while a report is closed, and a status-update cadence restarts at the reopening;
+        /// - information requests made while it ran, if the policy pauses it for them (the
+        ///   needs-info clock: the one that started it);
+        /// - for the fix clock, severity changes before it ended;
+        /// - for the disclosure clock, the fix release, when its deadline counts from it.
         func lateChanges(of c: Clock, _ p: Policy) -> [LateEntry] {
             guard c.state != .notApplicable, let start = c.startedAt else { return [] }
             let until = c.endedAt ?? now
+            if c.kind == .disclosure {
+                guard let rule = p.disclosure, rule.anchor == .fixRelease || rule.afterFix != nil, let fixedAt = report.fixReleasedAt else { return [] }
+                return report.lateEntries.filter { $0.type == FixReleased.eventType && $0.occurredAt == fixedAt && fixedAt <= until }
+            }
+            // The closings the report was reopened from while the clock ran.
+            let reopened = report.closures.filter { k in k.end.map { $0 <= until && $0 > start } ?? false }
             let pausing: Bool
             switch c.kind {
             case .acknowledge: pausing = p.acknowledge?.pausedWhileWaiting == true
@@ -184,12 +195,17 @@ public enum Timers {
             case .needsInfo:
                 return report.lateEntries.filter { $0.type == InfoRequested.eventType && $0.occurredAt == start }
             case .statusUpdate, .disclosure:
-                return []
+                pausing = false
             }
             return report.lateEntries.filter { e in
                 guard e.occurredAt <= until else { return false }
-                if e.type == InfoRequested.eventType { return pausing && e.occurredAt >= start }
-                return c.kind == .fix && e.type == SeverityChanged.eventType
+                switch e.type {
+                case InfoRequested.eventType: return pausing && e.occurredAt >= start
+                case SeverityChanged.eventType: return c.kind == .fix
+                case ReportClosed.eventType: return reopened.contains { $0.start == e.occurredAt }
+                case ReportReopened.eventType: return reopened.contains { $0.end == e.occurredAt }
+                default: return false
+                }
             }
         }
 
@@ -246,20 +262,37 @@ public enum Timers {
             }
             let end = [report.fixReleasedAt, report.disclosedAt, report.closedAt].compactMap(happened).min()
             let horizon = end ?? now
-            // A reopened report's cadence restarts at the reopening.
-            var last = max(ack, report.closures.compactMap(\.end).filter { $0 <= horizon }.max() ?? ack)
+            var last = ack
             var missed = 0
             var worst: Duration = .zero
-            for u in report.statusUpdates where u <= horizon && u > last {
+            // An update (or a closing) at `t`: late if the one before it was more than the cadence ago.
+            func kept(until t: Timestamp) {
                 let due = cal.advance(last, by: cal.span(of: every), unit: every.unit)
-                if u > due {
+                if t > due {
                     missed += 1
-                    worst = max(worst, u - due)
+                    worst = max(worst, t - due)
                 }
+            }
+            // A reopened report's cadence restarts at the reopening; one already missed when the
+            // report was closed stays missed (closing and reopening must not wipe it out).
+            let reopened = report.closures.filter { c in c.end.map { $0 <= horizon } ?? false }.sorted { $0.start < $1.start }
+            var k = 0
+            func closures(before t: Timestamp) {
+                while k < reopened.count, reopened[k].start < t {
+                    if reopened[k].start > last { kept(until: reopened[k].start) }
+                    last = max(last, reopened[k].end!)
+                    k += 1
+                }
+            }
+            for u in report.statusUpdates where u <= horizon {
+                closures(before: u)
+                guard u > last else { continue }
+                kept(until: u)
                 last = u
             }
+            closures(before: horizon)
             let next = cal.advance(last, by: cal.span(of: every), unit: every.unit)
-            var missedNote = missed > 0 ? "\(missed) update\(missed == 1 ? "" : "s") sent late (worst \(Clock.format(worst)) late)" : nil
+            var missedNote = missed > 0 ? "\(missed) update\(missed == 1 ? "" : "s") late or missed (worst \(Clock.format(worst)) late)" : nil
             // Updates written in well after the time they give could have been backdated to keep the cadence.
             let lateUpdates = report.lateEntries.count { $0.type == StatusUpdateSent.eventType && $0.occurredAt <= horizon }
             if lateUpdates > 0 {
@@ -303,8 +336,41 @@ public enum Timers {
             return fix(rule, texts, cal, endedAt: endedAt, endNote: endNote)
         }
 
-        /// The fix clock ended at `endedAt` (nil: still open).
+        /// The fix clock ended at `endedAt` (nil: still open). A target missed while an earlier
+        /// rating was in force stays missed: re-rating a report after its deadline had passed (to a
+        /// laxer target, or none) does not clear the breach.
         func fix(_ rule: FixPolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, endedAt: Timestamp?, endNote: String?) -> Clock {
+            let judged = fixUnderRating(rule, texts, cal, endedAt: endedAt, endNote: endNote)
+            guard judged.state != .breached, let missed = breachBeforeRerating(rule, texts, cal, endedAt: endedAt) else { return judged }
+            return missed
+        }
+
+        /// The first target an earlier rating set that passed before the report was re-rated.
+        func breachBeforeRerating(_ rule: FixPolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, endedAt: Timestamp?) -> Clock? {
+            let history = report.severityHistory
+            guard history.count > 1 else { return nil }
+            let start: Timestamp
+            switch rule.from {
+            case .report: start = report.submittedAt
+            case .acceptance:
+                guard let accepted = report.acceptedAt else { return nil }
+                start = accepted
+            }
+            let until = endedAt ?? now
+            for i in 0..<history.count - 1 {
+                let (rating, rerating) = (history[i], history[i + 1])
+                guard rerating.at <= until, case .within(let d) = rule.targets[rating.severity] ?? FixTarget.none,
+                    case .at(let due) = due(from: start, d, pauses: pauses(rule.pausedWhileWaiting), cal), due < rerating.at
+                else { continue }
+                return clock(
+                    .fix, .breached, target: texts.fixTarget[rating.severity] ?? d.description, start: start, due: due, end: endedAt,
+                    note: "severity \(rating.severity.rawValue) until re-rated \(rerating.severity.rawValue) on \(rerating.at), after its target had passed")
+            }
+            return nil
+        }
+
+        /// The fix clock under the rating in force when it ended (or now).
+        func fixUnderRating(_ rule: FixPolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, endedAt: Timestamp?, endNote: String?) -> Clock {
             let kind = ClockKind.fix
             // Judged by the severity in force when it ended (a later re-rating does not rewrite it).
             // Before triage there is none, but a policy with one target for every severity (AiSOC's
@@ -388,6 +454,8 @@ public enum Timers {
             // had passed (grace included): agreeing to a later date afterwards does not undo a breach.
             let policyDue = due
             var extended: (to: EmbargoExtension, until: Timestamp)?
+            // Every counted extension recorded late: each one moved the deadline the next one extends.
+            var lateExtensions: [LateEntry] = []
             for x in report.embargoExtensions where x.at <= now && x.until > due {
                 let limit = rule.grace.map { add($0, due) } ?? due
                 guard x.at <= limit else {
@@ -397,13 +465,13 @@ public enum Timers {
                 let cap = rule.maxExtension.map { add($0, policyDue) }
                 extended = (x, cap.map { min(x.until, $0) } ?? x.until)
                 due = extended!.until
+                if let late = x.lateEntry { lateExtensions.append(late) }
             }
             if let (x, until) = extended {
                 if until < x.until, let maxExt = rule.maxExtension {
                     notes.append("embargo extension to \(x.until) capped at the policy's maximum extension of \(maxExt)")
                 }
                 notes.append("embargo extended to \(until)\(x.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
-                if let late = x.lateEntry { notes.append(Clock.lateNote(late)) }
             }
             if let shortened = rule.exploited, let observed = report.exploitedAt, observed <= now {
                 let exploitedDue = add(shortened, observed)
@@ -417,7 +485,9 @@ public enum Timers {
             }
             let graceEnd = rule.grace.map { add($0, due) }
             let target = texts.disclosure ?? ClockTexts.disclosureTarget(rule)
-            return judge(kind, target: target, start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
+            var c = judge(kind, target: target, start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
+            c.lateChanges = lateExtensions
+            return c
         }
 
         func needsInfo(_ autoClose: PolicyDuration?, _ target: String?, _ cal: BusinessCalendar) -> Clock {
