@@ -172,6 +172,18 @@ struct ServerTests {
         let hidden = await refusal("BOB-1")
         let missing = await refusal("NOBODY-1")
         #expect(hidden != nil && hidden == missing)
+        // Nor does any other refusal: a verb a reporter may not use, or a maintainer's command
+        // with a bad argument or time, gets the same answer on a hidden report as on a missing one.
+        let maria = node.client(try await node.token(.maintainer, project: "beta", name: "maria"))
+        for report in ["BOB-1", "NOBODY-1"] {
+            let verb = await #expect(throws: DocketClientError.self) { try await ann.command(.triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: report) }
+            #expect(verb?.code == "unknown-report", "\(report)")
+            let argument = await #expect(throws: DocketClientError.self) { try await maria.command(.triage(severity: nil, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: report) }
+            #expect(argument?.code == "unknown-report", "\(report)")
+            let future = await #expect(throws: DocketClientError.self) { try await maria.command(.acknowledge(assignee: "m"), report: report, at: Timestamp.now() + .seconds(86_400)) }
+            #expect(future?.code == "unknown-report", "\(report)")
+        }
+        await maria.close()
         // Reusing the id of an event on Bob's report fails, without naming his report, its event or where it is.
         let reused = await #expect(throws: DocketClientError.self) {
             try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "two", reporter: Reporter(handle: "ann"))), report: "ANN-2", eventID: bobsEvent)
