@@ -80,6 +80,24 @@ struct LifecycleTests {
         #expect(hof.entries.first?.advisories == ["CVE-2026-1000", "CVE-2026-2000"])
     }
 
+    @Test("a person named on one report and credited by handle only on another has their name on the first alone")
+    func hallOfFamePreferencesPerReport() throws {
+        var projection = Projection()
+        for (id, credit) in [("r-1", CreditPreference.named), ("r-2", .handle), ("r-3", .named)] {
+            var h = try ReportHarness(id: id, reporter: Reporter(handle: "ada", name: "Ada L", credit: credit))
+            try h.run(.acknowledge(assignee: "m"))
+            try h.run(Self.triage)
+            try h.run(.startFix(branch: nil))
+            try h.run(.release(versions: ["1.0.\(id.suffix(1))"]))
+            try h.run(.publish(ghsa: nil, cve: "CVE-2026-\(id.suffix(1))000", url: nil))
+            projection.reports[id] = try #require(h.report)
+        }
+        let hof = HallOfFame(projection: projection, project: "demo", year: nil, now: try Timestamp(rfc3339: "2027-01-01T00:00:00Z"))
+        #expect(hof.entries.map(\.credited) == ["Ada L", "ada"])
+        #expect(hof.entries.map(\.reports) == [["r-1", "r-3"], ["r-2"]])
+        #expect(hof.markdown.contains("- @ada — finder; CVE\\-2026\\-2000\n"), "\(hof.markdown)")
+    }
+
     @Test("re-triaging an accepted report is a severity change")
     func severityChange() throws {
         var h = try ReportHarness()

@@ -61,8 +61,11 @@ public struct HallOfFame: Hashable, Sendable {
                     anonymous += 1
                     continue
                 case .named, .handle:
-                    let key = Report.personKey(c.person)
-                    let shown = c.preference == .named ? (c.displayName ?? (key == reporterKey ? r.reporter.name : nil) ?? c.person) : c.person
+                    let person = Report.personKey(c.person)
+                    let shown = c.preference == .named ? (c.displayName ?? (person == reporterKey ? r.reporter.name : nil) ?? c.person) : c.person
+                    // One entry per person and way of showing them: someone named on one report and
+                    // credited by handle only on another must not have their name put on the second.
+                    let key = shown == c.person ? person : person + "\u{0}" + shown
                     // In place: a person credited for many reports must not have their list copied for each.
                     let k: Int
                     if let known = position[key] {
