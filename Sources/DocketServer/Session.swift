@@ -176,7 +176,7 @@ final class Session: Sendable {
             } else {
                 events = try ledger.store.read(from: from, limit: limit)
             }
-            reply(.events, id, .object([("events", .array(fitting(events).map(\.wireValue))), ("head", .int(Int64(ledger.store.head.sequence)))]))
+            reply(.events, id, .object([("events", .array(fitting(events).map(wireForm))), ("head", .int(Int64(ledger.store.head.sequence)))]))
         case .command:
             let b = try Body(frame.body, "COMMAND")
             let report = try b.string("report")
@@ -313,9 +313,15 @@ final class Session: Sendable {
             let sent = fitting(events)
             s.giveBack(allowed - sent.count)
             next = sent.last!.sequence + 1
-            await replyBuffered(.events, id, .object([("events", .array(sent.map(\.wireValue))), ("subscription", .int(Int64(id)))]))
+            await replyBuffered(.events, id, .object([("events", .array(sent.map(wireForm))), ("subscription", .int(Int64(id)))]))
             endWritingTurn()
         }
+    }
+
+    /// An event of the raw log as this connection's principal reads it: auditors without
+    /// reporters' contacts.
+    private func wireForm(_ e: RecordedEvent) -> Value {
+        principal.role == .auditor ? ViewRenderer.withoutContact(e) : e.wireValue
     }
 
     /// Waits for the connection's writing turn: its subscriptions write one at a time.

@@ -88,17 +88,25 @@ struct ViewRenderer {
                 return nil
             }
         case .auditor:
-            if e.type.rawValue == ReportSubmitted.eventType, case .object(var top) = v,
-                let i = top.firstIndex(where: { $0.key == "data" }), case .object(var data) = top[i].value,
-                let j = data.firstIndex(where: { $0.key == "reporter" }), case .object(var reporter) = data[j].value
-            {
-                reporter.removeAll { $0.key == "contact" }
-                data[j].value = .object(reporter)
-                top[i].value = .object(data)
-                v = .object(top)
-            }
+            v = Self.withoutContact(e)
         default:
             break
+        }
+        return v
+    }
+
+    /// `e`'s wire form without the reporter's contact, which is personal data auditors do not see
+    /// (in views, history, READ or subscriptions).
+    static func withoutContact(_ e: RecordedEvent) -> Value {
+        var v = e.wireValue
+        if e.type.rawValue == ReportSubmitted.eventType, case .object(var top) = v,
+            let i = top.firstIndex(where: { $0.key == "data" }), case .object(var data) = top[i].value,
+            let j = data.firstIndex(where: { $0.key == "reporter" }), case .object(var reporter) = data[j].value
+        {
+            reporter.removeAll { $0.key == "contact" }
+            data[j].value = .object(reporter)
+            top[i].value = .object(data)
+            v = .object(top)
         }
         return v
     }

@@ -140,6 +140,14 @@ struct ServerTests {
         #expect(audited.allSatisfy { $0["reporter"]?["contact"] == nil })
         let auditedHistory = try await auditor.query(.history(report: "A1"))["rows"]?.arrayValue ?? []
         #expect(!auditedHistory.isEmpty && !JSON.serialize(.array(auditedHistory)).contains("ann@x"))
+        // Nor in the raw log: READ or a subscription.
+        let auditedLog = try await auditor.read(from: 1)
+        #expect(auditedLog.contains { $0.type.rawValue == "ReportSubmitted" } && !auditedLog.contains { $0.data["reporter"]?["contact"] != nil })
+        var subscription = auditor.subscribe(from: 1, window: 64).makeAsyncIterator()
+        var streamed: [RecordedEvent] = []
+        while streamed.count < auditedLog.count, let e = try await subscription.next() { streamed.append(e) }
+        #expect(streamed.count == auditedLog.count && !streamed.contains { $0.data["reporter"]?["contact"] != nil })
+        #expect(try await admin.read(from: 1).contains { $0.data["reporter"]?["contact"] == "ann@x" })
         // Reporters see what happened to their report, not internal notes or other people's credit.
         _ = try await admin.command(.note("internal: suspect a duplicate"), report: "A1")
         _ = try await admin.command(.offerCredit(person: "zed", type: .analyst), report: "A1")
