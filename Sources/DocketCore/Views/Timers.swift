@@ -197,6 +197,10 @@ public enum Timers {
             case .statusUpdate, .disclosure:
                 pausing = false
             }
+            // Most clocks have nothing that could have moved them: no look at the entries (an
+            // imported history has a late entry for nearly every event of every report).
+            let rerated = c.kind == .fix && report.severityHistory.count > 1
+            guard pausing || rerated || !reopened.isEmpty else { return [] }
             return report.lateEntries.filter { e in
                 guard e.occurredAt <= until else { return false }
                 switch e.type {
@@ -275,7 +279,8 @@ public enum Timers {
             }
             // A reopened report's cadence restarts at the reopening; one already missed when the
             // report was closed stays missed (closing and reopening must not wipe it out).
-            let reopened = report.closures.filter { c in c.end.map { $0 <= horizon } ?? false }.sorted { $0.start < $1.start }
+            let closed = report.closures
+            let reopened = closed.isEmpty ? [] : closed.filter { c in c.end.map { $0 <= horizon } ?? false }.sorted { $0.start < $1.start }
             var k = 0
             func closures(before t: Timestamp) {
                 while k < reopened.count, reopened[k].start < t {
