@@ -296,26 +296,42 @@ final class Session: Sendable {
             // Credit paces a subscription, but a client may grant far more than it reads: the frame
             // is read and written in the connection's writing turn, once the client takes its answers.
             await takeWritingTurn()
-            await untilWritable()
-            let events: [RecordedEvent]
-            do { events = try ledger.store.read(from: next, limit: allowed) } catch {
-                endWritingTurn()
-                replyError(id, Self.errorBody(error))
-                _ = subscriptions.withLock { $0.removeValue(forKey: id) }
-                return
-            }
-            if events.isEmpty {
-                endWritingTurn()
-                s.giveBack(allowed)
-                _ = await ledger.waitForHead(after: next - 1, timeout: .seconds(1))
-                continue
-            }
-            let sent = fitting(events)
-            s.giveBack(allowed - sent.count)
-            next = sent.last!.sequence + 1
-            await replyBuffered(.events, id, .object([("events", .array(sent.map(wireForm))), ("subscription", .int(Int64(id)))]))
+            let step = await sendFrame(s, id: id, from: next, allowed: allowed)
             endWritingTurn()
+            switch step {
+            case .sent(let last): next = last + 1
+            case .caughtUp: _ = await ledger.waitForHead(after: next - 1, timeout: .seconds(1))
+            case .ended: return
+            }
         }
+    }
+
+    private enum StreamStep {
+        case sent(through: UInt64)
+        case caughtUp
+        case ended
+    }
+
+    /// One EVENTS frame of subscription `id` from `next` (at most `allowed` events), in the writing
+    /// turn: it waits until the client takes its answers, and sends nothing if the subscription
+    /// ended meanwhile (unsubscribed, or its connection closed), so no frame of it follows.
+    private func sendFrame(_ s: Subscription, id: UInt32, from next: UInt64, allowed: Int) async -> StreamStep {
+        await untilWritable()
+        guard !Task.isCancelled else { return .ended }
+        let events: [RecordedEvent]
+        do { events = try server.ledger.store.read(from: next, limit: allowed) } catch {
+            replyError(id, Self.errorBody(error))
+            _ = subscriptions.withLock { $0.removeValue(forKey: id) }
+            return .ended
+        }
+        guard !events.isEmpty else {
+            s.giveBack(allowed)
+            return .caughtUp
+        }
+        let sent = fitting(events)
+        s.giveBack(allowed - sent.count)
+        await replyBuffered(.events, id, .object([("events", .array(sent.map(wireForm))), ("subscription", .int(Int64(id)))]))
+        return .sent(through: sent.last!.sequence)
     }
 
     /// An event of the raw log as this connection's principal reads it: auditors without
@@ -404,7 +420,7 @@ final class Session: Sendable {
     static let maximumSubscriptions = 64
 
     static let tooManySubscriptions = ErrorBody(
-        code: "too-many-requests",
+        code: "too-many-subscriptions",
         message: "a connection may hold at most \(maximumSubscriptions) subscriptions; unsubscribe from one, or use another connection")
 }
 

@@ -77,7 +77,6 @@ struct ViewRenderer {
     /// report, not internal notes, private branches or other people's credit; auditors do not see
     /// the reporter's contact.
     func redacted(_ e: RecordedEvent) -> Value? {
-        var v = e.wireValue
         switch principal.role {
         case .reporter:
             let type = e.type.rawValue
@@ -87,12 +86,12 @@ struct ViewRenderer {
             {
                 return nil
             }
+            return e.wireValue
         case .auditor:
-            v = Self.withoutContact(e)
+            return Self.withoutContact(e)
         default:
-            break
+            return e.wireValue
         }
-        return v
     }
 
     /// `e`'s wire form without the reporter's contact, which is personal data auditors do not see

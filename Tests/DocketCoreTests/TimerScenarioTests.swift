@@ -721,6 +721,53 @@ struct TimerScenarioTests {
         #expect(c.state == .running && c.target == "next-release")
     }
 
+    @Test("a backdated re-rating or closing that leaves the fix clock not applicable is named on it; a late first rating corrected is not held against the programme")
+    func lateChangesToNotApplicable() throws {
+        var s = try Scenario("aumos.toml", edit: { $0.replacingOccurrences(of: "low = \"next-release\"", with: "low = \"none\"") })
+        // Accepted as critical 03-02 12:00, due 03-09 12:00. On 03-12 a re-rating to low (no fix
+        // target) dated 03-05 is written in: the clock is not applicable, and names it.
+        try s.submit("N", at: "2026-03-02T09:00:00Z")
+        try s.run("N", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try s.triage("N", .critical, at: "2026-03-02T12:00:00Z")
+        try s.run("N", .triage(severity: .low, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "re-rated"), at: "2026-03-05T00:00:00Z", recorded: "2026-03-12T00:00:00Z")
+        var c = s.clock("N", .fix, at: "2026-03-13T00:00:00Z")
+        #expect(c.state == .notApplicable)
+        #expect(c.lateChanges == [LateEntry(type: "SeverityChanged", occurredAt: t("2026-03-05T00:00:00Z"), recordedAt: t("2026-03-12T00:00:00Z"))])
+        // A closing dated 03-05 written in on 03-12: not applicable, and named.
+        try s.submit("K", at: "2026-03-02T09:00:00Z")
+        try s.run("K", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try s.triage("K", .critical, at: "2026-03-02T12:00:00Z")
+        try s.run("K", .close(.wontFix, duplicateOf: nil, reason: nil), at: "2026-03-05T00:00:00Z", recorded: "2026-03-12T00:00:00Z")
+        c = s.clock("K", .fix, at: "2026-03-13T00:00:00Z")
+        #expect(c.state == .notApplicable && c.lateChanges == [LateEntry(type: "ReportClosed", occurredAt: t("2026-03-05T00:00:00Z"), recordedAt: t("2026-03-12T00:00:00Z"))])
+        #expect(s.clock("K", .disclosure, at: "2026-03-13T00:00:00Z").lateChanges.map(\.type) == ["ReportClosed"])
+        // With the fix clock counted from the report: triaged critical on 03-12, after its 7 days
+        // (03-09 09:00) had passed, and corrected to high on 03-13. The critical rating was never
+        // in force at its deadline: judged as high (30 days from the report, due 04-01 09:00).
+        var r = try Scenario("aumos.toml", edit: { $0.replacingOccurrences(of: "from = \"acceptance\"", with: "from = \"report\"") })
+        try r.submit("L", at: "2026-03-02T09:00:00Z")
+        try r.run("L", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try r.triage("L", .critical, at: "2026-03-12T00:00:00Z")
+        try r.run("L", .triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "corrected"), at: "2026-03-13T00:00:00Z")
+        c = r.clock("L", .fix, at: "2026-03-14T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-04-01T09:00:00Z"))
+    }
+
+    @Test("a running status-update clock names a backdated closing that restarted its cadence")
+    func lateClosingOnStatusUpdates() throws {
+        var s = try Scenario("aumos.toml")
+        // Acknowledged 03-02 10:00, first update due 03-09 10:00. On 03-12 a closing dated 03-06 is
+        // written in and the report reopened: the cadence restarts at 03-12 (due 03-19), the miss
+        // is gone (the closing came before the update was due), and the clock names the closing.
+        try s.submit("S", at: "2026-03-02T09:00:00Z")
+        try s.run("S", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try s.run("S", .close(.informative, duplicateOf: nil, reason: nil), at: "2026-03-06T00:00:00Z", recorded: "2026-03-12T00:00:00Z")
+        try s.run("S", .reopen(reason: "oops"), at: "2026-03-12T00:00:00Z")
+        let c = s.clock("S", .statusUpdate, at: "2026-03-13T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-03-19T00:00:00Z") && c.note == nil)
+        #expect(c.lateChanges == [LateEntry(type: "ReportClosed", occurredAt: t("2026-03-06T00:00:00Z"), recordedAt: t("2026-03-12T00:00:00Z"))])
+    }
+
     @Test("closing and reopening a report does not wipe out a status update it had already missed")
     func reopeningKeepsMissedUpdates() throws {
         var s = try Scenario("aumos.toml")

@@ -183,14 +183,19 @@ struct ServerTests {
         // Nor does any other refusal: a verb a reporter may not use, or a maintainer's command
         // with a bad argument or time, gets the same answer on a hidden report as on a missing one.
         let maria = node.client(try await node.token(.maintainer, project: "beta", name: "maria"))
+        var answers: [String: [String]] = [:]
         for report in ["BOB-1", "NOBODY-1"] {
-            let verb = await #expect(throws: DocketClientError.self) { try await ann.command(.triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: report) }
-            #expect(verb?.code == "unknown-report", "\(report)")
-            let argument = await #expect(throws: DocketClientError.self) { try await maria.command(.triage(severity: nil, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: report) }
-            #expect(argument?.code == "unknown-report", "\(report)")
-            let future = await #expect(throws: DocketClientError.self) { try await maria.command(.acknowledge(assignee: "m"), report: report, at: Timestamp.now() + .seconds(86_400)) }
-            #expect(future?.code == "unknown-report", "\(report)")
+            let refusals: [DocketClientError?] = [
+                await #expect(throws: DocketClientError.self) { try await ann.command(.triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: report) },
+                await #expect(throws: DocketClientError.self) { try await maria.command(.triage(severity: nil, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: report) },
+                await #expect(throws: DocketClientError.self) { try await maria.command(.acknowledge(assignee: "m"), report: report, at: Timestamp.now() + .seconds(86_400)) },
+            ]
+            answers[report] = refusals.map { error in
+                guard case .server(let body)? = error else { return "\(String(describing: error))" }
+                return body.code + ": " + body.message.replacingOccurrences(of: report, with: "ID")
+            }
         }
+        #expect(answers["BOB-1"] == answers["NOBODY-1"] && answers["BOB-1"]?.allSatisfy { $0.hasPrefix("unknown-report: ") } == true, "\(answers)")
         await maria.close()
         // Reusing the id of an event on Bob's report fails, without naming his report, its event or where it is.
         let reused = await #expect(throws: DocketClientError.self) {
@@ -546,7 +551,7 @@ struct ServerTests {
         await node.stop()
     }
 
-    @Test("a connection holds at most 64 subscriptions; one more is refused with too-many-requests, and the connection carries on")
+    @Test("a connection holds at most 64 subscriptions; one more is refused with too-many-subscriptions, and the connection carries on")
     func subscriptionLimit() async throws {
         let node = try await TestNode()
         let a = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
@@ -555,7 +560,7 @@ struct ServerTests {
         while answers.count < 65, let f = try await a.nextFrame() { answers.append(f) }
         #expect(answers.prefix(64).allSatisfy { $0.type == .subscribed }, "\(answers.map(\.type))")
         let refused = try #require(answers.last)
-        #expect(refused.type == .error && refused.requestID == 65 && refused.body["code"] == "too-many-requests")
+        #expect(refused.type == .error && refused.requestID == 65 && refused.body["code"] == "too-many-subscriptions")
         #expect(refused.body["message"]?.stringValue?.hasPrefix("a connection may hold at most 64 subscriptions") == true)
         // Unsubscribing makes room; the connection was never closed.
         a.send(Frame(.unsubscribe, requestID: 66, body: ["subscription": 1]))

@@ -53,7 +53,7 @@ public struct EmbargoExtension: Hashable, Sendable {
 
     /// The late entry it is, if it was recorded more than `Report.lateEntryTolerance` after `at`.
     public var lateEntry: LateEntry? {
-        guard let recordedAt, recordedAt - at > Report.lateEntryTolerance else { return nil }
+        guard let recordedAt, LateEntry.isLate(at, recordedAt: recordedAt) else { return nil }
         return LateEntry(type: EmbargoExtended.eventType, occurredAt: at, recordedAt: recordedAt)
     }
 
@@ -73,6 +73,12 @@ public struct LateEntry: Hashable, Sendable {
         self.type = type
         self.occurredAt = occurredAt
         self.recordedAt = recordedAt
+    }
+
+    /// Whether an event giving `occurredAt` and recorded at `recordedAt` was recorded late: more
+    /// than `Report.lateEntryTolerance` after.
+    public static func isLate(_ occurredAt: Timestamp, recordedAt: Timestamp) -> Bool {
+        recordedAt - occurredAt > Report.lateEntryTolerance
     }
 }
 
@@ -170,7 +176,7 @@ public struct Report: Hashable, @unchecked Sendable {
         /// recorded at `recordedAt` when known.
         mutating func apply(_ event: DomainEvent, at t: Timestamp, recordedAt: Timestamp? = nil) {
             version += 1
-            if let recordedAt, recordedAt - t > Report.lateEntryTolerance, event.bearsOnClocks {
+            if let recordedAt, LateEntry.isLate(t, recordedAt: recordedAt), event.bearsOnClocks {
                 // An imported history has one for nearly every milestone: one allocation, not one per doubling.
                 if lateEntries.isEmpty { lateEntries.reserveCapacity(8) }
                 lateEntries.append(LateEntry(type: event.typeName, occurredAt: t, recordedAt: recordedAt))

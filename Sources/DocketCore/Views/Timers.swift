@@ -47,8 +47,10 @@ public struct Clock: Hashable, Sendable {
     /// the time it gives: a milestone written in late (or backdated), or an imported history.
     public var endEntry: LateEntry?
     /// Events recorded more than `Report.lateEntryTolerance` after the time they give that moved
-    /// its deadline: an information request that paused it, a severity change that set its target.
-    /// Backdating one of those could otherwise turn a breach into a pause or a longer target, unseen.
+    /// its deadline, or made it not applicable: a closing and reopening or an information request
+    /// that paused it, a re-rating that set its target, a counted embargo extension, a fix release
+    /// a disclosure deadline counts from (policy.md "Late entries"). Backdating one of those could
+    /// otherwise turn a breach into a pause, a later deadline or no deadline at all, unseen.
     public var lateChanges: [LateEntry] = []
 
     /// `note`, and what `endEntry` and `lateChanges` say: the text views show.
@@ -125,7 +127,7 @@ public enum Timers {
             engine.needsInfo(p.needsInfoAutoClose, texts.needsInfo, cal),
         ]
         if !report.lateEntries.isEmpty {
-            for i in clocks.indices { clocks[i].lateChanges += engine.lateChanges(of: clocks[i], p) }
+            for i in clocks.indices { clocks[i].lateChanges += engine.lateChanges(of: clocks[i], p, cal) }
         }
         return clocks
     }
@@ -172,40 +174,60 @@ public enum Timers {
 
         /// The late entries that moved `c`'s deadline (`Clock.lateChanges`; the disclosure clock
         /// names its counted embargo extensions itself):
-        /// - a closing and the reopening after it, on every clock but disclosure: no clock runs
-        ///   while a report is closed, and a status-update cadence restarts at the reopening;
+        /// - a closing and the reopening after it, on every clock the closing paused (no clock but
+        ///   disclosure runs while a report is closed; a status-update cadence restarts at the
+        ///   reopening);
+        /// - a closing that made the fix or disclosure clock not applicable;
         /// - information requests made while it ran, if the policy pauses it for them (the
         ///   needs-info clock: the one that started it);
-        /// - for the fix clock, severity changes before it ended;
-        /// - for the disclosure clock, the fix release, when its deadline counts from it.
-        func lateChanges(of c: Clock, _ p: Policy) -> [LateEntry] {
-            guard c.state != .notApplicable, let start = c.startedAt else { return [] }
+        /// - for the fix clock, re-ratings (severity changes, a triage after a reopening) before it ended;
+        /// - for the disclosure clock, the fix release, when that moved the deadline (it counts
+        ///   from the release, or the release came in time for `after-fix`).
+        func lateChanges(of c: Clock, _ p: Policy, _ cal: BusinessCalendar) -> [LateEntry] {
             let until = c.endedAt ?? now
-            if c.kind == .disclosure {
-                guard let rule = p.disclosure, rule.anchor == .fixRelease || rule.afterFix != nil, let fixedAt = report.fixReleasedAt else { return [] }
-                return report.lateEntries.filter { $0.type == FixReleased.eventType && $0.occurredAt == fixedAt && fixedAt <= until }
+            let entries = report.lateEntries
+            var found: [LateEntry] = []
+            // A fix or disclosure clock a closing made not applicable, where it could otherwise have
+            // run on to a breach. (The other clocks a closing ends name it as their end.)
+            if c.state == .notApplicable, c.kind == .fix || c.kind == .disclosure, let closed = happened(report.closedAt) {
+                found += entries.filter { $0.type == ReportClosed.eventType && $0.occurredAt == closed }
             }
-            // The closings the report was reopened from while the clock ran.
-            let reopened = report.closures.filter { k in k.end.map { $0 <= until && $0 > start } ?? false }
+            switch c.kind {
+            case .disclosure:
+                guard c.state != .notApplicable, let rule = p.disclosure, let fixedAt = happened(report.fixReleasedAt), fixedAt <= until else { return found }
+                let due = cal.advance(report.submittedAt, by: cal.span(of: rule.within), unit: rule.within.unit)
+                guard rule.anchor == .fixRelease || (rule.afterFix != nil && fixedAt <= due) else { return found }
+                return found + entries.filter { $0.type == FixReleased.eventType && $0.occurredAt == fixedAt }
+            case .needsInfo:
+                guard c.state != .notApplicable, let start = c.startedAt else { return found }
+                return entries.filter { $0.type == InfoRequested.eventType && $0.occurredAt == start }
+            case .acknowledge, .triage, .statusUpdate, .fix:
+                break
+            }
+            // Re-ratings set the fix clock's target, even one that leaves it not applicable.
+            if c.kind == .fix, report.severityHistory.count > 1, let accepted = report.acceptedAt {
+                found += entries.filter { e in
+                    e.occurredAt <= until && (e.type == SeverityChanged.eventType || (e.type == ReportTriaged.eventType && e.occurredAt > accepted))
+                }
+            }
+            // The status-update cadence restarts at each reopening: it ran from the acknowledgement.
+            guard c.state != .notApplicable, let start = c.kind == .statusUpdate ? report.acknowledgedAt : c.startedAt else { return found }
             let pausing: Bool
             switch c.kind {
             case .acknowledge: pausing = p.acknowledge?.pausedWhileWaiting == true
             case .triage: pausing = p.triage?.pausedWhileWaiting == true
             case .fix: pausing = p.fix?.pausedWhileWaiting == true
-            case .needsInfo:
-                return report.lateEntries.filter { $0.type == InfoRequested.eventType && $0.occurredAt == start }
-            case .statusUpdate, .disclosure:
-                pausing = false
+            default: pausing = false
             }
-            // Most clocks have nothing that could have moved them: no look at the entries (an
-            // imported history has a late entry for nearly every event of every report).
-            let rerated = c.kind == .fix && report.severityHistory.count > 1
-            guard pausing || rerated || !reopened.isEmpty else { return [] }
-            return report.lateEntries.filter { e in
+            // The closings the report was reopened from while the clock ran. Most clocks have none
+            // and pause for nothing else: no look at the entries then (an imported history has a
+            // late entry for nearly every event of every report).
+            let reopened = report.closures.filter { k in k.end.map { $0 <= until && $0 > start } ?? false }
+            guard pausing || !reopened.isEmpty else { return found }
+            return found + entries.filter { e in
                 guard e.occurredAt <= until else { return false }
                 switch e.type {
                 case InfoRequested.eventType: return pausing && e.occurredAt >= start
-                case SeverityChanged.eventType: return c.kind == .fix
                 case ReportClosed.eventType: return reopened.contains { $0.start == e.occurredAt }
                 case ReportReopened.eventType: return reopened.contains { $0.end == e.occurredAt }
                 default: return false
@@ -279,8 +301,9 @@ public enum Timers {
             }
             // A reopened report's cadence restarts at the reopening; one already missed when the
             // report was closed stays missed (closing and reopening must not wipe it out).
+            // (In time order: events of a report are recorded in the order they happened.)
             let closed = report.closures
-            let reopened = closed.isEmpty ? [] : closed.filter { c in c.end.map { $0 <= horizon } ?? false }.sorted { $0.start < $1.start }
+            let reopened = closed.isEmpty ? [] : closed.filter { c in c.end.map { $0 <= horizon } ?? false }
             var k = 0
             func closures(before t: Timestamp) {
                 while k < reopened.count, reopened[k].start < t {
@@ -346,12 +369,14 @@ public enum Timers {
         /// laxer target, or none) does not clear the breach.
         func fix(_ rule: FixPolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, endedAt: Timestamp?, endNote: String?) -> Clock {
             let judged = fixUnderRating(rule, texts, cal, endedAt: endedAt, endNote: endNote)
-            guard judged.state != .breached, let missed = breachBeforeRerating(rule, texts, cal, endedAt: endedAt) else { return judged }
+            guard judged.state != .breached, let missed = breachBeforeRerating(rule, texts, cal, endedAt: endedAt, endNote: endNote) else { return judged }
             return missed
         }
 
-        /// The first target an earlier rating set that passed before the report was re-rated.
-        func breachBeforeRerating(_ rule: FixPolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, endedAt: Timestamp?) -> Clock? {
+        /// The earliest rating (in log order) whose target passed while it was in force, before the
+        /// report was re-rated: a rating given after its target had already passed (a correction of
+        /// a first triage that came late) is not held against the programme.
+        func breachBeforeRerating(_ rule: FixPolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, endedAt: Timestamp?, endNote: String?) -> Clock? {
             let history = report.severityHistory
             guard history.count > 1 else { return nil }
             let start: Timestamp
@@ -365,11 +390,12 @@ public enum Timers {
             for i in 0..<history.count - 1 {
                 let (rating, rerating) = (history[i], history[i + 1])
                 guard rerating.at <= until, case .within(let d) = rule.targets[rating.severity] ?? FixTarget.none,
-                    case .at(let due) = due(from: start, d, pauses: pauses(rule.pausedWhileWaiting), cal), due < rerating.at
+                    case .at(let due) = due(from: start, d, pauses: pauses(rule.pausedWhileWaiting), cal), rating.at <= due, due < rerating.at
                 else { continue }
+                let note = "severity \(rating.severity.rawValue) until re-rated \(rerating.severity.rawValue) on \(rerating.at), after its target had passed"
                 return clock(
                     .fix, .breached, target: texts.fixTarget[rating.severity] ?? d.description, start: start, due: due, end: endedAt,
-                    note: "severity \(rating.severity.rawValue) until re-rated \(rerating.severity.rawValue) on \(rerating.at), after its target had passed")
+                    note: endNote.map { "\(note); \($0)" } ?? note)
             }
             return nil
         }
