@@ -84,6 +84,22 @@ extension RawSocket {
         }
     }
 
+    /// Reads frames in 64 KiB gulps (not byte by byte: fast enough for megabytes of answers),
+    /// handing each to `more` until it returns false or the connection ends (or 60 s of silence).
+    func receiveFrames(_ more: (Frame) -> Bool) {
+        var buffer = ByteBuffer()
+        var decoder = FrameDecoder()
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            while let f = try? decoder.decodeFrame(&buffer) {
+                guard more(f) else { return }
+            }
+            let n = recv(fd, &chunk, chunk.count, 0)
+            guard n > 0 else { return }
+            buffer.writeBytes(chunk[0..<n])
+        }
+    }
+
     /// HELLO and AUTH.
     func handshake(token: String) -> Bool {
         send(Frame(.hello, requestID: 1, body: ["versions": [1]]))

@@ -305,39 +305,35 @@ struct ServerTests {
         return node
     }
 
-    @Test("a client that does not read its answers stops being read: the node holds a bounded amount for it, keeps serving others, and resumes when it reads")
-    func clientThatDoesNotRead() async throws {
+    /// A node with a big log and a 128 KiB output limit, and a client of it (with a 32 KiB receive
+    /// buffer) that sends `requests` and reads nothing: the bytes the node holds for it 800 ms
+    /// later. Another client is served meanwhile.
+    static func unreadClient(_ requests: [Frame]) async throws -> (node: TestNode, socket: RawSocket, held: Int) {
         let node = try await Self.nodeWithBigLog { $0.outboundBufferLimit = 128 << 10 }
         let socket = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken, receiveBuffer: 32 << 10))
-        // 250 READs of 300 events (about 45 KB each, 11 MB in all) at once, so that the node reads
-        // them all before any answer is written; none read.
-        let reads = 250
-        for i in 0..<reads { socket.send(Frame(.read, requestID: UInt32(100 + i), body: ["from": 1, "limit": 300])) }
+        for frame in requests { socket.send(frame) }
         try await Task.sleep(for: .milliseconds(800))
         let held = await node.server.outboundBuffered().max() ?? 0
-        // The limit and an answer; without it, every answer the kernel's socket buffers do not hold.
-        #expect(held < 1 << 20, "the node holds \(held) bytes for a client that does not read")
-        // Everyone else is served meanwhile.
         let other = node.client()
         #expect(try await other.status()["role"] == "leader")
         await other.close()
-        // Once it reads, every answer arrives, in order (frame headers only: length, type, id).
+        return (node, socket, held)
+    }
+
+    @Test("a client that does not read its answers stops being read: the node holds a bounded amount for it, keeps serving others, and resumes when it reads")
+    func clientThatDoesNotRead() async throws {
+        // 250 READs of 300 events (about 45 KB each, 11 MB in all) at once, so that the node reads
+        // them all before any answer is written; none read.
+        let reads = 250
+        let (node, socket, held) = try await Self.unreadClient((0..<reads).map { Frame(.read, requestID: UInt32(100 + $0), body: ["from": 1, "limit": 300]) })
+        // The limit and an answer; without it, every answer the kernel's socket buffers do not hold.
+        #expect(held < 1 << 20, "the node holds \(held) bytes for a client that does not read")
+        // Once it reads, every answer arrives, in order.
         let answers = try await offPool { () -> [UInt32] in
             var ids: [UInt32] = []
-            var buffer = ByteBuffer()
-            var chunk = [UInt8](repeating: 0, count: 1 << 16)
-            while true {
-                while let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self), buffer.readableBytes >= 4 + Int(length) {
-                    buffer.moveReaderIndex(forwardBy: 4)
-                    let type = buffer.readInteger(as: UInt8.self)!
-                    let id = buffer.readInteger(as: UInt32.self)!
-                    buffer.moveReaderIndex(forwardBy: Int(length) - 5)
-                    if type == FrameType.events.rawValue { ids.append(id) }
-                }
-                if ids.count >= reads { break }
-                let n = recv(socket.fd, &chunk, chunk.count, 0)
-                guard n > 0 else { break }
-                buffer.writeBytes(chunk[0..<n])
+            socket.receiveFrames { f in
+                if f.type == .events { ids.append(f.requestID) }
+                return ids.count < reads
             }
             return ids
         }
@@ -347,34 +343,19 @@ struct ServerTests {
 
     @Test("subscriptions wait too while their client does not read: the node holds a bounded amount for it")
     func subscriberThatDoesNotRead() async throws {
-        let node = try await Self.nodeWithBigLog { $0.outboundBufferLimit = 128 << 10 }
-        let socket = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken, receiveBuffer: 32 << 10))
         // 60 subscriptions to the whole log (about 130 KB each, 8 MB in all), none of it read: they
         // wait their turn to write, and for the client to read.
-        for id in 1...60 { socket.send(Frame(.subscribe, requestID: UInt32(id), body: ["from": 1, "credit": 10_000])) }
-        try await Task.sleep(for: .milliseconds(800))
-        let held = await node.server.outboundBuffered().max() ?? 0
+        let (node, socket, held) = try await Self.unreadClient((1...60).map { Frame(.subscribe, requestID: UInt32($0), body: ["from": 1, "credit": 10_000]) })
         // The limit and about one frame (155 KB measured); writing at once, the subscriptions had
         // the node hold 1.5–15 MB.
         #expect(held < 512 << 10, "the node holds \(held) bytes for a subscriber that does not read")
-        let other = node.client()
-        #expect(try await other.status()["role"] == "leader")
-        await other.close()
         // Once it reads, every subscription delivers the whole log.
         let head = Int(node.store.head.sequence)
         let delivered = try await offPool { () -> [UInt32: Int] in
             var counts: [UInt32: Int] = [:]
-            var buffer = ByteBuffer()
-            var decoder = FrameDecoder()
-            var chunk = [UInt8](repeating: 0, count: 1 << 16)
-            while true {
-                while let f = try decoder.decodeFrame(&buffer) {
-                    if f.type == .events { counts[f.requestID, default: 0] += f.body["events"]?.arrayValue?.count ?? 0 }
-                }
-                if counts.count == 60 && counts.values.allSatisfy({ $0 >= head }) { break }
-                let n = recv(socket.fd, &chunk, chunk.count, 0)
-                guard n > 0 else { break }
-                buffer.writeBytes(chunk[0..<n])
+            socket.receiveFrames { f in
+                if f.type == .events { counts[f.requestID, default: 0] += f.body["events"]?.arrayValue?.count ?? 0 }
+                return counts.count < 60 || counts.values.contains { $0 < head }
             }
             return counts
         }
