@@ -13,10 +13,20 @@ extension ViewRenderer {
         var names = Set(projection.projects.keys)
         for r in projection.reports.values { names.insert(r.project) }
         let projects = names.filter { principal.role != .maintainer || principal.project == $0 }.sorted()
-        let reports = try render(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["rows"] ?? .array([])
-        let clocks = try render(.timers(project: nil, report: nil, dueWithin: nil, late: false, all: true))["rows"] ?? .array([])
+        // Every clock is computed once, for the timers and each project's metrics alike, and the
+        // reports are grouped by project once: the same rows as the `state`, `timers`,
+        // `hall-of-fame` and `metrics` queries give, without each query's pass over every report.
+        let visible = self.visible
+        let reportClocks = Timers.clocks(for: visible, in: projection, now: now)
+        let contacts = principal.role != .auditor
+        let reports = Value.array(visible.map { Self.reportValue($0, includeContact: contacts) })
+        let clocks = Value.array(reportClocks.flatMap { $0.map(Self.clockValue) })
+        var byProject: [String: [Int]] = [:]
+        for (i, r) in visible.enumerated() { byProject[r.project, default: []].append(i) }
         var perProject: [Value] = []
         for name in projects {
+            let mine = byProject[name] ?? []
+            let (projectReports, projectClocks) = (mine.map { visible[$0] }, mine.map { reportClocks[$0] })
             var members: [(key: String, value: Value)] = [("project", .string(name))]
             if let adopted = projection.projects[name]?.currentPolicy {
                 members.append((
@@ -29,8 +39,11 @@ extension ViewRenderer {
             } else {
                 members.append(("policy", .null))
             }
-            members.append(("hallOfFame", try render(.hallOfFame(project: name, year: nil))))
-            members.append(("metrics", try render(.metrics(project: name, window: window))))
+            members.append(("hallOfFame", Self.hallOfFameValue(HallOfFame(reports: projectReports, project: name, year: nil, now: now))))
+            members.append((
+                "metrics",
+                Self.metricsValue(ProgrammeMetrics(projection: projection, project: name, reports: projectReports, window: window, now: now, clocks: projectClocks))
+            ))
             perProject.append(.object(members))
         }
         let asOfValue: Value =

@@ -47,23 +47,12 @@ struct ViewRenderer {
                 throw DomainError(.unknownProject, "no project \(project) in this ledger")
             }
             // Public information: any authenticated principal may see it.
-            let hall = HallOfFame(projection: projection, project: project, year: year, now: now)
-            return .object([("markdown", .string(hall.markdown)), ("json", hall.json)])
+            return Self.hallOfFameValue(HallOfFame(projection: projection, project: project, year: year, now: now))
         case .metrics(let project, let window):
             guard principal.role == .admin || principal.role == .auditor || principal.maintains(project) else {
                 throw Forbidden("programme metrics are for the project's maintainers")
             }
-            let m = ProgrammeMetrics(projection: projection, project: project, window: window, now: now)
-            return .object([
-                ("project", .string(project)), ("from", .string(m.from.rfc3339)), ("to", .string(m.to.rfc3339)), ("reports", .int(Int64(m.reports))),
-                ("milestones", .array(m.milestones.map { s in
-                    .object([("name", .string(s.name)), ("count", .int(Int64(s.count))), ("medianSeconds", s.median.map { .int($0.microseconds / 1_000_000) } ?? .null)])
-                })),
-                ("targets", .array(m.targets.map { t in
-                    .object([("clock", .string(t.clock.rawValue)), ("met", .int(Int64(t.met))), ("breached", .int(Int64(t.breached))),
-                             ("open", .int(Int64(t.open))), ("share", t.share.map { .double(($0 * 100).rounded() / 100) } ?? .null)])
-                })),
-            ])
+            return Self.metricsValue(ProgrammeMetrics(projection: projection, project: project, window: window, now: now))
         case .history(let report):
             guard let r = projection.reports[report], principal.canSee(r) else { throw DomainError(.unknownReport, "no report \(report)") }
             let events = try store.read(stream: try DomainStreams.report(report)).filter { Projection.includes($0, asOf: asOf) }
@@ -147,6 +136,23 @@ struct ViewRenderer {
         if includeContact, let c = r.reporter.contact { reporter.append(("contact", .string(c))) }
         b.append(("reporter", .object(reporter)))
         return .object(b)
+    }
+
+    static func metricsValue(_ m: ProgrammeMetrics) -> Value {
+        .object([
+            ("project", .string(m.project)), ("from", .string(m.from.rfc3339)), ("to", .string(m.to.rfc3339)), ("reports", .int(Int64(m.reports))),
+            ("milestones", .array(m.milestones.map { s in
+                .object([("name", .string(s.name)), ("count", .int(Int64(s.count))), ("medianSeconds", s.median.map { .int($0.microseconds / 1_000_000) } ?? .null)])
+            })),
+            ("targets", .array(m.targets.map { t in
+                .object([("clock", .string(t.clock.rawValue)), ("met", .int(Int64(t.met))), ("breached", .int(Int64(t.breached))),
+                         ("open", .int(Int64(t.open))), ("share", t.share.map { .double(($0 * 100).rounded() / 100) } ?? .null)])
+            })),
+        ])
+    }
+
+    static func hallOfFameValue(_ hall: HallOfFame) -> Value {
+        .object([("markdown", .string(hall.markdown)), ("json", hall.json)])
     }
 
     static func clockValue(_ c: Clock) -> Value {
