@@ -88,7 +88,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "DocketCoreTests", dependencies: ["DocketCore", "DocketTestSupport"]),
-        .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore", "DocketCore", "DocketTestSupport"]),
+        .testTarget(name: "DocketStoreTests", dependencies: ["DocketStore", "DocketCore", "DocketTestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "DocketWireTests",
             dependencies: ["DocketWire", "DocketCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOTestUtils", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]

@@ -42,6 +42,8 @@ public final class EventStore: Sendable {
         /// The ledger id a new data directory gets (a follower adopts its leader's); random when
         /// nil. Ignored for a directory that already holds a ledger.
         public var ledgerID: String?
+        /// The wall clock appends are stamped by (tests set one that steps back).
+        public var clock: @Sendable () -> Timestamp = { .now() }
 
         public init() {}
     }
@@ -267,7 +269,7 @@ public final class EventStore: Sendable {
         }
         // Encoding and compression happen on the caller's thread (and, for large appends, a
         // second one or the writer's), so the writer mostly chains and puts.
-        return (writer, writer.preparer.plan(stream: stream, events: events, acceptedAt: .now()))
+        return (writer, writer.preparer.plan(stream: stream, events: events, acceptedAt: configuration.clock()))
     }
 
     // MARK: Reading

@@ -59,6 +59,8 @@ final class LogWriter: @unchecked Sendable {
     private var head: EventStore.Head
     /// The head record's recorded-at: recorded times never go backwards along the log.
     private var lastRecordedAt: Timestamp
+    /// When `warnClockBehind` last spoke.
+    private var lastClockWarning: ContinuousClock.Instant?
     private var streamCount: UInt64 = 0
     private var rawBytes: UInt64 = 0
     private var recordBytes: UInt64 = 0
@@ -482,6 +484,7 @@ final class LogWriter: @unchecked Sendable {
         // recorded-at follows the log's order); for a live event that is its occurred-at, and
         // the record header's delta is a single zero byte.
         let recordedAt = max(request.prepared.acceptedAt, lastRecordedAt)
+        if request.prepared.acceptedAt + Report.lateEntryTolerance < lastRecordedAt { warnClockBehind(request.prepared.acceptedAt) }
         let digest = request.prepared.dictionary?.digest
         let windowed = request.prepared.dictionary != nil && request.prepared.dictionary === dictionary
         let dictionaryVersion = request.prepared.dictionary?.version ?? 0
@@ -505,6 +508,20 @@ final class LogWriter: @unchecked Sendable {
             AppendResult(
                 firstSequence: first, lastSequence: head.sequence, streamVersion: current + UInt64(events.count),
                 recordedAt: recordedAt, duplicate: false))
+    }
+
+    /// The node's clock is more than the late-entry tolerance behind the log's last record (it
+    /// stepped back, or this node took over from one whose clock was ahead). Records stay in order
+    /// (recorded at the last record's time), but events given no time of their own carry the
+    /// clock's, so the clocks they end flag them as recorded late until it catches up: the
+    /// operator must hear of it. Said at most every ten minutes.
+    private func warnClockBehind(_ clock: Timestamp) {
+        let now = ContinuousClock.now
+        if let last = lastClockWarning, now - last < .seconds(600) { return }
+        lastClockWarning = now
+        logger.warning(
+            "this node's clock is behind its log: events without a time of their own are stamped by the clock but recorded at the last record's time, so views flag them as entered late until the clock catches up; check the node's time synchronisation",
+            metadata: ["clock": "\(clock)", "last-recorded-at": "\(lastRecordedAt)"])
     }
 
     /// What an append is when some of its ids are already taken: an id repeated within it, or a
