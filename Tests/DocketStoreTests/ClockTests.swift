@@ -29,9 +29,9 @@ private final class Warnings: @unchecked Sendable {  // `said` is guarded by `lo
             get { metadata[key] }
             set { metadata[key] = newValue }
         }
-        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-            guard level >= .warning else { return }
-            warnings.lock.withLock { warnings.said.append(message.description) }
+        func log(event: LogEvent) {
+            guard event.level >= .warning else { return }
+            warnings.lock.withLock { warnings.said.append(event.message.description) }
         }
     }
 }

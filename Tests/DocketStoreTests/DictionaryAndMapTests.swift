@@ -1,5 +1,5 @@
 import DocketCore
-import DocketStore
+@testable import DocketStore
 import DocketTestSupport
 import Foundation
 import Testing
@@ -99,6 +99,17 @@ struct DictionaryAndMapTests {
         }
     }
 
+    @Test("a failed write's error names neither the data file nor its directory: remote clients, reporters included, read it")
+    func writeErrorsNameNoPath() {
+        let dir = "/srv/secret-project/docket-data"
+        // The last two are LMDB's MDB_CORRUPTED and MDB_PANIC.
+        for code: Int32 in [EIO, EACCES, EROFS, ENOSPC, EFBIG, -30796, -30795] {
+            let error = LMDBError(code: code).writeError(dataFile: dir + "/data.mdb")
+            #expect(!error.message.contains("secret-project"), "\(code): \(error.message)")
+            #expect(error.message.contains("nothing of the failed append was written") || error.code == .lmdb, "\(code): \(error.message)")
+        }
+    }
+
     @Test("at its maximum map size the log refuses the append with a clear error and nothing half-written")
     func mapAtMaximum() async throws {
         try await withTemporaryDirectory { dir in
@@ -119,7 +130,7 @@ struct DictionaryAndMapTests {
             }
             let error = try #require(failure)
             #expect(error.code == .diskFull)
-            #expect(error.message.contains("maximum map size"))
+            #expect(error.message.contains("maximum map size") && !error.message.contains(dir))
             #expect(store.head.sequence == UInt64(written))
             #expect(try store.read(from: 1, limit: 100_000).count == written)
             #expect(try store.verify().isIntact)
