@@ -292,7 +292,7 @@ public enum Timers {
             var missed = 0
             var worst: Duration = .zero
             // An update (or a closing) at `t`: late if the one before it was more than the cadence ago.
-            func kept(until t: Timestamp) {
+            func checkCadence(at t: Timestamp) {
                 let due = cal.advance(last, by: cal.span(of: every), unit: every.unit)
                 if t > due {
                     missed += 1
@@ -307,7 +307,7 @@ public enum Timers {
             var k = 0
             func closures(before t: Timestamp) {
                 while k < reopened.count, reopened[k].start < t {
-                    if reopened[k].start > last { kept(until: reopened[k].start) }
+                    if reopened[k].start > last { checkCadence(at: reopened[k].start) }
                     last = max(last, reopened[k].end!)
                     k += 1
                 }
@@ -315,7 +315,7 @@ public enum Timers {
             for u in report.statusUpdates where u <= horizon {
                 closures(before: u)
                 guard u > last else { continue }
-                kept(until: u)
+                checkCadence(at: u)
                 last = u
             }
             closures(before: horizon)
