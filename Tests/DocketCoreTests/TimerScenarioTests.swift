@@ -693,6 +693,13 @@ struct TimerScenarioTests {
         c = z.clock("Z", .disclosure, at: "2026-04-26T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-05-04T00:00:00Z"))
         #expect(c.lateChanges == [LateEntry(type: "FixReleased", occurredAt: t("2026-04-04T00:00:00Z"), recordedAt: t("2026-04-25T00:00:00Z"))])
+        // A release dated after the 90 days (04-10) moves nothing: still due 04-05, not named.
+        try z.submit("Y", at: "2026-01-05T00:00:00Z")
+        try z.run("Y", .acknowledge(assignee: "vendor"), at: "2026-01-06T00:00:00Z")
+        try z.triage("Y", .high, at: "2026-01-07T00:00:00Z")
+        try z.run("Y", .release(versions: ["2.0"]), at: "2026-04-10T00:00:00Z", recorded: "2026-04-25T00:00:00Z")
+        c = z.clock("Y", .disclosure, at: "2026-04-26T00:00:00Z")
+        #expect(c.dueAt == t("2026-04-05T00:00:00Z") && c.lateChanges.isEmpty)
     }
 
     @Test("a fix target missed under an earlier rating stays missed after a re-rating, and after closing")

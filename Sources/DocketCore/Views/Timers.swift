@@ -127,7 +127,7 @@ public enum Timers {
             engine.needsInfo(p.needsInfoAutoClose, texts.needsInfo, cal),
         ]
         if !report.lateEntries.isEmpty {
-            for i in clocks.indices { clocks[i].lateChanges += engine.lateChanges(of: clocks[i], p, cal) }
+            for i in clocks.indices { clocks[i].lateChanges += engine.lateChanges(of: clocks[i], p) }
         }
         return clocks
     }
@@ -172,35 +172,35 @@ public enum Timers {
             .needsInfo: [ReporterResponded.eventType, ReportTriaged.eventType, ReportClosed.eventType],
         ]
 
+        /// The late entries of `type` that give `t` as their time.
+        func lateEntries(_ type: String, at t: Timestamp) -> [LateEntry] {
+            report.lateEntries.filter { $0.type == type && $0.occurredAt == t }
+        }
+
         /// The late entries that moved `c`'s deadline (`Clock.lateChanges`; the disclosure clock
-        /// names its counted embargo extensions itself):
+        /// names those that moved its deadline itself, its fix release and counted extensions):
         /// - a closing and the reopening after it, on every clock the closing paused (no clock but
         ///   disclosure runs while a report is closed; a status-update cadence restarts at the
         ///   reopening);
         /// - a closing that made the fix or disclosure clock not applicable;
         /// - information requests made while it ran, if the policy pauses it for them (the
         ///   needs-info clock: the one that started it);
-        /// - for the fix clock, re-ratings (severity changes, a triage after a reopening) before it ended;
-        /// - for the disclosure clock, the fix release, when that moved the deadline (it counts
-        ///   from the release, or the release came in time for `after-fix`).
-        func lateChanges(of c: Clock, _ p: Policy, _ cal: BusinessCalendar) -> [LateEntry] {
+        /// - for the fix clock, re-ratings (severity changes, a triage after a reopening) before it ended.
+        func lateChanges(of c: Clock, _ p: Policy) -> [LateEntry] {
             let until = c.endedAt ?? now
             let entries = report.lateEntries
             var found: [LateEntry] = []
             // A fix or disclosure clock a closing made not applicable, where it could otherwise have
             // run on to a breach. (The other clocks a closing ends name it as their end.)
             if c.state == .notApplicable, c.kind == .fix || c.kind == .disclosure, let closed = happened(report.closedAt) {
-                found += entries.filter { $0.type == ReportClosed.eventType && $0.occurredAt == closed }
+                found += lateEntries(ReportClosed.eventType, at: closed)
             }
             switch c.kind {
             case .disclosure:
-                guard c.state != .notApplicable, let rule = p.disclosure, let fixedAt = happened(report.fixReleasedAt), fixedAt <= until else { return found }
-                let due = cal.advance(report.submittedAt, by: cal.span(of: rule.within), unit: rule.within.unit)
-                guard rule.anchor == .fixRelease || (rule.afterFix != nil && fixedAt <= due) else { return found }
-                return found + entries.filter { $0.type == FixReleased.eventType && $0.occurredAt == fixedAt }
+                return found
             case .needsInfo:
                 guard c.state != .notApplicable, let start = c.startedAt else { return found }
-                return entries.filter { $0.type == InfoRequested.eventType && $0.occurredAt == start }
+                return lateEntries(InfoRequested.eventType, at: start)
             case .acknowledge, .triage, .statusUpdate, .fix:
                 break
             }
@@ -378,19 +378,13 @@ public enum Timers {
         /// a first triage that came late) is not held against the programme.
         func breachBeforeRerating(_ rule: FixPolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, endedAt: Timestamp?, endNote: String?) -> Clock? {
             let history = report.severityHistory
-            guard history.count > 1 else { return nil }
-            let start: Timestamp
-            switch rule.from {
-            case .report: start = report.submittedAt
-            case .acceptance:
-                guard let accepted = report.acceptedAt else { return nil }
-                start = accepted
-            }
+            guard history.count > 1, let start = fixStart(rule) else { return nil }
             let until = endedAt ?? now
+            let paused = pauses(rule.pausedWhileWaiting)
             for i in 0..<history.count - 1 {
                 let (rating, rerating) = (history[i], history[i + 1])
                 guard rerating.at <= until, case .within(let d) = rule.targets[rating.severity] ?? FixTarget.none,
-                    case .at(let due) = due(from: start, d, pauses: pauses(rule.pausedWhileWaiting), cal), rating.at <= due, due < rerating.at
+                    case .at(let due) = due(from: start, d, pauses: paused, cal), rating.at <= due, due < rerating.at
                 else { continue }
                 let note = "severity \(rating.severity.rawValue) until re-rated \(rerating.severity.rawValue) on \(rerating.at), after its target had passed"
                 return clock(
@@ -398,6 +392,14 @@ public enum Timers {
                     note: endNote.map { "\(note); \($0)" } ?? note)
             }
             return nil
+        }
+
+        /// When the fix clock starts: at submission, or at acceptance (nil before it).
+        func fixStart(_ rule: FixPolicy) -> Timestamp? {
+            switch rule.from {
+            case .report: report.submittedAt
+            case .acceptance: report.acceptedAt
+            }
         }
 
         /// The fix clock under the rating in force when it ended (or now).
@@ -415,13 +417,7 @@ public enum Timers {
                 return clock(kind, .notApplicable, note: "no severity yet; the fix target is set at triage")
             }
             let assessed = report.severity != nil
-            let start: Timestamp
-            switch rule.from {
-            case .report: start = report.submittedAt
-            case .acceptance:
-                guard let accepted = report.acceptedAt else { return clock(kind, .notApplicable, note: "starts when the report is accepted") }
-                start = accepted
-            }
+            guard let start = fixStart(rule) else { return clock(kind, .notApplicable, note: "starts when the report is accepted") }
             let end = endedAt
             let severityText = assessed ? texts.severity[severity]! : "not yet triaged; the same target for every severity"
             let severityNote = endNote.map { "\(severityText); \($0)" } ?? severityText
@@ -476,17 +472,19 @@ public enum Timers {
             let add = { (d: PolicyDuration, from: Timestamp) in cal.advance(from, by: cal.span(of: d), unit: d.unit) }
             var due = add(rule.within, anchor)
             var notes: [String] = []
+            // Late entries that moved the deadline: the fix release it counts from, or that came in
+            // time for `after-fix`; then every counted extension.
+            var moved = rule.anchor == .fixRelease ? fixedAt.map { lateEntries(FixReleased.eventType, at: $0) } ?? [] : []
             if let afterFix = rule.afterFix, let fixedAt, fixedAt <= due {
                 due = add(afterFix, fixedAt)
                 notes.append("fixed before the deadline: due \(afterFix) after the fix release")
+                moved += lateEntries(FixReleased.eventType, at: fixedAt)
             }
             // Extensions in the order they were recorded. One only ever moves the deadline later, no
             // further than the policy allows, and only if recorded before the deadline it extends
             // had passed (grace included): agreeing to a later date afterwards does not undo a breach.
             let policyDue = due
             var extended: (to: EmbargoExtension, until: Timestamp)?
-            // Every counted extension recorded late: each one moved the deadline the next one extends.
-            var lateExtensions: [LateEntry] = []
             for x in report.embargoExtensions where x.at <= now && x.until > due {
                 let limit = rule.grace.map { add($0, due) } ?? due
                 guard x.at <= limit else {
@@ -496,7 +494,8 @@ public enum Timers {
                 let cap = rule.maxExtension.map { add($0, policyDue) }
                 extended = (x, cap.map { min(x.until, $0) } ?? x.until)
                 due = extended!.until
-                if let late = x.lateEntry { lateExtensions.append(late) }
+                // Each one moved the deadline the next one extends.
+                if let late = x.lateEntry { moved.append(late) }
             }
             if let (x, until) = extended {
                 if until < x.until, let maxExt = rule.maxExtension {
@@ -517,7 +516,7 @@ public enum Timers {
             let graceEnd = rule.grace.map { add($0, due) }
             let target = texts.disclosure ?? ClockTexts.disclosureTarget(rule)
             var c = judge(kind, target: target, start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
-            c.lateChanges = lateExtensions
+            c.lateChanges = moved
             return c
         }
 
