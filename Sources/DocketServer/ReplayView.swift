@@ -23,10 +23,13 @@ extension ViewRenderer {
         let clocks = Value.array(reportClocks.flatMap { $0.map(Self.clockValue) })
         var byProject: [String: [Int]] = [:]
         for (i, r) in visible.enumerated() { byProject[r.project, default: []].append(i) }
-        var perProject: [Value] = []
-        for name in projects {
+        let grouped = projects.map { name in
             let mine = byProject[name] ?? []
-            let (projectReports, projectClocks) = (mine.map { visible[$0] }, mine.map { reportClocks[$0] })
+            return (name: name, reports: mine.map { visible[$0] }, clocks: mine.map { reportClocks[$0] })
+        }
+        let views = ProjectViews.compute(grouped, projection: projection, window: window, now: now)
+        var perProject: [Value] = []
+        for (name, summary) in zip(projects, views) {
             var members: [(key: String, value: Value)] = [("project", .string(name))]
             if let adopted = projection.projects[name]?.currentPolicy {
                 members.append((
@@ -39,11 +42,8 @@ extension ViewRenderer {
             } else {
                 members.append(("policy", .null))
             }
-            members.append(("hallOfFame", Self.hallOfFameValue(HallOfFame(reports: projectReports, project: name, year: nil, now: now))))
-            members.append((
-                "metrics",
-                Self.metricsValue(ProgrammeMetrics(projection: projection, project: name, reports: projectReports, window: window, now: now, clocks: projectClocks))
-            ))
+            members.append(("hallOfFame", Self.hallOfFameValue(summary.hallOfFame)))
+            members.append(("metrics", Self.metricsValue(summary.metrics)))
             perProject.append(.object(members))
         }
         let asOfValue: Value =

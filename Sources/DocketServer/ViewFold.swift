@@ -45,3 +45,43 @@ extension Timers {
         return shares.withLock { $0.flatMap { $0 } }
     }
 }
+
+/// A project's hall of fame and programme metrics, as one rebuild of the views makes them.
+public struct ProjectViews: Sendable {
+    public let hallOfFame: HallOfFame
+    public let metrics: ProgrammeMetrics
+
+    /// The hall of fame (every year) and the metrics over `window` of each project, given with
+    /// its reports and their clocks at `now` (in the same order, as `Timers.clocks` gives them),
+    /// in the order given. The halls and the metrics are separate pieces of work, shared among
+    /// `partitions` threads.
+    public static func compute(
+        _ projects: [(name: String, reports: [Report], clocks: [[Clock]])], projection: Projection, window: Duration, now: Timestamp,
+        partitions: Int = Projection.foldPartitions
+    ) -> [ProjectViews] {
+        @Sendable func hall(_ i: Int) -> HallOfFame {
+            HallOfFame(reports: projects[i].reports, project: projects[i].name, year: nil, now: now)
+        }
+        @Sendable func metrics(_ i: Int) -> ProgrammeMetrics {
+            ProgrammeMetrics(
+                projection: projection, project: projects[i].name, reports: projects[i].reports, window: window, now: now, clocks: projects[i].clocks)
+        }
+        if partitions <= 1 || projects.isEmpty {
+            return projects.indices.map { ProjectViews(hallOfFame: hall($0), metrics: metrics($0)) }
+        }
+        let halls = Mutex([HallOfFame?](repeating: nil, count: projects.count))
+        let tallies = Mutex([ProgrammeMetrics?](repeating: nil, count: projects.count))
+        DispatchQueue.concurrentPerform(iterations: projects.count * 2) { k in
+            let i = k / 2
+            if k % 2 == 0 {
+                let made = hall(i)
+                halls.withLock { $0[i] = made }
+            } else {
+                let made = metrics(i)
+                tallies.withLock { $0[i] = made }
+            }
+        }
+        let (h, m) = (halls.withLock { $0 }, tallies.withLock { $0 })
+        return projects.indices.map { ProjectViews(hallOfFame: h[$0]!, metrics: m[$0]!) }
+    }
+}

@@ -81,6 +81,18 @@ struct ViewFoldTests {
                 #expect(hall == HallOfFame(projection: whole, project: project, year: nil, now: now))
                 #expect(hall.disclosedReports > 0)
             }
+            // Every project's hall and metrics made on one thread or shared among threads, in the
+            // order the projects are given, are those made one by one.
+            let names = byProject.keys.sorted()
+            let given = names.map { (name: $0, reports: byProject[$0]!, clocks: Timers.clocks(for: byProject[$0]!, in: whole, now: now)) }
+            for partitions in 1...3 {
+                let views = ProjectViews.compute(given, projection: whole, window: window, now: now, partitions: partitions)
+                #expect(views.count == names.count)
+                for (name, view) in zip(names, views) {
+                    #expect(view.hallOfFame == HallOfFame(projection: whole, project: name, year: nil, now: now))
+                    #expect(view.metrics == ProgrammeMetrics(projection: whole, project: name, window: window, now: now))
+                }
+            }
         }
     }
 }
