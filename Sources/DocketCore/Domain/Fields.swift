@@ -174,6 +174,11 @@ public struct PayloadFields {
     private let table: FieldTable
     /// Where each field of the table starts in the bytes (its tag byte); -1 when absent or null.
     private let offsets: InlineArray<16, Int32>
+    /// The first nested object's field (-1 if none) and where each of its own fields starts, as
+    /// checking found them: reading it then walks nothing again. (The catalogue's one nested
+    /// object is a submission's reporter.)
+    private let nestedField: Int
+    private let nestedOffsets: InlineArray<16, Int32>
 
     /// Checks an encoded payload (the `Value` encoding of `Schemas/envelope.md`) against `table`.
     public init(encoded bytes: [UInt8], table: FieldTable, context: @autoclosure () -> String) throws(DomainError) {
@@ -197,14 +202,37 @@ public struct PayloadFields {
         self.bytes = bytes
         self.borrowed = borrowed
         self.table = table
-        func check(_ raw: UnsafeRawBufferPointer) throws(DomainError) -> InlineArray<16, Int32> {
-            try Self.check(UnsafeRawBufferPointer(rebasing: raw[start...]), base: start, table: table, wholePayload: wholePayload, context: context).offsets
+        func check(_ raw: UnsafeRawBufferPointer) throws(DomainError) -> Checked {
+            try Self.check(UnsafeRawBufferPointer(rebasing: raw[start...]), base: start, table: table, wholePayload: wholePayload, context: context)
         }
+        let checked: Checked
         if let borrowed {
-            offsets = try check(borrowed)
+            checked = try check(borrowed)
         } else {
-            offsets = try bytes.withUnsafeBytes { raw in Result { () throws(DomainError) in try check(raw) } }.get()
+            checked = try bytes.withUnsafeBytes { raw in Result { () throws(DomainError) in try check(raw) } }.get()
         }
+        offsets = checked.offsets
+        nestedField = checked.nestedField
+        nestedOffsets = checked.nestedOffsets
+    }
+
+    /// A nested object of a payload already checked, from the offsets its check found.
+    private init(nestedIn parent: PayloadFields, table: FieldTable, offsets: InlineArray<16, Int32>) {
+        bytes = parent.bytes
+        borrowed = parent.borrowed
+        self.table = table
+        self.offsets = offsets
+        nestedField = -1
+        nestedOffsets = InlineArray(repeating: -1)
+    }
+
+    /// What checking an object finds: where each field starts, the object's length, and the
+    /// fields of its first nested object.
+    private struct Checked {
+        var offsets: InlineArray<16, Int32>
+        var length: Int
+        var nestedField: Int
+        var nestedOffsets: InlineArray<16, Int32>
     }
 
     /// The payload's bytes, lent to `body`.
@@ -217,8 +245,10 @@ public struct PayloadFields {
     /// `table`: the offset of each field's value, and the length of the object.
     private static func check(
         _ raw: UnsafeRawBufferPointer, base: Int, table: FieldTable, wholePayload: Bool, context: () -> String
-    ) throws(DomainError) -> (offsets: InlineArray<16, Int32>, length: Int) {
+    ) throws(DomainError) -> Checked {
         var offsets = InlineArray<16, Int32>(repeating: -1)
+        var nestedField = -1
+        var nestedOffsets = InlineArray<16, Int32>(repeating: -1)
         var seen: UInt32 = 0
         var r = BinaryReader(raw)
         do {
@@ -246,7 +276,9 @@ public struct PayloadFields {
                     _ = try r.readByte()
                     continue
                 }
-                try checkValue(&r, raw, base: base, table: table, field: i, context: context)
+                if let nested = try checkValue(&r, raw, base: base, table: table, field: i, context: context), nestedField < 0 {
+                    (nestedField, nestedOffsets) = (i, nested)
+                }
                 offsets[i] = Int32(base + at)
             }
         } catch let error as DomainError {
@@ -262,13 +294,14 @@ public struct PayloadFields {
         if wholePayload && !r.isAtEnd {
             throw DomainError(.invalidEvent, "\(context()): \(r.remaining) byte\(r.remaining == 1 ? "" : "s") after the payload value")
         }
-        return (offsets, r.offset)
+        return Checked(offsets: offsets, length: r.offset, nestedField: nestedField, nestedOffsets: nestedOffsets)
     }
 
-    /// Checks the value at the reader against field `i` of `table` and moves past it.
+    /// Checks the value at the reader against field `i` of `table` and moves past it; for an
+    /// object, where its fields start.
     private static func checkValue(
         _ r: inout BinaryReader, _ raw: UnsafeRawBufferPointer, base: Int, table: FieldTable, field i: Int, context: () -> String
-    ) throws(any Error) {
+    ) throws(any Error) -> InlineArray<16, Int32>? {
         func fail(_ what: String) -> DomainError { DomainError(.invalidEvent, "\(context()): field \"\(table.spec[i].name)\"\(what)") }
         let tag = try r.readByte()
         let entry = table.entry(i)
@@ -299,11 +332,13 @@ public struct PayloadFields {
         case .object:
             // The nested object starts at its tag, one byte back.
             let at = r.offset - 1
-            let (_, length) = try check(
+            let nested = try check(
                 UnsafeRawBufferPointer(rebasing: raw[at...]), base: base + at, table: table.nested[Int(entry.nested)], wholePayload: false,
                 context: { "\(context()): field \"\(table.spec[i].name)\"" })
-            _ = try r.readBytes(length - 1)
+            _ = try r.readBytes(nested.length - 1)
+            return nested.offsets
         }
+        return nil
     }
 
     /// Reads a length-prefixed string's bytes, checking they are UTF-8.
@@ -379,8 +414,10 @@ public struct PayloadFields {
     /// The nested object `key`, checked against its own table when these fields were made.
     public func object(_ key: String) -> PayloadFields? {
         guard let i = table.index(of: key), offsets[i] >= 0, table.entry(i).code == .object else { return nil }
+        let nested = table.nested[Int(table.entry(i).nested)]
+        if i == nestedField { return PayloadFields(nestedIn: self, table: nested, offsets: nestedOffsets) }
         // Already checked as part of this payload: this cannot throw.
-        return try? PayloadFields(bytes, borrowed, at: Int(offsets[i]), table: table.nested[Int(table.entry(i).nested)], wholePayload: false, context: { key })
+        return try? PayloadFields(bytes, borrowed, at: Int(offsets[i]), table: nested, wholePayload: false, context: { key })
     }
 }
 
