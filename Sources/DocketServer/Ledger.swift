@@ -163,6 +163,18 @@ public final class Ledger: Sendable {
                 if report != nil { throw DomainError.noReport(id) }
                 throw Forbidden("a maintainer of \(principal.project ?? "?") cannot submit to project \(project)")
             }
+            // Naming someone who asked to stay anonymous can put them at risk, and cannot be undone
+            // once a hall of fame is published: only they (with their own token) or an admin may.
+            // (Someone who asked for no credit, or declined it, gets none from anyone: `Lifecycle`.)
+            if case .acceptCredit(let person, _, let given) = command, let report,
+                report.askedPreference(of: person) == .anonymous
+            {
+                let isReporter = Report.personKey(person) == Report.personKey(report.reporter.handle)
+                let preference = given ?? (isReporter ? report.reporter.credit : .named)
+                if preference == .named || preference == .handle {
+                    throw Forbidden("\(person) asked to stay anonymous on report \(id); only they, with their own reporter token, or an admin can have them named")
+                }
+            }
         case .reporter:
             if let report, report.reporter.handle != principal.subject {
                 if case .submit = command { throw DomainError(.reportExists, "report id \(id) is taken; choose another id") }

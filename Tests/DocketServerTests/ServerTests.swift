@@ -161,6 +161,51 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("a maintainer cannot have named someone who asked to stay anonymous; they themself or an admin can")
+    func anonymityIsTheirsToLift() async throws {
+        let node = try await TestNode()
+        let admin = node.client()
+        _ = try await admin.command(
+            .submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann", name: "Ann", credit: .anonymous))), report: "A1")
+        _ = try await admin.command(
+            .submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "bob", name: "Bob", credit: .anonymous))), report: "B1")
+        for report in ["A1", "B1"] {
+            _ = try await admin.command(.acknowledge(assignee: "maria"), report: report)
+            _ = try await admin.command(
+                .triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: report)
+        }
+        _ = try await admin.command(.offerCredit(person: "zed", type: .analyst), report: "A1")
+        let maria = node.client(try await node.token(.maintainer, project: "alpha", name: "maria"))
+        // Credits that keep the person unnamed are the maintainers' to record, as is a first answer.
+        _ = try await maria.command(.acceptCredit(person: "ann", displayName: nil, preference: nil), report: "A1")
+        _ = try await maria.command(.acceptCredit(person: "zed", displayName: nil, preference: .anonymous), report: "A1")
+        for (person, report, preference) in [
+            ("ann", "A1", CreditPreference.named), ("ANN", "A1", .handle), ("zed", "A1", .named), ("bob", "B1", .handle),
+        ] {
+            let refused = await #expect(throws: DocketClientError.self) {
+                try await maria.command(.acceptCredit(person: person, displayName: "Shown", preference: preference), report: report)
+            }
+            #expect(refused?.code == "forbidden")
+            #expect(refused?.description.contains("only they, with their own reporter token, or an admin") == true)
+        }
+        func hall() async throws -> Value { try await admin.query(.hallOfFame(project: "alpha", year: nil))["json"] ?? .null }
+        _ = try await admin.command(.publish(ghsa: nil, cve: "CVE-2026-1111", url: nil), report: "A1")
+        _ = try await admin.command(.publish(ghsa: nil, cve: "CVE-2026-2222", url: nil), report: "B1")
+        let before = try await hall()
+        #expect(before["credited"]?.arrayValue?.isEmpty == true)
+        #expect(before["anonymous"] == 3)
+        // Ann changes her mind herself; an admin records Bob's (who wrote by mail).
+        let ann = node.client(try await node.token(.reporter, name: "ann"))
+        _ = try await ann.command(.acceptCredit(person: "ann", displayName: "Ann", preference: .named), report: "A1")
+        _ = try await admin.command(.acceptCredit(person: "bob", displayName: nil, preference: .handle), report: "B1")
+        let credited = try await hall()["credited"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        #expect(credited.sorted() == ["Ann", "bob"])
+        // And once named, a maintainer may keep them named (a new display name, say).
+        _ = try await maria.command(.acceptCredit(person: "ann", displayName: "Ann L.", preference: .named), report: "A1")
+        for c in [admin, maria, ann] { await c.close() }
+        await node.stop()
+    }
+
     @Test("no error tells a reporter of a report they may not see: not an unknown report's message, not a reused event id's")
     func errorsDoNotLeak() async throws {
         let node = try await TestNode()

@@ -362,6 +362,15 @@ public struct Report: Hashable, @unchecked Sendable {
         return self.credits.first { Report.personKey($0.person) == key }
     }
 
+    /// How `person` has asked to be credited on this report, as far as the log says: their answer
+    /// to a credit (none if they declined it), or for the reporter what their submission asked
+    /// until they answer; nil if they have not said (a credit offered and not yet answered).
+    public func askedPreference(of person: String) -> CreditPreference? {
+        if let own = credit(of: person), own.status != .offered { return own.status == .declined ? CreditPreference.none : own.preference }
+        let reporter = self.reporter
+        return Report.personKey(person) == Report.personKey(reporter.handle) ? reporter.credit : nil
+    }
+
     /// How the reporter is credited: their own credit record unless declined, else as their
     /// submission asked (nil when they asked for none).
     public var reporterCredit: CreditRecord? {
