@@ -163,16 +163,21 @@ public final class Ledger: Sendable {
                 if report != nil { throw DomainError.noReport(id) }
                 throw Forbidden("a maintainer of \(principal.project ?? "?") cannot submit to project \(project)")
             }
-            // Naming someone who asked to stay anonymous can put them at risk, and cannot be undone
-            // once a hall of fame is published: only they (with their own token) or an admin may.
-            // (Someone who asked for no credit, or declined it, gets none from anyone: `Lifecycle`.)
+            // Naming someone who is to stay anonymous can put them at risk, and cannot be undone
+            // once a hall of fame is published: a maintainer's slip must not do it. The reporter
+            // may, with their own token, or an admin recording what someone asked by mail. (This
+            // guards against mistakes: a maintainer sees the report, contact included, and is
+            // trusted with it. Someone who asked for no credit, or declined it, gets none from
+            // anyone: `Lifecycle`.)
             if case .acceptCredit(let person, _, let given) = command, let report,
                 report.askedPreference(of: person) == .anonymous
             {
                 let isReporter = Report.personKey(person) == Report.personKey(report.reporter.handle)
                 let preference = given ?? (isReporter ? report.reporter.credit : .named)
                 if preference == .named || preference == .handle {
-                    throw Forbidden("\(person) asked to stay anonymous on report \(id); only they, with their own reporter token, or an admin can have them named")
+                    throw Forbidden(
+                        "\(person) is to stay anonymous on report \(id) (as they asked, or by the project's credit default); "
+                            + "only an admin, or the reporter with their own token, can have them named")
                 }
             }
         case .reporter:

@@ -53,8 +53,8 @@ public struct ProjectViews: Sendable {
 
     /// The hall of fame (every year) and the metrics over `window` of each project, given with
     /// its reports and their clocks at `now` (in the same order, as `Timers.clocks` gives them),
-    /// in the order given. The halls and the metrics are separate pieces of work, shared among
-    /// `partitions` threads.
+    /// in the order given. The halls and the metrics are separate pieces of work, dealt out
+    /// among `partitions` threads.
     public static func compute(
         _ projects: [(name: String, reports: [Report], clocks: [[Clock]])], projection: Projection, window: Duration, now: Timestamp,
         partitions: Int = Projection.foldPartitions
@@ -66,19 +66,24 @@ public struct ProjectViews: Sendable {
             ProgrammeMetrics(
                 projection: projection, project: projects[i].name, reports: projects[i].reports, window: window, now: now, clocks: projects[i].clocks)
         }
-        if partitions <= 1 || projects.isEmpty {
+        // Piece k is project k / 2's hall (k even) or metrics (k odd); thread t makes pieces t, t + n, …
+        let pieces = projects.count * 2
+        let n = min(max(partitions, 1), pieces)
+        if n <= 1 {
             return projects.indices.map { ProjectViews(hallOfFame: hall($0), metrics: metrics($0)) }
         }
         let halls = Mutex([HallOfFame?](repeating: nil, count: projects.count))
         let tallies = Mutex([ProgrammeMetrics?](repeating: nil, count: projects.count))
-        DispatchQueue.concurrentPerform(iterations: projects.count * 2) { k in
-            let i = k / 2
-            if k % 2 == 0 {
-                let made = hall(i)
-                halls.withLock { $0[i] = made }
-            } else {
-                let made = metrics(i)
-                tallies.withLock { $0[i] = made }
+        DispatchQueue.concurrentPerform(iterations: n) { t in
+            for k in stride(from: t, to: pieces, by: n) {
+                let i = k / 2
+                if k % 2 == 0 {
+                    let made = hall(i)
+                    halls.withLock { $0[i] = made }
+                } else {
+                    let made = metrics(i)
+                    tallies.withLock { $0[i] = made }
+                }
             }
         }
         let (h, m) = (halls.withLock { $0 }, tallies.withLock { $0 })

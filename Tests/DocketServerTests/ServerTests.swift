@@ -186,7 +186,7 @@ struct ServerTests {
                 try await maria.command(.acceptCredit(person: person, displayName: "Shown", preference: preference), report: report)
             }
             #expect(refused?.code == "forbidden")
-            #expect(refused?.description.contains("only they, with their own reporter token, or an admin") == true)
+            #expect(refused?.description.contains("only an admin, or the reporter with their own token, can have them named") == true)
         }
         func hall() async throws -> Value { try await admin.query(.hallOfFame(project: "alpha", year: nil))["json"] ?? .null }
         _ = try await admin.command(.publish(ghsa: nil, cve: "CVE-2026-1111", url: nil), report: "A1")

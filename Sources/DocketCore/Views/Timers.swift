@@ -263,7 +263,7 @@ public enum Timers {
             // Most reports were never closed and reopened: their waits, already in time order, are
             // the pauses as they stand, with nothing made.
             let reopened = report.closures.isEmpty ? [] : report.closures.filter { $0.end != nil }
-            guard paused, !report.waits.isEmpty else { return reopened }
+            guard paused else { return reopened }
             if reopened.isEmpty, zip(report.waits, report.waits.dropFirst()).allSatisfy({ $0.start <= $1.start }) { return report.waits }
             return (report.waits + reopened).sorted { $0.start < $1.start }
         }
