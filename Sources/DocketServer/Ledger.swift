@@ -84,6 +84,9 @@ public final class Ledger: Sendable {
                     firstSequence: original.sequence, lastSequence: original.sequence, streamVersion: original.streamVersion,
                     recordedAt: original.recordedAt, duplicate: true))
             }
+            // (After the retry check: a retry returns what it appended even if the person has
+            // since asked to stay anonymous.)
+            try Self.refuseNamingAnonymous(command, on: report, id: id, principal)
             try checkTime(at, report: report, id: id, principal)
             let events = try Lifecycle.decide(command, report: report, reportID: id)
             var proposed: [ProposedEvent] = []
@@ -163,23 +166,6 @@ public final class Ledger: Sendable {
                 if report != nil { throw DomainError.noReport(id) }
                 throw Forbidden("a maintainer of \(principal.project ?? "?") cannot submit to project \(project)")
             }
-            // Naming someone who is to stay anonymous can put them at risk, and cannot be undone
-            // once a hall of fame is published: a maintainer's slip must not do it. The reporter
-            // may, with their own token, or an admin recording what someone asked by mail. (This
-            // guards against mistakes: a maintainer sees the report, contact included, and is
-            // trusted with it. Someone who asked for no credit, or declined it, gets none from
-            // anyone: `Lifecycle`.)
-            if case .acceptCredit(let person, _, let given) = command, let report,
-                report.askedPreference(of: person) == .anonymous
-            {
-                let isReporter = Report.personKey(person) == Report.personKey(report.reporter.handle)
-                let preference = given ?? (isReporter ? report.reporter.credit : .named)
-                if preference == .named || preference == .handle {
-                    throw Forbidden(
-                        "\(person) is to stay anonymous on report \(id) (as they asked, or by the project's credit default); "
-                            + "only an admin, or the reporter with their own token, can have them named")
-                }
-            }
         case .reporter:
             if let report, report.reporter.handle != principal.subject {
                 if case .submit = command { throw DomainError(.reportExists, "report id \(id) is taken; choose another id") }
@@ -197,6 +183,24 @@ public final class Ledger: Sendable {
             default:
                 throw Forbidden("a reporter can submit, respond and accept or decline credit; not \(command.wireValue["verb"]?.stringValue ?? "this")")
             }
+        }
+    }
+
+    /// Naming someone who is to stay anonymous can put them at risk, and cannot be undone once a
+    /// hall of fame is published: a maintainer's slip must not do it. The reporter may, with their
+    /// own token, or an admin recording what someone asked by mail. (This guards against mistakes:
+    /// a maintainer sees the report, contact included, and is trusted with it. Someone who asked
+    /// for no credit, or declined it, gets none from anyone: `Lifecycle`.)
+    static func refuseNamingAnonymous(_ command: ReportCommand, on report: Report?, id: String, _ principal: Principal) throws {
+        guard principal.role == .maintainer, case .acceptCredit(let person, _, let given) = command, let report,
+            report.askedPreference(of: person) == .anonymous
+        else { return }
+        let isReporter = Report.personKey(person) == Report.personKey(report.reporter.handle)
+        let preference = given ?? (isReporter ? report.reporter.credit : .named)
+        if preference == .named || preference == .handle {
+            throw Forbidden(
+                "\(person) is to stay anonymous on report \(id) (as they asked, or by the project's credit default); "
+                    + "only an admin, or the reporter with their own token, can have them named")
         }
     }
 

@@ -200,8 +200,16 @@ struct ServerTests {
         _ = try await admin.command(.acceptCredit(person: "bob", displayName: nil, preference: .handle), report: "B1")
         let credited = try await hall()["credited"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
         #expect(credited.sorted() == ["Ann", "bob"])
-        // And once named, a maintainer may keep them named (a new display name, say).
-        _ = try await maria.command(.acceptCredit(person: "ann", displayName: "Ann L.", preference: .named), report: "A1")
+        // And once named, a maintainer may keep them named (a new display name, say). If Ann then
+        // asks to stay anonymous after all, that acceptance retried (same event id) is still the
+        // one recorded, not refused.
+        let retried = EventID.random()
+        let first = try await maria.command(.acceptCredit(person: "ann", displayName: "Ann L.", preference: .named), report: "A1", eventID: retried)
+        _ = try await ann.command(.acceptCredit(person: "ann", displayName: nil, preference: .anonymous), report: "A1")
+        let again = try await maria.command(.acceptCredit(person: "ann", displayName: "Ann L.", preference: .named), report: "A1", eventID: retried)
+        #expect(again["duplicate"] == true && again["seq"] == first["seq"])
+        #expect(await (try? maria.command(.acceptCredit(person: "ann", displayName: "Ann L.", preference: .named), report: "A1")) == nil)
+        #expect(try await hall()["credited"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["bob"])
         for c in [admin, maria, ann] { await c.close() }
         await node.stop()
     }
