@@ -210,6 +210,21 @@ struct ServerTests {
         #expect(again["duplicate"] == true && again["seq"] == first["seq"])
         #expect(await (try? maria.command(.acceptCredit(person: "ann", displayName: "Ann L.", preference: .named), report: "A1")) == nil)
         #expect(try await hall()["credited"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["bob"])
+        // A reporter who did not say, in a project whose policy credits anonymously by default, is
+        // to stay anonymous as well.
+        let anonymousByDefault = try Policy.parse(
+            SyntheticReports.policyText.replacingOccurrences(of: "version = 1\n", with: "version = 1\ncredit-default = \"anonymous\"\n"), file: "gamma.toml")
+        #expect(anonymousByDefault.creditDefault == .anonymous)
+        _ = try await admin.admin("policy-adopt", [
+            ("project", "gamma"), ("policy", .string(anonymousByDefault.encodeCanonical())), ("zone", "UTC"), ("zoneTransitions", [":0"]),
+        ])
+        let gina = node.client(try await node.token(.maintainer, project: "gamma", name: "gina"))
+        _ = try await gina.command(.submit(ReportSubmitted(project: "gamma", title: "t", reporter: Reporter(handle: "cy"))), report: "G1", creditFromPolicy: true)
+        let unsaid = await #expect(throws: DocketClientError.self) {
+            try await gina.command(.acceptCredit(person: "cy", displayName: "Cy", preference: .named), report: "G1")
+        }
+        #expect(unsaid?.code == "forbidden")
+        for c in [gina] { await c.close() }
         for c in [admin, maria, ann] { await c.close() }
         await node.stop()
     }
