@@ -269,3 +269,10 @@ private final class RawAppender: ChannelInboundHandler {
 func percentile(_ sorted: [Double], _ p: Double) -> Double {
     sorted.isEmpty ? 0 : round3(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))])
 }
+
+/// CPU time (user + system) this process has used, on all its threads, in seconds.
+func cpuSeconds() -> Double {
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+}

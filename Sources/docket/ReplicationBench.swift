@@ -245,13 +245,6 @@ struct ReplicationBench: AsyncParsableCommand {
     }
 }
 
-/// CPU time (user + system) this process has used, in seconds.
-private func cpuSeconds() -> Double {
-    var usage = rusage()
-    getrusage(RUSAGE_SELF.rawValue, &usage)
-    return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
-}
-
 /// For the replication process tests: appends to a node over the network forever and prints
 /// each acknowledged event as `<id> <sequence>` the moment its append returns. An append that
 /// fails is retried with the same ids (idempotent), so a line means the node acknowledged it.
