@@ -62,6 +62,8 @@ public final class EventStore: Sendable {
     let committed: CommittedHead
     let memtable: StreamMemtable
     let writer: LogWriter?
+    /// Held while the store may write (`WriterLock`); dropped by `close`.
+    private let lock: Mutex<WriterLock?>
     /// Set while this node must not write on its own (a follower, a deposed leader).
     let writeFence = WriteFence()
     /// Told of every durable commit, on the writer thread (Replication.swift).
@@ -89,6 +91,8 @@ public final class EventStore: Sendable {
         logger: Logger = Logger(label: "docket.store")
     ) throws(StoreError) -> EventStore {
         let ledgerPath = try prepareDirectory(directory, readOnly: configuration.readOnly)
+        // Before anything is opened for writing: a second writer is refused, not let in.
+        let lock = configuration.readOnly ? nil : try WriterLock(directory: directory, ledger: ledgerPath)
         let env: LMDBEnvironment
         do {
             env = try LMDBEnvironment(
@@ -105,7 +109,7 @@ public final class EventStore: Sendable {
         let head = try Self.loadHead(env, dbs)
         let store = try EventStore(
             environment: env, databases: dbs, configuration: configuration, logger: logger, directory: directory,
-            ledgerID: ledgerID, head: head)
+            ledgerID: ledgerID, head: head, lock: lock)
         // A follower's or deposed leader's directory refuses writes however it is opened.
         if !configuration.readOnly { try store.applyNodeState(try NodeState.load(directory: directory)) }
         return store
@@ -113,8 +117,9 @@ public final class EventStore: Sendable {
 
     private init(
         environment: LMDBEnvironment, databases: Databases, configuration: Configuration, logger: Logger,
-        directory: String, ledgerID: String, head: Head
+        directory: String, ledgerID: String, head: Head, lock: WriterLock?
     ) throws(StoreError) {
+        self.lock = Mutex(lock)
         self.environment = environment
         self.databases = databases
         self.configuration = configuration
@@ -203,10 +208,11 @@ public final class EventStore: Sendable {
         writer?.stopAndWait()
     }
 
-    /// Stops the writer after it has committed everything already submitted. Appends submitted
-    /// afterwards fail with `.closed`.
+    /// Stops the writer after it has committed everything already submitted, and lets another
+    /// process open the directory for writing. Appends submitted afterwards fail with `.closed`.
     public func close() {
         writer?.stopAndWait()
+        lock.withLock { $0 = nil }
     }
 
     /// Whether a compression dictionary is being trained in the background (benchmarks wait for

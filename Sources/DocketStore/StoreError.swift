@@ -11,6 +11,7 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
             case eventTooLarge = "event-too-large"
             case batchTooLarge = "batch-too-large"
             case notADataDirectory = "not-a-data-directory"
+            case inUse = "in-use"
             case unsupportedFormat = "unsupported-format"
             case diskFull = "disk-full"
             case corruptRecord = "corrupt-record"
@@ -40,6 +41,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let batchTooLarge = Code(base: .batchTooLarge)
         /// The directory holds something that is not a Docket data directory.
         public static let notADataDirectory = Code(base: .notADataDirectory)
+        /// Another process has the data directory open for writing (`WriterLock`); nothing was opened.
+        public static let inUse = Code(base: .inUse)
         /// The data directory was written in a format this build does not read.
         public static let unsupportedFormat = Code(base: .unsupportedFormat)
         /// The file system refused to grow the log; nothing of the failed batch was written.

@@ -49,6 +49,13 @@ struct RemoteCommandTests {
             #expect(try docket("read").lines.count == 5)
             let status = try JSON.parse(try docket("status").stdout)
             #expect(status["lastSequence"] == 5)
+            // A local command that would write to the directory the node serves is refused, and
+            // says where to send it; one that only reads runs beside the node.
+            let local = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "second", "--data-dir", dir])
+            #expect(local.status != 0 && local.stderr.contains("in-use") && local.stderr.contains("--server HOST:PORT"))
+            #expect(try DocketProcess.run(["read", "--data-dir", dir]).lines.count == 5)
+            #expect(try JSON.parse(try docket("status").stdout)["lastSequence"] == 5)
+            #expect(try docket("append", "--stream", "misc", "--type", "Note", "--data", "{}").status == 0)
             // A reporter token made remotely sees nothing of ada's report.
             let reporter = try docket("token", "create", "--role", "reporter", "--name", "eve").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let eve = try DocketProcess.run(["state", "--json"], environment: ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": reporter])

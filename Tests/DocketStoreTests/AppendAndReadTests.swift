@@ -1,6 +1,7 @@
 import DocketCore
 import DocketStore
 import DocketTestSupport
+import Foundation
 import Testing
 
 @Suite("Appending and reading")
@@ -309,6 +310,28 @@ struct LimitTests {
             #expect(reader.head.sequence == 1)
             let readOnly = await #expect(throws: StoreError.self) { try await reader.append(to: try stream("s"), events: [try event()]) }
             #expect(readOnly?.code == .readOnly)
+        }
+    }
+
+    @Test("one writer at a time: a second writable open is refused with in-use and disturbs nothing; readers open beside it; close lets the next writer in")
+    func oneWriter() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            _ = try await store.append(to: try stream("s"), events: [try event()])
+            let second = #expect(throws: StoreError.self) { try openStore(dir) }
+            #expect(second?.code == .inUse)
+            #expect(second?.message.contains("\(dir) is open for writing by another Docket process (pid \(ProcessInfo.processInfo.processIdentifier))") == true)
+            #expect(second?.message.contains("--server") == true)
+            // The refused open touched nothing: the writer carries on, and a reader sees all of it.
+            _ = try await store.append(to: try stream("s"), events: [try event()])
+            let reader = try openStore(dir) { $0.readOnly = true }
+            let versions = try reader.read(stream: try stream("s")).map(\.streamVersion)
+            #expect(reader.head.sequence == 2 && versions == [1, 2])
+            store.close()
+            let next = try openStore(dir)
+            _ = try await next.append(to: try stream("s"), events: [try event()])
+            #expect(next.head.sequence == 3)
+            next.close()
         }
     }
 }

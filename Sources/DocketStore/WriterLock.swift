@@ -1,0 +1,50 @@
+import Foundation
+
+/// One process at a time may open a ledger for writing.
+///
+/// The store keeps what it must not re-read on every append in memory: the head and its chain
+/// hash, the stream versions not yet in the stream index. A second process appending to the same
+/// directory would make both stale. The first process to append then fails every append, and
+/// stream versions can end up given twice. So a writable open takes an exclusive `flock` on
+/// `ledger/writer.lock` (storage.md §1), and a second writable open is refused at once with
+/// `in-use`. Read-only opens take no lock: LMDB gives them a consistent snapshot beside a writer.
+///
+/// The kernel drops the lock when the process ends, however it ends, so a killed node leaves
+/// nothing to clean up.
+final class WriterLock: Sendable {
+    private let descriptor: Int32
+
+    /// Takes the lock for the data directory `directory`, whose ledger environment is at `ledger`.
+    init(directory: String, ledger: String) throws(StoreError) {
+        let path = ledger + "/writer.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw StoreError(.io, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let why = errno
+            // The holder wrote its process id when it took the lock.
+            var buffer = [UInt8](repeating: 0, count: 32)
+            let n = pread(fd, &buffer, buffer.count, 0)
+            let pid = n > 0 ? String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
+            close(fd)
+            guard why == EWOULDBLOCK else {
+                throw StoreError(.io, "cannot lock \(path): \(String(cString: strerror(why)))")
+            }
+            throw StoreError(
+                .inUse,
+                "\(directory) is open for writing by another Docket process\(pid.isEmpty ? "" : " (pid \(pid))"): a node serving it, or a "
+                    + "command still running. Send the command to that node (--server HOST:PORT), or stop it first; read-only "
+                    + "commands (read, verify, stats, views) can run beside it")
+        }
+        let pid = "\(getpid())\n"
+        _ = ftruncate(fd, 0)
+        _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) }
+        descriptor = fd
+    }
+
+    deinit {
+        // Closing the descriptor releases the lock.
+        close(descriptor)
+    }
+}
