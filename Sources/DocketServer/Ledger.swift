@@ -397,10 +397,19 @@ struct ViewCheckpoints: Sendable {
         bytes += [UInt8(n >> 24 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
         bytes += record
         bytes += projection.checkpoint().bytes
-        let tmp = path + ".tmp"
         // Best effort: a read-only data directory simply gets no checkpoint. Readable by the node's
-        // user alone, like the log: it holds every report's title, reporter and contact.
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(bytes), attributes: [.posixPermissions: 0o600]) else { return }
-        _ = rename(tmp, path)
+        // user alone, like the log: it holds every report's title, reporter and contact. Made 0600
+        // from the start and under this process's own name, so that a node and a local view
+        // command saving at once neither share a file nor leave one readable for a moment.
+        let tmp = path + ".tmp-\(getpid())"
+        unlink(tmp)  // one left by a crashed process that had this pid
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let closed = close(fd) == 0
+        guard written == bytes.count, closed, rename(tmp, path) == 0 else {
+            unlink(tmp)
+            return
+        }
     }
 }

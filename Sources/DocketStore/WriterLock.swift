@@ -17,9 +17,13 @@ final class WriterLock: Sendable {
     /// Takes the lock for the data directory `directory`, whose ledger environment is at `ledger`.
     init(directory: String, ledger: String) throws(StoreError) {
         let path = ledger + "/writer.lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        // `flock` needs only an open descriptor: a lock file another user made (an operator's
+        // first command as root, say) is opened for reading, and then holds no pid.
+        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        if fd < 0, errno == EACCES { fd = open(path, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else {
-            throw StoreError(.io, "cannot open \(path): \(String(cString: strerror(errno)))")
+            let why = errno
+            throw StoreError(.io, "cannot open \(path): \(String(cString: strerror(why)))")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let why = errno
@@ -38,8 +42,7 @@ final class WriterLock: Sendable {
                     + "commands (read, verify, stats, views) can run beside it")
         }
         let pid = "\(getpid())\n"
-        _ = ftruncate(fd, 0)
-        _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) }
+        if ftruncate(fd, 0) == 0 { _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) } }
         descriptor = fd
     }
 

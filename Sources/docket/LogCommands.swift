@@ -295,8 +295,9 @@ struct Key: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                if out == nil {
-                    // The ledger first: a data directory holds a ledger before anything else.
+                if out == nil, !FileManager.default.fileExists(atPath: store.dataDir + "/ledger/data.mdb") {
+                    // The ledger first: a data directory holds a ledger before anything else. (Not
+                    // when it has one: a node serving it holds it open for writing.)
                     try store.openStore().close()
                 }
                 let key = try NodeKey.create(at: out ?? store.dataDir + "/node.key")
