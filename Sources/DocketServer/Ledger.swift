@@ -195,8 +195,7 @@ public final class Ledger: Sendable {
         guard principal.role == .maintainer, case .acceptCredit(let person, _, let given) = command, let report,
             report.askedPreference(of: person) == .anonymous
         else { return }
-        let isReporter = Report.personKey(person) == Report.personKey(report.reporter.handle)
-        let preference = given ?? (isReporter ? report.reporter.credit : .named)
+        let preference = report.acceptedPreference(of: person, given: given)
         if preference == .named || preference == .handle {
             throw Forbidden(
                 "\(person) is to stay anonymous on report \(id) (as they asked, or by the project's credit default); "
@@ -398,18 +397,8 @@ struct ViewCheckpoints: Sendable {
         bytes += record
         bytes += projection.checkpoint().bytes
         // Best effort: a read-only data directory simply gets no checkpoint. Readable by the node's
-        // user alone, like the log: it holds every report's title, reporter and contact. Made 0600
-        // from the start and under this process's own name, so that a node and a local view
-        // command saving at once neither share a file nor leave one readable for a moment.
-        let tmp = path + ".tmp-\(getpid())"
-        unlink(tmp)  // one left by a crashed process that had this pid
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { return }
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let closed = close(fd) == 0
-        guard written == bytes.count, closed, rename(tmp, path) == 0 else {
-            unlink(tmp)
-            return
-        }
+        // user alone, like the log: it holds every report's title, reporter and contact. (Under
+        // each process's own temporary name: a node and a local view command may save at once.)
+        try? writeFileAtomically(bytes, to: path, mode: 0o600, durable: false)
     }
 }

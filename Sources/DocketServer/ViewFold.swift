@@ -33,17 +33,25 @@ extension Timers {
         for reports: [Report], in projection: Projection, now: Timestamp, partitions: Int = Projection.foldPartitions
     ) -> [[Clock]] {
         let n = min(max(partitions, 1), max(reports.count / 256, 1))
-        @Sendable func share(_ i: Int) -> [[Clock]] {
+        return concurrentMap(n, threads: n) { i in
             reports[reports.count * i / n..<reports.count * (i + 1) / n].map { clocks(for: $0, policy: projection.policy(for: $0), now: now) }
-        }
-        if n == 1 { return share(0) }
-        let shares = Mutex([[[Clock]]](repeating: [], count: n))
-        DispatchQueue.concurrentPerform(iterations: n) { i in
-            let computed = share(i)
-            shares.withLock { $0[i] = computed }
-        }
-        return shares.withLock { $0.flatMap { $0 } }
+        }.flatMap { $0 }
     }
+}
+
+/// `body` of each of `0..<count`, in order, computed on up to `threads` threads (thread `t` takes
+/// `t`, `t + threads`, …).
+func concurrentMap<T: Sendable>(_ count: Int, threads: Int, _ body: @Sendable (Int) -> T) -> [T] {
+    let n = min(max(threads, 1), count)
+    if n <= 1 { return (0..<count).map(body) }
+    let results = Mutex([T?](repeating: nil, count: count))
+    DispatchQueue.concurrentPerform(iterations: n) { t in
+        for i in stride(from: t, to: count, by: n) {
+            let made = body(i)
+            results.withLock { $0[i] = made }
+        }
+    }
+    return results.withLock { $0.map { $0! } }
 }
 
 /// A project's hall of fame and programme metrics, as one rebuild of the views makes them.
@@ -66,27 +74,10 @@ public struct ProjectViews: Sendable {
             ProgrammeMetrics(
                 projection: projection, project: projects[i].name, reports: projects[i].reports, window: window, now: now, clocks: projects[i].clocks)
         }
-        // Piece k is project k / 2's hall (k even) or metrics (k odd); thread t makes pieces t, t + n, …
-        let pieces = projects.count * 2
-        let n = min(max(partitions, 1), pieces)
-        if n <= 1 {
-            return projects.indices.map { ProjectViews(hallOfFame: hall($0), metrics: metrics($0)) }
+        // Piece k is project k / 2's hall (k even) or metrics (k odd).
+        let pieces = concurrentMap(projects.count * 2, threads: partitions) { k -> (HallOfFame?, ProgrammeMetrics?) in
+            k % 2 == 0 ? (hall(k / 2), nil) : (nil, metrics(k / 2))
         }
-        let halls = Mutex([HallOfFame?](repeating: nil, count: projects.count))
-        let tallies = Mutex([ProgrammeMetrics?](repeating: nil, count: projects.count))
-        DispatchQueue.concurrentPerform(iterations: n) { t in
-            for k in stride(from: t, to: pieces, by: n) {
-                let i = k / 2
-                if k % 2 == 0 {
-                    let made = hall(i)
-                    halls.withLock { $0[i] = made }
-                } else {
-                    let made = metrics(i)
-                    tallies.withLock { $0[i] = made }
-                }
-            }
-        }
-        let (h, m) = (halls.withLock { $0 }, tallies.withLock { $0 })
-        return projects.indices.map { ProjectViews(hallOfFame: h[$0]!, metrics: m[$0]!) }
+        return projects.indices.map { ProjectViews(hallOfFame: pieces[2 * $0].0!, metrics: pieces[2 * $0 + 1].1!) }
     }
 }

@@ -187,6 +187,11 @@ enum Meta {
 }
 
 extension EventStore {
+    /// Whether `directory` already holds a ledger (`ledger/data.mdb`).
+    public static func holdsLedger(_ directory: String) -> Bool {
+        FileManager.default.fileExists(atPath: directory + "/ledger/data.mdb")
+    }
+
     /// Checks what is at `directory` and returns the path of the ledger environment.
     static func prepareDirectory(_ directory: String, readOnly: Bool) throws(StoreError) -> String {
         let fm = FileManager.default

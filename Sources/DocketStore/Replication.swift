@@ -556,22 +556,7 @@ public struct NodeState: Sendable, Hashable {
 
     /// Writes the file durably (a temporary file, fsync, rename, fsync of the directory).
     func save(directory: String) throws(StoreError) {
-        let path = directory + "/" + Self.fileName
-        let tmp = path + ".tmp"
-        let bytes = Array(json.utf8)
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o640)
-        guard fd >= 0 else { throw StoreError(.io, "cannot write \(tmp): \(String(cString: strerror(errno)))") }
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let synced = fsync(fd)
-        close(fd)
-        guard written == bytes.count, synced == 0, rename(tmp, path) == 0 else {
-            throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(errno)))")
-        }
-        let dir = open(directory, O_RDONLY)
-        if dir >= 0 {
-            fsync(dir)
-            close(dir)
-        }
+        try writeFileAtomically(Array(json.utf8), to: directory + "/" + Self.fileName, mode: 0o640, durable: true)
     }
 
     /// What a write on a node in this state is answered with; nil for a leader.

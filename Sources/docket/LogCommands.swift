@@ -295,7 +295,7 @@ struct Key: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                if out == nil, !FileManager.default.fileExists(atPath: store.dataDir + "/ledger/data.mdb") {
+                if out == nil, !EventStore.holdsLedger(store.dataDir) {
                     // The ledger first: a data directory holds a ledger before anything else. (Not
                     // when it has one: a node serving it holds it open for writing.)
                     try store.openStore().close()

@@ -66,7 +66,7 @@ struct ReplicationOptions: ParsableArguments {
         } catch {
             logger.warning("cannot reach the leader yet", metadata: ["leader": "\(leader)", "error": "\(error)"])
         }
-        let isNew = !FileManager.default.fileExists(atPath: options.dataDir + "/ledger/data.mdb")
+        let isNew = !EventStore.holdsLedger(options.dataDir)
         if isNew && leaderLedger == nil {
             throw CLIError("cannot reach \(leader) to learn its ledger id; a new follower's data directory is made a copy of its leader's ledger — start the leader first")
         }

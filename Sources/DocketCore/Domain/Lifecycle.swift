@@ -207,8 +207,8 @@ public enum Lifecycle {
             return [.creditOffered(CreditOffered(person: person, type: type))]
         case .acceptCredit(let person, let name, let given):
             try nonEmpty(person, "person")
-            let isReporter = report.map { Report.personKey($0.reporter.handle) == Report.personKey(person) } ?? false
-            let preference = given ?? (isReporter ? report!.reporter.credit : .named)
+            let isReporter = report?.isReporter(person) ?? false
+            let preference = report?.acceptedPreference(of: person, given: given) ?? given ?? .named
             guard preference != .none else {
                 throw DomainError(.invalidCommand, "\(person) asked for no credit; give --preference named, handle or anonymous if they now accept it, or record --decline")
             }
@@ -219,7 +219,7 @@ public enum Lifecycle {
             return [.creditAccepted(CreditAccepted(person: person, displayName: name, preference: preference))]
         case .declineCredit(let person):
             try nonEmpty(person, "person")
-            if let report, report.credit(of: person) == nil, Report.personKey(person) != Report.personKey(report.reporter.handle) {
+            if let report, report.credit(of: person) == nil, !report.isReporter(person) {
                 throw DomainError(.invalidCommand, "no credit was offered to \(person) on report \(reportID)")
             }
             if let record = report?.credit(of: person), record.status == .declined {
@@ -265,7 +265,7 @@ public enum Lifecycle {
         if let record = report.credit(of: person), record.status == .declined {
             throw DomainError(.creditDeclined, "\(person) declined credit on report \(report.id); it cannot be offered or recorded again")
         }
-        if Report.personKey(person) == Report.personKey(report.reporter.handle), report.reporter.credit == .none, report.credit(of: person) == nil {
+        if report.isReporter(person), report.reporter.credit == .none, report.credit(of: person) == nil {
             throw DomainError(.creditDeclined, "\(person) asked for no credit when reporting \(report.id); credit cannot be offered to them")
         }
     }

@@ -367,8 +367,18 @@ public struct Report: Hashable, @unchecked Sendable {
     /// until they answer; nil if they have not said (a credit offered and not yet answered).
     public func askedPreference(of person: String) -> CreditPreference? {
         if let own = credit(of: person), own.status != .offered { return own.status == .declined ? CreditPreference.none : own.preference }
-        let reporter = self.reporter
-        return Report.personKey(person) == Report.personKey(reporter.handle) ? reporter.credit : nil
+        return isReporter(person) ? self.reporter.credit : nil
+    }
+
+    /// Whether `person` is the reporter (told apart as credits are: `personKey`).
+    public func isReporter(_ person: String) -> Bool {
+        Report.personKey(person) == Report.personKey(self.reporter.handle)
+    }
+
+    /// The preference an acceptance of `person`'s credit records: the one `given`, else, for the
+    /// reporter, the one their submission asked for, and for anyone else `named`.
+    public func acceptedPreference(of person: String, given: CreditPreference?) -> CreditPreference {
+        given ?? (isReporter(person) ? self.reporter.credit : .named)
     }
 
     /// How the reporter is credited: their own credit record unless declined, else as their

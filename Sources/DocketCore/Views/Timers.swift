@@ -260,12 +260,13 @@ public enum Timers {
         /// The intervals a clock does not run in: the time the report spent closed before it was
         /// reopened, always; the waits on the reporter, if the policy pauses this clock.
         func pauses(_ paused: Bool) -> [WaitInterval] {
+            let reopened = report.closures.filter { $0.end != nil }
+            guard paused else { return reopened }
             // Most reports were never closed and reopened: their waits, already in time order, are
             // the pauses as they stand, with nothing made.
-            let reopened = report.closures.isEmpty ? [] : report.closures.filter { $0.end != nil }
-            guard paused else { return reopened }
-            if reopened.isEmpty, zip(report.waits, report.waits.dropFirst()).allSatisfy({ $0.start <= $1.start }) { return report.waits }
-            return (report.waits + reopened).sorted { $0.start < $1.start }
+            let waits = report.waits
+            if reopened.isEmpty, zip(waits, waits.dropFirst()).allSatisfy({ $0.start <= $1.start }) { return waits }
+            return (waits + reopened).sorted { $0.start < $1.start }
         }
 
         /// Acknowledge and triage: from submission until the milestone.

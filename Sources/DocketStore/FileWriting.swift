@@ -1,0 +1,30 @@
+import Foundation
+
+/// Writes `bytes` to `path` whole or not at all: into a file of this process's own, created with
+/// `mode` from the start (so it is never readable more widely for a moment), then renamed over
+/// `path`. `durable`: the file is synced before the rename, and its directory after it.
+public func writeFileAtomically(_ bytes: [UInt8], to path: String, mode: Int, durable: Bool) throws(StoreError) {
+    let tmp = path + ".tmp-\(getpid())"
+    unlink(tmp)  // one left by a crashed process that had this pid
+    let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
+    guard fd >= 0 else {
+        let why = errno
+        throw StoreError(.io, "cannot write \(tmp): \(String(cString: strerror(why)))")
+    }
+    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    let why = errno
+    let synced = !durable || fsync(fd) == 0
+    let closed = close(fd) == 0
+    guard written == bytes.count, synced, closed, rename(tmp, path) == 0 else {
+        let failure = written < 0 ? why : errno
+        unlink(tmp)
+        throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(failure)))")
+    }
+    if durable {
+        let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_CLOEXEC)
+        if directory >= 0 {
+            fsync(directory)
+            close(directory)
+        }
+    }
+}
