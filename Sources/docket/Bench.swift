@@ -191,8 +191,21 @@ struct ViewsBench: AsyncParsableCommand {
     @Option(help: "Threads folding the log (one per core, up to four, by default).")
     var partitions = Projection.foldPartitions
 
+    /// How much of a rebuild a pass does: the floors of `all`.
+    enum Stage: String, ExpressibleByArgument, CaseIterable {
+        /// Read every record, decompress it and parse its envelope, on the rebuild's threads.
+        case scan
+        /// That, and decode every event's payload against its schema into a typed event.
+        case decode
+        /// Every view.
+        case all
+    }
+
+    @Option(help: "How much of the rebuild to time: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")) (scan and decode are the floors of all).")
+    var stage = Stage.all
+
     func run() async throws {
-        let (events, passes, partitions) = (self.events, max(self.passes, 1), max(self.partitions, 1))
+        let (events, passes, partitions, stage) = (self.events, max(self.passes, 1), max(self.partitions, 1), self.stage)
         try await bench.withDirectory { dir in
             let store = try EventStore.open(directory: dir)
             defer { store.close() }
@@ -227,7 +240,23 @@ struct ViewsBench: AsyncParsableCommand {
             var clocks = 0
             var reports = 0
             var logEvents: UInt64 = 0
-            for _ in 0..<passes {
+            for _ in 0..<passes where stage != .all {
+                // The same scan as a rebuild's, the fold's work left out: each thread counts its
+                // events (and for `decode`, those that decode).
+                let (t0, cpu0) = (clock.now, cpuSeconds())
+                let counts = try store.fold(into: [Int](repeating: 0, count: partitions)) { count, event in
+                    if stage == .decode, (try? DomainEvent(type: event.type, version: event.schemaVersion, encoded: event.payload)) == nil { return }
+                    count += 1
+                }
+                let seconds = Double((clock.now - t0).microseconds) / 1e6
+                cpu.append(cpuSeconds() - cpu0)
+                logEvents = store.head.sequence
+                precondition(counts.reduce(0, +) == Int(logEvents), "events that did not decode in the benchmark log")
+                rates.append(Double(logEvents) / seconds)
+                foldRates.append(rates.last!)
+                phases.append([clock.now - t0, .zero, .zero])
+            }
+            for _ in 0..<passes where stage == .all {
                 let (t0, cpu0) = (clock.now, cpuSeconds())
                 let projection = try Projection.fold(store, asOf: .latest(now: now), partitions: partitions)
                 let folded = clock.now
@@ -263,7 +292,7 @@ struct ViewsBench: AsyncParsableCommand {
             let stats = try store.statistics()
             printJSON([
                 ("bench", "views"), ("events", .int(Int64(stats.events))), ("reports", .int(Int64(reports))),
-                ("clocks", .int(Int64(clocks))), ("passes", .int(Int64(passes))), ("partitions", .int(Int64(partitions))),
+                ("clocks", .int(Int64(clocks))), ("passes", .int(Int64(passes))), ("partitions", .int(Int64(partitions))), ("stage", .string(stage.rawValue)),
                 ("events_per_s", .int(Int64(rates[rates.count / 2]))),
                 ("fold_only_events_per_s", .int(Int64(foldRates[foldRates.count / 2]))),
                 ("cpu_ms", .int(Int64(cpuMedian * 1000))), ("events_per_cpu_s", .int(Int64(Double(logEvents) / cpuMedian))),
