@@ -425,6 +425,50 @@ struct TimerScenarioTests {
         #expect(s.clock("R", .acknowledge, at: "2026-03-12T00:00:00Z").state == .met)
     }
 
+    @Test("a closing or a wait that came after a clock had ended does not move the deadline it was judged by")
+    func pauseAfterTheEnd() throws {
+        // AumOS: acknowledge within 48 h, triage within 5 business days (UTC, Monday to Friday).
+        var s = try Scenario("aumos.toml")
+        try s.submit("T", at: "2026-03-02T09:00:00Z")  // Monday 09:00
+        try s.run("T", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try s.triage("T", .high, at: "2026-03-04T09:00:00Z")  // Wednesday: triage met
+        try s.run("T", .close(.informative, duplicateOf: nil, reason: nil), at: "2026-03-05T09:00:00Z")
+        try s.run("T", .reopen(reason: "a second look"), at: "2026-03-20T09:00:00Z")
+        // Five business days from Monday 09:00: Mon 15 h + Tue–Fri 96 h + Mon 9 h = 120 h → Monday
+        // 2026-03-09T09:00Z, ended 5 days early. The closing (Thursday to Friday two weeks later)
+        // came after the triage and must not count as a pause: counted, it made the due instant
+        // 2026-03-24T09:00Z and the margin 20 days.
+        var c = s.clock("T", .triage, at: "2026-03-25T00:00:00Z")
+        #expect(c.state == .met && c.dueAt == t("2026-03-09T09:00:00Z") && c.margin == hours(120))
+
+        // Acknowledge: closed a day after its acknowledgement, reopened 17 days later. Due 48 h after
+        // the submission, 2026-03-04T09:00Z, met 47 h early (not 03-21T09:00Z and 18d 23h).
+        try s.submit("K", at: "2026-03-02T09:00:00Z")
+        try s.run("K", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try s.run("K", .close(.informative, duplicateOf: nil, reason: nil), at: "2026-03-03T09:00:00Z")
+        try s.run("K", .reopen(reason: "a second look"), at: "2026-03-20T09:00:00Z")
+        c = s.clock("K", .acknowledge, at: "2026-03-21T00:00:00Z")
+        #expect(c.state == .met && c.dueAt == t("2026-03-04T09:00:00Z") && c.margin == hours(47))
+
+        // A policy whose acknowledge clock pauses while waiting on the reporter: information can
+        // only be asked for once a report is acknowledged, so no wait can pause that clock.
+        var p = try Scenario("aumos.toml", edit: {
+            $0.replacingOccurrences(of: "[acknowledge]\nwithin = \"48h\"", with: "[acknowledge]\nwithin = \"48h\"\npause-while-waiting = true")
+        })
+        #expect(p.projection.projects["p"]?.currentPolicy?.policy.acknowledge?.pausedWhileWaiting == true)
+        try p.submit("W", at: "2026-03-02T09:00:00Z")
+        try p.run("W", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try p.run("W", .requestInfo(question: "which version?"), at: "2026-03-02T11:00:00Z")
+        // While the wait is open the clock is met, due 03-04T09:00Z, 47 h early (it had no due
+        // instant and no margin at all).
+        c = p.clock("W", .acknowledge, at: "2026-03-03T00:00:00Z")
+        #expect(c.state == .met && c.dueAt == t("2026-03-04T09:00:00Z") && c.margin == hours(47))
+        // After the answer, ten days later, the same (it moved to 03-14T09:00Z).
+        try p.run("W", .respond(summary: "1.2"), at: "2026-03-12T11:00:00Z")
+        c = p.clock("W", .acknowledge, at: "2026-03-13T00:00:00Z")
+        #expect(c.state == .met && c.dueAt == t("2026-03-04T09:00:00Z") && c.margin == hours(47))
+    }
+
     @Test("an embargo extension never brings a deadline forward")
     func extensionNeverShortens() throws {
         var s = try Scenario("aumos.toml")

@@ -275,7 +275,7 @@ public enum Timers {
             let start = report.submittedAt
             // A report reopened after being closed does not restart its response clocks.
             let end = happened(end)
-            switch due(from: start, rule.within, pauses: pauses(rule.pausedWhileWaiting), cal) {
+            switch due(from: start, rule.within, pauses: pauses(rule.pausedWhileWaiting), ending: end, cal) {
             case .at(let d):
                 return judge(kind, target: target, start: start, due: d, end: end)
             case .pausedAt(let remaining):
@@ -388,7 +388,7 @@ public enum Timers {
             for i in 0..<history.count - 1 {
                 let (rating, rerating) = (history[i], history[i + 1])
                 guard rerating.at <= until, case .within(let d) = rule.targets[rating.severity] ?? FixTarget.none,
-                    case .at(let due) = due(from: start, d, pauses: paused, cal), rating.at <= due, due < rerating.at
+                    case .at(let due) = due(from: start, d, pauses: paused, ending: endedAt, cal), rating.at <= due, due < rerating.at
                 else { continue }
                 let note = "severity \(rating.severity.rawValue) until re-rated \(rerating.severity.rawValue) on \(rerating.at), after its target had passed"
                 return clock(
@@ -432,7 +432,7 @@ public enum Timers {
                 if let end { return clock(kind, .met, target: "next-release", start: start, end: end, note: severityNote) }
                 return clock(kind, .running, target: "next-release", start: start, note: "\(severityNote); due with the next release")
             case .within(let d):
-                switch due(from: start, d, pauses: pauses(rule.pausedWhileWaiting), cal) {
+                switch due(from: start, d, pauses: pauses(rule.pausedWhileWaiting), ending: end, cal) {
                 case .at(let dueAt):
                     return judge(kind, target: texts.fixTarget[severity] ?? d.description, start: start, due: dueAt, end: end, note: severityNote)
                 case .pausedAt(let remaining):
@@ -543,14 +543,18 @@ public enum Timers {
             case pausedAt(remaining: Int64)
         }
 
-        /// When a budget of `d` counted from `start` runs out, skipping `pauses`.
-        func due(from start: Timestamp, _ d: PolicyDuration, pauses: [WaitInterval], _ cal: BusinessCalendar) -> Due {
+        /// When a budget of `d` counted from `start` runs out, skipping `pauses` (in time order)
+        /// that began before the clock ended at `ending` (nil: it has not): a wait or a closing
+        /// after the milestone did not stop a clock that had already stopped, and must not move
+        /// the deadline it was judged by.
+        func due(from start: Timestamp, _ d: PolicyDuration, pauses: [WaitInterval], ending: Timestamp?, _ cal: BusinessCalendar) -> Due {
             var remaining = cal.span(of: d)
             var t = start
             for p in pauses {
                 if let end = p.end, end <= t { continue }
                 let pauseStart = max(p.start, t)
                 if pauseStart > now { break }
+                if let ending, pauseStart >= ending { break }
                 let available = cal.measure(from: t, to: pauseStart, unit: d.unit)
                 if available >= remaining { return .at(cal.advance(t, by: remaining, unit: d.unit)) }
                 remaining -= available
