@@ -206,6 +206,15 @@ final class Follower: Sendable {
         throw PeerConnection.Failure("\(address) closed the connection")
     }
 
+    /// Whether a redirect may take this follower to `address`: the leader it was configured with,
+    /// or one of the ledger's other nodes (`ReplicationConfiguration.nodes`), compared as parsed
+    /// `HOST:PORT`s.
+    func mayFollow(_ address: String) -> Bool {
+        guard let target = HostPort(address) else { return false }
+        let configuration = hub.configuration
+        return ([configuration.leader].compactMap { $0 } + configuration.nodes).contains { HostPort($0) == target }
+    }
+
     /// What to do about an ERROR from the leader; never returns normally.
     private func refused(_ e: ErrorBody, conn: PeerConnection, address: String) async throws -> Never {
         switch e.code {
@@ -218,6 +227,11 @@ final class Follower: Sendable {
                 sequence: first))
         case "not-leader", "fenced":
             if let next = e.details?["leader"]?.stringValue, !next.isEmpty, next != address {
+                guard mayFollow(next) else {
+                    logger.warning("the leader named a node that is not one of this ledger's nodes; not following it", metadata: ["from": "\(address)", "to": "\(next)", "code": "\(e.code)"])
+                    throw PeerConnection.Failure(
+                        "\(e.code): \(address) says the leader is \(next), which is not one of this ledger's nodes (--replica-of LEADER,NODE,…): not followed. If it is, restart this node with it listed")
+                }
                 logger.notice("the leader moved; following the node it names", metadata: ["from": "\(address)", "to": "\(next)", "code": "\(e.code)"])
                 leader.withLock { $0 = next }
                 var state = store.nodeState

@@ -10,6 +10,11 @@ public struct ReplicationConfiguration: Sendable {
     /// Follow this leader (`HOST:PORT`), authenticating with `token` (a replica or admin token).
     public var leader: String?
     public var token: String?
+    /// The ledger's other nodes (`HOST:PORT`), which a follower goes to when its leader answers
+    /// that the leader moved there (`not-leader`, `fenced`). It goes nowhere else: the address in
+    /// such an answer can come from a FENCE, which any replica token can send, and following it
+    /// would hand this node's token to that address and take records from it.
+    public var nodes: [String] = []
     /// Reach the leader over TLS, trusting this CA file (the system store when nil).
     public var useTLS = false
     public var trustRootsPath: String?

@@ -10,9 +10,16 @@ import Logging
 /// `docket serve` options for replication (DESIGN §6).
 struct ReplicationOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Follow this leader: catch up, then tail it; serve reads and views, refuse writes (naming the leader). A new data directory becomes a copy of the leader's ledger.",
-        valueName: "host:port"))
+        "Follow this leader: catch up, then tail it; serve reads and views, refuse writes (naming the leader). A new data directory becomes a copy of the leader's ledger. After a comma, the ledger's other nodes: the only ones a not-leader or fenced answer may send it to.",
+        valueName: "host:port[,host:port…]"))
     var replicaOf: String?
+
+    /// The leader `--replica-of` names first, and the ledger's other nodes after it.
+    var replicaAddresses: (leader: String, nodes: [String])? {
+        guard let replicaOf else { return nil }
+        let all = replicaOf.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        return (all[0], Array(all.dropFirst()))
+    }
 
     @Option(help: ArgumentHelp("The token for --replica-of: a replica (or admin) token of the leader's ledger (or DOCKET_TOKEN).", valueName: "token"))
     var token: String?
@@ -37,16 +44,18 @@ struct ReplicationOptions: ParsableArguments {
     func check() throws {
         if replicaOf != nil && resolvedToken == nil { throw ValidationError("--replica-of needs a token of the leader's ledger: --token or DOCKET_TOKEN") }
         guard syncReplicas >= 0, syncTimeout > 0 else { throw ValidationError("--sync-replicas must not be negative and --sync-timeout must be positive") }
-        for (name, value) in [("--replica-of", replicaOf), ("--advertise", advertise)] {
-            if let value, HostPort(value) == nil {
-                throw ValidationError("\(name) must be HOST:PORT")
+        if let advertise, HostPort(advertise) == nil { throw ValidationError("--advertise must be HOST:PORT") }
+        if let (leader, nodes) = replicaAddresses {
+            for address in [leader] + nodes where HostPort(address) == nil {
+                throw ValidationError("--replica-of must be HOST:PORT[,HOST:PORT…]; \"\(address)\" is not HOST:PORT")
             }
         }
     }
 
     func configuration(listen: String) -> ReplicationConfiguration {
         var c = ReplicationConfiguration()
-        c.leader = replicaOf
+        c.leader = replicaAddresses?.leader
+        c.nodes = replicaAddresses?.nodes ?? []
         c.token = resolvedToken
         c.useTLS = replicaTLS || replicaTLSCA != nil
         c.trustRootsPath = replicaTLSCA
@@ -59,7 +68,7 @@ struct ReplicationOptions: ParsableArguments {
     /// Opens the node's data directory. A follower's is checked against its leader's ledger
     /// first (when the leader can be reached), and a new one is created as a copy of it.
     func openStore(_ options: StoreOptions, logger: Logger) async throws -> EventStore {
-        guard let leader = replicaOf else { return try options.openStore(logger: logger) }
+        guard let leader = replicaAddresses?.leader else { return try options.openStore(logger: logger) }
         var leaderLedger: String?
         do {
             leaderLedger = try await DocketServer.ledgerID(of: leader, replication: configuration(listen: ""))

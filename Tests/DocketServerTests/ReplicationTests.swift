@@ -325,7 +325,8 @@ struct ReplicationTests {
     func promotion() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader()
         let f = try await ClusterNode.follower(of: leader, token: replica)
-        let g = try await ClusterNode.follower(of: leader, token: replica)
+        // g is told f is one of the ledger's nodes, so it follows the redirect there.
+        let g = try await ClusterNode.follower(of: leader, token: replica) { $0.nodes = [f.address] }
         let c = leader.client(admin, redirects: 0)
         try await appendBatchesRemotely(c, count: 300)
         try await eventually("caught up") { f.store.head == leader.store.head && g.store.head == leader.store.head }
@@ -365,6 +366,39 @@ struct ReplicationTests {
         await c.close()
         await g.remove()
         await f.remove()
+        await leader.remove()
+    }
+
+    @Test("a follower goes only to the ledger's nodes it was given: a FENCE naming another address, which any replica token can send, is not followed")
+    func redirectOnlyToListedNodes() async throws {
+        let (leader, admin, replica) = try await ClusterNode.leader()
+        // Another ledger's node stands in for one an attacker runs.
+        let (stranger, _, _) = try await ClusterNode.leader()
+        let f = try await ClusterNode.follower(of: leader, token: replica)
+        let g = try await ClusterNode.follower(of: leader, token: replica) { $0.nodes = [stranger.address] }
+        let c = leader.client(admin, redirects: 0)
+        try await appendBatchesRemotely(c, count: 5)
+        try await eventually("caught up") { f.store.head == leader.store.head && g.store.head == leader.store.head }
+        // Someone holding only a replica token deposes the leader, naming their own node as the
+        // new one: the leader then ends every replication stream with `fenced` naming it.
+        let holder = leader.client(replica, redirects: 0)
+        let answer = try await holder.request(.fence, .object([
+            ("ledger", .string(leader.store.ledgerID)), ("epoch", .int(1)), ("leader", .string(stranger.address)),
+        ]), retry: false)
+        #expect(answer.type == .fenceResult && leader.store.nodeState.role == .fenced)
+        // g was told that address is one of the ledger's nodes and goes there (where it meets
+        // another ledger, and stops); f was not, and stays with the node it was given.
+        try await eventually("g follows the listed node") { g.store.nodeState.leader == stranger.address }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(f.store.nodeState.leader == leader.address && f.store.nodeState.role == .follower)
+        #expect(stranger.store.head.sequence < f.store.head.sequence)
+        let status = try await f.status(admin)
+        #expect(status["role"] == "follower" && status["leader"]?.stringValue == leader.address, "\(status)")
+        await holder.close()
+        await c.close()
+        await g.remove()
+        await f.remove()
+        await stranger.remove()
         await leader.remove()
     }
 
