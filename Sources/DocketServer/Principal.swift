@@ -36,8 +36,13 @@ public struct Principal: Sendable, Hashable, CustomStringConvertible {
     /// Whoever holds the data directory: an administrator acting as `actor`.
     public static func local(actor: String) -> Principal { Principal(role: .admin, subject: actor) }
 
+    /// How the node's log and its messages name it: role, project, handle and token id. A
+    /// reporter goes without their handle: it is who they are, and the log of every login and
+    /// refusal must not name a researcher who asked to stay anonymous (the token id is enough to
+    /// tell whose token it was, for whoever holds the ledger).
     public var description: String {
-        "\(role)\(project.map { " of \($0)" } ?? "") \(subject)\(tokenID.map { " (token \($0))" } ?? "")"
+        let who = role == .reporter ? "" : " \(subject)"
+        return "\(role)\(project.map { " of \($0)" } ?? "")\(who)\(tokenID.map { " (token \($0))" } ?? "")"
     }
 
     /// Maintainers of `project`, administrators.

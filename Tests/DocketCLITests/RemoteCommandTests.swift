@@ -58,8 +58,9 @@ struct RemoteCommandTests {
             #expect(try DocketProcess.run(["key", "create", "--data-dir", dir]).status == 0)
             #expect(try JSON.parse(try docket("status").stdout)["lastSequence"] == 5)
             #expect(try docket("append", "--stream", "misc", "--type", "Note", "--data", "{}").status == 0)
-            // A reporter token made remotely sees nothing of ada's report.
-            let reporter = try docket("token", "create", "--role", "reporter", "--name", "eve").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            // A reporter token made remotely sees nothing of ada's report (and the node's log of
+            // its login does not name her).
+            let reporter = try docket("token", "create", "--role", "reporter", "--name", "quiet-researcher").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let eve = try DocketProcess.run(["state", "--json"], environment: ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": reporter])
             #expect(eve.status == 0 && eve.stdout.isEmpty)
             serve.terminate()  // SIGTERM
@@ -69,6 +70,7 @@ struct RemoteCommandTests {
             #expect(logged.contains("listening") && logged.contains("stopped"))
             #expect(!logged.contains(String(token.split(separator: "_").last!)))  // no token in the log
             #expect(!logged.contains("maria"))  // nor report contents
+            #expect(logged.contains("authenticated") && logged.contains("reporter (token ") && !logged.contains("quiet-researcher"))  // nor a reporter's handle
             #expect(try DocketProcess.run(["verify", "--data-dir", dir]).status == 0)
         }
     }
