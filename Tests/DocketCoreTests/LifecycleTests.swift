@@ -98,6 +98,65 @@ struct LifecycleTests {
         #expect(hof.markdown.contains("- @ada — finder; CVE\\-2026\\-2000\n"), "\(hof.markdown)")
     }
 
+    @Test("hall of fame: a name cannot break out of its line; the reporter stays the finder when offered other credit first; a later acceptance keeps the person's choice")
+    func hallOfFameCreditsHold() throws {
+        let now = try Timestamp(rfc3339: "2027-01-01T00:00:00Z")
+        func disclose(_ h: inout ReportHarness, _ cve: String) throws {
+            try h.run(.startFix(branch: nil))
+            try h.run(.release(versions: ["1.0.1"]))
+            try h.run(.publish(ghsa: nil, cve: cve, url: nil))
+        }
+        // A display name with CR LF, a lone CR and a Unicode line separator: each would end the
+        // list item (CommonMark reads CR and CR LF as line breaks) and could start a heading.
+        var a = try ReportHarness(id: "r-1", reporter: Reporter(handle: "ann", name: "x\r\n\r\nFAKE NOTICE\r\n===\ry\u{2028}z", credit: .named))
+        try a.run(.acknowledge(assignee: "m"))
+        try a.run(Self.triage)
+        try disclose(&a, "CVE-2026-1000")
+        var projection = Projection()
+        projection.reports["r-1"] = try #require(a.report)
+        let markdown = HallOfFame(projection: projection, project: "demo", year: nil, now: now).markdown
+        let lines = markdown.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+        let entry = try #require(lines.first { $0.contains("(@ann)") }, "\(markdown)")
+        #expect(entry.hasPrefix("- x") && entry.contains("FAKE NOTICE") && entry.hasSuffix("(@ann) — finder; CVE\\-2026\\-1000"), "\(markdown)")
+        #expect(!markdown.contains("\r") && !markdown.contains("\u{2028}"))
+        #expect(!lines.contains { $0.hasPrefix("FAKE") || $0.hasPrefix("===") || $0.hasPrefix("y") }, "\(markdown)")
+
+        // The reporter is offered remediation credit before she answers, then accepts: she is
+        // credited as the finder too, as when she accepts first and is offered it after.
+        var b = try ReportHarness(id: "r-2", reporter: Reporter(handle: "bea", name: "Bea", credit: .named))
+        try b.run(.acknowledge(assignee: "m"))
+        try b.run(Self.triage)
+        try b.run(.offerCredit(person: "bea", type: .remediationDeveloper))
+        var c = try ReportHarness(id: "r-3", reporter: Reporter(handle: "bea", name: "Bea", credit: .named))
+        try c.run(.acknowledge(assignee: "m"))
+        try c.run(Self.triage)
+        try c.run(.acceptCredit(person: "bea", displayName: nil, preference: nil))
+        try c.run(.offerCredit(person: "bea", type: .remediationDeveloper))
+        #expect(b.report?.reporterCredit?.types == [.finder, .remediationDeveloper])
+        #expect(c.report?.reporterCredit?.types == [.finder, .remediationDeveloper])
+
+        // Cy accepts credit by handle only, under a display name; a maintainer's later acceptance
+        // that only corrects the name keeps her choice (it made her named before), and one with no
+        // name keeps the name she gave.
+        var d = try ReportHarness(id: "r-4", reporter: Reporter(handle: "cy", name: "Cy", credit: .named))
+        try d.run(.acknowledge(assignee: "m"))
+        try d.run(Self.triage)
+        try d.run(.acceptCredit(person: "cy", displayName: "C. Y.", preference: .handle))
+        try d.run(.acceptCredit(person: "cy", displayName: "Cy Young", preference: nil))
+        #expect(d.report?.credit(of: "cy")?.preference == .handle && d.report?.credit(of: "cy")?.displayName == "Cy Young")
+        try d.run(.acceptCredit(person: "cy", displayName: nil, preference: .named))
+        #expect(d.report?.credit(of: "cy")?.preference == .named && d.report?.credit(of: "cy")?.displayName == "Cy Young")
+        // Someone else offered credit, who accepted by handle: the same.
+        try d.run(.offerCredit(person: "dee", type: .analyst))
+        try d.run(.acceptCredit(person: "dee", displayName: nil, preference: .handle))
+        try d.run(.acceptCredit(person: "dee", displayName: "Dee", preference: nil))
+        #expect(d.report?.credit(of: "dee")?.preference == .handle && d.report?.credit(of: "dee")?.displayName == "Dee")
+        try disclose(&d, "CVE-2026-4000")
+        projection.reports["r-4"] = try #require(d.report)
+        let hall = HallOfFame(projection: projection, project: "demo", year: nil, now: now)
+        #expect(hall.entries.map(\.credited).suffix(2) == ["Cy Young", "dee"], "\(hall.entries)")
+    }
+
     @Test("re-triaging an accepted report is a severity change")
     func severityChange() throws {
         var h = try ReportHarness()

@@ -216,7 +216,9 @@ public enum Lifecycle {
             if let report, report.credit(of: person) == nil, !isReporter {
                 throw DomainError(.invalidCommand, "no credit was offered to \(person) on report \(reportID); offer it first (credit --offer)")
             }
-            return [.creditAccepted(CreditAccepted(person: person, displayName: name, preference: preference))]
+            // A display name already accepted stays unless another is given.
+            let displayName = name ?? report?.credit(of: person).flatMap { $0.status == .accepted ? $0.displayName : nil }
+            return [.creditAccepted(CreditAccepted(person: person, displayName: displayName, preference: preference))]
         case .declineCredit(let person):
             try nonEmpty(person, "person")
             if let report, report.credit(of: person) == nil, !report.isReporter(person) {

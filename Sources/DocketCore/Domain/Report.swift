@@ -375,18 +375,26 @@ public struct Report: Hashable, @unchecked Sendable {
         Report.personKey(person) == Report.personKey(self.reporter.handle)
     }
 
-    /// The preference an acceptance of `person`'s credit records: the one `given`, else, for the
-    /// reporter, the one their submission asked for, and for anyone else `named`.
+    /// The preference an acceptance of `person`'s credit records: the one `given`; else the one
+    /// they last accepted with (an acceptance that only corrects a display name must not undo
+    /// their choice); else, for the reporter, the one their submission asked for, and for anyone
+    /// else `named`.
     public func acceptedPreference(of person: String, given: CreditPreference?) -> CreditPreference {
-        given ?? (isReporter(person) ? self.reporter.credit : .named)
+        if let given { return given }
+        if let own = credit(of: person), own.status == .accepted { return own.preference }
+        return isReporter(person) ? self.reporter.credit : .named
     }
 
     /// How the reporter is credited: their own credit record unless declined, else as their
     /// submission asked (nil when they asked for none).
     public var reporterCredit: CreditRecord? {
         let reporter = self.reporter
-        if let own = credit(of: reporter.handle) {
-            return own.status == .declined ? nil : own
+        if var own = credit(of: reporter.handle) {
+            guard own.status != .declined else { return nil }
+            // The reporter found it, whatever else they are offered credit for: a maintainer's
+            // offer of another type, made before they answered, does not take that away.
+            if !own.types.contains(.finder) { own.types.insert(.finder, at: 0) }
+            return own
         }
         guard reporter.credit != .none else { return nil }
         return CreditRecord(person: reporter.handle, types: [.finder], status: .accepted, displayName: reporter.name, preference: reporter.credit)

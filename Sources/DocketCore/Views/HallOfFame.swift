@@ -129,7 +129,9 @@ public struct HallOfFame: Hashable, Sendable {
         var out = ""
         for ch in s {
             if "\\`*_{}[]()#+-.!<>|~".contains(ch) { out.append("\\") }
-            out.append(ch == "\n" ? " " : ch)
+            // Every line break (CR, CR LF and Unicode's own, not only LF) becomes a space: a name
+            // must not end its list item and start a heading or a paragraph of its own.
+            out.append(ch.isNewline ? " " : ch)
         }
         return out
     }
