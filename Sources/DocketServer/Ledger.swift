@@ -59,7 +59,7 @@ public final class Ledger: Sendable {
         var command = command
         // A submission that does not say how the reporter wants credit gets the project policy's default.
         if creditFromPolicy, case .submit(var e) = command {
-            e.reporter.credit = try creditDefault(project: e.project)
+            e.reporter.credit = try creditDefault(project: e.project, at: at ?? .now())
             command = .submit(e)
         }
         let stream = try DomainStreams.report(id)
@@ -203,11 +203,14 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// The credit preference the project's current policy gives reporters who do not say.
-    public func creditDefault(project: String) throws -> CreditPreference {
+    /// The credit preference the project's policy gives reporters who do not say, for a report
+    /// submitted at `t`: that of the policy the report is held to (`ProjectState.policy(at:)`),
+    /// as its clocks are, not the latest one (a history imported with `--at` gets the default of
+    /// its time).
+    public func creditDefault(project: String, at t: Timestamp) throws -> CreditPreference {
         var projection = Projection()
         for e in try store.read(stream: try DomainStreams.project(project)) { projection.apply(e) }
-        switch projection.projects[project]?.currentPolicy?.policy.creditDefault ?? .named {
+        switch projection.projects[project]?.policy(at: t)?.policy.creditDefault ?? .named {
         case .named: return .named
         case .handle: return .handle
         case .anonymous: return .anonymous

@@ -224,6 +224,23 @@ struct ServerTests {
             try await gina.command(.acceptCredit(person: "cy", displayName: "Cy", preference: .named), report: "G1")
         }
         #expect(unsaid?.code == "forbidden")
+        // The default is that of the policy the report is held to, the one in force when it was
+        // submitted: an imported report from before a later policy keeps the older default.
+        for (version, preference, adopted) in [(1, "anonymous", "2025-01-01T00:00:00Z"), (2, "named", "2026-03-01T00:00:00Z")] {
+            let text = SyntheticReports.policyText.replacingOccurrences(of: "version = 1\n", with: "version = \(version)\ncredit-default = \"\(preference)\"\n")
+            _ = try await admin.admin("policy-adopt", [
+                ("project", "delta"), ("policy", .string(try Policy.parse(text, file: "delta.toml").encodeCanonical())), ("zone", "UTC"),
+                ("zoneTransitions", [":0"]), ("at", .string(adopted)),
+            ])
+        }
+        for (id, at) in [("D1", "2025-06-01T00:00:00Z"), ("D2", "2026-06-01T00:00:00Z")] {
+            _ = try await admin.command(
+                .submit(ReportSubmitted(project: "delta", title: "t", reporter: Reporter(handle: "di"))), report: id, at: try Timestamp(rfc3339: at),
+                creditFromPolicy: true)
+        }
+        let rows = try await admin.query(.state(project: "delta", state: nil, severity: nil, assignee: nil, report: nil))["rows"]?.arrayValue ?? []
+        let credits = Dictionary(uniqueKeysWithValues: rows.compactMap { r in r["id"]?.stringValue.map { ($0, r["reporter"]?["credit"]?.stringValue ?? "?") } })
+        #expect(credits == ["D1": "anonymous", "D2": "named"], "\(rows)")
         for c in [gina] { await c.close() }
         for c in [admin, maria, ann] { await c.close() }
         await node.stop()

@@ -26,6 +26,13 @@ public struct ProjectState: Sendable {
     public var maintainers: [String] = []
 
     public var currentPolicy: AdoptedPolicy? { policies.last }
+
+    /// The policy a report submitted at `t` is held to: the last one adopted at or before `t` (by
+    /// event time, so the answer does not depend on the order a history was imported in), or the
+    /// earliest for a report submitted before any.
+    public func policy(at t: Timestamp) -> AdoptedPolicy? {
+        policies.last { $0.adoptedAt <= t } ?? policies.first
+    }
 }
 
 /// How far into the log a view looks.
@@ -208,11 +215,9 @@ public struct Projection: Sendable {
         return grouped
     }
 
-    /// The policy `report` is held to: the last one adopted at or before its submission (by event
-    /// time, so the answer does not depend on the order a history was imported in, and is the same
-    /// in every as-of view), or the project's earliest policy for reports submitted before any.
+    /// The policy `report` is held to (`ProjectState.policy(at:)` its submission: the same in
+    /// every as-of view).
     public func policy(for report: Report) -> AdoptedPolicy? {
-        guard let project = projects[report.project], !project.policies.isEmpty else { return nil }
-        return project.policies.last { $0.adoptedAt <= report.submittedAt } ?? project.policies.first
+        projects[report.project]?.policy(at: report.submittedAt)
     }
 }
