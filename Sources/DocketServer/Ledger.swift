@@ -222,6 +222,17 @@ public final class Ledger: Sendable {
     public func appendProjectEvent(_ event: DomainEvent, project: String, as principal: Principal, at: Timestamp?) async throws -> AppendResult {
         try DomainStreams.validateIdentifier(project, what: "project")
         guard principal.maintains(project) else { throw Forbidden("only an admin or a maintainer of \(project) can change its policy") }
+        // Which policy a report is held to goes by adoption time: a maintainer who could date an
+        // adoption before the reports could hold them all to a laxer policy after the fact, and
+        // turn breaches into met deadlines, in every view of the past as well. Dating one, to
+        // import a history, is for admins; nobody dates one in the future.
+        if at != nil, principal.role != .admin {
+            throw Forbidden("only an admin can set the time of a project event (to import a history); a maintainer's takes effect when the node records it")
+        }
+        let now = Timestamp.now()
+        if let at, at > now + Self.futureSkew {
+            throw DomainError(.invalidCommand, "the event time \(at) is in the future (this node's clock says \(now))")
+        }
         let result = try await store.append(to: try DomainStreams.project(project), events: [try event.proposed(actor: principal.subject, occurredAt: at)])
         heads.advance(to: result.lastSequence)
         return result

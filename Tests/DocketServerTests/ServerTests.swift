@@ -47,6 +47,20 @@ struct ServerTests {
                 try await client.admin("policy-adopt", [("project", "aumos"), ("policy", .string(policy.encodeCanonical())), ("zone", "+05:30"), ("zoneTransitions", [":19800"])])
             }
             #expect(mismatch?.code == "bad-request")
+            // Only an admin dates a project event (to import a history): a maintainer's adoption
+            // takes effect when it is recorded, so it cannot be slipped in under the reports
+            // already held to a policy. Nobody dates one ahead.
+            let maria = node.client(try await node.token(.maintainer, project: "aumos", name: "maria"))
+            func adopt(_ by: DocketClient, at: String?) async throws -> Value {
+                try await by.admin("policy-adopt", [
+                    ("project", "aumos"), ("policy", .string(policy.encodeCanonical())), ("zone", "UTC"), ("zoneTransitions", [":0"]),
+                ] + (at.map { [("at", Value.string($0))] } ?? []))
+            }
+            let backdated = await #expect(throws: DocketClientError.self) { try await adopt(maria, at: "2024-06-01T00:00:00Z") }
+            #expect(backdated?.code == "forbidden" && backdated?.description.contains("only an admin can set the time") == true)
+            let ahead = await #expect(throws: DocketClientError.self) { try await adopt(client, at: "2099-01-01T00:00:00Z") }
+            #expect(ahead?.code == "invalid-command" && ahead?.description.contains("in the future") == true)
+            await maria.close()
             // Over the wire too, a submission may take its credit preference from the policy.
             let aisoc = try Policy.parse(try String(contentsOf: Self.aumos.deletingLastPathComponent().appendingPathComponent("aisoc.toml"), encoding: .utf8), file: "aisoc.toml")
             _ = try await client.admin("policy-adopt", [("project", "aisoc"), ("policy", .string(aisoc.encodeCanonical())), ("zone", "UTC"), ("zoneTransitions", [":0"])])
@@ -69,8 +83,8 @@ struct ServerTests {
             // Subscribe: catch up, then tail a live append.
             var iterator = client.subscribe(from: 1, window: 2).makeAsyncIterator()
             var seen: [UInt64] = []
-            for _ in 0..<7 { if let e = try await iterator.next() { seen.append(e.sequence) } }
-            #expect(seen == Array(1...7))
+            for _ in 0..<8 { if let e = try await iterator.next() { seen.append(e.sequence) } }
+            #expect(seen == Array(1...8))
             let writer = node.client()
             _ = try await writer.command(.note("live"), report: "R1")
             let live = try await iterator.next()
