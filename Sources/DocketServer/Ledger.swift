@@ -67,7 +67,7 @@ public final class Ledger: Sendable {
         while true {
             attempt += 1
             let (report, recorded) = try load(report: id)
-            try authorize(command, on: report, id: id, principal)
+            try authorize(command, on: report, id: id, principal, at: at)
             // A retried command (same id) returns what the first attempt appended.
             if let eventID, let original = recorded.first(where: { $0.id == eventID }) {
                 var before = Projection()
@@ -129,9 +129,7 @@ public final class Ledger: Sendable {
     /// nobody can date an event in the future or before the report's latest event, with or
     /// without `--at`, so milestones stay in order.
     func checkTime(_ at: Timestamp?, report: Report?, id: String, _ principal: Principal) throws {
-        if at != nil, principal.role == .reporter {
-            throw Forbidden("a reporter cannot set the time of an event; the node records when it happened")
-        }
+        if at != nil, principal.role == .reporter { throw Self.reporterCannotDate }
         let now = Timestamp.now()
         let when = at ?? now
         if when > now + Self.futureSkew {
@@ -142,10 +140,16 @@ public final class Ledger: Sendable {
         }
     }
 
+    static let reporterCannotDate = Forbidden("a reporter cannot set the time of an event; the node records when it happened")
+
+    static func reporterAsThemselves(_ principal: Principal) -> Forbidden {
+        Forbidden("a reporter can only submit reports as themselves (\(principal.subject))")
+    }
+
     /// Reporters may only act on their own reports, and only as themselves; maintainers on their
     /// project's; auditors and replicas not at all. A report a principal may not see is reported
     /// as unknown, so its existence does not leak.
-    func authorize(_ command: ReportCommand, on report: Report?, id: String, _ principal: Principal) throws {
+    func authorize(_ command: ReportCommand, on report: Report?, id: String, _ principal: Principal, at: Timestamp? = nil) throws {
         // A command on a report that does not exist is refused before anything else is checked:
         // checked after, a refusal of the verb, the time or the arguments would tell a reporter or
         // maintainer that the id names someone else's report.
@@ -168,14 +172,19 @@ public final class Ledger: Sendable {
             }
         case .reporter:
             if let report, report.reporter.handle != principal.subject {
-                if case .submit = command { throw DomainError(.reportExists, "report id \(id) is taken; choose another id") }
-                throw DomainError.noReport(id)
+                guard case .submit(let e) = command else { throw DomainError.noReport(id) }
+                // Report ids are one namespace, so a submission under a taken id must fail. It
+                // fails only where one under a free id would have been recorded: a malformed one,
+                // one dated, or one not as themselves is refused the same either way, and cannot
+                // be used to learn for nothing which ids exist.
+                if at != nil { throw Self.reporterCannotDate }
+                guard e.reporter.handle == principal.subject else { throw Self.reporterAsThemselves(principal) }
+                _ = try Lifecycle.decide(command, report: nil, reportID: id)
+                throw DomainError(.reportExists, "report id \(id) is taken; choose another id")
             }
             switch command {
             case .submit(let e):
-                guard e.reporter.handle == principal.subject else {
-                    throw Forbidden("a reporter can only submit reports as themselves (\(principal.subject))")
-                }
+                guard e.reporter.handle == principal.subject else { throw Self.reporterAsThemselves(principal) }
             case .respond:
                 return
             case .acceptCredit(let person, _, _), .declineCredit(let person):

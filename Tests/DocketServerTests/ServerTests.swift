@@ -295,6 +295,28 @@ struct ServerTests {
             }
         }
         #expect(answers["BOB-1"] == answers["NOBODY-1"] && answers["BOB-1"]?.allSatisfy { $0.hasPrefix("unknown-report: ") } == true, "\(answers)")
+        // Ids are one namespace, so a submission under Bob's id fails; but only one that would have
+        // been recorded under a free id learns that: a blank title, a date, or another reporter's
+        // handle is refused the same whether the id is taken or not, and writes nothing.
+        var submissions: [String: [String]] = [:]
+        for report in ["BOB-1", "NOBODY-2"] {
+            let refusals: [DocketClientError?] = [
+                await #expect(throws: DocketClientError.self) { try await ann.command(.submit(ReportSubmitted(project: "alpha", title: " ", reporter: Reporter(handle: "ann"))), report: report) },
+                await #expect(throws: DocketClientError.self) {
+                    try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"))), report: report, at: Timestamp.now())
+                },
+                await #expect(throws: DocketClientError.self) { try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "bob"))), report: report) },
+            ]
+            submissions[report] = refusals.map { error in
+                guard case .server(let body)? = error else { return "\(String(describing: error))" }
+                return body.code + ": " + body.message.replacingOccurrences(of: report, with: "ID")
+            }
+        }
+        #expect(submissions["BOB-1"] == submissions["NOBODY-2"] && submissions["BOB-1"]?.map { $0.prefix(while: { $0 != ":" }) } == ["invalid-command", "forbidden", "forbidden"], "\(submissions)")
+        let taken = await #expect(throws: DocketClientError.self) {
+            try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"))), report: "BOB-1")
+        }
+        #expect(taken?.code == "report-exists" && taken?.description.contains("secret") == false)
         await maria.close()
         // Reusing the id of an event on Bob's report fails, without naming his report, its event or where it is.
         let reused = await #expect(throws: DocketClientError.self) {
