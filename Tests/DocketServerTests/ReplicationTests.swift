@@ -647,9 +647,11 @@ extension ReplicationTests {
         g.replication.leader = f.address
         try await g.start()
         try await eventually("g holds epoch 1") { g.store.head == f.store.head }
-        // … and, pointed back at the old leader by mistake, presents it there.
+        // … and, pointed back at the old leader by mistake (with f among the ledger's nodes it
+        // was given), presents it there.
         await g.stop()
         g.replication.leader = leader.address
+        g.replication.nodes = [f.address]
         try await g.start()
         try await eventually("the old leader is deposed") { leader.store.nodeState.role == .fenced }
         #expect(leader.store.nodeState.epoch == 1 && leader.store.nodeState.leader == f.address)
