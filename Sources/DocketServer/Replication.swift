@@ -301,7 +301,9 @@ final class ReplicationHub: Sendable {
                 first: batch.first, lastHash: batch.lastHash.bytes,
                 dictionaries: batch.dictionaries.map { RecordsBody.Dictionary(version: $0.version, info: $0.info, bytes: $0.bytes) },
                 bytes: batch.bytes, ends: batch.ends)
-            session.channel.writeAndFlush(Frame(.records, requestID: link.key.id, binary: body.frameBuffer), promise: nil)
+            // Paced by the follower's reading as well as by its window: it may ask for far more
+            // than it takes (`Session.writeStreamed`).
+            await session.writeStreamed(Frame(.records, requestID: link.key.id, binary: body.frameBuffer))
             next = batch.last + 1
             previous = batch.lastHash
             known = max(known, batch.dictionaries.last?.version ?? 0)

@@ -367,6 +367,18 @@ final class Session: Sendable {
         next?.resume()
     }
 
+    /// Writes a frame of a stream other than a subscription (a replication stream's RECORDS) as
+    /// subscriptions write theirs: in the writing turn, once the client takes its answers, and
+    /// returning once the frame is in the channel's buffer. Whatever window a follower asked
+    /// for, one that stops reading holds the node to a frame beyond `outboundBufferLimit`.
+    func writeStreamed(_ frame: Frame) async {
+        await takeWritingTurn()
+        await untilWritable()
+        let channel = self.channel
+        try? await channel.eventLoop.submit { channel.writeAndFlush(frame, promise: nil) }.get()
+        endWritingTurn()
+    }
+
     /// `reply`, returning once the frame is in the channel's buffer, so that the writability the
     /// next writer sees counts it.
     private func replyBuffered(_ type: FrameType, _ requestID: UInt32, _ body: Value) async {
