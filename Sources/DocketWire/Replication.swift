@@ -95,6 +95,10 @@ public struct RecordsBody: Sendable, Hashable {
         guard Int(n) <= b.readableBytes / 5, Int(d) <= b.readableBytes / 10 else {
             throw MessageError("RECORDS: \(n) records and \(d) dictionaries cannot fit in \(b.readableBytes) bytes")
         }
+        // (Numbering them must not overflow: a trap would end the follower's process.)
+        guard n == 0 || UInt64(n) - 1 <= UInt64.max - first else {
+            throw MessageError("RECORDS: \(n) records from sequence \(first) run past the largest sequence")
+        }
         var dictionaries: [Dictionary] = []
         for _ in 0..<d {
             guard let version = b.readInteger(as: UInt16.self), version != 0, let infoLength = b.readInteger(as: UInt32.self),

@@ -41,6 +41,7 @@ struct ReplicationFrameTests {
 
     @Test("a malformed RECORDS body is refused before anything is allocated for it", arguments: [
         "short header", "too many records", "record past the end", "empty record", "bytes after the last record", "dictionary version 0",
+        "sequences past the largest",
     ])
     func malformed(_ what: String) throws {
         var bytes = Array(Self.body.frameBuffer.readableBytesView)
@@ -50,6 +51,10 @@ struct ReplicationFrameTests {
         case "record past the end": bytes.replaceSubrange(bytes.count - 20..<bytes.count - 16, with: [0x00, 0x00, 0x10, 0x00])
         case "empty record": bytes.replaceSubrange(bytes.count - 20..<bytes.count - 16, with: [0, 0, 0, 0])
         case "bytes after the last record": bytes.append(0)
+        // The last record empty too, so that naming it in the error would number it past 2^64 − 1.
+        case "sequences past the largest":
+            bytes.replaceSubrange(0..<8, with: [UInt8](repeating: 0xFF, count: 8))
+            bytes.replaceSubrange(bytes.count - 20..<bytes.count - 16, with: [0, 0, 0, 0])
         default: bytes.replaceSubrange(46..<48, with: [0, 0])
         }
         #expect(throws: MessageError.self) { try RecordsBody(decoding: ByteBuffer(bytes: bytes)) }
