@@ -229,6 +229,14 @@ public final class Ledger: Sendable {
 
     /// Appends a project event (policy adoption, maintainers).
     public func appendProjectEvent(_ event: DomainEvent, project: String, as principal: Principal, at: Timestamp?) async throws -> AppendResult {
+        try checkProjectEvent(project: project, as: principal, at: at)
+        let result = try await store.append(to: try DomainStreams.project(project), events: [try event.proposed(actor: principal.subject, occurredAt: at)])
+        heads.advance(to: result.lastSequence)
+        return result
+    }
+
+    /// Whether `principal` may append a project event to `project`, dated `at`.
+    func checkProjectEvent(project: String, as principal: Principal, at: Timestamp?) throws {
         try DomainStreams.validateIdentifier(project, what: "project")
         guard principal.maintains(project) else { throw Forbidden("only an admin or a maintainer of \(project) can change its policy") }
         // Which policy a report is held to goes by adoption time: a maintainer who could date an
@@ -242,9 +250,6 @@ public final class Ledger: Sendable {
         if let at, at > now + Self.futureSkew {
             throw DomainError(.invalidCommand, "the event time \(at) is in the future (this node's clock says \(now))")
         }
-        let result = try await store.append(to: try DomainStreams.project(project), events: [try event.proposed(actor: principal.subject, occurredAt: at)])
-        heads.advance(to: result.lastSequence)
-        return result
     }
 
     /// Appends raw events (administrators only: the raw log bypasses the lifecycle).

@@ -244,9 +244,11 @@ final class Session: Sendable {
             reply(.adminResult, frame.requestID, .object([("id", .string(tokenID)), ("revoked", .bool(true))]))
         case "policy-adopt":
             let project = try b.string("project")
+            // Who may, before the policy is read: parsing is work, and its errors can be long.
+            try server.ledger.checkProjectEvent(project: project, as: principal, at: try b.optionalTime("at"))
             let policy: Policy
             do { policy = try Policy.parse(try b.string("policy"), file: try b.optionalString("file") ?? "policy") } catch let e as PolicyError {
-                throw DomainError(.policy, e.description)
+                throw DomainError(.policy, e.description(limit: 100))
             }
             let zone = try ZoneRules(identifier: try b.string("zone"), encodedTransitions: try b.strings("zoneTransitions"))
             guard zone.identifier == policy.timeZone || (policy.timeZone == "UTC" && zone.identifier == "Etc/UTC") else {

@@ -61,6 +61,19 @@ struct ServerTests {
             let ahead = await #expect(throws: DocketClientError.self) { try await adopt(client, at: "2099-01-01T00:00:00Z") }
             #expect(ahead?.code == "invalid-command" && ahead?.description.contains("in the future") == true)
             await maria.close()
+            // Who may adopt is checked before the policy is read, and a file of nothing but errors
+            // gets the first hundred of them, not an answer many times its size.
+            let garbage = String(repeating: "=\n", count: 5000)
+            let eve = node.client(try await node.token(.reporter, name: "eve"))
+            let notTheirs = await #expect(throws: DocketClientError.self) {
+                try await eve.admin("policy-adopt", [("project", "aumos"), ("policy", .string(garbage)), ("zone", "UTC"), ("zoneTransitions", [":0"])])
+            }
+            #expect(notTheirs?.code == "forbidden")
+            await eve.close()
+            let long = await #expect(throws: DocketClientError.self) {
+                try await client.admin("policy-adopt", [("project", "aumos"), ("policy", .string(garbage)), ("zone", "UTC"), ("zoneTransitions", [":0"])])
+            }
+            #expect(long?.code == "policy" && (long?.description.split(separator: "\n").count ?? 0) <= 101 && long?.description.contains("more") == true, "\(String(describing: long?.description.prefix(300)))")
             // Over the wire too, a submission may take its credit preference from the policy.
             let aisoc = try Policy.parse(try String(contentsOf: Self.aumos.deletingLastPathComponent().appendingPathComponent("aisoc.toml"), encoding: .utf8), file: "aisoc.toml")
             _ = try await client.admin("policy-adopt", [("project", "aisoc"), ("policy", .string(aisoc.encodeCanonical())), ("zone", "UTC"), ("zoneTransitions", [":0"])])
@@ -83,8 +96,8 @@ struct ServerTests {
             // Subscribe: catch up, then tail a live append.
             var iterator = client.subscribe(from: 1, window: 2).makeAsyncIterator()
             var seen: [UInt64] = []
-            for _ in 0..<8 { if let e = try await iterator.next() { seen.append(e.sequence) } }
-            #expect(seen == Array(1...8))
+            for _ in 0..<9 { if let e = try await iterator.next() { seen.append(e.sequence) } }
+            #expect(seen == Array(1...9))
             let writer = node.client()
             _ = try await writer.command(.note("live"), report: "R1")
             let live = try await iterator.next()

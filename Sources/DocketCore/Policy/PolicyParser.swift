@@ -38,6 +38,13 @@ public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
     /// One issue per line.
     public var description: String { issues.map(\.description).joined(separator: "\n") }
 
+    /// The first `limit` issues, one per line, and how many more there are: what a node answers,
+    /// so that a file of nothing but errors does not make an answer many times its size.
+    public func description(limit: Int) -> String {
+        guard issues.count > limit else { return description }
+        return (issues.prefix(limit).map(\.description) + ["… and \(issues.count - limit) more"]).joined(separator: "\n")
+    }
+
     /// The same problems as a `CoreError` (code `invalid-policy`), for callers that report those.
     public var coreError: CoreError { CoreError(.invalidPolicy, description) }
 }
