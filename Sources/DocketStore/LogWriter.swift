@@ -603,6 +603,16 @@ final class LogWriter: @unchecked Sendable {
                 recorded.append(original)
             } catch { return .failure(error) }
         }
+        // Recorded, but together and in this order? Otherwise the answer would be a range that is
+        // not theirs (a reordered retry answered first > last, and synchronous replication would
+        // wait for the wrong sequence).
+        for (i, e) in recorded.enumerated() where e.sequence != recorded[0].sequence + UInt64(i) {
+            return .failure(
+                StoreError(
+                    .eventIDReused,
+                    "the events of this append are recorded, but not together in this order (sequences \(recorded.map(\.sequence).map(String.init).joined(separator: ", "))); an idempotent retry must resend exactly the original events, in their order",
+                    sequence: e.sequence))
+        }
         let first = recorded[0]
         let last = recorded[recorded.count - 1]
         return .success(

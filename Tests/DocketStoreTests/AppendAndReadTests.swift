@@ -200,6 +200,13 @@ struct IdempotencyTests {
                 #expect(again.firstSequence == original.firstSequence && again.lastSequence == original.lastSequence)
                 #expect(again.streamVersion == original.streamVersion && again.recordedAt == original.recordedAt)
                 #expect(store.head.sequence == 5)
+                // The same events in another order, or with a gap, are not that append retried:
+                // its answer would be a range that is not theirs.
+                for ids in [[events[1], events[0], events[2]], [events[0], events[2]]] {
+                    let moved = await #expect(throws: StoreError.self) { try await store.append(to: s, events: ids) }
+                    #expect(moved?.code == .eventIDReused && moved?.message.contains("not together in this order") == true, "\(String(describing: moved))")
+                }
+                #expect(store.head.sequence == 5)
                 store.close()
             }
             // And after a restart.
