@@ -105,9 +105,13 @@ public enum Checkpoints {
                 let publicKey = v["publicKey"]?.stringValue.flatMap(Hex.decode), publicKey.count == 32,
                 let signature = v["signature"]?.stringValue.flatMap(Hex.decode), signature.count == 64
             else { throw ForensicError(.invalidReceipt, "the node sent a malformed checkpoint") }
+            // (A negative `previous` would trap converting it: whoever checks a receipt must not
+            // be crashed by the node that sent it.)
+            let previous = v["previous"]?.intValue
+            guard previous.map({ $0 > 0 }) ?? true else { throw ForensicError(.invalidReceipt, "the node sent a malformed checkpoint") }
             self.init(
                 sequence: UInt64(seq), size: UInt64(size), root: root, signedAt: signedAt, publicKey: publicKey, signature: signature,
-                previous: v["previous"]?.intValue.map { UInt64($0) })
+                previous: previous.map { UInt64($0) })
         }
     }
 

@@ -238,8 +238,15 @@ struct ForensicTests {
             #expect(early?.code == "no-checkpoint")
             let forbidden = await #expect(throws: DocketClientError.self) { try await ada.admin("checkpoint", []) }
             #expect(forbidden?.code == "forbidden")
-            let c = try Checkpoints.Checkpoint(wire: try await admin.admin("checkpoint", []))
+            let signed = try await admin.admin("checkpoint", [])
+            let c = try Checkpoints.Checkpoint(wire: signed)
             #expect(c.size == UInt64(head) && c.publicKey == publicKey)
+            // A node that sends a negative previous checkpoint gets a malformed-checkpoint error,
+            // not a crash of whoever is checking a receipt against it.
+            if case .object(let members) = signed {
+                let forged = Value.object(members.filter { $0.key != "previous" } + [("previous", .int(-1))])
+                #expect(throws: ForensicError.self) { try Checkpoints.Checkpoint(wire: forged) }
+            }
             let answer = try await ada.admin("proof", proofArgs)
             var proven = receipt
             proven.inclusion = Receipt.Inclusion(
