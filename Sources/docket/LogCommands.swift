@@ -137,7 +137,7 @@ struct Read: AsyncParsableCommand {
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check the log's hash chain, records and indexes (read-only).",
-        discussion: "Exit 0 when intact; 3, naming the first bad sequence, when not.")
+        discussion: "Exit 0 when intact; 3, naming the first bad sequence, when not (and, with --pubkey, when no checkpoint is signed with that key).")
 
     @OptionGroup var store: StoreOptions
 
@@ -159,6 +159,10 @@ struct Verify: AsyncParsableCommand {
             if report.isIntact, try key != nil || store.version(of: Checkpoints.stream) > 0 {
                 checkpoints = try Checkpoints.verify(store: store, publicKey: key)
             }
+            // A key with nothing signed to check it against proves nothing: the chain is keyless,
+            // so a copy rewritten from the start, checkpoints removed, would pass on it alone.
+            let unsigned = key != nil && checkpoints != nil && checkpoints?.failure == nil && checkpoints?.checked == 0
+            let unsignedReason = "the log holds no checkpoint signed with the given key: nothing it vouches for (the hash chain alone shows only that the records agree with one another)"
             if json {
                 var members: [(String, Value)] = [
                     ("intact", .bool(report.isIntact)), ("records", .int(Int64(report.records))),
@@ -171,6 +175,8 @@ struct Verify: AsyncParsableCommand {
                     members += [("checkpoints_checked", .int(Int64(checkpoints.checked))), ("checkpoint_key_given", .bool(checkpoints.keyGiven))]
                     if let f = checkpoints.failure {
                         members += [("bad_checkpoint_sequence", .int(Int64(f.sequence))), ("checkpoint_reason", .string(f.reason))]
+                    } else if unsigned {
+                        members += [("checkpoint_reason", .string(unsignedReason))]
                     }
                 }
                 printJSON(members)
@@ -183,6 +189,8 @@ struct Verify: AsyncParsableCommand {
             if let checkpoints, !json {
                 if let f = checkpoints.failure {
                     print("CHECKPOINT FAILED: the checkpoint at sequence \(f.sequence): \(f.reason)")
+                } else if unsigned {
+                    print("NO SIGNED CHECKPOINT: \(unsignedReason)")
                 } else {
                     let latest = checkpoints.latest.map { "; the latest, at sequence \($0.sequence), covers records 1–\($0.size)" } ?? ""
                     if checkpoints.keyGiven {
@@ -192,7 +200,7 @@ struct Verify: AsyncParsableCommand {
                     }
                 }
             }
-            if !report.isIntact || checkpoints?.failure != nil { throw ExitCode(3) }
+            if !report.isIntact || checkpoints?.failure != nil || unsigned { throw ExitCode(3) }
         }
     }
 }

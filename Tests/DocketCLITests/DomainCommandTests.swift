@@ -219,6 +219,9 @@ struct CheckpointCommandTests {
             #expect(mode == 0o600)
             #expect(try docket("key", "create").stderr.contains("already exists"))
             for i in 0..<5 { _ = try docket("append", "--stream", "s", "--type", "T", "--data", "{\"i\":\(i)}") }
+            // No checkpoint yet: the key has nothing to vouch for, so verify does not pass on it.
+            let unsigned = try docket("verify", "--pubkey", dir + "/pub.hex")
+            #expect(unsigned.status == 3 && unsigned.stdout.contains("NO SIGNED CHECKPOINT"), "\(unsigned.stdout)")
             let c1 = try JSON.parse(try docket("checkpoint").stdout)
             #expect(c1["size"] == 5 && c1["seq"] == 6)
             _ = try docket("append", "--stream", "s", "--type", "T", "--data", "{}")
