@@ -20,7 +20,17 @@ extension EventStore {
                 }
                 hash = anchor
             }
-            if anchorSequence == sequence { return hash }
+            if anchorSequence == sequence {
+                // Handed on as it is stored (signed into a receipt, compared in a replication
+                // handshake), so its own record must carry its tag: a damaged or altered anchor
+                // is not passed off as the chain.
+                guard let value = try LogIndex.record(at: sequence, in: txn, databases),
+                    try RecordFormat.header(of: value, sequence: sequence).tag == hash.tag
+                else {
+                    throw StoreError(.corruptRecord, "the chain anchor at \(sequence) does not match its record's tag; run docket verify", sequence: sequence)
+                }
+                return hash
+            }
             var expected = anchorSequence + 1
             try LogIndex.forEachRecord(in: txn, databases, from: expected, limit: Int(sequence - anchorSequence)) { (seq, value) throws(StoreError) in
                 guard seq == expected else {

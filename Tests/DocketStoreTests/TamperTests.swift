@@ -90,6 +90,27 @@ struct TamperTests {
         try txn.commit()
     }
 
+    @Test("a chain anchor that does not match its record is not handed on as the chain hash there")
+    func alteredAnchor() async throws {
+        try await withTemporaryDirectory { dir in
+            let anchored: ChainHash
+            do {
+                let store = try openStore(dir)
+                _ = try await appendBatches(store, count: 2000, batch: 1000)
+                anchored = try store.chainHash(at: 1024)
+                store.close()
+            }
+            try tamper(dir) { txn, dbs in
+                try txn.put(dbs.chain, Key.sequence(1024), ChainHash.genesis.bytes)
+            }
+            let store = try openStore(dir) { $0.readOnly = true }
+            let refused = #expect(throws: StoreError.self) { try store.chainHash(at: 1024) }
+            #expect(refused?.code == .corruptRecord && refused?.sequence == 1024, "\(String(describing: refused))")
+            #expect(anchored != ChainHash.genesis)
+            #expect(try store.verify().failure != nil)
+        }
+    }
+
     @Test("an index entry no record accounts for is reported, as sequence 0")
     func extraIndexEntry() async throws {
         try await withTemporaryDirectory { dir in
