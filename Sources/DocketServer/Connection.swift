@@ -76,7 +76,10 @@ final class ConnectionHandler: ChannelInboundHandler {
         server.unregister(context.channel)
         handshakeTimer?.cancel()
         stallTimer?.cancel()
-        if case .ready(let session) = state { session.finish() }
+        // Requests still queued are dropped: nobody is there for their answers, and a client that
+        // pipelines its limit and disconnects, again and again, must not leave the node a backlog
+        // of work without end. The one running completes; a write is safe to retry (§11).
+        if case .ready(let session) = state { session.finish(abandoningQueued: true) }
         state = .closed
         context.fireChannelInactive()
     }

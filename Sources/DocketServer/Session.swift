@@ -70,9 +70,9 @@ final class Session: Sendable {
         queued.load(ordering: .relaxed) > 0 || inPlace.withLock { $0.count > 0 } || subscriptions.withLock { !$0.isEmpty }
     }
 
-    /// The connection closed: stop taking requests and end the subscriptions. Requests already
-    /// queued still run (an append in progress completes), their answers go nowhere; unless
-    /// `abandoningQueued`, when only the one in progress completes.
+    /// The connection closed: stop taking requests and end the subscriptions. The request in
+    /// progress completes (its answer goes nowhere); with `abandoningQueued` (what a closed
+    /// connection does) the ones queued behind it are dropped, else they still run.
     func finish(abandoningQueued: Bool = false) {
         if abandoningQueued { abandoned.store(true, ordering: .relaxed) }
         server.untrack(self)

@@ -544,6 +544,25 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("requests still queued when their client disconnects are dropped, not run")
+    func disconnectDropsQueuedRequests() async throws {
+        let node = try await Self.nodeWithBigLog { $0.outboundBufferLimit = 128 << 10 }
+        let socket = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken, receiveBuffer: 32 << 10))
+        // READs whose answers it does not read hold its queue; an APPEND waits behind them.
+        for i in 0..<100 { socket.send(Frame(.read, requestID: UInt32(100 + i), body: ["from": 1, "limit": 300])) }
+        socket.send(Frame(.append, requestID: 999, body: ["stream": "late", "events": [["type": "Note", "data": ["n": 1]]]]))
+        try await Task.sleep(for: .milliseconds(500))
+        let before = node.store.head.sequence
+        _ = shutdown(socket.fd, Int32(SHUT_RDWR))
+        try await eventually("the node sees the connection close", timeout: .seconds(10)) { node.server.connectionCount == 0 }
+        // Nobody is there for their answers: the READs and the APPEND never run (it was never
+        // answered, so its client does not count on it, and may resend it by its event ids).
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(node.store.head.sequence == before)
+        #expect(try node.store.read(stream: try StreamName("late")).isEmpty)
+        await node.stop()
+    }
+
     @Test("a client that reads none of its answers for the idle timeout is disconnected")
     func clientThatNeverReads() async throws {
         let node = try await Self.nodeWithBigLog {
