@@ -169,9 +169,10 @@ public final class DocketClient: Sendable {
         ProposedEventCodec.encode(stream: stream, expected: expected, events: events, into: &w)
         let body = ByteBuffer(bytes: w.bytes)
         let f = try await request(retry: true) { Frame(.appendEvents, requestID: $0, binary: body) }
+        // (A negative number from a faulty node reads as 0, not a trap in the client.)
+        func count(_ key: String) -> UInt64 { UInt64(max(f.body[key]?.intValue ?? 0, 0)) }
         return Appended(
-            firstSequence: UInt64(f.body["first"]?.intValue ?? 0), lastSequence: UInt64(f.body["last"]?.intValue ?? 0),
-            streamVersion: UInt64(f.body["version"]?.intValue ?? 0),
+            firstSequence: count("first"), lastSequence: count("last"), streamVersion: count("version"),
             recordedAt: (try? Timestamp(rfc3339: f.body["recordedAt"]?.stringValue ?? "")) ?? Timestamp(microseconds: 0),
             duplicate: f.body["duplicate"]?.boolValue ?? false)
     }

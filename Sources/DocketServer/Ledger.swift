@@ -275,7 +275,7 @@ public final class Ledger: Sendable {
         }
     }
 
-    private static func mayAppendRaw(_ principal: Principal) throws(Forbidden) {
+    static func mayAppendRaw(_ principal: Principal) throws(Forbidden) {
         guard principal.role == .admin else { throw Forbidden("only an admin can append raw events; use report commands") }
     }
 

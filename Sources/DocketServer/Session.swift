@@ -158,6 +158,11 @@ final class Session: Sendable {
             let stream = try StreamName(try b.string("stream"))
             let expected: ExpectedVersion = try b.optionalInt("expected").map { .exact(UInt64(max($0, 0))) } ?? .any
             guard let list = frame.body["events"]?.arrayValue, !list.isEmpty else { throw MessageError("APPEND: \"events\" must be a non-empty array") }
+            // Who may, and how many, before any event is built: each costs an id and an encoding.
+            try Ledger.mayAppendRaw(principal)
+            guard list.count <= EventStore.maximumEventsPerAppend else {
+                throw StoreError(.batchTooLarge, "an append may carry at most \(EventStore.maximumEventsPerAppend) events, got \(list.count)")
+            }
             var events: [ProposedEvent] = []
             events.reserveCapacity(list.count)
             for e in list { events.append(try ProposedEvent(wire: e, actor: principal.subject)) }

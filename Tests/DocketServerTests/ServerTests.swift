@@ -563,6 +563,22 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("an APPEND is refused for its sender or its size before any of its events is built")
+    func appendCheckedFirst() async throws {
+        let node = try await TestNode()
+        let events: Value = .array((0..<20_000).map { _ in ["type": "A"] })
+        let reporter = try #require(try await RawSocket.authenticated(port: node.port, token: try await node.token(.reporter, name: "rey")))
+        reporter.send(Frame(.append, requestID: 5, body: ["stream": "s", "events": events]))
+        let refused = try #require(try await reporter.nextFrame())
+        #expect(refused.body["code"] == "forbidden" && refused.body["message"]?.stringValue?.contains("only an admin can append raw events") == true, "\(refused.body)")
+        let admin = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
+        admin.send(Frame(.append, requestID: 6, body: ["stream": "s", "events": events]))
+        let tooMany = try #require(try await admin.nextFrame())
+        #expect(tooMany.body["code"] == "batch-too-large" && tooMany.body["message"]?.stringValue?.contains("got 20000") == true, "\(tooMany.body)")
+        #expect(node.store.head.sequence == 2)  // the two tokens
+        await node.stop()
+    }
+
     @Test("a client that reads none of its answers for the idle timeout is disconnected")
     func clientThatNeverReads() async throws {
         let node = try await Self.nodeWithBigLog {
