@@ -20,9 +20,9 @@ public struct NodeKey: Sendable {
         }
         let key = Curve25519.Signing.PrivateKey()
         let hex = Hex.encode(Array(key.rawRepresentation)) + "\n"
-        guard FileManager.default.createFile(atPath: path, contents: Data(hex.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw ServerError("cannot write \(path)")
-        }
+        // Created 0600 (never readable by others, even for a moment) and synced: a node key lost
+        // in a crash after its public key was handed out would leave checkpoints nobody can extend.
+        do { try writeFileAtomically(Array(hex.utf8), to: path, mode: 0o600, durable: true) } catch { throw ServerError("cannot write \(path): \(error.message)") }
         return NodeKey(key: key)
     }
 

@@ -82,6 +82,11 @@ final class LMDBEnvironment: @unchecked Sendable {
         self.mapSize = mapSize
         pthread_rwlock_init(resizeLock, nil)
         try check(rc)
+        // Frees the reader slots of processes that died holding them (a read-only command killed
+        // with SIGKILL, say): left, they pin old pages and, at 512, refuse every new reader.
+        // (Nothing to do without a lock file; the answer is only informative.)
+        var dead: Int32 = 0
+        _ = mdb_reader_check(env, &dead)
         var info = MDB_envinfo()
         try check(mdb_env_info(env, &info))
         self.mapSize = info.me_mapsize
