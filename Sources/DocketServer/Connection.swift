@@ -223,9 +223,9 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     /// Writes an ERROR frame and closes the connection after it is sent (at once if the client is
-    /// not taking what it is sent; within `closeGrace` if it stops). `abandoningQueued`: the
-    /// connection's queued requests are dropped (`Session.finish`).
-    func fail(_ context: ChannelHandlerContext, requestID: UInt32, _ error: ErrorBody, abandoningQueued: Bool = false) {
+    /// not taking what it is sent; within `closeGrace` if it stops). The connection's queued
+    /// requests are dropped (`Session.finish`), as when it closes by itself.
+    func fail(_ context: ChannelHandlerContext, requestID: UInt32, _ error: ErrorBody, abandoningQueued: Bool = true) {
         if case .closed = state { return }
         let channel = context.channel
         // A client that has stopped reading would never take the frame, and the close would wait on it.

@@ -177,8 +177,10 @@ public final class Ledger: Sendable {
                 // fails only where one under a free id would have been recorded: a malformed one,
                 // one dated, or one not as themselves is refused the same either way, and cannot
                 // be used to learn for nothing which ids exist.
-                if at != nil { throw Self.reporterCannotDate }
+                // (In the order a free id's submission meets them: the handle here, the time in
+                // checkTime, the fields in decide.)
                 guard e.reporter.handle == principal.subject else { throw Self.reporterAsThemselves(principal) }
+                if at != nil { throw Self.reporterCannotDate }
                 _ = try Lifecycle.decide(command, report: nil, reportID: id)
                 throw DomainError(.reportExists, "report id \(id) is taken; choose another id")
             }

@@ -301,13 +301,15 @@ final class ReplicationHub: Sendable {
                 first: batch.first, lastHash: batch.lastHash.bytes,
                 dictionaries: batch.dictionaries.map { RecordsBody.Dictionary(version: $0.version, info: $0.info, bytes: $0.bytes) },
                 bytes: batch.bytes, ends: batch.ends)
+            // Counted as sent before it is written: the follower's acknowledgement of it may come
+            // back before the write returns, and an acknowledgement beyond what was sent is capped.
+            link.sent.store(batch.last, ordering: .relaxed)
             // Paced by the follower's reading as well as by its window: it may ask for far more
             // than it takes (`Session.writeStreamed`).
             await session.writeStreamed(Frame(.records, requestID: link.key.id, binary: body.frameBuffer))
             next = batch.last + 1
             previous = batch.lastHash
             known = max(known, batch.dictionaries.last?.version ?? 0)
-            link.sent.store(batch.last, ordering: .relaxed)
         }
     }
 

@@ -148,6 +148,7 @@ final class Session: Sendable {
             }
             reply(.statusResult, id, .object(status))
         case .appendEvents:
+            try Ledger.mayAppendRaw(principal)  // before decoding up to 10,000 events for nothing
             let (stream, expected, events) = try Self.decodeAppendEvents(frame, actor: principal.subject)
             let r = try await ledger.append(to: stream, expecting: expected, events: events, as: principal)
             try await server.replication.replicated(through: r.lastSequence, on: channel.eventLoop)

@@ -2,14 +2,19 @@ import DocketCore
 
 extension EventStore {
     /// The full chain hash h(`sequence`) (Schemas/storage.md §6), recomputed from the nearest
-    /// anchor at or below it (full hashes are kept every 1024 records), so at most 1023 records
-    /// are hashed. Every record on the way must carry the tag the recomputation gives, else the
+    /// anchor below it (full hashes are kept every 1024 records), so at most 1024 records are
+    /// hashed. Every record on the way must carry the tag the recomputation gives, else the
     /// log is damaged and this throws `corrupt-record` (run `docket verify`).
     public func chainHash(at sequence: UInt64) throws(StoreError) -> ChainHash {
         guard sequence >= 1, sequence <= head.sequence else {
             throw StoreError(.notFound, "the log holds no record \(sequence) (its head is \(head.sequence))")
         }
-        let anchorSequence = sequence / Databases.anchorInterval * Databases.anchorInterval
+        // An anchored sequence (every 1024th) starts from the anchor before it: its own stored
+        // anchor is then checked against the recomputation, in full, rather than handed on as
+        // stored (into a receipt, or a replication handshake) with nothing to vouch for it.
+        let interval = Databases.anchorInterval
+        let anchored = sequence % interval == 0
+        let anchorSequence = anchored ? sequence - interval : sequence / interval * interval
         return try read { (txn) throws(StoreError) -> ChainHash in
             var hash = ChainHash.genesis
             if anchorSequence > 0 {
@@ -19,17 +24,6 @@ extension EventStore {
                     throw StoreError(.corruptRecord, "the chain anchor at \(anchorSequence) is missing; run docket verify", sequence: anchorSequence)
                 }
                 hash = anchor
-            }
-            if anchorSequence == sequence {
-                // Handed on as it is stored (signed into a receipt, compared in a replication
-                // handshake), so its own record must carry its tag: a damaged or altered anchor
-                // is not passed off as the chain.
-                guard let value = try LogIndex.record(at: sequence, in: txn, databases),
-                    try RecordFormat.header(of: value, sequence: sequence).tag == hash.tag
-                else {
-                    throw StoreError(.corruptRecord, "the chain anchor at \(sequence) does not match its record's tag; run docket verify", sequence: sequence)
-                }
-                return hash
             }
             var expected = anchorSequence + 1
             try LogIndex.forEachRecord(in: txn, databases, from: expected, limit: Int(sequence - anchorSequence)) { (seq, value) throws(StoreError) in
@@ -50,6 +44,13 @@ extension EventStore {
             }
             guard expected == sequence + 1 else {
                 throw StoreError(.notFound, "the log holds no record \(expected)", sequence: expected)
+            }
+            if anchored {
+                let raw: UnsafeRawBufferPointer?
+                do throws(LMDBError) { raw = try txn.get(databases.chain, Key.sequence(sequence)) } catch { throw error.storeError }
+                guard let raw, ChainHash(raw: raw) == hash else {
+                    throw StoreError(.corruptRecord, "the chain anchor at \(sequence) does not match the chain recomputed up to it; run docket verify", sequence: sequence)
+                }
             }
             return hash
         }

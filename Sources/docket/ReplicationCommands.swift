@@ -17,7 +17,7 @@ struct ReplicationOptions: ParsableArguments {
     /// The leader `--replica-of` names first, and the ledger's other nodes after it.
     var replicaAddresses: (leader: String, nodes: [String])? {
         guard let replicaOf else { return nil }
-        let all = replicaOf.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        let all = replicaOf.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         return (all[0], Array(all.dropFirst()))
     }
 

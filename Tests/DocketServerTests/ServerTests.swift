@@ -319,13 +319,16 @@ struct ServerTests {
                     try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"))), report: report, at: Timestamp.now())
                 },
                 await #expect(throws: DocketClientError.self) { try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "bob"))), report: report) },
+                await #expect(throws: DocketClientError.self) {
+                    try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "bob"))), report: report, at: Timestamp.now())
+                },
             ]
             submissions[report] = refusals.map { error in
                 guard case .server(let body)? = error else { return "\(String(describing: error))" }
                 return body.code + ": " + body.message.replacingOccurrences(of: report, with: "ID")
             }
         }
-        #expect(submissions["BOB-1"] == submissions["NOBODY-2"] && submissions["BOB-1"]?.map { $0.prefix(while: { $0 != ":" }) } == ["invalid-command", "forbidden", "forbidden"], "\(submissions)")
+        #expect(submissions["BOB-1"] == submissions["NOBODY-2"] && submissions["BOB-1"]?.map { $0.prefix(while: { $0 != ":" }) } == ["invalid-command", "forbidden", "forbidden", "forbidden"], "\(submissions)")
         let taken = await #expect(throws: DocketClientError.self) {
             try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"))), report: "BOB-1")
         }

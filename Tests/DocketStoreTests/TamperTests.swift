@@ -90,8 +90,8 @@ struct TamperTests {
         try txn.commit()
     }
 
-    @Test("a chain anchor that does not match its record is not handed on as the chain hash there")
-    func alteredAnchor() async throws {
+    @Test("a chain anchor that does not match the chain is not handed on as the chain hash there", arguments: [false, true])
+    func alteredAnchor(keepingTag: Bool) async throws {
         try await withTemporaryDirectory { dir in
             let anchored: ChainHash
             do {
@@ -100,8 +100,12 @@ struct TamperTests {
                 anchored = try store.chainHash(at: 1024)
                 store.close()
             }
+            // Another hash altogether, or the same one with its last byte changed (its tag, the
+            // part each record carries, unchanged).
+            var altered = keepingTag ? anchored.bytes : ChainHash.genesis.bytes
+            if keepingTag { altered[31] ^= 0xFF }
             try tamper(dir) { txn, dbs in
-                try txn.put(dbs.chain, Key.sequence(1024), ChainHash.genesis.bytes)
+                try txn.put(dbs.chain, Key.sequence(1024), altered)
             }
             let store = try openStore(dir) { $0.readOnly = true }
             let refused = #expect(throws: StoreError.self) { try store.chainHash(at: 1024) }
