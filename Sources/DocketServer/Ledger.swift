@@ -130,11 +130,8 @@ public final class Ledger: Sendable {
     /// without `--at`, so milestones stay in order.
     func checkTime(_ at: Timestamp?, report: Report?, id: String, _ principal: Principal) throws {
         if at != nil, principal.role == .reporter { throw Self.reporterCannotDate }
-        let now = Timestamp.now()
-        let when = at ?? now
-        if when > now + Self.futureSkew {
-            throw DomainError(.invalidCommand, "the event time \(when) is in the future (this node's clock says \(now))")
-        }
+        let when = at ?? .now()
+        try Self.refuseFuture(when)
         if let report, when < report.lastEventAt {
             throw DomainError(.invalidCommand, "the event time \(when) is before report \(id)'s latest event (\(report.lastEventAt)); events are recorded in the order they happened\(at == nil ? " (give --at)" : "")")
         }
@@ -248,9 +245,14 @@ public final class Ledger: Sendable {
         if at != nil, principal.role != .admin {
             throw Forbidden("only an admin can set the time of a project event (to import a history); a maintainer's takes effect when the node records it")
         }
+        if let at { try Self.refuseFuture(at) }
+    }
+
+    /// An event time more than `futureSkew` ahead of this node's clock is refused.
+    static func refuseFuture(_ when: Timestamp) throws {
         let now = Timestamp.now()
-        if let at, at > now + Self.futureSkew {
-            throw DomainError(.invalidCommand, "the event time \(at) is in the future (this node's clock says \(now))")
+        if when > now + futureSkew {
+            throw DomainError(.invalidCommand, "the event time \(when) is in the future (this node's clock says \(now))")
         }
     }
 
