@@ -64,13 +64,14 @@ public final class DocketClient: Sendable {
         /// Parses `HOST:PORT[,HOST:PORT…]`: the node to talk to, then the other nodes of its
         /// ledger that a redirect may lead to (`nodes`).
         public init(address: String, token: String) throws(DocketClientError) {
-            let addresses = address.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            guard let first = addresses.first, let parsed = HostPort(first) else { throw .connectionLost("\"\(address)\" is not HOST:PORT") }
-            for other in addresses.dropFirst() where HostPort(other) == nil {
-                throw .connectionLost("\"\(other)\" in \"\(address)\" is not HOST:PORT")
+            let addresses: (first: String, others: [String])
+            switch HostPort.list(address) {
+            case .success(let parsed): addresses = parsed
+            case .failure(let error): throw .connectionLost(error.message)
             }
+            let parsed = HostPort(addresses.first)!  // checked by list
             self.init(host: parsed.host, port: parsed.port, token: token)
-            nodes = Array(addresses.dropFirst())
+            nodes = addresses.others
         }
 
         /// Whether a redirect may go to `host:port`: the configured node, or one of `nodes`.

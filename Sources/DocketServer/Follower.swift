@@ -210,9 +210,7 @@ final class Follower: Sendable {
     /// or one of the ledger's other nodes (`ReplicationConfiguration.nodes`), compared as parsed
     /// `HOST:PORT`s.
     func mayFollow(_ address: String) -> Bool {
-        guard let target = HostPort(address) else { return false }
-        let configuration = hub.configuration
-        return ([configuration.leader].compactMap { $0 } + configuration.nodes).contains { HostPort($0) == target }
+        HostPort.address(address, isAmong: [hub.configuration.leader].compactMap { $0 } + hub.configuration.nodes)
     }
 
     /// What to do about an ERROR from the leader; never returns normally.

@@ -23,4 +23,23 @@ public struct HostPort: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// `HOST:PORT[,HOST:PORT…]`, as `--server` and `--replica-of` take them: a node, then the
+    /// ledger's other nodes (the only ones a redirect may lead to). Spaces around each are
+    /// ignored; the error names the first that is not `HOST:PORT`.
+    public static func list(_ text: String) -> Result<(first: String, others: [String]), MessageError> {
+        let all = text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+            String(part.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        }
+        if let bad = all.first(where: { HostPort($0) == nil }) {
+            return .failure(MessageError("\"\(bad)\"\(all.count > 1 ? " in \"\(text)\"" : "") is not HOST:PORT"))
+        }
+        return .success((all[0], Array(all.dropFirst())))
+    }
+
+    /// Whether `address` names the same `HOST:PORT` as one of `addresses`.
+    public static func address(_ address: String, isAmong addresses: [String]) -> Bool {
+        guard let target = HostPort(address) else { return false }
+        return addresses.contains { HostPort($0) == target }
+    }
 }

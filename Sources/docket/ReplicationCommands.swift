@@ -16,9 +16,8 @@ struct ReplicationOptions: ParsableArguments {
 
     /// The leader `--replica-of` names first, and the ledger's other nodes after it.
     var replicaAddresses: (leader: String, nodes: [String])? {
-        guard let replicaOf else { return nil }
-        let all = replicaOf.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        return (all[0], Array(all.dropFirst()))
+        guard let replicaOf, case .success(let parsed) = HostPort.list(replicaOf) else { return nil }
+        return (parsed.first, parsed.others)
     }
 
     @Option(help: ArgumentHelp("The token for --replica-of: a replica (or admin) token of the leader's ledger (or DOCKET_TOKEN).", valueName: "token"))
@@ -45,10 +44,8 @@ struct ReplicationOptions: ParsableArguments {
         if replicaOf != nil && resolvedToken == nil { throw ValidationError("--replica-of needs a token of the leader's ledger: --token or DOCKET_TOKEN") }
         guard syncReplicas >= 0, syncTimeout > 0 else { throw ValidationError("--sync-replicas must not be negative and --sync-timeout must be positive") }
         if let advertise, HostPort(advertise) == nil { throw ValidationError("--advertise must be HOST:PORT") }
-        if let (leader, nodes) = replicaAddresses {
-            for address in [leader] + nodes where HostPort(address) == nil {
-                throw ValidationError("--replica-of must be HOST:PORT[,HOST:PORT…]; \"\(address)\" is not HOST:PORT")
-            }
+        if let replicaOf, case .failure(let error) = HostPort.list(replicaOf) {
+            throw ValidationError("--replica-of must be HOST:PORT[,HOST:PORT…]: \(error.message)")
         }
     }
 

@@ -23,4 +23,16 @@ struct HostPortTests {
         #expect(HostPort("127.0.0.1:0", allowingPortZero: true) == HostPort(host: "127.0.0.1", port: 0))
         #expect(HostPort("127.0.0.1:65536", allowingPortZero: true) == nil)
     }
+
+    @Test("a list of nodes: the first, then the others, spaces around each ignored; the first bad one is named")
+    func list() throws {
+        let parsed = try HostPort.list("a:1, b:2 ,[::1]:3").get()
+        #expect(parsed.first == "a:1" && parsed.others == ["b:2", "[::1]:3"])
+        #expect(HostPort.address("b:2", isAmong: parsed.others) && HostPort.address("[::1]:3", isAmong: ["::1:3"]))
+        #expect(!HostPort.address("c:2", isAmong: parsed.others) && !HostPort.address("nonsense", isAmong: ["nonsense"]))
+        guard case .failure(let error) = HostPort.list("a:1,b") else { Issue.record("b is not HOST:PORT"); return }
+        #expect(error.message == "\"b\" in \"a:1,b\" is not HOST:PORT")
+        guard case .failure(let lone) = HostPort.list("a") else { Issue.record("a is not HOST:PORT"); return }
+        #expect(lone.message == "\"a\" is not HOST:PORT")
+    }
 }
