@@ -33,7 +33,14 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// How long a closing connection waits for its client to take the ERROR frame.
     static let closeGrace = TimeAmount.seconds(5)
 
-    init(server: DocketServer) { self.server = server }
+    /// The largest frame the connection's decoder takes: raised to the configured maximum once
+    /// the client has authenticated.
+    private let frameLimit: FrameLimit
+
+    init(server: DocketServer, frameLimit: FrameLimit) {
+        self.server = server
+        self.frameLimit = frameLimit
+    }
 
     var logger: Logger { server.logger }
 
@@ -153,6 +160,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         switch outcome {
         case .success(let principal):
             handshakeTimer?.cancel()
+            frameLimit.raise(to: server.configuration.maximumFrameLength)
             let session = Session(server: server, channel: context.channel, principal: principal)
             server.track(session)
             state = .ready(session)

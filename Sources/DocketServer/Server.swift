@@ -98,9 +98,11 @@ public final class DocketServer: Service, Sendable {
                     let sync = channel.pipeline.syncOperations
                     if let sslContext { try sync.addHandler(NIOSSLServerHandler(context: sslContext)) }
                     try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
-                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: configuration.maximumFrameLength)))
+                    // Small frames only until the client authenticates (ConnectionHandler raises it).
+                    let limit = FrameLimit(min(Frame.handshakeMaximumLength, configuration.maximumFrameLength), reason: "before authentication")
+                    try sync.addHandler(ByteToMessageHandler(FrameDecoder(limit: limit)))
                     try sync.addHandler(MessageToByteHandler(FrameEncoder()))
-                    try sync.addHandler(ConnectionHandler(server: self))
+                    try sync.addHandler(ConnectionHandler(server: self, frameLimit: limit))
                 }
             }
         let channel: any Channel

@@ -108,6 +108,9 @@ public struct Frame: Sendable, Hashable {
     public static let headerSize = 5
     /// The default largest frame (length field value) either side accepts: 4 MiB.
     public static let defaultMaximumLength = 4 << 20
+    /// The largest frame a node accepts before the client has authenticated: HELLO and AUTH are a
+    /// few dozen bytes, and a stranger must not make the node buffer megabytes per connection.
+    public static let handshakeMaximumLength = 16 << 10
     /// The protocol version this build speaks.
     public static let protocolVersion: Int64 = 1
 }
@@ -132,6 +135,28 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String { "\(code.rawValue): \(message)" }
 }
 
+/// The largest frame a connection accepts, which may change while it is open: a node takes only
+/// small frames (`Frame.handshakeMaximumLength`) until the client has authenticated, then its
+/// configured maximum. Shared by the connection's decoder and its protocol handler; read and
+/// written on the connection's event loop only.
+public final class FrameLimit: @unchecked Sendable {
+    // @unchecked: confined to one event loop, as the pipeline's handlers are.
+    public private(set) var bytes: Int
+    /// Why it is what it is, for the error a longer frame gets ("before authentication").
+    public private(set) var reason: String?
+
+    public init(_ bytes: Int, reason: String? = nil) {
+        self.bytes = bytes
+        self.reason = reason
+    }
+
+    /// Lifts the limit to `bytes` (the connection has authenticated).
+    public func raise(to bytes: Int) {
+        self.bytes = max(self.bytes, bytes)
+        reason = nil
+    }
+}
+
 /// Splits a byte stream into frames. An explicit two-state machine: waiting for a length, then
 /// for that many bytes. The length is checked against the maximum before anything is buffered
 /// for the body, so a hostile length cannot make the peer allocate.
@@ -144,10 +169,16 @@ public struct FrameDecoder: ByteToMessageDecoder, Sendable {
     }
 
     private(set) var state = State.length
-    public let maximumLength: Int
+    private let limit: FrameLimit
+    public var maximumLength: Int { limit.bytes }
 
     public init(maximumLength: Int = Frame.defaultMaximumLength) {
-        self.maximumLength = maximumLength
+        limit = FrameLimit(maximumLength)
+    }
+
+    /// A decoder whose maximum is `limit`'s at each frame.
+    public init(limit: FrameLimit) {
+        self.limit = limit
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
@@ -167,8 +198,8 @@ public struct FrameDecoder: ByteToMessageDecoder, Sendable {
             switch state {
             case .length:
                 guard let length = buffer.readInteger(as: UInt32.self) else { return nil }
-                guard Int(length) <= maximumLength else {
-                    throw WireError(.frameTooLarge, "frame length \(length) exceeds the maximum of \(maximumLength) bytes")
+                guard Int(length) <= limit.bytes else {
+                    throw WireError(.frameTooLarge, "frame length \(length) exceeds the maximum of \(limit.bytes) bytes\(limit.reason.map { " \($0)" } ?? "")")
                 }
                 guard Int(length) >= Frame.headerSize + 1 else {
                     throw WireError(.frameTooShort, "frame length \(length) is shorter than a header and an empty body (\(Frame.headerSize + 1) bytes)")

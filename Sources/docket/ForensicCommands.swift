@@ -355,7 +355,8 @@ struct LineSink {
             return
         }
         let partial = path + ".partial-\(getpid())"
-        guard FileManager.default.createFile(atPath: partial, contents: nil, attributes: [.posixPermissions: 0o640]),
+        // Owner-only, from the start: it holds every report's contents.
+        guard FileManager.default.createFile(atPath: partial, contents: nil, attributes: [.posixPermissions: 0o600]),
             let h = FileHandle(forWritingAtPath: partial)
         else { throw CLIError("cannot write \(path) (is its directory there and writable?)") }
         self.partial = partial

@@ -282,9 +282,8 @@ struct Dict: AsyncParsableCommand {
                     throw CLIError("this log has no dictionary yet: its records are plain zstd frames (`zstd -d` needs no -D)")
                 }
                 let bytes = try store.dictionary(version: version)
-                guard FileManager.default.createFile(atPath: out, contents: Data(bytes)) else {
-                    throw CLIError("cannot write \(out)")
-                }
+                // Owner-only: a dictionary is trained on event payloads, and holds pieces of them.
+                do throws(StoreError) { try writeFileAtomically(bytes, to: out, mode: 0o600, durable: false) } catch { throw CLIError(error.message) }
                 print("wrote dictionary v\(version) (\(bytes.count) bytes) to \(out)")
             }
         }

@@ -282,6 +282,8 @@ struct ForensicCommandTests {
             #expect(exported.stderr.contains("exported 9 events (sequences 1–9)"))
             let text = try String(contentsOfFile: dir + "/log.jsonl", encoding: .utf8)
             #expect(text == read)
+            // It holds every report's contents: readable by its owner only.
+            #expect(try FileManager.default.attributesOfItem(atPath: dir + "/log.jsonl")[.posixPermissions] as? Int == 0o600)
             // Every event round-trips: each line decodes to the stored event's fields and payload.
             var configuration = EventStore.Configuration()
             configuration.readOnly = true

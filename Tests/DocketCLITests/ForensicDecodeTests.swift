@@ -158,6 +158,8 @@ extension ForensicDecodeTests {
         try ForensicHarness.docket(["dict", "export", "--data-dir", data, "--version", "1", "--out", exported.path]).expectSuccess()
         let dictionary = try Data(contentsOf: exported)
         try #require(dictionary.count > 64)
+        // Trained on payloads, it holds pieces of them: readable by its owner only.
+        #expect(try FileManager.default.attributesOfItem(atPath: exported.path)[.posixPermissions] as? Int == 0o600)
 
         // A copy of data.mdb with one byte of the stored dictionary flipped (in every copy of it
         // in the file, so the live one is surely changed; LMDB is copy-on-write).

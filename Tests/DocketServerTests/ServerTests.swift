@@ -619,6 +619,32 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("before it authenticates a client may send only small frames; after, frames up to the node's maximum")
+    func smallFramesBeforeAuthentication() async throws {
+        let node = try await TestNode()
+        let big = String(repeating: "x", count: 100_000)
+        // Before HELLO, and between WELCOME and AUTH: refused on the length alone, nothing buffered.
+        for helloFirst in [false, true] {
+            let s = try RawSocket(port: node.port)
+            if helloFirst {
+                s.send(Frame(.hello, requestID: 1, body: ["versions": [1]]))
+                #expect(try await s.nextFrame()?.type == .welcome)
+            }
+            s.send(Frame(.auth, requestID: 2, body: ["token": .string(node.adminToken), "pad": .string(big)]))
+            let r = s.readUntilClosed()
+            #expect(r.closed)
+            let refused = try #require(r.frames.last)
+            #expect(refused.body["code"] == "frame-too-large", "\(refused.body)")
+            #expect(refused.body["message"]?.stringValue?.contains("exceeds the maximum of \(Frame.handshakeMaximumLength) bytes before authentication") == true, "\(refused.body)")
+        }
+        // Once authenticated, the same size is an ordinary request.
+        let s = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
+        s.send(Frame(.status, requestID: 3, body: ["pad": .string(big)]))
+        let answer = try #require(try await s.nextFrame())
+        #expect(answer.type == .statusResult && answer.requestID == 3, "\(answer.body)")
+        await node.stop()
+    }
+
     @Test("a truncated frame and a one-byte-at-a-time sender do not disturb the server")
     func slowAndTruncated() async throws {
         // Long enough for the status client below to log in on a loaded machine; the trickle
