@@ -623,6 +623,9 @@ final class LogWriter: @unchecked Sendable {
 
     /// Applies a leader's records (Replication.swift) to this writer's state.
     private func applyReplicated(_ job: ReplicationJob, txn: borrowing Transaction, installed: inout [ZstdDictionary]) throws -> Result<EventStore.Head, StoreError> {
+        // (A batch prepared against another head is refused by `apply`, naming the heads.)
+        let p = job.prepared
+        if p.previous == head, let refused = try checkStreamVersions(p, txn: txn) { return .failure(refused) }
         var state = ReplicaWriterState(
             head: head, streamCount: streamCount, rawBytes: rawBytes, recordBytes: recordBytes, dictionary: dictionary)
         let result = try job.apply(txn: txn, databases: databases, state: &state)
@@ -642,6 +645,27 @@ final class LogWriter: @unchecked Sendable {
             (windowRaw, windowStored, windowRecords) = (0, 0, 0)
         }
         return result
+    }
+
+    /// Whether every record of `p` is its stream's next version. The chain proves the records are
+    /// the leader's, not that the leader's log is consistent: a stream version repeated in it (a
+    /// damaged or forged log) would be refused by the `streams` index only at its next flush,
+    /// after the records were committed, and would fail every commit after that.
+    private func checkStreamVersions(_ p: PreparedReplication, txn: borrowing Transaction) throws(StoreError) -> StoreError? {
+        var heads: [StreamName: UInt64] = [:]
+        for (i, record) in p.streams.enumerated() {
+            let current: UInt64
+            if let h = heads[record.stream] ?? unindexedHeads[record.stream] { current = h } else { current = try StreamIndex.head(of: record.stream, in: txn, databases) }
+            guard record.version == current + 1 else {
+                let seq = p.first + UInt64(i)
+                return StoreError(
+                    .corruptRecord,
+                    "record \(seq) from the leader is version \(record.version) of stream \(record.stream), whose next version is \(current + 1): the leader's log is inconsistent (run docket verify there); nothing of this batch was written",
+                    sequence: seq)
+            }
+            heads[record.stream] = record.version
+        }
+        return nil
     }
 
     // MARK: Dictionaries

@@ -163,6 +163,41 @@ struct ReplicationStoreTests {
         }
     }
 
+    @Test("a record that repeats a stream version is refused before anything is written, and the follower goes on")
+    func repeatedStreamVersion() async throws {
+        try await withTemporaryDirectory { dir in
+            let leader = try openStore(dir + "/leader")
+            defer { leader.close() }
+            _ = try await leader.append(to: try stream("s"), events: [try event()])
+            let follower = try follower(dir + "/follower", of: leader)
+            defer { follower.close() }
+            try await replicateAll(from: leader, to: follower)
+            // Another log whose second record is version 1 of "s" again, re-tagged to chain onto the
+            // follower's head: what a damaged or forged leader log would send. The chain holds.
+            let other = try openStore(dir + "/other")
+            defer { other.close() }
+            _ = try await other.append(to: try stream("t"), events: [try event()])
+            _ = try await other.append(to: try stream("s"), events: [try event()])
+            var record = try #require(try other.rawRecord(at: 2))
+            let head = follower.committedHead
+            let hash = record.withUnsafeBytes { RecordFormat.chain(previous: head.hash, sequence: 2, record: $0, dictionaryDigest: nil) }
+            record.withUnsafeMutableBytes { $0.storeBytes(of: hash.tag.bigEndian, toByteOffset: RecordFormat.tagOffset, as: UInt64.self) }
+            let forged = ReplicationBatch(first: 2, bytes: record, ends: [record.count], dictionaries: [], lastHash: hash)
+            let refused = await #expect(throws: StoreError.self) { try await follower.appendReplicated(forged) }
+            #expect(refused?.code == .corruptRecord && refused?.sequence == 2, "\(String(describing: refused))")
+            #expect(refused?.message.contains("is version 1 of stream s, whose next version is 2") == true, "\(String(describing: refused))")
+            #expect(follower.head.sequence == 1)
+            #expect(try follower.rawRecord(at: 2) == nil)
+            // The writer is not jammed: the leader's own next records go through, and the indexes hold.
+            _ = try await leader.append(to: try stream("s"), events: [try event()])
+            _ = try await leader.append(to: try stream("u"), events: [try event()])
+            try await replicateAll(from: leader, to: follower)
+            try expectIdentical(leader, follower)
+            #expect(try follower.read(stream: try stream("s")).map(\.streamVersion) == [1, 2])
+            #expect(try follower.verify().isIntact)
+        }
+    }
+
     @Test("a dictionary that differs from the leader's is divergence, and a batch that does not start at the head is refused")
     func divergentDictionaryAndGap() async throws {
         try await withTemporaryDirectory { dir in
