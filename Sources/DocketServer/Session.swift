@@ -177,10 +177,11 @@ final class Session: Sendable {
             let from = UInt64(max(try b.optionalInt("from") ?? 1, 1))
             let limit = Int(min(max(try b.optionalInt("limit") ?? Int64(server.configuration.eventsPerFrame), 0), Int64(server.configuration.eventsPerFrame)))
             let events: [RecordedEvent]
+            // Read no more than one frame can carry (`fitting` then trims to exactly that).
             if let stream = try b.optionalString("stream") {
-                events = try ledger.store.read(stream: try StreamName(stream), fromVersion: from, limit: limit)
+                events = try ledger.store.read(stream: try StreamName(stream), fromVersion: from, limit: limit, maxBytes: frameBudget)
             } else {
-                events = try ledger.store.read(from: from, limit: limit)
+                events = try ledger.store.read(from: from, limit: limit, maxBytes: frameBudget)
             }
             reply(.events, id, .object([("events", .array(fitting(events).map(wireForm))), ("head", .int(Int64(ledger.store.head.sequence)))]))
         case .command:
@@ -327,7 +328,7 @@ final class Session: Sendable {
         await untilWritable()
         guard !Task.isCancelled else { return .ended }
         let events: [RecordedEvent]
-        do { events = try server.ledger.store.read(from: next, limit: allowed) } catch {
+        do { events = try server.ledger.store.read(from: next, limit: allowed, maxBytes: frameBudget) } catch {
             replyError(id, Self.errorBody(error))
             _ = subscriptions.withLock { $0.removeValue(forKey: id) }
             return .ended
@@ -394,10 +395,15 @@ final class Session: Sendable {
         try? await channel.eventLoop.submit { channel.writeAndFlush(frame, promise: nil) }.get()
     }
 
-    /// The longest prefix of `events` (at least one) whose EVENTS frame stays within half the
-    /// maximum frame length, so every answer fits what a client accepts.
+    /// The bytes of events an EVENTS frame carries at most: half the maximum frame length, so
+    /// every answer fits what a client accepts.
+    private var frameBudget: Int { server.configuration.maximumFrameLength / 2 }
+
+    /// The longest prefix of `events` (at least one) whose EVENTS frame stays within `frameBudget`.
+    /// (Each event is counted at more than its envelope's size, which is what the store's reads
+    /// stop at: a read for this frame holds at least what it takes.)
     private func fitting(_ events: [RecordedEvent]) -> [RecordedEvent] {
-        let budget = server.configuration.maximumFrameLength / 2
+        let budget = frameBudget
         var size = 0
         for (i, e) in events.enumerated() {
             size += e.payload.bytes.count + e.stream.rawValue.utf8.count + e.actor.utf8.count + e.type.rawValue.utf8.count + 256

@@ -292,23 +292,29 @@ public final class EventStore: Sendable {
         try read(from: sequence, limit: 1).first
     }
 
-    /// Up to `limit` events from `sequence` on, in one read transaction.
-    public func read(from sequence: UInt64, limit: Int) throws(StoreError) -> [RecordedEvent] {
+    /// Up to `limit` events from `sequence` on, in one read transaction; and no more once their
+    /// envelopes exceed `maxBytes` (the first is always read): a reader that sends only so many
+    /// bytes at a time does not decompress and decode a thousand large events to send a few.
+    public func read(from sequence: UInt64, limit: Int, maxBytes: Int = .max) throws(StoreError) -> [RecordedEvent] {
         var out: [RecordedEvent] = []
         let decoder = RecordDecoder(dictionaries: dictionaries)
+        var bytes = 0
         try read { (txn) throws(StoreError) in
             try LogIndex.forEachRecord(in: txn, databases, from: max(sequence, 1), limit: limit) { (seq, value) throws(StoreError) in
                 out.append(try decoder.decode(value, sequence: seq, txn: txn))
-                return true
+                bytes += decoder.lastEnvelopeSize
+                return bytes <= maxBytes
             }
         }
         return out
     }
 
-    /// Up to `limit` events of `stream`, from stream version `version` (1-based) on.
-    public func read(stream: StreamName, fromVersion version: UInt64 = 1, limit: Int = .max) throws(StoreError) -> [RecordedEvent] {
+    /// Up to `limit` events of `stream`, from stream version `version` (1-based) on; and no more
+    /// once their envelopes exceed `maxBytes` (the first is always read).
+    public func read(stream: StreamName, fromVersion version: UInt64 = 1, limit: Int = .max, maxBytes: Int = .max) throws(StoreError) -> [RecordedEvent] {
         var out: [RecordedEvent] = []
         let decoder = RecordDecoder(dictionaries: dictionaries)
+        var bytes = 0
         // The memtable first, then the index (see `StreamMemtable`).
         let pending = memtable.entries(of: stream)
         try read { (txn) throws(StoreError) in
@@ -322,6 +328,8 @@ public final class EventStore: Sendable {
                     throw StoreError(.corruptRecord, "stream index names sequence \(seq), which the log does not hold", sequence: seq)
                 }
                 out.append(try decoder.decode(value, sequence: seq, txn: txn))
+                bytes += decoder.lastEnvelopeSize
+                if bytes > maxBytes { break }
             }
         }
         return out

@@ -292,6 +292,25 @@ struct LimitTests {
         }
     }
 
+    @Test("a read with a byte budget stops once its events' envelopes pass it, always returning the first")
+    func readWithinBytes() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            defer { store.close() }
+            let text = Value.string(String(repeating: "z", count: 1000))
+            for _ in 0..<4 { _ = try await store.append(to: try stream("s"), events: (0..<10).map { _ in try event(data: ["text": text]) }) }
+            // Each envelope is a little over 1000 bytes: 10,000 bytes end the read at the tenth.
+            for read in [{ try store.read(from: 1, limit: 40, maxBytes: 10_000) }, { try store.read(stream: try stream("s"), limit: 40, maxBytes: 10_000) }] {
+                let events = try read()
+                #expect(events.count == 10, "\(events.count)")
+                #expect(events.map(\.streamVersion) == Array(1...10))
+            }
+            #expect(try store.read(from: 5, limit: 40, maxBytes: 1).map(\.sequence) == [5])
+            #expect(try store.read(stream: try stream("s"), fromVersion: 7, limit: 40, maxBytes: 0).map(\.streamVersion) == [7])
+            #expect(try store.read(from: 1, limit: 40).count == 40)
+        }
+    }
+
     @Test("empty and oversized batches are rejected before reaching the writer")
     func batches() async throws {
         try await withTemporaryDirectory { dir in
