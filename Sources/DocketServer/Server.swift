@@ -38,6 +38,10 @@ public struct ServerConfiguration: Sendable {
     /// How long shutdown waits for requests in progress.
     public var drainTimeout: Duration = .seconds(10)
     public var eventLoopThreads = 2
+    /// Threads that answer view queries. Each folds the log (from the start, for a view as of a
+    /// past instant): queries beyond these wait their turn, and none holds the Swift threads every
+    /// other request of every connection runs on.
+    public var viewThreads = 2
     /// Following a leader, synchronous followers, the advertised address (Replication.swift).
     public var replication = ReplicationConfiguration()
 
@@ -54,6 +58,8 @@ public final class DocketServer: Service, Sendable {
     public let configuration: ServerConfiguration
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
+    /// Where view queries run (`offload`).
+    private let viewPool: NIOThreadPool
     let metrics = ServerMetrics()
     let replication: ReplicationHub
     private let bound: Mutex<(any Channel)?> = Mutex(nil)
@@ -71,6 +77,7 @@ public final class DocketServer: Service, Sendable {
         self.configuration = configuration
         self.logger = logger
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: max(configuration.eventLoopThreads, 1))
+        self.viewPool = NIOThreadPool(numberOfThreads: max(configuration.viewThreads, 1))
         self.replication = ReplicationHub(ledger: ledger, configuration: configuration.replication, logger: logger)
     }
 
@@ -113,6 +120,7 @@ public final class DocketServer: Service, Sendable {
             throw ServerError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
         }
         bound.withLock { $0 = channel }
+        viewPool.start()  // shut down by drain()
         replication.start(listening: channel.localAddress.flatMap { a in a.port.map { "\(configuration.host):\($0)" } })
         addressReady.continuation.yield(channel.localAddress)
         logger.notice("listening", metadata: [
@@ -153,7 +161,14 @@ public final class DocketServer: Service, Sendable {
         let open = children.withLock { $0.channels.values.map(\.channel) }
         for c in open { c.close(promise: nil) }
         for c in open { try? await c.closeFuture.get() }
+        try? await viewPool.shutdownGracefully()
         logger.notice("stopped", metadata: ["events": "\(ledger.store.head.sequence)"])
+    }
+
+    /// Runs `body`, long blocking work (a view query's fold), on the node's view threads rather
+    /// than on Swift's shared pool, whose few threads every connection's requests need.
+    func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await viewPool.runIfActive(body)
     }
 
     /// Why a new connection is refused, if it is.

@@ -198,7 +198,8 @@ final class Session: Sendable {
         case .query:
             let query = try ViewQuery(wire: frame.body)
             let asOf = try AsOfSpec(wire: frame.body["asOf"])
-            reply(.queryResult, id, try ledger.query(query, asOf: asOf, as: principal))
+            let principal = self.principal
+            reply(.queryResult, id, try await server.offload { try ledger.query(query, asOf: asOf, as: principal) })
         case .subscribe:
             try requireLogReader()
             let b = try Body(frame.body, "SUBSCRIBE")

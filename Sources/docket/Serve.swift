@@ -42,10 +42,14 @@ struct Serve: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Close connections idle for this many seconds.", valueName: "seconds"))
     var idleTimeout: Int64 = 300
 
+    @Option(help: "Threads answering view queries (each may replay the whole log); more queries wait their turn.")
+    var viewThreads = 2
+
     @OptionGroup var replication: ReplicationOptions
     @OptionGroup var checkpoints: CheckpointScheduleOptions
 
     func validate() throws {
+        guard viewThreads > 0 else { throw ValidationError("--view-threads must be positive") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard maxConnections > 0, maxConnectionsPerAddress > 0 else {
             throw ValidationError("--max-connections and --max-connections-per-address must be positive")
@@ -73,6 +77,7 @@ struct Serve: AsyncParsableCommand {
             configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
             configuration.maximumInFlightPerConnection = maxInFlight
             configuration.idleTimeout = .seconds(idleTimeout)
+            configuration.viewThreads = viewThreads
             configuration.replication = replication.configuration(listen: listen)
             let server = DocketServer(ledger: Ledger(store: store, dataDir: options.dataDir), configuration: configuration, logger: logger)
             // The checkpointer goes first: a group stops services in reverse order, so it signs its

@@ -431,6 +431,62 @@ struct ServerTests {
     }
 
     /// A node with 1000 events of about 150 bytes, so that a READ of `limit` has a large answer.
+    @Test("view queries run on the node's view threads: a queue of replays does not hold up other requests")
+    func viewQueriesOffTheSharedPool() async throws {
+        let node = try await TestNode { $0.viewThreads = 1 }
+        let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
+        let policy = try Policy.parse(SyntheticReports.policyText, file: "synthetic")
+        for project in ["aisoc", "aumos", "aixcl", "socai", "aios"] {
+            _ = try await node.store.append(to: try DomainStreams.project(project), events: [
+                try DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: .utc)).proposed(actor: "admin", occurredAt: start)
+            ])
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for k in 0..<32 {
+                group.addTask {
+                    for n in stride(from: k, to: 640, by: 32) {
+                        let step = SyntheticReports.report(n, start: start + .seconds(Int64(n) * 3600))
+                        _ = try await node.store.append(to: step.stream, expecting: .noStream, events: step.events)
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        // Twelve views as of a past instant (each folds the whole log), queued on one view
+        // thread, each on a connection of its own; then a STATUS on another connection.
+        var sockets: [RawSocket] = []
+        for _ in 0..<13 { sockets.append(try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))) }
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        // (A view of one report, so the answers are small: the fold is the work.)
+        let query: Value = ["view": "state", "state": "withdrawn", "asOf": ["time": "2026-03-01T00:00:00Z"]]
+        let replays = sockets.prefix(12).map { socket in
+            Task { try await offPool { () -> (Duration, FrameType?) in
+                socket.send(Frame(.query, requestID: 7, body: query))
+                let answer = socket.readFrame()
+                return (clock.now - t0, answer?.type)
+            } }
+        }
+        try await Task.sleep(for: .milliseconds(50))
+        let other = sockets[12]
+        let status = try await offPool { () -> (Duration, FrameType?) in
+            other.send(Frame(.status, requestID: 8, body: [:]))
+            let answer = other.readFrame()
+            return (clock.now - t0, answer?.type)
+        }
+        var answered: [Duration] = []
+        for replay in replays {
+            let (at, type) = try await replay.value
+            #expect(type == .queryResult)
+            answered.append(at)
+        }
+        answered.sort()
+        #expect(status.1 == .statusResult)
+        // Answered while most replays still waited for the view thread, not after them.
+        #expect(status.0 < answered[6], "status after \(status.0); replays answered after \(answered)")
+        await node.stop()
+    }
+
     static func nodeWithBigLog(_ configure: @escaping (inout ServerConfiguration) -> Void) async throws -> TestNode {
         let node = try await TestNode(configure: configure)
         let filler = String(repeating: "x", count: 100)
