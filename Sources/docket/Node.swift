@@ -54,11 +54,21 @@ struct RemoteOptions: ParsableArguments {
     @Option(name: .customLong("server"), help: ArgumentHelp("A node to talk to instead of the local data directory (or DOCKET_SERVER); after a comma, the ledger's other nodes, which a not-leader or fenced answer may redirect to (no others).", valueName: "host:port[,host:port…]"))
     var serverOption: String?
 
-    @Option(name: .customLong("token"), help: ArgumentHelp("The access token for --server (or DOCKET_TOKEN).", valueName: "token"))
+    @Option(name: .customLong("token"), help: ArgumentHelp("The access token for --server (or --token-file, or DOCKET_TOKEN: a command line is visible to every user of the machine).", valueName: "token"))
     var tokenOption: String?
 
+    @Option(help: ArgumentHelp("A file holding the access token for --server (its first line).", valueName: "file"))
+    var tokenFile: String?
+
     var server: String? { serverOption ?? ProcessInfo.processInfo.environment["DOCKET_SERVER"].flatMap { $0.isEmpty ? nil : $0 } }
-    var token: String? { tokenOption ?? ProcessInfo.processInfo.environment["DOCKET_TOKEN"] }
+    var token: String? { tokenOption ?? tokenFile.flatMap { try? readTokenFile($0) } ?? ProcessInfo.processInfo.environment["DOCKET_TOKEN"] }
+
+    func validate() throws {
+        if let tokenFile {
+            guard tokenOption == nil else { throw ValidationError("give --token or --token-file, not both") }
+            _ = try readTokenFile(tokenFile)
+        }
+    }
 
     @Flag(help: "Use TLS with --server.")
     var tls = false
@@ -93,4 +103,15 @@ extension DocketClient {
     func using<T>(_ body: (DocketClient) async throws -> T) async throws -> T {
         try await Node.remote(self).using { _ in try await body(self) }
     }
+}
+
+/// The token in `path`: its first line, without surrounding space (a file keeps it out of the
+/// command line, which every user of the machine can read in the process list).
+func readTokenFile(_ path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw ValidationError("cannot read the token file \(path)")
+    }
+    let token = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+    guard !token.isEmpty else { throw ValidationError("the token file \(path) is empty") }
+    return token
 }

@@ -20,8 +20,11 @@ struct ReplicationOptions: ParsableArguments {
         return (parsed.first, parsed.others)
     }
 
-    @Option(help: ArgumentHelp("The token for --replica-of: a replica (or admin) token of the leader's ledger (or DOCKET_TOKEN).", valueName: "token"))
+    @Option(help: ArgumentHelp("The token for --replica-of: a replica (or admin) token of the leader's ledger (or --token-file, or DOCKET_TOKEN: a command line is visible to every user of the machine).", valueName: "token"))
     var token: String?
+
+    @Option(help: ArgumentHelp("A file holding the token for --replica-of (its first line).", valueName: "file"))
+    var tokenFile: String?
 
     @Flag(help: "Reach the leader over TLS.")
     var replicaTLS = false
@@ -38,10 +41,16 @@ struct ReplicationOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The address clients and other nodes use to reach this node (named in epochs and not-leader answers); --listen by default.", valueName: "host:port"))
     var advertise: String?
 
-    var resolvedToken: String? { token ?? ProcessInfo.processInfo.environment["DOCKET_TOKEN"].flatMap { $0.isEmpty ? nil : $0 } }
+    var resolvedToken: String? {
+        token ?? tokenFile.flatMap { try? readTokenFile($0) } ?? ProcessInfo.processInfo.environment["DOCKET_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 
     func check() throws {
-        if replicaOf != nil && resolvedToken == nil { throw ValidationError("--replica-of needs a token of the leader's ledger: --token or DOCKET_TOKEN") }
+        if let tokenFile {
+            guard token == nil else { throw ValidationError("give --token or --token-file, not both") }
+            _ = try readTokenFile(tokenFile)
+        }
+        if replicaOf != nil && resolvedToken == nil { throw ValidationError("--replica-of needs a token of the leader's ledger: --token, --token-file or DOCKET_TOKEN") }
         guard syncReplicas >= 0, syncTimeout > 0 else { throw ValidationError("--sync-replicas must not be negative and --sync-timeout must be positive") }
         if let advertise, HostPort(advertise) == nil { throw ValidationError("--advertise must be HOST:PORT") }
         if let replicaOf, case .failure(let error) = HostPort.list(replicaOf) {

@@ -63,6 +63,16 @@ struct RemoteCommandTests {
             let reporter = try docket("token", "create", "--role", "reporter", "--name", "quiet-researcher").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let eve = try DocketProcess.run(["state", "--json"], environment: ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": reporter])
             #expect(eve.status == 0 && eve.stdout.isEmpty)
+            // The token from a file (first line), kept off the command line; a bad file is named.
+            try (token + "\n").write(toFile: dir + "/admin.token", atomically: true, encoding: .utf8)
+            let server = ["--server", "127.0.0.1:\(port)"]
+            let fromFile = try DocketProcess.run(["status"] + server + ["--token-file", dir + "/admin.token"], environment: [:])
+            #expect(fromFile.status == 0, "\(fromFile.stderr)")
+            #expect(try JSON.parse(fromFile.stdout)["lastSequence"] == 7)  // the reporter token made one more
+            let missing = try DocketProcess.run(["status"] + server + ["--token-file", dir + "/none.token"], environment: [:])
+            #expect(missing.status != 0 && missing.stderr.contains("cannot read the token file \(dir)/none.token"), "\(missing.stderr)")
+            let both = try DocketProcess.run(["status"] + server + ["--token", token, "--token-file", dir + "/admin.token"], environment: [:])
+            #expect(both.status != 0 && both.stderr.contains("give --token or --token-file, not both"), "\(both.stderr)")
             serve.terminate()  // SIGTERM
             serve.waitUntilExit()
             #expect(serve.terminationStatus == 0)
