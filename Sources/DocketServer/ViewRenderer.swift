@@ -62,25 +62,47 @@ struct ViewRenderer {
         }
     }
 
+    /// The events a reporter sees in their report's history, by type: what happened to it. Not
+    /// internal notes, private branches, commits or reassignments, and nothing this build does not
+    /// know (a raw event an admin appended to the report's stream): a list of what may be shown,
+    /// so that an event type added later is hidden until someone decides otherwise.
+    static let reporterVisibleTypes: Set<String> = Set([
+        ReportSubmitted.self, ReportAcknowledged.self, TriageStarted.self, InfoRequested.self, ReporterResponded.self,
+        ReportTriaged.self, SeverityChanged.self, StatusUpdateSent.self, FixReleased.self, CVERequested.self, CVEAssigned.self,
+        AdvisoryPublished.self, DisclosureScheduled.self, EmbargoExtended.self, ExploitationObserved.self, CreditOffered.self,
+        CreditAccepted.self, CreditDeclined.self, ReportClosed.self, ReportReopened.self, AdvisoryWithdrawn.self,
+    ].map { ($0 as any DomainEventPayload.Type).eventType })
+
     /// An event as the principal may see it in `history`. Reporters see what happened to their
-    /// report, not internal notes, private branches or other people's credit; auditors do not see
-    /// the reporter's contact.
+    /// report (`reporterVisibleTypes`), not other people's credit nor where word of exploitation
+    /// came from; auditors do not see the reporter's contact.
     func redacted(_ e: RecordedEvent) -> Value? {
         switch principal.role {
         case .reporter:
             let type = e.type.rawValue
-            if [NoteAdded.eventType, FixStarted.eventType, FixMerged.eventType, AssigneeChanged.eventType].contains(type) { return nil }
+            guard Self.reporterVisibleTypes.contains(type) else { return nil }
             if [CreditOffered.eventType, CreditAccepted.eventType, CreditDeclined.eventType].contains(type),
                 Report.personKey(e.data["person"]?.stringValue ?? "") != Report.personKey(principal.subject)
             {
                 return nil
             }
+            if type == ExploitationObserved.eventType { return Self.without(dataField: "source", e.wireValue) }
             return e.wireValue
         case .auditor:
             return Self.withoutContact(e)
         default:
             return e.wireValue
         }
+    }
+
+    /// `event` (a wire form) without the payload field `name`.
+    static func without(dataField name: String, _ event: Value) -> Value {
+        guard case .object(var top) = event, let i = top.firstIndex(where: { $0.key == "data" }), case .object(var data) = top[i].value else {
+            return event
+        }
+        data.removeAll { $0.key == name }
+        top[i].value = .object(data)
+        return .object(top)
     }
 
     /// `e`'s wire form without the reporter's contact, which is personal data auditors do not see

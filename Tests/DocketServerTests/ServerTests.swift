@@ -178,9 +178,15 @@ struct ServerTests {
         // Reporters see what happened to their report, not internal notes or other people's credit.
         _ = try await admin.command(.note("internal: suspect a duplicate"), report: "A1")
         _ = try await admin.command(.offerCredit(person: "zed", type: .analyst), report: "A1")
+        _ = try await admin.command(.exploited(source: "a customer's incident report"), report: "A1")
+        // A raw event an admin put in the report's stream is not a lifecycle event she is shown.
+        _ = try await admin.append(to: try DomainStreams.report("A1"), events: [try ProposedEvent(type: try EventType("TriageMemo"), actor: "admin", data: ["text": "internal"])])
         let annHistory = try await ann.query(.history(report: "A1"))["rows"]?.arrayValue ?? []
         let types = annHistory.compactMap { $0["type"]?.stringValue }
-        #expect(types.contains("ReportSubmitted") && !types.contains("NoteAdded") && !types.contains("CreditOffered"))
+        #expect(types.contains("ReportSubmitted") && !types.contains("NoteAdded") && !types.contains("CreditOffered") && !types.contains("TriageMemo"))
+        // Exploitation moves her deadline, so she sees it; not where word of it came from.
+        #expect(types.contains("ExploitationObserved") && !JSON.serialize(.array(annHistory)).contains("incident report"))
+        #expect(JSON.serialize(.array(try await admin.query(.history(report: "A1"))["rows"]?.arrayValue ?? [])).contains("incident report"))
         #expect(JSON.serialize(.array(annHistory)).contains("ann@x"))  // her own contact
         #expect(await (try? auditor.command(.note("x"), report: "A1")) == nil)
 
