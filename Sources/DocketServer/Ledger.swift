@@ -339,12 +339,17 @@ public final class Ledger: Sendable {
         return projection
     }
 
-    /// Answers a view query as `principal` sees it: a reporter sees their own reports only, a
-    /// maintainer their project's; contacts are shown to maintainers, admins and the reporter.
-    public func query(_ query: ViewQuery, asOf spec: AsOfSpec, as principal: Principal) throws -> Value {
+    /// Refuses a view query `principal` may not make at all (before any work is queued for it).
+    public func checkQuery(asOf spec: AsOfSpec, as principal: Principal) throws(Forbidden) {
         if principal.role == .replica { throw Forbidden("a replica token can only read the log") }
         // A view as of a past instant replays the whole log; it is a forensic tool for the programme.
         if principal.role == .reporter, spec != .now { throw Forbidden("views as of a past time or sequence are for maintainers") }
+    }
+
+    /// Answers a view query as `principal` sees it: a reporter sees their own reports only, a
+    /// maintainer their project's; contacts are shown to maintainers, admins and the reporter.
+    public func query(_ query: ViewQuery, asOf spec: AsOfSpec, as principal: Principal) throws -> Value {
+        try checkQuery(asOf: spec, as: principal)
         let asOf = spec.resolve(now: .now())
         let projection = try projection(asOf: asOf)
         return try ViewRenderer(projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store).render(query)

@@ -168,7 +168,14 @@ public final class DocketServer: Service, Sendable {
     /// Runs `body`, long blocking work (a view query's fold), on the node's view threads rather
     /// than on Swift's shared pool, whose few threads every connection's requests need.
     func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await viewPool.runIfActive(body)
+        do {
+            return try await viewPool.runIfActive(body)
+        } catch is NIOThreadPoolError.ThreadPoolInactive {
+            throw ErrorBody(code: "shutting-down", message: "the node is shutting down; retry on another node or later")
+        } catch is CancellationError {
+            // Still queued when the pool shut down.
+            throw ErrorBody(code: "shutting-down", message: "the node is shutting down; retry on another node or later")
+        }
     }
 
     /// Why a new connection is refused, if it is.

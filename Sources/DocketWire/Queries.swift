@@ -3,6 +3,12 @@ public import DocketCore
 /// A view query (`docket state|timers|hall-of-fame|metrics|history`), as the CLI asks it locally
 /// and as a QUERY frame carries it.
 public enum ViewQuery: Hashable, Sendable {
+    /// Whether it is `replay`: every view at once.
+    public var isReplay: Bool {
+        if case .replay = self { return true }
+        return false
+    }
+
     case state(project: String?, state: ReportState?, severity: CVSSSeverity?, assignee: String?, report: String?)
     case timers(project: String?, report: String?, dueWithin: Duration?, late: Bool, all: Bool)
     case hallOfFame(project: String, year: Int64?)

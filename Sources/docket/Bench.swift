@@ -263,6 +263,7 @@ struct ViewsBench: AsyncParsableCommand {
                 let (t0, cpu0) = (clock.now, cpuSeconds())
                 let projection = try Projection.fold(store, asOf: .latest(now: now), partitions: partitions)
                 let folded = clock.now
+                precondition(projection.undecodable == 0, "undecodable domain events in the benchmark log")
                 if stage == .fold {
                     let seconds = Double((folded - t0).microseconds) / 1e6
                     cpu.append(cpuSeconds() - cpu0)
