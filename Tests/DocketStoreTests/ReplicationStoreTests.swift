@@ -188,6 +188,22 @@ struct ReplicationStoreTests {
             #expect(refused?.message.contains("is version 1 of stream s, whose next version is 2") == true, "\(String(describing: refused))")
             #expect(follower.head.sequence == 1)
             #expect(try follower.rawRecord(at: 2) == nil)
+            // Within one batch: version 1 of a new stream, then version 1 of it again.
+            let first = try #require(try other.rawRecord(at: 1))
+            var twice: [UInt8] = []
+            var previous = head.hash
+            for seq in UInt64(2)...3 {
+                var r = first
+                let h = r.withUnsafeBytes { RecordFormat.chain(previous: previous, sequence: seq, record: $0, dictionaryDigest: nil) }
+                r.withUnsafeMutableBytes { $0.storeBytes(of: h.tag.bigEndian, toByteOffset: RecordFormat.tagOffset, as: UInt64.self) }
+                twice += r
+                previous = h
+            }
+            let repeated = await #expect(throws: StoreError.self) {
+                try await follower.appendReplicated(ReplicationBatch(first: 2, bytes: twice, ends: [first.count, 2 * first.count], dictionaries: [], lastHash: previous))
+            }
+            #expect(repeated?.sequence == 3 && repeated?.message.contains("is version 1 of stream t, whose next version is 2") == true, "\(String(describing: repeated))")
+            #expect(follower.head.sequence == 1)
             // The writer is not jammed: the leader's own next records go through, and the indexes hold.
             _ = try await leader.append(to: try stream("s"), events: [try event()])
             _ = try await leader.append(to: try stream("u"), events: [try event()])
