@@ -16,6 +16,9 @@ public final class Ledger: Sendable {
     /// The views at the head, kept in memory and caught up before each query at the head, so a
     /// long-running node folds each event once (local commands start from the checkpoint).
     private let live = Mutex<(projection: Projection, checkpointedAt: UInt64)?>(nil)
+    /// The last sequence the live views were folded to (0: not yet), readable without waiting for
+    /// a fold that holds `live`.
+    private let liveSequence = Atomic<UInt64>(0)
 
     public init(store: EventStore, dataDir: String?) {
         self.store = store
@@ -303,8 +306,11 @@ public final class Ledger: Sendable {
         try live.withLock { (cached: inout (projection: Projection, checkpointedAt: UInt64)?) throws -> Projection in
             // Taken out of the cache, so that (once earlier queries are done with their copies) the
             // views are folded on in place rather than copied first. If the fold fails the cache
-            // stays empty, and the next query folds from the checkpoint.
-            var (projection, checkpointedAt) = try cached.take() ?? { () throws -> (Projection, UInt64) in
+            // stays empty, and the next query folds from the checkpoint; the views count as cold
+            // (`liveViewsAreWarm`) until this fold succeeds.
+            let taken = cached.take()
+            liveSequence.store(0, ordering: .relaxed)
+            var (projection, checkpointedAt) = try taken ?? { () throws -> (Projection, UInt64) in
                 let p = try fold(asOf: .latest(now: .now()))
                 return (p, p.lastSequence)
             }()
@@ -316,6 +322,7 @@ public final class Ledger: Sendable {
                 checkpointedAt = projection.lastSequence
             }
             cached = (projection, checkpointedAt)
+            liveSequence.store(projection.lastSequence, ordering: .relaxed)
             return projection
         }
     }
@@ -340,16 +347,30 @@ public final class Ledger: Sendable {
     }
 
     /// Refuses a view query `principal` may not make at all (before any work is queued for it).
-    public func checkQuery(asOf spec: AsOfSpec, as principal: Principal) throws(Forbidden) {
+    public func checkQuery(_ query: ViewQuery, asOf spec: AsOfSpec, as principal: Principal) throws(Forbidden) {
         if principal.role == .replica { throw Forbidden("a replica token can only read the log") }
         // A view as of a past instant replays the whole log; it is a forensic tool for the programme.
         if principal.role == .reporter, spec != .now { throw Forbidden("views as of a past time or sequence are for maintainers") }
+        if query.isReplay, ![.admin, .auditor, .maintainer].contains(principal.role) {
+            throw Forbidden("replaying every view is for admins, auditors and maintainers")
+        }
     }
+
+    /// Whether a query of the views as they are now is answered from views caught up to within a
+    /// few events of the head, rather than folded from a checkpoint or from the start.
+    public var liveViewsAreWarm: Bool {
+        let folded = liveSequence.load(ordering: .relaxed)
+        return folded > 0 && store.head.sequence &- folded <= Self.warmLag
+    }
+
+    /// Events the live views may lag the head by and still count as warm: catching up that many
+    /// is a moment's work.
+    static let warmLag: UInt64 = 4096
 
     /// Answers a view query as `principal` sees it: a reporter sees their own reports only, a
     /// maintainer their project's; contacts are shown to maintainers, admins and the reporter.
     public func query(_ query: ViewQuery, asOf spec: AsOfSpec, as principal: Principal) throws -> Value {
-        try checkQuery(asOf: spec, as: principal)
+        try checkQuery(query, asOf: spec, as: principal)
         let asOf = spec.resolve(now: .now())
         let projection = try projection(asOf: asOf)
         return try ViewRenderer(projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store).render(query)

@@ -170,10 +170,8 @@ public final class DocketServer: Service, Sendable {
     func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         do {
             return try await viewPool.runIfActive(body)
-        } catch is NIOThreadPoolError.ThreadPoolInactive {
-            throw ErrorBody(code: "shutting-down", message: "the node is shutting down; retry on another node or later")
         } catch is CancellationError {
-            // Still queued when the pool shut down.
+            // The pool is shut down, or shut down while this was still queued.
             throw ErrorBody(code: "shutting-down", message: "the node is shutting down; retry on another node or later")
         }
     }

@@ -198,14 +198,15 @@ final class Session: Sendable {
         case .query:
             let query = try ViewQuery(wire: frame.body)
             let asOf = try AsOfSpec(wire: frame.body["asOf"])
-            try ledger.checkQuery(asOf: asOf, as: principal)
+            try ledger.checkQuery(query, asOf: asOf, as: principal)
             let principal = self.principal
-            if case .now = asOf, !query.isReplay {
-                // The live views, caught up by the events since the last query: answered here.
+            if case .now = asOf, !query.isReplay, ledger.liveViewsAreWarm {
+                // The live views, caught up by the few events since the last query: answered here.
                 reply(.queryResult, id, try ledger.query(query, asOf: asOf, as: principal))
             } else {
-                // A view as of a past instant folds the log again (a replay renders every view):
-                // on the node's view threads, in turn, not on the threads every request needs.
+                // A view as of a past instant folds the log again (a replay renders every view),
+                // and so does the first query of the live views: on the node's view threads, in
+                // turn, not on the threads every request needs.
                 reply(.queryResult, id, try await server.offload { try ledger.query(query, asOf: asOf, as: principal) })
             }
         case .subscribe:

@@ -61,7 +61,13 @@ struct RemoteOptions: ParsableArguments {
     var tokenFile: String?
 
     var server: String? { serverOption ?? ProcessInfo.processInfo.environment["DOCKET_SERVER"].flatMap { $0.isEmpty ? nil : $0 } }
-    var token: String? { tokenOption ?? tokenFile.flatMap { try? readTokenFile($0) } ?? ProcessInfo.processInfo.environment["DOCKET_TOKEN"] }
+
+    /// --token, else the token in --token-file (an unreadable file is an error, never a fall back
+    /// to DOCKET_TOKEN, which may be someone else's), else DOCKET_TOKEN.
+    func token() throws -> String? {
+        if let tokenFile { return try readTokenFile(tokenFile) }
+        return tokenOption ?? ProcessInfo.processInfo.environment["DOCKET_TOKEN"]
+    }
 
     func validate() throws {
         if let tokenFile {
@@ -78,7 +84,7 @@ struct RemoteOptions: ParsableArguments {
 
     func client() throws -> DocketClient? {
         guard let server else { return nil }
-        guard let token, !token.isEmpty else { throw CLIError("--server needs a token: --token or DOCKET_TOKEN") }
+        guard let token = try token(), !token.isEmpty else { throw CLIError("--server needs a token: --token, --token-file or DOCKET_TOKEN") }
         var configuration: DocketClient.Configuration
         do { configuration = try DocketClient.Configuration(address: server, token: token) } catch { throw CLIError("\(error)") }
         configuration.useTLS = tls || tlsCA != nil
@@ -105,13 +111,15 @@ extension DocketClient {
     }
 }
 
-/// The token in `path`: its first line, without surrounding space (a file keeps it out of the
-/// command line, which every user of the machine can read in the process list).
+/// The token in `path`: its first line that is not blank, without surrounding space (a file keeps
+/// it out of the command line, which every user of the machine can read in the process list).
 func readTokenFile(_ path: String) throws -> String {
     guard let data = FileManager.default.contents(atPath: path) else {
         throw ValidationError("cannot read the token file \(path)")
     }
-    let token = String(decoding: data, as: UTF8.self).split(whereSeparator: \.isNewline).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
-    guard !token.isEmpty else { throw ValidationError("the token file \(path) is empty") }
+    var text = String(decoding: data, as: UTF8.self)
+    if text.hasPrefix("\u{FEFF}") { text.removeFirst() }  // a byte-order mark some editors write
+    let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+    guard let token = lines.first(where: { !$0.isEmpty }) else { throw ValidationError("the token file \(path) holds no token") }
     return token
 }

@@ -41,8 +41,11 @@ struct ReplicationOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The address clients and other nodes use to reach this node (named in epochs and not-leader answers); --listen by default.", valueName: "host:port"))
     var advertise: String?
 
-    var resolvedToken: String? {
-        token ?? tokenFile.flatMap { try? readTokenFile($0) } ?? ProcessInfo.processInfo.environment["DOCKET_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+    /// --token, else the token in --token-file (an unreadable file is an error, never a fall back
+    /// to DOCKET_TOKEN), else DOCKET_TOKEN.
+    func resolvedToken() throws -> String? {
+        if let tokenFile { return try readTokenFile(tokenFile) }
+        return (token ?? ProcessInfo.processInfo.environment["DOCKET_TOKEN"]).flatMap { $0.isEmpty ? nil : $0 }
     }
 
     func check() throws {
@@ -50,7 +53,7 @@ struct ReplicationOptions: ParsableArguments {
             guard token == nil else { throw ValidationError("give --token or --token-file, not both") }
             _ = try readTokenFile(tokenFile)
         }
-        if replicaOf != nil && resolvedToken == nil { throw ValidationError("--replica-of needs a token of the leader's ledger: --token, --token-file or DOCKET_TOKEN") }
+        if replicaOf != nil, try resolvedToken() == nil { throw ValidationError("--replica-of needs a token of the leader's ledger: --token, --token-file or DOCKET_TOKEN") }
         guard syncReplicas >= 0, syncTimeout > 0 else { throw ValidationError("--sync-replicas must not be negative and --sync-timeout must be positive") }
         if let advertise, HostPort(advertise) == nil { throw ValidationError("--advertise must be HOST:PORT") }
         if let replicaOf, case .failure(let error) = HostPort.list(replicaOf) {
@@ -58,11 +61,11 @@ struct ReplicationOptions: ParsableArguments {
         }
     }
 
-    func configuration(listen: String) -> ReplicationConfiguration {
+    func configuration(listen: String) throws -> ReplicationConfiguration {
         var c = ReplicationConfiguration()
         c.leader = replicaAddresses?.leader
         c.nodes = replicaAddresses?.nodes ?? []
-        c.token = resolvedToken
+        c.token = try resolvedToken()
         c.useTLS = replicaTLS || replicaTLSCA != nil
         c.trustRootsPath = replicaTLSCA
         c.advertisedAddress = advertise ?? listen
@@ -77,7 +80,7 @@ struct ReplicationOptions: ParsableArguments {
         guard let leader = replicaAddresses?.leader else { return try options.openStore(logger: logger) }
         var leaderLedger: String?
         do {
-            leaderLedger = try await DocketServer.ledgerID(of: leader, replication: configuration(listen: ""))
+            leaderLedger = try await DocketServer.ledgerID(of: leader, replication: try configuration(listen: ""))
         } catch {
             logger.warning("cannot reach the leader yet", metadata: ["leader": "\(leader)", "error": "\(error)"])
         }
@@ -126,7 +129,7 @@ struct Promote: AsyncParsableCommand {
                     var r = try await client.admin("promote", [])
                     // The node could not tell its old leader itself: try with this token.
                     if r["previousLeaderTold"] == false, let old = r["previousLeader"]?.stringValue, let ledger = client.serverInfo?["ledger"],
-                        var c = try? DocketClient.Configuration(address: old, token: remote.token ?? "")
+                        var c = try? DocketClient.Configuration(address: old, token: remote.token() ?? "")
                     {
                         c.reconnectAttempts = 0
                         c.leaderRedirects = 0

@@ -78,7 +78,7 @@ struct Serve: AsyncParsableCommand {
             configuration.maximumInFlightPerConnection = maxInFlight
             configuration.idleTimeout = .seconds(idleTimeout)
             configuration.viewThreads = viewThreads
-            configuration.replication = replication.configuration(listen: listen)
+            configuration.replication = try replication.configuration(listen: listen)
             let server = DocketServer(ledger: Ledger(store: store, dataDir: options.dataDir), configuration: configuration, logger: logger)
             // The checkpointer goes first: a group stops services in reverse order, so it signs its
             // last checkpoint after the server has drained.

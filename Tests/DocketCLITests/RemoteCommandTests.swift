@@ -63,8 +63,9 @@ struct RemoteCommandTests {
             let reporter = try docket("token", "create", "--role", "reporter", "--name", "quiet-researcher").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let eve = try DocketProcess.run(["state", "--json"], environment: ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": reporter])
             #expect(eve.status == 0 && eve.stdout.isEmpty)
-            // The token from a file (first line), kept off the command line; a bad file is named.
-            try (token + "\n").write(toFile: dir + "/admin.token", atomically: true, encoding: .utf8)
+            // The token from a file (its first line that is not blank, whatever an editor added
+            // around it), kept off the command line; a bad file is named.
+            try ("\u{FEFF}  \n" + token + " \r\n").write(toFile: dir + "/admin.token", atomically: true, encoding: .utf8)
             let server = ["--server", "127.0.0.1:\(port)"]
             let fromFile = try DocketProcess.run(["status"] + server + ["--token-file", dir + "/admin.token"], environment: [:])
             #expect(fromFile.status == 0, "\(fromFile.stderr)")

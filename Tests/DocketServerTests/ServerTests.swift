@@ -443,15 +443,26 @@ struct ServerTests {
         let admin = node.client()
         _ = try await admin.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"))), report: "A1")
         let head = node.store.head.sequence
+        // The first query of the live views folds them, on a view thread; after it they are warm.
+        #expect(!node.ledger.liveViewsAreWarm)
+        #expect(try await admin.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["rows"]?.arrayValue?.count == 1)
+        #expect(node.ledger.liveViewsAreWarm)
         // The one view thread held until `gate` opens; a view as of a sequence waits behind it.
-        let gate = DispatchSemaphore(value: 0)
-        let holding = Task { try await node.server.offload { gate.wait() } }
+        let (gate, holds) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+        defer { gate.signal() }  // a failure below must not leave the node's shutdown waiting on it
+        let holding = Task {
+            try await node.server.offload {
+                holds.signal()
+                gate.wait()
+            }
+        }
+        try await offPool { holds.wait() }
         let replayed = Atomic<Bool>(false)
         let replay = Task {
             defer { replayed.store(true, ordering: .relaxed) }
             return try await admin.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil), asOf: .sequence(head))
         }
-        // Meanwhile, on another connection: STATUS, the live views, and a reporter's refusal.
+        // Meanwhile, on another connection: STATUS, the live views, and reporters' refusals.
         let other = node.client()
         #expect(try await other.status()["lastSequence"]?.intValue == Int64(head))
         #expect(try await other.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["rows"]?.arrayValue?.count == 1)
@@ -460,6 +471,8 @@ struct ServerTests {
             try await ann.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil), asOf: .sequence(head))
         }
         #expect(refused?.code == "forbidden")
+        let replayRefused = await #expect(throws: DocketClientError.self) { try await ann.query(.replay(window: .seconds(86_400))) }
+        #expect(replayRefused?.code == "forbidden")
         try await Task.sleep(for: .milliseconds(100))
         let doneEarly = replayed.load(ordering: .relaxed)
         #expect(!doneEarly)

@@ -202,7 +202,7 @@ struct ReplicationStoreTests {
             let repeated = await #expect(throws: StoreError.self) {
                 try await follower.appendReplicated(ReplicationBatch(first: 2, bytes: twice, ends: [first.count, 2 * first.count], dictionaries: [], lastHash: previous))
             }
-            #expect(repeated?.sequence == 3 && repeated?.message.contains("is version 1 of stream t, whose next version is 2") == true, "\(String(describing: repeated))")
+            #expect(repeated?.code == .corruptRecord && repeated?.sequence == 3 && repeated?.message.contains("is version 1 of stream t, whose next version is 2") == true, "\(String(describing: repeated))")
             #expect(follower.head.sequence == 1)
             // The writer is not jammed: the leader's own next records go through, and the indexes hold.
             _ = try await leader.append(to: try stream("s"), events: [try event()])
