@@ -673,7 +673,12 @@ final class LogWriter: @unchecked Sendable {
     private func install(_ bytes: [UInt8], info: DictionaryInfo, txn: borrowing Transaction) throws(LMDBError) -> ZstdDictionary? {
         // A follower's dictionaries are its leader's, byte for byte: drop one trained before it followed.
         guard !replicaMode.load(ordering: .acquiring) else { return nil }
-        let version = (dictionary?.version ?? 0) + 1
+        // A record header names its dictionary in 16 bits: the 65,535th is the last.
+        let (version, overflow) = (dictionary?.version ?? 0).addingReportingOverflow(1)
+        guard !overflow else {
+            logger.warning("the log holds the most dictionaries a record can name (65535); keeping the current one")
+            return nil
+        }
         var info = info
         info.version = version
         let d: ZstdDictionary
@@ -700,7 +705,7 @@ final class LogWriter: @unchecked Sendable {
     /// Starts training in the background when there is no dictionary yet and enough records,
     /// or when the current dictionary's ratio has degraded over the last window.
     private func considerTraining() {
-        guard !replicaMode.load(ordering: .acquiring) else { return }
+        guard !replicaMode.load(ordering: .acquiring), dictionary?.version != .max else { return }
         var reason: String?
         if dictionary == nil {
             if head.sequence >= nextTrainingAt { reason = "first dictionary" }
