@@ -672,6 +672,28 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("a connection closed for a bad frame drops the requests it still had queued")
+    func badFrameDropsQueuedRequests() async throws {
+        let node = try await TestNode()
+        let s = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
+        // Thirty appends (each waits for its commit, one after another) and, in the same write, bytes
+        // that are no frame: the node closes the connection at once, before most appends have run.
+        var bytes: [UInt8] = []
+        for i in 0..<30 {
+            bytes += FrameEncoder.bytes(Frame(.append, requestID: UInt32(10 + i), body: ["stream": "queued", "events": [["type": "A"]]]))
+        }
+        bytes += Array("GET / HTTP/1.1\r\n\r\n".utf8)
+        s.send(bytes)
+        let r = s.readUntilClosed()
+        #expect(r.closed && r.frames.last?.body["code"] == "frame-too-large", "\(r.frames)")
+        try await Task.sleep(for: .milliseconds(300))
+        let landed = try node.store.read(stream: try StreamName("queued")).count
+        #expect(landed <= 5, "\(landed) of 30 queued appends ran after the connection was closed")
+        // Those answered before the close are exactly those that landed.
+        #expect(r.frames.filter { $0.type == .appended }.count <= landed)
+        await node.stop()
+    }
+
     @Test("before it authenticates a client may send only small frames; after, frames up to the node's maximum")
     func smallFramesBeforeAuthentication() async throws {
         let node = try await TestNode()
