@@ -171,6 +171,11 @@ struct TimerScenarioTests {
         c = s.clock("D", .needsInfo, at: "2026-11-18T00:00:00Z")
         #expect(c.state == .breached && c.isLate && c.dueAt == t("2026-11-17T09:00:00Z") && c.note?.contains("close the report") == true)
         #expect(s.clock("D", .triage, at: "2026-11-18T00:00:00Z").state == .paused)
+        // Closed as the policy allows once the reporter has not answered: the wait is over, and no
+        // deadline was missed by anyone (nor is it counted as one).
+        try s.run("D", .close(.informative, duplicateOf: nil, reason: "no answer"), at: "2026-11-18T09:00:00Z")
+        c = s.clock("D", .needsInfo, at: "2026-11-20T00:00:00Z")
+        #expect(c.state == .notApplicable && !c.isLate && c.endedAt == t("2026-11-18T09:00:00Z") && c.note == "closed after the reporter had not answered for 14d, as the policy allows", "\(c)")
     }
 
     // MARK: 002 AIXCL: 72 h, 7 days, disclosure 7–14 days after the fix release.
@@ -215,6 +220,20 @@ struct TimerScenarioTests {
         try s.run("Y", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-04-03T12:00:00Z")
         let c = s.clock("Y", .disclosure, at: "2026-04-04T00:00:00Z")
         #expect(c.state == .met && c.note?.contains("before the earliest date") == true)
+    }
+
+    @Test("AIXCL: an advisory published before any fix release ends the disclosure clock, flagged")
+    func aixclPublishedWithoutFix() throws {
+        var s = try Scenario("aixcl.toml")
+        try s.submit("Z", at: "2026-03-02T08:00:00Z")
+        try s.run("Z", .acknowledge(assignee: "dev"), at: "2026-03-02T09:00:00Z")
+        try s.triage("Z", .high, at: "2026-03-03T08:00:00Z")
+        try s.run("Z", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-20T00:00:00Z")
+        // Before it the clock waited for a release; the advisory ends it, for good (no release can follow).
+        #expect(s.clock("Z", .disclosure, at: "2026-03-19T00:00:00Z").state == .running)
+        let c = s.clock("Z", .disclosure, at: "2026-06-01T00:00:00Z")
+        #expect(c.state == .met && c.endedAt == t("2026-03-20T00:00:00Z") && c.dueAt == nil && !c.isLate, "\(c)")
+        #expect(c.note?.contains("disclosed before any fix was released; before the earliest date the policy allows") == true, "\(String(describing: c.note))")
     }
 
     // MARK: 000 AiSOC: 48 h, 7 days, fix or timeline within 30 days; no disclosure deadline.

@@ -469,6 +469,13 @@ public enum Timers {
                                      note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
                     }
                     let (target, note) = texts.disclosureBeforeFix ?? ClockTexts.disclosureBeforeFix(rule)
+                    if disclosed, let end {
+                        // Published before any fix was released (a release cannot be recorded
+                        // after it): the advisory ends the clock, ahead of a deadline that would
+                        // have counted from the release.
+                        let early = rule.earliest != nil ? "; before the earliest date the policy allows (\(rule.earliest!) after the fix release)" : ""
+                        return clock(kind, .met, target: target, end: end, note: "disclosed before any fix was released\(early)")
+                    }
                     return clock(kind, .running, target: target, note: note)
                 }
                 anchor = fixedAt
@@ -532,6 +539,12 @@ public enum Timers {
             }
             let due = cal.advance(wait.start, by: cal.span(of: autoClose), unit: autoClose.unit)
             let end = happened(wait.end)
+            // A closing ends the wait without an answer: what the clock was there to allow (or the
+            // programme giving up sooner), not a deadline anyone missed.
+            if let end, report.closures.contains(where: { $0.start == end }) {
+                let how = end >= due ? "after the reporter had not answered for \(autoClose), as the policy allows" : "while still waiting on the reporter"
+                return clock(kind, .notApplicable, target: target, start: wait.start, end: end, note: "closed \(how)")
+            }
             var c = judge(kind, target: target, start: wait.start, due: due, end: end)
             if c.isLate { c.note = "the reporter has not answered; the policy says close the report" }
             return c
