@@ -842,7 +842,8 @@ struct TimerScenarioTests {
     func reopeningKeepsMissedUpdates() throws {
         var s = try Scenario("aumos.toml")
         // Acknowledged 03-02 10:00: an update every 7 days, the first due 03-09 10:00. None is sent;
-        // closed 03-20 09:00 (10d 23h after it was due) and reopened at 09:05.
+        // closed 03-20 09:00 (10d 23h after it was due, and after the next was due on 03-16 10:00
+        // too: two missed) and reopened at 09:05.
         try s.submit("U", at: "2026-03-02T09:00:00Z")
         try s.run("U", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
         try s.run("U", .close(.informative, duplicateOf: nil, reason: nil), at: "2026-03-20T09:00:00Z")
@@ -850,11 +851,13 @@ struct TimerScenarioTests {
         // The cadence restarts at the reopening (next due 03-27 09:05), and the miss is counted.
         var c = s.clock("U", .statusUpdate, at: "2026-03-21T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-03-27T09:05:00Z"))
-        #expect(c.note == "1 update late or missed (worst 10d 23h late)")
-        // An update on time after the reopening, then the investigation ends: breached for the miss.
+        #expect(c.note == "2 updates late or missed (worst 10d 23h late)")
+        // An update on time after the reopening, then the investigation ends: breached for the
+        // misses, judged by the first deadline missed (03-09 10:00), 16d 14h before it ended.
         try s.run("U", .statusUpdate(summary: "working on it"), at: "2026-03-25T00:00:00Z")
         try s.run("U", .close(.informative, duplicateOf: nil, reason: nil), at: "2026-03-26T00:00:00Z")
         c = s.clock("U", .statusUpdate, at: "2026-03-27T00:00:00Z")
-        #expect(c.state == .breached && c.note == "1 update late or missed (worst 10d 23h late)")
+        #expect(c.state == .breached && c.note == "2 updates late or missed (worst 10d 23h late)")
+        #expect(c.dueAt == t("2026-03-09T10:00:00Z") && c.endedAt == t("2026-03-26T00:00:00Z") && c.margin == .zero - hours(16 * 24 + 14))
     }
 }

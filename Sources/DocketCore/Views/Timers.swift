@@ -295,13 +295,22 @@ public enum Timers {
             var last = ack
             var missed = 0
             var worst: Duration = .zero
-            // An update (or a closing) at `t`: late if the one before it was more than the cadence ago.
+            /// The first update deadline that passed without one: what a clock ended breached is judged by.
+            var firstMissed: Timestamp?
+            // An update (or a closing) at `t`: late if the one before it was more than the cadence
+            // ago, and every update the cadence asked for in between was missed (a month's silence
+            // under a weekly cadence is four missed updates, not one late one).
             func checkCadence(at t: Timestamp) {
-                let due = cal.advance(last, by: cal.span(of: every), unit: every.unit)
-                if t > due {
-                    missed += 1
-                    worst = max(worst, t - due)
+                var due = cal.advance(last, by: cal.span(of: every), unit: every.unit)
+                guard t > due else { return }
+                worst = max(worst, t - due)
+                firstMissed = firstMissed ?? due
+                var periods = 0
+                while t > due, periods < 100_000 {
+                    periods += 1
+                    due = cal.advance(due, by: cal.span(of: every), unit: every.unit)
                 }
+                missed += periods
             }
             // A reopened report's cadence restarts at the reopening; one already missed when the
             // report was closed stays missed (closing and reopening must not wipe it out).
@@ -333,7 +342,10 @@ public enum Timers {
             }
             if let end {
                 if end > next { return clock(kind, .breached, target: target, start: ack, due: next, end: end, note: [missedNote, "no update before the investigation ended"].compactMap { $0 }.joined(separator: "; ")) }
-                return clock(kind, missed > 0 ? .breached : .met, target: target, start: ack, due: next, end: end, note: missedNote)
+                // Breached by an earlier miss: judged by the first deadline it missed (a negative
+                // margin), not by the last period, which was kept.
+                if let firstMissed { return clock(kind, .breached, target: target, start: ack, due: firstMissed, end: end, note: missedNote) }
+                return clock(kind, .met, target: target, start: ack, due: next, end: end, note: missedNote)
             }
             if now > next { return clock(kind, .breached, target: target, start: ack, due: next, note: missedNote) }
             return clock(kind, .running, target: target, start: last, due: next, note: missedNote)
