@@ -85,6 +85,7 @@ struct TimerScenarioTests {
         // No update since 11-27: breached at 12-04 10:00, 14 h overdue as of 12-05 00:00.
         c = s.clock("A", .statusUpdate, at: "2026-12-05T00:00:00Z")
         #expect(c.state == .breached && c.isLate && c.dueAt == t("2026-12-04T10:00:00Z") && c.margin == .zero - hours(14))
+        #expect(c.note == "1 update late or missed (worst 14h late)", "\(String(describing: c.note))")
         // Disclosure: 90 days from the report → 2027-02-18T15:00Z.
         c = s.clock("A", .disclosure, at: "2026-12-05T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2027-02-18T15:00:00Z"))
@@ -92,9 +93,12 @@ struct TimerScenarioTests {
         try s.run("A", .release(versions: ["2.1.1"]), at: "2026-12-20T00:00:00Z")
         c = s.clock("A", .fix, at: "2026-12-21T00:00:00Z")
         #expect(c.state == .met && c.margin == hours(6 * 24 + 12))
-        // The investigation ended at the release; the status clock had a late gap, so it ends breached.
+        // The investigation ended at the release, with no update since 11-27: the ones due 12-04,
+        // 12-11 and 12-18 (10:00) were all missed, and the clock is judged by the first.
         c = s.clock("A", .statusUpdate, at: "2026-12-21T00:00:00Z")
-        #expect(c.state == .breached && c.endedAt == t("2026-12-20T00:00:00Z"))
+        #expect(c.state == .breached && c.endedAt == t("2026-12-20T00:00:00Z") && c.dueAt == t("2026-12-04T10:00:00Z"))
+        #expect(c.margin == .zero - hours(15 * 24 + 14))
+        #expect(c.note == "3 updates late or missed (worst 15d 14h late); no update before the investigation ended", "\(String(describing: c.note))")
         #expect(s.clock("A", .needsInfo, at: "2026-12-21T00:00:00Z").state == .notApplicable)
     }
 
@@ -836,6 +840,20 @@ struct TimerScenarioTests {
         let c = s.clock("S", .statusUpdate, at: "2026-03-13T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-03-19T00:00:00Z") && c.note == nil)
         #expect(c.lateChanges == [LateEntry(type: "ReportClosed", occurredAt: t("2026-03-06T00:00:00Z"), recordedAt: t("2026-03-12T00:00:00Z"))])
+    }
+
+    @Test("a silence under a business-day cadence counts every update it skipped")
+    func businessDayCadence() throws {
+        var s = try Scenario("aumos.toml") { $0.replacingOccurrences(of: "every = \"7d\"", with: "every = \"2bd\"") }
+        // Acknowledged Monday 2026-11-02 10:00 UTC: updates due Wed 11-04, Fri 11-06, Tue 11-10 and
+        // Thu 11-12 (10:00) pass without one; the first comes Thursday 12:00, 8d 2h after the first was due.
+        try s.submit("W", at: "2026-11-02T09:00:00Z")
+        try s.run("W", .acknowledge(assignee: "m"), at: "2026-11-02T10:00:00Z")
+        try s.run("W", .statusUpdate(summary: "looking"), at: "2026-11-12T12:00:00Z")
+        let c = s.clock("W", .statusUpdate, at: "2026-11-13T00:00:00Z")
+        // Two business days from the update, over the weekend: Monday 11-16 12:00.
+        #expect(c.state == .running && c.dueAt == t("2026-11-16T12:00:00Z"))
+        #expect(c.note == "4 updates late or missed (worst 8d 2h late)", "\(String(describing: c.note))")
     }
 
     @Test("closing and reopening a report does not wipe out a status update it had already missed")

@@ -199,7 +199,9 @@ public enum Timers {
             case .disclosure:
                 return found
             case .needsInfo:
-                guard c.state != .notApplicable, let start = c.startedAt else { return found }
+                // (Also when a closing ended the wait: a request written in late and backdated must
+                // not pass for one the policy allowed closing on.)
+                guard let start = c.startedAt else { return found }
                 return lateEntries(InfoRequested.eventType, at: start)
             case .acknowledge, .triage, .statusUpdate, .fix:
                 break
@@ -301,16 +303,25 @@ public enum Timers {
             // ago, and every update the cadence asked for in between was missed (a month's silence
             // under a weekly cadence is four missed updates, not one late one).
             func checkCadence(at t: Timestamp) {
-                var due = cal.advance(last, by: cal.span(of: every), unit: every.unit)
+                let span = cal.span(of: every)
+                var due = cal.advance(last, by: span, unit: every.unit)
                 guard t > due else { return }
                 worst = max(worst, t - due)
                 firstMissed = firstMissed ?? due
-                var periods = 0
-                while t > due, periods < 100_000 {
-                    periods += 1
-                    due = cal.advance(due, by: cal.span(of: every), unit: every.unit)
+                switch every.unit {
+                case .hours, .days:
+                    // Deadlines every `span` from `due`: those before `t`.
+                    missed += Int((t.microseconds - due.microseconds - 1) / max(span, 1) + 1)
+                case .businessDays:
+                    // Counted time in the silence, in whole cadences (one step corrects the rounding).
+                    var periods = Int(cal.measure(from: due, to: t, unit: .businessDays) / max(span, 1))
+                    due = cal.advance(due, by: span * Int64(periods), unit: .businessDays)
+                    while t > due {
+                        periods += 1
+                        due = cal.advance(due, by: span, unit: .businessDays)
+                    }
+                    missed += periods
                 }
-                missed += periods
             }
             // A reopened report's cadence restarts at the reopening; one already missed when the
             // report was closed stays missed (closing and reopening must not wipe it out).
@@ -333,6 +344,8 @@ public enum Timers {
             }
             closures(before: horizon)
             let next = cal.advance(last, by: cal.span(of: every), unit: every.unit)
+            // And the silence since the last update, to the end of the investigation (or now).
+            checkCadence(at: horizon)
             var missedNote = missed > 0 ? "\(missed) update\(missed == 1 ? "" : "s") late or missed (worst \(Clock.format(worst)) late)" : nil
             // Updates written in well after the time they give could have been backdated to keep the cadence.
             let lateUpdates = report.lateEntries.count { $0.type == StatusUpdateSent.eventType && $0.occurredAt <= horizon }
@@ -341,10 +354,12 @@ public enum Timers {
                 missedNote = [missedNote, text].compactMap { $0 }.joined(separator: "; ")
             }
             if let end {
-                if end > next { return clock(kind, .breached, target: target, start: ack, due: next, end: end, note: [missedNote, "no update before the investigation ended"].compactMap { $0 }.joined(separator: "; ")) }
-                // Breached by an earlier miss: judged by the first deadline it missed (a negative
-                // margin), not by the last period, which was kept.
-                if let firstMissed { return clock(kind, .breached, target: target, start: ack, due: firstMissed, end: end, note: missedNote) }
+                // Breached: judged by the first deadline it missed (a negative margin), not by the
+                // last period, which may have been kept.
+                if let firstMissed {
+                    let silence = end > next ? "no update before the investigation ended" : nil
+                    return clock(kind, .breached, target: target, start: ack, due: firstMissed, end: end, note: [missedNote, silence].compactMap { $0 }.joined(separator: "; "))
+                }
                 return clock(kind, .met, target: target, start: ack, due: next, end: end, note: missedNote)
             }
             if now > next { return clock(kind, .breached, target: target, start: ack, due: next, note: missedNote) }
