@@ -180,6 +180,14 @@ struct TimerScenarioTests {
         try s.run("D", .close(.informative, duplicateOf: nil, reason: "no answer"), at: "2026-11-18T09:00:00Z")
         c = s.clock("D", .needsInfo, at: "2026-11-20T00:00:00Z")
         #expect(c.state == .notApplicable && !c.isLate && c.endedAt == t("2026-11-18T09:00:00Z") && c.note == "closed after the reporter had not answered for 14d, as the policy allows", "\(c)")
+        // An answer and a closing at the same instant: the answer ended the wait, on time.
+        try s.submit("E", at: "2026-11-02T09:00:00Z")
+        try s.run("E", .acknowledge(assignee: "m"), at: "2026-11-02T10:00:00Z")
+        try s.run("E", .requestInfo(question: "PoC?"), at: "2026-11-03T09:00:00Z")
+        try s.run("E", .respond(summary: "here"), at: "2026-11-05T09:00:00Z")
+        try s.run("E", .close(.informative, duplicateOf: nil, reason: "answered: not a bug"), at: "2026-11-05T09:00:00Z")
+        c = s.clock("E", .needsInfo, at: "2026-11-20T00:00:00Z")
+        #expect(c.state == .met && c.endedAt == t("2026-11-05T09:00:00Z"), "\(c)")
     }
 
     // MARK: 002 AIXCL: 72 h, 7 days, disclosure 7–14 days after the fix release.

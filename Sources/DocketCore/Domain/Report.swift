@@ -35,6 +35,8 @@ public struct WaitInterval: Hashable, Sendable {
     public var start: Timestamp
     /// nil while still waiting.
     public var end: Timestamp?
+    /// The report was closed while still waiting (no answer, no triage): what ended the wait.
+    public var endedByClosing = false
 }
 
 /// An embargo extension and the time it gives (its event time): one dated after the disclosure
@@ -255,6 +257,7 @@ public struct Report: Hashable, @unchecked Sendable {
                 closedAt = t
                 resolution = e.resolution
                 duplicateOf = e.duplicateOf
+                if let i = waits.indices.last, waits[i].end == nil { waits[i].endedByClosing = true }
                 closeWaits(at: t)
                 closures.append(WaitInterval(start: t, end: nil))
             case .reportReopened:

@@ -3,8 +3,8 @@
 /// checkpoint of another version is ignored (the views are rebuilt), never misread.
 extension Projection {
     /// 3: embargo extensions carry their event time. 4: reports list their late entries.
-    /// 5: embargo extensions carry their recorded time.
-    public static let checkpointFormat: Int64 = 5
+    /// 5: embargo extensions carry their recorded time. 6: a wait says whether a closing ended it.
+    public static let checkpointFormat: Int64 = 6
 
     /// The projection as a checkpoint payload.
     public func checkpoint() -> Payload {
@@ -127,7 +127,7 @@ extension Report.Fields {
         b.set("disclosedAt", disclosedAt)
         b.set("closedAt", closedAt)
         b.set("withdrawnAt", withdrawnAt)
-        b.set("waits", value: .array(waits.map { w in .array([.string(w.start.rfc3339), w.end.map { .string($0.rfc3339) } ?? .null]) }))
+        b.set("waits", value: .array(waits.map { w in .array([.string(w.start.rfc3339), w.end.map { .string($0.rfc3339) } ?? .null, .bool(w.endedByClosing)]) }))
         b.set("statusUpdates", value: .array(statusUpdates.map { .string($0.rfc3339) }))
         b.set("closures", value: .array(closures.map { w in .array([.string(w.start.rfc3339), w.end.map { .string($0.rfc3339) } ?? .null]) }))
         b.set("severityHistory", value: .array(severityHistory.map { .array([.string($0.at.rfc3339), .string($0.severity.rawValue)]) }))
@@ -190,8 +190,8 @@ extension Report.Fields {
         closedAt = time("closedAt")
         withdrawnAt = time("withdrawnAt")
         for w in v["waits"]?.arrayValue ?? [] {
-            guard let pair = w.arrayValue, pair.count == 2, let start = pair[0].timestampValue else { return nil }
-            waits.append(WaitInterval(start: start, end: pair[1].timestampValue))
+            guard let triple = w.arrayValue, triple.count == 3, let start = triple[0].timestampValue, case .bool(let byClosing) = triple[2] else { return nil }
+            waits.append(WaitInterval(start: start, end: triple[1].timestampValue, endedByClosing: byClosing))
         }
         statusUpdates = strings("statusUpdates").compactMap { try? Timestamp(rfc3339: $0) }
         for w in v["closures"]?.arrayValue ?? [] {

@@ -568,7 +568,7 @@ public enum Timers {
             let end = happened(wait.end)
             // A closing ends the wait without an answer: what the clock was there to allow (or the
             // programme giving up sooner), not a deadline anyone missed.
-            if let end, report.closures.contains(where: { $0.start == end }) {
+            if let end, wait.endedByClosing {
                 let how = end >= due ? "after the reporter had not answered for \(autoClose), as the policy allows" : "while still waiting on the reporter"
                 return clock(kind, .notApplicable, target: target, start: wait.start, end: end, note: "closed \(how)")
             }
