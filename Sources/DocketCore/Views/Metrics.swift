@@ -12,7 +12,7 @@ public struct ProgrammeMetrics: Hashable, Sendable {
         public var clock: ClockKind
         public var met: Int
         public var breached: Int
-        /// Still running, paused or not applicable.
+        /// Still running or paused (clocks not applicable are not counted at all).
         public var open: Int
         /// met / (met + breached), nil when none ended.
         public var share: Double? { met + breached == 0 ? nil : Double(met) / Double(met + breached) }
