@@ -70,7 +70,11 @@ public final class Ledger: Sendable {
         while true {
             attempt += 1
             let (report, recorded) = try load(report: id)
-            try authorize(command, on: report, id: id, principal, at: at)
+            do {
+                try authorize(command, on: report, id: id, principal, at: at)
+            } catch is SubmissionUnderTakenID {
+                try await refuseTakenID(command, report: id, stream: stream, as: principal, at: at, eventID: eventID)
+            }
             // A retried command (same id) returns what the first attempt appended.
             if let eventID, let original = recorded.first(where: { $0.id == eventID }) {
                 var before = Projection()
@@ -114,6 +118,33 @@ public final class Ledger: Sendable {
             guard let updated else { throw DomainError.noReport(id) }
             return Outcome(report: updated, events: events, result: result)
         }
+    }
+
+    /// A submission under a report id taken by a report the principal may not see (`authorize`).
+    private struct SubmissionUnderTakenID: Error {}
+
+    /// Refuses a submission under an id taken by a report `principal` may not see, with
+    /// `report-exists`, but only where a submission under a free id would have been recorded:
+    /// it meets the same checks in the same order (the time, the fields, then the store's own:
+    /// event size, an event id used elsewhere), so that which ids exist cannot be learnt for
+    /// nothing. The store makes its checks on an append that cannot succeed (the report's stream
+    /// is not empty, and it is expected to be) and refuses it for the version last.
+    private func refuseTakenID(
+        _ command: ReportCommand, report id: String, stream: StreamName, as principal: Principal, at: Timestamp?, eventID: EventID?
+    ) async throws -> Never {
+        try Self.refuseNamingAnonymous(command, on: nil, id: id, principal)
+        try checkTime(at, report: nil, id: id, principal)
+        let events = try Lifecycle.decide(command, report: nil, reportID: id)
+        var proposed: [ProposedEvent] = []
+        for (i, e) in events.enumerated() {
+            proposed.append(try e.proposed(id: i == 0 ? (eventID ?? .random()) : .random(), actor: principal.subject, occurredAt: at))
+        }
+        do {
+            _ = try await store.append(to: stream, expecting: .exact(0), events: proposed)
+        } catch {
+            guard error.code == .wrongExpectedVersion else { throw Self.redacted(error, eventID: eventID, for: principal) }
+        }
+        throw DomainError(.reportExists, "report id \(id) is taken; choose another id")
     }
 
     /// The store's error for an append, as `principal` may see it. Event ids are unique across
@@ -162,27 +193,23 @@ public final class Ledger: Sendable {
         case .auditor, .replica:
             throw Forbidden("a \(principal.role) token cannot change reports")
         case .maintainer:
-            if case .submit = command, let report, !principal.canSee(report) {
-                throw DomainError(.reportExists, "report id \(id) is taken; choose another id")
+            if case .submit(let e) = command {
+                // As for a free id: the project first, then (in `refuseTakenID`) the rest.
+                guard principal.maintains(e.project) else {
+                    throw Forbidden("a maintainer of \(principal.project ?? "?") cannot submit to project \(e.project)")
+                }
+                if let report, !principal.canSee(report) { throw SubmissionUnderTakenID() }
+                return
             }
-            let project: String? = if case .submit(let e) = command { e.project } else { report?.project }
-            if let project, !principal.maintains(project) {
-                if report != nil { throw DomainError.noReport(id) }
-                throw Forbidden("a maintainer of \(principal.project ?? "?") cannot submit to project \(project)")
-            }
+            if let report, !principal.maintains(report.project) { throw DomainError.noReport(id) }
         case .reporter:
             if let report, report.reporter.handle != principal.subject {
                 guard case .submit(let e) = command else { throw DomainError.noReport(id) }
                 // Report ids are one namespace, so a submission under a taken id must fail. It
-                // fails only where one under a free id would have been recorded: a malformed one,
-                // one dated, or one not as themselves is refused the same either way, and cannot
-                // be used to learn for nothing which ids exist.
-                // (In the order a free id's submission meets them: the handle here, the time in
-                // checkTime, the fields in decide.)
+                // fails only where one under a free id would have been recorded (`refuseTakenID`):
+                // the handle here, as for a free id, then the rest in the same order.
                 guard e.reporter.handle == principal.subject else { throw Self.reporterAsThemselves(principal) }
-                if at != nil { throw Self.reporterCannotDate }
-                _ = try Lifecycle.decide(command, report: nil, reportID: id)
-                throw DomainError(.reportExists, "report id \(id) is taken; choose another id")
+                throw SubmissionUnderTakenID()
             }
             switch command {
             case .submit(let e):

@@ -318,10 +318,25 @@ struct ServerTests {
         // Ids are one namespace, so a submission under Bob's id fails; but only one that would have
         // been recorded under a free id learns that: a blank title, a date, or another reporter's
         // handle is refused the same whether the id is taken or not, and writes nothing.
+        // Nor are the store's own refusals: an event id used elsewhere, an event over the size limit.
+        // (The free id is as long as Bob's, so that sizes in messages are the same.)
         var submissions: [String: [String]] = [:]
-        for report in ["BOB-1", "NOBODY-2"] {
+        let huge = String(repeating: "x", count: 70_000)
+        let bigEvent = EventID.random()
+        for report in ["BOB-1", "NOB-2"] {
             let refusals: [DocketClientError?] = [
                 await #expect(throws: DocketClientError.self) { try await ann.command(.submit(ReportSubmitted(project: "alpha", title: " ", reporter: Reporter(handle: "ann"))), report: report) },
+                await #expect(throws: DocketClientError.self) {
+                    try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"))), report: report, eventID: bobsEvent)
+                },
+                await #expect(throws: DocketClientError.self) {
+                    try await ann.command(.submit(ReportSubmitted(project: "alpha", title: huge, reporter: Reporter(handle: "ann"))), report: report, eventID: bigEvent)
+                },
+                // A maintainer of another project: the project is checked first, taken id or not.
+                await #expect(throws: DocketClientError.self) { try await maria.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "m"))), report: report) },
+                await #expect(throws: DocketClientError.self) {
+                    try await maria.command(.submit(ReportSubmitted(project: "beta", title: "t", reporter: Reporter(handle: "m"))), report: report, at: try Timestamp(rfc3339: "2099-01-01T00:00:00Z"))
+                },
                 await #expect(throws: DocketClientError.self) {
                     try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"))), report: report, at: Timestamp.now())
                 },
@@ -332,14 +347,25 @@ struct ServerTests {
             ]
             submissions[report] = refusals.map { error in
                 guard case .server(let body)? = error else { return "\(String(describing: error))" }
-                return body.code + ": " + body.message.replacingOccurrences(of: report, with: "ID")
+                // (Without the node's clock reading, which a refusal of a future time gives.)
+                return body.code + ": " + body.message.replacingOccurrences(of: report, with: "ID").components(separatedBy: " (this node's clock says")[0]
             }
         }
-        #expect(submissions["BOB-1"] == submissions["NOBODY-2"] && submissions["BOB-1"]?.map { $0.prefix(while: { $0 != ":" }) } == ["invalid-command", "forbidden", "forbidden", "forbidden"], "\(submissions)")
+        #expect(
+            submissions["BOB-1"] == submissions["NOB-2"]
+                && submissions["BOB-1"]?.map { $0.prefix(while: { $0 != ":" }) }
+                    == ["invalid-command", "event-id-reused", "event-too-large", "forbidden", "invalid-command", "forbidden", "forbidden", "forbidden"], "\(submissions)")
+        #expect(try node.store.read(stream: try DomainStreams.report("NOB-2")).isEmpty)
+        // A maintainer's submission under an id taken in another project, with all else in order.
+        let takenByMaintainer = await #expect(throws: DocketClientError.self) {
+            try await maria.command(.submit(ReportSubmitted(project: "beta", title: "t", reporter: Reporter(handle: "m"))), report: "BOB-1")
+        }
+        #expect(takenByMaintainer?.code == "report-exists")
         let taken = await #expect(throws: DocketClientError.self) {
             try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"))), report: "BOB-1")
         }
         #expect(taken?.code == "report-exists" && taken?.description.contains("secret") == false)
+        #expect(try node.store.read(stream: try DomainStreams.report("BOB-1")).count == 1)
         await maria.close()
         // Reusing the id of an event on Bob's report fails, without naming his report, its event or where it is.
         let reused = await #expect(throws: DocketClientError.self) {
