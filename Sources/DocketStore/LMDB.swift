@@ -103,7 +103,8 @@ final class LMDBEnvironment: @unchecked Sendable {
             mdb_env_close(env)
             throw LMDBError(code: rc)
         }
-        return (env, mdb_env_open(env, path, flags, 0o640))
+        // Owner-only (in an owner-only directory): what it holds is private.
+        return (env, mdb_env_open(env, path, flags, 0o600))
     }
 
     deinit {

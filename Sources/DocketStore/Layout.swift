@@ -215,7 +215,14 @@ extension EventStore {
             throw StoreError(.notFound, "no data directory at \(directory)")
         }
         if !readOnly {
-            do { try fm.createDirectory(atPath: ledger, withIntermediateDirectories: true) } catch {
+            // Owner-only: the log holds every report, every reporter's contact and the token hashes.
+            // (A data directory this creates is owner-only too; one made beforehand is left as it is.)
+            do {
+                if !fm.fileExists(atPath: directory) {
+                    try fm.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                }
+                try fm.createDirectory(atPath: ledger, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
                 throw StoreError(.io, "cannot create \(ledger): \(error.localizedDescription)")
             }
         } else if !fm.fileExists(atPath: ledger + "/data.mdb") {

@@ -19,7 +19,7 @@ final class WriterLock: Sendable {
         let path = ledger + "/writer.lock"
         // `flock` needs only an open descriptor: a lock file another user made (an operator's
         // first command as root, say) is opened for reading, and then holds no pid.
-        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o640)
+        var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd < 0, errno == EACCES { fd = open(path, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else {
             let why = errno

@@ -292,6 +292,19 @@ struct LimitTests {
         }
     }
 
+    @Test("a new data directory and its log are readable by their owner only")
+    func ownerOnly() async throws {
+        try await withTemporaryDirectory { dir in
+            let data = dir + "/new/data"
+            let store = try openStore(data)
+            _ = try await store.append(to: try stream("s"), events: [try event()])
+            store.close()
+            func mode(_ path: String) throws -> Int? { try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int }
+            #expect(try mode(data) == 0o700 && mode(data + "/ledger") == 0o700)
+            #expect(try mode(data + "/ledger/data.mdb") == 0o600 && mode(data + "/ledger/lock.mdb") == 0o600 && mode(data + "/ledger/writer.lock") == 0o600)
+        }
+    }
+
     @Test("a read with a byte budget stops once its events' envelopes pass it, always returning the first")
     func readWithinBytes() async throws {
         try await withTemporaryDirectory { dir in
