@@ -235,6 +235,12 @@ public final class DocketServer: Service, Sendable {
         return records
     }
 
+    /// The refusal AUTH would now give `principal`'s token, if any (nil for a local principal).
+    func tokenRefusal(of principal: Principal, now: Timestamp = .now()) throws -> Tokens.Refused? {
+        guard let id = principal.tokenID else { return nil }
+        return try tokenRecords()[id].map { Tokens.refusal($0, now: now) } ?? .unknown(id)
+    }
+
     /// Closes, with the refusal AUTH would now give, every connection whose token has been
     /// revoked or has expired since it authenticated.
     func endRefusedSessions(now: Timestamp = .now()) {

@@ -116,6 +116,12 @@ final class Session: Sendable {
 
     func handle(_ frame: Frame) async {
         do {
+            // A token revoked (or expired) since the last periodic check runs no more requests:
+            // the connection is closed as the check would close it.
+            if let refused = try server.tokenRefusal(of: principal) {
+                channel.pipeline.fireUserInboundEventTriggered(TokenRefused(refusal: refused))
+                return
+            }
             try await dispatch(frame)
         } catch {
             let body = Self.errorBody(error)

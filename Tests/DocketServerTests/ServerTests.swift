@@ -602,6 +602,20 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("a request on a connection whose token was revoked since the last periodic check is not run; the connection closes")
+    func revokedBeforeTheCheck() async throws {
+        let node = try await TestNode { $0.tokenCheckInterval = .seconds(3600) }
+        let token = try await node.token(.admin, name: "short")
+        let s = try #require(try await RawSocket.authenticated(port: node.port, token: token))
+        try await Tokens(ledger: node.ledger).revoke(id: String(token.split(separator: "_")[1]), by: .local(actor: "t"))
+        let before = node.store.head.sequence
+        s.send(Frame(.append, requestID: 5, body: ["stream": "s", "events": [["type": "A"]]]))
+        let r = try await offPool { s.readUntilClosed() }
+        #expect(r.closed && r.frames.last?.body["code"] == "token-revoked", "\(r.frames)")
+        #expect(!r.frames.contains { $0.type == .appended } && node.store.head.sequence == before)
+        await node.stop()
+    }
+
     @Test("requests still queued when the node closes a revoked token's connection are dropped, not run")
     func revokedTokenDropsQueuedRequests() async throws {
         let node = try await Self.nodeWithBigLog {
