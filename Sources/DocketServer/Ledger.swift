@@ -139,12 +139,16 @@ public final class Ledger: Sendable {
         for (i, e) in events.enumerated() {
             proposed.append(try e.proposed(id: i == 0 ? (eventID ?? .random()) : .random(), actor: principal.subject, occurredAt: at))
         }
+        let result: AppendResult
         do {
-            _ = try await store.append(to: stream, expecting: .exact(0), events: proposed)
+            result = try await store.append(to: stream, expecting: .exact(0), events: proposed)
         } catch {
             guard error.code == .wrongExpectedVersion else { throw Self.redacted(error, eventID: eventID, for: principal) }
+            throw DomainError(.reportExists, "report id \(id) is taken; choose another id")
         }
-        throw DomainError(.reportExists, "report id \(id) is taken; choose another id")
+        // Not reachable: a stream once written is never empty again. (A retry matching an event
+        // of it exactly would be the sender's own, on a report they can see.)
+        throw StoreError(.corruptRecord, "an append expecting report \(id)'s empty stream was answered (sequence \(result.lastSequence), duplicate \(result.duplicate))")
     }
 
     /// The store's error for an append, as `principal` may see it. Event ids are unique across

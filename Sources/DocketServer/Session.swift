@@ -118,7 +118,9 @@ final class Session: Sendable {
         do {
             // A token revoked (or expired) since the last periodic check runs no more requests:
             // the connection is closed as the check would close it.
+            // (If the token records cannot be read, the request fails, as an AUTH would: closed.)
             if let refused = try server.tokenRefusal(of: principal) {
+                abandoned.store(true, ordering: .relaxed)  // nor any request queued behind it
                 channel.pipeline.fireUserInboundEventTriggered(TokenRefused(refusal: refused))
                 return
             }

@@ -225,6 +225,10 @@ extension EventStore {
             } catch {
                 throw StoreError(.io, "cannot create \(ledger): \(error.localizedDescription)")
             }
+            // A ledger made before its files were owner-only is made so (where this user owns them:
+            // otherwise the modes stay as their owner set them).
+            chmod(ledger, 0o700)
+            for file in ["data.mdb", "lock.mdb", "writer.lock"] where fm.fileExists(atPath: ledger + "/" + file) { chmod(ledger + "/" + file, 0o600) }
         } else if !fm.fileExists(atPath: ledger + "/data.mdb") {
             throw StoreError(.notADataDirectory, "\(directory) is not a Docket data directory: no ledger/data.mdb")
         }

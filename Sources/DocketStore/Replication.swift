@@ -556,7 +556,7 @@ public struct NodeState: Sendable, Hashable {
 
     /// Writes the file durably (a temporary file, fsync, rename, fsync of the directory).
     func save(directory: String) throws(StoreError) {
-        try writeFileAtomically(Array(json.utf8), to: directory + "/" + Self.fileName, mode: 0o640, durable: true)
+        try writeFileAtomically(Array(json.utf8), to: directory + "/" + Self.fileName, mode: 0o600, durable: true)
     }
 
     /// What a write on a node in this state is answered with; nil for a leader.

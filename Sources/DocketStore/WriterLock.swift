@@ -17,8 +17,8 @@ final class WriterLock: Sendable {
     /// Takes the lock for the data directory `directory`, whose ledger environment is at `ledger`.
     init(directory: String, ledger: String) throws(StoreError) {
         let path = ledger + "/writer.lock"
-        // `flock` needs only an open descriptor: a lock file another user made (an operator's
-        // first command as root, say) is opened for reading, and then holds no pid.
+        // `flock` needs only an open descriptor: a lock file another user made (root, opening a
+        // ledger it then gave to the node's user, say) is opened for reading, and then holds no pid.
         var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd < 0, errno == EACCES { fd = open(path, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else {

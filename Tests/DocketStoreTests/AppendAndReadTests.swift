@@ -302,6 +302,12 @@ struct LimitTests {
             func mode(_ path: String) throws -> Int? { try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int }
             #expect(try mode(data) == 0o700 && mode(data + "/ledger") == 0o700)
             #expect(try mode(data + "/ledger/data.mdb") == 0o600 && mode(data + "/ledger/lock.mdb") == 0o600 && mode(data + "/ledger/writer.lock") == 0o600)
+            // A ledger whose files are group-readable (made before they were owner-only) is made so
+            // when it is next opened for writing.
+            chmod(data + "/ledger", 0o755)
+            chmod(data + "/ledger/data.mdb", 0o640)
+            try openStore(data).close()
+            #expect(try mode(data + "/ledger") == 0o700 && mode(data + "/ledger/data.mdb") == 0o600)
         }
     }
 
