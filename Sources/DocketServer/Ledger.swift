@@ -19,6 +19,19 @@ public final class Ledger: Sendable {
     /// The last sequence the live views were folded to (0: not yet), readable without waiting for
     /// a fold that holds `live`.
     private let liveSequence = Atomic<UInt64>(0)
+    /// Set when the node shuts down: folds under way stop at their next chunk (`stopFolds`).
+    private let foldsStopped = Atomic<Bool>(false)
+
+    /// Stops the views' folds under way, and any started after, at their next chunk of the log
+    /// (they fail with `StoreError.closed`): a node shutting down does not wait for a replay of a
+    /// long log. For the end of a node's life; the ledger folds no more views after it.
+    public func stopFolds() { foldsStopped.store(true, ordering: .relaxed) }
+
+    /// Whether `stopFolds` was called.
+    public var foldsWereStopped: Bool { foldsStopped.load(ordering: .relaxed) }
+
+    /// The `stop` of this ledger's folds.
+    private var foldStop: @Sendable () -> Bool { { [self] in foldsStopped.load(ordering: .relaxed) } }
 
     public init(store: EventStore, dataDir: String?) {
         self.store = store
@@ -347,7 +360,7 @@ public final class Ledger: Sendable {
             }()
             // The same fold as a rebuild (events read in place), on this thread: a catch-up is
             // usually a few events, and splitting the views among threads would cost more.
-            projection = try Projection.fold(store, onto: consume projection, asOf: .latest(now: .now()), partitions: 1)
+            projection = try Projection.fold(store, onto: consume projection, asOf: .latest(now: .now()), partitions: 1, stop: foldStop)
             if let checkpoints, projection.lastSequence >= checkpointedAt + ViewCheckpoints.interval {
                 checkpoints.save(projection, store: store)
                 checkpointedAt = projection.lastSequence
@@ -370,7 +383,7 @@ public final class Ledger: Sendable {
             projection = restored
         }
         let resumedAt = projection.lastSequence
-        projection = try Projection.fold(store, onto: consume projection, through: last, asOf: asOf)
+        projection = try Projection.fold(store, onto: consume projection, through: last, asOf: asOf, stop: foldStop)
         if !instant, let checkpoints, projection.lastSequence >= resumedAt + ViewCheckpoints.interval {
             checkpoints.save(projection, store: store)
         }

@@ -161,6 +161,8 @@ public final class DocketServer: Service, Sendable {
         let open = children.withLock { $0.channels.values.map(\.channel) }
         for c in open { c.close(promise: nil) }
         for c in open { try? await c.closeFuture.get() }
+        // A view still replaying the log stops at its next chunk, so shutdown does not wait it out.
+        ledger.stopFolds()
         try? await viewPool.shutdownGracefully()
         logger.notice("stopped", metadata: ["events": "\(ledger.store.head.sequence)"])
     }
@@ -172,6 +174,8 @@ public final class DocketServer: Service, Sendable {
             return try await viewPool.runIfActive(body)
         } catch is CancellationError {
             // The pool is shut down, or shut down while this was still queued.
+            throw ErrorBody(code: "shutting-down", message: "the node is shutting down; retry on another node or later")
+        } catch let error as StoreError where error.code == .closed && ledger.foldsWereStopped {
             throw ErrorBody(code: "shutting-down", message: "the node is shutting down; retry on another node or later")
         }
     }

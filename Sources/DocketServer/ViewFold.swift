@@ -11,16 +11,17 @@ extension Projection {
     /// `base` with the events after it, through `last`, folded in (those `asOf` includes), on
     /// `partitions` threads: reports and projects divide by stream, so each thread folds its own
     /// share of them and the shares are merged. The result equals folding on one thread. `base`
-    /// is consumed: a caller that hands over its only copy has it folded on in place.
+    /// is consumed: a caller that hands over its only copy has it folded on in place. `stop` ends a
+    /// long fold early (`StoreError.closed`; see `EventStore.fold`).
     public static func fold(
         _ store: EventStore, onto base: consuming Projection = Projection(), through last: UInt64 = .max, asOf: AsOf,
-        partitions: Int = foldPartitions, chunk: Int = 4096
+        partitions: Int = foldPartitions, chunk: Int = 4096, stop: (@Sendable () -> Bool)? = nil
     ) throws(StoreError) -> Projection {
         let n = max(partitions, 1)
         let from = base.lastSequence + 1
         let parts = base.split(into: n) { EventStore.partition(ofStream: $0, among: n) }
         return Projection(
-            merging: try store.fold(from: from, through: last, chunk: chunk, into: consume parts) { projection, event in
+            merging: try store.fold(from: from, through: last, chunk: chunk, into: consume parts, stop: stop) { projection, event in
                 if Projection.includes(event, asOf: asOf) { projection.apply(event) }
             })
     }

@@ -405,9 +405,10 @@ public final class EventStore: Sendable {
     /// Events are read in place from their envelopes (`EnvelopeCodec.Fields`, valid during the
     /// call), so a view takes what it needs and copies nothing else. Every check of a full decode
     /// is made but the payload's, which `body` checks as it reads it (`EnvelopeCodec.fields`).
+    /// `stop`, asked before each chunk of a long fold is read, ends it early (`StoreError.closed`).
     public func fold<State: Sendable>(
         from sequence: UInt64 = 1, through last: UInt64 = .max, chunk: Int = 4096, into states: consuming [State],
-        _ body: @escaping @Sendable (inout State, EnvelopeCodec.Fields) -> Void
+        stop: (@Sendable () -> Bool)? = nil, _ body: @escaping @Sendable (inout State, EnvelopeCodec.Fields) -> Void
     ) throws(StoreError) -> [State] {
         let n = states.count
         precondition(n >= 1, "fold needs at least one state")
@@ -426,7 +427,7 @@ public final class EventStore: Sendable {
         }
         let slots = FoldSlots(moving: &states)
         do {
-            try PipelinedScan(store: self, chunk: chunk, last: last, partitions: n).runPartitioned(from: start) { p, event in
+            try PipelinedScan(store: self, chunk: chunk, last: last, partitions: n, stop: stop).runPartitioned(from: start) { p, event in
                 body(&slots[p].pointee, event)
             }
         } catch {

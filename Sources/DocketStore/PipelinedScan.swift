@@ -86,11 +86,15 @@ final class PipelinedScan: @unchecked Sendable {
     private var failures: [StoreError] = []
 
     /// `partitions` scanning threads (the caller's and `partitions − 1` more).
-    init(store: EventStore, chunk: Int, last: UInt64, partitions: Int = 1) {
+    /// Asked before each chunk is read: true stops the scan there, with `StoreError.closed`.
+    private let shouldStop: (@Sendable () -> Bool)?
+
+    init(store: EventStore, chunk: Int, last: UInt64, partitions: Int = 1, stop: (@Sendable () -> Bool)? = nil) {
         self.store = store
         self.chunkSize = chunk
         self.last = last
         self.partitions = max(partitions, 1)
+        self.shouldStop = stop
         // Chunks in flight: one being read, one waiting, and one being decoded per scanning
         // thread (which may be a chunk apart).
         for _ in 0..<(2 * self.partitions + 2) { free.append(Chunk(capacity: chunk * 512)) }
@@ -244,7 +248,8 @@ final class PipelinedScan: @unchecked Sendable {
             let chunk = free.removeFirst()
             condition.unlock()
             var count = 0
-            do {
+            do throws(StoreError) {
+                if let shouldStop, shouldStop() { throw StoreError(.closed, "the scan was stopped before sequence \(next) (the node is shutting down)", sequence: next) }
                 try store.read { (txn) throws(StoreError) in
                     try LogIndex.forEachRecord(in: txn, store.databases, from: next, limit: chunkSize) { (seq, value) throws(StoreError) in
                         guard seq <= last else { return false }

@@ -365,6 +365,21 @@ struct ForensicTests {
 
     // MARK: Replay
 
+    @Test("a node shutting down stops the views' folds: a view replaying a long log fails closed instead of running on")
+    func stoppedFolds() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let ledger = Ledger(store: store, dataDir: nil)
+            for b in 0..<18 { _ = try await store.append(to: try StreamName("s"), events: try (0..<500).map { try Self.note(b * 500 + $0) }) }
+            let query = ViewQuery.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil)
+            #expect(try ledger.query(query, asOf: .sequence(9_000), as: .local(actor: "a"))["rows"] == .array([]))
+            ledger.stopFolds()
+            let stopped = #expect(throws: StoreError.self) { try ledger.query(query, asOf: .sequence(9_000), as: .local(actor: "a")) }
+            #expect(stopped?.code == .closed && ledger.foldsWereStopped)
+        }
+    }
+
     @Test("replay holds every view as it stood at a time or a sequence, as each view query gives it then")
     func replayEqualsViews() async throws {
         try await withTemporaryDirectory { dir in

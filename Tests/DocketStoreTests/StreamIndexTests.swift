@@ -2,6 +2,7 @@ import DocketCore
 @testable import DocketStore
 import DocketTestSupport
 import Foundation
+import Synchronization
 import Testing
 
 /// The stream index written later than the records (`StreamMemtable`) and the records of
@@ -299,6 +300,25 @@ struct PipelinedScanTests {
             #expect(last == 3_209)
             #expect(error?.code == .corruptRecord && error?.sequence == 3_210, "\(String(describing: error))")
             #expect(error?.message.hasPrefix("record 3210: ") == true, "\(String(describing: error))")
+        }
+    }
+
+    @Test("a long fold asked to stop ends at its next chunk with closed, naming where it stopped")
+    func stoppedFold() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            defer { store.close() }
+            try await appendBatches(store, count: 2_000, batch: 40)
+            // Stopped from the start, and after its first few chunks of 100.
+            let chunks = Atomic<Int>(0)
+            for stop: @Sendable () -> Bool in [{ true }, { chunks.add(1, ordering: .relaxed).newValue > 3 }] {
+                let stopped = #expect(throws: StoreError.self) {
+                    _ = try store.fold(from: 1, chunk: 100, into: [0, 0], stop: stop) { n, _ in n += 1 }
+                }
+                #expect(stopped?.code == .closed && stopped?.message.contains("shutting down") == true, "\(String(describing: stopped))")
+            }
+            // Not asked to: every event.
+            #expect(try store.fold(from: 1, chunk: 100, into: [0, 0], stop: { false }) { n, _ in n += 1 }.reduce(0, +) == 2_000)
         }
     }
 
