@@ -22,7 +22,7 @@ public final class Ledger: Sendable {
     /// Set when the node shuts down: folds under way stop at their next chunk (`stopFolds`).
     private let foldsStopped = Atomic<Bool>(false)
 
-    /// Stops the views' folds under way, and any started after, at their next chunk of the log
+    /// Stops the views' folds under way, and any started after, within a chunk or so of the log
     /// (they fail with `StoreError.closed`): a node shutting down does not wait for a replay of a
     /// long log. For the end of a node's life; the ledger folds no more views after it.
     public func stopFolds() { foldsStopped.store(true, ordering: .relaxed) }
@@ -161,7 +161,7 @@ public final class Ledger: Sendable {
         }
         // Not reachable: a stream once written is never empty again. (A retry matching an event
         // of it exactly would be the sender's own, on a report they can see.)
-        throw StoreError(.corruptRecord, "an append expecting report \(id)'s empty stream was answered (sequence \(result.lastSequence), duplicate \(result.duplicate))")
+        throw ServerError("an append expecting report \(id)'s empty stream was answered (sequence \(result.lastSequence), duplicate \(result.duplicate))")
     }
 
     /// The store's error for an append, as `principal` may see it. Event ids are unique across

@@ -405,7 +405,8 @@ public final class EventStore: Sendable {
     /// Events are read in place from their envelopes (`EnvelopeCodec.Fields`, valid during the
     /// call), so a view takes what it needs and copies nothing else. Every check of a full decode
     /// is made but the payload's, which `body` checks as it reads it (`EnvelopeCodec.fields`).
-    /// `stop`, asked before each chunk of a long fold is read, ends it early (`StoreError.closed`).
+    /// `stop`, asked as a fold starts and, in a long one, as each chunk is read and taken up, ends
+    /// it early (`StoreError.closed`).
     public func fold<State: Sendable>(
         from sequence: UInt64 = 1, through last: UInt64 = .max, chunk: Int = 4096, into states: consuming [State],
         stop: (@Sendable () -> Bool)? = nil, _ body: @escaping @Sendable (inout State, EnvelopeCodec.Fields) -> Void
@@ -414,6 +415,7 @@ public final class EventStore: Sendable {
         precondition(n >= 1, "fold needs at least one state")
         let chunk = max(chunk, 1)
         let start = max(sequence, 1)
+        if let stop, stop() { throw PipelinedScan.stopped(before: start) }
         let end = min(last, head.sequence)
         guard end >= start, end - start >= UInt64(chunk) * 2 else {
             try scanEnvelopes(from: start, through: last, chunk: chunk) { (seq, envelope, header) throws(StoreError) in

@@ -225,10 +225,12 @@ extension EventStore {
             } catch {
                 throw StoreError(.io, "cannot create \(ledger): \(error.localizedDescription)")
             }
-            // A ledger made before its files were owner-only is made so (where this user owns them:
-            // otherwise the modes stay as their owner set them).
-            chmod(ledger, 0o700)
-            for file in ["data.mdb", "lock.mdb", "writer.lock"] where fm.fileExists(atPath: ledger + "/" + file) { chmod(ledger + "/" + file, 0o600) }
+            // A ledger made before its files were owner-only loses its group's and others' access
+            // (never gaining any: a copy made read-only stays so). Where this user may change them.
+            for path in [ledger] + ["data.mdb", "lock.mdb", "writer.lock"].map({ ledger + "/" + $0 }) {
+                var st = stat()
+                if stat(path, &st) == 0, st.st_mode & 0o077 != 0 { chmod(path, st.st_mode & 0o700) }
+            }
         } else if !fm.fileExists(atPath: ledger + "/data.mdb") {
             throw StoreError(.notADataDirectory, "\(directory) is not a Docket data directory: no ledger/data.mdb")
         }

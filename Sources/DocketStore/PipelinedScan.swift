@@ -89,6 +89,11 @@ final class PipelinedScan: @unchecked Sendable {
     /// Asked before each chunk is read: true stops the scan there, with `StoreError.closed`.
     private let shouldStop: (@Sendable () -> Bool)?
 
+    /// The error of a scan stopped (`shouldStop`) before `sequence`.
+    static func stopped(before sequence: UInt64) -> StoreError {
+        StoreError(.closed, "the scan was stopped before sequence \(sequence) (the node is shutting down)", sequence: sequence)
+    }
+
     init(store: EventStore, chunk: Int, last: UInt64, partitions: Int = 1, stop: (@Sendable () -> Bool)? = nil) {
         self.store = store
         self.chunkSize = chunk
@@ -191,6 +196,10 @@ final class PipelinedScan: @unchecked Sendable {
             guard let chunk = next else { return }
             ordinal += 1
             defer { release(chunk) }
+            // Asked here too, so a stop does not wait for the chunks already read ahead.
+            if let shouldStop, shouldStop(), let first = chunk.entries.first {
+                throw Self.stopped(before: first.sequence)
+            }
             for e in chunk.entries where e.partition == partition {
                 guard try body(e, chunk.bytes(of: e)) else { return }
             }
@@ -249,7 +258,7 @@ final class PipelinedScan: @unchecked Sendable {
             condition.unlock()
             var count = 0
             do throws(StoreError) {
-                if let shouldStop, shouldStop() { throw StoreError(.closed, "the scan was stopped before sequence \(next) (the node is shutting down)", sequence: next) }
+                if let shouldStop, shouldStop() { throw Self.stopped(before: next) }
                 try store.read { (txn) throws(StoreError) in
                     try LogIndex.forEachRecord(in: txn, store.databases, from: next, limit: chunkSize) { (seq, value) throws(StoreError) in
                         guard seq <= last else { return false }

@@ -308,6 +308,10 @@ struct LimitTests {
             chmod(data + "/ledger/data.mdb", 0o640)
             try openStore(data).close()
             #expect(try mode(data + "/ledger") == 0o700 && mode(data + "/ledger/data.mdb") == 0o600)
+            // Access is only taken away, never given: a file made read-only stays so.
+            chmod(data + "/ledger/writer.lock", 0o444)
+            try? openStore(data).close()
+            #expect(try mode(data + "/ledger/writer.lock") == 0o400)
         }
     }
 
