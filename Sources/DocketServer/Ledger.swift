@@ -106,13 +106,7 @@ public final class Ledger: Sendable {
             }
             // (After the retry check: a retry returns what it appended even if the person has
             // since asked to stay anonymous.)
-            try Self.refuseNamingAnonymous(command, on: report, id: id, principal)
-            try checkTime(at, report: report, id: id, principal)
-            let events = try Lifecycle.decide(command, report: report, reportID: id)
-            var proposed: [ProposedEvent] = []
-            for (i, e) in events.enumerated() {
-                proposed.append(try e.proposed(id: i == 0 ? (eventID ?? .random()) : .random(), actor: principal.subject, occurredAt: at))
-            }
+            let (events, proposed) = try decide(command, on: report, id: id, principal, at: at, eventID: eventID)
             let result: AppendResult
             do {
                 result = try await store.append(to: stream, expecting: .exact(report?.version ?? 0), events: proposed)
@@ -133,6 +127,22 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// The checks a command meets after `authorize`, in order (anonymity, the time, the lifecycle),
+    /// and the events it appends, as the envelopes to propose: the first with `eventID` if given.
+    /// For a submission under a free id and under a taken one alike (`refuseTakenID`).
+    private func decide(
+        _ command: ReportCommand, on report: Report?, id: String, _ principal: Principal, at: Timestamp?, eventID: EventID?
+    ) throws -> (events: [DomainEvent], proposed: [ProposedEvent]) {
+        try Self.refuseNamingAnonymous(command, on: report, id: id, principal)
+        try checkTime(at, report: report, id: id, principal)
+        let events = try Lifecycle.decide(command, report: report, reportID: id)
+        var proposed: [ProposedEvent] = []
+        for (i, e) in events.enumerated() {
+            proposed.append(try e.proposed(id: i == 0 ? (eventID ?? .random()) : .random(), actor: principal.subject, occurredAt: at))
+        }
+        return (events, proposed)
+    }
+
     /// A submission under a report id taken by a report the principal may not see (`authorize`).
     private struct SubmissionUnderTakenID: Error {}
 
@@ -145,13 +155,7 @@ public final class Ledger: Sendable {
     private func refuseTakenID(
         _ command: ReportCommand, report id: String, stream: StreamName, as principal: Principal, at: Timestamp?, eventID: EventID?
     ) async throws -> Never {
-        try Self.refuseNamingAnonymous(command, on: nil, id: id, principal)
-        try checkTime(at, report: nil, id: id, principal)
-        let events = try Lifecycle.decide(command, report: nil, reportID: id)
-        var proposed: [ProposedEvent] = []
-        for (i, e) in events.enumerated() {
-            proposed.append(try e.proposed(id: i == 0 ? (eventID ?? .random()) : .random(), actor: principal.subject, occurredAt: at))
-        }
+        let (_, proposed) = try decide(command, on: nil, id: id, principal, at: at, eventID: eventID)
         let result: AppendResult
         do {
             result = try await store.append(to: stream, expecting: .exact(0), events: proposed)
