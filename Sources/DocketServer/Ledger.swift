@@ -19,7 +19,7 @@ public final class Ledger: Sendable {
     /// The last sequence the live views were folded to (0: not yet), readable without waiting for
     /// a fold that holds `live`.
     private let liveSequence = Atomic<UInt64>(0)
-    /// Set when the node shuts down: folds under way stop at their next chunk (`stopFolds`).
+    /// Set when the node shuts down: folds under way stop within a chunk or so (`stopFolds`).
     private let foldsStopped = Atomic<Bool>(false)
 
     /// Stops the views' folds under way, and any started after, within a chunk or so of the log

@@ -161,7 +161,7 @@ public final class DocketServer: Service, Sendable {
         let open = children.withLock { $0.channels.values.map(\.channel) }
         for c in open { c.close(promise: nil) }
         for c in open { try? await c.closeFuture.get() }
-        // A view still replaying the log stops at its next chunk, so shutdown does not wait it out.
+        // A view still replaying the log stops within a chunk or so: shutdown does not wait it out.
         ledger.stopFolds()
         try? await viewPool.shutdownGracefully()
         logger.notice("stopped", metadata: ["events": "\(ledger.store.head.sequence)"])
@@ -174,11 +174,14 @@ public final class DocketServer: Service, Sendable {
             return try await viewPool.runIfActive(body)
         } catch is CancellationError {
             // The pool is shut down, or shut down while this was still queued.
-            throw ErrorBody(code: "shutting-down", message: "the node is shutting down; retry on another node or later")
+            throw Self.shuttingDown
         } catch let error as StoreError where error.code == .closed && ledger.foldsWereStopped {
-            throw ErrorBody(code: "shutting-down", message: "the node is shutting down; retry on another node or later")
+            throw Self.shuttingDown  // stopped by `drain`
         }
     }
+
+    /// What a request the node will not run because it is shutting down is answered.
+    static let shuttingDown = ErrorBody(code: "shutting-down", message: "the node is shutting down; retry on another node or later")
 
     /// Why a new connection is refused, if it is.
     enum Admission {
@@ -242,7 +245,12 @@ public final class DocketServer: Service, Sendable {
     /// The refusal AUTH would now give `principal`'s token, if any (nil for a local principal).
     func tokenRefusal(of principal: Principal, now: Timestamp = .now()) throws -> Tokens.Refused? {
         guard let id = principal.tokenID else { return nil }
-        return try tokenRecords()[id].map { Tokens.refusal($0, now: now) } ?? .unknown(id)
+        return Self.refusal(ofToken: id, in: try tokenRecords(), now: now)
+    }
+
+    /// The refusal AUTH would give token `id` at `now`, given every token record.
+    static func refusal(ofToken id: String, in records: [String: Tokens.Record], now: Timestamp) -> Tokens.Refused? {
+        records[id].map { Tokens.refusal($0, now: now) } ?? .unknown(id)
     }
 
     /// Closes, with the refusal AUTH would now give, every connection whose token has been
@@ -252,8 +260,7 @@ public final class DocketServer: Service, Sendable {
         guard !open.isEmpty, let records = try? tokenRecords() else { return }
         for session in open {
             guard let id = session.principal.tokenID else { continue }
-            let refused = records[id].map { Tokens.refusal($0, now: now) } ?? .unknown(id)
-            if let refused { session.channel.pipeline.fireUserInboundEventTriggered(TokenRefused(refusal: refused)) }
+            if let refused = Self.refusal(ofToken: id, in: records, now: now) { session.channel.pipeline.fireUserInboundEventTriggered(TokenRefused(refusal: refused)) }
         }
     }
 

@@ -53,7 +53,7 @@ final class Session: Sendable {
     /// Queues a request; false when the connection already has its maximum in flight.
     func enqueue(_ frame: Frame) -> Bool {
         if server.metrics.draining.load(ordering: .relaxed) {
-            replyError(frame.requestID, ErrorBody(code: "shutting-down", message: "the node is shutting down; retry on another node or later"))
+            replyError(frame.requestID, DocketServer.shuttingDown)
             return true
         }
         guard queued.add(1, ordering: .relaxed).newValue <= server.configuration.maximumInFlightPerConnection else {

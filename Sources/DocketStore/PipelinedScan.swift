@@ -85,8 +85,8 @@ final class PipelinedScan: @unchecked Sendable {
     /// What stopped the threads of a partitioned scan.
     private var failures: [StoreError] = []
 
-    /// `partitions` scanning threads (the caller's and `partitions − 1` more).
-    /// Asked before each chunk is read: true stops the scan there, with `StoreError.closed`.
+    /// Asked before each chunk is read and as each scanning thread takes one up: true stops the
+    /// scan there, with `StoreError.closed`.
     private let shouldStop: (@Sendable () -> Bool)?
 
     /// The error of a scan stopped (`shouldStop`) before `sequence`.
@@ -94,6 +94,7 @@ final class PipelinedScan: @unchecked Sendable {
         StoreError(.closed, "the scan was stopped before sequence \(sequence) (the node is shutting down)", sequence: sequence)
     }
 
+    /// `partitions` scanning threads (the caller's and `partitions − 1` more); `stop`, `shouldStop`.
     init(store: EventStore, chunk: Int, last: UInt64, partitions: Int = 1, stop: (@Sendable () -> Bool)? = nil) {
         self.store = store
         self.chunkSize = chunk

@@ -188,6 +188,15 @@ struct TimerScenarioTests {
         try s.run("E", .close(.informative, duplicateOf: nil, reason: "answered: not a bug"), at: "2026-11-05T09:00:00Z")
         c = s.clock("E", .needsInfo, at: "2026-11-20T00:00:00Z")
         #expect(c.state == .met && c.endedAt == t("2026-11-05T09:00:00Z"), "\(c)")
+        // A request written in weeks late (dated back so that a closing looks allowed) is named
+        // on the clock the closing ended.
+        try s.submit("F", at: "2026-11-02T09:00:00Z")
+        try s.run("F", .acknowledge(assignee: "m"), at: "2026-11-02T10:00:00Z")
+        try s.run("F", .requestInfo(question: "PoC?"), at: "2026-11-03T09:00:00Z", recorded: "2026-11-20T08:00:00Z")
+        try s.run("F", .close(.informative, duplicateOf: nil, reason: "no answer"), at: "2026-11-20T09:00:00Z")
+        c = s.clock("F", .needsInfo, at: "2026-11-21T00:00:00Z")
+        #expect(c.state == .notApplicable && c.note == "closed after the reporter had not answered for 14d, as the policy allows")
+        #expect(c.lateChanges == [LateEntry(type: "InfoRequested", occurredAt: t("2026-11-03T09:00:00Z"), recordedAt: t("2026-11-20T08:00:00Z"))], "\(c.lateChanges)")
     }
 
     // MARK: 002 AIXCL: 72 h, 7 days, disclosure 7–14 days after the fix release.

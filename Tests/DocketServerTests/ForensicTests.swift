@@ -17,8 +17,11 @@ struct ForensicTests {
         try ProposedEvent(type: try EventType("Note"), actor: "a", data: ["i": .int(Int64(i))])
     }
 
-    static func fill(_ store: EventStore, _ n: Int, stream: String = "s") async throws {
-        for i in 0..<n { _ = try await store.append(to: try StreamName(stream), events: [try note(i)]) }
+    /// `n` notes on `stream`, `batch` to an append.
+    static func fill(_ store: EventStore, _ n: Int, stream: String = "s", batch: Int = 1) async throws {
+        for first in stride(from: 0, to: n, by: batch) {
+            _ = try await store.append(to: try StreamName(stream), events: try (first..<min(first + batch, n)).map(note))
+        }
     }
 
     // MARK: Checkpoints
@@ -371,7 +374,7 @@ struct ForensicTests {
             let store = try EventStore.open(directory: dir)
             defer { store.close() }
             let ledger = Ledger(store: store, dataDir: nil)
-            for b in 0..<18 { _ = try await store.append(to: try StreamName("s"), events: try (0..<500).map { try Self.note(b * 500 + $0) }) }
+            try await Self.fill(store, 9_000, batch: 500)
             let query = ViewQuery.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil)
             #expect(try ledger.query(query, asOf: .sequence(9_000), as: .local(actor: "a"))["rows"] == .array([]))
             ledger.stopFolds()

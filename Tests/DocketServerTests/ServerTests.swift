@@ -509,6 +509,19 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("once shutdown has stopped the views' folds, a view that replays the log is answered shutting-down")
+    func stoppedFoldsAnswerShuttingDown() async throws {
+        let node = try await TestNode()
+        let admin = node.client()
+        node.ledger.stopFolds()
+        let refused = await #expect(throws: DocketClientError.self) {
+            try await admin.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil), asOf: .sequence(1))
+        }
+        #expect(refused?.code == "shutting-down", "\(String(describing: refused))")
+        await admin.close()
+        await node.stop()
+    }
+
     /// A node with 1000 events of about 150 bytes, so that a READ of `limit` has a large answer.
     static func nodeWithBigLog(_ configure: @escaping (inout ServerConfiguration) -> Void) async throws -> TestNode {
         let node = try await TestNode(configure: configure)

@@ -196,7 +196,7 @@ public struct Report: Hashable, @unchecked Sendable {
             case .infoRequested:
                 waits.append(WaitInterval(start: t, end: nil))
             case .reporterResponded:
-                if let i = waits.indices.last, waits[i].end == nil { waits[i].end = t }
+                closeWaits(at: t)
             case .reportTriaged(let e):
                 acceptedAt = acceptedAt ?? t
                 assess(e.severity, cvss31: e.cvss31, cvss40: e.cvss40, at: t)
@@ -257,8 +257,7 @@ public struct Report: Hashable, @unchecked Sendable {
                 closedAt = t
                 resolution = e.resolution
                 duplicateOf = e.duplicateOf
-                if let i = waits.indices.last, waits[i].end == nil { waits[i].endedByClosing = true }
-                closeWaits(at: t)
+                closeWaits(at: t, byClosing: true)
                 closures.append(WaitInterval(start: t, end: nil))
             case .reportReopened:
                 closedAt = nil
@@ -274,8 +273,11 @@ public struct Report: Hashable, @unchecked Sendable {
             if case .reportTriaged = event { closeWaits(at: t) }
         }
 
-        private mutating func closeWaits(at t: Timestamp) {
-            if let i = waits.indices.last, waits[i].end == nil { waits[i].end = t }
+        /// Ends the wait still open, if any, at `t`: by an answer or a triage, or `byClosing` the report.
+        private mutating func closeWaits(at t: Timestamp, byClosing: Bool = false) {
+            guard let i = waits.indices.last, waits[i].end == nil else { return }
+            waits[i].end = t
+            waits[i].endedByClosing = byClosing
         }
 
         /// A severity assessed at `t` (at triage or later), with the vectors given for it.

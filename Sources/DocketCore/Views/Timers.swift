@@ -297,7 +297,7 @@ public enum Timers {
             var last = ack
             var missed = 0
             var worst: Duration = .zero
-            /// The first update deadline that passed without one: what a clock ended breached is judged by.
+            // The first update deadline that passed without one: what a clock ended breached is judged by.
             var firstMissed: Timestamp?
             // An update (or a closing) at `t`: late if the one before it was more than the cadence
             // ago, and every update the cadence asked for in between was missed (a month's silence
@@ -500,7 +500,7 @@ public enum Timers {
                         // Published before any fix was released (a release cannot be recorded
                         // after it): the advisory ends the clock, ahead of a deadline that would
                         // have counted from the release.
-                        let early = rule.earliest != nil ? "; before the earliest date the policy allows (\(rule.earliest!) after the fix release)" : ""
+                        let early = rule.earliest.map { "; before the earliest date the policy allows (\($0) after the fix release)" } ?? ""
                         return clock(kind, .met, target: target, end: end, note: "disclosed before any fix was released\(early)")
                     }
                     return clock(kind, .running, target: target, note: note)
