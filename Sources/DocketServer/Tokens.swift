@@ -1,6 +1,7 @@
 import Crypto
 public import DocketCore
 import DocketStore
+import Foundation
 
 /// Access tokens, kept in the ledger itself (stream `system/tokens`) so replicas hold them too.
 ///
@@ -58,8 +59,29 @@ public struct Tokens: Sendable {
         return out
     }
 
+    /// A new token's id and secret, made before it is recorded.
+    struct Minted {
+        let id: String
+        let secret: String
+        /// What its holder presents.
+        var token: String { "dkt_\(id)_\(secret)" }
+
+        static func random() -> Minted {
+            var g = SystemRandomNumberGenerator()
+            return Minted(
+                id: Hex.encode((0..<6).map { _ in UInt8.random(in: 0...255, using: &g) }),
+                secret: Hex.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &g) }))
+        }
+    }
+
     /// Makes a token and records its hash; returns the record and the secret (shown once).
     public func create(role: Role, project: String?, subject: String, expiresAt: Timestamp?, by principal: Principal) async throws -> (Record, String) {
+        try await create(role: role, project: project, subject: subject, expiresAt: expiresAt, by: principal, minted: .random())
+    }
+
+    func create(
+        role: Role, project: String?, subject: String, expiresAt: Timestamp?, by principal: Principal, minted: Minted
+    ) async throws -> (Record, String) {
         guard principal.role == .admin else { throw Forbidden("only an admin can create tokens") }
         if role == .maintainer {
             guard let project else { throw DomainError(.invalidCommand, "a maintainer token needs --project") }
@@ -70,9 +92,7 @@ public struct Tokens: Sendable {
         guard !subject.isEmpty, subject.utf8.count <= ProposedEvent.maximumActorLength else {
             throw DomainError(.invalidCommand, "--name must be 1–\(ProposedEvent.maximumActorLength) bytes")
         }
-        var g = SystemRandomNumberGenerator()
-        let id = Hex.encode((0..<6).map { _ in UInt8.random(in: 0...255, using: &g) })
-        let secret = Hex.encode((0..<32).map { _ in UInt8.random(in: 0...255, using: &g) })
+        let (id, secret) = (minted.id, minted.secret)
         let hash = Array(SHA256.hash(data: Array(secret.utf8)))
         var data: [(key: String, value: Value)] = [
             ("id", .string(id)), ("role", .string(role.rawValue)), ("subject", .string(subject)), ("sha256", .string(Hex.encode(hash))),
@@ -83,7 +103,47 @@ public struct Tokens: Sendable {
         let result = try await ledger.store.append(to: Self.stream, events: [event])
         ledger.heads.advance(to: result.lastSequence)
         let record = Record(id: id, role: role, project: project, subject: subject, secretHash: hash, createdAt: result.recordedAt, expiresAt: expiresAt)
-        return (record, "dkt_\(id)_\(secret)")
+        return (record, minted.token)
+    }
+
+    /// What `bootstrapAdmin` found or did.
+    public enum Bootstrap: Sendable, Equatable {
+        /// It made the admin token with this id.
+        case created(id: String)
+        /// The ledger already has an admin token that lets its holder in (this one): nothing done.
+        case adminExists(id: String)
+    }
+
+    /// A first admin token for a node's ledger, made while the node starts: so that the node a
+    /// fresh data directory runs on can be used at once, without stopping it to make one.
+    ///
+    /// Only when no admin token lets anyone in (none was ever made, or each was revoked or has
+    /// expired at `now`): then a token of `name` is made and its secret written to `path`, in a
+    /// file created 0600 and synced *before* the token is recorded, so that no admin token is ever
+    /// recorded whose secret was lost. A file already at `path` is never overwritten: that is an
+    /// error naming it (it may hold a token someone still relies on), and nothing is recorded.
+    public func bootstrapAdmin(secretFile path: String, name: String, now: Timestamp = .now()) async throws -> Bootstrap {
+        let admins = try records().values.filter { $0.role == .admin && Self.refusal($0, now: now) == nil }
+        if let admin = admins.min(by: { $0.createdAt < $1.createdAt }) { return .adminExists(id: admin.id) }
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw ServerError(
+                "this ledger has no admin token that lets anyone in, and \(path) already exists: move it away (or name another "
+                    + "file) and a new admin token will be written there")
+        }
+        let minted = Minted.random()
+        do throws(StoreError) {
+            try writeFileAtomically(Array((minted.token + "\n").utf8), to: path, mode: 0o600, durable: true, exclusive: true)
+        } catch {
+            throw ServerError("cannot write the admin token to \(path): \(error.message)")
+        }
+        do {
+            let (record, _) = try await create(role: .admin, project: nil, subject: name, expiresAt: nil, by: .local(actor: "node"), minted: minted)
+            return .created(id: record.id)
+        } catch {
+            // Not recorded: a file holding a token nobody can use must not outlive the failure.
+            unlink(path)
+            throw error
+        }
     }
 
     public func revoke(id: String, by principal: Principal) async throws {

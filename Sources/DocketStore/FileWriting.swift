@@ -3,7 +3,9 @@ import Foundation
 /// Writes `bytes` to `path` whole or not at all: into a file of this process's own, created with
 /// `mode` from the start (so it is never readable more widely for a moment), then renamed over
 /// `path`. `durable`: the file is synced before the rename, and its directory after it.
-public func writeFileAtomically(_ bytes: [UInt8], to path: String, mode: Int, durable: Bool) throws(StoreError) {
+/// `exclusive`: a file already at `path` is left as it is and the write fails (an `io` error saying so)
+/// — the new file is linked in, which does not replace one, rather than renamed over it.
+public func writeFileAtomically(_ bytes: [UInt8], to path: String, mode: Int, durable: Bool, exclusive: Bool = false) throws(StoreError) {
     let tmp = path + ".tmp-\(getpid())"
     unlink(tmp)  // one left by a crashed process that had this pid
     let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
@@ -15,11 +17,13 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String, mode: Int, du
     let why = errno
     let synced = !durable || fsync(fd) == 0
     let closed = close(fd) == 0
-    guard written == bytes.count, synced, closed, rename(tmp, path) == 0 else {
+    guard written == bytes.count, synced, closed, exclusive ? link(tmp, path) == 0 : rename(tmp, path) == 0 else {
         let failure = written < 0 ? why : errno
         unlink(tmp)
+        if exclusive, failure == EEXIST { throw StoreError(.io, "\(path) already exists; it was left as it is") }
         throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(failure)))")
     }
+    if exclusive { unlink(tmp) }
     if durable {
         let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_CLOEXEC)
         if directory >= 0 {

@@ -16,7 +16,8 @@ struct Serve: AsyncParsableCommand {
         discussion: """
             Shutdown is graceful: the node stops accepting connections, finishes the requests in \
             progress (every acknowledged append is durable), then closes. Make the first admin token \
-            with `docket token create --role admin --name NAME` on the data directory.
+            with `docket token create --role admin --name NAME` on the data directory before serving \
+            it, or have the node make it as it starts with --admin-token-file.
             """)
 
     @OptionGroup var store: StoreOptions
@@ -45,6 +46,15 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Threads answering view queries (each may replay the whole log); more queries wait their turn.")
     var viewThreads = 2
 
+    @Option(help: ArgumentHelp(
+        "If the ledger has no admin token that lets anyone in, make one as the node starts and write its secret to this file "
+            + "(created 0600; an existing file is never overwritten). Store the token elsewhere and delete the file.",
+        valueName: "file"))
+    var adminTokenFile: String?
+
+    @Option(help: "Who the admin token --admin-token-file makes is recorded as held by.")
+    var adminName = "admin"
+
     @OptionGroup var replication: ReplicationOptions
     @OptionGroup var checkpoints: CheckpointScheduleOptions
 
@@ -58,6 +68,9 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--listen must be HOST:PORT")
         }
         try replication.check()
+        if adminTokenFile != nil, replication.replicaOf != nil {
+            throw ValidationError("--admin-token-file is for a leader: a follower writes nothing and holds the leader's tokens")
+        }
     }
 
     func run() async throws {
@@ -79,7 +92,18 @@ struct Serve: AsyncParsableCommand {
             configuration.idleTimeout = .seconds(idleTimeout)
             configuration.viewThreads = viewThreads
             configuration.replication = try replication.configuration(listen: listen)
-            let server = DocketServer(ledger: Ledger(store: store, dataDir: options.dataDir), configuration: configuration, logger: logger)
+            let ledger = Ledger(store: store, dataDir: options.dataDir)
+            if let adminTokenFile {
+                switch try await Tokens(ledger: ledger).bootstrapAdmin(secretFile: adminTokenFile, name: adminName) {
+                case .created(let id):
+                    logger.notice(
+                        "made an admin token: the ledger had none that lets anyone in; its secret is in the file, readable by this user only",
+                        metadata: ["token": "\(id)", "file": "\(adminTokenFile)"])
+                case .adminExists(let id):
+                    logger.info("the ledger has an admin token; --admin-token-file left alone", metadata: ["token": "\(id)"])
+                }
+            }
+            let server = DocketServer(ledger: ledger, configuration: configuration, logger: logger)
             // The checkpointer goes first: a group stops services in reverse order, so it signs its
             // last checkpoint after the server has drained.
             let checkpointer = try checkpoints.service(ledger: server.ledger, logger: logger)

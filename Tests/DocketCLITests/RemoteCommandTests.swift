@@ -85,4 +85,59 @@ struct RemoteCommandTests {
             #expect(try DocketProcess.run(["verify", "--data-dir", dir]).status == 0)
         }
     }
+
+    @Test("serve --admin-token-file: the node's first start makes an admin token usable at once; later starts leave it")
+    func adminTokenBootstrap() async throws {
+        try await withTemporaryDirectory { dir in
+            let data = dir + "/data"
+            let file = data + "/admin.token"
+            func serve() throws -> (Process, Pipe, Int) {
+                let port = Self.freePort()
+                let serve = Process()
+                serve.executableURL = DocketProcess.executable
+                serve.arguments = ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)", "--admin-token-file", file, "--admin-name", "ops"]
+                let log = Pipe()
+                serve.standardError = log
+                serve.standardOutput = FileHandle.nullDevice
+                try serve.run()
+                return (serve, log, port)
+            }
+            func stop(_ serve: Process, _ log: Pipe) -> String {
+                serve.terminate()
+                serve.waitUntilExit()
+                return String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            }
+            func status(_ port: Int) async throws -> DocketProcess.Output {
+                var out = try DocketProcess.run(["status", "--server", "127.0.0.1:\(port)", "--token-file", file])
+                for _ in 0..<600 where out.status != 0 {
+                    try await Task.sleep(for: .milliseconds(50))
+                    out = try DocketProcess.run(["status", "--server", "127.0.0.1:\(port)", "--token-file", file])
+                }
+                return out
+            }
+            let (first, firstLog, port) = try serve()
+            defer { if first.isRunning { first.terminate() } }
+            let up = try await status(port)
+            #expect(up.status == 0, "\(up.stderr)")
+            #expect(try JSON.parse(up.stdout)["principal"] == "admin")
+            let secret = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let id = String(secret.split(separator: "_")[1])
+            let logged = stop(first, firstLog)
+            #expect(first.terminationStatus == 0)
+            #expect(logged.contains("made an admin token") && logged.contains(id) && logged.contains(file))
+            #expect(!logged.contains(String(secret.split(separator: "_").last!)))  // the secret is in the file only
+
+            // A second start: the token is there; the file and the log are left as they were.
+            let (second, secondLog, port2) = try serve()
+            defer { if second.isRunning { second.terminate() } }
+            #expect(try await status(port2).status == 0)
+            #expect(!stop(second, secondLog).contains("made an admin token"))
+            #expect(try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == secret)
+            let tokens = try DocketProcess.run(["token", "list", "--data-dir", data])
+            #expect(tokens.lines.count == 2 && tokens.stdout.contains(id) && tokens.stdout.contains("admin") && tokens.stdout.contains("ops"), "\(tokens.stdout)")
+
+            let follower = try DocketProcess.run(["serve", "--data-dir", dir + "/f", "--replica-of", "127.0.0.1:1", "--token", secret, "--admin-token-file", file])
+            #expect(follower.status != 0 && follower.stderr.contains("--admin-token-file is for a leader"), "\(follower.stderr)")
+        }
+    }
 }

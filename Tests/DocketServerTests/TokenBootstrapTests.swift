@@ -1,0 +1,86 @@
+import DocketCore
+@testable import DocketServer
+import DocketStore
+import DocketTestSupport
+import Foundation
+import Testing
+
+/// The first admin token a node makes as it starts (`docket serve --admin-token-file`).
+@Suite("admin token bootstrap")
+struct TokenBootstrapTests {
+    static func mode(of path: String) throws -> Int {
+        try (FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? -1
+    }
+
+    @Test("made only while no admin token lets anyone in; its secret is written 0600 and works; a file is never overwritten")
+    func bootstrap() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir + "/data")
+            defer { store.close() }
+            let tokens = Tokens(ledger: Ledger(store: store, dataDir: dir + "/data"))
+            let file = dir + "/admin.token"
+            // An auditor's token is not an admin's: it does not stop the bootstrap.
+            _ = try await tokens.create(role: .auditor, project: nil, subject: "audit", expiresAt: nil, by: .local(actor: "t"))
+
+            let made = try await tokens.bootstrapAdmin(secretFile: file, name: "alice")
+            guard case .created(let id) = made else { Issue.record("expected a new token, got \(made)"); return }
+            #expect(try Self.mode(of: file) == 0o600)
+            let secret = try String(contentsOfFile: file, encoding: .utf8)
+            #expect(secret.hasSuffix("\n") && secret.hasPrefix("dkt_\(id)_"))
+            let principal = try tokens.authenticate(secret.trimmingCharacters(in: .whitespacesAndNewlines))
+            #expect(principal.role == .admin && principal.subject == "alice" && principal.tokenID == id)
+            #expect(store.head.sequence == 2)
+
+            // A restart with the same option: the token is there, nothing is made or written.
+            #expect(try await tokens.bootstrapAdmin(secretFile: file, name: "alice") == .adminExists(id: id))
+            #expect(try await tokens.bootstrapAdmin(secretFile: dir + "/other.token", name: "bob") == .adminExists(id: id))
+            #expect(!FileManager.default.fileExists(atPath: dir + "/other.token"))
+            #expect(try String(contentsOfFile: file, encoding: .utf8) == secret)
+            #expect(store.head.sequence == 2)
+
+            // Once it is revoked there is none; the old file is not overwritten, and nothing is recorded.
+            try await tokens.revoke(id: id, by: .local(actor: "t"))
+            let refused = await #expect(throws: ServerError.self) { try await tokens.bootstrapAdmin(secretFile: file, name: "alice") }
+            #expect(refused?.message.contains("\(file) already exists") == true, "\(String(describing: refused))")
+            #expect(try String(contentsOfFile: file, encoding: .utf8) == secret)
+            #expect(store.head.sequence == 3)
+
+            // Moved away, a new one is made.
+            try FileManager.default.removeItem(atPath: file)
+            guard case .created(let second) = try await tokens.bootstrapAdmin(secretFile: file, name: "alice") else {
+                Issue.record("expected a second token"); return
+            }
+            #expect(second != id)
+            #expect(try tokens.authenticate(try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)).tokenID == second)
+        }
+    }
+
+    @Test("an expired admin token lets no one in: a new one is made")
+    func expired() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir + "/data")
+            defer { store.close() }
+            let tokens = Tokens(ledger: Ledger(store: store, dataDir: dir + "/data"))
+            let now = Timestamp.now()
+            let (old, _) = try await tokens.create(role: .admin, project: nil, subject: "old", expiresAt: now + .seconds(3600), by: .local(actor: "t"))
+            #expect(try await tokens.bootstrapAdmin(secretFile: dir + "/a.token", name: "admin", now: now) == .adminExists(id: old.id))
+            let later = try await tokens.bootstrapAdmin(secretFile: dir + "/a.token", name: "admin", now: now + .seconds(7200))
+            guard case .created(let id) = later else { Issue.record("expected a new token, got \(later)"); return }
+            #expect(id != old.id)
+        }
+    }
+
+    @Test("a secret that cannot be written is never recorded")
+    func unwritable() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir + "/data")
+            defer { store.close() }
+            let tokens = Tokens(ledger: Ledger(store: store, dataDir: dir + "/data"))
+            let file = dir + "/missing/admin.token"
+            let refused = await #expect(throws: ServerError.self) { try await tokens.bootstrapAdmin(secretFile: file, name: "admin") }
+            #expect(refused?.message.contains("cannot write the admin token to \(file)") == true, "\(String(describing: refused))")
+            #expect(store.head.sequence == 0)
+            #expect(try tokens.records().isEmpty)
+        }
+    }
+}
