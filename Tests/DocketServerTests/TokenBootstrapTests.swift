@@ -12,12 +12,18 @@ struct TokenBootstrapTests {
         try (FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue ?? -1
     }
 
-    @Test("made only while no admin token lets anyone in; its secret is written 0600 and works; a file is never overwritten")
-    func bootstrap() async throws {
+    /// `body` with a fresh ledger in `dir/data` and its tokens; `dir` is the test's own.
+    static func withTokens(_ body: (String, EventStore, Tokens) async throws -> Void) async throws {
         try await withTemporaryDirectory { dir in
             let store = try EventStore.open(directory: dir + "/data")
             defer { store.close() }
-            let tokens = Tokens(ledger: Ledger(store: store, dataDir: dir + "/data"))
+            try await body(dir, store, Tokens(ledger: Ledger(store: store, dataDir: dir + "/data")))
+        }
+    }
+
+    @Test("made only while no admin token lets anyone in; its secret is written 0600 and works; a file is never overwritten")
+    func bootstrap() async throws {
+        try await Self.withTokens { dir, store, tokens in
             let file = dir + "/admin.token"
             // An auditor's token is not an admin's: it does not stop the bootstrap.
             _ = try await tokens.create(role: .auditor, project: nil, subject: "audit", expiresAt: nil, by: .local(actor: "t"))
@@ -57,10 +63,7 @@ struct TokenBootstrapTests {
 
     @Test("an expired admin token lets no one in: a new one is made")
     func expired() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try EventStore.open(directory: dir + "/data")
-            defer { store.close() }
-            let tokens = Tokens(ledger: Ledger(store: store, dataDir: dir + "/data"))
+        try await Self.withTokens { dir, store, tokens in
             let now = Timestamp.now()
             let (old, _) = try await tokens.create(role: .admin, project: nil, subject: "old", expiresAt: now + .seconds(3600), by: .local(actor: "t"))
             #expect(try await tokens.bootstrapAdmin(secretFile: dir + "/a.token", name: "admin", now: now) == .adminExists(id: old.id))
@@ -72,15 +75,13 @@ struct TokenBootstrapTests {
 
     @Test("a secret that cannot be written is never recorded")
     func unwritable() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try EventStore.open(directory: dir + "/data")
-            defer { store.close() }
-            let tokens = Tokens(ledger: Ledger(store: store, dataDir: dir + "/data"))
+        try await Self.withTokens { dir, store, tokens in
             let file = dir + "/missing/admin.token"
             let refused = await #expect(throws: ServerError.self) { try await tokens.bootstrapAdmin(secretFile: file, name: "admin") }
             #expect(refused?.message.contains("cannot write the admin token to \(file)") == true, "\(String(describing: refused))")
             #expect(store.head.sequence == 0)
-            #expect(try tokens.records().isEmpty)
+            let recorded = try tokens.records()
+            #expect(recorded.isEmpty)
         }
     }
 }
