@@ -9,7 +9,7 @@ struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Whole-system benchmarks; each prints one JSON line.",
         subcommands: [
-            AppendBench.self, ReplayBench.self, ViewsBench.self, NetBench.self, ReplicationBench.self, CrashWriter.self, RemoteWriter.self,
+            AppendBench.self, ReplayBench.self, ViewsBench.self, NetBench.self, ReplicationBench.self, CrashWriter.self, HoldReader.self, RemoteWriter.self,
         ])
 }
 
@@ -430,6 +430,25 @@ struct CrashWriter: AsyncParsableCommand {
             }
             try await group.waitForAll()
         }
+    }
+}
+
+/// For the crash tests: opens a data directory read-only, takes a read transaction, says
+/// "holding" on stdout and keeps it until killed (a reader that dies holding its slot).
+struct HoldReader: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "hold-reader", shouldDisplay: false)
+
+    @Option var dataDir: String
+
+    func run() async throws {
+        var configuration = EventStore.Configuration()
+        configuration.readOnly = true
+        let store = try EventStore.open(directory: dataDir, configuration: configuration)
+        try store.scanRaw { _, _ in
+            FileHandle.standardOutput.write(Data("holding\n".utf8))
+            while true { pause() }
+        }
+        throw CLIError("the log is empty: no record to hold a read transaction on")
     }
 }
 

@@ -131,5 +131,57 @@ struct CrashSafetyTests {
         #expect(try store.verify().isIntact)
         store.close()
     }
-}
 
+    /// The pids `mdb_stat -r` lists in the ledger's reader table (the slots in its lock file).
+    static func readerPIDs(_ dir: String) throws -> [Int32] {
+        let stat = Process()
+        stat.executableURL = ForensicHarness.which("mdb_stat")
+        stat.arguments = ["-r", dir + "/ledger"]
+        let out = Pipe()
+        stat.standardOutput = out
+        stat.standardError = FileHandle.nullDevice
+        try stat.run()
+        let text = String(decoding: PipeDrain(out).wait(), as: UTF8.self)
+        stat.waitUntilExit()
+        // "    pid     thread     txnid" then one line per slot; pids are the lines' first numbers.
+        let table = text.components(separatedBy: "Reader Table Status").last ?? ""
+        return table.split(separator: "\n").compactMap { line in line.split(separator: " ").first.flatMap { Int32($0) } }
+    }
+
+    @Test(
+        "a reader killed holding its slot in the lock file: the next open frees the slot",
+        .enabled(if: ForensicHarness.which("mdb_stat") != nil, "needs mdb_stat (lmdb-utils)"))
+    func deadReader() async throws {
+        guard let docket = DocketProcess.executable else { throw NotBuilt() }
+        try await withTemporaryDirectory { dir in
+            #expect(try DocketProcess.run(["append", "--data-dir", dir, "--stream", "s", "--type", "Note", "--data", "{}"]).status == 0)
+            // A process that keeps the ledger open throughout, as a serving node does. (When the
+            // last process using a ledger is gone, LMDB resets the whole reader table as the next
+            // one opens it: the dead reader's slot only lingers beside a live process.)
+            var readOnly = EventStore.Configuration()
+            readOnly.readOnly = true
+            let node = try EventStore.open(directory: dir, configuration: readOnly)
+            defer { node.close() }
+            let reader = Process()
+            reader.executableURL = docket
+            reader.arguments = ["bench", "hold-reader", "--data-dir", dir]
+            let out = Pipe()
+            reader.standardOutput = out
+            reader.standardError = FileHandle.nullDevice
+            try reader.run()
+            defer { if reader.isRunning { kill(reader.processIdentifier, SIGKILL) } }
+            // Blocks until the reader holds its transaction and says so (or exits: then empty).
+            let said = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+            try #require(said.contains("holding"), "the reader did not start: '\(said)'")
+            let pid = reader.processIdentifier
+            #expect(try Self.readerPIDs(dir).contains(pid))
+            kill(pid, SIGKILL)
+            reader.waitUntilExit()
+            // The slot outlives its process: left, it would pin old pages for good.
+            #expect(try Self.readerPIDs(dir).contains(pid))
+            // Opening the ledger in another process (here to read it) frees it.
+            #expect(try DocketProcess.run(["read", "--data-dir", dir]).lines.count == 1)
+            #expect(try !Self.readerPIDs(dir).contains(pid))
+        }
+    }
+}
