@@ -71,6 +71,9 @@ public final class Ledger: Sendable {
     public func execute(
         _ command: ReportCommand, report id: String, as principal: Principal, at: Timestamp?, eventID: EventID?, creditFromPolicy: Bool = false
     ) async throws -> Outcome {
+        // A node that takes no writes (a follower) says so first: it does not judge a command
+        // against views that may lag the leader's.
+        if let refusal = store.writeRefusal { throw refusal }
         try DomainStreams.validateIdentifier(id, what: "report id")
         var command = command
         // A submission that does not say how the reporter wants credit gets the project policy's default.
@@ -134,6 +137,7 @@ public final class Ledger: Sendable {
         _ command: ReportCommand, on report: Report?, id: String, _ principal: Principal, at: Timestamp?, eventID: EventID?
     ) throws -> (events: [DomainEvent], proposed: [ProposedEvent]) {
         try Self.refuseNamingAnonymous(command, on: report, id: id, principal)
+        if report == nil, case .submit(let e) = command { try refuseWithoutPolicy(e.project) }
         try checkTime(at, report: report, id: id, principal)
         let events = try Lifecycle.decide(command, report: report, reportID: id)
         var proposed: [ProposedEvent] = []
@@ -267,14 +271,29 @@ public final class Ledger: Sendable {
     /// as its clocks are, not the latest one (a history imported with `--at` gets the default of
     /// its time).
     public func creditDefault(project: String, at t: Timestamp) throws -> CreditPreference {
-        var projection = Projection()
-        for e in try store.read(stream: try DomainStreams.project(project)) { projection.apply(e) }
-        switch projection.projects[project]?.policy(at: t)?.policy.creditDefault ?? .named {
+        switch try projectState(project)?.policy(at: t)?.policy.creditDefault ?? .named {
         case .named: return .named
         case .handle: return .handle
         case .anonymous: return .anonymous
         case .none: return .none
         }
+    }
+
+    /// The project as its stream says (nil if nothing was ever recorded of it).
+    func projectState(_ project: String) throws -> ProjectState? {
+        var projection = Projection()
+        for e in try store.read(stream: try DomainStreams.project(project)) { projection.apply(e) }
+        return projection.projects[project]
+    }
+
+    /// A report goes to a project that has a policy: one sent to a misspelt project, or to one
+    /// not set up yet, would be held to no deadline and seen by none of its maintainers.
+    func refuseWithoutPolicy(_ project: String) throws {
+        guard try projectState(project)?.currentPolicy == nil else { return }
+        throw DomainError(
+            .unknownProject,
+            "project \(project) has no policy in this ledger, so a report to it would be held to no deadline: check the project name, "
+                + "or adopt the project's policy first (docket policy adopt --project \(project) FILE)")
     }
 
     /// Appends a project event (policy adoption, maintainers).

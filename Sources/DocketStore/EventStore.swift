@@ -261,13 +261,18 @@ public final class EventStore: Sendable {
         writer.submit(AppendRequest(stream: stream, expected: expected, prepared: prepared, complete: completion))
     }
 
+    /// Why this store takes no appends now (open read-only, a follower, a deposed leader); nil
+    /// if it takes them. Every append is refused with it before anything else is checked.
+    public var writeRefusal: StoreError? {
+        if writer == nil { return StoreError(.readOnly, "the store at \(directory) is open read-only") }
+        return writeFence.refusal
+    }
+
     private func prepareAppend(
         to stream: StreamName, expecting expected: ExpectedVersion, events: [ProposedEvent]
     ) throws(StoreError) -> (writer: LogWriter, prepared: PreparedAppend) {
-        guard let writer else {
-            throw StoreError(.readOnly, "the store at \(directory) is open read-only")
-        }
-        if let refusal = writeFence.refusal { throw refusal }
+        if let refusal = writeRefusal { throw refusal }
+        guard let writer else { throw StoreError(.readOnly, "the store at \(directory) is open read-only") }
         guard !events.isEmpty else { throw StoreError(.invalidEvent, "an append needs at least one event") }
         guard events.count <= Self.maximumEventsPerAppend else {
             throw StoreError(

@@ -208,6 +208,7 @@ struct ForensicTests {
     @Test("receipts, proofs and checkpoints over a socket, with roles: own events only for reporters; bad input changes nothing")
     func remote() async throws {
         let node = try await TestNode()
+        try await node.adopt("aumos")
         let admin = node.client()
         let reporterToken = try await node.token(.reporter, name: "ada")
         let ada = node.client(reporterToken)

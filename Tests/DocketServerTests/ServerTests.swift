@@ -120,6 +120,7 @@ struct ServerTests {
     @Test("roles: reporters see and touch only their own reports; maintainers only their project; replicas and auditors do not write")
     func roles() async throws {
         let node = try await TestNode()
+        try await node.adopt("alpha", "beta")
         let admin = node.client()
         for (id, project, reporter) in [("A1", "alpha", "ann"), ("A2", "alpha", "bob"), ("B1", "beta", "ann")] {
             _ = try await admin.command(.submit(ReportSubmitted(project: project, title: "secret \(id)", reporter: Reporter(handle: reporter, contact: "\(reporter)@x"))), report: id)
@@ -198,6 +199,7 @@ struct ServerTests {
     @Test("a maintainer cannot have named someone who asked to stay anonymous; they themself or an admin can")
     func anonymityIsTheirsToLift() async throws {
         let node = try await TestNode()
+        try await node.adopt("alpha")
         let admin = node.client()
         _ = try await admin.command(
             .submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann", name: "Ann", credit: .anonymous))), report: "A1")
@@ -283,6 +285,7 @@ struct ServerTests {
     @Test("no error tells a reporter of a report they may not see: not an unknown report's message, not a reused event id's")
     func errorsDoNotLeak() async throws {
         let node = try await TestNode()
+        try await node.adopt("alpha", "beta")
         let admin = node.client()
         let bobsEvent = EventID.random()
         _ = try await admin.command(
@@ -466,6 +469,7 @@ struct ServerTests {
     @Test("views that replay the log run on the node's view threads: live views and other requests are answered meanwhile")
     func viewQueriesOffTheSharedPool() async throws {
         let node = try await TestNode { $0.viewThreads = 1 }
+        try await node.adopt("alpha")
         let admin = node.client()
         _ = try await admin.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"))), report: "A1")
         let head = node.store.head.sequence
