@@ -329,6 +329,7 @@ public final class Ledger: Sendable {
     /// Appends raw events (administrators only: the raw log bypasses the lifecycle).
     public func append(to stream: StreamName, expecting expected: ExpectedVersion, events: [ProposedEvent], as principal: Principal) async throws -> AppendResult {
         try Self.mayAppendRaw(principal)
+        try Self.refuseReservedStream(stream)
         let result = try await store.append(to: stream, expecting: expected, events: events)
         heads.advance(to: result.lastSequence)
         return result
@@ -342,6 +343,7 @@ public final class Ledger: Sendable {
         completion: @escaping @Sendable (Result<AppendResult, StoreError>) -> Void
     ) throws {
         try Self.mayAppendRaw(principal)
+        try Self.refuseReservedStream(stream)
         let heads = self.heads
         try store.append(to: stream, expecting: expected, events: events) { result in
             if case .success(let r) = result { heads.advance(to: r.lastSequence) }
@@ -351,6 +353,26 @@ public final class Ledger: Sendable {
 
     static func mayAppendRaw(_ principal: Principal) throws(Forbidden) {
         guard principal.role == .admin else { throw Forbidden("only an admin can append raw events; use report commands") }
+    }
+
+    /// Raw appends go to a ledger's own streams, never to those the node writes itself: a raw
+    /// event in a report's stream would skip the lifecycle and the event schemas (an advisory
+    /// published on a report never triaged; a malformed event every view then leaves out), one in
+    /// a project's would adopt a policy unchecked, one in `system/` would forge a token, an epoch
+    /// or a checkpoint.
+    public static func refuseReservedStream(_ stream: StreamName) throws(Forbidden) {
+        let name = stream.rawValue
+        let written: String
+        if name.hasPrefix(DomainStreams.reportPrefix) {
+            written = "report commands (docket report …), which hold every event to the lifecycle and the event schemas"
+        } else if name.hasPrefix(DomainStreams.projectPrefix) {
+            written = "policy commands (docket policy adopt …)"
+        } else if name.hasPrefix("system/") {
+            written = "the node itself (tokens: docket token …; checkpoints: docket checkpoint; epochs: docket promote)"
+        } else {
+            return
+        }
+        throw Forbidden("stream \(name) is written only by \(written); a raw append there is refused")
     }
 
     /// Waits until the head is past `sequence` (or `timeout` elapses); returns the head.

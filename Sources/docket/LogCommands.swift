@@ -44,6 +44,7 @@ struct Append: AsyncParsableCommand {
         try await reporting {
             // Validate everything before opening the store: bad input never reaches the log.
             let stream = try StreamName(self.stream)
+            try Ledger.refuseReservedStream(stream)
             let event = try ProposedEvent(
                 id: try id.map { try EventID($0) } ?? .random(), type: try EventType(type), schemaVersion: schemaVersion,
                 actor: actor, occurredAt: try at.map { try Timestamp(rfc3339: $0) }, data: try JSON.parse(data))

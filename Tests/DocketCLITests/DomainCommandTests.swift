@@ -114,6 +114,10 @@ struct DomainCommandTests {
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "2099-01-01T00:00:00Z"], "is in the future"),
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "2001-01-01T00:00:00Z"], "is before report R-1's latest event"),
                 (["timers", "--due-within", "soon"], "--due-within"),
+                // Raw appends to the streams the node writes itself: the lifecycle and schemas are not skipped.
+                (["append", "--stream", "report/R-1", "--type", "AdvisoryPublished", "--data", "{}"], "stream report/R-1 is written only by report commands"),
+                (["append", "--stream", "project/p", "--type", "PolicyAdopted", "--data", "{}"], "written only by policy commands"),
+                (["append", "--stream", "system/tokens", "--type", "TokenRevoked", "--data", "{}"], "written only by the node itself"),
             ]
             for (args, message) in cases {
                 let out = try DocketProcess.run(args + ["--data-dir", dir])
