@@ -299,9 +299,32 @@ public final class Ledger: Sendable {
     /// Appends a project event (policy adoption, maintainers).
     public func appendProjectEvent(_ event: DomainEvent, project: String, as principal: Principal, at: Timestamp?) async throws -> AppendResult {
         try checkProjectEvent(project: project, as: principal, at: at)
+        if case .policyAdopted = event, let at { try refuseRetroactiveAdoption(project: project, at: at) }
         let result = try await store.append(to: try DomainStreams.project(project), events: [try event.proposed(actor: principal.subject, occurredAt: at)])
         heads.advance(to: result.lastSequence)
         return result
+    }
+
+    /// A dated adoption (an admin importing a history) must not change the policy a report
+    /// already in the ledger is held to: that would move its deadlines after the fact, and turn
+    /// breaches into met deadlines in every view, past ones included. A report is held to the last
+    /// policy adopted at or before its submission, or to the earliest if none was
+    /// (`ProjectState.policy(at:)`); an adoption dated `at` would hold those submitted from `at`
+    /// until the next adoption, and, as the earliest, those before it too.
+    func refuseRetroactiveAdoption(project: String, at: Timestamp) throws {
+        let times = (try projectState(project)?.policies ?? []).map(\.adoptedAt)
+        // Where the adoption would go: after those adopted at or before it (as `Projection` files it).
+        let k = times.lastIndex { $0 <= at }.map { $0 + 1 } ?? 0
+        let next = k < times.count ? times[k] : nil
+        let held = try projection(asOf: .latest(now: .now())).reports.values.filter { r in
+            r.project == project && (r.submittedAt >= at ? next.map { r.submittedAt < $0 } ?? true : k == 0)
+        }
+        guard let first = held.min(by: { $0.submittedAt < $1.submittedAt }), let last = held.max(by: { $0.submittedAt < $1.submittedAt }) else { return }
+        throw DomainError(
+            .invalidCommand,
+            "a policy adopted as of \(at) would hold \(held.count) report(s) of project \(project) already in the ledger (submitted \(first.submittedAt)"
+                + "\(held.count > 1 ? " to \(last.submittedAt)" : ""), \(first.id) first) and move their deadlines after the fact; adopt it without "
+                + "--at (it then holds the reports submitted from now on), or date it after \(last.submittedAt)")
     }
 
     /// Whether `principal` may append a project event to `project`, dated `at`.

@@ -46,14 +46,13 @@ final class TestNode: @unchecked Sendable {
         try await Tokens(ledger: ledger).create(role: role, project: project, subject: name, expiresAt: expiresAt, by: .local(actor: "test")).1
     }
 
-    /// Adopts the synthetic reports' policy for each of `projects`, dated 2025-01-01: a project
-    /// takes reports once it has a policy.
+    /// Adopts the synthetic reports' policy for each of `projects` (now; reports dated before it
+    /// are held to it as the project's earliest): a project takes reports once it has a policy.
     func adopt(_ projects: String...) async throws {
         let policy = try Policy.parse(SyntheticReports.policyText, file: "synthetic")
         for project in projects {
             _ = try await ledger.appendProjectEvent(
-                .policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: .utc)), project: project, as: .local(actor: "test"),
-                at: try Timestamp(rfc3339: "2025-01-01T00:00:00Z"))
+                .policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: .utc)), project: project, as: .local(actor: "test"), at: nil)
         }
     }
 
