@@ -138,6 +138,15 @@ public final class Ledger: Sendable {
     ) throws -> (events: [DomainEvent], proposed: [ProposedEvent]) {
         try Self.refuseNamingAnonymous(command, on: report, id: id, principal)
         if report == nil, case .submit(let e) = command { try refuseWithoutPolicy(e.project) }
+        // A duplicate names a report that exists, and one its closer may see (else it is unknown
+        // to them, as any such report is).
+        if case .close(.duplicate, let original?, _) = command, original != id,
+            (try? DomainStreams.validateIdentifier(original, what: "duplicate-of")) != nil
+        {
+            guard let found = try load(report: original).0, principal.canSee(found) else {
+                throw DomainError(.invalidCommand, "no report \(original) to be a duplicate of; check the id (--duplicate-of)")
+            }
+        }
         try checkTime(at, report: report, id: id, principal)
         let events = try Lifecycle.decide(command, report: report, reportID: id)
         var proposed: [ProposedEvent] = []

@@ -231,6 +231,25 @@ struct LifecycleTests {
         #expect(h.report?.state == .acknowledged)
     }
 
+    @Test("an advisory names the CVE the report was assigned, and an http(s) address")
+    func advisoryChecks() throws {
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "m"))
+        try h.run(Self.triage)
+        try h.run(.assignCVE("CVE-2026-66666"))
+        let otherCVE = #expect(throws: DomainError.self) { try h.run(.publish(ghsa: nil, cve: "CVE-2026-77777", url: nil)) }
+        #expect(otherCVE?.message.contains("report r-1 was assigned CVE-2026-66666") == true && otherCVE?.message.contains("--assign CVE-2026-77777") == true)
+        for url in ["javascript:alert(1)", "https://", "ftp://example.org/a", "https://example.org/a b", "https://example.org/<script>", "/advisories/1"] {
+            let bad = #expect(throws: DomainError.self, "\(url)") { try h.run(.publish(ghsa: nil, cve: nil, url: url)) }
+            #expect(bad?.message.contains("is not an advisory URL") == true, "\(url)")
+        }
+        let ghsa = #expect(throws: DomainError.self) { try h.run(.publish(ghsa: "GHSA-xxxx-yyyy-zzzz", cve: nil, url: nil)) }
+        #expect(ghsa?.message.contains("2–9 and c f g h j m p q r v w x") == true)
+        #expect(h.report?.state == .accepted)
+        try h.run(.publish(ghsa: nil, cve: "CVE-2026-66666", url: "https://github.com/org/repo/security/advisories/GHSA-5f7q-jh4x-2vvm?x=1#y"))
+        #expect(h.report?.state == .disclosed && h.report?.advisoryURL?.hasPrefix("https://github.com/") == true)
+    }
+
     @Test("closing, reopening and closing as duplicate")
     func closeAndReopen() throws {
         var h = try ReportHarness()

@@ -182,8 +182,15 @@ public enum Lifecycle {
         case .publish(let ghsa, let cve, let url):
             if let cve { try validateCVE(cve) }
             if let ghsa, !isGHSA(ghsa) {
-                throw DomainError(.invalidCommand, "\"\(ghsa)\" is not a GHSA id (like GHSA-xxxx-xxxx-xxxx)")
+                throw DomainError(.invalidCommand, "\"\(ghsa)\" is not a GHSA id: GHSA- then three groups of four from 2–9 and c f g h j m p q r v w x (like GHSA-5f7q-jh4x-2vvm)")
             }
+            // The advisory names the CVE the report was assigned: another is a slip, most likely.
+            if let cve, let assigned = report?.cve, cve != assigned {
+                throw DomainError(
+                    .invalidCommand,
+                    "report \(reportID) was assigned \(assigned); publish it under that id, or record the new assignment first (docket report cve \(reportID) --assign \(cve))")
+            }
+            if let url { try validateAdvisoryURL(url) }
             return [.advisoryPublished(AdvisoryPublished(ghsa: ghsa, cve: cve, url: url))]
         case .scheduleDisclosure(let date):
             if let report, date < report.lastEventAt {
@@ -279,6 +286,20 @@ public enum Lifecycle {
         else { throw DomainError(.invalidCommand, "\"\(s)\" is not a CVE id (like CVE-2026-12345)") }
     }
 
+    /// An advisory's address: an absolute http(s) URL with a host, nothing a view could render as
+    /// something else (no spaces, quotes, angle brackets or control characters).
+    static func validateAdvisoryURL(_ s: String) throws(DomainError) {
+        let lower = s.lowercased()
+        let scheme = lower.hasPrefix("https://") ? 8 : lower.hasPrefix("http://") ? 7 : 0
+        let host = s.utf8.dropFirst(scheme).prefix { $0 != UInt8(ascii: "/") && $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") }
+        guard scheme > 0, !host.isEmpty, s.utf8.count <= 2048,
+            s.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && !"\"'<>`\\{}|^".utf8.contains($0) })
+        else {
+            throw DomainError(.invalidCommand, "\"\(s.prefix(200))\" is not an advisory URL: give an absolute https:// (or http://) address, with any special characters percent-encoded")
+        }
+    }
+
+    /// GHSA ids: "GHSA-" and three groups of four from GitHub's alphabet (2–9 and c f g h j m p q r v w x).
     static func isGHSA(_ s: String) -> Bool {
         let parts = s.split(separator: "-", omittingEmptySubsequences: false)
         let alphabet = Set("23456789cfghjmpqrvwx")
