@@ -149,6 +149,7 @@ public final class Ledger: Sendable {
         }
         try checkTime(at, report: report, id: id, principal)
         let events = try Lifecycle.decide(command, report: report, reportID: id)
+        if case .extendEmbargo(let until, _, _) = command, let report { try refuseShorterEmbargo(until, report: report, at: at ?? .now()) }
         var proposed: [ProposedEvent] = []
         for (i, e) in events.enumerated() {
             proposed.append(try e.proposed(id: i == 0 ? (eventID ?? .random()) : .random(), actor: principal.subject, occurredAt: at))
@@ -293,6 +294,20 @@ public final class Ledger: Sendable {
         var projection = Projection()
         for e in try store.read(stream: try DomainStreams.project(project)) { projection.apply(e) }
         return projection.projects[project]
+    }
+
+    /// An embargo extension moves the disclosure deadline later: one to a date at or before the
+    /// deadline in force (the policy's, as earlier extensions and a fix release moved it) would be
+    /// recorded, shown as the embargo's end, and counted by no clock.
+    func refuseShorterEmbargo(_ until: Timestamp, report: Report, at t: Timestamp) throws {
+        guard let adopted = try projectState(report.project)?.policy(at: report.submittedAt),
+            let disclosure = Timers.clocks(for: report, policy: adopted, now: t).first(where: { $0.kind == .disclosure }),
+            disclosure.endedAt == nil, let due = disclosure.dueAt, until <= due
+        else { return }
+        throw DomainError(
+            .invalidCommand,
+            "report \(report.id)'s disclosure deadline is already \(due) (\(disclosure.target ?? "the policy's")\(report.embargoExtensions.isEmpty ? "" : ", as extended")); "
+                + "an extension must move it later, not to \(until)")
     }
 
     /// A report goes to a project that has a policy: one sent to a misspelt project, or to one

@@ -129,9 +129,13 @@ struct DomainCommandTests {
                 #expect(out.stderr.contains(message), "\(args): \(out.stderr)")
             }
             _ = try docket.ok("report", "ack", "R-1", "--assignee", "m")
+            // An "extension" to before the 90-day deadline the policy already sets.
+            let shorter = try docket("report", "extend-embargo", "R-1", "--until", (Timestamp.now() + .seconds(30 * 86_400)).rfc3339, "--reason", "x")
+            #expect(shorter.status == 1 && shorter.stderr.contains("report R-1's disclosure deadline is already") && shorter.stderr.contains("90d from the report"), "\(shorter.stderr)")
+            _ = try docket.ok("report", "extend-embargo", "R-1", "--until", (Timestamp.now() + .seconds(120 * 86_400)).rfc3339, "--reason", "x", "--reporter-agreed")
             let vector = try docket("report", "triage", "R-1", "--cvss", "CVSS:3.1/AV:N/AC:L")
             #expect(vector.status == 1 && vector.stderr.contains("malformed CVSS vector"))
-            #expect(try docket.events() == before + 1)
+            #expect(try docket.events() == before + 2)
 
             // A policy with a missing field and a contradiction: every problem, by file, line and field.
             let bad = dir + "/bad.toml"
@@ -142,7 +146,7 @@ struct DomainCommandTests {
             #expect(v.stderr.contains("bad.toml:") && v.stderr.contains("name") && v.stderr.contains("fix.critical"), "\(v.stderr)")
             let adopt = try docket("policy", "adopt", "--project", "p", bad)
             #expect(adopt.status == 1)
-            #expect(try docket.events() == before + 1)
+            #expect(try docket.events() == before + 2)
         }
     }
 
