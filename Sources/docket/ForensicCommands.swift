@@ -256,7 +256,7 @@ struct Replay: AsyncParsableCommand {
             }
             for p in v["projects"]?.arrayValue ?? [] {
                 let name = p["project"]?.stringValue ?? "?"
-                let policy = p["policy"].flatMap { $0 == .null ? nil : $0 }
+                let policy: Value? = if case .object = p["policy"] { p["policy"] } else { nil }
                 print("\n## Project \(name)\(policy.map { " — policy \($0["name"]?.stringValue ?? "?") v\($0["version"]?.intValue ?? 0)" } ?? " — no policy adopted")\n")
                 let m = p["metrics"] ?? .null
                 print("Metrics, reports submitted \((m["from"]?.stringValue ?? "").prefix(10)) – \((m["to"]?.stringValue ?? "").prefix(10)): \(m["reports"]?.intValue ?? 0)\n")
