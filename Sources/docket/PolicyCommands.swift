@@ -18,7 +18,18 @@ struct PolicyGroup: AsyncParsableCommand {
         do { policy = try Policy.parse(text, file: path) } catch {
             throw CLIError(error.description)
         }
-        return (policy, try zone(policy.timeZone, file: path))
+        return (policy, try zone(policy.timeZone, file: path + lineSuffix(of: "time-zone", in: text)))
+    }
+
+    /// ":N" for the line of `text` that sets the top-level `key` (the policy's errors name file,
+    /// line and field); "" if it is not found.
+    static func lineSuffix(of key: String, in text: String) -> String {
+        for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            if line.hasPrefix("[") { break }  // tables follow the top-level keys
+            let rest = line.drop(while: { $0 == " " || $0 == "\t" })
+            if rest.hasPrefix(key), rest.dropFirst(key.count).drop(while: { $0 == " " || $0 == "\t" }).hasPrefix("=") { return ":\(n + 1)" }
+        }
+        return ""
     }
 
     /// The rules of a policy's time zone: fixed offsets directly, IANA ids from the system's tz database.

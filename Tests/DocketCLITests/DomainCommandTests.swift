@@ -144,6 +144,15 @@ struct DomainCommandTests {
             let v = try DocketProcess.run(["policy", "validate", bad])
             #expect(v.status == 1)
             #expect(v.stderr.contains("bad.toml:") && v.stderr.contains("name") && v.stderr.contains("fix.critical"), "\(v.stderr)")
+            // A time zone that does not exist: the file and the line that names it.
+            let mars = dir + "/tz.toml"
+            let aumos = try String(contentsOf: Self.policies.appendingPathComponent("aumos.toml"), encoding: .utf8)
+            let lines = aumos.split(separator: "\n", omittingEmptySubsequences: false)
+            let versionLine = try #require(lines.firstIndex { $0.hasPrefix("version") })
+            try (lines[...versionLine] + ["time-zone = \"Mars/Olympus\""] + lines[(versionLine + 1)...]).joined(separator: "\n")
+                .write(toFile: mars, atomically: true, encoding: .utf8)
+            let tz = try DocketProcess.run(["policy", "validate", mars])
+            #expect(tz.status == 1 && tz.stderr.contains("tz.toml:\(versionLine + 2): time-zone: unknown time zone \"Mars/Olympus\""), "\(tz.stderr)")
             let adopt = try docket("policy", "adopt", "--project", "p", bad)
             #expect(adopt.status == 1)
             #expect(try docket.events() == before + 2)
