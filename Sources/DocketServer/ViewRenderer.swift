@@ -153,7 +153,10 @@ struct ViewRenderer {
         add("embargoUntil", r.embargoExtensions.last.map { .string($0.until.rfc3339) })
         add("disclosedAt", r.disclosedAt.map { .string($0.rfc3339) })
         add("exploitedAt", r.exploitedAt.map { .string($0.rfc3339) })
-        var reporter: [(key: String, value: Value)] = [("handle", .string(r.reporter.handle)), ("credit", .string(r.reporter.credit.rawValue))]
+        // How the reporter has asked to be credited: their answer to a credit, once they gave one
+        // (what the hall of fame goes by), else what their submission asked.
+        let credit = r.askedPreference(of: r.reporter.handle) ?? r.reporter.credit
+        var reporter: [(key: String, value: Value)] = [("handle", .string(r.reporter.handle)), ("credit", .string(credit.rawValue))]
         if let n = r.reporter.name { reporter.append(("name", .string(n))) }
         if includeContact, let c = r.reporter.contact { reporter.append(("contact", .string(c))) }
         b.append(("reporter", .object(reporter)))

@@ -241,6 +241,9 @@ struct ServerTests {
         _ = try await admin.command(.acceptCredit(person: "bob", displayName: nil, preference: .handle), report: "B1")
         let credited = try await hall()["credited"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
         #expect(credited.sorted() == ["Ann", "bob"])
+        // The state view says how they now ask to be credited, as the hall of fame does.
+        let alpha = try await admin.query(.state(project: "alpha", state: nil, severity: nil, assignee: nil, report: nil))["rows"]?.arrayValue ?? []
+        #expect(alpha.map { $0["reporter"]?["credit"]?.stringValue ?? "?" } == ["named", "handle"], "\(alpha)")
         // And once named, a maintainer may keep them named (a new display name, say). If Ann then
         // asks to stay anonymous after all, that acceptance retried (same event id) is still the
         // one recorded, not refused.
