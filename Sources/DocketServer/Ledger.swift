@@ -323,10 +323,39 @@ public final class Ledger: Sendable {
     /// Appends a project event (policy adoption, maintainers).
     public func appendProjectEvent(_ event: DomainEvent, project: String, as principal: Principal, at: Timestamp?) async throws -> AppendResult {
         try checkProjectEvent(project: project, as: principal, at: at)
-        if case .policyAdopted = event, let at { try refuseRetroactiveAdoption(project: project, at: at) }
+        if case .policyAdopted(let adopted) = event {
+            try checkPolicyVersion(adopted, project: project, at: at ?? .now())
+            if let at { try refuseRetroactiveAdoption(project: project, at: at) }
+        }
         let result = try await store.append(to: try DomainStreams.project(project), events: [try event.proposed(actor: principal.subject, occurredAt: at)])
         heads.advance(to: result.lastSequence)
         return result
+    }
+
+    /// A policy's version identifies its text within a project: an adoption must be a new text
+    /// with a higher version than the policy in force when it takes effect (and, dated between
+    /// two, a lower one than the next). Re-adopting the policy in force, or going back to an
+    /// older version number, is refused: adopt the older text again under a new version.
+    func checkPolicyVersion(_ adoption: PolicyAdopted, project: String, at t: Timestamp) throws {
+        guard let new = try? Policy.parse(adoption.policyText, file: "policy") else { return }  // the adoption's own checks say why
+        let policies = try projectState(project)?.policies ?? []
+        if let previous = policies.last(where: { $0.adoptedAt <= t }) {
+            if previous.policy.encodeCanonical() == new.encodeCanonical() && previous.calendar.zone == adoption.zone {
+                throw DomainError(
+                    .invalidCommand, "project \(project) already has this policy (\(previous.policy.name) version \(previous.policy.version), adopted \(previous.adoptedAt))")
+            }
+            guard new.version > previous.policy.version else {
+                throw DomainError(
+                    .invalidCommand,
+                    "project \(project)'s policy in force then is \(previous.policy.name) version \(previous.policy.version) (adopted \(previous.adoptedAt)); "
+                        + "a new policy needs a higher version than that, not \(new.version)")
+            }
+        }
+        if let next = policies.first(where: { $0.adoptedAt > t }), new.version >= next.policy.version {
+            throw DomainError(
+                .invalidCommand,
+                "project \(project) adopted version \(next.policy.version) later (\(next.adoptedAt)); a policy dated before it needs a lower version than that, not \(new.version)")
+        }
     }
 
     /// A dated adoption (an admin importing a history) must not change the policy a report

@@ -102,6 +102,10 @@ struct DomainCommandTests {
             try docket.adopt("p")
             _ = try docket.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "eve", "--credit", "none")
             let before = try docket.events()
+            let aumosPath = Self.policies.appendingPathComponent("aumos.toml").path
+            let v2 = dir + "/aumos-v2.toml"
+            try (try String(contentsOfFile: aumosPath, encoding: .utf8)).replacingOccurrences(of: "\nversion = 1\n", with: "\nversion = 2\n")
+                .write(toFile: v2, atomically: true, encoding: .utf8)
             let cases: [([String], String)] = [
                 (["report", "release", "R-1", "--version", "1.0"], "illegal-transition: FixReleased is not allowed on report R-1 in state submitted; allowed: ReportAcknowledged"),
                 (["report", "ack", "R-404", "--assignee", "m"], "unknown-report: no report R-404"),
@@ -116,8 +120,13 @@ struct DomainCommandTests {
                 (["timers", "--due-within", "soon"], "--due-within"),
                 (["report", "close", "R-1", "--resolution", "duplicate", "--duplicate-of", "NOPE-9"], "no report NOPE-9 to be a duplicate of"),
                 // A policy dated before a report already held to another would move its deadlines after the fact.
-                (["policy", "adopt", "--project", "p", Self.policies.appendingPathComponent("cert-cc.toml").path, "--at", "2025-06-01T00:00:00Z"],
+                (["policy", "adopt", "--project", "p", v2, "--at", "2025-06-01T00:00:00Z"],
                  "a policy adopted as of 2025-06-01T00:00:00Z would hold 1 report(s) of project p already in the ledger"),
+                // A policy's version names its text within the project.
+                (["policy", "adopt", "--project", "p", aumosPath], "project p already has this policy (AumOS version 1"),
+                (["policy", "adopt", "--project", "p", Self.policies.appendingPathComponent("cert-cc.toml").path],
+                 "a new policy needs a higher version than that, not 1"),
+                (["policy", "adopt", "--project", "p", v2, "--at", "2024-06-01T00:00:00Z"], "a policy dated before it needs a lower version than that, not 2"),
                 // Raw appends to the streams the node writes itself: the lifecycle and schemas are not skipped.
                 (["append", "--stream", "report/R-1", "--type", "AdvisoryPublished", "--data", "{}"], "stream report/R-1 is written only by report commands"),
                 (["append", "--stream", "project/p", "--type", "PolicyAdopted", "--data", "{}"], "written only by policy commands"),
