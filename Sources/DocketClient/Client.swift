@@ -1,5 +1,8 @@
 public import DocketCore
 public import DocketWire
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -346,10 +349,22 @@ final class Connection: Sendable {
             }
         let channel: any Channel
         do { channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get() } catch {
-            throw .connectionLost("cannot connect to \(configuration.host):\(configuration.port): \(error)")
+            throw .connectionLost("cannot connect to \(configuration.host):\(configuration.port): \(Self.connectFailure(error))")
         }
         let c = Connection(channel: channel, router: router)
         return c
+    }
+
+    /// Why a connection could not be made, in a person's words rather than NIO's.
+    static func connectFailure(_ error: any Error) -> String {
+        if let e = error as? NIOConnectionError {
+            if let first = e.connectionErrors.first { return connectFailure(first.error) }
+            if let dns = e.dnsAAAAError ?? e.dnsAError { return "cannot resolve the host name (\(dns))" }
+            return "no address to connect to"
+        }
+        guard let io = error as? IOError else { return "\(error)" }
+        let reason = String(cString: strerror(io.errnoCode))
+        return io.errnoCode == ECONNREFUSED ? "\(reason) (is a node listening there?)" : reason
     }
 
     func send(_ frame: Frame) async throws(DocketClientError) -> Frame {

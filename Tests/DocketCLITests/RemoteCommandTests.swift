@@ -140,4 +140,11 @@ struct RemoteCommandTests {
             #expect(follower.status != 0 && follower.stderr.contains("--admin-token-file is for a leader"), "\(follower.stderr)")
         }
     }
+
+    @Test("a node that is not there is named in plain words")
+    func nothingListening() throws {
+        let token = "dkt_000000000000_" + String(repeating: "0", count: 64)
+        let out = try DocketProcess.run(["status", "--server", "127.0.0.1:\(Self.freePort())", "--token", token])
+        #expect(out.status == 1 && out.stderr.contains("Connection refused (is a node listening there?)") && !out.stderr.contains("SingleConnectionFailure"), "\(out.stderr)")
+    }
 }
