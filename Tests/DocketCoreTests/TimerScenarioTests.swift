@@ -430,7 +430,7 @@ struct TimerScenarioTests {
         #expect(s.clock("L", .disclosure, at: "2026-04-21T00:00:00Z").endedAt == t("2026-04-20T00:00:00Z"))
     }
 
-    @Test("an advisory without a recorded release ends the fix clock; a later re-rating does not rewrite an ended clock")
+    @Test("an advisory without a recorded release ends the fix clock, not applicable unless already breached; a later re-rating does not rewrite an ended clock")
     func fixEndings() throws {
         var s = try Scenario("aumos.toml")
         try s.submit("F", at: "2026-03-02T09:00:00Z")
@@ -438,7 +438,15 @@ struct TimerScenarioTests {
         try s.triage("F", .high, at: "2026-03-03T09:00:00Z")  // 30 days → 04-02 09:00
         try s.run("F", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-20T00:00:00Z")
         var c = s.clock("F", .fix, at: "2026-06-01T00:00:00Z")
-        #expect(c.state == .met && c.endedAt == t("2026-03-20T00:00:00Z") && !c.isLate && c.note?.contains("without a recorded fix release") == true)
+        #expect(c.state == .notApplicable && c.endedAt == t("2026-03-20T00:00:00Z") && !c.isLate && c.note?.contains("without a recorded fix release: no fix to judge") == true)
+        // Published after the 30 days had passed, still without a release: the miss stays.
+        try s.submit("H", at: "2026-03-02T09:00:00Z")
+        try s.run("H", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try s.triage("H", .high, at: "2026-03-03T09:00:00Z")  // due 04-02 09:00
+        try s.run("H", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-04-10T09:00:00Z")
+        c = s.clock("H", .fix, at: "2026-06-01T00:00:00Z")
+        #expect(c.state == .breached && c.endedAt == t("2026-04-10T09:00:00Z") && c.margin == .seconds(-8 * 86_400), "\(c)")
+        #expect(c.note?.contains("ended by the advisory, without a recorded fix release") == true)
 
         try s.submit("G", at: "2026-03-02T09:00:00Z")
         try s.run("G", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")

@@ -390,9 +390,17 @@ public enum Timers {
             // A release ends it; so does publishing (or withdrawing) an advisory without one.
             let releasedAt = happened(report.fixReleasedAt)
             let advisoryAt = [report.disclosedAt, report.withdrawnAt].compactMap { $0 }.filter { $0 <= now }.min()
-            let endedAt = releasedAt ?? advisoryAt
-            let endNote = releasedAt == nil && advisoryAt != nil ? "ended by the advisory, without a recorded fix release" : nil
-            return fix(rule, texts, cal, endedAt: endedAt, endNote: endNote)
+            // An advisory with no fix release recorded ends it with nothing to judge: not applicable
+            // (not met: metrics must not count it as a fix delivered on time), unless its target
+            // had already passed, which stays breached, as for a closing.
+            if releasedAt == nil, let advisoryAt {
+                let judged = fix(rule, texts, cal, endedAt: advisoryAt, endNote: "ended by the advisory, without a recorded fix release")
+                guard judged.state == .breached else {
+                    return clock(kind, .notApplicable, end: advisoryAt, note: "ended by the advisory, without a recorded fix release: no fix to judge")
+                }
+                return judged
+            }
+            return fix(rule, texts, cal, endedAt: releasedAt, endNote: nil)
         }
 
         /// The fix clock ended at `endedAt` (nil: still open). A target missed while an earlier
