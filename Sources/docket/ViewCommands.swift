@@ -128,6 +128,10 @@ struct HallOfFameCommand: AsyncParsableCommand {
 
     enum Format: String, ExpressibleByArgument { case markdown, json }
 
+    func validate() throws {
+        if let year, !(1970...9999).contains(year) { throw ValidationError("--year must be a four-digit year, like 2026") }
+    }
+
     func run() async throws {
         try await reporting {
             let view = try ViewOptions.parse(asOf.map { ["--as-of", $0] } ?? [])
@@ -152,6 +156,7 @@ struct MetricsCommand: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let span = try parseSpan(window, what: "--window")
+            guard span > .zero else { throw CLIError("--window must be longer than zero, like 90d") }
             let m = try await runQuery(.metrics(project: project, window: span), store, remote, view)
             if view.json { return print(JSON.serialize(m)) }
             let reports = m["reports"]?.intValue ?? 0

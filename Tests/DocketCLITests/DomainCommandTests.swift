@@ -118,6 +118,8 @@ struct DomainCommandTests {
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "2099-01-01T00:00:00Z"], "is in the future"),
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "2001-01-01T00:00:00Z"], "is before report R-1's latest event"),
                 (["timers", "--due-within", "soon"], "--due-within"),
+                (["metrics", "--project", "p", "--window", "0d"], "--window must be longer than zero"),
+                (["hall-of-fame", "--project", "p", "--year", "26"], "--year must be a four-digit year"),
                 (["report", "close", "R-1", "--resolution", "duplicate", "--duplicate-of", "NOPE-9"], "no report NOPE-9 to be a duplicate of"),
                 // A policy dated before a report already held to another would move its deadlines after the fact.
                 (["policy", "adopt", "--project", "p", v2, "--at", "2025-06-01T00:00:00Z"],
