@@ -95,6 +95,12 @@ struct Read: AsyncParsableCommand {
         if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
     }
 
+    /// Nothing in a stream named like a report id: its events are most likely in `report/ID`.
+    func hintAtDomainStream() {
+        guard let stream, !stream.contains("/"), (try? DomainStreams.validateIdentifier(stream, what: "report id")) != nil else { return }
+        FileHandle.standardError.write(Data("no events in stream \(stream); a report's events are in stream report/\(stream) (or see docket history \(stream))\n".utf8))
+    }
+
     func run() async throws {
         try await reporting {
             let streamName = try stream.map { try StreamName($0) }
@@ -106,6 +112,7 @@ struct Read: AsyncParsableCommand {
                 try await client.using { client in
                     while remaining > 0 {
                         let page = try await client.read(from: next, limit: min(remaining, 1024), stream: streamName)
+                        if page.isEmpty, next == from { hintAtDomainStream() }
                         for e in page { out.line(e.json) }
                         remaining -= page.count
                         guard let last = page.last, page.count == min(remaining + page.count, 1024) else { break }
@@ -120,7 +127,9 @@ struct Read: AsyncParsableCommand {
             // What was read before a failure (a damaged record, say) is still printed.
             defer { out.flush() }
             if let streamName {
-                for event in try store.read(stream: streamName, fromVersion: from, limit: limit ?? .max) { out.line(event.json) }
+                let events = try store.read(stream: streamName, fromVersion: from, limit: limit ?? .max)
+                if events.isEmpty { hintAtDomainStream() }
+                for event in events { out.line(event.json) }
             } else {
                 var remaining = limit ?? .max
                 if remaining > 0 {

@@ -134,6 +134,9 @@ struct DomainCommandTests {
                 (["append", "--stream", "project/p", "--type", "PolicyAdopted", "--data", "{}"], "written only by policy commands"),
                 (["append", "--stream", "system/tokens", "--type", "TokenRevoked", "--data", "{}"], "written only by the node itself"),
             ]
+            // A report id given as a stream: nothing, and a hint at its stream's name.
+            let bare = try DocketProcess.run(["read", "--stream", "R-1", "--data-dir", dir])
+            #expect(bare.status == 0 && bare.stdout.isEmpty && bare.stderr.contains("a report's events are in stream report/R-1"), "\(bare.stderr)")
             for (args, message) in cases {
                 let out = try DocketProcess.run(args + ["--data-dir", dir])
                 #expect(out.status != 0, "\(args)")
