@@ -281,7 +281,7 @@ public final class Ledger: Sendable {
     /// as its clocks are, not the latest one (a history imported with `--at` gets the default of
     /// its time).
     public func creditDefault(project: String, at t: Timestamp) throws -> CreditPreference {
-        switch try projectState(project)?.policy(at: t)?.policy.creditDefault ?? .named {
+        switch try projectState(project).0?.policy(at: t)?.policy.creditDefault ?? .named {
         case .named: return .named
         case .handle: return .handle
         case .anonymous: return .anonymous
@@ -289,18 +289,19 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// The project as its stream says (nil if nothing was ever recorded of it).
-    func projectState(_ project: String) throws -> ProjectState? {
+    /// The project as its stream says (nil if nothing was ever recorded of it), and the stream's version.
+    func projectState(_ project: String) throws -> (ProjectState?, version: UInt64) {
         var projection = Projection()
-        for e in try store.read(stream: try DomainStreams.project(project)) { projection.apply(e) }
-        return projection.projects[project]
+        let recorded = try store.read(stream: try DomainStreams.project(project))
+        for e in recorded { projection.apply(e) }
+        return (projection.projects[project], recorded.last?.streamVersion ?? 0)
     }
 
     /// An embargo extension moves the disclosure deadline later: one to a date at or before the
     /// deadline in force (the policy's, as earlier extensions and a fix release moved it) would be
     /// recorded, shown as the embargo's end, and counted by no clock.
     func refuseShorterEmbargo(_ until: Timestamp, report: Report, at t: Timestamp) throws {
-        guard let adopted = try projectState(report.project)?.policy(at: report.submittedAt),
+        guard let adopted = try projectState(report.project).0?.policy(at: report.submittedAt),
             let disclosure = Timers.clocks(for: report, policy: adopted, now: t).first(where: { $0.kind == .disclosure }),
             disclosure.endedAt == nil, let due = disclosure.dueAt, until <= due
         else { return }
@@ -313,7 +314,7 @@ public final class Ledger: Sendable {
     /// A report goes to a project that has a policy: one sent to a misspelt project, or to one
     /// not set up yet, would be held to no deadline and seen by none of its maintainers.
     func refuseWithoutPolicy(_ project: String) throws {
-        guard try projectState(project)?.currentPolicy == nil else { return }
+        guard try projectState(project).0?.currentPolicy == nil else { return }
         throw DomainError(
             .unknownProject,
             "project \(project) has no policy in this ledger, so a report to it would be held to no deadline: check the project name, "
@@ -321,24 +322,39 @@ public final class Ledger: Sendable {
     }
 
     /// Appends a project event (policy adoption, maintainers).
+    ///
+    /// An adoption is checked against the project's stream as read, and appended only if the
+    /// stream is still as read (else checked again on what was appended meanwhile): two
+    /// adoptions at once cannot both pass the version rule.
     public func appendProjectEvent(_ event: DomainEvent, project: String, as principal: Principal, at: Timestamp?) async throws -> AppendResult {
+        if let refusal = store.writeRefusal { throw refusal }
         try checkProjectEvent(project: project, as: principal, at: at)
-        if case .policyAdopted(let adopted) = event {
-            try checkPolicyVersion(adopted, project: project, at: at ?? .now())
-            if let at { try refuseRetroactiveAdoption(project: project, at: at) }
+        let stream = try DomainStreams.project(project)
+        let proposed = try event.proposed(actor: principal.subject, occurredAt: at)
+        var attempt = 0
+        while true {
+            attempt += 1
+            let (state, version) = try projectState(project)
+            if case .policyAdopted(let adopted) = event {
+                try checkPolicyVersion(adopted, project: project, policies: state?.policies ?? [], at: at ?? .now())
+                if let at { try refuseRetroactiveAdoption(project: project, policies: state?.policies ?? [], at: at) }
+            }
+            do {
+                let result = try await store.append(to: stream, expecting: .exact(version), events: [proposed])
+                heads.advance(to: result.lastSequence)
+                return result
+            } catch {
+                guard error.code == .wrongExpectedVersion, attempt < 5 else { throw error }
+            }
         }
-        let result = try await store.append(to: try DomainStreams.project(project), events: [try event.proposed(actor: principal.subject, occurredAt: at)])
-        heads.advance(to: result.lastSequence)
-        return result
     }
 
     /// A policy's version identifies its text within a project: an adoption must be a new text
     /// with a higher version than the policy in force when it takes effect (and, dated between
     /// two, a lower one than the next). Re-adopting the policy in force, or going back to an
     /// older version number, is refused: adopt the older text again under a new version.
-    func checkPolicyVersion(_ adoption: PolicyAdopted, project: String, at t: Timestamp) throws {
+    func checkPolicyVersion(_ adoption: PolicyAdopted, project: String, policies: [AdoptedPolicy], at t: Timestamp) throws {
         guard let new = try? Policy.parse(adoption.policyText, file: "policy") else { return }  // the adoption's own checks say why
-        let policies = try projectState(project)?.policies ?? []
         if let previous = policies.last(where: { $0.adoptedAt <= t }) {
             if previous.policy.encodeCanonical() == new.encodeCanonical() && previous.calendar.zone == adoption.zone {
                 throw DomainError(
@@ -354,7 +370,8 @@ public final class Ledger: Sendable {
         if let next = policies.first(where: { $0.adoptedAt > t }), new.version >= next.policy.version {
             throw DomainError(
                 .invalidCommand,
-                "project \(project) adopted version \(next.policy.version) later (\(next.adoptedAt)); a policy dated before it needs a lower version than that, not \(new.version)")
+                "project \(project) adopted version \(next.policy.version) later (\(next.adoptedAt)); a policy dated before it needs a lower version than that, not \(new.version)"
+                    + (next.policy.version <= 1 ? " — and there is none below 1: import a history's policies in order, before the one in force" : ""))
         }
     }
 
@@ -364,8 +381,8 @@ public final class Ledger: Sendable {
     /// policy adopted at or before its submission, or to the earliest if none was
     /// (`ProjectState.policy(at:)`); an adoption dated `at` would hold those submitted from `at`
     /// until the next adoption, and, as the earliest, those before it too.
-    func refuseRetroactiveAdoption(project: String, at: Timestamp) throws {
-        let times = (try projectState(project)?.policies ?? []).map(\.adoptedAt)
+    func refuseRetroactiveAdoption(project: String, policies: [AdoptedPolicy], at: Timestamp) throws {
+        let times = policies.map(\.adoptedAt)
         // Where the adoption would go: after those adopted at or before it (as `Projection` files it).
         let k = times.lastIndex { $0 <= at }.map { $0 + 1 } ?? 0
         let next = k < times.count ? times[k] : nil

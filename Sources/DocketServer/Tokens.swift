@@ -82,6 +82,7 @@ public struct Tokens: Sendable {
     func create(
         role: Role, project: String?, subject: String, expiresAt: Timestamp?, by principal: Principal, minted: Minted
     ) async throws -> (Record, String) {
+        if let refusal = ledger.store.writeRefusal { throw refusal }
         guard principal.role == .admin else { throw Forbidden("only an admin can create tokens") }
         if role == .maintainer {
             guard let project else { throw DomainError(.invalidCommand, "a maintainer token needs --project") }
@@ -147,6 +148,7 @@ public struct Tokens: Sendable {
     }
 
     public func revoke(id: String, by principal: Principal) async throws {
+        if let refusal = ledger.store.writeRefusal { throw refusal }
         guard principal.role == .admin else { throw Forbidden("only an admin can revoke tokens") }
         guard let record = try records()[id] else { throw DomainError(.invalidCommand, "no token \(id)") }
         guard record.revokedAt == nil else { throw DomainError(.invalidCommand, "token \(id) is already revoked") }

@@ -17,18 +17,44 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String, mode: Int, du
     let why = errno
     let synced = !durable || fsync(fd) == 0
     let closed = close(fd) == 0
-    guard written == bytes.count, synced, closed, exclusive ? link(tmp, path) == 0 : rename(tmp, path) == 0 else {
+    if !(written == bytes.count && synced && closed && (exclusive ? link(tmp, path) == 0 : rename(tmp, path) == 0)) {
         let failure = written < 0 ? why : errno
         unlink(tmp)
         if exclusive, failure == EEXIST { throw StoreError(.io, "\(path) already exists; it was left as it is") }
-        throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(failure)))")
+        guard exclusive, written == bytes.count, synced, closed, [EPERM, ENOTSUP, EOPNOTSUPP, EXDEV, EMLINK].contains(failure) else {
+            throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(failure)))")
+        }
+        // A file system without hard links: the file is created in place instead, still only if
+        // none is there (a crash midway can leave it short; it is never readable more widely).
+        try writeExclusivelyInPlace(bytes, to: path, mode: mode, durable: durable)
+    } else if exclusive {
+        unlink(tmp)
     }
-    if exclusive { unlink(tmp) }
     if durable {
         let directory = open((path as NSString).deletingLastPathComponent, O_RDONLY | O_CLOEXEC)
         if directory >= 0 {
             fsync(directory)
             close(directory)
         }
+    }
+}
+
+/// `bytes` written to a new file at `path` (created with `mode`; a file already there is left as
+/// it is and the write fails), synced if `durable`; removed again if the write fails.
+private func writeExclusivelyInPlace(_ bytes: [UInt8], to path: String, mode: Int, durable: Bool) throws(StoreError) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
+    guard fd >= 0 else {
+        let why = errno
+        if why == EEXIST { throw StoreError(.io, "\(path) already exists; it was left as it is") }
+        throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(why)))")
+    }
+    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    let why = errno
+    let synced = !durable || fsync(fd) == 0
+    let closed = close(fd) == 0
+    guard written == bytes.count, synced, closed else {
+        let failure = written < 0 ? why : errno
+        unlink(path)
+        throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(failure)))")
     }
 }

@@ -1,0 +1,77 @@
+import DocketCore
+@testable import DocketServer
+import DocketStore
+import DocketTestSupport
+import Foundation
+import Testing
+
+/// Which policy a report is held to cannot be changed after the fact, and a version names one text.
+@Suite("policy adoption")
+struct PolicyAdoptionTests {
+    static func adoption(version: Int, credit: String = "named") throws -> DomainEvent {
+        let text = SyntheticReports.policyText.replacingOccurrences(of: "version = 1\n", with: "version = \(version)\ncredit-default = \"\(credit)\"\n")
+        return .policyAdopted(PolicyAdopted(policyText: try Policy.parse(text, file: "synthetic").encodeCanonical(), zone: .utc))
+    }
+
+    static func t(_ s: String) throws -> Timestamp { try Timestamp(rfc3339: s) }
+
+    static func withLedger(_ body: (EventStore, Ledger) async throws -> Void) async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            try await body(store, Ledger(store: store, dataDir: dir))
+        }
+    }
+
+    @Test("a history imported in order is accepted; a dated adoption that would re-bind a report already there is refused")
+    func datedAdoptions() async throws {
+        try await Self.withLedger { store, ledger in
+            let admin = Principal.local(actor: "admin")
+            func submit(_ id: String, _ at: String) async throws {
+                _ = try await ledger.execute(.submit(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "r"))), report: id, as: admin, at: try Self.t(at), eventID: nil)
+            }
+            // Version 2 first; a report dated before it is held to it, as the project's earliest.
+            _ = try await ledger.appendProjectEvent(try Self.adoption(version: 2), project: "p", as: admin, at: try Self.t("2025-06-01T00:00:00Z"))
+            try await submit("EARLY", "2025-03-01T00:00:00Z")
+            try await submit("LATER", "2025-07-01T00:00:00Z")
+            // Version 1 dated before it would become the earliest, and take EARLY over.
+            let earliest = await #expect(throws: DomainError.self) {
+                try await ledger.appendProjectEvent(try Self.adoption(version: 1), project: "p", as: admin, at: try Self.t("2025-01-01T00:00:00Z"))
+            }
+            #expect(earliest?.message.contains("would hold 1 report(s) of project p already in the ledger (submitted 2025-03-01T00:00:00Z, EARLY first)") == true, "\(String(describing: earliest))")
+            // Version 3 dated between the reports would take LATER over.
+            let between = await #expect(throws: DomainError.self) {
+                try await ledger.appendProjectEvent(try Self.adoption(version: 3), project: "p", as: admin, at: try Self.t("2025-06-15T00:00:00Z"))
+            }
+            #expect(between?.message.contains("LATER first") == true, "\(String(describing: between))")
+            // Dated after every report, it holds none of them: accepted, and the reports keep theirs.
+            _ = try await ledger.appendProjectEvent(try Self.adoption(version: 3), project: "p", as: admin, at: try Self.t("2025-08-01T00:00:00Z"))
+            let projection = try ledger.projection(asOf: .latest(now: .now()))
+            #expect(["EARLY", "LATER"].map { projection.policy(for: projection.reports[$0]!)?.policy.version } == [2, 2])
+            #expect(store.head.sequence == 4)
+        }
+    }
+
+    @Test("two adoptions of one version at once: one is recorded, the other refused")
+    func concurrentAdoptions() async throws {
+        try await Self.withLedger { store, ledger in
+            let admin = Principal.local(actor: "admin")
+            _ = try await ledger.appendProjectEvent(try Self.adoption(version: 1), project: "p", as: admin, at: nil)
+            for round in 0..<5 {
+                let version = round + 2
+                async let a = Result { try await ledger.appendProjectEvent(try Self.adoption(version: version, credit: "named"), project: "p", as: admin, at: nil) }
+                async let b = Result { try await ledger.appendProjectEvent(try Self.adoption(version: version, credit: "handle"), project: "p", as: admin, at: nil) }
+                let results = await [a, b]
+                #expect(results.filter { if case .success = $0 { true } else { false } }.count == 1, "round \(round)")
+            }
+            let versions = try ledger.projectState("p").0?.policies.map(\.policy.version)
+            #expect(versions == [1, 2, 3, 4, 5, 6])
+        }
+    }
+}
+
+extension Result where Failure == any Error {
+    init(_ body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
+    }
+}
