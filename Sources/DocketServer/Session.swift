@@ -279,7 +279,14 @@ final class Session: Sendable {
             guard zone.identifier == policy.timeZone || (policy.timeZone == "UTC" && zone.identifier == "Etc/UTC") else {
                 throw MessageError("ADMIN policy-adopt: the zone rules are for \(zone.identifier) but the policy's time zone is \(policy.timeZone)")
             }
-            let r = try await server.ledger.appendProjectEvent(.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone)), project: project, as: principal, at: try b.optionalTime("at"))
+            let at = try b.optionalTime("at")
+            // A dated adoption is checked against every report (Ledger.refuseRetroactiveAdoption):
+            // views still cold are folded first on a view thread, not on the shared ones.
+            if at != nil, !server.ledger.liveViewsAreWarm {
+                let ledger = server.ledger
+                _ = try await server.offload { try ledger.projection(asOf: .latest(now: .now())).lastSequence }
+            }
+            let r = try await server.ledger.appendProjectEvent(.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone)), project: project, as: principal, at: at)
             reply(.adminResult, frame.requestID, .object([("project", .string(project)), ("policy", .string(policy.name)), ("version", .int(Int64(policy.version))), ("seq", .int(Int64(r.lastSequence)))]))
         case "promote":
             let promotion = try await server.replication.promote(by: principal)

@@ -368,6 +368,17 @@ struct ServerTests {
                     == ["invalid-command", "event-id-reused", "event-too-large", "forbidden", "invalid-command", "forbidden", "forbidden", "forbidden"], "\(submissions)")
         #expect(try node.store.read(stream: try DomainStreams.report("NOB-2")).isEmpty)
         // A maintainer's submission under an id taken in another project, with all else in order.
+        // A duplicate of a report the maintainer may not see is one of no report, as a missing one is.
+        let mariasOwn = "M-1"
+        _ = try await maria.command(.submit(ReportSubmitted(project: "beta", title: "t", reporter: Reporter(handle: "m"))), report: mariasOwn)
+        var duplicates: [String] = []
+        for original in ["BOB-1", "NOB-9"] {
+            let refused = await #expect(throws: DocketClientError.self) {
+                try await maria.command(.close(.duplicate, duplicateOf: original, reason: nil), report: mariasOwn)
+            }
+            duplicates.append((refused?.description ?? "").replacingOccurrences(of: original, with: "ID"))
+        }
+        #expect(duplicates[0] == duplicates[1] && duplicates[0].contains("no report ID to be a duplicate of"), "\(duplicates)")
         let takenByMaintainer = await #expect(throws: DocketClientError.self) {
             try await maria.command(.submit(ReportSubmitted(project: "beta", title: "t", reporter: Reporter(handle: "m"))), report: "BOB-1")
         }
