@@ -48,6 +48,8 @@ public final class Notary: Sendable {
     /// Signs and records a checkpoint over every record now in the log; one at a time, so each
     /// extends the one before.
     public func checkpoint(actor: String) async throws -> Checkpoints.Checkpoint {
+        // A follower signs nothing of its own: say so before asking for a key it does not need.
+        if let refusal = store.writeRefusal { throw refusal }
         let key = try nodeKey()
         let index = try merkleIndex()
         return try await writing.run { try await Checkpoints.write(store: store, key: key, actor: actor, index: index) }

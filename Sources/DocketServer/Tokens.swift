@@ -107,6 +107,12 @@ public struct Tokens: Sendable {
         return (record, minted.token)
     }
 
+    /// The earliest admin token that lets its holder in at `now`, if any: without one, nobody can
+    /// make tokens or run admin requests on the node.
+    public func usableAdmin(now: Timestamp = .now()) throws -> Record? {
+        try records().values.filter { $0.role == .admin && Self.refusal($0, now: now) == nil }.min { $0.createdAt < $1.createdAt }
+    }
+
     /// What `bootstrapAdmin` found or did.
     public enum Bootstrap: Sendable, Equatable {
         /// It made the admin token with this id.
@@ -124,8 +130,7 @@ public struct Tokens: Sendable {
     /// recorded whose secret was lost. A file already at `path` is never overwritten: that is an
     /// error naming it (it may hold a token someone still relies on), and nothing is recorded.
     public func bootstrapAdmin(secretFile path: String, name: String, now: Timestamp = .now()) async throws -> Bootstrap {
-        let admins = try records().values.filter { $0.role == .admin && Self.refusal($0, now: now) == nil }
-        if let admin = admins.min(by: { $0.createdAt < $1.createdAt }) { return .adminExists(id: admin.id) }
+        if let admin = try usableAdmin(now: now) { return .adminExists(id: admin.id) }
         guard !FileManager.default.fileExists(atPath: path) else {
             throw ServerError(
                 "this ledger has no admin token that lets anyone in, and \(path) already exists: move it away (or name another "

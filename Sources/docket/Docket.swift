@@ -120,8 +120,33 @@ struct Output {
 
     mutating func flush() {
         guard !buffer.isEmpty else { return }
-        FileHandle.standardOutput.write(Data(buffer))
+        writeStandardOutput(buffer)
         buffer.removeAll(keepingCapacity: true)
+    }
+}
+
+/// Writes all of `bytes` to standard output. A reader that went away (`docket read | head`) ends
+/// the process as SIGPIPE would, quietly; the process ignores SIGPIPE while SwiftNIO runs in it,
+/// and Foundation's `FileHandle.write` would trap on the error instead.
+func writeStandardOutput(_ bytes: [UInt8]) {
+    bytes.withUnsafeBytes { raw in
+        var done = 0
+        while done < raw.count {
+            let n = write(STDOUT_FILENO, raw.baseAddress! + done, raw.count - done)
+            if n > 0 {
+                done += n
+            } else if n < 0, errno == EINTR {
+                continue
+            } else {
+                let why = errno
+                if why == EPIPE {
+                    signal(SIGPIPE, SIG_DFL)
+                    raise(SIGPIPE)
+                }
+                FileHandle.standardError.write(Data("error: writing standard output failed: \(String(cString: strerror(why)))\n".utf8))
+                exit(1)
+            }
+        }
     }
 }
 

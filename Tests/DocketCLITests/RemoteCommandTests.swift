@@ -122,6 +122,20 @@ struct RemoteCommandTests {
             #expect(try JSON.parse(up.stdout)["principal"] == "admin")
             let secret = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             let id = String(secret.split(separator: "_")[1])
+            // A reader that went away (`| head`): the command ends as SIGPIPE would, without a trap.
+            let reader = Process()
+            reader.executableURL = DocketProcess.executable
+            reader.arguments = ["read", "--server", "127.0.0.1:\(port)", "--token-file", file]
+            let gone = Pipe()
+            try gone.fileHandleForReading.close()
+            let readerErr = Pipe()
+            reader.standardOutput = gone
+            reader.standardError = readerErr
+            try reader.run()
+            let readerLog = PipeDrain(readerErr)
+            reader.waitUntilExit()
+            let said = String(decoding: readerLog.wait(), as: UTF8.self)
+            #expect(reader.terminationReason == .uncaughtSignal && reader.terminationStatus == SIGPIPE && !said.contains("Fatal error"), "\(reader.terminationStatus): \(said)")
             let logged = stop(first, firstLog)
             #expect(first.terminationStatus == 0)
             #expect(logged.contains("made an admin token") && logged.contains(id) && logged.contains(file))
@@ -135,6 +149,23 @@ struct RemoteCommandTests {
             #expect(try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == secret)
             let tokens = try DocketProcess.run(["token", "list", "--data-dir", data])
             #expect(tokens.lines.count == 2 && tokens.stdout.contains(id) && tokens.stdout.contains("admin") && tokens.stdout.contains("ops"), "\(tokens.stdout)")
+
+            // A node nobody can log into says so as it starts.
+            let bare = Process()
+            bare.executableURL = DocketProcess.executable
+            let barePort = Self.freePort()
+            bare.arguments = ["serve", "--data-dir", dir + "/bare", "--listen", "127.0.0.1:\(barePort)"]
+            let bareLog = Pipe()
+            bare.standardError = bareLog
+            bare.standardOutput = FileHandle.nullDevice
+            try bare.run()
+            defer { if bare.isRunning { bare.terminate() } }
+            var answered = ""
+            for _ in 0..<600 where !answered.contains("unknown-token") {
+                answered = try DocketProcess.run(["status", "--server", "127.0.0.1:\(barePort)", "--token", "dkt_000000000000_" + String(repeating: "0", count: 64)]).stderr
+                if !answered.contains("unknown-token") { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(stop(bare, bareLog).contains("no admin token lets anyone in"))
 
             let follower = try DocketProcess.run(["serve", "--data-dir", dir + "/f", "--replica-of", "127.0.0.1:1", "--token", secret, "--admin-token-file", file])
             #expect(follower.status != 0 && follower.stderr.contains("--admin-token-file is for a leader"), "\(follower.stderr)")

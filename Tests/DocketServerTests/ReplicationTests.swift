@@ -189,6 +189,9 @@ struct ReplicationTests {
             }
             let tokenRefused = await #expect(throws: DocketClientError.self) { try await onFollower.admin("token-create", [("role", "auditor"), ("name", "x")]) }
             #expect(tokenRefused?.code == "not-leader")
+            // A follower signs no checkpoint of its own: not-leader, not a request for a key.
+            let checkpointRefused = await #expect(throws: DocketClientError.self) { try await onFollower.admin("checkpoint", []) }
+            #expect(checkpointRefused?.code == "not-leader")
             await onFollower.close()
             // … and the client library follows it there; the append then replicates back.
             let following = f1.client(admin, nodes: [leader])
