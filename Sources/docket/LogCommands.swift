@@ -157,7 +157,29 @@ struct Verify: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Also check every signed checkpoint against this Ed25519 public key (hex, or a file holding it).", valueName: "key|file"))
     var pubkey: String?
 
+    /// Set in the child process that does the checking (see `run`).
+    static let childVariable = "DOCKET_VERIFY_CHILD"
+
     func run() async throws {
+        // LMDB trusts its page headers: some damage to data.mdb makes it read out of bounds and
+        // the process crash. The check runs in a child process, so that a crash is reported as
+        // what it is (damage, exit 3) rather than as a crash of the verifier; the child prints no
+        // crash report (it would show memory holding record contents).
+        if ProcessInfo.processInfo.environment[Self.childVariable] == nil {
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+            child.arguments = Array(CommandLine.arguments.dropFirst())
+            var environment = ProcessInfo.processInfo.environment
+            environment[Self.childVariable] = "1"
+            environment["SWIFT_BACKTRACE"] = "enable=no"
+            child.environment = environment
+            try child.run()
+            child.waitUntilExit()
+            guard child.terminationReason == .uncaughtSignal else { throw ExitCode(child.terminationStatus) }
+            let reason = "reading the ledger crashed LMDB (signal \(child.terminationStatus)): data.mdb is damaged where LMDB trusts it (a page header or a pointer). Examine a copy with mdb_dump, or Tools/forensic-decode.py (Schemas/storage.md)"
+            if json { printJSON([("intact", .bool(false)), ("reason", .string(reason))]) } else { print("NOT INTACT: \(reason)") }
+            throw ExitCode(3)
+        }
         try await reporting {
             let store = try self.store.openStore(readOnly: true)
             defer { store.close() }

@@ -435,4 +435,43 @@ struct ReadOnlyCopy {
         Self.chmod(path, directories: 0o755, files: 0o644)
         try? FileManager.default.removeItem(atPath: root)
     }
+
+}
+
+extension ForensicCommandTests {
+    @Test("damage LMDB trusts (page headers, node offsets) never crashes verify: it answers, and names the damage")
+    func damageThatCrashesLMDB() async throws {
+        try await withTemporaryDirectory { dir in
+            let data = dir + "/d"
+            let docket = CLI(data: data)
+            _ = try docket.ok("key", "create")
+            _ = try docket.ok("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2026-01-01T00:00:00Z")
+            _ = try docket.ok("report", "submit", "--project", "aumos", "--report", "AUM-1", "--title", "t", "--reporter", "ada", "--reporter-name", "A", "--contact", "a@x.org")
+            _ = try docket.ok("report", "ack", "AUM-1", "--assignee", "maria")
+            _ = try docket.ok("checkpoint")
+            _ = try docket.ok("append", "--stream", "x", "--type", "N", "--data", "{}")
+            _ = try docket.ok("checkpoint")
+            // Every bit 4 of the first 64 bytes of each page after the meta pages: page headers
+            // and node offsets, which LMDB follows without checking (mdb_dump crashes on some
+            // such copies). Whatever the damage, verify answers: intact or not (or cannot open
+            // it), never a crash, never a crash report showing memory that holds records.
+            let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: data + "/ledger/data.mdb")))
+            var answers: [Int32: Int] = [:]
+            for page in 2..<(original.count / 4096) {
+                for offset in stride(from: page * 4096 + 16, to: page * 4096 + 64, by: 2) {
+                    let copy = dir + "/copy"
+                    try? FileManager.default.removeItem(atPath: copy)
+                    try FileManager.default.createDirectory(atPath: copy + "/ledger", withIntermediateDirectories: true)
+                    var bytes = original
+                    bytes[offset] ^= 0x10
+                    try Data(bytes).write(to: URL(fileURLWithPath: copy + "/ledger/data.mdb"))
+                    let out = try DocketProcess.run(["verify", "--data-dir", copy])
+                    answers[out.status, default: 0] += 1
+                    #expect([0, 1, 3].contains(out.status), "offset \(offset): status \(out.status): \(out.stdout) \(out.stderr)")
+                    #expect(!(out.stdout + out.stderr).contains("maria") && !out.stderr.contains("Fatal error"), "offset \(offset)")
+                }
+            }
+            #expect(answers[3, default: 0] > 0, "\(answers)")
+        }
+    }
 }
