@@ -157,6 +157,11 @@ struct Verify: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Also check every signed checkpoint against this Ed25519 public key (hex, or a file holding it).", valueName: "key|file"))
     var pubkey: String?
 
+    /// Whether the data directory holds an LMDB file for the ledger at all.
+    var hasLedgerFile: Bool {
+        ((try? FileManager.default.attributesOfItem(atPath: store.dataDir + "/ledger/data.mdb")[.size] as? NSNumber)?.intValue ?? 0) > 0
+    }
+
     /// Set in the child process that does the checking (see `run`).
     static let childVariable = "DOCKET_VERIFY_CHILD"
 
@@ -181,10 +186,22 @@ struct Verify: AsyncParsableCommand {
             throw ExitCode(3)
         }
         try await reporting {
-            let store = try self.store.openStore(readOnly: true)
-            defer { store.close() }
             let key = try pubkey.map { try loadPublicKey($0) }
-            let report = try store.verify()
+            let (store, report): (EventStore, VerificationReport)
+            do {
+                store = try self.store.openStore(readOnly: true)
+                do { report = try store.verify() } catch {
+                    store.close()
+                    throw error
+                }
+            } catch let error as StoreError where error.code == .corruptRecord || (error.code == .notADataDirectory && hasLedgerFile) {
+                // A ledger file whose structure is damaged (a database, a marker, a key gone): not
+                // intact, as a bad record is, rather than "not a data directory".
+                let reason = "\(error.message) — the ledger's structure is damaged (or this is not a Docket ledger)"
+                if json { printJSON([("intact", .bool(false)), ("reason", .string(reason))]) } else { print("NOT INTACT: \(reason)") }
+                throw ExitCode(3)
+            }
+            defer { store.close() }
             var checkpoints: Checkpoints.Report?
             // Checkpoints are checked whenever the log has any: against --pubkey, or else only
             // against the key each names (which shows they are intact, not who signed them).
