@@ -100,9 +100,13 @@ struct CommandLineTests {
             // A ledger/ that holds something other than LMDB.
             try FileManager.default.createDirectory(atPath: dir + "/other/ledger", withIntermediateDirectories: true)
             try Data(repeating: 0x5A, count: 65536).write(to: URL(fileURLWithPath: dir + "/other/ledger/data.mdb"))
+            // verify calls a ledger file it cannot read damaged (exit 3), as it may be; other
+            // commands refuse it as not a data directory.
             let garbage = try docket("verify", dir: dir + "/other")
-            #expect(garbage.status == 1)
-            #expect(garbage.stderr.contains("not-a-data-directory") || garbage.stderr.contains("not an LMDB environment"), "\(garbage.stderr)")
+            #expect(garbage.status == 3)
+            #expect(garbage.stdout.contains("NOT INTACT") && garbage.stdout.contains("not an LMDB environment"), "\(garbage.stdout)")
+            let read = try docket("read", dir: dir + "/other")
+            #expect(read.status == 1 && read.stderr.contains("not-a-data-directory"), "\(read.stderr)")
             let missing = try docket("read", dir: dir + "/nowhere")
             #expect(missing.status == 1 && missing.stderr.contains("no data directory"), "\(missing.stderr)")
             #expect(!FileManager.default.fileExists(atPath: dir + "/nowhere"), "reading never creates a data directory")
