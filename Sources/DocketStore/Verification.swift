@@ -186,9 +186,11 @@ public struct StoreStatistics: Sendable {
     public var usedBytesPerEvent: Double { events == 0 ? 0 : Double(usedBytes) / Double(events) }
     /// Envelope bytes ÷ stored frame bytes.
     public var compressionRatio: Double {
-        // Headers are 11 bytes and two varints of usually one byte each.
-        let frames = recordBytes - events * UInt64(RecordFormat.fixedHeaderSize + 2)
-        return frames == 0 ? 0 : Double(rawBytes) / Double(frames)
+        // Headers are 11 bytes and two varints of usually one byte each. (Counters that say
+        // otherwise, from a damaged meta table, give no ratio rather than a trap.)
+        let (headers, overflow) = events.multipliedReportingOverflow(by: UInt64(RecordFormat.fixedHeaderSize + 2))
+        guard !overflow, recordBytes > headers else { return 0 }
+        return Double(rawBytes) / Double(recordBytes - headers)
     }
 }
 

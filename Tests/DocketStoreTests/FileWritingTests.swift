@@ -22,3 +22,16 @@ struct FileWritingTests {
         }
     }
 }
+
+@Suite("store statistics")
+struct StoreStatisticsTests {
+    @Test("counters a damaged meta table gives (fewer record bytes than headers) make no ratio, not a trap")
+    func damagedCounters() {
+        let stats = StoreStatistics(
+            events: 10, streams: 1, fileBytes: 4096, usedBytes: 4096, recordBytes: 5, rawBytes: 100, dictionaries: [], currentDictionary: nil, mapSize: 1 << 20)
+        #expect(stats.compressionRatio == 0)
+        let sane = StoreStatistics(
+            events: 10, streams: 1, fileBytes: 4096, usedBytes: 4096, recordBytes: 10 * 13 + 50, rawBytes: 100, dictionaries: [], currentDictionary: nil, mapSize: 1 << 20)
+        #expect(sane.compressionRatio == 2)
+    }
+}
