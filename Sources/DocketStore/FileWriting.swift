@@ -8,25 +8,17 @@ import Foundation
 public func writeFileAtomically(_ bytes: [UInt8], to path: String, mode: Int, durable: Bool, exclusive: Bool = false) throws(StoreError) {
     let tmp = path + ".tmp-\(getpid())"
     unlink(tmp)  // one left by a crashed process that had this pid
-    let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
-    guard fd >= 0 else {
-        let why = errno
-        throw StoreError(.io, "cannot write \(tmp): \(String(cString: strerror(why)))")
-    }
-    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    let why = errno
-    let synced = !durable || fsync(fd) == 0
-    let closed = close(fd) == 0
-    if !(written == bytes.count && synced && closed && (exclusive ? link(tmp, path) == 0 : rename(tmp, path) == 0)) {
-        let failure = written < 0 ? why : errno
+    try writeNewFile(bytes, to: tmp, mode: mode, durable: durable)
+    if exclusive ? link(tmp, path) != 0 : rename(tmp, path) != 0 {
+        let failure = errno
         unlink(tmp)
         if exclusive, failure == EEXIST { throw StoreError(.io, "\(path) already exists; it was left as it is") }
-        guard exclusive, written == bytes.count, synced, closed, [EPERM, ENOTSUP, EOPNOTSUPP, EXDEV, EMLINK].contains(failure) else {
+        guard exclusive, [EPERM, ENOTSUP, EOPNOTSUPP, EXDEV, EMLINK].contains(failure) else {
             throw StoreError(.io, "cannot write \(path): \(String(cString: strerror(failure)))")
         }
         // A file system without hard links: the file is created in place instead, still only if
         // none is there (a crash midway can leave it short; it is never readable more widely).
-        try writeExclusivelyInPlace(bytes, to: path, mode: mode, durable: durable)
+        try writeNewFile(bytes, to: path, mode: mode, durable: durable)
     } else if exclusive {
         unlink(tmp)
     }
@@ -39,9 +31,9 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String, mode: Int, du
     }
 }
 
-/// `bytes` written to a new file at `path` (created with `mode`; a file already there is left as
+/// `bytes` written to a new file at `path`, created with `mode` (a file already there is left as
 /// it is and the write fails), synced if `durable`; removed again if the write fails.
-private func writeExclusivelyInPlace(_ bytes: [UInt8], to path: String, mode: Int, durable: Bool) throws(StoreError) {
+private func writeNewFile(_ bytes: [UInt8], to path: String, mode: Int, durable: Bool) throws(StoreError) {
     let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode_t(mode))
     guard fd >= 0 else {
         let why = errno

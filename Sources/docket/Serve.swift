@@ -103,8 +103,10 @@ struct Serve: AsyncParsableCommand {
                     logger.info("the ledger has an admin token; --admin-token-file left alone", metadata: ["token": "\(id)"])
                 }
             } else if replication.replicaOf == nil, try Tokens(ledger: ledger).usableAdmin() == nil {
-                logger.warning(
-                    "\("no admin token lets anyone in: nobody can make tokens or run admin requests. Restart with --admin-token-file FILE ")\("to have one made, or stop the node and run docket token create --role admin --name NAME on the data directory")")
+                logger.warning("""
+                    no admin token lets anyone in: nobody can make tokens or run admin requests. Restart with --admin-token-file FILE \
+                    to have one made, or stop the node and run docket token create --role admin --name NAME on the data directory
+                    """)
             }
             let server = DocketServer(ledger: ledger, configuration: configuration, logger: logger)
             // The checkpointer goes first: a group stops services in reverse order, so it signs its
