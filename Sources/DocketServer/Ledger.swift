@@ -327,7 +327,6 @@ public final class Ledger: Sendable {
     /// stream is still as read (else checked again on what was appended meanwhile): two
     /// adoptions at once cannot both pass the version rule.
     public func appendProjectEvent(_ event: DomainEvent, project: String, as principal: Principal, at: Timestamp?) async throws -> AppendResult {
-        if let refusal = store.writeRefusal { throw refusal }
         try checkProjectEvent(project: project, as: principal, at: at)
         let stream = try DomainStreams.project(project)
         let proposed = try event.proposed(actor: principal.subject, occurredAt: at)
@@ -399,6 +398,8 @@ public final class Ledger: Sendable {
 
     /// Whether `principal` may append a project event to `project`, dated `at`.
     func checkProjectEvent(project: String, as principal: Principal, at: Timestamp?) throws {
+        // A node that takes no writes says so first: it does not judge one against its copy.
+        if let refusal = store.writeRefusal { throw refusal }
         try DomainStreams.validateIdentifier(project, what: "project")
         guard principal.maintains(project) else { throw Forbidden("only an admin or a maintainer of \(project) can change its policy") }
         // Which policy a report is held to goes by adoption time: a maintainer who could date an

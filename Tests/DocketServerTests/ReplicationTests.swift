@@ -192,6 +192,15 @@ struct ReplicationTests {
             // A follower signs no checkpoint of its own: not-leader, not a request for a key.
             let checkpointRefused = await #expect(throws: DocketClientError.self) { try await onFollower.admin("checkpoint", []) }
             #expect(checkpointRefused?.code == "not-leader")
+            // Nor is an adoption judged against its (possibly lagging) copy: not-leader first.
+            let policy = try Policy.parse(SyntheticReports.policyText, file: "synthetic")
+            let adoptRefused = await #expect(throws: DocketClientError.self) {
+                try await onFollower.admin("policy-adopt", [
+                    ("project", "p"), ("policy", .string(policy.encodeCanonical())), ("zone", "UTC"), ("zoneTransitions", [":0"]),
+                    ("at", "2099-01-01T00:00:00Z"),  // judged, it would be refused as in the future
+                ])
+            }
+            #expect(adoptRefused?.code == "not-leader", "\(String(describing: adoptRefused))")
             await onFollower.close()
             // … and the client library follows it there; the append then replicates back.
             let following = f1.client(admin, nodes: [leader])
