@@ -19,6 +19,8 @@ public final class Ledger: Sendable {
     /// The last sequence the live views were folded to (0: not yet), readable without waiting for
     /// a fold that holds `live`.
     private let liveSequence = Atomic<UInt64>(0)
+    /// Each project's state as its stream stood at a version (`projectState`).
+    private let projects = Mutex<[String: (state: ProjectState?, version: UInt64)]>([:])
     /// Set when the node shuts down: folds under way stop within a chunk or so (`stopFolds`).
     private let foldsStopped = Atomic<Bool>(false)
 
@@ -290,11 +292,18 @@ public final class Ledger: Sendable {
     }
 
     /// The project as its stream says (nil if nothing was ever recorded of it), and the stream's version.
+    /// Folded once per version of the stream (`projects`): a submission, an extension or an
+    /// adoption otherwise read and parsed every policy the project ever adopted.
     func projectState(_ project: String) throws -> (ProjectState?, version: UInt64) {
+        let stream = try DomainStreams.project(project)
+        let version = try store.version(of: stream)
+        if let known = projects.withLock({ $0[project] }), known.version == version { return (known.state, version) }
         var projection = Projection()
-        let recorded = try store.read(stream: try DomainStreams.project(project))
+        let recorded = try store.read(stream: stream)
         for e in recorded { projection.apply(e) }
-        return (projection.projects[project], recorded.last?.streamVersion ?? 0)
+        let folded = (state: projection.projects[project], version: recorded.last?.streamVersion ?? 0)
+        projects.withLock { $0[project] = folded }
+        return folded
     }
 
     /// An embargo extension moves the disclosure deadline later: one to a date at or before the

@@ -49,6 +49,13 @@ struct PolicyAdoptionTests {
             let projection = try ledger.projection(asOf: .latest(now: .now()))
             #expect(["EARLY", "LATER"].map { projection.policy(for: projection.reports[$0]!)?.policy.version } == [2, 2])
             #expect(store.head.sequence == 4)
+            // The project is folded once per version of its stream, not its policies parsed again
+            // for every command; an adoption is seen at once.
+            let (first, _) = try ledger.projectState("p")
+            let (again, version) = try ledger.projectState("p")
+            #expect(first?.policies.count == 2 && first?.policies.last === again?.policies.last && version == 2)
+            _ = try await ledger.appendProjectEvent(try Self.adoption(version: 4), project: "p", as: admin, at: nil)
+            #expect(try ledger.projectState("p").0?.policies.last?.policy.version == 4)
         }
     }
 
