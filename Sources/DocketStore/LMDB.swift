@@ -13,10 +13,19 @@ struct LMDBError: Error, CustomStringConvertible {
     var isNotFound: Bool { code == MDB_NOTFOUND }
     /// Errors that mean the file system would not take more bytes.
     var isNoSpace: Bool { code == ENOSPC || code == EFBIG || code == EDQUOT }
+    /// Errors LMDB returns when what it read from the data file makes no sense: a page number
+    /// past the end, a page of the wrong kind, a node that does not fit, a database record whose
+    /// flags changed. On a file LMDB wrote they do not happen; they mean the file is damaged.
+    var isDamage: Bool {
+        [MDB_PAGE_NOTFOUND, MDB_CORRUPTED, MDB_INCOMPATIBLE, MDB_BAD_VALSIZE].contains(code)
+    }
 
     var storeError: StoreError {
         if isNoSpace {
             return StoreError(.diskFull, "the disk is full (\(description)); nothing of the failed append was written — free space and retry")
+        }
+        if isDamage {
+            return StoreError(.corruptRecord, "the log's data file is damaged: LMDB cannot follow its pages (\(description))")
         }
         return StoreError(.lmdb, "LMDB: \(description)")
     }

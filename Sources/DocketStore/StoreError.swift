@@ -47,7 +47,8 @@ public struct StoreError: Error, Sendable, CustomStringConvertible {
         public static let unsupportedFormat = Code(base: .unsupportedFormat)
         /// The file system refused to grow the log; nothing of the failed batch was written.
         public static let diskFull = Code(base: .diskFull)
-        /// A stored record does not decode or does not match its chain.
+        /// A stored record does not decode or does not match its chain, or LMDB found the data
+        /// file's structure damaged (a page missing or corrupt).
         public static let corruptRecord = Code(base: .corruptRecord)
         /// A sequence, stream or dictionary that does not exist.
         public static let notFound = Code(base: .notFound)

@@ -197,7 +197,8 @@ struct Verify: AsyncParsableCommand {
             } catch let error as StoreError where error.code == .corruptRecord || (error.code == .notADataDirectory && hasLedgerFile) {
                 // A ledger file whose structure is damaged (a database, a marker, a key gone): not
                 // intact, as a bad record is, rather than "not a data directory".
-                let reason = "\(error.message) — the ledger's structure is damaged (or this is not a Docket ledger)"
+                let reason = error.code == .corruptRecord
+                    ? error.message : "\(error.message) — the ledger's structure is damaged (or this is not a Docket ledger)"
                 if json { printJSON([("intact", .bool(false)), ("reason", .string(reason))]) } else { print("NOT INTACT: \(reason)") }
                 throw ExitCode(3)
             }

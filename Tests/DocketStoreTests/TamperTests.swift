@@ -152,6 +152,57 @@ struct TamperTests {
             #expect(failure.reason.contains("does not match the log"))
         }
     }
+
+    /// The main database's root: pointing past the last page, in both meta pages (LMDB reads
+    /// the one with the higher transaction id), gives MDB_PAGE_NOTFOUND; marked as an overflow
+    /// page, which is neither a branch nor a leaf, MDB_CORRUPTED.
+    enum RootDamage: String, CaseIterable, CustomTestStringConvertible {
+        case pastTheEnd, notALeaf
+        var testDescription: String { rawValue }
+    }
+
+    @Test("a data file whose pages LMDB cannot follow is damage (corrupt-record), not a bare LMDB error", arguments: RootDamage.allCases)
+    func damagedStructure(damage: RootDamage) async throws {
+        try await withTemporaryDirectory { dir in
+            do {
+                let store = try openStore(dir)
+                try await appendBatches(store, count: 20, batch: 10)
+                store.close()
+            }
+            let file = dir + "/ledger/data.mdb"
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+            // MDB_meta follows the 16-byte page header: magic, version, address, map size, then
+            // the free and main databases (48 bytes each, md_root last), then mm_last_pg. The
+            // page size is the free database's md_pad.
+            func word(_ at: Int) -> UInt64 { bytes[at..<at + 8].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+            let pageSize = Int(UInt32(bytes[40]) | UInt32(bytes[41]) << 8 | UInt32(bytes[42]) << 16 | UInt32(bytes[43]) << 24)
+            try #require(pageSize >= 512 && bytes.count > 2 * pageSize)
+            let current = word(16 + 128) > word(pageSize + 16 + 128) ? 0 : pageSize  // mm_txnid
+            switch damage {
+            case .pastTheEnd:
+                let root = word(current + 16 + 120) + 3
+                for meta in [0, pageSize] {
+                    for i in 0..<8 { bytes[meta + 16 + 112 + i] = UInt8(truncatingIfNeeded: root >> (8 * UInt64(i))) }
+                }
+            case .notALeaf:
+                let root = Int(word(current + 16 + 112))
+                try #require(root > 1 && (root + 1) * pageSize <= bytes.count)
+                bytes[root * pageSize + 10] = 0x04  // mp_flags: P_OVERFLOW
+                bytes[root * pageSize + 11] = 0
+            }
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+
+            #expect {
+                let store = try openStore(dir) { $0.readOnly = true }
+                defer { store.close() }
+                _ = try store.verify()
+            } throws: { error in
+                guard let error = error as? StoreError else { return false }
+                return error.code == .corruptRecord && error.message.contains("damaged")
+                    && error.message.contains(damage == .pastTheEnd ? "MDB_PAGE_NOTFOUND" : "MDB_CORRUPTED")
+            }
+        }
+    }
 }
 
 func occurrences(of needle: [UInt8], in haystack: [UInt8]) -> [Int] {
