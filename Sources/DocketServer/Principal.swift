@@ -41,7 +41,8 @@ public struct Principal: Sendable, Hashable, CustomStringConvertible {
     /// refusal must not name a researcher who asked to stay anonymous (the token id is enough to
     /// tell whose token it was, for whoever holds the ledger).
     public var description: String {
-        let who = role == .reporter ? "" : " \(subject)"
+        // Escaped: a name recorded before names were checked must not forge a log line.
+        let who = role == .reporter ? "" : " \(UntrustedText.displayable(subject))"
         return "\(role)\(project.map { " of \($0)" } ?? "")\(who)\(tokenID.map { " (token \($0))" } ?? "")"
     }
 

@@ -93,6 +93,11 @@ public struct Tokens: Sendable {
         guard !subject.isEmpty, subject.utf8.count <= ProposedEvent.maximumActorLength else {
             throw DomainError(.invalidCommand, "--name must be 1–\(ProposedEvent.maximumActorLength) bytes")
         }
+        // The name is logged with every request the token makes, and is the actor of every event.
+        if let (scalar, position) = UntrustedText.firstDisruptive(in: subject, multiLine: false) {
+            throw DomainError(
+                .invalidCommand, "--name holds a control character (\(UntrustedText.name(scalar)), character \(position)): a name takes printable characters only")
+        }
         let (id, secret) = (minted.id, minted.secret)
         let hash = Array(SHA256.hash(data: Array(secret.utf8)))
         var data: [(key: String, value: Value)] = [

@@ -114,7 +114,11 @@ extension ViewQuery {
                 project: try b.optionalString("project"), report: try b.optionalString("report"),
                 dueWithin: dueWithin, late: try b.optionalBool("late") ?? false,
                 all: try b.optionalBool("all") ?? false)
-        case "hall-of-fame": self = .hallOfFame(project: try b.string("project"), year: try b.optionalInt("year"))
+        case "hall-of-fame":
+            let year = try b.optionalInt("year")
+            // Years as the views print them (RFC 3339's 0001–9999).
+            if let year, !(1...9999).contains(year) { throw MessageError("query: \"year\" must be a year 1–9999, not \(year)") }
+            self = .hallOfFame(project: try b.string("project"), year: year)
         case "metrics": self = .metrics(project: try b.string("project"), window: .seconds(try Self.span(try b.int("windowSeconds"), "windowSeconds")))
         case "history": self = .history(report: try b.string("report"))
         case "replay":

@@ -34,6 +34,8 @@ func parseSpan(_ text: String, what: String) throws -> Duration {
 
 /// A plain-text table with aligned columns.
 func printTable(_ header: [String], _ rows: [[String]]) {
+    // Cells hold what people wrote (titles, names): shown, not obeyed, by the terminal.
+    let rows = rows.map { $0.map(UntrustedText.displayable) }
     var widths = header.map(\.count)
     for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
     func line(_ cells: [String]) -> String {

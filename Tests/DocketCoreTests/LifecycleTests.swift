@@ -7,9 +7,14 @@ struct ReportHarness {
     let id: String
     var clock = try! Timestamp(rfc3339: "2026-11-02T09:00:00Z")
 
-    init(id: String = "r-1", project: String = "demo", reporter: Reporter = Reporter(handle: "ada", name: "Ada L", credit: .named)) throws {
+    /// `recorded`: the submission is folded in as a log holds it, without deciding it (text that
+    /// commands now refuse, in a log written before they did).
+    init(
+        id: String = "r-1", project: String = "demo", reporter: Reporter = Reporter(handle: "ada", name: "Ada L", credit: .named), recorded: Bool = false
+    ) throws {
         self.id = id
-        try run(.submit(ReportSubmitted(project: project, title: "Bug", reporter: reporter)))
+        let submitted = ReportSubmitted(project: project, title: "Bug", reporter: reporter)
+        if recorded { projection.apply(.reportSubmitted(submitted), toReport: id, at: clock) } else { try run(.submit(submitted)) }
     }
 
     var report: Report? { projection.reports[id] }
@@ -107,8 +112,11 @@ struct LifecycleTests {
             try h.run(.publish(ghsa: nil, cve: cve, url: nil))
         }
         // A display name with CR LF, a lone CR and a Unicode line separator: each would end the
-        // list item (CommonMark reads CR and CR LF as line breaks) and could start a heading.
-        var a = try ReportHarness(id: "r-1", reporter: Reporter(handle: "ann", name: "x\r\n\r\nFAKE NOTICE\r\n===\ry\u{2028}z", credit: .named))
+        // list item (CommonMark reads CR and CR LF as line breaks) and could start a heading. An
+        // escape sequence, a NUL and a right-to-left override are left out. (Commands refuse such
+        // names now; a log written before they did can hold one.)
+        var a = try ReportHarness(
+            id: "r-1", reporter: Reporter(handle: "ann", name: "x\r\n\r\nFAKE NOTICE\r\n===\ry\u{2028}z\u{1B}[2J\u{0}\u{202E}", credit: .named), recorded: true)
         try a.run(.acknowledge(assignee: "m"))
         try a.run(Self.triage)
         try disclose(&a, "CVE-2026-1000")
@@ -119,6 +127,7 @@ struct LifecycleTests {
         let entry = try #require(lines.first { $0.contains("(@ann)") }, "\(markdown)")
         #expect(entry.hasPrefix("- x") && entry.contains("FAKE NOTICE") && entry.hasSuffix("(@ann) — finder; CVE\\-2026\\-1000"), "\(markdown)")
         #expect(!markdown.contains("\r") && !markdown.contains("\u{2028}"))
+        #expect(markdown.unicodeScalars.allSatisfy { !UntrustedText.isDisruptive($0) || $0 == "\n" }, "\(markdown)")
         #expect(!lines.contains { $0.hasPrefix("FAKE") || $0.hasPrefix("===") || $0.hasPrefix("y") }, "\(markdown)")
 
         // The reporter is offered remediation credit before she answers, then accepts: she is
@@ -155,6 +164,48 @@ struct LifecycleTests {
         projection.reports["r-4"] = try #require(d.report)
         let hall = HallOfFame(projection: projection, project: "demo", year: nil, now: now)
         #expect(hall.entries.map(\.credited).suffix(2) == ["Cy Young", "dee"], "\(hall.entries)")
+    }
+
+    @Test(
+        "text that would change how a terminal, a log or a view shows what surrounds it is refused, naming the field and the character",
+        arguments: [
+            (ReportCommand.submit(ReportSubmitted(project: "demo", title: "ok\u{1B}]0;pwned\u{7}", reporter: Reporter(handle: "eve"))), "title", "U+001B, character 3"),
+            (.submit(ReportSubmitted(project: "demo", title: "ok", reporter: Reporter(handle: "eve", name: "Eve\nFAKE-ROW"))), "reporter.name", "U+000A"),
+            (.submit(ReportSubmitted(project: "demo", title: "a\u{0}b", reporter: Reporter(handle: "eve"))), "title", "U+0000"),
+            (.submit(ReportSubmitted(project: "demo", title: "evil\u{202E}txt.exe", reporter: Reporter(handle: "eve"))), "title", "U+202E"),
+            (.note("line one\r\nline two"), "text", "U+000D"),
+            (.acknowledge(assignee: "maria\t"), "assignee", "U+0009"),
+            (.release(versions: ["1.0", "2.0\u{85}"]), "versions", "U+0085"),
+        ] as [(ReportCommand, String, String)])
+    func controlCharacters(command: ReportCommand, field: String, detail: String) throws {
+        var h = try ReportHarness(id: "r-9")
+        if case .release = command {
+            try h.run(.acknowledge(assignee: "m"))
+            try h.run(Self.triage)
+        }
+        let before = h.report
+        #expect {
+            if case .submit = command { _ = try Lifecycle.decide(command, report: nil, reportID: "r-10") } else { try h.run(command) }
+        } throws: { error in
+            let message = (error as? DomainError)?.message ?? ""
+            return message.hasPrefix("\(field) holds a control character (\(detail)") && message.contains("printable characters only")
+        }
+        #expect(h.report == before)
+    }
+
+    @Test("prose fields take line breaks and tabs; other text is displayed with its control characters escaped")
+    func proseAndDisplay() throws {
+        var h = try ReportHarness(id: "r-9")
+        try h.run(.note("Steps:\n\t1. run it\n\t2. see ünïcödé — and emoji 🐛"))
+        try h.run(.acknowledge(assignee: "m"))
+        try h.run(.startTriage)
+        try h.run(.requestInfo(question: "Which version?\nAnd which OS?"))
+        #expect(h.report?.notes == 1 && h.report?.state == .needsInfo)
+        #expect(UntrustedText.displayable("plain title") == "plain title")
+        #expect(UntrustedText.displayable("a\u{1B}[2Jb\nc\td\re\u{202E}f") == #"a\u{1B}[2Jb\nc\td\re\u{202E}f"#)
+        #expect(UntrustedText.displayable("café 🐛") == "café 🐛")
+        #expect(UntrustedText.firstDisruptive(in: "naïve\u{2066}x", multiLine: true)?.position == 6)
+        #expect(UntrustedText.name("\u{7}") == "U+0007" && UntrustedText.name("\u{202E}") == "U+202E")
     }
 
     @Test("re-triaging an accepted report is a severity change")

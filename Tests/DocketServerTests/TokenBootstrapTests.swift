@@ -73,6 +73,24 @@ struct TokenBootstrapTests {
         }
     }
 
+    @Test("a token holder's name, logged with their requests, cannot hold a line break or an escape sequence; nothing is recorded or written")
+    func controlCharactersInNames() async throws {
+        try await Self.withTokens { dir, store, tokens in
+            for name in ["evil\n2026-12-02T00:00:00+0000 notice docket.node: FORGED", "x\u{1B}[2J", "a\rb"] {
+                let refused = await #expect(throws: DomainError.self) {
+                    _ = try await tokens.create(role: .maintainer, project: "p", subject: name, expiresAt: nil, by: .local(actor: "t"))
+                }
+                #expect(refused?.message.contains("--name holds a control character") == true, "\(String(describing: refused))")
+                await #expect(throws: DomainError.self) { try await tokens.bootstrapAdmin(secretFile: dir + "/admin.token", name: name) }
+                #expect(!FileManager.default.fileExists(atPath: dir + "/admin.token"))
+            }
+            #expect(store.head.sequence == 0)
+            // A name recorded before names were checked is logged escaped.
+            let principal = Principal(role: .maintainer, project: "p", subject: "evil\nFORGED", tokenID: "abc")
+            #expect(principal.description == #"maintainer of p evil\nFORGED (token abc)"#)
+        }
+    }
+
     @Test("a secret that cannot be written is never recorded")
     func unwritable() async throws {
         try await Self.withTokens { dir, store, tokens in

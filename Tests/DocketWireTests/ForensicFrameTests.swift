@@ -72,6 +72,13 @@ struct ForensicFrameTests {
         #expect(try ViewQuery(wire: ["view": "replay"]) == .replay(window: .seconds(90 * 86_400)))
         #expect(throws: MessageError.self) { try ViewQuery(wire: ["view": "replay", "windowSeconds": -1]) }
     }
+
+    @Test("a hall-of-fame year is one the views can print: 1–9999", arguments: [Int64(-5), 0, 10_000, 1 << 62])
+    func hallOfFameYear(year: Int64) throws {
+        let refused = #expect(throws: MessageError.self) { try ViewQuery(wire: ["view": "hall-of-fame", "project": "p", "year": .int(year)]) }
+        #expect(refused?.description.contains("\"year\" must be a year 1–9999, not \(year)") == true, "\(String(describing: refused))")
+        #expect(try ViewQuery(wire: ViewQuery.hallOfFame(project: "p", year: 2026).wireValue) == .hallOfFame(project: "p", year: 2026))
+    }
 }
 
 extension Value {

@@ -117,6 +117,7 @@ public enum Lifecycle {
         let events = try events(for: command, report: report, reportID: reportID)
         var state = report
         for e in events {
+            try checkText(e.value, field: "")
             try check(e, against: state, reportID: reportID)
             if state != nil { state!.apply(e, at: state!.lastEventAt) }
         }
@@ -254,6 +255,30 @@ public enum Lifecycle {
         case .note(let text):
             try nonEmpty(text, "note")
             return [.noteAdded(NoteAdded(text: text))]
+        }
+    }
+
+    /// Payload fields that hold prose, where line breaks and tabs belong.
+    static let multiLineFields: Set<String> = ["question", "summary", "reason", "text", "source"]
+
+    /// Refuses text that would change how views, terminals and logs show what surrounds it
+    /// (`UntrustedText`): every string of a new event's payload, `field` naming where it is.
+    private static func checkText(_ value: Value, field: String) throws(DomainError) {
+        switch value {
+        case .string(let s):
+            let name = field.split(separator: ".").last.map(String.init) ?? field
+            let multiLine = multiLineFields.contains(name)
+            guard let (scalar, position) = UntrustedText.firstDisruptive(in: s, multiLine: multiLine) else { return }
+            throw DomainError(
+                .invalidCommand,
+                "\(field) holds a control character (\(UntrustedText.name(scalar)), character \(position)): text takes printable characters only"
+                    + (multiLine ? ", line breaks and tabs" : " (line breaks and tabs only in a question, summary, reason, note or source)"))
+        case .array(let items):
+            for item in items { try checkText(item, field: field) }
+        case .object(let members):
+            for m in members { try checkText(m.value, field: field.isEmpty ? m.key : field + "." + m.key) }
+        default:
+            return
         }
     }
 

@@ -124,14 +124,20 @@ public struct HallOfFame: Hashable, Sendable {
         return .object(members)
     }
 
-    /// Markdown-escapes text supplied by reporters so a name cannot inject links or formatting.
+    /// Markdown-escapes text supplied by reporters so a name cannot inject links or formatting
+    /// (nor control characters: `UntrustedText`).
     static func escape(_ s: String) -> String {
         var out = ""
         for ch in s {
             if "\\`*_{}[]()#+-.!<>|~".contains(ch) { out.append("\\") }
             // Every line break (CR, CR LF and Unicode's own, not only LF) becomes a space: a name
             // must not end its list item and start a heading or a paragraph of its own.
-            out.append(ch.isNewline ? " " : ch)
+            if ch.isNewline {
+                out.append(" ")
+            } else if !ch.unicodeScalars.contains(where: UntrustedText.isDisruptive) {
+                // Escape sequences, NULs and bidirectional overrides are left out altogether.
+                out.append(ch)
+            }
         }
         return out
     }

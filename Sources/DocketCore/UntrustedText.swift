@@ -1,0 +1,60 @@
+/// Text people write (a report's title, a reporter's name, a note, a token holder's name) ends up
+/// on maintainers' terminals, in node logs and in Markdown. Some characters change how what
+/// surrounds them is shown: an escape sequence can clear a screen or retitle a terminal window, a
+/// carriage return or a line break in a one-line field can forge a table row or a log line, and
+/// a bidirectional override can show characters in another order than they are stored. New text
+/// with them is refused (`firstDisruptive`); text already in a log is shown escaped (`displayable`).
+public enum UntrustedText {
+    /// Whether `scalar` can change how the text around it is shown: a C0 or C1 control character
+    /// (NUL, ESC, CR, LF…), DEL, a Unicode line or paragraph separator, or a bidirectional
+    /// embedding, override or isolate.
+    public static func isDisruptive(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00...0x1F, 0x7F...0x9F, 0x2028, 0x2029, 0x202A...0x202E, 0x2066...0x2069: true
+        default: false
+        }
+    }
+
+    /// The first disruptive character of `s` and its position (in characters), if any. Where
+    /// `multiLine`, line feeds and tabs are text, not disruption.
+    public static func firstDisruptive(in s: String, multiLine: Bool) -> (scalar: Unicode.Scalar, position: Int)? {
+        if isPlainASCII(s, multiLine: multiLine) { return nil }
+        for (i, scalar) in s.unicodeScalars.enumerated() where isDisruptive(scalar) {
+            if multiLine && (scalar == "\n" || scalar == "\t") { continue }
+            return (scalar, i + 1)
+        }
+        return nil
+    }
+
+    /// `s` as it can be printed to a terminal or a log line: each disruptive character written
+    /// as a visible escape (`\n`, `\t`, `\r`, else `\u{1B}`), for reading, not for parsing back.
+    public static func displayable(_ s: String) -> String {
+        if isPlainASCII(s, multiLine: false) { return s }
+        var out = String.UnicodeScalarView()
+        for scalar in s.unicodeScalars {
+            guard isDisruptive(scalar) else {
+                out.append(scalar)
+                continue
+            }
+            switch scalar {
+            case "\n": out.append(contentsOf: #"\n"#.unicodeScalars)
+            case "\t": out.append(contentsOf: #"\t"#.unicodeScalars)
+            case "\r": out.append(contentsOf: #"\r"#.unicodeScalars)
+            default: out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16, uppercase: true))}".unicodeScalars)
+            }
+        }
+        return String(out)
+    }
+
+    /// How to name `scalar` in a message: `U+001B`.
+    public static func name(_ scalar: Unicode.Scalar) -> String {
+        let hex = String(scalar.value, radix: 16, uppercase: true)
+        return "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+    }
+
+    /// Printable ASCII only (and, where `multiLine`, line feeds and tabs): nearly all text, and
+    /// nothing in it is disruptive.
+    private static func isPlainASCII(_ s: String, multiLine: Bool) -> Bool {
+        s.utf8.allSatisfy { ($0 >= 0x20 && $0 < 0x7F) || (multiLine && ($0 == 0x0A || $0 == 0x09)) }
+    }
+}
