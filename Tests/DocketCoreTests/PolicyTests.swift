@@ -69,8 +69,14 @@ struct PublishedPolicyTests {
         #expect(p.models == "000_bbfca1c33e634254.txt")
         #expect(p.acknowledge == ResponseClock(within: .hours(48)))
         #expect(p.triage == ResponseClock(within: .days(7)))
-        #expect(p.fix == FixPolicy(targets: [.critical: .within(.days(30)), .high: .within(.days(30)), .medium: .within(.days(30)), .low: .within(.days(30))]))
+        #expect(
+            p.fix == FixPolicy(targets: [.critical: .within(.days(30)), .high: .within(.days(30)), .medium: .within(.days(30)), .low: .within(.days(30))], metByAdvisory: true))
         #expect(p.disclosure == nil)
+        // The key is written only when set: policies adopted before it existed keep their text.
+        let reparsed = try Policy.parse(p.encodeCanonical(), file: "canonical")
+        #expect(p.encodeCanonical().contains("met-by-advisory = true") && reparsed == p)
+        let aumos = try PolicyFiles.policy("aumos.toml")
+        #expect(!aumos.encodeCanonical().contains("met-by-advisory"))
         #expect(p.statusUpdateEvery == nil)
         #expect(p.supportWindow == .days(90))
         #expect(p.creditDefault == CreditDefault.none)

@@ -275,6 +275,25 @@ struct TimerScenarioTests {
         c = s.clock("S", .fix, at: "2026-06-04T00:00:00Z")
         #expect(c.state == .breached && c.isLate && c.dueAt == t("2026-06-03T10:00:00Z") && c.margin == .zero - hours(14))
         #expect(s.clock("S", .disclosure, at: "2026-06-04T00:00:00Z").state == .notApplicable)
+
+        // "Ship a fix, advisory, …": an advisory on day 18 with no release keeps the promise, 12
+        // days early; one on day 32 is 2 days late. (Under a policy without met-by-advisory such
+        // an advisory leaves no fix to judge: the last case.)
+        for (id, published, state, margin) in [("A", "2026-05-22T10:00:00Z", ClockState.met, hours(12 * 24)), ("B", "2026-06-05T10:00:00Z", .breached, hours(-48))] {
+            try s.submit(id, at: "2026-05-04T10:00:00Z")
+            try s.run(id, .acknowledge(assignee: "beenuar"), at: "2026-05-04T11:00:00Z")
+            try s.triage(id, .high, at: "2026-05-05T10:00:00Z")
+            try s.run(id, .publish(ghsa: "GHSA-5f7q-jh4x-2vvm", cve: nil, url: nil), at: published)
+            c = s.clock(id, .fix, at: "2026-07-01T00:00:00Z")
+            #expect(c.state == state && c.endedAt == t(published) && c.dueAt == t("2026-06-03T10:00:00Z") && c.margin == margin, "\(c)")
+            #expect(c.note?.contains("ended by the advisory, which the policy counts as meeting the target") == true, "\(String(describing: c.note))")
+        }
+        var strict = try Scenario("aisoc.toml", edit: { $0.replacingOccurrences(of: "met-by-advisory = true", with: "") })
+        try strict.submit("C", at: "2026-05-04T10:00:00Z")
+        try strict.run("C", .acknowledge(assignee: "beenuar"), at: "2026-05-04T11:00:00Z")
+        try strict.triage("C", .high, at: "2026-05-05T10:00:00Z")
+        try strict.run("C", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-05-22T10:00:00Z")
+        #expect(strict.clock("C", .fix, at: "2026-07-01T00:00:00Z").state == .notApplicable)
     }
 
     // MARK: 003 SOC ingest: acknowledge within 72 h, nothing else.

@@ -166,14 +166,19 @@ public struct FixPolicy: Hashable, Sendable {
     public var from: FixClockStart
     /// Whether the clock stops while the programme waits on the reporter.
     public var pausedWhileWaiting: Bool
+    /// Whether an advisory published before any fix release meets the target, as a release does
+    /// (AiSOC's "ship a fix, advisory, or a clear timeline"). Off, such an advisory ends the clock
+    /// with no fix to judge.
+    public var metByAdvisory: Bool
 
     /// The severities a policy file gives targets for, most severe first.
     public static let severities: [CVSSSeverity] = [.critical, .high, .medium, .low]
 
-    public init(targets: [CVSSSeverity: FixTarget], from: FixClockStart = .report, pausedWhileWaiting: Bool = false) {
+    public init(targets: [CVSSSeverity: FixTarget], from: FixClockStart = .report, pausedWhileWaiting: Bool = false, metByAdvisory: Bool = false) {
         self.targets = targets
         self.from = from
         self.pausedWhileWaiting = pausedWhileWaiting
+        self.metByAdvisory = metByAdvisory
     }
 
     /// The target for `severity`; `.none` when none is set.
@@ -188,13 +193,14 @@ public struct FixPolicy: Hashable, Sendable {
     }
 
     public static func == (a: FixPolicy, b: FixPolicy) -> Bool {
-        a.from == b.from && a.pausedWhileWaiting == b.pausedWhileWaiting
+        a.from == b.from && a.pausedWhileWaiting == b.pausedWhileWaiting && a.metByAdvisory == b.metByAdvisory
             && CVSSSeverity.allCases.allSatisfy { a.target(for: $0) == b.target(for: $0) }
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(from)
         hasher.combine(pausedWhileWaiting)
+        hasher.combine(metByAdvisory)
         for severity in CVSSSeverity.allCases { hasher.combine(target(for: severity)) }
     }
 }
@@ -397,6 +403,8 @@ extension Policy {
             section("fix")
             line("from", quoted(fix.from.rawValue))
             line("pause-while-waiting", String(fix.pausedWhileWaiting))
+            // Only when set: the canonical text of every policy adopted before the key existed stays as it was.
+            if fix.metByAdvisory { line("met-by-advisory", "true") }
             for severity in FixPolicy.severities { line(severity.rawValue, quoted(fix.target(for: severity))) }
         }
         if let disclosure {

@@ -90,7 +90,7 @@ struct PolicyParser {
         ("acknowledge", ["within", "pause-while-waiting"]),
         ("triage", ["within", "pause-while-waiting"]),
         ("status-update", ["every"]),
-        ("fix", ["from", "pause-while-waiting", "critical", "high", "medium", "low"]),
+        ("fix", ["from", "pause-while-waiting", "met-by-advisory", "critical", "high", "medium", "low"]),
         ("disclosure", ["from", "within", "earliest", "after-fix", "grace", "exploited", "max-extension"]),
         ("needs-info", ["auto-close"]),
         ("scope", ["in", "out"]),
@@ -308,6 +308,7 @@ struct PolicyParser {
             var fix = FixPolicy(targets: [:])
             if let from: FixClockStart = enumeration("fix.from") { fix.from = from }
             fix.pausedWhileWaiting = bool("fix.pause-while-waiting") ?? false
+            fix.metByAdvisory = bool("fix.met-by-advisory") ?? false
             for severity in FixPolicy.severities {
                 if let target = fixTarget("fix.\(severity.rawValue)"), target != .none { fix.targets[severity] = target }
             }

@@ -389,6 +389,11 @@ public enum Timers {
             }
             // A release ends it; so does publishing (or withdrawing) an advisory without one.
             let releasedAt = happened(report.fixReleasedAt)
+            // Under a policy that counts an advisory as keeping the promise, the first of the two
+            // ends it and is judged.
+            if rule.metByAdvisory, let published = happened(report.disclosedAt), releasedAt.map({ published < $0 }) ?? true {
+                return fix(rule, texts, cal, endedAt: published, endNote: "ended by the advisory, which the policy counts as meeting the target")
+            }
             let advisoryAt = [report.disclosedAt, report.withdrawnAt].compactMap { $0 }.filter { $0 <= now }.min()
             // An advisory with no fix release recorded ends it with nothing to judge: not applicable
             // (not met: metrics must not count it as a fix delivered on time), unless its target
