@@ -18,8 +18,7 @@ extension ViewRenderer {
         // `hall-of-fame` and `metrics` queries give, without each query's pass over every report.
         let visible = self.visible
         let reportClocks = Timers.clocks(for: visible, in: projection, now: now)
-        let contacts = principal.role != .auditor
-        let reports = Value.array(visible.map { Self.reportValue($0, includeContact: contacts) })
+        let reports = Value.array(visible.map(row))
         let clocks = Value.array(reportClocks.flatMap { $0.map(Self.clockValue) })
         var byProject: [String: [Int]] = [:]
         for (i, r) in visible.enumerated() { byProject[r.project, default: []].append(i) }

@@ -21,9 +21,7 @@ struct ViewRenderer {
                         && (report == nil || r.id == report)
                 }
             if let report, rows.isEmpty { throw DomainError(.unknownReport, "no report \(report) as of \(asOf)") }
-            // Contacts are personal data: for maintainers, admins and the reporter themself, not auditors.
-            let contacts = principal.role != .auditor
-            return .object([("rows", .array(rows.map { Self.reportValue($0, includeContact: contacts) }))])
+            return .object([("rows", .array(rows.map(row)))])
         case .timers(let project, let report, let dueWithin, let late, let all):
             let reports = visible.filter { (project == nil || $0.project == project) && (report == nil || $0.id == report) }
             if let report, reports.isEmpty { throw DomainError(.unknownReport, "no report \(report)") }
@@ -75,8 +73,17 @@ struct ViewRenderer {
 
     /// An event as the principal may see it in `history`. Reporters see what happened to their
     /// report (`reporterVisibleTypes`), not other people's credit nor where word of exploitation
-    /// came from; auditors do not see the reporter's contact.
+    /// came from; auditors do not see the reporter's contact; nobody sees which report a
+    /// duplicate duplicates unless they may see that one.
     func redacted(_ e: RecordedEvent) -> Value? {
+        guard let v = redactedForRole(e) else { return nil }
+        if e.type.rawValue == ReportClosed.eventType, let original = e.data["duplicateOf"]?.stringValue, !canSee(report: original) {
+            return Self.without(dataField: "duplicateOf", v)
+        }
+        return v
+    }
+
+    private func redactedForRole(_ e: RecordedEvent) -> Value? {
         switch principal.role {
         case .reporter:
             let type = e.type.rawValue
@@ -126,7 +133,20 @@ struct ViewRenderer {
         projection.reports.values.filter { principal.canSee($0) }.sorted { ($0.submittedAt, $0.id) < ($1.submittedAt, $1.id) }
     }
 
-    static func reportValue(_ r: Report, includeContact: Bool) -> Value {
+    /// `r` as a row of the state view for this principal: contacts are personal data, for
+    /// maintainers, admins and the reporter themself, not auditors; the report it duplicates is
+    /// named only to those who may see that one.
+    func row(_ r: Report) -> Value {
+        Self.reportValue(r, includeContact: principal.role != .auditor, showDuplicateOf: r.duplicateOf.map(canSee(report:)) ?? false)
+    }
+
+    /// Whether the principal may see report `id` in this projection. A link to one they may not
+    /// (a duplicate of another reporter's report, most often) must not tell them it exists.
+    func canSee(report id: String) -> Bool {
+        projection.reports[id].map(principal.canSee) ?? false
+    }
+
+    static func reportValue(_ r: Report, includeContact: Bool, showDuplicateOf: Bool) -> Value {
         var b: [(key: String, value: Value)] = [
             ("id", .string(r.id)), ("project", .string(r.project)), ("title", .string(r.title)), ("state", .string(r.state.rawValue)),
         ]
@@ -144,7 +164,7 @@ struct ViewRenderer {
         add("ghsa", r.ghsa.map { .string($0) })
         add("url", r.advisoryURL.map { .string($0) })
         add("resolution", r.resolution.map { .string($0.rawValue) })
-        add("duplicateOf", r.duplicateOf.map { .string($0) })
+        if showDuplicateOf { add("duplicateOf", r.duplicateOf.map { .string($0) }) }
         add("submittedAt", .string(r.submittedAt.rfc3339))
         add("acknowledgedAt", r.acknowledgedAt.map { .string($0.rfc3339) })
         add("acceptedAt", r.acceptedAt.map { .string($0.rfc3339) })

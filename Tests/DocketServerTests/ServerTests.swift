@@ -201,6 +201,34 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("a duplicate names its original only to those who may see it: not another reporter's report, in state or history")
+    func duplicateLinks() async throws {
+        let node = try await TestNode()
+        try await node.adopt("alpha")
+        let admin = node.client()
+        for (id, reporter) in [("BOB-1", "bob"), ("ANN-1", "ann"), ("ANN-2", "ann")] {
+            _ = try await admin.command(.submit(ReportSubmitted(project: "alpha", title: "t \(id)", reporter: Reporter(handle: reporter))), report: id)
+        }
+        _ = try await admin.command(.close(.duplicate, duplicateOf: "BOB-1", reason: "known issue"), report: "ANN-1")
+        _ = try await admin.command(.close(.duplicate, duplicateOf: "ANN-1", reason: nil), report: "ANN-2")
+        let ann = node.client(try await node.token(.reporter, name: "ann"))
+        let rows = try await ann.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["rows"]?.arrayValue ?? []
+        let byID = Dictionary(uniqueKeysWithValues: rows.compactMap { r in r["id"]?.stringValue.map { ($0, r) } })
+        // Closed as a duplicate, with the reason, but not of which report: BOB-1 is not hers.
+        #expect(byID["ANN-1"]?["resolution"] == "duplicate" && byID["ANN-1"]?["duplicateOf"] == nil, "\(rows)")
+        #expect(byID["ANN-2"]?["duplicateOf"] == "ANN-1", "\(rows)")
+        let history = JSON.serialize(.array(try await ann.query(.history(report: "ANN-1"))["rows"]?.arrayValue ?? []))
+        #expect(history.contains("ReportClosed") && history.contains("known issue") && !history.contains("BOB-1"), "\(history)")
+        #expect(JSON.serialize(.array(try await ann.query(.history(report: "ANN-2"))["rows"]?.arrayValue ?? [])).contains("ANN-1"))
+        // Those who may see the original see the link.
+        let maria = node.client(try await node.token(.maintainer, project: "alpha", name: "maria"))
+        let seen = try await maria.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: "ANN-1"))["rows"]?.arrayValue ?? []
+        #expect(seen.first?["duplicateOf"] == "BOB-1")
+        #expect(JSON.serialize(.array(try await maria.query(.history(report: "ANN-1"))["rows"]?.arrayValue ?? [])).contains("BOB-1"))
+        for c in [admin, ann, maria] { await c.close() }
+        await node.stop()
+    }
+
     @Test("a maintainer cannot have named someone who asked to stay anonymous; they themself or an admin can")
     func anonymityIsTheirsToLift() async throws {
         let node = try await TestNode()
