@@ -27,6 +27,11 @@ struct Docket: AsyncParsableCommand {
             Stats.self, Dict.self, Bench.self, Promote.self,
         ]
     )
+
+    static func main() async {
+        MemoryFault.installHandlers()
+        await main(nil)
+    }
 }
 
 /// Where the data lives and how much to log: shared by every local-mode command.

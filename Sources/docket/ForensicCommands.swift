@@ -35,6 +35,10 @@ extension Node {
     /// Checks, before anything is appended, that the node can sign a receipt and that `path`
     /// can be written: a command asked for a receipt fails whole rather than appending without one.
     func prepareReceipt(path: String) async throws {
+        var isDirectory: ObjCBool = false
+        if path.hasSuffix("/") || (FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue) {
+            throw CLIError("--receipt: \(path) is a directory; name a file in it (like \(path.hasSuffix("/") ? path : path + "/")receipt.txt); nothing was appended")
+        }
         let directory = (path as NSString).deletingLastPathComponent
         guard FileManager.default.isWritableFile(atPath: directory.isEmpty ? "." : directory) else {
             throw CLIError("--receipt: cannot write in \(directory.isEmpty ? "." : directory); nothing was appended")

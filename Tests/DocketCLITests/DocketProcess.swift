@@ -53,6 +53,8 @@ enum DocketProcess {
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "DOCKET_DATA_DIR")
+        // As a user runs it: with the crash handling a developer's SWIFT_BACKTRACE would turn off.
+        env.removeValue(forKey: "SWIFT_BACKTRACE")
         for (k, v) in environment { env[k] = v }
         process.environment = env
         let out = Pipe()
