@@ -138,6 +138,13 @@ extension ReportGroup {
         @Option(help: "An affected version range (repeatable).") var affected: [String] = []
         @Option(help: "Why the severity changed (re-assessment).") var reason: String?
 
+        func validate() throws {
+            // An assessment given with --start would be dropped without a word.
+            if start, severity != nil || !cvss.isEmpty || !cwe.isEmpty || component != nil || !affected.isEmpty || reason != nil {
+                throw ValidationError("--start only records that triage began; give the assessment (--severity, --cvss, --cwe, --component, --affected, --reason) in a later `docket report triage` without --start")
+            }
+        }
+
         func run() async throws {
             try await reporting {
                 if start {
@@ -272,6 +279,11 @@ extension ReportGroup {
         @Option(help: "The CVE id.") var cve: String?
         @Option(help: "The advisory URL.") var url: String?
         @Option(help: ArgumentHelp("Only schedule disclosure for this date (RFC 3339 or YYYY-MM-DD).", valueName: "time")) var schedule: String?
+        func validate() throws {
+            if schedule != nil, ghsa != nil || cve != nil || url != nil {
+                throw ValidationError("--schedule only sets the disclosure date; give --ghsa, --cve and --url when you publish the advisory (without --schedule)")
+            }
+        }
         func run() async throws {
             try await reporting {
                 if let schedule {
@@ -323,16 +335,18 @@ extension ReportGroup {
         @Flag(help: "Offer credit.") var offer = false
         @Flag(help: "The person accepted.") var accept = false
         @Flag(help: "The person declined.") var decline = false
-        @Option(help: "finder, reporter, analyst, coordinator, remediation-developer, remediation-reviewer, remediation-verifier, tool, sponsor, other.") var type: CreditType = .finder
+        @Option(help: "finder, reporter, analyst, coordinator, remediation-developer, remediation-reviewer, remediation-verifier, tool, sponsor, other (with --offer; finder by default).") var type: CreditType?
         @Option(help: "The name to credit (with --accept).") var name: String?
         @Option(help: "named, handle or anonymous (with --accept); the reporter's own submitted preference for the reporter, named for others, by default.") var preference: CreditPreference?
         func validate() throws {
             guard [offer, accept, decline].filter({ $0 }).count == 1 else { throw ValidationError("give exactly one of --offer, --accept, --decline") }
+            if !accept, name != nil || preference != nil { throw ValidationError("--name and --preference go with --accept") }
+            if !offer, type != nil { throw ValidationError("--type goes with --offer") }
         }
         func run() async throws {
             try await reporting {
                 let command: ReportCommand =
-                    offer ? .offerCredit(person: person, type: type)
+                    offer ? .offerCredit(person: person, type: type ?? .finder)
                     : accept ? .acceptCredit(person: person, displayName: name, preference: preference) : .declineCredit(person: person)
                 try await perform(command, report: report, store: store, remote: remote, event: event)
             }

@@ -254,7 +254,10 @@ struct IdentifierTests {
         #expect(p.id.rawValue.count == 36)
         #expect(Array(p.id.rawValue.utf8)[14] == UInt8(ascii: "7"))
 
-        _ = try ProposedEvent(type: EventType("T"), actor: "", data: nil)
+        expectCoreError(.invalidValue, "actor must not be empty") { _ = try ProposedEvent(type: EventType("T"), actor: "", data: nil) }
+        expectCoreError(.invalidValue, "actor holds a control character (U+001B, character 2): a name takes printable characters only") {
+            _ = try ProposedEvent(type: EventType("T"), actor: "a\u{1B}b", data: nil)
+        }
         _ = try ProposedEvent(type: EventType("T"), schemaVersion: .max, actor: String(repeating: "é", count: 100), data: nil)
         expectCoreError(.invalidValue, "actor must be at most 200 bytes") {
             _ = try ProposedEvent(type: EventType("T"), actor: String(repeating: "a", count: 201), data: nil)

@@ -266,6 +266,8 @@ public enum Lifecycle {
     private static func checkText(_ value: Value, field: String) throws(DomainError) {
         switch value {
         case .string(let s):
+            // An optional text given empty says nothing: leaving it out says so.
+            guard !s.allSatisfy(\.isWhitespace) else { throw DomainError(.invalidCommand, "\(field) must not be empty (leave it out instead)") }
             let name = field.split(separator: ".").last.map(String.init) ?? field
             let multiLine = multiLineFields.contains(name)
             guard let (scalar, position) = UntrustedText.firstDisruptive(in: s, multiLine: multiLine) else { return }
