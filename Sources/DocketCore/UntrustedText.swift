@@ -46,8 +46,14 @@ public enum UntrustedText {
         return String(out)
     }
 
+    /// Why `s`, given as `field`, is refused, if it is: "title holds a control character (U+001B,
+    /// character 3)". Callers add what the field takes.
+    public static func refusal(_ s: String, field: String, multiLine: Bool) -> String? {
+        firstDisruptive(in: s, multiLine: multiLine).map { "\(field) holds a control character (\(name($0.scalar)), character \($0.position))" }
+    }
+
     /// How to name `scalar` in a message: `U+001B`.
-    public static func name(_ scalar: Unicode.Scalar) -> String {
+    static func name(_ scalar: Unicode.Scalar) -> String {
         let hex = String(scalar.value, radix: 16, uppercase: true)
         return "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
     }

@@ -94,9 +94,8 @@ public struct Tokens: Sendable {
             throw DomainError(.invalidCommand, "--name must be 1–\(ProposedEvent.maximumActorLength) bytes")
         }
         // The name is logged with every request the token makes, and is the actor of every event.
-        if let (scalar, position) = UntrustedText.firstDisruptive(in: subject, multiLine: false) {
-            throw DomainError(
-                .invalidCommand, "--name holds a control character (\(UntrustedText.name(scalar)), character \(position)): a name takes printable characters only")
+        if let refusal = UntrustedText.refusal(subject, field: "--name", multiLine: false) {
+            throw DomainError(.invalidCommand, refusal + ": a name takes printable characters only")
         }
         let (id, secret) = (minted.id, minted.secret)
         let hash = Array(SHA256.hash(data: Array(secret.utf8)))

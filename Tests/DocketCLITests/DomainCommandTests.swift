@@ -29,6 +29,29 @@ struct DomainCommandTests {
         }
     }
 
+    @Test("options a verb would drop, and empty text, are refused before anything is appended")
+    func droppedOptions() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            try docket.adopt("aumos")
+            _ = try docket.ok("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada")
+            _ = try docket.ok("report", "ack", "R1", "--assignee", "maria")
+            let before = try docket.events()
+            for (args, says) in [
+                (["report", "triage", "R1", "--start", "--severity", "high"], "--start only records that triage began"),
+                (["report", "publish", "R1", "--schedule", "2027-01-01", "--url", "https://x.org/a"], "--schedule only sets the disclosure date"),
+                (["report", "credit", "R1", "--person", "ada", "--decline", "--name", "Ada"], "--name and --preference go with --accept"),
+                (["report", "credit", "R1", "--person", "ada", "--accept", "--type", "analyst"], "--type goes with --offer"),
+            ] {
+                let out = try DocketProcess.run(args + ["--data-dir", dir])
+                #expect(out.status == 64 && out.stderr.contains(says), "\(args): \(out.status) \(out.stderr)")
+            }
+            let blank = try docket("report", "exploited", "R1", "--source", " ")
+            #expect(blank.status == 1 && blank.stderr.contains("source must not be empty (leave it out instead)"), "\(blank.stderr)")
+            #expect(try docket.events() == before)
+        }
+    }
+
     @Test("a report's whole life through the CLI, with every view, --as-of and --json")
     func lifecycle() async throws {
         try await withTemporaryDirectory { dir in

@@ -193,6 +193,16 @@ struct LifecycleTests {
         #expect(h.report == before)
     }
 
+    @Test("text given empty is refused, naming the field: an optional one is left out instead")
+    func emptyText() throws {
+        var h = try ReportHarness(id: "r-9")
+        #expect(throws: DomainError(.invalidCommand, "reporter.name must not be empty (leave it out instead)")) {
+            _ = try Lifecycle.decide(.submit(ReportSubmitted(project: "demo", title: "t", reporter: Reporter(handle: "eve", name: " "))), report: nil, reportID: "r-10")
+        }
+        #expect(throws: DomainError(.invalidCommand, "source must not be empty (leave it out instead)")) { try h.run(.exploited(source: "")) }
+        #expect(h.report?.exploitedAt == nil)
+    }
+
     @Test("prose fields take line breaks and tabs; other text is displayed with its control characters escaped")
     func proseAndDisplay() throws {
         var h = try ReportHarness(id: "r-9")

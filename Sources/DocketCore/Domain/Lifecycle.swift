@@ -270,10 +270,10 @@ public enum Lifecycle {
             guard !s.allSatisfy(\.isWhitespace) else { throw DomainError(.invalidCommand, "\(field) must not be empty (leave it out instead)") }
             let name = field.split(separator: ".").last.map(String.init) ?? field
             let multiLine = multiLineFields.contains(name)
-            guard let (scalar, position) = UntrustedText.firstDisruptive(in: s, multiLine: multiLine) else { return }
+            guard let refusal = UntrustedText.refusal(s, field: field, multiLine: multiLine) else { return }
             throw DomainError(
                 .invalidCommand,
-                "\(field) holds a control character (\(UntrustedText.name(scalar)), character \(position)): text takes printable characters only"
+                refusal + ": text takes printable characters only"
                     + (multiLine ? ", line breaks and tabs" : " (line breaks and tabs only in a question, summary, reason, note or source)"))
         case .array(let items):
             for item in items { try checkText(item, field: field) }

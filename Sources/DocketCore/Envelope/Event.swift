@@ -37,8 +37,8 @@ public struct ProposedEvent: Hashable, Sendable {
         }
         // Who did it is shown in every history and log line: a name, not an escape sequence.
         guard !actor.isEmpty else { throw CoreError(.invalidValue, "actor must not be empty") }
-        if let (scalar, position) = UntrustedText.firstDisruptive(in: actor, multiLine: false) {
-            throw CoreError(.invalidValue, "actor holds a control character (\(UntrustedText.name(scalar)), character \(position)): a name takes printable characters only")
+        if let refusal = UntrustedText.refusal(actor, field: "actor", multiLine: false) {
+            throw CoreError(.invalidValue, refusal + ": a name takes printable characters only")
         }
         guard schemaVersion >= 1 else { throw CoreError(.invalidValue, "schema version starts at 1") }
         self.id = id
