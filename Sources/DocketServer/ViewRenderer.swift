@@ -14,6 +14,7 @@ struct ViewRenderer {
     func render(_ query: ViewQuery) throws -> Value {
         switch query {
         case .state(let project, let state, let severity, let assignee, let report):
+            if let project { try requireProject(project) }
             let rows = visible
                 .filter { r in
                     (project == nil || r.project == project) && (state == nil || r.state == state)
@@ -23,6 +24,7 @@ struct ViewRenderer {
             if let report, rows.isEmpty { throw DomainError(.unknownReport, "no report \(report) as of \(asOf)") }
             return .object([("rows", .array(rows.map(row)))])
         case .timers(let project, let report, let dueWithin, let late, let all):
+            if let project { try requireProject(project) }
             let reports = visible.filter { (project == nil || $0.project == project) && (report == nil || $0.id == report) }
             if let report, reports.isEmpty { throw DomainError(.unknownReport, "no report \(report)") }
             var clocks: [Clock] = []
@@ -41,15 +43,14 @@ struct ViewRenderer {
             }
             return .object([("rows", .array(clocks.map(Self.clockValue)))])
         case .hallOfFame(let project, let year):
-            guard projection.projects[project] != nil || projection.reports.values.contains(where: { $0.project == project }) else {
-                throw DomainError(.unknownProject, "no project \(project) in this ledger")
-            }
+            try requireProject(project)
             // Public information: any authenticated principal may see it.
             return Self.hallOfFameValue(HallOfFame(projection: projection, project: project, year: year, now: now))
         case .metrics(let project, let window):
             guard principal.role == .admin || principal.role == .auditor || principal.maintains(project) else {
                 throw Forbidden("programme metrics are for the project's maintainers")
             }
+            try requireProject(project)
             return Self.metricsValue(ProgrammeMetrics(projection: projection, project: project, window: window, now: now))
         case .history(let report):
             guard let r = projection.reports[report], principal.canSee(r) else { throw DomainError(.unknownReport, "no report \(report)") }
@@ -58,6 +59,26 @@ struct ViewRenderer {
         case .replay(let window):
             return try renderReplay(window: window)
         }
+    }
+
+    /// Refuses a project the log (as of the view) knows nothing of: a mistyped `--project` would
+    /// otherwise show an empty list, or no clock late, as if that were the answer.
+    private func requireProject(_ project: String) throws(DomainError) {
+        guard projection.projects[project] != nil || projection.reports.values.contains(where: { $0.project == project }) else {
+            // The ledger's other projects are named to those who may see every project.
+            let known = principal.role == .admin || principal.role == .auditor ? " (projects: \(knownProjects))" : ""
+            throw DomainError(.unknownProject, "no project \(project) in this ledger\(asOfClause)\(known)")
+        }
+    }
+
+    private var asOfClause: String {
+        if case .latest = asOf { return "" }
+        return " as of \(asOf)"
+    }
+
+    private var knownProjects: String {
+        let names = Set(projection.projects.keys).union(projection.reports.values.map(\.project)).sorted()
+        return names.isEmpty ? "none yet" : names.joined(separator: ", ")
     }
 
     /// The events a reporter sees in their report's history, by type: what happened to it. Not

@@ -53,7 +53,16 @@ struct StoreOptions: ParsableArguments {
         }
     }
 
-    func openStore(readOnly: Bool = false, logger: Logger? = nil, ledgerID: String? = nil) throws -> EventStore {
+    /// Opens the data directory. A command that records events (`startsLedger` false) refuses
+    /// one that does not exist: a mistyped `--data-dir` would otherwise start a new, empty
+    /// ledger, and the events recorded there would be missing from the real one. Serving a
+    /// directory and making its first token or key start a ledger where there is none.
+    func openStore(readOnly: Bool = false, startsLedger: Bool = false, logger: Logger? = nil, ledgerID: String? = nil) throws -> EventStore {
+        if !readOnly, !startsLedger, !FileManager.default.fileExists(atPath: dataDir) {
+            throw CLIError(
+                "not-found: no data directory at \(dataDir) (is --data-dir right?); a command that records events does not start a new ledger. "
+                    + "Start one with `docket serve --data-dir \(dataDir)`, or create the directory (mkdir) to keep a ledger there without a node")
+        }
         bootstrapLogging()
         var configuration = EventStore.Configuration()
         configuration.readOnly = readOnly

@@ -14,7 +14,9 @@ import Logging
 func loadPublicKey(_ text: String, option: String = "--pubkey") throws -> [UInt8] {
     let given = FileManager.default.contents(atPath: text).map { String(decoding: $0, as: UTF8.self) } ?? text
     guard let key = Hex.decode(given.trimmingCharacters(in: .whitespacesAndNewlines)), key.count == 32 else {
-        throw CLIError("\(option) must be an Ed25519 public key: 64 hex digits, or a file holding them (`docket key create` prints it)")
+        throw CLIError(
+            "\(option) must be an Ed25519 public key: 64 hex digits, or a file holding them (`docket key create` prints it)",
+            exitCode: ExitCode.validationFailure.rawValue)
     }
     return key
 }

@@ -47,7 +47,7 @@ struct Append: AsyncParsableCommand {
             try Ledger.refuseReservedStream(stream)
             let event = try ProposedEvent(
                 id: try id.map { try EventID($0) } ?? .random(), type: try EventType(type), schemaVersion: schemaVersion,
-                actor: actor, occurredAt: try at.map { try Timestamp(rfc3339: $0) }, data: try JSON.parse(data))
+                actor: actor, occurredAt: try at.map { try parseTime($0, what: "--at") }, data: try JSON.parse(data))
             let expected: ExpectedVersion = expectVersion.map { .exact($0) } ?? .any
             let result: AppendResult
             if let client = try remote.client() {
@@ -355,7 +355,7 @@ struct Key: AsyncParsableCommand {
                 if out == nil, !EventStore.holdsLedger(store.dataDir) {
                     // The ledger first: a data directory holds a ledger before anything else. (Not
                     // when it has one: a node serving it holds it open for writing.)
-                    try store.openStore().close()
+                    try store.openStore(startsLedger: true).close()
                 }
                 let key = try NodeKey.create(at: out ?? store.dataDir + "/node.key")
                 if let pubkeyOut {

@@ -77,7 +77,7 @@ struct ReplicationOptions: ParsableArguments {
     /// Opens the node's data directory. A follower's is checked against its leader's ledger
     /// first (when the leader can be reached), and a new one is created as a copy of it.
     func openStore(_ options: StoreOptions, logger: Logger) async throws -> EventStore {
-        guard let leader = replicaAddresses?.leader else { return try options.openStore(logger: logger) }
+        guard let leader = replicaAddresses?.leader else { return try options.openStore(startsLedger: true, logger: logger) }
         var leaderLedger: String?
         do {
             leaderLedger = try await DocketServer.ledgerID(of: leader, replication: try configuration(listen: ""))
@@ -88,7 +88,7 @@ struct ReplicationOptions: ParsableArguments {
         if isNew && leaderLedger == nil {
             throw CLIError("cannot reach \(leader) to learn its ledger id; a new follower's data directory is made a copy of its leader's ledger — start the leader first")
         }
-        let store = try options.openStore(logger: logger, ledgerID: isNew ? leaderLedger : nil)
+        let store = try options.openStore(startsLedger: true, logger: logger, ledgerID: isNew ? leaderLedger : nil)
         if let leaderLedger, leaderLedger != store.ledgerID {
             store.close()
             throw CLIError(

@@ -24,14 +24,22 @@ struct EventOptions: ParsableArguments {
     var receipt: String?
 
     func occurredAt() throws -> Timestamp? { try at.map { try parseTime($0, what: "--at") } }
-    func id() throws -> EventID? { try eventID.map { try EventID($0) } }
+    func id() throws -> EventID? {
+        guard let eventID else { return nil }
+        do throws(CoreError) { return try EventID(eventID) } catch {
+            throw CLIError("--id: \(error.message)", exitCode: ExitCode.validationFailure.rawValue)
+        }
+    }
 }
 
-/// Parses an RFC 3339 instant, or a calendar date meaning its midnight UTC.
+/// Parses an RFC 3339 instant, or a calendar date meaning its midnight UTC. A malformed one is
+/// bad usage (exit 64).
 func parseTime(_ text: String, what: String) throws -> Timestamp {
     let full = text.count == 10 ? text + "T00:00:00Z" : text
     do { return try Timestamp(rfc3339: full) } catch {
-        throw CLIError("\(what): \(error.message) (use RFC 3339, like 2026-11-21T09:30:00Z, or a date, like 2026-11-21)")
+        throw CLIError(
+            "\(what): \(error.message); a date alone, like 2026-11-21, means its midnight UTC",
+            exitCode: ExitCode.validationFailure.rawValue)
     }
 }
 

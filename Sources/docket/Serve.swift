@@ -163,7 +163,7 @@ struct TokenGroup: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                let expiresAt = try expires.map { Timestamp.now() + (try parseSpan($0, what: "--expires")) }
+                let expiresAt = try expires.map { Timestamp.now() + (try parseSpan($0, what: "--expires", allowZero: false)) }
                 let id: String
                 let secret: String
                 if let client = try remote.client() {
@@ -174,7 +174,8 @@ struct TokenGroup: AsyncParsableCommand {
                     id = r["id"]?.stringValue ?? ""
                     secret = r["token"]?.stringValue ?? ""
                 } else {
-                    let store = try self.store.openStore()
+                    // The first admin token is made on the directory before it is first served.
+                    let store = try self.store.openStore(startsLedger: true)
                     defer { store.close() }
                     let (record, s) = try await Tokens(ledger: Ledger(store: store, dataDir: self.store.dataDir)).create(
                         role: role, project: project, subject: name, expiresAt: expiresAt, by: .local(actor: "operator"))

@@ -23,13 +23,16 @@ struct ViewOptions: ParsableArguments {
     }
 }
 
-/// Parses `72h`, `3d`, `2w` into a duration, at most 100 years (what the node accepts).
-func parseSpan(_ text: String, what: String) throws -> Duration {
+/// Parses `72h`, `3d`, `2w` into a duration, at most 100 years (what the node accepts), and more
+/// than zero unless `allowZero`. A malformed one is bad usage (exit 64).
+func parseSpan(_ text: String, what: String, allowZero: Bool = true) throws -> Duration {
     let units: [(String, Int64)] = [("h", 3600), ("d", 86_400), ("w", 604_800)]
     for (suffix, seconds) in units where text.hasSuffix(suffix) {
-        if let n = Int64(text.dropLast(suffix.count)), n >= 0, n <= 100 * 366 * 86_400 / seconds { return .seconds(n * seconds) }
+        if let n = Int64(text.dropLast(suffix.count)), n >= (allowZero ? 0 : 1), n <= 100 * 366 * 86_400 / seconds { return .seconds(n * seconds) }
     }
-    throw CLIError("\(what) \"\(text)\" must be a number followed by h, d or w (like 72h, 90d or 2w), up to 100 years")
+    throw CLIError(
+        "\(what) \"\(text)\" must be a\(allowZero ? "" : " positive") number followed by h, d or w (like 72h, 90d or 2w), up to 100 years",
+        exitCode: ExitCode.validationFailure.rawValue)
 }
 
 /// A plain-text table with aligned columns.

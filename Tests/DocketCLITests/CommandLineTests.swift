@@ -113,6 +113,33 @@ struct CommandLineTests {
         }
     }
 
+    @Test("a command that records events refuses a data directory that does not exist (a mistyped --data-dir) and creates nothing; serving or a first token starts one")
+    func mistypedDataDirectory() async throws {
+        try await withTemporaryDirectory { dir in
+            try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: false)
+            #expect(try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir + "/data").status == 0)
+            let policy = DomainCommandTests.policies.appendingPathComponent("aumos.toml").path
+            for command in [
+                ["append", "--stream", "s", "--type", "T", "--data", "{}"],
+                ["report", "submit", "--project", "aumos", "--title", "t", "--reporter", "ada", "--actor", "maria"],
+                ["policy", "adopt", "--project", "aumos", policy],
+                ["checkpoint"],
+            ] {
+                let r = try DocketProcess.run(command + ["--data-dir", dir + "/dta"])
+                #expect(r.status == 1, "\(command): \(r.stderr)")
+                #expect(r.stderr.contains("no data directory at \(dir)/dta (is --data-dir right?)") && r.stderr.contains("docket serve"), "\(r.stderr)")
+                #expect(!FileManager.default.fileExists(atPath: dir + "/dta"), "\(command) created the mistyped directory")
+            }
+            #expect(try eventCount(dir + "/data") == 1)
+            // An empty directory made on purpose takes a new ledger; so does a node's first token.
+            try FileManager.default.createDirectory(atPath: dir + "/made", withIntermediateDirectories: false)
+            #expect(try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir + "/made").status == 0)
+            let token = try docket("token", "create", "--role", "admin", "--name", "alice", dir: dir + "/fresh")
+            #expect(token.status == 0, "\(token.stderr)")
+            #expect(FileManager.default.fileExists(atPath: dir + "/fresh/ledger/data.mdb"))
+        }
+    }
+
     @Test("a data directory of another format version is refused, naming both versions")
     func otherFormat() async throws {
         try await withTemporaryDirectory { dir in
@@ -173,6 +200,7 @@ struct CommandLineTests {
     @Test("dict export writes a dictionary that zstd can use; before any dictionary it explains why not")
     func dictExport() async throws {
         try await withTemporaryDirectory { dir in
+            try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: false)
             #expect(try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir + "/data").status == 0)
             let none = try docket("dict", "export", "--out", dir + "/d", dir: dir + "/data")
             #expect(none.status == 1 && none.stderr.contains("no dictionary yet"), "\(none.stderr)")

@@ -118,6 +118,40 @@ struct DomainCommandTests {
         }
     }
 
+    @Test("a malformed option value is bad usage (exit 64) and appends nothing; a view of a project the ledger does not know is refused, not shown empty")
+    func usageAndUnknownProjects() async throws {
+        try await withTemporaryDirectory { dir in
+            let cli = CLI(dir: dir)
+            try cli.adopt("p")
+            _ = try cli.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "eve")
+            let before = try cli.events()
+            let usage: [([String], String)] = [
+                (["report", "ack", "R-1", "--assignee", "m", "--at", "yesterday"], "--at: "),
+                (["report", "ack", "R-1", "--assignee", "m", "--id", ""], "--id: "),
+                (["append", "--stream", "s", "--type", "T", "--data", "{}", "--at", "2026-02-30"], "--at: "),
+                (["state", "--as-of", "2026-13-01"], "--as-of: "),
+                (["timers", "--due-within", "72"], "--due-within \"72\" must be a number followed by h, d or w"),
+                (["metrics", "--project", "p", "--window", "-3d"], "--window"),
+                (["token", "create", "--role", "admin", "--name", "a", "--expires", "0d"], "--expires \"0d\" must be a positive number"),
+                (["verify", "--pubkey", "abc"], "--pubkey must be an Ed25519 public key"),
+            ]
+            func docket(_ args: [String]) throws -> DocketProcess.Output { try DocketProcess.run(args + ["--data-dir", dir]) }
+            for (args, message) in usage {
+                let out = try docket(args)
+                #expect(out.status == 64, "\(args): \(out.status) \(out.stderr)")
+                #expect(out.stderr.contains(message), "\(args): \(out.stderr)")
+            }
+            #expect(try cli.events() == before)
+            for view in [["state"], ["timers"], ["timers", "--late"], ["metrics"], ["hall-of-fame"]] {
+                let out = try docket(view + ["--project", "q"])
+                #expect(out.status == 1 && out.stderr.contains("unknown-project: no project q in this ledger (projects: p)"), "\(view): \(out.stderr)")
+            }
+            let early = try docket(["timers", "--project", "p", "--as-of", "2024-01-01"])
+            #expect(early.status == 1 && early.stderr.contains("no project p in this ledger as of 2024-01-01T00:00:00Z"), "\(early.stderr)")
+            #expect(try cli.ok("timers", "--project", "p").stdout.contains("R-1"))
+        }
+    }
+
     @Test("illegal transitions, unknown reports, malformed vectors, declined credit and bad policies are refused with nothing appended")
     func badInput() async throws {
         try await withTemporaryDirectory { dir in

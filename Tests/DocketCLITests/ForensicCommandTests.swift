@@ -45,6 +45,7 @@ struct ForensicCommandTests {
     func localReceipts() async throws {
         try await withTemporaryDirectory { dir in
             let docket = CLI(data: dir + "/node")
+            try FileManager.default.createDirectory(atPath: docket.data, withIntermediateDirectories: false)
             _ = try docket.ok("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z")
             // No key: refused before anything is appended, and no receipt file.
             let noKey = try docket("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--receipt", dir + "/r1.json")
@@ -124,7 +125,8 @@ struct ForensicCommandTests {
             let other = try DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", docket.data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let wrongKey = try Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", other)
             #expect(wrongKey.status == 3 && wrongKey.stdout.contains("not the one given"))
-            #expect(try Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", "abc").status == 1)
+            // A key that is not one is bad usage, not a failed verification.
+            #expect(try Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", "abc").status == 64)
 
             // A sequence the node does not hold.
             let missing = try docket("receipt", "issue", "999", "--out", dir + "/r999.json")
@@ -247,6 +249,7 @@ struct ForensicCommandTests {
     func replayAndExport() async throws {
         try await withTemporaryDirectory { dir in
             let docket = CLI(data: dir + "/node")
+            try FileManager.default.createDirectory(atPath: docket.data, withIntermediateDirectories: false)
             _ = try docket.ok("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z")
             _ = try docket.ok("report", "submit", "--project", "aumos", "--report", "AUM-1", "--title", "RLS bypass", "--reporter", "ada",
                               "--contact", "ada@example.org", "--at", "2025-11-21T15:00:00Z")
