@@ -380,6 +380,7 @@ public final class EventStore: Sendable {
         let decoder = RecordDecoder(dictionaries: dictionaries)
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: EnvelopeCodec.maximumEncodedSize, alignment: 16)
         defer { buffer.deallocate() }
+        let head = self.head.sequence
         var next = start
         var more = true
         while more && next <= last {
@@ -397,8 +398,22 @@ public final class EventStore: Sendable {
                     return more
                 }
             }
-            if count < chunk { break }
+            if count < chunk {
+                if more, let error = Self.endsEarly(next: next, last: last, head: head) { throw error }
+                break
+            }
         }
+    }
+
+    /// The error of a scan through `last` whose records ran out at `next` although the head (as
+    /// the scan started) is past it: the records at the end of a damaged or edited copy are gone,
+    /// and a reader is not to take what it read for the whole log.
+    static func endsEarly(next: UInt64, last: UInt64, head: UInt64) -> StoreError? {
+        guard next <= min(last, head) else { return nil }
+        return StoreError(
+            .corruptRecord,
+            "the log holds no record \(next), but its head is \(head): this copy of the ledger is damaged or was edited; run docket verify, and restore it from a replica or a copy",
+            sequence: next)
     }
 
     /// Folds every event from `sequence` through `last` into one state per partition, with as

@@ -91,8 +91,14 @@ enum LogIndex {
     }
 
     /// Visits up to `limit` records from `sequence` on in key order.
+    ///
+    /// The log's keys are 1, 2, 3, … with none missing, and a reader relies on it (an export is
+    /// the whole log, a replica copies it record by record). So unless `contiguous` is false (for
+    /// `verify`, which reports such damage its own way), a key other than the next one — a record
+    /// gone from a damaged or edited copy, or a page whose keys are out of order — stops the visit
+    /// with `corruptRecord` naming the missing sequence, rather than handing over a log with a hole.
     static func forEachRecord(
-        in txn: borrowing Transaction, _ dbs: Databases, from sequence: UInt64, limit: Int,
+        in txn: borrowing Transaction, _ dbs: Databases, from sequence: UInt64, limit: Int, contiguous: Bool = true,
         _ body: (UInt64, UnsafeRawBufferPointer) throws(StoreError) -> Bool
     ) throws(StoreError) {
         guard limit > 0 else { return }
@@ -102,9 +108,18 @@ enum LogIndex {
                 var entry: (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)?
                 do throws(LMDBError) { entry = try cursor.get(.setRange, key: Key.sequence(sequence)) } catch { throw error.storeError }
                 var n = 0
+                var expected = max(sequence, 1)
                 while let (k, v) = entry {
                     guard k.count == 8 else { throw StoreError(.corruptRecord, "log key of \(k.count) bytes") }
-                    guard try body(k.loadBigEndianUInt64(), v) else { return }
+                    let seq = k.loadBigEndianUInt64()
+                    if contiguous && seq != expected {
+                        throw StoreError(
+                            .corruptRecord,
+                            "the log holds no record \(expected) (the next one is \(seq)): this copy of the ledger is damaged or was edited; run docket verify, and restore it from a replica or a copy",
+                            sequence: expected)
+                    }
+                    expected = seq &+ 1
+                    guard try body(seq, v) else { return }
                     n += 1
                     if n == limit { return }
                     do throws(LMDBError) { entry = try cursor.get(.next) } catch { throw error.storeError }

@@ -76,6 +76,8 @@ final class PipelinedScan: @unchecked Sendable {
     private let store: EventStore
     private let chunkSize: Int
     private let last: UInt64
+    /// The log's head as the scan started: its records run at least that far.
+    private let head: UInt64
     private let partitions: Int
     private let condition = NSCondition()
     private var filled: [Chunk] = []
@@ -101,6 +103,7 @@ final class PipelinedScan: @unchecked Sendable {
         self.last = last
         self.partitions = max(partitions, 1)
         self.shouldStop = stop
+        head = store.head.sequence
         // Chunks in flight: one being read, one waiting, and one being decoded per scanning
         // thread (which may be a chunk apart).
         for _ in 0..<(2 * self.partitions + 2) { free.append(Chunk(capacity: chunk * 512)) }
@@ -276,7 +279,10 @@ final class PipelinedScan: @unchecked Sendable {
                         return true
                     }
                 }
-                if count < chunkSize || next > last { chunk.isLast = true }
+                if count < chunkSize || next > last {
+                    chunk.isLast = true
+                    if count < chunkSize, let error = EventStore.endsEarly(next: next, last: last, head: head) { throw error }
+                }
             } catch {
                 chunk.failure = error
                 chunk.isLast = true

@@ -66,7 +66,7 @@ extension EventStore {
         while !done {
             var count = 0
             try read { (txn) throws(StoreError) in
-                try LogIndex.forEachRecord(in: txn, databases, from: expected, limit: 8192) { (seq, value) throws(StoreError) in
+                try LogIndex.forEachRecord(in: txn, databases, from: expected, limit: 8192, contiguous: false) { (seq, value) throws(StoreError) in
                     // Records appended since the snapshot are the next verification's.
                     guard seq <= snapshot.last else { return false }
                     count += 1

@@ -21,6 +21,18 @@ func loadPublicKey(_ text: String, option: String = "--pubkey") throws -> [UInt8
     return key
 }
 
+/// Refuses a scan from `from` through `head` that ended at `last` (0 if it saw nothing) before
+/// the head: a copy whose records end early (truncated, or edited) is not passed on as complete.
+func requireWholeLog(through last: UInt64, from: UInt64, head: UInt64) throws {
+    let start = max(from, 1)
+    guard start <= head, max(last, start - 1) < head else { return }
+    let end = max(last, start - 1)
+    throw StoreError(
+        .corruptRecord,
+        "the log's records end at \(end) but its head is \(head): this copy of the ledger is damaged or was edited; run docket verify",
+        sequence: end + 1)
+}
+
 /// Writes `text` to `path` whole or not at all (a temporary file renamed over it).
 func writeAtomically(_ text: String, to path: String) throws {
     let tmp = path + ".tmp-\(getpid())"
@@ -323,7 +335,8 @@ struct Export: AsyncParsableCommand {
                     let store = try self.store.openStore(readOnly: true)
                     defer { store.close() }
                     var failure: (any Error)?
-                    try store.scan(from: from, through: store.head.sequence) { event in
+                    let head = store.head.sequence
+                    try store.scan(from: from, through: head) { event in
                         do { try sink.line(event.json) } catch {
                             failure = error
                             return false
@@ -333,6 +346,9 @@ struct Export: AsyncParsableCommand {
                         return true
                     }
                     if let failure { throw failure }
+                    // An export is the whole log through its head: a copy whose records end early
+                    // (truncated, or edited) is not exported as if it were complete.
+                    try requireWholeLog(through: last, from: from, head: head)
                 }
                 try sink.finish()
             } catch {

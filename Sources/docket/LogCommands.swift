@@ -132,13 +132,17 @@ struct Read: AsyncParsableCommand {
                 for event in events { out.line(event.json) }
             } else {
                 var remaining = limit ?? .max
+                let head = store.head.sequence
+                var last: UInt64 = 0
                 if remaining > 0 {
-                    try store.scan(from: from) { event in
+                    try store.scan(from: from, through: head) { event in
                         out.line(event.json)
+                        last = event.sequence
                         remaining -= 1
                         return remaining > 0
                     }
                 }
+                if limit == nil { try requireWholeLog(through: last, from: from, head: head) }
             }
         }
     }

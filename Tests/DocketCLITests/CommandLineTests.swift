@@ -160,6 +160,34 @@ struct CommandLineTests {
         }
     }
 
+    @Test("a copy missing a record, in the middle or at the end, is not read, exported or replayed as if whole", arguments: [7, 20])
+    func missingRecord(gone: Int) async throws {
+        try await withTemporaryDirectory { dir in
+            for i in 0..<20 {
+                #expect(try docket("append", "--stream", "s\(i % 3)", "--type", "T", "--data", #"{"i":\#(i)}"#, dir: dir).status == 0)
+            }
+            do {
+                let env = try LMDBEnvironment(path: dir + "/ledger", mapSize: 1 << 20, maxDatabases: 8, readOnly: false)
+                let dbs = try Databases.open(env, readOnly: false, path: dir)
+                let txn = try env.beginWrite()
+                try txn.delete(dbs.log, Key.sequence(UInt64(gone)))
+                try txn.commit()
+            }
+            let message = gone == 20 ? "the log holds no record 20, but its head is 20" : "the log holds no record 7 (the next one is 8)"
+            let read = try docket("read", dir: dir)
+            #expect(read.status == 1 && read.stderr.contains(message) && read.stderr.contains("docket verify"), "\(read.stderr)")
+            #expect(read.lines.count == gone - 1, "the records before the gap are printed")
+            let export = try docket("export", "--out", dir + "/log.jsonl", dir: dir)
+            #expect(export.status == 1 && export.stderr.contains(message), "\(export.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/log.jsonl"), "no partial export")
+            for view in [["state", "--json"], ["replay", "--at-seq", "20", "--json"]] {
+                let r = try DocketProcess.run(view + ["--data-dir", dir])
+                #expect(r.status == 1 && r.stderr.contains(message), "\(view): \(r.stderr)")
+            }
+            #expect(try docket("verify", dir: dir).status == 3)
+        }
+    }
+
     @Test("verify exits 3 naming the first bad sequence; the corrupt record is reported when read")
     func corruptRecord() async throws {
         try await withTemporaryDirectory { dir in
