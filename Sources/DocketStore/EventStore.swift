@@ -107,6 +107,7 @@ public final class EventStore: Sendable {
         let ledgerID = try Self.loadOrInitialiseMetadata(
             env, dbs, readOnly: configuration.readOnly, path: directory, newLedgerID: configuration.ledgerID)
         let head = try Self.loadHead(env, dbs)
+        if !configuration.readOnly { try Self.checkHead(head, env, dbs, path: directory) }
         let store = try EventStore(
             environment: env, databases: dbs, configuration: configuration, logger: logger, directory: directory,
             ledgerID: ledgerID, head: head, lock: lock)

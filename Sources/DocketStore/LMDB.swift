@@ -78,6 +78,10 @@ final class LMDBEnvironment: @unchecked Sendable {
         // NORDAHEAD: the log is read in order and is mostly hot; readahead only pollutes the cache.
         var flags = UInt32(MDB_NOTLS | MDB_NORDAHEAD)
         if readOnly { flags |= UInt32(MDB_RDONLY) }
+        // Reading a directory no process has opened (a copy taken for examination: no lock file)
+        // leaves it as it was rather than adding a lock file to the evidence. Any node that has
+        // opened it keeps its lock file for good, so a live ledger is still read under locks.
+        if readOnly && access(path + "/lock.mdb", F_OK) != 0 { flags |= UInt32(MDB_NOLOCK) }
         var (env, rc) = try Self.open(path: path, mapSize: mapSize, maxDatabases: maxDatabases, flags: flags)
         if readOnly && (rc == EACCES || rc == EROFS) {
             // A read-only copy (a forensic snapshot on read-only media): no lock file possible.

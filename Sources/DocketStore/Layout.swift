@@ -316,6 +316,35 @@ extension EventStore {
         return id
     }
 
+    /// Refuses to write after a head that is not the log's: the head in metadata must name the
+    /// log's last record and carry its chain tag (or, with no head, the log must be empty).
+    /// Appending after a head edited back (to hide the records after it) or forward would write
+    /// a chain that forks from the log's. A read-only open does not check: `verify` reports it.
+    static func checkHead(_ head: Head, _ env: LMDBEnvironment, _ dbs: Databases, path: String) throws(StoreError) {
+        let last = try env.read { (txn) throws(StoreError) -> (sequence: UInt64, tag: UInt64)? in
+            let r: Result<(sequence: UInt64, tag: UInt64)?, StoreError>
+            do throws(LMDBError) {
+                r = try txn.withCursor(dbs.log) { (cursor) throws(StoreError) -> (sequence: UInt64, tag: UInt64)? in
+                    let entry: (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)?
+                    do throws(LMDBError) { entry = try cursor.get(.last) } catch { throw error.storeError }
+                    guard let entry else { return nil }
+                    guard entry.key.count == 8 else { throw StoreError(.corruptRecord, "log key of \(entry.key.count) bytes") }
+                    let seq = entry.key.loadBigEndianUInt64()
+                    return (seq, try RecordFormat.header(of: entry.value, sequence: seq).tag)
+                }
+            } catch { throw error.storeError }
+            return try r.get()
+        }.get()
+        let lastSequence = last?.sequence ?? 0
+        let matches = lastSequence == head.sequence && (last == nil || last!.tag == head.hash.tag)
+        guard !matches else { return }
+        throw StoreError(
+            .corruptRecord,
+            "\(path): the head in metadata (sequence \(head.sequence)) is not the log's last record (sequence \(lastSequence)\(lastSequence == head.sequence ? ", whose chain tag differs" : "")): "
+                + "the ledger was damaged or edited, and nothing is written to it; run docket verify, and restore it from a replica or a copy",
+            sequence: min(head.sequence, lastSequence) + 1)
+    }
+
     static func loadHead(_ env: LMDBEnvironment, _ dbs: Databases) throws(StoreError) -> Head {
         try env.read { (txn) throws(StoreError) -> Head in
             guard let v = try Meta.get(Meta.head, in: txn, dbs) else { return Head(sequence: 0, hash: .genesis) }

@@ -46,7 +46,7 @@ struct Append: AsyncParsableCommand {
             let stream = try StreamName(self.stream)
             try Ledger.refuseReservedStream(stream)
             let event = try ProposedEvent(
-                id: try id.map { try EventID($0) } ?? .random(), type: try EventType(type), schemaVersion: schemaVersion,
+                id: try parseEventID(id) ?? .random(), type: try EventType(type), schemaVersion: schemaVersion,
                 actor: actor, occurredAt: try at.map { try parseTime($0, what: "--at") }, data: try JSON.parse(data))
             let expected: ExpectedVersion = expectVersion.map { .exact($0) } ?? .any
             let result: AppendResult

@@ -24,11 +24,14 @@ struct EventOptions: ParsableArguments {
     var receipt: String?
 
     func occurredAt() throws -> Timestamp? { try at.map { try parseTime($0, what: "--at") } }
-    func id() throws -> EventID? {
-        guard let eventID else { return nil }
-        do throws(CoreError) { return try EventID(eventID) } catch {
-            throw CLIError("--id: \(error.message)", exitCode: ExitCode.validationFailure.rawValue)
-        }
+    func id() throws -> EventID? { try parseEventID(eventID) }
+}
+
+/// The event id given with `--id`, if any. A malformed one is bad usage (exit 64).
+func parseEventID(_ text: String?) throws -> EventID? {
+    guard let text else { return nil }
+    do throws(CoreError) { return try EventID(text) } catch {
+        throw CLIError("--id: \(error.message)", exitCode: ExitCode.validationFailure.rawValue)
     }
 }
 

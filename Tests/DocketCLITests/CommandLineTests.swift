@@ -59,8 +59,8 @@ struct CommandLineTests {
             (["--data", "{\"a\":1,\"a\":2}", "--stream", "s", "--type", "T"], 1, "duplicate"),
             (["--data", "{}", "--stream", "", "--type", "T"], 1, "stream"),
             (["--data", "{}", "--stream", "s", "--type", "not a type!"], 1, "type"),
-            (["--data", "{}", "--stream", "s", "--type", "T", "--id", "has space"], 1, "event id"),
-            (["--data", "{}", "--stream", "s", "--type", "T", "--at", "yesterday"], 1, "invalid-timestamp"),
+            (["--data", "{}", "--stream", "s", "--type", "T", "--id", "has space"], 64, "--id: event id"),
+            (["--data", "{}", "--stream", "s", "--type", "T", "--at", "yesterday"], 64, "--at: invalid time"),
             (["--data", "{}", "--stream", "s", "--type", "T", "--expect-version", "-1"], 64, "expect-version"),
             (["--data", "{}", "--stream", "s", "--type", "T", "--frobnicate"], 64, "frobnicate"),
             (["--data", "{}", "--type", "T"], 64, "--stream"),
@@ -185,6 +185,58 @@ struct CommandLineTests {
                 #expect(r.status == 1 && r.stderr.contains(message), "\(view): \(r.stderr)")
             }
             #expect(try docket("verify", dir: dir).status == 3)
+        }
+    }
+
+    @Test("examining a copy (verify, read, export, stats, views, replay) leaves its directory as it was: no lock file is added")
+    func examiningLeavesCopyAlone() async throws {
+        try await withTemporaryDirectory { dir in
+            let copy = dir + "/copy"
+            try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: false)
+            for i in 0..<5 {
+                #expect(try docket("append", "--stream", "s", "--type", "T", "--data", #"{"i":\#(i)}"#, dir: copy).status == 0)
+            }
+            try FileManager.default.removeItem(atPath: copy + "/ledger/lock.mdb")
+            func snapshot() throws -> [String: Data] {
+                var files: [String: Data] = [:]
+                for entry in (FileManager.default.enumerator(atPath: copy)?.allObjects as? [String]) ?? [] {
+                    var isDir: ObjCBool = false
+                    FileManager.default.fileExists(atPath: copy + "/" + entry, isDirectory: &isDir)
+                    files[entry] = isDir.boolValue ? Data() : try Data(contentsOf: URL(fileURLWithPath: copy + "/" + entry))
+                }
+                return files
+            }
+            let before = try snapshot()
+            for command in [["verify"], ["read"], ["export", "--out", dir + "/log.jsonl"], ["stats"], ["state"], ["replay", "--at-seq", "3"], ["status"]] {
+                let r = try DocketProcess.run(command + ["--data-dir", copy])
+                #expect(r.status == 0, "\(command): \(r.stderr)")
+            }
+            let after = try snapshot()
+            #expect(after.keys.sorted() == before.keys.sorted(), "\(after.keys.sorted())")
+            #expect(after == before, "a file of the copy changed")
+        }
+    }
+
+    @Test("a head in metadata edited back (hiding the last records) stops every write; reading and verify still work")
+    func editedHead() async throws {
+        try await withTemporaryDirectory { dir in
+            for i in 0..<5 {
+                #expect(try docket("append", "--stream", "s", "--type", "T", "--data", #"{"i":\#(i)}"#, dir: dir).status == 0)
+            }
+            do {
+                let env = try LMDBEnvironment(path: dir + "/ledger", mapSize: 1 << 20, maxDatabases: 8, readOnly: false)
+                let dbs = try Databases.open(env, readOnly: false, path: dir)
+                let txn = try env.beginWrite()
+                var head = try #require(try Meta.get(Meta.head, in: txn, dbs))
+                head.replaceSubrange(0..<8, with: [0, 0, 0, 0, 0, 0, 0, 3])
+                try Meta.put(Meta.head, head, in: txn, dbs)
+                try txn.commit()
+            }
+            let append = try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir)
+            #expect(append.status == 1, "\(append.stderr)")
+            #expect(append.stderr.contains("the head in metadata (sequence 3) is not the log's last record (sequence 5)") && append.stderr.contains("nothing is written"), "\(append.stderr)")
+            #expect(try docket("verify", dir: dir).status == 3)
+            #expect(try docket("read", dir: dir).lines.count == 3, "a read-only open reads through the recorded head")
         }
     }
 

@@ -335,7 +335,7 @@ struct CheckpointCommandTests {
             let other = try DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let bad = try docket("verify", "--pubkey", other)
             #expect(bad.status == 3 && bad.stdout.contains("checkpoint at sequence 6"))
-            #expect(try docket("verify", "--pubkey", "not-hex").status == 1)
+            #expect(try docket("verify", "--pubkey", "not-hex").status == 64)
         }
     }
 }

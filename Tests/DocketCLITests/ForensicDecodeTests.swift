@@ -11,6 +11,7 @@ struct ForensicDecodeTests {
         let dir = try ForensicHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let data = dir.appendingPathComponent("data").path
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
 
         // Records written before any dictionary exists: plain zstd frames (dictionary 0).
         let odd = [
@@ -87,6 +88,7 @@ struct ForensicDecodeTests {
         let dir = try ForensicHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let data = dir.appendingPathComponent("data").path
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
         try ForensicHarness.docket(["bench", "append", "--warmup", "0", "--events", "40", "--batch", "10", "--data-dir", data]).expectSuccess()
         let target: UInt64 = 23
 
@@ -145,6 +147,7 @@ extension ForensicDecodeTests {
         let dir = try ForensicHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let data = dir.appendingPathComponent("data").path
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
         // Dictionary v1 is trained past 1024 records and installed when the store closes; the
         // second run writes records compressed with it.
         try ForensicHarness.docket(["bench", "append", "--warmup", "0", "--events", "1100", "--batch", "100", "--data-dir", data]).expectSuccess()
