@@ -211,6 +211,13 @@ extension EventStore {
     static func prepareDirectory(_ directory: String, readOnly: Bool) throws(StoreError) -> String {
         let fm = FileManager.default
         let ledger = directory + "/ledger"
+        // A directory this user may not reach is not a missing one (which a write would create).
+        for path in [directory, ledger, ledger + "/data.mdb"] {
+            var st = stat()
+            if stat(path, &st) != 0 && errno == EACCES {
+                throw StoreError(.io, "cannot reach \(path): permission denied (run docket as the user that owns the data directory)")
+            }
+        }
         var isDir: ObjCBool = false
         if fm.fileExists(atPath: directory, isDirectory: &isDir) {
             guard isDir.boolValue else {
@@ -248,6 +255,10 @@ extension EventStore {
             }
         } else if !fm.fileExists(atPath: ledger + "/data.mdb") {
             throw StoreError(.notADataDirectory, "\(directory) is not a Docket data directory: no ledger/data.mdb")
+        } else if ((try? fm.attributesOfItem(atPath: ledger + "/data.mdb")[.size] as? NSNumber)?.intValue ?? 0) == 0 {
+            // LMDB would answer "Bad file descriptor". A ledger's file is never empty once a node
+            // has written to it: a copy cut short, or a node stopped before its first write.
+            throw StoreError(.notADataDirectory, "\(directory) holds an empty ledger/data.mdb: no ledger to read (a copy cut short?)")
         }
         return ledger
     }

@@ -58,7 +58,8 @@ struct StoreOptions: ParsableArguments {
     /// ledger, and the events recorded there would be missing from the real one. Serving a
     /// directory and making its first token or key start a ledger where there is none.
     func openStore(readOnly: Bool = false, startsLedger: Bool = false, logger: Logger? = nil, ledgerID: String? = nil) throws -> EventStore {
-        if !readOnly, !startsLedger, !FileManager.default.fileExists(atPath: dataDir) {
+        var st = stat()
+        if !readOnly, !startsLedger, stat(dataDir, &st) != 0, errno == ENOENT {
             throw CLIError(
                 "not-found: no data directory at \(dataDir) (is --data-dir right?); a command that records events does not start a new ledger. "
                     + "Start one with `docket serve --data-dir \(dataDir)`, or create the directory (mkdir) to keep a ledger there without a node")

@@ -33,6 +33,14 @@ func requireWholeLog(through last: UInt64, from: UInt64, head: UInt64) throws {
         sequence: end + 1)
 }
 
+/// Whether this process could create or overwrite the file `path` (not a directory).
+func canWrite(_ path: String) -> Bool {
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) { return !isDirectory.boolValue && access(path, W_OK) == 0 }
+    let parent = (path as NSString).deletingLastPathComponent
+    return access(parent.isEmpty ? "." : parent, W_OK | X_OK) == 0
+}
+
 /// Writes `text` to `path` whole or not at all (a temporary file renamed over it).
 func writeAtomically(_ text: String, to path: String) throws {
     let tmp = path + ".tmp-\(getpid())"

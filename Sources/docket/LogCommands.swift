@@ -161,10 +161,9 @@ struct Verify: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Also check every signed checkpoint against this Ed25519 public key (hex, or a file holding it).", valueName: "key|file"))
     var pubkey: String?
 
-    /// Whether the data directory holds an LMDB file for the ledger at all.
-    var hasLedgerFile: Bool {
-        ((try? FileManager.default.attributesOfItem(atPath: store.dataDir + "/ledger/data.mdb")[.size] as? NSNumber)?.intValue ?? 0) > 0
-    }
+    /// Whether the data directory holds a file for the ledger at all (an empty one included:
+    /// damage, as a ledger's file is never empty).
+    var hasLedgerFile: Bool { FileManager.default.fileExists(atPath: store.dataDir + "/ledger/data.mdb") }
 
     /// Set in the child process that does the checking (see `run`).
     static let childVariable = "DOCKET_VERIFY_CHILD"
@@ -360,6 +359,11 @@ struct Key: AsyncParsableCommand {
                     // The ledger first: a data directory holds a ledger before anything else. (Not
                     // when it has one: a node serving it holds it open for writing.)
                     try store.openStore(startsLedger: true).close()
+                }
+                // Where the public key goes is checked first: a key made and then not handed out
+                // would have to be deleted by hand before trying again.
+                if let pubkeyOut, !canWrite(pubkeyOut) {
+                    throw CLIError("cannot write \(pubkeyOut) (is its directory there and writable?); no key was made")
                 }
                 let key = try NodeKey.create(at: out ?? store.dataDir + "/node.key")
                 if let pubkeyOut {

@@ -107,6 +107,13 @@ struct CommandLineTests {
             #expect(garbage.stdout.contains("NOT INTACT") && garbage.stdout.contains("not an LMDB environment"), "\(garbage.stdout)")
             let read = try docket("read", dir: dir + "/other")
             #expect(read.status == 1 && read.stderr.contains("not-a-data-directory"), "\(read.stderr)")
+            // An empty ledger file (a copy cut short): said so, and damage to verify.
+            try FileManager.default.createDirectory(atPath: dir + "/empty/ledger", withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: dir + "/empty/ledger/data.mdb", contents: Data())
+            let empty = try docket("read", dir: dir + "/empty")
+            #expect(empty.status == 1 && empty.stderr.contains("holds an empty ledger/data.mdb"), "\(empty.stderr)")
+            let emptyVerify = try docket("verify", dir: dir + "/empty")
+            #expect(emptyVerify.status == 3 && emptyVerify.stdout.contains("NOT INTACT") && emptyVerify.stdout.contains("empty"), "\(emptyVerify.stdout)")
             let missing = try docket("read", dir: dir + "/nowhere")
             #expect(missing.status == 1 && missing.stderr.contains("no data directory"), "\(missing.stderr)")
             #expect(!FileManager.default.fileExists(atPath: dir + "/nowhere"), "reading never creates a data directory")

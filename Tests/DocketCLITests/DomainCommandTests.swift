@@ -313,6 +313,10 @@ struct CheckpointCommandTests {
         try await withTemporaryDirectory { dir in
             let data = dir + "/node"
             func docket(_ args: String...) throws -> DocketProcess.Output { try DocketProcess.run(args + ["--data-dir", data]) }
+            // Nowhere to put the public key: refused before a key is made.
+            let nowhere = try docket("key", "create", "--pubkey-out", dir + "/missing/pub.hex")
+            #expect(nowhere.status == 1 && nowhere.stderr.contains("no key was made"), "\(nowhere.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: data + "/node.key"))
             let key = try docket("key", "create", "--pubkey-out", dir + "/pub.hex")
             #expect(key.status == 0)
             let pub = key.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
