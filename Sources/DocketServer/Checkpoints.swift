@@ -228,7 +228,14 @@ public enum Checkpoints {
     /// log, trusting no index); and its recorded consistency proof, if any, linking it to the
     /// checkpoint it names as its predecessor.
     public static func verify(store: EventStore, publicKey: [UInt8]?) throws -> Report {
-        if let publicKey, (try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey)) == nil {
+        try verify(store: store, publicKeys: publicKey.map { [$0] } ?? [])
+    }
+
+    /// `verify(store:publicKey:)` trusting any of `publicKeys` (none given: only the key each
+    /// checkpoint names): each node of a ledger signs with its own key, so after a failover the
+    /// log holds checkpoints by more than one.
+    public static func verify(store: EventStore, publicKeys: [[UInt8]]) throws -> Report {
+        for publicKey in publicKeys where (try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey)) == nil {
             throw ServerError("the public key must be 32 bytes of Ed25519 (64 hex digits)")
         }
         let checkpoints = try all(in: store)
@@ -238,12 +245,13 @@ public enum Checkpoints {
         for c in checkpoints {
             if !c.isWellFormed { failures.append((c.sequence, "malformed checkpoint event")); continue }
             if c.size >= c.sequence { failures.append((c.sequence, "covers \(c.size) records but is itself record \(c.sequence)")); continue }
-            if let publicKey, c.publicKey != publicKey {
-                failures.append((c.sequence, "it names another public key (\(Hex.encode(c.publicKey).prefix(16))…) than the one given: signed with another key"))
+            if !publicKeys.isEmpty, !publicKeys.contains(c.publicKey) {
+                let given = publicKeys.count == 1 ? "the one given" : "any of the \(publicKeys.count) given"
+                failures.append((c.sequence, "it names another public key (\(Hex.encode(c.publicKey).prefix(16))…) than \(given): signed with another key"))
                 continue
             }
-            if !c.isSigned(by: publicKey ?? c.publicKey, ledger: store.ledgerID) {
-                failures.append((c.sequence, "its signature does not verify with \(publicKey == nil ? "the key it names" : "the given public key") (another key, another ledger, or altered)"))
+            if !c.isSigned(by: c.publicKey, ledger: store.ledgerID) {
+                failures.append((c.sequence, "its signature does not verify with \(publicKeys.isEmpty ? "the key it names" : "the given public key") (another key, another ledger, or altered)"))
                 continue
             }
             if let previous = c.previous {
@@ -275,7 +283,7 @@ public enum Checkpoints {
         let first = failures.min { $0.0 < $1.0 }
         let passed = checkpoints.filter { c in c.isWellFormed && !failures.contains { $0.0 == c.sequence } }.max { $0.sequence < $1.sequence }
         return Report(
-            checked: checkpoints.count, keyGiven: publicKey != nil, latest: passed.map { ($0.sequence, $0.size) },
+            checked: checkpoints.count, keyGiven: !publicKeys.isEmpty, latest: passed.map { ($0.sequence, $0.size) },
             failure: first.map { (sequence: $0.0, reason: $0.1) })
     }
 }

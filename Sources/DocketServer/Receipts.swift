@@ -77,13 +77,19 @@ public struct Receipt: Sendable, Hashable {
     /// inclusion proof, the checkpoint's signature, that the checkpoint covers the record, and
     /// that the audit path leads from the receipt's leaf hash to the checkpoint's root. Every check
     /// that applies is run and reported; any failure means the receipt must not be trusted.
-    public func verify(publicKey: [UInt8]) -> [Check] {
+    public func verify(publicKey: [UInt8]) -> [Check] { verify(publicKeys: [publicKey]) }
+
+    /// The checks of `verify(publicKey:)`, trusting any of `publicKeys`: the nodes of a ledger
+    /// each sign with their own key, so after a failover a receipt issued by one node may carry
+    /// the proof against a checkpoint another signed.
+    public func verify(publicKeys: [[UInt8]]) -> [Check] {
         var checks: [Check] = []
+        let given = publicKeys.count == 1 ? "the one given (\(Hex.encode(publicKeys[0])))" : "any of the \(publicKeys.count) given"
         let keyHex = Hex.encode(publicKey)
-        if self.publicKey != publicKey {
+        if !publicKeys.contains(publicKey) {
             checks.append(Check(
                 name: "receipt signature", passed: false,
-                detail: "the receipt names public key \(Hex.encode(self.publicKey)), not the one given (\(keyHex)): issued by another node or key"))
+                detail: "the receipt names public key \(keyHex), not \(given): issued by another node or key"))
         } else if let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey), key.isValidSignature(signature, for: signedMessage) {
             checks.append(Check(name: "receipt signature", passed: true, detail: "signed by \(keyHex) over ledger \(ledger), sequence \(sequence)"))
         } else {
@@ -93,17 +99,25 @@ public struct Receipt: Sendable, Hashable {
         }
         guard let inclusion else { return checks }
         let c = inclusion.checkpoint
-        if c.publicKey != publicKey {
+        if !publicKeys.contains(c.publicKey) {
             checks.append(Check(
                 name: "checkpoint signature", passed: false,
-                detail: "checkpoint \(c.sequence) names public key \(Hex.encode(c.publicKey)), not the one given"))
-        } else if c.isSigned(by: publicKey, ledger: ledger) {
+                detail: "checkpoint \(c.sequence) names public key \(Hex.encode(c.publicKey)), not \(given)"))
+        } else if c.isSigned(by: c.publicKey, ledger: ledger) {
             checks.append(Check(
-                name: "checkpoint signature", passed: true, detail: "checkpoint \(c.sequence) (records 1–\(c.size), signed \(c.signedAt)) signed by \(keyHex)"))
+                name: "checkpoint signature", passed: true,
+                detail: "checkpoint \(c.sequence) (records 1–\(c.size), signed \(c.signedAt)) signed by \(Hex.encode(c.publicKey))"))
         } else {
             checks.append(Check(
                 name: "checkpoint signature", passed: false,
                 detail: "the signature of checkpoint \(c.sequence) does not verify over ledger \(ledger): the checkpoint was altered or is another ledger's"))
+        }
+        // A checkpoint is recorded after the records it covers.
+        guard c.sequence > c.size else {
+            checks.append(Check(
+                name: "inclusion proof", passed: false,
+                detail: "checkpoint \(c.sequence) claims to cover records 1–\(c.size), which would include itself: the receipt's checkpoint was altered"))
+            return checks
         }
         guard sequence >= 1, sequence <= c.size else {
             checks.append(Check(

@@ -175,15 +175,21 @@ struct ReceiptGroup: AsyncParsableCommand {
             abstract: "Check a receipt offline with the node's public key: its signature and, if attached, its inclusion proof and checkpoint.",
             discussion: "Needs no node and no data directory. Exit 0 when every check that applies passes; 3 when one fails or the file is not a well-formed receipt.")
         @Argument(help: "The receipt file.") var file: String
-        @Option(help: ArgumentHelp("The node's Ed25519 public key (hex, or a file holding it).", valueName: "key|file")) var pubkey: String
+        @Option(help: ArgumentHelp(
+            "The node's Ed25519 public key (hex, or a file holding it); repeat it to trust each node of the ledger (after a failover, the receipt and its checkpoint may be signed by different nodes).",
+            valueName: "key|file")) var pubkey: [String]
+
+        func validate() throws {
+            guard !pubkey.isEmpty else { throw ValidationError("give the node's public key with --pubkey (`docket key create` printed it)") }
+        }
         @Flag(help: "Fail (exit 3) unless the receipt carries an inclusion proof.") var requireProof = false
         @Flag(help: "Print the result as JSON.") var json = false
 
         func run() async throws {
             try await reporting {
-                let key = try loadPublicKey(pubkey)
+                let keys = try pubkey.map { try loadPublicKey($0) }
                 let receipt = try readReceipt(file, failure: 3)
-                var checks = receipt.verify(publicKey: key)
+                var checks = receipt.verify(publicKeys: keys)
                 if receipt.inclusion == nil && requireProof {
                     checks.append(Receipt.Check(name: "inclusion proof", passed: false, detail: "none attached (add one with `docket receipt prove \(file)`)"))
                 }

@@ -158,8 +158,10 @@ struct Verify: AsyncParsableCommand {
     @Flag(help: "Print the report as JSON.")
     var json = false
 
-    @Option(help: ArgumentHelp("Also check every signed checkpoint against this Ed25519 public key (hex, or a file holding it).", valueName: "key|file"))
-    var pubkey: String?
+    @Option(help: ArgumentHelp(
+        "Also check every signed checkpoint against this Ed25519 public key (hex, or a file holding it); repeat it for a ledger whose nodes each signed some (after a failover).",
+        valueName: "key|file"))
+    var pubkey: [String] = []
 
     /// Whether the data directory holds a file for the ledger at all (an empty one included:
     /// damage, as a ledger's file is never empty).
@@ -189,7 +191,7 @@ struct Verify: AsyncParsableCommand {
             throw ExitCode(3)
         }
         try await reporting {
-            let key = try pubkey.map { try loadPublicKey($0) }
+            let keys = try pubkey.map { try loadPublicKey($0) }
             let (store, report): (EventStore, VerificationReport)
             do {
                 store = try self.store.openStore(readOnly: true)
@@ -209,13 +211,13 @@ struct Verify: AsyncParsableCommand {
             var checkpoints: Checkpoints.Report?
             // Checkpoints are checked whenever the log has any: against --pubkey, or else only
             // against the key each names (which shows they are intact, not who signed them).
-            if report.isIntact, try key != nil || store.version(of: Checkpoints.stream) > 0 {
-                checkpoints = try Checkpoints.verify(store: store, publicKey: key)
+            if report.isIntact, try !keys.isEmpty || store.version(of: Checkpoints.stream) > 0 {
+                checkpoints = try Checkpoints.verify(store: store, publicKeys: keys)
             }
             // A key with nothing signed to check it against proves nothing: the chain is keyless,
             // so a copy rewritten from the start, checkpoints removed, would pass on it alone.
-            let unsigned = key != nil && checkpoints != nil && checkpoints?.failure == nil && checkpoints?.checked == 0
-            let unsignedReason = "the log holds no checkpoint signed with the given key: nothing it vouches for (the hash chain alone shows only that the records agree with one another)"
+            let unsigned = !keys.isEmpty && checkpoints != nil && checkpoints?.failure == nil && checkpoints?.checked == 0
+            let unsignedReason = "the log holds no checkpoint signed with the given key\(keys.count == 1 ? "" : "s"): nothing \(keys.count == 1 ? "it vouches" : "they vouch") for (the hash chain alone shows only that the records agree with one another)"
             if json {
                 var members: [(String, Value)] = [
                     ("intact", .bool(report.isIntact)), ("records", .int(Int64(report.records))),
@@ -247,7 +249,7 @@ struct Verify: AsyncParsableCommand {
                 } else {
                     let latest = checkpoints.latest.map { "; the latest, at sequence \($0.sequence), covers records 1–\($0.size)" } ?? ""
                     if checkpoints.keyGiven {
-                        print("checkpoints: \(checkpoints.checked) signed checkpoint\(checkpoints.checked == 1 ? "" : "s") verified with the given key (roots recomputed, consistency proofs checked)\(latest)")
+                        print("checkpoints: \(checkpoints.checked) signed checkpoint\(checkpoints.checked == 1 ? "" : "s") verified with the given key\(keys.count == 1 ? "" : "s") (roots recomputed, consistency proofs checked)\(latest)")
                     } else {
                         print("checkpoints: \(checkpoints.checked) checkpoint\(checkpoints.checked == 1 ? "" : "s") intact (roots recomputed, consistency proofs checked); signatures checked only against the key each names: give --pubkey to check they are the node's\(latest)")
                     }

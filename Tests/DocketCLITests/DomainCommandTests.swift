@@ -342,4 +342,34 @@ struct CheckpointCommandTests {
             #expect(try docket("verify", "--pubkey", "not-hex").status == 64)
         }
     }
+
+    @Test("a ledger signed by two nodes' keys (a failover): verify and receipt verify trust every key given, and only those")
+    func twoKeys() async throws {
+        try await withTemporaryDirectory { dir in
+            let data = dir + "/node"
+            func docket(_ args: String...) throws -> DocketProcess.Output { try DocketProcess.run(args + ["--data-dir", data]) }
+            let first = try docket("key", "create").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            for i in 0..<3 { _ = try docket("append", "--stream", "s", "--type", "T", "--data", "{\"i\":\(i)}") }
+            #expect(try docket("checkpoint").status == 0)
+            #expect(try docket("receipt", "issue", "2", "--out", dir + "/r2.json").status == 0)
+            // The node that takes over signs with its own key.
+            try FileManager.default.removeItem(atPath: data + "/node.key")
+            let second = try docket("key", "create").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            _ = try docket("append", "--stream", "s", "--type", "T", "--data", "{}")
+            #expect(try docket("checkpoint").status == 0)
+            let one = try docket("verify", "--pubkey", first)
+            #expect(one.status == 3 && one.stdout.contains("than the one given"), "\(one.stdout)")
+            let both = try docket("verify", "--pubkey", first, "--pubkey", second, "--json")
+            #expect(both.status == 0, "\(both.stdout)")
+            #expect(try JSON.parse(both.stdout)["checkpoints_checked"] == 2)
+            // The receipt (signed by the first node) proved against the second node's checkpoint.
+            #expect(try docket("receipt", "prove", dir + "/r2.json").status == 0)
+            let firstOnly = try DocketProcess.run(["receipt", "verify", dir + "/r2.json", "--pubkey", first])
+            #expect(firstOnly.status == 3 && firstOnly.stdout.contains("ok     receipt signature") && firstOnly.stdout.contains("FAILED checkpoint signature"), "\(firstOnly.stdout)")
+            let trusted = try DocketProcess.run(["receipt", "verify", dir + "/r2.json", "--pubkey", first, "--pubkey", second])
+            #expect(trusted.status == 0, "\(trusted.stdout)")
+            let none = try DocketProcess.run(["receipt", "verify", dir + "/r2.json"])
+            #expect(none.status == 64 && none.stderr.contains("--pubkey"), "\(none.stderr)")
+        }
+    }
 }
