@@ -18,7 +18,23 @@ struct PolicyGroup: AsyncParsableCommand {
         do { policy = try Policy.parse(text, file: path) } catch {
             throw CLIError(error.description)
         }
-        return (policy, try zone(policy.timeZone, file: path + lineSuffix(of: "time-zone", in: text)))
+        let rules = try zone(policy.timeZone, file: path + lineSuffix(of: "time-zone", in: text))
+        try checkRecordable(policy, zone: rules, path: path, text: text)
+        return (policy, rules)
+    }
+
+    /// Refuses a policy too large to adopt: it is recorded whole, with its zone's rules, in one
+    /// event, so `validate` says so rather than pass a file `adopt` would refuse.
+    static func checkRecordable(_ policy: Policy, zone: ZoneRules, path: String, text: String) throws {
+        let event = try DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone))
+            .proposed(id: .random(), actor: "validate", occurredAt: Timestamp(microseconds: 0))
+        var envelope = BinaryWriter(capacity: 1024)
+        EnvelopeCodec.encode(event, stream: try DomainStreams.project("p"), occurredAt: Timestamp(microseconds: 0), into: &envelope)
+        let size = envelope.bytes.count + 256  // room for the actor's name and the project's
+        guard size > EnvelopeCodec.maximumEncodedSize else { return }
+        let many = policy.holidays.count > 100 ? " It lists \(policy.holidays.count) holidays: list the next few years' and adopt a new version as they run out." : ""
+        throw CLIError(
+            "\(path)\(lineSuffix(of: policy.holidays.count > 100 ? "holidays" : "name", in: text)): the policy is too large to adopt: recorded, it takes about \(size) bytes, over the \(EnvelopeCodec.maximumEncodedSize)-byte limit of an event.\(many)")
     }
 
     /// ":N" for the line of `text` that sets the top-level `key` (the policy's errors name file,

@@ -149,6 +149,20 @@ struct DomainCommandTests {
             let early = try docket(["timers", "--project", "p", "--as-of", "2024-01-01"])
             #expect(early.status == 1 && early.stderr.contains("no project p in this ledger as of 2024-01-01T00:00:00Z"), "\(early.stderr)")
             #expect(try cli.ok("timers", "--project", "p").stdout.contains("R-1"))
+
+            // A policy too large to record in one event: validate says so, as adopt would.
+            let aumos = try String(contentsOf: Self.policies.appendingPathComponent("aumos.toml"), encoding: .utf8)
+            let start = try CivilDate("2000-01-01")
+            let days = (0..<6000).map { "\"\(CivilDate(daysSinceEpoch: start.daysSinceEpoch + Int64($0)))\"" }
+            let section = try #require(aumos.range(of: "\n[acknowledge]"))
+            let big = dir + "/big.toml"
+            try (aumos[..<section.lowerBound] + "\nholidays = [" + days.joined(separator: ", ") + "]\n" + aumos[section.lowerBound...])
+                .write(toFile: big, atomically: true, encoding: .utf8)
+            for command in [["policy", "validate", big], ["policy", "adopt", "--project", "p", big, "--data-dir", dir]] {
+                let out = try DocketProcess.run(command)
+                #expect(out.status == 1 && out.stderr.contains("the policy is too large to adopt") && out.stderr.contains("6000 holidays"), "\(out.stderr)")
+            }
+            #expect(try cli.events() == before + 0)
         }
     }
 

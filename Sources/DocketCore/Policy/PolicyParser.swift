@@ -414,10 +414,11 @@ struct PolicyParser {
 
     private mutating func holidays(_ texts: [String]) -> [CivilDate] {
         var dates: [CivilDate] = []
+        var seen = Set<CivilDate>()
         for text in texts {
             do {
                 let date = try CivilDate(text)
-                if dates.contains(date) { report(line(of: "holidays"), "holidays", "\(date) is listed twice") } else { dates.append(date) }
+                if !seen.insert(date).inserted { report(line(of: "holidays"), "holidays", "\(date) is listed twice") } else { dates.append(date) }
             } catch {
                 report(line(of: "holidays"), "holidays", error.message)
             }
