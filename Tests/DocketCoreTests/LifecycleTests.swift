@@ -232,6 +232,32 @@ struct LifecycleTests {
         #expect(dropped?.message.contains("already triaged") == true)
     }
 
+    @Test("a command that would change nothing is refused: the same assignee, severity, CVE or disclosure date")
+    func noChange() throws {
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "maria"))
+        try h.run(Self.triage)
+        let date = try Timestamp(rfc3339: "2027-01-15T00:00:00Z")
+        try h.run(.assignCVE("CVE-2026-12345"))
+        try h.run(.scheduleDisclosure(date))
+        let version = h.report?.version
+        let commands: [(ReportCommand, String)] = [
+            (.assign(assignee: "maria"), "already assigned to maria"),
+            (.triage(severity: .critical, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "again"), "already assessed critical"),
+            (.assignCVE("CVE-2026-12345"), "already assigned CVE-2026-12345"),
+            (.scheduleDisclosure(date), "already scheduled for"),
+        ]
+        for (command, message) in commands {
+            let refused = #expect(throws: DomainError.self) { try h.run(command) }
+            #expect(refused?.message.contains(message) == true && refused?.message.contains("nothing to record") == true, "\(String(describing: refused))")
+        }
+        #expect(h.report?.version == version)
+        // A change is recorded.
+        try h.run(.assign(assignee: "lee"))
+        try h.run(.triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "mitigated"))
+        #expect(h.report?.assignee == "lee" && h.report?.severity == .high)
+    }
+
     @Test("an illegal transition names the state and the allowed events, and changes nothing")
     func illegalTransition() throws {
         var h = try ReportHarness()

@@ -157,11 +157,20 @@ public enum Lifecycle {
                 guard cwes.isEmpty, component == nil, affected.isEmpty else {
                     throw DomainError(.invalidCommand, "report \(reportID) is already triaged: a re-assessment changes the severity and CVSS vectors only (give --reason), not CWE ids, component or affected versions")
                 }
+                // A re-assessment that changes nothing would be a clock-bearing event for nothing.
+                if report.severity == severity, v31 == nil || v31 == report.cvss31, v40 == nil || v40 == report.cvss40 {
+                    throw DomainError(
+                        .invalidCommand,
+                        "report \(reportID) is already assessed \(severity.rawValue)\(v31 != nil || v40 != nil ? " with these vectors" : ""): nothing to record")
+                }
                 return [.severityChanged(SeverityChanged(severity: severity, cvss31: v31, cvss40: v40, reason: reason))]
             }
             return [.reportTriaged(ReportTriaged(severity: severity, cvss31: v31, cvss40: v40, cwes: cwes, component: component, affected: affected))]
         case .assign(let a):
             try nonEmpty(a, "assignee")
+            if let current = report?.assignee, current == a {
+                throw DomainError(.invalidCommand, "report \(reportID) is already assigned to \(a): nothing to record")
+            }
             return [.assigneeChanged(AssigneeChanged(assignee: a))]
         case .statusUpdate(let s):
             return [.statusUpdateSent(StatusUpdateSent(summary: s))]
@@ -179,6 +188,7 @@ public enum Lifecycle {
             return [.cveRequested(CVERequested(cna: cna))]
         case .assignCVE(let cve):
             try validateCVE(cve)
+            if report?.cve == cve { throw DomainError(.invalidCommand, "report \(reportID) is already assigned \(cve): nothing to record") }
             return [.cveAssigned(CVEAssigned(cve: cve))]
         case .publish(let ghsa, let cve, let url):
             if let cve { try validateCVE(cve) }
@@ -196,6 +206,9 @@ public enum Lifecycle {
         case .scheduleDisclosure(let date):
             if let report, date < report.lastEventAt {
                 throw DomainError(.invalidCommand, "disclosure date \(date) is before the report's latest event (\(report.lastEventAt))")
+            }
+            if let report, report.scheduledDisclosure == date {
+                throw DomainError(.invalidCommand, "report \(reportID)'s disclosure is already scheduled for \(date): nothing to record")
             }
             return [.disclosureScheduled(DisclosureScheduled(date: date))]
         case .extendEmbargo(let until, let reason, let agreed):
