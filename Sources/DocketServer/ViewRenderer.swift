@@ -18,7 +18,8 @@ struct ViewRenderer {
             let rows = visible
                 .filter { r in
                     (project == nil || r.project == project) && (state == nil || r.state == state)
-                        && (severity == nil || r.severity == severity) && (assignee == nil || r.assignee == assignee)
+                        && (severity == nil || r.severity == severity)
+                        && (assignee == nil || r.assignee.map(Report.personKey) == Report.personKey(assignee!))
                         && (report == nil || r.id == report)
                 }
             if let report, rows.isEmpty { throw DomainError(.unknownReport, "no report \(report) as of \(asOf)") }

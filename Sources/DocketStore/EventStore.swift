@@ -103,6 +103,14 @@ public final class EventStore: Sendable {
             }
             throw StoreError(.io, "cannot open \(ledgerPath): \(error)")
         }
+        // A data file shorter than the pages its meta page says are in use (a copy cut short)
+        // would make the first read past its end fault (SIGBUS): refused before any.
+        var st = stat()
+        if stat(ledgerPath + "/data.mdb", &st) == 0, Int(st.st_size) < env.usedBytes() {
+            throw StoreError(
+                .corruptRecord,
+                "\(directory): the data file is cut short: ledger/data.mdb holds \(st.st_size) bytes but its pages run to \(env.usedBytes()) (a copy that did not finish?); restore it from a replica or a complete copy")
+        }
         let dbs = try Databases.open(env, readOnly: configuration.readOnly, path: directory)
         let ledgerID = try Self.loadOrInitialiseMetadata(
             env, dbs, readOnly: configuration.readOnly, path: directory, newLedgerID: configuration.ledgerID)
@@ -404,6 +412,13 @@ public final class EventStore: Sendable {
                 break
             }
         }
+    }
+
+    /// Refuses a ledger whose head in metadata is not its log's last record (see `checkHead`): a
+    /// reader that hands on the whole log (an export) is not to stop at a head edited back, or
+    /// pass a log whose later records the head does not account for.
+    public func checkRecordedHead() throws(StoreError) {
+        try Self.checkHead(nil, environment, databases, path: directory, consequence: "what a reader takes for the whole log is not")
     }
 
     /// The error of a scan through `last` whose records ran out at `next` although the head (as

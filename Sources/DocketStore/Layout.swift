@@ -331,8 +331,16 @@ extension EventStore {
     /// log's last record and carry its chain tag (or, with no head, the log must be empty).
     /// Appending after a head edited back (to hide the records after it) or forward would write
     /// a chain that forks from the log's. A read-only open does not check: `verify` reports it.
-    static func checkHead(_ head: Head, _ env: LMDBEnvironment, _ dbs: Databases, path: String) throws(StoreError) {
+    ///
+    /// `head` nil: the head in metadata now, read in the same transaction as the log (a reader of
+    /// a live ledger sees both as one commit left them); `consequence` ends the error.
+    static func checkHead(
+        _ given: Head?, _ env: LMDBEnvironment, _ dbs: Databases, path: String,
+        consequence: String = "nothing is written to it"
+    ) throws(StoreError) {
+        var head = given ?? Head(sequence: 0, hash: .genesis)
         let last = try env.read { (txn) throws(StoreError) -> (sequence: UInt64, tag: UInt64)? in
+            if given == nil { head = try Self.head(in: txn, dbs) }
             let r: Result<(sequence: UInt64, tag: UInt64)?, StoreError>
             do throws(LMDBError) {
                 r = try txn.withCursor(dbs.log) { (cursor) throws(StoreError) -> (sequence: UInt64, tag: UInt64)? in
@@ -352,17 +360,19 @@ extension EventStore {
         throw StoreError(
             .corruptRecord,
             "\(path): the head in metadata (sequence \(head.sequence)) is not the log's last record (sequence \(lastSequence)\(lastSequence == head.sequence ? ", whose chain tag differs" : "")): "
-                + "the ledger was damaged or edited, and nothing is written to it; run docket verify, and restore it from a replica or a copy",
+                + "the ledger was damaged or edited, and \(consequence); run docket verify, and restore it from a replica or a copy",
             sequence: min(head.sequence, lastSequence) + 1)
     }
 
     static func loadHead(_ env: LMDBEnvironment, _ dbs: Databases) throws(StoreError) -> Head {
-        try env.read { (txn) throws(StoreError) -> Head in
-            guard let v = try Meta.get(Meta.head, in: txn, dbs) else { return Head(sequence: 0, hash: .genesis) }
-            guard v.count == 40 else { throw StoreError(.corruptRecord, "the head record in metadata is \(v.count) bytes, not 40") }
-            return Head(
-                sequence: v.withUnsafeBytes { $0.loadBigEndianUInt64() },
-                hash: ChainHash(bytes: Array(v[8..<40])))
-        }.get()
+        try env.read { (txn) throws(StoreError) -> Head in try head(in: txn, dbs) }.get()
+    }
+
+    static func head(in txn: borrowing Transaction, _ dbs: Databases) throws(StoreError) -> Head {
+        guard let v = try Meta.get(Meta.head, in: txn, dbs) else { return Head(sequence: 0, hash: .genesis) }
+        guard v.count == 40 else { throw StoreError(.corruptRecord, "the head record in metadata is \(v.count) bytes, not 40") }
+        return Head(
+            sequence: v.withUnsafeBytes { $0.loadBigEndianUInt64() },
+            hash: ChainHash(bytes: Array(v[8..<40])))
     }
 }

@@ -45,9 +45,12 @@ public final class MerkleIndex: Sendable {
     }
 
     /// Opens (creating) the index of `store` in `dataDirectory/merkle`, or in a temporary directory
-    /// when there is no data directory or it cannot be written.
+    /// when there is no data directory, it cannot be written, or it is a copy being examined.
     public static func open(dataDirectory: String?, store: EventStore) throws(StoreError) -> MerkleIndex {
-        if let dataDirectory {
+        // A copy no process has opened (no lock file) is examined, not changed: its index is
+        // made elsewhere (see `LMDBEnvironment`), as for a copy that cannot be written.
+        let untouched = store.configuration.readOnly && access(dataDirectory.map { $0 + "/ledger/lock.mdb" } ?? "", F_OK) != 0
+        if let dataDirectory, !untouched {
             let path = dataDirectory + "/merkle"
             if let index = try? MerkleIndex(path: path, store: store, temporary: false) { return index }
         }

@@ -42,6 +42,10 @@ struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical."))
     var logLevel: Logger.Level = .warning
 
+    func validate() throws {
+        guard !dataDir.isEmpty else { throw ValidationError("--data-dir (or DOCKET_DATA_DIR) must name a directory, not be empty") }
+    }
+
     func bootstrapLogging() {
         // swift-log allows one bootstrap per process; a command may open more than one store.
         guard loggingBootstrapped.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged else { return }
@@ -61,7 +65,7 @@ struct StoreOptions: ParsableArguments {
         var st = stat()
         if !readOnly, !startsLedger, stat(dataDir, &st) != 0, errno == ENOENT {
             throw CLIError(
-                "not-found: no data directory at \(dataDir) (is --data-dir right?); a command that records events does not start a new ledger. "
+                "not-found: no data directory at \(dataDir) (is --data-dir, or DOCKET_DATA_DIR, right?); a command that records events does not start a new ledger. "
                     + "Start one with `docket serve --data-dir \(dataDir)`, or create the directory (mkdir) to keep a ledger there without a node")
         }
         bootstrapLogging()

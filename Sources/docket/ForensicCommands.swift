@@ -13,7 +13,10 @@ import Logging
 /// An Ed25519 public key given as 64 hex digits, or as a file holding them.
 func loadPublicKey(_ text: String, option: String = "--pubkey") throws -> [UInt8] {
     let given = FileManager.default.contents(atPath: text).map { String(decoding: $0, as: UTF8.self) } ?? text
-    guard let key = Hex.decode(given.trimmingCharacters(in: .whitespacesAndNewlines)), key.count == 32 else {
+    if given == text, text.contains("/"), !FileManager.default.fileExists(atPath: text) {
+        throw CLIError("\(option): no file \(text) (give the public key's 64 hex digits, or a file holding them)", exitCode: ExitCode.validationFailure.rawValue)
+    }
+    guard let key = Hex.decode(given.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()), key.count == 32 else {
         throw CLIError(
             "\(option) must be an Ed25519 public key: 64 hex digits, or a file holding them (`docket key create` prints it)",
             exitCode: ExitCode.validationFailure.rawValue)
@@ -21,9 +24,16 @@ func loadPublicKey(_ text: String, option: String = "--pubkey") throws -> [UInt8
     return key
 }
 
+/// `keys` without repeats, in order (a key given twice is one key trusted).
+func uniqueKeys(_ keys: [[UInt8]]) -> [[UInt8]] {
+    var seen = Set<[UInt8]>()
+    return keys.filter { seen.insert($0).inserted }
+}
+
 /// Refuses a scan from `from` through `head` that ended at `last` (0 if it saw nothing) before
 /// the head: a copy whose records end early (truncated, or edited) is not passed on as complete.
-func requireWholeLog(through last: UInt64, from: UInt64, head: UInt64) throws {
+func requireWholeLog(_ store: EventStore, through last: UInt64, from: UInt64, head: UInt64) throws {
+    try store.checkRecordedHead()
     let start = max(from, 1)
     guard start <= head, max(last, start - 1) < head else { return }
     let end = max(last, start - 1)
@@ -33,10 +43,14 @@ func requireWholeLog(through last: UInt64, from: UInt64, head: UInt64) throws {
         sequence: end + 1)
 }
 
-/// Whether this process could create or overwrite the file `path` (not a directory).
+/// Whether this process could write the file `path` whole: a new file renamed into place, which
+/// needs its directory writable.
 func canWrite(_ path: String) -> Bool {
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) { return !isDirectory.boolValue && access(path, W_OK) == 0 }
+    var st = stat()
+    if stat(path, &st) == 0 {
+        if st.st_mode & S_IFMT == S_IFDIR { return false }
+        if st.st_mode & S_IFMT == S_IFREG, access(path, W_OK) != 0 { return false }
+    }
     let parent = (path as NSString).deletingLastPathComponent
     return access(parent.isEmpty ? "." : parent, W_OK | X_OK) == 0
 }
@@ -187,7 +201,7 @@ struct ReceiptGroup: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                let keys = try pubkey.map { try loadPublicKey($0) }
+                let keys = try uniqueKeys(pubkey.map { try loadPublicKey($0) })
                 let receipt = try readReceipt(file, failure: 3)
                 var checks = receipt.verify(publicKeys: keys)
                 if receipt.inclusion == nil && requireProof {
@@ -249,7 +263,7 @@ struct Replay: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let spec: AsOfSpec = try atSeq.map { .sequence($0) } ?? .time(try parseTime(asOf!, what: "--as-of"))
-            let span = try parseSpan(window, what: "--window")
+            let span = try parseSpan(window, what: "--window", allowZero: false)
             let v = try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.query(.replay(window: span), asOf: spec) }
             if json { return print(JSON.serialize(v)) }
             // printTable writes straight to the file handle: flush print's buffer before each.
@@ -362,7 +376,7 @@ struct Export: AsyncParsableCommand {
                     if let failure { throw failure }
                     // An export is the whole log through its head: a copy whose records end early
                     // (truncated, or edited) is not exported as if it were complete.
-                    try requireWholeLog(through: last, from: from, head: head)
+                    try requireWholeLog(store, through: last, from: from, head: head)
                 }
                 try sink.finish()
             } catch {

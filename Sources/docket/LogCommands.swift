@@ -142,7 +142,7 @@ struct Read: AsyncParsableCommand {
                         return remaining > 0
                     }
                 }
-                if limit == nil { try requireWholeLog(through: last, from: from, head: head) }
+                if limit == nil { try requireWholeLog(store, through: last, from: from, head: head) }
             }
         }
     }
@@ -191,7 +191,7 @@ struct Verify: AsyncParsableCommand {
             throw ExitCode(3)
         }
         try await reporting {
-            let keys = try pubkey.map { try loadPublicKey($0) }
+            let keys = try uniqueKeys(pubkey.map { try loadPublicKey($0) })
             let (store, report): (EventStore, VerificationReport)
             do {
                 store = try self.store.openStore(readOnly: true)
@@ -357,17 +357,26 @@ struct Key: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
+                let keyPath = out ?? store.dataDir + "/node.key"
+                // Where the public key goes is checked first: a key made and then not handed out
+                // would have to be deleted by hand before trying again (and the same file for both
+                // would put the public key in place of the private one).
+                if let pubkeyOut {
+                    guard URL(fileURLWithPath: pubkeyOut).standardizedFileURL.resolvingSymlinksInPath()
+                        != URL(fileURLWithPath: keyPath).standardizedFileURL.resolvingSymlinksInPath()
+                    else {
+                        throw CLIError("--pubkey-out names the private key's own file (\(keyPath)); give another file", exitCode: ExitCode.validationFailure.rawValue)
+                    }
+                    guard canWrite(pubkeyOut) else {
+                        throw CLIError("cannot write \(pubkeyOut) (is its directory there and writable?); no key was made")
+                    }
+                }
                 if out == nil, !EventStore.holdsLedger(store.dataDir) {
                     // The ledger first: a data directory holds a ledger before anything else. (Not
                     // when it has one: a node serving it holds it open for writing.)
                     try store.openStore(startsLedger: true).close()
                 }
-                // Where the public key goes is checked first: a key made and then not handed out
-                // would have to be deleted by hand before trying again.
-                if let pubkeyOut, !canWrite(pubkeyOut) {
-                    throw CLIError("cannot write \(pubkeyOut) (is its directory there and writable?); no key was made")
-                }
-                let key = try NodeKey.create(at: out ?? store.dataDir + "/node.key")
+                let key = try NodeKey.create(at: keyPath)
                 if let pubkeyOut {
                     guard FileManager.default.createFile(atPath: pubkeyOut, contents: Data((key.publicKeyHex + "\n").utf8)) else {
                         throw CLIError("cannot write \(pubkeyOut)")

@@ -82,20 +82,29 @@ struct PolicyGroup: AsyncParsableCommand {
         @OptionGroup var event: EventOptions
         @Option(help: "The project.") var project: String
         @Argument(help: "The policy file.") var file: String
+
+        func validate() throws {
+            // Options every recording command shares that an adoption has no use for: refused,
+            // not dropped (a retry is safe anyway: re-adopting the policy in force is refused).
+            if event.eventID != nil { throw ValidationError("policy adopt takes no --id: adopting the policy in force again is refused, so a retry records nothing twice") }
+            if event.receipt != nil { throw ValidationError("policy adopt takes no --receipt: issue one for its sequence with `docket receipt issue SEQ`") }
+        }
+
         func run() async throws {
             try await reporting {
                 let (policy, zone) = try PolicyGroup.load(file)
+                let at = try event.occurredAt()
                 let answer = try await store.node(remote, actor: event.actor).using { node -> Value in
                     switch node {
                     case .local(let ledger, let actor):
                         let adopted = DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone))
-                        let r = try await ledger.appendProjectEvent(adopted, project: project, as: .local(actor: actor), at: try event.occurredAt())
+                        let r = try await ledger.appendProjectEvent(adopted, project: project, as: .local(actor: actor), at: at)
                         return .object([("project", .string(project)), ("policy", .string(policy.name)), ("version", .int(Int64(policy.version))), ("seq", .int(Int64(r.lastSequence)))])
                     case .remote(let client):
                         return try await client.admin("policy-adopt", [
                             ("project", .string(project)), ("policy", .string(policy.encodeCanonical())), ("file", .string(file)),
                             ("zone", .string(zone.identifier)), ("zoneTransitions", .array(zone.encodedTransitions.map { .string($0) })),
-                            ("at", try event.occurredAt().map { .string($0.rfc3339) } ?? .null),
+                            ("at", at.map { .string($0.rfc3339) } ?? .null),
                         ])
                     }
                 }

@@ -73,10 +73,12 @@ struct ReportGroup: AsyncParsableCommand {
 
 /// Runs `command` against report `id` (locally, or on --server) and prints the outcome.
 private func perform(_ command: ReportCommand, report id: String, store options: StoreOptions, remote: RemoteOptions, event: EventOptions, creditFromPolicy: Bool = false) async throws {
+    // Bad usage is refused before the data directory is opened (an empty one would take a ledger).
+    let (at, eventID) = (try event.occurredAt(), try event.id())
     let outcome = try await options.node(remote, actor: event.actor).using { node in
         // A receipt that cannot be signed is refused before anything is appended.
         if let path = event.receipt { try await node.prepareReceipt(path: path) }
-        let outcome = try await node.execute(command, report: id, at: try event.occurredAt(), eventID: try event.id(), creditFromPolicy: creditFromPolicy)
+        let outcome = try await node.execute(command, report: id, at: at, eventID: eventID, creditFromPolicy: creditFromPolicy)
         if let path = event.receipt { try await node.writeReceipt(sequence: UInt64(outcome["seq"]?.intValue ?? 0), to: path) }
         return outcome
     }

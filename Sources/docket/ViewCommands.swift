@@ -160,8 +160,7 @@ struct MetricsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let span = try parseSpan(window, what: "--window")
-            guard span > .zero else { throw CLIError("--window must be longer than zero, like 90d") }
+            let span = try parseSpan(window, what: "--window", allowZero: false)
             let m = try await runQuery(.metrics(project: project, window: span), store, remote, view)
             if view.json { return print(JSON.serialize(m)) }
             let reports = m["reports"]?.intValue ?? 0

@@ -133,6 +133,7 @@ struct DomainCommandTests {
                 (["timers", "--due-within", "72"], "--due-within \"72\" must be a number followed by h, d or w"),
                 (["metrics", "--project", "p", "--window", "-3d"], "--window"),
                 (["token", "create", "--role", "admin", "--name", "a", "--expires", "0d"], "--expires \"0d\" must be a positive number"),
+                (["policy", "adopt", "--project", "p", Self.policies.appendingPathComponent("aumos.toml").path, "--id", "x1"], "policy adopt takes no --id"),
                 (["verify", "--pubkey", "abc"], "--pubkey must be an Ed25519 public key"),
             ]
             func docket(_ args: [String]) throws -> DocketProcess.Output { try DocketProcess.run(args + ["--data-dir", dir]) }
@@ -189,7 +190,8 @@ struct DomainCommandTests {
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "2099-01-01T00:00:00Z"], "is in the future"),
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "2001-01-01T00:00:00Z"], "is before report R-1's latest event"),
                 (["timers", "--due-within", "soon"], "--due-within"),
-                (["metrics", "--project", "p", "--window", "0d"], "--window must be longer than zero"),
+                (["metrics", "--project", "p", "--window", "0d"], "--window \"0d\" must be a positive number"),
+                (["replay", "--as-of", "2026-01-01", "--window", "0h"], "--window \"0h\" must be a positive number"),
                 (["hall-of-fame", "--project", "p", "--year", "26"], "--year must be a four-digit year"),
                 (["report", "close", "R-1", "--resolution", "duplicate", "--duplicate-of", "NOPE-9"], "no report NOPE-9 to be a duplicate of"),
                 // A policy dated before a report already held to another would move its deadlines after the fact.
@@ -327,6 +329,9 @@ struct CheckpointCommandTests {
         try await withTemporaryDirectory { dir in
             let data = dir + "/node"
             func docket(_ args: String...) throws -> DocketProcess.Output { try DocketProcess.run(args + ["--data-dir", data]) }
+            // The private key's own file for the public key: refused.
+            let same = try docket("key", "create", "--pubkey-out", data + "/node.key")
+            #expect(same.status == 64 && same.stderr.contains("names the private key's own file"), "\(same.stderr)")
             // Nowhere to put the public key: refused before a key is made.
             let nowhere = try docket("key", "create", "--pubkey-out", dir + "/missing/pub.hex")
             #expect(nowhere.status == 1 && nowhere.stderr.contains("no key was made"), "\(nowhere.stderr)")

@@ -158,7 +158,7 @@ public enum Lifecycle {
                     throw DomainError(.invalidCommand, "report \(reportID) is already triaged: a re-assessment changes the severity and CVSS vectors only (give --reason), not CWE ids, component or affected versions")
                 }
                 // A re-assessment that changes nothing would be a clock-bearing event for nothing.
-                if report.severity == severity, v31 == nil || v31 == report.cvss31, v40 == nil || v40 == report.cvss40 {
+                if report.severity == severity, v31 == nil || sameVector(v31, report.cvss31), v40 == nil || sameVector(v40, report.cvss40) {
                     throw DomainError(
                         .invalidCommand,
                         "report \(reportID) is already assessed \(severity.rawValue)\(v31 != nil || v40 != nil ? " with these vectors" : ""): nothing to record")
@@ -168,7 +168,8 @@ public enum Lifecycle {
             return [.reportTriaged(ReportTriaged(severity: severity, cvss31: v31, cvss40: v40, cwes: cwes, component: component, affected: affected))]
         case .assign(let a):
             try nonEmpty(a, "assignee")
-            if let current = report?.assignee, current == a {
+            // Handles compare as credits do: without case or surrounding white space.
+            if let current = report?.assignee, Report.personKey(current) == Report.personKey(a) {
                 throw DomainError(.invalidCommand, "report \(reportID) is already assigned to \(a): nothing to record")
             }
             return [.assigneeChanged(AssigneeChanged(assignee: a))]
@@ -299,6 +300,13 @@ public enum Lifecycle {
 
     private static func nonEmpty(_ s: String, _ what: String) throws(DomainError) {
         guard !s.allSatisfy(\.isWhitespace) else { throw DomainError(.invalidCommand, "\(what) must not be empty") }
+    }
+
+    /// Whether two CVSS vectors say the same: the same metrics, in any order, a metric given as
+    /// X ("not defined") being the same as one left out.
+    static func sameVector(_ a: String?, _ b: String?) -> Bool {
+        func metrics(_ v: String?) -> Set<Substring>? { v.map { Set($0.split(separator: "/").filter { !$0.hasSuffix(":X") }) } }
+        return metrics(a) == metrics(b)
     }
 
     private static func score(_ vector: String?, expected: CVSSVersion) throws(DomainError) -> CVSSScore? {
