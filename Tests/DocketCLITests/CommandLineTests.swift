@@ -16,6 +16,16 @@ struct CommandLineTests {
         try docket("read", dir: dir).lines.count
     }
 
+    /// Changes the ledger of `dir` behind Docket's back, in one LMDB write transaction: damage
+    /// or tampering for a test to find.
+    func tamper(_ dir: String, _ body: (borrowing Transaction, Databases) throws -> Void) throws {
+        let env = try LMDBEnvironment(path: dir + "/ledger", mapSize: 1 << 20, maxDatabases: 8, readOnly: false)
+        let dbs = try Databases.open(env, readOnly: false, path: dir)
+        let txn = try env.beginWrite()
+        try body(txn, dbs)
+        try txn.commit()
+    }
+
     @Test("append, read, verify and stats work end to end and print parseable JSON")
     func happyPath() async throws {
         try await withTemporaryDirectory { dir in
@@ -155,13 +165,7 @@ struct CommandLineTests {
         try await withTemporaryDirectory { dir in
             #expect(try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir).status == 0)
             // Rewrite the format marker as a future release would.
-            do {
-                let env = try LMDBEnvironment(path: dir + "/ledger", mapSize: 1 << 20, maxDatabases: 8, readOnly: false)
-                let dbs = try Databases.open(env, readOnly: false, path: dir)
-                let txn = try env.beginWrite()
-                try Meta.put(Meta.format, Array("docket-store 3".utf8), in: txn, dbs)
-                try txn.commit()
-            }
+            try tamper(dir) { txn, dbs in try Meta.put(Meta.format, Array("docket-store 3".utf8), in: txn, dbs) }
             for command in [["read"], ["append", "--stream", "s", "--type", "T", "--data", "{}"], ["verify"]] {
                 let r = try DocketProcess.run(command + ["--data-dir", dir])
                 #expect(r.status == 1, "\(command)")
@@ -176,13 +180,7 @@ struct CommandLineTests {
             for i in 0..<20 {
                 #expect(try docket("append", "--stream", "s\(i % 3)", "--type", "T", "--data", #"{"i":\#(i)}"#, dir: dir).status == 0)
             }
-            do {
-                let env = try LMDBEnvironment(path: dir + "/ledger", mapSize: 1 << 20, maxDatabases: 8, readOnly: false)
-                let dbs = try Databases.open(env, readOnly: false, path: dir)
-                let txn = try env.beginWrite()
-                try txn.delete(dbs.log, Key.sequence(UInt64(gone)))
-                try txn.commit()
-            }
+            try tamper(dir) { txn, dbs in try txn.delete(dbs.log, Key.sequence(UInt64(gone))) }
             let message = gone == 20 ? "the log holds no record 20, but its head is 20" : "the log holds no record 7 (the next one is 8)"
             let read = try docket("read", dir: dir)
             #expect(read.status == 1 && read.stderr.contains(message) && read.stderr.contains("docket verify"), "\(read.stderr)")
@@ -233,14 +231,10 @@ struct CommandLineTests {
             for i in 0..<5 {
                 #expect(try docket("append", "--stream", "s", "--type", "T", "--data", #"{"i":\#(i)}"#, dir: dir).status == 0)
             }
-            do {
-                let env = try LMDBEnvironment(path: dir + "/ledger", mapSize: 1 << 20, maxDatabases: 8, readOnly: false)
-                let dbs = try Databases.open(env, readOnly: false, path: dir)
-                let txn = try env.beginWrite()
+            try tamper(dir) { txn, dbs in
                 var head = try #require(try Meta.get(Meta.head, in: txn, dbs))
                 head.replaceSubrange(0..<8, with: [0, 0, 0, 0, 0, 0, 0, 3])
                 try Meta.put(Meta.head, head, in: txn, dbs)
-                try txn.commit()
             }
             // Readers that hand on the whole log say so rather than stop at the edited head.
             for command in [["read"], ["export", "--out", dir + "/log.jsonl"]] {
