@@ -328,9 +328,11 @@ extension EventStore {
     }
 
     /// Refuses to write after a head that is not the log's: the head in metadata must name the
-    /// log's last record and carry its chain tag (or, with no head, the log must be empty).
-    /// Appending after a head edited back (to hide the records after it) or forward would write
-    /// a chain that forks from the log's. A read-only open does not check: `verify` reports it.
+    /// log's last record and carry its chain tag (or, with no head, the log must be empty), and
+    /// the log must hold exactly that many records (LMDB keeps the count: no scan), so none is
+    /// missing before it. Appending after a head edited back (to hide the records after it) or
+    /// forward, or onto a log with a hole, would extend a chain that no longer holds. A
+    /// read-only open does not check: `verify` reports it.
     ///
     /// `head` nil: the head in metadata now, read in the same transaction as the log (a reader of
     /// a live ledger sees both as one commit left them); `consequence` ends the error.
@@ -339,8 +341,10 @@ extension EventStore {
         consequence: String = "nothing is written to it"
     ) throws(StoreError) {
         var head = given ?? Head(sequence: 0, hash: .genesis)
+        var records = 0
         let last = try env.read { (txn) throws(StoreError) -> (sequence: UInt64, tag: UInt64)? in
             if given == nil { head = try Self.head(in: txn, dbs) }
+            do throws(LMDBError) { records = try txn.entryCount(dbs.log) } catch { throw error.storeError }
             let r: Result<(sequence: UInt64, tag: UInt64)?, StoreError>
             do throws(LMDBError) {
                 r = try txn.withCursor(dbs.log) { (cursor) throws(StoreError) -> (sequence: UInt64, tag: UInt64)? in
@@ -356,6 +360,12 @@ extension EventStore {
         }.get()
         let lastSequence = last?.sequence ?? 0
         let matches = lastSequence == head.sequence && (last == nil || last!.tag == head.hash.tag)
+        if matches && UInt64(records) != head.sequence {
+            throw StoreError(
+                .corruptRecord,
+                "\(path): the log holds \(records) records but its last is sequence \(head.sequence): \(UInt64(records) < head.sequence ? "records are missing before it" : "it holds records it should not"); "
+                    + "the ledger was damaged or edited, and \(consequence); run docket verify (it names the first), and restore it from a replica or a copy")
+        }
         guard !matches else { return }
         throw StoreError(
             .corruptRecord,

@@ -193,6 +193,10 @@ struct CommandLineTests {
                 #expect(r.status == 1 && r.stderr.contains(message), "\(view): \(r.stderr)")
             }
             #expect(try docket("verify", dir: dir).status == 3)
+            // Nothing is written on after the hole either.
+            let append = try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir)
+            let refusal = gone == 20 ? "is not the log's last record" : "the log holds 19 records but its last is sequence 20: records are missing before it"
+            #expect(append.status == 1 && append.stderr.contains(refusal), "\(append.stderr)")
         }
     }
 
