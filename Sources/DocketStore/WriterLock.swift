@@ -47,7 +47,11 @@ final class WriterLock: Sendable {
     }
 
     deinit {
-        // Closing the descriptor releases the lock.
+        // Unlocked first: closing the descriptor alone would leave the lock held while a child
+        // process forked meanwhile (say, by another thread spawning a command) still has its copy
+        // of the descriptor, until that child reaches exec, and reopening the directory in this
+        // process would be refused as "open for writing by another Docket process".
+        flock(descriptor, LOCK_UN)
         close(descriptor)
     }
 }
