@@ -230,7 +230,11 @@ struct ViewRenderer {
         if let t = c.startedAt { b.append(("startedAt", .string(t.rfc3339))) }
         if let t = c.dueAt { b.append(("dueAt", .string(t.rfc3339))) }
         if let t = c.endedAt { b.append(("endedAt", .string(t.rfc3339))) }
-        if let m = c.margin { b.append(("marginSeconds", .int(m.microseconds / 1_000_000))) }
+        if let m = c.margin {
+            // Whole seconds, rounded down: a clock half a second late is a second late, never 0.
+            let us = m.microseconds
+            b.append(("marginSeconds", .int(us >= 0 ? us / 1_000_000 : -((-us + 999_999) / 1_000_000))))
+        }
         if let late = c.endEntry { b.append(("endRecordedAt", .string(late.recordedAt.rfc3339))) }
         if !c.lateChanges.isEmpty {
             b.append(("lateChanges", .array(c.lateChanges.map { e in

@@ -1,5 +1,5 @@
-import DocketCore
-import DocketServer
+@testable import DocketCore
+@testable import DocketServer
 import DocketStore
 import DocketTestSupport
 import Testing
@@ -94,5 +94,29 @@ struct ViewFoldTests {
                 }
             }
         }
+    }
+}
+
+/// How a clock's margin reads on the wire and in tables.
+@Suite("Clock margins")
+struct ClockMarginTests {
+    static func clock(margin microseconds: Int64) -> Clock {
+        Clock(
+            report: "R", project: "p", kind: .triage, state: microseconds < 0 ? .breached : .running, target: "1bd", startedAt: nil,
+            dueAt: nil, endedAt: nil, margin: .microseconds(microseconds), note: nil, endEntry: nil)
+    }
+
+    @Test("marginSeconds rounds down, so a clock any part of a second late is a second late, never 0", arguments: [
+        (Int64(-500_000), Int64(-1)), (-1, -1), (-1_000_000, -1), (-1_000_001, -2), (0, 0), (500_000, 0), (1_999_999, 1),
+    ])
+    func roundsDown(microseconds: Int64, seconds: Int64) {
+        #expect(ViewRenderer.clockValue(Self.clock(margin: microseconds))["marginSeconds"] == .int(seconds))
+    }
+
+    @Test("a duration under a minute reads <1m, not 0m")
+    func format() {
+        #expect(Clock.format(.seconds(0)) == "0m")
+        #expect(Clock.format(.seconds(1)) == "<1m" && Clock.format(.seconds(-59)) == "-<1m")
+        #expect(Clock.format(.seconds(90_061)) == "1d 1h 1m")
     }
 }

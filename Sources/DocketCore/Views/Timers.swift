@@ -629,7 +629,7 @@ extension Clock {
         var parts: [String] = []
         if days > 0 { parts.append("\(days)d") }
         if hours > 0 { parts.append("\(hours)h") }
-        if minutes > 0 || parts.isEmpty { parts.append("\(minutes)m") }
+        if minutes > 0 || parts.isEmpty { parts.append(s > 0 && s < 60 ? "<1m" : "\(minutes)m") }
         return (negative ? "-" : "") + parts.joined(separator: " ")
     }
 }
