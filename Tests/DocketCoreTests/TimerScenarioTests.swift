@@ -197,6 +197,13 @@ struct TimerScenarioTests {
         c = s.clock("F", .needsInfo, at: "2026-11-21T00:00:00Z")
         #expect(c.state == .notApplicable && c.note == "closed after the reporter had not answered for 14d, as the policy allows")
         #expect(c.lateChanges == [LateEntry(type: "InfoRequested", occurredAt: t("2026-11-03T09:00:00Z"), recordedAt: t("2026-11-20T08:00:00Z"))], "\(c.lateChanges)")
+        // A request (written in late) made once the triage deadline had passed moved nothing, and
+        // the clock does not say it did: due Monday 11-09 09:00, asked Tuesday.
+        try s.submit("G", at: "2026-11-02T09:00:00Z")
+        try s.run("G", .acknowledge(assignee: "m"), at: "2026-11-02T10:00:00Z")
+        try s.run("G", .requestInfo(question: "PoC?"), at: "2026-11-10T09:00:00Z", recorded: "2026-11-20T08:00:00Z")
+        c = s.clock("G", .triage, at: "2026-11-21T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-11-09T09:00:00Z") && c.lateChanges.isEmpty, "\(c)")
     }
 
     // MARK: 002 AIXCL: 72 h, 7 days, disclosure 7–14 days after the fix release.

@@ -226,12 +226,14 @@ public enum Timers {
             // late entry for nearly every event of every report).
             let reopened = report.closures.filter { k in k.end.map { $0 <= until && $0 > start } ?? false }
             guard pausing || !reopened.isEmpty else { return found }
+            // A pause that began once the deadline had passed did not move it (see `due`).
+            let due = c.dueAt ?? .maximum
             return found + entries.filter { e in
                 guard e.occurredAt <= until else { return false }
                 switch e.type {
-                case InfoRequested.eventType: return pausing && e.occurredAt >= start
-                case ReportClosed.eventType: return reopened.contains { $0.start == e.occurredAt }
-                case ReportReopened.eventType: return reopened.contains { $0.end == e.occurredAt }
+                case InfoRequested.eventType: return pausing && e.occurredAt >= start && e.occurredAt < due
+                case ReportClosed.eventType: return e.occurredAt < due && reopened.contains { $0.start == e.occurredAt }
+                case ReportReopened.eventType: return reopened.contains { $0.end == e.occurredAt && $0.start < due }
                 default: return false
                 }
             }
