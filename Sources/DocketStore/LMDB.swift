@@ -65,6 +65,9 @@ func check(_ rc: Int32) throws(LMDBError) {
 final class LMDBEnvironment: @unchecked Sendable {
     let env: OpaquePointer
     let readOnly: Bool
+    /// Opened without a lock file (MDB_NOLOCK): a copy no process had opened, or one on read-only
+    /// media. Nothing may be added to such a directory.
+    let withoutLocks: Bool
     /// The environment's directory.
     let path: String
     private(set) var mapSize: Int
@@ -87,10 +90,12 @@ final class LMDBEnvironment: @unchecked Sendable {
             // A read-only copy (a forensic snapshot on read-only media): no lock file possible.
             // A handle whose open failed cannot be opened again (LMDB answers EINVAL): start afresh.
             mdb_env_close(env)
-            (env, rc) = try Self.open(path: path, mapSize: mapSize, maxDatabases: maxDatabases, flags: flags | UInt32(MDB_NOLOCK))
+            flags |= UInt32(MDB_NOLOCK)
+            (env, rc) = try Self.open(path: path, mapSize: mapSize, maxDatabases: maxDatabases, flags: flags)
         }
         self.env = env
         self.readOnly = readOnly
+        withoutLocks = flags & UInt32(MDB_NOLOCK) != 0
         self.path = path
         self.mapSize = mapSize
         pthread_rwlock_init(resizeLock, nil)

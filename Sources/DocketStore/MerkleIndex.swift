@@ -47,10 +47,9 @@ public final class MerkleIndex: Sendable {
     /// Opens (creating) the index of `store` in `dataDirectory/merkle`, or in a temporary directory
     /// when there is no data directory, it cannot be written, or it is a copy being examined.
     public static func open(dataDirectory: String?, store: EventStore) throws(StoreError) -> MerkleIndex {
-        // A copy no process has opened (no lock file) is examined, not changed: its index is
-        // made elsewhere (see `LMDBEnvironment`), as for a copy that cannot be written.
-        let untouched = store.configuration.readOnly && access(dataDirectory.map { $0 + "/ledger/lock.mdb" } ?? "", F_OK) != 0
-        if let dataDirectory, !untouched {
+        // A ledger read without locks (a copy being examined, see `LMDBEnvironment`) is not
+        // changed: its index is made elsewhere, as for a copy that cannot be written.
+        if let dataDirectory, !store.environment.withoutLocks {
             let path = dataDirectory + "/merkle"
             if let index = try? MerkleIndex(path: path, store: store, temporary: false) { return index }
         }

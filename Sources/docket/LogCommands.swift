@@ -377,11 +377,7 @@ struct Key: AsyncParsableCommand {
                     try store.openStore(startsLedger: true).close()
                 }
                 let key = try NodeKey.create(at: keyPath)
-                if let pubkeyOut {
-                    guard FileManager.default.createFile(atPath: pubkeyOut, contents: Data((key.publicKeyHex + "\n").utf8)) else {
-                        throw CLIError("cannot write \(pubkeyOut)")
-                    }
-                }
+                if let pubkeyOut { try writeAtomically(key.publicKeyHex + "\n", to: pubkeyOut) }
                 print(key.publicKeyHex)
             }
         }

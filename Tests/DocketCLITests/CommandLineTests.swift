@@ -148,6 +148,8 @@ struct CommandLineTests {
                 #expect(!FileManager.default.fileExists(atPath: dir + "/dta"), "\(command) created the mistyped directory")
             }
             #expect(try eventCount(dir + "/data") == 1)
+            let empty = try DocketProcess.run(["append", "--stream", "s", "--type", "T", "--data", "{}", "--data-dir", ""])
+            #expect(empty.status == 64 && empty.stderr.contains("--data-dir (or DOCKET_DATA_DIR) must name a directory"), "\(empty.stderr)")
             // An empty directory made on purpose takes a new ledger; so does a node's first token.
             try FileManager.default.createDirectory(atPath: dir + "/made", withIntermediateDirectories: false)
             // Bad usage in it starts nothing: the directory could still become a follower.

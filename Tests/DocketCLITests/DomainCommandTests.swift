@@ -134,6 +134,7 @@ struct DomainCommandTests {
                 (["metrics", "--project", "p", "--window", "-3d"], "--window"),
                 (["token", "create", "--role", "admin", "--name", "a", "--expires", "0d"], "--expires \"0d\" must be a positive number"),
                 (["policy", "adopt", "--project", "p", Self.policies.appendingPathComponent("aumos.toml").path, "--id", "x1"], "policy adopt takes no --id"),
+                (["policy", "adopt", "--project", "p", Self.policies.appendingPathComponent("aumos.toml").path, "--receipt", dir + "/r"], "policy adopt takes no --receipt"),
                 (["verify", "--pubkey", "abc"], "--pubkey must be an Ed25519 public key"),
             ]
             func docket(_ args: [String]) throws -> DocketProcess.Output { try DocketProcess.run(args + ["--data-dir", dir]) }
@@ -387,6 +388,11 @@ struct CheckpointCommandTests {
             #expect(firstOnly.status == 3 && firstOnly.stdout.contains("ok     receipt signature") && firstOnly.stdout.contains("FAILED checkpoint signature"), "\(firstOnly.stdout)")
             let trusted = try DocketProcess.run(["receipt", "verify", dir + "/r2.json", "--pubkey", first, "--pubkey", second])
             #expect(trusted.status == 0, "\(trusted.stdout)")
+            // A key given twice, in capitals, is the one key; a key file that is not there is bad usage.
+            let repeated = try docket("verify", "--pubkey", first.uppercased(), "--pubkey", first)
+            #expect(repeated.status == 3 && repeated.stdout.contains("than the one given"), "\(repeated.stdout)")
+            let noFile = try docket("verify", "--pubkey", dir + "/missing.pub")
+            #expect(noFile.status == 64 && noFile.stderr.contains("--pubkey: no file"), "\(noFile.stderr)")
             let none = try DocketProcess.run(["receipt", "verify", dir + "/r2.json"])
             #expect(none.status == 64 && none.stderr.contains("--pubkey"), "\(none.stderr)")
         }

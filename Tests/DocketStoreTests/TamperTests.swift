@@ -90,6 +90,31 @@ struct TamperTests {
         try txn.commit()
     }
 
+    @Test("scans and folds, pipelined or not, stop at a hole in the log or at records that end before the head", arguments: [20, 40])
+    func scansStopAtMissingRecords(gone: Int) async throws {
+        try await withTemporaryDirectory { dir in
+            do {
+                let store = try openStore(dir)
+                _ = try await appendBatches(store, count: 40, batch: 10)
+                store.close()
+            }
+            try tamper(dir) { txn, dbs in try txn.delete(dbs.log, Key.sequence(UInt64(gone))) }
+            let store = try openStore(dir) { $0.readOnly = true }
+            // chunk 4: long enough to read on the pipelined threads; 4096: on this one.
+            for chunk in [4, 4096] {
+                for partitions in [1, 2] {
+                    let folded = #expect(throws: StoreError.self) {
+                        _ = try store.fold(chunk: chunk, into: [Int](repeating: 0, count: partitions)) { n, _ in n += 1 }
+                    }
+                    #expect(folded?.code == .corruptRecord && folded?.sequence == UInt64(gone), "\(String(describing: folded))")
+                }
+                var seen = 0
+                let scanned = #expect(throws: StoreError.self) { try store.scan(chunk: chunk) { _ in seen += 1; return true } }
+                #expect(scanned?.message.contains("no record \(gone)") == true && seen == gone - 1, "\(String(describing: scanned)) after \(seen)")
+            }
+        }
+    }
+
     @Test("a chain anchor that does not match the chain is not handed on as the chain hash there", arguments: [false, true])
     func alteredAnchor(keepingTag: Bool) async throws {
         try await withTemporaryDirectory { dir in
