@@ -93,6 +93,10 @@ public final class Ledger: Sendable {
             } catch is SubmissionUnderTakenID {
                 try await refuseTakenID(command, report: id, stream: stream, as: principal, at: at, eventID: eventID)
             }
+            // Before the retry check, which compares the original named in full: otherwise a
+            // maintainer could resend the id of an admin's duplicate closing, naming guesses, and
+            // learn from the answer which hidden report it names.
+            try refuseHiddenOriginal(command, id: id, principal)
             // A retried command (same id) returns what the first attempt appended.
             if let eventID, let original = recorded.first(where: { $0.id == eventID }) {
                 var before = Projection()
@@ -140,15 +144,6 @@ public final class Ledger: Sendable {
     ) throws -> (events: [DomainEvent], proposed: [ProposedEvent]) {
         try Self.refuseNamingAnonymous(command, on: report, id: id, principal)
         if report == nil, case .submit(let e) = command { try refuseWithoutPolicy(e.project) }
-        // A duplicate names a report that exists, and one its closer may see (else it is unknown
-        // to them, as any such report is).
-        if case .close(.duplicate, let original?, _) = command, original != id,
-            (try? DomainStreams.validateIdentifier(original, what: "duplicate-of")) != nil
-        {
-            guard let found = try load(report: original).0, principal.canSee(found) else {
-                throw DomainError(.invalidCommand, "no report \(original) to be a duplicate of; check the id (--duplicate-of)")
-            }
-        }
         try checkTime(at, report: report, id: id, principal)
         let events = try Lifecycle.decide(command, report: report, reportID: id)
         if case .extendEmbargo(let until, _, _) = command, let report { try refuseShorterEmbargo(until, report: report, at: at ?? .now()) }
@@ -157,6 +152,17 @@ public final class Ledger: Sendable {
             proposed.append(try e.proposed(id: i == 0 ? (eventID ?? .random()) : .random(), actor: principal.subject, occurredAt: at))
         }
         return (events, proposed)
+    }
+
+    /// A duplicate names a report that exists, and one its closer may see (else it is unknown to
+    /// them, as any such report is).
+    private func refuseHiddenOriginal(_ command: ReportCommand, id: String, _ principal: Principal) throws {
+        guard case .close(.duplicate, let original?, _) = command, original != id,
+            (try? DomainStreams.validateIdentifier(original, what: "duplicate-of")) != nil
+        else { return }
+        guard let found = try load(report: original).0, principal.canSee(found) else {
+            throw DomainError(.invalidCommand, "no report \(original) to be a duplicate of; check the id (--duplicate-of)")
+        }
     }
 
     /// A submission under a report id taken by a report the principal may not see (`authorize`).

@@ -407,6 +407,18 @@ struct ServerTests {
             duplicates.append((refused?.description ?? "").replacingOccurrences(of: original, with: "ID"))
         }
         #expect(duplicates[0] == duplicates[1] && duplicates[0].contains("no report ID to be a duplicate of"), "\(duplicates)")
+        // Nor can the maintainer learn which hidden report an admin closed theirs as a duplicate
+        // of by resending the closing's event id with guesses: a right guess is refused as a wrong one is.
+        let closing = EventID.random()
+        _ = try await admin.command(.close(.duplicate, duplicateOf: "BOB-1", reason: nil), report: mariasOwn, eventID: closing)
+        var guesses: [String] = []
+        for original in ["BOB-1", "NOB-9"] {
+            let refused = await #expect(throws: DocketClientError.self) {
+                try await maria.command(.close(.duplicate, duplicateOf: original, reason: nil), report: mariasOwn, eventID: closing)
+            }
+            guesses.append((refused?.description ?? "").replacingOccurrences(of: original, with: "ID"))
+        }
+        #expect(guesses[0] == guesses[1] && guesses[0].contains("no report ID to be a duplicate of"), "\(guesses)")
         let takenByMaintainer = await #expect(throws: DocketClientError.self) {
             try await maria.command(.submit(ReportSubmitted(project: "beta", title: "t", reporter: Reporter(handle: "m"))), report: "BOB-1")
         }
