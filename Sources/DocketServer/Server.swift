@@ -257,7 +257,14 @@ public final class DocketServer: Service, Sendable {
     /// revoked or has expired since it authenticated.
     func endRefusedSessions(now: Timestamp = .now()) {
         let open = sessions.withLock { Array($0.values) }.filter { $0.principal.tokenID != nil }
-        guard !open.isEmpty, let records = try? tokenRecords() else { return }
+        guard !open.isEmpty else { return }
+        let records: [String: Tokens.Record]
+        do { records = try tokenRecords() } catch {
+            // Each request checks its token too, and fails while they cannot be read; but small
+            // appends answered on the event loop do not, so the operator must hear of it.
+            logger.error("cannot read the token records to end revoked or expired tokens' connections", metadata: ["error": "\(error)"])
+            return
+        }
         for session in open {
             guard let id = session.principal.tokenID else { continue }
             if let refused = Self.refusal(ofToken: id, in: records, now: now) { session.channel.pipeline.fireUserInboundEventTriggered(TokenRefused(refusal: refused)) }

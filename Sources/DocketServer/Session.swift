@@ -18,7 +18,7 @@ final class Session: Sendable {
     /// wait for them, so a connection's requests still take effect in the order they came.
     let inPlace = Mutex<(count: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
     /// Subscriptions and replication streams (Replication.swift), by request id.
-    let subscriptions = Mutex<[UInt32: Subscription]>([:])
+    let subscriptions = Mutex(Subscriptions())
     private let worker: Mutex<Task<Void, Never>?> = Mutex(nil)
     /// Whether the client takes its answers: while it does not (more than `outboundBufferLimit`
     /// written and unread), the next request waits, so it costs the node one answer more at most.
@@ -30,7 +30,7 @@ final class Session: Sendable {
     private let writingTurn = Mutex<(busy: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
     /// Set when the node closed the connection on its own account (a revoked token, answers left
     /// unread): requests still queued are dropped, not run under a principal that has lost its access.
-    private let abandoned = Atomic<Bool>(false)
+    let abandoned = Atomic<Bool>(false)
 
     init(server: DocketServer, channel: any Channel, principal: Principal) {
         self.server = server
@@ -67,7 +67,7 @@ final class Session: Sendable {
 
     /// Whether it has work or a live subscription (an idle-looking subscriber is not idle).
     var isBusy: Bool {
-        queued.load(ordering: .relaxed) > 0 || inPlace.withLock { $0.count > 0 } || subscriptions.withLock { !$0.isEmpty }
+        queued.load(ordering: .relaxed) > 0 || inPlace.withLock { $0.count > 0 } || subscriptions.withLock { !$0.live.isEmpty }
     }
 
     /// The connection closed: stop taking requests and end the subscriptions. The request in
@@ -78,7 +78,7 @@ final class Session: Sendable {
         server.untrack(self)
         queue.finish()
         setWritable(true)
-        for s in subscriptions.withLock({ d in defer { d.removeAll() }; return Array(d.values) }) { s.cancel() }
+        for s in subscriptions.withLock({ $0.close() }) { s.cancel() }
     }
 
     /// The channel's writability changed (on its event loop).
@@ -118,7 +118,7 @@ final class Session: Sendable {
         do {
             // A token revoked (or expired) since the last periodic check runs no more requests:
             // the connection is closed as the check would close it.
-            // (If the token records cannot be read, the request fails, as an AUTH would: closed.)
+            // (If the token records cannot be read, the request fails, as an AUTH would.)
             if let refused = try server.tokenRefusal(of: principal) {
                 abandoned.store(true, ordering: .relaxed)  // nor any request queued behind it
                 channel.pipeline.fireUserInboundEventTriggered(TokenRefused(refusal: refused))
@@ -225,13 +225,14 @@ final class Session: Sendable {
             let subscription = Subscription(credit: credit)
             // Registered before SUBSCRIBED goes out, so a CREDIT right after it finds it.
             let registered = subscriptions.withLock { d -> Bool? in
-                guard d[id] == nil else { return false }
-                guard d.count < Self.maximumSubscriptions else { return nil }
-                d[id] = subscription
+                guard d.live[id] == nil else { return false }
+                guard d.live.count < Self.maximumSubscriptions else { return nil }
+                d.add(subscription, id: id)
                 return true
             }
             guard let registered else { throw Self.tooManySubscriptions }
             guard registered else { throw MessageError("SUBSCRIBE: request id \(id) already names a live subscription on this connection") }
+            // (A connection that closed meanwhile registered it cancelled: its stream ends at once.)
             // SUBSCRIBED is written before the stream starts, so it precedes every EVENTS frame.
             reply(.subscribed, id, .object([("subscription", .int(Int64(id))), ("head", .int(Int64(ledger.store.head.sequence)))]))
             subscription.start(Task { [self] in await stream(subscription, id: id, from: from) })
@@ -266,6 +267,9 @@ final class Session: Sendable {
             let tokenID = try b.string("id")
             try await tokens.revoke(id: tokenID, by: principal)
             server.logger.notice("token revoked", metadata: ["token": "\(tokenID)", "by": "\(principal)"])
+            // Its connections close now, not at the next periodic check: small appends answered
+            // on the event loop (FastAppend.swift) do not look the token up each time.
+            server.endRefusedSessions()
             reply(.adminResult, frame.requestID, .object([("id", .string(tokenID)), ("revoked", .bool(true))]))
         case "policy-adopt":
             let project = try b.string("project")
@@ -308,13 +312,13 @@ final class Session: Sendable {
             return
         }
         let subscriptionID = UInt32(truncatingIfNeeded: frame.body["subscription"]?.intValue ?? -1)
-        guard let s = subscriptions.withLock({ $0[subscriptionID] }) else {
+        guard let s = subscriptions.withLock({ $0.live[subscriptionID] }) else {
             replyError(frame.requestID, ErrorBody(code: "unknown-subscription", message: "no subscription \(subscriptionID) on this connection"))
             return
         }
         if frame.type == .unsubscribe {
             s.cancel()
-            _ = subscriptions.withLock { $0.removeValue(forKey: subscriptionID) }
+            _ = subscriptions.withLock { $0.live.removeValue(forKey: subscriptionID) }
         } else {
             s.grant(Int(min(max(frame.body["credit"]?.intValue ?? 0, 0), Subscription.maximumCredit)))
         }
@@ -324,7 +328,7 @@ final class Session: Sendable {
     private func stream(_ s: Subscription, id: UInt32, from: UInt64) async {
         var next = from
         let ledger = server.ledger
-        while !Task.isCancelled {
+        while !Task.isCancelled && channel.isActive {
             let allowed = await s.take(upTo: server.configuration.eventsPerFrame)
             guard allowed > 0, !Task.isCancelled else { return }
             // Credit paces a subscription, but a client may grant far more than it reads: the frame
@@ -355,7 +359,7 @@ final class Session: Sendable {
         let events: [RecordedEvent]
         do { events = try server.ledger.store.read(from: next, limit: allowed, maxBytes: frameBudget) } catch {
             replyError(id, Self.errorBody(error))
-            _ = subscriptions.withLock { $0.removeValue(forKey: id) }
+            _ = subscriptions.withLock { $0.live.removeValue(forKey: id) }
             return .ended
         }
         guard !events.isEmpty else {
@@ -476,6 +480,31 @@ final class Session: Sendable {
 }
 
 /// One subscription's credit: how many more events the client will take.
+/// A connection's live subscriptions, and whether it has closed: once it has, none is registered.
+struct Subscriptions {
+    private(set) var closed = false
+    var live: [UInt32: Subscription] = [:]
+
+    /// Registers `s` under `id`; on a closed connection, cancels it instead (a request that was
+    /// running as the connection closed must not leave a stream nobody ends). Whether it is live.
+    @discardableResult
+    mutating func add(_ s: Subscription, id: UInt32) -> Bool {
+        guard !closed else {
+            s.cancel()
+            return false
+        }
+        live[id] = s
+        return true
+    }
+
+    /// Closes the connection's set: the subscriptions it held, to cancel.
+    mutating func close() -> [Subscription] {
+        closed = true
+        defer { live.removeAll() }
+        return Array(live.values)
+    }
+}
+
 final class Subscription: Sendable {
     private struct State {
         var credit: Int

@@ -22,6 +22,26 @@ struct AppendEventsTests {
         try ProposedEvent(id: id, type: EventType("NoteAdded"), actor: "client-says", data: ["n": .int(Int64(n))])
     }
 
+    @Test("a token revoked through the node ends its connections at once: small appends answered on the event loop stop with it")
+    func revokedTokenStopsInPlaceAppends() async throws {
+        // No periodic check to rely on: the revocation itself must end the connection.
+        let node = try await TestNode { $0.tokenCheckInterval = .seconds(3600) }
+        let token = try await node.token(.admin, name: "short")
+        let s = try #require(try await RawSocket.authenticated(port: node.port, token: token))
+        s.send(Frame(.appendEvents, requestID: 1, binary: try Self.body("s", .noStream, [try Self.note(1)])))
+        #expect(try await s.nextFrame()?.type == .appended)
+        let admin = node.client()
+        _ = try await admin.admin("token-revoke", [("id", .string(String(token.split(separator: "_")[1])))])
+        await admin.close()
+        let before = node.store.head.sequence
+        s.send(Frame(.appendEvents, requestID: 2, binary: try Self.body("s", .exact(1), [try Self.note(2)])))
+        let r = try await offPool { s.readUntilClosed() }
+        #expect(r.closed && r.frames.last?.body["code"] == "token-revoked", "\(r.frames)")
+        #expect(!r.frames.contains { $0.type == .appended } && node.store.head.sequence == before)
+        #expect(try node.store.read(stream: try StreamName("s")).count == 1)
+        await node.stop()
+    }
+
     @Test("pipelined appends, small and large, mixed with other requests, take effect and are answered in order")
     func pipelinedInOrder() async throws {
         let node = try await TestNode()
