@@ -169,6 +169,20 @@ final class LMDBEnvironment: @unchecked Sendable {
         return Transaction(txn: txn!)
     }
 
+    /// Runs `body` in a write transaction and commits it, or aborts it if `body` throws. A commit
+    /// that fails has ended the transaction already (`mdb_txn_commit` frees it either way):
+    /// aborting it as well would free it twice. Only the writer thread (or an opening) calls this.
+    func write<T>(_ body: (borrowing Transaction) throws(LMDBError) -> T) throws(LMDBError) -> T {
+        let txn = try beginWrite()
+        let value: T
+        do { value = try body(txn) } catch {
+            txn.abort()
+            throw error
+        }
+        try txn.commit()
+        return value
+    }
+
     /// Adopts the larger map another process set, with no transaction open in this process.
     private func adoptGrownMap() {
         pthread_rwlock_wrlock(resizeLock)

@@ -286,14 +286,9 @@ extension EventStore {
                 // what `streams.indexed-through` then says; its records are read as they are.
                 let head = try loadHead(env, dbs)
                 do throws(LMDBError) {
-                    let txn = try env.beginWrite()
-                    do throws(LMDBError) {
+                    try env.write { (txn) throws(LMDBError) in
                         try Meta.put(Meta.streamsIndexedThrough, bigEndianBytes(head.sequence), in: txn, dbs)
                         try Meta.put(Meta.format, Array("docket-store \(storageFormat)".utf8), in: txn, dbs)
-                        try txn.commit()
-                    } catch {
-                        txn.abort()
-                        throw error
                     }
                 } catch { throw error.storeError }
             }
@@ -311,17 +306,11 @@ extension EventStore {
         }
         let id = newLedgerID ?? Hex.encode((0..<16).map { _ in UInt8.random(in: 0...255, using: &g) })
         do throws(LMDBError) {
-            let txn = try env.beginWrite()
-            do throws(LMDBError) {
+            try env.write { (txn) throws(LMDBError) in
                 try Meta.put(Meta.format, Array("docket-store \(storageFormat)".utf8), in: txn, dbs)
                 try Meta.put(Meta.ledgerID, Array(id.utf8), in: txn, dbs)
                 try Meta.put(Meta.streamsIndexedThrough, bigEndianBytes(UInt64(0)), in: txn, dbs)
-                let now = Timestamp.now()
-                try Meta.put(Meta.createdAt, Array(now.rfc3339.utf8), in: txn, dbs)
-                try txn.commit()
-            } catch {
-                txn.abort()
-                throw error
+                try Meta.put(Meta.createdAt, Array(Timestamp.now().rfc3339.utf8), in: txn, dbs)
             }
         } catch { throw error.storeError }
         return id

@@ -62,19 +62,16 @@ public final class MerkleIndex: Sendable {
             throw StoreError(.io, "cannot create \(path): \(error.localizedDescription)")
         }
         do {
-            environment = try LMDBEnvironment(path: path, mapSize: 1 << 32, maxDatabases: 4, readOnly: false)
-            let txn = try environment.beginWrite()
-            do throws(LMDBError) {
-                nodes = try environment.openDatabase("nodes", in: txn, create: true)
-                meta = try environment.openDatabase("meta", in: txn, create: true)
+            let env = try LMDBEnvironment(path: path, mapSize: 1 << 32, maxDatabases: 4, readOnly: false)
+            environment = env
+            (nodes, meta) = try env.write { (txn) throws(LMDBError) in
+                let nodes = try env.openDatabase("nodes", in: txn, create: true)
+                let meta = try env.openDatabase("meta", in: txn, create: true)
                 if try txn.get(meta, Array(MetaKey.format.utf8)) == nil {
                     try txn.put(meta, Array(MetaKey.format.utf8), Array(Self.format.utf8))
                     try txn.put(meta, Array(MetaKey.ledgerID.utf8), Array(store.ledgerID.utf8))
                 }
-                try txn.commit()
-            } catch {
-                txn.abort()
-                throw error
+                return (nodes, meta)
             }
         } catch {
             if temporary { try? FileManager.default.removeItem(atPath: path) }
