@@ -247,7 +247,7 @@ final class ReplicationHub: Sendable {
             key: LinkKey(session: ObjectIdentifier(session), id: id), node: request.node, address: request.address, acked: request.head,
             subscription: subscription, channel: session.channel)
         // Requests of a connection run one at a time, so nothing else takes the id meanwhile.
-        let (taken, held) = session.subscriptions.withLock { ($0[id] != nil, $0.count) }
+        let (taken, held) = session.subscriptions.withLock { ($0.live[id] != nil, $0.live.count) }
         guard !taken else {
             throw MessageError("REPLICATE: request id \(id) already names a live subscription on this connection")
         }
@@ -269,7 +269,7 @@ final class ReplicationHub: Sendable {
             gate.remove(link.key)
             logger.notice("follower disconnected", metadata: ["node": "\(request.node ?? "?")", "acked": "\(link.acked.load(ordering: .relaxed))"])
         })
-        session.subscriptions.withLock { $0[id] = subscription }
+        session.subscriptions.withLock { $0.add(subscription, id: id) }
     }
 
     /// Pushes records as they commit, within the follower's window.
@@ -288,7 +288,7 @@ final class ReplicationHub: Sendable {
             } catch {
                 logger.error("cannot read the log for a follower", metadata: ["error": "\(error)"])
                 session.replyError(link.key.id, Session.errorBody(error))
-                _ = session.subscriptions.withLock { $0.removeValue(forKey: link.key.id) }
+                _ = session.subscriptions.withLock { $0.live.removeValue(forKey: link.key.id) }
                 return
             }
             subscription.giveBack(allowed - batch.count)
@@ -354,6 +354,7 @@ final class ReplicationHub: Sendable {
         try checkLedger(try b.string("ledger"), peer: "the fencing node")
         let epoch = try b.int("epoch")
         let leader = try b.optionalString("leader")
+        if let leader { try ReplicateRequest.checkName(leader, field: "leader", in: "FENCE") }
         let mine = try Epochs.current(in: store).number
         guard epoch > Int64(mine) else {
             throw ReplicationError(

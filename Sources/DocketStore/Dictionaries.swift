@@ -57,7 +57,9 @@ public struct DictionaryInfo: Hashable, Sendable {
 
     init?(json text: String) {
         guard let v = try? JSON.parse(text), let version = v["version"]?.intValue, let bytes = v["bytes"]?.intValue,
-            let at = v["trained_at_seq"]?.intValue, let samples = v["samples"]?.intValue
+            let at = v["trained_at_seq"]?.intValue, let samples = v["samples"]?.intValue,
+            // Out of range is malformed too (a follower reads what a leader sent), never a trap.
+            let version = UInt16(exactly: version), let at = UInt64(exactly: at), bytes >= 0, samples >= 0
         else { return nil }
         let ratio: Double
         switch v["ratio"] {
@@ -65,7 +67,7 @@ public struct DictionaryInfo: Hashable, Sendable {
         case .int(let i): ratio = Double(i)
         default: return nil
         }
-        self.init(version: UInt16(version), bytes: Int(bytes), trainedAtSequence: UInt64(at), samples: Int(samples), ratio: ratio)
+        self.init(version: version, bytes: Int(bytes), trainedAtSequence: at, samples: Int(samples), ratio: ratio)
     }
 }
 

@@ -390,7 +390,7 @@ final class LogWriter: @unchecked Sendable {
 
     /// When a dictionary trained at `sequence` on fewer than the configured samples is replaced.
     static func nextTraining(after sequence: UInt64, _ configuration: EventStore.Configuration) -> UInt64 {
-        max(sequence * 4, UInt64(configuration.dictionarySampleCount))
+        max(sequence.multipliedReportingOverflow(by: 4).overflow ? .max : sequence * 4, UInt64(configuration.dictionarySampleCount))
     }
 
     /// Doubles the map; false when it is already at its maximum.

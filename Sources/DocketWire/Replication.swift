@@ -185,11 +185,22 @@ public struct ReplicateRequest: Sendable, Hashable {
         guard hash.utf8.count == 64, hash.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
             throw MessageError("REPLICATE: \"hash\" must be 64 lowercase hex digits")
         }
+        let (epochLeader, node, address) = (try b.optionalString("epochLeader"), try b.optionalString("node"), try b.optionalString("address"))
+        for (field, text) in [("epochLeader", epochLeader), ("node", node), ("address", address)] {
+            if let text { try Self.checkName(text, field: field, in: "REPLICATE") }
+        }
         self.init(
-            ledger: try b.string("ledger"), head: UInt64(head), hash: hash, epoch: UInt64(epoch), epochLeader: try b.optionalString("epochLeader"),
+            ledger: try b.string("ledger"), head: UInt64(head), hash: hash, epoch: UInt64(epoch), epochLeader: epochLeader,
             dictionaries: UInt16(dictionaries), window: max(try b.optionalInt("window") ?? 65536, 1),
             maxFrame: max(try b.optionalInt("maxFrame") ?? Int64(Frame.defaultMaximumLength), 64 * 1024),
-            node: try b.optionalString("node"), address: try b.optionalString("address"))
+            node: node, address: address)
+    }
+
+    /// A node id or an address a peer gives, which the node logs, shows in its status and may
+    /// record: at most 255 bytes, and nothing that could forge a log line or restyle a terminal.
+    public static func checkName(_ text: String, field: String, in message: String) throws(MessageError) {
+        guard text.utf8.count <= 255 else { throw MessageError("\(message): \"\(field)\" is longer than 255 bytes") }
+        if let why = UntrustedText.refusal(text, field: "\"\(field)\"", multiLine: false) { throw MessageError("\(message): \(why)") }
     }
 }
 

@@ -84,6 +84,23 @@ struct DictionaryAndMapTests {
         }
     }
 
+    @Test("a dictionary's description with numbers out of range is malformed, not a trap (a follower reads what a leader sends)")
+    func dictionaryInfoOutOfRange() throws {
+        let good = #"{"version":3,"bytes":112640,"trained_at_seq":4096,"samples":1000,"ratio":3.5}"#
+        let info = try #require(DictionaryInfo(json: good))
+        #expect(info.version == 3 && info.trainedAtSequence == 4096)
+        for bad in [
+            #"{"version":70000,"bytes":1,"trained_at_seq":1,"samples":1,"ratio":1}"#,
+            #"{"version":-1,"bytes":1,"trained_at_seq":1,"samples":1,"ratio":1}"#,
+            #"{"version":1,"bytes":1,"trained_at_seq":-5,"samples":1,"ratio":1}"#,
+            #"{"version":1,"bytes":-1,"trained_at_seq":1,"samples":1,"ratio":1}"#,
+        ] {
+            #expect(DictionaryInfo(json: bad) == nil, "\(bad)")
+        }
+        // A dictionary trained at a sequence near the top is replaced at the top, not at an overflow.
+        #expect(LogWriter.nextTraining(after: 1 << 62, EventStore.Configuration()) == .max)
+    }
+
     @Test("the map grows on MDB_MAP_FULL without losing the batch that hit it")
     func mapGrowth() async throws {
         try await withTemporaryDirectory { dir in

@@ -77,5 +77,16 @@ struct ReplicationFrameTests {
         #expect(try ReplicateRequest(wire: r.wireValue) == r)
         #expect(throws: MessageError.self) { try ReplicateRequest(wire: ["ledger": "x", "head": 1, "hash": "zz"]) }
         #expect(throws: MessageError.self) { try ReplicateRequest(wire: ["ledger": "x", "head": -1, "hash": .string(String(repeating: "0", count: 64))]) }
+        // Names the leader logs and shows: no forged log lines, no terminal escapes, no megabytes.
+        for (field, bad) in [("node", "n\nlevel=critical forged"), ("address", "h:1\u{1B}]0;x"), ("epochLeader", "h:1\r"), ("node", String(repeating: "n", count: 256))] {
+            var wire = r
+            switch field {
+            case "node": wire.node = bad
+            case "address": wire.address = bad
+            default: wire.epochLeader = bad
+            }
+            let refused = #expect(throws: MessageError.self) { try ReplicateRequest(wire: wire.wireValue) }
+            #expect(refused?.message.contains(field) == true, "\(String(describing: refused))")
+        }
     }
 }
