@@ -237,9 +237,11 @@ final class Session: Sendable {
             reply(.subscribed, id, .object([("subscription", .int(Int64(id))), ("head", .int(Int64(ledger.store.head.sequence)))]))
             subscription.start(Task { [self] in await stream(subscription, id: id, from: from) })
         case .admin:
-            try await admin(frame)
-            // Its writes wait for synchronous followers like any other; a promotion has none yet.
-            if frame.body["action"]?.stringValue != "promote" { try await server.replication.replicated(through: ledger.store.head.sequence, on: channel.eventLoop) }
+            let (answer, wrote) = try await admin(frame)
+            // What it wrote is acknowledged only once synchronous followers hold it, like any
+            // other write (a promotion has none yet); what only reads waits for nothing.
+            if let wrote { try await server.replication.replicated(through: wrote, on: channel.eventLoop) }
+            reply(.adminResult, id, answer)
         case .replicate, .chain, .fence:
             try await server.replication.handle(frame, session: self)
         default:
@@ -253,7 +255,9 @@ final class Session: Sendable {
         }
     }
 
-    private func admin(_ frame: Frame) async throws {
+    /// Runs an ADMIN action: its answer, and the sequence through which it wrote (nil if it
+    /// wrote nothing that followers must hold before it is answered).
+    private func admin(_ frame: Frame) async throws -> (answer: Value, wrote: UInt64?) {
         let b = try Body(frame.body, "ADMIN")
         let tokens = Tokens(ledger: server.ledger)
         switch try b.string("action") {
@@ -262,7 +266,7 @@ final class Session: Sendable {
                 role: try b.enumeration("role", Role.self), project: try b.optionalString("project"), subject: try b.string("name"),
                 expiresAt: try b.optionalTime("expiresAt"), by: principal)
             server.logger.notice("token created", metadata: ["token": "\(record.id)", "role": "\(record.role)", "by": "\(principal)"])
-            reply(.adminResult, frame.requestID, .object([("id", .string(record.id)), ("role", .string(record.role.rawValue)), ("token", .string(secret))]))
+            return (.object([("id", .string(record.id)), ("role", .string(record.role.rawValue)), ("token", .string(secret))]), server.ledger.store.head.sequence)
         case "token-revoke":
             let tokenID = try b.string("id")
             try await tokens.revoke(id: tokenID, by: principal)
@@ -270,7 +274,7 @@ final class Session: Sendable {
             // Its connections close now, not at the next periodic check: small appends answered
             // on the event loop (FastAppend.swift) do not look the token up each time.
             server.endRefusedSessions()
-            reply(.adminResult, frame.requestID, .object([("id", .string(tokenID)), ("revoked", .bool(true))]))
+            return (.object([("id", .string(tokenID)), ("revoked", .bool(true))]), server.ledger.store.head.sequence)
         case "policy-adopt":
             let project = try b.string("project")
             // Who may, before the policy is read: parsing is work, and its errors can be long.
@@ -291,13 +295,16 @@ final class Session: Sendable {
                 _ = try await server.offload { try ledger.projection(asOf: .latest(now: .now())).lastSequence }
             }
             let r = try await server.ledger.appendProjectEvent(.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: zone)), project: project, as: principal, at: at)
-            reply(.adminResult, frame.requestID, .object([("project", .string(project)), ("policy", .string(policy.name)), ("version", .int(Int64(policy.version))), ("seq", .int(Int64(r.lastSequence)))]))
+            return (.object([("project", .string(project)), ("policy", .string(policy.name)), ("version", .int(Int64(policy.version))), ("seq", .int(Int64(r.lastSequence)))]), r.lastSequence)
         case "promote":
             let promotion = try await server.replication.promote(by: principal)
-            reply(.adminResult, frame.requestID, promotion.wireValue)
+            return (promotion.wireValue, nil)
         case let action where Ledger.forensicActions.contains(action):
-            // Checkpoints, receipts and proofs (Notary.swift, protocol.md §8.8).
-            reply(.adminResult, frame.requestID, try await server.ledger.forensic(action, frame.body, as: principal))
+            // Checkpoints, receipts and proofs (Notary.swift, protocol.md §8.8): a checkpoint (and a
+            // proof that asks for a new one) writes; the others only read.
+            let writes = action == "checkpoint" || (action == "proof" && frame.body["newCheckpoint"]?.boolValue == true)
+            let answer = try await server.ledger.forensic(action, frame.body, as: principal)
+            return (answer, writes ? server.ledger.store.head.sequence : nil)
         case let other:
             throw MessageError("ADMIN: unknown action \"\(other)\"")
         }

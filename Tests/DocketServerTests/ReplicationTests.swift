@@ -259,8 +259,19 @@ struct ReplicationTests {
         guard case .server(let queuedBody)? = queuedTimeout else { throw TestFailure("expected an ERROR") }
         #expect(queuedBody.code == "replication-timeout", "\(queuedBody)")
         #expect(leader.store.head.sequence == 23)
+        // ADMIN writes wait as well (a token made is not answered before a follower holds it);
+        // what only reads, such as the node's public key, waits for nothing.
+        let tokenTimeout = await #expect(throws: DocketClientError.self) {
+            try await c.admin("token-create", [("role", .string("auditor")), ("name", .string("late"))])
+        }
+        guard case .server(let tokenBody)? = tokenTimeout else { throw TestFailure("expected an ERROR") }
+        #expect(tokenBody.code == "replication-timeout" && leader.store.head.sequence == 24, "\(tokenBody)")
+        _ = try NodeKey.create(at: leader.dir + "/node.key")
+        let asked = ContinuousClock.now
+        #expect(try await c.admin("node-key", [])["publicKey"]?.stringValue?.count == 64)
+        #expect(ContinuousClock.now - asked < .seconds(2))
         let follower = try await ClusterNode.follower(of: leader, token: replica)
-        try await eventually("the follower caught up") { follower.store.head.sequence >= 23 }
+        try await eventually("the follower caught up") { follower.store.head.sequence >= 24 }
         let retried = try await c.append(to: try StreamName("s"), events: [e])
         #expect(retried.duplicate && retried.lastSequence == 3)
         #expect(follower.store.head.sequence >= 3)
