@@ -47,8 +47,13 @@ final class Follower: Sendable {
         let t = task.withLock { $0 }
         t?.cancel()
         await t?.value
-        while inFlight.load(ordering: .acquiring) > 0 { try? await Task.sleep(for: .milliseconds(1)) }
+        await untilDrained()
         setState("stopped (promoted or shut down)")
+    }
+
+    /// Returns once every batch handed to the writer is durable (or failed).
+    private func untilDrained() async {
+        while inFlight.load(ordering: .acquiring) > 0 { try? await Task.sleep(for: .milliseconds(1)) }
     }
 
     var statusValue: Value {
@@ -134,6 +139,10 @@ final class Follower: Sendable {
         do { try await conn.authenticate(token: hub.configuration.token ?? "") } catch let e as ErrorBody {
             throw Stop(error: ReplicationError(e.code, "\(address) refused this follower's token: \(e.message)"))
         }
+        // Batches an earlier connection handed to the writer commit first: asked for from the head
+        // before them, the leader would resend what they hold, and its records would no longer
+        // follow the head when they reach the writer (a false "corrupt" that stops replication).
+        await untilDrained()
         var expected = store.committedHead
         let epoch = try Epochs.current(in: store)
         let request = ReplicateRequest(
@@ -180,7 +189,9 @@ final class Follower: Sendable {
                     defer { inFlight.subtract(1, ordering: .releasing) }
                     switch result {
                     case .success(let head):
-                        let id = shared.ackIDs.add(1, ordering: .relaxed).newValue
+                        // Ids from 100 up, wrapping past UInt32.max back to 100 (never the stream's 7).
+                        let n = shared.ackIDs.wrappingAdd(1, ordering: .relaxed).newValue
+                        let id = n < 100 ? n + 100 : n
                         channel.writeAndFlush(Frame(.replicateAck, requestID: id, body: .object([
                             ("subscription", .int(Int64(streamID))), ("durable", .int(Int64(head.sequence))),
                         ])), promise: nil)

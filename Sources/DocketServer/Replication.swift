@@ -269,7 +269,7 @@ final class ReplicationHub: Sendable {
             gate.remove(link.key)
             logger.notice("follower disconnected", metadata: ["node": "\(request.node ?? "?")", "acked": "\(link.acked.load(ordering: .relaxed))"])
         })
-        session.subscriptions.withLock { $0.add(subscription, id: id) }
+        _ = session.subscriptions.withLock { $0.add(subscription, id: id) }
     }
 
     /// Pushes records as they commit, within the follower's window.
@@ -389,6 +389,8 @@ final class ReplicationHub: Sendable {
         state.epoch = epoch
         state.leader = leader
         do { try store.saveNodeState(state) } catch {
+            // (The deposition holds in memory: no more writes until a restart, which reads the
+            // role recorded before — fence it again then.)
             logger.critical("could not record that this node was deposed; refusing writes until restart", metadata: ["error": "\(error)"])
         }
         logger.warning(
@@ -453,8 +455,10 @@ final class ReplicationHub: Sendable {
                 ("ledger", .string(store.ledgerID)), ("epoch", .int(Int64(epoch))), ("leader", advertisedAddress.map { .string($0) } ?? .null),
                 ("node", store.nodeState.node.map { .string($0) } ?? .null),
             ]))
-            if answer.type == .fenceResult { return true }
-            logger.warning("the previous leader refused the fence", metadata: ["address": "\(address)", "error": "\(ErrorBody(answer.body).code)"])
+            // Told only if it no longer leads (a node that could not apply the fence says so).
+            if answer.type == .fenceResult, answer.body["role"]?.stringValue != "leader" { return true }
+            let why = answer.type == .fenceResult ? "it still leads" : ErrorBody(answer.body).code
+            logger.warning("the previous leader refused the fence", metadata: ["address": "\(address)", "error": "\(why)"])
         } catch {
             logger.warning("could not reach the previous leader to fence it", metadata: ["address": "\(address)", "error": "\(error)"])
         }

@@ -597,8 +597,11 @@ extension EventStore {
             var g = SystemRandomNumberGenerator()
             state.node = Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255, using: &g) })
         }
+        // Taking fewer writes (following, or deposed) holds in memory even if it cannot be
+        // recorded; taking them (leading) only once it is recorded.
+        if state.role != .leader { try applyNodeState(state) }
         try state.save(directory: directory)
-        try applyNodeState(state)
+        if state.role == .leader { try applyNodeState(state) }
     }
 
     func applyNodeState(_ state: NodeState) throws(StoreError) {
