@@ -46,6 +46,9 @@ public final class DocketClient: Sendable {
         public var trustRootsPath: String?
         public var maximumFrameLength = Frame.defaultMaximumLength
         public var reconnectAttempts = 3
+        /// How long a node has to answer HELLO and AUTH once connected: something that accepts
+        /// connections and never answers (a stopped node, another service) is given up on.
+        public var handshakeTimeout: Duration = .seconds(10)
         /// A follower (`not-leader`) or deposed leader (`fenced`) names the node that takes
         /// writes; go there and ask again (nothing was done by the refusing node), at most this
         /// many times per request, and only to one of `nodes`. 0 turns it off.
@@ -294,6 +297,13 @@ public final class DocketClient: Sendable {
         var configuration = self.configuration
         (configuration.host, configuration.port) = target.withLock { $0 }
         let c = try await Connection.open(configuration, group: group)
+        let seconds = configuration.handshakeTimeout.components.seconds
+        let deadline = c.failAll(
+            after: configuration.handshakeTimeout,
+            .connectionLost(
+                "\(HostPort(host: configuration.host, port: configuration.port)) accepted the connection but did not answer the handshake within \(seconds) s: is a Docket node serving there, and not stopped?"
+            ))
+        defer { deadline.cancel() }
         // HELLO, then AUTH.
         let hello = try await c.send(Frame(.hello, requestID: 0, body: .object([("versions", .array([.int(Frame.protocolVersion)])), ("client", .string("docket-client/0.1.0"))])))
         guard hello.type == .welcome else {
@@ -341,7 +351,7 @@ final class Connection: Sendable {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    if let tlsContext { try sync.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: host)) }
+                    if let tlsContext { try sync.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: HostPort.tlsServerName(host))) }
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: maximumFrameLength)))
                     try sync.addHandler(MessageToByteHandler(FrameEncoder()))
                     try sync.addHandler(router)
@@ -394,6 +404,16 @@ final class Connection: Sendable {
 
     func write(_ frame: Frame) { channel.writeAndFlush(frame, promise: nil) }
 
+    /// Fails whatever waits on the connection with `error`, and closes it, unless cancelled
+    /// within `delay`.
+    func failAll(after delay: Duration, _ error: DocketClientError) -> Scheduled<Void> {
+        let (seconds, attoseconds) = delay.components
+        return channel.eventLoop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) { [router, channel] in
+            router.failAll(error)
+            channel.close(promise: nil)
+        }
+    }
+
     func openStream(_ id: UInt32) -> AsyncThrowingStream<Frame, any Error> {
         let (stream, continuation) = AsyncThrowingStream<Frame, any Error>.makeStream()
         router.streams.withLock { $0[id] = continuation }
@@ -433,7 +453,7 @@ final class Router: ChannelInboundHandler, Sendable {
         context.close(promise: nil)
     }
 
-    private func failAll(_ error: DocketClientError) {
+    func failAll(_ error: DocketClientError) {
         let waiting = pending.withLock { p in defer { p.removeAll() }; return Array(p.values) }
         for k in waiting { k.resume(throwing: error) }
         let open = streams.withLock { s in defer { s.removeAll() }; return Array(s.values) }

@@ -328,7 +328,7 @@ final class PeerConnection {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    if let tlsContext { try sync.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: host)) }
+                    if let tlsContext { try sync.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: HostPort.tlsServerName(host))) }
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: maximum)))
                     try sync.addHandler(MessageToByteHandler(FrameEncoder()))
                     try sync.addHandler(PeerHandler(continuation: continuation))

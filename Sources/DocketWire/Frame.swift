@@ -192,6 +192,19 @@ public struct FrameDecoder: ByteToMessageDecoder, Sendable {
         try decode(context: context, buffer: &buffer)
     }
 
+    /// What a huge "length" most likely is when it is another protocol's first bytes: a TLS record
+    /// (one side speaks TLS and the other does not) or HTTP (not a Docket node at all).
+    static func foreignProtocolHint(_ length: UInt32) -> String {
+        let b = withUnsafeBytes(of: length.bigEndian) { Array($0) }
+        if (0x14...0x17).contains(b[0]), b[1] == 0x03 {
+            return " (these bytes are a TLS record: one side speaks TLS and the other does not — a node started with --tls-cert needs clients with --tls)"
+        }
+        if ["HTTP", "GET ", "POST", "HEAD", "PUT "].contains(String(decoding: b, as: UTF8.self)) {
+            return " (these bytes are HTTP: the peer is not a Docket node)"
+        }
+        return ""
+    }
+
     /// One step of the state machine on `buffer`; nil when more bytes are needed.
     public mutating func decodeFrame(_ buffer: inout ByteBuffer) throws(WireError) -> Frame? {
         while true {
@@ -199,7 +212,9 @@ public struct FrameDecoder: ByteToMessageDecoder, Sendable {
             case .length:
                 guard let length = buffer.readInteger(as: UInt32.self) else { return nil }
                 guard Int(length) <= limit.bytes else {
-                    throw WireError(.frameTooLarge, "frame length \(length) exceeds the maximum of \(limit.bytes) bytes\(limit.reason.map { " \($0)" } ?? "")")
+                    throw WireError(
+                        .frameTooLarge,
+                        "frame length \(length) exceeds the maximum of \(limit.bytes) bytes\(limit.reason.map { " \($0)" } ?? "")\(Self.foreignProtocolHint(length))")
                 }
                 guard Int(length) >= Frame.headerSize + 1 else {
                     throw WireError(.frameTooShort, "frame length \(length) is shorter than a header and an empty body (\(Frame.headerSize + 1) bytes)")

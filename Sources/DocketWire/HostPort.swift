@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A `HOST:PORT` address, as every command, configuration and redirect (`not-leader`) spells
 /// one. The port is the text after the last colon, so an IPv6 host keeps its own colons; an IPv6
 /// host may be bracketed (`[::1]:7411`), and `host` holds it without the brackets, as sockets
@@ -20,6 +24,15 @@ public struct HostPort: Hashable, Sendable, CustomStringConvertible {
         var host = text[..<colon]
         if host.first == "[" && host.last == "]" && host.count > 2 { host = host.dropFirst().dropLast() }
         self.init(host: String(host), port: port)
+    }
+
+    /// The name to send in TLS's server name indication for `host`: nil for an IP address,
+    /// which SNI may not carry (the node's certificate is then checked against the address itself).
+    public static func tlsServerName(_ host: String) -> String? {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1 { return nil }
+        return host
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }

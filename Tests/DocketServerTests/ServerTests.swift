@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import DocketClient
 import DocketCore
 @testable import DocketServer
@@ -1049,28 +1052,73 @@ extension ServerTests {
     func tls() async throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let openssl = Process()
-        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/key.pem", "-out", dir + "/cert.pem",
-                             "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost"]
-        openssl.standardError = FileHandle.nullDevice
-        try openssl.run()
-        openssl.waitUntilExit()
-        #expect(openssl.terminationStatus == 0)
-        let node = try await TestNode {
-            $0.tlsCertificatePath = dir + "/cert.pem"
-            $0.tlsKeyPath = dir + "/key.pem"
+        func certificate(_ name: String, names: String) throws {
+            let openssl = Process()
+            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
+            openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/\(name)-key.pem", "-out", dir + "/\(name).pem",
+                                 "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=\(names)"]
+            openssl.standardError = FileHandle.nullDevice
+            try openssl.run()
+            openssl.waitUntilExit()
+            #expect(openssl.terminationStatus == 0)
         }
-        var configuration = DocketClient.Configuration(host: "localhost", port: node.port, token: node.adminToken)
-        configuration.useTLS = true
-        configuration.trustRootsPath = dir + "/cert.pem"
-        let secure = DocketClient(configuration)
-        #expect(try await secure.status()["lastSequence"] == 1)
-        await secure.close()
+        try certificate("both", names: "DNS:localhost,IP:127.0.0.1")
+        try certificate("dns", names: "DNS:localhost")
+        func client(_ host: String, _ node: TestNode, trusting cert: String) -> DocketClient {
+            var configuration = DocketClient.Configuration(host: host, port: node.port, token: node.adminToken)
+            configuration.useTLS = true
+            configuration.trustRootsPath = dir + "/\(cert).pem"
+            return DocketClient(configuration)
+        }
+        let node = try await TestNode {
+            $0.tlsCertificatePath = dir + "/both.pem"
+            $0.tlsKeyPath = dir + "/both-key.pem"
+        }
+        // By name, and by address (no server name is sent for an address; the certificate's IP entry is checked).
+        for host in ["localhost", "127.0.0.1"] {
+            let secure = client(host, node, trusting: "both")
+            #expect(try await secure.status()["lastSequence"] == 1, "\(host)")
+            await secure.close()
+        }
+        // A plain-text client is refused, and told why.
         let plain = node.client()
-        #expect(await (try? plain.status()) == nil)
+        let refused = await #expect(throws: DocketClientError.self) { try await plain.status() }
+        #expect(refused?.description.contains("TLS") == true, "\(String(describing: refused))")
         await plain.close()
         await node.stop()
+        // A certificate that names the host but not the address is refused by address.
+        let named = try await TestNode {
+            $0.tlsCertificatePath = dir + "/dns.pem"
+            $0.tlsKeyPath = dir + "/dns-key.pem"
+        }
+        let byAddress = client("127.0.0.1", named, trusting: "dns")
+        await #expect(throws: DocketClientError.self) { try await byAddress.status() }
+        await byAddress.close()
+        await named.stop()
+    }
+
+    @Test("a client gives up on something that accepts connections but never answers the handshake")
+    func handshakeTimeout() async throws {
+        // A listening socket nobody accepts on: the kernel completes the TCP handshake, nothing answers.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        var configuration = DocketClient.Configuration(host: "127.0.0.1", port: Int(UInt16(bigEndian: addr.sin_port)), token: "t")
+        configuration.handshakeTimeout = .milliseconds(300)
+        configuration.reconnectAttempts = 0
+        let c = DocketClient(configuration)
+        let started = ContinuousClock.now
+        let error = await #expect(throws: DocketClientError.self) { try await c.status() }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(error?.description.contains("did not answer the handshake within") == true, "\(String(describing: error))")
+        await c.close()
     }
 }
 

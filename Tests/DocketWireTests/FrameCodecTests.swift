@@ -137,4 +137,19 @@ struct AppendEventsFrameTests {
         #expect(back.type == .appendEvents && back.requestID == 7 && back.binary.map { Array($0.readableBytesView) } == w.bytes)
         #expect(FrameType.appendEvents.hasBinaryBody && FrameType.appendEvents.isRequest)
     }
+
+    @Test("another protocol's first bytes read as a huge frame length are named: a TLS record, or HTTP")
+    func foreignProtocols() throws {
+        for (bytes, named) in [([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32], "TLS record"), ([0x16, 0x03, 0x01, 0x02, 0x00], "TLS record"), (Array("HTTP/1.1 400 Bad Request\r\n".utf8), "HTTP")] {
+            var decoder = FrameDecoder()
+            var buffer = ByteBuffer(bytes: bytes)
+            let error = #expect(throws: WireError.self) { try decoder.decodeFrame(&buffer) }
+            #expect(error?.message.contains(named) == true, "\(String(describing: error))")
+        }
+        // An oversized length of a Docket frame says nothing of other protocols.
+        var decoder = FrameDecoder(maximumLength: 1024)
+        var buffer = ByteBuffer(bytes: [0x00, 0x01, 0x00, 0x00, 0x10])
+        let error = #expect(throws: WireError.self) { try decoder.decodeFrame(&buffer) }
+        #expect(error?.message.contains("TLS") == false && error?.message.contains("HTTP") == false)
+    }
 }
