@@ -234,7 +234,7 @@ public final class Ledger: Sendable {
         case .admin:
             return
         case .auditor, .replica:
-            throw Forbidden("a \(principal.role) token cannot change reports")
+            throw Forbidden("\(principal.role.withArticle) token cannot change reports")
         case .maintainer:
             if case .submit(let e) = command {
                 // As for a free id: the project first, then (in `refuseTakenID`) the rest.

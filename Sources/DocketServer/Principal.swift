@@ -14,6 +14,9 @@ public enum Role: String, Sendable, Hashable, CaseIterable, CustomStringConverti
     case auditor
 
     public var description: String { rawValue }
+
+    /// The role with its article, for messages: "an auditor", "a replica".
+    public var withArticle: String { (self == .admin || self == .auditor ? "an " : "a ") + rawValue }
 }
 
 /// Who is asking: the holder of a token, or the operator of a local data directory.

@@ -36,8 +36,20 @@ struct Docket: AsyncParsableCommand {
 
 /// Where the data lives and how much to log: shared by every local-mode command.
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The node's data directory.", valueName: "dir"))
-    var dataDir: String = ProcessInfo.processInfo.environment["DOCKET_DATA_DIR"] ?? "./docket-data"
+    @Option(name: .customLong("data-dir"), help: ArgumentHelp("The node's data directory (or DOCKET_DATA_DIR; ./docket-data by default).", valueName: "dir"))
+    var dataDirOption: String?
+
+    var dataDir: String { dataDirOption ?? ProcessInfo.processInfo.environment["DOCKET_DATA_DIR"] ?? "./docket-data" }
+
+    /// DOCKET_SERVER, when it is set: a command that works on a data directory only and would
+    /// make one where there is none is refused without an explicit --data-dir (whoever set it
+    /// meant the node, not a new ledger in the current directory).
+    func refuseImplicitDirectoryBesideServer(_ command: String) throws {
+        guard dataDirOption == nil, let server = ProcessInfo.processInfo.environment["DOCKET_SERVER"], !server.isEmpty else { return }
+        throw CLIError(
+            "DOCKET_SERVER is set (\(server)), but `\(command)` works on a data directory, not over the network: give --data-dir (the node's own, on its machine)",
+            exitCode: ExitCode.validationFailure.rawValue)
+    }
 
     @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical."))
     var logLevel: Logger.Level = .warning

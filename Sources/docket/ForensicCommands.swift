@@ -340,7 +340,7 @@ struct Export: AsyncParsableCommand {
             var count: UInt64 = 0
             var last: UInt64 = 0
             do {
-                if let client = try remote.client() {
+                if let client = try store.client(remote) {
                     try await client.using { client in
                         // A fixed end, so the export is the log as it stood when it began.
                         guard let lastSequence = try await client.status()["lastSequence"]?.intValue else {

@@ -50,7 +50,7 @@ struct Append: AsyncParsableCommand {
                 actor: actor, occurredAt: try at.map { try parseTime($0, what: "--at") }, data: try JSON.parse(data))
             let expected: ExpectedVersion = expectVersion.map { .exact($0) } ?? .any
             let result: AppendResult
-            if let client = try remote.client() {
+            if let client = try store.client(remote) {
                 // Remotely the node records the token's holder as the actor.
                 let r = try await client.using { client in
                     if let receipt { try await Node.remote(client).prepareReceipt(path: receipt) }
@@ -104,7 +104,7 @@ struct Read: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let streamName = try stream.map { try StreamName($0) }
-            if let client = try remote.client() {
+            if let client = try store.client(remote) {
                 var out = Output()
                 defer { out.flush() }
                 var next = from
@@ -357,6 +357,7 @@ struct Key: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
+                try store.refuseImplicitDirectoryBesideServer("docket key create")
                 let keyPath = out ?? store.dataDir + "/node.key"
                 // Where the public key goes is checked first: a key made and then not handed out
                 // would have to be deleted by hand before trying again (and the same file for both
@@ -395,7 +396,7 @@ struct Checkpoint: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let c: Checkpoints.Checkpoint
-            if let client = try remote.client() {
+            if let client = try store.client(remote) {
                 c = try Checkpoints.Checkpoint(wire: try await client.using { try await $0.admin("checkpoint", []) })
             } else if let key {
                 let nodeKey = try NodeKey.load(from: key)

@@ -96,9 +96,18 @@ struct RemoteOptions: ParsableArguments {
 import ArgumentParser
 
 extension StoreOptions {
+    /// The client for a command that runs remotely: with --server, or DOCKET_SERVER unless an
+    /// explicit --data-dir says to work locally (the option beats the environment); nil for local
+    /// mode. --server and --data-dir together are bad usage.
+    func client(_ remote: RemoteOptions) throws -> DocketClient? {
+        guard dataDirOption != nil else { return try remote.client() }
+        if remote.serverOption != nil { throw ValidationError("give --server or --data-dir, not both: a command runs against a node or on a data directory") }
+        return nil
+    }
+
     /// The node a command runs against: remote with --server, else the local data directory.
     func node(_ remote: RemoteOptions, actor: String, readOnly: Bool = false) throws -> Node {
-        if let client = try remote.client() { return .remote(client) }
+        if let client = try client(remote) { return .remote(client) }
         let store = try openStore(readOnly: readOnly)
         return .local(Ledger(store: store, dataDir: dataDir), actor: actor)
     }

@@ -124,7 +124,7 @@ struct Promote: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let result: Value
-            if let client = try remote.client() {
+            if let client = try store.client(remote) {
                 result = try await client.using { client in
                     var r = try await client.admin("promote", [])
                     // The node could not tell its old leader itself: try with this token.

@@ -127,7 +127,7 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            guard let client = try remote.client() else {
+            guard let client = try store.client(remote) else {
                 let store = try self.store.openStore(readOnly: true)
                 defer { store.close() }
                 printJSON([("version", "0.1.0"), ("role", "local"), ("ledger", .string(store.ledgerID)), ("lastSequence", .int(Int64(store.head.sequence)))])
@@ -166,7 +166,7 @@ struct TokenGroup: AsyncParsableCommand {
                 let expiresAt = try expires.map { Timestamp.now() + (try parseSpan($0, what: "--expires", allowZero: false)) }
                 let id: String
                 let secret: String
-                if let client = try remote.client() {
+                if let client = try store.client(remote) {
                     var args: [(key: String, value: Value)] = [("role", .string(role.rawValue)), ("name", .string(name))]
                     if let project { args.append(("project", .string(project))) }
                     if let expiresAt { args.append(("expiresAt", .string(expiresAt.rfc3339))) }
@@ -200,7 +200,7 @@ struct TokenGroup: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                if let client = try remote.client() {
+                if let client = try store.client(remote) {
                     _ = try await client.using { try await $0.admin("token-revoke", [("id", .string(id))]) }
                 } else {
                     let store = try self.store.openStore()

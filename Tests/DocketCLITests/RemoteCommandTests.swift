@@ -56,6 +56,15 @@ struct RemoteCommandTests {
             #expect(try DocketProcess.run(["read", "--data-dir", dir]).lines.count == 5)
             // Making the node's signing key writes no record: it is not refused.
             #expect(try DocketProcess.run(["key", "create", "--data-dir", dir]).status == 0)
+            // An explicit --data-dir beats DOCKET_SERVER (here naming nothing that listens); with
+            // --server as well, the command is ambiguous; and key create does not make a new
+            // ledger in the current directory because DOCKET_SERVER sent it nowhere else.
+            let nowhere = ["DOCKET_SERVER": "127.0.0.1:1", "DOCKET_TOKEN": token]
+            #expect(try DocketProcess.run(["history", "R1", "--data-dir", dir], environment: nowhere).lines.count == 2)
+            let dirAndServer = try DocketProcess.run(["history", "R1", "--data-dir", dir, "--server", "127.0.0.1:\(port)"], environment: ["DOCKET_TOKEN": token])
+            #expect(dirAndServer.status == 64 && dirAndServer.stderr.contains("not both"), "\(dirAndServer.stderr)")
+            let keyBesideServer = try DocketProcess.run(["key", "create"], environment: nowhere)
+            #expect(keyBesideServer.status == 64 && keyBesideServer.stderr.contains("DOCKET_SERVER is set"), "\(keyBesideServer.stderr)")
             #expect(try JSON.parse(try docket("status").stdout)["lastSequence"] == 5)
             #expect(try docket("append", "--stream", "misc", "--type", "Note", "--data", "{}").status == 0)
             // A reporter token made remotely sees nothing of ada's report (and the node's log of
