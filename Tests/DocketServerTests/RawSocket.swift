@@ -45,6 +45,29 @@ final class RawSocket: @unchecked Sendable {  // an fd; send and recv are thread
     }
 }
 
+/// A socket listening on 127.0.0.1 that never accepts: the kernel completes TCP handshakes and
+/// nothing ever answers (a stopped node, or something that is not one).
+final class SilentListener: @unchecked Sendable {  // an fd
+    let fd: Int32
+    let port: Int
+
+    init?() {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let fd = self.fd
+        let bound = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        port = Int(UInt16(bigEndian: addr.sin_port))
+        guard bound else { return nil }  // (deinit closes it)
+    }
+
+    deinit { close(fd) }
+}
+
 struct SocketError: Error {
     var errno: Int32
 }

@@ -1,6 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import DocketClient
 import DocketCore
 @testable import DocketServer
@@ -1099,18 +1096,8 @@ extension ServerTests {
 
     @Test("a client gives up on something that accepts connections but never answers the handshake")
     func handshakeTimeout() async throws {
-        // A listening socket nobody accepts on: the kernel completes the TCP handshake, nothing answers.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        try #require(bound)
-        var configuration = DocketClient.Configuration(host: "127.0.0.1", port: Int(UInt16(bigEndian: addr.sin_port)), token: "t")
+        let silent = try #require(SilentListener())
+        var configuration = DocketClient.Configuration(host: "127.0.0.1", port: silent.port, token: "t")
         configuration.handshakeTimeout = .milliseconds(300)
         configuration.reconnectAttempts = 0
         let c = DocketClient(configuration)
