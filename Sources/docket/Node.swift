@@ -82,11 +82,23 @@ struct RemoteOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The CA certificate (PEM) that signed the node's certificate, with --tls.", valueName: "file"))
     var tlsCA: String?
 
+    /// A client error's words without "connection lost: ", which a malformed address is not.
+    private static func withoutPrefix(_ error: any Error) -> String {
+        guard case .connectionLost(let why)? = error as? DocketClientError else { return "\(error)" }
+        return why
+    }
+
     func client() throws -> DocketClient? {
         guard let server else { return nil }
-        guard let token = try token(), !token.isEmpty else { throw CLIError("--server needs a token: --token, --token-file or DOCKET_TOKEN") }
+        let usage = ExitCode.validationFailure.rawValue
+        guard let token = try token(), !token.isEmpty else { throw CLIError("--server needs a token: --token, --token-file or DOCKET_TOKEN", exitCode: usage) }
         var configuration: DocketClient.Configuration
-        do { configuration = try DocketClient.Configuration(address: server, token: token) } catch { throw CLIError("\(error)") }
+        do { configuration = try DocketClient.Configuration(address: server, token: token) } catch {
+            throw CLIError("--server (or DOCKET_SERVER) \(server): \(Self.withoutPrefix(error))", exitCode: usage)
+        }
+        if let tlsCA, !FileManager.default.isReadableFile(atPath: tlsCA) {
+            throw CLIError("cannot read --tls-ca \(tlsCA) (the CA certificate, PEM, that signed the node's certificate)", exitCode: usage)
+        }
         configuration.useTLS = tls || tlsCA != nil
         configuration.trustRootsPath = tlsCA
         return DocketClient(configuration)

@@ -65,6 +65,14 @@ struct RemoteCommandTests {
             #expect(dirAndServer.status == 64 && dirAndServer.stderr.contains("not both"), "\(dirAndServer.stderr)")
             let keyBesideServer = try DocketProcess.run(["key", "create"], environment: nowhere)
             #expect(keyBesideServer.status == 64 && keyBesideServer.stderr.contains("DOCKET_SERVER is set"), "\(keyBesideServer.stderr)")
+            // A malformed address, no token, an unreadable CA file: bad usage, said as such.
+            for (args, says) in [
+                (["status", "--server", "127.0.0.1", "--token", token], "is not HOST:PORT"), (["status", "--server", "127.0.0.1:\(port)"], "needs a token"),
+                (["status", "--server", "127.0.0.1:\(port)", "--token", token, "--tls-ca", dir + "/no-such-ca.pem"], "cannot read --tls-ca"),
+            ] {
+                let r = try DocketProcess.run(args, environment: [:])
+                #expect(r.status == 64 && r.stderr.contains(says) && !r.stderr.contains("connection lost"), "\(args): \(r.stderr)")
+            }
             #expect(try JSON.parse(try docket("status").stdout)["lastSequence"] == 5)
             #expect(try docket("append", "--stream", "misc", "--type", "Note", "--data", "{}").status == 0)
             // A reporter token made remotely sees nothing of ada's report (and the node's log of
