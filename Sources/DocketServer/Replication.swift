@@ -253,7 +253,7 @@ final class ReplicationHub: Sendable {
         }
         guard held < Session.maximumSubscriptions else { throw Session.tooManySubscriptions }
         links.withLock { $0[link.key] = link }
-        gate.update(link, acked: request.head)
+        gate.add(link, acked: request.head)
         logger.notice(
             "follower connected", metadata: ["node": "\(request.node ?? "?")", "address": "\(request.address ?? "?")", "from": "\(request.head + 1)"])
         let answer: Value = .object([
@@ -549,10 +549,20 @@ final class SyncGate: Sendable {
         Set(acked.values.lazy.filter { $0.durable >= sequence }.map(\.follower)).count
     }
 
+    /// A stream that starts replicating, holding everything through `acked`.
+    func add(_ link: Link, acked: UInt64) {
+        state.withLock { $0.acked[link.key] = (link.node.map(Follower.node) ?? .stream(link.key), acked) }
+        update(link, acked: acked)
+    }
+
+    /// A stream's follower holds everything through `acked`. Only a stream still registered
+    /// (`add`, and not `remove`d since) counts: an acknowledgement that arrives as its stream
+    /// ends must not bring it back, to be counted later for another follower under a reused key.
     func update(_ link: Link, acked: UInt64) {
         let key = link.key
         let ready = state.withLock { s -> [Waiter] in
-            s.acked[key] = (link.node.map(Follower.node) ?? .stream(key), max(s.acked[key]?.durable ?? 0, acked))
+            guard let current = s.acked[key] else { return [] }
+            s.acked[key] = (current.follower, max(current.durable, acked))
             let done = s.waiters.filter { Self.holders(s.acked, $0.value.sequence) >= $0.value.replicas }
             for id in done.keys { s.waiters.removeValue(forKey: id) }
             return Array(done.values)

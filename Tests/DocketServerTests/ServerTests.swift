@@ -7,6 +7,7 @@ import DocketWire
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import Synchronization
 import Testing
 
@@ -1092,6 +1093,22 @@ extension ServerTests {
         await #expect(throws: DocketClientError.self) { try await byAddress.status() }
         await byAddress.close()
         await named.stop()
+    }
+
+    @Test("connections probe with TCP keepalive, so a peer whose machine vanished is noticed")
+    func keepAlive() async throws {
+        let node = try await TestNode()
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.probeKeepAlive() } }
+            .connect(host: "127.0.0.1", port: node.port).get()
+        func option(_ level: NIOBSDSocket.OptionLevel, _ name: CInt) async throws -> Int {
+            try await channel.getOption(ChannelOptions.Types.SocketOption(level: level, name: NIOBSDSocket.Option(rawValue: name))).get()
+        }
+        #expect(try await option(.socket, SO_KEEPALIVE) != 0)
+        let (idle, interval, count) = (try await option(.tcp, TCP_KEEPIDLE), try await option(.tcp, TCP_KEEPINTVL), try await option(.tcp, TCP_KEEPCNT))
+        #expect(idle == 10 && interval == 5 && count == 3)
+        try await channel.close()
+        await node.stop()
     }
 
     @Test("a client gives up on something that accepts connections but never answers the handshake")
