@@ -157,6 +157,7 @@ public final class EventStore: Sendable {
                 committed.value.withLock { $0 = head }
                 commitObservers.notify(head)
             }
+            self.writer?.writeRefusal = { [writeFence] in writeFence.refusal }
         }
     }
 

@@ -47,6 +47,8 @@ final class LogWriter: @unchecked Sendable {
     let memtable: StreamMemtable
     /// Called on the writer thread after each durable commit, before callers resume.
     var onCommit: (@Sendable (EventStore.Head) -> Void)?
+    /// Why the node takes no writes now (`EventStore.writeRefusal`), set with `onCommit`.
+    var writeRefusal: @Sendable () -> StoreError? = { nil }
     /// Durable commits since the store was opened (for benchmarks and status).
     let commits = Atomic<Int>(0)
     /// While following a leader the node stores the leader's dictionaries and never trains its own.
@@ -443,6 +445,12 @@ final class LogWriter: @unchecked Sendable {
     /// `Abandoned` (a chunk that could not be compressed) retries it without this request.
     private func apply(_ request: AppendRequest, txn: borrowing Transaction) throws -> Result<AppendResult, StoreError> {
         let prepared = request.prepared
+        // A node deposed (or made a follower) while this append waited for the writer takes it
+        // no more: checked when it was prepared, and again here, where it would be committed.
+        if replicaMode.load(ordering: .acquiring) {
+            prepared.abandon()
+            return .failure(writeRefusal() ?? StoreError(.fenced, "this node no longer takes writes; send them to the leader"))
+        }
         let events = prepared.events
         let current: UInt64
         if let pending = unindexedHeads[request.stream] {
