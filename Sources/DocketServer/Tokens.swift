@@ -34,7 +34,7 @@ public struct Tokens: Sendable {
 
         /// The refusal of a token id the ledger has no record of (or whose secret does not match:
         /// the two are told apart to no one).
-        static func unknown(_ id: String) -> Refused { Refused(code: "unknown-token", message: "token \(id) is not known to this ledger") }
+        static func unknown(_ id: String) -> Refused { Refused(code: "unknown-token", message: "token \(id) is not known to this ledger, or its secret is wrong") }
     }
 
     /// Every token, by id, as the log says now.
