@@ -347,10 +347,9 @@ final class Connection: Sendable {
         let tlsContext = sslContext
         let maximumFrameLength = configuration.maximumFrameLength
         let bootstrap = ClientBootstrap(group: group)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.probeKeepAlive()
+                    try channel.configureSocket()
                     let sync = channel.pipeline.syncOperations
                     if let tlsContext { try sync.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: HostPort.tlsServerName(host))) }
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: maximumFrameLength)))

@@ -323,11 +323,10 @@ final class PeerConnection {
         let maximum = configuration.followerMaximumFrame
         let tlsContext = sslContext
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.probeKeepAlive()
+                    try channel.configureSocket()
                     let sync = channel.pipeline.syncOperations
                     if let tlsContext { try sync.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: HostPort.tlsServerName(host))) }
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: maximum)))

@@ -96,7 +96,7 @@ public final class Ledger: Sendable {
             // Before the retry check, which compares the original named in full: otherwise a
             // maintainer could resend the id of an admin's duplicate closing, naming guesses, and
             // learn from the answer which hidden report it names.
-            try refuseHiddenOriginal(command, id: id, principal)
+            try refuseHiddenOriginal(command, id: id, principal, at: at)
             // A retried command (same id) returns what the first attempt appended.
             if let eventID, let original = recorded.first(where: { $0.id == eventID }) {
                 var before = Projection()
@@ -155,13 +155,21 @@ public final class Ledger: Sendable {
     }
 
     /// A duplicate names a report that exists, and one its closer may see (else it is unknown to
-    /// them, as any such report is).
-    private func refuseHiddenOriginal(_ command: ReportCommand, id: String, _ principal: Principal) throws {
+    /// them, as any such report is), submitted by the time of the closing: a history imported
+    /// out of order must not name as the original a report that came in later (as of the
+    /// closing it did not exist yet, and no view as of then could show it).
+    private func refuseHiddenOriginal(_ command: ReportCommand, id: String, _ principal: Principal, at: Timestamp?) throws {
         guard case .close(.duplicate, let original?, _) = command, original != id,
             (try? DomainStreams.validateIdentifier(original, what: "duplicate-of")) != nil
         else { return }
         guard let found = try load(report: original).0, principal.canSee(found) else {
             throw DomainError(.invalidCommand, "no report \(original) to be a duplicate of; check the id (--duplicate-of)")
+        }
+        let closing = at ?? .now()
+        guard found.submittedAt <= closing else {
+            throw DomainError(
+                .invalidCommand,
+                "report \(original) was submitted at \(found.submittedAt.rfc3339), after this closing (\(closing.rfc3339)): a report can only duplicate one that came in before it was closed; check --duplicate-of and --at")
         }
     }
 

@@ -98,11 +98,10 @@ public final class DocketServer: Service, Sendable {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.writeBufferWaterMark, value: .init(low: configuration.outboundBufferLimit / 2, high: configuration.outboundBufferLimit))
             .childChannelInitializer { [self] channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.probeKeepAlive()
+                    try channel.configureSocket()
                     let sync = channel.pipeline.syncOperations
                     if let sslContext { try sync.addHandler(NIOSSLServerHandler(context: sslContext)) }
                     try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))

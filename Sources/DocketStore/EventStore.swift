@@ -101,6 +101,7 @@ public final class EventStore: Sendable {
             if error.code == MDB_INVALID || error.code == MDB_VERSION_MISMATCH {
                 throw StoreError(.notADataDirectory, "\(ledgerPath) is not an LMDB environment Docket can read (\(error))")
             }
+            if error.isNoSpace { throw StoreError(.diskFull, "cannot open \(ledgerPath): the disk is full (\(error)); free space and retry") }
             throw StoreError(.io, "cannot open \(ledgerPath): \(error)")
         }
         // A data file shorter than the pages its meta page says are in use (a copy cut short)

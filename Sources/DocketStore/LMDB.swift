@@ -1,4 +1,7 @@
 import CLMDB
+#if canImport(Glibc)
+import Glibc
+#endif
 import DocketCore
 import Foundation
 
@@ -85,6 +88,7 @@ final class LMDBEnvironment: @unchecked Sendable {
         // leaves it as it was rather than adding a lock file to the evidence. Any node that has
         // opened it keeps its lock file for good, so a live ledger is still read under locks.
         if readOnly && access(path + "/lock.mdb", F_OK) != 0 { flags |= UInt32(MDB_NOLOCK) }
+        if flags & UInt32(MDB_NOLOCK) == 0 { try Self.allocateLockFile(in: path) }
         var (env, rc) = try Self.open(path: path, mapSize: mapSize, maxDatabases: maxDatabases, flags: flags)
         if readOnly && (rc == EACCES || rc == EROFS) {
             // A read-only copy (a forensic snapshot on read-only media): no lock file possible.
@@ -110,6 +114,25 @@ final class LMDBEnvironment: @unchecked Sendable {
         self.mapSize = info.me_mapsize
         // On a throw above, deinit closes the environment and frees the lock: every stored
         // property is initialised by then, so Swift runs it.
+    }
+
+    /// Makes the lock file, if there is none, with its pages allocated. LMDB maps the lock file
+    /// and writes its header through the map: a new lock file is sparse, and on a full disk the
+    /// first touch of an unallocated page is a SIGBUS that kills the process (a node making its
+    /// Merkle index, a first command on a new directory). Allocated here, a full disk is ENOSPC.
+    /// 64 KiB is more than LMDB asks for 512 readers; it fits its reader table to a larger file.
+    private static func allocateLockFile(in path: String) throws(LMDBError) {
+        let lock = path + "/lock.mdb"
+        guard access(lock, F_OK) != 0 else { return }
+        let fd = Glibc.open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        // Made meanwhile by another process, or not makeable here: LMDB's open says what it finds.
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let rc = posix_fallocate(fd, 0, 64 << 10)
+        if rc != 0 {
+            unlink(lock)
+            throw LMDBError(code: rc)
+        }
     }
 
     /// A new environment handle, configured, and the result of opening it at `path`.

@@ -58,7 +58,8 @@ public final class MerkleIndex: Sendable {
     }
 
     private init(path: String, store: EventStore, temporary: Bool) throws(StoreError) {
-        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) } catch {
+        // Owner-only, as the ledger's own directory is.
+        do { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700]) } catch {
             throw StoreError(.io, "cannot create \(path): \(error.localizedDescription)")
         }
         do {
@@ -75,6 +76,9 @@ public final class MerkleIndex: Sendable {
             }
         } catch {
             if temporary { try? FileManager.default.removeItem(atPath: path) }
+            if let e = error as? LMDBError, e.isNoSpace {
+                throw StoreError(.diskFull, "cannot open the Merkle index at \(path): the disk is full (\(e)); free space and retry")
+            }
             throw StoreError(.io, "cannot open the Merkle index at \(path): \(error)")
         }
         self.path = path

@@ -59,12 +59,16 @@ public struct HostPort: Hashable, Sendable, CustomStringConvertible {
 }
 
 extension Channel {
-    /// Turns on TCP keepalive probing: after 10 s without traffic, a probe every 5 s, and the
-    /// connection fails after 3 unanswered. A peer whose machine vanished (no reset ever comes)
-    /// is noticed in about 25 s, rather than never on a connection where nothing else is sent:
-    /// a follower waiting on an idle leader, a leader's stream to a follower that is gone.
-    public func probeKeepAlive() throws {
+    /// The socket options of every Docket connection, set as it is initialised:
+    /// - `TCP_NODELAY` (a TCP-level option: at the socket level its number is `SO_DEBUG`, which
+    ///   only a privileged user may set, and a node run as anyone else closed every connection);
+    /// - TCP keepalive probing: after 10 s without traffic, a probe every 5 s, and the
+    ///   connection fails after 3 unanswered. A peer whose machine vanished (no reset ever comes)
+    ///   is noticed in about 25 s, rather than never on a connection where nothing else is sent:
+    ///   a follower waiting on an idle leader, a leader's stream to a follower that is gone.
+    public func configureSocket() throws {
         guard let options = syncOptions else { return }
+        try options.setOption(.tcpOption(.tcp_nodelay), value: 1)
         try options.setOption(.socketOption(.so_keepalive), value: 1)
         for (name, value) in [(TCP_KEEPIDLE, 10), (TCP_KEEPINTVL, 5), (TCP_KEEPCNT, 3)] {
             try options.setOption(ChannelOptions.Types.SocketOption(level: .tcp, name: NIOBSDSocket.Option(rawValue: name)), value: value)

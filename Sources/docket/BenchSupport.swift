@@ -148,9 +148,9 @@ extension NetworkLoad {
                 let done = group.next().makePromise(of: RawAppender.Outcome.self)
                 let stream = try StreamName("net-\(k)")
                 let bootstrap = ClientBootstrap(group: group)
-                    .channelOption(.socketOption(.tcp_nodelay), value: 1)
                     .channelInitializer { channel in
                         channel.eventLoop.makeCompletedFuture {
+                            try channel.configureSocket()
                             let sync = channel.pipeline.syncOperations
                             try sync.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: Frame.defaultMaximumLength)))
                             try sync.addHandler(MessageToByteHandler(FrameEncoder()))

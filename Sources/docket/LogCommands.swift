@@ -115,7 +115,9 @@ struct Read: AsyncParsableCommand {
                         if page.isEmpty, next == from { hintAtDomainStream() }
                         for e in page { out.line(e.json) }
                         remaining -= page.count
-                        guard let last = page.last, page.count == min(remaining + page.count, 1024) else { break }
+                        // A short page is not the end (protocol.md §8.4: an answer holds what fits
+                        // in one frame, so large events come a few at a time); an empty one is.
+                        guard let last = page.last else { break }
                         next = (streamName == nil ? last.sequence : last.streamVersion) + 1
                     }
                 }

@@ -244,6 +244,13 @@ struct DomainCommandTests {
             let adopt = try docket("policy", "adopt", "--project", "p", bad)
             #expect(adopt.status == 1)
             #expect(try docket.events() == before + 2)
+            // A duplicate names a report that had come in by the time of the closing (a history
+            // imported out of order must not point back at a later report).
+            _ = try docket.ok("report", "submit", "--project", "p", "--report", "X-1", "--title", "t", "--reporter", "x", "--at", "2026-01-01T00:00:00Z")
+            _ = try docket.ok("report", "submit", "--project", "p", "--report", "X-2", "--title", "t", "--reporter", "y", "--at", "2026-02-01T00:00:00Z")
+            let early = try docket("report", "close", "X-1", "--resolution", "duplicate", "--duplicate-of", "X-2", "--at", "2026-01-15T00:00:00Z")
+            #expect(early.status == 1 && early.stderr.contains("report X-2 was submitted at 2026-02-01T00:00:00Z, after this closing"), "\(early.stderr)")
+            _ = try docket.ok("report", "close", "X-2", "--resolution", "duplicate", "--duplicate-of", "X-1", "--at", "2026-02-02T00:00:00Z")
         }
     }
 

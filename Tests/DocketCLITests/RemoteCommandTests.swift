@@ -12,6 +12,87 @@ struct RemoteCommandTests {
     /// A port nothing listens on right now.
     static func freePort() -> Int { DocketProcess.freePort() }
 
+    /// `docket ARGS…` run as nobody (uid and gid 65534), started; the caller waits or terminates it.
+    static func asNobody(_ arguments: [String], environment: [String: String] = [:]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", DocketProcess.executable!.path] + arguments
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    /// Root, with setpriv, and a build nobody may run: what `unprivileged` needs.
+    static let canRunAsNobody: Bool = {
+        guard getuid() == 0, DocketProcess.executable != nil, FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv"),
+            let p = try? asNobody(["--version"])
+        else { return false }
+        p.waitUntilExit()
+        return p.terminationStatus == 0
+    }()
+
+    @Test("a node and a client run by an unprivileged user talk to each other: no socket option they set needs privilege",
+          .enabled(if: canRunAsNobody, "needs root and setpriv, to run docket as nobody"))
+    func unprivileged() async throws {
+        try await withTemporaryDirectory { dir in
+            let data = dir + "/data"
+            let admin = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", data])
+            #expect(admin.status == 0)
+            let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let chown = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["-R", "65534:65534", dir])
+            chown.waitUntilExit()
+            let port = Self.freePort()
+            let serve = try Self.asNobody(["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)"])
+            defer { if serve.isRunning { serve.terminate() } }
+            let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
+            var up = false
+            for _ in 0..<600 where !up && serve.isRunning {
+                let status = try Self.asNobody(["status"], environment: env)
+                status.waitUntilExit()
+                up = status.terminationStatus == 0
+                if !up { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(up, "an unprivileged client could not talk to an unprivileged node")
+            // And a root client to the unprivileged node.
+            #expect(try DocketProcess.run(["append", "--stream", "misc", "--type", "Note", "--data", "{}"], environment: env).status == 0)
+            serve.terminate()
+            serve.waitUntilExit()
+        }
+    }
+
+    @Test("read --server pages through events too large for one answer: a short page is not the end")
+    func remoteReadPages() async throws {
+        try await withTemporaryDirectory { dir in
+            let admin = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", dir])
+            let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            // 45 events of about 50 KB: more than one EVENTS frame holds (half the 4 MiB maximum).
+            let big = "{\"x\":\"" + String(repeating: "a", count: 50_000) + "\"}"
+            for _ in 0..<45 { #expect(try DocketProcess.run(["append", "--stream", "big", "--type", "Note", "--data", big, "--data-dir", dir]).status == 0) }
+            let port = Self.freePort()
+            let serve = Process()
+            serve.executableURL = DocketProcess.executable
+            serve.arguments = ["serve", "--data-dir", dir, "--listen", "127.0.0.1:\(port)"]
+            serve.standardError = FileHandle.nullDevice
+            serve.standardOutput = FileHandle.nullDevice
+            try serve.run()
+            defer { if serve.isRunning { serve.terminate() } }
+            let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
+            var up = false
+            for _ in 0..<600 where !up {
+                up = try DocketProcess.run(["status"], environment: env).status == 0
+                if !up { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(up)
+            #expect(try DocketProcess.run(["read"], environment: env).lines.count == 46)  // the token, then the 45
+            #expect(try DocketProcess.run(["read", "--stream", "big"], environment: env).lines.count == 45)
+            #expect(try DocketProcess.run(["read", "--stream", "big", "--from", "3", "--limit", "40"], environment: env).lines.count == 40)
+            serve.terminate()
+            serve.waitUntilExit()
+        }
+    }
+
     @Test("lifecycle, views, raw append and read, tokens and status over the network; SIGTERM stops it cleanly")
     func remote() async throws {
         try await withTemporaryDirectory { dir in

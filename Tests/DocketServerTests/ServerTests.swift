@@ -1095,16 +1095,20 @@ extension ServerTests {
         await named.stop()
     }
 
-    @Test("connections probe with TCP keepalive, so a peer whose machine vanished is noticed")
+    @Test("connections set TCP_NODELAY (at the TCP level, not SO_DEBUG) and probe with TCP keepalive, so a peer whose machine vanished is noticed")
     func keepAlive() async throws {
         let node = try await TestNode()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.probeKeepAlive() } }
+            .channelInitializer { channel in channel.eventLoop.makeCompletedFuture { try channel.configureSocket() } }
             .connect(host: "127.0.0.1", port: node.port).get()
         func option(_ level: NIOBSDSocket.OptionLevel, _ name: CInt) async throws -> Int {
             try await channel.getOption(ChannelOptions.Types.SocketOption(level: level, name: NIOBSDSocket.Option(rawValue: name))).get()
         }
         #expect(try await option(.socket, SO_KEEPALIVE) != 0)
+        // TCP_NODELAY at the TCP level; nothing at the socket level's number for it (SO_DEBUG,
+        // which only a privileged user may set).
+        #expect(try await option(.tcp, TCP_NODELAY) != 0)
+        #expect(try await option(.socket, SO_DEBUG) == 0)
         let (idle, interval, count) = (try await option(.tcp, TCP_KEEPIDLE), try await option(.tcp, TCP_KEEPINTVL), try await option(.tcp, TCP_KEEPCNT))
         #expect(idle == 10 && interval == 5 && count == 3)
         try await channel.close()

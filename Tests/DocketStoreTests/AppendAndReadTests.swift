@@ -70,6 +70,26 @@ struct AppendAndReadTests {
         }
     }
 
+    @Test("LMDB's lock files are made with their pages allocated: on a full disk a sparse one is a SIGBUS when LMDB writes through its map")
+    func lockFilesAllocated() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            _ = try await store.append(to: try StreamName("s"), events: [SyntheticEvents.event(0).1])
+            store.close()
+            for lock in ["ledger/lock.mdb"] {
+                var st = stat()
+                #expect(stat(dir + "/" + lock, &st) == 0, "\(lock)")
+                // Every byte backed by a block (st_blocks counts 512-byte units).
+                #expect(Int(st.st_blocks) * 512 >= Int(st.st_size) && st.st_size >= 32 << 10, "\(lock): \(st.st_size) bytes, \(st.st_blocks) blocks")
+                #expect(st.st_mode & 0o777 == 0o600)
+            }
+            // And it opens again, with the lock file as it was made.
+            let again = try openStore(dir)
+            #expect(again.head.sequence == 1)
+            again.close()
+        }
+    }
+
     @Test("a batch is one atomic append with consecutive sequences and stream versions")
     func batch() async throws {
         try await withTemporaryDirectory { dir in
