@@ -297,11 +297,10 @@ public final class DocketClient: Sendable {
         var configuration = self.configuration
         (configuration.host, configuration.port) = target.withLock { $0 }
         let c = try await Connection.open(configuration, group: group)
-        let seconds = configuration.handshakeTimeout.components.seconds
         let deadline = c.failAll(
             after: configuration.handshakeTimeout,
             .connectionLost(
-                "\(HostPort(host: configuration.host, port: configuration.port)) accepted the connection but did not answer the handshake within \(seconds) s: is a Docket node serving there, and not stopped?"
+                "\(HostPort(host: configuration.host, port: configuration.port)) accepted the connection but did not answer the handshake within \(configuration.handshakeTimeout): is a Docket node serving there, and not stopped?"
             ))
         defer { deadline.cancel() }
         // HELLO, then AUTH.

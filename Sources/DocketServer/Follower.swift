@@ -130,6 +130,8 @@ final class Follower: Sendable {
         setState("connecting")
         let conn = try await PeerConnection.open(address, configuration: hub.configuration, timeout: .seconds(5))
         defer { conn.close() }
+        // The handshake and REPLICATE's answer within 10 s; the stream after it has no deadline.
+        let deadline = conn.closing(after: .seconds(10))
         let ledgerID = try await conn.hello()
         guard ledgerID == store.ledgerID else {
             throw Stop(error: StoreError(
@@ -151,6 +153,7 @@ final class Follower: Sendable {
             maxFrame: Int64(hub.configuration.followerMaximumFrame), node: store.nodeState.node, address: hub.advertisedAddress)
         let streamID: UInt32 = 7
         let answer = try await conn.request(.replicate, request.wireValue, id: streamID)
+        deadline.cancel()
         if answer.type == .error { try await refused(ErrorBody(answer.body), conn: conn, address: address) }
         guard answer.type == .replicating else { throw PeerConnection.Failure("\(address) answered REPLICATE with \(answer.type)") }
         status.withLock {
@@ -373,6 +376,16 @@ final class PeerConnection {
     func handshake(token: String) async throws {
         _ = try await hello()
         try await authenticate(token: token)
+    }
+
+    /// Closes the connection after `delay` unless cancelled first: a peer that accepts
+    /// connections and never answers (a stopped process) then fails what waits on it instead
+    /// of holding it for ever.
+    func closing(after delay: Duration) -> Scheduled<Void> {
+        let (seconds, attoseconds) = delay.components
+        return channel.eventLoop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) { [channel] in
+            channel.close(promise: nil)
+        }
     }
 }
 

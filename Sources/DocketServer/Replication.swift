@@ -450,6 +450,9 @@ final class ReplicationHub: Sendable {
         do {
             let conn = try await PeerConnection.open(address, configuration: configuration, timeout: .seconds(3))
             defer { conn.close() }
+            // A stopped process accepts connections and never answers: give up on it in time.
+            let deadline = conn.closing(after: .seconds(5))
+            defer { deadline.cancel() }
             try await conn.handshake(token: token)
             let answer = try await conn.request(.fence, .object([
                 ("ledger", .string(store.ledgerID)), ("epoch", .int(Int64(epoch))), ("leader", advertisedAddress.map { .string($0) } ?? .null),

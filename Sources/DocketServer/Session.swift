@@ -240,7 +240,11 @@ final class Session: Sendable {
             let (answer, wrote) = try await admin(frame)
             // What it wrote is acknowledged only once synchronous followers hold it, like any
             // other write (a promotion has none yet); what only reads waits for nothing.
-            if let wrote { try await server.replication.replicated(through: wrote, on: channel.eventLoop) }
+            if let wrote {
+                do { try await server.replication.replicated(through: wrote, on: channel.eventLoop) } catch let e as ReplicationError where e.code == "replication-timeout" {
+                    throw Self.adminTimeout(e, action: frame.body["action"]?.stringValue ?? "?", answer: answer)
+                }
+            }
             reply(.adminResult, id, answer)
         case .replicate, .chain, .fence:
             try await server.replication.handle(frame, session: self)
@@ -253,6 +257,25 @@ final class Session: Sendable {
         guard [.admin, .auditor, .replica].contains(principal.role) else {
             throw Forbidden("reading the raw log needs an admin, auditor or replica token; use the views")
         }
+    }
+
+    /// An ADMIN write's replication timeout, said for ADMIN: it has no event ids to retry with.
+    /// The write is recorded on this node; a token made is named, with its secret (the answer
+    /// that would have carried it is replaced by this error, and a retry would make another).
+    static func adminTimeout(_ e: ReplicationError, action: String, answer: Value) -> ReplicationError {
+        var details: [(key: String, value: Value)] = []
+        if case .object(let fields)? = e.details { details = fields }
+        var message = "ADMIN \(action) is recorded on this node, but fewer synchronous followers than required confirmed it in time, so it was NOT acknowledged: if this node fails before they catch up it may be lost. "
+        switch action {
+        case "token-create":
+            details += [("id", answer["id"] ?? .null), ("token", answer["token"] ?? .null)]
+            message += "The token (\(answer["id"]?.stringValue ?? "?"), its secret in details.token) works on this node; check with `docket token list` once the followers have caught up, or revoke it, rather than create another"
+        case "token-revoke":
+            message += "Revoke it again once the followers have caught up: 'already revoked' then means it holds"
+        default:
+            message += "Check the node's state once the followers have caught up before repeating it"
+        }
+        return ReplicationError(e.code, message, details: .object(details))
     }
 
     /// Runs an ADMIN action: its answer, and the sequence through which it wrote (nil if it
@@ -273,7 +296,9 @@ final class Session: Sendable {
             server.logger.notice("token revoked", metadata: ["token": "\(tokenID)", "by": "\(principal)"])
             // Its connections close now, not at the next periodic check: small appends answered
             // on the event loop (FastAppend.swift) do not look the token up each time.
-            server.endRefusedSessions()
+            // (Not this one, which must first be answered: a token that revokes itself, as when
+            // rotating, is answered, and its connection closed by the next periodic check.)
+            server.endRefusedSessions(sparing: self)
             return (.object([("id", .string(tokenID)), ("revoked", .bool(true))]), server.ledger.store.head.sequence)
         case "policy-adopt":
             let project = try b.string("project")
@@ -486,7 +511,6 @@ final class Session: Sendable {
         message: "a connection may hold at most \(maximumSubscriptions) subscriptions; unsubscribe from one, or use another connection")
 }
 
-/// One subscription's credit: how many more events the client will take.
 /// A connection's live subscriptions, and whether it has closed: once it has, none is registered.
 struct Subscriptions {
     private(set) var closed = false
@@ -512,6 +536,7 @@ struct Subscriptions {
     }
 }
 
+/// One subscription's credit: how many more events the client will take.
 final class Subscription: Sendable {
     private struct State {
         var credit: Int

@@ -121,18 +121,23 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// first touch of an unallocated page is a SIGBUS that kills the process (a node making its
     /// Merkle index, a first command on a new directory). Allocated here, a full disk is ENOSPC.
     /// 64 KiB is more than LMDB asks for 512 readers; it fits its reader table to a larger file.
+    /// It is made aside and linked into place, so that no process ever finds it half made (an
+    /// empty one LMDB would extend sparse itself); if another process puts one there first, its
+    /// stays. Only a full disk is an error here: anything else is left to LMDB's open to report.
     private static func allocateLockFile(in path: String) throws(LMDBError) {
         let lock = path + "/lock.mdb"
         guard access(lock, F_OK) != 0 else { return }
-        let fd = Glibc.open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-        // Made meanwhile by another process, or not makeable here: LMDB's open says what it finds.
+        let aside = path + "/lock.mdb.\(getpid()).\(UInt32.random(in: 0...UInt32.max))"
+        let fd = Glibc.open(aside, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return }
-        defer { close(fd) }
+        defer { unlink(aside) }
         let rc = posix_fallocate(fd, 0, 64 << 10)
+        close(fd)
         if rc != 0 {
-            unlink(lock)
-            throw LMDBError(code: rc)
+            if LMDBError(code: rc).isNoSpace { throw LMDBError(code: rc) }
+            return
         }
+        _ = link(aside, lock)  // EEXIST: another process's is there, and is used
     }
 
     /// A new environment handle, configured, and the result of opening it at `path`.

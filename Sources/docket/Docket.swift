@@ -45,7 +45,8 @@ struct StoreOptions: ParsableArguments {
     /// make one where there is none is refused without an explicit --data-dir (whoever set it
     /// meant the node, not a new ledger in the current directory).
     func refuseImplicitDirectoryBesideServer(_ command: String) throws {
-        guard dataDirOption == nil, let server = ProcessInfo.processInfo.environment["DOCKET_SERVER"], !server.isEmpty else { return }
+        let environment = ProcessInfo.processInfo.environment
+        guard dataDirOption == nil, environment["DOCKET_DATA_DIR"] == nil, let server = environment["DOCKET_SERVER"], !server.isEmpty else { return }
         throw CLIError(
             "DOCKET_SERVER is set (\(server)), but `\(command)` works on a data directory, not over the network: give --data-dir (the node's own, on its machine)",
             exitCode: ExitCode.validationFailure.rawValue)

@@ -359,8 +359,9 @@ struct Key: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                try store.refuseImplicitDirectoryBesideServer("docket key create")
                 let keyPath = out ?? store.dataDir + "/node.key"
+                // Only where it would start a ledger, in a directory nobody named.
+                if out == nil, !EventStore.holdsLedger(store.dataDir) { try store.refuseImplicitDirectoryBesideServer("docket key create") }
                 // Where the public key goes is checked first: a key made and then not handed out
                 // would have to be deleted by hand before trying again (and the same file for both
                 // would put the public key in place of the private one).

@@ -1,6 +1,6 @@
 import DocketClient
 import DocketCore
-import DocketServer
+@testable import DocketServer
 import DocketStore
 import DocketTestSupport
 import DocketWire
@@ -39,6 +39,19 @@ struct AppendEventsTests {
         #expect(r.closed && r.frames.last?.body["code"] == "token-revoked", "\(r.frames)")
         #expect(!r.frames.contains { $0.type == .appended } && node.store.head.sequence == before)
         #expect(try node.store.read(stream: try StreamName("s")).count == 1)
+        await node.stop()
+    }
+
+    @Test("a token that revokes itself (rotating it) is answered, and its connection closed after")
+    func revokingItself() async throws {
+        let node = try await TestNode { $0.tokenCheckInterval = .milliseconds(200) }
+        let token = try await node.token(.admin, name: "old")
+        let c = node.client(token)
+        let answer = try await c.admin("token-revoke", [("id", .string(String(token.split(separator: "_")[1])))])
+        #expect(answer["revoked"] == true)
+        try await eventually("the node closes the revoked token's connection") { node.server.connectionCount == 0 }
+        await #expect(throws: DocketClientError.self) { try await c.status() }
+        await c.close()
         await node.stop()
     }
 

@@ -266,6 +266,9 @@ struct ReplicationTests {
         }
         guard case .server(let tokenBody)? = tokenTimeout else { throw TestFailure("expected an ERROR") }
         #expect(tokenBody.code == "replication-timeout" && leader.store.head.sequence == 24, "\(tokenBody)")
+        // It has no event ids to retry with: the token made is named, secret and all, not lost.
+        #expect(tokenBody.details?["token"]?.stringValue?.hasPrefix("dkt_") == true && tokenBody.details?["id"] != nil, "\(tokenBody)")
+        #expect(!tokenBody.message.contains("same event ids"), "\(tokenBody.message)")
         _ = try NodeKey.create(at: leader.dir + "/node.key")
         let asked = ContinuousClock.now
         #expect(try await c.admin("node-key", [])["publicKey"]?.stringValue?.count == 64)

@@ -75,15 +75,18 @@ struct AppendAndReadTests {
         try await withTemporaryDirectory { dir in
             let store = try openStore(dir)
             _ = try await store.append(to: try StreamName("s"), events: [SyntheticEvents.event(0).1])
+            let index = try MerkleIndex.open(dataDirectory: dir, store: store)
+            _ = index
             store.close()
-            for lock in ["ledger/lock.mdb"] {
+            for lock in ["ledger/lock.mdb", "merkle/lock.mdb"] {
                 var st = stat()
                 #expect(stat(dir + "/" + lock, &st) == 0, "\(lock)")
                 // Every byte backed by a block (st_blocks counts 512-byte units).
                 #expect(Int(st.st_blocks) * 512 >= Int(st.st_size) && st.st_size >= 32 << 10, "\(lock): \(st.st_size) bytes, \(st.st_blocks) blocks")
                 #expect(st.st_mode & 0o777 == 0o600)
             }
-            // And it opens again, with the lock file as it was made.
+            // Nothing made aside is left; and it opens again, with the lock file as it was made.
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir + "/ledger").filter { $0.hasPrefix("lock.mdb.") }.isEmpty)
             let again = try openStore(dir)
             #expect(again.head.sequence == 1)
             again.close()
