@@ -146,6 +146,9 @@ final class ReplicationHub: Sendable {
     private let links = Mutex<[LinkKey: Link]>([:])
     private let gate = SyncGate()
     private let follower = Mutex<Follower?>(nil)
+    /// A promotion is running: a second one at the same time is refused, not run beside it
+    /// (both would record the role and append an epoch).
+    private let promoting = Mutex(false)
     /// The address this node is reached at, once it listens.
     private let address = Mutex<String?>(nil)
 
@@ -434,6 +437,12 @@ final class ReplicationHub: Sendable {
     /// Stops following and makes this node the leader of a new epoch; then tells the old leader.
     func promote(by principal: Principal) async throws -> Promotion {
         guard principal.role == .admin else { throw Forbidden("only an admin can promote a node") }
+        guard promoting.withLock({ busy in defer { busy = true }; return !busy }) else {
+            throw ReplicationError(
+                "already-leader", "this node is being promoted right now (another ADMIN promote is running); wait for its answer",
+                details: .object([("epoch", .int(Int64((try? Epochs.current(in: store).number) ?? 0)))]))
+        }
+        defer { promoting.withLock { $0 = false } }
         if let f = follower.withLock({ f in defer { f = nil }; return f }) { await f.stop() }
         var promotion = try await Promotion.promote(ledger: ledger, address: advertisedAddress, actor: principal.subject)
         logger.notice(

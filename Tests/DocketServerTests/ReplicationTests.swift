@@ -352,6 +352,25 @@ struct ReplicationTests {
         await leader.remove()
     }
 
+    @Test("two promotions of one follower at once: one starts epoch 1, the other is refused, and one epoch is recorded")
+    func concurrentPromotions() async throws {
+        let (leader, admin, replica) = try await ClusterNode.leader()
+        let f = try await ClusterNode.follower(of: leader, token: replica)
+        try await eventually("caught up") { f.store.head == leader.store.head }
+        let (a, b) = (f.client(admin), f.client(admin))
+        async let first = Result { try await a.admin("promote", []) }
+        async let second = Result { try await b.admin("promote", []) }
+        let results = await [first, second]
+        let promoted = results.compactMap { try? $0.get() }
+        #expect(promoted.count == 1 && promoted.first?["epoch"] == 1, "\(results)")
+        for case .failure(let error) in results { #expect((error as? DocketClientError)?.code == "already-leader", "\(error)") }
+        #expect(try f.store.read(stream: Epochs.stream).count == 1)
+        #expect(try Epochs.current(in: f.store).number == 1)
+        for c in [a, b] { await c.close() }
+        await f.remove()
+        await leader.remove()
+    }
+
     @Test("promotion: the follower starts epoch 1, the old leader is fenced and names it, the other follower moves over, clients follow")
     func promotion() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader()
