@@ -120,19 +120,22 @@ public struct Promotion: Sendable {
             break
         }
         // The role first (durably): a crash before the epoch is appended leaves a leader whose
-        // last epoch is not its own, and promoting it again finishes the job.
+        // last epoch is not its own, and promoting it again finishes the job. Until the epoch's
+        // record is appended no other write is taken: it is the new epoch's first.
         let previous = state.role == .leader ? current.address : state.leader
-        try store.saveNodeState(NodeState(role: .leader, node: state.node))
-        let node = store.nodeState.node ?? "?"
-        let head = store.head.sequence
-        var data: [(key: String, value: Value)] = [("epoch", .int(Int64(current.number + 1))), ("node", .string(node))]
-        if let address { data.append(("address", .string(address))) }
-        data.append(("after", .int(Int64(head))))
-        if let previous { data.append(("previousLeader", .string(previous))) }
-        let event = try ProposedEvent(type: Epochs.eventType, actor: actor, data: .object(data))
-        let result = try await store.append(to: Epochs.stream, expecting: .exact(try store.version(of: Epochs.stream)), events: [event])
-        ledger.heads.advance(to: result.lastSequence)
-        return Promotion(epoch: current.number + 1, sequence: result.lastSequence, after: head, previousLeader: previous, previousLeaderTold: false)
+        return try await store.claimingLeadership(writingOnly: Epochs.stream) {
+            try store.saveNodeState(NodeState(role: .leader, node: state.node))
+            let node = store.nodeState.node ?? "?"
+            let head = store.head.sequence
+            var data: [(key: String, value: Value)] = [("epoch", .int(Int64(current.number + 1))), ("node", .string(node))]
+            if let address { data.append(("address", .string(address))) }
+            data.append(("after", .int(Int64(head))))
+            if let previous { data.append(("previousLeader", .string(previous))) }
+            let event = try ProposedEvent(type: Epochs.eventType, actor: actor, data: .object(data))
+            let result = try await store.append(to: Epochs.stream, expecting: .exact(try store.version(of: Epochs.stream)), events: [event])
+            ledger.heads.advance(to: result.lastSequence)
+            return Promotion(epoch: current.number + 1, sequence: result.lastSequence, after: head, previousLeader: previous, previousLeaderTold: false)
+        }
     }
 }
 

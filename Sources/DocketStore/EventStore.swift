@@ -282,8 +282,8 @@ public final class EventStore: Sendable {
     private func prepareAppend(
         to stream: StreamName, expecting expected: ExpectedVersion, events: [ProposedEvent]
     ) throws(StoreError) -> (writer: LogWriter, prepared: PreparedAppend) {
-        if let refusal = writeRefusal { throw refusal }
         guard let writer else { throw StoreError(.readOnly, "the store at \(directory) is open read-only") }
+        if let refusal = writeFence.refusal(for: stream) { throw refusal }
         guard !events.isEmpty else { throw StoreError(.invalidEvent, "an append needs at least one event") }
         guard events.count <= Self.maximumEventsPerAppend else {
             throw StoreError(

@@ -1,5 +1,5 @@
 import CLMDB
-import DocketCore
+public import DocketCore
 import Foundation
 import Synchronization
 
@@ -579,15 +579,42 @@ public struct NodeState: Sendable, Hashable {
 
 /// The refusal every write gets while the node must not write on its own.
 final class WriteFence: Sendable {
-    private let state = Mutex<(NodeState, StoreError?)>((NodeState(role: .leader), nil))
-    var refusal: StoreError? { state.withLock { $0.1 } }
-    var nodeState: NodeState { state.withLock { $0.0 } }
-    func set(_ s: NodeState) { state.withLock { $0 = (s, s.refusal) } }
+    private struct State {
+        var node = NodeState(role: .leader)
+        var refusal: StoreError?
+        /// While a promotion claims the lead: the one stream it writes (its epoch's record, the
+        /// new epoch's first write); every other write waits for it to be recorded.
+        var onlyStream: StreamName?
+    }
+    private let state = Mutex(State())
+    static let promoting = StoreError(.notLeader, "this node is becoming the leader right now; retry in a moment")
+    var refusal: StoreError? { state.withLock { $0.onlyStream != nil ? Self.promoting : $0.refusal } }
+    /// The refusal an append to `stream` gets.
+    func refusal(for stream: StreamName) -> StoreError? {
+        state.withLock { s in s.onlyStream.map { $0 == stream ? s.refusal : Self.promoting } ?? s.refusal }
+    }
+    var nodeState: NodeState { state.withLock { $0.node } }
+    func set(_ s: NodeState) {
+        state.withLock {
+            $0.node = s
+            $0.refusal = s.refusal
+        }
+    }
+    func only(_ stream: StreamName?) { state.withLock { $0.onlyStream = stream } }
 }
 
 extension EventStore {
     /// This node's role in replication (from `DATA_DIR/replication.json`).
     public var nodeState: NodeState { writeFence.nodeState }
+
+    /// Runs `body` (a promotion: recording the role, then appending its epoch's record to
+    /// `stream`) with every append to another stream refused, so that the record is the new
+    /// epoch's first write and the head it names is the old epoch's last.
+    public func claimingLeadership<T>(writingOnly stream: StreamName, _ body: () async throws -> T) async rethrows -> T {
+        writeFence.only(stream)
+        defer { writeFence.only(nil) }
+        return try await body()
+    }
 
     /// Records the node's role durably, then applies it: followers and deposed leaders refuse
     /// writes and stop training dictionaries; a leader takes writes again.

@@ -55,6 +55,25 @@ struct ReplicationStoreTests {
         }
     }
 
+    @Test("while a promotion claims the lead only its epoch's stream is written: every other append waits for it (refused, not-leader)")
+    func claimingLeadership() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            defer { store.close() }
+            let epochs = try StreamName("system/epochs")
+            let first = try await store.claimingLeadership(writingOnly: epochs) { () async throws -> UInt64 in
+                let refused = await #expect(throws: StoreError.self) { try await store.append(to: try StreamName("s"), events: [SyntheticEvents.event(0).1]) }
+                #expect(refused?.code == .notLeader && refused?.message.contains("becoming the leader") == true, "\(String(describing: refused))")
+                #expect(store.writeRefusal?.code == .notLeader)
+                return try await store.append(to: epochs, events: [SyntheticEvents.event(1).1]).lastSequence
+            }
+            #expect(first == 1)
+            // Claimed and released: writes are taken again.
+            #expect(store.writeRefusal == nil)
+            #expect(try await store.append(to: try StreamName("s"), events: [SyntheticEvents.event(2).1]).lastSequence == 2)
+        }
+    }
+
     @Test("a follower stores the leader's records and dictionaries byte for byte and rebuilds its indexes")
     func byteForByte() async throws {
         try await withTemporaryDirectory { dir in
