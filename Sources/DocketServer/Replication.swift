@@ -101,29 +101,30 @@ public struct Promotion: Sendable {
     /// The caller has stopped any replication into the store.
     public static func promote(ledger: Ledger, address: String?, actor: String, force: Bool = false) async throws -> Promotion {
         let store = ledger.store
-        let state = store.nodeState
-        let current = try Epochs.current(in: store)
-        switch state.role {
-        case .leader:
-            // A promotion interrupted after recording the role but before its epoch: finish it.
-            guard let node = state.node, current.node != node else {
+        // Checked and done under one claim of the lead: until the epoch's record is appended no
+        // other write is taken (it is the new epoch's first), and a second promotion is refused.
+        let promotion = try await store.claimingLeadership(writingOnly: Epochs.stream) { () async throws -> Promotion in
+            let state = store.nodeState
+            let current = try Epochs.current(in: store)
+            switch state.role {
+            case .leader:
+                // A promotion interrupted after recording the role but before its epoch: finish it.
+                guard let node = state.node, current.node != node else {
+                    throw ReplicationError(
+                        "already-leader", "this node is already the leader (epoch \(current.number)); promote a follower",
+                        details: .object([("epoch", .int(Int64(current.number)))]))
+                }
+            case .fenced where !force:
                 throw ReplicationError(
-                    "already-leader", "this node is already the leader (epoch \(current.number)); promote a follower",
-                    details: .object([("epoch", .int(Int64(current.number)))]))
+                    "fenced",
+                    "this node was deposed by epoch \(state.epoch ?? 0)\(state.leader.map { " (leader \($0))" } ?? ""); promoting it would fork the ledger — make it follow the current leader, let it catch up, then promote it (or promote offline with --force)",
+                    details: .object([("epoch", .int(Int64(state.epoch ?? 0))), ("leader", state.leader.map { .string($0) } ?? .null)]))
+            case .fenced, .follower:
+                break
             }
-        case .fenced where !force:
-            throw ReplicationError(
-                "fenced",
-                "this node was deposed by epoch \(state.epoch ?? 0)\(state.leader.map { " (leader \($0))" } ?? ""); promoting it would fork the ledger — make it follow the current leader, let it catch up, then promote it (or promote offline with --force)",
-                details: .object([("epoch", .int(Int64(state.epoch ?? 0))), ("leader", state.leader.map { .string($0) } ?? .null)]))
-        case .fenced, .follower:
-            break
-        }
-        // The role first (durably): a crash before the epoch is appended leaves a leader whose
-        // last epoch is not its own, and promoting it again finishes the job. Until the epoch's
-        // record is appended no other write is taken: it is the new epoch's first.
-        let previous = state.role == .leader ? current.address : state.leader
-        return try await store.claimingLeadership(writingOnly: Epochs.stream) {
+            // The role first (durably): a crash before the epoch is appended leaves a leader whose
+            // last epoch is not its own, and promoting it again finishes the job.
+            let previous = state.role == .leader ? current.address : state.leader
             try store.saveNodeState(NodeState(role: .leader, node: state.node))
             let node = store.nodeState.node ?? "?"
             let head = store.head.sequence
@@ -136,6 +137,12 @@ public struct Promotion: Sendable {
             ledger.heads.advance(to: result.lastSequence)
             return Promotion(epoch: current.number + 1, sequence: result.lastSequence, after: head, previousLeader: previous, previousLeaderTold: false)
         }
+        guard let promotion else {
+            throw ReplicationError(
+                "already-leader", "this node is being promoted right now (another promotion is running); wait for its answer",
+                details: .object([("epoch", .int(Int64((try? Epochs.current(in: store).number) ?? 0)))]))
+        }
+        return promotion
     }
 }
 
@@ -149,9 +156,6 @@ final class ReplicationHub: Sendable {
     private let links = Mutex<[LinkKey: Link]>([:])
     private let gate = SyncGate()
     private let follower = Mutex<Follower?>(nil)
-    /// A promotion is running: a second one at the same time is refused, not run beside it
-    /// (both would record the role and append an epoch).
-    private let promoting = Mutex(false)
     /// The address this node is reached at, once it listens.
     private let address = Mutex<String?>(nil)
 
@@ -440,12 +444,6 @@ final class ReplicationHub: Sendable {
     /// Stops following and makes this node the leader of a new epoch; then tells the old leader.
     func promote(by principal: Principal) async throws -> Promotion {
         guard principal.role == .admin else { throw Forbidden("only an admin can promote a node") }
-        guard promoting.withLock({ busy in defer { busy = true }; return !busy }) else {
-            throw ReplicationError(
-                "already-leader", "this node is being promoted right now (another ADMIN promote is running); wait for its answer",
-                details: .object([("epoch", .int(Int64((try? Epochs.current(in: store).number) ?? 0)))]))
-        }
-        defer { promoting.withLock { $0 = false } }
         if let f = follower.withLock({ f in defer { f = nil }; return f }) { await f.stop() }
         var promotion = try await Promotion.promote(ledger: ledger, address: advertisedAddress, actor: principal.subject)
         logger.notice(

@@ -600,19 +600,28 @@ final class WriteFence: Sendable {
             $0.refusal = s.refusal
         }
     }
-    func only(_ stream: StreamName?) { state.withLock { $0.onlyStream = stream } }
+    /// Claims the lead for appends to `stream` alone; false while another claim holds it.
+    func claim(_ stream: StreamName) -> Bool {
+        state.withLock { s in
+            guard s.onlyStream == nil else { return false }
+            s.onlyStream = stream
+            return true
+        }
+    }
+    func release() { state.withLock { $0.onlyStream = nil } }
 }
 
 extension EventStore {
     /// This node's role in replication (from `DATA_DIR/replication.json`).
     public var nodeState: NodeState { writeFence.nodeState }
 
-    /// Runs `body` (a promotion: recording the role, then appending its epoch's record to
-    /// `stream`) with every append to another stream refused, so that the record is the new
-    /// epoch's first write and the head it names is the old epoch's last.
-    public func claimingLeadership<T>(writingOnly stream: StreamName, _ body: () async throws -> T) async rethrows -> T {
-        writeFence.only(stream)
-        defer { writeFence.only(nil) }
+    /// Runs `body` (a promotion: checking the role, recording it, then appending its epoch's
+    /// record to `stream`) with every append to another stream refused, so that the record is
+    /// the new epoch's first write and the head it names is the old epoch's last. One claim at a
+    /// time: nil, and `body` not run, while another holds it (two promotions at once).
+    public func claimingLeadership<T>(writingOnly stream: StreamName, _ body: () async throws -> T) async rethrows -> T? {
+        guard writeFence.claim(stream) else { return nil }
+        defer { writeFence.release() }
         return try await body()
     }
 

@@ -55,7 +55,7 @@ struct ReplicationStoreTests {
         }
     }
 
-    @Test("while a promotion claims the lead only its epoch's stream is written: every other append waits for it (refused, not-leader)")
+    @Test("while a promotion claims the lead only its epoch's stream is written (every other append is refused, not-leader), and a second claim is not run")
     func claimingLeadership() async throws {
         try await withTemporaryDirectory { dir in
             let store = try openStore(dir)
@@ -65,6 +65,9 @@ struct ReplicationStoreTests {
                 let refused = await #expect(throws: StoreError.self) { try await store.append(to: try StreamName("s"), events: [SyntheticEvents.event(0).1]) }
                 #expect(refused?.code == .notLeader && refused?.message.contains("becoming the leader") == true, "\(String(describing: refused))")
                 #expect(store.writeRefusal?.code == .notLeader)
+                // One claim at a time: a second is not run.
+                let nested = await store.claimingLeadership(writingOnly: epochs) { true }
+                #expect(nested == nil)
                 return try await store.append(to: epochs, events: [SyntheticEvents.event(1).1]).lastSequence
             }
             #expect(first == 1)
