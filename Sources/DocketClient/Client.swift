@@ -406,8 +406,7 @@ final class Connection: Sendable {
     /// Fails whatever waits on the connection with `error`, and closes it, unless cancelled
     /// within `delay`.
     func failAll(after delay: Duration, _ error: DocketClientError) -> Scheduled<Void> {
-        let (seconds, attoseconds) = delay.components
-        return channel.eventLoop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) { [router, channel] in
+        channel.eventLoop.scheduleTask(in: TimeAmount(delay)) { [router, channel] in
             router.failAll(error)
             channel.close(promise: nil)
         }

@@ -382,8 +382,7 @@ final class PeerConnection {
     /// connections and never answers (a stopped process) then fails what waits on it instead
     /// of holding it for ever.
     func closing(after delay: Duration) -> Scheduled<Void> {
-        let (seconds, attoseconds) = delay.components
-        return channel.eventLoop.scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) { [channel] in
+        channel.eventLoop.scheduleTask(in: TimeAmount(delay)) { [channel] in
             channel.close(promise: nil)
         }
     }
