@@ -12,6 +12,29 @@ struct RemoteCommandTests {
     /// A port nothing listens on right now.
     static func freePort() -> Int { DocketProcess.freePort() }
 
+    /// `docket serve` on `dir` at a free loopback port, started: the process, its port, and the
+    /// pipe its log goes to.
+    static func serve(_ dir: String) throws -> (process: Process, port: Int, log: Pipe) {
+        let port = freePort()
+        let serve = Process()
+        serve.executableURL = DocketProcess.executable
+        serve.arguments = ["serve", "--data-dir", dir, "--listen", "127.0.0.1:\(port)"]
+        let log = Pipe()
+        serve.standardError = log
+        serve.standardOutput = FileHandle.nullDevice
+        try serve.run()
+        return (serve, port, log)
+    }
+
+    /// Whether the node answers STATUS (`answers`) within 30 s of starting (while `alive`).
+    static func untilServing(while alive: () -> Bool = { true }, _ answers: () throws -> Bool) async throws -> Bool {
+        for _ in 0..<600 where alive() {
+            if try answers() { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
     /// `docket ARGS…` run as nobody (uid and gid 65534), started; the caller waits or terminates it.
     static func asNobody(_ arguments: [String], environment: [String: String] = [:]) throws -> Process {
         let p = Process()
@@ -47,12 +70,10 @@ struct RemoteCommandTests {
             let serve = try Self.asNobody(["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)"])
             defer { if serve.isRunning { serve.terminate() } }
             let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
-            var up = false
-            for _ in 0..<600 where !up && serve.isRunning {
+            let up = try await Self.untilServing(while: { serve.isRunning }) {
                 let status = try Self.asNobody(["status"], environment: env)
                 status.waitUntilExit()
-                up = status.terminationStatus == 0
-                if !up { try await Task.sleep(for: .milliseconds(50)) }
+                return status.terminationStatus == 0
             }
             #expect(up, "an unprivileged client could not talk to an unprivileged node")
             // And a root client to the unprivileged node.
@@ -70,21 +91,10 @@ struct RemoteCommandTests {
             // 45 events of about 50 KB: more than one EVENTS frame holds (half the 4 MiB maximum).
             let big = "{\"x\":\"" + String(repeating: "a", count: 50_000) + "\"}"
             for _ in 0..<45 { #expect(try DocketProcess.run(["append", "--stream", "big", "--type", "Note", "--data", big, "--data-dir", dir]).status == 0) }
-            let port = Self.freePort()
-            let serve = Process()
-            serve.executableURL = DocketProcess.executable
-            serve.arguments = ["serve", "--data-dir", dir, "--listen", "127.0.0.1:\(port)"]
-            serve.standardError = FileHandle.nullDevice
-            serve.standardOutput = FileHandle.nullDevice
-            try serve.run()
+            let (serve, port, _) = try Self.serve(dir)
             defer { if serve.isRunning { serve.terminate() } }
             let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
-            var up = false
-            for _ in 0..<600 where !up {
-                up = try DocketProcess.run(["status"], environment: env).status == 0
-                if !up { try await Task.sleep(for: .milliseconds(50)) }
-            }
-            #expect(up)
+            #expect(try await Self.untilServing { try DocketProcess.run(["status"], environment: env).status == 0 })
             #expect(try DocketProcess.run(["read"], environment: env).lines.count == 46)  // the token, then the 45
             #expect(try DocketProcess.run(["read", "--stream", "big"], environment: env).lines.count == 45)
             #expect(try DocketProcess.run(["read", "--stream", "big", "--from", "3", "--limit", "40"], environment: env).lines.count == 40)
@@ -100,23 +110,11 @@ struct RemoteCommandTests {
             #expect(admin.status == 0)
             let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(!admin.stderr.contains(String(token.split(separator: "_").last ?? "")))  // the secret is printed once, on stdout
-            let port = Self.freePort()
-            let serve = Process()
-            serve.executableURL = DocketProcess.executable
-            serve.arguments = ["serve", "--data-dir", dir, "--listen", "127.0.0.1:\(port)"]
-            let log = Pipe()
-            serve.standardError = log
-            serve.standardOutput = FileHandle.nullDevice
-            try serve.run()
+            let (serve, port, log) = try Self.serve(dir)
             defer { if serve.isRunning { serve.terminate() } }
             let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
             func docket(_ args: String...) throws -> DocketProcess.Output { try DocketProcess.run(args, environment: env) }
-            var up = false
-            for _ in 0..<600 where !up {
-                up = try docket("status").status == 0
-                if !up { try await Task.sleep(for: .milliseconds(50)) }
-            }
-            #expect(up)
+            #expect(try await Self.untilServing { try docket("status").status == 0 })
             #expect(try docket("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z").status == 0)
             #expect(try docket("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--at", "2025-11-21T15:00:00Z").status == 0)
             #expect(try docket("report", "ack", "R1", "--assignee", "maria", "--at", "2025-11-22T10:00:00Z").status == 0)

@@ -196,7 +196,8 @@ struct ServerTests {
         #expect(types.contains("ExploitationObserved") && !JSON.serialize(.array(annHistory)).contains("incident report"))
         #expect(JSON.serialize(.array(try await admin.query(.history(report: "A1"))["rows"]?.arrayValue ?? [])).contains("incident report"))
         #expect(JSON.serialize(.array(annHistory)).contains("ann@x"))  // her own contact
-        #expect(await (try? auditor.command(.note("x"), report: "A1")) == nil)
+        let auditorRefused = await #expect(throws: DocketClientError.self) { try await auditor.command(.note("x"), report: "A1") }
+        #expect(auditorRefused?.code == "forbidden" && auditorRefused?.description.contains("an auditor token cannot change reports") == true)
 
         for c in [admin, ann, maintainer, replica, auditor] { await c.close() }
         await node.stop()
