@@ -254,9 +254,10 @@ public final class DocketServer: Service, Sendable {
     }
 
     /// Closes, with the refusal AUTH would now give, every connection whose token has been
-    /// revoked or has expired since it authenticated.
-    func endRefusedSessions(now: Timestamp = .now(), sparing spared: Session? = nil) {
-        let open = sessions.withLock { Array($0.values) }.filter { $0.principal.tokenID != nil && $0 !== spared }
+    /// revoked or has expired since it authenticated (but one answering the revocation of its own
+    /// token, which closes once it has answered).
+    func endRefusedSessions(now: Timestamp = .now()) {
+        let open = sessions.withLock { Array($0.values) }.filter { $0.principal.tokenID != nil && !$0.revokingItself.load(ordering: .relaxed) }
         guard !open.isEmpty else { return }
         let records: [String: Tokens.Record]
         do { records = try tokenRecords() } catch {

@@ -28,6 +28,10 @@ final class Session: Sendable {
     /// frames beyond `outboundBufferLimit` for a client that does not read (and the answer to one
     /// request). Writing at once, each would add a frame before any saw the buffer full.
     private let writingTurn = Mutex<(busy: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+    /// Set while this connection's request revokes its own token (as when rotating): the checks
+    /// that close revoked tokens' connections leave it until that request is answered, and it
+    /// closes straight after the answer.
+    let revokingItself = Atomic<Bool>(false)
     /// Set when the node closed the connection on its own account (a revoked token, answers left
     /// unread): requests still queued are dropped, not run under a principal that has lost its access.
     let abandoned = Atomic<Bool>(false)
@@ -135,6 +139,13 @@ final class Session: Sendable {
                 server.logger.info("request refused", metadata: ["type": "\(frame.type)", "code": "\(body.code)", "principal": "\(principal)"])
             }
             replyError(frame.requestID, body)
+        }
+        if revokingItself.load(ordering: .relaxed) {
+            // Answered (the answer is queued ahead of this): now it closes as the check would.
+            abandoned.store(true, ordering: .relaxed)
+            let refusal = (try? server.tokenRefusal(of: principal)) ?? nil
+            channel.pipeline.fireUserInboundEventTriggered(TokenRefused(refusal: refusal ?? Tokens.Refused(
+                code: "token-revoked", message: "token \(principal.tokenID ?? "?") was revoked by this connection")))
         }
     }
 
@@ -292,13 +303,17 @@ final class Session: Sendable {
             return (.object([("id", .string(record.id)), ("role", .string(record.role.rawValue)), ("token", .string(secret))]), server.ledger.store.head.sequence)
         case "token-revoke":
             let tokenID = try b.string("id")
-            try await tokens.revoke(id: tokenID, by: principal)
+            // Its own token: answered first, then closed (`handle`); spared until then by every
+            // check, from before the revocation is written.
+            if tokenID == principal.tokenID { revokingItself.store(true, ordering: .relaxed) }
+            do { try await tokens.revoke(id: tokenID, by: principal) } catch {
+                revokingItself.store(false, ordering: .relaxed)
+                throw error
+            }
             server.logger.notice("token revoked", metadata: ["token": "\(tokenID)", "by": "\(principal)"])
             // Its connections close now, not at the next periodic check: small appends answered
             // on the event loop (FastAppend.swift) do not look the token up each time.
-            // (Not this one, which must first be answered: a token that revokes itself, as when
-            // rotating, is answered, and its connection closed by the next periodic check.)
-            server.endRefusedSessions(sparing: self)
+            server.endRefusedSessions()
             return (.object([("id", .string(tokenID)), ("revoked", .bool(true))]), server.ledger.store.head.sequence)
         case "policy-adopt":
             let project = try b.string("project")
