@@ -9,7 +9,7 @@ struct BenchCommandTests {
     func net(engine: String) async throws {
         try await withTemporaryDirectory { dir in
             let data = dir + "/node"
-            let run = try DocketProcess.run([
+            let run = try await DocketProcess.run([
                 "bench", "net", "--data-dir", data, "--warmup", "0", "--connections", "3", "--batch", "2", "--seconds", "2", "--engine", engine,
             ])
             #expect(run.status == 0, "\(run.stderr)")
@@ -20,7 +20,7 @@ struct BenchCommandTests {
             guard case .double(let p50) = line["p50_ms"] else { Issue.record("no p50_ms in \(run.stdout)"); return }
             #expect(p50 > 0)
             // Every event it counted is in the log, on the connections' streams.
-            let read = try DocketProcess.run(["read", "--data-dir", data, "--limit", "100000"])
+            let read = try await DocketProcess.run(["read", "--data-dir", data, "--limit", "100000"])
             let appended = read.lines.filter { $0.contains("\"stream\":\"net-") }
             #expect(appended.count == events)
         }

@@ -8,12 +8,12 @@ import Testing
 /// and an unchanged log.
 @Suite("docket command line")
 struct CommandLineTests {
-    func docket(_ args: String..., dir: String) throws -> DocketProcess.Output {
-        try DocketProcess.run(args + ["--data-dir", dir])
+    func docket(_ args: String..., dir: String) async throws -> DocketProcess.Output {
+        try await DocketProcess.run(args + ["--data-dir", dir])
     }
 
-    func eventCount(_ dir: String) throws -> Int {
-        try docket("read", dir: dir).lines.count
+    func eventCount(_ dir: String) async throws -> Int {
+        try await docket("read", dir: dir).lines.count
     }
 
     /// Changes the ledger of `dir` behind Docket's back, in one LMDB write transaction: damage
@@ -29,32 +29,32 @@ struct CommandLineTests {
     @Test("append, read, verify and stats work end to end and print parseable JSON")
     func happyPath() async throws {
         try await withTemporaryDirectory { dir in
-            let a = try docket("append", "--stream", "report-1", "--type", "ReportSubmitted", "--data", #"{"title":"XSS","cvss":9.8}"#, "--id", "intake:1", dir: dir)
+            let a = try await docket("append", "--stream", "report-1", "--type", "ReportSubmitted", "--data", #"{"title":"XSS","cvss":9.8}"#, "--id", "intake:1", dir: dir)
             #expect(a.status == 0, "\(a.stderr)")
             let result = try JSON.parse(a.stdout)
             #expect(result["seq"] == 1 && result["version"] == 1 && result["duplicate"] == false)
-            let b = try docket(
+            let b = try await docket(
                 "append", "--stream", "report-1", "--type", "ReportAcknowledged", "--data", "{}", "--expect-version", "1",
                 "--at", "2026-01-02T03:04:05Z", "--actor", "alice", dir: dir)
             #expect(b.status == 0, "\(b.stderr)")
             // The same id again is an idempotent retry.
-            let again = try docket("append", "--stream", "report-1", "--type", "ReportSubmitted", "--data", #"{"title":"XSS","cvss":9.8}"#, "--id", "intake:1", dir: dir)
+            let again = try await docket("append", "--stream", "report-1", "--type", "ReportSubmitted", "--data", #"{"title":"XSS","cvss":9.8}"#, "--id", "intake:1", dir: dir)
             #expect(again.status == 0)
             #expect(try JSON.parse(again.stdout)["duplicate"] == true)
 
-            let lines = try docket("read", dir: dir).lines
+            let lines = try await docket("read", dir: dir).lines
             #expect(lines.count == 2)
             let second = try JSON.parse(lines[1])
             #expect(second["type"] == "ReportAcknowledged" && second["actor"] == "alice")
             #expect(second["occurred_at"] == "2026-01-02T03:04:05Z")
             #expect(try JSON.parse(lines[0])["data"] == ["title": "XSS", "cvss": 9.8])
-            #expect(try docket("read", "--stream", "report-1", "--from", "2", dir: dir).lines.count == 1)
-            #expect(try docket("read", "--from", "2", "--limit", "5", dir: dir).lines.count == 1)
+            #expect(try await docket("read", "--stream", "report-1", "--from", "2", dir: dir).lines.count == 1)
+            #expect(try await docket("read", "--from", "2", "--limit", "5", dir: dir).lines.count == 1)
 
-            let v = try docket("verify", "--json", dir: dir)
+            let v = try await docket("verify", "--json", dir: dir)
             #expect(v.status == 0)
             #expect(try JSON.parse(v.stdout)["intact"] == true)
-            let s = try docket("stats", "--json", dir: dir)
+            let s = try await docket("stats", "--json", dir: dir)
             #expect(s.status == 0)
             let stats = try JSON.parse(s.stdout)
             #expect(stats["events"] == 2 && stats["streams"] == 1)
@@ -78,12 +78,12 @@ struct CommandLineTests {
         ] as [([String], Int32, String)])
     func badAppend(arguments: [String], status: Int32, message: String) async throws {
         try await withTemporaryDirectory { dir in
-            #expect(try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir).status == 0)
-            let r = try DocketProcess.run(["append"] + arguments + ["--data-dir", dir])
+            #expect(try await docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir).status == 0)
+            let r = try await DocketProcess.run(["append"] + arguments + ["--data-dir", dir])
             #expect(r.status == status, "\(r.stderr)")
             #expect(r.stderr.lowercased().contains(message.lowercased()), "\(r.stderr)")
             #expect(r.stdout.isEmpty)
-            #expect(try eventCount(dir) == 1)
+            #expect(try await eventCount(dir) == 1)
         }
     }
 
@@ -91,10 +91,10 @@ struct CommandLineTests {
     func tooLarge() async throws {
         try await withTemporaryDirectory { dir in
             let big = "{\"blob\":\"" + String(repeating: "a", count: 70_000) + "\"}"
-            let r = try docket("append", "--stream", "s", "--type", "T", "--data", big, dir: dir)
+            let r = try await docket("append", "--stream", "s", "--type", "T", "--data", big, dir: dir)
             #expect(r.status == 1)
             #expect(r.stderr.contains("event-too-large") && r.stderr.contains("\(EnvelopeCodec.maximumEncodedSize)"), "\(r.stderr)")
-            #expect(try eventCount(dir) == 0)
+            #expect(try await eventCount(dir) == 0)
         }
     }
 
@@ -102,7 +102,7 @@ struct CommandLineTests {
     func foreignDirectory() async throws {
         try await withTemporaryDirectory { dir in
             try "precious".write(toFile: dir + "/notes.txt", atomically: true, encoding: .utf8)
-            let r = try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir)
+            let r = try await docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir)
             #expect(r.status == 1)
             #expect(r.stderr.contains("not a Docket data directory") && r.stderr.contains("notes.txt"), "\(r.stderr)")
             #expect(try FileManager.default.contentsOfDirectory(atPath: dir) == ["notes.txt"])
@@ -112,19 +112,19 @@ struct CommandLineTests {
             try Data(repeating: 0x5A, count: 65536).write(to: URL(fileURLWithPath: dir + "/other/ledger/data.mdb"))
             // verify calls a ledger file it cannot read damaged (exit 3), as it may be; other
             // commands refuse it as not a data directory.
-            let garbage = try docket("verify", dir: dir + "/other")
+            let garbage = try await docket("verify", dir: dir + "/other")
             #expect(garbage.status == 3)
             #expect(garbage.stdout.contains("NOT INTACT") && garbage.stdout.contains("not an LMDB environment"), "\(garbage.stdout)")
-            let read = try docket("read", dir: dir + "/other")
+            let read = try await docket("read", dir: dir + "/other")
             #expect(read.status == 1 && read.stderr.contains("not-a-data-directory"), "\(read.stderr)")
             // An empty ledger file (a copy cut short): said so, and damage to verify.
             try FileManager.default.createDirectory(atPath: dir + "/empty/ledger", withIntermediateDirectories: true)
-            FileManager.default.createFile(atPath: dir + "/empty/ledger/data.mdb", contents: Data())
-            let empty = try docket("read", dir: dir + "/empty")
+            _ = FileManager.default.createFile(atPath: dir + "/empty/ledger/data.mdb", contents: Data())
+            let empty = try await docket("read", dir: dir + "/empty")
             #expect(empty.status == 1 && empty.stderr.contains("holds an empty ledger/data.mdb"), "\(empty.stderr)")
-            let emptyVerify = try docket("verify", dir: dir + "/empty")
+            let emptyVerify = try await docket("verify", dir: dir + "/empty")
             #expect(emptyVerify.status == 3 && emptyVerify.stdout.contains("NOT INTACT") && emptyVerify.stdout.contains("empty"), "\(emptyVerify.stdout)")
-            let missing = try docket("read", dir: dir + "/nowhere")
+            let missing = try await docket("read", dir: dir + "/nowhere")
             #expect(missing.status == 1 && missing.stderr.contains("no data directory"), "\(missing.stderr)")
             #expect(!FileManager.default.fileExists(atPath: dir + "/nowhere"), "reading never creates a data directory")
         }
@@ -134,7 +134,7 @@ struct CommandLineTests {
     func mistypedDataDirectory() async throws {
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: false)
-            #expect(try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir + "/data").status == 0)
+            #expect(try await docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir + "/data").status == 0)
             let policy = DomainCommandTests.policies.appendingPathComponent("aumos.toml").path
             for command in [
                 ["append", "--stream", "s", "--type", "T", "--data", "{}"],
@@ -142,21 +142,21 @@ struct CommandLineTests {
                 ["policy", "adopt", "--project", "aumos", policy],
                 ["checkpoint"],
             ] {
-                let r = try DocketProcess.run(command + ["--data-dir", dir + "/dta"])
+                let r = try await DocketProcess.run(command + ["--data-dir", dir + "/dta"])
                 #expect(r.status == 1, "\(command): \(r.stderr)")
                 #expect(r.stderr.contains("no data directory at \(dir)/dta (is --data-dir, or DOCKET_DATA_DIR, right?)") && r.stderr.contains("docket serve"), "\(r.stderr)")
                 #expect(!FileManager.default.fileExists(atPath: dir + "/dta"), "\(command) created the mistyped directory")
             }
-            #expect(try eventCount(dir + "/data") == 1)
-            let empty = try DocketProcess.run(["append", "--stream", "s", "--type", "T", "--data", "{}", "--data-dir", ""])
+            #expect(try await eventCount(dir + "/data") == 1)
+            let empty = try await DocketProcess.run(["append", "--stream", "s", "--type", "T", "--data", "{}", "--data-dir", ""])
             #expect(empty.status == 64 && empty.stderr.contains("--data-dir (or DOCKET_DATA_DIR) must name a directory"), "\(empty.stderr)")
             // An empty directory made on purpose takes a new ledger; so does a node's first token.
             try FileManager.default.createDirectory(atPath: dir + "/made", withIntermediateDirectories: false)
             // Bad usage in it starts nothing: the directory could still become a follower.
-            let usage = try docket("report", "note", "R1", "text", "--at", "garbage", dir: dir + "/made")
+            let usage = try await docket("report", "note", "R1", "text", "--at", "garbage", dir: dir + "/made")
             #expect(usage.status == 64 && !FileManager.default.fileExists(atPath: dir + "/made/ledger"), "\(usage.stderr)")
-            #expect(try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir + "/made").status == 0)
-            let token = try docket("token", "create", "--role", "admin", "--name", "alice", dir: dir + "/fresh")
+            #expect(try await docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir + "/made").status == 0)
+            let token = try await docket("token", "create", "--role", "admin", "--name", "alice", dir: dir + "/fresh")
             #expect(token.status == 0, "\(token.stderr)")
             #expect(FileManager.default.fileExists(atPath: dir + "/fresh/ledger/data.mdb"))
         }
@@ -165,11 +165,11 @@ struct CommandLineTests {
     @Test("a data directory of another format version is refused, naming both versions")
     func otherFormat() async throws {
         try await withTemporaryDirectory { dir in
-            #expect(try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir).status == 0)
+            #expect(try await docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir).status == 0)
             // Rewrite the format marker as a future release would.
             try tamper(dir) { txn, dbs in try Meta.put(Meta.format, Array("docket-store 3".utf8), in: txn, dbs) }
             for command in [["read"], ["append", "--stream", "s", "--type", "T", "--data", "{}"], ["verify"]] {
-                let r = try DocketProcess.run(command + ["--data-dir", dir])
+                let r = try await DocketProcess.run(command + ["--data-dir", dir])
                 #expect(r.status == 1, "\(command)")
                 #expect(r.stderr.contains("docket-store 3") && r.stderr.contains("docket-store 2"), "\(r.stderr)")
             }
@@ -180,23 +180,23 @@ struct CommandLineTests {
     func missingRecord(gone: Int) async throws {
         try await withTemporaryDirectory { dir in
             for i in 0..<20 {
-                #expect(try docket("append", "--stream", "s\(i % 3)", "--type", "T", "--data", #"{"i":\#(i)}"#, dir: dir).status == 0)
+                #expect(try await docket("append", "--stream", "s\(i % 3)", "--type", "T", "--data", #"{"i":\#(i)}"#, dir: dir).status == 0)
             }
             try tamper(dir) { txn, dbs in try txn.delete(dbs.log, Key.sequence(UInt64(gone))) }
             let message = gone == 20 ? "the log holds no record 20, but its head is 20" : "the log holds no record 7 (the next one is 8)"
-            let read = try docket("read", dir: dir)
+            let read = try await docket("read", dir: dir)
             #expect(read.status == 1 && read.stderr.contains(message) && read.stderr.contains("docket verify"), "\(read.stderr)")
             #expect(read.lines.count == gone - 1, "the records before the gap are printed")
-            let export = try docket("export", "--out", dir + "/log.jsonl", dir: dir)
+            let export = try await docket("export", "--out", dir + "/log.jsonl", dir: dir)
             #expect(export.status == 1 && export.stderr.contains(message), "\(export.stderr)")
             #expect(!FileManager.default.fileExists(atPath: dir + "/log.jsonl"), "no partial export")
             for view in [["state", "--json"], ["replay", "--at-seq", "20", "--json"]] {
-                let r = try DocketProcess.run(view + ["--data-dir", dir])
+                let r = try await DocketProcess.run(view + ["--data-dir", dir])
                 #expect(r.status == 1 && r.stderr.contains(message), "\(view): \(r.stderr)")
             }
-            #expect(try docket("verify", dir: dir).status == 3)
+            #expect(try await docket("verify", dir: dir).status == 3)
             // Nothing is written on after the hole either.
-            let append = try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir)
+            let append = try await docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir)
             let refusal = gone == 20 ? "is not the log's last record" : "the log holds 19 records but its last is sequence 20: records are missing before it"
             #expect(append.status == 1 && append.stderr.contains(refusal), "\(append.stderr)")
         }
@@ -208,21 +208,21 @@ struct CommandLineTests {
             let copy = dir + "/copy"
             try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: false)
             for i in 0..<5 {
-                #expect(try docket("append", "--stream", "s", "--type", "T", "--data", #"{"i":\#(i)}"#, dir: copy).status == 0)
+                #expect(try await docket("append", "--stream", "s", "--type", "T", "--data", #"{"i":\#(i)}"#, dir: copy).status == 0)
             }
             try FileManager.default.removeItem(atPath: copy + "/ledger/lock.mdb")
             func snapshot() throws -> [String: Data] {
                 var files: [String: Data] = [:]
                 for entry in (FileManager.default.enumerator(atPath: copy)?.allObjects as? [String]) ?? [] {
                     var isDir: ObjCBool = false
-                    FileManager.default.fileExists(atPath: copy + "/" + entry, isDirectory: &isDir)
+                    _ = FileManager.default.fileExists(atPath: copy + "/" + entry, isDirectory: &isDir)
                     files[entry] = isDir.boolValue ? Data() : try Data(contentsOf: URL(fileURLWithPath: copy + "/" + entry))
                 }
                 return files
             }
             let before = try snapshot()
             for command in [["verify"], ["read"], ["export", "--out", dir + "/log.jsonl"], ["stats"], ["state"], ["replay", "--at-seq", "3"], ["status"]] {
-                let r = try DocketProcess.run(command + ["--data-dir", copy])
+                let r = try await DocketProcess.run(command + ["--data-dir", copy])
                 #expect(r.status == 0, "\(command): \(r.stderr)")
             }
             let after = try snapshot()
@@ -235,7 +235,7 @@ struct CommandLineTests {
     func editedHead() async throws {
         try await withTemporaryDirectory { dir in
             for i in 0..<5 {
-                #expect(try docket("append", "--stream", "s", "--type", "T", "--data", #"{"i":\#(i)}"#, dir: dir).status == 0)
+                #expect(try await docket("append", "--stream", "s", "--type", "T", "--data", #"{"i":\#(i)}"#, dir: dir).status == 0)
             }
             try tamper(dir) { txn, dbs in
                 var head = try #require(try Meta.get(Meta.head, in: txn, dbs))
@@ -244,14 +244,14 @@ struct CommandLineTests {
             }
             // Readers that hand on the whole log say so rather than stop at the edited head.
             for command in [["read"], ["export", "--out", dir + "/log.jsonl"]] {
-                let r = try DocketProcess.run(command + ["--data-dir", dir])
+                let r = try await DocketProcess.run(command + ["--data-dir", dir])
                 #expect(r.status == 1 && r.stderr.contains("the head in metadata (sequence 3) is not the log's last record (sequence 5)"), "\(command): \(r.stderr)")
             }
-            let append = try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir)
+            let append = try await docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir)
             #expect(append.status == 1, "\(append.stderr)")
             #expect(append.stderr.contains("the head in metadata (sequence 3) is not the log's last record (sequence 5)") && append.stderr.contains("nothing is written"), "\(append.stderr)")
-            #expect(try docket("verify", dir: dir).status == 3)
-            #expect(try docket("read", "--limit", "10", dir: dir).lines.count == 3, "a read-only open reads through the recorded head")
+            #expect(try await docket("verify", dir: dir).status == 3)
+            #expect(try await docket("read", "--limit", "10", dir: dir).lines.count == 3, "a read-only open reads through the recorded head")
         }
     }
 
@@ -262,16 +262,16 @@ struct CommandLineTests {
             for i in 0..<40 {
                 // Text that does not compress, so the records take many pages.
                 let pad = String((0..<2000).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
-                #expect(try docket("append", "--stream", "s\(i % 3)", "--type", "T", "--data", #"{"pad":"\#(pad)"}"#, dir: dir + "/a").status == 0)
+                #expect(try await docket("append", "--stream", "s\(i % 3)", "--type", "T", "--data", #"{"pad":"\#(pad)"}"#, dir: dir + "/a").status == 0)
             }
             let whole = try Data(contentsOf: URL(fileURLWithPath: dir + "/a/ledger/data.mdb"))
             try FileManager.default.createDirectory(atPath: dir + "/half/ledger", withIntermediateDirectories: true)
             try whole.prefix(whole.count / 2 / 4096 * 4096).write(to: URL(fileURLWithPath: dir + "/half/ledger/data.mdb"))
             for command in [["read"], ["state"], ["append", "--stream", "s", "--type", "T", "--data", "{}"]] {
-                let r = try DocketProcess.run(command + ["--data-dir", dir + "/half"])
+                let r = try await DocketProcess.run(command + ["--data-dir", dir + "/half"])
                 #expect(r.status == 1 && r.stderr.contains("the data file is cut short"), "\(command): \(r.status) \(r.stderr)")
             }
-            let verify = try docket("verify", dir: dir + "/half")
+            let verify = try await docket("verify", dir: dir + "/half")
             #expect(verify.status == 3 && verify.stdout.contains("the data file is cut short"), "\(verify.stdout)")
         }
     }
@@ -280,7 +280,7 @@ struct CommandLineTests {
     func corruptRecord() async throws {
         try await withTemporaryDirectory { dir in
             for i in 0..<20 {
-                #expect(try docket("append", "--stream", "s\(i % 3)", "--type", "T", "--data", #"{"i":\#(i),"note":"some words to compress"}"#, dir: dir).status == 0)
+                #expect(try await docket("append", "--stream", "s\(i % 3)", "--type", "T", "--data", #"{"i":\#(i),"note":"some words to compress"}"#, dir: dir).status == 0)
             }
             let record: [UInt8]
             do {
@@ -301,12 +301,12 @@ struct CommandLineTests {
             try #require(hits > 0)
             try Data(bytes).write(to: URL(fileURLWithPath: file))
 
-            let v = try docket("verify", dir: dir)
+            let v = try await docket("verify", dir: dir)
             #expect(v.status == 3)
             #expect(v.stdout.contains("sequence 13"), "\(v.stdout)")
-            let j = try JSON.parse(try docket("verify", "--json", dir: dir).stdout)
+            let j = try JSON.parse(try await docket("verify", "--json", dir: dir).stdout)
             #expect(j["intact"] == false && j["first_bad_sequence"] == 13)
-            let r = try docket("read", dir: dir)
+            let r = try await docket("read", dir: dir)
             #expect(r.status == 1)
             #expect(r.stderr.contains("13"), "\(r.stderr)")
             #expect(r.lines.count == 12, "the records before the bad one are printed")
@@ -317,12 +317,12 @@ struct CommandLineTests {
     func dictExport() async throws {
         try await withTemporaryDirectory { dir in
             try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: false)
-            #expect(try docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir + "/data").status == 0)
-            let none = try docket("dict", "export", "--out", dir + "/d", dir: dir + "/data")
+            #expect(try await docket("append", "--stream", "s", "--type", "T", "--data", "{}", dir: dir + "/data").status == 0)
+            let none = try await docket("dict", "export", "--out", dir + "/d", dir: dir + "/data")
             #expect(none.status == 1 && none.stderr.contains("no dictionary yet"), "\(none.stderr)")
-            let bench = try DocketProcess.run(["bench", "append", "--warmup", "0", "--events", "3000", "--batch", "100", "--data-dir", dir + "/data"])
+            let bench = try await DocketProcess.run(["bench", "append", "--warmup", "0", "--events", "3000", "--batch", "100", "--data-dir", dir + "/data"])
             #expect(bench.status == 0, "\(bench.stderr)")
-            let ok = try docket("dict", "export", "--out", dir + "/dict", dir: dir + "/data")
+            let ok = try await docket("dict", "export", "--out", dir + "/dict", dir: dir + "/data")
             #expect(ok.status == 0, "\(ok.stderr)")
             let dict = try Data(contentsOf: URL(fileURLWithPath: dir + "/dict"))
             // A zstd dictionary starts with its magic number, 0xEC30A437 little-endian.

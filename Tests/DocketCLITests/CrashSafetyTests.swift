@@ -43,9 +43,9 @@ struct CrashSafetyTests {
             while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
             kill(process.processIdentifier, SIGKILL)
         }
-        process.waitUntilExit()
-        var round = Round(stderr: String(decoding: stderr.wait(), as: UTF8.self), status: process.terminationStatus)
-        let text = String(decoding: stdout.wait(), as: UTF8.self)
+        await process.exited()
+        var round = Round(stderr: String(decoding: await stderr.wait(), as: UTF8.self), status: process.terminationStatus)
+        let text = String(decoding: await stdout.wait(), as: UTF8.self)
         // Only complete lines count: the kill may cut the last write short.
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         lines.removeLast()
@@ -133,7 +133,7 @@ struct CrashSafetyTests {
     }
 
     /// The pids `mdb_stat -r` lists in the ledger's reader table (the slots in its lock file).
-    static func readerPIDs(_ dir: String) throws -> [Int32] {
+    static func readerPIDs(_ dir: String) async throws -> [Int32] {
         let stat = Process()
         stat.executableURL = ForensicHarness.which("mdb_stat")
         stat.arguments = ["-r", dir + "/ledger"]
@@ -141,8 +141,8 @@ struct CrashSafetyTests {
         stat.standardOutput = out
         stat.standardError = FileHandle.nullDevice
         try stat.run()
-        let text = String(decoding: PipeDrain(out).wait(), as: UTF8.self)
-        stat.waitUntilExit()
+        let text = String(decoding: await PipeDrain(out).wait(), as: UTF8.self)
+        await stat.exited()
         // "    pid     thread     txnid" then one line per slot; pids are the lines' first numbers.
         let table = text.components(separatedBy: "Reader Table Status").last ?? ""
         return table.split(separator: "\n").compactMap { line in line.split(separator: " ").first.flatMap { Int32($0) } }
@@ -154,7 +154,7 @@ struct CrashSafetyTests {
     func deadReader() async throws {
         guard let docket = DocketProcess.executable else { throw NotBuilt() }
         try await withTemporaryDirectory { dir in
-            #expect(try DocketProcess.run(["append", "--data-dir", dir, "--stream", "s", "--type", "Note", "--data", "{}"]).status == 0)
+            #expect(try await DocketProcess.run(["append", "--data-dir", dir, "--stream", "s", "--type", "Note", "--data", "{}"]).status == 0)
             // A process that keeps the ledger open throughout, as a serving node does. (When the
             // last process using a ledger is gone, LMDB resets the whole reader table as the next
             // one opens it: the dead reader's slot only lingers beside a live process.)
@@ -174,14 +174,14 @@ struct CrashSafetyTests {
             let said = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
             try #require(said.contains("holding"), "the reader did not start: '\(said)'")
             let pid = reader.processIdentifier
-            #expect(try Self.readerPIDs(dir).contains(pid))
+            #expect(try await Self.readerPIDs(dir).contains(pid))
             kill(pid, SIGKILL)
-            reader.waitUntilExit()
+            await reader.exited()
             // The slot outlives its process: left, it would pin old pages for good.
-            #expect(try Self.readerPIDs(dir).contains(pid))
+            #expect(try await Self.readerPIDs(dir).contains(pid))
             // Opening the ledger in another process (here to read it) frees it.
-            #expect(try DocketProcess.run(["read", "--data-dir", dir]).lines.count == 1)
-            #expect(try !Self.readerPIDs(dir).contains(pid))
+            #expect(try await DocketProcess.run(["read", "--data-dir", dir]).lines.count == 1)
+            #expect(try await !Self.readerPIDs(dir).contains(pid))
         }
     }
 }

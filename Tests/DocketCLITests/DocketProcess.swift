@@ -38,15 +38,22 @@ enum DocketProcess {
         }
     }
 
-    struct Output {
+    struct Output: Sendable {
         var status: Int32
         var stdout: String
         var stderr: String
         var lines: [String] { stdout.split(separator: "\n").map(String.init) }
     }
 
-    /// Runs `docket arguments…` to completion.
-    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Output {
+    /// Runs `docket arguments…` to completion, waiting on a thread of its own: a test that
+    /// blocked one of Swift's few shared threads on a child process would starve every other
+    /// test running at the same time (an in-process node's handshake timing out, a polling loop
+    /// overslept past its deadline).
+    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Output {
+        try await offPool { try runBlocking(arguments, environment: environment) }
+    }
+
+    private static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> Output {
         let process = Process()
         guard let executable else { throw NotBuilt() }
         process.executableURL = executable
@@ -96,10 +103,43 @@ final class PipeDrain: @unchecked Sendable {
     }
 
     /// Everything the pipe carried, once its writers have closed it (the child exited).
-    func wait() -> Data {
+    func wait() async -> Data {
+        await offPool { [self] in blockingWait() }
+    }
+
+    /// `wait()` for code already on a thread of its own.
+    func blockingWait() -> Data {
         done.wait()
         return data.get()
     }
+}
+
+/// `body`, blocking work (waiting on a child process or a pipe), run on a thread of its own rather
+/// than on one of the few threads Swift's concurrency shares among every test running at once.
+func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { c in
+        Thread.detachNewThread { c.resume(with: Result { try body() }) }
+    }
+}
+
+func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { c in
+        Thread.detachNewThread { c.resume(returning: body()) }
+    }
+}
+
+extension Process {
+    /// Returns once the process has exited, without holding a shared thread meanwhile.
+    func exited() async {
+        let process = UncheckedBox(self)
+        await offPool { process.value.waitUntilExit() }
+    }
+}
+
+/// A value handed to a thread that is the only one using it meanwhile.
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
 }
 
 final class Locked<T>: @unchecked Sendable {

@@ -13,19 +13,19 @@ struct DomainCommandTests {
     struct CLI {
         let dir: String
         @discardableResult
-        func callAsFunction(_ args: String...) throws -> DocketProcess.Output {
-            try DocketProcess.run(args + ["--data-dir", dir], environment: ["DOCKET_ACTOR": "maria"])
+        func callAsFunction(_ args: String...) async throws -> DocketProcess.Output {
+            try await DocketProcess.run(args + ["--data-dir", dir], environment: ["DOCKET_ACTOR": "maria"])
         }
-        func ok(_ args: String...) throws -> DocketProcess.Output {
-            let out = try DocketProcess.run(args + ["--data-dir", dir], environment: ["DOCKET_ACTOR": "maria"])
+        func ok(_ args: String...) async throws -> DocketProcess.Output {
+            let out = try await DocketProcess.run(args + ["--data-dir", dir], environment: ["DOCKET_ACTOR": "maria"])
             #expect(out.status == 0, "docket \(args.joined(separator: " ")): \(out.stderr)")
             return out
         }
-        func events() throws -> Int { try DocketProcess.run(["read", "--data-dir", dir]).lines.count }
+        func events() async throws -> Int { try await DocketProcess.run(["read", "--data-dir", dir]).lines.count }
         /// Adopts the AumOS policy (credit named by default) for `project`, dated 2025-01-01: a
         /// project takes reports once it has a policy.
-        func adopt(_ project: String) throws {
-            _ = try ok("policy", "adopt", "--project", project, DomainCommandTests.policies.appendingPathComponent("aumos.toml").path, "--at", "2025-01-01T00:00:00Z")
+        func adopt(_ project: String) async throws {
+            _ = try await ok("policy", "adopt", "--project", project, DomainCommandTests.policies.appendingPathComponent("aumos.toml").path, "--at", "2025-01-01T00:00:00Z")
         }
     }
 
@@ -33,22 +33,22 @@ struct DomainCommandTests {
     func droppedOptions() async throws {
         try await withTemporaryDirectory { dir in
             let docket = CLI(dir: dir)
-            try docket.adopt("aumos")
-            _ = try docket.ok("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada")
-            _ = try docket.ok("report", "ack", "R1", "--assignee", "maria")
-            let before = try docket.events()
+            try await docket.adopt("aumos")
+            _ = try await docket.ok("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada")
+            _ = try await docket.ok("report", "ack", "R1", "--assignee", "maria")
+            let before = try await docket.events()
             for (args, says) in [
                 (["report", "triage", "R1", "--start", "--severity", "high"], "--start only records that triage began"),
                 (["report", "publish", "R1", "--schedule", "2027-01-01", "--url", "https://x.org/a"], "--schedule only sets the disclosure date"),
                 (["report", "credit", "R1", "--person", "ada", "--decline", "--name", "Ada"], "--name and --preference go with --accept"),
                 (["report", "credit", "R1", "--person", "ada", "--accept", "--type", "analyst"], "--type goes with --offer"),
             ] {
-                let out = try DocketProcess.run(args + ["--data-dir", dir])
+                let out = try await DocketProcess.run(args + ["--data-dir", dir])
                 #expect(out.status == 64 && out.stderr.contains(says), "\(args): \(out.status) \(out.stderr)")
             }
-            let blank = try docket("report", "exploited", "R1", "--source", " ")
+            let blank = try await docket("report", "exploited", "R1", "--source", " ")
             #expect(blank.status == 1 && blank.stderr.contains("source must not be empty (leave it out instead)"), "\(blank.stderr)")
-            #expect(try docket.events() == before)
+            #expect(try await docket.events() == before)
         }
     }
 
@@ -56,65 +56,65 @@ struct DomainCommandTests {
     func lifecycle() async throws {
         try await withTemporaryDirectory { dir in
             let docket = CLI(dir: dir)
-            _ = try docket.ok("policy", "adopt", "--project", "aumos", Self.policies.appendingPathComponent("aumos.toml").path, "--at", "2025-01-01T00:00:00Z")
-            _ = try docket.ok("report", "submit", "--project", "aumos", "--report", "AUM-1", "--title", "RLS bypass", "--reporter", "ada",
+            _ = try await docket.ok("policy", "adopt", "--project", "aumos", Self.policies.appendingPathComponent("aumos.toml").path, "--at", "2025-01-01T00:00:00Z")
+            _ = try await docket.ok("report", "submit", "--project", "aumos", "--report", "AUM-1", "--title", "RLS bypass", "--reporter", "ada",
                               "--reporter-name", "Ada Lovelace", "--contact", "ada@example.org", "--at", "2025-11-21T15:00:00Z")
-            _ = try docket.ok("report", "ack", "AUM-1", "--assignee", "maria", "--at", "2025-11-22T10:00:00Z")
-            let triage = try docket.ok("report", "triage", "AUM-1", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--cwe", "CWE-284",
+            _ = try await docket.ok("report", "ack", "AUM-1", "--assignee", "maria", "--at", "2025-11-22T10:00:00Z")
+            let triage = try await docket.ok("report", "triage", "AUM-1", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--cwe", "CWE-284",
                                        "--at", "2025-11-25T10:00:00Z", "--json")
             let t = try JSON.parse(triage.stdout)
             #expect(t["state"] == "accepted" && t["events"] == ["ReportTriaged"])
-            _ = try docket.ok("report", "fix-start", "AUM-1", "--at", "2025-11-26T10:00:00Z")
-            _ = try docket.ok("report", "fix-merge", "AUM-1", "--commit", "9f2c1e7", "--at", "2025-11-27T10:00:00Z")
-            _ = try docket.ok("report", "release", "AUM-1", "--version", "2.1.1", "--at", "2025-11-29T10:00:00Z")
-            _ = try docket.ok("report", "cve", "AUM-1", "--assign", "CVE-2026-41234", "--at", "2025-11-30T10:00:00Z")
-            _ = try docket.ok("report", "credit", "AUM-1", "--person", "bob", "--offer", "--type", "remediation-reviewer", "--at", "2025-11-30T11:00:00Z")
-            _ = try docket.ok("report", "credit", "AUM-1", "--person", "bob", "--accept", "--preference", "handle", "--at", "2025-11-30T12:00:00Z")
-            _ = try docket.ok("report", "publish", "AUM-1", "--ghsa", "GHSA-2c4m-59x8-xvhw", "--at", "2025-12-02T10:00:00Z")
-            _ = try docket.ok("report", "note", "AUM-1", "advisory out", "--at", "2025-12-02T11:00:00Z")
+            _ = try await docket.ok("report", "fix-start", "AUM-1", "--at", "2025-11-26T10:00:00Z")
+            _ = try await docket.ok("report", "fix-merge", "AUM-1", "--commit", "9f2c1e7", "--at", "2025-11-27T10:00:00Z")
+            _ = try await docket.ok("report", "release", "AUM-1", "--version", "2.1.1", "--at", "2025-11-29T10:00:00Z")
+            _ = try await docket.ok("report", "cve", "AUM-1", "--assign", "CVE-2026-41234", "--at", "2025-11-30T10:00:00Z")
+            _ = try await docket.ok("report", "credit", "AUM-1", "--person", "bob", "--offer", "--type", "remediation-reviewer", "--at", "2025-11-30T11:00:00Z")
+            _ = try await docket.ok("report", "credit", "AUM-1", "--person", "bob", "--accept", "--preference", "handle", "--at", "2025-11-30T12:00:00Z")
+            _ = try await docket.ok("report", "publish", "AUM-1", "--ghsa", "GHSA-2c4m-59x8-xvhw", "--at", "2025-12-02T10:00:00Z")
+            _ = try await docket.ok("report", "note", "AUM-1", "advisory out", "--at", "2025-12-02T11:00:00Z")
 
             // Advisory state now, and as it stood on 11-25 (by time) and at sequence 3 (by sequence).
-            let now = try JSON.parse(try docket.ok("state", "--json").stdout)
+            let now = try JSON.parse(try await docket.ok("state", "--json").stdout)
             #expect(now["state"] == "disclosed" && now["cve"] == "CVE-2026-41234" && now["severity"] == "critical")
             #expect(now["cvss31"]?["score"] == 9.8)
-            let then = try JSON.parse(try docket.ok("state", "--json", "--as-of", "2025-11-26T00:00:00Z").stdout)
+            let then = try JSON.parse(try await docket.ok("state", "--json", "--as-of", "2025-11-26T00:00:00Z").stdout)
             #expect(then["state"] == "accepted" && then["cve"] == nil)
-            let atSeq = try JSON.parse(try docket.ok("state", "--json", "--as-of", "3").stdout)
+            let atSeq = try JSON.parse(try await docket.ok("state", "--json", "--as-of", "3").stdout)
             #expect(atSeq["state"] == "acknowledged")
-            #expect(try docket.ok("state", "--state", "fixing").lines.count == 1)  // the header only
-            #expect(try docket.ok("state", "--severity", "critical", "--project", "aumos").stdout.contains("AUM-1"))
+            #expect(try await docket.ok("state", "--state", "fixing").lines.count == 1)  // the header only
+            #expect(try await docket.ok("state", "--severity", "critical", "--project", "aumos").stdout.contains("AUM-1"))
 
             // Timers as of 11-25: triage met, fix running (critical: 7 days from acceptance).
-            let clocks = try docket.ok("timers", "--report", "AUM-1", "--json", "--as-of", "2025-11-26T00:00:00Z").lines.map { try JSON.parse($0) }
+            let clocks = try await docket.ok("timers", "--report", "AUM-1", "--json", "--as-of", "2025-11-26T00:00:00Z").lines.map { try JSON.parse($0) }
             let fix = try #require(clocks.first { $0["clock"] == "fix" })
             #expect(fix["state"] == "running" && fix["dueAt"] == "2025-12-02T10:00:00Z")
             #expect(clocks.first { $0["clock"] == "triage" }?["state"] == "met")
             // This history was imported a year after it happened: the clocks its milestones end say so.
             let triaged = clocks.first { $0["clock"] == "triage" }?["note"]?.stringValue ?? ""
             #expect(triaged.hasPrefix("ReportTriaged recorded ") && triaged.hasSuffix("after the time it gives"), "\(triaged)")
-            let due = try docket.ok("timers", "--due-within", "72h", "--as-of", "2025-11-27T12:00:00Z", "--json").lines.map { try JSON.parse($0) }
+            let due = try await docket.ok("timers", "--due-within", "72h", "--as-of", "2025-11-27T12:00:00Z", "--json").lines.map { try JSON.parse($0) }
             #expect(due.map { $0["clock"] } == ["status-update"])
-            #expect(try docket.ok("timers", "--late", "--as-of", "2025-11-26T00:00:00Z").lines.count == 1)
+            #expect(try await docket.ok("timers", "--late", "--as-of", "2025-11-26T00:00:00Z").lines.count == 1)
             // Readable table by default.
-            #expect(try docket.ok("timers", "--report", "AUM-1").stdout.hasPrefix("REPORT"))
+            #expect(try await docket.ok("timers", "--report", "AUM-1").stdout.hasPrefix("REPORT"))
 
             // Hall of fame: the reporter by name, bob by handle; never the contact.
-            let md = try docket.ok("hall-of-fame", "--project", "aumos").stdout
+            let md = try await docket.ok("hall-of-fame", "--project", "aumos").stdout
             #expect(md.contains("Ada Lovelace (@ada)") && md.contains("@bob") && !md.contains("example.org"))
-            let hof = try JSON.parse(try docket.ok("hall-of-fame", "--project", "aumos", "--year", "2025", "--format", "json").stdout)
+            let hof = try JSON.parse(try await docket.ok("hall-of-fame", "--project", "aumos", "--year", "2025", "--format", "json").stdout)
             #expect(hof["credited"]?.arrayValue?.count == 2 && hof["anonymous"] == 0)
-            #expect(try JSON.parse(try docket.ok("hall-of-fame", "--project", "aumos", "--json", "--as-of", "2025-12-01").stdout)["credited"] == [])
-            #expect(try JSON.parse(try docket.ok("hall-of-fame", "--project", "aumos", "--year", "2024", "--json").stdout)["disclosedReports"] == 0)
+            #expect(try JSON.parse(try await docket.ok("hall-of-fame", "--project", "aumos", "--json", "--as-of", "2025-12-01").stdout)["credited"] == [])
+            #expect(try JSON.parse(try await docket.ok("hall-of-fame", "--project", "aumos", "--year", "2024", "--json").stdout)["disclosedReports"] == 0)
 
-            let metrics = try JSON.parse(try docket.ok("metrics", "--project", "aumos", "--window", "365d", "--json", "--as-of", "2025-12-03").stdout)
+            let metrics = try JSON.parse(try await docket.ok("metrics", "--project", "aumos", "--window", "365d", "--json", "--as-of", "2025-12-03").stdout)
             #expect(metrics["reports"] == 1)
             #expect(metrics["milestones"]?.arrayValue?.first?["medianSeconds"] == 68400)  // 19 h to first response
 
-            let history = try docket.ok("history", "AUM-1").lines
+            let history = try await docket.ok("history", "AUM-1").lines
             #expect(history.count == 11 && history[0].contains("ReportSubmitted") && history[10].contains("NoteAdded"))
-            #expect(try docket.ok("history", "AUM-1", "--as-of", "2025-11-23").lines.count == 2)
-            #expect(try DocketProcess.run(["cvss", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"]).stdout == "9.3 Critical (CVSS 4.0)\n")
-            #expect(try docket.ok("verify").status == 0)
+            #expect(try await docket.ok("history", "AUM-1", "--as-of", "2025-11-23").lines.count == 2)
+            #expect(try await DocketProcess.run(["cvss", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"]).stdout == "9.3 Critical (CVSS 4.0)\n")
+            #expect(try await docket.ok("verify").status == 0)
         }
     }
 
@@ -122,9 +122,9 @@ struct DomainCommandTests {
     func usageAndUnknownProjects() async throws {
         try await withTemporaryDirectory { dir in
             let cli = CLI(dir: dir)
-            try cli.adopt("p")
-            _ = try cli.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "eve")
-            let before = try cli.events()
+            try await cli.adopt("p")
+            _ = try await cli.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "eve")
+            let before = try await cli.events()
             let usage: [([String], String)] = [
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "yesterday"], "--at: "),
                 (["report", "ack", "R-1", "--assignee", "m", "--id", ""], "--id: "),
@@ -137,20 +137,20 @@ struct DomainCommandTests {
                 (["policy", "adopt", "--project", "p", Self.policies.appendingPathComponent("aumos.toml").path, "--receipt", dir + "/r"], "policy adopt takes no --receipt"),
                 (["verify", "--pubkey", "abc"], "--pubkey must be an Ed25519 public key"),
             ]
-            func docket(_ args: [String]) throws -> DocketProcess.Output { try DocketProcess.run(args + ["--data-dir", dir]) }
+            func docket(_ args: [String]) async throws -> DocketProcess.Output { try await DocketProcess.run(args + ["--data-dir", dir]) }
             for (args, message) in usage {
-                let out = try docket(args)
+                let out = try await docket(args)
                 #expect(out.status == 64, "\(args): \(out.status) \(out.stderr)")
                 #expect(out.stderr.contains(message), "\(args): \(out.stderr)")
             }
-            #expect(try cli.events() == before)
+            #expect(try await cli.events() == before)
             for view in [["state"], ["timers"], ["timers", "--late"], ["metrics"], ["hall-of-fame"]] {
-                let out = try docket(view + ["--project", "q"])
+                let out = try await docket(view + ["--project", "q"])
                 #expect(out.status == 1 && out.stderr.contains("unknown-project: no project q in this ledger (projects: p)"), "\(view): \(out.stderr)")
             }
-            let early = try docket(["timers", "--project", "p", "--as-of", "2024-01-01"])
+            let early = try await docket(["timers", "--project", "p", "--as-of", "2024-01-01"])
             #expect(early.status == 1 && early.stderr.contains("no project p in this ledger as of 2024-01-01T00:00:00Z"), "\(early.stderr)")
-            #expect(try cli.ok("timers", "--project", "p").stdout.contains("R-1"))
+            #expect(try await cli.ok("timers", "--project", "p").stdout.contains("R-1"))
 
             // A policy too large to record in one event: validate says so, as adopt would.
             let aumos = try String(contentsOf: Self.policies.appendingPathComponent("aumos.toml"), encoding: .utf8)
@@ -161,10 +161,10 @@ struct DomainCommandTests {
             try (aumos[..<section.lowerBound] + "\nholidays = [" + days.joined(separator: ", ") + "]\n" + aumos[section.lowerBound...])
                 .write(toFile: big, atomically: true, encoding: .utf8)
             for command in [["policy", "validate", big], ["policy", "adopt", "--project", "p", big, "--data-dir", dir]] {
-                let out = try DocketProcess.run(command)
+                let out = try await DocketProcess.run(command)
                 #expect(out.status == 1 && out.stderr.contains("the policy is too large to adopt") && out.stderr.contains("6000 holidays"), "\(out.stderr)")
             }
-            #expect(try cli.events() == before + 0)
+            #expect(try await cli.events() == before + 0)
         }
     }
 
@@ -172,9 +172,9 @@ struct DomainCommandTests {
     func badInput() async throws {
         try await withTemporaryDirectory { dir in
             let docket = CLI(dir: dir)
-            try docket.adopt("p")
-            _ = try docket.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "eve", "--credit", "none")
-            let before = try docket.events()
+            try await docket.adopt("p")
+            _ = try await docket.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "eve", "--credit", "none")
+            let before = try await docket.events()
             let aumosPath = Self.policies.appendingPathComponent("aumos.toml").path
             let v2 = dir + "/aumos-v2.toml"
             try (try String(contentsOfFile: aumosPath, encoding: .utf8)).replacingOccurrences(of: "\nversion = 1\n", with: "\nversion = 2\n")
@@ -209,27 +209,27 @@ struct DomainCommandTests {
                 (["append", "--stream", "system/tokens", "--type", "TokenRevoked", "--data", "{}"], "written only by the node itself"),
             ]
             // A report id given as a stream: nothing, and a hint at its stream's name.
-            let bare = try DocketProcess.run(["read", "--stream", "R-1", "--data-dir", dir])
+            let bare = try await DocketProcess.run(["read", "--stream", "R-1", "--data-dir", dir])
             #expect(bare.status == 0 && bare.stdout.isEmpty && bare.stderr.contains("a report's events are in stream report/R-1"), "\(bare.stderr)")
             for (args, message) in cases {
-                let out = try DocketProcess.run(args + ["--data-dir", dir])
+                let out = try await DocketProcess.run(args + ["--data-dir", dir])
                 #expect(out.status != 0, "\(args)")
                 #expect(out.stderr.contains(message), "\(args): \(out.stderr)")
             }
-            _ = try docket.ok("report", "ack", "R-1", "--assignee", "m")
+            _ = try await docket.ok("report", "ack", "R-1", "--assignee", "m")
             // An "extension" to before the 90-day deadline the policy already sets.
-            let shorter = try docket("report", "extend-embargo", "R-1", "--until", (Timestamp.now() + .seconds(30 * 86_400)).rfc3339, "--reason", "x")
+            let shorter = try await docket("report", "extend-embargo", "R-1", "--until", (Timestamp.now() + .seconds(30 * 86_400)).rfc3339, "--reason", "x")
             #expect(shorter.status == 1 && shorter.stderr.contains("report R-1's disclosure deadline is already") && shorter.stderr.contains("90d from the report"), "\(shorter.stderr)")
-            _ = try docket.ok("report", "extend-embargo", "R-1", "--until", (Timestamp.now() + .seconds(120 * 86_400)).rfc3339, "--reason", "x", "--reporter-agreed")
-            let vector = try docket("report", "triage", "R-1", "--cvss", "CVSS:3.1/AV:N/AC:L")
+            _ = try await docket.ok("report", "extend-embargo", "R-1", "--until", (Timestamp.now() + .seconds(120 * 86_400)).rfc3339, "--reason", "x", "--reporter-agreed")
+            let vector = try await docket("report", "triage", "R-1", "--cvss", "CVSS:3.1/AV:N/AC:L")
             #expect(vector.status == 1 && vector.stderr.contains("malformed CVSS vector"))
-            #expect(try docket.events() == before + 2)
+            #expect(try await docket.events() == before + 2)
 
             // A policy with a missing field and a contradiction: every problem, by file, line and field.
             let bad = dir + "/bad.toml"
             try "version = 1\n[fix]\ncritical = \"30d\"\nhigh = \"7d\"\n".write(toFile: bad, atomically: true, encoding: .utf8)
-            #expect(try DocketProcess.run(["cvss", "CVSS:3.1/AV:X/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"]).stderr.contains("invalid-cvss"))
-            let v = try DocketProcess.run(["policy", "validate", bad])
+            #expect(try await DocketProcess.run(["cvss", "CVSS:3.1/AV:X/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"]).stderr.contains("invalid-cvss"))
+            let v = try await DocketProcess.run(["policy", "validate", bad])
             #expect(v.status == 1)
             #expect(v.stderr.contains("bad.toml:") && v.stderr.contains("name") && v.stderr.contains("fix.critical"), "\(v.stderr)")
             // A time zone that does not exist: the file and the line that names it.
@@ -239,18 +239,18 @@ struct DomainCommandTests {
             let versionLine = try #require(lines.firstIndex { $0.hasPrefix("version") })
             try (lines[...versionLine] + ["time-zone = \"Mars/Olympus\""] + lines[(versionLine + 1)...]).joined(separator: "\n")
                 .write(toFile: mars, atomically: true, encoding: .utf8)
-            let tz = try DocketProcess.run(["policy", "validate", mars])
+            let tz = try await DocketProcess.run(["policy", "validate", mars])
             #expect(tz.status == 1 && tz.stderr.contains("tz.toml:\(versionLine + 2): time-zone: unknown time zone \"Mars/Olympus\""), "\(tz.stderr)")
-            let adopt = try docket("policy", "adopt", "--project", "p", bad)
+            let adopt = try await docket("policy", "adopt", "--project", "p", bad)
             #expect(adopt.status == 1)
-            #expect(try docket.events() == before + 2)
+            #expect(try await docket.events() == before + 2)
             // A duplicate names a report that had come in by the time of the closing (a history
             // imported out of order must not point back at a later report).
-            _ = try docket.ok("report", "submit", "--project", "p", "--report", "X-1", "--title", "t", "--reporter", "x", "--at", "2026-01-01T00:00:00Z")
-            _ = try docket.ok("report", "submit", "--project", "p", "--report", "X-2", "--title", "t", "--reporter", "y", "--at", "2026-02-01T00:00:00Z")
-            let early = try docket("report", "close", "X-1", "--resolution", "duplicate", "--duplicate-of", "X-2", "--at", "2026-01-15T00:00:00Z")
+            _ = try await docket.ok("report", "submit", "--project", "p", "--report", "X-1", "--title", "t", "--reporter", "x", "--at", "2026-01-01T00:00:00Z")
+            _ = try await docket.ok("report", "submit", "--project", "p", "--report", "X-2", "--title", "t", "--reporter", "y", "--at", "2026-02-01T00:00:00Z")
+            let early = try await docket("report", "close", "X-1", "--resolution", "duplicate", "--duplicate-of", "X-2", "--at", "2026-01-15T00:00:00Z")
             #expect(early.status == 1 && early.stderr.contains("report X-2 was submitted at 2026-02-01T00:00:00Z, after this closing"), "\(early.stderr)")
-            _ = try docket.ok("report", "close", "X-2", "--resolution", "duplicate", "--duplicate-of", "X-1", "--at", "2026-02-02T00:00:00Z")
+            _ = try await docket.ok("report", "close", "X-2", "--resolution", "duplicate", "--duplicate-of", "X-1", "--at", "2026-02-02T00:00:00Z")
         }
     }
 
@@ -258,14 +258,14 @@ struct DomainCommandTests {
     func idempotentRetry() async throws {
         try await withTemporaryDirectory { dir in
             let docket = CLI(dir: dir)
-            try docket.adopt("p")
-            _ = try docket.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "x", "--id", "intake-1")
-            _ = try docket.ok("report", "ack", "R-1", "--assignee", "m", "--id", "ack-1")
-            let again = try JSON.parse(try docket.ok("report", "ack", "R-1", "--assignee", "m", "--id", "ack-1", "--json").stdout)
+            try await docket.adopt("p")
+            _ = try await docket.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "x", "--id", "intake-1")
+            _ = try await docket.ok("report", "ack", "R-1", "--assignee", "m", "--id", "ack-1")
+            let again = try JSON.parse(try await docket.ok("report", "ack", "R-1", "--assignee", "m", "--id", "ack-1", "--json").stdout)
             #expect(again["duplicate"] == true && again["seq"] == 3)
-            let other = try docket("report", "ack", "R-1", "--assignee", "someone-else", "--id", "ack-1")
+            let other = try await docket("report", "ack", "R-1", "--assignee", "someone-else", "--id", "ack-1")
             #expect(other.status == 1 && other.stderr.contains("event-id-reused"))
-            #expect(try docket.events() == 3)
+            #expect(try await docket.events() == 3)
         }
     }
 
@@ -273,12 +273,12 @@ struct DomainCommandTests {
     func creditDefaultFromPolicy() async throws {
         try await withTemporaryDirectory { dir in
             let docket = CLI(dir: dir)
-            _ = try docket.ok("policy", "adopt", "--project", "aisoc", Self.policies.appendingPathComponent("aisoc.toml").path, "--at", "2025-01-01T00:00:00Z")
-            _ = try docket.ok("report", "submit", "--project", "aisoc", "--report", "A1", "--title", "t", "--reporter", "ann")
-            _ = try docket.ok("report", "submit", "--project", "aisoc", "--report", "A2", "--title", "t", "--reporter", "bea", "--credit", "handle")
-            try docket.adopt("other")
-            _ = try docket.ok("report", "submit", "--project", "other", "--report", "O1", "--title", "t", "--reporter", "cy")
-            let rows = try docket.ok("state", "--json").lines.map { try JSON.parse($0) }
+            _ = try await docket.ok("policy", "adopt", "--project", "aisoc", Self.policies.appendingPathComponent("aisoc.toml").path, "--at", "2025-01-01T00:00:00Z")
+            _ = try await docket.ok("report", "submit", "--project", "aisoc", "--report", "A1", "--title", "t", "--reporter", "ann")
+            _ = try await docket.ok("report", "submit", "--project", "aisoc", "--report", "A2", "--title", "t", "--reporter", "bea", "--credit", "handle")
+            try await docket.adopt("other")
+            _ = try await docket.ok("report", "submit", "--project", "other", "--report", "O1", "--title", "t", "--reporter", "cy")
+            let rows = try await docket.ok("state", "--json").lines.map { try JSON.parse($0) }
             let credit = Dictionary(uniqueKeysWithValues: rows.map { ($0["id"]!.stringValue!, $0["reporter"]?["credit"]?.stringValue ?? "") })
             #expect(credit == ["A1": "none", "A2": "handle", "O1": "named"])
         }
@@ -288,14 +288,14 @@ struct DomainCommandTests {
     func hallOfFamePrivacy() async throws {
         try await withTemporaryDirectory { dir in
             let docket = CLI(dir: dir)
-            try docket.adopt("p")
+            try await docket.adopt("p")
             for (id, handle, credit) in [("A", "ann", "anonymous"), ("B", "bea", "named"), ("C", "cat", "named")] {
-                _ = try docket.ok("report", "submit", "--project", "p", "--report", id, "--title", "t", "--reporter", handle, "--reporter-name", "Secret \(handle)", "--credit", credit, "--at", "2026-02-01T00:00:00Z")
-                _ = try docket.ok("report", "ack", id, "--assignee", "m", "--at", "2026-02-02T00:00:00Z")
-                _ = try docket.ok("report", "triage", id, "--severity", "high", "--at", "2026-02-03T00:00:00Z")
-                if id != "C" { _ = try docket.ok("report", "publish", id, "--at", "2026-03-01T00:00:00Z") }
+                _ = try await docket.ok("report", "submit", "--project", "p", "--report", id, "--title", "t", "--reporter", handle, "--reporter-name", "Secret \(handle)", "--credit", credit, "--at", "2026-02-01T00:00:00Z")
+                _ = try await docket.ok("report", "ack", id, "--assignee", "m", "--at", "2026-02-02T00:00:00Z")
+                _ = try await docket.ok("report", "triage", id, "--severity", "high", "--at", "2026-02-03T00:00:00Z")
+                if id != "C" { _ = try await docket.ok("report", "publish", id, "--at", "2026-03-01T00:00:00Z") }
             }
-            let md = try docket.ok("hall-of-fame", "--project", "p").stdout
+            let md = try await docket.ok("hall-of-fame", "--project", "p").stdout
             #expect(md.contains("Secret bea (@bea)"))
             #expect(!md.contains("ann") && !md.contains("cat"))
             #expect(md.contains("1 researcher who asked to stay anonymous"))
@@ -307,25 +307,25 @@ struct DomainCommandTests {
         try await withTemporaryDirectory { dir in
             let docket = CLI(dir: dir)
             // A few thousand events of synthetic report histories under a policy.
-            _ = try DocketProcess.run(["bench", "views", "--events", "3000", "--passes", "1", "--data-dir", dir])
+            _ = try await DocketProcess.run(["bench", "views", "--events", "3000", "--passes", "1", "--data-dir", dir])
             let checkpoint = dir + "/views.checkpoint"
             #expect(!FileManager.default.fileExists(atPath: checkpoint))
-            let first = try docket.ok("state", "--json").stdout
+            let first = try await docket.ok("state", "--json").stdout
             #expect(FileManager.default.fileExists(atPath: checkpoint))
             // It holds every report's title and reporter: readable by the node's user alone.
             #expect((try FileManager.default.attributesOfItem(atPath: checkpoint)[.posixPermissions] as? NSNumber)?.intValue == 0o600)
-            let timers = try docket.ok("timers", "--json", "--all", "--as-of", "999999").stdout
+            let timers = try await docket.ok("timers", "--json", "--all", "--as-of", "999999").stdout
             // Resumed from the checkpoint: the same views.
-            #expect(try docket.ok("state", "--json").stdout == first)
-            #expect(try docket.ok("timers", "--json", "--all", "--as-of", "999999").stdout == timers)
+            #expect(try await docket.ok("state", "--json").stdout == first)
+            #expect(try await docket.ok("timers", "--json", "--all", "--as-of", "999999").stdout == timers)
             // A new event after the checkpoint is folded in on top of it.
-            _ = try docket.ok("report", "submit", "--project", "aisoc", "--report", "NEW-1", "--title", "t", "--reporter", "x")
-            let after = try docket.ok("state", "--json").lines
+            _ = try await docket.ok("report", "submit", "--project", "aisoc", "--report", "NEW-1", "--title", "t", "--reporter", "x")
+            let after = try await docket.ok("state", "--json").lines
             #expect(after.count == first.split(separator: "\n").count + 1 && after.last?.contains("NEW-1") == true)
-            let resumed = try docket.ok("state", "--json").stdout
+            let resumed = try await docket.ok("state", "--json").stdout
             // A damaged checkpoint is ignored and the views are rebuilt from the log.
             try Data("DKVC garbage".utf8).write(to: URL(fileURLWithPath: checkpoint))
-            #expect(try docket.ok("state", "--json").stdout == resumed)
+            #expect(try await docket.ok("state", "--json").stdout == resumed)
         }
     }
 }
@@ -336,37 +336,37 @@ struct CheckpointCommandTests {
     func checkpoints() async throws {
         try await withTemporaryDirectory { dir in
             let data = dir + "/node"
-            func docket(_ args: String...) throws -> DocketProcess.Output { try DocketProcess.run(args + ["--data-dir", data]) }
+            func docket(_ args: String...) async throws -> DocketProcess.Output { try await DocketProcess.run(args + ["--data-dir", data]) }
             // The private key's own file for the public key: refused.
-            let same = try docket("key", "create", "--pubkey-out", data + "/node.key")
+            let same = try await docket("key", "create", "--pubkey-out", data + "/node.key")
             #expect(same.status == 64 && same.stderr.contains("names the private key's own file"), "\(same.stderr)")
             // Nowhere to put the public key: refused before a key is made.
-            let nowhere = try docket("key", "create", "--pubkey-out", dir + "/missing/pub.hex")
+            let nowhere = try await docket("key", "create", "--pubkey-out", dir + "/missing/pub.hex")
             #expect(nowhere.status == 1 && nowhere.stderr.contains("no key was made"), "\(nowhere.stderr)")
             #expect(!FileManager.default.fileExists(atPath: data + "/node.key"))
-            let key = try docket("key", "create", "--pubkey-out", dir + "/pub.hex")
+            let key = try await docket("key", "create", "--pubkey-out", dir + "/pub.hex")
             #expect(key.status == 0)
             let pub = key.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(pub.count == 64)
             let mode = try FileManager.default.attributesOfItem(atPath: data + "/node.key")[.posixPermissions] as? Int
             #expect(mode == 0o600)
-            #expect(try docket("key", "create").stderr.contains("already exists"))
-            for i in 0..<5 { _ = try docket("append", "--stream", "s", "--type", "T", "--data", "{\"i\":\(i)}") }
+            #expect(try await docket("key", "create").stderr.contains("already exists"))
+            for i in 0..<5 { _ = try await docket("append", "--stream", "s", "--type", "T", "--data", "{\"i\":\(i)}") }
             // No checkpoint yet: the key has nothing to vouch for, so verify does not pass on it.
-            let unsigned = try docket("verify", "--pubkey", dir + "/pub.hex")
+            let unsigned = try await docket("verify", "--pubkey", dir + "/pub.hex")
             #expect(unsigned.status == 3 && unsigned.stdout.contains("NO SIGNED CHECKPOINT"), "\(unsigned.stdout)")
-            let c1 = try JSON.parse(try docket("checkpoint").stdout)
+            let c1 = try JSON.parse(try await docket("checkpoint").stdout)
             #expect(c1["size"] == 5 && c1["seq"] == 6)
-            _ = try docket("append", "--stream", "s", "--type", "T", "--data", "{}")
-            #expect(try docket("checkpoint").status == 0)
-            let ok = try docket("verify", "--pubkey", dir + "/pub.hex", "--json")
+            _ = try await docket("append", "--stream", "s", "--type", "T", "--data", "{}")
+            #expect(try await docket("checkpoint").status == 0)
+            let ok = try await docket("verify", "--pubkey", dir + "/pub.hex", "--json")
             #expect(ok.status == 0)
             #expect(try JSON.parse(ok.stdout)["checkpoints_checked"] == 2)
             // Another key: refused, naming the first checkpoint.
-            let other = try DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let bad = try docket("verify", "--pubkey", other)
+            let other = try await DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let bad = try await docket("verify", "--pubkey", other)
             #expect(bad.status == 3 && bad.stdout.contains("checkpoint at sequence 6"))
-            #expect(try docket("verify", "--pubkey", "not-hex").status == 64)
+            #expect(try await docket("verify", "--pubkey", "not-hex").status == 64)
         }
     }
 
@@ -374,33 +374,33 @@ struct CheckpointCommandTests {
     func twoKeys() async throws {
         try await withTemporaryDirectory { dir in
             let data = dir + "/node"
-            func docket(_ args: String...) throws -> DocketProcess.Output { try DocketProcess.run(args + ["--data-dir", data]) }
-            let first = try docket("key", "create").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            for i in 0..<3 { _ = try docket("append", "--stream", "s", "--type", "T", "--data", "{\"i\":\(i)}") }
-            #expect(try docket("checkpoint").status == 0)
-            #expect(try docket("receipt", "issue", "2", "--out", dir + "/r2.json").status == 0)
+            func docket(_ args: String...) async throws -> DocketProcess.Output { try await DocketProcess.run(args + ["--data-dir", data]) }
+            let first = try await docket("key", "create").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            for i in 0..<3 { _ = try await docket("append", "--stream", "s", "--type", "T", "--data", "{\"i\":\(i)}") }
+            #expect(try await docket("checkpoint").status == 0)
+            #expect(try await docket("receipt", "issue", "2", "--out", dir + "/r2.json").status == 0)
             // The node that takes over signs with its own key.
             try FileManager.default.removeItem(atPath: data + "/node.key")
-            let second = try docket("key", "create").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            _ = try docket("append", "--stream", "s", "--type", "T", "--data", "{}")
-            #expect(try docket("checkpoint").status == 0)
-            let one = try docket("verify", "--pubkey", first)
+            let second = try await docket("key", "create").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            _ = try await docket("append", "--stream", "s", "--type", "T", "--data", "{}")
+            #expect(try await docket("checkpoint").status == 0)
+            let one = try await docket("verify", "--pubkey", first)
             #expect(one.status == 3 && one.stdout.contains("than the one given"), "\(one.stdout)")
-            let both = try docket("verify", "--pubkey", first, "--pubkey", second, "--json")
+            let both = try await docket("verify", "--pubkey", first, "--pubkey", second, "--json")
             #expect(both.status == 0, "\(both.stdout)")
             #expect(try JSON.parse(both.stdout)["checkpoints_checked"] == 2)
             // The receipt (signed by the first node) proved against the second node's checkpoint.
-            #expect(try docket("receipt", "prove", dir + "/r2.json").status == 0)
-            let firstOnly = try DocketProcess.run(["receipt", "verify", dir + "/r2.json", "--pubkey", first])
+            #expect(try await docket("receipt", "prove", dir + "/r2.json").status == 0)
+            let firstOnly = try await DocketProcess.run(["receipt", "verify", dir + "/r2.json", "--pubkey", first])
             #expect(firstOnly.status == 3 && firstOnly.stdout.contains("ok     receipt signature") && firstOnly.stdout.contains("FAILED checkpoint signature"), "\(firstOnly.stdout)")
-            let trusted = try DocketProcess.run(["receipt", "verify", dir + "/r2.json", "--pubkey", first, "--pubkey", second])
+            let trusted = try await DocketProcess.run(["receipt", "verify", dir + "/r2.json", "--pubkey", first, "--pubkey", second])
             #expect(trusted.status == 0, "\(trusted.stdout)")
             // A key given twice, in capitals, is the one key; a key file that is not there is bad usage.
-            let repeated = try docket("verify", "--pubkey", first.uppercased(), "--pubkey", first)
+            let repeated = try await docket("verify", "--pubkey", first.uppercased(), "--pubkey", first)
             #expect(repeated.status == 3 && repeated.stdout.contains("than the one given"), "\(repeated.stdout)")
-            let noFile = try docket("verify", "--pubkey", dir + "/missing.pub")
+            let noFile = try await docket("verify", "--pubkey", dir + "/missing.pub")
             #expect(noFile.status == 64 && noFile.stderr.contains("--pubkey: no file"), "\(noFile.stderr)")
-            let none = try DocketProcess.run(["receipt", "verify", dir + "/r2.json"])
+            let none = try await DocketProcess.run(["receipt", "verify", dir + "/r2.json"])
             #expect(none.status == 64 && none.stderr.contains("--pubkey"), "\(none.stderr)")
         }
     }

@@ -17,22 +17,22 @@ struct ForensicCommandTests {
         var environment: [String: String] = ["DOCKET_ACTOR": "maria"]
 
         @discardableResult
-        func callAsFunction(_ args: String...) throws -> DocketProcess.Output {
-            try DocketProcess.run(args + ["--data-dir", data], environment: environment)
+        func callAsFunction(_ args: String...) async throws -> DocketProcess.Output {
+            try await DocketProcess.run(args + ["--data-dir", data], environment: environment)
         }
 
-        func ok(_ args: String...) throws -> DocketProcess.Output {
-            let out = try DocketProcess.run(args + ["--data-dir", data], environment: environment)
+        func ok(_ args: String...) async throws -> DocketProcess.Output {
+            let out = try await DocketProcess.run(args + ["--data-dir", data], environment: environment)
             #expect(out.status == 0, "docket \(args.joined(separator: " ")): \(out.stderr)")
             return out
         }
 
-        func events() throws -> [String] { try DocketProcess.run(["read", "--data-dir", data]).lines }
+        func events() async throws -> [String] { try await DocketProcess.run(["read", "--data-dir", data]).lines }
     }
 
     /// `docket …` with no data directory at all (DOCKET_DATA_DIR names nothing that exists).
-    static func offline(_ args: String...) throws -> DocketProcess.Output {
-        try DocketProcess.run(args, environment: ["DOCKET_DATA_DIR": "/nonexistent/docket-data"])
+    static func offline(_ args: String...) async throws -> DocketProcess.Output {
+        try await DocketProcess.run(args, environment: ["DOCKET_DATA_DIR": "/nonexistent/docket-data"])
     }
 
     static func edit(_ path: String, _ body: (inout String) -> Void) throws {
@@ -46,29 +46,29 @@ struct ForensicCommandTests {
         try await withTemporaryDirectory { dir in
             let docket = CLI(data: dir + "/node")
             try FileManager.default.createDirectory(atPath: docket.data, withIntermediateDirectories: false)
-            _ = try docket.ok("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z")
+            _ = try await docket.ok("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z")
             // No key: refused before anything is appended, and no receipt file.
-            let noKey = try docket("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--receipt", dir + "/r1.json")
+            let noKey = try await docket("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--receipt", dir + "/r1.json")
             #expect(noKey.status == 1 && noKey.stderr.contains("no-node-key") && noKey.stderr.contains("docket key create"))
-            #expect(try docket.events().count == 1 && !FileManager.default.fileExists(atPath: dir + "/r1.json"))
-            let pub = try docket.ok("key", "create", "--pubkey-out", dir + "/pub.hex").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await docket.events().count == 1 && !FileManager.default.fileExists(atPath: dir + "/r1.json"))
+            let pub = try await docket.ok("key", "create", "--pubkey-out", dir + "/pub.hex").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             // A receipt that could not be written: refused before appending.
-            let noDir = try docket("append", "--stream", "misc", "--type", "Note", "--data", "{}", "--receipt", dir + "/missing/r.json")
+            let noDir = try await docket("append", "--stream", "misc", "--type", "Note", "--data", "{}", "--receipt", dir + "/missing/r.json")
             #expect(noDir.status == 1 && noDir.stderr.contains("nothing was appended"))
-            #expect(try docket.events().count == 1)
+            #expect(try await docket.events().count == 1)
             // Nor a directory.
             try FileManager.default.createDirectory(atPath: dir + "/adir", withIntermediateDirectories: true)
             for path in [dir + "/adir", dir + "/adir/"] {
-                let isDirectory = try docket("append", "--stream", "misc", "--type", "Note", "--data", "{}", "--receipt", path)
+                let isDirectory = try await docket("append", "--stream", "misc", "--type", "Note", "--data", "{}", "--receipt", path)
                 #expect(isDirectory.status == 1 && isDirectory.stderr.contains("is a directory") && isDirectory.stderr.contains("nothing was appended"))
             }
-            #expect(try docket.events().count == 1)
+            #expect(try await docket.events().count == 1)
 
-            _ = try docket.ok(
+            _ = try await docket.ok(
                 "report", "submit", "--project", "aumos", "--report", "R1", "--title", "Quirky SQL injection", "--reporter", "zoe-quill",
                 "--receipt", dir + "/r1.json")
-            _ = try docket.ok("report", "ack", "R1", "--assignee", "maria", "--receipt", dir + "/r2.json")
-            let appended = try JSON.parse(try docket.ok("append", "--stream", "misc", "--type", "Note", "--data", "{\"x\":1}", "--receipt", dir + "/r3.json").stdout)
+            _ = try await docket.ok("report", "ack", "R1", "--assignee", "maria", "--receipt", dir + "/r2.json")
+            let appended = try JSON.parse(try await docket.ok("append", "--stream", "misc", "--type", "Note", "--data", "{\"x\":1}", "--receipt", dir + "/r3.json").stdout)
             #expect(appended["seq"] == 4)
             let r1 = try JSON.parse(try String(contentsOfFile: dir + "/r1.json", encoding: .utf8))
             #expect(r1["format"] == "docket-receipt/1" && r1["seq"] == 2 && r1["stream"] == "report/R1" && r1["type"] == "ReportSubmitted" && r1["public_key"] == .string(pub))
@@ -81,73 +81,73 @@ struct ForensicCommandTests {
             let fresh = dir + "/offline"
             try FileManager.default.createDirectory(atPath: fresh, withIntermediateDirectories: false)
             for f in ["r1.json", "pub.hex"] { try FileManager.default.copyItem(atPath: "\(dir)/\(f)", toPath: "\(fresh)/\(f)") }
-            let plain = try Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", fresh + "/pub.hex")
+            let plain = try await Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", fresh + "/pub.hex")
             #expect(plain.status == 0 && plain.stdout.contains("ok     receipt signature") && plain.stdout.contains("not checked"), "\(plain.stdout)\(plain.stderr)")
-            #expect(try Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", fresh + "/pub.hex", "--require-proof").status == 3)
+            #expect(try await Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", fresh + "/pub.hex", "--require-proof").status == 3)
 
             // Proof: none before a checkpoint, then against the latest.
-            let early = try docket("receipt", "prove", dir + "/r1.json")
+            let early = try await docket("receipt", "prove", dir + "/r1.json")
             #expect(early.status == 1 && early.stderr.contains("no-checkpoint"))
-            _ = try docket.ok("checkpoint")
-            _ = try docket.ok("append", "--stream", "misc", "--type", "Note", "--data", "{}")
-            _ = try docket.ok("checkpoint")  // the second one extends the first
-            let proved = try docket.ok("receipt", "prove", dir + "/r1.json")
+            _ = try await docket.ok("checkpoint")
+            _ = try await docket.ok("append", "--stream", "misc", "--type", "Note", "--data", "{}")
+            _ = try await docket.ok("checkpoint")  // the second one extends the first
+            let proved = try await docket.ok("receipt", "prove", dir + "/r1.json")
             #expect(proved.stdout.contains("record 2 is in checkpoint 7 (records 1–6"))
             try FileManager.default.removeItem(atPath: fresh + "/r1.json")
             try FileManager.default.copyItem(atPath: dir + "/r1.json", toPath: fresh + "/r1.json")
-            let full = try Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", pub, "--require-proof", "--json")
+            let full = try await Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", pub, "--require-proof", "--json")
             #expect(full.status == 0, "\(full.stdout)\(full.stderr)")
             let report = try JSON.parse(full.stdout)
             #expect(report["verified"] == true && report["inclusion_checked"] == true && report["checks"]?.arrayValue?.count == 3)
             for r in ["r2.json", "r3.json"] {
-                _ = try docket.ok("receipt", "prove", "\(dir)/\(r)")
-                #expect(try Self.offline("receipt", "verify", "\(dir)/\(r)", "--pubkey", pub, "--require-proof").status == 0)
+                _ = try await docket.ok("receipt", "prove", "\(dir)/\(r)")
+                #expect(try await Self.offline("receipt", "verify", "\(dir)/\(r)", "--pubkey", pub, "--require-proof").status == 0)
             }
-            let head = try docket.events()
+            let head = try await docket.events()
 
             // Tampered receipts fail, each naming the check.
             let work = fresh + "/t.json"
-            func tampered(_ change: (inout String) -> Void) throws -> DocketProcess.Output {
+            func tampered(_ change: (inout String) -> Void) async throws -> DocketProcess.Output {
                 try? FileManager.default.removeItem(atPath: work)
                 try FileManager.default.copyItem(atPath: fresh + "/r1.json", toPath: work)
                 try Self.edit(work, change)
-                return try Self.offline("receipt", "verify", work, "--pubkey", fresh + "/pub.hex")
+                return try await Self.offline("receipt", "verify", work, "--pubkey", fresh + "/pub.hex")
             }
-            let retyped = try tampered { $0 = $0.replacingOccurrences(of: "\"ReportSubmitted\"", with: "\"ReportClosed\"") }
+            let retyped = try await tampered { $0 = $0.replacingOccurrences(of: "\"ReportSubmitted\"", with: "\"ReportClosed\"") }
             #expect(retyped.status == 3 && retyped.stdout.contains("FAILED receipt signature") && retyped.stdout.contains("NOT VERIFIED"))
             let path = try JSON.parse(try String(contentsOfFile: fresh + "/r1.json", encoding: .utf8))["inclusion"]?["audit_path"]?.arrayValue?.first?.stringValue
             let firstHash = try #require(path)
-            let rehashed = try tampered { $0 = $0.replacingOccurrences(of: firstHash, with: String(firstHash.reversed())) }
+            let rehashed = try await tampered { $0 = $0.replacingOccurrences(of: firstHash, with: String(firstHash.reversed())) }
             #expect(rehashed.status == 3 && rehashed.stdout.contains("FAILED inclusion proof") && rehashed.stdout.contains("ok     receipt signature"))
-            let garbage = try tampered { $0 = "{\"format\":\"docket-receipt/1\"," }
+            let garbage = try await tampered { $0 = "{\"format\":\"docket-receipt/1\"," }
             #expect(garbage.status == 3 && garbage.stderr.contains("invalid-receipt"))
             // The wrong public key.
-            let other = try DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", docket.data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let wrongKey = try Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", other)
+            let other = try await DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", docket.data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let wrongKey = try await Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", other)
             #expect(wrongKey.status == 3 && wrongKey.stdout.contains("not the one given"))
             // A key that is not one is bad usage, not a failed verification.
-            #expect(try Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", "abc").status == 64)
+            #expect(try await Self.offline("receipt", "verify", fresh + "/r1.json", "--pubkey", "abc").status == 64)
 
             // A sequence the node does not hold.
-            let missing = try docket("receipt", "issue", "999", "--out", dir + "/r999.json")
+            let missing = try await docket("receipt", "issue", "999", "--out", dir + "/r999.json")
             #expect(missing.status == 1 && missing.stderr.contains("not-held") && missing.stderr.contains("holds no record 999"))
             #expect(!FileManager.default.fileExists(atPath: dir + "/r999.json"))
-            _ = try docket.ok("receipt", "issue", "3", "--out", dir + "/r3b.json")
-            #expect(try Self.offline("receipt", "verify", dir + "/r3b.json", "--pubkey", pub).status == 0)
+            _ = try await docket.ok("receipt", "issue", "3", "--out", dir + "/r3b.json")
+            #expect(try await Self.offline("receipt", "verify", dir + "/r3b.json", "--pubkey", pub).status == 0)
             // Proving a receipt against a node that does not hold its record: another ledger, a
             // sequence past its head.
             let elsewhere = CLI(data: dir + "/other-node")
-            _ = try elsewhere.ok("key", "create")
-            _ = try elsewhere.ok("append", "--stream", "x", "--type", "Note", "--data", "{}", "--receipt", dir + "/foreign.json")
-            let foreign = try docket("receipt", "prove", dir + "/foreign.json")
+            _ = try await elsewhere.ok("key", "create")
+            _ = try await elsewhere.ok("append", "--stream", "x", "--type", "Note", "--data", "{}", "--receipt", dir + "/foreign.json")
+            let foreign = try await docket("receipt", "prove", dir + "/foreign.json")
             #expect(foreign.status == 3 && foreign.stderr.contains("receipt-mismatch") && foreign.stderr.contains("is for ledger"))
             try FileManager.default.removeItem(atPath: work)
             try FileManager.default.copyItem(atPath: dir + "/r3b.json", toPath: work)
             try Self.edit(work) { $0 = $0.replacingOccurrences(of: "\"seq\": 3,", with: "\"seq\": 4000,") }
-            let beyond = try docket("receipt", "prove", work)
+            let beyond = try await docket("receipt", "prove", work)
             #expect(beyond.status == 3 && beyond.stderr.contains("not-held"), "\(beyond.stderr)")
-            #expect(try docket.events() == head)
-            #expect(try docket.ok("verify", "--pubkey", dir + "/pub.hex").status == 0)
+            #expect(try await docket.events() == head)
+            #expect(try await docket.ok("verify", "--pubkey", dir + "/pub.hex").status == 0)
         }
     }
 
@@ -156,31 +156,31 @@ struct ForensicCommandTests {
         try await withTemporaryDirectory { dir in
             let data = dir + "/node"
             let local = CLI(data: data)
-            let token = try local.ok("token", "create", "--role", "admin", "--name", "root").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let pub = try local.ok("key", "create", "--pubkey-out", dir + "/pub.hex").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let token = try await local.ok("token", "create", "--role", "admin", "--name", "root").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let pub = try await local.ok("key", "create", "--pubkey-out", dir + "/pub.hex").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let port = DocketProcess.freePort()
             let serve = Process()
             serve.executableURL = DocketProcess.executable
             serve.arguments = ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)", "--checkpoint-every", "3", "--checkpoint-interval", "1"]
             // The node's log goes to a file: a pipe read only at the end could fill and block it.
             let logPath = dir + "/serve.log"
-            FileManager.default.createFile(atPath: logPath, contents: nil)
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             serve.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
             serve.standardOutput = FileHandle.nullDevice
             try serve.run()
             defer { if serve.isRunning { serve.terminate() } }
             let admin = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
-            func docket(_ args: [String], as env: [String: String] = admin) throws -> DocketProcess.Output { try DocketProcess.run(args, environment: env) }
+            func docket(_ args: [String], as env: [String: String] = admin) async throws -> DocketProcess.Output { try await DocketProcess.run(args, environment: env) }
             var up = false
             for _ in 0..<600 where !up {
-                up = try docket(["status"]).status == 0
+                up = try await docket(["status"]).status == 0
                 if !up { try await Task.sleep(for: .milliseconds(50)) }
             }
             #expect(up)
-            let reporterToken = try docket(["token", "create", "--role", "reporter", "--name", "ada"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let reporterToken = try await docket(["token", "create", "--role", "reporter", "--name", "ada"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let ada = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": reporterToken]
-            #expect(try docket(["policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z"]).status == 0)
-            let submit = try docket(["report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--receipt", dir + "/r1.json", "--json"], as: ada)
+            #expect(try await docket(["policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z"]).status == 0)
+            let submit = try await docket(["report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--receipt", dir + "/r1.json", "--json"], as: ada)
             #expect(submit.status == 0, "\(submit.stderr)")
             // Sequence 4 or 5: the node may have signed a checkpoint after the policy (3 records).
             let seq = try #require(try JSON.parse(submit.stdout)["seq"]?.intValue)
@@ -188,57 +188,57 @@ struct ForensicCommandTests {
             // second of a record.
             var proved = false
             for _ in 0..<200 where !proved {
-                proved = try docket(["receipt", "prove", dir + "/r1.json"], as: ada).status == 0
+                proved = try await docket(["receipt", "prove", dir + "/r1.json"], as: ada).status == 0
                 if !proved { try await Task.sleep(for: .milliseconds(50)) }
             }
             #expect(proved)
-            #expect(try Self.offline("receipt", "verify", dir + "/r1.json", "--pubkey", pub, "--require-proof").status == 0)
+            #expect(try await Self.offline("receipt", "verify", dir + "/r1.json", "--pubkey", pub, "--require-proof").status == 0)
             // Reporters cannot have checkpoints signed, nor receipts for records that are not theirs.
-            let refused = try docket(["checkpoint"], as: ada)
+            let refused = try await docket(["checkpoint"], as: ada)
             #expect(refused.status == 1 && refused.stderr.contains("forbidden"))
-            let notTheirs = try docket(["receipt", "issue", "1", "--out", dir + "/x.json"], as: ada)
+            let notTheirs = try await docket(["receipt", "issue", "1", "--out", dir + "/x.json"], as: ada)
             #expect(notTheirs.status == 1 && notTheirs.stderr.contains("not-held"))
-            let c = try JSON.parse(try docket(["checkpoint"]).stdout)
+            let c = try JSON.parse(try await docket(["checkpoint"]).stdout)
             #expect(c["publicKey"] == .string(pub) && c["previous"] != nil)
-            #expect(try docket(["append", "--stream", "misc", "--type", "Note", "--data", "{}", "--receipt", dir + "/r2.json"]).status == 0)
-            #expect(try docket(["receipt", "prove", dir + "/r2.json", "--new-checkpoint"]).status == 0)
-            #expect(try Self.offline("receipt", "verify", dir + "/r2.json", "--pubkey", pub, "--require-proof").status == 0)
+            #expect(try await docket(["append", "--stream", "misc", "--type", "Note", "--data", "{}", "--receipt", dir + "/r2.json"]).status == 0)
+            #expect(try await docket(["receipt", "prove", dir + "/r2.json", "--new-checkpoint"]).status == 0)
+            #expect(try await Self.offline("receipt", "verify", dir + "/r2.json", "--pubkey", pub, "--require-proof").status == 0)
 
             // Export and replay over the network are those of the data directory.
-            let exported = try docket(["export", "--jsonl"])
-            let readLocally = try DocketProcess.run(["read", "--data-dir", data]).stdout
+            let exported = try await docket(["export", "--jsonl"])
+            let readLocally = try await DocketProcess.run(["read", "--data-dir", data]).stdout
             // The node may sign a timed checkpoint (a record of its own) between the two reads.
             #expect(exported.status == 0 && readLocally.hasPrefix(exported.stdout))
             let later = readLocally.dropFirst(exported.stdout.count).split(separator: "\n")
             #expect(later.allSatisfy { $0.contains("system/checkpoints") })
-            let reporterExport = try docket(["export"], as: ada)
+            let reporterExport = try await docket(["export"], as: ada)
             #expect(reporterExport.status == 1 && reporterExport.stderr.contains("needs an admin, auditor or replica token") && reporterExport.stdout.isEmpty)
-            let replayed = try docket(["replay", "--at-seq", "\(seq)", "--json"])
+            let replayed = try await docket(["replay", "--at-seq", "\(seq)", "--json"])
             #expect(replayed.status == 0)
             #expect(try JSON.parse(replayed.stdout)["reports"]?.arrayValue?.count == 1)
-            _ = try docket(["append", "--stream", "misc", "--type", "Note", "--data", "{}"])
+            _ = try await docket(["append", "--stream", "misc", "--type", "Note", "--data", "{}"])
 
             serve.terminate()  // SIGTERM: a last checkpoint covers the last append (unless the interval's did)
-            serve.waitUntilExit()
+            await serve.exited()
             #expect(serve.terminationStatus == 0)
             let logged = try String(contentsOfFile: logPath, encoding: .utf8)
             #expect(logged.contains("signed a checkpoint"))
             #expect(!logged.contains(String(token.split(separator: "_").last!)) && !logged.contains(String(reporterToken.split(separator: "_").last!)))
-            let checkpoints = try DocketProcess.run(["read", "--stream", "system/checkpoints", "--data-dir", data]).lines
+            let checkpoints = try await DocketProcess.run(["read", "--stream", "system/checkpoints", "--data-dir", data]).lines
             #expect(checkpoints.count >= 4)
-            let head = try DocketProcess.run(["read", "--data-dir", data]).lines.count
+            let head = try await DocketProcess.run(["read", "--data-dir", data]).lines.count
             #expect(try JSON.parse(try #require(checkpoints.last))["data"]?["size"]?.intValue == Int64(head - 1))
 
             // verify on a read-only copy: chain, every checkpoint and its signature; nothing written.
             let copy = try ReadOnlyCopy(of: data, in: dir)
             defer { copy.remove() }
             let before = try copy.snapshot()
-            let verified = try copy.docket(["verify", "--json", "--pubkey", pub])
+            let verified = try await copy.docket(["verify", "--json", "--pubkey", pub])
             #expect(verified.status == 0, "\(verified.stdout)\(verified.stderr)")
             let v = try JSON.parse(verified.stdout)
             #expect(v["intact"] == true && v["checkpoints_checked"]?.intValue == Int64(checkpoints.count) && v["checkpoint_key_given"] == true)
-            let wrong = try DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", dir + "/scratch"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let bad = try copy.docket(["verify", "--pubkey", wrong])
+            let wrong = try await DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", dir + "/scratch"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let bad = try await copy.docket(["verify", "--pubkey", wrong])
             let first = try JSON.parse(try #require(checkpoints.first))["seq"]?.intValue ?? 0
             #expect(bad.status == 3 && bad.stdout.contains("CHECKPOINT FAILED: the checkpoint at sequence \(first)") && bad.stdout.contains("another public key"))
             #expect(try copy.snapshot() == before)
@@ -250,31 +250,31 @@ struct ForensicCommandTests {
         try await withTemporaryDirectory { dir in
             let docket = CLI(data: dir + "/node")
             try FileManager.default.createDirectory(atPath: docket.data, withIntermediateDirectories: false)
-            _ = try docket.ok("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z")
-            _ = try docket.ok("report", "submit", "--project", "aumos", "--report", "AUM-1", "--title", "RLS bypass", "--reporter", "ada",
+            _ = try await docket.ok("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z")
+            _ = try await docket.ok("report", "submit", "--project", "aumos", "--report", "AUM-1", "--title", "RLS bypass", "--reporter", "ada",
                               "--contact", "ada@example.org", "--at", "2025-11-21T15:00:00Z")
-            _ = try docket.ok("report", "ack", "AUM-1", "--assignee", "maria", "--at", "2025-11-22T10:00:00Z")
-            _ = try docket.ok("report", "triage", "AUM-1", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--at", "2025-11-25T10:00:00Z")
-            _ = try docket.ok("report", "release", "AUM-1", "--version", "2.1.1", "--at", "2025-11-29T10:00:00Z")
-            _ = try docket.ok("report", "credit", "AUM-1", "--person", "ada", "--offer", "--type", "finder", "--at", "2025-11-30T11:00:00Z")
-            _ = try docket.ok("report", "credit", "AUM-1", "--person", "ada", "--accept", "--at", "2025-11-30T12:00:00Z")
-            _ = try docket.ok("report", "publish", "AUM-1", "--ghsa", "GHSA-2c4m-59x8-xvhw", "--at", "2025-12-02T10:00:00Z")
-            _ = try docket.ok("report", "submit", "--project", "aumos", "--report", "AUM-2", "--title", "second", "--reporter", "bob", "--at", "2025-12-03T10:00:00Z")
+            _ = try await docket.ok("report", "ack", "AUM-1", "--assignee", "maria", "--at", "2025-11-22T10:00:00Z")
+            _ = try await docket.ok("report", "triage", "AUM-1", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--at", "2025-11-25T10:00:00Z")
+            _ = try await docket.ok("report", "release", "AUM-1", "--version", "2.1.1", "--at", "2025-11-29T10:00:00Z")
+            _ = try await docket.ok("report", "credit", "AUM-1", "--person", "ada", "--offer", "--type", "finder", "--at", "2025-11-30T11:00:00Z")
+            _ = try await docket.ok("report", "credit", "AUM-1", "--person", "ada", "--accept", "--at", "2025-11-30T12:00:00Z")
+            _ = try await docket.ok("report", "publish", "AUM-1", "--ghsa", "GHSA-2c4m-59x8-xvhw", "--at", "2025-12-02T10:00:00Z")
+            _ = try await docket.ok("report", "submit", "--project", "aumos", "--report", "AUM-2", "--title", "second", "--reporter", "bob", "--at", "2025-12-03T10:00:00Z")
 
             for (flag, value, view) in [("--as-of", "2025-11-26T00:00:00Z", "2025-11-26T00:00:00Z"), ("--at-seq", "4", "4"), ("--as-of", "2025-12-05", "2025-12-05")] {
-                let replay = try JSON.parse(try docket.ok("replay", flag, value, "--json").stdout)
-                let state = try docket.ok("state", "--json", "--as-of", view).lines.map { try JSON.parse($0) }
-                let timers = try docket.ok("timers", "--all", "--json", "--as-of", view).lines.map { try JSON.parse($0) }
+                let replay = try JSON.parse(try await docket.ok("replay", flag, value, "--json").stdout)
+                let state = try await docket.ok("state", "--json", "--as-of", view).lines.map { try JSON.parse($0) }
+                let timers = try await docket.ok("timers", "--all", "--json", "--as-of", view).lines.map { try JSON.parse($0) }
                 #expect(replay["reports"] == .array(state), "\(flag) \(value)")
                 #expect(replay["timers"] == .array(timers), "\(flag) \(value)")
                 let project = try #require(replay["projects"]?.arrayValue?.first)
-                let hall = try docket.ok("hall-of-fame", "--project", "aumos", "--as-of", view).stdout
+                let hall = try await docket.ok("hall-of-fame", "--project", "aumos", "--as-of", view).stdout
                 #expect(project["hallOfFame"]?["markdown"] == .string(hall))
-                #expect(project["metrics"] == (try JSON.parse(try docket.ok("metrics", "--project", "aumos", "--json", "--as-of", view).stdout)))
+                #expect(project["metrics"] == (try JSON.parse(try await docket.ok("metrics", "--project", "aumos", "--json", "--as-of", view).stdout)))
             }
-            let early = try JSON.parse(try docket.ok("replay", "--as-of", "2025-11-26", "--json").stdout)
+            let early = try JSON.parse(try await docket.ok("replay", "--as-of", "2025-11-26", "--json").stdout)
             #expect(early["reports"]?.arrayValue?.first?["state"] == "accepted" && early["reports"]?.arrayValue?.count == 1)
-            let readable = try docket.ok("replay", "--as-of", "2025-12-05").stdout
+            let readable = try await docket.ok("replay", "--as-of", "2025-12-05").stdout
             for section in ["# Docket as of", "## Advisory state", "## Disclosure timers", "## Project aumos", "@ada", "AUM-2"] {
                 #expect(readable.contains(section), "\(section)")
             }
@@ -282,13 +282,13 @@ struct ForensicCommandTests {
             let order = ["# Docket as of", "## Advisory state", "AUM-1", "## Disclosure timers", "acknowledge", "## Project aumos", "MILESTONE"]
             let positions = order.compactMap { readable.range(of: $0)?.lowerBound }
             #expect(positions.count == order.count && positions == positions.sorted())
-            #expect(try docket("replay").status == 64)
-            #expect(try docket("replay", "--as-of", "2025-12-05", "--at-seq", "3").status == 64)
+            #expect(try await docket("replay").status == 64)
+            #expect(try await docket("replay", "--as-of", "2025-12-05", "--at-seq", "3").status == 64)
 
             // Export: the docket read lines, to stdout or whole to a file.
-            let read = try docket.ok("read").stdout
-            #expect(try docket.ok("export", "--jsonl").stdout == read)
-            let exported = try docket.ok("export", "--out", dir + "/log.jsonl")
+            let read = try await docket.ok("read").stdout
+            #expect(try await docket.ok("export", "--jsonl").stdout == read)
+            let exported = try await docket.ok("export", "--out", dir + "/log.jsonl")
             #expect(exported.stderr.contains("exported 9 events (sequences 1–9)"))
             let text = try String(contentsOfFile: dir + "/log.jsonl", encoding: .utf8)
             #expect(text == read)
@@ -309,9 +309,9 @@ struct ForensicCommandTests {
                 #expect(v["occurred_at"] == .string(e.occurredAt.rfc3339) && v["recorded_at"] == .string(e.recordedAt.rfc3339))
                 #expect(v["data"] == e.data)
             }
-            #expect(try docket.ok("export", "--from", "8").stdout.split(separator: "\n").count == 2)
+            #expect(try await docket.ok("export", "--from", "8").stdout.split(separator: "\n").count == 2)
             // An export that cannot be written leaves nothing behind.
-            let failed = try docket("export", "--out", dir + "/missing/log.jsonl")
+            let failed = try await docket("export", "--out", dir + "/missing/log.jsonl")
             #expect(failed.status == 1 && failed.stderr.contains("cannot write"))
             #expect((try FileManager.default.contentsOfDirectory(atPath: dir)).allSatisfy { !$0.contains("partial") })
         }
@@ -327,14 +327,14 @@ extension ForensicCommandTests {
     }
 
     /// Runs Tools/receipt-verify.py.
-    static func independent(_ args: String...) throws -> Int32 {
+    static func independent(_ args: String...) async throws -> Int32 {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["python3", tool] + args
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
-        p.waitUntilExit()
+        await p.exited()
         return p.terminationStatus
     }
 
@@ -342,15 +342,15 @@ extension ForensicCommandTests {
     func independentVerifier() async throws {
         try await withTemporaryDirectory { dir in
             let docket = CLI(data: dir + "/node")
-            _ = try docket.ok("key", "create", "--pubkey-out", dir + "/pub.hex")
-            for i in 0..<37 { _ = try docket.ok("append", "--stream", "s", "--type", "Note", "--data", "{\"i\":\(i)}") }
-            _ = try docket.ok("append", "--stream", "s", "--type", "Note", "--data", "{}", "--receipt", dir + "/r.json")
-            _ = try docket.ok("receipt", "issue", "20", "--out", dir + "/r20.json")
-            #expect(try Self.independent(dir + "/r.json", dir + "/pub.hex") == 0)
-            #expect(try Self.independent(dir + "/r.json", dir + "/pub.hex", "--require-proof") == 3)
-            _ = try docket.ok("checkpoint")
-            for r in ["r.json", "r20.json"] { _ = try docket.ok("receipt", "prove", "\(dir)/\(r)") }
-            let other = try DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", docket.data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            _ = try await docket.ok("key", "create", "--pubkey-out", dir + "/pub.hex")
+            for i in 0..<37 { _ = try await docket.ok("append", "--stream", "s", "--type", "Note", "--data", "{\"i\":\(i)}") }
+            _ = try await docket.ok("append", "--stream", "s", "--type", "Note", "--data", "{}", "--receipt", dir + "/r.json")
+            _ = try await docket.ok("receipt", "issue", "20", "--out", dir + "/r20.json")
+            #expect(try await Self.independent(dir + "/r.json", dir + "/pub.hex") == 0)
+            #expect(try await Self.independent(dir + "/r.json", dir + "/pub.hex", "--require-proof") == 3)
+            _ = try await docket.ok("checkpoint")
+            for r in ["r.json", "r20.json"] { _ = try await docket.ok("receipt", "prove", "\(dir)/\(r)") }
+            let other = try await DocketProcess.run(["key", "create", "--out", dir + "/other.key", "--data-dir", docket.data]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let original = try String(contentsOfFile: dir + "/r20.json", encoding: .utf8)
             let cases: [(String, (String) -> String)] = [
                 ("as issued", { $0 }),
@@ -367,8 +367,8 @@ extension ForensicCommandTests {
                 #expect((text == original) == (name == "as issued"), "\(name) changed nothing")
                 try text.write(toFile: dir + "/t.json", atomically: true, encoding: .utf8)
                 for key in [dir + "/pub.hex", other] {
-                    let docketSays = try Self.offline("receipt", "verify", dir + "/t.json", "--pubkey", key, "--require-proof").status
-                    let toolSays = try Self.independent(dir + "/t.json", key, "--require-proof")
+                    let docketSays = try await Self.offline("receipt", "verify", dir + "/t.json", "--pubkey", key, "--require-proof").status
+                    let toolSays = try await Self.independent(dir + "/t.json", key, "--require-proof")
                     #expect(docketSays == toolSays, "\(name), key \(key == other ? "other" : "node"): docket \(docketSays), tool \(toolSays)")
                     #expect(docketSays == (name == "as issued" && key != other ? 0 : 3), "\(name)")
                 }
@@ -399,35 +399,38 @@ struct ReadOnlyCopy {
         let fm = FileManager.default
         for entry in (fm.enumerator(atPath: path)?.allObjects as? [String]) ?? [] {
             var isDir: ObjCBool = false
-            fm.fileExists(atPath: path + "/" + entry, isDirectory: &isDir)
+            _ = fm.fileExists(atPath: path + "/" + entry, isDirectory: &isDir)
             if !isDir.boolValue { try? fm.setAttributes([.posixPermissions: files], ofItemAtPath: path + "/" + entry) }
         }
         for entry in ((fm.enumerator(atPath: path)?.allObjects as? [String]) ?? []).reversed() {
             var isDir: ObjCBool = false
-            fm.fileExists(atPath: path + "/" + entry, isDirectory: &isDir)
+            _ = fm.fileExists(atPath: path + "/" + entry, isDirectory: &isDir)
             if isDir.boolValue { try? fm.setAttributes([.posixPermissions: directories], ofItemAtPath: path + "/" + entry) }
         }
         try? fm.setAttributes([.posixPermissions: directories], ofItemAtPath: path)
     }
 
     /// Runs `docket args… --data-dir COPY` unable to write it.
-    func docket(_ args: [String]) throws -> DocketProcess.Output {
-        guard getuid() == 0 else { return try DocketProcess.run(args + ["--data-dir", path]) }
+    func docket(_ args: [String]) async throws -> DocketProcess.Output {
+        guard getuid() == 0 else { return try await DocketProcess.run(args + ["--data-dir", path]) }
         guard let executable = DocketProcess.executable else { throw NotBuilt() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", executable.path] + args + ["--data-dir", path]
-        process.environment = ["PATH": "/usr/bin:/bin", "HOME": "/nonexistent"]
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return DocketProcess.Output(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+        let path = self.path
+        return try await offPool {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", executable.path] + args + ["--data-dir", path]
+            process.environment = ["PATH": "/usr/bin:/bin", "HOME": "/nonexistent"]
+            let out = Pipe()
+            let err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            let errData = PipeDrain(err)
+            let outData = out.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return DocketProcess.Output(
+                status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData.blockingWait(), as: UTF8.self))
+        }
     }
 
     /// Every file under the copy with its size and modification time.
@@ -454,13 +457,13 @@ extension ForensicCommandTests {
         try await withTemporaryDirectory { dir in
             let data = dir + "/d"
             let docket = CLI(data: data)
-            _ = try docket.ok("key", "create")
-            _ = try docket.ok("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2026-01-01T00:00:00Z")
-            _ = try docket.ok("report", "submit", "--project", "aumos", "--report", "AUM-1", "--title", "t", "--reporter", "ada", "--reporter-name", "A", "--contact", "a@x.org")
-            _ = try docket.ok("report", "ack", "AUM-1", "--assignee", "maria")
-            _ = try docket.ok("checkpoint")
-            _ = try docket.ok("append", "--stream", "x", "--type", "N", "--data", "{}")
-            _ = try docket.ok("checkpoint")
+            _ = try await docket.ok("key", "create")
+            _ = try await docket.ok("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2026-01-01T00:00:00Z")
+            _ = try await docket.ok("report", "submit", "--project", "aumos", "--report", "AUM-1", "--title", "t", "--reporter", "ada", "--reporter-name", "A", "--contact", "a@x.org")
+            _ = try await docket.ok("report", "ack", "AUM-1", "--assignee", "maria")
+            _ = try await docket.ok("checkpoint")
+            _ = try await docket.ok("append", "--stream", "x", "--type", "N", "--data", "{}")
+            _ = try await docket.ok("checkpoint")
             // Every bit 4 of the first 64 bytes of each page after the meta pages: page headers
             // and node offsets, which LMDB follows without checking (mdb_dump crashes on some
             // such copies). Whatever the damage, verify answers intact (a bit nothing reads) or
@@ -476,7 +479,7 @@ extension ForensicCommandTests {
                     var bytes = original
                     bytes[offset] ^= 0x10
                     try Data(bytes).write(to: URL(fileURLWithPath: copy + "/ledger/data.mdb"))
-                    let out = try DocketProcess.run(["verify", "--data-dir", copy])
+                    let out = try await DocketProcess.run(["verify", "--data-dir", copy])
                     answers[out.status, default: 0] += 1
                     #expect([0, 3].contains(out.status), "offset \(offset): status \(out.status): \(out.stdout) \(out.stderr)")
                     #expect(!(out.stdout + out.stderr).contains("maria") && !out.stderr.contains("Fatal error"), "offset \(offset)")
@@ -496,7 +499,7 @@ extension ForensicCommandTests {
                 for i in page * 4096..<page * 4096 + 16 { bytes[i] ^= 0xFF }
                 try Data(bytes).write(to: URL(fileURLWithPath: copy + "/ledger/data.mdb"))
                 for command in ["read", "state"] {
-                    let out = try DocketProcess.run([command, "--data-dir", copy])
+                    let out = try await DocketProcess.run([command, "--data-dir", copy])
                     #expect([0, 1, SIGBUS, SIGSEGV].contains(out.status), "page \(page), \(command): status \(out.status): \(out.stderr.prefix(300))")
                     #expect(!out.stderr.contains("Program crashed") && !out.stderr.contains("Registers") && !out.stderr.contains("Fatal error"), "page \(page)")
                     if out.status == SIGBUS || out.status == SIGSEGV {

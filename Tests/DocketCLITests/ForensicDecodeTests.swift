@@ -7,7 +7,7 @@ import Testing
 @Suite("Forensic decoder (mdb_dump + zstd)", .enabled(if: ForensicHarness.toolsAvailable, "needs mdb_dump, zstd and python3"))
 struct ForensicDecodeTests {
     @Test("decodes every record, with and without a dictionary, byte-identical to docket read; the chain holds")
-    func decodesLikeDocketRead() throws {
+    func decodesLikeDocketRead() async throws {
         let dir = try ForensicHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let data = dir.appendingPathComponent("data").path
@@ -29,29 +29,29 @@ struct ForensicDecodeTests {
             case 2: args += ["--at", "0001-01-01T00:00:00Z", "--schema-version", "7"]
             default: break
             }
-            try ForensicHarness.docket(args).expectSuccess()
+            try await ForensicHarness.docket(args).expectSuccess()
         }
         // Enough synthetic events for a dictionary: it is trained in the background once the log
         // holds 1024 records, and closing the store waits for the training and installs it.
-        try ForensicHarness.docket(["bench", "append", "--warmup", "0", "--events", "1100", "--batch", "100", "--data-dir", data]).expectSuccess()
-        let versions = try ForensicHarness.dictionaryVersions(data)
+        try await ForensicHarness.docket(["bench", "append", "--warmup", "0", "--events", "1100", "--batch", "100", "--data-dir", data]).expectSuccess()
+        let versions = try await ForensicHarness.dictionaryVersions(data)
         try #require(versions == [1], "one `bench append` past 1024 records should leave dictionary v1, not \(versions)")
         // And records compressed with the dictionary, through the CLI.
         for (i, json) in odd.prefix(4).enumerated() {
-            try ForensicHarness.docket(["append", "--data-dir", data, "--stream", "after-dictionary", "--type", "Late", "--data=\(json)", "--actor", "late-\(i)"]).expectSuccess()
+            try await ForensicHarness.docket(["append", "--data-dir", data, "--stream", "after-dictionary", "--type", "Late", "--data=\(json)", "--actor", "late-\(i)"]).expectSuccess()
         }
 
         // The dictionaries as `docket dict export` writes them; the decoder uses only these.
         let dicts = dir.appendingPathComponent("dicts")
         try FileManager.default.createDirectory(at: dicts, withIntermediateDirectories: true)
         for v in versions {
-            try ForensicHarness.docket([
+            try await ForensicHarness.docket([
                 "dict", "export", "--data-dir", data, "--version", String(v), "--out", dicts.appendingPathComponent("dict-v\(v).zdict").path,
             ]).expectSuccess()
         }
         let report = dir.appendingPathComponent("report.json").path
-        let decoded = try ForensicHarness.decoder([data, "--dict-dir", dicts.path, "--no-stored-dicts", "--report", report])
-        let read = try ForensicHarness.docket(["read", "--data-dir", data])
+        let decoded = try await ForensicHarness.decoder([data, "--dict-dir", dicts.path, "--no-stored-dicts", "--report", report])
+        let read = try await ForensicHarness.docket(["read", "--data-dir", data])
         try read.expectSuccess()
         #expect(decoded.status == 0, "decoder: \(decoded.stderr)")
 
@@ -77,19 +77,19 @@ struct ForensicDecodeTests {
         // envelope (it depends on where the flipped byte is used): the only problem allowed.
         let stored = chain["problems"] as? [String] ?? []
         #expect(stored.allSatisfy { $0.hasSuffix("record(s) could not be decoded in full") } && stored.count <= 1, "\(chain)")
-        let verify = try ForensicHarness.docket(["verify", "--json", "--data-dir", data])
+        let verify = try await ForensicHarness.docket(["verify", "--json", "--data-dir", data])
         let verified = try ForensicHarness.json(verify.stdout)
         #expect(chain["head_hash"] as? String == verified["head_hash"] as? String)
         #expect(chain["anchors_checked"] as? Int == verified["anchors_checked"] as? Int)
     }
 
     @Test("a byte flipped inside one stored record is reported at that sequence, as docket verify reports it")
-    func reportsTamperedRecord() throws {
+    func reportsTamperedRecord() async throws {
         let dir = try ForensicHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let data = dir.appendingPathComponent("data").path
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
-        try ForensicHarness.docket(["bench", "append", "--warmup", "0", "--events", "40", "--batch", "10", "--data-dir", data]).expectSuccess()
+        try await ForensicHarness.docket(["bench", "append", "--warmup", "0", "--events", "40", "--batch", "10", "--data-dir", data]).expectSuccess()
         let target: UInt64 = 23
 
         // The stored bytes of record 23, found in a copy of the data file.
@@ -120,7 +120,7 @@ struct ForensicDecodeTests {
         try bytes.write(to: file)
 
         let report = dir.appendingPathComponent("report.json").path
-        let decoded = try ForensicHarness.decoder([copy.path, "--report", report, "--check-only"])
+        let decoded = try await ForensicHarness.decoder([copy.path, "--report", report, "--check-only"])
         #expect(decoded.status == 3, "decoder: \(decoded.stderr)")
         let chain = try ForensicHarness.json(atPath: report)
         #expect(chain["intact"] as? Bool == false)
@@ -129,36 +129,36 @@ struct ForensicDecodeTests {
         #expect((chain["reason"] as? String)?.contains("chain hash mismatch") == true, "\(chain)")
 
         // Docket itself agrees on the copy.
-        let verify = try ForensicHarness.docket(["verify", "--json", "--data-dir", copy.path])
+        let verify = try await ForensicHarness.docket(["verify", "--json", "--data-dir", copy.path])
         #expect(verify.status == 3)
         let verified = try ForensicHarness.json(verify.stdout)
         #expect(verified["first_bad_sequence"] as? Int == Int(target))
         #expect(verified["head_hash"] as? String == chain["head_hash"] as? String)
 
         // The untouched original is intact.
-        let clean = try ForensicHarness.decoder([data, "--check-only"])
+        let clean = try await ForensicHarness.decoder([data, "--check-only"])
         #expect(clean.status == 0, "decoder: \(clean.stderr)")
     }
 }
 
 extension ForensicDecodeTests {
     @Test("one byte changed in a stored dictionary fails the chain at the first record that names it, for docket verify and the decoder")
-    func reportsTamperedDictionary() throws {
+    func reportsTamperedDictionary() async throws {
         let dir = try ForensicHarness.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let data = dir.appendingPathComponent("data").path
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
         // Dictionary v1 is trained past 1024 records and installed when the store closes; the
         // second run writes records compressed with it.
-        try ForensicHarness.docket(["bench", "append", "--warmup", "0", "--events", "1100", "--batch", "100", "--data-dir", data]).expectSuccess()
-        try ForensicHarness.docket(["bench", "append", "--warmup", "0", "--events", "30", "--batch", "10", "--data-dir", data]).expectSuccess()
-        try #require(try ForensicHarness.dictionaryVersions(data) == [1])
+        try await ForensicHarness.docket(["bench", "append", "--warmup", "0", "--events", "1100", "--batch", "100", "--data-dir", data]).expectSuccess()
+        try await ForensicHarness.docket(["bench", "append", "--warmup", "0", "--events", "30", "--batch", "10", "--data-dir", data]).expectSuccess()
+        try #require(try await ForensicHarness.dictionaryVersions(data) == [1])
         let firstUse = try #require(try ForensicHarness.firstSequence(naming: 1, data), "no record names dictionary v1")
 
         // The dictionary as `docket dict export` writes it: the bytes stored in `dicts`.
         let exported = dir.appendingPathComponent("trusted/dict-v1.zdict")
         try FileManager.default.createDirectory(at: exported.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try ForensicHarness.docket(["dict", "export", "--data-dir", data, "--version", "1", "--out", exported.path]).expectSuccess()
+        try await ForensicHarness.docket(["dict", "export", "--data-dir", data, "--version", "1", "--out", exported.path]).expectSuccess()
         let dictionary = try Data(contentsOf: exported)
         try #require(dictionary.count > 64)
         // Trained on payloads, it holds pieces of them: readable by its owner only.
@@ -180,7 +180,7 @@ extension ForensicDecodeTests {
         try bytes.write(to: copy.appendingPathComponent("ledger/data.mdb"))
 
         // docket verify: exit 3 at the first record compressed with the altered dictionary.
-        let verify = try ForensicHarness.docket(["verify", "--json", "--data-dir", copy.path])
+        let verify = try await ForensicHarness.docket(["verify", "--json", "--data-dir", copy.path])
         #expect(verify.status == 3, "docket verify: \(verify.stdout) \(verify.stderr)")
         let verified = try ForensicHarness.json(verify.stdout)
         #expect(verified["intact"] as? Bool == false)
@@ -190,7 +190,7 @@ extension ForensicDecodeTests {
 
         // The decoder, with the stored (altered) dictionary: the same sequence, reason and hash.
         let report = dir.appendingPathComponent("report.json").path
-        let decoded = try ForensicHarness.decoder([copy.path, "--check-only", "--report", report])
+        let decoded = try await ForensicHarness.decoder([copy.path, "--check-only", "--report", report])
         #expect(decoded.status == 3, "decoder: \(decoded.stderr)")
         let chain = try ForensicHarness.json(atPath: report)
         #expect(chain["intact"] as? Bool == false)
@@ -207,7 +207,7 @@ extension ForensicDecodeTests {
         // Given the dictionary exported before the tampering, the decoder still reports what
         // verify reports, and the chain tells which of the two dictionaries is authentic.
         let trusted = dir.appendingPathComponent("trusted-report.json").path
-        let withTrusted = try ForensicHarness.decoder([
+        let withTrusted = try await ForensicHarness.decoder([
             copy.path, "--check-only", "--dict-dir", exported.deletingLastPathComponent().path, "--report", trusted,
         ])
         #expect(withTrusted.status == 3, "decoder: \(withTrusted.stderr)")
@@ -217,8 +217,8 @@ extension ForensicDecodeTests {
         #expect(problems.count == 1 && problems[0].contains("confirms the supplied one"), "\(problems)")
 
         // The untouched original is intact for both.
-        #expect(try ForensicHarness.docket(["verify", "--data-dir", data]).status == 0)
-        let clean = try ForensicHarness.decoder([data, "--check-only"])
+        #expect(try await ForensicHarness.docket(["verify", "--data-dir", data]).status == 0)
+        let clean = try await ForensicHarness.decoder([data, "--check-only"])
         #expect(clean.status == 0, "decoder: \(clean.stderr)")
     }
 }
@@ -284,16 +284,16 @@ enum ForensicHarness {
         return dir
     }
 
-    static func docket(_ arguments: [String]) throws -> Run {
+    static func docket(_ arguments: [String]) async throws -> Run {
         guard let docketExecutable else {
             throw Missing(description: "no docket executable next to \(CommandLine.arguments[0]); run swift build first")
         }
-        return try run(docketExecutable, arguments)
+        return try await offPool { try run(docketExecutable, arguments) }
     }
 
-    static func decoder(_ arguments: [String]) throws -> Run {
+    static func decoder(_ arguments: [String]) async throws -> Run {
         guard let python = which("python3") else { throw Missing(description: "python3 is not installed") }
-        return try run(python, [decoderScript.path] + arguments)
+        return try await offPool { try run(python, [decoderScript.path] + arguments) }
     }
 
     /// Runs a program to completion, its output going through files (no pipe can fill up).
@@ -323,8 +323,8 @@ enum ForensicHarness {
             stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
     }
 
-    static func dictionaryVersions(_ data: String) throws -> [Int] {
-        let stats = try docket(["stats", "--json", "--data-dir", data])
+    static func dictionaryVersions(_ data: String) async throws -> [Int] {
+        let stats = try await docket(["stats", "--json", "--data-dir", data])
         try stats.expectSuccess()
         let dictionaries = try json(stats.stdout)["dictionaries"] as? [[String: Any]] ?? []
         return dictionaries.compactMap { $0["version"] as? Int }

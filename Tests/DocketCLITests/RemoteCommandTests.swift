@@ -27,9 +27,9 @@ struct RemoteCommandTests {
     }
 
     /// Whether the node answers STATUS (`answers`) within 30 s of starting (while `alive`).
-    static func untilServing(while alive: () -> Bool = { true }, _ answers: () throws -> Bool) async throws -> Bool {
+    static func untilServing(while alive: () -> Bool = { true }, _ answers: () async throws -> Bool) async throws -> Bool {
         for _ in 0..<600 where alive() {
-            if try answers() { return true }
+            if try await answers() { return true }
             try await Task.sleep(for: .milliseconds(50))
         }
         return false
@@ -61,124 +61,124 @@ struct RemoteCommandTests {
     func unprivileged() async throws {
         try await withTemporaryDirectory { dir in
             let data = dir + "/data"
-            let admin = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", data])
+            let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", data])
             #expect(admin.status == 0)
             let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let chown = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["-R", "65534:65534", dir])
-            chown.waitUntilExit()
+            await chown.exited()
             let port = Self.freePort()
             let serve = try Self.asNobody(["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)"])
             defer { if serve.isRunning { serve.terminate() } }
             let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
             let up = try await Self.untilServing(while: { serve.isRunning }) {
                 let status = try Self.asNobody(["status"], environment: env)
-                status.waitUntilExit()
+                await status.exited()
                 return status.terminationStatus == 0
             }
             #expect(up, "an unprivileged client could not talk to an unprivileged node")
             // And a root client to the unprivileged node.
-            #expect(try DocketProcess.run(["append", "--stream", "misc", "--type", "Note", "--data", "{}"], environment: env).status == 0)
+            #expect(try await DocketProcess.run(["append", "--stream", "misc", "--type", "Note", "--data", "{}"], environment: env).status == 0)
             serve.terminate()
-            serve.waitUntilExit()
+            await serve.exited()
         }
     }
 
     @Test("read --server pages through events too large for one answer: a short page is not the end")
     func remoteReadPages() async throws {
         try await withTemporaryDirectory { dir in
-            let admin = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", dir])
+            let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", dir])
             let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             // 45 events of about 50 KB: more than one EVENTS frame holds (half the 4 MiB maximum).
             let big = "{\"x\":\"" + String(repeating: "a", count: 50_000) + "\"}"
-            for _ in 0..<45 { #expect(try DocketProcess.run(["append", "--stream", "big", "--type", "Note", "--data", big, "--data-dir", dir]).status == 0) }
+            for _ in 0..<45 { #expect(try await DocketProcess.run(["append", "--stream", "big", "--type", "Note", "--data", big, "--data-dir", dir]).status == 0) }
             let (serve, port, _) = try Self.serve(dir)
             defer { if serve.isRunning { serve.terminate() } }
             let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
-            #expect(try await Self.untilServing { try DocketProcess.run(["status"], environment: env).status == 0 })
-            #expect(try DocketProcess.run(["read"], environment: env).lines.count == 46)  // the token, then the 45
-            #expect(try DocketProcess.run(["read", "--stream", "big"], environment: env).lines.count == 45)
-            #expect(try DocketProcess.run(["read", "--stream", "big", "--from", "3", "--limit", "40"], environment: env).lines.count == 40)
+            #expect(try await Self.untilServing { try await DocketProcess.run(["status"], environment: env).status == 0 })
+            #expect(try await DocketProcess.run(["read"], environment: env).lines.count == 46)  // the token, then the 45
+            #expect(try await DocketProcess.run(["read", "--stream", "big"], environment: env).lines.count == 45)
+            #expect(try await DocketProcess.run(["read", "--stream", "big", "--from", "3", "--limit", "40"], environment: env).lines.count == 40)
             serve.terminate()
-            serve.waitUntilExit()
+            await serve.exited()
         }
     }
 
     @Test("lifecycle, views, raw append and read, tokens and status over the network; SIGTERM stops it cleanly")
     func remote() async throws {
         try await withTemporaryDirectory { dir in
-            let admin = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", dir])
+            let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", dir])
             #expect(admin.status == 0)
             let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(!admin.stderr.contains(String(token.split(separator: "_").last ?? "")))  // the secret is printed once, on stdout
             let (serve, port, log) = try Self.serve(dir)
             defer { if serve.isRunning { serve.terminate() } }
             let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
-            func docket(_ args: String...) throws -> DocketProcess.Output { try DocketProcess.run(args, environment: env) }
-            #expect(try await Self.untilServing { try docket("status").status == 0 })
-            #expect(try docket("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z").status == 0)
-            #expect(try docket("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--at", "2025-11-21T15:00:00Z").status == 0)
-            #expect(try docket("report", "ack", "R1", "--assignee", "maria", "--at", "2025-11-22T10:00:00Z").status == 0)
-            let illegal = try docket("report", "publish", "R1")
+            func docket(_ args: String...) async throws -> DocketProcess.Output { try await DocketProcess.run(args, environment: env) }
+            #expect(try await Self.untilServing { try await docket("status").status == 0 })
+            #expect(try await docket("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z").status == 0)
+            #expect(try await docket("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--at", "2025-11-21T15:00:00Z").status == 0)
+            #expect(try await docket("report", "ack", "R1", "--assignee", "maria", "--at", "2025-11-22T10:00:00Z").status == 0)
+            let illegal = try await docket("report", "publish", "R1")
             #expect(illegal.status == 1 && illegal.stderr.contains("illegal-transition"))
-            let state = try JSON.parse(try docket("state", "--json").stdout)
+            let state = try JSON.parse(try await docket("state", "--json").stdout)
             #expect(state["state"] == "acknowledged")
-            #expect(try docket("timers", "--report", "R1", "--json", "--as-of", "2025-11-23").lines.count == 6)
-            #expect(try docket("history", "R1").lines.count == 2)
-            #expect(try docket("append", "--stream", "misc", "--type", "Note", "--data", "{}").status == 0)
-            #expect(try docket("read").lines.count == 5)
-            let status = try JSON.parse(try docket("status").stdout)
+            #expect(try await docket("timers", "--report", "R1", "--json", "--as-of", "2025-11-23").lines.count == 6)
+            #expect(try await docket("history", "R1").lines.count == 2)
+            #expect(try await docket("append", "--stream", "misc", "--type", "Note", "--data", "{}").status == 0)
+            #expect(try await docket("read").lines.count == 5)
+            let status = try JSON.parse(try await docket("status").stdout)
             #expect(status["lastSequence"] == 5)
             // A local command that would write to the directory the node serves is refused, and
             // says where to send it; one that only reads runs beside the node.
-            let local = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "second", "--data-dir", dir])
+            let local = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "second", "--data-dir", dir])
             #expect(local.status != 0 && local.stderr.contains("in-use") && local.stderr.contains("--server HOST:PORT"))
-            #expect(try DocketProcess.run(["read", "--data-dir", dir]).lines.count == 5)
+            #expect(try await DocketProcess.run(["read", "--data-dir", dir]).lines.count == 5)
             // Making the node's signing key writes no record: it is not refused.
-            #expect(try DocketProcess.run(["key", "create", "--data-dir", dir]).status == 0)
+            #expect(try await DocketProcess.run(["key", "create", "--data-dir", dir]).status == 0)
             // An explicit --data-dir beats DOCKET_SERVER (here naming nothing that listens); with
             // --server as well, the command is ambiguous; and key create does not make a new
             // ledger in the current directory because DOCKET_SERVER sent it nowhere else.
             let nowhere = ["DOCKET_SERVER": "127.0.0.1:1", "DOCKET_TOKEN": token]
-            #expect(try DocketProcess.run(["history", "R1", "--data-dir", dir], environment: nowhere).lines.count == 2)
-            let dirAndServer = try DocketProcess.run(["history", "R1", "--data-dir", dir, "--server", "127.0.0.1:\(port)"], environment: ["DOCKET_TOKEN": token])
+            #expect(try await DocketProcess.run(["history", "R1", "--data-dir", dir], environment: nowhere).lines.count == 2)
+            let dirAndServer = try await DocketProcess.run(["history", "R1", "--data-dir", dir, "--server", "127.0.0.1:\(port)"], environment: ["DOCKET_TOKEN": token])
             #expect(dirAndServer.status == 64 && dirAndServer.stderr.contains("not both"), "\(dirAndServer.stderr)")
-            let keyBesideServer = try DocketProcess.run(["key", "create"], environment: nowhere)
+            let keyBesideServer = try await DocketProcess.run(["key", "create"], environment: nowhere)
             #expect(keyBesideServer.status == 64 && keyBesideServer.stderr.contains("DOCKET_SERVER is set"), "\(keyBesideServer.stderr)")
             // A malformed address, no token, an unreadable CA file: bad usage, said as such.
             for (args, says) in [
                 (["status", "--server", "127.0.0.1", "--token", token], "is not HOST:PORT"), (["status", "--server", "127.0.0.1:\(port)"], "needs a token"),
                 (["status", "--server", "127.0.0.1:\(port)", "--token", token, "--tls-ca", dir + "/no-such-ca.pem"], "cannot read --tls-ca"),
             ] {
-                let r = try DocketProcess.run(args, environment: [:])
+                let r = try await DocketProcess.run(args, environment: [:])
                 #expect(r.status == 64 && r.stderr.contains(says) && !r.stderr.contains("connection lost"), "\(args): \(r.stderr)")
             }
-            #expect(try JSON.parse(try docket("status").stdout)["lastSequence"] == 5)
-            #expect(try docket("append", "--stream", "misc", "--type", "Note", "--data", "{}").status == 0)
+            #expect(try JSON.parse(try await docket("status").stdout)["lastSequence"] == 5)
+            #expect(try await docket("append", "--stream", "misc", "--type", "Note", "--data", "{}").status == 0)
             // A reporter token made remotely sees nothing of ada's report (and the node's log of
             // its login does not name her).
-            let reporter = try docket("token", "create", "--role", "reporter", "--name", "quiet-researcher").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let eve = try DocketProcess.run(["state", "--json"], environment: ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": reporter])
+            let reporter = try await docket("token", "create", "--role", "reporter", "--name", "quiet-researcher").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let eve = try await DocketProcess.run(["state", "--json"], environment: ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": reporter])
             #expect(eve.status == 0 && eve.stdout.isEmpty)
             // The token from a file (its first line that is not blank, whatever an editor added
             // around it), kept off the command line; a bad file is named.
             try ("\u{FEFF}  \n" + token + " \r\n").write(toFile: dir + "/admin.token", atomically: true, encoding: .utf8)
             let server = ["--server", "127.0.0.1:\(port)"]
-            let fromFile = try DocketProcess.run(["status"] + server + ["--token-file", dir + "/admin.token"], environment: [:])
+            let fromFile = try await DocketProcess.run(["status"] + server + ["--token-file", dir + "/admin.token"], environment: [:])
             #expect(fromFile.status == 0, "\(fromFile.stderr)")
             #expect(try JSON.parse(fromFile.stdout)["lastSequence"] == 7)  // the reporter token made one more
-            let missing = try DocketProcess.run(["status"] + server + ["--token-file", dir + "/none.token"], environment: [:])
+            let missing = try await DocketProcess.run(["status"] + server + ["--token-file", dir + "/none.token"], environment: [:])
             #expect(missing.status != 0 && missing.stderr.contains("cannot read the token file \(dir)/none.token"), "\(missing.stderr)")
-            let both = try DocketProcess.run(["status"] + server + ["--token", token, "--token-file", dir + "/admin.token"], environment: [:])
+            let both = try await DocketProcess.run(["status"] + server + ["--token", token, "--token-file", dir + "/admin.token"], environment: [:])
             #expect(both.status != 0 && both.stderr.contains("give --token or --token-file, not both"), "\(both.stderr)")
             serve.terminate()  // SIGTERM
-            serve.waitUntilExit()
+            await serve.exited()
             #expect(serve.terminationStatus == 0)
             let logged = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             #expect(logged.contains("listening") && logged.contains("stopped"))
             #expect(!logged.contains(String(token.split(separator: "_").last!)))  // no token in the log
             #expect(!logged.contains("maria"))  // nor report contents
             #expect(logged.contains("authenticated") && logged.contains("reporter (token ") && !logged.contains("quiet-researcher"))  // nor a reporter's handle
-            #expect(try DocketProcess.run(["verify", "--data-dir", dir]).status == 0)
+            #expect(try await DocketProcess.run(["verify", "--data-dir", dir]).status == 0)
         }
     }
 
@@ -198,16 +198,16 @@ struct RemoteCommandTests {
                 try serve.run()
                 return (serve, log, port)
             }
-            func stop(_ serve: Process, _ log: Pipe) -> String {
+            func stop(_ serve: Process, _ log: Pipe) async -> String {
                 serve.terminate()
-                serve.waitUntilExit()
+                await serve.exited()
                 return String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             }
             func status(_ port: Int) async throws -> DocketProcess.Output {
-                var out = try DocketProcess.run(["status", "--server", "127.0.0.1:\(port)", "--token-file", file])
+                var out = try await DocketProcess.run(["status", "--server", "127.0.0.1:\(port)", "--token-file", file])
                 for _ in 0..<600 where out.status != 0 {
                     try await Task.sleep(for: .milliseconds(50))
-                    out = try DocketProcess.run(["status", "--server", "127.0.0.1:\(port)", "--token-file", file])
+                    out = try await DocketProcess.run(["status", "--server", "127.0.0.1:\(port)", "--token-file", file])
                 }
                 return out
             }
@@ -229,10 +229,10 @@ struct RemoteCommandTests {
             reader.standardError = readerErr
             try reader.run()
             let readerLog = PipeDrain(readerErr)
-            reader.waitUntilExit()
-            let said = String(decoding: readerLog.wait(), as: UTF8.self)
+            await reader.exited()
+            let said = String(decoding: await readerLog.wait(), as: UTF8.self)
             #expect(reader.terminationReason == .uncaughtSignal && reader.terminationStatus == SIGPIPE && !said.contains("Fatal error"), "\(reader.terminationStatus): \(said)")
-            let logged = stop(first, firstLog)
+            let logged = await stop(first, firstLog)
             #expect(first.terminationStatus == 0)
             #expect(logged.contains("made an admin token") && logged.contains(id) && logged.contains(file))
             #expect(!logged.contains(String(secret.split(separator: "_").last!)))  // the secret is in the file only
@@ -241,9 +241,9 @@ struct RemoteCommandTests {
             let (second, secondLog, port2) = try serve()
             defer { if second.isRunning { second.terminate() } }
             #expect(try await status(port2).status == 0)
-            #expect(!stop(second, secondLog).contains("made an admin token"))
+            #expect(await !stop(second, secondLog).contains("made an admin token"))
             #expect(try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == secret)
-            let tokens = try DocketProcess.run(["token", "list", "--data-dir", data])
+            let tokens = try await DocketProcess.run(["token", "list", "--data-dir", data])
             #expect(tokens.lines.count == 2 && tokens.stdout.contains(id) && tokens.stdout.contains("admin") && tokens.stdout.contains("ops"), "\(tokens.stdout)")
 
             // A node nobody can log into says so as it starts.
@@ -258,20 +258,20 @@ struct RemoteCommandTests {
             defer { if bare.isRunning { bare.terminate() } }
             var answered = ""
             for _ in 0..<600 where !answered.contains("unknown-token") {
-                answered = try DocketProcess.run(["status", "--server", "127.0.0.1:\(barePort)", "--token", "dkt_000000000000_" + String(repeating: "0", count: 64)]).stderr
+                answered = try await DocketProcess.run(["status", "--server", "127.0.0.1:\(barePort)", "--token", "dkt_000000000000_" + String(repeating: "0", count: 64)]).stderr
                 if !answered.contains("unknown-token") { try await Task.sleep(for: .milliseconds(50)) }
             }
-            #expect(stop(bare, bareLog).contains("no admin token lets anyone in"))
+            #expect(await stop(bare, bareLog).contains("no admin token lets anyone in"))
 
-            let follower = try DocketProcess.run(["serve", "--data-dir", dir + "/f", "--replica-of", "127.0.0.1:1", "--token", secret, "--admin-token-file", file])
+            let follower = try await DocketProcess.run(["serve", "--data-dir", dir + "/f", "--replica-of", "127.0.0.1:1", "--token", secret, "--admin-token-file", file])
             #expect(follower.status != 0 && follower.stderr.contains("--admin-token-file is for a leader"), "\(follower.stderr)")
         }
     }
 
     @Test("a node that is not there is named in plain words")
-    func nothingListening() throws {
+    func nothingListening() async throws {
         let token = "dkt_000000000000_" + String(repeating: "0", count: 64)
-        let out = try DocketProcess.run(["status", "--server", "127.0.0.1:\(Self.freePort())", "--token", token])
+        let out = try await DocketProcess.run(["status", "--server", "127.0.0.1:\(Self.freePort())", "--token", token])
         #expect(out.status == 1 && out.stderr.contains("Connection refused (is a node listening there?)") && !out.stderr.contains("SingleConnectionFailure"), "\(out.stderr)")
     }
 }

@@ -51,43 +51,59 @@ struct ReplicationProcessTests {
 
     static func freePort() -> Int { DocketProcess.freePort() }
 
-    func docket(_ args: [String], token: String, server: Server) throws -> DocketProcess.Output {
-        try DocketProcess.run(args, environment: ["DOCKET_SERVER": server.address, "DOCKET_TOKEN": token])
+    func docket(_ args: [String], token: String, server: Server) async throws -> DocketProcess.Output {
+        try await DocketProcess.run(args, environment: ["DOCKET_SERVER": server.address, "DOCKET_TOKEN": token])
     }
 
-    func status(_ server: Server, token: String) throws -> Value? {
-        let out = try docket(["status"], token: token, server: server)
+    func status(_ server: Server, token: String) async throws -> Value? {
+        let out = try await docket(["status"], token: token, server: server)
         return out.status == 0 ? try? JSON.parse(out.stdout) : nil
     }
 
-    func waitUntil(_ what: String, timeout: Duration = .seconds(60), _ condition: () throws -> Bool) async throws {
+    /// Polls `condition` until it holds. A node of `watching` that exits ends the wait at once;
+    /// either failure names each node's state and the end of its log, so a failure on a CI
+    /// machine says what the nodes were doing.
+    func waitUntil(_ what: String, watching servers: [Server] = [], timeout: Duration = .seconds(60), _ condition: () async throws -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if try condition() { return }
+            if try await condition() { return }
+            if servers.contains(where: { $0.process.map { !$0.isRunning } ?? false }) {
+                throw TestFailure("a node exited while waiting until \(what)\n" + Self.diagnosis(servers))
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw TestFailure("timed out waiting until \(what)")
+        throw TestFailure("timed out waiting until \(what)\n" + Self.diagnosis(servers))
+    }
+
+    static func diagnosis(_ servers: [Server]) -> String {
+        servers.map { s in
+            let state = s.process.map { $0.isRunning ? "running" : "exited with status \($0.terminationStatus)" } ?? "not started"
+            let tail = s.log.split(separator: "\n", omittingEmptySubsequences: true).suffix(15).joined(separator: "\n    ")
+            return "\(s.address) (\(s.dir)): \(state); its log ends:\n    \(tail)"
+        }.joined(separator: "\n")
     }
 
     @Test("with --sync-replicas 1 a leader SIGKILLed mid-load loses no acknowledged append on the promoted follower; a follower SIGKILLed mid-load catches up when restarted")
     func killLeaderMidLoad() async throws {
         try await withTemporaryDirectory("docket-repl-proc") { root in
-            let admin = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/L"])
-            let replica = try DocketProcess.run(["token", "create", "--role", "replica", "--name", "replicas", "--data-dir", root + "/L"])
+            let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/L"])
+            let replica = try await DocketProcess.run(["token", "create", "--role", "replica", "--name", "replicas", "--data-dir", root + "/L"])
             try #require(admin.status == 0 && replica.status == 0)
             let adminToken = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let replicaToken = replica.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let basePort = Self.freePort()
-            let leader = Server(dir: root + "/L", port: basePort, ["--sync-replicas", "1", "--sync-timeout", "10"])
-            let f = Server(dir: root + "/F", port: basePort + 1, ["--replica-of", leader.address, "--token", replicaToken])
-            let g = Server(dir: root + "/G", port: basePort + 2, ["--replica-of", leader.address, "--token", replicaToken])
+            let leader = Server(dir: root + "/L", port: Self.freePort(), ["--sync-replicas", "1", "--sync-timeout", "10"])
+            let f = Server(dir: root + "/F", port: Self.freePort(), ["--replica-of", leader.address, "--token", replicaToken])
+            let g = Server(dir: root + "/G", port: Self.freePort(), ["--replica-of", leader.address, "--token", replicaToken])
             defer { for s in [leader, f, g] { s.kill() } }
             try leader.start()
-            try await waitUntil("the leader serves") { try status(leader, token: adminToken) != nil }
+            try await waitUntil("the leader serves", watching: [leader]) { try await status(leader, token: adminToken) != nil }
             try f.start()
             try g.start()
             // Followers answer STATUS once the admin token has replicated to them.
-            try await waitUntil("the followers serve") { try status(f, token: adminToken) != nil && status(g, token: adminToken) != nil }
+            try await waitUntil("the followers serve", watching: [leader, f, g]) {
+                guard try await status(f, token: adminToken) != nil else { return false }
+                return try await status(g, token: adminToken) != nil
+            }
 
             let writer = Process()
             writer.executableURL = DocketProcess.executable
@@ -103,14 +119,14 @@ struct ReplicationProcessTests {
             g.kill()
             try await Task.sleep(for: .milliseconds(500))
             try g.start()
-            let leaderHead = try #require(try status(leader, token: adminToken)?["lastSequence"]?.intValue)
-            try await waitUntil("the restarted follower catches up") { (try status(g, token: adminToken)?["lastSequence"]?.intValue ?? 0) >= leaderHead }
+            let leaderHead = try #require(try await status(leader, token: adminToken)?["lastSequence"]?.intValue)
+            try await waitUntil("the restarted follower catches up", watching: [leader, f, g]) { (try await status(g, token: adminToken)?["lastSequence"]?.intValue ?? 0) >= leaderHead }
             try await Task.sleep(for: .milliseconds(500))
             leader.kill()  // SIGKILL, mid-load
             try await Task.sleep(for: .milliseconds(300))
             kill(writer.processIdentifier, SIGKILL)
-            writer.waitUntilExit()
-            let acknowledged = String(decoding: acknowledgedBytes.wait(), as: UTF8.self).split(separator: "\n").compactMap { line -> (String, Int64)? in
+            await writer.exited()
+            let acknowledged = String(decoding: await acknowledgedBytes.wait(), as: UTF8.self).split(separator: "\n").compactMap { line -> (String, Int64)? in
                 let parts = line.split(separator: " ")
                 guard parts.count == 2, let seq = Int64(parts[1]) else { return nil }  // a line cut by the kill
                 return (String(parts[0]), seq)
@@ -118,13 +134,14 @@ struct ReplicationProcessTests {
             #expect(acknowledged.count > 50, "the load ran (\(acknowledged.count) acknowledged appends)")
 
             // Promote the follower that is furthest ahead: it holds every acknowledged append.
-            let heads = try [f, g].map { try status($0, token: adminToken)?["lastSequence"]?.intValue ?? 0 }
+            var heads: [Int64] = []
+            for follower in [f, g] { heads.append(try await status(follower, token: adminToken)?["lastSequence"]?.intValue ?? 0) }
             let (promoted, other) = heads[0] >= heads[1] ? (f, g) : (g, f)
-            let promotion = try docket(["promote", "--json"], token: adminToken, server: promoted)
+            let promotion = try await docket(["promote", "--json"], token: adminToken, server: promoted)
             #expect(promotion.status == 0, "\(promotion.stderr)")
             let p = try JSON.parse(promotion.stdout)
             #expect(p["epoch"] == 1 && p["previousLeader"]?.stringValue == leader.address && p["previousLeaderTold"] == false)
-            let read = try docket(["read"], token: adminToken, server: promoted)
+            let read = try await docket(["read"], token: adminToken, server: promoted)
             #expect(read.status == 0)
             var held: [String: Int64] = [:]
             for line in read.lines {
@@ -134,14 +151,14 @@ struct ReplicationProcessTests {
             let lost = acknowledged.filter { held[$0.0] != $0.1 }
             #expect(lost.isEmpty, "acknowledged appends missing on the promoted follower: \(lost.prefix(5))")
             // The new leader takes writes; the other follower, pointed at it, converges byte for byte.
-            #expect(try docket(["append", "--stream", "after", "--type", "Note", "--data", "{}"], token: adminToken, server: promoted).status == 0)
+            #expect(try await docket(["append", "--stream", "after", "--type", "Note", "--data", "{}"], token: adminToken, server: promoted).status == 0)
             other.kill(SIGTERM)
             let moved = Server(dir: other.dir, port: other.port, ["--replica-of", promoted.address, "--token", replicaToken])
             try moved.start()
             defer { moved.kill() }
-            let promotedHead = try #require(try status(promoted, token: adminToken)?["lastSequence"]?.intValue)
-            try await waitUntil("the other follower follows the new leader") {
-                (try status(moved, token: adminToken)?["lastSequence"]?.intValue ?? 0) == promotedHead
+            let promotedHead = try #require(try await status(promoted, token: adminToken)?["lastSequence"]?.intValue)
+            try await waitUntil("the other follower follows the new leader", watching: [promoted, moved]) {
+                (try await status(moved, token: adminToken)?["lastSequence"]?.intValue ?? 0) == promotedHead
             }
             moved.kill(SIGTERM)
             promoted.kill(SIGTERM)
@@ -167,23 +184,23 @@ struct ReplicationProcessTests {
     @Test("a follower pointed at a node of another ledger is refused with a clear error; neither log changes")
     func wrongLedger() async throws {
         try await withTemporaryDirectory("docket-repl-proc") { root in
-            let admin = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/A"])
-            let other = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/B"])
+            let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/A"])
+            let other = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/B"])
             try #require(admin.status == 0 && other.status == 0)
             let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let leader = Server(dir: root + "/A", port: Self.freePort(), [])
             defer { leader.kill() }
             try leader.start()
-            try await waitUntil("the leader serves") { try status(leader, token: token) != nil }
-            let before = try DocketProcess.run(["read", "--data-dir", root + "/B"]).stdout
-            let refused = try DocketProcess.run([
+            try await waitUntil("the leader serves", watching: [leader]) { try await status(leader, token: token) != nil }
+            let before = try await DocketProcess.run(["read", "--data-dir", root + "/B"]).stdout
+            let refused = try await DocketProcess.run([
                 "serve", "--data-dir", root + "/B", "--listen", "127.0.0.1:\(Self.freePort())", "--replica-of", leader.address, "--token", token,
             ])
             #expect(refused.status == 1)
             #expect(refused.stderr.contains("wrong-ledger") && refused.stderr.contains("Nothing was changed"), "\(refused.stderr)")
-            #expect(try DocketProcess.run(["read", "--data-dir", root + "/B"]).stdout == before)
+            #expect(try await DocketProcess.run(["read", "--data-dir", root + "/B"]).stdout == before)
             #expect(!FileManager.default.fileExists(atPath: root + "/B/replication.json"))
-            #expect(try status(leader, token: token)?["lastSequence"] == 1)
+            #expect(try await status(leader, token: token)?["lastSequence"] == 1)
         }
     }
 }
@@ -192,26 +209,25 @@ extension ReplicationProcessTests {
     @Test("a stopped follower's data directory refuses local writes and can be promoted offline")
     func offlinePromotion() async throws {
         try await withTemporaryDirectory("docket-repl-proc") { root in
-            let admin = try DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/L"])
-            let replica = try DocketProcess.run(["token", "create", "--role", "replica", "--name", "r", "--data-dir", root + "/L"])
+            let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/L"])
+            let replica = try await DocketProcess.run(["token", "create", "--role", "replica", "--name", "r", "--data-dir", root + "/L"])
             let adminToken = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let port = Self.freePort()
-            let leader = Server(dir: root + "/L", port: port, [])
-            let follower = Server(dir: root + "/F", port: port + 1, ["--replica-of", leader.address, "--token", replica.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
+            let leader = Server(dir: root + "/L", port: Self.freePort(), [])
+            let follower = Server(dir: root + "/F", port: Self.freePort(), ["--replica-of", leader.address, "--token", replica.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
             defer { for s in [leader, follower] { s.kill() } }
             try leader.start()
-            try await waitUntil("the leader serves") { try status(leader, token: adminToken) != nil }
+            try await waitUntil("the leader serves", watching: [leader]) { try await status(leader, token: adminToken) != nil }
             try follower.start()
-            try await waitUntil("the follower caught up") { try status(follower, token: adminToken)?["lastSequence"] == 2 }
+            try await waitUntil("the follower caught up", watching: [leader, follower]) { try await status(follower, token: adminToken)?["lastSequence"] == 2 }
             follower.kill(SIGTERM)
-            let refused = try DocketProcess.run(["append", "--data-dir", root + "/F", "--stream", "s", "--type", "Note", "--data", "{}"])
+            let refused = try await DocketProcess.run(["append", "--data-dir", root + "/F", "--stream", "s", "--type", "Note", "--data", "{}"])
             #expect(refused.status == 1 && refused.stderr.contains("not-leader") && refused.stderr.contains(leader.address), "\(refused.stderr)")
-            let promoted = try DocketProcess.run(["promote", "--data-dir", root + "/F", "--advertise", follower.address])
+            let promoted = try await DocketProcess.run(["promote", "--data-dir", root + "/F", "--advertise", follower.address])
             #expect(promoted.status == 0 && promoted.stdout.contains("epoch 1 starts at sequence 3 (after 2)"), "\(promoted.stdout)\(promoted.stderr)")
-            #expect(try DocketProcess.run(["append", "--data-dir", root + "/F", "--stream", "s", "--type", "Note", "--data", "{}"]).status == 0)
-            let again = try DocketProcess.run(["promote", "--data-dir", root + "/F"])
+            #expect(try await DocketProcess.run(["append", "--data-dir", root + "/F", "--stream", "s", "--type", "Note", "--data", "{}"]).status == 0)
+            let again = try await DocketProcess.run(["promote", "--data-dir", root + "/F"])
             #expect(again.status == 1 && again.stderr.contains("already-leader"))
-            #expect(try DocketProcess.run(["verify", "--data-dir", root + "/F"]).status == 0)
+            #expect(try await DocketProcess.run(["verify", "--data-dir", root + "/F"]).status == 0)
         }
     }
 }

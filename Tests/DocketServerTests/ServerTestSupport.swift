@@ -20,7 +20,7 @@ final class TestNode: @unchecked Sendable {
     let adminToken: String
 
     init(configure: (inout ServerConfiguration) -> Void = { _ in }) async throws {
-        dir = try makeTemporaryDirectory()
+        dir = makeTemporaryDirectory()
         store = try EventStore.open(directory: dir)
         let ledger = Ledger(store: store, dataDir: dir)
         (_, adminToken) = try await Tokens(ledger: ledger).create(role: .admin, project: nil, subject: "root", expiresAt: nil, by: .local(actor: "test"))

@@ -1049,7 +1049,7 @@ extension ServerTests {
     @Test("TLS: a client that trusts the node's certificate talks to it; a plain-text client is refused",
           .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl"), "needs openssl to make a certificate"))
     func tls() async throws {
-        let dir = try makeTemporaryDirectory()
+        let dir = makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func certificate(_ name: String, names: String) throws {
             let openssl = Process()
