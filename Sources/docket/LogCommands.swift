@@ -77,7 +77,9 @@ struct Append: AsyncParsableCommand {
 }
 
 struct Read: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print events as JSON lines.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print events as JSON lines.",
+        discussion: "From a node (--server) it prints the log as it stood when the command started: events appended meanwhile are left for the next read (--from).")
 
     @OptionGroup var store: StoreOptions
     @OptionGroup var remote: RemoteOptions
@@ -110,14 +112,19 @@ struct Read: AsyncParsableCommand {
                 var next = from
                 var remaining = limit ?? .max
                 try await client.using { client in
+                    // The log as it stands now: on a node taking writes faster than they are
+                    // read, paging on to whatever came meanwhile would never end.
+                    let head = try await client.status()["lastSequence"]?.intValue.map { UInt64(max($0, 0)) } ?? .max
                     while remaining > 0 {
-                        let page = try await client.read(from: next, limit: min(remaining, 1024), stream: streamName)
-                        if page.isEmpty, next == from { hintAtDomainStream() }
+                        let read = try await client.read(from: next, limit: min(remaining, 1024), stream: streamName)
+                        let page = read.prefix { $0.sequence <= head }
+                        if read.isEmpty, next == from { hintAtDomainStream() }
                         for e in page { out.line(e.json) }
                         remaining -= page.count
                         // A short page is not the end (protocol.md §8.4: an answer holds what fits
-                        // in one frame, so large events come a few at a time); an empty one is.
-                        guard let last = page.last else { break }
+                        // in one frame, so large events come a few at a time); an empty one is,
+                        // as is one reaching past the head.
+                        guard let last = page.last, page.count == read.count else { break }
                         next = (streamName == nil ? last.sequence : last.streamVersion) + 1
                     }
                 }
