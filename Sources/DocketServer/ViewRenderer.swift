@@ -15,6 +15,10 @@ struct ViewRenderer {
         switch query {
         case .state(let project, let state, let severity, let assignee, let report):
             if let project { try requireProject(project) }
+            if assignee != nil, principal.role == .reporter {
+                // Who works on a report is the project's business (its history hides reassignments).
+                throw Forbidden("a reporter's view does not show who a report is assigned to; leave out the assignee filter")
+            }
             let rows = visible
                 .filter { r in
                     (project == nil || r.project == project) && (state == nil || r.state == state)
@@ -94,8 +98,8 @@ struct ViewRenderer {
     ].map { ($0 as any DomainEventPayload.Type).eventType })
 
     /// An event as the principal may see it in `history`. Reporters see what happened to their
-    /// report (`reporterVisibleTypes`), not other people's credit nor where word of exploitation
-    /// came from; auditors do not see the reporter's contact; nobody sees which report a
+    /// report (`reporterVisibleTypes`), not other people's credit, where word of exploitation
+    /// came from nor who was assigned; auditors do not see the reporter's contact; nobody sees which report a
     /// duplicate duplicates unless they may see that one.
     func redacted(_ e: RecordedEvent) -> Value? {
         guard let v = redactedForRole(e) else { return nil }
@@ -116,6 +120,8 @@ struct ViewRenderer {
                 return nil
             }
             if type == ExploitationObserved.eventType { return Self.without(dataField: "source", e.wireValue) }
+            // Who is assigned is the project's business (the state row leaves it out too).
+            if type == ReportAcknowledged.eventType { return Self.without(dataField: "assignee", e.wireValue) }
             return e.wireValue
         case .auditor:
             return Self.withoutContact(e)
@@ -156,10 +162,13 @@ struct ViewRenderer {
     }
 
     /// `r` as a row of the state view for this principal: contacts are personal data, for
-    /// maintainers, admins and the reporter themself, not auditors; the report it duplicates is
-    /// named only to those who may see that one.
+    /// maintainers, admins and the reporter themself, not auditors; the assignee is the project's
+    /// business, not the reporter's (as the reassignments in its history are); the report it
+    /// duplicates is named only to those who may see that one.
     func row(_ r: Report) -> Value {
-        Self.reportValue(r, includeContact: principal.role != .auditor, showDuplicateOf: r.duplicateOf.map(canSee(report:)) ?? false)
+        Self.reportValue(
+            r, includeContact: principal.role != .auditor, includeAssignee: principal.role != .reporter,
+            showDuplicateOf: r.duplicateOf.map(canSee(report:)) ?? false)
     }
 
     /// Whether the principal may see report `id` in this projection. A link to one they may not
@@ -168,7 +177,7 @@ struct ViewRenderer {
         projection.reports[id].map(principal.canSee) ?? false
     }
 
-    static func reportValue(_ r: Report, includeContact: Bool, showDuplicateOf: Bool) -> Value {
+    static func reportValue(_ r: Report, includeContact: Bool, includeAssignee: Bool = true, showDuplicateOf: Bool) -> Value {
         var b: [(key: String, value: Value)] = [
             ("id", .string(r.id)), ("project", .string(r.project)), ("title", .string(r.title)), ("state", .string(r.state.rawValue)),
         ]
@@ -179,7 +188,7 @@ struct ViewRenderer {
         add("cvss40", r.cvss40.map(score))
         add("cwes", r.cwes.isEmpty ? nil : .array(r.cwes.map { .string($0) }))
         add("component", r.component.map { .string($0) })
-        add("assignee", r.assignee.map { .string($0) })
+        if includeAssignee { add("assignee", r.assignee.map { .string($0) }) }
         add("affected", r.affected.isEmpty ? nil : .array(r.affected.map { .string($0) }))
         add("fixedVersions", r.fixedVersions.isEmpty ? nil : .array(r.fixedVersions.map { .string($0) }))
         add("cve", r.cve.map { .string($0) })

@@ -156,6 +156,16 @@ struct ServerTests {
         #expect(Set(seen.compactMap { $0["project"]?.stringValue }) == ["alpha"])
         _ = try await maintainer.command(.acknowledge(assignee: "maria"), report: "A1")
         #expect(await (try? maintainer.command(.acknowledge(assignee: "maria"), report: "B1")) == nil)
+        // Who a report is assigned to is the project's business: the reporter's row does not say,
+        // nor does filtering on it tell her (her history hides the assignments too).
+        let assigned = try await maintainer.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: "A1"))["rows"]?.arrayValue
+        #expect(assigned?.first?["assignee"] == "maria")
+        let annRow = try await ann.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: "A1"))["rows"]?.arrayValue
+        #expect(annRow?.count == 1 && annRow?.first?["assignee"] == nil && annRow?.first?["state"] == "acknowledged")
+        let byAssignee = await #expect(throws: DocketClientError.self) {
+            try await ann.query(.state(project: nil, state: nil, severity: nil, assignee: "maria", report: nil))
+        }
+        #expect(byAssignee?.code == "forbidden")
 
         let replica = node.client(try await node.token(.replica, name: "r1"))
         #expect(try await replica.read(from: 1).count > 0)
@@ -196,6 +206,8 @@ struct ServerTests {
         #expect(types.contains("ExploitationObserved") && !JSON.serialize(.array(annHistory)).contains("incident report"))
         #expect(JSON.serialize(.array(try await admin.query(.history(report: "A1"))["rows"]?.arrayValue ?? [])).contains("incident report"))
         #expect(JSON.serialize(.array(annHistory)).contains("ann@x"))  // her own contact
+        let annAck = annHistory.first { $0["type"] == "ReportAcknowledged" }
+        #expect(annAck != nil && annAck?["data"]?["assignee"] == nil)
         let auditorRefused = await #expect(throws: DocketClientError.self) { try await auditor.command(.note("x"), report: "A1") }
         #expect(auditorRefused?.code == "forbidden" && auditorRefused?.description.contains("an auditor token cannot change reports") == true)
 
