@@ -21,6 +21,11 @@ final class Follower: Sendable {
     private let task = Mutex<Task<Void, Never>?>(nil)
     /// Batches handed to the writer and not yet durable (promotion waits for them).
     private let inFlight = Atomic<Int>(0)
+    /// Their bytes: above `followerInFlightBytes` the next frame waits (`untilWriterCatchesUp`).
+    private let inFlightBytes = Atomic<Int>(0)
+    private let inFlightBytesHighWater = Atomic<Int>(0)
+    /// The most bytes ever in flight at once (for tests; one batch beyond the budget at most).
+    var inFlightHighWater: Int { inFlightBytesHighWater.load(ordering: .relaxed) }
     private let status = Mutex(Status())
 
     struct Status {
@@ -54,6 +59,16 @@ final class Follower: Sendable {
     /// Returns once every batch handed to the writer is durable (or failed).
     private func untilDrained() async {
         while inFlight.load(ordering: .acquiring) > 0 { try? await Task.sleep(for: .milliseconds(1)) }
+    }
+
+    /// Returns once the records handed to the writer and not yet durable are within the budget:
+    /// meanwhile nothing more is read from the leader, whose sending TCP then holds back.
+    private func untilWriterCatchesUp() async throws {
+        let budget = max(hub.configuration.followerInFlightBytes, 0)
+        while inFlightBytes.load(ordering: .acquiring) > budget {
+            try Task.checkCancellation()
+            try await Task.sleep(for: .milliseconds(1))
+        }
     }
 
     var statusValue: Value {
@@ -186,10 +201,16 @@ final class Follower: Sendable {
                     throw Stop(error: error)
                 }
                 expected = prepared.head
+                let size = binary.readableBytes
                 inFlight.add(1, ordering: .relaxed)
+                let held = inFlightBytes.add(size, ordering: .relaxed).newValue
+                inFlightBytesHighWater.max(held, ordering: .relaxed)
                 let ledger = hub.ledger
                 store.submitReplicated(prepared) { [self] result in
-                    defer { inFlight.subtract(1, ordering: .releasing) }
+                    defer {
+                        inFlightBytes.subtract(size, ordering: .relaxed)
+                        inFlight.subtract(1, ordering: .releasing)
+                    }
                     switch result {
                     case .success(let head):
                         // Ids from 100 up, wrapping past UInt32.max back to 100 (never the stream's 7).
@@ -206,6 +227,7 @@ final class Follower: Sendable {
                     }
                 }
                 status.withLock { $0.leaderHead = max($0.leaderHead, prepared.head.sequence) }
+                try await untilWriterCatchesUp()
             case .error:
                 try await refused(ErrorBody(frame.body), conn: conn, address: address)
             default:
@@ -302,6 +324,7 @@ final class StreamShared: Sendable {
 final class PeerConnection {
     let channel: any Channel
     private var iterator: AsyncThrowingStream<Frame, any Error>.AsyncIterator
+    private let buffered: ReceiveBuffer
     private var ids: UInt32 = 1
 
     struct Failure: Error, CustomStringConvertible {
@@ -309,9 +332,10 @@ final class PeerConnection {
         init(_ d: String) { description = d }
     }
 
-    private init(channel: any Channel, frames: AsyncThrowingStream<Frame, any Error>) {
+    private init(channel: any Channel, frames: AsyncThrowingStream<Frame, any Error>, buffered: ReceiveBuffer) {
         self.channel = channel
         self.iterator = frames.makeAsyncIterator()
+        self.buffered = buffered
     }
 
     static func open(_ address: String, configuration: ReplicationConfiguration, timeout: TimeAmount) async throws -> PeerConnection {
@@ -324,6 +348,7 @@ final class PeerConnection {
         }
         let (stream, continuation) = AsyncThrowingStream<Frame, any Error>.makeStream()
         let maximum = configuration.followerMaximumFrame
+        let buffered = ReceiveBuffer(limit: 2 * maximum)
         let tlsContext = sslContext
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connectTimeout(timeout)
@@ -334,11 +359,11 @@ final class PeerConnection {
                     if let tlsContext { try sync.addHandler(try NIOSSLClientHandler(context: tlsContext, serverHostname: HostPort.tlsServerName(host))) }
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(maximumLength: maximum)))
                     try sync.addHandler(MessageToByteHandler(FrameEncoder()))
-                    try sync.addHandler(PeerHandler(continuation: continuation))
+                    try sync.addHandler(PeerHandler(continuation: continuation, buffered: buffered))
                 }
             }
             .connect(host: host, port: port).get()
-        return PeerConnection(channel: channel, frames: stream)
+        return PeerConnection(channel: channel, frames: stream, buffered: buffered)
     }
 
     func close() { channel.close(promise: nil) }
@@ -347,7 +372,9 @@ final class PeerConnection {
 
     /// The next frame from the peer; nil when the connection closed.
     func next() async throws -> Frame? {
-        try await iterator.next()
+        let frame = try await iterator.next()
+        if let frame { buffered.taken(frame, channel: channel) }
+        return frame
     }
 
     /// Sends a request and returns the next frame (the peer answers in order).
@@ -388,14 +415,62 @@ final class PeerConnection {
     }
 }
 
+/// The bytes of the frames a peer connection has received and its reader has not taken yet.
+/// Past `limit` the connection stops reading from the socket (autoRead off), so a peer sending
+/// faster than its frames are used (a leader to a follower whose writer is behind) is held back
+/// by TCP rather than queued in memory; below half of it, reading resumes.
+final class ReceiveBuffer: Sendable {
+    private let state = Mutex<(bytes: Int, paused: Bool)>((0, false))
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    static func size(of frame: Frame) -> Int { Frame.headerSize + (frame.binary?.readableBytes ?? 0) + 64 }
+
+    /// A frame arrived (on the event loop): pauses reading once over the limit.
+    func received(_ frame: Frame, context: ChannelHandlerContext) {
+        let pause = state.withLock { s in
+            s.bytes += Self.size(of: frame)
+            guard s.bytes > limit else { return false }
+            s.paused = true
+            return true
+        }
+        if pause { try? context.channel.syncOptions?.setOption(.autoRead, value: false) }
+    }
+
+    /// The reader took a frame: once under half the limit, reading resumes. (On the event loop,
+    /// and only if no frame paused it again meanwhile: a pause and a resume are applied there in
+    /// the order they were decided.)
+    func taken(_ frame: Frame, channel: any Channel) {
+        let resume = state.withLock { s in
+            s.bytes -= Self.size(of: frame)
+            guard s.paused, s.bytes <= limit / 2 else { return false }
+            s.paused = false
+            return true
+        }
+        guard resume else { return }
+        channel.eventLoop.execute { [self] in
+            if !state.withLock({ $0.paused }) { try? channel.syncOptions?.setOption(.autoRead, value: true) }
+        }
+    }
+}
+
 /// Hands a peer connection's frames to its reader.
 final class PeerHandler: ChannelInboundHandler, Sendable {
     typealias InboundIn = Frame
     let continuation: AsyncThrowingStream<Frame, any Error>.Continuation
+    let buffered: ReceiveBuffer
 
-    init(continuation: AsyncThrowingStream<Frame, any Error>.Continuation) { self.continuation = continuation }
+    init(continuation: AsyncThrowingStream<Frame, any Error>.Continuation, buffered: ReceiveBuffer) {
+        self.continuation = continuation
+        self.buffered = buffered
+    }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { continuation.yield(unwrapInboundIn(data)) }
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        buffered.received(frame, context: context)
+        continuation.yield(frame)
+    }
 
     func channelInactive(context: ChannelHandlerContext) {
         continuation.finish()

@@ -32,6 +32,10 @@ public struct ReplicationConfiguration: Sendable {
     public var bytesPerFrame = 1 << 20
     /// The largest frame a follower accepts from its leader.
     public var followerMaximumFrame = 8 << 20
+    /// The bytes of records a follower holds in memory, received and not yet durable, before it
+    /// stops reading from its leader until its writer catches up. The window counts records, so
+    /// without it a log of large events could queue gigabytes (65,536 records of up to a MiB).
+    public var followerInFlightBytes = 64 << 20
 
     public init() {}
 }
@@ -156,6 +160,8 @@ final class ReplicationHub: Sendable {
     private let links = Mutex<[LinkKey: Link]>([:])
     private let gate = SyncGate()
     private let follower = Mutex<Follower?>(nil)
+    /// This node's follower while it follows (for tests).
+    var currentFollower: Follower? { follower.withLock { $0 } }
     /// The address this node is reached at, once it listens.
     private let address = Mutex<String?>(nil)
 

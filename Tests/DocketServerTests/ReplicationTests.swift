@@ -239,6 +239,28 @@ struct ReplicationTests {
         await leader.remove()
     }
 
+    @Test("a follower whose writer is behind holds at most its in-flight budget and a frame of records in memory, reads no further meanwhile, and converges")
+    func inFlightBudget() async throws {
+        // Small frames, so that a catch-up is many of them; a budget of two frames' bytes.
+        let (leader, admin, replica) = try await ClusterNode.leader { $0.bytesPerFrame = 16 << 10 }
+        let c = leader.client(admin)
+        try await appendBatchesRemotely(c, count: 3000)
+        let follower = try await ClusterNode.follower(of: leader, token: replica) {
+            $0.followerInFlightBytes = 32 << 10
+            $0.followerMaximumFrame = 64 << 10
+        }
+        try await eventually("caught up") { follower.store.head == leader.store.head }
+        let highWater = try #require(follower.server.replication.currentFollower).inFlightHighWater
+        #expect(highWater > 0 && highWater <= (32 << 10) + (64 << 10), "at most \(highWater) bytes were in flight")
+        try await eventually("the dictionary too") {
+            try !leader.store.isTrainingDictionary && follower.store.highestDictionaryVersion() == leader.store.highestDictionaryVersion()
+        }
+        try expectByteIdentical(leader.store, follower.store)
+        await c.close()
+        await follower.remove()
+        await leader.remove()
+    }
+
     @Test("synchronous replication: an append is acknowledged once a follower holds it; without one it times out, and the retry is idempotent")
     func synchronous() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader {
