@@ -489,6 +489,9 @@ extension DocketServer {
     public static func ledgerID(of address: String, replication configuration: ReplicationConfiguration) async throws -> String {
         let conn = try await PeerConnection.open(address, configuration: configuration, timeout: .seconds(5))
         defer { conn.close() }
+        // A stopped process accepts connections and never answers: starting fails, it does not hang.
+        let deadline = conn.closing(after: .seconds(10))
+        defer { deadline.cancel() }
         return try await conn.hello()
     }
 }

@@ -261,6 +261,33 @@ struct ReplicationTests {
         await leader.remove()
     }
 
+    @Test("a peer that accepts connections and never answers (a stopped node): learning its ledger id, following it and fencing it each give up in time")
+    func silentPeer() async throws {
+        let silent = try #require(SilentListener())
+        let address = "127.0.0.1:\(silent.port)"
+        let started = ContinuousClock.now
+        async let ledgerID: Void = {
+            await #expect(throws: (any Error).self) { try await DocketServer.ledgerID(of: address, replication: ReplicationConfiguration()) }
+            #expect(ContinuousClock.now - started < .seconds(20))
+        }()
+        let (leader, _, _) = try await ClusterNode.leader()
+        async let fenced = leader.server.replication.tellDeposed(address, epoch: 1, token: "dkt_000000000000_" + String(repeating: "0", count: 64))
+        var r = ReplicationConfiguration()
+        r.leader = address
+        r.token = "dkt_000000000000_" + String(repeating: "0", count: 64)
+        let follower = ClusterNode(replication: r)
+        try await follower.start(ledgerID: leader.store.ledgerID)
+        try await eventually("the follower gives up on the handshake and tries again", timeout: .seconds(30)) {
+            follower.replicationStatus?["state"] == "reconnecting"
+        }
+        #expect(follower.replicationStatus?["error"]?.stringValue?.isEmpty == false)
+        #expect(await fenced == false)
+        await ledgerID
+        #expect(ContinuousClock.now - started < .seconds(30))
+        await follower.remove()
+        await leader.remove()
+    }
+
     @Test("synchronous replication: an append is acknowledged once a follower holds it; without one it times out, and the retry is idempotent")
     func synchronous() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader {
