@@ -23,8 +23,8 @@ extension Session {
     /// False: queue it as usual.
     func appendInPlace(_ frame: Frame) -> Bool {
         // Not on a connection the node is closing (a revoked token): queued, it is refused.
-        guard frame.type == .appendEvents, principal.role == .admin, queued.load(ordering: .relaxed) == 0,
-            !abandoned.load(ordering: .relaxed), !server.metrics.draining.load(ordering: .relaxed),
+        guard frame.type == .appendEvents, principal.role == .admin, queued.load(ordering: .acquiring) == 0,
+            !abandoned.load(ordering: .acquiring), !server.metrics.draining.load(ordering: .relaxed),
             let count = frame.binary.flatMap({ b in b.withUnsafeReadableBytes { ProposedEventCodec.eventCount($0) } }),
             count <= Self.inPlaceLimit
         else { return false }

@@ -182,9 +182,11 @@ final class Follower: Sendable {
         let shared = StreamShared()
         var pending = PendingDictionaries()
         let channel = conn.channel
-        while let frame = try await conn.next() {
+        receiving: while let frame = try await conn.next() {
             switch frame.type {
             case .records:
+                // After a writer failure nothing more can chain on: stop reading at once.
+                if shared.failure.withLock({ $0 != nil }) { break receiving }
                 guard let binary = frame.binary else { throw PeerConnection.Failure("RECORDS without a body") }
                 let body: RecordsBody
                 do { body = try RecordsBody(decoding: binary) } catch {

@@ -257,7 +257,7 @@ public final class DocketServer: Service, Sendable {
     /// revoked or has expired since it authenticated (but one answering the revocation of its own
     /// token, which closes once it has answered).
     func endRefusedSessions(now: Timestamp = .now()) {
-        let open = sessions.withLock { Array($0.values) }.filter { $0.principal.tokenID != nil && !$0.revokingItself.load(ordering: .relaxed) }
+        let open = sessions.withLock { Array($0.values) }.filter { $0.principal.tokenID != nil }
         guard !open.isEmpty else { return }
         let records: [String: Tokens.Record]
         do { records = try tokenRecords() } catch {
@@ -267,7 +267,9 @@ public final class DocketServer: Service, Sendable {
             return
         }
         for session in open {
-            guard let id = session.principal.tokenID else { continue }
+            // Looked at after the records are read: a connection revoking its own token sets
+            // this before it writes, so a check that reads the revocation also sees it.
+            guard let id = session.principal.tokenID, !session.revokingItself.load(ordering: .relaxed) else { continue }
             if let refused = Self.refusal(ofToken: id, in: records, now: now) { session.channel.pipeline.fireUserInboundEventTriggered(TokenRefused(refusal: refused)) }
         }
     }

@@ -47,7 +47,8 @@ final class Session: Sendable {
                 await inPlaceAppendsDone()
                 await untilWritable()
                 if !abandoned.load(ordering: .relaxed) { await handle(frame) }
-                queued.subtract(1, ordering: .relaxed)
+                // Releasing: an in-place append that sees the queue empty sees `abandoned` too.
+                queued.subtract(1, ordering: .releasing)
                 server.metrics.inFlight.subtract(1, ordering: .relaxed)
             }
         }
@@ -141,11 +142,20 @@ final class Session: Sendable {
             replyError(frame.requestID, body)
         }
         if revokingItself.load(ordering: .relaxed) {
-            // Answered (the answer is queued ahead of this): now it closes as the check would.
-            abandoned.store(true, ordering: .relaxed)
-            let refusal = (try? server.tokenRefusal(of: principal)) ?? nil
-            channel.pipeline.fireUserInboundEventTriggered(TokenRefused(refusal: refusal ?? Tokens.Refused(
-                code: "token-revoked", message: "token \(principal.tokenID ?? "?") was revoked by this connection")))
+            // Answered (the answer is queued ahead of this). Its token is looked up again whether
+            // the revocation succeeded or not (another connection may have revoked it meanwhile,
+            // and this one failed as "already revoked"): refused, or unreadable, it closes now as
+            // a check would; still good, the checks apply to it again.
+            let refusal: Tokens.Refused?
+            do { refusal = try server.tokenRefusal(of: principal) } catch {
+                refusal = Tokens.Refused(code: "token-revoked", message: "token \(principal.tokenID ?? "?") may have been revoked (the token records cannot be read)")
+            }
+            if let refusal {
+                abandoned.store(true, ordering: .releasing)
+                channel.pipeline.fireUserInboundEventTriggered(TokenRefused(refusal: refusal))
+            } else {
+                revokingItself.store(false, ordering: .relaxed)
+            }
         }
     }
 
@@ -306,10 +316,7 @@ final class Session: Sendable {
             // Its own token: answered first, then closed (`handle`); spared until then by every
             // check, from before the revocation is written.
             if tokenID == principal.tokenID { revokingItself.store(true, ordering: .relaxed) }
-            do { try await tokens.revoke(id: tokenID, by: principal) } catch {
-                revokingItself.store(false, ordering: .relaxed)
-                throw error
-            }
+            try await tokens.revoke(id: tokenID, by: principal)
             server.logger.notice("token revoked", metadata: ["token": "\(tokenID)", "by": "\(principal)"])
             // Its connections close now, not at the next periodic check: small appends answered
             // on the event loop (FastAppend.swift) do not look the token up each time.
