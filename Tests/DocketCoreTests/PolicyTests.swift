@@ -102,7 +102,7 @@ struct PublishedPolicyTests {
         #expect(p.scopeIn.count == 8 && p.scopeOut.count == 5)
     }
 
-    @Test("002 AIXCL: 72 h, 7 days, disclosure 7–14 days after the fix release, credit unless anonymous")
+    @Test("002 AIXCL: 72 h, 7 days, disclosure 7–14 days after the fix release, anonymous unless credit is asked for")
     func aixcl() throws {
         let p = try PolicyFiles.policy("aixcl.toml")
         #expect(p.name == "AIXCL")
@@ -111,7 +111,7 @@ struct PublishedPolicyTests {
         #expect(p.triage == ResponseClock(within: .days(7)))
         #expect(p.fix == nil)
         #expect(p.disclosure == DisclosurePolicy(anchor: .fixRelease, within: .days(14), earliest: .days(7)))
-        #expect(p.creditDefault == .named)
+        #expect(p.creditDefault == .anonymous)
     }
 
     @Test("003: 72 h acknowledgement and scope by component")
