@@ -677,6 +677,28 @@ struct TimerScenarioTests {
         try g.run("P", .extendEmbargo(until: t("2026-05-10T00:00:00Z"), reason: "release train", reporterAgreed: true), at: "2026-04-10T00:00:00Z")
         c = g.clock("P", .disclosure, at: "2026-04-25T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-05-10T00:00:00Z"))
+        // Recorded after the grace had run out as well (04-19): not counted, and the note names the
+        // grace it was judged by, not only the deadline.
+        try g.submit("L", at: "2026-01-05T00:00:00Z")
+        try g.run("L", .acknowledge(assignee: "v"), at: "2026-01-06T00:00:00Z")
+        try g.run("L", .extendEmbargo(until: t("2026-05-10T00:00:00Z"), reason: "release train", reporterAgreed: true), at: "2026-04-20T00:00:00Z")
+        c = g.clock("L", .disclosure, at: "2026-04-25T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-04-05T00:00:00Z"))
+        #expect(c.note == "embargo extension to 2026-05-10T00:00:00Z dated 2026-04-20T00:00:00Z, after the deadline of 2026-04-05T00:00:00Z and its grace of 14d (to 2026-04-19T00:00:00Z) had passed: not counted", "\(c.note ?? "")")
+    }
+
+    @Test("an embargo extension agreed before the fix release that ends before the deadline the release sets is named, not silently dropped")
+    func extensionOvertakenByRelease() throws {
+        var s = try Scenario("aixcl.toml")
+        try s.submit("E", at: "2026-03-02T08:00:00Z")
+        try s.run("E", .acknowledge(assignee: "dev"), at: "2026-03-02T09:00:00Z")
+        try s.triage("E", .high, at: "2026-03-03T08:00:00Z")
+        // Agreed on 03-20, no fix yet, to 04-10; the fix comes out 04-01 12:00 → due 04-15 12:00.
+        try s.run("E", .extendEmbargo(until: t("2026-04-10T00:00:00Z"), reason: "distributions", reporterAgreed: true), at: "2026-03-20T00:00:00Z")
+        try s.run("E", .release(versions: ["0.9.4"]), at: "2026-04-01T12:00:00Z")
+        let c = s.clock("E", .disclosure, at: "2026-04-05T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-04-15T12:00:00Z"))
+        #expect(c.note == "embargo extension to 2026-04-10T00:00:00Z dated 2026-03-20T00:00:00Z ends before the deadline in force (2026-04-15T12:00:00Z): it does not move it", "\(c.note ?? "")")
     }
 
     @Test("a milestone recorded well after the time it gives is flagged on the clocks it ends; one entered within the hour is not")

@@ -538,10 +538,15 @@ public enum Timers {
             // had passed (grace included): agreeing to a later date afterwards does not undo a breach.
             let policyDue = due
             var extended: (to: EmbargoExtension, until: Timestamp)?
-            for x in report.embargoExtensions where x.at <= now && x.until > due {
+            for x in report.embargoExtensions where x.at <= now {
+                guard x.until > due else {
+                    notes.append("embargo extension to \(x.until) dated \(x.at) ends before the deadline in force (\(due)): it does not move it")
+                    continue
+                }
                 let limit = rule.grace.map { add($0, due) } ?? due
                 guard x.at <= limit else {
-                    notes.append("embargo extension to \(x.until) dated \(x.at), after the deadline of \(due) had passed: not counted")
+                    let passed = rule.grace.map { "the deadline of \(due) and its grace of \($0) (to \(limit))" } ?? "the deadline of \(due)"
+                    notes.append("embargo extension to \(x.until) dated \(x.at), after \(passed) had passed: not counted")
                     continue
                 }
                 let cap = rule.maxExtension.map { add($0, policyDue) }
