@@ -47,13 +47,18 @@ public final class Ledger: Sendable {
         public var report: Report
         public var events: [DomainEvent]
         public var result: AppendResult
+        /// What the person who gave the command should know about its effect (an embargo
+        /// extension the policy caps, say); empty for most.
+        public var notices: [String] = []
 
         public var wireValue: Value {
-            .object([
+            var v: [(key: String, value: Value)] = [
                 ("report", .string(report.id)), ("state", .string(report.state.rawValue)),
                 ("events", .array(events.map { .string($0.typeName) })), ("seq", .int(Int64(result.lastSequence))),
                 ("version", .int(Int64(result.streamVersion))), ("duplicate", .bool(result.duplicate)),
-            ])
+            ]
+            if !notices.isEmpty { v.append(("notices", .array(notices.map { .string($0) }))) }
+            return .object(v)
         }
     }
 
@@ -132,8 +137,21 @@ public final class Ledger: Sendable {
                 if case .reportSubmitted(let submitted) = e { updated = Report(id: id, submitted: submitted, at: t) } else { updated?.apply(e, at: t, recordedAt: result.recordedAt) }
             }
             guard let updated else { throw DomainError.noReport(id) }
-            return Outcome(report: updated, events: events, result: result)
+            var outcome = Outcome(report: updated, events: events, result: result)
+            if case .extendEmbargo(let until, _, _) = command { outcome.notices = try embargoNotices(until, report: updated, at: t) }
+            return outcome
         }
+    }
+
+    /// An embargo extension recorded, but the disclosure deadline it leaves is not the date agreed
+    /// (the policy caps extensions, or exploitation sets an earlier one): said at once, so that
+    /// no one promises a reporter a date the clocks will call breached.
+    func embargoNotices(_ until: Timestamp, report: Report, at t: Timestamp) throws -> [String] {
+        guard let adopted = try projectState(report.project).0?.policy(at: report.submittedAt),
+            let disclosure = Timers.clocks(for: report, policy: adopted, now: t).first(where: { $0.kind == .disclosure }),
+            let due = disclosure.dueAt, due != until
+        else { return [] }
+        return ["report \(report.id)'s disclosure is now due \(due), not \(until)" + (disclosure.note.map { ": \($0)" } ?? "")]
     }
 
     /// The checks a command meets after `authorize`, in order (anonymity, the time, the lifecycle),

@@ -88,6 +88,7 @@ private func perform(_ command: ReportCommand, report id: String, store options:
         let types = (outcome["events"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ")
         let again = outcome["duplicate"] == .bool(true) ? " (already recorded; nothing appended)" : ""
         print("\(id): \(types) → \(outcome["state"]?.stringValue ?? "?") (seq \(outcome["seq"]?.intValue ?? 0))\(again)")
+        for notice in outcome["notices"]?.arrayValue?.compactMap(\.stringValue) ?? [] { print("note: \(notice)") }
     }
 }
 

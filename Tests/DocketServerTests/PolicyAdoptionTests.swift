@@ -23,6 +23,32 @@ struct PolicyAdoptionTests {
         }
     }
 
+    @Test("an embargo extension the policy caps is recorded and its answer says the deadline it leaves; one within the cap says nothing")
+    func cappedExtensionNotice() async throws {
+        try await Self.withLedger { _, ledger in
+            let admin = Principal.local(actor: "admin")
+            // 90 days from the report, extensions at most 14 days beyond it.
+            let text = SyntheticReports.policyText.replacingOccurrences(of: "within = \"90d\"", with: "within = \"90d\"\nmax-extension = \"14d\"")
+            let policy = DomainEvent.policyAdopted(PolicyAdopted(policyText: try Policy.parse(text, file: "capped").encodeCanonical(), zone: .utc))
+            _ = try await ledger.appendProjectEvent(policy, project: "p", as: admin, at: try Self.t("2026-01-01T00:00:00Z"))
+            _ = try await ledger.execute(.submit(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "r"))), report: "R", as: admin, at: try Self.t("2026-01-05T00:00:00Z"), eventID: nil)
+            _ = try await ledger.execute(.acknowledge(assignee: "m"), report: "R", as: admin, at: try Self.t("2026-01-06T00:00:00Z"), eventID: nil)
+            // Due 04-05; 04-12 is within the 14 days: no notice.
+            let within = try await ledger.execute(
+                .extendEmbargo(until: try Self.t("2026-04-12T00:00:00Z"), reason: "distributions", reporterAgreed: true), report: "R", as: admin,
+                at: try Self.t("2026-03-01T00:00:00Z"), eventID: nil)
+            #expect(within.notices.isEmpty && within.wireValue["notices"] == nil)
+            // 05-01 is past 04-19 (04-05 + 14 days): recorded, and said to leave 04-19.
+            let capped = try await ledger.execute(
+                .extendEmbargo(until: try Self.t("2026-05-01T00:00:00Z"), reason: "vendor", reporterAgreed: true), report: "R", as: admin,
+                at: try Self.t("2026-03-02T00:00:00Z"), eventID: nil)
+            #expect(capped.events.count == 1)
+            #expect(capped.notices.count == 1 && capped.notices.first?.hasPrefix("report R's disclosure is now due 2026-04-19T00:00:00Z, not 2026-05-01T00:00:00Z: ") == true, "\(capped.notices)")
+            #expect(capped.notices.first?.contains("capped at the policy's maximum extension of 14d") == true)
+            #expect(capped.wireValue["notices"]?.arrayValue?.count == 1)
+        }
+    }
+
     @Test("a history imported in order is accepted; a dated adoption that would re-bind a report already there is refused")
     func datedAdoptions() async throws {
         try await Self.withLedger { store, ledger in
