@@ -369,6 +369,36 @@ struct TimerScenarioTests {
         #expect(c.state == .running && c.dueAt == t("2026-01-27T12:00:00Z") && c.margin == hours(36))
     }
 
+    @Test("Project Zero: a patch within the 7 days of exploitation, or in the grace period, still leaves users 30 days; the after-fix date has no grace")
+    func projectZeroAfterFix() throws {
+        var s = try Scenario("project-zero.toml")
+        for id in ["E", "G", "L"] {
+            try s.submit(id, at: "2026-01-10T00:00:00Z")
+            try s.run(id, .acknowledge(assignee: "vendor"), at: "2026-01-11T00:00:00Z")
+            try s.triage(id, .high, at: "2026-01-12T00:00:00Z")
+        }
+        // "30 days after a patch ... as long as a patch was made available by the end of the 7-day
+        // deadline": exploited 02-01, patched 02-03 → due 30 days after the patch, 2026-03-05T00:00Z.
+        try s.run("E", .exploited(source: "ITW"), at: "2026-02-01T00:00:00Z")
+        var c = s.clock("E", .disclosure, at: "2026-02-02T00:00:00Z")
+        #expect(c.dueAt == t("2026-02-08T00:00:00Z"))
+        try s.run("E", .release(versions: ["5.2"]), at: "2026-02-03T00:00:00Z")
+        c = s.clock("E", .disclosure, at: "2026-02-10T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-03-05T00:00:00Z") && c.note == "fixed before the deadline: due 30d after the fix release", "\(c)")
+        // 90 days from 01-10 is 04-10; a patch on 04-20, in the 14-day grace, moves disclosure to
+        // day 120 (the 30 days count from the deadline, not the patch): 2026-05-10T00:00Z.
+        try s.run("G", .release(versions: ["5.3"]), at: "2026-04-20T00:00:00Z")
+        c = s.clock("G", .disclosure, at: "2026-04-21T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-05-10T00:00:00Z"))
+        #expect(c.note == "fixed in the grace period: due 30d after the deadline of 2026-04-10T00:00:00Z", "\(c)")
+        // A patch on day 47 (02-26) → disclosure on day 77 (03-28), and the grace does not pad it:
+        // published on 04-02 it is late.
+        try s.run("L", .release(versions: ["5.1"]), at: "2026-02-26T00:00:00Z")
+        try s.run("L", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-04-02T00:00:00Z")
+        c = s.clock("L", .disclosure, at: "2026-04-03T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-03-28T00:00:00Z") && c.margin == hours(-5 * 24), "\(c)")
+    }
+
     @Test("CERT/CC: 45 days from the report, extended without the reporter's agreement")
     func certCC() throws {
         var s = try Scenario("cert-cc.toml")
@@ -833,12 +863,21 @@ struct TimerScenarioTests {
         c = z.clock("Z", .disclosure, at: "2026-04-26T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-05-04T00:00:00Z"))
         #expect(c.lateChanges == [LateEntry(type: "FixReleased", occurredAt: t("2026-04-04T00:00:00Z"), recordedAt: t("2026-04-25T00:00:00Z"))])
-        // A release dated after the 90 days (04-10) moves nothing: still due 04-05, not named.
+        // A release dated in the grace period (04-10) is written in on 04-25: due 30 days after the
+        // 90-day deadline, 05-05, and named.
         try z.submit("Y", at: "2026-01-05T00:00:00Z")
         try z.run("Y", .acknowledge(assignee: "vendor"), at: "2026-01-06T00:00:00Z")
         try z.triage("Y", .high, at: "2026-01-07T00:00:00Z")
         try z.run("Y", .release(versions: ["2.0"]), at: "2026-04-10T00:00:00Z", recorded: "2026-04-25T00:00:00Z")
         c = z.clock("Y", .disclosure, at: "2026-04-26T00:00:00Z")
+        #expect(c.dueAt == t("2026-05-05T00:00:00Z"))
+        #expect(c.lateChanges == [LateEntry(type: "FixReleased", occurredAt: t("2026-04-10T00:00:00Z"), recordedAt: t("2026-04-25T00:00:00Z"))])
+        // One dated after the grace too (04-20) moves nothing: still due 04-05, not named.
+        try z.submit("X", at: "2026-01-05T00:00:00Z")
+        try z.run("X", .acknowledge(assignee: "vendor"), at: "2026-01-06T00:00:00Z")
+        try z.triage("X", .high, at: "2026-01-07T00:00:00Z")
+        try z.run("X", .release(versions: ["2.0"]), at: "2026-04-20T00:00:00Z", recorded: "2026-04-25T00:00:00Z")
+        c = z.clock("X", .disclosure, at: "2026-04-26T00:00:00Z")
         #expect(c.dueAt == t("2026-04-05T00:00:00Z") && c.lateChanges.isEmpty)
     }
 

@@ -528,11 +528,27 @@ public enum Timers {
             // Late entries that moved the deadline: the fix release it counts from, or that came in
             // time for `after-fix`; then every counted extension.
             var moved = rule.anchor == .fixRelease ? fixedAt.map { lateEntries(FixReleased.eventType, at: $0) } ?? [] : []
-            if let afterFix = rule.afterFix, let fixedAt, fixedAt <= due {
-                due = add(afterFix, fixedAt)
-                notes.append("fixed before the deadline: due \(afterFix) after the fix release")
-                moved += lateEntries(FixReleased.eventType, at: fixedAt)
+            // Exploitation in the wild sets an earlier deadline (applied below, after extensions).
+            let exploitedDue = rule.exploited.flatMap { shortened in report.exploitedAt.flatMap { $0 <= now ? add(shortened, $0) : nil } }
+            // `after-fix`: a fix released by the deadline in force (exploitation's, if earlier)
+            // leaves users this long to install it before disclosure; one released in the grace
+            // period after that deadline, this long after the deadline (Project Zero's day 120).
+            // The after-fix date is then the deadline, with no grace of its own.
+            var afterFixSet = false
+            if let afterFix = rule.afterFix, let fixedAt {
+                let inForce = min(due, exploitedDue ?? due)
+                if fixedAt <= inForce {
+                    due = add(afterFix, fixedAt)
+                    afterFixSet = true
+                    notes.append("fixed before the deadline: due \(afterFix) after the fix release")
+                } else if let grace = rule.grace, fixedAt <= add(grace, inForce) {
+                    due = add(afterFix, inForce)
+                    afterFixSet = true
+                    notes.append("fixed in the grace period: due \(afterFix) after the deadline of \(inForce)")
+                }
+                if afterFixSet { moved += lateEntries(FixReleased.eventType, at: fixedAt) }
             }
+            let grace = afterFixSet ? nil : rule.grace
             // Extensions in the order they were recorded. One only ever moves the deadline later, no
             // further than the policy allows, and only if recorded before the deadline it extends
             // had passed (grace included): agreeing to a later date afterwards does not undo a breach.
@@ -543,9 +559,9 @@ public enum Timers {
                     notes.append("embargo extension to \(x.until) dated \(x.at) ends before the deadline in force (\(due)): it does not move it")
                     continue
                 }
-                let limit = rule.grace.map { add($0, due) } ?? due
+                let limit = grace.map { add($0, due) } ?? due
                 guard x.at <= limit else {
-                    let passed = rule.grace.map { "the deadline of \(due) and its grace of \($0) (to \(limit))" } ?? "the deadline of \(due)"
+                    let passed = grace.map { "the deadline of \(due) and its grace of \($0) (to \(limit))" } ?? "the deadline of \(due)"
                     notes.append("embargo extension to \(x.until) dated \(x.at), after \(passed) had passed: not counted")
                     continue
                 }
@@ -561,17 +577,15 @@ public enum Timers {
                 }
                 notes.append("embargo extended to \(until)\(x.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
             }
-            if let shortened = rule.exploited, let observed = report.exploitedAt, observed <= now {
-                let exploitedDue = add(shortened, observed)
-                if exploitedDue < due {
-                    due = exploitedDue
-                    notes.append("exploitation observed \(observed): due \(shortened) after it")
-                }
+            // (Not when a fix released in time set the after-fix date: that date governs then.)
+            if !afterFixSet, let exploitedDue, exploitedDue < due, let shortened = rule.exploited, let observed = report.exploitedAt {
+                due = exploitedDue
+                notes.append("exploitation observed \(observed): due \(shortened) after it")
             }
             if disclosed, let earliest = rule.earliest, let end, end < add(earliest, anchor) {
                 notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
             }
-            let graceEnd = rule.grace.map { add($0, due) }
+            let graceEnd = grace.map { add($0, due) }
             let target = texts.disclosure ?? ClockTexts.disclosureTarget(rule)
             var c = judge(kind, target: target, start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
             c.lateChanges = moved
