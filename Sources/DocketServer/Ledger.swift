@@ -114,9 +114,14 @@ public final class Ledger: Sendable {
                 guard let report else {
                     throw DomainError(.invalidEvent, "report \(id)'s stream holds event \(eventID) but no valid submission")
                 }
-                return Outcome(report: report, events: [first], result: AppendResult(
+                var outcome = Outcome(report: report, events: [first], result: AppendResult(
                     firstSequence: original.sequence, lastSequence: original.sequence, streamVersion: original.streamVersion,
                     recordedAt: original.recordedAt, duplicate: true))
+                // A retry is most often made because the first answer was lost: it says the same.
+                if case .extendEmbargo(let until, _, _) = command {
+                    outcome.notices = (try? embargoNotices(until, report: report, at: original.occurredAt)) ?? []
+                }
+                return outcome
             }
             // (After the retry check: a retry returns what it appended even if the person has
             // since asked to stay anonymous.)
@@ -138,7 +143,8 @@ public final class Ledger: Sendable {
             }
             guard let updated else { throw DomainError.noReport(id) }
             var outcome = Outcome(report: updated, events: events, result: result)
-            if case .extendEmbargo(let until, _, _) = command { outcome.notices = try embargoNotices(until, report: updated, at: t) }
+            // (Recorded already: a failure to work out the notice must not read as the command's.)
+            if case .extendEmbargo(let until, _, _) = command { outcome.notices = (try? embargoNotices(until, report: updated, at: t)) ?? [] }
             return outcome
         }
     }
@@ -151,7 +157,7 @@ public final class Ledger: Sendable {
             let disclosure = Timers.clocks(for: report, policy: adopted, now: t).first(where: { $0.kind == .disclosure }),
             let due = disclosure.dueAt, due != until
         else { return [] }
-        return ["report \(report.id)'s disclosure is now due \(due), not \(until)" + (disclosure.note.map { ": \($0)" } ?? "")]
+        return ["report \(report.id)'s disclosure is due \(due)\(due < t ? " (passed)" : ""), not \(until)" + (disclosure.note.map { ": \($0)" } ?? "")]
     }
 
     /// The checks a command meets after `authorize`, in order (anonymity, the time, the lifecycle),

@@ -728,7 +728,51 @@ struct TimerScenarioTests {
         try s.run("E", .release(versions: ["0.9.4"]), at: "2026-04-01T12:00:00Z")
         let c = s.clock("E", .disclosure, at: "2026-04-05T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-04-15T12:00:00Z"))
-        #expect(c.note == "embargo extension to 2026-04-10T00:00:00Z dated 2026-03-20T00:00:00Z ends before the deadline in force (2026-04-15T12:00:00Z): it does not move it", "\(c.note ?? "")")
+        #expect(c.note == "embargo extension to 2026-04-10T00:00:00Z dated 2026-03-20T00:00:00Z ends before the deadline it would extend (2026-04-15T12:00:00Z): it does not move it", "\(c.note ?? "")")
+    }
+
+    @Test("exploitation cuts an embargo extension back, but never before an after-fix date; an early fix does not shrink an extension agreed within the cap")
+    func exploitationAndExtensionsWithAfterFix() throws {
+        var s = try Scenario("project-zero.toml")
+        // Submitted 01-10 (90 days: 04-10). Extended on 01-20 to 06-01, exploited 02-01 (due 02-08),
+        // fixed 02-05, inside the 7 days: due 30 days after the fix, 03-07, not the extension's 06-01.
+        try s.submit("A", at: "2026-01-10T00:00:00Z")
+        try s.run("A", .acknowledge(assignee: "vendor"), at: "2026-01-11T00:00:00Z")
+        try s.run("A", .extendEmbargo(until: t("2026-06-01T00:00:00Z"), reason: "vendor", reporterAgreed: true), at: "2026-01-20T00:00:00Z")
+        try s.run("A", .exploited(source: "ITW"), at: "2026-02-01T00:00:00Z")
+        #expect(s.clock("A", .disclosure, at: "2026-02-04T00:00:00Z").dueAt == t("2026-02-08T00:00:00Z"))
+        try s.triage("A", .high, at: "2026-02-04T12:00:00Z")
+        try s.run("A", .release(versions: ["5.2"]), at: "2026-02-05T00:00:00Z")
+        var c = s.clock("A", .disclosure, at: "2026-02-06T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-03-07T00:00:00Z"), "\(c)")
+        #expect(c.note?.contains("exploitation observed 2026-02-01T00:00:00Z: due at the after-fix date, not later") == true, "\(c.note ?? "")")
+        // Fixed 02-26 (due 03-28), extended on 03-01 to 06-01, exploited 04-01: cut back to 04-08.
+        try s.submit("B", at: "2026-01-10T00:00:00Z")
+        try s.run("B", .acknowledge(assignee: "vendor"), at: "2026-01-11T00:00:00Z")
+        try s.triage("B", .high, at: "2026-01-12T00:00:00Z")
+        try s.run("B", .release(versions: ["5.1"]), at: "2026-02-26T00:00:00Z")
+        try s.run("B", .extendEmbargo(until: t("2026-06-01T00:00:00Z"), reason: "vendor", reporterAgreed: true), at: "2026-03-01T00:00:00Z")
+        #expect(s.clock("B", .disclosure, at: "2026-03-02T00:00:00Z").dueAt == t("2026-06-01T00:00:00Z"))
+        try s.run("B", .exploited(source: "ITW"), at: "2026-04-01T00:00:00Z")
+        c = s.clock("B", .disclosure, at: "2026-04-02T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-04-08T00:00:00Z"), "\(c)")
+        // With a 14-day cap: extended on 01-10 to 04-15 (within 04-10 + 14 days = 04-24… from
+        // submission 01-05: 04-05 + 14 = 04-19), then fixed 01-20: the extension still stands.
+        var m = try Scenario("project-zero.toml", edit: { $0.replacingOccurrences(of: "exploited = \"7d\"", with: "exploited = \"7d\"\nmax-extension = \"14d\"") })
+        try m.submit("C", at: "2026-01-05T00:00:00Z")
+        try m.run("C", .acknowledge(assignee: "vendor"), at: "2026-01-06T00:00:00Z")
+        try m.triage("C", .high, at: "2026-01-07T00:00:00Z")
+        try m.run("C", .extendEmbargo(until: t("2026-04-15T00:00:00Z"), reason: "vendor", reporterAgreed: true), at: "2026-01-10T00:00:00Z")
+        try m.run("C", .release(versions: ["2.0"]), at: "2026-01-20T00:00:00Z")
+        c = m.clock("C", .disclosure, at: "2026-02-01T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-04-15T00:00:00Z") && c.note?.contains("capped") != true, "\(c)")
+    }
+
+    @Test("a grace period longer than after-fix is a contradiction: a fix late in it would be due before its release")
+    func graceLongerThanAfterFix() throws {
+        let text = "name = \"p\"\nversion = 1\n[disclosure]\nfrom = \"report\"\nwithin = \"90d\"\nafter-fix = \"7d\"\ngrace = \"30d\"\n"
+        let error = #expect(throws: PolicyError.self) { try Policy.parse(text, file: "p.toml") }
+        #expect(error?.description.contains("disclosure.grace: 30d is longer than after-fix (7d)") == true, "\(String(describing: error))")
     }
 
     @Test("a milestone recorded well after the time it gives is flagged on the clocks it ends; one entered within the hour is not")

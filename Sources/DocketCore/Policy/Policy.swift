@@ -213,12 +213,14 @@ public struct DisclosurePolicy: Hashable, Sendable {
     public var within: PolicyDuration
     /// Not before this long after the anchor ("7–14 days after the fix": earliest 7 days).
     public var earliest: PolicyDuration?
-    /// When the fix is released before the deadline, disclosure is due this long after the
-    /// release instead (Project Zero's "90+30"). Only with the `report` anchor.
+    /// When the fix is released by the deadline in force (the exploited one, if earlier),
+    /// disclosure is due this long after the release instead (Project Zero's "90+30"); released in
+    /// the grace period, this long after the deadline. Only with the `report` anchor.
     public var afterFix: PolicyDuration?
-    /// A missed deadline is only breached after this grace period.
+    /// A missed deadline is only breached after this grace period (an after-fix date has none).
     public var grace: PolicyDuration?
-    /// When exploitation in the wild is observed, due = min(due, observed + exploited).
+    /// When exploitation in the wild is observed, due = min(due, observed + exploited), but not
+    /// before an after-fix date.
     public var exploited: PolicyDuration?
     /// Embargo extensions may move the deadline at most this far beyond the original; nil: no limit.
     public var maxExtension: PolicyDuration?
@@ -358,6 +360,11 @@ public struct Policy: Hashable, Sendable {
             }
             if disclosure.anchor == .fixRelease, disclosure.afterFix != nil {
                 found.append(("disclosure.after-fix", "after-fix only applies when the deadline counts from the report (from = \"report\"), not from the fix release"))
+            }
+            // A fix in the grace period is due `after-fix` after the deadline: a grace longer than
+            // that would make a fix released late in it due before its own release.
+            if let afterFix = disclosure.afterFix, let grace = disclosure.grace, grace.isLonger(than: afterFix) == true {
+                found.append(("disclosure.grace", "\(grace) is longer than after-fix (\(afterFix)): a fix released late in the grace period would be due before it was released"))
             }
         }
         if workweek.isEmpty {

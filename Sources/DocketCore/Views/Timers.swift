@@ -523,7 +523,8 @@ public enum Timers {
                 anchor = fixedAt
             }
             let add = { (d: PolicyDuration, from: Timestamp) in cal.advance(from, by: cal.span(of: d), unit: d.unit) }
-            var due = add(rule.within, anchor)
+            let baseDue = add(rule.within, anchor)
+            var due = baseDue
             var notes: [String] = []
             // Late entries that moved the deadline: the fix release it counts from, or that came in
             // time for `after-fix`; then every counted extension.
@@ -533,7 +534,9 @@ public enum Timers {
             // `after-fix`: a fix released by the deadline in force (exploitation's, if earlier)
             // leaves users this long to install it before disclosure; one released in the grace
             // period after that deadline, this long after the deadline (Project Zero's day 120).
-            // The after-fix date is then the deadline, with no grace of its own.
+            // The after-fix date is then the deadline, with no grace of its own. (Embargo
+            // extensions do not count here: they move the date of disclosure, not the one the fix
+            // had to beat.)
             var afterFixSet = false
             if let afterFix = rule.afterFix, let fixedAt {
                 let inForce = min(due, exploitedDue ?? due)
@@ -556,7 +559,7 @@ public enum Timers {
             var extended: (to: EmbargoExtension, until: Timestamp)?
             for x in report.embargoExtensions where x.at <= now {
                 guard x.until > due else {
-                    notes.append("embargo extension to \(x.until) dated \(x.at) ends before the deadline in force (\(due)): it does not move it")
+                    notes.append("embargo extension to \(x.until) dated \(x.at) ends before the deadline it would extend (\(due)): it does not move it")
                     continue
                 }
                 let limit = grace.map { add($0, due) } ?? due
@@ -565,7 +568,9 @@ public enum Timers {
                     notes.append("embargo extension to \(x.until) dated \(x.at), after \(passed) had passed: not counted")
                     continue
                 }
-                let cap = rule.maxExtension.map { add($0, policyDue) }
+                // Measured from the policy's deadline, or the report's if later: an early fix
+                // (an after-fix date) does not shrink an extension agreed within the cap.
+                let cap = rule.maxExtension.map { add($0, max(policyDue, baseDue)) }
                 extended = (x, cap.map { min(x.until, $0) } ?? x.until)
                 due = extended!.until
                 // Each one moved the deadline the next one extends.
@@ -577,10 +582,16 @@ public enum Timers {
                 }
                 notes.append("embargo extended to \(until)\(x.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
             }
-            // (Not when a fix released in time set the after-fix date: that date governs then.)
-            if !afterFixSet, let exploitedDue, exploitedDue < due, let shortened = rule.exploited, let observed = report.exploitedAt {
-                due = exploitedDue
-                notes.append("exploitation observed \(observed): due \(shortened) after it")
+            // Not before an after-fix date, which leaves users the time to install the fix (an
+            // extension beyond it is cut back, as any is).
+            if let exploitedDue, let shortened = rule.exploited, let observed = report.exploitedAt {
+                let shortenedDue = afterFixSet ? max(exploitedDue, policyDue) : exploitedDue
+                if shortenedDue < due {
+                    due = shortenedDue
+                    notes.append(afterFixSet
+                        ? "exploitation observed \(observed): due at the after-fix date, not later"
+                        : "exploitation observed \(observed): due \(shortened) after it")
+                }
             }
             if disclosed, let earliest = rule.earliest, let end, end < add(earliest, anchor) {
                 notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
