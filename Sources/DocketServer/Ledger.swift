@@ -305,9 +305,15 @@ public final class Ledger: Sendable {
     /// a maintainer sees the report, contact included, and is trusted with it. Someone who asked
     /// for no credit, or declined it, gets none from anyone: `Lifecycle`.)
     static func refuseNamingAnonymous(_ command: ReportCommand, on report: Report?, id: String, _ principal: Principal) throws {
-        guard principal.role == .maintainer, case .acceptCredit(let person, _, let given) = command, let report,
-            report.askedPreference(of: person) == .anonymous
-        else { return }
+        guard principal.role == .maintainer, case .acceptCredit(let person, _, let given) = command, let report else { return }
+        // A reporter who asked for no credit (or got none from the project's default) may opt in
+        // later; that, like lifting anonymity, is theirs or an admin's to record.
+        if report.isReporter(person), report.credit(of: person) == nil, report.reporter.credit == .none {
+            throw Forbidden(
+                "\(person) asked for no credit on report \(id) (or got none by the project's credit default); "
+                    + "only an admin, or the reporter with their own token, can record that they now accept it")
+        }
+        guard report.askedPreference(of: person) == .anonymous else { return }
         let preference = report.acceptedPreference(of: person, given: given)
         if preference == .named || preference == .handle {
             throw Forbidden(

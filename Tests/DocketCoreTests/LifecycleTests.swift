@@ -166,6 +166,36 @@ struct LifecycleTests {
         #expect(hall.entries.map(\.credited).suffix(2) == ["Cy Young", "dee"], "\(hall.entries)")
     }
 
+    @Test("hall of fame Markdown: a name or handle shaped like a URL, an address or an entity stays text on GitHub; leading spaces make no code block; an anonymous person is counted once")
+    func hallOfFameAutolinks() throws {
+        let now = try Timestamp(rfc3339: "2027-01-01T00:00:00Z")
+        var projection = Projection()
+        let people: [(String, String?, CreditPreference)] = [
+            ("http://2130706433/h", "support@evil.example", .named), ("eve", "www.evil.com &lt;b&gt;", .named), ("ivy", "    Indented", .named),
+            ("dave", nil, .anonymous), ("DAVE", nil, .anonymous),
+        ]
+        for (i, (handle, name, credit)) in people.enumerated() {
+            var h = try ReportHarness(id: "r-\(i)", reporter: Reporter(handle: handle, name: name, credit: credit))
+            try h.run(.acknowledge(assignee: "m"))
+            try h.run(Self.triage)
+            try h.run(.startFix(branch: nil))
+            try h.run(.release(versions: ["1.0.\(i)"]))
+            try h.run(.publish(ghsa: nil, cve: nil, url: nil))
+            projection.reports["r-\(i)"] = try #require(h.report)
+        }
+        let hall = HallOfFame(projection: projection, project: "demo", year: nil, now: now)
+        let md = hall.markdown
+        // No `scheme:` an autolink could start from, no `a@b.c` GFM would link (a WORD JOINER
+        // follows the @), no `www.`, no live entity.
+        #expect(md.contains("- support@\u{2060}evil\\.example (@http\\://2130706433/h) — finder\n"), "\(md)")
+        #expect(md.contains("- www\\.evil\\.com \\&lt;b\\&gt; (@eve) — finder\n"), "\(md)")
+        #expect(md.contains("- Indented (@ivy) — finder\n"), "\(md)")
+        #expect(!md.contains("http:") && !md.contains("www.") && !md.contains("&lt;b&gt;"))
+        #expect(hall.anonymous == 1 && md.contains("- and 1 researcher who asked to stay anonymous\n"), "\(md)")
+        // The JSON keeps the names as given.
+        #expect(hall.json["credited"]?.arrayValue?.first?["name"] == "support@evil.example")
+    }
+
     @Test(
         "text that would change how a terminal, a log or a view shows what surrounds it is refused, naming the field and the character",
         arguments: [
@@ -387,12 +417,19 @@ struct LifecycleTests {
         #expect(h.report?.credit(of: "cy")?.preference == .named && h.report?.credit(of: "cy")?.status == .accepted)
     }
 
-    @Test("a reporter who asked for no credit cannot be offered it")
+    @Test("a reporter who asked for no credit cannot be offered it, nor decline it again, but may opt in saying how")
     func noCreditReporter() throws {
         var h = try ReportHarness(reporter: Reporter(handle: "shy", credit: .none))
         try h.run(.acknowledge(assignee: "m"))
         let error = #expect(throws: DomainError.self) { try h.run(.offerCredit(person: "shy", type: .finder)) }
         #expect(error?.code == .creditDeclined)
+        let declined = #expect(throws: DomainError.self) { try h.run(.declineCredit(person: "shy")) }
+        #expect(declined?.code == .creditDeclined && declined?.message.contains("nothing to decline") == true)
+        // Accepting without saying how would record the "none" they asked for: refused.
+        #expect(throws: DomainError.self) { try h.run(.acceptCredit(person: "shy", displayName: nil, preference: nil)) }
+        // They change their mind (or never chose: a project's default of none): they opt in.
+        try h.run(.acceptCredit(person: "shy", displayName: "S. Hy", preference: .named))
+        #expect(h.report?.credit(of: "shy")?.preference == .named && h.report?.credit(of: "shy")?.status == .accepted)
     }
 
     @Test("embargo extensions must move the date later")

@@ -243,6 +243,38 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("a reporter who asked for no credit is offered none and declines nothing; they or an admin can record that they opt in, a maintainer cannot")
+    func noCreditIsTheirsToLift() async throws {
+        let node = try await TestNode()
+        try await node.adopt("alpha")
+        let admin = node.client()
+        for (id, handle) in [("N1", "nia"), ("N2", "ned")] {
+            _ = try await admin.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: handle, name: handle.uppercased(), credit: .none))), report: id)
+            _ = try await admin.command(.acknowledge(assignee: "maria"), report: id)
+        }
+        let maria = node.client(try await node.token(.maintainer, project: "alpha", name: "maria"))
+        let before = node.store.head.sequence
+        let offered = await #expect(throws: DocketClientError.self) { try await maria.command(.offerCredit(person: "nia", type: .finder), report: "N1") }
+        #expect(offered?.code == "credit-declined")
+        let declined = await #expect(throws: DocketClientError.self) { try await maria.command(.declineCredit(person: "nia"), report: "N1") }
+        #expect(declined?.code == "credit-declined" && declined?.description.contains("nothing to decline") == true)
+        let optedIn = await #expect(throws: DocketClientError.self) {
+            try await maria.command(.acceptCredit(person: "nia", displayName: nil, preference: .named), report: "N1")
+        }
+        #expect(optedIn?.code == "forbidden" && optedIn?.description.contains("only an admin, or the reporter with their own token") == true)
+        #expect(node.store.head.sequence == before)
+        // Nia opts in herself; an admin records Ned's (who wrote by mail).
+        let nia = node.client(try await node.token(.reporter, name: "nia"))
+        _ = try await nia.command(.acceptCredit(person: "nia", displayName: "Nia N.", preference: .named), report: "N1")
+        _ = try await admin.command(.acceptCredit(person: "ned", displayName: nil, preference: .handle), report: "N2")
+        let rows = try await admin.query(.state(project: "alpha", state: nil, severity: nil, assignee: nil, report: nil))["rows"]?.arrayValue ?? []
+        #expect(rows.map { $0["reporter"]?["credit"]?.stringValue ?? "?" } == ["named", "handle"], "\(rows)")
+        await nia.close()
+        await maria.close()
+        await admin.close()
+        await node.stop()
+    }
+
     @Test("a maintainer cannot have named someone who asked to stay anonymous; they themself or an admin can")
     func anonymityIsTheirsToLift() async throws {
         let node = try await TestNode()

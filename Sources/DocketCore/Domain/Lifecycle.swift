@@ -234,7 +234,9 @@ public enum Lifecycle {
             guard preference != .none else {
                 throw DomainError(.invalidCommand, "\(person) asked for no credit; give --preference named, handle or anonymous if they now accept it, or record --decline")
             }
-            try refuseDeclined(person, report: report)
+            // A reporter who asked for no credit (or whose project's default gave them none) may
+            // opt in later, saying how they want it: no one else's offer reaches them.
+            try refuseDeclined(person, report: report, optingIn: isReporter && given != nil)
             if let report, report.credit(of: person) == nil, !isReporter {
                 throw DomainError(.invalidCommand, "no credit was offered to \(person) on report \(reportID); offer it first (credit --offer)")
             }
@@ -248,6 +250,9 @@ public enum Lifecycle {
             }
             if let record = report?.credit(of: person), record.status == .declined {
                 throw DomainError(.creditDeclined, "\(person) has already declined credit on report \(reportID)")
+            }
+            if let report, report.isReporter(person), report.reporter.credit == .none, report.credit(of: person) == nil {
+                throw DomainError(.creditDeclined, "\(person) asked for no credit when reporting \(reportID): there is nothing to decline")
             }
             return [.creditDeclined(CreditDeclined(person: person))]
         case .close(let resolution, let duplicateOf, let reason):
@@ -317,12 +322,12 @@ public enum Lifecycle {
         do { return try CVSS.score(vector) } catch { throw DomainError(.invalidCommand, "malformed CVSS vector: \(error.message)") }
     }
 
-    private static func refuseDeclined(_ person: String, report: Report?) throws(DomainError) {
+    private static func refuseDeclined(_ person: String, report: Report?, optingIn: Bool = false) throws(DomainError) {
         guard let report else { return }
         if let record = report.credit(of: person), record.status == .declined {
             throw DomainError(.creditDeclined, "\(person) declined credit on report \(report.id); it cannot be offered or recorded again")
         }
-        if report.isReporter(person), report.reporter.credit == .none, report.credit(of: person) == nil {
+        if !optingIn, report.isReporter(person), report.reporter.credit == .none, report.credit(of: person) == nil {
             throw DomainError(.creditDeclined, "\(person) asked for no credit when reporting \(report.id); credit cannot be offered to them")
         }
     }

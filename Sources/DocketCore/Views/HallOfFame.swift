@@ -18,7 +18,7 @@ public struct HallOfFame: Hashable, Sendable {
     public var project: String
     public var year: Int64?
     public var entries: [Entry]
-    /// Credits given anonymously: counted, never named.
+    /// The people credited anonymously: counted (once each), never named.
     public var anonymous: Int
     public var disclosedReports: Int
 
@@ -33,7 +33,8 @@ public struct HallOfFame: Hashable, Sendable {
         self.year = year
         var found: [Entry] = []
         var position: [String: Int] = [:]
-        var anonymous = 0
+        // People, not credits: someone anonymous on two reports is one researcher.
+        var anonymous = Set<String>()
         var disclosed = 0
         // In order of disclosure (then id): the disclosure times are read once, not at every comparison.
         var keyed: [(at: Timestamp, report: Report)] = []
@@ -58,7 +59,7 @@ public struct HallOfFame: Hashable, Sendable {
                 switch c.preference {
                 case .none: continue
                 case .anonymous:
-                    anonymous += 1
+                    anonymous.insert(Report.personKey(c.person))
                     continue
                 case .named, .handle:
                     let person = Report.personKey(c.person)
@@ -82,7 +83,7 @@ public struct HallOfFame: Hashable, Sendable {
             }
         }
         entries = found
-        self.anonymous = anonymous
+        self.anonymous = anonymous.count
         self.disclosedReports = disclosed
     }
 
@@ -103,7 +104,7 @@ public struct HallOfFame: Hashable, Sendable {
             s += line + "\n"
         }
         if anonymous > 0 {
-            s += "- and \(anonymous) researcher\(anonymous == 1 ? "" : "s") who asked to stay anonymous\n"
+            s += "- \(entries.isEmpty ? "" : "and ")\(anonymous) researcher\(anonymous == 1 ? "" : "s") who asked to stay anonymous\n"
         }
         return s
     }
@@ -125,15 +126,22 @@ public struct HallOfFame: Hashable, Sendable {
     }
 
     /// Markdown-escapes text supplied by reporters so a name cannot inject links or formatting
-    /// (nor control characters: `UntrustedText`).
+    /// (nor control characters: `UntrustedText`), as GitHub renders a CREDITS.md (GFM):
+    /// - punctuation Markdown gives a meaning is backslash-escaped, `&` (entities) and `:`
+    ///   included: an escaped `:` or `.` is no autolink's `https:` or `www.`;
+    /// - an `@` is followed by a WORD JOINER (U+2060, invisible): GFM makes any `a@b.c` a mailto
+    ///   link, escaped or not;
+    /// - white space at either end is dropped: four leading spaces would make a code block.
     static func escape(_ s: String) -> String {
         var out = ""
-        for ch in s {
-            if "\\`*_{}[]()#+-.!<>|~".contains(ch) { out.append("\\") }
+        for ch in s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed() {
+            if "\\`*_{}[]()#+-.!<>|~&:".contains(ch) { out.append("\\") }
             // Every line break (CR, CR LF and Unicode's own, not only LF) becomes a space: a name
             // must not end its list item and start a heading or a paragraph of its own.
             if ch.isNewline {
                 out.append(" ")
+            } else if ch == "@" {
+                out.append("@\u{2060}")
             } else if !ch.unicodeScalars.contains(where: UntrustedText.isDisruptive) {
                 // Escape sequences, NULs and bidirectional overrides are left out altogether.
                 out.append(ch)
