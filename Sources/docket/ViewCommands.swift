@@ -127,7 +127,7 @@ struct HallOfFameCommand: AsyncParsableCommand {
     @OptionGroup var remote: RemoteOptions
     @Option(help: ArgumentHelp("Show it as it stood then (RFC 3339 time or date, or a sequence).", valueName: "time|seq")) var asOf: String?
     @Option(help: "The project.") var project: String
-    @Option(help: "Only reports disclosed in this year.") var year: Int64?
+    @Option(help: "Only reports disclosed in this year (of the UTC calendar).") var year: Int64?
     @Option(help: "markdown (a CREDITS.md section) or json.") var format: Format = .markdown
     @Flag(help: "Same as --format json.") var json = false
 
