@@ -302,13 +302,14 @@ public final class Ledger: Sendable {
     /// Naming someone who is to stay anonymous can put them at risk, and cannot be undone once a
     /// hall of fame is published: a maintainer's slip must not do it. The reporter may, with their
     /// own token, or an admin recording what someone asked by mail. (This guards against mistakes:
-    /// a maintainer sees the report, contact included, and is trusted with it. Someone who asked
-    /// for no credit, or declined it, gets none from anyone: `Lifecycle`.)
+    /// a maintainer sees the report, contact included, and is trusted with it. Someone who
+    /// declined credit gets none from anyone: `Lifecycle`. A reporter who asked for no credit may
+    /// opt in, recorded by them or an admin, as anonymity is lifted.)
     static func refuseNamingAnonymous(_ command: ReportCommand, on report: Report?, id: String, _ principal: Principal) throws {
         guard principal.role == .maintainer, case .acceptCredit(let person, _, let given) = command, let report else { return }
         // A reporter who asked for no credit (or got none from the project's default) may opt in
         // later; that, like lifting anonymity, is theirs or an admin's to record.
-        if report.isReporter(person), report.credit(of: person) == nil, report.reporter.credit == .none {
+        if report.askedForNoCredit(person) {
             throw Forbidden(
                 "\(person) asked for no credit on report \(id) (or got none by the project's credit default); "
                     + "only an admin, or the reporter with their own token, can record that they now accept it")

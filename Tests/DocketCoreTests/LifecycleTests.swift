@@ -166,16 +166,17 @@ struct LifecycleTests {
         #expect(hall.entries.map(\.credited).suffix(2) == ["Cy Young", "dee"], "\(hall.entries)")
     }
 
-    @Test("hall of fame Markdown: a name or handle shaped like a URL, an address or an entity stays text on GitHub; leading spaces make no code block; an anonymous person is counted once")
+    @Test("hall of fame Markdown: a name or handle shaped like a URL, an address, an entity, math or an emoji code stays text on GitHub, also behind combining marks; leading spaces make no code block; anonymous credits are counted per report")
     func hallOfFameAutolinks() throws {
         let now = try Timestamp(rfc3339: "2027-01-01T00:00:00Z")
         var projection = Projection()
         let people: [(String, String?, CreditPreference)] = [
-            ("http://2130706433/h", "support@evil.example", .named), ("eve", "www.evil.com &lt;b&gt;", .named), ("ivy", "    Indented", .named),
+            ("http://2130706433/h", "support@evil.example", .named), ("eve", "www.evil.com &lt;b&gt; $x$ :smile:", .named),
+            ("ivy", "\u{202E}    Indented", .named), ("cy", "*\u{301}x*\u{301} www.\u{FE0F}evil.\u{FE0F}com", .named),
             ("dave", nil, .anonymous), ("DAVE", nil, .anonymous),
         ]
         for (i, (handle, name, credit)) in people.enumerated() {
-            var h = try ReportHarness(id: "r-\(i)", reporter: Reporter(handle: handle, name: name, credit: credit))
+            var h = try ReportHarness(id: "r-\(i)", reporter: Reporter(handle: handle, name: name, credit: credit), recorded: true)
             try h.run(.acknowledge(assignee: "m"))
             try h.run(Self.triage)
             try h.run(.startFix(branch: nil))
@@ -185,15 +186,24 @@ struct LifecycleTests {
         }
         let hall = HallOfFame(projection: projection, project: "demo", year: nil, now: now)
         let md = hall.markdown
-        // No `scheme:` an autolink could start from, no `a@b.c` GFM would link (a WORD JOINER
-        // follows the @), no `www.`, no live entity.
-        #expect(md.contains("- support@\u{2060}evil\\.example (@http\\://2130706433/h) — finder\n"), "\(md)")
-        #expect(md.contains("- www\\.evil\\.com \\&lt;b\\&gt; (@eve) — finder\n"), "\(md)")
+        let wj = "\u{2060}"
+        // Every ASCII punctuation mark escaped; a WORD JOINER after each @ and :, so GFM links no
+        // address and GitHub swaps in no emoji; no live entity, math or `www.`.
+        #expect(md.contains("- support\\@\(wj)evil\\.example (@http\\:\(wj)\\/\\/2130706433\\/h) — finder\n"), "\(md)")
+        #expect(md.contains("- www\\.evil\\.com \\&lt\\;b\\&gt\\; \\$x\\$ \\:\(wj)smile\\:\(wj) (@eve) — finder\n"), "\(md)")
+        // The override dropped first, then the spaces trimmed.
         #expect(md.contains("- Indented (@ivy) — finder\n"), "\(md)")
-        #expect(!md.contains("http:") && !md.contains("www.") && !md.contains("&lt;b&gt;"))
-        #expect(hall.anonymous == 1 && md.contains("- and 1 researcher who asked to stay anonymous\n"), "\(md)")
+        // A combining mark or a variation selector after punctuation does not hide it from escaping.
+        #expect(md.contains("- \\*\u{301}x\\*\u{301} www\\.\u{FE0F}evil\\.\u{FE0F}com (@cy) — finder\n"), "\(md)")
+        #expect(!md.contains("http:") && !md.contains("www.") && !md.contains("&lt;b&gt;") && !md.contains(":smile:"))
+        // Two anonymous credits, though the handles are one person's: counting people would link reports.
+        #expect(hall.anonymous == 2 && md.contains("- and 2 credits to researchers who asked to stay anonymous\n"), "\(md)")
         // The JSON keeps the names as given.
         #expect(hall.json["credited"]?.arrayValue?.first?["name"] == "support@evil.example")
+        // Only anonymous credits: the line stands alone.
+        var alone = Projection()
+        alone.reports["r-4"] = projection.reports["r-4"]
+        #expect(HallOfFame(projection: alone, project: "demo", year: nil, now: now).markdown.hasSuffix("\n\n- 1 credit to researchers who asked to stay anonymous\n"))
     }
 
     @Test(
@@ -425,11 +435,23 @@ struct LifecycleTests {
         #expect(error?.code == .creditDeclined)
         let declined = #expect(throws: DomainError.self) { try h.run(.declineCredit(person: "shy")) }
         #expect(declined?.code == .creditDeclined && declined?.message.contains("nothing to decline") == true)
-        // Accepting without saying how would record the "none" they asked for: refused.
-        #expect(throws: DomainError.self) { try h.run(.acceptCredit(person: "shy", displayName: nil, preference: nil)) }
+        // Accepting without saying how, or saying none, would record the "none" they asked for: refused.
+        for preference in [nil, CreditPreference.none] {
+            let unsaid = #expect(throws: DomainError.self) { try h.run(.acceptCredit(person: "shy", displayName: nil, preference: preference)) }
+            #expect(unsaid?.code == .invalidCommand)
+        }
         // They change their mind (or never chose: a project's default of none): they opt in.
-        try h.run(.acceptCredit(person: "shy", displayName: "S. Hy", preference: .named))
+        var anonymously = h
+        try h.run(.acceptCredit(person: "SHY ", displayName: "S. Hy", preference: .named))
         #expect(h.report?.credit(of: "shy")?.preference == .named && h.report?.credit(of: "shy")?.status == .accepted)
+        try anonymously.run(.acceptCredit(person: "shy", displayName: nil, preference: .anonymous))
+        #expect(anonymously.report?.credit(of: "shy")?.preference == .anonymous)
+        // One who declined (a log from before declines were refused here) stays declined.
+        var declinedBefore = try ReportHarness(reporter: Reporter(handle: "shy", credit: .named))
+        try declinedBefore.run(.acknowledge(assignee: "m"))
+        try declinedBefore.run(.declineCredit(person: "shy"))
+        let after = #expect(throws: DomainError.self) { try declinedBefore.run(.acceptCredit(person: "shy", displayName: nil, preference: .named)) }
+        #expect(after?.code == .creditDeclined)
     }
 
     @Test("embargo extensions must move the date later")

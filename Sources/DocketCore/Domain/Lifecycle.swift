@@ -232,7 +232,7 @@ public enum Lifecycle {
             let isReporter = report?.isReporter(person) ?? false
             let preference = report?.acceptedPreference(of: person, given: given) ?? given ?? .named
             guard preference != .none else {
-                throw DomainError(.invalidCommand, "\(person) asked for no credit; give --preference named, handle or anonymous if they now accept it, or record --decline")
+                throw DomainError(.invalidCommand, "\(person) asked for no credit; if they now accept it, give --preference named, handle or anonymous (recorded by them, or by an admin)")
             }
             // A reporter who asked for no credit (or whose project's default gave them none) may
             // opt in later, saying how they want it: no one else's offer reaches them.
@@ -251,7 +251,7 @@ public enum Lifecycle {
             if let record = report?.credit(of: person), record.status == .declined {
                 throw DomainError(.creditDeclined, "\(person) has already declined credit on report \(reportID)")
             }
-            if let report, report.isReporter(person), report.reporter.credit == .none, report.credit(of: person) == nil {
+            if let report, report.askedForNoCredit(person) {
                 throw DomainError(.creditDeclined, "\(person) asked for no credit when reporting \(reportID): there is nothing to decline")
             }
             return [.creditDeclined(CreditDeclined(person: person))]
@@ -327,7 +327,7 @@ public enum Lifecycle {
         if let record = report.credit(of: person), record.status == .declined {
             throw DomainError(.creditDeclined, "\(person) declined credit on report \(report.id); it cannot be offered or recorded again")
         }
-        if !optingIn, report.isReporter(person), report.reporter.credit == .none, report.credit(of: person) == nil {
+        if !optingIn, report.askedForNoCredit(person) {
             throw DomainError(.creditDeclined, "\(person) asked for no credit when reporting \(report.id); credit cannot be offered to them")
         }
     }

@@ -375,6 +375,13 @@ public struct Report: Hashable, @unchecked Sendable {
         return isReporter(person) ? self.reporter.credit : nil
     }
 
+    /// Whether `person` is the reporter and asked for no credit when reporting (or got none by the
+    /// project's credit default), and has given no answer since: they are offered none and have
+    /// nothing to decline; only their own opt-in (a `preference` given) can credit them.
+    public func askedForNoCredit(_ person: String) -> Bool {
+        isReporter(person) && self.reporter.credit == .none && (credit(of: person).map { $0.status == .offered } ?? true)
+    }
+
     /// Whether `person` is the reporter (told apart as credits are: `personKey`).
     public func isReporter(_ person: String) -> Bool {
         Report.personKey(person) == Report.personKey(self.reporter.handle)

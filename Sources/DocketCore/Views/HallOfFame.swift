@@ -18,7 +18,8 @@ public struct HallOfFame: Hashable, Sendable {
     public var project: String
     public var year: Int64?
     public var entries: [Entry]
-    /// The people credited anonymously: counted (once each), never named.
+    /// Credits given anonymously: counted (once per report and person, people not told apart),
+    /// never named.
     public var anonymous: Int
     public var disclosedReports: Int
 
@@ -33,8 +34,9 @@ public struct HallOfFame: Hashable, Sendable {
         self.year = year
         var found: [Entry] = []
         var position: [String: Int] = [:]
-        // People, not credits: someone anonymous on two reports is one researcher.
-        var anonymous = Set<String>()
+        // Credits, not people: counting people would show, as reports are disclosed, that one
+        // anonymous researcher is behind several of them, and link those reports.
+        var anonymous = 0
         var disclosed = 0
         // In order of disclosure (then id): the disclosure times are read once, not at every comparison.
         var keyed: [(at: Timestamp, report: Report)] = []
@@ -59,7 +61,7 @@ public struct HallOfFame: Hashable, Sendable {
                 switch c.preference {
                 case .none: continue
                 case .anonymous:
-                    anonymous.insert(Report.personKey(c.person))
+                    anonymous += 1
                     continue
                 case .named, .handle:
                     let person = Report.personKey(c.person)
@@ -83,14 +85,14 @@ public struct HallOfFame: Hashable, Sendable {
             }
         }
         entries = found
-        self.anonymous = anonymous.count
+        self.anonymous = anonymous
         self.disclosedReports = disclosed
     }
 
     /// A `CREDITS.md` section.
     public var markdown: String {
         var s = "## Security researchers\n\n"
-        s += "We thank the people who reported vulnerabilities in \(project)"
+        s += "We thank the people who reported vulnerabilities in \(Self.escape(project))"
         s += year.map { " and helped us fix them in \($0)" } ?? " and helped us fix them"
         s += ".\n\n"
         if entries.isEmpty && anonymous == 0 {
@@ -104,7 +106,7 @@ public struct HallOfFame: Hashable, Sendable {
             s += line + "\n"
         }
         if anonymous > 0 {
-            s += "- \(entries.isEmpty ? "" : "and ")\(anonymous) researcher\(anonymous == 1 ? "" : "s") who asked to stay anonymous\n"
+            s += "- \(entries.isEmpty ? "" : "and ")\(anonymous) credit\(anonymous == 1 ? "" : "s") to researchers who asked to stay anonymous\n"
         }
         return s
     }
@@ -126,28 +128,42 @@ public struct HallOfFame: Hashable, Sendable {
     }
 
     /// Markdown-escapes text supplied by reporters so a name cannot inject links or formatting
-    /// (nor control characters: `UntrustedText`), as GitHub renders a CREDITS.md (GFM):
-    /// - punctuation Markdown gives a meaning is backslash-escaped, `&` (entities) and `:`
-    ///   included: an escaped `:` or `.` is no autolink's `https:` or `www.`;
-    /// - an `@` is followed by a WORD JOINER (U+2060, invisible): GFM makes any `a@b.c` a mailto
-    ///   link, escaped or not;
+    /// (nor control characters: `UntrustedText`), as GitHub renders a CREDITS.md (GFM). Scalar by
+    /// scalar, since a parser sees `.` in a `.` followed by a combining mark:
+    /// - every ASCII punctuation mark is backslash-escaped (`&` entities, `$` math, `:` schemes,
+    ///   `.` in `www.` included);
+    /// - an `@` or a `:` is followed by a WORD JOINER (U+2060, invisible): GFM makes any `a@b.c`
+    ///   a mailto link, escaped or not, and emoji `:codes:` are replaced after rendering;
     /// - white space at either end is dropped: four leading spaces would make a code block.
     static func escape(_ s: String) -> String {
-        var out = ""
-        for ch in s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed() {
-            if "\\`*_{}[]()#+-.!<>|~&:".contains(ch) { out.append("\\") }
-            // Every line break (CR, CR LF and Unicode's own, not only LF) becomes a space: a name
-            // must not end its list item and start a heading or a paragraph of its own.
-            if ch.isNewline {
-                out.append(" ")
-            } else if ch == "@" {
-                out.append("@\u{2060}")
-            } else if !ch.unicodeScalars.contains(where: UntrustedText.isDisruptive) {
-                // Escape sequences, NULs and bidirectional overrides are left out altogether.
-                out.append(ch)
+        var kept = String.UnicodeScalarView()
+        for scalar in s.unicodeScalars {
+            // Every line break (CR, LF and Unicode's own) becomes a space: a name must not end its
+            // list item and start a heading or a paragraph of its own. Escape sequences, NULs and
+            // bidirectional overrides are left out altogether.
+            if Self.isLineBreak(scalar) {
+                kept.append(" ")
+            } else if !UntrustedText.isDisruptive(scalar) {
+                kept.append(scalar)
             }
         }
-        return out
+        var out = String.UnicodeScalarView()
+        for scalar in String(kept).drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed().flatMap(\.unicodeScalars) {
+            if scalar.isASCII, Self.markdownPunctuation.contains(UInt8(scalar.value)) { out.append("\\") }
+            out.append(scalar)
+            if scalar == "@" || scalar == ":" { out.append("\u{2060}") }
+        }
+        return String(out)
+    }
+
+    /// ASCII punctuation (CommonMark lets any of it be backslash-escaped).
+    private static let markdownPunctuation = Set(Array("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".utf8))
+
+    private static func isLineBreak(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x0A, 0x0B, 0x0C, 0x0D, 0x85, 0x2028, 0x2029: true
+        default: false
+        }
     }
 }
 
