@@ -427,6 +427,8 @@ final class ReceiveBuffer: Sendable {
 
     init(limit: Int) { self.limit = limit }
 
+    /// A frame's bytes as counted here: its header and binary body, and a flat allowance for the
+    /// `Frame` itself and a small JSON body (which is not measured: peers send those rarely).
     static func size(of frame: Frame) -> Int { Frame.headerSize + (frame.binary?.readableBytes ?? 0) + 64 }
 
     /// A frame arrived (on the event loop): pauses reading once over the limit.

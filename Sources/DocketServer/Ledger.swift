@@ -166,7 +166,7 @@ public final class Ledger: Sendable {
     private func decide(
         _ command: ReportCommand, on report: Report?, id: String, _ principal: Principal, at: Timestamp?, eventID: EventID?
     ) throws -> (events: [DomainEvent], proposed: [ProposedEvent]) {
-        try Self.refuseNamingAnonymous(command, on: report, id: id, principal)
+        try Self.refuseOverridingCreditWish(command, on: report, id: id, principal)
         if report == nil, case .submit(let e) = command { try refuseWithoutPolicy(e.project) }
         try checkTime(at, report: report, id: id, principal)
         let events = try Lifecycle.decide(command, report: report, reportID: id)
@@ -305,7 +305,7 @@ public final class Ledger: Sendable {
     /// a maintainer sees the report, contact included, and is trusted with it. Someone who
     /// declined credit gets none from anyone: `Lifecycle`. A reporter who asked for no credit may
     /// opt in, recorded by them or an admin, as anonymity is lifted.)
-    static func refuseNamingAnonymous(_ command: ReportCommand, on report: Report?, id: String, _ principal: Principal) throws {
+    static func refuseOverridingCreditWish(_ command: ReportCommand, on report: Report?, id: String, _ principal: Principal) throws {
         guard principal.role == .maintainer, case .acceptCredit(let person, _, let given) = command, let report else { return }
         // A reporter who asked for no credit (or got none from the project's default) may opt in
         // later; that, like lifting anonymity, is theirs or an admin's to record.
