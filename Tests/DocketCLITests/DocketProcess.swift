@@ -1,3 +1,4 @@
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -111,20 +112,6 @@ final class PipeDrain: @unchecked Sendable {
     func blockingWait() -> Data {
         done.wait()
         return data.get()
-    }
-}
-
-/// `body`, blocking work (waiting on a child process or a pipe), run on a thread of its own rather
-/// than on one of the few threads Swift's concurrency shares among every test running at once.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { c in
-        Thread.detachNewThread { c.resume(with: Result { try body() }) }
-    }
-}
-
-func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { c in
-        Thread.detachNewThread { c.resume(returning: body()) }
     }
 }
 

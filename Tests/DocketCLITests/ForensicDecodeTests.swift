@@ -1,4 +1,5 @@
 import DocketStore
+import DocketTestSupport
 import Foundation
 import Testing
 

@@ -35,7 +35,7 @@ struct AppendEventsTests {
         await admin.close()
         let before = node.store.head.sequence
         s.send(Frame(.appendEvents, requestID: 2, binary: try Self.body("s", .exact(1), [try Self.note(2)])))
-        let r = try await offPool { s.readUntilClosed() }
+        let r = await offPool { s.readUntilClosed() }
         #expect(r.closed && r.frames.last?.body["code"] == "token-revoked", "\(r.frames)")
         #expect(!r.frames.contains { $0.type == .appended } && node.store.head.sequence == before)
         #expect(try node.store.read(stream: try StreamName("s")).count == 1)
@@ -86,7 +86,7 @@ struct AppendEventsTests {
                 ids[id] = "append \(expected)"
             }
         }
-        let answers = try await offPool { (0..<40).compactMap { _ in socket.readFrame() } }
+        let answers = await offPool { (0..<40).compactMap { _ in socket.readFrame() } }
         #expect(answers.count == 40)
         #expect(answers.map(\.requestID) == (0..<40).map { UInt32(100 + $0) }, "answers come in request order")
         for a in answers {
@@ -114,7 +114,7 @@ struct AppendEventsTests {
         let socket = try RawSocket(port: node.port)
         #expect(try await offPool { socket.handshake(token: node.adminToken) })
         func exchange(_ frame: Frame) async throws -> Frame? {
-            try await offPool {
+            await offPool {
                 socket.send(frame)
                 return socket.readFrame()
             }

@@ -131,14 +131,7 @@ extension RawSocket {
 
     /// `readFrame`, waiting off the cooperative pool.
     func nextFrame() async throws -> Frame? {
-        try await offPool { self.readFrame() }
+        await offPool { self.readFrame() }
     }
 }
 
-/// Runs blocking work (a raw socket waiting for the node) on a thread of its own, not on the
-/// two-thread cooperative pool the node in this process needs to answer it.
-func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { c in
-        Thread.detachNewThread { c.resume(with: Result { try body() }) }
-    }
-}

@@ -552,12 +552,12 @@ struct ServerTests {
         #expect(try await c.status()["role"] == "leader")
         let admin = node.client()
         _ = try await admin.admin("token-revoke", [("id", .string(String(leaving.split(separator: "_")[1])))])
-        let ra = try await offPool { a.readUntilClosed() }
+        let ra = await offPool { a.readUntilClosed() }
         let last = try #require(ra.frames.last)
         #expect(ra.closed && last.type == .error && last.requestID == 0 && last.body["code"] == "token-revoked", "\(ra.frames.map(\.type))")
         #expect(last.body["message"]?.stringValue?.hasSuffix("this connection is closed") == true)
         // b's token expires three seconds after it was made.
-        let rb = try await offPool { b.readUntilClosed() }
+        let rb = await offPool { b.readUntilClosed() }
         #expect(rb.closed && rb.frames.last?.body["code"] == "token-expired")
         // And neither can come back; the others are served throughout.
         for token in [leaving, expiring] {
@@ -591,7 +591,7 @@ struct ServerTests {
                 gate.wait()
             }
         }
-        try await offPool { holds.wait() }
+        await offPool { holds.wait() }
         let replayed = Atomic<Bool>(false)
         let replay = Task {
             defer { replayed.store(true, ordering: .relaxed) }
@@ -675,7 +675,7 @@ struct ServerTests {
         // The limit and an answer; without it, every answer the kernel's socket buffers do not hold.
         #expect(held < 1 << 20, "the node holds \(held) bytes for a client that does not read")
         // Once it reads, every answer arrives, in order.
-        let answers = try await offPool { () -> [UInt32] in
+        let answers = await offPool { () -> [UInt32] in
             var ids: [UInt32] = []
             socket.receiveFrames { f in
                 if f.type == .events { ids.append(f.requestID) }
@@ -697,7 +697,7 @@ struct ServerTests {
         #expect(held < 512 << 10, "the node holds \(held) bytes for a subscriber that does not read")
         // Once it reads, every subscription delivers the whole log.
         let head = Int(node.store.head.sequence)
-        let delivered = try await offPool { () -> [UInt32: Int] in
+        let delivered = await offPool { () -> [UInt32: Int] in
             var counts: [UInt32: Int] = [:]
             socket.receiveFrames { f in
                 if f.type == .events { counts[f.requestID, default: 0] += f.body["events"]?.arrayValue?.count ?? 0 }
@@ -732,7 +732,7 @@ struct ServerTests {
         try await Tokens(ledger: node.ledger).revoke(id: String(token.split(separator: "_")[1]), by: .local(actor: "t"))
         let before = node.store.head.sequence
         s.send(Frame(.append, requestID: 5, body: ["stream": "s", "events": [["type": "A"]]]))
-        let r = try await offPool { s.readUntilClosed() }
+        let r = await offPool { s.readUntilClosed() }
         #expect(r.closed && r.frames.last?.body["code"] == "token-revoked", "\(r.frames)")
         #expect(!r.frames.contains { $0.type == .appended } && node.store.head.sequence == before)
         await node.stop()
@@ -916,7 +916,7 @@ struct ServerTests {
         let b = try RawSocket(port: node.port)
         try await eventually("both are registered") { node.server.connectionCount == 2 }
         let c = try RawSocket(port: node.port)
-        let refused = try await offPool { c.readUntilClosed() }
+        let refused = await offPool { c.readUntilClosed() }
         #expect(refused.closed && refused.frames.first?.body["code"] == "too-many-connections", "\(refused.frames)")
         #expect(refused.frames.first?.body["message"]?.stringValue?.contains("at most 2 connections from one address") == true)
         // One goes; the address may connect again.
