@@ -257,11 +257,15 @@ struct TimerScenarioTests {
         try s.run("Z", .acknowledge(assignee: "dev"), at: "2026-03-02T09:00:00Z")
         try s.triage("Z", .high, at: "2026-03-03T08:00:00Z")
         try s.run("Z", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-20T00:00:00Z")
-        // Before it the clock waited for a release; the advisory ends it, for good (no release can follow).
+        // Before it the clock waited for a release; the advisory ends it, for good: a release
+        // recorded after it does not give it a deadline to be judged by.
         #expect(s.clock("Z", .disclosure, at: "2026-03-19T00:00:00Z").state == .running)
-        let c = s.clock("Z", .disclosure, at: "2026-06-01T00:00:00Z")
-        #expect(c.state == .met && c.endedAt == t("2026-03-20T00:00:00Z") && c.dueAt == nil && !c.isLate, "\(c)")
-        #expect(c.note?.contains("disclosed before any fix was released; before the earliest date the policy allows") == true, "\(String(describing: c.note))")
+        try s.run("Z", .release(versions: ["3.1.4"]), at: "2026-04-02T00:00:00Z")
+        for at in ["2026-03-21T00:00:00Z", "2026-06-01T00:00:00Z"] {
+            let c = s.clock("Z", .disclosure, at: at)
+            #expect(c.state == .met && c.endedAt == t("2026-03-20T00:00:00Z") && c.dueAt == nil && !c.isLate, "\(c)")
+            #expect(c.note?.contains("disclosed before any fix was released; before the earliest date the policy allows") == true, "\(String(describing: c.note))")
+        }
     }
 
     // MARK: 000 AiSOC: 48 h, 7 days, fix or timeline within 30 days; no disclosure deadline.
@@ -284,8 +288,8 @@ struct TimerScenarioTests {
         #expect(s.clock("S", .disclosure, at: "2026-06-04T00:00:00Z").state == .notApplicable)
 
         // "Ship a fix, advisory, …": an advisory on day 18 with no release keeps the promise, 12
-        // days early; one on day 32 is 2 days late. (Under a policy without met-by-advisory such
-        // an advisory leaves no fix to judge: the last case.)
+        // days early; one on day 32 is 2 days late. (Under a policy without met-by-advisory the
+        // fix is still owed after such an advisory: the last case.)
         for (id, published, state, margin) in [("A", "2026-05-22T10:00:00Z", ClockState.met, hours(12 * 24)), ("B", "2026-06-05T10:00:00Z", .breached, hours(-48))] {
             try s.submit(id, at: "2026-05-04T10:00:00Z")
             try s.run(id, .acknowledge(assignee: "beenuar"), at: "2026-05-04T11:00:00Z")
@@ -300,7 +304,9 @@ struct TimerScenarioTests {
         try strict.run("C", .acknowledge(assignee: "beenuar"), at: "2026-05-04T11:00:00Z")
         try strict.triage("C", .high, at: "2026-05-05T10:00:00Z")
         try strict.run("C", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-05-22T10:00:00Z")
-        #expect(strict.clock("C", .fix, at: "2026-07-01T00:00:00Z").state == .notApplicable)
+        c = strict.clock("C", .fix, at: "2026-05-23T00:00:00Z")
+        #expect(c.state == .running && c.endedAt == nil && c.dueAt == t("2026-06-03T10:00:00Z"), "\(c)")
+        #expect(strict.clock("C", .fix, at: "2026-07-01T00:00:00Z").state == .breached)
     }
 
     // MARK: 003 SOC ingest: acknowledge within 72 h, nothing else.
@@ -486,23 +492,56 @@ struct TimerScenarioTests {
         #expect(s.clock("L", .disclosure, at: "2026-04-21T00:00:00Z").endedAt == t("2026-04-20T00:00:00Z"))
     }
 
-    @Test("an advisory without a recorded release ends the fix clock, not applicable unless already breached; a later re-rating does not rewrite an ended clock")
+    @Test("an advisory without a fix release leaves the fix owed: the release that follows it ends the clock, and the report stays disclosed; a withdrawal ends it with nothing to judge")
     func fixEndings() throws {
         var s = try Scenario("aumos.toml")
         try s.submit("F", at: "2026-03-02T09:00:00Z")
         try s.run("F", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
         try s.triage("F", .high, at: "2026-03-03T09:00:00Z")  // 30 days → 04-02 09:00
         try s.run("F", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-20T00:00:00Z")
-        var c = s.clock("F", .fix, at: "2026-06-01T00:00:00Z")
-        #expect(c.state == .notApplicable && c.endedAt == t("2026-03-20T00:00:00Z") && !c.isLate && c.note?.contains("without a recorded fix release: no fix to judge") == true)
-        // Published after the 30 days had passed, still without a release: the miss stays.
+        var c = s.clock("F", .fix, at: "2026-03-25T00:00:00Z")
+        #expect(c.state == .running && c.endedAt == nil && c.dueAt == t("2026-04-02T09:00:00Z"), "\(c)")
+        #expect(c.note?.contains("advisory published 2026-03-20T00:00:00Z before any fix release: the fix is still due") == true, "\(String(describing: c.note))")
+        c = s.clock("F", .fix, at: "2026-04-03T09:00:00Z")
+        #expect(c.state == .breached && c.endedAt == nil && c.isLate && c.margin == .seconds(-86_400), "\(c)")
+        // Released a day before the deadline, after the advisory: met, and still disclosed.
+        try s.run("F", .startFix(branch: nil), at: "2026-03-26T09:00:00Z")
+        try s.run("F", .mergeFix(commit: "abc123"), at: "2026-03-30T09:00:00Z")
+        try s.run("F", .release(versions: ["2.4.1"]), at: "2026-04-01T09:00:00Z")
+        c = s.clock("F", .fix, at: "2026-06-01T00:00:00Z")
+        #expect(c.state == .met && c.endedAt == t("2026-04-01T09:00:00Z") && c.margin == .seconds(86_400), "\(c)")
+        #expect(c.note?.contains("released after the advisory of 2026-03-20T00:00:00Z") == true, "\(String(describing: c.note))")
+        #expect(s.projection.reports["F"]?.state == .disclosed && s.projection.reports["F"]?.fixedVersions == ["2.4.1"])
+        // Once released (or merged) the fix cannot start again.
+        #expect(throws: DomainError.self) { try s.run("F", .startFix(branch: nil), at: "2026-04-02T09:00:00Z") }
+        // The disclosure clock ended with the advisory; the later release does not reopen it.
+        let d = s.clock("F", .disclosure, at: "2026-06-01T00:00:00Z")
+        #expect(d.endedAt == t("2026-03-20T00:00:00Z") && d.state == .met, "\(d)")
+
+        // Published after the 30 days had passed, released later still: late by the release.
         try s.submit("H", at: "2026-03-02T09:00:00Z")
         try s.run("H", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
         try s.triage("H", .high, at: "2026-03-03T09:00:00Z")  // due 04-02 09:00
         try s.run("H", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-04-10T09:00:00Z")
+        c = s.clock("H", .fix, at: "2026-04-15T09:00:00Z")
+        #expect(c.state == .breached && c.endedAt == nil && c.margin == .seconds(-13 * 86_400), "\(c)")
+        try s.run("H", .release(versions: ["2.4.2"]), at: "2026-04-20T09:00:00Z")
         c = s.clock("H", .fix, at: "2026-06-01T00:00:00Z")
-        #expect(c.state == .breached && c.endedAt == t("2026-04-10T09:00:00Z") && c.margin == .seconds(-8 * 86_400), "\(c)")
-        #expect(c.note?.contains("ended by the advisory, without a recorded fix release") == true)
+        #expect(c.state == .breached && c.endedAt == t("2026-04-20T09:00:00Z") && c.margin == .seconds(-18 * 86_400) && !c.isLate, "\(c)")
+
+        // A withdrawn advisory (no vulnerability after all) leaves nothing to judge, unless the
+        // target had passed by the withdrawal.
+        for (id, withdrawn, state) in [("W", "2026-03-25T00:00:00Z", ClockState.notApplicable), ("X", "2026-04-05T00:00:00Z", .breached)] {
+            try s.submit(id, at: "2026-03-02T09:00:00Z")
+            try s.run(id, .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+            try s.triage(id, .high, at: "2026-03-03T09:00:00Z")  // due 04-02 09:00
+            try s.run(id, .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-20T00:00:00Z")
+            try s.run(id, .withdraw(reason: "not exploitable"), at: withdrawn)
+            c = s.clock(id, .fix, at: "2026-06-01T00:00:00Z")
+            #expect(c.state == state && c.endedAt == t(withdrawn) && !c.isLate, "\(c)")
+            #expect(c.note?.contains("ended by the advisory's withdrawal, without a recorded fix release") == true, "\(String(describing: c.note))")
+            #expect(throws: DomainError.self) { try s.run(id, .release(versions: ["9.9.9"]), at: "2026-06-01T00:00:00Z") }
+        }
 
         try s.submit("G", at: "2026-03-02T09:00:00Z")
         try s.run("G", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")

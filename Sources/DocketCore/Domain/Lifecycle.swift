@@ -45,9 +45,11 @@ public enum Lifecycle {
         SeverityChanged.eventType: (assessed, nil),
         AssigneeChanged.eventType: (open, nil),
         StatusUpdateSent.eventType: ([.acknowledged, .triaging, .needsInfo, .accepted, .fixing, .fixReleased], nil),
-        FixStarted.eventType: ([.accepted], .fixing),
-        FixMerged.eventType: ([.accepted, .fixing, .fixReleased], .fixing),
-        FixReleased.eventType: ([.accepted, .fixing, .fixReleased], .fixReleased),
+        // A fix can follow the advisory (a deadline reached with no fix, as Project Zero's): the
+        // report stays disclosed, and the release ends the fix clock it left running.
+        FixStarted.eventType: ([.accepted, .disclosed], .fixing),
+        FixMerged.eventType: ([.accepted, .fixing, .fixReleased, .disclosed], .fixing),
+        FixReleased.eventType: ([.accepted, .fixing, .fixReleased, .disclosed], .fixReleased),
         CVERequested.eventType: (assessed, nil),
         CVEAssigned.eventType: (assessed + [.disclosed], nil),
         AdvisoryPublished.eventType: (assessed, .disclosed),
@@ -69,11 +71,13 @@ public enum Lifecycle {
     }
 
     /// The state `event` leads to from `state`, or nil if it leaves the state unchanged (the `to`
-    /// column of `transitions`, as a switch: replay calls this for every event). Two refinements:
-    /// a merge or another release after the first release does not move the report back, and a
-    /// report reopened before anyone acknowledged it returns to `submitted`.
+    /// column of `transitions`, as a switch: replay calls this for every event). Three refinements:
+    /// a merge or another release after the first release does not move the report back, fix
+    /// work recorded after the advisory leaves the report disclosed, and a report reopened before
+    /// anyone acknowledged it returns to `submitted`.
     static func target(of event: DomainEvent, from state: ReportState, acknowledged: Bool) -> ReportState? {
         switch event {
+        case .fixStarted where state == .disclosed, .fixMerged where state == .disclosed, .fixReleased where state == .disclosed: nil
         case .reportAcknowledged: .acknowledged
         case .triageStarted, .reporterResponded: .triaging
         case .reportReopened: acknowledged ? .triaging : .submitted
@@ -176,6 +180,10 @@ public enum Lifecycle {
         case .statusUpdate(let s):
             return [.statusUpdateSent(StatusUpdateSent(summary: s))]
         case .startFix(let b):
+            // After the advisory the state no longer says whether work on a fix began.
+            if let report, report.state == .disclosed, report.fixStartedAt != nil || report.fixReleasedAt != nil {
+                throw DomainError(.invalidCommand, "the fix for report \(reportID) has already started: nothing to record")
+            }
             return [.fixStarted(FixStarted(branch: b))]
         case .mergeFix(let c):
             try nonEmpty(c, "commit")

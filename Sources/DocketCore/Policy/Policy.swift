@@ -167,8 +167,8 @@ public struct FixPolicy: Hashable, Sendable {
     /// Whether the clock stops while the programme waits on the reporter.
     public var pausedWhileWaiting: Bool
     /// Whether an advisory published before any fix release meets the target, as a release does
-    /// (AiSOC's "ship a fix, advisory, or a clear timeline"). Off, such an advisory ends the clock
-    /// with no fix to judge.
+    /// (AiSOC's "ship a fix, advisory, or a clear timeline"). Off, the clock runs on after such an
+    /// advisory until a fix release is recorded.
     public var metByAdvisory: Bool
 
     /// The severities a policy file gives targets for, most severe first.

@@ -389,25 +389,34 @@ public enum Timers {
             if report.fixReleasedAt == nil, let closed = happened(report.closedAt) {
                 return closedWithout(kind, fix(rule, texts, cal, endedAt: closed, endNote: nil), " without a fix")
             }
-            // A release ends it; so does publishing (or withdrawing) an advisory without one.
+            // A release ends it, even one recorded after the advisory.
             let releasedAt = happened(report.fixReleasedAt)
             // Under a policy that counts an advisory as keeping the promise, the first of the two
             // ends it and is judged.
             if rule.metByAdvisory, let published = happened(report.disclosedAt), releasedAt.map({ published < $0 }) ?? true {
                 return fix(rule, texts, cal, endedAt: published, endNote: "ended by the advisory, which the policy counts as meeting the target")
             }
-            let advisoryAt = [report.disclosedAt, report.withdrawnAt].compactMap { $0 }.filter { $0 <= now }.min()
-            // An advisory with no fix release recorded ends it with nothing to judge: not applicable
-            // (not met: metrics must not count it as a fix delivered on time), unless its target
-            // had already passed, which stays breached, as for a closing.
-            if releasedAt == nil, let advisoryAt {
-                let judged = fix(rule, texts, cal, endedAt: advisoryAt, endNote: "ended by the advisory, without a recorded fix release")
+            // A withdrawn advisory retracts the report: with no fix release recorded by then there is
+            // nothing to judge, so not applicable (not met: metrics must not count it as a fix
+            // delivered on time), unless its target had already passed, which stays breached, as
+            // for a closing.
+            if releasedAt == nil, let withdrawn = happened(report.withdrawnAt) {
+                let judged = fix(rule, texts, cal, endedAt: withdrawn, endNote: "ended by the advisory's withdrawal, without a recorded fix release")
                 guard judged.state == .breached else {
-                    return clock(kind, .notApplicable, end: advisoryAt, note: "ended by the advisory, without a recorded fix release: no fix to judge")
+                    return clock(kind, .notApplicable, end: withdrawn, note: "ended by the advisory's withdrawal, without a recorded fix release: no fix to judge")
                 }
                 return judged
             }
-            return fix(rule, texts, cal, endedAt: releasedAt, endNote: nil)
+            // Otherwise an advisory does not keep the promise of a fix: the clock runs on until
+            // a release is recorded (after the advisory, the report stays disclosed).
+            let published = happened(report.disclosedAt)
+            let endNote: String? =
+                switch (published, releasedAt) {
+                case (let published?, let released?) where published < released: "released after the advisory of \(published)"
+                case (let published?, nil): "advisory published \(published) before any fix release: the fix is still due"
+                default: nil
+                }
+            return fix(rule, texts, cal, endedAt: releasedAt, endNote: endNote)
         }
 
         /// The fix clock ended at `endedAt` (nil: still open). A target missed while an earlier
@@ -495,7 +504,10 @@ public enum Timers {
         /// The disclosure clock ended at `end` (nil: still open), by the advisory if `disclosed`.
         func disclosure(_ rule: DisclosurePolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, end: Timestamp?, disclosed: Bool) -> Clock {
             let kind = ClockKind.disclosure
-            let fixedAt = happened(report.fixReleasedAt)
+            // A release recorded after the clock ended (a fix that followed the advisory) has no
+            // say in a deadline already met or missed.
+            var fixedAt = happened(report.fixReleasedAt)
+            if let released = fixedAt, let end, end < released { fixedAt = nil }
             let anchor: Timestamp
             switch rule.anchor {
             case .report: anchor = report.submittedAt
@@ -512,9 +524,8 @@ public enum Timers {
                     }
                     let (target, note) = texts.disclosureBeforeFix ?? ClockTexts.disclosureBeforeFix(rule)
                     if disclosed, let end {
-                        // Published before any fix was released (a release cannot be recorded
-                        // after it): the advisory ends the clock, ahead of a deadline that would
-                        // have counted from the release.
+                        // Published before any fix was released: the advisory ends the clock,
+                        // ahead of a deadline that would have counted from the release.
                         let early = rule.earliest.map { "; before the earliest date the policy allows (\($0) after the fix release)" } ?? ""
                         return clock(kind, .met, target: target, end: end, note: "disclosed before any fix was released\(early)")
                     }
