@@ -304,7 +304,7 @@ public final class DocketClient: Sendable {
             ))
         defer { deadline.cancel() }
         // HELLO, then AUTH.
-        let hello = try await c.send(Frame(.hello, requestID: 0, body: .object([("versions", .array([.int(Frame.protocolVersion)])), ("client", .string("docket-client/0.1.0"))])))
+        let hello = try await c.send(Frame(.hello, requestID: 0, body: .object([("versions", .array([.int(Frame.protocolVersion)])), ("client", .string("docket-client/\(DocketVersion.current)"))])))
         guard hello.type == .welcome else {
             try? await c.channel.close()
             if hello.type == .error { throw .server(ErrorBody(hello.body)) }

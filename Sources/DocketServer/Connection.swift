@@ -108,7 +108,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             }
             state = .awaitingAuth
             context.writeAndFlush(wrapOutboundOut(Frame(.welcome, requestID: frame.requestID, body: .object([
-                ("version", .int(Frame.protocolVersion)), ("server", .string("docket/0.1.0")), ("ledger", .string(server.ledger.store.ledgerID)),
+                ("version", .int(Frame.protocolVersion)), ("server", .string("docket/\(DocketVersion.current)")), ("ledger", .string(server.ledger.store.ledgerID)),
                 ("maxFrame", .int(Int64(server.configuration.maximumFrameLength))),
                 ("maxInFlight", .int(Int64(server.configuration.maximumInFlightPerConnection))),
             ]))), promise: nil)

@@ -389,7 +389,7 @@ final class PeerConnection {
 
     /// HELLO; returns the peer's ledger id.
     func hello() async throws -> String {
-        let w = try await request(.hello, .object([("versions", .array([.int(Frame.protocolVersion)])), ("client", .string("docket-follower/0.1.0"))]))
+        let w = try await request(.hello, .object([("versions", .array([.int(Frame.protocolVersion)])), ("client", .string("docket-follower/\(DocketVersion.current)"))]))
         if w.type == .error { throw ErrorBody(w.body) }
         guard w.type == .welcome, let ledger = w.body["ledger"]?.stringValue else { throw Failure("expected WELCOME, got \(w.type)") }
         return ledger

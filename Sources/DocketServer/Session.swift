@@ -165,7 +165,7 @@ final class Session: Sendable {
         switch frame.type {
         case .status:
             var status: [(key: String, value: Value)] = [
-                ("version", .string("0.1.0")), ("protocol", .int(Frame.protocolVersion)), ("role", .string(server.replication.roleName)),
+                ("version", .string(DocketVersion.current)), ("protocol", .int(Frame.protocolVersion)), ("role", .string(server.replication.roleName)),
                 ("principal", .string(principal.role.rawValue)), ("ledger", .string(ledger.store.ledgerID)),
             ]
             // Reporters learn nothing about the volume of other people's reports.

@@ -76,8 +76,8 @@ public final class MerkleIndex: Sendable {
             }
         } catch {
             if temporary { try? FileManager.default.removeItem(atPath: path) }
-            if let e = error as? LMDBError, e.isNoSpace {
-                throw StoreError(.diskFull, "cannot open the Merkle index at \(path): the disk is full (\(e)); free space and retry")
+            if error.isNoSpace {
+                throw StoreError(.diskFull, "cannot open the Merkle index at \(path): the disk is full (\(error)); free space and retry")
             }
             throw StoreError(.io, "cannot open the Merkle index at \(path): \(error)")
         }

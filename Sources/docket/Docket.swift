@@ -18,8 +18,8 @@ struct Docket: AsyncParsableCommand {
         discussion: """
             Local mode works on a data directory (--data-dir or DOCKET_DATA_DIR, default ./docket-data).
             Exit status: 0 success, 1 the operation failed, 3 verification found damage or tampering, 64 bad usage.
+            `docket --version` prints the version.
             """,
-        version: "0.1.0",
         subcommands: [
             Serve.self, Status.self, TokenGroup.self, ReportGroup.self, PolicyGroup.self, StateCommand.self, TimersCommand.self, HallOfFameCommand.self,
             MetricsCommand.self, HistoryCommand.self, CVSSCommand.self,
@@ -30,6 +30,12 @@ struct Docket: AsyncParsableCommand {
 
     static func main() async {
         MemoryFault.installHandlers()
+        // Not ArgumentParser's version flag: that one is offered by every subcommand too, beside
+        // their own `--version` options (`report release`, `dict export`).
+        if CommandLine.arguments.dropFirst().elementsEqual(["--version"]) {
+            print(DocketVersion.current)
+            return
+        }
         await main(nil)
     }
 }

@@ -130,7 +130,7 @@ struct Status: AsyncParsableCommand {
             guard let client = try store.client(remote) else {
                 let store = try self.store.openStore(readOnly: true)
                 defer { store.close() }
-                printJSON([("version", "0.1.0"), ("role", "local"), ("ledger", .string(store.ledgerID)), ("lastSequence", .int(Int64(store.head.sequence)))])
+                printJSON([("version", .string(DocketVersion.current)), ("role", "local"), ("ledger", .string(store.ledgerID)), ("lastSequence", .int(Int64(store.head.sequence)))])
                 return
             }
             print(JSON.serialize(try await client.using { try await $0.status() }))

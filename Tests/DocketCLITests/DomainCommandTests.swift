@@ -52,6 +52,33 @@ struct DomainCommandTests {
         }
     }
 
+    @Test("a fix released after the advisory: recorded, the report stays disclosed, and the fix clock ends at the release")
+    func releaseAfterAdvisory() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            try await docket.adopt("aumos")
+            _ = try await docket.ok("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--at", "2026-03-02T09:00:00Z")
+            _ = try await docket.ok("report", "ack", "R1", "--assignee", "maria", "--at", "2026-03-02T10:00:00Z")
+            _ = try await docket.ok("report", "triage", "R1", "--severity", "high", "--at", "2026-03-03T09:00:00Z")
+            _ = try await docket.ok("report", "publish", "R1", "--at", "2026-03-20T00:00:00Z")
+            let owed = try await docket.ok("timers", "--report", "R1", "--as-of", "2026-03-25T00:00:00Z", "--json")
+            #expect(owed.stdout.contains(#""clock":"fix","state":"running""#) && owed.stdout.contains("the fix is still due"), "\(owed.stdout)")
+            _ = try await docket.ok("report", "release", "R1", "--version", "2.4.1", "--at", "2026-04-01T09:00:00Z")
+            let state = try await docket.ok("state", "--json")
+            #expect(state.stdout.contains(#""state":"disclosed""#) && state.stdout.contains("2.4.1"), "\(state.stdout)")
+            let timers = try await docket.ok("timers", "--report", "R1", "--json")
+            #expect(timers.stdout.contains(#""clock":"fix","state":"met""#) && timers.stdout.contains("released after the advisory"), "\(timers.stdout)")
+        }
+    }
+
+    @Test("docket --version prints the version; a subcommand's own --version option is the only one its help lists")
+    func version() async throws {
+        let out = try await DocketProcess.run(["--version"])
+        #expect(out.status == 0 && out.stdout == "\(DocketVersion.current)\n", "\(out.stdout)")
+        let help = try await DocketProcess.run(["report", "release", "--help"])
+        #expect(help.stdout.components(separatedBy: "--version").count == 2 && help.stdout.contains("A released version with the fix"), "\(help.stdout)")
+    }
+
     @Test("a report's whole life through the CLI, with every view, --as-of and --json")
     func lifecycle() async throws {
         try await withTemporaryDirectory { dir in
