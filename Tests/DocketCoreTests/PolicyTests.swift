@@ -138,12 +138,27 @@ struct PublishedPolicyTests {
         #expect(p.creditDefault == .named)
     }
 
-    @Test("Project Zero: 90 days from the report, 30 after a fix, 14-day grace, 7 days when exploited")
+    @Test("Project Zero: 90 days from the report, 30 after a fix, 14-day grace, 7 days when exploited with a 3-day grace")
     func projectZero() throws {
         let p = try PolicyFiles.policy("project-zero.toml")
         #expect(p.models == nil)
         #expect(p.disclosure == DisclosurePolicy(
-            anchor: .report, within: .days(90), afterFix: .days(30), grace: .days(14), exploited: .days(7)))
+            anchor: .report, within: .days(90), afterFix: .days(30), grace: .days(14), exploited: .days(7), exploitedGrace: .days(3)))
+        // It survives the canonical text an adoption records.
+        #expect(try Policy.parse(p.encodeCanonical(), file: "canonical") == p)
+    }
+
+    @Test("exploited-grace needs an exploited deadline, and is no longer than after-fix")
+    func exploitedGraceContradictions() throws {
+        for (extra, says) in [
+            ("exploited-grace = \"3d\"", "disclosure.exploited-grace: a grace for the exploited deadline, but no exploited deadline"),
+            ("exploited = \"7d\"\nafter-fix = \"2d\"\nexploited-grace = \"3d\"", "disclosure.exploited-grace: 3d is longer than after-fix (2d)"),
+        ] {
+            let text = "name = \"X\"\nversion = 1\n[disclosure]\nwithin = \"90d\"\n\(extra)\n"
+            #expect { try Policy.parse(text, file: "x.toml") } throws: { error in
+                "\(error)".contains(says)
+            }
+        }
     }
 
     @Test("CERT/CC: 45 days from the report regardless of a fix; extensions not limited")

@@ -375,6 +375,33 @@ struct TimerScenarioTests {
         #expect(c.state == .running && c.dueAt == t("2026-01-27T12:00:00Z") && c.margin == hours(36))
     }
 
+    @Test("Project Zero: the exploited deadline's grace is 3 days, not 14: for a disclosure, and for a patch that still gets 30 days")
+    func projectZeroExploitedGrace() throws {
+        var s = try Scenario("project-zero.toml")
+        for id in ["U", "F", "H"] {
+            try s.submit(id, at: "2026-01-10T00:00:00Z")
+            try s.run(id, .acknowledge(assignee: "vendor"), at: "2026-01-11T00:00:00Z")
+            try s.triage(id, .high, at: "2026-01-12T00:00:00Z")
+            // Exploited 02-01: due 02-08, in its grace until 02-11.
+            try s.run(id, .exploited(source: "ITW"), at: "2026-02-01T00:00:00Z")
+        }
+        var c = s.clock("U", .disclosure, at: "2026-02-10T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-02-08T00:00:00Z") && c.note?.contains("in the grace period until 2026-02-11T00:00:00Z") == true, "\(c)")
+        c = s.clock("U", .disclosure, at: "2026-02-11T00:00:01Z")
+        #expect(c.state == .breached && c.isLate, "\(c)")
+        // Patched on 02-10, in the 3 days: disclosure 30 days after the exploited deadline, 03-10.
+        try s.run("F", .release(versions: ["5.4"]), at: "2026-02-10T00:00:00Z")
+        c = s.clock("F", .disclosure, at: "2026-02-12T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-03-10T00:00:00Z"), "\(c)")
+        #expect(c.note == "fixed in the grace period: due 30d after the deadline of 2026-02-08T00:00:00Z", "\(c)")
+        // Patched on 02-12, after the 3 days (the 14 would still have run): no 30 days; the
+        // exploited deadline stands, missed, and the disclosure on 02-13 is late.
+        try s.run("H", .release(versions: ["5.5"]), at: "2026-02-12T00:00:00Z")
+        try s.run("H", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-02-13T00:00:00Z")
+        c = s.clock("H", .disclosure, at: "2026-02-14T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-02-08T00:00:00Z") && c.endedAt == t("2026-02-13T00:00:00Z"), "\(c)")
+    }
+
     @Test("Project Zero: a patch within the 7 days of exploitation, or in the grace period, still leaves users 30 days; the after-fix date has no grace")
     func projectZeroAfterFix() throws {
         var s = try Scenario("project-zero.toml")

@@ -222,12 +222,15 @@ public struct DisclosurePolicy: Hashable, Sendable {
     /// When exploitation in the wild is observed, due = min(due, observed + exploited), but not
     /// before an after-fix date.
     public var exploited: PolicyDuration?
+    /// The grace period of the exploited deadline, when it is the one in force (Project Zero's
+    /// three days); nil: `grace`.
+    public var exploitedGrace: PolicyDuration?
     /// Embargo extensions may move the deadline at most this far beyond the original; nil: no limit.
     public var maxExtension: PolicyDuration?
 
     public init(
         anchor: DisclosureAnchor, within: PolicyDuration, earliest: PolicyDuration? = nil, afterFix: PolicyDuration? = nil,
-        grace: PolicyDuration? = nil, exploited: PolicyDuration? = nil, maxExtension: PolicyDuration? = nil
+        grace: PolicyDuration? = nil, exploited: PolicyDuration? = nil, exploitedGrace: PolicyDuration? = nil, maxExtension: PolicyDuration? = nil
     ) {
         self.anchor = anchor
         self.within = within
@@ -235,6 +238,7 @@ public struct DisclosurePolicy: Hashable, Sendable {
         self.afterFix = afterFix
         self.grace = grace
         self.exploited = exploited
+        self.exploitedGrace = exploitedGrace
         self.maxExtension = maxExtension
     }
 }
@@ -329,7 +333,8 @@ public struct Policy: Hashable, Sendable {
         all += [
             ("disclosure.within", disclosure?.within), ("disclosure.earliest", disclosure?.earliest),
             ("disclosure.after-fix", disclosure?.afterFix), ("disclosure.grace", disclosure?.grace),
-            ("disclosure.exploited", disclosure?.exploited), ("disclosure.max-extension", disclosure?.maxExtension),
+            ("disclosure.exploited", disclosure?.exploited), ("disclosure.exploited-grace", disclosure?.exploitedGrace),
+            ("disclosure.max-extension", disclosure?.maxExtension),
             ("needs-info.auto-close", needsInfoAutoClose), ("support.window", supportWindow),
         ]
         return all.compactMap { field, d in d.map { (field, $0) } }
@@ -365,6 +370,16 @@ public struct Policy: Hashable, Sendable {
             // that would make a fix released late in it due before its own release.
             if let afterFix = disclosure.afterFix, let grace = disclosure.grace, grace.isLonger(than: afterFix) == true {
                 found.append(("disclosure.grace", "\(grace) is longer than after-fix (\(afterFix)): a fix released late in the grace period would be due before it was released"))
+            }
+            if let exploitedGrace = disclosure.exploitedGrace {
+                if disclosure.exploited == nil {
+                    found.append(("disclosure.exploited-grace", "a grace for the exploited deadline, but no exploited deadline (exploited = \"7d\")"))
+                } else if let afterFix = disclosure.afterFix, exploitedGrace.isLonger(than: afterFix) == true {
+                    found.append((
+                        "disclosure.exploited-grace",
+                        "\(exploitedGrace) is longer than after-fix (\(afterFix)): a fix released late in the grace period would be due before it was released"
+                    ))
+                }
             }
         }
         if workweek.isEmpty {
@@ -420,7 +435,7 @@ extension Policy {
             line("within", quoted(disclosure.within))
             let optional: [(String, PolicyDuration?)] = [
                 ("earliest", disclosure.earliest), ("after-fix", disclosure.afterFix), ("grace", disclosure.grace),
-                ("exploited", disclosure.exploited), ("max-extension", disclosure.maxExtension),
+                ("exploited", disclosure.exploited), ("exploited-grace", disclosure.exploitedGrace), ("max-extension", disclosure.maxExtension),
             ]
             for case (let key, let d?) in optional { line(key, quoted(d)) }
         }

@@ -516,10 +516,10 @@ public enum Timers {
                     // Not fixed yet: no deadline, unless exploitation in the wild sets one.
                     if let shortened = rule.exploited, let observed = report.exploitedAt, observed <= now {
                         let due = cal.advance(observed, by: cal.span(of: shortened), unit: shortened.unit)
-                        // The grace period applies as it does once the fix is out: a release must
-                        // not turn a breached clock back into a running one.
+                        // The exploited deadline's grace period applies as it does once the fix is
+                        // out: a release must not turn a breached clock back into a running one.
                         return judge(kind, target: "\(shortened) after exploitation", start: observed, due: due, end: end,
-                                     breachAfter: rule.grace.map { cal.advance(due, by: cal.span(of: $0), unit: $0.unit) },
+                                     breachAfter: (rule.exploitedGrace ?? rule.grace).map { cal.advance(due, by: cal.span(of: $0), unit: $0.unit) },
                                      note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
                     }
                     let (target, note) = texts.disclosureBeforeFix ?? ClockTexts.disclosureBeforeFix(rule)
@@ -551,11 +551,13 @@ public enum Timers {
             var afterFixSet = false
             if let afterFix = rule.afterFix, let fixedAt {
                 let inForce = min(due, exploitedDue ?? due)
+                // The exploited deadline, when it is the one in force, has its own grace period.
+                let inForceGrace = inForce < due ? rule.exploitedGrace ?? rule.grace : rule.grace
                 if fixedAt <= inForce {
                     due = add(afterFix, fixedAt)
                     afterFixSet = true
                     notes.append("fixed before the deadline: due \(afterFix) after the fix release")
-                } else if let grace = rule.grace, fixedAt <= add(grace, inForce) {
+                } else if let grace = inForceGrace, fixedAt <= add(grace, inForce) {
                     due = add(afterFix, inForce)
                     afterFixSet = true
                     notes.append("fixed in the grace period: due \(afterFix) after the deadline of \(inForce)")
@@ -595,10 +597,12 @@ public enum Timers {
             }
             // Not before an after-fix date, which leaves users the time to install the fix (an
             // extension beyond it is cut back, as any is).
+            var exploitedInForce = false
             if let exploitedDue, let shortened = rule.exploited, let observed = report.exploitedAt {
                 let shortenedDue = afterFixSet ? max(exploitedDue, policyDue) : exploitedDue
                 if shortenedDue < due {
                     due = shortenedDue
+                    exploitedInForce = !afterFixSet
                     notes.append(afterFixSet
                         ? "exploitation observed \(observed): due at the after-fix date, not later"
                         : "exploitation observed \(observed): due \(shortened) after it")
@@ -607,7 +611,7 @@ public enum Timers {
             if disclosed, let earliest = rule.earliest, let end, end < add(earliest, anchor) {
                 notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
             }
-            let graceEnd = grace.map { add($0, due) }
+            let graceEnd = (exploitedInForce ? rule.exploitedGrace ?? grace : grace).map { add($0, due) }
             let target = texts.disclosure ?? ClockTexts.disclosureTarget(rule)
             var c = judge(kind, target: target, start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
             c.lateChanges = moved
