@@ -148,6 +148,27 @@ struct PublishedPolicyTests {
         #expect(try Policy.parse(p.encodeCanonical(), file: "canonical") == p)
     }
 
+    @Test("the published JSON schema names exactly the sections and keys the parser reads, in the same order")
+    func publishedSchemaMatchesParser() throws {
+        let data = try Data(contentsOf: PolicyFiles.packageRoot.appendingPathComponent("Schemas/policy.schema.json"))
+        let text = try #require(String(data: data, encoding: .utf8))
+        let schema = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let properties = try #require(schema["properties"] as? [String: Any])
+        let topLevel = PolicyParser.schema[0].keys
+        let sections = PolicyParser.schema.dropFirst()
+        #expect(Set(properties.keys) == Set(topLevel + sections.map(\.section)))
+        #expect(schema["additionalProperties"] as? Bool == false)
+        for (section, keys) in sections {
+            let object = try #require(properties[section] as? [String: Any], "section \(section)")
+            let declared = try #require(object["properties"] as? [String: Any], "section \(section)")
+            #expect(Set(declared.keys) == Set(keys), "section \(section)")
+            #expect(object["additionalProperties"] as? Bool == false, "section \(section)")
+            // In the same order as the parser's table (and so as policy.md's): found in the text.
+            let offsets = keys.map { key in text.range(of: "\"\(key)\": {", range: text.range(of: "\"\(section)\": {")!.upperBound..<text.endIndex)?.lowerBound }
+            #expect(offsets.allSatisfy { $0 != nil } && offsets.map { $0! } == offsets.map { $0! }.sorted(), "section \(section)")
+        }
+    }
+
     @Test("exploited-grace needs an exploited deadline, and is no longer than after-fix")
     func exploitedGraceContradictions() throws {
         for (extra, says) in [
