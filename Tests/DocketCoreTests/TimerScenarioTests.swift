@@ -307,6 +307,10 @@ struct TimerScenarioTests {
         c = strict.clock("C", .fix, at: "2026-05-23T00:00:00Z")
         #expect(c.state == .running && c.endedAt == nil && c.dueAt == t("2026-06-03T10:00:00Z"), "\(c)")
         #expect(strict.clock("C", .fix, at: "2026-07-01T00:00:00Z").state == .breached)
+        // With met-by-advisory, a release after the advisory changes nothing: the advisory kept it.
+        try s.run("A", .release(versions: ["1.2.3"]), at: "2026-06-20T10:00:00Z")
+        c = s.clock("A", .fix, at: "2026-07-01T00:00:00Z")
+        #expect(c.state == .met && c.endedAt == t("2026-05-22T10:00:00Z") && c.margin == hours(12 * 24), "\(c)")
     }
 
     // MARK: 003 SOC ingest: acknowledge within 72 h, nothing else.
@@ -373,6 +377,23 @@ struct TimerScenarioTests {
         try s.run("P3", .exploited(source: "ITW"), at: "2026-01-20T12:00:00Z")
         c = s.clock("P3", .disclosure, at: "2026-01-26T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-01-27T12:00:00Z") && c.margin == hours(36))
+    }
+
+    @Test("Project Zero: a patch after a disclosure at the deadline sets no after-fix date and moves nothing")
+    func projectZeroPatchAfterDisclosure() throws {
+        var s = try Scenario("project-zero.toml")
+        try s.submit("D", at: "2026-01-10T00:00:00Z")  // 90 days: 04-10
+        try s.run("D", .acknowledge(assignee: "vendor"), at: "2026-01-11T00:00:00Z")
+        try s.triage("D", .high, at: "2026-01-12T00:00:00Z")
+        try s.run("D", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-04-10T00:00:00Z")
+        let before = s.clock("D", .disclosure, at: "2026-04-11T00:00:00Z")
+        #expect(before.state == .met && before.dueAt == t("2026-04-10T00:00:00Z") && before.note == nil, "\(before)")
+        try s.run("D", .release(versions: ["5.6"]), at: "2026-04-15T00:00:00Z", recorded: "2026-04-20T00:00:00Z")
+        for at in ["2026-04-11T00:00:00Z", "2026-06-01T00:00:00Z"] {
+            let c = s.clock("D", .disclosure, at: at)
+            #expect(c == before, "\(c)")
+            #expect(c.lateChanges.isEmpty)
+        }
     }
 
     @Test("Project Zero: the exploited deadline's grace is 3 days, not 14: for a disclosure, and for a patch that still gets 30 days")
@@ -539,11 +560,11 @@ struct TimerScenarioTests {
         #expect(c.state == .met && c.endedAt == t("2026-04-01T09:00:00Z") && c.margin == .seconds(86_400), "\(c)")
         #expect(c.note?.contains("released after the advisory of 2026-03-20T00:00:00Z") == true, "\(String(describing: c.note))")
         #expect(s.projection.reports["F"]?.state == .disclosed && s.projection.reports["F"]?.fixedVersions == ["2.4.1"])
-        // Once released (or merged) the fix cannot start again.
-        #expect(throws: DomainError.self) { try s.run("F", .startFix(branch: nil), at: "2026-04-02T09:00:00Z") }
-        // The disclosure clock ended with the advisory; the later release does not reopen it.
-        let d = s.clock("F", .disclosure, at: "2026-06-01T00:00:00Z")
-        #expect(d.endedAt == t("2026-03-20T00:00:00Z") && d.state == .met, "\(d)")
+        // As of before the release, the fix was still owed.
+        c = s.clock("F", .fix, at: "2026-03-25T00:00:00Z")
+        #expect(c.state == .running && c.endedAt == nil && c.dueAt == t("2026-04-02T09:00:00Z"), "\(c)")
+        // Once started, the fix cannot start again.
+        #expect { try s.run("F", .startFix(branch: nil), at: "2026-04-02T09:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
 
         // Published after the 30 days had passed, released later still: late by the release.
         try s.submit("H", at: "2026-03-02T09:00:00Z")
@@ -554,7 +575,31 @@ struct TimerScenarioTests {
         #expect(c.state == .breached && c.endedAt == nil && c.margin == .seconds(-13 * 86_400), "\(c)")
         try s.run("H", .release(versions: ["2.4.2"]), at: "2026-04-20T09:00:00Z")
         c = s.clock("H", .fix, at: "2026-06-01T00:00:00Z")
-        #expect(c.state == .breached && c.endedAt == t("2026-04-20T09:00:00Z") && c.margin == .seconds(-18 * 86_400) && !c.isLate, "\(c)")
+        #expect(c.state == .breached && c.endedAt == t("2026-04-20T09:00:00Z") && c.margin == .seconds(-18 * 86_400), "\(c)")
+        // Released without a recorded start: that counts as started too.
+        #expect { try s.run("H", .startFix(branch: nil), at: "2026-04-21T09:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
+        // Re-rated after the advisory, while the fix is owed: judged by the new rating (critical, 7 days).
+        try s.submit("R", at: "2026-03-02T09:00:00Z")
+        try s.run("R", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try s.triage("R", .high, at: "2026-03-03T09:00:00Z")
+        try s.run("R", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-05T00:00:00Z")
+        try s.run("R", .mergeFix(commit: "def456"), at: "2026-03-06T00:00:00Z")
+        #expect { try s.run("R", .startFix(branch: nil), at: "2026-03-06T01:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
+        try s.triage("R", .critical, at: "2026-03-07T00:00:00Z")
+        try s.run("R", .assign(assignee: "n"), at: "2026-03-07T00:00:00Z")
+        c = s.clock("R", .fix, at: "2026-03-08T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-03-10T09:00:00Z") && c.target == "7d", "\(c)")
+        #expect(s.projection.reports["R"]?.state == .disclosed && s.projection.reports["R"]?.severity == .critical && s.projection.reports["R"]?.assignee == "n")
+        // A next-release target after the advisory: due with the release that follows it.
+        try s.submit("N", at: "2026-03-02T09:00:00Z")
+        try s.run("N", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try s.triage("N", .medium, at: "2026-03-03T09:00:00Z")
+        try s.run("N", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-05T00:00:00Z")
+        c = s.clock("N", .fix, at: "2026-05-01T00:00:00Z")
+        #expect(c.state == .running && c.target == "next-release" && c.note?.contains("due with the next release") == true, "\(c)")
+        try s.run("N", .release(versions: ["2.5.0"]), at: "2026-05-02T00:00:00Z")
+        c = s.clock("N", .fix, at: "2026-05-03T00:00:00Z")
+        #expect(c.state == .met && c.endedAt == t("2026-05-02T00:00:00Z"), "\(c)")
 
         // A withdrawn advisory (no vulnerability after all) leaves nothing to judge, unless the
         // target had passed by the withdrawal.
@@ -565,7 +610,7 @@ struct TimerScenarioTests {
             try s.run(id, .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-20T00:00:00Z")
             try s.run(id, .withdraw(reason: "not exploitable"), at: withdrawn)
             c = s.clock(id, .fix, at: "2026-06-01T00:00:00Z")
-            #expect(c.state == state && c.endedAt == t(withdrawn) && !c.isLate, "\(c)")
+            #expect(c.state == state && c.endedAt == t(withdrawn), "\(c)")
             #expect(c.note?.contains("ended by the advisory's withdrawal, without a recorded fix release") == true, "\(String(describing: c.note))")
             #expect(throws: DomainError.self) { try s.run(id, .release(versions: ["9.9.9"]), at: "2026-06-01T00:00:00Z") }
         }

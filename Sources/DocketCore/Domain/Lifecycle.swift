@@ -42,11 +42,13 @@ public enum Lifecycle {
         InfoRequested.eventType: ([.acknowledged, .triaging], .needsInfo),
         ReporterResponded.eventType: ([.needsInfo], .triaging),
         ReportTriaged.eventType: ([.acknowledged, .triaging], .accepted),
-        SeverityChanged.eventType: (assessed, nil),
-        AssigneeChanged.eventType: (open, nil),
+        // A disclosed report may still owe its fix: it can be re-rated and reassigned.
+        SeverityChanged.eventType: (assessed + [.disclosed], nil),
+        AssigneeChanged.eventType: (open + [.disclosed], nil),
         StatusUpdateSent.eventType: ([.acknowledged, .triaging, .needsInfo, .accepted, .fixing, .fixReleased], nil),
         // A fix can follow the advisory (a deadline reached with no fix, as Project Zero's): the
-        // report stays disclosed, and the release ends the fix clock it left running.
+        // report stays disclosed, and the release ends the fix clock the advisory left running
+        // (unless the policy counts the advisory as meeting the fix target).
         FixStarted.eventType: ([.accepted, .disclosed], .fixing),
         FixMerged.eventType: ([.accepted, .fixing, .fixReleased, .disclosed], .fixing),
         FixReleased.eventType: ([.accepted, .fixing, .fixReleased, .disclosed], .fixReleased),
@@ -156,7 +158,7 @@ public enum Lifecycle {
                     throw DomainError(.invalidCommand, "\"\(cwe)\" is not a CWE id (like CWE-79)")
                 }
             }
-            if let report, [.accepted, .fixing, .fixReleased].contains(report.state) {
+            if let report, [.accepted, .fixing, .fixReleased, .disclosed].contains(report.state) {
                 // A re-assessment records severity and vectors; it must not silently drop the rest.
                 guard cwes.isEmpty, component == nil, affected.isEmpty else {
                     throw DomainError(.invalidCommand, "report \(reportID) is already triaged: a re-assessment changes the severity and CVSS vectors only (give --reason), not CWE ids, component or affected versions")

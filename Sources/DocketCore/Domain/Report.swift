@@ -1,7 +1,8 @@
 /// Where a report is in its lifecycle (DESIGN §2):
 /// `submitted → acknowledged → triaging ⇄ needs-info → accepted → fixing → fix-released → disclosed`,
 /// closed with a resolution from any state before the fix ships, reopened back into triage,
-/// and withdrawn after disclosure.
+/// and withdrawn after disclosure. A report disclosed before its fix stays disclosed while the
+/// fix is recorded.
 public enum ReportState: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
     case submitted
     case acknowledged
@@ -16,7 +17,7 @@ public enum ReportState: String, Hashable, Sendable, CaseIterable, CustomStringC
 
     public var description: String { rawValue }
 
-    /// Still being worked on: not disclosed, closed or withdrawn.
+    /// Not yet disclosed, closed or withdrawn (a disclosed report may still owe its fix).
     public var isOpen: Bool { self != .disclosed && self != .closed && self != .withdrawn }
 }
 
