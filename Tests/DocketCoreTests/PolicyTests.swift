@@ -172,7 +172,7 @@ struct PublishedPolicyTests {
     @Test("exploited-grace needs an exploited deadline, and is no longer than after-fix")
     func exploitedGraceContradictions() throws {
         for (extra, says) in [
-            ("exploited-grace = \"3d\"", "disclosure.exploited-grace: a grace for the exploited deadline, but no exploited deadline"),
+            ("exploited-grace = \"3d\"", "disclosure.exploited-grace: there is no exploited deadline to give a grace to; add one (exploited = \"7d\") or remove this"),
             ("exploited = \"7d\"\nafter-fix = \"2d\"\nexploited-grace = \"3d\"", "disclosure.exploited-grace: 3d is longer than after-fix (2d)"),
         ] {
             let text = "name = \"X\"\nversion = 1\n[disclosure]\nwithin = \"90d\"\n\(extra)\n"

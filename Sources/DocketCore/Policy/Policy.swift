@@ -373,7 +373,7 @@ public struct Policy: Hashable, Sendable {
             }
             if let exploitedGrace = disclosure.exploitedGrace {
                 if disclosure.exploited == nil {
-                    found.append(("disclosure.exploited-grace", "a grace for the exploited deadline, but no exploited deadline (exploited = \"7d\")"))
+                    found.append(("disclosure.exploited-grace", "there is no exploited deadline to give a grace to; add one (exploited = \"7d\") or remove this"))
                 } else if let afterFix = disclosure.afterFix, exploitedGrace.isLonger(than: afterFix) == true {
                     found.append((
                         "disclosure.exploited-grace",
