@@ -301,6 +301,18 @@ struct LifecycleTests {
         #expect(h.report?.assignee == "lee" && h.report?.severity == .high)
     }
 
+    @Test("a release names at least one version, none empty, none twice")
+    func releaseVersions() throws {
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "maria"))
+        try h.run(Self.triage)
+        for (versions, says) in [([], "name at least one released version (--version 1.4.2)"), (["1.0", ""], "a released version must not be empty"), (["1.0", "1.1", "1.0"], "version 1.0 is given twice")] {
+            let error = #expect(throws: DomainError.self) { try h.run(.release(versions: versions)) }
+            #expect(error?.code == .invalidCommand && error?.message == says, "\(versions): \(error?.message ?? "")")
+        }
+        #expect(h.report?.state == .accepted)
+    }
+
     @Test("an illegal transition names the state and the allowed events, and changes nothing")
     func illegalTransition() throws {
         var h = try ReportHarness()

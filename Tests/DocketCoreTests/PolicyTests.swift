@@ -174,6 +174,9 @@ struct PublishedPolicyTests {
         for (extra, says) in [
             ("exploited-grace = \"3d\"", "disclosure.exploited-grace: there is no exploited deadline to give a grace to; add one (exploited = \"7d\") or remove this"),
             ("exploited = \"7d\"\nafter-fix = \"2d\"\nexploited-grace = \"3d\"", "disclosure.exploited-grace: 3d is longer than after-fix (2d)"),
+            // Both at once: both said.
+            ("after-fix = \"2d\"\nexploited-grace = \"3d\"", "disclosure.exploited-grace: 3d is longer than after-fix (2d)"),
+            ("after-fix = \"2d\"\nexploited-grace = \"3d\"", "disclosure.exploited-grace: there is no exploited deadline"),
         ] {
             let text = "name = \"X\"\nversion = 1\n[disclosure]\nwithin = \"90d\"\n\(extra)\n"
             #expect { try Policy.parse(text, file: "x.toml") } throws: { error in

@@ -297,7 +297,7 @@ struct TimerScenarioTests {
             try s.run(id, .publish(ghsa: "GHSA-5f7q-jh4x-2vvm", cve: nil, url: nil), at: published)
             c = s.clock(id, .fix, at: "2026-07-01T00:00:00Z")
             #expect(c.state == state && c.endedAt == t(published) && c.dueAt == t("2026-06-03T10:00:00Z") && c.margin == margin, "\(c)")
-            #expect(c.note?.contains("ended by the advisory, which the policy counts as meeting the target") == true, "\(String(describing: c.note))")
+            #expect(c.note?.contains("ended by the advisory, which the policy counts as a fix release") == true, "\(String(describing: c.note))")
         }
         var strict = try Scenario("aisoc.toml", edit: { $0.replacingOccurrences(of: "met-by-advisory = true", with: "") })
         try strict.submit("C", at: "2026-05-04T10:00:00Z")
@@ -311,6 +311,18 @@ struct TimerScenarioTests {
         try s.run("A", .release(versions: ["1.2.3"]), at: "2026-06-20T10:00:00Z")
         c = s.clock("A", .fix, at: "2026-07-01T00:00:00Z")
         #expect(c.state == .met && c.endedAt == t("2026-05-22T10:00:00Z") && c.margin == hours(12 * 24), "\(c)")
+        // Withdrawn without a release, the advisory no longer counts as a fix kept: nothing to
+        // judge (a late advisory stays late, even when the withdrawal comes later still).
+        try s.run("B", .withdraw(reason: "not exploitable"), at: "2026-06-10T10:00:00Z")
+        c = s.clock("B", .fix, at: "2026-07-01T00:00:00Z")
+        #expect(c.state == .breached && c.endedAt == t("2026-06-05T10:00:00Z") && c.margin == hours(-48), "\(c)")
+        try s.submit("W", at: "2026-05-04T10:00:00Z")
+        try s.run("W", .acknowledge(assignee: "beenuar"), at: "2026-05-04T11:00:00Z")
+        try s.triage("W", .high, at: "2026-05-05T10:00:00Z")
+        try s.run("W", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-05-22T10:00:00Z")
+        try s.run("W", .withdraw(reason: "not exploitable"), at: "2026-06-10T10:00:00Z")
+        c = s.clock("W", .fix, at: "2026-07-01T00:00:00Z")
+        #expect(c.state == .notApplicable && c.endedAt == t("2026-06-10T10:00:00Z"), "\(c)")
     }
 
     // MARK: 003 SOC ingest: acknowledge within 72 h, nothing else.

@@ -184,15 +184,21 @@ public enum Lifecycle {
         case .startFix(let b):
             // After the advisory the state no longer says whether work on a fix began.
             if let report, report.state == .disclosed, report.fixStartedAt != nil || report.fixReleasedAt != nil {
-                throw DomainError(.invalidCommand, "the fix for report \(reportID) has already started: nothing to record")
+                throw DomainError(.invalidCommand, "a fix for report \(reportID) was already started, merged or released: nothing to record")
             }
             return [.fixStarted(FixStarted(branch: b))]
         case .mergeFix(let c):
             try nonEmpty(c, "commit")
             return [.fixMerged(FixMerged(commit: c))]
         case .release(let versions):
-            guard !versions.isEmpty, versions.allSatisfy({ !$0.isEmpty }) else {
+            guard !versions.isEmpty else {
                 throw DomainError(.invalidCommand, "name at least one released version (--version 1.4.2)")
+            }
+            guard versions.allSatisfy({ !$0.isEmpty }) else {
+                throw DomainError(.invalidCommand, "a released version must not be empty")
+            }
+            if let twice = versions.indices.first(where: { versions[..<$0].contains(versions[$0]) }) {
+                throw DomainError(.invalidCommand, "version \(versions[twice]) is given twice")
             }
             return [.fixReleased(FixReleased(versions: versions))]
         case .requestCVE(let cna):

@@ -374,7 +374,8 @@ public struct Policy: Hashable, Sendable {
             if let exploitedGrace = disclosure.exploitedGrace {
                 if disclosure.exploited == nil {
                     found.append(("disclosure.exploited-grace", "there is no exploited deadline to give a grace to; add one (exploited = \"7d\") or remove this"))
-                } else if let afterFix = disclosure.afterFix, exploitedGrace.isLonger(than: afterFix) == true {
+                }
+                if let afterFix = disclosure.afterFix, exploitedGrace.isLonger(than: afterFix) == true {
                     found.append((
                         "disclosure.exploited-grace",
                         "\(exploitedGrace) is longer than after-fix (\(afterFix)): a fix released late in the grace period would be due before it was released"

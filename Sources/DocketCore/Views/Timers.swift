@@ -391,21 +391,27 @@ public enum Timers {
             }
             // A release ends it, even one recorded after the advisory.
             let releasedAt = happened(report.fixReleasedAt)
-            // Under a policy that counts an advisory as keeping the promise, the first of the two
-            // ends it and is judged.
-            if rule.metByAdvisory, let published = happened(report.disclosedAt), releasedAt.map({ published < $0 }) ?? true {
-                return fix(rule, texts, cal, endedAt: published, endNote: "ended by the advisory, which the policy counts as meeting the target")
-            }
             // A withdrawn advisory retracts the report: with no fix release recorded by then there is
             // nothing to judge, so not applicable (not met: metrics must not count it as a fix
             // delivered on time), unless its target had already passed, which stays breached, as
-            // for a closing.
+            // for a closing — by the withdrawal, or, where the policy counts an advisory as a fix,
+            // by the advisory itself.
             if releasedAt == nil, let withdrawn = happened(report.withdrawnAt) {
-                let judged = fix(rule, texts, cal, endedAt: withdrawn, endNote: "ended by the advisory's withdrawal, without a recorded fix release")
+                let advisory = rule.metByAdvisory ? happened(report.disclosedAt) : nil
+                let judged = fix(
+                    rule, texts, cal, endedAt: advisory ?? withdrawn,
+                    endNote: advisory == nil
+                        ? "ended by the advisory's withdrawal, without a recorded fix release"
+                        : "ended by the advisory, which the policy counts as a fix release, and which was withdrawn")
                 guard judged.state == .breached else {
                     return clock(kind, .notApplicable, end: withdrawn, note: "ended by the advisory's withdrawal, without a recorded fix release: no fix to judge")
                 }
                 return judged
+            }
+            // Under a policy that counts an advisory as keeping the promise, the first of the two
+            // ends it and is judged.
+            if rule.metByAdvisory, let published = happened(report.disclosedAt), releasedAt.map({ published < $0 }) ?? true {
+                return fix(rule, texts, cal, endedAt: published, endNote: "ended by the advisory, which the policy counts as a fix release")
             }
             // Otherwise an advisory does not keep the promise of a fix: the clock runs on until
             // a release is recorded (after the advisory, the report stays disclosed).
