@@ -420,6 +420,7 @@ struct TimerScenarioTests {
         }
         var c = s.clock("U", .disclosure, at: "2026-02-10T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-02-08T00:00:00Z") && c.note?.contains("in the grace period until 2026-02-11T00:00:00Z") == true, "\(c)")
+        #expect(c.target == "7d after exploitation", "\(c)")
         c = s.clock("U", .disclosure, at: "2026-02-11T00:00:01Z")
         #expect(c.state == .breached && c.isLate, "\(c)")
         // Patched on 02-10, in the 3 days: disclosure 30 days after the exploited deadline, 03-10.

@@ -99,7 +99,7 @@ struct ClockTexts: Sendable {
     }
 
     static func disclosureTarget(_ rule: DisclosurePolicy) -> String {
-        "\(rule.within) from the \(rule.anchor == .report ? "report" : "fix release")"
+        rule.anchor == .report ? "\(rule.within) from the report" : "\(rule.within) after the fix release"
     }
 
     static func disclosureBeforeFix(_ rule: DisclosurePolicy) -> (target: String, note: String) {
@@ -601,14 +601,16 @@ public enum Timers {
                 }
                 notes.append("embargo extended to \(until)\(x.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
             }
+            // Set when exploitation's deadline is the one in force: it names the target, and
+            // `exploited-grace` is its grace.
+            var exploitedTarget: String?
             // Not before an after-fix date, which leaves users the time to install the fix (an
             // extension beyond it is cut back, as any is).
-            var exploitedInForce = false
             if let exploitedDue, let shortened = rule.exploited, let observed = report.exploitedAt {
                 let shortenedDue = afterFixSet ? max(exploitedDue, policyDue) : exploitedDue
                 if shortenedDue < due {
                     due = shortenedDue
-                    exploitedInForce = !afterFixSet
+                    if !afterFixSet { exploitedTarget = "\(shortened) after exploitation" }
                     notes.append(afterFixSet
                         ? "exploitation observed \(observed): due at the after-fix date, not later"
                         : "exploitation observed \(observed): due \(shortened) after it")
@@ -617,8 +619,8 @@ public enum Timers {
             if disclosed, let earliest = rule.earliest, let end, end < add(earliest, anchor) {
                 notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
             }
-            let graceEnd = (exploitedInForce ? rule.exploitedGrace ?? grace : grace).map { add($0, due) }
-            let target = texts.disclosure ?? ClockTexts.disclosureTarget(rule)
+            let graceEnd = (exploitedTarget != nil ? rule.exploitedGrace ?? grace : grace).map { add($0, due) }
+            let target = exploitedTarget ?? texts.disclosure ?? ClockTexts.disclosureTarget(rule)
             var c = judge(kind, target: target, start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
             c.lateChanges = moved
             return c
