@@ -283,7 +283,7 @@ struct LifecycleTests {
         let version = h.report?.version
         let commands: [(ReportCommand, String)] = [
             (.assign(assignee: "maria"), "already assigned to maria"),
-            (.assign(assignee: " Maria "), "already assigned to  Maria "),
+            (.assign(assignee: " Maria "), "already assigned to maria: nothing"),
             (.triage(severity: nil, cvss31: "CVSS:3.1/C:H/I:H/A:H/AV:N/AC:L/PR:N/UI:N/S:U/E:X", cvss40: nil, cwes: [], component: nil, affected: [], reason: "reordered"),
              "already assessed critical with these vectors"),
             (.triage(severity: .critical, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "again"), "already assessed critical"),

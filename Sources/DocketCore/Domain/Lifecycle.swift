@@ -176,7 +176,7 @@ public enum Lifecycle {
             try nonEmpty(a, "assignee")
             // Handles compare as credits do: without case or surrounding white space.
             if let current = report?.assignee, Report.personKey(current) == Report.personKey(a) {
-                throw DomainError(.invalidCommand, "report \(reportID) is already assigned to \(a): nothing to record")
+                throw DomainError(.invalidCommand, "report \(reportID) is already assigned to \(current): nothing to record")
             }
             return [.assigneeChanged(AssigneeChanged(assignee: a))]
         case .statusUpdate(let s):
