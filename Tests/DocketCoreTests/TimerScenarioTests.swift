@@ -323,6 +323,15 @@ struct TimerScenarioTests {
         try s.run("W", .withdraw(reason: "not exploitable"), at: "2026-06-10T10:00:00Z")
         c = s.clock("W", .fix, at: "2026-07-01T00:00:00Z")
         #expect(c.state == .notApplicable && c.endedAt == t("2026-06-10T10:00:00Z"), "\(c)")
+        // Closed as wont-fix after an advisory that kept the promise: it stays kept.
+        try s.submit("M", at: "2026-05-04T10:00:00Z")
+        try s.run("M", .acknowledge(assignee: "beenuar"), at: "2026-05-04T11:00:00Z")
+        try s.triage("M", .high, at: "2026-05-05T10:00:00Z")
+        try s.run("M", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-05-22T10:00:00Z")
+        try s.run("M", .close(.wontFix, duplicateOf: nil, reason: nil), at: "2026-06-25T10:00:00Z")
+        c = s.clock("M", .fix, at: "2026-07-01T00:00:00Z")
+        #expect(c.state == .met && c.endedAt == t("2026-05-22T10:00:00Z"), "\(c)")
+        #expect { try s.run("M", .close(.wontFix, duplicateOf: nil, reason: nil), at: "2026-06-26T10:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
     }
 
     // MARK: 003 SOC ingest: acknowledge within 72 h, nothing else.
@@ -603,6 +612,32 @@ struct TimerScenarioTests {
         c = s.clock("R", .fix, at: "2026-03-08T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-03-10T09:00:00Z") && c.target == "7d", "\(c)")
         #expect(s.projection.reports["R"]?.state == .disclosed && s.projection.reports["R"]?.severity == .critical && s.projection.reports["R"]?.assignee == "n")
+        // No fix will come: closed as wont-fix, the disclosed report stays disclosed, and its fix
+        // clock is not applicable — or stays breached, if its target had passed.
+        for (id, closedAt, state) in [("K", "2026-03-25T00:00:00Z", ClockState.notApplicable), ("L", "2026-04-05T00:00:00Z", .breached)] {
+            try s.submit(id, at: "2026-03-02T09:00:00Z")
+            try s.run(id, .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+            try s.triage(id, .high, at: "2026-03-03T09:00:00Z")  // due 04-02 09:00
+            try s.run(id, .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-20T00:00:00Z")
+            #expect { try s.run(id, .close(.spam, duplicateOf: nil, reason: nil), at: closedAt) } throws: { ($0 as? DomainError)?.code == .invalidCommand }
+            try s.run(id, .close(.wontFix, duplicateOf: nil, reason: "the feature is removed in 3.0"), at: closedAt)
+            c = s.clock(id, .fix, at: "2026-06-01T00:00:00Z")
+            #expect(c.state == state && c.endedAt == (state == .breached ? t(closedAt) : nil), "\(c)")
+            #expect(c.note?.contains("closed as wont-fix") == true, "\(String(describing: c.note))")
+            #expect(s.projection.reports[id]?.state == .disclosed && s.projection.reports[id]?.resolution == .wontFix)
+            #expect(s.clock(id, .disclosure, at: "2026-06-01T00:00:00Z").state == .met)
+            #expect { try s.run(id, .release(versions: ["3.0"]), at: "2026-06-01T00:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
+        }
+        // Reopened (a fix after all): disclosed still, and the release judges the clock.
+        try s.run("K", .reopen(reason: "backport after all"), at: "2026-03-26T00:00:00Z")
+        #expect(s.projection.reports["K"]?.state == .disclosed && s.projection.reports["K"]?.resolution == nil)
+        try s.run("K", .release(versions: ["2.9.1"]), at: "2026-03-30T09:00:00Z")
+        c = s.clock("K", .fix, at: "2026-06-01T00:00:00Z")
+        #expect(c.state == .met && c.endedAt == t("2026-03-30T09:00:00Z"), "\(c)")
+        // Nothing to forgo once released; nothing to reopen unless closed.
+        #expect { try s.run("K", .close(.wontFix, duplicateOf: nil, reason: nil), at: "2026-06-01T00:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
+        #expect { try s.run("F", .reopen(reason: nil), at: "2026-06-01T00:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
+
         // A next-release target after the advisory: due with the release that follows it.
         try s.submit("N", at: "2026-03-02T09:00:00Z")
         try s.run("N", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")

@@ -61,8 +61,10 @@ public enum Lifecycle {
         CreditOffered.eventType: ([.acknowledged, .triaging, .needsInfo] + assessed + [.disclosed], nil),
         CreditAccepted.eventType: ([.submitted, .acknowledged, .triaging, .needsInfo] + assessed + [.disclosed], nil),
         CreditDeclined.eventType: ([.submitted, .acknowledged, .triaging, .needsInfo] + assessed + [.disclosed], nil),
-        ReportClosed.eventType: ([.submitted, .acknowledged, .triaging, .needsInfo, .accepted, .fixing], .closed),
-        ReportReopened.eventType: ([.closed], .triaging),
+        // After the advisory only as wont-fix (the fix it owed will not come), and reopened from
+        // that; either way the report stays disclosed.
+        ReportClosed.eventType: ([.submitted, .acknowledged, .triaging, .needsInfo, .accepted, .fixing, .disclosed], .closed),
+        ReportReopened.eventType: ([.closed, .disclosed], .triaging),
         AdvisoryWithdrawn.eventType: ([.disclosed], .withdrawn),
         NoteAdded.eventType: (ReportState.allCases, nil),
     ]
@@ -75,11 +77,13 @@ public enum Lifecycle {
     /// The state `event` leads to from `state`, or nil if it leaves the state unchanged (the `to`
     /// column of `transitions`, as a switch: replay calls this for every event). Three refinements:
     /// a merge or another release after the first release does not move the report back, fix
-    /// work recorded after the advisory leaves the report disclosed, and a report reopened before
-    /// anyone acknowledged it returns to `submitted`.
+    /// work, a wont-fix closing and its reopening after the advisory leave the report disclosed,
+    /// and a report reopened before anyone acknowledged it returns to `submitted`.
     static func target(of event: DomainEvent, from state: ReportState, acknowledged: Bool) -> ReportState? {
         switch event {
-        case .fixStarted where state == .disclosed, .fixMerged where state == .disclosed, .fixReleased where state == .disclosed: nil
+        case .fixStarted where state == .disclosed, .fixMerged where state == .disclosed, .fixReleased where state == .disclosed,
+            .reportClosed where state == .disclosed, .reportReopened where state == .disclosed:
+            nil
         case .reportAcknowledged: .acknowledged
         case .triageStarted, .reporterResponded: .triaging
         case .reportReopened: acknowledged ? .triaging : .submitted
@@ -131,6 +135,14 @@ public enum Lifecycle {
     }
 
     private static func events(for command: ReportCommand, report: Report?, reportID: String) throws(DomainError) -> [DomainEvent] {
+        // A disclosed report closed as wont-fix has no fix to record until it is reopened.
+        if let report, report.state == .disclosed, report.closedAt != nil {
+            switch command {
+            case .startFix, .mergeFix, .release:
+                throw DomainError(.invalidCommand, "report \(reportID) was closed as wont-fix after its advisory; reopen it to record a fix")
+            default: break
+            }
+        }
         switch command {
         case .submit(let e):
             try DomainStreams.validateIdentifier(reportID, what: "report id")
@@ -281,8 +293,21 @@ public enum Lifecycle {
             } else if duplicateOf != nil {
                 throw DomainError(.invalidCommand, "--duplicate-of only goes with the duplicate resolution")
             }
+            // After the advisory: only to say the fix it owed will not come.
+            if let report, report.state == .disclosed {
+                guard resolution == .wontFix else {
+                    throw DomainError(.invalidCommand, "report \(reportID) is disclosed: it can only be closed as wont-fix (no fix will follow its advisory)")
+                }
+                guard report.closedAt == nil else { throw DomainError(.invalidCommand, "report \(reportID) is already closed as wont-fix: nothing to record") }
+                guard report.fixReleasedAt == nil else {
+                    throw DomainError(.invalidCommand, "report \(reportID) already has a fix release: there is no fix left to forgo")
+                }
+            }
             return [.reportClosed(ReportClosed(resolution: resolution, duplicateOf: duplicateOf, reason: reason))]
         case .reopen(let reason):
+            if let report, report.state == .disclosed, report.closedAt == nil {
+                throw DomainError(.invalidCommand, "report \(reportID) is disclosed and was not closed as wont-fix: nothing to reopen")
+            }
             return [.reportReopened(ReportReopened(reason: reason))]
         case .withdraw(let reason):
             try nonEmpty(reason, "reason")

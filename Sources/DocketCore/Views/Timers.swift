@@ -386,7 +386,9 @@ public enum Timers {
         func fix(_ rule: FixPolicy?, _ texts: ClockTexts, _ cal: BusinessCalendar) -> Clock {
             let kind = ClockKind.fix
             guard let rule else { return clock(kind, .notApplicable, note: "the policy sets no fix targets") }
-            if report.fixReleasedAt == nil, let closed = happened(report.closedAt) {
+            // (A report closed as wont-fix after an advisory the policy counts as a fix was judged
+            // by that advisory, below.)
+            if report.fixReleasedAt == nil, let closed = happened(report.closedAt), !(rule.metByAdvisory && happened(report.disclosedAt) != nil) {
                 return closedWithout(kind, fix(rule, texts, cal, endedAt: closed, endNote: nil), " without a fix")
             }
             // A release ends it, even one recorded after the advisory.
