@@ -382,7 +382,7 @@ extension ReportGroup {
     }
 
     struct Reopen: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Reopen a closed report (back into triage).")
+        static let configuration = CommandConfiguration(abstract: "Reopen a closed report (back into triage; a disclosed one closed as wont-fix stays disclosed).")
         @OptionGroup var store: StoreOptions
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions

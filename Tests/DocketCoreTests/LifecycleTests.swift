@@ -313,6 +313,42 @@ struct LifecycleTests {
         #expect(h.report?.state == .accepted)
     }
 
+    @Test("a disclosed report leaves that state only by a withdrawal: fix work, a wont-fix closing and its reopening keep it disclosed")
+    func disclosedStays() throws {
+        for type in Lifecycle.allowedEvents(in: .disclosed) {
+            // `target` decides by the case alone; a sample of each event type stands for it.
+            let sample = try #require(Self.samples[type], "no sample of \(type)")
+            #expect(Lifecycle.target(of: sample, from: .disclosed, acknowledged: true) == (type == "AdvisoryWithdrawn" ? .withdrawn : nil), "\(type)")
+        }
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "maria"))
+        try h.run(Self.triage)
+        try h.run(.publish(ghsa: nil, cve: nil, url: nil))
+        try h.run(.close(.wontFix, duplicateOf: nil, reason: "feature removed"))
+        #expect(h.report?.state == .disclosed && h.report?.resolution == .wontFix && h.report?.closures.isEmpty == true)
+        try h.run(.reopen(reason: nil))
+        #expect(h.report?.state == .disclosed && h.report?.resolution == nil && h.report?.closedAt == nil)
+        try h.run(.release(versions: ["1.0.1"]))
+        #expect(h.report?.state == .disclosed && h.report?.fixReleasedAt != nil)
+    }
+
+    /// One event of each type that is legal on a disclosed report.
+    static let samples: [String: DomainEvent] = [
+        "SeverityChanged": .severityChanged(SeverityChanged(severity: .high, cvss31: nil, cvss40: nil, reason: nil)),
+        "AssigneeChanged": .assigneeChanged(AssigneeChanged(assignee: "x")),
+        "FixStarted": .fixStarted(FixStarted(branch: nil)),
+        "FixMerged": .fixMerged(FixMerged(commit: "c")),
+        "FixReleased": .fixReleased(FixReleased(versions: ["1"])),
+        "CVEAssigned": .cveAssigned(CVEAssigned(cve: "CVE-2026-1234")),
+        "CreditOffered": .creditOffered(CreditOffered(person: "p", type: .finder)),
+        "CreditAccepted": .creditAccepted(CreditAccepted(person: "p", displayName: nil, preference: .named)),
+        "CreditDeclined": .creditDeclined(CreditDeclined(person: "p")),
+        "ReportClosed": .reportClosed(ReportClosed(resolution: .wontFix, duplicateOf: nil, reason: nil)),
+        "ReportReopened": .reportReopened(ReportReopened(reason: nil)),
+        "AdvisoryWithdrawn": .advisoryWithdrawn(AdvisoryWithdrawn(reason: "r")),
+        "NoteAdded": .noteAdded(NoteAdded(text: "t")),
+    ]
+
     @Test("an illegal transition names the state and the allowed events, and changes nothing")
     func illegalTransition() throws {
         var h = try ReportHarness()

@@ -558,7 +558,7 @@ struct TimerScenarioTests {
         try s.run("L", .release(versions: ["2.0.1"]), at: "2026-04-10T00:00:00Z")  // due 04-24
         try s.run("L", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-04-20T00:00:00Z")
         c = s.clock("L", .disclosure, at: "2026-04-19T00:00:00Z")
-        #expect(c.state == .running && c.endedAt == nil && c.dueAt == t("2026-04-24T00:00:00Z"))
+        #expect(c.state == .running && c.endedAt == nil && c.dueAt == t("2026-04-24T00:00:00Z") && c.target == "14d after the fix release", "\(c)")
         #expect(s.clock("L", .disclosure, at: "2026-04-21T00:00:00Z").endedAt == t("2026-04-20T00:00:00Z"))
     }
 
@@ -626,14 +626,20 @@ struct TimerScenarioTests {
             #expect(c.note?.contains("closed as wont-fix") == true, "\(String(describing: c.note))")
             #expect(s.projection.reports[id]?.state == .disclosed && s.projection.reports[id]?.resolution == .wontFix)
             #expect(s.clock(id, .disclosure, at: "2026-06-01T00:00:00Z").state == .met)
-            #expect { try s.run(id, .release(versions: ["3.0"]), at: "2026-06-01T00:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
+            for command in [ReportCommand.release(versions: ["3.0"]), .startFix(branch: nil), .mergeFix(commit: "c0ffee"), .assign(assignee: "z"),
+                            .triage(severity: .low, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil)] {
+                #expect { try s.run(id, command, at: "2026-06-01T00:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
+            }
         }
-        // Reopened (a fix after all): disclosed still, and the release judges the clock.
-        try s.run("K", .reopen(reason: "backport after all"), at: "2026-03-26T00:00:00Z")
+        // Reopened (a fix after all): disclosed still, and the release judges the clock, whose
+        // deadline the time closed did not move (closing and reopening buys no time).
+        try s.run("K", .reopen(reason: "backport after all"), at: "2026-05-20T00:00:00Z")
         #expect(s.projection.reports["K"]?.state == .disclosed && s.projection.reports["K"]?.resolution == nil)
-        try s.run("K", .release(versions: ["2.9.1"]), at: "2026-03-30T09:00:00Z")
+        c = s.clock("K", .fix, at: "2026-05-21T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-04-02T09:00:00Z") && c.endedAt == nil, "\(c)")
+        try s.run("K", .release(versions: ["2.9.1"]), at: "2026-05-21T09:00:00Z")
         c = s.clock("K", .fix, at: "2026-06-01T00:00:00Z")
-        #expect(c.state == .met && c.endedAt == t("2026-03-30T09:00:00Z"), "\(c)")
+        #expect(c.state == .breached && c.dueAt == t("2026-04-02T09:00:00Z") && c.endedAt == t("2026-05-21T09:00:00Z"), "\(c)")
         // Nothing to forgo once released; nothing to reopen unless closed.
         #expect { try s.run("K", .close(.wontFix, duplicateOf: nil, reason: nil), at: "2026-06-01T00:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
         #expect { try s.run("F", .reopen(reason: nil), at: "2026-06-01T00:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }

@@ -135,11 +135,12 @@ public enum Lifecycle {
     }
 
     private static func events(for command: ReportCommand, report: Report?, reportID: String) throws(DomainError) -> [DomainEvent] {
-        // A disclosed report closed as wont-fix has no fix to record until it is reopened.
+        // A disclosed report closed as wont-fix has no fix to record, rate or assign until it is
+        // reopened (as a report closed before its advisory).
         if let report, report.state == .disclosed, report.closedAt != nil {
             switch command {
-            case .startFix, .mergeFix, .release:
-                throw DomainError(.invalidCommand, "report \(reportID) was closed as wont-fix after its advisory; reopen it to record a fix")
+            case .startFix, .mergeFix, .release, .triage, .assign:
+                throw DomainError(.invalidCommand, "report \(reportID) was closed as wont-fix after its advisory; reopen it first")
             default: break
             }
         }

@@ -2,7 +2,7 @@
 /// `submitted → acknowledged → triaging ⇄ needs-info → accepted → fixing → fix-released → disclosed`,
 /// closed with a resolution from any state before the fix ships, reopened back into triage,
 /// and withdrawn after disclosure. A report disclosed before its fix stays disclosed while the
-/// fix is recorded.
+/// fix is recorded, or closed as wont-fix and reopened.
 public enum ReportState: String, Hashable, Sendable, CaseIterable, CustomStringConvertible {
     case submitted
     case acknowledged
@@ -259,7 +259,9 @@ public struct Report: Hashable, @unchecked Sendable {
                 resolution = e.resolution
                 duplicateOf = e.duplicateOf
                 closeWaits(at: t, byClosing: true)
-                closures.append(WaitInterval(start: t, end: nil))
+                // Time closed pauses the clocks of a report that is reopened, but not a fix clock
+                // after the advisory: a wont-fix closing and a reopening must not buy a late fix time.
+                if disclosedAt == nil { closures.append(WaitInterval(start: t, end: nil)) }
             case .reportReopened:
                 closedAt = nil
                 resolution = nil

@@ -4,9 +4,10 @@
 extension Projection {
     /// 3: embargo extensions carry their event time. 4: reports list their late entries.
     /// 5: embargo extensions carry their recorded time. 6: a wait says whether a closing ended it.
-    /// 7: fix events, a wont-fix closing and its reopening after the advisory leave a report
-    /// disclosed (a checkpoint folded before would hold another state for them).
-    public static let checkpointFormat: Int64 = 7
+    /// 7: fix events after the advisory leave a report disclosed (a checkpoint folded before
+    /// would hold another state for them). 8: so do a wont-fix closing and its reopening, and
+    /// that closing is no pause.
+    public static let checkpointFormat: Int64 = 8
 
     /// The projection as a checkpoint payload.
     public func checkpoint() -> Payload {
