@@ -76,14 +76,16 @@ public enum Lifecycle {
 
     /// The state `event` leads to from `state`, or nil if it leaves the state unchanged (the `to`
     /// column of `transitions`, as a switch: replay calls this for every event). Three refinements:
-    /// a merge or another release after the first release does not move the report back, fix
-    /// work, a wont-fix closing and its reopening after the advisory leave the report disclosed,
-    /// and a report reopened before anyone acknowledged it returns to `submitted`.
+    /// only a withdrawal moves a disclosed report (fix work, a wont-fix closing and its reopening
+    /// after the advisory leave it disclosed), a merge or another release after the first release
+    /// does not move the report back, and a report reopened before anyone acknowledged it returns
+    /// to `submitted`.
     static func target(of event: DomainEvent, from state: ReportState, acknowledged: Bool) -> ReportState? {
-        switch event {
-        case .fixStarted where state == .disclosed, .fixMerged where state == .disclosed, .fixReleased where state == .disclosed,
-            .reportClosed where state == .disclosed, .reportReopened where state == .disclosed:
-            nil
+        if state == .disclosed {
+            if case .advisoryWithdrawn = event { return .withdrawn }
+            return nil
+        }
+        return switch event {
         case .reportAcknowledged: .acknowledged
         case .triageStarted, .reporterResponded: .triaging
         case .reportReopened: acknowledged ? .triaging : .submitted

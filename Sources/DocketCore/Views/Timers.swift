@@ -386,20 +386,21 @@ public enum Timers {
         func fix(_ rule: FixPolicy?, _ texts: ClockTexts, _ cal: BusinessCalendar) -> Clock {
             let kind = ClockKind.fix
             guard let rule else { return clock(kind, .notApplicable, note: "the policy sets no fix targets") }
-            // (A report closed as wont-fix after an advisory the policy counts as a fix was judged
-            // by that advisory, below.)
-            if report.fixReleasedAt == nil, let closed = happened(report.closedAt), !(rule.metByAdvisory && happened(report.disclosedAt) != nil) {
-                return closedWithout(kind, fix(rule, texts, cal, endedAt: closed, endNote: nil), " without a fix")
-            }
             // A release ends it, even one recorded after the advisory.
             let releasedAt = happened(report.fixReleasedAt)
+            let published = happened(report.disclosedAt)
+            // (A report closed as wont-fix after an advisory the policy counts as a fix was judged
+            // by that advisory, below.)
+            if report.fixReleasedAt == nil, let closed = happened(report.closedAt), !(rule.metByAdvisory && published != nil) {
+                return closedWithout(kind, fix(rule, texts, cal, endedAt: closed, endNote: nil), " without a fix")
+            }
             // A withdrawn advisory retracts the report: with no fix release recorded by then there is
             // nothing to judge, so not applicable (not met: metrics must not count it as a fix
             // delivered on time), unless its target had already passed, which stays breached, as
             // for a closing — by the withdrawal, or, where the policy counts an advisory as a fix,
             // by the advisory itself.
             if releasedAt == nil, let withdrawn = happened(report.withdrawnAt) {
-                let advisory = rule.metByAdvisory ? happened(report.disclosedAt) : nil
+                let advisory = rule.metByAdvisory ? published : nil
                 let judged = fix(
                     rule, texts, cal, endedAt: advisory ?? withdrawn,
                     endNote: advisory == nil
@@ -412,12 +413,11 @@ public enum Timers {
             }
             // Under a policy that counts an advisory as keeping the promise, the first of the two
             // ends it and is judged.
-            if rule.metByAdvisory, let published = happened(report.disclosedAt), releasedAt.map({ published < $0 }) ?? true {
+            if rule.metByAdvisory, let published, releasedAt.map({ published < $0 }) ?? true {
                 return fix(rule, texts, cal, endedAt: published, endNote: "ended by the advisory, which the policy counts as a fix release")
             }
             // Otherwise an advisory does not keep the promise of a fix: the clock runs on until
             // a release is recorded (after the advisory, the report stays disclosed).
-            let published = happened(report.disclosedAt)
             let endNote: String? =
                 switch (published, releasedAt) {
                 case (let published?, let released?) where published < released: "released after the advisory of \(published)"
