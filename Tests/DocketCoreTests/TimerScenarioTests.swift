@@ -34,6 +34,13 @@ struct Scenario {
         for e in events { projection.apply(e, toReport: id, at: t(time), recordedAt: t(recorded ?? time)) }
     }
 
+    /// Submitted, acknowledged and triaged at the times given: where most scenarios start.
+    mutating func accepted(_ id: String, _ severity: CVSSSeverity, submitted: String, acknowledged: String, triaged: String) throws {
+        try submit(id, at: submitted)
+        try run(id, .acknowledge(assignee: "m"), at: acknowledged)
+        try triage(id, severity, at: triaged)
+    }
+
     mutating func triage(_ id: String, _ severity: CVSSSeverity, at time: String) throws {
         try run(id, .triage(severity: severity, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), at: time)
     }
@@ -105,9 +112,7 @@ struct TimerScenarioTests {
     @Test("AumOS: medium and low severities are due with the next release")
     func aumosNextRelease() throws {
         var s = try Scenario("aumos.toml")
-        try s.submit("B", at: "2026-11-02T09:00:00Z")
-        try s.run("B", .acknowledge(assignee: "li"), at: "2026-11-02T10:00:00Z")
-        try s.triage("B", .medium, at: "2026-11-03T10:00:00Z")
+        try s.accepted("B", .medium, submitted: "2026-11-02T09:00:00Z", acknowledged: "2026-11-02T10:00:00Z", triaged: "2026-11-03T10:00:00Z")
         var c = s.clock("B", .fix, at: "2027-01-01T00:00:00Z")
         #expect(c.state == .running && c.dueAt == nil && c.target == "next-release" && !c.isLate)
         try s.run("B", .release(versions: ["2.2.0"]), at: "2027-01-15T00:00:00Z")
@@ -241,9 +246,7 @@ struct TimerScenarioTests {
     @Test("AIXCL: disclosing before the earliest date (7 days after the fix) is flagged")
     func aixclEarly() throws {
         var s = try Scenario("aixcl.toml")
-        try s.submit("Y", at: "2026-03-02T08:00:00Z")
-        try s.run("Y", .acknowledge(assignee: "dev"), at: "2026-03-02T09:00:00Z")
-        try s.triage("Y", .critical, at: "2026-03-03T08:00:00Z")
+        try s.accepted("Y", .critical, submitted: "2026-03-02T08:00:00Z", acknowledged: "2026-03-02T09:00:00Z", triaged: "2026-03-03T08:00:00Z")
         try s.run("Y", .release(versions: ["0.9.4"]), at: "2026-04-01T12:00:00Z")
         try s.run("Y", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-04-03T12:00:00Z")
         let c = s.clock("Y", .disclosure, at: "2026-04-04T00:00:00Z")
@@ -253,9 +256,7 @@ struct TimerScenarioTests {
     @Test("AIXCL: an advisory published before any fix release ends the disclosure clock, flagged")
     func aixclPublishedWithoutFix() throws {
         var s = try Scenario("aixcl.toml")
-        try s.submit("Z", at: "2026-03-02T08:00:00Z")
-        try s.run("Z", .acknowledge(assignee: "dev"), at: "2026-03-02T09:00:00Z")
-        try s.triage("Z", .high, at: "2026-03-03T08:00:00Z")
+        try s.accepted("Z", .high, submitted: "2026-03-02T08:00:00Z", acknowledged: "2026-03-02T09:00:00Z", triaged: "2026-03-03T08:00:00Z")
         try s.run("Z", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-20T00:00:00Z")
         // Before it the clock waited for a release; the advisory ends it, for good: a release
         // recorded after it does not give it a deadline to be judged by.
@@ -291,18 +292,14 @@ struct TimerScenarioTests {
         // days early; one on day 32 is 2 days late. (Under a policy without met-by-advisory the
         // fix is still owed after such an advisory: the last case.)
         for (id, published, state, margin) in [("A", "2026-05-22T10:00:00Z", ClockState.met, hours(12 * 24)), ("B", "2026-06-05T10:00:00Z", .breached, hours(-48))] {
-            try s.submit(id, at: "2026-05-04T10:00:00Z")
-            try s.run(id, .acknowledge(assignee: "beenuar"), at: "2026-05-04T11:00:00Z")
-            try s.triage(id, .high, at: "2026-05-05T10:00:00Z")
+            try s.accepted(id, .high, submitted: "2026-05-04T10:00:00Z", acknowledged: "2026-05-04T11:00:00Z", triaged: "2026-05-05T10:00:00Z")
             try s.run(id, .publish(ghsa: "GHSA-5f7q-jh4x-2vvm", cve: nil, url: nil), at: published)
             c = s.clock(id, .fix, at: "2026-07-01T00:00:00Z")
             #expect(c.state == state && c.endedAt == t(published) && c.dueAt == t("2026-06-03T10:00:00Z") && c.margin == margin, "\(c)")
             #expect(c.note?.contains("ended by the advisory, which the policy counts as a fix release") == true, "\(String(describing: c.note))")
         }
         var strict = try Scenario("aisoc.toml", edit: { $0.replacingOccurrences(of: "met-by-advisory = true", with: "") })
-        try strict.submit("C", at: "2026-05-04T10:00:00Z")
-        try strict.run("C", .acknowledge(assignee: "beenuar"), at: "2026-05-04T11:00:00Z")
-        try strict.triage("C", .high, at: "2026-05-05T10:00:00Z")
+        try strict.accepted("C", .high, submitted: "2026-05-04T10:00:00Z", acknowledged: "2026-05-04T11:00:00Z", triaged: "2026-05-05T10:00:00Z")
         try strict.run("C", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-05-22T10:00:00Z")
         c = strict.clock("C", .fix, at: "2026-05-23T00:00:00Z")
         #expect(c.state == .running && c.endedAt == nil && c.dueAt == t("2026-06-03T10:00:00Z"), "\(c)")
@@ -316,17 +313,13 @@ struct TimerScenarioTests {
         try s.run("B", .withdraw(reason: "not exploitable"), at: "2026-06-10T10:00:00Z")
         c = s.clock("B", .fix, at: "2026-07-01T00:00:00Z")
         #expect(c.state == .breached && c.endedAt == t("2026-06-05T10:00:00Z") && c.margin == hours(-48), "\(c)")
-        try s.submit("W", at: "2026-05-04T10:00:00Z")
-        try s.run("W", .acknowledge(assignee: "beenuar"), at: "2026-05-04T11:00:00Z")
-        try s.triage("W", .high, at: "2026-05-05T10:00:00Z")
+        try s.accepted("W", .high, submitted: "2026-05-04T10:00:00Z", acknowledged: "2026-05-04T11:00:00Z", triaged: "2026-05-05T10:00:00Z")
         try s.run("W", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-05-22T10:00:00Z")
         try s.run("W", .withdraw(reason: "not exploitable"), at: "2026-06-10T10:00:00Z")
         c = s.clock("W", .fix, at: "2026-07-01T00:00:00Z")
         #expect(c.state == .notApplicable && c.endedAt == t("2026-06-10T10:00:00Z"), "\(c)")
         // Closed as wont-fix after an advisory that kept the promise: it stays kept.
-        try s.submit("M", at: "2026-05-04T10:00:00Z")
-        try s.run("M", .acknowledge(assignee: "beenuar"), at: "2026-05-04T11:00:00Z")
-        try s.triage("M", .high, at: "2026-05-05T10:00:00Z")
+        try s.accepted("M", .high, submitted: "2026-05-04T10:00:00Z", acknowledged: "2026-05-04T11:00:00Z", triaged: "2026-05-05T10:00:00Z")
         try s.run("M", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-05-22T10:00:00Z")
         try s.run("M", .close(.wontFix, duplicateOf: nil, reason: nil), at: "2026-06-25T10:00:00Z")
         c = s.clock("M", .fix, at: "2026-07-01T00:00:00Z")
@@ -366,9 +359,7 @@ struct TimerScenarioTests {
         try s.run("O", .release(versions: ["1.0.7"]), at: "2026-09-16T18:00:00Z")
         c = s.clock("O", .fix, at: "2026-09-17T00:00:00Z")
         #expect(c.state == .met && c.dueAt == t("2026-09-17T06:00:00Z") && c.margin == hours(12))
-        try s.submit("P", at: "2026-09-10T06:00:00Z")
-        try s.run("P", .acknowledge(assignee: "ops"), at: "2026-09-10T07:00:00Z")
-        try s.triage("P", .high, at: "2026-09-11T06:00:00Z")
+        try s.accepted("P", .high, submitted: "2026-09-10T06:00:00Z", acknowledged: "2026-09-10T07:00:00Z", triaged: "2026-09-11T06:00:00Z")
         c = s.clock("P", .fix, at: "2026-09-20T00:00:00Z")
         #expect(c.state == .notApplicable && c.note?.contains("high") == true)
     }
@@ -379,9 +370,7 @@ struct TimerScenarioTests {
     func projectZero() throws {
         var s = try Scenario("project-zero.toml")
         for id in ["P1", "P2", "P3"] {
-            try s.submit(id, at: "2026-01-10T00:00:00Z")
-            try s.run(id, .acknowledge(assignee: "vendor"), at: "2026-01-11T00:00:00Z")
-            try s.triage(id, .high, at: "2026-01-12T00:00:00Z")
+            try s.accepted(id, .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
         }
         // Fixed 02-01 (inside 90 days): disclosure due 30 days after the fix, 2026-03-03T00:00Z.
         try s.run("P1", .release(versions: ["5.1"]), at: "2026-02-01T00:00:00Z")
@@ -403,9 +392,7 @@ struct TimerScenarioTests {
     @Test("Project Zero: a patch after a disclosure at the deadline sets no after-fix date and moves nothing")
     func projectZeroPatchAfterDisclosure() throws {
         var s = try Scenario("project-zero.toml")
-        try s.submit("D", at: "2026-01-10T00:00:00Z")  // 90 days: 04-10
-        try s.run("D", .acknowledge(assignee: "vendor"), at: "2026-01-11T00:00:00Z")
-        try s.triage("D", .high, at: "2026-01-12T00:00:00Z")
+        try s.accepted("D", .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")  // 90 days: 04-10
         try s.run("D", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-04-10T00:00:00Z")
         let before = s.clock("D", .disclosure, at: "2026-04-11T00:00:00Z")
         #expect(before.state == .met && before.dueAt == t("2026-04-10T00:00:00Z") && before.note == nil, "\(before)")
@@ -421,9 +408,7 @@ struct TimerScenarioTests {
     func projectZeroExploitedGrace() throws {
         var s = try Scenario("project-zero.toml")
         for id in ["U", "F", "H"] {
-            try s.submit(id, at: "2026-01-10T00:00:00Z")
-            try s.run(id, .acknowledge(assignee: "vendor"), at: "2026-01-11T00:00:00Z")
-            try s.triage(id, .high, at: "2026-01-12T00:00:00Z")
+            try s.accepted(id, .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
             // Exploited 02-01: due 02-08, in its grace until 02-11.
             try s.run(id, .exploited(source: "ITW"), at: "2026-02-01T00:00:00Z")
         }
@@ -449,9 +434,7 @@ struct TimerScenarioTests {
     func projectZeroAfterFix() throws {
         var s = try Scenario("project-zero.toml")
         for id in ["E", "G", "L"] {
-            try s.submit(id, at: "2026-01-10T00:00:00Z")
-            try s.run(id, .acknowledge(assignee: "vendor"), at: "2026-01-11T00:00:00Z")
-            try s.triage(id, .high, at: "2026-01-12T00:00:00Z")
+            try s.accepted(id, .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
         }
         // "30 days after a patch ... as long as a patch was made available by the end of the 7-day
         // deadline": exploited 02-01, patched 02-03 → due 30 days after the patch, 2026-03-05T00:00Z.
@@ -478,9 +461,7 @@ struct TimerScenarioTests {
     @Test("CERT/CC: 45 days from the report, extended without the reporter's agreement")
     func certCC() throws {
         var s = try Scenario("cert-cc.toml")
-        try s.submit("V", at: "2026-02-01T00:00:00Z")
-        try s.run("V", .acknowledge(assignee: "vendor"), at: "2026-02-02T00:00:00Z")
-        try s.triage("V", .medium, at: "2026-02-03T00:00:00Z")
+        try s.accepted("V", .medium, submitted: "2026-02-01T00:00:00Z", acknowledged: "2026-02-02T00:00:00Z", triaged: "2026-02-03T00:00:00Z")
         // 45 days from 02-01 → 2026-03-18T00:00Z.
         var c = s.clock("V", .disclosure, at: "2026-03-01T00:00:00Z")
         #expect(c.dueAt == t("2026-03-18T00:00:00Z"))
@@ -509,9 +490,7 @@ struct TimerScenarioTests {
     @Test("exploitation before any fix sets a deadline even when disclosure counts from the fix release")
     func exploitedBeforeFix() throws {
         var s = try Scenario("aixcl.toml", edit: { $0.replacingOccurrences(of: "earliest = \"7d\"", with: "earliest = \"7d\"\nexploited = \"7d\"") })
-        try s.submit("E", at: "2026-03-01T00:00:00Z")
-        try s.run("E", .acknowledge(assignee: "m"), at: "2026-03-01T01:00:00Z")
-        try s.triage("E", .critical, at: "2026-03-02T00:00:00Z")
+        try s.accepted("E", .critical, submitted: "2026-03-01T00:00:00Z", acknowledged: "2026-03-01T01:00:00Z", triaged: "2026-03-02T00:00:00Z")
         try s.run("E", .exploited(source: "ITW"), at: "2026-03-03T00:00:00Z")
         let c = s.clock("E", .disclosure, at: "2026-03-20T00:00:00Z")
         #expect(c.state == .breached && c.isLate && c.dueAt == t("2026-03-10T00:00:00Z"))
@@ -522,9 +501,7 @@ struct TimerScenarioTests {
         let edit = { (text: String) in text.replacingOccurrences(of: "earliest = \"7d\"", with: "earliest = \"7d\"\nexploited = \"7d\"\ngrace = \"3d\"") }
         var s = try Scenario("aixcl.toml", edit: edit)
         for id in ["E", "F"] {
-            try s.submit(id, at: "2026-03-01T00:00:00Z")
-            try s.run(id, .acknowledge(assignee: "m"), at: "2026-03-01T01:00:00Z")
-            try s.triage(id, .critical, at: "2026-03-02T00:00:00Z")
+            try s.accepted(id, .critical, submitted: "2026-03-01T00:00:00Z", acknowledged: "2026-03-01T01:00:00Z", triaged: "2026-03-02T00:00:00Z")
             try s.run(id, .exploited(source: "ITW"), at: "2026-03-03T00:00:00Z")  // due 03-10, grace until 03-13
         }
         try s.run("F", .startFix(branch: nil), at: "2026-03-11T00:00:00Z")
@@ -565,9 +542,7 @@ struct TimerScenarioTests {
     @Test("an advisory without a fix release leaves the fix owed: the release that follows it ends the clock, and the report stays disclosed; a withdrawal ends it with nothing to judge")
     func fixEndings() throws {
         var s = try Scenario("aumos.toml")
-        try s.submit("F", at: "2026-03-02T09:00:00Z")
-        try s.run("F", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
-        try s.triage("F", .high, at: "2026-03-03T09:00:00Z")  // 30 days → 04-02 09:00
+        try s.accepted("F", .high, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-03T09:00:00Z")  // 30 days → 04-02 09:00
         try s.run("F", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-20T00:00:00Z")
         var c = s.clock("F", .fix, at: "2026-03-25T00:00:00Z")
         #expect(c.state == .running && c.endedAt == nil && c.dueAt == t("2026-04-02T09:00:00Z"), "\(c)")
@@ -589,9 +564,7 @@ struct TimerScenarioTests {
         #expect { try s.run("F", .startFix(branch: nil), at: "2026-04-02T09:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
 
         // Published after the 30 days had passed, released later still: late by the release.
-        try s.submit("H", at: "2026-03-02T09:00:00Z")
-        try s.run("H", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
-        try s.triage("H", .high, at: "2026-03-03T09:00:00Z")  // due 04-02 09:00
+        try s.accepted("H", .high, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-03T09:00:00Z")  // due 04-02 09:00
         try s.run("H", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-04-10T09:00:00Z")
         c = s.clock("H", .fix, at: "2026-04-15T09:00:00Z")
         #expect(c.state == .breached && c.endedAt == nil && c.margin == .seconds(-13 * 86_400), "\(c)")
@@ -601,9 +574,7 @@ struct TimerScenarioTests {
         // Released without a recorded start: that counts as started too.
         #expect { try s.run("H", .startFix(branch: nil), at: "2026-04-21T09:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
         // Re-rated after the advisory, while the fix is owed: judged by the new rating (critical, 7 days).
-        try s.submit("R", at: "2026-03-02T09:00:00Z")
-        try s.run("R", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
-        try s.triage("R", .high, at: "2026-03-03T09:00:00Z")
+        try s.accepted("R", .high, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-03T09:00:00Z")
         try s.run("R", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-05T00:00:00Z")
         try s.run("R", .mergeFix(commit: "def456"), at: "2026-03-06T00:00:00Z")
         #expect { try s.run("R", .startFix(branch: nil), at: "2026-03-06T01:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
@@ -615,9 +586,7 @@ struct TimerScenarioTests {
         // No fix will come: closed as wont-fix, the disclosed report stays disclosed, and its fix
         // clock is not applicable — or stays breached, if its target had passed.
         for (id, closedAt, state) in [("K", "2026-03-25T00:00:00Z", ClockState.notApplicable), ("L", "2026-04-05T00:00:00Z", .breached)] {
-            try s.submit(id, at: "2026-03-02T09:00:00Z")
-            try s.run(id, .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
-            try s.triage(id, .high, at: "2026-03-03T09:00:00Z")  // due 04-02 09:00
+            try s.accepted(id, .high, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-03T09:00:00Z")  // due 04-02 09:00
             try s.run(id, .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-20T00:00:00Z")
             #expect { try s.run(id, .close(.spam, duplicateOf: nil, reason: nil), at: closedAt) } throws: { ($0 as? DomainError)?.code == .invalidCommand }
             try s.run(id, .close(.wontFix, duplicateOf: nil, reason: "the feature is removed in 3.0"), at: closedAt)
@@ -645,9 +614,7 @@ struct TimerScenarioTests {
         #expect { try s.run("F", .reopen(reason: nil), at: "2026-06-01T00:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
 
         // A next-release target after the advisory: due with the release that follows it.
-        try s.submit("N", at: "2026-03-02T09:00:00Z")
-        try s.run("N", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
-        try s.triage("N", .medium, at: "2026-03-03T09:00:00Z")
+        try s.accepted("N", .medium, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-03T09:00:00Z")
         try s.run("N", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-05T00:00:00Z")
         c = s.clock("N", .fix, at: "2026-05-01T00:00:00Z")
         #expect(c.state == .running && c.target == "next-release" && c.note?.contains("due with the next release") == true, "\(c)")
@@ -658,9 +625,7 @@ struct TimerScenarioTests {
         // A withdrawn advisory (no vulnerability after all) leaves nothing to judge, unless the
         // target had passed by the withdrawal.
         for (id, withdrawn, state) in [("W", "2026-03-25T00:00:00Z", ClockState.notApplicable), ("X", "2026-04-05T00:00:00Z", .breached)] {
-            try s.submit(id, at: "2026-03-02T09:00:00Z")
-            try s.run(id, .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
-            try s.triage(id, .high, at: "2026-03-03T09:00:00Z")  // due 04-02 09:00
+            try s.accepted(id, .high, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-03T09:00:00Z")  // due 04-02 09:00
             try s.run(id, .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-20T00:00:00Z")
             try s.run(id, .withdraw(reason: "not exploitable"), at: withdrawn)
             c = s.clock(id, .fix, at: "2026-06-01T00:00:00Z")
@@ -669,9 +634,7 @@ struct TimerScenarioTests {
             #expect(throws: DomainError.self) { try s.run(id, .release(versions: ["9.9.9"]), at: "2026-06-01T00:00:00Z") }
         }
 
-        try s.submit("G", at: "2026-03-02T09:00:00Z")
-        try s.run("G", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
-        try s.triage("G", .high, at: "2026-03-03T09:00:00Z")
+        try s.accepted("G", .high, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-03T09:00:00Z")
         try s.run("G", .release(versions: ["1.0.1"]), at: "2026-03-23T09:00:00Z")  // day 20: met for high
         try s.run("G", .release(versions: ["0.9.9"]), at: "2026-03-25T09:00:00Z")  // a backport: allowed
         try s.triage("G", .critical, at: "2026-04-10T00:00:00Z")  // re-rated after the fix
@@ -698,9 +661,7 @@ struct TimerScenarioTests {
     func pauseAfterTheEnd() throws {
         // AumOS: acknowledge within 48 h, triage within 5 business days (UTC, Monday to Friday).
         var s = try Scenario("aumos.toml")
-        try s.submit("T", at: "2026-03-02T09:00:00Z")  // Monday 09:00
-        try s.run("T", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
-        try s.triage("T", .high, at: "2026-03-04T09:00:00Z")  // Wednesday: triage met
+        try s.accepted("T", .high, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-04T09:00:00Z")  // Monday 09:00; Wednesday: triage met
         try s.run("T", .close(.informative, duplicateOf: nil, reason: nil), at: "2026-03-05T09:00:00Z")
         try s.run("T", .reopen(reason: "a second look"), at: "2026-03-20T09:00:00Z")
         // Five business days from Monday 09:00: Mon 15 h + Tue–Fri 96 h + Mon 9 h = 120 h → Monday
@@ -741,9 +702,7 @@ struct TimerScenarioTests {
     @Test("an embargo extension never brings a deadline forward")
     func extensionNeverShortens() throws {
         var s = try Scenario("aumos.toml")
-        try s.submit("X", at: "2026-03-01T00:00:00Z")  // 90 days → 05-30
-        try s.run("X", .acknowledge(assignee: "m"), at: "2026-03-01T01:00:00Z")
-        try s.triage("X", .low, at: "2026-03-02T00:00:00Z")
+        try s.accepted("X", .low, submitted: "2026-03-01T00:00:00Z", acknowledged: "2026-03-01T01:00:00Z", triaged: "2026-03-02T00:00:00Z")  // 90 days → 05-30
         try s.run("X", .extendEmbargo(until: t("2026-04-01T00:00:00Z"), reason: "typo", reporterAgreed: true), at: "2026-03-03T00:00:00Z")
         #expect(s.clock("X", .disclosure, at: "2026-04-10T00:00:00Z").dueAt == t("2026-05-30T00:00:00Z"))
     }
@@ -751,9 +710,7 @@ struct TimerScenarioTests {
     @Test("an embargo extension beyond the policy's maximum is capped there, and says so")
     func extensionCapped() throws {
         var s = try Scenario("cert-cc.toml", edit: { $0.replacingOccurrences(of: "within = \"45d\"", with: "within = \"45d\"\nmax-extension = \"14d\"") })
-        try s.submit("M", at: "2026-02-01T00:00:00Z")  // 45 days → 03-18; at most 14 more → 04-01
-        try s.run("M", .acknowledge(assignee: "v"), at: "2026-02-02T00:00:00Z")
-        try s.triage("M", .medium, at: "2026-02-03T00:00:00Z")
+        try s.accepted("M", .medium, submitted: "2026-02-01T00:00:00Z", acknowledged: "2026-02-02T00:00:00Z", triaged: "2026-02-03T00:00:00Z")  // 45 days → 03-18; at most 14 more → 04-01
         try s.run("M", .extendEmbargo(until: t("2026-05-01T00:00:00Z"), reason: "big release", reporterAgreed: true), at: "2026-03-01T00:00:00Z")
         let c = s.clock("M", .disclosure, at: "2026-03-20T00:00:00Z")
         #expect(c.dueAt == t("2026-04-01T00:00:00Z") && c.note?.contains("capped at the policy's maximum extension of 14d") == true)
@@ -795,9 +752,7 @@ struct TimerScenarioTests {
         var s = try Scenario("aumos.toml")
         // Accepted as critical on 03-02 09:00: fixed within 7 days of acceptance → 03-09T09:00Z.
         for id in ["L", "E"] {
-            try s.submit(id, at: "2026-03-02T08:00:00Z")
-            try s.run(id, .acknowledge(assignee: "m"), at: "2026-03-02T08:30:00Z")
-            try s.triage(id, .critical, at: "2026-03-02T09:00:00Z")
+            try s.accepted(id, .critical, submitted: "2026-03-02T08:00:00Z", acknowledged: "2026-03-02T08:30:00Z", triaged: "2026-03-02T09:00:00Z")
         }
         // L: closed as won't-fix on 03-20 09:00, eleven days after the deadline → breached, 264 h late.
         try s.run("L", .close(.wontFix, duplicateOf: nil, reason: "upstream"), at: "2026-03-20T09:00:00Z")
@@ -813,9 +768,7 @@ struct TimerScenarioTests {
         c = s.clock("L", .fix, at: "2026-03-15T00:00:00Z")
         #expect(c.state == .breached && c.endedAt == nil && c.isLate)
         // A duplicate closed after the deadline: its original carries the clock.
-        try s.submit("O", at: "2026-03-02T08:00:00Z")
-        try s.run("O", .acknowledge(assignee: "m"), at: "2026-03-02T08:30:00Z")
-        try s.triage("O", .critical, at: "2026-03-02T09:00:00Z")
+        try s.accepted("O", .critical, submitted: "2026-03-02T08:00:00Z", acknowledged: "2026-03-02T08:30:00Z", triaged: "2026-03-02T09:00:00Z")
         try s.run("O", .close(.duplicate, duplicateOf: "L", reason: nil), at: "2026-03-20T09:00:00Z")
         #expect(s.clock("O", .fix, at: "2026-03-25T00:00:00Z").state == .notApplicable)
     }
@@ -885,9 +838,7 @@ struct TimerScenarioTests {
     @Test("an embargo extension agreed before the fix release that ends before the deadline the release sets is named, not silently dropped")
     func extensionOvertakenByRelease() throws {
         var s = try Scenario("aixcl.toml")
-        try s.submit("E", at: "2026-03-02T08:00:00Z")
-        try s.run("E", .acknowledge(assignee: "dev"), at: "2026-03-02T09:00:00Z")
-        try s.triage("E", .high, at: "2026-03-03T08:00:00Z")
+        try s.accepted("E", .high, submitted: "2026-03-02T08:00:00Z", acknowledged: "2026-03-02T09:00:00Z", triaged: "2026-03-03T08:00:00Z")
         // Agreed on 03-20, no fix yet, to 04-10; the fix comes out 04-01 12:00 → due 04-15 12:00.
         try s.run("E", .extendEmbargo(until: t("2026-04-10T00:00:00Z"), reason: "distributions", reporterAgreed: true), at: "2026-03-20T00:00:00Z")
         try s.run("E", .release(versions: ["0.9.4"]), at: "2026-04-01T12:00:00Z")
@@ -912,9 +863,7 @@ struct TimerScenarioTests {
         #expect(c.state == .running && c.dueAt == t("2026-03-07T00:00:00Z"), "\(c)")
         #expect(c.note?.contains("exploitation observed 2026-02-01T00:00:00Z: due at the after-fix date, not later") == true, "\(c.note ?? "")")
         // Fixed 02-26 (due 03-28), extended on 03-01 to 06-01, exploited 04-01: cut back to 04-08.
-        try s.submit("B", at: "2026-01-10T00:00:00Z")
-        try s.run("B", .acknowledge(assignee: "vendor"), at: "2026-01-11T00:00:00Z")
-        try s.triage("B", .high, at: "2026-01-12T00:00:00Z")
+        try s.accepted("B", .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
         try s.run("B", .release(versions: ["5.1"]), at: "2026-02-26T00:00:00Z")
         try s.run("B", .extendEmbargo(until: t("2026-06-01T00:00:00Z"), reason: "vendor", reporterAgreed: true), at: "2026-03-01T00:00:00Z")
         #expect(s.clock("B", .disclosure, at: "2026-03-02T00:00:00Z").dueAt == t("2026-06-01T00:00:00Z"))
@@ -924,9 +873,7 @@ struct TimerScenarioTests {
         // With a 14-day cap: extended on 01-10 to 04-15 (within 04-10 + 14 days = 04-24… from
         // submission 01-05: 04-05 + 14 = 04-19), then fixed 01-20: the extension still stands.
         var m = try Scenario("project-zero.toml", edit: { $0.replacingOccurrences(of: "exploited = \"7d\"", with: "exploited = \"7d\"\nmax-extension = \"14d\"") })
-        try m.submit("C", at: "2026-01-05T00:00:00Z")
-        try m.run("C", .acknowledge(assignee: "vendor"), at: "2026-01-06T00:00:00Z")
-        try m.triage("C", .high, at: "2026-01-07T00:00:00Z")
+        try m.accepted("C", .high, submitted: "2026-01-05T00:00:00Z", acknowledged: "2026-01-06T00:00:00Z", triaged: "2026-01-07T00:00:00Z")
         try m.run("C", .extendEmbargo(until: t("2026-04-15T00:00:00Z"), reason: "vendor", reporterAgreed: true), at: "2026-01-10T00:00:00Z")
         try m.run("C", .release(versions: ["2.0"]), at: "2026-01-20T00:00:00Z")
         c = m.clock("C", .disclosure, at: "2026-02-01T00:00:00Z")
@@ -1000,9 +947,7 @@ struct TimerScenarioTests {
         // S: triaged critical 11-03 09:00, so the fix (7 days from acceptance) was due 11-10 09:00.
         // On 11-12 a re-rating to high dated 11-03 10:00 is written in: due 30 days from
         // acceptance, 12-03 09:00, and named on the fix clock (not on the others).
-        try s.submit("S", at: "2026-11-02T09:00:00Z")
-        try s.run("S", .acknowledge(assignee: "m"), at: "2026-11-02T12:00:00Z")
-        try s.triage("S", .critical, at: "2026-11-03T09:00:00Z")
+        try s.accepted("S", .critical, submitted: "2026-11-02T09:00:00Z", acknowledged: "2026-11-02T12:00:00Z", triaged: "2026-11-03T09:00:00Z")
         try s.run("S", .triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "re-rated"),
                   at: "2026-11-03T10:00:00Z", recorded: "2026-11-12T00:00:00Z")
         c = s.clock("S", .fix, at: "2026-11-12T12:00:00Z")
@@ -1065,26 +1010,20 @@ struct TimerScenarioTests {
         // Project Zero: submitted 01-05, due 04-05, grace to 04-19. On 04-25 a release dated 04-04
         // (inside the 90 days) is written in: due 30 days after it, 05-04, and named.
         var z = try Scenario("project-zero.toml")
-        try z.submit("Z", at: "2026-01-05T00:00:00Z")
-        try z.run("Z", .acknowledge(assignee: "vendor"), at: "2026-01-06T00:00:00Z")
-        try z.triage("Z", .high, at: "2026-01-07T00:00:00Z")
+        try z.accepted("Z", .high, submitted: "2026-01-05T00:00:00Z", acknowledged: "2026-01-06T00:00:00Z", triaged: "2026-01-07T00:00:00Z")
         try z.run("Z", .release(versions: ["2.0"]), at: "2026-04-04T00:00:00Z", recorded: "2026-04-25T00:00:00Z")
         c = z.clock("Z", .disclosure, at: "2026-04-26T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-05-04T00:00:00Z"))
         #expect(c.lateChanges == [LateEntry(type: "FixReleased", occurredAt: t("2026-04-04T00:00:00Z"), recordedAt: t("2026-04-25T00:00:00Z"))])
         // A release dated in the grace period (04-10) is written in on 04-25: due 30 days after the
         // 90-day deadline, 05-05, and named.
-        try z.submit("Y", at: "2026-01-05T00:00:00Z")
-        try z.run("Y", .acknowledge(assignee: "vendor"), at: "2026-01-06T00:00:00Z")
-        try z.triage("Y", .high, at: "2026-01-07T00:00:00Z")
+        try z.accepted("Y", .high, submitted: "2026-01-05T00:00:00Z", acknowledged: "2026-01-06T00:00:00Z", triaged: "2026-01-07T00:00:00Z")
         try z.run("Y", .release(versions: ["2.0"]), at: "2026-04-10T00:00:00Z", recorded: "2026-04-25T00:00:00Z")
         c = z.clock("Y", .disclosure, at: "2026-04-26T00:00:00Z")
         #expect(c.dueAt == t("2026-05-05T00:00:00Z"))
         #expect(c.lateChanges == [LateEntry(type: "FixReleased", occurredAt: t("2026-04-10T00:00:00Z"), recordedAt: t("2026-04-25T00:00:00Z"))])
         // One dated after the grace too (04-20) moves nothing: still due 04-05, not named.
-        try z.submit("X", at: "2026-01-05T00:00:00Z")
-        try z.run("X", .acknowledge(assignee: "vendor"), at: "2026-01-06T00:00:00Z")
-        try z.triage("X", .high, at: "2026-01-07T00:00:00Z")
+        try z.accepted("X", .high, submitted: "2026-01-05T00:00:00Z", acknowledged: "2026-01-06T00:00:00Z", triaged: "2026-01-07T00:00:00Z")
         try z.run("X", .release(versions: ["2.0"]), at: "2026-04-20T00:00:00Z", recorded: "2026-04-25T00:00:00Z")
         c = z.clock("X", .disclosure, at: "2026-04-26T00:00:00Z")
         #expect(c.dueAt == t("2026-04-05T00:00:00Z") && c.lateChanges.isEmpty)
@@ -1095,9 +1034,7 @@ struct TimerScenarioTests {
         var s = try Scenario("aumos.toml")
         // Accepted as critical 03-02 12:00: fix within 7 days of acceptance, due 03-09 12:00.
         // Re-rated medium (next release) on 03-12, after that: still breached, 3d 12h late at 03-13.
-        try s.submit("V", at: "2026-03-02T09:00:00Z")
-        try s.run("V", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
-        try s.triage("V", .critical, at: "2026-03-02T12:00:00Z")
+        try s.accepted("V", .critical, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-02T12:00:00Z")
         try s.run("V", .triage(severity: .medium, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "re-rated"), at: "2026-03-12T00:00:00Z")
         var c = s.clock("V", .fix, at: "2026-03-13T00:00:00Z")
         #expect(c.state == .breached && c.target == "7d" && c.dueAt == t("2026-03-09T12:00:00Z") && c.margin == .zero - hours(84))
@@ -1108,9 +1045,7 @@ struct TimerScenarioTests {
         #expect(c.state == .breached && c.endedAt == t("2026-03-13T00:00:00Z"))
         #expect(c.note == "severity critical until re-rated medium on 2026-03-12T00:00:00Z, after its target had passed; closed as wont-fix after the deadline had passed")
         // Re-rated before the deadline: the new target is the one that counts.
-        try s.submit("W", at: "2026-03-02T09:00:00Z")
-        try s.run("W", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
-        try s.triage("W", .critical, at: "2026-03-02T12:00:00Z")
+        try s.accepted("W", .critical, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-02T12:00:00Z")
         try s.run("W", .triage(severity: .medium, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "re-rated"), at: "2026-03-05T00:00:00Z")
         c = s.clock("W", .fix, at: "2026-03-13T00:00:00Z")
         #expect(c.state == .running && c.target == "next-release")
@@ -1121,17 +1056,13 @@ struct TimerScenarioTests {
         var s = try Scenario("aumos.toml", edit: { $0.replacingOccurrences(of: "low = \"next-release\"", with: "low = \"none\"") })
         // Accepted as critical 03-02 12:00, due 03-09 12:00. On 03-12 a re-rating to low (no fix
         // target) dated 03-05 is written in: the clock is not applicable, and names it.
-        try s.submit("N", at: "2026-03-02T09:00:00Z")
-        try s.run("N", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
-        try s.triage("N", .critical, at: "2026-03-02T12:00:00Z")
+        try s.accepted("N", .critical, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-02T12:00:00Z")
         try s.run("N", .triage(severity: .low, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "re-rated"), at: "2026-03-05T00:00:00Z", recorded: "2026-03-12T00:00:00Z")
         var c = s.clock("N", .fix, at: "2026-03-13T00:00:00Z")
         #expect(c.state == .notApplicable)
         #expect(c.lateChanges == [LateEntry(type: "SeverityChanged", occurredAt: t("2026-03-05T00:00:00Z"), recordedAt: t("2026-03-12T00:00:00Z"))])
         // A closing dated 03-05 written in on 03-12: not applicable, and named.
-        try s.submit("K", at: "2026-03-02T09:00:00Z")
-        try s.run("K", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
-        try s.triage("K", .critical, at: "2026-03-02T12:00:00Z")
+        try s.accepted("K", .critical, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-02T12:00:00Z")
         try s.run("K", .close(.wontFix, duplicateOf: nil, reason: nil), at: "2026-03-05T00:00:00Z", recorded: "2026-03-12T00:00:00Z")
         c = s.clock("K", .fix, at: "2026-03-13T00:00:00Z")
         #expect(c.state == .notApplicable && c.lateChanges == [LateEntry(type: "ReportClosed", occurredAt: t("2026-03-05T00:00:00Z"), recordedAt: t("2026-03-12T00:00:00Z"))])
@@ -1140,9 +1071,7 @@ struct TimerScenarioTests {
         // (03-09 09:00) had passed, and corrected to high on 03-13. The critical rating was never
         // in force at its deadline: judged as high (30 days from the report, due 04-01 09:00).
         var r = try Scenario("aumos.toml", edit: { $0.replacingOccurrences(of: "from = \"acceptance\"", with: "from = \"report\"") })
-        try r.submit("L", at: "2026-03-02T09:00:00Z")
-        try r.run("L", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
-        try r.triage("L", .critical, at: "2026-03-12T00:00:00Z")
+        try r.accepted("L", .critical, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-12T00:00:00Z")
         try r.run("L", .triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "corrected"), at: "2026-03-13T00:00:00Z")
         c = r.clock("L", .fix, at: "2026-03-14T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-04-01T09:00:00Z"))
