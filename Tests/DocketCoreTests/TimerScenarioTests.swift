@@ -496,9 +496,10 @@ struct TimerScenarioTests {
         #expect(c.state == .breached && c.isLate && c.dueAt == t("2026-03-10T00:00:00Z"))
     }
 
-    @Test("the grace period applies to a deadline set by exploitation before any fix, so a release does not turn a breach back into a running clock")
-    func exploitedBeforeFixGrace() throws {
-        let edit = { (text: String) in text.replacingOccurrences(of: "earliest = \"7d\"", with: "earliest = \"7d\"\nexploited = \"7d\"\ngrace = \"3d\"") }
+    @Test("the grace period applies to a deadline set by exploitation before any fix, so a release does not turn a breach back into a running clock; exploited-grace, when given, is that grace",
+          arguments: ["grace = \"3d\"", "grace = \"14d\"\nexploited-grace = \"3d\""])
+    func exploitedBeforeFixGrace(_ graces: String) throws {
+        let edit = { (text: String) in text.replacingOccurrences(of: "earliest = \"7d\"", with: "earliest = \"7d\"\nexploited = \"7d\"\n\(graces)") }
         var s = try Scenario("aixcl.toml", edit: edit)
         for id in ["E", "F"] {
             try s.accepted(id, .critical, submitted: "2026-03-01T00:00:00Z", acknowledged: "2026-03-01T01:00:00Z", triaged: "2026-03-02T00:00:00Z")
