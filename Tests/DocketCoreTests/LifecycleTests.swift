@@ -332,6 +332,38 @@ struct LifecycleTests {
         #expect(h.report?.state == .disclosed && h.report?.fixReleasedAt != nil)
     }
 
+    @Test("a disclosed report's allowed events are those `check` accepts on it as it stands: how far its fix got, and a wont-fix closing, narrow them")
+    func disclosedAllowedAsItStands() throws {
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "maria"))
+        try h.run(Self.triage)
+        try h.run(.publish(ghsa: nil, cve: nil, url: nil))
+        func expectAllowed(without refused: Set<String>, _ situation: String) throws {
+            let report = try #require(h.report)
+            let allowed = Lifecycle.allowedEvents(for: report)
+            #expect(Set(allowed) == Set(Lifecycle.allowedEvents(in: .disclosed)).subtracting(refused), "\(situation): \(allowed)")
+            for (type, sample) in Self.samples {
+                let accepted = (try? Lifecycle.check(sample, against: report, reportID: h.id)) != nil
+                #expect(accepted == allowed.contains(type), "\(situation): \(type)")
+            }
+        }
+        try expectAllowed(without: ["ReportReopened"], "no fix yet")
+        try h.run(.close(.wontFix, duplicateOf: nil, reason: "feature removed"))
+        try expectAllowed(without: ["FixStarted", "FixMerged", "FixReleased", "SeverityChanged", "AssigneeChanged", "ReportClosed"], "closed as wont-fix")
+        let error = #expect(throws: DomainError.self) { try h.run(.startFix(branch: nil)) }
+        #expect(error?.code == .illegalTransition && error?.state == .disclosed && error?.allowed.contains("ReportReopened") == true)
+        #expect(error?.message.contains("FixStarted is not allowed on report r-1 in state disclosed: it was closed as wont-fix after its advisory; reopen it first; allowed: ") == true, "\(error?.message ?? "")")
+        try h.run(.reopen(reason: nil))
+        try h.run(.startFix(branch: nil))
+        try expectAllowed(without: ["FixStarted", "ReportReopened"], "fix started")
+        try h.run(.release(versions: ["1.0.1"]))
+        try expectAllowed(without: ["FixStarted", "ReportClosed", "ReportReopened"], "fix released")
+        // An event its state does not allow names the same list.
+        let late = #expect(throws: DomainError.self) { try h.run(.startTriage) }
+        #expect(late?.code == .illegalTransition && late?.allowed == Lifecycle.allowedEvents(for: h.report!))
+        #expect(late?.allowed.contains("FixStarted") == false && late?.allowed.contains("ReportClosed") == false)
+    }
+
     /// One event of each type that is legal on a disclosed report.
     static let samples: [String: DomainEvent] = [
         "SeverityChanged": .severityChanged(SeverityChanged(severity: .high, cvss31: nil, cvss40: nil, reason: nil)),
@@ -340,6 +372,7 @@ struct LifecycleTests {
         "FixMerged": .fixMerged(FixMerged(commit: "c")),
         "FixReleased": .fixReleased(FixReleased(versions: ["1"])),
         "CVEAssigned": .cveAssigned(CVEAssigned(cve: "CVE-2026-1234")),
+        "ExploitationObserved": .exploitationObserved(ExploitationObserved(source: nil)),
         "CreditOffered": .creditOffered(CreditOffered(person: "p", type: .finder)),
         "CreditAccepted": .creditAccepted(CreditAccepted(person: "p", displayName: nil, preference: .named)),
         "CreditDeclined": .creditDeclined(CreditDeclined(person: "p")),

@@ -324,7 +324,7 @@ struct TimerScenarioTests {
         try s.run("M", .close(.wontFix, duplicateOf: nil, reason: nil), at: "2026-06-25T10:00:00Z")
         c = s.clock("M", .fix, at: "2026-07-01T00:00:00Z")
         #expect(c.state == .met && c.endedAt == t("2026-05-22T10:00:00Z"), "\(c)")
-        #expect { try s.run("M", .close(.wontFix, duplicateOf: nil, reason: nil), at: "2026-06-26T10:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
+        #expect { try s.run("M", .close(.wontFix, duplicateOf: nil, reason: nil), at: "2026-06-26T10:00:00Z") } throws: { ($0 as? DomainError)?.code == .illegalTransition }
     }
 
     // MARK: 003 SOC ingest: acknowledge within 72 h, nothing else.
@@ -402,6 +402,35 @@ struct TimerScenarioTests {
             #expect(c == before, "\(c)")
             #expect(c.lateChanges.isEmpty)
         }
+    }
+
+    @Test("exploitation recorded after the advisory moves no disclosure clock, counted from the report or from the fix release, and the report stays disclosed")
+    func exploitedAfterDisclosure() throws {
+        // Project Zero (from the report, 7 days when exploited): published 02-01, well before the
+        // deadline of 04-10; exploited 02-05, which before the advisory would have made it due 02-12.
+        var s = try Scenario("project-zero.toml")
+        try s.accepted("D", .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
+        try s.run("D", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-02-01T00:00:00Z")
+        let before = s.clock("D", .disclosure, at: "2026-02-02T00:00:00Z")
+        #expect(before.state == .met && before.dueAt == t("2026-04-10T00:00:00Z") && before.note == nil, "\(before)")
+        try s.run("D", .exploited(source: "ITW after the advisory"), at: "2026-02-05T00:00:00Z")
+        #expect(s.projection.reports["D"]?.state == .disclosed && s.projection.reports["D"]?.exploitedAt == t("2026-02-05T00:00:00Z"))
+        #expect(s.clock("D", .disclosure, at: "2026-02-06T00:00:00Z") == before)
+        // Counted from the fix release (AIxCL, 7 days when exploited): disclosed before any fix,
+        // then exploited.
+        var x = try Scenario("aixcl.toml", edit: { $0.replacingOccurrences(of: "earliest = \"7d\"", with: "earliest = \"7d\"\nexploited = \"7d\"") })
+        try x.accepted("E", .critical, submitted: "2026-03-01T00:00:00Z", acknowledged: "2026-03-01T01:00:00Z", triaged: "2026-03-02T00:00:00Z")
+        try x.run("E", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-05T00:00:00Z")
+        let early = x.clock("E", .disclosure, at: "2026-03-06T00:00:00Z")
+        #expect(early.state == .met && early.dueAt == nil && early.note?.contains("disclosed before any fix was released") == true, "\(early)")
+        try x.run("E", .exploited(source: nil), at: "2026-03-06T00:00:00Z")
+        #expect(x.clock("E", .disclosure, at: "2026-03-20T00:00:00Z") == early)
+        // At the advisory's own instant it counts, as a release at that instant does.
+        try x.accepted("F", .critical, submitted: "2026-03-01T00:00:00Z", acknowledged: "2026-03-01T01:00:00Z", triaged: "2026-03-02T00:00:00Z")
+        try x.run("F", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-05T00:00:00Z")
+        try x.run("F", .exploited(source: nil), at: "2026-03-05T00:00:00Z")
+        let tie = x.clock("F", .disclosure, at: "2026-03-20T00:00:00Z")
+        #expect(tie.state == .met && tie.dueAt == t("2026-03-12T00:00:00Z") && tie.target == "7d after exploitation", "\(tie)")
     }
 
     @Test("Project Zero: the exploited deadline's grace is 3 days, not 14: for a disclosure, and for a patch that still gets 30 days")
@@ -562,7 +591,7 @@ struct TimerScenarioTests {
         c = s.clock("F", .fix, at: "2026-03-25T00:00:00Z")
         #expect(c.state == .running && c.endedAt == nil && c.dueAt == t("2026-04-02T09:00:00Z"), "\(c)")
         // Once started, the fix cannot start again.
-        #expect { try s.run("F", .startFix(branch: nil), at: "2026-04-02T09:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
+        #expect { try s.run("F", .startFix(branch: nil), at: "2026-04-02T09:00:00Z") } throws: { ($0 as? DomainError)?.code == .illegalTransition }
 
         // Published after the 30 days had passed, released later still: late by the release.
         try s.accepted("H", .high, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-03T09:00:00Z")  // due 04-02 09:00
@@ -573,12 +602,12 @@ struct TimerScenarioTests {
         c = s.clock("H", .fix, at: "2026-06-01T00:00:00Z")
         #expect(c.state == .breached && c.endedAt == t("2026-04-20T09:00:00Z") && c.margin == .seconds(-18 * 86_400), "\(c)")
         // Released without a recorded start: that counts as started too.
-        #expect { try s.run("H", .startFix(branch: nil), at: "2026-04-21T09:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
+        #expect { try s.run("H", .startFix(branch: nil), at: "2026-04-21T09:00:00Z") } throws: { ($0 as? DomainError)?.code == .illegalTransition }
         // Re-rated after the advisory, while the fix is owed: judged by the new rating (critical, 7 days).
         try s.accepted("R", .high, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-03T09:00:00Z")
         try s.run("R", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-05T00:00:00Z")
         try s.run("R", .mergeFix(commit: "def456"), at: "2026-03-06T00:00:00Z")
-        #expect { try s.run("R", .startFix(branch: nil), at: "2026-03-06T01:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
+        #expect { try s.run("R", .startFix(branch: nil), at: "2026-03-06T01:00:00Z") } throws: { ($0 as? DomainError)?.code == .illegalTransition }
         try s.triage("R", .critical, at: "2026-03-07T00:00:00Z")
         try s.run("R", .assign(assignee: "n"), at: "2026-03-07T00:00:00Z")
         c = s.clock("R", .fix, at: "2026-03-08T00:00:00Z")
@@ -598,7 +627,7 @@ struct TimerScenarioTests {
             #expect(s.clock(id, .disclosure, at: "2026-06-01T00:00:00Z").state == .met)
             for command in [ReportCommand.release(versions: ["3.0"]), .startFix(branch: nil), .mergeFix(commit: "c0ffee"), .assign(assignee: "z"),
                             .triage(severity: .low, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil)] {
-                #expect { try s.run(id, command, at: "2026-06-01T00:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
+                #expect { try s.run(id, command, at: "2026-06-01T00:00:00Z") } throws: { ($0 as? DomainError)?.code == .illegalTransition }
             }
         }
         // Reopened (a fix after all): disclosed still, and the release judges the clock, whose
@@ -611,8 +640,8 @@ struct TimerScenarioTests {
         c = s.clock("K", .fix, at: "2026-06-01T00:00:00Z")
         #expect(c.state == .breached && c.dueAt == t("2026-04-02T09:00:00Z") && c.endedAt == t("2026-05-21T09:00:00Z"), "\(c)")
         // Nothing to forgo once released; nothing to reopen unless closed.
-        #expect { try s.run("K", .close(.wontFix, duplicateOf: nil, reason: nil), at: "2026-06-01T00:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
-        #expect { try s.run("F", .reopen(reason: nil), at: "2026-06-01T00:00:00Z") } throws: { ($0 as? DomainError)?.code == .invalidCommand }
+        #expect { try s.run("K", .close(.wontFix, duplicateOf: nil, reason: nil), at: "2026-06-01T00:00:00Z") } throws: { ($0 as? DomainError)?.code == .illegalTransition }
+        #expect { try s.run("F", .reopen(reason: nil), at: "2026-06-01T00:00:00Z") } throws: { ($0 as? DomainError)?.code == .illegalTransition }
 
         // A next-release target after the advisory: due with the release that follows it.
         try s.accepted("N", .medium, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-03T09:00:00Z")

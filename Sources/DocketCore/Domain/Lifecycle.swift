@@ -57,7 +57,9 @@ public enum Lifecycle {
         AdvisoryPublished.eventType: (assessed, .disclosed),
         DisclosureScheduled.eventType: (assessed, nil),
         EmbargoExtended.eventType: ([.acknowledged, .triaging, .needsInfo] + assessed, nil),
-        ExploitationObserved.eventType: (open, nil),
+        // Recorded after the advisory too (a deadline disclosure of an unfixed flaw that attackers
+        // then take up): it moves no clock the advisory ended, and says how urgent the owed fix is.
+        ExploitationObserved.eventType: (open + [.disclosed], nil),
         CreditOffered.eventType: ([.acknowledged, .triaging, .needsInfo] + assessed + [.disclosed], nil),
         CreditAccepted.eventType: ([.submitted, .acknowledged, .triaging, .needsInfo] + assessed + [.disclosed], nil),
         CreditDeclined.eventType: ([.submitted, .acknowledged, .triaging, .needsInfo] + assessed + [.disclosed], nil),
@@ -72,6 +74,39 @@ public enum Lifecycle {
     /// The event types legal in `state`, in catalogue order.
     public static func allowedEvents(in state: ReportState) -> [String] {
         DomainEvent.catalogue.map { $0.eventType }.filter { transitions[$0]?.from.contains(state) == true }
+    }
+
+    /// The event types legal on `report` as it stands, in catalogue order: those of its state that
+    /// `refusal` does not rule out.
+    public static func allowedEvents(for report: Report) -> [String] {
+        allowedEvents(in: report.state).filter { refusal(of: $0, on: report) == nil }
+    }
+
+    /// Why an event of type `type`, which the report's state allows, cannot be recorded on `report`
+    /// as it stands, or nil. Only a disclosed report has such rules: its state no longer says how
+    /// far its fix got, or whether it was closed as wont-fix after the advisory.
+    static func refusal(of type: String, on report: Report) -> String? {
+        guard report.state == .disclosed else { return nil }
+        if report.closedAt != nil {
+            switch type {
+            case FixStarted.eventType, FixMerged.eventType, FixReleased.eventType, SeverityChanged.eventType, AssigneeChanged.eventType:
+                return "it was closed as wont-fix after its advisory; reopen it first"
+            case ReportClosed.eventType:
+                return "it is already closed as wont-fix"
+            default:
+                return nil
+            }
+        }
+        switch type {
+        case FixStarted.eventType where report.fixStartedAt != nil || report.fixReleasedAt != nil:
+            return "a fix was already started, merged or released"
+        case ReportClosed.eventType where report.fixReleasedAt != nil:
+            return "it already has a fix release: there is no fix left to forgo"
+        case ReportReopened.eventType:
+            return "it is disclosed and was not closed as wont-fix: there is nothing to reopen"
+        default:
+            return nil
+        }
     }
 
     /// The state `event` leads to from `state`, or nil if it leaves the state unchanged (the `to`
@@ -115,13 +150,20 @@ public enum Lifecycle {
         guard let rule = transitions[event.typeName] else {
             throw DomainError(.invalidCommand, "\(event.typeName) is a project event, not a report event")
         }
-        guard rule.from.contains(report.state) else {
-            let allowed = allowedEvents(in: report.state)
-            throw DomainError(
-                .illegalTransition,
-                "\(event.typeName) is not allowed on report \(reportID) in state \(report.state); allowed: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", "))",
-                state: report.state, allowed: allowed)
+        // Not allowed in the report's state at all, or allowed there but not on this report.
+        let because: String
+        if !rule.from.contains(report.state) {
+            because = ""
+        } else if let why = refusal(of: event.typeName, on: report) {
+            because = ": " + why
+        } else {
+            return
         }
+        let allowed = allowedEvents(for: report)
+        throw DomainError(
+            .illegalTransition,
+            "\(event.typeName) is not allowed on report \(reportID) in state \(report.state)\(because); allowed: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", "))",
+            state: report.state, allowed: allowed)
     }
 
     /// Turns `command` into the events to append to report `reportID`, or rejects it.
@@ -137,15 +179,6 @@ public enum Lifecycle {
     }
 
     private static func events(for command: ReportCommand, report: Report?, reportID: String) throws(DomainError) -> [DomainEvent] {
-        // A disclosed report closed as wont-fix has no fix to record, rate or assign until it is
-        // reopened (as a report closed before its advisory).
-        if let report, report.state == .disclosed, report.closedAt != nil {
-            switch command {
-            case .startFix, .mergeFix, .release, .triage, .assign:
-                throw DomainError(.invalidCommand, "report \(reportID) was closed as wont-fix after its advisory; reopen it first")
-            default: break
-            }
-        }
         switch command {
         case .submit(let e):
             try DomainStreams.validateIdentifier(reportID, what: "report id")
@@ -197,10 +230,6 @@ public enum Lifecycle {
         case .statusUpdate(let s):
             return [.statusUpdateSent(StatusUpdateSent(summary: s))]
         case .startFix(let b):
-            // After the advisory the state no longer says whether work on a fix began.
-            if let report, report.state == .disclosed, report.fixStartedAt != nil || report.fixReleasedAt != nil {
-                throw DomainError(.invalidCommand, "a fix for report \(reportID) was already started, merged or released: nothing to record")
-            }
             return [.fixStarted(FixStarted(branch: b))]
         case .mergeFix(let c):
             try nonEmpty(c, "commit")
@@ -296,21 +325,12 @@ public enum Lifecycle {
             } else if duplicateOf != nil {
                 throw DomainError(.invalidCommand, "--duplicate-of only goes with the duplicate resolution")
             }
-            // After the advisory: only to say the fix it owed will not come.
-            if let report, report.state == .disclosed {
-                guard resolution == .wontFix else {
-                    throw DomainError(.invalidCommand, "report \(reportID) is disclosed: it can only be closed as wont-fix (no fix will follow its advisory)")
-                }
-                guard report.closedAt == nil else { throw DomainError(.invalidCommand, "report \(reportID) is already closed as wont-fix: nothing to record") }
-                guard report.fixReleasedAt == nil else {
-                    throw DomainError(.invalidCommand, "report \(reportID) already has a fix release: there is no fix left to forgo")
-                }
+            // After the advisory: only to say the fix it owed will not come (`refusal` has the rest).
+            if let report, report.state == .disclosed, resolution != .wontFix {
+                throw DomainError(.invalidCommand, "report \(reportID) is disclosed: it can only be closed as wont-fix (no fix will follow its advisory)")
             }
             return [.reportClosed(ReportClosed(resolution: resolution, duplicateOf: duplicateOf, reason: reason))]
         case .reopen(let reason):
-            if let report, report.state == .disclosed, report.closedAt == nil {
-                throw DomainError(.invalidCommand, "report \(reportID) is disclosed and was not closed as wont-fix: nothing to reopen")
-            }
             return [.reportReopened(ReportReopened(reason: reason))]
         case .withdraw(let reason):
             try nonEmpty(reason, "reason")

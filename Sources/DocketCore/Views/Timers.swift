@@ -516,13 +516,16 @@ public enum Timers {
             // say in a deadline already met or missed.
             var fixedAt = happened(report.fixReleasedAt)
             if let released = fixedAt, let end, end < released { fixedAt = nil }
+            // Nor has exploitation observed after it (recorded on a disclosed report).
+            var exploitedAt = happened(report.exploitedAt)
+            if let observed = exploitedAt, let end, end < observed { exploitedAt = nil }
             let anchor: Timestamp
             switch rule.anchor {
             case .report: anchor = report.submittedAt
             case .fixRelease:
                 guard let fixedAt else {
                     // Not fixed yet: no deadline, unless exploitation in the wild sets one.
-                    if let shortened = rule.exploited, let observed = report.exploitedAt, observed <= now {
+                    if let shortened = rule.exploited, let observed = exploitedAt {
                         let due = cal.advance(observed, by: cal.span(of: shortened), unit: shortened.unit)
                         // The exploited deadline's grace period applies as it does once the fix is
                         // out: a release must not turn a breached clock back into a running one.
@@ -549,7 +552,7 @@ public enum Timers {
             // time for `after-fix`; then every counted extension.
             var moved = rule.anchor == .fixRelease ? fixedAt.map { lateEntries(FixReleased.eventType, at: $0) } ?? [] : []
             // Exploitation in the wild sets an earlier deadline (applied below, after extensions).
-            let exploitedDue = rule.exploited.flatMap { shortened in report.exploitedAt.flatMap { $0 <= now ? add(shortened, $0) : nil } }
+            let exploitedDue = rule.exploited.flatMap { shortened in exploitedAt.map { add(shortened, $0) } }
             // `after-fix`: a fix released by the deadline in force (exploitation's, if earlier)
             // leaves users this long to install it before disclosure; one released in the grace
             // period after that deadline, this long after the deadline (Project Zero's day 120).
@@ -608,7 +611,7 @@ public enum Timers {
             var exploitedTarget: String?
             // Not before an after-fix date, which leaves users the time to install the fix (an
             // extension beyond it is cut back, as any is).
-            if let exploitedDue, let shortened = rule.exploited, let observed = report.exploitedAt {
+            if let exploitedDue, let shortened = rule.exploited, let observed = exploitedAt {
                 let shortenedDue = afterFixSet ? max(exploitedDue, policyDue) : exploitedDue
                 if shortenedDue < due {
                     due = shortenedDue
