@@ -203,6 +203,8 @@ struct ViewRenderer {
         add("scheduledDisclosure", r.scheduledDisclosure.map { .string($0.rfc3339) })
         add("embargoUntil", r.embargoExtensions.last.map { .string($0.until.rfc3339) })
         add("disclosedAt", r.disclosedAt.map { .string($0.rfc3339) })
+        // While closed (also a disclosed report closed as wont-fix), when it was.
+        add("closedAt", r.closedAt.map { .string($0.rfc3339) })
         add("exploitedAt", r.exploitedAt.map { .string($0.rfc3339) })
         // How the reporter has asked to be credited: their answer to a credit, once they gave one
         // (what the hall of fame goes by), else what their submission asked.

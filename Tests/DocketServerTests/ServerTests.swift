@@ -231,6 +231,10 @@ struct ServerTests {
         // Closed as a duplicate, with the reason, but not of which report: BOB-1 is not hers.
         #expect(byID["ANN-1"]?["resolution"] == "duplicate" && byID["ANN-1"]?["duplicateOf"] == nil, "\(rows)")
         #expect(byID["ANN-2"]?["duplicateOf"] == "ANN-1", "\(rows)")
+        // When each was closed; an open report has no such field.
+        #expect(byID["ANN-1"]?["closedAt"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) } != nil && byID["ANN-2"]?["closedAt"] != nil, "\(rows)")
+        let open = try await admin.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: "BOB-1"))["rows"]?.arrayValue ?? []
+        #expect(open.count == 1 && open.first?["closedAt"] == nil, "\(open)")
         let history = JSON.serialize(.array(try await ann.query(.history(report: "ANN-1"))["rows"]?.arrayValue ?? []))
         #expect(history.contains("ReportClosed") && history.contains("known issue") && !history.contains("BOB-1"), "\(history)")
         #expect(JSON.serialize(.array(try await ann.query(.history(report: "ANN-2"))["rows"]?.arrayValue ?? [])).contains("ANN-1"))
