@@ -243,6 +243,36 @@ struct LifecycleTests {
         #expect(h.report?.exploitedAt == nil)
     }
 
+    @Test("single-line text is bounded (a handle by 254 characters, an address by 2,048, anything else by 1,000), naming the field; prose only by the event size")
+    func lineLimits() throws {
+        func submit(title: String = "t", handle: String = "eve", name: String? = nil) throws -> [DomainEvent] {
+            try Lifecycle.decide(.submit(ReportSubmitted(project: "demo", title: title, reporter: Reporter(handle: handle, name: name))), report: nil, reportID: "r-10")
+        }
+        _ = try submit(title: String(repeating: "é", count: 1000), handle: String(repeating: "h", count: 254))
+        #expect(throws: DomainError(.invalidCommand, "title is 1001 characters long; it may hold at most 1000 (longer text belongs in a note)")) {
+            _ = try submit(title: String(repeating: "é", count: 1001))
+        }
+        #expect(throws: DomainError(.invalidCommand, "reporter.handle is 255 characters long; it may hold at most 254")) {
+            _ = try submit(handle: String(repeating: "h", count: 255))
+        }
+        #expect(throws: DomainError(.invalidCommand, "reporter.name is 1001 characters long; it may hold at most 1000 (longer text belongs in a note)")) {
+            _ = try submit(name: String(repeating: "n", count: 1001))
+        }
+        var h = try ReportHarness(id: "r-9")
+        #expect(throws: DomainError(.invalidCommand, "assignee is 300 characters long; it may hold at most 254")) { try h.run(.acknowledge(assignee: String(repeating: "m", count: 300))) }
+        try h.run(.acknowledge(assignee: "m"))
+        #expect(throws: DomainError(.invalidCommand, "person is 255 characters long; it may hold at most 254")) {
+            try h.run(.offerCredit(person: String(repeating: "p", count: 255), type: .finder))
+        }
+        #expect(throws: DomainError(.invalidCommand, "versions is 1001 characters long; it may hold at most 1000 (longer text belongs in a note)")) {
+            try h.run(Self.triage)
+            try h.run(.release(versions: ["1.0", String(repeating: "9", count: 1001)]))
+        }
+        try h.run(.publish(ghsa: nil, cve: nil, url: "https://example.org/" + String(repeating: "a", count: 1500)))
+        try h.run(.note(String(repeating: "Steps to reproduce. ", count: 1000)))
+        #expect(h.report?.notes == 1 && h.report?.fixedVersions.isEmpty == true)
+    }
+
     @Test("prose fields take line breaks and tabs; other text is displayed with its control characters escaped")
     func proseAndDisplay() throws {
         var h = try ReportHarness(id: "r-9")

@@ -344,6 +344,14 @@ public enum Lifecycle {
     /// Payload fields that hold prose, where line breaks and tabs belong.
     static let multiLineFields: Set<String> = ["question", "summary", "reason", "text", "source"]
 
+    /// The most characters a single-line text may hold: a handle (of a reporter, an assignee, a
+    /// person credited: an account name or an e-mail address), an advisory's address (checked as
+    /// one too), or any other (a title, a name, a version, a component…). Prose is bounded only by
+    /// the event size limit. These bound what every table and hall of fame prints; events already
+    /// in a log are not checked again.
+    static let lineLimits: [String: Int] = ["handle": 254, "assignee": 254, "person": 254, "url": 2048]
+    static let lineLimit = 1000
+
     /// Refuses text that would change how views, terminals and logs show what surrounds it
     /// (`UntrustedText`): every string of a new event's payload, `field` naming where it is.
     private static func checkText(_ value: Value, field: String) throws(DomainError) {
@@ -353,6 +361,12 @@ public enum Lifecycle {
             guard !s.allSatisfy(\.isWhitespace) else { throw DomainError(.invalidCommand, "\(field) must not be empty (leave it out instead)") }
             let name = field.split(separator: ".").last.map(String.init) ?? field
             let multiLine = multiLineFields.contains(name)
+            if !multiLine, case let limit = lineLimits[name] ?? lineLimit, s.count > limit {
+                throw DomainError(
+                    .invalidCommand,
+                    "\(field) is \(s.count) characters long; it may hold at most \(limit)"
+                        + (lineLimits[name] == nil ? " (longer text belongs in a note)" : ""))
+            }
             guard let refusal = UntrustedText.refusal(s, field: field, multiLine: multiLine) else { return }
             throw DomainError(
                 .invalidCommand,
