@@ -608,6 +608,11 @@ public final class Ledger: Sendable {
     /// maintainer their project's; contacts are shown to maintainers, admins and the reporter.
     public func query(_ query: ViewQuery, asOf spec: AsOfSpec, as principal: Principal) throws -> Value {
         try checkQuery(query, asOf: spec, as: principal)
+        // A sequence past the head would silently show the present (a year meant as a date, or a
+        // sequence from another copy of the log).
+        if case .sequence(let n) = spec, n > store.head.sequence {
+            throw MessageError("asOf: the log ends at sequence \(store.head.sequence); there is no sequence \(n) (a time is given in RFC 3339, like 2026-01-31)")
+        }
         let asOf = spec.resolve(now: .now())
         let projection = try projection(asOf: asOf)
         return try ViewRenderer(projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store).render(query)

@@ -58,7 +58,8 @@ struct ViewRenderer {
             try requireProject(project)
             return Self.metricsValue(ProgrammeMetrics(projection: projection, project: project, window: window, now: now))
         case .history(let report):
-            guard let r = projection.reports[report], principal.canSee(r) else { throw DomainError(.unknownReport, "no report \(report)") }
+            try DomainStreams.validateIdentifier(report, what: "report id")
+            guard let r = projection.reports[report], principal.canSee(r) else { throw DomainError(.unknownReport, "no report \(report)\(asOfClause)") }
             let events = try store.read(stream: try DomainStreams.report(report)).filter { Projection.includes($0, asOf: asOf) }
             return .object([("rows", .array(events.compactMap(redacted)))])
         case .replay(let window):

@@ -16,11 +16,22 @@ struct ViewOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    func resolve() throws -> AsOfSpec {
-        guard let asOf else { return .now }
-        if let n = UInt64(asOf) { return .sequence(n) }
-        return .time(try parseTime(asOf, what: "--as-of"))
+    func resolve() throws -> AsOfSpec { try Self.resolve(asOf) }
+
+    /// `--as-of` given as `text` (nil: now): digits alone are a sequence, anything else a time.
+    static func resolve(_ text: String?) throws -> AsOfSpec {
+        guard let text else { return .now }
+        if !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let n = UInt64(text) { return .sequence(n) }
+        return .time(try parseTime(text, what: "--as-of"))
     }
+}
+
+/// One line on standard output, in order with `Output` and `printTable` (which write past
+/// `print`'s buffer).
+func printLine(_ s: String) {
+    var out = Output()
+    out.line(s)
+    out.flush()
 }
 
 /// Parses `72h`, `3d`, `2w` into a duration, at most 100 years (what the node accepts), and more
@@ -53,8 +64,11 @@ func printTable(_ header: [String], _ rows: [[String]]) {
 
 /// Runs a view query locally or on --server.
 private func runQuery(_ query: ViewQuery, _ store: StoreOptions, _ remote: RemoteOptions, _ view: ViewOptions) async throws -> Value {
-    let asOf = try view.resolve()
-    return try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.query(query, asOf: asOf) }
+    try await runQuery(query, store, remote, asOf: view.resolve())
+}
+
+private func runQuery(_ query: ViewQuery, _ store: StoreOptions, _ remote: RemoteOptions, asOf: AsOfSpec) async throws -> Value {
+    try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.query(query, asOf: asOf) }
 }
 
 private func printRows(_ rows: [Value]) {
@@ -139,8 +153,7 @@ struct HallOfFameCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let view = try ViewOptions.parse(asOf.map { ["--as-of", $0] } ?? [])
-            let result = try await runQuery(.hallOfFame(project: project, year: year), store, remote, view)
+            let result = try await runQuery(.hallOfFame(project: project, year: year), store, remote, asOf: ViewOptions.resolve(asOf))
             if json || format == .json {
                 print(JSON.serialize(result["json"] ?? .null))
             } else {
@@ -164,11 +177,11 @@ struct MetricsCommand: AsyncParsableCommand {
             let m = try await runQuery(.metrics(project: project, window: span), store, remote, view)
             if view.json { return print(JSON.serialize(m)) }
             let reports = m["reports"]?.intValue ?? 0
-            print("\(project): \(reports) report\(reports == 1 ? "" : "s") submitted \((m["from"]?.stringValue ?? "").prefix(10)) – \((m["to"]?.stringValue ?? "").prefix(10))")
+            printLine("\(project): \(reports) report\(reports == 1 ? "" : "s") submitted \((m["from"]?.stringValue ?? "").prefix(10)) – \((m["to"]?.stringValue ?? "").prefix(10))")
             printTable(["MILESTONE", "REACHED", "MEDIAN"], (m["milestones"]?.arrayValue ?? []).map { s in
                 [s["name"]?.stringValue ?? "", String(s["count"]?.intValue ?? 0), s["medianSeconds"]?.intValue.map { Clock.format(.seconds($0)) } ?? "-"]
             })
-            print("")
+            printLine("")
             printTable(["CLOCK", "MET", "BREACHED", "OPEN", "MET %"], (m["targets"]?.arrayValue ?? []).map { t in
                 let share: String
                 if case .double(let d)? = t["share"] { share = String(Int((d * 100).rounded())) + "%" } else { share = "-" }
@@ -196,7 +209,15 @@ struct HistoryCommand: AsyncParsableCommand {
                     out.line((try? RecordedEvent(wire: e))?.json ?? JSON.serialize(e))
                 } else {
                     let payload = JSON.serialize(e["data"] ?? .null)
-                    out.line("\(e["version"]?.intValue ?? 0)\t\(e["occurredAt"]?.stringValue ?? "")\t\(e["actor"]?.stringValue ?? "")\t\(e["type"]?.stringValue ?? "")\t\(payload == "{}" ? "" : payload)")
+                    // An event recorded well after the time it gives (imported, entered late or
+                    // backdated) shows both, as the clocks it ended do.
+                    var when = e["occurredAt"]?.stringValue ?? ""
+                    if let occurred = try? Timestamp(rfc3339: when), let recorded = e["recordedAt"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }),
+                        LateEntry.isLate(occurred, recordedAt: recorded)
+                    {
+                        when += " (recorded \(recorded.rfc3339))"
+                    }
+                    out.line("\(e["version"]?.intValue ?? 0)\t\(when)\t\(e["actor"]?.stringValue ?? "")\t\(e["type"]?.stringValue ?? "")\t\(payload == "{}" ? "" : payload)")
                 }
             }
         }

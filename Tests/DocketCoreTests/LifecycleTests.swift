@@ -520,6 +520,11 @@ struct LifecycleTests {
         // The reporter may accept the credit their submission implied.
         try h.run(.acceptCredit(person: "ada", displayName: "Ada Lovelace", preference: .named))
         #expect(h.report?.credit(of: "ada")?.status == .accepted)
+        // "Accepting" with no credit is a decline, and is pointed there.
+        #expect(throws: DomainError(.invalidCommand, "accepting credit needs a preference of named, handle or anonymous; for no credit, decline it (credit --decline)")) {
+            try h.run(.acceptCredit(person: "ada", displayName: nil, preference: CreditPreference.none))
+        }
+        try h.run(.declineCredit(person: "ada"))
     }
 
     @Test("accepting credit without a preference keeps the reporter's own; handles compare without case or spaces")

@@ -410,7 +410,8 @@ struct ServerTests {
         // Nor are the store's own refusals: an event id used elsewhere, an event over the size limit.
         // (The free id is as long as Bob's, so that sizes in messages are the same.)
         var submissions: [String: [String]] = [:]
-        let huge = String(repeating: "x", count: 70_000)
+        // Over the event size limit in lines each short enough to pass as text.
+        let huge = Array(repeating: String(repeating: "x", count: 1000), count: 70)
         let bigEvent = EventID.random()
         for report in ["BOB-1", "NOB-2"] {
             let refusals: [DocketClientError?] = [
@@ -419,7 +420,7 @@ struct ServerTests {
                     try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"))), report: report, eventID: bobsEvent)
                 },
                 await #expect(throws: DocketClientError.self) {
-                    try await ann.command(.submit(ReportSubmitted(project: "alpha", title: huge, reporter: Reporter(handle: "ann"))), report: report, eventID: bigEvent)
+                    try await ann.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"), affected: huge)), report: report, eventID: bigEvent)
                 },
                 // A maintainer of another project: the project is checked first, taken id or not.
                 await #expect(throws: DocketClientError.self) { try await maria.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "m"))), report: report) },

@@ -292,6 +292,9 @@ public enum Lifecycle {
             let isReporter = report?.isReporter(person) ?? false
             let preference = report?.acceptedPreference(of: person, given: given) ?? given ?? .named
             guard preference != .none else {
+                if given == CreditPreference.none {
+                    throw DomainError(.invalidCommand, "accepting credit needs a preference of named, handle or anonymous; for no credit, decline it (credit --decline)")
+                }
                 throw DomainError(.invalidCommand, "\(person) asked for no credit; if they now accept it, give --preference named, handle or anonymous (recorded by them, or by an admin)")
             }
             // A reporter who asked for no credit (or whose project's default gave them none) may
