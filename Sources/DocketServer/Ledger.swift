@@ -570,8 +570,9 @@ public final class Ledger: Sendable {
         var projection = Projection()
         var instant = false
         if case .instant = asOf { instant = true }
+        if case .recorded = asOf { instant = true }
         // A checkpoint only helps folds that include every event up to it (not "as of an instant",
-        // since event times need not follow log order).
+        // since event times need not follow log order; nor, to rely on nothing, recording times).
         if !instant, let checkpoints, let restored = checkpoints.load(matching: store), restored.lastSequence <= last {
             projection = restored
         }

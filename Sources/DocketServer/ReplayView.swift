@@ -50,6 +50,7 @@ extension ViewRenderer {
             case .latest: .null
             case .instant(let t): .object([("time", .string(t.rfc3339))])
             case .sequence(let n, _): .object([("seq", .int(Int64(bitPattern: n)))])
+            case .recorded(let t): .object([("recorded", .string(t.rfc3339))])
             }
         var members: [(key: String, value: Value)] = [
             ("asOf", asOfValue), ("evaluatedAt", .string(now.rfc3339)), ("lastSequence", .int(Int64(projection.lastSequence))),

@@ -30,17 +30,21 @@ public enum ViewQuery: Hashable, Sendable {
     }
 }
 
-/// `--as-of` on the wire: `{"time": RFC 3339}` or `{"seq": N}`; absent means now.
+/// `--as-of` on the wire: `{"time": RFC 3339}`, `{"recorded": RFC 3339}` (`--known-at`) or
+/// `{"seq": N}`; absent means now.
 public enum AsOfSpec: Hashable, Sendable {
     case now
     case time(Timestamp)
     case sequence(UInt64)
+    /// What the ledger had recorded by then (`AsOf.recorded`).
+    case recorded(Timestamp)
 
     public var wireValue: Value {
         switch self {
         case .now: .null
         case .time(let t): .object([("time", .string(t.rfc3339))])
         case .sequence(let n): .object([("seq", .int(Int64(bitPattern: n)))])
+        case .recorded(let t): .object([("recorded", .string(t.rfc3339))])
         }
     }
 
@@ -52,10 +56,12 @@ public enum AsOfSpec: Hashable, Sendable {
         let b = try Body(value, "asOf")
         if let t = try b.optionalTime("time") {
             self = .time(t)
+        } else if let t = try b.optionalTime("recorded") {
+            self = .recorded(t)
         } else if let n = try b.optionalInt("seq"), n >= 0 {
             self = .sequence(UInt64(n))
         } else {
-            throw MessageError("asOf: give \"time\" or \"seq\"")
+            throw MessageError("asOf: give \"time\", \"recorded\" or \"seq\"")
         }
     }
 
@@ -64,6 +70,7 @@ public enum AsOfSpec: Hashable, Sendable {
         case .now: .latest(now: now)
         case .time(let t): .instant(t)
         case .sequence(let n): .sequence(n, now: now)
+        case .recorded(let t): .recorded(t)
         }
     }
 }

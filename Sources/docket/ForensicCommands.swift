@@ -248,21 +248,25 @@ private func readReceipt(_ path: String, failure: Int32) throws -> Receipt {
 struct Replay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Every view as it stood at a past instant or sequence: advisory state, every clock, and each project's hall of fame and metrics.",
-        discussion: "--as-of keeps the events that had happened by then and evaluates clocks then; --at-seq keeps the log up to that sequence and evaluates clocks at its last event's recording time.")
+        discussion: "--as-of keeps the events that had happened by then and evaluates clocks then; --known-at keeps the events the node had recorded by then (leaving out entries backdated later) and evaluates clocks then; --at-seq keeps the log up to that sequence and evaluates clocks at its last event's recording time.")
     @OptionGroup var store: StoreOptions
     @OptionGroup var remote: RemoteOptions
     @Option(help: ArgumentHelp("An RFC 3339 time, or a date (its midnight UTC).", valueName: "time")) var asOf: String?
+    @Option(help: ArgumentHelp("An RFC 3339 time, or a date: what the ledger knew then.", valueName: "time")) var knownAt: String?
     @Option(help: ArgumentHelp("A global sequence number.", valueName: "N")) var atSeq: UInt64?
     @Option(help: ArgumentHelp("The trailing window of the metrics.", valueName: "span")) var window: String = "90d"
     @Flag(help: "Print one JSON object instead of tables.") var json = false
 
     func validate() throws {
-        guard (asOf == nil) != (atSeq == nil) else { throw ValidationError("give exactly one of --as-of TIME and --at-seq N") }
+        guard [asOf != nil, knownAt != nil, atSeq != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --as-of TIME, --known-at TIME and --at-seq N")
+        }
     }
 
     func run() async throws {
         try await reporting {
-            let spec: AsOfSpec = try atSeq.map { .sequence($0) } ?? .time(try parseTime(asOf!, what: "--as-of"))
+            let spec: AsOfSpec =
+                if let atSeq { .sequence(atSeq) } else if let knownAt { .recorded(try parseTime(knownAt, what: "--known-at")) } else { .time(try parseTime(asOf!, what: "--as-of")) }
             let span = try parseSpan(window, what: "--window", allowZero: false)
             let v = try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.query(.replay(window: span), asOf: spec) }
             if json { return print(JSON.serialize(v)) }
@@ -271,7 +275,7 @@ struct Replay: AsyncParsableCommand {
                 fflush(nil)
                 printTable(header, rows)
             }
-            let when = atSeq.map { "sequence \($0)" } ?? (v["asOf"]?["time"]?.stringValue ?? asOf!)
+            let when = atSeq.map { "sequence \($0)" } ?? v["asOf"]?["time"]?.stringValue ?? v["asOf"]?["recorded"]?.stringValue.map { "what was recorded by \($0)" } ?? asOf ?? knownAt!
             print("# Docket as of \(when): events through sequence \(v["lastSequence"]?.intValue ?? 0), clocks evaluated at \(v["evaluatedAt"]?.stringValue ?? "?")")
             if let n = v["undecodable"]?.intValue, n > 0 {
                 print("WARNING: \(n) event\(n == 1 ? "" : "s") of report or project streams did not decode against \(n == 1 ? "its" : "their") event schema and \(n == 1 ? "is" : "are") in no view (docket read --stream shows the events as stored)")

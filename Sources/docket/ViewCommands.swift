@@ -13,13 +13,24 @@ struct ViewOptions: ParsableArguments {
         valueName: "time|seq"))
     var asOf: String?
 
+    @Option(help: ArgumentHelp(
+        "Show the view as the ledger knew it then: the events recorded by that RFC 3339 time or date, whatever time they give (an entry backdated later is left out); clocks evaluated then.",
+        valueName: "time"))
+    var knownAt: String?
+
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    func resolve() throws -> AsOfSpec { try Self.resolve(asOf) }
+    func validate() throws {
+        if asOf != nil, knownAt != nil { throw ValidationError("give --as-of or --known-at, not both") }
+    }
 
-    /// `--as-of` given as `text` (nil: now): digits alone are a sequence, anything else a time.
-    static func resolve(_ text: String?) throws -> AsOfSpec {
+    func resolve() throws -> AsOfSpec { try Self.resolve(asOf, knownAt: knownAt) }
+
+    /// `--as-of` given as `text` (digits alone are a sequence, anything else a time), or
+    /// `--known-at` as `knownAt`; neither: now.
+    static func resolve(_ text: String?, knownAt: String? = nil) throws -> AsOfSpec {
+        if let knownAt { return .recorded(try parseTime(knownAt, what: "--known-at")) }
         guard let text else { return .now }
         if !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let n = UInt64(text) { return .sequence(n) }
         return .time(try parseTime(text, what: "--as-of"))
@@ -140,6 +151,7 @@ struct HallOfFameCommand: AsyncParsableCommand {
     @OptionGroup var store: StoreOptions
     @OptionGroup var remote: RemoteOptions
     @Option(help: ArgumentHelp("Show it as it stood then (RFC 3339 time or date, or a sequence).", valueName: "time|seq")) var asOf: String?
+    @Option(help: ArgumentHelp("Show it as the ledger knew it then: the events recorded by that time.", valueName: "time")) var knownAt: String?
     @Option(help: "The project.") var project: String
     @Option(help: "Only reports disclosed in this year (of the UTC calendar).") var year: Int64?
     @Option(help: "markdown (a CREDITS.md section) or json.") var format: Format = .markdown
@@ -149,11 +161,12 @@ struct HallOfFameCommand: AsyncParsableCommand {
 
     func validate() throws {
         if let year, !(1970...9999).contains(year) { throw ValidationError("--year must be a four-digit year, like 2026") }
+        if asOf != nil, knownAt != nil { throw ValidationError("give --as-of or --known-at, not both") }
     }
 
     func run() async throws {
         try await reporting {
-            let result = try await runQuery(.hallOfFame(project: project, year: year), store, remote, asOf: ViewOptions.resolve(asOf))
+            let result = try await runQuery(.hallOfFame(project: project, year: year), store, remote, asOf: ViewOptions.resolve(asOf, knownAt: knownAt))
             if json || format == .json {
                 print(JSON.serialize(result["json"] ?? .null))
             } else {

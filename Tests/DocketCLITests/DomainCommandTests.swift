@@ -108,6 +108,9 @@ struct DomainCommandTests {
             #expect(then["state"] == "accepted" && then["cve"] == nil)
             let atSeq = try JSON.parse(try await docket.ok("state", "--json", "--as-of", "3").stdout)
             #expect(atSeq["state"] == "acknowledged")
+            // What the ledger knew on 11-26: nothing, for this history was recorded a year later.
+            #expect(try await docket.ok("state", "--json", "--known-at", "2025-11-26T00:00:00Z").stdout.isEmpty)
+            #expect(try await docket.ok("replay", "--known-at", "2025-11-26").stdout.hasPrefix("# Docket as of what was recorded by 2025-11-26T00:00:00Z: "))
             #expect(try await docket.ok("state", "--state", "fixing").lines.count == 1)  // the header only
             #expect(try await docket.ok("state", "--severity", "critical", "--project", "aumos").stdout.contains("AUM-1"))
 
@@ -163,6 +166,9 @@ struct DomainCommandTests {
                 (["append", "--stream", "s", "--type", "T", "--data", "{}", "--at", "2026-02-30"], "--at: "),
                 (["state", "--as-of", "2026-13-01"], "--as-of: "),
                 (["hall-of-fame", "--project", "p", "--as-of=-5"], "--as-of: "),
+                (["timers", "--known-at", "soon"], "--known-at: "),
+                (["state", "--as-of", "1", "--known-at", "2026-01-01"], "give --as-of or --known-at, not both"),
+                (["replay", "--as-of", "2026-01-01", "--known-at", "2026-01-01"], "give exactly one of --as-of TIME, --known-at TIME and --at-seq N"),
                 (["history", "R-1", "--as-of", "+2"], "--as-of: "),
                 (["timers", "--due-within", "72"], "--due-within \"72\" must be a number followed by h, d or w"),
                 (["metrics", "--project", "p", "--window", "-3d"], "--window"),

@@ -448,6 +448,50 @@ struct ForensicTests {
             #expect(damaged["reports"] == replayAtHeadBefore)
         }
     }
+
+    @Test("a view as the ledger knew it at an instant leaves out what was recorded after, backdated or not; by event time it is in")
+    func knownAt() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let ledger = Ledger(store: store, dataDir: dir)
+            let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
+            let policy = try Policy.parse(SyntheticReports.policyText, file: "synthetic")
+            _ = try await store.append(to: try DomainStreams.project("p"), events: [
+                try DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: .utc)).proposed(actor: "admin", occurredAt: start)
+            ])
+            func record(_ id: String, _ event: DomainEvent, at hours: Int64) async throws {
+                _ = try await store.append(to: try DomainStreams.report(id), events: [try event.proposed(actor: "m", occurredAt: start + .seconds(hours * 3600))])
+            }
+            func submitted() -> DomainEvent { .reportSubmitted(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "ada"))) }
+            try await record("R-1", submitted(), at: 1)
+            try await Task.sleep(for: .milliseconds(20))
+            let known = Timestamp.now()
+            try await Task.sleep(for: .milliseconds(20))
+            // Recorded after `known`, each giving a time long before it.
+            try await record("R-2", submitted(), at: 2)
+            try await record("R-1", .reportAcknowledged(ReportAcknowledged(assignee: "m")), at: 3)
+            let admin = Principal.local(actor: "auditor")
+            func rows(_ spec: AsOfSpec) throws -> [String: String] {
+                let rows = try ledger.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil), asOf: spec, as: admin)["rows"]?.arrayValue ?? []
+                return Dictionary(uniqueKeysWithValues: rows.compactMap { r in r["id"]?.stringValue.map { ($0, r["state"]?.stringValue ?? "") } })
+            }
+            #expect(try rows(.recorded(known)) == ["R-1": "submitted"])
+            #expect(try rows(.time(known)) == ["R-1": "acknowledged", "R-2": "submitted"])
+            #expect(try rows(.recorded(start)).isEmpty)
+            #expect(try rows(.recorded(Timestamp.now())) == rows(.now))
+            let history = try ledger.query(.history(report: "R-1"), asOf: .recorded(known), as: admin)["rows"]?.arrayValue ?? []
+            #expect(history.map { $0["type"] } == ["ReportSubmitted"])
+            let replay = try ledger.query(.replay(window: .seconds(90 * 86_400)), asOf: .recorded(known), as: admin)
+            #expect(replay["asOf"]?["recorded"] == .string(known.rfc3339) && replay["evaluatedAt"] == .string(known.rfc3339) && replay["lastSequence"] == 2)
+            // Clocks are evaluated at that instant.
+            let clocks = try ledger.query(.timers(project: nil, report: "R-1", dueWithin: nil, late: false, all: true), asOf: .recorded(known), as: admin)["rows"]?.arrayValue ?? []
+            #expect(clocks.first { $0["clock"] == "acknowledge" }?["state"] == "breached", "\(clocks)")
+            // On the wire, and refused to reporters as every past view is.
+            #expect(try AsOfSpec(wire: AsOfSpec.recorded(known).wireValue) == .recorded(known))
+            #expect(throws: Forbidden.self) { try ledger.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil), asOf: .recorded(known), as: Principal(role: .reporter, subject: "ada")) }
+        }
+    }
 }
 
 /// A random Ed25519 public key that is not the node's.

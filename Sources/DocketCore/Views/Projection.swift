@@ -43,12 +43,17 @@ public enum AsOf: Hashable, Sendable, CustomStringConvertible {
     case instant(Timestamp)
     /// Events up to and including this global sequence, clocks evaluated at the last one's `recordedAt`.
     case sequence(UInt64, now: Timestamp)
+    /// Events the node had recorded at or before the instant (their `recordedAt`), whatever time
+    /// they give, clocks evaluated then: what the ledger knew at that moment, backdated entries
+    /// made later left out.
+    case recorded(Timestamp)
 
     public var description: String {
         switch self {
         case .latest(let now): return "now (\(now))"
         case .instant(let t): return t.rfc3339
         case .sequence(let n, _): return "sequence \(n)"
+        case .recorded(let t): return "what was recorded by \(t.rfc3339)"
         }
     }
 }
@@ -113,19 +118,20 @@ public struct Projection: Sendable {
 
     /// Whether `event` belongs in a view as of `asOf`.
     public static func includes(_ event: RecordedEvent, asOf: AsOf) -> Bool {
-        includes(sequence: event.sequence, occurredAt: event.occurredAt, asOf: asOf)
+        includes(sequence: event.sequence, occurredAt: event.occurredAt, recordedAt: event.recordedAt, asOf: asOf)
     }
 
     /// Whether the event read from an envelope belongs in a view as of `asOf`.
     public static func includes(_ event: EnvelopeCodec.Fields, asOf: AsOf) -> Bool {
-        includes(sequence: event.sequence, occurredAt: event.occurredAt, asOf: asOf)
+        includes(sequence: event.sequence, occurredAt: event.occurredAt, recordedAt: event.recordedAt, asOf: asOf)
     }
 
-    private static func includes(sequence: UInt64, occurredAt: Timestamp, asOf: AsOf) -> Bool {
+    private static func includes(sequence: UInt64, occurredAt: Timestamp, recordedAt: Timestamp, asOf: AsOf) -> Bool {
         switch asOf {
         case .latest: return true
         case .instant(let t): return occurredAt <= t
         case .sequence(let n, _): return sequence <= n
+        case .recorded(let t): return recordedAt <= t
         }
     }
 
@@ -135,6 +141,7 @@ public struct Projection: Sendable {
         case .latest(let now): return now
         case .instant(let t): return t
         case .sequence(_, let now): return lastRecordedAt ?? now
+        case .recorded(let t): return t
         }
     }
 
