@@ -50,16 +50,16 @@ struct PolicyGroup: AsyncParsableCommand {
 
     /// The rules of a policy's time zone: fixed offsets directly, IANA ids from the system's tz database.
     static func zone(_ id: String, file: String) throws -> ZoneRules {
-        if id == "UTC" || id == "Etc/UTC" { return .utc }
         if id.hasPrefix("+") || id.hasPrefix("-") {
             do { return try ZoneRules(fixedOffset: id) } catch { throw CLIError("\(file): time-zone: \(error.message)") }
         }
-        let root = ProcessInfo.processInfo.environment["TZDIR"] ?? "/usr/share/zoneinfo"
-        guard !id.split(separator: "/").contains(".."), let bytes = FileManager.default.contents(atPath: root + "/" + id) else {
-            throw CLIError("\(file): time-zone: unknown time zone \"\(id)\" (no \(root)/\(id); install tzdata or use an offset like +01:00)")
-        }
-        do { return try ZoneRules(identifier: id, tzif: [UInt8](bytes)) } catch {
-            throw CLIError("\(file): time-zone: \(root)/\(id): \(error.message)")
+        do { return try TimeZoneDatabase.rules(id) } catch {
+            switch error {
+            case .unknown(let root):
+                throw CLIError("\(file): time-zone: unknown time zone \"\(id)\" (no zone file \(root)/\(id); install tzdata or use an offset like +01:00)")
+            case .unreadable(let path, let message):
+                throw CLIError("\(file): time-zone: \(path): \(message)")
+            }
         }
     }
 

@@ -315,6 +315,16 @@ struct SystemZoneTests {
         #expect(berlin.utcOffsetSeconds(at: at("1850-01-01T00:00:00Z")) == 3208)
         let restored = try ZoneRules(identifier: berlin.identifier, initialUTCOffsetSeconds: berlin.initialUTCOffsetSeconds, transitions: berlin.transitions)
         #expect(restored == berlin)
+        // Rules that differ only before 1970 agree; from 1970 on, the first change that differs
+        // is named with both offsets (here: a tzdata where Germany kept summer time in 2027).
+        #expect(berlin.firstDifference(from: try ZoneRules(identifier: "Europe/Berlin", initialUTCOffsetSeconds: 0, transitions: berlin.transitions)) == nil)
+        let autumn2027 = try #require(berlin.transitions.firstIndex { $0.at == at("2027-10-31T01:00:00Z").microseconds / 1_000_000 })
+        var kept = berlin.transitions
+        kept.remove(at: autumn2027)
+        let changed = try ZoneRules(identifier: "Europe/Berlin", initialUTCOffsetSeconds: berlin.initialUTCOffsetSeconds, transitions: kept)
+        let difference = try #require(berlin.firstDifference(from: changed))
+        #expect(difference.at == at("2027-10-31T01:00:00Z").microseconds / 1_000_000 && difference.mine == 3600 && difference.theirs == 7200)
+        #expect(changed.firstDifference(from: berlin)?.at == difference.at)
     }
 
     @Test("America/New_York: EST/EDT changes at 02:00 local on the second Sunday of March and first of November")

@@ -49,6 +49,23 @@ struct ServerTests {
                 try await client.admin("policy-adopt", [("project", "aumos"), ("policy", .string(policy.encodeCanonical())), ("zone", "+05:30"), ("zoneTransitions", [":19800"])])
             }
             #expect(mismatch?.code == "bad-request")
+            // Rules for the policy's zone that this node's tz database contradicts (stale tzdata
+            // on the client, or rules of another zone under its name) are refused: recorded, they
+            // would set the deadlines of every report held to the policy for good.
+            let berlin = try Policy.parse("name = \"B\"\nversion = 1\ntime-zone = \"Europe/Berlin\"\n[acknowledge]\nwithin = \"1bd\"\n", file: "b.toml")
+            let tokyo = try TimeZoneDatabase.rules("Asia/Tokyo")
+            let forged = try ZoneRules(identifier: "Europe/Berlin", initialUTCOffsetSeconds: tokyo.initialUTCOffsetSeconds, transitions: tokyo.transitions)
+            func adoptBerlin(_ rules: ZoneRules) async throws -> Value {
+                try await client.admin("policy-adopt", [
+                    ("project", "berlin"), ("policy", .string(berlin.encodeCanonical())), ("zone", "Europe/Berlin"),
+                    ("zoneTransitions", .array(rules.encodedTransitions.map { .string($0) })),
+                ])
+            }
+            let stale = await #expect(throws: DocketClientError.self) { try await adoptBerlin(forged) }
+            #expect(
+                stale?.code == "invalid-command" && stale?.description.contains("the rules of time zone Europe/Berlin sent with the policy differ from this node's tz database") == true
+                    && stale?.description.contains("from 1970-01-01T00:00:00Z the policy's say UTC+09:00, the node's UTC+01:00") == true, "\(String(describing: stale))")
+            #expect(try await adoptBerlin(try TimeZoneDatabase.rules("Europe/Berlin"))["version"] == 1)
             // Only an admin dates a project event (to import a history): a maintainer's adoption
             // takes effect when it is recorded, so it cannot be slipped in under the reports
             // already held to a policy. Nobody dates one ahead.
@@ -98,8 +115,8 @@ struct ServerTests {
             // Subscribe: catch up, then tail a live append.
             var iterator = client.subscribe(from: 1, window: 2).makeAsyncIterator()
             var seen: [UInt64] = []
-            for _ in 0..<9 { if let e = try await iterator.next() { seen.append(e.sequence) } }
-            #expect(seen == Array(1...9))
+            for _ in 0..<10 { if let e = try await iterator.next() { seen.append(e.sequence) } }
+            #expect(seen == Array(1...10))
             let writer = node.client()
             _ = try await writer.command(.note("live"), report: "R1")
             let live = try await iterator.next()

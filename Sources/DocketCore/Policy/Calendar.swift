@@ -221,6 +221,19 @@ public struct ZoneRules: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { identifier }
 
+    /// The first instant from 1970 on (seconds since then) at which `other` gives another offset
+    /// than these rules, with both offsets; nil if they agree throughout. (Before 1970 a tz
+    /// database's "slim" and "fat" files may differ, and no deadline falls there.)
+    public func firstDifference(from other: ZoneRules) -> (at: Int64, mine: Int, theirs: Int)? {
+        let instants = Set([0] + (transitions + other.transitions).map(\.at).filter { $0 > 0 }).sorted()
+        for at in instants {
+            let t = Timestamp(microseconds: at * 1_000_000)
+            let (mine, theirs) = (utcOffsetSeconds(at: t), other.utcOffsetSeconds(at: t))
+            if mine != theirs { return (at, mine, theirs) }
+        }
+        return nil
+    }
+
     /// The index of the latest transition at or before `seconds`, or nil if there is none.
     func lastTransitionIndex(atOrBefore seconds: Int64) -> Int? {
         var lo = 0
