@@ -15,6 +15,19 @@ public enum UntrustedText {
         }
     }
 
+    /// Whether `s` shows nothing: only white space, invisible format characters (zero-width
+    /// spaces and joiners, other default-ignorable code points), combining marks with nothing to
+    /// combine with, and the blank "letters" (Braille and Hangul fillers) used to fake a name.
+    public static func isBlank(_ s: String) -> Bool {
+        s.unicodeScalars.allSatisfy { scalar in
+            let p = scalar.properties
+            switch p.generalCategory {
+            case .nonspacingMark, .enclosingMark, .spacingMark, .format, .spaceSeparator, .lineSeparator, .paragraphSeparator, .control: return true
+            default: return p.isWhitespace || p.isDefaultIgnorableCodePoint || [0x2800, 0x3164, 0x115F, 0x1160, 0xFFA0].contains(scalar.value)
+            }
+        }
+    }
+
     /// The first disruptive character of `s` and its position (in characters), if any. Where
     /// `multiLine`, line feeds and tabs are text, not disruption.
     public static func firstDisruptive(in s: String, multiLine: Bool) -> (scalar: Unicode.Scalar, position: Int)? {

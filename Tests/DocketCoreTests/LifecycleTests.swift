@@ -241,6 +241,17 @@ struct LifecycleTests {
         }
         #expect(throws: DomainError(.invalidCommand, "source must not be empty (leave it out instead)")) { try h.run(.exploited(source: "")) }
         #expect(h.report?.exploitedAt == nil)
+        // Nothing but invisible characters shows as a blank line: empty too.
+        for blank in ["\u{200B}", "\u{2800}\u{2800}", "\u{0301}", " \u{3164} ", "\u{FEFF}\u{200D}"] {
+            #expect(throws: DomainError(.invalidCommand, "reporter.name must not be empty (leave it out instead); it holds only invisible characters")) {
+                _ = try Lifecycle.decide(.submit(ReportSubmitted(project: "demo", title: "t", reporter: Reporter(handle: "eve", name: blank))), report: nil, reportID: "r-10")
+            }
+            #expect(throws: DomainError(.invalidCommand, "title must not be empty (it holds only invisible characters)")) {
+                _ = try Lifecycle.decide(.submit(ReportSubmitted(project: "demo", title: blank, reporter: Reporter(handle: "eve"))), report: nil, reportID: "r-10")
+            }
+        }
+        // Marks on a letter, emoji and scripts without spaces are text.
+        for text in ["e\u{0301}", "🐛", "漢字", "\u{0627}\u{0644}"] { #expect(!UntrustedText.isBlank(text), "\(text)") }
     }
 
     @Test("single-line text is bounded (a handle by 254 characters, an address by 2,048, anything else by 1,000), naming the field; prose only by the event size")

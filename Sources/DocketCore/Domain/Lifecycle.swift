@@ -360,8 +360,11 @@ public enum Lifecycle {
     private static func checkText(_ value: Value, field: String) throws(DomainError) {
         switch value {
         case .string(let s):
-            // An optional text given empty says nothing: leaving it out says so.
-            guard !s.allSatisfy(\.isWhitespace) else { throw DomainError(.invalidCommand, "\(field) must not be empty (leave it out instead)") }
+            // An optional text given empty says nothing: leaving it out says so. (Text of nothing
+            // but invisible characters is empty too: a name shown as a blank line.)
+            guard !UntrustedText.isBlank(s) else {
+                throw DomainError(.invalidCommand, "\(field) must not be empty (leave it out instead)\(s.allSatisfy(\.isWhitespace) ? "" : "; it holds only invisible characters")")
+            }
             let name = field.split(separator: ".").last.map(String.init) ?? field
             let multiLine = multiLineFields.contains(name)
             if !multiLine, case let limit = lineLimits[name] ?? lineLimit, s.count > limit {
@@ -385,7 +388,9 @@ public enum Lifecycle {
     }
 
     private static func nonEmpty(_ s: String, _ what: String) throws(DomainError) {
-        guard !s.allSatisfy(\.isWhitespace) else { throw DomainError(.invalidCommand, "\(what) must not be empty") }
+        guard !UntrustedText.isBlank(s) else {
+            throw DomainError(.invalidCommand, "\(what) must not be empty\(s.allSatisfy(\.isWhitespace) ? "" : " (it holds only invisible characters)")")
+        }
     }
 
     /// Whether two CVSS vectors say the same: the same metrics, in any order, a metric given as
