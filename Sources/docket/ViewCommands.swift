@@ -154,7 +154,7 @@ struct HallOfFameCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Show it as the ledger knew it then: the events recorded by that time.", valueName: "time")) var knownAt: String?
     @Option(help: "The project.") var project: String
     @Option(help: "Only reports disclosed in this year (of the UTC calendar).") var year: Int64?
-    @Option(help: "markdown (a CREDITS.md section) or json.") var format: Format = .markdown
+    @Option(help: "markdown (a CREDITS.md section, the default) or json.") var format: Format?
     @Flag(help: "Same as --format json.") var json = false
 
     enum Format: String, ExpressibleByArgument { case markdown, json }
@@ -162,6 +162,7 @@ struct HallOfFameCommand: AsyncParsableCommand {
     func validate() throws {
         if let year, !(1970...9999).contains(year) { throw ValidationError("--year must be a four-digit year, like 2026") }
         if asOf != nil, knownAt != nil { throw ValidationError("give --as-of or --known-at, not both") }
+        if json, format == .markdown { throw ValidationError("--json and --format markdown contradict each other: give one") }
     }
 
     func run() async throws {

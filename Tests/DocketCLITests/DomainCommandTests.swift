@@ -135,6 +135,7 @@ struct DomainCommandTests {
             #expect(hof["credited"]?.arrayValue?.count == 2 && hof["anonymous"] == 0)
             #expect(try JSON.parse(try await docket.ok("hall-of-fame", "--project", "aumos", "--json", "--as-of", "2025-12-01").stdout)["credited"] == [])
             #expect(try JSON.parse(try await docket.ok("hall-of-fame", "--project", "aumos", "--year", "2024", "--json").stdout)["disclosedReports"] == 0)
+            #expect(try await docket.ok("hall-of-fame", "--project", "aumos", "--year", "2024").stdout.hasSuffix("_No credited reports in 2024._\n"))
 
             let metrics = try JSON.parse(try await docket.ok("metrics", "--project", "aumos", "--window", "365d", "--json", "--as-of", "2025-12-03").stdout)
             #expect(metrics["reports"] == 1)
@@ -167,6 +168,7 @@ struct DomainCommandTests {
                 (["state", "--as-of", "2026-13-01"], "--as-of: "),
                 (["hall-of-fame", "--project", "p", "--as-of=-5"], "--as-of: "),
                 (["timers", "--known-at", "soon"], "--known-at: "),
+                (["hall-of-fame", "--project", "p", "--json", "--format", "markdown"], "--json and --format markdown contradict each other"),
                 (["state", "--as-of", "1", "--known-at", "2026-01-01"], "give --as-of or --known-at, not both"),
                 (["replay", "--as-of", "2026-01-01", "--known-at", "2026-01-01"], "give exactly one of --as-of TIME, --known-at TIME and --at-seq N"),
                 (["history", "R-1", "--as-of", "+2"], "--as-of: "),

@@ -96,7 +96,7 @@ public struct HallOfFame: Hashable, Sendable {
         s += year.map { " and helped us fix them in \($0)" } ?? " and helped us fix them"
         s += ".\n\n"
         if entries.isEmpty && anonymous == 0 {
-            return s + "_No credited reports yet._\n"
+            return s + (year.map { "_No credited reports in \($0)._\n" } ?? "_No credited reports yet._\n")
         }
         for e in entries {
             var line = "- " + (e.credited == e.handle ? "@" + Self.escape(e.handle) : Self.escape(e.credited) + " (@\(Self.escape(e.handle)))")
