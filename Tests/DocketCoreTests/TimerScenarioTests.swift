@@ -433,6 +433,25 @@ struct TimerScenarioTests {
         #expect(tie.state == .met && tie.dueAt == t("2026-03-12T00:00:00Z") && tie.target == "7d after exploitation", "\(tie)")
     }
 
+    @Test("programme metrics count reports submitted in (now − window, now]: windows end to end count each once; medians and shares of the clocks")
+    func metricsWindow() throws {
+        var s = try Scenario("aisoc.toml")  // acknowledge 48 h
+        try s.submit("EDGE", at: "2026-03-01T00:00:00Z")  // where a 30-day window to 03-31 starts: not in it
+        try s.submit("A", at: "2026-03-01T00:00:01Z")
+        try s.run("A", .acknowledge(assignee: "m"), at: "2026-03-01T02:00:01Z")  // 2 h
+        try s.submit("B", at: "2026-03-10T00:00:00Z")
+        try s.run("B", .acknowledge(assignee: "m"), at: "2026-03-13T00:00:00Z")  // 72 h: late
+        try s.submit("C", at: "2026-03-31T00:00:00Z")  // at the window's end: in it, not yet answered
+        let m = ProgrammeMetrics(projection: s.projection, project: "p", window: .seconds(30 * 86_400), now: t("2026-03-31T00:00:00Z"))
+        #expect(m.reports == 3 && m.from == t("2026-03-01T00:00:00Z"))
+        let response = try #require(m.milestones.first { $0.name == "first response" })
+        #expect(response.count == 2 && response.median == hours(37))  // (2 h + 72 h) / 2
+        let acknowledge = try #require(m.targets.first { $0.clock == .acknowledge })
+        #expect(acknowledge.met == 1 && acknowledge.breached == 1 && acknowledge.open == 1 && acknowledge.share == 0.5, "\(acknowledge)")
+        // The window before ends where this one starts, and holds EDGE alone.
+        #expect(ProgrammeMetrics(projection: s.projection, project: "p", window: .seconds(30 * 86_400), now: t("2026-03-01T00:00:00Z")).reports == 1)
+    }
+
     @Test("Project Zero: the exploited deadline's grace is 3 days, not 14: for a disclosure, and for a patch that still gets 30 days")
     func projectZeroExploitedGrace() throws {
         var s = try Scenario("project-zero.toml")

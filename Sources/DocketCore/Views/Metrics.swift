@@ -25,7 +25,8 @@ public struct ProgrammeMetrics: Hashable, Sendable {
     public var milestones: [Milestone]
     public var targets: [Target]
 
-    /// Reports of `project` submitted in `[now − window, now]`, held to the policies of `projection`.
+    /// Reports of `project` submitted in `(now − window, now]`, held to the policies of
+    /// `projection`: windows laid end to end count each report once.
     public init(projection: Projection, project: String, window: Duration, now: Timestamp) {
         self.init(projection: projection, project: project, reports: projection.reports.values.filter { $0.project == project }, window: window, now: now)
     }
@@ -41,7 +42,7 @@ public struct ProgrammeMetrics: Hashable, Sendable {
         let from = now + .microseconds(-window.microseconds)
         self.from = from
         to = now
-        let inWindow = all.indices.filter { all[$0].project == project && all[$0].submittedAt >= from && all[$0].submittedAt <= now }
+        let inWindow = all.indices.filter { all[$0].project == project && all[$0].submittedAt > from && all[$0].submittedAt <= now }
         let reports = inWindow.map { all[$0] }
         self.reports = reports.count
         let pick: [(String, (Report) -> Timestamp?)] = [
