@@ -73,8 +73,12 @@ struct ReportGroup: AsyncParsableCommand {
 
 /// Runs `command` against report `id` (locally, or on --server) and prints the outcome.
 private func perform(_ command: ReportCommand, report id: String, store options: StoreOptions, remote: RemoteOptions, event: EventOptions, creditFromPolicy: Bool = false) async throws {
-    // Bad usage is refused before the data directory is opened (an empty one would take a ledger).
+    // Bad usage is refused before the data directory is opened (an empty one would take a ledger),
+    // as bad usage (exit 64): a malformed value, empty or overlong text, contradictory options.
     let (at, eventID) = (try event.occurredAt(), try event.id())
+    do { try Lifecycle.checkArguments(command, reportID: id) } catch {
+        throw CLIError("\(error.code): \(error.message)", exitCode: ExitCode.validationFailure.rawValue)
+    }
     let outcome = try await options.node(remote, actor: event.actor).using { node in
         // A receipt that cannot be signed is refused before anything is appended.
         if let path = event.receipt { try await node.prepareReceipt(path: path) }
@@ -111,7 +115,9 @@ extension ReportGroup {
 
         func run() async throws {
             try await reporting {
-                try DomainStreams.validateIdentifier(project, what: "project")
+                do throws(DomainError) { try DomainStreams.validateIdentifier(project, what: "project") } catch {
+                    throw CLIError("\(error.code): \(error.message)", exitCode: ExitCode.validationFailure.rawValue)
+                }
                 var g = SystemRandomNumberGenerator()
                 let id = report ?? "\(project)-\(String(g.next() as UInt32, radix: 16))"
                 // Without --credit, the node applies the project policy's credit-default.

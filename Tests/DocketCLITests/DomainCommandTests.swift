@@ -47,7 +47,23 @@ struct DomainCommandTests {
                 #expect(out.status == 64 && out.stderr.contains(says), "\(args): \(out.status) \(out.stderr)")
             }
             let blank = try await docket("report", "exploited", "R1", "--source", " ")
-            #expect(blank.status == 1 && blank.stderr.contains("source must not be empty (leave it out instead)"), "\(blank.stderr)")
+            #expect(blank.status == 64 && blank.stderr.contains("error: invalid-command: source must not be empty (leave it out instead)"), "\(blank.stderr)")
+            // Arguments wrong whatever the report's state are bad usage too (exit 64), as malformed
+            // option values are; a command the report's state refuses is not (exit 1).
+            for (args, says) in [
+                (["report", "publish", "R1", "--ghsa", "GHSA-nope"], "is not a GHSA id"),
+                (["report", "cve", "R1", "--assign", "CVE-26-1"], "is not a CVE id"),
+                (["report", "triage", "R1", "--severity", "high", "--cwe", "79"], "is not a CWE id"),
+                (["report", "submit", "--project", "p q", "--title", "t", "--reporter", "r"], "project \"p q\" must be"),
+            ] {
+                let out = try await DocketProcess.run(args + ["--data-dir", dir])
+                #expect(out.status == 64 && out.stderr.contains(says), "\(args): \(out.status) \(out.stderr)")
+            }
+            // Too large for the log: the store's refusal, not a malformed argument.
+            let large = try await docket("report", "note", "R1", String(repeating: "x", count: 70_000))
+            #expect(large.status == 1 && large.stderr.contains("event-too-large"), "\(large.stderr)")
+            let state = try await docket("report", "release", "R1", "--version", "1.0")
+            #expect(state.status == 1 && state.stderr.contains("illegal-transition"), "\(state.stderr)")
             #expect(try await docket.events() == before)
         }
     }
@@ -274,7 +290,7 @@ struct DomainCommandTests {
             #expect(shorter.status == 1 && shorter.stderr.contains("report R-1's disclosure deadline is already") && shorter.stderr.contains("90d from the report"), "\(shorter.stderr)")
             _ = try await docket.ok("report", "extend-embargo", "R-1", "--until", (Timestamp.now() + .seconds(120 * 86_400)).rfc3339, "--reason", "x", "--reporter-agreed")
             let vector = try await docket("report", "triage", "R-1", "--cvss", "CVSS:3.1/AV:N/AC:L")
-            #expect(vector.status == 1 && vector.stderr.contains("malformed CVSS vector"))
+            #expect(vector.status == 64 && vector.stderr.contains("malformed CVSS vector"))
             #expect(try await docket.events() == before + 2)
 
             // A policy with a missing field and a contradiction: every problem, by file, line and field.

@@ -166,6 +166,16 @@ public enum Lifecycle {
             state: report.state, allowed: allowed)
     }
 
+    /// Checks what `command` says on its own, as `decide` does, without the report it is for:
+    /// formats (CVE, GHSA, CWE ids, CVSS vectors, addresses, report ids), text (empty, too long,
+    /// control characters) and arguments that contradict each other. What this refuses is wrong
+    /// whatever the report's state (bad usage); the rest is `decide`'s to judge.
+    public static func checkArguments(_ command: ReportCommand, reportID: String) throws(DomainError) {
+        // Every check of `events(for:)` that needs the report is skipped without one, and `check`
+        // then finds no report: the arguments passed.
+        do { _ = try decide(command, report: nil, reportID: reportID) } catch where error.code == .unknownReport {}
+    }
+
     /// Turns `command` into the events to append to report `reportID`, or rejects it.
     public static func decide(_ command: ReportCommand, report: Report?, reportID: String) throws(DomainError) -> [DomainEvent] {
         let events = try events(for: command, report: report, reportID: reportID)
