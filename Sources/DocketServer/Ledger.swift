@@ -169,7 +169,7 @@ public final class Ledger: Sendable {
         try Self.refuseOverridingCreditWish(command, on: report, id: id, principal)
         if report == nil, case .submit(let e) = command { try refuseWithoutPolicy(e.project) }
         try checkTime(at, report: report, id: id, principal)
-        let events = try Lifecycle.decide(command, report: report, reportID: id)
+        let events = try Lifecycle.decide(command, report: report, reportID: id, reporter: principal.role == .reporter)
         if case .extendEmbargo(let until, _, _) = command, let report { try refuseShorterEmbargo(until, report: report, at: at ?? .now()) }
         var proposed: [ProposedEvent] = []
         for (i, e) in events.enumerated() {

@@ -334,8 +334,8 @@ final class Session: Sendable {
             guard zone.identifier == policy.timeZone || (policy.timeZone == "UTC" && zone.identifier == "Etc/UTC") else {
                 throw MessageError("ADMIN policy-adopt: the zone rules are for \(zone.identifier) but the policy's time zone is \(policy.timeZone)")
             }
-            try TimeZoneDatabase.check(zone)
             let at = try b.optionalTime("at")
+            try TimeZoneDatabase.check(zone, from: at ?? .now())
             // A dated adoption is checked against every report (Ledger.refuseRetroactiveAdoption):
             // views still cold are folded first on a view thread, not on the shared ones.
             if at != nil, !server.ledger.liveViewsAreWarm {

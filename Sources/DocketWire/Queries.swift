@@ -54,6 +54,8 @@ public enum AsOfSpec: Hashable, Sendable {
             return
         }
         let b = try Body(value, "asOf")
+        let given = ["time", "recorded", "seq"].filter { value[$0] != nil && value[$0] != .null }
+        guard given.count <= 1 else { throw MessageError("asOf: give one of \"time\", \"recorded\" and \"seq\", not \(given.joined(separator: " and "))") }
         if let t = try b.optionalTime("time") {
             self = .time(t)
         } else if let t = try b.optionalTime("recorded") {

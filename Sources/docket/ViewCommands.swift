@@ -224,14 +224,16 @@ struct HistoryCommand: AsyncParsableCommand {
                 } else {
                     let payload = JSON.serialize(e["data"] ?? .null)
                     // An event recorded well after the time it gives (imported, entered late or
-                    // backdated) shows both, as the clocks it ended do.
-                    var when = e["occurredAt"]?.stringValue ?? ""
+                    // backdated) says when it was recorded too, as the clocks it ended do: last,
+                    // so that the columns before keep their places.
+                    let when = e["occurredAt"]?.stringValue ?? ""
+                    var late = ""
                     if let occurred = try? Timestamp(rfc3339: when), let recorded = e["recordedAt"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }),
                         LateEntry.isLate(occurred, recordedAt: recorded)
                     {
-                        when += " (recorded \(recorded.rfc3339))"
+                        late = "\t(recorded \(recorded.rfc3339))"
                     }
-                    out.line("\(e["version"]?.intValue ?? 0)\t\(when)\t\(e["actor"]?.stringValue ?? "")\t\(e["type"]?.stringValue ?? "")\t\(payload == "{}" ? "" : payload)")
+                    out.line("\(e["version"]?.intValue ?? 0)\t\(when)\t\(e["actor"]?.stringValue ?? "")\t\(e["type"]?.stringValue ?? "")\t\(payload == "{}" ? "" : payload)\(late)")
                 }
             }
         }

@@ -163,7 +163,7 @@ struct DomainCommandTests {
             let history = try await docket.ok("history", "AUM-1").lines
             #expect(history.count == 11 && history[0].contains("ReportSubmitted") && history[10].contains("NoteAdded"))
             // Imported long after: each line gives both times.
-            #expect(history.allSatisfy { $0.contains(" (recorded 20") } && history[0].hasPrefix("1\t2025-11-21T15:00:00Z (recorded "), "\(history)")
+            #expect(history.allSatisfy { $0.contains("\t(recorded 20") } && history[0].hasPrefix("1\t2025-11-21T15:00:00Z\tmaria\tReportSubmitted\t"), "\(history)")
             #expect(try await docket.ok("history", "AUM-1", "--as-of", "2025-11-23").lines.count == 2)
             #expect(try await DocketProcess.run(["cvss", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"]).stdout == "9.3 Critical (CVSS 4.0)\n")
             #expect(try await docket.ok("verify").status == 0)

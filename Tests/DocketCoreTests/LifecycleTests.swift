@@ -260,6 +260,10 @@ struct LifecycleTests {
             try Lifecycle.decide(.submit(ReportSubmitted(project: "demo", title: title, reporter: Reporter(handle: handle, name: name))), report: nil, reportID: "r-10")
         }
         _ = try submit(title: String(repeating: "é", count: 1000), handle: String(repeating: "h", count: 254))
+        // One character of a thousand combining marks is a thousand and one code points.
+        #expect(throws: DomainError(.invalidCommand, "title is 1001 characters long; it may hold at most 1000 (longer text belongs in a note)")) {
+            _ = try submit(title: "e" + String(repeating: "\u{0301}", count: 1000))
+        }
         #expect(throws: DomainError(.invalidCommand, "title is 1001 characters long; it may hold at most 1000 (longer text belongs in a note)")) {
             _ = try submit(title: String(repeating: "é", count: 1001))
         }
@@ -532,7 +536,7 @@ struct LifecycleTests {
         try h.run(.acceptCredit(person: "ada", displayName: "Ada Lovelace", preference: .named))
         #expect(h.report?.credit(of: "ada")?.status == .accepted)
         // "Accepting" with no credit is a decline, and is pointed there.
-        #expect(throws: DomainError(.invalidCommand, "accepting credit needs a preference of named, handle or anonymous; for no credit, decline it (credit --decline)")) {
+        #expect(throws: DomainError(.invalidCommand, "accepting credit needs a preference of named, handle or anonymous; none is no credit (credit offered and not wanted is declined: credit --decline)")) {
             try h.run(.acceptCredit(person: "ada", displayName: nil, preference: CreditPreference.none))
         }
         try h.run(.declineCredit(person: "ada"))

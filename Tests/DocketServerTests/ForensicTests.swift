@@ -487,8 +487,15 @@ struct ForensicTests {
             // Clocks are evaluated at that instant.
             let clocks = try ledger.query(.timers(project: nil, report: "R-1", dueWithin: nil, late: false, all: true), asOf: .recorded(known), as: admin)["rows"]?.arrayValue ?? []
             #expect(clocks.first { $0["clock"] == "acknowledge" }?["state"] == "breached", "\(clocks)")
-            // On the wire, and refused to reporters as every past view is.
+            // An event recorded by then but dated a little ahead had not happened yet.
+            _ = try await store.append(to: try DomainStreams.report("R-3"), events: [try submitted().proposed(actor: "m", occurredAt: Timestamp.now() + .seconds(120))])
+            let after = Timestamp.now()
+            #expect(try rows(.recorded(after))["R-3"] == nil && rows(.recorded(after + .seconds(180)))["R-3"] == "submitted")
+            // On the wire (one way to say it at a time), and refused to reporters as every past view is.
             #expect(try AsOfSpec(wire: AsOfSpec.recorded(known).wireValue) == .recorded(known))
+            #expect(throws: MessageError("asOf: give one of \"time\", \"recorded\" and \"seq\", not time and seq")) {
+                try AsOfSpec(wire: .object([("time", .string(known.rfc3339)), ("seq", .int(3))]))
+            }
             #expect(throws: Forbidden.self) { try ledger.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil), asOf: .recorded(known), as: Principal(role: .reporter, subject: "ada")) }
         }
     }

@@ -136,8 +136,13 @@ public enum Lifecycle {
         }
     }
 
-    /// Checks that `event` is legal for `report` (nil: the report does not exist yet).
-    public static func check(_ event: DomainEvent, against report: Report?, reportID: String) throws(DomainError) {
+    /// The events a reporter records on their own report: all an `illegal-transition` lists for
+    /// them (the rest of the list would say how far the fix got, which their history hides).
+    public static let reporterEvents: Set<String> = [ReporterResponded.eventType, CreditAccepted.eventType, CreditDeclined.eventType]
+
+    /// Checks that `event` is legal for `report` (nil: the report does not exist yet). For the
+    /// report's own `reporter`, a refusal lists only the events they may record in its state.
+    public static func check(_ event: DomainEvent, against report: Report?, reportID: String, reporter: Bool = false) throws(DomainError) {
         if case .reportSubmitted = event {
             guard report == nil else {
                 throw DomainError(.reportExists, "report \(reportID) already exists (state \(report!.state)); choose another id")
@@ -159,7 +164,7 @@ public enum Lifecycle {
         } else {
             return
         }
-        let allowed = allowedEvents(for: report)
+        let allowed = reporter ? allowedEvents(in: report.state).filter(reporterEvents.contains) : allowedEvents(for: report)
         throw DomainError(
             .illegalTransition,
             "\(event.typeName) is not allowed on report \(reportID) in state \(report.state)\(because); allowed: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", "))",
@@ -176,13 +181,14 @@ public enum Lifecycle {
         do { _ = try decide(command, report: nil, reportID: reportID) } catch where error.code == .unknownReport {}
     }
 
-    /// Turns `command` into the events to append to report `reportID`, or rejects it.
-    public static func decide(_ command: ReportCommand, report: Report?, reportID: String) throws(DomainError) -> [DomainEvent] {
+    /// Turns `command` into the events to append to report `reportID`, or rejects it (as its
+    /// `reporter` is told, when they ask: `check`).
+    public static func decide(_ command: ReportCommand, report: Report?, reportID: String, reporter: Bool = false) throws(DomainError) -> [DomainEvent] {
         let events = try events(for: command, report: report, reportID: reportID)
         var state = report
         for e in events {
             try checkText(e.value, field: "")
-            try check(e, against: state, reportID: reportID)
+            try check(e, against: state, reportID: reportID, reporter: reporter)
             if state != nil { state!.apply(e, at: state!.lastEventAt) }
         }
         return events
@@ -303,7 +309,7 @@ public enum Lifecycle {
             let preference = report?.acceptedPreference(of: person, given: given) ?? given ?? .named
             guard preference != .none else {
                 if given == CreditPreference.none {
-                    throw DomainError(.invalidCommand, "accepting credit needs a preference of named, handle or anonymous; for no credit, decline it (credit --decline)")
+                    throw DomainError(.invalidCommand, "accepting credit needs a preference of named, handle or anonymous; none is no credit (credit offered and not wanted is declined: credit --decline)")
                 }
                 throw DomainError(.invalidCommand, "\(person) asked for no credit; if they now accept it, give --preference named, handle or anonymous (recorded by them, or by an admin)")
             }
@@ -357,7 +363,7 @@ public enum Lifecycle {
     /// Payload fields that hold prose, where line breaks and tabs belong.
     static let multiLineFields: Set<String> = ["question", "summary", "reason", "text", "source"]
 
-    /// The most characters a single-line text may hold: a handle (of a reporter, an assignee, a
+    /// The most characters (Unicode code points) a single-line text may hold: a handle (of a reporter, an assignee, a
     /// person credited: an account name or an e-mail address), an advisory's address (checked as
     /// one too), or any other (a title, a name, a version, a component…). Prose is bounded only by
     /// the event size limit. These bound what every table and hall of fame prints; events already
@@ -377,10 +383,12 @@ public enum Lifecycle {
             }
             let name = field.split(separator: ".").last.map(String.init) ?? field
             let multiLine = multiLineFields.contains(name)
-            if !multiLine, case let limit = lineLimits[name] ?? lineLimit, s.count > limit {
+            // Counted in code points, not in what shows as characters: one of those can carry
+            // any number of combining marks.
+            if !multiLine, case let limit = lineLimits[name] ?? lineLimit, s.unicodeScalars.count > limit {
                 throw DomainError(
                     .invalidCommand,
-                    "\(field) is \(s.count) characters long; it may hold at most \(limit)"
+                    "\(field) is \(s.unicodeScalars.count) characters long; it may hold at most \(limit)"
                         + (lineLimits[name] == nil ? " (longer text belongs in a note)" : ""))
             }
             guard let refusal = UntrustedText.refusal(s, field: field, multiLine: multiLine) else { return }

@@ -221,11 +221,12 @@ public struct ZoneRules: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { identifier }
 
-    /// The first instant from 1970 on (seconds since then) at which `other` gives another offset
-    /// than these rules, with both offsets; nil if they agree throughout. (Before 1970 a tz
-    /// database's "slim" and "fat" files may differ, and no deadline falls there.)
-    public func firstDifference(from other: ZoneRules) -> (at: Int64, mine: Int, theirs: Int)? {
-        let instants = Set([0] + (transitions + other.transitions).map(\.at).filter { $0 > 0 }).sorted()
+    /// The first instant from `since` on (seconds since 1970-01-01T00:00:00Z) at which `other`
+    /// gives another offset than these rules, with both offsets; nil if they agree from then on.
+    /// (Before 1970 a tz database's "slim" and "fat" files may differ, and tzdata releases correct
+    /// old history: where no deadline can fall, that does not matter.)
+    public func firstDifference(from other: ZoneRules, since: Int64 = 0) -> (at: Int64, mine: Int, theirs: Int)? {
+        let instants = Set([since] + (transitions + other.transitions).map(\.at).filter { $0 > since }).sorted()
         for at in instants {
             let t = Timestamp(microseconds: at * 1_000_000)
             let (mine, theirs) = (utcOffsetSeconds(at: t), other.utcOffsetSeconds(at: t))

@@ -43,9 +43,10 @@ public enum AsOf: Hashable, Sendable, CustomStringConvertible {
     case instant(Timestamp)
     /// Events up to and including this global sequence, clocks evaluated at the last one's `recordedAt`.
     case sequence(UInt64, now: Timestamp)
-    /// Events the node had recorded at or before the instant (their `recordedAt`), whatever time
-    /// they give, clocks evaluated then: what the ledger knew at that moment, backdated entries
-    /// made later left out.
+    /// Events the node had recorded at or before the instant (their `recordedAt`), clocks
+    /// evaluated then: what the ledger knew at that moment, backdated entries made later left out.
+    /// (Nor one recorded then but dated after it, a few minutes ahead: it had not happened yet,
+    /// and the clocks evaluated then would not count it.)
     case recorded(Timestamp)
 
     public var description: String {
@@ -131,7 +132,7 @@ public struct Projection: Sendable {
         case .latest: return true
         case .instant(let t): return occurredAt <= t
         case .sequence(let n, _): return sequence <= n
-        case .recorded(let t): return recordedAt <= t
+        case .recorded(let t): return recordedAt <= t && occurredAt <= t
         }
     }
 
