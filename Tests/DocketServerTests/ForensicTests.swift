@@ -384,19 +384,26 @@ struct ForensicTests {
         }
     }
 
-    @Test("replay holds every view as it stood at a time or a sequence, as each view query gives it then")
-    func replayEqualsViews() async throws {
+    /// A ledger in its own temporary directory whose `projects` adopted the synthetic policy at
+    /// `start` (2026-01-05T09:00:00Z).
+    func withSyntheticLedger(_ projects: [String], _ body: (EventStore, Ledger, _ start: Timestamp) async throws -> Void) async throws {
         try await withTemporaryDirectory { dir in
             let store = try EventStore.open(directory: dir)
             defer { store.close() }
-            let ledger = Ledger(store: store, dataDir: dir)
             let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
             let policy = try Policy.parse(SyntheticReports.policyText, file: "synthetic")
-            for project in ["aisoc", "aumos", "aixcl", "socai", "aios"] {
+            for project in projects {
                 _ = try await store.append(to: try DomainStreams.project(project), events: [
                     try DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: .utc)).proposed(actor: "admin", occurredAt: start)
                 ])
             }
+            try await body(store, Ledger(store: store, dataDir: dir), start)
+        }
+    }
+
+    @Test("replay holds every view as it stood at a time or a sequence, as each view query gives it then")
+    func replayEqualsViews() async throws {
+        try await withSyntheticLedger(["aisoc", "aumos", "aixcl", "socai", "aios"]) { store, ledger, start in
             for n in 0..<60 {
                 let step = SyntheticReports.report(n, start: start + .seconds(Int64(n) * 86_400))
                 _ = try await store.append(to: step.stream, expecting: .noStream, events: step.events)
@@ -451,15 +458,7 @@ struct ForensicTests {
 
     @Test("a view as the ledger knew it at an instant leaves out what was recorded after, backdated or not; by event time it is in")
     func knownAt() async throws {
-        try await withTemporaryDirectory { dir in
-            let store = try EventStore.open(directory: dir)
-            defer { store.close() }
-            let ledger = Ledger(store: store, dataDir: dir)
-            let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
-            let policy = try Policy.parse(SyntheticReports.policyText, file: "synthetic")
-            _ = try await store.append(to: try DomainStreams.project("p"), events: [
-                try DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: .utc)).proposed(actor: "admin", occurredAt: start)
-            ])
+        try await withSyntheticLedger(["p"]) { store, ledger, start in
             func record(_ id: String, _ event: DomainEvent, at hours: Int64) async throws {
                 _ = try await store.append(to: try DomainStreams.report(id), events: [try event.proposed(actor: "m", occurredAt: start + .seconds(hours * 3600))])
             }
