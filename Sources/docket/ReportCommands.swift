@@ -25,6 +25,10 @@ struct EventOptions: ParsableArguments {
 
     func occurredAt() throws -> Timestamp? { try at.map { try parseTime($0, what: "--at") } }
     func id() throws -> EventID? { try parseEventID(eventID) }
+
+    func validate() throws {
+        do throws(CoreError) { try ProposedEvent.validate(actor: actor) } catch { throw ValidationError("--actor: \(error.message)") }
+    }
 }
 
 /// The event id given with `--id`, if any. A malformed one is bad usage (exit 64).
@@ -176,7 +180,10 @@ extension ReportGroup {
                 for v in cvss {
                     if v.hasPrefix(CVSSVersion.v3_1.prefix), v31 == nil { v31 = v }
                     else if v.hasPrefix(CVSSVersion.v4_0.prefix), v40 == nil { v40 = v }
-                    else { throw CLIError("invalid-command: --cvss \"\(v)\" must be one CVSS:3.1/… and/or one CVSS:4.0/… vector") }
+                    else {
+                        throw CLIError(
+                            "invalid-command: --cvss \"\(v)\" must be one CVSS:3.1/… and/or one CVSS:4.0/… vector", exitCode: ExitCode.validationFailure.rawValue)
+                    }
                 }
                 try await perform(
                     .triage(severity: severity, cvss31: v31, cvss40: v40, cwes: cwe, component: component, affected: affected, reason: reason),

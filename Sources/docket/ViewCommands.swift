@@ -248,7 +248,7 @@ struct CVSSCommand: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let s: CVSSScore
-            do { s = try CVSS.score(vector) } catch let error as CoreError { throw CLIError("invalid-cvss: \(error.message)") }
+            do { s = try CVSS.score(vector) } catch let error as CoreError { throw CLIError("invalid-cvss: \(error.message)", exitCode: ExitCode.validationFailure.rawValue) }
             if json {
                 printJSON([
                     ("version", .string(s.version.rawValue)), ("vector", .string(s.vector)), ("baseScore", .double(s.baseScore)),

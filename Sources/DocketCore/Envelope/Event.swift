@@ -17,6 +17,21 @@ public struct ProposedEvent: Hashable, Sendable {
 
     public static let maximumActorLength = 200
 
+    /// Refuses an actor no history or log line could show: empty or invisible, longer than
+    /// `maximumActorLength` bytes, or holding control characters.
+    public static func validate(actor: String) throws(CoreError) {
+        guard actor.utf8.count <= Self.maximumActorLength else {
+            throw CoreError(.invalidValue, "actor must be at most \(Self.maximumActorLength) bytes")
+        }
+        // Who did it is shown in every history and log line: a name, not an escape sequence.
+        guard !UntrustedText.isBlank(actor) else {
+            throw CoreError(.invalidValue, "actor must not be empty\(actor.isEmpty ? "" : " (it holds only invisible characters)")")
+        }
+        if let refusal = UntrustedText.refusal(actor, field: "actor", multiLine: false) {
+            throw CoreError(.invalidValue, refusal + ": a name takes printable characters only")
+        }
+    }
+
     public init(
         id: EventID = .random(), type: EventType, schemaVersion: UInt16 = 1, actor: String,
         occurredAt: Timestamp? = nil, data: Value
@@ -32,14 +47,7 @@ public struct ProposedEvent: Hashable, Sendable {
         id: EventID = .random(), type: EventType, schemaVersion: UInt16 = 1, actor: String, occurredAt: Timestamp? = nil,
         payload: Payload
     ) throws(CoreError) {
-        guard actor.utf8.count <= Self.maximumActorLength else {
-            throw CoreError(.invalidValue, "actor must be at most \(Self.maximumActorLength) bytes")
-        }
-        // Who did it is shown in every history and log line: a name, not an escape sequence.
-        guard !actor.isEmpty else { throw CoreError(.invalidValue, "actor must not be empty") }
-        if let refusal = UntrustedText.refusal(actor, field: "actor", multiLine: false) {
-            throw CoreError(.invalidValue, refusal + ": a name takes printable characters only")
-        }
+        try Self.validate(actor: actor)
         guard schemaVersion >= 1 else { throw CoreError(.invalidValue, "schema version starts at 1") }
         self.id = id
         self.type = type
