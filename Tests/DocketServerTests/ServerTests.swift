@@ -253,6 +253,10 @@ struct ServerTests {
             seen.append(body.message)
         }
         #expect(seen.count == 2 && seen[0] == seen[1])
+        // Once she declined credit, she has nothing left to record there.
+        _ = try await ann.command(.declineCredit(person: "ann"), report: "A1")
+        let none = await #expect(throws: DocketClientError.self) { try await ann.command(.respond(summary: "more"), report: "A1") }
+        if case .server(let body)? = none { #expect(body.details?["allowed"] == [] && body.message.hasSuffix("allowed: none"), "\(body)") }
         // The maintainers' answer lists what the report accepts.
         let theirs = await #expect(throws: DocketClientError.self) { try await admin.command(.startFix(branch: nil), report: "A1") }
         if case .server(let body)? = theirs { #expect(body.details?["allowed"]?.arrayValue?.contains("FixStarted") == false && body.details?["allowed"]?.arrayValue?.contains("FixReleased") == true) }

@@ -140,6 +140,21 @@ public enum Lifecycle {
     /// them (the rest of the list would say how far the fix got, which their history hides).
     public static let reporterEvents: Set<String> = [ReporterResponded.eventType, CreditAccepted.eventType, CreditDeclined.eventType]
 
+    /// What the reporter of `report` may still record on it: `reporterEvents` its state allows,
+    /// less their answer to credit once they declined it (or, for a decline, asked for none).
+    static func reporterAllowedEvents(on report: Report) -> [String] {
+        let handle = report.reporter.handle
+        let declined = report.credit(of: handle)?.status == .declined
+        return allowedEvents(in: report.state).filter { type in
+            guard reporterEvents.contains(type) else { return false }
+            switch type {
+            case CreditAccepted.eventType: return !declined
+            case CreditDeclined.eventType: return !declined && !report.askedForNoCredit(handle)
+            default: return true
+            }
+        }
+    }
+
     /// Checks that `event` is legal for `report` (nil: the report does not exist yet). For the
     /// report's own `reporter`, a refusal lists only the events they may record in its state.
     public static func check(_ event: DomainEvent, against report: Report?, reportID: String, reporter: Bool = false) throws(DomainError) {
@@ -164,7 +179,7 @@ public enum Lifecycle {
         } else {
             return
         }
-        let allowed = reporter ? allowedEvents(in: report.state).filter(reporterEvents.contains) : allowedEvents(for: report)
+        let allowed = reporter ? reporterAllowedEvents(on: report) : allowedEvents(for: report)
         throw DomainError(
             .illegalTransition,
             "\(event.typeName) is not allowed on report \(reportID) in state \(report.state)\(because); allowed: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", "))",
