@@ -121,13 +121,50 @@ extension AsyncParsableCommand {
         } catch let error as ValidationError {
             throw error
         } catch let error as CLIError {
-            FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
+            reportError(error, line: error.message)
             throw ExitCode(error.exitCode)
         } catch {
-            FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
+            reportError(error, line: describe(error))
             throw ExitCode(1)
         }
     }
+}
+
+/// Whether the command line asks for JSON (`--json`, or `--format json`): its errors are then a
+/// JSON object too, for the script that reads them.
+let jsonRequested: Bool = {
+    let args = CommandLine.arguments.dropFirst().prefix { $0 != "--" }
+    return args.contains("--json") || args.contains("--format=json") || zip(args, args.dropFirst()).contains { $0 == "--format" && $1 == "json" }
+}()
+
+/// Writes a failure to stderr: `line` as `error: <line>`, or under `--json` one JSON object,
+/// `{"error": {"code", "message", "details"?}}` (`details` as the node gives them: the state and
+/// allowed events of an `illegal-transition`, a leader to go to…).
+func reportError(_ error: any Error, line: String) {
+    guard jsonRequested else {
+        FileHandle.standardError.write(Data("error: \(line)\n".utf8))
+        return
+    }
+    var code = "error"
+    var message = line
+    var details: Value?
+    switch error {
+    case let e as DomainError:
+        (code, message) = (e.code.rawValue, e.message)
+        if let state = e.state { details = .object([("state", .string(state.rawValue)), ("allowed", .array(e.allowed.map { .string($0) }))]) }
+    case DocketClientError.server(let body):
+        (code, message, details) = (body.code, body.message, body.details)
+    case let e as PolicyError:
+        (code, message) = ("policy", e.description)
+    default:
+        // "<code>: <message>", the stable code first where there is one (`describe`).
+        if let colon = line.range(of: ": "), line[..<colon.lowerBound].allSatisfy({ $0.isLowercase || $0 == "-" }), !line[..<colon.lowerBound].isEmpty {
+            (code, message) = (String(line[..<colon.lowerBound]), String(line[colon.upperBound...]))
+        }
+    }
+    var members: [(key: String, value: Value)] = [("code", .string(code)), ("message", .string(message))]
+    if let details { members.append(("details", details)) }
+    FileHandle.standardError.write(Data((JSON.serialize(.object([("error", .object(members))])) + "\n").utf8))
 }
 
 /// The one-line description of an error, with its stable code first where it has one.

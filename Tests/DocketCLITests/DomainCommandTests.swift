@@ -67,6 +67,15 @@ struct DomainCommandTests {
             #expect(large.status == 1 && large.stderr.contains("event-too-large"), "\(large.stderr)")
             let state = try await docket("report", "release", "R1", "--version", "1.0")
             #expect(state.status == 1 && state.stderr.contains("illegal-transition"), "\(state.stderr)")
+            // Under --json the error is a JSON object, with the details a script needs.
+            let json = try await docket("report", "release", "R1", "--version", "1.0", "--json")
+            let error = try JSON.parse(json.stderr)["error"]
+            #expect(json.status == 1 && error?["code"] == "illegal-transition" && error?["details"]?["state"] == "acknowledged", "\(json.stderr)")
+            #expect(error?["details"]?["allowed"]?.arrayValue?.contains("ReportTriaged") == true && error?["message"]?.stringValue?.hasPrefix("FixReleased is not allowed") == true)
+            let usage = try await docket("report", "publish", "R1", "--ghsa", "GHSA-nope", "--json")
+            #expect(usage.status == 64 && (try? JSON.parse(usage.stderr))?["error"]?["code"] == "invalid-command", "\(usage.stderr)")
+            let beyond = try await docket("state", "--as-of", "999", "--json")
+            #expect(beyond.status == 1 && (try? JSON.parse(beyond.stderr))?["error"]?["code"] == "bad-request", "\(beyond.stderr)")
             #expect(try await docket.events() == before)
         }
     }
