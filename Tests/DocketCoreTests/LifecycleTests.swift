@@ -75,14 +75,15 @@ struct LifecycleTests {
             try h.run(.startFix(branch: nil))
             try h.run(.mergeFix(commit: "abc123"))
             try h.run(.release(versions: ["1.0.1"]))
-            try h.run(.publish(ghsa: nil, cve: "CVE-2026-\(id.suffix(1))000", url: nil))
+            try h.run(.publish(ghsa: id == "r-2" ? "GHSA-2c4m-59x8-xvhw" : nil, cve: "CVE-2026-\(id.suffix(1))000", url: nil))
             projection.reports[id] = try #require(h.report)
         }
         let hof = HallOfFame(projection: projection, project: "demo", year: nil, now: try Timestamp(rfc3339: "2027-01-01T00:00:00Z"))
         #expect(hof.disclosedReports == 2)
         #expect(hof.entries.map(\.credited) == ["Ann L", "Bo"])
         #expect(hof.entries.first?.reports == ["r-1", "r-2"])
-        #expect(hof.entries.first?.advisories == ["CVE-2026-1000", "CVE-2026-2000"])
+        #expect(hof.entries.first?.advisories == ["CVE-2026-1000", "GHSA-2c4m-59x8-xvhw", "CVE-2026-2000"])
+        #expect(hof.markdown.contains("- Ann L (@ANN) — finder; CVE\\-2026\\-1000, GHSA\\-2c4m\\-59x8\\-xvhw, CVE\\-2026\\-2000\n"), "\(hof.markdown)")
     }
 
     @Test("a person named on one report and credited by handle only on another has their name on the first alone")

@@ -10,7 +10,7 @@ public struct HallOfFame: Hashable, Sendable {
         /// Their handle.
         public var handle: String
         public var types: [CreditType]
-        /// Report ids and, when published, their advisory ids.
+        /// Report ids and, when published, their advisory ids (GHSA, then CVE, where a report has both).
         public var reports: [String]
         public var advisories: [String]
     }
@@ -80,7 +80,8 @@ public struct HallOfFame: Hashable, Sendable {
                     }
                     for t in c.types where !found[k].types.contains(t) { found[k].types.append(t) }
                     found[k].reports.append(r.id)
-                    if let id = r.ghsa ?? r.cve { found[k].advisories.append(id) }
+                    // Both ids where both were published: readers look a flaw up by either.
+                    found[k].advisories += [r.ghsa, r.cve].compactMap { $0 }
                 }
             }
         }
