@@ -309,7 +309,7 @@ struct Replay: AsyncParsableCommand {
                 let policy: Value? = if case .object = p["policy"] { p["policy"] } else { nil }
                 print("\n## Project \(name)\(policy.map { " — policy \($0["name"]?.stringValue ?? "?") v\($0["version"]?.intValue ?? 0)" } ?? " — no policy adopted")\n")
                 let m = p["metrics"] ?? .null
-                print("Metrics, reports submitted \((m["from"]?.stringValue ?? "").prefix(10)) – \((m["to"]?.stringValue ?? "").prefix(10)): \(m["reports"]?.intValue ?? 0)\n")
+                print("Metrics, reports submitted after \(m["from"]?.stringValue ?? "?") through \(m["to"]?.stringValue ?? "?"): \(m["reports"]?.intValue ?? 0)\n")
                 table(["MILESTONE", "REACHED", "MEDIAN"], (m["milestones"]?.arrayValue ?? []).map { s in
                     [s["name"]?.stringValue ?? "", String(s["count"]?.intValue ?? 0), s["medianSeconds"]?.intValue.map { Clock.format(.seconds($0)) } ?? "-"]
                 })

@@ -191,7 +191,8 @@ struct MetricsCommand: AsyncParsableCommand {
             let m = try await runQuery(.metrics(project: project, window: span), store, remote, view)
             if view.json { return print(JSON.serialize(m)) }
             let reports = m["reports"]?.intValue ?? 0
-            printLine("\(project): \(reports) report\(reports == 1 ? "" : "s") submitted \((m["from"]?.stringValue ?? "").prefix(10)) – \((m["to"]?.stringValue ?? "").prefix(10))")
+            // The window leaves out its first instant: windows laid end to end count a report once.
+            printLine("\(project): \(reports) report\(reports == 1 ? "" : "s") submitted after \(m["from"]?.stringValue ?? "?") through \(m["to"]?.stringValue ?? "?")")
             printTable(["MILESTONE", "REACHED", "MEDIAN"], (m["milestones"]?.arrayValue ?? []).map { s in
                 [s["name"]?.stringValue ?? "", String(s["count"]?.intValue ?? 0), s["medianSeconds"]?.intValue.map { Clock.format(.seconds($0)) } ?? "-"]
             })

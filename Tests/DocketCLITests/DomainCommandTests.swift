@@ -170,7 +170,7 @@ struct DomainCommandTests {
             #expect(metrics["milestones"]?.arrayValue?.first?["medianSeconds"] == 68400)  // 19 h to first response
             // The table, through a pipe: its heading first.
             let table = try await docket.ok("metrics", "--project", "aumos", "--window", "365d", "--as-of", "2025-12-03").lines
-            #expect(table.first == "aumos: 1 report submitted 2024-12-03 – 2025-12-03" && table.dropFirst().first?.hasPrefix("MILESTONE") == true, "\(table)")
+            #expect(table.first == "aumos: 1 report submitted after 2024-12-03T00:00:00Z through 2025-12-03T00:00:00Z" && table.dropFirst().first?.hasPrefix("MILESTONE") == true, "\(table)")
 
             let history = try await docket.ok("history", "AUM-1").lines
             #expect(history.count == 11 && history[0].contains("ReportSubmitted") && history[10].contains("NoteAdded"))
