@@ -357,6 +357,15 @@ struct LifecycleTests {
             #expect(error?.code == .invalidCommand && error?.message == says, "\(versions): \(error?.message ?? "")")
         }
         #expect(h.report?.state == .accepted)
+        // Nor is an affected version or a CWE given twice, on submission or at triage.
+        #expect(throws: DomainError(.invalidCommand, "affected version < 1.2 is given twice")) {
+            _ = try Lifecycle.decide(.submit(ReportSubmitted(project: "demo", title: "t", reporter: Reporter(handle: "eve"), affected: ["< 1.2", "< 1.2"])), report: nil, reportID: "r-10")
+        }
+        var g = try ReportHarness(id: "r-11")
+        try g.run(.acknowledge(assignee: "maria"))
+        #expect(throws: DomainError(.invalidCommand, "CWE CWE-79 is given twice")) {
+            try g.run(.triage(severity: .high, cvss31: nil, cvss40: nil, cwes: ["CWE-79", "CWE-79"], component: nil, affected: [], reason: nil))
+        }
     }
 
     @Test("a disclosed report leaves that state only by a withdrawal: fix work, a wont-fix closing and its reopening keep it disclosed")

@@ -216,6 +216,7 @@ public enum Lifecycle {
             try DomainStreams.validateIdentifier(e.project, what: "project")
             try nonEmpty(e.title, "title")
             try nonEmpty(e.reporter.handle, "reporter handle")
+            try noRepeats(e.affected ?? [], "affected version")
             return [.reportSubmitted(e)]
         case .acknowledge(let assignee):
             try nonEmpty(assignee, "assignee")
@@ -232,6 +233,8 @@ public enum Lifecycle {
             guard let severity = severity ?? s40?.severity ?? s31?.severity else {
                 throw DomainError(.invalidCommand, "give a severity (--severity critical|high|medium|low|none) or a CVSS vector to derive it from")
             }
+            try noRepeats(cwes, "CWE")
+            try noRepeats(affected, "affected version")
             for cwe in cwes {
                 guard cwe.hasPrefix("CWE-"), cwe.dropFirst(4).allSatisfy(\.isASCIIDigit), let n = Int(cwe.dropFirst(4)), n > 0 else {
                     throw DomainError(.invalidCommand, "\"\(cwe)\" is not a CWE id (like CWE-79)")
@@ -272,9 +275,7 @@ public enum Lifecycle {
             guard versions.allSatisfy({ !$0.isEmpty }) else {
                 throw DomainError(.invalidCommand, "a released version must not be empty")
             }
-            if let twice = versions.indices.first(where: { versions[..<$0].contains(versions[$0]) }) {
-                throw DomainError(.invalidCommand, "version \(versions[twice]) is given twice")
-            }
+            try noRepeats(versions, "version")
             return [.fixReleased(FixReleased(versions: versions))]
         case .requestCVE(let cna):
             return [.cveRequested(CVERequested(cna: cna))]
@@ -417,6 +418,13 @@ public enum Lifecycle {
             for m in members { try checkText(m.value, field: field.isEmpty ? m.key : field + "." + m.key) }
         default:
             return
+        }
+    }
+
+    /// Refuses a list that names the same thing twice (a slip, and a row printed twice).
+    private static func noRepeats(_ values: [String], _ what: String) throws(DomainError) {
+        if let twice = values.indices.first(where: { values[..<$0].contains(values[$0]) }) {
+            throw DomainError(.invalidCommand, "\(what) \(values[twice]) is given twice")
         }
     }
 
