@@ -460,7 +460,7 @@ struct ServerTests {
         // (The free id is as long as Bob's, so that sizes in messages are the same.)
         var submissions: [String: [String]] = [:]
         // Over the event size limit in lines each short enough to pass as text.
-        let huge = Array(repeating: String(repeating: "x", count: 1000), count: 70)
+        let huge = (0..<70).map { "\($0 + 100) " + String(repeating: "x", count: 990) }
         let bigEvent = EventID.random()
         for report in ["BOB-1", "NOB-2"] {
             let refusals: [DocketClientError?] = [
