@@ -497,30 +497,9 @@ final class Session: Sendable {
     }
 
     static func errorBody(_ error: any Error) -> ErrorBody {
-        switch error {
-        case let e as DomainError:
-            var details: Value?
-            if let state = e.state { details = .object([("state", .string(state.rawValue)), ("allowed", .array(e.allowed.map { .string($0) }))]) }
-            return ErrorBody(code: e.code.rawValue, message: e.message, details: details)
-        case let e as StoreError:
-            // Where to send writes instead, the epoch that deposed a node, where two copies part.
-            var details: [(key: String, value: Value)] = []
-            if let leader = e.leader { details.append(("leader", .string(leader))) }
-            if let epoch = e.epoch { details.append(("epoch", .int(Int64(epoch)))) }
-            if e.code == .diverged, let seq = e.sequence { details.append(("seq", .int(Int64(seq)))) }
-            return ErrorBody(code: e.code.description, message: e.message, details: details.isEmpty ? nil : .object(details))
-        case let e as ReplicationError: return ErrorBody(code: e.code, message: e.message, details: e.details)
-        case let e as CoreError: return ErrorBody(code: e.code.description, message: e.message)
-        case let e as MessageError: return ErrorBody(code: "bad-request", message: e.message)
-        case let e as Forbidden: return ErrorBody(code: "forbidden", message: e.message)
-        case let e as Tokens.Refused: return ErrorBody(code: e.code, message: e.message)
-        case let e as ForensicError: return ErrorBody(code: e.code.description, message: e.message)
-        case let e as ErrorBody: return e
-        default:
-            // An error no refusal above describes can name files and internals of the node; the
-            // node logs it (`handle`), the client is told only that the request failed.
-            return ErrorBody(code: internalError, message: "the node could not answer this request; its log says why")
-        }
+        // An error that is no refusal can name files and internals of the node; the node logs it
+        // (`handle`), the client is told only that the request failed.
+        ErrorBody(refusal: error) ?? ErrorBody(code: internalError, message: "the node could not answer this request; its log says why")
     }
 
     static let internalError = "internal"

@@ -145,40 +145,28 @@ func reportError(_ error: any Error, line: String) {
         FileHandle.standardError.write(Data("error: \(line)\n".utf8))
         return
     }
-    var code = "error"
-    var message = line
-    var details: Value?
-    switch error {
-    case let e as DomainError:
-        (code, message) = (e.code.rawValue, e.message)
-        if let state = e.state { details = .object([("state", .string(state.rawValue)), ("allowed", .array(e.allowed.map { .string($0) }))]) }
-    case DocketClientError.server(let body):
-        (code, message, details) = (body.code, body.message, body.details)
-    case let e as PolicyError:
-        (code, message) = ("policy", e.description)
-    default:
-        // "<code>: <message>", the stable code first where there is one (`describe`).
-        if let colon = line.range(of: ": "), line[..<colon.lowerBound].allSatisfy({ $0.isLowercase || $0 == "-" }), !line[..<colon.lowerBound].isEmpty {
-            (code, message) = (String(line[..<colon.lowerBound]), String(line[colon.upperBound...]))
-        }
+    let body: ErrorBody
+    if case DocketClientError.server(let fromNode) = error {
+        body = fromNode
+    } else if let e = error as? PolicyError {
+        body = ErrorBody(code: "policy", message: e.description)
+    } else if let refusal = ErrorBody(refusal: error) {
+        // As the node would answer it.
+        body = refusal
+    } else if let colon = line.range(of: ": "), !line[..<colon.lowerBound].isEmpty, line[..<colon.lowerBound].allSatisfy({ $0.isLowercase || $0 == "-" }) {
+        // A `CLIError` whose line starts with a stable code.
+        body = ErrorBody(code: String(line[..<colon.lowerBound]), message: String(line[colon.upperBound...]))
+    } else {
+        body = ErrorBody(code: "error", message: line)
     }
-    var members: [(key: String, value: Value)] = [("code", .string(code)), ("message", .string(message))]
-    if let details { members.append(("details", details)) }
-    FileHandle.standardError.write(Data((JSON.serialize(.object([("error", .object(members))])) + "\n").utf8))
+    FileHandle.standardError.write(Data((JSON.serialize(.object([("error", body.value)])) + "\n").utf8))
 }
 
 /// The one-line description of an error, with its stable code first where it has one.
 func describe(_ error: any Error) -> String {
-    switch error {
-    case let e as StoreError: "\(e.code): \(e.message)"
-    case let e as CoreError: "\(e.code): \(e.message)"
-    case let e as DomainError: "\(e.code): \(e.message)"
-    case let e as Forbidden: "forbidden: \(e.message)"
-    case let e as ForensicError: "\(e.code): \(e.message)"
-    case let e as MessageError: "bad-request: \(e.message)"
-    case let e as PolicyError: "invalid policy\n\(e.description)"
-    default: "\(error)"
-    }
+    if let e = error as? PolicyError { return "invalid policy\n\(e.description)" }
+    if let body = ErrorBody(refusal: error) { return "\(body.code): \(body.message)" }
+    return "\(error)"
 }
 
 /// Buffered standard output for commands that print many lines.

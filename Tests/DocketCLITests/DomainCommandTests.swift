@@ -76,6 +76,8 @@ struct DomainCommandTests {
             #expect(usage.status == 64 && (try? JSON.parse(usage.stderr))?["error"]?["code"] == "invalid-command", "\(usage.stderr)")
             let beyond = try await docket("state", "--as-of", "999", "--json")
             #expect(beyond.status == 1 && (try? JSON.parse(beyond.stderr))?["error"]?["code"] == "bad-request", "\(beyond.stderr)")
+            let unknown = try await docket("hall-of-fame", "--project", "nope", "--format", "json")
+            #expect(unknown.status == 1 && (try? JSON.parse(unknown.stderr))?["error"]?["code"] == "unknown-project", "\(unknown.stderr)")
             #expect(try await docket.events() == before)
         }
     }
