@@ -225,6 +225,8 @@ public struct DisclosurePolicy: Hashable, Sendable {
     /// The grace period of the exploited deadline, when it is the one in force (Project Zero's
     /// three days); nil: `grace`.
     public var exploitedGrace: PolicyDuration?
+    /// The grace the exploited deadline has when it is the one in force: `exploitedGrace`, else `grace`.
+    public var exploitedDeadlineGrace: PolicyDuration? { exploitedGrace ?? grace }
     /// Embargo extensions may move the deadline at most this far beyond the original; nil: no limit.
     public var maxExtension: PolicyDuration?
 

@@ -512,13 +512,15 @@ public enum Timers {
         /// The disclosure clock ended at `end` (nil: still open), by the advisory if `disclosed`.
         func disclosure(_ rule: DisclosurePolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, end: Timestamp?, disclosed: Bool) -> Clock {
             let kind = ClockKind.disclosure
-            // A release recorded after the clock ended (a fix that followed the advisory) has no
-            // say in a deadline already met or missed.
-            var fixedAt = happened(report.fixReleasedAt)
-            if let released = fixedAt, let end, end < released { fixedAt = nil }
-            // Nor has exploitation observed after it (recorded on a disclosed report).
-            var exploitedAt = happened(report.exploitedAt)
-            if let observed = exploitedAt, let end, end < observed { exploitedAt = nil }
+            // A release or exploitation recorded after the clock ended (on a disclosed report) has
+            // no say in a deadline already met or missed.
+            func byEnd(_ t: Timestamp?) -> Timestamp? {
+                guard let t = happened(t) else { return nil }
+                if let end, end < t { return nil }
+                return t
+            }
+            let fixedAt = byEnd(report.fixReleasedAt)
+            let exploitedAt = byEnd(report.exploitedAt)
             let anchor: Timestamp
             switch rule.anchor {
             case .report: anchor = report.submittedAt
@@ -530,7 +532,7 @@ public enum Timers {
                         // The exploited deadline's grace period applies as it does once the fix is
                         // out: a release must not turn a breached clock back into a running one.
                         return judge(kind, target: "\(shortened) after exploitation", start: observed, due: due, end: end,
-                                     breachAfter: (rule.exploitedGrace ?? rule.grace).map { cal.advance(due, by: cal.span(of: $0), unit: $0.unit) },
+                                     breachAfter: rule.exploitedDeadlineGrace.map { cal.advance(due, by: cal.span(of: $0), unit: $0.unit) },
                                      note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
                     }
                     let (target, note) = texts.disclosureBeforeFix ?? ClockTexts.disclosureBeforeFix(rule)
@@ -563,7 +565,7 @@ public enum Timers {
             if let afterFix = rule.afterFix, let fixedAt {
                 let inForce = min(due, exploitedDue ?? due)
                 // The exploited deadline, when it is the one in force, has its own grace period.
-                let inForceGrace = inForce < due ? rule.exploitedGrace ?? rule.grace : rule.grace
+                let inForceGrace = inForce < due ? rule.exploitedDeadlineGrace : rule.grace
                 if fixedAt <= inForce {
                     due = add(afterFix, fixedAt)
                     afterFixSet = true
@@ -624,7 +626,7 @@ public enum Timers {
             if disclosed, let earliest = rule.earliest, let end, end < add(earliest, anchor) {
                 notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
             }
-            let graceEnd = (exploitedTarget != nil ? rule.exploitedGrace ?? grace : grace).map { add($0, due) }
+            let graceEnd = (exploitedTarget != nil ? rule.exploitedDeadlineGrace : grace).map { add($0, due) }
             let target = exploitedTarget ?? texts.disclosure ?? ClockTexts.disclosureTarget(rule)
             var c = judge(kind, target: target, start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
             c.lateChanges = moved
