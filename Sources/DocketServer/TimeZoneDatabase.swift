@@ -34,9 +34,7 @@ public enum TimeZoneDatabase {
     /// report held to the policy would follow the rules recorded now, for good. A node without the
     /// zone in its database takes the client's rules.
     public static func check(_ sent: ZoneRules, from adoptedAt: Timestamp) throws(DomainError) {
-        let micros = adoptedAt.microseconds
-        let since = micros / 1_000_000 - (micros % 1_000_000 < 0 ? 1 : 0)
-        guard let own = try? rules(sent.identifier), let (at, mine, theirs) = own.firstDifference(from: sent, since: since) else { return }
+        guard let own = try? rules(sent.identifier), let (at, mine, theirs) = own.firstDifference(from: sent, since: adoptedAt) else { return }
         func offset(_ s: Int) -> String {
             let a = abs(s)
             return (s < 0 ? "-" : "+") + String(format: "%02d:%02d", a / 3600, a / 60 % 60) + (a % 60 == 0 ? "" : String(format: ":%02d", a % 60))
@@ -44,7 +42,7 @@ public enum TimeZoneDatabase {
         throw DomainError(
             .invalidCommand,
             "the rules of time zone \(sent.identifier) sent with the policy differ from this node's tz database: "
-                + "from \(Timestamp(microseconds: at * 1_000_000).rfc3339) the policy's say UTC\(offset(theirs)), the node's UTC\(offset(mine)). "
+                + "from \(at.rfc3339) the policy's say UTC\(offset(theirs)), the node's UTC\(offset(mine)). "
                 + "The two machines' tzdata differ: update the older one, then adopt again")
     }
 }

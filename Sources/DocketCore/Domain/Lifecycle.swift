@@ -34,6 +34,8 @@ public enum ReportCommand: Hashable, Sendable {
 public enum Lifecycle {
     private static let open: [ReportState] = [.submitted, .acknowledged, .triaging, .needsInfo, .accepted, .fixing, .fixReleased]
     private static let assessed: [ReportState] = [.accepted, .fixing, .fixReleased]
+    /// Where a triage is a re-assessment (a severity change): assessed, or disclosed still owing its fix.
+    private static let reassessable: [ReportState] = assessed + [.disclosed]
 
     /// For each report event type: the states it is legal in and the state it leads to (nil: unchanged).
     static let transitions: [String: (from: [ReportState], to: ReportState?)] = [
@@ -43,7 +45,7 @@ public enum Lifecycle {
         ReporterResponded.eventType: ([.needsInfo], .triaging),
         ReportTriaged.eventType: ([.acknowledged, .triaging], .accepted),
         // A disclosed report may still owe its fix: it can be re-rated and reassigned.
-        SeverityChanged.eventType: (assessed + [.disclosed], nil),
+        SeverityChanged.eventType: (reassessable, nil),
         AssigneeChanged.eventType: (open + [.disclosed], nil),
         StatusUpdateSent.eventType: ([.acknowledged, .triaging, .needsInfo, .accepted, .fixing, .fixReleased], nil),
         // A fix can follow the advisory (a deadline reached with no fix, as Project Zero's): the
@@ -240,7 +242,7 @@ public enum Lifecycle {
                     throw DomainError(.invalidCommand, "\"\(cwe)\" is not a CWE id (like CWE-79)")
                 }
             }
-            if let report, [.accepted, .fixing, .fixReleased, .disclosed].contains(report.state) {
+            if let report, reassessable.contains(report.state) {
                 // A re-assessment records severity and vectors; it must not silently drop the rest.
                 guard cwes.isEmpty, component == nil, affected.isEmpty else {
                     throw DomainError(.invalidCommand, "report \(reportID) is already triaged: a re-assessment changes the severity and CVSS vectors only (give --reason), not CWE ids, component or affected versions")

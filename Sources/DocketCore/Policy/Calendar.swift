@@ -221,16 +221,17 @@ public struct ZoneRules: Hashable, Sendable, CustomStringConvertible {
 
     public var description: String { identifier }
 
-    /// The first instant from `since` on (seconds since 1970-01-01T00:00:00Z) at which `other`
+    /// The first instant from `since` on (by default 1970-01-01T00:00:00Z) at which `other`
     /// gives another offset than these rules, with both offsets; nil if they agree from then on.
     /// (Before 1970 a tz database's "slim" and "fat" files may differ, and tzdata releases correct
     /// old history: where no deadline can fall, that does not matter.)
-    public func firstDifference(from other: ZoneRules, since: Int64 = 0) -> (at: Int64, mine: Int, theirs: Int)? {
-        let instants = Set([since] + (transitions + other.transitions).map(\.at).filter { $0 > since }).sorted()
-        for at in instants {
-            let t = Timestamp(microseconds: at * 1_000_000)
+    public func firstDifference(from other: ZoneRules, since: Timestamp = Timestamp(microseconds: 0)) -> (at: Timestamp, mine: Int, theirs: Int)? {
+        // Offsets change only at transitions (whole seconds): compare at `since` and at each after it.
+        let start = since.microseconds.floorDivided(by: 1_000_000).quotient
+        let changes = Set((transitions + other.transitions).map(\.at).filter { $0 > start }).sorted()
+        for t in [since] + changes.map({ Timestamp(microseconds: $0 * 1_000_000) }) {
             let (mine, theirs) = (utcOffsetSeconds(at: t), other.utcOffsetSeconds(at: t))
-            if mine != theirs { return (at, mine, theirs) }
+            if mine != theirs { return (t, mine, theirs) }
         }
         return nil
     }
