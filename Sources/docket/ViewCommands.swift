@@ -219,22 +219,17 @@ struct HistoryCommand: AsyncParsableCommand {
             var out = Output()
             defer { out.flush() }
             for e in rows {
+                let event = try? RecordedEvent(wire: e)
                 if view.json {
                     // The same JSON lines as `docket read`.
-                    out.line((try? RecordedEvent(wire: e))?.json ?? JSON.serialize(e))
+                    out.line(event?.json ?? JSON.serialize(e))
                 } else {
                     let payload = JSON.serialize(e["data"] ?? .null)
                     // An event recorded well after the time it gives (imported, entered late or
                     // backdated) says when it was recorded too, as the clocks it ended do: last,
                     // so that the columns before keep their places.
-                    let when = e["occurredAt"]?.stringValue ?? ""
-                    var late = ""
-                    if let occurred = try? Timestamp(rfc3339: when), let recorded = e["recordedAt"]?.stringValue.flatMap({ try? Timestamp(rfc3339: $0) }),
-                        LateEntry.isLate(occurred, recordedAt: recorded)
-                    {
-                        late = "\t(recorded \(recorded.rfc3339))"
-                    }
-                    out.line("\(e["version"]?.intValue ?? 0)\t\(when)\t\(e["actor"]?.stringValue ?? "")\t\(e["type"]?.stringValue ?? "")\t\(payload == "{}" ? "" : payload)\(late)")
+                    let late = event.flatMap { LateEntry.isLate($0.occurredAt, recordedAt: $0.recordedAt) ? "\t(recorded \($0.recordedAt.rfc3339))" : nil } ?? ""
+                    out.line("\(e["version"]?.intValue ?? 0)\t\(e["occurredAt"]?.stringValue ?? "")\t\(e["actor"]?.stringValue ?? "")\t\(e["type"]?.stringValue ?? "")\t\(payload == "{}" ? "" : payload)\(late)")
                 }
             }
         }
