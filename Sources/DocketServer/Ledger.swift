@@ -170,7 +170,7 @@ public final class Ledger: Sendable {
         if report == nil, case .submit(let e) = command { try refuseWithoutPolicy(e.project) }
         try checkTime(at, report: report, id: id, principal)
         let events = try Lifecycle.decide(command, report: report, reportID: id, reporter: principal.role == .reporter)
-        if case .extendEmbargo(let until, _, _) = command, let report { try refuseShorterEmbargo(until, report: report, at: at ?? .now()) }
+        if let report, case .embargoExtended(let e)? = events.first { try refuseShorterEmbargo(e, report: report, at: at ?? .now()) }
         var proposed: [ProposedEvent] = []
         for (i, e) in events.enumerated() {
             proposed.append(try e.proposed(id: i == 0 ? (eventID ?? .random()) : .random(), actor: principal.subject, occurredAt: at))
@@ -351,18 +351,39 @@ public final class Ledger: Sendable {
         return folded
     }
 
-    /// An embargo extension moves the disclosure deadline later: one to a date at or before the
-    /// deadline in force (the policy's, as earlier extensions and a fix release moved it) would be
-    /// recorded, shown as the embargo's end, and counted by no clock.
-    func refuseShorterEmbargo(_ until: Timestamp, report: Report, at t: Timestamp) throws {
+    /// An embargo extension moves the disclosure deadline later. One that would not move it would
+    /// be recorded, shown as the embargo's end, and counted by no clock, so it is refused: one to a
+    /// date at or before the deadline in force (the policy's, as earlier extensions and a fix
+    /// release moved it), and one past a deadline held where it is by exploitation in the wild
+    /// (the policy's `exploited`) or by the policy's `max-extension`. (One recorded after the
+    /// deadline had passed, grace included, is taken: the agreement is a fact, and the clock says
+    /// it came too late to undo the breach.)
+    func refuseShorterEmbargo(_ asked: EmbargoExtended, report: Report, at t: Timestamp) throws {
+        let until = asked.until
         guard let adopted = try projectState(report.project).0?.policy(at: report.submittedAt),
+            let rule = adopted.policy.disclosure,
             let disclosure = Timers.clocks(for: report, policy: adopted, now: t).first(where: { $0.kind == .disclosure }),
-            disclosure.endedAt == nil, let due = disclosure.dueAt, until <= due
+            disclosure.endedAt == nil, disclosure.state != .breached, let due = disclosure.dueAt
         else { return }
+        guard until > due else {
+            throw DomainError(
+                .invalidCommand,
+                "report \(report.id)'s disclosure deadline is already \(due) (\(disclosure.target ?? "the policy's")\(report.embargoExtensions.isEmpty ? "" : ", as extended")); "
+                    + "an extension must move it later, not to \(until)")
+        }
+        var extended = report
+        extended.apply(.embargoExtended(asked), at: t)
+        let moved = Timers.clocks(for: extended, policy: adopted, now: t).first { $0.kind == .disclosure }?.dueAt
+        guard moved == due else { return }
+        if let observed = report.exploitedAt, observed <= t, let shortened = rule.exploited {
+            throw DomainError(
+                .invalidCommand,
+                "report \(report.id)'s disclosure is due \(due): exploitation in the wild was observed \(observed), and under the policy's "
+                    + "exploited = \"\(shortened)\" no embargo extension moves that deadline later, so one to \(until) would be counted by no clock")
+        }
+        let cap = rule.maxExtension.map { "the policy's max-extension of \($0) allows no later deadline" } ?? "no clock would count it"
         throw DomainError(
-            .invalidCommand,
-            "report \(report.id)'s disclosure deadline is already \(due) (\(disclosure.target ?? "the policy's")\(report.embargoExtensions.isEmpty ? "" : ", as extended")); "
-                + "an extension must move it later, not to \(until)")
+            .invalidCommand, "report \(report.id)'s disclosure is due \(due), and an extension to \(until) would not move it: \(cap)")
     }
 
     /// A report goes to a project that has a policy: one sent to a misspelt project, or to one

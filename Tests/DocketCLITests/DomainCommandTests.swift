@@ -101,6 +101,46 @@ struct DomainCommandTests {
         }
     }
 
+    @Test("an embargo extension the disclosure clock would not count is refused: exploitation holds the deadline, or the policy's cap is reached; a late one is recorded")
+    func extensionsThatMoveNothing() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            _ = try await docket.ok("policy", "adopt", "--project", "pz", Self.policies.appendingPathComponent("project-zero.toml").path, "--at", "2025-01-01T00:00:00Z")
+            let capped = dir + "/capped.toml"
+            try "name = \"Capped\"\nversion = 1\n[disclosure]\nfrom = \"report\"\nwithin = \"90d\"\nmax-extension = \"30d\"\n".write(toFile: capped, atomically: true, encoding: .utf8)
+            _ = try await docket.ok("policy", "adopt", "--project", "cap", capped, "--at", "2025-01-01T00:00:00Z")
+            for (id, project) in [("Z", "pz"), ("Y", "cap")] {
+                _ = try await docket.ok("report", "submit", "--project", project, "--report", id, "--title", "t", "--reporter", "ada", "--at", "2025-03-03T10:00:00Z")
+                _ = try await docket.ok("report", "ack", id, "--assignee", "maria", "--at", "2025-03-03T11:00:00Z")
+            }
+            // Exploited on day 10: due 7 days later (03-20), with 3 days' grace. An extension to a
+            // date past it, dated before it or in its grace, would be shown as the embargo's end
+            // and counted by no clock.
+            _ = try await docket.ok("report", "exploited", "Z", "--at", "2025-03-13T10:00:00Z")
+            let before = try await docket.events()
+            for at in ["2025-03-14T10:00:00Z", "2025-03-21T10:00:00Z"] {
+                let out = try await docket("report", "extend-embargo", "Z", "--until", "2025-04-15T10:00:00Z", "--reason", "patch slipped", "--reporter-agreed", "--at", at)
+                #expect(out.status == 1 && out.stderr.contains(
+                    "report Z's disclosure is due 2025-03-20T10:00:00Z: exploitation in the wild was observed 2025-03-13T10:00:00Z, and under the policy's exploited = \"7d\" no embargo extension moves that deadline later"),
+                    "\(at): \(out.stderr)")
+            }
+            // Up to the cap (30 days past the 90-day deadline of 06-01), then no further.
+            let first = try await docket.ok("report", "extend-embargo", "Y", "--until", "2025-08-15T10:00:00Z", "--reason", "r", "--reporter-agreed", "--at", "2025-03-14T10:00:00Z")
+            #expect(first.stdout.contains("note: report Y's disclosure is due 2025-07-01T10:00:00Z, not 2025-08-15T10:00:00Z"), "\(first.stdout)")
+            let beyond = try await docket("report", "extend-embargo", "Y", "--until", "2025-08-20T10:00:00Z", "--reason", "r", "--at", "2025-03-15T10:00:00Z")
+            #expect(beyond.status == 1 && beyond.stderr.contains(
+                "report Y's disclosure is due 2025-07-01T10:00:00Z, and an extension to 2025-08-20T10:00:00Z would not move it: the policy's max-extension of 30d allows no later deadline"),
+                "\(beyond.stderr)")
+            #expect(try await docket.events() == before + 1)
+            // Once the deadline and its grace have passed, an agreement is still a fact: recorded,
+            // and the clock stays breached.
+            let late = try await docket.ok("report", "extend-embargo", "Z", "--until", "2025-04-15T10:00:00Z", "--reason", "r", "--reporter-agreed", "--at", "2025-03-25T10:00:00Z")
+            #expect(late.stdout.contains("note: report Z's disclosure is due 2025-03-20T10:00:00Z (passed)"), "\(late.stdout)")
+            let timers = try await docket.ok("timers", "--report", "Z", "--as-of", "2025-03-26T00:00:00Z", "--json")
+            #expect(timers.stdout.contains(#""clock":"disclosure","state":"breached""#), "\(timers.stdout)")
+        }
+    }
+
     @Test("docket --version prints the version; a subcommand's own --version option is the only one its help lists")
     func version() async throws {
         let out = try await DocketProcess.run(["--version"])

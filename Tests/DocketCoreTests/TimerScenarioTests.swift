@@ -185,6 +185,14 @@ struct TimerScenarioTests {
         try s.run("D", .close(.informative, duplicateOf: nil, reason: "no answer"), at: "2026-11-18T09:00:00Z")
         c = s.clock("D", .needsInfo, at: "2026-11-20T00:00:00Z")
         #expect(c.state == .notApplicable && !c.isLate && c.endedAt == t("2026-11-18T09:00:00Z") && c.note == "closed after the reporter had not answered for 14d, as the policy allows", "\(c)")
+        // Closed sooner, while still waiting: not applicable either, and the note says it was sooner.
+        try s.submit("D2", at: "2026-11-02T09:00:00Z")
+        try s.run("D2", .acknowledge(assignee: "m"), at: "2026-11-02T10:00:00Z")
+        try s.run("D2", .requestInfo(question: "PoC?"), at: "2026-11-03T09:00:00Z")
+        try s.run("D2", .close(.informative, duplicateOf: nil, reason: "withdrawn by the reporter"), at: "2026-11-05T09:00:00Z")
+        c = s.clock("D2", .needsInfo, at: "2026-11-20T00:00:00Z")
+        #expect(c.state == .notApplicable && !c.isLate && c.endedAt == t("2026-11-05T09:00:00Z")
+            && c.note == "closed while still waiting on the reporter, sooner than the 14d without an answer the policy allows closing on", "\(c)")
         // An answer and a closing at the same instant: the answer ended the wait, on time.
         try s.submit("E", at: "2026-11-02T09:00:00Z")
         try s.run("E", .acknowledge(assignee: "m"), at: "2026-11-02T10:00:00Z")

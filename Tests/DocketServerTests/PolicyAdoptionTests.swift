@@ -23,7 +23,7 @@ struct PolicyAdoptionTests {
         }
     }
 
-    @Test("an embargo extension the policy caps is recorded and its answer says the deadline it leaves; one within the cap says nothing")
+    @Test("an embargo extension the policy caps is recorded and its answer says the deadline it leaves; one within the cap says nothing; one past a reached cap is refused")
     func cappedExtensionNotice() async throws {
         try await Self.withLedger { _, ledger in
             let admin = Principal.local(actor: "admin")
@@ -46,13 +46,21 @@ struct PolicyAdoptionTests {
             #expect(capped.notices.count == 1 && capped.notices.first?.hasPrefix("report R's disclosure is due 2026-04-19T00:00:00Z, not 2026-05-01T00:00:00Z: ") == true, "\(capped.notices)")
             #expect(capped.notices.first?.contains("capped at the policy's maximum extension of 14d") == true)
             #expect(capped.wireValue["notices"]?.arrayValue?.count == 1)
-            // A retry (the first answer lost) says the same.
+            // Once the cap is reached, a further extension would move nothing: refused.
+            await #expect(throws: DomainError.self) {
+                try await ledger.execute(
+                    .extendEmbargo(until: try Self.t("2026-05-02T00:00:00Z"), reason: "again", reporterAgreed: true), report: "R", as: admin,
+                    at: try Self.t("2026-03-03T00:00:00Z"), eventID: nil)
+            }
+            // A retry (the first answer lost) says the same, on another report.
+            _ = try await ledger.execute(.submit(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "r"))), report: "R2", as: admin, at: try Self.t("2026-01-05T00:00:00Z"), eventID: nil)
+            _ = try await ledger.execute(.acknowledge(assignee: "m"), report: "R2", as: admin, at: try Self.t("2026-01-06T00:00:00Z"), eventID: nil)
             let id = try EventID("x-capped")
             let first = try await ledger.execute(
-                .extendEmbargo(until: try Self.t("2026-05-02T00:00:00Z"), reason: "again", reporterAgreed: true), report: "R", as: admin,
+                .extendEmbargo(until: try Self.t("2026-05-02T00:00:00Z"), reason: "again", reporterAgreed: true), report: "R2", as: admin,
                 at: try Self.t("2026-03-03T00:00:00Z"), eventID: id)
             let again = try await ledger.execute(
-                .extendEmbargo(until: try Self.t("2026-05-02T00:00:00Z"), reason: "again", reporterAgreed: true), report: "R", as: admin,
+                .extendEmbargo(until: try Self.t("2026-05-02T00:00:00Z"), reason: "again", reporterAgreed: true), report: "R2", as: admin,
                 at: try Self.t("2026-03-03T00:00:00Z"), eventID: id)
             #expect(again.result.duplicate && !first.notices.isEmpty && again.notices == first.notices, "\(again.notices)")
         }

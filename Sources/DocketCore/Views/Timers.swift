@@ -644,7 +644,7 @@ public enum Timers {
             // A closing ends the wait without an answer: what the clock was there to allow (or the
             // programme giving up sooner), not a deadline anyone missed.
             if let end, wait.endedByClosing {
-                let how = end >= due ? "after the reporter had not answered for \(autoClose), as the policy allows" : "while still waiting on the reporter"
+                let how = end >= due ? "after the reporter had not answered for \(autoClose), as the policy allows" : "while still waiting on the reporter, sooner than the \(autoClose) without an answer the policy allows closing on"
                 return clock(kind, .notApplicable, target: target, start: wait.start, end: end, note: "closed \(how)")
             }
             var c = judge(kind, target: target, start: wait.start, due: due, end: end)
