@@ -851,6 +851,44 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("a command with lists as long as a frame carries is refused in time proportional to it, as too large, and others are served meanwhile", .timeLimit(.minutes(1)))
+    func longListsRefusedPromptly() async throws {
+        let node = try await TestNode()
+        try await node.adopt("alpha")
+        let ann = node.client(try await node.token(.reporter, name: "ann"))
+        let admin = node.client()
+        // 150,000 affected versions: about 1.3 MB, under the frame limit and far over the event's;
+        // then the same with one repeated at the very end. (Checked pair by pair, that took minutes.)
+        let affected = (0..<150_000).map { "v\($0)" }
+        let clock = ContinuousClock()
+        let started = clock.now
+        func refusal(_ client: DocketClient, _ command: ReportCommand, _ report: String) async -> ErrorBody? {
+            let error = await #expect(throws: DocketClientError.self) { try await client.command(command, report: report) }
+            guard case .server(let body)? = error else { Issue.record("\(String(describing: error))"); return nil }
+            return body
+        }
+        async let tooLarge = refusal(ann, .submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"), affected: affected)), "ANN-1")
+        async let twice = refusal(ann, .submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"), affected: affected + ["v0"])), "ANN-1")
+        _ = try await admin.status()
+        let (large, repeated) = await (tooLarge, twice)
+        #expect(large?.code == "event-too-large" && large?.message.contains("over the \(EnvelopeCodec.maximumEncodedSize)-byte limit of an event") == true, "\(String(describing: large))")
+        #expect(repeated?.code == "invalid-command" && repeated?.message == "affected version v0 is given twice", "\(String(describing: repeated))")
+        // A triage with that many CWEs, and a release of that many versions: too large alike,
+        // before the report's state is looked at.
+        _ = try await admin.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"))), report: "ANN-2")
+        for command: ReportCommand in [
+            .triage(severity: .high, cvss31: nil, cvss40: nil, cwes: (0..<150_000).map { "CWE-\($0 + 1)" }, component: nil, affected: [], reason: nil),
+            .release(versions: affected),
+        ] {
+            let body = await refusal(admin, command, "ANN-2")
+            #expect(body?.code == "event-too-large", "\(String(describing: body))")
+        }
+        #expect(clock.now - started < .seconds(30), "\(clock.now - started)")
+        #expect(try node.store.read(stream: try DomainStreams.report("ANN-1")).isEmpty)
+        for c in [ann, admin] { await c.close() }
+        await node.stop()
+    }
+
     @Test("a client that reads none of its answers for the idle timeout is disconnected")
     func clientThatNeverReads() async throws {
         let node = try await Self.nodeWithBigLog {

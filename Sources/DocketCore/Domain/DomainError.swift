@@ -24,6 +24,8 @@ public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let creditDeclined = Code(rawValue: "credit-declined")
         /// A retried command's event id already names a different event.
         public static let eventIDReused = Code(rawValue: "event-id-reused")
+        /// A command whose event would be larger than an event may be (the store's code for the same).
+        public static let eventTooLarge = Code(rawValue: "event-too-large")
         /// A policy that is missing, invalid or does not allow the command.
         public static let policy = Code(rawValue: "policy")
     }

@@ -194,8 +194,9 @@ public enum Lifecycle {
     /// whatever the report's state (bad usage); the rest is `decide`'s to judge.
     public static func checkArguments(_ command: ReportCommand, reportID: String) throws(DomainError) {
         // Every check of `events(for:)` that needs the report is skipped without one, and `check`
-        // then finds no report: the arguments passed.
-        do { _ = try decide(command, report: nil, reportID: reportID) } catch where error.code == .unknownReport {}
+        // then finds no report: the arguments passed. (An event too large for the log is the
+        // log's refusal, not bad usage: the command is refused when it is decided for the report.)
+        do { _ = try decide(command, report: nil, reportID: reportID) } catch where error.code == .unknownReport || error.code == .eventTooLarge {}
     }
 
     /// Turns `command` into the events to append to report `reportID`, or rejects it (as its
@@ -204,7 +205,16 @@ public enum Lifecycle {
         let events = try events(for: command, report: report, reportID: reportID)
         var state = report
         for e in events {
-            try checkText(e.value, field: "")
+            let payload = e.value
+            // Refused before anything is checked item by item: what no event can hold.
+            let size = Payload(payload).bytes.count
+            guard size <= EnvelopeCodec.maximumEncodedSize else {
+                throw DomainError(
+                    .eventTooLarge,
+                    "the \(e.typeName) this command makes encodes to \(size) bytes, over the \(EnvelopeCodec.maximumEncodedSize)-byte limit of an event; "
+                        + "store large attachments elsewhere and reference them")
+            }
+            try checkText(payload, field: "")
             try check(e, against: state, reportID: reportID, reporter: reporter)
             if state != nil { state!.apply(e, at: state!.lastEventAt) }
         }
@@ -425,8 +435,10 @@ public enum Lifecycle {
 
     /// Refuses a list that names the same thing twice (a slip, and a row printed twice).
     private static func noRepeats(_ values: [String], _ what: String) throws(DomainError) {
-        if let twice = values.indices.first(where: { values[..<$0].contains(values[$0]) }) {
-            throw DomainError(.invalidCommand, "\(what) \(values[twice]) is given twice")
+        // In one pass: a list as long as a frame can carry is checked in time proportional to it.
+        var seen = Set<String>(minimumCapacity: values.count)
+        for value in values where !seen.insert(value).inserted {
+            throw DomainError(.invalidCommand, "\(what) \(value) is given twice")
         }
     }
 
