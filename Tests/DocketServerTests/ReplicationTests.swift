@@ -7,6 +7,7 @@ import DocketWire
 import Foundation
 import Logging
 import NIOCore
+import Synchronization
 import Testing
 
 /// A node of a test cluster on a real loopback socket, over its own data directory; it can be
@@ -365,7 +366,7 @@ struct ReplicationTests {
     func distinctFollowers(sameNode: Bool) async throws {
         let (leader, admin, replica) = try await ClusterNode.leader {
             $0.syncReplicas = 2
-            $0.syncTimeout = .seconds(2)
+            $0.syncTimeout = .seconds(4)
         }
         // Two replication streams, as two followers or as one follower with two.
         let (port, ledgerID) = (leader.port, leader.store.ledgerID)
@@ -382,10 +383,15 @@ struct ReplicationTests {
             }
         }
         let c = leader.client(admin)
-        let appending = Task { try await c.append(to: try StreamName("s"), events: [try note(1, id: "twice-1")]) }
+        let answered = Mutex(false)
+        let appending = Task {
+            defer { answered.withLock { $0 = true } }
+            return try await c.append(to: try StreamName("s"), events: [try note(1, id: "twice-1")])
+        }
         // Each stream acknowledges everything it was sent, again and again (a claim is capped at
-        // what was sent, so an acknowledgement that overtakes the record counts only once resent).
-        for _ in 0..<15 {
+        // what was sent, so an acknowledgement that overtakes the record counts only once resent),
+        // until the append is answered: on a loaded machine the record may reach them late.
+        for _ in 0..<100 where !answered.withLock({ $0 }) {
             try await Task.sleep(for: .milliseconds(100))
             for socket in streams { socket.send(Frame(.replicateAck, requestID: 6, body: .object([("subscription", .int(5)), ("durable", .int(1_000_000_000))]))) }
         }
