@@ -361,9 +361,8 @@ public final class Ledger: Sendable {
     func refuseShorterEmbargo(_ asked: EmbargoExtended, report: Report, at t: Timestamp) throws {
         let until = asked.until
         guard let adopted = try projectState(report.project).0?.policy(at: report.submittedAt),
-            let rule = adopted.policy.disclosure,
             let disclosure = Timers.clocks(for: report, policy: adopted, now: t).first(where: { $0.kind == .disclosure }),
-            disclosure.endedAt == nil, disclosure.state != .breached, let due = disclosure.dueAt
+            disclosure.endedAt == nil, let due = disclosure.dueAt
         else { return }
         guard until > due else {
             throw DomainError(
@@ -371,17 +370,23 @@ public final class Ledger: Sendable {
                 "report \(report.id)'s disclosure deadline is already \(due) (\(disclosure.target ?? "the policy's")\(report.embargoExtensions.isEmpty ? "" : ", as extended")); "
                     + "an extension must move it later, not to \(until)")
         }
+        guard disclosure.state != .breached else { return }
+        func deadline(of report: Report) -> Timestamp? {
+            Timers.clocks(for: report, policy: adopted, now: t).first { $0.kind == .disclosure }?.dueAt
+        }
         var extended = report
         extended.apply(.embargoExtended(asked), at: t)
-        let moved = Timers.clocks(for: extended, policy: adopted, now: t).first { $0.kind == .disclosure }?.dueAt
-        guard moved == due else { return }
-        if let observed = report.exploitedAt, observed <= t, let shortened = rule.exploited {
+        guard deadline(of: extended) == due else { return }
+        // Held by exploitation if the same extension would move the deadline without it.
+        var unexploited = extended
+        unexploited.exploitedAt = nil
+        if let observed = report.exploitedAt, let shortened = adopted.policy.disclosure?.exploited, let free = deadline(of: unexploited), free > due {
             throw DomainError(
                 .invalidCommand,
                 "report \(report.id)'s disclosure is due \(due): exploitation in the wild was observed \(observed), and under the policy's "
                     + "exploited = \"\(shortened)\" no embargo extension moves that deadline later, so one to \(until) would be counted by no clock")
         }
-        let cap = rule.maxExtension.map { "the policy's max-extension of \($0) allows no later deadline" } ?? "no clock would count it"
+        let cap = adopted.policy.disclosure?.maxExtension.map { "the policy's max-extension of \($0) allows no later deadline" } ?? "no clock would count it"
         throw DomainError(
             .invalidCommand, "report \(report.id)'s disclosure is due \(due), and an extension to \(until) would not move it: \(cap)")
     }

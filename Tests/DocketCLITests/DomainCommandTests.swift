@@ -132,8 +132,10 @@ struct DomainCommandTests {
                 "report Y's disclosure is due 2025-07-01T10:00:00Z, and an extension to 2025-08-20T10:00:00Z would not move it: the policy's max-extension of 30d allows no later deadline"),
                 "\(beyond.stderr)")
             #expect(try await docket.events() == before + 1)
-            // Once the deadline and its grace have passed, an agreement is still a fact: recorded,
-            // and the clock stays breached.
+            // Once the deadline and its grace have passed, one to before it is refused as ever; an
+            // agreement to a later date is still a fact: recorded, and the clock stays breached.
+            let earlier = try await docket("report", "extend-embargo", "Z", "--until", "2025-03-19T10:00:00Z", "--reason", "r", "--at", "2025-03-25T10:00:00Z")
+            #expect(earlier.status == 1 && earlier.stderr.contains("report Z's disclosure deadline is already 2025-03-20T10:00:00Z"), "\(earlier.stderr)")
             let late = try await docket.ok("report", "extend-embargo", "Z", "--until", "2025-04-15T10:00:00Z", "--reason", "r", "--reporter-agreed", "--at", "2025-03-25T10:00:00Z")
             #expect(late.stdout.contains("note: report Z's disclosure is due 2025-03-20T10:00:00Z (passed)"), "\(late.stdout)")
             let timers = try await docket.ok("timers", "--report", "Z", "--as-of", "2025-03-26T00:00:00Z", "--json")
