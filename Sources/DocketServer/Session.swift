@@ -46,7 +46,13 @@ final class Session: Sendable {
             for await frame in stream {
                 await inPlaceAppendsDone()
                 await untilWritable()
-                if !abandoned.load(ordering: .relaxed) { await handle(frame) }
+                if !abandoned.load(ordering: .relaxed) {
+                    await handle(frame)
+                    // Its answer is written on the event loop; wait until it is in the channel's
+                    // buffer and take the writability that leaves, so that the next request waits
+                    // if it is full (else several answers would be built before the loop said so).
+                    await syncWritability()
+                }
                 // Releasing: an in-place append that sees the queue empty sees `abandoned` too.
                 queued.subtract(1, ordering: .releasing)
                 server.metrics.inFlight.subtract(1, ordering: .relaxed)
@@ -95,6 +101,13 @@ final class Session: Sendable {
             return w.waiters
         }
         for c in resumed { c.resume() }
+    }
+
+    /// Takes the channel's writability as the event loop sees it after the writes issued so far.
+    private func syncWritability() async {
+        let channel = self.channel
+        guard let writable = try? await channel.eventLoop.submit({ channel.isWritable }).get() else { return }
+        if !writable { setWritable(false) }
     }
 
     private func untilWritable() async {
@@ -229,15 +242,26 @@ final class Session: Sendable {
             let asOf = try AsOfSpec(wire: frame.body["asOf"])
             try ledger.checkQuery(query, asOf: asOf, as: principal)
             let principal = self.principal
+            let answer: Value
             if case .now = asOf, !query.isReplay, ledger.liveViewsAreWarm {
                 // The live views, caught up by the few events since the last query: answered here.
-                reply(.queryResult, id, try ledger.query(query, asOf: asOf, as: principal))
+                answer = try ledger.query(query, asOf: asOf, as: principal)
             } else {
                 // A view as of a past instant folds the log again (a replay renders every view),
                 // and so does the first query of the live views: on the node's view threads, in
                 // turn, not on the threads every request needs.
-                reply(.queryResult, id, try await server.offload { try ledger.query(query, asOf: asOf, as: principal) })
+                answer = try await server.offload { try ledger.query(query, asOf: asOf, as: principal) }
             }
+            // A view is as large as what it shows, which a client may make as large as it likes
+            // (a reporter's own reports, each near the event limit): one frame at most, as the
+            // client reads no larger, and as a node holds for a client that does not read.
+            let size = Payload(answer).bytes.count + Frame.headerSize
+            guard size <= server.configuration.maximumFrameLength else {
+                throw ErrorBody(
+                    code: "answer-too-large",
+                    message: "the \(query.name) view is \(size) bytes here, over the \(server.configuration.maximumFrameLength)-byte frame limit: narrow it (a project, a state, a severity, an assignee or one report)")
+            }
+            reply(.queryResult, id, answer)
         case .subscribe:
             try requireLogReader()
             let b = try Body(frame.body, "SUBSCRIBE")

@@ -741,6 +741,52 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("a view larger than a frame is refused as answer-too-large, saying how to narrow it; a client that does not read its views costs the node one answer beyond the limit")
+    func largeViews() async throws {
+        let node = try await TestNode {
+            $0.outboundBufferLimit = 128 << 10
+            $0.maximumFrameLength = 1 << 20
+        }
+        try await node.adopt("alpha")
+        let token = try await node.token(.reporter, name: "rey")
+        let rey = node.client(token)
+        // A reporter's own reports, each near the event limit: about 50 KB of affected versions.
+        let affected = (0..<55).map { "\($0)-" + String(repeating: "x", count: 900) }
+        func submit(_ ids: Range<Int>) async throws {
+            for i in ids {
+                _ = try await rey.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "rey"), affected: affected)), report: "REY-\(i)")
+            }
+        }
+        // About 600 KB of state: one frame. Ten asked at once on a connection that reads none.
+        try await submit(0..<12)
+        let socket = try #require(try await RawSocket.authenticated(port: node.port, token: token, receiveBuffer: 32 << 10))
+        for i in 0..<10 { socket.send(Frame(.query, requestID: UInt32(50 + i), body: ["view": "state"])) }
+        try await Task.sleep(for: .milliseconds(800))
+        let held = await node.server.outboundBuffered().max() ?? 0
+        // The limit and one answer (the kernel's socket buffers hold some more).
+        #expect(held < (128 << 10) + 700_000, "the node holds \(held) bytes for a client that does not read")
+        let other = node.client()
+        #expect(try await other.status()["role"] == "leader")
+        let answers = await offPool { () -> [UInt32] in
+            var ids: [UInt32] = []
+            socket.receiveFrames { f in
+                if f.type == .queryResult { ids.append(f.requestID) }
+                return ids.count < 10
+            }
+            return ids
+        }
+        #expect(answers == (0..<10).map { UInt32(50 + $0) })
+        // Twice as many: over the frame limit, refused with how to narrow it; one report is not.
+        try await submit(12..<24)
+        let error = await #expect(throws: DocketClientError.self) { try await rey.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil)) }
+        guard case .server(let body)? = error else { Issue.record("\(String(describing: error))"); return }
+        #expect(body.code == "answer-too-large" && body.message.contains("over the 1048576-byte frame limit: narrow it"), "\(body)")
+        let one = try await rey.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: "REY-3"))
+        #expect(one["rows"]?.arrayValue?.count == 1)
+        for c in [rey, other] { await c.close() }
+        await node.stop()
+    }
+
     @Test("subscriptions wait too while their client does not read: the node holds a bounded amount for it")
     func subscriberThatDoesNotRead() async throws {
         // 60 subscriptions to the whole log (about 130 KB each, 8 MB in all), none of it read: they
