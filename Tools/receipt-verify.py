@@ -24,7 +24,9 @@ import sys
 import tempfile
 
 HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
-HEX128 = re.compile(r"^[0-9a-fA-F]{128}$")
+# A receipt's hashes, keys and signatures are written in lowercase hex, as docket reads them.
+LOWER64 = re.compile(r"^[0-9a-f]{64}$")
+LOWER128 = re.compile(r"^[0-9a-f]{128}$")
 # DER prefix of an Ed25519 SubjectPublicKeyInfo (RFC 8410): the 32 raw key bytes follow it.
 ED25519_SPKI_PREFIX = bytes.fromhex("302a300506032b6570032100")
 
@@ -73,8 +75,8 @@ def field(obj, name, kind, where="receipt"):
     ok = {
         "str": isinstance(v, str) and v != "",
         "uint": isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-        "hash": isinstance(v, str) and HEX64.match(v or ""),
-        "sig": isinstance(v, str) and HEX128.match(v or ""),
+        "hash": isinstance(v, str) and LOWER64.match(v or ""),
+        "sig": isinstance(v, str) and LOWER128.match(v or ""),
     }[kind]
     if not ok:
         raise ValueError("%s.%s is missing or malformed" % (where, name))
@@ -112,10 +114,12 @@ def main(argv):
                 "public_key": field(c, "public_key", "hash", "inclusion.checkpoint"),
                 "signature": field(c, "signature", "sig", "inclusion.checkpoint"),
             }
+            if checkpoint["size"] >= checkpoint["seq"]:
+                raise ValueError("inclusion.checkpoint covers %d records but is itself record %d" % (checkpoint["size"], checkpoint["seq"]))
             if field(inclusion, "leaf_index", "uint", "inclusion") + 1 != seq:
                 raise ValueError("inclusion.leaf_index is not seq - 1")
             path = inclusion.get("audit_path")
-            if not isinstance(path, list) or not all(isinstance(h, str) and HEX64.match(h) for h in path):
+            if not isinstance(path, list) or not all(isinstance(h, str) and LOWER64.match(h) for h in path):
                 raise ValueError("inclusion.audit_path is not a list of 64-hex-digit hashes")
             audit_path = [bytes.fromhex(h) for h in path]
     except (OSError, ValueError) as e:

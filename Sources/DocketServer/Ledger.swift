@@ -35,9 +35,12 @@ public final class Ledger: Sendable {
     /// The `stop` of this ledger's folds.
     private var foldStop: @Sendable () -> Bool { { [self] in foldsStopped.load(ordering: .relaxed) } }
 
-    public init(store: EventStore, dataDir: String?) {
+    /// A ledger on `store`, whose data directory is `dataDir` (its node key, and its views
+    /// checkpoint unless `viewCheckpoints` is false: a forensic replay folds the log alone, and
+    /// leaves nothing behind in the directory it examines).
+    public init(store: EventStore, dataDir: String?, viewCheckpoints: Bool = true) {
         self.store = store
-        self.checkpoints = dataDir.map { ViewCheckpoints(dataDir: $0) }
+        self.checkpoints = viewCheckpoints ? dataDir.map { ViewCheckpoints(dataDir: $0) } : nil
         self.heads = HeadNotifier(head: store.head.sequence)
         self.notary = Notary(store: store, dataDir: dataDir)
     }
@@ -696,13 +699,33 @@ final class HeadNotifier: Sendable {
 /// The views checkpoint of a data directory: `views.checkpoint`, holding the projection and the
 /// raw record it was folded up to, so a checkpoint from another (or a rolled-back) log is
 /// recognised and ignored. Written atomically; losing it only costs a replay.
-struct ViewCheckpoints: Sendable {
+public struct ViewCheckpoints: Sendable {
     let path: String
     /// Write a new checkpoint once the log has grown by this many events.
     static let interval: UInt64 = 1000
     private static let magic: [UInt8] = Array("DKVC".utf8)
 
-    init(dataDir: String) { path = dataDir + "/views.checkpoint" }
+    public init(dataDir: String) { path = dataDir + "/views.checkpoint" }
+
+    /// What `verify` found of the views checkpoint.
+    public enum Check: Sendable {
+        /// There is none, or none views would resume from (another format, or a log it does not
+        /// match): nothing a view shows comes from it.
+        case unused
+        /// It holds what folding the log through `sequence` gives.
+        case matches(sequence: UInt64)
+        /// It does not: views resuming from it would show what the log does not say.
+        case differs(sequence: UInt64)
+    }
+
+    /// Whether the checkpoint views would resume from holds what the log says: it is a cache
+    /// anyone who can write the data directory can edit, so the log is folded through its
+    /// sequence again and the two compared (as the checkpoint encodes them). Reads only.
+    public func check(against store: EventStore) throws -> Check {
+        guard let restored = load(matching: store), restored.lastSequence > 0 else { return .unused }
+        let folded = try Projection.fold(store, through: restored.lastSequence, asOf: .sequence(restored.lastSequence, now: .now()))
+        return folded.checkpoint() == restored.checkpoint() ? .matches(sequence: restored.lastSequence) : .differs(sequence: restored.lastSequence)
+    }
 
     func load(matching store: EventStore) -> Projection? {
         guard let data = FileManager.default.contents(atPath: path), data.count > 8 else { return nil }

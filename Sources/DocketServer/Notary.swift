@@ -125,13 +125,20 @@ extension Ledger {
                 return h
             }
             let sequence = try sequenceArgument(b)
+            let from = try b.optionalInt("consistencyFrom")
+            if let from, from < 1 { throw MessageError("ADMIN proof: \"consistencyFrom\" must be a checkpoint size from 1") }
             let (checkpoint, path) = try await inclusion(
                 sequence: sequence, leafHash: leafHash, ledger: try b.optionalString("ledger"),
                 newCheckpoint: try b.optionalBool("newCheckpoint") ?? false, as: principal)
-            return .object([
+            var answer: [(key: String, value: Value)] = [
                 ("seq", .int(Int64(sequence))), ("checkpoint", checkpoint.wireValue),
                 ("auditPath", .array(path.map { .string(Hex.encode($0)) })),
-            ])
+            ]
+            if let from {
+                let proof = try consistency(from: UInt64(from), to: checkpoint)
+                answer.append(("consistency", .array(proof.map { .string(Hex.encode($0)) })))
+            }
+            return .object(answer)
         default:
             throw MessageError("ADMIN: unknown action \"\(action)\"")
         }
@@ -184,6 +191,19 @@ extension Ledger {
                 "no signed checkpoint covers record \(sequence) yet (the latest, at sequence \(checkpoint.sequence), covers records 1–\(checkpoint.size)); wait for the node's next checkpoint or ask an admin to run `docket checkpoint`")
         }
         return (checkpoint, try notary.auditPath(sequence: sequence, checkpoint: checkpoint))
+    }
+
+    /// The consistency proof from the tree of the first `size` records (a checkpoint a receipt was
+    /// proven against before) to `checkpoint`'s: what shows that this node's log extends the one
+    /// that earlier checkpoint signed. A log now shorter than that (rolled back, or a copy taken
+    /// before it) cannot: `receipt-mismatch`.
+    public func consistency(from size: UInt64, to checkpoint: Checkpoints.Checkpoint) throws -> [[UInt8]] {
+        guard size <= checkpoint.size else {
+            throw ForensicError(
+                .receiptMismatch,
+                "the receipt was proven against a checkpoint of records 1–\(size), and this node's latest covers only 1–\(checkpoint.size): its log is older than that checkpoint, or was rolled back since")
+        }
+        return size == checkpoint.size ? [] : try notary.merkleIndex().consistencyProof(from: size, to: checkpoint.size)
     }
 
     /// The event at `sequence` if `principal` may have a receipt or proof for it: anything for

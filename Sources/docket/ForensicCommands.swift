@@ -148,27 +148,44 @@ struct ReceiptGroup: AsyncParsableCommand {
         func run() async throws {
             try await reporting {
                 var receipt = try readReceipt(file, failure: 1)
-                let (checkpoint, path): (Checkpoints.Checkpoint, [[UInt8]])
+                // A receipt proven before holds a signed checkpoint: the node's log must extend the
+                // one it signed (else it was rolled back or rewritten since), not merely hold the record.
+                let earlier = receipt.inclusion?.checkpoint
+                let (checkpoint, path, consistency): (Checkpoints.Checkpoint, [[UInt8]], [[UInt8]]?)
                 do {
-                    (checkpoint, path) = try await store.node(remote, actor: "cli", readOnly: !newCheckpoint).using { node in
+                    (checkpoint, path, consistency) = try await store.node(remote, actor: "cli", readOnly: !newCheckpoint).using { node in
                         switch node {
                         case .local(let ledger, let actor):
-                            return try await ledger.inclusion(
+                            let (c, path) = try await ledger.inclusion(
                                 sequence: receipt.sequence, leafHash: receipt.leafHash, ledger: receipt.ledger, newCheckpoint: newCheckpoint,
                                 as: .local(actor: actor))
+                            return (c, path, try earlier.map { try ledger.consistency(from: $0.size, to: c) })
                         case .remote(let client):
-                            let v = try await client.admin("proof", [
+                            var request: [(key: String, value: Value)] = [
                                 ("seq", .int(Int64(receipt.sequence))), ("leafHash", .string(Hex.encode(receipt.leafHash))),
                                 ("ledger", .string(receipt.ledger)), ("newCheckpoint", .bool(newCheckpoint)),
-                            ])
-                            let hashes = (v["auditPath"]?.arrayValue ?? []).map { $0.stringValue.flatMap(Hex.decode) ?? [] }
-                            return (try Checkpoints.Checkpoint(wire: v["checkpoint"] ?? .null), hashes)
+                            ]
+                            if let earlier { request.append(("consistencyFrom", .int(Int64(earlier.size)))) }
+                            let v = try await client.admin("proof", request)
+                            func hashes(_ key: String) -> [[UInt8]]? { v[key]?.arrayValue?.map { $0.stringValue.flatMap(Hex.decode) ?? [] } }
+                            return (try Checkpoints.Checkpoint(wire: v["checkpoint"] ?? .null), hashes("auditPath") ?? [], hashes("consistency"))
                         }
                     }
                 } catch let e as ForensicError where e.code == .receiptMismatch || e.code == .notHeld {
                     throw CLIError("\(e.code): \(e.message)", exitCode: 3)
                 } catch let e as DocketClientError where e.code == "receipt-mismatch" || e.code == "not-held" {
                     throw CLIError("\(e)", exitCode: 3)
+                }
+                if let earlier {
+                    do throws(MerkleError) {
+                        guard let consistency else { throw MerkleError("the node sent no consistency proof") }
+                        try MerkleProof.verifyConsistency(
+                            size1: earlier.size, size2: checkpoint.size, root1: earlier.root, root2: checkpoint.root, proof: consistency, hasher: SHA256MerkleHasher())
+                    } catch {
+                        throw CLIError(
+                            "receipt-mismatch: the receipt was proven against a checkpoint of records 1–\(earlier.size) (root \(Hex.encode(earlier.root).prefix(16))…), and the node's log does not extend it (\(error.message)): it was rolled back or rewritten since; the receipt was not changed",
+                            exitCode: 3)
+                    }
                 }
                 // Check what the node sent before writing it down: its own signature, and that the
                 // path leads from the receipt's leaf to the checkpoint's root.
@@ -268,7 +285,9 @@ struct Replay: AsyncParsableCommand {
             let spec: AsOfSpec =
                 if let atSeq { .sequence(atSeq) } else if let knownAt { .recorded(try parseTime(knownAt, what: "--known-at")) } else { .time(try parseTime(asOf!, what: "--as-of")) }
             let span = try parseSpan(window, what: "--window", allowZero: false)
-            let v = try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.query(.replay(window: span), asOf: spec) }
+            // From the log alone: not from the views checkpoint (a cache anyone who can write the
+            // directory can edit), and leaving none behind in the directory under examination.
+            let v = try await store.node(remote, actor: "cli", readOnly: true, viewCheckpoints: false).using { try await $0.query(.replay(window: span), asOf: spec) }
             if json { return print(JSON.serialize(v)) }
             // printTable writes straight to the file handle: flush print's buffer before each.
             func table(_ header: [String], _ rows: [[String]]) {

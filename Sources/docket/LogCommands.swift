@@ -227,9 +227,24 @@ struct Verify: AsyncParsableCommand {
             // so a copy rewritten from the start, checkpoints removed, would pass on it alone.
             let unsigned = !keys.isEmpty && checkpoints != nil && checkpoints?.failure == nil && checkpoints?.checked == 0
             let unsignedReason = "the log holds no checkpoint signed with the given key\(keys.count == 1 ? "" : "s"): nothing \(keys.count == 1 ? "it vouches" : "they vouch") for (the hash chain alone shows only that the records agree with one another)"
+            // The views' cache: the views of this directory resume from it, so it must hold what
+            // the log says through its sequence.
+            var viewsAltered: UInt64?
+            var viewsChecked: UInt64?
+            if report.isIntact {
+                switch try ViewCheckpoints(dataDir: self.store.dataDir).check(against: store) {
+                case .unused: break
+                case .matches(let n): viewsChecked = n
+                case .differs(let n): viewsAltered = n
+                }
+            }
+            let viewsReason = viewsAltered.map {
+                "views.checkpoint, the views' cache of the log through sequence \($0), does not hold what the log says: the views of this directory (state, timers, hall of fame, metrics) would show what the log does not. It is a cache, not part of the record: delete it, and they are folded from the log again"
+            }
+            let intact = report.isIntact && checkpoints?.failure == nil && !unsigned && viewsAltered == nil
             if json {
                 var members: [(String, Value)] = [
-                    ("intact", .bool(report.isIntact)), ("records", .int(Int64(report.records))),
+                    ("intact", .bool(intact)), ("chain_intact", .bool(report.isIntact)), ("records", .int(Int64(report.records))),
                     ("anchors_checked", .int(Int64(report.anchorsChecked))), ("head_hash", .string(report.headHash.description)),
                 ]
                 if let f = report.failure {
@@ -243,12 +258,17 @@ struct Verify: AsyncParsableCommand {
                         members += [("checkpoint_reason", .string(unsignedReason))]
                     }
                 }
+                if let viewsChecked { members.append(("views_checkpoint_sequence", .int(Int64(viewsChecked)))) }
+                if let viewsAltered, let viewsReason {
+                    members += [("bad_views_checkpoint_sequence", .int(Int64(viewsAltered))), ("views_checkpoint_reason", .string(viewsReason))]
+                }
                 printJSON(members)
             } else if let f = report.failure {
                 print("NOT INTACT: first bad record is sequence \(f.sequence): \(f.reason)")
                 print("(\(report.records) records before it verified)")
             } else {
-                print("intact: \(report.records) records, chain head \(report.headHash), \(report.anchorsChecked) anchors checked")
+                // "intact" only if nothing below fails: the chain alone is said to be.
+                print("\(intact ? "intact" : "chain intact"): \(report.records) records, chain head \(report.headHash), \(report.anchorsChecked) anchors checked")
             }
             if let checkpoints, !json {
                 if let f = checkpoints.failure {
@@ -264,7 +284,8 @@ struct Verify: AsyncParsableCommand {
                     }
                 }
             }
-            if !report.isIntact || checkpoints?.failure != nil || unsigned { throw ExitCode(3) }
+            if let viewsReason, !json { print("VIEWS CHECKPOINT ALTERED: \(viewsReason)") }
+            if !intact { throw ExitCode(3) }
         }
     }
 }

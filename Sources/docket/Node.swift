@@ -118,10 +118,10 @@ extension StoreOptions {
     }
 
     /// The node a command runs against: remote with --server, else the local data directory.
-    func node(_ remote: RemoteOptions, actor: String, readOnly: Bool = false) throws -> Node {
+    func node(_ remote: RemoteOptions, actor: String, readOnly: Bool = false, viewCheckpoints: Bool = true) throws -> Node {
         if let client = try client(remote) { return .remote(client) }
         let store = try openStore(readOnly: readOnly)
-        return .local(Ledger(store: store, dataDir: dataDir), actor: actor)
+        return .local(Ledger(store: store, dataDir: dataDir, viewCheckpoints: viewCheckpoints), actor: actor)
     }
 }
 

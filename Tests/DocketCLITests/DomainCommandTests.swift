@@ -450,6 +450,26 @@ struct DomainCommandTests {
             let after = try await docket.ok("state", "--json").lines
             #expect(after.count == first.split(separator: "\n").count + 1 && after.last?.contains("NEW-1") == true)
             let resumed = try await docket.ok("state", "--json").stdout
+            // verify folds the log again through the checkpoint's sequence: it holds what the log says.
+            let verified = try JSON.parse(try await DocketProcess.run(["verify", "--json", "--data-dir", dir]).stdout)
+            #expect(verified["intact"] == true && (verified["views_checkpoint_sequence"]?.intValue ?? 0) > 0, "\(verified)")
+            // Edited (a title, to one as long): the views of this directory resume from it and show
+            // the edit, so verify says so; replay folds the log alone, shows the title the log
+            // holds, and leaves the checkpoint as it found it.
+            let good = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
+            let title = Data("Authorization bypass in aisoc endpoint 0".utf8)
+            let at = try #require(good.range(of: title))
+            var edited = good
+            edited.replaceSubrange(at, with: Data("Typo in the documentation of endpoint 0!".utf8))
+            try edited.write(to: URL(fileURLWithPath: checkpoint))
+            #expect(try await docket.ok("state", "--json").stdout.contains("Typo in the documentation"))
+            let altered = try await DocketProcess.run(["verify", "--data-dir", dir])
+            #expect(altered.status == 3 && altered.stdout.hasPrefix("chain intact: ") && altered.stdout.contains("VIEWS CHECKPOINT ALTERED: views.checkpoint"), "\(altered.stdout)")
+            let alteredJSON = try JSON.parse(try await DocketProcess.run(["verify", "--json", "--data-dir", dir]).stdout)
+            #expect(alteredJSON["intact"] == false && alteredJSON["chain_intact"] == true && alteredJSON["bad_views_checkpoint_sequence"] != nil, "\(alteredJSON)")
+            let replay = try await docket.ok("replay", "--at-seq", head, "--json").stdout
+            #expect(!replay.contains("Typo in the documentation") && replay.contains("Authorization bypass in aisoc endpoint 0"))
+            #expect(try Data(contentsOf: URL(fileURLWithPath: checkpoint)) == edited)
             // A damaged checkpoint is ignored and the views are rebuilt from the log.
             try Data("DKVC garbage".utf8).write(to: URL(fileURLWithPath: checkpoint))
             #expect(try await docket.ok("state", "--json").stdout == resumed)

@@ -151,6 +151,46 @@ struct ForensicCommandTests {
         }
     }
 
+    @Test("prove keeps a receipt's checkpoint honest: the log must extend the one it signed, not be a copy rolled back before it or a fork signed with the same key")
+    func proveNeedsConsistency() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(data: dir + "/node")
+            try FileManager.default.createDirectory(atPath: docket.data, withIntermediateDirectories: false)
+            _ = try await docket.ok("key", "create", "--pubkey-out", dir + "/pub.hex")
+            for i in 0..<10 { _ = try await docket.ok("append", "--stream", "s", "--type", "Note", "--data", "{\"i\":\(i)}") }
+            _ = try await docket.ok("append", "--stream", "s", "--type", "Note", "--data", "{}", "--receipt", dir + "/r.json")
+            _ = try await docket.ok("checkpoint")
+            _ = try await docket.ok("receipt", "prove", dir + "/r.json")
+            // Two copies of the ledger as it stood: one is left behind, one goes its own way (more
+            // records, and a checkpoint signed with the same key). The original goes on too.
+            let behind = CLI(data: dir + "/behind")
+            let fork = CLI(data: dir + "/fork")
+            for copy in [behind, fork] { try FileManager.default.copyItem(atPath: docket.data, toPath: copy.data) }
+            for (node, word) in [(docket, "kept"), (fork, "forged")] {
+                for i in 0..<5 { _ = try await node.ok("append", "--stream", "s", "--type", "Note", "--data", "{\"\(word)\":\(i)}") }
+                _ = try await node.ok("checkpoint")
+            }
+            // The original extends the checkpoint the receipt holds: proven again, against its latest.
+            try FileManager.default.copyItem(atPath: dir + "/r.json", toPath: dir + "/r1.json")
+            let again = try await docket.ok("receipt", "prove", dir + "/r.json")
+            #expect(again.stdout.contains("records 1–17"), "\(again.stdout)")
+            let proven = try String(contentsOfFile: dir + "/r.json", encoding: .utf8)
+            // The fork holds the record, and signed a checkpoint as large, with another root.
+            let forked = try await fork("receipt", "prove", dir + "/r.json")
+            #expect(forked.status == 3 && forked.stderr.contains("receipt-mismatch: the receipt was proven against a checkpoint of records 1–17")
+                && forked.stderr.contains("does not extend it"), "\(forked.stderr)")
+            // The copy left behind holds the record, but its latest checkpoint is older.
+            let rolledBack = try await behind("receipt", "prove", dir + "/r.json")
+            #expect(rolledBack.status == 3 && rolledBack.stderr.contains("this node's latest covers only 1–11"), "\(rolledBack.stderr)")
+            #expect(try String(contentsOfFile: dir + "/r.json", encoding: .utf8) == proven)
+            // A receipt proven against the older checkpoint is proven by the fork too: the fork
+            // does extend that one (it split after it), as the original does.
+            _ = try await fork.ok("receipt", "prove", dir + "/r1.json", "--out", dir + "/r1-fork.json")
+            let offline = try await Self.offline("receipt", "verify", dir + "/r.json", "--pubkey", dir + "/pub.hex", "--require-proof")
+            #expect(offline.status == 0, "\(offline.stdout)")
+        }
+    }
+
     @Test("a served node signs checkpoints every N records or seconds and on SIGTERM; receipts and proofs over --server; verify on a read-only copy")
     func served() async throws {
         try await withTemporaryDirectory { dir in
@@ -202,6 +242,12 @@ struct ForensicCommandTests {
             #expect(c["publicKey"] == .string(pub) && c["previous"] != nil)
             #expect(try await docket(["append", "--stream", "misc", "--type", "Note", "--data", "{}", "--receipt", dir + "/r2.json"]).status == 0)
             #expect(try await docket(["receipt", "prove", dir + "/r2.json", "--new-checkpoint"]).status == 0)
+            #expect(try await Self.offline("receipt", "verify", dir + "/r2.json", "--pubkey", pub, "--require-proof").status == 0)
+            // Proven again over the network: the node shows its log extends the checkpoint the
+            // receipt already holds (a consistency proof), and the receipt then names the newer one.
+            #expect(try await docket(["append", "--stream", "misc", "--type", "Note", "--data", "{}"]).status == 0)
+            let reproved = try await docket(["receipt", "prove", dir + "/r2.json", "--new-checkpoint"])
+            #expect(reproved.status == 0, "\(reproved.stderr)")
             #expect(try await Self.offline("receipt", "verify", dir + "/r2.json", "--pubkey", pub, "--require-proof").status == 0)
 
             // Export and replay over the network are those of the data directory.
@@ -361,6 +407,15 @@ extension ForensicCommandTests {
                     return s.replacingCharacters(in: path..<s.index(after: path), with: s[path] == "0" ? "1" : "0")
                 }),
                 ("another checkpoint size", { $0.replacingOccurrences(of: "\"size\":38", with: "\"size\":40") }),
+                // Not signed, but not a receipt docket writes: both refuse it alike.
+                ("a checkpoint record below its size", { s in
+                    let seq = s.range(of: #""seq":[0-9]+"#, options: .regularExpression, range: s.range(of: "\"checkpoint\"")!.upperBound..<s.endIndex)!
+                    return s.replacingCharacters(in: seq, with: "\"seq\":5")
+                }),
+                ("a hash in uppercase", { s in
+                    let hash = s.range(of: #""leaf_hash": ?"[0-9a-f]{64}""#, options: .regularExpression)!
+                    return s.replacingCharacters(in: hash, with: s[hash].uppercased().replacingOccurrences(of: "LEAF_HASH", with: "leaf_hash"))
+                }),
             ]
             for (name, change) in cases {
                 let text = change(original)
