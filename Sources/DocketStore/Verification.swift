@@ -74,33 +74,14 @@ extension EventStore {
                         fail(expected, "missing: the log jumps from \(expected - 1) to \(seq)")
                         return false
                     }
-                    let header: RecordFormat.Header
-                    do throws(StoreError) { header = try RecordFormat.header(of: value, sequence: seq) } catch {
-                        fail(seq, error.message)
+                    let hash: ChainHash
+                    switch try chained(seq, value, after: previous, txn: txn) {
+                    case .failure(let why):
+                        fail(seq, why.reason)
                         return false
-                    }
-                    let dictionary: ZstdDictionary?
-                    do throws(StoreError) { dictionary = try dictionaries.dictionary(header.dictionary, txn: txn) } catch {
-                        fail(seq, error.message)
-                        return false
-                    }
-                    if header.dictionary != 0 && dictionary == nil {
-                        fail(seq, "the record names dictionary \(header.dictionary), which the store does not hold")
-                        return false
-                    }
-                    let hash = RecordFormat.chain(previous: previous, sequence: seq, record: value, dictionaryDigest: dictionary?.digest)
-                    guard hash.tag == header.tag else {
-                        fail(seq, "chain hash mismatch: the record or the dictionary it names was altered, or a record before it was removed or reordered")
-                        return false
-                    }
-                    if seq % Databases.anchorInterval == 0 {
-                        let anchor: UnsafeRawBufferPointer?
-                        do throws(LMDBError) { anchor = try txn.get(databases.chain, Key.sequence(seq)) } catch { throw error.storeError }
-                        guard let anchor, let stored = ChainHash(raw: anchor), stored == hash else {
-                            fail(seq, "the chain anchor at \(seq) is missing or does not match the recomputed hash")
-                            return false
-                        }
-                        report.anchorsChecked += 1
+                    case .success(let (h, anchored)):
+                        hash = h
+                        if anchored { report.anchorsChecked += 1 }
                     }
                     let event: RecordedEvent
                     do throws(StoreError) { event = try decoder.decode(value, sequence: seq, txn: txn) } catch {
@@ -166,6 +147,74 @@ extension EventStore {
         }
         return report
     }
+}
+
+extension EventStore {
+    /// Why record `seq` does not chain from `previous` (its header, the dictionary it names, its
+    /// chain tag, and every `Databases.anchorInterval` records the full-hash anchor), or its chain
+    /// hash and whether an anchor was checked.
+    fileprivate func chained(
+        _ seq: UInt64, _ value: UnsafeRawBufferPointer, after previous: ChainHash, txn: borrowing Transaction
+    ) throws(StoreError) -> Result<(ChainHash, anchored: Bool), ChainBreak> {
+        let header: RecordFormat.Header
+        do throws(StoreError) { header = try RecordFormat.header(of: value, sequence: seq) } catch { return .failure(ChainBreak(error.message)) }
+        let dictionary: ZstdDictionary?
+        do throws(StoreError) { dictionary = try dictionaries.dictionary(header.dictionary, txn: txn) } catch { return .failure(ChainBreak(error.message)) }
+        if header.dictionary != 0 && dictionary == nil {
+            return .failure(ChainBreak("the record names dictionary \(header.dictionary), which the store does not hold"))
+        }
+        let hash = RecordFormat.chain(previous: previous, sequence: seq, record: value, dictionaryDigest: dictionary?.digest)
+        guard hash.tag == header.tag else {
+            return .failure(ChainBreak("chain hash mismatch: the record or the dictionary it names was altered, or a record before it was removed or reordered"))
+        }
+        guard seq % Databases.anchorInterval == 0 else { return .success((hash, false)) }
+        let anchor: UnsafeRawBufferPointer?
+        do throws(LMDBError) { anchor = try txn.get(databases.chain, Key.sequence(seq)) } catch { throw error.storeError }
+        guard let anchor, let stored = ChainHash(raw: anchor), stored == hash else {
+            return .failure(ChainBreak("the chain anchor at \(seq) is missing or does not match the recomputed hash"))
+        }
+        return .success((hash, true))
+    }
+
+    /// The first record of 1…`last` that does not chain (`verify`'s check of the hash chain alone:
+    /// no decoding, no indexes), or nil: what a forensic view checks before it shows the log.
+    public func firstChainBreak(through last: UInt64) throws(StoreError) -> VerificationReport.Failure? {
+        var previous = ChainHash.genesis
+        var expected: UInt64 = 1
+        var failure: VerificationReport.Failure?
+        while failure == nil && expected <= last {
+            var count = 0
+            try read { (txn) throws(StoreError) in
+                try LogIndex.forEachRecord(in: txn, databases, from: expected, limit: 8192, contiguous: false) { (seq, value) throws(StoreError) in
+                    guard seq <= last else { return false }
+                    count += 1
+                    guard seq == expected else {
+                        failure = .init(sequence: expected, reason: "missing: the log jumps from \(expected - 1) to \(seq)")
+                        return false
+                    }
+                    switch try chained(seq, value, after: previous, txn: txn) {
+                    case .failure(let why):
+                        failure = .init(sequence: seq, reason: why.reason)
+                        return false
+                    case .success(let (hash, _)):
+                        previous = hash
+                        expected = seq + 1
+                        return true
+                    }
+                }
+            }
+            if count == 0 && failure == nil && expected <= last {
+                failure = .init(sequence: expected, reason: "missing: the log ends at \(expected - 1)")
+            }
+        }
+        return failure
+    }
+}
+
+/// Why a record does not chain.
+struct ChainBreak: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
 }
 
 /// Sizes and counts, for `docket stats`.

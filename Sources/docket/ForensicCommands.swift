@@ -287,7 +287,16 @@ struct Replay: AsyncParsableCommand {
             let span = try parseSpan(window, what: "--window", allowZero: false)
             // From the log alone: not from the views checkpoint (a cache anyone who can write the
             // directory can edit), and leaving none behind in the directory under examination.
-            let v = try await store.node(remote, actor: "cli", readOnly: true, viewCheckpoints: false).using { try await $0.query(.replay(window: span), asOf: spec) }
+            let v = try await store.node(remote, actor: "cli", readOnly: true, viewCheckpoints: false).using { node in
+                // Locally, the records it folds must chain, as `verify` checks them: a copy whose
+                // records were altered would otherwise show the alteration as history.
+                if case .local(let ledger, _) = node, let broken = try ledger.store.firstChainBreak(through: min(atSeq ?? .max, ledger.store.head.sequence)) {
+                    throw CLIError(
+                        "this data directory's log does not hold at sequence \(broken.sequence) (\(broken.reason)): a replay of it would show what may not be the history. Run docket verify",
+                        exitCode: 3)
+                }
+                return try await node.query(.replay(window: span), asOf: spec)
+            }
             if json { return print(JSON.serialize(v)) }
             // printTable writes straight to the file handle: flush print's buffer before each.
             func table(_ header: [String], _ rows: [[String]]) {
