@@ -198,10 +198,17 @@ extension Ledger {
     /// that earlier checkpoint signed. A log now shorter than that (rolled back, or a copy taken
     /// before it) cannot: `receipt-mismatch`.
     public func consistency(from size: UInt64, to checkpoint: Checkpoints.Checkpoint) throws -> [[UInt8]] {
-        guard size <= checkpoint.size else {
+        guard size <= store.head.sequence else {
             throw ForensicError(
                 .receiptMismatch,
-                "the receipt was proven against a checkpoint of records 1–\(size), and this node's latest covers only 1–\(checkpoint.size): its log is older than that checkpoint, or was rolled back since")
+                "the receipt was proven against a checkpoint of records 1–\(size), and this node's log holds only 1–\(store.head.sequence): it is older than that checkpoint, or was rolled back since")
+        }
+        guard size <= checkpoint.size else {
+            // (A checkpoint signed by another node's key, after a failover, or one this node has
+            // not signed yet: its log holds the records, its own checkpoint does not cover them.)
+            throw ForensicError(
+                .noCheckpoint,
+                "the receipt was proven against a checkpoint of records 1–\(size), and this node's latest covers only 1–\(checkpoint.size) (its log holds 1–\(store.head.sequence)): have it sign a new checkpoint (--new-checkpoint) and prove again")
         }
         return size == checkpoint.size ? [] : try notary.merkleIndex().consistencyProof(from: size, to: checkpoint.size)
     }

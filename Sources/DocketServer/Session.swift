@@ -48,10 +48,11 @@ final class Session: Sendable {
                 await untilWritable()
                 if !abandoned.load(ordering: .relaxed) {
                     await handle(frame)
-                    // Its answer is written on the event loop; wait until it is in the channel's
-                    // buffer and take the writability that leaves, so that the next request waits
-                    // if it is full (else several answers would be built before the loop said so).
-                    await syncWritability()
+                    // Its answer is written on the event loop: wait until the loop has put it in the
+                    // channel's buffer (and, if that filled it, called `setWritable(false)`), so that
+                    // the next request waits when it should; else several answers would be built
+                    // before the loop said so.
+                    await writesDone()
                 }
                 // Releasing: an in-place append that sees the queue empty sees `abandoned` too.
                 queued.subtract(1, ordering: .releasing)
@@ -103,11 +104,10 @@ final class Session: Sendable {
         for c in resumed { c.resume() }
     }
 
-    /// Takes the channel's writability as the event loop sees it after the writes issued so far.
-    private func syncWritability() async {
-        let channel = self.channel
-        guard let writable = try? await channel.eventLoop.submit({ channel.isWritable }).get() else { return }
-        if !writable { setWritable(false) }
+    /// Returns once the event loop has run the writes issued so far (they run in order); their
+    /// writability changes reach `setWritable` on the loop, as they happen.
+    private func writesDone() async {
+        try? await channel.eventLoop.submit {}.get()
     }
 
     private func untilWritable() async {
@@ -257,9 +257,17 @@ final class Session: Sendable {
             // client reads no larger, and as a node holds for a client that does not read.
             let size = Payload(answer).bytes.count + Frame.headerSize
             guard size <= server.configuration.maximumFrameLength else {
+                let narrower: String
+                switch query {
+                case .state: narrower = "narrow it (a project, a state, a severity, an assignee or one report)"
+                case .timers: narrower = "narrow it (a project, one report, or only the late or soon due)"
+                case .hallOfFame: narrower = "narrow it to a year"
+                case .history: narrower = "read the report's stream in pages instead (docket read --stream report/ID, for those who may read the log)"
+                default: narrower = "it has nothing to narrow it by: run it on a copy of the data directory (--data-dir) instead"
+                }
                 throw ErrorBody(
                     code: "answer-too-large",
-                    message: "the \(query.name) view is \(size) bytes here, over the \(server.configuration.maximumFrameLength)-byte frame limit: narrow it (a project, a state, a severity, an assignee or one report)")
+                    message: "the \(query.name) view is \(size) bytes here, over the \(server.configuration.maximumFrameLength)-byte frame limit: \(narrower)")
             }
             reply(.queryResult, id, answer)
         case .subscribe:

@@ -186,12 +186,13 @@ extension EventStore {
             var count = 0
             try read { (txn) throws(StoreError) in
                 try LogIndex.forEachRecord(in: txn, databases, from: expected, limit: 8192, contiguous: false) { (seq, value) throws(StoreError) in
-                    guard seq <= last else { return false }
-                    count += 1
+                    // (A gap is one even where the next record is past `last`.)
                     guard seq == expected else {
                         failure = .init(sequence: expected, reason: "missing: the log jumps from \(expected - 1) to \(seq)")
                         return false
                     }
+                    guard seq <= last else { return false }
+                    count += 1
                     switch try chained(seq, value, after: previous, txn: txn) {
                     case .failure(let why):
                         failure = .init(sequence: seq, reason: why.reason)

@@ -177,8 +177,12 @@ struct ReceiptGroup: AsyncParsableCommand {
                     throw CLIError("\(e)", exitCode: 3)
                 }
                 if let earlier {
+                    guard let consistency else {
+                        throw CLIError(
+                            "the node sent no consistency proof from the checkpoint the receipt holds (records 1–\(earlier.size)): it predates them; the receipt was not changed",
+                            exitCode: 1)
+                    }
                     do throws(MerkleError) {
-                        guard let consistency else { throw MerkleError("the node sent no consistency proof") }
                         try MerkleProof.verifyConsistency(
                             size1: earlier.size, size2: checkpoint.size, root1: earlier.root, root2: checkpoint.root, proof: consistency, hasher: SHA256MerkleHasher())
                     } catch {

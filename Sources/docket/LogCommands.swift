@@ -196,7 +196,7 @@ struct Verify: AsyncParsableCommand {
             child.waitUntilExit()
             guard child.terminationReason == .uncaughtSignal else { throw ExitCode(child.terminationStatus) }
             let reason = "reading the ledger crashed LMDB (signal \(child.terminationStatus)): data.mdb is damaged where LMDB trusts it (a page header or a pointer). Examine a copy with mdb_dump, or Tools/forensic-decode.py (Schemas/storage.md)"
-            if json { printJSON([("intact", .bool(false)), ("reason", .string(reason))]) } else { print("NOT INTACT: \(reason)") }
+            if json { printJSON([("intact", .bool(false)), ("chain_intact", .bool(false)), ("reason", .string(reason))]) } else { print("NOT INTACT: \(reason)") }
             throw ExitCode(3)
         }
         try await reporting {
@@ -213,7 +213,7 @@ struct Verify: AsyncParsableCommand {
                 // intact, as a bad record is, rather than "not a data directory".
                 let reason = error.code == .corruptRecord
                     ? error.message : "\(error.message) — the ledger's structure is damaged (or this is not a Docket ledger)"
-                if json { printJSON([("intact", .bool(false)), ("reason", .string(reason))]) } else { print("NOT INTACT: \(reason)") }
+                if json { printJSON([("intact", .bool(false)), ("chain_intact", .bool(false)), ("reason", .string(reason))]) } else { print("NOT INTACT: \(reason)") }
                 throw ExitCode(3)
             }
             defer { store.close() }

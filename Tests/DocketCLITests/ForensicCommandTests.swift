@@ -166,8 +166,12 @@ struct ForensicCommandTests {
             let behind = CLI(data: dir + "/behind")
             let fork = CLI(data: dir + "/fork")
             for copy in [behind, fork] { try FileManager.default.copyItem(atPath: docket.data, toPath: copy.data) }
+            // A third copy holds the original's records but not its newest checkpoint (as a node
+            // holding another key's checkpoints would, after a failover).
+            let unsigned = CLI(data: dir + "/unsigned")
             for (node, word) in [(docket, "kept"), (fork, "forged")] {
                 for i in 0..<5 { _ = try await node.ok("append", "--stream", "s", "--type", "Note", "--data", "{\"\(word)\":\(i)}") }
+                if word == "kept" { try FileManager.default.copyItem(atPath: docket.data, toPath: unsigned.data) }
                 _ = try await node.ok("checkpoint")
             }
             // The original extends the checkpoint the receipt holds: proven again, against its latest.
@@ -181,8 +185,13 @@ struct ForensicCommandTests {
                 && forked.stderr.contains("does not extend it"), "\(forked.stderr)")
             // The copy left behind holds the record, but its latest checkpoint is older.
             let rolledBack = try await behind("receipt", "prove", dir + "/r.json")
-            #expect(rolledBack.status == 3 && rolledBack.stderr.contains("this node's latest covers only 1–11"), "\(rolledBack.stderr)")
+            #expect(rolledBack.status == 3 && rolledBack.stderr.contains("this node's log holds only 1–12: it is older than that checkpoint"), "\(rolledBack.stderr)")
             #expect(try String(contentsOfFile: dir + "/r.json", encoding: .utf8) == proven)
+            // The copy that holds the records but not the checkpoint: not accused of a rollback,
+            // told to sign one; once it has, the receipt is proven against it.
+            let older = try await unsigned("receipt", "prove", dir + "/r.json", "--out", dir + "/r-unsigned.json")
+            #expect(older.status == 1 && older.stderr.contains("no-checkpoint") && older.stderr.contains("have it sign a new checkpoint"), "\(older.stderr)")
+            _ = try await unsigned.ok("receipt", "prove", dir + "/r.json", "--out", dir + "/r-unsigned.json", "--new-checkpoint")
             // A receipt proven against the older checkpoint is proven by the fork too: the fork
             // does extend that one (it split after it), as the original does.
             _ = try await fork.ok("receipt", "prove", dir + "/r1.json", "--out", dir + "/r1-fork.json")

@@ -206,7 +206,7 @@ public enum Lifecycle {
         var state = report
         for e in events {
             let payload = e.value
-            // Refused before anything is checked item by item: what no event can hold.
+            // What no event can hold is refused before its texts and the transition are checked.
             let size = Payload(payload).bytes.count
             guard size <= EnvelopeCodec.maximumEncodedSize else {
                 throw DomainError(
