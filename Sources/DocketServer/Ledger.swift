@@ -720,14 +720,18 @@ public struct ViewCheckpoints: Sendable {
 
     /// Whether the checkpoint views would resume from holds what the log says: it is a cache
     /// anyone who can write the data directory can edit, so the log is folded through its
-    /// sequence again and the two compared (as the checkpoint encodes them). Reads only.
+    /// sequence again and encoded as `save` encodes it, byte for byte the file's. Reads only.
     public func check(against store: EventStore) throws -> Check {
-        guard let restored = load(matching: store), restored.lastSequence > 0 else { return .unused }
+        guard let (restored, saved) = loadWithPayload(matching: store), restored.lastSequence > 0 else { return .unused }
         let folded = try Projection.fold(store, through: restored.lastSequence, asOf: .sequence(restored.lastSequence, now: .now()))
-        return folded.checkpoint() == restored.checkpoint() ? .matches(sequence: restored.lastSequence) : .differs(sequence: restored.lastSequence)
+        return folded.checkpoint() == saved ? .matches(sequence: restored.lastSequence) : .differs(sequence: restored.lastSequence)
     }
 
-    func load(matching store: EventStore) -> Projection? {
+    func load(matching store: EventStore) -> Projection? { loadWithPayload(matching: store)?.projection }
+
+    /// The checkpoint views would resume from (nil if there is none, or it is of another format,
+    /// damaged, or folded from another log), and the payload it was read from.
+    private func loadWithPayload(matching store: EventStore) -> (projection: Projection, payload: Payload)? {
         guard let data = FileManager.default.contents(atPath: path), data.count > 8 else { return nil }
         let bytes = [UInt8](data)
         guard Array(bytes[0..<4]) == Self.magic else { return nil }
@@ -736,7 +740,7 @@ public struct ViewCheckpoints: Sendable {
         let record = Array(bytes[8..<(8 + n)])
         guard let payload = try? Payload(validating: Array(bytes[(8 + n)...])), let projection = Projection(checkpoint: payload) else { return nil }
         guard projection.lastSequence == 0 || (try? store.rawRecord(at: projection.lastSequence)) == record else { return nil }
-        return projection
+        return (projection, payload)
     }
 
     func save(_ projection: Projection, store: EventStore) {
