@@ -255,7 +255,9 @@ final class Session: Sendable {
             // A view is as large as what it shows, which a client may make as large as it likes
             // (a reporter's own reports, each near the event limit): one frame at most, as the
             // client reads no larger, and as a node holds for a client that does not read.
-            let size = Payload(answer).bytes.count + Frame.headerSize
+            // Encoded once, here: the frame carries these bytes as they are.
+            let body = Payload(answer).bytes
+            let size = body.count + Frame.headerSize
             guard size <= server.configuration.maximumFrameLength else {
                 let narrower: String
                 switch query {
@@ -269,7 +271,7 @@ final class Session: Sendable {
                     code: "answer-too-large",
                     message: "the \(query.name) view is \(size) bytes here, over the \(server.configuration.maximumFrameLength)-byte frame limit: \(narrower)")
             }
-            reply(.queryResult, id, answer)
+            channel.writeAndFlush(Frame(.queryResult, requestID: id, binary: ByteBuffer(bytes: body)), promise: nil)
         case .subscribe:
             try requireLogReader()
             let b = try Body(frame.body, "SUBSCRIBE")
