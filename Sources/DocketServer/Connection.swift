@@ -62,6 +62,11 @@ final class ConnectionHandler: ChannelInboundHandler {
             server.logger.warning("connection refused: too many connections from one address", metadata: ["address": "\(ip)", "limit": "\(limit)"])
             fail(context, requestID: 0, ErrorBody(code: "too-many-connections", message: "the node serves at most \(limit) connections from one address; close some, or try again later"))
             return
+        case .handshakesFull:
+            let limit = server.handshakeSlots
+            server.logger.warning("connection refused: too many connections in their handshake", metadata: ["limit": "\(limit)"])
+            fail(context, requestID: 0, ErrorBody(code: "too-many-connections", message: "at most \(limit) connections may be in their handshake (HELLO and AUTH) at once; try again later"))
+            return
         }
         if server.metrics.draining.load(ordering: .relaxed) {
             fail(context, requestID: 0, ErrorBody(code: "shutting-down", message: "the node is shutting down"))
@@ -160,6 +165,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         switch outcome {
         case .success(let principal):
             handshakeTimer?.cancel()
+            server.authenticated(context.channel)
             frameLimit.raise(to: server.configuration.maximumFrameLength)
             let session = Session(server: server, channel: context.channel, principal: principal)
             server.track(session)

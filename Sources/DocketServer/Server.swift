@@ -19,6 +19,10 @@ public struct ServerConfiguration: Sendable {
     /// Connections from one IP address, those still in their handshake included: one host, even
     /// one that never authenticates, cannot take every slot.
     public var maximumConnectionsPerAddress = 128
+    /// Connections still in their handshake (not yet authenticated): strangers who never say
+    /// HELLO hold at most these slots, so the rest of `maximumConnections` stays open to clients
+    /// that authenticate. Clamped to `maximumConnections`.
+    public var maximumHandshakingConnections = 256
     /// Requests a connection may have queued or running before the next is refused.
     public var maximumInFlightPerConnection = 256
     /// A connection that sends nothing (and has no subscription) for this long is closed.
@@ -64,7 +68,13 @@ public final class DocketServer: Service, Sendable {
     let replication: ReplicationHub
     private let bound: Mutex<(any Channel)?> = Mutex(nil)
     /// Open connections, and how many come from each address (`addressKey`).
-    private let children = Mutex<(channels: [ObjectIdentifier: (channel: any Channel, address: String)], perAddress: [String: Int])>(([:], [:]))
+    /// Open connections, how many each address holds, and which have not yet authenticated.
+    private let children = Mutex<Children>(Children())
+    private struct Children {
+        var channels: [ObjectIdentifier: (channel: any Channel, address: String)] = [:]
+        var perAddress: [String: Int] = [:]
+        var handshaking: Set<ObjectIdentifier> = []
+    }
     /// Authenticated connections, so that a revoked or expired token ends those it opened.
     private let sessions = Mutex<[ObjectIdentifier: Session]>([:])
     /// The token records and the version of `system/tokens` they were read at: read again only
@@ -188,15 +198,22 @@ public final class DocketServer: Service, Sendable {
         case admitted
         case nodeFull
         case addressFull(String)
+        /// As many connections as may be are still in their handshake.
+        case handshakesFull
     }
+
+    /// The most connections that may be in their handshake at once.
+    var handshakeSlots: Int { max(min(configuration.maximumHandshakingConnections, configuration.maximumConnections), 1) }
 
     func register(_ channel: any Channel) -> Admission {
         let address = Self.addressKey(channel.remoteAddress)
         return children.withLock { c in
             guard c.channels.count < configuration.maximumConnections else { return .nodeFull }
             guard c.perAddress[address, default: 0] < configuration.maximumConnectionsPerAddress else { return .addressFull(address) }
+            guard c.handshaking.count < handshakeSlots else { return .handshakesFull }
             c.channels[ObjectIdentifier(channel)] = (channel, address)
             c.perAddress[address, default: 0] += 1
+            c.handshaking.insert(ObjectIdentifier(channel))
             return .admitted
         }
     }
@@ -219,8 +236,14 @@ public final class DocketServer: Service, Sendable {
         }
     }
 
+    /// `channel` has authenticated: its handshake slot is free for another.
+    func authenticated(_ channel: any Channel) {
+        _ = children.withLock { $0.handshaking.remove(ObjectIdentifier(channel)) }
+    }
+
     func unregister(_ channel: any Channel) {
         children.withLock { c in
+            c.handshaking.remove(ObjectIdentifier(channel))
             guard let (_, address) = c.channels.removeValue(forKey: ObjectIdentifier(channel)) else { return }
             let left = c.perAddress[address, default: 1] - 1
             c.perAddress[address] = left > 0 ? left : nil
@@ -228,6 +251,9 @@ public final class DocketServer: Service, Sendable {
     }
 
     var connectionCount: Int { children.withLock { $0.channels.count } }
+
+    /// Connections registered and not yet authenticated.
+    var handshakingCount: Int { children.withLock { $0.handshaking.count } }
 
     func track(_ session: Session) { sessions.withLock { $0[ObjectIdentifier(session)] = session } }
 

@@ -37,6 +37,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most connections served at once from one IP address (handshaking ones included).")
     var maxConnectionsPerAddress = 128
 
+    @Option(help: "Most connections in their handshake (not yet authenticated) at once: the rest of --max-connections stays open to clients that authenticate.")
+    var maxHandshaking = 256
+
     @Option(help: "Most requests in flight per connection.")
     var maxInFlight = 256
 
@@ -61,8 +64,8 @@ struct Serve: AsyncParsableCommand {
     func validate() throws {
         guard viewThreads > 0 else { throw ValidationError("--view-threads must be positive") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
-        guard maxConnections > 0, maxConnectionsPerAddress > 0 else {
-            throw ValidationError("--max-connections and --max-connections-per-address must be positive")
+        guard maxConnections > 0, maxConnectionsPerAddress > 0, maxHandshaking > 0 else {
+            throw ValidationError("--max-connections, --max-connections-per-address and --max-handshaking must be positive")
         }
         guard HostPort(listen, allowingPortZero: true) != nil else {
             throw ValidationError("--listen must be HOST:PORT")
@@ -88,6 +91,7 @@ struct Serve: AsyncParsableCommand {
             configuration.tlsKeyPath = tlsKey
             configuration.maximumConnections = maxConnections
             configuration.maximumConnectionsPerAddress = maxConnectionsPerAddress
+            configuration.maximumHandshakingConnections = maxHandshaking
             configuration.maximumInFlightPerConnection = maxInFlight
             configuration.idleTimeout = .seconds(idleTimeout)
             configuration.viewThreads = viewThreads

@@ -1068,6 +1068,42 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("strangers who never authenticate hold only the handshake slots; clients with a token still get in, and authenticating frees a slot")
+    func handshakeSlots() async throws {
+        let node = try await TestNode {
+            $0.maximumConnections = 6
+            $0.maximumHandshakingConnections = 2
+        }
+        // Two connections that never say HELLO take both handshake slots.
+        var silent: [RawSocket] = [try RawSocket(port: node.port), try RawSocket(port: node.port)]
+        try await eventually("both are registered") { node.server.handshakingCount == 2 }
+        let third = try RawSocket(port: node.port)
+        let refused = await offPool { third.readUntilClosed() }
+        #expect(refused.closed && refused.frames.first?.body["code"] == "too-many-connections", "\(refused.frames)")
+        #expect(refused.frames.first?.body["message"]?.stringValue?.contains("at most 2 connections may be in their handshake") == true)
+        // Free one slot: a client with a token authenticates through it, which frees the slot
+        // again, and so does the next; the node holds more connections than handshake slots.
+        silent.removeLast()
+        try await eventually("the slot is freed") { node.server.handshakingCount == 1 }
+        var clients: [RawSocket] = []
+        for _ in 0..<3 {
+            let c = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
+            clients.append(c)
+            try await eventually("the authenticated connection gives its slot back") { node.server.handshakingCount == 1 }
+        }
+        #expect(node.server.connectionCount == 4)
+        clients[2].send(Frame(.status, requestID: 3))
+        #expect(try await clients[2].nextFrame()?.type == .statusResult)
+        // The stranger still holds its slot; the node-wide limit still applies on top.
+        silent.append(try RawSocket(port: node.port))
+        try await eventually("a second stranger takes the other slot") { node.server.handshakingCount == 2 }
+        let last = try RawSocket(port: node.port)
+        let full = await offPool { last.readUntilClosed() }
+        #expect(full.frames.first?.body["code"] == "too-many-connections")
+        withExtendedLifetime((silent, clients)) {}
+        await node.stop()
+    }
+
     @Test("connections count against their IPv4 address, IPv4-mapped ones too, or their IPv6 /64")
     func connectionAddressKeys() throws {
         #expect(DocketServer.addressKey(try SocketAddress(ipAddress: "192.0.2.7", port: 1)) == "192.0.2.7")
