@@ -151,7 +151,13 @@ public enum Checkpoints {
         ]
         var previous: Checkpoint?
         var proof: [[UInt8]]?
-        if let last = try latest(in: store, signedBy: publicKey) {
+        let last = try latest(in: store, signedBy: publicKey)
+        // The index is derived data, not evidence. The consistency proof below checks its nodes
+        // within the last checkpoint; the rest are checked here against the records since.
+        if !index.isTemporary, try index.root(size: size, trustingNodesThrough: min(last?.size ?? 0, size)) != root {
+            throw damagedIndex(index)
+        }
+        if let last {
             guard last.size <= size else {
                 throw ForensicError(.inconsistentLog, "refusing to sign: checkpoint \(last.sequence) covers \(last.size) records but the log now holds \(size); run docket verify")
             }
@@ -159,6 +165,15 @@ public enum Checkpoints {
             do throws(MerkleError) {
                 try MerkleProof.verifyConsistency(size1: last.size, size2: size, root1: last.root, root2: root, proof: p, hasher: SHA256MerkleHasher())
             } catch {
+                // The stored index is derived data, and damage to it looks like a changed log from
+                // here: hashing the records afresh tells the two apart.
+                if !index.isTemporary, let fresh = try? MerkleIndex.open(dataDirectory: nil, store: store),
+                    let freshRoot = try? fresh.root(size: size), let freshProof = try? fresh.consistencyProof(from: last.size, to: size),
+                    (try? MerkleProof.verifyConsistency(
+                        size1: last.size, size2: size, root1: last.root, root2: freshRoot, proof: freshProof, hasher: SHA256MerkleHasher())) != nil
+                {
+                    throw damagedIndex(index)
+                }
                 throw ForensicError(
                     .inconsistentLog,
                     "refusing to sign: the log is not an extension of checkpoint \(last.sequence) (records 1–\(last.size)): \(error.message); run docket verify")
@@ -172,6 +187,14 @@ public enum Checkpoints {
         return (event, Checkpoint(
             sequence: 0, size: size, root: root, signedAt: signedAt, publicKey: publicKey, signature: signature,
             previous: previous?.sequence, consistency: proof))
+    }
+
+    /// Refusing to sign because the Merkle index disagrees with the records it was made from.
+    static func damagedIndex(_ index: MerkleIndex) -> ForensicError {
+        ForensicError(
+            .inconsistentLog,
+            "refusing to sign: the Merkle index at \(index.path) is damaged (its hashes are not those of the records); "
+                + "stop the node, delete that directory (it holds only hashes derived from the log, and is rebuilt from it) and sign again")
     }
 
     /// A checkpoint event's fields; a malformed event gives a checkpoint that is not `isWellFormed`.

@@ -130,6 +130,47 @@ public final class MerkleIndex: Sendable {
         return try run { try MerkleAuditPath.consistency(oldSize: oldSize, newSize: newSize, source: Source(index: self)) }
     }
 
+    /// The tree hash of records 1…`size`, taking from the index only subtrees wholly within
+    /// records 1…`prefix` and hashing the records after them afresh: what the root of the index
+    /// should be, checked against the records wherever no earlier check (a signed checkpoint of
+    /// `prefix` records and a consistency proof to it) vouches for the stored nodes. Costs a read
+    /// of the records after `prefix`.
+    public func root(size: UInt64, trustingNodesThrough prefix: UInt64) throws(StoreError) -> [UInt8] {
+        guard size > 0 else { throw StoreError(.notFound, "the empty log has no Merkle root") }
+        if prefix > 0 { try catchUp(to: min(prefix, size)) }
+        return try run { try MerkleAuditPath.root(size: size, source: PrefixSource(stored: Source(index: self), prefix: prefix)) }
+    }
+
+    /// Stored subtrees within the first `prefix` leaves; every other subtree hashed from the records.
+    struct PrefixSource: MerkleSubtreeSource {
+        let stored: Source
+        let prefix: UInt64
+        var hasher: SHA256MerkleHasher { stored.hasher }
+
+        func completeSubtree(level: Int, index position: UInt64) throws -> [UInt8] {
+            let width = UInt64(1) << UInt64(level)
+            let start = position * width
+            if start + width <= prefix { return try stored.completeSubtree(level: level, index: position) }
+            if start >= prefix || level < MerkleIndex.baseLevel {
+                // Wholly after the prefix (or small): from the records.
+                var leaves: [[UInt8]] = []
+                leaves.reserveCapacity(Int(width))
+                let hasher = self.hasher
+                try stored.index.store.scanRaw(from: start + 1, through: start + width) { (_, value) throws(StoreError) in
+                    leaves.append(hasher.hashLeaf(Array(value)))
+                    return true
+                }
+                guard leaves.count == Int(width) else {
+                    throw StoreError(.notFound, "the log holds fewer than \(start + width) records")
+                }
+                return try InMemoryMerkleSource(hasher: hasher, leafHashes: leaves).completeSubtree(level: level, index: 0)
+            }
+            // Across the prefix's end: its halves, one side of which is stored.
+            return hasher.hashChildren(
+                try completeSubtree(level: level - 1, index: position * 2), try completeSubtree(level: level - 1, index: position * 2 + 1))
+        }
+    }
+
     private func run<T>(_ body: () throws -> T) throws(StoreError) -> T {
         do { return try body() } catch let e as StoreError { throw e } catch let e as MerkleError {
             throw StoreError(.corruptRecord, "Merkle index: \(e.message)")

@@ -91,6 +91,66 @@ struct ForensicTests {
         }
     }
 
+    @Test("a damaged Merkle index is told apart from a changed log, within the last checkpoint or after it: signing is refused naming the index, and signs again once it is deleted")
+    func damagedIndex() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            _ = try NodeKey.create(at: dir + "/node.key")
+            try await Self.fill(store, 40)
+            let first = try await Ledger(store: store, dataDir: dir).notary.checkpoint(actor: "node")
+            #expect(first.size == 40)
+            try await Self.fill(store, 40)
+            // The index catches up past the checkpoint (as a proof asked for in between makes it).
+            _ = try MerkleIndex.open(dataDirectory: dir, store: store).root(size: 81)
+            let hasher = SHA256MerkleHasher()
+            /// The stored hash of the subtree of `count` records from `from` (a level-4 or -5 node).
+            func node(_ from: UInt64, _ count: UInt64) throws -> [UInt8] {
+                let leaves = try (from..<from + count).map { hasher.hashLeaf(try #require(try store.rawRecord(at: $0))) }
+                return try InMemoryMerkleSource(hasher: hasher, leafHashes: leaves).completeSubtree(level: count == 16 ? 4 : 5, index: 0)
+            }
+            /// Flips a bit of `hash` wherever the index's file holds it (pages LMDB copied on write
+            /// keep old copies), as a bad disk or a careless hand would.
+            let file = dir + "/merkle/data.mdb"
+            func flip(_ hash: [UInt8]) throws {
+                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+                let found = bytes.indices.dropLast(31).filter { bytes[$0] == hash[0] && Array(bytes[$0..<$0 + 32]) == hash }
+                try #require(!found.isEmpty)
+                let handle = try #require(FileHandle(forUpdatingAtPath: file))
+                for at in found {
+                    try handle.seek(toOffset: UInt64(at + 5))
+                    try handle.write(contentsOf: [bytes[at + 5] ^ 0x40])
+                }
+                try handle.close()
+            }
+            func refused() async -> ForensicError? {
+                let head = store.head.sequence
+                let error = await #expect(throws: ForensicError.self) { try await Ledger(store: store, dataDir: dir).notary.checkpoint(actor: "node") }
+                #expect(store.head.sequence == head)
+                return error
+            }
+            // Records 65–80, after the checkpoint: the root and the consistency proof from the
+            // checkpoint are both made from that node, so they agree with each other; only hashing
+            // the records since the checkpoint finds it.
+            let after = try node(65, 16)
+            try flip(after)
+            let a = await refused()
+            #expect(a?.code == .inconsistentLog && a?.message.contains("the Merkle index at \(dir)/merkle is damaged") == true, "\(a?.message ?? "")")
+            #expect(a?.message.contains("delete that directory") == true)
+            try flip(after.enumerated().map { $0.offset == 5 ? $0.element ^ 0x40 : $0.element })
+            // Records 1–32, within the checkpoint: the log is not to blame either.
+            try flip(try node(1, 32))
+            let b = await refused()
+            #expect(b?.code == .inconsistentLog && b?.message.contains("the Merkle index at \(dir)/merkle is damaged") == true, "\(b?.message ?? "")")
+            // Deleted, it is rebuilt from the records, and the next checkpoint extends the first.
+            try FileManager.default.removeItem(atPath: dir + "/merkle")
+            let next = try await Ledger(store: store, dataDir: dir).notary.checkpoint(actor: "node")
+            #expect(next.size == 81 && next.previous == first.sequence)
+            let publicKey = try #require(Hex.decode(try NodeKey.load(from: dir + "/node.key").publicKeyHex))
+            #expect(try Checkpoints.verify(store: store, publicKey: publicKey).failure == nil)
+        }
+    }
+
     @Test("without a key there are no checkpoints or receipts, and nothing is appended")
     func noKey() async throws {
         try await withTemporaryDirectory { dir in
