@@ -127,9 +127,14 @@ extension Ledger {
             let sequence = try sequenceArgument(b)
             let from = try b.optionalInt("consistencyFrom")
             if let from, from < 1 { throw MessageError("ADMIN proof: \"consistencyFrom\" must be a checkpoint size from 1") }
+            let fromRoot = try b.optionalString("consistencyRoot").map { text throws(MessageError) -> [UInt8] in
+                guard let h = Hex.decode(text), h.count == 32 else { throw MessageError("ADMIN proof: \"consistencyRoot\" must be 64 hex digits") }
+                return h
+            }
+            if fromRoot != nil && from == nil { throw MessageError("ADMIN proof: \"consistencyRoot\" goes with \"consistencyFrom\"") }
             let (checkpoint, path) = try await inclusion(
                 sequence: sequence, leafHash: leafHash, ledger: try b.optionalString("ledger"),
-                newCheckpoint: try b.optionalBool("newCheckpoint") ?? false, as: principal)
+                extending: from.map { (UInt64($0), fromRoot) }, newCheckpoint: try b.optionalBool("newCheckpoint") ?? false, as: principal)
             var answer: [(key: String, value: Value)] = [
                 ("seq", .int(Int64(sequence))), ("checkpoint", checkpoint.wireValue),
                 ("auditPath", .array(path.map { .string(Hex.encode($0)) })),
@@ -166,8 +171,13 @@ extension Ledger {
     /// The latest signed checkpoint that covers record `sequence` (after signing a new one first,
     /// when asked, as an admin) and the record's audit path to its root. When `leafHash` or
     /// `ledger` are given (from a receipt) they must be this node's, else `receipt-mismatch`.
+    ///
+    /// `extending` is the size and root of the checkpoint a receipt already holds: a log that is
+    /// shorter, or whose first `size` records hash to another root, is `receipt-mismatch` before
+    /// anything is signed (the client checks the consistency proof itself all the same).
     public func inclusion(
-        sequence: UInt64, leafHash: [UInt8]?, ledger: String?, newCheckpoint: Bool, as principal: Principal
+        sequence: UInt64, leafHash: [UInt8]?, ledger: String?, extending earlier: (size: UInt64, root: [UInt8]?)? = nil, newCheckpoint: Bool,
+        as principal: Principal
     ) async throws -> (Checkpoints.Checkpoint, [[UInt8]]) {
         if let ledger, ledger != store.ledgerID {
             throw ForensicError(.receiptMismatch, "the receipt is for ledger \(ledger); this node holds ledger \(store.ledgerID)")
@@ -179,6 +189,14 @@ extension Ledger {
                 throw ForensicError(
                     .receiptMismatch,
                     "this node's record \(sequence) has leaf hash \(Hex.encode(held)), not the receipt's \(Hex.encode(leafHash)): the receipt does not describe this node's log")
+            }
+        }
+        if let earlier {
+            guard earlier.size <= store.head.sequence else { throw Self.olderThan(earlier.size, head: store.head.sequence) }
+            if let root = earlier.root, try notary.merkleIndex().root(size: earlier.size) != root {
+                throw ForensicError(
+                    .receiptMismatch,
+                    "the receipt was proven against a checkpoint of records 1–\(earlier.size) (root \(Hex.encode(root).prefix(16))…), and this node's records 1–\(earlier.size) hash to another root: its log does not extend that checkpoint (it was rewritten since, or is another fork)\(newCheckpoint ? "; nothing was signed" : "")")
             }
         }
         if newCheckpoint { _ = try await checkpoint(as: principal) }
@@ -198,11 +216,7 @@ extension Ledger {
     /// that earlier checkpoint signed. A log now shorter than that (rolled back, or a copy taken
     /// before it) cannot: `receipt-mismatch`.
     public func consistency(from size: UInt64, to checkpoint: Checkpoints.Checkpoint) throws -> [[UInt8]] {
-        guard size <= store.head.sequence else {
-            throw ForensicError(
-                .receiptMismatch,
-                "the receipt was proven against a checkpoint of records 1–\(size), and this node's log holds only 1–\(store.head.sequence): it is older than that checkpoint, or was rolled back since")
-        }
+        guard size <= store.head.sequence else { throw Self.olderThan(size, head: store.head.sequence) }
         guard size <= checkpoint.size else {
             // (A checkpoint signed by another node's key, after a failover, or one this node has
             // not signed yet: its log holds the records, its own checkpoint does not cover them.)
@@ -211,6 +225,13 @@ extension Ledger {
                 "the receipt was proven against a checkpoint of records 1–\(size), and this node's latest covers only 1–\(checkpoint.size) (its log holds 1–\(store.head.sequence)): have it sign a new checkpoint (--new-checkpoint) and prove again")
         }
         return size == checkpoint.size ? [] : try notary.merkleIndex().consistencyProof(from: size, to: checkpoint.size)
+    }
+
+    /// A log of `head` records, asked to extend a checkpoint of `size` > `head`.
+    private static func olderThan(_ size: UInt64, head: UInt64) -> ForensicError {
+        ForensicError(
+            .receiptMismatch,
+            "the receipt was proven against a checkpoint of records 1–\(size), and this node's log holds only 1–\(head): it is older than that checkpoint, or was rolled back since")
     }
 
     /// The event at `sequence` if `principal` may have a receipt or proof for it: anything for

@@ -151,21 +151,31 @@ struct ReceiptGroup: AsyncParsableCommand {
                 // A receipt proven before holds a signed checkpoint: the node's log must extend the
                 // one it signed (else it was rolled back or rewritten since), not merely hold the record.
                 let earlier = receipt.inclusion?.checkpoint
+                // That proof is what the node's log is held to, so it must hold itself: a damaged
+                // or altered one is the file's fault, not the node's.
+                if let earlier, let bad = receipt.verify(publicKey: earlier.publicKey).first(where: { $0.name != "receipt signature" && !$0.passed }) {
+                    throw CLIError(
+                        "the proof this receipt already holds does not verify (\(bad.name): \(bad.detail)): the file was damaged or altered; restore it from a copy (or, to prove it afresh, ask the node for a new receipt); the receipt was not changed",
+                        exitCode: 3)
+                }
                 let (checkpoint, path, consistency): (Checkpoints.Checkpoint, [[UInt8]], [[UInt8]]?)
                 do {
                     (checkpoint, path, consistency) = try await store.node(remote, actor: "cli", readOnly: !newCheckpoint).using { node in
                         switch node {
                         case .local(let ledger, let actor):
                             let (c, path) = try await ledger.inclusion(
-                                sequence: receipt.sequence, leafHash: receipt.leafHash, ledger: receipt.ledger, newCheckpoint: newCheckpoint,
-                                as: .local(actor: actor))
+                                sequence: receipt.sequence, leafHash: receipt.leafHash, ledger: receipt.ledger,
+                                extending: earlier.map { ($0.size, $0.root) }, newCheckpoint: newCheckpoint, as: .local(actor: actor))
                             return (c, path, try earlier.map { try ledger.consistency(from: $0.size, to: c) })
                         case .remote(let client):
                             var request: [(key: String, value: Value)] = [
                                 ("seq", .int(Int64(receipt.sequence))), ("leafHash", .string(Hex.encode(receipt.leafHash))),
                                 ("ledger", .string(receipt.ledger)), ("newCheckpoint", .bool(newCheckpoint)),
                             ]
-                            if let earlier { request.append(("consistencyFrom", .int(Int64(earlier.size)))) }
+                            if let earlier {
+                                request.append(("consistencyFrom", .int(Int64(earlier.size))))
+                                request.append(("consistencyRoot", .string(Hex.encode(earlier.root))))
+                            }
                             let v = try await client.admin("proof", request)
                             func hashes(_ key: String) -> [[UInt8]]? { v[key]?.arrayValue?.map { $0.stringValue.flatMap(Hex.decode) ?? [] } }
                             return (try Checkpoints.Checkpoint(wire: v["checkpoint"] ?? .null), hashes("auditPath") ?? [], hashes("consistency"))

@@ -182,7 +182,12 @@ struct ForensicCommandTests {
             // The fork holds the record, and signed a checkpoint as large, with another root.
             let forked = try await fork("receipt", "prove", dir + "/r.json")
             #expect(forked.status == 3 && forked.stderr.contains("receipt-mismatch: the receipt was proven against a checkpoint of records 1–17")
-                && forked.stderr.contains("does not extend it"), "\(forked.stderr)")
+                && forked.stderr.contains("does not extend that checkpoint"), "\(forked.stderr)")
+            // Asked to sign a new checkpoint first, it finds that out before signing anything.
+            let forkHead = try JSON.parse(try await fork.ok("stats", "--json").stdout)["events"]
+            let forkedAgain = try await fork("receipt", "prove", dir + "/r.json", "--new-checkpoint")
+            #expect(forkedAgain.status == 3 && forkedAgain.stderr.contains("nothing was signed"), "\(forkedAgain.stderr)")
+            #expect(try JSON.parse(try await fork.ok("stats", "--json").stdout)["events"] == forkHead)
             // The copy left behind holds the record, but its latest checkpoint is older.
             let rolledBack = try await behind("receipt", "prove", dir + "/r.json")
             #expect(rolledBack.status == 3 && rolledBack.stderr.contains("this node's log holds only 1–12: it is older than that checkpoint"), "\(rolledBack.stderr)")
@@ -197,6 +202,15 @@ struct ForensicCommandTests {
             _ = try await fork.ok("receipt", "prove", dir + "/r1.json", "--out", dir + "/r1-fork.json")
             let offline = try await Self.offline("receipt", "verify", dir + "/r.json", "--pubkey", dir + "/pub.hex", "--require-proof")
             #expect(offline.status == 0, "\(offline.stdout)")
+            // A receipt whose own checkpoint was altered (one digit of its root) is blamed, not the
+            // node, and is left as it was.
+            let text = try String(contentsOfFile: dir + "/r.json", encoding: .utf8)
+            let root = try #require(try JSON.parse(text)["inclusion"]?["checkpoint"]?["root"]?.stringValue)
+            let altered = root.prefix(10) + (root.dropFirst(10).first == "0" ? "1" : "0") + root.dropFirst(11)
+            try text.replacingOccurrences(of: root, with: altered).write(toFile: dir + "/r-bad.json", atomically: true, encoding: .utf8)
+            let bad = try await docket("receipt", "prove", dir + "/r-bad.json", "--new-checkpoint")
+            #expect(bad.status == 3 && bad.stderr.contains("the proof this receipt already holds does not verify (checkpoint signature"), "\(bad.stderr)")
+            #expect(try String(contentsOfFile: dir + "/r-bad.json", encoding: .utf8) == text.replacingOccurrences(of: root, with: altered))
         }
     }
 
