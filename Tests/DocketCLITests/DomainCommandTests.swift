@@ -132,6 +132,18 @@ struct DomainCommandTests {
                 "report Y's disclosure is due 2025-07-01T10:00:00Z, and an extension to 2025-08-20T10:00:00Z would not move it: the policy's max-extension of 30d allows no later deadline"),
                 "\(beyond.stderr)")
             #expect(try await docket.events() == before + 1)
+            // Fixed early, the deadline is the after-fix date; exploitation then holds it there.
+            _ = try await docket.ok("report", "submit", "--project", "pz", "--report", "F", "--title", "t", "--reporter", "ada", "--at", "2025-03-03T10:00:00Z")
+            _ = try await docket.ok("report", "ack", "F", "--assignee", "maria", "--at", "2025-03-03T11:00:00Z")
+            _ = try await docket.ok("report", "triage", "F", "--severity", "high", "--at", "2025-03-04T10:00:00Z")
+            _ = try await docket.ok("report", "release", "F", "--version", "1.0.1", "--at", "2025-03-05T10:00:00Z")
+            _ = try await docket.ok("report", "exploited", "F", "--at", "2025-03-10T10:00:00Z")
+            let fixedBefore = try await docket.events()
+            let afterFix = try await docket("report", "extend-embargo", "F", "--until", "2025-05-01T10:00:00Z", "--reason", "r", "--reporter-agreed", "--at", "2025-03-12T10:00:00Z")
+            #expect(afterFix.status == 1 && afterFix.stderr.contains(
+                "report F's disclosure is due 2025-04-04T10:00:00Z, the policy's after-fix date (30d after the fix release): exploitation in the wild was observed 2025-03-10T10:00:00Z, so under the policy's exploited = \"7d\" no embargo extension moves it later"),
+                "\(afterFix.stderr)")
+            #expect(try await docket.events() == fixedBefore)
             // Once the deadline and its grace have passed, one to before it is refused as ever; an
             // agreement to a later date is still a fact: recorded, and the clock stays breached.
             let earlier = try await docket("report", "extend-embargo", "Z", "--until", "2025-03-19T10:00:00Z", "--reason", "r", "--at", "2025-03-25T10:00:00Z")
