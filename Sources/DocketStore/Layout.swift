@@ -110,7 +110,12 @@ enum LogIndex {
                 var n = 0
                 var expected = max(sequence, 1)
                 while let (k, v) = entry {
-                    guard k.count == 8 else { throw StoreError(.corruptRecord, "log key of \(k.count) bytes") }
+                    guard k.count == 8 else {
+                        throw StoreError(
+                            .corruptRecord,
+                            "the log holds a key of \(k.count) bytes where record \(expected) should be (its keys are 8-byte sequence numbers): this copy of the ledger is damaged or was edited; run docket verify, and restore it from a replica or a copy",
+                            sequence: expected)
+                    }
                     let seq = k.loadBigEndianUInt64()
                     if contiguous && seq != expected {
                         throw StoreError(
@@ -340,7 +345,11 @@ extension EventStore {
                     let entry: (key: UnsafeRawBufferPointer, value: UnsafeRawBufferPointer)?
                     do throws(LMDBError) { entry = try cursor.get(.last) } catch { throw error.storeError }
                     guard let entry else { return nil }
-                    guard entry.key.count == 8 else { throw StoreError(.corruptRecord, "log key of \(entry.key.count) bytes") }
+                    guard entry.key.count == 8 else {
+                        throw StoreError(
+                            .corruptRecord,
+                            "the log's last key is \(entry.key.count) bytes long (its keys are 8-byte sequence numbers): this copy of the ledger is damaged or was edited; run docket verify, and restore it from a replica or a copy")
+                    }
                     let seq = entry.key.loadBigEndianUInt64()
                     return (seq, try RecordFormat.header(of: entry.value, sequence: seq).tag)
                 }
