@@ -16,12 +16,15 @@ public enum DocketClientError: Error, Sendable, CustomStringConvertible {
     case connectionLost(String)
     /// The node sent something this client does not understand.
     case protocolViolation(String)
+    /// A view read in pages kept changing between its pages.
+    case viewKeptChanging(String)
 
     public var description: String {
         switch self {
         case .server(let e): "\(e.code): \(e.message)"
         case .connectionLost(let why): "connection lost: \(why)"
         case .protocolViolation(let why): "protocol violation: \(why)"
+        case .viewKeptChanging(let why): why
         }
     }
 
@@ -209,12 +212,49 @@ public final class DocketClient: Sendable {
         return try await request(.command, .object(body), retry: true).body
     }
 
-    public func query(_ query: ViewQuery, asOf: AsOfSpec = .now) async throws(DocketClientError) -> Value {
+    /// The answer to a view query. The state and timers views, which grow with the ledger, are
+    /// read in pages of at most `pageSize` reports (fewer, down to one, while a page would be over
+    /// the node's frame limit) and returned whole, as one answer: `{"rows": [...]}`. Pages are
+    /// answered one at a time, so if the ledger moves on between two of them the view is read
+    /// again from its first page, up to three times, and then given up on (`viewKeptChanging`)
+    /// rather than returned as a mixture of moments.
+    public func query(_ query: ViewQuery, asOf: AsOfSpec = .now, pageSize: Int = 2000) async throws(DocketClientError) -> Value {
+        guard ViewPage.pages(query) else { return try await queryPage(query, asOf: asOf, nil) }
+        var limit = min(max(pageSize, 1), ViewPage.maximumLimit)
+        for _ in 0..<3 {
+            var rows: [Value] = []
+            var after: String?
+            var at: Int64?
+            reading: while true {
+                let answer: Value
+                do {
+                    answer = try await queryPage(query, asOf: asOf, ViewPage(limit: limit, after: after))
+                } catch where error.code == "answer-too-large" && limit > 1 {
+                    limit = max(limit / 2, 1)
+                    continue
+                }
+                guard let got = answer["rows"]?.arrayValue, let seq = answer["seq"]?.intValue else {
+                    throw .protocolViolation("a page of the \(query.name) view without \"rows\" or \"seq\"")
+                }
+                if let at, at != seq { break reading }
+                at = seq
+                rows += got
+                guard let next = answer["next"]?.stringValue else { return .object([("rows", .array(rows))]) }
+                after = next
+            }
+        }
+        throw .viewKeptChanging(
+            "the ledger changed while the \(query.name) view was read in pages, three times over: try again, or narrow the view so that it fits fewer pages")
+    }
+
+    /// One QUERY: the whole view, or the page asked for (its answer has `next` and `seq` too).
+    public func queryPage(_ query: ViewQuery, asOf: AsOfSpec = .now, _ page: ViewPage?) async throws(DocketClientError) -> Value {
         var body = query.wireValue
         if case .object(var m) = body, asOf != .now {
             m.append(("asOf", asOf.wireValue))
             body = .object(m)
         }
+        if let page { body = page.adding(to: body) }
         return try await request(.query, body, retry: true).body
     }
 

@@ -643,7 +643,7 @@ public final class Ledger: Sendable {
 
     /// Answers a view query as `principal` sees it: a reporter sees their own reports only, a
     /// maintainer their project's; contacts are shown to maintainers, admins and the reporter.
-    public func query(_ query: ViewQuery, asOf spec: AsOfSpec, as principal: Principal) throws -> Value {
+    public func query(_ query: ViewQuery, asOf spec: AsOfSpec, page: ViewPage? = nil, as principal: Principal) throws -> Value {
         try checkQuery(query, asOf: spec, as: principal)
         // A sequence past the head would silently show the present (a year meant as a date, or a
         // sequence from another copy of the log).
@@ -652,7 +652,8 @@ public final class Ledger: Sendable {
         }
         let asOf = spec.resolve(now: .now())
         let projection = try projection(asOf: asOf)
-        return try ViewRenderer(projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store).render(query)
+        return try ViewRenderer(projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store)
+            .render(query, page: page)
     }
 }
 

@@ -240,17 +240,18 @@ final class Session: Sendable {
         case .query:
             let query = try ViewQuery(wire: frame.body)
             let asOf = try AsOfSpec(wire: frame.body["asOf"])
+            let page = try ViewPage(wire: frame.body)
             try ledger.checkQuery(query, asOf: asOf, as: principal)
             let principal = self.principal
             let answer: Value
             if case .now = asOf, !query.isReplay, ledger.liveViewsAreWarm {
                 // The live views, caught up by the few events since the last query: answered here.
-                answer = try ledger.query(query, asOf: asOf, as: principal)
+                answer = try ledger.query(query, asOf: asOf, page: page, as: principal)
             } else {
                 // A view as of a past instant folds the log again (a replay renders every view),
                 // and so does the first query of the live views: on the node's view threads, in
                 // turn, not on the threads every request needs.
-                answer = try await server.offload { try ledger.query(query, asOf: asOf, as: principal) }
+                answer = try await server.offload { try ledger.query(query, asOf: asOf, page: page, as: principal) }
             }
             // A view is as large as what it shows, which a client may make as large as it likes
             // (a reporter's own reports, each near the event limit): one frame at most, as the
@@ -261,8 +262,8 @@ final class Session: Sendable {
             guard size <= server.configuration.maximumFrameLength else {
                 let narrower: String
                 switch query {
-                case .state: narrower = "narrow it (a project, a state, a severity, an assignee or one report)"
-                case .timers: narrower = "narrow it (a project, one report, or only the late or soon due)"
+                case .state: narrower = "read it in smaller pages (\"limit\"), or narrow it (a project, a state, a severity, an assignee or one report)"
+                case .timers: narrower = "read it in smaller pages (\"limit\"), or narrow it (a project, one report, or only the late or soon due)"
                 case .hallOfFame: narrower = "narrow it to a year"
                 case .history: narrower = "read the report's stream in pages instead (docket read --stream report/ID, for those who may read the log)"
                 default: narrower = "it has nothing to narrow it by: run it on a copy of the data directory (--data-dir) instead"

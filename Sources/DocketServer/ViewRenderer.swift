@@ -11,7 +11,9 @@ struct ViewRenderer {
     let asOf: AsOf
     let store: EventStore
 
-    func render(_ query: ViewQuery) throws -> Value {
+    /// The view `query` asks for; with `page`, one page of it (`ViewPage`: state and timers only).
+    func render(_ query: ViewQuery, page: ViewPage? = nil) throws -> Value {
+        if page != nil, !ViewPage.pages(query) { throw MessageError("query: only the state and timers views are read in pages, not \(query.name)") }
         switch query {
         case .state(let project, let state, let severity, let assignee, let report):
             if let project { try requireProject(project) }
@@ -27,13 +29,17 @@ struct ViewRenderer {
                         && (report == nil || r.id == report)
                 }
             if let report, rows.isEmpty { throw DomainError(.unknownReport, "no report \(report) as of \(asOf)") }
-            return .object([("rows", .array(rows.map(row)))])
+            guard let page else { return .object([("rows", .array(rows.map(row)))]) }
+            let (shown, next) = try paged(rows, page)
+            return pageValue(shown.map(row), next: next)
         case .timers(let project, let report, let dueWithin, let late, let all):
             if let project { try requireProject(project) }
-            let reports = visible.filter { (project == nil || $0.project == project) && (report == nil || $0.id == report) }
-            if let report, reports.isEmpty { throw DomainError(.unknownReport, "no report \(report)") }
+            let matching = visible.filter { (project == nil || $0.project == project) && (report == nil || $0.id == report) }
+            if let report, matching.isEmpty { throw DomainError(.unknownReport, "no report \(report)") }
+            // A page is of reports, each with all its clocks the selection keeps.
+            let (reports, next) = try page.map { try paged(matching, $0) } ?? (matching[...], nil)
             var clocks: [Clock] = []
-            for reportClocks in Timers.clocks(for: reports, in: projection, now: now) {
+            for reportClocks in Timers.clocks(for: Array(reports), in: projection, now: now) {
                 for c in reportClocks {
                     if late {
                         if c.isLate { clocks.append(c) }
@@ -46,7 +52,8 @@ struct ViewRenderer {
                     }
                 }
             }
-            return .object([("rows", .array(clocks.map(Self.clockValue)))])
+            guard page != nil else { return .object([("rows", .array(clocks.map(Self.clockValue)))]) }
+            return pageValue(clocks.map(Self.clockValue), next: next)
         case .hallOfFame(let project, let year):
             try requireProject(project)
             // Public information: any authenticated principal may see it.
@@ -65,6 +72,38 @@ struct ViewRenderer {
         case .replay(let window):
             return try renderReplay(window: window)
         }
+    }
+
+    /// The reports of `page` among `reports` (in the view's order), and the last of them when more
+    /// follow. `after` must name a report the principal may see (else it is refused as if there
+    /// were none, so a cursor tells nothing of other people's reports); it need not match the
+    /// view's filters.
+    private func paged(_ reports: [Report], _ page: ViewPage) throws -> (ArraySlice<Report>, next: String?) {
+        var start = reports.startIndex
+        if let after = page.after {
+            guard let cursor = projection.reports[after], principal.canSee(cursor) else {
+                throw MessageError("query: \"after\" names no report of this view\(asOfClause) (give the \"next\" of the page before)")
+            }
+            let key = (cursor.submittedAt, cursor.id)
+            // The first report after the cursor: reports are in that order, so by bisection.
+            var (low, high) = (reports.startIndex, reports.endIndex)
+            while low < high {
+                let mid = (low + high) / 2
+                if (reports[mid].submittedAt, reports[mid].id) > key { high = mid } else { low = mid + 1 }
+            }
+            start = low
+        }
+        let end = reports.index(start, offsetBy: page.limit, limitedBy: reports.endIndex) ?? reports.endIndex
+        return (reports[start..<end], end < reports.endIndex ? reports[end - 1].id : nil)
+    }
+
+    /// A page's answer: its rows, the cursor of the next page (absent on the last), and the
+    /// sequence the views were at.
+    private func pageValue(_ rows: [Value], next: String?) -> Value {
+        var m: [(key: String, value: Value)] = [("rows", .array(rows))]
+        if let next { m.append(("next", .string(next))) }
+        m.append(("seq", .int(Int64(projection.lastSequence))))
+        return .object(m)
     }
 
     /// Refuses a project the log (as of the view) knows nothing of: a mistyped `--project` would

@@ -146,3 +146,52 @@ extension ViewQuery {
         return seconds
     }
 }
+
+/// A page of the `state` or `timers` view: at most `limit` reports (their rows, or their clocks),
+/// those that come after report `after` in the view's order (oldest submission first, ties by
+/// id). The answer names the last report of the page as `next` when more follow, and the
+/// sequence the views were at as `seq`, so a reader of several pages can tell whether the ledger
+/// moved between them.
+public struct ViewPage: Hashable, Sendable {
+    public var limit: Int
+    public var after: String?
+
+    /// The most reports one page may ask for.
+    public static let maximumLimit = 100_000
+
+    public init(limit: Int, after: String? = nil) {
+        self.limit = limit
+        self.after = after
+    }
+
+    /// The page a QUERY body asks for (`limit`, `after`), if it asks for one.
+    public init?(wire value: Value) throws(MessageError) {
+        let b = try Body(value, "query")
+        let limit = try b.optionalInt("limit")
+        let after = try b.optionalString("after")
+        guard let limit else {
+            if after != nil { throw MessageError("query: \"after\" goes with \"limit\"") }
+            return nil
+        }
+        guard (1...Int64(Self.maximumLimit)).contains(limit) else {
+            throw MessageError("query: \"limit\" must be 1–\(Self.maximumLimit) reports, not \(limit)")
+        }
+        self.init(limit: Int(limit), after: after)
+    }
+
+    /// Adds the page's fields to a query's body.
+    public func adding(to body: Value) -> Value {
+        guard case .object(var m) = body else { return body }
+        m.append(("limit", .int(Int64(limit))))
+        if let after { m.append(("after", .string(after))) }
+        return .object(m)
+    }
+
+    /// Whether `query` is a view read in pages.
+    public static func pages(_ query: ViewQuery) -> Bool {
+        switch query {
+        case .state, .timers: true
+        default: false
+        }
+    }
+}

@@ -776,14 +776,71 @@ struct ServerTests {
             return ids
         }
         #expect(answers == (0..<10).map { UInt32(50 + $0) })
-        // Twice as many: over the frame limit, refused with how to narrow it; one report is not.
+        // Twice as many: over the frame limit, asked whole, it is refused, saying how to page or
+        // narrow it; one report is not.
         try await submit(12..<24)
-        let error = await #expect(throws: DocketClientError.self) { try await rey.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil)) }
+        let whole = ViewQuery.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil)
+        let error = await #expect(throws: DocketClientError.self) { try await rey.queryPage(whole, nil) }
         guard case .server(let body)? = error else { Issue.record("\(String(describing: error))"); return }
-        #expect(body.code == "answer-too-large" && body.message.contains("over the 1048576-byte frame limit: narrow it"), "\(body)")
+        #expect(body.code == "answer-too-large" && body.message.contains("over the 1048576-byte frame limit: read it in smaller pages"), "\(body)")
         let one = try await rey.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: "REY-3"))
         #expect(one["rows"]?.arrayValue?.count == 1)
+        // The client reads it in pages, smaller until each fits a frame: every report, once.
+        let paged = try await rey.query(whole)
+        let ids = paged["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+        #expect(ids.count == 24 && Set(ids) == Set((0..<24).map { "REY-\($0)" }), "\(ids)")
         for c in [rey, other] { await c.close() }
+        await node.stop()
+    }
+
+    @Test("state and timers are read in pages: each names the next, in the view's order, and a cursor tells nothing of other people's reports")
+    func viewPages() async throws {
+        let node = try await TestNode()
+        try await node.adopt("alpha")
+        let admin = node.client()
+        let token = try await node.token(.reporter, name: "rey")
+        let rey = node.client(token)
+        for i in 0..<7 {
+            let reporter = i.isMultiple(of: 2) ? rey : admin
+            _ = try await reporter.command(.submit(ReportSubmitted(project: "alpha", title: "t\(i)", reporter: Reporter(handle: i.isMultiple(of: 2) ? "rey" : "ada"))), report: "P-\(i)")
+        }
+        let state = ViewQuery.state(project: "alpha", state: nil, severity: nil, assignee: nil, report: nil)
+        let whole = try await admin.queryPage(state, nil)["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
+        #expect(whole == (0..<7).map { "P-\($0)" })
+        // Pages of three: P-0…P-2, P-3…P-5, then P-6 and no next; every page says where the views were.
+        var pages: [[String]] = []
+        var after: String?
+        repeat {
+            let answer = try await admin.queryPage(state, ViewPage(limit: 3, after: after))
+            pages.append(answer["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? [])
+            #expect(answer["seq"]?.intValue == Int64(node.store.head.sequence))
+            after = answer["next"]?.stringValue
+        } while after != nil && pages.count < 5
+        #expect(pages == [["P-0", "P-1", "P-2"], ["P-3", "P-4", "P-5"], ["P-6"]])
+        // A cursor need not match the filters; the page holds what does.
+        let submitted = try await admin.queryPage(
+            .state(project: nil, state: .submitted, severity: nil, assignee: nil, report: nil), ViewPage(limit: 2, after: "P-4"))
+        #expect(submitted["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["P-5", "P-6"] && submitted["next"] == nil)
+        // Timers: a page is of reports, with all their clocks.
+        let timers = ViewQuery.timers(project: "alpha", report: nil, dueWithin: nil, late: false, all: true)
+        let clockPage = try await admin.queryPage(timers, ViewPage(limit: 2))
+        #expect(Set(clockPage["rows"]?.arrayValue?.compactMap { $0["report"]?.stringValue } ?? []) == ["P-0", "P-1"])
+        #expect(clockPage["next"] == "P-1")
+        #expect(try await admin.query(timers)["rows"] == (try await admin.queryPage(timers, nil))["rows"])
+        // A reporter pages through their own; another reporter's report as a cursor is refused
+        // as one that does not exist is.
+        let own = try await rey.queryPage(state, ViewPage(limit: 3))
+        #expect(own["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["P-0", "P-2", "P-4"] && own["next"] == "P-4")
+        var refusals: [String] = []
+        for cursor in ["P-1", "NOPE"] {
+            let error = await #expect(throws: DocketClientError.self) { try await rey.queryPage(state, ViewPage(limit: 3, after: cursor)) }
+            if case .server(let body)? = error { refusals.append("\(body.code): \(body.message)") }
+        }
+        #expect(refusals.count == 2 && refusals[0] == refusals[1] && refusals[0].contains("\"after\" names no report of this view"), "\(refusals)")
+        // Only those two views have pages, and a page has a size.
+        await #expect(throws: DocketClientError.self) { try await admin.queryPage(.hallOfFame(project: "alpha", year: nil), ViewPage(limit: 3)) }
+        await #expect(throws: DocketClientError.self) { try await admin.queryPage(state, ViewPage(limit: 0)) }
+        for c in [admin, rey] { await c.close() }
         await node.stop()
     }
 
