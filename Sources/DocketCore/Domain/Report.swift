@@ -301,27 +301,32 @@ public struct Report: Hashable, @unchecked Sendable {
     /// The box the fields live in; shared between copies until one of them changes. The fields
     /// are its header, reached through a pointer: reading one field projects it in place, without
     /// copying the rest (as reading through a class's stored property would).
-    private final class Box: ManagedBuffer<Fields, Void> {
+    @usableFromInline
+    final class Box: ManagedBuffer<Fields, Void> {
+        @usableFromInline
         static func make(_ fields: consuming Fields) -> Box {
             // Moved in, not copied: a copy would retain each of the fields' references once more.
             var moving: Fields? = consume fields
             return unsafeDowncast(Box.create(minimumCapacity: 0) { _ in moving.take()! }, to: Box.self)
         }
 
-        @inline(__always)
+        @inlinable @inline(__always)
         func withFields<T>(_ body: (UnsafeMutablePointer<Fields>) -> T) -> T { withUnsafeMutablePointerToHeader(body) }
     }
 
-    private var box: Box
+    @usableFromInline
+    var box: Box
 
     // A stored field is read through a pointer to it alone: a key path applied to the whole
-    // `Fields` value would copy every field first. (Inlined, literal key paths fold away.)
-    @inline(__always)
+    // `Fields` value would copy every field first. (Inlined, literal key paths fold away; and
+    // inlinable, so that they do in other modules too: called generically, each read looked up
+    // the key path's type metadata, which made the node's views slow to render.)
+    @inlinable @inline(__always)
     public subscript<T>(dynamicMember key: KeyPath<Fields, T>) -> T {
         box.withFields { UnsafePointer($0).pointer(to: key)?.pointee ?? $0.pointee[keyPath: key] }
     }
 
-    @inline(__always)
+    @inlinable @inline(__always)
     public subscript<T>(dynamicMember key: WritableKeyPath<Fields, T>) -> T {
         get { box.withFields { UnsafePointer($0).pointer(to: key)?.pointee ?? $0.pointee[keyPath: key] } }
         set { unique().withFields { $0.pointee[keyPath: key] = newValue } }
@@ -331,7 +336,8 @@ public struct Report: Hashable, @unchecked Sendable {
     public var fields: Fields { box.withFields { $0.pointee } }
 
     /// This report's own box, copied first if another report shares it.
-    private mutating func unique() -> Box {
+    @usableFromInline
+    mutating func unique() -> Box {
         if !isKnownUniquelyReferenced(&box) { box = Box.make(fields) }
         return box
     }
