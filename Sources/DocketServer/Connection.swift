@@ -10,6 +10,9 @@ struct TokenRefused: Sendable {
     var refusal: Tokens.Refused
 }
 
+/// Sent down a connection's pipeline when a newer connection takes its handshake slot.
+struct HandshakeEvicted: Sendable {}
+
 /// One connection's protocol state machine, on its event loop:
 /// `awaitingHello → awaitingAuth → ready`, closed on any violation. Requests in `ready` go, in
 /// order, to the connection's `Session`, which runs them off the event loop.
@@ -61,11 +64,6 @@ final class ConnectionHandler: ChannelInboundHandler {
             let limit = server.configuration.maximumConnectionsPerAddress
             server.logger.warning("connection refused: too many connections from one address", metadata: ["address": "\(ip)", "limit": "\(limit)"])
             fail(context, requestID: 0, ErrorBody(code: "too-many-connections", message: "the node serves at most \(limit) connections from one address; close some, or try again later"))
-            return
-        case .handshakesFull:
-            let limit = server.handshakeSlots
-            server.logger.warning("connection refused: too many connections in their handshake", metadata: ["limit": "\(limit)"])
-            fail(context, requestID: 0, ErrorBody(code: "too-many-connections", message: "at most \(limit) connections may be in their handshake (HELLO and AUTH) at once; try again later"))
             return
         }
         if server.metrics.draining.load(ordering: .relaxed) {
@@ -208,6 +206,22 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is HandshakeEvicted {
+            switch state {
+            case .awaitingHello, .awaitingAuth, .authenticating:
+                // No grace to take the frame: while it stays open it holds a connection.
+                handshakeTimer?.cancel()
+                state = .closed
+                let limit = server.handshakeSlots
+                context.writeAndFlush(wrapOutboundOut(Frame(.error, requestID: 0, body: ErrorBody(
+                    code: "too-many-connections",
+                    message: "this connection had not authenticated, and a newer one took its place (at most \(limit) may be in their handshake at once); connect again and send HELLO and AUTH at once").value)), promise: nil)
+                context.close(promise: nil)
+            case .ready, .closed:
+                break  // authenticated meanwhile, or closing anyway
+            }
+            return
+        }
         if let ended = event as? TokenRefused {
             logger.notice("closing a connection whose token no longer lets it in", metadata: ["reason": "\(ended.refusal.code)", "principal": "\(principalDescription)"])
             fail(context, requestID: 0, ErrorBody(code: ended.refusal.code, message: "\(ended.refusal.message); this connection is closed"), abandoningQueued: true)

@@ -19,9 +19,12 @@ public struct ServerConfiguration: Sendable {
     /// Connections from one IP address, those still in their handshake included: one host, even
     /// one that never authenticates, cannot take every slot.
     public var maximumConnectionsPerAddress = 128
-    /// Connections still in their handshake (not yet authenticated): strangers who never say
-    /// HELLO hold at most these slots, so the rest of `maximumConnections` stays open to clients
-    /// that authenticate. Clamped to `maximumConnections`.
+    /// Connections in their handshake (not yet authenticated) at once. A new connection beyond
+    /// them, or beyond `maximumConnections` while some are handshaking, closes the one that has
+    /// been handshaking longest instead of being refused: strangers who never say HELLO cannot
+    /// keep out a client that authenticates in milliseconds, and hold at most these slots, the
+    /// rest of `maximumConnections` being for clients that authenticated. Clamped to
+    /// `maximumConnections`.
     public var maximumHandshakingConnections = 256
     /// Requests a connection may have queued or running before the next is refused.
     public var maximumInFlightPerConnection = 256
@@ -67,13 +70,22 @@ public final class DocketServer: Service, Sendable {
     let metrics = ServerMetrics()
     let replication: ReplicationHub
     private let bound: Mutex<(any Channel)?> = Mutex(nil)
-    /// Open connections, and how many come from each address (`addressKey`).
-    /// Open connections, how many each address holds, and which have not yet authenticated.
+    /// Open connections, how many each address holds (`addressKey`), and which have not yet
+    /// authenticated.
     private let children = Mutex<Children>(Children())
     private struct Children {
         var channels: [ObjectIdentifier: (channel: any Channel, address: String)] = [:]
         var perAddress: [String: Int] = [:]
-        var handshaking: Set<ObjectIdentifier> = []
+        /// Connections not yet authenticated, each with its place in the order they came in.
+        var handshaking: [ObjectIdentifier: UInt64] = [:]
+        var arrivals: UInt64 = 0
+
+        /// Takes the connection that has been handshaking longest out of the handshake slots.
+        mutating func oldestHandshake() -> (any Channel)? {
+            guard let (id, _) = handshaking.min(by: { $0.value < $1.value }) else { return nil }
+            handshaking[id] = nil
+            return channels[id]?.channel
+        }
     }
     /// Authenticated connections, so that a revoked or expired token ends those it opened.
     private let sessions = Mutex<[ObjectIdentifier: Session]>([:])
@@ -198,24 +210,36 @@ public final class DocketServer: Service, Sendable {
         case admitted
         case nodeFull
         case addressFull(String)
-        /// As many connections as may be are still in their handshake.
-        case handshakesFull
     }
 
     /// The most connections that may be in their handshake at once.
     var handshakeSlots: Int { max(min(configuration.maximumHandshakingConnections, configuration.maximumConnections), 1) }
 
+    /// Counts a new connection in, or says why not. When the node is full but some connections
+    /// are still in their handshake, or every handshake slot is taken, the one that has been
+    /// handshaking longest is closed to make room (`HandshakeEvicted`).
     func register(_ channel: any Channel) -> Admission {
         let address = Self.addressKey(channel.remoteAddress)
-        return children.withLock { c in
-            guard c.channels.count < configuration.maximumConnections else { return .nodeFull }
-            guard c.perAddress[address, default: 0] < configuration.maximumConnectionsPerAddress else { return .addressFull(address) }
-            guard c.handshaking.count < handshakeSlots else { return .handshakesFull }
+        let (admission, evicted) = children.withLock { c -> (Admission, (any Channel)?) in
+            guard c.perAddress[address, default: 0] < configuration.maximumConnectionsPerAddress else { return (.addressFull(address), nil) }
+            var evicted: (any Channel)?
+            if c.channels.count >= configuration.maximumConnections || c.handshaking.count >= handshakeSlots {
+                evicted = c.oldestHandshake()
+                // A full node with every connection authenticated: nothing to make room with.
+                guard evicted != nil else { return (.nodeFull, nil) }
+            }
             c.channels[ObjectIdentifier(channel)] = (channel, address)
             c.perAddress[address, default: 0] += 1
-            c.handshaking.insert(ObjectIdentifier(channel))
-            return .admitted
+            c.arrivals += 1
+            c.handshaking[ObjectIdentifier(channel)] = c.arrivals
+            return (.admitted, evicted)
         }
+        // Closed on its own event loop, at once; it counts against the node until it has closed.
+        if let evicted {
+            logger.warning("closing the longest handshake to make room for a new connection", metadata: ["limit": "\(handshakeSlots)"])
+            evicted.pipeline.fireUserInboundEventTriggered(HandshakeEvicted())
+        }
+        return admission
     }
 
     /// Who a connection counts against: its IPv4 address (an IPv4-mapped IPv6 one too), its IPv6
@@ -238,12 +262,12 @@ public final class DocketServer: Service, Sendable {
 
     /// `channel` has authenticated: its handshake slot is free for another.
     func authenticated(_ channel: any Channel) {
-        _ = children.withLock { $0.handshaking.remove(ObjectIdentifier(channel)) }
+        _ = children.withLock { $0.handshaking.removeValue(forKey: ObjectIdentifier(channel)) }
     }
 
     func unregister(_ channel: any Channel) {
         children.withLock { c in
-            c.handshaking.remove(ObjectIdentifier(channel))
+            c.handshaking[ObjectIdentifier(channel)] = nil
             guard let (_, address) = c.channels.removeValue(forKey: ObjectIdentifier(channel)) else { return }
             let left = c.perAddress[address, default: 1] - 1
             c.perAddress[address] = left > 0 ? left : nil

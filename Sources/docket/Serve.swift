@@ -37,7 +37,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most connections served at once from one IP address (handshaking ones included).")
     var maxConnectionsPerAddress = 128
 
-    @Option(help: "Most connections in their handshake (not yet authenticated) at once: the rest of --max-connections stays open to clients that authenticate.")
+    @Option(help: "Most connections in their handshake (not yet authenticated) at once; a newcomer takes the place of the one handshaking longest.")
     var maxHandshaking = 256
 
     @Option(help: "Most requests in flight per connection.")

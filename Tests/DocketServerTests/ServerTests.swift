@@ -1125,39 +1125,44 @@ struct ServerTests {
         await node.stop()
     }
 
-    @Test("strangers who never authenticate hold only the handshake slots; clients with a token still get in, and authenticating frees a slot")
+    @Test("strangers who never authenticate cannot keep a client with a token out: a new connection takes the place of the longest handshake, and only a node full of authenticated clients refuses")
     func handshakeSlots() async throws {
         let node = try await TestNode {
-            $0.maximumConnections = 6
+            $0.maximumConnections = 5
             $0.maximumHandshakingConnections = 2
         }
-        // Two connections that never say HELLO take both handshake slots.
-        var silent: [RawSocket] = [try RawSocket(port: node.port), try RawSocket(port: node.port)]
+        // Two connections that never say HELLO take both handshake slots; a third takes the
+        // place of the first, which is told so and closed.
+        let s1 = try RawSocket(port: node.port)
+        let s2 = try RawSocket(port: node.port)
         try await eventually("both are registered") { node.server.handshakingCount == 2 }
-        let third = try RawSocket(port: node.port)
-        let refused = await offPool { third.readUntilClosed() }
-        #expect(refused.closed && refused.frames.first?.body["code"] == "too-many-connections", "\(refused.frames)")
-        #expect(refused.frames.first?.body["message"]?.stringValue?.contains("at most 2 connections may be in their handshake") == true)
-        // Free one slot: a client with a token authenticates through it, which frees the slot
-        // again, and so does the next; the node holds more connections than handshake slots.
-        silent.removeLast()
-        try await eventually("the slot is freed") { node.server.handshakingCount == 1 }
+        let s3 = try RawSocket(port: node.port)
+        let evicted = await offPool { s1.readUntilClosed() }
+        #expect(evicted.closed && evicted.frames.first?.body["code"] == "too-many-connections", "\(evicted.frames)")
+        #expect(evicted.frames.first?.body["message"]?.stringValue?.contains("a newer one took its place (at most 2 may be in their handshake at once)") == true)
+        try await eventually("the first is gone") { node.server.connectionCount == 2 && node.server.handshakingCount == 2 }
+        // Clients with a token get in while strangers hold every slot, and authenticating gives
+        // the slot back.
         var clients: [RawSocket] = []
         for _ in 0..<3 {
-            let c = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
-            clients.append(c)
-            try await eventually("the authenticated connection gives its slot back") { node.server.handshakingCount == 1 }
+            clients.append(try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken)))
+            try await eventually("the client gives its slot back") { node.server.handshakingCount == 1 }
         }
-        #expect(node.server.connectionCount == 4)
-        clients[2].send(Frame(.status, requestID: 3))
-        #expect(try await clients[2].nextFrame()?.type == .statusResult)
-        // The stranger still holds its slot; the node-wide limit still applies on top.
-        silent.append(try RawSocket(port: node.port))
-        try await eventually("a second stranger takes the other slot") { node.server.handshakingCount == 2 }
-        let last = try RawSocket(port: node.port)
-        let full = await offPool { last.readUntilClosed() }
-        #expect(full.frames.first?.body["code"] == "too-many-connections")
-        withExtendedLifetime((silent, clients)) {}
+        // s2 made room for the first client; s3 still handshakes. With one more stranger the node
+        // is full, and a client still gets in, in the oldest stranger's place.
+        let s4 = try RawSocket(port: node.port)
+        try await eventually("the node is full") { node.server.connectionCount == 5 }
+        clients.append(try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken)))
+        #expect(await offPool { s3.readUntilClosed() }.frames.first?.body["code"] == "too-many-connections")
+        clients[3].send(Frame(.status, requestID: 3))
+        #expect(try await clients[3].nextFrame()?.type == .statusResult)
+        // Full of authenticated clients only, the node refuses a newcomer: nobody to make room.
+        try await eventually("s3 is gone") { node.server.connectionCount == 5 && node.server.handshakingCount == 1 }
+        #expect(try await offPool { s4.handshake(token: node.adminToken) })
+        let s5 = try RawSocket(port: node.port)
+        let refused = await offPool { s5.readUntilClosed() }
+        #expect(refused.frames.first?.body["code"] == "too-many-connections" && refused.frames.first?.body["message"]?.stringValue?.contains("at most 5 connections") == true, "\(refused.frames)")
+        withExtendedLifetime((s2, clients)) {}
         await node.stop()
     }
 
