@@ -2,6 +2,7 @@ import Crypto
 public import DocketCore
 public import DocketStore
 import Foundation
+import Synchronization
 
 /// The node's Ed25519 signing key, in a file of the data directory (`node.key`, mode 0600, the
 /// raw private key in hex). Its public key is what `docket verify --pubkey` checks against.
@@ -166,14 +167,10 @@ public enum Checkpoints {
                 try MerkleProof.verifyConsistency(size1: last.size, size2: size, root1: last.root, root2: root, proof: p, hasher: SHA256MerkleHasher())
             } catch {
                 // The stored index is derived data, and damage to it looks like a changed log from
-                // here: hashing the records afresh tells the two apart.
-                if !index.isTemporary, let fresh = try? MerkleIndex.open(dataDirectory: nil, store: store),
-                    let freshRoot = try? fresh.root(size: size), let freshProof = try? fresh.consistencyProof(from: last.size, to: size),
-                    (try? MerkleProof.verifyConsistency(
-                        size1: last.size, size2: size, root1: last.root, root2: freshRoot, proof: freshProof, hasher: SHA256MerkleHasher())) != nil
-                {
-                    throw damagedIndex(index)
-                }
+                // here. The records themselves tell the two apart: whether records 1–N of the log
+                // still hash to the checkpoint's root (a pass over them, done once per checkpoint a
+                // log fails to extend, not on every attempt to sign).
+                if !index.isTemporary, try recordsHold(last, store: store, index: index) { throw damagedIndex(index) }
                 throw ForensicError(
                     .inconsistentLog,
                     "refusing to sign: the log is not an extension of checkpoint \(last.sequence) (records 1–\(last.size)): \(error.message); run docket verify")
@@ -188,6 +185,19 @@ public enum Checkpoints {
             sequence: 0, size: size, root: root, signedAt: signedAt, publicKey: publicKey, signature: signature,
             previous: previous?.sequence, consistency: proof))
     }
+
+    /// Whether the log's first `checkpoint.size` records hash to its root, from the records alone.
+    /// A `false` stands for as long as the log does (its records do not change), so it is kept.
+    private static func recordsHold(_ checkpoint: Checkpoint, store: EventStore, index: MerkleIndex) throws -> Bool {
+        let key = "\(store.ledgerID)/\(checkpoint.sequence)/\(Hex.encode(checkpoint.root))"
+        if changedLogs.withLock({ $0.contains(key) }) { return false }
+        let holds = try index.root(size: checkpoint.size, trustingNodesThrough: 0) == checkpoint.root
+        if !holds { changedLogs.withLock { _ = $0.insert(key) } }
+        return holds
+    }
+
+    /// Checkpoints found not to hold for the log's records (`recordsHold`).
+    private static let changedLogs = Mutex<Set<String>>([])
 
     /// Refusing to sign because the Merkle index disagrees with the records it was made from.
     static func damagedIndex(_ index: MerkleIndex) -> ForensicError {

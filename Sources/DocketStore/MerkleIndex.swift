@@ -152,18 +152,20 @@ public final class MerkleIndex: Sendable {
             let start = position * width
             if start + width <= prefix { return try stored.completeSubtree(level: level, index: position) }
             if start >= prefix || level < MerkleIndex.baseLevel {
-                // Wholly after the prefix (or small): from the records.
-                var leaves: [[UInt8]] = []
-                leaves.reserveCapacity(Int(width))
-                let hasher = self.hasher
-                try stored.index.store.scanRaw(from: start + 1, through: start + width) { (_, value) throws(StoreError) in
-                    leaves.append(hasher.hashLeaf(Array(value)))
+                // Wholly after the prefix (or small): from the records, in one pass that keeps only
+                // the right edge of the subtree (a hash per level), however wide it is.
+                var frontier = Frontier(hasher: hasher)
+                var next = start + 1
+                try stored.index.store.scanRaw(from: start + 1, through: start + width) { (seq, value) throws(StoreError) in
+                    guard seq == next else { throw StoreError(.corruptRecord, "the log jumps from \(next - 1) to \(seq)", sequence: next) }
+                    frontier.append(leafHash: hasher.hashLeaf(Array(value)), index: seq - 1 - start) { _, _, _ in }
+                    next += 1
                     return true
                 }
-                guard leaves.count == Int(width) else {
+                guard next == start + width + 1, frontier.stack.count == 1, let root = frontier.stack.first else {
                     throw StoreError(.notFound, "the log holds fewer than \(start + width) records")
                 }
-                return try InMemoryMerkleSource(hasher: hasher, leafHashes: leaves).completeSubtree(level: level, index: 0)
+                return root.hash
             }
             // Across the prefix's end: its halves, one side of which is stored.
             return hasher.hashChildren(

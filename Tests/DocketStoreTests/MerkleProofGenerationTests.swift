@@ -210,6 +210,22 @@ struct MerkleIndexTests {
         }
     }
 
+    @Test("a root that trusts the index only within a prefix, and hashes the records after it, equals the log's for every size and prefix")
+    func rootTrustingPrefix() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            defer { store.close() }
+            try await appendBatches(store, count: 150, batch: 10)
+            let index = try MerkleIndex.open(dataDirectory: dir, store: store)
+            for size: UInt64 in [1, 15, 16, 17, 32, 33, 64, 100, 128, 129, 150] {
+                let expected = try store.merkleRoot(size: size)
+                for prefix in Set<UInt64>([0, 1, 15, 16, 17, 31, 32, 33, 64, 99, size / 2, size]) where prefix <= size {
+                    #expect(try index.root(size: size, trustingNodesThrough: prefix) == expected, "size \(size), prefix \(prefix)")
+                }
+            }
+        }
+    }
+
     @Test("an index left by another log, or a deleted one, is rebuilt; a read-only data directory gets a temporary one")
     func rebuilds() async throws {
         try await withTemporaryDirectory { dir in
