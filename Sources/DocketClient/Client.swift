@@ -214,40 +214,49 @@ public final class DocketClient: Sendable {
 
     /// The answer to a view query. The state and timers views, which grow with the ledger, are
     /// read in pages of at most `pageSize` reports (fewer, down to one, while a page would be over
-    /// the node's frame limit) and returned whole, as one answer: `{"rows": [...]}`. Pages are
-    /// answered one at a time, so if the ledger moves on between two of them the view is read
-    /// again from its first page, up to three times, and then given up on (`viewKeptChanging`)
-    /// rather than returned as a mixture of moments.
+    /// the node's frame limit) and returned whole, as one answer: `{"rows": [...]}`. Every page
+    /// after the first evaluates the clocks at the first page's instant (`at`), and if the view
+    /// changed between two pages (its `version`) it is read again from the first page, up to three
+    /// times, then given up on (`viewKeptChanging`) rather than returned as a mixture of moments.
+    /// A view of the past (`asOf`) is asked for whole first, as its pages would each fold the log.
     public func query(_ query: ViewQuery, asOf: AsOfSpec = .now, pageSize: Int = 2000) async throws(DocketClientError) -> Value {
         guard ViewPage.pages(query) else { return try await queryPage(query, asOf: asOf, nil) }
+        if asOf != .now {
+            do { return try await queryPage(query, asOf: asOf, nil) } catch where error.code == "answer-too-large" {}
+        }
         var limit = min(max(pageSize, 1), ViewPage.maximumLimit)
         for _ in 0..<3 {
             var rows: [Value] = []
             var after: String?
-            var at: Int64?
+            var first: (version: String, at: Timestamp?)?
             reading: while true {
                 let answer: Value
                 do {
-                    answer = try await queryPage(query, asOf: asOf, ViewPage(limit: limit, after: after))
+                    answer = try await queryPage(query, asOf: asOf, ViewPage(limit: limit, after: after, at: asOf == .now ? first?.at : nil))
                 } catch where error.code == "answer-too-large" && limit > 1 {
                     limit = max(limit / 2, 1)
                     continue
                 }
-                guard let got = answer["rows"]?.arrayValue, let seq = answer["seq"]?.intValue else {
-                    throw .protocolViolation("a page of the \(query.name) view without \"rows\" or \"seq\"")
+                guard let got = answer["rows"]?.arrayValue else { throw .protocolViolation("a page of the \(query.name) view without \"rows\"") }
+                // A node that predates pages answers the whole view.
+                guard let version = answer["version"]?.stringValue else {
+                    if after == nil && answer["next"] == nil { return .object([("rows", .array(got))]) }
+                    throw .protocolViolation("a page of the \(query.name) view without \"version\"")
                 }
-                if let at, at != seq { break reading }
-                at = seq
+                if let first, first.version != version { break reading }
+                if first == nil { first = (version, answer["at"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }) }
                 rows += got
                 guard let next = answer["next"]?.stringValue else { return .object([("rows", .array(rows))]) }
+                // Each page must move on, or a faulty node would be asked for ever.
+                guard next != after else { throw .protocolViolation("the \(query.name) view's page after \(next) named \(next) as the next again") }
                 after = next
             }
         }
         throw .viewKeptChanging(
-            "the ledger changed while the \(query.name) view was read in pages, three times over: try again, or narrow the view so that it fits fewer pages")
+            "the \(query.name) view changed while it was read in pages, three times over: try again, or narrow the view so that it fits fewer pages")
     }
 
-    /// One QUERY: the whole view, or the page asked for (its answer has `next` and `seq` too).
+    /// One QUERY: the whole view, or the page asked for (its answer has `next`, `version` and `at` too).
     public func queryPage(_ query: ViewQuery, asOf: AsOfSpec = .now, _ page: ViewPage?) async throws(DocketClientError) -> Value {
         var body = query.wireValue
         if case .object(var m) = body, asOf != .now {

@@ -641,6 +641,19 @@ public final class Ledger: Sendable {
     /// is a moment's work.
     static let warmLag: UInt64 = 4096
 
+    /// The instant the views as they are now are evaluated at: now, or a page's `at`, which must
+    /// be of the last few minutes and not with `asOf` (a view of the past folds the log as of then).
+    static func evaluationInstant(_ spec: AsOfSpec, _ page: ViewPage?) throws(MessageError) -> Timestamp {
+        let now = Timestamp.now()
+        guard let at = page?.at else { return now }
+        guard spec == .now else { throw MessageError("query: \"at\" is for pages of the views as they are now, not with asOf") }
+        guard at <= now, now - at <= ViewPage.maximumAtAge else {
+            throw MessageError(
+                "query: \"at\" must be an earlier page's, of the last \(ViewPage.maximumAtAge.components.seconds / 60) minutes (read the view again from its first page)")
+        }
+        return at
+    }
+
     /// Answers a view query as `principal` sees it: a reporter sees their own reports only, a
     /// maintainer their project's; contacts are shown to maintainers, admins and the reporter.
     public func query(_ query: ViewQuery, asOf spec: AsOfSpec, page: ViewPage? = nil, as principal: Principal) throws -> Value {
@@ -650,7 +663,7 @@ public final class Ledger: Sendable {
         if case .sequence(let n) = spec, n > store.head.sequence {
             throw MessageError("asOf: the log ends at sequence \(store.head.sequence); there is no sequence \(n) (a time is given in RFC 3339, like 2026-01-31)")
         }
-        let asOf = spec.resolve(now: .now())
+        let asOf = spec.resolve(now: try Self.evaluationInstant(spec, page))
         let projection = try projection(asOf: asOf)
         return try ViewRenderer(projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store)
             .render(query, page: page)

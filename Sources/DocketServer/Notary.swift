@@ -194,9 +194,16 @@ extension Ledger {
         if let earlier {
             guard earlier.size <= store.head.sequence else { throw Self.olderThan(earlier.size, head: store.head.sequence) }
             if let root = earlier.root, try notary.merkleIndex().root(size: earlier.size) != root {
+                // The index is derived data: for an admin, whose request may cost a pass over the
+                // log, the records themselves say whether it is the index that is wrong.
+                if principal.role == .admin, try notary.merkleIndex().root(size: earlier.size, trustingNodesThrough: 0) == root {
+                    throw ForensicError(
+                        .inconsistentLog,
+                        "this node's Merkle index is damaged (its records 1–\(earlier.size) do hash to the receipt's checkpoint root, its index does not): stop the node, delete DATA_DIR/merkle (derived data, rebuilt from the log) and prove again")
+                }
                 throw ForensicError(
                     .receiptMismatch,
-                    "the receipt was proven against a checkpoint of records 1–\(earlier.size) (root \(Hex.encode(root).prefix(16))…), and this node's records 1–\(earlier.size) hash to another root: its log does not extend that checkpoint (it was rewritten since, or is another fork)\(newCheckpoint ? "; nothing was signed" : "")")
+                    "the receipt was proven against a checkpoint of records 1–\(earlier.size) (root \(Hex.encode(root).prefix(16))…), and this node's records 1–\(earlier.size) hash to another root: its log does not extend that checkpoint (it was rewritten since, or is another fork\(principal.role == .admin ? "" : "; or the node's Merkle index is damaged, which an admin's proof would tell")\(newCheckpoint ? "; nothing was signed" : "")")
             }
         }
         if newCheckpoint { _ = try await checkpoint(as: principal) }

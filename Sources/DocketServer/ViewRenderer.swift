@@ -31,7 +31,7 @@ struct ViewRenderer {
             if let report, rows.isEmpty { throw DomainError(.unknownReport, "no report \(report) as of \(asOf)") }
             guard let page else { return .object([("rows", .array(rows.map(row)))]) }
             let (shown, next) = try paged(rows, page)
-            return pageValue(shown.map(row), next: next)
+            return pageValue(shown.map(row), next: next, version: version(of: rows, policies: false) { rows.map(row) })
         case .timers(let project, let report, let dueWithin, let late, let all):
             if let project { try requireProject(project) }
             let matching = visible.filter { (project == nil || $0.project == project) && (report == nil || $0.id == report) }
@@ -53,7 +53,9 @@ struct ViewRenderer {
                 }
             }
             guard page != nil else { return .object([("rows", .array(clocks.map(Self.clockValue)))]) }
-            return pageValue(clocks.map(Self.clockValue), next: next)
+            return pageValue(clocks.map(Self.clockValue), next: next, version: try version(of: matching, policies: true) {
+                try render(query)["rows"]?.arrayValue ?? []
+            })
         case .hallOfFame(let project, let year):
             try requireProject(project)
             // Public information: any authenticated principal may see it.
@@ -97,13 +99,48 @@ struct ViewRenderer {
         return (reports[start..<end], end < reports.endIndex ? reports[end - 1].id : nil)
     }
 
-    /// A page's answer: its rows, the cursor of the next page (absent on the last), and the
-    /// sequence the views were at.
-    private func pageValue(_ rows: [Value], next: String?) -> Value {
+    /// A page's answer: its rows, the cursor of the next page (absent on the last), the version
+    /// of the whole view and the instant its clocks were evaluated at.
+    private func pageValue(_ rows: [Value], next: String?, version: String) -> Value {
         var m: [(key: String, value: Value)] = [("rows", .array(rows))]
         if let next { m.append(("next", .string(next))) }
-        m.append(("seq", .int(Int64(projection.lastSequence))))
+        m.append(("version", .string(version)))
+        m.append(("at", .string(now.rfc3339)))
         return .object(m)
+    }
+
+    /// A digest of what the rows of a view over `reports` are made from: each report's id and
+    /// stream version, and (for clocks) the policies of their projects. It changes when a report
+    /// of the view does, or one comes into it or leaves it, and not for the rest of the ledger.
+    /// A reporter's is of the rows themselves (`allRows`, their own reports': few): a stream's
+    /// version counts events hidden from them, and the version of their view must say no more
+    /// than the view. (FNV-1a: it detects change, it is not a commitment.)
+    private func version(of reports: [Report], policies: Bool, allRows: () throws -> [Value]) rethrows -> String {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        if principal.role == .reporter {
+            for row in try allRows() { Self.mix(&h, Payload(row).bytes) }
+            return String(h, radix: 16)
+        }
+        func mix<Bytes: Sequence<UInt8>>(_ bytes: Bytes) { Self.mix(&h, bytes) }
+        func mix(_ n: UInt64) { withUnsafeBytes(of: n.bigEndian) { mix($0) } }
+        var projects: Set<String> = []
+        for r in reports {
+            mix(r.id.utf8)
+            mix(r.version)
+            if policies { projects.insert(r.project) }
+        }
+        for name in projects.sorted() {
+            let adopted = projection.projects[name]?.policies ?? []
+            mix(name.utf8)
+            mix(UInt64(adopted.count))
+            for p in adopted { mix(UInt64(bitPattern: p.adoptedAt.microseconds)) }
+        }
+        return String(h, radix: 16)
+    }
+
+    private static func mix<Bytes: Sequence<UInt8>>(_ h: inout UInt64, _ bytes: Bytes) {
+        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        h = (h ^ 0xFF) &* 0x0000_0100_0000_01B3  // a separator, so that fields cannot run together
     }
 
     /// Refuses a project the log (as of the view) knows nothing of: a mistyped `--project` would

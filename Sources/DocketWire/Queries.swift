@@ -149,19 +149,26 @@ extension ViewQuery {
 
 /// A page of the `state` or `timers` view: at most `limit` reports (their rows, or their clocks),
 /// those that come after report `after` in the view's order (oldest submission first, ties by
-/// id). The answer names the last report of the page as `next` when more follow, and the
-/// sequence the views were at as `seq`, so a reader of several pages can tell whether the ledger
-/// moved between them.
+/// id). The answer names the last report of the page as `next` when more follow, a `version` of
+/// the whole view (a digest of what its rows are made from), so that a reader of several pages
+/// can tell whether it changed between them, and the instant `at` its clocks were evaluated at,
+/// which a later page of the views as they are now may ask for again (`at`).
 public struct ViewPage: Hashable, Sendable {
     public var limit: Int
     public var after: String?
+    /// Evaluate the views as they are now at this instant (a moment ago: an earlier page's `at`).
+    public var at: Timestamp?
+
+    /// How far back `at` may be: it is for the pages of one read, not a view of the past.
+    public static let maximumAtAge: Duration = .seconds(600)
 
     /// The most reports one page may ask for.
     public static let maximumLimit = 100_000
 
-    public init(limit: Int, after: String? = nil) {
+    public init(limit: Int, after: String? = nil, at: Timestamp? = nil) {
         self.limit = limit
         self.after = after
+        self.at = at
     }
 
     /// The page a QUERY body asks for (`limit`, `after`), if it asks for one.
@@ -169,14 +176,15 @@ public struct ViewPage: Hashable, Sendable {
         let b = try Body(value, "query")
         let limit = try b.optionalInt("limit")
         let after = try b.optionalString("after")
+        let at = try b.optionalTime("at")
         guard let limit else {
-            if after != nil { throw MessageError("query: \"after\" goes with \"limit\"") }
+            if after != nil || at != nil { throw MessageError("query: \"after\" and \"at\" go with \"limit\"") }
             return nil
         }
         guard (1...Int64(Self.maximumLimit)).contains(limit) else {
             throw MessageError("query: \"limit\" must be 1–\(Self.maximumLimit) reports, not \(limit)")
         }
-        self.init(limit: Int(limit), after: after)
+        self.init(limit: Int(limit), after: after, at: at)
     }
 
     /// Adds the page's fields to a query's body.
@@ -184,6 +192,7 @@ public struct ViewPage: Hashable, Sendable {
         guard case .object(var m) = body else { return body }
         m.append(("limit", .int(Int64(limit))))
         if let after { m.append(("after", .string(after))) }
+        if let at { m.append(("at", .string(at.rfc3339))) }
         return .object(m)
     }
 

@@ -805,18 +805,37 @@ struct ServerTests {
             _ = try await reporter.command(.submit(ReportSubmitted(project: "alpha", title: "t\(i)", reporter: Reporter(handle: i.isMultiple(of: 2) ? "rey" : "ada"))), report: "P-\(i)")
         }
         let state = ViewQuery.state(project: "alpha", state: nil, severity: nil, assignee: nil, report: nil)
+        let timers0 = ViewQuery.timers(project: "alpha", report: nil, dueWithin: nil, late: false, all: true)
         let whole = try await admin.queryPage(state, nil)["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
         #expect(whole == (0..<7).map { "P-\($0)" })
         // Pages of three: P-0…P-2, P-3…P-5, then P-6 and no next; every page says where the views were.
         var pages: [[String]] = []
+        var versions: Set<String> = []
         var after: String?
         repeat {
             let answer = try await admin.queryPage(state, ViewPage(limit: 3, after: after))
             pages.append(answer["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? [])
-            #expect(answer["seq"]?.intValue == Int64(node.store.head.sequence))
+            versions.insert(answer["version"]?.stringValue ?? "")
             after = answer["next"]?.stringValue
         } while after != nil && pages.count < 5
         #expect(pages == [["P-0", "P-1", "P-2"], ["P-3", "P-4", "P-5"], ["P-6"]])
+        // One version for the whole view, whatever the page; it moves when a report of the view
+        // changes, not for the rest of the ledger.
+        #expect(versions.count == 1 && versions.first?.isEmpty == false)
+        let before = try await admin.queryPage(state, ViewPage(limit: 3))["version"]
+        try await node.adopt("beta")
+        #expect(try await admin.queryPage(state, ViewPage(limit: 3))["version"] == before)
+        _ = try await admin.command(.acknowledge(assignee: "maria"), report: "P-0")
+        #expect(try await admin.queryPage(state, ViewPage(limit: 3))["version"] != before)
+        // A later page may ask for the first page's instant; only a recent one, and only now.
+        let firstPage = try await admin.queryPage(timers0, ViewPage(limit: 2))
+        let at = try #require(firstPage["at"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) })
+        let again = try await admin.queryPage(timers0, ViewPage(limit: 2, at: at))
+        #expect(again["at"] == firstPage["at"] && again["rows"] == firstPage["rows"])
+        for bad in [at + .seconds(3600), Timestamp(microseconds: at.microseconds - 3_600_000_000)] {
+            await #expect(throws: DocketClientError.self) { try await admin.queryPage(timers0, ViewPage(limit: 2, at: bad)) }
+        }
+        await #expect(throws: DocketClientError.self) { try await admin.queryPage(timers0, asOf: .sequence(3), ViewPage(limit: 2, at: at)) }
         // A cursor need not match the filters; the page holds what does.
         let submitted = try await admin.queryPage(
             .state(project: nil, state: .submitted, severity: nil, assignee: nil, report: nil), ViewPage(limit: 2, after: "P-4"))
@@ -831,6 +850,12 @@ struct ServerTests {
         // as one that does not exist is.
         let own = try await rey.queryPage(state, ViewPage(limit: 3))
         #expect(own["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["P-0", "P-2", "P-4"] && own["next"] == "P-4")
+        // Their view's version says no more than their view: an internal note on their report
+        // moves the maintainers' version, not theirs.
+        let adminVersion = try await admin.queryPage(state, ViewPage(limit: 3))["version"]
+        _ = try await admin.command(.note("internal: looks like a duplicate of an old bug"), report: "P-2")
+        #expect(try await rey.queryPage(state, ViewPage(limit: 3))["version"] == own["version"])
+        #expect(try await admin.queryPage(state, ViewPage(limit: 3))["version"] != adminVersion)
         var refusals: [String] = []
         for cursor in ["P-1", "NOPE"] {
             let error = await #expect(throws: DocketClientError.self) { try await rey.queryPage(state, ViewPage(limit: 3, after: cursor)) }
@@ -841,6 +866,39 @@ struct ServerTests {
         await #expect(throws: DocketClientError.self) { try await admin.queryPage(.hallOfFame(project: "alpha", year: nil), ViewPage(limit: 3)) }
         await #expect(throws: DocketClientError.self) { try await admin.queryPage(state, ViewPage(limit: 0)) }
         for c in [admin, rey] { await c.close() }
+        await node.stop()
+    }
+
+    @Test("a view read in pages while it keeps changing is read again, then given up on; once it holds still it is read whole")
+    func pagesOfAChangingView() async throws {
+        let node = try await TestNode()
+        try await node.adopt("alpha")
+        let admin = node.client()
+        for i in 0..<20 {
+            _ = try await admin.command(.submit(ReportSubmitted(project: "alpha", title: "t\(i)", reporter: Reporter(handle: "ada"))), report: "C-\(i)")
+        }
+        let state = ViewQuery.state(project: "alpha", state: nil, severity: nil, assignee: nil, report: nil)
+        // A note on one of its reports every few milliseconds: in pages of one report, the view
+        // changes between pages every time it is read.
+        let writer = node.client()
+        let noting = Task {
+            var n = 0
+            while !Task.isCancelled {
+                _ = try await writer.command(.note("n\(n)"), report: "C-0")
+                n += 1
+            }
+        }
+        let error = await #expect(throws: DocketClientError.self) { try await admin.query(state, pageSize: 1) }
+        if case .viewKeptChanging(let why)? = error {
+            #expect(why.contains("the state view changed while it was read in pages, three times over"))
+        } else {
+            Issue.record("\(String(describing: error))")
+        }
+        noting.cancel()
+        _ = await noting.result
+        let rows = try await admin.query(state, pageSize: 1)["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue }
+        #expect(rows == (0..<20).map { "C-\($0)" })
+        for c in [admin, writer] { await c.close() }
         await node.stop()
     }
 
@@ -1133,7 +1191,9 @@ struct ServerTests {
         }
         // Two connections that never say HELLO take both handshake slots; a third takes the
         // place of the first, which is told so and closed.
+        // (One at a time: the node orders handshakes as it takes the connections in.)
         let s1 = try RawSocket(port: node.port)
+        try await eventually("the first is registered") { node.server.handshakingCount == 1 }
         let s2 = try RawSocket(port: node.port)
         try await eventually("both are registered") { node.server.handshakingCount == 2 }
         let s3 = try RawSocket(port: node.port)
