@@ -384,11 +384,14 @@ public final class Ledger: Sendable {
         var unexploited = extended
         unexploited.exploitedAt = nil
         if let observed = report.exploitedAt, let shortened = adopted.policy.disclosure?.exploited, let free = deadline(of: unexploited), free > due {
-            // Exploitation holds either its own deadline or, once the fix is out, the after-fix date.
-            if disclosure.target?.hasSuffix("after exploitation") != true, let afterFix = adopted.policy.disclosure?.afterFix, report.fixReleasedAt != nil {
+            // Exploitation holds either its own deadline or, once the fix is out, the after-fix date
+            // (the deadline with neither exploitation nor extensions), whichever is later.
+            var bare = unexploited
+            bare.embargoExtensions = []
+            if let afterFix = adopted.policy.disclosure?.afterFix, report.fixReleasedAt != nil, deadline(of: bare) == due {
                 throw DomainError(
                     .invalidCommand,
-                    "report \(report.id)'s disclosure is due \(due), the policy's after-fix date (\(afterFix) after the fix release): exploitation in the wild was observed \(observed), "
+                    "report \(report.id)'s disclosure is due \(due), the after-fix date of the policy's after-fix = \"\(afterFix)\": exploitation in the wild was observed \(observed), "
                         + "so under the policy's exploited = \"\(shortened)\" no embargo extension moves it later, and one to \(until) would be counted by no clock")
             }
             throw DomainError(

@@ -141,9 +141,21 @@ struct DomainCommandTests {
             let fixedBefore = try await docket.events()
             let afterFix = try await docket("report", "extend-embargo", "F", "--until", "2025-05-01T10:00:00Z", "--reason", "r", "--reporter-agreed", "--at", "2025-03-12T10:00:00Z")
             #expect(afterFix.status == 1 && afterFix.stderr.contains(
-                "report F's disclosure is due 2025-04-04T10:00:00Z, the policy's after-fix date (30d after the fix release): exploitation in the wild was observed 2025-03-10T10:00:00Z, so under the policy's exploited = \"7d\" no embargo extension moves it later"),
+                "report F's disclosure is due 2025-04-04T10:00:00Z, the after-fix date of the policy's after-fix = \"30d\": exploitation in the wild was observed 2025-03-10T10:00:00Z, so under the policy's exploited = \"7d\" no embargo extension moves it later"),
                 "\(afterFix.stderr)")
             #expect(try await docket.events() == fixedBefore)
+            // Fixed early and extended, then exploited late: exploitation's own date (7 days after
+            // it) is past the after-fix date, and it is the one named.
+            _ = try await docket.ok("report", "submit", "--project", "pz", "--report", "G", "--title", "t", "--reporter", "ada", "--at", "2025-03-03T10:00:00Z")
+            _ = try await docket.ok("report", "ack", "G", "--assignee", "maria", "--at", "2025-03-03T11:00:00Z")
+            _ = try await docket.ok("report", "triage", "G", "--severity", "high", "--at", "2025-03-04T10:00:00Z")
+            _ = try await docket.ok("report", "release", "G", "--version", "1.0.2", "--at", "2025-03-05T10:00:00Z")
+            _ = try await docket.ok("report", "extend-embargo", "G", "--until", "2025-05-01T10:00:00Z", "--reason", "r", "--reporter-agreed", "--at", "2025-03-06T10:00:00Z")
+            _ = try await docket.ok("report", "exploited", "G", "--at", "2025-03-30T10:00:00Z")
+            let exploitedLate = try await docket("report", "extend-embargo", "G", "--until", "2025-05-15T10:00:00Z", "--reason", "r", "--reporter-agreed", "--at", "2025-03-31T10:00:00Z")
+            #expect(exploitedLate.status == 1 && exploitedLate.stderr.contains(
+                "report G's disclosure is due 2025-04-06T10:00:00Z: exploitation in the wild was observed 2025-03-30T10:00:00Z, and under the policy's exploited = \"7d\" no embargo extension moves that deadline later"),
+                "\(exploitedLate.stderr)")
             // Once the deadline and its grace have passed, one to before it is refused as ever; an
             // agreement to a later date is still a fact: recorded, and the clock stays breached.
             let earlier = try await docket("report", "extend-embargo", "Z", "--until", "2025-03-19T10:00:00Z", "--reason", "r", "--at", "2025-03-25T10:00:00Z")
