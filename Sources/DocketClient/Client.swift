@@ -236,6 +236,10 @@ public final class DocketClient: Sendable {
                 } catch where error.code == "answer-too-large" && limit > 1 {
                     limit = max(limit / 2, 1)
                     continue
+                } catch where error.code == "bad-request" && after != nil && "\(error)".contains("\"after\" names no report") {
+                    // The node no longer shows the report the last page ended with (another node
+                    // after a reconnection, one that lags): the view changed under the read.
+                    break reading
                 }
                 guard let got = answer["rows"]?.arrayValue else { throw .protocolViolation("a page of the \(query.name) view without \"rows\"") }
                 // A node that predates pages answers the whole view.
