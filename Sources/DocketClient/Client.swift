@@ -229,6 +229,7 @@ public final class DocketClient: Sendable {
             var rows: [Value] = []
             var after: String?
             var first: (version: String, at: Timestamp?)?
+            var cursors: Set<String> = []
             reading: while true {
                 let answer: Value
                 do {
@@ -236,9 +237,12 @@ public final class DocketClient: Sendable {
                 } catch where error.code == "answer-too-large" && limit > 1 {
                     limit = max(limit / 2, 1)
                     continue
-                } catch where error.code == "bad-request" && after != nil && "\(error)".contains("\"after\" names no report") {
-                    // The node no longer shows the report the last page ended with (another node
-                    // after a reconnection, one that lags): the view changed under the read.
+                } catch where error.code == "bad-request" && after != nil
+                    && ("\(error)".contains("\"after\" names no report") || "\(error)".contains("\"at\" must be"))
+                {
+                    // The node no longer shows the report the last page ended with, or no longer
+                    // takes the first page's instant (another node after a reconnection, one that
+                    // lags, a clock stepped): read the view again from its first page.
                     break reading
                 }
                 guard let got = answer["rows"]?.arrayValue else { throw .protocolViolation("a page of the \(query.name) view without \"rows\"") }
@@ -252,7 +256,9 @@ public final class DocketClient: Sendable {
                 rows += got
                 guard let next = answer["next"]?.stringValue else { return .object([("rows", .array(rows))]) }
                 // Each page must move on, or a faulty node would be asked for ever.
-                guard next != after else { throw .protocolViolation("the \(query.name) view's page after \(next) named \(next) as the next again") }
+                guard cursors.insert(next).inserted else {
+                    throw .protocolViolation("the \(query.name) view's pages named \(next) as the next page twice")
+                }
                 after = next
             }
         }

@@ -650,7 +650,8 @@ public final class Ledger: Sendable {
         let now = Timestamp.now()
         guard let at = page?.at else { return now }
         guard spec == .now else { throw MessageError("query: \"at\" is for pages of the views as they are now, not with asOf") }
-        guard at <= now, now - at <= ViewPage.maximumAtAge else {
+        // (A little ahead of this node's clock is allowed: another node's, or one stepped back.)
+        guard at <= now + .seconds(60), now - at <= ViewPage.maximumAtAge else {
             throw MessageError(
                 "query: \"at\" must be an earlier page's, of the last \(ViewPage.maximumAtAge.components.seconds / 60) minutes (read the view again from its first page)")
         }

@@ -79,11 +79,15 @@ public final class DocketServer: Service, Sendable {
         /// Connections not yet authenticated, each with its place in the order they came in.
         var handshaking: [ObjectIdentifier: UInt64] = [:]
         var arrivals: UInt64 = 0
+        /// Connections closed to make room that have not closed yet: they still hold sockets.
+        var evicting: Set<ObjectIdentifier> = []
 
-        /// Takes the connection that has been handshaking longest out of the handshake slots.
+        /// Moves the connection that has been handshaking longest out of the handshake slots and
+        /// into `evicting`.
         mutating func oldestHandshake() -> (any Channel)? {
             guard let (id, _) = handshaking.min(by: { $0.value < $1.value }) else { return nil }
             handshaking[id] = nil
+            evicting.insert(id)
             return channels[id]?.channel
         }
     }
@@ -224,6 +228,9 @@ public final class DocketServer: Service, Sendable {
             guard c.perAddress[address, default: 0] < configuration.maximumConnectionsPerAddress else { return (.addressFull(address), nil) }
             var evicted: (any Channel)?
             if c.channels.count >= configuration.maximumConnections || c.handshaking.count >= handshakeSlots {
+                // Those already closing count as well, so that the node never holds more than
+                // `maximumConnections` and `handshakeSlots` more sockets, however fast they come.
+                guard c.evicting.count < handshakeSlots else { return (.nodeFull, nil) }
                 evicted = c.oldestHandshake()
                 // A full node with every connection authenticated: nothing to make room with.
                 guard evicted != nil else { return (.nodeFull, nil) }
@@ -268,6 +275,7 @@ public final class DocketServer: Service, Sendable {
     func unregister(_ channel: any Channel) {
         children.withLock { c in
             c.handshaking[ObjectIdentifier(channel)] = nil
+            c.evicting.remove(ObjectIdentifier(channel))
             guard let (_, address) = c.channels.removeValue(forKey: ObjectIdentifier(channel)) else { return }
             let left = c.perAddress[address, default: 1] - 1
             c.perAddress[address] = left > 0 ? left : nil
@@ -339,7 +347,10 @@ public final class DocketServer: Service, Sendable {
             return nil
         case (let cert?, let key?):
             let chain = try NIOSSLCertificate.fromPEMFile(cert).map { NIOSSLCertificateSource.certificate($0) }
-            let tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            // A peer that never answers close_notify holds its socket this long (5 s by default):
+            // a connection closed to make room (`HandshakeEvicted`) should go at once.
+            tls.shutdownTimeout = .milliseconds(500)
             return try NIOSSLContext(configuration: tls)
         default:
             throw ServerError("--tls-cert and --tls-key go together")

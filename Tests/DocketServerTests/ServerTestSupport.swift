@@ -26,6 +26,10 @@ final class TestNode: @unchecked Sendable {
         (_, adminToken) = try await Tokens(ledger: ledger).create(role: .admin, project: nil, subject: "root", expiresAt: nil, by: .local(actor: "test"))
         var configuration = ServerConfiguration()
         configuration.port = 0
+        // Every suite runs in one process on two cores, sharing Swift's two cooperative threads: a
+        // HELLO and AUTH that take a moment on a node took over the 10 s default twice under the
+        // whole suite's load. The tests of the timeout set their own.
+        configuration.handshakeTimeout = .seconds(60)
         configure(&configuration)
         var logger = Logger(label: "test-node")
         logger.logLevel = .critical
