@@ -151,22 +151,8 @@ public final class MerkleIndex: Sendable {
             let width = UInt64(1) << UInt64(level)
             let start = position * width
             if start + width <= prefix { return try stored.completeSubtree(level: level, index: position) }
-            if start >= prefix || level < MerkleIndex.baseLevel {
-                // Wholly after the prefix (or small): from the records, in one pass that keeps only
-                // the right edge of the subtree (a hash per level), however wide it is.
-                var frontier = Frontier(hasher: hasher)
-                var next = start + 1
-                try stored.index.store.scanRaw(from: start + 1, through: start + width) { (seq, value) throws(StoreError) in
-                    guard seq == next else { throw StoreError(.corruptRecord, "the log jumps from \(next - 1) to \(seq)", sequence: next) }
-                    frontier.append(leafHash: hasher.hashLeaf(Array(value)), index: seq - 1 - start) { _, _, _ in }
-                    next += 1
-                    return true
-                }
-                guard next == start + width + 1, frontier.stack.count == 1, let root = frontier.stack.first else {
-                    throw StoreError(.notFound, "the log holds fewer than \(start + width) records")
-                }
-                return root.hash
-            }
+            // Wholly after the prefix (or small): from the records.
+            if start >= prefix || level < MerkleIndex.baseLevel { return try stored.index.subtreeFromRecords(level: level, index: position) }
             // Across the prefix's end: its halves, one side of which is stored.
             return hasher.hashChildren(
                 try completeSubtree(level: level - 1, index: position * 2), try completeSubtree(level: level - 1, index: position * 2 + 1))
@@ -195,20 +181,28 @@ public final class MerkleIndex: Sendable {
                 }
                 return hash
             }
-            let width = UInt64(1) << UInt64(level)
-            let first = position * width + 1
-            var leaves: [[UInt8]] = []
-            leaves.reserveCapacity(Int(width))
-            let hasher = index.hasher
-            try index.store.scanRaw(from: first, through: first + width - 1) { (_, value) throws(StoreError) in
-                leaves.append(hasher.hashLeaf(Array(value)))
-                return true
-            }
-            guard leaves.count == Int(width) else {
-                throw StoreError(.notFound, "the log holds fewer than \(first + width - 1) records")
-            }
-            return try InMemoryMerkleSource(hasher: hasher, leafHashes: leaves).completeSubtree(level: level, index: 0)
+            return try index.subtreeFromRecords(level: level, index: position)
         }
+    }
+
+    /// The hash of a complete subtree computed from the records themselves, in one pass that keeps
+    /// only the subtree's right edge (a hash per level), however wide it is.
+    func subtreeFromRecords(level: Int, index position: UInt64) throws(StoreError) -> [UInt8] {
+        let width = UInt64(1) << UInt64(level)
+        let start = position * width
+        let hasher = self.hasher
+        var frontier = Frontier(hasher: hasher)
+        var next = start + 1
+        try store.scanRaw(from: start + 1, through: start + width) { (seq, value) throws(StoreError) in
+            guard seq == next else { throw StoreError(.corruptRecord, "the log jumps from \(next - 1) to \(seq)", sequence: next) }
+            frontier.append(leafHash: hasher.hashLeaf(Array(value)), index: seq - 1 - start) { _, _, _ in }
+            next += 1
+            return true
+        }
+        guard next == start + width + 1, frontier.stack.count == 1, let root = frontier.stack.first else {
+            throw StoreError(.notFound, "the log holds fewer than \(start + width) records")
+        }
+        return root.hash
     }
 
     static func key(level: Int, index: UInt64) -> [UInt8] {
