@@ -237,9 +237,7 @@ public final class DocketClient: Sendable {
                 } catch where error.code == "answer-too-large" && limit > 1 {
                     limit = max(limit / 2, 1)
                     continue
-                } catch where error.code == "bad-request" && after != nil
-                    && ("\(error)".contains("\"after\" names no report") || "\(error)".contains("\"at\" must be"))
-                {
+                } catch where error.code == ViewPage.expired && after != nil {
                     // The node no longer shows the report the last page ended with, or no longer
                     // takes the first page's instant (another node after a reconnection, one that
                     // lags, a clock stepped): read the view again from its first page.

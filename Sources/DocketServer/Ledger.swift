@@ -646,14 +646,15 @@ public final class Ledger: Sendable {
 
     /// The instant the views as they are now are evaluated at: now, or a page's `at`, which must
     /// be of the last few minutes and not with `asOf` (a view of the past folds the log as of then).
-    static func evaluationInstant(_ spec: AsOfSpec, _ page: ViewPage?) throws(MessageError) -> Timestamp {
+    static func evaluationInstant(_ spec: AsOfSpec, _ page: ViewPage?) throws -> Timestamp {
         let now = Timestamp.now()
         guard let at = page?.at else { return now }
         guard spec == .now else { throw MessageError("query: \"at\" is for pages of the views as they are now, not with asOf") }
         // (A little ahead of this node's clock is allowed: another node's, or one stepped back.)
         guard at <= now + .seconds(60), now - at <= ViewPage.maximumAtAge else {
-            throw MessageError(
-                "query: \"at\" must be an earlier page's, of the last \(ViewPage.maximumAtAge.components.seconds / 60) minutes (read the view again from its first page)")
+            throw ErrorBody(
+                code: ViewPage.expired,
+                message: "query: \"at\" must be an earlier page's, of the last \(ViewPage.maximumAtAge.components.seconds / 60) minutes (read the view again from its first page)")
         }
         return at
     }

@@ -84,7 +84,9 @@ struct ViewRenderer {
         var start = reports.startIndex
         if let after = page.after {
             guard let cursor = projection.reports[after], principal.canSee(cursor) else {
-                throw MessageError("query: \"after\" names no report of this view\(asOfClause) (give the \"next\" of the page before)")
+                throw ErrorBody(
+                    code: ViewPage.expired,
+                    message: "query: \"after\" names no report of this view\(asOfClause) (give the \"next\" of the page before, or read the view again from its first page)")
             }
             let key = (cursor.submittedAt, cursor.id)
             // The first report after the cursor: reports are in that order, so by bisection.

@@ -162,6 +162,11 @@ public struct ViewPage: Hashable, Sendable {
     /// How far back `at` may be: it is for the pages of one read, not a view of the past.
     public static let maximumAtAge: Duration = .seconds(600)
 
+    /// The error code of a page that no longer follows from the one before: its `after` names no
+    /// report the view shows, or its `at` is no longer taken. The view is to be read again from
+    /// its first page.
+    public static let expired = "page-expired"
+
     /// The most reports one page may ask for.
     public static let maximumLimit = 100_000
 

@@ -833,7 +833,8 @@ struct ServerTests {
         let again = try await admin.queryPage(timers0, ViewPage(limit: 2, at: at))
         #expect(again["at"] == firstPage["at"] && again["rows"] == firstPage["rows"])
         for bad in [at + .seconds(3600), Timestamp(microseconds: at.microseconds - 3_600_000_000)] {
-            await #expect(throws: DocketClientError.self) { try await admin.queryPage(timers0, ViewPage(limit: 2, at: bad)) }
+            let expired = await #expect(throws: DocketClientError.self) { try await admin.queryPage(timers0, ViewPage(limit: 2, at: bad)) }
+            #expect(expired?.code == "page-expired", "\(String(describing: expired))")
         }
         await #expect(throws: DocketClientError.self) { try await admin.queryPage(timers0, asOf: .sequence(3), ViewPage(limit: 2, at: at)) }
         // A cursor need not match the filters; the page holds what does.
@@ -862,6 +863,7 @@ struct ServerTests {
             if case .server(let body)? = error { refusals.append("\(body.code): \(body.message)") }
         }
         #expect(refusals.count == 2 && refusals[0] == refusals[1] && refusals[0].contains("\"after\" names no report of this view"), "\(refusals)")
+        #expect(refusals.first?.hasPrefix("page-expired: ") == true, "\(refusals)")
         // Only those two views have pages, and a page has a size.
         await #expect(throws: DocketClientError.self) { try await admin.queryPage(.hallOfFame(project: "alpha", year: nil), ViewPage(limit: 3)) }
         await #expect(throws: DocketClientError.self) { try await admin.queryPage(state, ViewPage(limit: 0)) }
