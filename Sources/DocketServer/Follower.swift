@@ -139,6 +139,12 @@ final class Follower: Sendable {
 
     struct Redirected: Error {}
 
+    /// Whether AUTH's refusal `code` is about the token itself, so that asking again cannot help
+    /// (Schemas/protocol.md §6): anything else a leader answers AUTH with is transient.
+    static func refusesToken(_ code: String) -> Bool {
+        ["bad-token", "unknown-token", "token-revoked", "token-expired", "forbidden"].contains(code)
+    }
+
     /// One connection to the leader, until it drops or something stops replication.
     private func follow() async throws {
         let address = leader.withLock { $0 }
@@ -154,6 +160,9 @@ final class Follower: Sendable {
                 "\(address) serves ledger \(ledgerID) but this node holds ledger \(store.ledgerID): a follower can only follow a node of its own ledger; nothing was written"))
         }
         do { try await conn.authenticate(token: hub.configuration.token ?? "") } catch let e as ErrorBody {
+            // A refused token stays refused; a busy or slow leader (its handshake timer, a newer
+            // connection taking this one's place, a shutdown) is tried again like a lost connection.
+            guard Self.refusesToken(e.code) else { throw PeerConnection.Failure("\(address) answered AUTH with \(e.code): \(e.message)") }
             throw Stop(error: ReplicationError(e.code, "\(address) refused this follower's token: \(e.message)"))
         }
         // Batches an earlier connection handed to the writer commit first: asked for from the head

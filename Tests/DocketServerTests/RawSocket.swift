@@ -1,6 +1,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import DocketWire
+import NIOCore
+import NIOPosix
+import Synchronization
 
 /// A plain TCP socket to 127.0.0.1 for sending arbitrary bytes, byte by byte if need be.
 final class RawSocket: @unchecked Sendable {  // an fd; send and recv are thread-safe
@@ -70,4 +74,55 @@ final class SilentListener: @unchecked Sendable {  // an fd
 
 struct SocketError: Error {
     var errno: Int32
+}
+
+/// A peer on 127.0.0.1 that speaks the frame protocol from a script: each frame it receives is
+/// answered with what `answer` returns for it (nil: no answer). It counts the frames of each type.
+final class ScriptedPeer: Sendable {
+    let port: Int
+    private let channel: any Channel
+    private let counts = Counts()
+
+    final class Counts: Sendable {
+        let byType = Mutex<[FrameType: Int]>([:])
+    }
+
+    init(answer: @escaping @Sendable (Frame) -> Frame?) async throws {
+        let counts = self.counts
+        channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { child in
+                child.eventLoop.makeCompletedFuture {
+                    let sync = child.pipeline.syncOperations
+                    try sync.addHandler(ByteToMessageHandler(FrameDecoder()))
+                    try sync.addHandler(MessageToByteHandler(FrameEncoder()))
+                    try sync.addHandler(Handler(answer: answer, counts: counts))
+                }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        port = channel.localAddress?.port ?? 0
+    }
+
+    /// How many frames of `type` it has received.
+    func received(_ type: FrameType) -> Int { counts.byType.withLock { $0[type, default: 0] } }
+
+    func close() async { try? await channel.close() }
+
+    private final class Handler: ChannelInboundHandler, Sendable {
+        typealias InboundIn = Frame
+        typealias OutboundOut = Frame
+        let answer: @Sendable (Frame) -> Frame?
+        let counts: Counts
+
+        init(answer: @escaping @Sendable (Frame) -> Frame?, counts: Counts) {
+            self.answer = answer
+            self.counts = counts
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            let frame = unwrapInboundIn(data)
+            counts.byType.withLock { $0[frame.type, default: 0] += 1 }
+            if let reply = answer(frame) { context.writeAndFlush(wrapOutboundOut(reply), promise: nil) }
+        }
+    }
 }

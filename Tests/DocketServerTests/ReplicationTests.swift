@@ -161,7 +161,7 @@ struct ReplicationTests {
             for _ in 0..<200 where try leader.store.highestDictionaryVersion() == 0 { try await Task.sleep(for: .milliseconds(20)) }
             let f2 = f2!
             try await eventually("both followers hold the leader's head", onTimeout: {
-                "leader \(leader.store.head) dicts \((try? leader.store.highestDictionaryVersion()) ?? 0); f1 \(f1.store.head) \((try? await f1.status(admin)).map { JSON.serialize($0) } ?? "?"); f2 \(f2.store.head) \((try? await f2.status(admin)).map { JSON.serialize($0) } ?? "?")"
+                "leader \(leader.store.head) dicts \((try? leader.store.highestDictionaryVersion()) ?? 0); f1 \(f1.store.head) \(f1.replicationStatus.map(JSON.serialize) ?? "?"); f2 \(f2.store.head) \(f2.replicationStatus.map(JSON.serialize) ?? "?")"
             }) {
                 let dictionaries = try leader.store.highestDictionaryVersion()
                 let (d1, d2) = (try f1.store.highestDictionaryVersion(), try f2.store.highestDictionaryVersion())
@@ -287,6 +287,42 @@ struct ReplicationTests {
         #expect(ContinuousClock.now - started < .seconds(30))
         await follower.remove()
         await leader.remove()
+    }
+
+    @Test("a leader that answers AUTH with a transient error (its handshake timer, a newer connection in this one's place) is tried again; a refused token stops the follower", arguments: [
+        ("handshake-timeout", false), ("too-many-connections", false), ("shutting-down", false),
+        ("token-revoked", true), ("unknown-token", true), ("bad-token", true),
+    ])
+    func authRefusals(code: String, stops: Bool) async throws {
+        let ledgerID = Mutex("")
+        let peer = try await ScriptedPeer { frame in
+            switch frame.type {
+            case .hello: Frame(.welcome, requestID: frame.requestID, body: .object([("ledger", .string(ledgerID.withLock { $0 }))]))
+            case .auth: Frame(.error, requestID: frame.requestID, body: ErrorBody(code: code, message: "scripted").value)
+            default: nil
+            }
+        }
+        let (origin, _, _) = try await ClusterNode.leader()  // only for a ledger id of the right form
+        ledgerID.withLock { $0 = origin.store.ledgerID }
+        var r = ReplicationConfiguration()
+        r.leader = "127.0.0.1:\(peer.port)"
+        r.token = "dkt_000000000000_" + String(repeating: "0", count: 64)
+        let follower = ClusterNode(replication: r)
+        try await follower.start(ledgerID: origin.store.ledgerID)
+        if stops {
+            try await eventually("the follower stops") { follower.replicationStatus?["state"] == "stopped" }
+            #expect(follower.replicationStatus?["error"]?.stringValue?.contains("refused this follower's token") == true)
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(peer.received(.auth) == 1, "a refused token is not offered again")
+        } else {
+            try await eventually("the follower authenticates again") { peer.received(.auth) >= 3 }
+            #expect(follower.replicationStatus?["state"] != "stopped", "\(String(describing: follower.replicationStatus))")
+            #expect(follower.replicationStatus?["error"]?.stringValue?.contains(code) == true)
+        }
+        #expect(peer.received(.replicate) == 0)
+        await follower.remove()
+        await origin.remove()
+        await peer.close()
     }
 
     @Test("synchronous replication: an append is acknowledged once a follower holds it; without one it times out, and the retry is idempotent")
