@@ -306,16 +306,21 @@ public final class Ledger: Sendable {
     /// hall of fame is published: a maintainer's slip must not do it. The reporter may, with their
     /// own token, or an admin recording what someone asked by mail. (This guards against mistakes:
     /// a maintainer sees the report, contact included, and is trusted with it. Someone who
-    /// declined credit gets none from anyone: `Lifecycle`. A reporter who asked for no credit may
-    /// opt in, recorded by them or an admin, as anonymity is lifted.)
+    /// declined credit is offered none by anyone: `Lifecycle`. They, and a reporter who asked for
+    /// no credit, may change their mind, recorded by them or an admin, as anonymity is lifted.)
     static func refuseOverridingCreditWish(_ command: ReportCommand, on report: Report?, id: String, _ principal: Principal) throws {
         guard principal.role == .maintainer, case .acceptCredit(let person, _, let given) = command, let report else { return }
-        // A reporter who asked for no credit (or got none from the project's default) may opt in
-        // later; that, like lifting anonymity, is theirs or an admin's to record.
+        // Someone who declined credit, or a reporter who asked for none (or got none from the
+        // project's default), may accept it later; that, like lifting anonymity, is theirs or an
+        // admin's to record.
         if report.askedForNoCredit(person) {
             throw Forbidden(
                 "\(person) asked for no credit on report \(id) (or got none by the project's credit default); "
                     + "only an admin, or the reporter with their own token, can record that they now accept it")
+        }
+        if report.credit(of: person)?.status == .declined {
+            throw Forbidden(
+                "\(person) declined credit on report \(id); only an admin (recording what they asked), or the reporter with their own token, can record that they now accept it")
         }
         guard report.askedPreference(of: person) == .anonymous else { return }
         let preference = report.acceptedPreference(of: person, given: given)

@@ -529,7 +529,7 @@ struct LifecycleTests {
         #expect(h.report?.state == .accepted)
     }
 
-    @Test("credit for a person who declined it is refused; accepting needs an offer")
+    @Test("credit for a person who declined it is refused; they may change their mind, saying how; accepting needs an offer")
     func credits() throws {
         var h = try ReportHarness()
         try h.run(.acknowledge(assignee: "m"))
@@ -538,8 +538,18 @@ struct LifecycleTests {
         let offered = #expect(throws: DomainError.self) { try h.run(.offerCredit(person: "bob", type: .analyst)) }
         #expect(offered?.code == .creditDeclined)
         #expect(offered?.message.contains("bob declined credit") == true)
-        let accepted = #expect(throws: DomainError.self) { try h.run(.acceptCredit(person: "bob", displayName: nil, preference: .named)) }
-        #expect(accepted?.code == .creditDeclined)
+        let again = #expect(throws: DomainError.self) { try h.run(.declineCredit(person: "bob")) }
+        #expect(again?.code == .creditDeclined)
+        // An acceptance that does not say how would credit him as if he had never declined.
+        let unsaid = #expect(throws: DomainError.self) { try h.run(.acceptCredit(person: "bob", displayName: nil, preference: nil)) }
+        #expect(unsaid?.code == .creditDeclined && unsaid?.message.contains("give --preference") == true, "\(String(describing: unsaid))")
+        // He changes his mind: credited as he now asks, for what he was offered.
+        var changed = h
+        try changed.run(.acceptCredit(person: "Bob", displayName: "Bob B.", preference: .handle))
+        let bob = changed.report?.credit(of: "bob")
+        #expect(bob?.status == .accepted && bob?.preference == .handle && bob?.types == [.remediationDeveloper])
+        try changed.run(.declineCredit(person: "bob"))  // and back again
+        #expect(changed.report?.credit(of: "bob")?.status == .declined)
         let unoffered = #expect(throws: DomainError.self) { try h.run(.acceptCredit(person: "carol", displayName: nil, preference: .named)) }
         #expect(unoffered?.message.contains("offer it first") == true)
         // The reporter may accept the credit their submission implied.
@@ -587,12 +597,15 @@ struct LifecycleTests {
         #expect(h.report?.credit(of: "shy")?.preference == .named && h.report?.credit(of: "shy")?.status == .accepted)
         try anonymously.run(.acceptCredit(person: "shy", displayName: nil, preference: .anonymous))
         #expect(anonymously.report?.credit(of: "shy")?.preference == .anonymous)
-        // One who declined (a log from before declines were refused here) stays declined.
+        // A reporter who declined the credit their submission implied may take it after all, saying how.
         var declinedBefore = try ReportHarness(reporter: Reporter(handle: "shy", credit: .named))
         try declinedBefore.run(.acknowledge(assignee: "m"))
         try declinedBefore.run(.declineCredit(person: "shy"))
-        let after = #expect(throws: DomainError.self) { try declinedBefore.run(.acceptCredit(person: "shy", displayName: nil, preference: .named)) }
+        #expect(declinedBefore.report?.reporterCredit == nil)
+        let after = #expect(throws: DomainError.self) { try declinedBefore.run(.acceptCredit(person: "shy", displayName: nil, preference: nil)) }
         #expect(after?.code == .creditDeclined)
+        try declinedBefore.run(.acceptCredit(person: "shy", displayName: nil, preference: .anonymous))
+        #expect(declinedBefore.report?.reporterCredit?.preference == .anonymous)
     }
 
     @Test("embargo extensions must move the date later")

@@ -253,10 +253,10 @@ struct ServerTests {
             seen.append(body.message)
         }
         #expect(seen.count == 2 && seen[0] == seen[1])
-        // Once she declined credit, she has nothing left to record there.
+        // Once she declined credit, all she may record there is that she accepts it after all.
         _ = try await ann.command(.declineCredit(person: "ann"), report: "A1")
         let none = await #expect(throws: DocketClientError.self) { try await ann.command(.respond(summary: "more"), report: "A1") }
-        if case .server(let body)? = none { #expect(body.details?["allowed"] == [] && body.message.hasSuffix("allowed: none"), "\(body)") }
+        if case .server(let body)? = none { #expect(body.details?["allowed"] == ["CreditAccepted"] && body.message.hasSuffix("allowed: CreditAccepted"), "\(body)") }
         // The maintainers' answer lists what the report accepts.
         let theirs = await #expect(throws: DocketClientError.self) { try await admin.command(.startFix(branch: nil), report: "A1") }
         if case .server(let body)? = theirs { #expect(body.details?["allowed"]?.arrayValue?.contains("FixStarted") == false && body.details?["allowed"]?.arrayValue?.contains("FixReleased") == true) }
@@ -325,6 +325,47 @@ struct ServerTests {
         await nia.close()
         await maria.close()
         await admin.close()
+        await node.stop()
+    }
+
+    @Test("someone who declined credit is offered none again; they or an admin can record that they changed their mind, a maintainer cannot")
+    func declinedCreditIsTheirsToTakeBack() async throws {
+        let node = try await TestNode()
+        try await node.adopt("alpha")
+        let admin = node.client()
+        _ = try await admin.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann", name: "Ann"))), report: "A1")
+        _ = try await admin.command(.acknowledge(assignee: "maria"), report: "A1")
+        _ = try await admin.command(.offerCredit(person: "zed", type: .analyst), report: "A1")
+        let ann = node.client(try await node.token(.reporter, name: "ann"))
+        _ = try await ann.command(.declineCredit(person: "ann"), report: "A1")
+        _ = try await admin.command(.declineCredit(person: "zed"), report: "A1")
+        let maria = node.client(try await node.token(.maintainer, project: "alpha", name: "maria"))
+        let before = node.store.head.sequence
+        for person in ["ann", "zed"] {
+            let offered = await #expect(throws: DocketClientError.self) { try await maria.command(.offerCredit(person: person, type: .finder), report: "A1") }
+            #expect(offered?.code == "credit-declined", "\(person)")
+            let accepted = await #expect(throws: DocketClientError.self) {
+                try await maria.command(.acceptCredit(person: person, displayName: nil, preference: .anonymous), report: "A1")
+            }
+            #expect(accepted?.code == "forbidden" && accepted?.description.contains("only an admin") == true, "\(String(describing: accepted))")
+        }
+        // Without saying how, even she is refused: her decline stands until she says how to credit her.
+        let unsaid = await #expect(throws: DocketClientError.self) { try await ann.command(.acceptCredit(person: "ann", displayName: nil, preference: nil), report: "A1") }
+        #expect(unsaid?.code == "credit-declined" && unsaid?.description.contains("--preference") == true, "\(String(describing: unsaid))")
+        #expect(node.store.head.sequence == before)
+        // Her refusal lists accepting as what she may still record.
+        let refused = await #expect(throws: DocketClientError.self) { try await ann.command(.respond(summary: "more"), report: "A1") }
+        if case .server(let body)? = refused { #expect(body.details?["allowed"] == ["CreditAccepted"], "\(body)") }
+        // She changes her mind herself; an admin records Zed's, who wrote by mail.
+        _ = try await ann.command(.acceptCredit(person: "ann", displayName: nil, preference: .handle), report: "A1")
+        _ = try await admin.command(.acceptCredit(person: "zed", displayName: "Zed", preference: .named), report: "A1")
+        let rows = try await admin.query(.state(project: "alpha", state: nil, severity: nil, assignee: nil, report: "A1"))["rows"]?.arrayValue ?? []
+        #expect(rows.first?["reporter"]?["credit"] == "handle", "\(rows)")
+        _ = try await admin.command(.triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: "A1")
+        _ = try await admin.command(.publish(ghsa: nil, cve: nil, url: nil), report: "A1")
+        let hall = try await admin.query(.hallOfFame(project: "alpha", year: nil))["json"]?["credited"]?.arrayValue ?? []
+        #expect(hall.map { $0["name"]?.stringValue ?? "?" }.sorted() == ["Zed", "ann"], "\(hall)")
+        for c in [admin, ann, maria] { await c.close() }
         await node.stop()
     }
 

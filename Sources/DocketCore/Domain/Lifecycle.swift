@@ -143,14 +143,14 @@ public enum Lifecycle {
     public static let reporterEvents: Set<String> = [ReporterResponded.eventType, CreditAccepted.eventType, CreditDeclined.eventType]
 
     /// What the reporter of `report` may still record on it: `reporterEvents` its state allows,
-    /// less their answer to credit once they declined it (or, for a decline, asked for none).
+    /// less a decline once they declined credit or asked for none (accepting stays open: they may
+    /// change their mind).
     static func reporterAllowedEvents(on report: Report) -> [String] {
         let handle = report.reporter.handle
         let declined = report.credit(of: handle)?.status == .declined
         return allowedEvents(in: report.state).filter { type in
             guard reporterEvents.contains(type) else { return false }
             switch type {
-            case CreditAccepted.eventType: return !declined
             case CreditDeclined.eventType: return !declined && !report.askedForNoCredit(handle)
             default: return true
             }
@@ -335,15 +335,19 @@ public enum Lifecycle {
             try nonEmpty(person, "person")
             let isReporter = report?.isReporter(person) ?? false
             let preference = report?.acceptedPreference(of: person, given: given) ?? given ?? .named
-            guard preference != .none else {
+            let declined = report?.credit(of: person)?.status == .declined
+            guard preference != .none, !declined || given != nil else {
                 if given == CreditPreference.none {
                     throw DomainError(.invalidCommand, "accepting credit needs a preference of named, handle or anonymous; none is no credit (credit offered and not wanted is declined: credit --decline)")
                 }
-                throw DomainError(.invalidCommand, "\(person) asked for no credit; if they now accept it, give --preference named, handle or anonymous (recorded by them, or by an admin)")
+                throw DomainError(
+                    declined ? .creditDeclined : .invalidCommand,
+                    "\(person) \(declined ? "declined credit on report \(reportID)" : "asked for no credit"); if they now accept it, give --preference named, handle or anonymous (recorded by them, or by an admin)")
             }
-            // A reporter who asked for no credit (or whose project's default gave them none) may
-            // opt in later, saying how they want it: no one else's offer reaches them.
-            try refuseDeclined(person, report: report, optingIn: isReporter && given != nil)
+            // Someone who declined credit, or a reporter who asked for none (or whose project's
+            // default gave them none), may change their mind later, saying how they want it; no
+            // one else's offer reaches them (and only they or an admin may record it: Ledger).
+            try refuseDeclined(person, report: report, optingIn: given != nil)
             if let report, report.credit(of: person) == nil, !isReporter {
                 throw DomainError(.invalidCommand, "no credit was offered to \(person) on report \(reportID); offer it first (credit --offer)")
             }
@@ -463,12 +467,14 @@ public enum Lifecycle {
         do { return try CVSS.score(vector) } catch { throw DomainError(.invalidCommand, "malformed CVSS vector: \(error.message)") }
     }
 
+    /// Refuses credit to someone who declined it or asked for none, unless it is their own change
+    /// of mind (`optingIn`: an acceptance that says how they want to be credited).
     private static func refuseDeclined(_ person: String, report: Report?, optingIn: Bool = false) throws(DomainError) {
-        guard let report else { return }
+        guard let report, !optingIn else { return }
         if let record = report.credit(of: person), record.status == .declined {
-            throw DomainError(.creditDeclined, "\(person) declined credit on report \(report.id); it cannot be offered or recorded again")
+            throw DomainError(.creditDeclined, "\(person) declined credit on report \(report.id); it cannot be offered again (if they change their mind, they or an admin record it: credit --accept --preference named, handle or anonymous)")
         }
-        if !optingIn, report.askedForNoCredit(person) {
+        if report.askedForNoCredit(person) {
             throw DomainError(.creditDeclined, "\(person) asked for no credit when reporting \(report.id); credit cannot be offered to them")
         }
     }
