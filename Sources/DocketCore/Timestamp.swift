@@ -44,6 +44,34 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         let (y, m, d) = Self.civil(fromDays: days)
         let secondOfDay = micros / 1_000_000
         let fraction = micros % 1_000_000
+        if (0...9999).contains(y) {
+            // Written byte by byte into one string: views render several times a row.
+            return String(unsafeUninitializedCapacity: 27) { out in
+                var n = 0
+                func put(_ v: Int64, _ width: Int) {
+                    var v = v
+                    for i in stride(from: width - 1, through: 0, by: -1) {
+                        out[n + i] = UInt8(truncatingIfNeeded: 48 + v % 10)
+                        v /= 10
+                    }
+                    n += width
+                }
+                func put(_ c: Unicode.Scalar) {
+                    out[n] = UInt8(ascii: c)
+                    n += 1
+                }
+                put(y, 4); put("-"); put(m, 2); put("-"); put(d, 2); put("T")
+                put(secondOfDay / 3600, 2); put(":"); put(secondOfDay / 60 % 60, 2); put(":"); put(secondOfDay % 60, 2)
+                if fraction != 0 {
+                    put(".")
+                    var (f, width) = (fraction, 6)
+                    while f % 10 == 0 { (f, width) = (f / 10, width - 1) }
+                    put(f, width)
+                }
+                put("Z")
+                return n
+            }
+        }
         var s = Self.pad(y, 4) + "-" + Self.pad(m, 2) + "-" + Self.pad(d, 2) + "T"
         s += Self.pad(secondOfDay / 3600, 2) + ":" + Self.pad(secondOfDay / 60 % 60, 2) + ":" + Self.pad(secondOfDay % 60, 2)
         if fraction != 0 {

@@ -19,6 +19,8 @@ public final class Ledger: Sendable {
     /// The last sequence the live views were folded to (0: not yet), readable without waiting for
     /// a fold that holds `live`.
     private let liveSequence = Atomic<UInt64>(0)
+    /// The views being read in pages just now, kept between their pages.
+    let pageOrders = PageOrders()
     /// Each project's state as its stream stood at a version (`projectState`).
     private let projects = Mutex<[String: (state: ProjectState?, version: UInt64)]>([:])
     /// Set when the node shuts down: folds under way stop within a chunk or so (`stopFolds`).
@@ -675,8 +677,9 @@ public final class Ledger: Sendable {
         }
         let asOf = spec.resolve(now: try Self.evaluationInstant(spec, page))
         let projection = try projection(asOf: asOf)
-        return try ViewRenderer(projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store)
-            .render(query, page: page)
+        return try ViewRenderer(
+            projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store, pageOrders: pageOrders
+        ).render(query, page: page)
     }
 }
 

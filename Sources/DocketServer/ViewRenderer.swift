@@ -1,6 +1,7 @@
 import DocketCore
 import DocketStore
 import DocketWire
+import Synchronization
 
 /// Renders a view query over a projection as the value a QUERY_RESULT carries (and the CLI
 /// prints): `{"rows": [...]}` for lists, one object for metrics and the hall of fame.
@@ -10,6 +11,9 @@ struct ViewRenderer {
     let principal: Principal
     let asOf: AsOf
     let store: EventStore
+    /// Where the pages of a view as it is now keep its order between pages (nil: work it out for
+    /// every page, as for a view of the past).
+    var pageOrders: PageOrders? = nil
 
     /// The view `query` asks for; with `page`, one page of it (`ViewPage`: state and timers only).
     func render(_ query: ViewQuery, page: ViewPage? = nil) throws -> Value {
@@ -21,23 +25,42 @@ struct ViewRenderer {
                 // Who works on a report is the project's business (its history hides reassignments).
                 throw Forbidden("a reporter's view does not show who a report is assigned to; leave out the assignee filter")
             }
-            let rows = visible
-                .filter { r in
+            func select() throws -> [Report] {
+                let rows = visible.filter { r in
                     (project == nil || r.project == project) && (state == nil || r.state == state)
                         && (severity == nil || r.severity == severity)
                         && (assignee == nil || r.assignee.map(Report.personKey) == Report.personKey(assignee!))
                         && (report == nil || r.id == report)
                 }
-            if let report, rows.isEmpty { throw DomainError(.unknownReport, "no report \(report) as of \(asOf)") }
-            guard let page else { return .object([("rows", .array(rows.map(row)))]) }
+                if let report, rows.isEmpty { throw DomainError(.unknownReport, "no report \(report) as of \(asOf)") }
+                return rows
+            }
+            guard let page else { return .object([("rows", .array(try select().map(row)))]) }
+            let (rows, digest) = try ordered(query) {
+                let rows = try select()
+                return (rows, version(of: rows, policies: false) { rows.map(row) })
+            }
             let (shown, next) = try paged(rows, page)
-            return pageValue(shown.map(row), next: next, version: version(of: rows, policies: false) { rows.map(row) })
+            return pageValue(shown.map(row), next: next, version: digest)
         case .timers(let project, let report, let dueWithin, let late, let all):
             if let project { try requireProject(project) }
-            let matching = visible.filter { (project == nil || $0.project == project) && (report == nil || $0.id == report) }
-            if let report, matching.isEmpty { throw DomainError(.unknownReport, "no report \(report)") }
+            func select() throws -> [Report] {
+                let matching = visible.filter { (project == nil || $0.project == project) && (report == nil || $0.id == report) }
+                if let report, matching.isEmpty { throw DomainError(.unknownReport, "no report \(report)") }
+                return matching
+            }
             // A page is of reports, each with all its clocks the selection keeps.
-            let (reports, next) = try page.map { try paged(matching, $0) } ?? (matching[...], nil)
+            var (reports, next, digest): (ArraySlice<Report>, String?, String) = ([], nil, "")
+            if let page {
+                let (matching, v) = try ordered(query) {
+                    let matching = try select()
+                    return (matching, try version(of: matching, policies: true) { try render(query)["rows"]?.arrayValue ?? [] })
+                }
+                (reports, next) = try paged(matching, page)
+                digest = v
+            } else {
+                reports = try select()[...]
+            }
             var clocks: [Clock] = []
             for reportClocks in Timers.clocks(for: Array(reports), in: projection, now: now) {
                 for c in reportClocks {
@@ -53,9 +76,7 @@ struct ViewRenderer {
                 }
             }
             guard page != nil else { return .object([("rows", .array(clocks.map(Self.clockValue)))]) }
-            return pageValue(clocks.map(Self.clockValue), next: next, version: try version(of: matching, policies: true) {
-                try render(query)["rows"]?.arrayValue ?? []
-            })
+            return pageValue(clocks.map(Self.clockValue), next: next, version: digest)
         case .hallOfFame(let project, let year):
             try requireProject(project)
             // Public information: any authenticated principal may see it.
@@ -74,6 +95,19 @@ struct ViewRenderer {
         case .replay(let window):
             return try renderReplay(window: window)
         }
+    }
+
+    /// The reports a paged view shows, in its order, and its version (`version(of:)`): worked out
+    /// by `make` for the first page, and kept in `pageOrders` for the next ones, which ask for the
+    /// same view of the same projection at the same instant. (Filtering, sorting and digesting
+    /// every report the principal may see cost far more than rendering a page of them.)
+    private func ordered(_ query: ViewQuery, _ make: () throws -> ([Report], String)) throws -> ([Report], String) {
+        guard let pageOrders, case .latest = asOf else { return try make() }
+        let key = PageOrders.Key(sequence: projection.lastSequence, at: now, principal: principal, query: query)
+        if let kept = pageOrders[key] { return kept }
+        let made = try make()
+        pageOrders[key] = made
+        return made
     }
 
     /// The reports of `page` among `reports` (in the view's order), and the last of them when more
@@ -261,12 +295,28 @@ struct ViewRenderer {
         projection.reports[id].map(principal.canSee) ?? false
     }
 
+    /// The base scores of the vectors rows show, each worked out once: a ledger holds far fewer
+    /// distinct vectors than reports, and scoring a vector cost more than the rest of its row.
+    /// (Bounded: emptied when it holds `scoresKept`.)
+    private static let scores = Mutex<[String: Double]>([:])
+    static let scoresKept = 4096
+
+    static func baseScore(_ vector: String) -> Double? {
+        if let known = scores.withLock({ $0[vector] }) { return known }
+        guard let score = try? CVSS.score(vector).baseScore else { return nil }
+        scores.withLock {
+            if $0.count >= scoresKept { $0.removeAll(keepingCapacity: true) }
+            $0[vector] = score
+        }
+        return score
+    }
+
     static func reportValue(_ r: Report, includeContact: Bool, includeAssignee: Bool = true, showDuplicateOf: Bool) -> Value {
         var b: [(key: String, value: Value)] = [
             ("id", .string(r.id)), ("project", .string(r.project)), ("title", .string(r.title)), ("state", .string(r.state.rawValue)),
         ]
         func add(_ k: String, _ v: Value?) { if let v { b.append((k, v)) } }
-        func score(_ v: String) -> Value { .object([("vector", .string(v)), ("score", (try? CVSS.score(v)).map { .double($0.baseScore) } ?? .null)]) }
+        func score(_ v: String) -> Value { .object([("vector", .string(v)), ("score", baseScore(v).map { .double($0) } ?? .null)]) }
         add("severity", r.severity.map { .string($0.rawValue) })
         add("cvss31", r.cvss31.map(score))
         add("cvss40", r.cvss40.map(score))
@@ -339,4 +389,55 @@ struct ViewRenderer {
         if let n = c.displayNote { b.append(("note", .string(n))) }
         return .object(b)
     }
+}
+
+/// The order and version of the few views being read in pages just now (`ViewRenderer.ordered`),
+/// each for one principal, one projection (its last sequence: the live views' change with every
+/// commit) and one evaluation instant (all pages of a read share the first page's `at`). At most
+/// `capacity` are kept, none longer than a page's `at` is accepted, so that the reports they
+/// hold do not keep old copies of the views alive for long.
+final class PageOrders: Sendable {
+    struct Key: Hashable {
+        var sequence: UInt64
+        var at: Timestamp
+        var principal: Principal
+        var query: ViewQuery
+    }
+
+    private struct Kept {
+        var key: Key
+        var value: ([Report], String)
+        var madeAt: ContinuousClock.Instant
+    }
+
+    private let kept = Mutex<[Kept]>([])
+    let capacity: Int
+
+    init(capacity: Int = 4) {
+        self.capacity = capacity
+    }
+
+    subscript(key: Key) -> ([Report], String)? {
+        get {
+            kept.withLock { kept in
+                let now = ContinuousClock.now
+                kept.removeAll { now - $0.madeAt > ViewPage.maximumAtAge }
+                guard let i = kept.firstIndex(where: { $0.key == key }) else { return nil }
+                let hit = kept.remove(at: i)
+                kept.append(hit)  // the most recently used last
+                return hit.value
+            }
+        }
+        set {
+            guard let newValue else { return }
+            kept.withLock { kept in
+                kept.removeAll { $0.key == key }
+                kept.append(Kept(key: key, value: newValue, madeAt: .now))
+                if kept.count > capacity { kept.removeFirst(kept.count - capacity) }
+            }
+        }
+    }
+
+    /// How many views are kept (for tests).
+    var count: Int { kept.withLock { $0.count } }
 }

@@ -47,6 +47,21 @@ struct TimestampTests {
         #expect(Timestamp(microseconds: i.microseconds).rfc3339 == i.text)
     }
 
+    @Test("any instant of the range formats to a canonical text that parses back to it")
+    func formattedInstantsParseBack() throws {
+        var random = SplitMix64(seed: 3339)
+        let span = UInt64(Timestamp.maximum.microseconds - Timestamp.minimum.microseconds)
+        for i in 0..<20_000 {
+            var us = Timestamp.minimum.microseconds + Int64(random.next() % span)
+            if i % 3 == 0 { us -= us % 1_000_000 }  // whole seconds, and
+            if i % 3 == 1 { us -= us % 1_000 }  // whole milliseconds, whose fractions are trimmed
+            let text = Timestamp(microseconds: us).rfc3339
+            #expect(try Timestamp(rfc3339: text).microseconds == us, "\(text)")
+            let fraction = text.dropFirst(19).dropLast()
+            #expect(text.count <= 27 && text.hasSuffix("Z") && !fraction.hasSuffix("0") && (fraction.isEmpty || fraction.hasPrefix(".")), "\(text)")
+        }
+    }
+
     @Test("the documented range is 0001-01-01 through 9999-12-31")
     func range() {
         #expect(Timestamp.minimum.rfc3339 == "0001-01-01T00:00:00Z")
