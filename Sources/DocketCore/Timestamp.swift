@@ -72,6 +72,15 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
                 return n
             }
         }
+        return rfc3339Padded
+    }
+
+    /// The same text, made of padded numbers (beyond year 9999, or to check the above against).
+    var rfc3339Padded: String {
+        let (days, micros) = microseconds.floorDivided(by: 86_400_000_000)
+        let (y, m, d) = Self.civil(fromDays: days)
+        let secondOfDay = micros / 1_000_000
+        let fraction = micros % 1_000_000
         var s = Self.pad(y, 4) + "-" + Self.pad(m, 2) + "-" + Self.pad(d, 2) + "T"
         s += Self.pad(secondOfDay / 3600, 2) + ":" + Self.pad(secondOfDay / 60 % 60, 2) + ":" + Self.pad(secondOfDay % 60, 2)
         if fraction != 0 {

@@ -139,10 +139,14 @@ final class Follower: Sendable {
 
     struct Redirected: Error {}
 
-    /// Whether AUTH's refusal `code` is about the token itself, so that asking again cannot help
-    /// (Schemas/protocol.md §6): anything else a leader answers AUTH with is transient.
-    static func refusesToken(_ code: String) -> Bool {
-        ["bad-token", "unknown-token", "token-revoked", "token-expired", "forbidden"].contains(code)
+    /// AUTH's refusals of the token itself (Schemas/protocol.md §6).
+    static let tokenRefusals: Set<String> = ["bad-token", "unknown-token", "token-revoked", "token-expired"]
+
+    /// Whether an ERROR answering the handshake says the leader is busy, slow or going away, so
+    /// that trying again later can succeed (§12, §14; `not-authenticated` is AUTH's answer when
+    /// the token records could not be read).
+    static func isTransient(_ code: String) -> Bool {
+        ["handshake-timeout", "too-many-connections", "shutting-down", "not-authenticated", "too-many-requests", "internal"].contains(code)
     }
 
     /// One connection to the leader, until it drops or something stops replication.
@@ -160,10 +164,13 @@ final class Follower: Sendable {
                 "\(address) serves ledger \(ledgerID) but this node holds ledger \(store.ledgerID): a follower can only follow a node of its own ledger; nothing was written"))
         }
         do { try await conn.authenticate(token: hub.configuration.token ?? "") } catch let e as ErrorBody {
-            // A refused token stays refused; a busy or slow leader (its handshake timer, a newer
-            // connection taking this one's place, a shutdown) is tried again like a lost connection.
-            guard Self.refusesToken(e.code) else { throw PeerConnection.Failure("\(address) answered AUTH with \(e.code): \(e.message)") }
-            throw Stop(error: ReplicationError(e.code, "\(address) refused this follower's token: \(e.message)"))
+            // A busy or slow leader (its handshake timer, a newer connection taking this one's
+            // place, a shutdown, its token records unreadable for a moment) is tried again like a
+            // lost connection; anything else (a refused token, a token too large to send, a code
+            // this build does not know) would be answered the same again: it stops, saying why.
+            guard !Self.isTransient(e.code) else { throw PeerConnection.Failure("\(address) answered AUTH with \(e.code): \(e.message)") }
+            let why = Self.tokenRefusals.contains(e.code) ? "refused this follower's token" : "refused this follower's AUTH"
+            throw Stop(error: ReplicationError(e.code, "\(address) \(why): \(e.message)"))
         }
         // Batches an earlier connection handed to the writer commit first: asked for from the head
         // before them, the leader would resend what they hold, and its records would no longer

@@ -36,11 +36,10 @@ struct ViewRenderer {
                 return rows
             }
             guard let page else { return .object([("rows", .array(try select().map(row)))]) }
-            let (rows, digest) = try ordered(query) {
+            let (shown, next, digest) = try self.page(page, of: query) {
                 let rows = try select()
                 return (rows, version(of: rows, policies: false) { rows.map(row) })
             }
-            let (shown, next) = try paged(rows, page)
             return pageValue(shown.map(row), next: next, version: digest)
         case .timers(let project, let report, let dueWithin, let late, let all):
             if let project { try requireProject(project) }
@@ -50,19 +49,17 @@ struct ViewRenderer {
                 return matching
             }
             // A page is of reports, each with all its clocks the selection keeps.
-            var (reports, next, digest): (ArraySlice<Report>, String?, String) = ([], nil, "")
+            var (reports, next, digest): ([Report], String?, String) = ([], nil, "")
             if let page {
-                let (matching, v) = try ordered(query) {
+                (reports, next, digest) = try self.page(page, of: query) {
                     let matching = try select()
                     return (matching, try version(of: matching, policies: true) { try render(query)["rows"]?.arrayValue ?? [] })
                 }
-                (reports, next) = try paged(matching, page)
-                digest = v
             } else {
-                reports = try select()[...]
+                reports = try select()
             }
             var clocks: [Clock] = []
-            for reportClocks in Timers.clocks(for: Array(reports), in: projection, now: now) {
+            for reportClocks in Timers.clocks(for: reports, in: projection, now: now) {
                 for c in reportClocks {
                     if late {
                         if c.isLate { clocks.append(c) }
@@ -97,42 +94,67 @@ struct ViewRenderer {
         }
     }
 
-    /// The reports a paged view shows, in its order, and its version (`version(of:)`): worked out
-    /// by `make` for the first page, and kept in `pageOrders` for the next ones, which ask for the
-    /// same view of the same projection at the same instant. (Filtering, sorting and digesting
-    /// every report the principal may see cost far more than rendering a page of them.)
-    private func ordered(_ query: ViewQuery, _ make: () throws -> ([Report], String)) throws -> ([Report], String) {
-        guard let pageOrders, case .latest = asOf else { return try make() }
-        let key = PageOrders.Key(sequence: projection.lastSequence, at: now, principal: principal, query: query)
-        if let kept = pageOrders[key] { return kept }
-        let made = try make()
-        pageOrders[key] = made
-        return made
+    /// The reports of `page` of the view `query`, the cursor of the next page (nil on the last)
+    /// and the view's version (`version(of:)`). The view's order and version are worked out by
+    /// `make` (every report of the view, in its order) for a read's first page and kept in
+    /// `pageOrders` for its next ones, which ask for the same view of the same projection at the
+    /// same instant: filtering, sorting and digesting every report the principal may see cost far
+    /// more than rendering a page of them.
+    private func page(
+        _ page: ViewPage, of query: ViewQuery, _ make: () throws -> ([Report], String)
+    ) throws -> ([Report], next: String?, version: String) {
+        func work() throws -> PageOrders.Order {
+            let (reports, version) = try make()
+            return PageOrders.Order(keys: reports.map { PageOrders.Place(at: $0.submittedAt.microseconds, id: $0.id) }, version: version)
+        }
+        let order: PageOrders.Order
+        if let pageOrders, case .latest = asOf {
+            let key = PageOrders.Key(sequence: projection.lastSequence, at: now, principal: principal, query: query)
+            if let kept = pageOrders[key] {
+                order = kept
+            } else {
+                order = try work()
+                pageOrders[key] = order
+            }
+        } else {
+            order = try work()
+        }
+        let (places, next) = try paged(order.keys, page)
+        var reports: [Report] = []
+        reports.reserveCapacity(places.count)
+        for place in places {
+            // The same log sequence holds the same reports; should one be missing, the read starts over.
+            guard let r = projection.reports[place.id] else {
+                throw ErrorBody(code: ViewPage.expired, message: "query: the view changed while it was read (read it again from its first page)")
+            }
+            reports.append(r)
+        }
+        return (reports, next, order.version)
     }
 
-    /// The reports of `page` among `reports` (in the view's order), and the last of them when more
+    /// The places of `page` among `places` (the view's order), and the last of them when more
     /// follow. `after` must name a report the principal may see (else it is refused as if there
     /// were none, so a cursor tells nothing of other people's reports); it need not match the
     /// view's filters.
-    private func paged(_ reports: [Report], _ page: ViewPage) throws -> (ArraySlice<Report>, next: String?) {
-        var start = reports.startIndex
+    private func paged(_ places: [PageOrders.Place], _ page: ViewPage) throws -> (ArraySlice<PageOrders.Place>, next: String?) {
+        var start = places.startIndex
         if let after = page.after {
             guard let cursor = projection.reports[after], principal.canSee(cursor) else {
                 throw ErrorBody(
                     code: ViewPage.expired,
                     message: "query: \"after\" names no report of this view\(asOfClause) (give the \"next\" of the page before, or read the view again from its first page)")
             }
-            let key = (cursor.submittedAt, cursor.id)
-            // The first report after the cursor: reports are in that order, so by bisection.
-            var (low, high) = (reports.startIndex, reports.endIndex)
+            let key = PageOrders.Place(at: cursor.submittedAt.microseconds, id: cursor.id)
+            // The first report after the cursor: the places are in that order, so by bisection.
+            var (low, high) = (places.startIndex, places.endIndex)
             while low < high {
                 let mid = (low + high) / 2
-                if (reports[mid].submittedAt, reports[mid].id) > key { high = mid } else { low = mid + 1 }
+                if key < places[mid] { high = mid } else { low = mid + 1 }
             }
             start = low
         }
-        let end = reports.index(start, offsetBy: page.limit, limitedBy: reports.endIndex) ?? reports.endIndex
-        return (reports[start..<end], end < reports.endIndex ? reports[end - 1].id : nil)
+        let end = places.index(start, offsetBy: page.limit, limitedBy: places.endIndex) ?? places.endIndex
+        return (places[start..<end], end < places.endIndex ? places[end - 1].id : nil)
     }
 
     /// A page's answer: its rows, the cursor of the next page (absent on the last), the version
@@ -391,11 +413,12 @@ struct ViewRenderer {
     }
 }
 
-/// The order and version of the few views being read in pages just now (`ViewRenderer.ordered`),
+/// The order and version of the few views being read in pages just now (`ViewRenderer.page`),
 /// each for one principal, one projection (its last sequence: the live views' change with every
-/// commit) and one evaluation instant (all pages of a read share the first page's `at`). At most
-/// `capacity` are kept, none longer than a page's `at` is accepted, so that the reports they
-/// hold do not keep old copies of the views alive for long.
+/// commit) and one evaluation instant (all pages of a read share the first page's `at`). An order
+/// is each report's place (submission time and id), not the reports: it keeps no copy of the views
+/// alive. At most `capacity` are kept, the least recently used going first, and none for longer
+/// than `maximumAge` (a page's `at` is accepted no longer).
 final class PageOrders: Sendable {
     struct Key: Hashable {
         var sequence: UInt64
@@ -404,38 +427,58 @@ final class PageOrders: Sendable {
         var query: ViewQuery
     }
 
+    /// A report's place in a view: oldest submission first, ties by id.
+    struct Place: Comparable {
+        var at: Int64
+        var id: String
+
+        static func < (a: Place, b: Place) -> Bool { a.at != b.at ? a.at < b.at : a.id < b.id }
+    }
+
+    struct Order {
+        var keys: [Place]
+        var version: String
+    }
+
     private struct Kept {
         var key: Key
-        var value: ([Report], String)
+        var order: Order
         var madeAt: ContinuousClock.Instant
     }
 
     private let kept = Mutex<[Kept]>([])
     let capacity: Int
+    let maximumAge: Duration
 
-    init(capacity: Int = 4) {
+    init(capacity: Int = 16, maximumAge: Duration = ViewPage.maximumAtAge) {
         self.capacity = capacity
+        self.maximumAge = maximumAge
     }
 
-    subscript(key: Key) -> ([Report], String)? {
+    subscript(key: Key) -> Order? {
         get {
             kept.withLock { kept in
-                let now = ContinuousClock.now
-                kept.removeAll { now - $0.madeAt > ViewPage.maximumAtAge }
+                dropExpired(&kept)
                 guard let i = kept.firstIndex(where: { $0.key == key }) else { return nil }
                 let hit = kept.remove(at: i)
                 kept.append(hit)  // the most recently used last
-                return hit.value
+                return hit.order
             }
         }
         set {
             guard let newValue else { return }
             kept.withLock { kept in
+                dropExpired(&kept)
                 kept.removeAll { $0.key == key }
-                kept.append(Kept(key: key, value: newValue, madeAt: .now))
+                kept.append(Kept(key: key, order: newValue, madeAt: .now))
                 if kept.count > capacity { kept.removeFirst(kept.count - capacity) }
             }
         }
+    }
+
+    private func dropExpired(_ kept: inout [Kept]) {
+        let now = ContinuousClock.now
+        kept.removeAll { now - $0.madeAt > maximumAge }
     }
 
     /// How many views are kept (for tests).

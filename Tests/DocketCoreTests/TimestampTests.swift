@@ -1,4 +1,4 @@
-import DocketCore
+@testable import DocketCore
 import DocketTestSupport
 import Testing
 
@@ -56,6 +56,7 @@ struct TimestampTests {
             if i % 3 == 0 { us -= us % 1_000_000 }  // whole seconds, and
             if i % 3 == 1 { us -= us % 1_000 }  // whole milliseconds, whose fractions are trimmed
             let text = Timestamp(microseconds: us).rfc3339
+            #expect(text == Timestamp(microseconds: us).rfc3339Padded)
             #expect(try Timestamp(rfc3339: text).microseconds == us, "\(text)")
             let fraction = text.dropFirst(19).dropLast()
             #expect(text.count <= 27 && text.hasSuffix("Z") && !fraction.hasSuffix("0") && (fraction.isEmpty || fraction.hasPrefix(".")), "\(text)")
@@ -64,6 +65,10 @@ struct TimestampTests {
 
     @Test("the documented range is 0001-01-01 through 9999-12-31")
     func range() {
+        for t in [Timestamp.minimum, .maximum, Timestamp(microseconds: 0), Timestamp(microseconds: -1), Timestamp(microseconds: 50)] {
+            #expect(t.rfc3339 == t.rfc3339Padded)
+        }
+        #expect(Timestamp(microseconds: 50).rfc3339 == "1970-01-01T00:00:00.00005Z")
         #expect(Timestamp.minimum.rfc3339 == "0001-01-01T00:00:00Z")
         #expect(Timestamp.maximum.rfc3339 == "9999-12-31T23:59:59.999999Z")
         #expect(Timestamp.minimum < Timestamp.maximum)

@@ -289,9 +289,10 @@ struct ReplicationTests {
         await leader.remove()
     }
 
-    @Test("a leader that answers AUTH with a transient error (its handshake timer, a newer connection in this one's place) is tried again; a refused token stops the follower", arguments: [
-        ("handshake-timeout", false), ("too-many-connections", false), ("shutting-down", false),
-        ("token-revoked", true), ("unknown-token", true), ("bad-token", true),
+    @Test("a leader that answers AUTH with a transient error (its handshake timer, a newer connection in this one's place) is tried again; a refused token, or any other error, stops the follower", arguments: [
+        ("handshake-timeout", false), ("too-many-connections", false), ("shutting-down", false), ("not-authenticated", false), ("internal", false),
+        ("token-revoked", true), ("unknown-token", true), ("bad-token", true), ("token-expired", true),
+        ("frame-too-large", true), ("protocol-violation", true), ("a-code-not-yet-invented", true),
     ])
     func authRefusals(code: String, stops: Bool) async throws {
         let ledgerID = Mutex("")
@@ -308,14 +309,18 @@ struct ReplicationTests {
         r.leader = "127.0.0.1:\(peer.port)"
         r.token = "dkt_000000000000_" + String(repeating: "0", count: 64)
         let follower = ClusterNode(replication: r)
+        let started = ContinuousClock.now
         try await follower.start(ledgerID: origin.store.ledgerID)
         if stops {
             try await eventually("the follower stops") { follower.replicationStatus?["state"] == "stopped" }
-            #expect(follower.replicationStatus?["error"]?.stringValue?.contains("refused this follower's token") == true)
+            let error = follower.replicationStatus?["error"]?.stringValue ?? ""
+            #expect(error.hasPrefix(code + ": ") && error.contains(code.hasPrefix("token") || code.hasSuffix("token") ? "refused this follower's token" : "refused this follower's AUTH"), "\(error)")
             try await Task.sleep(for: .milliseconds(300))
             #expect(peer.received(.auth) == 1, "a refused token is not offered again")
         } else {
-            try await eventually("the follower authenticates again") { peer.received(.auth) >= 3 }
+            // Again and again, backing off: 50 ms, 100 ms, 200 ms, … between tries.
+            try await eventually("the follower authenticates again") { peer.received(.auth) >= 4 }
+            #expect(ContinuousClock.now - started >= .milliseconds(350), "three waits of 50, 100 and 200 ms at least")
             #expect(follower.replicationStatus?["state"] != "stopped", "\(String(describing: follower.replicationStatus))")
             #expect(follower.replicationStatus?["error"]?.stringValue?.contains(code) == true)
         }

@@ -913,6 +913,13 @@ struct ServerTests {
         }
         #expect(refusals.count == 2 && refusals[0] == refusals[1] && refusals[0].contains("\"after\" names no report of this view"), "\(refusals)")
         #expect(refusals.first?.hasPrefix("page-expired: ") == true, "\(refusals)")
+        // A commit between two pages of one read: the next page is of the views as they are now,
+        // and its version says so (the order kept for the first is not reused).
+        let first = try await admin.queryPage(state, ViewPage(limit: 3))
+        let firstAt = try #require(first["at"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) })
+        _ = try await admin.command(.submit(ReportSubmitted(project: "alpha", title: "t7", reporter: Reporter(handle: "ada"))), report: "P-7")
+        let second = try await admin.queryPage(state, ViewPage(limit: 10, after: first["next"]?.stringValue, at: firstAt))
+        #expect(second["version"] != first["version"] && second["rows"]?.arrayValue?.last?["id"] == "P-7", "\(second)")
         // Only those two views have pages, and a page has a size.
         await #expect(throws: DocketClientError.self) { try await admin.queryPage(.hallOfFame(project: "alpha", year: nil), ViewPage(limit: 3)) }
         await #expect(throws: DocketClientError.self) { try await admin.queryPage(state, ViewPage(limit: 0)) }
@@ -936,7 +943,7 @@ struct ServerTests {
     }
 
     @Test("the order of a view read in pages is kept for its next pages: per projection, instant, principal and query; the few most recent, none for long")
-    func pageOrdersAreKept() throws {
+    func pageOrdersAreKept() async throws {
         let orders = PageOrders(capacity: 2)
         let at = Timestamp(microseconds: 1_000_000)
         let admin = Principal(role: .admin, project: nil, subject: "root")
@@ -944,17 +951,25 @@ struct ServerTests {
         func key(_ sequence: UInt64, _ principal: Principal = admin, _ query: ViewQuery = state, at t: Timestamp = at) -> PageOrders.Key {
             PageOrders.Key(sequence: sequence, at: t, principal: principal, query: query)
         }
-        orders[key(1)] = ([], "v1")
-        #expect(orders[key(1)]?.1 == "v1")
+        func order(_ version: String) -> PageOrders.Order { PageOrders.Order(keys: [PageOrders.Place(at: 1, id: "R-1")], version: version) }
+        orders[key(1)] = order("v1")
+        #expect(orders[key(1)]?.version == "v1" && orders[key(1)]?.keys.first?.id == "R-1")
         // Another projection, instant, principal or query is another view.
         #expect(orders[key(2)] == nil && orders[key(1, at: at + .seconds(1))] == nil)
         #expect(orders[key(1, Principal(role: .reporter, project: nil, subject: "rey"))] == nil)
         #expect(orders[key(1, admin, .timers(project: nil, report: nil, dueWithin: nil, late: false, all: false))] == nil)
         // The least recently used goes first.
-        orders[key(2)] = ([], "v2")
+        orders[key(2)] = order("v2")
         _ = orders[key(1)]
-        orders[key(3)] = ([], "v3")
-        #expect(orders.count == 2 && orders[key(2)] == nil && orders[key(1)]?.1 == "v1" && orders[key(3)]?.1 == "v3")
+        orders[key(3)] = order("v3")
+        #expect(orders.count == 2 && orders[key(2)] == nil && orders[key(1)]?.version == "v1" && orders[key(3)]?.version == "v3")
+        // None is kept past its age, read or not: storing another drops it too.
+        let brief = PageOrders(capacity: 4, maximumAge: .milliseconds(50))
+        brief[key(1)] = order("v1")
+        brief[key(2)] = order("v2")
+        try await Task.sleep(for: .milliseconds(120))
+        brief[key(3)] = order("v3")
+        #expect(brief.count == 1 && brief[key(1)] == nil && brief[key(3)]?.version == "v3")
     }
 
     @Test("a view read in pages while it keeps changing is read again, then given up on; once it holds still it is read whole")
