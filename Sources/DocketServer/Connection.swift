@@ -125,13 +125,7 @@ final class ConnectionHandler: ChannelInboundHandler {
             let loop = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let (tokens, server) = (Tokens(ledger: server.ledger), server)
             let requestID = frame.requestID
-            // With the token records cached (as after any earlier AUTH), checking a token is a
-            // hash and a lookup: done here, so that a handshake never waits for a busy pool of
-            // threads. Reading the records anew is storage work: off the event loop.
-            if let records = server.currentTokenRecords() {
-                authenticated(context, requestID: requestID, Result { try tokens.authenticate(token, records: records) })
-                return
-            }
+            // Reading the token records is storage work: off the event loop.
             Task {
                 let outcome = Result { try tokens.authenticate(token, records: try server.tokenRecords()) }
                 loop.eventLoop.execute {

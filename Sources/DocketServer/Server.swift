@@ -291,15 +291,6 @@ public final class DocketServer: Service, Sendable {
 
     func untrack(_ session: Session) { _ = sessions.withLock { $0.removeValue(forKey: ObjectIdentifier(session)) } }
 
-    /// The token records if those cached are the log's latest (a read of one stream version, no
-    /// more), else nil.
-    func currentTokenRecords() -> [String: Tokens.Record]? {
-        guard let version = try? ledger.store.version(of: Tokens.stream), let cached = tokenCache.withLock({ $0 }), cached.version == version else {
-            return nil
-        }
-        return cached.records
-    }
-
     /// Every token record, as of the log's latest `system/tokens` event.
     func tokenRecords() throws -> [String: Tokens.Record] {
         let version = try ledger.store.version(of: Tokens.stream)
