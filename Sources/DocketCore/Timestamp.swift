@@ -39,11 +39,15 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// The RFC 3339 form in UTC, with fractional seconds only when there are any.
     public var description: String { rfc3339 }
 
-    public var rfc3339: String {
+    /// Year, month, day, second of the day and microseconds of the second, in UTC.
+    private var fields: (y: Int64, m: Int64, d: Int64, secondOfDay: Int64, fraction: Int64) {
         let (days, micros) = microseconds.floorDivided(by: 86_400_000_000)
         let (y, m, d) = Self.civil(fromDays: days)
-        let secondOfDay = micros / 1_000_000
-        let fraction = micros % 1_000_000
+        return (y, m, d, micros / 1_000_000, micros % 1_000_000)
+    }
+
+    public var rfc3339: String {
+        let (y, m, d, secondOfDay, fraction) = fields
         if (0...9999).contains(y) {
             // Written byte by byte into one string: views render several times a row.
             return String(unsafeUninitializedCapacity: 27) { out in
@@ -77,10 +81,7 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
 
     /// The same text, made of padded numbers (beyond year 9999, or to check the above against).
     var rfc3339Padded: String {
-        let (days, micros) = microseconds.floorDivided(by: 86_400_000_000)
-        let (y, m, d) = Self.civil(fromDays: days)
-        let secondOfDay = micros / 1_000_000
-        let fraction = micros % 1_000_000
+        let (y, m, d, secondOfDay, fraction) = fields
         var s = Self.pad(y, 4) + "-" + Self.pad(m, 2) + "-" + Self.pad(d, 2) + "T"
         s += Self.pad(secondOfDay / 3600, 2) + ":" + Self.pad(secondOfDay / 60 % 60, 2) + ":" + Self.pad(secondOfDay % 60, 2)
         if fraction != 0 {

@@ -142,12 +142,10 @@ final class Follower: Sendable {
     /// AUTH's refusals of the token itself (Schemas/protocol.md §6).
     static let tokenRefusals: Set<String> = ["bad-token", "unknown-token", "token-revoked", "token-expired"]
 
-    /// Whether an ERROR answering the handshake says the leader is busy, slow or going away, so
-    /// that trying again later can succeed (§12, §14; `not-authenticated` is AUTH's answer when
-    /// the token records could not be read).
-    static func isTransient(_ code: String) -> Bool {
-        ["handshake-timeout", "too-many-connections", "shutting-down", "not-authenticated", "too-many-requests", "internal"].contains(code)
-    }
+    /// The ERRORs answering the handshake that say the leader is busy, slow or going away, so that
+    /// trying again later can succeed (§12, §14; `not-authenticated` is AUTH's answer when the
+    /// token records could not be read).
+    static let transientRefusals: Set<String> = ["handshake-timeout", "too-many-connections", "shutting-down", "not-authenticated", "too-many-requests", "internal"]
 
     /// One connection to the leader, until it drops or something stops replication.
     private func follow() async throws {
@@ -168,7 +166,7 @@ final class Follower: Sendable {
             // place, a shutdown, its token records unreadable for a moment) is tried again like a
             // lost connection; anything else (a refused token, a token too large to send, a code
             // this build does not know) would be answered the same again: it stops, saying why.
-            guard !Self.isTransient(e.code) else { throw PeerConnection.Failure("\(address) answered AUTH with \(e.code): \(e.message)") }
+            guard !Self.transientRefusals.contains(e.code) else { throw PeerConnection.Failure("\(address) answered AUTH with \(e.code): \(e.message)") }
             let why = Self.tokenRefusals.contains(e.code) ? "refused this follower's token" : "refused this follower's AUTH"
             throw Stop(error: ReplicationError(e.code, "\(address) \(why): \(e.message)"))
         }

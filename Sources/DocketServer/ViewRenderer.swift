@@ -105,7 +105,7 @@ struct ViewRenderer {
     ) throws -> ([Report], next: String?, version: String) {
         func work() throws -> PageOrders.Order {
             let (reports, version) = try make()
-            return PageOrders.Order(keys: reports.map { PageOrders.Place(at: $0.submittedAt.microseconds, id: $0.id) }, version: version)
+            return PageOrders.Order(places: reports.map(PageOrders.Place.init), version: version)
         }
         let order: PageOrders.Order
         if let pageOrders, case .latest = asOf {
@@ -119,7 +119,7 @@ struct ViewRenderer {
         } else {
             order = try work()
         }
-        let (places, next) = try paged(order.keys, page)
+        let (places, next) = try paged(order.places, page)
         var reports: [Report] = []
         reports.reserveCapacity(places.count)
         for place in places {
@@ -144,7 +144,7 @@ struct ViewRenderer {
                     code: ViewPage.expired,
                     message: "query: \"after\" names no report of this view\(asOfClause) (give the \"next\" of the page before, or read the view again from its first page)")
             }
-            let key = PageOrders.Place(at: cursor.submittedAt.microseconds, id: cursor.id)
+            let key = PageOrders.Place(cursor)
             // The first report after the cursor: the places are in that order, so by bisection.
             var (low, high) = (places.startIndex, places.endIndex)
             while low < high {
@@ -294,11 +294,10 @@ struct ViewRenderer {
     /// The reports the principal may see, oldest first.
     var visible: [Report] {
         let reports = projection.reports.values.filter { principal.canSee($0) }
-        // Sorted as plain numbers, each report's time read once, its id only to break a tie: a
-        // page of a large ledger sorts every report it may show, and comparing the reports
-        // themselves cost more than the page.
-        let keys = reports.indices.map { (at: reports[$0].submittedAt.microseconds, index: $0) }
-        return keys.sorted { $0.at != $1.at ? $0.at < $1.at : reports[$0.index].id < reports[$1.index].id }.map { reports[$0.index] }
+        // Sorted by their places (`PageOrders.Place`: plain numbers, each report's fields read
+        // once): comparing the reports themselves cost more than a page of a large ledger.
+        let keys = reports.indices.map { (place: PageOrders.Place(reports[$0]), index: $0) }
+        return keys.sorted { $0.place < $1.place }.map { reports[$0.index] }
     }
 
     /// `r` as a row of the state view for this principal: contacts are personal data, for
@@ -427,16 +426,24 @@ final class PageOrders: Sendable {
         var query: ViewQuery
     }
 
-    /// A report's place in a view: oldest submission first, ties by id.
+    /// A report's place in the state and timers views: oldest submission first, ties by id.
     struct Place: Comparable {
         var at: Int64
         var id: String
+
+        init(at: Int64, id: String) {
+            (self.at, self.id) = (at, id)
+        }
+
+        init(_ report: Report) {
+            self.init(at: report.submittedAt.microseconds, id: report.id)
+        }
 
         static func < (a: Place, b: Place) -> Bool { a.at != b.at ? a.at < b.at : a.id < b.id }
     }
 
     struct Order {
-        var keys: [Place]
+        var places: [Place]
         var version: String
     }
 

@@ -894,12 +894,15 @@ struct ServerTests {
         #expect(own["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["P-0", "P-2", "P-4"] && own["next"] == "P-4")
         // The order kept between pages is each principal's own: the maintainers' read at the same
         // instant does not lend the reporter theirs.
+        let keptBefore = node.ledger.pageOrders.count
         let theirs = try await admin.queryPage(state, ViewPage(limit: 3))
         let sameInstant = try #require(theirs["at"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) })
         let ownThen = try await rey.queryPage(state, ViewPage(limit: 3, at: sameInstant))
         #expect(ownThen["rows"] == own["rows"] && ownThen["version"] == own["version"] && ownThen["version"] != theirs["version"])
+        #expect(node.ledger.pageOrders.count == keptBefore + 2, "each read's order is kept")
         let theirsAgain = try await admin.queryPage(state, ViewPage(limit: 3, after: "P-2", at: sameInstant))
         #expect(theirsAgain["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == ["P-3", "P-4", "P-5"] && theirsAgain["version"] == theirs["version"])
+        #expect(node.ledger.pageOrders.count == keptBefore + 2, "a later page of a read uses the order kept for it")
         // Their view's version says no more than their view: an internal note on their report
         // moves the maintainers' version, not theirs.
         let adminVersion = try await admin.queryPage(state, ViewPage(limit: 3))["version"]
@@ -951,9 +954,9 @@ struct ServerTests {
         func key(_ sequence: UInt64, _ principal: Principal = admin, _ query: ViewQuery = state, at t: Timestamp = at) -> PageOrders.Key {
             PageOrders.Key(sequence: sequence, at: t, principal: principal, query: query)
         }
-        func order(_ version: String) -> PageOrders.Order { PageOrders.Order(keys: [PageOrders.Place(at: 1, id: "R-1")], version: version) }
+        func order(_ version: String) -> PageOrders.Order { PageOrders.Order(places: [PageOrders.Place(at: 1, id: "R-1")], version: version) }
         orders[key(1)] = order("v1")
-        #expect(orders[key(1)]?.version == "v1" && orders[key(1)]?.keys.first?.id == "R-1")
+        #expect(orders[key(1)]?.version == "v1" && orders[key(1)]?.places.first?.id == "R-1")
         // Another projection, instant, principal or query is another view.
         #expect(orders[key(2)] == nil && orders[key(1, at: at + .seconds(1))] == nil)
         #expect(orders[key(1, Principal(role: .reporter, project: nil, subject: "rey"))] == nil)

@@ -340,9 +340,9 @@ public enum Lifecycle {
                 if given == CreditPreference.none {
                     throw DomainError(.invalidCommand, "accepting credit needs a preference of named, handle or anonymous; none is no credit (credit offered and not wanted is declined: credit --decline)")
                 }
-                throw DomainError(
-                    declined ? .creditDeclined : .invalidCommand,
-                    "\(person) \(declined ? "declined credit on report \(reportID)" : "asked for no credit"); if they now accept it, give --preference named, handle or anonymous (recorded by them, or by an admin)")
+                let how = "if they now accept it, give --preference named, handle or anonymous (recorded by them, or by an admin)"
+                if declined { throw DomainError(.creditDeclined, "\(person) declined credit on report \(reportID); \(how)") }
+                throw DomainError(.invalidCommand, "\(person) asked for no credit; \(how)")
             }
             // Someone who declined credit, or a reporter who asked for none (or whose project's
             // default gave them none), may change their mind later, saying how they want it; no
