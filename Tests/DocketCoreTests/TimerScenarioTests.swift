@@ -486,6 +486,32 @@ struct TimerScenarioTests {
         #expect(c.state == .breached && c.dueAt == t("2026-02-08T00:00:00Z") && c.endedAt == t("2026-02-13T00:00:00Z"), "\(c)")
     }
 
+    @Test("Project Zero: exploitation in the last week before day 90 leaves day 90 the deadline, but cuts its 14-day grace to the exploited deadline's 3")
+    func projectZeroExploitedNearTheDeadline() throws {
+        var s = try Scenario("project-zero.toml")
+        // 90 days from 01-10 is 04-10. Exploited 04-05: the 7-day deadline, 04-12, is later, so
+        // 04-10 stays in force; but its grace ends with the exploited deadline's, 04-15, not 04-24.
+        for id in ["U", "F", "G"] {
+            try s.accepted(id, .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
+            try s.run(id, .exploited(source: "ITW"), at: "2026-04-05T00:00:00Z")
+        }
+        var c = s.clock("U", .disclosure, at: "2026-04-14T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-04-10T00:00:00Z"), "\(c)")
+        #expect(c.note?.contains("the grace period ends with the exploited deadline's, at 2026-04-15T00:00:00Z") == true, "\(c)")
+        #expect(c.note?.hasSuffix("in the grace period until 2026-04-15T00:00:00Z") == true, "\(c)")
+        c = s.clock("U", .disclosure, at: "2026-04-15T00:00:01Z")
+        #expect(c.state == .breached && c.isLate, "\(c)")
+        // Patched 04-20, after the 3 days (the 14 would still have run): no 30 days, and late.
+        try s.run("F", .release(versions: ["5.4"]), at: "2026-04-20T00:00:00Z")
+        c = s.clock("F", .disclosure, at: "2026-04-21T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-04-10T00:00:00Z"), "\(c)")
+        // Patched 04-13, within them: disclosure 30 days after the deadline in force, 05-10.
+        try s.run("G", .release(versions: ["5.5"]), at: "2026-04-13T00:00:00Z")
+        c = s.clock("G", .disclosure, at: "2026-04-14T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-05-10T00:00:00Z"), "\(c)")
+        #expect(c.note == "fixed in the grace period: due 30d after the deadline of 2026-04-10T00:00:00Z", "\(c)")
+    }
+
     @Test("Project Zero: a patch within the 7 days of exploitation, or in the grace period, still leaves users 30 days; the after-fix date has no grace")
     func projectZeroAfterFix() throws {
         var s = try Scenario("project-zero.toml")

@@ -555,6 +555,15 @@ public enum Timers {
             var moved = rule.anchor == .fixRelease ? fixedAt.map { lateEntries(FixReleased.eventType, at: $0) } ?? [] : []
             // Exploitation in the wild sets an earlier deadline (applied below, after extensions).
             let exploitedDue = rule.exploited.flatMap { shortened in exploitedAt.map { add(shortened, $0) } }
+            // Nor does the deadline it leaves in force (one already earlier) keep a grace running
+            // past the exploited deadline's: with exploitation seen on day 85 of 90, a disclosure
+            // or a patch is in time until day 95 (7 days and their 3 of grace), not day 104.
+            let exploitedLimit = exploitedDue.map { d in rule.exploitedDeadlineGrace.map { add($0, d) } ?? d }
+            /// Until when a deadline of `due` with `grace` is not yet breached.
+            func graceLimit(_ grace: PolicyDuration?, after due: Timestamp) -> Timestamp? {
+                guard let limit = grace.map({ add($0, due) }) else { return nil }
+                return exploitedLimit.map { max(due, min(limit, $0)) } ?? limit
+            }
             // `after-fix`: a fix released by the deadline in force (exploitation's, if earlier)
             // leaves users this long to install it before disclosure; one released in the grace
             // period after that deadline, this long after the deadline (Project Zero's day 120).
@@ -570,7 +579,7 @@ public enum Timers {
                     due = add(afterFix, fixedAt)
                     afterFixSet = true
                     notes.append("fixed before the deadline: due \(afterFix) after the fix release")
-                } else if let grace = inForceGrace, fixedAt <= add(grace, inForce) {
+                } else if let limit = graceLimit(inForceGrace, after: inForce), fixedAt <= limit {
                     due = add(afterFix, inForce)
                     afterFixSet = true
                     notes.append("fixed in the grace period: due \(afterFix) after the deadline of \(inForce)")
@@ -588,9 +597,10 @@ public enum Timers {
                     notes.append("embargo extension to \(x.until) dated \(x.at) ends before the deadline it would extend (\(due)): it does not move it")
                     continue
                 }
-                let limit = grace.map { add($0, due) } ?? due
+                let limit = graceLimit(grace, after: due) ?? due
                 guard x.at <= limit else {
-                    let passed = grace.map { "the deadline of \(due) and its grace of \($0) (to \(limit))" } ?? "the deadline of \(due)"
+                    let cut = grace.map { add($0, due) } != limit ? ", cut short by exploitation," : ""
+                    let passed = grace.map { "the deadline of \(due) and its grace of \($0)\(cut) (to \(limit))" } ?? "the deadline of \(due)"
                     notes.append("embargo extension to \(x.until) dated \(x.at), after \(passed) had passed: not counted")
                     continue
                 }
@@ -626,7 +636,10 @@ public enum Timers {
             if disclosed, let earliest = rule.earliest, let end, end < add(earliest, anchor) {
                 notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
             }
-            let graceEnd = (exploitedTarget != nil ? rule.exploitedDeadlineGrace : grace).map { add($0, due) }
+            let graceEnd = exploitedTarget != nil ? rule.exploitedDeadlineGrace.map { add($0, due) } : graceLimit(grace, after: due)
+            if exploitedTarget == nil, let observed = exploitedAt, let graceEnd, let full = grace.map({ add($0, due) }), graceEnd < full {
+                notes.append("exploitation observed \(observed): the grace period ends with the exploited deadline's, at \(graceEnd)")
+            }
             let target = exploitedTarget ?? texts.disclosure ?? ClockTexts.disclosureTarget(rule)
             var c = judge(kind, target: target, start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
             c.lateChanges = moved
