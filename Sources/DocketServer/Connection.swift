@@ -121,18 +121,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                 return
             }
             state = .authenticating
-            let token = frame.body["token"]?.stringValue ?? ""
-            let loop = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            let (tokens, server) = (Tokens(ledger: server.ledger), server)
-            let requestID = frame.requestID
-            // Reading the token records is storage work: off the event loop.
-            Task {
-                let outcome = Result { try tokens.authenticate(token, records: try server.tokenRecords()) }
-                loop.eventLoop.execute {
-                    let (handler, context) = loop.value
-                    handler.authenticated(context, requestID: requestID, outcome)
-                }
-            }
+            authenticate(context, token: frame.body["token"]?.stringValue ?? "", requestID: frame.requestID)
         case .authenticating:
             fail(context, requestID: frame.requestID, ErrorBody(code: "not-authenticated", message: "wait for AUTHENTICATED before sending \(frame.type)"))
         case .ready(let session):
@@ -158,15 +147,40 @@ final class ConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    private func authenticated(_ context: ChannelHandlerContext, requestID: UInt32, _ outcome: Result<Principal, any Error>) {
+    /// Checks `token` against the token records, off the event loop (reading them is storage
+    /// work), and answers the AUTH of `requestID` back on it.
+    private func authenticate(_ context: ChannelHandlerContext, token: String, requestID: UInt32) {
+        let loop = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let (tokens, server) = (Tokens(ledger: server.ledger), server)
+        Task {
+            let sweeps = server.sweepsBegun
+            let outcome = Result { try tokens.authenticate(token, records: try server.tokenRecords()) }
+            server.afterTokenRecordsRead.withLock { $0 }?()
+            loop.eventLoop.execute {
+                let (handler, context) = loop.value
+                handler.authenticated(context, token: token, requestID: requestID, outcome, sweeps: sweeps)
+            }
+        }
+    }
+
+    /// `outcome` of checking `token` against records read after `sweeps` sweeps had begun.
+    private func authenticated(
+        _ context: ChannelHandlerContext, token: String, requestID: UInt32, _ outcome: Result<Principal, any Error>, sweeps: UInt64
+    ) {
         guard case .authenticating = state else { return }
         switch outcome {
         case .success(let principal):
+            let session = Session(server: server, channel: context.channel, principal: principal)
+            guard server.track(session, ifNoSweepSince: sweeps) else {
+                // A sweep began after the records were read, perhaps for a revocation they did not
+                // hold, and did not see this connection: read them again.
+                session.finish()
+                authenticate(context, token: token, requestID: requestID)
+                return
+            }
             handshakeTimer?.cancel()
             server.authenticated(context.channel)
             frameLimit.raise(to: server.configuration.maximumFrameLength)
-            let session = Session(server: server, channel: context.channel, principal: principal)
-            server.track(session)
             state = .ready(session)
             logger.info("authenticated", metadata: ["principal": "\(principal)", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
             context.writeAndFlush(wrapOutboundOut(Frame(.authenticated, requestID: requestID, body: .object([

@@ -114,7 +114,10 @@ public final class Ledger: Sendable {
                 let again = try? Lifecycle.decide(command, report: before.reports[id], reportID: id)
                 let first = try DomainEvent(original)
                 guard again?.first == first else {
-                    throw DomainError(.eventIDReused, "event id \(eventID) already names a different event (sequence \(original.sequence), \(original.type)) on report \(id)")
+                    // Only an admin is told which (protocol.md §13): the event may be one this
+                    // principal does not see, such as a maintainer's note on a reporter's report.
+                    let which = principal.role == .admin ? " (sequence \(original.sequence), \(original.type))" : ""
+                    throw DomainError(.eventIDReused, "event id \(eventID) already names a different event\(which) on report \(id); choose a new id, or leave it out")
                 }
                 guard let report else {
                     throw DomainError(.invalidEvent, "report \(id)'s stream holds event \(eventID) but no valid submission")
@@ -304,8 +307,9 @@ public final class Ledger: Sendable {
         }
     }
 
-    /// Naming someone who is to stay anonymous can put them at risk, and cannot be undone once a
-    /// hall of fame is published: a maintainer's slip must not do it. The reporter may, with their
+    /// Naming someone who is to stay anonymous (or by name someone to be credited by handle only)
+    /// can put them at risk, and cannot be undone once a hall of fame is published: a maintainer's
+    /// slip must not do it. The reporter may, with their
     /// own token, or an admin recording what someone asked by mail. (This guards against mistakes:
     /// a maintainer sees the report, contact included, and is trusted with it. Someone who
     /// declined credit is offered none by anyone: `Lifecycle`. They, and a reporter who asked for
@@ -324,12 +328,19 @@ public final class Ledger: Sendable {
             throw Forbidden(
                 "\(person) declined credit on report \(id); only an admin (recording what they asked), or the reporter with their own token, can record that they now accept it")
         }
-        guard report.askedPreference(of: person) == .anonymous else { return }
         let preference = report.acceptedPreference(of: person, given: given)
-        if preference == .named || preference == .handle {
+        switch report.askedPreference(of: person) {
+        case .anonymous where preference == .named || preference == .handle:
             throw Forbidden(
                 "\(person) is to stay anonymous on report \(id) (as they asked, or by the project's credit default); "
                     + "only an admin, or the reporter with their own token, can have them named")
+        case .handle where preference == .named:
+            // Their name, not only their handle, would go into the hall of fame.
+            throw Forbidden(
+                "\(person) is to be credited by handle only on report \(id) (as they asked, or by the project's credit default); "
+                    + "only an admin, or the reporter with their own token, can have them named")
+        default:
+            return
         }
     }
 

@@ -192,6 +192,16 @@ extension Ledger {
             }
         }
         if let earlier {
+            if principal.role == .reporter {
+                // Not told the head (STATUS leaves it out for them), nor able to probe for it here:
+                // what they prove against is bounded by the latest checkpoint, which they are shown.
+                let signed = try notary.latestCheckpoint()?.size ?? 0
+                guard earlier.size <= signed else {
+                    throw ForensicError(
+                        .noCheckpoint,
+                        "the receipt was proven against a checkpoint of records 1–\(earlier.size), and this node's latest signed checkpoint covers \(signed == 0 ? "none" : "only 1–\(signed)"): wait for its next checkpoint, or ask an admin to sign one, and prove again")
+                }
+            }
             guard earlier.size <= store.head.sequence else { throw Self.olderThan(earlier.size, head: store.head.sequence) }
             if let root = earlier.root, try notary.merkleIndex().root(size: earlier.size) != root {
                 // The index is derived data: for an admin, whose request may cost a pass over the

@@ -91,8 +91,13 @@ public final class DocketServer: Service, Sendable {
             return channels[id]?.channel
         }
     }
-    /// Authenticated connections, so that a revoked or expired token ends those it opened.
-    private let sessions = Mutex<[ObjectIdentifier: Session]>([:])
+    /// Authenticated connections, so that a revoked or expired token ends those it opened, and
+    /// how many sweeps of them (`endRefusedSessions`) have begun: an AUTH whose token records were
+    /// read before a sweep began may have read them before the revocation that sweep is for, and
+    /// must not join the connections after the sweep has looked at them (`track`).
+    private let sessions = Mutex<(open: [ObjectIdentifier: Session], sweeps: UInt64)>(([:], 0))
+    /// Called by an AUTH between reading the token records and answering (tests hold it there).
+    let afterTokenRecordsRead = Mutex<(@Sendable () -> Void)?>(nil)
     /// The token records and the version of `system/tokens` they were read at: read again only
     /// when the stream has grown, not for every AUTH and every check.
     private let tokenCache = Mutex<(version: UInt64, records: [String: Tokens.Record])?>(nil)
@@ -287,9 +292,22 @@ public final class DocketServer: Service, Sendable {
     /// Connections registered and not yet authenticated.
     var handshakingCount: Int { children.withLock { $0.handshaking.count } }
 
-    func track(_ session: Session) { sessions.withLock { $0[ObjectIdentifier(session)] = session } }
+    /// Sweeps of the open connections begun so far: read before an AUTH reads the token records.
+    var sweepsBegun: UInt64 { sessions.withLock { $0.sweeps } }
 
-    func untrack(_ session: Session) { _ = sessions.withLock { $0.removeValue(forKey: ObjectIdentifier(session)) } }
+    /// Adds `session` to the connections the sweeps look at, unless a sweep has begun since
+    /// `sweeps` (`sweepsBegun` before its token records were read): then false, and its AUTH must
+    /// read them again. Either the sweep of any revocation its AUTH did not read sees it, or its
+    /// AUTH reads that revocation.
+    func track(_ session: Session, ifNoSweepSince sweeps: UInt64) -> Bool {
+        sessions.withLock {
+            guard $0.sweeps == sweeps else { return false }
+            $0.open[ObjectIdentifier(session)] = session
+            return true
+        }
+    }
+
+    func untrack(_ session: Session) { _ = sessions.withLock { $0.open.removeValue(forKey: ObjectIdentifier(session)) } }
 
     /// Every token record, as of the log's latest `system/tokens` event.
     func tokenRecords() throws -> [String: Tokens.Record] {
@@ -315,7 +333,12 @@ public final class DocketServer: Service, Sendable {
     /// revoked or has expired since it authenticated (but one answering the revocation of its own
     /// token, which closes once it has answered).
     func endRefusedSessions(now: Timestamp = .now()) {
-        let open = sessions.withLock { Array($0.values) }.filter { $0.principal.tokenID != nil }
+        // Begun, and the connections taken, at once: an AUTH that read the records earlier either
+        // tracked its connection before (and is among these) or fails to track it (`track`).
+        let open = sessions.withLock { s in
+            s.sweeps += 1
+            return Array(s.open.values)
+        }.filter { $0.principal.tokenID != nil }
         guard !open.isEmpty else { return }
         let records: [String: Tokens.Record]
         do { records = try tokenRecords() } catch {

@@ -324,7 +324,23 @@ struct ForensicTests {
             #expect(bad?.code == "receipt-mismatch")
             let badHex = await #expect(throws: DocketClientError.self) { try await ada.admin("proof", [("seq", .int(seq)), ("leafHash", "xyz")]) }
             #expect(badHex?.code == "bad-request")
-            #expect(node.store.head.sequence == c.sequence)
+            // A reporter cannot learn the head by asking for a proof extending a larger tree: beyond
+            // the latest checkpoint, the answer is the same however far (an admin is told the head).
+            _ = try await admin.command(.note("after the checkpoint"), report: "R1")
+            func extending(_ size: Int64) -> [(key: String, value: Value)] { proofArgs + [(key: "consistencyFrom", value: .int(size))] }
+            var beyond: [String] = []
+            for size in [Int64(c.size) + 1, Int64(c.size) + 1_000_000] {
+                let e = await #expect(throws: DocketClientError.self) { try await ada.admin("proof", extending(size)) }
+                guard case .server(let body)? = e else { Issue.record("\(String(describing: e))"); continue }
+                #expect(body.code == "no-checkpoint" && body.message.contains("covers only 1–\(c.size)"), "\(body.message)")
+                beyond.append(body.message.replacingOccurrences(of: "1–\(size),", with: "1–N,"))
+            }
+            #expect(beyond.count == 2 && beyond[0] == beyond[1], "\(beyond)")
+            let toldHead = await #expect(throws: DocketClientError.self) { try await admin.admin("proof", extending(Int64(c.size) + 1_000_000)) }
+            #expect(toldHead.map { "\($0)" }?.contains("holds only 1–\(node.store.head.sequence)") == true, "\(String(describing: toldHead))")
+            // Within it, the proof is given.
+            let within = try await ada.admin("proof", extending(Int64(c.size)))
+            #expect(within["checkpoint"] != nil)
         } catch {
             Issue.record("\(error)")
         }

@@ -42,8 +42,11 @@ final class TestNode: @unchecked Sendable {
 
     var ledger: Ledger { server.ledger }
 
+    /// A client of the node, which waits for its handshake as long as the node does (above).
     func client(_ token: String? = nil) -> DocketClient {
-        DocketClient(DocketClient.Configuration(host: "127.0.0.1", port: port, token: token ?? adminToken))
+        var configuration = DocketClient.Configuration(host: "127.0.0.1", port: port, token: token ?? adminToken)
+        configuration.handshakeTimeout = .seconds(60)
+        return DocketClient(configuration)
     }
 
     func token(_ role: Role, project: String? = nil, name: String, expiresAt: Timestamp? = nil) async throws -> String {

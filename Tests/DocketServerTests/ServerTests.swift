@@ -369,7 +369,7 @@ struct ServerTests {
         await node.stop()
     }
 
-    @Test("a maintainer cannot have named someone who asked to stay anonymous; they themself or an admin can")
+    @Test("a maintainer cannot have named someone who asked to stay anonymous, or by name someone credited by handle; they themself or an admin can")
     func anonymityIsTheirsToLift() async throws {
         let node = try await TestNode()
         try await node.adopt("alpha")
@@ -409,6 +409,13 @@ struct ServerTests {
         _ = try await admin.command(.acceptCredit(person: "bob", displayName: nil, preference: .handle), report: "B1")
         let credited = try await hall()["credited"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
         #expect(credited.sorted() == ["Ann", "bob"])
+        // Bob is now to be credited by handle: a maintainer cannot put his name there instead.
+        let byName = await #expect(throws: DocketClientError.self) {
+            try await maria.command(.acceptCredit(person: "bob", displayName: "Bob B", preference: .named), report: "B1")
+        }
+        #expect(byName?.code == "forbidden" && byName?.description.contains("to be credited by handle only") == true, "\(String(describing: byName))")
+        _ = try await maria.command(.acceptCredit(person: "bob", displayName: nil, preference: .anonymous), report: "B1")
+        _ = try await admin.command(.acceptCredit(person: "bob", displayName: nil, preference: .handle), report: "B1")
         // The state view says how they now ask to be credited, as the hall of fame does.
         let alpha = try await admin.query(.state(project: "alpha", state: nil, severity: nil, assignee: nil, report: nil))["rows"]?.arrayValue ?? []
         #expect(alpha.map { $0["reporter"]?["credit"]?.stringValue ?? "?" } == ["named", "handle"], "\(alpha)")
@@ -577,6 +584,14 @@ struct ServerTests {
         guard case .server(let body)? = reused else { Issue.record("\(String(describing: reused))"); return }
         #expect(body.code == "event-id-reused")
         for secret in ["BOB-1", "report/", "ReportSubmitted", "sequence"] { #expect(!body.message.contains(secret), "\(body.message)") }
+        // Nor, resending a command with the id of an event on her own report that she does not
+        // see (a maintainer's note), does she learn its type or where it is.
+        let note = EventID.random()
+        _ = try await admin.command(.note("internal"), report: "ANN-1", eventID: note)
+        let guessed = await #expect(throws: DocketClientError.self) { try await ann.command(.respond(summary: "x"), report: "ANN-1", eventID: note) }
+        guard case .server(let again)? = guessed else { Issue.record("\(String(describing: guessed))"); return }
+        #expect(again.code == "event-id-reused")
+        for secret in ["NoteAdded", "sequence"] { #expect(!again.message.contains(secret), "\(again.message)") }
         // An admin is told where the id is used.
         let told = await #expect(throws: DocketClientError.self) { try await admin.command(.acknowledge(assignee: "m"), report: "ANN-1", eventID: bobsEvent) }
         #expect(told.map { "\($0)" }?.contains("report/BOB-1") == true)
@@ -1056,6 +1071,42 @@ struct ServerTests {
         let r = await offPool { s.readUntilClosed() }
         #expect(r.closed && r.frames.last?.body["code"] == "token-revoked", "\(r.frames)")
         #expect(!r.frames.contains { $0.type == .appended } && node.store.head.sequence == before)
+        await node.stop()
+    }
+
+    @Test("an AUTH that read the token records just before a revocation committed reads them again: it is refused, and runs nothing")
+    func revokedDuringAuth() async throws {
+        let node = try await TestNode { $0.tokenCheckInterval = .seconds(3600) }
+        let token = try await node.token(.admin, name: "short")
+        // The AUTH below stops between reading the token records (the token still good) and
+        // answering, until the revocation has committed and swept the connections.
+        let (reached, gate) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+        defer { gate.signal() }
+        node.server.afterTokenRecordsRead.withLock {
+            $0 = {
+                reached.signal()
+                gate.wait()
+            }
+        }
+        let s = try await offPool { try RawSocket(port: node.port) }
+        s.send(Frame(.hello, requestID: 1, body: ["versions": [1]]))
+        #expect(try await s.nextFrame()?.type == .welcome)
+        s.send(Frame(.auth, requestID: 2, body: ["token": .string(token)]))
+        await offPool { reached.wait() }
+        node.server.afterTokenRecordsRead.withLock { $0 = nil }
+        let sweeps = node.server.sweepsBegun
+        let admin = node.client()
+        _ = try await admin.admin("token-revoke", [("id", .string(String(token.split(separator: "_")[1])))])
+        #expect(node.server.sweepsBegun > sweeps)
+        gate.signal()
+        // Let in, it would stay open until the next periodic check (an hour here), its small
+        // appends answered on the event loop with no token check of their own.
+        let r = await offPool { s.readUntilClosed() }
+        #expect(r.closed && r.frames.last?.body["code"] == "token-revoked", "\(r.frames.map(\.type))")
+        #expect(!r.frames.contains { $0.type == .authenticated })
+        // Others are served throughout.
+        #expect(try await admin.status()["role"] == "leader")
+        await admin.close()
         await node.stop()
     }
 
