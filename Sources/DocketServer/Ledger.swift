@@ -398,6 +398,13 @@ public final class Ledger: Sendable {
         var extended = report
         extended.apply(.embargoExtended(asked), at: t)
         guard deadline(of: extended) == due else { return }
+        // With `grace-on-request`, the first one recorded by the deadline is also the request for
+        // its grace period, which it grants where it moves no date (exploitation holds it).
+        if let rule = adopted.policy.disclosure, rule.graceOnRequest, t <= due,
+            !report.embargoExtensions.contains(where: { $0.at <= due && $0.until > due })
+        {
+            return
+        }
         // Held by exploitation if the same extension would move the deadline without it.
         var unexploited = extended
         unexploited.exploitedAt = nil

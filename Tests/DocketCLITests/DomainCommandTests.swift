@@ -105,7 +105,14 @@ struct DomainCommandTests {
     func extensionsThatMoveNothing() async throws {
         try await withTemporaryDirectory { dir in
             let docket = CLI(dir: dir)
-            _ = try await docket.ok("policy", "adopt", "--project", "pz", Self.policies.appendingPathComponent("project-zero.toml").path, "--at", "2025-01-01T00:00:00Z")
+            // Project Zero's policy with its grace periods automatic (the format's default); as
+            // published, they are granted on request, which the end of this test shows.
+            let projectZero = try String(contentsOf: Self.policies.appendingPathComponent("project-zero.toml"), encoding: .utf8)
+            // (Beside the data directory, which takes no foreign file before its ledger exists.)
+            let automatic = dir + ".pz-automatic.toml"
+            defer { try? FileManager.default.removeItem(atPath: automatic) }
+            try projectZero.replacingOccurrences(of: "grace-on-request = true\n", with: "").write(toFile: automatic, atomically: true, encoding: .utf8)
+            _ = try await docket.ok("policy", "adopt", "--project", "pz", automatic, "--at", "2025-01-01T00:00:00Z")
             let capped = dir + "/capped.toml"
             try "name = \"Capped\"\nversion = 1\n[disclosure]\nfrom = \"report\"\nwithin = \"90d\"\nmax-extension = \"30d\"\n".write(toFile: capped, atomically: true, encoding: .utf8)
             _ = try await docket.ok("policy", "adopt", "--project", "cap", capped, "--at", "2025-01-01T00:00:00Z")
@@ -164,6 +171,20 @@ struct DomainCommandTests {
             #expect(late.stdout.contains("note: report Z's disclosure is due 2025-03-20T10:00:00Z (passed)"), "\(late.stdout)")
             let timers = try await docket.ok("timers", "--report", "Z", "--as-of", "2025-03-26T00:00:00Z", "--json")
             #expect(timers.stdout.contains(#""clock":"disclosure","state":"breached""#), "\(timers.stdout)")
+            // As published, the grace is asked for: the first extension recorded by the deadline
+            // exploitation holds is that request, taken, and the clock runs on into its 3 days;
+            // one more is refused as before.
+            _ = try await docket.ok("policy", "adopt", "--project", "pz0", Self.policies.appendingPathComponent("project-zero.toml").path, "--at", "2025-01-01T00:00:00Z")
+            _ = try await docket.ok("report", "submit", "--project", "pz0", "--report", "R", "--title", "t", "--reporter", "ada", "--at", "2025-03-03T10:00:00Z")
+            _ = try await docket.ok("report", "ack", "R", "--assignee", "maria", "--at", "2025-03-03T11:00:00Z")
+            _ = try await docket.ok("report", "exploited", "R", "--at", "2025-03-13T10:00:00Z")
+            let request = try await docket.ok(
+                "report", "extend-embargo", "R", "--until", "2025-03-23T10:00:00Z", "--reason", "grace period: patch expected 03-22", "--reporter-agreed", "--at", "2025-03-14T10:00:00Z")
+            #expect(request.stdout.contains("note: report R's disclosure is due 2025-03-20T10:00:00Z, not 2025-03-23T10:00:00Z"), "\(request.stdout)")
+            let inGrace = try await docket.ok("timers", "--report", "R", "--as-of", "2025-03-22T00:00:00Z", "--json")
+            #expect(inGrace.stdout.contains(#""clock":"disclosure","state":"running""#) && inGrace.stdout.contains("in the grace period until 2025-03-23T10:00:00Z"), "\(inGrace.stdout)")
+            let again = try await docket("report", "extend-embargo", "R", "--until", "2025-04-15T10:00:00Z", "--reason", "r", "--reporter-agreed", "--at", "2025-03-15T10:00:00Z")
+            #expect(again.status == 1 && again.stderr.contains("no embargo extension moves that deadline later"), "\(again.stderr)")
         }
     }
 

@@ -138,12 +138,12 @@ struct PublishedPolicyTests {
         #expect(p.creditDefault == .named)
     }
 
-    @Test("Project Zero: 90 days from the report, 30 after a fix, 14-day grace, 7 days when exploited with a 3-day grace")
+    @Test("Project Zero: 90 days from the report, 30 after a fix, 14-day grace on request, 7 days when exploited with a 3-day grace")
     func projectZero() throws {
         let p = try PolicyFiles.policy("project-zero.toml")
         #expect(p.models == nil)
         #expect(p.disclosure == DisclosurePolicy(
-            anchor: .report, within: .days(90), afterFix: .days(30), grace: .days(14), exploited: .days(7), exploitedGrace: .days(3)))
+            anchor: .report, within: .days(90), afterFix: .days(30), grace: .days(14), exploited: .days(7), exploitedGrace: .days(3), graceOnRequest: true))
         // It survives the canonical text an adoption records.
         #expect(try Policy.parse(p.encodeCanonical(), file: "canonical") == p)
     }

@@ -51,6 +51,10 @@ struct Scenario {
     }
 }
 
+/// Project Zero's policy with its grace periods automatic (the format's default), not on request:
+/// what the scenarios of the grace periods themselves use.
+private func automaticGrace(_ text: String) -> String { text.replacingOccurrences(of: "grace-on-request = true\n", with: "") }
+
 /// Inserts top-level keys after `version = 1` and appends sections: the policy variants below.
 private func variant(top: String = "", append: String = "") -> (String) -> String {
     { text in text.replacingOccurrences(of: "version = 1\n", with: "version = 1\n\(top)\n") + "\n" + append + "\n" }
@@ -374,7 +378,7 @@ struct TimerScenarioTests {
 
     // MARK: Project Zero 90+30 and CERT/CC 45 days.
 
-    @Test("Project Zero: 30 days after a fix inside the deadline, 14-day grace, 7 days when exploited")
+    @Test("Project Zero: 30 days after a fix inside the deadline, no grace unasked, 7 days when exploited")
     func projectZero() throws {
         var s = try Scenario("project-zero.toml")
         for id in ["P1", "P2", "P3"] {
@@ -386,15 +390,61 @@ struct TimerScenarioTests {
         #expect(c.dueAt == t("2026-03-03T00:00:00Z") && c.note?.contains("30d after the fix") == true)
         try s.run("P1", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-03-02T00:00:00Z")
         #expect(s.clock("P1", .disclosure, at: "2026-03-04T00:00:00Z").state == .met)
-        // Not fixed: due 90 days after the report, 2026-04-10T00:00Z; in grace until 04-24; breached after.
-        c = s.clock("P2", .disclosure, at: "2026-04-15T00:00:00Z")
-        #expect(c.state == .running && c.dueAt == t("2026-04-10T00:00:00Z") && c.note?.contains("grace period until 2026-04-24T00:00:00Z") == true)
-        c = s.clock("P2", .disclosure, at: "2026-04-25T00:00:00Z")
-        #expect(c.state == .breached && c.isLate)
+        // Not fixed: due 90 days after the report, 2026-04-10T00:00Z. The grace is granted on
+        // request only, and none was made: breached the moment the deadline passes.
+        c = s.clock("P2", .disclosure, at: "2026-04-10T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-04-10T00:00:00Z"), "\(c)")
+        c = s.clock("P2", .disclosure, at: "2026-04-10T00:00:01Z")
+        #expect(c.state == .breached && c.isLate, "\(c)")
         // Exploited in the wild on 01-20 12:00: due 7 days later, 2026-01-27T12:00Z.
         try s.run("P3", .exploited(source: "ITW"), at: "2026-01-20T12:00:00Z")
         c = s.clock("P3", .disclosure, at: "2026-01-26T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-01-27T12:00:00Z") && c.margin == hours(36))
+    }
+
+    @Test("Project Zero: the grace periods are granted on request, an embargo extension recorded by the deadline; a patch in a granted grace still gets day 120")
+    func projectZeroGraceOnRequest() throws {
+        var s = try Scenario("project-zero.toml")
+        for id in ["A", "N", "G", "L", "X", "Y"] {
+            try s.accepted(id, .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
+        }
+        // Asked on 04-05 for the 14 days after 04-10: due 04-24 (the extension), then breached.
+        try s.run("A", .extendEmbargo(until: t("2026-04-24T00:00:00Z"), reason: "grace period: patch expected 04-20", reporterAgreed: true), at: "2026-04-05T00:00:00Z")
+        var c = s.clock("A", .disclosure, at: "2026-04-20T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-04-24T00:00:00Z"), "\(c)")
+        c = s.clock("A", .disclosure, at: "2026-04-24T00:00:01Z")
+        #expect(c.state == .breached, "\(c)")
+        // Not asked: a patch on 04-20 gets no 30 days; disclosure was due 04-10.
+        try s.run("N", .release(versions: ["5.1"]), at: "2026-04-20T00:00:00Z")
+        c = s.clock("N", .disclosure, at: "2026-04-21T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-04-10T00:00:00Z"), "\(c)")
+        // Asked, and patched 04-20, within the grace: 30 days after the deadline, 05-10, as if the
+        // grace were automatic; the extension that asked for it moves nothing further.
+        try s.run("G", .extendEmbargo(until: t("2026-04-24T00:00:00Z"), reason: "grace period", reporterAgreed: true), at: "2026-04-08T00:00:00Z")
+        try s.run("G", .release(versions: ["5.2"]), at: "2026-04-20T00:00:00Z")
+        c = s.clock("G", .disclosure, at: "2026-04-21T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-05-10T00:00:00Z"), "\(c)")
+        #expect(c.note == "fixed in the grace period asked for by the embargo extension dated 2026-04-08T00:00:00Z: due 30d after the deadline of 2026-04-10T00:00:00Z", "\(c)")
+        // Asked too late (after the deadline): the request moves nothing, and the patch gets no 30 days.
+        try s.run("L", .extendEmbargo(until: t("2026-04-24T00:00:00Z"), reason: "grace period", reporterAgreed: true), at: "2026-04-11T00:00:00Z")
+        try s.run("L", .release(versions: ["5.3"]), at: "2026-04-20T00:00:00Z")
+        c = s.clock("L", .disclosure, at: "2026-04-21T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-04-10T00:00:00Z"), "\(c)")
+        #expect(c.note?.contains("after the deadline of 2026-04-10T00:00:00Z had passed: not counted") == true, "\(c)")
+        // Exploited 02-01, due 02-08. Asked on 02-06 for the 3 days: exploitation holds the date,
+        // but the grace runs to 02-11; unasked (Y), breached once 02-08 passes.
+        for id in ["X", "Y"] { try s.run(id, .exploited(source: "ITW"), at: "2026-02-01T00:00:00Z") }
+        try s.run("X", .extendEmbargo(until: t("2026-02-11T00:00:00Z"), reason: "grace period", reporterAgreed: true), at: "2026-02-06T00:00:00Z")
+        c = s.clock("X", .disclosure, at: "2026-02-10T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-02-08T00:00:00Z"), "\(c)")
+        #expect(c.note?.contains("the grace period to 2026-02-11T00:00:00Z was asked for by the embargo extension dated 2026-02-06T00:00:00Z") == true, "\(c)")
+        #expect(s.clock("X", .disclosure, at: "2026-02-11T00:00:01Z").state == .breached)
+        c = s.clock("Y", .disclosure, at: "2026-02-08T00:00:01Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-02-08T00:00:00Z"), "\(c)")
+        // Patched 02-10 in X's granted grace: 30 days after the exploited deadline, 03-10.
+        try s.run("X", .release(versions: ["5.4"]), at: "2026-02-10T00:00:00Z")
+        c = s.clock("X", .disclosure, at: "2026-02-12T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-03-10T00:00:00Z"), "\(c)")
     }
 
     @Test("Project Zero: a patch after a disclosure at the deadline sets no after-fix date and moves nothing")
@@ -462,7 +512,7 @@ struct TimerScenarioTests {
 
     @Test("Project Zero: the exploited deadline's grace is 3 days, not 14: for a disclosure, and for a patch that still gets 30 days")
     func projectZeroExploitedGrace() throws {
-        var s = try Scenario("project-zero.toml")
+        var s = try Scenario("project-zero.toml", edit: automaticGrace)
         for id in ["U", "F", "H"] {
             try s.accepted(id, .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
             // Exploited 02-01: due 02-08, in its grace until 02-11.
@@ -488,7 +538,7 @@ struct TimerScenarioTests {
 
     @Test("Project Zero: exploitation in the last week before day 90 leaves day 90 the deadline, but cuts its 14-day grace to the exploited deadline's 3")
     func projectZeroExploitedNearTheDeadline() throws {
-        var s = try Scenario("project-zero.toml")
+        var s = try Scenario("project-zero.toml", edit: automaticGrace)
         // 90 days from 01-10 is 04-10. Exploited 04-05: the 7-day deadline, 04-12, is later, so
         // 04-10 stays in force; but its grace ends with the exploited deadline's, 04-15, not 04-24.
         for id in ["U", "F", "G"] {
@@ -514,7 +564,7 @@ struct TimerScenarioTests {
 
     @Test("Project Zero: a patch within the 7 days of exploitation, or in the grace period, still leaves users 30 days; the after-fix date has no grace")
     func projectZeroAfterFix() throws {
-        var s = try Scenario("project-zero.toml")
+        var s = try Scenario("project-zero.toml", edit: automaticGrace)
         for id in ["E", "G", "L"] {
             try s.accepted(id, .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
         }
@@ -900,8 +950,8 @@ struct TimerScenarioTests {
         #expect(c.state == .breached && c.dueAt == t("2026-04-15T00:00:00Z"))
         #expect(c.note?.contains("embargo extension to 2026-05-01T00:00:00Z dated 2026-04-20T00:00:00Z") == true)
         #expect(c.note?.contains("embargo extended to 2026-04-15T00:00:00Z with the reporter's agreement") == true)
-        // Under a policy with a grace period, an extension recorded within the grace still counts.
-        var g = try Scenario("project-zero.toml")
+        // Under a policy with an automatic grace period, an extension recorded within the grace still counts.
+        var g = try Scenario("project-zero.toml", edit: automaticGrace)
         // 90 days from 01-05 → 04-05; grace 14 days → 04-19. Extended on 04-10 to 05-10: counted.
         try g.submit("P", at: "2026-01-05T00:00:00Z")
         try g.run("P", .acknowledge(assignee: "v"), at: "2026-01-06T00:00:00Z")
@@ -1092,7 +1142,7 @@ struct TimerScenarioTests {
         #expect(c.displayNote == "deadline moved by ReportClosed recorded 2026-03-06T10:00:00Z, 4d 1h after the time it gives")
         // Project Zero: submitted 01-05, due 04-05, grace to 04-19. On 04-25 a release dated 04-04
         // (inside the 90 days) is written in: due 30 days after it, 05-04, and named.
-        var z = try Scenario("project-zero.toml")
+        var z = try Scenario("project-zero.toml", edit: automaticGrace)
         try z.accepted("Z", .high, submitted: "2026-01-05T00:00:00Z", acknowledged: "2026-01-06T00:00:00Z", triaged: "2026-01-07T00:00:00Z")
         try z.run("Z", .release(versions: ["2.0"]), at: "2026-04-04T00:00:00Z", recorded: "2026-04-25T00:00:00Z")
         c = z.clock("Z", .disclosure, at: "2026-04-26T00:00:00Z")

@@ -229,10 +229,15 @@ public struct DisclosurePolicy: Hashable, Sendable {
     public var exploitedDeadlineGrace: PolicyDuration? { exploitedGrace ?? grace }
     /// Embargo extensions may move the deadline at most this far beyond the original; nil: no limit.
     public var maxExtension: PolicyDuration?
+    /// The grace periods are granted only when asked for (Project Zero's): a deadline has its
+    /// grace once an embargo extension recorded by that deadline moves past it. False: every
+    /// missed deadline has its grace.
+    public var graceOnRequest: Bool
 
     public init(
         anchor: DisclosureAnchor, within: PolicyDuration, earliest: PolicyDuration? = nil, afterFix: PolicyDuration? = nil,
-        grace: PolicyDuration? = nil, exploited: PolicyDuration? = nil, exploitedGrace: PolicyDuration? = nil, maxExtension: PolicyDuration? = nil
+        grace: PolicyDuration? = nil, exploited: PolicyDuration? = nil, exploitedGrace: PolicyDuration? = nil, maxExtension: PolicyDuration? = nil,
+        graceOnRequest: Bool = false
     ) {
         self.anchor = anchor
         self.within = within
@@ -242,6 +247,7 @@ public struct DisclosurePolicy: Hashable, Sendable {
         self.exploited = exploited
         self.exploitedGrace = exploitedGrace
         self.maxExtension = maxExtension
+        self.graceOnRequest = graceOnRequest
     }
 }
 
@@ -373,6 +379,9 @@ public struct Policy: Hashable, Sendable {
             if let afterFix = disclosure.afterFix, let grace = disclosure.grace, grace.isLonger(than: afterFix) == true {
                 found.append(("disclosure.grace", "\(grace) is longer than after-fix (\(afterFix)): a fix released late in the grace period would be due before it was released"))
             }
+            if disclosure.graceOnRequest, disclosure.grace == nil, disclosure.exploitedGrace == nil {
+                found.append(("disclosure.grace-on-request", "there is no grace period to ask for; add one (grace = \"14d\") or remove this"))
+            }
             if let exploitedGrace = disclosure.exploitedGrace {
                 if disclosure.exploited == nil {
                     found.append(("disclosure.exploited-grace", "there is no exploited deadline to give a grace to; add one (exploited = \"7d\") or remove this"))
@@ -441,6 +450,8 @@ extension Policy {
                 ("exploited", disclosure.exploited), ("exploited-grace", disclosure.exploitedGrace), ("max-extension", disclosure.maxExtension),
             ]
             for case (let key, let d?) in optional { line(key, quoted(d)) }
+            // Only when set, as `met-by-advisory`.
+            if disclosure.graceOnRequest { line("grace-on-request", "true") }
         }
         if let needsInfoAutoClose {
             section("needs-info")

@@ -91,7 +91,7 @@ struct PolicyParser {
         ("triage", ["within", "pause-while-waiting"]),
         ("status-update", ["every"]),
         ("fix", ["from", "pause-while-waiting", "met-by-advisory", "critical", "high", "medium", "low"]),
-        ("disclosure", ["from", "within", "earliest", "after-fix", "grace", "exploited", "exploited-grace", "max-extension"]),
+        ("disclosure", ["from", "within", "earliest", "after-fix", "grace", "exploited", "exploited-grace", "max-extension", "grace-on-request"]),
         ("needs-info", ["auto-close"]),
         ("scope", ["in", "out"]),
         ("support", ["window"]),
@@ -321,7 +321,7 @@ struct PolicyParser {
                     anchor: anchor ?? .report, within: within, earliest: duration("disclosure.earliest"),
                     afterFix: duration("disclosure.after-fix"), grace: duration("disclosure.grace"),
                     exploited: duration("disclosure.exploited"), exploitedGrace: duration("disclosure.exploited-grace"),
-                    maxExtension: duration("disclosure.max-extension"))
+                    maxExtension: duration("disclosure.max-extension"), graceOnRequest: bool("disclosure.grace-on-request") ?? false)
             }
         }
         if sectionLines["needs-info"] != nil {

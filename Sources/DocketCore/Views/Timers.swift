@@ -512,6 +512,13 @@ public enum Timers {
         /// The disclosure clock ended at `end` (nil: still open), by the advisory if `disclosed`.
         func disclosure(_ rule: DisclosurePolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, end: Timestamp?, disclosed: Bool) -> Clock {
             let kind = ClockKind.disclosure
+            /// The embargo extension that asked for `deadline`'s grace period, with `grace-on-request`:
+            /// the first recorded by that deadline that moves past it.
+            func request(for deadline: Timestamp) -> EmbargoExtension? {
+                report.embargoExtensions.first { $0.at <= now && $0.at <= deadline && $0.until > deadline }
+            }
+            /// Whether a missed `deadline` has its grace period: always, unless it must be asked for.
+            func granted(_ deadline: Timestamp) -> Bool { !rule.graceOnRequest || request(for: deadline) != nil }
             // A release or exploitation recorded after the clock ended (on a disclosed report) has
             // no say in a deadline already met or missed.
             func byEnd(_ t: Timestamp?) -> Timestamp? {
@@ -532,7 +539,7 @@ public enum Timers {
                         // The exploited deadline's grace period applies as it does once the fix is
                         // out: a release must not turn a breached clock back into a running one.
                         return judge(kind, target: "\(shortened) after exploitation", start: observed, due: due, end: end,
-                                     breachAfter: rule.exploitedDeadlineGrace.map { cal.advance(due, by: cal.span(of: $0), unit: $0.unit) },
+                                     breachAfter: granted(due) ? rule.exploitedDeadlineGrace.map { cal.advance(due, by: cal.span(of: $0), unit: $0.unit) } : nil,
                                      note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
                     }
                     let (target, note) = texts.disclosureBeforeFix ?? ClockTexts.disclosureBeforeFix(rule)
@@ -558,7 +565,7 @@ public enum Timers {
             // Nor does the deadline it leaves in force (one already earlier) keep a grace running
             // past the exploited deadline's: with exploitation seen on day 85 of 90, a disclosure
             // or a patch is in time until day 95 (7 days and their 3 of grace), not day 104.
-            let exploitedLimit = exploitedDue.map { d in rule.exploitedDeadlineGrace.map { add($0, d) } ?? d }
+            let exploitedLimit = exploitedDue.map { d in (granted(d) ? rule.exploitedDeadlineGrace.map { add($0, d) } : nil) ?? d }
             /// Until when a deadline of `due` with `grace` is not yet breached.
             func graceLimit(_ grace: PolicyDuration?, after due: Timestamp) -> Timestamp? {
                 guard let limit = grace.map({ add($0, due) }) else { return nil }
@@ -571,6 +578,8 @@ public enum Timers {
             // extensions do not count here: they move the date of disclosure, not the one the fix
             // had to beat.)
             var afterFixSet = false
+            // With `grace-on-request`: the extension that asked for the grace a fix was released in.
+            var askedBy: EmbargoExtension?
             if let afterFix = rule.afterFix, let fixedAt {
                 let inForce = min(due, exploitedDue ?? due)
                 // The exploited deadline, when it is the one in force, has its own grace period.
@@ -579,10 +588,15 @@ public enum Timers {
                     due = add(afterFix, fixedAt)
                     afterFixSet = true
                     notes.append("fixed before the deadline: due \(afterFix) after the fix release")
-                } else if let limit = graceLimit(inForceGrace, after: inForce), fixedAt <= limit {
+                } else if granted(inForce), let limit = graceLimit(inForceGrace, after: inForce), fixedAt <= limit {
                     due = add(afterFix, inForce)
                     afterFixSet = true
-                    notes.append("fixed in the grace period: due \(afterFix) after the deadline of \(inForce)")
+                    if rule.graceOnRequest, let x = request(for: inForce) {
+                        askedBy = x
+                        notes.append("fixed in the grace period asked for by the embargo extension dated \(x.at): due \(afterFix) after the deadline of \(inForce)")
+                    } else {
+                        notes.append("fixed in the grace period: due \(afterFix) after the deadline of \(inForce)")
+                    }
                 }
                 if afterFixSet { moved += lateEntries(FixReleased.eventType, at: fixedAt) }
             }
@@ -594,13 +608,16 @@ public enum Timers {
             var extended: (to: EmbargoExtension, until: Timestamp)?
             for x in report.embargoExtensions where x.at <= now {
                 guard x.until > due else {
+                    // (The one that asked for the grace did what it was for.)
+                    if x == askedBy { continue }
                     notes.append("embargo extension to \(x.until) dated \(x.at) ends before the deadline it would extend (\(due)): it does not move it")
                     continue
                 }
-                let limit = graceLimit(grace, after: due) ?? due
+                let dueGrace = granted(due) ? grace : nil
+                let limit = graceLimit(dueGrace, after: due) ?? due
                 guard x.at <= limit else {
-                    let cut = grace.map { add($0, due) } != limit ? ", cut short by exploitation," : ""
-                    let passed = grace.map { "the deadline of \(due) and its grace of \($0)\(cut) (to \(limit))" } ?? "the deadline of \(due)"
+                    let cut = dueGrace.map { add($0, due) } != limit ? ", cut short by exploitation," : ""
+                    let passed = dueGrace.map { "the deadline of \(due) and its grace of \($0)\(cut) (to \(limit))" } ?? "the deadline of \(due)"
                     notes.append("embargo extension to \(x.until) dated \(x.at), after \(passed) had passed: not counted")
                     continue
                 }
@@ -636,7 +653,10 @@ public enum Timers {
             if disclosed, let earliest = rule.earliest, let end, end < add(earliest, anchor) {
                 notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
             }
-            let graceEnd = exploitedTarget != nil ? rule.exploitedDeadlineGrace.map { add($0, due) } : graceLimit(grace, after: due)
+            let graceEnd = !granted(due) ? nil : exploitedTarget != nil ? rule.exploitedDeadlineGrace.map { add($0, due) } : graceLimit(grace, after: due)
+            if rule.graceOnRequest, let graceEnd, graceEnd > due, let x = request(for: due) {
+                notes.append("the grace period to \(graceEnd) was asked for by the embargo extension dated \(x.at)")
+            }
             if exploitedTarget == nil, let observed = exploitedAt, let graceEnd, let full = grace.map({ add($0, due) }), graceEnd < full {
                 notes.append("exploitation observed \(observed): the grace period ends with the exploited deadline's, at \(graceEnd)")
             }
