@@ -155,7 +155,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         Task {
             let sweeps = server.sweepsBegun
             let outcome = Result { try tokens.authenticate(token, records: try server.tokenRecords()) }
-            server.afterTokenRecordsRead.withLock { $0 }?()
+            await server.afterTokenRecordsRead.withLock { $0 }?()
             loop.eventLoop.execute {
                 let (handler, context) = loop.value
                 handler.authenticated(context, token: token, requestID: requestID, outcome, sweeps: sweeps)

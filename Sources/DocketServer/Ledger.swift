@@ -398,12 +398,15 @@ public final class Ledger: Sendable {
         var extended = report
         extended.apply(.embargoExtended(asked), at: t)
         guard deadline(of: extended) == due else { return }
-        // With `grace-on-request`, the first one recorded by the deadline is also the request for
-        // its grace period, which it grants where it moves no date (exploitation holds it).
-        if let rule = adopted.policy.disclosure, rule.graceOnRequest, t <= due,
-            !report.embargoExtensions.contains(where: { $0.at <= due && $0.until > due })
-        {
-            return
+        // With `grace-on-request`, one recorded by the deadline also asks for its grace period:
+        // taken if that moves no date (exploitation holds it) but grants time the clock would not
+        // have had, breached just after the deadline without it and running with it.
+        if adopted.policy.disclosure?.graceOnRequest == true {
+            let after = due + .microseconds(1)
+            func state(of report: Report) -> ClockState? {
+                Timers.clocks(for: report, policy: adopted, now: after).first { $0.kind == .disclosure }?.state
+            }
+            if state(of: report) == .breached, state(of: extended) == .running { return }
         }
         // Held by exploitation if the same extension would move the deadline without it.
         var unexploited = extended

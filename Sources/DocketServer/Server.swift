@@ -92,12 +92,12 @@ public final class DocketServer: Service, Sendable {
         }
     }
     /// Authenticated connections, so that a revoked or expired token ends those it opened, and
-    /// how many sweeps of them (`endRefusedSessions`) have begun: an AUTH whose token records were
+    /// how many sweeps of them after a revocation (`endRefusedSessions`) have begun: an AUTH whose token records were
     /// read before a sweep began may have read them before the revocation that sweep is for, and
     /// must not join the connections after the sweep has looked at them (`track`).
     private let sessions = Mutex<(open: [ObjectIdentifier: Session], sweeps: UInt64)>(([:], 0))
     /// Called by an AUTH between reading the token records and answering (tests hold it there).
-    let afterTokenRecordsRead = Mutex<(@Sendable () -> Void)?>(nil)
+    let afterTokenRecordsRead = Mutex<(@Sendable () async -> Void)?>(nil)
     /// The token records and the version of `system/tokens` they were read at: read again only
     /// when the stream has grown, not for every AUTH and every check.
     private let tokenCache = Mutex<(version: UInt64, records: [String: Tokens.Record])?>(nil)
@@ -292,7 +292,8 @@ public final class DocketServer: Service, Sendable {
     /// Connections registered and not yet authenticated.
     var handshakingCount: Int { children.withLock { $0.handshaking.count } }
 
-    /// Sweeps of the open connections begun so far: read before an AUTH reads the token records.
+    /// Sweeps of the open connections begun after revocations so far: read before an AUTH reads
+    /// the token records.
     var sweepsBegun: UInt64 { sessions.withLock { $0.sweeps } }
 
     /// Adds `session` to the connections the sweeps look at, unless a sweep has begun since
@@ -332,11 +333,16 @@ public final class DocketServer: Service, Sendable {
     /// Closes, with the refusal AUTH would now give, every connection whose token has been
     /// revoked or has expired since it authenticated (but one answering the revocation of its own
     /// token, which closes once it has answered).
-    func endRefusedSessions(now: Timestamp = .now()) {
+    ///
+    /// `afterRevocation`: the sweep a revocation on this node makes once it is committed, which
+    /// AUTHs under way must not slip past (`track`). The periodic sweeps need no such care: a
+    /// connection one misses, the next one sees; counted, they would have every AUTH that spans
+    /// one read the token records again.
+    func endRefusedSessions(now: Timestamp = .now(), afterRevocation: Bool = false) {
         // Begun, and the connections taken, at once: an AUTH that read the records earlier either
         // tracked its connection before (and is among these) or fails to track it (`track`).
         let open = sessions.withLock { s in
-            s.sweeps += 1
+            if afterRevocation { s.sweeps += 1 }
             return Array(s.open.values)
         }.filter { $0.principal.tokenID != nil }
         guard !open.isEmpty else { return }

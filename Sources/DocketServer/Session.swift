@@ -355,7 +355,7 @@ final class Session: Sendable {
             server.logger.notice("token revoked", metadata: ["token": "\(tokenID)", "by": "\(principal)"])
             // Its connections close now, not at the next periodic check: small appends answered
             // on the event loop (FastAppend.swift) do not look the token up each time.
-            server.endRefusedSessions()
+            server.endRefusedSessions(afterRevocation: true)
             return (.object([("id", .string(tokenID)), ("revoked", .bool(true))]), server.ledger.store.head.sequence)
         case "policy-adopt":
             let project = try b.string("project")

@@ -185,6 +185,15 @@ struct DomainCommandTests {
             #expect(inGrace.stdout.contains(#""clock":"disclosure","state":"running""#) && inGrace.stdout.contains("in the grace period until 2025-03-23T10:00:00Z"), "\(inGrace.stdout)")
             let again = try await docket("report", "extend-embargo", "R", "--until", "2025-04-15T10:00:00Z", "--reason", "r", "--reporter-agreed", "--at", "2025-03-15T10:00:00Z")
             #expect(again.status == 1 && again.stderr.contains("no embargo extension moves that deadline later"), "\(again.stderr)")
+            // Fixed early, then exploited: the after-fix date has no grace to ask for, so an
+            // extension moves nothing and is refused, as under an automatic grace.
+            _ = try await docket.ok("report", "submit", "--project", "pz0", "--report", "S", "--title", "t", "--reporter", "ada", "--at", "2025-03-03T10:00:00Z")
+            _ = try await docket.ok("report", "ack", "S", "--assignee", "maria", "--at", "2025-03-03T11:00:00Z")
+            _ = try await docket.ok("report", "triage", "S", "--severity", "high", "--at", "2025-03-04T10:00:00Z")
+            _ = try await docket.ok("report", "release", "S", "--version", "1.0.1", "--at", "2025-03-05T10:00:00Z")
+            _ = try await docket.ok("report", "exploited", "S", "--at", "2025-03-10T10:00:00Z")
+            let noGrace = try await docket("report", "extend-embargo", "S", "--until", "2025-05-01T10:00:00Z", "--reason", "r", "--reporter-agreed", "--at", "2025-03-12T10:00:00Z")
+            #expect(noGrace.status == 1 && noGrace.stderr.contains("the after-fix date of the policy's after-fix = \"30d\""), "\(noGrace.stderr)")
         }
     }
 

@@ -445,6 +445,35 @@ struct TimerScenarioTests {
         try s.run("X", .release(versions: ["5.4"]), at: "2026-02-10T00:00:00Z")
         c = s.clock("X", .disclosure, at: "2026-02-12T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-03-10T00:00:00Z"), "\(c)")
+        #expect(c.lateChanges.isEmpty, "\(c)")
+    }
+
+    @Test("Project Zero: a grace asked for runs to the date asked, no further; one asked for late is named; one agreed before exploitation asks for no exploited grace")
+    func projectZeroGraceAskedFor() throws {
+        var s = try Scenario("project-zero.toml")
+        for id in ["P", "B", "E"] {
+            try s.accepted(id, .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
+        }
+        // Asked on 04-05 for 5 of the 14 days (to 04-15), patched 04-20: after the grace asked
+        // for, so no day 120; due 04-15 and missed, and the patch does not bring it back.
+        try s.run("P", .extendEmbargo(until: t("2026-04-15T00:00:00Z"), reason: "grace period", reporterAgreed: true), at: "2026-04-05T00:00:00Z")
+        #expect(s.clock("P", .disclosure, at: "2026-04-16T00:00:00Z").state == .breached)
+        try s.run("P", .release(versions: ["5.1"]), at: "2026-04-20T00:00:00Z")
+        var c = s.clock("P", .disclosure, at: "2026-04-21T00:00:00Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-04-15T00:00:00Z"), "\(c)")
+        // Exploited 02-01 (due 02-08); on 02-09, with the deadline passed, a request dated 02-06 is
+        // written in: the grace it asks for is counted, and the clock names the late entry.
+        try s.run("B", .exploited(source: "ITW"), at: "2026-02-01T00:00:00Z")
+        try s.run("B", .extendEmbargo(until: t("2026-02-11T00:00:00Z"), reason: "grace period", reporterAgreed: true), at: "2026-02-06T00:00:00Z", recorded: "2026-02-09T00:00:00Z")
+        c = s.clock("B", .disclosure, at: "2026-02-10T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-02-08T00:00:00Z"), "\(c)")
+        #expect(c.lateChanges == [LateEntry(type: "EmbargoExtended", occurredAt: t("2026-02-06T00:00:00Z"), recordedAt: t("2026-02-09T00:00:00Z"))], "\(c)")
+        // Extended on 04-01 to 05-01, then exploited 04-15: due 04-22, and the extension agreed
+        // before exploitation asked for none of its 3 days of grace.
+        try s.run("E", .extendEmbargo(until: t("2026-05-01T00:00:00Z"), reason: "release train", reporterAgreed: true), at: "2026-04-01T00:00:00Z")
+        try s.run("E", .exploited(source: "ITW"), at: "2026-04-15T00:00:00Z")
+        c = s.clock("E", .disclosure, at: "2026-04-22T00:00:01Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-04-22T00:00:00Z"), "\(c)")
     }
 
     @Test("Project Zero: a patch after a disclosure at the deadline sets no after-fix date and moves nothing")

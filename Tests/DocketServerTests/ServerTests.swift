@@ -1085,7 +1085,8 @@ struct ServerTests {
         node.server.afterTokenRecordsRead.withLock {
             $0 = {
                 reached.signal()
-                gate.wait()
+                // (Off the cooperative pool, which the revocation below needs.)
+                await offPool { gate.wait() }
             }
         }
         let s = try await offPool { try RawSocket(port: node.port) }

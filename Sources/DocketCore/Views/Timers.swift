@@ -512,13 +512,28 @@ public enum Timers {
         /// The disclosure clock ended at `end` (nil: still open), by the advisory if `disclosed`.
         func disclosure(_ rule: DisclosurePolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, end: Timestamp?, disclosed: Bool) -> Clock {
             let kind = ClockKind.disclosure
-            /// The embargo extension that asked for `deadline`'s grace period, with `grace-on-request`:
-            /// the first recorded by that deadline that moves past it.
-            func request(for deadline: Timestamp) -> EmbargoExtension? {
-                report.embargoExtensions.first { $0.at <= now && $0.at <= deadline && $0.until > deadline }
+            let add = { (d: PolicyDuration, from: Timestamp) in cal.advance(from, by: cal.span(of: d), unit: d.unit) }
+            /// With `grace-on-request`, the embargo extensions that asked for `deadline`'s grace
+            /// period: those recorded by it that move past it (and for a deadline exploitation set,
+            /// recorded `since` it was observed).
+            func requests(for deadline: Timestamp, since: Timestamp? = nil) -> [EmbargoExtension] {
+                guard rule.graceOnRequest else { return [] }
+                return report.embargoExtensions.filter { x in
+                    x.at <= now && x.at <= deadline && x.until > deadline && since.map { x.at >= $0 } ?? true
+                }
             }
-            /// Whether a missed `deadline` has its grace period: always, unless it must be asked for.
-            func granted(_ deadline: Timestamp) -> Bool { !rule.graceOnRequest || request(for: deadline) != nil }
+            /// Until when a missed `deadline` with `grace` is not yet breached, as granted: the whole
+            /// grace, unless it must be asked for; then no further than the latest date asked for
+            /// (nil: no grace).
+            func granted(_ grace: PolicyDuration?, after deadline: Timestamp, since: Timestamp? = nil) -> Timestamp? {
+                guard let full = grace.map({ add($0, deadline) }) else { return nil }
+                guard rule.graceOnRequest else { return full }
+                return requests(for: deadline, since: since).map(\.until).max().map { min(full, $0) }
+            }
+            /// The late entries among `extensions` that asked for a grace used: named on the clock.
+            func noteLate(_ extensions: [EmbargoExtension], in moved: inout [LateEntry]) {
+                for late in extensions.compactMap(\.lateEntry) where !moved.contains(late) { moved.append(late) }
+            }
             // A release or exploitation recorded after the clock ended (on a disclosed report) has
             // no say in a deadline already met or missed.
             func byEnd(_ t: Timestamp?) -> Timestamp? {
@@ -538,9 +553,11 @@ public enum Timers {
                         let due = cal.advance(observed, by: cal.span(of: shortened), unit: shortened.unit)
                         // The exploited deadline's grace period applies as it does once the fix is
                         // out: a release must not turn a breached clock back into a running one.
-                        return judge(kind, target: "\(shortened) after exploitation", start: observed, due: due, end: end,
-                                     breachAfter: granted(due) ? rule.exploitedDeadlineGrace.map { cal.advance(due, by: cal.span(of: $0), unit: $0.unit) } : nil,
-                                     note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
+                        let graceEnd = granted(rule.exploitedDeadlineGrace, after: due, since: observed)
+                        var c = judge(kind, target: "\(shortened) after exploitation", start: observed, due: due, end: end, breachAfter: graceEnd,
+                                      note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
+                        if rule.graceOnRequest, graceEnd != nil { noteLate(requests(for: due, since: observed), in: &c.lateChanges) }
+                        return c
                     }
                     let (target, note) = texts.disclosureBeforeFix ?? ClockTexts.disclosureBeforeFix(rule)
                     if disclosed, let end {
@@ -553,7 +570,6 @@ public enum Timers {
                 }
                 anchor = fixedAt
             }
-            let add = { (d: PolicyDuration, from: Timestamp) in cal.advance(from, by: cal.span(of: d), unit: d.unit) }
             let baseDue = add(rule.within, anchor)
             var due = baseDue
             var notes: [String] = []
@@ -565,10 +581,10 @@ public enum Timers {
             // Nor does the deadline it leaves in force (one already earlier) keep a grace running
             // past the exploited deadline's: with exploitation seen on day 85 of 90, a disclosure
             // or a patch is in time until day 95 (7 days and their 3 of grace), not day 104.
-            let exploitedLimit = exploitedDue.map { d in (granted(d) ? rule.exploitedDeadlineGrace.map { add($0, d) } : nil) ?? d }
-            /// Until when a deadline of `due` with `grace` is not yet breached.
-            func graceLimit(_ grace: PolicyDuration?, after due: Timestamp) -> Timestamp? {
-                guard let limit = grace.map({ add($0, due) }) else { return nil }
+            let exploitedLimit = exploitedDue.map { d in granted(rule.exploitedDeadlineGrace, after: d, since: exploitedAt) ?? d }
+            /// Until when a deadline of `due` with `grace` is not yet breached (nil: no grace).
+            func graceLimit(_ grace: PolicyDuration?, after due: Timestamp, since: Timestamp? = nil) -> Timestamp? {
+                guard let limit = granted(grace, after: due, since: since) else { return nil }
                 return exploitedLimit.map { max(due, min(limit, $0)) } ?? limit
             }
             // `after-fix`: a fix released by the deadline in force (exploitation's, if earlier)
@@ -578,21 +594,24 @@ public enum Timers {
             // extensions do not count here: they move the date of disclosure, not the one the fix
             // had to beat.)
             var afterFixSet = false
-            // With `grace-on-request`: the extension that asked for the grace a fix was released in.
-            var askedBy: EmbargoExtension?
+            // With `grace-on-request`: the extensions that asked for the grace a fix was released in.
+            var askedBy: [EmbargoExtension] = []
             if let afterFix = rule.afterFix, let fixedAt {
                 let inForce = min(due, exploitedDue ?? due)
                 // The exploited deadline, when it is the one in force, has its own grace period.
                 let inForceGrace = inForce < due ? rule.exploitedDeadlineGrace : rule.grace
+                let since = inForce < due ? exploitedAt : nil
                 if fixedAt <= inForce {
                     due = add(afterFix, fixedAt)
                     afterFixSet = true
                     notes.append("fixed before the deadline: due \(afterFix) after the fix release")
-                } else if granted(inForce), let limit = graceLimit(inForceGrace, after: inForce), fixedAt <= limit {
+                } else if let limit = graceLimit(inForceGrace, after: inForce, since: since), fixedAt <= limit {
                     due = add(afterFix, inForce)
                     afterFixSet = true
-                    if rule.graceOnRequest, let x = request(for: inForce) {
-                        askedBy = x
+                    let asked = requests(for: inForce, since: since)
+                    if let x = asked.first {
+                        askedBy = asked
+                        noteLate(asked, in: &moved)
                         notes.append("fixed in the grace period asked for by the embargo extension dated \(x.at): due \(afterFix) after the deadline of \(inForce)")
                     } else {
                         notes.append("fixed in the grace period: due \(afterFix) after the deadline of \(inForce)")
@@ -608,16 +627,17 @@ public enum Timers {
             var extended: (to: EmbargoExtension, until: Timestamp)?
             for x in report.embargoExtensions where x.at <= now {
                 guard x.until > due else {
-                    // (The one that asked for the grace did what it was for.)
-                    if x == askedBy { continue }
+                    // (One that asked for a grace period did what it was for.)
+                    if askedBy.contains(x) || exploitedDue.map({ requests(for: $0, since: exploitedAt).contains(x) }) == true { continue }
                     notes.append("embargo extension to \(x.until) dated \(x.at) ends before the deadline it would extend (\(due)): it does not move it")
                     continue
                 }
-                let dueGrace = granted(due) ? grace : nil
-                let limit = graceLimit(dueGrace, after: due) ?? due
+                let limit = graceLimit(grace, after: due) ?? due
                 guard x.at <= limit else {
-                    let cut = dueGrace.map { add($0, due) } != limit ? ", cut short by exploitation," : ""
-                    let passed = dueGrace.map { "the deadline of \(due) and its grace of \($0)\(cut) (to \(limit))" } ?? "the deadline of \(due)"
+                    var passed = "the deadline of \(due)"
+                    if let grace, limit > due {
+                        passed += limit == add(grace, due) ? " and its grace of \(grace) (to \(limit))" : " and its grace of \(grace), cut short to \(limit)"
+                    }
                     notes.append("embargo extension to \(x.until) dated \(x.at), after \(passed) had passed: not counted")
                     continue
                 }
@@ -653,11 +673,13 @@ public enum Timers {
             if disclosed, let earliest = rule.earliest, let end, end < add(earliest, anchor) {
                 notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
             }
-            let graceEnd = !granted(due) ? nil : exploitedTarget != nil ? rule.exploitedDeadlineGrace.map { add($0, due) } : graceLimit(grace, after: due)
-            if rule.graceOnRequest, let graceEnd, graceEnd > due, let x = request(for: due) {
+            let since = exploitedTarget != nil ? exploitedAt : nil
+            let graceEnd = exploitedTarget != nil ? granted(rule.exploitedDeadlineGrace, after: due, since: since) : graceLimit(grace, after: due)
+            if let graceEnd, graceEnd > due, case let asked = requests(for: due, since: since), let x = asked.first {
                 notes.append("the grace period to \(graceEnd) was asked for by the embargo extension dated \(x.at)")
+                noteLate(asked, in: &moved)
             }
-            if exploitedTarget == nil, let observed = exploitedAt, let graceEnd, let full = grace.map({ add($0, due) }), graceEnd < full {
+            if exploitedTarget == nil, let observed = exploitedAt, let graceEnd, graceEnd == exploitedLimit, let full = grace.map({ add($0, due) }), graceEnd < full {
                 notes.append("exploitation observed \(observed): the grace period ends with the exploited deadline's, at \(graceEnd)")
             }
             let target = exploitedTarget ?? texts.disclosure ?? ClockTexts.disclosureTarget(rule)
