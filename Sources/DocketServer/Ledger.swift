@@ -400,13 +400,19 @@ public final class Ledger: Sendable {
         guard deadline(of: extended) == due else { return }
         // With `grace-on-request`, one recorded by the deadline also asks for its grace period:
         // taken if that moves no date (exploitation holds it) but grants time the clock would not
-        // have had, breached just after the deadline without it and running with it.
+        // have had: breached without it and running with it, just after the deadline or just
+        // after a date an earlier request asked for (where a grace granted in part ends).
         if adopted.policy.disclosure?.graceOnRequest == true {
-            let after = due + .microseconds(1)
-            func state(of report: Report) -> ClockState? {
-                Timers.clocks(for: report, policy: adopted, now: after).first { $0.kind == .disclosure }?.state
+            func state(of report: Report, at instant: Timestamp) -> ClockState? {
+                Timers.clocks(for: report, policy: adopted, now: instant).first { $0.kind == .disclosure }?.state
             }
-            if state(of: report) == .breached, state(of: extended) == .running { return }
+            let ends = [due] + report.embargoExtensions.map(\.until).filter { $0 > due && $0 < until }
+            if ends.contains(where: { end in
+                let after = end + .microseconds(1)
+                return state(of: report, at: after) == .breached && state(of: extended, at: after) == .running
+            }) {
+                return
+            }
         }
         // Held by exploitation if the same extension would move the deadline without it.
         var unexploited = extended

@@ -40,7 +40,9 @@ public struct ServerConfiguration: Sendable {
     /// read costs the node this much memory, not all it asks for.
     public var outboundBufferLimit = 4 << 20
     /// How often open connections are checked against their tokens: a connection whose token was
-    /// revoked (on this node or, replicated, on the leader) or has expired is closed within this.
+    /// revoked (replicated, on the leader) or has expired is closed within this, or within two of
+    /// it if it was authenticating then; one revoked on this node is closed at once. (Every queued
+    /// request checks its token first in any case.)
     public var tokenCheckInterval: Duration = .seconds(1)
     /// How long shutdown waits for requests in progress.
     public var drainTimeout: Duration = .seconds(10)

@@ -185,6 +185,14 @@ struct DomainCommandTests {
             #expect(inGrace.stdout.contains(#""clock":"disclosure","state":"running""#) && inGrace.stdout.contains("in the grace period until 2025-03-23T10:00:00Z"), "\(inGrace.stdout)")
             let again = try await docket("report", "extend-embargo", "R", "--until", "2025-04-15T10:00:00Z", "--reason", "r", "--reporter-agreed", "--at", "2025-03-15T10:00:00Z")
             #expect(again.status == 1 && again.stderr.contains("no embargo extension moves that deadline later"), "\(again.stderr)")
+            // A grace asked for in part (to 03-21), then the rest (to 03-23): both taken.
+            _ = try await docket.ok("report", "submit", "--project", "pz0", "--report", "Q", "--title", "t", "--reporter", "ada", "--at", "2025-03-03T10:00:00Z")
+            _ = try await docket.ok("report", "ack", "Q", "--assignee", "maria", "--at", "2025-03-03T11:00:00Z")
+            _ = try await docket.ok("report", "exploited", "Q", "--at", "2025-03-13T10:00:00Z")
+            _ = try await docket.ok("report", "extend-embargo", "Q", "--until", "2025-03-21T10:00:00Z", "--reason", "one day", "--reporter-agreed", "--at", "2025-03-14T10:00:00Z")
+            _ = try await docket.ok("report", "extend-embargo", "Q", "--until", "2025-03-23T10:00:00Z", "--reason", "the rest", "--reporter-agreed", "--at", "2025-03-15T10:00:00Z")
+            let rest = try await docket.ok("timers", "--report", "Q", "--as-of", "2025-03-22T00:00:00Z", "--json")
+            #expect(rest.stdout.contains(#""clock":"disclosure","state":"running""#) && rest.stdout.contains("in the grace period until 2025-03-23T10:00:00Z"), "\(rest.stdout)")
             // Fixed early, then exploited: the after-fix date has no grace to ask for, so an
             // extension moves nothing and is refused, as under an automatic grace.
             _ = try await docket.ok("report", "submit", "--project", "pz0", "--report", "S", "--title", "t", "--reporter", "ada", "--at", "2025-03-03T10:00:00Z")

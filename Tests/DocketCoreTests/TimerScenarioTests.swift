@@ -474,6 +474,15 @@ struct TimerScenarioTests {
         try s.run("E", .exploited(source: "ITW"), at: "2026-04-15T00:00:00Z")
         c = s.clock("E", .disclosure, at: "2026-04-22T00:00:01Z")
         #expect(c.state == .breached && c.dueAt == t("2026-04-22T00:00:00Z"), "\(c)")
+        // Asked on 04-05 for a date past the grace (05-20), written in on 04-12; patched 04-15 in
+        // the grace: due 30 days after 04-10 (05-10), then the extension moves it to 05-20. The
+        // late entry is named once, though it both asked for the grace and moved the date.
+        try s.accepted("W", .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
+        try s.run("W", .extendEmbargo(until: t("2026-05-20T00:00:00Z"), reason: "grace, and the distributions", reporterAgreed: true), at: "2026-04-05T00:00:00Z", recorded: "2026-04-12T00:00:00Z")
+        try s.run("W", .release(versions: ["5.6"]), at: "2026-04-15T00:00:00Z")
+        c = s.clock("W", .disclosure, at: "2026-04-16T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-05-20T00:00:00Z"), "\(c)")
+        #expect(c.lateChanges == [LateEntry(type: "EmbargoExtended", occurredAt: t("2026-04-05T00:00:00Z"), recordedAt: t("2026-04-12T00:00:00Z"))], "\(c)")
     }
 
     @Test("Project Zero: a patch after a disclosure at the deadline sets no after-fix date and moves nothing")

@@ -609,7 +609,8 @@ public enum Timers {
                     due = add(afterFix, inForce)
                     afterFixSet = true
                     let asked = requests(for: inForce, since: since)
-                    if let x = asked.first {
+                    // (Named by the one that asked the latest date, which the grace runs to.)
+                    if let x = asked.max(by: { $0.until < $1.until }) {
                         askedBy = asked
                         noteLate(asked, in: &moved)
                         notes.append("fixed in the grace period asked for by the embargo extension dated \(x.at): due \(afterFix) after the deadline of \(inForce)")
@@ -647,7 +648,7 @@ public enum Timers {
                 extended = (x, cap.map { min(x.until, $0) } ?? x.until)
                 due = extended!.until
                 // Each one moved the deadline the next one extends.
-                if let late = x.lateEntry { moved.append(late) }
+                noteLate([x], in: &moved)
             }
             if let (x, until) = extended {
                 if until < x.until, let maxExt = rule.maxExtension {
@@ -675,7 +676,7 @@ public enum Timers {
             }
             let since = exploitedTarget != nil ? exploitedAt : nil
             let graceEnd = exploitedTarget != nil ? granted(rule.exploitedDeadlineGrace, after: due, since: since) : graceLimit(grace, after: due)
-            if let graceEnd, graceEnd > due, case let asked = requests(for: due, since: since), let x = asked.first {
+            if let graceEnd, graceEnd > due, case let asked = requests(for: due, since: since), let x = asked.max(by: { $0.until < $1.until }) {
                 notes.append("the grace period to \(graceEnd) was asked for by the embargo extension dated \(x.at)")
                 noteLate(asked, in: &moved)
             }
