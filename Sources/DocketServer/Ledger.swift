@@ -764,7 +764,9 @@ public struct ViewCheckpoints: Sendable {
     let path: String
     /// Write a new checkpoint once the log has grown by this many events.
     static let interval: UInt64 = 1000
-    private static let magic: [UInt8] = Array("DKVC".utf8)
+    /// "DKVB": the binary projection (`Projection.checkpoint()`). Files from before it ("DKVC",
+    /// a `Value` tree) are not read: the views are rebuilt and the file replaced.
+    private static let magic: [UInt8] = Array("DKVB".utf8)
 
     public init(dataDir: String) { path = dataDir + "/views.checkpoint" }
 
@@ -785,21 +787,22 @@ public struct ViewCheckpoints: Sendable {
     public func check(against store: EventStore) throws -> Check {
         guard let (restored, saved) = loadWithPayload(matching: store), restored.lastSequence > 0 else { return .unused }
         let folded = try Projection.fold(store, through: restored.lastSequence, asOf: .sequence(restored.lastSequence, now: .now()))
-        return folded.checkpoint() == saved ? .matches(sequence: restored.lastSequence) : .differs(sequence: restored.lastSequence)
+        return folded.checkpoint().elementsEqual(saved) ? .matches(sequence: restored.lastSequence) : .differs(sequence: restored.lastSequence)
     }
 
     func load(matching store: EventStore) -> Projection? { loadWithPayload(matching: store)?.projection }
 
     /// The checkpoint views would resume from (nil if there is none, or it is of another format,
     /// damaged, or folded from another log), and the payload it was read from.
-    private func loadWithPayload(matching store: EventStore) -> (projection: Projection, payload: Payload)? {
+    private func loadWithPayload(matching store: EventStore) -> (projection: Projection, payload: ArraySlice<UInt8>)? {
         guard let data = FileManager.default.contents(atPath: path), data.count > 8 else { return nil }
         let bytes = [UInt8](data)
         guard Array(bytes[0..<4]) == Self.magic else { return nil }
         let n = Int(bytes[4]) << 24 | Int(bytes[5]) << 16 | Int(bytes[6]) << 8 | Int(bytes[7])
         guard bytes.count >= 8 + n else { return nil }
         let record = Array(bytes[8..<(8 + n)])
-        guard let payload = try? Payload(validating: Array(bytes[(8 + n)...])), let projection = Projection(checkpoint: payload) else { return nil }
+        let payload = bytes[(8 + n)...]
+        guard let projection = Projection(checkpoint: payload) else { return nil }
         guard projection.lastSequence == 0 || (try? store.rawRecord(at: projection.lastSequence)) == record else { return nil }
         return (projection, payload)
     }
@@ -810,7 +813,7 @@ public struct ViewCheckpoints: Sendable {
         let n = record.count
         bytes += [UInt8(n >> 24 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
         bytes += record
-        bytes += projection.checkpoint().bytes
+        bytes += projection.checkpoint()
         // Best effort: a read-only data directory simply gets no checkpoint. Readable by the node's
         // user alone, like the log: it holds every report's title, reporter and contact. (Under
         // each process's own temporary name: a node and a local view command may save at once.)

@@ -61,15 +61,22 @@ func parseSpan(_ text: String, what: String, allowZero: Bool = true) throws -> D
 func printTable(_ header: [String], _ rows: [[String]]) {
     // Cells hold what people wrote (titles, names): shown, not obeyed, by the terminal.
     let rows = rows.map { $0.map(UntrustedText.displayable) }
+    // Widths in characters, as a terminal shows them (Foundation's `padding` counts UTF-16 units,
+    // and was most of the time a table of 100,000 reports took to print).
+    let counts = rows.map { $0.map(\.count) }
     var widths = header.map(\.count)
-    for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
-    func line(_ cells: [String]) -> String {
-        cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-            .joined(separator: "  ")
+    for r in counts { for (i, n) in r.enumerated() { widths[i] = max(widths[i], n) } }
+    func line(_ cells: [String], _ lengths: [Int]) -> String {
+        var text = ""
+        for (i, c) in cells.enumerated() {
+            text += c
+            if i < cells.count - 1 { text += String(repeating: " ", count: widths[i] - lengths[i] + 2) }
+        }
+        return text
     }
     var out = Output()
-    out.line(line(header))
-    for r in rows { out.line(line(r)) }
+    out.line(line(header, header.map(\.count)))
+    for (r, lengths) in zip(rows, counts) { out.line(line(r, lengths)) }
     out.flush()
 }
 

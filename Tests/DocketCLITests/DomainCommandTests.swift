@@ -205,6 +205,30 @@ struct DomainCommandTests {
         }
     }
 
+    @Test("the readable table aligns its columns by character and shows every cell whole, whatever the script")
+    func tableAlignment() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            try await docket.adopt("aumos")
+            // One character each, but "🔥" is two UTF-16 units and "e\u{301}" two scalars: a width
+            // counted in either would cut a cell short or push the next column along.
+            let assignees = ["🔥 triage", "Zoe\u{301}", "bob"]
+            for (i, assignee) in assignees.enumerated() {
+                _ = try await docket.ok("report", "submit", "--project", "aumos", "--report", "R\(i)", "--title", "t\(i)", "--reporter", "ada", "--at", "2026-01-0\(i + 1)T10:00:00Z")
+                _ = try await docket.ok("report", "ack", "R\(i)", "--assignee", assignee, "--at", "2026-01-0\(i + 1)T11:00:00Z")
+            }
+            let lines = try await docket.ok("state").stdout.split(separator: "\n").map(String.init)
+            #expect(lines.count == 4)
+            let column = try #require(lines.first?.firstRange(of: "SUBMITTED")).lowerBound
+            let at = lines[0].distance(from: lines[0].startIndex, to: column)
+            for (i, assignee) in assignees.enumerated() {
+                let row = try #require(lines.first { $0.hasPrefix("R\(i) ") })
+                #expect(row.contains(assignee + " "), "\(row)")
+                #expect(row.dropFirst(at).hasPrefix("2026-01-0\(i + 1)"), "\(lines.joined(separator: "\n"))")
+            }
+        }
+    }
+
     @Test("docket --version prints the version; a subcommand's own --version option is the only one its help lists")
     func version() async throws {
         let out = try await DocketProcess.run(["--version"])

@@ -100,11 +100,99 @@ struct ProjectionTests {
         #expect(restored.reports["R"]?.lateEntries.first?.recordedAt == recorded)
     }
 
+    @Test("a checkpoint keeps every field of a report: one with every kind of event restores equal, field for field")
+    func checkpointKeepsEveryField() throws {
+        var p = Projection()
+        var t = try Timestamp(rfc3339: "2026-02-02T10:00:00Z")
+        func step(_ event: DomainEvent, recordedLate: Bool = false) {
+            t = t + .seconds(86_400)
+            p.apply(event, toReport: "R-1", at: t, recordedAt: recordedLate ? t + .seconds(3 * 86_400) : t)
+        }
+        step(.reportSubmitted(ReportSubmitted(
+            project: "p", title: "Heap overflow in the parser: ünïcode", reporter: Reporter(handle: "ada", name: "Ada L.", contact: "ada@example.org", credit: .handle),
+            component: "parser", affected: ["<2.1"], claimedSeverity: .critical)))
+        step(.reportAcknowledged(ReportAcknowledged(assignee: "bob")))
+        step(.infoRequested(InfoRequested(question: "version?")))
+        step(.reporterResponded(ReporterResponded(summary: "2.0")))
+        step(.reportTriaged(ReportTriaged(
+            severity: .high, cvss31: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:N", cvss40: nil, cwes: ["CWE-122"], component: "parser/core", affected: ["<2.1.1"])))
+        step(.severityChanged(SeverityChanged(severity: .critical, cvss40: "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N")))
+        step(.statusUpdateSent(StatusUpdateSent(summary: "working on it")))
+        step(.reportClosed(ReportClosed(resolution: .informative)))
+        step(.reportReopened(ReportReopened(reason: "reproduced")))
+        step(.fixStarted(FixStarted(branch: "fix")))
+        step(.fixMerged(FixMerged(commit: "abc123")), recordedLate: true)
+        step(.fixReleased(FixReleased(versions: ["2.1.1", "2.0.9"])))
+        step(.cveRequested(CVERequested(cna: "GitHub")))
+        step(.cveAssigned(CVEAssigned(cve: "CVE-2026-0001")))
+        step(.disclosureScheduled(DisclosureScheduled(date: t + .seconds(30 * 86_400))))
+        step(.embargoExtended(EmbargoExtended(until: t + .seconds(40 * 86_400), reason: "distros", reporterAgreed: true)), recordedLate: true)
+        step(.exploitationObserved(ExploitationObserved(source: "KEV")))
+        step(.creditOffered(CreditOffered(person: "ada", type: .finder)))
+        step(.creditOffered(CreditOffered(person: "eve", type: .remediationReviewer)))
+        step(.creditAccepted(CreditAccepted(person: "ada", displayName: "Ada", preference: .handle)))
+        step(.creditDeclined(CreditDeclined(person: "eve")))
+        step(.advisoryPublished(AdvisoryPublished(ghsa: "GHSA-xxxx-yyyy-zzzz", url: "https://example.org/a")))
+        step(.noteAdded(NoteAdded(text: "note")))
+        step(.advisoryWithdrawn(AdvisoryWithdrawn(reason: "not a vulnerability")))
+        step(.reportClosed(ReportClosed(resolution: .duplicate, duplicateOf: "R-0")))
+        let report = try #require(p.reports["R-1"])
+        // Every optional set and every list non-empty, so a field the checkpoint forgot would show.
+        let f = report.fields
+        let optionals: [Any?] = [
+            f.component, f.severity, f.claimedSeverity, f.cvss31, f.cvss40, f.assignee, f.cve, f.ghsa, f.advisoryURL, f.scheduledDisclosure,
+            f.exploitedAt, f.resolution, f.duplicateOf, f.withdrawalReason, f.acknowledgedAt, f.acceptedAt, f.fixStartedAt, f.fixReleasedAt,
+            f.disclosedAt, f.closedAt, f.withdrawnAt, f.reporter.name, f.reporter.contact,
+        ]
+        #expect(optionals.allSatisfy { $0 != nil })
+        let counts = [
+            f.cwes.count, f.affected.count, f.fixedVersions.count, f.commits.count, f.embargoExtensions.count, f.credits.count, f.waits.count,
+            f.closures.count, f.severityHistory.count, f.statusUpdates.count, f.lateEntries.count, f.notes,
+        ]
+        #expect(counts.allSatisfy { $0 > 0 } && f.cveRequested)
+        let restored = try #require(Projection(checkpoint: p.checkpoint()))
+        #expect(restored.reports["R-1"]?.fields == f)
+        #expect(restored.checkpoint() == p.checkpoint())
+    }
+
     @Test("a checkpoint of another format, or damaged, is refused rather than misread")
-    func foreignCheckpoint() {
-        #expect(Projection(checkpoint: Payload(["format": 99, "lastSequence": 1])) == nil)
-        #expect(Projection(checkpoint: Payload(["format": 1, "lastSequence": 1, "reports": [["id": "x"]]])) == nil)
-        #expect(Projection(checkpoint: Payload("not a checkpoint")) == nil)
+    func foreignCheckpoint() throws {
+        // The `Value` trees of formats up to 8.
+        #expect(Projection(checkpoint: Payload(["format": 8, "lastSequence": 1]).bytes) == nil)
+        #expect(Projection(checkpoint: Payload(["format": 1, "lastSequence": 1, "reports": [["id": "x"]]]).bytes) == nil)
+        #expect(Projection(checkpoint: Payload("not a checkpoint").bytes) == nil)
+        #expect(Projection(checkpoint: [UInt8]()) == nil)
+        var p = Projection()
+        for e in try Self.log(reports: 20) { p.apply(e) }
+        let good = p.checkpoint()
+        #expect(good.first.map(UInt64.init) == Projection.checkpointFormat)
+        #expect(Projection(checkpoint: good)?.reports == p.reports)
+        // Another format number; a byte more; any byte fewer.
+        #expect(Projection(checkpoint: [99] + good.dropFirst()) == nil)
+        #expect(Projection(checkpoint: good + [0]) == nil)
+        for n in stride(from: 0, to: good.count, by: 7) { #expect(Projection(checkpoint: good.prefix(n)) == nil, "cut to \(n) bytes") }
+        // A state that is no state (the same length, so every length still reads).
+        let accepted = Array("accepted".utf8)
+        let at = try #require(good.indices.first { good[$0...].starts(with: accepted) })
+        var edited = good
+        edited.replaceSubrange(at..<(at + accepted.count), with: Array("acceptex".utf8))
+        #expect(Projection(checkpoint: edited) == nil)
+        // Any byte changed: refused or read as something, never a crash or a read past the end.
+        var rng = SplitMix64(seed: 9)
+        for _ in 0..<2000 {
+            var damaged = good
+            damaged[Int(rng.next() % UInt64(good.count))] ^= UInt8(truncatingIfNeeded: rng.next() | 1)
+            _ = Projection(checkpoint: damaged)
+        }
+        // Two reports under one id.
+        var twice = Projection()
+        twice.apply(.reportSubmitted(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "ada"))), toReport: "R", at: Timestamp(microseconds: 1))
+        var none = twice
+        none.reports = [:]
+        let (one, header) = (twice.checkpoint(), none.checkpoint())  // the latter ends in its count of reports, 0
+        #expect(Projection(checkpoint: one)?.reports == twice.reports)
+        let report = one.dropFirst(header.count)
+        #expect(Projection(checkpoint: header.dropLast() + [2] + report + report) == nil)
     }
 
     @Test("as of a sequence is the fold of the events up to it; as of an instant, of the events that happened by then")
