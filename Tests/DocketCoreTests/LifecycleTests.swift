@@ -131,8 +131,9 @@ struct LifecycleTests {
         #expect(markdown.unicodeScalars.allSatisfy { !UntrustedText.isDisruptive($0) || $0 == "\n" }, "\(markdown)")
         #expect(!lines.contains { $0.hasPrefix("FAKE") || $0.hasPrefix("===") || $0.hasPrefix("y") }, "\(markdown)")
 
-        // The reporter is offered remediation credit before she answers, then accepts: she is
-        // credited as the finder too, as when she accepts first and is offered it after.
+        // The reporter is offered remediation credit before she answers (b), or after she accepted
+        // (c): she stays credited as the finder, and the remediation credit shows once she
+        // accepts it.
         var b = try ReportHarness(id: "r-2", reporter: Reporter(handle: "bea", name: "Bea", credit: .named))
         try b.run(.acknowledge(assignee: "m"))
         try b.run(Self.triage)
@@ -144,6 +145,12 @@ struct LifecycleTests {
         try c.run(.offerCredit(person: "bea", type: .remediationDeveloper))
         #expect(b.report?.reporterCredit?.types == [.finder, .remediationDeveloper])
         #expect(c.report?.reporterCredit?.types == [.finder, .remediationDeveloper])
+        #expect(b.report?.reporterCredit?.acceptedTypes == [.finder] && c.report?.reporterCredit?.acceptedTypes == [.finder])
+        for h in [b, c] {
+            var accepting = h
+            try accepting.run(.acceptCredit(person: "bea", displayName: nil, preference: nil))
+            #expect(accepting.report?.reporterCredit?.acceptedTypes == [.finder, .remediationDeveloper])
+        }
 
         // Cy accepts credit by handle only, under a display name; a maintainer's later acceptance
         // that only corrects the name keeps her choice (it made her named before), and one with no
@@ -161,10 +168,16 @@ struct LifecycleTests {
         try d.run(.acceptCredit(person: "dee", displayName: nil, preference: .handle))
         try d.run(.acceptCredit(person: "dee", displayName: "Dee", preference: nil))
         #expect(d.report?.credit(of: "dee")?.preference == .handle && d.report?.credit(of: "dee")?.displayName == "Dee")
+        // Offered more after she accepted: not shown until she accepts that too.
+        try d.run(.offerCredit(person: "dee", type: .remediationReviewer))
         try disclose(&d, "CVE-2026-4000")
         projection.reports["r-4"] = try #require(d.report)
         let hall = HallOfFame(projection: projection, project: "demo", year: nil, now: now)
         #expect(hall.entries.map(\.credited).suffix(2) == ["Cy Young", "dee"], "\(hall.entries)")
+        #expect(hall.entries.last?.types == [.analyst], "\(hall.entries)")
+        try d.run(.acceptCredit(person: "dee", displayName: nil, preference: nil))
+        projection.reports["r-4"] = try #require(d.report)
+        #expect(HallOfFame(projection: projection, project: "demo", year: nil, now: now).entries.last?.types == [.analyst, .remediationReviewer])
     }
 
     @Test("hall of fame Markdown: a name or handle shaped like a URL, an address, an entity, math or an emoji code stays text on GitHub, also behind combining marks; leading spaces make no code block; anonymous credits are counted per report")

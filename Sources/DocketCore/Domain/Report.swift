@@ -25,10 +25,19 @@ public enum ReportState: String, Hashable, Sendable, CaseIterable, CustomStringC
 public struct CreditRecord: Hashable, Sendable {
     public enum Status: String, Hashable, Sendable { case offered, accepted, declined }
     public var person: String
+    /// Every type offered, in order of offer.
     public var types: [CreditType]
     public var status: Status
     public var displayName: String?
     public var preference: CreditPreference
+    /// Types offered since the person last accepted (or ever, if they have not), which they have
+    /// not accepted yet: an acceptance covers what was offered until then, not credit for work
+    /// they never agreed to be named for. Their next acceptance takes these too. (The reporter
+    /// is the finder by their submission: `Report.reporterCredit`.)
+    public var awaiting: [CreditType] = []
+
+    /// The types the person is credited for: those offered, less any awaiting their acceptance.
+    public var acceptedTypes: [CreditType] { awaiting.isEmpty ? types : types.filter { !awaiting.contains($0) } }
 }
 
 /// An interval during which the report waited on the reporter (needs-info).
@@ -235,13 +244,17 @@ public struct Report: Hashable, @unchecked Sendable {
                 exploitedAt = exploitedAt ?? t
             case .creditOffered(let e):
                 if let i = creditIndex(of: e.person) {
-                    if !credits[i].types.contains(e.type) { credits[i].types.append(e.type) }
+                    if !credits[i].types.contains(e.type) {
+                        credits[i].types.append(e.type)
+                        credits[i].awaiting.append(e.type)
+                    }
                 } else {
-                    credits.append(CreditRecord(person: e.person, types: [e.type], status: .offered, displayName: nil, preference: .named))
+                    credits.append(CreditRecord(person: e.person, types: [e.type], status: .offered, displayName: nil, preference: .named, awaiting: [e.type]))
                 }
             case .creditAccepted(let e):
                 if let i = creditIndex(of: e.person) {
                     credits[i].status = .accepted
+                    credits[i].awaiting = []
                     credits[i].displayName = e.displayName
                     credits[i].preference = e.preference
                 } else {
@@ -413,8 +426,10 @@ public struct Report: Hashable, @unchecked Sendable {
         if var own = credit(of: reporter.handle) {
             guard own.status != .declined else { return nil }
             // The reporter found it, whatever else they are offered credit for: a maintainer's
-            // offer of another type, made before they answered, does not take that away.
+            // offer of another type, made before they answered, does not take that away (nor is
+            // that type shown before they accept it).
             if !own.types.contains(.finder) { own.types.insert(.finder, at: 0) }
+            own.awaiting.removeAll { $0 == .finder }
             return own
         }
         guard reporter.credit != .none else { return nil }

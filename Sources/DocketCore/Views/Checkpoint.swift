@@ -14,7 +14,8 @@ extension Projection {
     /// 7: fix events after the advisory leave a report disclosed (a checkpoint folded before
     /// would hold another state for them). 8: so do a wont-fix closing and its reopening, and
     /// that closing is no pause. 9: the binary encoding (formats up to 8 were a `Value` tree).
-    public static let checkpointFormat: UInt64 = 9
+    /// 10: credits list the types offered after acceptance that await it.
+    public static let checkpointFormat: UInt64 = 10
 
     /// The projection as checkpoint bytes (reports and projects in order of their names, so the
     /// same projection always gives the same bytes).
@@ -141,6 +142,8 @@ extension Report.Fields {
             w.writeEnum(c.status)
             w.writeOptional(c.displayName)
             w.writeEnum(c.preference)
+            w.writeVarint(UInt64(c.awaiting.count))
+            for t in c.awaiting { w.writeEnum(t) }
         }
         w.writeOptional(resolution)
         w.writeOptional(duplicateOf)
@@ -198,7 +201,9 @@ extension Report.Fields {
             let person = try r.readString()
             var types: [CreditType] = []
             for _ in 0..<(try r.readCount()) { types.append(try r.readEnum()) }
-            credits.append(CreditRecord(person: person, types: types, status: try r.readEnum(), displayName: try r.readOptionalString(), preference: try r.readEnum()))
+            var credit = CreditRecord(person: person, types: types, status: try r.readEnum(), displayName: try r.readOptionalString(), preference: try r.readEnum())
+            for _ in 0..<(try r.readCount()) { credit.awaiting.append(try r.readEnum()) }
+            credits.append(credit)
         }
         let resolution: Resolution? = try r.readOptionalEnum()
         let (duplicateOf, withdrawalReason) = (try r.readOptionalString(), try r.readOptionalString())

@@ -78,7 +78,7 @@ public struct HallOfFame: Hashable, Sendable {
                         position[key] = k
                         found.append(Entry(credited: shown, handle: c.person, types: [], reports: [], advisories: []))
                     }
-                    for t in c.types where !found[k].types.contains(t) { found[k].types.append(t) }
+                    for t in c.acceptedTypes where !found[k].types.contains(t) { found[k].types.append(t) }
                     found[k].reports.append(r.id)
                     // Both ids where both were published: readers look a flaw up by either.
                     found[k].advisories += [r.ghsa, r.cve].compactMap { $0 }
