@@ -21,6 +21,10 @@ public final class Ledger: Sendable {
     private let liveSequence = Atomic<UInt64>(0)
     /// The views being read in pages just now, kept between their pages.
     let pageOrders = PageOrders()
+    /// The last view of the past a query folded (`pastView`).
+    private let past = Mutex<PastView?>(nil)
+    /// Views of the past folded from the start (or the views checkpoint) rather than caught up.
+    let pastViewsFolded = Atomic<Int>(0)
     /// Each project's state as its stream stood at a version (`projectState`).
     private let projects = Mutex<[String: (state: ProjectState?, version: UInt64)]>([:])
     /// Set when the node shuts down: folds under way stop within a chunk or so (`stopFolds`).
@@ -638,23 +642,78 @@ public final class Ledger: Sendable {
     }
 
     private func fold(asOf: AsOf) throws -> Projection {
-        let last: UInt64
+        var last: UInt64
         if case .sequence(let n, _) = asOf { last = n } else { last = .max }
+        if case .latest = asOf {} else { return try pastView(asOf: asOf, through: last) }
         var projection = Projection()
-        var instant = false
-        if case .instant = asOf { instant = true }
-        if case .recorded = asOf { instant = true }
-        // A checkpoint only helps folds that include every event up to it (not "as of an instant",
-        // since event times need not follow log order; nor, to rely on nothing, recording times).
-        if !instant, let checkpoints, let restored = checkpoints.load(matching: store), restored.lastSequence <= last {
-            projection = restored
-        }
+        if let checkpoints, let restored = checkpoints.load(matching: store) { projection = restored }
         let resumedAt = projection.lastSequence
         projection = try Projection.fold(store, onto: consume projection, through: last, asOf: asOf, stop: foldStop)
-        if !instant, let checkpoints, projection.lastSequence >= resumedAt + ViewCheckpoints.interval {
+        if let checkpoints, projection.lastSequence >= resumedAt + ViewCheckpoints.interval {
             checkpoints.save(projection, store: store)
         }
         return projection
+    }
+
+    /// A view of the past kept between queries: the key it was folded for (`asOf` without the
+    /// instant its clocks are evaluated at, which the fold does not depend on), the last sequence
+    /// its fold read, and when a query last used it.
+    private struct PastView {
+        var key: AsOf
+        var projection: Projection
+        var scanned: UInt64
+        var usedAt: ContinuousClock.Instant
+    }
+
+    /// A past view unused for this long is dropped at the next query (it holds as much memory as
+    /// the live views).
+    static let pastViewIdle = Duration.seconds(600)
+
+    /// The view as of a past sequence or instant, folded through `last` (or the head). The pages of
+    /// one read of such a view ask for it again and again, and each would otherwise fold the log
+    /// anew (about a second for a million events): the last one folded is kept, and a query for the
+    /// same view only folds in what was appended since (an event backdated into it, say), as
+    /// folding from the start would. Folds of the past wait for one another, so two readers of
+    /// different instants take turns rather than each holding a view of the whole log at once.
+    private func pastView(asOf: AsOf, through last: UInt64) throws -> Projection {
+        var key = asOf
+        if case .sequence(let n, _) = asOf { key = .sequence(n, now: Timestamp(microseconds: 0)) }
+        // The head now: events appended while the fold runs are left to the next query, so that
+        // `scanned` is exactly what was read.
+        let through = min(last, store.head.sequence)
+        return try past.withLock { cached throws -> Projection in
+            var reuse = cached.take()
+            if let kept = reuse, kept.key != key || ContinuousClock.now - kept.usedAt > Self.pastViewIdle || kept.scanned > through {
+                reuse = nil
+            }
+            var projection = Projection()
+            var scanned: UInt64? = nil
+            if let kept = reuse {
+                (projection, scanned) = (kept.projection, kept.scanned)
+            } else if case .sequence = asOf, let checkpoints, let restored = checkpoints.load(matching: store), restored.lastSequence <= through {
+                // A checkpoint only helps folds that include every event up to it (not "as of an
+                // instant", since event times need not follow log order; nor, to rely on nothing,
+                // recording times).
+                projection = restored
+            }
+            reuse = nil
+            if scanned == nil { pastViewsFolded.add(1, ordering: .relaxed) }
+            let resumedAt = projection.lastSequence
+            projection = try Projection.fold(store, onto: consume projection, after: scanned, through: through, asOf: asOf, stop: foldStop)
+            if case .sequence = asOf, scanned == nil, let checkpoints, projection.lastSequence >= resumedAt + ViewCheckpoints.interval {
+                checkpoints.save(projection, store: store)
+            }
+            cached = PastView(key: key, projection: projection, scanned: through, usedAt: .now)
+            return projection
+        }
+    }
+
+    /// Drops the kept view of the past once it has gone unused for `pastViewIdle` (unless a fold
+    /// of the past holds it just now: the next query looks again).
+    private func dropIdlePastView() {
+        past.withLockIfAvailable { cached in
+            if let kept = cached, ContinuousClock.now - kept.usedAt > Self.pastViewIdle { cached = nil }
+        }
     }
 
     /// Refuses a view query `principal` may not make at all (before any work is queued for it).
@@ -703,6 +762,7 @@ public final class Ledger: Sendable {
             throw MessageError("asOf: the log ends at sequence \(store.head.sequence); there is no sequence \(n) (a time is given in RFC 3339, like 2026-01-31)")
         }
         let asOf = spec.resolve(now: try Self.evaluationInstant(spec, page))
+        if spec == .now { dropIdlePastView() }
         let projection = try projection(asOf: asOf)
         return try ViewRenderer(
             projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store, pageOrders: pageOrders

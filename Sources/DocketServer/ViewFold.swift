@@ -13,12 +13,18 @@ extension Projection {
     /// share of them and the shares are merged. The result equals folding on one thread. `base`
     /// is consumed: a caller that hands over its only copy has it folded on in place. `stop` ends a
     /// long fold early (`StoreError.closed`; see `EventStore.fold`).
+    ///
+    /// The events read start after `base.lastSequence`, or after `scanned` when given: a view of
+    /// the past folded through the head leaves out the events after its instant, so its last
+    /// sequence folded can be far behind the last one it read (`scanned`, which must be at least
+    /// `base.lastSequence`, and which the same `asOf` must have read).
     public static func fold(
-        _ store: EventStore, onto base: consuming Projection = Projection(), through last: UInt64 = .max, asOf: AsOf,
-        partitions: Int = foldPartitions, chunk: Int = 4096, stop: (@Sendable () -> Bool)? = nil
+        _ store: EventStore, onto base: consuming Projection = Projection(), after scanned: UInt64? = nil, through last: UInt64 = .max,
+        asOf: AsOf, partitions: Int = foldPartitions, chunk: Int = 4096, stop: (@Sendable () -> Bool)? = nil
     ) throws(StoreError) -> Projection {
+        precondition(scanned.map { $0 >= base.lastSequence } ?? true, "a fold cannot resume before the events it folded")
         let n = max(partitions, 1)
-        let from = base.lastSequence + 1
+        let from = (scanned ?? base.lastSequence) + 1
         let parts = base.split(into: n) { EventStore.partition(ofStream: $0, among: n) }
         return Projection(
             merging: try store.fold(from: from, through: last, chunk: chunk, into: consume parts, stop: stop) { projection, event in

@@ -2,12 +2,51 @@
 @testable import DocketServer
 import DocketStore
 import DocketTestSupport
+import Synchronization
 import Testing
 
 /// Views rebuilt on several threads (each folding the reports and projects of its streams) are
 /// the views folded on one.
 @Suite("Partitioned view folds")
 struct ViewFoldTests {
+    @Test("a view of the past asked for again is the one kept, caught up: an event backdated into it since is in it, as in a fold from the start")
+    func pastViewsKept() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let ledger = Ledger(store: store, dataDir: dir)
+            let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
+            _ = try await store.append(to: try DomainStreams.project("aumos"), events: [
+                try DomainEvent.policyAdopted(PolicyAdopted(policyText: SyntheticReports.policyText, zone: .utc)).proposed(actor: "admin", occurredAt: start)
+            ])
+            for n in 0..<300 {
+                let step = SyntheticReports.report(n, start: start + .seconds(Int64(n) * 3600))
+                _ = try await store.append(to: step.stream, expecting: .noStream, events: step.events)
+            }
+            let instant = start + .seconds(150 * 3600)
+            let cut = store.head.sequence / 2
+            func expectFresh(_ asOf: AsOf, folds: Int, _ comment: Comment) throws {
+                let kept = try ledger.projection(asOf: asOf)
+                let fresh = try Projection.fold(store, through: { if case .sequence(let n, _) = asOf { n } else { .max } }(), asOf: asOf)
+                #expect(kept.reports == fresh.reports && kept.lastSequence == fresh.lastSequence, comment)
+                #expect(ledger.pastViewsFolded.load(ordering: .relaxed) == folds, comment)
+            }
+            try expectFresh(.instant(instant), folds: 1, "first read")
+            try expectFresh(.instant(instant), folds: 1, "a second page")
+            // A report imported with times before the instant: the kept view takes it in.
+            let late = SyntheticReports.report(1000, start: start + .seconds(3600))
+            _ = try await store.append(to: late.stream, expecting: .noStream, events: late.events)
+            let withLate = try ledger.projection(asOf: .instant(instant))
+            #expect(withLate.reports[String(late.stream.rawValue.dropFirst(DomainStreams.reportPrefix.count))] != nil)
+            try expectFresh(.instant(instant), folds: 1, "after a backdated report")
+            // Another view replaces it; as of a sequence, the clocks' instant does not matter.
+            try expectFresh(.sequence(cut, now: .now()), folds: 2, "as of a sequence")
+            try expectFresh(.sequence(cut, now: start), folds: 2, "the same sequence, another instant")
+            try expectFresh(.recorded(.now()), folds: 3, "what was recorded")
+            try expectFresh(.instant(instant), folds: 4, "the first instant again")
+        }
+    }
+
     @Test("folding on 1–3 threads, from scratch, onto a checkpoint or as of a past sequence, equals folding in order")
     func sameAsSequential() async throws {
         try await withTemporaryDirectory { dir in
