@@ -673,47 +673,56 @@ public final class Ledger: Sendable {
     /// one read of such a view ask for it again and again, and each would otherwise fold the log
     /// anew (about a second for a million events): the last one folded is kept, and a query for the
     /// same view only folds in what was appended since (an event backdated into it, say), as
-    /// folding from the start would. Folds of the past wait for one another, so two readers of
-    /// different instants take turns rather than each holding a view of the whole log at once.
+    /// folding from the start would.
     private func pastView(asOf: AsOf, through last: UInt64) throws -> Projection {
         var key = asOf
         if case .sequence(let n, _) = asOf { key = .sequence(n, now: Timestamp(microseconds: 0)) }
-        // The head now: events appended while the fold runs are left to the next query, so that
+        // Taken out while it is folded on (in place, when no earlier answer still holds it), so
+        // that no query waits on another's fold: one for another view meanwhile folds its own,
+        // and the last fold to end is the view kept.
+        var reuse = past.withLock { $0.take() }
+        // The head now, read after the kept view was taken (which no fold can then have read
+        // past): events appended while this fold runs are left to the next query, so that
         // `scanned` is exactly what was read.
         let through = min(last, store.head.sequence)
-        return try past.withLock { cached throws -> Projection in
-            var reuse = cached.take()
-            if let kept = reuse, kept.key != key || ContinuousClock.now - kept.usedAt > Self.pastViewIdle || kept.scanned > through {
-                reuse = nil
-            }
-            var projection = Projection()
-            var scanned: UInt64? = nil
-            if let kept = reuse {
-                (projection, scanned) = (kept.projection, kept.scanned)
-            } else if case .sequence = asOf, let checkpoints, let restored = checkpoints.load(matching: store), restored.lastSequence <= through {
-                // A checkpoint only helps folds that include every event up to it (not "as of an
-                // instant", since event times need not follow log order; nor, to rely on nothing,
-                // recording times).
-                projection = restored
-            }
+        if let kept = reuse, kept.key != key || ContinuousClock.now - kept.usedAt > Self.pastViewIdle || kept.scanned > through {
             reuse = nil
-            if scanned == nil { pastViewsFolded.add(1, ordering: .relaxed) }
-            let resumedAt = projection.lastSequence
-            projection = try Projection.fold(store, onto: consume projection, after: scanned, through: through, asOf: asOf, stop: foldStop)
-            if case .sequence = asOf, scanned == nil, let checkpoints, projection.lastSequence >= resumedAt + ViewCheckpoints.interval {
-                checkpoints.save(projection, store: store)
-            }
-            cached = PastView(key: key, projection: projection, scanned: through, usedAt: .now)
-            return projection
         }
+        var projection = Projection()
+        var scanned: UInt64? = nil
+        // The sequence of the views checkpoint, when it was read: a fold of an earlier sequence
+        // must not replace a later checkpoint.
+        var checkpointed: UInt64 = 0
+        if let kept = reuse {
+            (projection, scanned) = (kept.projection, kept.scanned)
+        } else if case .sequence = asOf, let checkpoints, let restored = checkpoints.load(matching: store) {
+            // A checkpoint only helps folds that include every event up to it (not "as of an
+            // instant", since event times need not follow log order; nor, to rely on nothing,
+            // recording times).
+            checkpointed = restored.lastSequence
+            if restored.lastSequence <= through { projection = restored }
+        }
+        reuse = nil
+        if scanned == nil { pastViewsFolded.add(1, ordering: .relaxed) }
+        let resumedAt = projection.lastSequence
+        projection = try Projection.fold(store, onto: consume projection, after: scanned, through: through, asOf: asOf, stop: foldStop)
+        if case .sequence = asOf, scanned == nil, let checkpoints, projection.lastSequence >= resumedAt + ViewCheckpoints.interval,
+            projection.lastSequence > checkpointed
+        {
+            checkpoints.save(projection, store: store)
+        }
+        let kept = PastView(key: key, projection: projection, scanned: through, usedAt: .now)
+        past.withLock { $0 = kept }
+        return projection
     }
 
-    /// Drops the kept view of the past once it has gone unused for `pastViewIdle` (unless a fold
-    /// of the past holds it just now: the next query looks again).
+    /// Drops the kept view of the past once it has gone unused for `pastViewIdle`.
     private func dropIdlePastView() {
-        past.withLockIfAvailable { cached in
-            if let kept = cached, ContinuousClock.now - kept.usedAt > Self.pastViewIdle { cached = nil }
+        let idle = past.withLock { cached -> PastView? in
+            guard let kept = cached, ContinuousClock.now - kept.usedAt > Self.pastViewIdle else { return nil }
+            return cached.take()
         }
+        _ = consume idle  // freed here, outside the lock
     }
 
     /// Refuses a view query `principal` may not make at all (before any work is queued for it).

@@ -61,8 +61,9 @@ func parseSpan(_ text: String, what: String, allowZero: Bool = true) throws -> D
 func printTable(_ header: [String], _ rows: [[String]]) {
     // Cells hold what people wrote (titles, names): shown, not obeyed, by the terminal.
     let rows = rows.map { $0.map(UntrustedText.displayable) }
-    // Widths in characters, as a terminal shows them (Foundation's `padding` counts UTF-16 units,
-    // and was most of the time a table of 100,000 reports took to print).
+    // Widths in characters (Foundation's `padding` counted UTF-16 units, cut cells holding an emoji
+    // short, and was most of the time a table of 100,000 reports took to print). A character a
+    // terminal shows two columns wide (CJK, an emoji) still pushes the rest of its row along by one.
     let counts = rows.map { $0.map(\.count) }
     var widths = header.map(\.count)
     for r in counts { for (i, n) in r.enumerated() { widths[i] = max(widths[i], n) } }

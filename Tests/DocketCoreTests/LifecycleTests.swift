@@ -178,6 +178,14 @@ struct LifecycleTests {
         try d.run(.acceptCredit(person: "dee", displayName: nil, preference: nil))
         projection.reports["r-4"] = try #require(d.report)
         #expect(HallOfFame(projection: projection, project: "demo", year: nil, now: now).entries.last?.types == [.analyst, .remediationReviewer])
+        // Offered a type she does not want, she declines: it goes with the rest, and opting in
+        // again later covers what she had accepted, not the type she declined.
+        try d.run(.offerCredit(person: "dee", type: .sponsor))
+        try d.run(.declineCredit(person: "dee"))
+        #expect(d.report?.credit(of: "dee")?.types == [.analyst, .remediationReviewer])
+        #expect(throws: DomainError.self) { try d.run(.offerCredit(person: "dee", type: .sponsor)) }
+        try d.run(.acceptCredit(person: "dee", displayName: nil, preference: .handle))
+        #expect(d.report?.credit(of: "dee")?.acceptedTypes == [.analyst, .remediationReviewer])
     }
 
     @Test("hall of fame Markdown: a name or handle shaped like a URL, an address, an entity, math or an emoji code stays text on GitHub, also behind combining marks; leading spaces make no code block; anonymous credits are counted per report")

@@ -193,6 +193,18 @@ struct ProjectionTests {
         #expect(Projection(checkpoint: one)?.reports == twice.reports)
         let report = one.dropFirst(header.count)
         #expect(Projection(checkpoint: header.dropLast() + [2] + report + report) == nil)
+        // A count of reports the bytes left could not hold: refused before room is made for them.
+        #expect(Projection(checkpoint: header.dropLast() + [0xFF, 0xFF, 0xFF, 0x0F] + report) == nil)
+        // A time no event can have (the views would overflow subtracting it), and a count that
+        // folding a log cannot reach.
+        var outOfRange = Projection()
+        outOfRange.apply(.reportSubmitted(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "ada"))), toReport: "R", at: Timestamp(microseconds: .min))
+        #expect(Projection(checkpoint: outOfRange.checkpoint()) == nil)
+        var tallied = twice
+        tallied.undecodable = 1 << 50
+        #expect(Projection(checkpoint: tallied.checkpoint()) == nil)
+        tallied.undecodable = 3
+        #expect(Projection(checkpoint: tallied.checkpoint())?.undecodable == 3)
     }
 
     @Test("as of a sequence is the fold of the events up to it; as of an instant, of the events that happened by then")

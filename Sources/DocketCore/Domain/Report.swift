@@ -264,6 +264,15 @@ public struct Report: Hashable, @unchecked Sendable {
             case .creditDeclined(let e):
                 if let i = creditIndex(of: e.person) {
                     credits[i].status = .declined
+                    // Someone who had accepted credit declines what they were offered since with
+                    // the rest, and it stays declined if they opt in again later: that acceptance
+                    // covers what they had accepted. (Someone who never accepted declines the
+                    // offer itself; opting in later takes it.)
+                    let pending = credits[i].awaiting
+                    if pending.count < credits[i].types.count {
+                        credits[i].types.removeAll { pending.contains($0) }
+                        credits[i].awaiting = []
+                    }
                 } else {
                     credits.append(CreditRecord(person: e.person, types: [.finder], status: .declined, displayName: nil, preference: .none))
                 }

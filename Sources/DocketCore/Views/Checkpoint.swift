@@ -46,17 +46,17 @@ extension Projection {
         do throws(CoreError) {
             guard try r.readVarint() == checkpointFormat else { return nil }
             var p = Projection()
-            p.lastSequence = try r.readVarint()
+            p.lastSequence = try r.readTally()
             p.lastOccurredAt = try r.readOptionalTimestamp()
             p.lastRecordedAt = try r.readOptionalTimestamp()
-            p.undecodable = Int(clamping: try r.readVarint())
-            let projectCount = try r.readCount()
+            p.undecodable = Int(try r.readTally())
+            let projectCount = try r.readCount(eachAtLeast: 3)
             p.projects.reserveCapacity(projectCount)
             for _ in 0..<projectCount {
                 let project = try ProjectState(checkpoint: &r)
                 guard p.projects.updateValue(project, forKey: project.name) == nil else { return nil }
             }
-            let reportCount = try r.readCount()
+            let reportCount = try r.readCount(eachAtLeast: 40)
             p.reports.reserveCapacity(reportCount)
             for _ in 0..<reportCount {
                 let fields = try Report.Fields(checkpoint: &r)
@@ -181,7 +181,7 @@ extension Report.Fields {
         let reporter = Reporter(handle: try r.readString(), name: try r.readOptionalString(), contact: try r.readOptionalString(), credit: try r.readEnum())
         let submitted = ReportSubmitted(project: project, title: title, reporter: reporter, component: component)
         let state: ReportState = try r.readEnum()
-        let version = try r.readVarint()
+        let version = try r.readTally()
         let severity: CVSSSeverity? = try r.readOptionalEnum()
         let claimedSeverity: CVSSSeverity? = try r.readOptionalEnum()
         let (cvss31, cvss40) = (try r.readOptionalString(), try r.readOptionalString())
@@ -207,7 +207,7 @@ extension Report.Fields {
         }
         let resolution: Resolution? = try r.readOptionalEnum()
         let (duplicateOf, withdrawalReason) = (try r.readOptionalString(), try r.readOptionalString())
-        let notes = Int(clamping: try r.readVarint())
+        let notes = Int(try r.readTally())
         let submittedAt = try r.readTimestamp()
 
         self.init(id: id, submitted: submitted, at: submittedAt)
@@ -297,7 +297,30 @@ extension BinaryReader {
     /// Whether an optional value follows (its presence byte).
     fileprivate mutating func readPresence() throws(CoreError) -> Bool { try readBool() }
 
-    fileprivate mutating func readTimestamp() throws(CoreError) -> Timestamp { Timestamp(microseconds: try readZigzag()) }
+    /// A time within `Timestamp.minimum...maximum`, as every event's is: views subtract times
+    /// without checking for overflow, and the checkpoint is a file anyone who can write the data
+    /// directory can edit.
+    fileprivate mutating func readTimestamp() throws(CoreError) -> Timestamp {
+        let t = Timestamp(microseconds: try readZigzag())
+        guard t >= .minimum, t <= .maximum else { throw CoreError(.invalidValue, "a time before year 1 or after 9999 at byte \(offset)") }
+        return t
+    }
+
+    /// A count the views go on adding to: one that could not be reached by folding a log
+    /// (beyond 2^48) is damage, and would overflow.
+    fileprivate mutating func readTally() throws(CoreError) -> UInt64 {
+        let n = try readVarint()
+        guard n < 1 << 48 else { throw CoreError(.invalidValue, "a count of \(n) at byte \(offset)") }
+        return n
+    }
+
+    /// A count of items to follow, each at least `minimumSize` bytes: room is reserved for no more
+    /// than the bytes left could hold.
+    fileprivate mutating func readCount(eachAtLeast minimumSize: Int) throws(CoreError) -> Int {
+        let n = try readCount()
+        guard n <= remaining / minimumSize else { throw CoreError(.truncated, "\(n) items cannot fit in the \(remaining) bytes left at byte \(offset)") }
+        return n
+    }
 
     fileprivate mutating func readOptionalTimestamp() throws(CoreError) -> Timestamp? {
         try readPresence() ? try readTimestamp() : nil
@@ -318,7 +341,7 @@ extension BinaryReader {
     }
 
     fileprivate mutating func readStrings() throws(CoreError) -> [String] {
-        let n = try readCount()
+        let n = try readCount(eachAtLeast: 1)
         var strings: [String] = []
         strings.reserveCapacity(n)
         for _ in 0..<n { strings.append(try readString()) }
