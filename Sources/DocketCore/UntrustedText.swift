@@ -39,6 +39,19 @@ public enum UntrustedText {
         return nil
     }
 
+    /// The first character of `s` that shows as nothing at all (a format character: a zero-width
+    /// space, a direction mark, a byte order mark, a soft hyphen, a word joiner…), and its position
+    /// in code points, if any; `allowingJoiners` lets the zero-width joiner and non-joiner by,
+    /// which some scripts and emoji sequences are written with.
+    public static func firstInvisible(in s: String, allowingJoiners: Bool) -> (scalar: Unicode.Scalar, position: Int)? {
+        if isPlainASCII(s, multiLine: false) { return nil }
+        for (i, scalar) in s.unicodeScalars.enumerated() where scalar.properties.generalCategory == .format {
+            if allowingJoiners && (scalar.value == 0x200C || scalar.value == 0x200D) { continue }
+            return (scalar, i + 1)
+        }
+        return nil
+    }
+
     /// `s` as it can be printed to a terminal or a log line: each disruptive character written
     /// as a visible escape (`\n`, `\t`, `\r`, else `\u{1B}`), for reading, not for parsing back.
     public static func displayable(_ s: String) -> String {

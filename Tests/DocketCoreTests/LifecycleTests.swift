@@ -255,6 +255,30 @@ struct LifecycleTests {
         #expect(h.report == before)
     }
 
+    @Test("a handle or a name with an invisible character in it is refused (one person could pass for another); a name may hold the joiners scripts and emoji need")
+    func invisibleCharactersInIdentities() throws {
+        func submit(handle: String = "eve", name: String? = nil) throws -> [DomainEvent] {
+            try Lifecycle.decide(.submit(ReportSubmitted(project: "demo", title: "t", reporter: Reporter(handle: handle, name: name))), report: nil, reportID: "r-10")
+        }
+        for (invisible, code) in [("\u{200B}", "U+200B"), ("\u{FEFF}", "U+FEFF"), ("\u{061C}", "U+061C"), ("\u{200E}", "U+200E"), ("\u{00AD}", "U+00AD"), ("\u{2060}", "U+2060")] {
+            #expect(throws: DomainError.self) { _ = try submit(handle: "a" + invisible + "da") }
+            let named = #expect(throws: DomainError.self) { _ = try submit(name: "Ada" + invisible) }
+            #expect(named?.message.hasPrefix("reporter.name holds an invisible character (\(code), character 4): a name shows every character") == true, "\(String(describing: named))")
+        }
+        let zwj = #expect(throws: DomainError.self) { _ = try submit(handle: "a\u{200D}da") }
+        #expect(zwj?.message.hasPrefix("reporter.handle holds an invisible character (U+200D, character 2): a handle") == true, "\(String(describing: zwj))")
+        var h = try ReportHarness(id: "r-9")
+        try h.run(.acknowledge(assignee: "m"))
+        try h.run(Self.triage)
+        #expect(throws: DomainError.self) { try h.run(.offerCredit(person: "bo\u{200B}b", type: .analyst)) }
+        try h.run(.offerCredit(person: "bob", type: .analyst))
+        #expect(throws: DomainError.self) { try h.run(.acceptCredit(person: "bob", displayName: "B\u{200F}ob", preference: .named)) }
+        // A family emoji and a Persian name are written with joiners.
+        _ = try submit(name: "Ada \u{1F469}\u{200D}\u{1F4BB}")
+        _ = try submit(name: "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}")
+        try h.run(.acceptCredit(person: "bob", displayName: "Bob \u{1F469}\u{200D}\u{1F52C}", preference: .named))
+    }
+
     @Test("text given empty is refused, naming the field: an optional one is left out instead")
     func emptyText() throws {
         var h = try ReportHarness(id: "r-9")
@@ -548,6 +572,34 @@ struct LifecycleTests {
         #expect(h.report?.state == .triaging && h.report?.resolution == nil)
         try h.run(Self.triage)
         #expect(h.report?.state == .accepted)
+    }
+
+    @Test("a severity none of the vectors given scores is refused (it would move or switch off the fix clock); one they score, or given alone, is taken; a first triage takes no reason")
+    func severityAgreesWithVector() throws {
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "m"))
+        let critical = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"  // 9.8
+        func triage(_ severity: CVSSSeverity?, _ v31: String?, _ v40: String? = nil, reason: String? = nil) -> ReportCommand {
+            .triage(severity: severity, cvss31: v31, cvss40: v40, cwes: [], component: nil, affected: [], reason: reason)
+        }
+        let none = #expect(throws: DomainError.self) { try h.run(triage(CVSSSeverity.none, critical)) }
+        #expect(none?.code == .invalidCommand && none?.message.contains("severity none is not what the CVSS vector given says (CVSS:3.1 scores 9.8, critical)") == true, "\(String(describing: none))")
+        #expect(throws: DomainError.self) { try h.run(triage(.high, critical)) }
+        #expect(h.report?.state == .acknowledged && h.report?.version == 2, "nothing recorded")
+        // A first assessment has no reason to give.
+        let reasoned = #expect(throws: DomainError.self) { try h.run(triage(nil, critical, reason: "because")) }
+        #expect(reasoned?.message.contains("a reason is for a re-assessment") == true)
+        // Environmental metrics that bring it down to high (8.0): high is what the vector says.
+        try h.run(triage(.high, critical + "/CR:L/IR:L/AR:L"))
+        #expect(h.report?.severity == .high)
+        // Either vector may carry the severity: v3.1 says critical, v4.0 high (7.6).
+        try h.run(triage(.critical, critical))
+        try h.run(triage(.high, critical, "CVSS:4.0/AV:N/AC:L/AT:P/PR:L/UI:N/VC:H/VI:H/VA:N/SC:N/SI:N/SA:N", reason: "both scored"))
+        #expect(h.report?.severity == .high && h.report?.cvss40 != nil)
+        // Re-assessed, the same rule; alone, a severity is taken as given.
+        #expect(throws: DomainError.self) { try h.run(triage(.low, critical, reason: "downgrade")) }
+        try h.run(triage(.low, nil, reason: "only exploitable from the admin console"))
+        #expect(h.report?.severity == .low)
     }
 
     @Test("credit for a person who declined it is refused; they may change their mind, saying how; accepting needs an offer")

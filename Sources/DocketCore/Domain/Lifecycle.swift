@@ -245,6 +245,7 @@ public enum Lifecycle {
             guard let severity = severity ?? s40?.severity ?? s31?.severity else {
                 throw DomainError(.invalidCommand, "give a severity (--severity critical|high|medium|low|none) or a CVSS vector to derive it from")
             }
+            try refuseDisagreement(severity, s31, s40)
             try noRepeats(cwes, "CWE")
             try noRepeats(affected, "affected version")
             for cwe in cwes {
@@ -264,6 +265,11 @@ public enum Lifecycle {
                         "report \(reportID) is already assessed \(severity.rawValue)\(v31 != nil || v40 != nil ? " with these vectors" : ""): nothing to record")
                 }
                 return [.severityChanged(SeverityChanged(severity: severity, cvss31: v31, cvss40: v40, reason: reason))]
+            }
+            // A first assessment has no earlier one to give a reason for changing: a reason given
+            // would be dropped without a word.
+            if reason != nil {
+                throw DomainError(.invalidCommand, "a reason is for a re-assessment, and report \(reportID) has not been assessed yet: record the assessment without it, and say why in a note (docket report note)")
             }
             return [.reportTriaged(ReportTriaged(severity: severity, cvss31: v31, cvss40: v40, cwes: cwes, component: component, affected: affected))]
         case .assign(let a):
@@ -401,6 +407,14 @@ public enum Lifecycle {
     /// the event size limit. These bound what every table and hall of fame prints; events already
     /// in a log are not checked again.
     static let lineLimits: [String: Int] = ["handle": 254, "assignee": 254, "person": 254, "url": 2048]
+
+    enum IdentityKind { case handle, name }
+    /// Fields that say who someone is, where an invisible character (a zero-width space, a
+    /// direction mark, a soft hyphen) would make two people look alike: handles refuse every one;
+    /// names allow the joiners some scripts and emoji are written with.
+    static let identityFields: [String: IdentityKind] = [
+        "handle": .handle, "person": .handle, "assignee": .handle, "contact": .handle, "name": .name, "displayName": .name,
+    ]
     static let lineLimit = 1000
 
     /// Refuses text that would change how views, terminals and logs show what surrounds it
@@ -423,11 +437,18 @@ public enum Lifecycle {
                     "\(field) is \(s.unicodeScalars.count) characters long; it may hold at most \(limit)"
                         + (lineLimits[name] == nil ? " (longer text belongs in a note)" : ""))
             }
-            guard let refusal = UntrustedText.refusal(s, field: field, multiLine: multiLine) else { return }
-            throw DomainError(
-                .invalidCommand,
-                refusal + ": text takes printable characters only"
-                    + (multiLine ? ", line breaks and tabs" : " (line breaks and tabs only in a question, summary, reason, note or source)"))
+            if let refusal = UntrustedText.refusal(s, field: field, multiLine: multiLine) {
+                throw DomainError(
+                    .invalidCommand,
+                    refusal + ": text takes printable characters only"
+                        + (multiLine ? ", line breaks and tabs" : " (line breaks and tabs only in a question, summary, reason, note or source)"))
+            }
+            if let kind = identityFields[name], let (scalar, position) = UntrustedText.firstInvisible(in: s, allowingJoiners: kind == .name) {
+                throw DomainError(
+                    .invalidCommand,
+                    "\(field) holds an invisible character (\(UntrustedText.name(scalar)), character \(position)): a \(kind == .name ? "name" : "handle") shows every character it is told apart by, or one person could pass for another in a hall of fame"
+                        + (kind == .name ? " (joiners, U+200C and U+200D, are allowed)" : ""))
+            }
         case .array(let items):
             for item in items { try checkText(item, field: field) }
         case .object(let members):
@@ -457,6 +478,25 @@ public enum Lifecycle {
     static func sameVector(_ a: String?, _ b: String?) -> Bool {
         func metrics(_ v: String?) -> Set<Substring>? { v.map { Set($0.split(separator: "/").filter { !$0.hasSuffix(":X") }) } }
         return metrics(a) == metrics(b)
+    }
+
+    /// Refuses a severity that none of the vectors given scores: the fix clock is keyed to the
+    /// severity, and "none" typed beside a 9.8 would switch it off without a word. A programme
+    /// that rates a flaw otherwise than its base score says why in the vector (v3.1 temporal or
+    /// environmental metrics, v4.0 threat or environmental ones), or gives the severity alone.
+    private static func refuseDisagreement(_ severity: CVSSSeverity, _ s31: CVSSScore?, _ s40: CVSSScore?) throws(DomainError) {
+        var scored: [(String, Int)] = []
+        if let s31 {
+            for tenths in [s31.baseScoreTenths, s31.temporalScoreTenths, s31.environmentalScoreTenths].compactMap({ $0 }) where !scored.contains(where: { $0.1 == tenths }) {
+                scored.append(("CVSS:3.1", tenths))
+            }
+        }
+        if let s40 { scored.append(("CVSS:4.0", s40.baseScoreTenths)) }
+        guard !scored.isEmpty, !scored.contains(where: { CVSSSeverity(scoreTenths: $0.1) == severity }) else { return }
+        let says = scored.map { "\($0.0) scores \($0.1 / 10).\($0.1 % 10), \(CVSSSeverity(scoreTenths: $0.1).rawValue)" }.joined(separator: "; ")
+        throw DomainError(
+            .invalidCommand,
+            "severity \(severity.rawValue) is not what the CVSS vector given says (\(says)): leave --severity out to take the vector's, or rate it otherwise in the vector itself (temporal, threat or environmental metrics), or give the severity without the vector")
     }
 
     private static func score(_ vector: String?, expected: CVSSVersion) throws(DomainError) -> CVSSScore? {
