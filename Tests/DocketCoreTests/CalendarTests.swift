@@ -229,6 +229,14 @@ struct ZoneRulesTests {
         for bad in ["", "Europe Berlin", "/Europe", "Europe/", "Europe//Berlin", "1Europe/X", "America/AVeryLongComponent", "Europe/../etc"] {
             #expect(!ZoneRules.isValidTimeZone(bad), "\(bad)")
         }
+        // Files of a tz database directory that name no place: a policy would mean different
+        // deadlines on different machines, or none.
+        for notAPlace in ["localtime", "posixrules", "Factory"] {
+            #expect(!ZoneRules.isValidTimeZone(notAPlace) && ZoneRules.notAPlace(notAPlace) != nil, "\(notAPlace)")
+            #expect { try Policy.parse("name = \"X\"\nversion = 1\ntime-zone = \"\(notAPlace)\"\n[acknowledge]\nwithin = \"48h\"\n", file: "x.toml") } throws: { error in
+                "\(error)".contains("x.toml:3: time-zone: \"\(notAPlace)\" is ") && "\(error)".contains("name the zone, like \"Europe/Berlin\"")
+            }
+        }
     }
 
     @Test("rules restored from their transitions are equal; disordered transitions are refused")

@@ -169,6 +169,46 @@ struct PublishedPolicyTests {
         }
     }
 
+    @Test("the published schema's durations and versions are the ones the parser takes, to the last one")
+    func publishedSchemaBounds() throws {
+        let data = try Data(contentsOf: PolicyFiles.packageRoot.appendingPathComponent("Schemas/policy.schema.json"))
+        let schema = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let defs = try #require(schema["$defs"] as? [String: Any])
+        let pattern = try #require((defs["duration"] as? [String: Any])?["pattern"] as? String)
+        let regex = try NSRegularExpression(pattern: pattern)
+        func schemaTakes(_ text: String) -> Bool { regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil }
+        var texts: [String] = ["0h", "01d", "1", "d", "1.5d", "+3d", "-3d", "1 d", "1D"]
+        for unit in ["h", "d", "bd", "w"] {
+            for n in [1, 9, 10, 99, 999, 1000, 9999, 10000, 14285, 14286, 99999, 100_000, 999_999] { texts.append("\(n)\(unit)") }
+        }
+        for text in texts {
+            #expect(schemaTakes(text) == ((try? PolicyDuration(text)) != nil), "\(text)")
+        }
+        let version = try #require((schema["properties"] as? [String: Any])?["version"] as? [String: Any])
+        #expect(version["minimum"] as? Int == 1 && version["maximum"] as? Int == Policy.maximumVersion)
+        for (v, takes) in [(1, true), (Policy.maximumVersion, true), (Policy.maximumVersion + 1, false), (Int.max, false)] {
+            #expect(((try? Policy.parse("name = \"X\"\nversion = \(v)\n[acknowledge]\nwithin = \"48h\"\n", file: "x.toml")) != nil) == takes, "\(v)")
+        }
+    }
+
+    @Test("TOML this format does not take is named for what it is: an inline table, an array over several lines, an unquoted item; what the file quotes is shown escaped")
+    func unsupportedTOML() throws {
+        for (body, says) in [
+            ("x = {a = 1}\n", "x.toml:3: x: inline tables are not part of the policy format"),
+            ("holidays = [\"2026-12-24\",\n  \"2026-12-25\"]\n", "x.toml:4: -: this looks like the rest of an array begun on an earlier line: an array is written on one line"),
+            ("holidays = [\"2026-12-24\",\n  \"2026-12-25\"]\n", "x.toml:3: holidays: an array is written on one line and closed with ']'"),
+            ("holidays = [\"2026-12-24\", 2026-12-25]\n", "x.toml:3: holidays: arrays hold only quoted strings; quote 2026-12-25: \"2026-12-25\""),
+            ("\"within\" = \"48h\"\n", "x.toml:3: -: quoted keys are not part of the policy format"),
+            ("credit-default = na\u{0}med\n", "x.toml:3: credit-default: na\\u{0}med is not a value"),
+            ("[fi\u{1B}x]\n", "x.toml:3: fi\\u{1B}x: unknown section"),
+        ] {
+            let text = "name = \"X\"\nversion = 1\n\(body)[acknowledge]\nwithin = \"48h\"\n"
+            #expect { try Policy.parse(text, file: "x.toml") } throws: { error in
+                "\(error)".contains(says) && !"\(error)".unicodeScalars.contains { UntrustedText.isDisruptive($0) && $0 != "\n" }
+            }
+        }
+    }
+
     @Test("exploited-grace needs an exploited deadline, and is no longer than after-fix")
     func exploitedGraceContradictions() throws {
         for (extra, says) in [

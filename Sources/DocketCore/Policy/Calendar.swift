@@ -209,7 +209,18 @@ public struct ZoneRules: Hashable, Sendable, CustomStringConvertible {
     /// something shaped like an IANA id (`Europe/Berlin`, `America/Argentina/Buenos_Aires`,
     /// `Etc/GMT+5`). Whether the id exists is only known once the tz database is consulted.
     public static func isValidTimeZone(_ text: String) -> Bool {
-        text == "UTC" || fixedOffsetSeconds(text) != nil || isIANAIdentifierShaped(text)
+        text == "UTC" || fixedOffsetSeconds(text) != nil || (isIANAIdentifierShaped(text) && notAPlace(text) == nil)
+    }
+
+    /// Why `text`, a file a tz database directory holds, is not a zone a policy can name, if it is
+    /// one of those: a policy must mean the same deadlines on every machine that reads it.
+    public static func notAPlace(_ text: String) -> String? {
+        switch text {
+        case "localtime": "the zone of whichever machine reads the policy (a link to its /etc/localtime)"
+        case "posixrules": "the rules the tz database applies to POSIX TZ strings, not a place"
+        case "Factory": "a placeholder with no place and no offset (\"-00\")"
+        default: nil
+        }
     }
 
     /// The offset, in seconds east of UTC, in force at `instant`.

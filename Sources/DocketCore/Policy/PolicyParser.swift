@@ -110,7 +110,8 @@ struct PolicyParser {
     private var unreadable: Set<String> = []
 
     private mutating func report(_ line: Int, _ field: String, _ message: String) {
-        issues.append(PolicyIssue(file: file, line: line, field: field, message: message))
+        // Both may quote the file (a section's name, a bare word): shown, not obeyed, by a terminal.
+        issues.append(PolicyIssue(file: file, line: line, field: UntrustedText.displayable(field), message: UntrustedText.displayable(message)))
     }
 
     /// The line a field's problem is reported on: its own, else its section's header, else 1.
@@ -178,7 +179,12 @@ struct PolicyParser {
         let key = String(decoding: lexer.b[keyStart..<lexer.i], as: UTF8.self)
         let field = section.map { $0.isEmpty ? key : $0 + "." + key } ?? key
         guard !key.isEmpty else {
-            let what = lexer.peek == UInt8(ascii: "\"") || lexer.peek == UInt8(ascii: "'")
+            let rest = lexer.b[lexer.i...]
+            let quoted = lexer.peek == UInt8(ascii: "\"") || lexer.peek == UInt8(ascii: "'")
+            let what =
+                quoted && !rest.contains(UInt8(ascii: "=")) && (rest.contains(UInt8(ascii: ",")) || rest.contains(UInt8(ascii: "]")))
+                ? "this looks like the rest of an array begun on an earlier line: an array is written on one line (holidays = [\"2026-12-25\", \"2026-12-26\"])"
+                : quoted
                 ? "quoted keys are not part of the policy format; write the key bare (within = \"48h\")"
                 : "expected key = value, a [section] header or a # comment"
             report(line, "-", what)
@@ -280,13 +286,19 @@ struct PolicyParser {
             }
         }
         if let version = require("version", integer("version"), example: "version = 1") {
-            if version < 1 { report(line(of: "version"), "version", "must be 1 or more, got \(version)") } else { policy.version = version }
+            if version < 1 || version > Policy.maximumVersion {
+                report(line(of: "version"), "version", "must be 1 to \(Policy.maximumVersion), got \(version) (each adoption needs a higher one: count up from 1)")
+            } else {
+                policy.version = version
+            }
         }
         if let models = string("models") {
             if models.isEmpty || models.count > 200 { report(line(of: "models"), "models", "must be 1–200 characters") } else { policy.models = models }
         }
         if let zone = string("time-zone") {
-            if ZoneRules.isValidTimeZone(zone) {
+            if let why = ZoneRules.notAPlace(zone) {
+                report(line(of: "time-zone"), "time-zone", "\"\(zone)\" is \(why); name the zone, like \"Europe/Berlin\", or write \"UTC\" or an offset such as \"+05:30\"")
+            } else if ZoneRules.isValidTimeZone(zone) {
                 policy.timeZone = zone
             } else {
                 report(line(of: "time-zone"), "time-zone", "\"\(zone)\" is not a time zone; write \"UTC\", an offset such as \"+05:30\", or an IANA id such as \"Europe/Berlin\"")
@@ -487,6 +499,7 @@ private struct Lexer {
         switch peek {
         case UInt8(ascii: "\""), UInt8(ascii: "'"): return .string(try string())
         case UInt8(ascii: "["): return .array(try array())
+        case UInt8(ascii: "{"): throw Problem("inline tables are not part of the policy format; put the keys on lines of their own under a [section] header")
         default: break
         }
         let start = i
@@ -561,7 +574,12 @@ private struct Lexer {
                 i += 1
                 return items
             }
-            guard c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") else { throw Problem("arrays hold only quoted strings") }
+            guard c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") else {
+                let start = i
+                while let c = peek, c != UInt8(ascii: ","), c != UInt8(ascii: "]") { i += 1 }
+                let item = String(decoding: b[start..<i], as: UTF8.self).trimmingSpaces
+                throw Problem("arrays hold only quoted strings; quote \(item): \"\(item)\"")
+            }
             items.append(try string())
             skipSpace()
             if peek == UInt8(ascii: ",") {
