@@ -165,9 +165,35 @@ func reportError(_ error: any Error, line: String) {
 /// The one-line description of an error, with its stable code first where it has one.
 func describe(_ error: any Error) -> String {
     if let e = error as? PolicyError { return "invalid policy\n\(e.description)" }
-    if let body = ErrorBody(refusal: error) { return "\(body.code): \(body.message)" }
+    if let body = ErrorBody(refusal: error) { return "\(body.code): \(body.message)" + commandsHint(body) }
+    if case DocketClientError.server(let body) = error { return "\(body.code): \(body.message)" + commandsHint(body) }
     return "\(error)"
 }
+
+/// For an illegal transition, the `docket report` commands that record the events its state
+/// allows (the message names the events, as the protocol does).
+func commandsHint(_ body: ErrorBody) -> String {
+    guard body.code == "illegal-transition", let allowed = body.details?["allowed"]?.arrayValue?.compactMap(\.stringValue), !allowed.isEmpty else {
+        return ""
+    }
+    var verbs: [String] = []
+    for event in allowed {
+        guard let verb = reportVerbs[event], !verbs.contains(verb) else { continue }
+        verbs.append(verb)
+    }
+    return verbs.isEmpty ? "" : " (the commands: " + verbs.map { "report " + $0 }.joined(separator: ", ") + ")"
+}
+
+/// The `docket report` command that records each report event.
+let reportVerbs: [String: String] = [
+    "ReportSubmitted": "submit", "ReportAcknowledged": "ack", "TriageStarted": "triage --start", "InfoRequested": "request-info",
+    "ReporterResponded": "respond", "ReportTriaged": "triage", "SeverityChanged": "triage", "AssigneeChanged": "assign",
+    "StatusUpdateSent": "status-update", "FixStarted": "fix-start", "FixMerged": "fix-merge", "FixReleased": "release",
+    "CVERequested": "cve --request", "CVEAssigned": "cve --assign", "AdvisoryPublished": "publish", "DisclosureScheduled": "publish --schedule",
+    "EmbargoExtended": "extend-embargo", "ExploitationObserved": "exploited", "CreditOffered": "credit --offer",
+    "CreditAccepted": "credit --accept", "CreditDeclined": "credit --decline", "ReportClosed": "close", "ReportReopened": "reopen",
+    "AdvisoryWithdrawn": "withdraw", "NoteAdded": "note",
+]
 
 /// Buffered standard output for commands that print many lines.
 struct Output {

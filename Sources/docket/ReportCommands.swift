@@ -42,10 +42,14 @@ func parseEventID(_ text: String?) throws -> EventID? {
 /// Parses an RFC 3339 instant, or a calendar date meaning its midnight UTC. A malformed one is
 /// bad usage (exit 64).
 func parseTime(_ text: String, what: String) throws -> Timestamp {
-    let full = text.count == 10 ? text + "T00:00:00Z" : text
-    do { return try Timestamp(rfc3339: full) } catch {
+    // A date alone (2026-11-21) is its midnight UTC; anything else is parsed as given, so that a
+    // message about it quotes what was typed.
+    let b = Array(text.utf8)
+    let isDate = b.count == 10 && b[4] == UInt8(ascii: "-") && b[7] == UInt8(ascii: "-")
+    do { return try Timestamp(rfc3339: isDate ? text + "T00:00:00Z" : text) } catch {
+        let hint = !text.isEmpty && text.allSatisfy({ $0.isASCII && $0.isNumber }) ? "; a number is not a time (a Unix time, say): write it as RFC 3339" : ""
         throw CLIError(
-            "\(what): \(error.message); a date alone, like 2026-11-21, means its midnight UTC",
+            "\(what): \(error.message)\(hint); a date alone, like 2026-11-21, means its midnight UTC",
             exitCode: ExitCode.validationFailure.rawValue)
     }
 }

@@ -391,6 +391,11 @@ struct DomainCommandTests {
                 .write(toFile: v2, atomically: true, encoding: .utf8)
             let cases: [([String], String)] = [
                 (["report", "release", "R-1", "--version", "1.0"], "illegal-transition: FixReleased is not allowed on report R-1 in state submitted; allowed: ReportAcknowledged"),
+                // …and the commands that record what is allowed.
+                (["report", "release", "R-1", "--version", "1.0"], "(the commands: report ack, report assign, report exploited, report credit --accept, report credit --decline, report close, report note)"),
+                (["report", "ack", "R-1", "--assignee", "m", "--at", "1776000000"],
+                 "--at: invalid time \"1776000000\": expected '-' at position 5 (expected RFC 3339, e.g. 2026-11-21T09:30:00Z); a number is not a time (a Unix time, say): write it as RFC 3339"),
+                (["report", "ack", "R-1", "--assignee", "m", "--at", "2026-03-01T23:59:60Z"], "second 60 is only a leap second's"),
                 (["report", "ack", "R-404", "--assignee", "m"], "unknown-report: no report R-404"),
                 (["report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "x"], "report-exists"),
                 (["report", "credit", "R-1", "--person", "eve", "--offer"], "credit-declined: eve asked for no credit"),

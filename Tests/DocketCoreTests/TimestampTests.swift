@@ -105,6 +105,8 @@ struct TimestampTests {
         ("2026-11-21T10:30:00.123+01:00", "2026-11-21T09:30:00.123Z"),
         // A leap second is folded into the start of the next second.
         ("2016-12-31T23:59:60Z", "2017-01-01T00:00:00Z"),
+        ("2015-06-30T23:59:60Z", "2015-07-01T00:00:00Z"),
+        ("2017-01-01T00:59:60+01:00", "2017-01-01T00:00:00Z"),
     ]
 
     @Test("offsets, lowercase letters, fractions and leap seconds normalise to UTC", arguments: spellings)
@@ -229,6 +231,10 @@ struct TimestampTests {
         Bad("2026-01-01T99:00:00Z", "time of day out of range"),
         Bad("2026-01-01T23:60:00Z", "time of day out of range"),
         Bad("2026-01-01T23:59:61Z", "time of day out of range"),
+        // Not a leap second's place: a slip, which would move the time to the next day.
+        Bad("2026-03-01T23:59:60Z", "second 60 is only a leap second's, at 23:59:60 UTC on the last day of June or December"),
+        Bad("2016-12-31T12:30:60Z", "second 60 is only a leap second's, at 23:59:60 UTC on the last day of June or December"),
+        Bad("2016-12-31T23:59:60+01:00", "second 60 is only a leap second's, at 23:59:60 UTC on the last day of June or December"),
         Bad("2026-01-01T00:00:00", "missing time zone offset (use Z for UTC)"),
         Bad("2026-01-01T00:00:00.5", "missing time zone offset (use Z for UTC)"),
         Bad("2026-01-01", "expected 'T' at position 11"),
