@@ -252,7 +252,7 @@ public final class Ledger: Sendable {
     func checkTime(_ at: Timestamp?, report: Report?, id: String, _ principal: Principal) throws {
         if at != nil, principal.role == .reporter { throw Self.reporterCannotDate }
         let when = at ?? .now()
-        try Self.refuseFuture(when)
+        try Self.refuseImplausibleTime(when)
         if let report, when < report.lastEventAt {
             throw DomainError(.invalidCommand, "the event time \(when) is before report \(id)'s latest event (\(report.lastEventAt)); events are recorded in the order they happened\(at == nil ? " (give --at)" : "")")
         }
@@ -540,16 +540,25 @@ public final class Ledger: Sendable {
         if at != nil, principal.role != .admin {
             throw Forbidden("only an admin can set the time of a project event (to import a history); a maintainer's takes effect when the node records it")
         }
-        if let at { try Self.refuseFuture(at) }
+        if let at { try Self.refuseImplausibleTime(at) }
     }
 
-    /// An event time more than `futureSkew` ahead of this node's clock is refused.
-    static func refuseFuture(_ when: Timestamp) throws {
+    /// An event time more than `futureSkew` ahead of this node's clock is refused, and one before
+    /// `earliestEventTime`: the log cannot be corrected, and a slip of the year (0001, 1969 for
+    /// 2026) would stand in every view, a deadline thousands of days late.
+    static func refuseImplausibleTime(_ when: Timestamp) throws {
         let now = Timestamp.now()
         if when > now + futureSkew {
             throw DomainError(.invalidCommand, "the event time \(when) is in the future (this node's clock says \(now))")
         }
+        if when < earliestEventTime {
+            throw DomainError(.invalidCommand, "the event time \(when) is before \(earliestEventTime.rfc3339.prefix(10)): check the year (a history is dated as it happened, and the log keeps what it is given)")
+        }
     }
+
+    /// The earliest event time the ledger takes: 1990-01-01, before any coordinated disclosure
+    /// programme whose history could be imported.
+    public static let earliestEventTime = Timestamp(microseconds: 631_152_000_000_000)
 
     /// Appends raw events (administrators only: the raw log bypasses the lifecycle).
     public func append(to stream: StreamName, expecting expected: ExpectedVersion, events: [ProposedEvent], as principal: Principal) async throws -> AppendResult {

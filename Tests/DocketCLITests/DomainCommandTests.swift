@@ -396,6 +396,10 @@ struct DomainCommandTests {
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "1776000000"],
                  "--at: invalid time \"1776000000\": expected '-' at position 5 (expected RFC 3339, e.g. 2026-11-21T09:30:00Z); a number is not a time (a Unix time, say): write it as RFC 3339"),
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "2026-03-01T23:59:60Z"], "second 60 is only a leap second's"),
+                // A slip of the year would stand in the log for good.
+                (["report", "submit", "--project", "p", "--report", "R-3", "--title", "t", "--reporter", "x", "--at", "0001-01-01"],
+                 "the event time 0001-01-01T00:00:00Z is before 1990-01-01: check the year"),
+                (["policy", "adopt", "--project", "q", aumosPath, "--at", "1969-12-31T23:59:59Z"], "is before 1990-01-01: check the year"),
                 (["report", "ack", "R-404", "--assignee", "m"], "unknown-report: no report R-404"),
                 (["report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "x"], "report-exists"),
                 (["report", "credit", "R-1", "--person", "eve", "--offer"], "credit-declined: eve asked for no credit"),
