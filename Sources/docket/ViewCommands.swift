@@ -9,7 +9,7 @@ import DocketWire
 /// `--as-of` and `--json`, shared by every view command.
 struct ViewOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Show the view as it stood then: an RFC 3339 time or date (events that happened by then; clocks evaluated then) or a global sequence number.",
+        "Show the view as it stood then: an RFC 3339 time or date (events that happened by then; clocks evaluated then) or a global sequence number (seq:N where N could be read as a year or a date).",
         valueName: "time|seq"))
     var asOf: String?
 
@@ -27,12 +27,31 @@ struct ViewOptions: ParsableArguments {
 
     func resolve() throws -> AsOfSpec { try Self.resolve(asOf, knownAt: knownAt) }
 
-    /// `--as-of` given as `text` (digits alone are a sequence, anything else a time), or
-    /// `--known-at` as `knownAt`; neither: now.
+    /// `--as-of` given as `text` (digits alone, or after `seq:`, are a sequence; anything else a
+    /// time), or `--known-at` as `knownAt`; neither: now. Digits that read as well as a year
+    /// (1990–2100) or a date written without dashes (20261204) are refused unless `seq:` says
+    /// which: on a log that long, they would show another moment than the one meant, silently.
     static func resolve(_ text: String?, knownAt: String? = nil) throws -> AsOfSpec {
         if let knownAt { return .recorded(try parseTime(knownAt, what: "--known-at")) }
         guard let text else { return .now }
-        if !text.isEmpty, text.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let n = UInt64(text) { return .sequence(n) }
+        func isDigits(_ s: Substring) -> Bool { !s.isEmpty && s.utf8.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } }
+        if text.hasPrefix("seq:") {
+            guard isDigits(text.dropFirst(4)), let n = UInt64(text.dropFirst(4)) else {
+                throw CLIError("--as-of: \"\(text)\" is not a sequence; write seq: and its number, like seq:2026", exitCode: ExitCode.validationFailure.rawValue)
+            }
+            return .sequence(n)
+        }
+        if isDigits(text[...]), let n = UInt64(text) {
+            let looksLikeADate = text.count == 8 && (try? Timestamp(rfc3339: "\(text.prefix(4))-\(text.dropFirst(4).prefix(2))-\(text.suffix(2))T00:00:00Z")) != nil
+                && (1990...2100).contains(n / 10_000)
+            if (1990...2100).contains(n) || looksLikeADate {
+                let date = looksLikeADate ? "\(text.prefix(4))-\(text.dropFirst(4).prefix(2))-\(text.suffix(2))" : "\(text)-01-01"
+                throw CLIError(
+                    "--as-of \(text) could be a date or a sequence: write \(date) for the date, or seq:\(text) for the sequence",
+                    exitCode: ExitCode.validationFailure.rawValue)
+            }
+            return .sequence(n)
+        }
         return .time(try parseTime(text, what: "--as-of"))
     }
 }

@@ -353,8 +353,13 @@ struct DomainCommandTests {
             // A sequence past the end of the log is refused (not shown as the present); so is a
             // history of no report, or of one not yet submitted then.
             for view in [["state"], ["hall-of-fame", "--project", "p"], ["history", "R-1"]] {
-                let out = try await docket(view + ["--as-of", "2026"])
+                let out = try await docket(view + ["--as-of", "seq:2026"])
                 #expect(out.status == 1 && out.stderr.contains("the log ends at sequence \(before); there is no sequence 2026"), "\(view): \(out.stderr)")
+                // Digits that read as a year or a date are not taken for a sequence unless told.
+                for (text, says) in [("2026", "write 2026-01-01 for the date, or seq:2026 for the sequence"), ("20261204", "write 2026-12-04 for the date, or seq:20261204")] {
+                    let ambiguous = try await docket(view + ["--as-of", text])
+                    #expect(ambiguous.status == 64 && ambiguous.stderr.contains("--as-of \(text) could be a date or a sequence: \(says)"), "\(view): \(ambiguous.stderr)")
+                }
             }
             let none = try await docket(["history", ""])
             #expect(none.status == 1 && none.stderr.contains("report id \"\" must be"), "\(none.stderr)")
