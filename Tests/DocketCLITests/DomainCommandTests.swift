@@ -58,6 +58,9 @@ struct DomainCommandTests {
                 (["report", "triage", "R1", "--cvss", "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"], "must be one CVSS:3.1/… and/or one CVSS:4.0/… vector"),
                 (["report", "note", "R1", "hi", "--actor", "\u{200B}"], "--actor: actor must not be empty (it holds only invisible characters)"),
                 (["report", "note", "R1", "hi", "--actor", String(repeating: "a", count: 201)], "--actor: actor must be at most 200 bytes"),
+                // A one-line field over its limit is told so, however large it makes the event.
+                (["report", "submit", "--project", "aumos", "--report", "R9", "--title", String(repeating: "t", count: 100_000), "--reporter", "ada"],
+                 "title is 100000 characters long; it may hold at most 1000 (longer text belongs in a note)"),
             ] {
                 let out = try await DocketProcess.run(args + ["--data-dir", dir])
                 #expect(out.status == 64 && out.stderr.contains(says), "\(args): \(out.status) \(out.stderr)")

@@ -206,7 +206,10 @@ public enum Lifecycle {
         var state = report
         for e in events {
             let payload = e.value
-            // What no event can hold is refused before its texts and the transition are checked.
+            // Its texts first: a one-line field over its limit is told so (the title may hold at
+            // most 1,000 characters), even when it also makes the event too large to record.
+            try checkText(payload, field: "")
+            // What no event can hold is refused before the transition is checked.
             let size = Payload(payload).bytes.count
             guard size <= EnvelopeCodec.maximumEncodedSize else {
                 throw DomainError(
@@ -214,7 +217,6 @@ public enum Lifecycle {
                     "the \(e.typeName) this command makes encodes to \(size) bytes, over the \(EnvelopeCodec.maximumEncodedSize)-byte limit of an event; "
                         + "store large attachments elsewhere and reference them")
             }
-            try checkText(payload, field: "")
             try check(e, against: state, reportID: reportID, reporter: reporter)
             if state != nil { state!.apply(e, at: state!.lastEventAt) }
         }
