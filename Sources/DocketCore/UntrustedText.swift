@@ -45,8 +45,14 @@ public enum UntrustedText {
     /// which some scripts and emoji sequences are written with.
     public static func firstInvisible(in s: String, allowingJoiners: Bool) -> (scalar: Unicode.Scalar, position: Int)? {
         if isPlainASCII(s, multiLine: false) { return nil }
-        for (i, scalar) in s.unicodeScalars.enumerated() where scalar.properties.generalCategory == .format {
-            if allowingJoiners && (scalar.value == 0x200C || scalar.value == 0x200D) { continue }
+        // Tag characters spell a subdivision flag after a black flag (🏴 + tags + cancel tag);
+        // anywhere else they show as nothing.
+        var inFlag = false
+        for (i, scalar) in s.unicodeScalars.enumerated() {
+            let isTag = (0xE0020...0xE007F).contains(scalar.value)
+            defer { inFlag = (scalar.value == 0x1F3F4 || (inFlag && isTag)) && scalar.value != 0xE007F }
+            guard scalar.properties.generalCategory == .format else { continue }
+            if allowingJoiners && (scalar.value == 0x200C || scalar.value == 0x200D || (isTag && inFlag)) { continue }
             return (scalar, i + 1)
         }
         return nil
@@ -79,7 +85,7 @@ public enum UntrustedText {
     }
 
     /// How to name `scalar` in a message: `U+001B`.
-    static func name(_ scalar: Unicode.Scalar) -> String {
+    public static func name(_ scalar: Unicode.Scalar) -> String {
         let hex = String(scalar.value, radix: 16, uppercase: true)
         return "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
     }

@@ -362,7 +362,7 @@ final class Session: Sendable {
             // Who may, before the policy is read: parsing is work, and its errors can be long.
             try server.ledger.checkProjectEvent(project: project, as: principal, at: try b.optionalTime("at"))
             let policy: Policy
-            do { policy = try Policy.parse(try b.string("policy"), file: try b.optionalString("file") ?? "policy") } catch let e as PolicyError {
+            do { policy = try Policy.parse(try b.string("policy"), file: try b.optionalString("file") ?? "policy", adopting: true) } catch let e as PolicyError {
                 throw DomainError(.policy, e.description(limit: 100))
             }
             let zone = try ZoneRules(identifier: try b.string("zone"), encodedTransitions: try b.strings("zoneTransitions"))

@@ -15,7 +15,7 @@ struct PolicyGroup: AsyncParsableCommand {
         guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
         guard let text = String(data: data, encoding: .utf8) else { throw CLIError("\(path) is not UTF-8 text") }
         let policy: Policy
-        do { policy = try Policy.parse(text, file: path) } catch {
+        do { policy = try Policy.parse(text, file: path, adopting: true) } catch {
             throw CLIError(error.description)
         }
         let rules = try zone(policy.timeZone, file: path + lineSuffix(of: "time-zone", in: text))

@@ -47,7 +47,7 @@ func parseTime(_ text: String, what: String) throws -> Timestamp {
     let b = Array(text.utf8)
     let isDate = b.count == 10 && b[4] == UInt8(ascii: "-") && b[7] == UInt8(ascii: "-")
     do { return try Timestamp(rfc3339: isDate ? text + "T00:00:00Z" : text) } catch {
-        let hint = !text.isEmpty && text.allSatisfy({ $0.isASCII && $0.isNumber }) ? "; a number is not a time (a Unix time, say): write it as RFC 3339" : ""
+        let hint = !text.isEmpty && text.allSatisfy({ $0.isASCII && $0.isNumber }) ? "; a number is not a time (a Unix time, say): write a date like 2026-01-01 or an RFC 3339 time" : ""
         throw CLIError(
             "\(what): \(error.message)\(hint); a date alone, like 2026-11-21, means its midnight UTC",
             exitCode: ExitCode.validationFailure.rawValue)

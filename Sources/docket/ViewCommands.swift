@@ -45,9 +45,9 @@ struct ViewOptions: ParsableArguments {
             let looksLikeADate = text.count == 8 && (try? Timestamp(rfc3339: "\(text.prefix(4))-\(text.dropFirst(4).prefix(2))-\(text.suffix(2))T00:00:00Z")) != nil
                 && (1990...2100).contains(n / 10_000)
             if (1990...2100).contains(n) || looksLikeADate {
-                let date = looksLikeADate ? "\(text.prefix(4))-\(text.dropFirst(4).prefix(2))-\(text.suffix(2))" : "\(text)-01-01"
+                let date = looksLikeADate ? "\(text.prefix(4))-\(text.dropFirst(4).prefix(2))-\(text.suffix(2))" : "\(n)-01-01"
                 throw CLIError(
-                    "--as-of \(text) could be a date or a sequence: write \(date) for the date, or seq:\(text) for the sequence",
+                    "--as-of \(text) could be a date or a sequence: write \(date) for the date, or seq:\(n) for the sequence",
                     exitCode: ExitCode.validationFailure.rawValue)
             }
             return .sequence(n)
@@ -177,7 +177,7 @@ struct HallOfFameCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "hall-of-fame", abstract: "The people credited on a project's disclosed reports.")
     @OptionGroup var store: StoreOptions
     @OptionGroup var remote: RemoteOptions
-    @Option(help: ArgumentHelp("Show it as it stood then (RFC 3339 time or date, or a sequence).", valueName: "time|seq")) var asOf: String?
+    @Option(help: ArgumentHelp("Show it as it stood then (RFC 3339 time or date, or a sequence: seq:N where N could be read as a year or a date).", valueName: "time|seq")) var asOf: String?
     @Option(help: ArgumentHelp("Show it as the ledger knew it then: the events recorded by that time.", valueName: "time")) var knownAt: String?
     @Option(help: "The project.") var project: String
     @Option(help: "Only reports disclosed in this year (of the UTC calendar).") var year: Int64?

@@ -92,7 +92,11 @@ struct DomainCommandTests {
             try await docket.adopt("aumos")
             _ = try await docket.ok("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--at", "2026-03-02T09:00:00Z")
             _ = try await docket.ok("report", "ack", "R1", "--assignee", "maria", "--at", "2026-03-02T10:00:00Z")
-            _ = try await docket.ok("report", "triage", "R1", "--severity", "high", "--at", "2026-03-03T09:00:00Z")
+            // A reason is for a re-assessment: refused on the first, taken on the next.
+            let first = try await docket("report", "triage", "R1", "--severity", "medium", "--reason", "why", "--at", "2026-03-03T08:00:00Z")
+            #expect(first.status != 0 && first.stderr.contains("a reason is for a re-assessment"), "\(first.stderr)")
+            _ = try await docket.ok("report", "triage", "R1", "--severity", "medium", "--at", "2026-03-03T08:00:00Z")
+            _ = try await docket.ok("report", "triage", "R1", "--severity", "high", "--reason", "reachable without login", "--at", "2026-03-03T09:00:00Z")
             _ = try await docket.ok("report", "publish", "R1", "--at", "2026-03-20T00:00:00Z")
             let owed = try await docket.ok("timers", "--report", "R1", "--as-of", "2026-03-25T00:00:00Z", "--json")
             #expect(owed.stdout.contains(#""clock":"fix","state":"running""#) && owed.stdout.contains("the fix is still due"), "\(owed.stdout)")
@@ -402,7 +406,7 @@ struct DomainCommandTests {
                 // …and the commands that record what is allowed.
                 (["report", "release", "R-1", "--version", "1.0"], "(the commands: report ack, report assign, report exploited, report credit --accept, report credit --decline, report close, report note)"),
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "1776000000"],
-                 "--at: invalid time \"1776000000\": expected '-' at position 5 (expected RFC 3339, e.g. 2026-11-21T09:30:00Z); a number is not a time (a Unix time, say): write it as RFC 3339"),
+                 "--at: invalid time \"1776000000\": expected '-' at position 5 (expected RFC 3339, e.g. 2026-11-21T09:30:00Z); a number is not a time (a Unix time, say): write a date like 2026-01-01 or an RFC 3339 time"),
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "2026-03-01T23:59:60Z"], "second 60 is only a leap second's"),
                 // A slip of the year would stand in the log for good.
                 (["report", "submit", "--project", "p", "--report", "R-3", "--title", "t", "--reporter", "x", "--at", "0001-01-01"],

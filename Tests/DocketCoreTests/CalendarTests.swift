@@ -232,10 +232,13 @@ struct ZoneRulesTests {
         // Files of a tz database directory that name no place: a policy would mean different
         // deadlines on different machines, or none.
         for notAPlace in ["localtime", "posixrules", "Factory"] {
-            #expect(!ZoneRules.isValidTimeZone(notAPlace) && ZoneRules.notAPlace(notAPlace) != nil, "\(notAPlace)")
-            #expect { try Policy.parse("name = \"X\"\nversion = 1\ntime-zone = \"\(notAPlace)\"\n[acknowledge]\nwithin = \"48h\"\n", file: "x.toml") } throws: { error in
+            #expect(ZoneRules.notAPlace(notAPlace) != nil, "\(notAPlace)")
+            let text = "name = \"X\"\nversion = 1\ntime-zone = \"\(notAPlace)\"\n[acknowledge]\nwithin = \"48h\"\n"
+            #expect { try Policy.parse(text, file: "x.toml", adopting: true) } throws: { error in
                 "\(error)".contains("x.toml:3: time-zone: \"\(notAPlace)\" is ") && "\(error)".contains("name the zone, like \"Europe/Berlin\"")
             }
+            // One already in a log is read as it was recorded: its adoption stays in every view.
+            #expect((try? Policy.parse(text, file: "PolicyAdopted@1"))?.timeZone == notAPlace)
         }
     }
 

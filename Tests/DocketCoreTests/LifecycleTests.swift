@@ -277,6 +277,16 @@ struct LifecycleTests {
         _ = try submit(name: "Ada \u{1F469}\u{200D}\u{1F4BB}")
         _ = try submit(name: "\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}")
         try h.run(.acceptCredit(person: "bob", displayName: "Bob \u{1F469}\u{200D}\u{1F52C}", preference: .named))
+        // A subdivision flag is spelt with tag characters after a black flag; alone they show as nothing.
+        _ = try submit(name: "Ada \u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}")
+        #expect(throws: DomainError.self) { _ = try submit(name: "Ada\u{E0067}") }
+        #expect(throws: DomainError.self) { _ = try submit(name: "\u{1F3F4}\u{E0067}\u{E007F}x\u{E0067}") }
+        // A handle the log already holds with one (recorded before this rule) is still named.
+        var old = Projection()
+        old.apply(.reportSubmitted(ReportSubmitted(project: "demo", title: "t", reporter: Reporter(handle: "zo\u{200B}e"))), toReport: "r-old", at: Timestamp(microseconds: 1_700_000_000_000_000))
+        let accepted = try Lifecycle.decide(.acceptCredit(person: "zo\u{200B}e", displayName: nil, preference: .handle), report: old.reports["r-old"], reportID: "r-old")
+        #expect(accepted.count == 1)
+        #expect(throws: DomainError.self) { _ = try Lifecycle.decide(.offerCredit(person: "an\u{200B}n", type: .analyst), report: old.reports["r-old"], reportID: "r-old") }
     }
 
     @Test("text given empty is refused, naming the field: an optional one is left out instead")
@@ -596,6 +606,10 @@ struct LifecycleTests {
         try h.run(triage(.critical, critical))
         try h.run(triage(.high, critical, "CVSS:4.0/AV:N/AC:L/AT:P/PR:L/UI:N/VC:H/VI:H/VA:N/SC:N/SI:N/SA:N", reason: "both scored"))
         #expect(h.report?.severity == .high && h.report?.cvss40 != nil)
+        // A v4.0 vector's base metrics alone count too: 9.3 (critical) with E:U, which scores 8.1.
+        try h.run(triage(.critical, nil, "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:U", reason: "base"))
+        try h.run(triage(.high, nil, "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:U", reason: "threat"))
+        #expect(throws: DomainError.self) { try h.run(triage(.medium, nil, "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:U", reason: "neither")) }
         // Re-assessed, the same rule; alone, a severity is taken as given.
         #expect(throws: DomainError.self) { try h.run(triage(.low, critical, reason: "downgrade")) }
         try h.run(triage(.low, nil, reason: "only exploitable from the admin console"))

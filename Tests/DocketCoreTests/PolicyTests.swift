@@ -186,8 +186,11 @@ struct PublishedPolicyTests {
         }
         let version = try #require((schema["properties"] as? [String: Any])?["version"] as? [String: Any])
         #expect(version["minimum"] as? Int == 1 && version["maximum"] as? Int == Policy.maximumVersion)
-        for (v, takes) in [(1, true), (Policy.maximumVersion, true), (Policy.maximumVersion + 1, false), (Int.max, false)] {
-            #expect(((try? Policy.parse("name = \"X\"\nversion = \(v)\n[acknowledge]\nwithin = \"48h\"\n", file: "x.toml")) != nil) == takes, "\(v)")
+        for (v, takes) in [(1, true), (2026031501, true), (Policy.maximumVersion, true), (Policy.maximumVersion + 1, false), (Int.max, false)] {
+            let text = "name = \"X\"\nversion = \(v)\n[acknowledge]\nwithin = \"48h\"\n"
+            #expect(((try? Policy.parse(text, file: "x.toml", adopting: true)) != nil) == takes, "\(v)")
+            // One already in a log is read as it was recorded.
+            #expect((try? Policy.parse(text, file: "PolicyAdopted@1"))?.version == v, "\(v)")
         }
     }
 

@@ -203,12 +203,15 @@ public enum Lifecycle {
     /// `reporter` is told, when they ask: `check`).
     public static func decide(_ command: ReportCommand, report: Report?, reportID: String, reporter: Bool = false) throws(DomainError) -> [DomainEvent] {
         let events = try events(for: command, report: report, reportID: reportID)
+        // People the report already names, as the log recorded them: naming them again is not
+        // held to rules made since (a handle recorded with an invisible character in it).
+        let recordedPeople: Set<String> = report.map { r in Set([r.reporter.handle] + r.credits.map(\.person)) } ?? []
         var state = report
         for e in events {
             let payload = e.value
             // Its texts first: a one-line field over its limit is told so (the title may hold at
             // most 1,000 characters), even when it also makes the event too large to record.
-            try checkText(payload, field: "")
+            try checkText(payload, field: "", recorded: recordedPeople)
             // What no event can hold is refused before the transition is checked.
             let size = Payload(payload).bytes.count
             guard size <= EnvelopeCodec.maximumEncodedSize else {
@@ -269,8 +272,9 @@ public enum Lifecycle {
                 return [.severityChanged(SeverityChanged(severity: severity, cvss31: v31, cvss40: v40, reason: reason))]
             }
             // A first assessment has no earlier one to give a reason for changing: a reason given
-            // would be dropped without a word.
-            if reason != nil {
+            // would be dropped without a word. (Without the report, as `checkArguments` decides,
+            // it is not known to be a first one.)
+            if reason != nil, report != nil {
                 throw DomainError(.invalidCommand, "a reason is for a re-assessment, and report \(reportID) has not been assessed yet: record the assessment without it, and say why in a note (docket report note)")
             }
             return [.reportTriaged(ReportTriaged(severity: severity, cvss31: v31, cvss40: v40, cwes: cwes, component: component, affected: affected))]
@@ -421,7 +425,7 @@ public enum Lifecycle {
 
     /// Refuses text that would change how views, terminals and logs show what surrounds it
     /// (`UntrustedText`): every string of a new event's payload, `field` naming where it is.
-    private static func checkText(_ value: Value, field: String) throws(DomainError) {
+    private static func checkText(_ value: Value, field: String, recorded: Set<String> = []) throws(DomainError) {
         switch value {
         case .string(let s):
             // An optional text given empty says nothing: leaving it out says so. (Text of nothing
@@ -445,16 +449,16 @@ public enum Lifecycle {
                     refusal + ": text takes printable characters only"
                         + (multiLine ? ", line breaks and tabs" : " (line breaks and tabs only in a question, summary, reason, note or source)"))
             }
-            if let kind = identityFields[name], let (scalar, position) = UntrustedText.firstInvisible(in: s, allowingJoiners: kind == .name) {
+            if let kind = identityFields[name], !recorded.contains(s), let (scalar, position) = UntrustedText.firstInvisible(in: s, allowingJoiners: kind == .name) {
                 throw DomainError(
                     .invalidCommand,
                     "\(field) holds an invisible character (\(UntrustedText.name(scalar)), character \(position)): a \(kind == .name ? "name" : "handle") shows every character it is told apart by, or one person could pass for another in a hall of fame"
                         + (kind == .name ? " (joiners, U+200C and U+200D, are allowed)" : ""))
             }
         case .array(let items):
-            for item in items { try checkText(item, field: field) }
+            for item in items { try checkText(item, field: field, recorded: recorded) }
         case .object(let members):
-            for m in members { try checkText(m.value, field: field.isEmpty ? m.key : field + "." + m.key) }
+            for m in members { try checkText(m.value, field: field.isEmpty ? m.key : field + "." + m.key, recorded: recorded) }
         default:
             return
         }
@@ -493,7 +497,16 @@ public enum Lifecycle {
                 scored.append(("CVSS:3.1", tenths))
             }
         }
-        if let s40 { scored.append(("CVSS:4.0", s40.baseScoreTenths)) }
+        if let s40 {
+            scored.append(("CVSS:4.0", s40.baseScoreTenths))
+            // And its base metrics alone (CVSS-B), as v3.1's base score counts: threat or
+            // environmental metrics may lower the score a programme still rates by its base.
+            let base: Set<Substring> = ["AV", "AC", "AT", "PR", "UI", "VC", "VI", "VA", "SC", "SI", "SA"]
+            let metrics = s40.vector.split(separator: "/").dropFirst().filter { base.contains($0.prefix { $0 != ":" }) }
+            if let b = try? CVSS.score("CVSS:4.0/" + metrics.joined(separator: "/")), b.baseScoreTenths != s40.baseScoreTenths {
+                scored.append(("CVSS:4.0 (base metrics)", b.baseScoreTenths))
+            }
+        }
         guard !scored.isEmpty, !scored.contains(where: { CVSSSeverity(scoreTenths: $0.1) == severity }) else { return }
         let says = scored.map { "\($0.0) scores \($0.1 / 10).\($0.1 % 10), \(CVSSSeverity(scoreTenths: $0.1).rawValue)" }.joined(separator: "; ")
         throw DomainError(

@@ -209,11 +209,12 @@ public struct ZoneRules: Hashable, Sendable, CustomStringConvertible {
     /// something shaped like an IANA id (`Europe/Berlin`, `America/Argentina/Buenos_Aires`,
     /// `Etc/GMT+5`). Whether the id exists is only known once the tz database is consulted.
     public static func isValidTimeZone(_ text: String) -> Bool {
-        text == "UTC" || fixedOffsetSeconds(text) != nil || (isIANAIdentifierShaped(text) && notAPlace(text) == nil)
+        text == "UTC" || fixedOffsetSeconds(text) != nil || isIANAIdentifierShaped(text)
     }
 
-    /// Why `text`, a file a tz database directory holds, is not a zone a policy can name, if it is
-    /// one of those: a policy must mean the same deadlines on every machine that reads it.
+    /// Why `text`, a file a tz database directory holds, is not a zone a policy adopted now can
+    /// name, if it is one of those: a policy must mean the same deadlines on every machine that
+    /// reads it. (One adopted before this was checked is read as it was recorded, with its rules.)
     public static func notAPlace(_ text: String) -> String? {
         switch text {
         case "localtime": "the zone of whichever machine reads the policy (a link to its /etc/localtime)"

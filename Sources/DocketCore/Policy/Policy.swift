@@ -272,9 +272,9 @@ public struct Policy: Hashable, Sendable {
     public var name: String
     /// 1 to `maximumVersion`; adopting a new version is an event.
     public var version: Int
-    /// The highest version a policy may give: one at `Int.max` would leave no higher one for the
-    /// next adoption.
-    public static let maximumVersion = 1_000_000
+    /// The highest version a policy adopted now may give (room for dates, 2026031501): one at
+    /// `Int.max` would leave no higher one for the next adoption.
+    public static let maximumVersion = Int(Int32.max)
     /// The seed file this policy models, e.g. `001_cccf3bfcab00222a.txt`.
     public var models: String?
     /// `UTC`, a fixed offset (`+05:30`) or an IANA id (`Europe/Berlin`).

@@ -51,8 +51,13 @@ public struct PolicyError: Error, Hashable, Sendable, CustomStringConvertible {
 
 extension Policy {
     /// Parses and validates a policy file; `file` names it in the issues.
-    public static func parse(_ text: String, file: String) throws(PolicyError) -> Policy {
-        var parser = PolicyParser(file: file)
+    ///
+    /// `adopting`: the text is a policy to adopt now (or to validate for adopting), so the checks
+    /// added after policies were first recorded apply too (a time zone that names no place, a
+    /// version past `maximumVersion`). Without it the text is one already in the log, read as it
+    /// was accepted then: a view never drops an adoption the ledger took.
+    public static func parse(_ text: String, file: String, adopting: Bool = false) throws(PolicyError) -> Policy {
+        var parser = PolicyParser(file: file, adopting: adopting)
         parser.readLines(text)
         let policy = parser.build()
         guard let policy, parser.issues.isEmpty else {
@@ -104,7 +109,13 @@ struct PolicyParser {
     /// The header line of each section that appears.
     private var sectionLines: [String: Int] = [:]
 
-    init(file: String) { self.file = file }
+    /// Whether the checks for a policy adopted now apply (`Policy.parse`).
+    let adopting: Bool
+
+    init(file: String, adopting: Bool) {
+        self.file = file
+        self.adopting = adopting
+    }
 
     /// Fields whose line could not be read; they are not reported as missing as well.
     private var unreadable: Set<String> = []
@@ -182,7 +193,7 @@ struct PolicyParser {
             let rest = lexer.b[lexer.i...]
             let quoted = lexer.peek == UInt8(ascii: "\"") || lexer.peek == UInt8(ascii: "'")
             let what =
-                quoted && !rest.contains(UInt8(ascii: "=")) && (rest.contains(UInt8(ascii: ",")) || rest.contains(UInt8(ascii: "]")))
+                quoted && !rest.contains(UInt8(ascii: "="))
                 ? "this looks like the rest of an array begun on an earlier line: an array is written on one line (holidays = [\"2026-12-25\", \"2026-12-26\"])"
                 : quoted
                 ? "quoted keys are not part of the policy format; write the key bare (within = \"48h\")"
@@ -286,7 +297,7 @@ struct PolicyParser {
             }
         }
         if let version = require("version", integer("version"), example: "version = 1") {
-            if version < 1 || version > Policy.maximumVersion {
+            if version < 1 || (adopting && version > Policy.maximumVersion) {
                 report(line(of: "version"), "version", "must be 1 to \(Policy.maximumVersion), got \(version) (each adoption needs a higher one: count up from 1)")
             } else {
                 policy.version = version
@@ -296,7 +307,7 @@ struct PolicyParser {
             if models.isEmpty || models.count > 200 { report(line(of: "models"), "models", "must be 1–200 characters") } else { policy.models = models }
         }
         if let zone = string("time-zone") {
-            if let why = ZoneRules.notAPlace(zone) {
+            if adopting, let why = ZoneRules.notAPlace(zone) {
                 report(line(of: "time-zone"), "time-zone", "\"\(zone)\" is \(why); name the zone, like \"Europe/Berlin\", or write \"UTC\" or an offset such as \"+05:30\"")
             } else if ZoneRules.isValidTimeZone(zone) {
                 policy.timeZone = zone
@@ -576,9 +587,9 @@ private struct Lexer {
             }
             guard c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") else {
                 let start = i
-                while let c = peek, c != UInt8(ascii: ","), c != UInt8(ascii: "]") { i += 1 }
+                while let c = peek, c != UInt8(ascii: ","), c != UInt8(ascii: "]"), c != UInt8(ascii: "#") { i += 1 }
                 let item = String(decoding: b[start..<i], as: UTF8.self).trimmingSpaces
-                throw Problem("arrays hold only quoted strings; quote \(item): \"\(item)\"")
+                throw Problem(item.isEmpty ? "expected a quoted string in the array" : "arrays hold only quoted strings; quote \(item): \"\(item)\"")
             }
             items.append(try string())
             skipSpace()
