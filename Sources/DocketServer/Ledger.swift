@@ -25,6 +25,9 @@ public final class Ledger: Sendable {
     private let past = Mutex<PastView?>(nil)
     /// Views of the past folded from the start (or the views checkpoint) rather than caught up.
     let pastViewsFolded = Atomic<Int>(0)
+    /// A view of the past unused for this long is dropped (it holds as much memory as the live
+    /// views): at the next query of the views now, or the node's next token check.
+    let pastViewIdle: Duration
     /// Each project's state as its stream stood at a version (`projectState`).
     private let projects = Mutex<[String: (state: ProjectState?, version: UInt64)]>([:])
     /// Set when the node shuts down: folds under way stop within a chunk or so (`stopFolds`).
@@ -44,8 +47,9 @@ public final class Ledger: Sendable {
     /// A ledger on `store`, whose data directory is `dataDir` (its node key, and its views
     /// checkpoint unless `viewCheckpoints` is false: a forensic replay folds the log alone, and
     /// leaves nothing behind in the directory it examines).
-    public init(store: EventStore, dataDir: String?, viewCheckpoints: Bool = true) {
+    public init(store: EventStore, dataDir: String?, viewCheckpoints: Bool = true, pastViewIdle: Duration = .seconds(600)) {
         self.store = store
+        self.pastViewIdle = pastViewIdle
         self.checkpoints = viewCheckpoints ? dataDir.map { ViewCheckpoints(dataDir: $0) } : nil
         self.heads = HeadNotifier(head: store.head.sequence)
         self.notary = Notary(store: store, dataDir: dataDir)
@@ -674,9 +678,8 @@ public final class Ledger: Sendable {
         var usedAt: ContinuousClock.Instant
     }
 
-    /// A past view unused for this long is dropped at the next query (it holds as much memory as
-    /// the live views).
-    static let pastViewIdle = Duration.seconds(600)
+    /// Whether a view of the past is kept just now.
+    var keepsPastView: Bool { past.withLock { $0 != nil } }
 
     /// The view as of a past sequence or instant, folded through `last` (or the head). The pages of
     /// one read of such a view ask for it again and again, and each would otherwise fold the log
@@ -694,7 +697,7 @@ public final class Ledger: Sendable {
         // past): events appended while this fold runs are left to the next query, so that
         // `scanned` is exactly what was read.
         let through = min(last, store.head.sequence)
-        if let kept = reuse, kept.key != key || ContinuousClock.now - kept.usedAt > Self.pastViewIdle || kept.scanned > through {
+        if let kept = reuse, kept.key != key || ContinuousClock.now - kept.usedAt > pastViewIdle || kept.scanned > through {
             reuse = nil
         }
         var projection = Projection()
@@ -725,10 +728,11 @@ public final class Ledger: Sendable {
         return projection
     }
 
-    /// Drops the kept view of the past once it has gone unused for `pastViewIdle`.
-    private func dropIdlePastView() {
+    /// Drops the kept view of the past once it has gone unused for `pastViewIdle` (a node does so
+    /// at each of its periodic token checks, so a quiet node does not hold it for ever).
+    func dropIdlePastView() {
         let idle = past.withLock { cached -> PastView? in
-            guard let kept = cached, ContinuousClock.now - kept.usedAt > Self.pastViewIdle else { return nil }
+            guard let kept = cached, ContinuousClock.now - kept.usedAt > pastViewIdle else { return nil }
             return cached.take()
         }
         _ = consume idle  // freed here, outside the lock

@@ -162,7 +162,10 @@ public final class DocketServer: Service, Sendable {
         ])
         let interval = configuration.tokenCheckInterval
         let tokenChecks = Task { [self] in
-            while (try? await Task.sleep(for: interval)) != nil { endRefusedSessions() }
+            while (try? await Task.sleep(for: interval)) != nil {
+                endRefusedSessions()
+                ledger.dropIdlePastView()
+            }
         }
         await withGracefulShutdownHandler {
             try? await channel.closeFuture.get()

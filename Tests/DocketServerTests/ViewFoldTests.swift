@@ -44,6 +44,16 @@ struct ViewFoldTests {
             try expectFresh(.sequence(cut, now: start), folds: 2, "the same sequence, another instant")
             try expectFresh(.recorded(.now()), folds: 3, "what was recorded")
             try expectFresh(.instant(instant), folds: 4, "the first instant again")
+            // Unused for its idle time, it is dropped (as a node's periodic check does).
+            #expect(ledger.keepsPastView)
+            ledger.dropIdlePastView()
+            #expect(ledger.keepsPastView, "still in use")
+            let brief = Ledger(store: store, dataDir: nil, pastViewIdle: .milliseconds(50))
+            _ = try brief.projection(asOf: .instant(instant))
+            #expect(brief.keepsPastView)
+            try await Task.sleep(for: .milliseconds(120))
+            brief.dropIdlePastView()
+            #expect(!brief.keepsPastView)
         }
     }
 
