@@ -119,7 +119,8 @@ public final class Ledger: Sendable {
             if let eventID, let original = recorded.first(where: { $0.id == eventID }) {
                 var before = Projection()
                 for e in recorded.prefix(Int(original.streamVersion) - 1) { before.apply(e) }
-                let again = try? Lifecycle.decide(command, report: before.reports[id], reportID: id)
+                // As the rules of its time made it: a retry spanning an upgrade is still a retry.
+                let again = try? Lifecycle.eventsAsRecorded(for: command, report: before.reports[id], reportID: id)
                 let first = try DomainEvent(original)
                 guard again?.first == first else {
                     // Only an admin is told which (protocol.md §13): the event may be one this

@@ -9,6 +9,44 @@ import Testing
 /// the views folded on one.
 @Suite("Partitioned view folds")
 struct ViewFoldTests {
+    @Test("a retried command whose first attempt was recorded under older rules is still a retry (an assignee with an invisible character, a severity its vector does not score)")
+    func retriesSpanAnUpgrade() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let ledger = Ledger(store: store, dataDir: dir)
+            let admin = Principal(role: .admin, project: nil, subject: "root")
+            let t0 = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
+            _ = try await store.append(to: try DomainStreams.project("p"), events: [
+                try DomainEvent.policyAdopted(PolicyAdopted(policyText: SyntheticReports.policyText, zone: .utc)).proposed(actor: "admin", occurredAt: t0)
+            ])
+            _ = try await ledger.execute(
+                .submit(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "ada"))), report: "R-1", as: admin, at: t0 + .seconds(60), eventID: nil)
+            // As an older node recorded them, straight into the report's stream.
+            let (ack, triage) = (EventID.random(), EventID.random())
+            let critical = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"
+            let older: [ProposedEvent] = [
+                try DomainEvent.reportAcknowledged(ReportAcknowledged(assignee: "ma\u{200B}ria")).proposed(id: ack, actor: "root", occurredAt: t0 + .seconds(120)),
+                try DomainEvent.reportTriaged(ReportTriaged(severity: .low, cvss31: critical)).proposed(id: triage, actor: "root", occurredAt: t0 + .seconds(180)),
+            ]
+            _ = try await store.append(to: try DomainStreams.report("R-1"), expecting: .exact(1), events: older)
+            let retriedAck = try await ledger.execute(.acknowledge(assignee: "ma\u{200B}ria"), report: "R-1", as: admin, at: t0 + .seconds(120), eventID: ack)
+            #expect(retriedAck.result.duplicate)
+            let retriedTriage = try await ledger.execute(
+                .triage(severity: .low, cvss31: critical, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: "R-1", as: admin,
+                at: t0 + .seconds(180), eventID: triage)
+            #expect(retriedTriage.result.duplicate)
+            // Anything else under those ids is still another event.
+            await #expect(throws: DomainError.self) {
+                _ = try await ledger.execute(.acknowledge(assignee: "maria"), report: "R-1", as: admin, at: t0 + .seconds(120), eventID: ack)
+            }
+            // A new command is held to today's rules.
+            await #expect(throws: DomainError.self) {
+                _ = try await ledger.execute(.assign(assignee: "bo\u{200B}b"), report: "R-1", as: admin, at: t0 + .seconds(240), eventID: nil)
+            }
+        }
+    }
+
     @Test("a view of the past asked for again is the one kept, caught up: an event backdated into it since is in it, as in a fold from the start")
     func pastViewsKept() async throws {
         try await withTemporaryDirectory { dir in

@@ -226,7 +226,17 @@ public enum Lifecycle {
         return events
     }
 
-    private static func events(for command: ReportCommand, report: Report?, reportID: String) throws(DomainError) -> [DomainEvent] {
+    /// The events `command` makes on `report` as the rules of when they were recorded would have
+    /// made them: without the checks of their texts and size and of the transition, and without
+    /// the rules added since events were first recorded (a severity no vector scores, a reason
+    /// on a first triage). What a retried command is compared by: a retry that spans an upgrade
+    /// still finds the event its first attempt appended, rather than being told its id names
+    /// another one.
+    public static func eventsAsRecorded(for command: ReportCommand, report: Report?, reportID: String) throws(DomainError) -> [DomainEvent] {
+        try events(for: command, report: report, reportID: reportID, newRules: false)
+    }
+
+    private static func events(for command: ReportCommand, report: Report?, reportID: String, newRules: Bool = true) throws(DomainError) -> [DomainEvent] {
         switch command {
         case .submit(let e):
             try DomainStreams.validateIdentifier(reportID, what: "report id")
@@ -250,7 +260,7 @@ public enum Lifecycle {
             guard let severity = severity ?? s40?.severity ?? s31?.severity else {
                 throw DomainError(.invalidCommand, "give a severity (--severity critical|high|medium|low|none) or a CVSS vector to derive it from")
             }
-            try refuseDisagreement(severity, s31, s40)
+            if newRules { try refuseDisagreement(severity, s31, s40) }
             try noRepeats(cwes, "CWE")
             try noRepeats(affected, "affected version")
             for cwe in cwes {
@@ -274,7 +284,7 @@ public enum Lifecycle {
             // A first assessment has no earlier one to give a reason for changing: a reason given
             // would be dropped without a word. (Without the report, as `checkArguments` decides,
             // it is not known to be a first one.)
-            if reason != nil, report != nil {
+            if newRules, reason != nil, report != nil {
                 throw DomainError(.invalidCommand, "a reason is for a re-assessment, and report \(reportID) has not been assessed yet: record the assessment without it, and say why in a note (docket report note)")
             }
             return [.reportTriaged(ReportTriaged(severity: severity, cvss31: v31, cvss40: v40, cwes: cwes, component: component, affected: affected))]
