@@ -282,10 +282,10 @@ struct Replay: AsyncParsableCommand {
         discussion: "--as-of keeps the events that had happened by then and evaluates clocks then; --known-at keeps the events the node had recorded by then (leaving out entries backdated later) and evaluates clocks then; --at-seq keeps the log up to that sequence and evaluates clocks at its last event's recording time.")
     @OptionGroup var store: StoreOptions
     @OptionGroup var remote: RemoteOptions
-    @Option(help: ArgumentHelp("An RFC 3339 time, or a date (its midnight UTC).", valueName: "time")) var asOf: String?
-    @Option(help: ArgumentHelp("An RFC 3339 time, or a date: what the ledger knew then.", valueName: "time")) var knownAt: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("An RFC 3339 time, or a date (its midnight UTC).", valueName: "time")) var asOf: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("An RFC 3339 time, or a date: what the ledger knew then.", valueName: "time")) var knownAt: String?
     @Option(help: ArgumentHelp("A global sequence number.", valueName: "N")) var atSeq: UInt64?
-    @Option(help: ArgumentHelp("The trailing window of the metrics.", valueName: "span")) var window: String = "90d"
+    @Option(parsing: .unconditional, help: ArgumentHelp("The trailing window of the metrics.", valueName: "span")) var window: String = "90d"
     @Flag(help: "Print one JSON object instead of tables.") var json = false
 
     func validate() throws {

@@ -8,12 +8,14 @@ import DocketWire
 
 /// `--as-of` and `--json`, shared by every view command.
 struct ViewOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
+    // Values taken as given even when they begin with a dash (-5d, -1), so that they are told
+    // what is wrong with them rather than "Missing value". (So are the spans and years below.)
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Show the view as it stood then: an RFC 3339 time or date (events that happened by then; clocks evaluated then) or a global sequence number (seq:N where N could be read as a year or a date).",
         valueName: "time|seq"))
     var asOf: String?
 
-    @Option(help: ArgumentHelp(
+    @Option(parsing: .unconditional, help: ArgumentHelp(
         "Show the view as the ledger knew it then: the events recorded by that RFC 3339 time or date, whatever time they give (an entry backdated later is left out); clocks evaluated then.",
         valueName: "time"))
     var knownAt: String?
@@ -150,7 +152,7 @@ struct TimersCommand: AsyncParsableCommand {
     @OptionGroup var view: ViewOptions
     @Option(help: "Only this project.") var project: String?
     @Option(help: "Only this report (all its clocks, closed reports included).") var report: String?
-    @Option(help: ArgumentHelp("Only clocks due within this span from now (like 72h).", valueName: "span")) var dueWithin: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Only clocks due within this span from now (like 72h).", valueName: "span")) var dueWithin: String?
     @Flag(help: "Only clocks that are past due and not done.") var late = false
     @Flag(help: "Include clocks that are not applicable or already ended.") var all = false
 
@@ -177,10 +179,10 @@ struct HallOfFameCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "hall-of-fame", abstract: "The people credited on a project's disclosed reports.")
     @OptionGroup var store: StoreOptions
     @OptionGroup var remote: RemoteOptions
-    @Option(help: ArgumentHelp("Show it as it stood then (RFC 3339 time or date, or a sequence: seq:N where N could be read as a year or a date).", valueName: "time|seq")) var asOf: String?
-    @Option(help: ArgumentHelp("Show it as the ledger knew it then: the events recorded by that time.", valueName: "time")) var knownAt: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Show it as it stood then (RFC 3339 time or date, or a sequence: seq:N where N could be read as a year or a date).", valueName: "time|seq")) var asOf: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Show it as the ledger knew it then: the events recorded by that time.", valueName: "time")) var knownAt: String?
     @Option(help: "The project.") var project: String
-    @Option(help: "Only reports disclosed in this year (of the UTC calendar).") var year: Int64?
+    @Option(parsing: .unconditional, help: "Only reports disclosed in this year (of the UTC calendar).") var year: Int64?
     @Option(help: "markdown (a CREDITS.md section, the default) or json.") var format: Format?
     @Flag(help: "Same as --format json.") var json = false
 
@@ -210,7 +212,7 @@ struct MetricsCommand: AsyncParsableCommand {
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var view: ViewOptions
     @Option(help: "The project.") var project: String
-    @Option(help: ArgumentHelp("The trailing window (reports submitted in it).", valueName: "span")) var window: String = "90d"
+    @Option(parsing: .unconditional, help: ArgumentHelp("The trailing window (reports submitted in it).", valueName: "span")) var window: String = "90d"
 
     func run() async throws {
         try await reporting {

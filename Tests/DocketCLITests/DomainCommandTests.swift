@@ -423,6 +423,11 @@ struct DomainCommandTests {
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "2001-01-01T00:00:00Z"], "is before report R-1's latest event"),
                 (["timers", "--due-within", "soon"], "--due-within"),
                 (["metrics", "--project", "p", "--window", "0d"], "--window \"0d\" must be a positive number"),
+                // A value that begins with a dash is still a value, told what is wrong with it.
+                (["metrics", "--project", "p", "--window", "-5d"], "--window \"-5d\""),
+                (["timers", "--due-within", "-1h"], "--due-within \"-1h\""),
+                (["state", "--as-of", "-5"], "--as-of: invalid time \"-5\""),
+                (["hall-of-fame", "--project", "p", "--year", "-1"], "--year must be a four-digit year"),
                 (["replay", "--as-of", "2026-01-01", "--window", "0h"], "--window \"0h\" must be a positive number"),
                 (["hall-of-fame", "--project", "p", "--year", "26"], "--year must be a four-digit year"),
                 (["report", "close", "R-1", "--resolution", "duplicate", "--duplicate-of", "NOPE-9"], "no report NOPE-9 to be a duplicate of"),
