@@ -166,14 +166,15 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         // only ones ever used), or a slip would move a deadline to the next day without a word.
         guard hour < 24, minute < 60, second <= 60 else { throw fail("time of day out of range") }
         let days = Self.days(fromCivil: year, month, day)
+        let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offsetMinutes * 60
         if second == 60 {
-            let (utcDay, utcSecond) = (days * 86_400 + hour * 3600 + minute * 60 + 59 - offsetMinutes * 60).floorDivided(by: 86_400)
+            // The leap second follows 23:59:59 UTC, one second before `secs` (the next day's start).
+            let (utcDay, utcSecond) = (secs - 1).floorDivided(by: 86_400)
             let date = Self.civil(fromDays: utcDay)
             guard utcSecond == 86_399, date.month == 6 || date.month == 12, date.day == Self.daysIn(month: date.month, year: date.year) else {
                 throw fail("second 60 is only a leap second's, at 23:59:60 UTC on the last day of June or December")
             }
         }
-        let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offsetMinutes * 60
         let micros = secs * 1_000_000 + fraction
         guard micros >= Self.minimum.microseconds && micros <= Self.maximum.microseconds else {
             throw fail("the offset moves it outside years 0001–9999 UTC")

@@ -58,6 +58,16 @@ public enum UntrustedText {
         return nil
     }
 
+    /// Why `s`, given as `field` to say who someone is, is refused, if it holds an invisible
+    /// character (`firstInvisible`; a name may hold the joiners): one person could pass for
+    /// another in a hall of fame.
+    public static func invisibleRefusal(_ s: String, field: String, isName: Bool) -> String? {
+        firstInvisible(in: s, allowingJoiners: isName).map {
+            "\(field) holds an invisible character (\(name($0.scalar)), character \($0.position)): a \(isName ? "name" : "handle") shows every character it is told apart by, or one person could pass for another in a hall of fame"
+                + (isName ? " (joiners, U+200C and U+200D, are allowed)" : "")
+        }
+    }
+
     /// `s` as it can be printed to a terminal or a log line: each disruptive character written
     /// as a visible escape (`\n`, `\t`, `\r`, else `\u{1B}`), for reading, not for parsing back.
     public static func displayable(_ s: String) -> String {
@@ -85,7 +95,7 @@ public enum UntrustedText {
     }
 
     /// How to name `scalar` in a message: `U+001B`.
-    public static func name(_ scalar: Unicode.Scalar) -> String {
+    static func name(_ scalar: Unicode.Scalar) -> String {
         let hex = String(scalar.value, radix: 16, uppercase: true)
         return "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
     }

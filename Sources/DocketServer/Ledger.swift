@@ -26,7 +26,7 @@ public final class Ledger: Sendable {
     /// Views of the past folded from the start (or the views checkpoint) rather than caught up.
     let pastViewsFolded = Atomic<Int>(0)
     /// A view of the past unused for this long is dropped (it holds as much memory as the live
-    /// views): at the next query of the views now, or the node's next token check.
+    /// views): by the next query of the past, or the node's next token check.
     let pastViewIdle: Duration
     /// Each project's state as its stream stood at a version (`projectState`).
     private let projects = Mutex<[String: (state: ProjectState?, version: UInt64)]>([:])
@@ -656,13 +656,11 @@ public final class Ledger: Sendable {
     }
 
     private func fold(asOf: AsOf) throws -> Projection {
-        var last: UInt64
-        if case .sequence(let n, _) = asOf { last = n } else { last = .max }
-        if case .latest = asOf {} else { return try pastView(asOf: asOf, through: last) }
+        if case .latest = asOf {} else { return try pastView(asOf: asOf) }
         var projection = Projection()
         if let checkpoints, let restored = checkpoints.load(matching: store) { projection = restored }
         let resumedAt = projection.lastSequence
-        projection = try Projection.fold(store, onto: consume projection, through: last, asOf: asOf, stop: foldStop)
+        projection = try Projection.fold(store, onto: consume projection, asOf: asOf, stop: foldStop)
         if let checkpoints, projection.lastSequence >= resumedAt + ViewCheckpoints.interval {
             checkpoints.save(projection, store: store)
         }
@@ -677,19 +675,21 @@ public final class Ledger: Sendable {
         var projection: Projection
         var scanned: UInt64
         var usedAt: ContinuousClock.Instant
+
+        func isIdle(_ limit: Duration) -> Bool { ContinuousClock.now - usedAt > limit }
     }
 
     /// Whether a view of the past is kept just now.
     var keepsPastView: Bool { past.withLock { $0 != nil } }
 
-    /// The view as of a past sequence or instant, folded through `last` (or the head). The pages of
+    /// The view as of a past sequence (through it) or instant (through the head). The pages of
     /// one read of such a view ask for it again and again, and each would otherwise fold the log
     /// anew (about a second for a million events): the last one folded is kept, and a query for the
     /// same view only folds in what was appended since (an event backdated into it, say), as
     /// folding from the start would.
-    private func pastView(asOf: AsOf, through last: UInt64) throws -> Projection {
-        var key = asOf
-        if case .sequence(let n, _) = asOf { key = .sequence(n, now: Timestamp(microseconds: 0)) }
+    private func pastView(asOf: AsOf) throws -> Projection {
+        var (key, last) = (asOf, UInt64.max)
+        if case .sequence(let n, _) = asOf { (key, last) = (.sequence(n, now: Timestamp(microseconds: 0)), n) }
         // Taken out while it is folded on (in place, when no earlier answer still holds it), so
         // that no query waits on another's fold: one for another view meanwhile folds its own,
         // and the last fold to end is the view kept.
@@ -698,7 +698,7 @@ public final class Ledger: Sendable {
         // past): events appended while this fold runs are left to the next query, so that
         // `scanned` is exactly what was read.
         let through = min(last, store.head.sequence)
-        if let kept = reuse, kept.key != key || ContinuousClock.now - kept.usedAt > pastViewIdle || kept.scanned > through {
+        if let kept = reuse, kept.key != key || kept.isIdle(pastViewIdle) || kept.scanned > through {
             reuse = nil
         }
         var projection = Projection()
@@ -729,11 +729,12 @@ public final class Ledger: Sendable {
         return projection
     }
 
-    /// Drops the kept view of the past once it has gone unused for `pastViewIdle` (a node does so
-    /// at each of its periodic token checks, so a quiet node does not hold it for ever).
+    /// Drops the kept view of the past once it has gone unused for `pastViewIdle`: a node does so
+    /// at each of its periodic token checks, off the requests' way, so that a quiet node does not
+    /// hold it for ever.
     func dropIdlePastView() {
         let idle = past.withLock { cached -> PastView? in
-            guard let kept = cached, ContinuousClock.now - kept.usedAt > pastViewIdle else { return nil }
+            guard let kept = cached, kept.isIdle(pastViewIdle) else { return nil }
             return cached.take()
         }
         _ = consume idle  // freed here, outside the lock
@@ -785,7 +786,6 @@ public final class Ledger: Sendable {
             throw MessageError("asOf: the log ends at sequence \(store.head.sequence); there is no sequence \(n) (a time is given in RFC 3339, like 2026-01-31)")
         }
         let asOf = spec.resolve(now: try Self.evaluationInstant(spec, page))
-        if spec == .now { dropIdlePastView() }
         let projection = try projection(asOf: asOf)
         return try ViewRenderer(
             projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store, pageOrders: pageOrders

@@ -100,10 +100,8 @@ public struct Tokens: Sendable {
         // It is the handle a reporter submits and answers credit under, and the actor every
         // event names: held to the rule of handles (`Lifecycle.identityFields`), or the reporter
         // could not submit under it.
-        if let (scalar, position) = UntrustedText.firstInvisible(in: subject, allowingJoiners: false) {
-            throw DomainError(
-                .invalidCommand,
-                "--name holds an invisible character (\(UntrustedText.name(scalar)), character \(position)): a handle shows every character it is told apart by")
+        if let refusal = UntrustedText.invisibleRefusal(subject, field: "--name", isName: false) {
+            throw DomainError(.invalidCommand, refusal)
         }
         let (id, secret) = (minted.id, minted.secret)
         let hash = Array(SHA256.hash(data: Array(secret.utf8)))

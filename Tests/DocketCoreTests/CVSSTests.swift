@@ -121,6 +121,9 @@ struct CVSSTests {
                 #expect(score.temporalScoreTenths == nil && score.environmentalScoreTenths == nil)
                 #expect(score.severity == CVSSSeverity(scoreTenths: line.expected[0]), "\(line.vector)")
                 #expect(score.vector == line.vector, "\(line.vector) normalizes to \(score.vector)")
+                // CVSS-B: the score of the eleven base metrics alone, as published for the vector cut to them.
+                let base = line.vector.split(separator: "/").prefix(12).joined(separator: "/")
+                #expect(score.baseMetricsScoreTenths == (try CVSS.score(base)).baseScoreTenths, "\(line.vector)")
             } catch {
                 Issue.record("\(line.vector): \(error)")
             }

@@ -9,6 +9,13 @@ import Testing
 /// the views folded on one.
 @Suite("Partitioned view folds")
 struct ViewFoldTests {
+    /// Records the synthetic reports' policy for `project`, adopted at `at`.
+    static func adopt(_ project: String, in store: EventStore, at: Timestamp) async throws {
+        _ = try await store.append(to: try DomainStreams.project(project), events: [
+            try DomainEvent.policyAdopted(PolicyAdopted(policyText: SyntheticReports.policyText, zone: .utc)).proposed(actor: "admin", occurredAt: at)
+        ])
+    }
+
     @Test("a retried command whose first attempt was recorded under older rules is still a retry (an assignee with an invisible character, a severity its vector does not score)")
     func retriesSpanAnUpgrade() async throws {
         try await withTemporaryDirectory { dir in
@@ -17,9 +24,7 @@ struct ViewFoldTests {
             let ledger = Ledger(store: store, dataDir: dir)
             let admin = Principal(role: .admin, project: nil, subject: "root")
             let t0 = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
-            _ = try await store.append(to: try DomainStreams.project("p"), events: [
-                try DomainEvent.policyAdopted(PolicyAdopted(policyText: SyntheticReports.policyText, zone: .utc)).proposed(actor: "admin", occurredAt: t0)
-            ])
+            try await Self.adopt("p", in: store, at: t0)
             _ = try await ledger.execute(
                 .submit(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "ada"))), report: "R-1", as: admin, at: t0 + .seconds(60), eventID: nil)
             // As an older node recorded them, straight into the report's stream.
@@ -54,9 +59,7 @@ struct ViewFoldTests {
             defer { store.close() }
             let ledger = Ledger(store: store, dataDir: dir)
             let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
-            _ = try await store.append(to: try DomainStreams.project("aumos"), events: [
-                try DomainEvent.policyAdopted(PolicyAdopted(policyText: SyntheticReports.policyText, zone: .utc)).proposed(actor: "admin", occurredAt: start)
-            ])
+            try await Self.adopt("aumos", in: store, at: start)
             for n in 0..<300 {
                 let step = SyntheticReports.report(n, start: start + .seconds(Int64(n) * 3600))
                 _ = try await store.append(to: step.stream, expecting: .noStream, events: step.events)
@@ -101,11 +104,7 @@ struct ViewFoldTests {
             let store = try EventStore.open(directory: dir)
             defer { store.close() }
             let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
-            for project in ["aumos", "aisoc", "aixcl"] {
-                _ = try await store.append(to: try DomainStreams.project(project), events: [
-                    try DomainEvent.policyAdopted(PolicyAdopted(policyText: SyntheticReports.policyText, zone: .utc)).proposed(actor: "admin", occurredAt: start)
-                ])
-            }
+            for project in ["aumos", "aisoc", "aixcl"] { try await Self.adopt(project, in: store, at: start) }
             var n = 0
             while store.head.sequence < 9_000 {
                 let steps = (n..<n + 50).map { SyntheticReports.report($0, start: start + .seconds(Int64($0) * 3600)) }

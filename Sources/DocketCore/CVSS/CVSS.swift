@@ -86,6 +86,9 @@ public struct CVSSScore: Sendable, Hashable {
     /// The v3.1 Environmental score in tenths; `nil` for v4.0, whose environmental metrics
     /// feed `baseScoreTenths`. Equals the temporal score when no environmental metric is given.
     public let environmentalScoreTenths: Int?
+    /// The v4.0 score of the base metrics alone (CVSS-B), in tenths: `baseScoreTenths` with any
+    /// threat or environmental metric left out; `nil` for v3.1, whose base score is that already.
+    public let baseMetricsScoreTenths: Int?
 
     // Internal: a score only comes from `CVSS.score`, so vector and numbers always agree.
     init(
@@ -93,10 +96,11 @@ public struct CVSSScore: Sendable, Hashable {
         vector: String,
         baseScoreTenths: Int,
         temporalScoreTenths: Int? = nil,
-        environmentalScoreTenths: Int? = nil
+        environmentalScoreTenths: Int? = nil,
+        baseMetricsScoreTenths: Int? = nil
     ) {
         precondition(
-            [baseScoreTenths, temporalScoreTenths ?? 0, environmentalScoreTenths ?? 0].allSatisfy { (0...100).contains($0) },
+            [baseScoreTenths, temporalScoreTenths ?? 0, environmentalScoreTenths ?? 0, baseMetricsScoreTenths ?? 0].allSatisfy { (0...100).contains($0) },
             "CVSS score out of range"
         )
         self.version = version
@@ -104,6 +108,7 @@ public struct CVSSScore: Sendable, Hashable {
         self.baseScoreTenths = baseScoreTenths
         self.temporalScoreTenths = temporalScoreTenths
         self.environmentalScoreTenths = environmentalScoreTenths
+        self.baseMetricsScoreTenths = baseMetricsScoreTenths
     }
 
     /// The base score, 0.0...10.0, with exactly one decimal.

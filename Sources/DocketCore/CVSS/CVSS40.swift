@@ -62,26 +62,29 @@ enum CVSS40 {
         return CVSSScore(
             version: .v4_0,
             vector: metrics.normalized(prefix: CVSSVersion.v4_0.prefix),
-            baseScoreTenths: scoreTenths(EffectiveMetrics(metrics))
+            baseScoreTenths: scoreTenths(EffectiveMetrics(metrics)),
+            baseMetricsScoreTenths: scoreTenths(EffectiveMetrics(metrics, baseOnly: true))
         )
     }
 
     /// The values the equations use: a modified metric overrides its base metric, and
     /// unspecified threat/requirement metrics take their worst case (E:A, CR/IR/AR:H), as the
-    /// specification's "Not Defined" defaults say.
+    /// specification's "Not Defined" defaults say. `baseOnly` reads every metric but the base
+    /// ones as not defined (CVSS-B).
     struct EffectiveMetrics {
         let values: [String: String]
 
-        init(_ metrics: CVSSParsedMetrics) {
+        init(_ metrics: CVSSParsedMetrics, baseOnly: Bool = false) {
+            func given(_ key: String) -> String { baseOnly ? "X" : metrics.valueOrX(key) }
             var values: [String: String] = [:]
             for key in ["AV", "AC", "AT", "PR", "UI", "VC", "VI", "VA", "SC", "SI", "SA"] {
-                let modified = metrics.valueOrX("M" + key)
+                let modified = given("M" + key)
                 values[key] = modified == "X" ? metrics[key]! : modified
             }
-            let exploitMaturity = metrics.valueOrX("E")
+            let exploitMaturity = given("E")
             values["E"] = exploitMaturity == "X" ? "A" : exploitMaturity
             for key in ["CR", "IR", "AR"] {
-                let requirement = metrics.valueOrX(key)
+                let requirement = given(key)
                 values[key] = requirement == "X" ? "H" : requirement
             }
             self.values = values

@@ -459,11 +459,8 @@ public enum Lifecycle {
                     refusal + ": text takes printable characters only"
                         + (multiLine ? ", line breaks and tabs" : " (line breaks and tabs only in a question, summary, reason, note or source)"))
             }
-            if let kind = identityFields[name], !recorded.contains(s), let (scalar, position) = UntrustedText.firstInvisible(in: s, allowingJoiners: kind == .name) {
-                throw DomainError(
-                    .invalidCommand,
-                    "\(field) holds an invisible character (\(UntrustedText.name(scalar)), character \(position)): a \(kind == .name ? "name" : "handle") shows every character it is told apart by, or one person could pass for another in a hall of fame"
-                        + (kind == .name ? " (joiners, U+200C and U+200D, are allowed)" : ""))
+            if let kind = identityFields[name], !recorded.contains(s), let refusal = UntrustedText.invisibleRefusal(s, field: field, isName: kind == .name) {
+                throw DomainError(.invalidCommand, refusal)
             }
         case .array(let items):
             for item in items { try checkText(item, field: field, recorded: recorded) }
@@ -511,11 +508,7 @@ public enum Lifecycle {
             scored.append(("CVSS:4.0", s40.baseScoreTenths))
             // And its base metrics alone (CVSS-B), as v3.1's base score counts: threat or
             // environmental metrics may lower the score a programme still rates by its base.
-            let base: Set<Substring> = ["AV", "AC", "AT", "PR", "UI", "VC", "VI", "VA", "SC", "SI", "SA"]
-            let metrics = s40.vector.split(separator: "/").dropFirst().filter { base.contains($0.prefix { $0 != ":" }) }
-            if let b = try? CVSS.score("CVSS:4.0/" + metrics.joined(separator: "/")), b.baseScoreTenths != s40.baseScoreTenths {
-                scored.append(("CVSS:4.0 (base metrics)", b.baseScoreTenths))
-            }
+            if let b = s40.baseMetricsScoreTenths, b != s40.baseScoreTenths { scored.append(("CVSS:4.0 (base metrics)", b)) }
         }
         guard !scored.isEmpty, !scored.contains(where: { CVSSSeverity(scoreTenths: $0.1) == severity }) else { return }
         let says = scored.map { "\($0.0) scores \($0.1 / 10).\($0.1 % 10), \(CVSSSeverity(scoreTenths: $0.1).rawValue)" }.joined(separator: "; ")

@@ -268,9 +268,8 @@ public struct Report: Hashable, @unchecked Sendable {
                     // the rest, and it stays declined if they opt in again later: that acceptance
                     // covers what they had accepted. (Someone who never accepted declines the
                     // offer itself; opting in later takes it.)
-                    let pending = credits[i].awaiting
-                    if pending.count < credits[i].types.count {
-                        credits[i].types.removeAll { pending.contains($0) }
+                    if !credits[i].acceptedTypes.isEmpty {
+                        credits[i].types = credits[i].acceptedTypes
                         credits[i].awaiting = []
                     }
                 } else {

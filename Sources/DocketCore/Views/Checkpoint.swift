@@ -254,16 +254,16 @@ extension String: CheckpointField {
 }
 
 extension Timestamp: CheckpointField {
-    fileprivate func write(to w: inout BinaryWriter) { w.writeZigzag(microseconds) }
+    fileprivate func write(to w: inout BinaryWriter) { w.writeTimestamp(self) }
 }
 
-extension CVSSSeverity: CheckpointField {
-    fileprivate func write(to w: inout BinaryWriter) { w.writeString(rawValue) }
+/// An enumeration is written as its raw value (`BinaryWriter.writeEnum`).
+extension CheckpointField where Self: RawRepresentable<String> {
+    fileprivate func write(to w: inout BinaryWriter) { w.writeEnum(self) }
 }
 
-extension Resolution: CheckpointField {
-    fileprivate func write(to w: inout BinaryWriter) { w.writeString(rawValue) }
-}
+extension CVSSSeverity: CheckpointField {}
+extension Resolution: CheckpointField {}
 
 extension BinaryWriter {
     fileprivate mutating func writeOptional(_ value: (some CheckpointField)?) {
