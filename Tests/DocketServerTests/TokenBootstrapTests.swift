@@ -84,6 +84,13 @@ struct TokenBootstrapTests {
                 await #expect(throws: DomainError.self) { try await tokens.bootstrapAdmin(secretFile: dir + "/admin.token", name: name) }
                 #expect(!FileManager.default.fileExists(atPath: dir + "/admin.token"))
             }
+            // Nor an invisible character: a reporter's token name is the handle they submit under.
+            for name in ["a\u{200B}da", "ada\u{00AD}"] {
+                let refused = await #expect(throws: DomainError.self) {
+                    _ = try await tokens.create(role: .reporter, project: nil, subject: name, expiresAt: nil, by: .local(actor: "t"))
+                }
+                #expect(refused?.message.hasPrefix("--name holds an invisible character (U+") == true, "\(String(describing: refused))")
+            }
             #expect(store.head.sequence == 0)
             // A name recorded before names were checked is logged escaped.
             let principal = Principal(role: .maintainer, project: "p", subject: "evil\nFORGED", tokenID: "abc")
