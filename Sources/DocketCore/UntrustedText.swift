@@ -58,14 +58,22 @@ public enum UntrustedText {
         return nil
     }
 
-    /// Why `s`, given as `field` to say who someone is, is refused, if it holds an invisible
-    /// character (`firstInvisible`; a name may hold the joiners): one person could pass for
-    /// another in a hall of fame.
-    public static func invisibleRefusal(_ s: String, field: String, isName: Bool) -> String? {
-        firstInvisible(in: s, allowingJoiners: isName).map {
-            "\(field) holds an invisible character (\(name($0.scalar)), character \($0.position)): a \(isName ? "name" : "handle") shows every character it is told apart by, or one person could pass for another in a hall of fame"
+    /// Why `s`, given as `field` to say who someone is, is refused, if it is: it holds an
+    /// invisible character (`firstInvisible`; a name may hold the joiners), or it is a handle
+    /// with white space at either end. Either way one person could pass for another: credits
+    /// tell handles apart without their surrounding space (`Report.personKey`), while a reporter's
+    /// token sees the reports of its own handle exactly, so " ada" would be ada to a hall of fame
+    /// and nobody's to her.
+    public static func identityRefusal(_ s: String, field: String, isName: Bool) -> String? {
+        if let invisible = firstInvisible(in: s, allowingJoiners: isName) {
+            return "\(field) holds an invisible character (\(name(invisible.scalar)), character \(invisible.position)): a \(isName ? "name" : "handle") shows every character it is told apart by, or one person could pass for another in a hall of fame"
                 + (isName ? " (joiners, U+200C and U+200D, are allowed)" : "")
         }
+        if !isName, s.first?.isWhitespace == true || s.last?.isWhitespace == true {
+            let trimmed = String(s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+            return "\(field) \"\(displayable(s))\" begins or ends with white space, which handles are told apart without: it would pass for \"\(displayable(trimmed))\""
+        }
+        return nil
     }
 
     /// `s` as it can be printed to a terminal or a log line: each disruptive character written

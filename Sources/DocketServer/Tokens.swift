@@ -100,7 +100,7 @@ public struct Tokens: Sendable {
         // It is the handle a reporter submits and answers credit under, and the actor every
         // event names: held to the rule of handles (`Lifecycle.identityFields`), or the reporter
         // could not submit under it.
-        if let refusal = UntrustedText.invisibleRefusal(subject, field: "--name", isName: false) {
+        if let refusal = UntrustedText.identityRefusal(subject, field: "--name", isName: false) {
             throw DomainError(.invalidCommand, refusal)
         }
         let (id, secret) = (minted.id, minted.secret)

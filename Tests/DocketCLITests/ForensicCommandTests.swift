@@ -344,7 +344,7 @@ struct ForensicCommandTests {
             let early = try JSON.parse(try await docket.ok("replay", "--as-of", "2025-11-26", "--json").stdout)
             #expect(early["reports"]?.arrayValue?.first?["state"] == "accepted" && early["reports"]?.arrayValue?.count == 1)
             let readable = try await docket.ok("replay", "--as-of", "2025-12-05").stdout
-            for section in ["# Docket as of", "## Advisory state", "## Disclosure timers", "## Project aumos", "@ada", "AUM-2"] {
+            for section in ["# Docket as of", "## Advisory state", "## Disclosure timers", "## Project aumos", "@\u{2060}ada", "AUM-2"] {
                 #expect(readable.contains(section), "\(section)")
             }
             // In that order.

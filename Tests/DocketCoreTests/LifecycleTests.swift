@@ -83,7 +83,7 @@ struct LifecycleTests {
         #expect(hof.entries.map(\.credited) == ["Ann L", "Bo"])
         #expect(hof.entries.first?.reports == ["r-1", "r-2"])
         #expect(hof.entries.first?.advisories == ["CVE-2026-1000", "GHSA-2c4m-59x8-xvhw", "CVE-2026-2000"])
-        #expect(hof.markdown.contains("- Ann L (@ANN) — finder; CVE\\-2026\\-1000, GHSA\\-2c4m\\-59x8\\-xvhw, CVE\\-2026\\-2000\n"), "\(hof.markdown)")
+        #expect(hof.markdown.contains("- Ann L (@\u{2060}ANN) — finder; CVE\\-2026\\-1000, GHSA\\-2c4m\\-59x8\\-xvhw, CVE\\-2026\\-2000\n"), "\(hof.markdown)")
     }
 
     @Test("a person named on one report and credited by handle only on another has their name on the first alone")
@@ -101,7 +101,7 @@ struct LifecycleTests {
         let hof = HallOfFame(projection: projection, project: "demo", year: nil, now: try Timestamp(rfc3339: "2027-01-01T00:00:00Z"))
         #expect(hof.entries.map(\.credited) == ["Ada L", "ada"])
         #expect(hof.entries.map(\.reports) == [["r-1", "r-3"], ["r-2"]])
-        #expect(hof.markdown.contains("- @ada — finder; CVE\\-2026\\-2000\n"), "\(hof.markdown)")
+        #expect(hof.markdown.contains("- @\u{2060}ada — finder; CVE\\-2026\\-2000\n"), "\(hof.markdown)")
     }
 
     @Test("hall of fame: a name cannot break out of its line; the reporter stays the finder when offered other credit first; a later acceptance keeps the person's choice")
@@ -125,8 +125,8 @@ struct LifecycleTests {
         projection.reports["r-1"] = try #require(a.report)
         let markdown = HallOfFame(projection: projection, project: "demo", year: nil, now: now).markdown
         let lines = markdown.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
-        let entry = try #require(lines.first { $0.contains("(@ann)") }, "\(markdown)")
-        #expect(entry.hasPrefix("- x") && entry.contains("FAKE NOTICE") && entry.hasSuffix("(@ann) — finder; CVE\\-2026\\-1000"), "\(markdown)")
+        let entry = try #require(lines.first { $0.contains("(@\u{2060}ann)") }, "\(markdown)")
+        #expect(entry.hasPrefix("- x") && entry.contains("FAKE NOTICE") && entry.hasSuffix("(@\u{2060}ann) — finder; CVE\\-2026\\-1000"), "\(markdown)")
         #expect(!markdown.contains("\r") && !markdown.contains("\u{2028}"))
         #expect(markdown.unicodeScalars.allSatisfy { !UntrustedText.isDisruptive($0) || $0 == "\n" }, "\(markdown)")
         #expect(!lines.contains { $0.hasPrefix("FAKE") || $0.hasPrefix("===") || $0.hasPrefix("y") }, "\(markdown)")
@@ -211,12 +211,12 @@ struct LifecycleTests {
         let wj = "\u{2060}"
         // Every ASCII punctuation mark escaped; a WORD JOINER after each @ and :, so GFM links no
         // address and GitHub swaps in no emoji; no live entity, math or `www.`.
-        #expect(md.contains("- support\\@\(wj)evil\\.example (@http\\:\(wj)\\/\\/2130706433\\/h) — finder\n"), "\(md)")
-        #expect(md.contains("- www\\.evil\\.com \\&lt\\;b\\&gt\\; \\$x\\$ \\:\(wj)smile\\:\(wj) (@eve) — finder\n"), "\(md)")
+        #expect(md.contains("- support\\@\(wj)evil\\.example (@\(wj)http\\:\(wj)\\/\\/2130706433\\/h) — finder\n"), "\(md)")
+        #expect(md.contains("- www\\.evil\\.com \\&lt\\;b\\&gt\\; \\$x\\$ \\:\(wj)smile\\:\(wj) (@\(wj)eve) — finder\n"), "\(md)")
         // The override dropped first, then the spaces trimmed.
-        #expect(md.contains("- Indented (@ivy) — finder\n"), "\(md)")
+        #expect(md.contains("- Indented (@\(wj)ivy) — finder\n"), "\(md)")
         // A combining mark or a variation selector after punctuation does not hide it from escaping.
-        #expect(md.contains("- \\*\u{301}x\\*\u{301} www\\.\u{FE0F}evil\\.\u{FE0F}com (@cy) — finder\n"), "\(md)")
+        #expect(md.contains("- \\*\u{301}x\\*\u{301} www\\.\u{FE0F}evil\\.\u{FE0F}com (@\(wj)cy) — finder\n"), "\(md)")
         #expect(!md.contains("http:") && !md.contains("www.") && !md.contains("&lt;b&gt;") && !md.contains(":smile:"))
         // Two anonymous credits, though the handles are one person's: counting people would link reports.
         #expect(hall.anonymous == 2 && md.contains("- and 2 credits to researchers who asked to stay anonymous\n"), "\(md)")
@@ -255,7 +255,7 @@ struct LifecycleTests {
         #expect(h.report == before)
     }
 
-    @Test("a handle or a name with an invisible character in it is refused (one person could pass for another); a name may hold the joiners scripts and emoji need")
+    @Test("a handle or a name with an invisible character in it, or a handle with white space at either end, is refused (one person could pass for another); a name may hold the joiners scripts and emoji need")
     func invisibleCharactersInIdentities() throws {
         func submit(handle: String = "eve", name: String? = nil) throws -> [DomainEvent] {
             try Lifecycle.decide(.submit(ReportSubmitted(project: "demo", title: "t", reporter: Reporter(handle: handle, name: name))), report: nil, reportID: "r-10")
@@ -271,6 +271,14 @@ struct LifecycleTests {
         try h.run(.acknowledge(assignee: "m"))
         try h.run(Self.triage)
         #expect(throws: DomainError.self) { try h.run(.offerCredit(person: "bo\u{200B}b", type: .analyst)) }
+        // White space at either end: credits tell handles apart without it, a reporter's token
+        // sees the reports of its handle exactly, so " bob" would be bob to a hall of fame only.
+        let spaced = #expect(throws: DomainError.self) { _ = try submit(handle: "ada ") }
+        #expect(spaced?.message == #"reporter.handle "ada " begins or ends with white space, which handles are told apart without: it would pass for "ada""#)
+        for person in [" bob", "bob\t"] {
+            #expect(throws: DomainError.self) { try h.run(.offerCredit(person: person, type: .analyst)) }
+        }
+        #expect(throws: DomainError.self) { try h.run(.assign(assignee: " m")) }
         try h.run(.offerCredit(person: "bob", type: .analyst))
         #expect(throws: DomainError.self) { try h.run(.acceptCredit(person: "bob", displayName: "B\u{200F}ob", preference: .named)) }
         // A family emoji and a Persian name are written with joiners.
@@ -680,7 +688,7 @@ struct LifecycleTests {
         }
         // They change their mind (or never chose: a project's default of none): they opt in.
         var anonymously = h
-        try h.run(.acceptCredit(person: "SHY ", displayName: "S. Hy", preference: .named))
+        try h.run(.acceptCredit(person: "SHY", displayName: "S. Hy", preference: .named))
         #expect(h.report?.credit(of: "shy")?.preference == .named && h.report?.credit(of: "shy")?.status == .accepted)
         try anonymously.run(.acceptCredit(person: "shy", displayName: nil, preference: .anonymous))
         #expect(anonymously.report?.credit(of: "shy")?.preference == .anonymous)

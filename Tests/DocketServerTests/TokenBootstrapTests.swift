@@ -91,6 +91,10 @@ struct TokenBootstrapTests {
                 }
                 #expect(refused?.message.hasPrefix("--name holds an invisible character (U+") == true, "\(String(describing: refused))")
             }
+            let spaced = await #expect(throws: DomainError.self) {
+                _ = try await tokens.create(role: .reporter, project: nil, subject: "ada ", expiresAt: nil, by: .local(actor: "t"))
+            }
+            #expect(spaced?.message.hasPrefix(#"--name "ada " begins or ends with white space"#) == true, "\(String(describing: spaced))")
             #expect(store.head.sequence == 0)
             // A name recorded before names were checked is logged escaped.
             let principal = Principal(role: .maintainer, project: "p", subject: "evil\nFORGED", tokenID: "abc")

@@ -459,7 +459,7 @@ public enum Lifecycle {
                     refusal + ": text takes printable characters only"
                         + (multiLine ? ", line breaks and tabs" : " (line breaks and tabs only in a question, summary, reason, note or source)"))
             }
-            if let kind = identityFields[name], !recorded.contains(s), let refusal = UntrustedText.invisibleRefusal(s, field: field, isName: kind == .name) {
+            if let kind = identityFields[name], !recorded.contains(s), let refusal = UntrustedText.identityRefusal(s, field: field, isName: kind == .name) {
                 throw DomainError(.invalidCommand, refusal)
             }
         case .array(let items):

@@ -100,7 +100,11 @@ public struct HallOfFame: Hashable, Sendable {
             return s + (year.map { "_No credited reports in \($0)._\n" } ?? "_No credited reports yet._\n")
         }
         for e in entries {
-            var line = "- " + (e.credited == e.handle ? "@" + Self.escape(e.handle) : Self.escape(e.credited) + " (@\(Self.escape(e.handle)))")
+            // The `@` before a handle is followed by a word joiner as every `@` in the text is
+            // (`escape`): pasted into release notes or an issue, "@ada" would mention, and notify,
+            // whoever holds that name on GitHub, who need not be this reporter.
+            let handle = "@\u{2060}" + Self.escape(e.handle)
+            var line = "- " + (e.credited == e.handle ? handle : Self.escape(e.credited) + " (\(handle))")
             let kinds = e.types.map { $0.rawValue.lowercased().replacingUnderscores() }.joined(separator: ", ")
             line += " — \(kinds)"
             line += e.advisories.isEmpty ? "" : "; " + e.advisories.map(Self.escape).joined(separator: ", ")

@@ -1,5 +1,7 @@
 /// Programme metrics over a trailing window (DESIGN §3.2): median time from submission to each
-/// milestone, and the share of clocks that ended met among those that ended.
+/// milestone, and the share of clocks that ended met among those that ended. The medians are of
+/// calendar time, as reporters waited (pauses and weekends included), over the reports that reached
+/// the milestone; the targets count clocks as the timers view judges them (protocol.md §8.6).
 public struct ProgrammeMetrics: Hashable, Sendable {
     public struct Milestone: Hashable, Sendable {
         public var name: String
