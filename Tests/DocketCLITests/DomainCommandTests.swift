@@ -113,12 +113,17 @@ struct DomainCommandTests {
         try await withTemporaryDirectory { dir in
             let docket = CLI(dir: dir)
             // Project Zero's policy with its grace periods automatic (the format's default); as
-            // published, they are granted on request, which the end of this test shows.
+            // published, they are granted on request, which the end of this test shows. Both with
+            // its deadlines where their days end: the dates below fall on weekends too, and the
+            // move off them (`workday-deadlines`) is TimerScenarioTests' `projectZeroWorkdays`.
             let projectZero = try String(contentsOf: Self.policies.appendingPathComponent("project-zero.toml"), encoding: .utf8)
+                .replacingOccurrences(of: "workday-deadlines = true\n", with: "")
             // (Beside the data directory, which takes no foreign file before its ledger exists.)
             let automatic = dir + ".pz-automatic.toml"
-            defer { try? FileManager.default.removeItem(atPath: automatic) }
+            let onRequest = dir + ".pz-on-request.toml"
+            defer { for file in [automatic, onRequest] { try? FileManager.default.removeItem(atPath: file) } }
             try projectZero.replacingOccurrences(of: "grace-on-request = true\n", with: "").write(toFile: automatic, atomically: true, encoding: .utf8)
+            try projectZero.write(toFile: onRequest, atomically: true, encoding: .utf8)
             _ = try await docket.ok("policy", "adopt", "--project", "pz", automatic, "--at", "2025-01-01T00:00:00Z")
             let capped = dir + "/capped.toml"
             try "name = \"Capped\"\nversion = 1\n[disclosure]\nfrom = \"report\"\nwithin = \"90d\"\nmax-extension = \"30d\"\n".write(toFile: capped, atomically: true, encoding: .utf8)
@@ -181,7 +186,7 @@ struct DomainCommandTests {
             // As published, the grace is asked for: the first extension recorded by the deadline
             // exploitation holds is that request, taken, and the clock runs on into its 3 days;
             // one more is refused as before.
-            _ = try await docket.ok("policy", "adopt", "--project", "pz0", Self.policies.appendingPathComponent("project-zero.toml").path, "--at", "2025-01-01T00:00:00Z")
+            _ = try await docket.ok("policy", "adopt", "--project", "pz0", onRequest, "--at", "2025-01-01T00:00:00Z")
             _ = try await docket.ok("report", "submit", "--project", "pz0", "--report", "R", "--title", "t", "--reporter", "ada", "--at", "2025-03-03T10:00:00Z")
             _ = try await docket.ok("report", "ack", "R", "--assignee", "maria", "--at", "2025-03-03T11:00:00Z")
             _ = try await docket.ok("report", "exploited", "R", "--at", "2025-03-13T10:00:00Z")

@@ -143,7 +143,8 @@ struct PublishedPolicyTests {
         let p = try PolicyFiles.policy("project-zero.toml")
         #expect(p.models == nil)
         #expect(p.disclosure == DisclosurePolicy(
-            anchor: .report, within: .days(90), afterFix: .days(30), grace: .days(14), exploited: .days(7), exploitedGrace: .days(3), graceOnRequest: true))
+            anchor: .report, within: .days(90), afterFix: .days(30), grace: .days(14), exploited: .days(7), exploitedGrace: .days(3), graceOnRequest: true, workdayDeadlines: true))
+        #expect(p.holidays.count == 23 && p.workweek == Weekday.mondayToFriday)
         // It survives the canonical text an adoption records.
         #expect(try Policy.parse(p.encodeCanonical(), file: "canonical") == p)
     }

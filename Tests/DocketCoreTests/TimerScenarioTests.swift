@@ -51,9 +51,14 @@ struct Scenario {
     }
 }
 
+/// Project Zero's policy with its deadlines where their days end, weekend or holiday: what the
+/// scenarios of its other rules use, whose dates fall where they fall. Its move of a deadline off
+/// a day off (`workday-deadlines`) has a test of its own, `projectZeroWorkdays`.
+private func anyDay(_ text: String) -> String { text.replacingOccurrences(of: "workday-deadlines = true\n", with: "") }
+
 /// Project Zero's policy with its grace periods automatic (the format's default), not on request:
-/// what the scenarios of the grace periods themselves use.
-private func automaticGrace(_ text: String) -> String { text.replacingOccurrences(of: "grace-on-request = true\n", with: "") }
+/// what the scenarios of the grace periods themselves use (with `anyDay`'s deadlines).
+private func automaticGrace(_ text: String) -> String { anyDay(text).replacingOccurrences(of: "grace-on-request = true\n", with: "") }
 
 /// Inserts top-level keys after `version = 1` and appends sections: the policy variants below.
 private func variant(top: String = "", append: String = "") -> (String) -> String {
@@ -380,7 +385,7 @@ struct TimerScenarioTests {
 
     @Test("Project Zero: 30 days after a fix inside the deadline, no grace unasked, 7 days when exploited")
     func projectZero() throws {
-        var s = try Scenario("project-zero.toml")
+        var s = try Scenario("project-zero.toml", edit: anyDay)
         for id in ["P1", "P2", "P3"] {
             try s.accepted(id, .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
         }
@@ -402,9 +407,42 @@ struct TimerScenarioTests {
         #expect(c.state == .running && c.dueAt == t("2026-01-27T12:00:00Z") && c.margin == hours(36))
     }
 
+    @Test("Project Zero: a deadline that falls on a weekend or a US public holiday moves to the next work day; a date an embargo extension agreed is kept")
+    func projectZeroWorkdays() throws {
+        var s = try Scenario("project-zero.toml")
+        for id in ["A", "F", "E"] {
+            try s.accepted(id, .high, submitted: "2026-01-12T12:00:00Z", acknowledged: "2026-01-13T12:00:00Z", triaged: "2026-01-14T12:00:00Z")
+        }
+        // Submitted Monday 01-12 12:00: day 90 is Sunday 04-12, so disclosure is due Monday 04-13 12:00.
+        var c = s.clock("A", .disclosure, at: "2026-04-12T12:00:01Z")
+        #expect(c.state == .running && c.dueAt == t("2026-04-13T12:00:00Z") && c.target == "90d from the report (or the next work day)", "\(c)")
+        c = s.clock("A", .disclosure, at: "2026-04-13T12:00:01Z")
+        #expect(c.state == .breached && c.dueAt == t("2026-04-13T12:00:00Z"), "\(c)")
+        // Day 90 on Friday 07-03, when Independence Day (a Saturday) is observed: past the weekend,
+        // Monday 07-06.
+        try s.submit("H", at: "2026-04-04T09:00:00Z")
+        #expect(s.clock("H", .disclosure, at: "2026-07-01T00:00:00Z").dueAt == t("2026-07-06T09:00:00Z"))
+        // Day 90 on Memorial Day, Monday 05-25: Tuesday 05-26.
+        try s.submit("M", at: "2026-02-24T09:00:00Z")
+        #expect(s.clock("M", .disclosure, at: "2026-05-01T00:00:00Z").dueAt == t("2026-05-26T09:00:00Z"))
+        // Patched Thursday 02-12 10:00: 30 days later is Saturday 03-14, so disclosure is due
+        // Monday 03-16 10:00.
+        try s.run("F", .release(versions: ["2.0.1"]), at: "2026-02-12T10:00:00Z")
+        c = s.clock("F", .disclosure, at: "2026-03-15T00:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-03-16T10:00:00Z"), "\(c)")
+        // A date agreed in an embargo extension is kept as agreed, Sunday 04-19 or not.
+        try s.run("E", .extendEmbargo(until: t("2026-04-19T00:00:00Z"), reason: "coordinated with a distribution", reporterAgreed: true), at: "2026-04-01T00:00:00Z")
+        c = s.clock("E", .disclosure, at: "2026-04-18T12:00:00Z")
+        #expect(c.state == .running && c.dueAt == t("2026-04-19T00:00:00Z"), "\(c)")
+        // Without the rule, the deadline is where its 90 days end.
+        var plain = try Scenario("project-zero.toml", edit: anyDay)
+        try plain.submit("A", at: "2026-01-12T12:00:00Z")
+        #expect(plain.clock("A", .disclosure, at: "2026-04-12T00:00:00Z").dueAt == t("2026-04-12T12:00:00Z"))
+    }
+
     @Test("Project Zero: the grace periods are granted on request, an embargo extension recorded by the deadline; a patch in a granted grace still gets day 120")
     func projectZeroGraceOnRequest() throws {
-        var s = try Scenario("project-zero.toml")
+        var s = try Scenario("project-zero.toml", edit: anyDay)
         for id in ["A", "N", "G", "L", "X", "Y"] {
             try s.accepted(id, .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
         }
@@ -450,7 +488,7 @@ struct TimerScenarioTests {
 
     @Test("Project Zero: a grace asked for runs to the date asked, no further; one asked for late is named; one agreed before exploitation asks for no exploited grace")
     func projectZeroGraceAskedFor() throws {
-        var s = try Scenario("project-zero.toml")
+        var s = try Scenario("project-zero.toml", edit: anyDay)
         for id in ["P", "B", "E"] {
             try s.accepted(id, .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
         }
@@ -487,7 +525,7 @@ struct TimerScenarioTests {
 
     @Test("Project Zero: a patch after a disclosure at the deadline sets no after-fix date and moves nothing")
     func projectZeroPatchAfterDisclosure() throws {
-        var s = try Scenario("project-zero.toml")
+        var s = try Scenario("project-zero.toml", edit: anyDay)
         try s.accepted("D", .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")  // 90 days: 04-10
         try s.run("D", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-04-10T00:00:00Z")
         let before = s.clock("D", .disclosure, at: "2026-04-11T00:00:00Z")
@@ -504,7 +542,7 @@ struct TimerScenarioTests {
     func exploitedAfterDisclosure() throws {
         // Project Zero (from the report, 7 days when exploited): published 02-01, well before the
         // deadline of 04-10; exploited 02-05, which before the advisory would have made it due 02-12.
-        var s = try Scenario("project-zero.toml")
+        var s = try Scenario("project-zero.toml", edit: anyDay)
         try s.accepted("D", .high, submitted: "2026-01-10T00:00:00Z", acknowledged: "2026-01-11T00:00:00Z", triaged: "2026-01-12T00:00:00Z")
         try s.run("D", .publish(ghsa: nil, cve: nil, url: nil), at: "2026-02-01T00:00:00Z")
         let before = s.clock("D", .disclosure, at: "2026-02-02T00:00:00Z")
@@ -1020,7 +1058,7 @@ struct TimerScenarioTests {
 
     @Test("exploitation cuts an embargo extension back, but never before an after-fix date; an early fix does not shrink an extension agreed within the cap")
     func exploitationAndExtensionsWithAfterFix() throws {
-        var s = try Scenario("project-zero.toml")
+        var s = try Scenario("project-zero.toml", edit: anyDay)
         // Submitted 01-10 (90 days: 04-10). Extended on 01-20 to 06-01, exploited 02-01 (due 02-08),
         // fixed 02-05, inside the 7 days: due 30 days after the fix, 03-07, not the extension's 06-01.
         try s.submit("A", at: "2026-01-10T00:00:00Z")
@@ -1043,7 +1081,7 @@ struct TimerScenarioTests {
         #expect(c.state == .running && c.dueAt == t("2026-04-08T00:00:00Z"), "\(c)")
         // With a 14-day cap: extended on 01-10 to 04-15 (within 04-10 + 14 days = 04-24… from
         // submission 01-05: 04-05 + 14 = 04-19), then fixed 01-20: the extension still stands.
-        var m = try Scenario("project-zero.toml", edit: { $0.replacingOccurrences(of: "exploited = \"7d\"", with: "exploited = \"7d\"\nmax-extension = \"14d\"") })
+        var m = try Scenario("project-zero.toml", edit: { anyDay($0).replacingOccurrences(of: "exploited = \"7d\"", with: "exploited = \"7d\"\nmax-extension = \"14d\"") })
         try m.accepted("C", .high, submitted: "2026-01-05T00:00:00Z", acknowledged: "2026-01-06T00:00:00Z", triaged: "2026-01-07T00:00:00Z")
         try m.run("C", .extendEmbargo(until: t("2026-04-15T00:00:00Z"), reason: "vendor", reporterAgreed: true), at: "2026-01-10T00:00:00Z")
         try m.run("C", .release(versions: ["2.0"]), at: "2026-01-20T00:00:00Z")

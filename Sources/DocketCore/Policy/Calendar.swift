@@ -645,6 +645,21 @@ public struct BusinessCalendar: Sendable {
         return CivilDate(daysSinceEpoch: local.floorDivided(by: Self.day).quotient)
     }
 
+    /// `instant`, or if it falls on a day off (outside the workweek, or a holiday) the same time
+    /// of day, a whole number of 24-hour days later, on the first work day after it (a deadline
+    /// "moved to the next normal work day"). `instant` itself with an empty workweek.
+    public func onWorkday(_ instant: Timestamp) -> Timestamp {
+        guard workdayMask != 0 else { return instant }
+        var t = Self.clamp(instant.microseconds)
+        // A week holds a work day; holidays add at most one stretch per listed date.
+        for _ in 0..<(8 + holidays.count) {
+            guard !isBusinessDay(localDate(of: Timestamp(microseconds: t)).daysSinceEpoch) else { break }
+            guard t <= Timestamp.maximum.microseconds - Self.day else { return .maximum }
+            t += Self.day
+        }
+        return Timestamp(microseconds: t)
+    }
+
     /// Microseconds of counted time a policy duration stands for: 1 h = 3,600 s; 1 d and 1 bd = 86,400 s.
     public func span(of duration: PolicyDuration) -> Int64 { duration.countedMicroseconds }
 

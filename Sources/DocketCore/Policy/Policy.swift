@@ -233,11 +233,15 @@ public struct DisclosurePolicy: Hashable, Sendable {
     /// grace once an embargo extension recorded by that deadline moves past it. False: every
     /// missed deadline has its grace.
     public var graceOnRequest: Bool
+    /// A deadline that falls on a day off (outside the workweek, or a holiday, in the policy's
+    /// zone) moves to the next work day, a day at a time (Project Zero's "moved to the next normal
+    /// work day"). False: a deadline is where its duration ends.
+    public var workdayDeadlines: Bool
 
     public init(
         anchor: DisclosureAnchor, within: PolicyDuration, earliest: PolicyDuration? = nil, afterFix: PolicyDuration? = nil,
         grace: PolicyDuration? = nil, exploited: PolicyDuration? = nil, exploitedGrace: PolicyDuration? = nil, maxExtension: PolicyDuration? = nil,
-        graceOnRequest: Bool = false
+        graceOnRequest: Bool = false, workdayDeadlines: Bool = false
     ) {
         self.anchor = anchor
         self.within = within
@@ -248,6 +252,7 @@ public struct DisclosurePolicy: Hashable, Sendable {
         self.exploitedGrace = exploitedGrace
         self.maxExtension = maxExtension
         self.graceOnRequest = graceOnRequest
+        self.workdayDeadlines = workdayDeadlines
     }
 }
 
@@ -401,6 +406,9 @@ public struct Policy: Hashable, Sendable {
             for (field, d) in durations where d.unit == .businessDays {
                 found.append((field, "\(d) counts business days, but the workweek is empty"))
             }
+            if disclosure?.workdayDeadlines == true {
+                found.append(("disclosure.workday-deadlines", "deadlines move to the next work day, but the workweek is empty"))
+            }
         }
         return found
     }
@@ -455,6 +463,7 @@ extension Policy {
             for case (let key, let d?) in optional { line(key, quoted(d)) }
             // Only when set, as `met-by-advisory`.
             if disclosure.graceOnRequest { line("grace-on-request", "true") }
+            if disclosure.workdayDeadlines { line("workday-deadlines", "true") }
         }
         if let needsInfoAutoClose {
             section("needs-info")

@@ -96,7 +96,7 @@ struct PolicyParser {
         ("triage", ["within", "pause-while-waiting"]),
         ("status-update", ["every"]),
         ("fix", ["from", "pause-while-waiting", "met-by-advisory", "critical", "high", "medium", "low"]),
-        ("disclosure", ["from", "within", "earliest", "after-fix", "grace", "exploited", "exploited-grace", "max-extension", "grace-on-request"]),
+        ("disclosure", ["from", "within", "earliest", "after-fix", "grace", "exploited", "exploited-grace", "max-extension", "grace-on-request", "workday-deadlines"]),
         ("needs-info", ["auto-close"]),
         ("scope", ["in", "out"]),
         ("support", ["window"]),
@@ -344,7 +344,8 @@ struct PolicyParser {
                     anchor: anchor ?? .report, within: within, earliest: duration("disclosure.earliest"),
                     afterFix: duration("disclosure.after-fix"), grace: duration("disclosure.grace"),
                     exploited: duration("disclosure.exploited"), exploitedGrace: duration("disclosure.exploited-grace"),
-                    maxExtension: duration("disclosure.max-extension"), graceOnRequest: bool("disclosure.grace-on-request") ?? false)
+                    maxExtension: duration("disclosure.max-extension"), graceOnRequest: bool("disclosure.grace-on-request") ?? false,
+                    workdayDeadlines: bool("disclosure.workday-deadlines") ?? false)
             }
         }
         if sectionLines["needs-info"] != nil {

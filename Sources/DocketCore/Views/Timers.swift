@@ -99,7 +99,8 @@ struct ClockTexts: Sendable {
     }
 
     static func disclosureTarget(_ rule: DisclosurePolicy) -> String {
-        rule.anchor == .report ? "\(rule.within) from the report" : "\(rule.within) after the fix release"
+        (rule.anchor == .report ? "\(rule.within) from the report" : "\(rule.within) after the fix release")
+            + (rule.workdayDeadlines ? " (or the next work day)" : "")
     }
 
     static func disclosureBeforeFix(_ rule: DisclosurePolicy) -> (target: String, note: String) {
@@ -512,7 +513,11 @@ public enum Timers {
         /// The disclosure clock ended at `end` (nil: still open), by the advisory if `disclosed`.
         func disclosure(_ rule: DisclosurePolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, end: Timestamp?, disclosed: Bool) -> Clock {
             let kind = ClockKind.disclosure
-            let add = { (d: PolicyDuration, from: Timestamp) in cal.advance(from, by: cal.span(of: d), unit: d.unit) }
+            // Every date the policy sets, moved off days off where it says so.
+            let add = { (d: PolicyDuration, from: Timestamp) in
+                let end = cal.advance(from, by: cal.span(of: d), unit: d.unit)
+                return rule.workdayDeadlines ? cal.onWorkday(end) : end
+            }
             /// With `grace-on-request`, the embargo extensions that asked for `deadline`'s grace
             /// period: those recorded by it that move past it (and for a deadline exploitation set,
             /// recorded `since` it was observed).
@@ -550,7 +555,7 @@ public enum Timers {
                 guard let fixedAt else {
                     // Not fixed yet: no deadline, unless exploitation in the wild sets one.
                     if let shortened = rule.exploited, let observed = exploitedAt {
-                        let due = cal.advance(observed, by: cal.span(of: shortened), unit: shortened.unit)
+                        let due = add(shortened, observed)
                         // The exploited deadline's grace period applies as it does once the fix is
                         // out: a release must not turn a breached clock back into a running one.
                         let graceEnd = granted(rule.exploitedDeadlineGrace, after: due, since: observed)
