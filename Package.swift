@@ -97,7 +97,8 @@ let package = Package(
             name: "DocketServerTests",
             dependencies: ["DocketServer", "DocketClient", "DocketWire", "DocketStore", "DocketCore", "DocketTestSupport", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio")]
         ),
-        .testTarget(name: "DocketCLITests", dependencies: ["docket", "DocketStore", "DocketCore", "DocketTestSupport"]),
+        .testTarget(
+            name: "DocketCLITests", dependencies: ["docket", "DocketStore", "DocketCore", "DocketTestSupport", .product(name: "Crypto", package: "swift-crypto")]),
     ]
 )
 

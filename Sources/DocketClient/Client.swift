@@ -252,7 +252,11 @@ public final class DocketClient: Sendable {
                 if let first, first.version != version { break reading }
                 if first == nil { first = (version, answer["at"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }) }
                 rows += got
-                guard let next = answer["next"]?.stringValue else { return .object([("rows", .array(rows))]) }
+                guard let next = answer["next"]?.stringValue else {
+                    // What the node says of events in no view (`undecodable`), with the rows.
+                    let undecodable = answer["undecodable"].map { [(key: "undecodable", value: $0)] } ?? []
+                    return .object([("rows", .array(rows))] + undecodable)
+                }
                 // Each page must move on, or a faulty node would be asked for ever.
                 guard cursors.insert(next).inserted else {
                     throw .protocolViolation("the \(query.name) view's pages named \(next) as the next page twice")

@@ -1,6 +1,7 @@
 public import DocketCore
 public import DocketStore
 public import DocketWire
+import Crypto
 import Foundation
 import Synchronization
 
@@ -787,9 +788,27 @@ public final class Ledger: Sendable {
         }
         let asOf = spec.resolve(now: try Self.evaluationInstant(spec, page))
         let projection = try projection(asOf: asOf)
-        return try ViewRenderer(
-            projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store, pageOrders: pageOrders
-        ).render(query, page: page)
+        let renderer = ViewRenderer(
+            projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store, pageOrders: pageOrders)
+        // Events of report and project streams that do not decode (a damaged record, an admin's
+        // raw append) are in no view: those who may see the whole log's health (as `replay` shows
+        // it) are told so with every list of reports or clocks, and when a report is not found,
+        // rather than left to take a missing report for one never submitted.
+        let undecodable = principal.role == .admin || principal.role == .auditor ? projection.undecodable : 0
+        guard undecodable > 0 else { return try renderer.render(query, page: page) }
+        do {
+            let answer = try renderer.render(query, page: page)
+            guard case .object(var members) = answer, answer["rows"] != nil else { return answer }
+            members.append(("undecodable", .int(Int64(undecodable))))
+            return .object(members)
+        } catch let error as DomainError where error.code == .unknownReport {
+            throw DomainError(.unknownReport, error.message + "; but \(Self.undecodableNote(undecodable))")
+        }
+    }
+
+    /// What a view says of `n` events that did not decode.
+    public static func undecodableNote(_ n: Int) -> String {
+        "\(n) event\(n == 1 ? "" : "s") of report or project streams in this log do\(n == 1 ? "es" : "") not decode against \(n == 1 ? "its" : "their") event schema and \(n == 1 ? "is" : "are") in no view (a damaged record, or a raw append): run docket verify"
     }
 }
 
@@ -847,9 +866,13 @@ public struct ViewCheckpoints: Sendable {
     let path: String
     /// Write a new checkpoint once the log has grown by this many events.
     static let interval: UInt64 = 1000
-    /// "DKVB": the binary projection (`Projection.checkpoint()`). Files from before it ("DKVC",
-    /// a `Value` tree) are not read: the views are rebuilt and the file replaced.
-    private static let magic: [UInt8] = Array("DKVB".utf8)
+    /// "DKVD": the binary projection (`Projection.checkpoint()`) after the SHA-256 of it, so that
+    /// a damaged file (a flipped bit, a block of zeros) is rebuilt rather than shown as views.
+    /// Files from before it ("DKVB", without the digest; "DKVC", a `Value` tree) are not read:
+    /// the views are rebuilt and the file replaced. (The digest is no seal: whoever can write the
+    /// directory can write a matching one. `check` folds the log again to catch that.)
+    private static let magic: [UInt8] = Array("DKVD".utf8)
+    private static let digestSize = SHA256.byteCount
 
     public init(dataDir: String) { path = dataDir + "/views.checkpoint" }
 
@@ -877,15 +900,19 @@ public struct ViewCheckpoints: Sendable {
 
     /// The checkpoint views would resume from (nil if there is none, or it is of another format,
     /// damaged, or folded from another log), and the payload it was read from.
+    ///
+    /// The file: the magic, the length of the raw record it was folded up to (4 bytes, big-endian)
+    /// and that record, the SHA-256 of the payload, and the payload.
     private func loadWithPayload(matching store: EventStore) -> (projection: Projection, payload: ArraySlice<UInt8>)? {
         guard let data = FileManager.default.contents(atPath: path), data.count > 8 else { return nil }
         let bytes = [UInt8](data)
         guard Array(bytes[0..<4]) == Self.magic else { return nil }
         let n = Int(bytes[4]) << 24 | Int(bytes[5]) << 16 | Int(bytes[6]) << 8 | Int(bytes[7])
-        guard bytes.count >= 8 + n else { return nil }
+        guard bytes.count >= 8 + n + Self.digestSize else { return nil }
         let record = Array(bytes[8..<(8 + n)])
-        let payload = bytes[(8 + n)...]
-        guard let projection = Projection(checkpoint: payload) else { return nil }
+        let digest = bytes[(8 + n)..<(8 + n + Self.digestSize)]
+        let payload = bytes[(8 + n + Self.digestSize)...]
+        guard SHA256.hash(data: payload).elementsEqual(digest), let projection = Projection(checkpoint: payload) else { return nil }
         guard projection.lastSequence == 0 || (try? store.rawRecord(at: projection.lastSequence)) == record else { return nil }
         return (projection, payload)
     }
@@ -896,7 +923,9 @@ public struct ViewCheckpoints: Sendable {
         let n = record.count
         bytes += [UInt8(n >> 24 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)]
         bytes += record
-        bytes += projection.checkpoint()
+        let payload = projection.checkpoint()
+        bytes += SHA256.hash(data: payload)
+        bytes += payload
         // Best effort: a read-only data directory simply gets no checkpoint. Readable by the node's
         // user alone, like the log: it holds every report's title, reporter and contact. (Under
         // each process's own temporary name: a node and a local view command may save at once.)

@@ -108,7 +108,10 @@ private func runQuery(_ query: ViewQuery, _ store: StoreOptions, _ remote: Remot
 }
 
 private func runQuery(_ query: ViewQuery, _ store: StoreOptions, _ remote: RemoteOptions, asOf: AsOfSpec) async throws -> Value {
-    try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.query(query, asOf: asOf) }
+    let result = try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.query(query, asOf: asOf) }
+    // On standard error, so that the rows on standard output stay as they are.
+    if let n = result["undecodable"]?.intValue, n > 0 { FileHandle.standardError.write(Data("warning: \(Ledger.undecodableNote(Int(n)))\n".utf8)) }
+    return result
 }
 
 private func printRows(_ rows: [Value]) {

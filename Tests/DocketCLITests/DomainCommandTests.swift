@@ -1,4 +1,6 @@
+import Crypto
 import DocketCore
+import DocketStore
 import DocketTestSupport
 import Foundation
 import Testing
@@ -544,6 +546,32 @@ struct DomainCommandTests {
         }
     }
 
+    @Test("a report event that does not decode against its schema is in no view, and the views say so on standard error")
+    func undecodableEvents() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            try await docket.adopt("aumos")
+            _ = try await docket.ok("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada")
+            let clean = try await docket.ok("state", "--json")
+            #expect(clean.lines.count == 1 && clean.stderr.isEmpty, "\(clean.stderr)")
+            // A submission without a project or a reporter, appended under the lifecycle's nose
+            // (the CLI refuses raw appends to report streams; a damaged record reads the same).
+            do {
+                let store = try EventStore.open(directory: dir)
+                defer { store.close() }
+                let bad = try ProposedEvent(type: try EventType("ReportSubmitted"), actor: "x", data: .object([("title", .string("no project"))]))
+                _ = try await store.append(to: try DomainStreams.report("R2"), events: [bad])
+            }
+            let warning = "warning: 1 event of report or project streams in this log does not decode against its event schema and is in no view"
+            for view in [["state", "--json"], ["timers", "--all"], ["state", "--as-of", "seq:3"]] {
+                let out = try await DocketProcess.run(view + ["--data-dir", dir])
+                #expect(out.status == 0 && out.stderr.hasPrefix(warning) && !out.stdout.contains("R2"), "\(view): \(out.stderr)")
+            }
+            let history = try await docket("history", "R2")
+            #expect(history.status == 1 && history.stderr.contains("no report R2") && history.stderr.contains("does not decode"), "\(history.stderr)")
+        }
+    }
+
     @Test("views resume from a checkpoint that matches the log, and ignore one that does not")
     func checkpoints() async throws {
         try await withTemporaryDirectory { dir in
@@ -570,14 +598,24 @@ struct DomainCommandTests {
             // verify folds the log again through the checkpoint's sequence: it holds what the log says.
             let verified = try JSON.parse(try await DocketProcess.run(["verify", "--json", "--data-dir", dir]).stdout)
             #expect(verified["intact"] == true && (verified["views_checkpoint_sequence"]?.intValue ?? 0) > 0, "\(verified)")
-            // Edited (a title, to one as long): the views of this directory resume from it and show
-            // the edit, so verify says so; replay folds the log alone, shows the title the log
-            // holds, and leaves the checkpoint as it found it.
+            // Damaged (a title's bytes changed, and nothing else): it no longer matches its digest,
+            // so the views are rebuilt from the log, and the file replaced.
             let good = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
             let title = Data("Authorization bypass in aisoc endpoint 0".utf8)
             let at = try #require(good.range(of: title))
-            var edited = good
-            edited.replaceSubrange(at, with: Data("Typo in the documentation of endpoint 0!".utf8))
+            var damaged = good
+            damaged.replaceSubrange(at, with: Data("Typo in the documentation of endpoint 0!".utf8))
+            try damaged.write(to: URL(fileURLWithPath: checkpoint))
+            #expect(try await docket.ok("state", "--json").stdout == resumed)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: checkpoint)) != damaged)
+            // Edited, its digest made to match (anyone who can write the file can): the views of
+            // this directory resume from it and show the edit, so verify says so; replay folds the
+            // log alone, shows the title the log holds, and leaves the checkpoint as it found it.
+            var edited = try Data(contentsOf: URL(fileURLWithPath: checkpoint))
+            let n = edited[4..<8].reduce(0) { $0 << 8 | Int($1) }
+            let payloadStart = 8 + n + SHA256.byteCount
+            edited.replaceSubrange(try #require(edited.range(of: title)), with: Data("Typo in the documentation of endpoint 0!".utf8))
+            edited.replaceSubrange((8 + n)..<payloadStart, with: Data(SHA256.hash(data: edited[payloadStart...])))
             try edited.write(to: URL(fileURLWithPath: checkpoint))
             #expect(try await docket.ok("state", "--json").stdout.contains("Typo in the documentation"))
             let altered = try await DocketProcess.run(["verify", "--data-dir", dir])
