@@ -83,16 +83,33 @@ struct ReportGroup: AsyncParsableCommand {
 private func perform(_ command: ReportCommand, report id: String, store options: StoreOptions, remote: RemoteOptions, event: EventOptions, creditFromPolicy: Bool = false) async throws {
     // Bad usage is refused before the data directory is opened (an empty one would take a ledger),
     // as bad usage (exit 64): a malformed value, empty or overlong text, contradictory options.
-    let (at, eventID) = (try event.occurredAt(), try event.id())
+    // The event id is chosen here when none is given, so that an answer asking for a retry with
+    // the same id (a synchronous follower that did not confirm in time) can name it.
+    let (at, eventID) = (try event.occurredAt(), try event.id() ?? .random())
     do { try Lifecycle.checkArguments(command, reportID: id) } catch {
         throw CLIError("\(error.code): \(error.message)", exitCode: ExitCode.validationFailure.rawValue)
     }
-    let outcome = try await options.node(remote, actor: event.actor).using { node in
-        // A receipt that cannot be signed is refused before anything is appended.
-        if let path = event.receipt { try await node.prepareReceipt(path: path) }
-        let outcome = try await node.execute(command, report: id, at: at, eventID: eventID, creditFromPolicy: creditFromPolicy)
-        if let path = event.receipt { try await node.writeReceipt(sequence: UInt64(outcome["seq"]?.intValue ?? 0), to: path) }
-        return outcome
+    let outcome: Value
+    do {
+        outcome = try await options.node(remote, actor: event.actor).using { node in
+            // A receipt that cannot be signed is refused before anything is appended.
+            if let path = event.receipt { try await node.prepareReceipt(path: path) }
+            let outcome = try await node.execute(command, report: id, at: at, eventID: eventID, creditFromPolicy: creditFromPolicy)
+            if let path = event.receipt { try await node.writeReceipt(sequence: UInt64(outcome["seq"]?.intValue ?? 0), to: path) }
+            return outcome
+        }
+    } catch DocketClientError.server(var body) where body.code == "replication-timeout" {
+        // The command is durable on the node, not yet acknowledged: the same command, with the
+        // same ids, is the retry the node asks for. (Run anew, a submission would get another
+        // report id, and anything else another event id: a second event, or "report exists".)
+        let submission = if case .submit = command { true } else { false }
+        body.message += "; to retry it, run the same command again with --id \(eventID.rawValue)\(submission ? " --report \(id)" : "")"
+        var details: [(key: String, value: Value)] = []
+        if case .object(let members)? = body.details { details = members }
+        details.append(("id", .string(eventID.rawValue)))
+        details.append(("report", .string(id)))
+        body.details = .object(details)
+        throw DocketClientError.server(body)
     }
     if event.json {
         print(JSON.serialize(outcome))

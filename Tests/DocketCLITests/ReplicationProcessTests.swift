@@ -83,6 +83,42 @@ struct ReplicationProcessTests {
         }.joined(separator: "\n")
     }
 
+    @Test("a report command a synchronous follower did not confirm in time says how to retry it: the same command with the same ids, which then records nothing twice")
+    func replicationTimeoutRetry() async throws {
+        try await withTemporaryDirectory("docket-repl-retry") { root in
+            let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/L"])
+            let replica = try await DocketProcess.run(["token", "create", "--role", "replica", "--name", "replicas", "--data-dir", root + "/L"])
+            let policy = DomainCommandTests.policies.appendingPathComponent("aumos.toml").path
+            let adopted = try await DocketProcess.run(["policy", "adopt", "--project", "p", policy, "--data-dir", root + "/L"])
+            try #require(admin.status == 0 && replica.status == 0 && adopted.status == 0)
+            let adminToken = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let replicaToken = replica.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let leader = Server(dir: root + "/L", port: Self.freePort(), ["--sync-replicas", "1", "--sync-timeout", "1"])
+            let follower = Server(dir: root + "/F", port: Self.freePort(), ["--replica-of", leader.address, "--token", replicaToken])
+            defer { for s in [leader, follower] { s.kill() } }
+            try leader.start()
+            try await waitUntil("the leader serves", watching: [leader]) { try await status(leader, token: adminToken) != nil }
+            // No follower yet: durable on the leader, not acknowledged. The report id and the
+            // event id were both made up by the CLI, so the answer names them.
+            let submit = ["report", "submit", "--project", "p", "--title", "t", "--reporter", "ada"]
+            let timedOut = try await docket(submit, token: adminToken, server: leader)
+            #expect(timedOut.status == 1 && timedOut.stderr.hasPrefix("error: replication-timeout: "), "\(timedOut.stderr)")
+            let hint = try #require(timedOut.stderr.components(separatedBy: "; to retry it, run the same command again with ").last)
+            let ids = hint.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init)
+            #expect(ids.count == 4 && ids[0] == "--id" && ids[2] == "--report", "\(timedOut.stderr)")
+            // Once a follower holds it, the retry is acknowledged as the event already recorded.
+            try follower.start()
+            var retried = DocketProcess.Output(status: 1, stdout: "", stderr: "")
+            try await waitUntil("the retry is acknowledged", watching: [leader, follower]) {
+                retried = try await docket(submit + ids, token: adminToken, server: leader)
+                return retried.status == 0
+            }
+            #expect(retried.stdout.contains("(already recorded; nothing appended)"), "\(retried.stdout)")
+            let state = try await docket(["state", "--json"], token: adminToken, server: leader)
+            #expect(state.stdout.split(separator: "\n").count == 1 && state.stdout.contains(ids[3]), "\(state.stdout)")
+        }
+    }
+
     @Test("with --sync-replicas 1 a leader SIGKILLed mid-load loses no acknowledged append on the promoted follower; a follower SIGKILLed mid-load catches up when restarted")
     func killLeaderMidLoad() async throws {
         try await withTemporaryDirectory("docket-repl-proc") { root in
