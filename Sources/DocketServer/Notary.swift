@@ -225,7 +225,36 @@ extension Ledger {
                 .noCheckpoint,
                 "no signed checkpoint covers record \(sequence) yet (the latest, at sequence \(checkpoint.sequence), covers records 1–\(checkpoint.size)); wait for the node's next checkpoint or ask an admin to run `docket checkpoint`")
         }
-        return (checkpoint, try notary.auditPath(sequence: sequence, checkpoint: checkpoint))
+        let path = try notary.auditPath(sequence: sequence, checkpoint: checkpoint)
+        try checkPath(path, sequence: sequence, checkpoint: checkpoint, as: principal)
+        return (checkpoint, path)
+    }
+
+    /// The audit path the index gave leads from the record to the checkpoint's root, or the node
+    /// says why it does not, rather than hand out a proof that fails as if the log were forged:
+    /// for an admin, the records themselves tell a damaged index (derived data, rebuilt once
+    /// deleted) from a log that no longer holds what the checkpoint signed.
+    private func checkPath(_ path: [[UInt8]], sequence: UInt64, checkpoint: Checkpoints.Checkpoint, as principal: Principal) throws {
+        let index = try notary.merkleIndex()
+        let leaf = try index.leafHash(sequence: sequence)
+        do throws(MerkleError) {
+            try MerkleProof.verifyInclusion(
+                index: sequence - 1, size: checkpoint.size, leafHash: leaf, proof: path, root: checkpoint.root, hasher: SHA256MerkleHasher())
+            return
+        } catch {}
+        guard principal.role == .admin else {
+            throw ForensicError(
+                .inconsistentLog,
+                "this node's proof of record \(sequence) does not lead to its checkpoint's root: its Merkle index is damaged, or its log no longer holds what the checkpoint signed; an admin's proof, or docket verify, tells which")
+        }
+        if try index.root(size: checkpoint.size, trustingNodesThrough: 0) == checkpoint.root {
+            throw ForensicError(
+                .inconsistentLog,
+                "this node's Merkle index is damaged (its records 1–\(checkpoint.size) do hash to the checkpoint's root, its index does not): stop the node, delete DATA_DIR/merkle (derived data, rebuilt from the log) and prove again")
+        }
+        throw ForensicError(
+            .inconsistentLog,
+            "this node's records 1–\(checkpoint.size) no longer hash to the root its checkpoint at sequence \(checkpoint.sequence) signed: its log was changed; run docket verify, and restore it from a replica or a copy")
     }
 
     /// The consistency proof from the tree of the first `size` records (a checkpoint a receipt was

@@ -142,6 +142,21 @@ struct ForensicTests {
             try flip(try node(1, 32))
             let b = await refused()
             #expect(b?.code == .inconsistentLog && b?.message.contains("the Merkle index at \(dir)/merkle is damaged") == true, "\(b?.message ?? "")")
+            // Nor does it hand out a proof that fails as if the log were forged (record 35's path
+            // holds that node's hash): an admin is told the index is damaged, anyone else that the
+            // index or the log is, and who can tell.
+            let ledger = Ledger(store: store, dataDir: dir)
+            let proof = await #expect(throws: ForensicError.self) {
+                try await ledger.inclusion(sequence: 35, leafHash: nil, ledger: nil, newCheckpoint: false, as: .local(actor: "me"))
+            }
+            #expect(proof?.code == .inconsistentLog && proof?.message.hasPrefix("this node's Merkle index is damaged") == true, "\(proof?.message ?? "")")
+            let auditor = Principal(role: .auditor, subject: "audit", tokenID: "t")
+            let told = await #expect(throws: ForensicError.self) {
+                try await ledger.inclusion(sequence: 35, leafHash: nil, ledger: nil, newCheckpoint: false, as: auditor)
+            }
+            #expect(told?.message.contains("its Merkle index is damaged, or its log no longer holds what the checkpoint signed") == true, "\(told?.message ?? "")")
+            // Record 20, whose path holds hashes within records 1–32, not theirs: still proven.
+            _ = try await ledger.inclusion(sequence: 20, leafHash: nil, ledger: nil, newCheckpoint: false, as: .local(actor: "me"))
             // Deleted, it is rebuilt from the records, and the next checkpoint extends the first.
             try FileManager.default.removeItem(atPath: dir + "/merkle")
             let next = try await Ledger(store: store, dataDir: dir).notary.checkpoint(actor: "node")
