@@ -161,7 +161,7 @@ struct TimerScenarioTests {
             try s.run("C", .requestInfo(question: "config?"), at: "2026-11-03T09:00:00Z")
             try plain.run("C", .requestInfo(question: "config?"), at: "2026-11-03T09:00:00Z")
         }
-        // Paused on Wednesday: 24 business hours were used (Mon 09:00 → Tue 09:00), 96 remain;
+        // Paused since Tuesday 09:00, seen on Wednesday: 24 business hours were used (Mon 09:00 → Tue 09:00), 96 remain;
         // shown as due if the clock resumed now: Wed 12 h + Thu 24 + Fri 24 + Mon 24 + Tue 12 → Tue 2026-11-10T12:00Z.
         var c = s.clock("C", .triage, at: "2026-11-04T12:00:00Z")
         #expect(c.state == .paused && c.dueAt == t("2026-11-10T12:00:00Z"))
@@ -898,11 +898,11 @@ struct TimerScenarioTests {
         try p.submit("W", at: "2026-03-02T09:00:00Z")
         try p.run("W", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
         try p.run("W", .requestInfo(question: "which version?"), at: "2026-03-02T11:00:00Z")
-        // While the wait is open the clock is met, due 03-04T09:00Z, 47 h early (it had no due
-        // instant and no margin at all).
+        // While the wait is open the clock is met, due 03-04T09:00Z, 47 h early (a wait begun
+        // after the acknowledgement does not take the due instant or the margin away).
         c = p.clock("W", .acknowledge, at: "2026-03-03T00:00:00Z")
         #expect(c.state == .met && c.dueAt == t("2026-03-04T09:00:00Z") && c.margin == hours(47))
-        // After the answer, ten days later, the same (it moved to 03-14T09:00Z).
+        // After the answer, ten days later, the same (the wait does not move it to 03-14T09:00Z).
         try p.run("W", .respond(summary: "1.2"), at: "2026-03-12T11:00:00Z")
         c = p.clock("W", .acknowledge, at: "2026-03-13T00:00:00Z")
         #expect(c.state == .met && c.dueAt == t("2026-03-04T09:00:00Z") && c.margin == hours(47))
@@ -1079,8 +1079,8 @@ struct TimerScenarioTests {
         try s.run("B", .exploited(source: "ITW"), at: "2026-04-01T00:00:00Z")
         c = s.clock("B", .disclosure, at: "2026-04-02T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-04-08T00:00:00Z"), "\(c)")
-        // With a 14-day cap: extended on 01-10 to 04-15 (within 04-10 + 14 days = 04-24… from
-        // submission 01-05: 04-05 + 14 = 04-19), then fixed 01-20: the extension still stands.
+        // With a 14-day cap: extended on 01-10 to 04-15 (within the cap: submitted 01-05, day 90
+        // is 04-05, and 04-05 + 14 = 04-19), then fixed 01-20: the extension still stands.
         var m = try Scenario("project-zero.toml", edit: { anyDay($0).replacingOccurrences(of: "exploited = \"7d\"", with: "exploited = \"7d\"\nmax-extension = \"14d\"") })
         try m.accepted("C", .high, submitted: "2026-01-05T00:00:00Z", acknowledged: "2026-01-06T00:00:00Z", triaged: "2026-01-07T00:00:00Z")
         try m.run("C", .extendEmbargo(until: t("2026-04-15T00:00:00Z"), reason: "vendor", reporterAgreed: true), at: "2026-01-10T00:00:00Z")
