@@ -187,7 +187,7 @@ public final class Ledger: Sendable {
         try Self.refuseOverridingCreditWish(command, on: report, id: id, principal)
         if report == nil, case .submit(let e) = command { try refuseWithoutPolicy(e.project) }
         try checkTime(at, report: report, id: id, principal)
-        let events = try Lifecycle.decide(command, report: report, reportID: id, reporter: principal.role == .reporter)
+        let events = try Lifecycle.decide(command, report: report, reportID: id, reporter: principal.role == .reporter, actor: principal.subject)
         if let report, case .embargoExtended(let e)? = events.first { try refuseShorterEmbargo(e, report: report, at: at ?? .now()) }
         var proposed: [ProposedEvent] = []
         for (i, e) in events.enumerated() {

@@ -54,6 +54,27 @@ struct BusinessCalendarTests {
     static let fiveBusinessDays = PolicyDuration.businessDays(5).countedMicroseconds
     static let hour: Int64 = 3_600_000_000
 
+    @Test("a deadline on a day off moves to the same local time on the next work day: across a change of offset and past a holiday; one at local midnight is the end of the day before")
+    func onWorkday() throws {
+        // New York's clocks go back from EDT to EST at 2026-11-01T06:00:00Z.
+        let newYork = try ZoneRules(identifier: "America/New_York", initialUTCOffsetSeconds: -4 * 3600, transitions: [.init(at: seconds("2026-11-01T06:00:00Z"), utcOffsetSeconds: -5 * 3600)])
+        let calendar = BusinessCalendar(zone: newYork)
+        // Saturday 10-31 00:30 EDT: Monday 00:30, by then EST (not 24-hour steps, which would
+        // land on Sunday 23:30 and then Monday 23:30).
+        #expect(calendar.onWorkday(at("2026-10-31T04:30:00Z")) == at("2026-11-02T05:30:00Z"))
+        // A work day's stays.
+        #expect(calendar.onWorkday(at("2026-10-30T16:00:00Z")) == at("2026-10-30T16:00:00Z"))
+        // Saturday 00:00 is Friday's end (where 5 business days from a Saturday end): it stays.
+        #expect(calendar.onWorkday(at("2026-10-31T04:00:00Z")) == at("2026-10-31T04:00:00Z"))
+        // Sunday 00:00 is Saturday's end: Monday's end, Tuesday 00:00 EST.
+        #expect(calendar.onWorkday(at("2026-11-01T04:00:00Z")) == at("2026-11-03T05:00:00Z"))
+        // A workweek of Mondays, one of them a holiday: two weeks on.
+        let mondays = BusinessCalendar(workweek: [.monday], holidays: [date("2026-11-09")])
+        #expect(mondays.onWorkday(at("2026-11-03T12:00:00Z")) == at("2026-11-16T12:00:00Z"))
+        // No work day at all: nowhere to move it to.
+        #expect(BusinessCalendar(workweek: []).onWorkday(at("2026-11-01T12:00:00Z")) == at("2026-11-01T12:00:00Z"))
+    }
+
     @Test("5 business days from Friday 15:00 UTC end the next Friday 15:00")
     func fridayAfternoon() {
         let calendar = BusinessCalendar()

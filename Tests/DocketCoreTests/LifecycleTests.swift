@@ -279,6 +279,13 @@ struct LifecycleTests {
             #expect(throws: DomainError.self) { try h.run(.offerCredit(person: person, type: .analyst)) }
         }
         #expect(throws: DomainError.self) { try h.run(.assign(assignee: " m")) }
+        // A token named before the rule: its holder is named as the token was.
+        let legacy = ReportCommand.submit(ReportSubmitted(project: "demo", title: "t", reporter: Reporter(handle: "ada ")))
+        _ = try Lifecycle.decide(legacy, report: nil, reportID: "r-11", reporter: true, actor: "ada ")
+        // Names are the node's to judge, with the report and the actor: the CLI's own check of
+        // the arguments leaves them be.
+        try Lifecycle.checkArguments(legacy, reportID: "r-11")
+        try Lifecycle.checkArguments(.offerCredit(person: "bo\u{200B}b", type: .analyst), reportID: "r-9")
         try h.run(.offerCredit(person: "bob", type: .analyst))
         #expect(throws: DomainError.self) { try h.run(.acceptCredit(person: "bob", displayName: "B\u{200F}ob", preference: .named)) }
         // A family emoji and a Persian name are written with joiners.

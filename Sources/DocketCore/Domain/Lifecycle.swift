@@ -196,16 +196,26 @@ public enum Lifecycle {
         // Every check of `events(for:)` that needs the report is skipped without one, and `check`
         // then finds no report: the arguments passed. (An event too large for the log is the
         // log's refusal, not bad usage: the command is refused when it is decided for the report.)
-        do { _ = try decide(command, report: nil, reportID: reportID) } catch where error.code == .unknownReport || error.code == .eventTooLarge {}
+        // (Nor are names judged here: who may be named as they were recorded, or as the token
+        // acting was named, is known only with the report and the actor.)
+        do { _ = try decide(command, report: nil, reportID: reportID, identities: false) } catch where error.code == .unknownReport || error.code == .eventTooLarge {}
     }
 
     /// Turns `command` into the events to append to report `reportID`, or rejects it (as its
     /// `reporter` is told, when they ask: `check`).
-    public static func decide(_ command: ReportCommand, report: Report?, reportID: String, reporter: Bool = false) throws(DomainError) -> [DomainEvent] {
+    ///
+    /// `actor`, the handle of the token acting, was accepted when the token was made: naming it is
+    /// not held to the rules of names made since either. `identities: false` leaves the names of
+    /// people unjudged (`checkArguments`).
+    public static func decide(
+        _ command: ReportCommand, report: Report?, reportID: String, reporter: Bool = false, actor: String? = nil, identities: Bool = true
+    ) throws(DomainError) -> [DomainEvent] {
         let events = try events(for: command, report: report, reportID: reportID)
         // People the report already names, as the log recorded them: naming them again is not
         // held to rules made since (a handle recorded with an invisible character in it).
-        let recordedPeople: Set<String> = report.map { r in Set([r.reporter.handle] + r.credits.map(\.person)) } ?? []
+        var recordedPeople: Set<String>? = report.map { r in Set([r.reporter.handle] + r.credits.map(\.person)) } ?? []
+        if let actor { recordedPeople?.insert(actor) }
+        if !identities { recordedPeople = nil }
         var state = report
         for e in events {
             let payload = e.value
@@ -435,7 +445,8 @@ public enum Lifecycle {
 
     /// Refuses text that would change how views, terminals and logs show what surrounds it
     /// (`UntrustedText`): every string of a new event's payload, `field` naming where it is.
-    private static func checkText(_ value: Value, field: String, recorded: Set<String> = []) throws(DomainError) {
+    /// `recorded`: the people who may be named as they are (nil: no name is judged).
+    private static func checkText(_ value: Value, field: String, recorded: Set<String>? = []) throws(DomainError) {
         switch value {
         case .string(let s):
             // An optional text given empty says nothing: leaving it out says so. (Text of nothing
@@ -459,7 +470,7 @@ public enum Lifecycle {
                     refusal + ": text takes printable characters only"
                         + (multiLine ? ", line breaks and tabs" : " (line breaks and tabs only in a question, summary, reason, note or source)"))
             }
-            if let kind = identityFields[name], !recorded.contains(s), let refusal = UntrustedText.identityRefusal(s, field: field, isName: kind == .name) {
+            if let kind = identityFields[name], let recorded, !recorded.contains(s), let refusal = UntrustedText.identityRefusal(s, field: field, isName: kind == .name) {
                 throw DomainError(.invalidCommand, refusal)
             }
         case .array(let items):

@@ -645,19 +645,27 @@ public struct BusinessCalendar: Sendable {
         return CivilDate(daysSinceEpoch: local.floorDivided(by: Self.day).quotient)
     }
 
-    /// `instant`, or if it falls on a day off (outside the workweek, or a holiday) the same time
-    /// of day, a whole number of 24-hour days later, on the first work day after it (a deadline
-    /// "moved to the next normal work day"). `instant` itself with an empty workweek.
+    /// `instant`, or if it falls on a day off (outside the workweek, or a holiday) the same local
+    /// time of day on the first work day after it: a deadline "moved to the next normal work day".
+    /// A deadline at local midnight is the end of the day before it (as `advance` ends business
+    /// days: 5 business days from a Saturday end at the next Saturday 00:00, Friday's end, which
+    /// stays). `instant` itself with an empty workweek.
     public func onWorkday(_ instant: Timestamp) -> Timestamp {
         guard workdayMask != 0 else { return instant }
-        var t = Self.clamp(instant.microseconds)
-        // A week holds a work day; holidays add at most one stretch per listed date.
-        for _ in 0..<(8 + holidays.count) {
-            guard !isBusinessDay(localDate(of: Timestamp(microseconds: t)).daysSinceEpoch) else { break }
-            guard t <= Timestamp.maximum.microseconds - Self.day else { return .maximum }
-            t += Self.day
-        }
-        return Timestamp(microseconds: t)
+        let t = Self.clamp(instant.microseconds)
+        func offset(_ u: Int64) -> Int64 { Int64(zone.utcOffsetSeconds(at: Timestamp(microseconds: Self.clamp(u)))) * 1_000_000 }
+        let local = t + offset(t)
+        let day = (local - 1).floorDivided(by: Self.day).quotient
+        guard !isBusinessDay(day) else { return instant }
+        // Every 7 days hold a work day of the week; each holiday can take one of them away.
+        var next = day + 1
+        for _ in 0..<(7 * (holidays.count + 1)) where !isBusinessDay(next) { next += 1 }
+        guard isBusinessDay(next) else { return instant }
+        let wall = local + (next - day) * Self.day
+        // Back to UTC with the offset in force then (in a gap of a change of offset, the later side).
+        let guess = wall - offset(wall - offset(t))
+        let moved = wall - offset(guess)
+        return Timestamp(microseconds: Self.clamp(moved))
     }
 
     /// Microseconds of counted time a policy duration stands for: 1 h = 3,600 s; 1 d and 1 bd = 86,400 s.
