@@ -119,7 +119,14 @@ extension StoreOptions {
 
     /// The node a command runs against: remote with --server, else the local data directory.
     func node(_ remote: RemoteOptions, actor: String, readOnly: Bool = false, viewCheckpoints: Bool = true) throws -> Node {
-        if let client = try client(remote) { return .remote(client) }
+        if let client = try client(remote) {
+            // The node records the token's holder as the actor: an --actor given as well would
+            // be dropped without a word, and a script would believe it recorded.
+            if CommandLine.arguments.contains(where: { $0 == "--actor" || $0.hasPrefix("--actor=") }) {
+                FileHandle.standardError.write(Data("warning: --actor is for local mode: with --server the node records the event as the token holder's\n".utf8))
+            }
+            return .remote(client)
+        }
         let store = try openStore(readOnly: readOnly)
         return .local(Ledger(store: store, dataDir: dataDir, viewCheckpoints: viewCheckpoints), actor: actor)
     }
