@@ -153,9 +153,12 @@ func reportError(_ error: any Error, line: String) {
     } else if let refusal = ErrorBody(refusal: error) {
         // As the node would answer it.
         body = refusal
-    } else if let colon = line.range(of: ": "), !line[..<colon.lowerBound].isEmpty, line[..<colon.lowerBound].allSatisfy({ $0.isLowercase || $0 == "-" }) {
+    } else if let colon = line.range(of: ": "), line.first?.isLetter == true, line[..<colon.lowerBound].allSatisfy({ $0.isLowercase || $0 == "-" }) {
         // A `CLIError` whose line starts with a stable code.
         body = ErrorBody(code: String(line[..<colon.lowerBound]), message: String(line[colon.upperBound...]))
+    } else if let usage = error as? CLIError, usage.exitCode == ExitCode.validationFailure.rawValue {
+        // Bad usage the CLI found itself (a malformed option value, which the message names).
+        body = ErrorBody(code: "usage", message: line)
     } else {
         body = ErrorBody(code: "error", message: line)
     }

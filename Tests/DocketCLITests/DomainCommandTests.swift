@@ -79,6 +79,12 @@ struct DomainCommandTests {
             #expect(error?["details"]?["allowed"]?.arrayValue?.contains("ReportTriaged") == true && error?["message"]?.stringValue?.hasPrefix("FixReleased is not allowed") == true)
             let usage = try await docket("report", "publish", "R1", "--ghsa", "GHSA-nope", "--json")
             #expect(usage.status == 64 && (try? JSON.parse(usage.stderr))?["error"]?["code"] == "invalid-command", "\(usage.stderr)")
+            // Bad usage the CLI finds itself has a code of its own, the message naming the option.
+            for args in [["metrics", "--project", "aumos", "--window", "nope", "--json"], ["report", "note", "R1", "hi", "--at", "yesterday", "--json"]] {
+                let bad = try await DocketProcess.run(args + ["--data-dir", dir])
+                let body = (try? JSON.parse(bad.stderr))?["error"]
+                #expect(bad.status == 64 && body?["code"] == "usage" && body?["message"]?.stringValue?.hasPrefix(args[args.count - 3]) == true, "\(bad.stderr)")
+            }
             let beyond = try await docket("state", "--as-of", "999", "--json")
             #expect(beyond.status == 1 && (try? JSON.parse(beyond.stderr))?["error"]?["code"] == "bad-request", "\(beyond.stderr)")
             let unknown = try await docket("hall-of-fame", "--project", "nope", "--format", "json")
