@@ -795,13 +795,12 @@ public final class Ledger: Sendable {
         // it) are told so with every list of reports or clocks, and when a report is not found,
         // rather than left to take a missing report for one never submitted.
         let undecodable = principal.role == .admin || principal.role == .auditor ? projection.undecodable : 0
-        guard undecodable > 0 else { return try renderer.render(query, page: page) }
         do {
             let answer = try renderer.render(query, page: page)
-            guard case .object(var members) = answer, answer["rows"] != nil else { return answer }
+            guard undecodable > 0, case .object(var members) = answer, answer["rows"] != nil else { return answer }
             members.append(("undecodable", .int(Int64(undecodable))))
             return .object(members)
-        } catch let error as DomainError where error.code == .unknownReport {
+        } catch let error as DomainError where error.code == .unknownReport && undecodable > 0 {
             throw DomainError(.unknownReport, error.message + "; but \(Self.undecodableNote(undecodable))")
         }
     }

@@ -341,6 +341,10 @@ struct PolicyFormatTests {
             label: "business days without a workweek", text: "name = \"P\"\nversion = 1\nworkweek = []\n[triage]\nwithin = \"5bd\"\n",
             prefixes: ["p.toml:5: triage.within:"], says: "workweek is empty"),
         BadDocument(
+            label: "deadlines moved to a work day without a workweek",
+            text: "name = \"P\"\nversion = 1\nworkweek = []\n[disclosure]\nwithin = \"90d\"\nworkday-deadlines = true\n",
+            prefixes: ["p.toml:6: disclosure.workday-deadlines:"], says: "deadlines move to the next work day, but the workweek is empty"),
+        BadDocument(
             label: "bad holiday date", text: valid + "holidays = [\"2026-12-25\", \"2026-02-30\"]\n",
             prefixes: ["p.toml:3: holidays:"], says: "\"2026-02-30\" is not a date"),
         BadDocument(

@@ -990,6 +990,39 @@ struct ServerTests {
         #expect(brief.count == 1 && brief[key(1)] == nil && brief[key(3)]?.version == "v3")
     }
 
+    @Test("events in no view are counted with the state and timers an admin or auditor reads, every page kept by the client; maintainers and reporters are not told of the log's health")
+    func undecodableInViews() async throws {
+        let node = try await TestNode()
+        try await node.adopt("alpha")
+        let admin = node.client()
+        for i in 0..<3 {
+            _ = try await admin.command(.submit(ReportSubmitted(project: "alpha", title: "t\(i)", reporter: Reporter(handle: "rey"))), report: "U-\(i)")
+        }
+        // A submission without its required fields, as a damaged record would read.
+        let bad = try ProposedEvent(type: try EventType("ReportSubmitted"), actor: "x", data: .object([("title", .string("no project"))]))
+        _ = try await node.store.append(to: try DomainStreams.report("U-9"), events: [bad])
+        let state = ViewQuery.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil)
+        let timers = ViewQuery.timers(project: nil, report: nil, dueWithin: nil, late: false, all: true)
+        let auditor = node.client(try await node.token(.auditor, name: "audit"))
+        for client in [admin, auditor] {
+            // In pages of one report: the count is the last page's, kept with the rows.
+            let paged = try await client.query(state, pageSize: 1)
+            #expect(paged["undecodable"] == 1 && paged["rows"]?.arrayValue?.count == 3, "\(paged)")
+            #expect(try await client.query(timers)["undecodable"] == 1)
+        }
+        let missing = await #expect(throws: DocketClientError.self) { try await admin.query(.history(report: "U-9")) }
+        guard case .server(let body)? = missing else { Issue.record("\(String(describing: missing))"); return }
+        #expect(body.code == "unknown-report" && body.message.contains("1 event of report or project streams in this log does not decode"), "\(body)")
+        let maintainer = node.client(try await node.token(.maintainer, project: "alpha", name: "maria"))
+        let reporter = node.client(try await node.token(.reporter, name: "rey"))
+        for client in [maintainer, reporter] {
+            let rows = try await client.query(state)
+            #expect(rows["undecodable"] == nil && rows["rows"]?.arrayValue?.count == 3, "\(rows)")
+        }
+        for c in [admin, auditor, maintainer, reporter] { await c.close() }
+        await node.stop()
+    }
+
     @Test("a view read in pages while it keeps changing is read again, then given up on; once it holds still it is read whole")
     func pagesOfAChangingView() async throws {
         let node = try await TestNode()

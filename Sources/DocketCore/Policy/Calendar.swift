@@ -658,8 +658,9 @@ public struct BusinessCalendar: Sendable {
         let day = (local - 1).floorDivided(by: Self.day).quotient
         guard !isBusinessDay(day) else { return instant }
         // Every 7 days hold a work day of the week; each holiday can take one of them away.
+        let last = day + 7 * Int64(holidays.count + 1)
         var next = day + 1
-        for _ in 0..<(7 * (holidays.count + 1)) where !isBusinessDay(next) { next += 1 }
+        while next < last && !isBusinessDay(next) { next += 1 }
         guard isBusinessDay(next) else { return instant }
         let wall = local + (next - day) * Self.day
         // Back to UTC with the offset in force then (in a gap of a change of offset, the later side).

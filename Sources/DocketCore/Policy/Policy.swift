@@ -233,9 +233,10 @@ public struct DisclosurePolicy: Hashable, Sendable {
     /// grace once an embargo extension recorded by that deadline moves past it. False: every
     /// missed deadline has its grace.
     public var graceOnRequest: Bool
-    /// A deadline that falls on a day off (outside the workweek, or a holiday, in the policy's
-    /// zone) moves to the next work day, a day at a time (Project Zero's "moved to the next normal
-    /// work day"). False: a deadline is where its duration ends.
+    /// A date the disclosure policy sets that falls on a day off (outside the workweek, or a
+    /// holiday, in the policy's zone) moves to the same local time on the next work day
+    /// (`BusinessCalendar.onWorkday`; Project Zero's "moved to the next normal work day"). False:
+    /// a deadline is where its duration ends.
     public var workdayDeadlines: Bool
 
     public init(
