@@ -539,11 +539,27 @@ public struct NodeState: Sendable, Hashable {
     public static func load(directory: String) throws(StoreError) -> NodeState {
         let path = directory + "/" + fileName
         guard let data = FileManager.default.contents(atPath: path) else { return NodeState(role: .leader) }
-        guard let v = try? JSON.parse(String(decoding: data, as: UTF8.self)), let role = v["role"]?.stringValue.flatMap(Role.init(rawValue:)) else {
-            throw StoreError(.notADataDirectory, "\(path) is not a replication state Docket wrote; fix or remove it")
+        func refuse(_ why: String) -> StoreError {
+            StoreError(.notADataDirectory, "\(path) is not a replication state Docket wrote (\(why)); fix or remove it")
         }
-        return NodeState(
-            role: role, node: v["node"]?.stringValue, leader: v["leader"]?.stringValue, epoch: v["epoch"]?.intValue.map { UInt64($0) })
+        guard let v = try? JSON.parse(String(decoding: data, as: UTF8.self)), case .object = v else { throw refuse("not a JSON object") }
+        guard let role = v["role"]?.stringValue.flatMap(Role.init(rawValue:)) else {
+            throw refuse("\"role\" must be \"leader\", \"follower\" or \"fenced\"")
+        }
+        // A member of the wrong type is refused rather than read as absent: an epoch read as none
+        // would let a deposed leader name no epoch, a leader read as none would follow no one.
+        func string(_ key: String) throws(StoreError) -> String? {
+            guard let member = v[key] else { return nil }
+            guard let s = member.stringValue, !s.isEmpty else { throw refuse("\"\(key)\" must be a non-empty string") }
+            return s
+        }
+        let epoch: UInt64?
+        switch v["epoch"] {
+        case nil: epoch = nil
+        case .int(let n)? where n >= 0: epoch = UInt64(n)
+        default: throw refuse("\"epoch\" must be a whole number, 0 or more")
+        }
+        return NodeState(role: role, node: try string("node"), leader: try string("leader"), epoch: epoch)
     }
 
     var json: String {

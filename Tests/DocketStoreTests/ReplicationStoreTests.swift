@@ -289,6 +289,29 @@ struct ReplicationStoreTests {
             #expect(throws: StoreError.self) { try openStore(dir + "/b") { $0.ledgerID = "not-an-id" } }
         }
     }
+
+    @Test(
+        "a replication state with a member of the wrong type is refused, naming it, rather than read as absent",
+        arguments: [
+            (#"{"role":"fenced","epoch":"x"}"#, "\"epoch\""), (#"{"role":"fenced","epoch":-1}"#, "\"epoch\""),
+            (#"{"role":"follower","leader":7}"#, "\"leader\""), (#"{"role":"follower","leader":""}"#, "\"leader\""),
+            (#"{"role":"leader","node":null}"#, "\"node\""), (#"{"role":"boss"}"#, "\"role\""), (#"["leader"]"#, "object"),
+        ])
+    func badNodeState(text: String, named: String) async throws {
+        await withTemporaryDirectory { dir in
+            _ = FileManager.default.createFile(atPath: dir + "/replication.json", contents: Data(text.utf8))
+            let error = #expect(throws: StoreError.self) { try NodeState.load(directory: dir) }
+            #expect(error?.code == .notADataDirectory)
+            #expect(error?.message.contains(named) == true, "\(error?.message ?? "")")
+        }
+        // What Docket writes reads back as written.
+        try await withTemporaryDirectory { dir in
+            let state = NodeState(role: .fenced, node: "0011223344556677", leader: "127.0.0.1:7001", epoch: 3)
+            _ = FileManager.default.createFile(atPath: dir + "/replication.json", contents: Data(state.json.utf8))
+            let loaded = try NodeState.load(directory: dir)
+            #expect(loaded == state)
+        }
+    }
 }
 
 extension UInt16 {
