@@ -36,7 +36,26 @@ struct Docket: AsyncParsableCommand {
             print(DocketVersion.current)
             return
         }
-        await main(nil)
+        guard jsonRequested else {
+            await main(nil)
+            return
+        }
+        // Under --json every failure is one JSON object on stderr, the argument parser's own
+        // (a missing argument, an unknown option, a value that does not parse) included, for the
+        // script that reads them; help and exits the commands chose keep their meaning.
+        do {
+            var command = try await asyncParseAsRoot(nil)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let status = exitCode(for: error)
+            guard !status.isSuccess, !(error is ExitCode) else { exit(withError: error) }
+            reportError(error, line: message(for: error))
+            exit(withError: status)
+        }
     }
 }
 
@@ -96,6 +115,24 @@ struct StoreOptions: ParsableArguments {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// The bytes of the file at `path`, which the command line gave as `what` (a policy file, a
+/// receipt): one that cannot be read fails saying why, its code `not-found` when there is no
+/// such file and `unreadable` otherwise (a directory, a permission denied).
+func readInputFile(_ path: String, what: String) throws -> Data {
+    if let data = FileManager.default.contents(atPath: path) { return data }
+    var st = stat()
+    if stat(path, &st) != 0 {
+        let why = errno
+        if why == ENOENT { throw CLIError("not-found: no file at \(path) (the \(what))") }
+        throw CLIError("unreadable: cannot read \(path) (the \(what)): \(String(cString: strerror(why)))")
+    }
+    if st.st_mode & S_IFMT == S_IFDIR { throw CLIError("unreadable: \(path) is a directory, not the \(what)") }
+    let fd = open(path, O_RDONLY)
+    let why = fd < 0 ? errno : EIO
+    if fd >= 0 { close(fd) }
+    throw CLIError("unreadable: cannot read \(path) (the \(what)): \(String(cString: strerror(why)))")
+}
 
 /// A failure to report on stderr with a non-zero exit status, without a usage dump.
 struct CLIError: Error, CustomStringConvertible {
@@ -158,6 +195,9 @@ func reportError(_ error: any Error, line: String) {
         body = ErrorBody(code: String(line[..<colon.lowerBound]), message: String(line[colon.upperBound...]))
     } else if let usage = error as? CLIError, usage.exitCode == ExitCode.validationFailure.rawValue {
         // Bad usage the CLI found itself (a malformed option value, which the message names).
+        body = ErrorBody(code: "usage", message: line)
+    } else if !(error is CLIError), Docket.exitCode(for: error) == .validationFailure {
+        // Bad usage the argument parser found (its message names the argument or option).
         body = ErrorBody(code: "usage", message: line)
     } else {
         body = ErrorBody(code: "error", message: line)

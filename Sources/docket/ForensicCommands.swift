@@ -268,7 +268,7 @@ struct ReceiptGroup: AsyncParsableCommand {
 /// Reads and parses a receipt file; a file that is not a receipt fails with `failure` (3 when
 /// reading it is itself the verification).
 private func readReceipt(_ path: String, failure: Int32) throws -> Receipt {
-    guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
+    let data = try readInputFile(path, what: "receipt")
     do { return try Receipt(fileText: String(decoding: data, as: UTF8.self)) } catch {
         throw CLIError("\(path): \(error)", exitCode: failure)
     }

@@ -12,8 +12,8 @@ struct PolicyGroup: AsyncParsableCommand {
 
     /// Reads and parses a policy file, printing every problem as `file:line: field: message`.
     static func load(_ path: String) throws -> (Policy, ZoneRules) {
-        guard let data = FileManager.default.contents(atPath: path) else { throw CLIError("cannot read \(path)") }
-        guard let text = String(data: data, encoding: .utf8) else { throw CLIError("\(path) is not UTF-8 text") }
+        let data = try readInputFile(path, what: "policy file")
+        guard let text = String(data: data, encoding: .utf8) else { throw CLIError("policy: \(path) is not UTF-8 text (a policy file is TOML, Schemas/policy.md)") }
         let policy: Policy
         do { policy = try Policy.parse(text, file: path, adopting: true) } catch {
             throw CLIError(error.description)

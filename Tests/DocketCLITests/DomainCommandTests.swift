@@ -85,6 +85,22 @@ struct DomainCommandTests {
                 let body = (try? JSON.parse(bad.stderr))?["error"]
                 #expect(bad.status == 64 && body?["code"] == "usage" && body?["message"]?.stringValue?.hasPrefix(args[args.count - 3]) == true, "\(bad.stderr)")
             }
+            // So is what the argument parser finds (an unknown option, a missing argument, a value
+            // that does not parse): under --json, a JSON object too, naming what is wrong.
+            for (args, named) in [
+                (["state", "--bogus", "--json"], "--bogus"), (["history", "--json"], "<report>"),
+                (["timers", "--due-within", "soon", "--json"], "--due-within"),
+            ] {
+                let bad = try await DocketProcess.run(args + ["--data-dir", dir])
+                let body = (try? JSON.parse(bad.stderr))?["error"]
+                #expect(bad.status == 64 && body?["code"] == "usage" && body?["message"]?.stringValue?.contains(named) == true, "\(bad.stderr)")
+            }
+            // A file that cannot be read says why, with a code for each reason.
+            for (path, code) in [(dir + "/no-such.toml", "not-found"), (dir, "unreadable")] {
+                let bad = try await DocketProcess.run(["policy", "adopt", "--project", "aumos", path, "--json", "--data-dir", dir])
+                let body = (try? JSON.parse(bad.stderr))?["error"]
+                #expect(bad.status == 1 && body?["code"]?.stringValue == code && body?["message"]?.stringValue?.contains("policy file") == true, "\(bad.stderr)")
+            }
             let beyond = try await docket("state", "--as-of", "999", "--json")
             #expect(beyond.status == 1 && (try? JSON.parse(beyond.stderr))?["error"]?["code"] == "bad-request", "\(beyond.stderr)")
             let unknown = try await docket("hall-of-fame", "--project", "nope", "--format", "json")
