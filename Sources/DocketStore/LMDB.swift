@@ -24,9 +24,7 @@ struct LMDBError: Error, CustomStringConvertible {
     }
 
     var storeError: StoreError {
-        if isNoSpace {
-            return StoreError(.diskFull, "the disk is full (\(description)); nothing of the failed append was written — free space and retry")
-        }
+        if isNoSpace { return Self.noSpace(code == EFBIG ? .fileSizeLimit : code == EDQUOT ? .quota : .disk, detail: description) }
         if isDamage {
             return StoreError(.corruptRecord, "the log's data file is damaged: LMDB cannot follow its pages (\(description))")
         }
@@ -37,25 +35,50 @@ struct LMDBError: Error, CustomStringConvertible {
     /// short write as EIO, which is what a disk that fills up mid-write produces; when the file
     /// system (or the process's file-size limit) has no room left, say so.
     func writeError(dataFile path: String) -> StoreError {
-        if code == EIO && Self.outOfSpace(dataFile: path) {
-            return StoreError(
-                .diskFull,
-                "the disk is full (a write to the log's data file came up short); nothing of the failed append was written — free space and retry")
+        if code == EIO, let limit = Self.outOfSpace(dataFile: path) {
+            return Self.noSpace(limit, detail: "a write to the log's data file came up short")
         }
         if isNoSpace { return storeError }
         // Not the path: this message reaches remote clients, reporters included.
         return StoreError(.io, "writing the log's data file failed: \(description); nothing of the failed append was written")
     }
 
-    private static func outOfSpace(dataFile path: String) -> Bool {
-        var fs = statvfs()
-        if statvfs(path, &fs) == 0 && UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 1 << 20 { return true }
+    /// What would not take more bytes.
+    enum SpaceLimit {
+        /// The file system is full.
+        case disk
+        /// The process's file-size limit (`ulimit -f`, RLIMIT_FSIZE) or the file system's largest file.
+        case fileSizeLimit
+        /// The user's disk quota.
+        case quota
+    }
+
+    /// The refusal of a write that found no room, saying which limit it met: freeing disk space
+    /// does nothing for a file-size limit.
+    static func noSpace(_ limit: SpaceLimit, detail: String) -> StoreError {
+        let (what, remedy) =
+            switch limit {
+            case .disk: ("the disk is full", "free space and retry")
+            case .fileSizeLimit:
+                ("the log's data file reached the largest file this process may write", "raise the file-size limit (ulimit -f) the node runs under, and retry")
+            case .quota: ("the disk quota of the user the node runs as is used up", "raise the quota or free space in it, and retry")
+            }
+        return StoreError(.diskFull, "\(what) (\(detail)); nothing of the failed append was written — \(remedy)")
+    }
+
+    /// Which limit a short write of the data file at `path` met, if any: less than 1 MiB free on
+    /// its file system, or the file within 1 MiB of the process's file-size limit.
+    private static func outOfSpace(dataFile path: String) -> SpaceLimit? {
         var limit = rlimit()
         var st = stat()
-        if getrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit) == 0 && limit.rlim_cur != rlim_t.max && stat(path, &st) == 0 {
-            return UInt64(st.st_size) + (1 << 20) > UInt64(limit.rlim_cur)
+        if getrlimit(Int32(RLIMIT_FSIZE.rawValue), &limit) == 0 && limit.rlim_cur != rlim_t.max && stat(path, &st) == 0,
+            UInt64(st.st_size) + (1 << 20) > UInt64(limit.rlim_cur)
+        {
+            return .fileSizeLimit
         }
-        return false
+        var fs = statvfs()
+        if statvfs(path, &fs) == 0 && UInt64(fs.f_bavail) * UInt64(fs.f_frsize) < 1 << 20 { return .disk }
+        return nil
     }
 }
 
