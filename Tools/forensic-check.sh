@@ -75,7 +75,7 @@ try:
     theirs = json.load(open(sys.argv[2]))
 except ValueError:
     sys.exit("forensic-check: `docket verify --json` printed no report")
-# The decoder checks the records (docket verify's chain_intact); verify's intact also covers the
+# The decoder checks the records (the chain_intact of docket verify); its intact also covers the
 # signed checkpoints and views.checkpoint, which the decoder does not read.
 theirs.setdefault("chain_intact", theirs.get("intact"))
 diffs = [k for k in ("intact", "records", "anchors_checked", "head_hash", "first_bad_sequence", "reason")

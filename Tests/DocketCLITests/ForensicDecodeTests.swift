@@ -139,6 +139,12 @@ struct ForensicDecodeTests {
         // The untouched original is intact.
         let clean = try await ForensicHarness.decoder([data, "--check-only"])
         #expect(clean.status == 0, "decoder: \(clean.stderr)")
+
+        // Tools/forensic-check.sh, which runs both and compares them, says the same.
+        let checked = try await ForensicHarness.checkScript([copy.path])
+        #expect(checked.status == 3 && checked.stdout.contains("DAMAGE OR TAMPERING"), "\(checked.stdout)\(checked.stderr)")
+        let intact = try await ForensicHarness.checkScript([data])
+        #expect(intact.status == 0 && intact.stdout.contains("forensic-check: OK"), "\(intact.stdout)\(intact.stderr)")
     }
 }
 
@@ -297,8 +303,15 @@ enum ForensicHarness {
         return try await offPool { try run(python, [decoderScript.path] + arguments) }
     }
 
+    /// `Tools/forensic-check.sh` with `arguments`, checking with the docket built beside the tests.
+    static func checkScript(_ arguments: [String]) async throws -> Run {
+        guard let docketExecutable else { throw Missing(description: "no docket executable next to \(CommandLine.arguments[0]); run swift build first") }
+        let script = packageRoot.appendingPathComponent("Tools/forensic-check.sh").path
+        return try await offPool { try run(URL(fileURLWithPath: "/bin/sh"), [script] + arguments, environment: ["DOCKET": docketExecutable.path]) }
+    }
+
     /// Runs a program to completion, its output going through files (no pipe can fill up).
-    static func run(_ executable: URL, _ arguments: [String]) throws -> Run {
+    static func run(_ executable: URL, _ arguments: [String], environment extra: [String: String] = [:]) throws -> Run {
         let scratch = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
         let outURL = scratch.appendingPathComponent("stdout")
@@ -312,6 +325,7 @@ enum ForensicHarness {
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "DOCKET_DATA_DIR")
+        environment.merge(extra) { _, given in given }
         process.environment = environment
         process.standardOutput = out
         process.standardError = err
