@@ -161,9 +161,11 @@ extension Value {
 extension Value {
     /// Checks that `reader` holds one well-formed value (tags, lengths, UTF-8, depth) and moves
     /// past it, without building it: what replay does for every stored payload.
-    public static func skip(from reader: inout BinaryReader, depth: Int = 0) throws(CoreError) {
-        guard depth < maximumDepth else {
-            throw CoreError(.invalidValue, "payload nests deeper than \(maximumDepth) levels")
+    /// `limit` is the depth every value must stay under (`maximumDepth`, or less where the value
+    /// is to be carried inside another).
+    public static func skip(from reader: inout BinaryReader, depth: Int = 0, limit: Int = maximumDepth) throws(CoreError) {
+        guard depth < limit else {
+            throw CoreError(.invalidValue, "payload nests deeper than \(limit) levels")
         }
         let tagByte = try reader.readByte()
         guard let tag = Tag(rawValue: tagByte) else {
@@ -176,12 +178,12 @@ extension Value {
         case .string: try skipString(&reader)
         case .array:
             let count = try reader.readCount()
-            for _ in 0..<count { try skip(from: &reader, depth: depth + 1) }
+            for _ in 0..<count { try skip(from: &reader, depth: depth + 1, limit: limit) }
         case .object:
             let count = try reader.readCount()
             for _ in 0..<count {
                 try skipString(&reader)
-                try skip(from: &reader, depth: depth + 1)
+                try skip(from: &reader, depth: depth + 1, limit: limit)
             }
         }
     }

@@ -48,6 +48,16 @@ struct Append: AsyncParsableCommand {
             let event = try ProposedEvent(
                 id: try parseEventID(id) ?? .random(), type: try EventType(type), schemaVersion: schemaVersion,
                 actor: actor, occurredAt: try at.map { try parseTime($0, what: "--at") }, data: try JSON.parse(data))
+            // No deeper than the network can carry back, also when appended locally: an event
+            // an EVENTS frame cannot hold would stop every remote reader of the log at it.
+            let fitsTheNetwork = event.payload.bytes.withUnsafeBytes { raw in
+                (try? Payload.validate(raw, depthLimit: Payload.maximumNetworkDepth)) != nil
+            }
+            if !fitsTheNetwork {
+                throw CLIError(
+                    "--data nests deeper than \(Payload.maximumNetworkDepth) levels: an event that deep could not be read back over the network (Schemas/protocol.md §12)",
+                    exitCode: ExitCode.validationFailure.rawValue)
+            }
             let expected: ExpectedVersion = expectVersion.map { .exact($0) } ?? .any
             let result: AppendResult
             if let client = try store.client(remote) {

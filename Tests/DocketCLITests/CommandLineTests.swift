@@ -75,6 +75,8 @@ struct CommandLineTests {
             (["--data", "{}", "--stream", "s", "--type", "T", "--frobnicate"], 64, "frobnicate"),
             (["--data", "{}", "--type", "T"], 64, "--stream"),
             (["--data", "{}", "--stream", "s", "--type", "T", "--expect-version", "3"], 1, "wrong-expected-version"),
+            // Deeper than an EVENTS frame could carry back to a remote reader: 62 nested arrays.
+            (["--data", String(repeating: "[", count: 62) + String(repeating: "]", count: 62), "--stream", "s", "--type", "T"], 64, "nests deeper than 61 levels"),
         ] as [([String], Int32, String)])
     func badAppend(arguments: [String], status: Int32, message: String) async throws {
         try await withTemporaryDirectory { dir in

@@ -132,6 +132,19 @@ struct AppendEventsTests {
         #expect(bad.type == .error && bad.body["code"] == "bad-request" && bad.body["message"]?.stringValue?.contains("unknown id form 9") == true)
         #expect(try await exchange(Frame(.status, requestID: 5))?.type == .statusResult)
         #expect(node.store.head.sequence == 3, "two tokens, then one event")
+        // A payload nested deeper than an EVENTS frame could carry back is refused (it would stop
+        // every remote reader at it); one exactly as deep as it can carry is taken, and read back.
+        func nested(_ levels: Int) -> Value { (0..<levels).reduce(Value.null) { inner, _ in .array([inner]) } }
+        let deep = try ProposedEvent(type: EventType("NoteAdded"), actor: "a", data: nested(Payload.maximumNetworkDepth))
+        let tooDeep = try #require(try await exchange(Frame(.appendEvents, requestID: 6, binary: try Self.body("deep", .any, [deep]))))
+        #expect(tooDeep.type == .error && tooDeep.body["code"] == "bad-request" && tooDeep.body["message"]?.stringValue?.contains("nests deeper") == true)
+        #expect(node.store.head.sequence == 3)
+        let deepest = try ProposedEvent(type: EventType("NoteAdded"), actor: "a", data: nested(Payload.maximumNetworkDepth - 1))
+        #expect(try await exchange(Frame(.appendEvents, requestID: 7, binary: try Self.body("deep", .any, [deepest])))?.type == .appended)
+        let client = node.client()
+        let readBack = try await client.read(from: 4, limit: 10, stream: nil)
+        #expect(readBack.map(\.payload) == [deepest.payload])
+        await client.close()
 
         // An auditor may not append, in place or not.
         let other = try RawSocket(port: node.port)
@@ -142,7 +155,7 @@ struct AppendEventsTests {
             return other.readFrame()
         })
         #expect(refused.type == .error && refused.body["code"] == "forbidden")
-        #expect(node.store.head.sequence == 3)
+        #expect(node.store.head.sequence == 4)
         await node.stop()
     }
 

@@ -23,10 +23,17 @@ public struct Payload: Hashable, Sendable {
         self.bytes = bytes
     }
 
-    /// Checks that `raw` holds exactly one well-formed value, without decoding it.
-    public static func validate(_ raw: UnsafeRawBufferPointer) throws(CoreError) {
+    /// How deep a payload appended over the network may nest: the node sends it back inside an
+    /// EVENTS or `history` body, at depth 3 (body → `events` → event → `data`), and a body's
+    /// values must stay under `Value.maximumDepth` (Schemas/protocol.md §12). At most 60
+    /// containers around a scalar, where a payload stored by the local CLI may have 63.
+    public static let maximumNetworkDepth = Value.maximumDepth - 3
+
+    /// Checks that `raw` holds exactly one well-formed value, without decoding it, every value
+    /// of it at a depth under `depthLimit`.
+    public static func validate(_ raw: UnsafeRawBufferPointer, depthLimit: Int = Value.maximumDepth) throws(CoreError) {
         var r = BinaryReader(raw)
-        try Value.skip(from: &r)
+        try Value.skip(from: &r, limit: depthLimit)
         guard r.isAtEnd else {
             throw CoreError(.invalidValue, "\(r.remaining) byte\(r.remaining == 1 ? "" : "s") after the payload value")
         }

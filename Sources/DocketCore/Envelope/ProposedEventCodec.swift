@@ -83,7 +83,9 @@ public enum ProposedEventCodec {
                 case let flag: throw CoreError(.invalidValue, "occurred-at flag \(flag) is not 0 or 1")
                 }
                 let payload = try r.readLengthPrefixed()
-                try Payload.validate(payload)
+                // No deeper than an APPEND's payload can be, so that every event appended over
+                // the network can be read back over it.
+                try Payload.validate(payload, depthLimit: Payload.maximumNetworkDepth)
                 events.append(
                     try ProposedEvent(
                         id: id, type: type, schemaVersion: UInt16(schema), actor: actor, occurredAt: occurredAt,
