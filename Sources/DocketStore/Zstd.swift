@@ -124,6 +124,13 @@ final class ZstdDecompressor {
         guard size <= UInt64(limit) else {
             throw StoreError(.corruptRecord, "record claims \(size) bytes, over the \(limit)-byte limit")
         }
+        // Exactly one frame, to the record's last byte (Schemas/storage.md §5.1): zstd would also
+        // decompress frames after it, and skip skippable ones, so bytes could ride along unseen.
+        let spanned = ZSTD_findFrameCompressedSize(frame.baseAddress, frame.count)
+        guard ZSTD_isError(spanned) == 0, spanned == frame.count else {
+            let what = ZSTD_isError(spanned) != 0 ? "is not a whole zstd frame" : "has \(frame.count - spanned) bytes after its zstd frame"
+            throw StoreError(.corruptRecord, "record \(what)")
+        }
         return Int(size)
     }
 

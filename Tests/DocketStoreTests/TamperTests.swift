@@ -56,6 +56,25 @@ struct TamperTests {
         }
     }
 
+    @Test(
+        "a record is exactly one zstd frame: bytes after it, a skippable frame or a second frame, are damage and not read past",
+        arguments: [
+            ("skippable frame", [0x50, 0x2A, 0x4D, 0x18, 4, 0, 0, 0] + Array("EVIL".utf8)), ("junk", [0xDE, 0xAD]), ("second frame", []),
+        ] as [(String, [UInt8])])
+    func oneFrame(what: String, trailing: [UInt8]) throws {
+        let envelope = [UInt8]("an envelope, as far as zstd knows".utf8)
+        var frame: [UInt8] = []
+        try envelope.withUnsafeBytes { try ZstdCompressor(level: 3).compress($0, dictionary: nil, appendingTo: &frame) }
+        let decompressor = ZstdDecompressor()
+        let whole = try frame.withUnsafeBytes { raw in try decompressor.decompress(raw, dictionary: nil, limit: 1 << 16) { Array($0) } }
+        #expect(whole == envelope)
+        let tampered = frame + (trailing.isEmpty ? frame : trailing)
+        let error = #expect(throws: StoreError.self) {
+            try tampered.withUnsafeBytes { raw in try decompressor.decompress(raw, dictionary: nil, limit: 1 << 16) { Array($0) } }
+        }
+        #expect(error?.code == .corruptRecord && error?.message.contains("after its zstd frame") == true, "\(String(describing: error))")
+    }
+
     @Test("a missing record breaks contiguity and is named")
     func gap() async throws {
         try await withTemporaryDirectory { dir in
