@@ -138,7 +138,7 @@ struct ReceiptGroup: AsyncParsableCommand {
     struct Prove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add to a receipt the inclusion proof of its record against the node's latest signed checkpoint.",
-            discussion: "Exit 3 when the node's log does not hold the record the receipt names (another ledger, another record, a sequence it does not hold).")
+            discussion: "Exit 3 when the receipt's signature does not verify with the key it names (a field was altered), or when the node's log does not hold the record the receipt names (another ledger, another record, a sequence it does not hold). Whether that key is the node's is for `docket receipt verify --pubkey` to say.")
         @OptionGroup var store: StoreOptions
         @OptionGroup var remote: RemoteOptions
         @Argument(help: "The receipt file; rewritten with the proof unless --out is given.") var file: String
@@ -148,6 +148,14 @@ struct ReceiptGroup: AsyncParsableCommand {
         func run() async throws {
             try await reporting {
                 var receipt = try readReceipt(file, failure: 1)
+                // The receipt's own signature first, by the key it names: a field edited after
+                // signing (its stream, type or time) would otherwise be proven along with the
+                // record its leaf hash names.
+                if let bad = receipt.verify(publicKey: receipt.publicKey).first(where: { $0.name == "receipt signature" && !$0.passed }) {
+                    throw CLIError(
+                        "receipt-mismatch: the receipt's signature does not verify with the key it names (\(bad.detail)): a field was altered after signing, or the file is damaged; nothing was proven and the receipt was not changed",
+                        exitCode: 3)
+                }
                 // A receipt proven before holds a signed checkpoint: the node's log must extend the
                 // one it signed (else it was rolled back or rewritten since), not merely hold the record.
                 let earlier = receipt.inclusion?.checkpoint
@@ -209,6 +217,13 @@ struct ReceiptGroup: AsyncParsableCommand {
                     throw CLIError("the node's proof does not hold (\(bad.name): \(bad.detail)); the receipt was not changed", exitCode: 3)
                 }
                 try writeAtomically(receipt.fileText, to: out ?? file)
+                if receipt.publicKey != checkpoint.publicKey {
+                    // A rotated node key, or a receipt signed by someone else.
+                    FileHandle.standardError.write(
+                        Data(
+                            "warning: the receipt is signed by key \(Hex.encode(receipt.publicKey)), the node's checkpoint by \(Hex.encode(checkpoint.publicKey)): check that the receipt's key is the node's with `docket receipt verify --pubkey`\n"
+                                .utf8))
+                }
                 print("record \(receipt.sequence) is in checkpoint \(checkpoint.sequence) (records 1–\(checkpoint.size), root \(Hex.encode(checkpoint.root).prefix(16))…): proof of \(path.count) hashes written to \(out ?? file)")
             }
         }

@@ -144,6 +144,19 @@ struct ForensicCommandTests {
             try FileManager.default.removeItem(atPath: work)
             try FileManager.default.copyItem(atPath: dir + "/r3b.json", toPath: work)
             try Self.edit(work) { $0 = $0.replacingOccurrences(of: "\"seq\": 3,", with: "\"seq\": 4000,") }
+            // A field edited after signing fails the receipt's own signature before anything is asked.
+            let edited = try await docket("receipt", "prove", work)
+            #expect(edited.status == 3 && edited.stderr.contains("signature does not verify with the key it names"), "\(edited.stderr)")
+            try Self.edit(dir + "/r3b.json") { $0 = $0.replacingOccurrences(of: "\"type\": \"", with: "\"type\": \"Forged") }
+            let forged = try await docket("receipt", "prove", dir + "/r3b.json", "--out", dir + "/forged-proof.json")
+            #expect(forged.status == 3 && forged.stderr.contains("receipt-mismatch"), "\(forged.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/forged-proof.json"))
+            // A genuine receipt of a record past this copy's end: a copy of the ledger that went on.
+            try FileManager.default.copyItem(atPath: docket.data, toPath: dir + "/went-on")
+            let wentOn = CLI(data: dir + "/went-on")
+            for i in 0..<3 { _ = try await wentOn.ok("append", "--stream", "later", "--type", "Note", "--data", "{\"i\":\(i)}") }
+            let later = try await wentOn.events().count
+            _ = try await wentOn.ok("receipt", "issue", String(later), "--out", work)
             let beyond = try await docket("receipt", "prove", work)
             #expect(beyond.status == 3 && beyond.stderr.contains("not-held"), "\(beyond.stderr)")
             #expect(try await docket.events() == head)
