@@ -103,6 +103,9 @@ public struct Tokens: Sendable {
         if let refusal = UntrustedText.identityRefusal(subject, field: "--name", isName: false) {
             throw DomainError(.invalidCommand, refusal)
         }
+        if let expiresAt, expiresAt <= .now() {
+            throw DomainError(.invalidCommand, "expiresAt \(expiresAt.rfc3339) has passed: the token could never be used (give a time to come, or none)")
+        }
         let (id, secret) = (minted.id, minted.secret)
         let hash = Array(SHA256.hash(data: Array(secret.utf8)))
         var data: [(key: String, value: Value)] = [

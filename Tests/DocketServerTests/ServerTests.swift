@@ -635,7 +635,12 @@ struct ServerTests {
         let revoked = try await node.token(.auditor, name: "gone")
         let revokedID = String(revoked.split(separator: "_")[1])
         try await Tokens(ledger: node.ledger).revoke(id: revokedID, by: .local(actor: "t"))
-        let expired = try await node.token(.auditor, name: "old", expiresAt: Timestamp.now() + .seconds(-1))
+        // A token cannot be made already expired (it could never be used); one that expires
+        // soon can, and then has.
+        let late = await #expect(throws: DomainError.self) { try await node.token(.auditor, name: "late", expiresAt: Timestamp.now() + .seconds(-1)) }
+        #expect(late?.message.contains("has passed") == true)
+        let expired = try await node.token(.auditor, name: "old", expiresAt: Timestamp.now() + .milliseconds(300))
+        try await Task.sleep(for: .milliseconds(400))
         for (token, code) in [(revoked, "token-revoked"), (expired, "token-expired"), ("dkt_0123456789ab_" + String(repeating: "0", count: 64), "unknown-token"), ("nope", "bad-token")] {
             let c = node.client(token)
             let e = await #expect(throws: DocketClientError.self) { try await c.status() }
