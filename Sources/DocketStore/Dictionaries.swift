@@ -23,7 +23,13 @@ final class DictionaryCache: Sendable {
         let raw: UnsafeRawBufferPointer?
         do { raw = try txn.get(databases.dicts, bigEndianBytes(version)) } catch { throw error.storeError }
         guard let raw else { return nil }
-        let d = try ZstdDictionary(version: version, bytes: Array(raw), level: level)
+        let d: ZstdDictionary
+        do { d = try ZstdDictionary(version: version, bytes: Array(raw), level: level) } catch {
+            // Stored, it was one zstd loaded: the bytes changed since.
+            throw StoreError(
+                .corruptRecord,
+                "the stored compression dictionary version \(version) no longer loads in zstd (\(error.message)): it was damaged or altered, and the records compressed with it cannot be read; compare it with an intact copy's (`docket dict export`)")
+        }
         loaded.withLock { $0[version] = d }
         return d
     }

@@ -75,6 +75,42 @@ struct TamperTests {
         #expect(error?.code == .corruptRecord && error?.message.contains("after its zstd frame") == true, "\(String(describing: error))")
     }
 
+    @Test("a stored dictionary altered so that zstd no longer loads it is named as damaged, at the first record that needs it")
+    func unloadableDictionary() async throws {
+        try await withTemporaryDirectory { dir in
+            let dictionary: [UInt8]
+            var firstUse: UInt64 = 0
+            do {
+                let store = try openStore(dir) {
+                    $0.dictionaryTrainingThreshold = 100
+                    $0.dictionarySampleCount = 100
+                }
+                try await appendBatches(store, count: 150, batch: 50)
+                for _ in 0..<200 where try store.statistics().dictionaries.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+                try await appendBatches(store, count: 150, batch: 50, offset: 150)
+                dictionary = try store.dictionary(version: 1)
+                for s in 1...store.head.sequence where firstUse == 0 {
+                    if let record = try store.rawRecord(at: s), record[1] == 0, record[2] == 1 { firstUse = s }
+                }
+                store.close()
+            }
+            try #require(firstUse > 0, "a record compressed with dictionary v1")
+            // Its entropy tables' first byte, past the magic number and the dictionary id.
+            let file = dir + "/ledger/data.mdb"
+            var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+            let hits = occurrences(of: dictionary, in: bytes)
+            try #require(!hits.isEmpty, "the dictionary's bytes are in the data file")
+            for hit in hits { bytes[hit + 8] ^= 0xFF }
+            try Data(bytes).write(to: URL(fileURLWithPath: file))
+
+            let store = try openStore(dir) { $0.readOnly = true }
+            defer { store.close() }
+            let failure = try #require(try store.verify().failure)
+            #expect(failure.sequence == firstUse, "\(failure)")
+            #expect(failure.reason.contains("dictionary version 1 no longer loads") && failure.reason.contains("damaged or altered"), "\(failure)")
+        }
+    }
+
     @Test("a missing record breaks contiguity and is named")
     func gap() async throws {
         try await withTemporaryDirectory { dir in
