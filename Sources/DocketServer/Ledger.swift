@@ -207,6 +207,16 @@ public final class Ledger: Sendable {
         guard let found = try load(report: original).0, principal.canSee(found) else {
             throw DomainError(.invalidCommand, "no report \(original) to be a duplicate of; check the id (--duplicate-of)")
         }
+        // An original: not a report itself closed as a duplicate, which would make a chain, or a
+        // cycle in which no report stays open to be fixed. (One closed as a duplicate later, its
+        // own duplicates still naming it, makes a chain its readers can follow.)
+        if found.state == .closed, found.resolution == .duplicate, let its = found.duplicateOf {
+            throw DomainError(
+                .invalidCommand,
+                its == id
+                    ? "report \(original) is closed as a duplicate of \(id): one of the two must stay the original (reopen \(original) first to make \(id) the duplicate)"
+                    : "report \(original) is itself closed as a duplicate of \(its): name the original (--duplicate-of \(its))")
+        }
         let closing = at ?? .now()
         guard found.submittedAt <= closing else {
             throw DomainError(

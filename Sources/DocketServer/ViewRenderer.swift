@@ -20,7 +20,7 @@ struct ViewRenderer {
         if page != nil, !ViewPage.pages(query) { throw MessageError("query: only the state and timers views are read in pages, not \(query.name)") }
         switch query {
         case .state(let project, let state, let severity, let assignee, let report):
-            if let project { try requireProject(project) }
+            if let project { try requireProject(project, toList: "reports") }
             if assignee != nil, principal.role == .reporter {
                 // Who works on a report is the project's business (its history hides reassignments).
                 throw Forbidden("a reporter's view does not show who a report is assigned to; leave out the assignee filter")
@@ -42,7 +42,7 @@ struct ViewRenderer {
             }
             return pageValue(shown.map(row), next: next, version: digest)
         case .timers(let project, let report, let dueWithin, let late, let all):
-            if let project { try requireProject(project) }
+            if let project { try requireProject(project, toList: "clocks") }
             func select() throws -> [Report] {
                 let matching = visible.filter { (project == nil || $0.project == project) && (report == nil || $0.id == report) }
                 if let report, matching.isEmpty { throw DomainError(.unknownReport, "no report \(report)") }
@@ -64,7 +64,9 @@ struct ViewRenderer {
                     if late {
                         if c.isLate { clocks.append(c) }
                     } else if let dueWithin {
-                        if let due = c.dueAt, c.endedAt == nil, c.state == .running || c.state == .paused, due >= now, due <= now + dueWithin {
+                        // What needs doing by then: due by then and not done, those already
+                        // overdue included (first, in a report's order, as they fall due).
+                        if let due = c.dueAt, c.endedAt == nil, c.state == .running || c.state == .paused || c.isLate, due <= now + dueWithin {
                             clocks.append(c)
                         }
                     } else if all || report != nil || (c.state != .notApplicable && c.endedAt == nil) {
@@ -203,6 +205,15 @@ struct ViewRenderer {
 
     /// Refuses a project the log (as of the view) knows nothing of: a mistyped `--project` would
     /// otherwise show an empty list, or no clock late, as if that were the answer.
+    /// `requireProject`, for a view listing a project's `items`: a maintainer asking for another
+    /// project's (whether it exists or not) is told they may not, rather than shown none.
+    private func requireProject(_ project: String, toList items: String) throws {
+        if principal.role == .maintainer, !principal.maintains(project) {
+            throw Forbidden("a maintainer of \(principal.project ?? "a project") sees that project's \(items) only, not \(project)'s")
+        }
+        try requireProject(project)
+    }
+
     private func requireProject(_ project: String) throws(DomainError) {
         guard projection.projects[project] != nil || projection.reports.values.contains(where: { $0.project == project }) else {
             // The ledger's other projects are named to those who may see every project.

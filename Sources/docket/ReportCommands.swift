@@ -127,7 +127,7 @@ extension ReportGroup {
         @OptionGroup var store: StoreOptions
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
-        @Option(help: "The report id (A–Z a–z 0–9 . _ -); <project>-<random> by default.") var report: String?
+        @Option(help: "The report id (A–Z a–z 0–9 . _ -); by default <project>-<8 hex digits>, random, or with --id derived from it (so that a retry submits the same report).") var report: String?
         @Option(help: "The project it is about.") var project: String
         @Option(help: "A short title (kept private until disclosure).") var title: String
         @Option(help: "The reporter's handle.") var reporter: String
@@ -138,13 +138,28 @@ extension ReportGroup {
         @Option(help: "An affected version range (repeatable).") var affected: [String] = []
         @Option(help: "The severity the reporter claims.") var claimedSeverity: CVSSSeverity?
 
+        /// A report id for a submission that gives none: `<project>-` and 8 hex digits, random,
+        /// or with an event id a hash of it (FNV-1a, 32 bits), so that a retry with the same
+        /// `--id` names the same report and is answered as the original.
+        static func reportID(project: String, eventID: String?) -> String {
+            var h: UInt32
+            if let eventID {
+                h = 2_166_136_261
+                for byte in "\(project)\n\(eventID)".utf8 { h = (h ^ UInt32(byte)) &* 16_777_619 }
+            } else {
+                var g = SystemRandomNumberGenerator()
+                h = g.next()
+            }
+            let hex = String(h, radix: 16)
+            return "\(project)-\(String(repeating: "0", count: 8 - hex.count))\(hex)"
+        }
+
         func run() async throws {
             try await reporting {
                 do throws(DomainError) { try DomainStreams.validateIdentifier(project, what: "project") } catch {
                     throw CLIError("\(error.code): \(error.message)", exitCode: ExitCode.validationFailure.rawValue)
                 }
-                var g = SystemRandomNumberGenerator()
-                let id = report ?? "\(project)-\(String(g.next() as UInt32, radix: 16))"
+                let id = report ?? Self.reportID(project: project, eventID: event.eventID)
                 // Without --credit, the node applies the project policy's credit-default.
                 let credit = self.credit ?? .named
                 let submitted = ReportSubmitted(
@@ -385,7 +400,7 @@ extension ReportGroup {
         @Flag(help: "The person declined.") var decline = false
         @Option(help: "finder, reporter, analyst, coordinator, remediation-developer, remediation-reviewer, remediation-verifier, tool, sponsor, other (with --offer; finder by default).") var type: CreditType?
         @Option(help: "The name to credit (with --accept).") var name: String?
-        @Option(help: "named, handle or anonymous (with --accept); the reporter's own submitted preference for the reporter, named for others, by default.") var preference: CreditPreference?
+        @Option(help: "named, handle or anonymous (with --accept; none is what --decline records); the reporter's own submitted preference for the reporter, named for others, by default.") var preference: CreditPreference?
         func validate() throws {
             guard [offer, accept, decline].filter({ $0 }).count == 1 else { throw ValidationError("give exactly one of --offer, --accept, --decline") }
             if !accept, name != nil || preference != nil { throw ValidationError("--name and --preference go with --accept") }
@@ -416,7 +431,7 @@ extension ReportGroup {
     }
 
     struct Reopen: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Reopen a closed report (back into triage; a disclosed one closed as wont-fix stays disclosed).")
+        static let configuration = CommandConfiguration(abstract: "Reopen a closed report (back into triage, or to submitted if it was closed before it was acknowledged; a disclosed one closed as wont-fix stays disclosed).")
         @OptionGroup var store: StoreOptions
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions

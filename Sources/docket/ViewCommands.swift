@@ -155,7 +155,7 @@ struct TimersCommand: AsyncParsableCommand {
     @OptionGroup var view: ViewOptions
     @Option(help: "Only this project.") var project: String?
     @Option(help: "Only this report (all its clocks, closed reports included).") var report: String?
-    @Option(parsing: .unconditional, help: ArgumentHelp("Only clocks due within this span from now (like 72h).", valueName: "span")) var dueWithin: String?
+    @Option(parsing: .unconditional, help: ArgumentHelp("Only clocks not done that are due within this span from now (like 72h), those already past due included.", valueName: "span")) var dueWithin: String?
     @Flag(help: "Only clocks that are past due and not done.") var late = false
     @Flag(help: "Include clocks that are not applicable or already ended.") var all = false
 

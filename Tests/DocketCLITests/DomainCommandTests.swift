@@ -15,7 +15,9 @@ struct DomainCommandTests {
     struct CLI {
         let dir: String
         @discardableResult
-        func callAsFunction(_ args: String...) async throws -> DocketProcess.Output {
+        func callAsFunction(_ args: String...) async throws -> DocketProcess.Output { try await callAsFunction(args) }
+        @discardableResult
+        func callAsFunction(_ args: [String]) async throws -> DocketProcess.Output {
             try await DocketProcess.run(args + ["--data-dir", dir], environment: ["DOCKET_ACTOR": "maria"])
         }
         func ok(_ args: String...) async throws -> DocketProcess.Output {
@@ -28,6 +30,52 @@ struct DomainCommandTests {
         /// project takes reports once it has a policy.
         func adopt(_ project: String) async throws {
             _ = try await ok("policy", "adopt", "--project", project, DomainCommandTests.policies.appendingPathComponent("aumos.toml").path, "--at", "2025-01-01T00:00:00Z")
+        }
+    }
+
+    @Test("a duplicate names an original, not a report itself closed as a duplicate; a report whose fix is out is not closed at all; what is due includes what is overdue; a submission retried with --id is the same report")
+    func duplicatesAndRetries() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            try await docket.adopt("p")
+            for id in ["A", "B", "C"] {
+                _ = try await docket.ok("report", "submit", "--project", "p", "--report", id, "--title", "t", "--reporter", "ada")
+            }
+            _ = try await docket.ok("report", "close", "A", "--resolution", "duplicate", "--duplicate-of", "B")
+            let before = try await docket.events()
+            for (args, says) in [
+                (["report", "close", "B", "--resolution", "duplicate", "--duplicate-of", "A"], "report A is closed as a duplicate of B: one of the two must stay the original"),
+                (["report", "close", "C", "--resolution", "duplicate", "--duplicate-of", "A"], "report A is itself closed as a duplicate of B: name the original (--duplicate-of B)"),
+            ] {
+                let out = try await docket(args)
+                #expect(out.status == 1 && out.stderr.contains(says), "\(args): \(out.stderr)")
+            }
+            #expect(try await docket.events() == before)
+            _ = try await docket.ok("report", "close", "C", "--resolution", "duplicate", "--duplicate-of", "B")
+
+            // Released and published: no resolution is left, and the refusal says what is allowed.
+            _ = try await docket.ok("report", "ack", "B", "--assignee", "m")
+            _ = try await docket.ok("report", "triage", "B", "--severity", "high")
+            _ = try await docket.ok("report", "release", "B", "--version", "1.0")
+            _ = try await docket.ok("report", "publish", "B")
+            for resolution in ["wont-fix", "informative"] {
+                let out = try await docket("report", "close", "B", "--resolution", resolution, "--json")
+                let error = (try? JSON.parse(out.stderr))?["error"]
+                #expect(out.status == 1 && error?["code"] == "illegal-transition" && error?["details"]?["state"] == "disclosed", "\(out.stderr)")
+            }
+
+            // What is due within a span includes what is already overdue and not done.
+            _ = try await docket.ok("report", "submit", "--project", "p", "--report", "L", "--title", "t", "--reporter", "ada", "--at", "2026-01-05T10:00:00Z")
+            for (asOf, expected) in [("2026-01-06T00:00:00Z", "running"), ("2026-01-08T00:00:00Z", "breached")] {
+                let due = try await docket.ok("timers", "--report", "L", "--due-within", "72h", "--as-of", asOf, "--json").lines.map { try JSON.parse($0) }
+                #expect(due.map { $0["clock"] } == ["acknowledge"] && due.first?["state"]?.stringValue == expected, "\(due)")
+            }
+
+            // Without --report, a submission retried with the same --id names the same report.
+            let first = try await docket.ok("report", "submit", "--project", "p", "--title", "again", "--reporter", "ada", "--id", "intake-77", "--json")
+            let retry = try await docket.ok("report", "submit", "--project", "p", "--title", "again", "--reporter", "ada", "--id", "intake-77", "--json")
+            let (a, b) = (try JSON.parse(first.stdout), try JSON.parse(retry.stdout))
+            #expect(a["report"] == b["report"] && a["report"]?.stringValue?.hasPrefix("p-") == true && b["duplicate"] == true, "\(first.stdout) \(retry.stdout)")
         }
     }
 
@@ -443,7 +491,7 @@ struct DomainCommandTests {
                 (["policy", "adopt", "--project", "q", aumosPath, "--at", "1969-12-31T23:59:59Z"], "is before 1990-01-01: check the year"),
                 (["report", "ack", "R-404", "--assignee", "m"], "unknown-report: no report R-404"),
                 (["report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "x"], "report-exists"),
-                (["report", "credit", "R-1", "--person", "eve", "--offer"], "credit-declined: eve asked for no credit"),
+                (["report", "credit", "R-1", "--person", "eve", "--offer"], "credit-declined: eve reported R-1 to be credited with nothing"),
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "2026-13-01T00:00:00Z"], "--at"),
                 (["report", "submit", "--project", "bad project", "--title", "t", "--reporter", "x"], "project \"bad project\""),
                 (["report", "submit", "--project", "pp", "--report", "R-2", "--title", "t", "--reporter", "x"], "unknown-project: project pp has no policy"),

@@ -374,6 +374,20 @@ struct LifecycleTests {
         #expect(UntrustedText.name("\u{7}") == "U+0007" && UntrustedText.name("\u{202E}") == "U+202E")
     }
 
+    @Test("a report waiting on its reporter can be accepted without the answer (DESIGN §2: needs-info → accepted); the wait ends at the triage")
+    func triageWhileWaiting() throws {
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "m"))
+        try h.run(.requestInfo(question: "which version?"))
+        #expect(h.report?.state == .needsInfo && h.report?.waits.last?.end == nil)
+        try h.run(Self.triage)
+        #expect(h.report?.state == .accepted && h.report?.severity == .critical)
+        #expect(h.report?.waits.count == 1 && h.report?.waits.last?.end == h.clock && h.report?.waits.last?.endedByClosing == false)
+        // The answer that comes after is no longer awaited.
+        let late = #expect(throws: DomainError.self) { try h.run(.respond(summary: "1.2")) }
+        #expect(late?.code == .illegalTransition)
+    }
+
     @Test("re-triaging an accepted report is a severity change")
     func severityChange() throws {
         var h = try ReportHarness()

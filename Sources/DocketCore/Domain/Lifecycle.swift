@@ -43,7 +43,9 @@ public enum Lifecycle {
         TriageStarted.eventType: ([.acknowledged], .triaging),
         InfoRequested.eventType: ([.acknowledged, .triaging], .needsInfo),
         ReporterResponded.eventType: ([.needsInfo], .triaging),
-        ReportTriaged.eventType: ([.acknowledged, .triaging], .accepted),
+        // From needs-info too (DESIGN §2: triaging ⇄ needs-info → accepted): the maintainers
+        // settled it without the answer they asked for, which ends the wait.
+        ReportTriaged.eventType: ([.acknowledged, .triaging, .needsInfo], .accepted),
         // A disclosed report may still owe its fix: it can be re-rated and reassigned.
         SeverityChanged.eventType: (reassessable, nil),
         AssigneeChanged.eventType: (open + [.disclosed], nil),
@@ -408,8 +410,9 @@ public enum Lifecycle {
             } else if duplicateOf != nil {
                 throw DomainError(.invalidCommand, "--duplicate-of only goes with the duplicate resolution")
             }
-            // After the advisory: only to say the fix it owed will not come (`refusal` has the rest).
-            if let report, report.state == .disclosed, resolution != .wontFix {
+            // After the advisory: only to say the fix it owed will not come (`refusal` has the
+            // rest, and refuses any closing once the fix is out, with the events allowed).
+            if let report, report.state == .disclosed, report.fixReleasedAt == nil, resolution != .wontFix {
                 throw DomainError(.invalidCommand, "report \(reportID) is disclosed: it can only be closed as wont-fix (no fix will follow its advisory)")
             }
             return [.reportClosed(ReportClosed(resolution: resolution, duplicateOf: duplicateOf, reason: reason))]
@@ -544,7 +547,11 @@ public enum Lifecycle {
             throw DomainError(.creditDeclined, "\(person) declined credit on report \(report.id); it cannot be offered again (if they change their mind, they or an admin record it: credit --accept --preference named, handle or anonymous)")
         }
         if report.askedForNoCredit(person) {
-            throw DomainError(.creditDeclined, "\(person) asked for no credit when reporting \(report.id); credit cannot be offered to them")
+            // Their submission says no credit: their own choice, or the project policy's
+            // credit-default of none (credit only with consent). Either way it takes their word.
+            throw DomainError(
+                .creditDeclined,
+                "\(person) reported \(report.id) to be credited with nothing (their choice, or the project policy's credit-default of none): credit is not offered to them. If they consent to credit, they (or an admin, on their word) record it: credit --accept --person \(person) --preference named, handle or anonymous")
         }
     }
 
