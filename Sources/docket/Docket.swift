@@ -77,8 +77,16 @@ struct StoreOptions: ParsableArguments {
             exitCode: ExitCode.validationFailure.rawValue)
     }
 
-    @Option(name: .long, help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical."))
-    var logLevel: Logger.Level = .warning
+    @Option(
+        name: .customLong("log-level"),
+        help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical (warning by default; info for `serve`)."))
+    var logLevelOption: Logger.Level?
+
+    /// The level asked for, else `warning`: a command says what goes wrong, not what it does.
+    var logLevel: Logger.Level {
+        get { logLevelOption ?? .warning }
+        set { logLevelOption = newValue }
+    }
 
     func validate() throws {
         guard !dataDir.isEmpty else { throw ValidationError("--data-dir (or DOCKET_DATA_DIR) must name a directory, not be empty") }

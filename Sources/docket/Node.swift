@@ -88,9 +88,20 @@ struct RemoteOptions: ParsableArguments {
         return why
     }
 
+    /// A token given on the command line: one that is not used would mean the command ran on a
+    /// data directory when a node was meant.
+    var tokenGiven: Bool { tokenOption != nil || tokenFile != nil }
+
     func client() throws -> DocketClient? {
-        guard let server else { return nil }
         let usage = ExitCode.validationFailure.rawValue
+        guard let server else {
+            if tokenGiven {
+                throw CLIError(
+                    "\(tokenFile != nil ? "--token-file" : "--token") is for a node: give --server HOST:PORT (or set DOCKET_SERVER) as well; without them the command works on a local data directory (--data-dir), which needs no token",
+                    exitCode: usage)
+            }
+            return nil
+        }
         guard let token = try token(), !token.isEmpty else { throw CLIError("--server needs a token: --token, --token-file or DOCKET_TOKEN", exitCode: usage) }
         var configuration: DocketClient.Configuration
         do { configuration = try DocketClient.Configuration(address: server, token: token) } catch {
@@ -114,6 +125,11 @@ extension StoreOptions {
     func client(_ remote: RemoteOptions) throws -> DocketClient? {
         guard dataDirOption != nil else { return try remote.client() }
         if remote.serverOption != nil { throw ValidationError("give --server or --data-dir, not both: a command runs against a node or on a data directory") }
+        if remote.tokenGiven {
+            throw CLIError(
+                "--data-dir and a token do not go together: a command on a data directory needs no token; to act on a node, give --server instead of --data-dir",
+                exitCode: ExitCode.validationFailure.rawValue)
+        }
         return nil
     }
 

@@ -29,7 +29,9 @@ struct ReplicationOptions: ParsableArguments {
     @Flag(help: "Reach the leader over TLS.")
     var replicaTLS = false
 
-    @Option(help: ArgumentHelp("The CA certificate (PEM) that signed the leader's certificate, with --replica-tls.", valueName: "file"))
+    @Option(
+        name: [.customLong("replica-tls-ca"), .customLong("replica-tlsca")],
+        help: ArgumentHelp("The CA certificate (PEM) that signed the leader's certificate, with --replica-tls.", valueName: "file"))
     var replicaTLSCA: String?
 
     @Option(help: "Acknowledge an append only once this many followers hold it durably (synchronous replication).")

@@ -79,7 +79,8 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             var options = store
-            if options.logLevel > .info { options.logLevel = .info }
+            // A node says what it does (listening, connections, checkpoints) unless told otherwise.
+            if options.logLevelOption == nil { options.logLevel = .info }
             let logger = Logger(label: "docket.node")
             let store = try await replication.openStore(options, logger: logger)
             defer { store.close() }

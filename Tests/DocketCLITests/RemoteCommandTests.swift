@@ -171,6 +171,13 @@ struct RemoteCommandTests {
             #expect(missing.status != 0 && missing.stderr.contains("cannot read the token file \(dir)/none.token"), "\(missing.stderr)")
             let both = try await DocketProcess.run(["status"] + server + ["--token", token, "--token-file", dir + "/admin.token"], environment: [:])
             #expect(both.status != 0 && both.stderr.contains("give --token or --token-file, not both"), "\(both.stderr)")
+            // A token given without --server means a node was meant: not a data directory of the
+            // current one (which would be started), nor the one --data-dir names.
+            let noServer = try await DocketProcess.run(["report", "ack", "AUM-1", "--assignee", "m", "--token-file", dir + "/admin.token"], environment: [:])
+            #expect(noServer.status == 64 && noServer.stderr.contains("--token-file is for a node: give --server HOST:PORT"), "\(noServer.stderr)")
+            let withDirectory = try await DocketProcess.run(["state", "--data-dir", dir + "/elsewhere", "--token", token], environment: [:])
+            #expect(withDirectory.status == 64 && withDirectory.stderr.contains("--data-dir and a token do not go together"), "\(withDirectory.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/elsewhere") && !FileManager.default.fileExists(atPath: "docket-data"))
             serve.terminate()  // SIGTERM
             await serve.exited()
             #expect(serve.terminationStatus == 0)
