@@ -352,13 +352,13 @@ struct Replay: AsyncParsableCommand {
             let clocks = v["timers"]?.arrayValue ?? []
             if clocks.isEmpty { print("(no clocks)") } else {
                 table(
-                    ["REPORT", "CLOCK", "STATE", "TARGET", "DUE", "ENDED", "MARGIN"],
+                    ["REPORT", "CLOCK", "STATE", "TARGET", "DUE", "ENDED", "MARGIN", "NOTE"],
                     clocks.map { c in
                         let margin = c["marginSeconds"]?.intValue.map { m -> String in
                             m < 0 ? "\(Clock.format(.seconds(-m))) late" : "\(Clock.format(.seconds(m))) \(c["endedAt"] == nil ? "left" : "early")"
                         }
                         return [c["report"]?.stringValue ?? "", c["clock"]?.stringValue ?? "", c["state"]?.stringValue ?? "", c["target"]?.stringValue ?? "-",
-                                c["dueAt"]?.stringValue ?? "-", c["endedAt"]?.stringValue ?? "-", margin ?? "-"]
+                                tableTime(c["dueAt"]), tableTime(c["endedAt"]), margin ?? "-", c["note"]?.stringValue ?? ""]
                     })
             }
             for p in v["projects"]?.arrayValue ?? [] {

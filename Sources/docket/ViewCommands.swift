@@ -172,7 +172,7 @@ struct TimersCommand: AsyncParsableCommand {
                         m < 0 ? "\(Clock.format(.seconds(-m))) late" : "\(Clock.format(.seconds(m))) \(c["endedAt"] == nil ? "left" : "early")"
                     }
                     return [c["report"]?.stringValue ?? "", c["clock"]?.stringValue ?? "", c["state"]?.stringValue ?? "", c["target"]?.stringValue ?? "-",
-                            c["dueAt"]?.stringValue ?? "-", c["endedAt"]?.stringValue ?? "-", margin ?? "-", c["note"]?.stringValue ?? ""]
+                            tableTime(c["dueAt"]), tableTime(c["endedAt"]), margin ?? "-", c["note"]?.stringValue ?? ""]
                 })
         }
     }
@@ -287,4 +287,13 @@ struct CVSSCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// A time as a table shows it: to the second (RFC 3339, UTC), or "-". Times of events recorded
+/// without `--at` carry microseconds, which would make a column of some times longer than the
+/// others for nothing a reader needs; `--json` keeps them whole.
+func tableTime(_ value: Value?) -> String {
+    guard let text = value?.stringValue else { return "-" }
+    guard text.hasSuffix("Z"), let dot = text.firstIndex(of: ".") else { return text }
+    return String(text[..<dot]) + "Z"
 }

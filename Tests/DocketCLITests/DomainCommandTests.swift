@@ -64,6 +64,12 @@ struct DomainCommandTests {
                 #expect(out.status == 1 && error?["code"] == "illegal-transition" && error?["details"]?["state"] == "disclosed", "\(out.stderr)")
             }
 
+            // Times in tables are to the second (these events were dated by the clock, to the
+            // microsecond, which --json keeps).
+            let table = try await docket.ok("timers", "--report", "B").stdout
+            #expect(table.contains("Z ") && table.range(of: #":\d\d\.\d+Z"#, options: .regularExpression) == nil, "\(table)")
+            #expect(try await docket.ok("timers", "--report", "B", "--json").stdout.range(of: #":\d\d\.\d+Z"#, options: .regularExpression) != nil)
+
             // What is due within a span includes what is already overdue and not done.
             _ = try await docket.ok("report", "submit", "--project", "p", "--report", "L", "--title", "t", "--reporter", "ada", "--at", "2026-01-05T10:00:00Z")
             for (asOf, expected) in [("2026-01-06T00:00:00Z", "running"), ("2026-01-08T00:00:00Z", "breached")] {

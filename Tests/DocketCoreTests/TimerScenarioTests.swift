@@ -430,6 +430,8 @@ struct TimerScenarioTests {
         try s.run("F", .release(versions: ["2.0.1"]), at: "2026-02-12T10:00:00Z")
         c = s.clock("F", .disclosure, at: "2026-03-15T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-03-16T10:00:00Z"), "\(c)")
+        // Its target is the after-fix date's, not the 90 days it replaced.
+        #expect(c.target == "30d after the fix release (or the next work day)", "\(c)")
         // A date agreed in an embargo extension is kept as agreed, Sunday 04-19 or not.
         try s.run("E", .extendEmbargo(until: t("2026-04-19T00:00:00Z"), reason: "coordinated with a distribution", reporterAgreed: true), at: "2026-04-01T00:00:00Z")
         c = s.clock("E", .disclosure, at: "2026-04-18T12:00:00Z")
@@ -603,7 +605,7 @@ struct TimerScenarioTests {
         try s.run("F", .release(versions: ["5.4"]), at: "2026-02-10T00:00:00Z")
         c = s.clock("F", .disclosure, at: "2026-02-12T00:00:00Z")
         #expect(c.state == .running && c.dueAt == t("2026-03-10T00:00:00Z"), "\(c)")
-        #expect(c.note == "fixed in the grace period: due 30d after the deadline of 2026-02-08T00:00:00Z", "\(c)")
+        #expect(c.note == "fixed in the grace period: due 30d after the deadline of 2026-02-08T00:00:00Z" && c.target == "30d after the deadline", "\(c)")
         // Patched on 02-12, after the 3 days (the 14 would still have run): no 30 days; the
         // exploited deadline stands, missed, and the disclosure on 02-13 is late.
         try s.run("H", .release(versions: ["5.5"]), at: "2026-02-12T00:00:00Z")

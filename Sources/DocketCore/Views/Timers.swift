@@ -599,6 +599,8 @@ public enum Timers {
             // extensions do not count here: they move the date of disclosure, not the one the fix
             // had to beat.)
             var afterFixSet = false
+            // What the clock's target then is: the after-fix date, not the rule it replaced.
+            var afterFixTarget: String?
             // With `grace-on-request`: the extensions that asked for the grace a fix was released in.
             var askedBy: [EmbargoExtension] = []
             if let afterFix = rule.afterFix, let fixedAt {
@@ -609,10 +611,12 @@ public enum Timers {
                 if fixedAt <= inForce {
                     due = add(afterFix, fixedAt)
                     afterFixSet = true
+                    afterFixTarget = "\(afterFix) after the fix release"
                     notes.append("fixed before the deadline: due \(afterFix) after the fix release")
                 } else if let limit = graceLimit(inForceGrace, after: inForce, since: since), fixedAt <= limit {
                     due = add(afterFix, inForce)
                     afterFixSet = true
+                    afterFixTarget = "\(afterFix) after the deadline"
                     let asked = requests(for: inForce, since: since)
                     // (Named by the one that asked the latest date, which the grace runs to.)
                     if let x = asked.max(by: { $0.until < $1.until }) {
@@ -688,7 +692,9 @@ public enum Timers {
             if exploitedTarget == nil, let observed = exploitedAt, let graceEnd, graceEnd == exploitedLimit, let full = grace.map({ add($0, due) }), graceEnd < full {
                 notes.append("exploitation observed \(observed): the grace period ends with the exploited deadline's, at \(graceEnd)")
             }
-            let target = exploitedTarget ?? texts.disclosure ?? ClockTexts.disclosureTarget(rule)
+            // (A date the policy moves off days off says so, as the policy's own target does.)
+            let target = (exploitedTarget ?? afterFixTarget).map { $0 + (rule.workdayDeadlines ? " (or the next work day)" : "") }
+                ?? texts.disclosure ?? ClockTexts.disclosureTarget(rule)
             var c = judge(kind, target: target, start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
             c.lateChanges = moved
             return c
