@@ -165,7 +165,9 @@ extension Value {
     /// is to be carried inside another).
     public static func skip(from reader: inout BinaryReader, depth: Int = 0, limit: Int = maximumDepth) throws(CoreError) {
         guard depth < limit else {
-            throw CoreError(.invalidValue, "payload nests deeper than \(limit) levels")
+            // (Past a limit of its own, counted as containers around a value: a payload for the
+            // network may have 60, `Payload.maximumNetworkDepth`.)
+            throw CoreError(.invalidValue, limit == maximumDepth ? "payload nests deeper than \(maximumDepth) levels" : "payload nests more than \(limit - 1) levels")
         }
         let tagByte = try reader.readByte()
         guard let tag = Tag(rawValue: tagByte) else {

@@ -115,7 +115,8 @@ public final class Ledger: Sendable {
             // Before the retry check, which compares the original named in full: otherwise a
             // maintainer could resend the id of an admin's duplicate closing, naming guesses, and
             // learn from the answer which hidden report it names.
-            try refuseHiddenOriginal(command, id: id, principal, at: at)
+            let isRetry = eventID.map { given in recorded.contains { $0.id == given } } ?? false
+            try refuseHiddenOriginal(command, id: id, principal, at: at, isRetry: isRetry)
             // A retried command (same id) returns what the first attempt appended.
             if let eventID, let original = recorded.first(where: { $0.id == eventID }) {
                 var before = Projection()
@@ -200,7 +201,7 @@ public final class Ledger: Sendable {
     /// them, as any such report is), submitted by the time of the closing: a history imported
     /// out of order must not name as the original a report that came in later (as of the
     /// closing it did not exist yet, and no view as of then could show it).
-    private func refuseHiddenOriginal(_ command: ReportCommand, id: String, _ principal: Principal, at: Timestamp?) throws {
+    private func refuseHiddenOriginal(_ command: ReportCommand, id: String, _ principal: Principal, at: Timestamp?, isRetry: Bool) throws {
         guard case .close(.duplicate, let original?, _) = command, original != id,
             (try? DomainStreams.validateIdentifier(original, what: "duplicate-of")) != nil
         else { return }
@@ -210,12 +211,30 @@ public final class Ledger: Sendable {
         // An original: not a report itself closed as a duplicate, which would make a chain, or a
         // cycle in which no report stays open to be fixed. (One closed as a duplicate later, its
         // own duplicates still naming it, makes a chain its readers can follow.)
-        if found.state == .closed, found.resolution == .duplicate, let its = found.duplicateOf {
+        // (Not on a retry, answered as its first attempt was: the original may have been closed
+        // as a duplicate since.)
+        if !isRetry, found.state == .closed, found.resolution == .duplicate, let its = found.duplicateOf {
+            if its == id {
+                throw DomainError(
+                    .invalidCommand,
+                    "report \(original) is closed as a duplicate of \(id): one of the two must stay the original (reopen \(original) first to make \(id) the duplicate)")
+            }
+            // Its original, followed down the chain as far as the closer may see: a report they
+            // may not see is not named (the views hide the link from them too).
+            var root: Report? = nil
+            var next: String? = its
+            var seen: Set<String> = [original]
+            while let link = next, seen.insert(link).inserted, let r = try load(report: link).0, principal.canSee(r) {
+                root = r
+                next = r.state == .closed && r.resolution == .duplicate ? r.duplicateOf : nil
+            }
+            if let root, next == nil {
+                throw DomainError(
+                    .invalidCommand, "report \(original) is itself closed as a duplicate; its original is \(root.id): name that (--duplicate-of \(root.id))")
+            }
             throw DomainError(
                 .invalidCommand,
-                its == id
-                    ? "report \(original) is closed as a duplicate of \(id): one of the two must stay the original (reopen \(original) first to make \(id) the duplicate)"
-                    : "report \(original) is itself closed as a duplicate of \(its): name the original (--duplicate-of \(its))")
+                "report \(original) is itself closed as a duplicate, of a report you may not see: close this one otherwise (and say why in a note), or ask an admin")
         }
         let closing = at ?? .now()
         guard found.submittedAt <= closing else {

@@ -65,7 +65,7 @@ struct ViewRenderer {
                         if c.isLate { clocks.append(c) }
                     } else if let dueWithin {
                         // What needs doing by then: due by then and not done, those already
-                        // overdue included (first, in a report's order, as they fall due).
+                        // overdue included.
                         if let due = c.dueAt, c.endedAt == nil, c.state == .running || c.state == .paused || c.isLate, due <= now + dueWithin {
                             clocks.append(c)
                         }

@@ -55,7 +55,7 @@ struct Append: AsyncParsableCommand {
             }
             if !fitsTheNetwork {
                 throw CLIError(
-                    "--data nests deeper than \(Payload.maximumNetworkDepth) levels: an event that deep could not be read back over the network (Schemas/protocol.md §12)",
+                    "--data nests more than \(Payload.maximumNetworkDepth - 1) levels: an event that deep could not be read back over the network (Schemas/protocol.md §12)",
                     exitCode: ExitCode.validationFailure.rawValue)
             }
             let expected: ExpectedVersion = expectVersion.map { .exact($0) } ?? .any

@@ -81,6 +81,8 @@ struct Serve: AsyncParsableCommand {
             var options = store
             // A node says what it does (listening, connections, checkpoints) unless told otherwise.
             if options.logLevelOption == nil { options.logLevel = .info }
+            // Before the first logger is made: a logger takes its handler, and level, when made.
+            options.bootstrapLogging()
             let logger = Logger(label: "docket.node")
             let store = try await replication.openStore(options, logger: logger)
             defer { store.close() }

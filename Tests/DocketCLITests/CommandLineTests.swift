@@ -76,7 +76,7 @@ struct CommandLineTests {
             (["--data", "{}", "--type", "T"], 64, "--stream"),
             (["--data", "{}", "--stream", "s", "--type", "T", "--expect-version", "3"], 1, "wrong-expected-version"),
             // Deeper than an EVENTS frame could carry back to a remote reader: 62 nested arrays.
-            (["--data", String(repeating: "[", count: 62) + String(repeating: "]", count: 62), "--stream", "s", "--type", "T"], 64, "nests deeper than 61 levels"),
+            (["--data", String(repeating: "[", count: 62) + String(repeating: "]", count: 62), "--stream", "s", "--type", "T"], 64, "nests more than 60 levels"),
         ] as [([String], Int32, String)])
     func badAppend(arguments: [String], status: Int32, message: String) async throws {
         try await withTemporaryDirectory { dir in

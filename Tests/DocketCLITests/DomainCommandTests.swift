@@ -45,13 +45,24 @@ struct DomainCommandTests {
             let before = try await docket.events()
             for (args, says) in [
                 (["report", "close", "B", "--resolution", "duplicate", "--duplicate-of", "A"], "report A is closed as a duplicate of B: one of the two must stay the original"),
-                (["report", "close", "C", "--resolution", "duplicate", "--duplicate-of", "A"], "report A is itself closed as a duplicate of B: name the original (--duplicate-of B)"),
+                (["report", "close", "C", "--resolution", "duplicate", "--duplicate-of", "A"], "report A is itself closed as a duplicate; its original is B: name that (--duplicate-of B)"),
             ] {
                 let out = try await docket(args)
                 #expect(out.status == 1 && out.stderr.contains(says), "\(args): \(out.stderr)")
             }
             #expect(try await docket.events() == before)
             _ = try await docket.ok("report", "close", "C", "--resolution", "duplicate", "--duplicate-of", "B")
+            // A chain made in order (D of E, then E of F) is followed to its original; a retry of
+            // the first closing is still answered as it was, its original a duplicate since.
+            for id in ["D", "E", "F", "G"] {
+                _ = try await docket.ok("report", "submit", "--project", "p", "--report", id, "--title", "t", "--reporter", "ada")
+            }
+            _ = try await docket.ok("report", "close", "D", "--resolution", "duplicate", "--duplicate-of", "E", "--id", "close-d")
+            _ = try await docket.ok("report", "close", "E", "--resolution", "duplicate", "--duplicate-of", "F")
+            let retried = try await docket.ok("report", "close", "D", "--resolution", "duplicate", "--duplicate-of", "E", "--id", "close-d", "--json")
+            #expect(try JSON.parse(retried.stdout)["duplicate"] == true, "\(retried.stdout)")
+            let chained = try await docket("report", "close", "G", "--resolution", "duplicate", "--duplicate-of", "D")
+            #expect(chained.status == 1 && chained.stderr.contains("report D is itself closed as a duplicate; its original is F"), "\(chained.stderr)")
 
             // Released and published: no resolution is left, and the refusal says what is allowed.
             _ = try await docket.ok("report", "ack", "B", "--assignee", "m")

@@ -270,6 +270,23 @@ struct RemoteCommandTests {
                 if !answered.contains("unknown-token") { try await Task.sleep(for: .milliseconds(50)) }
             }
             #expect(await stop(bare, bareLog).contains("no admin token lets anyone in"))
+            // --log-level is the node's too: at error, not even that warning.
+            let quiet = Process()
+            quiet.executableURL = DocketProcess.executable
+            let quietPort = Self.freePort()
+            quiet.arguments = ["serve", "--data-dir", dir + "/quiet", "--listen", "127.0.0.1:\(quietPort)", "--log-level", "error"]
+            let quietLog = Pipe()
+            quiet.standardError = quietLog
+            quiet.standardOutput = FileHandle.nullDevice
+            try quiet.run()
+            defer { if quiet.isRunning { quiet.terminate() } }
+            answered = ""
+            for _ in 0..<600 where !answered.contains("unknown-token") {
+                answered = try await DocketProcess.run(["status", "--server", "127.0.0.1:\(quietPort)", "--token", "dkt_000000000000_" + String(repeating: "0", count: 64)]).stderr
+                if !answered.contains("unknown-token") { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let quietOutput = await stop(quiet, quietLog)
+            #expect(answered.contains("unknown-token") && !quietOutput.contains("no admin token lets anyone in") && !quietOutput.contains(" info "), "\(quietOutput)")
 
             let follower = try await DocketProcess.run(["serve", "--data-dir", dir + "/f", "--replica-of", "127.0.0.1:1", "--token", secret, "--admin-token-file", file])
             #expect(follower.status != 0 && follower.stderr.contains("--admin-token-file is for a leader"), "\(follower.stderr)")

@@ -137,7 +137,7 @@ struct AppendEventsTests {
         func nested(_ levels: Int) -> Value { (0..<levels).reduce(Value.null) { inner, _ in .array([inner]) } }
         let deep = try ProposedEvent(type: EventType("NoteAdded"), actor: "a", data: nested(Payload.maximumNetworkDepth))
         let tooDeep = try #require(try await exchange(Frame(.appendEvents, requestID: 6, binary: try Self.body("deep", .any, [deep]))))
-        #expect(tooDeep.type == .error && tooDeep.body["code"] == "bad-request" && tooDeep.body["message"]?.stringValue?.contains("nests deeper") == true)
+        #expect(tooDeep.type == .error && tooDeep.body["code"] == "bad-request" && tooDeep.body["message"]?.stringValue?.contains("payload nests more than 60 levels") == true, "\(tooDeep.body)")
         #expect(node.store.head.sequence == 3)
         let deepest = try ProposedEvent(type: EventType("NoteAdded"), actor: "a", data: nested(Payload.maximumNetworkDepth - 1))
         #expect(try await exchange(Frame(.appendEvents, requestID: 7, binary: try Self.body("deep", .any, [deepest])))?.type == .appended)

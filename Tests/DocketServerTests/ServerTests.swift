@@ -568,6 +568,12 @@ struct ServerTests {
             guesses.append((refused?.description ?? "").replacingOccurrences(of: original, with: "ID"))
         }
         #expect(guesses[0] == guesses[1] && guesses[0].contains("no report ID to be a duplicate of"), "\(guesses)")
+        // Nor from naming that closed report as an original: it is a duplicate of one she may not see.
+        _ = try await maria.command(.submit(ReportSubmitted(project: "beta", title: "t", reporter: Reporter(handle: "m"))), report: "M-2")
+        let chained = await #expect(throws: DocketClientError.self) {
+            try await maria.command(.close(.duplicate, duplicateOf: mariasOwn, reason: nil), report: "M-2")
+        }
+        #expect(chained?.description.contains("of a report you may not see") == true && chained?.description.contains("BOB-1") == false, "\(String(describing: chained))")
         let takenByMaintainer = await #expect(throws: DocketClientError.self) {
             try await maria.command(.submit(ReportSubmitted(project: "beta", title: "t", reporter: Reporter(handle: "m"))), report: "BOB-1")
         }

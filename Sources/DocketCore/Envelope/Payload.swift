@@ -26,7 +26,9 @@ public struct Payload: Hashable, Sendable {
     /// How deep a payload appended over the network may nest: the node sends it back inside an
     /// EVENTS or `history` body, at depth 3 (body → `events` → event → `data`), and a body's
     /// values must stay under `Value.maximumDepth` (Schemas/protocol.md §12). At most 60
-    /// containers around a scalar, where a payload stored by the local CLI may have 63.
+    /// containers around a scalar (61 if the innermost is empty), where the stored format allows
+    /// 63: every path that appends holds new payloads to this (APPEND by its body's limit,
+    /// APPEND_EVENTS and `docket append` by this one); what is stored is read to the format's.
     public static let maximumNetworkDepth = Value.maximumDepth - 3
 
     /// Checks that `raw` holds exactly one well-formed value, without decoding it, every value

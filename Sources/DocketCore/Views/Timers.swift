@@ -559,7 +559,8 @@ public enum Timers {
                         // The exploited deadline's grace period applies as it does once the fix is
                         // out: a release must not turn a breached clock back into a running one.
                         let graceEnd = granted(rule.exploitedDeadlineGrace, after: due, since: observed)
-                        var c = judge(kind, target: "\(shortened) after exploitation", start: observed, due: due, end: end, breachAfter: graceEnd,
+                        let target = "\(shortened) after exploitation" + (rule.workdayDeadlines ? " (or the next work day)" : "")
+                        var c = judge(kind, target: target, start: observed, due: due, end: end, breachAfter: graceEnd,
                                       note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
                         if rule.graceOnRequest, graceEnd != nil { noteLate(requests(for: due, since: observed), in: &c.lateChanges) }
                         return c
