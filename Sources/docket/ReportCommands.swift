@@ -64,6 +64,10 @@ extension CreditType: ExpressibleByArgument {
         let normalized = argument.uppercased().replacingOccurrences(of: "-", with: "_")
         self.init(rawValue: normalized)
     }
+
+    /// As the help and the views write them (finder, remediation-developer); OSV's upper-case
+    /// names (FINDER, REMEDIATION_DEVELOPER) are taken too.
+    public static var allValueStrings: [String] { allCases.map { $0.rawValue.lowercased().replacingOccurrences(of: "_", with: "-") } }
 }
 
 /// `docket report <verb> REPORT …`: one lifecycle command each.
@@ -191,7 +195,7 @@ extension ReportGroup {
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Flag(help: "Only record that triage has started.") var start = false
-        @Option(help: "critical, high, medium, low or none; the CVSS base severity by default.") var severity: CVSSSeverity?
+        @Option(help: "critical, high, medium, low or none; by default the CVSS vector's base severity (the 4.0 vector's when both are given).") var severity: CVSSSeverity?
         @Option(help: "A CVSS 3.1 or 4.0 vector (repeatable: one of each).") var cvss: [String] = []
         @Option(help: "A CWE id, like CWE-79 (repeatable).") var cwe: [String] = []
         @Option(help: "The affected component.") var component: String?
@@ -398,7 +402,7 @@ extension ReportGroup {
         @Flag(help: "Offer credit.") var offer = false
         @Flag(help: "The person accepted.") var accept = false
         @Flag(help: "The person declined.") var decline = false
-        @Option(help: "finder, reporter, analyst, coordinator, remediation-developer, remediation-reviewer, remediation-verifier, tool, sponsor, other (with --offer; finder by default).") var type: CreditType?
+        @Option(help: "The credit type, as OSV names them (with --offer; finder by default).") var type: CreditType?
         @Option(help: "The name to credit (with --accept).") var name: String?
         @Option(help: "named, handle or anonymous (with --accept; none is what --decline records); the reporter's own submitted preference for the reporter, named for others, by default.") var preference: CreditPreference?
         func validate() throws {

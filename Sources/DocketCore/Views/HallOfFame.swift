@@ -107,7 +107,10 @@ public struct HallOfFame: Hashable, Sendable {
             var line = "- " + (e.credited == e.handle ? handle : Self.escape(e.credited) + " (\(handle))")
             let kinds = e.types.map { $0.rawValue.lowercased().replacingUnderscores() }.joined(separator: ", ")
             line += " — \(kinds)"
-            line += e.advisories.isEmpty ? "" : "; " + e.advisories.map(Self.escape).joined(separator: ", ")
+            // Advisory ids (CVE-2026-1234, GHSA-…) are checked when recorded: letters, digits and
+            // hyphens, which mid-line format nothing, so they are written as they are (escaped,
+            // they read "CVE\-2026\-1234" in the CREDITS.md file itself).
+            line += e.advisories.isEmpty ? "" : "; " + e.advisories.map { Self.isPlainIdentifier($0) ? $0 : Self.escape($0) }.joined(separator: ", ")
             s += line + "\n"
         }
         if anonymous > 0 {
@@ -130,6 +133,11 @@ public struct HallOfFame: Hashable, Sendable {
         })))
         members.append(("anonymous", .int(Int64(anonymous))))
         return .object(members)
+    }
+
+    /// Letters, digits and inner hyphens only: text Markdown renders as it is, mid-line.
+    static func isPlainIdentifier(_ s: String) -> Bool {
+        !s.isEmpty && s.first != "-" && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x2D }
     }
 
     /// Markdown-escapes text supplied by reporters so a name cannot inject links or formatting
