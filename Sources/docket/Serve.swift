@@ -177,7 +177,17 @@ struct TokenGroup: AsyncParsableCommand {
                     var args: [(key: String, value: Value)] = [("role", .string(role.rawValue)), ("name", .string(name))]
                     if let project { args.append(("project", .string(project))) }
                     if let expiresAt { args.append(("expiresAt", .string(expiresAt.rfc3339))) }
-                    let r = try await client.using { try await $0.admin("token-create", args) }
+                    let r: Value
+                    do {
+                        r = try await client.using { try await $0.admin("token-create", args) }
+                    } catch DocketClientError.server(let body) where body.code == "replication-timeout" && !json {
+                        // Made and working on this node, its followers not confirming in time:
+                        // the secret is in the error's details, which a line of text would drop,
+                        // and it is shown nowhere else (protocol.md §17.8).
+                        if let token = body.details?["token"]?.stringValue { print(token) }
+                        throw CLIError(
+                            "replication-timeout: \(body.message) (the token's secret is printed above: store it, or revoke the token; do not make another)")
+                    }
                     id = r["id"]?.stringValue ?? ""
                     secret = r["token"]?.stringValue ?? ""
                 } else {

@@ -103,6 +103,12 @@ struct ReplicationProcessTests {
             let submit = ["report", "submit", "--project", "p", "--title", "t", "--reporter", "ada"]
             let timedOut = try await docket(submit, token: adminToken, server: leader)
             #expect(timedOut.status == 1 && timedOut.stderr.hasPrefix("error: replication-timeout: "), "\(timedOut.stderr)")
+            // A token made meanwhile works on the leader; its secret, shown once, is not lost
+            // with the error in text mode (it is in the error's details under --json).
+            let made = try await docket(["token", "create", "--role", "auditor", "--name", "late"], token: adminToken, server: leader)
+            let secret = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(made.status == 1 && made.stderr.hasPrefix("error: replication-timeout: ") && secret.hasPrefix("dkt_"), "\(made.stdout) \(made.stderr)")
+            #expect(try await status(leader, token: secret) != nil)
             let hint = try #require(timedOut.stderr.components(separatedBy: "; to retry it, run the same command again with ").last)
             let ids = hint.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init)
             #expect(ids.count == 4 && ids[0] == "--id" && ids[2] == "--report", "\(timedOut.stderr)")
