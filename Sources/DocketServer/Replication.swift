@@ -160,6 +160,8 @@ final class ReplicationHub: Sendable {
     private let links = Mutex<[LinkKey: Link]>([:])
     private let gate = SyncGate()
     private let follower = Mutex<Follower?>(nil)
+    /// After a promotion whose previous leader could not be told: the task that keeps telling it.
+    private let fencing = Mutex<Task<Void, Never>?>(nil)
     /// This node's follower while it follows (for tests).
     var currentFollower: Follower? { follower.withLock { $0 } }
     /// The address this node is reached at, once it listens.
@@ -207,6 +209,10 @@ final class ReplicationHub: Sendable {
 
     /// Stops following (waiting for replicated writes in flight) and ends every stream served.
     func stop() async {
+        if let t = fencing.withLock({ t in defer { t = nil }; return t }) {
+            t.cancel()
+            await t.value
+        }
         if let f = follower.withLock({ f in defer { f = nil }; return f }) { await f.stop() }
         for link in links.withLock({ Array($0.values) }) { link.subscription.cancel() }
         gate.failAll(ReplicationError("shutting-down", "the node is shutting down"))
@@ -457,12 +463,41 @@ final class ReplicationHub: Sendable {
             metadata: ["seq": "\(promotion.sequence)", "previous-leader": "\(promotion.previousLeader ?? "?")"])
         if let old = promotion.previousLeader, let token = configuration.token {
             promotion.previousLeaderTold = await tellDeposed(old, epoch: promotion.epoch, token: token)
+            if !promotion.previousLeaderTold { keepFencing(old, epoch: promotion.epoch, token: token) }
         }
         return promotion
     }
 
-    /// Sends FENCE to `address` (best effort, a few seconds at most).
-    func tellDeposed(_ address: String, epoch: UInt64, token: String) async -> Bool {
+    /// How often a new leader tries again to tell a previous leader it could not reach.
+    static let fenceRetryInterval: Duration = .seconds(2)
+
+    /// Tells the previous leader of `epoch` again every `fenceRetryInterval` until it is told,
+    /// while this node still leads that epoch. A leader that was down at the promotion, restarted
+    /// as it was, would otherwise lead the old epoch and take writes on a branch of its own until
+    /// something told it; this bounds that to a retry interval (the README's runbook, restarting
+    /// it as a follower of the new leader, closes it).
+    func keepFencing(_ address: String, epoch: UInt64, token: String) {
+        let task = Task { [self] in
+            var attempts = 0
+            while !Task.isCancelled {
+                try? await Task.sleep(for: Self.fenceRetryInterval)
+                guard !Task.isCancelled, store.nodeState.role == .leader, (try? Epochs.current(in: store).number) == epoch else { return }
+                attempts += 1
+                if await tellDeposed(address, epoch: epoch, token: token, quietly: true) {
+                    logger.notice("the previous leader is told of the new epoch", metadata: ["address": "\(address)", "attempts": "\(attempts)"])
+                    return
+                }
+            }
+        }
+        fencing.withLock { previous in
+            previous?.cancel()
+            previous = task
+        }
+    }
+
+    /// Sends FENCE to `address` (best effort, a few seconds at most). `quietly`: a failure is
+    /// logged at debug level (a retry loop would fill the log while the node is down).
+    func tellDeposed(_ address: String, epoch: UInt64, token: String, quietly: Bool = false) async -> Bool {
         do {
             let conn = try await PeerConnection.open(address, configuration: configuration, timeout: .seconds(3))
             defer { conn.close() }
@@ -477,9 +512,9 @@ final class ReplicationHub: Sendable {
             // Told only if it no longer leads (a node that could not apply the fence says so).
             if answer.type == .fenceResult, answer.body["role"]?.stringValue != "leader" { return true }
             let why = answer.type == .fenceResult ? "it still leads" : ErrorBody(answer.body).code
-            logger.warning("the previous leader refused the fence", metadata: ["address": "\(address)", "error": "\(why)"])
+            logger.log(level: quietly ? .debug : .warning, "the previous leader refused the fence", metadata: ["address": "\(address)", "error": "\(why)"])
         } catch {
-            logger.warning("could not reach the previous leader to fence it", metadata: ["address": "\(address)", "error": "\(error)"])
+            logger.log(level: quietly ? .debug : .warning, "could not reach the previous leader to fence it", metadata: ["address": "\(address)", "error": "\(error)"])
         }
         return false
     }

@@ -202,6 +202,17 @@ struct ReplicationProcessTests {
             try await waitUntil("the other follower follows the new leader", watching: [promoted, moved]) {
                 (try await status(moved, token: adminToken)?["lastSequence"]?.intValue ?? 0) == promotedHead
             }
+            // The old leader, down when it was promoted past, restarted as it was: the new leader
+            // keeps trying to tell it, and soon it is fenced, naming the new leader.
+            let back = Server(dir: leader.dir, port: leader.port, ["--sync-replicas", "1", "--sync-timeout", "10"])
+            try back.start()
+            defer { back.kill() }
+            try await waitUntil("the restarted old leader is fenced", watching: [promoted, back]) {
+                try await status(back, token: adminToken)?["role"]?.stringValue == "fenced"
+            }
+            let refused = try await docket(["append", "--stream", "late", "--type", "Note", "--data", "{}"], token: adminToken, server: back)
+            #expect(refused.status == 1 && refused.stderr.contains("fenced") && refused.stderr.contains(promoted.address), "\(refused.stderr)")
+            back.kill(SIGTERM)
             moved.kill(SIGTERM)
             promoted.kill(SIGTERM)
             let a = try EventStore.open(directory: promoted.dir, configuration: { var c = EventStore.Configuration(); c.readOnly = true; return c }())
