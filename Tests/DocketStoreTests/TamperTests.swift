@@ -20,6 +20,20 @@ struct TamperTests {
         }
     }
 
+    /// A store in `dir` holding 300 events, those from about record 150 on compressed with
+    /// dictionary v1 (trained from the first 100).
+    static func storeWithDictionary(_ dir: String) async throws -> EventStore {
+        let store = try openStore(dir) {
+            $0.dictionaryTrainingThreshold = 100
+            $0.dictionarySampleCount = 100
+        }
+        try await appendBatches(store, count: 150, batch: 50)
+        // Let the background training finish so later records use a dictionary.
+        for _ in 0..<200 where try store.statistics().dictionaries.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        try await appendBatches(store, count: 150, batch: 50, offset: 150)
+        return store
+    }
+
     /// Writes 300 events (with a dictionary from record 100 on), flips one byte of the record at
     /// `target` in the data file, and expects verify to name `target` as the first bad sequence.
     @Test("changing one byte of a stored record makes verify name its sequence", arguments: Spot.allCases, [42, 250])
@@ -27,14 +41,7 @@ struct TamperTests {
         try await withTemporaryDirectory { dir in
             let record: [UInt8]
             do {
-                let store = try openStore(dir) {
-                    $0.dictionaryTrainingThreshold = 100
-                    $0.dictionarySampleCount = 100
-                }
-                try await appendBatches(store, count: 150, batch: 50)
-                // Let the background training finish so later records use a dictionary.
-                for _ in 0..<200 where try store.statistics().dictionaries.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
-                try await appendBatches(store, count: 150, batch: 50, offset: 150)
+                let store = try await Self.storeWithDictionary(dir)
                 #expect(try store.verify().isIntact)
                 record = try #require(try store.rawRecord(at: target))
                 store.close()
@@ -81,13 +88,7 @@ struct TamperTests {
             let dictionary: [UInt8]
             var firstUse: UInt64 = 0
             do {
-                let store = try openStore(dir) {
-                    $0.dictionaryTrainingThreshold = 100
-                    $0.dictionarySampleCount = 100
-                }
-                try await appendBatches(store, count: 150, batch: 50)
-                for _ in 0..<200 where try store.statistics().dictionaries.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
-                try await appendBatches(store, count: 150, batch: 50, offset: 150)
+                let store = try await Self.storeWithDictionary(dir)
                 dictionary = try store.dictionary(version: 1)
                 for s in 1...store.head.sequence where firstUse == 0 {
                     if let record = try store.rawRecord(at: s), record[1] == 0, record[2] == 1 { firstUse = s }
