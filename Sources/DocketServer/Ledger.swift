@@ -137,9 +137,7 @@ public final class Ledger: Sendable {
                     firstSequence: original.sequence, lastSequence: original.sequence, streamVersion: original.streamVersion,
                     recordedAt: original.recordedAt, duplicate: true))
                 // A retry is most often made because the first answer was lost: it says the same.
-                if case .extendEmbargo(let until, _, _) = command {
-                    outcome.notices = (try? embargoNotices(until, report: report, at: original.occurredAt)) ?? []
-                }
+                outcome.notices = (try? deadlineNotices(command, report: report, at: original.occurredAt)) ?? []
                 return outcome
             }
             // (After the retry check: a retry returns what it appended even if the person has
@@ -163,20 +161,37 @@ public final class Ledger: Sendable {
             guard let updated else { throw DomainError.noReport(id) }
             var outcome = Outcome(report: updated, events: events, result: result)
             // (Recorded already: a failure to work out the notice must not read as the command's.)
-            if case .extendEmbargo(let until, _, _) = command { outcome.notices = (try? embargoNotices(until, report: updated, at: t)) ?? [] }
+            outcome.notices = (try? deadlineNotices(command, report: updated, at: t)) ?? []
             return outcome
         }
     }
 
-    /// An embargo extension recorded, but the disclosure deadline it leaves is not the date agreed
-    /// (the policy caps extensions, or exploitation sets an earlier one): said at once, so that
-    /// no one promises a reporter a date the clocks will call breached.
-    func embargoNotices(_ until: Timestamp, report: Report, at t: Timestamp) throws -> [String] {
+    /// A date agreed that the disclosure clock will not keep, said at once so that no one promises
+    /// a reporter a date the clocks will call breached:
+    /// - an embargo extension recorded, but the deadline it leaves is not the date agreed (the
+    ///   policy caps extensions, or exploitation sets an earlier one);
+    /// - a disclosure scheduled after the deadline in force (a scheduled date moves no deadline;
+    ///   an embargo extension to it does).
+    func deadlineNotices(_ command: ReportCommand, report: Report, at t: Timestamp) throws -> [String] {
+        let date: Timestamp
+        switch command {
+        case .extendEmbargo(let until, _, _): date = until
+        case .scheduleDisclosure(let scheduled): date = scheduled
+        default: return []
+        }
         guard let adopted = try projectState(report.project).0?.policy(at: report.submittedAt),
             let disclosure = Timers.clocks(for: report, policy: adopted, now: t).first(where: { $0.kind == .disclosure }),
-            let due = disclosure.dueAt, due != until
+            let due = disclosure.dueAt
         else { return [] }
-        return ["report \(report.id)'s disclosure is due \(due)\(due < t ? " (passed)" : ""), not \(until)" + (disclosure.note.map { ": \($0)" } ?? "")]
+        if case .scheduleDisclosure = command {
+            guard disclosure.endedAt == nil, date > due else { return [] }
+            return [
+                "report \(report.id)'s disclosure is due \(due)\(due < t ? " (passed)" : ""), before the date scheduled (\(date)): the disclosure clock will call it late "
+                    + "unless the deadline moves; if the reporter agreed to the later date, record it (docket report extend-embargo \(report.id) --until \(date) --reason … --reporter-agreed)"
+            ]
+        }
+        guard due != date else { return [] }
+        return ["report \(report.id)'s disclosure is due \(due)\(due < t ? " (passed)" : ""), not \(date)" + (disclosure.note.map { ": \($0)" } ?? "")]
     }
 
     /// The checks a command meets after `authorize`, in order (anonymity, the time, the lifecycle),

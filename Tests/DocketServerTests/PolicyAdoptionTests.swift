@@ -66,6 +66,54 @@ struct PolicyAdoptionTests {
         }
     }
 
+    @Test("a disclosure scheduled past the deadline is recorded and its answer says so; an embargo extension to that date moves the deadline to it; one before it is refused")
+    func scheduleNotice() async throws {
+        try await Self.withLedger { _, ledger in
+            let admin = Principal.local(actor: "admin")
+            // The synthetic policy: disclosure 90 days from the report.
+            _ = try await ledger.appendProjectEvent(try Self.adoption(version: 1), project: "p", as: admin, at: try Self.t("2026-01-01T00:00:00Z"))
+            _ = try await ledger.execute(.submit(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "r"))), report: "R", as: admin, at: try Self.t("2026-01-05T00:00:00Z"), eventID: nil)
+            _ = try await ledger.execute(.acknowledge(assignee: "m"), report: "R", as: admin, at: try Self.t("2026-01-06T00:00:00Z"), eventID: nil)
+            _ = try await ledger.execute(
+                .triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: "R", as: admin,
+                at: try Self.t("2026-01-07T00:00:00Z"), eventID: nil)
+            // Due 2026-04-05: a date before it says nothing.
+            let within = try await ledger.execute(.scheduleDisclosure(try Self.t("2026-04-01T00:00:00Z")), report: "R", as: admin, at: try Self.t("2026-02-01T00:00:00Z"), eventID: nil)
+            #expect(within.notices.isEmpty)
+            // One after it is recorded, and said to be past the deadline, with the way to move it.
+            let late = try await ledger.execute(.scheduleDisclosure(try Self.t("2026-04-20T00:00:00Z")), report: "R", as: admin, at: try Self.t("2026-02-02T00:00:00Z"), eventID: nil)
+            let agreedDate = try Self.t("2026-04-20T00:00:00Z")
+            #expect(late.events.count == 1 && late.report.scheduledDisclosure == agreedDate)
+            #expect(
+                late.notices == [
+                    "report R's disclosure is due 2026-04-05T00:00:00Z, before the date scheduled (2026-04-20T00:00:00Z): the disclosure clock will call it late unless the deadline moves; "
+                        + "if the reporter agreed to the later date, record it (docket report extend-embargo R --until 2026-04-20T00:00:00Z --reason … --reporter-agreed)"
+                ], "\(late.notices)")
+            // An extension ending before the date scheduled is refused; one to it is what the notice
+            // says to record, and it moves the deadline there.
+            let early = await #expect(throws: DomainError.self) {
+                try await ledger.execute(
+                    .extendEmbargo(until: try Self.t("2026-04-15T00:00:00Z"), reason: "vendor", reporterAgreed: true), report: "R", as: admin,
+                    at: try Self.t("2026-02-03T00:00:00Z"), eventID: nil)
+            }
+            #expect(early?.message.contains("must not end before the disclosure date scheduled, 2026-04-20T00:00:00Z") == true, "\(String(describing: early))")
+            let agreed = try await ledger.execute(
+                .extendEmbargo(until: try Self.t("2026-04-20T00:00:00Z"), reason: "vendor", reporterAgreed: true), report: "R", as: admin,
+                at: try Self.t("2026-02-03T00:00:00Z"), eventID: nil)
+            #expect(agreed.notices.isEmpty, "\(agreed.notices)")
+            let adopted = try #require(try ledger.projectState("p").0?.policy(at: agreed.report.submittedAt))
+            let disclosure = Timers.clocks(for: agreed.report, policy: adopted, now: try Self.t("2026-02-04T00:00:00Z")).first { $0.kind == .disclosure }
+            #expect(disclosure?.dueAt == agreedDate)
+            // A further one must move it later than the extension.
+            let same = await #expect(throws: DomainError.self) {
+                try await ledger.execute(
+                    .extendEmbargo(until: try Self.t("2026-04-20T00:00:00Z"), reason: "again", reporterAgreed: true), report: "R", as: admin,
+                    at: try Self.t("2026-02-05T00:00:00Z"), eventID: nil)
+            }
+            #expect(same?.message.contains("later than 2026-04-20T00:00:00Z") == true)
+        }
+    }
+
     @Test("a history imported in order is accepted; a dated adoption that would re-bind a report already there is refused")
     func datedAdoptions() async throws {
         try await Self.withLedger { store, ledger in

@@ -355,8 +355,14 @@ public enum Lifecycle {
             if let report, until <= report.lastEventAt {
                 throw DomainError(.invalidCommand, "an embargo extension must end after the report's latest event (\(report.lastEventAt)), not at \(until)")
             }
-            if let report, let previous = report.embargoExtensions.last?.until ?? report.scheduledDisclosure, until <= previous {
+            // Later than the last extension; no earlier than a scheduled date, which sets no
+            // deadline itself: an extension to the date scheduled past the deadline is how the
+            // deadline moves to it.
+            if let report, let previous = report.embargoExtensions.last?.until, until <= previous {
                 throw DomainError(.invalidCommand, "an extension must move the embargo later than \(previous), not to \(until)")
+            }
+            if let report, report.embargoExtensions.isEmpty, let scheduled = report.scheduledDisclosure, until < scheduled {
+                throw DomainError(.invalidCommand, "an extension must not end before the disclosure date scheduled, \(scheduled), not at \(until); schedule an earlier date first (publish --schedule)")
             }
             return [.embargoExtended(EmbargoExtended(until: until, reason: reason, reporterAgreed: agreed))]
         case .exploited(let source):
