@@ -10,8 +10,12 @@ struct TokenRefused: Sendable {
     var refusal: Tokens.Refused
 }
 
-/// Sent down a connection's pipeline when a newer connection takes its handshake slot.
-struct HandshakeEvicted: Sendable {}
+/// Sent down a connection's pipeline when a newer connection takes its handshake slot, or its
+/// place among its address's connections.
+struct HandshakeEvicted: Sendable {
+    /// Which limit the newer connection met: the address's, or the node's handshake slots.
+    var perAddress = false
+}
 
 /// One connection's protocol state machine, on its event loop:
 /// `awaitingHello → awaitingAuth → ready`, closed on any violation. Requests in `ready` go, in
@@ -203,6 +207,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         let writable = context.channel.isWritable
         // Turning it back on reads at once.
         try? context.channel.syncOptions?.setOption(.autoRead, value: writable)
+        // The frame it was sending waited unread meanwhile: its time counts from now.
+        if writable { frameLimit.restartFrameClock() }
         if case .ready(let session) = state { session.setWritable(writable) }
         stallTimer?.cancel()
         stallTimer = nil
@@ -220,16 +226,19 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if event is HandshakeEvicted {
+        if let evicted = event as? HandshakeEvicted {
             switch state {
             case .awaitingHello, .awaitingAuth, .authenticating:
                 // No grace to take the frame: while it stays open it holds a connection.
                 handshakeTimer?.cancel()
                 state = .closed
-                let limit = server.handshakeSlots
+                let limit =
+                    evicted.perAddress
+                    ? "at most \(server.configuration.maximumConnectionsPerAddress) connections from one address"
+                    : "at most \(server.handshakeSlots) may be in their handshake at once"
                 context.writeAndFlush(wrapOutboundOut(Frame(.error, requestID: 0, body: ErrorBody(
                     code: "too-many-connections",
-                    message: "this connection had not authenticated, and a newer one took its place (at most \(limit) may be in their handshake at once); connect again and send HELLO and AUTH at once").value)), promise: nil)
+                    message: "this connection had not authenticated, and a newer one took its place (\(limit)); connect again and send HELLO and AUTH at once").value)), promise: nil)
                 context.close(promise: nil)
             case .ready, .closed:
                 break  // authenticated meanwhile, or closing anyway

@@ -32,6 +32,10 @@ public struct ServerConfiguration: Sendable {
     public var idleTimeout: TimeAmount = .seconds(300)
     /// A connection must complete HELLO and AUTH within this.
     public var handshakeTimeout: TimeAmount = .seconds(10)
+    /// A frame must arrive whole within this of its first bytes (a 4 MiB frame: at 70 KB/s):
+    /// each byte keeps a connection from going idle, so without it a client trickling a large
+    /// frame would hold the memory buffered for it as long as it liked (`frame-timeout`).
+    public var frameTimeout: TimeAmount = .seconds(60)
     public var maximumFrameLength = Frame.defaultMaximumLength
     /// Events per EVENTS frame (READ and subscriptions).
     public var eventsPerFrame = 1024
@@ -86,8 +90,10 @@ public final class DocketServer: Service, Sendable {
 
         /// Moves the connection that has been handshaking longest out of the handshake slots and
         /// into `evicting`.
-        mutating func oldestHandshake() -> (any Channel)? {
-            guard let (id, _) = handshaking.min(by: { $0.value < $1.value }) else { return nil }
+        /// (Of those from `address`, if given.)
+        mutating func oldestHandshake(from address: String? = nil) -> (any Channel)? {
+            let candidates = address.map { a in handshaking.filter { channels[$0.key]?.address == a } } ?? handshaking
+            guard let (id, _) = candidates.min(by: { $0.value < $1.value }) else { return nil }
             handshaking[id] = nil
             evicting.insert(id)
             return channels[id]?.channel
@@ -139,7 +145,8 @@ public final class DocketServer: Service, Sendable {
                     if let sslContext { try sync.addHandler(NIOSSLServerHandler(context: sslContext)) }
                     try sync.addHandler(IdleStateHandler(readTimeout: configuration.idleTimeout))
                     // Small frames only until the client authenticates (ConnectionHandler raises it).
-                    let limit = FrameLimit(min(Frame.handshakeMaximumLength, configuration.maximumFrameLength), reason: "before authentication")
+                    let limit = FrameLimit(
+                        min(Frame.handshakeMaximumLength, configuration.maximumFrameLength), reason: "before authentication", frameTimeout: configuration.frameTimeout)
                     try sync.addHandler(ByteToMessageHandler(FrameDecoder(limit: limit)))
                     try sync.addHandler(MessageToByteHandler(FrameEncoder()))
                     try sync.addHandler(ConnectionHandler(server: self, frameLimit: limit))
@@ -231,30 +238,47 @@ public final class DocketServer: Service, Sendable {
 
     /// Counts a new connection in, or says why not. When the node is full but some connections
     /// are still in their handshake, or every handshake slot is taken, the one that has been
-    /// handshaking longest is closed to make room (`HandshakeEvicted`).
+    /// handshaking longest is closed to make room (`HandshakeEvicted`); when its address has as
+    /// many as it may, that address's longest handshake is: strangers who never authenticate
+    /// cannot keep out a client with a token from the same address (a host, a proxy, a NAT),
+    /// and only an address whose connections all authenticated is refused.
     func register(_ channel: any Channel) -> Admission {
         let address = Self.addressKey(channel.remoteAddress)
-        let (admission, evicted) = children.withLock { c -> (Admission, (any Channel)?) in
-            guard c.perAddress[address, default: 0] < configuration.maximumConnectionsPerAddress else { return (.addressFull(address), nil) }
+        let (admission, evicted, byAddress) = children.withLock { c -> (Admission, (any Channel)?, Bool) in
             var evicted: (any Channel)?
+            if c.perAddress[address, default: 0] >= configuration.maximumConnectionsPerAddress {
+                // In that one's place, in the node's count too. (Those already closing count, as below.)
+                guard c.evicting.count < handshakeSlots, let oldest = c.oldestHandshake(from: address) else { return (.addressFull(address), nil, true) }
+                c.channels[ObjectIdentifier(channel)] = (channel, address)
+                c.perAddress[address, default: 0] += 1
+                c.arrivals += 1
+                c.handshaking[ObjectIdentifier(channel)] = c.arrivals
+                return (.admitted, oldest, true)
+            }
             if c.channels.count >= configuration.maximumConnections || c.handshaking.count >= handshakeSlots {
                 // Those already closing count as well, so that the node never holds more than
                 // `maximumConnections` and `handshakeSlots` more sockets, however fast they come.
-                guard c.evicting.count < handshakeSlots else { return (.nodeFull, nil) }
+                guard c.evicting.count < handshakeSlots else { return (.nodeFull, nil, false) }
                 evicted = c.oldestHandshake()
                 // A full node with every connection authenticated: nothing to make room with.
-                guard evicted != nil else { return (.nodeFull, nil) }
+                guard evicted != nil else { return (.nodeFull, nil, false) }
             }
             c.channels[ObjectIdentifier(channel)] = (channel, address)
             c.perAddress[address, default: 0] += 1
             c.arrivals += 1
             c.handshaking[ObjectIdentifier(channel)] = c.arrivals
-            return (.admitted, evicted)
+            return (.admitted, evicted, false)
         }
         // Closed on its own event loop, at once; it counts against the node until it has closed.
         if let evicted {
-            logger.warning("closing the longest handshake to make room for a new connection", metadata: ["limit": "\(handshakeSlots)"])
-            evicted.pipeline.fireUserInboundEventTriggered(HandshakeEvicted())
+            if byAddress {
+                logger.warning(
+                    "closing the longest handshake from an address to make room for a new connection from it",
+                    metadata: ["address": "\(address)", "limit": "\(configuration.maximumConnectionsPerAddress)"])
+            } else {
+                logger.warning("closing the longest handshake to make room for a new connection", metadata: ["limit": "\(handshakeSlots)"])
+            }
+            evicted.pipeline.fireUserInboundEventTriggered(HandshakeEvicted(perAddress: byAddress))
         }
         return admission
     }

@@ -122,6 +122,8 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
         case frameTooShort = "frame-too-short"
         case unknownFrameType = "unknown-frame-type"
         case malformedBody = "malformed-body"
+        /// A frame begun did not arrive whole in time (`FrameLimit.frameTimeout`).
+        case frameTimeout = "frame-timeout"
     }
 
     public var code: Code
@@ -144,10 +146,24 @@ public final class FrameLimit: @unchecked Sendable {
     public private(set) var bytes: Int
     /// Why it is what it is, for the error a longer frame gets ("before authentication").
     public private(set) var reason: String?
+    /// How long a frame may take to arrive whole once its first byte has (nil: as long as it
+    /// likes): a peer that trickles a large frame a byte at a time, which keeps the connection
+    /// from going idle, holds the bytes buffered for it no longer than this (`frame-timeout`).
+    public let frameTimeout: TimeAmount?
+    /// When the frame being received began to arrive (as far as the decoder saw), if one is.
+    var frameStartedAt: NIODeadline?
 
-    public init(_ bytes: Int, reason: String? = nil) {
+    public init(_ bytes: Int, reason: String? = nil, frameTimeout: TimeAmount? = nil) {
         self.bytes = bytes
         self.reason = reason
+        self.frameTimeout = frameTimeout
+    }
+
+    /// The frame being received is counted from now: its receiver stopped reading for a while
+    /// (its peer was not taking its answers), and the time its bytes waited unread is not the
+    /// peer's.
+    public func restartFrameClock() {
+        if frameStartedAt != nil { frameStartedAt = .now() }
     }
 
     /// Lifts the limit to `bytes` (the connection has authenticated).
@@ -182,9 +198,34 @@ public struct FrameDecoder: ByteToMessageDecoder, Sendable {
     }
 
     public mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
-        guard let frame = try decodeFrame(&buffer) else { return .needMoreData }
+        guard let frame = try decodeFrame(&buffer) else {
+            try checkProgress(buffered: buffer.readableBytes)
+            return .needMoreData
+        }
+        limit.frameStartedAt = nil
         context.fireChannelRead(Self.wrapInboundOut(frame))
         return .continue
+    }
+
+    /// With a frame timeout, a frame begun (`buffered` bytes of it past its length, or the first
+    /// bytes of its length) must have arrived whole within it.
+    private func checkProgress(buffered: Int) throws(WireError) {
+        guard let timeout = limit.frameTimeout else { return }
+        let length: Int? = if case .body(let n) = state { n } else { nil }
+        guard length != nil || buffered > 0 else {
+            limit.frameStartedAt = nil
+            return
+        }
+        let now = NIODeadline.now()
+        guard let started = limit.frameStartedAt else {
+            limit.frameStartedAt = now
+            return
+        }
+        guard now - started > timeout else { return }
+        let size = length.map { "a frame of \($0) bytes" } ?? "a frame"
+        throw WireError(
+            .frameTimeout,
+            "\(size) did not arrive whole within \(timeout.nanoseconds / 1_000_000_000) s of its first bytes (\(buffered) of it had come): send each frame at once")
     }
 
     public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {

@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Most connections served at once.")
     var maxConnections = 1024
 
-    @Option(help: "Most connections served at once from one IP address (handshaking ones included).")
+    @Option(help: "Most connections served at once from one IP address (handshaking ones included); a newcomer takes the place of the address's one handshaking longest.")
     var maxConnectionsPerAddress = 128
 
     @Option(help: "Most connections in their handshake (not yet authenticated) at once; a newcomer takes the place of the one handshaking longest.")
@@ -210,7 +210,7 @@ struct TokenGroup: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a token by id; connections using it are refused from their next handshake.")
+        static let configuration = CommandConfiguration(abstract: "Revoke a token by id; connections using it are closed within a second, on every node, and it is refused at every handshake after.")
         @OptionGroup var store: StoreOptions
         @OptionGroup var remote: RemoteOptions
         @Argument(help: "The token id (the 12 hex digits after dkt_).") var id: String

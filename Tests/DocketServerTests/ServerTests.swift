@@ -1395,25 +1395,75 @@ struct ServerTests {
         await node.stop()
     }
 
-    @Test("one address gets at most its share of connections, handshaking ones included; a slot it frees is its again")
+    @Test("an authenticated client trickling a large frame is closed once the frame timeout passes (frame-timeout), though each byte keeps it from going idle; a frame sent in parts within it is served")
+    func frameTimeout() async throws {
+        let node = try await TestNode { $0.frameTimeout = .seconds(1) }
+        // In two parts half a second apart: within the timeout, an ordinary request.
+        let split = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
+        let status = FrameEncoder.bytes(Frame(.status, requestID: 3, body: ["pad": .string(String(repeating: "x", count: 2000))]))
+        split.send(Array(status.prefix(1000)))
+        try await Task.sleep(for: .milliseconds(500))
+        split.send(Array(status.dropFirst(1000)))
+        #expect(try await split.nextFrame()?.type == .statusResult)
+        // A frame of 64 KiB, 60 KiB of it at once and then a byte every 200 ms: closed after a second.
+        let slow = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
+        let big = FrameEncoder.bytes(Frame(.status, requestID: 4, body: ["pad": .string(String(repeating: "y", count: 64 << 10))]))
+        slow.send(Array(big.prefix(60 << 10)))
+        let trickle = Task {
+            for b in big.dropFirst(60 << 10).prefix(50) {
+                slow.send([b])
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        let r = await offPool { slow.readUntilClosed() }
+        trickle.cancel()
+        let refused = try #require(r.frames.last)
+        #expect(r.closed && refused.body["code"] == "frame-timeout", "\(refused.body)")
+        #expect(refused.body["message"]?.stringValue?.contains("did not arrive whole within 1 s of its first bytes") == true, "\(refused.body)")
+        // Everyone else is served.
+        split.send(FrameEncoder.bytes(Frame(.status, requestID: 5)))
+        #expect(try await split.nextFrame()?.type == .statusResult)
+        await node.stop()
+    }
+
+    @Test("one address gets at most its share of connections, handshaking ones included: a newcomer from it takes the place of its longest handshake, and only an address whose connections all authenticated is refused")
     func connectionsPerAddress() async throws {
         let node = try await TestNode { $0.maximumConnectionsPerAddress = 2 }
-        // Two that never authenticate hold the address's two slots.
-        var a: RawSocket? = try RawSocket(port: node.port)
+        // Two strangers that never authenticate hold the address's two slots; a third takes the
+        // place of the first, which is told so and closed.
+        // (One at a time: the node orders handshakes as it takes the connections in.)
+        let a = try RawSocket(port: node.port)
+        try await eventually("the first is registered") { node.server.handshakingCount == 1 }
         let b = try RawSocket(port: node.port)
-        try await eventually("both are registered") { node.server.connectionCount == 2 }
+        try await eventually("both are registered") { node.server.handshakingCount == 2 }
         let c = try RawSocket(port: node.port)
-        let refused = await offPool { c.readUntilClosed() }
+        let evicted = await offPool { a.readUntilClosed() }
+        #expect(evicted.closed && evicted.frames.first?.body["code"] == "too-many-connections", "\(evicted.frames)")
+        #expect(evicted.frames.first?.body["message"]?.stringValue?.contains("a newer one took its place (at most 2 connections from one address)") == true, "\(evicted.frames)")
+        try await eventually("the first is gone") { node.server.connectionCount == 2 && node.server.handshakingCount == 2 }
+        // A client with a token from the same address gets in while strangers hold its slots,
+        // in the place of the oldest (b), and is served.
+        var d: RawSocket? = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
+        #expect(await offPool { b.readUntilClosed() }.frames.first?.body["code"] == "too-many-connections")
+        d?.send(Frame(.status, requestID: 3))
+        #expect(try await d?.nextFrame()?.type == .statusResult)
+        try await eventually("b is gone") { node.server.connectionCount == 2 && node.server.handshakingCount == 1 }
+        // Another client takes c's place; with both slots authenticated, a newcomer is refused.
+        let e = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
+        #expect(await offPool { c.readUntilClosed() }.frames.first?.body["code"] == "too-many-connections")
+        try await eventually("c is gone") { node.server.connectionCount == 2 && node.server.handshakingCount == 0 }
+        let f = try RawSocket(port: node.port)
+        let refused = await offPool { f.readUntilClosed() }
         #expect(refused.closed && refused.frames.first?.body["code"] == "too-many-connections", "\(refused.frames)")
-        #expect(refused.frames.first?.body["message"]?.stringValue?.contains("at most 2 connections from one address") == true)
+        #expect(refused.frames.first?.body["message"]?.stringValue?.contains("at most 2 connections from one address; close some") == true)
         // One goes; the address may connect again.
-        #expect(a != nil)
-        a = nil
+        #expect(d != nil)
+        d = nil
         try await eventually("the slot is freed") { node.server.connectionCount == 1 }
-        let d = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
-        d.send(Frame(.status, requestID: 3))
-        #expect(try await d.nextFrame()?.type == .statusResult)
-        withExtendedLifetime(b) {}
+        let g = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
+        g.send(Frame(.status, requestID: 4))
+        #expect(try await g.nextFrame()?.type == .statusResult)
+        withExtendedLifetime(e) {}
         await node.stop()
     }
 
