@@ -36,16 +36,14 @@ struct Docket: AsyncParsableCommand {
             print(DocketVersion.current)
             return
         }
-        guard jsonRequested else {
-            await main(nil)
-            return
-        }
-        // Under --json every failure is one JSON object on stderr, the argument parser's own
-        // (a missing argument, an unknown option, a value that does not parse) included, for the
-        // script that reads them; help and exits the commands chose keep their meaning.
+        // Every failure is one line on stderr, `error: <code>: <message>`, or under --json one
+        // JSON object, for the script that reads them: the argument parser's own (a missing
+        // argument, an unknown option, a value that does not parse) included, as `usage` (without
+        // its usage dump: the line names the option, and the command's --help lists them). Help
+        // and the exits the commands chose keep their meaning.
         do {
             var command = try await asyncParseAsRoot(nil)
-            if var asyncCommand = command as? AsyncParsableCommand {
+            if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
                 try command.run()
@@ -53,7 +51,9 @@ struct Docket: AsyncParsableCommand {
         } catch {
             let status = exitCode(for: error)
             guard !status.isSuccess, !(error is ExitCode) else { exit(withError: error) }
-            reportError(error, line: message(for: error))
+            // (The parser lists an option's values one per line: one line, here.)
+            let line = message(for: error).replacingOccurrences(of: ":\n  - ", with: ": ").replacingOccurrences(of: "\n  - ", with: ", ")
+            reportError(error, line: line)
             exit(withError: status)
         }
     }
@@ -187,7 +187,16 @@ let jsonRequested: Bool = {
 /// allowed events of an `illegal-transition`, a leader to go to…).
 func reportError(_ error: any Error, line: String) {
     guard jsonRequested else {
-        FileHandle.standardError.write(Data("error: \(line)\n".utf8))
+        // Bad usage says so, as under --json; a line that starts with its code keeps it.
+        var text = line
+        if !startsWithCode(line) {
+            if let usage = error as? CLIError, usage.exitCode == ExitCode.validationFailure.rawValue {
+                text = "usage: \(line)"
+            } else if !(error is CLIError), Docket.exitCode(for: error) == .validationFailure {
+                text = "usage: \(line) (see `\(commandPath()) --help`)"
+            }
+        }
+        FileHandle.standardError.write(Data("error: \(text)\n".utf8))
         return
     }
     let body: ErrorBody
@@ -198,7 +207,7 @@ func reportError(_ error: any Error, line: String) {
     } else if let refusal = ErrorBody(refusal: error) {
         // As the node would answer it.
         body = refusal
-    } else if let colon = line.range(of: ": "), line.first?.isLetter == true, line[..<colon.lowerBound].allSatisfy({ $0.isLowercase || $0 == "-" }) {
+    } else if startsWithCode(line), let colon = line.range(of: ": ") {
         // A `CLIError` whose line starts with a stable code.
         body = ErrorBody(code: String(line[..<colon.lowerBound]), message: String(line[colon.upperBound...]))
     } else if let usage = error as? CLIError, usage.exitCode == ExitCode.validationFailure.rawValue {
@@ -211,6 +220,24 @@ func reportError(_ error: any Error, line: String) {
         body = ErrorBody(code: "error", message: line)
     }
     FileHandle.standardError.write(Data((JSON.serialize(.object([("error", body.value)])) + "\n").utf8))
+}
+
+/// Whether `line` starts with a stable code (`not-found: …`, `invalid-command: …`).
+func startsWithCode(_ line: String) -> Bool {
+    guard let colon = line.range(of: ": "), line.first?.isLetter == true else { return false }
+    return line[..<colon.lowerBound].allSatisfy { $0.isLowercase || $0 == "-" }
+}
+
+/// The command the command line names, as its help names it (`docket report note`).
+func commandPath() -> String {
+    var command: any ParsableCommand.Type = Docket.self
+    var path = ["docket"]
+    for argument in CommandLine.arguments.dropFirst() {
+        guard let sub = command.configuration.subcommands.first(where: { $0._commandName == argument }) else { break }
+        command = sub
+        path.append(argument)
+    }
+    return path.joined(separator: " ")
 }
 
 /// The one-line description of an error, with its stable code first where it has one.

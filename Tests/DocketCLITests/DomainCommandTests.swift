@@ -160,6 +160,17 @@ struct DomainCommandTests {
                 let body = (try? JSON.parse(bad.stderr))?["error"]
                 #expect(bad.status == 64 && body?["code"] == "usage" && body?["message"]?.stringValue?.contains(named) == true, "\(bad.stderr)")
             }
+            // Without --json, each is one line with the same code: no usage dump, the command's
+            // --help named instead; the parser's list of allowed values on that line too.
+            for (args, line) in [
+                (["state", "--bogus"], "error: usage: Unknown option '--bogus' (see `docket state --help`)\n"),
+                (["state", "--state", "bogus"], "error: usage: The value 'bogus' is invalid for '--state <state>'. Please provide one of the following: submitted, acknowledged, "),
+                (["report", "note", "R1", "hi", "--at", "yesterday"], "error: usage: --at: invalid time \"yesterday\""),
+                (["history"], "error: usage: Missing expected argument '<report>' (see `docket history --help`)\n"),
+            ] {
+                let bad = try await DocketProcess.run(args + ["--data-dir", dir])
+                #expect(bad.status == 64 && bad.stderr.hasPrefix(line) && bad.stderr.filter({ $0 == "\n" }).count == 1, "\(bad.stderr)")
+            }
             // A file that cannot be read says why, with a code for each reason.
             for (path, code) in [(dir + "/no-such.toml", "not-found"), (dir, "unreadable")] {
                 let bad = try await DocketProcess.run(["policy", "adopt", "--project", "aumos", path, "--json", "--data-dir", dir])
