@@ -830,6 +830,17 @@ public final class Ledger: Sendable {
         if case .sequence(let n) = spec, n > store.head.sequence {
             throw MessageError("asOf: the log ends at sequence \(store.head.sequence); there is no sequence \(n) (a time is given in RFC 3339, like 2026-01-31)")
         }
+        // A view is of the ledger as it stands or stood: one "as of" a future instant would show
+        // clocks running today as breached, in the same form as history.
+        switch spec {
+        case .time(let t), .recorded(let t):
+            let now = Timestamp.now()
+            guard t <= now + Self.futureSkew else {
+                throw MessageError(
+                    "asOf: \(t) is in the future (this node's clock says \(now)): a view shows the ledger as it stands or stood; to see what falls due by then, ask the timers view for clocks due within that long (docket timers --due-within)")
+            }
+        case .now, .sequence: break
+        }
         let asOf = spec.resolve(now: try Self.evaluationInstant(spec, page))
         let projection = try projection(asOf: asOf)
         let renderer = ViewRenderer(

@@ -462,6 +462,15 @@ struct DomainCommandTests {
             }
             let early = try await docket(["timers", "--project", "p", "--as-of", "2024-01-01"])
             #expect(early.status == 1 && early.stderr.contains("no project p in this ledger as of 2024-01-01T00:00:00Z"), "\(early.stderr)")
+            // So is a view as of the future, which would show clocks running today as breached.
+            for view in [["state"], ["timers", "--project", "p"], ["metrics", "--project", "p"], ["history", "R-1"], ["replay"]] {
+                for option in ["--as-of", "--known-at"] {
+                    let out = try await docket(view + [option, "2030-01-01"])
+                    #expect(
+                        out.status == 1 && out.stderr.contains("2030-01-01T00:00:00Z is in the future (this node's clock says ")
+                            && out.stderr.contains("docket timers --due-within"), "\(view) \(option): \(out.stderr)")
+                }
+            }
             // A sequence past the end of the log is refused (not shown as the present); so is a
             // history of no report, or of one not yet submitted then.
             for view in [["state"], ["hall-of-fame", "--project", "p"], ["history", "R-1"]] {
