@@ -32,7 +32,16 @@ struct ViewRenderer {
                         && (assignee == nil || r.assignee.map(Report.personKey) == Report.personKey(assignee!))
                         && (report == nil || r.id == report)
                 }
-                if let report, rows.isEmpty { throw DomainError(.unknownReport, "no report \(report) as of \(asOf)") }
+                if let report, rows.isEmpty {
+                    // Said of the filters, whether or not the report exists: a report the filters
+                    // leave out is not said to be missing, and one the principal may not see is not
+                    // told apart from one that is not there.
+                    let filters = [
+                        project.map { "project \($0)" }, state.map { "state \($0.rawValue)" }, severity.map { "severity \($0.rawValue)" }, assignee.map { "assignee \($0)" },
+                    ].compactMap { $0 }
+                    let with = filters.isEmpty ? "" : " with \(filters.joined(separator: ", "))"
+                    throw DomainError(.unknownReport, "no report \(report)\(with) as of \(asOf)")
+                }
                 return rows
             }
             guard let page else { return .object([("rows", .array(try select().map(row)))]) }

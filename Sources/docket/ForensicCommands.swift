@@ -307,6 +307,10 @@ struct Replay: AsyncParsableCommand {
         guard [asOf != nil, knownAt != nil, atSeq != nil].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --as-of TIME, --known-at TIME and --at-seq N")
         }
+        // The other views take a sequence as --as-of seq:N (or N): replay names it apart.
+        if let asOf, let n = UInt64(asOf.hasPrefix("seq:") ? String(asOf.dropFirst(4)) : asOf) {
+            throw ValidationError("--as-of \(asOf): replay takes a time with --as-of and a sequence with --at-seq (--at-seq \(n))")
+        }
     }
 
     func run() async throws {

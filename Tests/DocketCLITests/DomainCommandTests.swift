@@ -441,6 +441,8 @@ struct DomainCommandTests {
                 (["hall-of-fame", "--project", "p", "--json", "--format", "markdown"], "--json and --format markdown contradict each other"),
                 (["state", "--as-of", "1", "--known-at", "2026-01-01"], "give --as-of or --known-at, not both"),
                 (["replay", "--as-of", "2026-01-01", "--known-at", "2026-01-01"], "give exactly one of --as-of TIME, --known-at TIME and --at-seq N"),
+                (["replay", "--as-of", "seq:15"], "replay takes a time with --as-of and a sequence with --at-seq (--at-seq 15)"),
+                (["replay", "--as-of", "15"], "(--at-seq 15)"),
                 (["history", "R-1", "--as-of", "+2"], "--as-of: "),
                 (["timers", "--due-within", "72"], "--due-within \"72\" must be a number followed by h, d or w"),
                 (["metrics", "--project", "p", "--window", "-3d"], "--window"),
@@ -486,6 +488,9 @@ struct DomainCommandTests {
             #expect(none.status == 1 && none.stderr.contains("report id \"\" must be"), "\(none.stderr)")
             let unborn = try await docket(["history", "R-1", "--as-of", "1"])
             #expect(unborn.status == 1 && unborn.stderr.contains("unknown-report: no report R-1 as of sequence 1"), "\(unborn.stderr)")
+            // A report the other filters leave out is not said to be missing.
+            let filtered = try await docket(["state", "--report", "R-1", "--state", "withdrawn", "--severity", "low"])
+            #expect(filtered.status == 1 && filtered.stderr.contains("unknown-report: no report R-1 with state withdrawn, severity low as of now"), "\(filtered.stderr)")
             #expect(try await cli.ok("timers", "--project", "p").stdout.contains("R-1"))
 
             // A policy too large to record in one event: validate says so, as adopt would.
