@@ -37,6 +37,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     private var handshakeTimer: Scheduled<Void>?
     /// Closes a connection whose client has read none of its answers for the idle timeout.
     private var stallTimer: Scheduled<Void>?
+    /// Closes a connection whose frame begun has stopped arriving (`FrameLimit.frameTimeout`).
+    private var frameTimer: RepeatedTask?
     /// How long a closing connection waits for its client to take the ERROR frame.
     static let closeGrace = TimeAmount.seconds(5)
 
@@ -75,6 +77,18 @@ final class ConnectionHandler: ChannelInboundHandler {
             return
         }
         let loop = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        // A frame that stops arriving halfway is found by this (one still trickling in, by the
+        // decoder as its bytes come): a quarter of the timeout late at most, and every 5 s.
+        if let timeout = frameLimit.frameTimeout {
+            let every = TimeAmount.nanoseconds(min(timeout.nanoseconds / 4, TimeAmount.seconds(5).nanoseconds))
+            frameTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { _ in
+                let (handler, context) = loop.value
+                guard handler.frameLimit.frameOverdue else { return }
+                handler.frameTimer?.cancel()
+                handler.logger.warning("bad frame; closing the connection", metadata: ["error": "frame-timeout", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
+                handler.fail(context, requestID: 0, ErrorBody(code: WireError.Code.frameTimeout.rawValue, message: handler.frameLimit.frameTimeoutMessage))
+            }
+        }
         handshakeTimer = context.eventLoop.scheduleTask(in: server.configuration.handshakeTimeout) {
             let (handler, context) = loop.value
             switch handler.state {
@@ -90,6 +104,7 @@ final class ConnectionHandler: ChannelInboundHandler {
         server.unregister(context.channel)
         handshakeTimer?.cancel()
         stallTimer?.cancel()
+        frameTimer?.cancel()
         // Requests still queued are dropped: nobody is there for their answers, and a client that
         // pipelines its limit and disconnects, again and again, must not leave the node a backlog
         // of work without end. The one running completes; a write is safe to retry (§11).
@@ -182,8 +197,14 @@ final class ConnectionHandler: ChannelInboundHandler {
                 authenticate(context, token: token, requestID: requestID)
                 return
             }
+            guard server.authenticated(context.channel) else {
+                // A newer connection took its place while its token was being checked: the
+                // `HandshakeEvicted` on its way closes it, as it would have a moment earlier
+                // (authenticated, it would stay beyond the limit that closed it).
+                session.finish()
+                return
+            }
             handshakeTimer?.cancel()
-            server.authenticated(context.channel)
             frameLimit.raise(to: server.configuration.maximumFrameLength)
             state = .ready(session)
             logger.info("authenticated", metadata: ["principal": "\(principal)", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
@@ -207,8 +228,8 @@ final class ConnectionHandler: ChannelInboundHandler {
         let writable = context.channel.isWritable
         // Turning it back on reads at once.
         try? context.channel.syncOptions?.setOption(.autoRead, value: writable)
-        // The frame it was sending waited unread meanwhile: its time counts from now.
-        if writable { frameLimit.restartFrameClock() }
+        // The frame it is sending waits unread meanwhile: that time is not counted against it.
+        if writable { frameLimit.resumeFrameClock() } else { frameLimit.pauseFrameClock() }
         if case .ready(let session) = state { session.setWritable(writable) }
         stallTimer?.cancel()
         stallTimer = nil
@@ -241,7 +262,7 @@ final class ConnectionHandler: ChannelInboundHandler {
                     message: "this connection had not authenticated, and a newer one took its place (\(limit)); connect again and send HELLO and AUTH at once").value)), promise: nil)
                 context.close(promise: nil)
             case .ready, .closed:
-                break  // authenticated meanwhile, or closing anyway
+                break  // closing anyway (it cannot have authenticated since: `authenticated` refuses)
             }
             return
         }

@@ -185,9 +185,21 @@ public final class Ledger: Sendable {
         else { return [] }
         if case .scheduleDisclosure = command {
             guard disclosure.endedAt == nil, date > due else { return [] }
+            let late = "report \(report.id)'s disclosure is due \(due)\(due < t ? " (passed)" : ""), before the date scheduled (\(date)): the disclosure clock will call it late"
+            // The way to move the deadline, if there is one: an extension to the date, which the
+            // lifecycle takes and which leaves the deadline there (the policy's cap on extensions,
+            // or exploitation observed, may pin it earlier).
+            let extending = ReportCommand.extendEmbargo(until: date, reason: "agreed", reporterAgreed: true)
+            var trial = report
+            if let events = try? Lifecycle.decide(extending, report: report, reportID: report.id, reporter: false, actor: "admin") {
+                for e in events { trial.apply(e, at: t) }
+            }
+            let moved = Timers.clocks(for: trial, policy: adopted, now: t).first { $0.kind == .disclosure }
+            guard trial.embargoExtensions.count > report.embargoExtensions.count, moved?.dueAt == date else {
+                return [late + ", and no embargo extension can move the deadline there" + ((moved ?? disclosure).note.map { ": \($0)" } ?? "")]
+            }
             return [
-                "report \(report.id)'s disclosure is due \(due)\(due < t ? " (passed)" : ""), before the date scheduled (\(date)): the disclosure clock will call it late "
-                    + "unless the deadline moves; if the reporter agreed to the later date, record it (docket report extend-embargo \(report.id) --until \(date) --reason … --reporter-agreed)"
+                late + " unless the deadline moves; if the reporter agreed to the later date, record it (docket report extend-embargo \(report.id) --until \(date) --reason … --reporter-agreed)"
             ]
         }
         guard due != date else { return [] }

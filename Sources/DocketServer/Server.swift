@@ -301,9 +301,11 @@ public final class DocketServer: Service, Sendable {
         }
     }
 
-    /// `channel` has authenticated: its handshake slot is free for another.
-    func authenticated(_ channel: any Channel) {
-        _ = children.withLock { $0.handshaking.removeValue(forKey: ObjectIdentifier(channel)) }
+    /// `channel` has authenticated: its handshake slot is free for another. False when a newer
+    /// connection has taken its place meanwhile (it is being closed to make room, and must not
+    /// stay as an authenticated connection beyond the limit that closed it).
+    func authenticated(_ channel: any Channel) -> Bool {
+        children.withLock { $0.handshaking.removeValue(forKey: ObjectIdentifier(channel)) != nil }
     }
 
     func unregister(_ channel: any Channel) {

@@ -54,7 +54,10 @@ struct ViewRenderer {
             if let project { try requireProject(project, toList: "clocks") }
             func select() throws -> [Report] {
                 let matching = visible.filter { (project == nil || $0.project == project) && (report == nil || $0.id == report) }
-                if let report, matching.isEmpty { throw DomainError(.unknownReport, "no report \(report)") }
+                if let report, matching.isEmpty {
+                    // As the state view says it (whether or not the report exists).
+                    throw DomainError(.unknownReport, "no report \(report)\(project.map { " in project \($0)" } ?? "") as of \(asOf)")
+                }
                 return matching
             }
             // A page is of reports, each with all its clocks the selection keeps.

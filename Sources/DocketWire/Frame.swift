@@ -146,12 +146,16 @@ public final class FrameLimit: @unchecked Sendable {
     public private(set) var bytes: Int
     /// Why it is what it is, for the error a longer frame gets ("before authentication").
     public private(set) var reason: String?
-    /// How long a frame may take to arrive whole once its first byte has (nil: as long as it
+    /// How long a frame may take to arrive whole once its first bytes have (nil: as long as it
     /// likes): a peer that trickles a large frame a byte at a time, which keeps the connection
-    /// from going idle, holds the bytes buffered for it no longer than this (`frame-timeout`).
+    /// from going idle, or stops halfway, holds the bytes buffered for it no longer than this
+    /// (`frame-timeout`). The decoder checks it as bytes arrive, its receiver on a timer.
     public let frameTimeout: TimeAmount?
-    /// When the frame being received began to arrive (as far as the decoder saw), if one is.
+    /// When the frame being received began to arrive (as far as the decoder saw), if one is;
+    /// moved later by the time its receiver was not reading.
     var frameStartedAt: NIODeadline?
+    /// Since when its receiver has not been reading (`pauseFrameClock`), if it is not.
+    private var pausedAt: NIODeadline?
 
     public init(_ bytes: Int, reason: String? = nil, frameTimeout: TimeAmount? = nil) {
         self.bytes = bytes
@@ -159,11 +163,28 @@ public final class FrameLimit: @unchecked Sendable {
         self.frameTimeout = frameTimeout
     }
 
-    /// The frame being received is counted from now: its receiver stopped reading for a while
-    /// (its peer was not taking its answers), and the time its bytes waited unread is not the
-    /// peer's.
-    public func restartFrameClock() {
-        if frameStartedAt != nil { frameStartedAt = .now() }
+    /// The receiver stopped reading (its peer was not taking its answers): until it resumes, the
+    /// frame's bytes wait in the kernel, and that time is not the peer's.
+    public func pauseFrameClock() {
+        if pausedAt == nil { pausedAt = .now() }
+    }
+
+    /// The receiver reads again: the frame being received is given the time it waited.
+    public func resumeFrameClock() {
+        guard let paused = pausedAt else { return }
+        pausedAt = nil
+        if let started = frameStartedAt { frameStartedAt = started + (.now() - paused) }
+    }
+
+    /// Whether a frame begun has taken longer than `frameTimeout` to arrive, its receiver reading.
+    public var frameOverdue: Bool {
+        guard let timeout = frameTimeout, let started = frameStartedAt, pausedAt == nil else { return false }
+        return NIODeadline.now() - started > timeout
+    }
+
+    /// What a peer whose frame is overdue is told.
+    public var frameTimeoutMessage: String {
+        "a frame did not arrive whole within \((frameTimeout ?? .zero).nanoseconds / 1_000_000_000) s of its first bytes: send each frame at once"
     }
 
     /// Lifts the limit to `bytes` (the connection has authenticated).
@@ -210,27 +231,17 @@ public struct FrameDecoder: ByteToMessageDecoder, Sendable {
     /// With a frame timeout, a frame begun (`buffered` bytes of it past its length, or the first
     /// bytes of its length) must have arrived whole within it.
     private func checkProgress(buffered: Int) throws(WireError) {
-        guard let timeout = limit.frameTimeout else { return }
-        let length: Int? = if case .body(let n) = state { n } else { nil }
-        guard length != nil || buffered > 0 else {
+        guard limit.frameTimeout != nil else { return }
+        let begun = if case .body = state { true } else { buffered > 0 }
+        guard begun else {
             limit.frameStartedAt = nil
             return
         }
-        let now = NIODeadline.now()
-        guard let started = limit.frameStartedAt else {
-            limit.frameStartedAt = now
+        guard limit.frameStartedAt != nil else {
+            limit.frameStartedAt = .now()
             return
         }
-        guard now - started > timeout else { return }
-        let size = length.map { "a frame of \($0) bytes" } ?? "a frame"
-        throw WireError(
-            .frameTimeout,
-            "\(size) did not arrive whole within \(timeout.nanoseconds / 1_000_000_000) s of its first bytes (\(buffered) of it had come): send each frame at once")
-    }
-
-    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
-        // A partial frame at EOF is dropped: the peer went away mid-frame.
-        try decode(context: context, buffer: &buffer)
+        if limit.frameOverdue { throw WireError(.frameTimeout, limit.frameTimeoutMessage) }
     }
 
     /// What a huge "length" most likely is when it is another protocol's first bytes: a TLS record

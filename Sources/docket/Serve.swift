@@ -210,7 +210,7 @@ struct TokenGroup: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a token by id; connections using it are closed within a second, on every node, and it is refused at every handshake after.")
+        static let configuration = CommandConfiguration(abstract: "Revoke a token by id; connections using it are closed within a second (on a follower, of the revocation reaching it), and it is refused at every handshake after.")
         @OptionGroup var store: StoreOptions
         @OptionGroup var remote: RemoteOptions
         @Argument(help: "The token id (the 12 hex digits after dkt_).") var id: String

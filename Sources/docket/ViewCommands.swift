@@ -128,8 +128,14 @@ struct StateCommand: AsyncParsableCommand {
     @Option(help: "Only this project.") var project: String?
     @Option(help: "Only reports in this state.") var state: ReportState?
     @Option(help: "Only this severity.") var severity: CVSSSeverity?
-    @Option(help: "Only this assignee.") var assignee: String?
+    @Option(help: "Only reports assigned to this handle (compared as handles are: case and surrounding spaces aside).") var assignee: String?
     @Option(help: "Only this report.") var report: String?
+
+    func validate() throws {
+        if let assignee, assignee.allSatisfy(\.isWhitespace) {
+            throw ValidationError("--assignee must name a handle (leave it out for every report)")
+        }
+    }
 
     func run() async throws {
         try await reporting {

@@ -111,6 +111,21 @@ struct PolicyAdoptionTests {
                     at: try Self.t("2026-02-05T00:00:00Z"), eventID: nil)
             }
             #expect(same?.message.contains("later than 2026-04-20T00:00:00Z") == true)
+            // Where no extension could move the deadline (exploitation observed sets one 7 days
+            // on), the notice says so, and why, rather than suggest one.
+            _ = try await ledger.execute(.submit(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "r"))), report: "X", as: admin, at: try Self.t("2026-01-05T00:00:00Z"), eventID: nil)
+            _ = try await ledger.execute(.acknowledge(assignee: "m"), report: "X", as: admin, at: try Self.t("2026-01-06T00:00:00Z"), eventID: nil)
+            _ = try await ledger.execute(
+                .triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: "X", as: admin,
+                at: try Self.t("2026-01-07T00:00:00Z"), eventID: nil)
+            _ = try await ledger.execute(.exploited(source: "a blog"), report: "X", as: admin, at: try Self.t("2026-02-01T00:00:00Z"), eventID: nil)
+            let pinned = try await ledger.execute(.scheduleDisclosure(try Self.t("2026-03-01T00:00:00Z")), report: "X", as: admin, at: try Self.t("2026-02-02T00:00:00Z"), eventID: nil)
+            #expect(pinned.notices.count == 1, "\(pinned.notices)")
+            #expect(
+                pinned.notices.first?.hasPrefix(
+                    "report X's disclosure is due 2026-02-08T00:00:00Z, before the date scheduled (2026-03-01T00:00:00Z): the disclosure clock will call it late, and no embargo extension can move the deadline there: ")
+                    == true, "\(pinned.notices)")
+            #expect(pinned.notices.first?.contains("extend-embargo") == false)
         }
     }
 

@@ -1395,22 +1395,20 @@ struct ServerTests {
         await node.stop()
     }
 
-    @Test("an authenticated client trickling a large frame is closed once the frame timeout passes (frame-timeout), though each byte keeps it from going idle; a frame sent in parts within it is served")
+    @Test("a frame must arrive whole within the frame timeout: one trickled a byte at a time (which keeps the connection from going idle) and one that stops halfway are closed with frame-timeout; one sent in parts within it is served")
     func frameTimeout() async throws {
-        let node = try await TestNode { $0.frameTimeout = .seconds(1) }
-        // In two parts half a second apart: within the timeout, an ordinary request.
-        let split = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
-        let status = FrameEncoder.bytes(Frame(.status, requestID: 3, body: ["pad": .string(String(repeating: "x", count: 2000))]))
-        split.send(Array(status.prefix(1000)))
-        try await Task.sleep(for: .milliseconds(500))
-        split.send(Array(status.dropFirst(1000)))
-        #expect(try await split.nextFrame()?.type == .statusResult)
-        // A frame of 64 KiB, 60 KiB of it at once and then a byte every 200 ms: closed after a second.
-        let slow = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
+        // The idle timeout passes before the frame timeout: the trickle's bytes hold it off.
+        let node = try await TestNode {
+            $0.idleTimeout = .seconds(2)
+            $0.frameTimeout = .seconds(3)
+        }
         let big = FrameEncoder.bytes(Frame(.status, requestID: 4, body: ["pad": .string(String(repeating: "y", count: 64 << 10))]))
+        // 60 KiB of a 64 KiB frame at once, then a byte every 200 ms.
+        let slow = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
+        let started = ContinuousClock.now
         slow.send(Array(big.prefix(60 << 10)))
         let trickle = Task {
-            for b in big.dropFirst(60 << 10).prefix(50) {
+            for b in big.dropFirst(60 << 10).prefix(100) {
                 slow.send([b])
                 try await Task.sleep(for: .milliseconds(200))
             }
@@ -1419,11 +1417,27 @@ struct ServerTests {
         trickle.cancel()
         let refused = try #require(r.frames.last)
         #expect(r.closed && refused.body["code"] == "frame-timeout", "\(refused.body)")
-        #expect(refused.body["message"]?.stringValue?.contains("did not arrive whole within 1 s of its first bytes") == true, "\(refused.body)")
+        #expect(refused.body["message"] == "a frame did not arrive whole within 3 s of its first bytes: send each frame at once", "\(refused.body)")
+        #expect(ContinuousClock.now - started >= .seconds(3))
+        await node.stop()
+
+        let quick = try await TestNode { $0.frameTimeout = .seconds(1) }
+        // In two parts half a second apart: within the timeout, an ordinary request.
+        let split = try #require(try await RawSocket.authenticated(port: quick.port, token: quick.adminToken))
+        let status = FrameEncoder.bytes(Frame(.status, requestID: 3, body: ["pad": .string(String(repeating: "x", count: 2000))]))
+        split.send(Array(status.prefix(1000)))
+        try await Task.sleep(for: .milliseconds(500))
+        split.send(Array(status.dropFirst(1000)))
+        #expect(try await split.nextFrame()?.type == .statusResult)
+        // Stopped halfway, with nothing more to read: closed within the timeout and a quarter of it.
+        let stalled = try #require(try await RawSocket.authenticated(port: quick.port, token: quick.adminToken))
+        stalled.send(Array(big.prefix(60 << 10)))
+        let stop = await offPool { stalled.readUntilClosed() }
+        #expect(stop.closed && stop.frames.last?.body["code"] == "frame-timeout", "\(stop.frames)")
         // Everyone else is served.
         split.send(FrameEncoder.bytes(Frame(.status, requestID: 5)))
         #expect(try await split.nextFrame()?.type == .statusResult)
-        await node.stop()
+        await quick.stop()
     }
 
     @Test("one address gets at most its share of connections, handshaking ones included: a newcomer from it takes the place of its longest handshake, and only an address whose connections all authenticated is refused")
@@ -1464,6 +1478,41 @@ struct ServerTests {
         g.send(Frame(.status, requestID: 4))
         #expect(try await g.nextFrame()?.type == .statusResult)
         withExtendedLifetime(e) {}
+        await node.stop()
+    }
+
+    @Test("a connection whose place a newer one took while its token was being checked is closed, not let in beyond the limit")
+    func evictedWhileAuthenticating() async throws {
+        let node = try await TestNode { $0.maximumConnectionsPerAddress = 1 }
+        // Its AUTH stops between reading the token records and answering.
+        let (reached, gate) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+        defer { gate.signal() }
+        node.server.afterTokenRecordsRead.withLock {
+            $0 = {
+                reached.signal()
+                await offPool { gate.wait() }
+            }
+        }
+        let first = try await offPool { try RawSocket(port: node.port) }
+        first.send(Frame(.hello, requestID: 1, body: ["versions": [1]]))
+        #expect(try await first.nextFrame()?.type == .welcome)
+        first.send(Frame(.auth, requestID: 2, body: ["token": .string(node.adminToken)]))
+        await offPool { reached.wait() }
+        node.server.afterTokenRecordsRead.withLock { $0 = nil }
+        // A newer connection from the address takes its place; then its AUTH goes on.
+        let second = try RawSocket(port: node.port)
+        // (The eviction closes it at once, its AUTH still held: in this order, the AUTH then
+        // finds it closed; in the other, `authenticated` refuses it and the eviction closes it.)
+        try await eventually("the newer one took its place") { node.server.connectionCount == 1 && node.server.handshakingCount == 1 }
+        gate.signal()
+        let r = await offPool { first.readUntilClosed() }
+        #expect(r.closed && r.frames.last?.body["code"] == "too-many-connections", "\(r.frames.map(\.type))")
+        #expect(!r.frames.contains { $0.type == .authenticated })
+        // The newer one gets in, and the address holds just it.
+        #expect(try await offPool { second.handshake(token: node.adminToken) })
+        try await eventually("only the newer one is left") { node.server.connectionCount == 1 && node.server.handshakingCount == 0 }
+        second.send(Frame(.status, requestID: 3))
+        #expect(try await second.nextFrame()?.type == .statusResult)
         await node.stop()
     }
 
