@@ -80,11 +80,14 @@ final class ConnectionHandler: ChannelInboundHandler {
         // A frame that stops arriving halfway is found by this (one still trickling in, by the
         // decoder as its bytes come): a quarter of the timeout late at most, and every 5 s.
         if let timeout = frameLimit.frameTimeout {
-            let every = TimeAmount.nanoseconds(min(timeout.nanoseconds / 4, TimeAmount.seconds(5).nanoseconds))
+            let every = TimeAmount.nanoseconds(max(min(timeout.nanoseconds / 4, TimeAmount.seconds(5).nanoseconds), TimeAmount.milliseconds(100).nanoseconds))
             frameTimer = context.eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { _ in
                 let (handler, context) = loop.value
+                if case .closed = handler.state { return }
                 guard handler.frameLimit.frameOverdue else { return }
                 handler.frameTimer?.cancel()
+                // Told once: the bytes left in the decoder as the connection closes are not raised again.
+                handler.frameLimit.endFrameClock()
                 handler.logger.warning("bad frame; closing the connection", metadata: ["error": "frame-timeout", "peer": "\(context.remoteAddress.map { "\($0)" } ?? "?")"])
                 handler.fail(context, requestID: 0, ErrorBody(code: WireError.Code.frameTimeout.rawValue, message: handler.frameLimit.frameTimeoutMessage))
             }

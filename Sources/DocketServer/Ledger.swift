@@ -194,9 +194,16 @@ public final class Ledger: Sendable {
             if let events = try? Lifecycle.decide(extending, report: report, reportID: report.id, reporter: false, actor: "admin") {
                 for e in events { trial.apply(e, at: t) }
             }
-            let moved = Timers.clocks(for: trial, policy: adopted, now: t).first { $0.kind == .disclosure }
-            guard trial.embargoExtensions.count > report.embargoExtensions.count, moved?.dueAt == date else {
-                return [late + ", and no embargo extension can move the deadline there" + ((moved ?? disclosure).note.map { ": \($0)" } ?? "")]
+            let counted = trial.embargoExtensions.count > report.embargoExtensions.count
+            let moved = counted ? Timers.clocks(for: trial, policy: adopted, now: t).first { $0.kind == .disclosure }?.dueAt : nil
+            guard let moved, moved > due else {
+                return [late + ", and no embargo extension can move the deadline there" + (disclosure.note.map { ": \($0)" } ?? "")]
+            }
+            guard moved == date else {
+                // The policy caps extensions short of the date.
+                return [
+                    late + ", and an embargo extension can move the deadline to \(moved) at most (docket report extend-embargo \(report.id) --until \(moved) --reason … --reporter-agreed)"
+                ]
             }
             return [
                 late + " unless the deadline moves; if the reporter agreed to the later date, record it (docket report extend-embargo \(report.id) --until \(date) --reason … --reporter-agreed)"

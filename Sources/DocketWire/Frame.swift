@@ -160,7 +160,8 @@ public final class FrameLimit: @unchecked Sendable {
     public init(_ bytes: Int, reason: String? = nil, frameTimeout: TimeAmount? = nil) {
         self.bytes = bytes
         self.reason = reason
-        self.frameTimeout = frameTimeout
+        // (Zero or less: none, rather than a deadline every frame has missed.)
+        self.frameTimeout = frameTimeout.flatMap { $0 > .zero ? $0 : nil }
     }
 
     /// The receiver stopped reading (its peer was not taking its answers): until it resumes, the
@@ -182,9 +183,16 @@ public final class FrameLimit: @unchecked Sendable {
         return NIODeadline.now() - started > timeout
     }
 
+    /// No frame is being received any more (the connection is closing): nothing is overdue.
+    public func endFrameClock() {
+        frameStartedAt = nil
+    }
+
     /// What a peer whose frame is overdue is told.
     public var frameTimeoutMessage: String {
-        "a frame did not arrive whole within \((frameTimeout ?? .zero).nanoseconds / 1_000_000_000) s of its first bytes: send each frame at once"
+        let ns = (frameTimeout ?? .zero).nanoseconds
+        let within = ns % 1_000_000_000 == 0 ? "\(ns / 1_000_000_000) s" : "\(ns / 1_000_000) ms"
+        return "a frame did not arrive whole within \(within) of its first bytes: send each frame at once"
     }
 
     /// Lifts the limit to `bytes` (the connection has authenticated).
@@ -224,6 +232,17 @@ public struct FrameDecoder: ByteToMessageDecoder, Sendable {
             return .needMoreData
         }
         limit.frameStartedAt = nil
+        context.fireChannelRead(Self.wrapInboundOut(frame))
+        return .continue
+    }
+
+    public mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        // A partial frame at EOF is dropped: the peer went away mid-frame (or the connection is
+        // being closed), and is not told it was slow.
+        guard let frame = try decodeFrame(&buffer) else {
+            limit.endFrameClock()
+            return .needMoreData
+        }
         context.fireChannelRead(Self.wrapInboundOut(frame))
         return .continue
     }

@@ -125,7 +125,22 @@ struct PolicyAdoptionTests {
                 pinned.notices.first?.hasPrefix(
                     "report X's disclosure is due 2026-02-08T00:00:00Z, before the date scheduled (2026-03-01T00:00:00Z): the disclosure clock will call it late, and no embargo extension can move the deadline there: ")
                     == true, "\(pinned.notices)")
-            #expect(pinned.notices.first?.contains("extend-embargo") == false)
+            #expect(pinned.notices.first?.contains("extend-embargo") == false && pinned.notices.first?.contains("embargo extension to") == false, "\(pinned.notices)")
+            // Where the policy caps extensions short of the date, the notice names the furthest one.
+            let text = SyntheticReports.policyText.replacingOccurrences(of: "within = \"90d\"", with: "within = \"90d\"\nmax-extension = \"14d\"")
+            let capped = DomainEvent.policyAdopted(PolicyAdopted(policyText: try Policy.parse(text, file: "capped").encodeCanonical(), zone: .utc))
+            _ = try await ledger.appendProjectEvent(capped, project: "c", as: admin, at: try Self.t("2026-01-01T00:00:00Z"))
+            _ = try await ledger.execute(.submit(ReportSubmitted(project: "c", title: "t", reporter: Reporter(handle: "r"))), report: "C", as: admin, at: try Self.t("2026-01-05T00:00:00Z"), eventID: nil)
+            _ = try await ledger.execute(.acknowledge(assignee: "m"), report: "C", as: admin, at: try Self.t("2026-01-06T00:00:00Z"), eventID: nil)
+            _ = try await ledger.execute(
+                .triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: "C", as: admin,
+                at: try Self.t("2026-01-07T00:00:00Z"), eventID: nil)
+            let far = try await ledger.execute(.scheduleDisclosure(try Self.t("2026-05-01T00:00:00Z")), report: "C", as: admin, at: try Self.t("2026-02-02T00:00:00Z"), eventID: nil)
+            #expect(
+                far.notices == [
+                    "report C's disclosure is due 2026-04-05T00:00:00Z, before the date scheduled (2026-05-01T00:00:00Z): the disclosure clock will call it late, and an embargo extension can move the deadline to 2026-04-19T00:00:00Z at most "
+                        + "(docket report extend-embargo C --until 2026-04-19T00:00:00Z --reason … --reporter-agreed)"
+                ], "\(far.notices)")
         }
     }
 

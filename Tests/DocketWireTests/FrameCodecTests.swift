@@ -35,6 +35,31 @@ struct FrameCodecTests {
         _ = try channel.finish()
     }
 
+    @Test("a frame timeout of zero or less is none; one under a second is said in milliseconds; a frame begun in a decoder with one is overdue only while its receiver reads")
+    func frameTimeoutSettings() throws {
+        #expect(FrameLimit(100, frameTimeout: .zero).frameTimeout == nil)
+        #expect(FrameLimit(100, frameTimeout: .seconds(-1)).frameTimeout == nil)
+        #expect(FrameLimit(100, frameTimeout: .milliseconds(250)).frameTimeoutMessage == "a frame did not arrive whole within 250 ms of its first bytes: send each frame at once")
+        #expect(FrameLimit(100, frameTimeout: .seconds(60)).frameTimeoutMessage.contains("within 60 s of its first bytes"))
+        // Half a frame decoded: its clock starts; paused, it is never overdue.
+        let limit = FrameLimit(1 << 20, frameTimeout: .nanoseconds(1))
+        let channel = EmbeddedChannel(handler: ByteToMessageHandler(FrameDecoder(limit: limit)))
+        let bytes = FrameEncoder.bytes(Frame(.status, requestID: 1))
+        try channel.writeInbound(ByteBuffer(bytes: bytes.prefix(6)))
+        #expect(limit.frameStartedAt != nil)
+        limit.pauseFrameClock()
+        #expect(!limit.frameOverdue)
+        limit.resumeFrameClock()
+        // The rest arrives: whole, and nothing is pending.
+        try channel.writeInbound(ByteBuffer(bytes: bytes.dropFirst(6)))
+        #expect(try channel.readInbound(as: Frame.self)?.type == .status)
+        #expect(limit.frameStartedAt == nil && !limit.frameOverdue)
+        // Half a frame left as the channel closes is dropped, not raised as late.
+        try channel.writeInbound(ByteBuffer(bytes: bytes.prefix(6)))
+        #expect(throws: Never.self) { _ = try channel.finish() }
+        #expect(limit.frameStartedAt == nil)
+    }
+
     @Test("a length over the maximum is refused before the body arrives")
     func oversized() throws {
         var decoder = FrameDecoder(maximumLength: 1024)
