@@ -90,7 +90,10 @@ private func perform(_ command: ReportCommand, report id: String, store options:
     // The event id is chosen here when none is given, so that an answer asking for a retry with
     // the same id (a synchronous follower that did not confirm in time) can name it.
     let (at, eventID) = (try event.occurredAt(), try event.id() ?? .random())
-    do { try Lifecycle.checkArguments(command, reportID: id) } catch {
+    do {
+        try DomainStreams.validateIdentifier(id, what: "report id")
+        try Lifecycle.checkArguments(command, reportID: id)
+    } catch {
         throw CLIError("\(error.code): \(error.message)", exitCode: ExitCode.validationFailure.rawValue)
     }
     let outcome: Value

@@ -253,6 +253,10 @@ struct HistoryCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
+            // A malformed id names no report in any ledger: bad usage, found before the node is asked.
+            do throws(DomainError) { try DomainStreams.validateIdentifier(report, what: "report id") } catch {
+                throw CLIError("\(error.code): \(error.message)", exitCode: ExitCode.validationFailure.rawValue)
+            }
             let rows = try await runQuery(.history(report: report), store, remote, view)["rows"]?.arrayValue ?? []
             var out = Output()
             defer { out.flush() }

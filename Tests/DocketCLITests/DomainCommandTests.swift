@@ -486,8 +486,11 @@ struct DomainCommandTests {
                     #expect(ambiguous.status == 64 && ambiguous.stderr.contains("--as-of \(text) could be a date or a sequence: \(says)"), "\(view): \(ambiguous.stderr)")
                 }
             }
-            let none = try await docket(["history", ""])
-            #expect(none.status == 1 && none.stderr.contains("report id \"\" must be"), "\(none.stderr)")
+            // A malformed report id is bad usage, for a view and a command alike.
+            for args in [["history", ""], ["history", "R/1"], ["report", "ack", "R/1", "--assignee", "m"]] {
+                let malformed = try await docket(args)
+                #expect(malformed.status == 64 && malformed.stderr.contains("error: invalid-command: report id \"\(args[args[0] == "history" ? 1 : 2])\" must be"), "\(malformed.stderr)")
+            }
             let unborn = try await docket(["history", "R-1", "--as-of", "1"])
             #expect(unborn.status == 1 && unborn.stderr.contains("unknown-report: no report R-1 as of sequence 1"), "\(unborn.stderr)")
             // A report the other filters leave out is not said to be missing.
