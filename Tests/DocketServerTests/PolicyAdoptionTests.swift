@@ -70,13 +70,17 @@ struct PolicyAdoptionTests {
     func scheduleNotice() async throws {
         try await Self.withLedger { _, ledger in
             let admin = Principal.local(actor: "admin")
+            /// Submitted 01-05, acknowledged 01-06, triaged high 01-07.
+            func accepted(_ id: String, in project: String) async throws {
+                _ = try await ledger.execute(.submit(ReportSubmitted(project: project, title: "t", reporter: Reporter(handle: "r"))), report: id, as: admin, at: try Self.t("2026-01-05T00:00:00Z"), eventID: nil)
+                _ = try await ledger.execute(.acknowledge(assignee: "m"), report: id, as: admin, at: try Self.t("2026-01-06T00:00:00Z"), eventID: nil)
+                _ = try await ledger.execute(
+                    .triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: id, as: admin,
+                    at: try Self.t("2026-01-07T00:00:00Z"), eventID: nil)
+            }
             // The synthetic policy: disclosure 90 days from the report.
             _ = try await ledger.appendProjectEvent(try Self.adoption(version: 1), project: "p", as: admin, at: try Self.t("2026-01-01T00:00:00Z"))
-            _ = try await ledger.execute(.submit(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "r"))), report: "R", as: admin, at: try Self.t("2026-01-05T00:00:00Z"), eventID: nil)
-            _ = try await ledger.execute(.acknowledge(assignee: "m"), report: "R", as: admin, at: try Self.t("2026-01-06T00:00:00Z"), eventID: nil)
-            _ = try await ledger.execute(
-                .triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: "R", as: admin,
-                at: try Self.t("2026-01-07T00:00:00Z"), eventID: nil)
+            try await accepted("R", in: "p")
             // Due 2026-04-05: a date before it says nothing.
             let within = try await ledger.execute(.scheduleDisclosure(try Self.t("2026-04-01T00:00:00Z")), report: "R", as: admin, at: try Self.t("2026-02-01T00:00:00Z"), eventID: nil)
             #expect(within.notices.isEmpty)
@@ -113,11 +117,7 @@ struct PolicyAdoptionTests {
             #expect(same?.message.contains("later than 2026-04-20T00:00:00Z") == true)
             // Where no extension could move the deadline (exploitation observed sets one 7 days
             // on), the notice says so, and why, rather than suggest one.
-            _ = try await ledger.execute(.submit(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "r"))), report: "X", as: admin, at: try Self.t("2026-01-05T00:00:00Z"), eventID: nil)
-            _ = try await ledger.execute(.acknowledge(assignee: "m"), report: "X", as: admin, at: try Self.t("2026-01-06T00:00:00Z"), eventID: nil)
-            _ = try await ledger.execute(
-                .triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: "X", as: admin,
-                at: try Self.t("2026-01-07T00:00:00Z"), eventID: nil)
+            try await accepted("X", in: "p")
             _ = try await ledger.execute(.exploited(source: "a blog"), report: "X", as: admin, at: try Self.t("2026-02-01T00:00:00Z"), eventID: nil)
             let pinned = try await ledger.execute(.scheduleDisclosure(try Self.t("2026-03-01T00:00:00Z")), report: "X", as: admin, at: try Self.t("2026-02-02T00:00:00Z"), eventID: nil)
             #expect(pinned.notices.count == 1, "\(pinned.notices)")
@@ -130,11 +130,7 @@ struct PolicyAdoptionTests {
             let text = SyntheticReports.policyText.replacingOccurrences(of: "within = \"90d\"", with: "within = \"90d\"\nmax-extension = \"14d\"")
             let capped = DomainEvent.policyAdopted(PolicyAdopted(policyText: try Policy.parse(text, file: "capped").encodeCanonical(), zone: .utc))
             _ = try await ledger.appendProjectEvent(capped, project: "c", as: admin, at: try Self.t("2026-01-01T00:00:00Z"))
-            _ = try await ledger.execute(.submit(ReportSubmitted(project: "c", title: "t", reporter: Reporter(handle: "r"))), report: "C", as: admin, at: try Self.t("2026-01-05T00:00:00Z"), eventID: nil)
-            _ = try await ledger.execute(.acknowledge(assignee: "m"), report: "C", as: admin, at: try Self.t("2026-01-06T00:00:00Z"), eventID: nil)
-            _ = try await ledger.execute(
-                .triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), report: "C", as: admin,
-                at: try Self.t("2026-01-07T00:00:00Z"), eventID: nil)
+            try await accepted("C", in: "c")
             let far = try await ledger.execute(.scheduleDisclosure(try Self.t("2026-05-01T00:00:00Z")), report: "C", as: admin, at: try Self.t("2026-02-02T00:00:00Z"), eventID: nil)
             #expect(
                 far.notices == [

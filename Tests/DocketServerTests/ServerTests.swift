@@ -1150,18 +1150,14 @@ struct ServerTests {
         await node.stop()
     }
 
-    @Test("an AUTH that read the token records just before a revocation committed reads them again: it is refused, and runs nothing")
-    func revokedDuringAuth() async throws {
-        let node = try await TestNode { $0.tokenCheckInterval = .seconds(3600) }
-        let token = try await node.token(.admin, name: "short")
-        // The AUTH below stops between reading the token records (the token still good) and
-        // answering, until the revocation has committed and swept the connections.
-        let (reached, gate) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
-        defer { gate.signal() }
+    /// A connection that has sent HELLO and AUTH with `token`, its AUTH stopped between reading
+    /// the token records and answering until `gate` is signalled (the node's next AUTH only).
+    static func authenticatingUntil(_ gate: DispatchSemaphore, node: TestNode, token: String) async throws -> RawSocket {
+        let reached = DispatchSemaphore(value: 0)
         node.server.afterTokenRecordsRead.withLock {
             $0 = {
                 reached.signal()
-                // (Off the cooperative pool, which the revocation below needs.)
+                // (Off the cooperative pool, which the rest of the test may need.)
                 await offPool { gate.wait() }
             }
         }
@@ -1171,6 +1167,18 @@ struct ServerTests {
         s.send(Frame(.auth, requestID: 2, body: ["token": .string(token)]))
         await offPool { reached.wait() }
         node.server.afterTokenRecordsRead.withLock { $0 = nil }
+        return s
+    }
+
+    @Test("an AUTH that read the token records just before a revocation committed reads them again: it is refused, and runs nothing")
+    func revokedDuringAuth() async throws {
+        let node = try await TestNode { $0.tokenCheckInterval = .seconds(3600) }
+        let token = try await node.token(.admin, name: "short")
+        // The AUTH below stops between reading the token records (the token still good) and
+        // answering, until the revocation has committed and swept the connections.
+        let gate = DispatchSemaphore(value: 0)
+        defer { gate.signal() }
+        let s = try await Self.authenticatingUntil(gate, node: node, token: token)
         let sweeps = node.server.sweepsBegun
         let admin = node.client()
         _ = try await admin.admin("token-revoke", [("id", .string(String(token.split(separator: "_")[1])))])
@@ -1485,20 +1493,9 @@ struct ServerTests {
     func evictedWhileAuthenticating() async throws {
         let node = try await TestNode { $0.maximumConnectionsPerAddress = 1 }
         // Its AUTH stops between reading the token records and answering.
-        let (reached, gate) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+        let gate = DispatchSemaphore(value: 0)
         defer { gate.signal() }
-        node.server.afterTokenRecordsRead.withLock {
-            $0 = {
-                reached.signal()
-                await offPool { gate.wait() }
-            }
-        }
-        let first = try await offPool { try RawSocket(port: node.port) }
-        first.send(Frame(.hello, requestID: 1, body: ["versions": [1]]))
-        #expect(try await first.nextFrame()?.type == .welcome)
-        first.send(Frame(.auth, requestID: 2, body: ["token": .string(node.adminToken)]))
-        await offPool { reached.wait() }
-        node.server.afterTokenRecordsRead.withLock { $0 = nil }
+        let first = try await Self.authenticatingUntil(gate, node: node, token: node.adminToken)
         // A newer connection from the address takes its place; then its AUTH goes on.
         let second = try RawSocket(port: node.port)
         // The eviction closes it at once, its AUTH still held; the AUTH then finds it closed.
