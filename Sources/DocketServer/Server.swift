@@ -246,16 +246,12 @@ public final class DocketServer: Service, Sendable {
         let address = Self.addressKey(channel.remoteAddress)
         let (admission, evicted, byAddress) = children.withLock { c -> (Admission, (any Channel)?, Bool) in
             var evicted: (any Channel)?
-            if c.perAddress[address, default: 0] >= configuration.maximumConnectionsPerAddress {
+            let byAddress = c.perAddress[address, default: 0] >= configuration.maximumConnectionsPerAddress
+            if byAddress {
                 // In that one's place, in the node's count too. (Those already closing count, as below.)
                 guard c.evicting.count < handshakeSlots, let oldest = c.oldestHandshake(from: address) else { return (.addressFull(address), nil, true) }
-                c.channels[ObjectIdentifier(channel)] = (channel, address)
-                c.perAddress[address, default: 0] += 1
-                c.arrivals += 1
-                c.handshaking[ObjectIdentifier(channel)] = c.arrivals
-                return (.admitted, oldest, true)
-            }
-            if c.channels.count >= configuration.maximumConnections || c.handshaking.count >= handshakeSlots {
+                evicted = oldest
+            } else if c.channels.count >= configuration.maximumConnections || c.handshaking.count >= handshakeSlots {
                 // Those already closing count as well, so that the node never holds more than
                 // `maximumConnections` and `handshakeSlots` more sockets, however fast they come.
                 guard c.evicting.count < handshakeSlots else { return (.nodeFull, nil, false) }
@@ -267,7 +263,7 @@ public final class DocketServer: Service, Sendable {
             c.perAddress[address, default: 0] += 1
             c.arrivals += 1
             c.handshaking[ObjectIdentifier(channel)] = c.arrivals
-            return (.admitted, evicted, false)
+            return (.admitted, evicted, byAddress)
         }
         // Closed on its own event loop, at once; it counts against the node until it has closed.
         if let evicted {

@@ -190,9 +190,9 @@ func reportError(_ error: any Error, line: String) {
         // Bad usage says so, as under --json; a line that starts with its code keeps it.
         var text = line
         if !startsWithCode(line) {
-            if let usage = error as? CLIError, usage.exitCode == ExitCode.validationFailure.rawValue {
+            if isCLIUsage(error) {
                 text = "usage: \(line)"
-            } else if !(error is CLIError), Docket.exitCode(for: error) == .validationFailure {
+            } else if isParserUsage(error) {
                 text = "usage: \(line) (see `\(commandPath()) --help`)"
             }
         }
@@ -210,16 +210,22 @@ func reportError(_ error: any Error, line: String) {
     } else if startsWithCode(line), let colon = line.range(of: ": ") {
         // A `CLIError` whose line starts with a stable code.
         body = ErrorBody(code: String(line[..<colon.lowerBound]), message: String(line[colon.upperBound...]))
-    } else if let usage = error as? CLIError, usage.exitCode == ExitCode.validationFailure.rawValue {
-        // Bad usage the CLI found itself (a malformed option value, which the message names).
-        body = ErrorBody(code: "usage", message: line)
-    } else if !(error is CLIError), Docket.exitCode(for: error) == .validationFailure {
-        // Bad usage the argument parser found (its message names the argument or option).
+    } else if isCLIUsage(error) || isParserUsage(error) {
         body = ErrorBody(code: "usage", message: line)
     } else {
         body = ErrorBody(code: "error", message: line)
     }
     FileHandle.standardError.write(Data((JSON.serialize(.object([("error", body.value)])) + "\n").utf8))
+}
+
+/// Bad usage the CLI found itself (a malformed option value, which the message names).
+func isCLIUsage(_ error: any Error) -> Bool {
+    (error as? CLIError)?.exitCode == ExitCode.validationFailure.rawValue
+}
+
+/// Bad usage the argument parser found (its message names the argument or option).
+func isParserUsage(_ error: any Error) -> Bool {
+    !(error is CLIError) && Docket.exitCode(for: error) == .validationFailure
 }
 
 /// Whether `line` starts with a stable code (`not-found: …`, `invalid-command: …`).

@@ -307,14 +307,15 @@ struct Replay: AsyncParsableCommand {
         guard [asOf != nil, knownAt != nil, atSeq != nil].filter({ $0 }).count == 1 else {
             throw ValidationError("give exactly one of --as-of TIME, --known-at TIME and --at-seq N")
         }
-        // The other views take a sequence as --as-of seq:N (or N): replay names it apart, and
-        // digits that read as well as a year or a date are asked about as there.
+        // The other views take a sequence as --as-of seq:N (or N), read as they read it: replay
+        // names --at-seq instead, and digits that read as well as a year or a date are asked
+        // about as there.
         if let asOf {
-            let digits = asOf.hasPrefix("seq:") ? asOf.dropFirst(4) : asOf[...]
-            if !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }), let n = UInt64(digits) {
-                do { _ = try ViewOptions.resolve(asOf) } catch let ambiguous as CLIError {
-                    throw ValidationError(ambiguous.message.replacingOccurrences(of: "seq:\(n) for the sequence", with: "--at-seq \(n) for the sequence"))
-                }
+            let spec: AsOfSpec
+            do { spec = try ViewOptions.resolve(asOf) } catch let refused as CLIError {
+                throw ValidationError(refused.message.replacingOccurrences(of: ", or seq:", with: ", or --at-seq "))
+            }
+            if case .sequence(let n) = spec {
                 throw ValidationError("--as-of \(asOf): replay takes a time with --as-of and a sequence with --at-seq (--at-seq \(n))")
             }
         }

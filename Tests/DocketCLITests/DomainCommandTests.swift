@@ -496,6 +496,8 @@ struct DomainCommandTests {
             // A report the other filters leave out is not said to be missing.
             let filtered = try await docket(["state", "--report", "R-1", "--state", "withdrawn", "--severity", "low"])
             #expect(filtered.status == 1 && filtered.stderr.contains("unknown-report: no report R-1 with state withdrawn, severity low as of now"), "\(filtered.stderr)")
+            let nowhere = try await docket(["timers", "--report", "R-9"])
+            #expect(nowhere.status == 1 && nowhere.stderr.contains("unknown-report: no report R-9 as of now ("), "\(nowhere.stderr)")
             #expect(try await cli.ok("timers", "--project", "p").stdout.contains("R-1"))
 
             // A policy too large to record in one event: validate says so, as adopt would.
