@@ -36,12 +36,13 @@ extension Projection {
 extension Timers {
     /// Every clock of each of `reports` at `now` (in the order of `reports`), held to the policies
     /// of `projection`, computed on `partitions` threads, each a contiguous share of the reports.
+    /// Every event folded has happened (`allHappened`): the reports are a view's.
     public static func clocks(
         for reports: [Report], in projection: Projection, now: Timestamp, partitions: Int = Projection.foldPartitions
     ) -> [[Clock]] {
         let n = min(max(partitions, 1), max(reports.count / 256, 1))
         return concurrentMap(n, threads: n) { i in
-            reports[reports.count * i / n..<reports.count * (i + 1) / n].map { clocks(for: $0, policy: projection.policy(for: $0), now: now) }
+            reports[reports.count * i / n..<reports.count * (i + 1) / n].map { clocks(for: $0, policy: projection.policy(for: $0), now: now, allHappened: true) }
         }.flatMap { $0 }
     }
 }

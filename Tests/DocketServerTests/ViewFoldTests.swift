@@ -1,6 +1,7 @@
 @testable import DocketCore
 @testable import DocketServer
 import DocketStore
+import DocketWire
 import DocketTestSupport
 import Synchronization
 import Testing
@@ -49,6 +50,40 @@ struct ViewFoldTests {
             await #expect(throws: DomainError.self) {
                 _ = try await ledger.execute(.assign(assignee: "bo\u{200B}b"), report: "R-1", as: admin, at: t0 + .seconds(240), eventID: nil)
             }
+        }
+    }
+
+    @Test("an event dated a little ahead of the node's clock is in the live views at once: the state and the clocks agree on it; as of now, neither has it")
+    func eventDatedAhead() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let ledger = Ledger(store: store, dataDir: dir)
+            let admin = Principal(role: .admin, project: nil, subject: "root")
+            let now = Timestamp.now()
+            try await Self.adopt("p", in: store, at: now + .seconds(-2 * 86_400))
+            let submitted = now + .seconds(-3600)
+            _ = try await ledger.execute(
+                .submit(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "ada"))), report: "R-1", as: admin, at: submitted, eventID: nil)
+            // Within the skew a client's clock may have (Ledger.futureSkew).
+            let ack = now + .seconds(120)
+            _ = try await ledger.execute(.acknowledge(assignee: "maria"), report: "R-1", as: admin, at: ack, eventID: nil)
+            func view(_ asOf: AsOfSpec) throws -> (state: String?, clocks: [String: Value]) {
+                let state = try ledger.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: "R-1"), asOf: asOf, as: admin)["rows"]?.arrayValue?.first?["state"]?.stringValue
+                let rows = try ledger.query(.timers(project: nil, report: "R-1", dueWithin: nil, late: false, all: true), asOf: asOf, as: admin)["rows"]?.arrayValue ?? []
+                return (state, Dictionary(uniqueKeysWithValues: rows.compactMap { r in r["clock"]?.stringValue.map { ($0, r) } }))
+            }
+            // Live: acknowledged, so the acknowledge clock has ended, met, at the time given, 47
+            // hours early; the status-update cadence runs from it.
+            let live = try view(.now)
+            #expect(live.state == "acknowledged")
+            let acknowledge = live.clocks["acknowledge"]
+            #expect(acknowledge?["state"] == "met" && acknowledge?["endedAt"] == .string(ack.rfc3339) && acknowledge?["marginSeconds"] == .int(47 * 3600 - 120), "\(String(describing: acknowledge))")
+            #expect(live.clocks["status-update"]?["state"] == "running" && live.clocks["status-update"]?["startedAt"] == .string(ack.rfc3339), "\(live.clocks)")
+            // As of this instant, the acknowledgement has not happened, in the state or the clocks.
+            let before = try view(.time(now))
+            #expect(before.state == "submitted" && before.clocks["acknowledge"]?["state"] == "running" && before.clocks["acknowledge"]?["endedAt"] == nil)
+            #expect(before.clocks["status-update"]?["state"] == "not-applicable")
         }
     }
 

@@ -73,7 +73,7 @@ public struct ProgrammeMetrics: Hashable, Sendable {
             if let clocks {
                 count(clocks[i])
             } else {
-                count(Timers.clocks(for: all[i], policy: projection.policy(for: all[i]), now: now))
+                count(Timers.clocks(for: all[i], policy: projection.policy(for: all[i]), now: now, allHappened: true))
             }
         }
         targets = tally

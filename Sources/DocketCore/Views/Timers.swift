@@ -110,8 +110,15 @@ struct ClockTexts: Sendable {
 
 /// Computes every clock of a report under a policy at an instant. Pure.
 public enum Timers {
-    public static func clocks(for report: Report, policy adopted: AdoptedPolicy?, now: Timestamp) -> [Clock] {
-        let engine = Engine(report: report, now: now)
+    /// Open clocks are judged at `now`. An event of the report dated after `now` has not happened
+    /// yet (the report's history looked at part-way through) unless `allHappened`, as in a view:
+    /// a view folds only the events that belong in it, and shows each at once in the report's
+    /// state, among them an event dated a little ahead of the node's clock (`Ledger.futureSkew`);
+    /// its clocks must agree, so an acknowledgement dated two minutes ahead has ended the
+    /// acknowledge clock, met, not two minutes from now. (As of an instant, no event folded is
+    /// later than it.)
+    public static func clocks(for report: Report, policy adopted: AdoptedPolicy?, now: Timestamp, allHappened: Bool = false) -> [Clock] {
+        let engine = Engine(report: report, now: now, known: allHappened ? max(now, report.lastEventAt) : now)
         guard let adopted else {
             let note = "project \(report.project) has no policy"
             return ClockKind.allCases.map { engine.clock($0, .notApplicable, note: note) }
@@ -135,11 +142,15 @@ public enum Timers {
 
     private struct Engine {
         let report: Report
+        /// The instant open clocks are judged at.
         let now: Timestamp
+        /// The instant by which the report's events have happened (`now`, or later: `allHappened`).
+        let known: Timestamp
 
-        init(report: Report, now: Timestamp) {
+        init(report: Report, now: Timestamp, known: Timestamp) {
             self.report = report
             self.now = now
+            self.known = known
         }
 
         func clock(_ kind: ClockKind, _ state: ClockState, target: String? = nil, start: Timestamp? = nil, due: Timestamp? = nil, end: Timestamp? = nil, note: String? = nil) -> Clock {
@@ -188,7 +199,7 @@ public enum Timers {
         ///   needs-info clock: the one that started it);
         /// - for the fix clock, re-ratings (severity changes, a triage after a reopening) before it ended.
         func lateChanges(of c: Clock, _ p: Policy) -> [LateEntry] {
-            let until = c.endedAt ?? now
+            let until = c.endedAt ?? known
             let entries = report.lateEntries
             var found: [LateEntry] = []
             // A fix or disclosure clock a closing made not applicable, where it could otherwise have
@@ -240,11 +251,10 @@ public enum Timers {
             }
         }
 
-        /// `t` if it is at or before `now`: a milestone with a later event time (a history imported
-        /// ahead, an event time a client set a little ahead of the clock, a view as of a sequence)
-        /// has not happened yet as of `now`, and ends no clock.
+        /// `t` if it has happened (`known`): a milestone with a later event time (a view as of an
+        /// instant before it) ends no clock.
         func happened(_ t: Timestamp?) -> Timestamp? {
-            guard let t, t <= now else { return nil }
+            guard let t, t <= known else { return nil }
             return t
         }
 
@@ -292,10 +302,12 @@ public enum Timers {
         func statusUpdates(_ every: PolicyDuration?, _ target: String?, _ cal: BusinessCalendar) -> Clock {
             let kind = ClockKind.statusUpdate
             guard let every, let target else { return clock(kind, .notApplicable, note: "the policy sets no status-update cadence") }
-            guard let ack = report.acknowledgedAt, ack <= now else {
+            guard let ack = happened(report.acknowledgedAt) else {
                 return clock(kind, .notApplicable, target: target, note: "starts when the report is acknowledged")
             }
             let end = [report.fixReleasedAt, report.disclosedAt, report.closedAt].compactMap(happened).min()
+            // Updates and closings up to `seen` count; the silence after the last one runs to `horizon`.
+            let seen = end ?? known
             let horizon = end ?? now
             var last = ack
             var missed = 0
@@ -330,7 +342,7 @@ public enum Timers {
             // report was closed stays missed (closing and reopening must not wipe it out).
             // (In time order: events of a report are recorded in the order they happened.)
             let closed = report.closures
-            let reopened = closed.isEmpty ? [] : closed.filter { c in c.end.map { $0 <= horizon } ?? false }
+            let reopened = closed.isEmpty ? [] : closed.filter { c in c.end.map { $0 <= seen } ?? false }
             var k = 0
             func closures(before t: Timestamp) {
                 while k < reopened.count, reopened[k].start < t {
@@ -339,7 +351,7 @@ public enum Timers {
                     k += 1
                 }
             }
-            for u in report.statusUpdates where u <= horizon {
+            for u in report.statusUpdates where u <= seen {
                 closures(before: u)
                 guard u > last else { continue }
                 checkCadence(at: u)
@@ -351,7 +363,7 @@ public enum Timers {
             checkCadence(at: horizon)
             var missedNote = missed > 0 ? "\(missed) update\(missed == 1 ? "" : "s") late or missed (worst \(Clock.format(worst)) late)" : nil
             // Updates written in well after the time they give could have been backdated to keep the cadence.
-            let lateUpdates = report.lateEntries.count { $0.type == StatusUpdateSent.eventType && $0.occurredAt <= horizon }
+            let lateUpdates = report.lateEntries.count { $0.type == StatusUpdateSent.eventType && $0.occurredAt <= seen }
             if lateUpdates > 0 {
                 let text = "\(lateUpdates) update\(lateUpdates == 1 ? "" : "s") recorded more than an hour after the time \(lateUpdates == 1 ? "it gives" : "they give")"
                 missedNote = [missedNote, text].compactMap { $0 }.joined(separator: "; ")
@@ -443,7 +455,7 @@ public enum Timers {
         func breachBeforeRerating(_ rule: FixPolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, endedAt: Timestamp?, endNote: String?) -> Clock? {
             let history = report.severityHistory
             guard history.count > 1, let start = fixStart(rule) else { return nil }
-            let until = endedAt ?? now
+            let until = endedAt ?? known
             let paused = pauses(rule.pausedWhileWaiting)
             for i in 0..<history.count - 1 {
                 let (rating, rerating) = (history[i], history[i + 1])
@@ -524,7 +536,7 @@ public enum Timers {
             func requests(for deadline: Timestamp, since: Timestamp? = nil) -> [EmbargoExtension] {
                 guard rule.graceOnRequest else { return [] }
                 return report.embargoExtensions.filter { x in
-                    x.at <= now && x.at <= deadline && x.until > deadline && since.map { x.at >= $0 } ?? true
+                    x.at <= known && x.at <= deadline && x.until > deadline && since.map { x.at >= $0 } ?? true
                 }
             }
             /// Until when a missed `deadline` with `grace` is not yet breached, as granted: the whole
@@ -636,7 +648,7 @@ public enum Timers {
             // had passed (grace included): agreeing to a later date afterwards does not undo a breach.
             let policyDue = due
             var extended: (to: EmbargoExtension, until: Timestamp)?
-            for x in report.embargoExtensions where x.at <= now {
+            for x in report.embargoExtensions where x.at <= known {
                 guard x.until > due else {
                     // (One that asked for a grace period did what it was for.)
                     if askedBy.contains(x) || exploitedDue.map({ requests(for: $0, since: exploitedAt).contains(x) }) == true { continue }
@@ -704,7 +716,7 @@ public enum Timers {
         func needsInfo(_ autoClose: PolicyDuration?, _ target: String?, _ cal: BusinessCalendar) -> Clock {
             let kind = ClockKind.needsInfo
             guard let autoClose, let target else { return clock(kind, .notApplicable, note: "the policy sets no needs-info auto-close") }
-            guard let wait = report.waits.last(where: { $0.start <= now }) else {
+            guard let wait = report.waits.last(where: { $0.start <= known }) else {
                 return clock(kind, .notApplicable, target: target, note: "no information was requested")
             }
             let due = cal.advance(wait.start, by: cal.span(of: autoClose), unit: autoClose.unit)
@@ -736,12 +748,12 @@ public enum Timers {
             for p in pauses {
                 if let end = p.end, end <= t { continue }
                 let pauseStart = max(p.start, t)
-                if pauseStart > now { break }
+                if pauseStart > known { break }
                 if let ending, pauseStart >= ending { break }
                 let available = cal.measure(from: t, to: pauseStart, unit: d.unit)
                 if available >= remaining { return .at(cal.advance(t, by: remaining, unit: d.unit)) }
                 remaining -= available
-                guard let end = p.end, end <= now else { return .pausedAt(remaining: remaining) }
+                guard let end = p.end, end <= known else { return .pausedAt(remaining: remaining) }
                 t = end
             }
             return .at(cal.advance(t, by: remaining, unit: d.unit))
