@@ -20,6 +20,9 @@ struct PolicyGroup: AsyncParsableCommand {
         }
         let rules = try zone(policy.timeZone, file: path + lineSuffix(of: "time-zone", in: text))
         try checkRecordable(policy, zone: rules, path: path, text: text)
+        if let warning = policy.holidaysRunningOut(today: CivilDate(daysSinceEpoch: Timestamp.now().microseconds / 86_400_000_000)) {
+            FileHandle.standardError.write(Data("warning: \(path)\(lineSuffix(of: "holidays", in: text)): \(warning)\n".utf8))
+        }
         return (policy, rules)
     }
 

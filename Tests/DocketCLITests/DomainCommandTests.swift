@@ -604,6 +604,12 @@ struct DomainCommandTests {
                 .write(toFile: mars, atomically: true, encoding: .utf8)
             let tz = try await DocketProcess.run(["policy", "validate", mars])
             #expect(tz.status == 1 && tz.stderr.contains("tz.toml:\(versionLine + 2): time-zone: unknown time zone \"Mars/Olympus\""), "\(tz.stderr)")
+            // Holidays that have run out: valid, with a warning naming the line.
+            let stale = dir + "/stale.toml"
+            try (lines[...versionLine] + ["holidays = [\"2020-12-25\"]"] + lines[(versionLine + 1)...]).joined(separator: "\n")
+                .write(toFile: stale, atomically: true, encoding: .utf8)
+            let old = try await DocketProcess.run(["policy", "validate", stale])
+            #expect(old.status == 0 && old.stderr.hasPrefix("warning: \(stale):\(versionLine + 2): holidays: the last one listed is 2020-12-25; business days after 2020-12-31 are counted"), "\(old.stderr)")
             let adopt = try await docket("policy", "adopt", "--project", "p", bad)
             #expect(adopt.status == 1)
             #expect(try await docket.events() == before + 2)

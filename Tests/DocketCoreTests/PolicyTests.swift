@@ -149,6 +149,27 @@ struct PublishedPolicyTests {
         #expect(try Policy.parse(p.encodeCanonical(), file: "canonical") == p)
     }
 
+    @Test("holidays that run out within the year are pointed out to whoever validates or adopts the policy, if it counts business days or moves dates off days off")
+    func holidaysRunningOut() throws {
+        let p = try PolicyFiles.policy("project-zero.toml")  // holidays through 2027-12-31; deadlines move to work days
+        let last = try #require(p.holidays.max())
+        let (now, newYear, later) = (try CivilDate("2026-12-04"), try CivilDate("2027-01-01"), try CivilDate("2028-03-01"))
+        #expect(last.year == 2027)
+        #expect(p.holidaysRunningOut(today: now) == nil)
+        let soon = try #require(p.holidaysRunningOut(today: newYear))
+        #expect(soon.hasPrefix("holidays: the last one listed is \(last); business days after 2027-12-31 will be counted") && soon.hasSuffix("list next year's, and adopt the policy as a new version"), "\(soon)")
+        let lapsed = try #require(p.holidaysRunningOut(today: later))
+        #expect(lapsed.contains("after 2027-12-31 are counted") && lapsed.contains("list this year's and next year's"), "\(lapsed)")
+        // Holidays a policy never counts with: nothing to say; no holidays: nothing to run out.
+        var calendarDays = p
+        calendarDays.disclosure?.workdayDeadlines = false
+        #expect(calendarDays.durations.allSatisfy { $0.duration.unit != .businessDays })
+        #expect(calendarDays.holidaysRunningOut(today: later) == nil)
+        var none = p
+        none.holidays = []
+        #expect(none.holidaysRunningOut(today: later) == nil)
+    }
+
     @Test("the published JSON schema names exactly the sections and keys the parser reads, in the same order")
     func publishedSchemaMatchesParser() throws {
         let data = try Data(contentsOf: PolicyFiles.packageRoot.appendingPathComponent("Schemas/policy.schema.json"))

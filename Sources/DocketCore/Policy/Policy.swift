@@ -357,6 +357,19 @@ public struct Policy: Hashable, Sendable {
         return all.compactMap { field, d in d.map { (field, $0) } }
     }
 
+    /// What to tell whoever validates or adopts the policy on `today` when its holidays run out
+    /// within the year: a business day after the last year listed is any workweek day, so a
+    /// deadline set then skips no holiday, and nothing else would say so. Nil when the policy
+    /// lists none, or counts no business days and moves no date off days off.
+    public func holidaysRunningOut(today: CivilDate) -> String? {
+        guard let last = holidays.max(), durations.contains(where: { $0.duration.unit == .businessDays }) || disclosure?.workdayDeadlines == true,
+            last.year <= today.year
+        else { return nil }
+        let lapsed = last.year < today.year
+        return "holidays: the last one listed is \(last); business days after \(last.year)-12-31 \(lapsed ? "are" : "will be") counted, and days off moved past, as if there were no holidays: "
+            + "list \(lapsed ? "this year's and next" : "next") year's, and adopt the policy as a new version"
+    }
+
     /// Rules between fields that no single value can break, as (field, message) pairs.
     func contradictions() -> [(field: String, message: String)] {
         var found: [(field: String, message: String)] = []
