@@ -75,6 +75,33 @@ struct BusinessCalendarTests {
         #expect(BusinessCalendar(workweek: []).onWorkday(at("2026-11-01T12:00:00Z")) == at("2026-11-01T12:00:00Z"))
     }
 
+    @Test("where a change of offset skips local midnight, a day's first instant (01:00) is the end of the day before; where it repeats midnight, the second is inside the new day")
+    func onWorkdayAtChangedMidnights() throws {
+        // Cairo works Sunday–Thursday; summer time begins at Friday 2026-04-24 00:00 EET, which
+        // becomes 01:00 EEST (2026-04-23T22:00:00Z).
+        let cairo = try ZoneRules(identifier: "Africa/Cairo", initialUTCOffsetSeconds: 2 * 3600, transitions: [.init(at: seconds("2026-04-23T22:00:00Z"), utcOffsetSeconds: 3 * 3600)])
+        let sundayToThursday: [Weekday] = [.sunday, .monday, .tuesday, .wednesday, .thursday]
+        let egypt = BusinessCalendar(zone: cairo, workweek: sundayToThursday)
+        // Friday 01:00 EEST, Friday's first instant: Thursday's end, which stays (as 5 business
+        // days from a Saturday end there).
+        #expect(egypt.onWorkday(at("2026-04-23T22:00:00Z")) == at("2026-04-23T22:00:00Z"))
+        #expect(egypt.advance(at("2026-04-18T10:00:00Z"), by: Self.fiveBusinessDays, unit: .businessDays) == at("2026-04-23T22:00:00Z"))
+        // Friday noon: Sunday noon.
+        #expect(egypt.onWorkday(at("2026-04-24T09:00:00Z")) == at("2026-04-26T09:00:00Z"))
+        // With Thursday a holiday, Thursday's end moves to Sunday's: Monday 00:00 EEST.
+        let holiday = BusinessCalendar(zone: cairo, workweek: sundayToThursday, holidays: [date("2026-04-23")])
+        #expect(holiday.onWorkday(at("2026-04-23T22:00:00Z")) == at("2026-04-26T21:00:00Z"))
+        // Havana works Monday–Saturday; summer time ends at Sunday 2026-11-01 01:00 CDT, which
+        // becomes 00:00 CST (05:00Z): midnight twice.
+        let havana = try ZoneRules(identifier: "America/Havana", initialUTCOffsetSeconds: -4 * 3600, transitions: [.init(at: seconds("2026-11-01T05:00:00Z"), utcOffsetSeconds: -5 * 3600)])
+        let cuba = BusinessCalendar(zone: havana, workweek: [.monday, .tuesday, .wednesday, .thursday, .friday, .saturday])
+        // The first midnight is Saturday's end: it stays.
+        #expect(cuba.onWorkday(at("2026-11-01T04:00:00Z")) == at("2026-11-01T04:00:00Z"))
+        // The second is an hour into Sunday: Monday 00:00 CST; half an hour later, 00:30.
+        #expect(cuba.onWorkday(at("2026-11-01T05:00:00Z")) == at("2026-11-02T05:00:00Z"))
+        #expect(cuba.onWorkday(at("2026-11-01T05:30:00Z")) == at("2026-11-02T05:30:00Z"))
+    }
+
     @Test("5 business days from Friday 15:00 UTC end the next Friday 15:00")
     func fridayAfternoon() {
         let calendar = BusinessCalendar()

@@ -647,22 +647,31 @@ public struct BusinessCalendar: Sendable {
 
     /// `instant`, or if it falls on a day off (outside the workweek, or a holiday) the same local
     /// time of day on the first work day after it: a deadline "moved to the next normal work day".
-    /// A deadline at local midnight is the end of the day before it (as `advance` ends business
-    /// days: 5 business days from a Saturday end at the next Saturday 00:00, Friday's end, which
-    /// stays). `instant` itself with an empty workweek.
+    /// A deadline at the first instant of a local day is the end of the day before it (as
+    /// `advance` ends business days: 5 business days from a Saturday end at the next Saturday
+    /// 00:00, Friday's end, which stays); moved, it is the end of the work day it moves to. The
+    /// first instant is midnight, or where a change of offset skips midnight, the instant after
+    /// it (01:00 in Cairo the day summer time begins). `instant` itself with an empty workweek.
     public func onWorkday(_ instant: Timestamp) -> Timestamp {
         guard workdayMask != 0 else { return instant }
         let t = Self.clamp(instant.microseconds)
         func offset(_ u: Int64) -> Int64 { Int64(zone.utcOffsetSeconds(at: Timestamp(microseconds: Self.clamp(u)))) * 1_000_000 }
+        func localDay(_ u: Int64) -> Int64 { (u + offset(u)).floorDivided(by: Self.day).quotient }
         let local = t + offset(t)
-        let day = (local - 1).floorDivided(by: Self.day).quotient
+        // The day the microsecond before falls on, if earlier: `t` ends it. (Where a change of
+        // offset repeats an hour across midnight, `t` can fall on an earlier day than the instant
+        // before it: the day it falls on.)
+        let before = localDay(t - 1), at = local.floorDivided(by: Self.day).quotient
+        let endsDay = before < at
+        let day = min(before, at)
         guard !isBusinessDay(day) else { return instant }
         // Every 7 days hold a work day of the week; each holiday can take one of them away.
         let last = day + 7 * Int64(holidays.count + 1)
         var next = day + 1
         while next < last && !isBusinessDay(next) { next += 1 }
         guard isBusinessDay(next) else { return instant }
-        let wall = local + (next - day) * Self.day
+        // The end of that work day (the next day's midnight), or the same wall time on it.
+        let wall = endsDay ? (next + 1) * Self.day : local + (next - day) * Self.day
         // Back to UTC with the offset in force then (in a gap of a change of offset, the later side).
         let guess = wall - offset(wall - offset(t))
         let moved = wall - offset(guess)
