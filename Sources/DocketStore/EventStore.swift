@@ -112,6 +112,12 @@ public final class EventStore: Sendable {
                 .corruptRecord,
                 "\(directory): the data file is cut short: ledger/data.mdb holds \(st.st_size) bytes but its pages run to \(env.usedBytes()) (a copy that did not finish?); restore it from a replica or a complete copy")
         }
+        // The entries of a new ledger's files, and of its directory, are on disk before the first
+        // append is acknowledged (LMDB syncs the data file, not the directory it created it in).
+        if !configuration.readOnly {
+            try syncDirectory(of: ledgerPath + "/data.mdb")
+            try syncDirectory(of: ledgerPath)
+        }
         let dbs = try Databases.open(env, readOnly: configuration.readOnly, path: directory)
         let ledgerID = try Self.loadOrInitialiseMetadata(
             env, dbs, readOnly: configuration.readOnly, path: directory, newLedgerID: configuration.ledgerID)

@@ -4,6 +4,7 @@ import Glibc
 #endif
 import DocketCore
 import Foundation
+import Synchronization
 
 // The only file that calls LMDB. Handles are lent to closures (the GRDB pattern) and never
 // escape this target.
@@ -96,7 +97,10 @@ final class LMDBEnvironment: @unchecked Sendable {
     let withoutLocks: Bool
     /// The environment's directory.
     let path: String
-    private(set) var mapSize: Int
+    /// The map's size in bytes: set under the resize lock, read without it (statistics, the
+    /// writer's next size).
+    var mapSize: Int { currentMapSize.load(ordering: .relaxed) }
+    private let currentMapSize = Atomic<Int>(0)
     /// Readers hold it shared; the writer holds it exclusively while it resizes the map, which
     /// LMDB requires to happen with no transaction open in the process.
     /// Heap-allocated: a lock must not move, and `&` on a stored property may pass a copy.
@@ -124,17 +128,13 @@ final class LMDBEnvironment: @unchecked Sendable {
         self.readOnly = readOnly
         withoutLocks = flags & UInt32(MDB_NOLOCK) != 0
         self.path = path
-        self.mapSize = mapSize
+        currentMapSize.store(mapSize, ordering: .relaxed)
         pthread_rwlock_init(resizeLock, nil)
         try check(rc)
-        // Frees the reader slots of processes that died holding them (a read-only command killed
-        // with SIGKILL, say): left, they pin old pages and, at 512, refuse every new reader.
-        // (Nothing to do without a lock file; the answer is only informative.)
-        var dead: Int32 = 0
-        _ = mdb_reader_check(env, &dead)
+        clearDeadReaders()
         var info = MDB_envinfo()
         try check(mdb_env_info(env, &info))
-        self.mapSize = info.me_mapsize
+        currentMapSize.store(info.me_mapsize, ordering: .relaxed)
         // On a throw above, deinit closes the environment and frees the lock: every stored
         // property is initialised by then, so Swift runs it.
     }
@@ -234,13 +234,24 @@ final class LMDBEnvironment: @unchecked Sendable {
         return value
     }
 
+    /// Frees the reader slots of processes that died holding them (a `docket read` beside the
+    /// node killed with SIGKILL, say), and returns how many. Left, each pins the pages of its
+    /// snapshot, which no commit can reuse, so the data file grows; at 512, no reader can begin.
+    /// LMDB does this only when asked: at open, and by the writer now and then.
+    @discardableResult
+    func clearDeadReaders() -> Int32 {
+        guard !withoutLocks else { return 0 }
+        var dead: Int32 = 0
+        return mdb_reader_check(env, &dead) == 0 ? dead : 0
+    }
+
     /// Adopts the larger map another process set, with no transaction open in this process.
     private func adoptGrownMap() {
         pthread_rwlock_wrlock(resizeLock)
         defer { pthread_rwlock_unlock(resizeLock) }
         mdb_env_set_mapsize(env, 0)
         var info = MDB_envinfo()
-        if mdb_env_info(env, &info) == 0 { mapSize = info.me_mapsize }
+        if mdb_env_info(env, &info) == 0 { currentMapSize.store(info.me_mapsize, ordering: .relaxed) }
     }
 
     /// Grows the map to `newSize` bytes with no transaction open in this process.
@@ -250,7 +261,7 @@ final class LMDBEnvironment: @unchecked Sendable {
         try check(mdb_env_set_mapsize(env, newSize))
         var info = MDB_envinfo()
         try check(mdb_env_info(env, &info))
-        mapSize = info.me_mapsize
+        currentMapSize.store(info.me_mapsize, ordering: .relaxed)
     }
 
     /// Bytes of the data file actually in use (pages up to the last one written).
@@ -381,6 +392,13 @@ extension UnsafeRawBufferPointer {
     @inline(__always)
     func loadBigEndianUInt16(at offset: Int = 0) -> UInt16 {
         UInt16(bigEndian: loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    }
+
+    /// The sequence number an index entry (`ids`, `streams`) holds: 8 bytes, big-endian. One of
+    /// another length is damage (`MDB_CORRUPTED`, the file is damaged), not bytes to read past.
+    func indexedSequence() throws(LMDBError) -> UInt64 {
+        guard count == 8 else { throw LMDBError(code: MDB_CORRUPTED) }
+        return loadBigEndianUInt64()
     }
 }
 

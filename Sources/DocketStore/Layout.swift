@@ -162,7 +162,7 @@ enum StreamIndex {
             try txn.withCursor(dbs.streams) { (cursor) throws(LMDBError) in
                 var entry = try cursor.get(.setRange, key: Key.stream(stream, version: version))
                 while let e = entry, out.count < limit, e.key.count == prefix.count + 8, e.key.starts(with: prefix) {
-                    out.append(e.value.loadBigEndianUInt64())
+                    out.append(try e.value.indexedSequence())
                     entry = try cursor.get(.next)
                 }
             }.get()

@@ -76,6 +76,8 @@ final class LogWriter: @unchecked Sendable {
     private var nextTrainingAt: UInt64
     private var record: [UInt8] = []
     private var thread: Thread?
+    /// When the writer last freed dead readers' slots (`clearDeadReadersNowAndThen`).
+    private var lastReaderCheck = ContinuousClock.now
     /// Stream-index entries not yet in `streams` (committed, or in the transaction being built),
     /// in sequence order, and the latest version of each stream they hold.
     private var unindexed: [(stream: StreamName, entry: StreamMemtable.Entry)] = []
@@ -177,12 +179,14 @@ final class LogWriter: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Lets the writer commit what is queued, then stops it and waits for it.
+    /// Lets the writer commit what is queued, then stops it and waits for it. On the writer
+    /// thread itself (the store's last reference released by a completion it ran) there is no
+    /// one to wait for: it stops once it is back from that batch, rather than wait on itself.
     func stopAndWait() {
         condition.lock()
         stopping = true
         condition.broadcast()
-        while !finished { condition.wait() }
+        if Thread.current !== thread { while !finished { condition.wait() } }
         condition.unlock()
     }
 
@@ -376,8 +380,22 @@ final class LogWriter: @unchecked Sendable {
                 }
             }
             if train { considerTraining() }
+            clearDeadReadersNowAndThen()
             return
         }
+    }
+
+    /// Every minute of commits, frees the reader slots dead processes left (`clearDeadReaders`).
+    private func clearDeadReadersNowAndThen() {
+        let now = ContinuousClock.now
+        guard now - lastReaderCheck >= .seconds(60) else { return }
+        lastReaderCheck = now
+        clearDeadReaders()
+    }
+
+    private func clearDeadReaders() {
+        let dead = environment.clearDeadReaders()
+        if dead > 0 { logger.warning("freed the reader slots of processes that died reading the log", metadata: ["slots": "\(dead)"]) }
     }
 
     private func fail(_ batch: [Job], _ error: StoreError) {
@@ -397,6 +415,8 @@ final class LogWriter: @unchecked Sendable {
 
     /// Doubles the map; false when it is already at its maximum.
     private func growMap() -> Bool {
+        // Pages a dead reader pinned may be all the room that was missing.
+        clearDeadReaders()
         let current = environment.mapSize
         guard current < configuration.maximumMapSize else { return false }
         let next = min(current * 2, configuration.maximumMapSize)
@@ -460,6 +480,11 @@ final class LogWriter: @unchecked Sendable {
                 prepared.abandon()
                 return .failure(error)
             }
+        }
+        // No stream reaches such a version by appending: only a damaged index says so.
+        guard current <= UInt64.max - UInt64(events.count) else {
+            prepared.abandon()
+            return .failure(Self.impossibleVersion(current, of: request.stream))
         }
         if case .exact(let expected) = request.expected, expected != current {
             prepared.abandon()
@@ -544,7 +569,7 @@ final class LogWriter: @unchecked Sendable {
         }
         var existing: [UInt64?]?
         for (i, e) in events.enumerated() {
-            let found = try e.id.withIndexKey { (k) throws(LMDBError) in try txn.get(databases.ids, k)?.loadBigEndianUInt64() }
+            let found = try e.id.withIndexKey { (k) throws(LMDBError) in try txn.get(databases.ids, k)?.indexedSequence() }
             if let found {
                 if existing == nil { existing = Array(repeating: nil, count: events.count) }
                 existing![i] = found
@@ -655,6 +680,13 @@ final class LogWriter: @unchecked Sendable {
         return result
     }
 
+    /// A stream version no append could have reached, read from the `streams` index.
+    private static func impossibleVersion(_ version: UInt64, of stream: StreamName) -> StoreError {
+        StoreError(
+            .corruptRecord,
+            "the stream index gives stream \(stream) version \(version), which no append reaches: the data file is damaged or was edited; nothing was written; run docket verify, and restore the data directory from a replica or a copy")
+    }
+
     /// Whether every record of `p` is its stream's next version. The chain proves the records are
     /// the leader's, not that the leader's log is consistent: a stream version repeated in it (a
     /// damaged or forged log) would be refused by the `streams` index only at its next flush,
@@ -664,6 +696,7 @@ final class LogWriter: @unchecked Sendable {
         for (i, record) in p.streams.enumerated() {
             let current: UInt64
             if let h = heads[record.stream] ?? unindexedHeads[record.stream] { current = h } else { current = try StreamIndex.head(of: record.stream, in: txn, databases) }
+            guard current < .max else { return Self.impossibleVersion(current, of: record.stream) }
             guard record.version == current + 1 else {
                 let seq = p.first + UInt64(i)
                 return StoreError(
@@ -760,17 +793,29 @@ struct DictionaryTrainer: Sendable {
     let dictionaries: DictionaryCache
     let configuration: EventStore.Configuration
 
+    /// The bytes of one event a sample keeps: its first 4 KiB (what events have in common, their
+    /// envelope and field names, comes first).
+    static let maximumSampleSize = 4096
+    /// The bytes all samples together keep: 32 MiB.
+    static let maximumSampleBytes = 32 << 20
+
     func train(upTo head: UInt64) throws(StoreError) -> ([UInt8], DictionaryInfo) {
         let count = UInt64(configuration.dictionarySampleCount)
         let start = head > count ? head - count + 1 : 1
         var samples: [[UInt8]] = []
+        // What the samples may hold, at most: the recent events of a ledger (a few hundred bytes
+        // each) fit many times over, while a client appending events of 64 KiB cannot make
+        // training hold a gigabyte (16,384 of them), and then again as one buffer for zstd.
+        var budget = Self.maximumSampleBytes
         let decoder = RecordDecoder(dictionaries: dictionaries)
         var next = start
-        while next <= head {
+        while next <= head && budget > 0 {
             try environment.read { (txn) throws(StoreError) in
                 try LogIndex.forEachRecord(in: txn, databases, from: next, limit: 4096) { (seq, value) throws(StoreError) in
-                    guard seq <= head else { return false }
-                    samples.append(try decoder.withEnvelope(value, sequence: seq, txn: txn) { (bytes, _) in Array(bytes) })
+                    guard seq <= head, budget > 0 else { return false }
+                    let sample = try decoder.withEnvelope(value, sequence: seq, txn: txn) { (bytes, _) in Array(bytes.prefix(Self.maximumSampleSize)) }
+                    budget -= sample.count
+                    samples.append(sample)
                     next = seq + 1
                     return true
                 }

@@ -254,7 +254,7 @@ extension EventStore {
                 if let i = DictionaryInfo(json: String(decoding: info, as: UTF8.self)) { infos.append(i) }
                 version += 1
             }
-            let current = try Meta.get(Meta.currentDictionary, in: txn, databases).map { $0.withUnsafeBytes { $0.loadBigEndianUInt16() } }
+            let current = try Meta.get(Meta.currentDictionary, in: txn, databases).flatMap { v in v.count == 2 ? v.withUnsafeBytes { $0.loadBigEndianUInt16() } : nil }
             return (
                 try Meta.getUInt64(Meta.streamCount, in: txn, databases), try Meta.getUInt64(Meta.rawBytes, in: txn, databases),
                 try Meta.getUInt64(Meta.recordBytes, in: txn, databases), infos, current

@@ -1,4 +1,4 @@
-import DocketCore
+@testable import DocketCore
 import DocketTestSupport
 import Testing
 
@@ -409,6 +409,21 @@ struct EnvelopeCodecTests {
         let decoded = try EnvelopeCodec.decode(EnvelopeCodec.encodeFormat1(e), sequence: e.sequence)
         #expect(decoded == e)
         #expect(try EnvelopeCodec.decode(EnvelopeCodec.encodeFormat1(e), sequence: 5).sequence == 5)
+    }
+
+    @Test("a record whose stream name, type or id is past what an append allows (a forged or damaged copy) is refused, not indexed", arguments: [
+        ("stream", String(repeating: "s", count: 201)), ("type", String(repeating: "T", count: 65)), ("id", String(repeating: "i", count: 129)),
+    ])
+    func identifiersPastTheLimits(_ field: String, _ text: String) throws {
+        let e = RecordedEvent(
+            sequence: 9, stream: field == "stream" ? StreamName(unchecked: text) : try StreamName("s"), streamVersion: 1,
+            id: field == "id" ? EventID(uncheckedText: text) : try EventID("evt-1"), type: field == "type" ? EventType(unchecked: text) : try EventType("T"),
+            schemaVersion: 1, actor: "a", occurredAt: Timestamp(microseconds: 0), recordedAt: Timestamp(microseconds: 0), payload: Payload(nil))
+        let error = #expect(throws: CoreError.self) { try EnvelopeCodec.decode(EnvelopeCodec.encodeFormat1(e), sequence: 9) }
+        #expect(error?.code == .invalidEnvelope && error?.message.hasPrefix("event at sequence 9 has a stream name of") == true && error?.message.contains("past the limits of an append") == true, "\(String(describing: error))")
+        // Read in place too (a view rebuild).
+        let (envelope, ledger) = EnvelopeCodec.encode(e)
+        #expect(throws: CoreError.self) { try envelope.withUnsafeBytes { b in try EnvelopeCodec.fields(in: b, sequence: 9, ledger: ledger) } }
     }
 
     /// id "evt-1", stream "s" v1, type "T" schema 1, actor "a", occurred at the epoch, recorded

@@ -183,6 +183,17 @@ public enum EnvelopeCodec {
         let occurred = try r.readZigzag()
         let recordedDelta: Int64
         if let ledger { recordedDelta = ledger.recordedDelta } else { recordedDelta = try r.readZigzag() }
+        // The lengths an append allows: a record that breaks them (a damaged or forged copy, a
+        // hostile leader's) is refused here, before its stream name keys an index (whose key
+        // prefix holds the length in a byte) or its id passes LMDB's key limit.
+        guard (1...StreamName.maximumLength).contains(stream.count), (1...EventType.maximumLength).contains(type.count),
+            idForm != 0 || (1...EventID.maximumLength).contains(id.count)
+        else {
+            throw CoreError(
+                .invalidEnvelope,
+                "event at sequence \(sequence) has a stream name of \(stream.count) bytes, a type of \(type.count)\(idForm == 0 ? " and an id of \(id.count)" : ""): "
+                    + "past the limits of an append (stream 1–\(StreamName.maximumLength), type 1–\(EventType.maximumLength), id 1–\(EventID.maximumLength))")
+        }
         guard r.remaining > 0 else { throw CoreError(.truncated, "event at sequence \(sequence) has no payload") }
         let payload = try r.readBytes(r.remaining)
         if checkingPayload {
