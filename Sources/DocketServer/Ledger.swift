@@ -71,6 +71,11 @@ public final class Ledger: Sendable {
                 ("events", .array(events.map { .string($0.typeName) })), ("seq", .int(Int64(result.lastSequence))),
                 ("version", .int(Int64(result.streamVersion))), ("duplicate", .bool(result.duplicate)),
             ]
+            // An assessment says what severity it came to: one derived from a vector is not in the
+            // command that made it.
+            if let severity = report.severity, events.contains(where: { if case .reportTriaged = $0 { true } else if case .severityChanged = $0 { true } else { false } }) {
+                v.append(("severity", .string(severity.rawValue)))
+            }
             if !notices.isEmpty { v.append(("notices", .array(notices.map { .string($0) }))) }
             return .object(v)
         }

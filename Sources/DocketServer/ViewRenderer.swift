@@ -339,15 +339,16 @@ struct ViewRenderer {
         projection.reports[id].map(principal.canSee) ?? false
     }
 
-    /// The base scores of the vectors rows show, each worked out once: a ledger holds far fewer
+    /// The scores of the vectors rows show (`CVSSScore.ratedScore`: the score a severity is
+    /// derived from), each worked out once: a ledger holds far fewer
     /// distinct vectors than reports, and scoring a vector cost more than the rest of its row.
     /// (Bounded: emptied when it holds `scoresKept`.)
     private static let scores = Mutex<[String: Double]>([:])
     static let scoresKept = 4096
 
-    static func baseScore(_ vector: String) -> Double? {
+    static func ratedScore(_ vector: String) -> Double? {
         if let known = scores.withLock({ $0[vector] }) { return known }
-        guard let score = try? CVSS.score(vector).baseScore else { return nil }
+        guard let score = try? CVSS.score(vector).ratedScore else { return nil }
         scores.withLock {
             if $0.count >= scoresKept { $0.removeAll(keepingCapacity: true) }
             $0[vector] = score
@@ -360,7 +361,7 @@ struct ViewRenderer {
             ("id", .string(r.id)), ("project", .string(r.project)), ("title", .string(r.title)), ("state", .string(r.state.rawValue)),
         ]
         func add(_ k: String, _ v: Value?) { if let v { b.append((k, v)) } }
-        func score(_ v: String) -> Value { .object([("vector", .string(v)), ("score", baseScore(v).map { .double($0) } ?? .null)]) }
+        func score(_ v: String) -> Value { .object([("vector", .string(v)), ("score", ratedScore(v).map { .double($0) } ?? .null)]) }
         add("severity", r.severity.map { .string($0.rawValue) })
         add("cvss31", r.cvss31.map(score))
         add("cvss40", r.cvss40.map(score))

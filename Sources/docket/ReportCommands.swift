@@ -123,7 +123,8 @@ private func perform(_ command: ReportCommand, report id: String, store options:
     } else {
         let types = (outcome["events"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ")
         let again = outcome["duplicate"] == .bool(true) ? " (already recorded; nothing appended)" : ""
-        print("\(id): \(types) → \(outcome["state"]?.stringValue ?? "?") (seq \(outcome["seq"]?.intValue ?? 0))\(again)")
+        let severity = outcome["severity"]?.stringValue.map { ", severity \($0)" } ?? ""
+        print("\(id): \(types) → \(outcome["state"]?.stringValue ?? "?")\(severity) (seq \(outcome["seq"]?.intValue ?? 0))\(again)")
         for notice in outcome["notices"]?.arrayValue?.compactMap(\.stringValue) ?? [] { print("note: \(notice)") }
     }
 }
@@ -198,8 +199,8 @@ extension ReportGroup {
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Flag(help: "Only record that triage has started.") var start = false
-        @Option(help: "critical, high, medium, low or none; by default the CVSS vector's base severity (the 4.0 vector's when both are given).") var severity: CVSSSeverity?
-        @Option(help: "A CVSS 3.1 or 4.0 vector (repeatable: one of each).") var cvss: [String] = []
+        @Option(help: "critical, high, medium, low or none; by default the CVSS vector's, by every metric it gives, as `docket cvss` scores it (the 4.0 vector's when both are given). With vectors, one of them must score it.") var severity: CVSSSeverity?
+        @Option(help: "A CVSS 3.1 or 4.0 vector (repeatable: one of each). A re-assessment keeps the vector on record of a version it gives none of.") var cvss: [String] = []
         @Option(help: "A CWE id, like CWE-79 (repeatable).") var cwe: [String] = []
         @Option(help: "The affected component.") var component: String?
         @Option(help: "An affected version range (repeatable).") var affected: [String] = []

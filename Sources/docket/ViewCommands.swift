@@ -279,7 +279,16 @@ struct HistoryCommand: AsyncParsableCommand {
 }
 
 struct CVSSCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "cvss", abstract: "The base score and severity of a CVSS 3.1 or 4.0 vector.")
+    static let configuration = CommandConfiguration(
+        commandName: "cvss",
+        abstract: "The score and severity of a CVSS 3.1 or 4.0 vector.",
+        discussion: """
+            The score first is the one a triage derives its severity from: for 3.1 the environmental \
+            score where the vector gives environmental metrics, else the temporal score where it gives \
+            temporal ones, else the base score (the others follow it); for 4.0 its one score, named as \
+            FIRST names it (CVSS-B, CVSS-BT, CVSS-BE or CVSS-BTE), with the base metrics' alone after it \
+            when threat or environmental metrics change it.
+            """)
     @Argument(help: "The vector, like CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H.") var vector: String
     @Flag(help: "Print JSON.") var json = false
 
@@ -287,13 +296,38 @@ struct CVSSCommand: AsyncParsableCommand {
         try await reporting {
             let s: CVSSScore
             do { s = try CVSS.score(vector) } catch let error as CoreError { throw CLIError("invalid-cvss: \(error.message)", exitCode: ExitCode.validationFailure.rawValue) }
+            func tenths(_ t: Int) -> String { "\(t / 10).\(t % 10) \(CVSSSeverity(scoreTenths: t))" }
+            let metrics = Set(s.vector.split(separator: "/").dropFirst().map { String($0.prefix { $0 != ":" }) })
             if json {
-                printJSON([
-                    ("version", .string(s.version.rawValue)), ("vector", .string(s.vector)), ("baseScore", .double(s.baseScore)),
-                    ("severity", .string(s.severity.rawValue)),
-                ])
+                var members: [(key: String, value: Value)] = [
+                    ("version", .string(s.version.rawValue)), ("vector", .string(s.vector)), ("score", .double(s.ratedScore)),
+                    ("severity", .string(s.ratedSeverity.rawValue)),
+                ]
+                switch s.version {
+                case .v3_1:
+                    members.append(("baseScore", .double(s.baseScore)))
+                    if let t = s.temporalScore { members.append(("temporalScore", .double(t))) }
+                    if let e = s.environmentalScore { members.append(("environmentalScore", .double(e))) }
+                case .v4_0:
+                    members.append(("nomenclature", .string(s.nomenclature ?? "CVSS-B")))
+                    members.append(("baseScore", .double(Double(s.baseMetricsScoreTenths ?? s.baseScoreTenths) / 10)))
+                }
+                printJSON(members)
             } else {
-                print("\(s.baseScore) \(s.severity) (CVSS \(s.version.rawValue))")
+                var others: [String] = []
+                let name: String
+                switch s.version {
+                case .v3_1:
+                    let temporal = !metrics.isDisjoint(with: ["E", "RL", "RC"])
+                    let environmental = !metrics.isDisjoint(with: ["CR", "IR", "AR", "MAV", "MAC", "MPR", "MUI", "MS", "MC", "MI", "MA"])
+                    name = "3.1 " + (environmental ? "environmental" : temporal ? "temporal" : "base") + " score"
+                    if temporal || environmental { others.append("base \(tenths(s.baseScoreTenths))") }
+                    if temporal && environmental, let t = s.temporalScoreTenths { others.append("temporal \(tenths(t))") }
+                case .v4_0:
+                    name = "4.0, " + (s.nomenclature ?? "CVSS-B")
+                    if let b = s.baseMetricsScoreTenths, b != s.baseScoreTenths { others.append("base metrics alone \(tenths(b))") }
+                }
+                print("\(tenths(s.ratedScoreTenths)) (CVSS \(name)\(others.isEmpty ? "" : "; " + others.joined(separator: ", ")))")
             }
         }
     }

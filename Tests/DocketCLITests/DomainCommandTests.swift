@@ -66,7 +66,9 @@ struct DomainCommandTests {
 
             // Released and published: no resolution is left, and the refusal says what is allowed.
             _ = try await docket.ok("report", "ack", "B", "--assignee", "m")
-            _ = try await docket.ok("report", "triage", "B", "--severity", "high")
+            // An assessment says the severity it came to (here derived from the vector's metrics).
+            let triaged = try await docket.ok("report", "triage", "B", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/E:U/RL:O/RC:U")
+            #expect(triaged.stdout.hasPrefix("B: ReportTriaged → accepted, severity high (seq "), "\(triaged.stdout)")
             _ = try await docket.ok("report", "release", "B", "--version", "1.0")
             _ = try await docket.ok("report", "publish", "B")
             for resolution in ["wont-fix", "informative"] {
@@ -419,7 +421,13 @@ struct DomainCommandTests {
             // Imported long after: each line gives both times.
             #expect(history.allSatisfy { $0.contains("\t(recorded 20") } && history[0].hasPrefix("1\t2025-11-21T15:00:00Z\tmaria\tReportSubmitted\t"), "\(history)")
             #expect(try await docket.ok("history", "AUM-1", "--as-of", "2025-11-23").lines.count == 2)
-            #expect(try await DocketProcess.run(["cvss", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"]).stdout == "9.3 Critical (CVSS 4.0)\n")
+            #expect(try await DocketProcess.run(["cvss", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N"]).stdout == "9.3 Critical (CVSS 4.0, CVSS-B)\n")
+            // The score a triage derives the severity from comes first, named; the others after it.
+            let adjusted = try await DocketProcess.run(["cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/E:U/RL:O/RC:U/CR:L/IR:L/AR:L"])
+            #expect(adjusted.stdout == "6.4 Medium (CVSS 3.1 environmental score; base 9.8 Critical, temporal 7.8 High)\n", "\(adjusted.stdout)")
+            let threat = try await DocketProcess.run(["cvss", "--json", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:U"])
+            #expect(threat.stdout.contains("\"score\":8.1") && threat.stdout.contains("\"severity\":\"high\"") && threat.stdout.contains("\"nomenclature\":\"CVSS-BT\"") && threat.stdout.contains("\"baseScore\":9.3"), "\(threat.stdout)")
+            #expect(try await DocketProcess.run(["cvss", "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:U"]).stdout == "8.1 High (CVSS 4.0, CVSS-BT; base metrics alone 9.3 Critical)\n")
             #expect(try await docket.ok("verify").status == 0)
         }
     }

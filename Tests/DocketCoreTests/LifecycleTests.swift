@@ -393,9 +393,10 @@ struct LifecycleTests {
         var h = try ReportHarness()
         try h.run(.acknowledge(assignee: "m"))
         try h.run(Self.triage)
-        let changed = try h.run(.triage(severity: .medium, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "needs local access"))
+        let local = "CVSS:3.1/AV:L/AC:H/PR:L/UI:N/S:U/C:H/I:N/A:N"  // 4.7
+        let changed = try h.run(.triage(severity: nil, cvss31: local, cvss40: nil, cwes: [], component: nil, affected: [], reason: "needs local access"))
         #expect(changed.map(\.typeName) == ["SeverityChanged"])
-        #expect(h.report?.severity == .medium && h.report?.state == .accepted)
+        #expect(h.report?.severity == .medium && h.report?.cvss31 == local && h.report?.state == .accepted)
         let dropped = #expect(throws: DomainError.self) {
             try h.run(.triage(severity: .high, cvss31: nil, cvss40: nil, cwes: ["CWE-79"], component: nil, affected: [], reason: nil))
         }
@@ -427,7 +428,7 @@ struct LifecycleTests {
         #expect(h.report?.version == version)
         // A change is recorded.
         try h.run(.assign(assignee: "lee"))
-        try h.run(.triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "mitigated"))
+        try h.run(.triage(severity: .high, cvss31: "CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H", cvss40: nil, cwes: [], component: nil, affected: [], reason: "mitigated"))
         #expect(h.report?.assignee == "lee" && h.report?.severity == .high)
     }
 
@@ -639,10 +640,40 @@ struct LifecycleTests {
         try h.run(triage(.critical, nil, "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:U", reason: "base"))
         try h.run(triage(.high, nil, "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:U", reason: "threat"))
         #expect(throws: DomainError.self) { try h.run(triage(.medium, nil, "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N/E:U", reason: "neither")) }
-        // Re-assessed, the same rule; alone, a severity is taken as given.
+        // Re-assessed, the same rule, with the vectors on record of a version not given: alone,
+        // a severity they do not score is refused (the view would show it beside them).
         #expect(throws: DomainError.self) { try h.run(triage(.low, critical, reason: "downgrade")) }
-        try h.run(triage(.low, nil, reason: "only exploitable from the admin console"))
-        #expect(h.report?.severity == .low)
+        let alone = #expect(throws: DomainError.self) { try h.run(triage(.low, nil, reason: "only exploitable from the admin console")) }
+        #expect(
+            alone?.message.hasPrefix("severity low is not what report r-1's CVSS vectors say (CVSS:3.1 on record scores 9.8, critical; CVSS:4.0 on record scores 8.1, high;") == true
+                && alone?.message.contains("give with it the vector that rates it so (--cvss; it replaces the one on record of its version)") == true, "\(String(describing: alone))")
+        #expect(h.report?.severity == .high)
+        // A new v3.1 vector alone beside a v4.0 one on record that rates it otherwise (high, 8.1):
+        // which to go by is asked, not left to the version order.
+        let admin31 = "CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:L/I:N/A:N"  // 2.7
+        let split = #expect(throws: DomainError.self) { try h.run(triage(nil, admin31, reason: "v3.1 only")) }
+        #expect(split?.message.contains("report r-1's CVSS:4.0 vector on record rates it high (8.1), the CVSS:3.1 vector given low (2.7)") == true, "\(String(describing: split))")
+        // With a vector that rates it so, it is taken (either vector may carry it, as at a first triage).
+        let admin40 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:H/UI:N/VC:L/VI:N/VA:N/SC:N/SI:N/SA:N"
+        try h.run(triage(.low, admin31, admin40, reason: "only exploitable from the admin console"))
+        #expect(h.report?.severity == .low && h.report?.cvss31 == admin31 && h.report?.cvss40 == admin40)
+    }
+
+    @Test("a severity derived from a v3.1 vector is its temporal or environmental score's where it gives those metrics, as v4.0's is")
+    func severityFromAdjustedVector() throws {
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "m"))
+        // Base 9.8; E:U/RL:O/RC:U bring it to 7.8 (high); MPR:H to 7.2 (high).
+        try h.run(.triage(severity: nil, cvss31: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/E:U/RL:O/RC:U", cvss40: nil, cwes: [], component: nil, affected: [], reason: nil))
+        #expect(h.report?.severity == .high)
+        let scored = try CVSS.score("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/MPR:H")
+        #expect(scored.baseScoreTenths == 98 && scored.ratedScoreTenths == 72 && scored.ratedSeverity == .high && scored.severity == .critical)
+        // Recorded by the rules before (a retry's comparison), from the base score.
+        let asRecorded = try Lifecycle.eventsAsRecorded(
+            for: .triage(severity: nil, cvss31: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/MPR:H", cvss40: nil, cwes: [], component: nil, affected: [], reason: nil),
+            report: nil, reportID: "r-2")
+        guard case .reportTriaged(let e)? = asRecorded.first else { Issue.record("\(asRecorded)"); return }
+        #expect(e.severity == .critical)
     }
 
     @Test("credit for a person who declined it is refused; they may change their mind, saying how; accepting needs an offer")

@@ -965,11 +965,13 @@ struct ServerTests {
         } } } } } } } }
         vectors.append("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N")
         for _ in 0..<2 {
-            for v in vectors { #expect(ViewRenderer.baseScore(v) == (try CVSS.score(v)).baseScore, "\(v)") }
+            for v in vectors { #expect(ViewRenderer.ratedScore(v) == (try CVSS.score(v)).ratedScore, "\(v)") }
         }
-        #expect(ViewRenderer.baseScore("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H") == 9.8)
-        #expect(ViewRenderer.baseScore("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N") == 9.3)
-        #expect(ViewRenderer.baseScore("CVSS:3.1/AV:X") == nil && ViewRenderer.baseScore("CVSS:3.1/AV:X") == nil)
+        #expect(ViewRenderer.ratedScore("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H") == 9.8)
+        #expect(ViewRenderer.ratedScore("CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N") == 9.3)
+        // A v3.1 vector with temporal and environmental metrics: its environmental score, as its severity.
+        #expect(ViewRenderer.ratedScore("CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H/E:U/RL:O/RC:U/CR:L/IR:L/AR:L") == 6.4)
+        #expect(ViewRenderer.ratedScore("CVSS:3.1/AV:X") == nil && ViewRenderer.ratedScore("CVSS:3.1/AV:X") == nil)
     }
 
     @Test("the order of a view read in pages is kept for its next pages: per projection, instant, principal and query; the few most recent, none for long")

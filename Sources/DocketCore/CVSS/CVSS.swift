@@ -119,6 +119,25 @@ public struct CVSSScore: Sendable, Hashable {
     public var environmentalScore: Double? { environmentalScoreTenths.map { Double($0) / 10 } }
     /// The qualitative severity of `baseScore`.
     public var severity: CVSSSeverity { CVSSSeverity(scoreTenths: baseScoreTenths) }
+
+    /// The score of every metric the vector gives, in tenths: for v3.1 the environmental score
+    /// (which is the temporal score when no environmental metric is given, and the base score
+    /// when no temporal one is either); for v4.0 its one score. A vector that lowers or raises
+    /// its base score in its own metrics rates the flaw by them, in both versions alike.
+    public var ratedScoreTenths: Int { environmentalScoreTenths ?? baseScoreTenths }
+    public var ratedScore: Double { Double(ratedScoreTenths) / 10 }
+    /// The qualitative severity of `ratedScore`: the severity a triage takes from the vector.
+    public var ratedSeverity: CVSSSeverity { CVSSSeverity(scoreTenths: ratedScoreTenths) }
+
+    /// The v4.0 name of the score (FIRST's nomenclature): CVSS-B for base metrics alone, CVSS-BT
+    /// with threat metrics, CVSS-BE with environmental ones, CVSS-BTE with both; nil for v3.1.
+    public var nomenclature: String? {
+        guard version == .v4_0 else { return nil }
+        let metrics = vector.split(separator: "/").dropFirst().map { $0.prefix { $0 != ":" } }
+        let threat = metrics.contains("E")
+        let environmental = metrics.contains { CVSS40.environmentalMetrics.contains(String($0)) }
+        return "CVSS-B" + (threat ? "T" : "") + (environmental ? "E" : "")
+    }
 }
 
 /// Entry point for scoring CVSS vector strings.

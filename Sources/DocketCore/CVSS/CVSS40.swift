@@ -9,6 +9,9 @@
 // denominators divide 84 000, so they are at least 1.2e-5 away from one).
 
 enum CVSS40 {
+    /// The environmental metrics' keys (CVSS-BE, CVSS-BTE).
+    static let environmentalMetrics: Set<String> = ["CR", "IR", "AR", "MAV", "MAC", "MAT", "MPR", "MUI", "MVC", "MVI", "MVA", "MSC", "MSI", "MSA"]
+
     /// Metrics in the order the specification requires in vector strings (section 7).
     static let definitions: [CVSSMetricDefinition] = [
         // Base

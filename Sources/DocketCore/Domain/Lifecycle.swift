@@ -266,13 +266,24 @@ public enum Lifecycle {
             return [.infoRequested(InfoRequested(question: q))]
         case .respond(let s):
             return [.reporterResponded(ReporterResponded(summary: s))]
-        case .triage(let severity, let v31, let v40, let cwes, let component, let affected, let reason):
+        case .triage(let given, let v31, let v40, let cwes, let component, let affected, let reason):
             let s31 = try score(v31, expected: .v3_1)
             let s40 = try score(v40, expected: .v4_0)
-            guard let severity = severity ?? s40?.severity ?? s31?.severity else {
+            // A re-assessment keeps the vector on record of a version it gives none of: the
+            // severity must agree with the vectors that stand after it, as a first one's with
+            // those it gives (else "none" alone would switch off the fix clock of a report whose
+            // vector on record scores 9.8, and the view show both).
+            let reassessing = report.map { reassessable.contains($0.state) } ?? false
+            let kept31 = newRules && reassessing && v31 == nil ? report?.cvss31.flatMap { try? CVSS.score($0) } : nil
+            let kept40 = newRules && reassessing && v40 == nil ? report?.cvss40.flatMap { try? CVSS.score($0) } : nil
+            // Derived from the vector's own metrics in both versions (v3.1's environmental or
+            // temporal score where it gives those metrics, as v4.0's one score does); events
+            // recorded before were derived from v3.1's base score.
+            func derived(_ s: CVSSScore?) -> CVSSSeverity? { newRules ? s?.ratedSeverity : s?.severity }
+            guard let severity = given ?? derived(s40) ?? derived(kept40) ?? derived(s31) else {
                 throw DomainError(.invalidCommand, "give a severity (--severity critical|high|medium|low|none) or a CVSS vector to derive it from")
             }
-            if newRules { try refuseDisagreement(severity, s31, s40) }
+            if newRules && !reassessing { try refuseDisagreement(severity, s31, s40, reportID: reportID) }
             try noRepeats(cwes, "CWE")
             try noRepeats(affected, "affected version")
             for cwe in cwes {
@@ -285,6 +296,14 @@ public enum Lifecycle {
                 guard cwes.isEmpty, component == nil, affected.isEmpty else {
                     throw DomainError(.invalidCommand, "report \(reportID) is already triaged: a re-assessment changes the severity and CVSS vectors only (give --reason), not CWE ids, component or affected versions")
                 }
+                // A new v3.1 vector beside a v4.0 one on record that rates it otherwise: which one
+                // the programme goes by is for it to say, not for the version order to decide.
+                if given == nil, let s31, let kept40, s31.ratedSeverity != kept40.ratedSeverity {
+                    throw DomainError(
+                        .invalidCommand,
+                        "report \(reportID)'s CVSS:4.0 vector on record rates it \(kept40.ratedSeverity.rawValue) (\(kept40.ratedScore)), the CVSS:3.1 vector given \(s31.ratedSeverity.rawValue) (\(s31.ratedScore)), and the severity comes from the 4.0 vector: give the CVSS:4.0 vector that rates it now as well (--cvss), or the severity (--severity)")
+                }
+                if newRules { try refuseDisagreement(severity, s31 ?? kept31, s40 ?? kept40, onRecord: (kept31 != nil, kept40 != nil), reportID: reportID) }
                 // A re-assessment that changes nothing would be a clock-bearing event for nothing.
                 if report.severity == severity, v31 == nil || sameVector(v31, report.cvss31), v40 == nil || sameVector(v40, report.cvss40) {
                     throw DomainError(
@@ -513,25 +532,36 @@ public enum Lifecycle {
         return metrics(a) == metrics(b)
     }
 
-    /// Refuses a severity that none of the vectors given scores: the fix clock is keyed to the
+    /// Refuses a severity that none of the vectors scores: the fix clock is keyed to the
     /// severity, and "none" typed beside a 9.8 would switch it off without a word. A programme
     /// that rates a flaw otherwise than its base score says why in the vector (v3.1 temporal or
     /// environmental metrics, v4.0 threat or environmental ones), or gives the severity alone.
-    private static func refuseDisagreement(_ severity: CVSSSeverity, _ s31: CVSSScore?, _ s40: CVSSScore?) throws(DomainError) {
+    /// `onRecord`: which of them are the report's, kept by a re-assessment that gives no vector
+    /// of their version.
+    private static func refuseDisagreement(
+        _ severity: CVSSSeverity, _ s31: CVSSScore?, _ s40: CVSSScore?, onRecord: (v31: Bool, v40: Bool) = (false, false), reportID: String
+    ) throws(DomainError) {
         var scored: [(String, Int)] = []
         if let s31 {
+            let name = "CVSS:3.1" + (onRecord.v31 ? " on record" : "")
             for tenths in [s31.baseScoreTenths, s31.temporalScoreTenths, s31.environmentalScoreTenths].compactMap({ $0 }) where !scored.contains(where: { $0.1 == tenths }) {
-                scored.append(("CVSS:3.1", tenths))
+                scored.append((name, tenths))
             }
         }
         if let s40 {
-            scored.append(("CVSS:4.0", s40.baseScoreTenths))
+            let name = "CVSS:4.0" + (onRecord.v40 ? " on record" : "")
+            scored.append((name, s40.baseScoreTenths))
             // And its base metrics alone (CVSS-B), as v3.1's base score counts: threat or
             // environmental metrics may lower the score a programme still rates by its base.
-            if let b = s40.baseMetricsScoreTenths, b != s40.baseScoreTenths { scored.append(("CVSS:4.0 (base metrics)", b)) }
+            if let b = s40.baseMetricsScoreTenths, b != s40.baseScoreTenths { scored.append(("\(name) (base metrics)", b)) }
         }
         guard !scored.isEmpty, !scored.contains(where: { CVSSSeverity(scoreTenths: $0.1) == severity }) else { return }
         let says = scored.map { "\($0.0) scores \($0.1 / 10).\($0.1 % 10), \(CVSSSeverity(scoreTenths: $0.1).rawValue)" }.joined(separator: "; ")
+        if onRecord.v31 || onRecord.v40 {
+            throw DomainError(
+                .invalidCommand,
+                "severity \(severity.rawValue) is not what report \(reportID)'s CVSS vectors say (\(says)): give with it the vector that rates it so (--cvss; it replaces the one on record of its version), rated otherwise in its own metrics (temporal, threat or environmental) if that is the reason")
+        }
         throw DomainError(
             .invalidCommand,
             "severity \(severity.rawValue) is not what the CVSS vector given says (\(says)): leave --severity out to take the vector's, or rate it otherwise in the vector itself (temporal, threat or environmental metrics), or give the severity without the vector")
