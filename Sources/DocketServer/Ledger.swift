@@ -71,10 +71,14 @@ public final class Ledger: Sendable {
                 ("events", .array(events.map { .string($0.typeName) })), ("seq", .int(Int64(result.lastSequence))),
                 ("version", .int(Int64(result.streamVersion))), ("duplicate", .bool(result.duplicate)),
             ]
-            // An assessment says what severity it came to: one derived from a vector is not in the
-            // command that made it.
-            if let severity = report.severity, events.contains(where: { if case .reportTriaged = $0 { true } else if case .severityChanged = $0 { true } else { false } }) {
-                v.append(("severity", .string(severity.rawValue)))
+            // An assessment says what severity it came to (one derived from a vector is not in the
+            // command that made it): its own, also on a retry after a later re-assessment.
+            for e in events {
+                switch e {
+                case .reportTriaged(let t): v.append(("severity", .string(t.severity.rawValue)))
+                case .severityChanged(let c): v.append(("severity", .string(c.severity.rawValue)))
+                default: continue
+                }
             }
             if !notices.isEmpty { v.append(("notices", .array(notices.map { .string($0) }))) }
             return .object(v)
@@ -127,9 +131,13 @@ public final class Ledger: Sendable {
                 var before = Projection()
                 for e in recorded.prefix(Int(original.streamVersion) - 1) { before.apply(e) }
                 // As the rules of its time made it: a retry spanning an upgrade is still a retry.
-                let again = try? Lifecycle.eventsAsRecorded(for: command, report: before.reports[id], reportID: id)
+                // (Those of today, or those before the rules added since: a severity derived from a
+                // vector's own metrics, today, from a v3.1 vector's base score before.)
                 let first = try DomainEvent(original)
-                guard again?.first == first else {
+                let asRecorded = try? Lifecycle.eventsAsRecorded(for: command, report: before.reports[id], reportID: id)
+                let asToday = asRecorded?.first == first ? nil
+                    : try? Lifecycle.decide(command, report: before.reports[id], reportID: id, reporter: principal.role == .reporter, actor: principal.subject)
+                guard asRecorded?.first == first || asToday?.first == first else {
                     // Only an admin is told which (protocol.md §13): the event may be one this
                     // principal does not see, such as a maintainer's note on a reporter's report.
                     let which = principal.role == .admin ? " (sequence \(original.sequence), \(original.type))" : ""
@@ -226,6 +234,9 @@ public final class Ledger: Sendable {
     ) throws -> (events: [DomainEvent], proposed: [ProposedEvent]) {
         try Self.refuseOverridingCreditWish(command, on: report, id: id, principal)
         if report == nil, case .submit(let e) = command { try refuseWithoutPolicy(e.project) }
+        // A submission under an id taken (by a report the sender may see) is refused as that,
+        // whatever time it gives, not as a time before that report's latest event.
+        if let report, case .submit(let e) = command { try Lifecycle.check(.reportSubmitted(e), against: report, reportID: id) }
         try checkTime(at, report: report, id: id, principal)
         let events = try Lifecycle.decide(command, report: report, reportID: id, reporter: principal.role == .reporter, actor: principal.subject)
         if let report, case .embargoExtended(let e)? = events.first { try refuseShorterEmbargo(e, report: report, at: at ?? .now()) }

@@ -363,6 +363,8 @@ struct ViewRenderer {
         func add(_ k: String, _ v: Value?) { if let v { b.append((k, v)) } }
         func score(_ v: String) -> Value { .object([("vector", .string(v)), ("score", ratedScore(v).map { .double($0) } ?? .null)]) }
         add("severity", r.severity.map { .string($0.rawValue) })
+        // What the reporter said it was, beside what triage found (the two often differ).
+        add("claimedSeverity", r.claimedSeverity.map { .string($0.rawValue) })
         add("cvss31", r.cvss31.map(score))
         add("cvss40", r.cvss40.map(score))
         add("cwes", r.cwes.isEmpty ? nil : .array(r.cwes.map { .string($0) }))

@@ -222,14 +222,13 @@ public final class EventStore: Sendable {
     }
 
     deinit {
-        writer?.stopAndWait()
+        writer?.stopAndWait(holding: lock.withLock { $0.take() })
     }
 
     /// Stops the writer after it has committed everything already submitted, and lets another
     /// process open the directory for writing. Appends submitted afterwards fail with `.closed`.
     public func close() {
-        writer?.stopAndWait()
-        lock.withLock { $0 = nil }
+        writer?.stopAndWait(holding: lock.withLock { $0.take() })
     }
 
     /// Whether a compression dictionary is being trained in the background (benchmarks wait for

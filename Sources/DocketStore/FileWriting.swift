@@ -26,7 +26,14 @@ public func writeFileAtomically(_ bytes: [UInt8], to path: String, mode: Int, du
     } else if exclusive {
         unlink(tmp)
     }
-    if durable { try syncDirectory(of: path) }
+    if durable {
+        do { try syncDirectory(of: path) } catch {
+            // A file this write put in place for the first time is taken back, so that the
+            // failure leaves nothing (a token file with no record behind it, say).
+            if exclusive { unlink(path) }
+            throw error
+        }
+    }
 }
 
 /// Syncs the directory holding `path`, so that a file created or renamed there stays there

@@ -76,6 +76,8 @@ final class LogWriter: @unchecked Sendable {
     private var nextTrainingAt: UInt64
     private var record: [UInt8] = []
     private var thread: Thread?
+    /// The directory's writer lock, when the store was stopped from this thread (`stopAndWait`).
+    private var heldLock: WriterLock?
     /// When the writer last freed dead readers' slots (`clearDeadReadersNowAndThen`).
     private var lastReaderCheck = ContinuousClock.now
     /// Stream-index entries not yet in `streams` (committed, or in the transaction being built),
@@ -179,14 +181,20 @@ final class LogWriter: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Lets the writer commit what is queued, then stops it and waits for it. On the writer
-    /// thread itself (the store's last reference released by a completion it ran) there is no
-    /// one to wait for: it stops once it is back from that batch, rather than wait on itself.
-    func stopAndWait() {
+    /// Lets the writer commit what is queued, then stops it and waits for it; `lock` (the
+    /// directory's writer lock) is released once it has stopped. On the writer thread itself
+    /// (the store's last reference released by a completion it ran) there is no one to wait
+    /// for: it stops once it is back from that batch, and only then lets go of the lock, so that
+    /// no other writer opens the directory while it still commits.
+    func stopAndWait(holding lock: WriterLock?) {
         condition.lock()
         stopping = true
         condition.broadcast()
-        if Thread.current !== thread { while !finished { condition.wait() } }
+        if Thread.current === thread {
+            heldLock = lock
+        } else {
+            while !finished { condition.wait() }
+        }
         condition.unlock()
     }
 
@@ -202,6 +210,7 @@ final class LogWriter: @unchecked Sendable {
                 if !unindexed.isEmpty { commit([], flushIndex: true, considerTraining: false) }
                 condition.lock()
                 finished = true
+                heldLock = nil
                 condition.broadcast()
                 condition.unlock()
                 return
@@ -793,10 +802,8 @@ struct DictionaryTrainer: Sendable {
     let dictionaries: DictionaryCache
     let configuration: EventStore.Configuration
 
-    /// The bytes of one event a sample keeps: its first 4 KiB (what events have in common, their
-    /// envelope and field names, comes first).
-    static let maximumSampleSize = 4096
-    /// The bytes all samples together keep: 32 MiB.
+    /// The bytes all samples together hold, at most: 32 MiB (each sample is a whole event, so
+    /// that the ratio measured on them is the one later records are compared with).
     static let maximumSampleBytes = 32 << 20
 
     func train(upTo head: UInt64) throws(StoreError) -> ([UInt8], DictionaryInfo) {
@@ -806,6 +813,8 @@ struct DictionaryTrainer: Sendable {
         // What the samples may hold, at most: the recent events of a ledger (a few hundred bytes
         // each) fit many times over, while a client appending events of 64 KiB cannot make
         // training hold a gigabyte (16,384 of them), and then again as one buffer for zstd.
+        // (Fewer samples than asked for then: the next training comes when the log has grown
+        // fourfold, as after any training on fewer.)
         var budget = Self.maximumSampleBytes
         let decoder = RecordDecoder(dictionaries: dictionaries)
         var next = start
@@ -813,7 +822,7 @@ struct DictionaryTrainer: Sendable {
             try environment.read { (txn) throws(StoreError) in
                 try LogIndex.forEachRecord(in: txn, databases, from: next, limit: 4096) { (seq, value) throws(StoreError) in
                     guard seq <= head, budget > 0 else { return false }
-                    let sample = try decoder.withEnvelope(value, sequence: seq, txn: txn) { (bytes, _) in Array(bytes.prefix(Self.maximumSampleSize)) }
+                    let sample = try decoder.withEnvelope(value, sequence: seq, txn: txn) { (bytes, _) in Array(bytes) }
                     budget -= sample.count
                     samples.append(sample)
                     next = seq + 1

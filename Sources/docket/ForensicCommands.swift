@@ -363,15 +363,7 @@ struct Replay: AsyncParsableCommand {
             print("\n## Disclosure timers\n")
             let clocks = v["timers"]?.arrayValue ?? []
             if clocks.isEmpty { print("(no clocks)") } else {
-                table(
-                    ["REPORT", "CLOCK", "STATE", "TARGET", "DUE", "ENDED", "MARGIN", "NOTE"],
-                    clocks.map { c in
-                        let margin = c["marginSeconds"]?.intValue.map { m -> String in
-                            m < 0 ? "\(Clock.format(.seconds(-m))) late" : "\(Clock.format(.seconds(m))) \(c["endedAt"] == nil ? "left" : "early")"
-                        }
-                        return [c["report"]?.stringValue ?? "", c["clock"]?.stringValue ?? "", c["state"]?.stringValue ?? "", c["target"]?.stringValue ?? "-",
-                                tableTime(c["dueAt"]), tableTime(c["endedAt"]), margin ?? "-", c["note"]?.stringValue ?? ""]
-                    })
+                table(clockTableHeader, clocks.map(clockTableRow))
             }
             for p in v["projects"]?.arrayValue ?? [] {
                 let name = p["project"]?.stringValue ?? "?"

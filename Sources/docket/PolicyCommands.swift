@@ -10,8 +10,10 @@ struct PolicyGroup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "policy", abstract: "Disclosure policies (format: Schemas/policy.md).", subcommands: [Validate.self, Adopt.self])
 
-    /// Reads and parses a policy file, printing every problem as `file:line: field: message`.
-    static func load(_ path: String) throws -> (Policy, ZoneRules) {
+    /// Reads and parses a policy file, printing every problem as `file:line: field: message`;
+    /// with `holidayWarning`, warns when its holidays run out within the year (not for a policy
+    /// adopted with a date in the past, to import a history).
+    static func load(_ path: String, holidayWarning: Bool = true) throws -> (Policy, ZoneRules) {
         let data = try readInputFile(path, what: "policy file")
         guard let text = String(data: data, encoding: .utf8) else { throw CLIError("policy: \(path) is not UTF-8 text (a policy file is TOML, Schemas/policy.md)") }
         let policy: Policy
@@ -20,7 +22,8 @@ struct PolicyGroup: AsyncParsableCommand {
         }
         let rules = try zone(policy.timeZone, file: path + lineSuffix(of: "time-zone", in: text))
         try checkRecordable(policy, zone: rules, path: path, text: text)
-        if let warning = policy.holidaysRunningOut(today: CivilDate(daysSinceEpoch: Timestamp.now().microseconds / 86_400_000_000)) {
+        // Today where the policy's days are reckoned.
+        if holidayWarning, let warning = policy.holidaysRunningOut(today: BusinessCalendar(zone: rules).localDate(of: .now())) {
             FileHandle.standardError.write(Data("warning: \(path)\(lineSuffix(of: "holidays", in: text)): \(warning)\n".utf8))
         }
         return (policy, rules)
@@ -95,8 +98,8 @@ struct PolicyGroup: AsyncParsableCommand {
 
         func run() async throws {
             try await reporting {
-                let (policy, zone) = try PolicyGroup.load(file)
                 let at = try event.occurredAt()
+                let (policy, zone) = try PolicyGroup.load(file, holidayWarning: at == nil)
                 let answer = try await store.node(remote, actor: event.actor).using { node -> Value in
                     switch node {
                     case .local(let ledger, let actor):

@@ -225,8 +225,11 @@ extension ReportGroup {
                     if v.hasPrefix(CVSSVersion.v3_1.prefix), v31 == nil { v31 = v }
                     else if v.hasPrefix(CVSSVersion.v4_0.prefix), v40 == nil { v40 = v }
                     else {
-                        throw CLIError(
-                            "invalid-command: --cvss \"\(v)\" must be one CVSS:3.1/… and/or one CVSS:4.0/… vector", exitCode: ExitCode.validationFailure.rawValue)
+                        // What is wrong with the vector itself, as `docket cvss` says it (a 3.0
+                        // prefix, lowercase, a character that is not ASCII), else that it repeats a version.
+                        var why = "give one CVSS:3.1/… and/or one CVSS:4.0/… vector"
+                        do throws(CoreError) { _ = try CVSS.score(v) } catch { why = error.message }
+                        throw CLIError("invalid-command: --cvss: \(why)", exitCode: ExitCode.validationFailure.rawValue)
                     }
                 }
                 try await perform(
@@ -349,7 +352,7 @@ extension ReportGroup {
         @Option(help: "The GHSA id.") var ghsa: String?
         @Option(help: "The CVE id.") var cve: String?
         @Option(help: "The advisory URL.") var url: String?
-        @Option(help: ArgumentHelp("Only schedule disclosure for this date (RFC 3339 or YYYY-MM-DD).", valueName: "time")) var schedule: String?
+        @Option(help: ArgumentHelp("Only schedule disclosure for this date (RFC 3339, or YYYY-MM-DD for 00:00 UTC that day: give a time with its offset, like 2026-07-10T09:00:00-04:00, for another instant).", valueName: "time")) var schedule: String?
         func validate() throws {
             if schedule != nil, ghsa != nil || cve != nil || url != nil {
                 throw ValidationError("--schedule only sets the disclosure date; give --ghsa, --cve and --url when you publish the advisory (without --schedule)")
@@ -372,7 +375,7 @@ extension ReportGroup {
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
-        @Option(help: ArgumentHelp("The new embargo end (RFC 3339 or YYYY-MM-DD).", valueName: "time")) var until: String
+        @Option(help: ArgumentHelp("The new embargo end (RFC 3339, or YYYY-MM-DD for 00:00 UTC that day: give a time with its offset, like 2026-07-10T23:59:59+02:00, for another instant).", valueName: "time")) var until: String
         @Option(help: "Why.") var reason: String
         @Flag(help: "The reporter agreed to the extension.") var reporterAgreed = false
         func run() async throws {

@@ -171,15 +171,7 @@ struct TimersCommand: AsyncParsableCommand {
             let result = try await runQuery(.timers(project: project, report: report, dueWithin: window, late: late, all: all), store, remote, view)
             let rows = result["rows"]?.arrayValue ?? []
             if view.json { return printRows(rows) }
-            printTable(
-                ["REPORT", "CLOCK", "STATE", "TARGET", "DUE", "ENDED", "MARGIN", "NOTE"],
-                rows.map { c in
-                    let margin = c["marginSeconds"]?.intValue.map { m -> String in
-                        m < 0 ? "\(Clock.format(.seconds(-m))) late" : "\(Clock.format(.seconds(m))) \(c["endedAt"] == nil ? "left" : "early")"
-                    }
-                    return [c["report"]?.stringValue ?? "", c["clock"]?.stringValue ?? "", c["state"]?.stringValue ?? "", c["target"]?.stringValue ?? "-",
-                            tableTime(c["dueAt"]), tableTime(c["endedAt"]), margin ?? "-", c["note"]?.stringValue ?? ""]
-                })
+            printTable(clockTableHeader, rows.map(clockTableRow))
         }
     }
 }
@@ -297,7 +289,6 @@ struct CVSSCommand: AsyncParsableCommand {
             let s: CVSSScore
             do { s = try CVSS.score(vector) } catch let error as CoreError { throw CLIError("invalid-cvss: \(error.message)", exitCode: ExitCode.validationFailure.rawValue) }
             func tenths(_ t: Int) -> String { "\(t / 10).\(t % 10) \(CVSSSeverity(scoreTenths: t))" }
-            let metrics = Set(s.vector.split(separator: "/").dropFirst().map { String($0.prefix { $0 != ":" }) })
             if json {
                 var members: [(key: String, value: Value)] = [
                     ("version", .string(s.version.rawValue)), ("vector", .string(s.vector)), ("score", .double(s.ratedScore)),
@@ -318,11 +309,9 @@ struct CVSSCommand: AsyncParsableCommand {
                 let name: String
                 switch s.version {
                 case .v3_1:
-                    let temporal = !metrics.isDisjoint(with: ["E", "RL", "RC"])
-                    let environmental = !metrics.isDisjoint(with: ["CR", "IR", "AR", "MAV", "MAC", "MPR", "MUI", "MS", "MC", "MI", "MA"])
-                    name = "3.1 " + (environmental ? "environmental" : temporal ? "temporal" : "base") + " score"
-                    if temporal || environmental { others.append("base \(tenths(s.baseScoreTenths))") }
-                    if temporal && environmental, let t = s.temporalScoreTenths { others.append("temporal \(tenths(t))") }
+                    name = "3.1 \(s.ratedScoreName) score"
+                    if s.ratedScoreName != "base" { others.append("base \(tenths(s.baseScoreTenths))") }
+                    if s.ratedScoreName == "environmental", let t = s.temporalScoreTenths, t != s.baseScoreTenths { others.append("temporal \(tenths(t))") }
                 case .v4_0:
                     name = "4.0, " + (s.nomenclature ?? "CVSS-B")
                     if let b = s.baseMetricsScoreTenths, b != s.baseScoreTenths { others.append("base metrics alone \(tenths(b))") }
@@ -331,6 +320,21 @@ struct CVSSCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// The columns of a table of clocks (`timers`, `replay`).
+let clockTableHeader = ["REPORT", "CLOCK", "STATE", "TARGET", "DUE", "ENDED", "MARGIN", "NOTE"]
+
+/// A clock's row in a table of clocks.
+func clockTableRow(_ c: Value) -> [String] {
+    let margin = c["marginSeconds"]?.intValue.map { m -> String in
+        m < 0 ? "\(Clock.format(.seconds(-m))) late" : "\(Clock.format(.seconds(m))) \(c["endedAt"] == nil ? "left" : "early")"
+    }
+    var (due, ended) = (tableTime(c["dueAt"]), tableTime(c["endedAt"]))
+    // Within the same second, the fractions are what tell a clock ended late from one on time.
+    if due == ended, c["dueAt"] != c["endedAt"] { (due, ended) = (c["dueAt"]?.stringValue ?? due, c["endedAt"]?.stringValue ?? ended) }
+    return [c["report"]?.stringValue ?? "", c["clock"]?.stringValue ?? "", c["state"]?.stringValue ?? "", c["target"]?.stringValue ?? "-",
+            due, ended, margin ?? "-", c["note"]?.stringValue ?? ""]
 }
 
 /// A time as a table shows it: to the second (RFC 3339, UTC), or "-". Times of events recorded

@@ -33,6 +33,20 @@ struct DomainCommandTests {
         }
     }
 
+    @Test("a clock that ended late by less than a second shows its due and end times whole in the table, which would otherwise read the same")
+    func subSecondLateness() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            try await docket.adopt("p")
+            _ = try await docket.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "x", "--at", "2026-03-28T11:00:00Z")
+            _ = try await docket.ok("report", "ack", "R-1", "--assignee", "m", "--at", "2026-03-30T11:00:00.000001Z")  // due 11:00:00
+            let row = try await docket.ok("timers", "--report", "R-1", "--all").lines.first { $0.hasPrefix("R-1 ") && $0.contains(" acknowledge ") } ?? ""
+            #expect(row.contains("breached") && row.contains("2026-03-30T11:00:00Z  2026-03-30T11:00:00.000001Z") && row.contains("<1m late"), "\(row)")
+            let met = try await docket.ok("timers", "--report", "R-1", "--all").lines.first { $0.hasPrefix("R-1 ") && $0.contains(" triage ") } ?? ""
+            #expect(!met.contains(".0000"), "\(met)")
+        }
+    }
+
     @Test("a duplicate names an original, not a report itself closed as a duplicate; a report whose fix is out is not closed at all; what is due includes what is overdue; a submission retried with --id is the same report")
     func duplicatesAndRetries() async throws {
         try await withTemporaryDirectory { dir in
@@ -124,7 +138,8 @@ struct DomainCommandTests {
                 (["report", "cve", "R1", "--assign", "CVE-26-1"], "is not a CVE id"),
                 (["report", "triage", "R1", "--severity", "high", "--cwe", "79"], "is not a CWE id"),
                 (["report", "submit", "--project", "p q", "--title", "t", "--reporter", "r"], "project \"p q\" must be"),
-                (["report", "triage", "R1", "--cvss", "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"], "must be one CVSS:3.1/… and/or one CVSS:4.0/… vector"),
+                (["report", "triage", "R1", "--cvss", "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"], "--cvss: CVSS vector \"CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\" has unsupported version prefix \"CVSS:3.0\""),
+                (["report", "triage", "R1", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:L"], "--cvss: give one CVSS:3.1/… and/or one CVSS:4.0/… vector"),
                 (["report", "note", "R1", "hi", "--actor", "\u{200B}"], "--actor: actor must not be empty (it holds only invisible characters)"),
                 (["report", "note", "R1", "hi", "--actor", String(repeating: "a", count: 201)], "--actor: actor must be at most 200 bytes"),
                 // A one-line field over its limit is told so, however large it makes the event.
@@ -548,6 +563,8 @@ struct DomainCommandTests {
                 (["policy", "adopt", "--project", "q", aumosPath, "--at", "1969-12-31T23:59:59Z"], "is before 1990-01-01: check the year"),
                 (["report", "ack", "R-404", "--assignee", "m"], "unknown-report: no report R-404"),
                 (["report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "x"], "report-exists"),
+                // Taken, whatever time the submission gives (not "before the report's latest event").
+                (["report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "x", "--at", "2025-06-01T00:00:00Z"], "report-exists: report R-1 already exists"),
                 (["report", "credit", "R-1", "--person", "eve", "--offer"], "credit-declined: eve reported R-1 to be credited with nothing"),
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "2026-13-01T00:00:00Z"], "--at"),
                 (["report", "submit", "--project", "bad project", "--title", "t", "--reporter", "x"], "project \"bad project\""),

@@ -266,6 +266,12 @@ struct CVSSTests {
         Malformed(vector: CVSSTests.base31 + "/E:H/E:U", mentions: ["E (Exploit Code Maturity)", "more than once"]),
         Malformed(vector: CVSSTests.base40 + "/E:A/E:A", mentions: ["E (Exploit Maturity)", "more than once"]),
         Malformed(vector: "CVSS:4.0/AV:N/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", mentions: ["AV (Attack Vector)", "more than once"]),
+        // not printable ASCII: named, never echoed; too long: not repeated back
+        Malformed(vector: CVSSTests.base31 + "\r", mentions: ["CVSS vector holds U+000D at character 45", "printable ASCII"]),
+        Malformed(vector: " " + CVSSTests.base31, mentions: ["holds U+0020 at character 1"]),
+        Malformed(vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:\u{FF28}", mentions: ["holds \"\u{FF28}\" (U+FF28) at character 44"]),
+        Malformed(vector: "CVSS:3.1/\u{1B}[2J", mentions: ["holds U+001B at character 10"]),
+        Malformed(vector: CVSSTests.base31 + String(repeating: "/AV:N", count: 200), mentions: ["is 1044 characters long", "under 512"]),
         // v4.0 order
         Malformed(vector: "CVSS:4.0/AC:L/AV:N/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", mentions: ["AV (Attack Vector) after AC", "order"]),
         Malformed(vector: CVSSTests.base40 + "/CR:H/E:A", mentions: ["E (Exploit Maturity) after CR", "order"]),
@@ -281,6 +287,27 @@ struct CVSSTests {
                 #expect(error.message.contains(fragment), "message \"\(error.message)\" should mention \(fragment)")
             }
         }
+    }
+
+    // MARK: The score a severity is derived from
+
+    @Test("a v3.1 vector's rated score is its environmental score only where it gives environmental metrics, its temporal score only where it gives temporal ones, else its base score (whose formula differs for a changed scope)")
+    func ratedScore() throws {
+        // Base-only, scope changed: 3.1 computes 7.0 base, 7.0 temporal, 6.9 environmental.
+        let changed = try CVSS.score("CVSS:3.1/AV:P/AC:H/PR:L/UI:N/S:C/C:H/I:H/A:L")
+        #expect(changed.baseScoreTenths == 70 && changed.environmentalScoreTenths == 69)
+        #expect(changed.ratedScoreTenths == 70 && changed.ratedSeverity == .high && changed.ratedScoreName == "base")
+        let temporal = try CVSS.score(Self.base31 + "/E:U/RL:O/RC:U")
+        #expect(temporal.ratedScoreTenths == 78 && temporal.ratedScoreName == "temporal")
+        let environmental = try CVSS.score(Self.base31 + "/E:U/RL:O/RC:U/CR:L/IR:L/AR:L")
+        #expect(environmental.ratedScoreTenths == 64 && environmental.ratedScoreName == "environmental")
+        // X is not given.
+        #expect(try CVSS.score(Self.base31 + "/E:X/CR:X").ratedScoreName == "base")
+        // v4.0: its one score, named as FIRST does.
+        let threat = try CVSS.score(Self.base40 + "/E:U")
+        #expect(threat.ratedScoreTenths == 81 && threat.nomenclature == "CVSS-BT" && threat.baseMetricsScoreTenths == 93)
+        #expect(try CVSS.score(Self.base40 + "/CR:L").nomenclature == "CVSS-BE" && CVSS.score(Self.base40 + "/E:U/CR:L").nomenclature == "CVSS-BTE")
+        #expect(try CVSS.score(Self.base40 + "/S:P").nomenclature == "CVSS-B")  // supplemental metrics change nothing
     }
 
     // MARK: Severity bands

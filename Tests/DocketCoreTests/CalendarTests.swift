@@ -97,9 +97,17 @@ struct BusinessCalendarTests {
         let cuba = BusinessCalendar(zone: havana, workweek: [.monday, .tuesday, .wednesday, .thursday, .friday, .saturday])
         // The first midnight is Saturday's end: it stays.
         #expect(cuba.onWorkday(at("2026-11-01T04:00:00Z")) == at("2026-11-01T04:00:00Z"))
-        // The second is an hour into Sunday: Monday 00:00 CST; half an hour later, 00:30.
-        #expect(cuba.onWorkday(at("2026-11-01T05:00:00Z")) == at("2026-11-02T05:00:00Z"))
+        // The second is an hour into Sunday. Its wall time on Monday, 00:00, would be Monday's
+        // first instant, which is Sunday's end, a day off: Monday's end instead, Tuesday 00:00
+        // CST (which stays where it is). Half an hour later: Monday 00:30.
+        #expect(cuba.onWorkday(at("2026-11-01T05:00:00Z")) == at("2026-11-03T05:00:00Z"))
+        #expect(cuba.onWorkday(at("2026-11-03T05:00:00Z")) == at("2026-11-03T05:00:00Z"))
         #expect(cuba.onWorkday(at("2026-11-01T05:30:00Z")) == at("2026-11-02T05:30:00Z"))
+        // A wall time that falls in the gap at the start of the work day: Thursday 04-23 00:30
+        // EET, where only Fridays are worked, moves to Friday 00:30, which does not exist (the
+        // clocks go from 00:00 EET to 01:00 EEST): the later side, 01:30 EEST, inside Friday.
+        let fridays = BusinessCalendar(zone: cairo, workweek: [.friday])
+        #expect(fridays.onWorkday(at("2026-04-22T22:30:00Z")) == at("2026-04-23T22:30:00Z"))
     }
 
     @Test("5 business days from Friday 15:00 UTC end the next Friday 15:00")

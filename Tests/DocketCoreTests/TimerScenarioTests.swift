@@ -1166,6 +1166,11 @@ struct TimerScenarioTests {
         #expect(c.lateChanges == [LateEntry(type: "SeverityChanged", occurredAt: t("2026-11-03T10:00:00Z"), recordedAt: t("2026-11-12T00:00:00Z"))])
         #expect(c.displayNote == "severity high; deadline moved by SeverityChanged recorded 2026-11-12T00:00:00Z, 8d 14h after the time it gives")
         #expect(s.clock("S", .triage, at: "2026-11-12T12:00:00Z").lateChanges.isEmpty)
+        // A late re-assessment that keeps the severity (a vector added, high still) moved no deadline: not named.
+        try s.run("S", .triage(severity: nil, cvss31: "CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H", cvss40: nil, cwes: [], component: nil, affected: [], reason: "vector"),
+                  at: "2026-11-04T10:00:00Z", recorded: "2026-11-12T01:00:00Z")
+        c = s.clock("S", .fix, at: "2026-11-12T12:00:00Z")
+        #expect(c.dueAt == t("2026-12-03T09:00:00Z") && c.lateChanges.map(\.occurredAt) == [t("2026-11-03T10:00:00Z")], "\(c.lateChanges)")
     }
 
     @Test("two embargo extensions with the same event time each keep their own recorded time")

@@ -96,9 +96,11 @@ struct ServerTests {
             // Over the wire too, a submission may take its credit preference from the policy.
             let aisoc = try Policy.parse(try String(contentsOf: Self.aumos.deletingLastPathComponent().appendingPathComponent("aisoc.toml"), encoding: .utf8), file: "aisoc.toml")
             _ = try await client.admin("policy-adopt", [("project", "aisoc"), ("policy", .string(aisoc.encodeCanonical())), ("zone", "UTC"), ("zoneTransitions", [":0"])])
-            _ = try await client.command(.submit(ReportSubmitted(project: "aisoc", title: "x", reporter: Reporter(handle: "eve"))), report: "R0", creditFromPolicy: true)
+            _ = try await client.command(.submit(ReportSubmitted(project: "aisoc", title: "x", reporter: Reporter(handle: "eve"), claimedSeverity: .critical)), report: "R0", creditFromPolicy: true)
             let r0 = try await client.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: "R0"))
             #expect(r0["rows"]?.arrayValue?.first?["reporter"]?["credit"] == "none")  // aisoc: credit-default = "none"
+            // The severity the reporter claimed is shown, before any triage.
+            #expect(r0["rows"]?.arrayValue?.first?["claimedSeverity"] == "critical" && r0["rows"]?.arrayValue?.first?["severity"] == nil)
             let submitted = try await client.command(.submit(ReportSubmitted(project: "aumos", title: "RLS", reporter: Reporter(handle: "ada"))), report: "R1", at: try Timestamp(rfc3339: "2025-11-21T15:00:00Z"))
             #expect(submitted["state"] == "submitted")
             _ = try await client.command(.acknowledge(assignee: "maria"), report: "R1", at: try Timestamp(rfc3339: "2025-11-22T10:00:00Z"))

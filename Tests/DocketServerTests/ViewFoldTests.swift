@@ -50,6 +50,19 @@ struct ViewFoldTests {
             await #expect(throws: DomainError.self) {
                 _ = try await ledger.execute(.assign(assignee: "bo\u{200B}b"), report: "R-1", as: admin, at: t0 + .seconds(240), eventID: nil)
             }
+            // A command recorded under today's rules is a retry too, where the rules before would
+            // have made another event: a severity derived from a v3.1 vector's temporal metrics
+            // (high, 7.8), where they took its base score (critical).
+            _ = try await ledger.execute(
+                .submit(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "ada"))), report: "R-2", as: admin, at: t0 + .seconds(60), eventID: nil)
+            _ = try await ledger.execute(.acknowledge(assignee: "maria"), report: "R-2", as: admin, at: t0 + .seconds(120), eventID: nil)
+            let adjusted = ReportCommand.triage(
+                severity: nil, cvss31: critical + "/E:U/RL:O/RC:U", cvss40: nil, cwes: [], component: nil, affected: [], reason: nil)
+            let today = EventID.random()
+            let first = try await ledger.execute(adjusted, report: "R-2", as: admin, at: t0 + .seconds(180), eventID: today)
+            #expect(first.report.severity == .high && first.wireValue["severity"] == "high")
+            let retried = try await ledger.execute(adjusted, report: "R-2", as: admin, at: t0 + .seconds(180), eventID: today)
+            #expect(retried.result.duplicate && retried.result.lastSequence == first.result.lastSequence)
         }
     }
 
@@ -84,6 +97,20 @@ struct ViewFoldTests {
             let before = try view(.time(now))
             #expect(before.state == "submitted" && before.clocks["acknowledge"]?["state"] == "running" && before.clocks["acknowledge"]?["endedAt"] == nil)
             #expect(before.clocks["status-update"]?["state"] == "not-applicable")
+            // A wait on the reporter dated ahead pauses the triage clock (5 business days, paused
+            // while waiting) from then: the time to it counted once, the due shown as if it
+            // resumed at the pause's start, not now.
+            _ = try await ledger.execute(
+                .submit(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "ada"))), report: "R-2", as: admin, at: submitted, eventID: nil)
+            _ = try await ledger.execute(.acknowledge(assignee: "maria"), report: "R-2", as: admin, at: now + .seconds(-1800), eventID: nil)
+            let asked = now + .seconds(120)
+            _ = try await ledger.execute(.requestInfo(question: "which version?"), report: "R-2", as: admin, at: asked, eventID: nil)
+            let rows = try ledger.query(.timers(project: nil, report: "R-2", dueWithin: nil, late: false, all: true), asOf: .now, as: admin)["rows"]?.arrayValue ?? []
+            let triage = rows.first { $0["clock"] == "triage" }
+            let calendar = BusinessCalendar(policy: try Policy.parse(SyntheticReports.policyText, file: "synthetic"), zone: .utc)
+            let span = PolicyDuration.businessDays(5).countedMicroseconds
+            let remaining = span - calendar.measure(from: submitted, to: asked, unit: .businessDays)
+            #expect(triage?["state"] == "paused" && triage?["dueAt"] == .string(calendar.advance(asked, by: remaining, unit: .businessDays).rfc3339), "\(String(describing: triage))")
         }
     }
 

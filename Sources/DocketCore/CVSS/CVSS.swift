@@ -121,10 +121,31 @@ public struct CVSSScore: Sendable, Hashable {
     public var severity: CVSSSeverity { CVSSSeverity(scoreTenths: baseScoreTenths) }
 
     /// The score of every metric the vector gives, in tenths: for v3.1 the environmental score
-    /// (which is the temporal score when no environmental metric is given, and the base score
-    /// when no temporal one is either); for v4.0 its one score. A vector that lowers or raises
-    /// its base score in its own metrics rates the flaw by them, in both versions alike.
-    public var ratedScoreTenths: Int { environmentalScoreTenths ?? baseScoreTenths }
+    /// where it gives an environmental metric, else the temporal score where it gives a temporal
+    /// one, else the base score (3.1 always computes an environmental score, whose formula for a
+    /// changed scope differs from the base one: of a base-only vector it is not the score); for
+    /// v4.0 its one score. A vector that lowers or raises its base score in its own metrics rates
+    /// the flaw by them, in both versions alike.
+    public var ratedScoreTenths: Int {
+        switch version {
+        case .v4_0: return baseScoreTenths
+        case .v3_1:
+            if gives(CVSS31.environmentalMetrics), let e = environmentalScoreTenths { return e }
+            if gives(CVSS31.temporalMetrics), let t = temporalScoreTenths { return t }
+            return baseScoreTenths
+        }
+    }
+
+    /// Which of v3.1's scores `ratedScoreTenths` is: "environmental", "temporal" or "base".
+    public var ratedScoreName: String {
+        guard version == .v3_1 else { return "score" }
+        return gives(CVSS31.environmentalMetrics) ? "environmental" : gives(CVSS31.temporalMetrics) ? "temporal" : "base"
+    }
+
+    /// Whether the vector gives a metric of `keys` (a value other than X: the normalized vector leaves those out).
+    func gives(_ keys: Set<String>) -> Bool {
+        vector.split(separator: "/").dropFirst().contains { keys.contains(String($0.prefix { $0 != ":" })) }
+    }
     public var ratedScore: Double { Double(ratedScoreTenths) / 10 }
     /// The qualitative severity of `ratedScore`: the severity a triage takes from the vector.
     public var ratedSeverity: CVSSSeverity { CVSSSeverity(scoreTenths: ratedScoreTenths) }
@@ -133,15 +154,16 @@ public struct CVSSScore: Sendable, Hashable {
     /// with threat metrics, CVSS-BE with environmental ones, CVSS-BTE with both; nil for v3.1.
     public var nomenclature: String? {
         guard version == .v4_0 else { return nil }
-        let metrics = vector.split(separator: "/").dropFirst().map { $0.prefix { $0 != ":" } }
-        let threat = metrics.contains("E")
-        let environmental = metrics.contains { CVSS40.environmentalMetrics.contains(String($0)) }
-        return "CVSS-B" + (threat ? "T" : "") + (environmental ? "E" : "")
+        return "CVSS-B" + (gives(["E"]) ? "T" : "") + (gives(CVSS40.environmentalMetrics) ? "E" : "")
     }
 }
 
 /// Entry point for scoring CVSS vector strings.
 public enum CVSS {
+    /// The longest vector taken, in characters: a v4.0 vector with every metric, supplemental
+    /// ones included, is about 250.
+    public static let maximumLength = 512
+
     /// Parses and scores a CVSS v3.1 or v4.0 vector string.
     ///
     /// The version is taken from the prefix (`CVSS:3.1/` or `CVSS:4.0/`). v3.1 metrics may
@@ -155,6 +177,18 @@ public enum CVSS {
     public static func score(_ vector: String) throws(CoreError) -> CVSSScore {
         guard !vector.isEmpty else {
             throw CoreError(.invalidValue, "CVSS vector is empty; expected e.g. \"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\"")
+        }
+        // A vector is printable ASCII, and short: what is not is named, not echoed (a carriage
+        // return, an escape sequence, a look-alike letter would make the message nonsense or
+        // act on the terminal), and a long one is not repeated back in full.
+        if let i = vector.unicodeScalars.firstIndex(where: { !(0x21...0x7E).contains($0.value) }) {
+            let position = vector.unicodeScalars.distance(from: vector.unicodeScalars.startIndex, to: i) + 1
+            let c = vector.unicodeScalars[i]
+            let shown = c.properties.isAlphabetic || c.properties.generalCategory == .decimalNumber ? "\"\(Character(c))\" (\(UntrustedText.name(c)))" : UntrustedText.name(c)
+            throw CoreError(.invalidValue, "CVSS vector holds \(shown) at character \(position): a vector is written in printable ASCII (letters, digits, ':', '/' and '.'), without spaces")
+        }
+        guard vector.utf8.count <= maximumLength else {
+            throw CoreError(.invalidValue, "CVSS vector is \(vector.utf8.count) characters long; a vector of every metric is under \(maximumLength) (\"\(vector.prefix(40))…\")")
         }
         let prefixEnd = vector.firstIndex(of: "/") ?? vector.endIndex
         let prefix = vector[..<prefixEnd]

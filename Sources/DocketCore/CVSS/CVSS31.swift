@@ -7,6 +7,11 @@
 // Appendix A of the specification prescribes.
 
 enum CVSS31 {
+    /// The temporal metrics' keys.
+    static let temporalMetrics: Set<String> = ["E", "RL", "RC"]
+    /// The environmental metrics' keys.
+    static let environmentalMetrics: Set<String> = ["CR", "IR", "AR", "MAV", "MAC", "MPR", "MUI", "MS", "MC", "MI", "MA"]
+
     /// Metrics in the order of the specification's vector-string table (section 6).
     static let definitions: [CVSSMetricDefinition] = [
         .init(key: "AV", name: "Attack Vector", values: ["N", "A", "L", "P"], isMandatory: true),

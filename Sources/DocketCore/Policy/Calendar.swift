@@ -670,12 +670,18 @@ public struct BusinessCalendar: Sendable {
         var next = day + 1
         while next < last && !isBusinessDay(next) { next += 1 }
         guard isBusinessDay(next) else { return instant }
-        // The end of that work day (the next day's midnight), or the same wall time on it.
-        let wall = endsDay ? (next + 1) * Self.day : local + (next - day) * Self.day
         // Back to UTC with the offset in force then (in a gap of a change of offset, the later side).
-        let guess = wall - offset(wall - offset(t))
-        let moved = wall - offset(guess)
-        return Timestamp(microseconds: Self.clamp(moved))
+        func utc(_ wall: Int64) -> Int64 {
+            let guess = wall - offset(wall - offset(t))
+            return wall - offset(guess)
+        }
+        let end = utc((next + 1) * Self.day)
+        // The end of that work day (the next day's first instant), or the same wall time on it,
+        // unless that is the day's first instant (a second midnight, or a time in a gap that
+        // skips it), which is the end of the day before, a day off: then its end too.
+        guard !endsDay else { return Timestamp(microseconds: Self.clamp(end)) }
+        let moved = utc(local + (next - day) * Self.day)
+        return Timestamp(microseconds: Self.clamp(localDay(moved - 1) < localDay(moved) ? end : moved))
     }
 
     /// Microseconds of counted time a policy duration stands for: 1 h = 3,600 s; 1 d and 1 bd = 86,400 s.

@@ -218,10 +218,17 @@ public enum Timers {
             case .acknowledge, .triage, .statusUpdate, .fix:
                 break
             }
-            // Re-ratings set the fix clock's target, even one that leaves it not applicable.
+            // Re-ratings set the fix clock's target, even one that leaves it not applicable; one
+            // that kept the severity (new vectors, the same rating) moved nothing.
             if c.kind == .fix, report.severityHistory.count > 1, let accepted = report.acceptedAt {
+                let history = report.severityHistory
+                func changedSeverity(at t: Timestamp) -> Bool {
+                    guard let i = history.lastIndex(where: { $0.at == t }), i > 0 else { return true }
+                    return history[i - 1].severity != history[i].severity
+                }
                 found += entries.filter { e in
                     e.occurredAt <= until && (e.type == SeverityChanged.eventType || (e.type == ReportTriaged.eventType && e.occurredAt > accepted))
+                        && changedSeverity(at: e.occurredAt)
                 }
             }
             // The status-update cadence restarts at each reopening: it ran from the acknowledgement.
@@ -293,9 +300,9 @@ public enum Timers {
             switch due(from: start, rule.within, pauses: pauses(rule.pausedWhileWaiting), ending: end, cal) {
             case .at(let d):
                 return judge(kind, target: target, start: start, due: d, end: end)
-            case .pausedAt(let remaining):
+            case .pausedAt(let remaining, let since):
                 if let end { return clock(kind, .met, target: target, start: start, end: end) }
-                return clock(kind, .paused, target: target, start: start, due: cal.advance(now, by: remaining, unit: rule.within.unit), note: "paused while waiting on the reporter; due shown as if it resumed now")
+                return clock(kind, .paused, target: target, start: start, due: cal.advance(max(now, since), by: remaining, unit: rule.within.unit), note: "paused while waiting on the reporter; due shown as if it resumed now")
             }
         }
 
@@ -357,7 +364,7 @@ public enum Timers {
                 checkCadence(at: u)
                 last = u
             }
-            closures(before: horizon)
+            closures(before: seen)
             let next = cal.advance(last, by: cal.span(of: every), unit: every.unit)
             // And the silence since the last update, to the end of the investigation (or now).
             checkCadence(at: horizon)
@@ -507,8 +514,8 @@ public enum Timers {
                 switch due(from: start, d, pauses: pauses(rule.pausedWhileWaiting), ending: end, cal) {
                 case .at(let dueAt):
                     return judge(kind, target: texts.fixTarget[severity] ?? d.description, start: start, due: dueAt, end: end, note: severityNote)
-                case .pausedAt(let remaining):
-                    return clock(kind, .paused, target: texts.fixTarget[severity] ?? d.description, start: start, due: cal.advance(now, by: remaining, unit: d.unit), note: "\(severityNote); paused while waiting on the reporter")
+                case .pausedAt(let remaining, let since):
+                    return clock(kind, .paused, target: texts.fixTarget[severity] ?? d.description, start: start, due: cal.advance(max(now, since), by: remaining, unit: d.unit), note: "\(severityNote); paused while waiting on the reporter")
                 }
             }
         }
@@ -735,7 +742,9 @@ public enum Timers {
         enum Due {
             case at(Timestamp)
             /// Currently paused with this much counted time still to run.
-            case pausedAt(remaining: Int64)
+            /// (Since `since`, which is after `now` for a pause dated a little ahead: the time to
+            /// it was counted, and is not counted again.)
+            case pausedAt(remaining: Int64, since: Timestamp)
         }
 
         /// When a budget of `d` counted from `start` runs out, skipping `pauses` (in time order)
@@ -753,7 +762,7 @@ public enum Timers {
                 let available = cal.measure(from: t, to: pauseStart, unit: d.unit)
                 if available >= remaining { return .at(cal.advance(t, by: remaining, unit: d.unit)) }
                 remaining -= available
-                guard let end = p.end, end <= known else { return .pausedAt(remaining: remaining) }
+                guard let end = p.end, end <= known else { return .pausedAt(remaining: remaining, since: pauseStart) }
                 t = end
             }
             return .at(cal.advance(t, by: remaining, unit: d.unit))
