@@ -191,7 +191,8 @@ final class LogWriter: @unchecked Sendable {
         stopping = true
         condition.broadcast()
         if Thread.current === thread {
-            heldLock = lock
+            // (A second stop has no lock left to pass: the first one's is kept.)
+            heldLock = heldLock ?? lock
         } else {
             while !finished { condition.wait() }
         }

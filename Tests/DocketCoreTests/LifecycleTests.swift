@@ -674,6 +674,17 @@ struct LifecycleTests {
             report: nil, reportID: "r-2")
         guard case .reportTriaged(let e)? = asRecorded.first else { Issue.record("\(asRecorded)"); return }
         #expect(e.severity == .critical)
+        // A base-only vector with a changed scope: 3.1 computes 7.0 base and 6.9 environmental,
+        // but it gives no environmental metric: high is its rating, medium is refused.
+        var g = try ReportHarness()
+        try g.run(.acknowledge(assignee: "m"))
+        let changedScope = "CVSS:3.1/AV:P/AC:H/PR:L/UI:N/S:C/C:H/I:H/A:L"
+        let medium = #expect(throws: DomainError.self) {
+            try g.run(.triage(severity: .medium, cvss31: changedScope, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil))
+        }
+        #expect(medium?.message.contains("(CVSS:3.1 scores 7.0, high)") == true, "\(String(describing: medium))")
+        try g.run(.triage(severity: nil, cvss31: changedScope, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil))
+        #expect(g.report?.severity == .high)
     }
 
     @Test("credit for a person who declined it is refused; they may change their mind, saying how; accepting needs an offer")

@@ -1171,6 +1171,14 @@ struct TimerScenarioTests {
                   at: "2026-11-04T10:00:00Z", recorded: "2026-11-12T01:00:00Z")
         c = s.clock("S", .fix, at: "2026-11-12T12:00:00Z")
         #expect(c.dueAt == t("2026-12-03T09:00:00Z") && c.lateChanges.map(\.occurredAt) == [t("2026-11-03T10:00:00Z")], "\(c.lateChanges)")
+        // Two late re-assessments at one instant, the first moving the deadline (high → medium,
+        // next release), the second keeping it (a vector): the first is named.
+        try s.run("S", .triage(severity: nil, cvss31: "CVSS:3.1/AV:L/AC:H/PR:L/UI:N/S:U/C:H/I:N/A:N", cvss40: nil, cwes: [], component: nil, affected: [], reason: "local only"),
+                  at: "2026-11-05T10:00:00Z", recorded: "2026-11-12T02:00:00Z")
+        try s.run("S", .triage(severity: nil, cvss31: "CVSS:3.1/AV:L/AC:H/PR:L/UI:N/S:U/C:N/I:H/A:N", cvss40: nil, cwes: [], component: nil, affected: [], reason: "its vector"),
+                  at: "2026-11-05T10:00:00Z", recorded: "2026-11-12T03:00:00Z")
+        c = s.clock("S", .fix, at: "2026-11-12T12:00:00Z")
+        #expect(s.projection.reports["S"]?.severity == .medium && c.lateChanges.contains { $0.recordedAt == t("2026-11-12T02:00:00Z") }, "\(c.lateChanges)")
     }
 
     @Test("two embargo extensions with the same event time each keep their own recorded time")

@@ -184,7 +184,8 @@ public enum CVSS {
         if let i = vector.unicodeScalars.firstIndex(where: { !(0x21...0x7E).contains($0.value) }) {
             let position = vector.unicodeScalars.distance(from: vector.unicodeScalars.startIndex, to: i) + 1
             let c = vector.unicodeScalars[i]
-            let shown = c.properties.isAlphabetic || c.properties.generalCategory == .decimalNumber ? "\"\(Character(c))\" (\(UntrustedText.name(c)))" : UntrustedText.name(c)
+            let visible: Set<Unicode.GeneralCategory> = [.uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .otherLetter, .decimalNumber]
+            let shown = visible.contains(c.properties.generalCategory) ? "\"\(Character(c))\" (\(UntrustedText.name(c)))" : UntrustedText.name(c)
             throw CoreError(.invalidValue, "CVSS vector holds \(shown) at character \(position): a vector is written in printable ASCII (letters, digits, ':', '/' and '.'), without spaces")
         }
         guard vector.utf8.count <= maximumLength else {

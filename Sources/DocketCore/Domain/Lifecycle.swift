@@ -544,7 +544,10 @@ public enum Lifecycle {
         var scored: [(String, Int)] = []
         if let s31 {
             let name = "CVSS:3.1" + (onRecord.v31 ? " on record" : "")
-            for tenths in [s31.baseScoreTenths, s31.temporalScoreTenths, s31.environmentalScoreTenths].compactMap({ $0 }) where !scored.contains(where: { $0.1 == tenths }) {
+            // Its base score, and the score of the metrics it gives (3.1 computes a temporal and
+            // an environmental score of every vector, but of one without those metrics they are
+            // not its scores: a changed scope's environmental formula differs from the base one).
+            for tenths in [s31.baseScoreTenths, s31.ratedScoreTenths] where !scored.contains(where: { $0.1 == tenths }) {
                 scored.append((name, tenths))
             }
         }

@@ -677,11 +677,12 @@ public struct BusinessCalendar: Sendable {
         }
         let end = utc((next + 1) * Self.day)
         // The end of that work day (the next day's first instant), or the same wall time on it,
-        // unless that is the day's first instant (a second midnight, or a time in a gap that
-        // skips it), which is the end of the day before, a day off: then its end too.
+        // unless that is not inside it: its first instant (a second midnight), which is the end
+        // of the day before, a day off; or past it (a wall time in a gap late in the day, a date
+        // a zone skipped): then its end too.
         guard !endsDay else { return Timestamp(microseconds: Self.clamp(end)) }
         let moved = utc(local + (next - day) * Self.day)
-        return Timestamp(microseconds: Self.clamp(localDay(moved - 1) < localDay(moved) ? end : moved))
+        return Timestamp(microseconds: Self.clamp(localDay(moved - 1) == next && localDay(moved) == next ? moved : end))
     }
 
     /// Microseconds of counted time a policy duration stands for: 1 h = 3,600 s; 1 d and 1 bd = 86,400 s.

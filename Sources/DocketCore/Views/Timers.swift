@@ -223,8 +223,7 @@ public enum Timers {
             if c.kind == .fix, report.severityHistory.count > 1, let accepted = report.acceptedAt {
                 let history = report.severityHistory
                 func changedSeverity(at t: Timestamp) -> Bool {
-                    guard let i = history.lastIndex(where: { $0.at == t }), i > 0 else { return true }
-                    return history[i - 1].severity != history[i].severity
+                    history.indices.contains { i in history[i].at == t && (i == 0 || history[i - 1].severity != history[i].severity) }
                 }
                 found += entries.filter { e in
                     e.occurredAt <= until && (e.type == SeverityChanged.eventType || (e.type == ReportTriaged.eventType && e.occurredAt > accepted))
