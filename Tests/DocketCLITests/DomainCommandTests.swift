@@ -40,10 +40,12 @@ struct DomainCommandTests {
             try await docket.adopt("p")
             _ = try await docket.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "x", "--at", "2026-03-28T11:00:00Z")
             _ = try await docket.ok("report", "ack", "R-1", "--assignee", "m", "--at", "2026-03-30T11:00:00.000001Z")  // due 11:00:00
-            let row = try await docket.ok("timers", "--report", "R-1", "--all").lines.first { $0.hasPrefix("R-1 ") && $0.contains(" acknowledge ") } ?? ""
+            let table = try await docket.ok("timers", "--report", "R-1", "--all").lines
+            let row = table.first { $0.hasPrefix("R-1 ") && $0.contains(" acknowledge ") } ?? ""
             #expect(row.contains("breached") && row.contains("2026-03-30T11:00:00Z  2026-03-30T11:00:00.000001Z") && row.contains("<1m late"), "\(row)")
-            let met = try await docket.ok("timers", "--report", "R-1", "--all").lines.first { $0.hasPrefix("R-1 ") && $0.contains(" triage ") } ?? ""
-            #expect(!met.contains(".0000"), "\(met)")
+            // Other rows keep to the second.
+            let triage = table.first { $0.hasPrefix("R-1 ") && $0.contains(" triage ") } ?? ""
+            #expect(!triage.isEmpty && !triage.contains(".0000"), "\(triage)")
         }
     }
 
