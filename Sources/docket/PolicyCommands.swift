@@ -11,9 +11,8 @@ struct PolicyGroup: AsyncParsableCommand {
         commandName: "policy", abstract: "Disclosure policies (format: Schemas/policy.md).", subcommands: [Validate.self, Adopt.self])
 
     /// Reads and parses a policy file, printing every problem as `file:line: field: message`;
-    /// with `holidayWarning`, warns when its holidays run out within the year (not for a policy
-    /// adopted with a date in the past, to import a history).
-    static func load(_ path: String, holidayWarning: Bool = true) throws -> (Policy, ZoneRules) {
+    /// also what to warn of: its holidays running out within a year.
+    static func load(_ path: String) throws -> (Policy, ZoneRules, warning: String?) {
         let data = try readInputFile(path, what: "policy file")
         guard let text = String(data: data, encoding: .utf8) else { throw CLIError("policy: \(path) is not UTF-8 text (a policy file is TOML, Schemas/policy.md)") }
         let policy: Policy
@@ -23,10 +22,10 @@ struct PolicyGroup: AsyncParsableCommand {
         let rules = try zone(policy.timeZone, file: path + lineSuffix(of: "time-zone", in: text))
         try checkRecordable(policy, zone: rules, path: path, text: text)
         // Today where the policy's days are reckoned.
-        if holidayWarning, let warning = policy.holidaysRunningOut(today: BusinessCalendar(zone: rules).localDate(of: .now())) {
-            FileHandle.standardError.write(Data("warning: \(path)\(lineSuffix(of: "holidays", in: text)): \(warning)\n".utf8))
+        let warning = policy.holidaysRunningOut(today: BusinessCalendar(zone: rules).localDate(of: .now())).map {
+            "warning: \(path)\(lineSuffix(of: "holidays", in: text)): \($0)\n"
         }
-        return (policy, rules)
+        return (policy, rules, warning)
     }
 
     /// Refuses a policy too large to adopt: it is recorded whole, with its zone's rules, in one
@@ -74,8 +73,9 @@ struct PolicyGroup: AsyncParsableCommand {
         @Argument(help: "The policy file.") var file: String
         func run() async throws {
             try await reporting {
-                let (policy, _) = try PolicyGroup.load(file)
+                let (policy, _, warning) = try PolicyGroup.load(file)
                 print("\(file): valid policy \"\(policy.name)\" version \(policy.version)")
+                if let warning { FileHandle.standardError.write(Data(warning.utf8)) }
             }
         }
     }
@@ -99,7 +99,7 @@ struct PolicyGroup: AsyncParsableCommand {
         func run() async throws {
             try await reporting {
                 let at = try event.occurredAt()
-                let (policy, zone) = try PolicyGroup.load(file, holidayWarning: at == nil)
+                let (policy, zone, warning) = try PolicyGroup.load(file)
                 let answer = try await store.node(remote, actor: event.actor).using { node -> Value in
                     switch node {
                     case .local(let ledger, let actor):
@@ -119,6 +119,9 @@ struct PolicyGroup: AsyncParsableCommand {
                 } else {
                     print("\(project) adopted policy \"\(policy.name)\" version \(policy.version) (seq \(answer["seq"]?.intValue ?? 0))")
                 }
+                // Once adopted (a refused adoption needs no advice on its next version), and not
+                // for one dated over a day ago, a history being imported.
+                if let warning, at.map({ Timestamp.now() - $0 < .seconds(86_400) }) ?? true { FileHandle.standardError.write(Data(warning.utf8)) }
             }
         }
     }

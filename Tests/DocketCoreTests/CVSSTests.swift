@@ -271,7 +271,7 @@ struct CVSSTests {
         Malformed(vector: " " + CVSSTests.base31, mentions: ["holds U+0020 at character 1"]),
         Malformed(vector: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:\u{FF28}", mentions: ["holds \"\u{FF28}\" (U+FF28) at character 44"]),
         Malformed(vector: "CVSS:3.1/\u{1B}[2J", mentions: ["holds U+001B at character 10"]),
-        Malformed(vector: CVSSTests.base31 + String(repeating: "/AV:N", count: 200), mentions: ["is 1044 characters long", "under 512"]),
+        Malformed(vector: CVSSTests.base31 + String(repeating: "/AV:N", count: 200), mentions: ["is 1044 characters long", "at most 512"]),
         // v4.0 order
         Malformed(vector: "CVSS:4.0/AC:L/AV:N/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", mentions: ["AV (Attack Vector) after AC", "order"]),
         Malformed(vector: CVSSTests.base40 + "/CR:H/E:A", mentions: ["E (Exploit Maturity) after CR", "order"]),

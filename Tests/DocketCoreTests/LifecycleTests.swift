@@ -648,15 +648,24 @@ struct LifecycleTests {
             alone?.message.hasPrefix("severity low is not what report r-1's CVSS vectors say (CVSS:3.1 on record scores 9.8, critical; CVSS:4.0 on record scores 8.1, high;") == true
                 && alone?.message.contains("give with it the vector that rates it so (--cvss; it replaces the one on record of its version)") == true, "\(String(describing: alone))")
         #expect(h.report?.severity == .high)
-        // A new v3.1 vector alone beside a v4.0 one on record that rates it otherwise (high, 8.1):
-        // which to go by is asked, not left to the version order.
+        // A new v3.1 vector alone beside a v4.0 one on record (8.1 high) that scores the
+        // severity in force (high): a vector added, the severity kept, whatever the 3.1 one says.
         let admin31 = "CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:L/I:N/A:N"  // 2.7
-        let split = #expect(throws: DomainError.self) { try h.run(triage(nil, admin31, reason: "v3.1 only")) }
-        #expect(split?.message.contains("report r-1's CVSS:4.0 vector on record rates it high (8.1), the CVSS:3.1 vector given low (2.7)") == true, "\(String(describing: split))")
-        // With a vector that rates it so, it is taken (either vector may carry it, as at a first triage).
-        let admin40 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:H/UI:N/VC:L/VI:N/VA:N/SC:N/SI:N/SA:N"
-        try h.run(triage(.low, admin31, admin40, reason: "only exploitable from the admin console"))
+        try h.run(triage(nil, admin31, reason: "a 3.1 vector for the database"))
+        #expect(h.report?.severity == .high && h.report?.cvss31 == admin31)
+        // With a vector that rates it so, another severity is taken (either vector may carry it).
+        let admin40 = "CVSS:4.0/AV:N/AC:L/AT:N/PR:H/UI:N/VC:L/VI:N/VA:N/SC:N/SI:N/SA:N"  // 5.1
+        try h.run(triage(.low, nil, admin40, reason: "only exploitable from the admin console"))
         #expect(h.report?.severity == .low && h.report?.cvss31 == admin31 && h.report?.cvss40 == admin40)
+        // A new v3.1 vector alone that neither it nor the v4.0 vector on record rates as the
+        // severity in force: which it is now is asked, not left to the version order.
+        let split = #expect(throws: DomainError.self) { try h.run(triage(nil, critical, reason: "v3.1 only")) }
+        #expect(
+            split?.message.contains("report r-1's CVSS:4.0 vector on record rates it medium (5.1), the CVSS:3.1 vector given critical (9.8), and neither scores the severity in force (low): say which it is now (--severity)") == true,
+            "\(String(describing: split))")
+        // The advice on a re-assessment is never to give the severity without the vector: the one on record would stand.
+        let medium = #expect(throws: DomainError.self) { try h.run(triage(.critical, admin31, reason: "x")) }
+        #expect(medium?.message.contains("give with it the vector that rates it so") == true && medium?.message.contains("without the vector") == false, "\(String(describing: medium))")
     }
 
     @Test("a severity derived from a v3.1 vector is its temporal or environmental score's where it gives those metrics, as v4.0's is")

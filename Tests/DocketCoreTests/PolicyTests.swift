@@ -154,12 +154,17 @@ struct PublishedPolicyTests {
         let p = try PolicyFiles.policy("project-zero.toml")  // holidays through 2027-12-31; deadlines move to work days
         let last = try #require(p.holidays.max())
         let (now, newYear, later) = (try CivilDate("2026-12-04"), try CivilDate("2027-01-01"), try CivilDate("2028-03-01"))
-        #expect(last.year == 2027)
+        let end2027 = try CivilDate("2027-12-31")
+        #expect(last == end2027)
         #expect(p.holidaysRunningOut(today: now) == nil)
         let soon = try #require(p.holidaysRunningOut(today: newYear))
-        #expect(soon.hasPrefix("holidays: the last one listed is \(last); business days after 2027-12-31 will be counted") && soon.hasSuffix("list next year's, and adopt the policy as a new version"), "\(soon)")
+        #expect(soon == "holidays: the last one listed is 2027-12-31, less than a year away: business days after it will be counted, and days off moved past, as if there were no holidays: list the next year's, and adopt the policy as a new version", "\(soon)")
         let lapsed = try #require(p.holidaysRunningOut(today: later))
-        #expect(lapsed.contains("after 2027-12-31 are counted") && lapsed.contains("list this year's and next year's"), "\(lapsed)")
+        #expect(lapsed.contains("2027-12-31, past: business days after it are counted"), "\(lapsed)")
+        // A list that ends a few weeks from now runs out within the year too.
+        var january = p
+        january.holidays = [try CivilDate("2027-01-01")]
+        #expect(january.holidaysRunningOut(today: now) != nil)
         // Holidays a policy never counts with: nothing to say; no holidays: nothing to run out.
         var calendarDays = p
         calendarDays.disclosure?.workdayDeadlines = false

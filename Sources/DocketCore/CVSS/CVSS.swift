@@ -186,10 +186,10 @@ public enum CVSS {
             let c = vector.unicodeScalars[i]
             let visible: Set<Unicode.GeneralCategory> = [.uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .otherLetter, .decimalNumber]
             let shown = visible.contains(c.properties.generalCategory) ? "\"\(Character(c))\" (\(UntrustedText.name(c)))" : UntrustedText.name(c)
-            throw CoreError(.invalidValue, "CVSS vector holds \(shown) at character \(position): a vector is written in printable ASCII (letters, digits, ':', '/' and '.'), without spaces")
+            throw CoreError(.invalidValue, "CVSS vector holds \(shown) at character \(position): a vector is written in printable ASCII (its metrics like AV:N, separated by '/'), without spaces")
         }
         guard vector.utf8.count <= maximumLength else {
-            throw CoreError(.invalidValue, "CVSS vector is \(vector.utf8.count) characters long; a vector of every metric is under \(maximumLength) (\"\(vector.prefix(40))…\")")
+            throw CoreError(.invalidValue, "CVSS vector is \(vector.utf8.count) characters long; one may be at most \(maximumLength) (a vector of every metric is about 250): \"\(vector.prefix(40))…\"")
         }
         let prefixEnd = vector.firstIndex(of: "/") ?? vector.endIndex
         let prefix = vector[..<prefixEnd]

@@ -269,48 +269,32 @@ public enum Lifecycle {
         case .triage(let given, let v31, let v40, let cwes, let component, let affected, let reason):
             let s31 = try score(v31, expected: .v3_1)
             let s40 = try score(v40, expected: .v4_0)
-            // A re-assessment keeps the vector on record of a version it gives none of: the
-            // severity must agree with the vectors that stand after it, as a first one's with
-            // those it gives (else "none" alone would switch off the fix clock of a report whose
-            // vector on record scores 9.8, and the view show both).
+            // A reason is recorded by a re-assessment only; its text is checked whether or not
+            // the report is known (`checkArguments`), as every other text is.
+            if newRules, let reason { try checkText(.string(reason), field: "reason") }
             let reassessing = report.map { reassessable.contains($0.state) } ?? false
-            let kept31 = newRules && reassessing && v31 == nil ? report?.cvss31.flatMap { try? CVSS.score($0) } : nil
-            let kept40 = newRules && reassessing && v40 == nil ? report?.cvss40.flatMap { try? CVSS.score($0) } : nil
+            if let report, reassessing {
+                // A re-assessment records severity and vectors; it must not silently drop the rest.
+                guard cwes.isEmpty, component == nil, affected.isEmpty else {
+                    throw DomainError(.invalidCommand, "report \(reportID) is already triaged: a re-assessment changes the severity and CVSS vectors only (give --reason), not CWE ids, component or affected versions")
+                }
+                return [.severityChanged(try reassessment(report, given: given, v31: v31, v40: v40, s31: s31, s40: s40, reason: reason, newRules: newRules, reportID: reportID))]
+            }
             // Derived from the vector's own metrics in both versions (v3.1's environmental or
             // temporal score where it gives those metrics, as v4.0's one score does); events
             // recorded before were derived from v3.1's base score.
-            func derived(_ s: CVSSScore?) -> CVSSSeverity? { newRules ? s?.ratedSeverity : s?.severity }
-            guard let severity = given ?? derived(s40) ?? derived(kept40) ?? derived(s31) else {
+            guard let severity = given ?? (newRules ? (s40 ?? s31)?.ratedSeverity : (s40 ?? s31)?.severity) else {
                 throw DomainError(.invalidCommand, "give a severity (--severity critical|high|medium|low|none) or a CVSS vector to derive it from")
             }
-            if newRules && !reassessing { try refuseDisagreement(severity, s31, s40, reportID: reportID) }
+            // Without the report (`checkArguments`), whether this is a first assessment, held to
+            // the vectors it gives, or a re-assessment, held to those on record too, is not known.
+            if newRules, report != nil { try refuseDisagreement(severity, s31, s40, reportID: reportID) }
             try noRepeats(cwes, "CWE")
             try noRepeats(affected, "affected version")
             for cwe in cwes {
                 guard cwe.hasPrefix("CWE-"), cwe.dropFirst(4).allSatisfy(\.isASCIIDigit), let n = Int(cwe.dropFirst(4)), n > 0 else {
                     throw DomainError(.invalidCommand, "\"\(cwe)\" is not a CWE id (like CWE-79)")
                 }
-            }
-            if let report, reassessable.contains(report.state) {
-                // A re-assessment records severity and vectors; it must not silently drop the rest.
-                guard cwes.isEmpty, component == nil, affected.isEmpty else {
-                    throw DomainError(.invalidCommand, "report \(reportID) is already triaged: a re-assessment changes the severity and CVSS vectors only (give --reason), not CWE ids, component or affected versions")
-                }
-                // A new v3.1 vector beside a v4.0 one on record that rates it otherwise: which one
-                // the programme goes by is for it to say, not for the version order to decide.
-                if given == nil, let s31, let kept40, s31.ratedSeverity != kept40.ratedSeverity {
-                    throw DomainError(
-                        .invalidCommand,
-                        "report \(reportID)'s CVSS:4.0 vector on record rates it \(kept40.ratedSeverity.rawValue) (\(kept40.ratedScore)), the CVSS:3.1 vector given \(s31.ratedSeverity.rawValue) (\(s31.ratedScore)), and the severity comes from the 4.0 vector: give the CVSS:4.0 vector that rates it now as well (--cvss), or the severity (--severity)")
-                }
-                if newRules { try refuseDisagreement(severity, s31 ?? kept31, s40 ?? kept40, onRecord: (kept31 != nil, kept40 != nil), reportID: reportID) }
-                // A re-assessment that changes nothing would be a clock-bearing event for nothing.
-                if report.severity == severity, v31 == nil || sameVector(v31, report.cvss31), v40 == nil || sameVector(v40, report.cvss40) {
-                    throw DomainError(
-                        .invalidCommand,
-                        "report \(reportID) is already assessed \(severity.rawValue)\(v31 != nil || v40 != nil ? " with these vectors" : ""): nothing to record")
-                }
-                return [.severityChanged(SeverityChanged(severity: severity, cvss31: v31, cvss40: v40, reason: reason))]
             }
             // A first assessment has no earlier one to give a reason for changing: a reason given
             // would be dropped without a word. (Without the report, as `checkArguments` decides,
@@ -532,24 +516,67 @@ public enum Lifecycle {
         return metrics(a) == metrics(b)
     }
 
-    /// Refuses a severity that none of the vectors scores: the fix clock is keyed to the
-    /// severity, and "none" typed beside a 9.8 would switch it off without a word. A programme
-    /// that rates a flaw otherwise than its base score says why in the vector (v3.1 temporal or
-    /// environmental metrics, v4.0 threat or environmental ones), or gives the severity alone.
-    /// `onRecord`: which of them are the report's, kept by a re-assessment that gives no vector
-    /// of their version.
-    private static func refuseDisagreement(
-        _ severity: CVSSSeverity, _ s31: CVSSScore?, _ s40: CVSSScore?, onRecord: (v31: Bool, v40: Bool) = (false, false), reportID: String
-    ) throws(DomainError) {
-        var scored: [(String, Int)] = []
+    /// The severity change a re-assessment of `report` records. It keeps the vector on record of
+    /// a version it gives none of, so it is held to the vectors that stand after it, as a first
+    /// assessment is to those it gives (else "none" alone would switch off the fix clock of a
+    /// report whose vector on record scores 9.8, and the view show both). Without a severity:
+    /// a v4.0 vector given sets it; a v3.1 vector alone sets it if there is no v4.0 vector on
+    /// record, and beside one leaves the severity in force where a vector that stands scores it
+    /// (a 3.1 vector added for a database that asks for one), else asks for the severity.
+    private static func reassessment(
+        _ report: Report, given: CVSSSeverity?, v31: String?, v40: String?, s31: CVSSScore?, s40: CVSSScore?, reason: String?, newRules: Bool, reportID: String
+    ) throws(DomainError) -> SeverityChanged {
+        let kept31 = newRules && v31 == nil ? report.cvss31.flatMap { try? CVSS.score($0) } : nil
+        let kept40 = newRules && v40 == nil ? report.cvss40.flatMap { try? CVSS.score($0) } : nil
+        var severity = given
+        if severity == nil, newRules {
+            if let s40 {
+                severity = s40.ratedSeverity
+            } else if let s31 {
+                if let kept40 {
+                    if let current = report.severity, scoredSeverities(s31, kept40).contains(current) {
+                        severity = current
+                    } else {
+                        throw DomainError(
+                            .invalidCommand,
+                            "report \(reportID)'s CVSS:4.0 vector on record rates it \(kept40.ratedSeverity.rawValue) (\(kept40.ratedScore)), the CVSS:3.1 vector given \(s31.ratedSeverity.rawValue) (\(s31.ratedScore)), and neither scores the severity in force (\(report.severity?.rawValue ?? "none")): say which it is now (--severity)")
+                    }
+                } else {
+                    severity = s31.ratedSeverity
+                }
+            }
+        } else if severity == nil {
+            severity = (s40 ?? s31)?.severity
+        }
+        guard let severity else {
+            throw DomainError(.invalidCommand, "give a severity (--severity critical|high|medium|low|none) or a CVSS vector to derive it from")
+        }
+        if newRules { try refuseDisagreement(severity, s31 ?? kept31, s40 ?? kept40, onRecord: (kept31 != nil, kept40 != nil), reassessing: true, reportID: reportID) }
+        // A re-assessment that changes nothing would be a clock-bearing event for nothing.
+        if report.severity == severity, v31 == nil || sameVector(v31, report.cvss31), v40 == nil || sameVector(v40, report.cvss40) {
+            throw DomainError(
+                .invalidCommand,
+                "report \(reportID) is already assessed \(severity.rawValue)\(v31 != nil || v40 != nil ? " with these vectors" : ""): nothing to record")
+        }
+        return SeverityChanged(severity: severity, cvss31: v31, cvss40: v40, reason: reason)
+    }
+
+    /// The severities the scores of the vectors rate: a v3.1 vector's base score and that of the
+    /// metrics it gives; a v4.0 vector's score and its base metrics' alone.
+    private static func scoredSeverities(_ s31: CVSSScore?, _ s40: CVSSScore?) -> Set<CVSSSeverity> {
+        Set(scoredBy(s31, s40).map { CVSSSeverity(scoreTenths: $0.tenths) })
+    }
+
+    /// The scores of the vectors, named for a message.
+    private static func scoredBy(_ s31: CVSSScore?, _ s40: CVSSScore?, onRecord: (v31: Bool, v40: Bool) = (false, false)) -> [(name: String, tenths: Int)] {
+        var scored: [(name: String, tenths: Int)] = []
         if let s31 {
             let name = "CVSS:3.1" + (onRecord.v31 ? " on record" : "")
-            // Its base score, and the score of the metrics it gives (3.1 computes a temporal and
-            // an environmental score of every vector, but of one without those metrics they are
-            // not its scores: a changed scope's environmental formula differs from the base one).
-            for tenths in [s31.baseScoreTenths, s31.ratedScoreTenths] where !scored.contains(where: { $0.1 == tenths }) {
-                scored.append((name, tenths))
-            }
+            scored.append((name, s31.baseScoreTenths))
+            // And the score of the temporal or environmental metrics it gives (3.1 computes both
+            // of every vector, but of one without those metrics they are not its scores: a
+            // changed scope's environmental formula differs from the base one).
+            if s31.ratedScoreTenths != s31.baseScoreTenths { scored.append(("\(name) (\(s31.ratedScoreName) metrics)", s31.ratedScoreTenths)) }
         }
         if let s40 {
             let name = "CVSS:4.0" + (onRecord.v40 ? " on record" : "")
@@ -558,9 +585,23 @@ public enum Lifecycle {
             // environmental metrics may lower the score a programme still rates by its base.
             if let b = s40.baseMetricsScoreTenths, b != s40.baseScoreTenths { scored.append(("\(name) (base metrics)", b)) }
         }
-        guard !scored.isEmpty, !scored.contains(where: { CVSSSeverity(scoreTenths: $0.1) == severity }) else { return }
-        let says = scored.map { "\($0.0) scores \($0.1 / 10).\($0.1 % 10), \(CVSSSeverity(scoreTenths: $0.1).rawValue)" }.joined(separator: "; ")
-        if onRecord.v31 || onRecord.v40 {
+        return scored
+    }
+
+    /// Refuses a severity that none of the vectors scores: the fix clock is keyed to the
+    /// severity, and "none" typed beside a 9.8 would switch it off without a word. A programme
+    /// that rates a flaw otherwise than its base score says why in the vector (v3.1 temporal or
+    /// environmental metrics, v4.0 threat or environmental ones), or, at a first assessment,
+    /// gives the severity alone. `onRecord`: which of them are the report's, kept by a
+    /// re-assessment that gives no vector of their version.
+    private static func refuseDisagreement(
+        _ severity: CVSSSeverity, _ s31: CVSSScore?, _ s40: CVSSScore?, onRecord: (v31: Bool, v40: Bool) = (false, false), reassessing: Bool = false,
+        reportID: String
+    ) throws(DomainError) {
+        let scored = scoredBy(s31, s40, onRecord: onRecord)
+        guard !scored.isEmpty, !scored.contains(where: { CVSSSeverity(scoreTenths: $0.tenths) == severity }) else { return }
+        let says = scored.map { "\($0.name) scores \($0.tenths / 10).\($0.tenths % 10), \(CVSSSeverity(scoreTenths: $0.tenths).rawValue)" }.joined(separator: "; ")
+        if reassessing {
             throw DomainError(
                 .invalidCommand,
                 "severity \(severity.rawValue) is not what report \(reportID)'s CVSS vectors say (\(says)): give with it the vector that rates it so (--cvss; it replaces the one on record of its version), rated otherwise in its own metrics (temporal, threat or environmental) if that is the reason")

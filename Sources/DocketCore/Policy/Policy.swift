@@ -358,16 +358,16 @@ public struct Policy: Hashable, Sendable {
     }
 
     /// What to tell whoever validates or adopts the policy on `today` when its holidays run out
-    /// within the year: a business day after the last year listed is any workweek day, so a
+    /// within a year: a business day after the last one listed is any workweek day, so a
     /// deadline set then skips no holiday, and nothing else would say so. Nil when the policy
     /// lists none, or counts no business days and moves no date off days off.
     public func holidaysRunningOut(today: CivilDate) -> String? {
         guard let last = holidays.max(), durations.contains(where: { $0.duration.unit == .businessDays }) || disclosure?.workdayDeadlines == true,
-            last.year <= today.year
+            last.daysSinceEpoch < today.daysSinceEpoch + 365
         else { return nil }
-        let lapsed = last.year < today.year
-        return "holidays: the last one listed is \(last); business days after \(last.year)-12-31 \(lapsed ? "are" : "will be") counted, and days off moved past, as if there were no holidays: "
-            + "list \(lapsed ? "this year's and next" : "next") year's, and adopt the policy as a new version"
+        let lapsed = last < today
+        return "holidays: the last one listed is \(last), \(lapsed ? "past" : "less than a year away"): business days after it \(lapsed ? "are" : "will be") counted, and days off moved past, as if there were no holidays: "
+            + "list the next year's, and adopt the policy as a new version"
     }
 
     /// Rules between fields that no single value can break, as (field, message) pairs.
