@@ -199,7 +199,7 @@ extension ReportGroup {
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Flag(help: "Only record that triage has started.") var start = false
-        @Option(help: "critical, high, medium, low or none; by default the CVSS vector's, by every metric it gives, as `docket cvss` scores it (the 4.0 vector's when both are given). With vectors, one of them must score it.") var severity: CVSSSeverity?
+        @Option(help: "critical, high, medium, low or none; by default the CVSS vector's, by every metric it gives, as `docket cvss` scores it (the 4.0 vector's when both are given; a 3.1 vector added alone beside a 4.0 vector on record keeps the severity in force if a vector scores it). One of the vectors, given or on record, must score it.") var severity: CVSSSeverity?
         @Option(help: "A CVSS 3.1 or 4.0 vector (repeatable: one of each). A re-assessment keeps the vector on record of a version it gives none of.") var cvss: [String] = []
         @Option(help: "A CWE id, like CWE-79 (repeatable).") var cwe: [String] = []
         @Option(help: "The affected component.") var component: String?

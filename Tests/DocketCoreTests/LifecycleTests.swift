@@ -668,6 +668,47 @@ struct LifecycleTests {
         #expect(medium?.message.contains("give with it the vector that rates it so") == true && medium?.message.contains("without the vector") == false, "\(String(describing: medium))")
     }
 
+    @Test("a triage of a report reopened after its assessment is held to the vectors on record, as a re-assessment is; one with no vector on record may be rated by severity alone")
+    func triageAfterReopening() throws {
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "m"))
+        try h.run(Self.triage)  // CVSS:3.1 9.8, critical
+        try h.run(.close(.informative, duplicateOf: nil, reason: "not ours"))
+        try h.run(.reopen(reason: "it is ours"))
+        #expect(h.report?.state != .accepted && h.report?.severity == .critical)
+        let none = #expect(throws: DomainError.self) {
+            try h.run(.triage(severity: CVSSSeverity.none, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil))
+        }
+        #expect(none?.message.contains("severity none is not what report r-1's CVSS vectors say (CVSS:3.1 on record scores 9.8, critical)") == true, "\(String(describing: none))")
+        let reasoned = #expect(throws: DomainError.self) {
+            try h.run(.triage(severity: .critical, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "again"))
+        }
+        #expect(reasoned?.message.contains("is \(h.report?.state.rawValue ?? "?") (reopened): record the triage without it") == true, "\(String(describing: reasoned))")
+        try h.run(.triage(severity: .critical, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil))
+        #expect(h.report?.state == .accepted && h.report?.severity == .critical)
+        // Assessed without a vector: a re-assessment by severity alone is taken, and one beside a
+        // vector that does not score it is told so as at a first triage.
+        var g = try ReportHarness()
+        try g.run(.acknowledge(assignee: "m"))
+        try g.run(.triage(severity: .medium, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: nil))
+        let given = #expect(throws: DomainError.self) {
+            try g.run(.triage(severity: .low, cvss31: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", cvss40: nil, cwes: [], component: nil, affected: [], reason: "x"))
+        }
+        #expect(given?.message.contains("is not what the CVSS vector given says (CVSS:3.1 scores 9.8, critical)") == true && given?.message.contains("on record") == false, "\(String(describing: given))")
+        try g.run(.triage(severity: .low, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "x"))
+        #expect(g.report?.severity == .low)
+        // Both versions given and neither scoring the severity: wrong in any state, refused before the report is known.
+        let both = #expect(throws: DomainError.self) {
+            try Lifecycle.checkArguments(
+                .triage(severity: .low, cvss31: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", cvss40: "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N", cwes: [], component: nil, affected: [], reason: nil),
+                reportID: "r-9")
+        }
+        #expect(both?.code == .invalidCommand)
+        // One version alone: the vector on record of the other may score it, so it waits for the report.
+        try Lifecycle.checkArguments(
+            .triage(severity: .low, cvss31: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", cvss40: nil, cwes: [], component: nil, affected: [], reason: nil), reportID: "r-9")
+    }
+
     @Test("a severity derived from a v3.1 vector is its temporal or environmental score's where it gives those metrics, as v4.0's is")
     func severityFromAdjustedVector() throws {
         var h = try ReportHarness()

@@ -272,23 +272,23 @@ public enum Lifecycle {
             // A reason is recorded by a re-assessment only; its text is checked whether or not
             // the report is known (`checkArguments`), as every other text is.
             if newRules, let reason { try checkText(.string(reason), field: "reason") }
-            let reassessing = report.map { reassessable.contains($0.state) } ?? false
-            if let report, reassessing {
+            if let report, reassessable.contains(report.state) {
                 // A re-assessment records severity and vectors; it must not silently drop the rest.
                 guard cwes.isEmpty, component == nil, affected.isEmpty else {
                     throw DomainError(.invalidCommand, "report \(reportID) is already triaged: a re-assessment changes the severity and CVSS vectors only (give --reason), not CWE ids, component or affected versions")
                 }
-                return [.severityChanged(try reassessment(report, given: given, v31: v31, v40: v40, s31: s31, s40: s40, reason: reason, newRules: newRules, reportID: reportID))]
+                let severity = try assessedSeverity(report, given: given, v31: v31, v40: v40, s31: s31, s40: s40, newRules: newRules, reportID: reportID)
+                // A re-assessment that changes nothing would be a clock-bearing event for nothing.
+                if report.severity == severity, v31 == nil || sameVector(v31, report.cvss31), v40 == nil || sameVector(v40, report.cvss40) {
+                    throw DomainError(
+                        .invalidCommand,
+                        "report \(reportID) is already assessed \(severity.rawValue)\(v31 != nil || v40 != nil ? " with these vectors" : ""): nothing to record")
+                }
+                return [.severityChanged(SeverityChanged(severity: severity, cvss31: v31, cvss40: v40, reason: reason))]
             }
-            // Derived from the vector's own metrics in both versions (v3.1's environmental or
-            // temporal score where it gives those metrics, as v4.0's one score does); events
-            // recorded before were derived from v3.1's base score.
-            guard let severity = given ?? (newRules ? (s40 ?? s31)?.ratedSeverity : (s40 ?? s31)?.severity) else {
-                throw DomainError(.invalidCommand, "give a severity (--severity critical|high|medium|low|none) or a CVSS vector to derive it from")
-            }
-            // Without the report (`checkArguments`), whether this is a first assessment, held to
-            // the vectors it gives, or a re-assessment, held to those on record too, is not known.
-            if newRules, report != nil { try refuseDisagreement(severity, s31, s40, reportID: reportID) }
+            // A first triage, or one of a report reopened after an assessment (held to the
+            // vectors on record as a re-assessment is).
+            let severity = try assessedSeverity(report, given: given, v31: v31, v40: v40, s31: s31, s40: s40, newRules: newRules, reportID: reportID)
             try noRepeats(cwes, "CWE")
             try noRepeats(affected, "affected version")
             for cwe in cwes {
@@ -296,11 +296,15 @@ public enum Lifecycle {
                     throw DomainError(.invalidCommand, "\"\(cwe)\" is not a CWE id (like CWE-79)")
                 }
             }
-            // A first assessment has no earlier one to give a reason for changing: a reason given
+            // A triage that accepts the report records no reason (ReportTriaged has none): one given
             // would be dropped without a word. (Without the report, as `checkArguments` decides,
-            // it is not known to be a first one.)
-            if newRules, reason != nil, report != nil {
-                throw DomainError(.invalidCommand, "a reason is for a re-assessment, and report \(reportID) has not been assessed yet: record the assessment without it, and say why in a note (docket report note)")
+            // it is not known which kind this is.)
+            if newRules, reason != nil, let report {
+                throw DomainError(
+                    .invalidCommand,
+                    report.severity == nil
+                        ? "a reason is for a re-assessment, and report \(reportID) has not been assessed yet: record the assessment without it, and say why in a note (docket report note)"
+                        : "a reason is recorded with a re-assessment of an accepted report, and report \(reportID) is \(report.state.rawValue) (reopened): record the triage without it, and say why in a note (docket report note)")
             }
             return [.reportTriaged(ReportTriaged(severity: severity, cvss31: v31, cvss40: v40, cwes: cwes, component: component, affected: affected))]
         case .assign(let a):
@@ -516,50 +520,51 @@ public enum Lifecycle {
         return metrics(a) == metrics(b)
     }
 
-    /// The severity change a re-assessment of `report` records. It keeps the vector on record of
-    /// a version it gives none of, so it is held to the vectors that stand after it, as a first
-    /// assessment is to those it gives (else "none" alone would switch off the fix clock of a
-    /// report whose vector on record scores 9.8, and the view show both). Without a severity:
-    /// a v4.0 vector given sets it; a v3.1 vector alone sets it if there is no v4.0 vector on
-    /// record, and beside one leaves the severity in force where a vector that stands scores it
-    /// (a 3.1 vector added for a database that asks for one), else asks for the severity.
-    private static func reassessment(
-        _ report: Report, given: CVSSSeverity?, v31: String?, v40: String?, s31: CVSSScore?, s40: CVSSScore?, reason: String?, newRules: Bool, reportID: String
-    ) throws(DomainError) -> SeverityChanged {
-        let kept31 = newRules && v31 == nil ? report.cvss31.flatMap { try? CVSS.score($0) } : nil
-        let kept40 = newRules && v40 == nil ? report.cvss40.flatMap { try? CVSS.score($0) } : nil
+    /// The severity a triage of `report` records (nil: not known, as `checkArguments` decides).
+    /// One of a report assessed before (a re-assessment, or a triage after a reopening) keeps
+    /// the vector on record of a version it gives none of, so it is held to the vectors that
+    /// stand after it, as a first assessment is to those it gives (else "none" alone would
+    /// switch off the fix clock of a report whose vector on record scores 9.8, and the view show
+    /// both). Without a severity: a v4.0 vector given sets it; a v3.1 vector alone sets it if
+    /// there is no v4.0 vector on record, and beside one leaves the severity in force where a
+    /// vector that stands scores it (a 3.1 vector added for a database that asks for one), else
+    /// asks for the severity. Events recorded before these rules (`newRules` false) took the
+    /// v4.0, else the v3.1 vector's base severity, and were held to nothing.
+    private static func assessedSeverity(
+        _ report: Report?, given: CVSSSeverity?, v31: String?, v40: String?, s31: CVSSScore?, s40: CVSSScore?, newRules: Bool, reportID: String
+    ) throws(DomainError) -> CVSSSeverity {
+        guard newRules else {
+            guard let severity = given ?? (s40 ?? s31)?.severity else { throw noSeverity }
+            return severity
+        }
+        let assessedBefore = report?.severity != nil
+        let kept31 = assessedBefore && v31 == nil ? report?.cvss31.flatMap { try? CVSS.score($0) } : nil
+        let kept40 = assessedBefore && v40 == nil ? report?.cvss40.flatMap { try? CVSS.score($0) } : nil
         var severity = given
-        if severity == nil, newRules {
+        if severity == nil {
             if let s40 {
                 severity = s40.ratedSeverity
-            } else if let s31 {
-                if let kept40 {
-                    if let current = report.severity, scoredSeverities(s31, kept40).contains(current) {
-                        severity = current
-                    } else {
-                        throw DomainError(
-                            .invalidCommand,
-                            "report \(reportID)'s CVSS:4.0 vector on record rates it \(kept40.ratedSeverity.rawValue) (\(kept40.ratedScore)), the CVSS:3.1 vector given \(s31.ratedSeverity.rawValue) (\(s31.ratedScore)), and neither scores the severity in force (\(report.severity?.rawValue ?? "none")): say which it is now (--severity)")
-                    }
-                } else {
-                    severity = s31.ratedSeverity
+            } else if let s31, let kept40 {
+                guard let current = report?.severity, scoredSeverities(s31, kept40).contains(current) else {
+                    throw DomainError(
+                        .invalidCommand,
+                        "report \(reportID)'s CVSS:4.0 vector on record rates it \(kept40.ratedSeverity.rawValue) (\(kept40.ratedScore)), the CVSS:3.1 vector given \(s31.ratedSeverity.rawValue) (\(s31.ratedScore)), and neither scores the severity in force (\(report?.severity?.rawValue ?? "none")): say which it is now (--severity)")
                 }
+                severity = current
+            } else {
+                severity = s31?.ratedSeverity
             }
-        } else if severity == nil {
-            severity = (s40 ?? s31)?.severity
         }
-        guard let severity else {
-            throw DomainError(.invalidCommand, "give a severity (--severity critical|high|medium|low|none) or a CVSS vector to derive it from")
+        guard let severity else { throw noSeverity }
+        // Without the report (`checkArguments`), the vectors on record are not known: only where
+        // both versions are given is nothing on record kept, and the check the same either way.
+        if report != nil || (s31 != nil && s40 != nil) {
+            try refuseDisagreement(severity, s31 ?? kept31, s40 ?? kept40, onRecord: (kept31 != nil, kept40 != nil), reportID: reportID)
         }
-        if newRules { try refuseDisagreement(severity, s31 ?? kept31, s40 ?? kept40, onRecord: (kept31 != nil, kept40 != nil), reassessing: true, reportID: reportID) }
-        // A re-assessment that changes nothing would be a clock-bearing event for nothing.
-        if report.severity == severity, v31 == nil || sameVector(v31, report.cvss31), v40 == nil || sameVector(v40, report.cvss40) {
-            throw DomainError(
-                .invalidCommand,
-                "report \(reportID) is already assessed \(severity.rawValue)\(v31 != nil || v40 != nil ? " with these vectors" : ""): nothing to record")
-        }
-        return SeverityChanged(severity: severity, cvss31: v31, cvss40: v40, reason: reason)
+        return severity
     }
+
+    static let noSeverity = DomainError(.invalidCommand, "give a severity (--severity critical|high|medium|low|none) or a CVSS vector to derive it from")
 
     /// The severities the scores of the vectors rate: a v3.1 vector's base score and that of the
     /// metrics it gives; a v4.0 vector's score and its base metrics' alone.
@@ -591,17 +596,16 @@ public enum Lifecycle {
     /// Refuses a severity that none of the vectors scores: the fix clock is keyed to the
     /// severity, and "none" typed beside a 9.8 would switch it off without a word. A programme
     /// that rates a flaw otherwise than its base score says why in the vector (v3.1 temporal or
-    /// environmental metrics, v4.0 threat or environmental ones), or, at a first assessment,
-    /// gives the severity alone. `onRecord`: which of them are the report's, kept by a
-    /// re-assessment that gives no vector of their version.
+    /// environmental metrics, v4.0 threat or environmental ones), or, with no vector on record,
+    /// gives the severity alone. `onRecord`: which of them are the report's, kept by a triage of
+    /// a report assessed before that gives no vector of their version.
     private static func refuseDisagreement(
-        _ severity: CVSSSeverity, _ s31: CVSSScore?, _ s40: CVSSScore?, onRecord: (v31: Bool, v40: Bool) = (false, false), reassessing: Bool = false,
-        reportID: String
+        _ severity: CVSSSeverity, _ s31: CVSSScore?, _ s40: CVSSScore?, onRecord: (v31: Bool, v40: Bool) = (false, false), reportID: String
     ) throws(DomainError) {
         let scored = scoredBy(s31, s40, onRecord: onRecord)
         guard !scored.isEmpty, !scored.contains(where: { CVSSSeverity(scoreTenths: $0.tenths) == severity }) else { return }
         let says = scored.map { "\($0.name) scores \($0.tenths / 10).\($0.tenths % 10), \(CVSSSeverity(scoreTenths: $0.tenths).rawValue)" }.joined(separator: "; ")
-        if reassessing {
+        if onRecord.v31 || onRecord.v40 {
             throw DomainError(
                 .invalidCommand,
                 "severity \(severity.rawValue) is not what report \(reportID)'s CVSS vectors say (\(says)): give with it the vector that rates it so (--cvss; it replaces the one on record of its version), rated otherwise in its own metrics (temporal, threat or environmental) if that is the reason")

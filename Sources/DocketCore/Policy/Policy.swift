@@ -367,7 +367,7 @@ public struct Policy: Hashable, Sendable {
         else { return nil }
         let lapsed = last < today
         return "holidays: the last one listed is \(last), \(lapsed ? "past" : "less than a year away"): business days after it \(lapsed ? "are" : "will be") counted, and days off moved past, as if there were no holidays: "
-            + "list the next year's, and adopt the policy as a new version"
+            + "list \(lapsed ? "this year's and the next year's" : "the next year's"), and adopt the policy as a new version"
     }
 
     /// Rules between fields that no single value can break, as (field, message) pairs.
