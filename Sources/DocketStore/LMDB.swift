@@ -27,7 +27,9 @@ struct LMDBError: Error, CustomStringConvertible {
     var storeError: StoreError {
         if isNoSpace { return Self.noSpace(code == EFBIG ? .fileSizeLimit : code == EDQUOT ? .quota : .disk, detail: description) }
         if isDamage {
-            return StoreError(.corruptRecord, "the log's data file is damaged: LMDB cannot follow its pages (\(description))")
+            return StoreError(
+                .corruptRecord,
+                "the log's data file is damaged: it holds what LMDB or an index cannot read (\(description)); run docket verify, and restore it from a replica or a copy")
         }
         return StoreError(.lmdb, "LMDB: \(description)")
     }
@@ -40,6 +42,13 @@ struct LMDBError: Error, CustomStringConvertible {
             return Self.noSpace(limit, detail: "a write to the log's data file came up short")
         }
         if isNoSpace { return storeError }
+        // Damage met while writing (an index value of the wrong length, a page of the wrong kind)
+        // is the file's, not the write's: corrupt-record, as on a read.
+        if isDamage {
+            var damage = storeError
+            damage.message += "; nothing of the failed append was written"
+            return damage
+        }
         // Not the path: this message reaches remote clients, reporters included.
         return StoreError(.io, "writing the log's data file failed: \(description); nothing of the failed append was written")
     }

@@ -425,7 +425,7 @@ final class LogWriter: @unchecked Sendable {
 
     /// Doubles the map; false when it is already at its maximum.
     private func growMap() -> Bool {
-        // Pages a dead reader pinned may be all the room that was missing.
+        // Dead readers' slots freed first: the pages they pinned are room the commits after this can reuse.
         clearDeadReaders()
         let current = environment.mapSize
         guard current < configuration.maximumMapSize else { return false }

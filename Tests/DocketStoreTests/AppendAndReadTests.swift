@@ -126,6 +126,35 @@ struct AppendAndReadTests {
     }
 }
 
+@Suite("Stopping")
+struct StoppingTests {
+    @Test("a store whose last reference a completion lets go on its writer thread stops without waiting on itself, then lets the directory be opened again")
+    func releasedOnItsWriterThread() async throws {
+        try await withTemporaryDirectory { dir in
+            let go = DispatchSemaphore(value: 0)
+            let done = DispatchSemaphore(value: 0)
+            do {
+                let store = try openStore(dir)
+                try store.append(to: try stream("s"), events: [try event()]) { [store] _ in
+                    go.wait()  // until the test has let go of its own reference: this one is the last
+                    _ = store
+                    done.signal()
+                }
+            }
+            go.signal()
+            #expect(done.wait(timeout: .now() + 10) == .success)
+            // The writer, stopped from its own thread, finishes and unlocks the directory (before,
+            // it waited on itself for good, and the directory stayed locked).
+            var reopened: EventStore?
+            for _ in 0..<400 where reopened == nil {
+                reopened = try? openStore(dir)
+                if reopened == nil { try await Task.sleep(for: .milliseconds(25)) }
+            }
+            #expect(reopened?.head.sequence == 1)
+        }
+    }
+}
+
 @Suite("Optimistic concurrency")
 struct OptimisticConcurrencyTests {
     @Test("a wrong expected version is a typed error naming both versions, and nothing is written")

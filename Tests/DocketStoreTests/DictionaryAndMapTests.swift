@@ -125,6 +125,8 @@ struct DictionaryAndMapTests {
             #expect(!error.message.contains("secret-project"), "\(code): \(error.message)")
             #expect(error.message.contains("nothing of the failed append was written") || error.code == .lmdb, "\(code): \(error.message)")
         }
+        // Damage met while writing is the file's: corrupt-record, as on a read.
+        #expect(LMDBError(code: -30796).writeError(dataFile: dir + "/data.mdb").code == .corruptRecord)
     }
 
     @Test("at its maximum map size the log refuses the append with a clear error and nothing half-written")

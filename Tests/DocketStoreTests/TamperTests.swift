@@ -196,6 +196,36 @@ struct TamperTests {
         }
     }
 
+    @Test("an index value of the wrong length, or a stream version no append reaches, is damage: refused with corrupt-record, never read past or overflowed")
+    func damagedIndexValues() async throws {
+        try await withTemporaryDirectory { dir in
+            let appended: [ProposedEvent]
+            do {
+                let store = try openStore(dir)
+                appended = try await appendBatches(store, count: 20, batch: 10)
+                store.close()
+            }
+            try tamper(dir) { txn, dbs in
+                // The first event's id entry cut to 3 bytes; bulk-1's first stream entry to 2;
+                // and a stream whose index claims the last version there is.
+                try txn.put(dbs.ids, Key.id(appended[0].id), [0, 0, 1])
+                try txn.put(dbs.streams, Key.stream(try StreamName("bulk-1"), version: 1), [0, 11])
+                try txn.put(dbs.streams, Key.stream(try StreamName("full"), version: .max), Key.sequence(3))
+            }
+            let store = try openStore(dir)
+            // A retry of the first event reads its id entry.
+            let retry = await #expect(throws: StoreError.self) { try await store.append(to: try StreamName("bulk-0"), events: [appended[0]]) }
+            #expect(retry?.code == .corruptRecord, "\(String(describing: retry?.code)) \(String(describing: retry?.message))")
+            let read = #expect(throws: StoreError.self) { try store.read(stream: try StreamName("bulk-1")) }
+            #expect(read?.code == .corruptRecord, "\(String(describing: read))")
+            let full = await #expect(throws: StoreError.self) { try await store.append(to: try StreamName("full"), events: [try event()]) }
+            #expect(full?.code == .corruptRecord && full?.message.contains("which no append reaches") == true, "\(String(describing: full))")
+            // Nothing was written, and the intact streams still take appends.
+            #expect(store.head.sequence == 20)
+            _ = try await store.append(to: try StreamName("bulk-0"), events: [try event()])
+        }
+    }
+
     @Test("an index entry no record accounts for is reported, as sequence 0")
     func extraIndexEntry() async throws {
         try await withTemporaryDirectory { dir in

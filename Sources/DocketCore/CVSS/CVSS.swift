@@ -136,16 +136,13 @@ public struct CVSSScore: Sendable, Hashable {
         }
     }
 
-    /// Which of v3.1's scores `ratedScoreTenths` is: "environmental", "temporal" or "base".
+    /// Which of v3.1's scores `ratedScoreTenths` is: "environmental", "temporal" or "base" (for v4.0, "score").
     public var ratedScoreName: String {
         guard version == .v3_1 else { return "score" }
         return gives(CVSS31.environmentalMetrics) ? "environmental" : gives(CVSS31.temporalMetrics) ? "temporal" : "base"
     }
 
-    /// Whether the vector gives a metric of `keys` (a value other than X: the normalized vector leaves those out).
-    func gives(_ keys: Set<String>) -> Bool {
-        vector.split(separator: "/").dropFirst().contains { keys.contains(String($0.prefix { $0 != ":" })) }
-    }
+    /// `ratedScoreTenths`, 0.0...10.0.
     public var ratedScore: Double { Double(ratedScoreTenths) / 10 }
     /// The qualitative severity of `ratedScore`: the severity a triage takes from the vector.
     public var ratedSeverity: CVSSSeverity { CVSSSeverity(scoreTenths: ratedScoreTenths) }
@@ -155,6 +152,11 @@ public struct CVSSScore: Sendable, Hashable {
     public var nomenclature: String? {
         guard version == .v4_0 else { return nil }
         return "CVSS-B" + (gives(["E"]) ? "T" : "") + (gives(CVSS40.environmentalMetrics) ? "E" : "")
+    }
+
+    /// Whether the vector gives a metric of `keys` (a value other than X: the normalized vector leaves those out).
+    func gives(_ keys: Set<String>) -> Bool {
+        vector.split(separator: "/").dropFirst().contains { keys.contains(String($0.prefix { $0 != ":" })) }
     }
 }
 

@@ -520,7 +520,7 @@ public enum Lifecycle {
         return metrics(a) == metrics(b)
     }
 
-    /// The severity a triage of `report` records (nil: not known, as `checkArguments` decides).
+    /// The severity a triage of `report` records (`report` nil: not known, as `checkArguments` decides).
     /// One of a report assessed before (a re-assessment, or a triage after a reopening) keeps
     /// the vector on record of a version it gives none of, so it is held to the vectors that
     /// stand after it, as a first assessment is to those it gives (else "none" alone would

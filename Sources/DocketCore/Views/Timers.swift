@@ -299,9 +299,9 @@ public enum Timers {
             switch due(from: start, rule.within, pauses: pauses(rule.pausedWhileWaiting), ending: end, cal) {
             case .at(let d):
                 return judge(kind, target: target, start: start, due: d, end: end)
-            case .pausedAt(let remaining, let since):
+            case .pausedAt(let remaining, let resuming):
                 if let end { return clock(kind, .met, target: target, start: start, end: end) }
-                return clock(kind, .paused, target: target, start: start, due: cal.advance(max(now, since), by: remaining, unit: rule.within.unit), note: "paused while waiting on the reporter; due shown as if it resumed now")
+                return clock(kind, .paused, target: target, start: start, due: cal.advance(resuming, by: remaining, unit: rule.within.unit), note: "paused while waiting on the reporter; due shown as if it resumed now")
             }
         }
 
@@ -513,8 +513,8 @@ public enum Timers {
                 switch due(from: start, d, pauses: pauses(rule.pausedWhileWaiting), ending: end, cal) {
                 case .at(let dueAt):
                     return judge(kind, target: texts.fixTarget[severity] ?? d.description, start: start, due: dueAt, end: end, note: severityNote)
-                case .pausedAt(let remaining, let since):
-                    return clock(kind, .paused, target: texts.fixTarget[severity] ?? d.description, start: start, due: cal.advance(max(now, since), by: remaining, unit: d.unit), note: "\(severityNote); paused while waiting on the reporter")
+                case .pausedAt(let remaining, let resuming):
+                    return clock(kind, .paused, target: texts.fixTarget[severity] ?? d.description, start: start, due: cal.advance(resuming, by: remaining, unit: d.unit), note: "\(severityNote); paused while waiting on the reporter")
                 }
             }
         }
@@ -740,10 +740,10 @@ public enum Timers {
 
         enum Due {
             case at(Timestamp)
-            /// Currently paused with this much counted time still to run.
-            /// (Since `since`, which is after `now` for a pause dated a little ahead: the time to
-            /// it was counted, and is not counted again.)
-            case pausedAt(remaining: Int64, since: Timestamp)
+            /// Currently paused with this much counted time still to run, as if it resumed at
+            /// `resuming`: now, or the pause's start if it is dated a little ahead (the time to it
+            /// was counted, and is not counted again).
+            case pausedAt(remaining: Int64, resuming: Timestamp)
         }
 
         /// When a budget of `d` counted from `start` runs out, skipping `pauses` (in time order)
@@ -761,7 +761,7 @@ public enum Timers {
                 let available = cal.measure(from: t, to: pauseStart, unit: d.unit)
                 if available >= remaining { return .at(cal.advance(t, by: remaining, unit: d.unit)) }
                 remaining -= available
-                guard let end = p.end, end <= known else { return .pausedAt(remaining: remaining, since: pauseStart) }
+                guard let end = p.end, end <= known else { return .pausedAt(remaining: remaining, resuming: max(now, pauseStart)) }
                 t = end
             }
             return .at(cal.advance(t, by: remaining, unit: d.unit))
