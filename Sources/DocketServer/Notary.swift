@@ -45,13 +45,32 @@ public final class Notary: Sendable {
         }
     }
 
+    /// The Merkle index, caught up to the log's head on a thread of its own. Catching up hashes
+    /// every record the index does not cover yet: the whole log on its first use, or after
+    /// `DATA_DIR/merkle` was deleted, which takes seconds on a large log and would hold one of
+    /// the few threads Swift's concurrency shares among every connection for as long.
+    public func caughtUpIndex() async throws -> MerkleIndex {
+        let index = try merkleIndex()
+        let head = store.head.sequence
+        if try index.covers(head) { return index }
+        try await Self.onOwnThread { try index.catchUp(to: head) }
+        return index
+    }
+
+    /// Runs `body`, blocking work over the whole log, on a thread of its own (see `caughtUpIndex`).
+    static func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { c in
+            Thread.detachNewThread { c.resume(with: Result { try body() }) }
+        }
+    }
+
     /// Signs and records a checkpoint over every record now in the log; one at a time, so each
     /// extends the one before.
     public func checkpoint(actor: String) async throws -> Checkpoints.Checkpoint {
         // A follower signs nothing of its own: say so before asking for a key it does not need.
         if let refusal = store.writeRefusal { throw refusal }
         let key = try nodeKey()
-        let index = try merkleIndex()
+        let index = try await caughtUpIndex()
         return try await writing.run { try await Checkpoints.write(store: store, key: key, actor: actor, index: index) }
     }
 
@@ -60,11 +79,6 @@ public final class Notary: Sendable {
     public func latestCheckpoint() throws -> Checkpoints.Checkpoint? {
         let publicKey = (try? nodeKey()).map { Array($0.key.publicKey.rawRepresentation) }
         return try Checkpoints.latest(in: store, signedBy: publicKey)
-    }
-
-    /// The audit path of record `sequence` against `checkpoint` (which must cover it).
-    public func auditPath(sequence: UInt64, checkpoint: Checkpoints.Checkpoint) throws -> [[UInt8]] {
-        try merkleIndex().inclusionProof(sequence: sequence, size: checkpoint.size)
     }
 }
 
@@ -183,8 +197,9 @@ extension Ledger {
             throw ForensicError(.receiptMismatch, "the receipt is for ledger \(ledger); this node holds ledger \(store.ledgerID)")
         }
         _ = try visibleRecord(sequence, as: principal)
+        let index = try await notary.caughtUpIndex()
         if let leafHash {
-            let held = try notary.merkleIndex().leafHash(sequence: sequence)
+            let held = try index.leafHash(sequence: sequence)
             guard held == leafHash else {
                 throw ForensicError(
                     .receiptMismatch,
@@ -203,10 +218,10 @@ extension Ledger {
                 }
             }
             guard earlier.size <= store.head.sequence else { throw Self.olderThan(earlier.size, head: store.head.sequence) }
-            if let root = earlier.root, try notary.merkleIndex().root(size: earlier.size) != root {
+            if let root = earlier.root, try index.root(size: earlier.size) != root {
                 // The index is derived data: for an admin, whose request may cost a pass over the
                 // log, the records themselves say whether it is the index that is wrong.
-                if principal.role == .admin, try notary.merkleIndex().root(size: earlier.size, trustingNodesThrough: 0) == root {
+                if principal.role == .admin, try await Notary.onOwnThread({ try index.root(size: earlier.size, trustingNodesThrough: 0) }) == root {
                     throw ForensicError(
                         .inconsistentLog,
                         "this node's Merkle index is damaged (its records 1–\(earlier.size) do hash to the receipt's checkpoint root, its index does not): stop the node, delete DATA_DIR/merkle (derived data, rebuilt from the log) and prove again")
@@ -225,8 +240,8 @@ extension Ledger {
                 .noCheckpoint,
                 "no signed checkpoint covers record \(sequence) yet (the latest, at sequence \(checkpoint.sequence), covers records 1–\(checkpoint.size)); wait for the node's next checkpoint or ask an admin to run `docket checkpoint`")
         }
-        let path = try notary.auditPath(sequence: sequence, checkpoint: checkpoint)
-        try checkPath(path, sequence: sequence, checkpoint: checkpoint, as: principal)
+        let path = try index.inclusionProof(sequence: sequence, size: checkpoint.size)
+        try await checkPath(path, sequence: sequence, checkpoint: checkpoint, index: index, as: principal)
         return (checkpoint, path)
     }
 
@@ -234,8 +249,9 @@ extension Ledger {
     /// says why it does not, rather than hand out a proof that fails as if the log were forged:
     /// for an admin, the records themselves tell a damaged index (derived data, rebuilt once
     /// deleted) from a log that no longer holds what the checkpoint signed.
-    private func checkPath(_ path: [[UInt8]], sequence: UInt64, checkpoint: Checkpoints.Checkpoint, as principal: Principal) throws {
-        let index = try notary.merkleIndex()
+    private func checkPath(
+        _ path: [[UInt8]], sequence: UInt64, checkpoint: Checkpoints.Checkpoint, index: MerkleIndex, as principal: Principal
+    ) async throws {
         let leaf = try index.leafHash(sequence: sequence)
         do throws(MerkleError) {
             try MerkleProof.verifyInclusion(
@@ -247,7 +263,7 @@ extension Ledger {
                 .inconsistentLog,
                 "this node's proof of record \(sequence) does not lead to its checkpoint's root: its Merkle index is damaged, or its log no longer holds what the checkpoint signed; an admin's proof, or docket verify, tells which")
         }
-        if try index.root(size: checkpoint.size, trustingNodesThrough: 0) == checkpoint.root {
+        if try await Notary.onOwnThread({ try index.root(size: checkpoint.size, trustingNodesThrough: 0) }) == checkpoint.root {
             throw ForensicError(
                 .inconsistentLog,
                 "this node's Merkle index is damaged (its records 1–\(checkpoint.size) do hash to the checkpoint's root, its index does not): stop the node, delete DATA_DIR/merkle (derived data, rebuilt from the log) and prove again")

@@ -14,7 +14,12 @@ public final class EventStore: Sendable {
     /// Tunables. The defaults suit a production node; tests shrink them.
     public struct Configuration: Sendable {
         /// Bytes of address space mapped at first; the map doubles whenever LMDB reports it full.
-        public var initialMapSize = 256 << 20
+        /// Address space only: the data file grows with what is written, not with the map. Large
+        /// from the start because growing it waits for every read transaction in the process to
+        /// end (LMDB requires none open), so a log that grew now and then stalled appends behind
+        /// busy readers; 64 GiB holds hundreds of millions of events. Where the process may not
+        /// map that much (a `ulimit -v`), the environment opens with 256 MiB and grows from there.
+        public var initialMapSize = 64 << 30
         /// The map never grows past this (LMDB needs it to be addressable, not present on disk).
         public var maximumMapSize = 1 << 40
         public var compressionLevel: Int32 = 3

@@ -125,7 +125,15 @@ final class LMDBEnvironment: @unchecked Sendable {
         // opened it keeps its lock file for good, so a live ledger is still read under locks.
         if readOnly && access(path + "/lock.mdb", F_OK) != 0 { flags |= UInt32(MDB_NOLOCK) }
         if flags & UInt32(MDB_NOLOCK) == 0 { try Self.allocateLockFile(in: path) }
+        var mapSize = mapSize
         var (env, rc) = try Self.open(path: path, mapSize: mapSize, maxDatabases: maxDatabases, flags: flags)
+        if rc == ENOMEM && mapSize > Self.smallMapSize {
+            // The process may not map that much address space (a `ulimit -v`): start small, and
+            // let the writer grow the map as the log needs.
+            mdb_env_close(env)
+            mapSize = Self.smallMapSize
+            (env, rc) = try Self.open(path: path, mapSize: mapSize, maxDatabases: maxDatabases, flags: flags)
+        }
         if readOnly && (rc == EACCES || rc == EROFS) {
             // A read-only copy (a forensic snapshot on read-only media): no lock file possible.
             // A handle whose open failed cannot be opened again (LMDB answers EINVAL): start afresh.
@@ -147,6 +155,9 @@ final class LMDBEnvironment: @unchecked Sendable {
         // On a throw above, deinit closes the environment and frees the lock: every stored
         // property is initialised by then, so Swift runs it.
     }
+
+    /// The map an environment opens with where the one asked for cannot be mapped.
+    static let smallMapSize = 256 << 20
 
     /// Makes the lock file, if there is none, with its pages allocated. LMDB maps the lock file
     /// and writes its header through the map: a new lock file is sparse, and on a full disk the

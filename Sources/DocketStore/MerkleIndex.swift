@@ -211,10 +211,18 @@ public final class MerkleIndex: Sendable {
 
     // MARK: Catching up
 
+    /// Whether the stored nodes already cover records 1…`target`, checked against this log: a
+    /// `catchUp(to: target)` would have nothing to do.
+    public func covers(_ target: UInt64) throws(StoreError) -> Bool {
+        guard target > 0 else { return true }
+        guard validated.load(ordering: .acquiring) else { return false }
+        return try size >= target
+    }
+
     /// Makes the stored nodes cover at least records 1…`target` (which the log must hold).
     public func catchUp(to target: UInt64) throws(StoreError) {
         guard target > 0 else { return }
-        if validated.load(ordering: .acquiring), try size >= target { return }
+        if try covers(target) { return }
         let head = store.head.sequence
         guard target <= head else {
             throw StoreError(.notFound, "the log holds \(head) records, not \(target)")
@@ -244,7 +252,6 @@ public final class MerkleIndex: Sendable {
             validated.store(true, ordering: .releasing)
             return true
         }
-        let end = min(target, size + Self.leavesPerCommit)
         // The frontier at `size`: one stored node per set bit at or above the base level, then the
         // leaves of the partial tile below it, re-hashed from the log.
         var frontier = Frontier(hasher: hasher)
@@ -264,6 +271,9 @@ public final class MerkleIndex: Sendable {
             frontier.push(level: level, index: offset >> UInt64(level), hash: stored)
             offset += UInt64(1) << UInt64(level)
         }
+        // (After the frontier: a missing node starts over from the first record, and one
+        // transaction still takes at most `leavesPerCommit` leaves.)
+        let end = min(target, size + Self.leavesPerCommit)
         var formed: [(level: Int, index: UInt64, hash: [UInt8])] = []
         var lastLeaf: [UInt8] = []
         var next = offset + 1

@@ -323,7 +323,7 @@ struct Stats: AsyncParsableCommand {
             if json {
                 printJSON([
                     ("events", .int(Int64(s.events))), ("streams", .int(Int64(s.streams))),
-                    ("file_bytes", .int(Int64(s.fileBytes))), ("used_bytes", .int(Int64(s.usedBytes))),
+                    ("file_bytes", .int(Int64(s.fileBytes))), ("used_bytes", .int(Int64(s.usedBytes))), ("map_bytes", .int(Int64(s.mapSize))),
                     ("record_bytes", .int(Int64(s.recordBytes))),
                     ("record_bytes_per_event", .double(round2(s.recordBytesPerEvent))),
                     ("used_bytes_per_event", .double(round2(s.usedBytesPerEvent))),

@@ -26,6 +26,27 @@ struct CommandLineTests {
         try txn.commit()
     }
 
+    @Test("a process that may not map the 64 GiB a log opens with still records, reads and verifies, in a map that grows")
+    func limitedAddressSpace() async throws {
+        try await withTemporaryDirectory { dir in
+            // 16 GiB of address space (`ulimit -v`): enough for the process, not for the map.
+            let limit = 16 << 20
+            for n in 1...3 {
+                let a = try await DocketProcess.run(
+                    ["append", "--stream", "report-\(n)", "--type", "ReportSubmitted", "--data", #"{"title":"XSS"}"#, "--data-dir", dir], addressSpaceKiB: limit)
+                #expect(a.status == 0, "\(a.stderr)")
+            }
+            let limited = try JSON.parse(try await DocketProcess.run(["stats", "--json", "--data-dir", dir], addressSpaceKiB: limit).stdout)
+            #expect(limited["events"] == 3)
+            #expect(limited["map_bytes"] == Value.int(Int64(LMDBEnvironment.smallMapSize)))
+            let v = try await DocketProcess.run(["verify", "--json", "--data-dir", dir], addressSpaceKiB: limit)
+            #expect(v.status == 0 && (try? JSON.parse(v.stdout)["intact"]) == true, "\(v.stderr)")
+            // Unlimited, the same log opens with the full map.
+            let full = try JSON.parse(try await docket("stats", "--json", dir: dir).stdout)
+            #expect(full["events"] == 3 && full["map_bytes"] == Value.int(64 << 30))
+        }
+    }
+
     @Test("append, read, verify and stats work end to end and print parseable JSON")
     func happyPath() async throws {
         try await withTemporaryDirectory { dir in

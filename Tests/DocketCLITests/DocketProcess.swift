@@ -50,15 +50,21 @@ enum DocketProcess {
     /// blocked one of Swift's few shared threads on a child process would starve every other
     /// test running at the same time (an in-process node's handshake timing out, a polling loop
     /// overslept past its deadline).
-    static func run(_ arguments: [String], environment: [String: String] = [:]) async throws -> Output {
-        try await offPool { try runBlocking(arguments, environment: environment) }
+    /// With `addressSpaceKiB`, under `ulimit -v` of that many KiB.
+    static func run(_ arguments: [String], environment: [String: String] = [:], addressSpaceKiB: Int? = nil) async throws -> Output {
+        try await offPool { try runBlocking(arguments, environment: environment, addressSpaceKiB: addressSpaceKiB) }
     }
 
-    private static func runBlocking(_ arguments: [String], environment: [String: String]) throws -> Output {
+    private static func runBlocking(_ arguments: [String], environment: [String: String], addressSpaceKiB: Int?) throws -> Output {
         let process = Process()
         guard let executable else { throw NotBuilt() }
-        process.executableURL = executable
-        process.arguments = arguments
+        if let addressSpaceKiB {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "ulimit -v \(addressSpaceKiB) && exec \"$0\" \"$@\"", executable.path] + arguments
+        } else {
+            process.executableURL = executable
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "DOCKET_DATA_DIR")
         // As a user runs it: with the crash handling a developer's SWIFT_BACKTRACE would turn off.
