@@ -58,6 +58,13 @@ struct Append: AsyncParsableCommand {
                     "--data nests more than \(Payload.maximumNetworkDepth - 1) levels: an event that deep could not be read back over the network (Schemas/protocol.md §12)",
                     exitCode: ExitCode.validationFailure.rawValue)
             }
+            if DomainEvent.isCatalogueType(type) {
+                // Taken as given (raw streams are the team's own), but it is not what it is named.
+                FileHandle.standardError.write(
+                    Data(
+                        "warning: \(type) is an event type of the advisory lifecycle; appended raw to \(stream.rawValue) it is not checked against its schema and no view reads it (no report is made or moved): record it on a report with `docket report …` (DESIGN §2)\n"
+                            .utf8))
+            }
             let expected: ExpectedVersion = expectVersion.map { .exact($0) } ?? .any
             let result: AppendResult
             if let client = try store.client(remote) {

@@ -258,12 +258,14 @@ struct HistoryCommand: AsyncParsableCommand {
                     // The same JSON lines as `docket read`.
                     out.line(event?.json ?? JSON.serialize(e))
                 } else {
-                    let payload = JSON.serialize(e["data"] ?? .null)
+                    // Escaped as tables are: text in events recorded before the rules on it (an
+                    // actor's, a payload's C1 or bidirectional characters) cannot rewrite the screen.
+                    let payload = UntrustedText.displayable(JSON.serialize(e["data"] ?? .null))
                     // An event recorded well after the time it gives (imported, entered late or
                     // backdated) says when it was recorded too, as the clocks it ended do: last,
                     // so that the columns before keep their places.
                     let late = event.flatMap { LateEntry.isLate($0.occurredAt, recordedAt: $0.recordedAt) ? "\t(recorded \($0.recordedAt.rfc3339))" : nil } ?? ""
-                    out.line("\(e["version"]?.intValue ?? 0)\t\(e["occurredAt"]?.stringValue ?? "")\t\(e["actor"]?.stringValue ?? "")\t\(e["type"]?.stringValue ?? "")\t\(payload == "{}" ? "" : payload)\(late)")
+                    out.line("\(e["version"]?.intValue ?? 0)\t\(e["occurredAt"]?.stringValue ?? "")\t\(UntrustedText.displayable(e["actor"]?.stringValue ?? ""))\t\(UntrustedText.displayable(e["type"]?.stringValue ?? ""))\t\(payload == "{}" ? "" : payload)\(late)")
                 }
             }
         }

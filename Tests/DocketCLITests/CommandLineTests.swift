@@ -33,8 +33,8 @@ struct CommandLineTests {
             let limit = 16 << 20
             for n in 1...3 {
                 let a = try await DocketProcess.run(
-                    ["append", "--stream", "report-\(n)", "--type", "ReportSubmitted", "--data", #"{"title":"XSS"}"#, "--data-dir", dir], addressSpaceKiB: limit)
-                #expect(a.status == 0, "\(a.stderr)")
+                    ["append", "--stream", "intake-\(n)", "--type", "MailReceived", "--data", #"{"subject":"XSS"}"#, "--data-dir", dir], addressSpaceKiB: limit)
+                #expect(a.status == 0 && a.stderr.isEmpty, "\(a.stderr)")
             }
             let limited = try JSON.parse(try await DocketProcess.run(["stats", "--json", "--data-dir", dir], addressSpaceKiB: limit).stdout)
             #expect(limited["events"] == 3)
@@ -52,6 +52,8 @@ struct CommandLineTests {
         try await withTemporaryDirectory { dir in
             let a = try await docket("append", "--stream", "report-1", "--type", "ReportSubmitted", "--data", #"{"title":"XSS","cvss":9.8}"#, "--id", "intake:1", dir: dir)
             #expect(a.status == 0, "\(a.stderr)")
+            // Named like a lifecycle event, in a raw stream: taken as given, with a warning.
+            #expect(a.stderr.contains("warning: ReportSubmitted is an event type of the advisory lifecycle") && a.stderr.contains("no view reads it"))
             let result = try JSON.parse(a.stdout)
             #expect(result["seq"] == 1 && result["version"] == 1 && result["duplicate"] == false)
             let b = try await docket(

@@ -418,6 +418,23 @@ struct PolicyFormatTests {
         }
     }
 
+    @Test(
+        "a policy to adopt holds no control, line-separator or bidirectional characters in its text (named by file, line, field and character); one in the log still reads",
+        arguments: [
+            (#"name = "Aum\u001b[31mOS""# + "\nversion = 1\n", "p.toml:1: name:", "U+001B, character 4"),
+            ("name = \"P\"\nversion = 1\nmodels = \"seed\u{202E}txt.md\"\n", "p.toml:3: models:", "U+202E, character 5"),
+            ("name = \"P\"\nversion = 1\n[scope]\nin = [\"core\", \"a\\rb\"]\n", "p.toml:4: scope.in:", "U+000D, character 2"),
+        ])
+    func disruptiveText(_ text: String, prefix: String, says: String) throws {
+        let error = #expect(throws: PolicyError.self) { try Policy.parse(text, file: "p.toml", adopting: true) }
+        #expect(error?.issues.map { "\($0.file):\($0.line): \($0.field):" } == [prefix], "\(String(describing: error))")
+        #expect(error?.issues.first?.message.contains(says) == true, "\(String(describing: error))")
+        // Nothing of it is printed as it is.
+        #expect(error?.description.unicodeScalars.contains { UntrustedText.isDisruptive($0) && $0 != "\n" } == false)
+        // A policy recorded before the rule is read as it was adopted.
+        #expect(try Policy.parse(text, file: "PolicyAdopted@1").version == 1)
+    }
+
     @Test("issues print as file:line: field: message")
     func issueFormat() {
         let issue = PolicyIssue(file: "a.toml", line: 7, field: "fix.high", message: "bad")

@@ -50,6 +50,11 @@ public enum DomainEvent: Hashable, Sendable {
         return retiredSchemas[type]?[version]
     }
 
+    /// Whether `type` names an event type of the catalogue (current or retired).
+    public static func isCatalogueType(_ type: String) -> Bool {
+        table[type] != nil || retiredSchemas[type] != nil
+    }
+
     /// The catalogue by type name: position, current schema version and its compiled fields (one
     /// hash lookup per decoded event instead of a walk over the catalogue).
     static let table: [String: (position: Int, version: UInt16, fields: FieldTable)] = Dictionary(

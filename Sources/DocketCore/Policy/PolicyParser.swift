@@ -375,7 +375,17 @@ struct PolicyParser {
     }
 
     private mutating func string(_ field: String) -> String? {
-        typed(field, expected: "a string") { if case .string(let s) = $0 { s } else { nil } }
+        let value = typed(field, expected: "a string") { if case .string(let s) = $0 { s } else { nil } }
+        if let value { refuseDisruptive(value, field) }
+        return value
+    }
+
+    /// A policy to adopt holds no text that changes how what is around it is shown (an escape
+    /// sequence, a carriage return, a bidirectional override): its name and entries are printed
+    /// in tables, messages and clock notes. Policies already in the log are read as they are.
+    private mutating func refuseDisruptive(_ value: String, _ field: String) {
+        guard adopting, let why = UntrustedText.refusal(value, field: field, multiLine: false) else { return }
+        report(line(of: field), field, "\(why); policy text is shown in tables and messages: remove it")
     }
 
     private mutating func integer(_ field: String) -> Int? {
@@ -387,7 +397,9 @@ struct PolicyParser {
     }
 
     private mutating func strings(_ field: String) -> [String]? {
-        typed(field, expected: "an array of strings, e.g. [\"a\", \"b\"]") { if case .array(let a) = $0 { a } else { nil } }
+        let values = typed(field, expected: "an array of strings, e.g. [\"a\", \"b\"]") { if case .array(let a) = $0 { a } else { nil } }
+        if let first = values?.first(where: { UntrustedText.firstDisruptive(in: $0, multiLine: false) != nil }) { refuseDisruptive(first, field) }
+        return values
     }
 
     private mutating func duration(_ field: String) -> PolicyDuration? {
