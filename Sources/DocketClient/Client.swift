@@ -289,31 +289,26 @@ public final class DocketClient: Sendable {
     }
 
     /// Events from `sequence` on, then new ones as they are appended. Asks for `window` events
-    /// at a time and grants more as it consumes them (flow control).
-    public func subscribe(from sequence: UInt64, window: Int = 4096) -> AsyncThrowingStream<RecordedEvent, any Error> {
-        AsyncThrowingStream { continuation in
-            let subscription = Mutex<(Connection, UInt32)?>(nil)
+    /// at a time, and grants more as its consumer takes them (flow control): a consumer slower
+    /// than the log holds at most `window` events, received and not yet taken.
+    public func subscribe(from sequence: UInt64, window: Int = 4096) -> EventSubscription {
+        let window = max(window, 1)
+        // The subscription once SUBSCRIBE is sent, and the events taken since the last CREDIT.
+        let state = Box(Mutex<(link: (connection: Connection, id: UInt32)?, taken: Int)>((nil, 0)))
+        let events = AsyncThrowingStream<RecordedEvent, any Error> { continuation in
             let task = Task {
                 do {
                     let conn = try await current()
                     let id = nextID.add(1, ordering: .relaxed).oldValue
-                    subscription.withLock { $0 = (conn, id) }
+                    state.value.withLock { $0.link = (conn, id) }
                     let frames = conn.openStream(id)
                     conn.write(Frame(.subscribe, requestID: id, body: .object([("from", .int(Int64(sequence))), ("credit", .int(Int64(window)))])))
-                    var consumed = 0
                     for try await frame in frames {
                         switch frame.type {
                         case .subscribed: continue
                         case .error: throw DocketClientError.server(ErrorBody(frame.body))
                         case .events:
                             for e in frame.body["events"]?.arrayValue ?? [] { continuation.yield(try RecordedEvent(wire: e)) }
-                            consumed += frame.body["events"]?.arrayValue?.count ?? 0
-                            if consumed >= window / 2 {
-                                // Its own request id: an error about it must not read as connection-level (id 0).
-                                let creditID = nextID.add(1, ordering: .relaxed).oldValue
-                                conn.write(Frame(.credit, requestID: creditID, body: .object([("subscription", .int(Int64(id))), ("credit", .int(Int64(consumed)))])))
-                                consumed = 0
-                            }
                         default: throw DocketClientError.protocolViolation("unexpected \(frame.type) on a subscription")
                         }
                     }
@@ -324,11 +319,26 @@ public final class DocketClient: Sendable {
             }
             continuation.onTermination = { _ in
                 task.cancel()
-                // Tell the node, so the subscription does not outlive its consumer.
-                if let (conn, id) = subscription.withLock({ $0 }) {
+                // Tell the node, so the subscription does not outlive its consumer (request id 0:
+                // UNSUBSCRIBE has no answer, nor one for a subscription the node already ended).
+                if let (conn, id) = state.value.withLock({ $0.link }) {
                     conn.write(Frame(.unsubscribe, requestID: 0, body: .object([("subscription", .int(Int64(id)))])))
+                    conn.closeStream(id)
                 }
             }
+        }
+        return EventSubscription(events: events) { [self] in
+            let grant = state.value.withLock { s -> (connection: Connection, id: UInt32, credit: Int)? in
+                s.taken += 1
+                guard s.taken >= max(window / 2, 1), let link = s.link else { return nil }
+                defer { s.taken = 0 }
+                return (link.connection, link.id, s.taken)
+            }
+            guard let grant else { return }
+            // Its own request id: an error about it must not read as connection-level (id 0).
+            let creditID = nextID.add(1, ordering: .relaxed).oldValue
+            grant.connection.write(
+                Frame(.credit, requestID: creditID, body: .object([("subscription", .int(Int64(grant.id))), ("credit", .int(Int64(grant.credit)))])))
         }
     }
 
@@ -478,6 +488,38 @@ final class Connection: Sendable {
         router.streams.withLock { $0[id] = continuation }
         return stream
     }
+
+    /// Forgets the stream of `id` (its consumer is gone): frames still on their way for it are dropped.
+    func closeStream(_ id: UInt32) {
+        router.streams.withLock { $0.removeValue(forKey: id) }?.finish()
+    }
+}
+
+/// A lock shared by closures (a `Mutex` cannot be copied into them).
+final class Box<Value: ~Copyable & Sendable>: Sendable {
+    let value: Value
+    init(_ value: consuming Value) { self.value = value }
+}
+
+/// A subscription's events, as its consumer takes them (`DocketClient.subscribe`).
+public struct EventSubscription: AsyncSequence, Sendable {
+    public typealias Element = RecordedEvent
+    let events: AsyncThrowingStream<RecordedEvent, any Error>
+    /// Called for each event taken: grants the node credit for it, in batches.
+    let taken: @Sendable () -> Void
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var events: AsyncThrowingStream<RecordedEvent, any Error>.AsyncIterator
+        let taken: @Sendable () -> Void
+
+        public mutating func next() async throws -> RecordedEvent? {
+            guard let event = try await events.next() else { return nil }
+            taken()
+            return event
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(events: events.makeAsyncIterator(), taken: taken) }
 }
 
 /// Hands each answer to whoever waits for its request id.
@@ -491,7 +533,11 @@ final class Router: ChannelInboundHandler, Sendable {
         let frame = unwrapInboundIn(data)
         if let s = streams.withLock({ $0[frame.requestID] }) {
             s.yield(frame)
-            if frame.type == .error { s.finish() }
+            if frame.type == .error {
+                // An ERROR ends a subscription on the node's side: nothing more comes for it.
+                s.finish()
+                streams.withLock { _ = $0.removeValue(forKey: frame.requestID) }
+            }
             return
         }
         if let k = pending.withLock({ $0.removeValue(forKey: frame.requestID) }) {

@@ -157,16 +157,33 @@ final class ConnectionHandler: ChannelInboundHandler {
                 return
             }
             if session.appendInPlace(frame) { return }
-            guard session.enqueue(frame) else {
+            guard session.enqueue(frame, bytes: frameLimit.lastFrameLength) else {
                 logger.warning("request refused: too many in flight", metadata: ["principal": "\(session.principal)", "limit": "\(server.configuration.maximumInFlightPerConnection)"])
                 context.writeAndFlush(wrapOutboundOut(Frame(.error, requestID: frame.requestID, body: ErrorBody(
                     code: "too-many-requests",
                     message: "at most \(server.configuration.maximumInFlightPerConnection) requests may be in flight on one connection").value)), promise: nil)
                 return
             }
+            if session.holdsTooMuch() {
+                session.readingHeld.store(true, ordering: .sequentiallyConsistent)
+                // The worker may have drained it meanwhile, seeing reading not yet held.
+                if !session.holdsTooMuch(below: true) { session.readingHeld.store(false, ordering: .sequentiallyConsistent) }
+                updateReading(context)
+            }
         case .closed:
             return
         }
+    }
+
+    /// Reads while the client takes its answers and its requests held are within their limit
+    /// (`Session.queuedBytes`); else leaves what it sends in the kernel's socket buffers. The
+    /// frame being received is not timed while it is not read.
+    private func updateReading(_ context: ChannelHandlerContext) {
+        let held = if case .ready(let session) = state { session.readingHeld.load(ordering: .sequentiallyConsistent) } else { false }
+        let read = context.channel.isWritable && !held
+        // Turning it back on reads at once.
+        try? context.channel.syncOptions?.setOption(.autoRead, value: read)
+        if read { frameLimit.resumeFrameClock() } else { frameLimit.pauseFrameClock() }
     }
 
     /// Checks `token` against the token records, off the event loop (reading them is storage
@@ -229,10 +246,8 @@ final class ConnectionHandler: ChannelInboundHandler {
     /// granted). A client that stays that way for the idle timeout is disconnected.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         let writable = context.channel.isWritable
-        // Turning it back on reads at once.
-        try? context.channel.syncOptions?.setOption(.autoRead, value: writable)
         // The frame it is sending waits unread meanwhile: that time is not counted against it.
-        if writable { frameLimit.resumeFrameClock() } else { frameLimit.pauseFrameClock() }
+        updateReading(context)
         if case .ready(let session) = state { session.setWritable(writable) }
         stallTimer?.cancel()
         stallTimer = nil
@@ -250,6 +265,13 @@ final class ConnectionHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is Session.QueueDrained {
+            if case .ready(let session) = state, session.readingHeld.load(ordering: .sequentiallyConsistent), !session.holdsTooMuch(below: true) {
+                session.readingHeld.store(false, ordering: .sequentiallyConsistent)
+                updateReading(context)
+            }
+            return
+        }
         if let evicted = event as? HandshakeEvicted {
             switch state {
             case .awaitingHello, .awaitingAuth, .authenticating:

@@ -121,6 +121,12 @@ final class Follower: Sendable {
             } catch is Redirected {
                 backoff = .milliseconds(50)
                 continue
+            } catch let malformed as WireError {
+                if Task.isCancelled { return }
+                // A frame the leader sent that does not decode (an unknown type, a bad length or
+                // body): another protocol, or a fault that asking again meets again (§17.9).
+                fail(malformed)
+                return
             } catch {
                 if Task.isCancelled { return }
                 setState("reconnecting", error: "\(error)")

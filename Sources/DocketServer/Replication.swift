@@ -289,6 +289,9 @@ final class ReplicationHub: Sendable {
             await stream(link, session: session, from: EventStore.Head(sequence: request.head, hash: mine), dictionaries: request.dictionaries, budget: budget)
             links.withLock { _ = $0.removeValue(forKey: link.key) }
             gate.remove(link.key)
+            // Ended here (deposed, or the log could not be read), not by the follower: the
+            // connection no longer counts it as live, and so can go idle.
+            session.subscriptions.withLock { if $0.live[id] === subscription { $0.live.removeValue(forKey: id) } }
             logger.notice("follower disconnected", metadata: ["node": "\(request.node ?? "?")", "acked": "\(link.acked.load(ordering: .relaxed))"])
         })
         _ = session.subscriptions.withLock { $0.add(subscription, id: id) }

@@ -388,6 +388,11 @@ public final class DocketServer: Service, Sendable {
         }
     }
 
+    /// Wire bytes of the requests each authenticated connection has queued and running (for tests).
+    func requestBytesHeld() -> [Int] {
+        sessions.withLock { $0.open.values.map { $0.queuedBytes.load(ordering: .relaxed) } }
+    }
+
     /// Bytes written to each connection that its client has not read yet (for tests).
     func outboundBuffered() async -> [Int] {
         var sizes: [Int] = []

@@ -12,8 +12,18 @@ final class Session: Sendable {
     let server: DocketServer
     let channel: any Channel
     let principal: Principal
-    private let queue: AsyncStream<Frame>.Continuation
+    private let queue: AsyncStream<(frame: Frame, bytes: Int)>.Continuation
     let queued = Atomic<Int>(0)
+    /// Wire bytes of the requests queued and running. A request is held decoded, which takes
+    /// several times its bytes: past `queuedBytesLimit`, the connection is not read (its further
+    /// requests wait in the kernel's socket buffers, as when it does not take its answers) until
+    /// they drain to half of it. Else a client could pipeline hundreds of 4 MiB frames behind one
+    /// slow request (a view folded on a busy view thread, a write waiting on a synchronous replica).
+    let queuedBytes = Atomic<Int>(0)
+    /// Whether reading stopped for `queuedBytes` (set on the event loop; `Connection.updateReading`).
+    let readingHeld = Atomic<Bool>(false)
+    /// One largest frame: small requests pipeline freely, a large one waits for the one before.
+    var queuedBytesLimit: Int { server.configuration.maximumFrameLength }
     /// Appends answered from the event loop (FastAppend.swift) not yet durable; queued requests
     /// wait for them, so a connection's requests still take effect in the order they came.
     let inPlace = Mutex<(count: Int, waiters: [CheckedContinuation<Void, Never>])>((0, []))
@@ -40,10 +50,10 @@ final class Session: Sendable {
         self.server = server
         self.channel = channel
         self.principal = principal
-        let (stream, continuation) = AsyncStream<Frame>.makeStream()
+        let (stream, continuation) = AsyncStream<(frame: Frame, bytes: Int)>.makeStream()
         self.queue = continuation
         let task = Task { [self] in
-            for await frame in stream {
+            for await (frame, bytes) in stream {
                 await inPlaceAppendsDone()
                 await untilWritable()
                 if !abandoned.load(ordering: .relaxed) {
@@ -57,13 +67,29 @@ final class Session: Sendable {
                 // Releasing: an in-place append that sees the queue empty sees `abandoned` too.
                 queued.subtract(1, ordering: .releasing)
                 server.metrics.inFlight.subtract(1, ordering: .relaxed)
+                // (Sequentially consistent, with `readingHeld`: of this and a read that holds
+                // reading, one sees the other's change, so reading is never left held.)
+                let left = queuedBytes.subtract(bytes, ordering: .sequentiallyConsistent).newValue
+                if left <= queuedBytesLimit / 2, readingHeld.load(ordering: .sequentiallyConsistent) {
+                    channel.pipeline.fireUserInboundEventTriggered(QueueDrained())
+                }
             }
         }
         worker.withLock { $0 = task }
     }
 
-    /// Queues a request; false when the connection already has its maximum in flight.
-    func enqueue(_ frame: Frame) -> Bool {
+    /// The requests queued drained to half `queuedBytesLimit`: reading may resume.
+    struct QueueDrained {}
+
+    /// Whether the requests queued and running hold more than `queuedBytesLimit` (`below`: more
+    /// than half of it).
+    func holdsTooMuch(below: Bool = false) -> Bool {
+        queuedBytes.load(ordering: .sequentiallyConsistent) > (below ? queuedBytesLimit / 2 : queuedBytesLimit)
+    }
+
+    /// Queues a request of `bytes` on the wire; false when the connection already has its
+    /// maximum in flight.
+    func enqueue(_ frame: Frame, bytes: Int) -> Bool {
         if server.metrics.draining.load(ordering: .relaxed) {
             replyError(frame.requestID, DocketServer.shuttingDown)
             return true
@@ -73,7 +99,8 @@ final class Session: Sendable {
             return false
         }
         server.metrics.inFlight.add(1, ordering: .relaxed)
-        queue.yield(frame)
+        queuedBytes.add(bytes, ordering: .sequentiallyConsistent)
+        queue.yield((frame, bytes))
         return true
     }
 
@@ -251,7 +278,12 @@ final class Session: Sendable {
                 // A view as of a past instant folds the log again (a replay renders every view),
                 // and so does the first query of the live views: on the node's view threads, in
                 // turn, not on the threads every request needs.
-                answer = try await server.offload { try ledger.query(query, asOf: asOf, page: page, as: principal) }
+                answer = try await server.offload { [self] in
+                    // Its client went away while it waited for a view thread: not folded for nobody
+                    // (a client that asks and hangs up, again and again, must not queue folds without end).
+                    if abandoned.load(ordering: .relaxed) { throw CancellationError() }
+                    return try ledger.query(query, asOf: asOf, page: page, as: principal)
+                }
             }
             // A view is as large as what it shows, which a client may make as large as it likes
             // (a reporter's own reports, each near the event limit): one frame at most, as the
@@ -403,7 +435,11 @@ final class Session: Sendable {
         }
         let subscriptionID = UInt32(truncatingIfNeeded: frame.body["subscription"]?.intValue ?? -1)
         guard let s = subscriptions.withLock({ $0.live[subscriptionID] }) else {
-            replyError(frame.requestID, ErrorBody(code: "unknown-subscription", message: "no subscription \(subscriptionID) on this connection"))
+            // Not with request id 0, which would read as a connection-level error (protocol.md §9):
+            // a client unsubscribing from a subscription the node already ended, say.
+            if frame.requestID != 0 {
+                replyError(frame.requestID, ErrorBody(code: "unknown-subscription", message: "no subscription \(subscriptionID) on this connection"))
+            }
             return
         }
         if frame.type == .unsubscribe {

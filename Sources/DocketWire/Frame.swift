@@ -151,6 +151,9 @@ public final class FrameLimit: @unchecked Sendable {
     /// from going idle, or stops halfway, holds the bytes buffered for it no longer than this
     /// (`frame-timeout`). The decoder checks it as bytes arrive, its receiver on a timer.
     public let frameTimeout: TimeAmount?
+    /// Bytes on the wire (length prefix included) of the frame the decoder passed on last: what
+    /// its receiver charges a request it holds (read on the event loop as the frame arrives).
+    public internal(set) var lastFrameLength = 0
     /// When the frame being received began to arrive (as far as the decoder saw), if one is;
     /// moved later by the time its receiver was not reading.
     var frameStartedAt: NIODeadline?
@@ -294,6 +297,7 @@ public struct FrameDecoder: ByteToMessageDecoder, Sendable {
             case .body(let length):
                 guard var slice = buffer.readSlice(length: length) else { return nil }
                 state = .length
+                limit.lastFrameLength = Frame.lengthSize + length
                 let typeByte = slice.readInteger(as: UInt8.self)!
                 let requestID = slice.readInteger(as: UInt32.self)!
                 guard let type = FrameType(rawValue: typeByte) else {

@@ -811,6 +811,49 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("requests queued behind a slow one hold about one largest frame of a connection's bytes: then it is not read until they drain, and every request is still answered, in order")
+    func queuedRequestBytesBounded() async throws {
+        let node = try await Self.nodeWithBigLog {
+            $0.outboundBufferLimit = 128 << 10
+            $0.maximumFrameLength = 256 << 10
+        }
+        let socket = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken, receiveBuffer: 32 << 10))
+        // READs whose answers it does not read make the queue wait; behind them, 40 STATUS
+        // requests of 200 KB each (8 MB), which a node reading on would hold decoded, several times over.
+        let reads = 100
+        for i in 0..<reads { socket.send(Frame(.read, requestID: UInt32(100 + i), body: ["from": 1, "limit": 300])) }
+        let padding = Value.array((0..<18_000).map { _ in .string("0123456789") })
+        let statuses = 40
+        // (Sent from a thread of its own: the sends block once the node stops reading.)
+        let sender = Task {
+            await offPool { for i in 0..<statuses { socket.send(Frame(.status, requestID: UInt32(500 + i), body: ["padding": padding])) } }
+        }
+        try await Task.sleep(for: .milliseconds(800))
+        let held = node.server.requestBytesHeld().max() ?? 0
+        // The requests running and queued when it stopped reading: at most the limit and the frame
+        // that passed it (and those already read from the socket with it).
+        #expect(held > 0 && held < 3 * (256 << 10), "the node holds \(held) bytes of requests for one connection")
+        // Others are served meanwhile.
+        let other = node.client()
+        #expect(try await other.status()["role"] == "leader")
+        await other.close()
+        // Once it reads, every request is answered, in order.
+        let answers = await offPool { () -> [UInt32] in
+            var ids: [UInt32] = []
+            socket.receiveFrames { f in
+                if (100..<100 + UInt32(reads)).contains(f.requestID) || (500..<500 + UInt32(statuses)).contains(f.requestID) { ids.append(f.requestID) }
+                return ids.count < reads + statuses
+            }
+            return ids
+        }
+        await sender.value
+        let expected: [UInt32] = (0..<UInt32(reads)).map { 100 + $0 } + (0..<UInt32(statuses)).map { 500 + $0 }
+        #expect(answers == expected)
+        // (Each request's bytes are let go once its answer is written, just after it is sent.)
+        try await eventually("the node holds no request of it", timeout: .seconds(10)) { (node.server.requestBytesHeld().max() ?? 0) == 0 }
+        await node.stop()
+    }
+
     @Test("a view larger than a frame is refused as answer-too-large, saying how to narrow it; a client that does not read its views costs the node one answer beyond the limit")
     func largeViews() async throws {
         let node = try await TestNode {
@@ -1638,6 +1681,14 @@ struct ServerTests {
         a.send(Frame(.subscribe, requestID: 67, body: ["from": 1, "credit": 0]))
         let again = try await a.nextFrame()
         #expect(again?.type == .subscribed && again?.requestID == 67)
+        // Unsubscribing from one already ended (the refused 65) is answered with its request id,
+        // and with id 0 not at all: an ERROR with id 0 would read as connection-level.
+        a.send(Frame(.unsubscribe, requestID: 0, body: ["subscription": 65]))
+        a.send(Frame(.unsubscribe, requestID: 68, body: ["subscription": 65]))
+        let unknown = try await a.nextFrame()
+        #expect(unknown?.type == .error && unknown?.requestID == 68 && unknown?.body["code"] == "unknown-subscription")
+        a.send(Frame(.status, requestID: 69))
+        #expect(try await a.nextFrame()?.requestID == 69)
         await node.stop()
     }
 
