@@ -253,9 +253,10 @@ public final class DocketClient: Sendable {
                 if first == nil { first = (version, answer["at"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }) }
                 rows += got
                 guard let next = answer["next"]?.stringValue else {
-                    // What the node says of events in no view (`undecodable`), with the rows.
-                    let undecodable = answer["undecodable"].map { [(key: "undecodable", value: $0)] } ?? []
-                    return .object([("rows", .array(rows))] + undecodable)
+                    // What the node says of events in no view (`undecodable`) and of a follower's
+                    // replication (`replication`, when it may lag), with the rows.
+                    let notes = ["undecodable", "replication"].compactMap { key in answer[key].map { (key: key, value: $0) } }
+                    return .object([("rows", .array(rows))] + notes)
                 }
                 // Each page must move on, or a faulty node would be asked for ever.
                 guard cursors.insert(next).inserted else {
@@ -293,8 +294,9 @@ public final class DocketClient: Sendable {
     /// than the log holds at most `window` events, received and not yet taken.
     public func subscribe(from sequence: UInt64, window: Int = 4096) -> EventSubscription {
         let window = max(window, 1)
-        // The subscription once SUBSCRIBE is sent, and the events taken since the last CREDIT.
-        let state = Box(Mutex<(link: (connection: Connection, id: UInt32)?, taken: Int)>((nil, 0)))
+        // The subscription once SUBSCRIBE is sent (until it ends), whether SUBSCRIBED came and
+        // whether its consumer is gone, and the events taken since the last CREDIT.
+        let state = Box(Mutex<(link: (connection: Connection, id: UInt32)?, subscribed: Bool, terminated: Bool, taken: Int)>((nil, false, false, 0)))
         let events = AsyncThrowingStream<RecordedEvent, any Error> { continuation in
             let task = Task {
                 do {
@@ -305,25 +307,45 @@ public final class DocketClient: Sendable {
                     conn.write(Frame(.subscribe, requestID: id, body: .object([("from", .int(Int64(sequence))), ("credit", .int(Int64(window)))])))
                     for try await frame in frames {
                         switch frame.type {
-                        case .subscribed: continue
+                        case .subscribed:
+                            // A consumer gone before the node took the subscription: it is
+                            // unsubscribed now (an UNSUBSCRIBE sent earlier could overtake the SUBSCRIBE).
+                            if state.value.withLock({ s in s.subscribed = true; return s.terminated }) {
+                                Self.unsubscribe(conn, id)
+                                return
+                            }
                         case .error: throw DocketClientError.server(ErrorBody(frame.body))
                         case .events:
                             for e in frame.body["events"]?.arrayValue ?? [] { continuation.yield(try RecordedEvent(wire: e)) }
                         default: throw DocketClientError.protocolViolation("unexpected \(frame.type) on a subscription")
                         }
                     }
+                    state.value.withLock { $0.link = nil }
                     continuation.finish()
                 } catch {
+                    // (An ERROR ended it on the node's side: no CREDIT or UNSUBSCRIBE follows.)
+                    state.value.withLock { $0.link = nil }
                     continuation.finish(throwing: error)
                 }
             }
             continuation.onTermination = { _ in
-                task.cancel()
-                // Tell the node, so the subscription does not outlive its consumer (request id 0:
-                // UNSUBSCRIBE has no answer, nor one for a subscription the node already ended).
-                if let (conn, id) = state.value.withLock({ $0.link }) {
-                    conn.write(Frame(.unsubscribe, requestID: 0, body: .object([("subscription", .int(Int64(id)))])))
-                    conn.closeStream(id)
+                // Tell the node, so the subscription does not outlive its consumer; if SUBSCRIBE
+                // is not yet answered, the task does when SUBSCRIBED comes.
+                enum Then { case unsubscribe(Connection, UInt32), cancel, awaitSubscribed }
+                let then = state.value.withLock { s -> Then in
+                    s.terminated = true
+                    guard let link = s.link else { return .cancel }  // not yet asked, or already ended
+                    s.link = nil
+                    return s.subscribed ? .unsubscribe(link.connection, link.id) : .awaitSubscribed
+                }
+                switch then {
+                case .unsubscribe(let conn, let id):
+                    Self.unsubscribe(conn, id)
+                    task.cancel()
+                case .cancel:
+                    task.cancel()
+                case .awaitSubscribed:
+                    break
                 }
             }
         }
@@ -340,6 +362,13 @@ public final class DocketClient: Sendable {
             grant.connection.write(
                 Frame(.credit, requestID: creditID, body: .object([("subscription", .int(Int64(grant.id))), ("credit", .int(Int64(grant.credit)))])))
         }
+    }
+
+    /// Ends subscription `id` on the node and here (request id 0: UNSUBSCRIBE has no answer,
+    /// nor one for a subscription the node already ended).
+    private static func unsubscribe(_ conn: Connection, _ id: UInt32) {
+        conn.write(Frame(.unsubscribe, requestID: 0, body: .object([("subscription", .int(Int64(id)))])))
+        conn.closeStream(id)
     }
 
     // MARK: Connection
@@ -545,7 +574,9 @@ final class Router: ChannelInboundHandler, Sendable {
             return
         }
         // A connection-level ERROR (request 0) closes the connection: fail everything waiting.
-        if frame.type == .error { failAll(DocketClientError.server(ErrorBody(frame.body))) }
+        // (One with another id answers a request nobody waits for any more: a CREDIT or an
+        // UNSUBSCRIBE of a subscription that ended meanwhile.)
+        if frame.type == .error && frame.requestID == 0 { failAll(DocketClientError.server(ErrorBody(frame.body))) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

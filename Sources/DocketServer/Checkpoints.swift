@@ -128,7 +128,9 @@ public enum Checkpoints {
     /// Records appended by others while it signs land before the checkpoint's own record and are
     /// not covered by it (`size` says what is); the next checkpoint covers them.
     public static func write(store: EventStore, key: NodeKey, actor: String, index: MerkleIndex? = nil) async throws -> Checkpoint {
-        let (event, unsequenced) = try signed(store: store, key: key, actor: actor, index: index)
+        // Hashing the records since the last checkpoint (all of them, for a first one) on a thread
+        // of its own, not on one of the few every connection's requests need.
+        let (event, unsequenced) = try await Notary.onOwnThread { try signed(store: store, key: key, actor: actor, index: index) }
         let result = try await store.append(to: stream, events: [event])
         var checkpoint = unsequenced
         checkpoint.sequence = result.lastSequence

@@ -49,12 +49,38 @@ public final class Notary: Sendable {
     /// every record the index does not cover yet: the whole log on its first use, or after
     /// `DATA_DIR/merkle` was deleted, which takes seconds on a large log and would hold one of
     /// the few threads Swift's concurrency shares among every connection for as long.
+    /// Catching up is done by one thread at a time, for every caller waiting then.
     public func caughtUpIndex() async throws -> MerkleIndex {
         let index = try merkleIndex()
-        let head = store.head.sequence
-        if try index.covers(head) { return index }
-        try await Self.onOwnThread { try index.catchUp(to: head) }
+        if try index.covers(store.head.sequence) { return index }
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, any Error>) in
+            let start = catchingUp.withLock { r -> Bool in
+                r.waiters.append(c)
+                defer { r.running = true }
+                return !r.running
+            }
+            if start { Thread.detachNewThread { [self] in catchUp(index) } }
+        }
         return index
+    }
+
+    /// Callers waiting for the index to catch up, and whether a thread is doing it.
+    private let catchingUp = Mutex<(running: Bool, waiters: [CheckedContinuation<Void, any Error>])>((false, []))
+
+    /// On a thread of its own: catches the index up to the head for the callers waiting, again
+    /// while more came meanwhile, then ends.
+    private func catchUp(_ index: MerkleIndex) {
+        while true {
+            let waiters = catchingUp.withLock { r -> [CheckedContinuation<Void, any Error>] in
+                if r.waiters.isEmpty { r.running = false }
+                defer { r.waiters.removeAll() }
+                return r.waiters
+            }
+            if waiters.isEmpty { return }
+            // The head now is at or past the one each of them saw: one catch-up does for all.
+            let result = Result { () throws(StoreError) in try index.catchUp(to: store.head.sequence) }.mapError { $0 as any Error }
+            for w in waiters { w.resume(with: result) }
+        }
     }
 
     /// Runs `body`, blocking work over the whole log, on a thread of its own (see `caughtUpIndex`).

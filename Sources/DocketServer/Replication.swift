@@ -295,6 +295,10 @@ final class ReplicationHub: Sendable {
             logger.notice("follower disconnected", metadata: ["node": "\(request.node ?? "?")", "acked": "\(link.acked.load(ordering: .relaxed))"])
         })
         _ = session.subscriptions.withLock { $0.add(subscription, id: id) }
+        // Ended already (deposed at once), before it was registered: its cleanup found nothing to remove.
+        if links.withLock({ $0[link.key] == nil }) {
+            session.subscriptions.withLock { if $0.live[id] === subscription { $0.live.removeValue(forKey: id) } }
+        }
     }
 
     /// Pushes records as they commit, within the follower's window.
@@ -523,6 +527,18 @@ final class ReplicationHub: Sendable {
     }
 
     // MARK: Status
+
+    /// On a follower not following its leader now (connecting, catching up, reconnecting,
+    /// stopped), its replication's state and how many events it was behind when last told: what a
+    /// view it answers may be missing. Nil on a leader, and on a follower that is following.
+    var viewsMayLag: Value? {
+        guard store.nodeState.role == .follower else { return nil }
+        guard let status = follower.withLock({ $0 })?.statusValue else {
+            return .object([("state", .string("not following (started without --replica-of)"))])
+        }
+        guard let state = status["state"]?.stringValue, state != "following" else { return nil }
+        return .object([("state", .string(state)), ("lag", status["lag"] ?? .int(0))])
+    }
 
     var statusFields: [(key: String, value: Value)] {
         var out: [(key: String, value: Value)] = []

@@ -388,6 +388,11 @@ public final class DocketServer: Service, Sendable {
         }
     }
 
+    /// Live subscriptions of each authenticated connection (for tests).
+    func liveSubscriptions() -> [Int] {
+        sessions.withLock { $0.open.values.map { $0.subscriptions.withLock { $0.live.count } } }
+    }
+
     /// Wire bytes of the requests each authenticated connection has queued and running (for tests).
     func requestBytesHeld() -> [Int] {
         sessions.withLock { $0.open.values.map { $0.queuedBytes.load(ordering: .relaxed) } }

@@ -81,6 +81,9 @@ final class Session: Sendable {
     /// The requests queued drained to half `queuedBytesLimit`: reading may resume.
     struct QueueDrained {}
 
+    /// A request's client went away before it ran (a view fold waiting for a view thread).
+    struct ClientGone: Error {}
+
     /// Whether the requests queued and running hold more than `queuedBytesLimit` (`below`: more
     /// than half of it).
     func holdsTooMuch(below: Bool = false) -> Bool {
@@ -170,6 +173,8 @@ final class Session: Sendable {
                 return
             }
             try await dispatch(frame)
+        } catch is ClientGone {
+            return  // nobody to answer, nothing to log
         } catch {
             let body = Self.errorBody(error)
             // Expected refusals are info; anything else is worth a warning, with what went wrong
@@ -270,7 +275,7 @@ final class Session: Sendable {
             let page = try ViewPage(wire: frame.body)
             try ledger.checkQuery(query, asOf: asOf, as: principal)
             let principal = self.principal
-            let answer: Value
+            var answer: Value
             if case .now = asOf, !query.isReplay, ledger.liveViewsAreWarm {
                 // The live views, caught up by the few events since the last query: answered here.
                 answer = try ledger.query(query, asOf: asOf, page: page, as: principal)
@@ -281,9 +286,15 @@ final class Session: Sendable {
                 answer = try await server.offload { [self] in
                     // Its client went away while it waited for a view thread: not folded for nobody
                     // (a client that asks and hangs up, again and again, must not queue folds without end).
-                    if abandoned.load(ordering: .relaxed) { throw CancellationError() }
+                    if abandoned.load(ordering: .relaxed) { throw ClientGone() }
                     return try ledger.query(query, asOf: asOf, page: page, as: principal)
                 }
+            }
+            // A follower that is not following its leader says so with what it answers: its
+            // clocks may show running or breached what the leader has recorded as done.
+            if let lag = server.replication.viewsMayLag, case .object(var members) = answer {
+                members.append(("replication", lag))
+                answer = .object(members)
             }
             // A view is as large as what it shows, which a client may make as large as it likes
             // (a reporter's own reports, each near the event limit): one frame at most, as the

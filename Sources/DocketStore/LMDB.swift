@@ -127,18 +127,21 @@ final class LMDBEnvironment: @unchecked Sendable {
         if flags & UInt32(MDB_NOLOCK) == 0 { try Self.allocateLockFile(in: path) }
         var mapSize = mapSize
         var (env, rc) = try Self.open(path: path, mapSize: mapSize, maxDatabases: maxDatabases, flags: flags)
-        if rc == ENOMEM && mapSize > Self.smallMapSize {
-            // The process may not map that much address space (a `ulimit -v`): start small, and
-            // let the writer grow the map as the log needs.
+        // A handle whose open failed cannot be opened again (LMDB answers EINVAL): each retry
+        // starts afresh. (LMDB opens the lock file before it maps the data file: read-only media
+        // answer first, then a map too large.)
+        while true {
+            if readOnly && (rc == EACCES || rc == EROFS) && flags & UInt32(MDB_NOLOCK) == 0 {
+                // A read-only copy (a forensic snapshot on read-only media): no lock file possible.
+                flags |= UInt32(MDB_NOLOCK)
+            } else if rc == ENOMEM && mapSize > Self.smallMapSize {
+                // The process may not map that much address space (a `ulimit -v`): start small,
+                // and let the writer grow the map as the log needs.
+                mapSize = Self.smallMapSize
+            } else {
+                break
+            }
             mdb_env_close(env)
-            mapSize = Self.smallMapSize
-            (env, rc) = try Self.open(path: path, mapSize: mapSize, maxDatabases: maxDatabases, flags: flags)
-        }
-        if readOnly && (rc == EACCES || rc == EROFS) {
-            // A read-only copy (a forensic snapshot on read-only media): no lock file possible.
-            // A handle whose open failed cannot be opened again (LMDB answers EINVAL): start afresh.
-            mdb_env_close(env)
-            flags |= UInt32(MDB_NOLOCK)
             (env, rc) = try Self.open(path: path, mapSize: mapSize, maxDatabases: maxDatabases, flags: flags)
         }
         self.env = env

@@ -579,6 +579,14 @@ struct ReplicationTests {
         let status = try await leader.status(admin)
         let error = status["replication"]?["error"]?.stringValue ?? ""
         #expect(error.contains("diverged") && error.contains("part at sequence \(forkAt)"), "\(error)")
+        // What it answers says its views may lag; the new leader's answers do not.
+        let stale = leader.client(admin)
+        let answer = try await stale.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))
+        #expect(answer["replication"]?["state"] == "stopped" && answer["rows"] != nil, "\(answer)")
+        await stale.close()
+        let fresh = f.client(admin)
+        #expect(try await fresh.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["replication"] == nil)
+        await fresh.close()
         #expect(leader.store.head == before.leader && f.store.head == before.promoted, "neither log changed")
         #expect(try leader.store.verify().isIntact)
         await f.remove()

@@ -813,22 +813,24 @@ struct ServerTests {
 
     @Test("requests queued behind a slow one hold about one largest frame of a connection's bytes: then it is not read until they drain, and every request is still answered, in order")
     func queuedRequestBytesBounded() async throws {
-        let node = try await Self.nodeWithBigLog {
-            $0.outboundBufferLimit = 128 << 10
+        // An append waits for a synchronous replica that never comes: a slow request with no
+        // output, so the connection stays writable throughout.
+        let node = try await TestNode {
             $0.maximumFrameLength = 256 << 10
+            $0.replication.syncReplicas = 1
+            $0.replication.syncTimeout = .seconds(3)
         }
-        let socket = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken, receiveBuffer: 32 << 10))
-        // READs whose answers it does not read make the queue wait; behind them, 40 STATUS
-        // requests of 200 KB each (8 MB), which a node reading on would hold decoded, several times over.
-        let reads = 100
-        for i in 0..<reads { socket.send(Frame(.read, requestID: UInt32(100 + i), body: ["from": 1, "limit": 300])) }
+        let socket = try #require(try await RawSocket.authenticated(port: node.port, token: node.adminToken))
+        socket.send(Frame(.append, requestID: 99, body: ["stream": "s", "events": [["type": "Note", "data": ["n": 1]]]]))
+        // Behind it, 40 STATUS requests of 200 KB each (8 MB), which a node reading on would hold
+        // decoded, several times over.
         let padding = Value.array((0..<18_000).map { _ in .string("0123456789") })
         let statuses = 40
         // (Sent from a thread of its own: the sends block once the node stops reading.)
         let sender = Task {
             await offPool { for i in 0..<statuses { socket.send(Frame(.status, requestID: UInt32(500 + i), body: ["padding": padding])) } }
         }
-        try await Task.sleep(for: .milliseconds(800))
+        try await Task.sleep(for: .milliseconds(1000))
         let held = node.server.requestBytesHeld().max() ?? 0
         // The requests running and queued when it stopped reading: at most the limit and the frame
         // that passed it (and those already read from the socket with it).
@@ -837,20 +839,43 @@ struct ServerTests {
         let other = node.client()
         #expect(try await other.status()["role"] == "leader")
         await other.close()
-        // Once it reads, every request is answered, in order.
-        let answers = await offPool { () -> [UInt32] in
-            var ids: [UInt32] = []
+        // Once the append gives up waiting, every request is answered, in order.
+        let answers = await offPool { () -> [(UInt32, FrameType)] in
+            var got: [(UInt32, FrameType)] = []
             socket.receiveFrames { f in
-                if (100..<100 + UInt32(reads)).contains(f.requestID) || (500..<500 + UInt32(statuses)).contains(f.requestID) { ids.append(f.requestID) }
-                return ids.count < reads + statuses
+                if f.requestID == 99 || (500..<500 + UInt32(statuses)).contains(f.requestID) { got.append((f.requestID, f.type)) }
+                return got.count < 1 + statuses
             }
-            return ids
+            return got
         }
         await sender.value
-        let expected: [UInt32] = (0..<UInt32(reads)).map { 100 + $0 } + (0..<UInt32(statuses)).map { 500 + $0 }
-        #expect(answers == expected)
+        let expected: [UInt32] = [99] + (0..<UInt32(statuses)).map { 500 + $0 }
+        #expect(answers.map(\.0) == expected)
+        #expect(answers.dropFirst().allSatisfy { $0.1 == .statusResult })
         // (Each request's bytes are let go once its answer is written, just after it is sent.)
         try await eventually("the node holds no request of it", timeout: .seconds(10)) { (node.server.requestBytesHeld().max() ?? 0) == 0 }
+        await node.stop()
+    }
+
+    @Test("the client's subscription is paced by what its consumer takes, and unsubscribed when the consumer stops: the connection carries on")
+    func clientSubscriptionEnds() async throws {
+        let node = try await TestNode()
+        for n in 0..<50 {
+            _ = try await node.store.append(to: try StreamName("s"), events: [try ProposedEvent(type: EventType("Note"), actor: "a", data: ["n": .int(Int64(n))])])
+        }
+        let client = node.client()
+        var taken: [UInt64] = []
+        do {
+            // A window of 4, and 10 events taken: credit came from what was taken.
+            var events = client.subscribe(from: 1, window: 4).makeAsyncIterator()
+            for _ in 0..<10 { if let e = try await events.next() { taken.append(e.sequence) } }
+            #expect(node.server.liveSubscriptions() == [1])
+        }
+        #expect(taken == Array(1...10))
+        // Its consumer gone, the subscription ends on the node too.
+        try await eventually("the node ends the subscription", timeout: .seconds(10)) { node.server.liveSubscriptions() == [0] }
+        #expect(try await client.status()["role"] == "leader")
+        await client.close()
         await node.stop()
     }
 
