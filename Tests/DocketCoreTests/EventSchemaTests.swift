@@ -58,9 +58,20 @@ enum SchemaFiles {
         case "string": return p["format"]?.stringValue == "date-time" ? .timestamp : .string
         case "integer": return .int
         case "boolean": return .bool
-        case "array": return .stringArray
+        // Arrays of strings are the only arrays the codecs know; anything else is no kind of theirs.
+        case "array" where p["items"]?["type"] == "string": return .stringArray
         case "object": return .object(fields(of: p))
-        default: return .string
+        default: return .enumeration(["not a kind the codecs know: \(JSON.serialize(p))"])
+        }
+    }
+
+    /// Every constraint a property gives (`pattern`, `minItems`, `maxLength`), of its own and its
+    /// items', by property path; and what each golden payload must meet.
+    static func constraints(of schema: Value, path: String = "") -> [(path: String, property: Value)] {
+        guard case .object(let properties)? = schema["properties"] else { return [] }
+        return properties.flatMap { name, p -> [(path: String, property: Value)] in
+            let here = path.isEmpty ? name : path + "." + name
+            return [(here, p)] + constraints(of: p, path: here)
         }
     }
 }
@@ -91,6 +102,55 @@ struct EventSchemaTests {
         let codec = try #require(DomainEvent.fields(of: e.type, version: e.version))
         #expect(codec == SchemaFiles.fields(of: e.schema))
         #expect(e.schema["additionalProperties"] == .bool(false))
+    }
+
+    @Test("each file says which stream it is for and whether this build writes it: current for the catalogue's version, retired for an older one", arguments: SchemaFiles.eventSchemaNames)
+    func statusAndStream(_ name: String) throws {
+        let e = try SchemaFiles.event(name)
+        let current = try #require(DomainEvent.catalogue.first { $0.eventType == e.type })
+        #expect(e.schema["x-docket-status"] == (e.version == current.schemaVersion ? "current" : "retired"), "\(name)")
+        #expect(e.version <= current.schemaVersion)
+        #expect(["report", "project"].contains(e.schema["x-docket-stream"]?.stringValue ?? ""), "\(name)")
+    }
+
+    @Test("golden payloads meet the patterns, least counts and longest lengths their schema gives, and the codec refuses a payload that does not", arguments: SchemaFiles.eventSchemaNames)
+    func goldenMeetConstraints(_ name: String) throws {
+        let e = try SchemaFiles.event(name)
+        // The codec holds a payload to its schema's constraints too: a top-level field made to
+        // break one (an empty array, an item matching no pattern) is refused.
+        let members = try e.firstMembers()
+        for (path, p) in SchemaFiles.constraints(of: e.schema) where !path.contains(".") {
+            var broken: [Value] = []
+            if p["minItems"] != nil { broken.append(.array([])) }
+            if p["items"]?["pattern"] != nil, let kept = members.first(where: { $0.key == path })?.value.arrayValue {
+                broken.append(.array(kept + [.string("no match")]))
+            }
+            if p["pattern"] != nil { broken.append(.string("no match")) }
+            for value in broken {
+                let payload = Value.object(members.map { $0.key == path ? ($0.key, value) : $0 })
+                #expect(throws: DomainError.self, "\(name): \(path) = \(JSON.serialize(value))") { try DomainEvent(type: e.type, version: e.version, payload: payload) }
+            }
+        }
+        func values(at path: String, in v: Value) -> [Value] {
+            path.split(separator: ".").reduce([v]) { found, key in found.compactMap { $0[String(key)] } }
+        }
+        for (path, p) in SchemaFiles.constraints(of: e.schema) {
+            for g in e.golden {
+                for v in values(at: path, in: try #require(g["payload"])) {
+                    let items = v.arrayValue ?? [v]
+                    if let least = p["minItems"]?.intValue { #expect((v.arrayValue?.count ?? 0) >= least, "\(name): \(path)") }
+                    if let longest = p["maxLength"]?.intValue, let text = v.stringValue { #expect(text.count <= longest, "\(name): \(path)") }
+                    let pattern = p["pattern"]?.stringValue ?? p["items"]?["pattern"]?.stringValue
+                    if let pattern {
+                        let regex = try NSRegularExpression(pattern: pattern)
+                        for item in items {
+                            let text = try #require(item.stringValue)
+                            #expect(regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil, "\(name): \(path) \(text) against \(pattern)")
+                        }
+                    }
+                }
+            }
+        }
     }
 
     @Test("golden payloads decode, re-encode to the schema's exact bytes, and upcast as stated", arguments: SchemaFiles.eventSchemaNames)
