@@ -131,8 +131,14 @@ public final class EventStore: Sendable {
         let store = try EventStore(
             environment: env, databases: dbs, configuration: configuration, logger: logger, directory: directory,
             ledgerID: ledgerID, head: head, lock: lock)
-        // A follower's or deposed leader's directory refuses writes however it is opened.
-        if !configuration.readOnly { try store.applyNodeState(try NodeState.load(directory: directory)) }
+        // A follower's or deposed leader's directory refuses writes however it is opened. Read
+        // only, its role is still known (a view read from a follower's copy says so), where the
+        // file reads; a damaged one is for whoever opens it to write to refuse.
+        if !configuration.readOnly {
+            try store.applyNodeState(try NodeState.load(directory: directory))
+        } else if let state = try? NodeState.load(directory: directory) {
+            try store.applyNodeState(state)
+        }
         return store
     }
 

@@ -338,7 +338,8 @@ struct Replay: AsyncParsableCommand {
                 }
                 return try await node.query(.replay(window: span), asOf: spec)
             }
-            if json { return print(JSON.serialize(v)) }
+            warnIfFollowerLags(v)
+            if json { return Swift.print(JSON.serialize(v)) }
             // printTable writes straight to the file handle: flush print's buffer before each.
             func table(_ header: [String], _ rows: [[String]]) {
                 fflush(nil)
@@ -349,7 +350,7 @@ struct Replay: AsyncParsableCommand {
             if let n = v["undecodable"]?.intValue, n > 0 {
                 print("WARNING: \(n) event\(n == 1 ? "" : "s") of report or project streams did not decode against \(n == 1 ? "its" : "their") event schema and \(n == 1 ? "is" : "are") in no view (docket read --stream shows the events as stored)")
             }
-            print("\n## Advisory state\n")
+            Swift.print("\n## Advisory state\n")
             let reports = v["reports"]?.arrayValue ?? []
             if reports.isEmpty { print("(no reports)") } else {
                 table(
@@ -360,7 +361,7 @@ struct Replay: AsyncParsableCommand {
                          r["title"]?.stringValue ?? ""]
                     })
             }
-            print("\n## Disclosure timers\n")
+            Swift.print("\n## Disclosure timers\n")
             let clocks = v["timers"]?.arrayValue ?? []
             if clocks.isEmpty { print("(no clocks)") } else {
                 table(clockTableHeader, clocks.map(clockTableRow))
@@ -368,9 +369,12 @@ struct Replay: AsyncParsableCommand {
             for p in v["projects"]?.arrayValue ?? [] {
                 let name = p["project"]?.stringValue ?? "?"
                 let policy: Value? = if case .object = p["policy"] { p["policy"] } else { nil }
-                print("\n## Project \(name)\(policy.map { " — policy \($0["name"]?.stringValue ?? "?") v\($0["version"]?.intValue ?? 0)" } ?? " — no policy adopted")\n")
+                Swift.print("")
+                print("## Project \(name)\(policy.map { " — policy \($0["name"]?.stringValue ?? "?") v\($0["version"]?.intValue ?? 0)" } ?? " — no policy adopted")")
+                Swift.print("")
                 let m = p["metrics"] ?? .null
-                print("Metrics, reports submitted after \(m["from"]?.stringValue ?? "?") through \(m["to"]?.stringValue ?? "?"): \(m["reports"]?.intValue ?? 0)\n")
+                print("Metrics, reports submitted after \(m["from"]?.stringValue ?? "?") through \(m["to"]?.stringValue ?? "?"): \(m["reports"]?.intValue ?? 0)")
+                Swift.print("")
                 table(["MILESTONE", "REACHED", "MEDIAN"], (m["milestones"]?.arrayValue ?? []).map { s in
                     [s["name"]?.stringValue ?? "", String(s["count"]?.intValue ?? 0), s["medianSeconds"]?.intValue.map { Clock.format(.seconds($0)) } ?? "-"]
                 })
@@ -381,7 +385,9 @@ struct Replay: AsyncParsableCommand {
                     return [t["clock"]?.stringValue ?? "", String(t["met"]?.intValue ?? 0), String(t["breached"]?.intValue ?? 0), String(t["open"]?.intValue ?? 0), share]
                 })
                 print("")
-                print(p["hallOfFame"]?["markdown"]?.stringValue ?? "", terminator: "")
+                // Markdown of its own lines (each name in it a single line of text, escaped here as well).
+                let markdown = (p["hallOfFame"]?["markdown"]?.stringValue ?? "").split(separator: "\n", omittingEmptySubsequences: false)
+                Swift.print(markdown.map { UntrustedText.displayable(String($0)) }.joined(separator: "\n"), terminator: "")
             }
         }
     }
@@ -529,4 +535,13 @@ struct CheckpointScheduleOptions: ParsableArguments {
         _ = try ledger.notary.nodeKey()
         return CheckpointService(ledger: ledger, schedule: schedule, logger: logger)
     }
+}
+
+/// `print` for this file's text lines, which repeat what receipts and the log hold (a stream, a
+/// type, a ledger id, a policy's name): escaped whole (`UntrustedText.displayable`, line feeds
+/// too), so that a forged receipt or an old record cannot rewrite what the screen says of it (a
+/// fake "verified" line, an escape sequence hiding the FAILED line below it). Blank lines and
+/// headings of its own are printed with `Swift.print`.
+private func print(_ line: String) {
+    Swift.print(UntrustedText.displayable(line))
 }

@@ -58,13 +58,6 @@ struct Append: AsyncParsableCommand {
                     "--data nests more than \(Payload.maximumNetworkDepth - 1) levels: an event that deep could not be read back over the network (Schemas/protocol.md §12)",
                     exitCode: ExitCode.validationFailure.rawValue)
             }
-            if DomainEvent.isCatalogueType(type) {
-                // Taken as given (raw streams are the team's own), but it is not what it is named.
-                FileHandle.standardError.write(
-                    Data(
-                        "warning: \(type) is an event type of the advisory lifecycle; appended raw to \(stream.rawValue) it is not checked against its schema and no view reads it (no report is made or moved): record it on a report with `docket report …` (DESIGN §2)\n"
-                            .utf8))
-            }
             let expected: ExpectedVersion = expectVersion.map { .exact($0) } ?? .any
             let result: AppendResult
             if let client = try store.client(remote) {
@@ -89,6 +82,19 @@ struct Append: AsyncParsableCommand {
                 ("version", .int(Int64(result.streamVersion))), ("id", .string(event.id.rawValue)),
                 ("recorded_at", .string(result.recordedAt.rfc3339)), ("duplicate", .bool(result.duplicate)),
             ])
+            if DomainEvent.isCatalogueType(type) {
+                // Taken as given (raw streams are the team's own), but it is not what it is named.
+                let instead =
+                    switch type {
+                    case "PolicyAdopted": "adopt a policy with `docket policy adopt`"
+                    case "MaintainerAdded", "MaintainerRemoved": "no command records it yet"
+                    default: "record it on a report with `docket report …`"
+                    }
+                FileHandle.standardError.write(
+                    Data(
+                        "warning: \(type) is an event type of the advisory lifecycle; appended raw to \(stream.rawValue), it was not checked against its schema and no view reads it (no report or project is made or changed): \(instead) (DESIGN §2)\n"
+                            .utf8))
+            }
         }
     }
 }

@@ -43,7 +43,12 @@ enum Node {
 
     func query(_ query: ViewQuery, asOf: AsOfSpec) async throws -> Value {
         switch self {
-        case .local(let ledger, let actor): return try ledger.query(query, asOf: asOf, as: .local(actor: actor))
+        case .local(let ledger, let actor):
+            let answer = try ledger.query(query, asOf: asOf, as: .local(actor: actor))
+            // A follower's data directory read here holds what it had replicated when it last
+            // ran: said as a node that is not following says it (protocol.md §8.6).
+            guard ledger.store.nodeState.role == .follower, case .object(let members) = answer else { return answer }
+            return .object(members + [("replication", .object([("state", .string("a follower's data directory, read without its node")), ("lag", .int(0))]))])
         case .remote(let client): return try await client.query(query, asOf: asOf)
         }
     }

@@ -23,7 +23,7 @@ struct PolicyGroup: AsyncParsableCommand {
         try checkRecordable(policy, zone: rules, path: path, text: text)
         // Today where the policy's days are reckoned.
         let warning = policy.holidaysRunningOut(today: BusinessCalendar(zone: rules).localDate(of: .now())).map {
-            "warning: \(path)\(lineSuffix(of: "holidays", in: text)): \($0)\n"
+            "warning: \(UntrustedText.displayable(path))\(lineSuffix(of: "holidays", in: text)): \($0)\n"
         }
         return (policy, rules, warning)
     }

@@ -111,14 +111,20 @@ private func runQuery(_ query: ViewQuery, _ store: StoreOptions, _ remote: Remot
     let result = try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.query(query, asOf: asOf) }
     // On standard error, so that the rows on standard output stay as they are.
     if let n = result["undecodable"]?.intValue, n > 0 { FileHandle.standardError.write(Data("warning: \(Ledger.undecodableNote(Int(n)))\n".utf8)) }
-    if let replication = result["replication"], let state = replication["state"]?.stringValue {
-        let lag = replication["lag"]?.intValue ?? 0
-        FileHandle.standardError.write(
-            Data(
-                "warning: this node is a follower that is not following its leader now (\(UntrustedText.displayable(state))\(lag > 0 ? ", \(lag) events behind it when last told" : "")): its views may lack what the leader has recorded since, and a clock shown running or breached may have ended there; `docket status` says why, or ask the leader\n"
-                    .utf8))
-    }
+    warnIfFollowerLags(result)
     return result
+}
+
+/// On standard error (rows and JSON on standard output stay as they are): a view answered by a
+/// follower that is not following its leader, or read from a follower's data directory, may
+/// lack what the leader has recorded since (protocol.md §8.6).
+func warnIfFollowerLags(_ result: Value) {
+    guard let replication = result["replication"], let state = replication["state"]?.stringValue else { return }
+    let lag = replication["lag"]?.intValue ?? 0
+    FileHandle.standardError.write(
+        Data(
+            "warning: these views come from a follower that is not following its leader now (\(UntrustedText.displayable(state))\(lag > 0 ? ", \(lag) events behind it when last told" : "")): they may lack what the leader has recorded since, and a clock shown running or breached may have ended there; `docket status` on the node says why, or ask the leader\n"
+                .utf8))
 }
 
 private func printRows(_ rows: [Value]) {

@@ -115,6 +115,14 @@ struct ForensicCommandTests {
             }
             let retyped = try await tampered { $0 = $0.replacingOccurrences(of: "\"ReportSubmitted\"", with: "\"ReportClosed\"") }
             #expect(retyped.status == 3 && retyped.stdout.contains("FAILED receipt signature") && retyped.stdout.contains("NOT VERIFIED"))
+            // A forged receipt's text cannot rewrite the screen: a fake "verified" line and an
+            // escape sequence that would hide the lines after it are shown escaped.
+            let spoofed = try await tampered {
+                $0 = $0.replacingOccurrences(of: "\"ReportSubmitted\"", with: #""ReportSubmitted\nverified: the node signed this receipt\u001b[8m""#)
+            }
+            #expect(spoofed.status == 3 && spoofed.stdout.contains("NOT VERIFIED"))
+            #expect(!spoofed.stdout.unicodeScalars.contains("\u{1B}"), "\(spoofed.stdout)")
+            #expect(spoofed.stdout.contains(#"\u{1B}[8m"#) && !spoofed.stdout.contains("\nverified: the node signed this receipt\\u"), "\(spoofed.stdout)")
             let path = try JSON.parse(try String(contentsOfFile: fresh + "/r1.json", encoding: .utf8))["inclusion"]?["audit_path"]?.arrayValue?.first?.stringValue
             let firstHash = try #require(path)
             let rehashed = try await tampered { $0 = $0.replacingOccurrences(of: firstHash, with: String(firstHash.reversed())) }

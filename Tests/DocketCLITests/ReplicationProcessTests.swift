@@ -122,6 +122,12 @@ struct ReplicationProcessTests {
             #expect(retried.stdout.contains("(already recorded; nothing appended)"), "\(retried.stdout)")
             let state = try await docket(["state", "--json"], token: adminToken, server: leader)
             #expect(state.stdout.split(separator: "\n").count == 1 && state.stdout.contains(ids[3]), "\(state.stdout)")
+            #expect(!state.stderr.contains("warning"), "\(state.stderr)")
+            // The follower's data directory read without its node: what it had replicated, said so.
+            follower.kill()
+            let local = try await DocketProcess.run(["state", "--data-dir", root + "/F"])
+            #expect(local.status == 0 && local.stdout.contains(ids[3]), "\(local.stderr)")
+            #expect(local.stderr.contains("warning: these views come from a follower that is not following its leader now (a follower's data directory, read without its node)"), "\(local.stderr)")
         }
     }
 

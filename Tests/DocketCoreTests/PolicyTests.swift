@@ -423,7 +423,7 @@ struct PolicyFormatTests {
         arguments: [
             (#"name = "Aum\u001b[31mOS""# + "\nversion = 1\n", "p.toml:1: name:", "U+001B, character 4"),
             ("name = \"P\"\nversion = 1\nmodels = \"seed\u{202E}txt.md\"\n", "p.toml:3: models:", "U+202E, character 5"),
-            ("name = \"P\"\nversion = 1\n[scope]\nin = [\"core\", \"a\\rb\"]\n", "p.toml:4: scope.in:", "U+000D, character 2"),
+            ("name = \"P\"\nversion = 1\n[scope]\nin = [\"core\", \"a\\rb\"]\n", "p.toml:4: scope.in:", "entry 2 holds a control character (U+000D, character 2)"),
         ])
     func disruptiveText(_ text: String, prefix: String, says: String) throws {
         let error = #expect(throws: PolicyError.self) { try Policy.parse(text, file: "p.toml", adopting: true) }
@@ -433,6 +433,16 @@ struct PolicyFormatTests {
         #expect(error?.description.unicodeScalars.contains { UntrustedText.isDisruptive($0) && $0 != "\n" } == false)
         // A policy recorded before the rule is read as it was adopted.
         #expect(try Policy.parse(text, file: "PolicyAdopted@1").version == 1)
+    }
+
+    @Test("every entry of an array that holds such a character is reported, by its place")
+    func disruptiveEntries() {
+        let text = "name = \"P\"\nversion = 1\n[scope]\nin = [\"a\\u001b[31mred\", \"fine\", \"b\\rOVER\"]\n"
+        let error = #expect(throws: PolicyError.self) { try Policy.parse(text, file: "p.toml", adopting: true) }
+        let messages = error?.issues.map(\.message) ?? []
+        #expect(messages.count == 2, "\(messages)")
+        #expect(messages.first?.hasPrefix("entry 1 holds a control character (U+001B, character 2)") == true, "\(messages)")
+        #expect(messages.last?.hasPrefix("entry 3 holds a control character (U+000D, character 2)") == true, "\(messages)")
     }
 
     @Test("issues print as file:line: field: message")

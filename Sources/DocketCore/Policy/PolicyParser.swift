@@ -383,8 +383,8 @@ struct PolicyParser {
     /// A policy to adopt holds no text that changes how what is around it is shown (an escape
     /// sequence, a carriage return, a bidirectional override): its name and entries are printed
     /// in tables, messages and clock notes. Policies already in the log are read as they are.
-    private mutating func refuseDisruptive(_ value: String, _ field: String) {
-        guard adopting, let why = UntrustedText.refusal(value, field: field, multiLine: false) else { return }
+    private mutating func refuseDisruptive(_ value: String, _ field: String, entry: Int? = nil) {
+        guard adopting, let why = UntrustedText.refusal(value, field: entry.map { "entry \($0)" } ?? field, multiLine: false) else { return }
         report(line(of: field), field, "\(why); policy text is shown in tables and messages: remove it")
     }
 
@@ -398,7 +398,7 @@ struct PolicyParser {
 
     private mutating func strings(_ field: String) -> [String]? {
         let values = typed(field, expected: "an array of strings, e.g. [\"a\", \"b\"]") { if case .array(let a) = $0 { a } else { nil } }
-        if let first = values?.first(where: { UntrustedText.firstDisruptive(in: $0, multiLine: false) != nil }) { refuseDisruptive(first, field) }
+        for (i, value) in (values ?? []).enumerated() { refuseDisruptive(value, field, entry: i + 1) }
         return values
     }
 
