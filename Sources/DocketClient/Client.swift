@@ -230,6 +230,7 @@ public final class DocketClient: Sendable {
             var after: String?
             var first: (version: String, at: Timestamp?)?
             var cursors: Set<String> = []
+            var lagging: Value?
             reading: while true {
                 let answer: Value
                 do {
@@ -250,12 +251,14 @@ public final class DocketClient: Sendable {
                     throw .protocolViolation("a page of the \(query.name) view without \"version\"")
                 }
                 if let first, first.version != version { break reading }
+                // A follower that lagged for any page says so for the whole view.
+                if lagging == nil { lagging = answer["replication"] }
                 if first == nil { first = (version, answer["at"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }) }
                 rows += got
                 guard let next = answer["next"]?.stringValue else {
                     // What the node says of events in no view (`undecodable`) and of a follower's
                     // replication (`replication`, when it may lag), with the rows.
-                    let notes = ["undecodable", "replication"].compactMap { key in answer[key].map { (key: key, value: $0) } }
+                    let notes = [("undecodable", answer["undecodable"]), ("replication", lagging)].compactMap { key, value in value.map { (key: key, value: $0) } }
                     return .object([("rows", .array(rows))] + notes)
                 }
                 // Each page must move on, or a faulty node would be asked for ever.
@@ -302,7 +305,15 @@ public final class DocketClient: Sendable {
                 do {
                     let conn = try await current()
                     let id = nextID.add(1, ordering: .relaxed).oldValue
-                    state.value.withLock { $0.link = (conn, id) }
+                    // Its consumer gone while connecting: no SUBSCRIBE at all.
+                    guard state.value.withLock({ s in
+                        if s.terminated { return false }
+                        s.link = (conn, id)
+                        return true
+                    }) else {
+                        continuation.finish()
+                        return
+                    }
                     let frames = conn.openStream(id)
                     conn.write(Frame(.subscribe, requestID: id, body: .object([("from", .int(Int64(sequence))), ("credit", .int(Int64(window)))])))
                     for try await frame in frames {

@@ -534,7 +534,7 @@ final class ReplicationHub: Sendable {
     var viewsMayLag: Value? {
         guard store.nodeState.role == .follower else { return nil }
         guard let status = follower.withLock({ $0 })?.statusValue else {
-            return .object([("state", .string("not following (started without --replica-of)"))])
+            return .object([("state", .string("not following (started without --replica-of)")), ("lag", .int(0))])
         }
         guard let state = status["state"]?.stringValue, state != "following" else { return nil }
         return .object([("state", .string(state)), ("lag", status["lag"] ?? .int(0))])

@@ -292,8 +292,10 @@ final class Session: Sendable {
             }
             // A follower that is not following its leader says so with what it answers: its
             // clocks may show running or breached what the leader has recorded as done.
+            // (For a reporter, the state alone: STATUS shows them no replication, and the lag
+            // would tell how much the leader holds that they cannot see.)
             if let lag = server.replication.viewsMayLag, case .object(var members) = answer {
-                members.append(("replication", lag))
+                members.append(("replication", principal.role == .reporter ? .object([("state", lag["state"] ?? .null)]) : lag))
                 answer = .object(members)
             }
             // A view is as large as what it shows, which a client may make as large as it likes

@@ -123,7 +123,7 @@ func warnIfFollowerLags(_ result: Value) {
     let lag = replication["lag"]?.intValue ?? 0
     FileHandle.standardError.write(
         Data(
-            "warning: these views come from a follower that is not following its leader now (\(UntrustedText.displayable(state))\(lag > 0 ? ", \(lag) events behind it when last told" : "")): they may lack what the leader has recorded since, and a clock shown running or breached may have ended there; `docket status` on the node says why, or ask the leader\n"
+            "warning: these views come from a follower that may not be following its leader now (\(UntrustedText.displayable(state))\(lag > 0 ? ", \(lag) events behind it when last told" : "")): they may lack what the leader has recorded since, and a clock shown running or breached may have ended there; `docket status` on the node says why, or ask the leader\n"
                 .utf8))
 }
 
