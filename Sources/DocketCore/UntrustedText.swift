@@ -96,6 +96,12 @@ public enum UntrustedText {
         return String(out)
     }
 
+    /// `displayable`, line by line: the line feeds of a text of several lines of its own (a
+    /// message, Markdown) stay, what each line holds is escaped.
+    public static func displayableLines(_ s: String) -> String {
+        s.split(separator: "\n", omittingEmptySubsequences: false).map { displayable(String($0)) }.joined(separator: "\n")
+    }
+
     /// Why `s`, given as `field`, is refused, if it is: "title holds a control character (U+001B,
     /// character 3)". Callers add what the field takes.
     public static func refusal(_ s: String, field: String, multiLine: Bool) -> String? {

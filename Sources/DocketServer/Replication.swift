@@ -291,14 +291,12 @@ final class ReplicationHub: Sendable {
             gate.remove(link.key)
             // Ended here (deposed, or the log could not be read), not by the follower: the
             // connection no longer counts it as live, and so can go idle.
-            session.subscriptions.withLock { if $0.live[id] === subscription { $0.live.removeValue(forKey: id) } }
+            session.subscriptions.withLock { $0.remove(subscription, id: id) }
             logger.notice("follower disconnected", metadata: ["node": "\(request.node ?? "?")", "acked": "\(link.acked.load(ordering: .relaxed))"])
         })
         _ = session.subscriptions.withLock { $0.add(subscription, id: id) }
         // Ended already (deposed at once), before it was registered: its cleanup found nothing to remove.
-        if links.withLock({ $0[link.key] == nil }) {
-            session.subscriptions.withLock { if $0.live[id] === subscription { $0.live.removeValue(forKey: id) } }
-        }
+        if links.withLock({ $0[link.key] == nil }) { session.subscriptions.withLock { $0.remove(subscription, id: id) } }
     }
 
     /// Pushes records as they commit, within the follower's window.
@@ -317,8 +315,7 @@ final class ReplicationHub: Sendable {
             } catch {
                 logger.error("cannot read the log for a follower", metadata: ["error": "\(error)"])
                 session.replyError(link.key.id, Session.errorBody(error))
-                _ = session.subscriptions.withLock { $0.live.removeValue(forKey: link.key.id) }
-                return
+                return  // (unregistered as it ends)
             }
             subscription.giveBack(allowed - batch.count)
             if batch.count == 0 && batch.dictionaries.isEmpty {

@@ -614,6 +614,11 @@ struct Subscriptions {
         return true
     }
 
+    /// Unregisters `s`, if it is still the one under `id` (one that ended on the node's side).
+    mutating func remove(_ s: Subscription, id: UInt32) {
+        if live[id] === s { live.removeValue(forKey: id) }
+    }
+
     /// Closes the connection's set: the subscriptions it held, to cancel.
     mutating func close() -> [Subscription] {
         closed = true

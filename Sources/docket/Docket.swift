@@ -198,8 +198,7 @@ func reportError(_ error: any Error, line: String) {
         }
         // Escaped line by line: a message may repeat what was given (a report id, a file name,
         // a receipt's field), which must not rewrite the terminal. (Under --json, JSON escapes it.)
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { UntrustedText.displayable(String($0)) }
-        FileHandle.standardError.write(Data("error: \(lines.joined(separator: "\n"))\n".utf8))
+        FileHandle.standardError.write(Data("error: \(UntrustedText.displayableLines(text))\n".utf8))
         return
     }
     let body: ErrorBody

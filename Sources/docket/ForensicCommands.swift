@@ -386,8 +386,7 @@ struct Replay: AsyncParsableCommand {
                 })
                 print("")
                 // Markdown of its own lines (each name in it a single line of text, escaped here as well).
-                let markdown = (p["hallOfFame"]?["markdown"]?.stringValue ?? "").split(separator: "\n", omittingEmptySubsequences: false)
-                Swift.print(markdown.map { UntrustedText.displayable(String($0)) }.joined(separator: "\n"), terminator: "")
+                Swift.print(UntrustedText.displayableLines(p["hallOfFame"]?["markdown"]?.stringValue ?? ""), terminator: "")
             }
         }
     }

@@ -554,6 +554,7 @@ struct ReplicationTests {
     @Test("a deposed leader that wrote on is refused when it comes back as a follower: divergence named at its first extra record, nothing overwritten")
     func divergence() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader()
+        let reporter = try await Tokens(ledger: leader.ledger).create(role: .reporter, project: nil, subject: "rey", expiresAt: nil, by: .local(actor: "test")).1
         let f = try await ClusterNode.follower(of: leader, token: replica)
         let c = leader.client(admin)
         try await appendBatchesRemotely(c, count: 200)
@@ -582,8 +583,13 @@ struct ReplicationTests {
         // What it answers says its views may lag; the new leader's answers do not.
         let stale = leader.client(admin)
         let answer = try await stale.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))
-        #expect(answer["replication"]?["state"] == "stopped" && answer["rows"] != nil, "\(answer)")
+        #expect(answer["replication"]?["state"] == "stopped" && answer["replication"]?["lag"] != nil && answer["rows"] != nil, "\(answer)")
         await stale.close()
+        // A reporter is told the state alone, as STATUS tells them no replication at all.
+        let rey = leader.client(reporter)
+        let theirs = try await rey.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))
+        #expect(theirs["replication"] == ["state": "stopped"], "\(theirs)")
+        await rey.close()
         let fresh = f.client(admin)
         #expect(try await fresh.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["replication"] == nil)
         await fresh.close()
