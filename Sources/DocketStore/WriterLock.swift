@@ -5,28 +5,55 @@ import Foundation
 /// The store keeps what it must not re-read on every append in memory: the head and its chain
 /// hash, the stream versions not yet in the stream index. A second process appending to the same
 /// directory would make both stale. The first process to append then fails every append, and
-/// stream versions can end up given twice. So a writable open takes an exclusive `flock` on
-/// `ledger/writer.lock` (storage.md §1), and a second writable open is refused at once with
-/// `in-use`. Read-only opens take no lock: LMDB gives them a consistent snapshot beside a writer.
+/// stream versions can end up given twice. So a writable open takes an exclusive `flock` on the
+/// `ledger/` directory and on `ledger/writer.lock` (storage.md §1), and a second writable open is
+/// refused at once with `in-use`. Read-only opens take no lock: LMDB gives them a consistent
+/// snapshot beside a writer.
 ///
-/// The kernel drops the lock when the process ends, however it ends, so a killed node leaves
+/// The directory's lock is the one that counts: a lock file deleted while its holder runs (by an
+/// operator clearing what looks like a stale lock) would let the next writer lock a new file of
+/// the same name, and two writers would then both append, losing acknowledged events and
+/// breaking the chain. The directory cannot be deleted from under the holder without deleting the
+/// ledger in it. The file's lock is kept for what it says: the holder's pid, for the refusal; and
+/// for builds that lock the file alone, which a writer of this build still keeps out.
+///
+/// The kernel drops both locks when the process ends, however it ends, so a killed node leaves
 /// nothing to clean up.
 final class WriterLock: Sendable {
     private let descriptor: Int32
+    private let directoryDescriptor: Int32
 
     /// Takes the lock for the data directory `directory`, whose ledger environment is at `ledger`.
     init(directory: String, ledger: String) throws(StoreError) {
         let path = ledger + "/writer.lock"
+        let dirFD = open(ledger, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dirFD >= 0 else {
+            let why = errno
+            throw StoreError(.io, "cannot open \(ledger): \(String(cString: strerror(why)))")
+        }
+        let heldElsewhere: Bool
+        if flock(dirFD, LOCK_EX | LOCK_NB) == 0 {
+            heldElsewhere = false
+        } else {
+            let why = errno
+            guard why == EWOULDBLOCK else {
+                close(dirFD)
+                throw StoreError(.io, "cannot lock \(ledger): \(String(cString: strerror(why)))")
+            }
+            heldElsewhere = true
+        }
         // `flock` needs only an open descriptor: a lock file another user made (root, opening a
         // ledger it then gave to the node's user, say) is opened for reading, and then holds no pid.
         var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         if fd < 0, errno == EACCES { fd = open(path, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else {
             let why = errno
+            close(dirFD)
             throw StoreError(.io, "cannot open \(path): \(String(cString: strerror(why)))")
         }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let why = errno
+        guard !heldElsewhere, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let why = heldElsewhere ? EWOULDBLOCK : errno
+            close(dirFD)
             // The holder wrote its process id when it took the lock.
             var buffer = [UInt8](repeating: 0, count: 32)
             let n = pread(fd, &buffer, buffer.count, 0)
@@ -44,6 +71,7 @@ final class WriterLock: Sendable {
         let pid = "\(getpid())\n"
         if ftruncate(fd, 0) == 0 { _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) } }
         descriptor = fd
+        directoryDescriptor = dirFD
     }
 
     deinit {
@@ -52,6 +80,8 @@ final class WriterLock: Sendable {
         // of the descriptor, until that child reaches exec, and reopening the directory in this
         // process would be refused as "open for writing by another Docket process".
         flock(descriptor, LOCK_UN)
+        flock(directoryDescriptor, LOCK_UN)
         close(descriptor)
+        close(directoryDescriptor)
     }
 }

@@ -423,6 +423,11 @@ struct LimitTests {
             #expect(second?.code == .inUse)
             #expect(second?.message.contains("\(dir) is open for writing by another Docket process (pid \(ProcessInfo.processInfo.processIdentifier))") == true)
             #expect(second?.message.contains("--server") == true)
+            // An operator clearing what looks like a stale lock file lets no second writer in: the
+            // ledger directory itself is locked, and cannot be deleted from under the writer.
+            try FileManager.default.removeItem(atPath: dir + "/ledger/writer.lock")
+            let afterDeletion = #expect(throws: StoreError.self) { try openStore(dir) }
+            #expect(afterDeletion?.code == .inUse, "\(String(describing: afterDeletion))")
             // The refused open touched nothing: the writer carries on, and a reader sees all of it.
             _ = try await store.append(to: try stream("s"), events: [try event()])
             let reader = try openStore(dir) { $0.readOnly = true }
