@@ -1,23 +1,14 @@
 import DocketCore
+import DocketTestSupport
 import Foundation
 import Testing
 
 // CVSS scoring is checked against every line of the published vector files (FIRST calculator
 // results, as shipped in RedHatProductSecurity/cvss `tests/`), plus each malformed-vector path.
 
-/// Where the published vector files live: `DOCKET_SHARED_DIR/external/cvss`, or
-/// `<package root>/../shared/external/cvss` with the package root found from this file's path.
+/// Where the published vector files live: `../shared/external/cvss` (`sharedFile`).
 private enum PublishedVectors {
-    static var directory: URL {
-        if let shared = ProcessInfo.processInfo.environment["DOCKET_SHARED_DIR"], !shared.isEmpty {
-            return URL(fileURLWithPath: shared).appendingPathComponent("external/cvss")
-        }
-        let packageRoot = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent()  // Tests/DocketCoreTests
-            .deletingLastPathComponent()  // Tests
-            .deletingLastPathComponent()  // package root
-        return packageRoot.appendingPathComponent("../shared/external/cvss").standardizedFileURL
-    }
+    static var directory: URL { sharedFile("external/cvss") }
 
     struct Line {
         let number: Int

@@ -1,4 +1,5 @@
 import DocketCore
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -8,8 +9,7 @@ import Testing
 // and every required field and unknown field is enforced.
 
 enum SchemaFiles {
-    static let root = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let root = packageRoot
 
     static var eventSchemaNames: [String] {
         let dir = root.appendingPathComponent("Schemas/events")
@@ -286,5 +286,17 @@ struct EventSchemaTests {
         #expect(a?.code == .unknownEventType)
         let b = #expect(throws: DomainError.self) { try DomainEvent(type: "ReportSubmitted", version: 9, payload: [:]) }
         #expect(b?.message.contains("no schema version 9") == true)
+    }
+
+    /// DESIGN §2: credit types as OSV names them. Hall-of-fame JSON and an advisory's credits
+    /// carry these names, so they must be the published schema's, neither more nor fewer.
+    @Test("credit types are exactly the OSV schema's, in the codec and in the event schema")
+    func osvCreditTypes() throws {
+        let osv = try JSON.parse(String(contentsOf: sharedFile("external/osv-schema-1.x.json"), encoding: .utf8))
+        let published = try #require(osv["properties"]?["credits"]?["items"]?["properties"]?["type"]?["enum"]?.arrayValue).compactMap(\.stringValue)
+        #expect(published.count == 10)
+        #expect(CreditType.allCases.map(\.rawValue) == published)
+        let schema = try SchemaFiles.load("CreditOffered.v1.json")
+        #expect(schema["properties"]?["type"]?["enum"]?.arrayValue?.compactMap(\.stringValue) == published)
     }
 }

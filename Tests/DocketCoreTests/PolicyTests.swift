@@ -1,4 +1,5 @@
 @testable import DocketCore
+import DocketTestSupport
 import Foundation
 import Testing
 
@@ -6,22 +7,12 @@ import Testing
 // canonical text and encodes the numbers of the text it models; bad documents give exact
 // `file:line: field:` issues.
 
-/// The package's published policy files, found from this file's path.
+/// The package's published policy files.
 enum PolicyFiles {
-    static let packageRoot = URL(fileURLWithPath: #filePath)
-        .deletingLastPathComponent()  // Tests/DocketCoreTests
-        .deletingLastPathComponent()  // Tests
-        .deletingLastPathComponent()  // package root
-
     static let directory = packageRoot.appendingPathComponent("Schemas/policies")
 
-    /// `shared/seeds` beside the package (or under `DOCKET_SHARED_DIR`), when present.
-    static var seedsDirectory: URL {
-        if let shared = ProcessInfo.processInfo.environment["DOCKET_SHARED_DIR"], !shared.isEmpty {
-            return URL(fileURLWithPath: shared).appendingPathComponent("seeds")
-        }
-        return packageRoot.appendingPathComponent("../shared/seeds").standardizedFileURL
-    }
+    /// The seed documents (`../shared/seeds`, `sharedFile`).
+    static var seedsDirectory: URL { sharedFile("seeds") }
 
     static var names: [String] {
         let all = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
@@ -52,9 +43,7 @@ struct PublishedPolicyTests {
         #expect(again.encodeCanonical() == canonical)
     }
 
-    @Test(
-        "every seed policy has a file that models it",
-        .enabled(if: FileManager.default.fileExists(atPath: PolicyFiles.seedsDirectory.path), "needs shared/seeds beside the package"))
+    @Test("every seed policy has a file that models it")
     func seedsCovered() throws {
         let seeds = try FileManager.default.contentsOfDirectory(atPath: PolicyFiles.seedsDirectory.path).filter { $0.hasSuffix(".txt") }
         let modelled = try PolicyFiles.names.compactMap { try PolicyFiles.policy($0).models }
@@ -177,7 +166,7 @@ struct PublishedPolicyTests {
 
     @Test("the published JSON schema names exactly the sections and keys the parser reads, in the same order")
     func publishedSchemaMatchesParser() throws {
-        let data = try Data(contentsOf: PolicyFiles.packageRoot.appendingPathComponent("Schemas/policy.schema.json"))
+        let data = try Data(contentsOf: packageRoot.appendingPathComponent("Schemas/policy.schema.json"))
         let text = try #require(String(data: data, encoding: .utf8))
         let schema = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let properties = try #require(schema["properties"] as? [String: Any])
@@ -198,7 +187,7 @@ struct PublishedPolicyTests {
 
     @Test("the published schema's durations and versions are the ones the parser takes, to the last one")
     func publishedSchemaBounds() throws {
-        let data = try Data(contentsOf: PolicyFiles.packageRoot.appendingPathComponent("Schemas/policy.schema.json"))
+        let data = try Data(contentsOf: packageRoot.appendingPathComponent("Schemas/policy.schema.json"))
         let schema = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         let defs = try #require(schema["$defs"] as? [String: Any])
         let pattern = try #require((defs["duration"] as? [String: Any])?["pattern"] as? String)
@@ -268,7 +257,7 @@ struct PublishedPolicyTests {
 struct PolicyDocumentTests {
     /// The fenced code blocks of policy.md, in order.
     static func codeBlocks() throws -> [String] {
-        let text = try String(contentsOf: PolicyFiles.packageRoot.appendingPathComponent("Schemas/policy.md"), encoding: .utf8)
+        let text = try String(contentsOf: packageRoot.appendingPathComponent("Schemas/policy.md"), encoding: .utf8)
         var blocks: [String] = []
         var current: [Substring]?
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {

@@ -9,13 +9,7 @@ import Testing
 // deliberately broken ones included: each must verify exactly when `wantErr` is false.
 
 enum MerkleVectors {
-    static var root: URL {
-        if let shared = ProcessInfo.processInfo.environment["DOCKET_SHARED_DIR"], !shared.isEmpty {
-            return URL(fileURLWithPath: shared).appendingPathComponent("external/merkle-rfc6962")
-        }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("../shared/external/merkle-rfc6962").standardizedFileURL
-    }
+    static var root: URL { sharedFile("external/merkle-rfc6962") }
 
     static func files(_ kind: String) -> [String] {
         let dir = root.appendingPathComponent(kind)
@@ -23,24 +17,45 @@ enum MerkleVectors {
         return walker.compactMap { $0 as? String }.filter { $0.hasSuffix(".json") }.map { "\(kind)/\($0)" }.sorted()
     }
 
-    static func load(_ path: String) throws -> Value {
-        try JSON.parse(String(contentsOf: root.appendingPathComponent(path), encoding: .utf8))
-    }
+    /// How many files each directory holds: every one must be run, so one that goes missing
+    /// (or a directory that is not there) fails rather than leaving a parameterized test with
+    /// fewer arguments, or none, which Swift Testing does not count as a failure.
+    static let expectedCounts = ["inclusion": 98, "consistency": 98, "subtreeinclusion": 204, "subtreeconsistency": 118]
 
-    static func bytes(_ v: Value?) -> [UInt8] {
-        guard let s = v?.stringValue else { return [] }
-        return Data(base64Encoded: s).map { [UInt8]($0) } ?? Array(s.utf8)
-    }
+    /// A vector: its JSON, and its text, which the sizes and indices are read from exactly.
+    struct Vector {
+        let value: Value
+        let text: String
+        let path: String
 
-    static func proof(_ v: Value?) -> [[UInt8]] { (v?.arrayValue ?? []).map { bytes($0) } }
+        subscript(key: String) -> Value? { value[key] }
 
-    /// Sizes are JSON numbers up to 2⁶⁴ − 1; the parser gives those above Int64 as doubles.
-    static func size(_ v: Value?) -> UInt64? {
-        switch v {
-        case .int(let i)?: return i >= 0 ? UInt64(i) : nil
-        case .double(let d)?: return d >= 0 && d < 18_446_744_073_709_551_616 ? UInt64(d) : nil
-        default: return nil
+        var wantErr: Bool { value["wantErr"] == .bool(true) }
+
+        /// The unsigned integer given as `key`, read from the file's text: the JSON parser
+        /// gives numbers above Int64.max as doubles, which would round 2⁶⁴ − 1 up to 2⁶⁴ and
+        /// 2⁶³ + 2 down to 2⁶³.
+        func integer(_ key: String) throws -> UInt64 {
+            let text = try #require(text.range(of: "\"\(key)\":").map { self.text[$0.upperBound...] }, "\(path): no \(key)")
+            let digits = text.drop { $0 == " " }.prefix { $0.isASCII && $0.isNumber }
+            return try #require(UInt64(digits), "\(path): \(key) is not an integer of at most 64 bits")
         }
+
+        /// The base64 string given as `key`.
+        func bytes(_ key: String) throws -> [UInt8] { try MerkleVectors.bytes(value[key], path) }
+
+        /// The proof: an array of base64 hashes, or null for none.
+        func proof() throws -> [[UInt8]] { try (value["proof"]?.arrayValue ?? []).map { try MerkleVectors.bytes($0, path) } }
+    }
+
+    static func load(_ path: String) throws -> Vector {
+        let text = try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+        return Vector(value: try JSON.parse(text), text: text, path: path)
+    }
+
+    static func bytes(_ v: Value?, _ path: String) throws -> [UInt8] {
+        let text = try #require(v?.stringValue, "\(path): a hash that is not a string")
+        return [UInt8](try #require(Data(base64Encoded: text), "\(path): \(text) is not base64"))
     }
 }
 
@@ -48,36 +63,28 @@ enum MerkleVectors {
 struct MerkleVectorTests {
     let hasher = SHA256MerkleHasher()
 
-    @Test("there are vectors to run", .enabled(if: FileManager.default.fileExists(atPath: MerkleVectors.root.path), "needs shared/external"))
-    func present() {
-        #expect(MerkleVectors.files("inclusion").count >= 80)
-        #expect(MerkleVectors.files("consistency").count >= 90)
+    @Test("every published vector is there to run")
+    func present() throws {
+        try #require(FileManager.default.fileExists(atPath: MerkleVectors.root.path), "no vectors at \(MerkleVectors.root.path)")
+        for (kind, count) in MerkleVectors.expectedCounts { #expect(MerkleVectors.files(kind).count == count, "\(kind)") }
     }
 
     @Test("inclusion proofs verify exactly when the vector says so", arguments: MerkleVectors.files("inclusion"))
     func inclusion(_ path: String) throws {
         let v = try MerkleVectors.load(path)
-        let wantErr = v["wantErr"] == .bool(true)
-        var ok = false
-        if let index = MerkleVectors.size(v["leafIdx"]), let size = MerkleVectors.size(v["treeSize"]) {
-            ok = (try? MerkleProof.verifyInclusion(
-                index: index, size: size, leafHash: MerkleVectors.bytes(v["leafHash"]), proof: MerkleVectors.proof(v["proof"]),
-                root: MerkleVectors.bytes(v["root"]), hasher: hasher)) != nil
-        }
-        #expect(ok == !wantErr, "\(path): \(v["desc"]?.stringValue ?? "")")
+        let ok = (try? MerkleProof.verifyInclusion(
+            index: try v.integer("leafIdx"), size: try v.integer("treeSize"), leafHash: try v.bytes("leafHash"), proof: try v.proof(),
+            root: try v.bytes("root"), hasher: hasher)) != nil
+        #expect(ok == !v.wantErr, "\(path): \(v["desc"]?.stringValue ?? "")")
     }
 
     @Test("consistency proofs verify exactly when the vector says so", arguments: MerkleVectors.files("consistency"))
     func consistency(_ path: String) throws {
         let v = try MerkleVectors.load(path)
-        let wantErr = v["wantErr"] == .bool(true)
-        var ok = false
-        if let size1 = MerkleVectors.size(v["size1"]), let size2 = MerkleVectors.size(v["size2"]) {
-            ok = (try? MerkleProof.verifyConsistency(
-                size1: size1, size2: size2, root1: MerkleVectors.bytes(v["root1"]), root2: MerkleVectors.bytes(v["root2"]),
-                proof: MerkleVectors.proof(v["proof"]), hasher: hasher)) != nil
-        }
-        #expect(ok == !wantErr, "\(path): \(v["desc"]?.stringValue ?? "")")
+        let ok = (try? MerkleProof.verifyConsistency(
+            size1: try v.integer("size1"), size2: try v.integer("size2"), root1: try v.bytes("root1"), root2: try v.bytes("root2"),
+            proof: try v.proof(), hasher: hasher)) != nil
+        #expect(ok == !v.wantErr, "\(path): \(v["desc"]?.stringValue ?? "")")
     }
 
     @Test("the leaf and node hashes are RFC 6962's (the empty-tree and one-leaf values)")

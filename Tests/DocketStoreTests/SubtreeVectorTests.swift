@@ -6,8 +6,7 @@ import Testing
 // Subtree inclusion and subtree consistency proofs (the Merkle Tree Certificates draft) against
 // every published vector of transparency-dev/merkle
 // (`shared/external/merkle-rfc6962/{subtreeinclusion,subtreeconsistency}`), the deliberately
-// broken ones included: each must verify exactly when `wantErr` is false. Sizes that do not fit
-// in a UInt64 count as an error.
+// broken ones included: each must verify exactly when `wantErr` is false.
 
 @Suite("Merkle subtree proofs (MTC draft vectors)")
 struct SubtreeVectorTests {
@@ -15,38 +14,24 @@ struct SubtreeVectorTests {
 
     /// SHA-256 of no input, the hash of the empty tree (RFC 9162 §2.1.1): the vectors accept an
     /// empty range `[s, s)` with this hash and an empty proof, in any tree of at least `s` leaves.
-    static let emptyTreeRoot = MerkleVectors.bytes(.string("47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="))
-
-    @Test("there are vectors to run", .enabled(if: FileManager.default.fileExists(atPath: MerkleVectors.root.path), "needs shared/external"))
-    func present() {
-        #expect(MerkleVectors.files("subtreeinclusion").count >= 200)
-        #expect(MerkleVectors.files("subtreeconsistency").count >= 110)
-    }
+    static let emptyTreeRoot = [UInt8](Data(base64Encoded: "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")!)
 
     @Test("subtree inclusion proofs verify exactly when the vector says so", arguments: MerkleVectors.files("subtreeinclusion"))
     func inclusion(_ path: String) throws {
         let v = try MerkleVectors.load(path)
-        let wantErr = v["wantErr"] == .bool(true)
-        var ok = false
-        if let index = MerkleVectors.size(v["leafIdx"]), let start = MerkleVectors.size(v["start"]), let end = MerkleVectors.size(v["end"]) {
-            ok = (try? MerkleProof.verifySubtreeInclusion(
-                index: index, start: start, end: end, leafHash: MerkleVectors.bytes(v["leafHash"]),
-                proof: MerkleVectors.proof(v["proof"]), subtreeRoot: MerkleVectors.bytes(v["root"]), hasher: hasher)) != nil
-        }
-        #expect(ok == !wantErr, "\(path): \(v["desc"]?.stringValue ?? "")")
+        let ok = (try? MerkleProof.verifySubtreeInclusion(
+            index: try v.integer("leafIdx"), start: try v.integer("start"), end: try v.integer("end"), leafHash: try v.bytes("leafHash"),
+            proof: try v.proof(), subtreeRoot: try v.bytes("root"), hasher: hasher)) != nil
+        #expect(ok == !v.wantErr, "\(path): \(v["desc"]?.stringValue ?? "")")
     }
 
     @Test("subtree consistency proofs verify exactly when the vector says so", arguments: MerkleVectors.files("subtreeconsistency"))
     func consistency(_ path: String) throws {
         let v = try MerkleVectors.load(path)
-        let wantErr = v["wantErr"] == .bool(true)
-        var ok = false
-        if let start = MerkleVectors.size(v["start"]), let end = MerkleVectors.size(v["end"]), let size = MerkleVectors.size(v["size"]) {
-            ok = (try? MerkleProof.verifySubtreeConsistency(
-                start: start, end: end, size: size, subtreeRoot: MerkleVectors.bytes(v["root1"]), root: MerkleVectors.bytes(v["root2"]),
-                proof: MerkleVectors.proof(v["proof"]), emptyTreeRoot: Self.emptyTreeRoot, hasher: hasher)) != nil
-        }
-        #expect(ok == !wantErr, "\(path): \(v["desc"]?.stringValue ?? "")")
+        let ok = (try? MerkleProof.verifySubtreeConsistency(
+            start: try v.integer("start"), end: try v.integer("end"), size: try v.integer("size"), subtreeRoot: try v.bytes("root1"),
+            root: try v.bytes("root2"), proof: try v.proof(), emptyTreeRoot: Self.emptyTreeRoot, hasher: hasher)) != nil
+        #expect(ok == !v.wantErr, "\(path): \(v["desc"]?.stringValue ?? "")")
     }
 
     @Test("an empty range is not a subtree unless the caller gives the empty tree's hash")
