@@ -28,6 +28,17 @@ public struct NodeKey: Sendable {
     }
 
     public static func load(from path: String) throws -> NodeKey {
+        // A key the process may not read (made by root in a service user's directory, say) is
+        // named as that, not as something that is no key: recreating it is the wrong fix.
+        guard access(path, R_OK) == 0 else {
+            let why = errno
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
+            let owner = (attributes?[.ownerAccountName] as? String).map { ", owned by \($0)" } ?? ""
+            let mode = (attributes?[.posixPermissions] as? NSNumber).map { ", mode " + String($0.intValue, radix: 8) } ?? ""
+            throw ServerError(
+                "cannot read \(path) (\(String(cString: strerror(why)))\(owner)\(mode)): the node key must be readable by the user the node runs as; "
+                    + "give it to that user (chown), do not make a new one, which would not sign as the old did")
+        }
         guard let data = FileManager.default.contents(atPath: path),
             let bytes = Hex.decode(String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
             let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: bytes)

@@ -1,6 +1,7 @@
 import DocketCore
 import DocketStore
 import DocketWire
+import Foundation
 public import Logging
 public import NIOCore
 import NIOPosix
@@ -157,7 +158,17 @@ public final class DocketServer: Service, Sendable {
             channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         } catch {
             addressReady.continuation.yield(nil)
-            throw ServerError("cannot listen on \(configuration.host):\(configuration.port): \(error)")
+            try? await group.shutdownGracefully()
+            let at = "\(configuration.host):\(configuration.port)"
+            guard let io = error as? IOError else { throw ServerError("cannot listen on \(at): \(error)") }
+            let advice: String
+            switch io.errnoCode {
+            case EADDRINUSE: advice = ": another process listens there (another node?); stop it, or give this one another --listen"
+            case EADDRNOTAVAIL: advice = ": this machine has no such address; give one of its own to --listen (127.0.0.1, 0.0.0.0)"
+            case EACCES: advice = ": ports below 1024 need privileges; give --listen a higher port"
+            default: advice = ""
+            }
+            throw ServerError("cannot listen on \(at): \(String(cString: strerror(io.errnoCode)))\(advice)")
         }
         bound.withLock { $0 = channel }
         viewPool.start()  // shut down by drain()

@@ -376,12 +376,12 @@ struct Replay: AsyncParsableCommand {
                 print("Metrics, reports submitted after \(m["from"]?.stringValue ?? "?") through \(m["to"]?.stringValue ?? "?"): \(m["reports"]?.intValue ?? 0)")
                 Swift.print("")
                 table(["MILESTONE", "REACHED", "MEDIAN"], (m["milestones"]?.arrayValue ?? []).map { s in
-                    [s["name"]?.stringValue ?? "", String(s["count"]?.intValue ?? 0), s["medianSeconds"]?.intValue.map { Clock.format(.seconds($0)) } ?? "-"]
+                    [s["name"]?.stringValue ?? "", String(s["count"]?.intValue ?? 0), s["medianSeconds"]?.intValue.map { Clock.format(seconds: $0) } ?? "-"]
                 })
                 print("")
                 table(["CLOCK", "MET", "BREACHED", "OPEN", "MET %"], (m["targets"]?.arrayValue ?? []).map { t in
                     let share: String
-                    if case .double(let d)? = t["share"] { share = String(Int((d * 100).rounded())) + "%" } else { share = "-" }
+                    if case .double(let d)? = t["share"], (0...1).contains(d) { share = String(Int((d * 100).rounded())) + "%" } else { share = "-" }
                     return [t["clock"]?.stringValue ?? "", String(t["met"]?.intValue ?? 0), String(t["breached"]?.intValue ?? 0), String(t["open"]?.intValue ?? 0), share]
                 })
                 print("")

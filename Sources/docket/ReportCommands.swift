@@ -102,7 +102,12 @@ private func perform(_ command: ReportCommand, report id: String, store options:
             // A receipt that cannot be signed is refused before anything is appended.
             if let path = event.receipt { try await node.prepareReceipt(path: path) }
             let outcome = try await node.execute(command, report: id, at: at, eventID: eventID, creditFromPolicy: creditFromPolicy)
-            if let path = event.receipt { try await node.writeReceipt(sequence: UInt64(outcome["seq"]?.intValue ?? 0), to: path) }
+            if let path = event.receipt {
+                guard let seq = outcome["seq"]?.intValue.flatMap(UInt64.init(exactly:)), seq > 0 else {
+                    throw CLIError("the node's answer gives no sequence for the event, so no receipt was written (the command's outcome: \(UntrustedText.displayable(JSON.serialize(outcome))))", exitCode: 1)
+                }
+                try await node.writeReceipt(sequence: seq, to: path)
+            }
             return outcome
         }
     } catch DocketClientError.server(var body) where body.code == "replication-timeout" {
@@ -124,8 +129,10 @@ private func perform(_ command: ReportCommand, report id: String, store options:
         let types = (outcome["events"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ")
         let again = outcome["duplicate"] == .bool(true) ? " (already recorded; nothing appended)" : ""
         let severity = outcome["severity"]?.stringValue.map { ", severity \($0)" } ?? ""
-        print("\(id): \(types) → \(outcome["state"]?.stringValue ?? "?")\(severity) (seq \(outcome["seq"]?.intValue ?? 0))\(again)")
-        for notice in outcome["notices"]?.arrayValue?.compactMap(\.stringValue) ?? [] { print("note: \(notice)") }
+        // What the node says is shown escaped: a notice can repeat text from the log (a policy's).
+        let seq = outcome["seq"]?.intValue.map { "\($0)" } ?? "?"
+        print(UntrustedText.displayable("\(id): \(types) → \(outcome["state"]?.stringValue ?? "?")\(severity) (seq \(seq))\(again)"))
+        for notice in outcome["notices"]?.arrayValue?.compactMap(\.stringValue) ?? [] { print("note: \(UntrustedText.displayableLines(notice))") }
     }
 }
 
@@ -334,6 +341,8 @@ extension ReportGroup {
         @Option(help: "The CVE id assigned, like CVE-2026-12345.") var assign: String?
         func validate() throws {
             guard request != (assign != nil) else { throw ValidationError("give exactly one of --request or --assign CVE-ID") }
+            // Not dropped without a word: the assignment records the id alone.
+            if assign != nil, cna != nil { throw ValidationError("--cna goes with --request (the CNA asked), not with --assign") }
         }
         func run() async throws {
             try await reporting {

@@ -168,7 +168,7 @@ struct StateCommand: AsyncParsableCommand {
 
 struct TimersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "timers", abstract: "Every disclosure clock of every open report: running, met, breached, paused or not applicable.")
+        commandName: "timers", abstract: "The disclosure clocks still counting: running, paused or breached and not done (--all adds those met or not applicable).")
     @OptionGroup var store: StoreOptions
     @OptionGroup var remote: RemoteOptions
     @OptionGroup var view: ViewOptions
@@ -237,12 +237,12 @@ struct MetricsCommand: AsyncParsableCommand {
             // The window leaves out its first instant: windows laid end to end count a report once.
             printLine("\(project): \(reports) report\(reports == 1 ? "" : "s") submitted after \(m["from"]?.stringValue ?? "?") through \(m["to"]?.stringValue ?? "?")")
             printTable(["MILESTONE", "REACHED", "MEDIAN"], (m["milestones"]?.arrayValue ?? []).map { s in
-                [s["name"]?.stringValue ?? "", String(s["count"]?.intValue ?? 0), s["medianSeconds"]?.intValue.map { Clock.format(.seconds($0)) } ?? "-"]
+                [s["name"]?.stringValue ?? "", String(s["count"]?.intValue ?? 0), s["medianSeconds"]?.intValue.map { Clock.format(seconds: $0) } ?? "-"]
             })
             printLine("")
             printTable(["CLOCK", "MET", "BREACHED", "OPEN", "MET %"], (m["targets"]?.arrayValue ?? []).map { t in
                 let share: String
-                if case .double(let d)? = t["share"] { share = String(Int((d * 100).rounded())) + "%" } else { share = "-" }
+                if case .double(let d)? = t["share"], (0...1).contains(d) { share = String(Int((d * 100).rounded())) + "%" } else { share = "-" }
                 return [t["clock"]?.stringValue ?? "", String(t["met"]?.intValue ?? 0), String(t["breached"]?.intValue ?? 0), String(t["open"]?.intValue ?? 0), share]
             })
         }
@@ -343,7 +343,7 @@ let clockTableHeader = ["REPORT", "CLOCK", "STATE", "TARGET", "DUE", "ENDED", "M
 /// A clock's row in a table of clocks.
 func clockTableRow(_ c: Value) -> [String] {
     let margin = c["marginSeconds"]?.intValue.map { m -> String in
-        m < 0 ? "\(Clock.format(.seconds(-m))) late" : "\(Clock.format(.seconds(m))) \(c["endedAt"] == nil ? "left" : "early")"
+        m < 0 ? "\(Clock.format(seconds: m).dropFirst()) late" : "\(Clock.format(seconds: m)) \(c["endedAt"] == nil ? "left" : "early")"
     }
     var (due, ended) = (tableTime(c["dueAt"]), tableTime(c["endedAt"]))
     // Within the same second, the fractions are what tell a clock ended late from one on time.

@@ -49,6 +49,36 @@ struct DomainCommandTests {
         }
     }
 
+    @Test("timers --late lists the clocks past due and not done, and only those: not one due later, nor one that ended late")
+    func lateClocks() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            try await docket.adopt("p")  // AumOS: acknowledge within 48 hours
+            _ = try await docket.ok("report", "submit", "--project", "p", "--report", "L-1", "--title", "t", "--reporter", "x", "--at", "2025-03-03T09:00:00Z")
+            _ = try await docket.ok("report", "submit", "--project", "p", "--report", "L-2", "--title", "t", "--reporter", "y", "--at", "2025-03-04T09:00:00Z")
+            func late(asOf: String) async throws -> [Value] {
+                try await docket.ok("timers", "--late", "--json", "--as-of", asOf).lines.map { try JSON.parse($0) }
+            }
+            // Before either acknowledgement is due: nothing late, and the table is its header alone.
+            #expect(try await late(asOf: "2025-03-05T08:59:59Z").isEmpty)
+            let header = try await docket.ok("timers", "--late", "--as-of", "2025-03-05T08:59:59Z").lines
+            #expect(header.count == 1 && header[0].hasPrefix("REPORT") && header[0].contains("MARGIN"), "\(header)")
+            // L-1's is a day overdue; L-2's is due in an hour, so not late yet.
+            let overdue = try await late(asOf: "2025-03-06T08:00:00Z")
+            #expect(overdue.count == 1, "\(overdue)")
+            #expect(overdue.first?["report"] == "L-1" && overdue.first?["clock"] == "acknowledge" && overdue.first?["state"] == "breached")
+            #expect(overdue.first?["dueAt"] == "2025-03-05T09:00:00Z" && overdue.first?["marginSeconds"] == .int(-23 * 3600))
+            let table = try await docket.ok("timers", "--late", "--as-of", "2025-03-06T08:00:00Z").lines
+            #expect(table.count == 2 && table[1].hasPrefix("L-1 ") && table[1].contains("breached") && table[1].contains("23h late"), "\(table)")
+            // Acknowledged late, L-1's clock has ended (breached, not late any more); L-2's is now overdue.
+            _ = try await docket.ok("report", "ack", "L-1", "--assignee", "m", "--at", "2025-03-06T10:00:00Z")
+            let after = try await late(asOf: "2025-03-06T12:00:00Z")
+            #expect(after.map { "\($0["report"]?.stringValue ?? "?") \($0["clock"]?.stringValue ?? "?")" } == ["L-2 acknowledge"], "\(after)")
+            let ended = try await docket.ok("timers", "--report", "L-1", "--json", "--as-of", "2025-03-06T12:00:00Z").lines.map { try JSON.parse($0) }
+            #expect(ended.first { $0["clock"] == "acknowledge" }?["state"] == "breached")
+        }
+    }
+
     @Test("a duplicate names an original, not a report itself closed as a duplicate; a report whose fix is out is not closed at all; what is due includes what is overdue; a submission retried with --id is the same report")
     func duplicatesAndRetries() async throws {
         try await withTemporaryDirectory { dir in
@@ -138,6 +168,7 @@ struct DomainCommandTests {
             for (args, says) in [
                 (["report", "publish", "R1", "--ghsa", "GHSA-nope"], "is not a GHSA id"),
                 (["report", "cve", "R1", "--assign", "CVE-26-1"], "is not a CVE id"),
+                (["report", "cve", "R1", "--assign", "CVE-2026-1234", "--cna", "mitre"], "--cna goes with --request"),
                 (["report", "triage", "R1", "--severity", "high", "--cwe", "79"], "is not a CWE id"),
                 (["report", "submit", "--project", "p q", "--title", "t", "--reporter", "r"], "project \"p q\" must be"),
                 (["report", "triage", "R1", "--cvss", "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"], "--cvss: CVSS vector \"CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\" has unsupported version prefix \"CVSS:3.0\""),

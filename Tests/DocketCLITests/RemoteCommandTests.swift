@@ -36,15 +36,36 @@ struct RemoteCommandTests {
     }
 
     /// `docket ARGS…` run as nobody (uid and gid 65534), started; the caller waits or terminates it.
-    static func asNobody(_ arguments: [String], environment: [String: String] = [:]) throws -> Process {
+    static func asNobody(_ arguments: [String], environment: [String: String] = [:], stderr: Pipe? = nil) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
         p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", DocketProcess.executable!.path] + arguments
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        p.standardError = stderr ?? FileHandle.nullDevice
         try p.run()
         return p
+    }
+
+    @Test("a node key the node's user may not read is named as that, with its owner and mode, not as no key",
+          .enabled(if: canRunAsNobody, "needs root and setpriv, to run docket as nobody"))
+    func unreadableNodeKey() async throws {
+        try await withTemporaryDirectory { dir in
+            let data = dir + "/data"
+            #expect(try await DocketProcess.run(["key", "create", "--data-dir", data]).status == 0)
+            // Root made the key in the service user's directory, and gave the rest away.
+            let chown = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["-R", "65534:65534", dir])
+            await chown.exited()
+            let back = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["0:0", data + "/node.key"])
+            await back.exited()
+            let err = Pipe()
+            let checkpoint = try Self.asNobody(["checkpoint", "--data-dir", data], stderr: err)
+            let said = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            await checkpoint.exited()
+            #expect(checkpoint.terminationStatus == 1)
+            #expect(said.contains("cannot read \(data)/node.key (Permission denied, owned by root, mode 600)") && said.contains("do not make a new one"), "\(said)")
+            #expect(!said.contains("is not a Docket node key"), "\(said)")
+        }
     }
 
     /// Root, with setpriv, and a build nobody may run: what `unprivileged` needs.

@@ -1125,7 +1125,7 @@ struct TimerScenarioTests {
         try s.run("R", .statusUpdate(summary: "looking"), at: "2026-02-02T00:00:00Z", recorded: "2026-03-01T00:00:00Z")
         #expect(s.clock("R", .acknowledge, at: "2026-02-03T00:00:00Z").endEntry == nil)
         let status = s.clock("R", .statusUpdate, at: "2026-02-03T00:00:00Z")
-        #expect(status.note == "1 update recorded more than an hour after the time it gives", "\(status.note ?? "")")
+        #expect(status.note == "1 update recorded more than 1h after the time it gives", "\(status.note ?? "")")
         #expect(s.clock("Q", .acknowledge, at: "2026-02-02T00:00:00Z").note == nil)
     }
 

@@ -169,12 +169,26 @@ struct ServerTests {
         #expect(past?.code == "forbidden")
         let raw = await #expect(throws: DocketClientError.self) { try await ann.read(from: 1) }
         #expect(raw?.code == "forbidden")
+        // Nor may she follow the raw log: a subscription carries every report, contacts included.
+        var annFeed = ann.subscribe(from: 1).makeAsyncIterator()
+        let annSubscribed = await #expect(throws: DocketClientError.self) { _ = try await annFeed.next() }
+        #expect(annSubscribed?.code == "forbidden")
 
         let maintainer = node.client(try await node.token(.maintainer, project: "alpha", name: "maria"))
         let seen = try await maintainer.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["rows"]?.arrayValue ?? []
         #expect(Set(seen.compactMap { $0["project"]?.stringValue }) == ["alpha"])
         _ = try await maintainer.command(.acknowledge(assignee: "maria"), report: "A1")
-        #expect(await (try? maintainer.command(.acknowledge(assignee: "maria"), report: "B1")) == nil)
+        let head = node.store.head.sequence
+        // Another project's report is one she cannot tell from a report that does not exist.
+        let otherProject = await #expect(throws: DocketClientError.self) { try await maintainer.command(.acknowledge(assignee: "maria"), report: "B1") }
+        #expect(otherProject?.code == "unknown-report")
+        #expect(node.store.head.sequence == head)
+        // The raw log holds every project's reports: not hers to read or follow.
+        let maintainerRead = await #expect(throws: DocketClientError.self) { try await maintainer.read(from: 1) }
+        #expect(maintainerRead?.code == "forbidden")
+        var maintainerFeed = maintainer.subscribe(from: 1).makeAsyncIterator()
+        let maintainerSubscribed = await #expect(throws: DocketClientError.self) { _ = try await maintainerFeed.next() }
+        #expect(maintainerSubscribed?.code == "forbidden")
         // Who a report is assigned to is the project's business: the reporter's row does not say,
         // nor does filtering on it tell her (her history hides the assignments too).
         let assigned = try await maintainer.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: "A1"))["rows"]?.arrayValue
@@ -258,10 +272,12 @@ struct ServerTests {
         // Once she declined credit, all she may record there is that she accepts it after all.
         _ = try await ann.command(.declineCredit(person: "ann"), report: "A1")
         let none = await #expect(throws: DocketClientError.self) { try await ann.command(.respond(summary: "more"), report: "A1") }
-        if case .server(let body)? = none { #expect(body.details?["allowed"] == ["CreditAccepted"] && body.message.hasSuffix("allowed: CreditAccepted"), "\(body)") }
+        guard case .server(let declined)? = none else { Issue.record("expected a server error, got \(String(describing: none))"); return }
+        #expect(declined.details?["allowed"] == ["CreditAccepted"] && declined.message.hasSuffix("allowed: CreditAccepted"), "\(declined)")
         // The maintainers' answer lists what the report accepts.
         let theirs = await #expect(throws: DocketClientError.self) { try await admin.command(.startFix(branch: nil), report: "A1") }
-        if case .server(let body)? = theirs { #expect(body.details?["allowed"]?.arrayValue?.contains("FixStarted") == false && body.details?["allowed"]?.arrayValue?.contains("FixReleased") == true) }
+        guard case .server(let body)? = theirs else { Issue.record("expected a server error, got \(String(describing: theirs))"); return }
+        #expect(body.details?["allowed"]?.arrayValue?.contains("FixStarted") == false && body.details?["allowed"]?.arrayValue?.contains("FixReleased") == true, "\(body)")
         for c in [admin, ann] { await c.close() }
         await node.stop()
     }
@@ -358,7 +374,8 @@ struct ServerTests {
         #expect(node.store.head.sequence == before)
         // Her refusal lists accepting as what she may still record.
         let refused = await #expect(throws: DocketClientError.self) { try await ann.command(.respond(summary: "more"), report: "A1") }
-        if case .server(let body)? = refused { #expect(body.details?["allowed"] == ["CreditAccepted"], "\(body)") }
+        guard case .server(let body)? = refused else { Issue.record("expected a server error, got \(String(describing: refused))"); return }
+        #expect(body.details?["allowed"] == ["CreditAccepted"], "\(body)")
         // She changes her mind herself; an admin records Zed's, who wrote by mail.
         _ = try await ann.command(.acceptCredit(person: "ann", displayName: nil, preference: .handle), report: "A1")
         _ = try await admin.command(.acceptCredit(person: "zed", displayName: "Zed", preference: .named), report: "A1")
@@ -430,7 +447,10 @@ struct ServerTests {
         _ = try await ann.command(.acceptCredit(person: "ann", displayName: nil, preference: .anonymous), report: "A1")
         let again = try await maria.command(.acceptCredit(person: "ann", displayName: "Ann L.", preference: .named), report: "A1", eventID: retried)
         #expect(again["duplicate"] == true && again["seq"] == first["seq"])
-        #expect(await (try? maria.command(.acceptCredit(person: "ann", displayName: "Ann L.", preference: .named), report: "A1")) == nil)
+        let renamed = await #expect(throws: DocketClientError.self) {
+            try await maria.command(.acceptCredit(person: "ann", displayName: "Ann L.", preference: .named), report: "A1")
+        }
+        #expect(renamed?.code == "forbidden" && renamed?.description.contains("ann is to stay anonymous") == true, "\(String(describing: renamed))")
         #expect(try await hall()["credited"]?.arrayValue?.compactMap { $0["name"]?.stringValue } == ["bob"])
         // A reporter who did not say, in a project whose policy credits anonymously by default, is
         // to stay anonymous as well.
@@ -1880,6 +1900,28 @@ extension ServerTests {
         #expect(ContinuousClock.now - started < .seconds(5))
         #expect(error?.description.contains("did not answer the handshake within") == true, "\(String(describing: error))")
         await c.close()
+    }
+
+    @Test("a node told to listen where another already does is refused with the address, the reason and what to do")
+    func portInUse() async throws {
+        let node = try await TestNode()
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            var configuration = ServerConfiguration()
+            configuration.host = "127.0.0.1"
+            configuration.port = node.port
+            var logger = Logger(label: "second-node")
+            logger.logLevel = .critical
+            let second = DocketServer(ledger: Ledger(store: store, dataDir: dir), configuration: configuration, logger: logger)
+            let refused = await #expect(throws: ServerError.self) { try await second.run() }
+            #expect(refused?.message == "cannot listen on 127.0.0.1:\(node.port): Address already in use: another process listens there (another node?); stop it, or give this one another --listen")
+        }
+        // The first node serves on.
+        let client = node.client()
+        #expect(try await client.status()["role"] != nil)
+        await client.close()
+        await node.stop()
     }
 }
 

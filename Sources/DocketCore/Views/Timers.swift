@@ -12,7 +12,8 @@ public enum ClockKind: String, Hashable, Sendable, CaseIterable, CustomStringCon
 
 /// Where one clock stands.
 public enum ClockState: String, Hashable, Sendable, CustomStringConvertible {
-    /// Counting; not yet due (or due with no instant yet, like a next-release fix target).
+    /// Counting: not yet due (or due with no instant yet, like a next-release fix target), or
+    /// past due but within its grace period (`Clock.isLate` then).
     case running
     /// Ended on or before its due instant (within any grace period).
     case met
@@ -35,8 +36,9 @@ public struct Clock: Hashable, Sendable {
     /// The policy target it measures, as the policy says it ("48h", "5bd", "next-release").
     public var target: String?
     public var startedAt: Timestamp?
-    /// When it is (or was) due; nil when the target has no instant (next release, paused with no
-    /// budget left to place, disclosure relative to a fix not yet released).
+    /// When it is (or was) due; nil when the target has no instant (next release, disclosure
+    /// relative to a fix not yet released), when it ended while paused (met, with time left), or
+    /// when it was made not applicable (a fix clock ended by the advisory's withdrawal).
     public var dueAt: Timestamp?
     /// When the milestone it measures happened.
     public var endedAt: Timestamp?
@@ -371,7 +373,7 @@ public enum Timers {
             // Updates written in well after the time they give could have been backdated to keep the cadence.
             let lateUpdates = report.lateEntries.count { $0.type == StatusUpdateSent.eventType && $0.occurredAt <= seen }
             if lateUpdates > 0 {
-                let text = "\(lateUpdates) update\(lateUpdates == 1 ? "" : "s") recorded more than an hour after the time \(lateUpdates == 1 ? "it gives" : "they give")"
+                let text = "\(lateUpdates) update\(lateUpdates == 1 ? "" : "s") recorded more than \(Clock.format(Report.lateEntryTolerance)) after the time \(lateUpdates == 1 ? "it gives" : "they give")"
                 missedNote = [missedNote, text].compactMap { $0 }.joined(separator: "; ")
             }
             if let end {
@@ -771,10 +773,13 @@ public enum Timers {
 
 extension Clock {
     /// A duration as people read it: `2d 3h`, `45m`, `-1d 2h` for late.
-    public static func format(_ d: Duration) -> String {
-        var s = d.microseconds / 1_000_000
-        let negative = s < 0
-        s = abs(s)
+    public static func format(_ d: Duration) -> String { format(seconds: d.components.seconds) }
+
+    /// `format` of a span given in whole seconds (as views carry them): any Int64, the least
+    /// included, as a node's answer may hold one.
+    public static func format(seconds: Int64) -> String {
+        let negative = seconds < 0
+        let s = seconds.magnitude
         let days = s / 86_400, hours = s % 86_400 / 3600, minutes = s % 3600 / 60
         var parts: [String] = []
         if days > 0 { parts.append("\(days)d") }
