@@ -186,6 +186,16 @@ final class LMDBEnvironment: @unchecked Sendable {
         _ = link(aside, lock)  // EEXIST: another process's is there, and is used
     }
 
+    /// The flags the environment is open with (`mdb_env_get_flags`) that let a commit return
+    /// before it is on disk: none, for the ledger. (What a test of durability checks, as a kill
+    /// leaves the page cache, and an unsynced commit with it, intact.)
+    var unsyncedCommitFlags: [String] {
+        var flags: UInt32 = 0
+        mdb_env_get_flags(env, &flags)
+        return [(MDB_NOSYNC, "MDB_NOSYNC"), (MDB_NOMETASYNC, "MDB_NOMETASYNC"), (MDB_MAPASYNC, "MDB_MAPASYNC")]
+            .filter { flags & UInt32($0.0) != 0 }.map(\.1)
+    }
+
     /// A new environment handle, configured, and the result of opening it at `path`.
     private static func open(path: String, mapSize: Int, maxDatabases: Int32, flags: UInt32) throws(LMDBError) -> (OpaquePointer, Int32) {
         var created: OpaquePointer?

@@ -55,6 +55,10 @@ enum DocketProcess {
         try await offPool { try runBlocking(arguments, environment: environment, addressSpaceKiB: addressSpaceKiB) }
     }
 
+    /// How long a command may run before it is killed: one that hangs fails its test (status
+    /// SIGKILL, and stderr says why) rather than holding up the whole suite until CI gives up.
+    static let timeout = DispatchTimeInterval.seconds(300)
+
     private static func runBlocking(_ arguments: [String], environment: [String: String], addressSpaceKiB: Int?) throws -> Output {
         let process = Process()
         guard let executable else { throw NotBuilt() }
@@ -76,16 +80,24 @@ enum DocketProcess {
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        let killed = Locked(false)
+        let pid = process.processIdentifier
+        let watchdog = DispatchWorkItem {
+            killed.set(true)
+            kill(pid, SIGKILL)
+        }
+        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
         // Read both pipes concurrently so neither fills up and blocks the child.
         let errData = Locked(Data())
         let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
         reader.start()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        watchdog.cancel()
         while !reader.isFinished { usleep(1000) }
-        return Output(
-            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData.get(), as: UTF8.self))
+        var stderr = String(decoding: errData.get(), as: UTF8.self)
+        if killed.get() { stderr += "\n[test harness: docket \(arguments.joined(separator: " ")) killed after \(timeout) without finishing]\n" }
+        return Output(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: stderr)
     }
 }
 

@@ -137,7 +137,11 @@ struct RemoteCommandTests {
             func docket(_ args: String...) async throws -> DocketProcess.Output { try await DocketProcess.run(args, environment: env) }
             #expect(try await Self.untilServing { try await docket("status").status == 0 })
             #expect(try await docket("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z").status == 0)
-            #expect(try await docket("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--at", "2025-11-21T15:00:00Z").status == 0)
+            // Words of its own in every personal or secret field, to look for in the node's log below.
+            let submitted = try await docket(
+                "report", "submit", "--project", "aumos", "--report", "R1", "--title", "Zq9 tenant scope bypass", "--reporter", "ada",
+                "--reporter-name", "Adalind Quexley", "--contact", "adaq@private.example", "--at", "2025-11-21T15:00:00Z")
+            #expect(submitted.status == 0, "\(submitted.stderr)")
             let acked = try await docket("report", "ack", "R1", "--assignee", "maria", "--at", "2025-11-22T10:00:00Z", "--actor", "maria")
             #expect(acked.status == 0 && acked.stderr.hasPrefix("warning: --actor is for local mode"), "\(acked.stderr)")
             let illegal = try await docket("report", "publish", "R1")
@@ -205,7 +209,9 @@ struct RemoteCommandTests {
             let logged = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             #expect(logged.contains("listening") && logged.contains("stopped"))
             #expect(!logged.contains(String(token.split(separator: "_").last!)))  // no token in the log
-            #expect(!logged.contains("maria"))  // nor report contents
+            for secret in ["maria", "Zq9", "tenant scope", "Adalind", "Quexley", "adaq@", "private.example"] {
+                #expect(!logged.contains(secret), "\(secret)")  // nor report contents, nor who reported it
+            }
             #expect(logged.contains("authenticated") && logged.contains("reporter (token ") && !logged.contains("quiet-researcher"))  // nor a reporter's handle
             #expect(try await DocketProcess.run(["verify", "--data-dir", dir]).status == 0)
         }

@@ -1,5 +1,5 @@
 import DocketCore
-import DocketStore
+@testable import DocketStore
 import DocketTestSupport
 import Foundation
 import Testing
@@ -411,6 +411,18 @@ struct LimitTests {
             #expect(reader.head.sequence == 1)
             let readOnly = await #expect(throws: StoreError.self) { try await reader.append(to: try stream("s"), events: [try event()]) }
             #expect(readOnly?.code == .readOnly)
+        }
+    }
+
+    /// The crash tests kill a writer, which leaves the page cache, and an unsynced commit in it,
+    /// intact: they cannot tell a synced append from one that is not. This can.
+    @Test("the ledger is opened to sync every commit: no flag trades durability for speed")
+    func syncedCommits() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            _ = try await store.append(to: try stream("s"), events: [try event()])
+            #expect(store.environment.unsyncedCommitFlags == [])
+            store.close()
         }
     }
 
