@@ -213,6 +213,16 @@ extension EventStore {
     }
 
     /// Checks what is at `directory` and returns the path of the ledger environment.
+    /// "cannot write PATH: it is owned by root (mode 0600) and docket runs as nobody; …".
+    static func permissionRefusal(_ path: String, directory: String) -> String {
+        func user(_ uid: uid_t) -> String { getpwuid(uid).flatMap { $0.pointee.pw_name }.map { String(cString: $0) } ?? "uid \(uid)" }
+        var st = stat()
+        guard stat(path, &st) == 0 else { return "cannot write \(path): \(String(cString: strerror(errno)))" }
+        let me = user(geteuid())
+        return "cannot write \(path): it is owned by \(user(st.st_uid)) (mode 0\(String(st.st_mode & 0o7777, radix: 8))) and docket runs as \(me); "
+            + "run docket as the user that owns the data directory, or give it to \(me) (chown -R \(me) \(directory))"
+    }
+
     static func prepareDirectory(_ directory: String, readOnly: Bool) throws(StoreError) -> String {
         let fm = FileManager.default
         let ledger = directory + "/ledger"
@@ -257,6 +267,14 @@ extension EventStore {
             for path in [ledger] + ["data.mdb", "lock.mdb", "writer.lock"].map({ ledger + "/" + $0 }) {
                 var st = stat()
                 if stat(path, &st) == 0, st.st_mode & 0o077 != 0 { chmod(path, st.st_mode & 0o700) }
+            }
+            // Which file this user may not write, by name, owner and mode: LMDB would say only
+            // "permission denied" of the directory (a ledger made by root, served as another user).
+            // writer.lock is left out: a lock file another user made is locked through a read-only
+            // descriptor (WriterLock).
+            for (path, needs) in [(ledger, R_OK | W_OK | X_OK), (ledger + "/data.mdb", R_OK | W_OK), (ledger + "/lock.mdb", R_OK | W_OK)]
+            where access(path, F_OK) == 0 && access(path, needs) != 0 {
+                throw StoreError(.io, Self.permissionRefusal(path, directory: directory))
             }
         } else if !fm.fileExists(atPath: ledger + "/data.mdb") {
             throw StoreError(.notADataDirectory, "\(directory) is not a Docket data directory: no ledger/data.mdb")

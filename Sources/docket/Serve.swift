@@ -121,7 +121,7 @@ struct Serve: AsyncParsableCommand {
             let checkpointer = try checkpoints.service(ledger: server.ledger, logger: logger)
             let group = ServiceGroup(configuration: .init(
                 services: (checkpointer.map { [.init(service: $0)] } ?? []) + [.init(service: server)],
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
             try await group.run()
         }
     }

@@ -47,6 +47,27 @@ struct RemoteCommandTests {
         return p
     }
 
+    @Test("a ledger file the user may not write is named, with its owner, mode and what to do; reading it still works",
+          .enabled(if: canRunAsNobody, "needs root and setpriv, to run docket as nobody"))
+    func unwritableLedger() async throws {
+        try await withTemporaryDirectory { dir in
+            let data = dir + "/data"
+            try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
+            #expect(try await DocketProcess.run(["append", "--stream", "misc", "--type", "Note", "--data", "{}", "--data-dir", data]).status == 0)
+            let chown = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["-R", "65534:65534", dir])
+            await chown.exited()
+            let back = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["0:0", data + "/ledger/data.mdb"])
+            await back.exited()
+            let err = Pipe()
+            let append = try Self.asNobody(["append", "--stream", "misc", "--type", "Note", "--data", "{}", "--data-dir", data], stderr: err)
+            let said = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            await append.exited()
+            #expect(append.terminationStatus == 1)
+            #expect(said.contains("cannot write \(data)/ledger/data.mdb: it is owned by root (mode 0600) and docket runs as nobody") && said.contains("chown -R nobody \(data)"), "\(said)")
+            #expect(try await DocketProcess.run(["read", "--data-dir", data]).lines.count == 1)
+        }
+    }
+
     @Test("a node key the node's user may not read is named as that, with its owner and mode, not as no key",
           .enabled(if: canRunAsNobody, "needs root and setpriv, to run docket as nobody"))
     func unreadableNodeKey() async throws {
@@ -101,6 +122,23 @@ struct RemoteCommandTests {
             #expect(try await DocketProcess.run(["append", "--stream", "misc", "--type", "Note", "--data", "{}"], environment: env).status == 0)
             serve.terminate()
             await serve.exited()
+        }
+    }
+
+    @Test("SIGHUP (the node's terminal closed) stops a node as SIGTERM does: drained, with a last log line, exit 0", arguments: [SIGHUP, SIGTERM])
+    func hangUp(_ signal: Int32) async throws {
+        try await withTemporaryDirectory { dir in
+            let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", dir])
+            let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let (serve, port, log) = try Self.serve(dir)
+            defer { if serve.isRunning { serve.terminate() } }
+            let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
+            #expect(try await Self.untilServing { try await DocketProcess.run(["status"], environment: env).status == 0 })
+            kill(serve.processIdentifier, signal)
+            await serve.exited()
+            let logged = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(serve.terminationReason == .exit && serve.terminationStatus == 0, "\(serve.terminationReason) \(serve.terminationStatus)")
+            #expect(logged.contains("shutting down") && logged.contains("stopped"), "\(logged)")
         }
     }
 
