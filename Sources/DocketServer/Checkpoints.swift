@@ -30,7 +30,7 @@ public struct NodeKey: Sendable {
     public static func load(from path: String) throws -> NodeKey {
         // A key the process may not read (made by root in a service user's directory, say) is
         // named as that, not as something that is no key: recreating it is the wrong fix.
-        guard access(path, R_OK) == 0 else {
+        if access(path, R_OK) != 0, errno == EACCES || errno == EPERM {
             let why = errno
             let attributes = try? FileManager.default.attributesOfItem(atPath: path)
             let owner = (attributes?[.ownerAccountName] as? String).map { ", owned by \($0)" } ?? ""

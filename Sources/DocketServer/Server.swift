@@ -128,11 +128,24 @@ public final class DocketServer: Service, Sendable {
         return bound.withLock { $0?.localAddress }
     }
 
+    /// It will not listen (`run` failed before binding): whoever waits for its address is told,
+    /// and its event loops stop.
+    private func notListening() async {
+        addressReady.continuation.yield(nil)
+        addressReady.continuation.finish()
+        try? await group.shutdownGracefully()
+    }
+
     public func run() async throws {
-        try replication.prepare()
         let sslContext: NIOSSLContext?
-        do { sslContext = try makeTLSContext() } catch let error as ServerError { throw error } catch {
-            throw ServerError("cannot load the TLS certificate or key: \(error)")
+        do {
+            try replication.prepare()
+            do { sslContext = try makeTLSContext() } catch let error as ServerError { throw error } catch {
+                throw ServerError("cannot load the TLS certificate or key: \(error)")
+            }
+        } catch {
+            await notListening()
+            throw error
         }
         let configuration = self.configuration
         let bootstrap = ServerBootstrap(group: group)
@@ -157,8 +170,7 @@ public final class DocketServer: Service, Sendable {
         do {
             channel = try await bootstrap.bind(host: configuration.host, port: configuration.port).get()
         } catch {
-            addressReady.continuation.yield(nil)
-            try? await group.shutdownGracefully()
+            await notListening()
             let at = "\(configuration.host):\(configuration.port)"
             guard let io = error as? IOError else { throw ServerError("cannot listen on \(at): \(error)") }
             let advice: String
@@ -174,6 +186,7 @@ public final class DocketServer: Service, Sendable {
         viewPool.start()  // shut down by drain()
         replication.start(listening: channel.localAddress.flatMap { a in a.port.map { "\(configuration.host):\($0)" } })
         addressReady.continuation.yield(channel.localAddress)
+        addressReady.continuation.finish()  // later callers read `bound`
         logger.notice("listening", metadata: [
             "address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(sslContext != nil)", "ledger": "\(ledger.store.ledgerID)",
             "events": "\(ledger.store.head.sequence)",

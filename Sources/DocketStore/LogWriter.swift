@@ -353,7 +353,8 @@ final class LogWriter: @unchecked Sendable {
             } catch let error as LMDBError {
                 restore(before)
                 let failure = error.writeError(dataFile: environment.path + "/data.mdb")
-                logger.error("write transaction failed", metadata: ["error": "\(error)", "code": "\(failure.code)"])
+                // The appenders are told (`failure`); a node's operator is told here (a full disk).
+                logger.warning("write transaction failed", metadata: ["error": "\(error)", "code": "\(failure.code)"])
                 fail(batch, failure)
                 return
             } catch {

@@ -42,6 +42,29 @@ final class WriterLock: Sendable {
             }
             heldElsewhere = true
         }
+        /// The refusal of a second writer, naming the holder's pid where its lock file still gives it.
+        func inUse() -> StoreError {
+            // The holder wrote its process id when it took the lock (read only: a lock file
+            // deleted since is not made again, empty, by the process it keeps out).
+            var pid = ""
+            let reader = open(path, O_RDONLY | O_CLOEXEC)
+            if reader >= 0 {
+                var buffer = [UInt8](repeating: 0, count: 32)
+                let n = pread(reader, &buffer, buffer.count, 0)
+                if n > 0 { pid = String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+                close(reader)
+            }
+            let holder = pid.isEmpty ? " (its writer.lock, which names it, was removed; `fuser -v \(ledger)/data.mdb` lists the processes that have the ledger open)" : " (pid \(pid))"
+            return StoreError(
+                .inUse,
+                "\(directory) is open for writing by another Docket process\(holder): a node serving it, or a "
+                    + "command still running. Send the command to that node (--server HOST:PORT), or stop it first; read-only "
+                    + "commands (read, verify, stats, views) can run beside it")
+        }
+        if heldElsewhere {
+            close(dirFD)
+            throw inUse()
+        }
         // `flock` needs only an open descriptor: a lock file another user made (root, opening a
         // ledger it then gave to the node's user, say) is opened for reading, and then holds no pid.
         var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
@@ -51,22 +74,15 @@ final class WriterLock: Sendable {
             close(dirFD)
             throw StoreError(.io, "cannot open \(path): \(String(cString: strerror(why)))")
         }
-        guard !heldElsewhere, flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            let why = heldElsewhere ? EWOULDBLOCK : errno
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let why = errno
             close(dirFD)
-            // The holder wrote its process id when it took the lock.
-            var buffer = [UInt8](repeating: 0, count: 32)
-            let n = pread(fd, &buffer, buffer.count, 0)
-            let pid = n > 0 ? String(decoding: buffer[..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : ""
             close(fd)
             guard why == EWOULDBLOCK else {
                 throw StoreError(.io, "cannot lock \(path): \(String(cString: strerror(why)))")
             }
-            throw StoreError(
-                .inUse,
-                "\(directory) is open for writing by another Docket process\(pid.isEmpty ? "" : " (pid \(pid))"): a node serving it, or a "
-                    + "command still running. Send the command to that node (--server HOST:PORT), or stop it first; read-only "
-                    + "commands (read, verify, stats, views) can run beside it")
+            // An older build holds the file alone.
+            throw inUse()
         }
         let pid = "\(getpid())\n"
         if ftruncate(fd, 0) == 0 { _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) } }

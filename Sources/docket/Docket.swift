@@ -79,12 +79,13 @@ struct StoreOptions: ParsableArguments {
 
     @Option(
         name: .customLong("log-level"),
-        help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical (warning by default; info for `serve`)."))
+        help: ArgumentHelp("Log level: trace, debug, info, notice, warning, error, critical (error by default; info for `serve`)."))
     var logLevelOption: Logger.Level?
 
-    /// The level asked for, else `warning`: a command says what goes wrong, not what it does.
+    /// The level asked for, else `error`: a command says what goes wrong, once, in its own error
+    /// line (a failed append's refusal, which the store logs for a node at `warning`, included).
     var logLevel: Logger.Level {
-        get { logLevelOption ?? .warning }
+        get { logLevelOption ?? .error }
         set { logLevelOption = newValue }
     }
 

@@ -82,9 +82,12 @@ enum DocketProcess {
         try process.run()
         let killed = Locked(false)
         let pid = process.processIdentifier
+        nonisolated(unsafe) let running = process
         let watchdog = DispatchWorkItem {
+            guard running.isRunning else { return }
             killed.set(true)
-            kill(pid, SIGKILL)
+            // Its children too (`verify` runs itself again as one), which hold the pipes open.
+            for p in [pid] + descendants(of: pid) { kill(p, SIGKILL) }
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
         // Read both pipes concurrently so neither fills up and blocks the child.
@@ -99,6 +102,26 @@ enum DocketProcess {
         if killed.get() { stderr += "\n[test harness: docket \(arguments.joined(separator: " ")) killed after \(timeout) without finishing]\n" }
         return Output(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: stderr)
     }
+}
+
+/// The processes descended from `pid`, from the parent each names in `/proc/PID/stat`.
+func descendants(of pid: Int32) -> [Int32] {
+    var children: [Int32: [Int32]] = [:]
+    for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+        guard let child = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { continue }
+        // "PID (COMMAND) STATE PPID …": the command may hold spaces and parentheses.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        if fields.count > 1, let parent = Int32(fields[1]) { children[parent, default: []].append(child) }
+    }
+    var found: [Int32] = []
+    var queue = children[pid] ?? []
+    while let next = queue.popLast() {
+        found.append(next)
+        queue += children[next] ?? []
+    }
+    return found
 }
 
 struct NotBuilt: Error, CustomStringConvertible {

@@ -1927,6 +1927,9 @@ extension ServerTests {
             let second = DocketServer(ledger: Ledger(store: store, dataDir: dir), configuration: configuration, logger: logger)
             let refused = await #expect(throws: ServerError.self) { try await second.run() }
             #expect(refused?.message == "cannot listen on 127.0.0.1:\(node.port): Address already in use: another process listens there (another node?); stop it, or give this one another --listen")
+            // Whoever waits for its address, then or later, is told it has none.
+            #expect(await second.localAddress() == nil)
+            #expect(await second.localAddress() == nil)
         }
         // The first node serves on.
         let client = node.client()

@@ -440,6 +440,9 @@ struct LimitTests {
             try FileManager.default.removeItem(atPath: dir + "/ledger/writer.lock")
             let afterDeletion = #expect(throws: StoreError.self) { try openStore(dir) }
             #expect(afterDeletion?.code == .inUse, "\(String(describing: afterDeletion))")
+            #expect(afterDeletion?.message.contains("its writer.lock, which names it, was removed") == true, "\(String(describing: afterDeletion))")
+            // Refused without making the lock file again, empty.
+            #expect(!FileManager.default.fileExists(atPath: dir + "/ledger/writer.lock"))
             // The refused open touched nothing: the writer carries on, and a reader sees all of it.
             _ = try await store.append(to: try stream("s"), events: [try event()])
             let reader = try openStore(dir) { $0.readOnly = true }
