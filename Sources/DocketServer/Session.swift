@@ -396,7 +396,7 @@ final class Session: Sendable {
             // Its own token: answered first, then closed (`handle`); spared until then by every
             // check, from before the revocation is written.
             if tokenID == principal.tokenID { revokingItself.store(true, ordering: .relaxed) }
-            try await tokens.revoke(id: tokenID, by: principal)
+            try await tokens.revoke(id: tokenID, by: principal, lastAdmin: try b.optionalBool("lastAdmin") ?? false)
             server.logger.notice("token revoked", metadata: ["token": "\(tokenID)", "by": "\(principal)"])
             // Its connections close now, not at the next periodic check: small appends answered
             // on the event loop (FastAppend.swift) do not look the token up each time.

@@ -165,11 +165,27 @@ public struct Tokens: Sendable {
         }
     }
 
-    public func revoke(id: String, by principal: Principal) async throws {
+    ///
+    /// The last admin token that lets anyone in is revoked only when `lastAdmin` says that is
+    /// meant: after it, nobody could make tokens or run admin requests until the node was
+    /// restarted with `--admin-token-file` (or stopped, for `docket token create` on its data
+    /// directory). Rotating is making the new admin token first.
+    public func revoke(id: String, by principal: Principal, lastAdmin: Bool = false) async throws {
         if let refusal = ledger.store.writeRefusal { throw refusal }
         guard principal.role == .admin else { throw Forbidden("only an admin can revoke tokens") }
-        guard let record = try records()[id] else { throw DomainError(.invalidCommand, "no token \(id)") }
+        let records = try records()
+        guard let record = records[id] else { throw DomainError(.invalidCommand, "no token \(id)") }
         guard record.revokedAt == nil else { throw DomainError(.invalidCommand, "token \(id) is already revoked") }
+        let now = Timestamp.now()
+        if !lastAdmin, record.role == .admin, Self.refusal(record, now: now) == nil,
+            !records.values.contains(where: { $0.id != id && $0.role == .admin && Self.refusal($0, now: now) == nil })
+        {
+            throw DomainError(
+                .invalidCommand,
+                "token \(id) is the last admin token that lets anyone in: revoked, nobody could make tokens or run admin requests until the node "
+                    + "is restarted with --admin-token-file. Make another admin token first (docket token create --role admin), "
+                    + "or say it is meant (--last-admin; lastAdmin: true)")
+        }
         let event = try ProposedEvent(type: try EventType("TokenRevoked"), actor: principal.subject, data: .object([("id", .string(id))]))
         let result = try await ledger.store.append(to: Self.stream, events: [event])
         ledger.heads.advance(to: result.lastSequence)

@@ -214,15 +214,17 @@ struct TokenGroup: AsyncParsableCommand {
         @OptionGroup var store: StoreOptions
         @OptionGroup var remote: RemoteOptions
         @Argument(help: "The token id (the 12 hex digits after dkt_).") var id: String
+        @Flag(help: "Revoke it even if it is the last admin token that lets anyone in (nobody could then run admin requests until the node is restarted with --admin-token-file).")
+        var lastAdmin = false
 
         func run() async throws {
             try await reporting {
                 if let client = try store.client(remote) {
-                    _ = try await client.using { try await $0.admin("token-revoke", [("id", .string(id))]) }
+                    _ = try await client.using { try await $0.admin("token-revoke", [("id", .string(id)), ("lastAdmin", .bool(lastAdmin))]) }
                 } else {
                     let store = try self.store.openStore()
                     defer { store.close() }
-                    try await Tokens(ledger: Ledger(store: store, dataDir: self.store.dataDir)).revoke(id: id, by: .local(actor: "operator"))
+                    try await Tokens(ledger: Ledger(store: store, dataDir: self.store.dataDir)).revoke(id: id, by: .local(actor: "operator"), lastAdmin: lastAdmin)
                 }
                 print("revoked token \(id)")
             }

@@ -57,6 +57,24 @@ struct AppendEventsTests {
         await node.stop()
     }
 
+    @Test("the last admin token that lets anyone in is revoked only when lastAdmin says it is meant; another admin's, freely")
+    func lastAdminToken() async throws {
+        let node = try await TestNode()
+        let admin = node.client()
+        let onlyID = String(node.adminToken.split(separator: "_")[1])
+        let before = node.store.head.sequence
+        let refused = await #expect(throws: DocketClientError.self) { try await admin.admin("token-revoke", [("id", .string(onlyID))]) }
+        #expect(refused?.code == "invalid-command" && refused?.description.contains("last admin token") == true, "\(String(describing: refused))")
+        #expect(node.store.head.sequence == before)
+        // With a second admin token it is no longer the last: rotation is making the new one first.
+        let second = try await node.token(.admin, name: "next")
+        #expect(try await admin.admin("token-revoke", [("id", .string(String(second.split(separator: "_")[1])))])["revoked"] == true)
+        // Said to be meant, it goes.
+        #expect(try await admin.admin("token-revoke", [("id", .string(onlyID)), ("lastAdmin", .bool(true))])["revoked"] == true)
+        await admin.close()
+        await node.stop()
+    }
+
     @Test("pipelined appends, small and large, mixed with other requests, take effect and are answered in order")
     func pipelinedInOrder() async throws {
         let node = try await TestNode()

@@ -44,8 +44,12 @@ struct TokenBootstrapTests {
             #expect(try String(contentsOfFile: file, encoding: .utf8) == secret)
             #expect(store.head.sequence == 2)
 
+            // The last admin token is revoked only when that is said to be meant.
+            let last = await #expect(throws: DomainError.self) { try await tokens.revoke(id: id, by: .local(actor: "t")) }
+            #expect(last?.code == .invalidCommand && last?.message.contains("is the last admin token that lets anyone in") == true, "\(String(describing: last))")
+            #expect(store.head.sequence == 2)
             // Once it is revoked there is none; the old file is not overwritten, and nothing is recorded.
-            try await tokens.revoke(id: id, by: .local(actor: "t"))
+            try await tokens.revoke(id: id, by: .local(actor: "t"), lastAdmin: true)
             let refused = await #expect(throws: ServerError.self) { try await tokens.bootstrapAdmin(secretFile: file, name: "alice") }
             #expect(refused?.message.contains("\(file) already exists") == true, "\(String(describing: refused))")
             #expect(try String(contentsOfFile: file, encoding: .utf8) == secret)
