@@ -280,7 +280,7 @@ struct ForensicTests {
 
     // MARK: Over the network
 
-    @Test("receipts, proofs and checkpoints over a socket, with roles: own events only for reporters; bad input changes nothing")
+    @Test("receipts, proofs and checkpoints over a socket, with roles: own events only for reporters, their project's for maintainers; bad input changes nothing")
     func remote() async throws {
         let node = try await TestNode()
         try await node.adopt("aumos")
@@ -288,6 +288,8 @@ struct ForensicTests {
         let reporterToken = try await node.token(.reporter, name: "ada")
         let ada = node.client(reporterToken)
         let eve = node.client(try await node.token(.reporter, name: "eve"))
+        let maria = node.client(try await node.token(.maintainer, project: "aumos", name: "maria"))
+        let olga = node.client(try await node.token(.maintainer, project: "other", name: "olga"))
         do {
             // No key yet: refused before anything else.
             let noKey = await #expect(throws: DocketClientError.self) { try await admin.admin("node-key", []) }
@@ -305,6 +307,12 @@ struct ForensicTests {
             for (client, s) in [(eve, seq), (ada, 1), (ada, Int64(head) + 5)] {
                 let e = await #expect(throws: DocketClientError.self) { try await client.admin("receipt", [("seq", .int(s))]) }
                 #expect(e?.code == "not-held" && e.map { "\($0)" }?.contains("may see") == true)
+            }
+            // A maintainer: their project's events, not another project's, nor the token records.
+            #expect(try Receipt(wire: try await maria.admin("receipt", [("seq", .int(seq))])).stream == "report/R1")
+            for (client, s) in [(olga, seq), (maria, 1)] {
+                let e = await #expect(throws: DocketClientError.self) { try await client.admin("receipt", [("seq", .int(s))]) }
+                #expect(e?.code == "not-held" && e.map { "\($0)" }?.contains("may see") == true, "\(String(describing: e))")
             }
             let past = await #expect(throws: DocketClientError.self) { try await admin.admin("receipt", [("seq", .int(Int64(head) + 5))]) }
             #expect(past?.code == "not-held" && past.map { "\($0)" }?.contains("ends at \(head)") == true)
@@ -359,9 +367,7 @@ struct ForensicTests {
         } catch {
             Issue.record("\(error)")
         }
-        await admin.close()
-        await ada.close()
-        await eve.close()
+        for c in [admin, ada, eve, maria, olga] { await c.close() }
         await node.stop()
     }
 
