@@ -375,15 +375,9 @@ struct Replay: AsyncParsableCommand {
                 let m = p["metrics"] ?? .null
                 print("Metrics, reports submitted after \(m["from"]?.stringValue ?? "?") through \(m["to"]?.stringValue ?? "?"): \(m["reports"]?.intValue ?? 0)")
                 Swift.print("")
-                table(["MILESTONE", "REACHED", "MEDIAN"], (m["milestones"]?.arrayValue ?? []).map { s in
-                    [s["name"]?.stringValue ?? "", String(s["count"]?.intValue ?? 0), s["medianSeconds"]?.intValue.map { Clock.format(seconds: $0) } ?? "-"]
-                })
+                table(MetricsTables.milestoneHeader, MetricsTables.milestoneRows(m))
                 print("")
-                table(["CLOCK", "MET", "BREACHED", "OPEN", "MET %"], (m["targets"]?.arrayValue ?? []).map { t in
-                    let share: String
-                    if case .double(let d)? = t["share"], (0...1).contains(d) { share = String(Int((d * 100).rounded())) + "%" } else { share = "-" }
-                    return [t["clock"]?.stringValue ?? "", String(t["met"]?.intValue ?? 0), String(t["breached"]?.intValue ?? 0), String(t["open"]?.intValue ?? 0), share]
-                })
+                table(MetricsTables.targetHeader, MetricsTables.targetRows(m))
                 print("")
                 // Markdown of its own lines (each name in it a single line of text, escaped here as well).
                 Swift.print(UntrustedText.displayableLines(p["hallOfFame"]?["markdown"]?.stringValue ?? ""), terminator: "")

@@ -236,15 +236,29 @@ struct MetricsCommand: AsyncParsableCommand {
             let reports = m["reports"]?.intValue ?? 0
             // The window leaves out its first instant: windows laid end to end count a report once.
             printLine("\(project): \(reports) report\(reports == 1 ? "" : "s") submitted after \(m["from"]?.stringValue ?? "?") through \(m["to"]?.stringValue ?? "?")")
-            printTable(["MILESTONE", "REACHED", "MEDIAN"], (m["milestones"]?.arrayValue ?? []).map { s in
-                [s["name"]?.stringValue ?? "", String(s["count"]?.intValue ?? 0), s["medianSeconds"]?.intValue.map { Clock.format(seconds: $0) } ?? "-"]
-            })
+            printTable(MetricsTables.milestoneHeader, MetricsTables.milestoneRows(m))
             printLine("")
-            printTable(["CLOCK", "MET", "BREACHED", "OPEN", "MET %"], (m["targets"]?.arrayValue ?? []).map { t in
-                let share: String
-                if case .double(let d)? = t["share"], (0...1).contains(d) { share = String(Int((d * 100).rounded())) + "%" } else { share = "-" }
-                return [t["clock"]?.stringValue ?? "", String(t["met"]?.intValue ?? 0), String(t["breached"]?.intValue ?? 0), String(t["open"]?.intValue ?? 0), share]
-            })
+            printTable(MetricsTables.targetHeader, MetricsTables.targetRows(m))
+        }
+    }
+}
+
+/// The two tables of a project's metrics view (`metrics`, `replay`): milestones and targets.
+enum MetricsTables {
+    static let milestoneHeader = ["MILESTONE", "REACHED", "MEDIAN"]
+    static let targetHeader = ["CLOCK", "MET", "BREACHED", "OPEN", "MET %"]
+
+    static func milestoneRows(_ m: Value) -> [[String]] {
+        (m["milestones"]?.arrayValue ?? []).map { s in
+            [s["name"]?.stringValue ?? "", String(s["count"]?.intValue ?? 0), s["medianSeconds"]?.intValue.map { Clock.format(seconds: $0) } ?? "-"]
+        }
+    }
+
+    static func targetRows(_ m: Value) -> [[String]] {
+        (m["targets"]?.arrayValue ?? []).map { t in
+            let share: String
+            if case .double(let d)? = t["share"], (0...1).contains(d) { share = String(Int((d * 100).rounded())) + "%" } else { share = "-" }
+            return [t["clock"]?.stringValue ?? "", String(t["met"]?.intValue ?? 0), String(t["breached"]?.intValue ?? 0), String(t["open"]?.intValue ?? 0), share]
         }
     }
 }

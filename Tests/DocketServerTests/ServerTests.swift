@@ -656,18 +656,18 @@ struct ServerTests {
         // A request before HELLO, and before AUTH.
         let s1 = try RawSocket(port: node.port)
         s1.send(Frame(.status, requestID: 9))
-        var r = s1.readUntilClosed()
+        var r = await offPool { s1.readUntilClosed() }
         #expect(r.closed && r.frames.first?.type == .error && r.frames.first?.body["code"] == "handshake-required")
         let s2 = try RawSocket(port: node.port)
         s2.send(Frame(.hello, requestID: 1, body: ["versions": [1]]))
-        #expect(s2.readFrame()?.type == .welcome)
+        #expect(try await s2.nextFrame()?.type == .welcome)
         s2.send(Frame(.read, requestID: 2))
-        r = s2.readUntilClosed()
+        r = await offPool { s2.readUntilClosed() }
         #expect(r.closed && r.frames.first?.body["code"] == "not-authenticated")
         // Wrong protocol version.
         let s3 = try RawSocket(port: node.port)
         s3.send(Frame(.hello, requestID: 1, body: ["versions": [99]]))
-        r = s3.readUntilClosed()
+        r = await offPool { s3.readUntilClosed() }
         #expect(r.closed && r.frames.first?.body["code"] == "unsupported-version")
 
         let revoked = try await node.token(.auditor, name: "gone")
@@ -1425,7 +1425,7 @@ struct ServerTests {
         let s = try RawSocket(port: node.port)
         #expect(try await offPool { s.handshake(token: node.adminToken) })
         s.send(bytes)
-        let r = s.readUntilClosed()
+        let r = await offPool { s.readUntilClosed() }
         #expect(r.closed, "\(name)")
         #expect(r.frames.last?.type == .error && r.frames.last?.body["code"]?.stringValue == code, "\(name): \(r.frames)")
         // Everyone else is unaffected.
@@ -1448,7 +1448,7 @@ struct ServerTests {
         }
         bytes += Array("GET / HTTP/1.1\r\n\r\n".utf8)
         s.send(bytes)
-        let r = s.readUntilClosed()
+        let r = await offPool { s.readUntilClosed() }
         #expect(r.closed && r.frames.last?.body["code"] == "frame-too-large", "\(r.frames)")
         try await Task.sleep(for: .milliseconds(300))
         let landed = try node.store.read(stream: try StreamName("queued")).count
@@ -1471,7 +1471,7 @@ struct ServerTests {
                 #expect(try await s.nextFrame()?.type == .welcome)
             }
             s.send(Frame(.auth, requestID: 2, body: ["token": .string(node.adminToken), "pad": .string(big)]))
-            let r = s.readUntilClosed()
+            let r = await offPool { s.readUntilClosed() }
             #expect(r.closed)
             let refused = try #require(r.frames.last)
             #expect(refused.body["code"] == "frame-too-large", "\(refused.body)")
@@ -1501,7 +1501,7 @@ struct ServerTests {
                 try await Task.sleep(for: .milliseconds(80))
             }
         }
-        let r = slow.readUntilClosed()
+        let r = await offPool { slow.readUntilClosed() }
         trickle.cancel()
         #expect(r.closed && r.frames.last?.body["code"] == "handshake-timeout")
         let client = node.client()
@@ -1692,7 +1692,7 @@ struct ServerTests {
         let third = try RawSocket(port: node.port)
         #expect(try await offPool { third.handshake(token: node.adminToken) })
         let c = try RawSocket(port: node.port)
-        let r = c.readUntilClosed()
+        let r = await offPool { c.readUntilClosed() }
         #expect(r.closed && r.frames.first?.body["code"] == "too-many-connections")
         third.send(Frame(.status, requestID: 3))
         _ = third.readFrame()
@@ -1826,7 +1826,7 @@ extension ServerTests {
         let subscriber = try RawSocket(port: node.port)
         #expect(try await offPool { subscriber.handshake(token: node.adminToken) })
         subscriber.send(Frame(.subscribe, requestID: 5, body: ["from": 1, "credit": 10]))
-        let r = idle.readUntilClosed()
+        let r = await offPool { idle.readUntilClosed() }
         #expect(r.closed && r.frames.last?.body["code"] == "idle-timeout")
         // The subscriber outlived the timeout and still gets new events.
         _ = try await node.ledger.append(to: try StreamName("s"), expecting: .any, events: [try ProposedEvent(type: try EventType("T"), actor: "a", data: [:])], as: .local(actor: "t"))
