@@ -30,11 +30,17 @@ public struct NodeKey: Sendable {
     public static func load(from path: String) throws -> NodeKey {
         // A key the process may not read (made by root in a service user's directory, say) is
         // named as that, not as something that is no key: recreating it is the wrong fix.
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw ServerError(
+                "no file at \(path) (the node key): check the path; `docket key create` makes a new key, which would not sign as an earlier one did")
+        }
+        if isDirectory.boolValue { throw ServerError("\(path) is a directory, not a node key file") }
         if access(path, R_OK) != 0, errno == EACCES || errno == EPERM {
             let why = errno
             let attributes = try? FileManager.default.attributesOfItem(atPath: path)
             let owner = (attributes?[.ownerAccountName] as? String).map { ", owned by \($0)" } ?? ""
-            let mode = (attributes?[.posixPermissions] as? NSNumber).map { ", mode " + String($0.intValue, radix: 8) } ?? ""
+            let mode = (attributes?[.posixPermissions] as? NSNumber).map { ", mode 0" + String($0.intValue, radix: 8) } ?? ""
             throw ServerError(
                 "cannot read \(path) (\(String(cString: strerror(why)))\(owner)\(mode)): the node key must be readable by the user the node runs as; "
                     + "give it to that user (chown), do not make a new one, which would not sign as the old did")

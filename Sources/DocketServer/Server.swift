@@ -173,14 +173,7 @@ public final class DocketServer: Service, Sendable {
             await notListening()
             let at = "\(configuration.host):\(configuration.port)"
             guard let io = error as? IOError else { throw ServerError("cannot listen on \(at): \(error)") }
-            let advice: String
-            switch io.errnoCode {
-            case EADDRINUSE: advice = ": another process listens there (another node?); stop it, or give this one another --listen"
-            case EADDRNOTAVAIL: advice = ": this machine has no such address; give one of its own to --listen (127.0.0.1, 0.0.0.0)"
-            case EACCES: advice = ": ports below 1024 need privileges; give --listen a higher port"
-            default: advice = ""
-            }
-            throw ServerError("cannot listen on \(at): \(String(cString: strerror(io.errnoCode)))\(advice)")
+            throw ServerError("cannot listen on \(at): \(String(cString: strerror(io.errnoCode)))\(Self.listenAdvice(errno: io.errnoCode))")
         }
         bound.withLock { $0 = channel }
         viewPool.start()  // shut down by drain()
@@ -206,6 +199,16 @@ public final class DocketServer: Service, Sendable {
         tokenChecks.cancel()
         await drain()
         try? await group.shutdownGracefully()
+    }
+
+    /// What to do about a failure to listen, by its errno (": …"), or nothing.
+    public static func listenAdvice(errno: Int32) -> String {
+        switch errno {
+        case EADDRINUSE: ": another process listens there (another node?); stop it, or give this one another --listen"
+        case EADDRNOTAVAIL: ": this machine has no such address; give one of its own to --listen (127.0.0.1, 0.0.0.0)"
+        case EACCES: ": ports below 1024 need privileges; give --listen a higher port"
+        default: ""
+        }
     }
 
     /// Starts a graceful shutdown (what SIGTERM does under a service group): stop accepting,

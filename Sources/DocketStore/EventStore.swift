@@ -98,6 +98,15 @@ public final class EventStore: Sendable {
         let ledgerPath = try prepareDirectory(directory, readOnly: configuration.readOnly)
         // Before anything is opened for writing: a second writer is refused, not let in.
         let lock = configuration.readOnly ? nil : try WriterLock(directory: directory, ledger: ledgerPath)
+        if configuration.readOnly, access(ledgerPath + "/lock.mdb", F_OK) != 0, WriterLock.isHeld(ledger: ledgerPath) {
+            // Without its lock file a read opens without LMDB's reader table (as a copy taken for
+            // examination is read): beside a writer, which could not see the reader, it could be
+            // handed pages the writer has since reused.
+            throw StoreError(
+                .io,
+                "\(ledgerPath)/lock.mdb is missing while a process has the ledger open for writing: it was deleted under it. "
+                    + "Stop that process (a node: restart it) so that a new one is made, then read; reading now could see pages it reuses")
+        }
         let env: LMDBEnvironment
         do {
             env = try LMDBEnvironment(

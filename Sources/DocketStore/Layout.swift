@@ -212,17 +212,17 @@ extension EventStore {
         FileManager.default.fileExists(atPath: directory + "/ledger/data.mdb")
     }
 
-    /// Checks what is at `directory` and returns the path of the ledger environment.
     /// "cannot write PATH: it is owned by root (mode 0600) and docket runs as nobody; …".
-    static func permissionRefusal(_ path: String, directory: String) -> String {
+    static func permissionRefusal(_ path: String, directory: String, action: String = "write") -> String {
         func user(_ uid: uid_t) -> String { getpwuid(uid).flatMap { $0.pointee.pw_name }.map { String(cString: $0) } ?? "uid \(uid)" }
         var st = stat()
-        guard stat(path, &st) == 0 else { return "cannot write \(path): \(String(cString: strerror(errno)))" }
+        guard stat(path, &st) == 0 else { return "cannot \(action) \(path): \(String(cString: strerror(errno)))" }
         let me = user(geteuid())
-        return "cannot write \(path): it is owned by \(user(st.st_uid)) (mode 0\(String(st.st_mode & 0o7777, radix: 8))) and docket runs as \(me); "
+        return "cannot \(action) \(path): it is owned by \(user(st.st_uid)) (mode 0\(String(st.st_mode & 0o7777, radix: 8))) and docket runs as \(me); "
             + "run docket as the user that owns the data directory, or give it to \(me) (chown -R \(me) \(directory))"
     }
 
+    /// Checks what is at `directory` and returns the path of the ledger environment.
     static func prepareDirectory(_ directory: String, readOnly: Bool) throws(StoreError) -> String {
         let fm = FileManager.default
         let ledger = directory + "/ledger"
@@ -230,7 +230,9 @@ extension EventStore {
         for path in [directory, ledger, ledger + "/data.mdb"] {
             var st = stat()
             if stat(path, &st) != 0 && errno == EACCES {
-                throw StoreError(.io, "cannot reach \(path): permission denied (run docket as the user that owns the data directory)")
+                // The directory it is in is the one this user may not enter.
+                let parent = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+                throw StoreError(.io, Self.permissionRefusal(parent.isEmpty ? "." : parent, directory: directory, action: "enter"))
             }
         }
         var isDir: ObjCBool = false
@@ -278,6 +280,8 @@ extension EventStore {
             }
         } else if !fm.fileExists(atPath: ledger + "/data.mdb") {
             throw StoreError(.notADataDirectory, "\(directory) is not a Docket data directory: no ledger/data.mdb")
+        } else if access(ledger + "/data.mdb", R_OK) != 0, errno == EACCES {
+            throw StoreError(.io, Self.permissionRefusal(ledger + "/data.mdb", directory: directory, action: "read"))
         } else if ((try? fm.attributesOfItem(atPath: ledger + "/data.mdb")[.size] as? NSNumber)?.intValue ?? 0) == 0 {
             // LMDB would answer "Bad file descriptor". A ledger's file is never empty once a node
             // has written to it: a copy cut short, or a node stopped before its first write.

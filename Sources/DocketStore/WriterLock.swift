@@ -29,6 +29,7 @@ final class WriterLock: Sendable {
         let dirFD = open(ledger, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard dirFD >= 0 else {
             let why = errno
+            if why == EACCES { throw StoreError(.io, EventStore.permissionRefusal(ledger, directory: directory, action: "open")) }
             throw StoreError(.io, "cannot open \(ledger): \(String(cString: strerror(why)))")
         }
         let heldElsewhere: Bool
@@ -72,6 +73,7 @@ final class WriterLock: Sendable {
         guard fd >= 0 else {
             let why = errno
             close(dirFD)
+            if why == EACCES { throw StoreError(.io, EventStore.permissionRefusal(path, directory: directory, action: "open")) }
             throw StoreError(.io, "cannot open \(path): \(String(cString: strerror(why)))")
         }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
@@ -88,6 +90,19 @@ final class WriterLock: Sendable {
         if ftruncate(fd, 0) == 0 { _ = pid.withCString { pwrite(fd, $0, strlen($0), 0) } }
         descriptor = fd
         directoryDescriptor = dirFD
+    }
+
+    /// Whether a process holds the writer's lock on `ledger` now. (Asked with a shared lock
+    /// taken and dropped at once: a writer starting in that instant is refused as if this were one.)
+    static func isHeld(ledger: String) -> Bool {
+        let fd = open(ledger, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return false
+        }
+        return errno == EWOULDBLOCK
     }
 
     deinit {

@@ -3,6 +3,7 @@ import DocketClient
 import DocketCore
 import DocketServer
 import DocketStore
+import DocketWire
 import Foundation
 
 struct Append: AsyncParsableCommand {
@@ -62,11 +63,23 @@ struct Append: AsyncParsableCommand {
             let result: AppendResult
             if let client = try store.client(remote) {
                 // Remotely the node records the token's holder as the actor.
-                let r = try await client.using { client in
-                    if let receipt { try await Node.remote(client).prepareReceipt(path: receipt) }
-                    let r = try await client.append(to: stream, expecting: expected, events: [event])
-                    if let receipt { try await Node.remote(client).writeReceipt(sequence: r.lastSequence, to: receipt) }
-                    return r
+                let r: DocketClient.Appended
+                do {
+                    r = try await client.using { client in
+                        if let receipt { try await Node.remote(client).prepareReceipt(path: receipt) }
+                        let r = try await client.append(to: stream, expecting: expected, events: [event])
+                        if let receipt { try await Node.remote(client).writeReceipt(sequence: r.lastSequence, to: receipt) }
+                        return r
+                    }
+                } catch DocketClientError.server(var body) where body.code == "replication-timeout" {
+                    // Durable on the node, not acknowledged: the retry the node asks for is this
+                    // append with the same event id, which a random one would not be.
+                    body.message += "; to retry it, run the same command again with --id \(event.id.rawValue)"
+                    var details: [(key: String, value: Value)] = []
+                    if case .object(let members)? = body.details { details = members }
+                    details.append(("id", .string(event.id.rawValue)))
+                    body.details = .object(details)
+                    throw DocketClientError.server(body)
                 }
                 result = AppendResult(firstSequence: r.firstSequence, lastSequence: r.lastSequence, streamVersion: r.streamVersion, recordedAt: r.recordedAt, duplicate: r.duplicate)
             } else {

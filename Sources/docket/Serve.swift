@@ -12,7 +12,7 @@ import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a node on a data directory, serving the protocol of Schemas/protocol.md, until SIGINT or SIGTERM.",
+        abstract: "Run a node on a data directory, serving the protocol of Schemas/protocol.md, until SIGINT, SIGTERM or SIGHUP (unless started ignoring it, as under nohup).",
         discussion: """
             Shutdown is graceful: the node stops accepting connections, finishes the requests in \
             progress (every acknowledged append is durable), then closes. Make the first admin token \
@@ -76,6 +76,36 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
+    /// Refuses an address this node could not listen on (one another process listens on, say),
+    /// by binding it for a moment. (The node binds it again once its ledger is open: what takes
+    /// the port in between is told then, as the node would be told anyway.)
+    static func checkCanListen(host: String, port: Int) throws {
+        guard port != 0 else { return }
+        var hints = addrinfo()
+        hints.ai_flags = AI_PASSIVE
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var found: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, String(port), &hints, &found) == 0, let first = found else { return }  // the node says why
+        defer { freeaddrinfo(found) }
+        let fd = socket(first.pointee.ai_family, first.pointee.ai_socktype, first.pointee.ai_protocol)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        var on: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        guard bind(fd, first.pointee.ai_addr, first.pointee.ai_addrlen) != 0 else { return }
+        let why = errno
+        throw CLIError("cannot listen on \(host):\(port): \(String(cString: strerror(why)))\(DocketServer.listenAdvice(errno: why)); nothing was made")
+    }
+
+    /// Whether this process was started with SIGHUP ignored (`nohup docket serve …`): then a
+    /// closed terminal must not stop it, and no handler is put in the ignoring's place.
+    static var startedIgnoringHangUp: Bool {
+        var current = sigaction()
+        guard sigaction(SIGHUP, nil, &current) == 0 else { return false }
+        // Function pointers compare by address (SIG_IGN is 1).
+        return unsafeBitCast(current.__sigaction_handler.sa_handler, to: Int.self) == unsafeBitCast(SIG_IGN, to: Int.self)
+    }
+
     func run() async throws {
         try await reporting {
             var options = store
@@ -84,10 +114,12 @@ struct Serve: AsyncParsableCommand {
             // Before the first logger is made: a logger takes its handler, and level, when made.
             options.bootstrapLogging()
             let logger = Logger(label: "docket.node")
+            let address = HostPort(listen, allowingPortZero: true)!  // checked in validate()
+            // Before anything is made: a node that cannot listen leaves no new ledger or admin token.
+            try Self.checkCanListen(host: address.host, port: address.port)
             let store = try await replication.openStore(options, logger: logger)
             defer { store.close() }
             var configuration = ServerConfiguration()
-            let address = HostPort(listen, allowingPortZero: true)!  // checked in validate()
             configuration.host = address.host
             configuration.port = address.port
             configuration.tlsCertificatePath = tlsCert
@@ -121,7 +153,7 @@ struct Serve: AsyncParsableCommand {
             let checkpointer = try checkpoints.service(ledger: server.ledger, logger: logger)
             let group = ServiceGroup(configuration: .init(
                 services: (checkpointer.map { [.init(service: $0)] } ?? []) + [.init(service: server)],
-                gracefulShutdownSignals: [.sigterm, .sigint, .sighup], logger: logger))
+                gracefulShutdownSignals: [.sigterm, .sigint] + (Self.startedIgnoringHangUp ? [] : [.sighup]), logger: logger))
             try await group.run()
         }
     }

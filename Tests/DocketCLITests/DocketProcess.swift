@@ -27,16 +27,27 @@ enum DocketProcess {
     }
 
     private static func isFree(_ port: Int) -> Bool {
+        guard let fd = bound(port) else { return false }
+        close(fd)
+        return true
+    }
+
+    /// A socket bound to 127.0.0.1:`port` (nil if it cannot be); the caller closes it.
+    static func bound(_ port: Int) -> Int32? {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
+        guard fd >= 0 else { return nil }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
+        let ok = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
+        guard ok else {
+            close(fd)
+            return nil
+        }
+        return fd
     }
 
     struct Output: Sendable {

@@ -52,6 +52,11 @@ struct ForensicCommandTests {
             #expect(noKey.status == 1 && noKey.stderr.contains("no-node-key") && noKey.stderr.contains("docket key create"))
             #expect(try await docket.events().count == 1 && !FileManager.default.fileExists(atPath: dir + "/r1.json"))
             let pub = try await docket.ok("key", "create", "--pubkey-out", dir + "/pub.hex").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            // A mistyped --key is named as missing, not as "not a key" to be made again.
+            let typo = try await docket("checkpoint", "--key", dir + "/node.kye")
+            #expect(typo.status == 1 && typo.stderr.contains("no file at \(dir)/node.kye (the node key)") && !typo.stderr.contains("not a Docket node key"), "\(typo.stderr)")
+            let directory = try await docket("checkpoint", "--key", dir)
+            #expect(directory.status == 1 && directory.stderr.contains("\(dir) is a directory, not a node key file"), "\(directory.stderr)")
             // A receipt that could not be written: refused before appending.
             let noDir = try await docket("append", "--stream", "misc", "--type", "Note", "--data", "{}", "--receipt", dir + "/missing/r.json")
             #expect(noDir.status == 1 && noDir.stderr.contains("nothing was appended"))

@@ -65,6 +65,19 @@ struct RemoteCommandTests {
             #expect(append.terminationStatus == 1)
             #expect(said.contains("cannot write \(data)/ledger/data.mdb: it is owned by root (mode 0600) and docket runs as nobody") && said.contains("chown -R nobody \(data)"), "\(said)")
             #expect(try await DocketProcess.run(["read", "--data-dir", data]).lines.count == 1)
+            // Reading as nobody names the file too; and a ledger directory nobody may enter is named as that.
+            let readErr = Pipe()
+            let read = try Self.asNobody(["read", "--data-dir", data], stderr: readErr)
+            let readSaid = String(decoding: readErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            await read.exited()
+            #expect(read.terminationStatus == 1 && readSaid.contains("cannot read \(data)/ledger/data.mdb: it is owned by root (mode 0600)"), "\(readSaid)")
+            let ledger = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["0:0", data + "/ledger"])
+            await ledger.exited()
+            let enterErr = Pipe()
+            let enter = try Self.asNobody(["append", "--stream", "misc", "--type", "Note", "--data", "{}", "--data-dir", data], stderr: enterErr)
+            let enterSaid = String(decoding: enterErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            await enter.exited()
+            #expect(enter.terminationStatus == 1 && enterSaid.contains("cannot enter \(data)/ledger: it is owned by root (mode 0700) and docket runs as nobody"), "\(enterSaid)")
         }
     }
 
@@ -84,7 +97,7 @@ struct RemoteCommandTests {
             let said = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             await checkpoint.exited()
             #expect(checkpoint.terminationStatus == 1)
-            #expect(said.contains("cannot read \(data)/node.key (Permission denied, owned by root, mode 600)") && said.contains("do not make a new one"), "\(said)")
+            #expect(said.contains("cannot read \(data)/node.key (Permission denied, owned by root, mode 0600)") && said.contains("do not make a new one"), "\(said)")
             #expect(!said.contains("is not a Docket node key"), "\(said)")
         }
     }
@@ -139,6 +152,47 @@ struct RemoteCommandTests {
             let logged = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             #expect(serve.terminationReason == .exit && serve.terminationStatus == 0, "\(serve.terminationReason) \(serve.terminationStatus)")
             #expect(logged.contains("shutting down") && logged.contains("stopped"), "\(logged)")
+        }
+    }
+
+    @Test("serve on an address another process listens on is refused before it makes a ledger or an admin token")
+    func busyPort() async throws {
+        try await withTemporaryDirectory { dir in
+            let port = Self.freePort()
+            let held = try #require(DocketProcess.bound(port))
+            defer { close(held) }
+            #expect(listen(held, 1) == 0)
+            let serve = try await DocketProcess.run(["serve", "--data-dir", dir + "/data", "--listen", "127.0.0.1:\(port)", "--admin-token-file", dir + "/admin.token"])
+            #expect(serve.status == 1)
+            #expect(serve.stderr.contains("cannot listen on 127.0.0.1:\(port): Address already in use: another process listens there") && serve.stderr.contains("nothing was made"), "\(serve.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/data"), "a ledger was made")
+            #expect(!FileManager.default.fileExists(atPath: dir + "/admin.token"), "an admin token was made")
+        }
+    }
+
+    @Test("a node started ignoring SIGHUP (under nohup) keeps ignoring it")
+    func nohup() async throws {
+        try await withTemporaryDirectory { dir in
+            let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", dir])
+            let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            let port = Self.freePort()
+            let serve = Process()
+            // What nohup does: SIGHUP ignored, which exec keeps.
+            serve.executableURL = URL(fileURLWithPath: "/bin/sh")
+            serve.arguments = ["-c", "trap '' HUP; exec \"$0\" serve --data-dir \"$1\" --listen 127.0.0.1:$2", DocketProcess.executable!.path, dir, "\(port)"]
+            serve.standardOutput = FileHandle.nullDevice
+            serve.standardError = FileHandle.nullDevice
+            try serve.run()
+            defer { if serve.isRunning { serve.terminate() } }
+            let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
+            #expect(try await Self.untilServing { try await DocketProcess.run(["status"], environment: env).status == 0 })
+            kill(serve.processIdentifier, SIGHUP)
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(serve.isRunning)
+            #expect(try await DocketProcess.run(["status"], environment: env).status == 0)
+            serve.terminate()
+            await serve.exited()
+            #expect(serve.terminationStatus == 0)
         }
     }
 

@@ -452,7 +452,14 @@ struct LimitTests {
             let next = try openStore(dir)
             _ = try await next.append(to: try stream("s"), events: [try event()])
             #expect(next.head.sequence == 3)
+            // With LMDB's lock file deleted under the writer, a reader is refused rather than read
+            // without a reader table the writer could see.
+            try FileManager.default.removeItem(atPath: dir + "/ledger/lock.mdb")
+            let unlocked = #expect(throws: StoreError.self) { try openStore(dir) { $0.readOnly = true } }
+            #expect(unlocked?.message.contains("lock.mdb is missing while a process has the ledger open for writing") == true, "\(String(describing: unlocked))")
             next.close()
+            // With no writer, it is read as a copy is, without one.
+            #expect(try openStore(dir) { $0.readOnly = true }.head.sequence == 3)
         }
     }
 }
