@@ -47,6 +47,21 @@ struct RemoteCommandTests {
         return p
     }
 
+    /// `docket ARGS…` run as nobody to its end: its exit status and what it wrote to stderr.
+    static func runAsNobody(_ arguments: [String]) async throws -> (status: Int32, stderr: String) {
+        let err = Pipe()
+        let p = try asNobody(arguments, stderr: err)
+        let said = await offPool { String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        await p.exited()
+        return (p.terminationStatus, said)
+    }
+
+    /// `chown OWNER PATHS…` (with -R for `recursive`), run to its end.
+    static func chown(_ owner: String, _ path: String, recursive: Bool = false) async throws {
+        let p = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: (recursive ? ["-R"] : []) + [owner, path])
+        await p.exited()
+    }
+
     @Test("a ledger file the user may not write is named, with its owner, mode and what to do; reading it still works",
           .enabled(if: canRunAsNobody, "needs root and setpriv, to run docket as nobody"))
     func unwritableLedger() async throws {
@@ -54,30 +69,18 @@ struct RemoteCommandTests {
             let data = dir + "/data"
             try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
             #expect(try await DocketProcess.run(["append", "--stream", "misc", "--type", "Note", "--data", "{}", "--data-dir", data]).status == 0)
-            let chown = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["-R", "65534:65534", dir])
-            await chown.exited()
-            let back = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["0:0", data + "/ledger/data.mdb"])
-            await back.exited()
-            let err = Pipe()
-            let append = try Self.asNobody(["append", "--stream", "misc", "--type", "Note", "--data", "{}", "--data-dir", data], stderr: err)
-            let said = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            await append.exited()
-            #expect(append.terminationStatus == 1)
-            #expect(said.contains("cannot write \(data)/ledger/data.mdb: it is owned by root (mode 0600) and docket runs as nobody") && said.contains("chown -R nobody \(data)"), "\(said)")
+            try await Self.chown("65534:65534", dir, recursive: true)
+            try await Self.chown("0:0", data + "/ledger/data.mdb")
+            let append = try await Self.runAsNobody(["append", "--stream", "misc", "--type", "Note", "--data", "{}", "--data-dir", data])
+            #expect(append.status == 1)
+            #expect(append.stderr.contains("cannot write \(data)/ledger/data.mdb: it is owned by root (mode 0600) and docket runs as nobody") && append.stderr.contains("chown -R nobody \(data)"), "\(append.stderr)")
             #expect(try await DocketProcess.run(["read", "--data-dir", data]).lines.count == 1)
             // Reading as nobody names the file too; and a ledger directory nobody may enter is named as that.
-            let readErr = Pipe()
-            let read = try Self.asNobody(["read", "--data-dir", data], stderr: readErr)
-            let readSaid = String(decoding: readErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            await read.exited()
-            #expect(read.terminationStatus == 1 && readSaid.contains("cannot read \(data)/ledger/data.mdb: it is owned by root (mode 0600)"), "\(readSaid)")
-            let ledger = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["0:0", data + "/ledger"])
-            await ledger.exited()
-            let enterErr = Pipe()
-            let enter = try Self.asNobody(["append", "--stream", "misc", "--type", "Note", "--data", "{}", "--data-dir", data], stderr: enterErr)
-            let enterSaid = String(decoding: enterErr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            await enter.exited()
-            #expect(enter.terminationStatus == 1 && enterSaid.contains("cannot enter \(data)/ledger: it is owned by root (mode 0700) and docket runs as nobody"), "\(enterSaid)")
+            let read = try await Self.runAsNobody(["read", "--data-dir", data])
+            #expect(read.status == 1 && read.stderr.contains("cannot read \(data)/ledger/data.mdb: it is owned by root (mode 0600)"), "\(read.stderr)")
+            try await Self.chown("0:0", data + "/ledger")
+            let enter = try await Self.runAsNobody(["append", "--stream", "misc", "--type", "Note", "--data", "{}", "--data-dir", data])
+            #expect(enter.status == 1 && enter.stderr.contains("cannot enter \(data)/ledger: it is owned by root (mode 0700) and docket runs as nobody"), "\(enter.stderr)")
         }
     }
 
@@ -88,15 +91,10 @@ struct RemoteCommandTests {
             let data = dir + "/data"
             #expect(try await DocketProcess.run(["key", "create", "--data-dir", data]).status == 0)
             // Root made the key in the service user's directory, and gave the rest away.
-            let chown = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["-R", "65534:65534", dir])
-            await chown.exited()
-            let back = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["0:0", data + "/node.key"])
-            await back.exited()
-            let err = Pipe()
-            let checkpoint = try Self.asNobody(["checkpoint", "--data-dir", data], stderr: err)
-            let said = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            await checkpoint.exited()
-            #expect(checkpoint.terminationStatus == 1)
+            try await Self.chown("65534:65534", dir, recursive: true)
+            try await Self.chown("0:0", data + "/node.key")
+            let (status, said) = try await Self.runAsNobody(["checkpoint", "--data-dir", data])
+            #expect(status == 1)
             #expect(said.contains("cannot read \(data)/node.key (Permission denied, owned by root, mode 0600)") && said.contains("do not make a new one"), "\(said)")
             #expect(!said.contains("is not a Docket node key"), "\(said)")
         }
