@@ -234,7 +234,7 @@ public final class DocketServer: Service, Sendable {
         // A view still replaying the log stops within a chunk or so: shutdown does not wait it out.
         ledger.stopFolds()
         try? await viewPool.shutdownGracefully()
-        logger.notice("stopped", metadata: ["events": "\(ledger.store.head.sequence)"])
+        logger.notice("stopped serving", metadata: ["events": "\(ledger.store.head.sequence)"])
     }
 
     /// Runs `body`, long blocking work (a view query's fold), on the node's view threads rather

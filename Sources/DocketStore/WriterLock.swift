@@ -32,16 +32,21 @@ final class WriterLock: Sendable {
             if why == EACCES { throw StoreError(.io, EventStore.permissionRefusal(ledger, directory: directory, action: "open")) }
             throw StoreError(.io, "cannot open \(ledger): \(String(cString: strerror(why)))")
         }
-        let heldElsewhere: Bool
-        if flock(dirFD, LOCK_EX | LOCK_NB) == 0 {
-            heldElsewhere = false
-        } else {
+        var heldElsewhere = false
+        // A few tries a millisecond apart: a reader asking whether a writer holds it (`isHeld`)
+        // holds a shared lock for an instant, and a writer starting then is not refused for it.
+        for attempt in 0..<5 {
+            if flock(dirFD, LOCK_EX | LOCK_NB) == 0 {
+                heldElsewhere = false
+                break
+            }
             let why = errno
             guard why == EWOULDBLOCK else {
                 close(dirFD)
                 throw StoreError(.io, "cannot lock \(ledger): \(String(cString: strerror(why)))")
             }
             heldElsewhere = true
+            if attempt < 4 { usleep(1000) }
         }
         /// The refusal of a second writer, naming the holder's pid where its lock file still gives it.
         func inUse() -> StoreError {
@@ -93,7 +98,7 @@ final class WriterLock: Sendable {
     }
 
     /// Whether a process holds the writer's lock on `ledger` now. (Asked with a shared lock
-    /// taken and dropped at once: a writer starting in that instant is refused as if this were one.)
+    /// taken and dropped at once, which a writer starting in that instant tries again past.)
     static func isHeld(ledger: String) -> Bool {
         let fd = open(ledger, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { return false }

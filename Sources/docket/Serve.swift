@@ -155,6 +155,8 @@ struct Serve: AsyncParsableCommand {
                 services: (checkpointer.map { [.init(service: $0)] } ?? []) + [.init(service: server)],
                 gracefulShutdownSignals: [.sigterm, .sigint] + (Self.startedIgnoringHangUp ? [] : [.sighup]), logger: logger))
             try await group.run()
+            // The last line: after the server has drained and the checkpointer signed its last.
+            logger.notice("stopped", metadata: ["events": "\(store.head.sequence)"])
         }
     }
 }

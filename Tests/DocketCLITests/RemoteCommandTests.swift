@@ -149,7 +149,10 @@ struct RemoteCommandTests {
             await serve.exited()
             let logged = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             #expect(serve.terminationReason == .exit && serve.terminationStatus == 0, "\(serve.terminationReason) \(serve.terminationStatus)")
-            #expect(logged.contains("shutting down") && logged.contains("stopped"), "\(logged)")
+            #expect(logged.contains("shutting down") && logged.contains("stopped serving"), "\(logged)")
+            // "stopped" is the last line, after everything the node does on its way out.
+            let last = logged.split(separator: "\n").last { !$0.isEmpty } ?? ""
+            #expect(last.contains("stopped") && !last.contains("stopped serving"), "\(logged)")
         }
     }
 

@@ -109,6 +109,12 @@ struct ReplicationProcessTests {
             let secret = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(made.status == 1 && made.stderr.hasPrefix("error: replication-timeout: ") && secret.hasPrefix("dkt_"), "\(made.stdout) \(made.stderr)")
             #expect(try await status(leader, token: secret) != nil)
+            // A raw append's event id was made up by the CLI too: the answer names it.
+            let append = ["append", "--stream", "misc", "--type", "Note", "--data", "{}"]
+            let appendTimedOut = try await docket(append, token: adminToken, server: leader)
+            let appendHint = appendTimedOut.stderr.components(separatedBy: "; to retry it, run the same command again with ").dropFirst().first ?? ""
+            let appendID = appendHint.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init)
+            #expect(appendTimedOut.status == 1 && appendID.count == 2 && appendID[0] == "--id", "\(appendTimedOut.stderr)")
             let hint = try #require(timedOut.stderr.components(separatedBy: "; to retry it, run the same command again with ").last)
             let ids = hint.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init)
             #expect(ids.count == 4 && ids[0] == "--id" && ids[2] == "--report", "\(timedOut.stderr)")
@@ -120,6 +126,8 @@ struct ReplicationProcessTests {
                 return retried.status == 0
             }
             #expect(retried.stdout.contains("(already recorded; nothing appended)"), "\(retried.stdout)")
+            let appendRetried = try await docket(append + appendID, token: adminToken, server: leader)
+            #expect(appendRetried.status == 0 && (try? JSON.parse(appendRetried.stdout))?["duplicate"] == true, "\(appendRetried.stdout) \(appendRetried.stderr)")
             let state = try await docket(["state", "--json"], token: adminToken, server: leader)
             #expect(state.stdout.split(separator: "\n").count == 1 && state.stdout.contains(ids[3]), "\(state.stdout)")
             #expect(!state.stderr.contains("warning"), "\(state.stderr)")
