@@ -184,9 +184,9 @@ public struct FixPolicy: Hashable, Sendable {
     /// The target for `severity`; `.none` when none is set.
     public func target(for severity: CVSSSeverity) -> FixTarget { targets[severity] ?? .none }
 
-    /// A severity whose target every severity shares, when the policy sets one target for all
-    /// of them: the fix clock then runs before triage has assessed the report.
-    public var uniformTarget: CVSSSeverity? {
+    /// A severity whose target every severity shares (`.critical`'s, then), when the policy sets
+    /// one target for all of them: the fix clock then runs before triage has assessed the report.
+    public var uniformTargetSeverity: CVSSSeverity? {
         let first = target(for: .critical)
         guard first != .none, Self.severities.allSatisfy({ target(for: $0) == first }) else { return nil }
         return .critical

@@ -352,7 +352,7 @@ public enum Timers {
             let closed = report.closures
             let reopened = closed.isEmpty ? [] : closed.filter { c in c.end.map { $0 <= seen } ?? false }
             var k = 0
-            func closures(before t: Timestamp) {
+            func passReopenings(before t: Timestamp) {
                 while k < reopened.count, reopened[k].start < t {
                     if reopened[k].start > last { checkCadence(at: reopened[k].start) }
                     last = max(last, reopened[k].end!)
@@ -360,12 +360,12 @@ public enum Timers {
                 }
             }
             for u in report.statusUpdates where u <= seen {
-                closures(before: u)
+                passReopenings(before: u)
                 guard u > last else { continue }
                 checkCadence(at: u)
                 last = u
             }
-            closures(before: seen)
+            passReopenings(before: seen)
             let next = cal.advance(last, by: cal.span(of: every), unit: every.unit)
             // And the silence since the last update, to the end of the investigation (or now).
             checkCadence(at: horizon)
@@ -413,7 +413,7 @@ public enum Timers {
             // (A report closed as wont-fix after an advisory the policy counts as a fix was judged
             // by that advisory, below.)
             if report.fixReleasedAt == nil, let closed = happened(report.closedAt), !(rule.metByAdvisory && published != nil) {
-                return closedWithout(kind, fix(rule, texts, cal, endedAt: closed, endNote: nil), " without a fix")
+                return closedWithout(kind, fixClock(rule, texts, cal, endedAt: closed, endNote: nil), " without a fix")
             }
             // A withdrawn advisory retracts the report: with no fix release recorded by then there is
             // nothing to judge, so not applicable (not met: metrics must not count it as a fix
@@ -422,7 +422,7 @@ public enum Timers {
             // by the advisory itself.
             if releasedAt == nil, let withdrawn = happened(report.withdrawnAt) {
                 let advisory = rule.metByAdvisory ? published : nil
-                let judged = fix(
+                let judged = fixClock(
                     rule, texts, cal, endedAt: advisory ?? withdrawn,
                     endNote: advisory == nil
                         ? "ended by the advisory's withdrawal, without a recorded fix release"
@@ -435,7 +435,7 @@ public enum Timers {
             // Under a policy that counts an advisory as keeping the promise, the first of the two
             // ends it and is judged.
             if rule.metByAdvisory, let published, releasedAt.map({ published < $0 }) ?? true {
-                return fix(rule, texts, cal, endedAt: published, endNote: "ended by the advisory, which the policy counts as a fix release")
+                return fixClock(rule, texts, cal, endedAt: published, endNote: "ended by the advisory, which the policy counts as a fix release")
             }
             // Otherwise an advisory does not keep the promise of a fix: the clock runs on until
             // a release is recorded (after the advisory, the report stays disclosed).
@@ -445,13 +445,13 @@ public enum Timers {
                 case (let published?, nil): "advisory published \(published) before any fix release: the fix is still due"
                 default: nil
                 }
-            return fix(rule, texts, cal, endedAt: releasedAt, endNote: endNote)
+            return fixClock(rule, texts, cal, endedAt: releasedAt, endNote: endNote)
         }
 
         /// The fix clock ended at `endedAt` (nil: still open). A target missed while an earlier
         /// rating was in force stays missed: re-rating a report after its deadline had passed (to a
         /// laxer target, or none) does not clear the breach.
-        func fix(_ rule: FixPolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, endedAt: Timestamp?, endNote: String?) -> Clock {
+        func fixClock(_ rule: FixPolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, endedAt: Timestamp?, endNote: String?) -> Clock {
             let judged = fixUnderRating(rule, texts, cal, endedAt: endedAt, endNote: endNote)
             guard judged.state != .breached, let missed = breachBeforeRerating(rule, texts, cal, endedAt: endedAt, endNote: endNote) else { return judged }
             return missed
@@ -495,7 +495,7 @@ public enum Timers {
             let severity: CVSSSeverity
             if let assessed = endedAt.flatMap({ report.severityInForce(at: $0) }) ?? report.severity {
                 severity = assessed
-            } else if let uniform = rule.uniformTarget {
+            } else if let uniform = rule.uniformTargetSeverity {
                 severity = uniform
             } else {
                 return clock(kind, .notApplicable, note: "no severity yet; the fix target is set at triage")
@@ -525,13 +525,13 @@ public enum Timers {
             let kind = ClockKind.disclosure
             guard let rule else { return clock(kind, .notApplicable, note: "the policy sets no disclosure deadline") }
             if report.disclosedAt == nil, let closed = happened(report.closedAt) {
-                return closedWithout(kind, disclosure(rule, texts, cal, end: closed, disclosed: false), "; nothing to disclose")
+                return closedWithout(kind, disclosureClock(rule, texts, cal, end: closed, disclosed: false), "; nothing to disclose")
             }
-            return disclosure(rule, texts, cal, end: happened(report.disclosedAt), disclosed: true)
+            return disclosureClock(rule, texts, cal, end: happened(report.disclosedAt), disclosed: true)
         }
 
         /// The disclosure clock ended at `end` (nil: still open), by the advisory if `disclosed`.
-        func disclosure(_ rule: DisclosurePolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, end: Timestamp?, disclosed: Bool) -> Clock {
+        func disclosureClock(_ rule: DisclosurePolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, end: Timestamp?, disclosed: Bool) -> Clock {
             let kind = ClockKind.disclosure
             // Every date the policy sets, moved off days off where it says so.
             let add = { (d: PolicyDuration, from: Timestamp) in
