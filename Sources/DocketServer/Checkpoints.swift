@@ -38,11 +38,9 @@ public struct NodeKey: Sendable {
         if isDirectory.boolValue { throw ServerError("\(path) is a directory, not a node key file") }
         if access(path, R_OK) != 0, errno == EACCES || errno == EPERM {
             let why = errno
-            let attributes = try? FileManager.default.attributesOfItem(atPath: path)
-            let owner = (attributes?[.ownerAccountName] as? String).map { ", owned by \($0)" } ?? ""
-            let mode = (attributes?[.posixPermissions] as? NSNumber).map { ", mode 0" + String($0.intValue, radix: 8) } ?? ""
+            let owned = EventStore.ownership(of: path).map { ", owned by \($0.owner), mode \($0.mode)" } ?? ""
             throw ServerError(
-                "cannot read \(path) (\(String(cString: strerror(why)))\(owner)\(mode)): the node key must be readable by the user the node runs as; "
+                "cannot read \(path) (\(String(cString: strerror(why)))\(owned)): the node key must be readable by the user the node runs as; "
                     + "give it to that user (chown), do not make a new one, which would not sign as the old did")
         }
         guard let data = FileManager.default.contents(atPath: path),

@@ -212,13 +212,24 @@ extension EventStore {
         FileManager.default.fileExists(atPath: directory + "/ledger/data.mdb")
     }
 
+    /// Who owns the file at `path` and its mode ("root", "0600"), for a refusal to say; nil if
+    /// it cannot be looked at.
+    public static func ownership(of path: String) -> (owner: String, mode: String)? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return (userName(st.st_uid), "0" + String(st.st_mode & 0o7777, radix: 8))
+    }
+
+    /// The name of user `uid`, or "uid N".
+    static func userName(_ uid: uid_t) -> String {
+        getpwuid(uid).flatMap { $0.pointee.pw_name }.map { String(cString: $0) } ?? "uid \(uid)"
+    }
+
     /// "cannot write PATH: it is owned by root (mode 0600) and docket runs as nobody; …".
     static func permissionRefusal(_ path: String, directory: String, action: String = "write") -> String {
-        func user(_ uid: uid_t) -> String { getpwuid(uid).flatMap { $0.pointee.pw_name }.map { String(cString: $0) } ?? "uid \(uid)" }
-        var st = stat()
-        guard stat(path, &st) == 0 else { return "cannot \(action) \(path): \(String(cString: strerror(errno)))" }
-        let me = user(geteuid())
-        return "cannot \(action) \(path): it is owned by \(user(st.st_uid)) (mode 0\(String(st.st_mode & 0o7777, radix: 8))) and docket runs as \(me); "
+        guard let (owner, mode) = ownership(of: path) else { return "cannot \(action) \(path): \(String(cString: strerror(errno)))" }
+        let me = userName(geteuid())
+        return "cannot \(action) \(path): it is owned by \(owner) (mode \(mode)) and docket runs as \(me); "
             + "run docket as the user that owns the data directory, or give it to \(me) (chown -R \(me) \(directory))"
     }
 

@@ -32,22 +32,6 @@ final class WriterLock: Sendable {
             if why == EACCES { throw StoreError(.io, EventStore.permissionRefusal(ledger, directory: directory, action: "open")) }
             throw StoreError(.io, "cannot open \(ledger): \(String(cString: strerror(why)))")
         }
-        var heldElsewhere = false
-        // A few tries a millisecond apart: a reader asking whether a writer holds it (`isHeld`)
-        // holds a shared lock for an instant, and a writer starting then is not refused for it.
-        for attempt in 0..<5 {
-            if flock(dirFD, LOCK_EX | LOCK_NB) == 0 {
-                heldElsewhere = false
-                break
-            }
-            let why = errno
-            guard why == EWOULDBLOCK else {
-                close(dirFD)
-                throw StoreError(.io, "cannot lock \(ledger): \(String(cString: strerror(why)))")
-            }
-            heldElsewhere = true
-            if attempt < 4 { usleep(1000) }
-        }
         /// The refusal of a second writer, naming the holder's pid where its lock file still gives it.
         func inUse() -> StoreError {
             // The holder wrote its process id when it took the lock (read only: a lock file
@@ -67,9 +51,17 @@ final class WriterLock: Sendable {
                     + "command still running. Send the command to that node (--server HOST:PORT), or stop it first; read-only "
                     + "commands (read, verify, stats, views) can run beside it")
         }
-        if heldElsewhere {
-            close(dirFD)
-            throw inUse()
+        // A few tries a millisecond apart: a reader asking whether a writer holds it (`isHeld`)
+        // holds a shared lock for an instant, and a writer starting then is not refused for it.
+        var tries = 1
+        while flock(dirFD, LOCK_EX | LOCK_NB) != 0 {
+            let why = errno
+            guard why == EWOULDBLOCK, tries < 5 else {
+                close(dirFD)
+                throw why == EWOULDBLOCK ? inUse() : StoreError(.io, "cannot lock \(ledger): \(String(cString: strerror(why)))")
+            }
+            tries += 1
+            usleep(1000)
         }
         // `flock` needs only an open descriptor: a lock file another user made (root, opening a
         // ledger it then gave to the node's user, say) is opened for reading, and then holds no pid.

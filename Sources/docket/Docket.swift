@@ -144,6 +144,20 @@ func readInputFile(_ path: String, what: String) throws -> Data {
 }
 
 /// A failure to report on stderr with a non-zero exit status, without a usage dump.
+/// A node's `replication-timeout` answer to a write, made retryable from the command line: the
+/// write is durable on the node but not acknowledged, and the retry the node asks for must carry
+/// the same ids, which the command made up (run anew, it would make others: a second event, or a
+/// second report). `retry` are the options that repeat them, said in the message; `details` adds
+/// them to the answer's details for --json.
+func retryableTimeout(_ body: ErrorBody, retry: [(option: String, value: String)], details added: [(key: String, value: Value)]) -> DocketClientError {
+    var body = body
+    body.message += "; to retry it, run the same command again with " + retry.map { "\($0.option) \($0.value)" }.joined(separator: " ")
+    var details: [(key: String, value: Value)] = []
+    if case .object(let members)? = body.details { details = members }
+    body.details = .object(details + added)
+    return .server(body)
+}
+
 struct CLIError: Error, CustomStringConvertible {
     var message: String
     var exitCode: Int32 = 1

@@ -71,15 +71,8 @@ struct Append: AsyncParsableCommand {
                         if let receipt { try await Node.remote(client).writeReceipt(sequence: r.lastSequence, to: receipt) }
                         return r
                     }
-                } catch DocketClientError.server(var body) where body.code == "replication-timeout" {
-                    // Durable on the node, not acknowledged: the retry the node asks for is this
-                    // append with the same event id, which a random one would not be.
-                    body.message += "; to retry it, run the same command again with --id \(event.id.rawValue)"
-                    var details: [(key: String, value: Value)] = []
-                    if case .object(let members)? = body.details { details = members }
-                    details.append(("id", .string(event.id.rawValue)))
-                    body.details = .object(details)
-                    throw DocketClientError.server(body)
+                } catch DocketClientError.server(let body) where body.code == "replication-timeout" {
+                    throw retryableTimeout(body, retry: [("--id", event.id.rawValue)], details: [("id", .string(event.id.rawValue))])
                 }
                 result = AppendResult(firstSequence: r.firstSequence, lastSequence: r.lastSequence, streamVersion: r.streamVersion, recordedAt: r.recordedAt, duplicate: r.duplicate)
             } else {

@@ -110,18 +110,12 @@ private func perform(_ command: ReportCommand, report id: String, store options:
             }
             return outcome
         }
-    } catch DocketClientError.server(var body) where body.code == "replication-timeout" {
-        // The command is durable on the node, not yet acknowledged: the same command, with the
-        // same ids, is the retry the node asks for. (Run anew, a submission would get another
-        // report id, and anything else another event id: a second event, or "report exists".)
+    } catch DocketClientError.server(let body) where body.code == "replication-timeout" {
+        // A submission's report id was made up too (run anew, it would get another).
         let submission = if case .submit = command { true } else { false }
-        body.message += "; to retry it, run the same command again with --id \(eventID.rawValue)\(submission ? " --report \(id)" : "")"
-        var details: [(key: String, value: Value)] = []
-        if case .object(let members)? = body.details { details = members }
-        details.append(("id", .string(eventID.rawValue)))
-        details.append(("report", .string(id)))
-        body.details = .object(details)
-        throw DocketClientError.server(body)
+        throw retryableTimeout(
+            body, retry: [("--id", eventID.rawValue)] + (submission ? [("--report", id)] : []),
+            details: [("id", .string(eventID.rawValue)), ("report", .string(id))])
     }
     if event.json {
         print(JSON.serialize(outcome))
