@@ -267,4 +267,16 @@ struct ClockMarginTests {
         #expect(Clock.format(.seconds(1)) == "<1m" && Clock.format(.seconds(-59)) == "-<1m")
         #expect(Clock.format(.seconds(90_061)) == "1d 1h 1m")
     }
+
+    @Test("a span in seconds formats as its duration does, for any Int64 a node may send, the least included")
+    func formatSeconds() {
+        for s: Int64 in [0, 1, 59, 60, -60, 3_599, 86_400, -90_061, 1_000_000_007] {
+            #expect(Clock.format(seconds: s) == Clock.format(.seconds(s)), "\(s)")
+        }
+        // A fraction is dropped toward zero, as the views' whole seconds are.
+        #expect(Clock.format(.milliseconds(-1_500)) == "-<1m" && Clock.format(.milliseconds(119_999)) == "1m")
+        // Where a Duration's microseconds would overflow.
+        #expect(Clock.format(seconds: .max) == "106751991167300d 15h 30m")
+        #expect(Clock.format(seconds: .min) == "-106751991167300d 15h 30m")
+    }
 }
