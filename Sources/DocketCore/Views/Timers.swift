@@ -85,9 +85,22 @@ struct ClockTexts: Sendable {
     /// "severity critical", …, and each severity's fix target.
     let severity: [CVSSSeverity: String]
     let fixTarget: [CVSSSeverity: String]
+    /// The disclosure rule's texts (nil: the policy sets no disclosure deadline).
+    let disclosure: Disclosure?
+
     /// The disclosure target, and while a fix-anchored deadline waits for the fix, its target and note.
-    let disclosure: String?
-    let disclosureBeforeFix: (target: String, note: String)?
+    struct Disclosure {
+        let target: String
+        let beforeFixTarget: String
+        let beforeFixNote: String
+
+        init(_ rule: DisclosurePolicy) {
+            target = (rule.anchor == .report ? "\(rule.within) from the report" : "\(rule.within) after the fix release")
+                + (rule.workdayDeadlines ? " (or the next work day)" : "")
+            beforeFixTarget = "\(rule.within) after the fix release"
+            beforeFixNote = "due \(rule.within) after the fix is released"
+        }
+    }
 
     init(_ p: Policy) {
         acknowledge = p.acknowledge?.within.description
@@ -96,17 +109,7 @@ struct ClockTexts: Sendable {
         needsInfo = p.needsInfoAutoClose?.description
         severity = Dictionary(uniqueKeysWithValues: CVSSSeverity.allCases.map { ($0, "severity \($0.rawValue)") })
         fixTarget = (p.fix?.targets ?? [:]).mapValues(\.description)
-        disclosure = p.disclosure.map(Self.disclosureTarget)
-        disclosureBeforeFix = p.disclosure.map(Self.disclosureBeforeFix)
-    }
-
-    static func disclosureTarget(_ rule: DisclosurePolicy) -> String {
-        (rule.anchor == .report ? "\(rule.within) from the report" : "\(rule.within) after the fix release")
-            + (rule.workdayDeadlines ? " (or the next work day)" : "")
-    }
-
-    static func disclosureBeforeFix(_ rule: DisclosurePolicy) -> (target: String, note: String) {
-        ("\(rule.within) after the fix release", "due \(rule.within) after the fix is released")
+        disclosure = p.disclosure.map(Disclosure.init)
     }
 }
 
@@ -523,42 +526,19 @@ public enum Timers {
 
         func disclosure(_ rule: DisclosurePolicy?, _ texts: ClockTexts, _ cal: BusinessCalendar) -> Clock {
             let kind = ClockKind.disclosure
-            guard let rule else { return clock(kind, .notApplicable, note: "the policy sets no disclosure deadline") }
+            guard let rule, let text = texts.disclosure else { return clock(kind, .notApplicable, note: "the policy sets no disclosure deadline") }
             if report.disclosedAt == nil, let closed = happened(report.closedAt) {
-                return closedWithout(kind, disclosureClock(rule, texts, cal, end: closed, disclosed: false), "; nothing to disclose")
+                return closedWithout(kind, disclosureClock(rule, text, cal, end: closed, disclosed: false), "; nothing to disclose")
             }
-            return disclosureClock(rule, texts, cal, end: happened(report.disclosedAt), disclosed: true)
+            return disclosureClock(rule, text, cal, end: happened(report.disclosedAt), disclosed: true)
         }
 
-        /// The disclosure clock ended at `end` (nil: still open), by the advisory if `disclosed`.
-        func disclosureClock(_ rule: DisclosurePolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, end: Timestamp?, disclosed: Bool) -> Clock {
-            let kind = ClockKind.disclosure
-            // Every date the policy sets, moved off days off where it says so.
-            let add = { (d: PolicyDuration, from: Timestamp) in
-                let end = cal.advance(from, by: cal.span(of: d), unit: d.unit)
-                return rule.workdayDeadlines ? cal.onWorkday(end) : end
-            }
-            /// With `grace-on-request`, the embargo extensions that asked for `deadline`'s grace
-            /// period: those recorded by it that move past it (and for a deadline exploitation set,
-            /// recorded `since` it was observed).
-            func requests(for deadline: Timestamp, since: Timestamp? = nil) -> [EmbargoExtension] {
-                guard rule.graceOnRequest else { return [] }
-                return report.embargoExtensions.filter { x in
-                    x.at <= known && x.at <= deadline && x.until > deadline && since.map { x.at >= $0 } ?? true
-                }
-            }
-            /// Until when a missed `deadline` with `grace` is not yet breached, as granted: the whole
-            /// grace, unless it must be asked for; then no further than the latest date asked for
-            /// (nil: no grace).
-            func granted(_ grace: PolicyDuration?, after deadline: Timestamp, since: Timestamp? = nil) -> Timestamp? {
-                guard let full = grace.map({ add($0, deadline) }) else { return nil }
-                guard rule.graceOnRequest else { return full }
-                return requests(for: deadline, since: since).map(\.until).max().map { min(full, $0) }
-            }
-            /// The late entries among `extensions` that asked for a grace used: named on the clock.
-            func noteLate(_ extensions: [EmbargoExtension], in moved: inout [LateEntry]) {
-                for late in extensions.compactMap(\.lateEntry) where !moved.contains(late) { moved.append(late) }
-            }
+        /// The disclosure clock ended at `end` (nil: still open), by the advisory if `disclosed`:
+        /// the rule's deadline from its anchor, then moved in turn by an early fix (`after-fix`),
+        /// by embargo extensions and by exploitation in the wild (`DisclosureDeadline`), and
+        /// judged with the grace period left in force.
+        func disclosureClock(_ rule: DisclosurePolicy, _ text: ClockTexts.Disclosure, _ cal: BusinessCalendar, end: Timestamp?, disclosed: Bool) -> Clock {
+            let dates = DisclosureDates(rule: rule, cal: cal, extensions: report.embargoExtensions, known: known)
             // A release or exploitation recorded after the clock ended (on a disclosed report) has
             // no say in a deadline already met or missed.
             func byEnd(_ t: Timestamp?) -> Timestamp? {
@@ -572,153 +552,54 @@ public enum Timers {
             switch rule.anchor {
             case .report: anchor = report.submittedAt
             case .fixRelease:
-                guard let fixedAt else {
-                    // Not fixed yet: no deadline, unless exploitation in the wild sets one.
-                    if let shortened = rule.exploited, let observed = exploitedAt {
-                        let due = add(shortened, observed)
-                        // The exploited deadline's grace period applies as it does once the fix is
-                        // out: a release must not turn a breached clock back into a running one.
-                        let graceEnd = granted(rule.exploitedDeadlineGrace, after: due, since: observed)
-                        let target = "\(shortened) after exploitation" + (rule.workdayDeadlines ? " (or the next work day)" : "")
-                        var c = judge(kind, target: target, start: observed, due: due, end: end, breachAfter: graceEnd,
-                                      note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
-                        if rule.graceOnRequest, graceEnd != nil { noteLate(requests(for: due, since: observed), in: &c.lateChanges) }
-                        return c
-                    }
-                    let (target, note) = texts.disclosureBeforeFix ?? ClockTexts.disclosureBeforeFix(rule)
-                    if disclosed, let end {
-                        // Published before any fix was released: the advisory ends the clock,
-                        // ahead of a deadline that would have counted from the release.
-                        let early = rule.earliest.map { "; before the earliest date the policy allows (\($0) after the fix release)" } ?? ""
-                        return clock(kind, .met, target: target, end: end, note: "disclosed before any fix was released\(early)")
-                    }
-                    return clock(kind, .running, target: target, note: note)
-                }
+                guard let fixedAt else { return disclosureBeforeFix(dates, text, exploitedAt: exploitedAt, end: end, disclosed: disclosed) }
                 anchor = fixedAt
             }
-            let baseDue = add(rule.within, anchor)
-            var due = baseDue
-            var notes: [String] = []
-            // Late entries that moved the deadline: the fix release it counts from, or that came in
-            // time for `after-fix`; then every counted extension.
-            var moved = rule.anchor == .fixRelease ? fixedAt.map { lateEntries(FixReleased.eventType, at: $0) } ?? [] : []
-            // Exploitation in the wild sets an earlier deadline (applied below, after extensions).
-            let exploitedDue = rule.exploited.flatMap { shortened in exploitedAt.map { add(shortened, $0) } }
-            // Nor does the deadline it leaves in force (one already earlier) keep a grace running
-            // past the exploited deadline's: with exploitation seen on day 85 of 90, a disclosure
-            // or a patch is in time until day 95 (7 days and their 3 of grace), not day 104.
-            let exploitedLimit = exploitedDue.map { d in granted(rule.exploitedDeadlineGrace, after: d, since: exploitedAt) ?? d }
-            /// Until when a deadline of `due` with `grace` is not yet breached (nil: no grace).
-            func graceLimit(_ grace: PolicyDuration?, after due: Timestamp, since: Timestamp? = nil) -> Timestamp? {
-                guard let limit = granted(grace, after: due, since: since) else { return nil }
-                return exploitedLimit.map { max(due, min(limit, $0)) } ?? limit
+            var deadline = DisclosureDeadline(dates, anchor: anchor, exploitedAt: exploitedAt)
+            // The fix release a deadline counts from moved it, late or not.
+            if rule.anchor == .fixRelease, let fixedAt { deadline.moved = lateEntries(FixReleased.eventType, at: fixedAt) }
+            if let fixedAt { deadline.releaseFix(at: fixedAt, late: lateEntries(FixReleased.eventType, at: fixedAt)) }
+            deadline.extend(by: report.embargoExtensions.filter { $0.at <= known })
+            deadline.shortenForExploitation()
+            if disclosed, let earliest = rule.earliest, let end, end < dates.add(earliest, anchor) {
+                deadline.notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
             }
-            // `after-fix`: a fix released by the deadline in force (exploitation's, if earlier)
-            // leaves users this long to install it before disclosure; one released in the grace
-            // period after that deadline, this long after the deadline (Project Zero's day 120).
-            // The after-fix date is then the deadline, with no grace of its own. (Embargo
-            // extensions do not count here: they move the date of disclosure, not the one the fix
-            // had to beat.)
-            var afterFixSet = false
-            // What the clock's target then is: the after-fix date, not the rule it replaced.
-            var afterFixTarget: String?
-            // With `grace-on-request`: the extensions that asked for the grace a fix was released in.
-            var askedBy: [EmbargoExtension] = []
-            if let afterFix = rule.afterFix, let fixedAt {
-                let inForce = min(due, exploitedDue ?? due)
-                // The exploited deadline, when it is the one in force, has its own grace period.
-                let inForceGrace = inForce < due ? rule.exploitedDeadlineGrace : rule.grace
-                let since = inForce < due ? exploitedAt : nil
-                if fixedAt <= inForce {
-                    due = add(afterFix, fixedAt)
-                    afterFixSet = true
-                    afterFixTarget = "\(afterFix) after the fix release"
-                    notes.append("fixed before the deadline: due \(afterFix) after the fix release")
-                } else if let limit = graceLimit(inForceGrace, after: inForce, since: since), fixedAt <= limit {
-                    due = add(afterFix, inForce)
-                    afterFixSet = true
-                    afterFixTarget = "\(afterFix) after the deadline"
-                    let asked = requests(for: inForce, since: since)
-                    // (Named by the one that asked the latest date, which the grace runs to.)
-                    if let x = asked.max(by: { $0.until < $1.until }) {
-                        askedBy = asked
-                        noteLate(asked, in: &moved)
-                        notes.append("fixed in the grace period asked for by the embargo extension dated \(x.at): due \(afterFix) after the deadline of \(inForce)")
-                    } else {
-                        notes.append("fixed in the grace period: due \(afterFix) after the deadline of \(inForce)")
-                    }
-                }
-                if afterFixSet { moved += lateEntries(FixReleased.eventType, at: fixedAt) }
-            }
-            let grace = afterFixSet ? nil : rule.grace
-            // Extensions in the order they were recorded. One only ever moves the deadline later, no
-            // further than the policy allows, and only if recorded before the deadline it extends
-            // had passed (grace included): agreeing to a later date afterwards does not undo a breach.
-            let policyDue = due
-            var extended: (to: EmbargoExtension, until: Timestamp)?
-            for x in report.embargoExtensions where x.at <= known {
-                guard x.until > due else {
-                    // (One that asked for a grace period did what it was for.)
-                    if askedBy.contains(x) || exploitedDue.map({ requests(for: $0, since: exploitedAt).contains(x) }) == true { continue }
-                    notes.append("embargo extension to \(x.until) dated \(x.at) ends before the deadline it would extend (\(due)): it does not move it")
-                    continue
-                }
-                let limit = graceLimit(grace, after: due) ?? due
-                guard x.at <= limit else {
-                    var passed = "the deadline of \(due)"
-                    if let grace, limit > due {
-                        passed += limit == add(grace, due) ? " and its grace of \(grace) (to \(limit))" : " and its grace of \(grace), cut short to \(limit)"
-                    }
-                    notes.append("embargo extension to \(x.until) dated \(x.at), after \(passed) had passed: not counted")
-                    continue
-                }
-                // Measured from the policy's deadline, or the report's if later: an early fix
-                // (an after-fix date) does not shrink an extension agreed within the cap.
-                let cap = rule.maxExtension.map { add($0, max(policyDue, baseDue)) }
-                extended = (x, cap.map { min(x.until, $0) } ?? x.until)
-                due = extended!.until
-                // Each one moved the deadline the next one extends.
-                noteLate([x], in: &moved)
-            }
-            if let (x, until) = extended {
-                if until < x.until, let maxExt = rule.maxExtension {
-                    notes.append("embargo extension to \(x.until) capped at the policy's maximum extension of \(maxExt)")
-                }
-                notes.append("embargo extended to \(until)\(x.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
-            }
-            // Set when exploitation's deadline is the one in force: it names the target, and
-            // `exploited-grace` is its grace.
-            var exploitedTarget: String?
-            // Not before an after-fix date, which leaves users the time to install the fix (an
-            // extension beyond it is cut back, as any is).
-            if let exploitedDue, let shortened = rule.exploited, let observed = exploitedAt {
-                let shortenedDue = afterFixSet ? max(exploitedDue, policyDue) : exploitedDue
-                if shortenedDue < due {
-                    due = shortenedDue
-                    if !afterFixSet { exploitedTarget = "\(shortened) after exploitation" }
-                    notes.append(afterFixSet
-                        ? "exploitation observed \(observed): due at the after-fix date, not later"
-                        : "exploitation observed \(observed): due \(shortened) after it")
-                }
-            }
-            if disclosed, let earliest = rule.earliest, let end, end < add(earliest, anchor) {
-                notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
-            }
-            let since = exploitedTarget != nil ? exploitedAt : nil
-            let graceEnd = exploitedTarget != nil ? granted(rule.exploitedDeadlineGrace, after: due, since: since) : graceLimit(grace, after: due)
-            if let graceEnd, graceEnd > due, case let asked = requests(for: due, since: since), let x = asked.max(by: { $0.until < $1.until }) {
-                notes.append("the grace period to \(graceEnd) was asked for by the embargo extension dated \(x.at)")
-                noteLate(asked, in: &moved)
-            }
-            if exploitedTarget == nil, let observed = exploitedAt, let graceEnd, graceEnd == exploitedLimit, let full = grace.map({ add($0, due) }), graceEnd < full {
-                notes.append("exploitation observed \(observed): the grace period ends with the exploited deadline's, at \(graceEnd)")
-            }
+            let graceEnd = deadline.graceEnd()
             // (A date the policy moves off days off says so, as the policy's own target does.)
-            let target = (exploitedTarget ?? afterFixTarget).map { $0 + (rule.workdayDeadlines ? " (or the next work day)" : "") }
-                ?? texts.disclosure ?? ClockTexts.disclosureTarget(rule)
-            var c = judge(kind, target: target, start: anchor, due: due, end: end, breachAfter: graceEnd, note: notes.isEmpty ? nil : notes.joined(separator: "; "))
-            c.lateChanges = moved
+            let target = deadline.movedTarget.map { $0 + (rule.workdayDeadlines ? " (or the next work day)" : "") } ?? text.target
+            let notes = deadline.notes
+            var c = judge(
+                .disclosure, target: target, start: anchor, due: deadline.due, end: end, breachAfter: graceEnd,
+                note: notes.isEmpty ? nil : notes.joined(separator: "; "))
+            c.lateChanges = deadline.moved
             return c
+        }
+
+        /// The disclosure clock of a deadline that counts from the fix release, before any fix
+        /// was released: no deadline yet, unless exploitation in the wild sets one; ended by an
+        /// advisory published all the same.
+        func disclosureBeforeFix(_ dates: DisclosureDates, _ text: ClockTexts.Disclosure, exploitedAt: Timestamp?, end: Timestamp?, disclosed: Bool) -> Clock {
+            let kind = ClockKind.disclosure
+            let rule = dates.rule
+            if let shortened = rule.exploited, let observed = exploitedAt {
+                let due = dates.add(shortened, observed)
+                // The exploited deadline's grace period applies as it does once the fix is out: a
+                // release must not turn a breached clock back into a running one.
+                let graceEnd = dates.granted(rule.exploitedDeadlineGrace, after: due, since: observed)
+                let target = "\(shortened) after exploitation" + (rule.workdayDeadlines ? " (or the next work day)" : "")
+                var c = judge(
+                    kind, target: target, start: observed, due: due, end: end, breachAfter: graceEnd,
+                    note: "exploitation observed \(observed) before any fix: due \(shortened) after it")
+                if rule.graceOnRequest, graceEnd != nil { DisclosureDates.noteLate(dates.requests(for: due, since: observed), in: &c.lateChanges) }
+                return c
+            }
+            if disclosed, let end {
+                // Published before any fix was released: the advisory ends the clock, ahead of a
+                // deadline that would have counted from the release.
+                let early = rule.earliest.map { "; before the earliest date the policy allows (\($0) after the fix release)" } ?? ""
+                return clock(kind, .met, target: text.beforeFixTarget, end: end, note: "disclosed before any fix was released\(early)")
+            }
+            return clock(kind, .running, target: text.beforeFixTarget, note: text.beforeFixNote)
         }
 
         func needsInfo(_ autoClose: PolicyDuration?, _ target: String?, _ cal: BusinessCalendar) -> Clock {
@@ -768,6 +649,210 @@ public enum Timers {
             }
             return .at(cal.advance(t, by: remaining, unit: d.unit))
         }
+    }
+}
+
+/// The dates a disclosure rule sets for one report: deadlines moved off days off where the rule
+/// says so, and the grace periods embargo extensions ask for (`grace-on-request`).
+private struct DisclosureDates {
+    let rule: DisclosurePolicy
+    let cal: BusinessCalendar
+    /// The report's embargo extensions, in log order.
+    let extensions: [EmbargoExtension]
+    /// The instant by which the report's events have happened (`Engine.known`).
+    let known: Timestamp
+
+    /// `d` after `from`, moved off days off where the policy says so.
+    func add(_ d: PolicyDuration, _ from: Timestamp) -> Timestamp {
+        let end = cal.advance(from, by: cal.span(of: d), unit: d.unit)
+        return rule.workdayDeadlines ? cal.onWorkday(end) : end
+    }
+
+    /// With `grace-on-request`, the embargo extensions that asked for `deadline`'s grace period:
+    /// those recorded by it that move past it (and for a deadline exploitation set, recorded
+    /// `since` it was observed).
+    func requests(for deadline: Timestamp, since: Timestamp? = nil) -> [EmbargoExtension] {
+        guard rule.graceOnRequest else { return [] }
+        return extensions.filter { x in
+            x.at <= known && x.at <= deadline && x.until > deadline && since.map { x.at >= $0 } ?? true
+        }
+    }
+
+    /// Until when a missed `deadline` with `grace` is not yet breached, as granted: the whole
+    /// grace, unless it must be asked for; then no further than the latest date asked for (nil:
+    /// no grace).
+    func granted(_ grace: PolicyDuration?, after deadline: Timestamp, since: Timestamp? = nil) -> Timestamp? {
+        guard let full = grace.map({ add($0, deadline) }) else { return nil }
+        guard rule.graceOnRequest else { return full }
+        return requests(for: deadline, since: since).map(\.until).max().map { min(full, $0) }
+    }
+
+    /// The late entries among `extensions` (those that asked for a grace used, or moved a
+    /// deadline), added to `moved` once each: named on the clock.
+    static func noteLate(_ extensions: [EmbargoExtension], in moved: inout [LateEntry]) {
+        for late in extensions.compactMap(\.lateEntry) where !moved.contains(late) { moved.append(late) }
+    }
+}
+
+/// A disclosure deadline as it is worked out, step by step: the rule's, from its anchor; an
+/// after-fix date for a fix released in time (`releaseFix`); embargo extensions (`extend`); an
+/// earlier deadline for exploitation in the wild (`shortenForExploitation`); and the grace
+/// period left in force (`graceEnd`). Each step notes what it did, and the late entries that
+/// moved the deadline.
+private struct DisclosureDeadline {
+    let dates: DisclosureDates
+    var rule: DisclosurePolicy { dates.rule }
+    /// The rule's deadline, from the anchor.
+    let baseDue: Timestamp
+    let exploitedAt: Timestamp?
+    /// The deadline exploitation in the wild sets, if observed and the policy has one.
+    let exploitedDue: Timestamp?
+    /// Until when the exploited deadline is not yet breached: a grace period granted after it
+    /// ends there too (with exploitation seen on day 85 of 90, a disclosure or a patch is in time
+    /// until day 95 — 7 days and their 3 of grace — not day 104).
+    let exploitedLimit: Timestamp?
+
+    /// The deadline in force so far.
+    var due: Timestamp
+    /// The deadline the policy sets before any extension: the rule's, or an after-fix date.
+    var policyDue: Timestamp
+    var notes: [String] = []
+    /// Late entries that moved the deadline (`Clock.lateChanges`).
+    var moved: [LateEntry] = []
+    /// The after-fix date's target ("30d after the fix release") once it is the deadline: no
+    /// grace period of its own then.
+    var afterFixTarget: String?
+    /// With `grace-on-request`: the extensions that asked for the grace a fix was released in.
+    var askedBy: [EmbargoExtension] = []
+    /// Set when exploitation's deadline is the one in force: it names the target, and
+    /// `exploited-grace` is its grace.
+    var exploitedTarget: String?
+
+    init(_ dates: DisclosureDates, anchor: Timestamp, exploitedAt: Timestamp?) {
+        self.dates = dates
+        self.exploitedAt = exploitedAt
+        baseDue = dates.add(dates.rule.within, anchor)
+        due = baseDue
+        policyDue = baseDue
+        exploitedDue = dates.rule.exploited.flatMap { shortened in exploitedAt.map { dates.add(shortened, $0) } }
+        exploitedLimit = exploitedDue.map { d in dates.granted(dates.rule.exploitedDeadlineGrace, after: d, since: exploitedAt) ?? d }
+    }
+
+    /// The target a step set in place of the rule's: exploitation's, or an after-fix date.
+    var movedTarget: String? { exploitedTarget ?? afterFixTarget }
+
+    /// The rule's grace period, unless an after-fix date replaced its deadline.
+    var grace: PolicyDuration? { afterFixTarget == nil ? rule.grace : nil }
+
+    /// Until when a deadline of `due` with `grace` is not yet breached (nil: no grace): as
+    /// granted, and no later than the exploited deadline's own limit.
+    func graceLimit(_ grace: PolicyDuration?, after due: Timestamp, since: Timestamp? = nil) -> Timestamp? {
+        guard let limit = dates.granted(grace, after: due, since: since) else { return nil }
+        return exploitedLimit.map { max(due, min(limit, $0)) } ?? limit
+    }
+
+    /// `after-fix`: a fix released (at `fixedAt`; `late`, its late entries) by the deadline in
+    /// force (exploitation's, if earlier) leaves users this long to install it before disclosure;
+    /// one released in the grace period after that deadline, this long after the deadline
+    /// (Project Zero's day 120). The after-fix date is then the deadline, with no grace of its
+    /// own. (Embargo extensions do not count here: they move the date of disclosure, not the one
+    /// the fix had to beat.)
+    mutating func releaseFix(at fixedAt: Timestamp, late: [LateEntry]) {
+        guard let afterFix = rule.afterFix else { return }
+        let inForce = min(due, exploitedDue ?? due)
+        // The exploited deadline, when it is the one in force, has its own grace period.
+        let inForceGrace = inForce < due ? rule.exploitedDeadlineGrace : rule.grace
+        let since = inForce < due ? exploitedAt : nil
+        if fixedAt <= inForce {
+            due = dates.add(afterFix, fixedAt)
+            afterFixTarget = "\(afterFix) after the fix release"
+            notes.append("fixed before the deadline: due \(afterFix) after the fix release")
+        } else if let limit = graceLimit(inForceGrace, after: inForce, since: since), fixedAt <= limit {
+            due = dates.add(afterFix, inForce)
+            afterFixTarget = "\(afterFix) after the deadline"
+            let asked = dates.requests(for: inForce, since: since)
+            // (Named by the one that asked the latest date, which the grace runs to.)
+            if let x = asked.max(by: { $0.until < $1.until }) {
+                askedBy = asked
+                DisclosureDates.noteLate(asked, in: &moved)
+                notes.append("fixed in the grace period asked for by the embargo extension dated \(x.at): due \(afterFix) after the deadline of \(inForce)")
+            } else {
+                notes.append("fixed in the grace period: due \(afterFix) after the deadline of \(inForce)")
+            }
+        } else {
+            return
+        }
+        policyDue = due
+        moved += late
+    }
+
+    /// Embargo extensions, in the order they were recorded. One only ever moves the deadline
+    /// later, no further than the policy allows, and only if recorded before the deadline it
+    /// extends had passed (grace included): agreeing to a later date afterwards does not undo a
+    /// breach.
+    mutating func extend(by extensions: [EmbargoExtension]) {
+        var extended: (to: EmbargoExtension, until: Timestamp)?
+        for x in extensions {
+            guard x.until > due else {
+                // (One that asked for a grace period did what it was for.)
+                if askedBy.contains(x) || exploitedDue.map({ dates.requests(for: $0, since: exploitedAt).contains(x) }) == true { continue }
+                notes.append("embargo extension to \(x.until) dated \(x.at) ends before the deadline it would extend (\(due)): it does not move it")
+                continue
+            }
+            let limit = graceLimit(grace, after: due) ?? due
+            guard x.at <= limit else {
+                var passed = "the deadline of \(due)"
+                if let grace, limit > due {
+                    passed += limit == dates.add(grace, due) ? " and its grace of \(grace) (to \(limit))" : " and its grace of \(grace), cut short to \(limit)"
+                }
+                notes.append("embargo extension to \(x.until) dated \(x.at), after \(passed) had passed: not counted")
+                continue
+            }
+            // Measured from the policy's deadline, or the report's if later: an early fix (an
+            // after-fix date) does not shrink an extension agreed within the cap.
+            let cap = rule.maxExtension.map { dates.add($0, max(policyDue, baseDue)) }
+            extended = (x, cap.map { min(x.until, $0) } ?? x.until)
+            due = extended!.until
+            // Each one moved the deadline the next one extends.
+            DisclosureDates.noteLate([x], in: &moved)
+        }
+        if let (x, until) = extended {
+            if until < x.until, let maxExt = rule.maxExtension {
+                notes.append("embargo extension to \(x.until) capped at the policy's maximum extension of \(maxExt)")
+            }
+            notes.append("embargo extended to \(until)\(x.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
+        }
+    }
+
+    /// Exploitation in the wild sets an earlier deadline, after extensions (an extension beyond it
+    /// is cut back, as any is), but not before an after-fix date, which leaves users the time to
+    /// install the fix.
+    mutating func shortenForExploitation() {
+        guard let exploitedDue, let shortened = rule.exploited, let observed = exploitedAt else { return }
+        let afterFixSet = afterFixTarget != nil
+        let shortenedDue = afterFixSet ? max(exploitedDue, policyDue) : exploitedDue
+        guard shortenedDue < due else { return }
+        due = shortenedDue
+        if !afterFixSet { exploitedTarget = "\(shortened) after exploitation" }
+        notes.append(
+            afterFixSet
+                ? "exploitation observed \(observed): due at the after-fix date, not later"
+                : "exploitation observed \(observed): due \(shortened) after it")
+    }
+
+    /// Until when the deadline in force is not yet breached (nil: no grace period), noting the
+    /// extensions that asked for it and an end the exploited deadline's cut short.
+    mutating func graceEnd() -> Timestamp? {
+        let since = exploitedTarget != nil ? exploitedAt : nil
+        let graceEnd = exploitedTarget != nil ? dates.granted(rule.exploitedDeadlineGrace, after: due, since: since) : graceLimit(grace, after: due)
+        if let graceEnd, graceEnd > due, case let asked = dates.requests(for: due, since: since), let x = asked.max(by: { $0.until < $1.until }) {
+            notes.append("the grace period to \(graceEnd) was asked for by the embargo extension dated \(x.at)")
+            DisclosureDates.noteLate(asked, in: &moved)
+        }
+        if exploitedTarget == nil, let observed = exploitedAt, let graceEnd, graceEnd == exploitedLimit, let full = grace.map({ dates.add($0, due) }), graceEnd < full {
+            notes.append("exploitation observed \(observed): the grace period ends with the exploited deadline's, at \(graceEnd)")
+        }
+        return graceEnd
     }
 }
 
