@@ -30,7 +30,8 @@ final class Follower: Sendable {
 
     struct Status {
         var state = "starting"
-        var leaderHead: UInt64 = 0
+        /// The leader's head as it last said it; nil until it has (the lag is not known then).
+        var leaderHead: UInt64?
         var leaderEpoch: UInt64 = 0
         var error: String?
     }
@@ -75,8 +76,9 @@ final class Follower: Sendable {
         let s = status.withLock { $0 }
         let head = store.head.sequence
         var m: [(key: String, value: Value)] = [
-            ("state", .string(s.state)), ("leader", .string(leader.withLock { $0 })), ("leaderHead", .int(Int64(s.leaderHead))),
-            ("lag", .int(Int64(s.leaderHead > head ? s.leaderHead - head : 0))),
+            // Both null until the leader has said where its head is: a lag of 0 would read as caught up.
+            ("state", .string(s.state)), ("leader", .string(leader.withLock { $0 })), ("leaderHead", s.leaderHead.map { .int(Int64($0)) } ?? .null),
+            ("lag", s.leaderHead.map { .int(Int64($0 > head ? $0 - head : 0)) } ?? .null),
         ]
         if let e = s.error { m.append(("error", .string(e))) }
         return .object(m)
@@ -192,9 +194,10 @@ final class Follower: Sendable {
         if answer.type == .error { try await refused(ErrorBody(answer.body), conn: conn, address: address) }
         guard answer.type == .replicating else { throw PeerConnection.Failure("\(address) answered REPLICATE with \(answer.type)") }
         status.withLock {
-            $0.leaderHead = UInt64(max(answer.body["head"]?.intValue ?? 0, 0))
+            let leaderHead = UInt64(max(answer.body["head"]?.intValue ?? 0, 0))
+            $0.leaderHead = leaderHead
             $0.leaderEpoch = UInt64(max(answer.body["epoch"]?.intValue ?? 0, 0))
-            $0.state = $0.leaderHead > expected.sequence ? "catching up" : "following"
+            $0.state = leaderHead > expected.sequence ? "catching up" : "following"
             $0.error = nil
         }
         logger.notice("following", metadata: ["leader": "\(address)", "from": "\(expected.sequence + 1)"])
@@ -242,13 +245,13 @@ final class Follower: Sendable {
                             ("subscription", .int(Int64(streamID))), ("durable", .int(Int64(head.sequence))),
                         ])), promise: nil)
                         ledger.heads.advance(to: head.sequence)
-                        status.withLock { if $0.leaderHead <= head.sequence && $0.state == "catching up" { $0.state = "following" } }
+                        status.withLock { if let told = $0.leaderHead, told <= head.sequence, $0.state == "catching up" { $0.state = "following" } }
                     case .failure(let error):
                         shared.failure.withLock { if $0 == nil { $0 = error } }
                         channel.close(promise: nil)
                     }
                 }
-                status.withLock { $0.leaderHead = max($0.leaderHead, prepared.head.sequence) }
+                status.withLock { $0.leaderHead = max($0.leaderHead ?? 0, prepared.head.sequence) }
                 try await untilWriterCatchesUp()
             case .error:
                 try await refused(ErrorBody(frame.body), conn: conn, address: address)

@@ -526,15 +526,16 @@ final class ReplicationHub: Sendable {
     // MARK: Status
 
     /// On a follower not following its leader now (connecting, catching up, reconnecting,
-    /// stopped), its replication's state and how many events it was behind when last told: what a
-    /// view it answers may be missing. Nil on a leader, and on a follower that is following.
+    /// stopped), its replication's state and how many events it was behind when last told (null
+    /// if it never was): what a view it answers may be missing. Nil on a leader, and on a follower
+    /// that is following.
     var viewsMayLag: Value? {
         guard store.nodeState.role == .follower else { return nil }
         guard let status = follower.withLock({ $0 })?.statusValue else {
-            return .object([("state", .string("not following (started without --replica-of)")), ("lag", .int(0))])
+            return .object([("state", .string("not following (started without --replica-of)")), ("lag", .null)])
         }
         guard let state = status["state"]?.stringValue, state != "following" else { return nil }
-        return .object([("state", .string(state)), ("lag", status["lag"] ?? .int(0))])
+        return .object([("state", .string(state)), ("lag", status["lag"] ?? .null)])
     }
 
     var statusFields: [(key: String, value: Value)] {

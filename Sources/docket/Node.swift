@@ -48,7 +48,7 @@ enum Node {
             // A follower's data directory read here holds what it had replicated when it last
             // ran: said as a node that is not following says it (protocol.md §8.6).
             guard ledger.store.nodeState.role == .follower, case .object(let members) = answer else { return answer }
-            return .object(members + [("replication", .object([("state", .string("read from a follower's data directory, not from its node")), ("lag", .int(0))]))])
+            return .object(members + [("replication", .object([("state", .string("read from a follower's data directory, not from its node")), ("lag", .null)]))])
         case .remote(let client): return try await client.query(query, asOf: asOf)
         }
     }
