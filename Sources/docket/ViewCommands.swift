@@ -156,7 +156,7 @@ struct StateCommand: AsyncParsableCommand {
             let rows = result["rows"]?.arrayValue ?? []
             if view.json { return printRows(rows) }
             printTable(
-                ["REPORT", "PROJECT", "STATE", "SEVERITY", "ASSIGNEE", "SUBMITTED", "CVE", "TITLE"],
+                ["REPORT", "PROJECT", "STATE", "SEVERITY", "ASSIGNEE", "SUBMITTED (UTC)", "CVE", "TITLE"],
                 rows.map { r in
                     [r["id"]?.stringValue ?? "", r["project"]?.stringValue ?? "", r["state"]?.stringValue ?? "", r["severity"]?.stringValue ?? "-",
                      r["assignee"]?.stringValue ?? "-", String((r["submittedAt"]?.stringValue ?? "").prefix(10)), r["cve"]?.stringValue ?? "-",
@@ -196,7 +196,7 @@ struct HallOfFameCommand: AsyncParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("Show it as it stood then (RFC 3339 time or date, or a sequence: seq:N where N could be read as a year or a date).", valueName: "time|seq")) var asOf: String?
     @Option(parsing: .unconditional, help: ArgumentHelp("Show it as the ledger knew it then: the events recorded by that time.", valueName: "time")) var knownAt: String?
     @Option(help: "The project.") var project: String
-    @Option(parsing: .unconditional, help: "Only reports disclosed in this year (of the UTC calendar).") var year: Int64?
+    @Option(parsing: .unconditional, help: "Only reports disclosed in this year, told in the project policy's time zone (UTC without a policy).") var year: Int64?
     @Option(help: "markdown (a CREDITS.md section, the default) or json.") var format: Format?
     @Flag(help: "Same as --format json.") var json = false
 

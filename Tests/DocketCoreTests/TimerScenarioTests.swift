@@ -1253,6 +1253,23 @@ struct TimerScenarioTests {
         #expect(c.dueAt == t("2026-04-05T00:00:00Z") && c.lateChanges.isEmpty)
     }
 
+    @Test("a hall of fame's year is told in the time zone of the project's policy, as its deadlines are")
+    func hallOfFameYearInPolicyZone() throws {
+        // A programme in New York (UTC−5 in winter): "N" disclosed 2025-12-31 23:30 there, which is
+        // 2026-01-01 04:30 UTC; "M" disclosed 2026-01-01 00:30 there.
+        var s = try Scenario("aumos.toml", zone: try ZoneRules(fixedOffset: "-05:00"))
+        for (id, disclosed) in [("N", "2026-01-01T04:30:00Z"), ("M", "2026-01-01T05:30:00Z")] {
+            try s.accepted(id, .high, submitted: "2025-11-02T09:00:00Z", acknowledged: "2025-11-02T10:00:00Z", triaged: "2025-11-03T12:00:00Z")
+            try s.run(id, .startFix(branch: nil), at: "2025-11-04T00:00:00Z")
+            try s.run(id, .release(versions: ["1.\(id)"]), at: "2025-12-01T00:00:00Z")
+            try s.run(id, .publish(ghsa: nil, cve: nil, url: nil), at: disclosed)
+        }
+        let now = t("2026-02-01T00:00:00Z")
+        #expect(HallOfFame(projection: s.projection, project: s.project, year: 2025, now: now).entries.first?.reports == ["N"])
+        #expect(HallOfFame(projection: s.projection, project: s.project, year: 2026, now: now).entries.first?.reports == ["M"])
+        #expect(HallOfFame(projection: s.projection, project: s.project, year: nil, now: now).disclosedReports == 2)
+    }
+
     @Test("a fix target missed under an earlier rating stays missed after a re-rating, and after closing")
     func reratingAfterDeadline() throws {
         var s = try Scenario("aumos.toml")
@@ -1268,6 +1285,20 @@ struct TimerScenarioTests {
         c = s.clock("V", .fix, at: "2026-03-14T00:00:00Z")
         #expect(c.state == .breached && c.endedAt == t("2026-03-13T00:00:00Z"))
         #expect(c.note == "severity critical until re-rated medium on 2026-03-12T00:00:00Z, after its target had passed; closed as wont-fix after the deadline had passed")
+        // Re-rated high (30 days from acceptance, due 04-01 12:00) on 03-12, after the critical
+        // deadline, and fixed on 04-10, after the high one too: judged by the first deadline it
+        // missed, 03-09 12:00 (31d 12h late), not by the later one (9d late), and as of any
+        // instant on either side of the high deadline.
+        try s.accepted("H", .critical, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-02T12:00:00Z")
+        try s.run("H", .triage(severity: .high, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "re-rated"), at: "2026-03-12T00:00:00Z")
+        for at in ["2026-04-01T11:59:59Z", "2026-04-01T12:00:01Z"] {
+            c = s.clock("H", .fix, at: at)
+            #expect(c.state == .breached && c.target == "7d" && c.dueAt == t("2026-03-09T12:00:00Z") && c.endedAt == nil, "\(at)")
+        }
+        try s.run("H", .release(versions: ["1.1"]), at: "2026-04-10T12:00:00Z")
+        c = s.clock("H", .fix, at: "2026-04-11T00:00:00Z")
+        #expect(c.state == .breached && c.target == "7d" && c.dueAt == t("2026-03-09T12:00:00Z") && c.margin == .zero - hours(31 * 24 + 24))
+        #expect(c.note == "severity critical until re-rated high on 2026-03-12T00:00:00Z, after its target had passed")
         // Re-rated before the deadline: the new target is the one that counts.
         try s.accepted("W", .critical, submitted: "2026-03-02T09:00:00Z", acknowledged: "2026-03-02T10:00:00Z", triaged: "2026-03-02T12:00:00Z")
         try s.run("W", .triage(severity: .medium, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "re-rated"), at: "2026-03-05T00:00:00Z")

@@ -23,13 +23,24 @@ public struct HallOfFame: Hashable, Sendable {
     public var anonymous: Int
     public var disclosedReports: Int
 
+    /// `year`, when given, is a year of the calendar of the project's current policy (its time
+    /// zone: `yearZone`).
     public init(projection: Projection, project: String, year: Int64?, now: Timestamp) {
-        self.init(reports: projection.reports.values.filter { $0.project == project }, project: project, year: year, now: now)
+        self.init(
+            reports: projection.reports.values.filter { $0.project == project }, project: project, year: year, now: now,
+            zone: Self.yearZone(of: project, in: projection))
+    }
+
+    /// The time zone a project's years are told in: its current policy's, as its deadlines are
+    /// (a report disclosed on 31 December at 23:30 in New York is credited in that year, not the
+    /// next); UTC for a project with no policy.
+    public static func yearZone(of project: String, in projection: Projection) -> ZoneRules {
+        projection.projects[project]?.currentPolicy?.calendar.zone ?? .utc
     }
 
     /// The hall of fame of `project` from `reports`, which hold at least that project's reports
-    /// (`Projection.reportsByProject` gives each project's alone).
-    public init(reports: [Report], project: String, year: Int64?, now: Timestamp) {
+    /// (`Projection.reportsByProject` gives each project's alone); `year` told in `zone`.
+    public init(reports: [Report], project: String, year: Int64?, now: Timestamp, zone: ZoneRules = .utc) {
         self.project = project
         self.year = year
         var found: [Entry] = []
@@ -40,9 +51,10 @@ public struct HallOfFame: Hashable, Sendable {
         var disclosed = 0
         // In order of disclosure (then id): the disclosure times are read once, not at every comparison.
         var keyed: [(at: Timestamp, report: Report)] = []
+        let local = BusinessCalendar(zone: zone)
         for r in reports where r.project == project && r.state == .disclosed {
             guard let at = r.disclosedAt, at <= now else { continue }
-            if let year, Timestamp.civil(fromDays: at.microseconds.floorDivided(by: 86_400_000_000).quotient).year != year { continue }
+            if let year, Int64(local.localDate(of: at).year) != year { continue }
             keyed.append((at, r))
         }
         keyed.sort { $0.at != $1.at ? $0.at < $1.at : $0.report.id < $1.report.id }

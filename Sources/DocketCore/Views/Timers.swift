@@ -452,12 +452,11 @@ public enum Timers {
         }
 
         /// The fix clock ended at `endedAt` (nil: still open). A target missed while an earlier
-        /// rating was in force stays missed: re-rating a report after its deadline had passed (to a
-        /// laxer target, or none) does not clear the breach.
+        /// rating was in force stays missed, and is what the clock is judged by: re-rating a report
+        /// after its deadline had passed (to a laxer target, or none) does not clear the breach, nor
+        /// does the laxer target's own deadline passing in turn make the report look less late.
         func fixClock(_ rule: FixPolicy, _ texts: ClockTexts, _ cal: BusinessCalendar, endedAt: Timestamp?, endNote: String?) -> Clock {
-            let judged = fixUnderRating(rule, texts, cal, endedAt: endedAt, endNote: endNote)
-            guard judged.state != .breached, let missed = breachBeforeRerating(rule, texts, cal, endedAt: endedAt, endNote: endNote) else { return judged }
-            return missed
+            breachBeforeRerating(rule, texts, cal, endedAt: endedAt, endNote: endNote) ?? fixUnderRating(rule, texts, cal, endedAt: endedAt, endNote: endNote)
         }
 
         /// The earliest rating (in log order) whose target passed while it was in force, before the
