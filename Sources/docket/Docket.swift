@@ -25,7 +25,10 @@ struct Docket: AsyncParsableCommand {
             MetricsCommand.self, HistoryCommand.self, CVSSCommand.self,
             Append.self, Read.self, Verify.self, Key.self, Checkpoint.self, ReceiptGroup.self, Replay.self, Export.self,
             Stats.self, Dict.self, Bench.self, Promote.self,
-        ]
+        ],
+        // `-h` is `--help` given alone (`main`); the parser's own short name would find help in
+        // any dash-led word with an h in it, and a note "-this" printed help and recorded nothing.
+        helpNames: [.long]
     )
 
     static func main() async {
@@ -41,8 +44,9 @@ struct Docket: AsyncParsableCommand {
         // argument, an unknown option, a value that does not parse) included, as `usage` (without
         // its usage dump: the line names the option, and the command's --help lists them). Help
         // and the exits the commands chose keep their meaning.
+        let arguments = arguments(CommandLine.arguments.dropFirst())
         do {
-            var command = try await asyncParseAsRoot(nil)
+            var command = try await asyncParseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {
@@ -52,10 +56,38 @@ struct Docket: AsyncParsableCommand {
             let status = exitCode(for: error)
             guard !status.isSuccess, !(error is ExitCode) else { exit(withError: error) }
             // (The parser lists an option's values one per line: one line, here.)
-            let line = message(for: error).replacingOccurrences(of: ":\n  - ", with: ": ").replacingOccurrences(of: "\n  - ", with: ", ")
+            var line = message(for: error).replacingOccurrences(of: ":\n  - ", with: ": ").replacingOccurrences(of: "\n  - ", with: ", ")
+            if isParserUsage(error), let word = dashWord(in: arguments) { line += "; \(word)" }
             reportError(error, line: line)
             exit(withError: status)
         }
+    }
+}
+
+extension Docket {
+    /// The command line as the parser is given it: `-h` alone, before any `--`, asks for help as
+    /// `--help` does, unless it follows an option's name, whose value it may be (`--question -h`).
+    /// (The parser's help names are long only: with `-h` among them, any word that begins with one
+    /// dash and holds an h — a note or title such as "-this" — asked for help, and the command
+    /// printed it, recorded nothing and exited 0.)
+    static func arguments(_ given: some Sequence<String>) -> [String] {
+        var arguments = Array(given)
+        let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
+        for i in arguments[..<end].indices where arguments[i] == "-h" {
+            if i > 0, arguments[i - 1].hasPrefix("--"), !arguments[i - 1].contains("=") { continue }
+            arguments[i] = "--help"
+        }
+        return arguments
+    }
+
+    /// What to say of a word given before any `--` that begins with one dash (no option of
+    /// docket's does): the parser took it for an option, where it was most likely text (a note, a
+    /// title) that begins with a dash.
+    static func dashWord(in arguments: [String]) -> String? {
+        let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
+        guard let word = arguments[..<end].first(where: { $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.count > 1 && Double($0) == nil }) else { return nil }
+        if word == "-h" { return "for help, give --help" }
+        return "\"\(word)\" was read as an option: text that begins with a dash goes after `--` at the end (`docket report note R -- \"\(word)\"`), or joined to its option (`--title=\(word)`)"
     }
 }
 

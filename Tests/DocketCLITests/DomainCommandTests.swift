@@ -482,6 +482,37 @@ struct DomainCommandTests {
         }
     }
 
+    @Test("text that begins with a dash is text: an option's value is taken as given, a note after `--` is recorded, and one without it is refused with how to write it, never read as a request for help")
+    func dashLedText() async throws {
+        try await withTemporaryDirectory { dir in
+            let cli = CLI(dir: dir)
+            try await cli.adopt("p")
+            _ = try await cli.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "-the bug", "--reporter", "eve")
+            _ = try await cli.ok("report", "ack", "R-1", "--assignee", "m")
+            _ = try await cli.ok("report", "request-info", "R-1", "--question", "-h")
+            let before = try await cli.events()
+            // The parser would take "-this" for options, an h among them for help: that printed the
+            // help, recorded nothing and exited 0.
+            for text in ["-this", "-abc"] {
+                let out = try await cli("report", "note", "R-1", text)
+                #expect(out.status == 64 && out.stdout.isEmpty, "\(text): \(out.stdout)")
+                #expect(out.stderr.contains("goes after `--` at the end (`docket report note R -- \"\(text)\"`)"), "\(out.stderr)")
+            }
+            // `-h` after an option that takes no value is not a value either: help is --help.
+            let flagged = try await cli("state", "--json", "-h")
+            #expect(flagged.status == 64 && flagged.stderr.contains("for help, give --help"), "\(flagged.stderr)")
+            #expect(try await cli.events() == before)
+            let note = try await DocketProcess.run(["report", "note", "--data-dir", dir, "R-1", "--", "-this"], environment: ["DOCKET_ACTOR": "maria"])
+            #expect(note.status == 0, "\(note.stderr)")
+            let recorded = try await cli.ok("read").lines.map { try JSON.parse(String($0)) }
+            #expect(recorded.last?["data"]?["text"] == "-this")
+            #expect(recorded.contains { $0["data"]?["title"] == "-the bug" } && recorded.contains { $0["data"]?["question"] == "-h" })
+            // `-h` alone still asks for help (a note of just "-h" goes after `--`).
+            let help = try await DocketProcess.run(["report", "note", "-h"])
+            #expect(help.status == 0 && help.stdout.contains("USAGE: docket report note"), "\(help.stderr)")
+        }
+    }
+
     @Test("a malformed option value is bad usage (exit 64) and appends nothing; a view of a project the ledger does not know is refused, not shown empty")
     func usageAndUnknownProjects() async throws {
         try await withTemporaryDirectory { dir in
