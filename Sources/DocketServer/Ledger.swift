@@ -240,6 +240,7 @@ public final class Ledger: Sendable {
         try checkTime(at, report: report, id: id, principal)
         let events = try Lifecycle.decide(command, report: report, reportID: id, reporter: principal.role == .reporter, actor: principal.subject)
         if let report, case .embargoExtended(let e)? = events.first { try refuseShorterEmbargo(e, report: report, at: at ?? .now()) }
+        try Self.refuseDatePassed(events.first, at: at ?? .now())
         var proposed: [ProposedEvent] = []
         for (i, e) in events.enumerated() {
             proposed.append(try e.proposed(id: i == 0 ? (eventID ?? .random()) : .random(), actor: principal.subject, occurredAt: at))
@@ -459,6 +460,23 @@ public final class Ledger: Sendable {
         let folded = (state: projection.projects[project], version: recorded.last?.streamVersion ?? 0)
         projects.withLock { $0[project] = folded }
         return folded
+    }
+
+    /// An embargo extension, or a disclosure date scheduled, that ends by the time it gives (its
+    /// `--at`, or now): the date had passed when it was agreed. Most likely an agreement made
+    /// earlier is being written in now without its time, which would date it today and move
+    /// nothing, as the clock would then say; so it is refused, saying how to record it.
+    static func refuseDatePassed(_ event: DomainEvent?, at t: Timestamp) throws {
+        let (what, date): (String, Timestamp)
+        switch event {
+        case .embargoExtended(let e)?: (what, date) = ("an embargo extension to", e.until)
+        case .disclosureScheduled(let e)?: (what, date) = ("a disclosure scheduled for", e.date)
+        default: return
+        }
+        guard date <= t else { return }
+        throw DomainError(
+            .invalidCommand,
+            "\(what) \(date) is not after the time it is recorded as (\(t)): to record one agreed earlier, give the time it was agreed with --at; otherwise give a later date")
     }
 
     /// An embargo extension moves the disclosure deadline later. One that would not move it would

@@ -513,6 +513,31 @@ struct DomainCommandTests {
         }
     }
 
+    @Test("an embargo end or disclosure date already past at the time it is recorded is refused, with how to record an earlier agreement (--at)")
+    func datesAlreadyPassed() async throws {
+        try await withTemporaryDirectory { dir in
+            let cli = CLI(dir: dir)
+            try await cli.adopt("p")
+            // Submitted 2025-06-01: disclosure due 90 days later, 2025-08-30.
+            _ = try await cli.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "eve", "--at", "2025-06-01T10:00:00Z")
+            _ = try await cli.ok("report", "ack", "R-1", "--assignee", "m", "--at", "2025-06-02T10:00:00Z")
+            _ = try await cli.ok("report", "triage", "R-1", "--severity", "high", "--at", "2025-06-03T10:00:00Z")
+            let before = try await cli.events()
+            for args in [["extend-embargo", "R-1", "--until", "2025-10-01", "--reason", "agreed by mail"], ["publish", "R-1", "--schedule", "2025-09-01"]] {
+                let out = try await cli(["report"] + args)
+                #expect(out.status == 1 && out.stderr.contains("is not after the time it is recorded as") && out.stderr.contains("give the time it was agreed with --at"), "\(out.stderr)")
+            }
+            // Dated as it was agreed, before the deadline: recorded, and the deadline moves.
+            let at = ["--at", "2025-08-01T10:00:00Z"]
+            _ = try await cli.ok("report", "extend-embargo", "R-1", "--until", "2025-10-01", "--reason", "agreed by mail", "--reporter-agreed", at[0], at[1])
+            _ = try await cli.ok("report", "publish", "R-1", "--schedule", "2025-09-30", at[0], at[1])
+            #expect(try await cli.events() == before + 2)
+            let timers = try await cli.ok("timers", "--report", "R-1", "--as-of", "2025-08-02T00:00:00Z", "--json").lines.map { try JSON.parse($0) }
+            let disclosure = timers.first { $0["clock"] == "disclosure" }
+            #expect(disclosure?["dueAt"] == "2025-10-01T00:00:00Z", "\(timers)")
+        }
+    }
+
     @Test("a malformed option value is bad usage (exit 64) and appends nothing; a view of a project the ledger does not know is refused, not shown empty")
     func usageAndUnknownProjects() async throws {
         try await withTemporaryDirectory { dir in

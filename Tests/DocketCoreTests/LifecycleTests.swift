@@ -403,7 +403,7 @@ struct LifecycleTests {
         #expect(dropped?.message.contains("already triaged") == true)
     }
 
-    @Test("a command that would change nothing is refused: the same assignee, severity, CVE or disclosure date")
+    @Test("a command that would change nothing is refused: the same assignee, severity, CVE, disclosure date, commit, released versions, credit offer or acceptance")
     func noChange() throws {
         var h = try ReportHarness()
         try h.run(.acknowledge(assignee: "maria"))
@@ -411,6 +411,11 @@ struct LifecycleTests {
         let date = try Timestamp(rfc3339: "2027-01-15T00:00:00Z")
         try h.run(.assignCVE("CVE-2026-12345"))
         try h.run(.scheduleDisclosure(date))
+        try h.run(.startFix(branch: nil))
+        try h.run(.mergeFix(commit: "abc123"))
+        try h.run(.release(versions: ["1.2.3", "1.1.9"]))
+        try h.run(.offerCredit(person: "carol", type: .analyst))
+        try h.run(.acceptCredit(person: "carol", displayName: "Carol C", preference: nil))
         let version = h.report?.version
         let commands: [(ReportCommand, String)] = [
             (.assign(assignee: "maria"), "already assigned to maria"),
@@ -420,13 +425,29 @@ struct LifecycleTests {
             (.triage(severity: .critical, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "again"), "already assessed critical"),
             (.assignCVE("CVE-2026-12345"), "already assigned CVE-2026-12345"),
             (.scheduleDisclosure(date), "already scheduled for"),
+            (.mergeFix(commit: "abc123"), "already records commit abc123"),
+            (.release(versions: ["1.2.3"]), "already records the release of version 1.2.3"),
+            (.release(versions: ["1.1.9", "1.2.3"]), "already records the release of versions 1.1.9, 1.2.3"),
+            (.offerCredit(person: "carol", type: .analyst), "carol was already offered credit as analyst on report r-1 (accepted)"),
+            (.offerCredit(person: "Carol", type: .analyst), "already offered credit as analyst"),
+            (.acceptCredit(person: "carol", displayName: nil, preference: nil), "carol already accepted credit on report r-1 as this records it"),
+            (.acceptCredit(person: "carol", displayName: "Carol C", preference: .named), "already accepted credit"),
         ]
         for (command, message) in commands {
             let refused = #expect(throws: DomainError.self) { try h.run(command) }
             #expect(refused?.message.contains(message) == true && refused?.message.contains("nothing to record") == true, "\(String(describing: refused))")
         }
         #expect(h.report?.version == version)
-        // A change is recorded.
+        // A change is recorded: another commit or version, another credit type, another name or
+        // preference, and an acceptance that takes a type offered since.
+        try h.run(.mergeFix(commit: "def456"))
+        try h.run(.release(versions: ["1.2.3", "1.2.4"]))
+        try h.run(.acceptCredit(person: "carol", displayName: "Carol Chen", preference: nil))
+        try h.run(.acceptCredit(person: "carol", displayName: nil, preference: .handle))
+        try h.run(.offerCredit(person: "carol", type: .remediationReviewer))
+        try h.run(.acceptCredit(person: "carol", displayName: nil, preference: nil))
+        #expect(h.report?.credit(of: "carol")?.acceptedTypes == [.analyst, .remediationReviewer])
+        #expect(h.report?.commits == ["abc123", "def456"] && h.report?.fixedVersions == ["1.2.3", "1.1.9", "1.2.4"])
         try h.run(.assign(assignee: "lee"))
         try h.run(.triage(severity: .high, cvss31: "CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H", cvss40: nil, cwes: [], component: nil, affected: [], reason: "mitigated"))
         #expect(h.report?.assignee == "lee" && h.report?.severity == .high)

@@ -320,6 +320,7 @@ public enum Lifecycle {
             return [.fixStarted(FixStarted(branch: b))]
         case .mergeFix(let c):
             try nonEmpty(c, "commit")
+            if report?.commits.contains(c) == true { throw DomainError(.invalidCommand, "report \(reportID) already records commit \(c): nothing to record") }
             return [.fixMerged(FixMerged(commit: c))]
         case .release(let versions):
             guard !versions.isEmpty else {
@@ -329,6 +330,10 @@ public enum Lifecycle {
                 throw DomainError(.invalidCommand, "a released version must not be empty")
             }
             try noRepeats(versions, "version")
+            if let recorded = report?.fixedVersions, versions.allSatisfy(recorded.contains) {
+                let named = versions.count == 1 ? "version \(versions[0])" : "versions \(versions.joined(separator: ", "))"
+                throw DomainError(.invalidCommand, "report \(reportID) already records the release of \(named): nothing to record")
+            }
             return [.fixReleased(FixReleased(versions: versions))]
         case .requestCVE(let cna):
             return [.cveRequested(CVERequested(cna: cna))]
@@ -377,6 +382,9 @@ public enum Lifecycle {
         case .offerCredit(let person, let type):
             try nonEmpty(person, "person")
             try refuseDeclined(person, report: report)
+            if let offered = report?.credit(of: person), offered.types.contains(type) {
+                throw DomainError(.invalidCommand, "\(person) was already offered credit as \(String(type.rawValue.lowercased().map { $0 == "_" ? "-" : $0 })) on report \(reportID) (\(offered.status.rawValue)): nothing to record")
+            }
             return [.creditOffered(CreditOffered(person: person, type: type))]
         case .acceptCredit(let person, let name, let given):
             try nonEmpty(person, "person")
@@ -400,6 +408,10 @@ public enum Lifecycle {
             }
             // A display name already accepted stays unless another is given.
             let displayName = name ?? report?.credit(of: person).flatMap { $0.status == .accepted ? $0.displayName : nil }
+            // Accepted already, as this would record it, with no offer since: the same again.
+            if let own = report?.credit(of: person), own.status == .accepted, own.awaiting.isEmpty, own.preference == preference, own.displayName == displayName {
+                throw DomainError(.invalidCommand, "\(person) already accepted credit on report \(reportID) as this records it: nothing to record")
+            }
             return [.creditAccepted(CreditAccepted(person: person, displayName: displayName, preference: preference))]
         case .declineCredit(let person):
             try nonEmpty(person, "person")
