@@ -328,7 +328,7 @@ struct Replay: AsyncParsableCommand {
             let span = try parseSpan(window, what: "--window", allowZero: false)
             // From the log alone: not from the views checkpoint (a cache anyone who can write the
             // directory can edit), and leaving none behind in the directory under examination.
-            let v = try await store.node(remote, actor: "cli", readOnly: true, viewCheckpoints: false).using { node in
+            let v = try await namingAsOfOption(spec, sequenceOption: "--at-seq") { try await store.node(remote, actor: "cli", readOnly: true, viewCheckpoints: false).using { node in
                 // Locally, the records it folds must chain, as `verify` checks them: a copy whose
                 // records were altered would otherwise show the alteration as history.
                 if case .local(let ledger, _) = node, let broken = try ledger.store.firstChainBreak(through: min(atSeq ?? .max, ledger.store.head.sequence)) {
@@ -337,7 +337,7 @@ struct Replay: AsyncParsableCommand {
                         exitCode: 3)
                 }
                 return try await node.query(.replay(window: span), asOf: spec)
-            }
+            } }
             warnIfFollowerLags(v)
             if json { return Swift.print(JSON.serialize(v)) }
             // printTable writes straight to the file handle: flush print's buffer before each.

@@ -108,11 +108,33 @@ private func runQuery(_ query: ViewQuery, _ store: StoreOptions, _ remote: Remot
 }
 
 private func runQuery(_ query: ViewQuery, _ store: StoreOptions, _ remote: RemoteOptions, asOf: AsOfSpec) async throws -> Value {
-    let result = try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.query(query, asOf: asOf) }
+    let result = try await namingAsOfOption(asOf) { try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.query(query, asOf: asOf) } }
     // On standard error, so that the rows on standard output stay as they are.
     if let n = result["undecodable"]?.intValue, n > 0 { FileHandle.standardError.write(Data("warning: \(Ledger.undecodableNote(Int(n)))\n".utf8)) }
     warnIfFollowerLags(result)
     return result
+}
+
+/// `body`, a view's query, with a refusal of its instant, which the node names by the protocol's
+/// field (`asOf: …`), said of the option that gave it: `--as-of`, `--known-at`, or for a sequence
+/// `sequenceOption` (`replay --at-seq`, whose refusal needs no word on how times are written).
+func namingAsOfOption<T>(_ spec: AsOfSpec, sequenceOption: String = "--as-of", _ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        let refusal: ErrorBody?
+        if case DocketClientError.server(let fromNode) = error { refusal = fromNode } else { refusal = ErrorBody(refusal: error) }
+        guard let refusal, refusal.message.hasPrefix("asOf: ") else { throw error }
+        let option: String
+        switch spec {
+        case .recorded: option = "--known-at"
+        case .sequence: option = sequenceOption
+        case .time, .now: option = "--as-of"
+        }
+        var message = String(refusal.message.dropFirst("asOf: ".count))
+        if option == "--at-seq", let hint = message.range(of: " (a time is given in RFC 3339") { message = String(message[..<hint.lowerBound]) }
+        throw CLIError("\(refusal.code): \(option): \(message)", exitCode: 1)
+    }
 }
 
 /// On standard error (rows and JSON on standard output stay as they are): a view answered by a

@@ -584,16 +584,19 @@ struct DomainCommandTests {
             for view in [["state"], ["timers", "--project", "p"], ["metrics", "--project", "p"], ["history", "R-1"], ["replay"]] {
                 for option in ["--as-of", "--known-at"] {
                     let out = try await docket(view + [option, "2030-01-01"])
+                    // Named by the option given, not by the protocol's field.
                     #expect(
-                        out.status == 1 && out.stderr.contains("2030-01-01T00:00:00Z is in the future (this node's clock says ")
+                        out.status == 1 && out.stderr.contains("bad-request: \(option): 2030-01-01T00:00:00Z is in the future (this node's clock says ")
                             && out.stderr.contains("docket timers --due-within"), "\(view) \(option): \(out.stderr)")
                 }
             }
+            let replayed = try await docket(["replay", "--at-seq", "2026"])
+            #expect(replayed.status == 1 && replayed.stderr.hasSuffix("--at-seq: the log ends at sequence \(before); there is no sequence 2026\n"), "\(replayed.stderr)")
             // A sequence past the end of the log is refused (not shown as the present); so is a
             // history of no report, or of one not yet submitted then.
             for view in [["state"], ["hall-of-fame", "--project", "p"], ["history", "R-1"]] {
                 let out = try await docket(view + ["--as-of", "seq:2026"])
-                #expect(out.status == 1 && out.stderr.contains("the log ends at sequence \(before); there is no sequence 2026"), "\(view): \(out.stderr)")
+                #expect(out.status == 1 && out.stderr.contains("--as-of: the log ends at sequence \(before); there is no sequence 2026"), "\(view): \(out.stderr)")
                 // Digits that read as a year or a date are not taken for a sequence unless told.
                 for (text, says) in [("2026", "write 2026-01-01 for the date, or seq:2026 for the sequence"), ("20261204", "write 2026-12-04 for the date, or seq:20261204")] {
                     let ambiguous = try await docket(view + ["--as-of", text])
