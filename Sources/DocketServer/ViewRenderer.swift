@@ -20,6 +20,8 @@ struct ViewRenderer {
         if page != nil, !ViewPage.pages(query) { throw MessageError("query: only the state and timers views are read in pages, not \(query.name)") }
         switch query {
         case .state(let project, let state, let severity, let assignee, let report):
+            // A malformed id is told as such, as `history` tells it, not as a report not found.
+            if let report { try DomainStreams.validateIdentifier(report, what: "report id") }
             if let project { try requireProject(project, toList: "reports") }
             if assignee != nil, principal.role == .reporter {
                 // Who works on a report is the project's business (its history hides reassignments).
@@ -40,7 +42,7 @@ struct ViewRenderer {
                         project.map { "project \($0)" }, state.map { "state \($0.rawValue)" }, severity.map { "severity \($0.rawValue)" }, assignee.map { "assignee \($0)" },
                     ].compactMap { $0 }
                     let with = filters.isEmpty ? "" : " with \(filters.joined(separator: ", "))"
-                    throw DomainError(.unknownReport, "no report \(report)\(with) as of \(asOf)")
+                    throw DomainError(.unknownReport, "no report \(report)\(with) as of \(asOf): \(DomainError.checkTheID)")
                 }
                 return rows
             }
@@ -51,12 +53,13 @@ struct ViewRenderer {
             }
             return pageValue(shown.map(row), next: next, version: digest)
         case .timers(let project, let report, let dueWithin, let late, let all):
+            if let report { try DomainStreams.validateIdentifier(report, what: "report id") }
             if let project { try requireProject(project, toList: "clocks") }
             func select() throws -> [Report] {
                 let matching = visible.filter { (project == nil || $0.project == project) && (report == nil || $0.id == report) }
                 if let report, matching.isEmpty {
                     // As the state view says it (whether or not the report exists).
-                    throw DomainError(.unknownReport, "no report \(report)\(project.map { " in project \($0)" } ?? "") as of \(asOf)")
+                    throw DomainError(.unknownReport, "no report \(report)\(project.map { " in project \($0)" } ?? "") as of \(asOf): \(DomainError.checkTheID)")
                 }
                 return matching
             }
@@ -100,7 +103,7 @@ struct ViewRenderer {
             return Self.metricsValue(ProgrammeMetrics(projection: projection, project: project, window: window, now: now))
         case .history(let report):
             try DomainStreams.validateIdentifier(report, what: "report id")
-            guard let r = projection.reports[report], principal.canSee(r) else { throw DomainError(.unknownReport, "no report \(report)\(asOfClause)") }
+            guard let r = projection.reports[report], principal.canSee(r) else { throw DomainError(.unknownReport, "no report \(report)\(asOfClause): \(DomainError.checkTheID)") }
             let events = try store.read(stream: try DomainStreams.report(report)).filter { Projection.includes($0, asOf: asOf) }
             return .object([("rows", .array(events.compactMap(redacted)))])
         case .replay(let window):

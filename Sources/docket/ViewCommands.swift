@@ -102,6 +102,13 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     out.flush()
 }
 
+/// A malformed report id names no report in any ledger: bad usage, found before the node is asked.
+func checkReportID(_ id: String) throws {
+    do throws(DomainError) { try DomainStreams.validateIdentifier(id, what: "report id") } catch {
+        throw CLIError("\(error.code): \(error.message)", exitCode: ExitCode.validationFailure.rawValue)
+    }
+}
+
 /// Runs a view query locally or on --server.
 private func runQuery(_ query: ViewQuery, _ store: StoreOptions, _ remote: RemoteOptions, _ view: ViewOptions) async throws -> Value {
     try await runQuery(query, store, remote, asOf: view.resolve())
@@ -174,6 +181,7 @@ struct StateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
+            if let report { try checkReportID(report) }
             let result = try await runQuery(.state(project: project, state: state, severity: severity, assignee: assignee, report: report), store, remote, view)
             let rows = result["rows"]?.arrayValue ?? []
             if view.json { return printRows(rows) }
@@ -202,6 +210,7 @@ struct TimersCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
+            if let report { try checkReportID(report) }
             let window = try dueWithin.map { try parseSpan($0, what: "--due-within") }
             let result = try await runQuery(.timers(project: project, report: report, dueWithin: window, late: late, all: all), store, remote, view)
             let rows = result["rows"]?.arrayValue ?? []
@@ -294,10 +303,7 @@ struct HistoryCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            // A malformed id names no report in any ledger: bad usage, found before the node is asked.
-            do throws(DomainError) { try DomainStreams.validateIdentifier(report, what: "report id") } catch {
-                throw CLIError("\(error.code): \(error.message)", exitCode: ExitCode.validationFailure.rawValue)
-            }
+            try checkReportID(report)
             let rows = try await runQuery(.history(report: report), store, remote, view)["rows"]?.arrayValue ?? []
             var out = Output()
             defer { out.flush() }

@@ -604,9 +604,10 @@ struct DomainCommandTests {
                 }
             }
             // A malformed report id is bad usage, for a view and a command alike.
-            for args in [["history", ""], ["history", "R/1"], ["report", "ack", "R/1", "--assignee", "m"]] {
+            for args in [["history", ""], ["history", "R/1"], ["report", "ack", "R/1", "--assignee", "m"], ["timers", "--report", "bad id"], ["state", "--report", "bad id"]] {
                 let malformed = try await docket(args)
-                #expect(malformed.status == 64 && malformed.stderr.contains("error: invalid-command: report id \"\(args[args[0] == "history" ? 1 : 2])\" must be"), "\(malformed.stderr)")
+                let id = args[0] == "history" ? args[1] : args[2]
+                #expect(malformed.status == 64 && malformed.stderr.contains("error: invalid-command: report id \"\(id)\" must be"), "\(malformed.stderr)")
             }
             let unborn = try await docket(["history", "R-1", "--as-of", "1"])
             #expect(unborn.status == 1 && unborn.stderr.contains("unknown-report: no report R-1 as of sequence 1"), "\(unborn.stderr)")
@@ -614,7 +615,9 @@ struct DomainCommandTests {
             let filtered = try await docket(["state", "--report", "R-1", "--state", "withdrawn", "--severity", "low"])
             #expect(filtered.status == 1 && filtered.stderr.contains("unknown-report: no report R-1 with state withdrawn, severity low as of now"), "\(filtered.stderr)")
             let nowhere = try await docket(["timers", "--report", "R-9"])
-            #expect(nowhere.status == 1 && nowhere.stderr.contains("unknown-report: no report R-9 as of now ("), "\(nowhere.stderr)")
+            #expect(nowhere.status == 1 && nowhere.stderr.contains("unknown-report: no report R-9 as of now (") && nowhere.stderr.contains("ids are case-sensitive"), "\(nowhere.stderr)")
+            let misspelled = try await docket(["history", "r-1"])
+            #expect(misspelled.status == 1 && misspelled.stderr.contains("unknown-report: no report r-1: check the id against the reports `docket state` lists"), "\(misspelled.stderr)")
             #expect(try await cli.ok("timers", "--project", "p").stdout.contains("R-1"))
 
             // A policy too large to record in one event: validate says so, as adopt would.

@@ -48,8 +48,9 @@ public struct DomainError: Error, Hashable, Sendable, CustomStringConvertible {
     /// A report that does not exist, in the same words as one the caller may not see: which of
     /// the two it is must not leak.
     public static func noReport(_ id: String) -> DomainError {
-        DomainError(
-            .unknownReport,
-            "no report \(id), or none you may see: check the id against the reports `docket state` lists (ids are case-sensitive); a new report is recorded with `docket report submit`")
+        DomainError(.unknownReport, "no report \(id), or none you may see: \(checkTheID); a new report is recorded with `docket report submit`")
     }
+
+    /// What to do about a report id that names no report (said by commands and views alike).
+    public static let checkTheID = "check the id against the reports `docket state` lists (ids are case-sensitive)"
 }
