@@ -279,6 +279,13 @@ public final class Ledger: Sendable {
                 root = r
                 next = r.state == .closed && r.resolution == .duplicate ? r.duplicateOf : nil
             }
+            // The chain ends at the report being closed: it is their original, and closing it as a
+            // duplicate of one of them would leave no report open to be fixed.
+            if let root, root.id == id {
+                throw DomainError(
+                    .invalidCommand,
+                    "report \(original) is closed as a duplicate of a chain that ends at \(id), which is the original of them all: it cannot also be a duplicate of \(original) (reopen \(original) first to make \(id) the duplicate)")
+            }
             if let root, next == nil {
                 throw DomainError(
                     .invalidCommand, "report \(original) is itself closed as a duplicate; its original is \(root.id): name that (--duplicate-of \(root.id))")

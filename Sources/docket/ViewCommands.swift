@@ -231,10 +231,10 @@ struct HallOfFameCommand: AsyncParsableCommand {
     @Option(help: "markdown (a CREDITS.md section, the default) or json.") var format: Format?
     @Flag(help: "Same as --format json.") var json = false
 
-    enum Format: String, ExpressibleByArgument { case markdown, json }
+    enum Format: String, CaseIterable, ExpressibleByArgument { case markdown, json }
 
     func validate() throws {
-        if let year, !(1970...9999).contains(year) { throw ValidationError("--year must be a four-digit year, like 2026") }
+        if let year, !(1970...9999).contains(year) { throw ValidationError("--year must be a year from 1970 to 9999, like 2026") }
         if asOf != nil, knownAt != nil { throw ValidationError("give --as-of or --known-at, not both") }
         if json, format == .markdown { throw ValidationError("--json and --format markdown contradict each other: give one") }
     }

@@ -109,6 +109,10 @@ struct DomainCommandTests {
             #expect(try JSON.parse(retried.stdout)["duplicate"] == true, "\(retried.stdout)")
             let chained = try await docket("report", "close", "G", "--resolution", "duplicate", "--duplicate-of", "D")
             #expect(chained.status == 1 && chained.stderr.contains("report D is itself closed as a duplicate; its original is F"), "\(chained.stderr)")
+            // The chain D → E → F ends at F: F closed as a duplicate of D would be a cycle, and
+            // is told so (not "name F").
+            let cycle = try await docket("report", "close", "F", "--resolution", "duplicate", "--duplicate-of", "D")
+            #expect(cycle.status == 1 && cycle.stderr.contains("report D is closed as a duplicate of a chain that ends at F, which is the original of them all"), "\(cycle.stderr)")
 
             // Released and published: no resolution is left, and the refusal says what is allowed.
             _ = try await docket.ok("report", "ack", "B", "--assignee", "m")
@@ -675,9 +679,11 @@ struct DomainCommandTests {
                 (["metrics", "--project", "p", "--window", "-5d"], "--window \"-5d\""),
                 (["timers", "--due-within", "-1h"], "--due-within \"-1h\""),
                 (["state", "--as-of", "-5"], "--as-of: invalid time \"-5\""),
-                (["hall-of-fame", "--project", "p", "--year", "-1"], "--year must be a four-digit year"),
+                (["hall-of-fame", "--project", "p", "--year", "-1"], "--year must be a year from 1970 to 9999"),
                 (["replay", "--as-of", "2026-01-01", "--window", "0h"], "--window \"0h\" must be a positive number"),
-                (["hall-of-fame", "--project", "p", "--year", "26"], "--year must be a four-digit year"),
+                (["hall-of-fame", "--project", "p", "--year", "26"], "--year must be a year from 1970 to 9999"),
+                (["hall-of-fame", "--project", "p", "--year", "1800"], "--year must be a year from 1970 to 9999"),
+                (["hall-of-fame", "--project", "p", "--format", "md"], "Please provide one of 'markdown' and 'json'"),
                 (["report", "close", "R-1", "--resolution", "duplicate", "--duplicate-of", "NOPE-9"], "no report NOPE-9 to be a duplicate of"),
                 // A policy dated before a report already held to another would move its deadlines after the fact.
                 (["policy", "adopt", "--project", "p", v2, "--at", "2025-06-01T00:00:00Z"],

@@ -222,7 +222,8 @@ struct CVSSTests {
         // empty string, prefix and version
         Malformed(vector: "", mentions: ["empty"]),
         Malformed(vector: "AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", mentions: ["CVSS:3.1/", "CVSS:4.0/"]),
-        Malformed(vector: "cvss:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", mentions: ["CVSS:3.1/"]),
+        Malformed(vector: "cvss:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", mentions: ["CVSS:3.1/", "upper case, like \"CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H\""]),
+        Malformed(vector: "CVSS:3.1/av:n/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", mentions: ["unknown metric \"av\"", "written in upper case"]),
         Malformed(vector: "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", mentions: ["CVSS:3.0", "unsupported"]),
         Malformed(vector: "CVSS:2.0/AV:N/AC:L/Au:N/C:C/I:C/A:C", mentions: ["CVSS:2.0", "unsupported"]),
         Malformed(vector: "CVSS:4.1/AV:N", mentions: ["CVSS:4.1"]),

@@ -196,9 +196,11 @@ public enum CVSS {
         let prefixEnd = vector.firstIndex(of: "/") ?? vector.endIndex
         let prefix = vector[..<prefixEnd]
         guard prefix.hasPrefix("CVSS:") else {
+            // (The prefix, metrics and values are upper case: one in lower case is told so.)
+            let lower = prefix.uppercased().hasPrefix("CVSS:") ? ": a vector is written in upper case, like \"\(vector.uppercased())\"" : ""
             throw CoreError(
                 .invalidValue,
-                "CVSS vector \"\(vector)\" does not start with a version prefix; expected \"CVSS:3.1/\" or \"CVSS:4.0/\""
+                "CVSS vector \"\(vector)\" does not start with a version prefix; expected \"CVSS:3.1/\" or \"CVSS:4.0/\"\(lower)"
             )
         }
         guard let version = CVSSVersion(rawValue: String(prefix.dropFirst("CVSS:".count))) else {
@@ -294,7 +296,8 @@ enum CVSSVectorParser {
                 let value = String(field[field.index(after: colon)...])
                 guard let position = index[key] else {
                     let known = definitions.map(\.key).joined(separator: ", ")
-                    throw CoreError(.invalidValue, "\(label) vector \"\(vector)\" has unknown metric \"\(key)\" in \"\(field)\"; known metrics are \(known)")
+                    let upper = key != key.uppercased() ? " (metrics and their values are written in upper case)" : ""
+                    throw CoreError(.invalidValue, "\(label) vector \"\(vector)\" has unknown metric \"\(key)\" in \"\(field)\"\(upper); known metrics are \(known)")
                 }
                 let definition = definitions[position]
                 guard definition.values.contains(value) else {

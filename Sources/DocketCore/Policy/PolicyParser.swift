@@ -555,7 +555,7 @@ private struct Lexer {
             i += 1
             if c == quote { return String(decoding: out, as: UTF8.self) }
             if c < 0x20 && c != UInt8(ascii: "\t") || c == 0x7F {
-                throw Problem("control character U+\(hex(UInt32(c), 4)) in a string; write it as an escape")
+                throw Problem("control character U+\(hex(UInt32(c), 4)) in a string: remove it (TOML takes one only written as an escape, \\u\(hex(UInt32(c), 4)), and a policy's texts, shown in tables and messages, hold none)")
             }
             if c == UInt8(ascii: "\\") && quote == UInt8(ascii: "\"") {
                 try escape(into: &out)

@@ -518,7 +518,7 @@ public enum Timers {
                 case .at(let dueAt):
                     return judge(kind, target: texts.fixTarget[severity] ?? d.description, start: start, due: dueAt, end: end, note: severityNote)
                 case .pausedAt(let remaining, let resuming):
-                    return clock(kind, .paused, target: texts.fixTarget[severity] ?? d.description, start: start, due: cal.advance(resuming, by: remaining, unit: d.unit), note: "\(severityNote); paused while waiting on the reporter")
+                    return clock(kind, .paused, target: texts.fixTarget[severity] ?? d.description, start: start, due: cal.advance(resuming, by: remaining, unit: d.unit), note: "\(severityNote); paused while waiting on the reporter; due shown as if it resumed now")
                 }
             }
         }
@@ -816,10 +816,13 @@ private struct DisclosureDeadline {
             DisclosureDates.noteLate([x], in: &moved)
         }
         if let (x, until) = extended {
+            // What the reporter agreed to is the extension asked for, not a date the policy cut it to.
+            let agreement = x.reporterAgreed ? "with the reporter's agreement" : "without the reporter's agreement"
             if until < x.until, let maxExt = rule.maxExtension {
-                notes.append("embargo extension to \(x.until) capped at the policy's maximum extension of \(maxExt)")
+                notes.append("embargo extension to \(x.until), \(agreement), capped at the policy's maximum extension of \(maxExt): extended to \(until)")
+            } else {
+                notes.append("embargo extended to \(until) \(agreement)")
             }
-            notes.append("embargo extended to \(until)\(x.reporterAgreed ? " with the reporter's agreement" : " without the reporter's agreement")")
         }
     }
 
