@@ -44,6 +44,12 @@ struct Docket: AsyncParsableCommand {
         // argument, an unknown option, a value that does not parse) included, as `usage` (without
         // its usage dump: the line names the option, and the command's --help lists them). Help
         // and the exits the commands chose keep their meaning.
+        do throws(CLIError) {
+            try refuseInvalidUTF8()
+        } catch {
+            reportError(error, line: error.message)
+            exit(withError: ExitCode(error.exitCode))
+        }
         let arguments = arguments(CommandLine.arguments.dropFirst())
         do {
             var command = try await asyncParseAsRoot(arguments)
@@ -78,6 +84,17 @@ extension Docket {
             arguments[i] = "--help"
         }
         return arguments
+    }
+
+    /// Text is recorded as given: an argument that is not UTF-8 would have its bytes replaced
+    /// (`CommandLine.arguments` repairs them) and be recorded as something else.
+    static func refuseInvalidUTF8() throws(CLIError) {
+        for i in 1..<Int(CommandLine.argc) {
+            guard let raw = CommandLine.unsafeArgv[i], String(validatingCString: raw) == nil else { continue }
+            throw CLIError(
+                "argument \(i) (\(String(cString: raw).debugDescription)) is not valid UTF-8: docket takes text as UTF-8 and would record other bytes in its place; convert it first (iconv -t UTF-8)",
+                exitCode: ExitCode.validationFailure.rawValue)
+        }
     }
 
     /// What to say of a word given before any `--` that begins with one dash (no option of

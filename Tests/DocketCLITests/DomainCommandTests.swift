@@ -511,6 +511,17 @@ struct DomainCommandTests {
             let recorded = try await cli.ok("read").lines.map { try JSON.parse(String($0)) }
             #expect(recorded.last?["data"]?["text"] == "-this")
             #expect(recorded.contains { $0["data"]?["title"] == "-the bug" } && recorded.contains { $0["data"]?["question"] == "-h" })
+            // Bytes that are not UTF-8 would be recorded as replacement characters: refused.
+            let shell = Process()
+            shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+            shell.arguments = ["-c", #"exec "$0" report note --data-dir "$1" R-1 "$(printf '\377\376 bad')""#, try #require(DocketProcess.executable).path, dir]
+            let err = Pipe()
+            shell.standardError = err
+            try shell.run()
+            let refusal = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            shell.waitUntilExit()
+            #expect(shell.terminationStatus == 64 && refusal.contains("argument 6 (") && refusal.contains("is not valid UTF-8"), "\(refusal)")
+            #expect(try await cli.events() == before + 1)
             // `-h` alone still asks for help (a note of just "-h" goes after `--`).
             let help = try await DocketProcess.run(["report", "note", "-h"])
             #expect(help.status == 0 && help.stdout.contains("USAGE: docket report note"), "\(help.stderr)")
