@@ -19,12 +19,15 @@ public enum DocketClientError: Error, Sendable, CustomStringConvertible {
     /// A view read in pages kept changing between its pages.
     case viewKeptChanging(String)
 
+    /// `code: message`, as a node's own errors read: the codes of the client's own failures are
+    /// `connection-lost` (which includes a node that could not be reached), `protocol-violation`
+    /// and `view-kept-changing`.
     public var description: String {
         switch self {
         case .server(let e): "\(e.code): \(e.message)"
-        case .connectionLost(let why): "connection lost: \(why)"
-        case .protocolViolation(let why): "protocol violation: \(why)"
-        case .viewKeptChanging(let why): why
+        case .connectionLost(let why): "connection-lost: \(why)"
+        case .protocolViolation(let why): "protocol-violation: \(why)"
+        case .viewKeptChanging(let why): "view-kept-changing: \(why)"
         }
     }
 

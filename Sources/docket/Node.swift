@@ -87,7 +87,7 @@ struct RemoteOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The CA certificate (PEM) that signed the node's certificate, with --tls.", valueName: "file"))
     var tlsCA: String?
 
-    /// A client error's words without "connection lost: ", which a malformed address is not.
+    /// A client error's words without "connection-lost: ", which a malformed address is not.
     private static func withoutPrefix(_ error: any Error) -> String {
         guard case .connectionLost(let why)? = error as? DocketClientError else { return "\(error)" }
         return why

@@ -14,10 +14,10 @@ struct PolicyGroup: AsyncParsableCommand {
     /// also what to warn of: its holidays running out within a year.
     static func load(_ path: String) throws -> (Policy, ZoneRules, warning: String?) {
         let data = try readInputFile(path, what: "policy file")
-        guard let text = String(data: data, encoding: .utf8) else { throw CLIError("policy: \(path) is not UTF-8 text (a policy file is TOML, Schemas/policy.md)") }
+        guard let text = String(data: data, encoding: .utf8) else { throw CLIError("invalid-policy: \(path) is not UTF-8 text (a policy file is TOML, Schemas/policy.md)") }
         let policy: Policy
         do { policy = try Policy.parse(text, file: path, adopting: true) } catch {
-            throw CLIError(error.description)
+            throw CLIError("invalid-policy: \(error.description)")
         }
         let rules = try zone(policy.timeZone, file: path + lineSuffix(of: "time-zone", in: text))
         try checkRecordable(policy, zone: rules, path: path, text: text)
@@ -39,7 +39,7 @@ struct PolicyGroup: AsyncParsableCommand {
         guard size > EnvelopeCodec.maximumEncodedSize else { return }
         let many = policy.holidays.count > 100 ? " It lists \(policy.holidays.count) holidays: list the next few years' and adopt a new version as they run out." : ""
         throw CLIError(
-            "\(path)\(lineSuffix(of: policy.holidays.count > 100 ? "holidays" : "name", in: text)): the policy is too large to adopt: recorded, it takes about \(size) bytes, over the \(EnvelopeCodec.maximumEncodedSize)-byte limit of an event.\(many)")
+            "invalid-policy: \(path)\(lineSuffix(of: policy.holidays.count > 100 ? "holidays" : "name", in: text)): the policy is too large to adopt: recorded, it takes about \(size) bytes, over the \(EnvelopeCodec.maximumEncodedSize)-byte limit of an event.\(many)")
     }
 
     /// ":N" for the line of `text` that sets the top-level `key` (the policy's errors name file,
@@ -56,14 +56,14 @@ struct PolicyGroup: AsyncParsableCommand {
     /// The rules of a policy's time zone: fixed offsets directly, IANA ids from the system's tz database.
     static func zone(_ id: String, file: String) throws -> ZoneRules {
         if id.hasPrefix("+") || id.hasPrefix("-") {
-            do { return try ZoneRules(fixedOffset: id) } catch { throw CLIError("\(file): time-zone: \(error.message)") }
+            do { return try ZoneRules(fixedOffset: id) } catch { throw CLIError("invalid-policy: \(file): time-zone: \(error.message)") }
         }
         do { return try TimeZoneDatabase.rules(id) } catch {
             switch error {
             case .unknown(let root):
-                throw CLIError("\(file): time-zone: unknown time zone \"\(id)\" (no zone file \(root)/\(id); install tzdata or use an offset like +01:00)")
+                throw CLIError("invalid-policy: \(file): time-zone: unknown time zone \"\(id)\" (no zone file \(root)/\(id); install tzdata or use an offset like +01:00)")
             case .unreadable(let path, let message):
-                throw CLIError("\(file): time-zone: \(path): \(message)")
+                throw CLIError("invalid-policy: \(file): time-zone: \(path): \(message)")
             }
         }
     }

@@ -732,7 +732,10 @@ struct DomainCommandTests {
             let malformed = try await DocketProcess.run(["cvss", "CVSS:3.1/AV:X/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"])
             #expect(malformed.status == 64 && malformed.stderr.contains("invalid-cvss"), "\(malformed.stderr)")
             let v = try await DocketProcess.run(["policy", "validate", bad])
-            #expect(v.status == 1)
+            #expect(v.status == 1 && v.stderr.hasPrefix("error: invalid-policy: \(bad):"), "\(v.stderr)")
+            let adopted = try await docket("policy", "adopt", "--project", "p", bad, "--json")
+            let code = try JSON.parse(adopted.stderr)["error"]?["code"]
+            #expect(adopted.status == 1 && code == "invalid-policy", "\(adopted.stderr)")
             #expect(v.stderr.contains("bad.toml:") && v.stderr.contains("name") && v.stderr.contains("fix.critical"), "\(v.stderr)")
             // A time zone that does not exist: the file and the line that names it.
             let mars = dir + "/tz.toml"

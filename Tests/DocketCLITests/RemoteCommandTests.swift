@@ -269,7 +269,7 @@ struct RemoteCommandTests {
                 (["status", "--server", "127.0.0.1:\(port)", "--token", token, "--tls-ca", dir + "/no-such-ca.pem"], "cannot read --tls-ca"),
             ] {
                 let r = try await DocketProcess.run(args, environment: [:])
-                #expect(r.status == 64 && r.stderr.contains(says) && !r.stderr.contains("connection lost"), "\(args): \(r.stderr)")
+                #expect(r.status == 64 && r.stderr.contains(says) && !r.stderr.contains("connection-lost"), "\(args): \(r.stderr)")
             }
             #expect(try JSON.parse(try await docket("status").stdout)["lastSequence"] == 5)
             #expect(try await docket("append", "--stream", "misc", "--type", "Note", "--data", "{}").status == 0)
@@ -418,5 +418,10 @@ struct RemoteCommandTests {
         let token = "dkt_000000000000_" + String(repeating: "0", count: 64)
         let out = try await DocketProcess.run(["status", "--server", "127.0.0.1:\(Self.freePort())", "--token", token])
         #expect(out.status == 1 && out.stderr.contains("Connection refused (is a node listening there?)") && !out.stderr.contains("SingleConnectionFailure"), "\(out.stderr)")
+        // With a code a script can tell apart, in text and JSON alike.
+        #expect(out.stderr.hasPrefix("error: connection-lost: cannot connect to 127.0.0.1:"), "\(out.stderr)")
+        let json = try await DocketProcess.run(["state", "--server", "127.0.0.1:\(Self.freePort())", "--token", token, "--json"])
+        let code = try JSON.parse(json.stderr)["error"]?["code"]
+        #expect(json.status == 1 && code == "connection-lost", "\(json.stderr)")
     }
 }
