@@ -125,7 +125,7 @@ public final class Ledger: Sendable {
             // maintainer could resend the id of an admin's duplicate closing, naming guesses, and
             // learn from the answer which hidden report it names.
             let isRetry = eventID.map { given in recorded.contains { $0.id == given } } ?? false
-            try refuseHiddenOriginal(command, id: id, principal, at: at, isRetry: isRetry)
+            try refuseHiddenOriginal(command, on: report, id: id, principal, at: at, isRetry: isRetry)
             // A retried command (same id) returns what the first attempt appended.
             if let eventID, let original = recorded.first(where: { $0.id == eventID }) {
                 var before = Projection()
@@ -240,7 +240,7 @@ public final class Ledger: Sendable {
         try checkTime(at, report: report, id: id, principal)
         let events = try Lifecycle.decide(command, report: report, reportID: id, reporter: principal.role == .reporter, actor: principal.subject)
         if let report, case .embargoExtended(let e)? = events.first { try refuseShorterEmbargo(e, report: report, at: at ?? .now()) }
-        try Self.refuseDatePassed(events.first, at: at ?? .now())
+        try Self.refuseDatePassed(events.first, at: at ?? .now(), latest: report?.lastEventAt)
         var proposed: [ProposedEvent] = []
         for (i, e) in events.enumerated() {
             proposed.append(try e.proposed(id: i == 0 ? (eventID ?? .random()) : .random(), actor: principal.subject, occurredAt: at))
@@ -252,13 +252,16 @@ public final class Ledger: Sendable {
     /// them, as any such report is), submitted by the time of the closing: a history imported
     /// out of order must not name as the original a report that came in later (as of the
     /// closing it did not exist yet, and no view as of then could show it).
-    private func refuseHiddenOriginal(_ command: ReportCommand, id: String, _ principal: Principal, at: Timestamp?, isRetry: Bool) throws {
+    private func refuseHiddenOriginal(_ command: ReportCommand, on report: Report?, id: String, _ principal: Principal, at: Timestamp?, isRetry: Bool) throws {
         guard case .close(.duplicate, let original?, _) = command, original != id,
             (try? DomainStreams.validateIdentifier(original, what: "duplicate-of")) != nil
         else { return }
         guard let found = try load(report: original).0, principal.canSee(found) else {
             throw DomainError(.invalidCommand, "no report \(original) to be a duplicate of; check the id (--duplicate-of)")
         }
+        // A report already closed cannot be closed again, whatever it would name: the lifecycle
+        // says so, rather than a word on the original.
+        if !isRetry, report?.state == .closed { return }
         // An original: not a report itself closed as a duplicate, which would make a chain, or a
         // cycle in which no report stays open to be fixed. (One closed as a duplicate later, its
         // own duplicates still naming it, makes a chain its readers can follow.)
@@ -472,8 +475,9 @@ public final class Ledger: Sendable {
     /// An embargo extension, or a disclosure date scheduled, that ends by the time it gives (its
     /// `--at`, or now): the date had passed when it was agreed. Most likely an agreement made
     /// earlier is being written in now without its time, which would date it today and move
-    /// nothing, as the clock would then say; so it is refused, saying how to record it.
-    static func refuseDatePassed(_ event: DomainEvent?, at t: Timestamp) throws {
+    /// nothing, as the clock would then say; so it is refused, saying how to record it (`latest`:
+    /// the report's latest event, before which nothing can be dated).
+    static func refuseDatePassed(_ event: DomainEvent?, at t: Timestamp, latest: Timestamp?) throws {
         let (what, date): (String, Timestamp)
         switch event {
         case .embargoExtended(let e)?: (what, date) = ("an embargo extension to", e.until)
@@ -481,9 +485,16 @@ public final class Ledger: Sendable {
         default: return
         }
         guard date <= t else { return }
+        // A date alone is that day's midnight (UTC), already past on the day itself: said when
+        // the date is the event's own day's midnight.
+        let sameDay = date.rfc3339 == t.rfc3339.prefix(10) + "T00:00:00Z"
+        let howToDate = latest.map { "give the time it was agreed with --at (a report's events are recorded in order: no earlier than its latest event, \($0))" }
+            ?? "give the time it was agreed with --at"
         throw DomainError(
             .invalidCommand,
-            "\(what) \(date) is not after the time it is recorded as (\(t)): to record one agreed earlier, give the time it was agreed with --at; otherwise give a later date")
+            "\(what) \(date) is not after the time it is recorded as (\(t))"
+                + (sameDay ? ": a date alone is 00:00 UTC that day; give the time of day too (like \(t.rfc3339.prefix(10))T18:00:00Z)" : "")
+                + "; to record one agreed earlier, \(howToDate); otherwise give a later date")
     }
 
     /// An embargo extension moves the disclosure deadline later. One that would not move it would

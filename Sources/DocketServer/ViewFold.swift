@@ -76,7 +76,7 @@ public struct ProjectViews: Sendable {
         partitions: Int = Projection.foldPartitions
     ) -> [ProjectViews] {
         @Sendable func hall(_ i: Int) -> HallOfFame {
-            HallOfFame(reports: projects[i].reports, project: projects[i].name, year: nil, now: now)
+            HallOfFame(reports: projects[i].reports, project: projects[i].name, year: nil, now: now, zone: HallOfFame.yearZone(of: projects[i].name, in: projection))
         }
         @Sendable func metrics(_ i: Int) -> ProgrammeMetrics {
             ProgrammeMetrics(

@@ -26,7 +26,7 @@ struct Docket: AsyncParsableCommand {
             Append.self, Read.self, Verify.self, Key.self, Checkpoint.self, ReceiptGroup.self, Replay.self, Export.self,
             Stats.self, Dict.self, Bench.self, Promote.self,
         ],
-        // `-h` is `--help` given alone (`main`); the parser's own short name would find help in
+        // `-h` is made `--help` (`arguments(_:)`); the parser's own short name would find help in
         // any dash-led word with an h in it, and a note "-this" printed help and recorded nothing.
         helpNames: [.long]
     )
@@ -71,19 +71,30 @@ struct Docket: AsyncParsableCommand {
 }
 
 extension Docket {
-    /// The command line as the parser is given it: `-h` alone, before any `--`, asks for help as
-    /// `--help` does, unless it follows an option's name, whose value it may be (`--question -h`).
-    /// (The parser's help names are long only: with `-h` among them, any word that begins with one
-    /// dash and holds an h — a note or title such as "-this" — asked for help, and the command
-    /// printed it, recorded nothing and exited 0.)
+    /// Options whose value is free text, which may well begin with a dash ("-1 is the count"):
+    /// the parser would take such a value for options of its own (and, with `-h` among its help
+    /// names, for a request for help), so it is joined to its option (`--summary=-1 is …`).
+    static let textOptions: Set<String> = ["--title", "--reporter-name", "--reason", "--question", "--summary", "--source", "--name"]
+
+    /// The command line as the parser is given it, before any `--`: a dash-led value of a text
+    /// option joined to it, and `-h` made `--help`. (The parser's help names are long only: with
+    /// `-h` among them, any word that begins with one dash and holds an h, such as a note
+    /// "-this", asked for help, and the command printed it, recorded nothing and exited 0.)
     static func arguments(_ given: some Sequence<String>) -> [String] {
-        var arguments = Array(given)
-        let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
-        for i in arguments[..<end].indices where arguments[i] == "-h" {
-            if i > 0, arguments[i - 1].hasPrefix("--"), !arguments[i - 1].contains("=") { continue }
-            arguments[i] = "--help"
+        let words = Array(given)
+        let end = words.firstIndex(of: "--") ?? words.endIndex
+        var out: [String] = []
+        var i = 0
+        while i < words.count {
+            if i < end, textOptions.contains(words[i]), i + 1 < end, words[i + 1].hasPrefix("-"), !words[i + 1].hasPrefix("--") {
+                out.append(words[i] + "=" + words[i + 1])
+                i += 2
+                continue
+            }
+            out.append(i < end && words[i] == "-h" ? "--help" : words[i])
+            i += 1
         }
-        return arguments
+        return out
     }
 
     /// Text is recorded as given: an argument that is not UTF-8 would have its bytes replaced
@@ -97,14 +108,18 @@ extension Docket {
         }
     }
 
-    /// What to say of a word given before any `--` that begins with one dash (no option of
-    /// docket's does): the parser took it for an option, where it was most likely text (a note, a
-    /// title) that begins with a dash.
+    /// What to say, after the parser's refusal, of a word of `arguments` (as `arguments(_:)` made
+    /// them) before any `--` that begins with one dash: no option of docket's does, so the parser
+    /// took for options what was most likely a value: of the option before it, or an argument
+    /// such as a note.
     static func dashWord(in arguments: [String]) -> String? {
         let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
-        guard let word = arguments[..<end].first(where: { $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.count > 1 && Double($0) == nil }) else { return nil }
-        if word == "-h" { return "for help, give --help" }
-        return "\"\(word)\" was read as an option: text that begins with a dash goes after `--` at the end (`docket report note R -- \"\(word)\"`), or joined to its option (`--title=\(word)`)"
+        guard let i = arguments[..<end].firstIndex(where: { $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.count > 1 }) else { return nil }
+        let word = "\"\(arguments[i])\""
+        if i > 0, arguments[i - 1].hasPrefix("--"), !arguments[i - 1].contains("=") {
+            return "\(word) was read as an option, not as the value of \(arguments[i - 1]): write \(arguments[i - 1])=\(word)"
+        }
+        return "\(word) was read as an option: an argument that begins with a dash goes after `--`, at the end of the command line (… -- \(word))"
     }
 }
 

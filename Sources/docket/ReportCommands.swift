@@ -138,9 +138,9 @@ extension ReportGroup {
         @OptionGroup var event: EventOptions
         @Option(help: "The report id (A–Z a–z 0–9 . _ -); by default <project>-<8 hex digits>, random, or with --id derived from it (so that a retry submits the same report).") var report: String?
         @Option(help: "The project it is about.") var project: String
-        @Option(parsing: .unconditional, help: "A short title (kept private until disclosure).") var title: String
+        @Option(help: "A short title (kept private until disclosure).") var title: String
         @Option(help: "The reporter's handle.") var reporter: String
-        @Option(parsing: .unconditional, help: "The reporter's display name.") var reporterName: String?
+        @Option(help: "The reporter's display name.") var reporterName: String?
         @Option(help: "How to reach the reporter (personal data; never shown in public views).") var contact: String?
         @Option(help: "How the reporter wants credit: named, handle, anonymous, none; the project policy's credit-default by default.") var credit: CreditPreference?
         @Option(help: "The affected component.") var component: String?
@@ -205,7 +205,7 @@ extension ReportGroup {
         @Option(help: "A CWE id, like CWE-79 (repeatable).") var cwe: [String] = []
         @Option(help: "The affected component.") var component: String?
         @Option(help: "An affected version range (repeatable).") var affected: [String] = []
-        @Option(parsing: .unconditional, help: "Why the severity changed (re-assessment).") var reason: String?
+        @Option(help: "Why the severity changed (re-assessment).") var reason: String?
 
         func validate() throws {
             // An assessment given with --start would be dropped without a word.
@@ -246,7 +246,7 @@ extension ReportGroup {
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
-        @Option(parsing: .unconditional, help: "What was asked.") var question: String?
+        @Option(help: "What was asked.") var question: String?
         func run() async throws {
             try await reporting { try await perform(.requestInfo(question: question), report: report, store: store, remote: remote, event: event) }
         }
@@ -258,7 +258,7 @@ extension ReportGroup {
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
-        @Option(parsing: .unconditional, help: "A summary of the answer.") var summary: String?
+        @Option(help: "A summary of the answer.") var summary: String?
         func run() async throws {
             try await reporting { try await perform(.respond(summary: summary), report: report, store: store, remote: remote, event: event) }
         }
@@ -282,7 +282,7 @@ extension ReportGroup {
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
-        @Option(parsing: .unconditional, help: "What was said.") var summary: String?
+        @Option(help: "What was said.") var summary: String?
         func run() async throws {
             try await reporting { try await perform(.statusUpdate(summary: summary), report: report, store: store, remote: remote, event: event) }
         }
@@ -379,7 +379,7 @@ extension ReportGroup {
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: ArgumentHelp("The new embargo end (RFC 3339, or YYYY-MM-DD for 00:00 UTC that day: give a time with its offset, like 2026-07-10T23:59:59+02:00, for another instant).", valueName: "time")) var until: String
-        @Option(parsing: .unconditional, help: "Why.") var reason: String
+        @Option(help: "Why.") var reason: String
         @Flag(help: "The reporter agreed to the extension.") var reporterAgreed = false
         func run() async throws {
             try await reporting {
@@ -396,7 +396,7 @@ extension ReportGroup {
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
-        @Option(parsing: .unconditional, help: "Where it was seen.") var source: String?
+        @Option(help: "Where it was seen.") var source: String?
         func run() async throws {
             try await reporting { try await perform(.exploited(source: source), report: report, store: store, remote: remote, event: event) }
         }
@@ -413,7 +413,7 @@ extension ReportGroup {
         @Flag(help: "The person accepted.") var accept = false
         @Flag(help: "The person declined.") var decline = false
         @Option(help: "The credit type, as OSV names them (with --offer; finder by default).") var type: CreditType?
-        @Option(parsing: .unconditional, help: "The name to credit (with --accept).") var name: String?
+        @Option(help: "The name to credit (with --accept).") var name: String?
         @Option(help: "named, handle or anonymous (with --accept; none is what --decline records); the reporter's own submitted preference for the reporter, named for others, by default.") var preference: CreditPreference?
         func validate() throws {
             guard [offer, accept, decline].filter({ $0 }).count == 1 else { throw ValidationError("give exactly one of --offer, --accept, --decline") }
@@ -438,7 +438,7 @@ extension ReportGroup {
         @Argument(help: "The report id.") var report: String
         @Option(help: "The resolution.") var resolution: Resolution
         @Option(help: "The report this duplicates.") var duplicateOf: String?
-        @Option(parsing: .unconditional, help: "Why.") var reason: String?
+        @Option(help: "Why.") var reason: String?
         func run() async throws {
             try await reporting { try await perform(.close(resolution, duplicateOf: duplicateOf, reason: reason), report: report, store: store, remote: remote, event: event) }
         }
@@ -450,7 +450,7 @@ extension ReportGroup {
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
-        @Option(parsing: .unconditional, help: "Why.") var reason: String?
+        @Option(help: "Why.") var reason: String?
         func run() async throws {
             try await reporting { try await perform(.reopen(reason: reason), report: report, store: store, remote: remote, event: event) }
         }
@@ -462,7 +462,7 @@ extension ReportGroup {
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
-        @Option(parsing: .unconditional, help: "Why.") var reason: String
+        @Option(help: "Why.") var reason: String
         func run() async throws {
             try await reporting { try await perform(.withdraw(reason: reason), report: report, store: store, remote: remote, event: event) }
         }

@@ -113,6 +113,10 @@ struct DomainCommandTests {
             // is told so (not "name F").
             let cycle = try await docket("report", "close", "F", "--resolution", "duplicate", "--duplicate-of", "D")
             #expect(cycle.status == 1 && cycle.stderr.contains("report D is closed as a duplicate of a chain that ends at F, which is the original of them all"), "\(cycle.stderr)")
+            // F closed otherwise: closing it again is refused as that, not with a word on the chain.
+            _ = try await docket.ok("report", "close", "F", "--resolution", "informative")
+            let again = try await docket("report", "close", "F", "--resolution", "duplicate", "--duplicate-of", "D")
+            #expect(again.status == 1 && again.stderr.contains("illegal-transition") && !again.stderr.contains("chain"), "\(again.stderr)")
 
             // Released and published: no resolution is left, and the refusal says what is allowed.
             _ = try await docket.ok("report", "ack", "B", "--assignee", "m")
@@ -497,14 +501,17 @@ struct DomainCommandTests {
             let before = try await cli.events()
             // The parser would take "-this" for options, an h among them for help: that printed the
             // help, recorded nothing and exited 0.
-            for text in ["-this", "-abc"] {
+            for text in ["-this", "-abc", "-1"] {
                 let out = try await cli("report", "note", "R-1", text)
                 #expect(out.status == 64 && out.stdout.isEmpty, "\(text): \(out.stdout)")
-                #expect(out.stderr.contains("goes after `--` at the end (`docket report note R -- \"\(text)\"`)"), "\(out.stderr)")
+                #expect(out.stderr.contains("\"\(text)\" was read as an option: an argument that begins with a dash goes after `--`, at the end of the command line (… -- \"\(text)\")"), "\(out.stderr)")
             }
-            // `-h` after an option that takes no value is not a value either: help is --help.
-            let flagged = try await cli("state", "--json", "-h")
-            #expect(flagged.status == 64 && flagged.stderr.contains("for help, give --help"), "\(flagged.stderr)")
+            // The value of an option that is not free text is named with its option.
+            let credit = try await cli("report", "submit", "--project", "p", "--report", "R-2", "--title", "t", "--reporter", "eve", "--credit", "-named")
+            #expect(credit.status == 64 && credit.stderr.contains(#""-named" was read as an option, not as the value of --credit: write --credit="-named""#), "\(credit.stderr)")
+            // A free-text option does not take the option after it for its text.
+            let swallowed = try await cli("report", "status-update", "R-1", "--summary", "--json")
+            #expect(swallowed.status == 64 && swallowed.stderr.contains("--summary"), "\(swallowed.stderr)")
             #expect(try await cli.events() == before)
             let note = try await DocketProcess.run(["report", "note", "--data-dir", dir, "R-1", "--", "-this"], environment: ["DOCKET_ACTOR": "maria"])
             #expect(note.status == 0, "\(note.stderr)")
@@ -522,9 +529,11 @@ struct DomainCommandTests {
             shell.waitUntilExit()
             #expect(shell.terminationStatus == 64 && refusal.contains("argument 6 (") && refusal.contains("is not valid UTF-8"), "\(refusal)")
             #expect(try await cli.events() == before + 1)
-            // `-h` alone still asks for help (a note of just "-h" goes after `--`).
+            // `-h` alone still asks for help, after a flag too (a note of just "-h" goes after `--`).
             let help = try await DocketProcess.run(["report", "note", "-h"])
             #expect(help.status == 0 && help.stdout.contains("USAGE: docket report note"), "\(help.stderr)")
+            let flagged = try await cli("timers", "--late", "-h")
+            #expect(flagged.status == 0 && flagged.stdout.contains("USAGE: docket timers"), "\(flagged.stderr)")
         }
     }
 

@@ -428,8 +428,8 @@ struct LifecycleTests {
             (.mergeFix(commit: "abc123"), "already records commit abc123"),
             (.release(versions: ["1.2.3"]), "already records the release of version 1.2.3"),
             (.release(versions: ["1.1.9", "1.2.3"]), "already records the release of versions 1.1.9, 1.2.3"),
-            (.offerCredit(person: "carol", type: .analyst), "carol was already offered credit as analyst on report r-1 (accepted)"),
-            (.offerCredit(person: "Carol", type: .analyst), "already offered credit as analyst"),
+            (.offerCredit(person: "carol", type: .analyst), "carol was already offered credit as ANALYST on report r-1 (accepted)"),
+            (.offerCredit(person: "Carol", type: .analyst), "already offered credit as ANALYST"),
             (.acceptCredit(person: "carol", displayName: nil, preference: nil), "carol already accepted credit on report r-1 as this records it"),
             (.acceptCredit(person: "carol", displayName: "Carol C", preference: .named), "already accepted credit"),
         ]
@@ -451,6 +451,23 @@ struct LifecycleTests {
         try h.run(.assign(assignee: "lee"))
         try h.run(.triage(severity: .high, cvss31: "CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H", cvss40: nil, cwes: [], component: nil, affected: [], reason: "mitigated"))
         #expect(h.report?.assignee == "lee" && h.report?.severity == .high)
+    }
+
+    @Test("a commit recorded before a closing and reopening is recorded again when it starts the fix work again")
+    func commitAfterReopening() throws {
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "maria"))
+        try h.run(Self.triage)
+        try h.run(.mergeFix(commit: "abc123"))
+        try h.run(.close(.wontFix, duplicateOf: nil, reason: nil))
+        try h.run(.reopen(reason: "reconsidered"))
+        try h.run(.triage(severity: nil, cvss31: "CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H", cvss40: nil, cwes: [], component: nil, affected: [], reason: nil))
+        #expect(h.report?.state == .accepted)
+        try h.run(.mergeFix(commit: "abc123"))
+        #expect(h.report?.state == .fixing)
+        // Once fixing, the same commit again changes nothing.
+        let refused = #expect(throws: DomainError.self) { try h.run(.mergeFix(commit: "abc123")) }
+        #expect(refused?.message.contains("already records commit abc123: nothing to record") == true)
     }
 
     @Test("a release names at least one version, none empty, none twice")

@@ -225,7 +225,7 @@ struct ViewFoldTests {
                 #expect(metrics.reports > 0)
                 // Clocks end only for the projects that adopted a policy.
                 #expect(metrics.targets.contains { $0.met + $0.breached > 0 } == (whole.projects[project]?.currentPolicy != nil))
-                let hall = HallOfFame(reports: own, project: project, year: nil, now: now)
+                let hall = HallOfFame(reports: own, project: project, year: nil, now: now, zone: .utc)
                 #expect(hall == HallOfFame(projection: whole, project: project, year: nil, now: now))
                 #expect(hall.disclosedReports > 0)
             }

@@ -320,8 +320,13 @@ public enum Lifecycle {
             return [.fixStarted(FixStarted(branch: b))]
         case .mergeFix(let c):
             try nonEmpty(c, "commit")
-            if report?.commits.contains(c) == true { throw DomainError(.invalidCommand, "report \(reportID) already records commit \(c): nothing to record") }
-            return [.fixMerged(FixMerged(commit: c))]
+            let merged = DomainEvent.fixMerged(FixMerged(commit: c))
+            // (A commit recorded before the report was closed and reopened still starts the fix
+            // work again: that is something to record.)
+            if let report, report.commits.contains(c), (target(of: merged, from: report.state, acknowledged: report.acknowledgedAt != nil) ?? report.state) == report.state {
+                throw DomainError(.invalidCommand, "report \(reportID) already records commit \(c): nothing to record")
+            }
+            return [merged]
         case .release(let versions):
             guard !versions.isEmpty else {
                 throw DomainError(.invalidCommand, "name at least one released version (--version 1.4.2)")
@@ -383,7 +388,7 @@ public enum Lifecycle {
             try nonEmpty(person, "person")
             try refuseDeclined(person, report: report)
             if let offered = report?.credit(of: person), offered.types.contains(type) {
-                throw DomainError(.invalidCommand, "\(person) was already offered credit as \(String(type.rawValue.lowercased().map { $0 == "_" ? "-" : $0 })) on report \(reportID) (\(offered.status.rawValue)): nothing to record")
+                throw DomainError(.invalidCommand, "\(person) was already offered credit as \(type.rawValue) on report \(reportID) (\(offered.status.rawValue)): nothing to record")
             }
             return [.creditOffered(CreditOffered(person: person, type: type))]
         case .acceptCredit(let person, let name, let given):

@@ -40,7 +40,7 @@ public struct HallOfFame: Hashable, Sendable {
 
     /// The hall of fame of `project` from `reports`, which hold at least that project's reports
     /// (`Projection.reportsByProject` gives each project's alone); `year` told in `zone`.
-    public init(reports: [Report], project: String, year: Int64?, now: Timestamp, zone: ZoneRules = .utc) {
+    public init(reports: [Report], project: String, year: Int64?, now: Timestamp, zone: ZoneRules) {
         self.project = project
         self.year = year
         var found: [Entry] = []

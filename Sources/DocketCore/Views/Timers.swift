@@ -554,16 +554,13 @@ public enum Timers {
                 guard let fixedAt else { return disclosureBeforeFix(dates, text, exploitedAt: exploitedAt, end: end, disclosed: disclosed) }
                 anchor = fixedAt
             }
-            var deadline = DisclosureDeadline(dates, anchor: anchor, exploitedAt: exploitedAt)
-            // The fix release a deadline counts from moved it, late or not.
-            if rule.anchor == .fixRelease, let fixedAt { deadline.moved = lateEntries(FixReleased.eventType, at: fixedAt) }
-            if let fixedAt { deadline.releaseFix(at: fixedAt, late: lateEntries(FixReleased.eventType, at: fixedAt)) }
+            let lateRelease = fixedAt.map { lateEntries(FixReleased.eventType, at: $0) } ?? []
+            var deadline = DisclosureDeadline(dates, anchor: anchor, exploitedAt: exploitedAt, lateAnchor: rule.anchor == .fixRelease ? lateRelease : [])
+            if let fixedAt { deadline.releaseFix(at: fixedAt, late: lateRelease) }
             deadline.extend(by: report.embargoExtensions.filter { $0.at <= known })
             deadline.shortenForExploitation()
-            if disclosed, let earliest = rule.earliest, let end, end < dates.add(earliest, anchor) {
-                deadline.notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
-            }
-            let graceEnd = deadline.graceEnd()
+            if disclosed, let end { deadline.noteEarlyDisclosure(at: end) }
+            let graceEnd = deadline.applyGrace()
             // (A date the policy moves off days off says so, as the policy's own target does.)
             let target = deadline.movedTarget.map { $0 + (rule.workdayDeadlines ? " (or the next work day)" : "") } ?? text.target
             let notes = deadline.notes
@@ -696,11 +693,13 @@ private struct DisclosureDates {
 /// A disclosure deadline as it is worked out, step by step: the rule's, from its anchor; an
 /// after-fix date for a fix released in time (`releaseFix`); embargo extensions (`extend`); an
 /// earlier deadline for exploitation in the wild (`shortenForExploitation`); and the grace
-/// period left in force (`graceEnd`). Each step notes what it did, and the late entries that
+/// period left in force (`applyGrace`). Each step notes what it did, and the late entries that
 /// moved the deadline.
 private struct DisclosureDeadline {
     let dates: DisclosureDates
     var rule: DisclosurePolicy { dates.rule }
+    /// What the rule counts from: the report, or the fix release.
+    let anchor: Timestamp
     /// The rule's deadline, from the anchor.
     let baseDue: Timestamp
     let exploitedAt: Timestamp?
@@ -727,9 +726,13 @@ private struct DisclosureDeadline {
     /// `exploited-grace` is its grace.
     var exploitedTarget: String?
 
-    init(_ dates: DisclosureDates, anchor: Timestamp, exploitedAt: Timestamp?) {
+    /// `lateAnchor`: the late entries of the event the deadline counts from (a fix release), which
+    /// moved it.
+    init(_ dates: DisclosureDates, anchor: Timestamp, exploitedAt: Timestamp?, lateAnchor: [LateEntry]) {
         self.dates = dates
+        self.anchor = anchor
         self.exploitedAt = exploitedAt
+        moved = lateAnchor
         baseDue = dates.add(dates.rule.within, anchor)
         due = baseDue
         policyDue = baseDue
@@ -842,9 +845,16 @@ private struct DisclosureDeadline {
                 : "exploitation observed \(observed): due \(shortened) after it")
     }
 
-    /// Until when the deadline in force is not yet breached (nil: no grace period), noting the
-    /// extensions that asked for it and an end the exploited deadline's cut short.
-    mutating func graceEnd() -> Timestamp? {
+    /// An advisory published at `end` before the earliest date the policy allows, noted.
+    mutating func noteEarlyDisclosure(at end: Timestamp) {
+        guard let earliest = rule.earliest, end < dates.add(earliest, anchor) else { return }
+        notes.append("disclosed before the earliest date the policy allows (\(earliest) after the anchor)")
+    }
+
+    /// The last step: until when the deadline in force is not yet breached (nil: no grace
+    /// period), noting the extensions that asked for it and an end the exploited deadline's cut
+    /// short.
+    mutating func applyGrace() -> Timestamp? {
         let since = exploitedTarget != nil ? exploitedAt : nil
         let graceEnd = exploitedTarget != nil ? dates.granted(rule.exploitedDeadlineGrace, after: due, since: since) : graceLimit(grace, after: due)
         if let graceEnd, graceEnd > due, case let asked = dates.requests(for: due, since: since), let x = asked.max(by: { $0.until < $1.until }) {
