@@ -44,13 +44,14 @@ struct Docket: AsyncParsableCommand {
         // argument, an unknown option, a value that does not parse) included, as `usage` (without
         // its usage dump: the line names the option, and the command's --help lists them). Help
         // and the exits the commands chose keep their meaning.
+        let arguments = arguments(CommandLine.arguments.dropFirst())
         do throws(CLIError) {
             try refuseInvalidUTF8()
+            try refuseRepeatedOptions(arguments)
         } catch {
             reportError(error, line: error.message)
             exit(withError: ExitCode(error.exitCode))
         }
-        let arguments = arguments(CommandLine.arguments.dropFirst())
         do {
             var command = try await asyncParseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -104,6 +105,24 @@ extension Docket {
             guard let raw = CommandLine.unsafeArgv[i], String(validatingCString: raw) == nil else { continue }
             throw CLIError(
                 "argument \(i) (\(String(cString: raw).debugDescription)) is not valid UTF-8: docket takes text as UTF-8 and would record other bytes in its place; convert it first (iconv -t UTF-8)",
+                exitCode: ExitCode.validationFailure.rawValue)
+        }
+    }
+
+    /// The options that take a list, given once per value.
+    static let repeatableOptions: Set<String> = ["--affected", "--cvss", "--cwe", "--version", "--pubkey"]
+
+    /// An option given twice where it takes one value: the parser would keep the last one, and a
+    /// slip (`--project aumos … --project aios`) would file a report where its reporter did not
+    /// mean it to be, for that project's maintainers to read.
+    static func refuseRepeatedOptions(_ arguments: [String]) throws(CLIError) {
+        let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
+        var seen: Set<Substring> = []
+        for word in arguments[..<end] where word.hasPrefix("--") && word.count > 2 {
+            let name = word.prefix { $0 != "=" }
+            guard !repeatableOptions.contains(String(name)), !seen.insert(name).inserted else { continue }
+            throw CLIError(
+                "\(name) is given more than once; give it once (of docket's options, only \(repeatableOptions.sorted().joined(separator: ", ")) take a value each time they are given)",
                 exitCode: ExitCode.validationFailure.rawValue)
         }
     }

@@ -571,6 +571,9 @@ struct DomainCommandTests {
             let before = try await cli.events()
             let usage: [([String], String)] = [
                 (["report", "ack", "R-1", "--assignee", "m", "--at", "yesterday"], "--at: "),
+                // The parser would keep the last: a report filed in the project named second.
+                (["report", "submit", "--project", "p", "--project", "q", "--title", "t", "--reporter", "x"], "--project is given more than once; give it once"),
+                (["report", "ack", "R-1", "--assignee=m", "--assignee", "n"], "--assignee is given more than once"),
                 (["report", "ack", "R-1", "--assignee", "m", "--id", ""], "--id: "),
                 (["append", "--stream", "s", "--type", "T", "--data", "{}", "--at", "2026-02-30"], "--at: "),
                 (["state", "--as-of", "2026-13-01"], "--as-of: "),
