@@ -453,6 +453,28 @@ struct LifecycleTests {
         #expect(h.report?.assignee == "lee" && h.report?.severity == .high)
     }
 
+    @Test("a command whose arguments are refused on a report whose state allows none of its events is told the state, not advice on the arguments")
+    func stateBeforeArguments() throws {
+        var h = try ReportHarness()
+        try h.run(.acknowledge(assignee: "maria"))
+        try h.run(.close(.spam, duplicateOf: nil, reason: nil))
+        // A reason on a first triage is refused, but a closed report takes no triage at all.
+        let triage = #expect(throws: DomainError.self) {
+            try h.run(.triage(severity: .low, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "x"))
+        }
+        #expect(triage?.code == .illegalTransition && triage?.message.hasPrefix("ReportTriaged is not allowed on report r-1 in state closed; allowed: ") == true, "\(String(describing: triage))")
+        // A release with no version, likewise.
+        let release = #expect(throws: DomainError.self) { try h.run(.release(versions: [])) }
+        #expect(release?.code == .illegalTransition, "\(String(describing: release))")
+        // Where the state allows the event (reopened into triage), the arguments are what is refused.
+        try h.run(.reopen(reason: nil))
+        #expect(h.report?.state == .triaging)
+        let reason = #expect(throws: DomainError.self) {
+            try h.run(.triage(severity: .low, cvss31: nil, cvss40: nil, cwes: [], component: nil, affected: [], reason: "x"))
+        }
+        #expect(reason?.code == .invalidCommand, "\(String(describing: reason))")
+    }
+
     @Test("a commit recorded before a closing and reopening is recorded again when it starts the fix work again")
     func commitAfterReopening() throws {
         var h = try ReportHarness()

@@ -183,11 +183,48 @@ public enum Lifecycle {
         } else {
             return
         }
+        throw illegalTransition(event.typeName, on: report, reportID: reportID, reporter: reporter, because: because)
+    }
+
+    /// The refusal of an event of `type` on `report`, naming its state and the events allowed
+    /// there (`because`: why, when the state allows the type but not on this report).
+    private static func illegalTransition(_ type: String, on report: Report, reportID: String, reporter: Bool, because: String) -> DomainError {
         let allowed = reporter ? reporterAllowedEvents(on: report) : allowedEvents(for: report)
-        throw DomainError(
+        return DomainError(
             .illegalTransition,
-            "\(event.typeName) is not allowed on report \(reportID) in state \(report.state)\(because); allowed: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", "))",
+            "\(type) is not allowed on report \(reportID) in state \(report.state)\(because); allowed: \(allowed.isEmpty ? "none" : allowed.joined(separator: ", "))",
             state: report.state, allowed: allowed)
+    }
+
+    /// The report events `command` can make (nil for a submission): the first is the one a
+    /// refusal names.
+    private static func eventTypes(of command: ReportCommand) -> [String]? {
+        switch command {
+        case .submit: nil
+        case .acknowledge: [ReportAcknowledged.eventType]
+        case .startTriage: [TriageStarted.eventType]
+        case .requestInfo: [InfoRequested.eventType]
+        case .respond: [ReporterResponded.eventType]
+        case .triage: [ReportTriaged.eventType, SeverityChanged.eventType]
+        case .assign: [AssigneeChanged.eventType]
+        case .statusUpdate: [StatusUpdateSent.eventType]
+        case .startFix: [FixStarted.eventType]
+        case .mergeFix: [FixMerged.eventType]
+        case .release: [FixReleased.eventType]
+        case .requestCVE: [CVERequested.eventType]
+        case .assignCVE: [CVEAssigned.eventType]
+        case .publish: [AdvisoryPublished.eventType]
+        case .scheduleDisclosure: [DisclosureScheduled.eventType]
+        case .extendEmbargo: [EmbargoExtended.eventType]
+        case .exploited: [ExploitationObserved.eventType]
+        case .offerCredit: [CreditOffered.eventType]
+        case .acceptCredit: [CreditAccepted.eventType]
+        case .declineCredit: [CreditDeclined.eventType]
+        case .close: [ReportClosed.eventType]
+        case .reopen: [ReportReopened.eventType]
+        case .withdraw: [AdvisoryWithdrawn.eventType]
+        case .note: [NoteAdded.eventType]
+        }
     }
 
     /// Checks what `command` says on its own, as `decide` does, without the report it is for:
@@ -212,7 +249,20 @@ public enum Lifecycle {
     public static func decide(
         _ command: ReportCommand, report: Report?, reportID: String, reporter: Bool = false, actor: String? = nil, identities: Bool = true
     ) throws(DomainError) -> [DomainEvent] {
-        let events = try events(for: command, report: report, reportID: reportID)
+        let events: [DomainEvent]
+        do {
+            events = try self.events(for: command, report: report, reportID: reportID)
+        } catch {
+            // Arguments refused on a report whose state allows none of the command's events: the
+            // state is what to say (advice on the arguments would lead to that refusal next). A
+            // refusal that holds in any state (credit the person declined) is said as it is.
+            if error.code == .invalidCommand, let report, let types = eventTypes(of: command),
+                !types.contains(where: { transitions[$0]?.from.contains(report.state) == true })
+            {
+                throw illegalTransition(types[0], on: report, reportID: reportID, reporter: reporter, because: "")
+            }
+            throw error
+        }
         // People the report already names, as the log recorded them: naming them again is not
         // held to rules made since (a handle recorded with an invisible character in it).
         var recordedPeople: Set<String>? = report.map { r in Set([r.reporter.handle] + r.credits.map(\.person)) } ?? []
