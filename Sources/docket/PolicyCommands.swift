@@ -71,9 +71,16 @@ struct PolicyGroup: AsyncParsableCommand {
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check a policy file; every problem names file, line and field.")
         @Argument(help: "The policy file.") var file: String
+        @Flag(help: "Print the result as JSON (a policy that does not validate is the usual JSON error, code invalid-policy, its problems one per line).") var json = false
         func run() async throws {
             try await reporting {
                 let (policy, _, warning) = try PolicyGroup.load(file)
+                if json {
+                    return printJSON([
+                        ("file", .string(file)), ("valid", true), ("name", .string(policy.name)), ("version", .int(Int64(policy.version))),
+                        ("warning", warning.map { .string($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? .null),
+                    ])
+                }
                 print("\(file): valid policy \"\(policy.name)\" version \(policy.version)")
                 if let warning { FileHandle.standardError.write(Data(warning.utf8)) }
             }

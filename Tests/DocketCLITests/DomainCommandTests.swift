@@ -745,6 +745,11 @@ struct DomainCommandTests {
             #expect(malformed.status == 64 && malformed.stderr.contains("invalid-cvss"), "\(malformed.stderr)")
             let v = try await DocketProcess.run(["policy", "validate", bad])
             #expect(v.status == 1 && v.stderr.hasPrefix("error: invalid-policy: \(bad):"), "\(v.stderr)")
+            let badJSON = try await DocketProcess.run(["policy", "validate", bad, "--json"])
+            let badCode = try JSON.parse(badJSON.stderr)["error"]?["code"]
+            #expect(badJSON.status == 1 && badJSON.stdout.isEmpty && badCode == "invalid-policy", "\(badJSON.stderr)")
+            let good = try JSON.parse(try await DocketProcess.run(["policy", "validate", Self.policies.appendingPathComponent("aumos.toml").path, "--json"]).stdout)
+            #expect(good["valid"] == true && good["name"] == "AumOS" && good["version"] == 1, "\(good)")
             let adopted = try await docket("policy", "adopt", "--project", "p", bad, "--json")
             let code = try JSON.parse(adopted.stderr)["error"]?["code"]
             #expect(adopted.status == 1 && code == "invalid-policy", "\(adopted.stderr)")
