@@ -240,7 +240,7 @@ public final class Ledger: Sendable {
         try checkTime(at, report: report, id: id, principal)
         let events = try Lifecycle.decide(command, report: report, reportID: id, reporter: principal.role == .reporter, actor: principal.subject)
         if let report, case .embargoExtended(let e)? = events.first { try refuseShorterEmbargo(e, report: report, at: at ?? .now()) }
-        try Self.refuseDatePassed(events.first, at: at ?? .now(), latest: report?.lastEventAt)
+        try Lifecycle.refuseDatePassed(events.first, at: at ?? .now(), latest: report?.lastEventAt)
         var proposed: [ProposedEvent] = []
         for (i, e) in events.enumerated() {
             proposed.append(try e.proposed(id: i == 0 ? (eventID ?? .random()) : .random(), actor: principal.subject, occurredAt: at))
@@ -470,31 +470,6 @@ public final class Ledger: Sendable {
         let folded = (state: projection.projects[project], version: recorded.last?.streamVersion ?? 0)
         projects.withLock { $0[project] = folded }
         return folded
-    }
-
-    /// An embargo extension, or a disclosure date scheduled, that ends by the time it gives (its
-    /// `--at`, or now): the date had passed when it was agreed. Most likely an agreement made
-    /// earlier is being written in now without its time, which would date it today and move
-    /// nothing, as the clock would then say; so it is refused, saying how to record it (`latest`:
-    /// the report's latest event, before which nothing can be dated).
-    static func refuseDatePassed(_ event: DomainEvent?, at t: Timestamp, latest: Timestamp?) throws {
-        let (what, date): (String, Timestamp)
-        switch event {
-        case .embargoExtended(let e)?: (what, date) = ("an embargo extension to", e.until)
-        case .disclosureScheduled(let e)?: (what, date) = ("a disclosure scheduled for", e.date)
-        default: return
-        }
-        guard date <= t else { return }
-        // A date alone is that day's midnight (UTC), already past on the day itself: said when
-        // the date is the event's own day's midnight.
-        let sameDay = date.rfc3339 == t.rfc3339.prefix(10) + "T00:00:00Z"
-        let howToDate = latest.map { "give the time it was agreed with --at (a report's events are recorded in order: no earlier than its latest event, \($0))" }
-            ?? "give the time it was agreed with --at"
-        throw DomainError(
-            .invalidCommand,
-            "\(what) \(date) is not after the time it is recorded as (\(t))"
-                + (sameDay ? ": a date alone is 00:00 UTC that day; give the time of day too (like \(t.rfc3339.prefix(10))T18:00:00Z)" : "")
-                + "; to record one agreed earlier, \(howToDate); otherwise give a later date")
     }
 
     /// An embargo extension moves the disclosure deadline later. One that would not move it would

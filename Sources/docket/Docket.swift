@@ -77,13 +77,16 @@ extension Docket {
     /// names, for a request for help), so it is joined to its option (`--summary=-1 is …`).
     static let textOptions: Set<String> = ["--title", "--reporter-name", "--reason", "--question", "--summary", "--source", "--name"]
 
+    /// Where the options end: at `--`, after which every word is an argument as written.
+    private static func optionsEnd(_ words: [String]) -> Int { words.firstIndex(of: "--") ?? words.endIndex }
+
     /// The command line as the parser is given it, before any `--`: a dash-led value of a text
     /// option joined to it, and `-h` made `--help`. (The parser's help names are long only: with
     /// `-h` among them, any word that begins with one dash and holds an h, such as a note
     /// "-this", asked for help, and the command printed it, recorded nothing and exited 0.)
     static func arguments(_ given: some Sequence<String>) -> [String] {
         let words = Array(given)
-        let end = words.firstIndex(of: "--") ?? words.endIndex
+        let end = optionsEnd(words)
         var out: [String] = []
         var i = 0
         while i < words.count {
@@ -116,7 +119,7 @@ extension Docket {
     /// slip (`--project aumos … --project aios`) would file a report where its reporter did not
     /// mean it to be, for that project's maintainers to read.
     static func refuseRepeatedOptions(_ arguments: [String]) throws(CLIError) {
-        let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
+        let end = optionsEnd(arguments)
         var seen: Set<Substring> = []
         for word in arguments[..<end] where word.hasPrefix("--") && word.count > 2 {
             let name = word.prefix { $0 != "=" }
@@ -132,7 +135,7 @@ extension Docket {
     /// took for options what was most likely a value: of the option before it, or an argument
     /// such as a note.
     static func dashWord(in arguments: [String]) -> String? {
-        let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
+        let end = optionsEnd(arguments)
         guard let i = arguments[..<end].firstIndex(where: { $0.hasPrefix("-") && !$0.hasPrefix("--") && $0.count > 1 }) else { return nil }
         let word = "\"\(arguments[i])\""
         if i > 0, arguments[i - 1].hasPrefix("--"), !arguments[i - 1].contains("=") {
@@ -226,7 +229,6 @@ func readInputFile(_ path: String, what: String) throws -> Data {
     throw CLIError("unreadable: cannot read \(path) (the \(what)): \(String(cString: strerror(why)))")
 }
 
-/// A failure to report on stderr with a non-zero exit status, without a usage dump.
 /// A node's `replication-timeout` answer to a write, made retryable from the command line: the
 /// write is durable on the node but not acknowledged, and the retry the node asks for must carry
 /// the same ids, which the command made up (run anew, it would make others: a second event, or a
@@ -241,6 +243,7 @@ func retryableTimeout(_ body: ErrorBody, retry: [(option: String, value: String)
     return .server(body)
 }
 
+/// A failure to report on stderr with a non-zero exit status, without a usage dump.
 struct CLIError: Error, CustomStringConvertible {
     var message: String
     var exitCode: Int32 = 1

@@ -14,10 +14,10 @@ struct PolicyGroup: AsyncParsableCommand {
     /// also what to warn of: its holidays running out within a year.
     static func load(_ path: String) throws -> (Policy, ZoneRules, warning: String?) {
         let data = try readInputFile(path, what: "policy file")
-        guard let text = String(data: data, encoding: .utf8) else { throw CLIError("invalid-policy: \(path) is not UTF-8 text (a policy file is TOML, Schemas/policy.md)") }
+        guard let text = String(data: data, encoding: .utf8) else { throw invalid("\(path) is not UTF-8 text (a policy file is TOML, Schemas/policy.md)") }
         let policy: Policy
         do { policy = try Policy.parse(text, file: path, adopting: true) } catch {
-            throw CLIError("invalid-policy: \(error.description)")
+            throw invalid(error.description)
         }
         let rules = try zone(policy.timeZone, file: path + lineSuffix(of: "time-zone", in: text))
         try checkRecordable(policy, zone: rules, path: path, text: text)
@@ -38,9 +38,12 @@ struct PolicyGroup: AsyncParsableCommand {
         let size = envelope.bytes.count + 256  // room for the actor's name and the project's
         guard size > EnvelopeCodec.maximumEncodedSize else { return }
         let many = policy.holidays.count > 100 ? " It lists \(policy.holidays.count) holidays: list the next few years' and adopt a new version as they run out." : ""
-        throw CLIError(
-            "invalid-policy: \(path)\(lineSuffix(of: policy.holidays.count > 100 ? "holidays" : "name", in: text)): the policy is too large to adopt: recorded, it takes about \(size) bytes, over the \(EnvelopeCodec.maximumEncodedSize)-byte limit of an event.\(many)")
+        throw invalid(
+            "\(path)\(lineSuffix(of: policy.holidays.count > 100 ? "holidays" : "name", in: text)): the policy is too large to adopt: recorded, it takes about \(size) bytes, over the \(EnvelopeCodec.maximumEncodedSize)-byte limit of an event.\(many)")
     }
+
+    /// A policy file's problem, as `validate` and `adopt` report it (code `invalid-policy`).
+    static func invalid(_ problem: String) -> CLIError { CLIError("invalid-policy: \(problem)") }
 
     /// ":N" for the line of `text` that sets the top-level `key` (the policy's errors name file,
     /// line and field); "" if it is not found.
@@ -56,14 +59,14 @@ struct PolicyGroup: AsyncParsableCommand {
     /// The rules of a policy's time zone: fixed offsets directly, IANA ids from the system's tz database.
     static func zone(_ id: String, file: String) throws -> ZoneRules {
         if id.hasPrefix("+") || id.hasPrefix("-") {
-            do { return try ZoneRules(fixedOffset: id) } catch { throw CLIError("invalid-policy: \(file): time-zone: \(error.message)") }
+            do { return try ZoneRules(fixedOffset: id) } catch { throw invalid("\(file): time-zone: \(error.message)") }
         }
         do { return try TimeZoneDatabase.rules(id) } catch {
             switch error {
             case .unknown(let root):
-                throw CLIError("invalid-policy: \(file): time-zone: unknown time zone \"\(id)\" (no zone file \(root)/\(id); install tzdata or use an offset like +01:00)")
+                throw invalid("\(file): time-zone: unknown time zone \"\(id)\" (no zone file \(root)/\(id); install tzdata or use an offset like +01:00)")
             case .unreadable(let path, let message):
-                throw CLIError("invalid-policy: \(file): time-zone: \(path): \(message)")
+                throw invalid("\(file): time-zone: \(path): \(message)")
             }
         }
     }

@@ -918,6 +918,25 @@ struct TimerScenarioTests {
         #expect(s.clock("X", .disclosure, at: "2026-04-10T00:00:00Z").dueAt == t("2026-05-30T00:00:00Z"))
     }
 
+    @Test("a fix clock paused while waiting on the reporter shows its due instant as if it resumed now, and says so")
+    func fixPaused() throws {
+        // One 7-day target for every severity, from the report, paused while waiting: it runs
+        // before triage. Submitted 03-02 09:00; information requested 03-03 09:00, a day in.
+        var s = try Scenario("aumos.toml", edit: {
+            $0.replacingOccurrences(of: "[fix]\nfrom = \"acceptance\"", with: "[fix]\nfrom = \"report\"\npause-while-waiting = true")
+                .replacingOccurrences(of: "high = \"30d\"", with: "high = \"7d\"")
+                .replacingOccurrences(of: "medium = \"next-release\"", with: "medium = \"7d\"")
+                .replacingOccurrences(of: "low = \"next-release\"", with: "low = \"7d\"")
+        })
+        try s.submit("P", at: "2026-03-02T09:00:00Z")
+        try s.run("P", .acknowledge(assignee: "m"), at: "2026-03-02T10:00:00Z")
+        try s.run("P", .requestInfo(question: "which version?"), at: "2026-03-03T09:00:00Z")
+        // At 03-04 00:00, six days left: due 03-10 00:00 if it resumed now.
+        let c = s.clock("P", .fix, at: "2026-03-04T00:00:00Z")
+        #expect(c.state == .paused && c.dueAt == t("2026-03-10T00:00:00Z"))
+        #expect(c.note == "not yet triaged; the same target for every severity; paused while waiting on the reporter; due shown as if it resumed now", "\(c.note ?? "")")
+    }
+
     @Test("an embargo extension beyond the policy's maximum is capped there, and says so")
     func extensionCapped() throws {
         var s = try Scenario("cert-cc.toml", edit: { $0.replacingOccurrences(of: "within = \"45d\"", with: "within = \"45d\"\nmax-extension = \"14d\"") })

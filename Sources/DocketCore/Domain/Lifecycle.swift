@@ -196,6 +196,33 @@ public enum Lifecycle {
             state: report.state, allowed: allowed)
     }
 
+    /// An embargo extension, or a disclosure date scheduled, that ends by its own event time `t`
+    /// (a command's `--at`, or now): the date had passed when it was agreed. Most likely an
+    /// agreement made earlier is being written in now without its time, which would date it today
+    /// and move nothing, as the clock would then say; so it is refused, saying how to record it
+    /// (`latest`: the report's latest event, before which nothing can be dated).
+    public static func refuseDatePassed(_ event: DomainEvent?, at t: Timestamp, latest: Timestamp?) throws(DomainError) {
+        let (what, date): (String, Timestamp)
+        switch event {
+        case .embargoExtended(let e)?: (what, date) = ("an embargo extension to", e.until)
+        case .disclosureScheduled(let e)?: (what, date) = ("a disclosure scheduled for", e.date)
+        default: return
+        }
+        guard date <= t else { return }
+        // A date alone is that day's midnight (UTC), already past on the day itself: said when
+        // the date is the first instant of the event's own day.
+        let day: Int64 = 86_400_000_000
+        let (today, timeOfDay) = (t.microseconds.floorDivided(by: day).quotient, date.microseconds.floorDivided(by: day))
+        let dateAlone = timeOfDay.remainder == 0 && timeOfDay.quotient == today
+        let howToDate = latest.map { "give the time it was agreed with --at (a report's events are recorded in order: no earlier than its latest event, \($0))" }
+            ?? "give the time it was agreed with --at"
+        throw DomainError(
+            .invalidCommand,
+            "\(what) \(date) is not after the time it is recorded as (\(t))"
+                + (dateAlone ? ": a date alone is 00:00 UTC that day; give the time of day too (like \(t.rfc3339.prefix(10))T18:00:00Z)" : "")
+                + "; to record one agreed earlier, \(howToDate); otherwise give a later date")
+    }
+
     /// The report events `command` can make (nil for a submission): the first is the one a
     /// refusal names.
     private static func eventTypes(of command: ReportCommand) -> [String]? {

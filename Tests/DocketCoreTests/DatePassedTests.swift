@@ -1,5 +1,4 @@
 import DocketCore
-@testable import DocketServer
 import Testing
 
 @Suite("Dates already passed when recorded")
@@ -26,10 +25,10 @@ struct DatePassedTests {
         ]
         for (event, refusal) in cases {
             if let refusal {
-                let error = #expect(throws: DomainError.self) { try Ledger.refuseDatePassed(event, at: at, latest: latest) }
+                let error = #expect(throws: DomainError.self) { try Lifecycle.refuseDatePassed(event, at: at, latest: latest) }
                 #expect(error?.code == .invalidCommand && error?.message == refusal, "\(String(describing: error))")
             } else {
-                #expect(throws: Never.self) { try Ledger.refuseDatePassed(event, at: at, latest: latest) }
+                #expect(throws: Never.self) { try Lifecycle.refuseDatePassed(event, at: at, latest: latest) }
             }
         }
     }
