@@ -247,10 +247,13 @@ func retryableTimeout(_ body: ErrorBody, retry: [(option: String, value: String)
 struct CLIError: Error, CustomStringConvertible {
     var message: String
     var exitCode: Int32 = 1
+    /// What a script reads under `--json` beside the message (`details`): a policy's problems.
+    var details: Value?
 
-    init(_ message: String, exitCode: Int32 = 1) {
+    init(_ message: String, exitCode: Int32 = 1, details: Value? = nil) {
         self.message = message
         self.exitCode = exitCode
+        self.details = details
     }
 
     var description: String { message }
@@ -312,7 +315,7 @@ func reportError(_ error: any Error, line: String) {
         body = refusal
     } else if startsWithCode(line), let colon = line.range(of: ": ") {
         // A `CLIError` whose line starts with a stable code.
-        body = ErrorBody(code: String(line[..<colon.lowerBound]), message: String(line[colon.upperBound...]))
+        body = ErrorBody(code: String(line[..<colon.lowerBound]), message: String(line[colon.upperBound...]), details: (error as? CLIError)?.details)
     } else if isCLIUsage(error) || isParserUsage(error) {
         body = ErrorBody(code: "usage", message: line)
     } else {

@@ -16,10 +16,21 @@ struct PolicyGroup: AsyncParsableCommand {
         let data = try readInputFile(path, what: "policy file")
         guard let text = String(data: data, encoding: .utf8) else { throw invalid("\(path) is not UTF-8 text (a policy file is TOML, Schemas/policy.md)") }
         let policy: Policy
-        do { policy = try Policy.parse(text, file: path, adopting: true) } catch {
-            throw invalid(error.description)
+        // An unknown zone is one of the file's problems, told with the others.
+        let zoneProblem = { (id: String) -> String? in
+            do throws(ZoneProblem) { _ = try zone(id); return nil } catch { return error.message }
         }
-        let rules = try zone(policy.timeZone, file: path + lineSuffix(of: "time-zone", in: text))
+        do throws(PolicyError) { policy = try Policy.parse(text, file: path, adopting: true, zoneProblem: zoneProblem) } catch {
+            // Under --json, each problem is also an object of `details.problems`.
+            let problems = error.issues.map { issue -> Value in
+                .object([("file", .string(issue.file)), ("line", .int(Int64(issue.line))), ("field", .string(issue.field)), ("message", .string(issue.message))])
+            }
+            throw CLIError(invalid(error.description).message, details: .object([("problems", .array(problems))]))
+        }
+        let rules: ZoneRules
+        do throws(ZoneProblem) { rules = try zone(policy.timeZone) } catch {
+            throw invalid("\(path)\(lineSuffix(of: "time-zone", in: text)): time-zone: \(error.message)")
+        }
         try checkRecordable(policy, zone: rules, path: path, text: text)
         // Today where the policy's days are reckoned.
         let warning = policy.holidaysRunningOut(today: BusinessCalendar(zone: rules).localDate(of: .now())).map {
@@ -56,17 +67,22 @@ struct PolicyGroup: AsyncParsableCommand {
         return ""
     }
 
+    /// Why a policy's time zone has no rules here.
+    struct ZoneProblem: Error {
+        let message: String
+    }
+
     /// The rules of a policy's time zone: fixed offsets directly, IANA ids from the system's tz database.
-    static func zone(_ id: String, file: String) throws -> ZoneRules {
+    static func zone(_ id: String) throws(ZoneProblem) -> ZoneRules {
         if id.hasPrefix("+") || id.hasPrefix("-") {
-            do { return try ZoneRules(fixedOffset: id) } catch { throw invalid("\(file): time-zone: \(error.message)") }
+            do { return try ZoneRules(fixedOffset: id) } catch { throw ZoneProblem(message: error.message) }
         }
         do { return try TimeZoneDatabase.rules(id) } catch {
             switch error {
             case .unknown(let root):
-                throw invalid("\(file): time-zone: unknown time zone \"\(id)\" (no zone file \(root)/\(id); install tzdata or use an offset like +01:00)")
+                throw ZoneProblem(message: "unknown time zone \"\(id)\" (no zone file \(root)/\(id); install tzdata or use an offset like +01:00)")
             case .unreadable(let path, let message):
-                throw invalid("\(file): time-zone: \(path): \(message)")
+                throw ZoneProblem(message: "\(path): \(message)")
             }
         }
     }
@@ -74,7 +90,7 @@ struct PolicyGroup: AsyncParsableCommand {
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check a policy file; every problem names file, line and field.")
         @Argument(help: "The policy file.") var file: String
-        @Flag(help: "Print the result as JSON (a policy that does not validate is the usual JSON error, code invalid-policy, its problems one per line).") var json = false
+        @Flag(help: "Print the result as JSON (a policy that does not validate is the usual JSON error, code invalid-policy, its problems one per line of the message and each an object of details.problems: file, line, field, message).") var json = false
         func run() async throws {
             try await reporting {
                 let (policy, _, warning) = try PolicyGroup.load(file)

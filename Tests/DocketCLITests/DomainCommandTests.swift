@@ -748,6 +748,10 @@ struct DomainCommandTests {
             let badJSON = try await DocketProcess.run(["policy", "validate", bad, "--json"])
             let badCode = try JSON.parse(badJSON.stderr)["error"]?["code"]
             #expect(badJSON.status == 1 && badJSON.stdout.isEmpty && badCode == "invalid-policy", "\(badJSON.stderr)")
+            // Each problem also as an object, for a script (or an editor) to point at.
+            let problems = try JSON.parse(badJSON.stderr)["error"]?["details"]?["problems"]?.arrayValue ?? []
+            #expect(problems.count >= 2 && problems.allSatisfy { $0["file"] == .string(bad) && ($0["line"]?.intValue ?? 0) >= 1 }, "\(badJSON.stderr)")
+            #expect(problems.contains { $0["field"] == "fix.critical" } && problems.contains { $0["field"] == "name" }, "\(badJSON.stderr)")
             let good = try JSON.parse(try await DocketProcess.run(["policy", "validate", Self.policies.appendingPathComponent("aumos.toml").path, "--json"]).stdout)
             #expect(good["valid"] == true && good["name"] == "AumOS" && good["version"] == 1, "\(good)")
             let adopted = try await docket("policy", "adopt", "--project", "p", bad, "--json")
@@ -763,6 +767,13 @@ struct DomainCommandTests {
                 .write(toFile: mars, atomically: true, encoding: .utf8)
             let tz = try await DocketProcess.run(["policy", "validate", mars])
             #expect(tz.status == 1 && tz.stderr.contains("tz.toml:\(versionLine + 2): time-zone: unknown time zone \"Mars/Olympus\""), "\(tz.stderr)")
+            // Told with the file's other problems, in one run, not once they are fixed.
+            let both = dir + "/tz-and-version.toml"
+            try (lines[..<versionLine] + ["version = 0", "time-zone = \"Mars/Olympus\""] + lines[(versionLine + 1)...]).joined(separator: "\n")
+                .write(toFile: both, atomically: true, encoding: .utf8)
+            let twice = try await DocketProcess.run(["policy", "validate", both])
+            #expect(twice.status == 1 && twice.stderr.contains("tz-and-version.toml:\(versionLine + 1): version: must be 1 to"), "\(twice.stderr)")
+            #expect(twice.stderr.contains("tz-and-version.toml:\(versionLine + 2): time-zone: unknown time zone \"Mars/Olympus\""), "\(twice.stderr)")
             // Holidays that have run out: valid, with a warning naming the line.
             let stale = dir + "/stale.toml"
             try (lines[...versionLine] + ["holidays = [\"2020-12-25\"]"] + lines[(versionLine + 1)...]).joined(separator: "\n")

@@ -56,8 +56,14 @@ extension Policy {
     /// added after policies were first recorded apply too (a time zone that names no place, a
     /// version past `maximumVersion`). Without it the text is one already in the log, read as it
     /// was accepted then: a view never drops an adoption the ledger took.
-    public static func parse(_ text: String, file: String, adopting: Bool = false) throws(PolicyError) -> Policy {
-        var parser = PolicyParser(file: file, adopting: adopting)
+    ///
+    /// `zoneProblem`, when adopting: what is wrong with a well-formed time-zone id where the policy
+    /// will be adopted (no such zone in its tz database), or nil; reported with the file's other
+    /// problems, so one run still shows the author everything to fix.
+    public static func parse(
+        _ text: String, file: String, adopting: Bool = false, zoneProblem: ((String) -> String?)? = nil
+    ) throws(PolicyError) -> Policy {
+        var parser = PolicyParser(file: file, adopting: adopting, zoneProblem: zoneProblem)
         parser.readLines(text)
         let policy = parser.build()
         guard let policy, parser.issues.isEmpty else {
@@ -111,10 +117,13 @@ struct PolicyParser {
 
     /// Whether the checks for a policy adopted now apply (`Policy.parse`).
     let adopting: Bool
+    /// `Policy.parse`'s `zoneProblem`.
+    let zoneProblem: ((String) -> String?)?
 
-    init(file: String, adopting: Bool) {
+    init(file: String, adopting: Bool, zoneProblem: ((String) -> String?)? = nil) {
         self.file = file
         self.adopting = adopting
+        self.zoneProblem = zoneProblem
     }
 
     /// Fields whose line could not be read; they are not reported as missing as well.
@@ -310,7 +319,11 @@ struct PolicyParser {
             if adopting, let why = ZoneRules.notAPlace(zone) {
                 report(line(of: "time-zone"), "time-zone", "\"\(zone)\" is \(why); name the zone, like \"Europe/Berlin\", or write \"UTC\" or an offset such as \"+05:30\"")
             } else if ZoneRules.isValidTimeZone(zone) {
-                policy.timeZone = zone
+                if adopting, let problem = zoneProblem?(zone) {
+                    report(line(of: "time-zone"), "time-zone", problem)
+                } else {
+                    policy.timeZone = zone
+                }
             } else {
                 report(line(of: "time-zone"), "time-zone", "\"\(zone)\" is not a time zone; write \"UTC\", an offset such as \"+05:30\", or an IANA id such as \"Europe/Berlin\"")
             }
