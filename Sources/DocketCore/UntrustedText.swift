@@ -58,13 +58,19 @@ public enum UntrustedText {
         return nil
     }
 
+    /// What a text that says who someone is says: a handle people are told apart by
+    /// (`Report.personKey`), a way to reach them, or a name to show.
+    public enum IdentityKind: Sendable { case handle, contact, name }
+
     /// Why `s`, given as `field` to say who someone is, is refused, if it is: it holds an
     /// invisible character (`firstInvisible`; a name may hold the joiners), or it is a handle
-    /// with white space at either end. Either way one person could pass for another: credits
-    /// tell handles apart without their surrounding space (`Report.personKey`), while a reporter's
-    /// token sees the reports of its own handle exactly, so " ada" would be ada to a hall of fame
-    /// and nobody's to her.
-    public static func identityRefusal(_ s: String, field: String, isName: Bool) -> String? {
+    /// with white space at either end or an `@` in front. Either way one person could pass for
+    /// another: credits tell handles apart without their surrounding space or `@`
+    /// (`Report.personKey`), while a reporter's token sees the reports of its own handle exactly,
+    /// so " ada" would be ada to a hall of fame and nobody's to her; and "@ada" would dodge a
+    /// decline by "ada" where handles were compared as given.
+    public static func identityRefusal(_ s: String, field: String, kind: IdentityKind) -> String? {
+        let isName = kind == .name
         if let invisible = firstInvisible(in: s, allowingJoiners: isName) {
             return "\(field) holds an invisible character (\(name(invisible.scalar)), character \(invisible.position)): a \(isName ? "name" : "handle") shows every character it is told apart by, or one person could pass for another in a hall of fame"
                 + (isName ? " (joiners, U+200C and U+200D, are allowed)" : "")
@@ -72,6 +78,9 @@ public enum UntrustedText {
         if !isName, s.first?.isWhitespace == true || s.last?.isWhitespace == true {
             let trimmed = String(s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
             return "\(field) \"\(displayable(s))\" begins or ends with white space, which handles are told apart without: it would pass for \"\(displayable(trimmed))\""
+        }
+        if kind == .handle, s.first == "@" {
+            return "\(field) \"\(displayable(s))\" begins with @, which handles are told apart without (the hall of fame writes its own): give it as \"\(displayable(String(s.drop { $0 == "@" })))\""
         }
         return nil
     }

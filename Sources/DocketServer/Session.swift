@@ -390,7 +390,10 @@ final class Session: Sendable {
                 role: try b.enumeration("role", Role.self), project: try b.optionalString("project"), subject: try b.string("name"),
                 expiresAt: try b.optionalTime("expiresAt"), by: principal)
             server.logger.notice("token created", metadata: ["token": "\(record.id)", "role": "\(record.role)", "by": "\(principal)"])
-            return (.object([("id", .string(record.id)), ("role", .string(record.role.rawValue)), ("token", .string(secret))]), server.ledger.store.head.sequence)
+            var answer: [(key: String, value: Value)] = [("id", .string(record.id)), ("role", .string(record.role.rawValue)), ("token", .string(secret))]
+            let sharing = try tokens.sharingHandle(with: record)
+            if !sharing.isEmpty { answer.append(("sameHandle", .array(sharing.map { .string($0.id) }))) }
+            return (.object(answer), server.ledger.store.head.sequence)
         case "token-revoke":
             let tokenID = try b.string("id")
             // Its own token: answered first, then closed (`handle`); spared until then by every

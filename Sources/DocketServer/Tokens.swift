@@ -100,12 +100,13 @@ public struct Tokens: Sendable {
         // It is the handle a reporter submits and answers credit under, and the actor every
         // event names: held to the rule of handles (`Lifecycle.identityFields`), or the reporter
         // could not submit under it.
-        if let refusal = UntrustedText.identityRefusal(subject, field: "--name", isName: false) {
+        if let refusal = UntrustedText.identityRefusal(subject, field: "--name", kind: .handle) {
             throw DomainError(.invalidCommand, refusal)
         }
         if let expiresAt, expiresAt <= .now() {
             throw DomainError(.invalidCommand, "expiresAt \(expiresAt.rfc3339) has passed: the token could never be used (give a time to come, or none)")
         }
+        if role == .reporter { try refuseCaseVariant(of: subject) }
         let (id, secret) = (minted.id, minted.secret)
         let hash = Array(SHA256.hash(data: Array(secret.utf8)))
         var data: [(key: String, value: Value)] = [
@@ -118,6 +119,32 @@ public struct Tokens: Sendable {
         ledger.heads.advance(to: result.lastSequence)
         let record = Record(id: id, role: role, project: project, subject: subject, secretHash: hash, createdAt: result.recordedAt, expiresAt: expiresAt)
         return (record, minted.token)
+    }
+
+    /// Refuses a reporter token for a handle that differs only in case (or, from before the rules
+    /// of handles, in surrounding space or an `@`) from a reporter token's still in use: credits
+    /// and halls of fame take them for one person (`Report.personKey`), while each token sees
+    /// the reports of its own handle exactly, so two people could share a hall-of-fame entry, or
+    /// one person's token miss their own reports.
+    private func refuseCaseVariant(of subject: String) throws {
+        let key = Report.personKey(subject)
+        let now = Timestamp.now()
+        guard let other = try records().values.filter({ $0.role == .reporter && $0.subject != subject && Report.personKey($0.subject) == key && Self.refusal($0, now: now) == nil })
+            .min(by: { $0.createdAt < $1.createdAt })
+        else { return }
+        throw DomainError(
+            .invalidCommand,
+            "--name \"\(UntrustedText.displayable(subject))\" differs from reporter token \(other.id)'s handle \"\(UntrustedText.displayable(other.subject))\" only in case: halls of fame take them for one person, while each token sees only its own handle's reports. For another token of the same person give --name \(UntrustedText.displayable(other.subject)) exactly; for someone else, a handle of their own")
+    }
+
+    /// The other reporter tokens still in use that hold exactly `record`'s handle, oldest first:
+    /// their holders see and act on the same reports as its holder (a second token of one person,
+    /// or two people given one handle by mistake, which `token create` warns of).
+    public func sharingHandle(with record: Record) throws -> [Record] {
+        guard record.role == .reporter else { return [] }
+        let now = Timestamp.now()
+        return try records().values.filter { $0.role == .reporter && $0.id != record.id && $0.subject == record.subject && Self.refusal($0, now: now) == nil }
+            .sorted { $0.createdAt < $1.createdAt }
     }
 
     /// The earliest admin token that lets its holder in at `now`, if any: without one, nobody can

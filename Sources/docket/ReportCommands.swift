@@ -205,7 +205,7 @@ extension ReportGroup {
         @Option(help: "A CWE id, like CWE-79 (repeatable).") var cwe: [String] = []
         @Option(help: "The affected component.") var component: String?
         @Option(help: "An affected version range (repeatable).") var affected: [String] = []
-        @Option(help: "Why the severity changed (re-assessment).") var reason: String?
+        @Option(help: "Why the severity changed (re-assessment). The reporter reads it in their report's history: internal remarks go in a note.") var reason: String?
 
         func validate() throws {
             // An assessment given with --start would be dropped without a word.
@@ -379,7 +379,7 @@ extension ReportGroup {
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
         @Option(help: ArgumentHelp("The new embargo end (RFC 3339, or YYYY-MM-DD for 00:00 UTC that day: give a time with its offset, like 2026-07-10T23:59:59+02:00, for another instant).", valueName: "time")) var until: String
-        @Option(help: "Why.") var reason: String
+        @Option(help: "Why. The reporter reads it in their report's history: internal remarks go in a note.") var reason: String
         @Flag(help: "The reporter agreed to the extension.") var reporterAgreed = false
         func run() async throws {
             try await reporting {
@@ -438,7 +438,7 @@ extension ReportGroup {
         @Argument(help: "The report id.") var report: String
         @Option(help: "The resolution.") var resolution: Resolution
         @Option(help: "The report this duplicates.") var duplicateOf: String?
-        @Option(help: "Why.") var reason: String?
+        @Option(help: "Why. The reporter reads it in their report's history (their view leaves out which report a duplicate duplicates, so do not name it here): internal remarks go in a note.") var reason: String?
         func run() async throws {
             try await reporting { try await perform(.close(resolution, duplicateOf: duplicateOf, reason: reason), report: report, store: store, remote: remote, event: event) }
         }
@@ -450,7 +450,7 @@ extension ReportGroup {
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
-        @Option(help: "Why.") var reason: String?
+        @Option(help: "Why. The reporter reads it in their report's history: internal remarks go in a note.") var reason: String?
         func run() async throws {
             try await reporting { try await perform(.reopen(reason: reason), report: report, store: store, remote: remote, event: event) }
         }
@@ -462,7 +462,7 @@ extension ReportGroup {
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
-        @Option(help: "Why.") var reason: String
+        @Option(help: "Why. The reporter reads it in their report's history: internal remarks go in a note.") var reason: String
         func run() async throws {
             try await reporting { try await perform(.withdraw(reason: reason), report: report, store: store, remote: remote, event: event) }
         }

@@ -207,6 +207,7 @@ struct TokenGroup: AsyncParsableCommand {
                 let expiresAt = try expires.map { Timestamp.now() + (try parseSpan($0, what: "--expires", allowZero: false)) }
                 let id: String
                 let secret: String
+                let sameHandle: [String]
                 if let client = try store.client(remote) {
                     var args: [(key: String, value: Value)] = [("role", .string(role.rawValue)), ("name", .string(name))]
                     if let project { args.append(("project", .string(project))) }
@@ -224,20 +225,29 @@ struct TokenGroup: AsyncParsableCommand {
                     }
                     id = r["id"]?.stringValue ?? ""
                     secret = r["token"]?.stringValue ?? ""
+                    sameHandle = r["sameHandle"]?.arrayValue?.compactMap(\.stringValue) ?? []
                 } else {
                     // The first admin token is made on the directory before it is first served.
                     let store = try self.store.openStore(startsLedger: true)
                     defer { store.close() }
-                    let (record, s) = try await Tokens(ledger: Ledger(store: store, dataDir: self.store.dataDir)).create(
-                        role: role, project: project, subject: name, expiresAt: expiresAt, by: .local(actor: "operator"))
+                    let tokens = Tokens(ledger: Ledger(store: store, dataDir: self.store.dataDir))
+                    let (record, s) = try await tokens.create(role: role, project: project, subject: name, expiresAt: expiresAt, by: .local(actor: "operator"))
                     id = record.id
                     secret = s
+                    sameHandle = try tokens.sharingHandle(with: record).map(\.id)
                 }
                 if json {
-                    printJSON([("id", .string(id)), ("role", .string(role.rawValue)), ("token", .string(secret))])
+                    var fields: [(key: String, value: Value)] = [("id", .string(id)), ("role", .string(role.rawValue)), ("token", .string(secret))]
+                    if !sameHandle.isEmpty { fields.append(("sameHandle", .array(sameHandle.map { .string($0) }))) }
+                    printJSON(fields)
                 } else {
                     print(secret)
-                    FileHandle.standardError.write(Data("token \(id) (\(role)\(project.map { " of \($0)" } ?? "") for \(name)): shown once; store it now\n".utf8))
+                    FileHandle.standardError.write(Data("token \(id) (\(role)\(project.map { " of \($0)" } ?? "") for \(UntrustedText.displayable(name))): shown once; store it now\n".utf8))
+                }
+                if !sameHandle.isEmpty {
+                    // Rotation is one person's second token; two people given one handle would read each other's reports.
+                    FileHandle.standardError.write(Data(
+                        "warning: reporter token\(sameHandle.count == 1 ? "" : "s") \(sameHandle.joined(separator: ", ")) also hold\(sameHandle.count == 1 ? "s" : "") the handle \(UntrustedText.displayable(name)): this token sees and acts on the same reports. If it is for someone else, revoke it (docket token revoke \(id)) and give them a handle of their own\n".utf8))
                 }
             }
         }

@@ -106,6 +106,30 @@ struct TokenBootstrapTests {
         }
     }
 
+    @Test("a reporter token whose handle differs from another's in use only in case is refused; one with the same handle is made, and the tokens sharing it are named")
+    func reporterHandles() async throws {
+        try await Self.withTokens { dir, store, tokens in
+            let (ada, _) = try await tokens.create(role: .reporter, project: nil, subject: "ada", expiresAt: nil, by: .local(actor: "t"))
+            #expect(try tokens.sharingHandle(with: ada).isEmpty)
+            let before = store.head.sequence
+            // Credits would take "Ada" for ada, while each token sees only its own handle's reports.
+            let cased = await #expect(throws: DomainError.self) {
+                _ = try await tokens.create(role: .reporter, project: nil, subject: "Ada", expiresAt: nil, by: .local(actor: "t"))
+            }
+            #expect(cased?.message.hasPrefix(#"--name "Ada" differs from reporter token \#(ada.id)'s handle "ada" only in case"#) == true, "\(String(describing: cased))")
+            #expect(cased?.message.hasSuffix("give --name ada exactly; for someone else, a handle of their own") == true, "\(String(describing: cased))")
+            #expect(store.head.sequence == before)
+            // A maintainer (or another role) of that name is someone else's business.
+            _ = try await tokens.create(role: .maintainer, project: "p", subject: "Ada", expiresAt: nil, by: .local(actor: "t"))
+            // A second token of ada's: made, and the first named as sharing her reports.
+            let (again, _) = try await tokens.create(role: .reporter, project: nil, subject: "ada", expiresAt: nil, by: .local(actor: "t"))
+            #expect(try tokens.sharingHandle(with: again).map(\.id) == [ada.id])
+            // A revoked token shares nothing.
+            try await tokens.revoke(id: ada.id, by: .local(actor: "t"), lastAdmin: false)
+            #expect(try tokens.sharingHandle(with: again).isEmpty)
+        }
+    }
+
     @Test("a secret that cannot be written is never recorded")
     func unwritable() async throws {
         try await Self.withTokens { dir, store, tokens in

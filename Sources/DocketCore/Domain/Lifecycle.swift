@@ -544,12 +544,11 @@ public enum Lifecycle {
     /// in a log are not checked again.
     static let lineLimits: [String: Int] = ["handle": 254, "assignee": 254, "person": 254, "url": 2048]
 
-    enum IdentityKind { case handle, name }
     /// Fields that say who someone is, where an invisible character (a zero-width space, a
     /// direction mark, a soft hyphen) would make two people look alike: handles refuse every one;
     /// names allow the joiners some scripts and emoji are written with.
-    static let identityFields: [String: IdentityKind] = [
-        "handle": .handle, "person": .handle, "assignee": .handle, "contact": .handle, "name": .name, "displayName": .name,
+    static let identityFields: [String: UntrustedText.IdentityKind] = [
+        "handle": .handle, "person": .handle, "assignee": .handle, "contact": .contact, "name": .name, "displayName": .name,
     ]
     static let lineLimit = 1000
 
@@ -580,7 +579,7 @@ public enum Lifecycle {
                     refusal + ": text takes printable characters only"
                         + (multiLine ? ", line breaks and tabs" : " (line breaks and tabs only in a question, summary, reason, note or source)"))
             }
-            if let kind = identityFields[name], let recorded, !recorded.contains(s), let refusal = UntrustedText.identityRefusal(s, field: field, isName: kind == .name) {
+            if let kind = identityFields[name], let recorded, !recorded.contains(s), let refusal = UntrustedText.identityRefusal(s, field: field, kind: kind) {
                 throw DomainError(.invalidCommand, refusal)
             }
         case .array(let items):

@@ -433,6 +433,8 @@ public struct Report: Hashable, @unchecked Sendable {
         let reporter = self.reporter
         if var own = credit(of: reporter.handle) {
             guard own.status != .declined else { return nil }
+            // Shown by the handle they reported under, not as a maintainer typed it in an offer.
+            own.person = reporter.handle
             // The reporter found it, whatever else they are offered credit for: a maintainer's
             // offer of another type, made before they answered, does not take that away (nor is
             // that type shown before they accept it).
@@ -450,17 +452,23 @@ public struct Report: Hashable, @unchecked Sendable {
         return history.last { $0.at <= t }?.severity ?? (history.isEmpty ? self.severity : nil)
     }
 
-    /// Handles compare without case or surrounding space, so "Ann " cannot dodge a decline by "ann".
+    /// Handles compare without case, surrounding space or an `@` in front, so neither "Ann " nor
+    /// "@ann" can dodge a decline by "ann". (New events refuse the space and the `@`:
+    /// `UntrustedText.identityRefusal`; a log may hold them from before.)
     public static func personKey(_ handle: String) -> String {
-        // Nearly every handle is already its own key (ASCII, lower case, trimmed): return it as it
-        // is, without the allocations below — views compare handles for every credit of every report.
+        // Nearly every handle is already its own key (ASCII, lower case, trimmed, no @ in front):
+        // return it as it is, without the allocations below — views compare handles for every
+        // credit of every report.
         let utf8 = handle.utf8
-        if let first = utf8.first, let last = utf8.last, !isASCIISpace(first), !isASCIISpace(last),
+        if let first = utf8.first, let last = utf8.last, !isASCIISpace(first), !isASCIISpace(last), first != UInt8(ascii: "@"),
             utf8.allSatisfy({ $0 < 0x80 && !(UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) })
         {
             return handle
         }
-        return String(handle.lowercased().drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        func trimmed(_ s: Substring) -> Substring { Substring(s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()) }
+        var key = trimmed(Substring(handle.lowercased()))
+        while key.first == "@" { key = trimmed(key.dropFirst()) }
+        return String(key)
     }
 
     private static func isASCIISpace(_ byte: UInt8) -> Bool {
