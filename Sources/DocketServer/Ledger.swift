@@ -95,6 +95,18 @@ public final class Ledger: Sendable {
         return (projection.reports[id], recorded)
     }
 
+    /// Report `id` as its submission made it (the first event of its stream), if there is one:
+    /// enough to judge who may see it, since its project and reporter never change. It takes one
+    /// event's read however long the report's history, so a refusal of a report the principal may
+    /// not see takes no longer than one of an id that names none: the time of the answer tells
+    /// nobody that the report exists, nor how much has happened to it.
+    func submission(of id: String) throws -> Report? {
+        guard let first = try store.read(stream: try DomainStreams.report(id), limit: 1).first,
+            case .reportSubmitted(let e)? = try? DomainEvent(first)
+        else { return nil }
+        return Report(id: id, submitted: e, at: first.occurredAt)
+    }
+
     /// Decides `command` on report `id` as `principal` and appends the result durably. A
     /// concurrent append to the same report makes it decide again on the new state (a few
     /// times); it never overwrites.
@@ -112,6 +124,11 @@ public final class Ledger: Sendable {
             command = .submit(e)
         }
         let stream = try DomainStreams.report(id)
+        // A report the principal may not see is refused as one that does not exist (`authorize`),
+        // and as quickly: judged from its submission, before its history is read.
+        if principal.role == .maintainer || principal.role == .reporter, !command.isSubmission {
+            guard let submitted = try submission(of: id), principal.canSee(submitted) else { throw DomainError.noReport(id) }
+        }
         var attempt = 0
         while true {
             attempt += 1
@@ -256,7 +273,9 @@ public final class Ledger: Sendable {
         guard case .close(.duplicate, let original?, _) = command, original != id,
             (try? DomainStreams.validateIdentifier(original, what: "duplicate-of")) != nil
         else { return }
-        guard let found = try load(report: original).0, principal.canSee(found) else {
+        // Who may see it judged first from its submission, so that a hidden original is refused as
+        // quickly as a missing one (`submission(of:)`).
+        guard let seen = try submission(of: original), principal.canSee(seen), let found = try load(report: original).0 else {
             throw DomainError(.invalidCommand, "no report \(original) to be a duplicate of; check the id (--duplicate-of)")
         }
         // A report already closed cannot be closed again, whatever it would name: the lifecycle

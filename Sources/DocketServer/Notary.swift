@@ -337,8 +337,8 @@ extension Ledger {
         if readsLog { return event }
         let stream = event.stream.rawValue
         if stream.hasPrefix(DomainStreams.reportPrefix) {
-            let (report, _) = try load(report: String(stream.dropFirst(DomainStreams.reportPrefix.count)))
-            guard let report, principal.canSee(report) else { throw hidden }
+            // From its submission, not its whole history: refused as quickly as a record not held.
+            guard let report = try submission(of: String(stream.dropFirst(DomainStreams.reportPrefix.count))), principal.canSee(report) else { throw hidden }
             if principal.role == .reporter && event.actor != principal.subject { throw hidden }
             return event
         }

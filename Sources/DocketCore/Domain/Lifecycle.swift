@@ -27,6 +27,12 @@ public enum ReportCommand: Hashable, Sendable {
     case reopen(reason: String?)
     case withdraw(reason: String)
     case note(String)
+
+    /// Whether it submits a report (every other command acts on one already there).
+    public var isSubmission: Bool {
+        if case .submit = self { return true }
+        return false
+    }
 }
 
 /// The report state machine: which events each state allows, where they lead, and `decide`,
