@@ -432,7 +432,8 @@ def json_string(s):
             out.append("\\r")
         elif ch == "\t":
             out.append("\\t")
-        elif c < 0x20 or c == 0x2028 or c == 0x2029:
+        elif c < 0x20 or 0x7F <= c <= 0x9F or c in (0x2028, 0x2029) or 0x202A <= c <= 0x202E or 0x2066 <= c <= 0x2069:
+            # As docket writes them: whatever would disrupt a terminal (envelope.md, "Strings").
             out.append("\\u%04x" % c)
         else:
             out.append(ch)

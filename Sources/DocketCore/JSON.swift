@@ -65,13 +65,16 @@ public enum JSON {
         }
     }
 
-    /// Appends `s` as a JSON string literal.
+    /// Appends `s` as a JSON string literal. Every character that could change how the text
+    /// around it shows (`UntrustedText.isDisruptive`: controls, DEL, C1 controls, line separators,
+    /// bidirectional overrides and isolates) is written as a `\u` escape, so JSON printed to a
+    /// terminal or pasted elsewhere shows what it holds; parsed, it is the same string.
     public static func writeString(_ s: String, to out: inout String) {
         out += "\""
-        // Most strings need no escape: append them whole. 0xE2 leads U+2028 and U+2029 (and other
-        // characters, which take the careful path).
+        // Most strings need no escape: append them whole. 0xC2 leads the C1 controls and 0xE2 the
+        // separators, overrides and isolates (with other characters, which take the careful path).
         var text = s
-        let plain = text.withUTF8 { u in !u.contains { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 || $0 == 0xE2 } }
+        let plain = text.withUTF8 { u in !u.contains { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 || $0 == 0x7F || $0 == 0xC2 || $0 == 0xE2 } }
         if plain {
             out += text
             out += "\""
@@ -84,7 +87,7 @@ public enum JSON {
             case "\n": out += "\\n"
             case "\r": out += "\\r"
             case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029:
+            case _ where UntrustedText.isDisruptive(scalar):
                 let hex = String(scalar.value, radix: 16)
                 out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
             default: out.unicodeScalars.append(scalar)

@@ -95,12 +95,13 @@ struct PolicyGroup: AsyncParsableCommand {
             try await reporting {
                 let (policy, _, warning) = try PolicyGroup.load(file)
                 if json {
-                    return printJSON([
-                        ("file", .string(file)), ("valid", true), ("name", .string(policy.name)), ("version", .int(Int64(policy.version))),
-                        ("warning", warning.map { .string($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? .null),
-                    ])
+                    // A warning when there is one, left out otherwise, as other answers leave out what they lack.
+                    var fields: [(String, Value)] = [("file", .string(file)), ("valid", true), ("name", .string(policy.name)), ("version", .int(Int64(policy.version)))]
+                    if let warning { fields.append(("warning", .string(warning.trimmingCharacters(in: .whitespacesAndNewlines)))) }
+                    return printJSON(fields)
                 }
-                print("\(file): valid policy \"\(policy.name)\" version \(policy.version)")
+                // The file's name as given, escaped: a contributor's file name must not rewrite a CI log.
+                print("\(UntrustedText.displayable(file)): valid policy \"\(UntrustedText.displayable(policy.name))\" version \(policy.version)")
                 if let warning { FileHandle.standardError.write(Data(warning.utf8)) }
             }
         }

@@ -20,7 +20,7 @@ struct ViewOptions: ParsableArguments {
         valueName: "time"))
     var knownAt: String?
 
-    @Flag(help: "Print JSON instead of a table.")
+    @Flag(help: "Print JSON instead of a table: each row one object on a line of its own (JSON Lines, so no rows print nothing); metrics print one object.")
     var json = false
 
     func validate() throws {
@@ -81,7 +81,7 @@ func parseSpan(_ text: String, what: String, allowZero: Bool = true) throws -> D
 /// A plain-text table with aligned columns.
 func printTable(_ header: [String], _ rows: [[String]]) {
     // Cells hold what people wrote (titles, names): shown, not obeyed, by the terminal.
-    let rows = rows.map { $0.map(UntrustedText.displayable) }
+    let rows = rows.map { $0.map(tableCell) }
     // Widths in characters (Foundation's `padding` counted UTF-16 units, cut cells holding an emoji
     // short, and was most of the time a table of 100,000 reports took to print). A character a
     // terminal shows two columns wide (CJK, an emoji) still pushes the rest of its row along by one.
@@ -100,6 +100,32 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     out.line(line(header, header.map(\.count)))
     for (r, lengths) in zip(rows, counts) { out.line(line(r, lengths)) }
     out.flush()
+}
+
+/// `text` as a table shows it: escaped (`UntrustedText.displayable`), and each run of white space
+/// one space. A title of a thousand spaces would otherwise wrap on the terminal, and what follows
+/// in it would show as a row of its own, under the report's. (JSON gives the text as it is.)
+func tableCell(_ text: String) -> String {
+    let shown = UntrustedText.displayable(text)
+    var previous: UInt8 = 0
+    let plain = shown.utf8.allSatisfy { byte in
+        defer { previous = byte }
+        return byte < 0x80 && !(byte == 0x20 && previous == 0x20)
+    }
+    if plain { return shown }
+    var out = ""
+    out.reserveCapacity(shown.utf8.count)
+    var inSpace = false
+    for c in shown {
+        if c.isWhitespace {
+            if !inSpace { out.append(" ") }
+            inSpace = true
+        } else {
+            out.append(c)
+            inSpace = false
+        }
+    }
+    return out
 }
 
 /// A malformed report id names no report in any ledger: bad usage, found before the node is asked.

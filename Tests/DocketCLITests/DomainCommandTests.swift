@@ -490,6 +490,21 @@ struct DomainCommandTests {
         }
     }
 
+    @Test("a table shows each run of white space in a cell as one space: a title cannot wrap into a row of its own; JSON keeps the text")
+    func tableCellsCannotForgeRows() async throws {
+        try await withTemporaryDirectory { dir in
+            let cli = CLI(dir: dir)
+            try await cli.adopt("p")
+            let forged = "real bug" + String(repeating: " ", count: 400) + "R-0  2026-01-01  closed  critical" + String(repeating: "\u{2003}", count: 50) + "x"
+            _ = try await cli.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", forged, "--reporter", "eve")
+            let table = try await cli.ok("state")
+            let row = try #require(table.lines.first { $0.hasPrefix("R-1") }, "\(table)")
+            #expect(row.contains("real bug R-0 2026-01-01 closed critical x") && !row.contains("bug  "), "\(row)")
+            let json = try JSON.parse(String(try await cli.ok("state", "--json").lines[0]))
+            #expect(json["title"] == .string(forged))
+        }
+    }
+
     @Test("text that begins with a dash is text: an option's value is taken as given, a note after `--` is recorded, and one without it is refused with how to write it, never read as a request for help")
     func dashLedText() async throws {
         try await withTemporaryDirectory { dir in
@@ -754,6 +769,12 @@ struct DomainCommandTests {
             #expect(problems.contains { $0["field"] == "fix.critical" } && problems.contains { $0["field"] == "name" }, "\(badJSON.stderr)")
             let good = try JSON.parse(try await DocketProcess.run(["policy", "validate", Self.policies.appendingPathComponent("aumos.toml").path, "--json"]).stdout)
             #expect(good["valid"] == true && good["name"] == "AumOS" && good["version"] == 1, "\(good)")
+            #expect(good["warning"] == nil, "\(good)")
+            // A file name (a contributor's, in a CI job) reaches the terminal escaped.
+            let escaped = dir + "/f\u{1B}[31mRED.toml"
+            try FileManager.default.copyItem(atPath: Self.policies.appendingPathComponent("aumos.toml").path, toPath: escaped)
+            let named = try await DocketProcess.run(["policy", "validate", escaped])
+            #expect(named.status == 0 && !named.stdout.contains("\u{1B}") && named.stdout.contains(#"f\u{1B}[31mRED.toml: valid policy "AumOS" version 1"#), "\(named.stdout)")
             let adopted = try await docket("policy", "adopt", "--project", "p", bad, "--json")
             let code = try JSON.parse(adopted.stderr)["error"]?["code"]
             #expect(adopted.status == 1 && code == "invalid-policy", "\(adopted.stderr)")

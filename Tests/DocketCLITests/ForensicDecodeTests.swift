@@ -16,7 +16,7 @@ struct ForensicDecodeTests {
 
         // Records written before any dictionary exists: plain zstd frames (dictionary 0).
         let odd = [
-            #"{"text":"héllo \"wörld\" \n\t\u0001 \u2028 😀 \\ / end","ctl":"\u007f\b\f","emoji":"👩‍👩‍👧"}"#,
+            #"{"text":"héllo \"wörld\" \n\t\u0001 \u2028 😀 \\ / end","ctl":"\u007f\b\f\u009b\u0085","bidi":"\u202eevil\u2066x\u2069","emoji":"👩‍👩‍👧"}"#,
             #"{"a":{"b":{"c":[1,[2,[3,{"d":null}]],true,false]}},"e":[],"f":{}}"#,
             #"{"max":9223372036854775807,"min":-9223372036854775808,"over":9223372036854775808,"huge":12345678901234567890123}"#,
             #"{"pi":3.141592653589793,"tiny":1e-7,"big":1e300,"mid":9450851793905648.0,"z":-0.0,"one":1.0,"e":1E2,"small":0.0001}"#,

@@ -335,7 +335,7 @@ struct JSONTests {
     }
 
     @Test(
-        "strings are escaped minimally",
+        "strings are escaped minimally: quotes, backslashes, and what would disrupt a terminal",
         arguments: [
             ("plain", #""plain""#),
             ("", #""""#),
@@ -346,9 +346,13 @@ struct JSONTests {
             ("\u{8}\u{C}", #""\u0008\u000c""#),
             ("\u{0}", #""\u0000""#),
             ("a\u{1F}b", #""a\u001fb""#),
-            ("\u{7F}", "\"\u{7F}\""),  // DEL is not a JSON control character
-            ("\u{2028}\u{2029}", #""\u2028\u2029""#),  // for JavaScript embedding
-            ("é日🙂", "\"é日🙂\""),
+            // Not JSON's control characters, but a terminal's: DEL, the C1 controls (0x9B is CSI)
+            // and the bidirectional overrides and isolates reach no terminal raw.
+            ("\u{7F}", #""\u007f""#),
+            ("a\u{9B}2Jb\u{85}", #""a\u009b2Jb\u0085""#),
+            ("\u{202E}evil\u{2066}x\u{2069}", #""\u202eevil\u2066x\u2069""#),
+            ("\u{2028}\u{2029}", #""\u2028\u2029""#),  // for JavaScript embedding too
+            ("é日🙂\u{A0}\u{2014}", "\"é日🙂\u{A0}\u{2014}\""),
         ] as [(String, String)])
     func stringEscapes(_ s: String, _ json: String) throws {
         #expect(JSON.serialize(.string(s)) == json)
