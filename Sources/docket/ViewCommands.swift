@@ -268,10 +268,19 @@ struct HallOfFameCommand: AsyncParsableCommand {
     func run() async throws {
         try await reporting {
             let result = try await runQuery(.hallOfFame(project: project, year: year), store, remote, asOf: ViewOptions.resolve(asOf, knownAt: knownAt))
-            if json || format == .json {
-                print(JSON.serialize(result["json"] ?? .null))
-            } else {
-                print(result["markdown"]?.stringValue ?? "", terminator: "")
+            // Written at once, so a warning below follows it on a terminal.
+            let text = json || format == .json ? JSON.serialize(result["json"] ?? .null) + "\n" : result["markdown"]?.stringValue ?? ""
+            FileHandle.standardOutput.write(Data(text.utf8))
+            // An entry shown by an e-mail address (a report filed under its sender's address, with
+            // no name given): the hall would publish a contact. Said before it is pasted anywhere.
+            let addressed = (result["json"]?["credited"]?.arrayValue ?? []).filter { entry in
+                entry["name"]?.stringValue.map(HallOfFame.isEmailAddress) ?? false
+            }
+            for entry in addressed {
+                let reports = (entry["reports"]?.arrayValue ?? []).compactMap(\.stringValue)
+                let address = UntrustedText.displayable(entry["name"]?.stringValue ?? "")
+                FileHandle.standardError.write(Data(
+                    "warning: the credit on \(UntrustedText.displayable(reports.joined(separator: ", "))) shows an e-mail address (\(address)): ask the person how to be named, and record it (docket report credit \(UntrustedText.displayable(reports.first ?? "REPORT")) --accept --person \(address) --name \"…\"), before publishing this\n".utf8))
             }
         }
     }

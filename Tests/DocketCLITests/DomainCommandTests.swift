@@ -459,8 +459,10 @@ struct DomainCommandTests {
             #expect(try await docket.ok("timers", "--report", "AUM-1").stdout.hasPrefix("REPORT"))
 
             // Hall of fame: the reporter by name, bob by handle; never the contact.
-            let md = try await docket.ok("hall-of-fame", "--project", "aumos").stdout
+            let hall = try await docket.ok("hall-of-fame", "--project", "aumos")
+            let md = hall.stdout
             #expect(md.contains("Ada Lovelace (@\u{2060}ada)") && md.contains("@\u{2060}bob") && !md.contains("example.org"))
+            #expect(hall.stderr.isEmpty, "\(hall.stderr)")
             let hof = try JSON.parse(try await docket.ok("hall-of-fame", "--project", "aumos", "--year", "2025", "--format", "json").stdout)
             #expect(hof["credited"]?.arrayValue?.count == 2 && hof["anonymous"] == 0)
             #expect(try JSON.parse(try await docket.ok("hall-of-fame", "--project", "aumos", "--json", "--as-of", "2025-12-01").stdout)["credited"] == [])

@@ -87,6 +87,30 @@ struct LifecycleTests {
         #expect(hof.markdown.contains("- Ann L (@\u{2060}Ann) — finder; CVE-2026-1000, GHSA-2c4m-59x8-xvhw, CVE-2026-2000\n"), "\(hof.markdown)")
     }
 
+    @Test("a report filed under its sender's e-mail address credits them by name without publishing the address")
+    func hallOfFameEmailHandles() throws {
+        var projection = Projection()
+        for (id, handle, name) in [("r-1", "ada.lovelace@example.org", "Ada L"), ("r-2", "bob", "Bob B"), ("r-3", "carol@example.org", nil)] {
+            var h = try ReportHarness(id: id, reporter: Reporter(handle: handle, name: name, credit: .named))
+            try h.run(.acknowledge(assignee: "m"))
+            try h.run(Self.triage)
+            try h.run(.startFix(branch: nil))
+            try h.run(.release(versions: ["1.0.1"]))
+            try h.run(.publish(ghsa: nil, cve: "CVE-2026-\(id.suffix(1))000", url: nil))
+            projection.reports[id] = try #require(h.report)
+        }
+        let hof = HallOfFame(projection: projection, project: "demo", year: nil, now: try Timestamp(rfc3339: "2027-01-01T00:00:00Z"))
+        #expect(hof.markdown.contains("- Ada L — finder; CVE-2026-1000\n") && !hof.markdown.contains("example\\.org)"), "\(hof.markdown)")
+        #expect(hof.markdown.contains("- Bob B (@\u{2060}bob) — finder; CVE-2026-2000\n"), "\(hof.markdown)")
+        let credited = hof.json["credited"]?.arrayValue ?? []
+        #expect(credited.first?["name"] == "Ada L" && credited.first?["handle"] == nil, "\(credited)")
+        #expect(credited.dropFirst().first?["handle"] == "bob")
+        // With no name to show, the handle is what the credit shows, address or not: the
+        // maintainer is to ask for a name (or the person accept credit with one).
+        #expect(credited.last?["name"] == "carol@example.org" && credited.last?["handle"] == "carol@example.org")
+        #expect(HallOfFame.isEmailAddress("a@b.c") && !HallOfFame.isEmailAddress("@ab.c") && !HallOfFame.isEmailAddress("a@localhost") && !HallOfFame.isEmailAddress("a@b."))
+    }
+
     @Test("a person named on one report and credited by handle only on another has their name on the first alone")
     func hallOfFamePreferencesPerReport() throws {
         var projection = Projection()

@@ -9,6 +9,10 @@ public struct HallOfFame: Hashable, Sendable {
         public var credited: String
         /// Their handle.
         public var handle: String
+        /// Whether the hall shows the handle: not when it is an e-mail address beside the name
+        /// the credit shows (a report that came in by e-mail is often filed under its sender's
+        /// address, and a contact is not published because the person asked to be named).
+        public var showsHandle: Bool { credited == handle || !HallOfFame.isEmailAddress(handle) }
         public var types: [CreditType]
         /// Report ids and, when published, their advisory ids (GHSA, then CVE, where a report has both).
         public var reports: [String]
@@ -116,7 +120,7 @@ public struct HallOfFame: Hashable, Sendable {
             // (`escape`): pasted into release notes or an issue, "@ada" would mention, and notify,
             // whoever holds that name on GitHub, who need not be this reporter.
             let handle = "@\u{2060}" + Self.escape(e.handle)
-            var line = "- " + (e.credited == e.handle ? handle : Self.escape(e.credited) + " (\(handle))")
+            var line = "- " + (e.credited == e.handle ? handle : Self.escape(e.credited) + (e.showsHandle ? " (\(handle))" : ""))
             let kinds = e.types.map { $0.rawValue.lowercased().replacingUnderscores() }.joined(separator: ", ")
             line += " — \(kinds)"
             // Advisory ids (CVE-2026-1234, GHSA-…) are checked when recorded: letters, digits and
@@ -137,7 +141,8 @@ public struct HallOfFame: Hashable, Sendable {
         if let year { members.append(("year", .int(year))) }
         members.append(("disclosedReports", .int(Int64(disclosedReports))))
         members.append(("credited", .array(entries.map { e in
-            var m: [(key: String, value: Value)] = [("name", .string(e.credited)), ("handle", .string(e.handle))]
+            var m: [(key: String, value: Value)] = [("name", .string(e.credited))]
+            if e.showsHandle { m.append(("handle", .string(e.handle))) }
             m.append(("types", .array(e.types.map { .string($0.rawValue) })))
             m.append(("reports", .array(e.reports.map { .string($0) })))
             m.append(("advisories", .array(e.advisories.map { .string($0) })))
@@ -145,6 +150,13 @@ public struct HallOfFame: Hashable, Sendable {
         })))
         members.append(("anonymous", .int(Int64(anonymous))))
         return .object(members)
+    }
+
+    /// Whether a handle is an e-mail address: something, an `@`, and a domain with a dot in it.
+    public static func isEmailAddress(_ handle: String) -> Bool {
+        guard let at = handle.lastIndex(of: "@"), at != handle.startIndex else { return false }
+        let domain = handle[handle.index(after: at)...]
+        return domain.contains(".") && domain.first != "." && domain.last != "." && !handle.contains { $0.isWhitespace }
     }
 
     /// Letters, digits and inner hyphens only: text Markdown renders as it is, mid-line.
