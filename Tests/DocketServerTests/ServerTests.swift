@@ -1850,6 +1850,36 @@ extension ServerTests {
         try? FileManager.default.removeItem(atPath: node.dir)
     }
 
+    @Test("an append or a command whose answer is lost on the way back is asked again by the client, on a new connection, and recorded once")
+    func retriedAfterLostAnswer() async throws {
+        let node = try await TestNode()
+        try await node.adopt("alpha")
+        let proxy = try AnswerDroppingProxy(upstream: node.port)
+        defer { proxy.stop() }
+        var configuration = DocketClient.Configuration(host: "127.0.0.1", port: proxy.port, token: node.adminToken)
+        configuration.handshakeTimeout = .seconds(60)
+        let client = DocketClient(configuration)
+        let before = try #require(try await client.status()["lastSequence"]?.intValue)
+        // The node records the append; its answer never arrives, the connection closes; the
+        // client asks again with the same event id and is told it was recorded already.
+        proxy.dropNextAnswer.store(true, ordering: .relaxed)
+        let event = try ProposedEvent(type: try EventType("T"), actor: "a", data: ["n": 1])
+        let appended = try await client.append(to: try StreamName("s"), events: [event])
+        #expect(proxy.dropped.load(ordering: .relaxed) == 1)
+        #expect(appended.duplicate && appended.streamVersion == 1 && appended.lastSequence == UInt64(before + 1), "\(appended)")
+        #expect(try node.store.read(stream: try StreamName("s")).map(\.id) == [event.id])
+        // A report command likewise: it carries an event id of the client's making.
+        proxy.dropNextAnswer.store(true, ordering: .relaxed)
+        let submitted = try await client.command(.submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ada"))), report: "R-1")
+        #expect(proxy.dropped.load(ordering: .relaxed) == 2)
+        #expect(submitted["duplicate"] == true && submitted["seq"]?.intValue == before + 2, "\(submitted)")
+        #expect(try node.store.read(stream: try DomainStreams.report("R-1")).count == 1)
+        // Nothing else was recorded by the retries.
+        #expect(node.store.head.sequence == UInt64(before + 2))
+        await client.close()
+        await node.stop()
+    }
+
     @Test("a connection idle past the timeout gets an error frame and is closed; a subscriber is not idle")
     func idleTimeout() async throws {
         let node = try await TestNode { $0.idleTimeout = .seconds(1) }
