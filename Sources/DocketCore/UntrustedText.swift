@@ -79,10 +79,26 @@ public enum UntrustedText {
             let trimmed = String(s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
             return "\(field) \"\(displayable(s))\" begins or ends with white space, which handles are told apart without: it would pass for \"\(displayable(trimmed))\""
         }
-        if kind == .handle, s.first == "@" {
-            return "\(field) \"\(displayable(s))\" begins with @, which handles are told apart without (the hall of fame writes its own): give it as \"\(displayable(String(s.drop { $0 == "@" })))\""
+        if kind == .handle, let first = asciiForms(String(s.prefix(1))).first, first == "@" {
+            return "\(field) \"\(displayable(s))\" begins with @, which handles are told apart without (the hall of fame writes its own): give it as \"\(displayable(String(s.dropFirst())))\""
         }
         return nil
+    }
+
+    /// `s` with each fullwidth form (U+FF01–U+FF5E: "ＡＤＡ", "＠") and the small commercial at
+    /// (U+FE6B) as the ASCII character it stands for, the rest as it is: what handles are
+    /// compared by, since the two look alike.
+    public static func asciiForms(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: { (0xFF01...0xFF5E).contains($0.value) || $0.value == 0xFE6B }) else { return s }
+        var out = String.UnicodeScalarView()
+        for scalar in s.unicodeScalars {
+            switch scalar.value {
+            case 0xFF01...0xFF5E: out.append(Unicode.Scalar(scalar.value - 0xFEE0)!)
+            case 0xFE6B: out.append("@")
+            default: out.append(scalar)
+            }
+        }
+        return String(out)
     }
 
     /// `s` as it can be printed to a terminal or a log line: each disruptive character written

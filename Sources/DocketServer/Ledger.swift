@@ -101,10 +101,12 @@ public final class Ledger: Sendable {
     /// not see takes no longer than one of an id that names none: the time of the answer tells
     /// nobody that the report exists, nor how much has happened to it.
     func submission(of id: String) throws -> Report? {
-        guard let first = try store.read(stream: try DomainStreams.report(id), limit: 1).first,
-            case .reportSubmitted(let e)? = try? DomainEvent(first)
-        else { return nil }
-        return Report(id: id, submitted: e, at: first.occurredAt)
+        guard let first = try store.read(stream: try DomainStreams.report(id), limit: 1).first else { return nil }
+        if case .reportSubmitted(let e)? = try? DomainEvent(first) { return Report(id: id, submitted: e, at: first.occurredAt) }
+        // A stream that does not begin with a submission (a damaged record, or an admin's raw
+        // append from before those were refused) is judged as the views judge it, from its whole
+        // history: rare enough that its time tells of nothing but itself.
+        return try load(report: id).0
     }
 
     /// Decides `command` on report `id` as `principal` and appends the result durably. A
@@ -125,9 +127,18 @@ public final class Ledger: Sendable {
         }
         let stream = try DomainStreams.report(id)
         // A report the principal may not see is refused as one that does not exist (`authorize`),
-        // and as quickly: judged from its submission, before its history is read.
-        if principal.role == .maintainer || principal.role == .reporter, !command.isSubmission {
-            guard let submitted = try submission(of: id), principal.canSee(submitted) else { throw DomainError.noReport(id) }
+        // and a submission under its id as one under a taken id (`refuseTakenID`), each as quickly
+        // as for an id that names none: judged from its submission, before its history is read.
+        if principal.role == .maintainer || principal.role == .reporter {
+            let submitted = try submission(of: id)
+            if !command.isSubmission {
+                guard let submitted, principal.canSee(submitted) else { throw DomainError.noReport(id) }
+            } else if let submitted, !principal.canSee(submitted) {
+                // `authorize` needs no more of the report than its submission to refuse this.
+                do { try authorize(command, on: submitted, id: id, principal, at: at) } catch is SubmissionUnderTakenID {
+                    try await refuseTakenID(command, report: id, stream: stream, as: principal, at: at, eventID: eventID)
+                }
+            }
         }
         var attempt = 0
         while true {
@@ -275,7 +286,7 @@ public final class Ledger: Sendable {
         else { return }
         // Who may see it judged first from its submission, so that a hidden original is refused as
         // quickly as a missing one (`submission(of:)`).
-        guard let seen = try submission(of: original), principal.canSee(seen), let found = try load(report: original).0 else {
+        guard let submitted = try submission(of: original), principal.canSee(submitted), let found = try load(report: original).0 else {
             throw DomainError(.invalidCommand, "no report \(original) to be a duplicate of; check the id (--duplicate-of)")
         }
         // A report already closed cannot be closed again, whatever it would name: the lifecycle
@@ -297,7 +308,7 @@ public final class Ledger: Sendable {
             var root: Report? = nil
             var next: String? = its
             var seen: Set<String> = [original]
-            while let link = next, seen.insert(link).inserted, let r = try load(report: link).0, principal.canSee(r) {
+            while let link = next, seen.insert(link).inserted, let submitted = try submission(of: link), principal.canSee(submitted), let r = try load(report: link).0 {
                 root = r
                 next = r.state == .closed && r.resolution == .duplicate ? r.duplicateOf : nil
             }

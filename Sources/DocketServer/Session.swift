@@ -391,7 +391,8 @@ final class Session: Sendable {
                 expiresAt: try b.optionalTime("expiresAt"), by: principal)
             server.logger.notice("token created", metadata: ["token": "\(record.id)", "role": "\(record.role)", "by": "\(principal)"])
             var answer: [(key: String, value: Value)] = [("id", .string(record.id)), ("role", .string(record.role.rawValue)), ("token", .string(secret))]
-            let sharing = try tokens.sharingHandle(with: record)
+            // Made and recorded already: a failure to say who shares its handle must not lose its secret.
+            let sharing = (try? tokens.sharingHandle(with: record)) ?? []
             if !sharing.isEmpty { answer.append(("sameHandle", .array(sharing.map { .string($0.id) }))) }
             return (.object(answer), server.ledger.store.head.sequence)
         case "token-revoke":

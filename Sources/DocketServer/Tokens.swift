@@ -99,14 +99,19 @@ public struct Tokens: Sendable {
         }
         // It is the handle a reporter submits and answers credit under, and the actor every
         // event names: held to the rule of handles (`Lifecycle.identityFields`), or the reporter
-        // could not submit under it.
-        if let refusal = UntrustedText.identityRefusal(subject, field: "--name", kind: .handle) {
+        // could not submit under it. A reporter's new token under a handle a token of theirs was
+        // made with before a rule was added ("@ada") keeps it: their reports are that handle's.
+        let records = try records().values
+        let heldBefore = role == .reporter && records.contains { $0.role == .reporter && $0.subject == subject }
+        if !heldBefore, let refusal = UntrustedText.identityRefusal(subject, field: "--name", kind: .handle) {
             throw DomainError(.invalidCommand, refusal)
         }
         if let expiresAt, expiresAt <= .now() {
             throw DomainError(.invalidCommand, "expiresAt \(expiresAt.rfc3339) has passed: the token could never be used (give a time to come, or none)")
         }
-        if role == .reporter { try refuseCaseVariant(of: subject) }
+        // (A handle already held exactly adds no new way to be taken for someone: a legacy pair
+        // such as "carol" and "Carol" each keeps getting tokens.)
+        if role == .reporter, !heldBefore { try refuseVariant(of: subject, among: records) }
         let (id, secret) = (minted.id, minted.secret)
         let hash = Array(SHA256.hash(data: Array(secret.utf8)))
         var data: [(key: String, value: Value)] = [
@@ -121,20 +126,20 @@ public struct Tokens: Sendable {
         return (record, minted.token)
     }
 
-    /// Refuses a reporter token for a handle that differs only in case (or, from before the rules
-    /// of handles, in surrounding space or an `@`) from a reporter token's still in use: credits
-    /// and halls of fame take them for one person (`Report.personKey`), while each token sees
-    /// the reports of its own handle exactly, so two people could share a hall-of-fame entry, or
-    /// one person's token miss their own reports.
-    private func refuseCaseVariant(of subject: String) throws {
+    /// Refuses a reporter token for a handle that credits take for another reporter token's
+    /// (`Report.personKey`: the same but for case, or, from before the rules of handles, for
+    /// surrounding space or an `@`), revoked or expired tokens included: each token sees the
+    /// reports of its own handle exactly, so two people could share a hall-of-fame entry, or one
+    /// person's new token miss their own reports. (Another token with exactly the same handle is
+    /// the same person's, and made: `sharingHandle`.)
+    private func refuseVariant(of subject: String, among records: some Sequence<Record>) throws {
         let key = Report.personKey(subject)
-        let now = Timestamp.now()
-        guard let other = try records().values.filter({ $0.role == .reporter && $0.subject != subject && Report.personKey($0.subject) == key && Self.refusal($0, now: now) == nil })
-            .min(by: { $0.createdAt < $1.createdAt })
+        guard let other = records.filter({ $0.role == .reporter && $0.subject != subject && Report.personKey($0.subject) == key }).min(by: { $0.createdAt < $1.createdAt })
         else { return }
+        let handle = UntrustedText.displayable(other.subject)
         throw DomainError(
             .invalidCommand,
-            "--name \"\(UntrustedText.displayable(subject))\" differs from reporter token \(other.id)'s handle \"\(UntrustedText.displayable(other.subject))\" only in case: halls of fame take them for one person, while each token sees only its own handle's reports. For another token of the same person give --name \(UntrustedText.displayable(other.subject)) exactly; for someone else, a handle of their own")
+            "--name \"\(UntrustedText.displayable(subject))\" is reporter token \(other.id)'s handle \"\(handle)\" to credits and halls of fame, which tell handles apart without case (or surrounding space or an @), while each token sees only the reports of its own handle exactly. For another token of the same person give --name \(handle) exactly; for someone else, a handle of their own")
     }
 
     /// The other reporter tokens still in use that hold exactly `record`'s handle, oldest first:

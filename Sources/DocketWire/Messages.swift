@@ -81,7 +81,7 @@ public struct ErrorBody: Error, Hashable, Sendable, CustomStringConvertible {
     public var code: String
     public var message: String
     /// Present for illegal transitions: `state` and `allowed` (the event types that state allows);
-    /// for a leader to go to (`leader`); from the CLI, for a policy's problems (`problems`).
+    /// for a leader to go to (`leader`).
     public var details: Value?
 
     public init(code: String, message: String, details: Value? = nil) {

@@ -14,27 +14,28 @@ struct PolicyGroup: AsyncParsableCommand {
     /// also what to warn of: its holidays running out within a year.
     static func load(_ path: String) throws -> (Policy, ZoneRules, warning: String?) {
         let data = try readInputFile(path, what: "policy file")
-        guard let text = String(data: data, encoding: .utf8) else { throw invalid("\(path) is not UTF-8 text (a policy file is TOML, Schemas/policy.md)") }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw invalid([PolicyIssue(file: path, line: 1, field: "-", message: "not UTF-8 text (a policy file is TOML, Schemas/policy.md)")])
+        }
         let policy: Policy
         // An unknown zone is one of the file's problems, told with the others.
         let zoneProblem = { (id: String) -> String? in
-            do throws(ZoneProblem) { _ = try zone(id); return nil } catch { return error.message }
+            if case .problem(let problem) = zone(id) { return problem }
+            return nil
         }
         do throws(PolicyError) { policy = try Policy.parse(text, file: path, adopting: true, zoneProblem: zoneProblem) } catch {
-            // Under --json, each problem is also an object of `details.problems`.
-            let problems = error.issues.map { issue -> Value in
-                .object([("file", .string(issue.file)), ("line", .int(Int64(issue.line))), ("field", .string(issue.field)), ("message", .string(issue.message))])
-            }
-            throw CLIError(invalid(error.description).message, details: .object([("problems", .array(problems))]))
+            throw invalid(error.issues)
         }
         let rules: ZoneRules
-        do throws(ZoneProblem) { rules = try zone(policy.timeZone) } catch {
-            throw invalid("\(path)\(lineSuffix(of: "time-zone", in: text)): time-zone: \(error.message)")
+        switch zone(policy.timeZone) {
+        case .rules(let found): rules = found
+        case .problem(let problem):  // (gone since the parse looked: a tz database changing under it)
+            throw invalid([PolicyIssue(file: path, line: line(of: "time-zone", in: text) ?? 1, field: "time-zone", message: problem)])
         }
         try checkRecordable(policy, zone: rules, path: path, text: text)
         // Today where the policy's days are reckoned.
         let warning = policy.holidaysRunningOut(today: BusinessCalendar(zone: rules).localDate(of: .now())).map {
-            "warning: \(UntrustedText.displayable(path))\(lineSuffix(of: "holidays", in: text)): \($0)\n"
+            "warning: \(UntrustedText.displayable(path))\(line(of: "holidays", in: text).map { ":\($0)" } ?? ""): \($0)\n"
         }
         return (policy, rules, warning)
     }
@@ -49,40 +50,49 @@ struct PolicyGroup: AsyncParsableCommand {
         let size = envelope.bytes.count + 256  // room for the actor's name and the project's
         guard size > EnvelopeCodec.maximumEncodedSize else { return }
         let many = policy.holidays.count > 100 ? " It lists \(policy.holidays.count) holidays: list the next few years' and adopt a new version as they run out." : ""
-        throw invalid(
-            "\(path)\(lineSuffix(of: policy.holidays.count > 100 ? "holidays" : "name", in: text)): the policy is too large to adopt: recorded, it takes about \(size) bytes, over the \(EnvelopeCodec.maximumEncodedSize)-byte limit of an event.\(many)")
+        let field = policy.holidays.count > 100 ? "holidays" : "name"
+        throw invalid([PolicyIssue(
+            file: path, line: line(of: field, in: text) ?? 1, field: field,
+            message: "the policy is too large to adopt: recorded, it takes about \(size) bytes, over the \(EnvelopeCodec.maximumEncodedSize)-byte limit of an event.\(many)")])
     }
 
-    /// A policy file's problem, as `validate` and `adopt` report it (code `invalid-policy`).
-    static func invalid(_ problem: String) -> CLIError { CLIError("invalid-policy: \(problem)") }
+    /// A policy file's problems, as `validate` and `adopt` report them (code `invalid-policy`):
+    /// one per line of the message, and under `--json` each an object of `details.problems`.
+    static func invalid(_ issues: [PolicyIssue]) -> CLIError {
+        let problems = issues.map { issue -> Value in
+            .object([("file", .string(issue.file)), ("line", .int(Int64(issue.line))), ("field", .string(issue.field)), ("message", .string(issue.message))])
+        }
+        return CLIError("invalid-policy: " + PolicyError(issues: issues).description, details: .object([("problems", .array(problems))]))
+    }
 
-    /// ":N" for the line of `text` that sets the top-level `key` (the policy's errors name file,
-    /// line and field); "" if it is not found.
-    static func lineSuffix(of key: String, in text: String) -> String {
+    /// The line of `text` that sets the top-level `key` (the policy's errors name file, line and
+    /// field), if it is found.
+    static func line(of key: String, in text: String) -> Int? {
         for (n, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             if line.hasPrefix("[") { break }  // tables follow the top-level keys
             let rest = line.drop(while: { $0 == " " || $0 == "\t" })
-            if rest.hasPrefix(key), rest.dropFirst(key.count).drop(while: { $0 == " " || $0 == "\t" }).hasPrefix("=") { return ":\(n + 1)" }
+            if rest.hasPrefix(key), rest.dropFirst(key.count).drop(while: { $0 == " " || $0 == "\t" }).hasPrefix("=") { return n + 1 }
         }
-        return ""
+        return nil
     }
 
-    /// Why a policy's time zone has no rules here.
-    struct ZoneProblem: Error {
-        let message: String
+    /// A policy's time zone looked up: its rules, or what is wrong with it.
+    enum ZoneLookup {
+        case rules(ZoneRules)
+        case problem(String)
     }
 
     /// The rules of a policy's time zone: fixed offsets directly, IANA ids from the system's tz database.
-    static func zone(_ id: String) throws(ZoneProblem) -> ZoneRules {
+    static func zone(_ id: String) -> ZoneLookup {
         if id.hasPrefix("+") || id.hasPrefix("-") {
-            do { return try ZoneRules(fixedOffset: id) } catch { throw ZoneProblem(message: error.message) }
+            do { return .rules(try ZoneRules(fixedOffset: id)) } catch { return .problem(error.message) }
         }
-        do { return try TimeZoneDatabase.rules(id) } catch {
+        do { return .rules(try TimeZoneDatabase.rules(id)) } catch {
             switch error {
             case .unknown(let root):
-                throw ZoneProblem(message: "unknown time zone \"\(id)\" (no zone file \(root)/\(id); install tzdata or use an offset like +01:00)")
+                return .problem("unknown time zone \"\(id)\" (no zone file \(root)/\(id); install tzdata or use an offset like +01:00)")
             case .unreadable(let path, let message):
-                throw ZoneProblem(message: "\(path): \(message)")
+                return .problem("\(path): \(message)")
             }
         }
     }

@@ -234,7 +234,8 @@ struct TokenGroup: AsyncParsableCommand {
                     let (record, s) = try await tokens.create(role: role, project: project, subject: name, expiresAt: expiresAt, by: .local(actor: "operator"))
                     id = record.id
                     secret = s
-                    sameHandle = try tokens.sharingHandle(with: record).map(\.id)
+                    // Made and recorded already: a failure to say who shares its handle must not lose its secret.
+                    sameHandle = ((try? tokens.sharingHandle(with: record)) ?? []).map(\.id)
                 }
                 if json {
                     var fields: [(key: String, value: Value)] = [("id", .string(id)), ("role", .string(role.rawValue)), ("token", .string(secret))]
@@ -286,7 +287,7 @@ struct TokenGroup: AsyncParsableCommand {
                 let records = try Tokens(ledger: Ledger(store: store, dataDir: nil)).records().values.sorted { $0.createdAt < $1.createdAt }
                 printTable(["ID", "ROLE", "PROJECT", "NAME", "CREATED", "EXPIRES", "REVOKED"], records.map { r in
                     [r.id, r.role.rawValue, r.project ?? "-", r.subject, r.createdAt.rfc3339, r.expiresAt?.rfc3339 ?? "-", r.revokedAt?.rfc3339 ?? "-"]
-                })
+                }, cut: ["NAME"])
             }
         }
     }

@@ -78,10 +78,12 @@ func parseSpan(_ text: String, what: String, allowZero: Bool = true) throws -> D
         exitCode: ExitCode.validationFailure.rawValue)
 }
 
-/// A plain-text table with aligned columns.
-func printTable(_ header: [String], _ rows: [[String]]) {
+/// A plain-text table with aligned columns; the cells of the columns named in `cut` (free text
+/// from outside: titles, names) shown to `tableCellLimit` characters.
+func printTable(_ header: [String], _ rows: [[String]], cut: Set<String> = []) {
     // Cells hold what people wrote (titles, names): shown, not obeyed, by the terminal.
-    let rows = rows.map { $0.map(tableCell) }
+    let cutting = header.map { cut.contains($0) }
+    let rows = rows.map { row in row.enumerated().map { tableCell($0.element, limit: cutting[$0.offset] ? tableCellLimit : nil) } }
     // Widths in characters (Foundation's `padding` counted UTF-16 units, cut cells holding an emoji
     // short, and was most of the time a table of 100,000 reports took to print). A character a
     // terminal shows two columns wide (CJK, an emoji) still pushes the rest of its row along by one.
@@ -102,31 +104,34 @@ func printTable(_ header: [String], _ rows: [[String]]) {
     out.flush()
 }
 
-/// `text` as a table shows it: escaped (`UntrustedText.displayable`), and each run of white space
-/// one space. A title of a thousand spaces would otherwise wrap on the terminal, and what follows
-/// in it would show as a row of its own, under the report's. (JSON gives the text as it is.)
-func tableCell(_ text: String) -> String {
+/// `text` as a table shows it: escaped (`UntrustedText.displayable`), each run of white space or
+/// of blank characters (a Braille blank, a Hangul filler) one space, and cut to `limit`
+/// characters with "…". A title padded out with spaces or dots would otherwise wrap on the
+/// terminal, and what follows in it could show as a row of its own, under the report's. (JSON
+/// gives the text as it is.)
+func tableCell(_ text: String, limit: Int? = nil) -> String {
     let shown = UntrustedText.displayable(text)
+    let limit = limit ?? .max
     var previous: UInt8 = 0
-    let plain = shown.utf8.allSatisfy { byte in
+    let plain = shown.utf8.count <= limit && shown.utf8.allSatisfy { byte in
         defer { previous = byte }
         return byte < 0x80 && !(byte == 0x20 && previous == 0x20)
     }
     if plain { return shown }
-    var out = ""
-    out.reserveCapacity(shown.utf8.count)
+    var out: [Character] = []
     var inSpace = false
     for c in shown {
-        if c.isWhitespace {
-            if !inSpace { out.append(" ") }
-            inSpace = true
-        } else {
-            out.append(c)
-            inSpace = false
-        }
+        let blank = c.isWhitespace || UntrustedText.isBlank(String(c))
+        if blank && inSpace { continue }
+        out.append(blank ? " " : c)
+        inSpace = blank
+        if out.count > limit { break }
     }
-    return out
+    return out.count > limit ? String(out.prefix(limit - 1)) + "…" : String(out)
 }
+
+/// The most characters a table shows of a title or a name: the whole text is in `--json`.
+let tableCellLimit = 100
 
 /// A malformed report id names no report in any ledger: bad usage, found before the node is asked.
 func checkReportID(_ id: String) throws {
@@ -196,7 +201,7 @@ struct StateCommand: AsyncParsableCommand {
     @Option(help: "Only this project.") var project: String?
     @Option(help: "Only reports in this state.") var state: ReportState?
     @Option(help: "Only this severity.") var severity: CVSSSeverity?
-    @Option(help: "Only reports assigned to this handle (compared as handles are: case and surrounding spaces aside).") var assignee: String?
+    @Option(help: "Only reports assigned to this handle (compared as handles are: case, surrounding spaces and an @ in front aside).") var assignee: String?
     @Option(help: "Only this report.") var report: String?
 
     func validate() throws {
@@ -217,7 +222,7 @@ struct StateCommand: AsyncParsableCommand {
                     [r["id"]?.stringValue ?? "", r["project"]?.stringValue ?? "", r["state"]?.stringValue ?? "", r["severity"]?.stringValue ?? "-",
                      r["assignee"]?.stringValue ?? "-", String((r["submittedAt"]?.stringValue ?? "").prefix(10)), r["cve"]?.stringValue ?? "-",
                      r["title"]?.stringValue ?? ""]
-                })
+                }, cut: ["ASSIGNEE", "TITLE"])
         }
     }
 }
@@ -270,7 +275,7 @@ struct HallOfFameCommand: AsyncParsableCommand {
             let result = try await runQuery(.hallOfFame(project: project, year: year), store, remote, asOf: ViewOptions.resolve(asOf, knownAt: knownAt))
             // Written at once, so a warning below follows it on a terminal.
             let text = json || format == .json ? JSON.serialize(result["json"] ?? .null) + "\n" : result["markdown"]?.stringValue ?? ""
-            FileHandle.standardOutput.write(Data(text.utf8))
+            writeStandardOutput(Array(text.utf8))
             // An entry shown by an e-mail address (a report filed under its sender's address, with
             // no name given): the hall would publish a contact. Said before it is pasted anywhere.
             let addressed = (result["json"]?["credited"]?.arrayValue ?? []).filter { entry in
@@ -280,7 +285,9 @@ struct HallOfFameCommand: AsyncParsableCommand {
                 let reports = (entry["reports"]?.arrayValue ?? []).compactMap(\.stringValue)
                 let address = UntrustedText.displayable(entry["name"]?.stringValue ?? "")
                 FileHandle.standardError.write(Data(
-                    "warning: the credit on \(UntrustedText.displayable(reports.joined(separator: ", "))) shows an e-mail address (\(address)): ask the person how to be named, and record it (docket report credit \(UntrustedText.displayable(reports.first ?? "REPORT")) --accept --person \(address) --name \"…\"), before publishing this\n".utf8))
+                    ("warning: the credit on \(UntrustedText.displayable(reports.joined(separator: ", "))) shows an e-mail address (\(address)): ask the person how to be named, "
+                        + "and record it (docket report credit \(UntrustedText.displayable(reports.first ?? "REPORT")) --accept --person \(address) --name \"…\" --preference named; "
+                        + "a preference a reporter gave, such as credit by handle, is theirs or an admin's to change), before publishing this\n").utf8))
             }
         }
     }

@@ -20,7 +20,8 @@ struct DomainCommandTests {
         func callAsFunction(_ args: [String]) async throws -> DocketProcess.Output {
             try await DocketProcess.run(args + ["--data-dir", dir], environment: ["DOCKET_ACTOR": "maria"])
         }
-        func ok(_ args: String...) async throws -> DocketProcess.Output {
+        func ok(_ args: String...) async throws -> DocketProcess.Output { try await ok(args) }
+        func ok(_ args: [String]) async throws -> DocketProcess.Output {
             let out = try await DocketProcess.run(args + ["--data-dir", dir], environment: ["DOCKET_ACTOR": "maria"])
             #expect(out.status == 0, "docket \(args.joined(separator: " ")): \(out.stderr)")
             return out
@@ -492,18 +493,47 @@ struct DomainCommandTests {
         }
     }
 
-    @Test("a table shows each run of white space in a cell as one space: a title cannot wrap into a row of its own; JSON keeps the text")
+    @Test("a hall of fame that would show an e-mail address warns, saying how to record a name; once recorded, the address is not shown; --actor is a handle")
+    func hallOfFameAddressWarning() async throws {
+        try await withTemporaryDirectory { dir in
+            let cli = CLI(dir: dir)
+            try await cli.adopt("p")
+            _ = try await cli.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", "t", "--reporter", "ada@example.org", "--credit", "handle", "--at", "2026-01-05T00:00:00Z")
+            for step in [["ack", "R-1", "--assignee", "m"], ["triage", "R-1", "--severity", "low"], ["fix-start", "R-1"], ["release", "R-1", "--version", "1.0.1"], ["publish", "R-1"]] {
+                _ = try await cli.ok(["report"] + step)
+            }
+            let warned = try await cli.ok("hall-of-fame", "--project", "p")
+            #expect(warned.stdout.contains("- @\u{2060}ada\\@\u{2060}example\\.org — finder"), "\(warned.stdout)")
+            #expect(warned.stderr == "warning: the credit on R-1 shows an e-mail address (ada@example.org): ask the person how to be named, and record it (docket report credit R-1 --accept --person ada@example.org --name \"…\" --preference named; a preference a reporter gave, such as credit by handle, is theirs or an admin's to change), before publishing this\n", "\(warned.stderr)")
+            _ = try await cli.ok("report", "credit", "R-1", "--accept", "--person", "ada@example.org", "--name", "Ada L", "--preference", "named")
+            let named = try await cli.ok("hall-of-fame", "--project", "p")
+            #expect(named.stdout.contains("- Ada L — finder\n") && !named.stdout.contains("example") && named.stderr.isEmpty, "\(named.stdout)\(named.stderr)")
+            let json = try JSON.parse(try await cli.ok("hall-of-fame", "--project", "p", "--json").stdout)
+            let credited = json["credited"]?.arrayValue?.first
+            #expect(credited?["name"] == "Ada L" && credited?["handle"] == nil, "\(json)")
+            // An actor is a handle too: "@m" would pass for m.
+            let actor = try await cli("report", "note", "R-1", "x", "--actor", "@m")
+            #expect(actor.status == 64 && actor.stderr.contains(#"--actor "@m" begins with @"#), "\(actor.stderr)")
+        }
+    }
+
+    @Test("a table shows a run of white space or blanks in a cell as one space, and at most 100 characters of it: a title cannot pad itself out to wrap into a row of its own; JSON keeps the text")
     func tableCellsCannotForgeRows() async throws {
         try await withTemporaryDirectory { dir in
             let cli = CLI(dir: dir)
             try await cli.adopt("p")
-            let forged = "real bug" + String(repeating: " ", count: 400) + "R-0  2026-01-01  closed  critical" + String(repeating: "\u{2003}", count: 50) + "x"
-            _ = try await cli.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", forged, "--reporter", "eve")
+            let spaced = "real bug" + String(repeating: " ", count: 400) + "R-0  2026-01-01  closed  critical" + String(repeating: "\u{2003}", count: 50)
+                + String(repeating: "\u{2800}", count: 50) + "x"
+            let dotted = String(repeating: ".", count: 150) + "R-0 2026-01-01 closed critical"
+            _ = try await cli.ok("report", "submit", "--project", "p", "--report", "R-1", "--title", spaced, "--reporter", "eve")
+            _ = try await cli.ok("report", "submit", "--project", "p", "--report", "R-2", "--title", dotted, "--reporter", "eve")
             let table = try await cli.ok("state")
             let row = try #require(table.lines.first { $0.hasPrefix("R-1") }, "\(table)")
-            #expect(row.contains("real bug R-0 2026-01-01 closed critical x") && !row.contains("bug  "), "\(row)")
-            let json = try JSON.parse(String(try await cli.ok("state", "--json").lines[0]))
-            #expect(json["title"] == .string(forged))
+            #expect(row.hasSuffix("real bug R-0 2026-01-01 closed critical x"), "\(row)")
+            let cut = try #require(table.lines.first { $0.hasPrefix("R-2") }, "\(table)")
+            #expect(cut.hasSuffix(String(repeating: ".", count: 99) + "…") && !cut.contains("closed"), "\(cut)")
+            let rows = try await cli.ok("state", "--json").lines.map { try JSON.parse($0) }
+            #expect(rows.map { $0["title"] } == [.string(spaced), .string(dotted)])
         }
     }
 

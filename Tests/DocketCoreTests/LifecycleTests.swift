@@ -111,6 +111,21 @@ struct LifecycleTests {
         #expect(HallOfFame.isEmailAddress("a@b.c") && !HallOfFame.isEmailAddress("@ab.c") && !HallOfFame.isEmailAddress("a@localhost") && !HallOfFame.isEmailAddress("a@b."))
     }
 
+    @Test("a handle recorded with an @ in front before that was refused is shown with the page's @ alone")
+    func hallOfFameLegacyAtHandle() throws {
+        var h = try ReportHarness(id: "r-1", reporter: Reporter(handle: "@bob", name: "Bob B", credit: .named), recorded: true)
+        try h.run(.acknowledge(assignee: "m"))
+        try h.run(Self.triage)
+        try h.run(.startFix(branch: nil))
+        try h.run(.release(versions: ["1.0.1"]))
+        try h.run(.publish(ghsa: nil, cve: "CVE-2026-1000", url: nil))
+        var projection = Projection()
+        projection.reports["r-1"] = try #require(h.report)
+        let hof = HallOfFame(projection: projection, project: "demo", year: nil, now: try Timestamp(rfc3339: "2027-01-01T00:00:00Z"))
+        #expect(hof.markdown.contains("- Bob B (@\u{2060}bob) — finder; CVE-2026-1000\n"), "\(hof.markdown)")
+        #expect(hof.json["credited"]?.arrayValue?.first?["handle"] == "bob")
+    }
+
     @Test("a person named on one report and credited by handle only on another has their name on the first alone")
     func hallOfFamePreferencesPerReport() throws {
         var projection = Projection()
@@ -309,6 +324,8 @@ struct LifecycleTests {
         let at = #expect(throws: DomainError.self) { try h.run(.offerCredit(person: "@bob", type: .analyst)) }
         #expect(at?.message == #"person "@bob" begins with @, which handles are told apart without (the hall of fame writes its own): give it as "bob""#)
         #expect(throws: DomainError.self) { _ = try submit(handle: "@@ada") }
+        let fullwidth = #expect(throws: DomainError.self) { _ = try submit(handle: "＠ada") }
+        #expect(fullwidth?.message == #"reporter.handle "＠ada" begins with @, which handles are told apart without (the hall of fame writes its own): give it as "ada""#)
         #expect(throws: DomainError.self) { try h.run(.assign(assignee: "@m")) }
         _ = try Lifecycle.decide(
             .submit(ReportSubmitted(project: "demo", title: "t", reporter: Reporter(handle: "ada", contact: "@ada@infosec.exchange"))), report: nil, reportID: "r-12")
@@ -873,6 +890,9 @@ struct LifecycleTests {
         // However the handle is written: the key drops case, surrounding space and an @ in front
         // (new events refuse the last two; a log may hold them from before).
         #expect(Report.personKey(" @Bob ") == "bob" && Report.personKey("@bob") == "bob" && Report.personKey("bob@example.org") == "bob@example.org")
+        // Fullwidth forms look like the ASCII they stand for, and are read as it.
+        #expect(Report.personKey("＠bob") == "bob" && Report.personKey("\u{FE6B}bob") == "bob" && Report.personKey("ＢＯＢ") == "bob")
+        #expect(h.report?.credit(of: "ｂｏｂ")?.status == .declined)
         #expect(h.report?.credit(of: "@BOB")?.status == .declined)
         #expect(offered?.message.contains("bob declined credit") == true)
         let again = #expect(throws: DomainError.self) { try h.run(.declineCredit(person: "bob")) }

@@ -116,7 +116,7 @@ struct TokenBootstrapTests {
             let cased = await #expect(throws: DomainError.self) {
                 _ = try await tokens.create(role: .reporter, project: nil, subject: "Ada", expiresAt: nil, by: .local(actor: "t"))
             }
-            #expect(cased?.message.hasPrefix(#"--name "Ada" differs from reporter token \#(ada.id)'s handle "ada" only in case"#) == true, "\(String(describing: cased))")
+            #expect(cased?.message.hasPrefix(#"--name "Ada" is reporter token \#(ada.id)'s handle "ada" to credits and halls of fame"#) == true, "\(String(describing: cased))")
             #expect(cased?.message.hasSuffix("give --name ada exactly; for someone else, a handle of their own") == true, "\(String(describing: cased))")
             #expect(store.head.sequence == before)
             // A maintainer (or another role) of that name is someone else's business.
@@ -124,9 +124,34 @@ struct TokenBootstrapTests {
             // A second token of ada's: made, and the first named as sharing her reports.
             let (again, _) = try await tokens.create(role: .reporter, project: nil, subject: "ada", expiresAt: nil, by: .local(actor: "t"))
             #expect(try tokens.sharingHandle(with: again).map(\.id) == [ada.id])
-            // A revoked token shares nothing.
+            // A revoked token shares nothing; its handle is still ada's to credits, so "Ada" is
+            // still refused.
             try await tokens.revoke(id: ada.id, by: .local(actor: "t"), lastAdmin: false)
             #expect(try tokens.sharingHandle(with: again).isEmpty)
+            try await tokens.revoke(id: again.id, by: .local(actor: "t"), lastAdmin: false)
+            await #expect(throws: DomainError.self) {
+                _ = try await tokens.create(role: .reporter, project: nil, subject: "Ada", expiresAt: nil, by: .local(actor: "t"))
+            }
+        }
+    }
+
+    @Test("a reporter whose handle was taken before the rules of handles (\"@ada\") gets a new token under it, to see their own reports; \"ada\" beside it is refused")
+    func legacyReporterHandle() async throws {
+        try await Self.withTokens { dir, store, tokens in
+            // A token recorded by a build before handles could not begin with @.
+            let legacy = try ProposedEvent(
+                type: try EventType("TokenCreated"), actor: "admin",
+                data: ["id": "0123456789ab", "role": "reporter", "subject": "@ada", "sha256": .string(String(repeating: "0", count: 64))])
+            _ = try await store.append(to: Tokens.stream, events: [legacy])
+            let (renewed, _) = try await tokens.create(role: .reporter, project: nil, subject: "@ada", expiresAt: nil, by: .local(actor: "t"))
+            #expect(try tokens.sharingHandle(with: renewed).map(\.id) == ["0123456789ab"])
+            await #expect(throws: DomainError.self) {
+                _ = try await tokens.create(role: .reporter, project: nil, subject: "ada", expiresAt: nil, by: .local(actor: "t"))
+            }
+            // Another role's token is held to the rule.
+            await #expect(throws: DomainError.self) {
+                _ = try await tokens.create(role: .maintainer, project: "p", subject: "@ada", expiresAt: nil, by: .local(actor: "t"))
+            }
         }
     }
 

@@ -452,8 +452,9 @@ public struct Report: Hashable, @unchecked Sendable {
         return history.last { $0.at <= t }?.severity ?? (history.isEmpty ? self.severity : nil)
     }
 
-    /// Handles compare without case, surrounding space or an `@` in front, so neither "Ann " nor
-    /// "@ann" can dodge a decline by "ann". (New events refuse the space and the `@`:
+    /// Handles compare without case, surrounding space or an `@` in front, and with fullwidth
+    /// forms read as the ASCII they look like, so neither "Ann ", "@ann" nor "ＡＮＮ" can dodge a
+    /// decline by "ann". (New events refuse the space and the `@`:
     /// `UntrustedText.identityRefusal`; a log may hold them from before.)
     public static func personKey(_ handle: String) -> String {
         // Nearly every handle is already its own key (ASCII, lower case, trimmed, no @ in front):
@@ -466,7 +467,7 @@ public struct Report: Hashable, @unchecked Sendable {
             return handle
         }
         func trimmed(_ s: Substring) -> Substring { Substring(s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()) }
-        var key = trimmed(Substring(handle.lowercased()))
+        var key = trimmed(Substring(UntrustedText.asciiForms(handle).lowercased()))
         while key.first == "@" { key = trimmed(key.dropFirst()) }
         return String(key)
     }

@@ -14,8 +14,13 @@ extension Projection {
     /// 7: fix events after the advisory leave a report disclosed (a checkpoint folded before
     /// would hold another state for them). 8: so do a wont-fix closing and its reopening, and
     /// that closing is no pause. 9: the binary encoding (formats up to 8 were a `Value` tree).
-    /// 10: credits list the types offered after acceptance that await it.
-    public static let checkpointFormat: UInt64 = 10
+    /// 10: credits list the types offered after acceptance that await it. 11: people in credits
+    /// are told apart without an `@` in front and with fullwidth forms read as ASCII
+    /// (`Report.personKey`), so a report whose credits name "@x" and "x" folds to one record
+    /// where format 10 held two. (Any change to what folding makes of the same events must
+    /// raise the format: a node upgraded, or downgraded, would otherwise serve the other
+    /// build's views.)
+    public static let checkpointFormat: UInt64 = 11
 
     /// The projection as checkpoint bytes (reports and projects in order of their names, so the
     /// same projection always gives the same bytes).

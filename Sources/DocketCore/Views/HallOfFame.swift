@@ -81,10 +81,13 @@ public struct HallOfFame: Hashable, Sendable {
                     continue
                 case .named, .handle:
                     let person = Report.personKey(c.person)
-                    let shown = c.preference == .named ? (c.displayName ?? (person == reporterKey ? r.reporter.name : nil) ?? c.person) : c.person
+                    // The page writes its own @ before a handle: one from before handles could not
+                    // begin with it ("@bob") is shown as "bob".
+                    let handle = Self.shownHandle(c.person)
+                    let shown = c.preference == .named ? (c.displayName ?? (person == reporterKey ? r.reporter.name : nil) ?? handle) : handle
                     // One entry per person and way of showing them: someone named on one report and
                     // credited by handle only on another must not have their name put on the second.
-                    let key = shown == c.person ? person : person + "\u{0}" + shown
+                    let key = shown == handle ? person : person + "\u{0}" + shown
                     // In place: a person credited for many reports must not have their list copied for each.
                     let k: Int
                     if let known = position[key] {
@@ -92,7 +95,7 @@ public struct HallOfFame: Hashable, Sendable {
                     } else {
                         k = found.count
                         position[key] = k
-                        found.append(Entry(credited: shown, handle: c.person, types: [], reports: [], advisories: []))
+                        found.append(Entry(credited: shown, handle: handle, types: [], reports: [], advisories: []))
                     }
                     for t in c.acceptedTypes where !found[k].types.contains(t) { found[k].types.append(t) }
                     found[k].reports.append(r.id)
@@ -152,8 +155,22 @@ public struct HallOfFame: Hashable, Sendable {
         return .object(members)
     }
 
+    /// `handle` as the hall shows it: without surrounding space or an `@` in front, which a log
+    /// may hold from before they were refused (`UntrustedText.identityRefusal`).
+    static func shownHandle(_ handle: String) -> String {
+        // Nearly every handle: ASCII at both ends, neither a space nor an @ in front.
+        if let first = handle.utf8.first, let last = handle.utf8.last, first > 0x20, first < 0x80, first != UInt8(ascii: "@"), last > 0x20, last < 0x80 {
+            return handle
+        }
+        var shown = Substring(handle).drop(while: \.isWhitespace)
+        while let first = shown.first, UntrustedText.asciiForms(String(first)) == "@" { shown = shown.dropFirst().drop(while: \.isWhitespace) }
+        return String(String(shown).reversed().drop(while: \.isWhitespace).reversed())
+    }
+
     /// Whether a handle is an e-mail address: something, an `@`, and a domain with a dot in it.
     public static func isEmailAddress(_ handle: String) -> Bool {
+        // As handles are compared: a log may hold one from before surrounding space was refused.
+        let handle = Report.personKey(handle)
         guard let at = handle.lastIndex(of: "@"), at != handle.startIndex else { return false }
         let domain = handle[handle.index(after: at)...]
         return domain.contains(".") && domain.first != "." && domain.last != "." && !handle.contains { $0.isWhitespace }
