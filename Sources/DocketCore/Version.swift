@@ -1,4 +1,7 @@
-/// Docket's release, as the CLI, the handshake and STATUS give it.
+/// Docket's release, as the CLI, the handshake and STATUS give it. Raised whenever what a node
+/// makes of the same log changes, so that during a rolling upgrade `docket status` tells the
+/// nodes apart. 0.2.0: handles are told apart without an `@` in front (views checkpoint
+/// format 11), and the hall of fame leaves out e-mail handles beside names.
 public enum DocketVersion {
-    public static let current = "0.1.0"
+    public static let current = "0.2.0"
 }

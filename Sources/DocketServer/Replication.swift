@@ -515,6 +515,14 @@ final class ReplicationHub: Sendable {
             ]))
             // Told only if it no longer leads (a node that could not apply the fence says so).
             if answer.type == .fenceResult, answer.body["role"]?.stringValue != "leader" { return true }
+            // Or if its log has reached this epoch (or a later one) already: it rejoined as a
+            // follower and copied the epoch's record, so it leads the old epoch no more. (Asked
+            // again, it would refuse every two seconds for as long as this node leads.)
+            if answer.type == .error, case let refused = ErrorBody(answer.body), refused.code == "stale-epoch",
+                let its = refused.details?["epoch"]?.intValue, its >= Int64(epoch)
+            {
+                return true
+            }
             let why = answer.type == .fenceResult ? "it still leads" : ErrorBody(answer.body).code
             logger.log(level: quietly ? .debug : .warning, "the previous leader refused the fence", metadata: ["address": "\(address)", "error": "\(why)"])
         } catch {

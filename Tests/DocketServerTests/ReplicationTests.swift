@@ -817,6 +817,9 @@ extension ReplicationTests {
         g.replication.leader = f.address
         try await g.start()
         try await eventually("g holds epoch 1") { g.store.head == f.store.head }
+        // A node whose log holds the epoch already needs no telling: a previous leader rejoined as
+        // a follower refuses the fence as stale, and that ends the new leader's retries.
+        #expect(await f.server.replication.tellDeposed(g.address, epoch: 1, token: replica))
         // … and, pointed back at the old leader by mistake (with f among the ledger's nodes it
         // was given), presents it there.
         await g.stop()
