@@ -19,6 +19,16 @@ struct ReportHarness {
 
     var report: Report? { projection.reports[id] }
 
+    /// Takes a submitted report to disclosed: acknowledged, accepted, fixed in `version` and
+    /// published with `cve`.
+    mutating func disclose(cve: String, version: String = "1.0.1") throws {
+        try run(.acknowledge(assignee: "m"))
+        try run(LifecycleTests.triage)
+        try run(.startFix(branch: nil))
+        try run(.release(versions: [version]))
+        try run(.publish(ghsa: nil, cve: cve, url: nil))
+    }
+
     @discardableResult
     mutating func run(_ command: ReportCommand, at time: Timestamp? = nil) throws(DomainError) -> [DomainEvent] {
         let events = try Lifecycle.decide(command, report: report, reportID: id)
@@ -92,11 +102,7 @@ struct LifecycleTests {
         var projection = Projection()
         for (id, handle, name) in [("r-1", "ada.lovelace@example.org", "Ada L"), ("r-2", "bob", "Bob B"), ("r-3", "carol@example.org", nil)] {
             var h = try ReportHarness(id: id, reporter: Reporter(handle: handle, name: name, credit: .named))
-            try h.run(.acknowledge(assignee: "m"))
-            try h.run(Self.triage)
-            try h.run(.startFix(branch: nil))
-            try h.run(.release(versions: ["1.0.1"]))
-            try h.run(.publish(ghsa: nil, cve: "CVE-2026-\(id.suffix(1))000", url: nil))
+            try h.disclose(cve: "CVE-2026-\(id.suffix(1))000")
             projection.reports[id] = try #require(h.report)
         }
         let hof = HallOfFame(projection: projection, project: "demo", year: nil, now: try Timestamp(rfc3339: "2027-01-01T00:00:00Z"))
@@ -114,11 +120,7 @@ struct LifecycleTests {
     @Test("a handle recorded with an @ in front before that was refused is shown with the page's @ alone")
     func hallOfFameLegacyAtHandle() throws {
         var h = try ReportHarness(id: "r-1", reporter: Reporter(handle: "@bob", name: "Bob B", credit: .named), recorded: true)
-        try h.run(.acknowledge(assignee: "m"))
-        try h.run(Self.triage)
-        try h.run(.startFix(branch: nil))
-        try h.run(.release(versions: ["1.0.1"]))
-        try h.run(.publish(ghsa: nil, cve: "CVE-2026-1000", url: nil))
+        try h.disclose(cve: "CVE-2026-1000")
         var projection = Projection()
         projection.reports["r-1"] = try #require(h.report)
         let hof = HallOfFame(projection: projection, project: "demo", year: nil, now: try Timestamp(rfc3339: "2027-01-01T00:00:00Z"))
@@ -131,11 +133,7 @@ struct LifecycleTests {
         var projection = Projection()
         for (id, credit) in [("r-1", CreditPreference.named), ("r-2", .handle), ("r-3", .named)] {
             var h = try ReportHarness(id: id, reporter: Reporter(handle: "ada", name: "Ada L", credit: credit))
-            try h.run(.acknowledge(assignee: "m"))
-            try h.run(Self.triage)
-            try h.run(.startFix(branch: nil))
-            try h.run(.release(versions: ["1.0.\(id.suffix(1))"]))
-            try h.run(.publish(ghsa: nil, cve: "CVE-2026-\(id.suffix(1))000", url: nil))
+            try h.disclose(cve: "CVE-2026-\(id.suffix(1))000", version: "1.0.\(id.suffix(1))")
             projection.reports[id] = try #require(h.report)
         }
         let hof = HallOfFame(projection: projection, project: "demo", year: nil, now: try Timestamp(rfc3339: "2027-01-01T00:00:00Z"))
