@@ -80,25 +80,41 @@ public enum UntrustedText {
             return "\(field) \"\(displayable(s))\" begins or ends with white space, which handles are told apart without: it would pass for \"\(displayable(trimmed))\""
         }
         if kind == .handle, let first = asciiForms(String(s.prefix(1))).first, first == "@" {
-            return "\(field) \"\(displayable(s))\" begins with @, which handles are told apart without (the hall of fame writes its own): give it as \"\(displayable(String(s.dropFirst())))\""
+            let bare = s.drop { asciiForm(of: $0.unicodeScalars.first!) == "@" || $0 == "@" }
+            return "\(field) \"\(displayable(s))\" begins with @, which handles are told apart without (the hall of fame writes its own): give it as \"\(displayable(String(bare)))\""
         }
         return nil
     }
 
-    /// `s` with each fullwidth form (U+FF01–U+FF5E: "ＡＤＡ", "＠") and the small commercial at
-    /// (U+FE6B) as the ASCII character it stands for, the rest as it is: what handles are
-    /// compared by, since the two look alike.
+    /// `s` with each character that is drawn as a letter, digit or sign of ASCII in another
+    /// style read as that ASCII character: fullwidth forms (U+FF01–U+FF5E: "ＡＤＡ", "＠"), the
+    /// small commercial at (U+FE6B), the mathematical alphanumerics ("𝚊𝚍𝚊", "𝐀𝐝𝐚", U+1D400–U+1D6A3,
+    /// U+1D7CE–U+1D7FF) and the circled letters ("ⓐⓓⓐ", U+24B6–U+24E9); the rest as it is. What
+    /// handles are compared by (`Report.personKey`), since they look alike.
     public static func asciiForms(_ s: String) -> String {
-        guard s.unicodeScalars.contains(where: { (0xFF01...0xFF5E).contains($0.value) || $0.value == 0xFE6B }) else { return s }
+        guard s.unicodeScalars.contains(where: { asciiForm(of: $0) != nil }) else { return s }
         var out = String.UnicodeScalarView()
-        for scalar in s.unicodeScalars {
-            switch scalar.value {
-            case 0xFF01...0xFF5E: out.append(Unicode.Scalar(scalar.value - 0xFEE0)!)
-            case 0xFE6B: out.append("@")
-            default: out.append(scalar)
-            }
-        }
+        for scalar in s.unicodeScalars { out.append(asciiForm(of: scalar) ?? scalar) }
         return String(out)
+    }
+
+    private static let letters = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".unicodeScalars)
+
+    /// The ASCII character `scalar` is drawn as in another style, if it is one (`asciiForms`).
+    private static func asciiForm(of scalar: Unicode.Scalar) -> Unicode.Scalar? {
+        let v = scalar.value
+        guard v >= 0x24B6 else { return nil }
+        switch v {
+        case 0xFF01...0xFF5E: return Unicode.Scalar(v - 0xFEE0)
+        case 0xFE6B: return "@"
+        // Thirteen styles of 52 letters each (capitals, then small), a few of them unassigned.
+        case 0x1D400...0x1D6A3: return letters[Int((v - 0x1D400) % 52)]
+        // Five styles of the ten digits.
+        case 0x1D7CE...0x1D7FF: return Unicode.Scalar(0x30 + (v - 0x1D7CE) % 10)
+        case 0x24B6...0x24CF: return letters[Int(v - 0x24B6)]
+        case 0x24D0...0x24E9: return letters[26 + Int(v - 0x24D0)]
+        default: return nil
+        }
     }
 
     /// `s` as it can be printed to a terminal or a log line: each disruptive character written

@@ -385,7 +385,7 @@ final class ReplicationHub: Sendable {
         guard epoch > Int64(mine) else {
             throw ReplicationError(
                 "stale-epoch", "this node's log is at epoch \(mine); a fence must name a higher one",
-                details: .object([("epoch", .int(Int64(mine)))]))
+                details: .object([("epoch", .int(Int64(mine))), ("role", .string(roleName))]))
         }
         depose(epoch: UInt64(epoch), leader: leader, reason: "told by \(session.principal)")
         session.reply(.fenceResult, frame.requestID, .object([("role", .string(roleName)), ("epoch", .int(epoch))]))
@@ -515,11 +515,13 @@ final class ReplicationHub: Sendable {
             ]))
             // Told only if it no longer leads (a node that could not apply the fence says so).
             if answer.type == .fenceResult, answer.body["role"]?.stringValue != "leader" { return true }
-            // Or if its log has reached this epoch (or a later one) already: it rejoined as a
-            // follower and copied the epoch's record, so it leads the old epoch no more. (Asked
-            // again, it would refuse every two seconds for as long as this node leads.)
+            // Or if its log holds this epoch (or a later one) already and it does not lead: it
+            // rejoined as a follower and copied the epoch's record. (Asked again, it would refuse
+            // every two seconds for as long as this node leads.) A node that leads at this epoch
+            // or after, its state lost, is not told: it takes writes, and the retries warn of it.
+            // (One of a release before 0.2.0 does not say its role: taken as told, as then.)
             if answer.type == .error, case let refused = ErrorBody(answer.body), refused.code == "stale-epoch",
-                let its = refused.details?["epoch"]?.intValue, its >= Int64(epoch)
+                refused.details?["role"]?.stringValue != "leader"
             {
                 return true
             }

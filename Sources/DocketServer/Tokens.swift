@@ -104,7 +104,12 @@ public struct Tokens: Sendable {
         let records = try records().values
         let heldBefore = role == .reporter && records.contains { $0.role == .reporter && $0.subject == subject }
         if !heldBefore, let refusal = UntrustedText.identityRefusal(subject, field: "--name", kind: .handle) {
-            throw DomainError(.invalidCommand, refusal)
+            // Nor does one a maintainer filed reports under, with no token, before the rule: only
+            // here are the views read (a fold, on a node whose views are cold), for a name refused
+            // otherwise.
+            guard role == .reporter, try ledger.projection(asOf: .latest(now: .now())).reports.values.contains(where: { $0.reporter.handle == subject }) else {
+                throw DomainError(.invalidCommand, refusal)
+            }
         }
         if let expiresAt, expiresAt <= .now() {
             throw DomainError(.invalidCommand, "expiresAt \(expiresAt.rfc3339) has passed: the token could never be used (give a time to come, or none)")

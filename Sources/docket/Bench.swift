@@ -426,7 +426,7 @@ struct CrashWriter: AsyncParsableCommand {
                             for (k, id) in ids.enumerated() { line += "\(id) \(r.firstSequence + UInt64(k))\n" }
                             lock.withLock { FileHandle.standardOutput.write(Data(line.utf8)) }
                         } catch {
-                            FileHandle.standardError.write(Data("append failed: \(error)\n".utf8))
+                            writeStandardError("append failed: \(error)\n")
                             throw ExitCode(1)
                         }
                         n += batch

@@ -302,7 +302,7 @@ func reportError(_ error: any Error, line: String) {
         }
         // Escaped line by line: a message may repeat what was given (a report id, a file name,
         // a receipt's field), which must not rewrite the terminal. (Under --json, JSON escapes it.)
-        FileHandle.standardError.write(Data("error: \(UntrustedText.displayableLines(text))\n".utf8))
+        writeStandardError("error: \(UntrustedText.displayableLines(text))\n")
         return
     }
     let body: ErrorBody
@@ -321,7 +321,7 @@ func reportError(_ error: any Error, line: String) {
     } else {
         body = ErrorBody(code: "error", message: line)
     }
-    FileHandle.standardError.write(Data((JSON.serialize(.object([("error", body.value)])) + "\n").utf8))
+    writeStandardError(JSON.serialize(.object([("error", body.value)])) + "\n")
 }
 
 /// Bad usage the CLI found itself (a malformed option value, which the message names).
@@ -404,6 +404,25 @@ struct Output {
     }
 }
 
+/// Writes `text` to standard error, as much of it as can be written: a reader of it that went
+/// away (`2>&1 | head`) leaves nothing to tell, where Foundation's `FileHandle.write` would trap
+/// (the process ignores SIGPIPE while SwiftNIO runs in it).
+func writeStandardError(_ text: String) {
+    Array(text.utf8).withUnsafeBytes { raw in
+        var done = 0
+        while done < raw.count {
+            let n = write(STDERR_FILENO, raw.baseAddress! + done, raw.count - done)
+            if n > 0 {
+                done += n
+            } else if n < 0, errno == EINTR {
+                continue
+            } else {
+                return
+            }
+        }
+    }
+}
+
 /// Writes all of `bytes` to standard output. A reader that went away (`docket read | head`) ends
 /// the process as SIGPIPE would, quietly; the process ignores SIGPIPE while SwiftNIO runs in it,
 /// and Foundation's `FileHandle.write` would trap on the error instead.
@@ -422,7 +441,7 @@ func writeStandardOutput(_ bytes: [UInt8]) {
                     signal(SIGPIPE, SIG_DFL)
                     raise(SIGPIPE)
                 }
-                FileHandle.standardError.write(Data("error: writing standard output failed: \(String(cString: strerror(why)))\n".utf8))
+                writeStandardError("error: writing standard output failed: \(String(cString: strerror(why)))\n")
                 exit(1)
             }
         }

@@ -98,7 +98,7 @@ extension Node {
         do {
             let r = try await receipt(sequence: sequence)
             try writeAtomically(r.fileText, to: path)
-            FileHandle.standardError.write(Data("receipt for sequence \(sequence) written to \(path)\n".utf8))
+            writeStandardError("receipt for sequence \(sequence) written to \(path)\n")
         } catch {
             throw CLIError(
                 "the event was recorded at sequence \(sequence), but its receipt could not be written (\(describe(error))); get it with `docket receipt issue \(sequence) --out \(path)`")
@@ -219,10 +219,8 @@ struct ReceiptGroup: AsyncParsableCommand {
                 try writeAtomically(receipt.fileText, to: out ?? file)
                 if receipt.publicKey != checkpoint.publicKey {
                     // A rotated node key, or a receipt signed by someone else.
-                    FileHandle.standardError.write(
-                        Data(
-                            "warning: the receipt is signed by key \(Hex.encode(receipt.publicKey)), the node's checkpoint by \(Hex.encode(checkpoint.publicKey)): check that the receipt's key is the node's with `docket receipt verify --pubkey`\n"
-                                .utf8))
+                    writeStandardError(
+                        "warning: the receipt is signed by key \(Hex.encode(receipt.publicKey)), the node's checkpoint by \(Hex.encode(checkpoint.publicKey)): check that the receipt's key is the node's with `docket receipt verify --pubkey`\n")
                 }
                 print("record \(receipt.sequence) is in checkpoint \(checkpoint.sequence) (records 1–\(checkpoint.size), root \(Hex.encode(checkpoint.root).prefix(16))…): proof of \(path.count) hashes written to \(out ?? file)")
             }
@@ -448,7 +446,7 @@ struct Export: AsyncParsableCommand {
                 throw error
             }
             let range = count == 0 ? "none" : "sequences \(last - count + 1)–\(last)"
-            FileHandle.standardError.write(Data("exported \(count) event\(count == 1 ? "" : "s") (\(range))\(out.map { " to \($0)" } ?? "")\n".utf8))
+            writeStandardError("exported \(count) event\(count == 1 ? "" : "s") (\(range))\(out.map { " to \($0)" } ?? "")\n")
         }
     }
 }

@@ -96,10 +96,8 @@ struct Append: AsyncParsableCommand {
                     case "MaintainerAdded", "MaintainerRemoved": "no command records it yet"
                     default: "record it on a report with `docket report …`"
                     }
-                FileHandle.standardError.write(
-                    Data(
-                        "warning: \(type) is an event type of the advisory lifecycle; appended raw to \(stream.rawValue), it was not checked against its schema and no view reads it (no report or project is made or changed): \(instead) (DESIGN §2)\n"
-                            .utf8))
+                writeStandardError(
+                    "warning: \(type) is an event type of the advisory lifecycle; appended raw to \(stream.rawValue), it was not checked against its schema and no view reads it (no report or project is made or changed): \(instead) (DESIGN §2)\n")
             }
         }
     }
@@ -129,7 +127,7 @@ struct Read: AsyncParsableCommand {
     /// Nothing in a stream named like a report id: its events are most likely in `report/ID`.
     func hintAtDomainStream() {
         guard let stream, !stream.contains("/"), (try? DomainStreams.validateIdentifier(stream, what: "report id")) != nil else { return }
-        FileHandle.standardError.write(Data("no events in stream \(stream); a report's events are in stream report/\(stream) (or see docket history \(stream))\n".utf8))
+        writeStandardError("no events in stream \(stream); a report's events are in stream report/\(stream) (or see docket history \(stream))\n")
     }
 
     func run() async throws {

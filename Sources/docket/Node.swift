@@ -144,9 +144,15 @@ extension StoreOptions {
             // The node records the token's holder as the actor: an --actor given as well would
             // be dropped without a word, and a script would believe it recorded.
             if CommandLine.arguments.contains(where: { $0 == "--actor" || $0.hasPrefix("--actor=") }) {
-                FileHandle.standardError.write(Data("warning: --actor is for local mode: with --server the node records the event as the token holder's\n".utf8))
+                writeStandardError("warning: --actor is for local mode: with --server the node records the event as the token holder's\n")
             }
             return .remote(client)
+        }
+        // The actor who records, in local mode, is a handle held to the rules of handles as a
+        // token's name is: the lifecycle lets the actor name themselves as they are named ("@zed"
+        // would pass as zed's reporter handle).
+        if !readOnly, let refusal = UntrustedText.identityRefusal(actor, field: "--actor", kind: .handle) {
+            throw CLIError(refusal, exitCode: ExitCode.validationFailure.rawValue)
         }
         let store = try openStore(readOnly: readOnly)
         return .local(Ledger(store: store, dataDir: dataDir, viewCheckpoints: viewCheckpoints), actor: actor)

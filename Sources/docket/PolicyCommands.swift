@@ -112,7 +112,7 @@ struct PolicyGroup: AsyncParsableCommand {
                 }
                 // The file's name as given, escaped: a contributor's file name must not rewrite a CI log.
                 print("\(UntrustedText.displayable(file)): valid policy \"\(UntrustedText.displayable(policy.name))\" version \(policy.version)")
-                if let warning { FileHandle.standardError.write(Data(warning.utf8)) }
+                if let warning { writeStandardError(warning) }
             }
         }
     }
@@ -158,7 +158,7 @@ struct PolicyGroup: AsyncParsableCommand {
                 }
                 // Once adopted (a refused adoption needs no advice on its next version), and not
                 // for one dated over a day ago, a history being imported.
-                if let warning, at.map({ Timestamp.now() - $0 < .seconds(86_400) }) ?? true { FileHandle.standardError.write(Data(warning.utf8)) }
+                if let warning, at.map({ Timestamp.now() - $0 < .seconds(86_400) }) ?? true { writeStandardError(warning) }
             }
         }
     }

@@ -276,7 +276,7 @@ struct RemoteWriter: AsyncParsableCommand {
                                 lock.withLock { FileHandle.standardOutput.write(Data(line.utf8)) }
                                 break
                             } catch {
-                                lock.withLock { FileHandle.standardError.write(Data("append failed, retrying: \(error)\n".utf8)) }
+                                lock.withLock { writeStandardError("append failed, retrying: \(error)\n") }
                                 try await Task.sleep(for: .milliseconds(20))
                             }
                         }

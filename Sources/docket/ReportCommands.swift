@@ -28,9 +28,6 @@ struct EventOptions: ParsableArguments {
 
     func validate() throws {
         do throws(CoreError) { try ProposedEvent.validate(actor: actor) } catch { throw ValidationError("--actor: \(error.message)") }
-        // A handle, held to the rules of handles as a token's name is: the lifecycle lets the
-        // actor name themselves as they are named ("@zed" would pass as zed's reporter handle).
-        if let refusal = UntrustedText.identityRefusal(actor, field: "--actor", kind: .handle) { throw ValidationError(refusal) }
     }
 }
 

@@ -243,12 +243,12 @@ struct TokenGroup: AsyncParsableCommand {
                     printJSON(fields)
                 } else {
                     print(secret)
-                    FileHandle.standardError.write(Data("token \(id) (\(role)\(project.map { " of \($0)" } ?? "") for \(UntrustedText.displayable(name))): shown once; store it now\n".utf8))
+                    writeStandardError("token \(id) (\(role)\(project.map { " of \($0)" } ?? "") for \(UntrustedText.displayable(name))): shown once; store it now\n")
                 }
                 if !sameHandle.isEmpty {
                     // Rotation is one person's second token; two people given one handle would read each other's reports.
-                    FileHandle.standardError.write(Data(
-                        "warning: reporter token\(sameHandle.count == 1 ? "" : "s") \(sameHandle.joined(separator: ", ")) also hold\(sameHandle.count == 1 ? "s" : "") the handle \(UntrustedText.displayable(name)): this token sees and acts on the same reports. If it is for someone else, revoke it (docket token revoke \(id)) and give them a handle of their own\n".utf8))
+                    writeStandardError(
+                        "warning: reporter token\(sameHandle.count == 1 ? "" : "s") \(sameHandle.joined(separator: ", ")) also hold\(sameHandle.count == 1 ? "s" : "") the handle \(UntrustedText.displayable(name)): this token sees and acts on the same reports. If it is for someone else, revoke it (docket token revoke \(id)) and give them a handle of their own\n")
                 }
             }
         }
@@ -287,7 +287,7 @@ struct TokenGroup: AsyncParsableCommand {
                 let records = try Tokens(ledger: Ledger(store: store, dataDir: nil)).records().values.sorted { $0.createdAt < $1.createdAt }
                 printTable(["ID", "ROLE", "PROJECT", "NAME", "CREATED", "EXPIRES", "REVOKED"], records.map { r in
                     [r.id, r.role.rawValue, r.project ?? "-", r.subject, r.createdAt.rfc3339, r.expiresAt?.rfc3339 ?? "-", r.revokedAt?.rfc3339 ?? "-"]
-                }, cut: ["NAME"])
+                })
             }
         }
     }

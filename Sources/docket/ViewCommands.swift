@@ -80,7 +80,7 @@ func parseSpan(_ text: String, what: String, allowZero: Bool = true) throws -> D
 
 /// A plain-text table with aligned columns; the cells of the columns named in `cut` (free text
 /// from outside: titles, names) shown to `tableCellLimit` characters.
-func printTable(_ header: [String], _ rows: [[String]], cut: Set<String> = []) {
+func printTable(_ header: [String], _ rows: [[String]], cut: Set<String> = freeTextColumns) {
     // Cells hold what people wrote (titles, names): shown, not obeyed, by the terminal.
     let cutting = header.map { cut.contains($0) }
     let rows = rows.map { row in row.enumerated().map { tableCell($0.element, limit: cutting[$0.offset] ? tableCellLimit : nil) } }
@@ -104,34 +104,37 @@ func printTable(_ header: [String], _ rows: [[String]], cut: Set<String> = []) {
     out.flush()
 }
 
-/// `text` as a table shows it: escaped (`UntrustedText.displayable`), each run of white space or
-/// of blank characters (a Braille blank, a Hangul filler) one space, and cut to `limit`
-/// characters with "…". A title padded out with spaces or dots would otherwise wrap on the
-/// terminal, and what follows in it could show as a row of its own, under the report's. (JSON
-/// gives the text as it is.)
+/// `text` as a table shows it: each run of white space or of blank characters (a Braille blank,
+/// a Hangul filler) one space, cut to `limit` characters with "…", and escaped
+/// (`UntrustedText.displayable`, after the cut, so that no escape is cut in two). A title padded
+/// out with spaces or dots would otherwise wrap on the terminal, and what follows in it could
+/// line up as a row of its own, under the report's. (JSON gives the text as it is.)
 func tableCell(_ text: String, limit: Int? = nil) -> String {
-    let shown = UntrustedText.displayable(text)
     let limit = limit ?? .max
+    // Nearly every cell: printable ASCII, short, no two spaces in a row.
     var previous: UInt8 = 0
-    let plain = shown.utf8.count <= limit && shown.utf8.allSatisfy { byte in
+    let plain = text.utf8.count <= limit && text.utf8.allSatisfy { byte in
         defer { previous = byte }
-        return byte < 0x80 && !(byte == 0x20 && previous == 0x20)
+        return byte >= 0x20 && byte < 0x7F && !(byte == 0x20 && previous == 0x20)
     }
-    if plain { return shown }
+    if plain { return text }
     var out: [Character] = []
     var inSpace = false
-    for c in shown {
-        let blank = c.isWhitespace || UntrustedText.isBlank(String(c))
+    for c in text {
+        let blank = c.isWhitespace || (!c.isASCII && UntrustedText.isBlank(String(c)))
         if blank && inSpace { continue }
         out.append(blank ? " " : c)
         inSpace = blank
         if out.count > limit { break }
     }
-    return out.count > limit ? String(out.prefix(limit - 1)) + "…" : String(out)
+    return UntrustedText.displayable(out.count > limit ? String(out.prefix(limit - 1)) + "…" : String(out))
 }
 
 /// The most characters a table shows of a title or a name: the whole text is in `--json`.
 let tableCellLimit = 100
+
+/// The columns of Docket's tables that hold free text from outside, cut to `tableCellLimit`.
+let freeTextColumns: Set<String> = ["ASSIGNEE", "TITLE", "NAME"]
 
 /// A malformed report id names no report in any ledger: bad usage, found before the node is asked.
 func checkReportID(_ id: String) throws {
@@ -148,7 +151,7 @@ private func runQuery(_ query: ViewQuery, _ store: StoreOptions, _ remote: Remot
 private func runQuery(_ query: ViewQuery, _ store: StoreOptions, _ remote: RemoteOptions, asOf: AsOfSpec) async throws -> Value {
     let result = try await namingAsOfOption(asOf) { try await store.node(remote, actor: "cli", readOnly: true).using { try await $0.query(query, asOf: asOf) } }
     // On standard error, so that the rows on standard output stay as they are.
-    if let n = result["undecodable"]?.intValue, n > 0 { FileHandle.standardError.write(Data("warning: \(Ledger.undecodableNote(Int(n)))\n".utf8)) }
+    if let n = result["undecodable"]?.intValue, n > 0 { writeStandardError("warning: \(Ledger.undecodableNote(Int(n)))\n") }
     warnIfFollowerLags(result)
     return result
 }
@@ -181,10 +184,8 @@ func namingAsOfOption<T>(_ spec: AsOfSpec, sequenceOption: String = "--as-of", _
 func warnIfFollowerLags(_ result: Value) {
     guard let replication = result["replication"], let state = replication["state"]?.stringValue else { return }
     let lag = replication["lag"]?.intValue ?? 0
-    FileHandle.standardError.write(
-        Data(
-            "warning: these views come from a follower that may not be following its leader now (\(UntrustedText.displayable(state))\(lag > 0 ? ", \(lag) events behind it when last told" : "")): they may lack what the leader has recorded since, and a clock shown running or breached may have ended there; `docket status` on the node says why, or ask the leader\n"
-                .utf8))
+    writeStandardError(
+        "warning: these views come from a follower that may not be following its leader now (\(UntrustedText.displayable(state))\(lag > 0 ? ", \(lag) events behind it when last told" : "")): they may lack what the leader has recorded since, and a clock shown running or breached may have ended there; `docket status` on the node says why, or ask the leader\n")
 }
 
 private func printRows(_ rows: [Value]) {
@@ -222,7 +223,7 @@ struct StateCommand: AsyncParsableCommand {
                     [r["id"]?.stringValue ?? "", r["project"]?.stringValue ?? "", r["state"]?.stringValue ?? "", r["severity"]?.stringValue ?? "-",
                      r["assignee"]?.stringValue ?? "-", String((r["submittedAt"]?.stringValue ?? "").prefix(10)), r["cve"]?.stringValue ?? "-",
                      r["title"]?.stringValue ?? ""]
-                }, cut: ["ASSIGNEE", "TITLE"])
+                })
         }
     }
 }
@@ -284,10 +285,12 @@ struct HallOfFameCommand: AsyncParsableCommand {
             for entry in addressed {
                 let reports = (entry["reports"]?.arrayValue ?? []).compactMap(\.stringValue)
                 let address = UntrustedText.displayable(entry["name"]?.stringValue ?? "")
-                FileHandle.standardError.write(Data(
+                // The person is their handle (the name shown, when it is the handle).
+                let person = UntrustedText.displayable(entry["handle"]?.stringValue ?? entry["name"]?.stringValue ?? "")
+                writeStandardError(
                     ("warning: the credit on \(UntrustedText.displayable(reports.joined(separator: ", "))) shows an e-mail address (\(address)): ask the person how to be named, "
-                        + "and record it (docket report credit \(UntrustedText.displayable(reports.first ?? "REPORT")) --accept --person \(address) --name \"…\" --preference named; "
-                        + "a preference a reporter gave, such as credit by handle, is theirs or an admin's to change), before publishing this\n").utf8))
+                        + "and record it (docket report credit \(UntrustedText.displayable(reports.first ?? "REPORT")) --accept --person \(person) --name \"…\" --preference named; "
+                        + "a preference a reporter gave, such as credit by handle, is theirs or an admin's to change), before publishing this\n"))
             }
         }
     }

@@ -890,6 +890,7 @@ struct LifecycleTests {
         #expect(Report.personKey(" @Bob ") == "bob" && Report.personKey("@bob") == "bob" && Report.personKey("bob@example.org") == "bob@example.org")
         // Fullwidth forms look like the ASCII they stand for, and are read as it.
         #expect(Report.personKey("＠bob") == "bob" && Report.personKey("\u{FE6B}bob") == "bob" && Report.personKey("ＢＯＢ") == "bob")
+        #expect(Report.personKey("𝚋𝚘𝚋") == "bob" && Report.personKey("ⓑⓞⓑ") == "bob" && Report.personKey("𝐁𝐨𝐛𝟐") == "bob2")
         #expect(h.report?.credit(of: "ｂｏｂ")?.status == .declined)
         #expect(h.report?.credit(of: "@BOB")?.status == .declined)
         #expect(offered?.message.contains("bob declined credit") == true)

@@ -62,30 +62,39 @@ final class AnswerDroppingProxy: @unchecked Sendable {  // sockets, and atomics
                 close(node)
                 continue
             }
-            Thread { Self.copy(from: client, to: node) }.start()
-            Thread { [self] in answers(from: node, to: client) }.start()
+            // Each direction shuts both sockets down as it ends, which ends the other; the second
+            // to end closes them, so neither shuts down a descriptor already closed and reused.
+            let ended = Atomic<Int>(0)
+            @Sendable func end() {
+                shutdown(client, Int32(SHUT_RDWR))
+                shutdown(node, Int32(SHUT_RDWR))
+                if ended.add(1, ordering: .acquiringAndReleasing).newValue == 2 {
+                    close(client)
+                    close(node)
+                }
+            }
+            Thread {
+                Self.copy(from: client, to: node)
+                end()
+            }.start()
+            Thread { [self] in
+                answers(from: node, to: client)
+                end()
+            }.start()
         }
     }
 
-    /// The client's bytes to the node as they come; either side closing ends both.
+    /// The client's bytes to the node as they come, until either side closes.
     private static func copy(from source: Int32, to destination: Int32) {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = recv(source, &chunk, chunk.count, 0)
-            guard n > 0, send(destination, chunk, n, Int32(MSG_NOSIGNAL)) == n else { break }
+            guard n > 0, send(destination, chunk, n, Int32(MSG_NOSIGNAL)) == n else { return }
         }
-        shutdown(source, Int32(SHUT_RDWR))
-        shutdown(destination, Int32(SHUT_RDWR))
     }
 
-    /// The node's frames to the client, but for an answer to drop; then both sockets are closed.
+    /// The node's frames to the client, but for an answer to drop, which ends them.
     private func answers(from node: Int32, to client: Int32) {
-        defer {
-            shutdown(node, Int32(SHUT_RDWR))
-            shutdown(client, Int32(SHUT_RDWR))
-            close(node)
-            close(client)
-        }
         var decoder = FrameDecoder()
         var buffer = ByteBuffer()
         var chunk = [UInt8](repeating: 0, count: 65536)

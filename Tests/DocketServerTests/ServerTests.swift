@@ -524,23 +524,48 @@ struct ServerTests {
         // What reading the hidden report's history takes, in this build on this machine: a refusal
         // that read it would take at least that.
         let fold = await fastest { _ = try node.ledger.load(report: "BOB-1") }
-        let refusals: [(String, () async throws -> Void)] = [
-            ("a reporter's command", { _ = try await node.ledger.execute(.respond(summary: "x"), report: "BOB-1", as: ann, at: nil, eventID: nil) }),
-            ("a maintainer's of another project", { _ = try await node.ledger.execute(.note("x"), report: "BOB-1", as: maria, at: nil, eventID: nil) }),
-            ("a submission under its id", {
+        // Each with the refusal it gets, the same as for an id that names nothing.
+        let refusals: [(String, String, () async throws -> Void)] = [
+            ("a reporter's command", "unknown-report", { _ = try await node.ledger.execute(.respond(summary: "x"), report: "BOB-1", as: ann, at: nil, eventID: nil) }),
+            ("a maintainer's of another project", "unknown-report", { _ = try await node.ledger.execute(.note("x"), report: "BOB-1", as: maria, at: nil, eventID: nil) }),
+            ("a submission under its id", "report-exists", {
                 _ = try await node.ledger.execute(.submit(ReportSubmitted(project: "beta", title: "t", reporter: Reporter(handle: "x"))), report: "BOB-1", as: maria, at: nil, eventID: nil)
             }),
-            ("a duplicate naming it", {
+            ("a duplicate naming it", "invalid-command", {
                 _ = try await node.ledger.execute(.close(.duplicate, duplicateOf: "BOB-1", reason: nil), report: "ANN-1", as: maria, at: nil, eventID: nil)
             }),
-            ("a receipt for its record", { _ = try node.ledger.visibleRecord(written.lastSequence, as: ann) }),
+            ("a receipt for its record", "not-held", { _ = try node.ledger.visibleRecord(written.lastSequence, as: ann) }),
         ]
-        for (what, refusal) in refusals {
-            await #expect(throws: (any Error).self, "\(what)") { try await refusal() }
+        for (what, code, refusal) in refusals {
+            do {
+                try await refusal()
+                Issue.record("\(what): not refused")
+            } catch {
+                let body = ErrorBody(refusal: error)
+                #expect(body?.code == code, "\(what): \(error)")
+                #expect(body?.message.contains("no report BOB-1") == (code != "report-exists" && code != "not-held"), "\(what): \(error)")
+            }
             let took = await fastest(refusal)
             #expect(took * 5 < fold, "\(what): \(took), against \(fold) to read the report")
         }
         #expect(try node.store.read(stream: try DomainStreams.report("ANN-1")).count == 1)
+        await node.stop()
+    }
+
+    @Test("a report whose stream does not open with its submission is judged as its views judge it: its reporter's command meets the lifecycle, another's meets no report")
+    func streamNotOpeningWithSubmission() async throws {
+        let node = try await TestNode()
+        try await node.adopt("alpha")
+        // As a damaged record or a raw append from before those were refused could leave it.
+        let note = try DomainEvent.noteAdded(NoteAdded(text: "before")).proposed(actor: "m", occurredAt: nil)
+        let submitted = try DomainEvent.reportSubmitted(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: "ann"))).proposed(actor: "ann", occurredAt: nil)
+        _ = try await node.store.append(to: try DomainStreams.report("ODD-1"), expecting: .noStream, events: [note, submitted])
+        let ann = Principal(role: .reporter, project: nil, subject: "ann", tokenID: "t-ann")
+        let own = await #expect(throws: DomainError.self) { try await node.ledger.execute(.respond(summary: "x"), report: "ODD-1", as: ann, at: nil, eventID: nil) }
+        #expect(own?.code == .illegalTransition, "\(String(describing: own))")
+        let bob = Principal(role: .reporter, project: nil, subject: "bob", tokenID: "t-bob")
+        let other = await #expect(throws: DomainError.self) { try await node.ledger.execute(.respond(summary: "x"), report: "ODD-1", as: bob, at: nil, eventID: nil) }
+        #expect(other?.code == .unknownReport, "\(String(describing: other))")
         await node.stop()
     }
 

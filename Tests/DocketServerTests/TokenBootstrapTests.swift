@@ -145,12 +145,26 @@ struct TokenBootstrapTests {
             _ = try await store.append(to: Tokens.stream, events: [legacy])
             let (renewed, _) = try await tokens.create(role: .reporter, project: nil, subject: "@ada", expiresAt: nil, by: .local(actor: "t"))
             #expect(try tokens.sharingHandle(with: renewed).map(\.id) == ["0123456789ab"])
-            await #expect(throws: DomainError.self) {
+            let variant = await #expect(throws: DomainError.self) {
                 _ = try await tokens.create(role: .reporter, project: nil, subject: "ada", expiresAt: nil, by: .local(actor: "t"))
             }
+            #expect(variant?.message.hasPrefix(#"--name "ada" is reporter token 0123456789ab's handle "@ada" to credits"#) == true, "\(String(describing: variant))")
             // Another role's token is held to the rule.
-            await #expect(throws: DomainError.self) {
+            let maintainer = await #expect(throws: DomainError.self) {
                 _ = try await tokens.create(role: .maintainer, project: "p", subject: "@ada", expiresAt: nil, by: .local(actor: "t"))
+            }
+            #expect(maintainer?.message.hasPrefix(#"--name "@ada" begins with @"#) == true, "\(String(describing: maintainer))")
+            // A reporter a maintainer filed reports for under "@zed", before the rule, with no
+            // token: their first token takes that handle, or it would see none of their reports.
+            let ledger = Ledger(store: store, dataDir: dir + "/data")
+            _ = try await ledger.appendProjectEvent(
+                .policyAdopted(PolicyAdopted(policyText: try Policy.parse(SyntheticReports.policyText, file: "p").encodeCanonical(), zone: .utc)),
+                project: "p", as: .local(actor: "t"), at: nil)
+            let legacySubmission = try DomainEvent.reportSubmitted(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "@zed"))).proposed(actor: "m", occurredAt: nil)
+            _ = try await store.append(to: try DomainStreams.report("Z-1"), expecting: .noStream, events: [legacySubmission])
+            _ = try await tokens.create(role: .reporter, project: nil, subject: "@zed", expiresAt: nil, by: .local(actor: "t"))
+            await #expect(throws: DomainError.self) {
+                _ = try await tokens.create(role: .reporter, project: nil, subject: "@yan", expiresAt: nil, by: .local(actor: "t"))
             }
         }
     }

@@ -19,8 +19,9 @@ extension Projection {
     /// (`Report.personKey`), so a report whose credits name "@x" and "x" folds to one record
     /// where format 10 held two. (Any change to what folding makes of the same events must
     /// raise the format: a node upgraded, or downgraded, would otherwise serve the other
-    /// build's views.)
-    public static let checkpointFormat: UInt64 = 11
+    /// build's views.) 12: lookalike forms too, the mathematical alphanumerics and circled
+    /// letters ("𝚊𝚍𝚊", "ⓐⓓⓐ"), are read as ASCII.
+    public static let checkpointFormat: UInt64 = 12
 
     /// The projection as checkpoint bytes (reports and projects in order of their names, so the
     /// same projection always gives the same bytes).
