@@ -404,48 +404,42 @@ struct Output {
     }
 }
 
-/// Writes `text` to standard error, as much of it as can be written: a reader of it that went
-/// away (`2>&1 | head`) leaves nothing to tell, where Foundation's `FileHandle.write` would trap
-/// (the process ignores SIGPIPE while SwiftNIO runs in it).
-func writeStandardError(_ text: String) {
-    Array(text.utf8).withUnsafeBytes { raw in
-        var done = 0
-        while done < raw.count {
-            let n = write(STDERR_FILENO, raw.baseAddress! + done, raw.count - done)
-            if n > 0 {
-                done += n
-            } else if n < 0, errno == EINTR {
-                continue
-            } else {
-                return
-            }
-        }
-    }
-}
-
-/// Writes all of `bytes` to standard output. A reader that went away (`docket read | head`) ends
-/// the process as SIGPIPE would, quietly; the process ignores SIGPIPE while SwiftNIO runs in it,
-/// and Foundation's `FileHandle.write` would trap on the error instead.
-func writeStandardOutput(_ bytes: [UInt8]) {
+/// Writes all of `bytes` to `fd`, however many writes that takes; the error (`errno`) that
+/// stopped it, if one did. (Foundation's `FileHandle.write` traps on an error instead, such as a
+/// reader that went away, while the process ignores SIGPIPE for SwiftNIO.)
+private func writeAll(_ bytes: [UInt8], to fd: Int32) -> Int32? {
     bytes.withUnsafeBytes { raw in
         var done = 0
         while done < raw.count {
-            let n = write(STDOUT_FILENO, raw.baseAddress! + done, raw.count - done)
+            let n = write(fd, raw.baseAddress! + done, raw.count - done)
             if n > 0 {
                 done += n
             } else if n < 0, errno == EINTR {
                 continue
             } else {
-                let why = errno
-                if why == EPIPE {
-                    signal(SIGPIPE, SIG_DFL)
-                    raise(SIGPIPE)
-                }
-                writeStandardError("error: writing standard output failed: \(String(cString: strerror(why)))\n")
-                exit(1)
+                return n < 0 ? errno : EIO
             }
         }
+        return nil
     }
+}
+
+/// Writes `text` to standard error, as much of it as can be written: a reader of it that went
+/// away (`2>&1 | head`) leaves nothing to tell.
+func writeStandardError(_ text: String) {
+    _ = writeAll(Array(text.utf8), to: STDERR_FILENO)
+}
+
+/// Writes all of `bytes` to standard output. A reader that went away (`docket read | head`) ends
+/// the process as SIGPIPE would, quietly.
+func writeStandardOutput(_ bytes: [UInt8]) {
+    guard let why = writeAll(bytes, to: STDOUT_FILENO) else { return }
+    if why == EPIPE {
+        signal(SIGPIPE, SIG_DFL)
+        raise(SIGPIPE)
+    }
+    writeStandardError("error: writing standard output failed: \(String(cString: strerror(why)))\n")
+    exit(1)
 }
 
 func printJSON(_ members: [(String, Value)]) {
