@@ -333,6 +333,27 @@ public final class Ledger: Sendable {
                 .invalidCommand,
                 "report \(original) was submitted at \(found.submittedAt.rfc3339), after this closing (\(closing.rfc3339)): a report can only duplicate one that came in before it was closed; check --duplicate-of and --at")
         }
+        // The reason is in the history the duplicate's reporter reads, which leaves out the
+        // original when they may not see it (another reporter's): a reason naming it, or its
+        // reporter, would tell them.
+        if !isRetry, case .close(_, _, let reason?) = command, let report, found.reporter.handle != report.reporter.handle,
+            let named = Self.mention(in: reason, of: found)
+        {
+            throw DomainError(
+                .invalidCommand,
+                "the reason names \(named), and \(id)'s reporter reads the reason in their report's history, which leaves out the original they may not see: leave it out of the reason (the original is recorded, and shown to those who may see it), and keep internal remarks for a note")
+        }
+    }
+
+    /// How `text` names `report` or its reporter, if it does: a word of it that is the report's id
+    /// ("report B-1") or, for a handle of three characters or more, the reporter's handle as
+    /// credits compare them ("its reporter's handle bob").
+    static func mention(in text: String, of report: Report) -> String? {
+        let words = text.split { !($0.isLetter || $0.isNumber || "-_.@".contains($0)) }.map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "._-")) }
+        if words.contains(where: { $0.caseInsensitiveCompare(report.id) == .orderedSame }) { return "report \(report.id)" }
+        let handle = Report.personKey(report.reporter.handle)
+        if handle.count >= 3, words.contains(where: { Report.personKey($0) == handle }) { return "its reporter's handle \(report.reporter.handle)" }
+        return nil
     }
 
     /// A submission under a report id taken by a report the principal may not see (`authorize`).

@@ -438,7 +438,7 @@ extension ReportGroup {
         @Argument(help: "The report id.") var report: String
         @Option(help: "The resolution.") var resolution: Resolution
         @Option(help: "The report this duplicates.") var duplicateOf: String?
-        @Option(help: "Why. The reporter reads it in their report's history (their view leaves out which report a duplicate duplicates, so do not name it here): internal remarks go in a note.") var reason: String?
+        @Option(help: "Why. The reporter reads it in their report's history (their view leaves out which report a duplicate duplicates: a reason naming it, or its reporter, is refused): internal remarks go in a note.") var reason: String?
         func run() async throws {
             try await reporting { try await perform(.close(resolution, duplicateOf: duplicateOf, reason: reason), report: report, store: store, remote: remote, event: event) }
         }

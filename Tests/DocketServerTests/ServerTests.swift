@@ -552,6 +552,28 @@ struct ServerTests {
         await node.stop()
     }
 
+    @Test("a duplicate's reason may not name the original, nor its reporter, when the duplicate's reporter may not see it: they read the reason")
+    func duplicateReasonNamesNoHiddenOriginal() async throws {
+        let node = try await TestNode()
+        try await node.adopt("alpha")
+        let admin = Principal.local(actor: "admin")
+        for (id, handle) in [("BOB-1", "bob"), ("ANN-1", "ann"), ("ANN-2", "ann"), ("ANN-3", "ann")] {
+            _ = try await node.ledger.execute(
+                .submit(ReportSubmitted(project: "alpha", title: "t", reporter: Reporter(handle: handle))), report: id, as: admin, at: nil, eventID: nil)
+        }
+        let maria = Principal(role: .maintainer, project: "alpha", subject: "maria", tokenID: "t-maria")
+        for (reason, named) in [("Same as bob-1, reported earlier.", "report BOB-1"), ("Bob reported this first", "its reporter's handle bob")] {
+            let refused = await #expect(throws: DomainError.self) {
+                _ = try await node.ledger.execute(.close(.duplicate, duplicateOf: "BOB-1", reason: reason), report: "ANN-1", as: maria, at: nil, eventID: nil)
+            }
+            #expect(refused?.message.hasPrefix("the reason names \(named), and ANN-1's reporter reads the reason") == true, "\(String(describing: refused))")
+        }
+        // Said without naming it, or of a report of the same reporter's, it is recorded.
+        _ = try await node.ledger.execute(.close(.duplicate, duplicateOf: "BOB-1", reason: "reported before, same root cause"), report: "ANN-1", as: maria, at: nil, eventID: nil)
+        _ = try await node.ledger.execute(.close(.duplicate, duplicateOf: "ANN-3", reason: "same as ANN-3"), report: "ANN-2", as: maria, at: nil, eventID: nil)
+        await node.stop()
+    }
+
     @Test("a report whose stream does not open with its submission is judged as its views judge it: its reporter's command meets the lifecycle, another's meets no report")
     func streamNotOpeningWithSubmission() async throws {
         let node = try await TestNode()
