@@ -20,32 +20,20 @@ struct CrashSafetyTests {
         dir: String, prefix: String, batch: Int, concurrency: Int, duration: Duration?, shell: String? = nil
     ) async throws -> Round {
         guard let docket = DocketProcess.executable else { throw NotBuilt() }
-        let process = Process()
         let arguments = [
             "bench", "crash-writer", "--data-dir", dir, "--prefix", prefix, "--batch", "\(batch)", "--concurrency",
             "\(concurrency)",
         ]
-        if let shell {
-            process.executableURL = URL(fileURLWithPath: "/bin/bash")
-            process.arguments = ["-c", shell + "; exec \"$0\" \"$@\"", docket.path] + arguments
-        } else {
-            process.executableURL = docket
-            process.arguments = arguments
-        }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let (stdout, stderr) = (PipeDrain(out), PipeDrain(err))
+        let (path, argv) = shell.map { ("/bin/bash", ["-c", $0 + "; exec \"$0\" \"$@\"", docket.path] + arguments) } ?? (docket.path, arguments)
+        let child = try SpawnedChild(path: path, arguments: argv, environment: ProcessInfo.processInfo.environment)
         if let duration {
             let deadline = ContinuousClock.now + duration
-            while process.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
-            kill(process.processIdentifier, SIGKILL)
+            while !child.hasExited && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+            kill(child.pid, SIGKILL)
         }
-        await process.exited()
-        var round = Round(stderr: String(decoding: await stderr.wait(), as: UTF8.self), status: process.terminationStatus)
-        let text = String(decoding: await stdout.wait(), as: UTF8.self)
+        let (status, stdoutData, stderrData) = await offPool { child.finish() }
+        var round = Round(stderr: String(decoding: stderrData, as: UTF8.self), status: status)
+        let text = String(decoding: stdoutData, as: UTF8.self)
         // Only complete lines count: the kill may cut the last write short.
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         lines.removeLast()

@@ -71,48 +71,146 @@ enum DocketProcess {
     static let timeout = DispatchTimeInterval.seconds(300)
 
     private static func runBlocking(_ arguments: [String], environment: [String: String], addressSpaceKiB: Int?) throws -> Output {
-        let process = Process()
         guard let executable else { throw NotBuilt() }
-        if let addressSpaceKiB {
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "ulimit -v \(addressSpaceKiB) && exec \"$0\" \"$@\"", executable.path] + arguments
-        } else {
-            process.executableURL = executable
-            process.arguments = arguments
-        }
+        let (path, argv) = addressSpaceKiB.map { kib in ("/bin/sh", ["-c", "ulimit -v \(kib) && exec \"$0\" \"$@\"", executable.path] + arguments) }
+            ?? (executable.path, arguments)
         var env = ProcessInfo.processInfo.environment
         env.removeValue(forKey: "DOCKET_DATA_DIR")
         // As a user runs it: with the crash handling a developer's SWIFT_BACKTRACE would turn off.
         env.removeValue(forKey: "SWIFT_BACKTRACE")
         for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
+        let child = try SpawnedChild(path: path, arguments: argv, environment: env)
         let killed = Locked(false)
-        let pid = process.processIdentifier
-        nonisolated(unsafe) let running = process
+        let exited = Locked(false)
+        let pid = child.pid
         let watchdog = DispatchWorkItem {
-            guard running.isRunning else { return }
+            guard !exited.get() else { return }
             killed.set(true)
             // Its children too (`verify` runs itself again as one), which hold the pipes open.
             for p in [pid] + descendants(of: pid) { kill(p, SIGKILL) }
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
-        // Read both pipes concurrently so neither fills up and blocks the child.
-        let errData = Locked(Data())
-        let reader = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        reader.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let (status, outData, errData) = child.finish()
+        exited.set(true)
         watchdog.cancel()
-        while !reader.isFinished { usleep(1000) }
-        var stderr = String(decoding: errData.get(), as: UTF8.self)
+        var stderr = String(decoding: errData, as: UTF8.self)
         if killed.get() { stderr += "\n[test harness: docket \(arguments.joined(separator: " ")) killed after \(timeout) without finishing]\n" }
-        return Output(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: stderr)
+        return Output(status: status, stdout: String(decoding: outData, as: UTF8.self), stderr: stderr)
     }
+}
+
+/// A child process started with `posix_spawn`, its standard output and error piped back, its
+/// standard input /dev/null, every other descriptor of this process closed in it and every
+/// signal at its default, as Foundation's `Process` starts one. (Foundation's `Process.run()`
+/// on Linux reads 256 bytes past each `/proc/self/fd` entry while listing the descriptors to
+/// close, and now and then past the end of a mapped page: the whole test process crashed so in
+/// CI, swift-corelibs-foundation#5472. The CLI tests start hundreds of processes, nearly all
+/// of them here.)
+final class SpawnedChild: @unchecked Sendable {  // set up in init, then read by `finish` alone
+    let pid: pid_t
+    /// Both pipes, read to their ends as the child writes (so that neither fills and blocks it).
+    private let stdout: Locked<Data>
+    private let stderr: Locked<Data>
+    private let readers: [Thread]
+
+    init(path: String, arguments: [String], environment: [String: String]) throws {
+        var outPipe: [Int32] = [0, 0]
+        var errPipe: [Int32] = [0, 0]
+        guard Self.pipe2(&outPipe, O_CLOEXEC) == 0 else { throw SpawnError(errno: errno) }
+        guard Self.pipe2(&errPipe, O_CLOEXEC) == 0 else {
+            close(outPipe[0])
+            close(outPipe[1])
+            throw SpawnError(errno: errno)
+        }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        _ = Self.addCloseFrom(&actions, 3)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // A test process ignores SIGPIPE (SwiftNIO) and may block signals: the child starts clean.
+        var all = sigset_t()
+        sigfillset(&all)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for p in argv { free(p) }
+            for p in envp { free(p) }
+        }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
+        close(outPipe[1])
+        close(errPipe[1])
+        guard rc == 0 else {
+            close(outPipe[0])
+            close(errPipe[0])
+            throw SpawnError(errno: rc)
+        }
+        self.pid = pid
+        let (stdout, stderr) = (Locked(Data()), Locked(Data()))
+        (self.stdout, self.stderr) = (stdout, stderr)
+        readers = [(outPipe[0], stdout), (errPipe[0], stderr)].map { fd, into in
+            let reader = Thread {
+                into.set(Self.readAll(fd))
+                close(fd)
+            }
+            reader.start()
+            return reader
+        }
+    }
+
+    /// Whether the child has ended (it is a zombie, not yet reaped, or gone).
+    var hasExited: Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
+        return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+    }
+
+    /// Waits for the child to end and its pipes to be read to their ends, and reaps it: its exit
+    /// status (or the signal that ended it), standard output and error.
+    func finish() -> (status: Int32, stdout: Data, stderr: Data) {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        while readers.contains(where: { !$0.isFinished }) { usleep(1000) }
+        // As Foundation's `terminationStatus`: the exit code, or the number of the signal.
+        let signal = status & 0x7F
+        return (signal == 0 ? (status >> 8) & 0xFF : signal, stdout.get(), stderr.get())
+    }
+
+    // glibc's, which Swift's Glibc module leaves out (they need _GNU_SOURCE): looked up once.
+    private static let pipe2 = unsafeBitCast(
+        dlsym(UnsafeMutableRawPointer(bitPattern: 0), "pipe2")!, to: (@convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32).self)
+    private static let addCloseFrom = unsafeBitCast(
+        dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")!,
+        to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+
+    private static func readAll(_ fd: Int32) -> Data {
+        var data = Data()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fd, &chunk, chunk.count)
+            if n > 0 {
+                data.append(contentsOf: chunk[0..<n])
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                return data
+            }
+        }
+    }
+}
+
+struct SpawnError: Error, CustomStringConvertible {
+    var errno: Int32
+    var description: String { "posix_spawn: \(String(cString: strerror(errno)))" }
 }
 
 /// The processes descended from `pid`, from the parent each names in `/proc/PID/stat`.

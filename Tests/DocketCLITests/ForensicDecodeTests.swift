@@ -310,32 +310,13 @@ enum ForensicHarness {
         return try await offPool { try run(URL(fileURLWithPath: "/bin/sh"), [script] + arguments, environment: ["DOCKET": docketExecutable.path]) }
     }
 
-    /// Runs a program to completion, its output going through files (no pipe can fill up).
+    /// Runs a program to completion (`SpawnedChild`, which reads both pipes as they fill).
     static func run(_ executable: URL, _ arguments: [String], environment extra: [String: String] = [:]) throws -> Run {
-        let scratch = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let outURL = scratch.appendingPathComponent("stdout")
-        let errURL = scratch.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL)
-        let err = try FileHandle(forWritingTo: errURL)
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment.removeValue(forKey: "DOCKET_DATA_DIR")
         environment.merge(extra) { _, given in given }
-        process.environment = environment
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        process.waitUntilExit()
-        try out.close()
-        try err.close()
-        return Run(
-            status: process.terminationStatus, stdout: String(decoding: try Data(contentsOf: outURL), as: UTF8.self),
-            stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
+        let (status, stdout, stderr) = try SpawnedChild(path: executable.path, arguments: arguments, environment: environment).finish()
+        return Run(status: status, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     static func dictionaryVersions(_ data: String) async throws -> [Int] {
