@@ -80,10 +80,22 @@ public enum UntrustedText {
             return "\(field) \"\(displayable(s))\" begins or ends with white space, which handles are told apart without: it would pass for \"\(displayable(trimmed))\""
         }
         if kind == .handle, let first = asciiForms(String(s.prefix(1))).first, first == "@" {
-            let bare = s.drop { asciiForm(of: $0.unicodeScalars.first!) == "@" || $0 == "@" }
-            return "\(field) \"\(displayable(s))\" begins with @, which handles are told apart without (the hall of fame writes its own): give it as \"\(displayable(String(bare)))\""
+            return "\(field) \"\(displayable(s))\" begins with @, which handles are told apart without (the hall of fame writes its own): give it as \"\(displayable(String(bareHandle(s))))\""
         }
         return nil
+    }
+
+    /// `handle` without the white space around it and any `@` in front (ASCII or a lookalike,
+    /// with white space after it): the handle itself, as credits compare it (`Report.personKey`)
+    /// and the hall of fame shows it (writing its own `@`). New handles hold neither
+    /// (`identityRefusal`); a log may, from before.
+    public static func bareHandle<S: StringProtocol>(_ handle: S) -> Substring where S.SubSequence == Substring {
+        var bare = handle[...].drop(while: \.isWhitespace)
+        while let first = bare.unicodeScalars.first, first == "@" || asciiForm(of: first) == "@" {
+            bare = bare.dropFirst().drop(while: \.isWhitespace)
+        }
+        guard let last = bare.lastIndex(where: { !$0.isWhitespace }) else { return bare[bare.endIndex...] }
+        return bare[...last]
     }
 
     /// `s` with each character that is drawn as a letter, digit or sign of ASCII in another

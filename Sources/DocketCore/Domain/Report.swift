@@ -466,10 +466,7 @@ public struct Report: Hashable, @unchecked Sendable {
         {
             return handle
         }
-        func trimmed(_ s: Substring) -> Substring { Substring(s.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()) }
-        var key = trimmed(Substring(UntrustedText.asciiForms(handle).lowercased()))
-        while key.first == "@" { key = trimmed(key.dropFirst()) }
-        return String(key)
+        return String(UntrustedText.bareHandle(UntrustedText.asciiForms(handle).lowercased()))
     }
 
     private static func isASCIISpace(_ byte: UInt8) -> Bool {

@@ -162,9 +162,7 @@ public struct HallOfFame: Hashable, Sendable {
         if let first = handle.utf8.first, let last = handle.utf8.last, first > 0x20, first < 0x80, first != UInt8(ascii: "@"), last > 0x20, last < 0x80 {
             return handle
         }
-        var shown = Substring(handle).drop(while: \.isWhitespace)
-        while let first = shown.first, UntrustedText.asciiForms(String(first)) == "@" { shown = shown.dropFirst().drop(while: \.isWhitespace) }
-        return String(String(shown).reversed().drop(while: \.isWhitespace).reversed())
+        return String(UntrustedText.bareHandle(handle))
     }
 
     /// Whether a handle is an e-mail address: something, an `@`, and a domain with a dot in it.
