@@ -28,8 +28,8 @@ struct CrashSafetyTests {
         let child = try SpawnedChild(path: path, arguments: argv, environment: ProcessInfo.processInfo.environment)
         if let duration {
             let deadline = ContinuousClock.now + duration
-            while !child.hasExited && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
-            kill(child.pid, SIGKILL)
+            while child.isRunning && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(2)) }
+            child.signal(SIGKILL)
         }
         let (status, stdoutData, stderrData) = await offPool { child.finish() }
         var round = Round(stderr: String(decoding: stderrData, as: UTF8.self), status: status)
@@ -128,15 +128,8 @@ struct CrashSafetyTests {
 
     /// The pids `mdb_stat -r` lists in the ledger's reader table (the slots in its lock file).
     static func readerPIDs(_ dir: String) async throws -> [Int32] {
-        let stat = Process()
-        stat.executableURL = ForensicHarness.which("mdb_stat")
-        stat.arguments = ["-r", dir + "/ledger"]
-        let out = Pipe()
-        stat.standardOutput = out
-        stat.standardError = FileHandle.nullDevice
-        try stat.run()
-        let text = String(decoding: await PipeDrain(out).wait(), as: UTF8.self)
-        await stat.exited()
+        let stat = try SpawnedChild(path: try #require(ForensicHarness.which("mdb_stat")).path, arguments: ["-r", dir + "/ledger"], stderr: .discard)
+        let text = String(decoding: await offPool { stat.finish() }.stdout, as: UTF8.self)
         // "    pid     thread     txnid" then one line per slot; pids are the lines' first numbers.
         let table = text.components(separatedBy: "Reader Table Status").last ?? ""
         return table.split(separator: "\n").compactMap { line in line.split(separator: " ").first.flatMap { Int32($0) } }
@@ -156,20 +149,18 @@ struct CrashSafetyTests {
             readOnly.readOnly = true
             let node = try EventStore.open(directory: dir, configuration: readOnly)
             defer { node.close() }
-            let reader = Process()
-            reader.executableURL = docket
-            reader.arguments = ["bench", "hold-reader", "--data-dir", dir]
-            let out = Pipe()
-            reader.standardOutput = out
-            reader.standardError = FileHandle.nullDevice
-            try reader.run()
-            defer { if reader.isRunning { kill(reader.processIdentifier, SIGKILL) } }
-            // Blocks until the reader holds its transaction and says so (or exits: then empty).
-            let said = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+            let reader = try SpawnedChild(path: docket.path, arguments: ["bench", "hold-reader", "--data-dir", dir], stderr: .discard)
+            defer { reader.signal(SIGKILL) }
+            // Until the reader holds its transaction and says so (or exits).
+            var said = ""
+            for _ in 0..<6000 where !said.contains("holding") && reader.isRunning {
+                try await Task.sleep(for: .milliseconds(10))
+                said = String(decoding: reader.standardOutput, as: UTF8.self)
+            }
             try #require(said.contains("holding"), "the reader did not start: '\(said)'")
             let pid = reader.processIdentifier
             #expect(try await Self.readerPIDs(dir).contains(pid))
-            kill(pid, SIGKILL)
+            reader.signal(SIGKILL)
             await reader.exited()
             // The slot outlives its process: left, it would pin old pages for good.
             #expect(try await Self.readerPIDs(dir).contains(pid))

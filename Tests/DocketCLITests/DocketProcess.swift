@@ -99,35 +99,76 @@ enum DocketProcess {
     }
 }
 
-/// A child process started with `posix_spawn`, its standard output and error piped back, its
-/// standard input /dev/null, every other descriptor of this process closed in it and every
-/// signal at its default, as Foundation's `Process` starts one. (Foundation's `Process.run()`
-/// on Linux reads 256 bytes past each `/proc/self/fd` entry while listing the descriptors to
-/// close, and now and then past the end of a mapped page: the whole test process crashed so in
-/// CI, swift-corelibs-foundation#5472. The CLI tests start hundreds of processes, nearly all
-/// of them here.)
-final class SpawnedChild: @unchecked Sendable {  // set up in init, then read by `finish` alone
-    let pid: pid_t
-    /// Both pipes, read to their ends as the child writes (so that neither fills and blocks it).
-    private let stdout: Locked<Data>
-    private let stderr: Locked<Data>
-    private let readers: [Thread]
+/// A child process started with `posix_spawn`, its standard input /dev/null, every other
+/// descriptor of this process closed in it and every signal at its default, as Foundation's
+/// `Process` starts one; standard output and error are each captured (read as the child writes,
+/// so neither pipe fills and blocks it), discarded, appended to a file or a descriptor of ours.
+/// (Foundation's `Process.run()` on Linux reads 256 bytes past each `/proc/self/fd` entry while
+/// listing the descriptors to close, and now and then past the end of a mapped page: the whole
+/// test process crashed so in CI, swift-corelibs-foundation#5472. The CLI tests start hundreds
+/// of processes, so none of them goes through it.)
+///
+/// It answers what the tests asked of `Process`: `isRunning`, `terminate()`, `exited()`,
+/// `terminationStatus` and `terminationReason`.
+final class SpawnedChild: @unchecked Sendable {  // `pid`, `captured` and `readers` are set in init; the rest is behind locks
+    enum Output {
+        /// Piped back: `finish()` and `standardOutput`/`standardError` give it.
+        case capture
+        case discard
+        /// Appended to the file, made if missing.
+        case file(String)
+        /// A descriptor of this process (the write end of a pipe, say), duplicated into the child.
+        case descriptor(Int32)
+    }
 
-    init(path: String, arguments: [String], environment: [String: String]) throws {
-        var outPipe: [Int32] = [0, 0]
-        var errPipe: [Int32] = [0, 0]
-        guard Self.pipe2(&outPipe, O_CLOEXEC) == 0 else { throw SpawnError(errno: errno) }
-        guard Self.pipe2(&errPipe, O_CLOEXEC) == 0 else {
-            close(outPipe[0])
-            close(outPipe[1])
-            throw SpawnError(errno: errno)
-        }
+    enum TerminationReason: Equatable { case exit, uncaughtSignal }
+
+    let pid: pid_t
+    var processIdentifier: pid_t { pid }
+    /// What the child wrote to standard output and error so far, where captured.
+    private let captured: [Locked<Data>?]
+    private let readers: [Thread]
+    /// The child's wait status, once reaped.
+    private let waitStatus = Locked<Int32?>(nil)
+
+    init(
+        path: String, arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+        stdout: Output = .capture, stderr: Output = .capture
+    ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        // The reading ends of the pipes made for captured streams.
+        var readEnds: [Int32?] = []
+        var writeEnds: [Int32] = []
+        func closeAll() {
+            for fd in writeEnds { close(fd) }
+            for case let fd? in readEnds { close(fd) }
+        }
+        for (target, output) in [(Int32(1), stdout), (Int32(2), stderr)] {
+            switch output {
+            case .capture:
+                var ends: [Int32] = [0, 0]
+                guard Self.pipe2(&ends, O_CLOEXEC) == 0 else {
+                    let error = SpawnError(errno: errno)
+                    closeAll()
+                    throw error
+                }
+                posix_spawn_file_actions_adddup2(&actions, ends[1], target)
+                readEnds.append(ends[0])
+                writeEnds.append(ends[1])
+            case .discard:
+                posix_spawn_file_actions_addopen(&actions, target, "/dev/null", O_WRONLY, 0)
+                readEnds.append(nil)
+            case .file(let path):
+                posix_spawn_file_actions_addopen(&actions, target, path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+                readEnds.append(nil)
+            case .descriptor(let fd):
+                posix_spawn_file_actions_adddup2(&actions, fd, target)
+                readEnds.append(nil)
+            }
+        }
         _ = Self.addCloseFrom(&actions, 3)
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
@@ -148,19 +189,19 @@ final class SpawnedChild: @unchecked Sendable {  // set up in init, then read by
         }
         var pid: pid_t = 0
         let rc = posix_spawn(&pid, path, &actions, &attributes, argv, envp)
-        close(outPipe[1])
-        close(errPipe[1])
+        for fd in writeEnds { close(fd) }
+        writeEnds = []
         guard rc == 0 else {
-            close(outPipe[0])
-            close(errPipe[0])
+            closeAll()
             throw SpawnError(errno: rc)
         }
         self.pid = pid
-        let (stdout, stderr) = (Locked(Data()), Locked(Data()))
-        (self.stdout, self.stderr) = (stdout, stderr)
-        readers = [(outPipe[0], stdout), (errPipe[0], stderr)].map { fd, into in
+        let captured = readEnds.map { $0.map { _ in Locked(Data()) } }
+        self.captured = captured
+        readers = zip(readEnds, captured).compactMap { fd, into in
+            guard let fd, let into else { return nil }
             let reader = Thread {
-                into.set(Self.readAll(fd))
+                Self.drain(fd, into: into)
                 close(fd)
             }
             reader.start()
@@ -168,21 +209,59 @@ final class SpawnedChild: @unchecked Sendable {  // set up in init, then read by
         }
     }
 
-    /// Whether the child has ended (it is a zombie, not yet reaped, or gone).
-    var hasExited: Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
-        return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+    /// Reaps the child if it has ended (waiting for it to with `blocking`): its wait status, or
+    /// nil while it runs.
+    @discardableResult
+    private func reap(blocking: Bool) -> Int32? {
+        if let status = waitStatus.get() { return status }
+        var status: Int32 = 0
+        while true {
+            let r = waitpid(pid, &status, blocking ? 0 : WNOHANG)
+            if r == pid { return waitStatus.mutate { $0 = $0 ?? status; return $0 } }
+            if r == 0 { return nil }
+            if errno == EINTR { continue }
+            // ECHILD: another thread reaped it meanwhile and is about to record its status.
+            while waitStatus.get() == nil { usleep(100) }
+            return waitStatus.get()
+        }
     }
 
-    /// Waits for the child to end and its pipes to be read to their ends, and reaps it: its exit
+    var isRunning: Bool { reap(blocking: false) == nil }
+
+    /// Sends `signal` to the child unless it has been reaped (its pid may be another's by then).
+    func signal(_ signal: Int32) {
+        if isRunning { kill(pid, signal) }
+    }
+
+    /// SIGTERM, as `Process.terminate()`.
+    func terminate() { signal(SIGTERM) }
+
+    func waitUntilExit() { reap(blocking: true) }
+
+    /// Returns once the child has ended, without holding a shared thread meanwhile.
+    func exited() async {
+        await offPool { [self] in waitUntilExit() }
+    }
+
+    /// The exit code, or the number of the signal that ended the child (as Foundation's
+    /// `terminationStatus`); only once it has ended.
+    var terminationStatus: Int32 {
+        let status = reap(blocking: false) ?? { preconditionFailure("the child \(pid) is still running") }()
+        return status & 0x7F == 0 ? (status >> 8) & 0xFF : status & 0x7F
+    }
+
+    var terminationReason: TerminationReason { reap(blocking: false).map { $0 & 0x7F == 0 ? .exit : .uncaughtSignal } ?? .exit }
+
+    /// What the child has written to standard output so far (empty unless captured).
+    var standardOutput: Data { captured[0]?.get() ?? Data() }
+
+    /// Waits for the child to end and its captured streams to be read to their ends: its exit
     /// status (or the signal that ended it), standard output and error.
     func finish() -> (status: Int32, stdout: Data, stderr: Data) {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        waitUntilExit()
+        // A grandchild may still hold a pipe open; the child's own end is closed.
         while readers.contains(where: { !$0.isFinished }) { usleep(1000) }
-        // As Foundation's `terminationStatus`: the exit code, or the number of the signal.
-        let signal = status & 0x7F
-        return (signal == 0 ? (status >> 8) & 0xFF : signal, stdout.get(), stderr.get())
+        return (terminationStatus, captured[0]?.get() ?? Data(), captured[1]?.get() ?? Data())
     }
 
     // glibc's, which Swift's Glibc module leaves out (they need _GNU_SOURCE): looked up once.
@@ -192,17 +271,17 @@ final class SpawnedChild: @unchecked Sendable {  // set up in init, then read by
         dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")!,
         to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
 
-    private static func readAll(_ fd: Int32) -> Data {
-        var data = Data()
+    /// Reads `fd` to its end into `data`, as it comes.
+    private static func drain(_ fd: Int32, into data: Locked<Data>) {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = read(fd, &chunk, chunk.count)
             if n > 0 {
-                data.append(contentsOf: chunk[0..<n])
+                data.mutate { $0.append(contentsOf: chunk[0..<n]) }
             } else if n < 0 && errno == EINTR {
                 continue
             } else {
-                return data
+                return
             }
         }
     }
@@ -237,48 +316,7 @@ struct NotBuilt: Error, CustomStringConvertible {
     var description: String { "the docket executable is not next to the test bundle (\(CommandLine.arguments[0])); run swift build first" }
 }
 
-/// A value behind a lock, for pipe readers.
-/// Reads a pipe to its end on a thread of its own, so a child never blocks on a full pipe. Not
-/// `FileHandle.readabilityHandler`: on Linux its dispatch source can still be registered when the
-/// pipe's descriptor is closed, and libdispatch's event loop then crashes the test process.
-final class PipeDrain: @unchecked Sendable {
-    private let data = Locked(Data())
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ pipe: Pipe) {
-        let handle = pipe.fileHandleForReading
-        Thread.detachNewThread { [data, done] in
-            data.set(handle.readDataToEndOfFile())
-            done.signal()
-        }
-    }
-
-    /// Everything the pipe carried, once its writers have closed it (the child exited).
-    func wait() async -> Data {
-        await offPool { [self] in blockingWait() }
-    }
-
-    /// `wait()` for code already on a thread of its own.
-    func blockingWait() -> Data {
-        done.wait()
-        return data.get()
-    }
-}
-
-extension Process {
-    /// Returns once the process has exited, without holding a shared thread meanwhile.
-    func exited() async {
-        let process = UncheckedBox(self)
-        await offPool { process.value.waitUntilExit() }
-    }
-}
-
-/// A value handed to a thread that is the only one using it meanwhile.
-struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
-
+/// A value behind a lock, for pipe readers and flags shared with a watchdog.
 final class Locked<T>: @unchecked Sendable {
     private var value: T
     private let lock = NSLock()

@@ -566,15 +566,12 @@ struct DomainCommandTests {
             #expect(recorded.last?["data"]?["text"] == "-this")
             #expect(recorded.contains { $0["data"]?["title"] == "-the bug" } && recorded.contains { $0["data"]?["question"] == "-h" })
             // Bytes that are not UTF-8 would be recorded as replacement characters: refused.
-            let shell = Process()
-            shell.executableURL = URL(fileURLWithPath: "/bin/sh")
-            shell.arguments = ["-c", #"exec "$0" report note --data-dir "$1" R-1 "$(printf '\377\376 bad')""#, try #require(DocketProcess.executable).path, dir]
-            let err = Pipe()
-            shell.standardError = err
-            try shell.run()
-            let refusal = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            shell.waitUntilExit()
-            #expect(shell.terminationStatus == 64 && refusal.contains("argument 6 (") && refusal.contains("is not valid UTF-8"), "\(refusal)")
+            let shell = try SpawnedChild(
+                path: "/bin/sh", arguments: ["-c", #"exec "$0" report note --data-dir "$1" R-1 "$(printf '\377\376 bad')""#, try #require(DocketProcess.executable).path, dir],
+                stdout: .discard)
+            let ended = await offPool { shell.finish() }
+            let refusal = String(decoding: ended.stderr, as: UTF8.self)
+            #expect(ended.status == 64 && refusal.contains("argument 6 (") && refusal.contains("is not valid UTF-8"), "\(refusal)")
             #expect(try await cli.events() == before + 1)
             // `-h` alone still asks for help, after a flag too (a note of just "-h" goes after `--`).
             let help = try await DocketProcess.run(["report", "note", "-h"])

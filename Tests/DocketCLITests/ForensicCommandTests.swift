@@ -248,15 +248,12 @@ struct ForensicCommandTests {
             let token = try await local.ok("token", "create", "--role", "admin", "--name", "root").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let pub = try await local.ok("key", "create", "--pubkey-out", dir + "/pub.hex").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let port = DocketProcess.freePort()
-            let serve = Process()
-            serve.executableURL = DocketProcess.executable
-            serve.arguments = ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)", "--checkpoint-every", "3", "--checkpoint-interval", "1"]
-            // The node's log goes to a file: a pipe read only at the end could fill and block it.
+            // The node's log goes to a file, read as the test goes on.
             let logPath = dir + "/serve.log"
-            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-            serve.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-            serve.standardOutput = FileHandle.nullDevice
-            try serve.run()
+            let serve = try SpawnedChild(
+                path: try #require(DocketProcess.executable).path,
+                arguments: ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)", "--checkpoint-every", "3", "--checkpoint-interval", "1"],
+                stdout: .discard, stderr: .file(logPath))
             defer { if serve.isRunning { serve.terminate() } }
             let admin = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
             func docket(_ args: [String], as env: [String: String] = admin) async throws -> DocketProcess.Output { try await DocketProcess.run(args, environment: env) }
@@ -423,14 +420,8 @@ extension ForensicCommandTests {
 
     /// Runs Tools/receipt-verify.py.
     static func independent(_ args: String...) async throws -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", tool] + args
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        await p.exited()
-        return p.terminationStatus
+        let p = try SpawnedChild(path: "/usr/bin/env", arguments: ["python3", tool] + args, stdout: .discard, stderr: .discard)
+        return await offPool { p.finish() }.status
     }
 
     @Test("Tools/receipt-verify.py (Python and openssl only) agrees with docket receipt verify", .enabled(if: hasTools(), "needs python3 and openssl"))
@@ -520,20 +511,11 @@ struct ReadOnlyCopy {
         guard let executable = DocketProcess.executable else { throw NotBuilt() }
         let path = self.path
         return try await offPool {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            process.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", executable.path] + args + ["--data-dir", path]
-            process.environment = ["PATH": "/usr/bin:/bin", "HOME": "/nonexistent"]
-            let out = Pipe()
-            let err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
-            let errData = PipeDrain(err)
-            let outData = out.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return DocketProcess.Output(
-                status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData.blockingWait(), as: UTF8.self))
+            let (status, out, err) = try SpawnedChild(
+                path: "/usr/bin/setpriv", arguments: ["--reuid=65534", "--regid=65534", "--clear-groups", executable.path] + args + ["--data-dir", path],
+                environment: ["PATH": "/usr/bin:/bin", "HOME": "/nonexistent"]
+            ).finish()
+            return DocketProcess.Output(status: status, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
         }
     }
 

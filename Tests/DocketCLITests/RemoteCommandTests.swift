@@ -12,18 +12,21 @@ struct RemoteCommandTests {
     /// A port nothing listens on right now.
     static func freePort() -> Int { DocketProcess.freePort() }
 
-    /// `docket serve` on `dir` at a free loopback port, started: the process, its port, and the
-    /// pipe its log goes to.
-    static func serve(_ dir: String) throws -> (process: Process, port: Int, log: Pipe) {
+    /// `docket serve ARGS…` at a free loopback port, started: the process (its log, stderr, is
+    /// captured: `finish()` gives it) and its port.
+    static func serve(_ arguments: [String]) throws -> (process: SpawnedChild, port: Int) {
+        guard let executable = DocketProcess.executable else { throw NotBuilt() }
         let port = freePort()
-        let serve = Process()
-        serve.executableURL = DocketProcess.executable
-        serve.arguments = ["serve", "--data-dir", dir, "--listen", "127.0.0.1:\(port)"]
-        let log = Pipe()
-        serve.standardError = log
-        serve.standardOutput = FileHandle.nullDevice
-        try serve.run()
-        return (serve, port, log)
+        let serve = try SpawnedChild(path: executable.path, arguments: ["serve", "--listen", "127.0.0.1:\(port)"] + arguments, stdout: .discard)
+        return (serve, port)
+    }
+
+    /// `docket serve` on `dir` at a free loopback port, started.
+    static func serve(_ dir: String) throws -> (process: SpawnedChild, port: Int) { try serve(["--data-dir", dir]) }
+
+    /// What a node started by `serve` logged, once it has ended.
+    static func log(of serve: SpawnedChild) async -> String {
+        String(decoding: await offPool { serve.finish() }.stderr, as: UTF8.self)
     }
 
     /// Whether the node answers STATUS (`answers`) within 30 s of starting (while `alive`).
@@ -36,30 +39,24 @@ struct RemoteCommandTests {
     }
 
     /// `docket ARGS…` run as nobody (uid and gid 65534), started; the caller waits or terminates it.
-    static func asNobody(_ arguments: [String], environment: [String: String] = [:], stderr: Pipe? = nil) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", DocketProcess.executable!.path] + arguments
-        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = stderr ?? FileHandle.nullDevice
-        try p.run()
-        return p
+    static func asNobody(_ arguments: [String], environment: [String: String] = [:], stderr: SpawnedChild.Output = .discard) throws -> SpawnedChild {
+        guard let executable = DocketProcess.executable else { throw NotBuilt() }
+        return try SpawnedChild(
+            path: "/usr/bin/setpriv", arguments: ["--reuid=65534", "--regid=65534", "--clear-groups", executable.path] + arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, stdout: .discard, stderr: stderr)
     }
 
     /// `docket ARGS…` run as nobody to its end: its exit status and what it wrote to stderr.
     static func runAsNobody(_ arguments: [String]) async throws -> (status: Int32, stderr: String) {
-        let err = Pipe()
-        let p = try asNobody(arguments, stderr: err)
-        let said = await offPool { String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
-        await p.exited()
-        return (p.terminationStatus, said)
+        let p = try asNobody(arguments, stderr: .capture)
+        let (status, _, said) = await offPool { p.finish() }
+        return (status, String(decoding: said, as: UTF8.self))
     }
 
     /// `chown OWNER PATHS…` (with -R for `recursive`), run to its end.
     static func chown(_ owner: String, _ path: String, recursive: Bool = false) async throws {
-        let p = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: (recursive ? ["-R"] : []) + [owner, path])
-        await p.exited()
+        let p = try SpawnedChild(path: "/bin/chown", arguments: (recursive ? ["-R"] : []) + [owner, path])
+        _ = await offPool { p.finish() }
     }
 
     @Test("a ledger file the user may not write is named, with its owner, mode and what to do; reading it still works",
@@ -117,8 +114,7 @@ struct RemoteCommandTests {
             let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", data])
             #expect(admin.status == 0)
             let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let chown = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["-R", "65534:65534", dir])
-            await chown.exited()
+            try await Self.chown("65534:65534", dir, recursive: true)
             let port = Self.freePort()
             let serve = try Self.asNobody(["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)"])
             defer { if serve.isRunning { serve.terminate() } }
@@ -141,13 +137,13 @@ struct RemoteCommandTests {
         try await withTemporaryDirectory { dir in
             let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", dir])
             let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let (serve, port, log) = try Self.serve(dir)
+            let (serve, port) = try Self.serve(dir)
             defer { if serve.isRunning { serve.terminate() } }
             let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
             #expect(try await Self.untilServing { try await DocketProcess.run(["status"], environment: env).status == 0 })
-            kill(serve.processIdentifier, signal)
+            serve.signal(signal)
             await serve.exited()
-            let logged = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let logged = await Self.log(of: serve)
             #expect(serve.terminationReason == .exit && serve.terminationStatus == 0, "\(serve.terminationReason) \(serve.terminationStatus)")
             #expect(logged.contains("shutting down") && logged.contains("stopped serving"), "\(logged)")
             // "stopped" is the last line, after everything the node does on its way out.
@@ -177,17 +173,15 @@ struct RemoteCommandTests {
             let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", dir])
             let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let port = Self.freePort()
-            let serve = Process()
             // What nohup does: SIGHUP ignored, which exec keeps.
-            serve.executableURL = URL(fileURLWithPath: "/bin/sh")
-            serve.arguments = ["-c", "trap '' HUP; exec \"$0\" serve --data-dir \"$1\" --listen 127.0.0.1:$2", DocketProcess.executable!.path, dir, "\(port)"]
-            serve.standardOutput = FileHandle.nullDevice
-            serve.standardError = FileHandle.nullDevice
-            try serve.run()
+            let serve = try SpawnedChild(
+                path: "/bin/sh",
+                arguments: ["-c", "trap '' HUP; exec \"$0\" serve --data-dir \"$1\" --listen 127.0.0.1:$2", try #require(DocketProcess.executable).path, dir, "\(port)"],
+                stdout: .discard, stderr: .discard)
             defer { if serve.isRunning { serve.terminate() } }
             let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
             #expect(try await Self.untilServing { try await DocketProcess.run(["status"], environment: env).status == 0 })
-            kill(serve.processIdentifier, SIGHUP)
+            serve.signal(SIGHUP)
             try await Task.sleep(for: .milliseconds(500))
             #expect(serve.isRunning)
             #expect(try await DocketProcess.run(["status"], environment: env).status == 0)
@@ -205,7 +199,7 @@ struct RemoteCommandTests {
             // 45 events of about 50 KB: more than one EVENTS frame holds (half the 4 MiB maximum).
             let big = "{\"x\":\"" + String(repeating: "a", count: 50_000) + "\"}"
             for _ in 0..<45 { #expect(try await DocketProcess.run(["append", "--stream", "big", "--type", "Note", "--data", big, "--data-dir", dir]).status == 0) }
-            let (serve, port, _) = try Self.serve(dir)
+            let (serve, port) = try Self.serve(dir)
             defer { if serve.isRunning { serve.terminate() } }
             let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
             #expect(try await Self.untilServing { try await DocketProcess.run(["status"], environment: env).status == 0 })
@@ -224,7 +218,7 @@ struct RemoteCommandTests {
             #expect(admin.status == 0)
             let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             #expect(!admin.stderr.contains(String(token.split(separator: "_").last ?? "")))  // the secret is printed once, on stdout
-            let (serve, port, log) = try Self.serve(dir)
+            let (serve, port) = try Self.serve(dir)
             defer { if serve.isRunning { serve.terminate() } }
             let env = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
             func docket(_ args: String...) async throws -> DocketProcess.Output { try await DocketProcess.run(args, environment: env) }
@@ -299,7 +293,7 @@ struct RemoteCommandTests {
             serve.terminate()  // SIGTERM
             await serve.exited()
             #expect(serve.terminationStatus == 0)
-            let logged = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let logged = await Self.log(of: serve)
             #expect(logged.contains("listening") && logged.contains("stopped"))
             #expect(!logged.contains(String(token.split(separator: "_").last!)))  // no token in the log
             for secret in ["maria", "Zq9", "tenant scope", "Adalind", "Quexley", "adaq@", "private.example"] {
@@ -315,21 +309,12 @@ struct RemoteCommandTests {
         try await withTemporaryDirectory { dir in
             let data = dir + "/data"
             let file = data + "/admin.token"
-            func serve() throws -> (Process, Pipe, Int) {
-                let port = Self.freePort()
-                let serve = Process()
-                serve.executableURL = DocketProcess.executable
-                serve.arguments = ["serve", "--data-dir", data, "--listen", "127.0.0.1:\(port)", "--admin-token-file", file, "--admin-name", "ops"]
-                let log = Pipe()
-                serve.standardError = log
-                serve.standardOutput = FileHandle.nullDevice
-                try serve.run()
-                return (serve, log, port)
+            func serve() throws -> (SpawnedChild, Int) {
+                try Self.serve(["--data-dir", data, "--admin-token-file", file, "--admin-name", "ops"])
             }
-            func stop(_ serve: Process, _ log: Pipe) async -> String {
+            func stop(_ serve: SpawnedChild) async -> String {
                 serve.terminate()
-                await serve.exited()
-                return String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                return await Self.log(of: serve)
             }
             func status(_ port: Int) async throws -> DocketProcess.Output {
                 var out = try await DocketProcess.run(["status", "--server", "127.0.0.1:\(port)", "--token-file", file])
@@ -339,7 +324,7 @@ struct RemoteCommandTests {
                 }
                 return out
             }
-            let (first, firstLog, port) = try serve()
+            let (first, port) = try serve()
             defer { if first.isRunning { first.terminate() } }
             let up = try await status(port)
             #expect(up.status == 0, "\(up.stderr)")
@@ -347,65 +332,47 @@ struct RemoteCommandTests {
             let secret = try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
             let id = String(secret.split(separator: "_")[1])
             // A reader that went away (`| head`): the command ends as SIGPIPE would, without a trap.
-            let reader = Process()
-            reader.executableURL = DocketProcess.executable
-            reader.arguments = ["read", "--server", "127.0.0.1:\(port)", "--token-file", file]
-            let gone = Pipe()
-            try gone.fileHandleForReading.close()
-            let readerErr = Pipe()
-            reader.standardOutput = gone
-            reader.standardError = readerErr
-            try reader.run()
-            let readerLog = PipeDrain(readerErr)
-            await reader.exited()
-            let said = String(decoding: await readerLog.wait(), as: UTF8.self)
+            var gone: [Int32] = [0, 0]
+            try #require(pipe(&gone) == 0)
+            close(gone[0])
+            let reader = try SpawnedChild(
+                path: try #require(DocketProcess.executable).path, arguments: ["read", "--server", "127.0.0.1:\(port)", "--token-file", file],
+                stdout: .descriptor(gone[1]))
+            close(gone[1])
+            let said = String(decoding: await offPool { reader.finish() }.stderr, as: UTF8.self)
             #expect(reader.terminationReason == .uncaughtSignal && reader.terminationStatus == SIGPIPE && !said.contains("Fatal error"), "\(reader.terminationStatus): \(said)")
-            let logged = await stop(first, firstLog)
+            let logged = await stop(first)
             #expect(first.terminationStatus == 0)
             #expect(logged.contains("made an admin token") && logged.contains(id) && logged.contains(file))
             #expect(!logged.contains(String(secret.split(separator: "_").last!)))  // the secret is in the file only
 
             // A second start: the token is there; the file and the log are left as they were.
-            let (second, secondLog, port2) = try serve()
+            let (second, port2) = try serve()
             defer { if second.isRunning { second.terminate() } }
             #expect(try await status(port2).status == 0)
-            #expect(await !stop(second, secondLog).contains("made an admin token"))
+            #expect(await !stop(second).contains("made an admin token"))
             #expect(try String(contentsOfFile: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines) == secret)
             let tokens = try await DocketProcess.run(["token", "list", "--data-dir", data])
             #expect(tokens.lines.count == 2 && tokens.stdout.contains(id) && tokens.stdout.contains("admin") && tokens.stdout.contains("ops"), "\(tokens.stdout)")
 
             // A node nobody can log into says so as it starts.
-            let bare = Process()
-            bare.executableURL = DocketProcess.executable
-            let barePort = Self.freePort()
-            bare.arguments = ["serve", "--data-dir", dir + "/bare", "--listen", "127.0.0.1:\(barePort)"]
-            let bareLog = Pipe()
-            bare.standardError = bareLog
-            bare.standardOutput = FileHandle.nullDevice
-            try bare.run()
+            let (bare, barePort) = try Self.serve(dir + "/bare")
             defer { if bare.isRunning { bare.terminate() } }
             var answered = ""
             for _ in 0..<600 where !answered.contains("unknown-token") {
                 answered = try await DocketProcess.run(["status", "--server", "127.0.0.1:\(barePort)", "--token", "dkt_000000000000_" + String(repeating: "0", count: 64)]).stderr
                 if !answered.contains("unknown-token") { try await Task.sleep(for: .milliseconds(50)) }
             }
-            #expect(await stop(bare, bareLog).contains("no admin token lets anyone in"))
+            #expect(await stop(bare).contains("no admin token lets anyone in"))
             // --log-level is the node's too: at error, not even that warning.
-            let quiet = Process()
-            quiet.executableURL = DocketProcess.executable
-            let quietPort = Self.freePort()
-            quiet.arguments = ["serve", "--data-dir", dir + "/quiet", "--listen", "127.0.0.1:\(quietPort)", "--log-level", "error"]
-            let quietLog = Pipe()
-            quiet.standardError = quietLog
-            quiet.standardOutput = FileHandle.nullDevice
-            try quiet.run()
+            let (quiet, quietPort) = try Self.serve(["--data-dir", dir + "/quiet", "--log-level", "error"])
             defer { if quiet.isRunning { quiet.terminate() } }
             answered = ""
             for _ in 0..<600 where !answered.contains("unknown-token") {
                 answered = try await DocketProcess.run(["status", "--server", "127.0.0.1:\(quietPort)", "--token", "dkt_000000000000_" + String(repeating: "0", count: 64)]).stderr
                 if !answered.contains("unknown-token") { try await Task.sleep(for: .milliseconds(50)) }
             }
-            let quietOutput = await stop(quiet, quietLog)
+            let quietOutput = await stop(quiet)
             #expect(answered.contains("unknown-token") && !quietOutput.contains("no admin token lets anyone in") && !quietOutput.contains(" info "), "\(quietOutput)")
 
             let follower = try await DocketProcess.run(["serve", "--data-dir", dir + "/f", "--replica-of", "127.0.0.1:1", "--token", secret, "--admin-token-file", file])

@@ -13,7 +13,7 @@ struct ReplicationProcessTests {
         let port: Int
         let arguments: [String]
         let logPath: String
-        private(set) var process: Process?
+        private(set) var process: SpawnedChild?
 
         init(dir: String, port: Int, _ arguments: [String]) {
             self.dir = dir
@@ -25,24 +25,18 @@ struct ReplicationProcessTests {
         var address: String { "127.0.0.1:\(port)" }
 
         func start() throws {
-            let p = Process()
-            p.executableURL = DocketProcess.executable
-            p.arguments = ["serve", "--data-dir", dir, "--listen", address, "--log-level", "info"] + arguments
-            if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
-            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-            log.seekToEndOfFile()
-            p.standardError = log
-            p.standardOutput = FileHandle.nullDevice
+            guard let executable = DocketProcess.executable else { throw NotBuilt() }
             var env = ProcessInfo.processInfo.environment
             env.removeValue(forKey: "DOCKET_TOKEN")
-            p.environment = env
-            try p.run()
-            process = p
+            // Each start's log is appended to the same file.
+            process = try SpawnedChild(
+                path: executable.path, arguments: ["serve", "--data-dir", dir, "--listen", address, "--log-level", "info"] + arguments,
+                environment: env, stdout: .discard, stderr: .file(logPath))
         }
 
         func kill(_ signal: Int32 = SIGKILL) {
             guard let p = process, p.isRunning else { return }
-            Glibc.kill(p.processIdentifier, signal)
+            p.signal(signal)
             p.waitUntilExit()
         }
 
@@ -161,15 +155,11 @@ struct ReplicationProcessTests {
                 return try await status(g, token: adminToken) != nil
             }
 
-            let writer = Process()
-            writer.executableURL = DocketProcess.executable
-            writer.arguments = ["bench", "remote-writer", "--server", leader.address, "--token", adminToken, "--concurrency", "8", "--prefix", "w"]
-            let out = Pipe()
-            writer.standardOutput = out
-            writer.standardError = FileHandle.nullDevice
-            try writer.run()
-            let acknowledgedBytes = PipeDrain(out)
-            defer { if writer.isRunning { kill(writer.processIdentifier, SIGKILL) } }
+            let writer = try SpawnedChild(
+                path: try #require(DocketProcess.executable).path,
+                arguments: ["bench", "remote-writer", "--server", leader.address, "--token", adminToken, "--concurrency", "8", "--prefix", "w"],
+                stderr: .discard)
+            defer { writer.signal(SIGKILL) }
             try await Task.sleep(for: .seconds(1))
             // A follower killed mid-load, started again, catches up while the load goes on.
             g.kill()
@@ -180,9 +170,8 @@ struct ReplicationProcessTests {
             try await Task.sleep(for: .milliseconds(500))
             leader.kill()  // SIGKILL, mid-load
             try await Task.sleep(for: .milliseconds(300))
-            kill(writer.processIdentifier, SIGKILL)
-            await writer.exited()
-            let acknowledged = String(decoding: await acknowledgedBytes.wait(), as: UTF8.self).split(separator: "\n").compactMap { line -> (String, Int64)? in
+            writer.signal(SIGKILL)
+            let acknowledged = String(decoding: await offPool { writer.finish() }.stdout, as: UTF8.self).split(separator: "\n").compactMap { line -> (String, Int64)? in
                 let parts = line.split(separator: " ")
                 guard parts.count == 2, let seq = Int64(parts[1]) else { return nil }  // a line cut by the kill
                 return (String(parts[0]), seq)
