@@ -193,7 +193,11 @@ final class ConnectionHandler: ChannelInboundHandler {
         let (tokens, server) = (Tokens(ledger: server.ledger), server)
         Task {
             let sweeps = server.sweepsBegun
-            let outcome = Result { try tokens.authenticate(token, records: try server.tokenRecords()) }
+            let outcome = Result {
+                let records = try server.tokenRecords()
+                let principal = try tokens.authenticate(token, records: records)
+                return (principal, expiresAt: principal.tokenID.flatMap { records[$0]?.expiresAt })
+            }
             await server.afterTokenRecordsRead.withLock { $0 }?()
             loop.eventLoop.execute {
                 let (handler, context) = loop.value
@@ -204,12 +208,13 @@ final class ConnectionHandler: ChannelInboundHandler {
 
     /// `outcome` of checking `token` against records read after `sweeps` sweeps had begun.
     private func authenticated(
-        _ context: ChannelHandlerContext, token: String, requestID: UInt32, _ outcome: Result<Principal, any Error>, sweeps: UInt64
+        _ context: ChannelHandlerContext, token: String, requestID: UInt32, _ outcome: Result<(Principal, expiresAt: Timestamp?), any Error>,
+        sweeps: UInt64
     ) {
         guard case .authenticating = state else { return }
         switch outcome {
-        case .success(let principal):
-            let session = Session(server: server, channel: context.channel, principal: principal)
+        case .success(let (principal, expiresAt)):
+            let session = Session(server: server, channel: context.channel, principal: principal, expiresAt: expiresAt)
             guard server.track(session, ifNoSweepSince: sweeps) else {
                 // A sweep began after the records were read, perhaps for a revocation they did not
                 // hold, and did not see this connection: read them again.

@@ -22,9 +22,10 @@ extension Session {
     /// (off any thread) until enough followers hold the append.
     /// False: queue it as usual.
     func appendInPlace(_ frame: Frame) -> Bool {
-        // Not on a connection the node is closing (a revoked token): queued, it is refused.
+        // Not on a connection the node is closing (a revoked token), nor once its token has
+        // expired: queued, it is refused.
         guard frame.type == .appendEvents, principal.role == .admin, queued.load(ordering: .acquiring) == 0,
-            !abandoned.load(ordering: .acquiring), !server.metrics.draining.load(ordering: .relaxed),
+            !abandoned.load(ordering: .acquiring), !server.metrics.draining.load(ordering: .relaxed), expiresAt.map({ Timestamp.now() < $0 }) ?? true,
             let count = frame.binary.flatMap({ b in b.withUnsafeReadableBytes { ProposedEventCodec.eventCount($0) } }),
             count <= Self.inPlaceLimit
         else { return false }

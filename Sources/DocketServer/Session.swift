@@ -46,10 +46,16 @@ final class Session: Sendable {
     /// unread): requests still queued are dropped, not run under a principal that has lost its access.
     let abandoned = Atomic<Bool>(false)
 
-    init(server: DocketServer, channel: any Channel, principal: Principal) {
+    /// When the token the connection authenticated with expires, if it does: the appends answered
+    /// on the event loop, which do not look the token up, stop there (a revocation on this node
+    /// closes the connection at once; one replicated from the leader, within a periodic check).
+    let expiresAt: Timestamp?
+
+    init(server: DocketServer, channel: any Channel, principal: Principal, expiresAt: Timestamp? = nil) {
         self.server = server
         self.channel = channel
         self.principal = principal
+        self.expiresAt = expiresAt
         let (stream, continuation) = AsyncStream<(frame: Frame, bytes: Int)>.makeStream()
         self.queue = continuation
         let task = Task { [self] in

@@ -887,7 +887,7 @@ struct DomainCommandTests {
             let md = try await docket.ok("hall-of-fame", "--project", "p").stdout
             #expect(md.contains("Secret bea (@\u{2060}bea)"))
             #expect(!md.contains("ann") && !md.contains("cat"))
-            #expect(md.contains("- and 1 credit to researchers who asked to stay anonymous\n"), "\(md)")
+            #expect(md.contains("- and 1 credit to researchers who remain anonymous\n"), "\(md)")
         }
     }
 

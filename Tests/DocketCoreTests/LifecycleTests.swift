@@ -257,13 +257,13 @@ struct LifecycleTests {
         #expect(md.contains("- \\*\u{301}x\\*\u{301} www\\.\u{FE0F}evil\\.\u{FE0F}com (@\(wj)cy) — finder\n"), "\(md)")
         #expect(!md.contains("http:") && !md.contains("www.") && !md.contains("&lt;b&gt;") && !md.contains(":smile:"))
         // Two anonymous credits, though the handles are one person's: counting people would link reports.
-        #expect(hall.anonymous == 2 && md.contains("- and 2 credits to researchers who asked to stay anonymous\n"), "\(md)")
+        #expect(hall.anonymous == 2 && md.contains("- and 2 credits to researchers who remain anonymous\n"), "\(md)")
         // The JSON keeps the names as given.
         #expect(hall.json["credited"]?.arrayValue?.first?["name"] == "support@evil.example")
         // Only anonymous credits: the line stands alone.
         var alone = Projection()
         alone.reports["r-4"] = projection.reports["r-4"]
-        #expect(HallOfFame(projection: alone, project: "demo", year: nil, now: now).markdown.hasSuffix("\n\n- 1 credit to researchers who asked to stay anonymous\n"))
+        #expect(HallOfFame(projection: alone, project: "demo", year: nil, now: now).markdown.hasSuffix("\n\n- 1 credit to researchers who remain anonymous\n"))
     }
 
     @Test(

@@ -1204,6 +1204,23 @@ struct TimerScenarioTests {
         #expect(s.projection.reports["S"]?.severity == .medium && c.lateChanges.contains { $0.recordedAt == t("2026-11-12T02:00:00Z") }, "\(c.lateChanges)")
     }
 
+    @Test("a backdated closing is named on the fix and disclosure clocks it made not applicable, and only on those the policy has")
+    func lateClosingOnlyOnClocksThePolicyHas() throws {
+        // aios (seed 004) has a fix target for criticals and no disclosure deadline; aumos has both.
+        for (file, hasDisclosure) in [("aios.toml", false), ("aumos.toml", true)] {
+            var s = try Scenario(file)
+            try s.submit("C", at: "2026-11-01T00:00:00Z")
+            // Closed as spam on 11-01 23:00, written in a day later.
+            try s.run("C", .close(.spam, duplicateOf: nil, reason: "spam"), at: "2026-11-01T23:00:00Z", recorded: "2026-11-03T00:00:00Z")
+            let closing = LateEntry(type: "ReportClosed", occurredAt: t("2026-11-01T23:00:00Z"), recordedAt: t("2026-11-03T00:00:00Z"))
+            let disclosure = s.clock("C", .disclosure, at: "2026-11-04T00:00:00Z")
+            #expect(disclosure.state == .notApplicable && disclosure.lateChanges == (hasDisclosure ? [closing] : []), "\(file): \(disclosure)")
+            #expect(hasDisclosure || !(disclosure.displayNote ?? "").contains("deadline moved"), "\(file): \(disclosure.displayNote ?? "")")
+            let fix = s.clock("C", .fix, at: "2026-11-04T00:00:00Z")
+            #expect(fix.state == .notApplicable && fix.lateChanges == [closing], "\(file): \(fix)")
+        }
+    }
+
     @Test("two embargo extensions with the same event time each keep their own recorded time")
     func sameTimeExtensions() throws {
         var s = try Scenario("aumos.toml")

@@ -42,6 +42,24 @@ struct AppendEventsTests {
         await node.stop()
     }
 
+    @Test("a token that expires stops the small appends answered on the event loop at once, not at the next periodic check")
+    func expiredTokenStopsInPlaceAppends() async throws {
+        let node = try await TestNode { $0.tokenCheckInterval = .seconds(3600) }
+        // (Soon, but not so soon that making it and appending once on a loaded machine takes longer.)
+        let expiry = Timestamp.now() + .seconds(2)
+        let token = try await node.token(.admin, name: "short", expiresAt: expiry)
+        let s = try #require(try await RawSocket.authenticated(port: node.port, token: token))
+        s.send(Frame(.appendEvents, requestID: 1, binary: try Self.body("s", .noStream, [try Self.note(1)])))
+        #expect(try await s.nextFrame()?.type == .appended)
+        while Timestamp.now() <= expiry { try await Task.sleep(for: .milliseconds(20)) }
+        let before = node.store.head.sequence
+        s.send(Frame(.appendEvents, requestID: 2, binary: try Self.body("s", .exact(1), [try Self.note(2)])))
+        let r = await offPool { s.readUntilClosed() }
+        #expect(r.closed && r.frames.last?.body["code"] == "token-expired", "\(r.frames)")
+        #expect(!r.frames.contains { $0.type == .appended } && node.store.head.sequence == before)
+        await node.stop()
+    }
+
     @Test("a token that revokes itself (rotating it) is answered, and its connection closed after")
     func revokingItself() async throws {
         // Checks every 5 ms, to meet the revocation between its write and its answer; the

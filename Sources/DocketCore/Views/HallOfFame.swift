@@ -133,7 +133,7 @@ public struct HallOfFame: Hashable, Sendable {
             s += line + "\n"
         }
         if anonymous > 0 {
-            s += "- \(entries.isEmpty ? "" : "and ")\(anonymous) credit\(anonymous == 1 ? "" : "s") to researchers who asked to stay anonymous\n"
+            s += "- \(entries.isEmpty ? "" : "and ")\(anonymous) credit\(anonymous == 1 ? "" : "s") to researchers who remain anonymous\n"
         }
         return s
     }

@@ -208,8 +208,10 @@ public enum Timers {
             let entries = report.lateEntries
             var found: [LateEntry] = []
             // A fix or disclosure clock a closing made not applicable, where it could otherwise have
-            // run on to a breach. (The other clocks a closing ends name it as their end.)
-            if c.state == .notApplicable, c.kind == .fix || c.kind == .disclosure, let closed = happened(report.closedAt) {
+            // run on to a breach. (The other clocks a closing ends name it as their end; a clock
+            // the policy does not have had no deadline to move.)
+            let defined = c.kind == .fix ? p.fix != nil : c.kind == .disclosure ? p.disclosure != nil : false
+            if c.state == .notApplicable, defined, let closed = happened(report.closedAt) {
                 found += lateEntries(ReportClosed.eventType, at: closed)
             }
             switch c.kind {
