@@ -398,8 +398,9 @@ final class Session: Sendable {
             server.logger.notice("token created", metadata: ["token": "\(record.id)", "role": "\(record.role)", "by": "\(principal)"])
             var answer: [(key: String, value: Value)] = [("id", .string(record.id)), ("role", .string(record.role.rawValue)), ("token", .string(secret))]
             // Made and recorded already: a failure to say who shares its handle must not lose its secret.
-            let sharing = (try? tokens.sharingHandle(with: record)) ?? []
-            if !sharing.isEmpty { answer.append(("sameHandle", .array(sharing.map { .string($0.id) }))) }
+            let holders = (try? tokens.holders(ofHandleOf: record)) ?? Tokens.HandleHolders()
+            if !holders.inUse.isEmpty { answer.append(("sameHandle", .array(holders.inUse.map { .string($0.id) }))) }
+            if !holders.former.isEmpty { answer.append(("formerHandle", .array(holders.former.map { .string($0.id) }))) }
             return (.object(answer), server.ledger.store.head.sequence)
         case "token-revoke":
             let tokenID = try b.string("id")

@@ -136,7 +136,7 @@ public struct Tokens: Sendable {
     /// surrounding space or an `@`), revoked or expired tokens included: each token sees the
     /// reports of its own handle exactly, so two people could share a hall-of-fame entry, or one
     /// person's new token miss their own reports. (Another token with exactly the same handle is
-    /// the same person's, and made: `sharingHandle`.)
+    /// the same person's, and made: `holders(ofHandleOf:)`.)
     private func refuseVariant(of subject: String, among records: some Sequence<Record>) throws {
         let key = Report.personKey(subject)
         guard let other = records.filter({ $0.role == .reporter && $0.subject != subject && Report.personKey($0.subject) == key }).min(by: { $0.createdAt < $1.createdAt })
@@ -147,14 +147,32 @@ public struct Tokens: Sendable {
             "--name \"\(UntrustedText.displayable(subject))\" is reporter token \(other.id)'s handle \"\(handle)\" to credits and halls of fame, which tell handles apart without case (or surrounding space or an @), while each token sees only the reports of its own handle exactly. For another token of the same person give --name \(handle) exactly; for someone else, a handle of their own")
     }
 
-    /// The other reporter tokens still in use that hold exactly `record`'s handle, oldest first:
-    /// their holders see and act on the same reports as its holder (a second token of one person,
-    /// or two people given one handle by mistake, which `token create` warns of).
-    public func sharingHandle(with record: Record) throws -> [Record] {
-        guard record.role == .reporter else { return [] }
+    /// The other reporter tokens made with exactly a reporter token's handle, oldest first.
+    public struct HandleHolders: Sendable, Equatable {
+        /// Those still in use: their holders see and act on the same reports as its holder (a
+        /// second token of one person, or two people given one handle by mistake).
+        public var inUse: [Record] = []
+        /// Those revoked or expired: the reports filed under the handle before are its holder's to
+        /// see now (the same person's new token, or a handle given again to someone else).
+        public var former: [Record] = []
+        public var isEmpty: Bool { inUse.isEmpty && former.isEmpty }
+
+        public init(inUse: [Record] = [], former: [Record] = []) {
+            self.inUse = inUse
+            self.former = former
+        }
+    }
+
+    /// The other reporter tokens that hold or held exactly `record`'s handle, which `token
+    /// create` names (none for a token of another role).
+    public func holders(ofHandleOf record: Record) throws -> HandleHolders {
+        guard record.role == .reporter else { return HandleHolders() }
         let now = Timestamp.now()
-        return try records().values.filter { $0.role == .reporter && $0.id != record.id && $0.subject == record.subject && Self.refusal($0, now: now) == nil }
-            .sorted { $0.createdAt < $1.createdAt }
+        var holders = HandleHolders()
+        for other in try records().values.filter({ $0.role == .reporter && $0.id != record.id && $0.subject == record.subject }).sorted(by: { $0.createdAt < $1.createdAt }) {
+            if Self.refusal(other, now: now) == nil { holders.inUse.append(other) } else { holders.former.append(other) }
+        }
+        return holders
     }
 
     /// The earliest admin token that lets its holder in at `now`, if any: without one, nobody can

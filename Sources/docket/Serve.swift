@@ -208,6 +208,7 @@ struct TokenGroup: AsyncParsableCommand {
                 let id: String
                 let secret: String
                 let sameHandle: [String]
+                let formerHandle: [String]
                 if let client = try store.client(remote) {
                     var args: [(key: String, value: Value)] = [("role", .string(role.rawValue)), ("name", .string(name))]
                     if let project { args.append(("project", .string(project))) }
@@ -226,6 +227,7 @@ struct TokenGroup: AsyncParsableCommand {
                     id = r["id"]?.stringValue ?? ""
                     secret = r["token"]?.stringValue ?? ""
                     sameHandle = r["sameHandle"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                    formerHandle = r["formerHandle"]?.arrayValue?.compactMap(\.stringValue) ?? []
                 } else {
                     // The first admin token is made on the directory before it is first served.
                     let store = try self.store.openStore(startsLedger: true)
@@ -235,11 +237,13 @@ struct TokenGroup: AsyncParsableCommand {
                     id = record.id
                     secret = s
                     // Made and recorded already: a failure to say who shares its handle must not lose its secret.
-                    sameHandle = ((try? tokens.sharingHandle(with: record)) ?? []).map(\.id)
+                    let holders = (try? tokens.holders(ofHandleOf: record)) ?? Tokens.HandleHolders()
+                    (sameHandle, formerHandle) = (holders.inUse.map(\.id), holders.former.map(\.id))
                 }
                 if json {
                     var fields: [(key: String, value: Value)] = [("id", .string(id)), ("role", .string(role.rawValue)), ("token", .string(secret))]
                     if !sameHandle.isEmpty { fields.append(("sameHandle", .array(sameHandle.map { .string($0) }))) }
+                    if !formerHandle.isEmpty { fields.append(("formerHandle", .array(formerHandle.map { .string($0) }))) }
                     printJSON(fields)
                 } else {
                     print(secret)
@@ -249,6 +253,10 @@ struct TokenGroup: AsyncParsableCommand {
                     // Rotation is one person's second token; two people given one handle would read each other's reports.
                     writeStandardError(
                         "warning: reporter token\(sameHandle.count == 1 ? "" : "s") \(sameHandle.joined(separator: ", ")) also hold\(sameHandle.count == 1 ? "s" : "") the handle \(UntrustedText.displayable(name)): this token sees and acts on the same reports. If it is for someone else, revoke it (docket token revoke \(id)) and give them a handle of their own\n")
+                } else if !formerHandle.isEmpty {
+                    // A handle given again: whoever holds it now reads what its earlier holder reported.
+                    writeStandardError(
+                        "warning: reporter token\(formerHandle.count == 1 ? "" : "s") \(formerHandle.joined(separator: ", ")), revoked or expired, held the handle \(UntrustedText.displayable(name)): this token sees and acts on the reports filed under it. If it is not for the same person, revoke it (docket token revoke \(id)) and give them a handle of their own\n")
                 }
             }
         }

@@ -187,6 +187,35 @@ struct CommandLineTests {
         }
     }
 
+    @Test("token create names the reporter tokens that hold, or held, the same handle: their holders' reports are the new token's too")
+    func reporterHandleHolders() async throws {
+        try await withTemporaryDirectory { dir in
+            func create(_ json: Bool = false) async throws -> DocketProcess.Output {
+                let r = try await DocketProcess.run(["token", "create", "--role", "reporter", "--name", "ada", "--data-dir", dir] + (json ? ["--json"] : []))
+                #expect(r.status == 0, "\(r.stderr)")
+                return r
+            }
+            func id(_ r: DocketProcess.Output) throws -> String { String(r.stdout.split(separator: "_")[1]) }
+            let first = try await create()
+            #expect(!first.stderr.contains("warning"), "\(first.stderr)")
+            // A second token of one handle: both see the same reports.
+            let second = try await create(true)
+            let secondAnswer = try JSON.parse(second.stdout)
+            #expect(secondAnswer["sameHandle"] == .array([.string(try id(first))]) && secondAnswer["formerHandle"] == nil, "\(second.stdout)")
+            #expect(second.stderr.contains("warning: reporter token \(try id(first)) also holds the handle ada"), "\(second.stderr)")
+            // Both revoked, the handle given again: whoever holds it now reads what was filed under it.
+            let secondID = try #require(secondAnswer["id"]?.stringValue)
+            for token in [try id(first), secondID] { #expect(try await docket("token", "revoke", token, dir: dir).status == 0) }
+            let third = try await create()
+            #expect(third.stderr.contains("warning: reporter tokens \(try id(first)), \(secondID), revoked or expired, held the handle ada: this token sees and acts on the reports filed under it"), "\(third.stderr)")
+            let fourth = try await create(true)
+            let fourthAnswer = try JSON.parse(fourth.stdout)
+            #expect(try fourthAnswer["sameHandle"] == .array([.string(try id(third))]) && fourthAnswer["formerHandle"] == .array([.string(try id(first)), .string(secondID)]), "\(fourth.stdout)")
+            // In use and former holders both: the warning is the one about the token in use.
+            #expect(fourth.stderr.contains("also holds the handle ada") && !fourth.stderr.contains("revoked or expired"), "\(fourth.stderr)")
+        }
+    }
+
     @Test("a data directory of another format version is refused, naming both versions")
     func otherFormat() async throws {
         try await withTemporaryDirectory { dir in

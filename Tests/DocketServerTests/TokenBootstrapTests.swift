@@ -110,7 +110,7 @@ struct TokenBootstrapTests {
     func reporterHandles() async throws {
         try await Self.withTokens { dir, store, tokens in
             let (ada, _) = try await tokens.create(role: .reporter, project: nil, subject: "ada", expiresAt: nil, by: .local(actor: "t"))
-            #expect(try tokens.sharingHandle(with: ada).isEmpty)
+            #expect(try tokens.holders(ofHandleOf: ada).isEmpty)
             let before = store.head.sequence
             // Credits would take "Ada" for ada, while each token sees only its own handle's reports.
             let cased = await #expect(throws: DomainError.self) {
@@ -123,11 +123,12 @@ struct TokenBootstrapTests {
             _ = try await tokens.create(role: .maintainer, project: "p", subject: "Ada", expiresAt: nil, by: .local(actor: "t"))
             // A second token of ada's: made, and the first named as sharing her reports.
             let (again, _) = try await tokens.create(role: .reporter, project: nil, subject: "ada", expiresAt: nil, by: .local(actor: "t"))
-            #expect(try tokens.sharingHandle(with: again).map(\.id) == [ada.id])
-            // A revoked token shares nothing; its handle is still ada's to credits, so "Ada" is
-            // still refused.
+            #expect(try tokens.holders(ofHandleOf: again) == Tokens.HandleHolders(inUse: [ada]))
+            // A revoked token is a former holder (whoever holds the handle now sees what it
+            // reported); its handle is still ada's to credits, so "Ada" is still refused.
             try await tokens.revoke(id: ada.id, by: .local(actor: "t"), lastAdmin: false)
-            #expect(try tokens.sharingHandle(with: again).isEmpty)
+            let revokedAda = try #require(try tokens.records()[ada.id])
+            #expect(try tokens.holders(ofHandleOf: again) == Tokens.HandleHolders(former: [revokedAda]))
             try await tokens.revoke(id: again.id, by: .local(actor: "t"), lastAdmin: false)
             await #expect(throws: DomainError.self) {
                 _ = try await tokens.create(role: .reporter, project: nil, subject: "Ada", expiresAt: nil, by: .local(actor: "t"))
@@ -144,7 +145,7 @@ struct TokenBootstrapTests {
                 data: ["id": "0123456789ab", "role": "reporter", "subject": "@ada", "sha256": .string(String(repeating: "0", count: 64))])
             _ = try await store.append(to: Tokens.stream, events: [legacy])
             let (renewed, _) = try await tokens.create(role: .reporter, project: nil, subject: "@ada", expiresAt: nil, by: .local(actor: "t"))
-            #expect(try tokens.sharingHandle(with: renewed).map(\.id) == ["0123456789ab"])
+            #expect(try tokens.holders(ofHandleOf: renewed).inUse.map(\.id) == ["0123456789ab"])
             let variant = await #expect(throws: DomainError.self) {
                 _ = try await tokens.create(role: .reporter, project: nil, subject: "ada", expiresAt: nil, by: .local(actor: "t"))
             }
