@@ -448,8 +448,15 @@ public final class Ledger: Sendable {
             switch command {
             case .submit(let e):
                 guard e.reporter.handle == principal.subject else { throw Self.reporterAsThemselves(principal) }
-            case .respond:
-                return
+            case .respond(let summary):
+                // The reporter's own response is the answer itself, which nothing else of theirs could
+                // carry once it has moved the report on: a maintainer recording one (a reply by
+                // e-mail) may leave it out.
+                guard summary != nil else {
+                    throw DomainError(
+                        .invalidCommand,
+                        "a reporter's response must carry the answer (--summary TEXT): recorded, it moves the report out of needs-info, and nothing else a reporter records can carry the answer after it")
+                }
             case .acceptCredit(let person, _, _), .declineCredit(let person):
                 guard person == principal.subject else { throw Forbidden("a reporter can only accept or decline their own credit") }
             default:

@@ -106,9 +106,33 @@ struct ViewRenderer {
             guard let r = projection.reports[report], principal.canSee(r) else { throw DomainError(.unknownReport, "no report \(report)\(asOfClause): \(DomainError.checkTheID)") }
             let events = try store.read(stream: try DomainStreams.report(report)).filter { Projection.includes($0, asOf: asOf) }
             return .object([("rows", .array(events.compactMap(redacted)))])
+        case .policy(let project):
+            // Public, as a project's SECURITY.md is: any principal may read what it promises.
+            try requireProject(project)
+            let adopted = projection.projects[project]?.policies ?? []
+            // The one a report submitted now is held to (`ProjectState.policy(at:)`).
+            let inForce = adopted.last { $0.adoptedAt <= now } ?? adopted.first
+            return .object([
+                ("project", .string(project)),
+                ("policies", .array(adopted.map { Self.policyValue($0, inForce: $0 === inForce) })),
+            ])
         case .replay(let window):
             return try renderReplay(window: window)
         }
+    }
+
+    /// An adopted policy as the `policy` view gives it: what names it, when it was adopted, and
+    /// its text (canonical TOML, as the adoption recorded it).
+    static func policyValue(_ adopted: AdoptedPolicy, inForce: Bool) -> Value {
+        var members: [(key: String, value: Value)] = [
+            ("name", .string(adopted.policy.name)), ("version", .int(Int64(adopted.policy.version))),
+        ]
+        if let models = adopted.policy.models { members.append(("models", .string(models))) }
+        members += [
+            ("adoptedAt", .string(adopted.adoptedAt.rfc3339)), ("seq", .int(Int64(adopted.sequence))), ("inForce", .bool(inForce)),
+            ("text", .string(adopted.policy.encodeCanonical())),
+        ]
+        return .object(members)
     }
 
     /// The reports of `page` of the view `query`, the cursor of the next page (nil on the last)

@@ -1,6 +1,6 @@
 public import DocketCore
 
-/// A view query (`docket state|timers|hall-of-fame|metrics|history`), as the CLI asks it locally
+/// A view query (`docket state|timers|hall-of-fame|metrics|history|policy show`), as the CLI asks it locally
 /// and as a QUERY frame carries it.
 public enum ViewQuery: Hashable, Sendable {
     /// Whether it is `replay`: every view at once.
@@ -14,6 +14,9 @@ public enum ViewQuery: Hashable, Sendable {
     case hallOfFame(project: String, year: Int64?)
     case metrics(project: String, window: Duration)
     case history(report: String)
+    /// The policies a project has adopted, each with its text, and which one a report submitted
+    /// now is held to: `docket policy show`.
+    case policy(project: String)
     /// Every view at once (advisory state, every clock, and each project's hall of fame and
     /// metrics over `window`): `docket replay`, normally with an `asOf`.
     case replay(window: Duration)
@@ -25,6 +28,7 @@ public enum ViewQuery: Hashable, Sendable {
         case .hallOfFame: "hall-of-fame"
         case .metrics: "metrics"
         case .history: "history"
+        case .policy: "policy"
         case .replay: "replay"
         }
     }
@@ -102,6 +106,8 @@ extension ViewQuery {
             b.set("windowSeconds", window.microseconds / 1_000_000)
         case .history(let report):
             b.set("report", report)
+        case .policy(let project):
+            b.set("project", project)
         case .replay(let window):
             b.set("windowSeconds", window.microseconds / 1_000_000)
         }
@@ -130,6 +136,7 @@ extension ViewQuery {
             self = .hallOfFame(project: try b.string("project"), year: year)
         case "metrics": self = .metrics(project: try b.string("project"), window: .seconds(try Self.span(try b.int("windowSeconds"), "windowSeconds")))
         case "history": self = .history(report: try b.string("report"))
+        case "policy": self = .policy(project: try b.string("project"))
         case "replay":
             self = .replay(window: .seconds(try Self.span(try b.optionalInt("windowSeconds") ?? 90 * 86_400, "windowSeconds")))
         case let other: throw MessageError("query: unknown view \"\(other)\"")

@@ -79,9 +79,14 @@ extension Node {
         guard FileManager.default.isWritableFile(atPath: directory.isEmpty ? "." : directory) else {
             throw CLIError("--receipt: cannot write in \(directory.isEmpty ? "." : directory); nothing was appended")
         }
-        switch self {
-        case .local(let ledger, _): _ = try ledger.notary.nodeKey()
-        case .remote(let client): _ = try await client.admin("node-key", [])
+        do {
+            switch self {
+            case .local(let ledger, _): _ = try ledger.notary.nodeKey()
+            case .remote(let client): _ = try await client.admin("node-key", [])
+            }
+        } catch {
+            // Said, as for the file's problems above: a reporter must know a retry is safe.
+            throw CLIError("\(error); nothing was appended (without --receipt it would be)")
         }
     }
 

@@ -8,7 +8,7 @@ import DocketWire
 
 struct PolicyGroup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "policy", abstract: "Disclosure policies (format: Schemas/policy.md).", subcommands: [Validate.self, Adopt.self])
+        commandName: "policy", abstract: "Disclosure policies (format: Schemas/policy.md).", subcommands: [Validate.self, Adopt.self, Show.self])
 
     /// Reads and parses a policy file, printing every problem as `file:line: field: message`;
     /// also what to warn of: its holidays running out within a year.
@@ -113,6 +113,54 @@ struct PolicyGroup: AsyncParsableCommand {
                 // The file's name as given, escaped: a contributor's file name must not rewrite a CI log.
                 print("\(UntrustedText.displayable(file)): valid policy \"\(UntrustedText.displayable(policy.name))\" version \(policy.version)")
                 if let warning { writeStandardError(warning) }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The policies a project has adopted, and the text of the one a report submitted now is held to.",
+            discussion: """
+                Every token may read it, a reporter's included: what a project promises (its deadlines, its scope, \
+                how it credits) is public, as its SECURITY.md is. A report is held to the policy in force when it was \
+                submitted; --as-of shows the policies as they stood then.
+                """)
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
+        @OptionGroup var view: ViewOptions
+        @Option(help: "The project.") var project: String
+        @Option(help: "Print this version's text rather than the one in force.") var version: Int?
+
+        func run() async throws {
+            try await reporting {
+                let result = try await runQuery(.policy(project: project), store, remote, view)
+                if view.json { return print(JSON.serialize(result)) }
+                let policies = result["policies"]?.arrayValue ?? []
+                guard !policies.isEmpty else {
+                    return printLine("\(UntrustedText.displayable(project)) has adopted no policy: its reports have no clocks")
+                }
+                let shown: Value
+                if let version {
+                    guard let found = policies.last(where: { $0["version"]?.intValue == Int64(version) }) else {
+                        let versions = policies.compactMap { $0["version"]?.intValue }.map(String.init).joined(separator: ", ")
+                        throw CLIError("not-found: \(UntrustedText.displayable(project)) has adopted no version \(version) of a policy (versions: \(versions))")
+                    }
+                    shown = found
+                } else {
+                    guard let inForce = policies.first(where: { $0["inForce"] == .bool(true) }) else { return }
+                    shown = inForce
+                }
+                printTable(
+                    ["VERSION", "NAME", "ADOPTED", "SEQ", "IN FORCE"],
+                    policies.map { p in
+                        [
+                            String(p["version"]?.intValue ?? 0), p["name"]?.stringValue ?? "", p["adoptedAt"]?.stringValue ?? "",
+                            String(p["seq"]?.intValue ?? 0), p["inForce"] == .bool(true) ? "yes" : "",
+                        ]
+                    })
+                printLine("")
+                // Canonical TOML, as the adoption recorded it: its strings are the policy author's.
+                writeStandardOutput(Array(UntrustedText.displayableLines(shown["text"]?.stringValue ?? "").utf8))
             }
         }
     }

@@ -258,7 +258,7 @@ extension ReportGroup {
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
-        @Option(help: "A summary of the answer.") var summary: String?
+        @Option(help: "The answer, or a summary of it (required from a reporter's token: it is how the answer reaches the maintainers).") var summary: String?
         func run() async throws {
             try await reporting { try await perform(.respond(summary: summary), report: report, store: store, remote: remote, event: event) }
         }

@@ -144,7 +144,7 @@ func checkReportID(_ id: String) throws {
 }
 
 /// Runs a view query locally or on --server.
-private func runQuery(_ query: ViewQuery, _ store: StoreOptions, _ remote: RemoteOptions, _ view: ViewOptions) async throws -> Value {
+func runQuery(_ query: ViewQuery, _ store: StoreOptions, _ remote: RemoteOptions, _ view: ViewOptions) async throws -> Value {
     try await runQuery(query, store, remote, asOf: view.resolve())
 }
 

@@ -50,6 +50,38 @@ struct DomainCommandTests {
         }
     }
 
+    @Test("policy show lists a project's adoptions and prints the text of the one in force, or of a version asked for; --as-of shows them as they stood")
+    func policyShow() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            try await docket.adopt("p")  // AumOS version 1, dated 2025-01-01
+            let file = DomainCommandTests.policies.appendingPathComponent("aumos.toml").path
+            let next = dir + "/v2.toml"
+            try String(contentsOfFile: file, encoding: .utf8).replacingOccurrences(of: "version = 1\n", with: "version = 2\n")
+                .replacingOccurrences(of: "critical = \"7d\"", with: "critical = \"5d\"").write(toFile: next, atomically: true, encoding: .utf8)
+            _ = try await docket.ok("policy", "adopt", "--project", "p", next, "--at", "2026-01-01T00:00:00Z")
+            let shown = try await docket.ok("policy", "show", "--project", "p")
+            let lines = shown.lines
+            #expect(lines.first == "VERSION  NAME   ADOPTED               SEQ  IN FORCE", "\(shown.stdout)")
+            #expect(lines.count > 3 && lines[1].hasPrefix("1        AumOS  2025-01-01T00:00:00Z  1") && !lines[1].hasSuffix("yes"), "\(shown.stdout)")
+            #expect(lines[2].hasPrefix("2        AumOS  2026-01-01T00:00:00Z  2") && lines[2].hasSuffix("yes"), "\(shown.stdout)")
+            // The text in force, as recorded: it parses back into the policy adopted.
+            let text = lines.dropFirst(3).joined(separator: "\n")  // (`lines` leaves out the blank line before it)
+            #expect(text.contains("version = 2") && text.contains("critical = \"5d\""), "\(shown.stdout)")
+            #expect(try Policy.parse(text, file: "shown") == (try Policy.parse(String(contentsOfFile: next, encoding: .utf8), file: next)))
+            let first = try await docket.ok("policy", "show", "--project", "p", "--version", "1")
+            #expect(first.stdout.contains("version = 1\n") && first.stdout.contains("critical = \"7d\""), "\(first.stdout)")
+            let then = try await docket.ok("policy", "show", "--project", "p", "--as-of", "2025-06-01")
+            #expect(then.lines.count > 2 && then.lines[1].hasSuffix("yes") && !then.stdout.contains("2026-01-01") && then.stdout.contains("critical = \"7d\""), "\(then.stdout)")
+            let json = try JSON.parse(try await docket.ok("policy", "show", "--project", "p", "--json").stdout)
+            #expect(json["policies"]?.arrayValue?.map { $0["inForce"] } == [false, true] && json["policies"]?.arrayValue?.first?["models"] == "001_cccf3bfcab00222a.txt", "\(json)")
+            let missing = try await docket("policy", "show", "--project", "p", "--version", "3")
+            #expect(missing.status == 1 && missing.stderr.contains("p has adopted no version 3 of a policy (versions: 1, 2)") && missing.stdout.isEmpty, "\(missing.stderr)")
+            let unknown = try await docket("policy", "show", "--project", "q")
+            #expect(unknown.status == 1 && unknown.stderr.contains("unknown-project"), "\(unknown.stderr)")
+        }
+    }
+
     @Test("timers --late lists the clocks past due and not done, and only those: not one due later, nor one that ended late")
     func lateClocks() async throws {
         try await withTemporaryDirectory { dir in

@@ -49,7 +49,9 @@ struct ForensicCommandTests {
             _ = try await docket.ok("policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z")
             // No key: refused before anything is appended, and no receipt file.
             let noKey = try await docket("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--receipt", dir + "/r1.json")
-            #expect(noKey.status == 1 && noKey.stderr.contains("no-node-key") && noKey.stderr.contains("docket key create"))
+            #expect(noKey.status == 1 && noKey.stderr.contains("no-node-key") && noKey.stderr.contains("docket key create") && noKey.stderr.contains("nothing was appended"), "\(noKey.stderr)")
+            let noKeyJSON = try JSON.parse(try await docket("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--receipt", dir + "/r1.json", "--json").stderr)
+            #expect(noKeyJSON["error"]?["code"] == "no-node-key", "\(noKeyJSON)")
             #expect(try await docket.events().count == 1 && !FileManager.default.fileExists(atPath: dir + "/r1.json"))
             let pub = try await docket.ok("key", "create", "--pubkey-out", dir + "/pub.hex").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             // A mistyped --key is named as missing, not as "not a key" to be made again.

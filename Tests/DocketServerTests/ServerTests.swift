@@ -163,6 +163,12 @@ struct ServerTests {
             try await ann.command(.respond(summary: "x"), report: "A3", at: try Timestamp(rfc3339: "2020-01-01T00:00:00Z"))
         }
         #expect(backdated?.code == "forbidden")
+        // Her response is her answer: without one it is refused (on her own report; on another's,
+        // as any command is, as no report).
+        let empty = await #expect(throws: DocketClientError.self) { try await ann.command(.respond(summary: nil), report: "A3") }
+        #expect(empty?.code == "invalid-command" && empty?.description.contains("must carry the answer (--summary TEXT)") == true, "\(String(describing: empty))")
+        let emptyOther = await #expect(throws: DocketClientError.self) { try await ann.command(.respond(summary: nil), report: "A2") }
+        #expect(emptyOther?.code == "unknown-report")
         let past = await #expect(throws: DocketClientError.self) {
             try await ann.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil), asOf: .sequence(1))
         }
@@ -254,6 +260,42 @@ struct ServerTests {
         #expect(auditorRefused?.code == "forbidden" && auditorRefused?.description.contains("an auditor token cannot change reports") == true)
 
         for c in [admin, ann, maintainer, replica, auditor] { await c.close() }
+        await node.stop()
+    }
+
+    @Test("the policy view: every token but a replica's reads what a project promises, each version with its text and which one a report submitted now is held to")
+    func policyView() async throws {
+        let node = try await TestNode()
+        try await node.adopt("alpha", "beta")
+        let policy = try Policy.parse(SyntheticReports.policyText, file: "synthetic")
+        var next = policy
+        next.version += 1
+        _ = try await node.ledger.appendProjectEvent(
+            .policyAdopted(PolicyAdopted(policyText: next.encodeCanonical(), zone: .utc)), project: "alpha", as: .local(actor: "test"), at: nil)
+        let readers = [
+            node.client(try await node.token(.reporter, name: "ann")), node.client(try await node.token(.maintainer, project: "beta", name: "mo")),
+            node.client(try await node.token(.auditor, name: "aud")), node.client(),
+        ]
+        for reader in readers {
+            let answer = try await reader.query(.policy(project: "alpha"))
+            let policies = answer["policies"]?.arrayValue ?? []
+            #expect(answer["project"] == "alpha" && policies.map { $0["version"]?.intValue } == [Int64(policy.version), Int64(next.version)], "\(answer)")
+            #expect(policies.map { $0["inForce"] } == [false, true] && policies.map { $0["text"]?.stringValue } == [policy.encodeCanonical(), next.encodeCanonical()])
+            #expect(policies.allSatisfy { $0["name"]?.stringValue == policy.name && $0["seq"]?.intValue != nil && $0["adoptedAt"]?.stringValue != nil })
+            let unknown = await #expect(throws: DocketClientError.self) { try await reader.query(.policy(project: "gamma")) }
+            #expect(unknown?.code == "unknown-project")
+            await reader.close()
+        }
+        // As of the first adoption, the first version alone, in force then.
+        let admin = node.client()
+        let first = try #require(try await admin.query(.policy(project: "alpha"))["policies"]?.arrayValue?.first?["seq"]?.intValue)
+        let then = try await admin.query(.policy(project: "alpha"), asOf: .sequence(UInt64(first)))["policies"]?.arrayValue ?? []
+        #expect(then.count == 1 && then.first?["inForce"] == true && then.first?["version"]?.intValue == Int64(policy.version), "\(then)")
+        await admin.close()
+        let replica = node.client(try await node.token(.replica, name: "r"))
+        let refused = await #expect(throws: DocketClientError.self) { try await replica.query(.policy(project: "alpha")) }
+        #expect(refused?.code == "forbidden")
+        await replica.close()
         await node.stop()
     }
 
