@@ -424,6 +424,17 @@ struct PolicyFormatTests {
         #expect(try Policy.parse(text, file: "PolicyAdopted@1").version == 1)
     }
 
+    @Test("a component both in and out of scope is refused for adoption, named by line and field; a policy in the log that has one still reads")
+    func scopeInAndOut() throws {
+        let text = "name = \"P\"\nversion = 1\n[scope]\nin = [\"core\", \"Parser  API\"]\nout = [\"docs\", \"parser api\"]\n"
+        let error = #expect(throws: PolicyError.self) { try Policy.parse(text, file: "p.toml", adopting: true) }
+        #expect(error?.issues.map { "\($0.file):\($0.line): \($0.field):" } == ["p.toml:5: scope.out:"], "\(String(describing: error))")
+        #expect(error?.issues.first?.message.hasPrefix("\"parser api\" is in scope.in too") == true, "\(String(describing: error))")
+        #expect(try Policy.parse(text, file: "PolicyAdopted@1").scopeOut == ["docs", "parser api"])
+        // Different entries, however alike, are each their own.
+        #expect(try Policy.parse(text.replacingOccurrences(of: "\"parser api\"", with: "\"parser api v1\""), file: "p.toml", adopting: true).scopeIn.count == 2)
+    }
+
     @Test("every entry of an array that holds such a character is reported, by its place")
     func disruptiveEntries() {
         let text = "name = \"P\"\nversion = 1\n[scope]\nin = [\"a\\u001b[31mred\", \"fine\", \"b\\rOVER\"]\n"

@@ -367,6 +367,15 @@ struct PolicyParser {
         if sectionLines["scope"] != nil {
             policy.scopeIn = scopeEntries("scope.in")
             policy.scopeOut = scopeEntries("scope.out")
+            // (Checked for policies adopted from now on: one already in the log is read as recorded.)
+            if adopting {
+                let inScope = Set(policy.scopeIn.map(Self.scopeKey))
+                for entry in policy.scopeOut where inScope.contains(Self.scopeKey(entry)) {
+                    report(
+                        line(of: "scope.out"), "scope.out",
+                        "\"\(entry)\" is in scope.in too: a component or kind of issue is in scope or out of it; keep it in one list (a narrower entry, such as its one endpoint out of scope, can say what is meant)")
+                }
+            }
         }
         if sectionLines["support"] != nil {
             policy.supportWindow = require("support.window", duration("support.window"), example: "window = \"90d\"")
@@ -474,6 +483,12 @@ struct PolicyParser {
             }
         }
         return dates
+    }
+
+    /// A scope entry as the overlap check compares it: case and surrounding and repeated white
+    /// space aside.
+    static func scopeKey(_ entry: String) -> String {
+        entry.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
     }
 
     private mutating func scopeEntries(_ field: String) -> [String] {
