@@ -75,7 +75,13 @@ struct ReportGroup: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Record what happens to a report (each verb decides against its lifecycle state).",
-        discussion: "An event that is not legal in the report's state is refused, naming the state and the allowed events; nothing is appended.",
+        discussion: """
+            An event that is not legal in the report's state is refused, naming the state and the allowed events; nothing is appended.
+
+            With a reporter's token: submit (as yourself), respond (with your answer, --summary), and credit --accept or --decline \
+            for yourself, on your own reports; `docket state --report R`, `docket timers --report R` and `docket history R` show \
+            them, and `docket policy show --project P` what the project promises.
+            """,
         subcommands: [
             Submit.self, Ack.self, Triage.self, RequestInfo.self, Respond.self, Assign.self, StatusUpdate.self,
             FixStart.self, FixMerge.self, Release.self, CVE.self, Publish.self, ExtendEmbargo.self, Exploited.self,

@@ -217,6 +217,16 @@ struct StateCommand: AsyncParsableCommand {
             let result = try await runQuery(.state(project: project, state: state, severity: severity, assignee: assignee, report: report), store, remote, view)
             let rows = result["rows"]?.arrayValue ?? []
             if view.json { return printRows(rows) }
+            // One report: all of it, which a row of the table has no room for; waiting on its
+            // reporter, what they were asked (from its history, as of the same instant).
+            if let report, rows.count == 1 {
+                var asked: Value?
+                if rows[0]["state"]?.stringValue == ReportState.needsInfo.rawValue {
+                    let history = try await runQuery(.history(report: report), store, remote, view)
+                    asked = history["rows"]?.arrayValue?.last { $0["type"]?.stringValue == InfoRequested.eventType }
+                }
+                return printLine(Self.details(of: rows[0], asked: asked))
+            }
             printTable(
                 ["REPORT", "PROJECT", "STATE", "SEVERITY", "ASSIGNEE", "SUBMITTED (UTC)", "CVE", "TITLE"],
                 rows.map { r in
@@ -225,6 +235,62 @@ struct StateCommand: AsyncParsableCommand {
                      r["title"]?.stringValue ?? ""]
                 })
         }
+    }
+}
+
+extension StateCommand {
+    /// A report's row (`ViewRenderer.reportValue`) as lines of `label  value`, each value escaped
+    /// as a table cell is; what the row leaves out (not yet happened, or not the reader's to see)
+    /// is left out.
+    /// `asked`: the information request a report in needs-info waits on (its event, as `history`
+    /// gives it).
+    static func details(of r: Value, asked: Value? = nil) -> String {
+        var lines: [(String, String)] = []
+        func add(_ label: String, _ value: String?) { if let value, !value.isEmpty { lines.append((label, tableCell(value))) } }
+        func text(_ key: String) -> String? { r[key]?.stringValue }
+        func list(_ key: String) -> String? { r[key]?.arrayValue.map { $0.compactMap(\.stringValue).joined(separator: ", ") } }
+        func scored(_ key: String) -> String? {
+            guard let vector = r[key]?["vector"]?.stringValue else { return nil }
+            switch r[key]?["score"] {
+            case .double(let score)?: return "\(vector) (\(score))"
+            case .int(let score)?: return "\(vector) (\(score).0)"
+            default: return vector
+            }
+        }
+        add("project", text("project"))
+        add("state", text("state").map { $0 + (text("resolution").map { " (\($0))" } ?? "") })
+        if let asked {
+            add("asked", asked["occurredAt"]?.stringValue)
+            lines.append(("question", asked["data"]?["question"]?.stringValue.map { tableCell($0) } ?? "(none recorded with the request)"))
+        }
+        add("severity", text("severity").map { $0 + (text("claimedSeverity").map { " (the reporter's estimate: \($0))" } ?? "") } ?? text("claimedSeverity").map { "not rated (the reporter's estimate: \($0))" })
+        add("CVSS 3.1", scored("cvss31"))
+        add("CVSS 4.0", scored("cvss40"))
+        add("CWE", list("cwes"))
+        add("component", text("component"))
+        add("affected", list("affected"))
+        add("fixed in", list("fixedVersions"))
+        add("assignee", text("assignee"))
+        add("duplicate of", text("duplicateOf"))
+        add("CVE", text("cve"))
+        add("GHSA", text("ghsa"))
+        add("advisory", text("url"))
+        for (label, key) in [
+            ("submitted", "submittedAt"), ("acknowledged", "acknowledgedAt"), ("accepted", "acceptedAt"), ("fix released", "fixReleasedAt"),
+            ("exploited", "exploitedAt"), ("disclosure scheduled", "scheduledDisclosure"), ("embargo until", "embargoUntil"),
+            ("disclosed", "disclosedAt"), ("closed", "closedAt"),
+        ] {
+            add(label, text(key))
+        }
+        if let reporter = r["reporter"] {
+            let who = [reporter["handle"]?.stringValue, reporter["name"]?.stringValue.map { "(\($0))" }].compactMap { $0 }.joined(separator: " ")
+            add("reporter", who + (reporter["credit"]?.stringValue.map { ", credit: \($0)" } ?? ""))
+            add("contact", reporter["contact"]?.stringValue)
+        }
+        let width = lines.map(\.0.count).max() ?? 0
+        return ([tableCell(text("id") ?? "") + ": " + tableCell(text("title") ?? "")] + lines.map { label, value in
+            "  " + label + String(repeating: " ", count: width - label.count + 2) + value
+        }).joined(separator: "\n")
     }
 }
 

@@ -82,6 +82,56 @@ struct DomainCommandTests {
         }
     }
 
+    @Test("state --report shows every field of the one report, labelled, and only what has happened, with the question a report in needs-info waits on; --json gives its row")
+    func stateDetails() async throws {
+        try await withTemporaryDirectory { dir in
+            let docket = CLI(dir: dir)
+            try await docket.adopt("p")
+            _ = try await docket.ok(
+                "report", "submit", "--project", "p", "--report", "R-1", "--title", "RLS bypass", "--reporter", "ada", "--reporter-name", "Ada L",
+                "--claimed-severity", "critical", "--component", "api", "--at", "2026-03-02T09:00:00Z")
+            _ = try await docket.ok("report", "ack", "R-1", "--assignee", "maria", "--at", "2026-03-02T10:00:00Z")
+            _ = try await docket.ok(
+                "report", "triage", "R-1", "--cvss", "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "--cwe", "CWE-284", "--affected", "<1.2", "--affected", ">=2.0 <2.1",
+                "--at", "2026-03-03T09:00:00Z")
+            let shown = try await docket.ok("state", "--report", "R-1").stdout
+            #expect(shown == """
+                R-1: RLS bypass
+                  project       p
+                  state         accepted
+                  severity      critical (the reporter's estimate: critical)
+                  CVSS 3.1      CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H (9.8)
+                  CWE           CWE-284
+                  component     api
+                  affected      <1.2, >=2.0 <2.1
+                  assignee      maria
+                  submitted     2026-03-02T09:00:00Z
+                  acknowledged  2026-03-02T10:00:00Z
+                  accepted      2026-03-03T09:00:00Z
+                  reporter      ada (Ada L), credit: named
+
+                """, "\(shown)")
+            _ = try await docket.ok("report", "release", "R-1", "--version", "1.2.0", "--at", "2026-03-05T09:00:00Z")
+            _ = try await docket.ok("report", "publish", "R-1", "--cve", "CVE-2026-1234", "--at", "2026-03-06T09:00:00Z")
+            let later = try await docket.ok("state", "--report", "R-1").lines
+            #expect(later.contains("  fixed in      1.2.0") && later.contains("  CVE           CVE-2026-1234") && later.contains("  disclosed     2026-03-06T09:00:00Z"), "\(later)")
+            #expect(later.contains { $0.hasPrefix("  fix released") } && later[2] == "  state         disclosed", "\(later)")
+            let json = try await docket.ok("state", "--report", "R-1", "--json")
+            #expect(try json.lines.count == 1 && JSON.parse(json.stdout)["id"] == "R-1")
+            // Waiting on its reporter: what they were asked, and when (the latest request).
+            _ = try await docket.ok("report", "submit", "--project", "p", "--report", "R-2", "--title", "t", "--reporter", "bob", "--at", "2026-03-02T09:00:00Z")
+            _ = try await docket.ok("report", "ack", "R-2", "--assignee", "maria", "--at", "2026-03-02T10:00:00Z")
+            _ = try await docket.ok("report", "request-info", "R-2", "--question", "Which version?", "--at", "2026-03-02T11:00:00Z")
+            _ = try await docket.ok("report", "respond", "R-2", "--summary", "2.0", "--at", "2026-03-02T12:00:00Z")
+            _ = try await docket.ok("report", "request-info", "R-2", "--question", "And the\nconfig?", "--at", "2026-03-03T11:00:00Z")
+            let waiting = try await docket.ok("state", "--report", "R-2").lines
+            #expect(waiting.contains("  state         needs-info") && waiting.contains("  asked         2026-03-03T11:00:00Z") && waiting.contains("  question      And the config?"), "\(waiting)")
+            // As of before the second request, the first, answered since: not waiting then.
+            #expect(try await !docket.ok("state", "--report", "R-2", "--as-of", "2026-03-02T11:30:00Z").lines.contains("  question      And the config?"))
+            #expect(try await docket.ok("state", "--report", "R-2", "--as-of", "2026-03-02T11:30:00Z").lines.contains("  question      Which version?"))
+        }
+    }
+
     @Test("timers --late lists the clocks past due and not done, and only those: not one due later, nor one that ended late")
     func lateClocks() async throws {
         try await withTemporaryDirectory { dir in
