@@ -184,6 +184,15 @@ public final class Ledger: Sendable {
             // (After the retry check: a retry returns what it appended even if the person has
             // since asked to stay anonymous.)
             let (events, proposed) = try decide(command, on: report, id: id, principal, at: at, eventID: eventID)
+            // A reporter's own response is the answer itself, which nothing else of theirs could
+            // carry once it has moved the report on: a maintainer recording one (a reply by
+            // e-mail) may leave it out. (Checked after the lifecycle, which refuses a response
+            // where none is asked for, and after the retry check: one recorded before is a retry.)
+            if principal.role == .reporter, case .respond(nil) = command {
+                throw DomainError(
+                    .invalidCommand,
+                    "a reporter's response must carry the answer (--summary TEXT): recorded, it moves the report out of needs-info, and nothing else a reporter records can carry the answer after it")
+            }
             let result: AppendResult
             do {
                 result = try await store.append(to: stream, expecting: .exact(report?.version ?? 0), events: proposed)
@@ -448,15 +457,8 @@ public final class Ledger: Sendable {
             switch command {
             case .submit(let e):
                 guard e.reporter.handle == principal.subject else { throw Self.reporterAsThemselves(principal) }
-            case .respond(let summary):
-                // The reporter's own response is the answer itself, which nothing else of theirs could
-                // carry once it has moved the report on: a maintainer recording one (a reply by
-                // e-mail) may leave it out.
-                guard summary != nil else {
-                    throw DomainError(
-                        .invalidCommand,
-                        "a reporter's response must carry the answer (--summary TEXT): recorded, it moves the report out of needs-info, and nothing else a reporter records can carry the answer after it")
-                }
+            case .respond:
+                return  // with its answer (`execute`, once the lifecycle has taken it)
             case .acceptCredit(let person, _, _), .declineCredit(let person):
                 guard person == principal.subject else { throw Forbidden("a reporter can only accept or decline their own credit") }
             default:

@@ -30,7 +30,9 @@ extension ViewRenderer {
         var perProject: [Value] = []
         for (name, summary) in zip(projects, views) {
             var members: [(key: String, value: Value)] = [("project", .string(name))]
-            if let adopted = projection.projects[name]?.currentPolicy {
+            // The one in force at the view's instant, as the policy view marks it (an adoption
+            // dated a little ahead of the node's clock is not yet).
+            if let adopted = projection.projects[name]?.policy(at: now) {
                 members.append((
                     "policy",
                     .object([

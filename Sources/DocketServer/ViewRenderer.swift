@@ -110,8 +110,8 @@ struct ViewRenderer {
             // Public, as a project's SECURITY.md is: any principal may read what it promises.
             try requireProject(project)
             let adopted = projection.projects[project]?.policies ?? []
-            // The one a report submitted now is held to (`ProjectState.policy(at:)`).
-            let inForce = adopted.last { $0.adoptedAt <= now } ?? adopted.first
+            // The one a report submitted now is held to.
+            let inForce = projection.projects[project]?.policy(at: now)
             return .object([
                 ("project", .string(project)),
                 ("policies", .array(adopted.map { Self.policyValue($0, inForce: $0 === inForce) })),

@@ -84,9 +84,11 @@ extension Node {
             case .local(let ledger, _): _ = try ledger.notary.nodeKey()
             case .remote(let client): _ = try await client.admin("node-key", [])
             }
-        } catch {
+        } catch let error as ForensicError where error.code == .noNodeKey {
             // Said, as for the file's problems above: a reporter must know a retry is safe.
             throw CLIError("\(error); nothing was appended (without --receipt it would be)")
+        } catch DocketClientError.server(let body) where body.code == ForensicError.Code.noNodeKey.description {
+            throw CLIError("\(body.code): \(body.message); nothing was appended (without --receipt it would be)")
         }
     }
 

@@ -121,9 +121,10 @@ struct PolicyGroup: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "The policies a project has adopted, and the text of the one a report submitted now is held to.",
             discussion: """
-                Every token may read it, a reporter's included: what a project promises (its deadlines, its scope, \
-                how it credits) is public, as its SECURITY.md is. A report is held to the policy in force when it was \
-                submitted; --as-of shows the policies as they stood then.
+                Every token but a replica's may read it, a reporter's included: what a project promises (its deadlines, \
+                its scope, how it credits) is public, as its SECURITY.md is. A report is held to the policy in force when \
+                it was submitted; --as-of shows the policies as they stood then (for maintainers, auditors and admins, as \
+                every view of the past). The text is the policy's canonical TOML (Schemas/policy.md), as read from its adoption.
                 """)
         @OptionGroup var store: StoreOptions
         @OptionGroup var remote: RemoteOptions

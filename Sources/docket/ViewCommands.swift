@@ -275,12 +275,16 @@ extension StateCommand {
         add("CVE", text("cve"))
         add("GHSA", text("ghsa"))
         add("advisory", text("url"))
+        // A date the advisory came out before is history, not a plan: said so.
+        let disclosed = text("disclosedAt").flatMap { try? Timestamp(rfc3339: $0) }
         for (label, key) in [
             ("submitted", "submittedAt"), ("acknowledged", "acknowledgedAt"), ("accepted", "acceptedAt"), ("fix released", "fixReleasedAt"),
             ("exploited", "exploitedAt"), ("disclosure scheduled", "scheduledDisclosure"), ("embargo until", "embargoUntil"),
             ("disclosed", "disclosedAt"), ("closed", "closedAt"),
         ] {
-            add(label, text(key))
+            let planned = key == "scheduledDisclosure" || key == "embargoUntil"
+            let early = planned && text(key).flatMap { try? Timestamp(rfc3339: $0) }.map { date in disclosed.map { $0 < date } ?? false } == true
+            add(label, text(key).map { $0 + (early ? " (disclosed before it)" : "") })
         }
         if let reporter = r["reporter"] {
             let who = [reporter["handle"]?.stringValue, reporter["name"]?.stringValue.map { "(\($0))" }].compactMap { $0 }.joined(separator: " ")

@@ -111,11 +111,15 @@ struct DomainCommandTests {
                   reporter      ada (Ada L), credit: named
 
                 """, "\(shown)")
+            _ = try await docket.ok("report", "publish", "R-1", "--schedule", "2026-04-01T00:00:00Z", "--at", "2026-03-04T09:00:00Z")
             _ = try await docket.ok("report", "release", "R-1", "--version", "1.2.0", "--at", "2026-03-05T09:00:00Z")
             _ = try await docket.ok("report", "publish", "R-1", "--cve", "CVE-2026-1234", "--at", "2026-03-06T09:00:00Z")
-            let later = try await docket.ok("state", "--report", "R-1").lines
-            #expect(later.contains("  fixed in      1.2.0") && later.contains("  CVE           CVE-2026-1234") && later.contains("  disclosed     2026-03-06T09:00:00Z"), "\(later)")
-            #expect(later.contains { $0.hasPrefix("  fix released") } && later[2] == "  state         disclosed", "\(later)")
+            // (Labels and values, the labels' padding aside: it follows the longest label shown.)
+            let later = try await docket.ok("state", "--report", "R-1").lines.map { $0.split(separator: " ").joined(separator: " ") }
+            #expect(later.contains("fixed in 1.2.0") && later.contains("CVE CVE-2026-1234") && later.contains("disclosed 2026-03-06T09:00:00Z"), "\(later)")
+            #expect(later.contains { $0.hasPrefix("fix released") } && later[2] == "state disclosed", "\(later)")
+            // Out before the date it was scheduled for: that date is said to be past its use.
+            #expect(later.contains("disclosure scheduled 2026-04-01T00:00:00Z (disclosed before it)"), "\(later)")
             let json = try await docket.ok("state", "--report", "R-1", "--json")
             #expect(try json.lines.count == 1 && JSON.parse(json.stdout)["id"] == "R-1")
             // Waiting on its reporter: what they were asked, and when (the latest request).

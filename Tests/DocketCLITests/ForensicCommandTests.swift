@@ -52,6 +52,12 @@ struct ForensicCommandTests {
             #expect(noKey.status == 1 && noKey.stderr.contains("no-node-key") && noKey.stderr.contains("docket key create") && noKey.stderr.contains("nothing was appended"), "\(noKey.stderr)")
             let noKeyJSON = try JSON.parse(try await docket("report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--receipt", dir + "/r1.json", "--json").stderr)
             #expect(noKeyJSON["error"]?["code"] == "no-node-key", "\(noKeyJSON)")
+            // Only that refusal is told apart from the command's own: a node that cannot be
+            // reached says so, no more.
+            let unreachable = try await DocketProcess.run([
+                "report", "note", "R1", "hi", "--receipt", dir + "/r1.json", "--server", "127.0.0.1:\(DocketProcess.freePort())", "--token", "dkt_000000000000_" + String(repeating: "0", count: 64),
+            ])
+            #expect(unreachable.status == 1 && unreachable.stderr.contains("connection-lost") && !unreachable.stderr.contains("without --receipt"), "\(unreachable.stderr)")
             #expect(try await docket.events().count == 1 && !FileManager.default.fileExists(atPath: dir + "/r1.json"))
             let pub = try await docket.ok("key", "create", "--pubkey-out", dir + "/pub.hex").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             // A mistyped --key is named as missing, not as "not a key" to be made again.

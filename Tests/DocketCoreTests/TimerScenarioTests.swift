@@ -1218,6 +1218,13 @@ struct TimerScenarioTests {
             #expect(hasDisclosure || !(disclosure.displayNote ?? "").contains("deadline moved"), "\(file): \(disclosure.displayNote ?? "")")
             let fix = s.clock("C", .fix, at: "2026-11-04T00:00:00Z")
             #expect(fix.state == .notApplicable && fix.lateChanges == [closing], "\(file): \(fix)")
+            // Rated low, which aios sets no fix target for (aumos: the next release), then closed
+            // late: no fix deadline of aios's was moved.
+            try s.accepted("L", .low, submitted: "2026-11-01T00:00:00Z", acknowledged: "2026-11-01T01:00:00Z", triaged: "2026-11-02T00:00:00Z")
+            try s.run("L", .close(.wontFix, duplicateOf: nil, reason: "by design"), at: "2026-11-03T00:00:00Z", recorded: "2026-11-05T00:00:00Z")
+            let low = s.clock("L", .fix, at: "2026-11-06T00:00:00Z")
+            let lowClosing = LateEntry(type: "ReportClosed", occurredAt: t("2026-11-03T00:00:00Z"), recordedAt: t("2026-11-05T00:00:00Z"))
+            #expect(low.state == .notApplicable && low.lateChanges == (hasDisclosure ? [lowClosing] : []), "\(file): \(low)")
         }
     }
 

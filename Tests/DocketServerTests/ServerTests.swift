@@ -163,12 +163,17 @@ struct ServerTests {
             try await ann.command(.respond(summary: "x"), report: "A3", at: try Timestamp(rfc3339: "2020-01-01T00:00:00Z"))
         }
         #expect(backdated?.code == "forbidden")
-        // Her response is her answer: without one it is refused (on her own report; on another's,
-        // as any command is, as no report).
+        // Her response is her answer: asked for one, she is refused without it; not asked, she is
+        // told so first (the lifecycle's refusal); on another's report, as any command is, as no report.
+        let unasked = await #expect(throws: DocketClientError.self) { try await ann.command(.respond(summary: nil), report: "A3") }
+        #expect(unasked?.code == "illegal-transition", "\(String(describing: unasked))")
+        _ = try await admin.command(.acknowledge(assignee: "m"), report: "A3")
+        _ = try await admin.command(.requestInfo(question: "which version?"), report: "A3")
         let empty = await #expect(throws: DocketClientError.self) { try await ann.command(.respond(summary: nil), report: "A3") }
         #expect(empty?.code == "invalid-command" && empty?.description.contains("must carry the answer (--summary TEXT)") == true, "\(String(describing: empty))")
         let emptyOther = await #expect(throws: DocketClientError.self) { try await ann.command(.respond(summary: nil), report: "A2") }
         #expect(emptyOther?.code == "unknown-report")
+        _ = try await ann.command(.respond(summary: "2.1"), report: "A3")
         let past = await #expect(throws: DocketClientError.self) {
             try await ann.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil), asOf: .sequence(1))
         }
@@ -2010,14 +2015,12 @@ extension ServerTests {
         let dir = makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         func certificate(_ name: String, names: String) throws {
-            let openssl = Process()
-            openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-            openssl.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/\(name)-key.pem", "-out", dir + "/\(name).pem",
-                                 "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=\(names)"]
-            openssl.standardError = FileHandle.nullDevice
-            try openssl.run()
-            openssl.waitUntilExit()
-            #expect(openssl.terminationStatus == 0)
+            let openssl = try SpawnedChild(
+                path: "/usr/bin/openssl",
+                arguments: ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", dir + "/\(name)-key.pem", "-out", dir + "/\(name).pem",
+                            "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=\(names)"],
+                stdout: .discard, stderr: .discard)
+            #expect(openssl.finish().status == 0)
         }
         try certificate("both", names: "DNS:localhost,IP:127.0.0.1")
         try certificate("dns", names: "DNS:localhost")
@@ -2114,10 +2117,3 @@ extension ServerTests {
     }
 }
 
-final class Locked<T>: @unchecked Sendable {
-    private var value: T
-    private let lock = NSLock()
-    init(_ value: T) { self.value = value }
-    func get() -> T { lock.withLock { value } }
-    func mutate<R>(_ body: (inout T) -> R) -> R { lock.withLock { body(&value) } }
-}

@@ -318,11 +318,3 @@ extension UInt16 {
     fileprivate var bigEndianBytes: [UInt8] { [UInt8(self >> 8), UInt8(self & 0xFF)] }
 }
 
-/// A value behind a lock, for callbacks from the writer thread.
-final class Locked<T>: @unchecked Sendable {
-    private var value: T
-    private let lock = NSLock()
-    init(_ value: T) { self.value = value }
-    func get() -> T { lock.withLock { value } }
-    func mutate(_ body: (inout T) -> Void) { lock.withLock { body(&value) } }
-}

@@ -370,7 +370,8 @@ struct PolicyParser {
             // (Checked for policies adopted from now on: one already in the log is read as recorded.)
             if adopting {
                 let inScope = Set(policy.scopeIn.map(Self.scopeKey))
-                for entry in policy.scopeOut where inScope.contains(Self.scopeKey(entry)) {
+                var named = Set<String>()
+                for entry in policy.scopeOut where inScope.contains(Self.scopeKey(entry)) && named.insert(Self.scopeKey(entry)).inserted {
                     report(
                         line(of: "scope.out"), "scope.out",
                         "\"\(entry)\" is in scope.in too: a component or kind of issue is in scope or out of it; keep it in one list (a narrower entry, such as its one endpoint out of scope, can say what is meant)")

@@ -210,7 +210,14 @@ public enum Timers {
             // A fix or disclosure clock a closing made not applicable, where it could otherwise have
             // run on to a breach. (The other clocks a closing ends name it as their end; a clock
             // the policy does not have had no deadline to move.)
-            let defined = c.kind == .fix ? p.fix != nil : c.kind == .disclosure ? p.disclosure != nil : false
+            // (Nor one whose policy sets no fix target for the severity the report was rated: an
+            // unrated report could still have got one.)
+            let defined =
+                switch c.kind {
+                case .fix: p.fix.map { fix in report.severity.map { fix.targets[$0] != nil } ?? true } ?? false
+                case .disclosure: p.disclosure != nil
+                default: false
+                }
             if c.state == .notApplicable, defined, let closed = happened(report.closedAt) {
                 found += lateEntries(ReportClosed.eventType, at: closed)
             }
