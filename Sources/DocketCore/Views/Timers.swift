@@ -77,7 +77,9 @@ public struct Clock: Hashable, Sendable {
 
 /// The texts the clocks of a policy repeat for every report it holds (targets, the severity a fix
 /// is judged by), made once per adopted policy rather than for each clock of each report.
-struct ClockTexts: Sendable {
+/// (A class: every clock of a report is worked out with its policy's texts at hand, and a copy of
+/// a struct of them would retain each of its strings and tables.)
+final class ClockTexts: Sendable {
     let acknowledge: String?
     let triage: String?
     let statusEvery: String?
@@ -212,13 +214,14 @@ public enum Timers {
             // the policy does not have had no deadline to move.)
             // (Nor one whose policy sets no fix target for the severity the report was rated: an
             // unrated report could still have got one.)
-            let defined =
+            func defined() -> Bool {
                 switch c.kind {
                 case .fix: p.fix.map { fix in report.severity.map { fix.targets[$0] != nil } ?? true } ?? false
                 case .disclosure: p.disclosure != nil
                 default: false
                 }
-            if c.state == .notApplicable, defined, let closed = happened(report.closedAt) {
+            }
+            if c.state == .notApplicable, c.kind == .fix || c.kind == .disclosure, defined(), let closed = happened(report.closedAt) {
                 found += lateEntries(ReportClosed.eventType, at: closed)
             }
             switch c.kind {
