@@ -360,6 +360,10 @@ struct PolicyFormatTests {
             text: "name = \"P\"\nversion = 1\nworkweek = []\n[disclosure]\nwithin = \"90d\"\nworkday-deadlines = true\n",
             prefixes: ["p.toml:6: disclosure.workday-deadlines:"], says: "deadlines move to the next work day, but the workweek is empty"),
         BadDocument(
+            label: "a malformed within, and a grace with no deadline to give it to, in one section: both told at once",
+            text: "name = \"X\"\nversion = 1\n[disclosure]\nwithin = \"45 days\"\nexploited-grace = \"3d\"\ngrace-on-request = true\n",
+            prefixes: ["p.toml:4: disclosure.within:", "p.toml:5: disclosure.exploited-grace:"], says: "45 days"),
+        BadDocument(
             label: "bad holiday date", text: valid + "holidays = [\"2026-12-25\", \"2026-02-30\"]\n",
             prefixes: ["p.toml:3: holidays:"], says: "\"2026-02-30\" is not a date"),
         BadDocument(

@@ -255,6 +255,39 @@ public struct DisclosurePolicy: Hashable, Sendable {
         self.graceOnRequest = graceOnRequest
         self.workdayDeadlines = workdayDeadlines
     }
+
+    /// What in the rule contradicts itself (policy.md §4), as `(field, message)`. Without
+    /// `checkingWithin`, the rules that compare with `within` are left out: the parser asks so
+    /// when `within` itself did not parse, so that the section's other problems are told with it.
+    func contradictions(checkingWithin: Bool = true) -> [(field: String, message: String)] {
+        var found: [(field: String, message: String)] = []
+        if checkingWithin, let earliest, earliest.isLonger(than: within) == true {
+            found.append(("disclosure.earliest", "\(earliest) is later than the deadline (within = \(within))"))
+        }
+        if anchor == .fixRelease, afterFix != nil {
+            found.append(("disclosure.after-fix", "after-fix only applies when the deadline counts from the report (from = \"report\"), not from the fix release"))
+        }
+        // A fix in the grace period is due `after-fix` after the deadline: a grace longer than
+        // that would make a fix released late in it due before its own release.
+        if let afterFix, let grace, grace.isLonger(than: afterFix) == true {
+            found.append(("disclosure.grace", "\(grace) is longer than after-fix (\(afterFix)): a fix released late in the grace period would be due before it was released"))
+        }
+        if graceOnRequest, grace == nil, exploitedGrace == nil {
+            found.append(("disclosure.grace-on-request", "there is no grace period to ask for; add one (grace = \"14d\") or remove this"))
+        }
+        if let exploitedGrace {
+            if exploited == nil {
+                found.append(("disclosure.exploited-grace", "there is no exploited deadline to give a grace to; add one (exploited = \"7d\") or remove this"))
+            }
+            if let afterFix, exploitedGrace.isLonger(than: afterFix) == true {
+                found.append((
+                    "disclosure.exploited-grace",
+                    "\(exploitedGrace) is longer than after-fix (\(afterFix)): a fix released late in the grace period would be due before it was released"
+                ))
+            }
+        }
+        return found
+    }
 }
 
 /// The credit a reporter gets when they have not said what they prefer.
@@ -389,33 +422,7 @@ public struct Policy: Hashable, Sendable {
                 }
             }
         }
-        if let disclosure {
-            if let earliest = disclosure.earliest, earliest.isLonger(than: disclosure.within) == true {
-                found.append(("disclosure.earliest", "\(earliest) is later than the deadline (within = \(disclosure.within))"))
-            }
-            if disclosure.anchor == .fixRelease, disclosure.afterFix != nil {
-                found.append(("disclosure.after-fix", "after-fix only applies when the deadline counts from the report (from = \"report\"), not from the fix release"))
-            }
-            // A fix in the grace period is due `after-fix` after the deadline: a grace longer than
-            // that would make a fix released late in it due before its own release.
-            if let afterFix = disclosure.afterFix, let grace = disclosure.grace, grace.isLonger(than: afterFix) == true {
-                found.append(("disclosure.grace", "\(grace) is longer than after-fix (\(afterFix)): a fix released late in the grace period would be due before it was released"))
-            }
-            if disclosure.graceOnRequest, disclosure.grace == nil, disclosure.exploitedGrace == nil {
-                found.append(("disclosure.grace-on-request", "there is no grace period to ask for; add one (grace = \"14d\") or remove this"))
-            }
-            if let exploitedGrace = disclosure.exploitedGrace {
-                if disclosure.exploited == nil {
-                    found.append(("disclosure.exploited-grace", "there is no exploited deadline to give a grace to; add one (exploited = \"7d\") or remove this"))
-                }
-                if let afterFix = disclosure.afterFix, exploitedGrace.isLonger(than: afterFix) == true {
-                    found.append((
-                        "disclosure.exploited-grace",
-                        "\(exploitedGrace) is longer than after-fix (\(afterFix)): a fix released late in the grace period would be due before it was released"
-                    ))
-                }
-            }
-        }
+        if let disclosure { found += disclosure.contradictions() }
         if workweek.isEmpty {
             for (field, d) in durations where d.unit == .businessDays {
                 found.append((field, "\(d) counts business days, but the workweek is empty"))

@@ -352,13 +352,19 @@ struct PolicyParser {
         }
         if sectionLines["disclosure"] != nil {
             let anchor: DisclosureAnchor? = enumeration("disclosure.from")
-            if let within = require("disclosure.within", duration("disclosure.within"), example: "within = \"90d\"") {
-                policy.disclosure = DisclosurePolicy(
-                    anchor: anchor ?? .report, within: within, earliest: duration("disclosure.earliest"),
-                    afterFix: duration("disclosure.after-fix"), grace: duration("disclosure.grace"),
-                    exploited: duration("disclosure.exploited"), exploitedGrace: duration("disclosure.exploited-grace"),
-                    maxExtension: duration("disclosure.max-extension"), graceOnRequest: bool("disclosure.grace-on-request") ?? false,
-                    workdayDeadlines: bool("disclosure.workday-deadlines") ?? false)
+            let within = require("disclosure.within", duration("disclosure.within"), example: "within = \"90d\"")
+            // (Without a `within` that parsed, one in its place: the rule is not kept, but its other
+            // problems are told now rather than once `within` is mended.)
+            let rule = DisclosurePolicy(
+                anchor: anchor ?? .report, within: within ?? PolicyDuration(90, .days), earliest: duration("disclosure.earliest"),
+                afterFix: duration("disclosure.after-fix"), grace: duration("disclosure.grace"),
+                exploited: duration("disclosure.exploited"), exploitedGrace: duration("disclosure.exploited-grace"),
+                maxExtension: duration("disclosure.max-extension"), graceOnRequest: bool("disclosure.grace-on-request") ?? false,
+                workdayDeadlines: bool("disclosure.workday-deadlines") ?? false)
+            if within != nil {
+                policy.disclosure = rule
+            } else {
+                for (field, message) in rule.contradictions(checkingWithin: false) { report(line(of: field), field, message) }
             }
         }
         if sectionLines["needs-info"] != nil {
