@@ -1,9 +1,10 @@
 /// Docket's release, as the CLI, the handshake and STATUS give it. Raised whenever what a node
 /// makes of the same log changes, so that during a rolling upgrade `docket status` tells the
 /// nodes apart. 0.2.0: handles are told apart without an `@` in front (views checkpoint
-/// format 11), and the hall of fame leaves out e-mail handles beside names. 0.3.0: the `policy`
-/// view; a reporter's response must carry the answer; clock notes name a backdated closing only
-/// on clocks the policy sets; replay's project policy is the one in force.
+/// format 11), and the hall of fame leaves out e-mail handles beside names. 0.3.0: mathematical
+/// and circled letters in handles read as ASCII (format 12, made after 0.2.0 was named); the
+/// `policy` view; a reporter's response must carry the answer; clock notes name a backdated
+/// closing only on clocks the policy sets; replay's project policy is the one in force.
 public enum DocketVersion {
     public static let current = "0.3.0"
 }
