@@ -323,9 +323,14 @@ extension Ledger {
     }
 
     /// The event at `sequence` if `principal` may have a receipt or proof for it: anything for
-    /// admins, auditors and replicas (they read the raw log); a maintainer's project's events; a
-    /// reporter's own events on their own reports. Others are answered as if the node did not
-    /// hold the record, so neither existence nor volume leaks.
+    /// admins, auditors and replicas (they read the raw log); a maintainer's project's events; for
+    /// a reporter, the events of their own reports that they recorded or that their history shows
+    /// (an acknowledgement, an extension, the advisory: what the project did, which they may want
+    /// to prove). Others are answered as if the node did not hold the record, so neither
+    /// existence nor volume leaks. (A receipt names the event's type, stream, version and id,
+    /// which that history shows, and hashes of the stored record: compressed with the node's
+    /// dictionary, which a reporter does not hold, it confirms no guess of a field their history
+    /// leaves out, such as the assignee.)
     func visibleRecord(_ sequence: UInt64, as principal: Principal) throws -> RecordedEvent {
         let readsLog = [.admin, .auditor, .replica].contains(principal.role)
         let hidden = ForensicError(
@@ -339,7 +344,7 @@ extension Ledger {
         if stream.hasPrefix(DomainStreams.reportPrefix) {
             // From its submission, not its whole history: refused as quickly as a record not held.
             guard let report = try submission(of: String(stream.dropFirst(DomainStreams.reportPrefix.count))), principal.canSee(report) else { throw hidden }
-            if principal.role == .reporter && event.actor != principal.subject { throw hidden }
+            if principal.role == .reporter, event.actor != principal.subject, !ViewRenderer.reporterSees(event, subject: principal.subject) { throw hidden }
             return event
         }
         if stream.hasPrefix(DomainStreams.projectPrefix), principal.role == .maintainer,

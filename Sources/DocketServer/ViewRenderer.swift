@@ -294,16 +294,22 @@ struct ViewRenderer {
         return v
     }
 
+    /// Whether the reporter `subject`'s history of their own report shows `e`, an event of it.
+    static func reporterSees(_ e: RecordedEvent, subject: String) -> Bool {
+        let type = e.type.rawValue
+        guard reporterVisibleTypes.contains(type) else { return false }
+        // Other people's credit is theirs.
+        if [CreditOffered.eventType, CreditAccepted.eventType, CreditDeclined.eventType].contains(type) {
+            return Report.personKey(e.data["person"]?.stringValue ?? "") == Report.personKey(subject)
+        }
+        return true
+    }
+
     private func redactedForRole(_ e: RecordedEvent) -> Value? {
         switch principal.role {
         case .reporter:
             let type = e.type.rawValue
-            guard Self.reporterVisibleTypes.contains(type) else { return nil }
-            if [CreditOffered.eventType, CreditAccepted.eventType, CreditDeclined.eventType].contains(type),
-                Report.personKey(e.data["person"]?.stringValue ?? "") != Report.personKey(principal.subject)
-            {
-                return nil
-            }
+            guard Self.reporterSees(e, subject: principal.subject) else { return nil }
             if type == ExploitationObserved.eventType { return Self.without(dataField: "source", e.wireValue) }
             // Who is assigned is the project's business (the state row leaves it out too).
             if type == ReportAcknowledged.eventType { return Self.without(dataField: "assignee", e.wireValue) }

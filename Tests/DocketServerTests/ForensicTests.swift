@@ -280,7 +280,7 @@ struct ForensicTests {
 
     // MARK: Over the network
 
-    @Test("receipts, proofs and checkpoints over a socket, with roles: own events only for reporters, their project's for maintainers; bad input changes nothing")
+    @Test("receipts, proofs and checkpoints over a socket, with roles: for reporters, their own events and what their history shows; their project's for maintainers; bad input changes nothing")
     func remote() async throws {
         let node = try await TestNode()
         try await node.adopt("aumos")
@@ -318,7 +318,6 @@ struct ForensicTests {
             #expect(past?.code == "not-held" && past.map { "\($0)" }?.contains("ends at \(head)") == true)
             let zero = await #expect(throws: DocketClientError.self) { try await admin.admin("receipt", [("seq", 0)]) }
             #expect(zero?.code == "bad-request")
-
             // Proofs need a checkpoint, which only an admin can ask for.
             let proofArgs: [(key: String, value: Value)] = [("seq", .int(seq)), ("leafHash", .string(Hex.encode(receipt.leafHash))), ("ledger", .string(receipt.ledger))]
             let early = await #expect(throws: DocketClientError.self) { try await ada.admin("proof", proofArgs) }
@@ -364,6 +363,16 @@ struct ForensicTests {
             // Within it, the proof is given.
             let within = try await ada.admin("proof", extending(Int64(c.size)))
             #expect(within["checkpoint"] != nil)
+            // What the project did on her report, as her history shows it: hers to prove (the
+            // acknowledgement, say, to show it came late); not a note her history leaves out.
+            let acknowledged = try #require(try await maria.command(.acknowledge(assignee: "maria"), report: "R1")["seq"]?.intValue)
+            let noted = try #require(try await maria.command(.note("internal"), report: "R1")["seq"]?.intValue)
+            let ack = try Receipt(wire: try await ada.admin("receipt", [("seq", .int(acknowledged))]))
+            #expect(ack.type == "ReportAcknowledged" && ack.verify(publicKey: publicKey).allSatisfy { $0.passed })
+            for (client, s) in [(ada, noted), (eve, acknowledged)] {
+                let e = await #expect(throws: DocketClientError.self) { try await client.admin("receipt", [("seq", .int(s))]) }
+                #expect(e?.code == "not-held" && e.map { "\($0)" }?.contains("may see") == true, "\(String(describing: e))")
+            }
         } catch {
             Issue.record("\(error)")
         }
