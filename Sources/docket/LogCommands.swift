@@ -403,7 +403,34 @@ struct Dict: AsyncParsableCommand {
 }
 
 struct Key: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "The node's Ed25519 signing key.", subcommands: [Create.self])
+    static let configuration = CommandConfiguration(abstract: "The node's Ed25519 signing key.", subcommands: [Create.self, Show.self])
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the node's public key (hex), for `docket receipt verify --pubkey` and `docket verify --pubkey`.",
+            discussion: """
+                Any token may ask a node for it (--server). A key read from the node whose receipts it checks proves only \
+                that they match each other: check it once against the key the project publishes (its SECURITY.md, say), then \
+                keep that one.
+                """)
+        @OptionGroup var store: StoreOptions
+        @OptionGroup var remote: RemoteOptions
+
+        func run() async throws {
+            try await reporting {
+                if let client = try store.client(remote) {
+                    let answer = try await client.using { try await $0.admin("node-key", []) }
+                    print(answer["publicKey"]?.stringValue ?? "")
+                } else {
+                    let keyPath = store.dataDir + "/node.key"
+                    guard FileManager.default.fileExists(atPath: keyPath) else {
+                        throw CLIError("no-node-key: no node key at \(keyPath); make one with `docket key create`")
+                    }
+                    print(try NodeKey.load(from: keyPath).publicKeyHex)
+                }
+            }
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

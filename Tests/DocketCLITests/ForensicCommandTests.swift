@@ -273,6 +273,11 @@ struct ForensicCommandTests {
             #expect(up)
             let reporterToken = try await docket(["token", "create", "--role", "reporter", "--name", "ada"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let ada = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": reporterToken]
+            // Any token may ask the node for its public key; locally it is read from node.key.
+            #expect(try await docket(["key", "show"], as: ada).stdout == pub + "\n")
+            #expect(try await local.ok("key", "show").stdout == pub + "\n")
+            let noKey = try await DocketProcess.run(["key", "show", "--data-dir", dir])
+            #expect(noKey.status == 1 && noKey.stderr.contains("no-node-key: no node key at \(dir)/node.key; make one with `docket key create`"), "\(noKey.stderr)")
             #expect(try await docket(["policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z"]).status == 0)
             let submit = try await docket(["report", "submit", "--project", "aumos", "--report", "R1", "--title", "t", "--reporter", "ada", "--receipt", dir + "/r1.json", "--json"], as: ada)
             #expect(submit.status == 0, "\(submit.stderr)")
