@@ -98,6 +98,7 @@ public final class DocketClient: Sendable {
     private let connecting = Mutex<Task<Connection, any Error>?>(nil)
     private let nextID = Atomic<UInt32>(1)
     private let welcome = Mutex<Value?>(nil)
+    private let authenticated = Mutex<Value?>(nil)
     /// Where requests go: the configured node, or the leader it named.
     private let target: Mutex<(host: String, port: Int)>
 
@@ -106,6 +107,10 @@ public final class DocketClient: Sendable {
 
     /// What the node said when the connection was made (WELCOME: version, ledger id, limits).
     public var serverInfo: Value? { welcome.withLock { $0 } }
+
+    /// Who the token made this client, as the node said when it was accepted (AUTHENTICATED:
+    /// `role`, `subject`, `project`, `token`); nil before the first connection.
+    public var principal: Value? { authenticated.withLock { $0 } }
 
     /// Clients share NIO's process-wide event loop group: many clients cost no extra threads.
     public init(_ configuration: Configuration) {
@@ -431,6 +436,7 @@ public final class DocketClient: Sendable {
             if auth.type == .error { throw .server(ErrorBody(auth.body)) }
             throw .protocolViolation("expected AUTHENTICATED, got \(auth.type)")
         }
+        authenticated.withLock { $0 = auth.body }
         connection.withLock { $0 = c }
         return c
     }

@@ -90,6 +90,21 @@ struct ReportGroup: AsyncParsableCommand {
 }
 
 /// Runs `command` against report `id` (locally, or on --server) and prints the outcome.
+/// The handle a reporter's token (`--server`) holds, for the option `instead` it stands in for:
+/// a reporter acts as themselves only. Without one, the option is missing (bad usage).
+private func tokenReporterHandle(_ store: StoreOptions, _ remote: RemoteOptions, instead option: String) async throws -> String {
+    let missing = "\(option) is missing: give the handle (a reporter's token, with --server, stands for its own)"
+    guard let client = try store.client(remote) else { throw CLIError(missing, exitCode: ExitCode.validationFailure.rawValue) }
+    let principal = try await client.using { c in
+        try await c.connect()
+        return c.principal
+    }
+    guard principal?["role"]?.stringValue == Role.reporter.rawValue, let subject = principal?["subject"]?.stringValue else {
+        throw CLIError(missing, exitCode: ExitCode.validationFailure.rawValue)
+    }
+    return subject
+}
+
 private func perform(_ command: ReportCommand, report id: String, store options: StoreOptions, remote: RemoteOptions, event: EventOptions, creditFromPolicy: Bool = false) async throws {
     // Bad usage is refused before the data directory is opened (an empty one would take a ledger),
     // as bad usage (exit 64): a malformed value, empty or overlong text, contradictory options.
@@ -145,7 +160,7 @@ extension ReportGroup {
         @Option(help: "The report id (A–Z a–z 0–9 . _ -); by default <project>-<8 hex digits>, random, or with --id derived from it (so that a retry submits the same report).") var report: String?
         @Option(help: "The project it is about.") var project: String
         @Option(help: "A short title (kept private until disclosure).") var title: String
-        @Option(help: "The reporter's handle.") var reporter: String
+        @Option(help: "The reporter's handle (with a reporter's token, its own by default).") var reporter: String?
         @Option(help: "The reporter's display name.") var reporterName: String?
         @Option(help: "How to reach the reporter (personal data; never shown in public views).") var contact: String?
         @Option(help: "How the reporter wants credit: named, handle, anonymous, none; the project policy's credit-default by default.") var credit: CreditPreference?
@@ -174,6 +189,7 @@ extension ReportGroup {
                 do throws(DomainError) { try DomainStreams.validateIdentifier(project, what: "project") } catch {
                     throw CLIError("\(error.code): \(error.message)", exitCode: ExitCode.validationFailure.rawValue)
                 }
+                let reporter = if let given = self.reporter { given } else { try await tokenReporterHandle(store, remote, instead: "--reporter") }
                 let id = report ?? Self.reportID(project: project, eventID: event.eventID)
                 // Without --credit, the node applies the project policy's credit-default.
                 let credit = self.credit ?? .named
@@ -414,7 +430,7 @@ extension ReportGroup {
         @OptionGroup var remote: RemoteOptions
         @OptionGroup var event: EventOptions
         @Argument(help: "The report id.") var report: String
-        @Option(help: "The person's handle.") var person: String
+        @Option(help: "The person's handle (with a reporter's token, its own by default).") var person: String?
         @Flag(help: "Offer credit.") var offer = false
         @Flag(help: "The person accepted.") var accept = false
         @Flag(help: "The person declined.") var decline = false
@@ -428,6 +444,7 @@ extension ReportGroup {
         }
         func run() async throws {
             try await reporting {
+                let person = if let given = self.person { given } else { try await tokenReporterHandle(store, remote, instead: "--person") }
                 let command: ReportCommand =
                     offer ? .offerCredit(person: person, type: type ?? .finder)
                     : accept ? .acceptCredit(person: person, displayName: name, preference: preference) : .declineCredit(person: person)

@@ -380,6 +380,38 @@ struct RemoteCommandTests {
         }
     }
 
+    @Test("a reporter's token stands for their handle: submit needs no --reporter, credit no --person; other tokens and local mode must give them")
+    func reporterHandleFromToken() async throws {
+        try await withTemporaryDirectory { dir in
+            let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", dir])
+            let token = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(try await DocketProcess.run(["policy", "adopt", "--project", "aumos", Self.policy, "--at", "2025-01-01T00:00:00Z", "--data-dir", dir]).status == 0)
+            let missingLocally = try await DocketProcess.run(["report", "submit", "--project", "aumos", "--title", "t", "--data-dir", dir])
+            #expect(missingLocally.status == 64 && missingLocally.stderr.contains("--reporter is missing"), "\(missingLocally.stderr)")
+            let (serve, port) = try Self.serve(dir)
+            defer { if serve.isRunning { serve.terminate() } }
+            let root = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": token]
+            #expect(try await Self.untilServing { try await DocketProcess.run(["status"], environment: root).status == 0 })
+            let adaToken = try await DocketProcess.run(["token", "create", "--role", "reporter", "--name", "ada"], environment: root).stdout
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let ada = ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": adaToken]
+            let submitted = try await DocketProcess.run(["report", "submit", "--project", "aumos", "--report", "R1", "--title", "t"], environment: ada)
+            #expect(submitted.status == 0, "\(submitted.stderr)")
+            let row = try JSON.parse(try await DocketProcess.run(["state", "--report", "R1", "--json"], environment: root).stdout)
+            #expect(row["reporter"]?["handle"] == "ada", "\(row)")
+            // An admin's token stands for nobody's handle.
+            let byAdmin = try await DocketProcess.run(["report", "submit", "--project", "aumos", "--title", "t"], environment: root)
+            #expect(byAdmin.status == 64 && byAdmin.stderr.contains("--reporter is missing"), "\(byAdmin.stderr)")
+            #expect(try await DocketProcess.run(["report", "ack", "R1", "--assignee", "maria"], environment: root).status == 0)
+            let accepted = try await DocketProcess.run(["report", "credit", "R1", "--accept", "--name", "Ada L"], environment: ada)
+            #expect(accepted.status == 0, "\(accepted.stderr)")
+            let noPerson = try await DocketProcess.run(["report", "credit", "R1", "--offer"], environment: root)
+            #expect(noPerson.status == 64 && noPerson.stderr.contains("--person is missing"), "\(noPerson.stderr)")
+            serve.terminate()
+            await serve.exited()
+        }
+    }
+
     @Test("a node that is not there is named in plain words")
     func nothingListening() async throws {
         let token = "dkt_000000000000_" + String(repeating: "0", count: 64)
