@@ -122,7 +122,7 @@ struct ViewRenderer {
     }
 
     /// An adopted policy as the `policy` view gives it: what names it, when it was adopted, and
-    /// its text (canonical TOML, as the adoption recorded it).
+    /// its text (canonical TOML, encoded from the policy its adoption recorded).
     static func policyValue(_ adopted: AdoptedPolicy, inForce: Bool) -> Value {
         var members: [(key: String, value: Value)] = [
             ("name", .string(adopted.policy.name)), ("version", .int(Int64(adopted.policy.version))),

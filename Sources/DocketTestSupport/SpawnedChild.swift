@@ -161,7 +161,11 @@ public final class SpawnedChild: @unchecked Sendable {  // `pid`, `captured` and
         return status & 0x7F == 0 ? (status >> 8) & 0xFF : status & 0x7F
     }
 
-    public var terminationReason: TerminationReason { reapIfEnded().map { $0 & 0x7F == 0 ? .exit : .uncaughtSignal } ?? .exit }
+    /// How the child ended; only once it has.
+    public var terminationReason: TerminationReason {
+        guard let status = reapIfEnded() else { preconditionFailure("the child \(pid) is still running") }
+        return status & 0x7F == 0 ? .exit : .uncaughtSignal
+    }
 
     /// What the child has written to standard output so far (empty unless captured).
     public var standardOutput: Data { captured[0]?.get() ?? Data() }

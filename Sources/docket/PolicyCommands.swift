@@ -160,7 +160,7 @@ struct PolicyGroup: AsyncParsableCommand {
                         ]
                     })
                 printLine("")
-                // Canonical TOML, as the adoption recorded it: its strings are the policy author's.
+                // Canonical TOML (the node encodes it from the adoption): its strings are the policy author's.
                 writeStandardOutput(Array(UntrustedText.displayableLines(shown["text"]?.stringValue ?? "").utf8))
             }
         }

@@ -89,7 +89,6 @@ struct ReportGroup: AsyncParsableCommand {
         ])
 }
 
-/// Runs `command` against report `id` (locally, or on --server) and prints the outcome.
 /// The handle a reporter's token (`--server`) holds, for the option `instead` it stands in for:
 /// a reporter acts as themselves only. Without one, the option is missing (bad usage).
 private func tokenReporterHandle(_ store: StoreOptions, _ remote: RemoteOptions, instead option: String) async throws -> String {
@@ -105,6 +104,7 @@ private func tokenReporterHandle(_ store: StoreOptions, _ remote: RemoteOptions,
     return subject
 }
 
+/// Runs `command` against report `id` (locally, or on --server) and prints the outcome.
 private func perform(_ command: ReportCommand, report id: String, store options: StoreOptions, remote: RemoteOptions, event: EventOptions, creditFromPolicy: Bool = false) async throws {
     // Bad usage is refused before the data directory is opened (an empty one would take a ledger),
     // as bad usage (exit 64): a malformed value, empty or overlong text, contradictory options.

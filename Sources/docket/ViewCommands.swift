@@ -261,7 +261,7 @@ extension StateCommand {
         add("state", text("state").map { $0 + (text("resolution").map { " (\($0))" } ?? "") })
         if let asked {
             add("asked", asked["occurredAt"]?.stringValue)
-            lines.append(("question", asked["data"]?["question"]?.stringValue.map { tableCell($0) } ?? "(none recorded with the request)"))
+            add("question", asked["data"]?["question"]?.stringValue ?? "(none recorded with the request)")
         }
         add("severity", text("severity").map { $0 + (text("claimedSeverity").map { " (the reporter's estimate: \($0))" } ?? "") } ?? text("claimedSeverity").map { "not rated (the reporter's estimate: \($0))" })
         add("CVSS 3.1", scored("cvss31"))

@@ -86,8 +86,11 @@ enum DocketProcess {
         let watchdog = DispatchWorkItem {
             guard !exited.get() else { return }
             killed.set(true)
-            // Its children too (`verify` runs itself again as one), which hold the pipes open.
-            for p in [pid] + descendants(of: pid) { kill(p, SIGKILL) }
+            // Its children too (`verify` runs itself again as one), which hold the pipes open; the
+            // child itself through `signal`, which sends nothing once it is reaped.
+            let below = descendants(of: pid)
+            child.signal(SIGKILL)
+            for p in below { kill(p, SIGKILL) }
         }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: watchdog)
         let (status, outData, errData) = child.finish()

@@ -296,6 +296,18 @@ struct ServerTests {
         let first = try #require(try await admin.query(.policy(project: "alpha"))["policies"]?.arrayValue?.first?["seq"]?.intValue)
         let then = try await admin.query(.policy(project: "alpha"), asOf: .sequence(UInt64(first)))["policies"]?.arrayValue ?? []
         #expect(then.count == 1 && then.first?["inForce"] == true && then.first?["version"]?.intValue == Int64(policy.version), "\(then)")
+        // An adoption dated a little ahead of the node's clock is listed, not yet in force; the
+        // replay's policy for the project is the one in force too, not the last adopted.
+        var ahead = policy
+        ahead.version += 2
+        _ = try await node.ledger.appendProjectEvent(
+            .policyAdopted(PolicyAdopted(policyText: ahead.encodeCanonical(), zone: .utc)), project: "beta", as: .local(actor: "test"),
+            at: Timestamp.now() + .seconds(120))
+        let beta = try await admin.query(.policy(project: "beta"))["policies"]?.arrayValue ?? []
+        #expect(beta.map { $0["version"]?.intValue } == [Int64(policy.version), Int64(ahead.version)] && beta.map { $0["inForce"] } == [true, false], "\(beta)")
+        let replayed = try await admin.query(.replay(window: .seconds(86_400)))["projects"]?.arrayValue ?? []
+        let betaPolicy = replayed.first { $0["project"] == "beta" }?["policy"]
+        #expect(betaPolicy?["version"]?.intValue == Int64(policy.version), "\(String(describing: betaPolicy))")
         await admin.close()
         let replica = node.client(try await node.token(.replica, name: "r"))
         let refused = await #expect(throws: DocketClientError.self) { try await replica.query(.policy(project: "alpha")) }
