@@ -14,7 +14,7 @@ public enum SyntheticReports {
         }
     }
 
-    static let projects = ["aisoc", "aumos", "aixcl", "socai", "aios"]
+    public static let projects = ["aisoc", "aumos", "aixcl", "socai", "aios"]
 
     /// The policy synthetic projects adopt: every kind of clock, business days and holidays included.
     public static let policyText = """

@@ -4,6 +4,7 @@ import DocketServer
 import DocketStore
 import DocketTestSupport
 import Foundation
+import Synchronization
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -182,8 +183,24 @@ struct ViewsBench: AsyncParsableCommand {
 
     @OptionGroup var bench: BenchOptions
 
-    @Option(help: "Events in the log (filled with synthetic report histories if it is short).")
+    @Option(help: "Events in the log built in an empty data directory (one already holding a log is used as it is).")
     var events = 1_000_000
+
+    /// When the events of the log built are recorded. Every view looks at the late entries of a
+    /// report (events recorded more than `Report.lateEntryTolerance` after the time they give),
+    /// so this sets the work; either way the log is the same whatever day it is built.
+    enum Recording: String, ExpressibleByArgument, CaseIterable {
+        /// As they happen: in time order, each within half an hour of the time it gives, as a
+        /// ledger in use records them. None is a late entry.
+        case live
+        /// All at once, a day after the last of them, each report's history as one append: a
+        /// project's past imported in one go. Every event is recorded late, and every one that
+        /// bears on a clock is a late entry of its report.
+        case imported
+    }
+
+    @Option(help: "When the log built records its events: \(Recording.allCases.map(\.rawValue).joined(separator: ", ")) (as they happen, or all imported a day after the last).")
+    var recorded = Recording.live
 
     @Option(help: "Timed passes; the median is reported.")
     var passes = 3
@@ -207,31 +224,77 @@ struct ViewsBench: AsyncParsableCommand {
     @Option(help: "How much of the rebuild to time: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")) (each includes the one before it).")
     var stage = Stage.all
 
-    func run() async throws {
-        let (events, passes, partitions, stage) = (self.events, max(self.passes, 1), max(self.partitions, 1), self.stage)
-        try await bench.withDirectory { dir in
-            let store = try EventStore.open(directory: dir)
-            defer { store.close() }
-            let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
-            if store.head.sequence == 0 {
-                let policy = try Policy.parse(SyntheticReports.policyText, file: "bench")
-                for project in ["aisoc", "aumos", "aixcl", "socai", "aios"] {
-                    _ = try await store.append(to: try DomainStreams.project(project), events: [
-                        try DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: .utc)).proposed(actor: "admin", occurredAt: start)
-                    ])
-                }
-            }
-            var n = 0
-            while store.head.sequence < UInt64(events) {
+    /// The instant the log's appends are stamped with while it is built (the wall clock's until then).
+    private final class RecordingClock: Sendable {
+        let microseconds = Atomic<Int64>(Timestamp.now().microseconds)
+        var now: Timestamp { Timestamp(microseconds: microseconds.load(ordering: .relaxed)) }
+        func set(_ t: Timestamp) { microseconds.store(t.microseconds, ordering: .relaxed) }
+    }
+
+    /// Fills an empty store with the policy adoptions and report histories of `events` events,
+    /// recorded as `recorded` says (`recording` stamps the appends).
+    private static func build(_ store: EventStore, events: Int, recorded: Recording, recording: RecordingClock, start: Timestamp) async throws {
+        let policy = try Policy.parse(SyntheticReports.policyText, file: "bench")
+        var steps: [SyntheticReports.Step] = []
+        var total = SyntheticReports.projects.count
+        while total < events {
+            steps.append(SyntheticReports.report(steps.count, start: start + .seconds(Int64(steps.count * 600))))
+            total += steps.last!.events.count
+        }
+        // Every event's time, and where it is: (report, index in its history).
+        var order: [(at: Timestamp, report: Int, index: Int)] = []
+        order.reserveCapacity(total)
+        for (r, step) in steps.enumerated() {
+            for (i, e) in step.events.enumerated() { order.append((e.occurredAt!, r, i)) }
+        }
+        order.sort { ($0.at, $0.report, $0.index) < ($1.at, $1.report, $1.index) }
+        recording.set(recorded == .live ? start : order.last!.at + .seconds(86_400))
+        for project in SyntheticReports.projects {
+            _ = try await store.append(to: try DomainStreams.project(project), events: [
+                try DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: .utc)).proposed(actor: "admin", occurredAt: start)
+            ])
+        }
+        switch recorded {
+        case .imported:
+            for first in stride(from: 0, to: steps.count, by: 64) {
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    for k in 0..<64 {
-                        let step = SyntheticReports.report(n + k, start: start + .seconds(Int64((n + k) * 600)))
+                    for step in steps[first..<min(first + 64, steps.count)] {
                         group.addTask { _ = try await store.append(to: step.stream, expecting: .noStream, events: step.events) }
                     }
                     try await group.waitForAll()
                 }
-                n += 64
             }
+        case .live:
+            // In time order, a batch at a time: events of different reports within half an hour
+            // of the first, appended together (one commit) and stamped with the last one's time.
+            var i = 0
+            while i < order.count {
+                var batch: [(stream: StreamName, event: ProposedEvent)] = []
+                var reports = Set<Int>()
+                let first = order[i].at
+                while i < order.count, batch.count < 256, order[i].at - first <= .seconds(1800), reports.insert(order[i].report).inserted {
+                    batch.append((steps[order[i].report].stream, steps[order[i].report].events[order[i].index]))
+                    i += 1
+                }
+                recording.set(max(recording.now, order[i - 1].at))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (stream, event) in batch { group.addTask { _ = try await store.append(to: stream, events: [event]) } }
+                    try await group.waitForAll()
+                }
+            }
+        }
+    }
+
+    func run() async throws {
+        let (events, passes, partitions, stage) = (self.events, max(self.passes, 1), max(self.partitions, 1), self.stage)
+        try await bench.withDirectory { dir in
+            let recording = RecordingClock()
+            var configuration = EventStore.Configuration()
+            configuration.clock = { recording.now }
+            let store = try EventStore.open(directory: dir, configuration: configuration)
+            defer { store.close() }
+            let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
+            if store.head.sequence == 0 { try await Self.build(store, events: events, recorded: recorded, recording: recording, start: start) }
             let now = try Timestamp(rfc3339: "2027-06-01T00:00:00Z")
             let clock = ContinuousClock()
             var rates: [Double] = []
@@ -243,6 +306,8 @@ struct ViewsBench: AsyncParsableCommand {
             var clocks = 0
             var reports = 0
             var logEvents: UInt64 = 0
+            // Report events recorded late (nil: not folded), which every clock of their report looks at.
+            var lateEntries: Int?
             for _ in 0..<passes where stage == .scan || stage == .decode {
                 // The same scan as a rebuild's, the fold's work left out: each thread counts its
                 // events (and for `decode`, those that decode; the node's own, such as a token made
@@ -276,6 +341,7 @@ struct ViewsBench: AsyncParsableCommand {
                     rates.append(Double(projection.lastSequence) / seconds)
                     foldRates.append(rates.last!)
                     (reports, logEvents) = (projection.reports.count, projection.lastSequence)
+                    lateEntries = projection.reports.values.reduce(0) { $0 + $1.lateEntries.count }
                     continue
                 }
                 // The timers view: every clock of every report, project by project, which the
@@ -300,6 +366,7 @@ struct ViewsBench: AsyncParsableCommand {
                 reports = projection.reports.count
                 logEvents = projection.lastSequence
                 precondition(projection.undecodable == 0, "undecodable domain events in the benchmark log")
+                lateEntries = projection.reports.values.reduce(0) { $0 + $1.lateEntries.count }
             }
             let median = rates.indices.sorted { rates[$0] < rates[$1] }[rates.count / 2]
             func ms(_ phase: Int) -> Int64 { phases[median][phase].microseconds / 1000 }
@@ -317,6 +384,7 @@ struct ViewsBench: AsyncParsableCommand {
                 // The pass with the median rate, phase by phase (projects: halls of fame and metrics).
                 ("fold_ms", .int(ms(0))), ("clocks_ms", .int(ms(1))), ("projects_ms", .int(ms(2))),
                 ("record_bytes_per_event", .double(round2(stats.recordBytesPerEvent))),
+                ("late_entries", lateEntries.map { .int(Int64($0)) } ?? .null),
             ])
         }
     }
