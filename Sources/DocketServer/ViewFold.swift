@@ -42,7 +42,13 @@ extension Timers {
     ) -> [[Clock]] {
         let n = min(max(partitions, 1), max(reports.count / 256, 1))
         return concurrentMap(n, threads: n) { i in
-            reports[reports.count * i / n..<reports.count * (i + 1) / n].map { clocks(for: $0, policy: projection.policy(for: $0), now: now, allHappened: true) }
+            // The project looked up once for a run of reports of the same project (a view's
+            // reports come grouped by project), not once for each.
+            var project: (name: String, state: ProjectState?)?
+            return reports[reports.count * i / n..<reports.count * (i + 1) / n].map { report in
+                if project?.name != report.project { project = (report.project, projection.projects[report.project]) }
+                return clocks(for: report, policy: project!.state?.policy(at: report.submittedAt), now: now, allHappened: true)
+            }
         }.flatMap { $0 }
     }
 }

@@ -53,7 +53,9 @@ public enum CVSSSeverity: String, Sendable, Hashable, Comparable, CaseIterable, 
     }
 
     // Raw values are strings (for stable serialisation), so Comparable is not synthesised.
-    private var rank: Int {
+    /// 0 for none to 4 for critical (also an index for tables by rating, which a dictionary
+    /// would look up by hashing the raw value).
+    var rank: Int {
         switch self {
         case .none: 0
         case .low: 1

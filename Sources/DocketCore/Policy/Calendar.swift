@@ -605,28 +605,41 @@ struct PosixTZ {
 /// exact; instants are clamped to `Timestamp.minimum`…`Timestamp.maximum`.
 public struct BusinessCalendar: Sendable {
     /// The zone whose local dates decide which instants fall on business days.
-    public let zone: ZoneRules
+    public var zone: ZoneRules { storage.zone }
     /// The days that count; empty means business-day clocks never advance.
-    public let workweek: [Weekday]
+    public var workweek: [Weekday] { storage.workweek }
     /// Local dates that do not count even on a workweek day.
-    public let holidays: [CivilDate]
+    public var holidays: [CivilDate] { storage.holidays }
     /// Bit n set: ISO weekday n is a workweek day.
     private let workdayMask: UInt8
-    /// Days since the epoch of holidays that fall on workweek days, sorted, without repeats.
-    private let holidayDays: [Int64]
+    /// The zone, the days and the holidays, in one box: every clock of every report works with
+    /// its policy's calendar, and a copy of them field by field would retain each of them.
+    private let storage: Storage
+
+    private final class Storage: Sendable {
+        let zone: ZoneRules
+        let workweek: [Weekday]
+        let holidays: [CivilDate]
+        /// Days since the epoch of holidays that fall on workweek days, sorted, without repeats.
+        let holidayDays: [Int64]
+
+        init(zone: ZoneRules, workweek: [Weekday], holidays: [CivilDate], holidayDays: [Int64]) {
+            self.zone = zone
+            self.workweek = workweek
+            self.holidays = holidays
+            self.holidayDays = holidayDays
+        }
+    }
 
     private static let day: Int64 = 86_400_000_000
 
     /// A calendar in `zone` (UTC by default) counting `workweek` days (Monday–Friday by default)
     /// except `holidays`.
     public init(zone: ZoneRules = .utc, workweek: [Weekday] = Weekday.mondayToFriday, holidays: [CivilDate] = []) {
-        self.zone = zone
-        self.workweek = workweek
-        self.holidays = holidays
         let mask = workweek.reduce(UInt8(0)) { $0 | 1 << UInt8($1.isoNumber) }
         workdayMask = mask
         let days = holidays.filter { mask & 1 << UInt8($0.weekday.isoNumber) != 0 }.map(\.daysSinceEpoch)
-        holidayDays = Array(Set(days)).sorted()
+        storage = Storage(zone: zone, workweek: workweek, holidays: holidays, holidayDays: Array(Set(days)).sorted())
     }
 
     /// The calendar a policy defines (its workweek and holidays) in the policy's zone, which the
@@ -641,7 +654,7 @@ public struct BusinessCalendar: Sendable {
     /// The local date, in `zone`, of `instant`.
     public func localDate(of instant: Timestamp) -> CivilDate {
         let t = Self.clamp(instant.microseconds)
-        let local = t + Int64(zone.utcOffsetSeconds(at: Timestamp(microseconds: t))) * 1_000_000
+        let local = t + Int64(storage.zone.utcOffsetSeconds(at: Timestamp(microseconds: t))) * 1_000_000
         return CivilDate(daysSinceEpoch: local.floorDivided(by: Self.day).quotient)
     }
 
@@ -655,7 +668,7 @@ public struct BusinessCalendar: Sendable {
     public func onWorkday(_ instant: Timestamp) -> Timestamp {
         guard workdayMask != 0 else { return instant }
         let t = Self.clamp(instant.microseconds)
-        func offset(_ u: Int64) -> Int64 { Int64(zone.utcOffsetSeconds(at: Timestamp(microseconds: Self.clamp(u)))) * 1_000_000 }
+        func offset(_ u: Int64) -> Int64 { Int64(storage.zone.utcOffsetSeconds(at: Timestamp(microseconds: Self.clamp(u)))) * 1_000_000 }
         func localDay(_ u: Int64) -> Int64 { (u + offset(u)).floorDivided(by: Self.day).quotient }
         let local = t + offset(t)
         // The day the microsecond before falls on, if earlier: `t` ends it. (Where a change of
@@ -666,7 +679,7 @@ public struct BusinessCalendar: Sendable {
         let day = min(before, at)
         guard !isBusinessDay(day) else { return instant }
         // Every 7 days hold a work day of the week; each holiday can take one of them away.
-        let last = day + 7 * Int64(holidays.count + 1)
+        let last = day + 7 * Int64(storage.holidays.count + 1)
         var next = day + 1
         while next < last && !isBusinessDay(next) { next += 1 }
         guard isBusinessDay(next) else { return instant }
@@ -757,7 +770,7 @@ public struct BusinessCalendar: Sendable {
     }
 
     private func isBusinessDay(_ day: Int64) -> Bool {
-        workdayMask & 1 << UInt8(Weekday(daysSinceEpoch: day).isoNumber) != 0 && !holidayDays.binarySearchContains(day)
+        workdayMask & 1 << UInt8(Weekday(daysSinceEpoch: day).isoNumber) != 0 && !storage.holidayDays.binarySearchContains(day)
     }
 
     /// Business time in [a, b), a < b: walk the stretches of constant UTC offset, and in each
@@ -765,6 +778,7 @@ public struct BusinessCalendar: Sendable {
     private func businessTime(from a: Int64, to b: Int64) -> Int64 {
         var total: Int64 = 0
         var from = a
+        let zone = storage.zone
         let transitions = zone.transitions
         var next = zone.lastTransitionIndex(atOrBefore: a.floorDivided(by: 1_000_000).quotient).map { $0 + 1 } ?? 0
         var offset = Int64(next == 0 ? zone.initialUTCOffsetSeconds : transitions[next - 1].utcOffsetSeconds) * 1_000_000
@@ -805,6 +819,7 @@ public struct BusinessCalendar: Sendable {
             if workdayMask & 1 << UInt8(Weekday(daysSinceEpoch: d).isoNumber) != 0 { count += 1 }
             d += 1
         }
+        let holidayDays = storage.holidayDays
         return count - Int64(holidayDays.lowerBound(of: y) - holidayDays.lowerBound(of: x))
     }
 }

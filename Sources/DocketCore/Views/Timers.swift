@@ -84,9 +84,11 @@ final class ClockTexts: Sendable {
     let triage: String?
     let statusEvery: String?
     let needsInfo: String?
-    /// "severity critical", …, and each severity's fix target.
-    let severity: [CVSSSeverity: String]
-    let fixTarget: [CVSSSeverity: String]
+    /// "severity critical", …, and each severity's fix target, by `CVSSSeverity.rank`.
+    private let severities: [String]
+    private let fixTargets: [String?]
+    func severity(_ s: CVSSSeverity) -> String { severities[s.rank] }
+    func fixTarget(_ s: CVSSSeverity) -> String? { fixTargets[s.rank] }
     /// The disclosure rule's texts (nil: the policy sets no disclosure deadline).
     let disclosure: Disclosure?
 
@@ -109,8 +111,10 @@ final class ClockTexts: Sendable {
         triage = p.triage?.within.description
         statusEvery = p.statusUpdateEvery?.description
         needsInfo = p.needsInfoAutoClose?.description
-        severity = Dictionary(uniqueKeysWithValues: CVSSSeverity.allCases.map { ($0, "severity \($0.rawValue)") })
-        fixTarget = (p.fix?.targets ?? [:]).mapValues(\.description)
+        let ranked = CVSSSeverity.allCases.sorted { $0.rank < $1.rank }
+        precondition(ranked.map(\.rank) == Array(ranked.indices), "severity ranks are the indices 0..<count")
+        severities = ranked.map { "severity \($0.rawValue)" }
+        fixTargets = ranked.map { p.fix?.targets[$0]?.description }
         disclosure = p.disclosure.map(Disclosure.init)
     }
 }
@@ -130,19 +134,20 @@ public enum Timers {
             let note = "project \(report.project) has no policy"
             return ClockKind.allCases.map { engine.clock($0, .notApplicable, note: note) }
         }
-        let p = adopted.policy
+        // (The policy's parts are read through `adopted`: a copy of the whole policy would retain
+        // each of its strings and tables, for every report.)
         let cal = adopted.calendar
         let texts = adopted.texts
         var clocks = [
-            engine.response(.acknowledge, p.acknowledge, texts.acknowledge, cal, end: report.acknowledgedAt ?? report.closedAt),
-            engine.response(.triage, p.triage, texts.triage, cal, end: report.acceptedAt ?? report.closedAt),
-            engine.statusUpdates(p.statusUpdateEvery, texts.statusEvery, cal),
-            engine.fix(p.fix, texts, cal),
-            engine.disclosure(p.disclosure, texts, cal),
-            engine.needsInfo(p.needsInfoAutoClose, texts.needsInfo, cal),
+            engine.response(.acknowledge, adopted.policy.acknowledge, texts.acknowledge, cal, end: report.acknowledgedAt ?? report.closedAt),
+            engine.response(.triage, adopted.policy.triage, texts.triage, cal, end: report.acceptedAt ?? report.closedAt),
+            engine.statusUpdates(adopted.policy.statusUpdateEvery, texts.statusEvery, cal),
+            engine.fix(adopted.policy.fix, texts, cal),
+            engine.disclosure(adopted.policy.disclosure, texts, cal),
+            engine.needsInfo(adopted.policy.needsInfoAutoClose, texts.needsInfo, cal),
         ]
         if !report.lateEntries.isEmpty {
-            for i in clocks.indices { clocks[i].lateChanges += engine.lateChanges(of: clocks[i], p) }
+            for i in clocks.indices { clocks[i].lateChanges += engine.lateChanges(of: clocks[i], adopted) }
         }
         return clocks
     }
@@ -169,27 +174,34 @@ public enum Timers {
             // it can tell a milestone recorded as it happened from one written in later. (Kept as
             // the entry, made text only when shown: an imported history has one on every clock.)
             var late: LateEntry?
-            if let end {
-                let ending = Self.endingEvents(of: kind)
-                late = report.lateEntries.first { $0.occurredAt == end && ending.contains($0.type) }
+            if let end, !report.lateEntries.isEmpty {
+                late = report.lateEntries.first { $0.occurredAt == end && Self.ends(kind, $0.type) }
             }
             return Clock(
                 report: report.id, project: report.project, kind: kind, state: state, target: target, startedAt: start, dueAt: due, endedAt: end, margin: margin,
                 note: note, endEntry: late)
         }
 
-        /// The events whose time can end a clock of `kind`: a late entry of another type at the
-        /// same instant did not end it. (Made once: every ended clock asks.)
-        static func endingEvents(of kind: ClockKind) -> [String] { endingEvents[kind]! }
+        /// "closed as duplicate without a fix", …: `closedWithout`'s notes, by what follows the
+        /// resolution and the resolution (or "resolved").
+        private static let closedNotes: [String: [String: String]] = Dictionary(
+            uniqueKeysWithValues: [" without a fix", "; nothing to disclose"].map { what in
+                (what, Dictionary(uniqueKeysWithValues: (Resolution.allCases.map(\.rawValue) + ["resolved"]).map { ($0, "closed as \($0)\(what)") }))
+            })
 
-        private static let endingEvents: [ClockKind: [String]] = [
-            .acknowledge: [ReportAcknowledged.eventType, ReportClosed.eventType],
-            .triage: [ReportTriaged.eventType, ReportClosed.eventType],
-            .statusUpdate: [FixReleased.eventType, AdvisoryPublished.eventType, ReportClosed.eventType],
-            .fix: [FixReleased.eventType, AdvisoryPublished.eventType, AdvisoryWithdrawn.eventType, ReportClosed.eventType],
-            .disclosure: [AdvisoryPublished.eventType, ReportClosed.eventType],
-            .needsInfo: [ReporterResponded.eventType, ReportTriaged.eventType, ReportClosed.eventType],
-        ]
+        /// Whether an event of `type` can end a clock of `kind`: a late entry of another type at
+        /// the same instant did not end it.
+        static func ends(_ kind: ClockKind, _ type: String) -> Bool {
+            if type == ReportClosed.eventType { return true }
+            switch kind {
+            case .acknowledge: return type == ReportAcknowledged.eventType
+            case .triage: return type == ReportTriaged.eventType
+            case .statusUpdate: return type == FixReleased.eventType || type == AdvisoryPublished.eventType
+            case .fix: return type == FixReleased.eventType || type == AdvisoryPublished.eventType || type == AdvisoryWithdrawn.eventType
+            case .disclosure: return type == AdvisoryPublished.eventType
+            case .needsInfo: return type == ReporterResponded.eventType || type == ReportTriaged.eventType
+            }
+        }
 
         /// The late entries of `type` that give `t` as their time.
         func lateEntries(_ type: String, at t: Timestamp) -> [LateEntry] {
@@ -205,7 +217,7 @@ public enum Timers {
         /// - information requests made while it ran, if the policy pauses it for them (the
         ///   needs-info clock: the one that started it);
         /// - for the fix clock, re-ratings (severity changes, a triage after a reopening) before it ended.
-        func lateChanges(of c: Clock, _ p: Policy) -> [LateEntry] {
+        func lateChanges(of c: Clock, _ adopted: AdoptedPolicy) -> [LateEntry] {
             let until = c.endedAt ?? known
             let entries = report.lateEntries
             var found: [LateEntry] = []
@@ -216,8 +228,8 @@ public enum Timers {
             // unrated report could still have got one.)
             func defined() -> Bool {
                 switch c.kind {
-                case .fix: p.fix.map { fix in report.severity.map { fix.targets[$0] != nil } ?? true } ?? false
-                case .disclosure: p.disclosure != nil
+                case .fix: adopted.policy.fix.map { fix in report.severity.map { fix.targets[$0] != nil } ?? true } ?? false
+                case .disclosure: adopted.policy.disclosure != nil
                 default: false
                 }
             }
@@ -251,9 +263,9 @@ public enum Timers {
             guard c.state != .notApplicable, let start = c.kind == .statusUpdate ? report.acknowledgedAt : c.startedAt else { return found }
             let pausing: Bool
             switch c.kind {
-            case .acknowledge: pausing = p.acknowledge?.pausedWhileWaiting == true
-            case .triage: pausing = p.triage?.pausedWhileWaiting == true
-            case .fix: pausing = p.fix?.pausedWhileWaiting == true
+            case .acknowledge: pausing = adopted.policy.acknowledge?.pausedWhileWaiting == true
+            case .triage: pausing = adopted.policy.triage?.pausedWhileWaiting == true
+            case .fix: pausing = adopted.policy.fix?.pausedWhileWaiting == true
             default: pausing = false
             }
             // The closings the report was reopened from while the clock ran. Most clocks have none
@@ -286,12 +298,12 @@ public enum Timers {
             let limit = breachAfter ?? due
             if let end {
                 var note = note
-                if end > due && end <= limit { note = [note, "within the grace period"].compactMap { $0 }.joined(separator: "; ") }
+                if end > due && end <= limit { note = Clock.joinNotes(note, "within the grace period") }
                 return clock(kind, end <= limit ? .met : .breached, target: target, start: start, due: due, end: end, note: note)
             }
             if now > limit { return clock(kind, .breached, target: target, start: start, due: due, note: note) }
             var note = note
-            if now > due { note = [note, "in the grace period until \(limit)"].compactMap { $0 }.joined(separator: "; ") }
+            if now > due { note = Clock.joinNotes(note, "in the grace period until \(limit)") }
             return clock(kind, .running, target: target, start: start, due: due, note: note)
         }
 
@@ -328,7 +340,10 @@ public enum Timers {
             guard let ack = happened(report.acknowledgedAt) else {
                 return clock(kind, .notApplicable, target: target, note: "starts when the report is acknowledged")
             }
-            let end = [report.fixReleasedAt, report.disclosedAt, report.closedAt].compactMap(happened).min()
+            // (The earliest of the three that has happened, compared in place: no array made for every report.)
+            var end = happened(report.fixReleasedAt)
+            if let t = happened(report.disclosedAt), end.map({ t < $0 }) ?? true { end = t }
+            if let t = happened(report.closedAt), end.map({ t < $0 }) ?? true { end = t }
             // Updates and closings up to `seen` count; the silence after the last one runs to `horizon`.
             let seen = end ?? known
             let horizon = end ?? now
@@ -389,14 +404,14 @@ public enum Timers {
             let lateUpdates = report.lateEntries.count { $0.type == StatusUpdateSent.eventType && $0.occurredAt <= seen }
             if lateUpdates > 0 {
                 let text = "\(lateUpdates) update\(lateUpdates == 1 ? "" : "s") recorded more than \(Clock.format(Report.lateEntryTolerance)) after the time \(lateUpdates == 1 ? "it gives" : "they give")"
-                missedNote = [missedNote, text].compactMap { $0 }.joined(separator: "; ")
+                missedNote = Clock.joinNotes(missedNote, text)
             }
             if let end {
                 // Breached: judged by the first deadline it missed (a negative margin), not by the
                 // last period, which may have been kept.
                 if let firstMissed {
                     let silence = end > next ? "no update before the investigation ended" : nil
-                    return clock(kind, .breached, target: target, start: ack, due: firstMissed, end: end, note: [missedNote, silence].compactMap { $0 }.joined(separator: "; "))
+                    return clock(kind, .breached, target: target, start: ack, due: firstMissed, end: end, note: Clock.joinNotes(missedNote, silence))
                 }
                 return clock(kind, .met, target: target, start: ack, due: next, end: end, note: missedNote)
             }
@@ -413,9 +428,13 @@ public enum Timers {
         func closedWithout(_ kind: ClockKind, _ judged: Clock, _ what: String) -> Clock {
             let resolution = report.resolution?.rawValue ?? "resolved"
             let accepted = happened(report.acceptedAt) != nil && report.resolution != .duplicate
-            guard judged.state == .breached, accepted else { return clock(kind, .notApplicable, note: "closed as \(resolution)\(what)") }
+            guard judged.state == .breached, accepted else {
+                // (Made once for each resolution: every report closed without a fix has two.)
+                let note = Self.closedNotes[what]?[resolution] ?? "closed as \(resolution)\(what)"
+                return clock(kind, .notApplicable, note: note)
+            }
             var c = judged
-            c.note = [judged.note, "closed as \(resolution) after the deadline had passed"].compactMap { $0 }.joined(separator: "; ")
+            c.note = Clock.joinNotes(judged.note, "closed as \(resolution) after the deadline had passed")
             return c
         }
 
@@ -486,7 +505,7 @@ public enum Timers {
                 else { continue }
                 let note = "severity \(rating.severity.rawValue) until re-rated \(rerating.severity.rawValue) on \(rerating.at), after its target had passed"
                 return clock(
-                    .fix, .breached, target: texts.fixTarget[rating.severity] ?? d.description, start: start, due: due, end: endedAt,
+                    .fix, .breached, target: texts.fixTarget(rating.severity) ?? d.description, start: start, due: due, end: endedAt,
                     note: endNote.map { "\(note); \($0)" } ?? note)
             }
             return nil
@@ -517,7 +536,7 @@ public enum Timers {
             let assessed = report.severity != nil
             guard let start = fixStart(rule) else { return clock(kind, .notApplicable, note: "starts when the report is accepted") }
             let end = endedAt
-            let severityText = assessed ? texts.severity[severity]! : "not yet triaged; the same target for every severity"
+            let severityText = assessed ? texts.severity(severity) : "not yet triaged; the same target for every severity"
             let severityNote = endNote.map { "\(severityText); \($0)" } ?? severityText
             switch rule.targets[severity] ?? FixTarget.none {
             case .none:
@@ -528,9 +547,9 @@ public enum Timers {
             case .within(let d):
                 switch due(from: start, d, pauses: pauses(rule.pausedWhileWaiting), ending: end, cal) {
                 case .at(let dueAt):
-                    return judge(kind, target: texts.fixTarget[severity] ?? d.description, start: start, due: dueAt, end: end, note: severityNote)
+                    return judge(kind, target: texts.fixTarget(severity) ?? d.description, start: start, due: dueAt, end: end, note: severityNote)
                 case .pausedAt(let remaining, let resuming):
-                    return clock(kind, .paused, target: texts.fixTarget[severity] ?? d.description, start: start, due: cal.advance(resuming, by: remaining, unit: d.unit), note: "\(severityNote); paused while waiting on the reporter; due shown as if it resumed now")
+                    return clock(kind, .paused, target: texts.fixTarget(severity) ?? d.description, start: start, due: cal.advance(resuming, by: remaining, unit: d.unit), note: "\(severityNote); paused while waiting on the reporter; due shown as if it resumed now")
                 }
             }
         }
@@ -881,6 +900,13 @@ private struct DisclosureDeadline {
 }
 
 extension Clock {
+    /// Two notes as one ("a; b"), either of them, or none: without an array made for each clock.
+    static func joinNotes(_ a: String?, _ b: String?) -> String? {
+        guard let a else { return b }
+        guard let b else { return a }
+        return a + "; " + b
+    }
+
     /// A duration as people read it: `2d 3h`, `45m`, `-1d 2h` for late.
     public static func format(_ d: Duration) -> String { format(seconds: d.components.seconds) }
 
@@ -890,10 +916,17 @@ extension Clock {
         let negative = seconds < 0
         let s = seconds.magnitude
         let days = s / 86_400, hours = s % 86_400 / 3600, minutes = s % 3600 / 60
-        var parts: [String] = []
-        if days > 0 { parts.append("\(days)d") }
-        if hours > 0 { parts.append("\(hours)h") }
-        if minutes > 0 || parts.isEmpty { parts.append(s > 0 && s < 60 ? "<1m" : "\(minutes)m") }
-        return (negative ? "-" : "") + parts.joined(separator: " ")
+        // (Built in place: most fit in a small string, and no array of parts is made.)
+        var text = negative ? "-" : ""
+        var parts = 0
+        func add(_ part: String) {
+            if parts > 0 { text += " " }
+            text += part
+            parts += 1
+        }
+        if days > 0 { add("\(days)d") }
+        if hours > 0 { add("\(hours)h") }
+        if minutes > 0 || parts == 0 { add(s > 0 && s < 60 ? "<1m" : "\(minutes)m") }
+        return text
     }
 }
