@@ -36,6 +36,10 @@ public enum CreditType: String, Hashable, Sendable, CaseIterable {
     case finder = "FINDER", reporter = "REPORTER", analyst = "ANALYST", coordinator = "COORDINATOR"
     case remediationDeveloper = "REMEDIATION_DEVELOPER", remediationReviewer = "REMEDIATION_REVIEWER"
     case remediationVerifier = "REMEDIATION_VERIFIER", tool = "TOOL", sponsor = "SPONSOR", other = "OTHER"
+
+    /// `[.finder]`, made once: the credit of nearly every reporter, which views make for every
+    /// report (an array literal would be allocated each time).
+    static let finderOnly: [CreditType] = [.finder]
 }
 
 /// How a report was closed without a fix.

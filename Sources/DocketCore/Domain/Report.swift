@@ -218,6 +218,9 @@ public struct Report: Hashable, @unchecked Sendable {
             case .assigneeChanged(let e):
                 assignee = e.assignee
             case .statusUpdateSent:
+                // Room for a few at once: a report sends several, and growing one at a time
+                // would allocate again at the second.
+                if statusUpdates.isEmpty { statusUpdates.reserveCapacity(4) }
                 statusUpdates.append(t)
             case .fixStarted:
                 fixStartedAt = fixStartedAt ?? t
@@ -226,7 +229,12 @@ public struct Report: Hashable, @unchecked Sendable {
                 commits.append(e.commit)
             case .fixReleased(let e):
                 fixReleasedAt = fixReleasedAt ?? t
-                fixedVersions.append(contentsOf: e.versions.filter { !fixedVersions.contains($0) })
+                // The first release's versions are taken as they are (shared with the event, not copied).
+                if fixedVersions.isEmpty {
+                    fixedVersions = e.versions
+                } else {
+                    fixedVersions.append(contentsOf: e.versions.filter { !fixedVersions.contains($0) })
+                }
             case .cveRequested:
                 cveRequested = true
             case .cveAssigned(let e):
@@ -259,7 +267,7 @@ public struct Report: Hashable, @unchecked Sendable {
                     credits[i].preference = e.preference
                 } else {
                     // The reporter accepting the credit their submission implied.
-                    credits.append(CreditRecord(person: e.person, types: [.finder], status: .accepted, displayName: e.displayName, preference: e.preference))
+                    credits.append(CreditRecord(person: e.person, types: CreditType.finderOnly, status: .accepted, displayName: e.displayName, preference: e.preference))
                 }
             case .creditDeclined(let e):
                 if let i = creditIndex(of: e.person) {
@@ -273,7 +281,7 @@ public struct Report: Hashable, @unchecked Sendable {
                         credits[i].awaiting = []
                     }
                 } else {
-                    credits.append(CreditRecord(person: e.person, types: [.finder], status: .declined, displayName: nil, preference: .none))
+                    credits.append(CreditRecord(person: e.person, types: CreditType.finderOnly, status: .declined, displayName: nil, preference: .none))
                 }
             case .reportClosed(let e):
                 closedAt = t
@@ -443,7 +451,7 @@ public struct Report: Hashable, @unchecked Sendable {
             return own
         }
         guard reporter.credit != .none else { return nil }
-        return CreditRecord(person: reporter.handle, types: [.finder], status: .accepted, displayName: reporter.name, preference: reporter.credit)
+        return CreditRecord(person: reporter.handle, types: CreditType.finderOnly, status: .accepted, displayName: reporter.name, preference: reporter.credit)
     }
 
     /// The severity in force at `t` (the latest assessment at or before it).

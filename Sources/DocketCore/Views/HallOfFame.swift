@@ -67,18 +67,14 @@ public struct HallOfFame: Hashable, Sendable {
             // People are told apart as credits are (`Report.personKey`): "Ann" and "ann" are one
             // person, credited once per report and listed once.
             let reporterKey = Report.personKey(r.reporter.handle)
-            var people: [CreditRecord] = r.credits.filter { $0.status == .accepted && Report.personKey($0.person) != reporterKey }
-            if let own = r.reporterCredit {
-                var own = own
-                if own.status == .offered { own.preference = r.reporter.credit; own.displayName = r.reporter.name }
-                people.insert(own, at: 0)
-            }
-            for c in people {
+            // The reporter's credit, then the others' accepted ones (taken in place, not gathered
+            // into an array for every report).
+            func credit(_ c: CreditRecord) {
                 switch c.preference {
-                case .none: continue
+                case .none: return
                 case .anonymous:
                     anonymous += 1
-                    continue
+                    return
                 case .named, .handle:
                     let person = Report.personKey(c.person)
                     // The page writes its own @ before a handle: one from before handles could not
@@ -100,9 +96,15 @@ public struct HallOfFame: Hashable, Sendable {
                     for t in c.acceptedTypes where !found[k].types.contains(t) { found[k].types.append(t) }
                     found[k].reports.append(r.id)
                     // Both ids where both were published: readers look a flaw up by either.
-                    found[k].advisories += [r.ghsa, r.cve].compactMap { $0 }
+                    if let ghsa = r.ghsa { found[k].advisories.append(ghsa) }
+                    if let cve = r.cve { found[k].advisories.append(cve) }
                 }
             }
+            if var own = r.reporterCredit {
+                if own.status == .offered { own.preference = r.reporter.credit; own.displayName = r.reporter.name }
+                credit(own)
+            }
+            for c in r.credits where c.status == .accepted && Report.personKey(c.person) != reporterKey { credit(c) }
         }
         entries = found
         self.anonymous = anonymous
