@@ -100,6 +100,47 @@ struct ProjectionTests {
         #expect(restored.reports["R"]?.lateEntries.first?.recordedAt == recorded)
     }
 
+    /// One report's history with every kind of report event, each with its payload's fields
+    /// set, one a day from `start` (the flag: recorded three days late).
+    static func everyKindOfEvent(at start: Timestamp) throws -> [(DomainEvent, Bool)] {
+        var t = start
+        var history: [(DomainEvent, Bool)] = []
+        func add(_ event: DomainEvent, recordedLate: Bool = false) {
+            t = t + .seconds(86_400)
+            history.append((event, recordedLate))
+        }
+        add(.reportSubmitted(ReportSubmitted(
+            project: "p", title: "Heap overflow in the parser: ünïcode", reporter: Reporter(handle: "ada", name: "Ada L.", contact: "ada@example.org", credit: .handle),
+            component: "parser", affected: ["<2.1"], claimedSeverity: .critical)))
+        add(.reportAcknowledged(ReportAcknowledged(assignee: "bob")))
+        add(.triageStarted(TriageStarted()))
+        add(.infoRequested(InfoRequested(question: "version?")))
+        add(.reporterResponded(ReporterResponded(summary: "2.0")))
+        add(.reportTriaged(ReportTriaged(
+            severity: .high, cvss31: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:N", cvss40: nil, cwes: ["CWE-122"], component: "parser/core", affected: ["<2.1.1"])))
+        add(.severityChanged(SeverityChanged(severity: .critical, cvss40: "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N")))
+        add(.statusUpdateSent(StatusUpdateSent(summary: "working on it")))
+        add(.reportClosed(ReportClosed(resolution: .informative)))
+        add(.reportReopened(ReportReopened(reason: "reproduced")))
+        add(.fixStarted(FixStarted(branch: "fix")))
+        add(.fixMerged(FixMerged(commit: "abc123")), recordedLate: true)
+        add(.fixReleased(FixReleased(versions: ["2.1.1", "2.0.9"])))
+        add(.cveRequested(CVERequested(cna: "GitHub")))
+        add(.cveAssigned(CVEAssigned(cve: "CVE-2026-0001")))
+        add(.disclosureScheduled(DisclosureScheduled(date: t + .seconds(30 * 86_400))))
+        add(.embargoExtended(EmbargoExtended(until: t + .seconds(40 * 86_400), reason: "distros", reporterAgreed: true)), recordedLate: true)
+        add(.exploitationObserved(ExploitationObserved(source: "KEV")))
+        add(.creditOffered(CreditOffered(person: "ada", type: .finder)))
+        add(.creditOffered(CreditOffered(person: "eve", type: .remediationReviewer)))
+        add(.creditAccepted(CreditAccepted(person: "ada", displayName: "Ada", preference: .handle)))
+        add(.creditDeclined(CreditDeclined(person: "eve")))
+        add(.advisoryPublished(AdvisoryPublished(ghsa: "GHSA-xxxx-yyyy-zzzz", url: "https://example.org/a")))
+        add(.noteAdded(NoteAdded(text: "note")))
+        add(.advisoryWithdrawn(AdvisoryWithdrawn(reason: "not a vulnerability")))
+        add(.reportClosed(ReportClosed(resolution: .duplicate, duplicateOf: "R-0")))
+        return history
+    }
+
     @Test("a checkpoint keeps every field of a report: one with every kind of event restores equal, field for field")
     func checkpointKeepsEveryField() throws {
         var p = Projection()
@@ -108,34 +149,7 @@ struct ProjectionTests {
             t = t + .seconds(86_400)
             p.apply(event, toReport: "R-1", at: t, recordedAt: recordedLate ? t + .seconds(3 * 86_400) : t)
         }
-        step(.reportSubmitted(ReportSubmitted(
-            project: "p", title: "Heap overflow in the parser: ünïcode", reporter: Reporter(handle: "ada", name: "Ada L.", contact: "ada@example.org", credit: .handle),
-            component: "parser", affected: ["<2.1"], claimedSeverity: .critical)))
-        step(.reportAcknowledged(ReportAcknowledged(assignee: "bob")))
-        step(.infoRequested(InfoRequested(question: "version?")))
-        step(.reporterResponded(ReporterResponded(summary: "2.0")))
-        step(.reportTriaged(ReportTriaged(
-            severity: .high, cvss31: "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:N", cvss40: nil, cwes: ["CWE-122"], component: "parser/core", affected: ["<2.1.1"])))
-        step(.severityChanged(SeverityChanged(severity: .critical, cvss40: "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N")))
-        step(.statusUpdateSent(StatusUpdateSent(summary: "working on it")))
-        step(.reportClosed(ReportClosed(resolution: .informative)))
-        step(.reportReopened(ReportReopened(reason: "reproduced")))
-        step(.fixStarted(FixStarted(branch: "fix")))
-        step(.fixMerged(FixMerged(commit: "abc123")), recordedLate: true)
-        step(.fixReleased(FixReleased(versions: ["2.1.1", "2.0.9"])))
-        step(.cveRequested(CVERequested(cna: "GitHub")))
-        step(.cveAssigned(CVEAssigned(cve: "CVE-2026-0001")))
-        step(.disclosureScheduled(DisclosureScheduled(date: t + .seconds(30 * 86_400))))
-        step(.embargoExtended(EmbargoExtended(until: t + .seconds(40 * 86_400), reason: "distros", reporterAgreed: true)), recordedLate: true)
-        step(.exploitationObserved(ExploitationObserved(source: "KEV")))
-        step(.creditOffered(CreditOffered(person: "ada", type: .finder)))
-        step(.creditOffered(CreditOffered(person: "eve", type: .remediationReviewer)))
-        step(.creditAccepted(CreditAccepted(person: "ada", displayName: "Ada", preference: .handle)))
-        step(.creditDeclined(CreditDeclined(person: "eve")))
-        step(.advisoryPublished(AdvisoryPublished(ghsa: "GHSA-xxxx-yyyy-zzzz", url: "https://example.org/a")))
-        step(.noteAdded(NoteAdded(text: "note")))
-        step(.advisoryWithdrawn(AdvisoryWithdrawn(reason: "not a vulnerability")))
-        step(.reportClosed(ReportClosed(resolution: .duplicate, duplicateOf: "R-0")))
+        for (event, late) in try Self.everyKindOfEvent(at: t) { step(event, recordedLate: late) }
         let report = try #require(p.reports["R-1"])
         // Every optional set and every list non-empty, so a field the checkpoint forgot would show.
         let f = report.fields
@@ -153,6 +167,46 @@ struct ProjectionTests {
         let restored = try #require(Projection(checkpoint: p.checkpoint()))
         #expect(restored.reports["R-1"]?.fields == f)
         #expect(restored.checkpoint() == p.checkpoint())
+    }
+
+    @Test("a fold reads no payload that no view keeps, and folds every kind of event as the full decoding does")
+    func foldingDecode() throws {
+        var typed = Projection()
+        var enveloped = Projection()
+        var unread: Set<String> = []
+        var t = try Timestamp(rfc3339: "2026-02-02T10:00:00Z")
+        for (i, (event, late)) in try Self.everyKindOfEvent(at: t).enumerated() {
+            t = t + .seconds(86_400)
+            let recorded = late ? t + .seconds(3 * 86_400) : t
+            typed.apply(event, toReport: "R-1", at: t, recordedAt: recorded)
+            var stream = "report/R-1"
+            var type = event.typeName
+            let payload = Payload(event.value).bytes
+            try stream.withUTF8 { s in
+                try type.withUTF8 { name in
+                    try payload.withUnsafeBytes { raw in
+                        let fields = EnvelopeCodec.Fields(
+                            sequence: UInt64(i + 1), streamVersion: UInt64(i + 1), stream: UnsafeRawBufferPointer(s), type: UnsafeRawBufferPointer(name),
+                            schemaVersion: event.schemaVersion, occurredAt: t, recordedAt: recorded, payload: raw)
+                        enveloped.apply(fields)
+                        // The folding decode names the same event; one that differs left its payload unread.
+                        let folded = try DomainEvent(folding: fields.type, version: fields.schemaVersion, encoded: fields.payload)
+                        #expect(folded.typeName == event.typeName)
+                        if folded != event { unread.insert(event.typeName) }
+                    }
+                }
+            }
+        }
+        #expect(enveloped.undecodable == 0)
+        #expect(enveloped.reports == typed.reports, "the report is the same whether the payloads no view keeps are read or not")
+        #expect(unread == ["InfoRequested", "ReporterResponded", "StatusUpdateSent", "FixStarted", "CVERequested", "ExploitationObserved", "ReportReopened", "NoteAdded"])
+        // A payload it does not read is still checked: one that does not match its schema is undecodable.
+        let bad: [UInt8] = Payload(DomainEvent.statusUpdateSent(StatusUpdateSent(summary: "x")).value).bytes + [0]
+        #expect(throws: DomainError.self) {
+            try bad.withUnsafeBytes { raw in
+                _ = try Array("StatusUpdateSent".utf8).withUnsafeBytes { name in try DomainEvent(folding: name, version: 1, encoded: raw) }
+            }
+        }
     }
 
     @Test("a checkpoint of another format, or damaged, is refused rather than misread")

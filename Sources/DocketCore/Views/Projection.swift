@@ -157,7 +157,7 @@ public struct Projection: Sendable {
         lastSequence = event.sequence
         lastRecordedAt = event.recordedAt
         guard let (isReport, key) = Self.domainKey(of: event.stream) else { return }
-        guard let domainEvent = try? DomainEvent(type: event.type, version: event.schemaVersion, encoded: event.payload) else {
+        guard let domainEvent = try? DomainEvent(folding: event.type, version: event.schemaVersion, encoded: event.payload) else {
             undecodable += 1
             return
         }
