@@ -42,12 +42,12 @@ extension Timers {
     ) -> [[Clock]] {
         let n = min(max(partitions, 1), max(reports.count / 256, 1))
         return concurrentMap(n, threads: n) { i in
-            // The project looked up once for a run of reports of the same project (a view's
-            // reports come grouped by project), not once for each.
-            var project: (name: String, state: ProjectState?)?
+            // `Projection.policy(for:)`, with the project looked up once for a run of reports of
+            // the same project (one project's reports, as a rebuild passes them), not for each.
+            var last: (name: String, state: ProjectState?) = ("", nil)
             return reports[reports.count * i / n..<reports.count * (i + 1) / n].map { report in
-                if project?.name != report.project { project = (report.project, projection.projects[report.project]) }
-                return clocks(for: report, policy: project!.state?.policy(at: report.submittedAt), now: now, allHappened: true)
+                if last.name != report.project || last.name.isEmpty { last = (report.project, projection.projects[report.project]) }
+                return clocks(for: report, policy: last.state?.policy(at: report.submittedAt), now: now, allHappened: true)
             }
         }.flatMap { $0 }
     }

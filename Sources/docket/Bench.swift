@@ -186,9 +186,10 @@ struct ViewsBench: AsyncParsableCommand {
     @Option(help: "Events in the log built in an empty data directory (one already holding a log is used as it is).")
     var events = 1_000_000
 
-    /// When the events of the log built are recorded. Every view looks at the late entries of a
-    /// report (events recorded more than `Report.lateEntryTolerance` after the time they give),
-    /// so this sets the work; either way the log is the same whatever day it is built.
+    /// When the events of the log built are recorded. Every clock looks at its report's late
+    /// entries (events that bear on clocks recorded more than `Report.lateEntryTolerance` after
+    /// the time they give), so this sets part of the work; either way the log holds the same
+    /// histories at the same event and record times whatever day it is built.
     enum Recording: String, ExpressibleByArgument, CaseIterable {
         /// As they happen: in time order, each within half an hour of the time it gives, as a
         /// ledger in use records them. None is a late entry.
@@ -224,7 +225,8 @@ struct ViewsBench: AsyncParsableCommand {
     @Option(help: "How much of the rebuild to time: \(Stage.allCases.map(\.rawValue).joined(separator: ", ")) (each includes the one before it).")
     var stage = Stage.all
 
-    /// The instant the log's appends are stamped with while it is built (the wall clock's until then).
+    /// The instant the log's appends are stamped with: the wall clock's until the log is built,
+    /// then the last batch's (nothing else is appended).
     private final class RecordingClock: Sendable {
         let microseconds = Atomic<Int64>(Timestamp.now().microseconds)
         var now: Timestamp { Timestamp(microseconds: microseconds.load(ordering: .relaxed)) }
@@ -241,14 +243,8 @@ struct ViewsBench: AsyncParsableCommand {
             steps.append(SyntheticReports.report(steps.count, start: start + .seconds(Int64(steps.count * 600))))
             total += steps.last!.events.count
         }
-        // Every event's time, and where it is: (report, index in its history).
-        var order: [(at: Timestamp, report: Int, index: Int)] = []
-        order.reserveCapacity(total)
-        for (r, step) in steps.enumerated() {
-            for (i, e) in step.events.enumerated() { order.append((e.occurredAt!, r, i)) }
-        }
-        order.sort { ($0.at, $0.report, $0.index) < ($1.at, $1.report, $1.index) }
-        recording.set(recorded == .live ? start : order.last!.at + .seconds(86_400))
+        let last = steps.lazy.flatMap(\.events).compactMap(\.occurredAt).max() ?? start
+        recording.set(recorded == .live ? start : last + .seconds(86_400))
         for project in SyntheticReports.projects {
             _ = try await store.append(to: try DomainStreams.project(project), events: [
                 try DomainEvent.policyAdopted(PolicyAdopted(policyText: policy.encodeCanonical(), zone: .utc)).proposed(actor: "admin", occurredAt: start)
@@ -265,8 +261,16 @@ struct ViewsBench: AsyncParsableCommand {
                 }
             }
         case .live:
-            // In time order, a batch at a time: events of different reports within half an hour
-            // of the first, appended together (one commit) and stamped with the last one's time.
+            // Every event's time, and where it is: (report, index in its history), in time order.
+            var order: [(at: Timestamp, report: Int, index: Int)] = []
+            order.reserveCapacity(total)
+            for (r, step) in steps.enumerated() {
+                for (i, e) in step.events.enumerated() { order.append((e.occurredAt!, r, i)) }
+            }
+            order.sort { ($0.at, $0.report, $0.index) < ($1.at, $1.report, $1.index) }
+            // A batch at a time: events of different reports within half an hour of the first,
+            // appended at once (the writer commits them together as far as it groups them) and
+            // stamped with the last one's time. A report's events are in order: one per batch.
             var i = 0
             while i < order.count {
                 var batch: [(stream: StreamName, event: ProposedEvent)] = []
@@ -306,7 +310,7 @@ struct ViewsBench: AsyncParsableCommand {
             var clocks = 0
             var reports = 0
             var logEvents: UInt64 = 0
-            // Report events recorded late (nil: not folded), which every clock of their report looks at.
+            // The reports' late entries (nil: not folded), which every clock of their report looks at.
             var lateEntries: Int?
             for _ in 0..<passes where stage == .scan || stage == .decode {
                 // The same scan as a rebuild's, the fold's work left out: each thread counts its

@@ -145,36 +145,30 @@ public enum DomainEvent: Hashable, Sendable {
 
     /// `init(type:version:encoded:)` for a fold into the views (`Projection`): the payload is
     /// checked against its schema all the same (one that does not check is undecodable, as
-    /// ever), but of the event types whose payload no view keeps (`payloadUnfolded`), the typed
+    /// ever), but of the event types whose payload no view keeps (`unreadByFold`), the typed
     /// event is made without reading it (a status update's summary, a note's text: strings
     /// made for every such event only to be dropped).
     public init(folding type: UnsafeRawBufferPointer, version: UInt16, encoded: UnsafeRawBufferPointer) throws(DomainError) {
         let (position, table) = try Self.schema(type, version)
         let fields = try PayloadFields(borrowing: encoded, table: table, context: "\(String(decoding: type, as: UTF8.self)) v\(version)")
-        if let unread = Self.payloadUnfolded(position) {
+        if let unread = Self.unreadByFold[position] {
             self = unread
         } else {
             try self.init(position: position, version: version, fields)
         }
     }
 
-    /// The event of catalogue position `position`, with an empty payload, if its payload is in
-    /// no view (`Report.Fields.apply` reads nothing of it; a test folds each with and without
-    /// its payload); nil for the others.
-    static func payloadUnfolded(_ position: Int) -> DomainEvent? {
-        switch position {
-        case 2: .triageStarted(TriageStarted())
-        case 3: .infoRequested(InfoRequested())
-        case 4: .reporterResponded(ReporterResponded())
-        case 8: .statusUpdateSent(StatusUpdateSent())
-        case 9: .fixStarted(FixStarted())
-        case 12: .cveRequested(CVERequested())
-        case 17: .exploitationObserved(ExploitationObserved())
-        case 22: .reportReopened(ReportReopened())
-        case 24: .noteAdded(NoteAdded(text: ""))
-        default: nil
-        }
-    }
+    /// By catalogue position, the event with an empty payload for the types whose payload is in
+    /// no view (`Report.Fields.apply` reads nothing of it, nor does the lifecycle; test
+    /// `foldingDecode` folds each with and without its payload); nil for the others.
+    static let unreadByFold: [DomainEvent?] = {
+        let unread: [DomainEvent] = [
+            .triageStarted(TriageStarted()), .infoRequested(InfoRequested()), .reporterResponded(ReporterResponded()),
+            .statusUpdateSent(StatusUpdateSent()), .fixStarted(FixStarted()), .cveRequested(CVERequested()),
+            .exploitationObserved(ExploitationObserved()), .reportReopened(ReportReopened()), .noteAdded(NoteAdded(text: "")),
+        ]
+        return catalogue.map { type in unread.first { $0.typeName == type.eventType } }
+    }()
 
     /// The catalogue position of `type` and its field table at `version`.
     private static func schema(_ type: String, _ version: UInt16) throws(DomainError) -> (position: Int, fields: FieldTable) {

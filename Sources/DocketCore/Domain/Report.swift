@@ -218,7 +218,7 @@ public struct Report: Hashable, @unchecked Sendable {
             case .assigneeChanged(let e):
                 assignee = e.assignee
             case .statusUpdateSent:
-                // Room for a few at once: a report sends several, and growing one at a time
+                // Room for a few at once: a report sends several, and an array grown from empty
                 // would allocate again at the second.
                 if statusUpdates.isEmpty { statusUpdates.reserveCapacity(4) }
                 statusUpdates.append(t)
@@ -229,7 +229,8 @@ public struct Report: Hashable, @unchecked Sendable {
                 commits.append(e.commit)
             case .fixReleased(let e):
                 fixReleasedAt = fixReleasedAt ?? t
-                // The first release's versions are taken as they are (shared with the event, not copied).
+                // While none are recorded, the release's versions are taken as they are (shared
+                // with the event, not filtered into a copy).
                 if fixedVersions.isEmpty {
                     fixedVersions = e.versions
                 } else {

@@ -182,12 +182,14 @@ public enum Timers {
                 note: note, endEntry: late)
         }
 
-        /// "closed as duplicate without a fix", …: `closedWithout`'s notes, by what follows the
-        /// resolution and the resolution (or "resolved").
-        private static let closedNotes: [String: [String: String]] = Dictionary(
-            uniqueKeysWithValues: [" without a fix", "; nothing to disclose"].map { what in
-                (what, Dictionary(uniqueKeysWithValues: (Resolution.allCases.map(\.rawValue) + ["resolved"]).map { ($0, "closed as \($0)\(what)") }))
-            })
+        /// "closed as duplicate without a fix", "closed as spam; nothing to disclose", …:
+        /// `closedWithout`'s notes for the fix and disclosure clocks, by resolution (or "resolved").
+        private static let closedNotes: (fix: [String: String], disclosure: [String: String]) = {
+            func notes(_ what: String) -> [String: String] {
+                Dictionary(uniqueKeysWithValues: (Resolution.allCases.map(\.rawValue) + ["resolved"]).map { ($0, "closed as \($0)\(what)") })
+            }
+            return (notes(" without a fix"), notes("; nothing to disclose"))
+        }()
 
         /// Whether an event of `type` can end a clock of `kind`: a late entry of another type at
         /// the same instant did not end it.
@@ -430,7 +432,7 @@ public enum Timers {
             let accepted = happened(report.acceptedAt) != nil && report.resolution != .duplicate
             guard judged.state == .breached, accepted else {
                 // (Made once for each resolution: every report closed without a fix has two.)
-                let note = Self.closedNotes[what]?[resolution] ?? "closed as \(resolution)\(what)"
+                let note = (kind == .fix ? Self.closedNotes.fix : Self.closedNotes.disclosure)[resolution] ?? "closed as \(resolution)\(what)"
                 return clock(kind, .notApplicable, note: note)
             }
             var c = judged
