@@ -183,23 +183,47 @@ public enum DomainEvent: Hashable, Sendable {
 
     /// The same for a type given as UTF-8 bytes, found without making a `String` of them.
     private static func schema(_ type: UnsafeRawBufferPointer, _ version: UInt16) throws(DomainError) -> (position: Int, fields: FieldTable) {
-        let candidates = type.count < byLength.count ? byLength[type.count] : []
-        guard let entry = candidates.first(where: { utf8Equal($0.name, type) }), entry.version == version else {
+        guard let found = current.find(type, version) else {
             // Unknown, or a retired version: the `String` lookup says which.
             return try schema(String(decoding: type, as: UTF8.self), version)
         }
-        return (entry.position, entry.fields)
+        return found
     }
 
-    /// The catalogue's current schemas by the UTF-8 length of their type names (a few per length).
-    private static let byLength: [[(name: String, position: Int, version: UInt16, fields: FieldTable)]] = {
-        var buckets = [[(name: String, position: Int, version: UInt16, fields: FieldTable)]](
-            repeating: [], count: (catalogue.map { $0.eventType.utf8.count }.max() ?? 0) + 1)
-        for (position, type) in catalogue.enumerated() {
-            buckets[type.eventType.utf8.count].append((type.eventType, position, type.schemaVersion, table[type.eventType]!.fields))
+    /// The catalogue's current schemas, for finding one from a type name's UTF-8 bytes (every
+    /// event a view fold reads): by a key made of the name's length and three of its bytes, then
+    /// compared in full. (Nothing hashed, and no table copied or retained but the one found.)
+    private static let current = CurrentSchemas()
+
+    private final class CurrentSchemas: Sendable {
+        /// By catalogue position.
+        let keys: [UInt64]
+        let names: [String]
+        let versions: [UInt16]
+        let tables: [FieldTable]
+
+        init() {
+            names = DomainEvent.catalogue.map { $0.eventType }
+            keys = names.map { name in Array(name.utf8).withUnsafeBytes { Self.key($0) } }
+            versions = DomainEvent.catalogue.map { $0.schemaVersion }
+            tables = names.map { DomainEvent.table[$0]!.fields }
         }
-        return buckets
-    }()
+
+        static func key(_ name: UnsafeRawBufferPointer) -> UInt64 {
+            let n = name.count
+            guard n > 0 else { return 0 }
+            return UInt64(n) | UInt64(name[0]) << 16 | UInt64(name[n / 2]) << 24 | UInt64(name[n - 1]) << 32
+        }
+
+        /// The position and table of the current schema `type` names, if `version` is current.
+        func find(_ type: UnsafeRawBufferPointer, _ version: UInt16) -> (position: Int, fields: FieldTable)? {
+            let key = Self.key(type)
+            for i in keys.indices where keys[i] == key && utf8Equal(names[i], type) {
+                return versions[i] == version ? (i, tables[i]) : nil
+            }
+            return nil
+        }
+    }
 
     private init(position: Int, version: UInt16, _ f: PayloadFields) throws(DomainError) {
         switch position {
