@@ -4,7 +4,8 @@
 /// format 11), and the hall of fame leaves out e-mail handles beside names. 0.3.0: mathematical
 /// and circled letters in handles read as ASCII (format 12, made after 0.2.0 was named); the
 /// `policy` view; a reporter's response must carry the answer; clock notes name a backdated
-/// closing only on clocks the policy sets; replay's project policy is the one in force.
+/// closing only on clocks the policy sets; replay's project policy is the one in force. 0.3.1: a
+/// maintainer's view as of a sequence must name one of their project's events.
 public enum DocketVersion {
-    public static let current = "0.3.0"
+    public static let current = "0.3.1"
 }

@@ -949,6 +949,9 @@ public final class Ledger: Sendable {
         }
         let asOf = spec.resolve(now: try Self.evaluationInstant(spec, page))
         let projection = try projection(asOf: asOf)
+        if case .sequence(let n) = spec, n > 0, principal.role == .maintainer {
+            try checkOwnSequence(n, in: projection, as: principal)
+        }
         let renderer = ViewRenderer(
             projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store, pageOrders: pageOrders)
         // Events of report and project streams that do not decode (a damaged record, an admin's
@@ -963,6 +966,24 @@ public final class Ledger: Sendable {
             return .object(members)
         } catch let error as DomainError where error.code == .unknownReport && undecodable > 0 {
             throw DomainError(.unknownReport, error.message + "; but \(Self.undecodableNote(undecodable))")
+        }
+    }
+
+    /// A view as of sequence `n` evaluates its clocks at the time event `n` was recorded (and
+    /// says when): a maintainer may ask that only of an event of their own project, since asking
+    /// it of every sequence in turn would tell them when each of the other projects' records was
+    /// made. (That `n` is not theirs they can tell from their own histories.)
+    private func checkOwnSequence(_ n: UInt64, in projection: Projection, as principal: Principal) throws {
+        let stream = try store.event(at: n)?.stream.rawValue ?? ""
+        let own: Bool
+        if stream.hasPrefix(DomainStreams.reportPrefix) {
+            own = projection.reports[String(stream.dropFirst(DomainStreams.reportPrefix.count))]?.project == principal.project
+        } else {
+            own = principal.project.map { stream == DomainStreams.projectPrefix + $0 } ?? false
+        }
+        guard own else {
+            throw Forbidden(
+                "asOf: a view as of a sequence is evaluated when that event was recorded, and sequence \(n) is not an event of project \(principal.project ?? "?")'s: give the sequence of one of its events (its histories and receipts name them), or a time")
         }
     }
 

@@ -545,8 +545,13 @@ struct ForensicTests {
             #expect((early["reports"]?.arrayValue?.count ?? 0) < (late["reports"]?.arrayValue?.count ?? 0))
             // A maintainer replays their project only; reporters and replicas not at all.
             let maintainer = Principal(role: .maintainer, project: "aumos", subject: "maria")
-            let theirs = try ledger.query(.replay(window: window), asOf: .sequence(200), as: maintainer)
+            // As of one of their project's events: when another project's was recorded is not theirs to learn.
+            func last(of project: String) throws -> UInt64? {
+                try store.read(from: 1, limit: 200).last { $0.stream.rawValue.hasPrefix("report/\(project)-") }?.sequence
+            }
+            let theirs = try ledger.query(.replay(window: window), asOf: .sequence(try #require(try last(of: "aumos"))), as: maintainer)
             #expect(theirs["projects"]?.arrayValue?.count == 1 && theirs["reports"]?.arrayValue?.allSatisfy { $0["project"] == "aumos" } == true)
+            #expect(throws: Forbidden.self) { try ledger.query(.replay(window: window), asOf: .sequence(try #require(try last(of: "aisoc"))), as: maintainer) }
             #expect(throws: Forbidden.self) { try ledger.query(.replay(window: window), asOf: .sequence(200), as: Principal(role: .reporter, subject: "ada")) }
             #expect(throws: Forbidden.self) { try ledger.query(.replay(window: window), asOf: .now, as: Principal(role: .reporter, subject: "ada")) }
             #expect(throws: Forbidden.self) { try ledger.query(.replay(window: window), asOf: .sequence(200), as: Principal(role: .replica, subject: "r")) }

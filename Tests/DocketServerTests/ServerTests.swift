@@ -188,8 +188,22 @@ struct ServerTests {
         let maintainer = node.client(try await node.token(.maintainer, project: "alpha", name: "maria"))
         let seen = try await maintainer.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil))["rows"]?.arrayValue ?? []
         #expect(Set(seen.compactMap { $0["project"]?.stringValue }) == ["alpha"])
-        _ = try await maintainer.command(.acknowledge(assignee: "maria"), report: "A1")
+        let acknowledged = try #require(try await maintainer.command(.acknowledge(assignee: "maria"), report: "A1")["seq"]?.intValue)
         let head = node.store.head.sequence
+        // As of a sequence, views are evaluated when that event was recorded: of her project's
+        // events, not another's (which would tell her when each of beta's records was made).
+        let asOfOwn = try await maintainer.query(.replay(window: .seconds(86_400)), asOf: .sequence(UInt64(acknowledged)))
+        let ownRecordedAt = try node.store.event(at: UInt64(acknowledged))?.recordedAt
+        #expect(asOfOwn["evaluatedAt"]?.stringValue == ownRecordedAt?.rfc3339)
+        let betaSubmitted = try #require(try node.store.read(stream: try DomainStreams.report("B1")).first?.sequence)
+        for n in [betaSubmitted, 1] {  // beta's report, and the log's first event (unless it is alpha's)
+            guard try node.store.event(at: n)?.stream.rawValue != "project/alpha" else { continue }
+            let other = await #expect(throws: DocketClientError.self) {
+                try await maintainer.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil), asOf: .sequence(n))
+            }
+            #expect(other?.code == "forbidden" && other?.description.contains("is not an event of project alpha's") == true, "\(String(describing: other))")
+        }
+        #expect(try await admin.query(.replay(window: .seconds(86_400)), asOf: .sequence(betaSubmitted))["evaluatedAt"] != nil)
         // Another project's report is one she cannot tell from a report that does not exist.
         let otherProject = await #expect(throws: DocketClientError.self) { try await maintainer.command(.acknowledge(assignee: "maria"), report: "B1") }
         #expect(otherProject?.code == "unknown-report")
