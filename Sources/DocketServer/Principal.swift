@@ -28,13 +28,21 @@ public struct Principal: Sendable, Hashable, CustomStringConvertible {
     public var subject: String
     /// The token it authenticated with; nil for the local operator.
     public var tokenID: String?
+    /// For replicas: whether its node may take over as leader (`Tokens.Record.standby`).
+    public var standby: Bool
 
-    public init(role: Role, project: String? = nil, subject: String, tokenID: String? = nil) {
+    public init(role: Role, project: String? = nil, subject: String, tokenID: String? = nil, standby: Bool = false) {
         self.role = role
         self.project = project
         self.subject = subject
         self.tokenID = tokenID
+        self.standby = standby
     }
+
+    /// Whether it may depose the leader (a FENCE, or a later epoch presented in REPLICATE): an
+    /// admin, or a standby's replica token. A replica token that only reads may not, or any
+    /// holder of a copy of the ledger could stop it taking reports.
+    public var mayDeposeLeader: Bool { role == .admin || (role == .replica && standby) }
 
     /// Whoever holds the data directory: an administrator acting as `actor`.
     public static func local(actor: String) -> Principal { Principal(role: .admin, subject: actor) }

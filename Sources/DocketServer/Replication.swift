@@ -240,6 +240,14 @@ final class ReplicationHub: Sendable {
         try checkLedger(request.ledger, peer: "the follower")
         let epoch = try Epochs.current(in: store)
         if request.epoch > epoch.number {
+            // Believed only of a token that may depose a leader; a replica token that only reads
+            // is told this node is not the leader of its epoch, and this node goes on leading.
+            guard session.principal.mayDeposeLeader else {
+                throw ReplicationError(
+                    "not-leader",
+                    "this node leads epoch \(epoch.number) and the follower holds epoch \(request.epoch); its token only reads, and cannot depose a leader: follow the leader of epoch \(request.epoch)",
+                    details: .object([("leader", .null)]))
+            }
             depose(epoch: request.epoch, leader: request.epochLeader, reason: "a follower (\(request.node ?? "?")) holds that epoch")
         }
         let state = store.nodeState
@@ -375,7 +383,10 @@ final class ReplicationHub: Sendable {
 
     /// FENCE: a node that began a higher epoch says so; a leader below it stops taking writes.
     private func fence(_ frame: Frame, session: Session) throws {
-        guard [.replica, .admin].contains(session.principal.role) else { throw Forbidden("fencing needs a replica or admin token") }
+        guard session.principal.mayDeposeLeader else {
+            throw Forbidden(
+                "deposing the leader needs an admin token or a standby's replica token (docket token create --role replica --standby); this token \(session.principal.role == .replica ? "only reads" : "may not")")
+        }
         let b = try Body(frame.body, "FENCE")
         try checkLedger(try b.string("ledger"), peer: "the fencing node")
         let epoch = try b.int("epoch")

@@ -394,9 +394,10 @@ final class Session: Sendable {
         case "token-create":
             let (record, secret) = try await tokens.create(
                 role: try b.enumeration("role", Role.self), project: try b.optionalString("project"), subject: try b.string("name"),
-                expiresAt: try b.optionalTime("expiresAt"), by: principal)
+                expiresAt: try b.optionalTime("expiresAt"), standby: try b.optionalBool("standby") ?? false, by: principal)
             server.logger.notice("token created", metadata: ["token": "\(record.id)", "role": "\(record.role)", "by": "\(principal)"])
             var answer: [(key: String, value: Value)] = [("id", .string(record.id)), ("role", .string(record.role.rawValue)), ("token", .string(secret))]
+            if record.role == .replica { answer.append(("standby", .bool(record.standby))) }
             // Made and recorded already: a failure to say who shares its handle must not lose its secret.
             let holders = (try? tokens.holders(ofHandleOf: record)) ?? Tokens.HandleHolders()
             if !holders.inUse.isEmpty { answer.append(("sameHandle", .array(holders.inUse.map { .string($0.id) }))) }

@@ -24,6 +24,11 @@ public struct Tokens: Sendable {
         public var createdAt: Timestamp
         public var expiresAt: Timestamp?
         public var revokedAt: Timestamp?
+        /// A replica token of a node that may take over as leader: with it, that node may depose
+        /// the leader (FENCE, or a later epoch presented in REPLICATE; protocol.md §17.6). Other
+        /// replica tokens only read. (Replica tokens made before 0.3.1, which could all depose,
+        /// still can: false only when recorded so.)
+        public var standby = false
     }
 
     /// Why a token was refused. The message never includes the token.
@@ -49,7 +54,8 @@ public struct Tokens: Sendable {
                 else { continue }
                 out[id] = Record(
                     id: id, role: role, project: d["project"]?.stringValue, subject: subject, secretHash: hash, createdAt: e.occurredAt,
-                    expiresAt: d["expiresAt"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }, revokedAt: nil)
+                    expiresAt: d["expiresAt"]?.stringValue.flatMap { try? Timestamp(rfc3339: $0) }, revokedAt: nil,
+                    standby: role == .replica && d["standby"]?.boolValue != false)
             case "TokenRevoked":
                 if let id = d["id"]?.stringValue { out[id]?.revokedAt = e.occurredAt }
             default:
@@ -75,15 +81,21 @@ public struct Tokens: Sendable {
     }
 
     /// Makes a token and records its hash; returns the record and the secret (shown once).
-    public func create(role: Role, project: String?, subject: String, expiresAt: Timestamp?, by principal: Principal) async throws -> (Record, String) {
-        try await create(role: role, project: project, subject: subject, expiresAt: expiresAt, by: principal, minted: .random())
+    /// `standby`: a replica token of a node that may take over as leader (`Record.standby`).
+    public func create(
+        role: Role, project: String?, subject: String, expiresAt: Timestamp?, standby: Bool = false, by principal: Principal
+    ) async throws -> (Record, String) {
+        try await create(role: role, project: project, subject: subject, expiresAt: expiresAt, standby: standby, by: principal, minted: .random())
     }
 
     func create(
-        role: Role, project: String?, subject: String, expiresAt: Timestamp?, by principal: Principal, minted: Minted
+        role: Role, project: String?, subject: String, expiresAt: Timestamp?, standby: Bool = false, by principal: Principal, minted: Minted
     ) async throws -> (Record, String) {
         if let refusal = ledger.store.writeRefusal { throw refusal }
         guard principal.role == .admin else { throw Forbidden("only an admin can create tokens") }
+        if standby, role != .replica {
+            throw DomainError(.invalidCommand, "--standby is for replica tokens: the node it lets take over as leader follows with one")
+        }
         if role == .maintainer {
             guard let project else { throw DomainError(.invalidCommand, "a maintainer token needs --project") }
             try DomainStreams.validateIdentifier(project, what: "project")
@@ -124,10 +136,13 @@ public struct Tokens: Sendable {
         ]
         if let project { data.append(("project", .string(project))) }
         if let expiresAt { data.append(("expiresAt", .string(expiresAt.rfc3339))) }
+        // Said of every replica token, either way (one recorded without it stands by: `records`).
+        if role == .replica { data.append(("standby", .bool(standby))) }
         let event = try ProposedEvent(type: try EventType("TokenCreated"), actor: principal.subject, data: .object(data))
         let result = try await ledger.store.append(to: Self.stream, events: [event])
         ledger.heads.advance(to: result.lastSequence)
-        let record = Record(id: id, role: role, project: project, subject: subject, secretHash: hash, createdAt: result.recordedAt, expiresAt: expiresAt)
+        let record = Record(
+            id: id, role: role, project: project, subject: subject, secretHash: hash, createdAt: result.recordedAt, expiresAt: expiresAt, standby: standby)
         return (record, minted.token)
     }
 
@@ -265,7 +280,7 @@ public struct Tokens: Sendable {
         let presented = Array(SHA256.hash(data: Array(parts[2].utf8)))
         guard Self.constantTimeEqual(presented, record.secretHash) else { throw Refused.unknown(id) }
         if let refused = Self.refusal(record, now: now) { throw refused }
-        return Principal(role: record.role, project: record.project, subject: record.subject, tokenID: id)
+        return Principal(role: record.role, project: record.project, subject: record.subject, tokenID: id, standby: record.standby)
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {

@@ -192,6 +192,11 @@ struct TokenGroup: AsyncParsableCommand {
         @Option(help: "The project (maintainer tokens only).") var project: String?
         @Option(help: "Who holds it: the name their events are recorded under (a reporter's handle for reporter tokens).") var name: String
         @Option(help: ArgumentHelp("Expire after this span (like 90d).", valueName: "span")) var expires: String?
+        @Flag(
+            help: ArgumentHelp(
+                "A replica token for a node that may take over as leader: with it, once promoted, that node deposes the old leader.",
+                discussion: "Without it a replica token only reads: give those to copies held elsewhere (another organisation's, an auditor's), which must not be able to stop the leader taking reports."))
+        var standby = false
         @Flag(help: "Print JSON.") var json = false
 
         var role: Role { Role(rawValue: roleName)! }
@@ -200,6 +205,7 @@ struct TokenGroup: AsyncParsableCommand {
             guard Role(rawValue: roleName) != nil else {
                 throw ValidationError("--role must be one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
             }
+            if standby, role != .replica { throw ValidationError("--standby is for replica tokens (--role replica)") }
         }
 
         func run() async throws {
@@ -213,6 +219,7 @@ struct TokenGroup: AsyncParsableCommand {
                     var args: [(key: String, value: Value)] = [("role", .string(role.rawValue)), ("name", .string(name))]
                     if let project { args.append(("project", .string(project))) }
                     if let expiresAt { args.append(("expiresAt", .string(expiresAt.rfc3339))) }
+                    if standby { args.append(("standby", .bool(true))) }
                     let r: Value
                     do {
                         r = try await client.using { try await $0.admin("token-create", args) }
@@ -233,7 +240,8 @@ struct TokenGroup: AsyncParsableCommand {
                     let store = try self.store.openStore(startsLedger: true)
                     defer { store.close() }
                     let tokens = Tokens(ledger: Ledger(store: store, dataDir: self.store.dataDir))
-                    let (record, s) = try await tokens.create(role: role, project: project, subject: name, expiresAt: expiresAt, by: .local(actor: "operator"))
+                    let (record, s) = try await tokens.create(
+                        role: role, project: project, subject: name, expiresAt: expiresAt, standby: standby, by: .local(actor: "operator"))
                     id = record.id
                     secret = s
                     // Made and recorded already: a failure to say who shares its handle must not lose its secret.
@@ -242,12 +250,14 @@ struct TokenGroup: AsyncParsableCommand {
                 }
                 if json {
                     var fields: [(key: String, value: Value)] = [("id", .string(id)), ("role", .string(role.rawValue)), ("token", .string(secret))]
+                    if role == .replica { fields.append(("standby", .bool(standby))) }
                     if !sameHandle.isEmpty { fields.append(("sameHandle", .array(sameHandle.map { .string($0) }))) }
                     if !formerHandle.isEmpty { fields.append(("formerHandle", .array(formerHandle.map { .string($0) }))) }
                     printJSON(fields)
                 } else {
                     print(secret)
-                    writeStandardError("token \(id) (\(role)\(project.map { " of \($0)" } ?? "") for \(UntrustedText.displayable(name))): shown once; store it now\n")
+                    let standing = role != .replica ? "" : standby ? ", standby: may depose the leader once its node is promoted" : ", only reads: its node cannot take over as leader (--standby for one that may)"
+                    writeStandardError("token \(id) (\(role)\(project.map { " of \($0)" } ?? "")\(standing) for \(UntrustedText.displayable(name))): shown once; store it now\n")
                 }
                 if !sameHandle.isEmpty {
                     // Rotation is one person's second token; two people given one handle would read each other's reports.
@@ -293,8 +303,12 @@ struct TokenGroup: AsyncParsableCommand {
                 let store = try self.store.openStore(readOnly: true)
                 defer { store.close() }
                 let records = try Tokens(ledger: Ledger(store: store, dataDir: nil)).records().values.sorted { $0.createdAt < $1.createdAt }
-                printTable(["ID", "ROLE", "PROJECT", "NAME", "CREATED", "EXPIRES", "REVOKED"], records.map { r in
-                    [r.id, r.role.rawValue, r.project ?? "-", r.subject, r.createdAt.rfc3339, r.expiresAt?.rfc3339 ?? "-", r.revokedAt?.rfc3339 ?? "-"]
+                // STANDBY: whether a replica token's node may take over as leader (and depose the old one).
+                printTable(["ID", "ROLE", "PROJECT", "NAME", "CREATED", "EXPIRES", "REVOKED", "STANDBY"], records.map { r in
+                    [
+                        r.id, r.role.rawValue, r.project ?? "-", r.subject, r.createdAt.rfc3339, r.expiresAt?.rfc3339 ?? "-", r.revokedAt?.rfc3339 ?? "-",
+                        r.role == .replica ? (r.standby ? "yes" : "no") : "-",
+                    ]
                 })
             }
         }

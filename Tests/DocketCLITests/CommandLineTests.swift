@@ -123,6 +123,23 @@ struct CommandLineTests {
         }
     }
 
+    @Test("token create --role replica says whether its node may take over as leader (--standby), and token list shows it")
+    func standbyReplicaTokens() async throws {
+        try await withTemporaryDirectory { dir in
+            let reads = try await DocketProcess.run(["token", "create", "--role", "replica", "--name", "partner-copy", "--data-dir", dir])
+            #expect(reads.status == 0 && reads.stderr.contains("only reads: its node cannot take over as leader (--standby for one that may)"), "\(reads.stderr)")
+            let standby = try await DocketProcess.run(["token", "create", "--role", "replica", "--standby", "--name", "standby-1", "--json", "--data-dir", dir])
+            let made = try JSON.parse(standby.stdout)
+            #expect(standby.status == 0 && made["standby"] == true, "\(standby.stdout)")
+            let refused = try await DocketProcess.run(["token", "create", "--role", "auditor", "--standby", "--name", "a", "--data-dir", dir])
+            #expect(refused.status != 0 && refused.stderr.contains("--standby is for replica tokens"), "\(refused.stderr)")
+            let list = try await DocketProcess.run(["token", "list", "--data-dir", dir])
+            let rows = list.lines.map { $0.split(separator: " ", omittingEmptySubsequences: true).map(String.init) }
+            #expect(rows.first?.last == "STANDBY")
+            #expect(rows.first { $0.contains("partner-copy") }?.last == "no" && rows.first { $0.contains("standby-1") }?.last == "yes", "\(list.stdout)")
+        }
+    }
+
     @Test("a directory that is not a Docket data directory is refused and left alone")
     func foreignDirectory() async throws {
         try await withTemporaryDirectory { dir in

@@ -81,7 +81,7 @@ struct ReplicationProcessTests {
     func replicationTimeoutRetry() async throws {
         try await withTemporaryDirectory("docket-repl-retry") { root in
             let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/L"])
-            let replica = try await DocketProcess.run(["token", "create", "--role", "replica", "--name", "replicas", "--data-dir", root + "/L"])
+            let replica = try await DocketProcess.run(["token", "create", "--role", "replica", "--standby", "--name", "replicas", "--data-dir", root + "/L"])
             let policy = DomainCommandTests.policies.appendingPathComponent("aumos.toml").path
             let adopted = try await DocketProcess.run(["policy", "adopt", "--project", "p", policy, "--data-dir", root + "/L"])
             try #require(admin.status == 0 && replica.status == 0 && adopted.status == 0)
@@ -137,7 +137,7 @@ struct ReplicationProcessTests {
     func killLeaderMidLoad() async throws {
         try await withTemporaryDirectory("docket-repl-proc") { root in
             let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/L"])
-            let replica = try await DocketProcess.run(["token", "create", "--role", "replica", "--name", "replicas", "--data-dir", root + "/L"])
+            let replica = try await DocketProcess.run(["token", "create", "--role", "replica", "--standby", "--name", "replicas", "--data-dir", root + "/L"])
             try #require(admin.status == 0 && replica.status == 0)
             let adminToken = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let replicaToken = replica.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -266,7 +266,7 @@ extension ReplicationProcessTests {
     func offlinePromotion() async throws {
         try await withTemporaryDirectory("docket-repl-proc") { root in
             let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/L"])
-            let replica = try await DocketProcess.run(["token", "create", "--role", "replica", "--name", "r", "--data-dir", root + "/L"])
+            let replica = try await DocketProcess.run(["token", "create", "--role", "replica", "--standby", "--name", "r", "--data-dir", root + "/L"])
             let adminToken = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let leader = Server(dir: root + "/L", port: Self.freePort(), [])
             let follower = Server(dir: root + "/F", port: Self.freePort(), ["--replica-of", leader.address, "--token", replica.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])

@@ -28,14 +28,15 @@ final class ClusterNode: @unchecked Sendable {
         self.replication = replication
     }
 
-    /// A leader with an admin token and a replica token.
+    /// A leader with an admin token and a replica token for standby nodes (which may take over).
     static func leader(_ configure: (inout ReplicationConfiguration) -> Void = { _ in }) async throws -> (ClusterNode, admin: String, replica: String) {
         var r = ReplicationConfiguration()
         configure(&r)
         let node = ClusterNode(replication: r)
         try await node.start()
         let admin = try await Tokens(ledger: node.ledger).create(role: .admin, project: nil, subject: "root", expiresAt: nil, by: .local(actor: "test")).1
-        let replica = try await Tokens(ledger: node.ledger).create(role: .replica, project: nil, subject: "replica", expiresAt: nil, by: .local(actor: "test")).1
+        let replica = try await Tokens(ledger: node.ledger).create(
+            role: .replica, project: nil, subject: "replica", expiresAt: nil, standby: true, by: .local(actor: "test")).1
         return (node, admin, replica)
     }
 
@@ -387,6 +388,51 @@ struct ReplicationTests {
         await leader.remove()
     }
 
+    @Test("a replica token that only reads cannot depose the leader: its FENCE is forbidden, a later epoch it presents is answered not-leader, and the leader goes on taking writes")
+    func readOnlyReplicaCannotDepose() async throws {
+        let (leader, admin, _) = try await ClusterNode.leader()
+        let tokens = Tokens(ledger: leader.ledger)
+        let (record, readOnly) = try await tokens.create(role: .replica, project: nil, subject: "auditor-copy", expiresAt: nil, by: .local(actor: "test"))
+        let recorded = try tokens.records()
+        #expect(!record.standby && recorded[record.id]?.standby == false)
+        // A replica token recorded before tokens said so (0.3.0) stands by, as all of them could depose then.
+        let legacy = try await leader.store.append(to: Tokens.stream, events: [try ProposedEvent(type: try EventType("TokenCreated"), actor: "test", data: .object([
+            ("id", "0123456789ab"), ("role", "replica"), ("subject", "old"), ("sha256", .string(String(repeating: "0", count: 64))),
+        ]))])
+        let withLegacy = try tokens.records()
+        #expect(legacy.lastSequence > 0 && withLegacy["0123456789ab"]?.standby == true)
+        await #expect(throws: DomainError.self) {
+            try await tokens.create(role: .auditor, project: nil, subject: "a", expiresAt: nil, standby: true, by: .local(actor: "test"))
+        }
+
+        let holder = leader.client(readOnly, redirects: 0)
+        let fence = await #expect(throws: DocketClientError.self) {
+            try await holder.request(.fence, .object([("ledger", .string(leader.store.ledgerID)), ("epoch", .int(7)), ("leader", "evil:1")]), retry: false)
+        }
+        guard case .server(let fenceBody)? = fence else { throw TestFailure("expected an ERROR") }
+        #expect(fenceBody.code == "forbidden" && fenceBody.message.contains("only reads"), "\(fenceBody)")
+        #expect(leader.store.nodeState.role == .leader)
+
+        let socket = try #require(try await RawSocket.authenticated(port: leader.port, token: readOnly))
+        socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
+            ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 7, epochLeader: "evil:1", dictionaries: 0,
+            window: 10, maxFrame: 1 << 20, node: "copy", address: nil).wireValue))
+        let answer = try #require(try await socket.nextFrame())
+        #expect(answer.type == .error && ErrorBody(answer.body).code == "not-leader", "\(answer.body)")
+        #expect(leader.store.nodeState.role == .leader)
+        let c = leader.client(admin)
+        _ = try await c.append(to: try StreamName("s"), events: [try note(1, id: "after-the-claims")])
+        // At its own epoch it replicates as any follower does.
+        let reader = try #require(try await RawSocket.authenticated(port: leader.port, token: readOnly))
+        reader.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
+            ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 0, epochLeader: nil, dictionaries: 0,
+            window: 10, maxFrame: 1 << 20, node: "copy", address: nil).wireValue))
+        #expect(try #require(try await reader.nextFrame()).type == .replicating)
+        await holder.close()
+        await c.close()
+        await leader.remove()
+    }
+
     @Test("synchronous replication counts a follower's acknowledgement only up to the records it was sent")
     func acknowledgementCapped() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader {
@@ -499,7 +545,7 @@ struct ReplicationTests {
         #expect(leader.store.nodeState.role == .fenced)
         // The other follower learned where the leader went and follows it, epoch record included.
         // A client that was not told f is one of the ledger's nodes does not go there: the address
-        // came from a FENCE, which any replica token can send, and going would hand over its token.
+        // came from a FENCE, which any standby replica token can send, and going would hand over its token.
         let unlisted = leader.client(admin)
         let notFollowed = await #expect(throws: DocketClientError.self) { try await unlisted.append(to: try StreamName("after"), events: [try note(2)]) }
         guard case .server(let refusal)? = notFollowed else { throw TestFailure("expected an ERROR") }
@@ -524,7 +570,7 @@ struct ReplicationTests {
         await leader.remove()
     }
 
-    @Test("a follower goes only to the ledger's nodes it was given: a FENCE naming another address, which any replica token can send, is not followed")
+    @Test("a follower goes only to the ledger's nodes it was given: a FENCE naming another address, which any standby replica token can send, is not followed")
     func redirectOnlyToListedNodes() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader()
         // Another ledger's node stands in for one an attacker runs.
@@ -534,7 +580,7 @@ struct ReplicationTests {
         let c = leader.client(admin, redirects: 0)
         try await appendBatchesRemotely(c, count: 5)
         try await eventually("caught up") { f.store.head == leader.store.head && g.store.head == leader.store.head }
-        // Someone holding only a replica token deposes the leader, naming their own node as the
+        // Someone holding only a standby's replica token deposes the leader, naming their own node as the
         // new one: the leader then ends every replication stream with `fenced` naming it.
         let holder = leader.client(replica, redirects: 0)
         let answer = try await holder.request(.fence, .object([
