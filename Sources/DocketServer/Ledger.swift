@@ -947,11 +947,11 @@ public final class Ledger: Sendable {
             }
         case .now, .sequence: break
         }
+        // (Before the fold: a refused query must not fold the log, nor push out the view of the
+        // past kept for others.)
+        if case .sequence(let n) = spec, n > 0, principal.role == .maintainer { try checkOwnSequence(n, as: principal) }
         let asOf = spec.resolve(now: try Self.evaluationInstant(spec, page))
         let projection = try projection(asOf: asOf)
-        if case .sequence(let n) = spec, n > 0, principal.role == .maintainer {
-            try checkOwnSequence(n, in: projection, as: principal)
-        }
         let renderer = ViewRenderer(
             projection: projection, now: projection.evaluationTime(asOf), principal: principal, asOf: asOf, store: store, pageOrders: pageOrders)
         // Events of report and project streams that do not decode (a damaged record, an admin's
@@ -973,11 +973,11 @@ public final class Ledger: Sendable {
     /// says when): a maintainer may ask that only of an event of their own project, since asking
     /// it of every sequence in turn would tell them when each of the other projects' records was
     /// made. (That `n` is not theirs they can tell from their own histories.)
-    private func checkOwnSequence(_ n: UInt64, in projection: Projection, as principal: Principal) throws {
+    private func checkOwnSequence(_ n: UInt64, as principal: Principal) throws {
         let stream = try store.event(at: n)?.stream.rawValue ?? ""
         let own: Bool
         if stream.hasPrefix(DomainStreams.reportPrefix) {
-            own = projection.reports[String(stream.dropFirst(DomainStreams.reportPrefix.count))]?.project == principal.project
+            own = try submission(of: String(stream.dropFirst(DomainStreams.reportPrefix.count)))?.project == principal.project
         } else {
             own = principal.project.map { stream == DomainStreams.projectPrefix + $0 } ?? false
         }

@@ -54,12 +54,15 @@ extension ViewRenderer {
             case .sequence(let n, _): .object([("seq", .int(Int64(bitPattern: n)))])
             case .recorded(let t): .object([("recorded", .string(t.rfc3339))])
             }
-        var members: [(key: String, value: Value)] = [
-            ("asOf", asOfValue), ("evaluatedAt", .string(now.rfc3339)), ("lastSequence", .int(Int64(projection.lastSequence))),
-        ]
-        // Events of report and project streams that did not decode, which no view shows: for those
-        // who read the whole log (a maintainer's count would cover other projects' streams too).
-        if principal.role != .maintainer { members.append(("undecodable", .int(Int64(projection.undecodable)))) }
+        var members: [(key: String, value: Value)] = [("asOf", asOfValue), ("evaluatedAt", .string(now.rfc3339))]
+        // The last event folded, and the events of report and project streams that did not decode
+        // (which no view shows): for those who read the whole log. A maintainer's would be of
+        // other projects' streams too: as of one instant after another, the last sequence folded
+        // would tell when each of their records was made (or dated).
+        if principal.role != .maintainer {
+            members.append(("lastSequence", .int(Int64(projection.lastSequence))))
+            members.append(("undecodable", .int(Int64(projection.undecodable))))
+        }
         members += [("reports", reports), ("timers", clocks), ("projects", .array(perProject))]
         return .object(members)
     }

@@ -92,12 +92,15 @@ public struct Promotion: Sendable {
     public var previousLeader: String?
     /// Whether the previous leader was reached and told to stop taking writes.
     public var previousLeaderTold: Bool
+    /// Why it could not be, when this node's own token may not depose a leader (a replica token
+    /// made without `--standby`).
+    public var warning: String?
 
     public var wireValue: Value {
         .object([
             ("epoch", .int(Int64(epoch))), ("seq", .int(Int64(sequence))), ("after", .int(Int64(after))),
             ("previousLeader", previousLeader.map { .string($0) } ?? .null), ("previousLeaderTold", .bool(previousLeaderTold)),
-        ])
+        ] + (warning.map { [("warning", .string($0))] } ?? []))
     }
 
     /// Makes the node of `ledger` the leader: records it, then appends epoch n + 1. Refuses on a
@@ -246,7 +249,9 @@ final class ReplicationHub: Sendable {
                 throw ReplicationError(
                     "not-leader",
                     "this node leads epoch \(epoch.number) and the follower holds epoch \(request.epoch); its token only reads, and cannot depose a leader: follow the leader of epoch \(request.epoch)",
-                    details: .object([("leader", .null)]))
+                    // (The follower's own word for where that leader is, handed back: it goes there
+                    // only if it is one of the ledger's nodes it was given.)
+                    details: .object([("leader", request.epochLeader.map { .string($0) } ?? .null)]))
             }
             depose(epoch: request.epoch, leader: request.epochLeader, reason: "a follower (\(request.node ?? "?")) holds that epoch")
         }
@@ -477,8 +482,15 @@ final class ReplicationHub: Sendable {
             "promoted: this node leads epoch \(promotion.epoch)",
             metadata: ["seq": "\(promotion.sequence)", "previous-leader": "\(promotion.previousLeader ?? "?")"])
         if let old = promotion.previousLeader, let token = configuration.token {
-            promotion.previousLeaderTold = await tellDeposed(old, epoch: promotion.epoch, token: token)
-            if !promotion.previousLeaderTold { keepFencing(old, epoch: promotion.epoch, token: token) }
+            // A token that only reads cannot depose it: said now, rather than refused every 2 s.
+            if let own = try? Tokens(ledger: ledger).authenticate(token), !own.mayDeposeLeader {
+                promotion.warning =
+                    "this node follows with a replica token that only reads (made without --standby), which cannot depose the previous leader \(old): stop it, or tell it with an admin token (docket promote --server this node --token ADMIN does), and give standby nodes a standby token (docket token create --role replica --standby)"
+                logger.warning("promoted with a token that cannot depose the previous leader", metadata: ["previous-leader": "\(old)", "token": "\(own.tokenID ?? "?")"])
+            } else {
+                promotion.previousLeaderTold = await tellDeposed(old, epoch: promotion.epoch, token: token)
+                if !promotion.previousLeaderTold { keepFencing(old, epoch: promotion.epoch, token: token) }
+            }
         }
         return promotion
     }
@@ -537,7 +549,10 @@ final class ReplicationHub: Sendable {
                 return true
             }
             let why = answer.type == .fenceResult ? "it still leads" : ErrorBody(answer.body).code
-            logger.log(level: quietly ? .debug : .warning, "the previous leader refused the fence", metadata: ["address": "\(address)", "error": "\(why)"])
+            // Refused for the token (revoked, expired, or one that only reads since it was checked):
+            // that does not pass with retrying, and is worth a warning each time.
+            let forTheToken = answer.type == .error && ["forbidden", "unknown-token", "revoked-token", "expired-token"].contains(why)
+            logger.log(level: quietly && !forTheToken ? .debug : .warning, "the previous leader refused the fence", metadata: ["address": "\(address)", "error": "\(why)"])
         } catch {
             logger.log(level: quietly ? .debug : .warning, "could not reach the previous leader to fence it", metadata: ["address": "\(address)", "error": "\(error)"])
         }

@@ -94,7 +94,7 @@ public struct Tokens: Sendable {
         if let refusal = ledger.store.writeRefusal { throw refusal }
         guard principal.role == .admin else { throw Forbidden("only an admin can create tokens") }
         if standby, role != .replica {
-            throw DomainError(.invalidCommand, "--standby is for replica tokens: the node it lets take over as leader follows with one")
+            throw DomainError(.invalidCommand, "standby is for replica tokens (a standby node follows the leader with one)")
         }
         if role == .maintainer {
             guard let project else { throw DomainError(.invalidCommand, "a maintainer token needs --project") }

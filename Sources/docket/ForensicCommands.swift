@@ -351,7 +351,9 @@ struct Replay: AsyncParsableCommand {
                 printTable(header, rows)
             }
             let when = atSeq.map { "sequence \($0)" } ?? v["asOf"]?["time"]?.stringValue ?? v["asOf"]?["recorded"]?.stringValue.map { "what was recorded by \($0)" } ?? asOf ?? knownAt!
-            print("# Docket as of \(when): events through sequence \(v["lastSequence"]?.intValue ?? 0), clocks evaluated at \(v["evaluatedAt"]?.stringValue ?? "?")")
+            // (A maintainer's replay does not say the last sequence folded: it is of every project's events.)
+            let through = v["lastSequence"]?.intValue.map { ": events through sequence \($0)" } ?? ""
+            print("# Docket as of \(when)\(through), clocks evaluated at \(v["evaluatedAt"]?.stringValue ?? "?")")
             if let n = v["undecodable"]?.intValue, n > 0 {
                 print("WARNING: \(n) event\(n == 1 ? "" : "s") of report or project streams did not decode against \(n == 1 ? "its" : "their") event schema and \(n == 1 ? "is" : "are") in no view (docket read --stream shows the events as stored)")
             }

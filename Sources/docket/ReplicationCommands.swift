@@ -107,8 +107,11 @@ struct Promote: AsyncParsableCommand {
             Remotely (--server, an admin token) the running follower stops following, records epoch n+1 in its \
             log (stream system/epochs) and tells its old leader, which then refuses writes naming the new one. \
             On a stopped follower's data directory (no --server) the epoch is recorded locally; the old leader \
-            learns of it when a node that holds it connects. Promote the follower that is furthest ahead: with \
-            --sync-replicas it holds every acknowledged append.
+            learns of it when a node that holds it connects with an admin's or a standby's token. The node tells \
+            its old leader with its own --token, which must be a standby's (docket token create --role replica \
+            --standby): one that only reads cannot depose a leader, and this command then tries with its own \
+            admin token. Promote the follower that is furthest ahead: with --sync-replicas it holds every \
+            acknowledged append.
             """)
 
     @OptionGroup var store: StoreOptions
@@ -159,7 +162,8 @@ struct Promote: AsyncParsableCommand {
             } else {
                 let previous = result["previousLeader"]?.stringValue
                 print("epoch \(result["epoch"]?.intValue ?? 0) starts at sequence \(result["seq"]?.intValue ?? 0) (after \(result["after"]?.intValue ?? 0))"
-                    + (previous.map { "; previous leader \($0) " + (result["previousLeaderTold"] == true ? "told to stop taking writes" : "NOT reached: it stops when a node that knows the new epoch connects to it") } ?? ""))
+                    + (previous.map { "; previous leader \($0) " + (result["previousLeaderTold"] == true ? "told to stop taking writes" : "NOT told: it stops when a node that knows the new epoch connects to it with an admin's or a standby's token") } ?? ""))
+                if result["previousLeaderTold"] != true, let warning = result["warning"]?.stringValue { writeStandardError("warning: \(warning)\n") }
             }
         }
     }

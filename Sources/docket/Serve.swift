@@ -215,6 +215,7 @@ struct TokenGroup: AsyncParsableCommand {
                 let secret: String
                 let sameHandle: [String]
                 let formerHandle: [String]
+                var recordedStandby = standby
                 if let client = try store.client(remote) {
                     var args: [(key: String, value: Value)] = [("role", .string(role.rawValue)), ("name", .string(name))]
                     if let project { args.append(("project", .string(project))) }
@@ -233,6 +234,13 @@ struct TokenGroup: AsyncParsableCommand {
                     }
                     id = r["id"]?.stringValue ?? ""
                     secret = r["token"]?.stringValue ?? ""
+                    // What the node recorded: one before 0.3.1 records no standby status, and later
+                    // releases take such a replica token for a standby's (as all could depose then).
+                    recordedStandby = r["standby"]?.boolValue ?? (role == .replica)
+                    if role == .replica, r["standby"] == nil {
+                        writeStandardError(
+                            "warning: the node recorded no standby status (a release before 0.3.1): nodes of 0.3.1 and later take token \(id) for a standby's, which may depose the leader. If it is for a copy held elsewhere, revoke it and make it again once the leader is upgraded\n")
+                    }
                     sameHandle = r["sameHandle"]?.arrayValue?.compactMap(\.stringValue) ?? []
                     formerHandle = r["formerHandle"]?.arrayValue?.compactMap(\.stringValue) ?? []
                 } else {
@@ -250,13 +258,13 @@ struct TokenGroup: AsyncParsableCommand {
                 }
                 if json {
                     var fields: [(key: String, value: Value)] = [("id", .string(id)), ("role", .string(role.rawValue)), ("token", .string(secret))]
-                    if role == .replica { fields.append(("standby", .bool(standby))) }
+                    if role == .replica { fields.append(("standby", .bool(recordedStandby))) }
                     if !sameHandle.isEmpty { fields.append(("sameHandle", .array(sameHandle.map { .string($0) }))) }
                     if !formerHandle.isEmpty { fields.append(("formerHandle", .array(formerHandle.map { .string($0) }))) }
                     printJSON(fields)
                 } else {
                     print(secret)
-                    let standing = role != .replica ? "" : standby ? ", standby: may depose the leader once its node is promoted" : ", only reads: its node cannot take over as leader (--standby for one that may)"
+                    let standing = role != .replica ? "" : recordedStandby ? ", standby: its node, promoted, deposes the old leader" : ", only reads: it cannot depose a leader, so its node is no standby (--standby for one)"
                     writeStandardError("token \(id) (\(role)\(project.map { " of \($0)" } ?? "")\(standing) for \(UntrustedText.displayable(name))): shown once; store it now\n")
                 }
                 if !sameHandle.isEmpty {

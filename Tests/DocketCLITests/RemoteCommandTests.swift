@@ -155,8 +155,14 @@ struct RemoteCommandTests {
     @Test("serve on an address another process listens on is refused before it makes a ledger or an admin token")
     func busyPort() async throws {
         try await withTemporaryDirectory { dir in
-            let port = Self.freePort()
-            let held = try #require(DocketProcess.bound(port))
+            // A port taken and held at once (a free one found first could be taken by another
+            // test's node before it is bound here).
+            var found: (port: Int, fd: Int32)?
+            for _ in 0..<100 where found == nil {
+                let port = Self.freePort()
+                if let fd = DocketProcess.bound(port) { found = (port, fd) }
+            }
+            let (port, held) = try #require(found)
             defer { close(held) }
             #expect(listen(held, 1) == 0)
             let serve = try await DocketProcess.run(["serve", "--data-dir", dir + "/data", "--listen", "127.0.0.1:\(port)", "--admin-token-file", dir + "/admin.token"])

@@ -556,6 +556,13 @@ struct ForensicTests {
             #expect(throws: Forbidden.self) { try ledger.query(.replay(window: window), asOf: .now, as: Principal(role: .reporter, subject: "ada")) }
             #expect(throws: Forbidden.self) { try ledger.query(.replay(window: window), asOf: .sequence(200), as: Principal(role: .replica, subject: "r")) }
             #expect(theirs["undecodable"] == nil, "a maintainer's count would cover other projects")
+            // Nor the last sequence folded, as of an instant: asked of one instant after another, it
+            // would tell when each of the other projects' records was made (or, as of a time, dated).
+            for asOf: AsOfSpec in [.recorded(.now()), .time(start + .seconds(30 * 86_400))] {
+                let replay = try ledger.query(.replay(window: window), asOf: asOf, as: maintainer)
+                #expect(replay["lastSequence"] == nil && replay["evaluatedAt"] != nil)
+                #expect(try ledger.query(.replay(window: window), asOf: asOf, as: admin)["lastSequence"] != nil)
+            }
 
             // An event of a report stream that does not decode against its schema (the store takes
             // any payload) is in no view, and replay counts it for those who read the whole log.

@@ -433,6 +433,33 @@ struct ReplicationTests {
         await leader.remove()
     }
 
+    @Test("a node that follows with a replica token that only reads, promoted, says it cannot depose the old leader, which goes on leading")
+    func promotedWithReadOnlyToken() async throws {
+        let (leader, admin, _) = try await ClusterNode.leader()
+        let readOnly = try await Tokens(ledger: leader.ledger).create(role: .replica, project: nil, subject: "copy", expiresAt: nil, by: .local(actor: "test")).1
+        let f = try await ClusterNode.follower(of: leader, token: readOnly)
+        let c = leader.client(admin, redirects: 0)
+        try await appendBatchesRemotely(c, count: 5)
+        try await eventually("caught up") { f.store.head == leader.store.head }
+        let promoted = try await f.client(admin).admin("promote", [])
+        #expect(promoted["epoch"] == 1 && promoted["previousLeaderTold"] == false)
+        #expect(promoted["warning"]?.stringValue?.contains("only reads") == true && promoted["warning"]?.stringValue?.contains("--standby") == true, "\(promoted)")
+        #expect(leader.store.nodeState.role == .leader)
+        // The same token, presenting the new epoch to the old leader, is sent to the leader it
+        // names (its own word), and deposes nothing.
+        let socket = try #require(try await RawSocket.authenticated(port: leader.port, token: readOnly))
+        socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
+            ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 1, epochLeader: f.address, dictionaries: 0,
+            window: 10, maxFrame: 1 << 20, node: "copy", address: nil).wireValue))
+        let answer = try #require(try await socket.nextFrame())
+        let refused = ErrorBody(answer.body)
+        #expect(answer.type == .error && refused.code == "not-leader" && refused.details?["leader"]?.stringValue == f.address, "\(answer.body)")
+        #expect(leader.store.nodeState.role == .leader)
+        await c.close()
+        await f.remove()
+        await leader.remove()
+    }
+
     @Test("synchronous replication counts a follower's acknowledgement only up to the records it was sent")
     func acknowledgementCapped() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader {
