@@ -388,6 +388,13 @@ struct ReplicationTests {
         await leader.remove()
     }
 
+    /// A REPLICATE from the start of `leader`'s ledger, claiming `epoch` (and its leader).
+    static func replicate(_ leader: ClusterNode, epoch: UInt64 = 0, epochLeader: String? = nil, node: String) -> Frame {
+        Frame(.replicate, requestID: 5, body: ReplicateRequest(
+            ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: epoch, epochLeader: epochLeader, dictionaries: 0,
+            window: 10, maxFrame: 1 << 20, node: node, address: nil).wireValue)
+    }
+
     @Test("a replica token that only reads cannot depose the leader: its FENCE is forbidden, a later epoch it presents is answered not-leader, and the leader goes on taking writes")
     func readOnlyReplicaCannotDepose() async throws {
         let (leader, admin, _) = try await ClusterNode.leader()
@@ -414,9 +421,7 @@ struct ReplicationTests {
         #expect(leader.store.nodeState.role == .leader)
 
         let socket = try #require(try await RawSocket.authenticated(port: leader.port, token: readOnly))
-        socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
-            ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 7, epochLeader: "evil:1", dictionaries: 0,
-            window: 10, maxFrame: 1 << 20, node: "copy", address: nil).wireValue))
+        socket.send(Self.replicate(leader, epoch: 7, epochLeader: "evil:1", node: "copy"))
         let answer = try #require(try await socket.nextFrame())
         #expect(answer.type == .error && ErrorBody(answer.body).code == "not-leader", "\(answer.body)")
         #expect(leader.store.nodeState.role == .leader)
@@ -424,9 +429,7 @@ struct ReplicationTests {
         _ = try await c.append(to: try StreamName("s"), events: [try note(1, id: "after-the-claims")])
         // At its own epoch it replicates as any follower does.
         let reader = try #require(try await RawSocket.authenticated(port: leader.port, token: readOnly))
-        reader.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
-            ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 0, epochLeader: nil, dictionaries: 0,
-            window: 10, maxFrame: 1 << 20, node: "copy", address: nil).wireValue))
+        reader.send(Self.replicate(leader, node: "copy"))
         #expect(try #require(try await reader.nextFrame()).type == .replicating)
         await holder.close()
         await c.close()
@@ -448,9 +451,7 @@ struct ReplicationTests {
         // The same token, presenting the new epoch to the old leader, is sent to the leader it
         // names (its own word), and deposes nothing.
         let socket = try #require(try await RawSocket.authenticated(port: leader.port, token: readOnly))
-        socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
-            ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 1, epochLeader: f.address, dictionaries: 0,
-            window: 10, maxFrame: 1 << 20, node: "copy", address: nil).wireValue))
+        socket.send(Self.replicate(leader, epoch: 1, epochLeader: f.address, node: "copy"))
         let answer = try #require(try await socket.nextFrame())
         let refused = ErrorBody(answer.body)
         #expect(answer.type == .error && refused.code == "not-leader" && refused.details?["leader"]?.stringValue == f.address, "\(answer.body)")
@@ -467,9 +468,7 @@ struct ReplicationTests {
             $0.syncTimeout = .milliseconds(500)
         }
         let socket = try #require(try await RawSocket.authenticated(port: leader.port, token: replica))
-        socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
-            ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 0, epochLeader: nil, dictionaries: 0,
-            window: 10, maxFrame: 1 << 20, node: "liar", address: nil).wireValue))
+        socket.send(Self.replicate(leader, node: "liar"))
         #expect(try #require(try await socket.nextFrame()).type == .replicating)
         // A follower that claims to hold records it was never sent.
         socket.send(Frame(.replicateAck, requestID: 6, body: .object([("subscription", .int(5)), ("durable", .int(1_000_000_000))])))
