@@ -983,7 +983,7 @@ public final class Ledger: Sendable {
         }
         guard own else {
             throw Forbidden(
-                "asOf: a view as of a sequence is evaluated when that event was recorded, and sequence \(n) is not an event of project \(principal.project ?? "?")'s: give the sequence of one of its events (its histories and receipts name them), or a time")
+                "asOf: a view as of a sequence is evaluated when that event was recorded, and sequence \(n) is not an event of project \(principal.project ?? "?")'s: give the sequence of one of its events (the \"seq\" of `docket history REPORT --json`, or of a receipt), or a time")
         }
     }
 

@@ -246,6 +246,10 @@ final class ReplicationHub: Sendable {
             // Believed only of a token that may depose a leader; a replica token that only reads
             // is told this node is not the leader of its epoch, and this node goes on leading.
             guard session.principal.mayDeposeLeader else {
+                // Evidence that another node leads a later epoch while this one still takes writes.
+                logger.warning(
+                    "a follower holds a later epoch, and its token cannot depose this node: this node still leads; if a follower was promoted, stop this node and bring it back as a follower",
+                    metadata: ["epoch": "\(request.epoch)", "leader": "\(request.epochLeader ?? "?")", "principal": "\(session.principal)"])
                 throw ReplicationError(
                     "not-leader",
                     "this node leads epoch \(epoch.number) and the follower holds epoch \(request.epoch); its token only reads, and cannot depose a leader: follow the leader of epoch \(request.epoch)",
@@ -485,7 +489,7 @@ final class ReplicationHub: Sendable {
             // A token that only reads cannot depose it: said now, rather than refused every 2 s.
             if let own = try? Tokens(ledger: ledger).authenticate(token), !own.mayDeposeLeader {
                 promotion.warning =
-                    "this node follows with a replica token that only reads (made without --standby), which cannot depose the previous leader \(old): stop it, or tell it with an admin token (docket promote --server this node --token ADMIN does), and give standby nodes a standby token (docket token create --role replica --standby)"
+                    "this node followed with a replica token that only reads (made without --standby), which cannot depose the previous leader \(old), so it will not keep trying: if \(old) runs, or comes back as it was, it takes writes on a branch of its own. Stop it, keep it from restarting as it was, and bring it back as a follower of this node (README, \"When the leader is down\"); give standby nodes standby tokens (docket token create --role replica --standby)"
                 logger.warning("promoted with a token that cannot depose the previous leader", metadata: ["previous-leader": "\(old)", "token": "\(own.tokenID ?? "?")"])
             } else {
                 promotion.previousLeaderTold = await tellDeposed(old, epoch: promotion.epoch, token: token)

@@ -299,7 +299,7 @@ private func readReceipt(_ path: String, failure: Int32) throws -> Receipt {
 struct Replay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Every view as it stood at a past instant or sequence: advisory state, every clock, and each project's hall of fame and metrics.",
-        discussion: "--as-of keeps the events that had happened by then and evaluates clocks then; --known-at keeps the events the node had recorded by then (leaving out entries backdated later) and evaluates clocks then; --at-seq keeps the log up to that sequence and evaluates clocks at its last event's recording time.")
+        discussion: "--as-of keeps the events that had happened by then and evaluates clocks then; --known-at keeps the events the node had recorded by then (leaving out entries backdated later) and evaluates clocks then; --at-seq keeps the log up to that sequence and evaluates clocks at its last event's recording time (for a maintainer, one of their project's events: its histories and receipts name them).")
     @OptionGroup var store: StoreOptions
     @OptionGroup var remote: RemoteOptions
     @Option(parsing: .unconditional, help: ArgumentHelp("An RFC 3339 time, or a date (its midnight UTC).", valueName: "time")) var asOf: String?

@@ -163,7 +163,7 @@ struct Promote: AsyncParsableCommand {
                 let previous = result["previousLeader"]?.stringValue
                 print("epoch \(result["epoch"]?.intValue ?? 0) starts at sequence \(result["seq"]?.intValue ?? 0) (after \(result["after"]?.intValue ?? 0))"
                     + (previous.map { "; previous leader \($0) " + (result["previousLeaderTold"] == true ? "told to stop taking writes" : "NOT told: it stops when a node that knows the new epoch connects to it with an admin's or a standby's token") } ?? ""))
-                if result["previousLeaderTold"] != true, let warning = result["warning"]?.stringValue { writeStandardError("warning: \(warning)\n") }
+                if let warning = result["warning"]?.stringValue { writeStandardError("warning: \(warning)\n") }
             }
         }
     }

@@ -264,8 +264,8 @@ struct TokenGroup: AsyncParsableCommand {
                     printJSON(fields)
                 } else {
                     print(secret)
-                    let standing = role != .replica ? "" : recordedStandby ? ", standby: its node, promoted, deposes the old leader" : ", only reads: it cannot depose a leader, so its node is no standby (--standby for one)"
-                    writeStandardError("token \(id) (\(role)\(project.map { " of \($0)" } ?? "")\(standing) for \(UntrustedText.displayable(name))): shown once; store it now\n")
+                    let standing = role != .replica ? "" : recordedStandby ? "; a standby's: its node, promoted, deposes the old leader" : "; only reads: it cannot depose a leader, so its node is no standby (--standby makes one)"
+                    writeStandardError("token \(id) (\(role)\(project.map { " of \($0)" } ?? "") for \(UntrustedText.displayable(name)))\(standing): shown once; store it now\n")
                 }
                 if !sameHandle.isEmpty {
                     // Rotation is one person's second token; two people given one handle would read each other's reports.

@@ -11,7 +11,7 @@ struct ViewOptions: ParsableArguments {
     // Values taken as given even when they begin with a dash (-5d, -1), so that they are told
     // what is wrong with them rather than "Missing value". (So are the spans and years below.)
     @Option(parsing: .unconditional, help: ArgumentHelp(
-        "Show the view as it stood then: an RFC 3339 time or date (events that happened by then; clocks evaluated then) or a global sequence number (seq:N where N could be read as a year or a date).",
+        "Show the view as it stood then: an RFC 3339 time or date (events that happened by then; clocks evaluated then) or a global sequence number (seq:N where N could be read as a year or a date; for a maintainer, one of their project's events, whose recording time the clocks are evaluated at).",
         valueName: "time|seq"))
     var asOf: String?
 
