@@ -69,6 +69,8 @@ public enum Epochs {
         public var address: String?
         /// The sequence of its `EpochStarted` event (0 for epoch 0).
         public var sequence: UInt64
+        /// The leader the node that started it had followed, when it knew.
+        public var previousLeader: String?
     }
 
     /// The latest epoch the log records.
@@ -79,7 +81,7 @@ public enum Epochs {
         }
         return Epoch(
             number: UInt64(max(e.data["epoch"]?.intValue ?? 0, 0)), node: e.data["node"]?.stringValue,
-            address: e.data["address"]?.stringValue, sequence: e.sequence)
+            address: e.data["address"]?.stringValue, sequence: e.sequence, previousLeader: e.data["previousLeader"]?.stringValue)
     }
 }
 
@@ -201,9 +203,11 @@ final class ReplicationHub: Sendable {
         }
     }
 
-    /// Once listening on `listening`: start following, if told to.
+    /// Once listening on `listening`: start following, if told to; or, on a node that started
+    /// the epoch it leads, go on telling its previous leader of it.
     func start(listening: String?) {
         address.withLock { if $0 == nil { $0 = listening } }
+        resumeFencing()
         guard configuration.leader != nil, store.nodeState.role == .follower else { return }
         let f = Follower(hub: self)
         follower.withLock { $0 = f }
@@ -497,6 +501,18 @@ final class ReplicationHub: Sendable {
             }
         }
         return promotion
+    }
+
+    /// A node restarted after it started the epoch it leads tells the previous leader of it again
+    /// every `fenceRetryInterval`, as it did before the restart: one that was down at the
+    /// promotion and comes back as it was would otherwise take writes on a branch of its own. (One
+    /// told already answers at once, and that ends it.) Not with a token that cannot depose it.
+    private func resumeFencing() {
+        guard store.nodeState.role == .leader, let token = configuration.token, let node = store.nodeState.node,
+            let epoch = try? Epochs.current(in: store), epoch.number > 0, epoch.node == node, let previous = epoch.previousLeader,
+            (try? Tokens(ledger: ledger).authenticate(token))?.mayDeposeLeader == true
+        else { return }
+        keepFencing(previous, epoch: epoch.number, token: token)
     }
 
     /// How often a new leader tries again to tell a previous leader it could not reach.

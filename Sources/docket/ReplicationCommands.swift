@@ -107,7 +107,8 @@ struct Promote: AsyncParsableCommand {
             Remotely (--server, an admin token) the running follower stops following, records epoch n+1 in its \
             log (stream system/epochs) and tells its old leader, which then refuses writes naming the new one. \
             On a stopped follower's data directory (no --server) the epoch is recorded locally; the old leader \
-            learns of it when a node that holds it connects with an admin's or a standby's token. The node tells \
+            learns of it when a node that holds it connects with an admin's or a standby's token, and this node, \
+            once served with its --token (and without --replica-of), tells it every 2 s until it answers. The node tells \
             its old leader with its own --token, which must be a standby's (docket token create --role replica \
             --standby): one that only reads cannot depose a leader, and this command then tries with its own \
             admin token. Promote the follower that is furthest ahead: with --sync-replicas it holds every \

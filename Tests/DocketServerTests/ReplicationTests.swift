@@ -51,12 +51,14 @@ final class ClusterNode: @unchecked Sendable {
         return node
     }
 
-    func start(ledgerID: String? = nil) async throws {
+    /// Starts the node on `port` (0: any free one; a restarted node gets a new one unless given
+    /// its old port).
+    func start(ledgerID: String? = nil, port wanted: Int = 0) async throws {
         var configuration = EventStore.Configuration()
         configuration.ledgerID = ledgerID
         store = try EventStore.open(directory: dir, configuration: configuration)
         var c = ServerConfiguration()
-        c.port = 0
+        c.port = wanted
         c.replication = replication
         var logger = Logger(label: "test-cluster \(dir.suffix(6))")
         logger.logLevel = ProcessInfo.processInfo.environment["DOCKET_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .critical
@@ -871,6 +873,28 @@ extension ReplicationTests {
 
 
 extension ReplicationTests {
+    @Test("a new leader restarted goes on telling the previous leader of its epoch: one that was down at the promotion and comes back as it was is deposed")
+    func fencingResumesAfterRestart() async throws {
+        let (leader, admin, replica) = try await ClusterNode.leader()
+        let f = try await ClusterNode.follower(of: leader, token: replica)
+        try await appendBatchesRemotely(leader.client(admin), count: 5)
+        try await eventually("caught up") { f.store.head == leader.store.head }
+        await leader.stop()
+        let promoted = try await f.client(admin).admin("promote", [])
+        #expect(promoted["previousLeaderTold"] == false)
+        // Restarted as a leader (without --replica-of, keeping its --token).
+        await f.stop()
+        f.replication.leader = nil
+        try await f.start()
+        #expect(f.store.nodeState.role == .leader)
+        // The old leader comes back as it was, where it served.
+        try await leader.start(port: leader.port)
+        try await eventually("the old leader is deposed") { leader.store.nodeState.role == .fenced }
+        #expect(leader.store.nodeState.epoch == 1)
+        await f.remove()
+        await leader.remove()
+    }
+
     @Test("a deposed leader that was unreachable at the promotion learns the higher epoch from a follower that holds it, and stops taking writes")
     func learnsFromFollower() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader()
