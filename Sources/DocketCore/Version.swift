@@ -5,7 +5,8 @@
 /// and circled letters in handles read as ASCII (format 12, made after 0.2.0 was named); the
 /// `policy` view; a reporter's response must carry the answer; clock notes name a backdated
 /// closing only on clocks the policy sets; replay's project policy is the one in force. 0.3.1: a
-/// maintainer's view as of a sequence must name one of their project's events; only an admin's
+/// maintainer's view as of a sequence must name one of their project's events, and STATUS tells
+/// them no head or rate; only an admin's
 /// or a standby's replica token may depose a leader (`token create --standby`).
 public enum DocketVersion {
     public static let current = "0.3.1"

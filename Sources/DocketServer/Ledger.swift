@@ -931,6 +931,9 @@ public final class Ledger: Sendable {
     /// maintainer their project's; contacts are shown to maintainers, admins and the reporter.
     public func query(_ query: ViewQuery, asOf spec: AsOfSpec, page: ViewPage? = nil, as principal: Principal) throws -> Value {
         try checkQuery(query, asOf: spec, as: principal)
+        // (Before the fold: a refused query must not fold the log, nor push out the view of the
+        // past kept for others. And before the head is named: a maintainer is not told it.)
+        if case .sequence(let n) = spec, n > 0, principal.role == .maintainer { try checkOwnSequence(n, as: principal) }
         // A sequence past the head would silently show the present (a year meant as a date, or a
         // sequence from another copy of the log).
         if case .sequence(let n) = spec, n > store.head.sequence {
@@ -947,9 +950,6 @@ public final class Ledger: Sendable {
             }
         case .now, .sequence: break
         }
-        // (Before the fold: a refused query must not fold the log, nor push out the view of the
-        // past kept for others.)
-        if case .sequence(let n) = spec, n > 0, principal.role == .maintainer { try checkOwnSequence(n, as: principal) }
         let asOf = spec.resolve(now: try Self.evaluationInstant(spec, page))
         let projection = try projection(asOf: asOf)
         let renderer = ViewRenderer(

@@ -219,8 +219,9 @@ final class Session: Sendable {
                 ("version", .string(DocketVersion.current)), ("protocol", .int(Frame.protocolVersion)), ("role", .string(server.replication.roleName)),
                 ("principal", .string(principal.role.rawValue)), ("ledger", .string(ledger.store.ledgerID)),
             ]
-            // Reporters learn nothing about the volume of other people's reports.
-            if principal.role != .reporter {
+            // Reporters learn nothing about the volume of other people's reports, nor maintainers
+            // about other projects': the head, polled, would tell when each of their records is made.
+            if principal.role != .reporter && principal.role != .maintainer {
                 status += [
                     ("lastSequence", .int(Int64(ledger.store.head.sequence))), ("connections", .int(Int64(server.connectionCount))),
                     ("appendRate", .double(server.metrics.appendRate)),

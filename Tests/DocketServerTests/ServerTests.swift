@@ -204,6 +204,15 @@ struct ServerTests {
             #expect(other?.code == "forbidden" && other?.description.contains("is not an event of project alpha's") == true, "\(String(describing: other))")
         }
         #expect(try await admin.query(.replay(window: .seconds(86_400)), asOf: .sequence(betaSubmitted))["evaluatedAt"] != nil)
+        // Nor is she told the head, which, polled, would show when beta's records are made: not by
+        // STATUS, nor by the refusal of a sequence past it.
+        let maintainerStatus = try await maintainer.status()
+        #expect(maintainerStatus["principal"] == "maintainer" && maintainerStatus["lastSequence"] == nil && maintainerStatus["appendRate"] == nil)
+        #expect(try await admin.status()["lastSequence"] != nil)
+        let pastHead = await #expect(throws: DocketClientError.self) {
+            try await maintainer.query(.state(project: nil, state: nil, severity: nil, assignee: nil, report: nil), asOf: .sequence(head + 100))
+        }
+        #expect(pastHead?.code == "forbidden" && pastHead?.description.contains("the log ends at") == false, "\(String(describing: pastHead))")
         // Another project's report is one she cannot tell from a report that does not exist.
         let otherProject = await #expect(throws: DocketClientError.self) { try await maintainer.command(.acknowledge(assignee: "maria"), report: "B1") }
         #expect(otherProject?.code == "unknown-report")
