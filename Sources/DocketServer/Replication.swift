@@ -491,7 +491,7 @@ final class ReplicationHub: Sendable {
             metadata: ["seq": "\(promotion.sequence)", "previous-leader": "\(promotion.previousLeader ?? "?")"])
         if let old = promotion.previousLeader, let token = configuration.token {
             // A token that only reads cannot depose it: said now, rather than refused every 2 s.
-            if let own = try? Tokens(ledger: ledger).authenticate(token), !own.mayDeposeLeader {
+            if let own = ownPrincipal(token), !own.mayDeposeLeader {
                 promotion.warning =
                     "this node followed with a replica token that only reads (made without --standby), which cannot depose the previous leader \(old), so it will not keep trying: if \(old) runs, or comes back as it was, it takes writes on a branch of its own. Stop it, keep it from restarting as it was, and bring it back as a follower of this node (README, \"When the leader is down\"); give standby nodes standby tokens (docket token create --role replica --standby)"
                 logger.warning("promoted with a token that cannot depose the previous leader", metadata: ["previous-leader": "\(old)", "token": "\(own.tokenID ?? "?")"])
@@ -510,10 +510,14 @@ final class ReplicationHub: Sendable {
     private func resumeFencing() {
         guard store.nodeState.role == .leader, let token = configuration.token, let node = store.nodeState.node,
             let epoch = try? Epochs.current(in: store), epoch.number > 0, epoch.node == node, let previous = epoch.previousLeader,
-            (try? Tokens(ledger: ledger).authenticate(token))?.mayDeposeLeader == true
+            ownPrincipal(token)?.mayDeposeLeader == true
         else { return }
         keepFencing(previous, epoch: epoch.number, token: token)
     }
+
+    /// Who this node's own `--token` stands for, by the token records its log holds (nil: none
+    /// that is valid).
+    private func ownPrincipal(_ token: String) -> Principal? { try? Tokens(ledger: ledger).authenticate(token) }
 
     /// How often a new leader tries again to tell a previous leader it could not reach.
     static let fenceRetryInterval: Duration = .seconds(2)
@@ -569,9 +573,9 @@ final class ReplicationHub: Sendable {
                 return true
             }
             let why = answer.type == .fenceResult ? "it still leads" : ErrorBody(answer.body).code
-            // Refused for the token (revoked, expired, or one that only reads since it was checked):
-            // that does not pass with retrying, and is worth a warning each time.
-            let forTheToken = answer.type == .error && ["forbidden", "unknown-token", "revoked-token", "expired-token"].contains(why)
+            // Refused for the token's role (a refused token fails the handshake, below): that does
+            // not pass with retrying, and is worth a warning each time.
+            let forTheToken = answer.type == .error && why == "forbidden"
             logger.log(level: quietly && !forTheToken ? .debug : .warning, "the previous leader refused the fence", metadata: ["address": "\(address)", "error": "\(why)"])
         } catch {
             logger.log(level: quietly ? .debug : .warning, "could not reach the previous leader to fence it", metadata: ["address": "\(address)", "error": "\(error)"])

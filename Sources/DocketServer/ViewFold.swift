@@ -44,10 +44,10 @@ extension Timers {
         return concurrentMap(n, threads: n) { i in
             // `Projection.policy(for:)`, with the project looked up once for a run of reports of
             // the same project (one project's reports, as a rebuild passes them), not for each.
-            var last: (name: String, state: ProjectState?) = ("", nil)
+            var last: (name: String, state: ProjectState?)?
             return reports[reports.count * i / n..<reports.count * (i + 1) / n].map { report in
-                if last.name != report.project || last.name.isEmpty { last = (report.project, projection.projects[report.project]) }
-                return clocks(for: report, policy: last.state?.policy(at: report.submittedAt), now: now, allHappened: true)
+                if last?.name != report.project { last = (report.project, projection.projects[report.project]) }
+                return clocks(for: report, policy: last?.state?.policy(at: report.submittedAt), now: now, allHappened: true)
             }
         }.flatMap { $0 }
     }

@@ -215,7 +215,7 @@ struct TokenGroup: AsyncParsableCommand {
                 let secret: String
                 let sameHandle: [String]
                 let formerHandle: [String]
-                var recordedStandby = standby
+                var recordedStandby: Bool
                 if let client = try store.client(remote) {
                     var args: [(key: String, value: Value)] = [("role", .string(role.rawValue)), ("name", .string(name))]
                     if let project { args.append(("project", .string(project))) }
@@ -252,6 +252,7 @@ struct TokenGroup: AsyncParsableCommand {
                         role: role, project: project, subject: name, expiresAt: expiresAt, standby: standby, by: .local(actor: "operator"))
                     id = record.id
                     secret = s
+                    recordedStandby = record.standby
                     // Made and recorded already: a failure to say who shares its handle must not lose its secret.
                     let holders = (try? tokens.holders(ofHandleOf: record)) ?? Tokens.HandleHolders()
                     (sameHandle, formerHandle) = (holders.inUse.map(\.id), holders.former.map(\.id))

@@ -278,13 +278,19 @@ struct RemoteCommandTests {
             let reporter = try await docket("token", "create", "--role", "reporter", "--name", "quiet-researcher").stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             let eve = try await DocketProcess.run(["state", "--json"], environment: ["DOCKET_SERVER": "127.0.0.1:\(port)", "DOCKET_TOKEN": reporter])
             #expect(eve.status == 0 && eve.stdout.isEmpty)
+            // A replica token made remotely says the standby status the node recorded.
+            for (extra, standby) in [([] as [String], false), (["--standby"], true)] {
+                let made = try await DocketProcess.run(["token", "create", "--role", "replica", "--name", "copy", "--json"] + extra, environment: env)
+                let answer = try JSON.parse(made.stdout)
+                #expect(made.status == 0 && answer["standby"] == .bool(standby), "\(made.stdout) \(made.stderr)")
+            }
             // The token from a file (its first line that is not blank, whatever an editor added
             // around it), kept off the command line; a bad file is named.
             try ("\u{FEFF}  \n" + token + " \r\n").write(toFile: dir + "/admin.token", atomically: true, encoding: .utf8)
             let server = ["--server", "127.0.0.1:\(port)"]
             let fromFile = try await DocketProcess.run(["status"] + server + ["--token-file", dir + "/admin.token"], environment: [:])
             #expect(fromFile.status == 0, "\(fromFile.stderr)")
-            #expect(try JSON.parse(fromFile.stdout)["lastSequence"] == 7)  // the reporter token made one more
+            #expect(try JSON.parse(fromFile.stdout)["lastSequence"] == 9)  // the reporter token and the two replica tokens made three more
             let missing = try await DocketProcess.run(["status"] + server + ["--token-file", dir + "/none.token"], environment: [:])
             #expect(missing.status != 0 && missing.stderr.contains("cannot read the token file \(dir)/none.token"), "\(missing.stderr)")
             let both = try await DocketProcess.run(["status"] + server + ["--token", token, "--token-file", dir + "/admin.token"], environment: [:])
