@@ -84,7 +84,13 @@ final class RecordDecoder {
     let decompressor = ZstdDecompressor()
     let interner = StringInterner()
     /// The dictionary of the previous record: consecutive records nearly always share one.
-    private var last: ZstdDictionary?
+    private var last: ZstdDictionary? {
+        didSet { lastDDict = last.map { ($0.version, $0.d) } }
+    }
+    /// `last`'s version and digested dictionary (valid while `last` holds it), which `decompress`
+    /// uses without counting a reference to `last`: every thread of a partitioned scan reads with
+    /// the same dictionary, and each count would be a write to memory another core is writing.
+    private var lastDDict: (version: UInt16, ddict: OpaquePointer)?
     /// Dictionaries not stored yet, consulted before the store: a follower decodes the records
     /// a leader sends together with the dictionaries they name (Replication.swift).
     var pending: [UInt16: ZstdDictionary] = [:]
@@ -124,9 +130,18 @@ final class RecordDecoder {
     func decompress(
         _ record: UnsafeRawBufferPointer, sequence: UInt64, txn: borrowing Transaction, into destination: (Int) -> UnsafeMutableRawPointer
     ) throws(StoreError) -> (header: RecordFormat.Header, count: Int) {
-        let (header, frame, dictionary) = try frame(of: record, sequence: sequence, txn: txn)
+        let header: RecordFormat.Header
+        let frame: UnsafeRawBufferPointer
+        let ddict: OpaquePointer?
+        if let (version, d) = lastDDict, let h = try? RecordFormat.header(of: record, sequence: sequence), h.dictionary == version {
+            (header, frame, ddict) = (h, UnsafeRawBufferPointer(rebasing: record[h.frameOffset...]), d)
+        } else {
+            let dictionary: ZstdDictionary?
+            (header, frame, dictionary) = try self.frame(of: record, sequence: sequence, txn: txn)
+            ddict = dictionary?.d
+        }
         do throws(StoreError) {
-            return (header, try decompressor.decompress(frame, dictionary: dictionary, limit: EnvelopeCodec.maximumEncodedSize, into: destination))
+            return (header, try decompressor.decompress(frame, ddict: ddict, limit: EnvelopeCodec.maximumEncodedSize, into: destination))
         } catch {
             throw Self.naming(sequence, error)
         }

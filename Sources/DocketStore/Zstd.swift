@@ -36,7 +36,8 @@ final class ZstdDictionary: @unchecked Sendable {
     }
 
     fileprivate var c: OpaquePointer { cdict }
-    fileprivate var d: OpaquePointer { ddict }
+    /// The digested dictionary zstd decompresses with (`ZSTD_DDict`), valid while this lives.
+    var d: OpaquePointer { ddict }
 }
 
 private func zstdCheck(_ rc: Int, _ what: String) throws(StoreError) -> Int {
@@ -102,11 +103,19 @@ final class ZstdDecompressor {
     func decompress(
         _ frame: UnsafeRawBufferPointer, dictionary: ZstdDictionary?, limit: Int, into destination: (Int) -> UnsafeMutableRawPointer
     ) throws(StoreError) -> Int {
+        try decompress(frame, ddict: dictionary?.d, limit: limit, into: destination)
+    }
+
+    /// The same with the dictionary given as its `ZSTD_DDict` (`ZstdDictionary.d`), which the
+    /// caller keeps alive.
+    func decompress(
+        _ frame: UnsafeRawBufferPointer, ddict: OpaquePointer?, limit: Int, into destination: (Int) -> UnsafeMutableRawPointer
+    ) throws(StoreError) -> Int {
         let n = try contentSize(frame, limit: limit)
         let out = destination(n)
         let got: Int
-        if let dictionary {
-            got = ZSTD_decompress_usingDDict(dctx, out, n, frame.baseAddress, frame.count, dictionary.d)
+        if let ddict {
+            got = ZSTD_decompress_usingDDict(dctx, out, n, frame.baseAddress, frame.count, ddict)
         } else {
             got = ZSTD_decompressDCtx(dctx, out, n, frame.baseAddress, frame.count)
         }
