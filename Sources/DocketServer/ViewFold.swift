@@ -53,14 +53,18 @@ extension Timers {
     }
 }
 
-/// `body` of each of `0..<count`, in order, computed on up to `threads` threads (thread `t` takes
-/// `t`, `t + threads`, …).
+/// `body` of each of `0..<count`, in order, computed on up to `threads` threads, each taking the
+/// next one not yet taken (pieces of work that differ in size, such as one project's metrics and
+/// another's hall of fame, keep every thread busy to the end).
 func concurrentMap<T: Sendable>(_ count: Int, threads: Int, _ body: @Sendable (Int) -> T) -> [T] {
     let n = min(max(threads, 1), count)
     if n <= 1 { return (0..<count).map(body) }
     let results = Mutex([T?](repeating: nil, count: count))
-    DispatchQueue.concurrentPerform(iterations: n) { t in
-        for i in stride(from: t, to: count, by: n) {
+    let next = Atomic<Int>(0)
+    DispatchQueue.concurrentPerform(iterations: n) { _ in
+        while true {
+            let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+            guard i < count else { return }
             let made = body(i)
             results.withLock { $0[i] = made }
         }

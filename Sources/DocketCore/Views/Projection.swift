@@ -218,9 +218,28 @@ public struct Projection: Sendable {
 
     /// Each project's reports, in one pass over them all: for views over every project.
     public func reportsByProject() -> [String: [Report]] {
-        var grouped: [String: [Report]] = [:]
-        for r in reports.values { grouped[r.project, default: []].append(r) }
-        return grouped
+        // A ledger has few projects and many reports: each report's project is looked for among
+        // those already met, the last one first, and only past a few does it take a hash lookup.
+        var names: [String] = []
+        var groups: [[Report]] = []
+        var index: [String: Int] = [:]
+        var last = -1
+        for r in reports.values {
+            let project = r.project
+            var i = last
+            if i < 0 || names[i] != project {
+                i = names.count <= 8 ? (names.firstIndex(of: project) ?? -1) : (index[project] ?? -1)
+                if i < 0 {
+                    i = names.count
+                    names.append(project)
+                    groups.append([])
+                    index[project] = i
+                }
+                last = i
+            }
+            groups[i].append(r)
+        }
+        return Dictionary(uniqueKeysWithValues: zip(names, groups))
     }
 
     /// The policy `report` is held to (`ProjectState.policy(at:)` its submission: the same in
