@@ -4,8 +4,8 @@ import Foundation
 import Synchronization
 
 extension Projection {
-    /// Scanning threads a view rebuild uses: one per core, up to four (beyond that the reader
-    /// thread, which decompresses every record, is the limit).
+    /// Scanning threads a view rebuild uses: one per core, up to four. (Each reads and
+    /// decompresses its share of the log's chunks as well as folding its own streams' events.)
     public static var foldPartitions: Int { min(max(ProcessInfo.processInfo.activeProcessorCount, 1), 4) }
 
     /// `base` with the events after it, through `last`, folded in (those `asOf` includes), on
