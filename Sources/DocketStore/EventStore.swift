@@ -537,7 +537,7 @@ public final class EventStore: Sendable {
         }
     }
 
-    /// The partition of `stream` among `n` (what `fold` hands its events to): FNV-1a of its name.
+    /// The partition of `stream` among `n` (what `fold` hands its events to): a hash of its name.
     public static func partition(ofStream stream: String, among n: Int) -> Int {
         var name = stream
         return name.withUTF8 { PipelinedScan.partition(of: UnsafeRawBufferPointer($0), among: n) }

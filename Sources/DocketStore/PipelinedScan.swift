@@ -13,8 +13,8 @@ import Foundation
 /// decoding saved.)
 ///
 /// A partitioned scan (`runPartitioned`) has several scanning threads instead of one, each
-/// decoding and folding only the events of its own streams (the reader notes each record's
-/// partition, a hash of its stream name): views whose state divides by stream are rebuilt on
+/// decoding and folding only the events of its own streams (the thread that reads a chunk notes
+/// each record's partition, a hash of its stream name): views whose state divides by stream are rebuilt on
 /// every core, and still nothing made on one thread is freed on another. It has no reader
 /// thread: the scanning threads read the chunks themselves, each taking up the next chunk no one
 /// has when the one it needs is not ready, so that as many threads run as there are partitions
@@ -96,8 +96,6 @@ final class PipelinedScan: @unchecked Sendable {
     /// chunk once one has been read (the end of the range or of the log, a failure or a stop).
     private var nextOrdinal = 0
     private var lastOrdinal: Int?
-    /// The first sequence of the range scanned.
-    private var start: UInt64 = 1
     /// What stopped the threads of a partitioned scan.
     private var failures: [StoreError] = []
 
@@ -120,8 +118,9 @@ final class PipelinedScan: @unchecked Sendable {
         readerDone = selfReading
         self.shouldStop = stop
         head = store.head.sequence
-        // Chunks in flight: one being read, one waiting, and one being decoded per scanning
-        // thread (which may be a chunk apart).
+        // Chunks in flight: with a reader thread, one being read, one waiting, and one being
+        // decoded per scanning thread (which may be a chunk apart); without, as many read or
+        // waiting as the scanning threads, which may be that far apart.
         for _ in 0..<(2 * self.partitions + 2) { free.append(Chunk(capacity: chunk * 512)) }
     }
 
@@ -131,7 +130,7 @@ final class PipelinedScan: @unchecked Sendable {
         startReader(from: start)
         defer { stop() }
         let interner = StringInterner()
-        try consume(partition: 0) { (e, envelope) throws(StoreError) in
+        try consume(partition: 0, from: start) { (e, envelope) throws(StoreError) in
             try body(try RecordDecoder.decoding(e.sequence) { () throws(CoreError) in
                 try EnvelopeCodec.decode(envelope, sequence: e.sequence, ledger: e.ledger, interner: interner)
             })
@@ -144,12 +143,11 @@ final class PipelinedScan: @unchecked Sendable {
     /// every thread has stopped, the error with the lowest sequence among those they met is
     /// thrown (a record that fails to read is met by all).
     func runPartitioned(from start: UInt64, _ body: @escaping @Sendable (Int, EnvelopeCodec.Fields) -> Void) throws(StoreError) {
-        self.start = start
         if !selfReading { startReader(from: start) }
         defer { stop() }
         @Sendable func scan(_ p: Int) {
             do throws(StoreError) {
-                try consume(partition: p) { (e, envelope) throws(StoreError) in
+                try consume(partition: p, from: start) { (e, envelope) throws(StoreError) in
                     body(p, try RecordDecoder.decoding(e.sequence) { () throws(CoreError) in
                         try EnvelopeCodec.fields(in: envelope, sequence: e.sequence, ledger: e.ledger)
                     })
@@ -205,17 +203,24 @@ final class PipelinedScan: @unchecked Sendable {
     /// `body` until the range ends, `body` returns false or the scan is cancelled.
     ///
     /// Without a reader thread, a thread whose next chunk is not ready reads the next one no one
-    /// has taken up (its own, or one ahead, while a chunk is free), rather than wait.
-    private func consume(partition: Int, _ body: (Chunk.Entry, UnsafeRawBufferPointer) throws(StoreError) -> Bool) throws(StoreError) {
+    /// has taken up (its own, or one ahead, while a chunk is free), rather than wait; the scan
+    /// starts at `start`.
+    ///
+    /// Once the scan is cancelled (another thread failed or was stopped), a thread still scans the
+    /// chunks already read, in order, and stops at the first that is not: the event of its own
+    /// partition that fails first may come before the one another thread met.
+    private func consume(
+        partition: Int, from start: UInt64, _ body: (Chunk.Entry, UnsafeRawBufferPointer) throws(StoreError) -> Bool
+    ) throws(StoreError) {
         let decoder = selfReading ? RecordDecoder(dictionaries: store.dictionaries) : nil
         var ordinal = 0
         while true {
             condition.lock()
             var next: Chunk?
             var toRead: (chunk: Chunk, ordinal: Int)?
-            while !cancelled {
+            while true {
                 next = filled.first { $0.ordinal == ordinal }
-                if next != nil { break }
+                if next != nil || cancelled { break }
                 if decoder != nil, lastOrdinal == nil, !free.isEmpty {
                     toRead = (free.removeFirst(), nextOrdinal)
                     nextOrdinal += 1

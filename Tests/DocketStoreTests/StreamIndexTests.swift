@@ -356,17 +356,20 @@ struct PipelinedScanTests {
             // A range from the middle.
             let middle = try store.fold(from: 1_001, through: 5_000, chunk: 256, into: [0, 0]) { n, _ in n += 1 }
             #expect(middle.reduce(0, +) == 4_000)
-            // Ranges that end on a chunk's boundary or within one, and a log that ends on one (6,000
-            // events in chunks of 250): the threads that read chunks ahead find nothing past the
-            // end, and every event is folded once.
-            let ranges: [(chunk: Int, from: UInt64, through: UInt64, count: Int)] = [
-                (256, 1, 5_120, 5_120), (256, 257, 6_000, 5_744), (250, 1, .max, 6_000), (250, 1_001, 6_000, 5_000), (100, 5, 5_904, 5_900),
+            // Ranges that end on a chunk's boundary, within a chunk before the log's end and at
+            // it, and a log that ends on one (6,000 events in chunks of 250 or 100): the threads
+            // that read chunks ahead find nothing past the end, and every event of the range is
+            // folded once, in order within its partition.
+            let ranges: [(chunk: Int, from: UInt64, through: UInt64)] = [
+                (256, 1, 5_120), (256, 1, 5_000), (256, 257, 6_000), (250, 1, .max), (250, 1_001, 6_000), (100, 5, 5_904), (100, 1, .max),
             ]
             for r in ranges {
-                let counts = try store.fold(from: r.from, through: r.through, chunk: r.chunk, into: [Int](repeating: 0, count: partitions)) { n, _ in
-                    n += 1
+                let parts = try store.fold(from: r.from, through: r.through, chunk: r.chunk, into: [[UInt64]](repeating: [], count: partitions)) {
+                    seen, e in seen.append(e.sequence)
                 }
-                #expect(counts.reduce(0, +) == r.count, "chunks of \(r.chunk), \(r.from) through \(r.through)")
+                let what = "chunks of \(r.chunk), \(r.from) through \(r.through)"
+                #expect(parts.flatMap { $0 }.sorted() == Array(r.from...min(r.through, 6_000)), "\(what)")
+                #expect(parts.allSatisfy { $0 == $0.sorted() }, "\(what)")
             }
         }
     }
