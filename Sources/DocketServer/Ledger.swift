@@ -115,7 +115,10 @@ public final class Ledger: Sendable {
     public func execute(
         _ command: ReportCommand, report id: String, as principal: Principal, at: Timestamp?, eventID: EventID?, creditFromPolicy: Bool = false
     ) async throws -> Outcome {
-        // A node that takes no writes (a follower) says so first: it does not judge a command
+        // A token that may change no report is told so wherever it asks: a follower that sent it
+        // to the leader would only have it refused there.
+        try Self.refuseReadOnly(principal)
+        // A node that takes no writes (a follower) says so next: it does not judge a command
         // against views that may lag the leader's.
         if let refusal = store.writeRefusal { throw refusal }
         try DomainStreams.validateIdentifier(id, what: "report id")
@@ -423,6 +426,13 @@ public final class Ledger: Sendable {
     /// Reporters may only act on their own reports, and only as themselves; maintainers on their
     /// project's; auditors and replicas not at all. A report a principal may not see is reported
     /// as unknown, so its existence does not leak.
+    /// Refuses the roles that may change no report (auditors and replicas).
+    static func refuseReadOnly(_ principal: Principal) throws {
+        if principal.role == .auditor || principal.role == .replica {
+            throw Forbidden("\(principal.role.withArticle) token cannot change reports")
+        }
+    }
+
     func authorize(_ command: ReportCommand, on report: Report?, id: String, _ principal: Principal, at: Timestamp? = nil) throws {
         // A command on a report that does not exist is refused before anything else is checked:
         // checked after, a refusal of the verb, the time or the arguments would tell a reporter or
@@ -434,7 +444,7 @@ public final class Ledger: Sendable {
         case .admin:
             return
         case .auditor, .replica:
-            throw Forbidden("\(principal.role.withArticle) token cannot change reports")
+            try Self.refuseReadOnly(principal)
         case .maintainer:
             if case .submit(let e) = command {
                 // As for a free id: the project first, then (in `refuseTakenID`) the rest.

@@ -137,6 +137,7 @@ struct ReplicationTests {
     @Test("followers converge byte-identical under concurrent load, dictionaries included; they serve reads and views and refuse writes naming the leader")
     func converge() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader()
+        let auditor = try await Tokens(ledger: leader.ledger).create(role: .auditor, project: nil, subject: "aud", expiresAt: nil, by: .local(actor: "test")).1
         let f1 = try await ClusterNode.follower(of: leader, token: replica)
         let joining = Task {
             try await Task.sleep(for: .milliseconds(200))
@@ -194,6 +195,12 @@ struct ReplicationTests {
             for verb in [ReportCommand.submit(ReportSubmitted(project: "aumos", title: "t", reporter: Reporter(handle: "ada")))] {
                 let e = await #expect(throws: DocketClientError.self) { try await onFollower.command(verb, report: "R9") }
                 #expect(e?.code == "not-leader")
+                // A token that may change no report is told so by the follower, not sent to the
+                // leader to hear it there.
+                let readOnly = f1.client(auditor, redirects: 0)
+                let forbidden = await #expect(throws: DocketClientError.self) { try await readOnly.command(verb, report: "R9") }
+                #expect(forbidden?.code == "forbidden", "\(String(describing: forbidden))")
+                await readOnly.close()
             }
             let tokenRefused = await #expect(throws: DocketClientError.self) { try await onFollower.admin("token-create", [("role", "auditor"), ("name", "x")]) }
             #expect(tokenRefused?.code == "not-leader")
