@@ -695,10 +695,12 @@ public final class Ledger: Sendable {
 
     /// Whether `principal` may append a project event to `project`, dated `at`.
     func checkProjectEvent(project: String, as principal: Principal, at: Timestamp?) throws {
-        // A node that takes no writes says so first: it does not judge one against its copy.
+        // Who may, first (a follower that sent anyone else to the leader would only have them
+        // refused there); then a node that takes no writes says so: it does not judge one against
+        // its copy.
+        guard principal.maintains(project) else { throw Forbidden("only an admin or a maintainer of \(project) can change its policy") }
         if let refusal = store.writeRefusal { throw refusal }
         try DomainStreams.validateIdentifier(project, what: "project")
-        guard principal.maintains(project) else { throw Forbidden("only an admin or a maintainer of \(project) can change its policy") }
         // Which policy a report is held to goes by adoption time: a maintainer who could date an
         // adoption before the reports could hold them all to a laxer policy after the fact, and
         // turn breaches into met deadlines, in every view of the past as well. Dating one, to

@@ -91,8 +91,9 @@ public struct Tokens: Sendable {
     func create(
         role: Role, project: String?, subject: String, expiresAt: Timestamp?, standby: Bool = false, by principal: Principal, minted: Minted
     ) async throws -> (Record, String) {
-        if let refusal = ledger.store.writeRefusal { throw refusal }
+        // Who may, first: a follower that sent anyone else to the leader would only have them refused there.
         guard principal.role == .admin else { throw Forbidden("only an admin can create tokens") }
+        if let refusal = ledger.store.writeRefusal { throw refusal }
         if standby, role != .replica {
             throw DomainError(.invalidCommand, "standby is for replica tokens (a standby node follows the leader with one)")
         }
@@ -241,8 +242,8 @@ public struct Tokens: Sendable {
     /// restarted with `--admin-token-file` (or stopped, for `docket token create` on its data
     /// directory). Rotating is making the new admin token first.
     public func revoke(id: String, by principal: Principal, lastAdmin: Bool = false) async throws {
-        if let refusal = ledger.store.writeRefusal { throw refusal }
         guard principal.role == .admin else { throw Forbidden("only an admin can revoke tokens") }
+        if let refusal = ledger.store.writeRefusal { throw refusal }
         let records = try records()
         guard let record = records[id] else { throw DomainError(.invalidCommand, "no token \(id)") }
         guard record.revokedAt == nil else { throw DomainError(.invalidCommand, "token \(id) is already revoked") }

@@ -200,6 +200,14 @@ struct ReplicationTests {
                 let readOnly = f1.client(auditor, redirects: 0)
                 let forbidden = await #expect(throws: DocketClientError.self) { try await readOnly.command(verb, report: "R9") }
                 #expect(forbidden?.code == "forbidden", "\(String(describing: forbidden))")
+                // Nor is one that may not make or revoke tokens or adopt policies.
+                for (action, args) in [
+                    ("token-create", [("role", Value.string("auditor")), ("name", "x")]), ("token-revoke", [("id", Value.string("t-1"))]),
+                    ("policy-adopt", [("project", Value.string("p")), ("policy", "x"), ("zone", "UTC")]),
+                ] {
+                    let refused = await #expect(throws: DocketClientError.self) { try await readOnly.admin(action, args) }
+                    #expect(refused?.code == "forbidden", "\(action): \(String(describing: refused))")
+                }
                 await readOnly.close()
             }
             let tokenRefused = await #expect(throws: DocketClientError.self) { try await onFollower.admin("token-create", [("role", "auditor"), ("name", "x")]) }
