@@ -129,12 +129,58 @@ public enum UntrustedText {
         }
     }
 
+    /// The most combining marks (nonspacing or enclosing) new text may stack on one character:
+    /// more than any script needs (Vietnamese stacks two, pointed Hebrew with cantillation four
+    /// or five), far fewer than the dozens "Zalgo" text piles on a letter so that it runs over
+    /// the lines above and below it in a terminal, a table or a rendered CREDITS.md.
+    public static let maximumMarks = 8
+
+    /// Whether `scalar` is a combining mark drawn over or under the character before it.
+    static func isStackingMark(_ scalar: Unicode.Scalar) -> Bool {
+        let category = scalar.properties.generalCategory
+        return category == .nonspacingMark || category == .enclosingMark
+    }
+
+    /// The first character of `s` that carries more than `maximumMarks` combining marks: its
+    /// position (in code points; 0 when the marks begin the text) and how many it carries.
+    public static func firstStack(in s: String) -> (position: Int, marks: Int)? {
+        if isPlainASCII(s, multiLine: true) { return nil }
+        var base = 0
+        var marks = 0
+        for (i, scalar) in s.unicodeScalars.enumerated() {
+            if isStackingMark(scalar) {
+                marks += 1
+                continue
+            }
+            if marks > maximumMarks { return (base, marks) }
+            base = i + 1
+            marks = 0
+        }
+        return marks > maximumMarks ? (base, marks) : nil
+    }
+
+    /// Why `s`, given as `field`, is refused for a character stacked with marks (`firstStack`), if it is.
+    public static func stackRefusal(_ s: String, field: String) -> String? {
+        firstStack(in: s).map {
+            "\(field) has \($0.marks) combining marks stacked on one character (character \($0.position)); at most \(maximumMarks) are accepted, as more run over the lines around it when shown"
+        }
+    }
+
     /// `s` as it can be printed to a terminal or a log line: each disruptive character written
-    /// as a visible escape (`\n`, `\t`, `\r`, else `\u{1B}`), for reading, not for parsing back.
+    /// as a visible escape (`\n`, `\t`, `\r`, else `\u{1B}`), for reading, not for parsing back;
+    /// and of the combining marks on one character, the first `maximumMarks` (a log may hold
+    /// text from before more were refused).
     public static func displayable(_ s: String) -> String {
         if isPlainASCII(s, multiLine: false) { return s }
         var out = String.UnicodeScalarView()
+        var marks = 0
         for scalar in s.unicodeScalars {
+            if isStackingMark(scalar) {
+                marks += 1
+                if marks > maximumMarks { continue }
+            } else {
+                marks = 0
+            }
             guard isDisruptive(scalar) else {
                 out.append(scalar)
                 continue

@@ -422,6 +422,43 @@ struct LifecycleTests {
         #expect(UntrustedText.name("\u{7}") == "U+0007" && UntrustedText.name("\u{202E}") == "U+202E")
     }
 
+    @Test("text with more than eight combining marks on one character is refused (\"Zalgo\" runs over the lines around it); every script's stacked diacritics are taken; text from before is shown with eight")
+    func stackedMarks() throws {
+        let zalgo = "Z" + String(repeating: "\u{0336}\u{0337}", count: 10)
+        let capped = "Z" + String(repeating: "\u{0336}\u{0337}", count: 4)
+        func submit(title: String = "t", name: String? = nil) throws {
+            _ = try Lifecycle.decide(.submit(ReportSubmitted(project: "demo", title: title, reporter: Reporter(handle: "eve", name: name))), report: nil, reportID: "r-10")
+        }
+        let titled = #expect(throws: DomainError.self) { try submit(title: "a " + zalgo) }
+        #expect(
+            titled?.message == "title has 20 combining marks stacked on one character (character 3); at most 8 are accepted, as more run over the lines around it when shown",
+            "\(String(describing: titled))")
+        let named = #expect(throws: DomainError.self) { try submit(name: zalgo) }
+        #expect(named?.message.hasPrefix("reporter.name has 20 combining marks stacked on one character (character 1)") == true, "\(String(describing: named))")
+        #expect(UntrustedText.firstStack(in: String(repeating: "\u{0301}", count: 9))?.position == 0, "marks that begin the text")
+        var h = try ReportHarness(id: "r-9")
+        #expect(throws: DomainError.self) { try h.run(.note("see\n" + zalgo)) }
+        #expect(h.report?.notes == 0)
+        // Taken: Vietnamese written decomposed, pointed Hebrew with cantillation, Devanagari, Thai,
+        // a keycap emoji, and exactly eight marks.
+        for text in ["Nguye\u{0302}\u{0303}n", "בְּרֵאשִׁ֖ית", "क्षत्रिय", "น้ำ", "1\u{FE0F}\u{20E3}", "e" + String(repeating: "\u{0301}", count: 8)] {
+            try submit(title: text, name: text)
+            #expect(UntrustedText.displayable(text) == text)
+        }
+        // A log from before holds more: a terminal and a hall of fame show eight.
+        #expect(UntrustedText.displayable(zalgo + "!") == capped + "!")
+        var a = try ReportHarness(id: "r-1", reporter: Reporter(handle: "ann", name: zalgo, credit: .named), recorded: true)
+        try a.run(.acknowledge(assignee: "m"))
+        try a.run(Self.triage)
+        try a.run(.startFix(branch: nil))
+        try a.run(.release(versions: ["1.0.1"]))
+        try a.run(.publish(ghsa: nil, cve: "CVE-2026-1000", url: nil))
+        var projection = Projection()
+        projection.reports["r-1"] = try #require(a.report)
+        let markdown = HallOfFame(projection: projection, project: "demo", year: nil, now: try Timestamp(rfc3339: "2027-01-01T00:00:00Z")).markdown
+        #expect(markdown.contains("- \(capped) (@\u{2060}ann) — finder; CVE-2026-1000\n"), "\(markdown)")
+    }
+
     @Test("a report waiting on its reporter can be accepted without the answer (DESIGN §2: needs-info → accepted); the wait ends at the triage")
     func triageWhileWaiting() throws {
         var h = try ReportHarness()

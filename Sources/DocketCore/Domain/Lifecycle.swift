@@ -585,6 +585,11 @@ public enum Lifecycle {
                     refusal + ": text takes printable characters only"
                         + (multiLine ? ", line breaks and tabs" : " (line breaks and tabs only in a question, summary, reason, note or source)"))
             }
+            // (Who someone is is judged as by `identityRefusal`: a person on record may be named as
+            // they are.)
+            if identityFields[name] == nil || (recorded.map { !$0.contains(s) } ?? false), let refusal = UntrustedText.stackRefusal(s, field: field) {
+                throw DomainError(.invalidCommand, refusal)
+            }
             if let kind = identityFields[name], let recorded, !recorded.contains(s), let refusal = UntrustedText.identityRefusal(s, field: field, kind: kind) {
                 throw DomainError(.invalidCommand, refusal)
             }

@@ -191,7 +191,17 @@ public struct HallOfFame: Hashable, Sendable {
     /// - white space at either end is dropped: four leading spaces would make a code block.
     static func escape(_ s: String) -> String {
         var kept = String.UnicodeScalarView()
+        var marks = 0
         for scalar in s.unicodeScalars {
+            // Of the combining marks on one character, the first `UntrustedText.maximumMarks`: a
+            // log may hold a name from before more were refused, and the rest would run over the
+            // list's other lines.
+            if UntrustedText.isStackingMark(scalar) {
+                marks += 1
+                if marks > UntrustedText.maximumMarks { continue }
+            } else {
+                marks = 0
+            }
             // Every line break (CR, LF and Unicode's own) becomes a space: a name must not end its
             // list item and start a heading or a paragraph of its own. Escape sequences, NULs and
             // bidirectional overrides are left out altogether.
