@@ -226,14 +226,14 @@ struct LifecycleTests {
         #expect(d.report?.credit(of: "dee")?.acceptedTypes == [.analyst, .remediationReviewer])
     }
 
-    @Test("hall of fame Markdown: a name or handle shaped like a URL, an address, an entity, math or an emoji code stays text on GitHub, also behind combining marks; leading spaces make no code block; anonymous credits are counted per report")
+    @Test("hall of fame Markdown: a name or handle shaped like a URL, an address, an entity, math, an emoji code or an issue reference stays text on GitHub, also behind combining marks; leading spaces make no code block; anonymous credits are counted per report")
     func hallOfFameAutolinks() throws {
         let now = try Timestamp(rfc3339: "2027-01-01T00:00:00Z")
         var projection = Projection()
         let people: [(String, String?, CreditPreference)] = [
             ("http://2130706433/h", "support@evil.example", .named), ("eve", "www.evil.com &lt;b&gt; $x$ :smile:", .named),
             ("ivy", "\u{202E}    Indented", .named), ("cy", "*\u{301}x*\u{301} www.\u{FE0F}evil.\u{FE0F}com", .named),
-            ("dave", nil, .anonymous), ("DAVE", nil, .anonymous),
+            ("dave", nil, .anonymous), ("DAVE", nil, .anonymous), ("hana", "fixes #1234, see owner/repo#5", .named),
         ]
         for (i, (handle, name, credit)) in people.enumerated() {
             var h = try ReportHarness(id: "r-\(i)", reporter: Reporter(handle: handle, name: name, credit: credit), recorded: true)
@@ -251,6 +251,8 @@ struct LifecycleTests {
         // address and GitHub swaps in no emoji; no live entity, math or `www.`.
         #expect(md.contains("- support\\@\(wj)evil\\.example (@\(wj)http\\:\(wj)\\/\\/2130706433\\/h) — finder\n"), "\(md)")
         #expect(md.contains("- www\\.evil\\.com \\&lt\\;b\\&gt\\; \\$x\\$ \\:\(wj)smile\\:\(wj) (@\(wj)eve) — finder\n"), "\(md)")
+        // Nor an issue or pull request reference, pasted into release notes or an issue.
+        #expect(md.contains("- fixes \\#\(wj)1234\\, see owner\\/repo\\#\(wj)5 (@\(wj)hana) — finder\n"), "\(md)")
         // The override dropped first, then the spaces trimmed.
         #expect(md.contains("- Indented (@\(wj)ivy) — finder\n"), "\(md)")
         // A combining mark or a variation selector after punctuation does not hide it from escaping.

@@ -186,8 +186,10 @@ public struct HallOfFame: Hashable, Sendable {
     /// scalar, since a parser sees `.` in a `.` followed by a combining mark:
     /// - every ASCII punctuation mark is backslash-escaped (`&` entities, `$` math, `:` schemes,
     ///   `.` in `www.` included);
-    /// - an `@` or a `:` is followed by a WORD JOINER (U+2060, invisible): GFM makes any `a@b.c`
-    ///   a mailto link, escaped or not, and emoji `:codes:` are replaced after rendering;
+    /// - an `@`, a `:` or a `#` is followed by a WORD JOINER (U+2060, invisible): GFM makes any
+    ///   `a@b.c` a mailto link, escaped or not, emoji `:codes:` are replaced after rendering, and
+    ///   where the section is pasted into release notes or an issue, `#123` and `owner/repo#5`
+    ///   would link to someone else's issue;
     /// - white space at either end is dropped: four leading spaces would make a code block.
     static func escape(_ s: String) -> String {
         var kept = String.UnicodeScalarView()
@@ -215,7 +217,7 @@ public struct HallOfFame: Hashable, Sendable {
         for scalar in String(kept).drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed().flatMap(\.unicodeScalars) {
             if scalar.isASCII, Self.markdownPunctuation.contains(UInt8(scalar.value)) { out.append("\\") }
             out.append(scalar)
-            if scalar == "@" || scalar == ":" { out.append("\u{2060}") }
+            if scalar == "@" || scalar == ":" || scalar == "#" { out.append("\u{2060}") }
         }
         return String(out)
     }
