@@ -129,11 +129,12 @@ public enum UntrustedText {
         }
     }
 
-    /// The most combining marks (nonspacing or enclosing) new text may stack on one character:
-    /// more than any script needs (Vietnamese stacks two, pointed Hebrew with cantillation four
-    /// or five), far fewer than the dozens "Zalgo" text piles on a letter so that it runs over
-    /// the lines above and below it in a terminal, a table or a rendered CREDITS.md.
-    public static let maximumMarks = 8
+    /// The most combining marks (nonspacing or enclosing) new text may stack on one character
+    /// (`firstStack`: joiners and other invisible characters do not end a stack): room for what scripts
+    /// stack (Vietnamese two, pointed Hebrew with cantillation up to five, a Tibetan stack such
+    /// as the Kalachakra monogram ten), fewer than the dozens "Zalgo" text piles on a letter so
+    /// that it runs over the lines above and below it in a terminal, a table or a CREDITS.md.
+    public static let maximumMarks = 16
 
     /// Whether `scalar` is a combining mark drawn over or under the character before it.
     static func isStackingMark(_ scalar: Unicode.Scalar) -> Bool {
@@ -141,22 +142,48 @@ public enum UntrustedText {
         return category == .nonspacingMark || category == .enclosingMark
     }
 
-    /// The first character of `s` that carries more than `maximumMarks` combining marks: its
-    /// position (in code points; 0 when the marks begin the text) and how many it carries.
+    /// Whether `character` adds to the stack of marks before it rather than starting its own: it
+    /// begins with a mark or with an invisible format character (a zero-width space, a joiner),
+    /// which marks after it are drawn over as if over the character before.
+    private static func continuesStack(_ character: Character) -> Bool {
+        guard let first = character.unicodeScalars.first else { return true }
+        return isStackingMark(first) || first.properties.generalCategory == .format
+    }
+
+    /// The first stack of more than `maximumMarks` combining marks in `s`: where it starts (the
+    /// code point of the character it is drawn on, counted from 1) and how many marks it has. A
+    /// stack goes on through joiners and other invisible characters: split by them, its marks are
+    /// still drawn one over the other.
     public static func firstStack(in s: String) -> (position: Int, marks: Int)? {
         if isPlainASCII(s, multiLine: true) { return nil }
-        var base = 0
+        var position = 1
+        var start = 1
         var marks = 0
-        for (i, scalar) in s.unicodeScalars.enumerated() {
-            if isStackingMark(scalar) {
-                marks += 1
-                continue
-            }
-            if marks > maximumMarks { return (base, marks) }
-            base = i + 1
-            marks = 0
+        for character in s {
+            if !continuesStack(character) { (start, marks) = (position, 0) }
+            marks += character.unicodeScalars.reduce(0) { $0 + (isStackingMark($1) ? 1 : 0) }
+            if marks > maximumMarks { return (start, marks) }
+            position += character.unicodeScalars.count
         }
-        return marks > maximumMarks ? (base, marks) : nil
+        return nil
+    }
+
+    /// The scalars of `s`, less each stack's combining marks after its first `maximumMarks`
+    /// (`firstStack`): text a log holds from before more were refused, as views show it.
+    static func cappingMarks(_ s: String) -> [Unicode.Scalar] {
+        var out: [Unicode.Scalar] = []
+        var marks = 0
+        for character in s {
+            if !continuesStack(character) { marks = 0 }
+            for scalar in character.unicodeScalars {
+                if isStackingMark(scalar) {
+                    marks += 1
+                    if marks > maximumMarks { continue }
+                }
+                out.append(scalar)
+            }
+        }
+        return out
     }
 
     /// Why `s`, given as `field`, is refused for a character stacked with marks (`firstStack`), if it is.
@@ -173,14 +200,7 @@ public enum UntrustedText {
     public static func displayable(_ s: String) -> String {
         if isPlainASCII(s, multiLine: false) { return s }
         var out = String.UnicodeScalarView()
-        var marks = 0
-        for scalar in s.unicodeScalars {
-            if isStackingMark(scalar) {
-                marks += 1
-                if marks > maximumMarks { continue }
-            } else {
-                marks = 0
-            }
+        for scalar in cappingMarks(s) {
             guard isDisruptive(scalar) else {
                 out.append(scalar)
                 continue

@@ -423,9 +423,6 @@ public final class Ledger: Sendable {
         Forbidden("a reporter can only submit reports as themselves (\(principal.subject))")
     }
 
-    /// Reporters may only act on their own reports, and only as themselves; maintainers on their
-    /// project's; auditors and replicas not at all. A report a principal may not see is reported
-    /// as unknown, so its existence does not leak.
     /// Refuses the roles that may change no report (auditors and replicas).
     static func refuseReadOnly(_ principal: Principal) throws {
         if principal.role == .auditor || principal.role == .replica {
@@ -433,6 +430,9 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// Reporters may only act on their own reports, and only as themselves; maintainers on their
+    /// project's; auditors and replicas not at all. A report a principal may not see is reported
+    /// as unknown, so its existence does not leak.
     func authorize(_ command: ReportCommand, on report: Report?, id: String, _ principal: Principal, at: Timestamp? = nil) throws {
         // A command on a report that does not exist is refused before anything else is checked:
         // checked after, a refusal of the verb, the time or the arguments would tell a reporter or
@@ -698,9 +698,9 @@ public final class Ledger: Sendable {
         // Who may, first (a follower that sent anyone else to the leader would only have them
         // refused there); then a node that takes no writes says so: it does not judge one against
         // its copy.
+        try DomainStreams.validateIdentifier(project, what: "project")
         guard principal.maintains(project) else { throw Forbidden("only an admin or a maintainer of \(project) can change its policy") }
         if let refusal = store.writeRefusal { throw refusal }
-        try DomainStreams.validateIdentifier(project, what: "project")
         // Which policy a report is held to goes by adoption time: a maintainer who could date an
         // adoption before the reports could hold them all to a laxer policy after the fact, and
         // turn breaches into met deadlines, in every view of the past as well. Dating one, to

@@ -234,6 +234,7 @@ struct LifecycleTests {
             ("http://2130706433/h", "support@evil.example", .named), ("eve", "www.evil.com &lt;b&gt; $x$ :smile:", .named),
             ("ivy", "\u{202E}    Indented", .named), ("cy", "*\u{301}x*\u{301} www.\u{FE0F}evil.\u{FE0F}com", .named),
             ("dave", nil, .anonymous), ("DAVE", nil, .anonymous), ("hana", "fixes #1234, see owner/repo#5", .named),
+            ("kim", "#\u{FE0F}\u{20E3} fan", .named),
         ]
         for (i, (handle, name, credit)) in people.enumerated() {
             var h = try ReportHarness(id: "r-\(i)", reporter: Reporter(handle: handle, name: name, credit: credit), recorded: true)
@@ -253,6 +254,8 @@ struct LifecycleTests {
         #expect(md.contains("- www\\.evil\\.com \\&lt\\;b\\&gt\\; \\$x\\$ \\:\(wj)smile\\:\(wj) (@\(wj)eve) — finder\n"), "\(md)")
         // Nor an issue or pull request reference, pasted into release notes or an issue.
         #expect(md.contains("- fixes \\#\(wj)1234\\, see owner\\/repo\\#\(wj)5 (@\(wj)hana) — finder\n"), "\(md)")
+        // After a keycap, not inside it.
+        #expect(md.contains("- \\#\u{FE0F}\u{20E3}\(wj) fan (@\(wj)kim) — finder\n"), "\(md)")
         // The override dropped first, then the spaces trimmed.
         #expect(md.contains("- Indented (@\(wj)ivy) — finder\n"), "\(md)")
         // A combining mark or a variation selector after punctuation does not hide it from escaping.
@@ -424,30 +427,41 @@ struct LifecycleTests {
         #expect(UntrustedText.name("\u{7}") == "U+0007" && UntrustedText.name("\u{202E}") == "U+202E")
     }
 
-    @Test("text with more than eight combining marks on one character is refused (\"Zalgo\" runs over the lines around it); every script's stacked diacritics are taken; text from before is shown with eight")
+    @Test("text with more than sixteen combining marks stacked on one character is refused (\"Zalgo\" runs over the lines around it), joiners and invisible characters between them or not; scripts' stacked diacritics are taken; text from before is shown with sixteen")
     func stackedMarks() throws {
         let zalgo = "Z" + String(repeating: "\u{0336}\u{0337}", count: 10)
-        let capped = "Z" + String(repeating: "\u{0336}\u{0337}", count: 4)
+        let capped = "Z" + String(repeating: "\u{0336}\u{0337}", count: 8)
         func submit(title: String = "t", name: String? = nil) throws {
             _ = try Lifecycle.decide(.submit(ReportSubmitted(project: "demo", title: title, reporter: Reporter(handle: "eve", name: name))), report: nil, reportID: "r-10")
         }
         let titled = #expect(throws: DomainError.self) { try submit(title: "a " + zalgo) }
         #expect(
-            titled?.message == "title has 20 combining marks stacked on one character (character 3); at most 8 are accepted, as more run over the lines around it when shown",
+            titled?.message == "title has 20 combining marks stacked on one character (character 3); at most 16 are accepted, as more run over the lines around it when shown",
             "\(String(describing: titled))")
         let named = #expect(throws: DomainError.self) { try submit(name: zalgo) }
         #expect(named?.message.hasPrefix("reporter.name has 20 combining marks stacked on one character (character 1)") == true, "\(String(describing: named))")
-        #expect(UntrustedText.firstStack(in: String(repeating: "\u{0301}", count: 9))?.position == 0, "marks that begin the text")
+        // Split by joiners or zero-width spaces, the marks are still drawn one over the other.
+        for separator in ["\u{200D}", "\u{200C}", "\u{200B}", "\u{2060}"] {
+            let split = "x" + String(repeating: String(repeating: "\u{0301}", count: 6) + separator, count: 3)
+            let refused = #expect(throws: DomainError.self) { try submit(title: split) }
+            #expect(refused?.message.hasPrefix("title has 18 combining marks stacked on one character (character 1)") == true, "\(String(describing: refused))")
+        }
+        #expect(UntrustedText.firstStack(in: "ok " + String(repeating: "\u{0301}", count: 17))?.position == 3, "marks with nothing under them stack on the space")
         var h = try ReportHarness(id: "r-9")
-        #expect(throws: DomainError.self) { try h.run(.note("see\n" + zalgo)) }
+        let noted = #expect(throws: DomainError.self) { try h.run(.note("see\n" + zalgo)) }
+        #expect(noted?.message.hasPrefix("text has 20 combining marks stacked on one character (character 5)") == true, "\(String(describing: noted))")
         #expect(h.report?.notes == 0)
-        // Taken: Vietnamese written decomposed, pointed Hebrew with cantillation, Devanagari, Thai,
-        // a keycap emoji, and exactly eight marks.
-        for text in ["Nguye\u{0302}\u{0303}n", "בְּרֵאשִׁ֖ית", "क्षत्रिय", "น้ำ", "1\u{FE0F}\u{20E3}", "e" + String(repeating: "\u{0301}", count: 8)] {
+        // Taken: Vietnamese written decomposed, pointed Hebrew with cantillation, Devanagari,
+        // Thai, the Tibetan Kalachakra monogram (ten marks on one letter), a keycap emoji, and
+        // exactly sixteen marks.
+        let texts = [
+            "Nguye\u{0302}\u{0303}n", "בְּרֵאשִׁ֖ית", "וַיֹּ֥אמֶר", "क्षत्रिय", "น้ำ", "ཧྐྵྨླྭྲྱཱཾྂ", "1\u{FE0F}\u{20E3}", "e" + String(repeating: "\u{0301}", count: 16),
+        ]
+        for text in texts {
             try submit(title: text, name: text)
             #expect(UntrustedText.displayable(text) == text)
         }
-        // A log from before holds more: a terminal and a hall of fame show eight.
+        // A log from before holds more: a terminal and a hall of fame show sixteen.
         #expect(UntrustedText.displayable(zalgo + "!") == capped + "!")
         var a = try ReportHarness(id: "r-1", reporter: Reporter(handle: "ann", name: zalgo, credit: .named), recorded: true)
         try a.run(.acknowledge(assignee: "m"))
@@ -455,6 +469,10 @@ struct LifecycleTests {
         try a.run(.startFix(branch: nil))
         try a.run(.release(versions: ["1.0.1"]))
         try a.run(.publish(ghsa: nil, cve: "CVE-2026-1000", url: nil))
+        // Her name as the log holds it may be given again (as a display name an acceptance
+        // carries forward is), and only hers.
+        try a.run(.acceptCredit(person: "ann", displayName: zalgo, preference: .named))
+        #expect(throws: DomainError.self) { try a.run(.acceptCredit(person: "ann", displayName: zalgo + "\u{0301}", preference: .named)) }
         var projection = Projection()
         projection.reports["r-1"] = try #require(a.report)
         let markdown = HallOfFame(projection: projection, project: "demo", year: nil, now: try Timestamp(rfc3339: "2027-01-01T00:00:00Z")).markdown

@@ -296,9 +296,12 @@ public enum Lifecycle {
             }
             throw error
         }
-        // People the report already names, as the log recorded them: naming them again is not
-        // held to rules made since (a handle recorded with an invisible character in it).
-        var recordedPeople: Set<String>? = report.map { r in Set([r.reporter.handle] + r.credits.map(\.person)) } ?? []
+        // People the report already names, as the log recorded them, and the names they are shown
+        // by: naming them again (a display name an acceptance carries forward) is not held to
+        // rules made since (a handle recorded with an invisible character in it).
+        var recordedPeople: Set<String>? = report.map { r in
+            Set([r.reporter.handle] + r.credits.map(\.person) + [r.reporter.name].compactMap { $0 } + r.credits.compactMap(\.displayName))
+        } ?? []
         if let actor { recordedPeople?.insert(actor) }
         if !identities { recordedPeople = nil }
         var state = report

@@ -186,24 +186,18 @@ public struct HallOfFame: Hashable, Sendable {
     /// scalar, since a parser sees `.` in a `.` followed by a combining mark:
     /// - every ASCII punctuation mark is backslash-escaped (`&` entities, `$` math, `:` schemes,
     ///   `.` in `www.` included);
-    /// - an `@`, a `:` or a `#` is followed by a WORD JOINER (U+2060, invisible): GFM makes any
+    /// - a character that begins with `@`, `:` or `#` is followed by a WORD JOINER (U+2060,
+    ///   invisible; after any marks on it, which a keycap such as #️⃣ is made of): GFM makes any
     ///   `a@b.c` a mailto link, escaped or not, emoji `:codes:` are replaced after rendering, and
     ///   where the section is pasted into release notes or an issue, `#123` and `owner/repo#5`
     ///   would link to someone else's issue;
     /// - white space at either end is dropped: four leading spaces would make a code block.
     static func escape(_ s: String) -> String {
         var kept = String.UnicodeScalarView()
-        var marks = 0
-        for scalar in s.unicodeScalars {
-            // Of the combining marks on one character, the first `UntrustedText.maximumMarks`: a
-            // log may hold a name from before more were refused, and the rest would run over the
-            // list's other lines.
-            if UntrustedText.isStackingMark(scalar) {
-                marks += 1
-                if marks > UntrustedText.maximumMarks { continue }
-            } else {
-                marks = 0
-            }
+        // Of the combining marks on one character, the first `UntrustedText.maximumMarks`: a log
+        // may hold a name from before more were refused, and the rest would run over the list's
+        // other lines.
+        for scalar in UntrustedText.cappingMarks(s) {
             // Every line break (CR, LF and Unicode's own) becomes a space: a name must not end its
             // list item and start a heading or a paragraph of its own. Escape sequences, NULs and
             // bidirectional overrides are left out altogether.
@@ -214,10 +208,13 @@ public struct HallOfFame: Hashable, Sendable {
             }
         }
         var out = String.UnicodeScalarView()
-        for scalar in String(kept).drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed().flatMap(\.unicodeScalars) {
-            if scalar.isASCII, Self.markdownPunctuation.contains(UInt8(scalar.value)) { out.append("\\") }
-            out.append(scalar)
-            if scalar == "@" || scalar == ":" || scalar == "#" { out.append("\u{2060}") }
+        for character in String(kept).drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed() {
+            for scalar in character.unicodeScalars {
+                if scalar.isASCII, Self.markdownPunctuation.contains(UInt8(scalar.value)) { out.append("\\") }
+                out.append(scalar)
+            }
+            // After the whole character: inside it, the joiner would break a keycap (#️⃣).
+            if let first = character.unicodeScalars.first, first == "@" || first == ":" || first == "#" { out.append("\u{2060}") }
         }
         return String(out)
     }
