@@ -168,10 +168,15 @@ public enum UntrustedText {
         return nil
     }
 
-    /// The scalars of `s`, less each stack's combining marks after its first `maximumMarks`
-    /// (`firstStack`): text a log holds from before more were refused, as views show it.
-    static func cappingMarks(_ s: String) -> [Unicode.Scalar] {
-        var out: [Unicode.Scalar] = []
+    /// `s`, less each stack's combining marks after its first `maximumMarks` (`firstStack`): text
+    /// a log holds from before more were refused, as views show it. (Text with no more marks in
+    /// all than one stack may hold, nearly all of it, is returned as it is without being split
+    /// into characters: views show every title and name through here.)
+    static func cappingMarks(_ s: String) -> String {
+        var total = 0
+        for scalar in s.unicodeScalars where isStackingMark(scalar) { total += 1 }
+        if total <= maximumMarks { return s }
+        var out = String.UnicodeScalarView()
         var marks = 0
         for character in s {
             if !continuesStack(character) { marks = 0 }
@@ -183,7 +188,7 @@ public enum UntrustedText {
                 out.append(scalar)
             }
         }
-        return out
+        return String(out)
     }
 
     /// Why `s`, given as `field`, is refused for a character stacked with marks (`firstStack`), if it is.
@@ -200,7 +205,7 @@ public enum UntrustedText {
     public static func displayable(_ s: String) -> String {
         if isPlainASCII(s, multiLine: false) { return s }
         var out = String.UnicodeScalarView()
-        for scalar in cappingMarks(s) {
+        for scalar in cappingMarks(s).unicodeScalars {
             guard isDisruptive(scalar) else {
                 out.append(scalar)
                 continue

@@ -197,7 +197,7 @@ public struct HallOfFame: Hashable, Sendable {
         // Of the combining marks on one character, the first `UntrustedText.maximumMarks`: a log
         // may hold a name from before more were refused, and the rest would run over the list's
         // other lines.
-        for scalar in UntrustedText.cappingMarks(s) {
+        for scalar in UntrustedText.cappingMarks(s).unicodeScalars {
             // Every line break (CR, LF and Unicode's own) becomes a space: a name must not end its
             // list item and start a heading or a paragraph of its own. Escape sequences, NULs and
             // bidirectional overrides are left out altogether.
