@@ -140,8 +140,7 @@ public enum DomainEvent: Hashable, Sendable {
         let (position, table) = try Self.schema(type, version)
         try self.init(
             position: position, version: version,
-            PayloadFields(
-                borrowing: encoded, catalogueTable: table.takeUnretainedValue(), context: "\(String(decoding: type, as: UTF8.self)) v\(version)"))
+            PayloadFields(borrowing: encoded, table: table, context: "\(String(decoding: type, as: UTF8.self)) v\(version)"))
     }
 
     /// `init(type:version:encoded:)` for a fold into the views (`Projection`): the payload is
@@ -151,8 +150,7 @@ public enum DomainEvent: Hashable, Sendable {
     /// made for every such event only to be dropped).
     public init(folding type: UnsafeRawBufferPointer, version: UInt16, encoded: UnsafeRawBufferPointer) throws(DomainError) {
         let (position, table) = try Self.schema(type, version)
-        let fields = try PayloadFields(
-            borrowing: encoded, catalogueTable: table.takeUnretainedValue(), context: "\(String(decoding: type, as: UTF8.self)) v\(version)")
+        let fields = try PayloadFields(borrowing: encoded, table: table, context: "\(String(decoding: type, as: UTF8.self)) v\(version)")
         if let unread = Self.unreadByFold[position] {
             self = unread
         } else {
@@ -183,48 +181,32 @@ public enum DomainEvent: Hashable, Sendable {
         return (entry.position, spec)
     }
 
-    /// The same for a type given as UTF-8 bytes, found without making a `String` of them, nor
-    /// counting a reference to the table (shared by every thread that decodes): the catalogue's
-    /// tables, current and retired, live as long as the process.
-    private static func schema(_ type: UnsafeRawBufferPointer, _ version: UInt16) throws(DomainError) -> (position: Int, fields: Unmanaged<FieldTable>) {
+    /// The same for a type given as UTF-8 bytes, found without making a `String` of them.
+    private static func schema(_ type: UnsafeRawBufferPointer, _ version: UInt16) throws(DomainError) -> (position: Int, fields: FieldTable) {
         guard let found = current.find(type, version) else {
             // Unknown, or a retired version: the `String` lookup says which.
-            let (position, table) = try schema(String(decoding: type, as: UTF8.self), version)
-            return (position, Unmanaged.passUnretained(table))
+            return try schema(String(decoding: type, as: UTF8.self), version)
         }
         return found
     }
 
     /// The catalogue's current schemas, for finding one from a type name's UTF-8 bytes (every
     /// event a view fold reads): by a key made of the name's length and three of its bytes, then
-    /// compared in full. (Nothing hashed, and no reference counted: the tables live in memory
-    /// that is never freed, so the threads of a partitioned fold, which all look here for every
-    /// event, only read it.)
+    /// compared in full. (Nothing hashed, and no table copied or retained but the one found.)
     private static let current = CurrentSchemas()
 
-    private final class CurrentSchemas: @unchecked Sendable {
-        // @unchecked: written in `init` only, and never freed (one instance, `current`).
+    private final class CurrentSchemas: Sendable {
         /// By catalogue position.
-        let keys: UnsafeBufferPointer<UInt64>
-        let names: UnsafeBufferPointer<UnsafeRawBufferPointer>
-        let versions: UnsafeBufferPointer<UInt16>
-        let tables: UnsafeBufferPointer<Unmanaged<FieldTable>>
+        let keys: [UInt64]
+        let names: [String]
+        let versions: [UInt16]
+        let tables: [FieldTable]
 
         init() {
-            func immortal<T>(_ values: [T]) -> UnsafeBufferPointer<T> {
-                let buffer = UnsafeMutableBufferPointer<T>.allocate(capacity: values.count)
-                _ = buffer.initialize(from: values)
-                return UnsafeBufferPointer(buffer)
-            }
-            let types = DomainEvent.catalogue.map { $0.eventType }
-            names = immortal(types.map { name in
-                let bytes = UnsafeMutableRawBufferPointer.allocate(byteCount: name.utf8.count, alignment: 8)
-                bytes.copyBytes(from: name.utf8)
-                return UnsafeRawBufferPointer(bytes)
-            })
-            keys = immortal(names.map { Self.key($0) })
-            versions = immortal(DomainEvent.catalogue.map { $0.schemaVersion })
-            tables = immortal(types.map { Unmanaged.passUnretained(DomainEvent.table[$0]!.fields) })
+            names = DomainEvent.catalogue.map { $0.eventType }
+            keys = names.map { name in Array(name.utf8).withUnsafeBytes { Self.key($0) } }
+            versions = DomainEvent.catalogue.map { $0.schemaVersion }
+            tables = names.map { DomainEvent.table[$0]!.fields }
         }
 
         static func key(_ name: UnsafeRawBufferPointer) -> UInt64 {
@@ -234,9 +216,9 @@ public enum DomainEvent: Hashable, Sendable {
         }
 
         /// The position and table of the current schema `type` names, if `version` is current.
-        func find(_ type: UnsafeRawBufferPointer, _ version: UInt16) -> (position: Int, fields: Unmanaged<FieldTable>)? {
+        func find(_ type: UnsafeRawBufferPointer, _ version: UInt16) -> (position: Int, fields: FieldTable)? {
             let key = Self.key(type)
-            for i in keys.indices where keys[i] == key && bytesEqual(names[i], type) {
+            for i in keys.indices where keys[i] == key && utf8Equal(names[i], type) {
                 return versions[i] == version ? (i, tables[i]) : nil
             }
             return nil

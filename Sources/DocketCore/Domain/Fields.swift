@@ -54,6 +54,8 @@ public final class FieldTable: @unchecked Sendable {
 
     /// The table it was compiled from.
     public let spec: [FieldSpec]
+    /// Its field names.
+    private let names: [String]
     let nested: [FieldTable]
     private let entries: UnsafeMutableBufferPointer<Entry>
     /// Every enumeration's allowed values, as UTF-8 bytes in `text`.
@@ -63,6 +65,7 @@ public final class FieldTable: @unchecked Sendable {
     public init(_ spec: [FieldSpec]) {
         precondition(spec.count <= PayloadFields.maximumFields, "a field table of \(spec.count) fields (at most \(PayloadFields.maximumFields))")
         self.spec = spec
+        names = spec.map(\.name)
         // Every name and allowed value, back to back, and where each one is.
         let strings = spec.flatMap { field -> [String] in
             if case .enumeration(let values) = field.kind { return [field.name] + values }
@@ -140,12 +143,10 @@ public final class FieldTable: @unchecked Sendable {
         return nil
     }
 
-    /// The field named `key`. (Compared with the names' bytes in the table's own memory: a table is
-    /// shared by every thread that decodes, and reading an array of it would count a reference to
-    /// the array's storage, a write to memory another core is writing.)
+    /// The field named `key`. (A typed event names its fields with the same literals as its
+    /// table, and equal literals compare without reading their bytes.)
     func index(of key: String) -> Int? {
-        var key = key
-        return key.withUTF8 { index(of: UnsafeRawBufferPointer($0)) }
+        names.firstIndex(of: key)
     }
 
     /// Whether `value` is one of enumeration field `i`'s allowed values.
@@ -170,12 +171,7 @@ public struct PayloadFields {
     /// borrowed for the duration of one decode (`init(borrowing:table:context:)`).
     private let bytes: [UInt8]
     private let borrowed: UnsafeRawBufferPointer?
-    /// Unowned, so that decoding counts no references to the catalogue's tables, which every
-    /// thread of a partitioned fold shares (each count would be a write to memory another core is
-    /// writing): `owner` holds it, unless it is one of the catalogue's
-    /// (`init(borrowing:catalogueTable:context:)`), which live as long as the process.
-    private unowned(unsafe) let table: FieldTable
-    private let owner: FieldTable?
+    private let table: FieldTable
     /// Where each field of the table starts in the bytes (its tag byte); -1 when absent or null.
     private let offsets: InlineArray<16, Int32>
     /// The first nested object's field (-1 if none) and where each of its own fields starts, as
@@ -186,30 +182,26 @@ public struct PayloadFields {
 
     /// Checks an encoded payload (the `Value` encoding of `Schemas/envelope.md`) against `table`.
     public init(encoded bytes: [UInt8], table: FieldTable, context: @autoclosure () -> String) throws(DomainError) {
-        try self.init(bytes, nil, at: 0, table: table, owner: table, wholePayload: true, context: context)
+        try self.init(bytes, nil, at: 0, table: table, wholePayload: true, context: context)
     }
 
     /// Checks a payload given as a `Value` against `table`.
     public init(_ value: Value, table: FieldTable, context: @autoclosure () -> String) throws(DomainError) {
-        try self.init(Payload(value).bytes, nil, at: 0, table: table, owner: table, wholePayload: true, context: context)
+        try self.init(Payload(value).bytes, nil, at: 0, table: table, wholePayload: true, context: context)
     }
 
     /// Checks an encoded payload read in place. The fields read `raw` and must not outlive it:
     /// a typed event built from them copies what it keeps.
-    /// `table` is one of the catalogue's (`DomainEvent`'s static tables, never freed), and is not
-    /// retained.
-    init(borrowing raw: UnsafeRawBufferPointer, catalogueTable table: FieldTable, context: @autoclosure () -> String) throws(DomainError) {
-        try self.init([], raw, at: 0, table: table, owner: nil, wholePayload: true, context: context)
+    init(borrowing raw: UnsafeRawBufferPointer, table: FieldTable, context: @autoclosure () -> String) throws(DomainError) {
+        try self.init([], raw, at: 0, table: table, wholePayload: true, context: context)
     }
 
     private init(
-        _ bytes: [UInt8], _ borrowed: UnsafeRawBufferPointer?, at start: Int, table: FieldTable, owner: FieldTable?, wholePayload: Bool,
-        context: () -> String
+        _ bytes: [UInt8], _ borrowed: UnsafeRawBufferPointer?, at start: Int, table: FieldTable, wholePayload: Bool, context: () -> String
     ) throws(DomainError) {
         self.bytes = bytes
         self.borrowed = borrowed
         self.table = table
-        self.owner = owner
         func check(_ raw: UnsafeRawBufferPointer) throws(DomainError) -> Checked {
             try Self.check(UnsafeRawBufferPointer(rebasing: raw[start...]), base: start, table: table, wholePayload: wholePayload, context: context)
         }
@@ -228,9 +220,7 @@ public struct PayloadFields {
     private init(nestedIn parent: PayloadFields, table: FieldTable, offsets: InlineArray<16, Int32>) {
         bytes = parent.bytes
         borrowed = parent.borrowed
-        // A nested table belongs to its parent's, which `owner` (if any) keeps.
         self.table = table
-        owner = parent.owner
         self.offsets = offsets
         nestedField = -1
         nestedOffsets = InlineArray(repeating: -1)
@@ -427,7 +417,7 @@ public struct PayloadFields {
         let nested = table.nested[Int(table.entry(i).nested)]
         if i == nestedField { return PayloadFields(nestedIn: self, table: nested, offsets: nestedOffsets) }
         // Already checked as part of this payload: this cannot throw.
-        return try? PayloadFields(bytes, borrowed, at: Int(offsets[i]), table: nested, owner: owner, wholePayload: false, context: { key })
+        return try? PayloadFields(bytes, borrowed, at: Int(offsets[i]), table: nested, wholePayload: false, context: { key })
     }
 }
 
