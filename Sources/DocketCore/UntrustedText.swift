@@ -160,12 +160,15 @@ public enum UntrustedText {
         var start = 1
         var marks = 0
         for character in s {
-            if !continuesStack(character) { (start, marks) = (position, 0) }
+            if !continuesStack(character) {
+                // A stack over the limit is counted to its end: the refusal says how many it has.
+                if marks > maximumMarks { return (start, marks) }
+                (start, marks) = (position, 0)
+            }
             marks += character.unicodeScalars.reduce(0) { $0 + (isStackingMark($1) ? 1 : 0) }
-            if marks > maximumMarks { return (start, marks) }
             position += character.unicodeScalars.count
         }
-        return nil
+        return marks > maximumMarks ? (start, marks) : nil
     }
 
     /// `s`, less each stack's combining marks after its first `maximumMarks` (`firstStack`): text

@@ -447,6 +447,9 @@ struct LifecycleTests {
             #expect(refused?.message.hasPrefix("title has 18 combining marks stacked on one character (character 1)") == true, "\(String(describing: refused))")
         }
         #expect(UntrustedText.firstStack(in: "ok " + String(repeating: "\u{0301}", count: 17))?.position == 3, "marks with nothing under them stack on the space")
+        // Counted to the end of the stack, past the limit.
+        let long = "x" + String(repeating: String(repeating: "\u{0301}", count: 10) + "\u{200D}", count: 3) + "y"
+        #expect(UntrustedText.firstStack(in: long).map { [$0.position, $0.marks] } == [1, 30])
         var h = try ReportHarness(id: "r-9")
         let noted = #expect(throws: DomainError.self) { try h.run(.note("see\n" + zalgo)) }
         #expect(noted?.message.hasPrefix("text has 20 combining marks stacked on one character (character 5)") == true, "\(String(describing: noted))")
