@@ -34,10 +34,12 @@ final class ClusterNode: @unchecked Sendable {
         configure(&r)
         let node = ClusterNode(replication: r)
         try await node.start()
-        let admin = try await Tokens(ledger: node.ledger).create(role: .admin, project: nil, subject: "root", expiresAt: nil, by: .local(actor: "test")).1
-        let replica = try await Tokens(ledger: node.ledger).create(
-            role: .replica, project: nil, subject: "replica", expiresAt: nil, standby: true, by: .local(actor: "test")).1
-        return (node, admin, replica)
+        return (node, try await node.token(.admin, name: "root"), try await node.token(.replica, name: "replica", standby: true))
+    }
+
+    /// A token of `role` made on this node (the leader's, which followers replicate).
+    func token(_ role: Role, project: String? = nil, name: String, standby: Bool = false) async throws -> String {
+        try await Tokens(ledger: ledger).create(role: role, project: project, subject: name, expiresAt: nil, standby: standby, by: .local(actor: "test")).1
     }
 
     /// A follower of `leader` on a fresh directory (created as a copy of the leader's ledger).
@@ -137,7 +139,7 @@ struct ReplicationTests {
     @Test("followers converge byte-identical under concurrent load, dictionaries included; they serve reads and views and refuse writes naming the leader")
     func converge() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader()
-        let auditor = try await Tokens(ledger: leader.ledger).create(role: .auditor, project: nil, subject: "aud", expiresAt: nil, by: .local(actor: "test")).1
+        let auditor = try await leader.token(.auditor, name: "aud")
         let f1 = try await ClusterNode.follower(of: leader, token: replica)
         let joining = Task {
             try await Task.sleep(for: .milliseconds(200))
@@ -456,7 +458,7 @@ struct ReplicationTests {
     @Test("a node that follows with a replica token that only reads, promoted, says it cannot depose the old leader, which goes on leading")
     func promotedWithReadOnlyToken() async throws {
         let (leader, admin, _) = try await ClusterNode.leader()
-        let readOnly = try await Tokens(ledger: leader.ledger).create(role: .replica, project: nil, subject: "copy", expiresAt: nil, by: .local(actor: "test")).1
+        let readOnly = try await leader.token(.replica, name: "copy")
         let f = try await ClusterNode.follower(of: leader, token: readOnly)
         let c = leader.client(admin, redirects: 0)
         try await appendBatchesRemotely(c, count: 5)
@@ -649,7 +651,7 @@ struct ReplicationTests {
     @Test("a deposed leader that wrote on is refused when it comes back as a follower: divergence named at its first extra record, nothing overwritten")
     func divergence() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader()
-        let reporter = try await Tokens(ledger: leader.ledger).create(role: .reporter, project: nil, subject: "rey", expiresAt: nil, by: .local(actor: "test")).1
+        let reporter = try await leader.token(.reporter, name: "rey")
         let f = try await ClusterNode.follower(of: leader, token: replica)
         let c = leader.client(admin)
         try await appendBatchesRemotely(c, count: 200)
@@ -955,8 +957,7 @@ extension ReplicationTests {
     func replicateRoles() async throws {
         let (leader, _, _) = try await ClusterNode.leader()
         for role in [Role.maintainer, .reporter, .auditor] {
-            let token = try await Tokens(ledger: leader.ledger).create(
-                role: role, project: role == .maintainer ? "p" : nil, subject: "x", expiresAt: nil, by: .local(actor: "test")).1
+            let token = try await leader.token(role, project: role == .maintainer ? "p" : nil, name: "x")
             let socket = try #require(try await RawSocket.authenticated(port: leader.port, token: token))
             socket.send(Frame(.replicate, requestID: 5, body: ReplicateRequest(
                 ledger: leader.store.ledgerID, head: 0, hash: ChainHash.genesis.description, epoch: 0, epochLeader: nil, dictionaries: 0,
