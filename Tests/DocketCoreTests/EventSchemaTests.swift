@@ -153,6 +153,9 @@ struct EventSchemaTests {
         }
     }
 
+    /// A copy of the schemas in tables of its own, as each thread of a partitioned rebuild has.
+    let copiedSchemas = DomainEvent.Schemas.shared.privateCopy()
+
     @Test("golden payloads decode, re-encode to the schema's exact bytes, and upcast as stated", arguments: SchemaFiles.eventSchemaNames)
     func goldenVectors(_ name: String) throws {
         let e = try SchemaFiles.event(name)
@@ -163,6 +166,15 @@ struct EventSchemaTests {
             // The schema's bytes are the payload encoding, computed outside this code base.
             #expect(Payload(payload).hex == g["binary"]?.stringValue, "\(name): binary form of \(JSON.serialize(payload))")
             let event = try DomainEvent(type: type, version: version, payload: payload)
+            // A view rebuild's decoding of the stored bytes names the same event, with the shared
+            // schemas or with a thread's own copy of them (which reads them the same).
+            try Array(type.utf8).withUnsafeBytes { name in
+                try Payload(payload).bytes.withUnsafeBytes { raw in
+                    let folded = try DomainEvent(folding: name, version: version, encoded: raw)
+                    #expect(folded.typeName == event.typeName && folded.schemaVersion == event.schemaVersion)
+                    #expect(try DomainEvent(folding: name, version: version, encoded: raw, schemas: copiedSchemas) == folded)
+                }
+            }
             if let upcast = g["upcastTo"] {
                 #expect(event.schemaVersion > version)
                 #expect(event.value == upcast)

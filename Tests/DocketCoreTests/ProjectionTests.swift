@@ -207,6 +207,19 @@ struct ProjectionTests {
                 _ = try Array("StatusUpdateSent".utf8).withUnsafeBytes { name in try DomainEvent(folding: name, version: 1, encoded: raw) }
             }
         }
+        // So it is with a thread's own copy of the schemas (a partitioned rebuild's), which also
+        // names an unknown type or version as the shared ones do.
+        let copy = DomainEvent.Schemas.shared.privateCopy()
+        for (type, version, bytes) in [("StatusUpdateSent", UInt16(1), bad), ("StatusUpdateSent", 9, bad), ("NoSuchEvent", 1, bad)] {
+            let errors = [DomainEvent.Schemas.shared, copy].map { schemas in
+                #expect(throws: DomainError.self) {
+                    try bytes.withUnsafeBytes { raw in
+                        _ = try Array(type.utf8).withUnsafeBytes { name in try DomainEvent(folding: name, version: version, encoded: raw, schemas: schemas) }
+                    }
+                }
+            }
+            #expect(errors[0]?.code == errors[1]?.code && errors[0]?.message == errors[1]?.message, "\(type) v\(version)")
+        }
     }
 
     @Test("a checkpoint of another format, or damaged, is refused rather than misread")

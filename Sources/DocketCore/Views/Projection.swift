@@ -72,12 +72,16 @@ public struct Projection: Sendable {
     /// Events of report and project streams that did not decode against their schemas, and so are
     /// in no view: 0 unless an admin's raw append or a damaged record put one there (replay reports it).
     public var undecodable = 0
+    /// The schemas its events are decoded with: a partition's own copy (`split`), so that the
+    /// threads folding partitions never share a field table's reference count.
+    var schemas = DomainEvent.Schemas.shared
 
     public init() {}
 
     /// Divides the projection among `n` partitions by stream (`partition` maps a stream name to
-    /// 0..<n), so that each can be folded on by its own thread and `merging` puts them back. One
-    /// partition is the projection itself, moved rather than copied: folding on into it then
+    /// 0..<n), so that each can be folded on by its own thread and `merging` puts them back. Each
+    /// partition decodes with its own copy of the schemas (`DomainEvent.Schemas`). Into one
+    /// partition, the projection itself is moved rather than copied: folding on into it then
     /// changes its tables in place.
     public consuming func split(into n: Int, by partition: (String) -> Int) -> [Projection] {
         if n <= 1 { return [self] }
@@ -86,6 +90,7 @@ public struct Projection: Sendable {
             parts[i].lastSequence = lastSequence
             parts[i].lastRecordedAt = lastRecordedAt
             parts[i].lastOccurredAt = lastOccurredAt
+            parts[i].schemas = DomainEvent.Schemas.shared.privateCopy()
         }
         parts[0].undecodable = undecodable
         for (id, report) in reports { parts[partition(DomainStreams.reportPrefix + id)].reports[id] = report }
@@ -157,7 +162,7 @@ public struct Projection: Sendable {
         lastSequence = event.sequence
         lastRecordedAt = event.recordedAt
         guard let (isReport, key) = Self.domainKey(of: event.stream) else { return }
-        guard let domainEvent = try? DomainEvent(folding: event.type, version: event.schemaVersion, encoded: event.payload) else {
+        guard let domainEvent = try? DomainEvent(folding: event.type, version: event.schemaVersion, encoded: event.payload, schemas: schemas) else {
             undecodable += 1
             return
         }
