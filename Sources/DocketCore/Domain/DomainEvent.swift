@@ -156,7 +156,7 @@ public enum DomainEvent: Hashable, Sendable {
     {
         let (position, table) = try schemas.schema(type, version)
         let fields = try PayloadFields(borrowing: encoded, table: table, context: "\(String(decoding: type, as: UTF8.self)) v\(version)")
-        if let unread = Self.unreadByFold[position] {
+        if let unread = schemas.unreadByFold[position] {
             self = unread
         } else {
             try self.init(position: position, version: version, fields)
@@ -165,8 +165,9 @@ public enum DomainEvent: Hashable, Sendable {
 
     /// By catalogue position, the event with an empty payload for the types whose payload is in
     /// no view (`Report.Fields.apply` reads nothing of it, nor does the lifecycle; test
-    /// `foldingDecode` folds each with and without its payload); nil for the others.
-    static let unreadByFold: [DomainEvent?] = {
+    /// `foldingDecode` folds each with and without its payload); nil for the others. (Each
+    /// `Schemas` holds its own copy, as it does the field tables.)
+    private static let unreadByFold: [DomainEvent?] = {
         let unread: [DomainEvent] = [
             .triageStarted(TriageStarted()), .infoRequested(InfoRequested()), .reporterResponded(ReporterResponded()),
             .statusUpdateSent(StatusUpdateSent()), .fixStarted(FixStarted()), .cveRequested(CVERequested()),
@@ -190,11 +191,13 @@ public enum DomainEvent: Hashable, Sendable {
     /// event a view fold reads): by a key made of the name's length and three of its bytes, then
     /// compared in full. (Nothing hashed, and no table copied or retained but the one found.)
     ///
-    /// Each event decoded retains the field table found for as long as its fields are read. Two
-    /// threads decoding with the same tables write the same reference counts from two cores, and
-    /// that cache line then moves between them for every event: a partitioned view rebuild gives
-    /// each thread a `privateCopy` (the 1M-event rebuild of every view took 6% less CPU time
-    /// than with the shared tables, in eight interleaved runs of each).
+    /// Each event decoded retains the field table found for as long as its fields are read, and
+    /// an event whose payload no view reads is copied from `unreadByFold`. Two threads decoding
+    /// with the same tables and array write the same reference counts from two cores, and that
+    /// cache line then moves between them for every event: a partitioned view rebuild gives each
+    /// thread a `privateCopy`. (The 1M-event rebuild of every view took 6% less CPU time with
+    /// the tables copied, in eight interleaved runs of each, and the fold alone about 3% less
+    /// again with the array copied too.)
     public final class Schemas: Sendable {
         /// The tables every decoding uses unless given others.
         public static let shared = Schemas(copying: false)
@@ -204,6 +207,8 @@ public enum DomainEvent: Hashable, Sendable {
         private let names: [String]
         private let versions: [UInt16]
         private let tables: [FieldTable]
+        /// `DomainEvent.unreadByFold`.
+        let unreadByFold: [DomainEvent?]
 
         private init(copying: Bool) {
             // A copy's names and tables are made anew: nothing in them is shared with another copy.
@@ -211,6 +216,8 @@ public enum DomainEvent: Hashable, Sendable {
             keys = names.map { name in Array(name.utf8).withUnsafeBytes { Self.key($0) } }
             versions = DomainEvent.catalogue.map { $0.schemaVersion }
             tables = DomainEvent.catalogue.map { copying ? FieldTable($0.fields) : DomainEvent.table[$0.eventType]!.fields }
+            // (`map` makes a new array; the events' empty payloads hold nothing shared.)
+            unreadByFold = copying ? DomainEvent.unreadByFold.map { $0 } : DomainEvent.unreadByFold
         }
 
         /// The same schemas in tables of their own, for one thread's use.
