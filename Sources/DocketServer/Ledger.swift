@@ -115,9 +115,9 @@ public final class Ledger: Sendable {
     public func execute(
         _ command: ReportCommand, report id: String, as principal: Principal, at: Timestamp?, eventID: EventID?, creditFromPolicy: Bool = false
     ) async throws -> Outcome {
-        // A token that may change no report is told so wherever it asks: a follower that sent it
-        // to the leader would only have it refused there.
-        try Self.refuseReadOnly(principal)
+        // What the token may never do, whatever the report, is refused wherever it is asked: a
+        // follower that sent it to the leader would only have it refused there.
+        try Self.refuseBeyondRole(command, principal, at: at)
         // A node that takes no writes (a follower) says so next: it does not judge a command
         // against views that may lag the leader's.
         if let refusal = store.writeRefusal { throw refusal }
@@ -423,6 +423,28 @@ public final class Ledger: Sendable {
         Forbidden("a reporter can only submit reports as themselves (\(principal.subject))")
     }
 
+    /// Refuses what `principal` may not do on any report, judged from the command alone: any
+    /// command from an auditor or replica, a maintainer's submission to another project, and a
+    /// reporter's submission as someone else or dated command. (Each is checked again, with the
+    /// rest, where the report is known: `authorize`, `checkTime`.)
+    static func refuseBeyondRole(_ command: ReportCommand, _ principal: Principal, at: Timestamp?) throws {
+        try refuseReadOnly(principal)
+        switch principal.role {
+        case .maintainer:
+            if case .submit(let e) = command, !principal.maintains(e.project) { throw submissionElsewhere(principal, e.project) }
+        case .reporter:
+            // As `authorize` orders them: who the submission names, then the time.
+            if case .submit(let e) = command, e.reporter.handle != principal.subject { throw reporterAsThemselves(principal) }
+            if at != nil { throw reporterCannotDate }
+        default:
+            break
+        }
+    }
+
+    static func submissionElsewhere(_ principal: Principal, _ project: String) -> Forbidden {
+        Forbidden("a maintainer of \(principal.project ?? "?") cannot submit to project \(project)")
+    }
+
     /// Refuses the roles that may change no report (auditors and replicas).
     static func refuseReadOnly(_ principal: Principal) throws {
         if principal.role == .auditor || principal.role == .replica {
@@ -448,9 +470,7 @@ public final class Ledger: Sendable {
         case .maintainer:
             if case .submit(let e) = command {
                 // As for a free id: the project first, then (in `refuseTakenID`) the rest.
-                guard principal.maintains(e.project) else {
-                    throw Forbidden("a maintainer of \(principal.project ?? "?") cannot submit to project \(e.project)")
-                }
+                guard principal.maintains(e.project) else { throw Self.submissionElsewhere(principal, e.project) }
                 if let report, !principal.canSee(report) { throw SubmissionUnderTakenID() }
                 return
             }
@@ -700,7 +720,6 @@ public final class Ledger: Sendable {
         // its copy.
         try DomainStreams.validateIdentifier(project, what: "project")
         guard principal.maintains(project) else { throw Forbidden("only an admin or a maintainer of \(project) can change its policy") }
-        if let refusal = store.writeRefusal { throw refusal }
         // Which policy a report is held to goes by adoption time: a maintainer who could date an
         // adoption before the reports could hold them all to a laxer policy after the fact, and
         // turn breaches into met deadlines, in every view of the past as well. Dating one, to
@@ -708,6 +727,7 @@ public final class Ledger: Sendable {
         if at != nil, principal.role != .admin {
             throw Forbidden("only an admin can set the time of a project event (to import a history); a maintainer's takes effect when the node records it")
         }
+        if let refusal = store.writeRefusal { throw refusal }
         if let at { try Self.refuseImplausibleTime(at) }
     }
 

@@ -140,6 +140,8 @@ struct ReplicationTests {
     func converge() async throws {
         let (leader, admin, replica) = try await ClusterNode.leader()
         let auditor = try await leader.token(.auditor, name: "aud")
+        let maintainer = try await leader.token(.maintainer, project: "aumos", name: "mia")
+        let reporter = try await leader.token(.reporter, name: "ada")
         let f1 = try await ClusterNode.follower(of: leader, token: replica)
         let joining = Task {
             try await Task.sleep(for: .milliseconds(200))
@@ -212,6 +214,33 @@ struct ReplicationTests {
                 }
                 await readOnly.close()
             }
+            // Nor is a command a maintainer or reporter may make on no report, nor a maintainer's
+            // dated adoption; what they may make is sent to the leader.
+            let asMaintainer = f1.client(maintainer, redirects: 0)
+            let asReporter = f1.client(reporter, redirects: 0)
+            let at = Timestamp.now()
+            let (own, elsewhere) = (ReportSubmitted(project: "aumos", title: "t", reporter: Reporter(handle: "ada")), ReportSubmitted(project: "other", title: "t", reporter: Reporter(handle: "ada")))
+            var other = own
+            other.reporter.handle = "bob"
+            for (who, client, verb, dated, code) in [
+                ("maintainer, other project", asMaintainer, ReportCommand.submit(elsewhere), false, "forbidden"),
+                ("reporter as someone else", asReporter, .submit(other), false, "forbidden"),
+                ("reporter, dated", asReporter, .respond(summary: "x"), true, "forbidden"),
+                ("maintainer", asMaintainer, .submit(own), true, "not-leader"), ("reporter", asReporter, .submit(own), false, "not-leader"),
+            ] {
+                let refused = await #expect(throws: DocketClientError.self) { try await client.command(verb, report: "R9", at: dated ? at : nil) }
+                #expect(refused?.code == code, "\(who): \(String(describing: refused))")
+            }
+            let policyText = try Policy.parse(SyntheticReports.policyText, file: "synthetic").encodeCanonical()
+            for (dated, code) in [(true, "forbidden"), (false, "not-leader")] {
+                let args: [(key: String, value: Value)] = [("project", "aumos"), ("policy", .string(policyText)), ("zone", "UTC"), ("zoneTransitions", [":0"])]
+                let refused = await #expect(throws: DocketClientError.self) {
+                    try await asMaintainer.admin("policy-adopt", args + (dated ? [("at", .string(at.rfc3339))] : []))
+                }
+                #expect(refused?.code == code, "adoption, dated \(dated): \(String(describing: refused))")
+            }
+            await asMaintainer.close()
+            await asReporter.close()
             let tokenRefused = await #expect(throws: DocketClientError.self) { try await onFollower.admin("token-create", [("role", "auditor"), ("name", "x")]) }
             #expect(tokenRefused?.code == "not-leader")
             // A follower signs no checkpoint of its own: not-leader, not a request for a key.
