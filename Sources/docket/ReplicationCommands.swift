@@ -51,15 +51,6 @@ struct ReplicationOptions: ParsableArguments {
     }
 
     func check() throws {
-        if replicaOf == nil {
-            // Said so rather than ignored: a leader given a token (meant, say, as its admin token)
-            // would otherwise start as if it had one.
-            if token != nil || tokenFile != nil {
-                throw ValidationError(
-                    "--token and --token-file give the leader's token for --replica-of; without --replica-of this node is a leader and takes none (make an admin token with --admin-token-file or docket token create)")
-            }
-            if replicaTLS || replicaTLSCA != nil { throw ValidationError("--replica-tls and --replica-tls-ca are for reaching the leader named by --replica-of") }
-        }
         if let tokenFile {
             guard token == nil else { throw ValidationError("give --token or --token-file, not both") }
             _ = try readTokenFile(tokenFile)

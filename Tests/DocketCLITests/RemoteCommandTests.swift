@@ -389,12 +389,6 @@ struct RemoteCommandTests {
 
             let follower = try await DocketProcess.run(["serve", "--data-dir", dir + "/f", "--replica-of", "127.0.0.1:1", "--token", secret, "--admin-token-file", file])
             #expect(follower.status != 0 && follower.stderr.contains("--admin-token-file is for a leader"), "\(follower.stderr)")
-            // The options for reaching a leader are refused on a leader, and nothing is made.
-            for extra in [["--token", secret], ["--token-file", file], ["--replica-tls"], ["--replica-tls-ca", file]] {
-                let leader = try await DocketProcess.run(["serve", "--data-dir", dir + "/l", "--listen", "127.0.0.1:\(DocketProcess.freePort())"] + extra)
-                #expect(leader.status != 0 && leader.stderr.contains("--replica-of"), "\(extra): \(leader.stderr)")
-                #expect(!FileManager.default.fileExists(atPath: dir + "/l"))
-            }
         }
     }
 
