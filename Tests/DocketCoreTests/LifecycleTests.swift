@@ -234,7 +234,7 @@ struct LifecycleTests {
             ("http://2130706433/h", "support@evil.example", .named), ("eve", "www.evil.com &lt;b&gt; $x$ :smile:", .named),
             ("ivy", "\u{202E}    Indented", .named), ("cy", "*\u{301}x*\u{301} www.\u{FE0F}evil.\u{FE0F}com", .named),
             ("dave", nil, .anonymous), ("DAVE", nil, .anonymous), ("hana", "fixes #1234, see owner/repo#5", .named),
-            ("kim", "#\u{FE0F}\u{20E3} fan", .named),
+            ("kim", "#\u{FE0F}\u{20E3} fan", .named), ("lee", "Effaced of commit deadbeefcafe1234, cafe12, gh-42", .named),
         ]
         for (i, (handle, name, credit)) in people.enumerated() {
             var h = try ReportHarness(id: "r-\(i)", reporter: Reporter(handle: handle, name: name, credit: credit), recorded: true)
@@ -250,10 +250,12 @@ struct LifecycleTests {
         let wj = "\u{2060}"
         // Every ASCII punctuation mark escaped; a WORD JOINER after each @ and :, so GFM links no
         // address and GitHub swaps in no emoji; no live entity, math or `www.`.
-        #expect(md.contains("- support\\@\(wj)evil\\.example (@\(wj)http\\:\(wj)\\/\\/2130706433\\/h) — finder\n"), "\(md)")
+        #expect(md.contains("- support\\@\(wj)evil\\.example (@\(wj)http\\:\(wj)\\/\\/213070\(wj)6433\\/h) — finder\n"), "\(md)")
         #expect(md.contains("- www\\.evil\\.com \\&lt\\;b\\&gt\\; \\$x\\$ \\:\(wj)smile\\:\(wj) (@\(wj)eve) — finder\n"), "\(md)")
         // Nor an issue or pull request reference, pasted into release notes or an issue.
         #expect(md.contains("- fixes \\#\(wj)1234\\, see owner\\/repo\\#\(wj)5 (@\(wj)hana) — finder\n"), "\(md)")
+        // Nor a commit (7 hex digits or more: cut into pieces of 6) or GH-42; six digits stay whole.
+        #expect(md.contains("- Efface\(wj)d of commit deadbe\(wj)efcafe\(wj)1234\\, cafe12\\, gh\\-\(wj)42 (@\(wj)lee) — finder\n"), "\(md)")
         // After a keycap, not inside it.
         #expect(md.contains("- \\#\u{FE0F}\u{20E3}\(wj) fan (@\(wj)kim) — finder\n"), "\(md)")
         // The override dropped first, then the spaces trimmed.

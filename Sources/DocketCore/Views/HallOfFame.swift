@@ -190,7 +190,8 @@ public struct HallOfFame: Hashable, Sendable {
     ///   invisible; after any marks on it, which a keycap such as #️⃣ is made of): GFM makes any
     ///   `a@b.c` a mailto link, escaped or not, emoji `:codes:` are replaced after rendering, and
     ///   where the section is pasted into release notes or an issue, `#123` and `owner/repo#5`
-    ///   would link to someone else's issue;
+    ///   would link to someone else's issue; so does the `-` of `GH-123`, and every sixth digit
+    ///   of a run of 7 or more hex digits, which GitHub would link as a commit;
     /// - white space at either end is dropped: four leading spaces would make a code block.
     static func escape(_ s: String) -> String {
         var kept = String.UnicodeScalarView()
@@ -208,16 +209,42 @@ public struct HallOfFame: Hashable, Sendable {
             }
         }
         var out = String.UnicodeScalarView()
-        for character in String(kept).drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed() {
+        let characters = Array(String(kept).drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        // How far into a run of hex digits each character is (1, 2, …; 0 outside one), and
+        // whether that run is long enough to be taken for a commit.
+        var hexRun = 0
+        var longRunEnds = 0
+        for (i, character) in characters.enumerated() {
             for scalar in character.unicodeScalars {
                 if scalar.isASCII, Self.markdownPunctuation.contains(UInt8(scalar.value)) { out.append("\\") }
                 out.append(scalar)
             }
+            if character.isHexDigit, character.isASCII {
+                if hexRun == 0 {
+                    var end = i
+                    while end < characters.count, characters[end].isHexDigit, characters[end].isASCII { end += 1 }
+                    longRunEnds = end - i >= Self.shortestCommit ? end : 0
+                }
+                hexRun += 1
+            } else {
+                hexRun = 0
+            }
             // After the whole character: inside it, the joiner would break a keycap (#️⃣).
-            if let first = character.unicodeScalars.first, first == "@" || first == ":" || first == "#" { out.append("\u{2060}") }
+            if let first = character.unicodeScalars.first, first == "@" || first == ":" || first == "#" {
+                out.append("\u{2060}")
+            } else if character == "-", i >= 2, characters[i - 2].lowercased() == "g", characters[i - 1].lowercased() == "h" {
+                // "GH-123" (GitHub's other way of writing #123).
+                out.append("\u{2060}")
+            } else if hexRun > 0, hexRun % (Self.shortestCommit - 1) == 0, i + 1 < longRunEnds {
+                // A commit hash GitHub would link (7 hex digits or more): cut into pieces too short for one.
+                out.append("\u{2060}")
+            }
         }
         return String(out)
     }
+
+    /// The fewest hex digits GitHub links as a commit.
+    private static let shortestCommit = 7
 
     /// ASCII punctuation (CommonMark lets any of it be backslash-escaped).
     private static let markdownPunctuation = Set(Array("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".utf8))
