@@ -1,4 +1,4 @@
-import DocketCore
+@testable import DocketCore
 import DocketTestSupport
 import Testing
 
@@ -220,6 +220,14 @@ struct ProjectionTests {
             }
             #expect(errors[0]?.code == errors[1]?.code && errors[0]?.message == errors[1]?.message, "\(type) v\(version)")
         }
+    }
+
+    @Test("a split gives each partition a copy of the schemas of its own, none of them the shared one")
+    func splitSchemas() {
+        // Folding threads that shared one would write the same reference counts for every event.
+        let parts = Projection().split(into: 3) { _ in 0 }
+        #expect(parts.allSatisfy { $0.schemas !== DomainEvent.Schemas.shared })
+        #expect(Set(parts.map { ObjectIdentifier($0.schemas) }).count == 3)
     }
 
     @Test("a checkpoint of another format, or damaged, is refused rather than misread")

@@ -80,9 +80,10 @@ public struct Projection: Sendable {
 
     /// Divides the projection among `n` partitions by stream (`partition` maps a stream name to
     /// 0..<n), so that each can be folded on by its own thread and `merging` puts them back. Each
-    /// partition decodes with its own copy of the schemas (`DomainEvent.Schemas`). Into one
-    /// partition, the projection itself is moved rather than copied: folding on into it then
-    /// changes its tables in place.
+    /// of the n partitions is new, with its own copy of the schemas (`DomainEvent.Schemas`), and
+    /// the projection's reports and projects are divided among them. With n ≤ 1 the projection
+    /// itself is returned, moved rather than copied: folding on into it changes its tables in
+    /// place.
     public consuming func split(into n: Int, by partition: (String) -> Int) -> [Projection] {
         if n <= 1 { return [self] }
         var parts = [Projection](repeating: Projection(), count: n)
