@@ -456,9 +456,11 @@ public final class Ledger: Sendable {
     /// project's; auditors and replicas not at all. A report a principal may not see is reported
     /// as unknown, so its existence does not leak.
     func authorize(_ command: ReportCommand, on report: Report?, id: String, _ principal: Principal, at: Timestamp? = nil) throws {
-        // A command on a report that does not exist is refused before anything else is checked:
-        // checked after, a refusal of the verb, the time or the arguments would tell a reporter or
-        // maintainer that the id names someone else's report.
+        // A command on a report that does not exist is refused before anything else about the
+        // report is checked: checked after, a refusal of the verb, the time or the arguments would
+        // tell a reporter or maintainer that the id names someone else's report. (What the token
+        // may do on no report at all is refused before this, in `execute`: `refuseBeyondRole`,
+        // the same answer whatever the id names.)
         if report == nil, principal.role == .maintainer || principal.role == .reporter {
             if case .submit = command {} else { throw DomainError.noReport(id) }
         }
