@@ -412,11 +412,12 @@ struct PolicyFormatTests {
     }
 
     @Test(
-        "a policy to adopt holds no control, line-separator or bidirectional characters in its text (named by file, line, field and character); one in the log still reads",
+        "a policy to adopt holds no control, line-separator or bidirectional characters, nor a stack of over 16 combining marks, in its text (named by file, line, field and character); one in the log still reads",
         arguments: [
             (#"name = "Aum\u001b[31mOS""# + "\nversion = 1\n", "p.toml:1: name:", "U+001B, character 4"),
             ("name = \"P\"\nversion = 1\nmodels = \"seed\u{202E}txt.md\"\n", "p.toml:3: models:", "U+202E, character 5"),
             ("name = \"P\"\nversion = 1\n[scope]\nin = [\"core\", \"a\\rb\"]\n", "p.toml:4: scope.in:", "entry 2 holds a control character (U+000D, character 2)"),
+            ("name = \"Z" + String(repeating: "\u{301}", count: 17) + "\"\nversion = 1\n", "p.toml:1: name:", "name has 17 combining marks stacked on one character (character 1)"),
         ])
     func disruptiveText(_ text: String, prefix: String, says: String) throws {
         let error = #expect(throws: PolicyError.self) { try Policy.parse(text, file: "p.toml", adopting: true) }

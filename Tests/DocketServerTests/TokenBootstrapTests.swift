@@ -95,6 +95,12 @@ struct TokenBootstrapTests {
                 }
                 #expect(refused?.message.hasPrefix("--name holds an invisible character (U+") == true, "\(String(describing: refused))")
             }
+            // Nor a stack of combining marks, which would run over the lines around it where shown.
+            let zalgo = "ada" + String(repeating: "\u{301}", count: 17)
+            let stacked = await #expect(throws: DomainError.self) {
+                _ = try await tokens.create(role: .reporter, project: nil, subject: zalgo, expiresAt: nil, by: .local(actor: "t"))
+            }
+            #expect(stacked?.message.hasPrefix("--name has 17 combining marks stacked on one character (character 3)") == true, "\(String(describing: stacked))")
             let spaced = await #expect(throws: DomainError.self) {
                 _ = try await tokens.create(role: .reporter, project: nil, subject: "ada ", expiresAt: nil, by: .local(actor: "t"))
             }

@@ -410,10 +410,14 @@ struct PolicyParser {
     }
 
     /// A policy to adopt holds no text that changes how what is around it is shown (an escape
-    /// sequence, a carriage return, a bidirectional override): its name and entries are printed
+    /// sequence, a carriage return, a bidirectional override, more than 16 combining marks on one
+    /// character): its name and entries are printed
     /// in tables, messages and clock notes. Policies already in the log are read as they are.
     private mutating func refuseDisruptive(_ value: String, _ field: String, entry: Int? = nil) {
-        guard adopting, let why = UntrustedText.refusal(value, field: entry.map { "entry \($0)" } ?? field, multiLine: false) else { return }
+        guard adopting else { return }
+        let named = entry.map { "entry \($0)" } ?? field
+        // (A stack of combining marks runs over the lines around it, as in a command's texts.)
+        guard let why = UntrustedText.refusal(value, field: named, multiLine: false) ?? UntrustedText.stackRefusal(value, field: named) else { return }
         report(line(of: field), field, "\(why); policy text is shown in tables and messages: remove it")
     }
 
