@@ -118,10 +118,9 @@ public struct Tokens: Sendable {
         let heldBefore = role == .reporter && records.contains { $0.role == .reporter && $0.subject == subject }
         // Nor a stack of combining marks ("Zalgo"), which runs over the lines around it in the
         // tables and halls of fame that show it, as a command's texts may not hold one.
-        if !heldBefore, let refusal = UntrustedText.stackRefusal(subject, field: "--name") {
-            throw DomainError(.invalidCommand, refusal)
-        }
-        if !heldBefore, let refusal = UntrustedText.identityRefusal(subject, field: "--name", kind: .handle) {
+        if !heldBefore,
+            let refusal = UntrustedText.stackRefusal(subject, field: "--name") ?? UntrustedText.identityRefusal(subject, field: "--name", kind: .handle)
+        {
             // Nor does one a maintainer filed reports under, with no token, before the rule: only
             // here are the views read (a fold, on a node whose views are cold), for a name refused
             // otherwise.

@@ -151,7 +151,7 @@ extension StoreOptions {
         // The actor who records, in local mode, is a handle held to the rules of handles as a
         // token's name is: the lifecycle lets the actor name themselves as they are named ("@zed"
         // would pass as zed's reporter handle).
-        if !readOnly, let refusal = UntrustedText.identityRefusal(actor, field: "--actor", kind: .handle) {
+        if !readOnly, let refusal = UntrustedText.stackRefusal(actor, field: "--actor") ?? UntrustedText.identityRefusal(actor, field: "--actor", kind: .handle) {
             throw CLIError(refusal, exitCode: ExitCode.validationFailure.rawValue)
         }
         let store = try openStore(readOnly: readOnly)

@@ -235,6 +235,7 @@ struct LifecycleTests {
             ("ivy", "\u{202E}    Indented", .named), ("cy", "*\u{301}x*\u{301} www.\u{FE0F}evil.\u{FE0F}com", .named),
             ("dave", nil, .anonymous), ("DAVE", nil, .anonymous), ("hana", "fixes #1234, see owner/repo#5", .named),
             ("kim", "#\u{FE0F}\u{20E3} fan", .named), ("lee", "Effaced of commit deadbeefcafe1234, cafe12, gh-42", .named),
+            ("max", "GH-7 abcdef1\u{FE0F}\u{20E3} ab\u{301}cdef1 deadbeefcafe", .named),
         ]
         for (i, (handle, name, credit)) in people.enumerated() {
             var h = try ReportHarness(id: "r-\(i)", reporter: Reporter(handle: handle, name: name, credit: credit), recorded: true)
@@ -256,6 +257,9 @@ struct LifecycleTests {
         #expect(md.contains("- fixes \\#\(wj)1234\\, see owner\\/repo\\#\(wj)5 (@\(wj)hana) — finder\n"), "\(md)")
         // Nor a commit (7 hex digits or more: cut into pieces of 6) or GH-42; six digits stay whole.
         #expect(md.contains("- Efface\(wj)d of commit deadbe\(wj)efcafe\(wj)1234\\, cafe12\\, gh\\-\(wj)42 (@\(wj)lee) — finder\n"), "\(md)")
+        // A digit with a keycap or a mark on it is still one of the run; a run of exactly twelve
+        // ends without a joiner, as does the text.
+        #expect(md.contains("- GH\\-\(wj)7 abcdef\(wj)1\u{FE0F}\u{20E3} ab\u{301}cdef\(wj)1 deadbe\(wj)efcafe (@\(wj)max) — finder\n"), "\(md)")
         // After a keycap, not inside it.
         #expect(md.contains("- \\#\u{FE0F}\u{20E3}\(wj) fan (@\(wj)kim) — finder\n"), "\(md)")
         // The override dropped first, then the spaces trimmed.

@@ -170,6 +170,14 @@ struct TokenBootstrapTests {
             let legacySubmission = try DomainEvent.reportSubmitted(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: "@zed"))).proposed(actor: "m", occurredAt: nil)
             _ = try await store.append(to: try DomainStreams.report("Z-1"), expecting: .noStream, events: [legacySubmission])
             _ = try await tokens.create(role: .reporter, project: nil, subject: "@zed", expiresAt: nil, by: .local(actor: "t"))
+            // So does one whose handle on record stacks more combining marks than are now taken.
+            let stacked = "wu" + String(repeating: "\u{301}", count: 20)
+            let stackedSubmission = try DomainEvent.reportSubmitted(ReportSubmitted(project: "p", title: "t", reporter: Reporter(handle: stacked))).proposed(actor: "m", occurredAt: nil)
+            _ = try await store.append(to: try DomainStreams.report("Z-2"), expecting: .noStream, events: [stackedSubmission])
+            _ = try await tokens.create(role: .reporter, project: nil, subject: stacked, expiresAt: nil, by: .local(actor: "t"))
+            await #expect(throws: DomainError.self) {
+                _ = try await tokens.create(role: .maintainer, project: "p", subject: stacked, expiresAt: nil, by: .local(actor: "t"))
+            }
             await #expect(throws: DomainError.self) {
                 _ = try await tokens.create(role: .reporter, project: nil, subject: "@yan", expiresAt: nil, by: .local(actor: "t"))
             }

@@ -219,10 +219,10 @@ public struct HallOfFame: Hashable, Sendable {
                 if scalar.isASCII, Self.markdownPunctuation.contains(UInt8(scalar.value)) { out.append("\\") }
                 out.append(scalar)
             }
-            if character.isHexDigit, character.isASCII {
+            if Self.beginsWithHexDigit(character) {
                 if hexRun == 0 {
                     var end = i
-                    while end < characters.count, characters[end].isHexDigit, characters[end].isASCII { end += 1 }
+                    while end < characters.count, Self.beginsWithHexDigit(characters[end]) { end += 1 }
                     longRunEnds = end - i >= Self.shortestCommit ? end : 0
                 }
                 hexRun += 1
@@ -245,6 +245,13 @@ public struct HallOfFame: Hashable, Sendable {
 
     /// The fewest hex digits GitHub links as a commit.
     private static let shortestCommit = 7
+
+    /// Whether `character` begins with an ASCII hex digit: one with marks on it, or a keycap
+    /// (1️⃣), still holds the digit GitHub would read as part of a commit hash.
+    private static func beginsWithHexDigit(_ character: Character) -> Bool {
+        guard let first = character.unicodeScalars.first, first.isASCII else { return false }
+        return first.properties.isASCIIHexDigit
+    }
 
     /// ASCII punctuation (CommonMark lets any of it be backslash-escaped).
     private static let markdownPunctuation = Set(Array("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~".utf8))
