@@ -20,7 +20,7 @@ struct ReplicationOptions: ParsableArguments {
         return (parsed.first, parsed.others)
     }
 
-    @Option(help: ArgumentHelp("The token for --replica-of: a replica (or admin) token of the leader's ledger (or --token-file, or DOCKET_TOKEN: a command line is visible to every user of the machine). A leader promoted while the previous one was down keeps telling it of its epoch with this token (and --replica-tls), so serve it with the token it followed with.", valueName: "token"))
+    @Option(help: ArgumentHelp("The token for --replica-of: a replica (or admin) token of the leader's ledger (or --token-file, or DOCKET_TOKEN: a command line is visible to every user of the machine). A leader promoted while the previous one was down keeps telling it of its epoch with this token (and --replica-tls, --replica-tls-ca), so serve it with the token it followed with.", valueName: "token"))
     var token: String?
 
     @Option(help: ArgumentHelp("A file holding the token for --replica-of (its first line).", valueName: "file"))
