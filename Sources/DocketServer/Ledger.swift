@@ -405,11 +405,10 @@ public final class Ledger: Sendable {
     /// How far ahead of this node's clock an event time may be (clock skew between machines).
     public static let futureSkew: Duration = .seconds(300)
 
-    /// Event times: a reporter cannot choose them (their clocks are what policies measure);
-    /// nobody can date an event in the future or before the report's latest event, with or
-    /// without `--at`, so milestones stay in order.
+    /// Event times: nobody can date an event in the future or before the report's latest event,
+    /// with or without `--at`, so milestones stay in order. (Nor can a reporter choose one at
+    /// all, their clocks being what policies measure: `refuseBeyondRole`.)
     func checkTime(_ at: Timestamp?, report: Report?, id: String, _ principal: Principal) throws {
-        if at != nil, principal.role == .reporter { throw Self.reporterCannotDate }
         let when = at ?? .now()
         try Self.refuseImplausibleTime(when)
         if let report, when < report.lastEventAt {
@@ -417,32 +416,27 @@ public final class Ledger: Sendable {
         }
     }
 
-    static let reporterCannotDate = Forbidden("a reporter cannot set the time of an event; the node records when it happened")
-
-    static func reporterAsThemselves(_ principal: Principal) -> Forbidden {
-        Forbidden("a reporter can only submit reports as themselves (\(principal.subject))")
-    }
-
     /// Refuses what `principal` may not do on any report, judged from the command alone: any
     /// command from an auditor or replica, a maintainer's submission to another project, and a
-    /// reporter's submission as someone else or dated command. (Each is checked again, with the
-    /// rest, where the report is known: `authorize`, `checkTime`.)
+    /// reporter's submission as someone else or dated command. `execute` asks first, so the
+    /// answer is the same whatever the id names, and a follower gives it rather than sending the
+    /// command to the leader; `authorize` and `checkTime` judge the rest.
     static func refuseBeyondRole(_ command: ReportCommand, _ principal: Principal, at: Timestamp?) throws {
         try refuseReadOnly(principal)
         switch principal.role {
         case .maintainer:
-            if case .submit(let e) = command, !principal.maintains(e.project) { throw submissionElsewhere(principal, e.project) }
+            if case .submit(let e) = command, !principal.maintains(e.project) {
+                throw Forbidden("a maintainer of \(principal.project ?? "?") cannot submit to project \(e.project)")
+            }
         case .reporter:
-            // As `authorize` orders them: who the submission names, then the time.
-            if case .submit(let e) = command, e.reporter.handle != principal.subject { throw reporterAsThemselves(principal) }
-            if at != nil { throw reporterCannotDate }
+            // Who the submission names, then the time.
+            if case .submit(let e) = command, e.reporter.handle != principal.subject {
+                throw Forbidden("a reporter can only submit reports as themselves (\(principal.subject))")
+            }
+            if at != nil { throw Forbidden("a reporter cannot set the time of an event; the node records when it happened") }
         default:
             break
         }
-    }
-
-    static func submissionElsewhere(_ principal: Principal, _ project: String) -> Forbidden {
-        Forbidden("a maintainer of \(principal.project ?? "?") cannot submit to project \(project)")
     }
 
     /// Refuses the roles that may change no report (auditors and replicas).
@@ -470,25 +464,25 @@ public final class Ledger: Sendable {
         case .auditor, .replica:
             try Self.refuseReadOnly(principal)
         case .maintainer:
-            if case .submit(let e) = command {
-                // As for a free id: the project first, then (in `refuseTakenID`) the rest.
-                guard principal.maintains(e.project) else { throw Self.submissionElsewhere(principal, e.project) }
+            if case .submit = command {
+                // As for a free id (its project judged already, in `refuseBeyondRole`): the rest
+                // in `refuseTakenID`.
                 if let report, !principal.canSee(report) { throw SubmissionUnderTakenID() }
                 return
             }
             if let report, !principal.maintains(report.project) { throw DomainError.noReport(id) }
         case .reporter:
             if let report, report.reporter.handle != principal.subject {
-                guard case .submit(let e) = command else { throw DomainError.noReport(id) }
+                guard case .submit = command else { throw DomainError.noReport(id) }
                 // Report ids are one namespace, so a submission under a taken id must fail. It
                 // fails only where one under a free id would have been recorded (`refuseTakenID`):
-                // the handle here, as for a free id, then the rest in the same order.
-                guard e.reporter.handle == principal.subject else { throw Self.reporterAsThemselves(principal) }
+                // the handle already judged, as for a free id (`refuseBeyondRole`), then the rest
+                // in the same order.
                 throw SubmissionUnderTakenID()
             }
             switch command {
-            case .submit(let e):
-                guard e.reporter.handle == principal.subject else { throw Self.reporterAsThemselves(principal) }
+            case .submit:
+                return  // as themselves (`refuseBeyondRole`)
             case .respond:
                 return  // with its answer (`execute`, once the lifecycle has taken it)
             case .acceptCredit(let person, _, _), .declineCredit(let person):
