@@ -189,7 +189,7 @@ public enum DomainEvent: Hashable, Sendable {
 
     /// The catalogue's current schemas, for finding one from a type name's UTF-8 bytes (every
     /// event a view fold reads): by a key made of the name's length and three of its bytes, then
-    /// compared in full. (Nothing hashed, and no table copied or retained but the one found.)
+    /// compared in full. (Nothing hashed, and nothing retained but the table found.)
     ///
     /// Each event decoded retains the field table found for as long as its fields are read, and
     /// an event whose payload no view reads is copied from `unreadByFold`. Two threads decoding
@@ -211,8 +211,8 @@ public enum DomainEvent: Hashable, Sendable {
         let unreadByFold: [DomainEvent?]
 
         private init(copying: Bool) {
-            // A copy's names and tables are made anew: nothing in them is shared with another copy.
-            names = DomainEvent.catalogue.map { copying ? String(decoding: Array($0.eventType.utf8), as: UTF8.self) : $0.eventType }
+            // A copy's tables and array are made anew. (The names are literals, counted by no one.)
+            names = DomainEvent.catalogue.map { $0.eventType }
             keys = names.map { name in Array(name.utf8).withUnsafeBytes { Self.key($0) } }
             versions = DomainEvent.catalogue.map { $0.schemaVersion }
             tables = DomainEvent.catalogue.map { copying ? FieldTable($0.fields) : DomainEvent.table[$0.eventType]!.fields }

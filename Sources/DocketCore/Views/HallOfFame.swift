@@ -210,8 +210,8 @@ public struct HallOfFame: Hashable, Sendable {
         }
         var out = String.UnicodeScalarView()
         let characters = Array(String(kept).drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
-        // How far into a run of hex digits each character is (1, 2, …; 0 outside one), and
-        // whether that run is long enough to be taken for a commit.
+        // How far into a run of hex digits the character is (1, 2, …; 0 outside one), and where
+        // that run ends if it is long enough to be taken for a commit (0 if not).
         var hexRun = 0
         var longRunEnds = 0
         for (i, character) in characters.enumerated() {
