@@ -205,6 +205,24 @@ struct ViewFoldTests {
                     }
                 }
             }
+            // A projection folded on several threads keeps each thread's reports as a shard of its
+            // table. It checkpoints to the same bytes as the one-thread fold, and folding on from it,
+            // on several threads again (which deals its reports out anew) or one event at a time
+            // (as the ledger does), gives the one-thread fold of the whole log.
+            for partitions in 2...3 {
+                let threaded = try Projection.fold(store, through: half.lastSequence, asOf: .latest(now: now), partitions: partitions, chunk: 256)
+                #expect(threaded.reports.shards.count == partitions)
+                #expect(threaded.checkpoint() == half.checkpoint())
+                let onward = try Projection.fold(store, onto: threaded, asOf: .latest(now: now), partitions: partitions, chunk: 256)
+                #expect(onward.reports == whole.reports && onward.checkpoint() == whole.checkpoint())
+                var oneByOne = threaded
+                try store.scan(from: half.lastSequence + 1) { e in
+                    oneByOne.apply(e)
+                    return true
+                }
+                #expect(oneByOne.reports.shards.count == partitions)
+                #expect(oneByOne.reports == whole.reports && oneByOne.checkpoint() == whole.checkpoint())
+            }
             // Clocks computed on several threads are the clocks computed one report at a time, in order.
             let reports = Array(whole.reports.values)
             let oneByOne = reports.map { Timers.clocks(for: $0, policy: whole.policy(for: $0), now: now) }

@@ -62,7 +62,8 @@ public enum AsOf: Hashable, Sendable, CustomStringConvertible {
 /// Every view's state, folded from the log: reports and projects. Pure; `apply` takes events in
 /// log order. A view "as of" a past instant or sequence is this fold stopped early (`includes`).
 public struct Projection: Sendable {
-    public var reports: [String: Report] = [:]
+    /// Every report by id (a table that a partitioned fold's merge joins rather than rebuilds).
+    public var reports = ReportTable()
     public var projects: [String: ProjectState] = [:]
     /// The last global sequence folded in.
     public var lastSequence: UInt64 = 0
@@ -94,7 +95,9 @@ public struct Projection: Sendable {
             parts[i].schemas = DomainEvent.Schemas.shared.privateCopy()
         }
         parts[0].undecodable = undecodable
-        for (id, report) in reports { parts[partition(DomainStreams.reportPrefix + id)].reports[id] = report }
+        for shard in reports.shards {
+            for (id, report) in zip(shard.ids, shard.reports) { parts[partition(DomainStreams.reportPrefix + id)].reports[id] = report }
+        }
         for (name, project) in projects { parts[partition(DomainStreams.projectPrefix + name)].projects[name] = project }
         return parts
     }
@@ -108,15 +111,16 @@ public struct Projection: Sendable {
         let (lastSequence, lastRecordedAt) = (latest.lastSequence, latest.lastRecordedAt)
         let lastOccurredAt = parts.compactMap(\.lastOccurredAt).max()
         let undecodable = parts.reduce(0) { $0 + $1.undecodable }
-        let total = parts.reduce(0) { $0 + $1.reports.count }
-        // The largest part's tables are kept and the others' entries moved into them.
-        let largest = parts.indices.max { parts[$0].reports.count < parts[$1].reports.count }!
+        // The largest part's projects are kept and the others' moved into them; the reports'
+        // tables are kept as they are, each a shard of the whole's (`ReportTable(joining:)`).
+        let largest = parts.indices.max { parts[$0].projects.count < parts[$1].projects.count }!
+        // (Taken out of the parts, so that each shard's arrays have one owner, and a fold on into
+        // the whole changes them in place.)
+        let tables = parts.map(\.reports)
+        for i in parts.indices { parts[i].reports = ReportTable() }
         self = parts.remove(at: largest)
-        reports.reserveCapacity(total)
-        for part in parts {
-            reports.merge(part.reports) { kept, _ in kept }
-            projects.merge(part.projects) { kept, _ in kept }
-        }
+        for part in parts { projects.merge(part.projects) { kept, _ in kept } }
+        reports = ReportTable(joining: tables)
         self.lastSequence = lastSequence
         self.lastRecordedAt = lastRecordedAt
         self.lastOccurredAt = lastOccurredAt
@@ -169,33 +173,46 @@ public struct Projection: Sendable {
         }
         if lastOccurredAt == nil || event.occurredAt > lastOccurredAt! { lastOccurredAt = event.occurredAt }
         if isReport {
-            apply(domainEvent, toReport: key, at: event.occurredAt, recordedAt: event.recordedAt)
+            apply(domainEvent, toReportID: key, at: event.occurredAt, recordedAt: event.recordedAt)
         } else {
-            apply(domainEvent, toProject: key, at: event.occurredAt, sequence: event.sequence)
+            apply(domainEvent, toProject: String(decoding: key, as: UTF8.self), at: event.occurredAt, sequence: event.sequence)
         }
     }
 
-    /// Whether the stream named by these UTF-8 bytes is a report's or a project's, and which.
-    static func domainKey(of stream: UnsafeRawBufferPointer) -> (isReport: Bool, key: String)? {
-        func key(after prefix: String) -> String? {
+    /// Whether the stream named by these UTF-8 bytes is a report's or a project's, and the bytes
+    /// of its id or name.
+    static func domainKey(of stream: UnsafeRawBufferPointer) -> (isReport: Bool, key: UnsafeRawBufferPointer)? {
+        func key(after prefix: String) -> UnsafeRawBufferPointer? {
             let n = prefix.utf8.count
             guard stream.count >= n, utf8Equal(prefix, UnsafeRawBufferPointer(rebasing: stream[..<n])) else { return nil }
-            return String(decoding: UnsafeRawBufferPointer(rebasing: stream[n...]), as: UTF8.self)
+            return UnsafeRawBufferPointer(rebasing: stream[n...])
         }
         if let id = key(after: DomainStreams.reportPrefix) { return (true, id) }
         if let name = key(after: DomainStreams.projectPrefix) { return (false, name) }
         return nil
     }
 
-    /// Folds a report event in (the typed path used by `apply` and by tests), recorded at
+    /// Folds a report event in, its report's id given as the UTF-8 bytes of its stream name (no
+    /// `String` is made but for a submission).
+    mutating func apply(_ event: DomainEvent, toReportID raw: UnsafeRawBufferPointer, at t: Timestamp, recordedAt: Timestamp) {
+        if case .reportSubmitted(let e) = event {
+            // Keyed by the id's own bytes: the stream's, unless they were not UTF-8 and were repaired.
+            let id = String(decoding: raw, as: UTF8.self)
+            reports[id] = Report(id: id, submitted: e, at: t)
+        } else if let p = reports.position(ofID: raw) ?? reports.position(ofID: String(decoding: raw, as: UTF8.self)) {
+            // (The second lookup, for a report's event that found none, finds a report whose
+            // stream name was repaired.)
+            reports.update(at: p) { $0.apply(event, at: t, recordedAt: recordedAt) }
+        }
+    }
+
+    /// Folds a report event in (the typed path used by tests and by the ledger), recorded at
     /// `recordedAt` when known.
     public mutating func apply(_ event: DomainEvent, toReport id: String, at t: Timestamp, recordedAt: Timestamp? = nil) {
         if case .reportSubmitted(let e) = event {
             reports[id] = Report(id: id, submitted: e, at: t)
-        } else {
-            // Through the index, in place: `reports[id]?.apply` goes through the dictionary's
-            // `_modify` coroutine, whose frame is allocated on the heap for every event.
-            if let i = reports.index(forKey: id) { reports.values[i].apply(event, at: t, recordedAt: recordedAt) }
+        } else if let p = reports.position(ofID: id) {
+            reports.update(at: p) { $0.apply(event, at: t, recordedAt: recordedAt) }
         }
     }
 
