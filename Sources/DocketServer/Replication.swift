@@ -508,11 +508,23 @@ final class ReplicationHub: Sendable {
     /// promotion and comes back as it was would otherwise take writes on a branch of its own. (One
     /// told already answers at once, and that ends it.) Not with a token that cannot depose it.
     private func resumeFencing() {
-        guard store.nodeState.role == .leader, let token = configuration.token, let node = store.nodeState.node,
-            let epoch = try? Epochs.current(in: store), epoch.number > 0, epoch.node == node, let previous = epoch.previousLeader,
-            ownPrincipal(token)?.mayDeposeLeader == true
-        else { return }
-        keepFencing(previous, epoch: epoch.number, token: token)
+        guard let token = configuration.token, let (previous, epoch) = Self.previousLeader(toTell: store) else { return }
+        guard let own = ownPrincipal(token), own.mayDeposeLeader else {
+            logger.warning(
+                "this node's --token cannot depose the previous leader (it is no valid token of this ledger, or a replica token that only reads), so the node does not tell it of epoch \(epoch): if it runs, or comes back as it was, it takes writes on a branch of its own. Serve this node with a standby's token (docket token create --role replica --standby) or an admin's",
+                metadata: ["previous-leader": "\(previous)"])
+            return
+        }
+        keepFencing(previous, epoch: epoch, token: token)
+    }
+
+    /// The previous leader a node that started the epoch it leads (a promoted follower) tells of
+    /// that epoch, and the epoch: nil for any other node.
+    static func previousLeader(toTell store: EventStore) -> (address: String, epoch: UInt64)? {
+        guard store.nodeState.role == .leader, let node = store.nodeState.node, let epoch = try? Epochs.current(in: store), epoch.number > 0,
+            epoch.node == node, let previous = epoch.previousLeader
+        else { return nil }
+        return (previous, epoch.number)
     }
 
     /// Who this node's own `--token` stands for, by the token records its log holds (nil: none

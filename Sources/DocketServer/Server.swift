@@ -202,6 +202,13 @@ public final class DocketServer: Service, Sendable {
     }
 
     /// What to do about a failure to listen, by its errno (": …"), or nothing.
+    /// Whether a node serving `store` without a leader to follow uses a token of its own: one
+    /// promoted over a previous leader does, to tell it of the epoch (`ReplicationHub.resumeFencing`),
+    /// and a follower may be promoted while it runs.
+    public static func usesTokenWithoutLeader(_ ledger: Ledger) -> Bool {
+        ledger.store.nodeState.role == .follower || ReplicationHub.previousLeader(toTell: ledger.store) != nil
+    }
+
     public static func listenAdvice(errno: Int32) -> String {
         switch errno {
         case EADDRINUSE: ": another process listens there (another node?); stop it, or give this one another --listen"

@@ -262,28 +262,60 @@ struct ReplicationProcessTests {
 }
 
 extension ReplicationProcessTests {
-    @Test("a stopped follower's data directory refuses local writes and can be promoted offline")
+    @Test("""
+        a stopped follower's data directory refuses local writes and can be promoted offline; served with a standby's --token \
+        and no --replica-of, it fences the old leader (and says so when its token cannot, or when a leader's --token is of no use)
+        """)
     func offlinePromotion() async throws {
         try await withTemporaryDirectory("docket-repl-proc") { root in
-            let admin = try await DocketProcess.run(["token", "create", "--role", "admin", "--name", "root", "--data-dir", root + "/L"])
-            let replica = try await DocketProcess.run(["token", "create", "--role", "replica", "--standby", "--name", "r", "--data-dir", root + "/L"])
-            let adminToken = admin.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-            let leader = Server(dir: root + "/L", port: Self.freePort(), [])
-            let follower = Server(dir: root + "/F", port: Self.freePort(), ["--replica-of", leader.address, "--token", replica.stdout.trimmingCharacters(in: .whitespacesAndNewlines)])
+            func token(_ arguments: String...) async throws -> String {
+                let made = try await DocketProcess.run(["token", "create"] + arguments + ["--data-dir", root + "/L"])
+                try #require(made.status == 0, "\(made.stderr)")
+                return made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            let adminToken = try await token("--role", "admin", "--name", "root")
+            let standbyToken = try await token("--role", "replica", "--standby", "--name", "r")
+            let readOnlyToken = try await token("--role", "replica", "--name", "copy")
+            // A leader given a --token it has no use for says so (a secret shown on its command line for nothing).
+            let leader = Server(dir: root + "/L", port: Self.freePort(), ["--token", adminToken])
+            let follower = Server(dir: root + "/F", port: Self.freePort(), ["--replica-of", leader.address, "--token", standbyToken])
             defer { for s in [leader, follower] { s.kill() } }
             try leader.start()
             try await waitUntil("the leader serves", watching: [leader]) { try await status(leader, token: adminToken) != nil }
+            #expect(leader.log.contains("--token is not used"), "\(leader.log)")
             try follower.start()
-            try await waitUntil("the follower caught up", watching: [leader, follower]) { try await status(follower, token: adminToken)?["lastSequence"] == 2 }
+            try await waitUntil("the follower caught up", watching: [leader, follower]) { try await status(follower, token: adminToken)?["lastSequence"] == 3 }
             follower.kill(SIGTERM)
             let refused = try await DocketProcess.run(["append", "--data-dir", root + "/F", "--stream", "s", "--type", "Note", "--data", "{}"])
             #expect(refused.status == 1 && refused.stderr.contains("not-leader") && refused.stderr.contains(leader.address), "\(refused.stderr)")
             let promoted = try await DocketProcess.run(["promote", "--data-dir", root + "/F", "--advertise", follower.address])
-            #expect(promoted.status == 0 && promoted.stdout.contains("epoch 1 starts at sequence 3 (after 2)"), "\(promoted.stdout)\(promoted.stderr)")
+            #expect(promoted.status == 0 && promoted.stdout.contains("epoch 1 starts at sequence 4 (after 3)"), "\(promoted.stdout)\(promoted.stderr)")
             #expect(try await DocketProcess.run(["append", "--data-dir", root + "/F", "--stream", "s", "--type", "Note", "--data", "{}"]).status == 0)
             let again = try await DocketProcess.run(["promote", "--data-dir", root + "/F"])
             #expect(again.status == 1 && again.stderr.contains("already-leader"))
             #expect(try await DocketProcess.run(["verify", "--data-dir", root + "/F"]).status == 0)
+            // Served with a token that only reads, the promoted node cannot depose the old leader,
+            // which goes on taking writes: the node says so as it starts, rather than trying.
+            let readOnly = Server(dir: root + "/F", port: follower.port, ["--token", readOnlyToken])
+            defer { readOnly.kill() }
+            try readOnly.start()
+            try await waitUntil("the promoted node says its token cannot depose", watching: [readOnly]) { readOnly.log.contains("cannot depose the previous leader") }
+            #expect(try await docket(["append", "--stream", "s", "--type", "Note", "--data", "{}"], token: adminToken, server: leader).status == 0)
+            readOnly.kill(SIGTERM)
+            // With the standby's token it followed with (and no --replica-of): it tells the old
+            // leader, still running, of its epoch, and the old leader stops taking writes, naming it.
+            let promotedNode = Server(dir: root + "/F", port: follower.port, ["--token", standbyToken])
+            defer { promotedNode.kill() }
+            try promotedNode.start()
+            try await waitUntil("the old leader is fenced", watching: [leader, promotedNode]) {
+                try await status(leader, token: adminToken)?["role"]?.stringValue == "fenced"
+            }
+            let fenced = try await docket(["append", "--stream", "s", "--type", "Note", "--data", "{}"], token: adminToken, server: leader)
+            #expect(fenced.status == 1 && fenced.stderr.contains("fenced") && fenced.stderr.contains(follower.address), "\(fenced.stderr)")
+            #expect(!promotedNode.log.contains("is not used"), "\(promotedNode.log)")
+            for s in [leader, follower, promotedNode] {
+                #expect(!s.log.contains(String(standbyToken.split(separator: "_").last!)) && !s.log.contains(String(readOnlyToken.split(separator: "_").last!)))
+            }
         }
     }
 }
