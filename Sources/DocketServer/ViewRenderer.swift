@@ -498,7 +498,9 @@ final class PageOrders: Sendable {
             self.init(at: report.submittedAt.microseconds, id: report.id)
         }
 
-        static func < (a: Place, b: Place) -> Bool { a.at != b.at ? a.at < b.at : a.id < b.id }
+        // Ids by their bytes, as the projection tells reports apart: two equal as `String`s may be two reports.
+        static func < (a: Place, b: Place) -> Bool { a.at != b.at ? a.at < b.at : a.id.utf8.lexicographicallyPrecedes(b.id.utf8) }
+        static func == (a: Place, b: Place) -> Bool { a.at == b.at && a.id.utf8.elementsEqual(b.id.utf8) }
     }
 
     struct Order {

@@ -115,27 +115,68 @@ struct ReportTableTests {
         #expect(table.count == 2 && table[composed] == Self.reports[0] && table[decomposed] == Self.reports[1])
     }
 
-    @Test("a report whose stream name is not UTF-8 folds under its repaired id, from the log's bytes")
-    func repairedStreamName() throws {
+    @Test("a report stream whose name is not UTF-8 names no report: its events are counted as undecodable")
+    func streamNameNotUTF8() throws {
         let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
         let step = SyntheticReports.report(3, start: start)
         let events = step.events.map { e in (type: Array(e.type.rawValue.utf8), version: e.schemaVersion, payload: e.payload.bytes, at: e.occurredAt!) }
-        let stream: [UInt8] = Array("report/bad-".utf8) + [0xFF, 0xFE]
         var p = Projection()
-        for (i, e) in events.enumerated() {
-            stream.withUnsafeBytes { s in
-                e.type.withUnsafeBytes { type in
-                    e.payload.withUnsafeBytes { payload in
-                        p.apply(EnvelopeCodec.Fields(
-                            sequence: UInt64(i + 1), streamVersion: UInt64(i + 1), stream: s, type: type, schemaVersion: e.version,
-                            occurredAt: e.at, recordedAt: e.at, payload: payload))
+        // Repaired, both names would read "bad-\u{FFFD}", which a third stream names validly.
+        for (n, stream) in [Array("report/bad-".utf8) + [0xFF], Array("report/bad-".utf8) + [0xC3], Array("report/bad-\u{FFFD}".utf8)].enumerated() {
+            for (i, e) in events.enumerated() {
+                stream.withUnsafeBytes { s in
+                    e.type.withUnsafeBytes { type in
+                        e.payload.withUnsafeBytes { payload in
+                            p.apply(EnvelopeCodec.Fields(
+                                sequence: UInt64(n * 10 + i + 1), streamVersion: UInt64(i + 1), stream: s, type: type, schemaVersion: e.version,
+                                occurredAt: e.at, recordedAt: e.at, payload: payload))
+                        }
                     }
                 }
             }
         }
-        let id = "bad-\u{FFFD}\u{FFFD}"
-        let report = try #require(p.reports[id])
-        #expect(p.reports.count == 1 && report.id == id)
-        #expect(report.version == UInt64(events.count), "every event of its stream folded into it")
+        #expect(p.undecodable == 2 * events.count)
+        let report = try #require(p.reports["bad-\u{FFFD}"])
+        #expect(p.reports.count == 1 && report.version == UInt64(events.count), "the valid stream's report, with its own events only")
+    }
+
+    @Test("values are walked by index as by iterator, past shards emptied by removal; a table so emptied takes reports again")
+    func valuesByIndex() {
+        var parts = [ReportTable(), ReportTable(), ReportTable()]
+        for n in 0..<9 { parts[n % 3][Self.id(n)] = Self.reports[n] }
+        var table = ReportTable(joining: parts)
+        for n in [0, 3, 6, 1, 4, 7] { table[Self.id(n)] = nil }  // the first and middle shards
+        #expect(table.shards.count == 3 && table.shards[0].count == 0 && table.shards[1].count == 0)
+        let values = table.values
+        let byIndex = values.indices.map { values[$0] }
+        #expect(byIndex == Array(values) && byIndex == [2, 5, 8].map { Self.reports[$0] })
+        #expect(values.first == Self.reports[2] && values.count == 3 && !values.isEmpty)
+        #expect(values.index(after: values.startIndex) < values.endIndex)
+        table[Self.id(0)] = Self.reports[0]
+        #expect(table.count == 4 && table[Self.id(0)] == Self.reports[0] && Set(table.keys) == Set([0, 2, 5, 8].map(Self.id)))
+        for n in [0, 2, 5, 8] { table[Self.id(n)] = nil }
+        #expect(table.values.startIndex == table.values.endIndex && table.values.first == nil)
+    }
+
+    @Test("ids whose hashes collide, slot and tag, are told apart by their bytes, probing on past the last slot to the first")
+    func collidingHashes() {
+        var shard = ReportTable.Shard()
+        // 16 slots: every entry hashed 15 starts at the last one, and all bear the same tag.
+        let ids = (0..<6).map { "collide-\($0)" }
+        for (i, id) in ids.enumerated() { shard.append(id: id, hash: 15, report: Self.reports[i]) }
+        #expect(shard.slots.count == 16)
+        for (i, id) in ids.enumerated() {
+            var bytes = id
+            #expect(bytes.withUTF8 { shard.index(of: UnsafeRawBufferPointer($0), hash: 15) } == i, "\(id)")
+        }
+        var missing = "collide-6"
+        #expect(missing.withUTF8 { shard.index(of: UnsafeRawBufferPointer($0), hash: 15) } == nil)
+        // Grown, the slots are laid out again and every entry is still found.
+        for i in 6..<40 { shard.append(id: "collide-\(i)", hash: 15 &+ (i << 40), report: Self.reports[i % Self.reports.count]) }
+        #expect(shard.slots.count == 128)
+        for i in 0..<40 {
+            var bytes = "collide-\(i)"
+            #expect(bytes.withUTF8 { shard.index(of: UnsafeRawBufferPointer($0), hash: i < 6 ? 15 : 15 &+ (i << 40)) } == i)
+        }
     }
 }

@@ -160,6 +160,39 @@ struct ViewFoldTests {
         }
     }
 
+    @Test("reports whose ids are two spellings of one name are two reports, on any number of threads and through a checkpoint")
+    func idsByBytes() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try EventStore.open(directory: dir)
+            defer { store.close() }
+            let start = try Timestamp(rfc3339: "2026-01-05T09:00:00Z")
+            try await Self.adopt("aumos", in: store, at: start)
+            // Raw appends (the ledger's commands take ASCII ids only): "é" as one code point, and
+            // as "e" with a combining accent, which compare equal as Swift strings; and others
+            // beside them, so that the partitions all hold some.
+            let ids = ["caf\u{E9}", "cafe\u{301}", "r\u{C5}", "rA\u{30A}"] + (0..<40).map { "r-\($0)" }
+            for (n, id) in ids.enumerated() {
+                let events = SyntheticReports.report(n, start: start + .seconds(Int64(n) * 3600)).events
+                _ = try await store.append(to: try DomainStreams.report(id), expecting: .noStream, events: events)
+            }
+            let now = try Timestamp(rfc3339: "2027-01-01T00:00:00Z")
+            var sequential = Projection()
+            try store.scan { e in
+                sequential.apply(e)
+                return true
+            }
+            #expect(sequential.reports.count == ids.count && sequential.undecodable == 0)
+            #expect(sequential.reports["caf\u{E9}"]?.id.utf8.count == 5 && sequential.reports["cafe\u{301}"]?.id.utf8.count == 6)
+            let checkpoint = sequential.checkpoint()
+            #expect(Projection(checkpoint: checkpoint)?.reports == sequential.reports)
+            for partitions in 1...3 {
+                let folded = try Projection.fold(store, asOf: .latest(now: now), partitions: partitions, chunk: 16)
+                #expect(folded.reports == sequential.reports, "\(partitions) threads")
+                #expect(folded.checkpoint() == checkpoint, "\(partitions) threads: the same bytes, in the order of the ids' bytes")
+            }
+        }
+    }
+
     @Test("folding on 1–3 threads, from scratch, onto a checkpoint or as of a past sequence, equals folding in order")
     func sameAsSequential() async throws {
         try await withTemporaryDirectory { dir in

@@ -68,6 +68,34 @@ struct StreamIndexTests {
         }
     }
 
+    @Test("two spellings of one name (\"é\" as one code point, or \"e\" and an accent) are two streams, in memory as on disk")
+    func streamNamesByBytes() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir) { $0.streamIndexFlushThreshold = 1_000_000 }
+            let (composed, decomposed) = (try StreamName("caf\u{E9}"), try StreamName("cafe\u{301}"))
+            #expect(composed.rawValue == decomposed.rawValue, "equal as Swift strings")
+            #expect(composed != decomposed && Set([composed, decomposed]).count == 2)
+            #expect((composed < decomposed) != (decomposed < composed))
+            // Many streams at once, so that the two names' entries wait in memory (`StreamMemtable`).
+            async let others: Void = appendConcurrently(store, streams: 12, perStream: 4)
+            _ = try await store.append(to: composed, expecting: .noStream, events: [try event(data: ["n": 1])])
+            _ = try await store.append(to: decomposed, expecting: .noStream, events: [try event(data: ["n": 2])])
+            _ = try await store.append(to: decomposed, expecting: .exact(1), events: [try event(data: ["n": 3])])
+            try await others
+            func check(_ store: EventStore, _ when: String) throws {
+                #expect(try store.read(stream: composed).map { $0.data["n"] } == [1], "\(when)")
+                #expect(try store.read(stream: decomposed).map { $0.data["n"] } == [2, 3], "\(when)")
+            }
+            try check(store, "entries in memory")
+            #expect(try store.verify().isIntact)
+            store.close()
+            let reopened = try openStore(dir)
+            defer { reopened.close() }
+            try check(reopened, "reopened")
+            #expect(try reopened.verify().isIntact)
+        }
+    }
+
     @Test("the flush threshold moves entries to the index mid-load; a lone appender's entries wait like the others")
     func flushThreshold() async throws {
         try await withTemporaryDirectory { dir in

@@ -214,7 +214,23 @@ public struct StreamName: Hashable, Sendable, CustomStringConvertible, Comparabl
     init(unchecked rawValue: String) { self.rawValue = rawValue }
 
     public var description: String { rawValue }
-    public static func < (a: StreamName, b: StreamName) -> Bool { a.rawValue < b.rawValue }
+
+    // Told apart, hashed and ordered by their UTF-8 bytes, as the log's stream index keys them. As
+    // `String`s, two spellings of one canonical form ("é" as one code point, or "e" and an
+    // accent) are equal: the index on disk held two streams while the entries waiting in memory
+    // (`StreamMemtable`) took them for one, and an append to the one was checked against the
+    // other's version.
+    public static func == (a: StreamName, b: StreamName) -> Bool {
+        var (x, y) = (a.rawValue, b.rawValue)
+        return x.utf8.count == y.utf8.count && x.withUTF8 { x in y.withUTF8 { y in bytesEqual(UnsafeRawBufferPointer(x), UnsafeRawBufferPointer(y)) } }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        var s = rawValue
+        s.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
+    }
+
+    public static func < (a: StreamName, b: StreamName) -> Bool { a.rawValue.utf8.lexicographicallyPrecedes(b.rawValue.utf8) }
 }
 
 /// The name of an event type, e.g. `ReportSubmitted`: a letter, then up to 63 of

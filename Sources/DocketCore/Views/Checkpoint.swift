@@ -20,8 +20,11 @@ extension Projection {
     /// where format 10 held two. (Any change to what folding makes of the same events must
     /// raise the format: a node upgraded, or downgraded, would otherwise serve the other
     /// build's views.) 12: lookalike forms too, the mathematical alphanumerics and circled
-    /// letters ("𝚊𝚍𝚊", "ⓐⓓⓐ"), are read as ASCII.
-    public static let checkpointFormat: UInt64 = 12
+    /// letters ("𝚊𝚍𝚊", "ⓐⓓⓐ"), are read as ASCII. 13: reports are told apart by the bytes of
+    /// their ids, as the log tells streams apart (two spellings of one canonical form, "é" as one
+    /// code point or as "e" and an accent, were one report), in order of those bytes; and a
+    /// report or project stream whose name is not UTF-8 is in no view.
+    public static let checkpointFormat: UInt64 = 13
 
     /// The projection as checkpoint bytes (reports and projects in order of their names, so the
     /// same projection always gives the same bytes).
@@ -35,7 +38,10 @@ extension Projection {
         w.writeVarint(UInt64(projects.count))
         for name in projects.keys.sorted() { projects[name]!.writeCheckpoint(to: &w) }
         w.writeVarint(UInt64(reports.count))
-        for id in reports.keys.sorted() { reports[id]!.box.withFields { $0.pointee.writeCheckpoint(to: &w) } }
+        // By their bytes: ids equal as `String`s may be two reports (`ReportTable`).
+        for id in reports.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            reports[id]!.box.withFields { $0.pointee.writeCheckpoint(to: &w) }
+        }
         return w.bytes
     }
 

@@ -61,7 +61,7 @@ public struct HallOfFame: Hashable, Sendable {
             if let year, Int64(local.localDate(of: at).year) != year { continue }
             keyed.append((at, r))
         }
-        keyed.sort { $0.at != $1.at ? $0.at < $1.at : $0.report.id < $1.report.id }
+        keyed.sort { $0.at != $1.at ? $0.at < $1.at : $0.report.id.utf8.lexicographicallyPrecedes($1.report.id.utf8) }
         for (_, r) in keyed {
             disclosed += 1
             // People are told apart as credits are (`Report.personKey`): "Ann" and "ann" are one

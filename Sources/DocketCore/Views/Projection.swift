@@ -70,8 +70,9 @@ public struct Projection: Sendable {
     /// The latest event time folded in.
     public var lastOccurredAt: Timestamp?
     public var lastRecordedAt: Timestamp?
-    /// Events of report and project streams that did not decode against their schemas, and so are
-    /// in no view: 0 unless an admin's raw append or a damaged record put one there (replay reports it).
+    /// Events of report and project streams that did not decode against their schemas (or whose
+    /// stream name is not UTF-8), and so are in no view: 0 unless an admin's raw append, a damaged
+    /// record or a hostile leader put one there (replay reports it).
     public var undecodable = 0
     /// The schemas its events are decoded with: a partition's own copy (`split`), so that the
     /// threads folding partitions never share a field table's reference count.
@@ -167,6 +168,13 @@ public struct Projection: Sendable {
         lastSequence = event.sequence
         lastRecordedAt = event.recordedAt
         guard let (isReport, key) = Self.domainKey(of: event.stream) else { return }
+        // A report or project is named by its stream's bytes, which the ledger appends as UTF-8.
+        // A name that is not (a damaged record's, or a hostile leader's) names none: repaired into
+        // a `String`, it could name one that another stream names.
+        guard isASCII(key) || String(validating: key, as: UTF8.self) != nil else {
+            undecodable += 1
+            return
+        }
         guard let domainEvent = try? DomainEvent(folding: event.type, version: event.schemaVersion, encoded: event.payload, schemas: schemas) else {
             undecodable += 1
             return
@@ -193,21 +201,18 @@ public struct Projection: Sendable {
     }
 
     /// Folds a report event in, its report's id given as the UTF-8 bytes of its stream name (no
-    /// `String` is made but for a submission).
+    /// `String` is made but for a submission). The bytes are the id's: they are valid UTF-8.
     mutating func apply(_ event: DomainEvent, toReportID raw: UnsafeRawBufferPointer, at t: Timestamp, recordedAt: Timestamp) {
         if case .reportSubmitted(let e) = event {
-            // Keyed by the id's own bytes: the stream's, unless they were not UTF-8 and were repaired.
             let id = String(decoding: raw, as: UTF8.self)
             reports[id] = Report(id: id, submitted: e, at: t)
-        } else if let p = reports.position(ofID: raw) ?? reports.position(ofID: String(decoding: raw, as: UTF8.self)) {
-            // (The second lookup, for a report's event that found none, finds a report whose
-            // stream name was repaired.)
+        } else if let p = reports.position(ofID: raw) {
             reports.update(at: p) { $0.apply(event, at: t, recordedAt: recordedAt) }
         }
     }
 
-    /// Folds a report event in (the typed path used by tests and by the ledger), recorded at
-    /// `recordedAt` when known.
+    /// Folds a report event in (the typed path, which tests use), recorded at `recordedAt` when
+    /// known.
     public mutating func apply(_ event: DomainEvent, toReport id: String, at t: Timestamp, recordedAt: Timestamp? = nil) {
         if case .reportSubmitted(let e) = event {
             reports[id] = Report(id: id, submitted: e, at: t)

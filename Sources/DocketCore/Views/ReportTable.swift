@@ -22,7 +22,7 @@ public struct ReportTable: Sendable, Equatable, ExpressibleByDictionaryLiteral {
         /// Every id's UTF-8 bytes, one after another, and where each ends: a lookup compares bytes
         /// in place, where comparing with the ids themselves would copy each one compared.
         var idBytes: [UInt8] = []
-        var idEnds: [Int32] = []
+        var idEnds: [Int] = []
         /// For each slot, 0 if empty, else the entry's index + 1 in the low 32 bits and the high 32
         /// bits of its hash above them, which tell most entries that do not match apart without
         /// reading their ids. A power of two in number, at most half of them full; linear probing.
@@ -50,8 +50,8 @@ public struct ReportTable: Sendable, Equatable, ExpressibleByDictionaryLiteral {
                             if slot == 0 { return nil }
                             if slot & 0xFFFF_FFFF_0000_0000 == tag {
                                 let i = Int(truncatingIfNeeded: slot & 0xFFFF_FFFF) - 1
-                                let start = i == 0 ? 0 : Int(ends[i - 1])
-                                if bytesEqual(UnsafeRawBufferPointer(rebasing: bytes[start..<Int(ends[i])]), id) { return i }
+                                let start = i == 0 ? 0 : ends[i - 1]
+                                if bytesEqual(UnsafeRawBufferPointer(rebasing: bytes[start..<ends[i]]), id) { return i }
                             }
                             s = (s + 1) & mask
                         }
@@ -67,7 +67,7 @@ public struct ReportTable: Sendable, Equatable, ExpressibleByDictionaryLiteral {
             reports.append(report)
             hashes.append(hash)
             idBytes.append(contentsOf: id.utf8)
-            idEnds.append(Int32(idBytes.count))
+            idEnds.append(idBytes.count)
             occupy(hash, index: ids.count - 1)
         }
 
@@ -110,10 +110,17 @@ public struct ReportTable: Sendable, Equatable, ExpressibleByDictionaryLiteral {
         for (id, report) in elements { self[id] = report }
     }
 
-    /// The tables joined into one, each kept as it is. No two may hold the same id.
+    /// The tables joined into one, each kept as it is. No two may hold the same id: a projection's
+    /// partitions, which divide reports by the bytes of their ids, do not.
     public init(joining tables: consuming [ReportTable]) {
         shards = tables.flatMap { $0.shards.filter { $0.count > 0 } }
         if shards.isEmpty { shards = [Shard()] }
+        assert(
+            shards.count < 2 || shards.indices.allSatisfy { s in
+                shards[s].ids.indices.allSatisfy { i in
+                    Self.withUTF8(shards[s].ids[i]) { id in shards[(s + 1)...].allSatisfy { $0.index(of: id, hash: shards[s].hashes[i]) == nil } }
+                }
+            }, "joined tables hold the same id")
     }
 
     public var count: Int { shards.reduce(0) { $0 + $1.count } }
