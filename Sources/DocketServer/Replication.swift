@@ -509,10 +509,12 @@ final class ReplicationHub: Sendable {
     /// told already answers at once, and that ends it.) Not with a token that cannot depose it.
     private func resumeFencing() {
         guard let token = configuration.token, let (previous, epoch) = Self.previousLeader(toTell: store) else { return }
-        guard let own = ownPrincipal(token), own.mayDeposeLeader else {
+        // As `promote` judges it: a token this copy of the ledger does not know may still be one
+        // the previous leader does (made there after this node last caught up), and is tried.
+        if let own = ownPrincipal(token), !own.mayDeposeLeader {
             logger.warning(
-                "this node's --token cannot depose the previous leader (it is no valid token of this ledger, or a replica token that only reads), so the node does not tell it of epoch \(epoch): if it runs, or comes back as it was, it takes writes on a branch of its own. Serve this node with a standby's token (docket token create --role replica --standby) or an admin's",
-                metadata: ["previous-leader": "\(previous)"])
+                "this node's token (--token, --token-file or DOCKET_TOKEN) cannot depose the previous leader: it is \(own.role == .replica ? "a replica token that only reads" : "a \(own.role) token"), so the node does not tell it of epoch \(epoch). If it has not heard of the epoch and runs, or comes back as it was, it takes writes on a branch of its own: serve this node with a standby's token (docket token create --role replica --standby) or an admin's",
+                metadata: ["previous-leader": "\(previous)", "token": "\(own.tokenID ?? "?")"])
             return
         }
         keepFencing(previous, epoch: epoch, token: token)

@@ -201,14 +201,28 @@ public final class DocketServer: Service, Sendable {
         try? await group.shutdownGracefully()
     }
 
-    /// What to do about a failure to listen, by its errno (": …"), or nothing.
-    /// Whether a node serving `store` without a leader to follow uses a token of its own: one
-    /// promoted over a previous leader does, to tell it of the epoch (`ReplicationHub.resumeFencing`),
-    /// and a follower may be promoted while it runs.
-    public static func usesTokenWithoutLeader(_ ledger: Ledger) -> Bool {
-        ledger.store.nodeState.role == .follower || ReplicationHub.previousLeader(toTell: ledger.store) != nil
+    /// What to say of a token given on the command line (`option`) to a node of `ledger` served
+    /// with no leader to follow, if it has no use for it; nil if it may. A node promoted over a
+    /// previous leader tells it of its epoch with it (`ReplicationHub.resumeFencing`), as does one
+    /// whose promotion was cut short once it is promoted again, and a follower may be promoted
+    /// while it runs. A leader never promoted has no use for it, nor a deposed one but to follow
+    /// the new leader.
+    public static func unusedTokenWarning(_ ledger: Ledger, option: String) -> String? {
+        let store = ledger.store
+        let state = store.nodeState
+        switch state.role {
+        case .follower:
+            return nil
+        case .fenced:
+            return "\(option) is not used: this node was deposed, and follows no leader without --replica-of. To follow the new leader\(state.leader.map { " (\($0))" } ?? ""), serve it with --replica-of and this token"
+        case .leader:
+            if ReplicationHub.previousLeader(toTell: store) != nil { return nil }
+            if let node = state.node, let current = try? Epochs.current(in: store), current.number > 0, current.node != node { return nil }
+            return "\(option) is not used: this node follows no leader (no --replica-of) and was not promoted over one it must tell of its epoch. Leave it out"
+        }
     }
 
+    /// What to do about a failure to listen, by its errno (": …"), or nothing.
     public static func listenAdvice(errno: Int32) -> String {
         switch errno {
         case EADDRINUSE: ": another process listens there (another node?); stop it, or give this one another --listen"

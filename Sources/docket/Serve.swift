@@ -147,10 +147,11 @@ struct Serve: AsyncParsableCommand {
                     to have one made, or stop the node and run docket token create --role admin --name NAME on the data directory
                     """)
             }
-            if replication.replicaOf == nil, replication.token != nil || replication.tokenFile != nil, !DocketServer.usesTokenWithoutLeader(ledger) {
-                // A secret on a command line is shown to every user of the machine: for nothing, here.
-                logger.warning(
-                    "--token\(replication.tokenFile != nil ? "-file" : "") is not used: this node follows no leader (no --replica-of) and was not promoted over one it must tell of its epoch. Leave it out")
+            // A secret on a command line is shown to every user of the machine: said when it is for nothing.
+            if replication.replicaOf == nil, replication.token != nil || replication.tokenFile != nil,
+                let warning = DocketServer.unusedTokenWarning(ledger, option: replication.tokenFile != nil ? "--token-file" : "--token")
+            {
+                logger.warning("\(warning)")
             }
             let server = DocketServer(ledger: ledger, configuration: configuration, logger: logger)
             // The checkpointer goes first: a group stops services in reverse order, so it signs its
