@@ -7,7 +7,10 @@
 /// closing only on clocks the policy sets; replay's project policy is the one in force. 0.3.1: a
 /// maintainer's view as of a sequence must name one of their project's events, and STATUS tells
 /// them no head or rate; only an admin's
-/// or a standby's replica token may depose a leader (`token create --standby`).
+/// or a standby's replica token may depose a leader (`token create --standby`). 0.3.2: reports
+/// and streams are told apart by the bytes of their names (two spellings of one canonical form
+/// are two), a report stream whose name is not UTF-8 or a project stream whose name is not ASCII
+/// is in no view (format 13), and raw appends to the reserved streams are refused by bytes.
 public enum DocketVersion {
-    public static let current = "0.3.1"
+    public static let current = "0.3.2"
 }

@@ -781,11 +781,12 @@ public final class Ledger: Sendable {
     public static func refuseReservedStream(_ stream: StreamName) throws(Forbidden) {
         let name = stream.rawValue
         let written: String
-        if name.hasPrefix(DomainStreams.reportPrefix) {
+        // By bytes (`DomainStreams.key`), as the views read stream names.
+        if DomainStreams.key(of: name, after: DomainStreams.reportPrefix) != nil {
             written = "report commands (docket report …), which hold every event to the lifecycle and the event schemas"
-        } else if name.hasPrefix(DomainStreams.projectPrefix) {
+        } else if DomainStreams.key(of: name, after: DomainStreams.projectPrefix) != nil {
             written = "policy commands (docket policy adopt …)"
-        } else if name.hasPrefix("system/") {
+        } else if DomainStreams.key(of: name, after: "system/") != nil {
             written = "the node itself (tokens: docket token …; checkpoints: docket checkpoint; epochs: docket promote)"
         } else {
             return
@@ -1004,10 +1005,10 @@ public final class Ledger: Sendable {
     private func checkOwnSequence(_ n: UInt64, as principal: Principal) throws {
         let stream = try store.event(at: n)?.stream.rawValue ?? ""
         let own: Bool
-        if stream.hasPrefix(DomainStreams.reportPrefix) {
-            own = try submission(of: String(stream.dropFirst(DomainStreams.reportPrefix.count)))?.project == principal.project
+        if let id = DomainStreams.key(of: stream, after: DomainStreams.reportPrefix) {
+            own = try submission(of: id)?.project == principal.project
         } else {
-            own = principal.project.map { stream == DomainStreams.projectPrefix + $0 } ?? false
+            own = principal.project.map { DomainStreams.key(of: stream, after: DomainStreams.projectPrefix)?.utf8.elementsEqual($0.utf8) == true } ?? false
         }
         guard own else {
             throw Forbidden(

@@ -341,15 +341,13 @@ extension Ledger {
         guard sequence >= 1, let event = try store.event(at: sequence) else { throw hidden }
         if readsLog { return event }
         let stream = event.stream.rawValue
-        if stream.hasPrefix(DomainStreams.reportPrefix) {
+        if let id = DomainStreams.key(of: stream, after: DomainStreams.reportPrefix) {
             // From its submission, not its whole history: refused as quickly as a record not held.
-            guard let report = try submission(of: String(stream.dropFirst(DomainStreams.reportPrefix.count))), principal.canSee(report) else { throw hidden }
+            guard let report = try submission(of: id), principal.canSee(report) else { throw hidden }
             if principal.role == .reporter, event.actor != principal.subject, !ViewRenderer.reporterSees(event, subject: principal.subject) { throw hidden }
             return event
         }
-        if stream.hasPrefix(DomainStreams.projectPrefix), principal.role == .maintainer,
-            principal.maintains(String(stream.dropFirst(DomainStreams.projectPrefix.count)))
-        {
+        if let name = DomainStreams.key(of: stream, after: DomainStreams.projectPrefix), principal.role == .maintainer, principal.maintains(name) {
             return event
         }
         throw hidden

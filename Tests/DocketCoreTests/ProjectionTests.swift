@@ -222,6 +222,21 @@ struct ProjectionTests {
         }
     }
 
+    @Test("a project stream whose name is not ASCII (which no project name the ledger takes is) is in no view: its events are counted as undecodable")
+    func projectNameNotASCII() throws {
+        let adopted = try DomainEvent.policyAdopted(PolicyAdopted(policyText: SyntheticReports.policyText, zone: .utc))
+            .proposed(actor: "admin", occurredAt: try Timestamp(rfc3339: "2026-01-05T09:00:00Z"))
+        var p = Projection()
+        // The Kelvin sign (U+212A) is "K" to a Swift string: "\u{212A}ey" == "Key".
+        for (i, name) in ["\u{212A}ey", "Key", "caf\u{E9}"].enumerated() {
+            p.apply(RecordedEvent(
+                sequence: UInt64(i + 1), stream: try DomainStreams.project(name), streamVersion: 1, id: .random(), type: adopted.type,
+                schemaVersion: adopted.schemaVersion, actor: "admin", occurredAt: adopted.occurredAt!, recordedAt: adopted.occurredAt!, payload: adopted.payload))
+        }
+        #expect(p.undecodable == 2)
+        #expect(Array(p.projects.keys) == ["Key"] && p.projects["Key"]?.policies.count == 1)
+    }
+
     @Test("a split gives each partition a copy of the schemas of its own, none of them the shared one")
     func splitSchemas() {
         // Folding threads that shared one would write the same reference counts for every event.

@@ -293,6 +293,16 @@ public enum DomainStreams {
     public static let reportPrefix = "report/"
     public static let projectPrefix = "project/"
 
+    /// What follows `prefix` in the stream `name` (a report's id, a project's name), or nil if it
+    /// does not start with it. By bytes, as the log and the views tell streams apart: `hasPrefix`
+    /// compares characters, and a combining mark after the slash joins it into one, so
+    /// "report/\u{301}x" would not start with "report/" there but would be a report's stream in
+    /// every view.
+    public static func key(of name: String, after prefix: String) -> String? {
+        guard name.utf8.starts(with: prefix.utf8) else { return nil }
+        return String(decoding: name.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
+    }
+
     public static func report(_ id: String) throws(CoreError) -> StreamName { try StreamName(reportPrefix + id) }
     public static func project(_ name: String) throws(CoreError) -> StreamName { try StreamName(projectPrefix + name) }
 

@@ -71,7 +71,7 @@ public struct Projection: Sendable {
     public var lastOccurredAt: Timestamp?
     public var lastRecordedAt: Timestamp?
     /// Events of report and project streams that did not decode against their schemas (or whose
-    /// stream name is not UTF-8), and so are in no view: 0 unless an admin's raw append, a damaged
+    /// stream name is not UTF-8, or for a project not ASCII), and so are in no view: 0 unless an admin's raw append, a damaged
     /// record or a hostile leader put one there (replay reports it).
     public var undecodable = 0
     /// The schemas its events are decoded with: a partition's own copy (`split`), so that the
@@ -170,8 +170,11 @@ public struct Projection: Sendable {
         guard let (isReport, key) = Self.domainKey(of: event.stream) else { return }
         // A report or project is named by its stream's bytes, which the ledger appends as UTF-8.
         // A name that is not (a damaged record's, or a hostile leader's) names none: repaired into
-        // a `String`, it could name one that another stream names.
-        guard isASCII(key) || String(validating: key, as: UTF8.self) != nil else {
+        // a `String`, it could name one that another stream names. Nor does a project name that
+        // is not ASCII, as every project name the ledger takes is: projects are kept by `String`,
+        // which would read two such names as one ("K" and the Kelvin sign, U+212A) where the
+        // partitions of a rebuild, dividing by bytes, hold two.
+        guard isASCII(key) || (isReport && String(validating: key, as: UTF8.self) != nil) else {
             undecodable += 1
             return
         }
