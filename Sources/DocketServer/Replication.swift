@@ -497,7 +497,7 @@ final class ReplicationHub: Sendable {
                 logger.warning("promoted with a token that cannot depose the previous leader", metadata: ["previous-leader": "\(old)", "token": "\(own.tokenID ?? "?")"])
             } else {
                 promotion.previousLeaderTold = await tellDeposed(old, epoch: promotion.epoch, token: token)
-                if !promotion.previousLeaderTold { keepFencing(old, epoch: promotion.epoch, token: token) }
+                if promotion.previousLeaderTold { recordTold(promotion.epoch) } else { keepFencing(old, epoch: promotion.epoch, token: token) }
             }
         }
         return promotion
@@ -508,13 +508,26 @@ final class ReplicationHub: Sendable {
     /// promotion and comes back as it was would otherwise take writes on a branch of its own. (One
     /// told already answers at once, and that ends it.) Not with a token that cannot depose it.
     private func resumeFencing() {
-        guard let token = configuration.token, let (previous, epoch) = Self.previousLeader(toTell: store) else { return }
+        guard let (previous, epoch) = Self.previousLeader(toTell: store) else { return }
+        // Said only until the previous leader has answered that it knows of the epoch.
+        let heard = store.nodeState.told == epoch
+        let risk = "If it runs, or comes back as it was, it takes writes on a branch of its own"
+        guard let token = configuration.token else {
+            if !heard {
+                logger.warning(
+                    "this node leads epoch \(epoch), to which it was promoted, and was served without a token (--token, --token-file or DOCKET_TOKEN), so it does not tell the previous leader of it, which has not answered that it knows. \(risk): serve this node with the standby's token it followed with",
+                    metadata: ["previous-leader": "\(previous)"])
+            }
+            return
+        }
         // As `promote` judges it: a token this copy of the ledger does not know may still be one
         // the previous leader does (made there after this node last caught up), and is tried.
         if let own = ownPrincipal(token), !own.mayDeposeLeader {
-            logger.warning(
-                "this node's token (--token, --token-file or DOCKET_TOKEN) cannot depose the previous leader: it is \(own.role == .replica ? "a replica token that only reads" : "a \(own.role) token"), so the node does not tell it of epoch \(epoch). If it has not heard of the epoch and runs, or comes back as it was, it takes writes on a branch of its own: serve this node with a standby's token (docket token create --role replica --standby) or an admin's",
-                metadata: ["previous-leader": "\(previous)", "token": "\(own.tokenID ?? "?")"])
+            if !heard {
+                logger.warning(
+                    "this node's token (--token, --token-file or DOCKET_TOKEN) cannot depose the previous leader: it is \(own.role == .replica ? "a replica token that only reads" : "a \(own.role) token"), so the node does not tell it of epoch \(epoch), which it has not answered that it knows. \(risk): serve this node with a standby's token (docket token create --role replica --standby) or an admin's",
+                    metadata: ["previous-leader": "\(previous)", "token": "\(own.tokenID ?? "?")"])
+            }
             return
         }
         keepFencing(previous, epoch: epoch, token: token)
@@ -550,6 +563,7 @@ final class ReplicationHub: Sendable {
                 attempts += 1
                 if await tellDeposed(address, epoch: epoch, token: token, quietly: true) {
                     logger.notice("the previous leader is told of the new epoch", metadata: ["address": "\(address)", "attempts": "\(attempts)"])
+                    recordTold(epoch)
                     return
                 }
             }
@@ -557,6 +571,14 @@ final class ReplicationHub: Sendable {
         fencing.withLock { previous in
             previous?.cancel()
             previous = task
+        }
+    }
+
+    /// Records that the previous leader knows of `epoch` (`NodeState.told`); a failure to write it
+    /// only means the warnings of a node that cannot tell it are said again.
+    private func recordTold(_ epoch: UInt64) {
+        do { try store.recordPreviousLeaderTold(epoch: epoch) } catch {
+            logger.warning("could not record that the previous leader knows of the epoch", metadata: ["error": "\(error)"])
         }
     }
 

@@ -525,12 +525,17 @@ public struct NodeState: Sendable, Hashable {
     public var leader: String?
     /// For a deposed leader: the epoch that deposed it.
     public var epoch: UInt64?
+    /// For a leader promoted over a previous one: the epoch (its own) that the previous leader has
+    /// answered it knows of (`EventStore.recordPreviousLeaderTold`). Until then a node that cannot
+    /// tell it says so as it starts; after, it need not.
+    public var told: UInt64?
 
-    public init(role: Role, node: String? = nil, leader: String? = nil, epoch: UInt64? = nil) {
+    public init(role: Role, node: String? = nil, leader: String? = nil, epoch: UInt64? = nil, told: UInt64? = nil) {
         self.role = role
         self.node = node
         self.leader = leader
         self.epoch = epoch
+        self.told = told
     }
 
     static let fileName = "replication.json"
@@ -553,13 +558,14 @@ public struct NodeState: Sendable, Hashable {
             guard let s = member.stringValue, !s.isEmpty else { throw refuse("\"\(key)\" must be a non-empty string") }
             return s
         }
-        let epoch: UInt64?
-        switch v["epoch"] {
-        case nil: epoch = nil
-        case .int(let n)? where n >= 0: epoch = UInt64(n)
-        default: throw refuse("\"epoch\" must be a whole number, 0 or more")
+        func number(_ key: String) throws(StoreError) -> UInt64? {
+            switch v[key] {
+            case nil: return nil
+            case .int(let n)? where n >= 0: return UInt64(n)
+            default: throw refuse("\"\(key)\" must be a whole number, 0 or more")
+            }
         }
-        return NodeState(role: role, node: try string("node"), leader: try string("leader"), epoch: epoch)
+        return NodeState(role: role, node: try string("node"), leader: try string("leader"), epoch: try number("epoch"), told: try number("told"))
     }
 
     var json: String {
@@ -567,6 +573,7 @@ public struct NodeState: Sendable, Hashable {
         if let node { members.append(("node", .string(node))) }
         if let leader { members.append(("leader", .string(leader))) }
         if let epoch { members.append(("epoch", .int(Int64(epoch)))) }
+        if let told { members.append(("told", .int(Int64(told)))) }
         return JSON.serialize(.object(members)) + "\n"
     }
 
@@ -625,6 +632,19 @@ final class WriteFence: Sendable {
         }
     }
     func release() { state.withLock { $0.onlyStream = nil } }
+
+    /// Marks a leader's state told of `epoch` and records it with `save`, under the lock every
+    /// change of the state in memory takes: a node deposed or made a follower meanwhile is left
+    /// as it is, not written back as a leader.
+    func markTold(_ epoch: UInt64, save: (NodeState) throws(StoreError) -> Void) throws(StoreError) {
+        try state.withLock { (s: inout State) throws(StoreError) in
+            guard s.node.role == .leader, s.node.told != epoch else { return }
+            var told = s.node
+            told.told = epoch
+            try save(told)
+            s.node = told
+        }
+    }
 }
 
 extension EventStore {
@@ -654,6 +674,13 @@ extension EventStore {
         if state.role != .leader { try applyNodeState(state) }
         try state.save(directory: directory)
         if state.role == .leader { try applyNodeState(state) }
+    }
+
+    /// Records that the previous leader has heard of `epoch`, which this node, promoted over it,
+    /// leads (it answered a fence, or had rejoined as a follower). Nothing on a node that no
+    /// longer leads.
+    public func recordPreviousLeaderTold(epoch: UInt64) throws(StoreError) {
+        try writeFence.markTold(epoch) { (state) throws(StoreError) in try state.save(directory: directory) }
     }
 
     func applyNodeState(_ state: NodeState) throws(StoreError) {

@@ -294,6 +294,12 @@ extension ReplicationProcessTests {
             let again = try await DocketProcess.run(["promote", "--data-dir", root + "/F"])
             #expect(again.status == 1 && again.stderr.contains("already-leader"))
             #expect(try await DocketProcess.run(["verify", "--data-dir", root + "/F"]).status == 0)
+            // Served without a token, the promoted node cannot tell the old leader: it says so.
+            let tokenless = Server(dir: root + "/F", port: follower.port, [])
+            defer { tokenless.kill() }
+            try tokenless.start()
+            try await waitUntil("the promoted node says it has no token", watching: [tokenless]) { tokenless.log.contains("served without a token") }
+            tokenless.kill(SIGTERM)
             // Served with a token that only reads, the promoted node cannot depose the old leader,
             // which goes on taking writes: the node says so as it starts, rather than trying.
             let readOnly = Server(dir: root + "/F", port: follower.port, ["--token", readOnlyToken])
@@ -313,6 +319,18 @@ extension ReplicationProcessTests {
             let fenced = try await docket(["append", "--stream", "s", "--type", "Note", "--data", "{}"], token: adminToken, server: leader)
             #expect(fenced.status == 1 && fenced.stderr.contains("fenced") && fenced.stderr.contains(follower.address), "\(fenced.stderr)")
             #expect(!promotedNode.log.contains("is not used"), "\(promotedNode.log)")
+            // Once the old leader has answered, that is recorded: served without a token again,
+            // the node no longer warns (the one warning in its log is the earlier run's).
+            try await waitUntil("the promoted node records that the old leader knows", watching: [promotedNode]) {
+                (try? NodeState.load(directory: root + "/F").told) == 1
+            }
+            promotedNode.kill(SIGTERM)
+            let restarted = Server(dir: root + "/F", port: follower.port, [])
+            defer { restarted.kill() }
+            try restarted.start()
+            try await waitUntil("the promoted node serves restarted", watching: [restarted]) { try await status(restarted, token: adminToken) != nil }
+            #expect(restarted.log.components(separatedBy: "served without a token").count == 2, "\(restarted.log)")
+            restarted.kill(SIGTERM)
             for s in [leader, follower, promotedNode] {
                 for secret in [adminToken, standbyToken, readOnlyToken] { #expect(!s.log.contains(String(secret.split(separator: "_").last!))) }
             }

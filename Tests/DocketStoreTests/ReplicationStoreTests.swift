@@ -296,6 +296,7 @@ struct ReplicationStoreTests {
             (#"{"role":"fenced","epoch":"x"}"#, "\"epoch\""), (#"{"role":"fenced","epoch":-1}"#, "\"epoch\""),
             (#"{"role":"follower","leader":7}"#, "\"leader\""), (#"{"role":"follower","leader":""}"#, "\"leader\""),
             (#"{"role":"leader","node":null}"#, "\"node\""), (#"{"role":"boss"}"#, "\"role\""), (#"["leader"]"#, "object"),
+            (#"{"role":"leader","told":"1"}"#, "\"told\""),
         ])
     func badNodeState(text: String, named: String) async throws {
         await withTemporaryDirectory { dir in
@@ -306,10 +307,34 @@ struct ReplicationStoreTests {
         }
         // What Docket writes reads back as written.
         try await withTemporaryDirectory { dir in
-            let state = NodeState(role: .fenced, node: "0011223344556677", leader: "127.0.0.1:7001", epoch: 3)
-            _ = FileManager.default.createFile(atPath: dir + "/replication.json", contents: Data(state.json.utf8))
-            let loaded = try NodeState.load(directory: dir)
-            #expect(loaded == state)
+            for state in [NodeState(role: .fenced, node: "0011223344556677", leader: "127.0.0.1:7001", epoch: 3), NodeState(role: .leader, node: "0011223344556677", told: 2)] {
+                _ = FileManager.default.createFile(atPath: dir + "/replication.json", contents: Data(state.json.utf8))
+                let loaded = try NodeState.load(directory: dir)
+                #expect(loaded == state)
+            }
+        }
+    }
+
+    @Test("that the previous leader knows of the epoch is recorded on a leader, durably, and never turns another role back into a leader")
+    func previousLeaderTold() async throws {
+        try await withTemporaryDirectory { dir in
+            let store = try openStore(dir)
+            try store.saveNodeState(NodeState(role: .follower, leader: "127.0.0.1:1"))
+            try store.recordPreviousLeaderTold(epoch: 1)
+            #expect(store.nodeState.role == .follower && store.nodeState.told == nil)
+            try store.saveNodeState(NodeState(role: .leader, node: store.nodeState.node))
+            try store.recordPreviousLeaderTold(epoch: 1)
+            #expect(store.nodeState.role == .leader && store.nodeState.told == 1)
+            // Deposed, it stays deposed.
+            try store.saveNodeState(NodeState(role: .fenced, node: store.nodeState.node, leader: "127.0.0.1:2", epoch: 2))
+            try store.recordPreviousLeaderTold(epoch: 2)
+            #expect(store.nodeState.role == .fenced && store.nodeState.told == nil)
+            try store.saveNodeState(NodeState(role: .leader, node: store.nodeState.node))
+            try store.recordPreviousLeaderTold(epoch: 3)
+            store.close()
+            let reopened = try openStore(dir)
+            defer { reopened.close() }
+            #expect(reopened.nodeState.role == .leader && reopened.nodeState.told == 3)
         }
     }
 }
