@@ -10,7 +10,8 @@
 /// or a standby's replica token may depose a leader (`token create --standby`). 0.3.2: reports
 /// and streams are told apart by the bytes of their names (two spellings of one canonical form
 /// are two), a report stream whose name is not UTF-8 or a project stream whose name is not ASCII
-/// is in no view (format 13), and raw appends to the reserved streams are refused by bytes.
+/// is in no view (format 13), and raw appends to the reserved streams are refused by bytes; a
+/// promoted node records when its previous leader knows of its epoch (`replication.json`'s `told`).
 public enum DocketVersion {
     public static let current = "0.3.2"
 }

@@ -1006,7 +1006,7 @@ public final class Ledger: Sendable {
         let stream = try store.event(at: n)?.stream.rawValue ?? ""
         let own: Bool
         if let id = DomainStreams.key(of: stream, after: DomainStreams.reportPrefix) {
-            own = try submission(of: id)?.project == principal.project
+            own = try submission(of: id).map { Principal.sameProject(principal.project, $0.project) } ?? false
         } else {
             own = principal.project.map { DomainStreams.key(of: stream, after: DomainStreams.projectPrefix)?.utf8.elementsEqual($0.utf8) == true } ?? false
         }

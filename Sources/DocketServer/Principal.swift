@@ -59,14 +59,18 @@ public struct Principal: Sendable, Hashable, CustomStringConvertible {
 
     /// Maintainers of `project`, administrators.
     func maintains(_ project: String) -> Bool {
-        role == .admin || (role == .maintainer && self.project == project)
+        role == .admin || (role == .maintainer && Self.sameProject(self.project, project))
     }
+
+    /// Project names compared by their bytes, as stream names are: a name the ledger takes is
+    /// ASCII, and as `String`s a record's "\u{212A}" (the Kelvin sign) would be project "K"'s.
+    static func sameProject(_ a: String?, _ b: String) -> Bool { a?.utf8.elementsEqual(b.utf8) ?? false }
 
     /// Whether the principal may see `report` in views.
     func canSee(_ report: Report) -> Bool {
         switch role {
         case .admin, .auditor: true
-        case .maintainer: report.project == project
+        case .maintainer: Self.sameProject(project, report.project)
         case .reporter: report.reporter.handle == subject
         case .replica: false
         }

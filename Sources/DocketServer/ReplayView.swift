@@ -12,7 +12,7 @@ extension ViewRenderer {
         }
         var names = Set(projection.projects.keys)
         for r in projection.reports.values { names.insert(r.project) }
-        let projects = names.filter { principal.role != .maintainer || principal.project == $0 }.sorted()
+        let projects = names.filter { principal.role != .maintainer || Principal.sameProject(principal.project, $0) }.sorted()
         // Every clock is computed once, for the timers and each project's metrics alike, and the
         // reports are grouped by project once: the same rows as the `state`, `timers`,
         // `hall-of-fame` and `metrics` queries give, without each query's pass over every report.

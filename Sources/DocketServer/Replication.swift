@@ -511,11 +511,14 @@ final class ReplicationHub: Sendable {
         guard let (previous, epoch) = Self.previousLeader(toTell: store) else { return }
         // Said only until the previous leader has answered that it knows of the epoch.
         let heard = store.nodeState.told == epoch
-        let risk = "If it runs, or comes back as it was, it takes writes on a branch of its own"
+        let risk = """
+            This node has no record that the previous leader knows of the epoch: if it runs, or comes back as it was, it takes writes \
+            on a branch of its own. Serve this node with a standby's token (docket token create --role replica --standby) or an admin's
+            """
         guard let token = configuration.token else {
             if !heard {
                 logger.warning(
-                    "this node leads epoch \(epoch), to which it was promoted, and was served without a token (--token, --token-file or DOCKET_TOKEN), so it does not tell the previous leader of it, which has not answered that it knows. \(risk): serve this node with the standby's token it followed with",
+                    "this node leads epoch \(epoch), to which it was promoted, and was served without a token (--token, --token-file or DOCKET_TOKEN), so it does not tell the previous leader of it. \(risk)",
                     metadata: ["previous-leader": "\(previous)"])
             }
             return
@@ -524,8 +527,9 @@ final class ReplicationHub: Sendable {
         // the previous leader does (made there after this node last caught up), and is tried.
         if let own = ownPrincipal(token), !own.mayDeposeLeader {
             if !heard {
+                let what = own.role == .replica ? "a replica token that only reads" : own.role == .admin || own.role == .auditor ? "an \(own.role) token" : "a \(own.role) token"
                 logger.warning(
-                    "this node's token (--token, --token-file or DOCKET_TOKEN) cannot depose the previous leader: it is \(own.role == .replica ? "a replica token that only reads" : "a \(own.role) token"), so the node does not tell it of epoch \(epoch), which it has not answered that it knows. \(risk): serve this node with a standby's token (docket token create --role replica --standby) or an admin's",
+                    "this node's token (--token, --token-file or DOCKET_TOKEN) cannot depose the previous leader: it is \(what), so the node does not tell it of epoch \(epoch). \(risk)",
                     metadata: ["previous-leader": "\(previous)", "token": "\(own.tokenID ?? "?")"])
             }
             return

@@ -22,7 +22,9 @@ public enum TimeZoneDatabase {
         let root = root
         var isDirectory: ObjCBool = false
         let path = root + "/" + id
-        guard !id.split(separator: "/").contains(".."), FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+        // Path components by bytes: "/" followed by a combining mark is one `Character`, which
+        // splitting the string would not split at.
+        guard !id.utf8.split(separator: UInt8(ascii: "/")).contains(where: { $0.elementsEqual("..".utf8) }), FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
             let bytes = FileManager.default.contents(atPath: path)
         else { throw .unknown(root: root) }
         do { return try ZoneRules(identifier: id, tzif: [UInt8](bytes)) } catch { throw .unreadable(path: path, message: error.message) }

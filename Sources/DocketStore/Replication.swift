@@ -633,18 +633,10 @@ final class WriteFence: Sendable {
     }
     func release() { state.withLock { $0.onlyStream = nil } }
 
-    /// Marks a leader's state told of `epoch` and records it with `save`, under the lock every
-    /// change of the state in memory takes: a node deposed or made a follower meanwhile is left
-    /// as it is, not written back as a leader.
-    func markTold(_ epoch: UInt64, save: (NodeState) throws(StoreError) -> Void) throws(StoreError) {
-        try state.withLock { (s: inout State) throws(StoreError) in
-            guard s.node.role == .leader, s.node.told != epoch else { return }
-            var told = s.node
-            told.told = epoch
-            try save(told)
-            s.node = told
-        }
-    }
+    /// Held while the state is written to its file and applied (`EventStore.saveNodeState`,
+    /// `recordPreviousLeaderTold`): one change at a time, each reading the state the last one left,
+    /// without holding up the appends that read the fence meanwhile.
+    let saving = Mutex(())
 }
 
 extension EventStore {
@@ -664,11 +656,17 @@ extension EventStore {
     /// Records the node's role durably, then applies it: followers and deposed leaders refuse
     /// writes and stop training dictionaries; a leader takes writes again.
     public func saveNodeState(_ state: NodeState) throws(StoreError) {
+        try writeFence.saving.withLock { _ throws(StoreError) in try save(state) }
+    }
+
+    private func save(_ state: NodeState) throws(StoreError) {
         var state = state
         if state.node == nil {
             var g = SystemRandomNumberGenerator()
             state.node = Hex.encode((0..<8).map { _ in UInt8.random(in: 0...255, using: &g) })
         }
+        // (Only a leader's record says whether its previous leader knows of its epoch.)
+        if state.role != .leader { state.told = nil }
         // Taking fewer writes (following, or deposed) holds in memory even if it cannot be
         // recorded; taking them (leading) only once it is recorded.
         if state.role != .leader { try applyNodeState(state) }
@@ -678,9 +676,15 @@ extension EventStore {
 
     /// Records that the previous leader has heard of `epoch`, which this node, promoted over it,
     /// leads (it answered a fence, or had rejoined as a follower). Nothing on a node that no
-    /// longer leads.
+    /// longer leads: read and written under the lock every change of the state takes, so a node
+    /// deposed meanwhile is never written back as a leader.
     public func recordPreviousLeaderTold(epoch: UInt64) throws(StoreError) {
-        try writeFence.markTold(epoch) { (state) throws(StoreError) in try state.save(directory: directory) }
+        try writeFence.saving.withLock { _ throws(StoreError) in
+            var state = nodeState
+            guard state.role == .leader, state.told != epoch else { return }
+            state.told = epoch
+            try save(state)
+        }
     }
 
     func applyNodeState(_ state: NodeState) throws(StoreError) {

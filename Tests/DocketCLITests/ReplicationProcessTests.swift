@@ -327,8 +327,12 @@ extension ReplicationProcessTests {
             promotedNode.kill(SIGTERM)
             let restarted = Server(dir: root + "/F", port: follower.port, [])
             defer { restarted.kill() }
+            // It says it listens once it has judged what to tell the previous leader (the line
+            // each start adds to the log the runs on this directory share).
+            func listening() -> Int { restarted.log.components(separatedBy: "listening").count - 1 }
+            let before = listening()
             try restarted.start()
-            try await waitUntil("the promoted node serves restarted", watching: [restarted]) { try await status(restarted, token: adminToken) != nil }
+            try await waitUntil("the promoted node listens again", watching: [restarted]) { listening() > before }
             #expect(restarted.log.components(separatedBy: "served without a token").count == 2, "\(restarted.log)")
             restarted.kill(SIGTERM)
             for s in [leader, follower, promotedNode] {

@@ -322,14 +322,32 @@ struct ReplicationStoreTests {
             try store.saveNodeState(NodeState(role: .follower, leader: "127.0.0.1:1"))
             try store.recordPreviousLeaderTold(epoch: 1)
             #expect(store.nodeState.role == .follower && store.nodeState.told == nil)
+            #expect(try NodeState.load(directory: dir) == store.nodeState, "the file untouched")
             try store.saveNodeState(NodeState(role: .leader, node: store.nodeState.node))
             try store.recordPreviousLeaderTold(epoch: 1)
             #expect(store.nodeState.role == .leader && store.nodeState.told == 1)
             // Deposed, it stays deposed.
             try store.saveNodeState(NodeState(role: .fenced, node: store.nodeState.node, leader: "127.0.0.1:2", epoch: 2))
             try store.recordPreviousLeaderTold(epoch: 2)
-            #expect(store.nodeState.role == .fenced && store.nodeState.told == nil)
+            #expect(store.nodeState.role == .fenced && store.nodeState.told == nil, "deposed, its record of the last epoch dropped")
+            #expect(try NodeState.load(directory: dir) == store.nodeState, "the file untouched")
+            // Told, recorded, and deposed at once from many tasks: whatever the order, the node ends deposed.
             try store.saveNodeState(NodeState(role: .leader, node: store.nodeState.node))
+            let node = store.nodeState.node
+            await withTaskGroup(of: Void.self) { group in
+                for i in 0..<16 {
+                    group.addTask {
+                        if i == 8 {
+                            try? store.saveNodeState(NodeState(role: .fenced, node: node, leader: "127.0.0.1:2", epoch: 3))
+                        } else {
+                            try? store.recordPreviousLeaderTold(epoch: 2)
+                        }
+                    }
+                }
+            }
+            #expect(try store.nodeState.role == .fenced && NodeState.load(directory: dir).role == .fenced)
+            try store.saveNodeState(NodeState(role: .leader, node: store.nodeState.node))
+            #expect(store.nodeState.told == nil, "promoted anew: not told of the new epoch")
             try store.recordPreviousLeaderTold(epoch: 3)
             store.close()
             let reopened = try openStore(dir)
