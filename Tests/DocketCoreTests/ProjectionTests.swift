@@ -235,6 +235,23 @@ struct ProjectionTests {
         }
         #expect(p.undecodable == 2)
         #expect(Array(p.projects.keys) == ["Key"] && p.projects["Key"]?.policies.count == 1)
+        // Nor a report submitted to such a project, which views grouping by project name would
+        // count as project "Key"'s.
+        let step = SyntheticReports.report(1, start: adopted.occurredAt!)
+        let first = try #require(step.events.first)
+        guard case .reportSubmitted(var e) = try DomainEvent(type: first.type.rawValue, version: first.schemaVersion, encoded: first.payload.bytes) else {
+            Issue.record("not a submission")
+            return
+        }
+        let original = e.project
+        e.project = "\u{212A}ey"
+        let submission = try DomainEvent.reportSubmitted(e).proposed(actor: first.actor, occurredAt: first.occurredAt!)
+        for (i, e) in [submission, step.events[1]].enumerated() {
+            p.apply(RecordedEvent(
+                sequence: UInt64(10 + i), stream: step.stream, streamVersion: UInt64(i + 1), id: e.id, type: e.type,
+                schemaVersion: e.schemaVersion, actor: e.actor, occurredAt: e.occurredAt!, recordedAt: e.occurredAt!, payload: e.payload))
+        }
+        #expect(!original.isEmpty && p.undecodable == 3 && p.reports.isEmpty, "the submission counted, the report's next event folded into nothing")
     }
 
     @Test("a split gives each partition a copy of the schemas of its own, none of them the shared one")

@@ -71,7 +71,8 @@ public struct Projection: Sendable {
     public var lastOccurredAt: Timestamp?
     public var lastRecordedAt: Timestamp?
     /// Events of report and project streams that did not decode against their schemas (or whose
-    /// stream name is not UTF-8, or for a project not ASCII), and so are in no view: 0 unless an admin's raw append, a damaged
+    /// stream name is not UTF-8, or for a project not ASCII; or a submission to a project whose
+    /// name is not ASCII), and so are in no view: 0 unless an admin's raw append, a damaged
     /// record or a hostile leader put one there (replay reports it).
     public var undecodable = 0
     /// The schemas its events are decoded with: a partition's own copy (`split`), so that the
@@ -190,6 +191,11 @@ public struct Projection: Sendable {
         }
     }
 
+    /// Whether a submission's project name is one a view can group by: ASCII, as every project
+    /// name the ledger takes is (`DomainStreams.validateIdentifier`). Views compare project names
+    /// as `String`s, which would read another ("\u{212A}ey", with the Kelvin sign) as "Key".
+    static func isProjectName(_ name: String) -> Bool { name.utf8.allSatisfy { $0 < 0x80 } }
+
     /// Whether the stream named by these UTF-8 bytes is a report's or a project's, and the bytes
     /// of its id or name.
     static func domainKey(of stream: UnsafeRawBufferPointer) -> (isReport: Bool, key: UnsafeRawBufferPointer)? {
@@ -207,6 +213,10 @@ public struct Projection: Sendable {
     /// `String` is made but for a submission). The bytes are the id's: they are valid UTF-8.
     mutating func apply(_ event: DomainEvent, toReportID raw: UnsafeRawBufferPointer, at t: Timestamp, recordedAt: Timestamp) {
         if case .reportSubmitted(let e) = event {
+            guard Self.isProjectName(e.project) else {
+                undecodable += 1
+                return
+            }
             let id = String(decoding: raw, as: UTF8.self)
             reports[id] = Report(id: id, submitted: e, at: t)
         } else if let p = reports.position(ofID: raw) {
@@ -218,6 +228,10 @@ public struct Projection: Sendable {
     /// known.
     public mutating func apply(_ event: DomainEvent, toReport id: String, at t: Timestamp, recordedAt: Timestamp? = nil) {
         if case .reportSubmitted(let e) = event {
+            guard Self.isProjectName(e.project) else {
+                undecodable += 1
+                return
+            }
             reports[id] = Report(id: id, submitted: e, at: t)
         } else if let p = reports.position(ofID: id) {
             reports.update(at: p) { $0.apply(event, at: t, recordedAt: recordedAt) }

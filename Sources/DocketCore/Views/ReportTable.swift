@@ -62,7 +62,9 @@ public struct ReportTable: Sendable, Equatable, ExpressibleByDictionaryLiteral {
 
         /// Adds an entry whose id no entry has.
         mutating func append(id: String, hash: Int, report: Report) {
-            if (ids.count + 1) * 2 > slots.count { reserve(ids.count + 1) }
+            // Only the slots are laid out anew here: the arrays grow as arrays do (reserving just
+            // one more would have them copied again at the next append).
+            if (ids.count + 1) * 2 > slots.count { layOutSlots(for: ids.count + 1) }
             ids.append(id)
             reports.append(report)
             hashes.append(hash)
@@ -73,12 +75,17 @@ public struct ReportTable: Sendable, Equatable, ExpressibleByDictionaryLiteral {
 
         /// Room for `n` entries without laying out the slots anew.
         mutating func reserve(_ n: Int) {
-            var size = max(slots.count, 16)
-            while size < n * 2 { size *= 2 }
             ids.reserveCapacity(n)
             reports.reserveCapacity(n)
             hashes.reserveCapacity(n)
             idEnds.reserveCapacity(n)
+            layOutSlots(for: n)
+        }
+
+        /// Slots for `n` entries (at least twice as many), laid out anew if there are fewer.
+        private mutating func layOutSlots(for n: Int) {
+            var size = max(slots.count, 16)
+            while size < n * 2 { size *= 2 }
             guard size > slots.count else { return }
             slots = [UInt64](repeating: 0, count: size)
             for i in hashes.indices { occupy(hashes[i], index: i) }
