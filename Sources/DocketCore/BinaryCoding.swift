@@ -175,6 +175,13 @@ func isASCII(_ raw: UnsafeRawBufferPointer) -> Bool {
     return true
 }
 
+/// Whether `s` is all ASCII (`isASCII` of its bytes).
+@inline(__always)
+func isASCII(_ s: String) -> Bool {
+    var s = s
+    return s.withUTF8 { isASCII(UnsafeRawBufferPointer($0)) }
+}
+
 /// Whether `s` is exactly these UTF-8 bytes, compared eight bytes at a time without making a
 /// `String` of them (what decoders do to match field names and interned text).
 @inline(__always)

@@ -1008,7 +1008,7 @@ public final class Ledger: Sendable {
         if let id = DomainStreams.key(of: stream, after: DomainStreams.reportPrefix) {
             own = try submission(of: id).map { Principal.sameProject(principal.project, $0.project) } ?? false
         } else {
-            own = principal.project.map { DomainStreams.key(of: stream, after: DomainStreams.projectPrefix)?.utf8.elementsEqual($0.utf8) == true } ?? false
+            own = DomainStreams.key(of: stream, after: DomainStreams.projectPrefix).map { Principal.sameProject(principal.project, $0) } ?? false
         }
         guard own else {
             throw Forbidden(

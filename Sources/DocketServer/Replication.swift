@@ -105,6 +105,14 @@ public struct Promotion: Sendable {
         ] + (warning.map { [("warning", .string($0))] } ?? []))
     }
 
+    /// Whether `state` is a leader's recorded by a promotion cut short: after the role was
+    /// recorded, before its epoch was (the latest epoch is not the node's own). Promoting it
+    /// again finishes the promotion.
+    static func isCutShort(_ state: NodeState, current: Epochs.Epoch) -> Bool {
+        guard state.role == .leader, let node = state.node else { return false }
+        return current.node != node
+    }
+
     /// Makes the node of `ledger` the leader: records it, then appends epoch n + 1. Refuses on a
     /// leader and, unless `force`, on a deposed leader (promoting it would fork the ledger).
     /// The caller has stopped any replication into the store.
@@ -118,7 +126,7 @@ public struct Promotion: Sendable {
             switch state.role {
             case .leader:
                 // A promotion interrupted after recording the role but before its epoch: finish it.
-                guard let node = state.node, current.node != node else {
+                guard isCutShort(state, current: current) else {
                     throw ReplicationError(
                         "already-leader", "this node is already the leader (epoch \(current.number)); promote a follower",
                         details: .object([("epoch", .int(Int64(current.number)))]))

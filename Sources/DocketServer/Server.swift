@@ -217,7 +217,7 @@ public final class DocketServer: Service, Sendable {
             return "\(option) is not used: this node was deposed, and follows no leader without --replica-of. To follow the new leader\(state.leader.map { " (\($0))" } ?? ""), serve it with --replica-of and this token"
         case .leader:
             if ReplicationHub.previousLeader(toTell: store) != nil { return nil }
-            if let node = state.node, let current = try? Epochs.current(in: store), current.number > 0, current.node != node { return nil }
+            if let current = try? Epochs.current(in: store), Promotion.isCutShort(state, current: current) { return nil }
             return "\(option) is not used: this node follows no leader (no --replica-of) and was not promoted over one it must tell of its epoch. Leave it out"
         }
     }

@@ -22,12 +22,17 @@ public enum TimeZoneDatabase {
         let root = root
         var isDirectory: ObjCBool = false
         let path = root + "/" + id
-        // Path components by bytes: "/" followed by a combining mark is one `Character`, which
-        // splitting the string would not split at.
-        guard !id.utf8.split(separator: UInt8(ascii: "/")).contains(where: { $0.elementsEqual("..".utf8) }), FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+        guard !climbsOut(id), FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
             let bytes = FileManager.default.contents(atPath: path)
         else { throw .unknown(root: root) }
         do { return try ZoneRules(identifier: id, tzif: [UInt8](bytes)) } catch { throw .unreadable(path: path, message: error.message) }
+    }
+
+    /// Whether `id` names a path with a `..` component, which could leave the database. By bytes:
+    /// a "/" followed by a combining mark is one `Character`, which splitting the string would not
+    /// split at ("../\u{301}x" names a file in the database's parent).
+    static func climbsOut(_ id: String) -> Bool {
+        id.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).contains { $0.elementsEqual("..".utf8) }
     }
 
     /// Refuses zone rules a client sent with a policy (`policy-adopt`) that disagree with this

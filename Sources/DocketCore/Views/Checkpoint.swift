@@ -42,8 +42,7 @@ extension Projection {
         // By their bytes: ids equal as `String`s may be two reports (`ReportTable`). (For ids all
         // ASCII, as every id the ledger takes is, `String`'s own order is that, and quicker.)
         let ids = reports.keys
-        let ascii = ids.allSatisfy { $0.utf8.allSatisfy { $0 < 0x80 } }
-        for id in ascii ? ids.sorted() : ids.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+        for id in ids.allSatisfy(isASCII) ? ids.sorted() : ids.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
             reports[id]!.box.withFields { $0.pointee.writeCheckpoint(to: &w) }
         }
         return w.bytes

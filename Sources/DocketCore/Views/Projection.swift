@@ -191,11 +191,6 @@ public struct Projection: Sendable {
         }
     }
 
-    /// Whether a submission's project name is one a view can group by: ASCII, as every project
-    /// name the ledger takes is (`DomainStreams.validateIdentifier`). Views compare project names
-    /// as `String`s, which would read another ("\u{212A}ey", with the Kelvin sign) as "Key".
-    static func isProjectName(_ name: String) -> Bool { name.utf8.allSatisfy { $0 < 0x80 } }
-
     /// Whether the stream named by these UTF-8 bytes is a report's or a project's, and the bytes
     /// of its id or name.
     static func domainKey(of stream: UnsafeRawBufferPointer) -> (isReport: Bool, key: UnsafeRawBufferPointer)? {
@@ -213,12 +208,7 @@ public struct Projection: Sendable {
     /// `String` is made but for a submission). The bytes are the id's: they are valid UTF-8.
     mutating func apply(_ event: DomainEvent, toReportID raw: UnsafeRawBufferPointer, at t: Timestamp, recordedAt: Timestamp) {
         if case .reportSubmitted(let e) = event {
-            guard Self.isProjectName(e.project) else {
-                undecodable += 1
-                return
-            }
-            let id = String(decoding: raw, as: UTF8.self)
-            reports[id] = Report(id: id, submitted: e, at: t)
+            submit(e, id: String(decoding: raw, as: UTF8.self), at: t)
         } else if let p = reports.position(ofID: raw) {
             reports.update(at: p) { $0.apply(event, at: t, recordedAt: recordedAt) }
         }
@@ -228,14 +218,22 @@ public struct Projection: Sendable {
     /// known.
     public mutating func apply(_ event: DomainEvent, toReport id: String, at t: Timestamp, recordedAt: Timestamp? = nil) {
         if case .reportSubmitted(let e) = event {
-            guard Self.isProjectName(e.project) else {
-                undecodable += 1
-                return
-            }
-            reports[id] = Report(id: id, submitted: e, at: t)
+            submit(e, id: id, at: t)
         } else if let p = reports.position(ofID: id) {
             reports.update(at: p) { $0.apply(event, at: t, recordedAt: recordedAt) }
         }
+    }
+
+    /// The report a submission makes, under `id`; none, and the submission counted as
+    /// undecodable, for a project whose name is not ASCII, as every project name the ledger takes
+    /// is (`DomainStreams.validateIdentifier`): views group reports by project name as `String`s,
+    /// which would read another ("\u{212A}ey", with the Kelvin sign) as "Key".
+    private mutating func submit(_ e: ReportSubmitted, id: String, at t: Timestamp) {
+        guard isASCII(e.project) else {
+            undecodable += 1
+            return
+        }
+        reports[id] = Report(id: id, submitted: e, at: t)
     }
 
     /// Folds a project event in.
